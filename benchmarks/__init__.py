@@ -1,0 +1,1 @@
+"""Benchmarks (PERFORMANCE.md): ratios against ceilings measured in the same run."""

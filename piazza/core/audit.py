@@ -1,0 +1,49 @@
+"""Write the audit log (rule G4). Every action and every view/export of personal data calls this."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+from piazza.core.context import current_origin
+from piazza.core.models import AuditEntry, AuditKind
+
+
+class HasTerritory(Protocol):
+    pk: Any
+    path: str
+
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+
+def record(
+    action: str,
+    *,
+    actor: Actor,
+    obj: models.Model | None = None,
+    territory: HasTerritory | None = None,
+    kind: str = AuditKind.WRITE,
+    data: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one audit entry. Call it inside the action's transaction so both commit together."""
+    origin = current_origin()
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    entry = AuditEntry(
+        actor=user,  # type: ignore[misc]
+        actor_label=user.get_username() if user is not None else "",
+        kind=kind,
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        territory_id=territory.pk if territory is not None else None,
+        territory_path=territory.path if territory is not None else "",
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+        channel=origin.channel,
+        data=data or {},
+    )
+    entry.save()
+    return entry

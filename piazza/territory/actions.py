@@ -1,0 +1,188 @@
+"""Every write to the territorial tree and to officials' roles (convention 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.territory.models import (
+    KINDS_BY_LEVEL,
+    LEVEL_ORDER,
+    MANAGER_ROLES,
+    Comune,
+    Kind,
+    Level,
+    Role,
+    RoleAssignment,
+    Territory,
+)
+from piazza.territory.scoping import forget_scope, has_role_at, scope_paths
+
+
+def child_level(parent: Territory) -> Level | None:
+    """The level directly below `parent`, or None under a circolo."""
+    index = LEVEL_ORDER.index(Level(parent.level))
+    return LEVEL_ORDER[index + 1] if index + 1 < len(LEVEL_ORDER) else None
+
+
+def _resolve_comuni(codes: Iterable[str], *, actor: Any, action: str) -> list[Comune]:
+    codes = [c.strip() for c in codes if c and c.strip()]
+    found = {c.istat_code: c for c in Comune.objects.filter(istat_code__in=codes)}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        refuse(
+            action,
+            _("Codice ISTAT di comune sconosciuto: %(codes)s. Controlla il codice a 6 cifre "
+              "nell'elenco ISTAT.") % {"codes": ", ".join(unknown)},
+            actor=actor, code="unknown_comune", field="comuni",
+        )
+    return [found[c] for c in codes]
+
+
+def _check_area(federation: Territory, comuni: list[Comune], *, actor: Any, action: str) -> None:
+    """A territorial circolo covers only comuni of its own federation."""
+    outside = [c for c in comuni if c.federation_id != federation.pk]
+    if outside:
+        refuse(
+            action,
+            _("%(comuni)s non appartiene alla %(federation)s: un circolo può coprire solo "
+              "comuni della propria federazione.")
+            % {"comuni": ", ".join(str(c) for c in outside), "federation": federation.name},
+            actor=actor, territory=federation, code="comune_outside_federation", field="comuni",
+        )
+
+
+def create_territory(
+    *,
+    actor: Any,
+    parent: Territory,
+    name: str,
+    kind: str,
+    comuni_codes: Iterable[str] = (),
+    code: str = "",
+) -> Territory:
+    """Create a node below `parent`; the actor must manage `parent`'s subtree."""
+    action = "territory.create"
+    if not has_role_at(actor, parent, MANAGER_ROLES):
+        refuse(action, _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": parent},
+               actor=actor, territory=parent, code="out_of_scope", permission=True)
+    if not parent.is_open:
+        refuse(action, _("%(node)s è chiuso: non si possono aggiungere nodi.") % {"node": parent},
+               actor=actor, territory=parent, code="closed_parent")
+    level = child_level(parent)
+    if level is None or kind not in KINDS_BY_LEVEL[level]:
+        refuse(
+            action,
+            _("Sotto %(parent)s (%(level)s) non si può creare un nodo di tipo «%(kind)s».")
+            % {"parent": parent, "level": parent.get_level_display(), "kind": kind},
+            actor=actor, territory=parent, code="wrong_level", field="kind",
+        )
+    name = name.strip()
+    if not name:
+        refuse(action, _("Il nome è obbligatorio."), actor=actor, territory=parent,
+               code="required", field="name")
+    if Territory.objects.filter(parent=parent, name__iexact=name).exists():
+        refuse(action, _("Esiste già «%(name)s» sotto %(parent)s.") % {"name": name, "parent": parent},
+               actor=actor, territory=parent, code="duplicate_name", field="name")
+    comuni = _resolve_comuni(comuni_codes, actor=actor, action=action)
+    if comuni and kind != Kind.TERRITORIAL:
+        refuse(action, _("Solo un circolo territoriale copre dei comuni."), actor=actor,
+               territory=parent, code="area_not_territorial", field="comuni")
+    if comuni:
+        _check_area(parent, comuni, actor=actor, action=action)
+    with transaction.atomic():
+        assert level is not None
+        node = Territory(level=level, kind=kind, name=name, parent=parent, code=code)
+        node.save()
+        if comuni:
+            node.comuni.set(comuni)
+        record(action, actor=actor, obj=node, territory=node,
+               data={"name": name, "kind": kind, "comuni": [c.istat_code for c in comuni]})
+    return node
+
+
+def set_circolo_area(*, actor: Any, circolo: Territory, comuni_codes: Iterable[str]) -> Territory:
+    action = "territory.set_area"
+    if not has_role_at(actor, circolo, MANAGER_ROLES):
+        refuse(action, _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": circolo},
+               actor=actor, territory=circolo, code="out_of_scope", permission=True)
+    if circolo.kind != Kind.TERRITORIAL:
+        refuse(action, _("Solo un circolo territoriale copre dei comuni."), actor=actor,
+               territory=circolo, code="area_not_territorial", field="comuni")
+    comuni = _resolve_comuni(comuni_codes, actor=actor, action=action)
+    assert circolo.parent is not None
+    _check_area(circolo.parent, comuni, actor=actor, action=action)
+    with transaction.atomic():
+        before = sorted(circolo.comuni.values_list("istat_code", flat=True))
+        circolo.comuni.set(comuni)
+        record(action, actor=actor, obj=circolo, territory=circolo,
+               data={"before": before, "after": sorted(c.istat_code for c in comuni)})
+    return circolo
+
+
+def close_territory(*, actor: Any, territory: Territory) -> Territory:
+    action = "territory.close"
+    if territory.parent is None or not has_role_at(actor, territory.parent, MANAGER_ROLES):
+        refuse(action, _("Solo chi organizza il livello superiore può chiudere %(node)s.")
+               % {"node": territory}, actor=actor, territory=territory, code="out_of_scope",
+               permission=True)
+    if territory.children.filter(closed_at__isnull=True).exists():
+        refuse(action, _("%(node)s ha ancora nodi aperti al suo interno: chiudili o spostali prima.")
+               % {"node": territory}, actor=actor, territory=territory, code="has_open_children")
+    with transaction.atomic():
+        territory.closed_at = timezone.now()
+        territory.save(update_fields=["closed_at"])
+        record(action, actor=actor, obj=territory, territory=territory)
+    return territory
+
+
+def assign_role(*, actor: Any, user: Any, territory: Territory, role: str) -> RoleAssignment:
+    """Roles are given only within the assigner's own subtree; administrators make administrators."""
+    action = "role.assign"
+    if role not in Role.values:
+        refuse(action, _("Ruolo sconosciuto: %(role)s.") % {"role": role}, actor=actor,
+               territory=territory, code="unknown_role", field="role")
+    if not has_role_at(actor, territory, MANAGER_ROLES):
+        own = ", ".join(
+            str(t) for t in Territory.objects.filter(path__in=scope_paths(actor, MANAGER_ROLES))
+        ) or _("nessuno")
+        refuse(
+            action,
+            _("Non puoi assegnare ruoli su %(node)s: il tuo ambito è %(own)s.")
+            % {"node": territory, "own": own},
+            actor=actor, territory=territory, code="above_own_node", permission=True,
+        )
+    if role == Role.ADMINISTRATOR and not has_role_at(actor, territory, {Role.ADMINISTRATOR}):
+        refuse(action, _("Solo un amministratore può nominare un altro amministratore."),
+               actor=actor, territory=territory, code="admin_only", permission=True)
+    existing = RoleAssignment.objects.active().filter(user=user, territory=territory, role=role)
+    if existing.exists():
+        return existing.get()
+    with transaction.atomic():
+        assignment = RoleAssignment.objects.create(
+            user=user, territory=territory, role=role, granted_by=actor
+        )
+        record(action, actor=actor, obj=assignment, territory=territory,
+               data={"user": user.get_username(), "role": role})
+    forget_scope(user)
+    return assignment
+
+
+def revoke_role(*, actor: Any, assignment: RoleAssignment) -> RoleAssignment:
+    action = "role.revoke"
+    if not has_role_at(actor, assignment.territory, MANAGER_ROLES):
+        refuse(action, _("Non puoi revocare ruoli fuori dal tuo ambito."), actor=actor,
+               territory=assignment.territory, code="out_of_scope", permission=True)
+    with transaction.atomic():
+        assignment.revoked_at = timezone.now()
+        assignment.save(update_fields=["revoked_at"])
+        record(action, actor=actor, obj=assignment, territory=assignment.territory,
+               data={"user": assignment.user.get_username(), "role": assignment.role})
+    forget_scope(assignment.user)
+    return assignment

@@ -1,0 +1,127 @@
+"""Back-office pages to browse and manage the tree below the official's node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from piazza.territory import actions
+from piazza.territory.access import official_required
+from piazza.territory.forms import AreaForm, RoleForm, TerritoryForm
+from piazza.territory.models import (
+    KINDS_BY_LEVEL,
+    MANAGER_ROLES,
+    Kind,
+    Level,
+    RoleAssignment,
+    Territory,
+)
+from piazza.territory.scoping import has_role_at
+
+
+def _visible(request: HttpRequest, pk: int) -> Territory:
+    """404, not 403, outside the scope: another circolo's existence is not disclosed."""
+    return get_object_or_404(Territory.objects.visible_to(request.user), pk=pk)
+
+
+def _apply_errors(form: Any, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errs in error.error_dict.items():
+            for err in errs:
+                form.add_error(field if field in form.fields else None, err)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
+@official_required()
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    node = _visible(request, pk)
+    can_manage = has_role_at(request.user, node, MANAGER_ROLES)
+    context: dict[str, Any] = {
+        "node": node,
+        "ancestors": [a for a in node.ancestors() if a.pk != node.pk],
+        "children": node.children.order_by("closed_at", "name"),
+        "comuni": node.comuni.order_by("name") if node.level == Level.CIRCOLO
+        else node.comuni_served.order_by("name")[:400],
+        "roles": RoleAssignment.objects.active().filter(territory=node).select_related("user"),
+        "can_manage": can_manage,
+        "can_add_child": can_manage and node.level != Level.CIRCOLO and node.is_open,
+    }
+    return render(request, "territory/detail.html", context)
+
+
+@official_required(roles=MANAGER_ROLES)
+def create_child(request: HttpRequest, pk: int) -> HttpResponse:
+    parent = _visible(request, pk)
+    level = actions.child_level(parent)
+    if level is None:
+        return redirect("territory:detail", pk=parent.pk)
+    kinds = sorted(KINDS_BY_LEVEL[level])
+    form = TerritoryForm(request.POST or None, kinds=kinds,
+                         initial={"kind": Kind.TERRITORIAL if level == Level.CIRCOLO else kinds[0]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            node = actions.create_territory(
+                actor=request.user, parent=parent, name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"], comuni_codes=form.comuni_codes(),
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("%(node)s creato.") % {"node": node})
+            return redirect("territory:detail", pk=node.pk)
+    return render(request, "territory/form.html",
+                  {"form": form, "parent": parent, "level": level.label})
+
+
+@official_required(roles=MANAGER_ROLES)
+def edit_area(request: HttpRequest, pk: int) -> HttpResponse:
+    circolo = _visible(request, pk)
+    initial = {"comuni": ", ".join(circolo.comuni.values_list("istat_code", flat=True))}
+    form = AreaForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        codes = [c.strip() for c in form.cleaned_data["comuni"].split(",") if c.strip()]
+        try:
+            actions.set_circolo_area(actor=request.user, circolo=circolo, comuni_codes=codes)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Area del circolo aggiornata."))
+            return redirect("territory:detail", pk=circolo.pk)
+    return render(request, "territory/area_form.html", {"form": form, "node": circolo})
+
+
+@official_required(roles=MANAGER_ROLES)
+def close(request: HttpRequest, pk: int) -> HttpResponse:
+    node = _visible(request, pk)
+    if request.method == "POST":
+        try:
+            actions.close_territory(actor=request.user, territory=node)
+        except ValidationError as error:
+            for message in error.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("%(node)s chiuso.") % {"node": node})
+    return redirect("territory:detail", pk=node.pk)
+
+
+@official_required(roles=MANAGER_ROLES)
+def assign_role(request: HttpRequest, pk: int) -> HttpResponse:
+    node = _visible(request, pk)
+    form = RoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.assign_role(actor=request.user, user=form.cleaned_data["username"],
+                                territory=node, role=form.cleaned_data["role"])
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Ruolo assegnato."))
+            return redirect("territory:detail", pk=node.pk)
+    return render(request, "territory/role_form.html", {"form": form, "node": node})

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from piazza.territory.models import Territory
+from piazza.territory.scoping import scope_paths
+
+
+def piazza(request: HttpRequest) -> dict[str, Any]:
+    """The territories an official acts for, shown in every back-office header."""
+    user: Any = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    def territories() -> list[Territory]:
+        return list(Territory.objects.filter(path__in=scope_paths(user)))
+
+    return {"scope_territories": territories}

@@ -1,0 +1,238 @@
+"""Public home, login with throttling, two-factor set-up and verification, the scoped dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django_otp import devices_for_user, match_token
+from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from piazza.core.audit import record
+from piazza.core.middleware import client_ip
+from piazza.core.models import AuditEntry, AuditKind
+from piazza.core.ratelimit import FailureLimiter
+from piazza.territory.access import official_required
+from piazza.territory.models import MANAGER_ROLES, Level, Territory
+from piazza.territory.scoping import is_official, scope_paths
+from piazza.web.forms import OTPCodeForm
+
+login_limiter = FailureLimiter(
+    "login", limit=settings.LOGIN_FAILURE_LIMIT, window_seconds=settings.LOGIN_LOCKOUT_SECONDS
+)
+BACKUP_CODES = 10
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/home.html")
+
+
+def _lockout_message(until: float) -> str:
+    when = timezone.localtime(dt.datetime.fromtimestamp(until, tz=dt.UTC))
+    return _(
+        "Troppi tentativi di accesso non riusciti: per sicurezza l'accesso è bloccato fino alle "
+        "%(time)s. Se hai dimenticato la password, chiedi a chi gestisce il tuo livello di "
+        "reimpostarla."
+    ) % {"time": when.strftime("%H:%M")}
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, with failures counted per username and per address (rule G4)."""
+
+    template_name = "web/login.html"
+    redirect_authenticated_user = True
+
+    def _keys(self) -> list[str]:
+        username = str(self.request.POST.get("username", "")).strip().lower()
+        return [f"user:{username}", f"ip:{client_ip(self.request)}"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        for key in self._keys():
+            until = login_limiter.locked_until(key)
+            if until:
+                form = self.get_form()
+                form.errors.clear()
+                form.add_error(None, _lockout_message(until))
+                return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        for key in self._keys():
+            login_limiter.fail(key)
+        with transaction.atomic():
+            record("auth.login_failed", actor=None, kind=AuditKind.DENIED,
+                   data={"username": str(self.request.POST.get("username", ""))[:150]})
+        return super().form_invalid(form)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        for key in self._keys():
+            login_limiter.reset(key)
+        response = super().form_valid(form)
+        with transaction.atomic():
+            record("auth.login", actor=form.get_user(), kind=AuditKind.AUTH)
+        return response
+
+    def get_success_url(self) -> str:
+        url = self.get_redirect_url()
+        if url:
+            return url
+        user = self.request.user
+        return _url("web:dashboard") if is_official(user) else _url("web:home")
+
+
+def _url(name: str) -> str:
+    from django.urls import reverse
+
+    return reverse(name)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.GET.get("next") or request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return _url("web:dashboard")
+
+
+def _qr_svg(text: str) -> str:
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return buffer.getvalue().decode()
+
+
+@login_required
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """First login of an official: scan a QR code, confirm one code, print backup codes."""
+    user: Any = request.user
+    if any(True for _d in devices_for_user(user, confirmed=True)):
+        return redirect(f"{_url('web:otp_verify')}?next={_safe_next(request)}")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=_("App di autenticazione"), confirmed=False)
+    form = OTPCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"]):
+            with transaction.atomic():
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                static, _created = StaticDevice.objects.get_or_create(
+                    user=user, name=_("Codici di riserva")
+                )
+                static.token_set.all().delete()
+                codes = [StaticToken.random_token() for _i in range(BACKUP_CODES)]
+                for code in codes:
+                    static.token_set.create(token=code)
+                record("auth.otp_setup", actor=user, kind=AuditKind.AUTH)
+            otp_login(request, device)
+            return render(request, "web/otp_backup_codes.html",
+                          {"codes": codes, "next": _safe_next(request)})
+        form.add_error("code", _(
+            "Il codice non corrisponde. Controlla di aver inquadrato il QR più recente e che "
+            "l'ora del telefono sia corretta, poi inserisci il codice che vedi adesso."
+        ))
+    context = {
+        "form": form,
+        "qr_svg": _qr_svg(device.config_url),
+        "secret": _base32(device.bin_key),
+        "next": _safe_next(request),
+    }
+    return render(request, "web/otp_setup.html", context)
+
+
+def _base32(key: bytes) -> str:
+    import base64
+
+    return base64.b32encode(key).decode().rstrip("=")
+
+
+@login_required
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    if not any(True for _d in devices_for_user(user, confirmed=True)):
+        return redirect(f"{_url('web:otp_setup')}?next={_safe_next(request)}")
+    form = OTPCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(user, form.cleaned_data["code"])
+        if device is not None:
+            otp_login(request, device)
+            with transaction.atomic():
+                record("auth.otp_verified", actor=user, kind=AuditKind.AUTH)
+            return redirect(_safe_next(request))
+        with transaction.atomic():
+            record("auth.otp_failed", actor=user, kind=AuditKind.DENIED)
+        form.add_error("code", _(
+            "Codice non valido o scaduto. Inserisci le 6 cifre che l'app mostra adesso "
+            "(cambiano ogni 30 secondi) oppure uno dei codici di riserva stampati."
+        ))
+    return render(request, "web/otp_verify.html", {"form": form, "next": _safe_next(request)})
+
+
+@official_required()
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user
+    paths = scope_paths(user)
+    roots = list(Territory.objects.filter(path__in=paths))
+    counts = {
+        row["level"]: row["n"]
+        for row in Territory.objects.visible_to(user).open().values("level").annotate(n=Count("id"))
+    }
+    level_labels = [(level.label, counts.get(level.value, 0)) for level in Level]
+    children = (
+        Territory.objects.filter(parent__in=roots).open().order_by("name")
+        if len(roots) == 1 else Territory.objects.filter(pk__in=[r.pk for r in roots])
+    )
+    recent = AuditEntry.objects.within_paths(paths).exclude(kind=AuditKind.VIEW)[:12]
+    context = {
+        "roots": roots,
+        "level_counts": level_labels,
+        "children": children[:60],
+        "children_total": children.count(),
+        "recent": recent,
+        "roles": user.role_assignments.filter(revoked_at__isnull=True).select_related("territory"),
+    }
+    return render(request, "web/dashboard.html", context)
+
+
+@official_required(roles=MANAGER_ROLES)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """The audit log of the official's subtree; read-only by construction."""
+    user: Any = request.user
+    paths = scope_paths(user, MANAGER_ROLES)
+    entries = AuditEntry.objects.within_paths(paths)
+    if any(p.count("/") == 2 for p in paths):  # the national node: also global entries
+        entries = AuditEntry.objects.all()
+    kind = request.GET.get("kind", "")
+    if kind in AuditKind.values:
+        entries = entries.filter(kind=kind)
+    action = request.GET.get("action", "").strip()
+    if action:
+        entries = entries.filter(action__startswith=action)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "web/audit_log.html",
+                  {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action})
+
+
+def logout_view(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import logout
+
+    if request.method == "POST":
+        logout(request)
+        messages.info(request, _("Sei uscito da piazza."))
+    return redirect("web:home")
