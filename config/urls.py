@@ -9,6 +9,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("gestione/territori/", include("piazza.territory.urls")),
+    path("persone/", include("piazza.people.urls")),
+    path("pagamenti/", include("piazza.payments.urls")),
+    path("contabilita/", include("piazza.ledger.urls")),
+    path("conformita/", include("piazza.compliance.urls")),
+    path("raccolte/", include("piazza.funding.urls")),
+    path("tesseramento/", include("piazza.membership.urls")),
+    path("privacy/", include("piazza.privacy.urls")),
+    path("api/", include("piazza.api.urls")),
     path("", include("piazza.web.urls")),
 ]
 if settings.DEBUG:
