@@ -17,4 +17,9 @@ def piazza(request: HttpRequest) -> dict[str, Any]:
     def territories() -> list[Territory]:
         return list(Territory.objects.filter(path__in=scope_paths(user)))
 
-    return {"scope_territories": territories}
+    def nav() -> list[tuple[Any, str]]:
+        from piazza.web.sections import navigation
+
+        return navigation(user)
+
+    return {"scope_territories": territories, "back_office_nav": nav}

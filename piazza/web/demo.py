@@ -1,10 +1,18 @@
-"""Each app's demo content, in layer order. Apps add their own `demo.seed(...)` call here."""
+"""Each app's demo content, in layer order: each app adds its `demo.seed` dotted path here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.utils.module_loading import import_string
+
+# Each entry: a function seed(*, people: int, stdout) -> None in the app's demo.py.
+DEMO_SEEDERS: list[str] = [
+    # "piazza.people.demo.seed",
+]
+
 
 def seed_apps(*, people: int, stdout: Any) -> None:
     """Called by `seed_demo` after the tree and the demo officials exist."""
-    return None
+    for dotted in DEMO_SEEDERS:
+        import_string(dotted)(people=people, stdout=stdout)

@@ -33,6 +33,7 @@ from piazza.territory.access import official_required
 from piazza.territory.models import MANAGER_ROLES, Level, Territory
 from piazza.territory.scoping import is_official, scope_paths
 from piazza.web.forms import OTPCodeForm
+from piazza.web.sections import dashboard_sections
 
 login_limiter = FailureLimiter(
     "login", limit=settings.LOGIN_FAILURE_LIMIT, window_seconds=settings.LOGIN_LOCKOUT_SECONDS
@@ -205,6 +206,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "children": children[:60],
         "children_total": children.count(),
         "recent": recent,
+        "sections": dashboard_sections(user),
         "roles": user.role_assignments.filter(revoked_at__isnull=True).select_related("territory"),
     }
     return render(request, "web/dashboard.html", context)

@@ -1,0 +1,39 @@
+"""Extension points of the back office: each app adds one line here, nothing else in web changes.
+
+A dashboard section is a function `section(user) -> (template_name, context) | None` living
+in the app's `queries.py`; it returns None when the user has no role that sees it.
+A navigation entry is (label, url name, roles allowed or None for any official).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+
+from piazza.territory.models import MANAGER_ROLES
+from piazza.territory.scoping import scope_paths
+
+DASHBOARD_SECTIONS: list[str] = [
+    # "piazza.people.queries.dashboard_section",
+]
+
+NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
+    (_("Registro attività"), "web:audit_log", set(MANAGER_ROLES)),
+]
+
+
+def dashboard_sections(user: Any) -> list[tuple[str, dict[str, Any]]]:
+    rendered = []
+    for dotted in DASHBOARD_SECTIONS:
+        section: Callable[[Any], tuple[str, dict[str, Any]] | None] = import_string(dotted)
+        result = section(user)
+        if result is not None:
+            rendered.append(result)
+    return rendered
+
+
+def navigation(user: Any) -> list[tuple[Any, str]]:
+    return [(label, name) for label, name, roles in NAVIGATION if scope_paths(user, roles)]
