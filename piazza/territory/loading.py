@@ -109,9 +109,10 @@ def load_territory(path: Path = ISTAT_FILE) -> LoadReport:
     to_create: list[Comune] = []
     to_update: list[Comune] = []
     fields = ["name", "belfiore", "province_code", "province_name", "province_sigla",
-              "region_code", "region_name", "population", "valid_from", "valid_to", "federation"]
+              "region_code", "region_name", "population", "valid_from", "valid_to", "federation_id"]
     for row in rows:
-        values = {
+        federation = federations[row["province_code"]]
+        values: dict[str, object] = {
             "name": row["name"],
             "belfiore": row["belfiore"],
             "province_code": row["province_code"],
@@ -122,13 +123,12 @@ def load_territory(path: Path = ISTAT_FILE) -> LoadReport:
             "population": int(row["population_2011"] or 0),
             "valid_from": _date(row["valid_from"]),
             "valid_to": _date(row["valid_to"]),
-            "federation": federations[row["province_code"]],
+            "federation_id": federation.pk,
         }
         comune = existing.get(row["istat_code"])
         if comune is None:
             to_create.append(Comune(istat_code=row["istat_code"], **values))
-        elif any(getattr(comune, k if k != "federation" else "federation_id")
-                 != (v if k != "federation" else v.pk) for k, v in values.items()):
+        elif any(getattr(comune, key) != value for key, value in values.items()):
             for key, value in values.items():
                 setattr(comune, key, value)
             to_update.append(comune)
