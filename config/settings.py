@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "piazza.people",
     "piazza.ledger",
     "piazza.payments",
+    "piazza.payments.bank",
     "piazza.compliance",
     "piazza.funding",
     "piazza.membership",
@@ -102,7 +103,7 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite file by default (embedded), PostgreSQL in production and CI.
-(BASE_DIR / "var").mkdir(exist_ok=True)
+(BASE_DIR / "var" / "static").mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'piazza.sqlite3'}"),

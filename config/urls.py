@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("gestione/territori/", include("piazza.territory.urls")),
     path("persone/", include("piazza.people.urls")),
     path("pagamenti/", include("piazza.payments.urls")),
+    path("banca/", include("piazza.payments.bank.urls")),
     path("contabilita/", include("piazza.ledger.urls")),
     path("conformita/", include("piazza.compliance.urls")),
     path("raccolte/", include("piazza.funding.urls")),

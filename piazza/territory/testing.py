@@ -103,5 +103,10 @@ def circolo_secretary(tree: Tree) -> Any:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
     """Load the ISTAT tree once per test database; tests roll back their own changes on top."""
+    from django.db import connection
+
+    from piazza.core.db import allow_purge_for_tests
+
     with django_db_blocker.unblock():
+        allow_purge_for_tests(connection)
         load_territory()

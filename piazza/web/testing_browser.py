@@ -1,0 +1,64 @@
+"""pytest fixtures for browser tests: Playwright (Python) driving Debian's Chromium, headless.
+
+Never a downloaded browser build: without /usr/bin/chromium the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium); run scripts/ensure-chromium.sh")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
+    # itself are still synchronous, so Django's async-safety guard is lifted for these tests.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def _context(browser: Any, live_server: Any, **options: Any) -> Any:
+    context = browser.new_context(base_url=live_server.url, locale="it-IT", **options)
+    context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A desktop-sized page; relative URLs go to the live server."""
+    context = _context(browser, live_server)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A phone-sized touch page (390×844), as a first-time donor from a message link."""
+    context = _context(browser, live_server, **PHONE)
+    yield context.new_page()
+    context.close()
