@@ -1,0 +1,126 @@
+"""Compliance parameters (rules F1, F6, F10–F12, F14) and candidacies with their mandatario (F10)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from piazza.compliance.rules import CAP_SCOPE_ENTITY, CAP_SCOPE_PARTY, DEFAULT_RULES, FinanceRules
+from piazza.territory.scoping import ScopedQuerySet
+
+
+class FinanceRuleSet(models.Model):
+    """The political-finance parameters in force from a date (DOMAIN.md marks several as open).
+
+    A new law or a new reading of it is a new row, never an edit of the past: donations are
+    judged by the parameters in force on their date.
+    """
+
+    class CapScope(models.TextChoices):
+        PARTY = CAP_SCOPE_PARTY, _("Tutto il partito (lettura prudente)")
+        ENTITY = CAP_SCOPE_ENTITY, _("Per ente ricevente (nazionale, regione, federazione)")
+
+    valid_from = models.DateField(_("in vigore dal"), unique=True)
+    publication_threshold_cents = models.BigIntegerField(
+        _("soglia di pubblicazione (centesimi, F1/F2)"), default=DEFAULT_RULES.publication_threshold_cents)
+    annual_cap_cents = models.BigIntegerField(
+        _("tetto annuo per donatore (centesimi, F6)"), default=DEFAULT_RULES.annual_cap_cents)
+    cap_scope = models.CharField(
+        _("ambito del tetto (F14)"), max_length=10, choices=CapScope.choices, default=DEFAULT_RULES.cap_scope)
+    fees_count = models.BooleanField(
+        _("le quote di iscrizione contano nei totali (F14)"), default=DEFAULT_RULES.fees_count)
+    candidate_exemption_cents = models.BigIntegerField(
+        _("esenzione mandatario (centesimi, F10)"), default=DEFAULT_RULES.candidate_exemption_cents)
+    candidate_cap_base_cents = models.BigIntegerField(
+        _("tetto di spesa per collegio (centesimi, F11)"), default=DEFAULT_RULES.candidate_cap_base_cents)
+    candidate_cap_per_resident_cents = models.BigIntegerField(
+        _("tetto di spesa per residente (centesimi, F11)"),
+        default=DEFAULT_RULES.candidate_cap_per_resident_cents)
+    itemise_threshold_cents = models.BigIntegerField(
+        _("soglia di rendicontazione nominativa (centesimi, F11)"),
+        default=DEFAULT_RULES.itemise_threshold_cents)
+    joint_declaration_threshold_cents = models.BigIntegerField(
+        _("soglia della dichiarazione congiunta (centesimi, F12)"),
+        default=DEFAULT_RULES.joint_declaration_threshold_cents)
+    note = models.TextField(_("fonte o motivazione"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-valid_from"]
+        verbose_name = _("parametri del finanziamento politico")
+        verbose_name_plural = _("parametri del finanziamento politico")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(annual_cap_cents__gt=0), name="financeruleset_cap_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.valid_from:%Y-%m-%d}"
+
+    def as_rules(self) -> FinanceRules:
+        return FinanceRules(
+            publication_threshold_cents=self.publication_threshold_cents,
+            annual_cap_cents=self.annual_cap_cents,
+            cap_scope=self.cap_scope,
+            fees_count=self.fees_count,
+            candidate_exemption_cents=self.candidate_exemption_cents,
+            candidate_cap_base_cents=self.candidate_cap_base_cents,
+            candidate_cap_per_resident_cents=self.candidate_cap_per_resident_cents,
+            itemise_threshold_cents=self.itemise_threshold_cents,
+            joint_declaration_threshold_cents=self.joint_declaration_threshold_cents,
+        )
+
+
+class CandidacyQuerySet(ScopedQuerySet):
+    scope_path_field = "territory__path"
+
+
+def validate_iban(value: str) -> None:
+    """Rule D3: a real IBAN (schwifty checks the Italian CIN)."""
+    from schwifty import IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        IBAN(value)
+    except SchwiftyException as exc:
+        raise ValidationError(
+            _("IBAN non valido (%(reason)s): controlla le 27 cifre e lettere dell'estratto conto.")
+            % {"reason": exc}, code="invalid_iban") from exc
+
+
+class Candidacy(models.Model):
+    """A candidate in one election, with the mandatario who alone may raise money (rule F10)."""
+
+    territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="candidacies")
+    candidate_name = models.CharField(_("candidato/a"), max_length=150)
+    election = models.CharField(_("elezione"), max_length=150)
+    constituency = models.CharField(_("collegio"), max_length=150)
+    residents = models.PositiveIntegerField(_("residenti nel collegio"), default=0)
+    elections_called_on = models.DateField(_("data di indizione delle elezioni"), null=True, blank=True)
+    own_funds_only = models.BooleanField(_("spende solo fondi propri"), default=False)
+    mandatario_name = models.CharField(_("mandatario elettorale"), max_length=150)
+    mandatario_codice_fiscale = models.CharField(_("codice fiscale del mandatario"), max_length=16)
+    mandatario_iban = models.CharField(_("IBAN del conto del mandatario"), max_length=34,
+                                       validators=[validate_iban])
+    mandatario_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="mandates")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = CandidacyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["election", "candidate_name"]
+        verbose_name = _("candidatura")
+        verbose_name_plural = _("candidature")
+        constraints = [
+            # Rule F10: one mandatario serves one candidate, and uses one bank account.
+            models.UniqueConstraint(fields=["election", "mandatario_codice_fiscale"],
+                                    name="candidacy_one_candidate_per_mandatario"),
+            models.UniqueConstraint(fields=["election", "mandatario_iban"],
+                                    name="candidacy_one_account_per_mandatario"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.candidate_name} · {self.election}"

@@ -1,0 +1,178 @@
+"""Italian political-finance rules (DOMAIN.md, F*) as plain functions over configurable parameters.
+
+Numbers that the law fixes but that we could only verify second-hand, or that are marked
+"open" in DOMAIN.md, are never constants here: they come from `FinanceRules`, which reads
+the `FinanceRuleSet` in force on a date (editable in the admin) and falls back to the stated
+defaults. Funding and membership both call these functions, so one donor's money is judged
+the same way whatever channel it came through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# --- Parameters (defaults; the database can override them per period) ----------------------
+
+
+@dataclass(frozen=True)
+class FinanceRules:
+    """The parameters in force on one date. All amounts in euro cents."""
+
+    # rule F1/F2: above this yearly total per donor the name is registered and published.
+    publication_threshold_cents: int = 500_00
+    # rule F6 (secondary): at most this much per donor per year.
+    annual_cap_cents: int = 100_000_00
+    # rule F14 (open): "party" = one total across the whole party; "entity" = per receiving
+    # territory (national, region, federation each count as a separate party).
+    cap_scope: str = "party"
+    # rule F14 (open): do membership fees count toward F1/F6 totals? Cautious default: yes.
+    fees_count: bool = True
+    # rule F10: candidates spending under this, only their own money, need no mandatario.
+    candidate_exemption_cents: int = 2_500_00
+    # rule F11: cap = base per constituency + per resident.
+    candidate_cap_base_cents: int = 52_000_00
+    candidate_cap_per_resident_cents: int = 1
+    # rule F11: natural persons above this are itemised by name in the declaration.
+    itemise_threshold_cents: int = 5_000_00
+    # rule F12: gifts to a candidate above this need a joint declaration within 3 months.
+    joint_declaration_threshold_cents: int = 3_000_00
+
+
+CAP_SCOPE_PARTY = "party"
+CAP_SCOPE_ENTITY = "entity"
+DEFAULT_RULES = FinanceRules()
+
+
+def rules_on(day: dt.date | None = None) -> FinanceRules:
+    """The parameters in force on `day` (today by default): the latest rule set not after it."""
+    from piazza.compliance.models import FinanceRuleSet
+
+    day = day or timezone.localdate()
+    row = FinanceRuleSet.objects.filter(valid_from__lte=day).order_by("-valid_from").first()
+    return row.as_rules() if row is not None else DEFAULT_RULES
+
+
+# --- F4: attestations ---------------------------------------------------------------------
+
+# Bump the version whenever a text changes: the version is stored with each donation.
+ATTESTATION_VERSION = "2026-01"
+ATTESTATIONS: list[tuple[str, Any]] = [
+    ("adult", _("Dichiaro di essere maggiorenne.")),
+    ("electoral_lists", _("Dichiaro di essere iscritto/a nelle liste elettorali italiane e di "
+                          "godere dei diritti politici.")),
+    ("own_funds", _("Dichiaro che il contributo proviene da fondi miei personali e non da terzi.")),
+    ("not_foreign_entity", _("Dichiaro di non versare per conto di governi, enti pubblici o "
+                             "persone giuridiche esteri.")),
+]
+ATTESTATION_KEYS = [key for key, _text in ATTESTATIONS]
+
+
+def missing_attestations(given: Iterable[str]) -> list[str]:
+    """Rule F4: the keys of the attestations the donor did not tick (empty means accepted)."""
+    given_set = set(given)
+    return [key for key in ATTESTATION_KEYS if key not in given_set]
+
+
+# --- F6 / F14: per-donor annual totals across every channel ---------------------------------
+
+# A contribution source answers: how many cents did this person give in `year` to any entity
+# whose territory path starts with `entity_path` ("" for the whole party)? `kind` is
+# "donation" or "fee" so that F14's fees_count can leave fees out.
+ContributionSource = Callable[[int, int, str], int]
+_SOURCES: dict[str, tuple[str, ContributionSource]] = {}
+
+
+def register_contribution_source(name: str, kind: str, source: ContributionSource) -> None:
+    """Apps holding money from persons (funding, membership) register how to total it."""
+    if kind not in {"donation", "fee"}:
+        raise ValueError(f"kind must be 'donation' or 'fee', got {kind!r}")
+    _SOURCES[name] = (kind, source)
+
+
+def registered_sources() -> dict[str, tuple[str, ContributionSource]]:
+    return dict(_SOURCES)
+
+
+def cap_entity_path(receiving_path: str, rules: FinanceRules) -> str:
+    """Rule F14: the subtree whose receipts count toward one donor's cap.
+
+    With the "party" scope that is the whole tree (""); with "entity" it is the receiving
+    node itself (its own path), so national, regional and provincial receipts count apart.
+    """
+    return "" if rules.cap_scope == CAP_SCOPE_PARTY else receiving_path
+
+
+def annual_total_cents(person_id: int, year: int, receiving_path: str, rules: FinanceRules) -> int:
+    """Rules F6/F14: what one person gave in `year` within the cap's scope, every channel."""
+    entity = cap_entity_path(receiving_path, rules)
+    total = 0
+    for kind, source in _SOURCES.values():
+        if kind == "fee" and not rules.fees_count:
+            continue
+        total += source(person_id, year, entity)
+    return total
+
+
+@dataclass(frozen=True)
+class CapCheck:
+    allowed: bool
+    already_cents: int
+    remaining_cents: int
+    cap_cents: int
+
+
+def check_annual_cap(already_cents: int, amount_cents: int, rules: FinanceRules) -> CapCheck:
+    """Rule F6: may a gift of `amount_cents` be accepted on top of `already_cents` this year?"""
+    remaining = max(rules.annual_cap_cents - already_cents, 0)
+    return CapCheck(
+        allowed=amount_cents <= remaining,
+        already_cents=already_cents,
+        remaining_cents=remaining,
+        cap_cents=rules.annual_cap_cents,
+    )
+
+
+# --- F1 / F2: publication ------------------------------------------------------------------
+
+
+def publication_required(year_total_cents: int, rules: FinanceRules) -> bool:
+    """Rules F1/F2: strictly above the threshold, the donor's name is registered and published."""
+    return year_total_cents > rules.publication_threshold_cents
+
+
+def may_accept(year_total_after_cents: int, objects_to_publication: bool, rules: FinanceRules) -> bool:
+    """Rule F2: a donor who objects to publication cannot give once the yearly total passes it."""
+    return not (objects_to_publication and publication_required(year_total_after_cents, rules))
+
+
+# --- F10 / F11 / F12: candidates ------------------------------------------------------------
+
+
+def candidate_spending_cap_cents(residents: int, rules: FinanceRules) -> int:
+    """Rule F11: €52,000 per constituency + €0.01 per resident (both parameters)."""
+    return rules.candidate_cap_base_cents + rules.candidate_cap_per_resident_cents * max(residents, 0)
+
+
+def needs_mandatario(elections_called_on: dt.date | None, on: dt.date, own_funds_only: bool,
+                     spending_cents: int, rules: FinanceRules) -> bool:
+    """Rule F10: from the day after elections are called, money goes through one mandatario,
+    unless the candidate spends less than the exemption and only their own money."""
+    if elections_called_on is None or on <= elections_called_on:
+        return False
+    return not (own_funds_only and spending_cents < rules.candidate_exemption_cents)
+
+
+def needs_joint_declaration(donor_total_to_candidate_cents: int, rules: FinanceRules) -> bool:
+    """Rule F12: strictly above the threshold, giver and receiver file a joint declaration."""
+    return donor_total_to_candidate_cents > rules.joint_declaration_threshold_cents
+
+
+def must_itemise(donor_total_to_candidate_cents: int, natural_person: bool, rules: FinanceRules) -> bool:
+    """Rule F11: natural persons above €5,000 are itemised by name; other subjects always."""
+    return (not natural_person) or donor_total_to_candidate_cents > rules.itemise_threshold_cents
