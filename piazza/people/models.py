@@ -1,0 +1,469 @@
+"""The people database: one `Person` per human, their contact points, consents, tags and timeline.
+
+Writes go through `piazza.people.actions`; reads that are more than one line live in
+`piazza.people.queries`. Every queryset of personal data is scoped by territory subtree
+(`Person.objects.visible_to(user)`, convention 11).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from piazza.territory.models import Comune, Territory
+from piazza.territory.scoping import ScopedQuerySet
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("Maschio")
+    FEMALE = "F", _("Femmina")
+
+
+class Citizenship(models.TextChoices):
+    """Rule M2/M3: who may join or register depends on citizenship."""
+
+    ITALIAN = "italian", _("Italiana")
+    EU = "eu", _("Di un altro paese dell'Unione europea")
+    NON_EU_PERMIT = "non_eu_permit", _("Extra UE con permesso di soggiorno")
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", _("Inserimento manuale")
+    IMPORT = "import", _("Importazione")
+    DONATION = "donation", _("Donazione")
+    MEMBERSHIP = "membership", _("Tesseramento")
+    SUPPORTER = "supporter", _("Albo elettori")
+    EVENT = "event", _("Evento")
+    API = "api", _("API")
+    DEMO = "demo", _("Dati dimostrativi")
+
+
+class SearchNameField(models.CharField):  # type: ignore[type-arg]
+    """The normalised "surname name" text used for search; PostgreSQL gives it a trigram index.
+
+    A distinct field class so the trigram lookup (`__trigram_word_similar`) is registered here
+    only, without installing `django.contrib.postgres` for the whole project.
+    """
+
+
+@SearchNameField.register_lookup
+class TrigramWordSimilar(models.Lookup):  # type: ignore[type-arg]
+    """`query <% field`: PostgreSQL's word similarity operator, served by the GIN trigram index."""
+
+    lookup_name = "trigram_word_similar"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{rhs} <%% {lhs}", [*rhs_params, *lhs_params]
+
+
+class PersonQuerySet(ScopedQuerySet["Person"]):
+    scope_path_field = "territory__path"
+
+    def active(self) -> PersonQuerySet:
+        """People that are not merged into someone else and not erased."""
+        return self.filter(merged_into__isnull=True, erased_at__isnull=True)
+
+
+class Tag(models.Model):
+    name = models.CharField(_("etichetta"), max_length=60, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("etichetta")
+        verbose_name_plural = _("etichette")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(models.Model):
+    """One human, whatever their relations to the party (member, supporter, donor, volunteer).
+
+    `territory` is the scope: the assigned circolo, else the federation of the residence
+    comune, else national (rules M10, M11). `voting_circolo` is the one circolo where a person
+    active in several exercises their rights (rule M11).
+    """
+
+    first_name = models.CharField(_("nome"), max_length=100)
+    last_name = models.CharField(_("cognome"), max_length=100)
+    search_name = SearchNameField(max_length=210, editable=False, default="")
+    sex = models.CharField(_("sesso"), max_length=1, choices=Sex.choices, blank=True)
+    birth_date = models.DateField(_("data di nascita"), null=True, blank=True, db_index=True)
+    birth_comune = models.ForeignKey(
+        Comune, verbose_name=_("comune di nascita"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    birth_country = models.CharField(
+        _("stato di nascita"), max_length=80, blank=True,
+        help_text=_("Solo per chi è nato all'estero"),
+    )
+    codice_fiscale = models.CharField(_("codice fiscale"), max_length=16, blank=True)
+    # Rule D1: omocodia variants are the same person, so lookups use the canonical form.
+    codice_fiscale_canonical = models.CharField(max_length=16, blank=True, db_index=True, editable=False)
+    citizenship = models.CharField(
+        _("cittadinanza"), max_length=20, choices=Citizenship.choices, default=Citizenship.ITALIAN
+    )
+    residence_street = models.CharField(_("indirizzo di residenza"), max_length=200, blank=True)
+    residence_cap = models.CharField(_("CAP di residenza"), max_length=5, blank=True)
+    residence_comune = models.ForeignKey(
+        Comune, verbose_name=_("comune di residenza"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    domicile_street = models.CharField(_("indirizzo di domicilio"), max_length=200, blank=True)
+    domicile_cap = models.CharField(_("CAP di domicilio"), max_length=5, blank=True)
+    domicile_comune = models.ForeignKey(
+        Comune, verbose_name=_("comune di domicilio"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )
+    territory = models.ForeignKey(
+        Territory, verbose_name=_("territorio"), on_delete=models.PROTECT, related_name="people"
+    )
+    # Rule M11: exactly one circolo where the person exercises their rights.
+    voting_circolo = models.ForeignKey(
+        Territory, verbose_name=_("circolo di voto"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="voters",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="people", verbose_name=_("etichette"))
+    source = models.CharField(_("provenienza"), max_length=20, choices=Source.choices, default=Source.MANUAL)
+    notes = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # After a merge the old record stays, empty of relations, and redirects to the survivor.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from"
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PersonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        verbose_name = _("persona")
+        verbose_name_plural = _("persone")
+        indexes = [
+            models.Index(fields=["territory", "last_name", "first_name"], name="person_territory_name"),
+            models.Index(fields=["last_name", "first_name"], name="person_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.last_name} {self.first_name}".strip()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def primary_email(self) -> Email | None:
+        return next((e for e in self.emails.all() if e.primary), None)
+
+    @property
+    def primary_phone(self) -> Phone | None:
+        return next((p for p in self.phones.all() if p.primary), None)
+
+
+class ContactPoint(models.Model):
+    value = models.CharField(max_length=254, db_index=True)
+    primary = models.BooleanField(_("principale"), default=False)
+    verified = models.BooleanField(_("verificato"), default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Email(ContactPoint):
+    """An email address, stored normalised (rule D4)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="emails")
+
+    class Meta:
+        ordering = ["-primary", "id"]
+        verbose_name = _("email")
+        verbose_name_plural = _("email")
+        constraints = [
+            models.UniqueConstraint(fields=["person", "value"], name="email_unique_per_person"),
+            models.UniqueConstraint(fields=["person"], condition=Q(primary=True), name="email_one_primary"),
+        ]
+
+
+class Phone(ContactPoint):
+    """A phone number in E.164 (rule D4)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="phones")
+
+    class Meta:
+        ordering = ["-primary", "id"]
+        verbose_name = _("telefono")
+        verbose_name_plural = _("telefoni")
+        constraints = [
+            models.UniqueConstraint(fields=["person", "value"], name="phone_unique_per_person"),
+            models.UniqueConstraint(fields=["person"], condition=Q(primary=True), name="phone_one_primary"),
+        ]
+
+
+class Purpose(models.TextChoices):
+    """Rule G3: consent is granular per purpose."""
+
+    POLITICAL_COMMUNICATION = "political_communication", _("Comunicazione politica")
+    PROFILING = "profiling", _("Profilazione")
+    CANDIDATE_SHARING = "candidate_sharing", _("Comunicazione ai candidati")
+    NEWSLETTER = "newsletter", _("Newsletter")
+
+
+class Channel(models.TextChoices):
+    """How a consent was given or withdrawn, and how a person may be contacted."""
+
+    WEB = "web", _("Modulo web")
+    PAPER = "paper", _("Modulo cartaceo")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Telefono")
+    SMS = "sms", _("SMS")
+    POST = "post", _("Posta")
+    IN_PERSON = "in_person", _("Di persona")
+    IMPORT = "import", _("Importazione")
+
+
+class ConsentQuerySet(ScopedQuerySet["Consent"]):
+    scope_path_field = "person__territory__path"
+
+
+class Consent(models.Model):
+    """One consent event (rule G3): given or withdrawn, for one purpose, with its evidence.
+
+    Never edited: a withdrawal is a new row. The current state for a purpose is its latest row.
+    """
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(_("finalità"), max_length=30, choices=Purpose.choices)
+    granted = models.BooleanField(_("consenso dato"))
+    at = models.DateTimeField(default=timezone.now)
+    channel = models.CharField(_("canale"), max_length=20, choices=Channel.choices)
+    text_version = models.CharField(_("versione dell'informativa"), max_length=60)
+    evidence = models.TextField(_("prova"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ConsentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("consenso")
+        verbose_name_plural = _("consensi")
+        indexes = [models.Index(fields=["person", "purpose", "-at"], name="consent_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()}: {'sì' if self.granted else 'no'}"
+
+
+class TimelineEntry(models.Model):
+    """Everything that happened to a person; other apps add theirs with `add_timeline_entry`."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40)
+    summary = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("evento della cronologia")
+        verbose_name_plural = _("cronologia")
+        indexes = [models.Index(fields=["person", "-at"], name="timeline_person_at")]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class DuplicateStatus(models.TextChoices):
+    OPEN = "open", _("Da esaminare")
+    MERGED = "merged", _("Unite")
+    DISMISSED = "dismissed", _("Persone diverse")
+
+
+class DuplicateCandidateQuerySet(ScopedQuerySet["DuplicateCandidate"]):
+    scope_path_field = "person_a__territory__path"
+
+    def visible_to(self, user: Any, roles: Any = None) -> Any:
+        """Both people must be in the viewer's scope: a merge touches both records."""
+        from piazza.territory.scoping import scope_paths
+
+        paths = scope_paths(user, roles)
+        if not paths:
+            return self.none()
+        a = Q()
+        b = Q()
+        for path in paths:
+            a |= Q(person_a__territory__path__startswith=path)
+            b |= Q(person_b__territory__path__startswith=path)
+        return self.filter(a & b)
+
+
+class DuplicateCandidate(models.Model):
+    """A likely duplicate pair waiting for a human decision, with the reasons why."""
+
+    person_a = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    person_b = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField(default=0)
+    reasons = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=DuplicateStatus.choices, default=DuplicateStatus.OPEN)
+    detected_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = DuplicateCandidateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-score", "-detected_at"]
+        verbose_name = _("possibile duplicato")
+        verbose_name_plural = _("possibili duplicati")
+        constraints = [
+            models.UniqueConstraint(fields=["person_a", "person_b"], name="duplicate_pair_unique"),
+            models.CheckConstraint(condition=Q(person_a__lt=models.F("person_b")), name="duplicate_pair_ordered"),
+        ]
+        indexes = [models.Index(fields=["status", "-score"], name="duplicate_status_score")]
+
+    def __str__(self) -> str:
+        return f"{self.person_a_id} ~ {self.person_b_id} ({self.score})"
+
+
+class Segment(models.Model):
+    """A saved search (filter definition), always evaluated inside the viewer's scope."""
+
+    name = models.CharField(_("nome"), max_length=120)
+    territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
+    definition = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segmento")
+        verbose_name_plural = _("segmenti")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportMapping(models.Model):
+    """A saved column mapping, so a circolo's usual spreadsheet is mapped once."""
+
+    name = models.CharField(_("nome"), max_length=120)
+    territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
+    mapping = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["territory", "name"], name="import_mapping_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BatchStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Caricato")
+    MAPPED = "mapped", _("Colonne associate")
+    QUEUED = "queued", _("In coda")
+    RUNNING = "running", _("In corso")
+    DONE = "done", _("Completato")
+    FAILED = "failed", _("Non riuscito")
+    CLOSED = "closed", _("Chiuso")
+
+
+class ImportBatch(models.Model):
+    """One uploaded file. Its rows stay in `ImportRow` until the batch is closed."""
+
+    territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64, db_index=True)
+    file_format = models.CharField(max_length=4)  # csv / xlsx
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True)
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("importazione")
+        verbose_name_plural = _("importazioni")
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == BatchStatus.DONE else 0
+        return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+class RowStatus(models.TextChoices):
+    PENDING = "pending", _("Da elaborare")
+    CREATED = "created", _("Creata")
+    UPDATED = "updated", _("Aggiornata")
+    UNCHANGED = "unchanged", _("Già presente, invariata")
+    DUPLICATE = "duplicate", _("Possibile duplicato")
+    REJECTED = "rejected", _("Respinta")
+
+
+class ImportRow(models.Model):
+    """One input row of a batch, exactly as read, with its outcome and reasons."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="rows")
+    number = models.PositiveIntegerField()  # line number in the file (header = 1)
+    raw = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=RowStatus.choices, default=RowStatus.PENDING)
+    errors = models.JSONField(default=list)
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["batch", "number"]
+        constraints = [models.UniqueConstraint(fields=["batch", "number"], name="import_row_unique")]
+        indexes = [models.Index(fields=["batch", "status"], name="import_row_status")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.number}"
