@@ -1,0 +1,71 @@
+"""Find or open ledger accounts. Opening an account is idempotent and race-safe."""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+
+from piazza.core.money import DEFAULT_CURRENCY
+from piazza.ledger.kinds import get_kind
+from piazza.ledger.models import Account, BalanceSlot
+
+
+def _default_name(kind: str, key: str, owner: models.Model | None, territory: models.Model | None) -> str:
+    parts = [str(get_kind(kind).label)]
+    if key:
+        parts.append(key)
+    if owner is not None:
+        parts.append(str(owner))
+    elif territory is not None:
+        parts.append(str(territory))
+    return " · ".join(parts)[:200]
+
+
+def get_account(
+    kind: str,
+    owner: models.Model | None = None,
+    territory: models.Model | None = None,
+    currency: str = DEFAULT_CURRENCY,
+    *,
+    key: str = "",
+    name: str = "",
+) -> Account:
+    """The account of `kind` for (`owner`, `territory`, `currency`, `key`), opened on first use.
+
+    `owner` is any saved model instance (stored as a generic reference); `territory` scopes who
+    may see the account; `key` separates owner-less accounts of one kind (e.g. one clearing
+    account per provider: `get_account("provider_clearing", key="stripe")`).
+    """
+    get_kind(kind)  # unknown kinds fail loudly
+    owner_type_id: int | None = None
+    owner_id = ""
+    if owner is not None:
+        if owner.pk is None:
+            raise ValueError("the owner of a ledger account must be saved first")
+        owner_type_id = ContentType.objects.get_for_model(owner).pk
+        owner_id = str(owner.pk)
+    territory_id = territory.pk if territory is not None else None
+    identity = Account.make_identity(kind, key, owner_type_id, owner_id, territory_id, currency)
+    account = Account.objects.filter(identity=identity).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            account = Account.objects.create(
+                kind=kind, key=key, owner_type_id=owner_type_id, owner_id=owner_id,
+                territory_id=territory_id, currency=currency, identity=identity,
+                name=name or _default_name(kind, key, owner, territory),
+            )
+            BalanceSlot.objects.bulk_create(
+                [BalanceSlot(account=account, slot=i) for i in range(account.slots)]
+            )
+    except IntegrityError:
+        # Another process opened it at the same moment: use theirs.
+        return Account.objects.get(identity=identity)
+    return account
+
+
+def accounts_owned_by(owner: models.Model) -> models.QuerySet[Account]:
+    return Account.objects.filter(
+        owner_type=ContentType.objects.get_for_model(owner), owner_id=str(owner.pk)
+    )

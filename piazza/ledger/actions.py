@@ -1,0 +1,152 @@
+"""Every write to the ledger (convention 1): post a balanced transaction, or reverse one."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+
+from piazza.core.audit import Actor, record
+from piazza.core.money import Money
+from piazza.ledger.models import Account, BalanceSlot, Cause, Entry, LedgerTransaction
+
+Posting = tuple[Account, Money]
+
+
+class LedgerError(ValueError):
+    """A transaction that would break a ledger invariant; nothing is written."""
+
+
+class IdempotencyConflict(LedgerError):
+    """The idempotency key was already used for a different transaction."""
+
+
+def _check(entries: Sequence[Posting]) -> None:
+    if len(entries) < 2:
+        raise LedgerError("a ledger transaction needs at least two entries")
+    totals: dict[str, int] = defaultdict(int)
+    for account, amount in entries:
+        if not isinstance(account, Account) or account.pk is None:
+            raise LedgerError(f"not a saved ledger account: {account!r}")
+        if not isinstance(amount, Money):
+            raise LedgerError(f"entry amounts must be Money, got {type(amount).__name__}")
+        if amount.is_zero():
+            raise LedgerError(f"zero entry on {account}")
+        if amount.currency != account.currency:
+            raise LedgerError(f"{amount.currency} entry on {account.currency} account {account}")
+        totals[amount.currency] += amount.cents
+    unbalanced = {cur: cents for cur, cents in totals.items() if cents != 0}
+    if unbalanced:
+        raise LedgerError(f"entries do not sum to zero: {unbalanced}")
+
+
+def _signature(pairs: Sequence[tuple[int, int]]) -> Counter[tuple[int, int]]:
+    return Counter(pairs)
+
+
+def _existing(key: str, entries: Sequence[Posting]) -> LedgerTransaction | None:
+    txn = LedgerTransaction.objects.filter(idempotency_key=key).first()
+    if txn is None:
+        return None
+    stored = _signature(list(txn.entries.values_list("account_id", "amount_cents")))
+    wanted = _signature([(a.pk, m.cents) for a, m in entries])
+    if stored != wanted:
+        raise IdempotencyConflict(f"idempotency key {key!r} was already used for different entries")
+    return txn
+
+
+def _bump_balances(entries: Sequence[Posting]) -> None:
+    """Add each entry to one slot of its account; accounts in id order so writers never deadlock."""
+    per_account: dict[int, int] = defaultdict(int)
+    counts: dict[int, int] = defaultdict(int)
+    slots: dict[int, int] = {}
+    for account, amount in entries:
+        per_account[account.pk] += amount.cents
+        counts[account.pk] += 1
+        slots[account.pk] = account.slots
+    for account_id in sorted(per_account):
+        slot = random.randrange(slots[account_id])
+        BalanceSlot.objects.filter(account_id=account_id, slot=slot).update(
+            balance_cents=F("balance_cents") + per_account[account_id],
+            entry_count=F("entry_count") + counts[account_id],
+        )
+
+
+def post_transaction(
+    *,
+    actor: Actor,
+    cause: str,
+    memo: str,
+    entries: Sequence[Posting],
+    idempotency_key: str,
+    about: models.Model | None = None,
+    reverses: LedgerTransaction | None = None,
+    audit: bool = True,
+) -> LedgerTransaction:
+    """Post `entries` (account, signed Money: + debit, − credit) as one balanced transaction.
+
+    Idempotent: posting again with the same `idempotency_key` and the same entries returns
+    the first transaction; the same key with different entries raises `IdempotencyConflict`.
+    `about` links the cause (a payment, a refund, a payout). `audit=False` is for callers whose
+    own action already writes the audit entry in the same transaction.
+    """
+    if cause not in Cause.values:
+        raise LedgerError(f"unknown cause {cause!r}")
+    if not idempotency_key:
+        raise LedgerError("an idempotency key is required")
+    _check(entries)
+    existing = _existing(idempotency_key, entries)
+    if existing is not None:
+        return existing
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            txn = LedgerTransaction(
+                cause=cause, memo=memo[:255], idempotency_key=idempotency_key, reverses=reverses,
+                actor=user,  # type: ignore[misc]
+                actor_label=user.get_username() if user is not None else "",
+            )
+            if about is not None:
+                txn.about_type = ContentType.objects.get_for_model(about)
+                txn.about_id = str(about.pk)
+            txn.save()
+            Entry.objects.bulk_create(
+                [Entry(transaction=txn, account=a, amount_cents=m.cents, currency=m.currency,
+                       created_at=txn.created_at) for a, m in entries]
+            )
+            _bump_balances(entries)
+            if audit:
+                record(
+                    "ledger.post_transaction", actor=actor, obj=txn,
+                    data={"cause": cause, "memo": memo[:255],
+                          "entries": [[a.pk, m.cents, m.currency] for a, m in entries]},
+                )
+    except IntegrityError:
+        # A concurrent post with the same key won the race: return its transaction.
+        existing = _existing(idempotency_key, entries)
+        if existing is None:
+            raise
+        return existing
+    return txn
+
+
+def reverse_transaction(
+    *,
+    actor: Actor,
+    original: LedgerTransaction,
+    memo: str,
+    idempotency_key: str | None = None,
+    cause: str = Cause.REVERSAL,
+    audit: bool = True,
+) -> LedgerTransaction:
+    """Post the exact opposite of `original` (a correction never edits history)."""
+    entries = [(e.account, -e.amount) for e in original.entries.select_related("account")]
+    return post_transaction(
+        actor=actor, cause=cause, memo=memo, entries=entries,
+        idempotency_key=idempotency_key or f"reversal:{original.pk}", reverses=original, audit=audit,
+        about=None,
+    )
