@@ -10,7 +10,7 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"piazza-test-{uuid.uuid4().hex[:8]}")
 
 import pytest
 
-pytest_plugins = ["piazza.territory.testing", "piazza.web.testing_browser"]
+pytest_plugins = ["piazza.territory.testing", "piazza.web.testing_browser", "piazza.ledger.testing"]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
