@@ -167,6 +167,10 @@ PASSWORD_HASHERS = [
 if PIAZZA_ENV == "test":
     # Hashing cost is not what tests measure; argon2 stays first everywhere else.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "piazza.territory.backends.NationalAdministratorBackend",
+]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:home"

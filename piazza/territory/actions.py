@@ -168,6 +168,9 @@ def assign_role(*, actor: Any, user: Any, territory: Territory, role: str) -> Ro
         assignment = RoleAssignment.objects.create(
             user=user, territory=territory, role=role, granted_by=actor
         )
+        if role == Role.ADMINISTRATOR and territory.level == Level.NATIONAL and not user.is_staff:
+            user.is_staff = True  # Django admin is for national administrators only
+            user.save(update_fields=["is_staff"])
         record(action, actor=actor, obj=assignment, territory=territory,
                data={"user": user.get_username(), "role": role})
     forget_scope(user)

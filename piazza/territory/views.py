@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
 from piazza.territory import actions
 from piazza.territory.access import official_required
 from piazza.territory.forms import AreaForm, RoleForm, TerritoryForm
@@ -43,13 +45,17 @@ def _apply_errors(form: Any, error: ValidationError) -> None:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     node = _visible(request, pk)
     can_manage = has_role_at(request.user, node, MANAGER_ROLES)
+    roles = list(RoleAssignment.objects.active().filter(territory=node).select_related("user"))
+    if roles:  # officials' names are personal data: the view is logged (rule G4)
+        record("territory.view_officials", actor=request.user, obj=node, territory=node,
+               kind=AuditKind.VIEW, data={"officials": sorted({r.user_id for r in roles})})
     context: dict[str, Any] = {
         "node": node,
         "ancestors": [a for a in node.ancestors() if a.pk != node.pk],
         "children": node.children.order_by("closed_at", "name"),
         "comuni": node.comuni.order_by("name") if node.level == Level.CIRCOLO
         else node.comuni_served.order_by("name")[:400],
-        "roles": RoleAssignment.objects.active().filter(territory=node).select_related("user"),
+        "roles": roles,
         "can_manage": can_manage,
         "can_add_child": can_manage and node.level != Level.CIRCOLO and node.is_open,
     }

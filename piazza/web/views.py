@@ -129,7 +129,8 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name=_("App di autenticazione"), confirmed=False)
     form = OTPCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"]):
+        throttled = _throttled_message(device)  # checked before the attempt counts as one
+        if not throttled and device.verify_token(form.cleaned_data["code"]):
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -144,7 +145,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             return render(request, "web/otp_backup_codes.html",
                           {"codes": codes, "next": _safe_next(request)})
-        form.add_error("code", _(
+        form.add_error("code", throttled or _(
             "Il codice non corrisponde. Controlla di aver inquadrato il QR più recente e che "
             "l'ora del telefono sia corretta, poi inserisci il codice che vedi adesso."
         ))
@@ -155,6 +156,17 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
         "next": _safe_next(request),
     }
     return render(request, "web/otp_setup.html", context)
+
+
+def _throttled_message(device: Any) -> str | None:
+    """django-otp slows down guessing after each wrong code; say so instead of 'wrong code'."""
+    allowed, _details = device.verify_is_allowed()
+    if allowed:
+        return None
+    return _(
+        "Dopo un codice sbagliato bisogna attendere qualche secondo: aspetta e inserisci il "
+        "codice che l'app mostra in quel momento."
+    )
 
 
 def _base32(key: bytes) -> str:
@@ -170,7 +182,10 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect(f"{_url('web:otp_setup')}?next={_safe_next(request)}")
     form = OTPCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        device = match_token(user, form.cleaned_data["code"])
+        throttled = next(
+            (m for d in devices_for_user(user, confirmed=True) if (m := _throttled_message(d))), None
+        )
+        device = match_token(user, form.cleaned_data["code"])  # skips throttled devices
         if device is not None:
             otp_login(request, device)
             with transaction.atomic():
@@ -178,7 +193,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             return redirect(_safe_next(request))
         with transaction.atomic():
             record("auth.otp_failed", actor=user, kind=AuditKind.DENIED)
-        form.add_error("code", _(
+        form.add_error("code", throttled or _(
             "Codice non valido o scaduto. Inserisci le 6 cifre che l'app mostra adesso "
             "(cambiano ogni 30 secondi) oppure uno dei codici di riserva stampati."
         ))
