@@ -99,7 +99,8 @@ class TestEpcQr:
             epc_qr.epc_payload(request_)
 
 
-CREDITOR = sepa_xml.Party("Partito Democratico – Federazione di Bologna", GOOD_IT, "BLOPIT22", "IT66ZZZA1B2C3D4E5F6G7H8")
+CREDITOR = sepa_xml.Party(
+    "Partito Democratico – Federazione di Bologna", GOOD_IT, "BLOPIT22", "IT66ZZZA1B2C3D4E5F6G7H8")
 
 
 def _debits():

@@ -134,10 +134,10 @@ class TestBadFiles:
         assert self._refusal(b"  \n").code == "empty"
 
     @pytest.mark.parametrize(("old", "new", "fragment"), [
-        (b'<Amt Ccy="EUR">50.00</Amt>\n        <CdtDbtInd>CRDT', b'<Amt Ccy="EUR">50.001</Amt>\n        <CdtDbtInd>CRDT',
-         "centesimo"),
-        (b"<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts>BOOK</Sts>", b"<CdtDbtInd>CRED</CdtDbtInd>\n        <Sts>BOOK</Sts>",
-         "CdtDbtInd"),
+        (b'<Amt Ccy="EUR">50.00</Amt>\n        <CdtDbtInd>CRDT',
+         b'<Amt Ccy="EUR">50.001</Amt>\n        <CdtDbtInd>CRDT', "centesimo"),
+        (b"<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts>BOOK</Sts>",
+         b"<CdtDbtInd>CRED</CdtDbtInd>\n        <Sts>BOOK</Sts>", "CdtDbtInd"),
         (b"<MsgId>053D2026020301234</MsgId>", b"", "MsgId"),
         (b"<Sts>PDNG</Sts>", b"<Sts>WAIT</Sts>", "WAIT"),
     ])
