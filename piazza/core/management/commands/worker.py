@@ -21,6 +21,7 @@ class Command(BaseCommand):
                          burst=options["burst"], with_scheduler=not options["burst"])
         elif backend.endswith("DatabaseBackend"):
             self.stdout.write("Worker sulla coda del database / database queue worker")
-            call_command("db_worker", batch=options["burst"], interval=1)
+            call_command("db_worker", batch=options["burst"], interval=1,
+                         startup_delay=not options["burst"])
         else:
             self.stdout.write("I task sono eseguiti subito (backend immediato): nessun worker serve.")
