@@ -15,8 +15,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from piazza.territory.models import Comune, Territory
+from piazza.territory.models import Comune, Role, Territory
 from piazza.territory.scoping import ScopedQuerySet
+
+# Who may read people's records and who may change them (at their node and below).
+READ_ROLES = {Role.ORGANISATION, Role.MEMBERSHIP, Role.COMMUNICATION, Role.ADMINISTRATOR}
+WRITE_ROLES = {Role.ORGANISATION, Role.MEMBERSHIP, Role.ADMINISTRATOR}
 
 
 class Sex(models.TextChoices):
@@ -147,6 +151,9 @@ class Person(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = PersonQuerySet.as_manager()
+
+    # Set by `find_or_create_person` on the instance it returns (not stored).
+    was_created: bool = False
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -419,6 +426,8 @@ class ImportBatch(models.Model):
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Outcome counts, kept after the batch is closed and its rows are dropped.
+    summary = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

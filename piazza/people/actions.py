@@ -1,0 +1,605 @@
+"""Every write to the people database (convention 1): one transaction, an audit entry, a timeline
+entry on the person, side effects after commit.
+
+`actor` is the official (or member/donor) acting, or None for system flows (a donation or a
+join arriving from a public page), which `find_or_create_person` serves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.core.models import AuditKind
+from piazza.people import dedupe
+from piazza.people.models import (
+    WRITE_ROLES,
+    Channel,
+    Consent,
+    DuplicateCandidate,
+    DuplicateStatus,
+    Email,
+    Person,
+    Phone,
+    Purpose,
+    Segment,
+    Source,
+    Tag,
+    TimelineEntry,
+)
+from piazza.people.validation import CleanedPerson, clean_person_data, search_name
+from piazza.territory.models import Comune, Kind, Level, Territory
+from piazza.territory.scoping import has_role_at
+
+PERSON_FIELDS = (
+    "first_name", "last_name", "sex", "birth_date", "birth_comune", "birth_country", "codice_fiscale",
+    "citizenship", "residence_street", "residence_cap", "residence_comune", "domicile_street",
+    "domicile_cap", "domicile_comune", "notes",
+)
+
+
+def _is_user(actor: Any) -> bool:
+    return actor is not None and getattr(actor, "is_authenticated", False)
+
+
+def _require_scope(action: str, actor: Any, territory: Territory) -> None:
+    """An official may only write people inside their subtree; system flows (actor None) may."""
+    if _is_user(actor) and not has_role_at(actor, territory, WRITE_ROLES):
+        refuse(
+            action,
+            _("«%(territory)s» è fuori dal tuo territorio: puoi gestire solo le persone dei territori "
+              "dove hai un incarico.") % {"territory": territory},
+            actor=actor, territory=territory, code="out_of_scope", permission=True,
+        )
+
+
+def _refuse_invalid(action: str, cleaned: CleanedPerson, *, actor: Any, territory: Territory | None) -> None:
+    if cleaned.errors:
+        from django.core.exceptions import ValidationError
+
+        with transaction.atomic():
+            record(action, actor=actor, territory=territory, kind=AuditKind.DENIED,
+                   data={"reason": "invalid", "errors": cleaned.errors})
+        raise ValidationError(cleaned.errors)
+
+
+def assign_territory(*, residence_comune: Comune | None, circolo: Territory | None) -> Territory:
+    """Rule M10/M11 scope: the chosen circolo; else the only territorial circolo of the residence
+    comune; else the federation serving that comune; else national."""
+    if circolo is not None:
+        return circolo
+    if residence_comune is not None:
+        circoli = list(
+            residence_comune.circoli.filter(closed_at__isnull=True, kind=Kind.TERRITORIAL)[:2]
+        )
+        if len(circoli) == 1:
+            return circoli[0]
+        if residence_comune.federation_id:
+            federation = residence_comune.federation
+            assert federation is not None
+            return federation
+    return Territory.objects.get(level=Level.NATIONAL)
+
+
+def add_timeline_entry(
+    person: Person, *, kind: str, summary: str, data: dict[str, Any] | None = None, actor: Any,
+    at: dt.datetime | None = None,
+) -> TimelineEntry:
+    """Other apps (donations, memberships) add their events here; merged ids are followed."""
+    while person.merged_into_id:
+        person = Person.objects.get(pk=person.merged_into_id)
+    return TimelineEntry.objects.create(
+        person=person, kind=kind, summary=summary[:300], data=data or {},
+        actor=actor if _is_user(actor) else None, at=at or timezone.now(),
+    )
+
+
+def _set_contacts(person: Person, model: type[Email] | type[Phone], values: list[str]) -> list[str]:
+    """Add the values not yet there; the first value becomes primary if none is. Returns added."""
+    existing = {c.value: c for c in model.objects.filter(person=person)}
+    has_primary = any(c.primary for c in existing.values())
+    added = []
+    for value in values:
+        if value in existing:
+            continue
+        model.objects.create(person=person, value=value, primary=not has_primary)
+        has_primary = True
+        added.append(value)
+    return added
+
+
+def _set_tags(person: Person, names: Iterable[str]) -> list[str]:
+    added = []
+    current = set(person.tags.values_list("name", flat=True))
+    for name in names:
+        if name in current:
+            continue
+        tag, _created = Tag.objects.get_or_create(name=name[:60])
+        person.tags.add(tag)
+        added.append(name)
+    return added
+
+
+def _queue_duplicates(person: Person, matches: list[dedupe.Match]) -> list[DuplicateCandidate]:
+    queued = []
+    for m in matches:
+        a, b = sorted((person.pk, m.person_id))
+        candidate, created = DuplicateCandidate.objects.get_or_create(
+            person_a_id=a, person_b_id=b,
+            defaults={"score": m.score, "reasons": m.reasons},
+        )
+        if not created and candidate.status == DuplicateStatus.OPEN:
+            candidate.score = max(candidate.score, m.score)
+            candidate.reasons = sorted(set(candidate.reasons) | set(m.reasons))
+            candidate.save(update_fields=["score", "reasons"])
+        queued.append(candidate)
+    return queued
+
+
+def check_duplicates(person: Person) -> list[DuplicateCandidate]:
+    """The on-write check (P7): queue every likely duplicate of `person` for review."""
+    return _queue_duplicates(person, dedupe.find_matches(dedupe.Probe.of(person), exclude_id=person.pk))
+
+
+def create_person(
+    *,
+    actor: Any,
+    data: dict[str, Any],
+    circolo: Territory | None = None,
+    source: str = Source.MANUAL,
+    allow_duplicate_code: bool = False,
+) -> Person:
+    """Validate and create one person; likely duplicates go to the review queue.
+
+    The same codice fiscale (any omocodia form) as an existing person is refused unless
+    `allow_duplicate_code` (then the pair is queued): a code identifies one human.
+    """
+    cleaned = clean_person_data(data)
+    residence = cleaned.values.get("residence_comune")
+    territory = assign_territory(residence_comune=residence, circolo=circolo)
+    _refuse_invalid("people.create_person", cleaned, actor=actor, territory=territory)
+    _require_scope("people.create_person", actor, territory)
+    canonical = cleaned.values.get("codice_fiscale_canonical")
+    if canonical and not allow_duplicate_code:
+        existing = Person.objects.active().filter(codice_fiscale_canonical=canonical).first()
+        if existing is not None:
+            refuse(
+                "people.create_person",
+                _("Esiste già una persona con questo codice fiscale (scheda n. %(id)d): aprila e aggiornala "
+                  "invece di crearne una nuova.") % {"id": existing.pk},
+                actor=actor, territory=territory, code="duplicate_code", field="codice_fiscale",
+            )
+    with transaction.atomic():
+        person = _create(actor=actor, cleaned=cleaned, territory=territory, source=source)
+        check_duplicates(person)
+    return person
+
+
+def _create(*, actor: Any, cleaned: CleanedPerson, territory: Territory, source: str) -> Person:
+    values = {k: v for k, v in cleaned.values.items() if v is not None or k.endswith("comune")}
+    person = Person(territory=territory, source=source, created_by=actor if _is_user(actor) else None, **values)
+    person.search_name = search_name(person.first_name, person.last_name)
+    person.save()
+    _set_contacts(person, Email, cleaned.emails)
+    _set_contacts(person, Phone, cleaned.phones)
+    _set_tags(person, cleaned.tags)
+    add_timeline_entry(
+        person, kind="created", actor=actor,
+        summary=_("Scheda creata (%(source)s)") % {"source": Source(source).label},
+    )
+    record("people.create_person", actor=actor, obj=person, territory=territory, data={"source": source})
+    return person
+
+
+def _snapshot(person: Person) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in PERSON_FIELDS:
+        value = getattr(person, name)
+        if isinstance(value, models.Model):
+            value = value.pk
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        out[name] = value
+    return out
+
+
+def update_person(
+    *,
+    actor: Any,
+    person: Person,
+    data: dict[str, Any],
+    circolo: Territory | None = None,
+    voting_circolo: Territory | bool | None = False,
+) -> Person:
+    """Change fields, add emails/phones/tags; every change goes in the timeline, old → new.
+
+    `circolo` moves the person to another circolo (both within the actor's scope);
+    `voting_circolo` sets the circolo where the person exercises their rights (rule M11).
+    """
+    _require_scope("people.update_person", actor, person.territory)
+    before = _snapshot(person)
+    old_territory_id = person.territory_id
+    merged = {**before, **{k: v for k, v in data.items() if k in PERSON_FIELDS}}
+    for name in ("birth_comune", "residence_comune", "domicile_comune"):
+        if name in merged and isinstance(merged[name], int):
+            merged[name] = Comune.objects.get(pk=merged[name])
+    for extra in ("emails", "phones", "tags", "accept_inconsistent_codice_fiscale"):
+        if extra in data:
+            merged[extra] = data[extra]
+    cleaned = clean_person_data(merged)
+    _refuse_invalid("people.update_person", cleaned, actor=actor, territory=person.territory)
+    canonical = cleaned.values.get("codice_fiscale_canonical")
+    if canonical and canonical != person.codice_fiscale_canonical:
+        other = Person.objects.active().filter(codice_fiscale_canonical=canonical).exclude(pk=person.pk).first()
+        if other is not None:
+            refuse(
+                "people.update_person",
+                _("Il codice fiscale è già della scheda n. %(id)d: se è la stessa persona, uniscile dalla "
+                  "revisione dei duplicati.") % {"id": other.pk},
+                actor=actor, territory=person.territory, code="duplicate_code", field="codice_fiscale",
+            )
+    new_territory = person.territory
+    if circolo is not None and circolo.pk != person.territory_id:
+        _require_scope("people.update_person", actor, circolo)
+        new_territory = circolo
+    elif circolo is None and "residence_comune" in data and person.territory.level != Level.CIRCOLO:
+        new_territory = assign_territory(residence_comune=cleaned.values.get("residence_comune"), circolo=None)
+    if voting_circolo is not False and voting_circolo is not None:
+        assert isinstance(voting_circolo, Territory)
+        if voting_circolo.level != Level.CIRCOLO:
+            refuse("people.update_person", _("Il circolo di voto deve essere un circolo."), actor=actor,
+                   territory=person.territory, field="voting_circolo")
+    with transaction.atomic():
+        person = Person.objects.select_for_update().get(pk=person.pk)
+        for name, value in cleaned.values.items():
+            setattr(person, name, value)
+        person.search_name = search_name(person.first_name, person.last_name)
+        person.territory = new_territory
+        if voting_circolo is not False:
+            person.voting_circolo = voting_circolo  # type: ignore[assignment]
+        person.save()
+        after = _snapshot(person)
+        changes = {k: [before[k], after[k]] for k in PERSON_FIELDS if before[k] != after[k]}
+        if new_territory.pk != old_territory_id:
+            changes["territory"] = [old_territory_id, new_territory.pk]
+        added_emails = _set_contacts(person, Email, cleaned.emails)
+        added_phones = _set_contacts(person, Phone, cleaned.phones)
+        added_tags = _set_tags(person, cleaned.tags)
+        if added_emails:
+            changes["emails"] = [None, added_emails]
+        if added_phones:
+            changes["phones"] = [None, added_phones]
+        if added_tags:
+            changes["tags"] = [None, added_tags]
+        if voting_circolo is not False:
+            changes["voting_circolo"] = [None, voting_circolo.pk if voting_circolo else None]  # type: ignore[union-attr]
+        if changes:
+            add_timeline_entry(
+                person, kind="updated", actor=actor, data={"changes": changes},
+                summary=_("Scheda modificata: %(fields)s") % {"fields": ", ".join(sorted(changes))},
+            )
+            record("people.update_person", actor=actor, obj=person, territory=person.territory,
+                   data={"fields": sorted(changes)})
+            if {"first_name", "last_name", "birth_date", "codice_fiscale", "emails", "phones"} & set(changes):
+                check_duplicates(person)
+    return person
+
+
+def set_tags(*, actor: Any, person: Person, names: Iterable[str]) -> Person:
+    """Replace a person's tags."""
+    _require_scope("people.set_tags", actor, person.territory)
+    names = sorted({n.strip()[:60] for n in names if n.strip()})
+    with transaction.atomic():
+        old = sorted(person.tags.values_list("name", flat=True))
+        tags = [Tag.objects.get_or_create(name=n)[0] for n in names]
+        person.tags.set(tags)
+        if old != names:
+            add_timeline_entry(person, kind="tags", actor=actor, data={"before": old, "after": names},
+                               summary=_("Etichette: %(tags)s") % {"tags": ", ".join(names) or "—"})
+            record("people.set_tags", actor=actor, obj=person, territory=person.territory,
+                   data={"before": old, "after": names})
+    return person
+
+
+def find_or_create_person(
+    *,
+    actor: Any,
+    data: dict[str, Any] | None = None,
+    circolo: Territory | None = None,
+    territory: Territory | None = None,
+    source: str = Source.MANUAL,
+    email: str | None = None,
+    phone: str | None = None,
+    **fields: Any,
+) -> Person:
+    """For flows like donating or joining: the existing person when they match for sure
+    (same codice fiscale in any omocodia form, or same email/phone with a similar name, or the
+    same name, birth date and comune), else a new person with likely duplicates queued.
+
+    Person fields come as `data` or as keyword arguments (`first_name=…`, `email=…`, `phone=…`);
+    `territory` is an alias of `circolo`. Missing contacts given now are added to the existing
+    person. The returned person's `was_created` says whether it is new.
+    """
+    data = {**(data or {}), **fields}
+    if email:
+        data["emails"] = [*(data.get("emails") or []), email]
+    if phone:
+        data["phones"] = [*(data.get("phones") or []), phone]
+    circolo = circolo or territory
+    cleaned = clean_person_data(data)
+    assigned = assign_territory(residence_comune=cleaned.values.get("residence_comune"), circolo=circolo)
+    _refuse_invalid("people.find_or_create_person", cleaned, actor=actor, territory=assigned)
+    probe = dedupe.Probe(
+        first_name=cleaned.values.get("first_name", ""), last_name=cleaned.values.get("last_name", ""),
+        birth_date=cleaned.values.get("birth_date"),
+        codice_fiscale_canonical=cleaned.values.get("codice_fiscale_canonical", ""),
+        emails=cleaned.emails, phones=cleaned.phones,
+        comune_ids={c.pk for c in (cleaned.values.get("birth_comune"), cleaned.values.get("residence_comune")) if c},
+    )
+    with transaction.atomic():
+        strong = [m for m in dedupe.find_matches(probe) if m.strong]
+        if strong:
+            person = Person.objects.select_for_update().get(pk=strong[0].person_id)
+            _set_contacts(person, Email, cleaned.emails)
+            _set_contacts(person, Phone, cleaned.phones)
+            _set_tags(person, cleaned.tags)
+            if not person.codice_fiscale and cleaned.values.get("codice_fiscale"):
+                person.codice_fiscale = cleaned.values["codice_fiscale"]
+                person.codice_fiscale_canonical = cleaned.values["codice_fiscale_canonical"]
+                person.save(update_fields=["codice_fiscale", "codice_fiscale_canonical", "updated_at"])
+            record("people.find_or_create_person", actor=actor, obj=person, territory=person.territory,
+                   data={"matched": strong[0].reasons, "source": source})
+            person.was_created = False
+            return person
+        _require_scope("people.create_person", actor, assigned)
+        person = _create(actor=actor, cleaned=cleaned, territory=assigned, source=source)
+        check_duplicates(person)
+        person.was_created = True
+        return person
+
+
+def record_consent(
+    *, actor: Any, person: Person, purpose: str, channel: str, text_version: str, evidence: str = "",
+    at: dt.datetime | None = None, given: bool = True, source: str = "",
+) -> Consent:
+    """Rule G3: a consent for one purpose, with time, channel, text version and evidence.
+
+    `given=False` is a withdrawal (same as `withdraw_consent`); `source` names the flow that
+    collected it (e.g. "albo") and is kept with the evidence.
+    """
+    if source:
+        evidence = f"[{source}] {evidence}".strip()
+    return _consent(actor=actor, person=person, purpose=purpose, channel=channel, text_version=text_version,
+                    evidence=evidence, at=at, granted=given)
+
+
+def withdraw_consent(
+    *, actor: Any, person: Person, purpose: str, channel: str, text_version: str = "", evidence: str = "",
+    at: dt.datetime | None = None,
+) -> Consent:
+    """Rule G3: withdrawal as easy as giving; the earlier consent row stays as history."""
+    return _consent(actor=actor, person=person, purpose=purpose, channel=channel,
+                    text_version=text_version or "revoca", evidence=evidence, at=at, granted=False)
+
+
+def _consent(
+    *, actor: Any, person: Person, purpose: str, channel: str, text_version: str, evidence: str,
+    at: dt.datetime | None, granted: bool,
+) -> Consent:
+    action = "people.record_consent" if granted else "people.withdraw_consent"
+    if _is_user(actor) and actor.pk != getattr(person, "user_id", None):
+        _require_scope(action, actor, person.territory)
+    if purpose not in Purpose.values:
+        refuse(action, _("Finalità «%(value)s» sconosciuta.") % {"value": purpose}, actor=actor,
+               territory=person.territory, field="purpose")
+    if channel not in Channel.values:
+        refuse(action, _("Canale «%(value)s» sconosciuto.") % {"value": channel}, actor=actor,
+               territory=person.territory, field="channel")
+    if not text_version.strip():
+        refuse(action, _("Indica la versione dell'informativa che la persona ha letto."), actor=actor,
+               territory=person.territory, field="text_version")
+    with transaction.atomic():
+        consent = Consent.objects.create(
+            person=person, purpose=purpose, granted=granted, channel=channel, text_version=text_version.strip(),
+            evidence=evidence, at=at or timezone.now(), recorded_by=actor if _is_user(actor) else None,
+        )
+        label = Purpose(purpose).label
+        summary = (_("Consenso dato: %(purpose)s") if granted else _("Consenso revocato: %(purpose)s")) % {
+            "purpose": label}
+        add_timeline_entry(person, kind="consent", actor=actor, summary=summary,
+                           data={"purpose": purpose, "granted": granted, "channel": channel,
+                                 "text_version": consent.text_version})
+        record(action, actor=actor, obj=person, territory=person.territory,
+               data={"purpose": purpose, "channel": channel, "text_version": consent.text_version})
+    return consent
+
+
+def dismiss_duplicate(*, actor: Any, candidate: DuplicateCandidate) -> DuplicateCandidate:
+    """Two records judged to be different people: the pair leaves the queue for good."""
+    _require_scope("people.dismiss_duplicate", actor, candidate.person_a.territory)
+    _require_scope("people.dismiss_duplicate", actor, candidate.person_b.territory)
+    with transaction.atomic():
+        candidate.status = DuplicateStatus.DISMISSED
+        candidate.resolved_at = timezone.now()
+        candidate.resolved_by = actor if _is_user(actor) else None
+        candidate.save(update_fields=["status", "resolved_at", "resolved_by"])
+        record("people.dismiss_duplicate", actor=actor, obj=candidate, territory=candidate.person_a.territory,
+               data={"person_a": candidate.person_a_id, "person_b": candidate.person_b_id})
+    return candidate
+
+
+# Relations owned by this app and moved explicitly by merge_people; any other model pointing at
+# Person (donations, memberships, … of higher apps) is re-pointed generically.
+_OWN_RELATIONS = {Email, Phone, Consent, TimelineEntry, DuplicateCandidate}
+
+
+def merge_people(
+    *, actor: Any, survivor: Person, merged: Person, field_choices: dict[str, str] | None = None,
+) -> Person:
+    """Merge `merged` into `survivor`: keep every email, phone, consent, tag, timeline entry and
+    relation of other apps; fill the survivor's blanks (or take the values chosen in
+    `field_choices[field] == "merged"`); the old record stays, empty, and redirects.
+    """
+    if survivor.pk == merged.pk:
+        refuse("people.merge_people", _("Non si può unire una scheda con se stessa."), actor=actor,
+               territory=survivor.territory)
+    if merged.merged_into_id or survivor.merged_into_id:
+        refuse("people.merge_people", _("Una delle due schede è già stata unita a un'altra: ricarica la pagina."),
+               actor=actor, territory=survivor.territory, code="already_merged")
+    _require_scope("people.merge_people", actor, survivor.territory)
+    _require_scope("people.merge_people", actor, merged.territory)
+    choices = field_choices or {}
+    with transaction.atomic():
+        survivor = Person.objects.select_for_update().get(pk=survivor.pk)
+        merged = Person.objects.select_for_update().get(pk=merged.pk)
+        before = _snapshot(survivor)
+        old = _snapshot(merged)
+        taken = []
+        for name in PERSON_FIELDS:
+            mine, theirs = getattr(survivor, name), getattr(merged, name)
+            if theirs in (None, "") or mine == theirs:
+                continue
+            if mine in (None, "") or choices.get(name) == "merged":
+                setattr(survivor, name, theirs)
+                taken.append(name)
+        if "notes" in taken or (merged.notes and survivor.notes != merged.notes and "notes" not in taken):
+            survivor.notes = "\n\n".join(n for n in (before["notes"], merged.notes) if n)
+        if survivor.codice_fiscale:
+            from piazza.people.codice_fiscale import canonical_codice_fiscale
+
+            survivor.codice_fiscale_canonical = canonical_codice_fiscale(survivor.codice_fiscale)
+        survivor.search_name = search_name(survivor.first_name, survivor.last_name)
+        if survivor.voting_circolo_id is None and merged.voting_circolo_id:
+            survivor.voting_circolo_id = merged.voting_circolo_id
+        survivor.save()
+        moved = {
+            "emails": _move_contacts(Email, merged, survivor),
+            "phones": _move_contacts(Phone, merged, survivor),
+            "consents": Consent.objects.filter(person=merged).update(person=survivor),
+            "timeline": TimelineEntry.objects.filter(person=merged).update(person=survivor),
+        }
+        merged_tags = list(merged.tags.all())
+        survivor.tags.add(*merged_tags)
+        moved["tags"] = len(merged_tags)
+        moved.update(_move_foreign_relations(merged, survivor, actor=actor))
+        DuplicateCandidate.objects.filter(
+            models.Q(person_a=merged, person_b=survivor) | models.Q(person_a=survivor, person_b=merged)
+        ).update(status=DuplicateStatus.MERGED, resolved_at=timezone.now(),
+                 resolved_by=actor if _is_user(actor) else None)
+        DuplicateCandidate.objects.filter(status=DuplicateStatus.OPEN).filter(
+            dedupe.overlapping([merged.pk])
+        ).update(status=DuplicateStatus.MERGED, resolved_at=timezone.now(),
+                 resolved_by=actor if _is_user(actor) else None)
+        merged.merged_into = survivor
+        merged.merged_at = timezone.now()
+        merged.save(update_fields=["merged_into", "merged_at", "updated_at"])
+        Person.objects.filter(merged_into=merged).update(merged_into=survivor)
+        data = {"merged_id": merged.pk, "merged_record": old, "survivor_before": before, "taken": taken,
+                "moved": moved}
+        add_timeline_entry(
+            survivor, kind="merged", actor=actor, data=data,
+            summary=_("Unita la scheda n. %(id)d (%(name)s) in questa") % {"id": merged.pk, "name": str(merged)},
+        )
+        record("people.merge_people", actor=actor, obj=survivor, territory=survivor.territory, data=data)
+        check_duplicates(survivor)
+    return survivor
+
+
+def _move_contacts(model: type[Email] | type[Phone], merged: Person, survivor: Person) -> int:
+    mine = set(model.objects.filter(person=survivor).values_list("value", flat=True))
+    has_primary = model.objects.filter(person=survivor, primary=True).exists()
+    count = 0
+    for contact in model.objects.filter(person=merged):
+        if contact.value in mine:
+            if contact.verified:
+                model.objects.filter(person=survivor, value=contact.value).update(verified=True)
+            contact.delete()
+            continue
+        contact.person = survivor
+        if contact.primary and has_primary:
+            contact.primary = False
+        has_primary = has_primary or contact.primary
+        contact.save(update_fields=["person", "primary"])
+        count += 1
+    return count
+
+
+def _move_foreign_relations(merged: Person, survivor: Person, *, actor: Any) -> dict[str, int]:
+    """Re-point every foreign key of other apps (donations, memberships, …) to the survivor."""
+    moved: dict[str, int] = {}
+    for rel in Person._meta.related_objects:
+        model = rel.related_model
+        if model in _OWN_RELATIONS or model is Person or not isinstance(model, type):
+            continue
+        if rel.many_to_many:
+            through = rel.through if hasattr(rel, "through") else None
+            if through is None:
+                continue
+            fk_name = next(
+                (f.name for f in through._meta.get_fields()
+                 if getattr(f, "related_model", None) is Person and f.many_to_one),
+                None,
+            )
+            if fk_name is None:
+                continue
+            manager = through._default_manager
+        elif rel.one_to_many or rel.one_to_one:
+            fk_name = rel.field.name
+            manager = model._default_manager  # type: ignore[union-attr]
+        else:
+            continue
+        try:
+            with transaction.atomic():
+                count = manager.filter(**{fk_name: merged}).update(**{fk_name: survivor})
+        except IntegrityError:
+            refuse(
+                "people.merge_people",
+                _("Le due schede hanno entrambe un dato «%(what)s» che può esistere una volta sola: "
+                  "risolvi prima quello (es. due tessere nello stesso anno), poi unisci.")
+                % {"what": model._meta.verbose_name},  # type: ignore[union-attr]
+                actor=actor, territory=survivor.territory, code="merge_conflict",
+            )
+        if count:
+            moved[model._meta.label_lower] = count  # type: ignore[union-attr]
+    return moved
+
+
+def save_segment(
+    *, actor: Any, name: str, territory: Territory, definition: dict[str, Any], segment: Segment | None = None,
+) -> Segment:
+    """A saved filter definition; evaluated later always within the viewer's scope."""
+    from piazza.people.queries import clean_definition
+
+    _require_scope("people.save_segment", actor, territory)
+    if not name.strip():
+        refuse("people.save_segment", _("Dai un nome al segmento."), actor=actor, territory=territory, field="name")
+    with transaction.atomic():
+        if segment is None:
+            segment = Segment(created_by=actor if _is_user(actor) else None)
+        segment.name = name.strip()[:120]
+        segment.territory = territory
+        segment.definition = clean_definition(definition)
+        segment.save()
+        record("people.save_segment", actor=actor, obj=segment, territory=territory,
+               data={"definition": segment.definition})
+    return segment
+
+
+def delete_segment(*, actor: Any, segment: Segment) -> None:
+    _require_scope("people.delete_segment", actor, segment.territory)
+    with transaction.atomic():
+        record("people.delete_segment", actor=actor, obj=segment, territory=segment.territory,
+               data={"name": segment.name, "definition": segment.definition})
+        segment.delete()
+
+
+def log_person_view(*, actor: Any, person: Person) -> None:
+    """Rule G4: an official opened a person's record."""
+    record("people.view_person", actor=actor, obj=person, territory=person.territory, kind=AuditKind.VIEW)

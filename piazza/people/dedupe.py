@@ -1,0 +1,192 @@
+"""Duplicate detection: exact on codice fiscale (any omocodia form, rule D1), email and phone;
+fuzzy on name + birth date (+ comune) with rapidfuzz.
+
+An on-write check reads only indexed columns (canonical code, email, phone, birth date), so it
+stays a handful of index look-ups at any size. The full pass walks people ordered by birth
+date and compares names only inside each birth date, which keeps it linear in practice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from rapidfuzz import fuzz
+
+from piazza.people.models import Email, Person, Phone
+
+# Open parameter (no rule fixes it): how similar two names must be to call them a likely pair.
+DEFAULT_NAME_THRESHOLD = 85
+
+
+def name_threshold() -> int:
+    return int(getattr(settings, "PEOPLE_DUPLICATE_NAME_THRESHOLD", DEFAULT_NAME_THRESHOLD))
+
+
+@dataclass
+class Match:
+    person_id: int
+    score: int = 0
+    reasons: list[str] = field(default_factory=list)
+    # Strong: the same human beyond reasonable doubt (same code, or contact + similar name,
+    # or same name + birth date + comune). Weak matches go to the review queue.
+    strong: bool = False
+
+    def add(self, score: int, reason: str) -> None:
+        self.score = min(100, self.score + score)
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+@dataclass
+class Probe:
+    """What we know about a (possibly unsaved) person, for matching."""
+
+    first_name: str = ""
+    last_name: str = ""
+    birth_date: dt.date | None = None
+    codice_fiscale_canonical: str = ""
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    comune_ids: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, person: Person) -> Probe:
+        return cls(
+            first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
+            codice_fiscale_canonical=person.codice_fiscale_canonical,
+            emails=[e.value for e in person.emails.all()], phones=[p.value for p in person.phones.all()],
+            comune_ids={c for c in (person.birth_comune_id, person.residence_comune_id) if c},
+        )
+
+
+def name_similarity(a_first: str, a_last: str, b_first: str, b_last: str) -> float:
+    """Order-insensitive name similarity (0-100): "Rossi Mario" = "Mario Rossi"."""
+    return float(fuzz.token_sort_ratio(f"{a_last} {a_first}".lower(), f"{b_last} {b_first}".lower()))
+
+
+def find_matches(probe: Probe, *, exclude_id: int | None = None) -> list[Match]:
+    """Every active person that may be the same human, with the reasons, best first."""
+    matches: dict[int, Match] = {}
+    base = Person.objects.active()
+    if exclude_id is not None:
+        base = base.exclude(pk=exclude_id)
+
+    def match(pk: int) -> Match:
+        return matches.setdefault(pk, Match(person_id=pk))
+
+    if probe.codice_fiscale_canonical:
+        for pk in base.filter(codice_fiscale_canonical=probe.codice_fiscale_canonical).values_list("pk", flat=True):
+            m = match(pk)
+            m.add(100, _("stesso codice fiscale (anche in forma di omocodia)"))
+            m.strong = True
+    contacts: list[tuple[Any, list[str], str]] = [
+        (Email, probe.emails, _("stessa email %(value)s")),
+        (Phone, probe.phones, _("stesso telefono %(value)s")),
+    ]
+    for model, values, label in contacts:
+        if not values:
+            continue
+        rows = model.objects.filter(value__in=values, person__in=base).values_list(
+            "person_id", "value", "person__first_name", "person__last_name"
+        )
+        for pk, value, first, last in rows:
+            m = match(pk)
+            similar = name_similarity(probe.first_name, probe.last_name, first, last) >= name_threshold()
+            m.add(60 if similar else 30, label % {"value": value})
+            if similar:
+                m.strong = True
+    if probe.birth_date and (probe.first_name or probe.last_name):
+        rows2 = base.filter(birth_date=probe.birth_date).values_list(
+            "pk", "first_name", "last_name", "birth_comune_id", "residence_comune_id"
+        )
+        for pk, first, last, birth_comune, residence_comune in rows2:
+            similarity = name_similarity(probe.first_name, probe.last_name, first, last)
+            if similarity < name_threshold():
+                continue
+            m = match(pk)
+            m.add(int(similarity) // 2, _("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity})
+            if probe.comune_ids & {birth_comune, residence_comune}:
+                m.add(20, _("stesso comune"))
+                if similarity >= 100:
+                    m.strong = True
+    return sorted(matches.values(), key=lambda m: (-m.strong, -m.score, m.person_id))
+
+
+def fuzzy_pairs_by_birth_date(
+    rows: Iterable[tuple[int, str, str, dt.date | None, int | None, int | None]],
+) -> Iterator[tuple[int, int, int, list[str]]]:
+    """The full pass: rows (pk, first, last, birth_date, birth_comune, residence_comune) sorted by
+    birth date; yields (a, b, score, reasons) with a < b for likely pairs within each date."""
+    threshold = name_threshold()
+    group: list[tuple[int, str, str, dt.date | None, int | None, int | None]] = []
+    current: dt.date | None = None
+
+    def flush() -> Iterator[tuple[int, int, int, list[str]]]:
+        if len(group) < 2:
+            return
+        names = [f"{r[2]} {r[1]}".lower() for r in group]
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                similarity = fuzz.token_sort_ratio(names[i], names[j], score_cutoff=threshold)
+                if not similarity:
+                    continue
+                a, b = group[i], group[j]
+                reasons = [_("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity}]
+                score = int(similarity) // 2
+                if ({a[4], a[5]} - {None}) & {b[4], b[5]}:
+                    reasons.append(_("stesso comune"))
+                    score += 20
+                yield min(a[0], b[0]), max(a[0], b[0]), score, reasons
+
+    for row in rows:
+        if row[3] != current:
+            yield from flush()
+            group = []
+            current = row[3]
+        group.append(row)
+    yield from flush()
+
+
+def contact_pairs() -> Iterator[tuple[int, int, str]]:
+    """Pairs of active people sharing a canonical code, an email or a phone (full pass)."""
+    active = Person.objects.active()
+    seen: set[tuple[int, int]] = set()
+    sources = [
+        (active.exclude(codice_fiscale_canonical="").values_list("codice_fiscale_canonical", "pk")
+         .order_by("codice_fiscale_canonical"), _("stesso codice fiscale")),
+        (Email.objects.filter(person__in=active).values_list("value", "person_id").order_by("value"),
+         _("stessa email")),
+        (Phone.objects.filter(person__in=active).values_list("value", "person_id").order_by("value"),
+         _("stesso telefono")),
+    ]
+    for queryset, reason in sources:
+        previous_value = None
+        bucket: list[int] = []
+        for value, pk in queryset.iterator(chunk_size=5000):
+            if value != previous_value:
+                yield from _pairs(bucket, reason, seen)
+                bucket = []
+                previous_value = value
+            bucket.append(pk)
+        yield from _pairs(bucket, reason, seen)
+
+
+def _pairs(bucket: list[int], reason: str, seen: set[tuple[int, int]]) -> Iterator[tuple[int, int, str]]:
+    ids = sorted(set(bucket))
+    for i in range(len(ids)):
+        for j in range(i + 1, len(ids)):
+            pair = (ids[i], ids[j])
+            if pair not in seen:
+                seen.add(pair)
+                yield ids[i], ids[j], reason
+
+
+def overlapping(person_ids: Iterable[int]) -> Q:
+    ids = list(person_ids)
+    return Q(person_a_id__in=ids) | Q(person_b_id__in=ids)

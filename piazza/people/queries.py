@@ -1,0 +1,250 @@
+"""Reads of the people database: search, filters and segments, contact permission (rules G2/G3),
+and the relation registry that higher apps fill ("member", "donor", …).
+
+Everything here starts from `Person.objects.visible_to(user)`, so no filter, count, segment or
+export can reach outside the viewer's subtree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils.translation import gettext as _
+
+from piazza.people.codice_fiscale import canonical_codice_fiscale, clean_code
+from piazza.people.models import (
+    READ_ROLES,
+    Channel,
+    Consent,
+    DuplicateCandidate,
+    DuplicateStatus,
+    Email,
+    Person,
+    Phone,
+    Purpose,
+)
+from piazza.people.validation import normalise_email, normalise_phone, search_name
+from piazza.territory.models import Territory
+from piazza.territory.scoping import scope_paths
+
+# --- Relations registry -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    label: str
+    filter_function: Callable[[QuerySet[Person]], QuerySet[Person]]
+    # Rule G2: members and regular contacts may receive political communication without consent.
+    regular_contact: bool = False
+
+
+RELATIONS: dict[str, Relation] = {}
+
+
+def register_relation(
+    name: str, label: Any, filter_function: Callable[[QuerySet[Person]], QuerySet[Person]], *,
+    regular_contact: bool = False,
+) -> None:
+    """Higher apps call this at start-up (AppConfig.ready): e.g. membership registers "member"
+    with a function returning the people with a current membership, `regular_contact=True`."""
+    RELATIONS[name] = Relation(name, str(label), filter_function, regular_contact)
+
+
+def relations_of(person: Person) -> list[str]:
+    one = Person.objects.filter(pk=person.pk)
+    return [r.name for r in RELATIONS.values() if r.filter_function(one).exists()]
+
+
+# --- Consents and contact permission ------------------------------------------------------------
+
+
+def current_consents(person: Person) -> dict[str, Consent]:
+    """The latest consent row per purpose (granted or withdrawn)."""
+    latest: dict[str, Consent] = {}
+    for consent in Consent.objects.filter(person=person).order_by("-at", "-id"):
+        latest.setdefault(consent.purpose, consent)
+    return latest
+
+
+def with_consent(queryset: QuerySet[Person], purpose: str) -> QuerySet[Person]:
+    """People whose latest consent row for `purpose` is a grant (one indexed subquery each)."""
+    latest = Consent.objects.filter(person=OuterRef("pk"), purpose=purpose).order_by("-at", "-id")
+    return queryset.alias(_consent=Subquery(latest.values("granted")[:1])).filter(_consent=True)
+
+
+@dataclass
+class ContactAnswer:
+    allowed: bool
+    reason: str
+    channels: list[str]
+
+
+CHANNEL_NEEDS = {
+    Channel.EMAIL: "email", Channel.PHONE: "phone", Channel.SMS: "phone", Channel.POST: "address",
+}
+
+
+def contact_permission(person: Person, purpose: str, channel: str | None = None) -> ContactAnswer:
+    """May we contact this person for `purpose`, and by which channels? (rules G2, G3)
+
+    Political communication: members and regular contacts (relations registered with
+    `regular_contact=True`) may be contacted without consent (G2); anyone else needs a current
+    consent for that purpose. Every other purpose always needs its own consent (G3).
+    """
+    if person.erased_at or person.merged_into_id:
+        return ContactAnswer(False, _("La scheda è stata cancellata o unita a un'altra."), [])
+    available = []
+    if any(True for _e in person.emails.all()):
+        available.append(Channel.EMAIL.value)
+    if any(True for _p in person.phones.all()):
+        available += [Channel.PHONE.value, Channel.SMS.value]
+    if person.residence_street and person.residence_comune_id:
+        available.append(Channel.POST.value)
+    consent = current_consents(person).get(purpose)
+    regular = [
+        r for r in RELATIONS.values()
+        if r.regular_contact and r.filter_function(Person.objects.filter(pk=person.pk)).exists()
+    ]
+    if consent is not None and consent.granted:
+        reason = _("Consenso per «%(purpose)s» dato il %(date)s (%(version)s).") % {
+            "purpose": Purpose(purpose).label, "date": consent.at.strftime("%d/%m/%Y"),
+            "version": consent.text_version}
+    elif purpose == Purpose.POLITICAL_COMMUNICATION and regular:
+        if consent is not None and not consent.granted:
+            return ContactAnswer(False, _("Ha revocato il consenso alla comunicazione politica il %(date)s.")
+                                 % {"date": consent.at.strftime("%d/%m/%Y")}, [])
+        reason = _("%(relation)s: contatto regolare, la comunicazione politica non richiede consenso "
+                   "(Garante, provv. 96/2019).") % {"relation": regular[0].label}
+    elif consent is not None:
+        return ContactAnswer(False, _("Consenso per «%(purpose)s» revocato il %(date)s.") % {
+            "purpose": Purpose(purpose).label, "date": consent.at.strftime("%d/%m/%Y")}, [])
+    else:
+        return ContactAnswer(False, _("Nessun consenso per «%(purpose)s».") % {"purpose": Purpose(purpose).label}, [])
+    if channel is not None:
+        if channel not in available:
+            return ContactAnswer(False, _("Manca un recapito per il canale «%(channel)s».") % {
+                "channel": Channel(channel).label}, available)
+        return ContactAnswer(True, reason, [channel])
+    if not available:
+        return ContactAnswer(False, _("Nessun recapito utilizzabile."), [])
+    return ContactAnswer(True, reason, available)
+
+
+# --- Search, filters and segments ---------------------------------------------------------------
+
+CF_PATTERN = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
+DEFINITION_KEYS = ("q", "territory", "tags", "consent", "age_min", "age_max", "relation")
+
+
+def visible_people(user: Any) -> QuerySet[Person]:
+    return Person.objects.visible_to(user, roles=READ_ROLES).active()  # type: ignore[no-any-return]
+
+
+def clean_definition(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep only known filter keys with non-empty values (a segment is stored this way)."""
+    out: dict[str, Any] = {}
+    for key in DEFINITION_KEYS:
+        value = data.get(key)
+        if value in (None, "", []):
+            continue
+        if key == "tags" and isinstance(value, str):
+            value = [t.strip() for t in value.split(",") if t.strip()]
+        if key in ("age_min", "age_max", "territory"):
+            value = int(str(value))
+        out[key] = value
+    return out
+
+
+def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
+    """By codice fiscale (any omocodia form), email, phone, or name (trigram on PostgreSQL)."""
+    text = text.strip()
+    if not text:
+        return queryset
+    code = clean_code(text)
+    if CF_PATTERN.match(code):
+        return queryset.filter(codice_fiscale_canonical=canonical_codice_fiscale(code))
+    if "@" in text:
+        try:
+            value = normalise_email(text)
+        except ValueError:
+            value = text.lower()
+        return queryset.filter(Exists(Email.objects.filter(person=OuterRef("pk"), value=value)))
+    if re.fullmatch(r"[+0-9 ./()-]{6,}", text):
+        try:
+            value = normalise_phone(text)
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(Exists(Phone.objects.filter(person=OuterRef("pk"), value=value)))
+    name = search_name(text, "")
+    if connection.vendor == "postgresql":
+        return queryset.filter(search_name__trigram_word_similar=name)
+    condition = Q()
+    for token in name.split():
+        condition &= Q(search_name__contains=token)
+    return queryset.filter(condition)
+
+
+def apply_definition(queryset: QuerySet[Person], definition: dict[str, Any]) -> QuerySet[Person]:
+    """Apply a filter definition (search box, list filters, or a saved segment)."""
+    d = definition
+    if d.get("q"):
+        queryset = search(queryset, str(d["q"]))
+    if d.get("territory"):
+        node = Territory.objects.filter(pk=d["territory"]).first()
+        queryset = queryset.filter(territory__path__startswith=node.path) if node else queryset.none()
+    for tag in d.get("tags") or []:
+        queryset = queryset.filter(tags__name=tag)
+    if d.get("consent"):
+        queryset = with_consent(queryset, str(d["consent"]))
+    today = dt.date.today()
+    if d.get("age_min") is not None:
+        queryset = queryset.filter(birth_date__lte=_years_before(today, int(d["age_min"])))
+    if d.get("age_max") is not None:
+        queryset = queryset.filter(birth_date__gt=_years_before(today, int(d["age_max"]) + 1))
+    if d.get("relation"):
+        relation = RELATIONS.get(str(d["relation"]))
+        queryset = relation.filter_function(queryset) if relation else queryset.none()
+    return queryset
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def people_for(user: Any, definition: dict[str, Any]) -> QuerySet[Person]:
+    """The people matching `definition` inside `user`'s scope (the only entry point for lists,
+    counts, segments and exports)."""
+    return apply_definition(visible_people(user), definition)
+
+
+def segment_count(user: Any, definition: dict[str, Any]) -> int:
+    return people_for(user, definition).count()
+
+
+def open_duplicates(user: Any) -> QuerySet[DuplicateCandidate]:
+    return (
+        DuplicateCandidate.objects.visible_to(user, roles=READ_ROLES)
+        .filter(status=DuplicateStatus.OPEN, person_a__merged_into__isnull=True,
+                person_b__merged_into__isnull=True)
+        .select_related("person_a", "person_b")
+    )
+
+
+def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
+    """The people box on the back-office dashboard."""
+    if not scope_paths(user, READ_ROLES):
+        return None
+    return "people/_dashboard.html", {
+        "people_count": visible_people(user).count(),
+        "duplicates_count": open_duplicates(user).count(),
+    }

@@ -1,0 +1,272 @@
+"""Input cleaning shared by the edit form, the import and the actions (rules D1, D2, D4).
+
+`clean_person_data` turns loosely typed input (a form, a spreadsheet row, an API payload) into
+the values stored on a `Person`, collecting one Italian message per problem, keyed by field,
+so the caller can say which field is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from django.utils.translation import gettext as _
+from email_validator import EmailNotValidError, validate_email
+
+from piazza.people.codice_fiscale import clean_code, consistency_problems, validate_codice_fiscale
+from piazza.people.models import Citizenship, Sex
+from piazza.territory.models import Comune
+
+SEX_WORDS = {
+    "m": Sex.MALE, "maschio": Sex.MALE, "uomo": Sex.MALE, "male": Sex.MALE,
+    "f": Sex.FEMALE, "femmina": Sex.FEMALE, "donna": Sex.FEMALE, "female": Sex.FEMALE,
+}
+CITIZENSHIP_WORDS = {
+    "italiana": Citizenship.ITALIAN, "italia": Citizenship.ITALIAN, "it": Citizenship.ITALIAN,
+    "italian": Citizenship.ITALIAN,
+    "ue": Citizenship.EU, "eu": Citizenship.EU, "europea": Citizenship.EU,
+    "extra ue": Citizenship.NON_EU_PERMIT, "extraue": Citizenship.NON_EU_PERMIT,
+    "non_eu_permit": Citizenship.NON_EU_PERMIT,
+}
+DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%y", "%Y/%m/%d")
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def search_name(first_name: str, last_name: str) -> str:
+    """Lower-case, accent-free "surname name", the text that name search compares against."""
+    text = f"{last_name} {first_name}".strip().lower()
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"\s+", " ", text)
+
+
+def normalise_email(value: str) -> str:
+    """Rule D4: the normalised address, or ValueError with a message saying what is wrong."""
+    try:
+        info = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(
+            _("L'indirizzo email «%(value)s» non è valido (%(why)s): correggilo o lascialo vuoto.")
+            % {"value": value.strip(), "why": str(exc)}
+        ) from exc
+    return str(info.normalized).lower()
+
+
+def normalise_phone(value: str) -> str:
+    """Rule D4: E.164, Italian numbers assumed when there is no international prefix."""
+    raw = value.strip()
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    try:
+        number = phonenumbers.parse(raw, "IT")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(
+            _("Il numero di telefono «%(value)s» non è leggibile: scrivilo con sole cifre, "
+              "con il prefisso internazionale se non è italiano (es. +41 …).") % {"value": value.strip()}
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(
+            _("Il numero di telefono «%(value)s» non esiste nel piano di numerazione: controlla le cifre "
+              "e il prefisso.") % {"value": value.strip()}
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_date(value: Any) -> dt.date:
+    """Dates as found in spreadsheets: Italian formats, ISO, Excel serial numbers, datetime."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return EXCEL_EPOCH + dt.timedelta(days=int(value))
+    text = str(value).strip()
+    if re.fullmatch(r"\d{5}(\.0+)?", text):  # Excel serial date exported as text
+        return EXCEL_EPOCH + dt.timedelta(days=int(float(text)))
+    text = text.split(" ")[0]
+    for fmt in DATE_FORMATS:
+        try:
+            parsed = dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        if fmt.endswith("%y") and parsed.year > dt.date.today().year:
+            parsed = parsed.replace(year=parsed.year - 100)
+        return parsed
+    raise ValueError(
+        _("La data «%(value)s» non è leggibile: scrivila come giorno/mese/anno, per esempio 12/03/1985.")
+        % {"value": text}
+    )
+
+
+_COMUNE_CACHE: dict[str, Comune | None] = {}
+
+
+def _comune_key(value: str) -> str:
+    text = unicodedata.normalize("NFKD", value.strip().lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"\s*\([a-z]{2}\)\s*$", "", text)  # "Bologna (BO)"
+    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+
+
+def find_comune(value: Any) -> Comune:
+    """A comune from its ISTAT code, Belfiore code or name (rule D2); ValueError if unknown."""
+    if isinstance(value, Comune):
+        return value
+    text = str(value).strip()
+    comune: Comune | None = None
+    if re.fullmatch(r"\d{5,6}", text):
+        comune = Comune.objects.filter(istat_code=text.zfill(6)).first()
+    elif re.fullmatch(r"[A-Za-z]\d{3}", text):
+        comune = Comune.objects.filter(belfiore=text.upper(), valid_to__isnull=True).first()
+    else:
+        key = _comune_key(text)
+        if key in _COMUNE_CACHE:
+            comune = _COMUNE_CACHE[key]
+        else:
+            candidates = list(Comune.objects.filter(name__iexact=text.split("(")[0].strip()))
+            if not candidates:
+                candidates = [
+                    c for c in Comune.objects.filter(name__istartswith=key[:3]) if _comune_key(c.name) == key
+                ]
+            comune = candidates[0] if len(candidates) == 1 else None
+            if len(candidates) > 1:
+                raise ValueError(
+                    _("Ci sono più comuni di nome «%(value)s»: indica il codice ISTAT.") % {"value": text}
+                )
+            _COMUNE_CACHE[key] = comune
+    if comune is None:
+        raise ValueError(
+            _("Il comune «%(value)s» non è nell'elenco ISTAT: controlla il nome o usa il codice ISTAT a 6 cifre.")
+            % {"value": text}
+        )
+    return comune
+
+
+@dataclass
+class CleanedPerson:
+    values: dict[str, Any] = field(default_factory=dict)
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+
+TEXT_FIELDS = (
+    "first_name", "last_name", "birth_country", "residence_street", "residence_cap",
+    "domicile_street", "domicile_cap", "notes",
+)
+
+
+def clean_person_data(data: dict[str, Any], *, partial: bool = False) -> CleanedPerson:
+    """Validate and normalise one person's data. `partial` skips required-field checks (updates)."""
+    out = CleanedPerson()
+    for name in TEXT_FIELDS:
+        if name in data and data[name] is not None:
+            out.values[name] = " ".join(str(data[name]).split()) if name != "notes" else str(data[name]).strip()
+    for name in ("first_name", "last_name"):
+        if not partial and not out.values.get(name):
+            out.add_error(name, _("Il campo è obbligatorio (regola M14): inseriscilo."))
+    for name in ("residence_cap", "domicile_cap"):
+        cap = out.values.get(name, "")
+        if cap and not re.fullmatch(r"\d{5}", cap):
+            out.add_error(name, _("Il CAP «%(value)s» deve avere 5 cifre.") % {"value": cap})
+    if data.get("sex"):
+        sex = SEX_WORDS.get(str(data["sex"]).strip().lower())
+        if sex is None:
+            out.add_error("sex", _("Sesso «%(value)s» non riconosciuto: usa M o F.") % {"value": data["sex"]})
+        else:
+            out.values["sex"] = sex
+    if data.get("citizenship"):
+        citizenship = CITIZENSHIP_WORDS.get(str(data["citizenship"]).strip().lower())
+        if citizenship is None:
+            out.add_error(
+                "citizenship",
+                _("Cittadinanza «%(value)s» non riconosciuta: usa italiana, UE o extra UE.")
+                % {"value": data["citizenship"]},
+            )
+        else:
+            out.values["citizenship"] = citizenship
+    if data.get("birth_date"):
+        try:
+            birth = parse_date(data["birth_date"])
+            if birth > dt.date.today() or birth.year < 1900:
+                raise ValueError(
+                    _("La data di nascita %(value)s non è plausibile.") % {"value": birth.strftime("%d/%m/%Y")}
+                )
+            out.values["birth_date"] = birth
+        except ValueError as exc:
+            out.add_error("birth_date", str(exc))
+    for name in ("birth_comune", "residence_comune", "domicile_comune"):
+        if data.get(name):
+            try:
+                out.values[name] = find_comune(data[name])
+            except ValueError as exc:
+                out.add_error(name, str(exc))
+        elif name in data:
+            out.values[name] = None
+    for raw in _as_list(data.get("emails")):
+        try:
+            value = normalise_email(raw)
+        except ValueError as exc:
+            out.add_error("emails", str(exc))
+        else:
+            if value not in out.emails:
+                out.emails.append(value)
+    for raw in _as_list(data.get("phones")):
+        try:
+            value = normalise_phone(raw)
+        except ValueError as exc:
+            out.add_error("phones", str(exc))
+        else:
+            if value not in out.phones:
+                out.phones.append(value)
+    out.tags = [t.strip() for t in _as_list(data.get("tags")) if t.strip()]
+    if "codice_fiscale" in data:
+        code = clean_code(data.get("codice_fiscale"))
+        out.values["codice_fiscale"] = code
+        out.values["codice_fiscale_canonical"] = ""
+        if code:
+            _check_codice_fiscale(code, data, out)
+    return out
+
+
+def _check_codice_fiscale(code: str, data: dict[str, Any], out: CleanedPerson) -> None:
+    result = validate_codice_fiscale(code)
+    for message in result.errors:
+        out.add_error("codice_fiscale", message)
+    if result.errors:
+        return
+    out.values["codice_fiscale_canonical"] = result.canonical
+    birth_comune = out.values.get("birth_comune")
+    problems = consistency_problems(
+        result,
+        first_name=out.values.get("first_name", ""),
+        last_name=out.values.get("last_name", ""),
+        sex=out.values.get("sex", ""),
+        birth_date=out.values.get("birth_date"),
+        birth_belfiore=birth_comune.belfiore if birth_comune else "",
+        birth_place_label=str(birth_comune) if birth_comune else "",
+    )
+    if problems and not data.get("accept_inconsistent_codice_fiscale"):
+        for message in problems:
+            out.add_error("codice_fiscale", message)
+    # Fill what the code tells and the record does not say.
+    if not out.values.get("sex") and "sex" not in out.errors:
+        out.values["sex"] = result.sex
+    if not out.values.get("birth_date") and "birth_date" not in out.errors and result.birth_date:
+        out.values["birth_date"] = result.birth_date
+
+
+def _as_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [part for part in re.split(r"[;,\n]", value) if part.strip()]
+    return [str(v) for v in value if v]
