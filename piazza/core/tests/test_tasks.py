@@ -9,7 +9,9 @@ from django.test import override_settings
 from piazza.core.models import AuditEntry
 from piazza.core.tasks import worker_heartbeat
 
-pytestmark = pytest.mark.django_db
+# Workers close database connections between jobs, as they must in production: the test
+# commits for real instead of running inside a rolled-back transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _done(label):
