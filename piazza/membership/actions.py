@@ -1,0 +1,1162 @@
+"""Every write of the membership app (convention 1): one transaction, an audit entry, refusals
+that say what to do, side effects on commit.
+
+Rules cited: M1–M24 (DOMAIN.md). Parameters that are open or per-federation come from
+`rules_for(territory)` and `FeeSchedule`, never from constants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.core.models import AuditKind
+from piazza.core.tasks import enqueue_on_commit
+from piazza.membership import anomalies, cards
+from piazza.membership.fees import FeeQuote, age_on, compute_fee, format_cents
+from piazza.membership.models import (
+    LIVE_STATUSES,
+    PAID_STATUSES,
+    AlboElection,
+    AnomalyFlag,
+    CardBlock,
+    Channel,
+    Congress,
+    Delivery,
+    ElectionRegistration,
+    FeeSchedule,
+    FlagStatus,
+    Membership,
+    Objection,
+    ObjectionStatus,
+    PaymentMethod,
+    RegionalSurcharge,
+    RenewalReminder,
+    Roll,
+    RollEntry,
+    RollStatus,
+    RollVote,
+    Status,
+    Supporter,
+    Transfer,
+    TransferStatus,
+    rules_for,
+)
+from piazza.people.codice_fiscale import canonical_codice_fiscale
+from piazza.people.models import Citizenship, Person
+from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, Territory
+from piazza.territory.scoping import has_role_at
+
+# Versions of the texts the person agrees to; a change of wording gets a new version.
+ART9_TEXT_VERSION = "art9-2022.1"  # rule M4
+DECLARATIONS_TEXT_VERSION = "m15-2013.1"  # rule M15
+ALBO_TEXT_VERSION = "albo-2023.1"  # rules M3, M21
+
+MEMBERSHIP_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR}
+GUARANTEE_ROLES = {Role.GUARANTEE, Role.ADMINISTRATOR}
+
+
+def _refuse_many(action: str, errors: dict[str, list[str]], *, actor: Any, territory: Any = None,
+                 code: str = "invalid") -> None:
+    """Like `refuse`, for a form with several wrong fields: one audit entry, every message."""
+    with transaction.atomic():
+        record(action, actor=actor, territory=territory, kind=AuditKind.DENIED,
+               data={"reason": "; ".join(m for ms in errors.values() for m in ms), "code": code,
+                     "fields": sorted(errors)})
+    raise ValidationError({f: [ValidationError(m, code=code) for m in ms] for f, ms in errors.items()})
+
+
+def _date(value: dt.datetime) -> str:
+    return date_format(timezone.localtime(value), "d/m/Y H:i:s")
+
+
+# --- Fee schedules and surcharges (M5–M8) -----------------------------------------------
+
+
+def set_fee_schedule(*, actor: Any, year: int, national: Territory, **values: Any) -> FeeSchedule:
+    """Create or update a year's schedule (rule M5): only national membership officers."""
+    action = "membership.set_fee_schedule"
+    if not has_role_at(actor, national, MEMBERSHIP_ROLES) or national.level != Level.NATIONAL:
+        refuse(action, _("Solo il tesseramento nazionale fissa le quote dell'anno."), actor=actor,
+               territory=national, code="out_of_scope", permission=True)
+    if values.get("regional_surcharge_cap_cents", 0) < 0 or values.get("base_fee_cents", 1) <= 0:
+        refuse(action, _("La quota base deve essere maggiore di zero."), actor=actor, code="invalid_fee",
+               field="base_fee_cents")
+    with transaction.atomic():
+        schedule, created = FeeSchedule.objects.update_or_create(year=year, defaults=values)
+        record(action, actor=actor, obj=schedule, territory=national,
+               data={"year": year, "created": created, **{k: str(v) for k, v in values.items()}})
+    return schedule
+
+
+def set_regional_surcharge(*, actor: Any, region: Territory, year: int, amount_cents: int,
+                           now: dt.datetime | None = None) -> RegionalSurcharge:
+    """Rule M6: a regional union sets its surcharge by the deadline, at most the cap, and the
+    total at joining stays within the total cap."""
+    action = "membership.set_regional_surcharge"
+    now = now or timezone.now()
+    if region.level != Level.REGION:
+        refuse(action, _("La maggiorazione regionale la fissa un'unione regionale."), actor=actor,
+               territory=region, code="not_a_region")
+    if not has_role_at(actor, region, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        refuse(action, _("Non hai un ruolo di tesseramento o tesoreria su %(t)s.") % {"t": region},
+               actor=actor, territory=region, code="out_of_scope", permission=True)
+    schedule = FeeSchedule.objects.filter(year=year).first()
+    if schedule is None:
+        refuse(action, _("Le quote del %(year)s non sono ancora state fissate dal nazionale.") % {"year": year},
+               actor=actor, territory=region, code="no_schedule")
+        raise AssertionError  # unreachable: refuse raises
+    if timezone.localdate(now) > schedule.regional_deadline:
+        refuse(action, _("Il termine per fissare la maggiorazione regionale del %(year)s era il %(date)s.")
+               % {"year": year, "date": date_format(schedule.regional_deadline, "d/m/Y")},
+               actor=actor, territory=region, code="after_deadline", field="amount_cents")
+    if amount_cents < 0:
+        refuse(action, _("La maggiorazione non può essere negativa."), actor=actor, territory=region,
+               code="negative", field="amount_cents")
+    if amount_cents > schedule.regional_surcharge_cap_cents:
+        refuse(action, _("La maggiorazione regionale può essere al massimo %(cap)s (regola M6): hai indicato "
+                         "%(amount)s.") % {"cap": format_cents(schedule.regional_surcharge_cap_cents),
+                                           "amount": format_cents(amount_cents)},
+               actor=actor, territory=region, code="above_cap", field="amount_cents")
+    total = schedule.base_fee_cents + schedule.national_surcharge_cents + amount_cents
+    if total > schedule.total_cap_cents:
+        refuse(action, _("Con questa maggiorazione la quota all'iscrizione sarebbe %(total)s, oltre il tetto di "
+                         "%(cap)s (regola M6). La maggiorazione può essere al massimo %(max)s.")
+               % {"total": format_cents(total), "cap": format_cents(schedule.total_cap_cents),
+                  "max": format_cents(schedule.total_cap_cents - schedule.base_fee_cents
+                                      - schedule.national_surcharge_cents)},
+               actor=actor, territory=region, code="above_total_cap", field="amount_cents")
+    with transaction.atomic():
+        surcharge, _created = RegionalSurcharge.objects.update_or_create(
+            schedule=schedule, region=region,
+            defaults={"amount_cents": amount_cents, "set_at": now, "set_by": actor})
+        record(action, actor=actor, obj=surcharge, territory=region,
+               data={"year": year, "amount_cents": amount_cents})
+    return surcharge
+
+
+def schedule_for(year: int) -> FeeSchedule | None:
+    return FeeSchedule.objects.filter(year=year).first()
+
+
+def quote_for(schedule: FeeSchedule, circolo: Territory, birth_date: dt.date | None, on: dt.date) -> FeeQuote:
+    region = circolo.ancestor_at(Level.REGION)
+    surcharge = (RegionalSurcharge.objects.filter(schedule=schedule, region=region).first()
+                 if region is not None else None)
+    return compute_fee(schedule, regional_surcharge_cents=surcharge.amount_cents if surcharge else 0,
+                       birth_date=birth_date, on=on, region_name=region.name if region else "")
+
+
+# --- Joining (M2, M4, M10–M15) ----------------------------------------------------------
+
+
+@dataclass
+class JoinData:
+    """What a person declares when joining (rule M14 fields, M15 declarations, M4 authorisation)."""
+
+    first_name: str
+    last_name: str
+    birth_date: dt.date
+    codice_fiscale: str
+    citizenship: str = Citizenship.ITALIAN
+    sex: str = ""
+    birth_comune: Comune | None = None
+    birth_country: str = ""
+    residence_street: str = ""
+    residence_cap: str = ""
+    residence_comune: Comune | None = None
+    email: str = ""
+    phone: str = ""
+    has_residence_permit: bool = False
+    member_of_other_party: bool = False
+    declarations_accepted: bool = False
+    art9_authorised: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def circolo_options(comune: Comune | None, *, within: Territory | None = None) -> Any:
+    """Circoli a person may join (rule M10): those covering their comune, and every online,
+    thematic, workplace circolo and Punto PD."""
+    qs = Territory.objects.filter(level=Level.CIRCOLO, closed_at__isnull=True)
+    if within is not None:
+        qs = qs.filter(path__startswith=within.path)
+    condition = Q(kind__in=list(OPEN_TO_ALL_KINDS))
+    if comune is not None:
+        condition |= Q(kind=Kind.TERRITORIAL, comuni=comune)
+    return qs.filter(condition).distinct().order_by("name")
+
+
+def circolo_is_open_to(circolo: Territory, comune: Comune | None) -> bool:
+    if circolo.kind in OPEN_TO_ALL_KINDS:
+        return True
+    return comune is not None and circolo.comuni.filter(pk=comune.pk).exists()
+
+
+def eligibility_problems(data: JoinData, *, min_age: int, on: dt.date) -> dict[str, list[str]]:
+    """Rule M2 (who may join, age as a parameter), M15 (declarations), M4 (art. 9), M14 (fields)."""
+    problems: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    for name, label in (("first_name", _("il nome")), ("last_name", _("il cognome"))):
+        if not str(getattr(data, name)).strip():
+            add(name, _("Manca %(what)s (dato obbligatorio per il registro degli iscritti).") % {"what": label})
+    if data.birth_comune is None and not data.birth_country.strip():
+        add("birth_comune", _("Indica il comune di nascita, oppure lo stato se sei nato all'estero."))
+    if not data.residence_street.strip():
+        add("residence_street", _("Indica l'indirizzo di residenza o di domicilio."))
+    age = age_on(data.birth_date, on)
+    if age < min_age:
+        add("birth_date", _("Per iscriversi bisogna avere almeno %(min)s anni: con la data di nascita indicata "
+                            "ne hai %(age)s. Potrai iscriverti dal %(when)s.")
+            % {"min": min_age, "age": age,
+               "when": date_format(_birthday(data.birth_date, data.birth_date.year + min_age), "d/m/Y")})
+    if data.citizenship == Citizenship.EU and data.residence_comune is None:
+        add("residence_comune", _("I cittadini di un altro paese dell'Unione europea possono iscriversi se "
+                                  "residenti in Italia: indica il comune italiano di residenza."))
+    if data.citizenship == Citizenship.NON_EU_PERMIT and not data.has_residence_permit:
+        add("has_residence_permit", _("Chi non è cittadino dell'Unione europea può iscriversi con un permesso di "
+                                      "soggiorno valido: conferma di averlo."))
+    if data.member_of_other_party:
+        add("member_of_other_party", _("Chi è iscritto a un altro partito o movimento politico non può iscriversi "
+                                       "al PD (regola M15). Se hai lasciato l'altro partito, rispondi «No»."))
+    if not data.declarations_accepted:
+        add("declarations_accepted", _("Per iscriversi bisogna confermare le dichiarazioni richieste dallo statuto."))
+    if not data.art9_authorised:
+        add("art9_authorised", _("Senza l'autorizzazione al trattamento dei dati che rivelano l'opinione politica "
+                                 "(GDPR art. 9) non possiamo registrare l'iscrizione."))
+    return problems
+
+
+def _birthday(birth: dt.date, year: int) -> dt.date:
+    try:
+        return birth.replace(year=year)
+    except ValueError:  # 29 February
+        return dt.date(year, 3, 1)
+
+
+def _existing_membership(canonical_cf: str, year: int) -> Membership | None:
+    if not canonical_cf:
+        return None
+    return (Membership.objects.filter(person__codice_fiscale_canonical=canonical_cf, year=year,
+                                      status__in=LIVE_STATUSES).select_related("circolo").first())
+
+
+def _duplicate_message(existing: Membership) -> str:
+    return (_("Risulta già un'iscrizione per il %(year)s con questo codice fiscale (circolo %(circolo)s, stato: "
+              "%(status)s). Si può avere una sola tessera all'anno: per cambiare circolo chiedi un trasferimento.")
+            % {"year": existing.year, "circolo": existing.circolo.name, "status": existing.get_status_display()})
+
+
+def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, channel: str = Channel.ONLINE,
+                         year: int | None = None, now: dt.datetime | None = None,
+                         is_renewal: bool = False, registered_by: Any = None) -> Membership:
+    """Create a membership application (state `applied`, rule M13) after every check.
+
+    Bad input never writes anything but the audit entry of the refused attempt.
+    """
+    action = "membership.apply"
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    year = year or today.year
+    if circolo.level != Level.CIRCOLO or not circolo.is_open:
+        refuse(action, _("Scegli un circolo aperto."), actor=actor, territory=circolo, code="not_a_circolo",
+               field="circolo")
+    schedule = schedule_for(year)
+    if schedule is None or now < schedule.opens_at:
+        refuse(action, _("Il tesseramento %(year)s non è ancora aperto.") % {"year": year}, actor=actor,
+               territory=circolo, code="not_open")
+        raise AssertionError
+    if schedule.closes_at is not None and now > schedule.closes_at:
+        refuse(action, _("Il tesseramento %(year)s si è chiuso il %(when)s: non si accettano più iscrizioni per "
+                         "quest'anno.") % {"year": year, "when": _date(schedule.closes_at)},
+               actor=actor, territory=circolo, code="after_cut_off")
+    rules = rules_for(circolo)
+    problems = eligibility_problems(data, min_age=rules.min_age, on=today)
+    for name, messages in person_data_problems(data).items():
+        problems.setdefault(name, []).extend(m for m in messages if m not in problems.get(name, []))
+    if not data.codice_fiscale.strip():
+        problems.setdefault("codice_fiscale", []).append(_("Il codice fiscale è obbligatorio per l'iscrizione."))
+    if problems:
+        _refuse_many(action, problems, actor=actor, territory=circolo, code="not_eligible")
+    if not circolo_is_open_to(circolo, data.residence_comune):
+        comune = str(data.residence_comune) if data.residence_comune else _("estero")
+        refuse(action, _("Il circolo %(circolo)s non copre il tuo comune di residenza (%(comune)s). Scegli un circolo "
+                         "del tuo comune, un circolo online o tematico, o un Punto PD; per iscriverti altrove per "
+                         "motivi di lavoro o studio chiedi poi un trasferimento.")
+               % {"circolo": circolo.name, "comune": comune},
+               actor=actor, territory=circolo, code="circolo_not_allowed", field="circolo")
+    canonical = canonical_codice_fiscale(data.codice_fiscale)
+    existing = _existing_membership(canonical, year)
+    if existing is not None:
+        refuse(action, _duplicate_message(existing), actor=actor, territory=circolo, code="already_member",
+               field="codice_fiscale")
+    quote = quote_for(schedule, circolo, data.birth_date, today)
+    try:
+        with transaction.atomic():
+            person = _find_or_create_person(data, circolo=circolo, actor=actor)
+            membership = Membership.objects.create(
+                person=person, year=year, circolo=circolo, status=Status.APPLIED, channel=channel,
+                is_renewal=is_renewal, currency=quote.currency, fee_cents=quote.total_cents,
+                national_cents=quote.national_cents, territorial_cents=quote.territorial_cents,
+                fee_explanation=quote.as_dict(), art9_authorised_at=now, art9_text_version=ART9_TEXT_VERSION,
+                art9_channel=channel, declarations_at=now, declarations_text_version=DECLARATIONS_TEXT_VERSION,
+                applied_at=now, registered_by=registered_by,
+                out_of_area=circolo.kind not in OPEN_TO_ALL_KINDS and not circolo_is_open_to(
+                    circolo, data.residence_comune),
+            )
+            ensure_supporter(person=person, territory=circolo, actor=actor, channel=channel, now=now)
+            _timeline(person, actor, "membership.applied",
+                      _("Richiesta di iscrizione %(year)s al %(circolo)s") % {"year": year, "circolo": circolo.name},
+                      {"membership": membership.pk})
+            record(action, actor=actor, obj=membership, territory=circolo,
+                   data={"year": year, "channel": channel, "fee_cents": quote.total_cents,
+                         "reduced": quote.reduced, "renewal": is_renewal})
+    except IntegrityError:
+        # A concurrent application for the same person and year won the race (DB constraint).
+        existing = _existing_membership(canonical, year)
+        refuse(action, _duplicate_message(existing) if existing else _("Iscrizione già presente."),
+               actor=actor, territory=circolo, code="already_member", field="codice_fiscale")
+        raise
+    return membership
+
+
+def _person_data(data: JoinData) -> dict[str, Any]:
+    return {
+        "first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
+        "birth_date": data.birth_date, "birth_comune": data.birth_comune, "birth_country": data.birth_country,
+        "codice_fiscale": data.codice_fiscale, "citizenship": data.citizenship,
+        "residence_street": data.residence_street, "residence_cap": data.residence_cap,
+        "residence_comune": data.residence_comune,
+        "emails": [data.email] if data.email else [], "phones": [data.phone] if data.phone else [],
+    }
+
+
+def person_data_problems(data: JoinData) -> dict[str, list[str]]:
+    """The people app's validation (D1 codice fiscale and its consistency, D4 contacts), run
+    before any write so that a refusal leaves only its audit entry."""
+    from piazza.people.validation import clean_person_data
+
+    return clean_person_data(_person_data(data)).errors
+
+
+def _find_or_create_person(data: JoinData, *, circolo: Territory, actor: Any) -> Person:
+    """The person behind the application, found by canonical codice fiscale (D1) or created."""
+    from piazza.people import actions as people_actions
+
+    found: Any = people_actions.find_or_create_person(
+        actor=actor, data=_person_data(data), circolo=circolo, source="membership")
+    return found[0] if isinstance(found, tuple) else found  # type: ignore[no-any-return]
+
+
+def _timeline(person: Person, actor: Any, kind: str, summary: str, data: dict[str, Any]) -> None:
+    from piazza.people import actions as people_actions
+
+    people_actions.add_timeline_entry(person, kind=kind, summary=summary, data=data, actor=actor)
+
+
+# --- Payment, card, delivery (M13, M24, M9) ---------------------------------------------
+
+
+def instrument_fingerprint(raw: str) -> str:
+    """A stable, non-reversible key for a card fingerprint, IBAN or payer account (M4, M24)."""
+    cleaned = "".join(raw.split()).upper()
+    return hashlib.sha256(cleaned.encode()).hexdigest() if cleaned else ""
+
+
+def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, prepaid: bool) -> int:
+    """Rule M24 at payment: refuse beyond the federation's limit per instrument, or a prepaid card
+    where refused. Returns how many other live memberships of the year this instrument paid."""
+    action = "membership.check_instrument"
+    rules = rules_for(membership.circolo)
+    if prepaid and rules.refuse_prepaid_cards:
+        refuse(action, _("La tua federazione non accetta carte prepagate o non nominative per le quote: usa una "
+                         "carta intestata a te o un bonifico."), actor=actor, territory=membership.circolo,
+               code="prepaid_refused")
+    if not fingerprint:
+        return 0
+    others = (Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint,
+                                        status__in=PAID_STATUSES).exclude(pk=membership.pk)
+              .values("person").distinct().count())
+    if others + 1 > rules.max_per_instrument:
+        refuse(action, _("Con questo strumento di pagamento sono già state pagate %(n)s tessere del %(year)s: la "
+                         "federazione ne ammette al massimo %(max)s (regola M24). L'iscrizione è personale: paga con "
+                         "uno strumento tuo.")
+               % {"n": others, "year": membership.year, "max": rules.max_per_instrument},
+               actor=actor, territory=membership.circolo, code="instrument_limit")
+    return others
+
+
+def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "",
+              payer_name: str = "", prepaid: bool = False, payment_id: int | None = None,
+              paid_at: dt.datetime | None = None, cash_receipt_number: str = "") -> Membership:
+    """applied → paid (rule M13): a card number is assigned; the objection window opens (M18).
+
+    Idempotent: marking a paid membership paid again with the same payment does nothing.
+    """
+    action = "membership.mark_paid"
+    paid_at = paid_at or timezone.now()
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
+        if locked.status in PAID_STATUSES:
+            return locked
+        if locked.status != Status.APPLIED:
+            refuse(action, _("Questa iscrizione è %(status)s: non può essere pagata.")
+                   % {"status": locked.get_status_display()}, actor=actor, territory=locked.circolo,
+                   code="wrong_state")
+        shared = check_instrument(actor=actor, membership=locked, fingerprint=fingerprint, prepaid=prepaid)
+        rules = rules_for(locked.circolo)
+        locked.status = Status.PAID
+        locked.paid_at = paid_at
+        locked.payment_method = method
+        locked.payment_reference = reference[:80]
+        locked.payer_fingerprint = fingerprint
+        locked.payer_name = payer_name[:200]
+        locked.prepaid_instrument = prepaid
+        locked.payment_id = payment_id
+        locked.cash_receipt_number = cash_receipt_number
+        locked.objection_deadline = paid_at + dt.timedelta(days=rules.objection_days)
+        _assign_card_number(locked)
+        record(action, actor=actor, obj=locked, territory=locked.circolo,
+               data={"method": method, "reference": reference[:80], "card": locked.card_number,
+                     "shared_instrument": shared, "prepaid": prepaid})
+        _timeline(locked.person, actor, "membership.paid",
+                  _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s")
+                  % {"year": locked.year, "amount": format_cents(locked.fee_cents), "card": locked.card_number},
+                  {"membership": locked.pk})
+        if shared or prepaid:
+            # M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
+            federation = locked.circolo.parent or locked.circolo
+            store_signals(federation=federation, year=locked.year,
+                          signals=[s for s in anomalies.shared_instruments(federation, locked.year,
+                                                                           rules_for(federation))
+                                   if s.key == fingerprint[:128]]
+                          + (anomalies.prepaid_instruments(federation, locked.year, rules) if prepaid else []),
+                          actor=actor, kinds=None)
+    return locked
+
+
+def _assign_card_number(membership: Membership) -> None:
+    for _attempt in range(10):
+        membership.card_number = cards.new_card_number(membership.year)
+        try:
+            with transaction.atomic():
+                membership.save()
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not find a free card number")
+
+
+def record_payment_at_circolo(*, actor: Any, membership: Membership, method: str, reference: str = "",
+                              fingerprint: str = "", payer_name: str = "") -> Membership:
+    """The secretary records the fee (traceable method, or cash where the federation allows it)."""
+    action = "membership.record_payment"
+    if not has_role_at(actor, membership.circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo}, actor=actor,
+               territory=membership.circolo, code="out_of_scope", permission=True)
+    if method not in PaymentMethod.values:
+        refuse(action, _("Metodo di pagamento sconosciuto."), actor=actor, code="bad_method", field="method")
+    rules = rules_for(membership.circolo)
+    if method == PaymentMethod.CASH and not rules.cash_allowed:
+        refuse(action, _("La tua federazione non ammette le quote in contanti: registra un pagamento tracciabile "
+                         "(POS, bonifico, carta)."), actor=actor, territory=membership.circolo,
+               code="cash_not_allowed", field="method")
+    if method not in (PaymentMethod.CASH,) and not reference.strip():
+        refuse(action, _("Per un pagamento tracciabile indica il riferimento (numero dell'operazione POS o CRO del "
+                         "bonifico)."), actor=actor, territory=membership.circolo, code="reference_required",
+               field="reference")
+    receipt = ""
+    if method == PaymentMethod.CASH:
+        receipt = f"R{membership.year}-{membership.circolo_id}-{membership.pk}"
+    from piazza.membership import payments as membership_payments
+
+    with transaction.atomic():
+        membership = mark_paid(actor=actor, membership=membership, method=method, reference=reference or receipt,
+                               fingerprint=instrument_fingerprint(fingerprint), payer_name=payer_name,
+                               cash_receipt_number=receipt)
+        membership_payments.book_offline_payment(membership, actor=actor)
+    return membership
+
+
+def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.datetime | None = None) -> Membership:
+    """paid → effective when the card is delivered (rule M13); refused while blocked (M9)."""
+    action = "membership.deliver_card"
+    now = now or timezone.now()
+    if delivery != Delivery.ONLINE and not has_role_at(actor, membership.circolo, MEMBERSHIP_ROLES):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo}, actor=actor,
+               territory=membership.circolo, code="out_of_scope", permission=True)
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
+        if locked.status == Status.EFFECTIVE:
+            return locked
+        if locked.status != Status.PAID:
+            refuse(action, _("La tessera si consegna solo dopo il pagamento della quota (regola M17): questa "
+                             "iscrizione è «%(status)s».") % {"status": locked.get_status_display()},
+                   actor=actor, territory=locked.circolo, code="not_paid")
+        block = CardBlock.objects.filter(person=locked.person, lifted_at__isnull=True).first()
+        if block is not None:
+            refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: %(reason)s (regola "
+                             "M9).") % {"reason": block.reason}, actor=actor, territory=locked.circolo,
+                   code="card_blocked")
+        locked.status = Status.EFFECTIVE
+        locked.effective_at = now
+        locked.delivery = delivery
+        locked.delivered_by = actor if getattr(actor, "is_authenticated", False) else None
+        locked.save(update_fields=["status", "effective_at", "delivery", "delivered_by"])
+        if locked.person.voting_circolo_id is None:
+            Person.objects.filter(pk=locked.person_id).update(voting_circolo=locked.circolo)  # rule M11
+        record(action, actor=actor, obj=locked, territory=locked.circolo, data={"delivery": delivery})
+        _timeline(locked.person, actor, "membership.effective",
+                  _("Tessera %(year)s consegnata (%(how)s)") % {"year": locked.year,
+                                                               "how": locked.get_delivery_display()},
+                  {"membership": locked.pk})
+    return locked
+
+
+def cancel_application(*, actor: Any, membership: Membership, reason: str) -> Membership:
+    """An unpaid application is cancelled (e.g. payment failed for good); never enters a roll (M17)."""
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if locked.status != Status.APPLIED:
+            return locked
+        locked.status = Status.CANCELLED
+        locked.ended_at = timezone.now()
+        locked.end_reason = reason
+        locked.save(update_fields=["status", "ended_at", "end_reason"])
+        record("membership.cancel", actor=actor, obj=locked, territory=locked.circolo, data={"reason": reason})
+    return locked
+
+
+def block_card(*, actor: Any, person: Person, territory: Territory, reason: str) -> CardBlock:
+    """Rule M9: e.g. an elected official whose contributions are not paid yet."""
+    action = "membership.block_card"
+    if not has_role_at(actor, territory, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": territory}, actor=actor,
+               territory=territory, code="out_of_scope", permission=True)
+    if not reason.strip():
+        refuse(action, _("Indica il motivo e la condizione per sbloccare la tessera."), actor=actor,
+               territory=territory, code="reason_required", field="reason")
+    if CardBlock.objects.filter(person=person, lifted_at__isnull=True).exists():
+        refuse(action, _("La tessera di questa persona è già bloccata."), actor=actor, territory=territory,
+               code="already_blocked")
+    with transaction.atomic():
+        block = CardBlock.objects.create(person=person, territory=territory, reason=reason.strip(), blocked_by=actor)
+        record(action, actor=actor, obj=block, territory=territory, data={"person": person.pk, "reason": reason})
+    return block
+
+
+def lift_card_block(*, actor: Any, block: CardBlock, note: str) -> CardBlock:
+    action = "membership.lift_card_block"
+    if not has_role_at(actor, block.territory, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": block.territory}, actor=actor,
+               territory=block.territory, code="out_of_scope", permission=True)
+    with transaction.atomic():
+        block.lifted_at = timezone.now()
+        block.lifted_by = actor
+        block.lift_note = note
+        block.save(update_fields=["lifted_at", "lifted_by", "lift_note"])
+        record(action, actor=actor, obj=block, territory=block.territory, data={"note": note})
+    return block
+
+
+# --- Transfers (M23) and the voting circolo (M11) ---------------------------------------
+
+
+def request_transfer(*, actor: Any, membership: Membership, to_circolo: Territory, reason: str) -> Transfer:
+    action = "membership.request_transfer"
+    if to_circolo.level != Level.CIRCOLO or not to_circolo.is_open:
+        refuse(action, _("Scegli un circolo aperto di destinazione."), actor=actor, code="not_a_circolo",
+               field="to_circolo")
+    if to_circolo.pk == membership.circolo_id:
+        refuse(action, _("La persona è già iscritta a questo circolo."), actor=actor, code="same_circolo",
+               field="to_circolo")
+    if membership.status not in LIVE_STATUSES:
+        refuse(action, _("Si trasferisce solo un'iscrizione in corso."), actor=actor, code="wrong_state")
+    if not reason.strip():
+        refuse(action, _("Indica il motivo del trasferimento (lavoro, studio, domicilio)."), actor=actor,
+               code="reason_required", field="reason")
+    if Transfer.objects.filter(membership=membership, status=TransferStatus.REQUESTED).exists():
+        refuse(action, _("C'è già una richiesta di trasferimento in attesa per questa iscrizione."), actor=actor,
+               territory=to_circolo, code="pending")
+    with transaction.atomic():
+        transfer = Transfer.objects.create(membership=membership, from_circolo=membership.circolo,
+                                           to_circolo=to_circolo, reason=reason.strip(),
+                                           requested_by=actor if getattr(actor, "is_authenticated", False) else None)
+        record(action, actor=actor, obj=transfer, territory=to_circolo,
+               data={"from": membership.circolo_id, "to": to_circolo.pk})
+    return transfer
+
+
+def out_of_area_share(circolo: Territory, year: int, extra: int = 0) -> tuple[int, int]:
+    """(out-of-area live members, all live members) of a circolo for a year, plus `extra` newcomers."""
+    live = Membership.objects.filter(circolo=circolo, year=year, status__in=LIVE_STATUSES)
+    return live.filter(out_of_area=True).count() + extra, live.count() + extra
+
+
+def decide_transfer(*, actor: Any, transfer: Transfer, approve: bool, reason: str = "") -> Transfer:
+    """The destination decides (M23); the federation's cap on out-of-area members applies;
+    the origin circolo is notified by email after the commit."""
+    action = "membership.decide_transfer"
+    if not has_role_at(actor, transfer.to_circolo, MEMBERSHIP_ROLES):
+        refuse(action, _("Decide il circolo di destinazione."), actor=actor, territory=transfer.to_circolo,
+               code="out_of_scope", permission=True)
+    if transfer.status != TransferStatus.REQUESTED:
+        refuse(action, _("Questa richiesta è già stata decisa."), actor=actor, territory=transfer.to_circolo,
+               code="already_decided")
+    membership = transfer.membership
+    person = membership.person
+    out_of_area = transfer.to_circolo.kind not in OPEN_TO_ALL_KINDS and not circolo_is_open_to(
+        transfer.to_circolo, person.residence_comune)
+    if approve and out_of_area:
+        rules = rules_for(transfer.to_circolo)
+        outside, total = out_of_area_share(transfer.to_circolo, membership.year, extra=1)
+        if outside * 100 > rules.out_of_area_cap_percent * total:
+            refuse(action, _("Con questo trasferimento gli iscritti fuori area del %(c)s sarebbero %(o)s su %(t)s, "
+                             "oltre il tetto del %(cap)s%% fissato dalla federazione (regola M23).")
+                   % {"c": transfer.to_circolo.name, "o": outside, "t": total, "cap": rules.out_of_area_cap_percent},
+                   actor=actor, territory=transfer.to_circolo, code="out_of_area_cap")
+    now = timezone.now()
+    with transaction.atomic():
+        transfer.status = TransferStatus.APPROVED if approve else TransferStatus.REFUSED
+        transfer.decided_at = now
+        transfer.decided_by = actor
+        transfer.decision_reason = reason
+        transfer.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+        if approve:
+            Membership.objects.filter(pk=membership.pk).update(circolo=transfer.to_circolo, out_of_area=out_of_area)
+            Person.objects.filter(pk=person.pk).update(voting_circolo=transfer.to_circolo)  # rule M11
+            _timeline(person, actor, "membership.transfer",
+                      _("Trasferito da %(a)s a %(b)s") % {"a": transfer.from_circolo.name,
+                                                          "b": transfer.to_circolo.name},
+                      {"transfer": transfer.pk})
+        record(action, actor=actor, obj=transfer, territory=transfer.to_circolo,
+               data={"approve": approve, "reason": reason, "out_of_area": out_of_area})
+        from piazza.membership.tasks import notify_transfer_origin
+
+        enqueue_on_commit(notify_transfer_origin, transfer.pk)
+    return transfer
+
+
+def set_voting_circolo(*, actor: Any, person: Person, circolo: Territory) -> Person:
+    """Rule M11: exactly one circolo where a person active in several exercises their rights."""
+    action = "membership.set_voting_circolo"
+    if not has_role_at(actor, circolo, MEMBERSHIP_ROLES):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo}, actor=actor,
+               territory=circolo, code="out_of_scope", permission=True)
+    if not Membership.objects.filter(person=person, circolo=circolo, status__in=LIVE_STATUSES).exists():
+        refuse(action, _("Si vota solo in un circolo dove si è iscritti quest'anno."), actor=actor,
+               territory=circolo, code="not_member_there")
+    with transaction.atomic():
+        Person.objects.filter(pk=person.pk).update(voting_circolo=circolo)
+        record(action, actor=actor, obj=person, territory=circolo, data={"circolo": circolo.pk})
+    person.voting_circolo = circolo
+    return person
+
+
+# --- Objections and appeals (M18) -------------------------------------------------------
+
+
+def raise_objection(*, actor: Any, membership: Membership, body: str, reason: str,
+                    now: dt.datetime | None = None) -> Objection:
+    action = "membership.raise_objection"
+    now = now or timezone.now()
+    roles = MEMBERSHIP_ROLES if body == Objection.RaisedBy.CIRCOLO else GUARANTEE_ROLES
+    if not has_role_at(actor, membership.circolo, roles):
+        refuse(action, _("Può contestare un'iscrizione il circolo o la commissione di garanzia competente."),
+               actor=actor, territory=membership.circolo, code="out_of_scope", permission=True)
+    if not reason.strip():
+        refuse(action, _("Indica il motivo della contestazione."), actor=actor, territory=membership.circolo,
+               code="reason_required", field="reason")
+    if membership.objection_deadline is None or now > membership.objection_deadline:
+        refuse(action, _("Il termine per contestare questa iscrizione è scaduto o non è ancora aperto (si apre al "
+                         "pagamento)."), actor=actor, territory=membership.circolo, code="outside_window")
+    with transaction.atomic():
+        objection = Objection.objects.create(membership=membership, raised_by_body=body, raised_by=actor,
+                                             raised_at=now, reason=reason.strip())
+        record(action, actor=actor, obj=objection, territory=membership.circolo, data={"body": body})
+    return objection
+
+
+def decide_objection(*, actor: Any, objection: Objection, uphold: bool, reason: str,
+                     now: dt.datetime | None = None) -> Objection:
+    """The guarantee commission decides with reasons; the appeal window opens (M18)."""
+    action = "membership.decide_objection"
+    now = now or timezone.now()
+    membership = objection.membership
+    if not has_role_at(actor, membership.circolo, GUARANTEE_ROLES):
+        refuse(action, _("Decide la commissione di garanzia."), actor=actor, territory=membership.circolo,
+               code="out_of_scope", permission=True)
+    if objection.status != ObjectionStatus.OPEN:
+        refuse(action, _("Questa contestazione è già stata decisa."), actor=actor, code="already_decided")
+    if not reason.strip():
+        refuse(action, _("Una decisione va motivata."), actor=actor, code="reason_required", field="reason")
+    rules = rules_for(membership.circolo)
+    with transaction.atomic():
+        objection.status = ObjectionStatus.UPHELD if uphold else ObjectionStatus.DISMISSED
+        objection.decided_at = now
+        objection.decided_by = actor
+        objection.decision_reason = reason.strip()
+        objection.appeal_deadline = now + dt.timedelta(hours=rules.appeal_hours)
+        objection.save()
+        if uphold:
+            Membership.objects.filter(pk=membership.pk).update(status=Status.REJECTED, ended_at=now,
+                                                               end_reason=reason.strip())
+        record(action, actor=actor, obj=objection, territory=membership.circolo,
+               data={"uphold": uphold, "appeal_deadline": objection.appeal_deadline.isoformat()})
+    return objection
+
+
+def file_appeal(*, actor: Any, objection: Objection, reason: str, now: dt.datetime | None = None) -> Objection:
+    """Appeal within `appeal_hours` of the decision; the counter-appeal window follows (M18)."""
+    action = "membership.file_appeal"
+    now = now or timezone.now()
+    if objection.appeal_deadline is None or now > objection.appeal_deadline:
+        refuse(action, _("Il termine per il ricorso (%(h)s ore dalla decisione) è scaduto.")
+               % {"h": rules_for(objection.membership.circolo).appeal_hours}, actor=actor,
+               territory=objection.membership.circolo, code="appeal_late")
+    if objection.appeal_filed_at is not None:
+        refuse(action, _("Il ricorso è già stato presentato."), actor=actor, code="already_filed")
+    rules = rules_for(objection.membership.circolo)
+    with transaction.atomic():
+        objection.appeal_filed_at = now
+        objection.appeal_reason = reason.strip()
+        objection.counter_appeal_deadline = now + dt.timedelta(hours=rules.counter_appeal_hours)
+        objection.save(update_fields=["appeal_filed_at", "appeal_reason", "counter_appeal_deadline"])
+        record(action, actor=actor, obj=objection, territory=objection.membership.circolo, data={})
+    return objection
+
+
+def file_counter_appeal(*, actor: Any, objection: Objection, reason: str,
+                        now: dt.datetime | None = None) -> Objection:
+    action = "membership.file_counter_appeal"
+    now = now or timezone.now()
+    if objection.counter_appeal_deadline is None or now > objection.counter_appeal_deadline:
+        refuse(action, _("Il termine per il controricorso è scaduto o non è aperto."), actor=actor,
+               territory=objection.membership.circolo, code="counter_appeal_late")
+    with transaction.atomic():
+        objection.counter_appeal_filed_at = now
+        objection.counter_appeal_reason = reason.strip()
+        objection.save(update_fields=["counter_appeal_filed_at", "counter_appeal_reason"])
+        record(action, actor=actor, obj=objection, territory=objection.membership.circolo, data={})
+    return objection
+
+
+# --- Certified rolls (M16, M17, M22) ----------------------------------------------------
+
+
+def create_congress(*, actor: Any, territory: Territory, name: str, cut_off: dt.datetime,
+                    membership_years: list[int], require_effective: bool = True) -> Congress:
+    action = "membership.create_congress"
+    if not has_role_at(actor, territory, {Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE}):
+        refuse(action, _("Non hai un ruolo di organizzazione su %(t)s.") % {"t": territory}, actor=actor,
+               territory=territory, code="out_of_scope", permission=True)
+    if not name.strip() or not membership_years:
+        refuse(action, _("Indica il nome del congresso e gli anni di tesseramento validi."), actor=actor,
+               territory=territory, code="required", field="name")
+    with transaction.atomic():
+        congress = Congress.objects.create(territory=territory, name=name.strip(), cut_off=cut_off,
+                                           membership_years=sorted(membership_years),
+                                           require_effective=require_effective, created_by=actor)
+        record(action, actor=actor, obj=congress, territory=territory,
+               data={"cut_off": cut_off.isoformat(), "years": membership_years})
+    return congress
+
+
+def roll_members(congress: Congress, circolo: Territory) -> Any:
+    """Memberships entering a roll (M16, M17, M22): paid by the cut-off (to the second, inclusive),
+    effective by it when required, not cancelled or rejected; never an unpaid one."""
+    qs = Membership.objects.filter(
+        circolo=circolo, year__in=congress.membership_years, status__in=PAID_STATUSES,
+        paid_at__isnull=False, paid_at__lte=congress.cut_off,
+    )
+    if congress.require_effective:
+        qs = qs.filter(status=Status.EFFECTIVE, effective_at__lte=congress.cut_off)
+    return qs.select_related("person").order_by("person__last_name", "person__first_name", "pk")
+
+
+def hash_entries(congress: Congress, circolo: Territory, entries: list[RollEntry]) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{congress.pk}|{circolo.pk}|{congress.cut_off.isoformat()}\n".encode())
+    for line in sorted(entry.hash_line() for entry in entries):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def compute_roll(*, actor: Any, congress: Congress, circolo: Territory) -> Roll:
+    """Freeze a new version of a circolo's roll; refused once a version is signed (M16)."""
+    action = "membership.compute_roll"
+    if not has_role_at(actor, circolo, MEMBERSHIP_ROLES | GUARANTEE_ROLES):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo}, actor=actor,
+               territory=circolo, code="out_of_scope", permission=True)
+    if not circolo.is_within(congress.territory):
+        refuse(action, _("Il %(c)s non partecipa a questo congresso.") % {"c": circolo}, actor=actor,
+               territory=circolo, code="outside_congress")
+    with transaction.atomic():
+        previous = list(Roll.objects.select_for_update().filter(congress=congress, circolo=circolo))
+        signed = [r for r in previous if r.status not in (RollStatus.FROZEN, RollStatus.SUPERSEDED)]
+        if signed:
+            refuse(action, _("L'anagrafe del %(c)s è già stata firmata (versione %(v)s, impronta %(h)s): non si può "
+                             "più modificare. Una correzione passa per la commissione di garanzia.")
+                   % {"c": circolo.name, "v": signed[0].version, "h": signed[0].content_hash[:12]},
+                   actor=actor, territory=circolo, code="roll_signed")
+        version = max((r.version for r in previous), default=0) + 1
+        Roll.objects.filter(congress=congress, circolo=circolo, status=RollStatus.FROZEN).update(
+            status=RollStatus.SUPERSEDED)
+        roll = Roll.objects.create(congress=congress, circolo=circolo, version=version, content_hash="",
+                                   member_count=0, computed_by=actor)
+        entries = [
+            RollEntry(roll=roll, person=m.person, membership=m, card_number=m.card_number,
+                      last_name=m.person.last_name, first_name=m.person.first_name,
+                      birth_date=m.person.birth_date, paid_at=m.paid_at, effective_at=m.effective_at)
+            for m in roll_members(congress, circolo)
+        ]
+        RollEntry.objects.bulk_create(entries, batch_size=1000)
+        roll.content_hash = hash_entries(congress, circolo, entries)
+        roll.member_count = len(entries)
+        roll.save(update_fields=["content_hash", "member_count"])
+        record(action, actor=actor, obj=roll, territory=circolo,
+               data={"version": version, "members": len(entries), "hash": roll.content_hash})
+    return roll
+
+
+def verify_roll(roll: Roll) -> bool:
+    """Recompute the content hash from the stored entries: True if nothing changed."""
+    entries = list(roll.entries.all())
+    return hash_entries(roll.congress, roll.circolo, entries) == roll.content_hash
+
+
+def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
+    """The circolo signs the frozen version; from now on it cannot be edited (M16)."""
+    action = "membership.sign_off_roll"
+    if not has_role_at(actor, roll.circolo, MEMBERSHIP_ROLES):
+        refuse(action, _("Firma l'anagrafe il circolo."), actor=actor, territory=roll.circolo,
+               code="out_of_scope", permission=True)
+    if roll.status != RollStatus.FROZEN:
+        refuse(action, _("Si firma solo l'ultima versione calcolata (questa è «%(s)s»).")
+               % {"s": roll.get_status_display()}, actor=actor, territory=roll.circolo, code="wrong_state")
+    if not verify_roll(roll):
+        refuse(action, _("L'impronta dell'anagrafe non corrisponde al contenuto: ricalcolala."), actor=actor,
+               territory=roll.circolo, code="hash_mismatch")
+    with transaction.atomic():
+        roll.status = RollStatus.SIGNED
+        roll.signed_at = timezone.now()
+        roll.signed_by = actor
+        roll.save(update_fields=["status", "signed_at", "signed_by"])
+        record(action, actor=actor, obj=roll, territory=roll.circolo, data={"hash": roll.content_hash})
+    return roll
+
+
+def record_roll_vote(*, actor: Any, roll: Roll, members_total: int, votes_for: int, votes_against: int,
+                     abstentions: int, note: str = "") -> RollVote:
+    """Rule M16: the provincial guarantee commission ratifies by 2/3 of its members; otherwise
+    the roll goes to the regional commission, which decides by majority of the votes cast."""
+    action = "membership.record_roll_vote"
+    if roll.status == RollStatus.SIGNED:
+        level, commission = RollVote.Level.PROVINCIAL, roll.circolo.ancestor_at(Level.FEDERATION)
+    elif roll.status == RollStatus.REFERRED:
+        level, commission = RollVote.Level.REGIONAL, roll.circolo.ancestor_at(Level.REGION)
+    else:
+        refuse(action, _("Si vota un'anagrafe firmata dal circolo (questa è «%(s)s»).")
+               % {"s": roll.get_status_display()}, actor=actor, territory=roll.circolo, code="wrong_state")
+        raise AssertionError
+    assert commission is not None
+    if not has_role_at(actor, commission, GUARANTEE_ROLES):
+        refuse(action, _("Registra il voto la commissione di garanzia di %(t)s.") % {"t": commission}, actor=actor,
+               territory=commission, code="out_of_scope", permission=True)
+    if members_total <= 0 or votes_for + votes_against + abstentions > members_total:
+        refuse(action, _("I voti (%(v)s) non possono superare i componenti della commissione (%(m)s).")
+               % {"v": votes_for + votes_against + abstentions, "m": members_total}, actor=actor,
+               territory=commission, code="bad_count", field="members_total")
+    # Provincial: two thirds of the commission's members; regional: majority of votes cast.
+    passed = (votes_for * 3 >= members_total * 2 if level == RollVote.Level.PROVINCIAL
+              else votes_for > votes_against)
+    now = timezone.now()
+    with transaction.atomic():
+        vote = RollVote.objects.create(roll=roll, level=level, commission=commission, members_total=members_total,
+                                       votes_for=votes_for, votes_against=votes_against, abstentions=abstentions,
+                                       passed=passed, content_hash=roll.content_hash, note=note, recorded_by=actor)
+        if passed:
+            roll.status = RollStatus.RATIFIED
+        elif level == RollVote.Level.PROVINCIAL:
+            roll.status = RollStatus.REFERRED
+        else:
+            roll.status = RollStatus.REJECTED
+        roll.decided_at = now
+        roll.save(update_fields=["status", "decided_at"])
+        record(action, actor=actor, obj=roll, territory=commission,
+               data={"level": level, "for": votes_for, "against": votes_against, "abstentions": abstentions,
+                     "members": members_total, "passed": passed, "status": roll.status})
+    return vote
+
+
+# --- Renewals --------------------------------------------------------------------------
+
+RENEWAL_SALT = "membership.renewal"
+
+
+def renewal_token(previous: Membership, year: int) -> str:
+    """A signed link token: which membership is renewed for which year (no login needed)."""
+    return signing.dumps({"m": previous.pk, "y": year}, salt=RENEWAL_SALT, compress=True)
+
+
+def read_renewal_token(token: str, *, max_age_days: int = 400) -> tuple[Membership, int] | None:
+    try:
+        data = signing.loads(token, salt=RENEWAL_SALT, max_age=dt.timedelta(days=max_age_days))
+    except signing.BadSignature:
+        return None
+    previous = Membership.objects.select_related("person", "circolo").filter(pk=data.get("m")).first()
+    return (previous, int(data["y"])) if previous is not None else None
+
+
+def start_renewal_campaign(*, actor: Any, territory: Territory, year: int) -> int:
+    """Reminder emails to last year's members in `territory` who have not renewed yet.
+
+    Re-running it never emails anyone twice (one `RenewalReminder` per membership and year).
+    """
+    action = "membership.start_renewal_campaign"
+    if not has_role_at(actor, territory, MEMBERSHIP_ROLES):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": territory}, actor=actor,
+               territory=territory, code="out_of_scope", permission=True)
+    if schedule_for(year) is None:
+        refuse(action, _("Le quote del %(year)s non sono ancora fissate: la campagna non può partire.")
+               % {"year": year}, actor=actor, territory=territory, code="no_schedule")
+    renewed = Membership.objects.filter(year=year, status__in=LIVE_STATUSES).values("person_id")
+    already = RenewalReminder.objects.filter(year=year).values("previous_id")
+    previous = (Membership.objects.filter(circolo__path__startswith=territory.path, year=year - 1,
+                                          status__in=PAID_STATUSES)
+                .exclude(person_id__in=renewed).exclude(pk__in=already).values_list("pk", flat=True))
+    ids = list(previous)
+    from piazza.membership.tasks import send_renewal_reminder as task
+
+    with transaction.atomic():
+        for pk in ids:
+            enqueue_on_commit(task, pk, year)
+        record(action, actor=actor, territory=territory, data={"year": year, "reminders": len(ids)})
+    return len(ids)
+
+
+def send_renewal_reminder(*, membership_id: int, year: int) -> int:
+    """Send one reminder (idempotent: the unique `RenewalReminder` row is the guard)."""
+    previous = Membership.objects.select_related("person", "circolo").get(pk=membership_id)
+    email = previous.person.primary_email
+    if email is None:
+        return 0
+    with transaction.atomic():
+        _reminder, created = RenewalReminder.objects.get_or_create(previous=previous, year=year)
+        if not created:
+            return 0
+        link = settings.SITE_URL.rstrip("/") + reverse("membership:renew", args=[renewal_token(previous, year)])
+        subject = _("Rinnova la tua tessera %(year)s") % {"year": year}
+        body = _("Ciao %(name)s,\nla tua tessera %(prev)s del %(circolo)s sta per scadere. Rinnovala per il "
+                 "%(year)s con un clic: %(link)s\n\nPuoi scegliere anche l'addebito SEPA annuale.") % {
+            "name": previous.person.first_name, "prev": previous.year, "circolo": previous.circolo.name,
+            "year": year, "link": link}
+        transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email.value]))
+        record("membership.renewal_reminder", actor=None, obj=previous, territory=previous.circolo,
+               data={"year": year})
+    return 1
+
+
+def renew_membership(*, actor: Any, previous: Membership, year: int, declarations_accepted: bool,
+                     art9_authorised: bool, member_of_other_party: bool = False,
+                     now: dt.datetime | None = None) -> Membership:
+    """One-click renewal: last year's data, same circolo, declarations confirmed again (M4, M15)."""
+    person = previous.person
+    email = person.primary_email
+    phone = person.primary_phone
+    data = JoinData(
+        first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date or dt.date.min,
+        codice_fiscale=person.codice_fiscale, citizenship=person.citizenship, sex=person.sex,
+        birth_comune=person.birth_comune, birth_country=person.birth_country,
+        residence_street=person.residence_street, residence_cap=person.residence_cap,
+        residence_comune=person.residence_comune, email=email.value if email else "",
+        phone=phone.value if phone else "", has_residence_permit=True,
+        member_of_other_party=member_of_other_party, declarations_accepted=declarations_accepted,
+        art9_authorised=art9_authorised)
+    return apply_for_membership(actor=actor, data=data, circolo=previous.circolo, channel=Channel.RENEWAL,
+                                year=year, now=now, is_renewal=True)
+
+
+# --- Anomalies -----------------------------------------------------------------------
+
+
+def store_signals(*, federation: Territory, year: int, signals: list[anomalies.Signal], actor: Any,
+                  kinds: list[str] | None) -> list[AnomalyFlag]:
+    """Upsert flags by (federation, year, kind, key). A reviewed flag whose evidence grew (more
+    people) is opened again; one that no longer shows up stays as it was (history)."""
+    now = timezone.now()
+    stored = []
+    for signal in signals:
+        flag, created = AnomalyFlag.objects.get_or_create(
+            federation=federation, year=year, kind=signal.kind, key=signal.key,
+            defaults={"summary": signal.summary[:300], "evidence": signal.evidence, "circolo_id": signal.circolo_id,
+                      "detected_at": now, "last_seen_at": now})
+        before = set(flag.people.values_list("pk", flat=True)) if not created else set()
+        grew = bool(set(signal.person_ids) - before)
+        if not created:
+            flag.summary = signal.summary[:300]
+            flag.evidence = signal.evidence
+            flag.last_seen_at = now
+            if grew and flag.status != FlagStatus.OPEN:
+                flag.status = FlagStatus.OPEN
+            flag.save(update_fields=["summary", "evidence", "last_seen_at", "status"])
+        if grew:
+            flag.people.add(*signal.person_ids)
+        if created or grew:
+            record("membership.anomaly_flag", actor=actor, obj=flag, territory=federation,
+                   data={"kind": signal.kind, "created": created, "people": len(signal.person_ids)})
+        stored.append(flag)
+    return stored
+
+
+def detect_anomalies(*, actor: Any, federation: Territory, year: int) -> list[AnomalyFlag]:
+    """Run every detector for a federation and year; idempotent (safe to run from a periodic task)."""
+    action = "membership.detect_anomalies"
+    if actor is not None and getattr(actor, "is_authenticated", False) and not has_role_at(
+            actor, federation, GUARANTEE_ROLES | MEMBERSHIP_ROLES):
+        refuse(action, _("Non hai un ruolo di garanzia o tesseramento su %(t)s.") % {"t": federation}, actor=actor,
+               territory=federation, code="out_of_scope", permission=True)
+    signals = anomalies.detect(federation, year)
+    with transaction.atomic():
+        flags = store_signals(federation=federation, year=year, signals=signals, actor=actor, kinds=None)
+        record(action, actor=actor, territory=federation, data={"year": year, "signals": len(signals)})
+    return flags
+
+
+def review_flag(*, actor: Any, flag: AnomalyFlag, status: str, note: str) -> AnomalyFlag:
+    """A reviewer marks a flag resolved or confirmed, with a note; nothing happens automatically."""
+    action = "membership.review_flag"
+    if not has_role_at(actor, flag.federation, GUARANTEE_ROLES | {Role.MEMBERSHIP}):
+        refuse(action, _("Esamina le segnalazioni la commissione di garanzia."), actor=actor,
+               territory=flag.federation, code="out_of_scope", permission=True)
+    if status not in (FlagStatus.RESOLVED, FlagStatus.CONFIRMED):
+        refuse(action, _("Scegli «risolta» o «confermata»."), actor=actor, code="bad_status", field="status")
+    if not note.strip():
+        refuse(action, _("Scrivi una nota che spieghi la decisione."), actor=actor, territory=flag.federation,
+               code="note_required", field="note")
+    with transaction.atomic():
+        flag.status = status
+        flag.review_note = note.strip()
+        flag.reviewed_at = timezone.now()
+        flag.reviewed_by = actor
+        flag.save(update_fields=["status", "review_note", "reviewed_at", "reviewed_by"])
+        record(action, actor=actor, obj=flag, territory=flag.federation, data={"status": status})
+    return flag
+
+
+# --- Supporters' register (Albo, M1, M3, M21) -------------------------------------------
+
+
+def ensure_supporter(*, person: Person, territory: Territory, actor: Any, channel: str = Channel.ONLINE,
+                     now: dt.datetime | None = None) -> Supporter:
+    """Rule M1: every member is also in the Albo."""
+    supporter = Supporter.objects.filter(person=person).first()
+    if supporter is None:
+        supporter = Supporter.objects.create(person=person, territory=territory, source=Supporter.Source.MEMBER,
+                                             channel=channel, registered_at=now or timezone.now())
+        record("membership.albo_from_membership", actor=actor, obj=supporter, territory=territory, data={})
+    return supporter
+
+
+@dataclass
+class SupporterData:
+    """Rule M21 fields; M3 eligibility and support declaration; explicit contact consent."""
+
+    first_name: str
+    last_name: str
+    birth_date: dt.date
+    codice_fiscale: str
+    email: str
+    phone: str
+    residence_street: str
+    residence_comune: Comune | None
+    citizenship: str = Citizenship.ITALIAN
+    birth_comune: Comune | None = None
+    birth_country: str = ""
+    residence_cap: str = ""
+    has_residence_permit: bool = False
+    declares_support: bool = False
+    consents_to_contact: bool = False
+
+
+def register_supporter(*, actor: Any, data: SupporterData, election: AlboElection | None = None,
+                       channel: str = Channel.ONLINE, now: dt.datetime | None = None) -> Supporter:
+    action = "membership.register_supporter"
+    now = now or timezone.now()
+    problems: dict[str, list[str]] = {}
+    if data.citizenship == Citizenship.EU and data.residence_comune is None:
+        problems["residence_comune"] = [_("I cittadini di un altro paese dell'Unione europea si registrano all'Albo "
+                                          "se residenti in Italia (regola M3).")]
+    if data.citizenship == Citizenship.NON_EU_PERMIT and not data.has_residence_permit:
+        problems["has_residence_permit"] = [_("Serve un permesso di soggiorno valido.")]
+    if age_on(data.birth_date, timezone.localdate(now)) < 16:
+        problems["birth_date"] = [_("Per registrarsi all'Albo bisogna avere almeno 16 anni.")]
+    if not data.declares_support:
+        problems["declares_support"] = [_("La registrazione all'Albo richiede di dichiarare il sostegno al partito "
+                                          "alle elezioni (regola M3).")]
+    if not data.consents_to_contact:
+        problems["consents_to_contact"] = [_("Serve il consenso esplicito all'uso di email e cellulare per le "
+                                             "comunicazioni dell'Albo (regola M21).")]
+    if not data.email.strip():
+        problems["email"] = [_("Indica un indirizzo email.")]
+    if not data.phone.strip():
+        problems["phone"] = [_("Indica un numero di cellulare.")]
+    join = JoinData(first_name=data.first_name, last_name=data.last_name, birth_date=data.birth_date,
+                    codice_fiscale=data.codice_fiscale, citizenship=data.citizenship, birth_comune=data.birth_comune,
+                    birth_country=data.birth_country, residence_street=data.residence_street,
+                    residence_cap=data.residence_cap, residence_comune=data.residence_comune, email=data.email,
+                    phone=data.phone)
+    for name, messages in person_data_problems(join).items():
+        problems.setdefault(name, []).extend(messages)
+    national = Territory.objects.get(level=Level.NATIONAL)
+    territory = (data.residence_comune.federation if data.residence_comune and data.residence_comune.federation
+                 else national)
+    if election is not None and not (election.opens_at <= now <= election.closes_at):
+        problems.setdefault("election", []).append(_("La registrazione per «%(e)s» è chiusa.") % {"e": election.name})
+    if problems:
+        _refuse_many(action, problems, actor=actor, territory=territory, code="albo_invalid")
+    with transaction.atomic():
+        person = _find_or_create_person(join, circolo=territory, actor=actor)
+        supporter, created = Supporter.objects.get_or_create(
+            person=person, defaults={"territory": territory, "source": Supporter.Source.REGISTRATION,
+                                     "channel": channel, "registered_at": now})
+        supporter.support_declared_at = now
+        supporter.contact_consent_at = now
+        supporter.consent_text_version = ALBO_TEXT_VERSION
+        supporter.withdrawn_at = None
+        supporter.save()
+        _record_contact_consent(person, actor=actor, now=now)
+        if election is not None:
+            is_member = Membership.objects.filter(person=person, status__in=PAID_STATUSES,
+                                                  year=timezone.localdate(now).year).exists()
+            ElectionRegistration.objects.get_or_create(
+                supporter=supporter, election=election,
+                defaults={"fee_cents": 0 if is_member else election.fee_cents, "registered_at": now})
+        record(action, actor=actor, obj=supporter, territory=territory,
+               data={"created": created, "election": election.pk if election else None})
+    return supporter
+
+
+def _record_contact_consent(person: Person, *, actor: Any, now: dt.datetime) -> None:
+    """Rule M21/G3: the explicit consent to use the contacts, in the people app's consent log."""
+    from piazza.people import actions as people_actions
+
+    people_actions.record_consent(actor=actor, person=person, purpose="political_communication", channel="web",
+                                  text_version=ALBO_TEXT_VERSION, evidence="albo", at=now)

@@ -1,0 +1,78 @@
+"""How membership fees meet the money core: the M8 allocations and offline collections.
+
+Online fees go through `piazza.payments` with these allocations (the payments app books them
+when the payment succeeds). Fees recorded by a secretary at the circolo (cash with receipt,
+POS, bank transfer) are booked here, straight into the ledger, against the circolo's
+"collected fees" account until the money reaches the bank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from piazza.core.money import Money
+from piazza.ledger.accounts import get_account
+from piazza.ledger.actions import post_transaction
+from piazza.ledger.kinds import register_kind
+from piazza.ledger.models import Account, Cause
+from piazza.membership.models import Membership
+from piazza.territory.models import Level, Territory
+
+COLLECTED_FEES = register_kind(
+    "membership_collected", _("Quote raccolte al circolo"), "debit",
+    _("Quote incassate dal circolo (contanti con ricevuta, POS, bonifico) non ancora versate in banca."),
+)
+
+
+def fee_shares(membership: Membership) -> list[tuple[Territory, int, str]]:
+    """(territory, cents, reason) receiving each part of the fee (rule M8).
+
+    National parts of every line go to the national account; the territorial part of the
+    regional surcharge goes to the region; the territorial part of the base fee and of the
+    national surcharge to the circolo's federation (the base fee's split is an open parameter
+    of the schedule, `base_fee_national_percent`).
+    """
+    circolo = membership.circolo
+    ids = [int(part) for part in circolo.path.strip("/").split("/") if part]
+    by_level = {t.level: t for t in Territory.objects.filter(pk__in=ids)}
+    national = by_level[Level.NATIONAL]
+    region = by_level.get(Level.REGION, national)
+    federation = by_level.get(Level.FEDERATION, region)
+    totals: dict[int, tuple[Territory, int, list[str]]] = {}
+
+    def add(territory: Territory, cents: int, reason: str) -> None:
+        if cents <= 0:
+            return
+        current = totals.get(territory.pk, (territory, 0, []))
+        totals[territory.pk] = (territory, current[1] + cents, [*current[2], reason])
+
+    for line in membership.fee_explanation.get("lines", []):
+        add(national, int(line["national_cents"]), f"{line['code']}:national")
+        receiver = region if line["code"] == "regional_surcharge" else federation
+        add(receiver, int(line["territorial_cents"]), f"{line['code']}:territorial")
+    shares = [(t, cents, ",".join(reasons)) for t, cents, reasons in totals.values()]
+    assert sum(cents for _t, cents, _r in shares) == membership.fee_cents, "fee shares must add up"
+    return shares
+
+
+def fee_allocations(membership: Membership) -> list[tuple[Account, Money]]:
+    """The allocations passed to the payments app: territory accounts and their share (M8)."""
+    return [(get_account("territory", territory=t, owner=t, currency=membership.currency),
+             Money(cents, membership.currency)) for t, cents, _reason in fee_shares(membership)]
+
+
+def book_offline_payment(membership: Membership, *, actor: Any) -> None:
+    """Debit the circolo's collected-fees account, credit each receiving territory (M8). Idempotent."""
+    if membership.fee_cents == 0:
+        return
+    collected = get_account(COLLECTED_FEES.code, owner=membership.circolo, territory=membership.circolo,
+                            key=membership.payment_method, currency=membership.currency)
+    entries = [(collected, Money(membership.fee_cents, membership.currency))]
+    entries += [(account, -amount) for account, amount in fee_allocations(membership)]
+    post_transaction(
+        actor=actor, cause=Cause.PAYMENT, entries=entries, about=membership, audit=False,
+        memo=f"Quota {membership.year} tessera {membership.card_number} ({membership.get_payment_method_display()})",
+        idempotency_key=f"membership:{membership.pk}:offline",
+    )

@@ -1,0 +1,48 @@
+"""Thin, idempotent tasks (convention 13): they take ids and call actions or send one email."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from piazza.membership.models import Transfer
+from piazza.territory.models import Role, RoleAssignment
+
+
+@task()
+def notify_transfer_origin(transfer_id: int) -> int:
+    """Rule M23: the origin circolo is told about a decided transfer. Safe to run twice."""
+    transfer = Transfer.objects.select_related("from_circolo", "to_circolo", "membership__person").get(pk=transfer_id)
+    if transfer.origin_notified_at is not None:
+        return 0
+    user_ids = RoleAssignment.objects.active().filter(
+        territory=transfer.from_circolo, role__in=[Role.MEMBERSHIP, Role.ORGANISATION]).values("user_id")
+    emails = [u.email for u in get_user_model().objects.filter(pk__in=user_ids) if u.email]
+    subject = _("Trasferimento di un iscritto: %(person)s") % {"person": transfer.membership.person}
+    body = _("%(person)s ha chiesto il trasferimento da %(a)s a %(b)s per questo motivo: %(reason)s.\n"
+             "Esito: %(status)s.") % {"person": transfer.membership.person, "a": transfer.from_circolo.name,
+                                      "b": transfer.to_circolo.name, "reason": transfer.reason,
+                                      "status": transfer.get_status_display()}
+    sent = send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, emails) if emails else 0
+    Transfer.objects.filter(pk=transfer_id, origin_notified_at__isnull=True).update(origin_notified_at=timezone.now())
+    return sent
+
+
+@task()
+def send_renewal_reminder(membership_id: int, year: int) -> int:
+    """One renewal email for last year's member, with a one-click renewal link."""
+    from piazza.membership.actions import send_renewal_reminder as send
+
+    return send(membership_id=membership_id, year=year)
+
+
+@task()
+def detect_anomalies_task(federation_id: int, year: int) -> int:
+    from piazza.membership.actions import detect_anomalies
+    from piazza.territory.models import Territory
+
+    return len(detect_anomalies(actor=None, federation=Territory.objects.get(pk=federation_id), year=year))
