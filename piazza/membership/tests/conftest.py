@@ -45,12 +45,12 @@ def join_data(*, birth_date: dt.date | None = None, sex: str = "F", first: str |
     comune = bologna()
     cf = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth_date,
                              belfiore=comune.belfiore)
-    values: dict[str, Any] = dict(
-        first_name=first, last_name=last, birth_date=birth_date, codice_fiscale=cf, sex=sex,
-        birth_comune=comune, residence_street=f"Via Indipendenza {n}", residence_cap="40121",
-        residence_comune=comune, email=f"persona{n}@example.org", phone="",
-        declarations_accepted=True, art9_authorised=True,
-    )
+    values: dict[str, Any] = {
+        "first_name": first, "last_name": last, "birth_date": birth_date, "codice_fiscale": cf, "sex": sex,
+        "birth_comune": comune, "residence_street": f"Via Indipendenza {n}", "residence_cap": "40121",
+        "residence_comune": comune, "email": f"persona{n}@example.org", "phone": "",
+        "declarations_accepted": True, "art9_authorised": True,
+    }
     values.update(overrides)
     return JoinData(**values)
 
