@@ -20,9 +20,9 @@ from .conftest import YEAR
 
 
 def schedule(**kw):
-    values = {"year": 2023, "currency": "EUR", "base_fee_cents": 1500, "national_surcharge_cents": 500, "reduced_min_age": 16,
-                  "reduced_max_age": 26, "reduced_percent": 50, "base_fee_national_percent": 0,
-                  "national_surcharge_national_percent": 80, "regional_surcharge_national_percent": 20}
+    values = {"year": 2023, "currency": "EUR", "base_fee_cents": 1500, "national_surcharge_cents": 500,
+              "reduced_min_age": 16, "reduced_max_age": 26, "reduced_percent": 50, "base_fee_national_percent": 0,
+              "national_surcharge_national_percent": 80, "regional_surcharge_national_percent": 20}
     values.update(kw)
     return SimpleNamespace(**values)
 
