@@ -21,14 +21,19 @@ from piazza.core.models import AuditKind
 from piazza.people import dedupe
 from piazza.people.models import (
     WRITE_ROLES,
+    BatchStatus,
     Channel,
     Consent,
     DuplicateCandidate,
     DuplicateStatus,
     Email,
+    ImportBatch,
+    ImportMapping,
+    ImportRow,
     Person,
     Phone,
     Purpose,
+    RowStatus,
     Segment,
     Source,
     Tag,
@@ -533,7 +538,11 @@ def _move_contacts(model: type[Email] | type[Phone], merged: Person, survivor: P
 
 def _move_foreign_relations(merged: Person, survivor: Person, *, actor: Any) -> dict[str, int]:
     """Re-point every foreign key of other apps (donations, memberships, …) to the survivor."""
+    from django.db import connection
+
     moved: dict[str, int] = {}
+    # Only tables that exist: an app installed but not yet migrated holds no rows to move.
+    tables = set(connection.introspection.table_names())
     for rel in Person._meta.related_objects:
         model = rel.related_model
         if model in _OWN_RELATIONS or model is Person or not isinstance(model, type):
@@ -554,6 +563,8 @@ def _move_foreign_relations(merged: Person, survivor: Person, *, actor: Any) -> 
             fk_name = rel.field.name
             manager = model._default_manager  # type: ignore[union-attr]
         else:
+            continue
+        if manager.model._meta.db_table not in tables:
             continue
         try:
             with transaction.atomic():
@@ -603,3 +614,295 @@ def delete_segment(*, actor: Any, segment: Segment) -> None:
 def log_person_view(*, actor: Any, person: Person) -> None:
     """Rule G4: an official opened a person's record."""
     record("people.view_person", actor=actor, obj=person, territory=person.territory, kind=AuditKind.VIEW)
+
+
+# --- Import (CSV / XLSX) ------------------------------------------------------------------------
+
+IMPORT_CHUNK = 200
+
+
+def start_import(*, actor: Any, territory: Territory, file_name: str, content: bytes) -> ImportBatch:
+    """Read the file and stage every row; a file that cannot be read leaves nothing behind."""
+    import hashlib
+
+    from piazza.people.imports import read_upload
+
+    _require_scope("people.start_import", actor, territory)
+    try:
+        parsed = read_upload(file_name, content)
+    except ValueError as exc:
+        refuse("people.start_import", str(exc), actor=actor, territory=territory, code="bad_file", field="file")
+        raise  # pragma: no cover - refuse always raises
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            territory=territory, created_by=actor if _is_user(actor) else None, file_name=file_name[:255],
+            file_sha256=hashlib.sha256(content).hexdigest(), file_format=parsed.file_format,
+            encoding=parsed.encoding, delimiter=parsed.delimiter, headers=parsed.headers,
+            mapping=parsed.mapping, total_rows=len(parsed.rows),
+        )
+        ImportRow.objects.bulk_create(
+            [ImportRow(batch=batch, number=i + 2, raw=[_jsonable(c) for c in row])
+             for i, row in enumerate(parsed.rows)],
+            batch_size=2000,
+        )
+        record("people.start_import", actor=actor, obj=batch, territory=territory,
+               data={"file": file_name, "rows": len(parsed.rows), "format": parsed.file_format})
+    return batch
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()[:10]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def set_import_mapping(
+    *, actor: Any, batch: ImportBatch, mapping: dict[str, str], save_as: str = "",
+) -> ImportBatch:
+    """Column → field for this batch; `save_as` also keeps it for the next files."""
+    from piazza.people.imports import FIELDS
+
+    _require_scope("people.set_import_mapping", actor, batch.territory)
+    clean = {k: v for k, v in mapping.items() if v in FIELDS and k.isdigit() and int(k) < len(batch.headers)}
+    chosen = list(clean.values())
+    twice = sorted({v for v in chosen if chosen.count(v) > 1})
+    if twice:
+        refuse("people.set_import_mapping",
+               _("Il campo «%(field)s» è associato a più colonne: scegline una sola.") % {"field": FIELDS[twice[0]]},
+               actor=actor, territory=batch.territory, field="mapping")
+    if not {"first_name", "last_name"} <= set(chosen):
+        refuse("people.set_import_mapping",
+               _("Associa almeno le colonne Nome e Cognome (regola M14)."),
+               actor=actor, territory=batch.territory, field="mapping")
+    with transaction.atomic():
+        batch.mapping = clean
+        batch.status = BatchStatus.MAPPED
+        batch.save(update_fields=["mapping", "status"])
+        if save_as.strip():
+            ImportMapping.objects.update_or_create(
+                territory=batch.territory, name=save_as.strip()[:120],
+                defaults={"mapping": {batch.headers[int(k)]: v for k, v in clean.items()},
+                          "created_by": actor if _is_user(actor) else None},
+            )
+        record("people.set_import_mapping", actor=actor, obj=batch, territory=batch.territory,
+               data={"mapping": clean, "saved_as": save_as.strip()})
+    return batch
+
+
+def run_import(*, actor: Any, batch: ImportBatch) -> ImportBatch:
+    """Queue the batch for the background worker (progress is read from the batch)."""
+    from piazza.core.tasks import enqueue_on_commit
+    from piazza.people.tasks import process_import
+
+    _require_scope("people.run_import", actor, batch.territory)
+    if batch.status not in (BatchStatus.MAPPED, BatchStatus.DONE, BatchStatus.FAILED):
+        refuse("people.run_import", _("Associa prima le colonne del file."), actor=actor, territory=batch.territory)
+    with transaction.atomic():
+        batch.status = BatchStatus.QUEUED
+        batch.save(update_fields=["status"])
+        record("people.run_import", actor=actor, obj=batch, territory=batch.territory)
+        enqueue_on_commit(process_import, batch.pk, actor.pk if _is_user(actor) else None)
+    return batch
+
+
+def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
+    """Work through the pending rows in chunks, each row on its own (a bad row never blocks the
+    others and leaves nothing half-written). Safe to re-run: done rows are skipped and people
+    already present are matched, not created again."""
+    batch = ImportBatch.objects.get(pk=batch_id)
+    if batch.status == BatchStatus.CLOSED:
+        return batch
+    ImportBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.RUNNING, started_at=timezone.now(), error="")
+    try:
+        while True:
+            pending = ImportRow.objects.filter(batch=batch, status=RowStatus.PENDING).order_by("number")
+            rows = list(pending[:IMPORT_CHUNK])
+            if not rows:
+                break
+            for row in rows:
+                _process_row(batch, row, actor=actor)
+            ImportBatch.objects.filter(pk=batch.pk).update(
+                processed_rows=ImportRow.objects.filter(batch=batch).exclude(status=RowStatus.PENDING).count()
+            )
+    except Exception as exc:
+        ImportBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=str(exc)[:2000])
+        raise
+    counts = dict(
+        ImportRow.objects.filter(batch=batch).values_list("status").annotate(n=models.Count("id")).order_by()
+    )
+    with transaction.atomic():
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.DONE, finished_at=timezone.now(), summary=counts, processed_rows=batch.total_rows,
+        )
+        batch.refresh_from_db()
+        record("people.import_batch", actor=actor, obj=batch, territory=batch.territory, data={"counts": counts})
+    return batch
+
+
+def _reject(row: ImportRow, errors: list[str]) -> None:
+    row.status = RowStatus.REJECTED
+    row.errors = errors
+    row.save(update_fields=["status", "errors"])
+
+
+def _process_row(batch: ImportBatch, row: ImportRow, *, actor: Any) -> None:
+    from piazza.people.imports import FIELDS, row_to_data
+
+    data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
+    if problem:
+        _reject(row, [problem])
+        return
+    cleaned = clean_person_data(data)
+    if cleaned.errors:
+        labels = {**FIELDS, "emails": FIELDS["emails"], "phones": FIELDS["phones"]}
+        _reject(row, [f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs])
+        return
+    probe = dedupe.Probe(
+        first_name=cleaned.values.get("first_name", ""), last_name=cleaned.values.get("last_name", ""),
+        birth_date=cleaned.values.get("birth_date"),
+        codice_fiscale_canonical=cleaned.values.get("codice_fiscale_canonical", ""),
+        emails=cleaned.emails, phones=cleaned.phones,
+        comune_ids={c.pk for c in (cleaned.values.get("birth_comune"), cleaned.values.get("residence_comune")) if c},
+    )
+    try:
+        with transaction.atomic():
+            matches = dedupe.find_matches(probe)
+            strong = [m for m in matches if m.strong]
+            same = strong[0].person_id if strong else _same_name_in_batch_scope(batch, cleaned)
+            if same is not None:
+                person = Person.objects.select_for_update().select_related("territory").get(pk=same)
+                if not person.territory.path.startswith(batch.territory.path):
+                    row.status = RowStatus.DUPLICATE
+                    row.errors = [_("La persona è già registrata in un altro territorio: chiedi alla federazione di "
+                                    "trasferirla se deve passare a te.")]
+                    row.save(update_fields=["status", "errors"])
+                    return
+                changed = _fill_blanks(person, cleaned, actor=actor, batch=batch)
+                row.status = RowStatus.UPDATED if changed else RowStatus.UNCHANGED
+                row.person = person
+                row.save(update_fields=["status", "person"])
+                return
+            circolo = batch.territory if batch.territory.level == Level.CIRCOLO else None
+            territory = assign_territory(residence_comune=cleaned.values.get("residence_comune"), circolo=circolo)
+            if not territory.path.startswith(batch.territory.path):
+                territory = batch.territory
+            person = _create(actor=actor, cleaned=cleaned, territory=territory, source=Source.IMPORT)
+            queued = _queue_duplicates(person, matches)
+            row.person = person
+            row.status = RowStatus.DUPLICATE if queued else RowStatus.CREATED
+            row.errors = [r for m in matches for r in m.reasons] if queued else []
+            row.save(update_fields=["status", "person", "errors"])
+    except IntegrityError as exc:  # a concurrent writer: leave nothing, say so
+        _reject(row, [_("Conflitto con una modifica contemporanea (%(why)s): reimporta la riga.") % {"why": exc}])
+
+
+def _same_name_in_batch_scope(batch: ImportBatch, cleaned: CleanedPerson) -> int | None:
+    """Rows without code, contacts or birth date: the same name and comune in this territory
+    is the row imported before (re-running a file must not create people twice)."""
+    values = cleaned.values
+    if values.get("codice_fiscale_canonical") or cleaned.emails or cleaned.phones or values.get("birth_date"):
+        return None
+    name = search_name(values.get("first_name", ""), values.get("last_name", ""))
+    found = Person.objects.active().filter(
+        search_name=name, territory__path__startswith=batch.territory.path,
+        residence_comune=values.get("residence_comune"),
+    ).values_list("pk", flat=True)[:2]
+    ids = list(found)
+    return ids[0] if len(ids) == 1 else None
+
+
+def _fill_blanks(person: Person, cleaned: CleanedPerson, *, actor: Any, batch: ImportBatch) -> bool:
+    """An import never overwrites what is on record: it fills blanks and adds contacts and tags."""
+    filled = []
+    for name, value in cleaned.values.items():
+        if value in (None, "") or name == "codice_fiscale_canonical":
+            continue
+        if getattr(person, name) in (None, ""):
+            setattr(person, name, value)
+            filled.append(name)
+            if name == "codice_fiscale":
+                person.codice_fiscale_canonical = cleaned.values.get("codice_fiscale_canonical", "")
+    if filled:
+        person.save()
+    added = _set_contacts(person, Email, cleaned.emails) + _set_contacts(person, Phone, cleaned.phones)
+    tags = _set_tags(person, cleaned.tags)
+    if filled or added or tags:
+        add_timeline_entry(person, kind="updated", actor=actor,
+                           data={"import_batch": batch.pk, "filled": filled, "added": added, "tags": tags},
+                           summary=_("Completata da importazione «%(file)s»") % {"file": batch.file_name})
+        return True
+    return False
+
+
+def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
+    """Drop the staged rows (the people stay); the counts remain in the batch summary."""
+    _require_scope("people.close_import_batch", actor, batch.territory)
+    if batch.status in (BatchStatus.QUEUED, BatchStatus.RUNNING):
+        refuse("people.close_import_batch", _("L'importazione è ancora in corso: attendi che finisca."),
+               actor=actor, territory=batch.territory)
+    with transaction.atomic():
+        if not batch.summary:
+            batch.summary = dict(
+                ImportRow.objects.filter(batch=batch).values_list("status").annotate(n=models.Count("id")).order_by()
+            )
+        ImportRow.objects.filter(batch=batch).delete()
+        batch.status = BatchStatus.CLOSED
+        batch.closed_at = timezone.now()
+        batch.save(update_fields=["status", "closed_at", "summary"])
+        record("people.close_import_batch", actor=actor, obj=batch, territory=batch.territory,
+               data={"summary": batch.summary})
+    return batch
+
+
+# --- Export -------------------------------------------------------------------------------------
+
+
+def export_people(
+    *, actor: Any, definition: dict[str, Any], purpose: str, file_format: str = "csv",
+) -> tuple[bytes, int]:
+    """Export the people matching `definition` inside the actor's scope, purpose declared and
+    logged as EXPORT (rule G4). Returns (file content, rows)."""
+    from piazza.people.exports import render_export
+    from piazza.people.queries import people_for
+    from piazza.territory.scoping import scope_paths
+
+    if len(purpose.strip()) < 10:
+        refuse("people.export_people",
+               _("Scrivi per cosa ti serve l'esportazione (almeno qualche parola): resta nel registro attività."),
+               actor=actor, field="purpose")
+    if file_format not in ("csv", "xlsx"):
+        refuse("people.export_people", _("Formato non previsto: scegli CSV o XLSX."), actor=actor, field="file_format")
+    queryset = people_for(actor, definition)
+    content, count = render_export(queryset, file_format)
+    paths = scope_paths(actor)
+    territory = Territory.objects.filter(path=paths[0]).first() if len(paths) == 1 else None
+    with transaction.atomic():
+        record("people.export_people", actor=actor, territory=territory, kind=AuditKind.EXPORT,
+               data={"purpose": purpose.strip(), "definition": definition, "rows": count, "format": file_format})
+    return content, count
+
+
+def scan_duplicates(*, actor: Any) -> int:
+    """The full pass (P7): every pair sharing a code, email or phone, and every similar name
+    within the same birth date, goes to the review queue. Returns how many pairs were new."""
+    pairs: dict[tuple[int, int], tuple[int, list[str]]] = {}
+    for a, b, reason in dedupe.contact_pairs():
+        score, reasons = pairs.get((a, b), (0, []))
+        pairs[(a, b)] = (min(100, score + 60), [*reasons, reason])
+    rows = (
+        Person.objects.active().exclude(birth_date=None)
+        .order_by("birth_date")
+        .values_list("pk", "first_name", "last_name", "birth_date", "birth_comune_id", "residence_comune_id")
+    )
+    for a, b, score, reasons in dedupe.fuzzy_pairs_by_birth_date(rows.iterator(chunk_size=20000)):
+        old_score, old_reasons = pairs.get((a, b), (0, []))
+        pairs[(a, b)] = (min(100, old_score + score), [*old_reasons, *reasons])
+    before = DuplicateCandidate.objects.count()
+    items = [DuplicateCandidate(person_a_id=a, person_b_id=b, score=s, reasons=r) for (a, b), (s, r) in pairs.items()]
+    with transaction.atomic():
+        DuplicateCandidate.objects.bulk_create(items, batch_size=5000, ignore_conflicts=True)
+        created = DuplicateCandidate.objects.count() - before
+        record("people.scan_duplicates", actor=actor, data={"pairs": len(pairs), "new": created})
+    return created

@@ -1,0 +1,148 @@
+"""Import of messy files (each bad input with its message), idempotency, export scope and audit."""
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.exceptions import ValidationError
+from openpyxl import Workbook
+
+from piazza.core.models import AuditEntry, AuditKind
+from piazza.people import actions
+from piazza.people.exports import rejected_rows_csv
+from piazza.people.models import BatchStatus, ImportBatch, ImportRow, Person, RowStatus
+from piazza.people.tests.conftest import MARIO_CF
+from piazza.territory.testing import make_official
+
+pytestmark = pytest.mark.django_db
+
+MESSY = (
+    "Cognome;Nome;Codice Fiscale;Data di nascita;Comune;E-mail;Cellulare\r\n"
+    f"Rossi;Mario;{MARIO_CF};12/03/1985;Bologna;mario@example.org;333 1234567\r\n"
+    "Bianchi;Lucia;;31/12/1990;Bologna;lucia@@example;\r\n"
+    "Verdi;Giuseppe;;;Città Inesistente;;\r\n"
+    "Neri;Anna;;1/2/1970;Bologna\r\n"
+    "Colombo;Nicolò;;05/05/1960;Bologna;nicolo@example.org;;extra;\r\n"
+    "Esposito;Carmela;;;Bologna;;\r\n"
+)
+
+
+def _run(user, territory, content, name="iscritti.csv"):
+    batch = actions.start_import(actor=user, territory=territory, file_name=name, content=content)
+    actions.set_import_mapping(actor=user, batch=batch, mapping=batch.mapping)
+    actions.run_import(actor=user, batch=batch)  # tasks run inline in tests, after commit
+    batch.refresh_from_db()
+    if batch.status != BatchStatus.DONE:
+        actions.process_import_batch(actor=user, batch_id=batch.pk)
+        batch.refresh_from_db()
+    return batch
+
+
+def test_latin1_semicolon_file_with_bad_rows(tree, circolo_secretary, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = _run(circolo_secretary, tree.bologna_centro, MESSY.encode("cp1252"))
+    assert batch.encoding == "cp1252" and batch.delimiter == ";"
+    rows = {r.number: r for r in ImportRow.objects.filter(batch=batch)}
+    assert rows[2].status == RowStatus.CREATED
+    assert rows[3].status == RowStatus.REJECTED and "Email" in rows[3].errors[0]
+    assert rows[4].status == RowStatus.REJECTED and "ISTAT" in rows[4].errors[0]
+    assert rows[5].status == RowStatus.REJECTED and "colonne" in rows[5].errors[0]
+    assert rows[6].status == RowStatus.REJECTED and "8 colonne invece di 7" in rows[6].errors[0]
+    assert rows[7].status == RowStatus.CREATED
+    assert batch.summary == {"created": 2, "rejected": 4}
+    person = Person.objects.get(codice_fiscale_canonical=MARIO_CF)
+    assert person.territory == tree.bologna_centro
+    rejected = rejected_rows_csv(batch).decode("utf-8-sig")
+    assert "riga 3" in rejected and "lucia@@example" in rejected and "Mario" not in rejected
+
+
+def test_rerunning_the_same_file_creates_no_duplicates(tree, circolo_secretary, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _run(circolo_secretary, tree.bologna_centro, MESSY.encode("utf-8-sig"))
+    count = Person.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _run(circolo_secretary, tree.bologna_centro, MESSY.encode("utf-8"))
+    assert Person.objects.count() == count
+    assert again.summary == {"unchanged": 2, "rejected": 4}
+
+
+def test_xlsx_with_excel_dates_and_italian_headers(tree, circolo_secretary, django_capture_on_commit_callbacks):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Nome", "Cognome", "Sesso", "Data di nascita", "Comune di residenza", "Telefono"])
+    ws.append(["Giulia", "Ferri", "F", dt.datetime(1992, 7, 4), "Bologna", 3471234567])
+    ws.append(["Paolo", "Conti", "M", 33000, "Bologna", None])  # Excel serial number
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = _run(circolo_secretary, tree.bologna_centro, buffer.getvalue(), name="foglio.xlsx")
+    assert batch.summary == {"created": 2}
+    assert Person.objects.get(last_name="Ferri").birth_date == dt.date(1992, 7, 4)
+    assert Person.objects.get(last_name="Conti").birth_date == dt.date(1990, 5, 7)
+    assert Person.objects.get(last_name="Ferri").phones.get().value == "+393471234567"
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "expected"),
+    [
+        ("Nome;Cognome\nMario;Rossi\n".encode("utf-16"), "a.csv", "UTF-16"),
+        (b"solo una colonna\nvalore\n", "a.csv", "separatore"),
+        (b"colonna1;colonna2\nMario;Rossi\n", "a.csv", "intestazioni riconoscibili"),
+        (b"Nome;Cognome\n", "a.csv", "solo l'intestazione"),
+        (b"x", "a.pdf", "Formato non riconosciuto"),
+    ],
+)
+def test_unreadable_files_are_refused_and_nothing_is_staged(tree, circolo_secretary, content, name, expected):
+    with pytest.raises(ValidationError) as info:
+        actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name=name, content=content)
+    assert expected in " ".join(info.value.message_dict["file"])
+    assert not ImportBatch.objects.exists() and not ImportRow.objects.exists()
+
+
+def test_xlsx_with_formulas_says_which_cell(tree, circolo_secretary):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Nome", "Cognome", "Età"])
+    ws.append(["Mario", "Rossi", "=2024-1985"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with pytest.raises(ValidationError) as info:
+        actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="f.xlsx",
+                             content=buffer.getvalue())
+    message = info.value.message_dict["file"][0]
+    assert "Riga 2, colonna C" in message and "Incolla valori" in message
+
+
+def test_file_over_the_limit(tree, circolo_secretary, settings):
+    settings.PEOPLE_IMPORT_MAX_BYTES = 1024 * 1024
+    content = b"Nome;Cognome\n" + b"Mario;Rossi\n" * 100_000
+    with pytest.raises(ValidationError, match="oltre il limite di 1 MB"):
+        actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="big.csv",
+                             content=content)
+    assert not ImportBatch.objects.exists()
+
+
+def test_closing_a_batch_drops_staged_rows_keeps_people_and_counts(tree, circolo_secretary,
+                                                                   django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = _run(circolo_secretary, tree.bologna_centro, MESSY.encode())
+    actions.close_import_batch(actor=circolo_secretary, batch=batch)
+    assert not ImportRow.objects.filter(batch=batch).exists()
+    assert batch.summary["created"] == 2 and Person.objects.count() == 2
+
+
+def test_export_is_scoped_and_audited(tree, national_admin, mario_data):
+    inside = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi"}, circolo=tree.modena_nord)
+    secretary = make_official("sec", tree.bologna_centro)
+    content, count = actions.export_people(actor=secretary, definition={}, purpose="Invito alla festa del circolo")
+    text = content.decode("utf-8-sig")
+    assert count == 1 and "Rossi" in text and "Verdi" not in text and str(inside.pk) in text
+    entry = AuditEntry.objects.get(action="people.export_people")
+    assert entry.kind == AuditKind.EXPORT and entry.data["purpose"] == "Invito alla festa del circolo"
+    assert entry.data["rows"] == 1
+    xlsx, count = actions.export_people(actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe",
+                                        file_format="xlsx")
+    assert count == 2 and xlsx[:2] == b"PK"
+    with pytest.raises(ValidationError):
+        actions.export_people(actor=secretary, definition={}, purpose="")
