@@ -405,22 +405,30 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
 
 def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "",
               payer_name: str = "", prepaid: bool = False, payment_id: int | None = None,
-              paid_at: dt.datetime | None = None, cash_receipt_number: str = "") -> Membership:
+              paid_at: dt.datetime | None = None, cash_receipt_number: str = "",
+              book_offline: bool = False) -> Membership:
     """applied → paid (rule M13): a card number is assigned; the objection window opens (M18).
 
-    Idempotent: marking a paid membership paid again with the same payment does nothing.
+    Idempotent: marking a paid membership paid again does nothing. `book_offline` books a fee
+    collected at the circolo in the ledger in the same transaction (online payments are booked
+    by the payments app with `payments.fee_allocations`).
     """
     action = "membership.mark_paid"
     paid_at = paid_at or timezone.now()
+    current = Membership.objects.select_related("circolo").get(pk=membership.pk)
+    if current.status in PAID_STATUSES:
+        return current
+    if current.status != Status.APPLIED:
+        refuse(action, _("Questa iscrizione è «%(status)s»: non può essere pagata.")
+               % {"status": current.get_status_display()}, actor=actor, territory=current.circolo,
+               code="wrong_state")
+    shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
     with transaction.atomic():
         locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
         if locked.status in PAID_STATUSES:
             return locked
         if locked.status != Status.APPLIED:
-            refuse(action, _("Questa iscrizione è %(status)s: non può essere pagata.")
-                   % {"status": locked.get_status_display()}, actor=actor, territory=locked.circolo,
-                   code="wrong_state")
-        shared = check_instrument(actor=actor, membership=locked, fingerprint=fingerprint, prepaid=prepaid)
+            raise ValidationError(_("L'iscrizione è cambiata nel frattempo: ricarica la pagina."))
         rules = rules_for(locked.circolo)
         locked.status = Status.PAID
         locked.paid_at = paid_at
@@ -433,6 +441,10 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
         locked.cash_receipt_number = cash_receipt_number
         locked.objection_deadline = paid_at + dt.timedelta(days=rules.objection_days)
         _assign_card_number(locked)
+        if book_offline:
+            from piazza.membership.payments import book_offline_payment
+
+            book_offline_payment(locked, actor=actor)
         record(action, actor=actor, obj=locked, territory=locked.circolo,
                data={"method": method, "reference": reference[:80], "card": locked.card_number,
                      "shared_instrument": shared, "prepaid": prepaid})
@@ -485,14 +497,9 @@ def record_payment_at_circolo(*, actor: Any, membership: Membership, method: str
     receipt = ""
     if method == PaymentMethod.CASH:
         receipt = f"R{membership.year}-{membership.circolo_id}-{membership.pk}"
-    from piazza.membership import payments as membership_payments
-
-    with transaction.atomic():
-        membership = mark_paid(actor=actor, membership=membership, method=method, reference=reference or receipt,
-                               fingerprint=instrument_fingerprint(fingerprint), payer_name=payer_name,
-                               cash_receipt_number=receipt)
-        membership_payments.book_offline_payment(membership, actor=actor)
-    return membership
+    return mark_paid(actor=actor, membership=membership, method=method, reference=reference or receipt,
+                     fingerprint=instrument_fingerprint(fingerprint), payer_name=payer_name,
+                     cash_receipt_number=receipt, book_offline=True)
 
 
 def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.datetime | None = None) -> Membership:
@@ -502,19 +509,24 @@ def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.d
     if delivery != Delivery.ONLINE and not has_role_at(actor, membership.circolo, MEMBERSHIP_ROLES):
         refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo}, actor=actor,
                territory=membership.circolo, code="out_of_scope", permission=True)
+    current = Membership.objects.select_related("circolo").get(pk=membership.pk)
+    if current.status == Status.EFFECTIVE:
+        return current
+    if current.status != Status.PAID:
+        refuse(action, _("La tessera si consegna solo dopo il pagamento della quota (regola M17): questa "
+                         "iscrizione è «%(status)s».") % {"status": current.get_status_display()},
+               actor=actor, territory=current.circolo, code="not_paid")
+    block = CardBlock.objects.filter(person_id=current.person_id, lifted_at__isnull=True).first()
+    if block is not None:
+        refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: %(reason)s (regola "
+                         "M9).") % {"reason": block.reason}, actor=actor, territory=current.circolo,
+               code="card_blocked")
     with transaction.atomic():
         locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
         if locked.status == Status.EFFECTIVE:
             return locked
         if locked.status != Status.PAID:
-            refuse(action, _("La tessera si consegna solo dopo il pagamento della quota (regola M17): questa "
-                             "iscrizione è «%(status)s».") % {"status": locked.get_status_display()},
-                   actor=actor, territory=locked.circolo, code="not_paid")
-        block = CardBlock.objects.filter(person=locked.person, lifted_at__isnull=True).first()
-        if block is not None:
-            refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: %(reason)s (regola "
-                             "M9).") % {"reason": block.reason}, actor=actor, territory=locked.circolo,
-                   code="card_blocked")
+            raise ValidationError(_("L'iscrizione è cambiata nel frattempo: ricarica la pagina."))
         locked.status = Status.EFFECTIVE
         locked.effective_at = now
         locked.delivery = delivery
@@ -808,14 +820,18 @@ def compute_roll(*, actor: Any, congress: Congress, circolo: Territory) -> Roll:
     if not circolo.is_within(congress.territory):
         refuse(action, _("Il %(c)s non partecipa a questo congresso.") % {"c": circolo}, actor=actor,
                territory=circolo, code="outside_congress")
+    signed = Roll.objects.filter(congress=congress, circolo=circolo).exclude(
+        status__in=[RollStatus.FROZEN, RollStatus.SUPERSEDED]).first()
+    if signed is not None:
+        refuse(action, _("L'anagrafe del %(c)s è già stata firmata (versione %(v)s, impronta %(h)s): non si può più "
+                         "modificare. Una correzione passa per la commissione di garanzia.")
+               % {"c": circolo.name, "v": signed.version, "h": signed.content_hash[:12]},
+               actor=actor, territory=circolo, code="roll_signed")
     with transaction.atomic():
         previous = list(Roll.objects.select_for_update().filter(congress=congress, circolo=circolo))
-        signed = [r for r in previous if r.status not in (RollStatus.FROZEN, RollStatus.SUPERSEDED)]
-        if signed:
-            refuse(action, _("L'anagrafe del %(c)s è già stata firmata (versione %(v)s, impronta %(h)s): non si può "
-                             "più modificare. Una correzione passa per la commissione di garanzia.")
-                   % {"c": circolo.name, "v": signed[0].version, "h": signed[0].content_hash[:12]},
-                   actor=actor, territory=circolo, code="roll_signed")
+        signed_now = [r for r in previous if r.status not in (RollStatus.FROZEN, RollStatus.SUPERSEDED)]
+        if signed_now:  # signed by someone else meanwhile
+            raise ValidationError(_("L'anagrafe è stata appena firmata: non si può più modificare."))
         version = max((r.version for r in previous), default=0) + 1
         Roll.objects.filter(congress=congress, circolo=circolo, status=RollStatus.FROZEN).update(
             status=RollStatus.SUPERSEDED)
