@@ -1,5 +1,25 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from piazza.people import views
 
 app_name = "people"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.person_list, name="list"),
+    path("nuova/", views.person_edit, name="create"),
+    path("<int:pk>/", views.person_detail, name="detail"),
+    path("<int:pk>/modifica/", views.person_edit, name="edit"),
+    path("<int:pk>/consenso/", views.person_consent, name="consent"),
+    path("esporta/", views.export, name="export"),
+    path("segmenti/", views.segment_list, name="segments"),
+    path("segmenti/salva/", views.segment_save, name="segment_save"),
+    path("segmenti/<int:pk>/conteggio/", views.segment_count, name="segment_count"),
+    path("duplicati/", views.duplicate_list, name="duplicates"),
+    path("duplicati/<int:pk>/", views.duplicate_review, name="duplicate_review"),
+    path("importa/", views.import_upload, name="import_upload"),
+    path("importa/<int:pk>/colonne/", views.import_map, name="import_map"),
+    path("importa/<int:pk>/anteprima/", views.import_preview, name="import_preview"),
+    path("importa/<int:pk>/avanzamento/", views.import_progress, name="import_progress"),
+    path("importa/<int:pk>/rapporto/", views.import_report, name="import_report"),
+    path("importa/<int:pk>/scartate.csv", views.import_rejected_csv, name="import_rejected"),
+]

@@ -1,0 +1,124 @@
+"""Forms of the people back office; validation messages come from `validation.py` via the actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from piazza.people.imports import FIELDS
+from piazza.people.models import Purpose
+from piazza.people.queries import RELATIONS
+from piazza.territory.models import Level, Territory
+
+
+def territories_in_scope(paths: list[str], level: str | None = None) -> Any:
+    from django.db.models import Q
+
+    condition = Q(pk__in=[])
+    for path in paths:
+        condition |= Q(path__startswith=path)
+    qs = Territory.objects.open().filter(condition)
+    return qs.filter(level=level) if level else qs
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Cerca (nome, codice fiscale, email, telefono)"), required=False)
+    territory = forms.ModelChoiceField(label=_("Territorio"), queryset=Territory.objects.none(), required=False)
+    tags = forms.CharField(label=_("Etichette (separate da virgola)"), required=False)
+    consent = forms.ChoiceField(label=_("Con consenso per"), required=False,
+                                choices=[("", "—"), *Purpose.choices])
+    age_min = forms.IntegerField(label=_("Età minima"), required=False, min_value=0, max_value=120)
+    age_max = forms.IntegerField(label=_("Età massima"), required=False, min_value=0, max_value=120)
+    relation = forms.ChoiceField(label=_("Relazione"), required=False)
+
+    def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["territory"].queryset = territories_in_scope(paths).exclude(level=Level.NATIONAL)  # type: ignore[attr-defined]
+        self.fields["relation"].choices = [("", "—"), *[(r.name, r.label) for r in RELATIONS.values()]]  # type: ignore[attr-defined]
+
+    def definition(self) -> dict[str, Any]:
+        from piazza.people.queries import clean_definition
+
+        if not self.is_valid():
+            return {}
+        data = dict(self.cleaned_data)
+        data["territory"] = data["territory"].pk if data.get("territory") else None
+        return clean_definition(data)
+
+
+class PersonForm(forms.Form):
+    first_name = forms.CharField(label=_("Nome"), max_length=100)
+    last_name = forms.CharField(label=_("Cognome"), max_length=100)
+    sex = forms.ChoiceField(label=_("Sesso"), required=False, choices=[("", "—"), ("M", _("M")), ("F", _("F"))])
+    birth_date = forms.CharField(label=_("Data di nascita (gg/mm/aaaa)"), required=False)
+    birth_comune = forms.CharField(label=_("Comune di nascita (nome o codice ISTAT)"), required=False)
+    birth_country = forms.CharField(label=_("Stato di nascita, se estero"), required=False)
+    codice_fiscale = forms.CharField(label=_("Codice fiscale"), required=False, max_length=20)
+    residence_street = forms.CharField(label=_("Indirizzo di residenza"), required=False)
+    residence_cap = forms.CharField(label=_("CAP"), required=False, max_length=5)
+    residence_comune = forms.CharField(label=_("Comune di residenza"), required=False)
+    emails = forms.CharField(label=_("Email (una o più, separate da virgola)"), required=False)
+    phones = forms.CharField(label=_("Telefoni (separati da virgola)"), required=False)
+    notes = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    circolo = forms.ModelChoiceField(label=_("Circolo"), queryset=Territory.objects.none(), required=False)
+
+    def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["circolo"].queryset = territories_in_scope(paths, Level.CIRCOLO)  # type: ignore[attr-defined]
+
+    def data_for_action(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.cleaned_data.items() if k != "circolo"}
+        return data
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=_("File CSV o XLSX (al massimo 50 MB)"))
+    territory = forms.ModelChoiceField(label=_("Importa nel territorio"), queryset=Territory.objects.none())
+
+    def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["territory"].queryset = territories_in_scope(paths)  # type: ignore[attr-defined]
+
+
+class MappingForm(forms.Form):
+    save_as = forms.CharField(label=_("Salva questa associazione con il nome"), required=False, max_length=120)
+
+    def __init__(self, *args: Any, headers: list[str], initial_mapping: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", _("— non importare —")), *[(k, str(v)) for k, v in FIELDS.items()]]
+        for index, header in enumerate(headers):
+            self.fields[f"col_{index}"] = forms.ChoiceField(
+                label=_("Colonna «%(h)s»") % {"h": header or index + 1}, choices=choices, required=False,
+                initial=initial_mapping.get(str(index), ""),
+            )
+        self.order_fields([f"col_{i}" for i in range(len(headers))] + ["save_as"])
+
+    def mapping(self) -> dict[str, str]:
+        return {k[4:]: v for k, v in self.cleaned_data.items() if k.startswith("col_") and v}
+
+
+class ExportForm(forms.Form):
+    purpose = forms.CharField(label=_("Per cosa ti serve l'esportazione"), max_length=300,
+                              help_text=_("Resta nel registro attività insieme a chi ha esportato e quante righe."))
+    file_format = forms.ChoiceField(label=_("Formato"), choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")])
+
+
+class ConsentForm(forms.Form):
+    purpose = forms.ChoiceField(label=_("Finalità"), choices=Purpose.choices)
+    granted = forms.TypedChoiceField(label=_("Azione"), coerce=lambda v: v == "1",
+                                     choices=[("1", _("Registra consenso")), ("0", _("Registra revoca"))])
+    channel = forms.ChoiceField(label=_("Canale"), choices=[])
+    text_version = forms.CharField(label=_("Versione dell'informativa"), max_length=60, required=False)
+    evidence = forms.CharField(label=_("Prova (es. numero del modulo)"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from piazza.people.models import Channel
+
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = Channel.choices  # type: ignore[attr-defined]
+
+
+class SegmentForm(forms.Form):
+    name = forms.CharField(label=_("Nome del segmento"), max_length=120)

@@ -1,0 +1,77 @@
+"""Back-office pages: scope (404 outside the subtree, in lists, counts, segments, exports), VIEW
+audit entries, and the import wizard end to end."""
+
+import pytest
+from django.urls import reverse
+
+from piazza.core.models import AuditEntry, AuditKind
+from piazza.people import actions
+from piazza.people.models import Segment
+from piazza.people.tests.test_import_export import MESSY
+from piazza.territory.testing import verified_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_people(tree, mario_data):
+    inside = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    outside = actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Verdi"},
+                                    circolo=tree.modena_nord)
+    return inside, outside
+
+
+def test_scope_everywhere(tree, circolo_secretary, two_people):
+    inside, outside = two_people
+    client = verified_client(circolo_secretary)
+    listing = client.get(reverse("people:list"), {"q": "mario"}).content.decode()
+    assert "Rossi" in listing and "Verdi" not in listing
+    assert client.get(reverse("people:detail", args=[outside.pk])).status_code == 404
+    assert client.get(reverse("people:edit", args=[outside.pk])).status_code == 404
+    assert client.get(reverse("people:detail", args=[inside.pk])).status_code == 200
+    entry = AuditEntry.objects.get(action="people.view_person")
+    assert entry.kind == AuditKind.VIEW and entry.object_id == str(inside.pk)
+    client.post(reverse("people:segment_save") + "?q=mario", {"name": "Tutti i Mario"})
+    segment = Segment.objects.get()
+    assert client.get(reverse("people:segment_count", args=[segment.pk])).content == b"1"
+    response = client.post(reverse("people:export") + "?q=mario",
+                           {"purpose": "Telefonate per la festa", "file_format": "csv"})
+    body = response.content.decode("utf-8-sig")
+    assert "Rossi" in body and "Verdi" not in body
+
+
+def test_unverified_or_unrelated_users_see_nothing(client, tree, circolo_secretary, two_people):
+    client.force_login(circolo_secretary)  # no 2FA step
+    response = client.get(reverse("people:list"))
+    assert response.status_code == 302 and "Rossi" not in response.content.decode()
+
+
+def test_create_form_shows_field_errors(tree, circolo_secretary):
+    client = verified_client(circolo_secretary)
+    response = client.post(reverse("people:create"), {
+        "first_name": "Mario", "last_name": "Rossi", "emails": "non-una-mail", "circolo": tree.bologna_centro.pk})
+    assert response.status_code == 200
+    assert "non è valido" in response.content.decode()
+
+
+def test_import_wizard(tree, circolo_secretary, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = verified_client(circolo_secretary)
+    upload = SimpleUploadedFile("soci.csv", MESSY.encode("cp1252"), content_type="text/csv")
+    response = client.post(reverse("people:import_upload"), {"file": upload, "territory": tree.bologna_centro.pk})
+    assert response.status_code == 302
+    map_url = response["Location"]
+    page = client.get(map_url).content.decode()
+    assert "Colonna «Cognome»" in page
+    form = {f"col_{i}": v for i, v in enumerate(
+        ["last_name", "first_name", "codice_fiscale", "birth_date", "residence_comune", "emails", "phones"])}
+    response = client.post(map_url, {**form, "save_as": "Foglio del circolo"})
+    preview_url = response["Location"]
+    assert "lucia@@example" in client.get(preview_url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(preview_url)
+    progress = client.get(response["Location"], follow=True)
+    text = progress.content.decode()
+    assert "Rapporto di importazione" in text and "Creata: <strong>2</strong>" in text
+    assert "colonne invece di 7" in text

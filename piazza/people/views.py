@@ -1,0 +1,343 @@
+"""Back-office pages of the people database. Every read is scoped (404 outside the subtree),
+every person view is logged (rule G4), every write goes through `actions`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from piazza.people import actions
+from piazza.people.exports import rejected_rows_csv
+from piazza.people.forms import (
+    ConsentForm,
+    ExportForm,
+    MappingForm,
+    PersonForm,
+    SearchForm,
+    SegmentForm,
+    UploadForm,
+)
+from piazza.people.imports import row_to_data
+from piazza.people.models import (
+    READ_ROLES,
+    WRITE_ROLES,
+    BatchStatus,
+    ImportBatch,
+    ImportMapping,
+    Person,
+    RowStatus,
+    Segment,
+)
+from piazza.people.queries import contact_permission, current_consents, open_duplicates, people_for
+from piazza.people.validation import clean_person_data
+from piazza.territory.access import official_required
+from piazza.territory.scoping import scope_paths
+
+PAGE_SIZE = 50
+
+
+def _errors_to_form(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@official_required(roles=READ_ROLES)
+def person_list(request: HttpRequest) -> HttpResponse:
+    paths = scope_paths(request.user, READ_ROLES)
+    form = SearchForm(request.GET or None, paths=paths)
+    definition = form.definition() if request.GET else {}
+    people = people_for(request.user, definition).select_related("territory", "residence_comune")
+    page = Paginator(people, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "people/person_list.html", {
+        "form": form, "page": page, "definition": definition, "query": request.GET.urlencode(),
+        "segments": Segment.objects.visible_to(request.user, roles=READ_ROLES),
+        "segment_form": SegmentForm(), "export_form": ExportForm(),
+    })
+
+
+def _person_or_404(request: HttpRequest, pk: int, roles: Any) -> Person:
+    person = get_object_or_404(Person.objects.visible_to(request.user, roles=roles), pk=pk)
+    return person
+
+
+@official_required(roles=READ_ROLES)
+def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    person = _person_or_404(request, pk, READ_ROLES)
+    if person.merged_into_id:
+        messages.info(request, _("La scheda n. %(id)d è stata unita a questa.") % {"id": person.pk})
+        return redirect("people:detail", pk=person.merged_into_id)
+    actions.log_person_view(actor=request.user, person=person)
+    person = Person.objects.prefetch_related("emails", "phones", "tags").select_related(
+        "territory", "residence_comune", "birth_comune", "voting_circolo").get(pk=person.pk)
+    from piazza.people.models import Purpose
+
+    return render(request, "people/person_detail.html", {
+        "person": person, "timeline": person.timeline.select_related("actor")[:200],
+        "consents": current_consents(person),
+        "permissions": [(p.label, contact_permission(person, p.value)) for p in Purpose],
+        "consent_form": ConsentForm(),
+        "can_write": bool(scope_paths(request.user, WRITE_ROLES)),
+    })
+
+
+@official_required(roles=WRITE_ROLES)
+def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    paths = scope_paths(request.user, WRITE_ROLES)
+    person = _person_or_404(request, pk, WRITE_ROLES) if pk else None
+    initial: dict[str, Any] = {}
+    if person is not None:
+        initial = {f: getattr(person, f) or "" for f in (
+            "first_name", "last_name", "sex", "birth_country", "codice_fiscale", "residence_street",
+            "residence_cap", "notes")}
+        initial["birth_date"] = person.birth_date.strftime("%d/%m/%Y") if person.birth_date else ""
+        initial["birth_comune"] = person.birth_comune.istat_code if person.birth_comune else ""
+        initial["residence_comune"] = person.residence_comune.istat_code if person.residence_comune else ""
+    form = PersonForm(request.POST or None, initial=initial, paths=paths)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if person is None:
+                person = actions.create_person(actor=request.user, data=form.data_for_action(),
+                                               circolo=form.cleaned_data["circolo"])
+            else:
+                person = actions.update_person(actor=request.user, person=person, data=form.data_for_action(),
+                                               circolo=form.cleaned_data["circolo"])
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, _("Scheda salvata."))
+            return redirect("people:detail", pk=person.pk)
+    return render(request, "people/person_form.html", {"form": form, "person": person})
+
+
+@official_required(roles=WRITE_ROLES)
+@require_POST
+def person_consent(request: HttpRequest, pk: int) -> HttpResponse:
+    person = _person_or_404(request, pk, WRITE_ROLES)
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        action = actions.record_consent if form.cleaned_data["granted"] else actions.withdraw_consent
+        try:
+            action(actor=request.user, person=person, purpose=form.cleaned_data["purpose"],
+                   channel=form.cleaned_data["channel"], text_version=form.cleaned_data["text_version"],
+                   evidence=form.cleaned_data["evidence"])
+            messages.success(request, _("Consenso registrato."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    return redirect("people:detail", pk=person.pk)
+
+
+@official_required(roles=READ_ROLES)
+def export(request: HttpRequest) -> HttpResponse:
+    paths = scope_paths(request.user, READ_ROLES)
+    search = SearchForm(request.GET or None, paths=paths)
+    definition = search.definition() if request.GET else {}
+    form = ExportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            content, count = actions.export_people(actor=request.user, definition=definition,
+                                                   purpose=form.cleaned_data["purpose"],
+                                                   file_format=form.cleaned_data["file_format"])
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            fmt = form.cleaned_data["file_format"]
+            content_type = ("text/csv; charset=utf-8" if fmt == "csv" else
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            response = HttpResponse(content, content_type=content_type)
+            response["Content-Disposition"] = f'attachment; filename="persone.{fmt}"'
+            return response
+    count = people_for(request.user, definition).count()
+    return render(request, "people/export.html", {"form": form, "count": count, "query": request.GET.urlencode()})
+
+
+# --- Segments ---
+
+
+@official_required(roles=READ_ROLES)
+def segment_list(request: HttpRequest) -> HttpResponse:
+    segments = list(Segment.objects.visible_to(request.user, roles=READ_ROLES).select_related("territory"))
+    rows = [(s, people_for(request.user, s.definition).count()) for s in segments]
+    return render(request, "people/segment_list.html", {"rows": rows})
+
+
+@official_required(roles=WRITE_ROLES)
+@require_POST
+def segment_save(request: HttpRequest) -> HttpResponse:
+    paths = scope_paths(request.user, WRITE_ROLES)
+    search = SearchForm(request.GET, paths=paths)
+    form = SegmentForm(request.POST)
+    from piazza.territory.models import Territory
+
+    territory = Territory.objects.get(path=paths[0])
+    try:
+        name = form.data.get("name", "")
+        actions.save_segment(actor=request.user, name=str(name), territory=territory, definition=search.definition())
+        messages.success(request, _("Segmento salvato."))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("people:segments")
+
+
+@official_required(roles=READ_ROLES)
+def segment_count(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live count of a segment (htmx fragment)."""
+    segment = get_object_or_404(Segment.objects.visible_to(request.user, roles=READ_ROLES), pk=pk)
+    return HttpResponse(str(people_for(request.user, segment.definition).count()))
+
+
+# --- Duplicates and merge ---
+
+
+@official_required(roles=WRITE_ROLES)
+def duplicate_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(open_duplicates(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "people/duplicate_list.html", {"page": page})
+
+
+@official_required(roles=WRITE_ROLES)
+def duplicate_review(request: HttpRequest, pk: int) -> HttpResponse:
+    candidate = get_object_or_404(open_duplicates(request.user), pk=pk)
+    a, b = candidate.person_a, candidate.person_b
+    for person in (a, b):
+        actions.log_person_view(actor=request.user, person=person)
+    fields = ["first_name", "last_name", "sex", "birth_date", "birth_comune", "codice_fiscale",
+              "residence_street", "residence_cap", "residence_comune", "territory"]
+    rows: list[tuple[Any, str, Any, Any]] = [
+        (getattr(Person._meta.get_field(f), "verbose_name", f), f, getattr(a, f), getattr(b, f)) for f in fields]
+    for label, attr in ((_("email"), "emails"), (_("telefoni"), "phones")):
+        rows.append((label, "", ", ".join(c.value for c in getattr(a, attr).all()),
+                     ", ".join(c.value for c in getattr(b, attr).all())))
+    if request.method == "POST":
+        try:
+            if request.POST.get("decision") == "dismiss":
+                actions.dismiss_duplicate(actor=request.user, candidate=candidate)
+                messages.success(request, _("Segnate come persone diverse."))
+                return redirect("people:duplicates")
+            survivor, merged = (a, b) if request.POST.get("keep") != "b" else (b, a)
+            person = actions.merge_people(actor=request.user, survivor=survivor, merged=merged)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Schede unite: trovi l'unione nella cronologia."))
+            return redirect("people:detail", pk=person.pk)
+    return render(request, "people/duplicate_review.html", {"candidate": candidate, "rows": rows, "a": a, "b": b})
+
+
+# --- Import wizard ---
+
+
+def _batch_or_404(request: HttpRequest, pk: int) -> ImportBatch:
+    return get_object_or_404(ImportBatch.objects.visible_to(request.user, roles=WRITE_ROLES), pk=pk)
+
+
+@official_required(roles=WRITE_ROLES)
+def import_upload(request: HttpRequest) -> HttpResponse:
+    paths = scope_paths(request.user, WRITE_ROLES)
+    form = UploadForm(request.POST or None, request.FILES or None, paths=paths)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        from piazza.people.imports import max_bytes
+
+        if upload.size > max_bytes():
+            form.add_error("file", _("Il file pesa %(size)d MB, oltre il limite di %(limit)d MB: dividilo in più "
+                                     "file e caricali uno alla volta.")
+                           % {"size": upload.size // 2**20, "limit": max_bytes() // 2**20})
+        else:
+            try:
+                batch = actions.start_import(actor=request.user, territory=form.cleaned_data["territory"],
+                                             file_name=upload.name, content=upload.read())
+            except ValidationError as exc:
+                _errors_to_form(form, exc)
+            else:
+                return redirect("people:import_map", pk=batch.pk)
+    batches = ImportBatch.objects.visible_to(request.user, roles=WRITE_ROLES)[:20]
+    return render(request, "people/import_upload.html", {"form": form, "batches": batches})
+
+
+@official_required(roles=WRITE_ROLES)
+def import_map(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    mapping = dict(batch.mapping)
+    saved = ImportMapping.objects.visible_to(request.user, roles=WRITE_ROLES)
+    use = request.GET.get("mapping")
+    if use:
+        chosen = get_object_or_404(saved, pk=use)
+        mapping = {str(i): chosen.mapping[h] for i, h in enumerate(batch.headers) if h in chosen.mapping}
+    form = MappingForm(request.POST or None, headers=batch.headers, initial_mapping=mapping)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.set_import_mapping(actor=request.user, batch=batch, mapping=form.mapping(),
+                                       save_as=form.cleaned_data["save_as"])
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            return redirect("people:import_preview", pk=batch.pk)
+    return render(request, "people/import_map.html", {"batch": batch, "form": form, "saved": saved})
+
+
+@official_required(roles=WRITE_ROLES)
+def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    preview = []
+    for row in batch.rows.order_by("number")[:20]:
+        data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
+        errors = [problem] if problem else [m for msgs in clean_person_data(data).errors.values() for m in msgs]
+        preview.append((row.number, data, errors))
+    if request.method == "POST":
+        try:
+            actions.run_import(actor=request.user, batch=batch)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            return redirect("people:import_progress", pk=batch.pk)
+    return render(request, "people/import_preview.html", {"batch": batch, "preview": preview})
+
+
+@official_required(roles=WRITE_ROLES)
+def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    if batch.status in (BatchStatus.DONE, BatchStatus.CLOSED):
+        if request.headers.get("HX-Request"):
+            response = HttpResponse()
+            response["HX-Redirect"] = f"/persone/importa/{batch.pk}/rapporto/"
+            return response
+        return redirect("people:import_report", pk=batch.pk)
+    template = "people/_import_progress.html" if request.headers.get("HX-Request") else "people/import_progress.html"
+    return render(request, template, {"batch": batch})
+
+
+@official_required(roles=WRITE_ROLES)
+def import_report(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    if batch.status not in (BatchStatus.DONE, BatchStatus.CLOSED):
+        return redirect("people:import_progress", pk=batch.pk)
+    if request.method == "POST" and request.POST.get("close"):
+        try:
+            actions.close_import_batch(actor=request.user, batch=batch)
+            messages.success(request, _("Importazione chiusa: le righe di lavoro sono state eliminate."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        return redirect("people:import_report", pk=batch.pk)
+    rows = batch.rows.exclude(status__in=[RowStatus.CREATED, RowStatus.UNCHANGED]).order_by("number")[:500]
+    return render(request, "people/import_report.html", {"batch": batch, "rows": rows,
+                                                         "labels": dict(RowStatus.choices)})
+
+
+@official_required(roles=WRITE_ROLES)
+def import_rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    if batch.status == BatchStatus.CLOSED:
+        raise Http404
+    response = HttpResponse(rejected_rows_csv(batch), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="scartate-{batch.pk}.csv"'
+    return response
