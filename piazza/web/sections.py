@@ -17,11 +17,12 @@ from piazza.territory.models import MANAGER_ROLES
 from piazza.territory.scoping import scope_paths
 
 DASHBOARD_SECTIONS: list[str] = [
-    # "piazza.people.queries.dashboard_section",
+    "piazza.people.queries.dashboard_section",
 ]
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Registro attività"), "web:audit_log", set(MANAGER_ROLES)),
+    (_("Persone"), "people:list", {"organisation", "membership", "communication", "administrator"}),
 ]
 
 
