@@ -406,7 +406,7 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
 def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "",
               payer_name: str = "", prepaid: bool = False, payment_id: int | None = None,
               paid_at: dt.datetime | None = None, cash_receipt_number: str = "",
-              book_offline: bool = False) -> Membership:
+              book_offline: bool = False, enforce_limits: bool = True) -> Membership:
     """applied → paid (rule M13): a card number is assigned; the objection window opens (M18).
 
     Idempotent: marking a paid membership paid again does nothing. `book_offline` books a fee
@@ -422,7 +422,9 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
         refuse(action, _("Questa iscrizione è «%(status)s»: non può essere pagata.")
                % {"status": current.get_status_display()}, actor=actor, territory=current.circolo,
                code="wrong_state")
-    shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
+    shared = 0
+    if enforce_limits:
+        shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
     with transaction.atomic():
         locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
         if locked.status in PAID_STATUSES:
@@ -452,6 +454,9 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
                   _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s")
                   % {"year": locked.year, "amount": format_cents(locked.fee_cents), "card": locked.card_number},
                   {"membership": locked.pk})
+        if not enforce_limits and fingerprint:
+            shared = (Membership.objects.filter(year=locked.year, payer_fingerprint=fingerprint,
+                                                status__in=PAID_STATUSES).exclude(pk=locked.pk).count())
         if shared or prepaid:
             # M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
             federation = locked.circolo.parent or locked.circolo
@@ -539,6 +544,44 @@ def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.d
                   _("Tessera %(year)s consegnata (%(how)s)") % {"year": locked.year,
                                                                "how": locked.get_delivery_display()},
                   {"membership": locked.pk})
+    return locked
+
+
+def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
+    """Called by the payments app inside its transaction when the fee's payment succeeded.
+
+    The money has arrived, so M24 limits do not refuse it here: a shared or prepaid instrument
+    is flagged for the commission. With online delivery the digital card makes the membership
+    effective at once (M13), unless the card is blocked (M9).
+    """
+    from piazza.membership.payments import PROVIDER_METHODS
+
+    metadata = getattr(payment, "metadata", {}) or {}
+    membership = mark_paid(
+        actor=None, membership=membership, method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
+        reference=payment.provider_reference or f"payment:{payment.pk}", payment_id=payment.pk,
+        fingerprint=instrument_fingerprint(str(metadata.get("instrument_fingerprint", ""))),
+        payer_name=payment.payer_name, prepaid=bool(metadata.get("prepaid", False)), enforce_limits=False)
+    blocked = CardBlock.objects.filter(person_id=membership.person_id, lifted_at__isnull=True).exists()
+    if membership.channel != Channel.CIRCOLO and not blocked and membership.status == Status.PAID:
+        membership = deliver_card(actor=None, membership=membership, delivery=Delivery.ONLINE)
+    from piazza.membership.tasks import send_card_email
+
+    enqueue_on_commit(send_card_email, membership.pk)
+    return membership
+
+
+def end_after_refund(*, membership: Membership, payment: Any) -> Membership:
+    """A refunded fee ends the membership: it never counts in a roll again (M17)."""
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if locked.status in (Status.CANCELLED, Status.REJECTED):
+            return locked
+        locked.status = Status.CANCELLED
+        locked.ended_at = timezone.now()
+        locked.end_reason = f"refund of payment {payment.pk}"
+        locked.save(update_fields=["status", "ended_at", "end_reason"])
+        record("membership.refunded", actor=None, obj=locked, territory=locked.circolo, data={"payment": payment.pk})
     return locked
 
 

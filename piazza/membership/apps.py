@@ -1,6 +1,21 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MembershipConfig(AppConfig):
     name = "piazza.membership"
     label = "membership"
+    verbose_name = _("Tesseramento")
+
+    def ready(self) -> None:
+        from piazza.membership import payments
+        from piazza.membership.models import PAID_STATUSES, Membership
+        from piazza.people.queries import register_relation
+
+        payments.register()
+
+        def members(qs):  # type: ignore[no-untyped-def]
+            return qs.filter(memberships__status__in=PAID_STATUSES).distinct()
+
+        register_relation("member", _("Iscritti"), members, regular_contact=True)
+        del Membership

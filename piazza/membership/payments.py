@@ -76,3 +76,72 @@ def book_offline_payment(membership: Membership, *, actor: Any) -> None:
         memo=f"Quota {membership.year} tessera {membership.card_number} ({membership.get_payment_method_display()})",
         idempotency_key=f"membership:{membership.pk}:offline",
     )
+
+
+# --- Online payments through piazza.payments (the Payable interface) ---------------------
+
+PROVIDER_METHODS = {"stripe": "card", "sandbox": "card", "paypal": "paypal", "sepa_dd": "sepa",
+                    "bank_transfer": "bank_transfer"}
+
+
+def online_provider() -> str:
+    """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
+    from piazza.payments.providers.registry import available_providers
+
+    identifiers = [p.identifier for p in available_providers()]
+    for preferred in ("stripe", "sandbox"):
+        if preferred in identifiers:
+            return preferred
+    return identifiers[0] if identifiers else "sandbox"
+
+
+def start_online_payment(membership: Membership, *, actor: Any, provider: str | None = None,
+                         return_url: str = "") -> Any:
+    """The payment for an online application (idempotent per membership), with the M8 allocations."""
+    from piazza.payments.actions import create_payment
+
+    person = membership.person
+    email = person.primary_email
+    return create_payment(
+        actor=actor, amount=Money(membership.fee_cents, membership.currency),
+        allocations=fee_allocations(membership), provider=provider or online_provider(),
+        description=f"Tessera PD {membership.year} – {person.full_name}"[:200],
+        creation_key=f"membership:{membership.pk}", payable=membership, payer=person,
+        payer_name=person.full_name, payer_email=email.value if email else "", territory=membership.circolo,
+        return_url=return_url, metadata={"membership": membership.pk, "year": membership.year},
+    )
+
+
+class MembershipFeeHandler:
+    """What the payments app calls when a membership fee's payment changes (rule M13)."""
+
+    def on_succeeded(self, payment: Any, payable: Any) -> None:
+        from piazza.membership.actions import after_online_payment
+
+        after_online_payment(payment=payment, membership=payable)
+
+    def on_failed(self, payment: Any, payable: Any) -> None:
+        """A failed charge may be retried on the same payment page: the application stays."""
+
+    def on_canceled(self, payment: Any, payable: Any) -> None:
+        from piazza.membership.actions import cancel_application
+
+        cancel_application(actor=None, membership=payable, reason="payment canceled")
+
+    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+        from piazza.membership.actions import end_after_refund
+
+        end_after_refund(membership=payable, payment=payment)
+
+    def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
+        from piazza.core.audit import record
+
+        record("membership.fee_disputed", actor=None, obj=payable, territory=payable.circolo,
+               data={"payment": payment.pk, "state": getattr(dispute, "state", "")})
+
+
+def register() -> None:
+    from piazza.payments.payables import PayableHandler, register_payable
+
+    handler = type("MembershipPayable", (MembershipFeeHandler, PayableHandler), {})()
+    register_payable("membership.membership", handler)

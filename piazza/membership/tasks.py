@@ -46,3 +46,23 @@ def detect_anomalies_task(federation_id: int, year: int) -> int:
     from piazza.territory.models import Territory
 
     return len(detect_anomalies(actor=None, federation=Territory.objects.get(pk=federation_id), year=year))
+
+
+@task()
+def send_card_email(membership_id: int) -> int:
+    """The digital card by email once the fee is paid (the link opens the printable card)."""
+    from django.urls import reverse
+
+    from piazza.membership.models import Membership, Status
+    from piazza.membership.views import card_token
+
+    membership = Membership.objects.select_related("person", "circolo").get(pk=membership_id)
+    email = membership.person.primary_email
+    if email is None or membership.status not in (Status.PAID, Status.EFFECTIVE):
+        return 0
+    link = settings.SITE_URL.rstrip("/") + reverse("membership:card", args=[card_token(membership)])
+    body = _("Benvenuta/o nel Partito Democratico!\nLa tua tessera %(year)s n. %(card)s del %(circolo)s è qui: "
+             "%(link)s") % {"year": membership.year, "card": membership.card_number,
+                            "circolo": membership.circolo.name, "link": link}
+    return send_mail(_("La tua tessera %(year)s") % {"year": membership.year}, body, settings.DEFAULT_FROM_EMAIL,
+                     [email.value])

@@ -151,6 +151,7 @@ def test_m23_transfer_with_cap_and_origin_notified(tree, secretary, mailoutbox,
 
 def test_m18_objection_window_decision_and_appeal_deadlines(tree, secretary, commission):
     m = paid(tree)
+    assert m.paid_at is not None
     assert m.objection_deadline == m.paid_at + dt.timedelta(days=15)
     objection = actions.raise_objection(actor=secretary, membership=m, body="circolo",
                                         reason="Residenza dichiarata inesistente", now=m.paid_at)
@@ -170,6 +171,7 @@ def test_m18_objection_window_decision_and_appeal_deadlines(tree, secretary, com
 
 def test_m18_objection_after_the_window_refused(tree, secretary):
     m = paid(tree)
+    assert m.objection_deadline is not None
     with pytest.raises(ValidationError, match="scaduto"):
         actions.raise_objection(actor=secretary, membership=m, body="circolo", reason="tardi",
                                 now=m.objection_deadline + dt.timedelta(seconds=1))

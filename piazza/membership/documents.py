@@ -1,0 +1,107 @@
+"""Printable documents: the membership card (PDF, wallet size) and certified rolls (PDF, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.utils import timezone
+from fpdf import FPDF
+
+from piazza.membership.cards import display
+from piazza.membership.models import Membership, Roll
+
+
+def _latin(text: str) -> str:
+    """fpdf2's core fonts are Latin-1: keep Italian accents, replace what they cannot draw."""
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def card_pdf(membership: Membership) -> bytes:
+    """A credit-card-sized card (85.6 × 54 mm) with the number, name, year and circolo."""
+    pdf = FPDF(orientation="L", unit="mm", format=(54, 85.6))
+    pdf.set_auto_page_break(False)
+    pdf.set_margin(4)
+    pdf.add_page()
+    pdf.set_fill_color(11, 93, 59)
+    pdf.rect(0, 0, 85.6, 14, style="F")
+    pdf.set_text_color(255, 255, 255)
+    pdf.set_font("helvetica", "B", 11)
+    pdf.set_xy(4, 4)
+    pdf.cell(0, 6, _latin(f"Partito Democratico · Tessera {membership.year}"))
+    pdf.set_text_color(27, 31, 36)
+    pdf.set_font("helvetica", "B", 13)
+    pdf.set_xy(4, 18)
+    pdf.cell(0, 7, _latin(membership.person.full_name))
+    pdf.set_font("helvetica", "", 9)
+    pdf.set_xy(4, 26)
+    pdf.cell(0, 5, _latin(membership.circolo.name))
+    pdf.set_font("courier", "B", 12)
+    pdf.set_xy(4, 36)
+    pdf.cell(0, 6, _latin(f"N. {display(membership.card_number)}"))
+    pdf.set_font("helvetica", "", 7)
+    pdf.set_xy(4, 45)
+    state = membership.get_status_display()
+    pdf.cell(0, 4, _latin(f"{state} · rilasciata il {timezone.localtime(membership.paid_at):%d/%m/%Y}"
+                          if membership.paid_at else state))
+    return bytes(pdf.output())
+
+
+ROLL_COLUMNS = ["n", "cognome", "nome", "data_nascita", "tessera", "pagata_il", "effettiva_il"]
+
+
+def roll_rows(roll: Roll) -> list[list[str]]:
+    rows = []
+    for i, e in enumerate(roll.entries.order_by("last_name", "first_name", "card_number"), start=1):
+        rows.append([str(i), e.last_name, e.first_name, e.birth_date.strftime("%d/%m/%Y") if e.birth_date else "",
+                     e.card_number, timezone.localtime(e.paid_at).strftime("%d/%m/%Y %H:%M:%S"),
+                     timezone.localtime(e.effective_at).strftime("%d/%m/%Y %H:%M:%S") if e.effective_at else ""])
+    return rows
+
+
+def roll_heading(roll: Roll) -> list[str]:
+    cut_off = timezone.localtime(roll.congress.cut_off).strftime("%d/%m/%Y %H:%M:%S")
+    return [
+        f"Anagrafe degli iscritti – {roll.circolo.name}",
+        f"{roll.congress.name} · termine {cut_off} · versione {roll.version} · {roll.get_status_display()}",
+        f"Iscritti: {roll.member_count} · impronta SHA-256: {roll.content_hash}",
+    ]
+
+
+def roll_csv(roll: Roll) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    for line in roll_heading(roll):
+        writer.writerow([f"# {line}"])
+    writer.writerow(ROLL_COLUMNS)
+    writer.writerows(roll_rows(roll))
+    return buffer.getvalue()
+
+
+def roll_pdf(roll: Roll) -> bytes:
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    pdf.set_font("helvetica", "B", 13)
+    heading = roll_heading(roll)
+    pdf.multi_cell(0, 7, _latin(heading[0]))
+    pdf.set_font("helvetica", "", 9)
+    for line in heading[1:]:
+        pdf.multi_cell(0, 5, _latin(line))
+    pdf.ln(3)
+    widths = [10, 42, 38, 24, 30, 36]
+    pdf.set_font("helvetica", "B", 9)
+    for width, title in zip(widths, ["N.", "Cognome", "Nome", "Nascita", "Tessera", "Pagata il"], strict=True):
+        pdf.cell(width, 6, title, border=1)
+    pdf.ln()
+    pdf.set_font("helvetica", "", 9)
+    for row in roll_rows(roll):
+        for width, value in zip(widths, row[:6], strict=True):
+            pdf.cell(width, 6, _latin(value[:28]), border=1)
+        pdf.ln()
+    if roll.signed_at:
+        pdf.ln(4)
+        pdf.multi_cell(0, 5, _latin(f"Firmata dal circolo il {timezone.localtime(roll.signed_at):%d/%m/%Y %H:%M} "
+                                    f"da {roll.signed_by.get_full_name() or roll.signed_by.get_username()}"
+                                    if roll.signed_by else ""))
+    return bytes(pdf.output())

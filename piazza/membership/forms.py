@@ -1,0 +1,129 @@
+"""Forms of the join flow, the circolo desk, rolls and anomaly review (labels in Italian)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from piazza.membership.models import Delivery, FlagStatus, PaymentMethod
+from piazza.people.models import Citizenship, Sex
+
+YES_NO = [("no", _("No")), ("yes", _("Sì"))]
+
+
+class ComuneForm(forms.Form):
+    comune = forms.CharField(label=_("Comune di residenza"), max_length=120,
+                             help_text=_("Serve a proporti i circoli della tua zona. Chi risiede all'estero scriva "
+                                         "«estero»."))
+
+
+class JoinForm(forms.Form):
+    """Rule M14 fields, M2 citizenship, M15 declarations, M4 authorisation, the circolo (M10)."""
+
+    first_name = forms.CharField(label=_("Nome"), max_length=100, widget=forms.TextInput(
+        attrs={"autocomplete": "given-name"}))
+    last_name = forms.CharField(label=_("Cognome"), max_length=100, widget=forms.TextInput(
+        attrs={"autocomplete": "family-name"}))
+    sex = forms.ChoiceField(label=_("Sesso (come nel codice fiscale)"), choices=Sex.choices)
+    birth_date = forms.DateField(label=_("Data di nascita"), widget=forms.DateInput(attrs={"type": "date"}))
+    birth_place = forms.CharField(label=_("Comune (o stato estero) di nascita"), max_length=120)
+    codice_fiscale = forms.CharField(label=_("Codice fiscale"), max_length=16, help_text=_(
+        "Serve a garantire che ogni persona abbia una sola tessera all'anno."), widget=forms.TextInput(
+        attrs={"autocapitalize": "characters", "spellcheck": "false"}))
+    citizenship = forms.ChoiceField(label=_("Cittadinanza"), choices=Citizenship.choices)
+    has_residence_permit = forms.BooleanField(label=_("Ho un permesso di soggiorno valido (solo cittadini extra UE)"),
+                                              required=False)
+    residence_street = forms.CharField(label=_("Indirizzo di residenza o domicilio"), max_length=200,
+                                       widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    residence_cap = forms.CharField(label=_("CAP"), max_length=5, required=False,
+                                    widget=forms.TextInput(attrs={"inputmode": "numeric",
+                                                                  "autocomplete": "postal-code"}))
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    phone = forms.CharField(label=_("Cellulare"), max_length=30, required=False,
+                            widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}))
+    circolo = forms.TypedChoiceField(label=_("Circolo"), coerce=int, help_text=_(
+        "I circoli del tuo comune, e quelli online, tematici e i Punti PD aperti a tutti."))
+    member_of_other_party = forms.ChoiceField(label=_("Sei iscritto a un altro partito o movimento politico?"),
+                                              choices=YES_NO, widget=forms.RadioSelect, initial="no")
+    declarations_accepted = forms.BooleanField(
+        label=_("Dichiaro di non far parte di gruppi consiliari diversi da quelli del PD e di non essere stato "
+                "escluso dal partito in base al codice etico (regola M15)."), required=False)
+    art9_authorised = forms.BooleanField(
+        label=_("Autorizzo il trattamento dei miei dati, che rivelano la mia opinione politica, per la gestione "
+                "dell'iscrizione (GDPR art. 9, par. 2, lett. d)."), required=False)
+
+    def __init__(self, *args: Any, circoli: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["circolo"].choices = [("", _("Scegli il circolo")), *circoli]  # type: ignore[attr-defined]
+
+
+class DeskPaymentForm(forms.Form):
+    method = forms.ChoiceField(label=_("Metodo di pagamento"), choices=PaymentMethod.choices)
+    reference = forms.CharField(label=_("Riferimento (n. operazione POS, CRO del bonifico)"), max_length=80,
+                                required=False)
+    payer_name = forms.CharField(label=_("Chi paga (se diverso dall'iscritto)"), max_length=200, required=False)
+    instrument = forms.CharField(label=_("Ultime cifre della carta o IBAN usato"), max_length=40, required=False,
+                                 help_text=_("Serve a controllare che una carta non paghi troppe tessere (M24)."))
+
+
+class DeskJoinForm(JoinForm, DeskPaymentForm):
+    """At the circolo: the paper form digitised, the fee recorded in the same step."""
+
+    paper_form = forms.FileField(label=_("Modulo cartaceo firmato (scansione, facoltativa)"), required=False)
+
+
+class DeliverForm(forms.Form):
+    delivery = forms.ChoiceField(label=_("Consegna"), choices=Delivery.choices, initial=Delivery.CIRCOLO)
+
+
+class CongressForm(forms.Form):
+    name = forms.CharField(label=_("Nome del congresso"), max_length=200)
+    cut_off = forms.DateTimeField(label=_("Termine (data e ora, al secondo)"), widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local", "step": "1"}), input_formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+                                                                        "%d/%m/%Y %H:%M:%S"])
+    years = forms.CharField(label=_("Anni di tesseramento validi"), help_text=_("Es. 2025, 2026"))
+
+    def clean_years(self) -> list[int]:
+        try:
+            return sorted({int(part) for part in str(self.cleaned_data["years"]).replace(";", ",").split(",")
+                           if part.strip()})
+        except ValueError:
+            raise forms.ValidationError(_("Scrivi gli anni separati da virgole, es. 2025, 2026.")) from None
+
+
+class VoteForm(forms.Form):
+    members_total = forms.IntegerField(label=_("Componenti della commissione"), min_value=1)
+    votes_for = forms.IntegerField(label=_("Favorevoli"), min_value=0)
+    votes_against = forms.IntegerField(label=_("Contrari"), min_value=0)
+    abstentions = forms.IntegerField(label=_("Astenuti"), min_value=0, initial=0)
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class EligibilityForm(forms.Form):
+    codice_fiscale = forms.CharField(label=_("Codice fiscale"), max_length=16)
+
+
+class ReviewForm(forms.Form):
+    status = forms.ChoiceField(label=_("Esito"), choices=[(FlagStatus.RESOLVED, FlagStatus.RESOLVED.label),
+                                                          (FlagStatus.CONFIRMED, FlagStatus.CONFIRMED.label)])
+    note = forms.CharField(label=_("Nota"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SupporterForm(forms.Form):
+    first_name = forms.CharField(label=_("Nome"), max_length=100)
+    last_name = forms.CharField(label=_("Cognome"), max_length=100)
+    birth_date = forms.DateField(label=_("Data di nascita"), widget=forms.DateInput(attrs={"type": "date"}))
+    birth_place = forms.CharField(label=_("Comune (o stato estero) di nascita"), max_length=120)
+    codice_fiscale = forms.CharField(label=_("Codice fiscale"), max_length=16)
+    citizenship = forms.ChoiceField(label=_("Cittadinanza"), choices=Citizenship.choices)
+    has_residence_permit = forms.BooleanField(label=_("Ho un permesso di soggiorno valido"), required=False)
+    residence_street = forms.CharField(label=_("Indirizzo di residenza"), max_length=200)
+    residence_comune = forms.CharField(label=_("Comune di residenza"), max_length=120)
+    email = forms.EmailField(label=_("Email"))
+    phone = forms.CharField(label=_("Cellulare"), max_length=30, widget=forms.TextInput(attrs={"type": "tel"}))
+    declares_support = forms.BooleanField(label=_("Dichiaro di sostenere il Partito Democratico alle elezioni"),
+                                          required=False)
+    consents_to_contact = forms.BooleanField(
+        label=_("Acconsento all'uso di email e cellulare per le comunicazioni dell'Albo"), required=False)

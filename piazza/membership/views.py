@@ -1,0 +1,528 @@
+"""Pages of the membership app: the public join flow and card, the Albo registration, the
+circolo desk, rolls, the anomaly report and the charts. Views only call actions and queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
+from piazza.membership import actions, charts, documents, queries
+from piazza.membership.forms import (
+    ComuneForm,
+    CongressForm,
+    DeliverForm,
+    DeskJoinForm,
+    DeskPaymentForm,
+    EligibilityForm,
+    JoinForm,
+    ReviewForm,
+    SupporterForm,
+    VoteForm,
+)
+from piazza.membership.models import (
+    AnomalyFlag,
+    Channel,
+    Congress,
+    Membership,
+    Roll,
+    RollStatus,
+    Status,
+)
+from piazza.people.codice_fiscale import canonical_codice_fiscale
+from piazza.people.models import Person
+from piazza.people.validation import find_comune
+from piazza.territory.access import official_required
+from piazza.territory.models import Comune, Level, Role, Territory
+from piazza.territory.scoping import has_role_at, scope_paths
+
+DESK_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.TREASURY}
+CARD_SALT = "membership.card"
+
+
+def card_token(membership: Membership) -> str:
+    return signing.dumps(membership.pk, salt=CARD_SALT)
+
+
+def _membership_from_token(token: str) -> Membership:
+    try:
+        pk = signing.loads(token, salt=CARD_SALT)
+    except signing.BadSignature:
+        raise Http404 from None
+    return get_object_or_404(Membership.objects.select_related("person", "circolo"), pk=pk)
+
+
+def _apply_errors(form: Any, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            target = field if field in form.fields else None
+            if field == "birth_comune" and "birth_place" in form.fields:
+                target = "birth_place"
+            if field == "residence_comune" and "residence_comune" not in form.fields:
+                target = None
+            for err in errors:
+                form.add_error(target, err)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
+def _place(value: str) -> tuple[Comune | None, str]:
+    """A birth place: an Italian comune, or else a foreign country name."""
+    try:
+        return find_comune(value), ""
+    except ValueError:
+        return None, value.strip()
+
+
+# --- Public: join online (M2, M4, M10–M15, M13) -----------------------------------------
+
+
+def join(request: HttpRequest) -> HttpResponse:
+    """Step 1 asks the residence comune (to suggest circoli); step 2 the application itself."""
+    comune_text = request.GET.get("comune", "").strip()
+    if not comune_text:
+        return render(request, "membership/join_comune.html", {"form": ComuneForm()})
+    comune: Comune | None = None
+    if comune_text.lower() != "estero":
+        try:
+            comune = find_comune(comune_text)
+        except ValueError as exc:
+            comune_form = ComuneForm(request.GET)
+            comune_form.is_valid()
+            comune_form.add_error("comune", str(exc))
+            return render(request, "membership/join_comune.html", {"form": comune_form})
+    options = list(actions.circolo_options(comune))
+    if comune is not None:
+        local = [c for c in options if c.kind == "territorial"]
+        federation = comune.federation
+        others = [c for c in options if c.kind != "territorial" and federation and c.path.startswith(federation.path)]
+        others += [c for c in options if c.kind != "territorial" and c not in others][:30]
+        options = local + others
+    choices = [(c.pk, f"{c.name} ({c.get_kind_display()})") for c in options]
+    year = timezone.localdate().year
+    schedule = actions.schedule_for(year)
+    form = JoinForm(request.POST or None, circoli=choices,
+                    initial={"circolo": choices[0][0] if len(choices) == 1 else None})
+    quote = None
+    if schedule is not None and options:
+        quote = actions.quote_for(schedule, options[0], None, timezone.localdate())
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        circolo = Territory.objects.get(pk=data["circolo"])
+        birth_comune, birth_country = _place(data["birth_place"])
+        join_data = actions.JoinData(
+            first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
+            birth_date=data["birth_date"], birth_comune=birth_comune, birth_country=birth_country,
+            codice_fiscale=data["codice_fiscale"], citizenship=data["citizenship"],
+            has_residence_permit=data["has_residence_permit"], residence_street=data["residence_street"],
+            residence_cap=data["residence_cap"], residence_comune=comune, email=data["email"], phone=data["phone"],
+            member_of_other_party=data["member_of_other_party"] == "yes",
+            declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
+        try:
+            membership = actions.apply_for_membership(actor=request.user, data=join_data, circolo=circolo,
+                                                      channel=Channel.ONLINE, year=year)
+            from piazza.membership.payments import start_online_payment
+
+            payment = start_online_payment(membership, actor=request.user, return_url=reverse(
+                "membership:status", args=[card_token(membership)]))
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return redirect("payments:pay", token=payment.token)
+    return render(request, "membership/join.html", {
+        "form": form, "comune": comune, "comune_text": comune_text, "schedule": schedule, "quote": quote,
+        "year": year})
+
+
+def status(request: HttpRequest, token: str) -> HttpResponse:
+    """The applicant's page: state of the application, payment link, the card once paid."""
+    membership = _membership_from_token(token)
+    payment_url = ""
+    if membership.status == Status.APPLIED:
+        from piazza.payments.models import Payment
+
+        payment = Payment.objects.filter(creation_key=f"membership:{membership.pk}").first()
+        payment_url = reverse("payments:pay", args=[payment.token]) if payment else ""
+    return render(request, "membership/status.html", {"m": membership, "token": token, "payment_url": payment_url})
+
+
+def card(request: HttpRequest, token: str) -> HttpResponse:
+    membership = _membership_from_token(token)
+    if membership.status not in (Status.PAID, Status.EFFECTIVE):
+        return redirect("membership:status", token=token)
+    return render(request, "membership/card.html", {"m": membership, "token": token})
+
+
+def card_pdf(request: HttpRequest, token: str) -> HttpResponse:
+    membership = _membership_from_token(token)
+    if membership.status not in (Status.PAID, Status.EFFECTIVE):
+        raise Http404
+    response = HttpResponse(documents.card_pdf(membership), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="tessera-{membership.year}-{membership.card_number}.pdf"'
+    return response
+
+
+def renew(request: HttpRequest, token: str) -> HttpResponse:
+    """One-click renewal from the reminder email: confirm the declarations and pay."""
+    found = actions.read_renewal_token(token)
+    if found is None:
+        raise Http404
+    previous, year = found
+    error = ""
+    if request.method == "POST":
+        try:
+            membership = actions.renew_membership(
+                actor=request.user, previous=previous, year=year,
+                declarations_accepted=request.POST.get("declarations_accepted") == "on",
+                art9_authorised=request.POST.get("art9_authorised") == "on",
+                member_of_other_party=request.POST.get("member_of_other_party") == "yes")
+            from piazza.membership.payments import start_online_payment
+
+            payment = start_online_payment(membership, actor=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            return redirect("payments:pay", token=payment.token)
+    return render(request, "membership/renew.html", {"previous": previous, "year": year, "error": error})
+
+
+def albo(request: HttpRequest) -> HttpResponse:
+    """Public registration in the Albo delle elettrici e degli elettori (M3, M21)."""
+    form = SupporterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        birth_comune, birth_country = _place(data["birth_place"])
+        try:
+            residence = find_comune(data["residence_comune"])
+        except ValueError as exc:
+            form.add_error("residence_comune", str(exc))
+        else:
+            try:
+                actions.register_supporter(actor=request.user, data=actions.SupporterData(
+                    first_name=data["first_name"], last_name=data["last_name"], birth_date=data["birth_date"],
+                    codice_fiscale=data["codice_fiscale"], email=data["email"], phone=data["phone"],
+                    residence_street=data["residence_street"], residence_comune=residence,
+                    citizenship=data["citizenship"], birth_comune=birth_comune, birth_country=birth_country,
+                    has_residence_permit=data["has_residence_permit"], declares_support=data["declares_support"],
+                    consents_to_contact=data["consents_to_contact"]))
+            except ValidationError as error:
+                _apply_errors(form, error)
+            else:
+                return render(request, "membership/albo_done.html", {"name": data["first_name"]})
+    return render(request, "membership/albo.html", {"form": form})
+
+
+# --- Back office ---------------------------------------------------------------------------
+
+
+def _circolo(request: HttpRequest, pk: int) -> Territory:
+    """404 outside the official's scope (convention 11)."""
+    return get_object_or_404(Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+                             .filter(level=Level.CIRCOLO), pk=pk)
+
+
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def overview(request: HttpRequest) -> HttpResponse:
+    """Charts scoped to the official: members by territory and year, renewals, age/sex, the map."""
+    year = int(request.GET.get("anno") or timezone.localdate().year)
+    qs = queries.scoped_memberships(request.user)
+    paths = scope_paths(request.user, queries.STATS_ROLES)
+    roots = list(Territory.objects.filter(path__in=paths))
+    root = roots[0] if roots else None
+    by_child = queries.members_by_child(qs, root, year) if root else []
+    by_year = queries.members_by_year(qs)
+    renewals = queries.renewal_rates(qs, year)
+    ages = queries.age_sex(qs, year)
+    by_code = queries.members_by_province(qs, year)
+    sigle = dict(Comune.objects.values_list("province_code", "province_sigla").distinct())
+    by_sigla = {sigle.get(code, code): n for code, n in by_code.items()}
+    circoli = Territory.objects.visible_to(request.user, roles=DESK_ROLES).filter(level=Level.CIRCOLO)
+    federations = Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE}).filter(
+        level=Level.FEDERATION)
+    return render(request, "membership/overview.html", {
+        "year": year, "roots": roots, "by_child": by_child,
+        "chart_children": charts.bars(by_child, _("Iscritti %(y)s per territorio") % {"y": year}),
+        "by_year": by_year, "chart_years": charts.years(by_year, _("Iscritti per anno: nuovi e rinnovi")),
+        "renewals": renewals, "chart_renewals": charts.rates(renewals, _("Tasso di rinnovo per circolo")),
+        "ages": ages, "chart_ages": charts.pyramid(ages, _("Età e sesso degli iscritti")),
+        "chart_map": charts.italy(by_sigla, _("Iscritti per provincia")), "by_sigla": sorted(by_sigla.items()),
+        "circoli": circoli.order_by("name")[:200], "federations": federations.order_by("name")[:120],
+        "congresses": Congress.objects.visible_to(request.user).order_by("-cut_off")[:20],
+    })
+
+
+@official_required(roles=DESK_ROLES)
+def circolo_members(request: HttpRequest, pk: int) -> HttpResponse:
+    circolo = _circolo(request, pk)
+    year = int(request.GET.get("anno") or timezone.localdate().year)
+    members = list(Membership.objects.filter(circolo=circolo, year=year).select_related("person")
+                   .order_by("person__last_name", "person__first_name"))
+    with transaction.atomic():
+        record("membership.view_members", actor=request.user, territory=circolo, kind=AuditKind.VIEW,
+               data={"year": year, "count": len(members)})
+    return render(request, "membership/circolo.html", {"circolo": circolo, "year": year, "members": members})
+
+
+@official_required(roles=DESK_ROLES)
+def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
+    """The secretary registers a person who joins in person and records the fee (one step)."""
+    circolo = _circolo(request, pk)
+    comuni = list(circolo.comuni.all()[:1])
+    form = DeskJoinForm(request.POST or None, request.FILES or None, circoli=[(circolo.pk, circolo.name)],
+                        initial={"circolo": circolo.pk, "method": "pos"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        birth_comune, birth_country = _place(data["birth_place"])
+        join_data = actions.JoinData(
+            first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
+            birth_date=data["birth_date"], birth_comune=birth_comune, birth_country=birth_country,
+            codice_fiscale=data["codice_fiscale"], citizenship=data["citizenship"],
+            has_residence_permit=data["has_residence_permit"], residence_street=data["residence_street"],
+            residence_cap=data["residence_cap"], residence_comune=comuni[0] if comuni else None,
+            email=data["email"], phone=data["phone"], member_of_other_party=data["member_of_other_party"] == "yes",
+            declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
+        try:
+            membership = actions.apply_for_membership(actor=request.user, data=join_data, circolo=circolo,
+                                                      channel=Channel.CIRCOLO, registered_by=request.user)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            if data.get("paper_form"):
+                membership.paper_form = data["paper_form"]
+                membership.save(update_fields=["paper_form"])
+            try:
+                actions.record_payment_at_circolo(actor=request.user, membership=membership, method=data["method"],
+                                                  reference=data["reference"], fingerprint=data["instrument"],
+                                                  payer_name=data["payer_name"])
+            except ValidationError as error:
+                messages.warning(request, _("Iscrizione registrata, ma la quota no: %(why)s")
+                                 % {"why": " ".join(error.messages)})
+            else:
+                messages.success(request, _("Iscrizione registrata e quota incassata."))
+            return redirect("membership:membership", pk=membership.pk)
+    return render(request, "membership/desk_register.html", {"form": form, "circolo": circolo})
+
+
+def _membership(request: HttpRequest, pk: int) -> Membership:
+    return get_object_or_404(Membership.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+                             .select_related("person", "circolo"), pk=pk)
+
+
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership(request, pk)
+    with transaction.atomic():
+        record("membership.view", actor=request.user, obj=membership, territory=membership.circolo,
+               kind=AuditKind.VIEW)
+    return render(request, "membership/membership.html", {
+        "m": membership, "pay_form": DeskPaymentForm(initial={"method": "pos"}), "deliver_form": DeliverForm(),
+        "token": card_token(membership)})
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership(request, pk)
+    form = DeskPaymentForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.record_payment_at_circolo(
+                actor=request.user, membership=membership, method=form.cleaned_data["method"],
+                reference=form.cleaned_data["reference"], fingerprint=form.cleaned_data["instrument"],
+                payer_name=form.cleaned_data["payer_name"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Quota registrata."))
+    return redirect("membership:membership", pk=pk)
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def membership_deliver(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership(request, pk)
+    form = DeliverForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.deliver_card(actor=request.user, membership=membership, delivery=form.cleaned_data["delivery"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Tessera consegnata: l'iscrizione è effettiva."))
+    return redirect("membership:membership", pk=pk)
+
+
+# --- Congresses and certified rolls -------------------------------------------------------
+
+
+@official_required(roles={Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE})
+def congress_create(request: HttpRequest) -> HttpResponse:
+    paths = scope_paths(request.user, {Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE})
+    territory = Territory.objects.filter(path__in=paths).order_by("depth").first()
+    form = CongressForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and territory is not None:
+        try:
+            congress = actions.create_congress(actor=request.user, territory=territory,
+                                               name=form.cleaned_data["name"], cut_off=form.cleaned_data["cut_off"],
+                                               membership_years=form.cleaned_data["years"])
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return redirect("membership:congress", pk=congress.pk)
+    return render(request, "membership/congress_form.html", {"form": form, "territory": territory})
+
+
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    congress = get_object_or_404(Congress, pk=pk)
+    circoli = (Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+               .filter(level=Level.CIRCOLO, path__startswith=congress.territory.path).order_by("name")[:300])
+    latest: dict[int, Roll] = {}
+    for roll in Roll.objects.filter(congress=congress, circolo__in=circoli).exclude(status=RollStatus.SUPERSEDED):
+        latest[roll.circolo_id] = roll
+    rows = [(c, latest.get(c.pk)) for c in circoli]
+    answer = None
+    form = EligibilityForm(request.GET or None)
+    if form.is_valid() and request.GET.get("circolo"):
+        circolo = _circolo(request, int(request.GET["circolo"]))
+        person = Person.objects.filter(
+            codice_fiscale_canonical=canonical_codice_fiscale(form.cleaned_data["codice_fiscale"])).first()
+        answer = (queries.may_vote(congress, circolo, person) if person is not None
+                  else queries.Eligibility(False, _("Nessuna persona con questo codice fiscale.")))
+        with transaction.atomic():
+            record("membership.eligibility_check", actor=request.user, territory=circolo, kind=AuditKind.VIEW,
+                   data={"congress": congress.pk, "allowed": answer.allowed})
+    return render(request, "membership/congress.html", {"congress": congress, "rows": rows, "form": form,
+                                                         "answer": answer})
+
+
+def _roll(request: HttpRequest, pk: int) -> Roll:
+    return get_object_or_404(Roll.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+                             .select_related("congress", "circolo"), pk=pk)
+
+
+@require_POST
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def roll_compute(request: HttpRequest, pk: int, circolo_pk: int) -> HttpResponse:
+    congress = get_object_or_404(Congress, pk=pk)
+    circolo = _circolo(request, circolo_pk)
+    try:
+        roll = actions.compute_roll(actor=request.user, congress=congress, circolo=circolo)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("membership:congress", pk=pk)
+    return redirect("membership:roll", pk=roll.pk)
+
+
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    roll = _roll(request, pk)
+    with transaction.atomic():
+        record("membership.view_roll", actor=request.user, obj=roll, territory=roll.circolo, kind=AuditKind.VIEW)
+    federation = roll.circolo.ancestor_at(Level.FEDERATION)
+    region = roll.circolo.ancestor_at(Level.REGION)
+    commission = federation if roll.status == RollStatus.SIGNED else region
+    can_vote = bool(commission) and roll.status in (RollStatus.SIGNED, RollStatus.REFERRED) and has_role_at(
+        request.user, commission, {Role.GUARANTEE, Role.ADMINISTRATOR})
+    return render(request, "membership/roll.html", {
+        "roll": roll, "entries": roll.entries.all(), "votes": roll.votes.all(), "vote_form": VoteForm(),
+        "can_sign": roll.status == RollStatus.FROZEN and has_role_at(request.user, roll.circolo,
+                                                                     actions.MEMBERSHIP_ROLES),
+        "can_vote": can_vote, "intact": actions.verify_roll(roll)})
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def roll_sign(request: HttpRequest, pk: int) -> HttpResponse:
+    roll = _roll(request, pk)
+    try:
+        actions.sign_off_roll(actor=request.user, roll=roll)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Anagrafe firmata: da ora non si può più modificare."))
+    return redirect("membership:roll", pk=pk)
+
+
+@require_POST
+@official_required(roles={Role.GUARANTEE, Role.ADMINISTRATOR})
+def roll_vote(request: HttpRequest, pk: int) -> HttpResponse:
+    roll = _roll(request, pk)
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Controlla i numeri del voto: %(e)s") % {"e": form.errors.as_text()})
+        return redirect("membership:roll", pk=pk)
+    try:
+        vote = actions.record_roll_vote(actor=request.user, roll=roll, **form.cleaned_data)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Voto registrato: anagrafe ratificata.") if vote.passed
+                         else _("Voto registrato: non ratificata."))
+    return redirect("membership:roll", pk=pk)
+
+
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def roll_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    roll = _roll(request, pk)
+    with transaction.atomic():
+        record("membership.export_roll", actor=request.user, obj=roll, territory=roll.circolo,
+               kind=AuditKind.EXPORT, data={"format": fmt, "hash": roll.content_hash})
+    name = f"anagrafe-{roll.circolo_id}-v{roll.version}"
+    if fmt == "csv":
+        response = HttpResponse(documents.roll_csv(roll), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    response = HttpResponse(documents.roll_pdf(roll), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    return response
+
+
+# --- Anomaly report -------------------------------------------------------------------------
+
+
+@official_required(roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})
+def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
+    federation = get_object_or_404(
+        Territory.objects.visible_to(request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})
+        .filter(level=Level.FEDERATION), pk=pk)
+    year = int(request.GET.get("anno") or timezone.localdate().year)
+    if request.method == "POST":
+        actions.detect_anomalies(actor=request.user, federation=federation, year=year)
+        messages.success(request, _("Controllo eseguito."))
+        return redirect(f"{reverse('membership:anomalies', args=[pk])}?anno={year}")
+    flags = queries.anomaly_report(federation, year)
+    with transaction.atomic():
+        record("membership.view_anomalies", actor=request.user, territory=federation, kind=AuditKind.VIEW,
+               data={"year": year, "flags": len(flags)})
+    return render(request, "membership/anomalies.html", {"federation": federation, "year": year, "flags": flags,
+                                                          "review_form": ReviewForm()})
+
+
+@require_POST
+@official_required(roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})
+def anomaly_review(request: HttpRequest, pk: int) -> HttpResponse:
+    flag = get_object_or_404(AnomalyFlag.objects.visible_to(
+        request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR}), pk=pk)
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.review_flag(actor=request.user, flag=flag, status=form.cleaned_data["status"],
+                                note=form.cleaned_data["note"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, _("Scegli un esito e scrivi una nota."))
+    return redirect(f"{reverse('membership:anomalies', args=[flag.federation_id])}?anno={flag.year}")
