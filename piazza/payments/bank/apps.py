@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BankConfig(AppConfig):
@@ -9,3 +10,20 @@ class BankConfig(AppConfig):
 
     name = "piazza.payments.bank"
     label = "bank"
+    verbose_name = _("Banca")
+
+    def ready(self) -> None:
+        from piazza.ledger.kinds import register_kind
+
+        register_kind(
+            "bank_unallocated", _("Incassi bancari da attribuire"), "credit",
+            _("Denaro arrivato in banca oltre il dovuto (pagamenti in eccesso), in attesa di restituzione o "
+              "attribuzione."),
+        )
+        register_kind(
+            "bank_charges", _("Commissioni bancarie"), "debit", _("Spese e commissioni addebitate dalla banca."),
+        )
+        register_kind(
+            "payouts_approved", _("Versamenti approvati da eseguire"), "credit",
+            _("Versamenti approvati con i quattro occhi, non ancora visti uscire in estratto conto."),
+        )

@@ -1,0 +1,1029 @@
+"""Every write of the bank rails (convention 1): keyword-only `actor`, one transaction, an audit
+entry, side effects (emails) on commit, refusals through `refuse()` with a specific message.
+
+Ledger postings (all idempotent by deterministic keys):
+- transfer received:       Dr bank            / Cr destination (excess: Cr bank_unallocated)
+- direct-debit settled:    Dr bank            / Cr destination, one transaction per collection
+- direct-debit returned:   reversal of the collection's transaction
+- bank charges:            Dr bank_charges    / Cr bank
+- payout approved:         Dr source account  / Cr payouts_approved
+- payout seen on statement: Dr payouts_approved / Cr bank
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import unicodedata
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from stdnum.eu import at_02
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.core.models import AuditKind
+from piazza.core.money import Money, format_money
+from piazza.core.tasks import enqueue_on_commit
+from piazza.ledger.accounts import get_account
+from piazza.ledger.actions import post_transaction, reverse_transaction
+from piazza.ledger.models import Account, Cause
+from piazza.ledger.queries import balance
+from piazza.payments.bank import sepa_xml
+from piazza.payments.bank.iban import bic_for, mask_iban, normalize_iban
+from piazza.payments.bank.models import (
+    BankAccount,
+    BatchStatus,
+    Collection,
+    CollectionBatch,
+    CollectionStatus,
+    ExpectedTransfer,
+    LineStatus,
+    Mandate,
+    MandateAmendment,
+    MandateChannel,
+    MandateStatus,
+    MatchKind,
+    Payee,
+    Payout,
+    PayoutBatch,
+    PayoutStatus,
+    StatementImport,
+    StatementLine,
+    TransferStatus,
+)
+from piazza.payments.bank.references import reference_for
+from piazza.payments.bank.return_reasons import MandateEffect, reason_for
+from piazza.payments.bank.statement_files import (
+    BOOKED,
+    CREDIT,
+    DEBIT,
+    StatementFileError,
+    parse_statement_file,
+)
+from piazza.payments.bank.statement_files import StatementLine as ParsedLine
+from piazza.territory.models import Role, Territory
+from piazza.territory.scoping import has_role_at
+
+TREASURY = {Role.TREASURY}
+
+
+def setting(name: str, default: int) -> int:
+    """Configurable parameters of the rails (issue 5: never constants)."""
+    return int(getattr(settings, name, default))
+
+
+def _require_treasury(action: str, actor: Any, territory: Territory) -> None:
+    """Officials act only within their subtree; system actors (None: tasks, commands) pass."""
+    if actor is None:
+        return
+    if not has_role_at(actor, territory, TREASURY):
+        refuse(action, _("Non hai il ruolo di tesoreria su %(t)s.") % {"t": territory},
+               actor=actor, territory=territory, code="out_of_scope", permission=True)
+
+
+def _bank_ledger(account: BankAccount) -> Account:
+    return account.ledger_account
+
+
+# --- bank accounts and payees ---------------------------------------------------------------
+
+
+def register_bank_account(
+    *, actor: Any, territory: Territory, name: str, iban: str, bic: str = "", creditor_id: str = "",
+    prenotification_days: int = 14,
+) -> BankAccount:
+    action = "bank.register_account"
+    _require_treasury(action, actor, territory)
+    try:
+        iban = normalize_iban(iban, field="iban")
+    except ValidationError as error:
+        refuse(action, error.message_dict["iban"][0], actor=actor, territory=territory, code="bad_iban", field="iban")
+    creditor_id = "".join(creditor_id.split()).upper()
+    if creditor_id and not at_02.is_valid(creditor_id):
+        refuse(action, _("L'identificativo creditore SEPA %(ci)s non è valido: controlla le cifre di controllo "
+                         "(es. IT66ZZZ seguito dal codice fiscale dell'ente).") % {"ci": creditor_id},
+               actor=actor, territory=territory, code="bad_creditor_id", field="creditor_id")
+    if BankAccount.objects.filter(iban=iban).exists():
+        refuse(action, _("Il conto %(iban)s è già registrato.") % {"iban": iban}, actor=actor, territory=territory,
+               code="duplicate", field="iban")
+    with transaction.atomic():
+        ledger = get_account("bank", territory=territory, key=iban, name=f"{name} · {iban}")
+        account = BankAccount.objects.create(
+            territory=territory, name=name.strip(), iban=iban, bic=bic or bic_for(iban), creditor_id=creditor_id,
+            prenotification_days=prenotification_days, ledger_account=ledger,
+        )
+        record(action, actor=actor, obj=account, territory=territory, data={"iban": mask_iban(iban)})
+    return account
+
+
+def register_payee(*, actor: Any, territory: Territory, name: str, iban: str, bic: str = "") -> Payee:
+    action = "bank.register_payee"
+    _require_treasury(action, actor, territory)
+    try:
+        iban = normalize_iban(iban, field="iban")
+    except ValidationError as error:
+        refuse(action, error.message_dict["iban"][0], actor=actor, territory=territory, code="bad_iban", field="iban")
+    if not name.strip():
+        refuse(action, _("Indica il nome del beneficiario."), actor=actor, territory=territory, code="required",
+               field="name")
+    with transaction.atomic():
+        payee = Payee.objects.create(territory=territory, name=name.strip(), iban=iban, bic=bic or bic_for(iban),
+                                     registered_by=actor)
+        record(action, actor=actor, obj=payee, territory=territory, data={"iban": mask_iban(iban)})
+    return payee
+
+
+# --- mandates -------------------------------------------------------------------------------
+
+
+def sign_mandate(
+    *, actor: Any, creditor: BankAccount, debtor_name: str, debtor_iban: str, signed_on: datetime.date,
+    channel: str, consent_text: str, debtor_email: str = "", paper_scan: Any = None,
+) -> Mandate:
+    """Record a signed SEPA mandate. Online: the exact consent text shown; paper: the scan."""
+    action = "bank.sign_mandate"
+    territory = creditor.territory
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        _require_treasury(action, actor, territory)
+
+    def no(message: str, code: str, field: str | None = None) -> None:
+        refuse(action, message, actor=actor, territory=territory, code=code, field=field)
+
+    if not creditor.creditor_id:
+        no(_("%(acct)s non ha un identificativo creditore SEPA: registralo prima di raccogliere mandati.")
+           % {"acct": creditor}, "no_creditor_id")
+    if not (consent_text or "").strip():
+        no(_("Manca il testo del consenso: un mandato SEPA vale solo con il testo che il debitore ha accettato."),
+           "no_consent", "consent_text")
+    if channel not in MandateChannel.values:
+        no(_("Canale di firma sconosciuto."), "bad_channel", "channel")
+    if channel == MandateChannel.PAPER and not paper_scan:
+        no(_("Per un modulo cartaceo allega la scansione firmata."), "no_scan", "paper_scan")
+    if not debtor_name.strip():
+        no(_("Indica l'intestatario del conto."), "required", "debtor_name")
+    if signed_on > timezone.localdate():
+        no(_("La data di firma non può essere nel futuro."), "future", "signed_on")
+    try:
+        iban = normalize_iban(debtor_iban, field="debtor_iban")
+    except ValidationError as error:
+        no(error.message_dict["debtor_iban"][0], "bad_iban", "debtor_iban")
+    with transaction.atomic():
+        mandate = Mandate(
+            reference=f"tmp-{timezone.now().timestamp()}-{id(creditor)}", creditor=creditor, territory=territory,
+            debtor_name=debtor_name.strip(), debtor_email=debtor_email.strip(), debtor_iban=iban,
+            debtor_bic=bic_for(iban), signed_on=signed_on, channel=channel, consent_text=consent_text.strip(),
+        )
+        if paper_scan:
+            mandate.paper_scan = paper_scan
+        mandate.save()
+        mandate.reference = f"PZ{creditor.pk:04d}M{mandate.pk:010d}"
+        mandate.save(update_fields=["reference"])
+        record(action, actor=actor, obj=mandate, territory=territory,
+               data={"reference": mandate.reference, "channel": channel, "iban": mask_iban(iban)})
+    return mandate
+
+
+def amend_mandate(*, actor: Any, mandate: Mandate, debtor_name: str = "", debtor_iban: str = "") -> Mandate:
+    """New IBAN or name under the same reference: schedules, collections and payables stay linked."""
+    action = "bank.amend_mandate"
+    _require_treasury(action, actor, mandate.territory)
+    if mandate.status in (MandateStatus.REVOKED, MandateStatus.EXPIRED):
+        refuse(action, _("Il mandato %(ref)s è %(status)s: serve un nuovo mandato firmato.")
+               % {"ref": mandate.reference, "status": mandate.get_status_display().lower()},
+               actor=actor, territory=mandate.territory, code="mandate_closed")
+    new_iban = mandate.debtor_iban
+    if debtor_iban:
+        try:
+            new_iban = normalize_iban(debtor_iban, field="debtor_iban")
+        except ValidationError as error:
+            refuse(action, error.message_dict["debtor_iban"][0], actor=actor, territory=mandate.territory,
+                   code="bad_iban", field="debtor_iban")
+    new_name = debtor_name.strip() or mandate.debtor_name
+    if new_iban == mandate.debtor_iban and new_name == mandate.debtor_name:
+        refuse(action, _("Nessuna modifica: IBAN e intestatario sono quelli già registrati."),
+               actor=actor, territory=mandate.territory, code="no_change")
+    with transaction.atomic():
+        locked = Mandate.objects.select_for_update().get(pk=mandate.pk)
+        MandateAmendment.objects.create(mandate=locked, old_debtor_name=locked.debtor_name, new_debtor_name=new_name,
+                                        old_iban=locked.debtor_iban, new_iban=new_iban, actor=actor)
+        if new_iban != locked.debtor_iban:
+            old_bank = locked.debtor_iban[:4] + locked.debtor_iban[5:10] if locked.debtor_iban.startswith("IT") \
+                else bic_for(locked.debtor_iban)[:8]
+            new_bank = new_iban[:4] + new_iban[5:10] if new_iban.startswith("IT") else bic_for(new_iban)[:8]
+            if not locked.pending_original_iban:
+                locked.pending_original_iban = locked.debtor_iban  # the IBAN the bank last saw
+            locked.pending_new_bank = locked.pending_new_bank or old_bank != new_bank
+            locked.debtor_iban = new_iban
+            locked.debtor_bic = bic_for(new_iban)
+            locked.status = MandateStatus.AMENDED
+            locked.status_reason = ""
+        locked.debtor_name = new_name
+        locked.save()
+        record(action, actor=actor, obj=locked, territory=locked.territory,
+               data={"iban_changed": new_iban != mandate.debtor_iban, "name_changed": new_name != mandate.debtor_name})
+    return locked
+
+
+def revoke_mandate(*, actor: Any, mandate: Mandate, reason: str) -> Mandate:
+    action = "bank.revoke_mandate"
+    _require_treasury(action, actor, mandate.territory)
+    with transaction.atomic():
+        locked = Mandate.objects.select_for_update().get(pk=mandate.pk)
+        locked.status = MandateStatus.REVOKED
+        locked.status_reason = reason[:300]
+        locked.save(update_fields=["status", "status_reason"])
+        cancelled = Collection.objects.filter(mandate=locked, status=CollectionStatus.SCHEDULED).update(
+            status=CollectionStatus.CANCELLED)
+        record(action, actor=actor, obj=locked, territory=locked.territory,
+               data={"reason": reason[:300], "cancelled_collections": cancelled})
+    return locked
+
+
+def expire_mandates(*, actor: Any = None, today: datetime.date | None = None) -> int:
+    """Mandates unused for 36 months lapse (scheduled task)."""
+    today = today or timezone.localdate()
+    expired = 0
+    for mandate in Mandate.objects.filter(status__in=[MandateStatus.ACTIVE, MandateStatus.AMENDED]).iterator():
+        if mandate.lapses_on() <= today and not mandate.collections.filter(
+                status__in=[CollectionStatus.SCHEDULED, CollectionStatus.BATCHED, CollectionStatus.EXPORTED]).exists():
+            with transaction.atomic():
+                Mandate.objects.filter(pk=mandate.pk).update(
+                    status=MandateStatus.EXPIRED, status_reason=_("36 mesi senza addebiti"))
+                record("bank.expire_mandate", actor=actor, obj=mandate, territory=mandate.territory)
+            expired += 1
+    return expired
+
+
+# --- collections and batches ----------------------------------------------------------------
+
+
+def schedule_collection(
+    *, actor: Any, mandate: Mandate, amount: Money, due_date: datetime.date, description: str,
+    credit_account: Account, creation_key: str, recurring: bool = False,
+) -> Collection:
+    """One direct debit. Called by recurring schedules (payments) and for one-off debits.
+
+    Idempotent by `creation_key`. The debtor is pre-notified at once, so the due date must
+    leave the creditor's lead time (default 14 days).
+    """
+    action = "bank.schedule_collection"
+    existing = Collection.objects.filter(creation_key=creation_key).first()
+    if existing is not None:
+        return existing
+    territory = mandate.territory
+    if mandate.status == MandateStatus.REVOKED:
+        refuse(action, _("Il mandato %(ref)s di %(name)s è stato revocato il debitore non ha più autorizzato "
+                         "addebiti: serve un nuovo mandato firmato.").replace("revocato il", "revocato: il")
+               % {"ref": mandate.reference, "name": mandate.debtor_name},
+               actor=actor, territory=territory, code="mandate_revoked")
+    if not mandate.usable:
+        refuse(action, _("Il mandato %(ref)s è «%(status)s»: non si possono programmare addebiti.")
+               % {"ref": mandate.reference, "status": mandate.get_status_display()},
+               actor=actor, territory=territory, code="mandate_unusable")
+    if amount.currency != "EUR" or amount.cents <= 0:
+        refuse(action, _("Un addebito SEPA è in euro e maggiore di zero."), actor=actor, territory=territory,
+               code="bad_amount", field="amount")
+    lead = mandate.creditor.prenotification_days
+    earliest = timezone.localdate() + datetime.timedelta(days=lead)
+    if due_date < earliest:
+        refuse(action, _("La data di addebito %(due)s è troppo vicina: il debitore va avvisato %(n)s giorni prima, "
+                         "quindi la prima data possibile è %(earliest)s.")
+               % {"due": due_date.strftime("%d/%m/%Y"), "n": lead, "earliest": earliest.strftime("%d/%m/%Y")},
+               actor=actor, territory=territory, code="due_too_close", field="due_date")
+    try:
+        with transaction.atomic():
+            collection = Collection.objects.create(
+                mandate=mandate, territory=territory, amount_cents=amount.cents, currency=amount.currency,
+                due_date=due_date, description=description[:140], end_to_end_id=f"tmp-{creation_key}"[:35],
+                creation_key=creation_key, credit_account=credit_account, recurring=recurring,
+                prenotified_at=timezone.now(),
+            )
+            collection.end_to_end_id = f"PZ-DD-{collection.pk:010d}"
+            collection.save(update_fields=["end_to_end_id"])
+            record(action, actor=actor, obj=collection, territory=territory,
+                   data={"amount": amount.cents, "due_date": due_date.isoformat(), "mandate": mandate.reference})
+            from piazza.payments.bank import tasks
+
+            enqueue_on_commit(tasks.send_prenotification, collection.pk)
+    except IntegrityError:
+        return Collection.objects.get(creation_key=creation_key)
+    return collection
+
+
+def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date) -> CollectionBatch:
+    """Gather the creditor's scheduled debits for `due_date` into its open batch."""
+    action = "bank.prepare_batch"
+    _require_treasury(action, actor, creditor.territory)
+    min_days = setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)
+    earliest = timezone.localdate() + datetime.timedelta(days=min_days)
+    if due_date < earliest:
+        refuse(action, _("La data di addebito %(due)s è troppo vicina: la banca deve ricevere la distinta almeno "
+                         "%(n)s giorni prima. Scegli il %(earliest)s o una data successiva.")
+               % {"due": due_date.strftime("%d/%m/%Y"), "n": min_days, "earliest": earliest.strftime("%d/%m/%Y")},
+               actor=actor, territory=creditor.territory, code="due_too_close", field="due_date")
+    with transaction.atomic():
+        batch = CollectionBatch.objects.select_for_update().filter(
+            creditor=creditor, due_date=due_date, status=BatchStatus.OPEN).first()
+        if batch is None:
+            batch = CollectionBatch.objects.create(
+                creditor=creditor, territory=creditor.territory, due_date=due_date,
+                message_id=f"tmp-{timezone.now().timestamp()}"[:35])
+            batch.message_id = f"PZ-SDD-{batch.pk:08d}"
+            batch.save(update_fields=["message_id"])
+        added = Collection.objects.filter(
+            mandate__creditor=creditor, due_date=due_date, status=CollectionStatus.SCHEDULED,
+            mandate__status__in=[MandateStatus.ACTIVE, MandateStatus.AMENDED],
+        ).update(batch=batch, status=CollectionStatus.BATCHED)
+        if not batch.collections.exists():
+            refuse(action, _("Non ci sono addebiti programmati per il %(due)s su %(acct)s.")
+                   % {"due": due_date.strftime("%d/%m/%Y"), "acct": creditor}, actor=actor,
+                   territory=creditor.territory, code="empty_batch")
+        record(action, actor=actor, obj=batch, territory=creditor.territory, data={"added": added})
+    return batch
+
+
+def _sequence(collection: Collection) -> str:
+    if not collection.recurring:
+        return "OOFF"
+    if collection.mandate.pending_new_bank:
+        return "FRST"  # EPC: after a change of debtor bank the next debit is a first one
+    previous = Collection.objects.filter(
+        mandate=collection.mandate, status__in=[CollectionStatus.EXPORTED, CollectionStatus.COLLECTED],
+        recurring=True,
+    ).exclude(pk=collection.pk)
+    return "RCUR" if previous.exists() else "FRST"
+
+
+def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
+    """Generate, validate against the pain.008 XSD and freeze the batch. Later calls return
+    the very same bytes: an exported batch never changes."""
+    action = "bank.export_batch"
+    _require_treasury(action, actor, batch.territory)
+    with transaction.atomic():
+        locked = CollectionBatch.objects.select_for_update().get(pk=batch.pk)
+        if locked.is_exported:
+            record(action, actor=actor, obj=locked, territory=locked.territory, kind=AuditKind.EXPORT,
+                   data={"again": True, "sha256": locked.xml_sha256})
+            return bytes(locked.xml or b"")
+        collections = list(locked.collections.select_related("mandate").filter(status=CollectionStatus.BATCHED))
+        if not collections:
+            refuse(action, _("La distinta è vuota."), actor=actor, territory=locked.territory, code="empty_batch")
+        min_days = setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)
+        if locked.due_date < timezone.localdate() + datetime.timedelta(days=min_days):
+            refuse(action, _("La data di addebito %(due)s è ormai troppo vicina per inviare la distinta: annulla e "
+                             "riprogramma gli addebiti.") % {"due": locked.due_date.strftime("%d/%m/%Y")},
+                   actor=actor, territory=locked.territory, code="due_too_close")
+        debits = []
+        for collection in collections:
+            mandate = collection.mandate
+            amendment = None
+            if mandate.pending_original_iban or mandate.pending_new_bank:
+                amendment = sepa_xml.Amendment(original_iban=mandate.pending_original_iban,
+                                               new_bank=mandate.pending_new_bank)
+            collection.sequence = _sequence(collection)
+            debits.append(sepa_xml.Debit(
+                end_to_end_id=collection.end_to_end_id, amount_cents=collection.amount_cents,
+                mandate_reference=mandate.reference, mandate_signed_on=mandate.signed_on,
+                debtor_name=mandate.debtor_name, debtor_iban=mandate.debtor_iban, sequence=collection.sequence,
+                remittance=collection.description, debtor_bic=mandate.debtor_bic, amendment=amendment,
+            ))
+        creditor = locked.creditor
+        party = sepa_xml.Party(creditor.name, creditor.iban, creditor.bic, creditor.creditor_id)
+        schema = "pain.008.001.02" if creditor.bic else "pain.008.001.08"
+        try:
+            xml = sepa_xml.build_pain008(party, debits, collection_date=locked.due_date,
+                                         message_id=locked.message_id, schema=schema)
+        except sepa_xml.SepaFileInvalid as error:
+            refuse(action, _("Il file pain.008 non supera la validazione XSD, non viene rilasciato: %(e)s")
+                   % {"e": "; ".join(error.errors[:3])}, actor=actor, territory=locked.territory, code="xsd_invalid")
+        for collection in collections:
+            collection.status = CollectionStatus.EXPORTED
+            collection.save(update_fields=["sequence", "status"])
+        mandate_ids = {c.mandate_id for c in collections}
+        Mandate.objects.filter(pk__in=mandate_ids).update(pending_original_iban="", pending_new_bank=False)
+        Mandate.objects.filter(pk__in=mandate_ids, status=MandateStatus.AMENDED).update(status=MandateStatus.ACTIVE)
+        Mandate.objects.filter(pk__in=mandate_ids).update(last_collected_on=locked.due_date)
+        locked.xml = xml
+        locked.xml_sha256 = CollectionBatch.digest(xml)
+        locked.schema = schema
+        locked.status = BatchStatus.EXPORTED
+        locked.exported_at = timezone.now()
+        locked.exported_by = actor if getattr(actor, "is_authenticated", False) else None
+        locked.save()
+        record(action, actor=actor, obj=locked, territory=locked.territory, kind=AuditKind.EXPORT,
+               data={"sha256": locked.xml_sha256, "count": len(collections), "schema": schema})
+    return xml
+
+
+# --- expected transfers ---------------------------------------------------------------------
+
+
+def expect_transfer(
+    *, actor: Any, account: BankAccount, amount: Money, payer_name: str, description: str,
+    credit_account: Account, creation_key: str, payer_email: str = "",
+) -> ExpectedTransfer:
+    """A transfer we wait for, with its RF reference (bank_transfer provider). Idempotent."""
+    existing = ExpectedTransfer.objects.filter(creation_key=creation_key).first()
+    if existing is not None:
+        return existing
+    if amount.cents <= 0 or amount.currency != "EUR":
+        refuse("bank.expect_transfer", _("Un bonifico atteso è in euro e maggiore di zero."), actor=actor,
+               territory=account.territory, code="bad_amount", field="amount")
+    try:
+        with transaction.atomic():
+            expected = ExpectedTransfer.objects.create(
+                reference=f"tmp{timezone.now().timestamp()}"[:25], account=account, territory=account.territory,
+                amount_cents=amount.cents, currency=amount.currency, payer_name=payer_name.strip(),
+                payer_email=payer_email, description=description[:140], credit_account=credit_account,
+                creation_key=creation_key,
+            )
+            expected.reference = reference_for("PZ", expected.pk)
+            expected.save(update_fields=["reference"])
+            record("bank.expect_transfer", actor=actor, obj=expected, territory=account.territory,
+                   data={"reference": expected.reference, "amount": amount.cents})
+    except IntegrityError:
+        return ExpectedTransfer.objects.get(creation_key=creation_key)
+    return expected
+
+
+# --- statements -----------------------------------------------------------------------------
+
+
+def import_statement(
+    *, actor: Any, territory: Territory, filename: str, data: bytes, source: str = "upload",
+) -> list[StatementImport]:
+    """Import a CAMT.053/054 or MT940 file. Lines already seen (same fingerprint) are skipped,
+    so re-imports and overlapping statements book nothing twice. Returns one import per account."""
+    action = "bank.import_statement"
+    _require_treasury(action, actor, territory)
+    try:
+        parsed = parse_statement_file(data, filename)
+    except StatementFileError as error:
+        refuse(action, error.message, actor=actor, territory=territory, code=error.code, field="file")
+    accounts: dict[str, BankAccount] = {}
+    for statement in parsed.statements:
+        account = BankAccount.objects.filter(iban=statement.account_iban).select_related("territory").first()
+        if account is None or not account.territory.path.startswith(territory.path):
+            refuse(action, _("L'estratto %(id)s è del conto %(iban)s, che non è registrato tra i conti di %(t)s: "
+                             "registra il conto o carica l'estratto giusto.")
+                   % {"id": statement.statement_id, "iban": statement.account_iban, "t": territory},
+                   actor=actor, territory=territory, code="unknown_account", field="file")
+        assert account is not None
+        accounts[statement.account_iban] = account
+    digest = CollectionBatch.digest(data)
+    imports: dict[str, StatementImport] = {}
+    for statement in parsed.statements:
+        account = accounts[statement.account_iban]
+        with transaction.atomic():
+            statement_import = imports.get(account.iban)
+            if statement_import is None:
+                statement_import = StatementImport.objects.create(
+                    account=account, territory=account.territory, filename=filename[:255], sha256=digest,
+                    format=parsed.format, message_id=parsed.message_id[:140], source=source, content=data,
+                    imported_by=actor if getattr(actor, "is_authenticated", False) else None,
+                )
+                imports[account.iban] = statement_import
+            statement_import.warnings = [*statement_import.warnings, *statement.warnings]
+            statement_import.line_count += len(statement.lines)
+            statement_import.save(update_fields=["warnings", "line_count"])
+            record(action, actor=actor, obj=statement_import, territory=account.territory,
+                   data={"statement": statement.statement_id, "lines": len(statement.lines), "sha256": digest})
+        # Credits first: a batch credit must be booked before a return of one of its debits.
+        for parsed_line in sorted(statement.lines, key=lambda item: item.direction != CREDIT):
+            line = _store_line(statement_import, account, statement.statement_id, parsed_line)
+            if line is None:
+                StatementImport.objects.filter(pk=statement_import.pk).update(
+                    duplicate_lines=F("duplicate_lines") + 1)
+                continue
+            StatementImport.objects.filter(pk=statement_import.pk).update(new_lines=F("new_lines") + 1)
+            auto_match(line)
+    for statement_import in imports.values():
+        statement_import.refresh_from_db()
+    return list(imports.values())
+
+
+def _store_line(statement_import: StatementImport, account: BankAccount, statement_id: str,
+                parsed: ParsedLine) -> StatementLine | None:
+    """Insert the line once per (account, fingerprint); None when it was already there."""
+    if StatementLine.objects.filter(account=account, fingerprint=parsed.fingerprint).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return StatementLine.objects.create(
+                account=account, territory=account.territory, statement_import=statement_import,
+                fingerprint=parsed.fingerprint, statement_id=statement_id[:140], position=parsed.position,
+                direction=parsed.direction, amount_cents=parsed.amount_cents, currency=parsed.currency,
+                booking_date=parsed.booking_date, value_date=parsed.value_date,
+                counterparty_name=parsed.counterparty_name[:140], counterparty_iban=parsed.counterparty_iban[:34],
+                remittance=parsed.remittance[:500], creditor_reference=parsed.creditor_reference,
+                end_to_end_id=parsed.end_to_end_id[:35], mandate_id=parsed.mandate_id[:35],
+                payment_information_id=parsed.payment_information_id[:35],
+                bank_reference=parsed.bank_reference[:140], return_reason=parsed.return_reason[:4],
+                bank_transaction_code=parsed.bank_transaction_code[:40],
+                status=LineStatus.QUEUED if parsed.status == BOOKED else LineStatus.REJECTED,
+                reason="" if parsed.status == BOOKED else _(
+                    "Movimento non ancora contabilizzato dalla banca (%(s)s): verrà importato quando comparirà "
+                    "come contabilizzato.") % {"s": parsed.status},
+            )
+    except IntegrityError:
+        return None  # a concurrent import stored it first
+
+
+def _queue(line: StatementLine, reason: str, *, confidence: int = 0,
+           suggestion: ExpectedTransfer | None = None) -> StatementLine:
+    StatementLine.objects.filter(pk=line.pk, status=LineStatus.QUEUED).update(
+        reason=reason[:300], confidence=confidence, suggestion=suggestion)
+    line.refresh_from_db()
+    return line
+
+
+def auto_match(line: StatementLine) -> StatementLine:
+    """Match a new line by reference, else by amount + name + date window with a confidence."""
+    if line.status != LineStatus.QUEUED:
+        return line
+    if line.currency != line.account.ledger_account.currency:
+        return _reject(line, _("Movimento in %(c)s su un conto in euro: va registrato a mano.") % {"c": line.currency})
+    if line.direction == DEBIT:
+        return _auto_match_debit(line)
+    return _auto_match_credit(line)
+
+
+def _reject(line: StatementLine, reason: str) -> StatementLine:
+    StatementLine.objects.filter(pk=line.pk).update(status=LineStatus.REJECTED, reason=reason[:300])
+    line.refresh_from_db()
+    return line
+
+
+def _auto_match_debit(line: StatementLine) -> StatementLine:
+    if line.return_reason or line.bank_transaction_code.endswith(("UPDD", "/RDDT")):
+        collection = Collection.objects.filter(
+            Q(end_to_end_id=line.end_to_end_id) if line.end_to_end_id else Q(pk__in=[])
+        ).select_related("mandate").first()
+        if collection is None:
+            return _queue(line, _("Storno di addebito SEPA (%(code)s) per un addebito che non risulta tra i nostri "
+                                  "(riferimento «%(ref)s»): verifica con la banca.")
+                          % {"code": line.return_reason or "?", "ref": line.end_to_end_id or "-"})
+        record_return(actor=None, line=line, collection=collection)
+        line.refresh_from_db()
+        return line
+    if line.end_to_end_id:
+        payout = Payout.objects.filter(end_to_end_id=line.end_to_end_id).first()
+        if payout is not None:
+            confirm_payout(actor=None, line=line, payout=payout)
+            line.refresh_from_db()
+            return line
+    if line.bank_transaction_code.endswith(("CHRG", "/FEES", "NCHG")) or line.bank_transaction_code in ("NCHG",):
+        book_bank_charge(actor=None, line=line)
+        line.refresh_from_db()
+        return line
+    return _queue(line, _("Uscita non riconosciuta: nessun versamento approvato con questo riferimento."))
+
+
+def _norm(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return " ".join(sorted("".join(c if c.isalnum() else " " for c in plain).split()))
+
+
+def name_similarity(a: str, b: str) -> float:
+    """0–1, order- and accent-insensitive ("Dell'Acqua Nicolò" ~ "Nicolo Dell Acqua")."""
+    if not a or not b:
+        return 0.0
+    return difflib.SequenceMatcher(None, _norm(a), _norm(b)).ratio()
+
+
+def score_candidate(line: StatementLine, expected: ExpectedTransfer) -> int:
+    """Confidence 0–100: exact amount 50, name up to 40, date within the window 10."""
+    score = 0
+    if expected.outstanding_cents == line.amount_cents:
+        score += 50
+    score += round(40 * name_similarity(line.counterparty_name, expected.payer_name))
+    window = setting("BANK_MATCH_WINDOW_DAYS", 45)
+    if line.booking_date is not None:
+        age = (line.booking_date - timezone.localtime(expected.created_at).date()).days
+        if -1 <= age <= window:
+            score += 10
+    return min(score, 100)
+
+
+def _auto_match_credit(line: StatementLine) -> StatementLine:
+    if line.payment_information_id or line.end_to_end_id.startswith("PZ-DD-"):
+        batch = _batch_for(line)
+        if batch is not None:
+            settle_batch(actor=None, line=line, batch=batch)
+            line.refresh_from_db()
+            return line
+    if line.creditor_reference:
+        expected = ExpectedTransfer.objects.filter(reference=line.creditor_reference).first()
+        if expected is None or expected.account_id != line.account_id:
+            return _queue(line, _("Il riferimento %(ref)s non corrisponde a nessun bonifico atteso su questo conto: "
+                                  "abbina il movimento a mano o segnalalo.") % {"ref": line.creditor_reference})
+        if expected.status == TransferStatus.CANCELLED:
+            return _queue(line, _("Il riferimento %(ref)s è di un bonifico atteso annullato.")
+                          % {"ref": line.creditor_reference})
+        apply_transfer(actor=None, line=line, expected=expected, confidence=100)
+        line.refresh_from_db()
+        return line
+    window = setting("BANK_MATCH_WINDOW_DAYS", 45)
+    since = timezone.now() - datetime.timedelta(days=window)
+    candidates = list(ExpectedTransfer.objects.filter(
+        account=line.account, status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL], created_at__gte=since,
+    ).order_by("-created_at")[:200])
+    scored = sorted(((score_candidate(line, c), c) for c in candidates), key=lambda p: -p[0])
+    threshold = setting("BANK_AUTO_MATCH_CONFIDENCE", 85)
+    if scored:
+        best_score, best = scored[0]
+        runner_up = scored[1][0] if len(scored) > 1 else 0
+        if best_score >= threshold and best_score - runner_up >= 15:
+            apply_transfer(actor=None, line=line, expected=best, confidence=best_score)
+            line.refresh_from_db()
+            return line
+        if best_score >= 50:
+            return _queue(line, _("Nessun riferimento: possibile corrispondenza con %(ref)s (%(name)s), affidabilità "
+                                  "%(score)s%%. Controlla e conferma.")
+                          % {"ref": best.reference, "name": best.payer_name, "score": best_score},
+                          confidence=best_score, suggestion=best)
+    return _queue(line, _("Nessun riferimento e nessun bonifico atteso con importo e nome compatibili."))
+
+
+def _batch_for(line: StatementLine) -> CollectionBatch | None:
+    if line.payment_information_id:
+        message_id = line.payment_information_id.rsplit("-DD", 1)[0]
+        batch = CollectionBatch.objects.filter(message_id=message_id, creditor=line.account).first()
+        if batch is not None:
+            return batch
+    if line.end_to_end_id:
+        collection = Collection.objects.filter(end_to_end_id=line.end_to_end_id).first()
+        if collection is not None and collection.batch is not None:
+            return collection.batch
+    return None
+
+
+def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfer, confidence: int) -> StatementLine:
+    """Book a received transfer against what was expected: partial and over-payments are explicit
+    (the expected transfer says partial / overpaid, the excess sits in bank_unallocated)."""
+    action = "bank.match_transfer"
+    with transaction.atomic():
+        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+        if locked_line.status != LineStatus.QUEUED:
+            who = locked_line.matched_by.get_username() if locked_line.matched_by else _("l'abbinamento automatico")
+            refuse(action, _("Questo movimento è già stato abbinato da %(who)s.") % {"who": who}, actor=actor,
+                   territory=line.territory, code="already_matched")
+        if locked_line.direction != CREDIT:
+            refuse(action, _("Solo un'entrata può pagare un bonifico atteso."), actor=actor,
+                   territory=line.territory, code="wrong_direction")
+        target = ExpectedTransfer.objects.select_for_update().get(pk=expected.pk)
+        if target.account_id != locked_line.account_id:
+            refuse(action, _("Il bonifico atteso %(ref)s è su un altro conto.") % {"ref": target.reference},
+                   actor=actor, territory=line.territory, code="other_account")
+        if target.status == TransferStatus.CANCELLED:
+            refuse(action, _("Il bonifico atteso %(ref)s è annullato.") % {"ref": target.reference},
+                   actor=actor, territory=line.territory, code="cancelled")
+        received = locked_line.amount_cents
+        to_destination = min(received, target.outstanding_cents)
+        excess = received - to_destination
+        bank = _bank_ledger(locked_line.account)
+        entries = [(bank, Money(received, locked_line.currency))]
+        if to_destination:
+            entries.append((target.credit_account, Money(-to_destination, locked_line.currency)))
+        if excess:
+            unallocated = get_account("bank_unallocated", territory=locked_line.account.territory)
+            entries.append((unallocated, Money(-excess, locked_line.currency)))
+        post_transaction(actor=actor, cause=Cause.PAYMENT, memo=f"Bonifico {target.reference} {target.payer_name}",
+                         entries=entries, idempotency_key=f"bank:line:{locked_line.pk}", about=target, audit=False)
+        target.received_cents += received
+        if target.received_cents < target.amount_cents:
+            target.status = TransferStatus.PARTIAL
+        elif target.received_cents == target.amount_cents:
+            target.status = TransferStatus.PAID
+        else:
+            target.status = TransferStatus.OVERPAID
+        target.save(update_fields=["received_cents", "status"])
+        reason = {
+            TransferStatus.PARTIAL: _("Pagamento parziale: mancano %(m)s.")
+            % {"m": format_money(Money(target.outstanding_cents))},
+            TransferStatus.OVERPAID: _("Pagamento in eccesso di %(m)s, accantonato tra gli incassi da attribuire.")
+            % {"m": format_money(Money(excess))},
+        }.get(TransferStatus(target.status), "")
+        _mark_matched(locked_line, actor, MatchKind.TRANSFER, reason, confidence, transfer=target)
+        record(action, actor=actor, obj=locked_line, territory=locked_line.territory,
+               data={"transfer": target.reference, "confidence": confidence, "status": target.status})
+    return locked_line
+
+
+def _mark_matched(line: StatementLine, actor: Any, kind: str, reason: str, confidence: int, **links: Any) -> None:
+    line.status = LineStatus.MATCHED
+    line.match_kind = kind
+    line.reason = reason[:300]
+    line.confidence = confidence
+    line.matched_by = actor if getattr(actor, "is_authenticated", False) else None
+    line.matched_at = timezone.now()
+    for name, value in links.items():
+        setattr(line, name, value)
+    line.save()
+
+
+def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer) -> StatementLine:
+    """A treasurer's manual match; two treasurers at once → one wins, the other is told."""
+    _require_treasury("bank.match_transfer", actor, line.territory)
+    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100)
+
+
+def reject_line(*, actor: Any, line: StatementLine, reason: str) -> StatementLine:
+    """Set a queued line aside with the treasurer's reason (e.g. a movement between own accounts)."""
+    action = "bank.reject_line"
+    _require_treasury(action, actor, line.territory)
+    if not reason.strip():
+        refuse(action, _("Scrivi perché il movimento viene scartato."), actor=actor, territory=line.territory,
+               code="required", field="reason")
+    with transaction.atomic():
+        locked = StatementLine.objects.select_for_update().get(pk=line.pk)
+        if locked.status != LineStatus.QUEUED:
+            refuse(action, _("Il movimento non è più da abbinare."), actor=actor, territory=line.territory,
+                   code="already_matched")
+        locked.status = LineStatus.REJECTED
+        locked.reason = reason.strip()[:300]
+        locked.matched_by = actor
+        locked.matched_at = timezone.now()
+        locked.save()
+        record(action, actor=actor, obj=locked, territory=locked.territory, data={"reason": locked.reason})
+    return locked
+
+
+def book_bank_charge(*, actor: Any, line: StatementLine) -> StatementLine:
+    with transaction.atomic():
+        locked = StatementLine.objects.select_for_update().get(pk=line.pk)
+        if locked.status != LineStatus.QUEUED:
+            return locked
+        charges = get_account("bank_charges", territory=locked.account.territory)
+        post_transaction(actor=actor, cause=Cause.FEE, memo=f"Commissioni bancarie {locked.booking_date}",
+                         entries=[(charges, Money(locked.amount_cents, locked.currency)),
+                                  (_bank_ledger(locked.account), Money(-locked.amount_cents, locked.currency))],
+                         idempotency_key=f"bank:line:{locked.pk}", about=locked, audit=False)
+        _mark_matched(locked, actor, MatchKind.BANK_FEE, _("Commissioni bancarie registrate."), 100)
+        record("bank.book_charge", actor=actor, obj=locked, territory=locked.territory)
+    return locked
+
+
+def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> StatementLine:
+    """The bank credited a pain.008 batch (or part of it): book each collection once."""
+    action = "bank.settle_batch"
+    with transaction.atomic():
+        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+        if locked_line.status != LineStatus.QUEUED:
+            return locked_line
+        collections = list(Collection.objects.select_for_update().filter(
+            batch=batch, status=CollectionStatus.EXPORTED).order_by("id"))
+        # A batch credit detailed per transaction carries each debit's EndToEndId: settle that one.
+        e2e = locked_line.end_to_end_id
+        detailed = [c for c in collections if e2e and c.end_to_end_id == e2e]
+        if detailed or (locked_line.end_to_end_id and not locked_line.payment_information_id):
+            collections = detailed
+        total = sum(c.amount_cents for c in collections)
+        if total != locked_line.amount_cents:
+            _queue(locked_line, _("Accredito della distinta %(batch)s di %(got)s, ma gli addebiti in attesa sommano "
+                                  "%(want)s: verifica gli storni e abbina a mano.")
+                   % {"batch": batch.message_id, "got": format_money(Money(locked_line.amount_cents)),
+                      "want": format_money(Money(total))})
+            return locked_line
+        bank = _bank_ledger(batch.creditor)
+        for collection in collections:
+            collection.ledger_transaction = post_transaction(
+                actor=actor, cause=Cause.PAYMENT, memo=f"Addebito SEPA {collection.end_to_end_id}",
+                entries=[(bank, collection.amount), (collection.credit_account, -collection.amount)],
+                idempotency_key=f"bank:collection:{collection.pk}", about=collection, audit=False,
+            )
+            collection.status = CollectionStatus.COLLECTED
+            collection.save(update_fields=["ledger_transaction", "status"])
+        if not batch.collections.filter(status=CollectionStatus.EXPORTED).exists():
+            CollectionBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLED)
+        _mark_matched(locked_line, actor, MatchKind.COLLECTION_BATCH,
+                      _("Distinta %(batch)s: %(n)s addebiti incassati.") % {"batch": batch.message_id,
+                                                                             "n": len(collections)},
+                      100, batch=batch)
+        record(action, actor=actor, obj=batch, territory=batch.territory, data={"collections": len(collections)})
+    return locked_line
+
+
+def record_return(*, actor: Any, line: StatementLine, collection: Collection) -> StatementLine:
+    """An R-transaction: the collection fails, its booking is reversed, the retry rule of the
+    reason code applies, the mandate follows the reason, and both sides are told in plain words."""
+    action = "bank.record_return"
+    reason = reason_for(line.return_reason)
+    with transaction.atomic():
+        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+        if locked_line.status != LineStatus.QUEUED:
+            return locked_line
+        target = Collection.objects.select_for_update().select_related("mandate").get(pk=collection.pk)
+        if target.status == CollectionStatus.FAILED:
+            _queue(locked_line, _("L'addebito %(e2e)s risulta già respinto: possibile storno doppio, verifica.")
+                   % {"e2e": target.end_to_end_id})
+            return locked_line
+        if locked_line.amount_cents != target.amount_cents:
+            _queue(locked_line, _("Storno di %(got)s per l'addebito %(e2e)s di %(want)s: importi diversi, verifica.")
+                   % {"got": format_money(Money(locked_line.amount_cents)), "e2e": target.end_to_end_id,
+                      "want": format_money(target.amount)})
+            return locked_line
+        if target.status != CollectionStatus.COLLECTED or target.ledger_transaction is None:
+            # Credits are matched before debits of the same file, so this means the batch credit
+            # has not been seen at all: booking the return now would leave the books wrong.
+            _queue(locked_line, _("Storno dell'addebito %(e2e)s arrivato prima dell'accredito della sua distinta: "
+                                  "importa prima l'estratto con l'accredito, poi abbina questo movimento.")
+                   % {"e2e": target.end_to_end_id})
+            return locked_line
+        reverse_transaction(actor=actor, original=target.ledger_transaction,
+                            memo=f"Storno SEPA {reason.code} {target.end_to_end_id}",
+                            idempotency_key=f"bank:line:{locked_line.pk}", audit=False)
+        target.status = CollectionStatus.FAILED
+        target.return_reason = reason.code[:4]
+        target.save(update_fields=["status", "return_reason"])
+        mandate = target.mandate
+        if reason.mandate_effect == MandateEffect.REVOKE:
+            Mandate.objects.filter(pk=mandate.pk).update(status=MandateStatus.REVOKED,
+                                                         status_reason=str(reason.treasurer))
+            Collection.objects.filter(mandate=mandate, status=CollectionStatus.SCHEDULED).update(
+                status=CollectionStatus.CANCELLED)
+        elif reason.mandate_effect == MandateEffect.SUSPEND:
+            Mandate.objects.filter(pk=mandate.pk).update(status=MandateStatus.SUSPENDED,
+                                                         status_reason=str(reason.treasurer))
+        retry = None
+        max_attempts = setting("BANK_SDD_MAX_ATTEMPTS", 2)
+        if reason.retry and target.attempt < max_attempts and mandate.usable:
+            retry_days = max(setting("BANK_SDD_RETRY_DAYS", 7), setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2))
+            retry = Collection.objects.create(
+                mandate=mandate, territory=target.territory, amount_cents=target.amount_cents,
+                currency=target.currency, due_date=timezone.localdate() + datetime.timedelta(days=retry_days),
+                description=target.description, end_to_end_id=f"tmp-retry-{target.pk}",
+                creation_key=f"{target.creation_key}:retry{target.attempt + 1}", credit_account=target.credit_account,
+                recurring=target.recurring, attempt=target.attempt + 1, retry_of=target,
+                prenotified_at=timezone.now(),
+            )
+            retry.end_to_end_id = f"PZ-DD-{retry.pk:010d}"
+            retry.save(update_fields=["end_to_end_id"])
+        message = _("%(reason)s (%(code)s).") % {"reason": reason.treasurer, "code": reason.code or "?"}
+        if retry is not None:
+            message += " " + _("Nuovo tentativo il %(d)s.") % {"d": retry.due_date.strftime("%d/%m/%Y")}
+        _mark_matched(locked_line, actor, MatchKind.COLLECTION_RETURN, message, 100, collection=target)
+        record(action, actor=actor, obj=target, territory=target.territory,
+               data={"code": reason.code, "retry": retry.pk if retry else None, "effect": str(reason.mandate_effect)})
+        from piazza.payments.bank import tasks
+
+        enqueue_on_commit(tasks.send_return_notices, target.pk)
+    return locked_line
+
+
+# --- payouts --------------------------------------------------------------------------------
+
+
+def _available(source: Account) -> Money:
+    return balance(source)
+
+
+def request_payout(
+    *, actor: Any, source_account: Account, bank_account: BankAccount, payee: Payee, amount: Money, description: str,
+) -> Payout:
+    action = "bank.request_payout"
+    territory = bank_account.territory
+    _require_treasury(action, actor, territory)
+    if source_account.territory_id is None or not Territory.objects.filter(
+            pk=source_account.territory_id, path__startswith=territory.path).exists():
+        refuse(action, _("Il conto di partenza non appartiene a %(t)s.") % {"t": territory}, actor=actor,
+               territory=territory, code="out_of_scope", field="source_account")
+    if not payee.territory.path.startswith(territory.path) and not territory.path.startswith(payee.territory.path):
+        refuse(action, _("Il beneficiario non è registrato per %(t)s.") % {"t": territory}, actor=actor,
+               territory=territory, code="out_of_scope", field="payee")
+    if amount.cents <= 0:
+        refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=territory,
+               code="bad_amount", field="amount")
+    available = _available(source_account)
+    if amount > available:
+        refuse(action, _("%(amount)s supera il saldo disponibile di %(account)s (%(available)s): nessun versamento "
+                         "è stato richiesto.") % {"amount": format_money(amount), "account": source_account,
+                                                  "available": format_money(available)},
+               actor=actor, territory=territory, code="insufficient_balance", field="amount")
+    with transaction.atomic():
+        payout = Payout.objects.create(
+            source_account=source_account, bank_account=bank_account, payee=payee, territory=territory,
+            amount_cents=amount.cents, currency=amount.currency, description=description[:140],
+            end_to_end_id=f"tmp-{timezone.now().timestamp()}"[:35], requested_by=actor,
+        )
+        payout.end_to_end_id = f"PZ-PO-{payout.pk:010d}"
+        payout.save(update_fields=["end_to_end_id"])
+        record(action, actor=actor, obj=payout, territory=territory,
+               data={"amount": amount.cents, "payee": payee.name})
+    return payout
+
+
+def approve_payout(*, actor: Any, payout: Payout) -> Payout:
+    """The second treasurer approves: never the requester (four eyes). The money is set aside
+    at once (Dr source / Cr payouts_approved) under a lock on the source account."""
+    action = "bank.approve_payout"
+    _require_treasury(action, actor, payout.territory)
+    if actor is None or actor.pk == payout.requested_by_id:
+        refuse(action, _("Hai chiesto tu questo versamento: deve approvarlo un altro tesoriere (regola dei quattro "
+                         "occhi)."), actor=actor, territory=payout.territory, code="four_eyes", permission=True)
+    with transaction.atomic():
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if locked.status != PayoutStatus.REQUESTED:
+            refuse(action, _("Il versamento è già «%(s)s».") % {"s": locked.get_status_display()}, actor=actor,
+                   territory=payout.territory, code="not_requested")
+        Account.objects.select_for_update().get(pk=locked.source_account_id)  # serialise approvals per account
+        available = _available(locked.source_account)
+        if locked.amount > available:
+            refuse(action, _("%(amount)s supera il saldo disponibile di %(account)s (%(available)s): il versamento "
+                             "non può essere approvato.") % {"amount": format_money(locked.amount),
+                                                              "account": locked.source_account,
+                                                              "available": format_money(available)},
+                   actor=actor, territory=payout.territory, code="insufficient_balance")
+        pending = get_account("payouts_approved", territory=locked.bank_account.territory)
+        locked.reserve_transaction = post_transaction(
+            actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} a {locked.payee.name}",
+            entries=[(locked.source_account, locked.amount), (pending, -locked.amount)],
+            idempotency_key=f"bank:payout:{locked.pk}:approve", about=locked, audit=False,
+        )
+        locked.status = PayoutStatus.APPROVED
+        locked.approved_by = actor
+        locked.approved_at = timezone.now()
+        locked.save()
+        record(action, actor=actor, obj=locked, territory=locked.territory, data={"amount": locked.amount_cents})
+    return locked
+
+
+def reject_payout(*, actor: Any, payout: Payout, reason: str) -> Payout:
+    action = "bank.reject_payout"
+    _require_treasury(action, actor, payout.territory)
+    with transaction.atomic():
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if locked.status != PayoutStatus.REQUESTED:
+            refuse(action, _("Si può respingere solo un versamento ancora da approvare."), actor=actor,
+                   territory=payout.territory, code="not_requested")
+        locked.status = PayoutStatus.REJECTED
+        locked.save(update_fields=["status"])
+        record(action, actor=actor, obj=locked, territory=locked.territory, data={"reason": reason[:300]})
+    return locked
+
+
+def export_payouts(*, actor: Any, bank_account: BankAccount, execution_date: datetime.date) -> PayoutBatch:
+    """All approved payouts of the account in one XSD-validated pain.001; frozen once made."""
+    action = "bank.export_payouts"
+    _require_treasury(action, actor, bank_account.territory)
+    if execution_date < timezone.localdate():
+        refuse(action, _("La data di esecuzione non può essere nel passato."), actor=actor,
+               territory=bank_account.territory, code="past_date", field="execution_date")
+    with transaction.atomic():
+        payouts = list(Payout.objects.select_for_update().filter(
+            bank_account=bank_account, status=PayoutStatus.APPROVED).select_related("payee").order_by("id"))
+        if not payouts:
+            refuse(action, _("Non ci sono versamenti approvati da esportare."), actor=actor,
+                   territory=bank_account.territory, code="empty_batch")
+        batch = PayoutBatch(account=bank_account, territory=bank_account.territory, execution_date=execution_date,
+                            message_id=f"tmp-{timezone.now().timestamp()}"[:35], xml=b"", xml_sha256="",
+                            schema="pain.001.001.03", exported_by=actor)
+        batch.save()
+        batch.message_id = f"PZ-SCT-{batch.pk:08d}"
+        party = sepa_xml.Party(bank_account.name, bank_account.iban, bank_account.bic)
+        transfers = [sepa_xml.Transfer(p.end_to_end_id, p.amount_cents, p.payee.name, p.payee.iban, p.description,
+                                       p.payee.bic) for p in payouts]
+        try:
+            xml = sepa_xml.build_pain001(party, transfers, execution_date=execution_date,
+                                         message_id=batch.message_id, schema=batch.schema)
+        except sepa_xml.SepaFileInvalid as error:
+            refuse(action, _("Il file pain.001 non supera la validazione XSD: %(e)s")
+                   % {"e": "; ".join(error.errors[:3])}, actor=actor, territory=bank_account.territory,
+                   code="xsd_invalid")
+        batch.xml = xml
+        batch.xml_sha256 = CollectionBatch.digest(xml)
+        batch.save()
+        Payout.objects.filter(pk__in=[p.pk for p in payouts]).update(status=PayoutStatus.EXPORTED, batch=batch)
+        record(action, actor=actor, obj=batch, territory=batch.territory, kind=AuditKind.EXPORT,
+               data={"count": len(payouts), "sha256": batch.xml_sha256})
+    return batch
+
+
+def confirm_payout(*, actor: Any, line: StatementLine, payout: Payout) -> StatementLine:
+    action = "bank.confirm_payout"
+    with transaction.atomic():
+        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+        if locked_line.status != LineStatus.QUEUED:
+            return locked_line
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if locked.status != PayoutStatus.EXPORTED or locked.amount_cents != locked_line.amount_cents \
+                or locked.bank_account_id != locked_line.account_id:
+            _queue(locked_line, _("Uscita con il riferimento del versamento %(e2e)s, ma importo, conto o stato non "
+                                  "corrispondono: verifica.") % {"e2e": locked.end_to_end_id})
+            return locked_line
+        pending = get_account("payouts_approved", territory=locked.bank_account.territory)
+        post_transaction(actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} eseguito",
+                         entries=[(pending, locked.amount), (_bank_ledger(locked.bank_account), -locked.amount)],
+                         idempotency_key=f"bank:payout:{locked.pk}:confirm", about=locked, audit=False)
+        locked.status = PayoutStatus.CONFIRMED
+        locked.save(update_fields=["status"])
+        _mark_matched(locked_line, actor, MatchKind.PAYOUT, _("Versamento eseguito dalla banca."), 100, payout=locked)
+        record(action, actor=actor, obj=locked, territory=locked.territory)
+    return locked_line

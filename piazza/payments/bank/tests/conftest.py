@@ -1,0 +1,52 @@
+"""Fixtures of the bank rails: two treasurers of the Bologna federation, its bank account."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from piazza.ledger.accounts import get_account
+from piazza.payments.bank import actions
+from piazza.payments.bank.models import BankAccount, MandateChannel
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official
+
+OUR_IBAN = "IT60X0542811101000000123456"
+CREDITOR_ID = "IT66ZZZA1B2C3D4E5F6G7H8"
+CONSENT = ("Sottoscrivendo questo mandato autorizzi il Partito Democratico – Federazione di Bologna a inviare "
+           "istruzioni alla tua banca per addebitare il tuo conto. Hai diritto al rimborso entro 8 settimane.")
+
+
+@dataclass
+class Bank:
+    anna: Any  # treasurer of the federation
+    bruno: Any  # second treasurer (four eyes)
+    account: BankAccount
+    funds: Any  # the federation's ledger account receiving money
+
+    def mandate(self, name: str = "Nicolò Dell'Acqua", iban: str = "IT25O0306909606100000012345", **extra: Any):
+        return actions.sign_mandate(
+            actor=self.anna, creditor=self.account, debtor_name=name, debtor_iban=iban,
+            debtor_email=extra.pop("email", "nicolo@example.org"), signed_on=datetime.date(2026, 1, 5),
+            channel=MandateChannel.ONLINE, consent_text=CONSENT, **extra,
+        )
+
+
+def far_date(days: int = 20) -> datetime.date:
+    return timezone.localdate() + datetime.timedelta(days=days)
+
+
+@pytest.fixture
+def bank(tree) -> Bank:
+    anna = make_official("anna.tesoriera", tree.bologna, [Role.TREASURY], email="anna@example.org")
+    bruno = make_official("bruno.tesoriere", tree.bologna, [Role.TREASURY], email="bruno@example.org")
+    account = actions.register_bank_account(
+        actor=anna, territory=tree.bologna, name="PD Federazione di Bologna", iban=OUR_IBAN,
+        creditor_id=CREDITOR_ID,
+    )
+    funds = get_account("territory", territory=tree.bologna)
+    return Bank(anna=anna, bruno=bruno, account=account, funds=funds)
