@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class FundingConfig(AppConfig):
     name = "piazza.funding"
     label = "funding"
+
+    def ready(self) -> None:
+        """Plug-in points only (convention 2): the payable handler, the F6 source, a ledger check."""
+        from piazza.compliance.rules import register_contribution_source
+        from piazza.funding import payable
+        from piazza.ledger.checks import register_check
+
+        register_contribution_source("funding.donations", "donation", payable.donations_in_year)
+        register_check("funding counters equal the ledger", "piazza.funding.payable.counters_match_ledger")
+        try:
+            from piazza.payments.payables import register_payable
+        except ImportError:  # the payments core lands separately
+            return
+        register_payable("funding.donation", payable.DonationHandler())

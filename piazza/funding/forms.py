@@ -1,0 +1,243 @@
+"""Forms of the funding app: the public donation form (works without JavaScript) and the
+back-office forms for campaigns, pools and peer-to-peer pages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.core import signing
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from piazza.compliance.rules import ATTESTATIONS
+from piazza.core.money import Money, MoneyFormField, format_eur
+from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode
+from piazza.territory.models import Comune
+
+CAMPAIGN_SIGNER_SALT = "funding.donation-form"
+
+
+def sign_campaign(campaign: Campaign) -> str:
+    """The form carries the campaign it was rendered for, signed: a tampered id is detected."""
+    return signing.dumps(campaign.pk, salt=CAMPAIGN_SIGNER_SALT)
+
+
+def _text(label: Any, **kw: Any) -> forms.CharField:
+    return forms.CharField(label=label, **kw)
+
+
+class DonationForm(forms.Form):
+    """Amount (preset or custom), frequency (never pre-selected), donor details for the law."""
+
+    campaign_token = forms.CharField(widget=forms.HiddenInput)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=80)
+    shown_match_cents = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+    page = forms.CharField(widget=forms.HiddenInput, required=False)
+    refcode = forms.CharField(widget=forms.HiddenInput, required=False, max_length=60)
+    utm_source = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
+    utm_medium = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
+    utm_campaign = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
+
+    preset = forms.ChoiceField(label=_("Importo"), required=False, widget=forms.RadioSelect)
+    custom_amount = MoneyFormField(label=_("Altro importo (€)"), required=False, min_cents=1)
+    frequency = forms.ChoiceField(
+        label=_("Frequenza"), choices=Frequency.choices, widget=forms.RadioSelect,
+        error_messages={"required": _("Scegli se donare una volta sola o ogni mese.")})
+    cover_fee = forms.BooleanField(label=_("Aggiungo il costo della transazione"), required=False)
+
+    first_name = _text(_("Nome"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "given-name"}))
+    last_name = _text(_("Cognome"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "family-name"}))
+    codice_fiscale = _text(
+        _("Codice fiscale"), max_length=20,
+        help_text=_("Serve per la ricevuta e per la legge sul finanziamento della politica."),
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "spellcheck": "false"}))
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    address = _text(_("Indirizzo di residenza"), max_length=200,
+                    widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    postal_code = forms.RegexField(label=_("CAP"), regex=r"^\d{5}$", error_messages={
+        "invalid": _("Il CAP ha 5 cifre, per esempio 40121.")},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}))
+    comune = _text(_("Comune di residenza"), max_length=120,
+                   help_text=_("Scrivi il nome del comune, per esempio Bologna."))
+
+    publication = forms.ChoiceField(
+        label=_("Pubblicazione del nome (legge 3/2019)"),
+        choices=[("accept", _("Ho capito: sopra 500 € in un anno il mio nome sarà pubblicato per legge")),
+                 ("object", _("Non voglio che il mio nome sia mai pubblicato"))],
+        widget=forms.RadioSelect, initial="accept")
+    on_wall = forms.BooleanField(label=_("Mostra il mio nome tra i sostenitori di questa pagina"), required=False)
+    message = forms.CharField(label=_("Un messaggio (facoltativo)"), max_length=280, required=False,
+                              widget=forms.Textarea(attrs={"rows": 2}))
+    updates = forms.BooleanField(label=_("Voglio ricevere gli aggiornamenti di questa raccolta per email"),
+                                 required=False)
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        fields: Any = self.fields
+        fields["preset"].choices = [(str(c), format_eur(c)) for c in campaign.presets]
+        fields["custom_amount"].min_cents = None  # the campaign minimum is checked below, with its message
+        if not campaign.allow_monthly:
+            fields["frequency"].choices = [(Frequency.ONE_OFF, Frequency.ONE_OFF.label)]
+        for key, text in ATTESTATIONS:
+            self.fields[f"attest_{key}"] = forms.BooleanField(label=text, required=False)
+        if not self.is_bound:
+            self.initial.setdefault("campaign_token", sign_campaign(campaign))
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+
+    @property
+    def attestation_fields(self) -> list[Any]:
+        return [self[f"attest_{key}"] for key, _t in ATTESTATIONS]
+
+    def clean_campaign_token(self) -> int:
+        try:
+            pk = signing.loads(self.cleaned_data["campaign_token"], salt=CAMPAIGN_SIGNER_SALT)
+        except signing.BadSignature:
+            pk = None
+        if pk != self.campaign.pk:
+            # A hidden field's error would be invisible: shown at the top of the form instead.
+            self.add_error(None, forms.ValidationError(
+                _("Questo modulo non appartiene a questa raccolta: ricarica la pagina e riprova."), code="tampered"))
+            return 0
+        return int(pk)
+
+    def clean_codice_fiscale(self) -> str:
+        from piazza.people.codice_fiscale import validate_codice_fiscale
+
+        result = validate_codice_fiscale(self.cleaned_data["codice_fiscale"])
+        if result.errors:
+            raise forms.ValidationError([str(e) for e in result.errors], code="codice_fiscale")
+        return result.code
+
+    def clean_comune(self) -> Comune:
+        name = " ".join(self.cleaned_data["comune"].split())
+        matches = list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True)[:2]) or \
+            list(Comune.objects.filter(name__iexact=name)[:2])
+        if not matches:
+            raise forms.ValidationError(
+                _("Non troviamo il comune «%(name)s»: scrivilo per intero, come sulla carta d'identità.")
+                % {"name": name}, code="comune")
+        return matches[0]
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        preset = data.get("preset")
+        custom: Money | None = data.get("custom_amount")
+        amount: int | None = None
+        if custom is not None:
+            amount = custom.cents
+        elif preset:
+            try:
+                amount = int(preset)
+            except ValueError:
+                amount = None
+        if amount is None and "custom_amount" not in self.errors:
+            self.add_error("custom_amount", forms.ValidationError(
+                _("Scegli un importo o scrivine uno."), code="amount_required"))
+        elif amount is not None and amount < self.campaign.min_gift_cents:
+            self.add_error("custom_amount", forms.ValidationError(
+                _("La donazione minima per questa raccolta è %(min)s.")
+                % {"min": format_eur(self.campaign.min_gift_cents)},
+                code="below_minimum"))
+        data["amount_cents"] = amount
+        return data
+
+    def attestations_given(self) -> list[str]:
+        return [key for key, _t in ATTESTATIONS if self.cleaned_data.get(f"attest_{key}")]
+
+
+class CampaignForm(forms.Form):
+    title = forms.CharField(label=_("Titolo"), max_length=140)
+    summary = forms.CharField(label=_("In una frase"), max_length=240)
+    story_markdown = forms.CharField(label=_("Racconto (Markdown)"), widget=forms.Textarea(attrs={"rows": 10}),
+                                     required=False)
+    kind = forms.ChoiceField(label=_("Tipo"), choices=CampaignKind.choices)
+    funding_model = forms.ChoiceField(label=_("Modello di raccolta"), choices=FundingModel.choices)
+    goal = MoneyFormField(label=_("Obiettivo (€)"))
+    minimum = MoneyFormField(label=_("Minimo da raggiungere (€, solo per «tutto o niente»)"), required=False)
+    deadline = forms.DateTimeField(label=_("Scadenza"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    candidacy: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Candidatura (regola F10)"), queryset=None, required=False)
+
+    def __init__(self, *args: Any, candidacies: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["candidacy"].queryset = candidacies  # type: ignore[attr-defined]
+
+    def clean_deadline(self) -> Any:
+        value = self.cleaned_data["deadline"]
+        if value <= timezone.now():
+            raise forms.ValidationError(_("La scadenza deve essere nel futuro."))
+        return value
+
+    def action_kwargs(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {"title": d["title"], "summary": d["summary"], "story_markdown": d["story_markdown"],
+                "kind": d["kind"], "funding_model": d["funding_model"], "goal_cents": d["goal"].cents,
+                "minimum_cents": d["minimum"].cents if d.get("minimum") else None, "deadline": d["deadline"],
+                "candidacy": d.get("candidacy")}
+
+
+class BudgetLineForm(forms.Form):
+    label = forms.CharField(label=_("Voce di spesa"), max_length=140)
+    amount = MoneyFormField(label=_("Importo (€)"))
+
+
+class FAQForm(forms.Form):
+    question = forms.CharField(label=_("Domanda"), max_length=250)
+    answer = forms.CharField(label=_("Risposta"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ImageForm(forms.Form):
+    image = forms.ImageField(label=_("Immagine"))
+    alt_text = forms.CharField(label=_("Testo alternativo (cosa mostra l'immagine)"), max_length=250)
+
+
+class UpdateForm(forms.Form):
+    title = forms.CharField(label=_("Titolo"), max_length=140)
+    body_markdown = forms.CharField(label=_("Testo (Markdown)"), widget=forms.Textarea(attrs={"rows": 6}))
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Motivo del rifiuto"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class SplitForm(forms.Form):
+    """One line per recipient: "territory id, percent" (e.g. circolo 70, federation 30)."""
+
+    shares = forms.CharField(label=_("Ripartizione (una riga per destinatario: struttura, percentuale)"),
+                             widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                             help_text=_("Esempio: «Circolo PD Bologna Centro, 70» e «Federazione di Bologna, 30»."))
+
+
+class PoolForm(forms.Form):
+    name = forms.CharField(label=_("Nome del fondo"), max_length=140)
+    budget = MoneyFormField(label=_("Budget (€)"))
+    ratio_num = forms.IntegerField(label=_("Euro aggiunti…"), min_value=1, max_value=10, initial=1)
+    ratio_den = forms.IntegerField(label=_("…per ogni euro donato"), min_value=1, max_value=10, initial=1)
+    cap_per_donation = MoneyFormField(label=_("Massimo per donazione (€)"), required=False)
+    cap_per_donor = MoneyFormField(label=_("Massimo per donatore (€)"), required=False)
+    cap_per_campaign = MoneyFormField(label=_("Massimo per raccolta (€)"), required=False)
+    small_gift_max = MoneyFormField(label=_("Solo donazioni fino a (€)"), required=False)
+    min_distinct_donors = forms.IntegerField(label=_("Donatori distinti minimi"), min_value=0, initial=0)
+    eligible_kinds = forms.MultipleChoiceField(label=_("Tipi di raccolta ammessi (nessuno = tutti)"),
+                                               choices=CampaignKind.choices, required=False,
+                                               widget=forms.CheckboxSelectMultiple)
+    mode = forms.ChoiceField(label=_("Modalità"), choices=PoolMode.choices)
+    top_up_threshold_pct = forms.IntegerField(label=_("Soglia per il completamento (%)"), min_value=1,
+                                              max_value=99, initial=75)
+    priority = forms.IntegerField(label=_("Ordine di applicazione (più basso prima)"), min_value=0, initial=100)
+    exclusive = forms.BooleanField(label=_("Esclusivo"), required=False)
+
+
+class FundraisingPageForm(forms.Form):
+    display_name = forms.CharField(label=_("Il tuo nome sulla pagina"), max_length=100)
+    title = forms.CharField(label=_("Titolo della tua pagina"), max_length=140)
+    story = forms.CharField(label=_("Perché sostieni questa raccolta"), max_length=2000,
+                            widget=forms.Textarea(attrs={"rows": 5}))
+    goal = MoneyFormField(label=_("Il tuo obiettivo (€)"))
+    team = forms.CharField(label=_("Squadra (facoltativa)"), max_length=100, required=False)
+    first_name = forms.CharField(label=_("Nome"), max_length=100)
+    last_name = forms.CharField(label=_("Cognome"), max_length=100)
+    email = forms.EmailField(label=_("Email"))

@@ -1,0 +1,72 @@
+"""How payments, compliance and the ledger checks reach the funding app (registered in ready())."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Sum
+
+from piazza.funding import actions
+from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donation, DonationStatus
+
+try:
+    from piazza.payments.payables import PayableHandler
+except ImportError:  # payments core not installed yet: the handler is then never registered
+    PayableHandler = object  # type: ignore[misc,assignment]
+
+
+class DonationHandler(PayableHandler):
+    """Payable handler for `funding.donation`; payments calls it inside its own transaction."""
+
+    def on_succeeded(self, payment: Any, payable: Any) -> None:
+        if payable is not None:
+            actions.donation_succeeded(payable.pk, payment_id=payment.pk)
+
+    def on_failed(self, payment: Any, payable: Any) -> None:
+        if payable is not None:
+            actions.donation_failed(payable.pk, reason=payment.failure_message or payment.failure_code)
+
+    def on_canceled(self, payment: Any, payable: Any) -> None:
+        if payable is not None:
+            actions.donation_failed(payable.pk, reason="canceled")
+
+    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+        if payable is not None and payment.state == "refunded":
+            actions.donation_refunded(payable.pk, reason=getattr(refund, "reason", ""))
+            campaign = Campaign.objects.get(pk=payable.campaign_id)
+            actions.settle_campaign(actor=None, campaign=campaign)
+
+    def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
+        if payable is not None and payment.state == "charged_back":
+            actions.donation_refunded(payable.pk, reason="chargeback")
+
+
+def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
+    """Rule F6/F14 source: this person's gifts (with fee cover) in `year` within `entity_path`."""
+    qs = Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED, created_at__year=year)
+    if entity_path:
+        qs = qs.filter(campaign__territory__path__startswith=entity_path)
+    row = qs.aggregate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))
+    return int(row["a"] or 0) + int(row["f"] or 0)
+
+
+def counters_match_ledger() -> list[Any]:
+    """Ledger check: every campaign's counter total equals its ledger accounts (gifts + matches)."""
+    from piazza.ledger.accounts import accounts_owned_by
+    from piazza.ledger.checks import Violation
+    from piazza.ledger.queries import balances
+
+    problems = []
+    for campaign in Campaign.objects.filter(counters__isnull=False).distinct():
+        counted = CampaignCounter.objects.filter(campaign=campaign).aggregate(
+            g=Sum("gifts_cents"), m=Sum("matched_cents"))
+        expected = int(counted["g"] or 0) + int(counted["m"] or 0)
+        accounts = list(accounts_owned_by(campaign))
+        if campaign.kind == CampaignKind.CANDIDATE and campaign.candidacy_id:
+            accounts += [a for a in accounts_owned_by(campaign.candidacy)  # type: ignore[arg-type]
+                         if a.key == f"campaign:{campaign.pk}"]
+        booked = sum(m.cents for m in balances(accounts).values())
+        if booked != expected:
+            problems.append(Violation("funding counters equal the ledger",
+                                      f"campaign {campaign.pk}: counters {expected} ≠ ledger {booked}"))
+    return problems

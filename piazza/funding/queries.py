@@ -1,0 +1,188 @@
+"""Reads of the funding app that are more than one line: thermometer, small-donor figures,
+leaderboards, money by source, the back-office dashboard section."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from piazza.funding.models import (
+    Campaign,
+    CampaignCounter,
+    CampaignStatus,
+    Donation,
+    DonationStatus,
+    FundraisingPage,
+    MatchingPool,
+    ModerationStatus,
+    PoolMatch,
+)
+
+THERMOMETER_CACHE_SECONDS = 3
+
+
+@dataclass
+class Thermometer:
+    gifts_cents: int
+    matched_cents: int
+    gifts_count: int
+    small_gifts_cents: int
+    donors: int
+    goal_cents: int
+    deadline: Any
+    recent: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total_cents(self) -> int:
+        return self.gifts_cents + self.matched_cents
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.total_cents * 100 // self.goal_cents) if self.goal_cents else 0
+
+    @property
+    def percent_raw(self) -> int:
+        return self.total_cents * 100 // self.goal_cents if self.goal_cents else 0
+
+    @property
+    def days_left(self) -> int:
+        seconds = (self.deadline - timezone.now()).total_seconds()
+        return max(0, math.ceil(seconds / 86400))
+
+
+def counter_totals(campaign_id: int) -> dict[str, int]:
+    """Sum of the campaign's counter slots: one indexed read of COUNTER_SLOTS rows."""
+    row = CampaignCounter.objects.filter(campaign_id=campaign_id).aggregate(
+        gifts=Sum("gifts_cents"), count=Sum("gifts_count"), small=Sum("small_gifts_cents"),
+        matched=Sum("matched_cents"))
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def unique_donors(campaign_id: int) -> int:
+    return Donation.objects.filter(campaign_id=campaign_id, status=DonationStatus.SUCCEEDED).aggregate(
+        n=Count("person_id", distinct=True))["n"] or 0
+
+
+def recent_wall(campaign_id: int, limit: int = 6) -> list[dict[str, Any]]:
+    """Recent donors who chose to appear on the wall (the others are never named)."""
+    rows = (Donation.objects.filter(campaign_id=campaign_id, status=DonationStatus.SUCCEEDED, on_wall=True)
+            .order_by("-succeeded_at").values("first_name", "last_name", "message", "succeeded_at")[:limit])
+    return [{"name": f"{r['first_name']} {r['last_name'][:1]}.", "message": r["message"],
+             "at": r["succeeded_at"]} for r in rows]
+
+
+def thermometer(campaign: Campaign, *, fresh: bool = False) -> Thermometer:
+    """Live figures; cached a few seconds so a viral page costs a handful of reads per second."""
+    key = f"funding:thermo:{campaign.pk}"
+    data = None if fresh else cache.get(key)
+    if data is None:
+        totals = counter_totals(campaign.pk)
+        data = {"totals": totals, "donors": unique_donors(campaign.pk), "recent": recent_wall(campaign.pk)}
+        cache.set(key, data, THERMOMETER_CACHE_SECONDS)
+    t = data["totals"]
+    return Thermometer(gifts_cents=t["gifts"], matched_cents=t["matched"], gifts_count=t["count"],
+                       small_gifts_cents=t["small"], donors=data["donors"], goal_cents=campaign.goal_cents,
+                       deadline=campaign.deadline, recent=data["recent"])
+
+
+def forget_thermometer(campaign_id: int) -> None:
+    cache.delete(f"funding:thermo:{campaign_id}")
+
+
+@dataclass
+class SmallDonorFigures:
+    unique_donors: int
+    gifts_count: int
+    median_gift_cents: int
+    small_share_percent: int  # share of money from gifts ≤ €100
+
+
+def small_donor_figures(campaign: Campaign) -> SmallDonorFigures:
+    totals = counter_totals(campaign.pk)
+    gifts = Donation.objects.filter(campaign=campaign, status=DonationStatus.SUCCEEDED)
+    count = totals["count"]
+    median = 0
+    if count:
+        amounts = gifts.order_by("amount_cents").values_list("amount_cents", flat=True)
+        if count % 2:
+            median = amounts[count // 2]
+        else:
+            pair = list(amounts[count // 2 - 1: count // 2 + 1])
+            median = sum(pair) // len(pair) if pair else 0
+    share = totals["small"] * 100 // totals["gifts"] if totals["gifts"] else 0
+    return SmallDonorFigures(unique_donors=unique_donors(campaign.pk), gifts_count=count,
+                             median_gift_cents=median, small_share_percent=share)
+
+
+def money_by_source(campaign: Campaign) -> list[dict[str, Any]]:
+    """Succeeded money grouped by refcode and UTM source (attribution report)."""
+    return list(
+        Donation.objects.filter(campaign=campaign, status=DonationStatus.SUCCEEDED)
+        .values("refcode", "utm_source", "utm_medium", "utm_campaign")
+        .annotate(gifts=Count("id"), cents=Sum("amount_cents"))
+        .order_by("-cents")
+    )
+
+
+def leaderboard(campaign: Campaign, limit: int = 10) -> list[FundraisingPage]:
+    """Approved peer-to-peer pages by money raised."""
+    return list(
+        FundraisingPage.objects.filter(campaign=campaign, status=ModerationStatus.APPROVED)
+        .annotate(raised=Sum("donations__amount_cents", filter=Q(donations__status=DonationStatus.SUCCEEDED)),
+                  gifts=Count("donations", filter=Q(donations__status=DonationStatus.SUCCEEDED)))
+        .order_by("-raised", "created_at")[:limit]
+    )
+
+
+def team_leaderboard(campaign: Campaign) -> list[dict[str, Any]]:
+    return list(
+        Donation.objects.filter(campaign=campaign, status=DonationStatus.SUCCEEDED, page__team__isnull=False)
+        .values("page__team__name").annotate(cents=Sum("amount_cents"), gifts=Count("id")).order_by("-cents")
+    )
+
+
+def page_raised(page: FundraisingPage) -> int:
+    return page.donations.filter(status=DonationStatus.SUCCEEDED).aggregate(s=Sum("amount_cents"))["s"] or 0
+
+
+def pools_for(campaign: Campaign) -> list[MatchingPool]:
+    """Active pools whose eligibility covers the campaign, in their order of application."""
+    now = timezone.now()
+    pools = MatchingPool.objects.filter(is_active=True).filter(Q(closes_at__isnull=True) | Q(closes_at__gt=now))
+    return [p for p in pools.select_related("eligible_root").order_by("priority", "id")
+            if campaign.territory.path.startswith(p.eligible_root.path)
+            and (not p.eligible_kinds or campaign.kind in p.eligible_kinds)]
+
+
+def pool_matched(pool: MatchingPool, *, campaign_id: int | None = None, person_id: int | None = None) -> int:
+    qs = PoolMatch.objects.filter(pool=pool, status__in=["reserved", "settled"])
+    if campaign_id is not None:
+        qs = qs.filter(campaign_id=campaign_id)
+    if person_id is not None:
+        qs = qs.filter(person_id_for_cap=person_id)
+    return qs.aggregate(s=Sum("amount_cents"))["s"] or 0
+
+
+def awaiting_approval(user: Any) -> list[Campaign]:
+    from piazza.funding.actions import can_approve
+
+    qs = Campaign.objects.visible_to(user).filter(status=CampaignStatus.SUBMITTED).select_related("territory")
+    return [c for c in qs if can_approve(user, c)]
+
+
+def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
+    """Back-office dashboard: live campaigns of the official's subtree and those awaiting approval."""
+    from piazza.funding.actions import CAMPAIGN_ROLES
+    from piazza.territory.scoping import scope_paths
+
+    if not scope_paths(user, CAMPAIGN_ROLES):
+        return None
+    live = list(Campaign.objects.visible_to(user, CAMPAIGN_ROLES).filter(status=CampaignStatus.LIVE)
+                .select_related("territory").order_by("deadline")[:8])
+    rows = [(c, thermometer(c)) for c in live]
+    return "funding/_dashboard_section.html", {"funding_live": rows, "funding_pending": awaiting_approval(user)}

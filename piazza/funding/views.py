@@ -1,0 +1,461 @@
+"""Public campaign pages (thermometer, widget, share card, donation form) and the back office.
+
+Public pages show only public campaigns; back-office pages read through `visible_to` and
+answer 404 outside the official's subtree (convention 11).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_POST
+
+from piazza.compliance.models import Candidacy
+from piazza.compliance.rules import candidate_spending_cap_cents, rules_on
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
+from piazza.funding import actions, queries
+from piazza.funding.forms import (
+    BudgetLineForm,
+    CampaignForm,
+    DonationForm,
+    FAQForm,
+    FundraisingPageForm,
+    ImageForm,
+    PoolForm,
+    RejectForm,
+    SplitForm,
+    UpdateForm,
+)
+from piazza.funding.models import Campaign, CampaignStatus, DonationStatus, FundraisingPage, ModerationStatus
+from piazza.territory.access import official_required
+from piazza.territory.models import Territory
+
+# --- public pages ---------------------------------------------------------------------------
+
+
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:60])
+    return render(request, "funding/list.html", {"rows": [(c, queries.thermometer(c)) for c in campaigns]})
+
+
+def home_campaigns() -> list[tuple[Campaign, queries.Thermometer]]:
+    """Live campaigns for the public home page."""
+    campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:6])
+    return [(c, queries.thermometer(c)) for c in campaigns]
+
+
+def _public_campaign(slug: str) -> Campaign:
+    return get_object_or_404(Campaign.objects.public().select_related("territory", "candidacy"), slug=slug)
+
+
+def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _public_campaign(slug)
+    context = {
+        "campaign": campaign,
+        "thermo": queries.thermometer(campaign),
+        "budget_lines": campaign.budget_lines.all(),
+        "images": campaign.images.all(),
+        "updates": campaign.updates.all()[:10],
+        "faqs": campaign.faqs.all(),
+        "leaderboard": queries.leaderboard(campaign),
+        "teams": queries.team_leaderboard(campaign),
+        "share_url": request.build_absolute_uri(campaign.get_absolute_url()),
+        "card_url": request.build_absolute_uri(f"{campaign.get_absolute_url()}card.png"),
+        **donation_context(request, campaign),
+    }
+    return render(request, "funding/campaign.html", context)
+
+
+def thermometer_partial(request: HttpRequest, slug: str) -> HttpResponse:
+    """The fragment htmx polls every few seconds; cheap (cached counters)."""
+    campaign = _public_campaign(slug)
+    return render(request, "funding/_thermometer.html", {"campaign": campaign, "thermo": queries.thermometer(campaign)})
+
+
+@xframe_options_exempt
+def widget(request: HttpRequest, slug: str) -> HttpResponse:
+    """Embeddable donate widget for other sites: the only page that may be framed anywhere."""
+    campaign = _public_campaign(slug)
+    response = render(request, "funding/widget.html", {"campaign": campaign, "thermo": queries.thermometer(campaign)})
+    response._csp_replace = {"frame-ancestors": ["*"]}  # type: ignore[attr-defined]
+    return response
+
+
+def share_card(request: HttpRequest, slug: str) -> HttpResponse:
+    """OpenGraph image (1200×630 PNG) drawn with Pillow: title, territory, progress bar."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    campaign = _public_campaign(slug)
+    thermo = queries.thermometer(campaign)
+    image = Image.new("RGB", (1200, 630), "#0b5d3b")
+    draw = ImageDraw.Draw(image)
+    big: Any
+    small: Any
+    try:
+        big = ImageFont.truetype("DejaVuSans-Bold.ttf", 60)
+        small = ImageFont.truetype("DejaVuSans.ttf", 36)
+    except OSError:
+        big = small = ImageFont.load_default()
+    draw.text((60, 60), campaign.territory.name, fill="#d7f0e2", font=small)
+    words, lines, line = campaign.title.split(), [], ""
+    for word in words:
+        if len(line) + len(word) > 30:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    for i, text in enumerate(lines[:3]):
+        draw.text((60, 140 + i * 75), text, fill="#ffffff", font=big)
+    draw.rectangle((60, 470, 1140, 510), fill="#0a4a2f")
+    draw.rectangle((60, 470, 60 + 1080 * thermo.percent // 100, 510), fill="#ffffff")
+    from piazza.core.money import format_eur
+
+    draw.text((60, 530), f"{format_eur(thermo.total_cents)} / {format_eur(campaign.goal_cents)}",
+              fill="#ffffff", font=small)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def fundraising_page(request: HttpRequest, slug: str) -> HttpResponse:
+    page = get_object_or_404(FundraisingPage.objects.select_related("campaign", "team"), slug=slug,
+                             status=ModerationStatus.APPROVED)
+    campaign = page.campaign
+    context = {"page": page, "campaign": campaign, "raised": queries.page_raised(page),
+               "thermo": queries.thermometer(campaign), **donation_context(request, campaign, page=page)}
+    return render(request, "funding/fundraising_page.html", context)
+
+
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    from piazza.funding.models import UpdateSubscription
+
+    sub = get_object_or_404(UpdateSubscription, token=token)
+    if request.method == "POST":
+        actions.unsubscribe_updates(subscription=sub)
+        messages.success(request, _("Non riceverai più aggiornamenti di questa raccolta."))
+        return redirect(sub.campaign.get_absolute_url())
+    return render(request, "funding/unsubscribe.html", {"sub": sub})
+
+
+# --- back office ----------------------------------------------------------------------------
+
+MANAGE = actions.CAMPAIGN_ROLES
+
+
+def _managed(request: HttpRequest, pk: int) -> Campaign:
+    campaign = Campaign.objects.visible_to(request.user).select_related("territory", "candidacy").filter(pk=pk).first()
+    if campaign is None and getattr(request.user, "is_authenticated", False):
+        user: Any = request.user
+        campaign = Campaign.objects.filter(pk=pk, team__user=user).select_related("territory").first()
+    if campaign is None:
+        raise Http404
+    return campaign
+
+
+@official_required(roles=MANAGE)
+def manage_list(request: HttpRequest) -> HttpResponse:
+    campaigns = Campaign.objects.visible_to(request.user, MANAGE).select_related("territory").order_by("-created_at")
+    territories = Territory.objects.visible_to(request.user, MANAGE).open().order_by("path")[:300]
+    return render(request, "funding/manage_list.html", {
+        "campaigns": campaigns[:200], "pending": queries.awaiting_approval(request.user), "territories": territories})
+
+
+@official_required(roles=MANAGE)
+def manage_create(request: HttpRequest) -> HttpResponse:
+    territory = get_object_or_404(Territory.objects.visible_to(request.user, MANAGE),
+                                  pk=request.GET.get("territory") or request.POST.get("territory") or 0)
+    candidacies = Candidacy.objects.visible_to(request.user)
+    form = CampaignForm(request.POST or None, candidacies=candidacies)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = actions.create_campaign(actor=request.user, territory=territory, **form.action_kwargs())
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            messages.success(request, _("Bozza creata: aggiungi le voci di spesa e inviala all'approvazione."))
+            return redirect("funding:manage", campaign.pk)
+    return render(request, "funding/manage_form.html", {"form": form, "territory": territory})
+
+
+def _attach(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+@official_required()
+def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _managed(request, pk)
+    cap = None
+    if campaign.candidacy_id:
+        assert campaign.candidacy is not None
+        cap = candidate_spending_cap_cents(campaign.candidacy.residents, rules_on())
+    context = {
+        "campaign": campaign,
+        "thermo": queries.thermometer(campaign, fresh=True),
+        "figures": queries.small_donor_figures(campaign),
+        "sources": queries.money_by_source(campaign),
+        "can_manage": actions.can_manage(request.user, campaign),
+        "can_approve": actions.can_approve(request.user, campaign),
+        "spending_cap_cents": cap,
+        "pages_pending": campaign.pages.filter(status=ModerationStatus.PENDING),
+        "budget_form": BudgetLineForm(), "faq_form": FAQForm(), "image_form": ImageForm(),
+        "update_form": UpdateForm(), "reject_form": RejectForm(), "split_form": SplitForm(),
+    }
+    return render(request, "funding/manage_detail.html", context)
+
+
+@official_required()
+def manage_donors(request: HttpRequest, pk: int) -> HttpResponse:
+    """Donor list of one campaign: personal data, so the view is logged (rule G4)."""
+    campaign = _managed(request, pk)
+    donations = campaign.donations.filter(status__in=[DonationStatus.SUCCEEDED, DonationStatus.REFUNDED]) \
+        .order_by("-succeeded_at")[:500]
+    with transaction.atomic():
+        record("funding.view_donors", actor=request.user, obj=campaign, territory=campaign.territory,
+               kind=AuditKind.VIEW, data={"rows": len(donations)})
+    return render(request, "funding/manage_donors.html", {"campaign": campaign, "donations": donations})
+
+
+def _post_action(request: HttpRequest, campaign: Campaign, run: Any, success: str) -> HttpResponse:
+    try:
+        run()
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or _("Non hai i permessi per questa operazione."))
+    else:
+        messages.success(request, success)
+    return redirect("funding:manage", campaign.pk)
+
+
+@require_POST
+@official_required()
+def manage_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
+    """One POST endpoint per workflow verb; each calls exactly one action."""
+    campaign = _managed(request, pk)
+    user = request.user
+    post = request.POST
+    if verb == "submit":
+        return _post_action(request, campaign, lambda: actions.submit_campaign(actor=user, campaign=campaign),
+                            _("Inviata all'approvazione del livello superiore."))
+    if verb == "approve":
+        return _post_action(request, campaign, lambda: actions.approve_campaign(actor=user, campaign=campaign),
+                            _("Raccolta approvata."))
+    if verb == "reject":
+        return _post_action(request, campaign, lambda: actions.reject_campaign(
+            actor=user, campaign=campaign, reason=post.get("reason", "")), _("Raccolta respinta con motivazione."))
+    if verb == "launch":
+        return _post_action(request, campaign, lambda: actions.launch_campaign(actor=user, campaign=campaign),
+                            _("La raccolta è pubblica e accetta donazioni."))
+    if verb == "end":
+        return _post_action(request, campaign, lambda: actions.end_campaign(actor=user, campaign=campaign),
+                            _("Raccolta conclusa."))
+    if verb == "budget":
+        form = BudgetLineForm(post)
+        if not form.is_valid():
+            messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+            return redirect("funding:manage", campaign.pk)
+        return _post_action(request, campaign, lambda: actions.add_budget_line(
+            actor=user, campaign=campaign, label=form.cleaned_data["label"],
+            amount_cents=form.cleaned_data["amount"].cents), _("Voce di spesa aggiunta."))
+    if verb == "faq":
+        faq = FAQForm(post)
+        if not faq.is_valid():
+            messages.error(request, _("Scrivi domanda e risposta."))
+            return redirect("funding:manage", campaign.pk)
+        return _post_action(request, campaign, lambda: actions.add_faq(actor=user, campaign=campaign,
+                                                                       **faq.cleaned_data), _("Domanda aggiunta."))
+    if verb == "image":
+        image = ImageForm(post, request.FILES)
+        if not image.is_valid():
+            messages.error(request, " ".join(str(e) for errs in image.errors.values() for e in errs))
+            return redirect("funding:manage", campaign.pk)
+        return _post_action(request, campaign, lambda: actions.add_image(
+            actor=user, campaign=campaign, upload=image.cleaned_data["image"],
+            alt_text=image.cleaned_data["alt_text"]), _("Immagine aggiunta e ridimensionata."))
+    if verb == "update":
+        upd = UpdateForm(post)
+        if not upd.is_valid():
+            messages.error(request, _("Un aggiornamento ha bisogno di un titolo e di un testo."))
+            return redirect("funding:manage", campaign.pk)
+        return _post_action(request, campaign, lambda: actions.post_update(actor=user, campaign=campaign,
+                                                                           **upd.cleaned_data),
+                            _("Aggiornamento pubblicato; i donatori iscritti lo ricevono per email."))
+    if verb == "splits":
+        return _post_action(request, campaign, lambda: actions.set_splits(
+            actor=user, campaign=campaign, shares=_parse_shares(user, post.get("shares", ""))),
+            _("Ripartizione salvata."))
+    if verb in {"page_approve", "page_reject"}:
+        page = get_object_or_404(FundraisingPage, pk=post.get("page"), campaign=campaign)
+        return _post_action(request, campaign, lambda: actions.moderate_page(
+            actor=user, page=page, approve=verb == "page_approve", reason=post.get("reason", "")),
+            _("Pagina moderata."))
+    raise Http404
+
+
+def _parse_shares(user: Any, text: str) -> list[tuple[Territory, int]]:
+    shares = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _sep, percent = line.rpartition(",")
+        territory = Territory.objects.visible_to(user).filter(name__iexact=name.strip()).first()
+        if territory is None or not percent.strip().isdigit():
+            raise ValidationError(_("Riga non valida: «%(line)s». Scrivi «nome della struttura, percentuale».")
+                                  % {"line": line.strip()})
+        shares.append((territory, int(percent)))
+    return shares
+
+
+@official_required()
+def manage_public_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _managed(request, pk)
+    if campaign.status in {CampaignStatus.LIVE, CampaignStatus.ENDED, CampaignStatus.SETTLED}:
+        return redirect(campaign.get_absolute_url())
+    return render(request, "funding/campaign.html", {
+        "campaign": campaign, "thermo": queries.thermometer(campaign), "budget_lines": campaign.budget_lines.all(),
+        "images": campaign.images.all(), "faqs": campaign.faqs.all(), "updates": campaign.updates.all(),
+        "preview": True})
+
+
+# --- donating -------------------------------------------------------------------------------
+
+ATTRIBUTION = ("refcode", "utm_source", "utm_medium", "utm_campaign")
+
+
+def donation_context(request: HttpRequest, campaign: Campaign, *, page: FundraisingPage | None = None,
+                     form: DonationForm | None = None) -> dict[str, Any]:
+    """The donation form and what a gift becomes with the pools; empty when the campaign is closed."""
+    if not campaign.is_open_for_gifts():
+        return {"form": None}
+    if form is None:
+        initial = {k: request.GET.get(k, "")[:60] for k in ATTRIBUTION}
+        if page is not None:
+            initial["page"] = page.slug
+        form = DonationForm(campaign=campaign, initial=initial)
+    examples = []
+    for cents in campaign.presets[:2]:
+        match = actions.preview_match_cents(campaign, cents)
+        if match:
+            examples.append((cents, cents + match, match))
+    return {"form": form, "match_examples": examples, "publication_threshold": rules_on().publication_threshold_cents}
+
+
+def _input_from(form: DonationForm, request: HttpRequest) -> actions.DonationInput:
+    d = form.cleaned_data
+    page = None
+    if d.get("page"):
+        page = FundraisingPage.objects.filter(slug=d["page"], campaign=form.campaign,
+                                              status=ModerationStatus.APPROVED).first()
+    return actions.DonationInput(
+        amount_cents=d["amount_cents"], frequency=d["frequency"], first_name=d["first_name"], last_name=d["last_name"],
+        codice_fiscale=d["codice_fiscale"], email=d["email"], address=d["address"], postal_code=d["postal_code"],
+        comune=d["comune"], attestations=form.attestations_given(), publication=d["publication"],
+        idempotency_key=d["idempotency_key"], cover_fee=d["cover_fee"], on_wall=d["on_wall"], message=d["message"],
+        updates=d["updates"], refcode=d.get("refcode", ""), utm_source=d.get("utm_source", ""),
+        utm_medium=d.get("utm_medium", ""), utm_campaign=d.get("utm_campaign", ""),
+        shown_match_cents=d.get("shown_match_cents"), page=page)
+
+
+def donate(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: the form alone (no JavaScript needed). POST: check everything, then go to pay."""
+    campaign = _public_campaign(slug)
+    if request.method != "POST":
+        return render(request, "funding/donate.html", {"campaign": campaign, **donation_context(request, campaign)})
+    form = DonationForm(request.POST, campaign=campaign)
+    if not campaign.is_open_for_gifts():
+        form.is_valid()
+        form.add_error(None, _("Questa raccolta è chiusa e non accetta più donazioni."))
+        return render(request, "funding/donate.html", {"campaign": campaign, "form": form, "closed": True},
+                      status=409)
+    if form.is_valid():
+        try:
+            result = actions.submit_donation(actor=request.user, campaign=campaign, data=_input_from(form, request))
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            if result.replayed:
+                messages.info(request, _("Questa donazione era già stata inviata: non ti addebitiamo nulla due volte."))
+            return redirect(result.next_url)
+    context = {"campaign": campaign, **donation_context(request, campaign, form=form)}
+    return render(request, "funding/donate.html", context, status=400)
+
+
+def donation_status(request: HttpRequest, token: str) -> HttpResponse:
+    """The donor's page (link in the receipt email): outcome, thermometer, one-click cancel."""
+    from piazza.funding.models import Donation, Frequency
+
+    donation = get_object_or_404(Donation.objects.select_related("campaign__territory"), manage_token=token)
+    if request.method == "POST" and request.POST.get("cancel") and donation.frequency == Frequency.MONTHLY:
+        actions.cancel_monthly(donation=donation, reason="donor request")
+        messages.success(request, _("La donazione mensile è stata annullata: non ci saranno altri addebiti."))
+        return redirect("funding:donation", token)
+    campaign = donation.campaign
+    return render(request, "funding/donation_status.html", {
+        "donation": donation, "campaign": campaign, "thermo": queries.thermometer(campaign, fresh=True),
+        "share_url": request.build_absolute_uri(campaign.get_absolute_url())})
+
+
+def page_create(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _public_campaign(slug)
+    form = FundraisingPageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            actions.create_fundraising_page(
+                campaign=campaign, first_name=d["first_name"], last_name=d["last_name"], email=d["email"],
+                display_name=d["display_name"], title=d["title"], story=d["story"], goal_cents=d["goal"].cents,
+                team_name=d["team"])
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            messages.success(request, _("Grazie! La tua pagina sarà pubblicata dopo la verifica della squadra."))
+            return redirect(campaign.get_absolute_url())
+    return render(request, "funding/page_form.html", {"campaign": campaign, "form": form})
+
+
+@official_required(roles=actions.POOL_ROLES)
+def pools(request: HttpRequest) -> HttpResponse:
+    from piazza.funding.models import MatchingPool
+
+    territories = Territory.objects.visible_to(request.user, actions.POOL_ROLES).open().order_by("path")[:300]
+    form = PoolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        territory = get_object_or_404(territories.model.objects.visible_to(request.user, actions.POOL_ROLES),
+                                      pk=request.POST.get("territory") or 0)
+        d = form.cleaned_data
+
+        def cents(key: str) -> int | None:
+            return d[key].cents if d.get(key) else None
+
+        try:
+            actions.open_pool(
+                actor=request.user, territory=territory, name=d["name"], budget_cents=d["budget"].cents,
+                ratio_num=d["ratio_num"], ratio_den=d["ratio_den"], cap_per_donation_cents=cents("cap_per_donation"),
+                cap_per_donor_cents=cents("cap_per_donor"), cap_per_campaign_cents=cents("cap_per_campaign"),
+                small_gift_max_cents=cents("small_gift_max"), min_distinct_donors=d["min_distinct_donors"],
+                eligible_kinds=d["eligible_kinds"], mode=d["mode"], top_up_threshold_pct=d["top_up_threshold_pct"],
+                priority=d["priority"], exclusive=d["exclusive"])
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            messages.success(request, _("Fondo aperto: il budget è stato impegnato in contabilità."))
+            return redirect("funding:pools")
+    rows = MatchingPool.objects.visible_to(request.user, actions.POOL_ROLES).select_related("territory")
+    return render(request, "funding/pools.html", {"pools": rows, "form": form, "territories": territories})
