@@ -1,5 +1,15 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from piazza.payments import views
 
 app_name = "payments"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("webhook/<slug:provider>/", views.webhook, name="webhook"),
+    path("sandbox/3ds/<str:reference>/", views.sandbox_authenticate, name="sandbox_authenticate"),
+    path("i-miei-pagamenti/<str:token>/", views.payer_page, name="payer_page"),
+    path("ricorrenti/annulla/<str:token>/", views.cancel_schedule, name="cancel_schedule"),
+    path("<str:token>/", views.pay, name="pay"),
+    path("<str:token>/ritorno/", views.provider_return, name="return"),
+    path("<str:token>/esito/", views.done, name="done"),
+]

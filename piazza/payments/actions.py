@@ -1,0 +1,768 @@
+"""Every write to payments (convention 1), and the orchestration around provider calls.
+
+The rule of convention 5: a provider is called **outside** any database transaction; its
+answer is then applied by an action that locks the payment row (`select_for_update`) and
+makes only allowed transitions. Applying the same answer twice (a webhook racing the browser's
+return, a replayed event, two recurring runs) changes nothing the second time: transitions
+are checked under the lock and every ledger booking has a deterministic idempotency key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from piazza.core.audit import Actor, record
+from piazza.core.errors import refuse
+from piazza.core.money import Money, MoneyError, format_money
+from piazza.core.tasks import enqueue_on_commit
+from piazza.ledger.models import Account, Cause
+from piazza.payments import booking
+from piazza.payments.messages import decline_message
+from piazza.payments.models import (
+    AttemptState,
+    Dispute,
+    DisputeState,
+    Payment,
+    PaymentAllocation,
+    PaymentAttempt,
+    PaymentEvent,
+    Refund,
+    RefundState,
+    SavedMethod,
+    State,
+)
+from piazza.payments.payables import notify
+from piazza.payments.providers.base import (
+    Capability,
+    ChargeResult,
+    Outcome,
+    ProviderError,
+    RemoteDispute,
+    RemoteRefund,
+    RemoteState,
+)
+from piazza.payments.providers.registry import get_provider
+
+log = logging.getLogger(__name__)
+
+
+class InvalidTransition(Exception):
+    """A state change the machine does not allow (e.g. refunding a failed payment)."""
+
+
+def _actor_label(actor: Actor) -> str:
+    return actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else ""
+
+
+def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", to_state: str = "",
+           **data: Any) -> None:
+    PaymentEvent.objects.create(
+        payment=payment, kind=kind, from_state=from_state, to_state=to_state, data=data,
+        actor_label=_actor_label(actor),
+    )
+
+
+def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: Any) -> bool:
+    """Apply one transition on a locked payment; False (and nothing written) if already there."""
+    if payment.state == to_state and to_state != State.PARTIALLY_REFUNDED:
+        return False
+    if not payment.can_move_to(to_state):
+        raise InvalidTransition(f"payment #{payment.pk}: {payment.state} → {to_state} is not allowed")
+    from_state = payment.state
+    payment.state = to_state
+    if to_state == State.SUCCEEDED and payment.succeeded_at is None:
+        payment.succeeded_at = timezone.now()
+    payment.save(update_fields=["state", "succeeded_at", "updated_at"])
+    _event(payment, kind, actor=actor, from_state=from_state, to_state=to_state, **data)
+    record(f"payments.{to_state}", actor=actor, obj=payment, territory=payment.territory,
+           data={"from": from_state, "kind": kind, **data})
+    return True
+
+
+def _locked(payment_id: int) -> Payment:
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+# --- creation -------------------------------------------------------------------------------
+
+
+def create_payment(
+    *,
+    actor: Actor,
+    amount: Money,
+    allocations: Sequence[tuple[Account, Money]],
+    provider: str,
+    description: str,
+    creation_key: str,
+    payable: models.Model | None = None,
+    payer: Any = None,
+    payer_name: str = "",
+    payer_email: str = "",
+    territory: Any = None,
+    return_url: str = "",
+    save_method: bool = False,
+    schedule: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> Payment:
+    """Create a payment for `payable`, to be paid on the payment page (`payment.token`).
+
+    `allocations` = [(ledger account, Money), …] summing to `amount`; they are booked on success.
+    Idempotent by `creation_key` (e.g. "donation:42"): the same key returns the same payment.
+    Bad input (zero, negative, float, currency mismatch, unknown provider) is refused with a
+    clear message and nothing is written.
+    """
+    action = "payments.create_payment"
+    if not isinstance(amount, Money):
+        refuse(action, _("L'importo deve essere un valore esatto in centesimi (Money), non %(t)s.")
+               % {"t": type(amount).__name__}, actor=actor, code="not_money", field="amount")
+    if not amount.is_positive():
+        refuse(action, _("L'importo deve essere maggiore di zero (ricevuto %(a)s).") % {"a": format_money(amount)},
+               actor=actor, code="amount_not_positive", field="amount")
+    if not allocations:
+        refuse(action, _("Indica su quali conti va l'importo (ripartizione mancante)."),
+               actor=actor, code="no_allocations")
+    total = 0
+    for account, share in allocations:
+        if not isinstance(share, Money) or not isinstance(account, Account):
+            refuse(action, _("Ogni quota della ripartizione è un conto con un importo esatto (Money)."),
+                   actor=actor, code="bad_allocation")
+        if share.currency != amount.currency or account.currency != amount.currency:
+            refuse(action, _("Valute diverse: il pagamento è in %(p)s ma una quota o un conto è in %(q)s.")
+                   % {"p": amount.currency, "q": share.currency if share.currency != amount.currency
+                      else account.currency},
+                   actor=actor, code="currency_mismatch")
+        if not share.is_positive():
+            refuse(action, _("Ogni quota della ripartizione deve essere maggiore di zero."),
+                   actor=actor, code="allocation_not_positive")
+        total += share.cents
+    if total != amount.cents:
+        refuse(action, _("Le quote (%(t)s) non corrispondono all'importo (%(a)s).")
+               % {"t": format_money(Money(total, amount.currency)), "a": format_money(amount)},
+               actor=actor, code="allocations_mismatch")
+    try:
+        chosen = get_provider(provider)
+    except LookupError:
+        refuse(action, _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider}, actor=actor,
+               code="unknown_provider", field="provider")
+    if not chosen.is_available():
+        refuse(action, _("Il metodo di pagamento %(p)s non è disponibile.") % {"p": chosen.verbose_name},
+               actor=actor, code="provider_unavailable", field="provider")
+    if save_method and not chosen.has(Capability.RECURRING):
+        refuse(action, _("Il metodo %(p)s non consente addebiti ricorrenti.") % {"p": chosen.verbose_name},
+               actor=actor, code="no_recurring", field="provider")
+
+    existing = Payment.objects.filter(creation_key=creation_key).first()
+    if existing is not None:
+        if existing.amount != amount:
+            refuse(action, _("Questa richiesta di pagamento esiste già con un altro importo."),
+                   actor=actor, code="creation_key_conflict")
+        return existing
+    try:
+        with transaction.atomic():
+            payment = Payment(
+                creation_key=creation_key, provider=provider, description=description[:200],
+                payer=payer, payer_name=payer_name[:200], payer_email=payer_email, territory=territory,
+                return_url=return_url, save_method=save_method, schedule=schedule, metadata=metadata or {},
+            )
+            payment.amount = amount
+            if payable is not None:
+                payment.payable_type = ContentType.objects.get_for_model(payable)
+                payment.payable_id = str(payable.pk)
+            payment.save()
+            PaymentAllocation.objects.bulk_create([
+                PaymentAllocation(payment=payment, account=account, amount_cents=share.cents, currency=share.currency)
+                for account, share in allocations
+            ])
+            _event(payment, "created", actor=actor, to_state=State.CREATED)
+            record("payments.create_payment", actor=actor, obj=payment, territory=territory,
+                   data={"amount": amount.cents, "currency": amount.currency, "provider": provider,
+                         "key": creation_key})
+    except IntegrityError:
+        return Payment.objects.get(creation_key=creation_key)
+    return payment
+
+
+# --- attempts and outcomes ------------------------------------------------------------------
+
+
+def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[PaymentAttempt, bool]:
+    """Open an attempt for the client's Idempotency-Key; (existing attempt, False) on a replay."""
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        existing = PaymentAttempt.objects.filter(client_key=client_key).first()
+        if existing is not None:
+            if existing.payment_id != payment.pk:
+                refuse("payments.begin_attempt", _("Modulo non valido: ricarica la pagina."),
+                       actor=actor, code="client_key_reused")
+            return existing, False
+        if not locked.is_open:
+            refuse("payments.begin_attempt",
+                   _("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
+                   % {"s": locked.get_state_display()}, actor=actor, code="payment_closed")
+        number = locked.attempts.count() + 1
+        attempt = PaymentAttempt.objects.create(payment=locked, number=number, client_key=client_key)
+        if locked.state != State.PENDING:
+            _move(locked, State.PENDING, actor=actor, kind="attempt_started", attempt=number)
+        else:
+            _event(locked, "attempt_started", actor=actor, attempt=number)
+    payment.refresh_from_db()
+    return attempt, True
+
+
+def _save_method(payment: Payment, result_method: Any) -> SavedMethod | None:
+    if result_method is None or not payment.save_method:
+        return None
+    method, _created = SavedMethod.objects.get_or_create(
+        provider=payment.provider, method_reference=result_method.method_reference,
+        defaults={"customer_reference": result_method.customer_reference, "label": result_method.label,
+                  "payer": payment.payer, "payer_email": payment.payer_email},
+    )
+    return method
+
+
+def _succeed(payment: Payment, *, actor: Actor, reference: str, fee: Money | None, source: str,
+             method: SavedMethod | None = None) -> None:
+    """Locked payment → succeeded, booked once, payable notified, confirmation emailed."""
+    if reference and not payment.provider_reference:
+        payment.provider_reference = reference
+    if fee is not None and payment.fee_cents is None:
+        payment.fee_cents = fee.cents
+    payment.failure_code = ""
+    payment.failure_message = ""
+    payment.save(update_fields=["provider_reference", "fee_cents", "failure_code", "failure_message", "updated_at"])
+    if not _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source):
+        return
+    booking.book_payment(payment, actor=actor)
+    if fee is not None:
+        booking.book_fee(payment, fee, actor=actor)
+    _schedule_after_success(payment, method)
+    notify(payment, "succeeded")
+    from piazza.payments.tasks import send_payment_confirmation
+
+    enqueue_on_commit(send_payment_confirmation, payment.pk)
+
+
+def _fail(payment: Payment, *, actor: Actor, code: str, source: str) -> None:
+    if payment.state == State.FAILED and payment.failure_code == code:
+        return
+    payment.failure_code = code[:60]
+    payment.failure_message = str(decline_message(code))[:300]
+    payment.save(update_fields=["failure_code", "failure_message", "updated_at"])
+    if payment.can_move_to(State.FAILED) and _move(payment, State.FAILED, actor=actor, kind="failed",
+                                                     source=source, code=code):
+        _schedule_after_failure(payment, actor=actor)
+        notify(payment, "failed")
+
+
+def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttempt | None,
+                        result: ChargeResult, source: str) -> Payment:
+    """Apply a provider's answer to a charge under the payment's row lock."""
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if attempt is not None:
+            attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+            attempt.provider_reference = result.reference or attempt.provider_reference
+            attempt.action_url = result.action_url or attempt.action_url
+            attempt.failure_code = result.failure_code
+            attempt.state = {
+                Outcome.SUCCEEDED: AttemptState.SUCCEEDED, Outcome.FAILED: AttemptState.FAILED,
+                Outcome.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION, Outcome.CANCELED: AttemptState.FAILED,
+            }.get(result.outcome, attempt.state)
+            attempt.save()
+        if result.customer_reference and not locked.provider_customer:
+            locked.provider_customer = result.customer_reference
+            locked.save(update_fields=["provider_customer", "updated_at"])
+        if locked.is_booked:
+            # Already settled by another path (webhook vs browser return): nothing to apply.
+            return locked
+        if result.outcome == Outcome.SUCCEEDED:
+            method = _save_method(locked, result.saved_method)
+            _succeed(locked, actor=actor, reference=result.reference, fee=result.fee, source=source, method=method)
+        elif result.outcome == Outcome.FAILED:
+            _fail(locked, actor=actor, code=result.failure_code or "card_declined", source=source)
+        elif result.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
+            _move(locked, State.CANCELED, actor=actor, kind="canceled", source=source)
+            notify(locked, "canceled")
+        elif result.outcome == Outcome.REQUIRES_ACTION:
+            _event(locked, "requires_action", actor=actor, source=source)
+        return locked
+
+
+def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -> None:
+    """The provider did not answer: keep the payment pending, reconcile later by re-fetching."""
+    with transaction.atomic():
+        locked = _locked(attempt.payment_id)
+        PaymentAttempt.objects.filter(pk=attempt.pk, state=AttemptState.STARTED).update(
+            state=AttemptState.UNKNOWN, updated_at=timezone.now()
+        )
+        _event(locked, "provider_unreachable", actor=actor, attempt=attempt.number, error=error[:200])
+
+
+def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
+    """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
+    attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
+    if not created:
+        return attempt  # double click or replay: never a second charge
+    provider = get_provider(payment.provider)
+    try:
+        result = provider.start(payment, attempt, data, return_url)
+    except ProviderError as exc:
+        log.warning("payment %s attempt %s: provider error %s", payment.pk, attempt.number, exc)
+        mark_attempt_unknown(actor=actor, attempt=attempt, error=str(exc))
+        attempt.refresh_from_db()
+        return attempt
+    apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="checkout")
+    attempt.refresh_from_db()
+    return attempt
+
+
+def cancel_payment(*, actor: Actor, payment: Payment, reason: str = "") -> Payment:
+    """Abandon an open payment (the payer gave up, or the payable was withdrawn)."""
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if not locked.can_move_to(State.CANCELED):
+            refuse("payments.cancel_payment", _("Non si può annullare un pagamento %(s)s.")
+                   % {"s": locked.get_state_display()}, actor=actor, code="not_cancelable")
+        _move(locked, State.CANCELED, actor=actor, kind="canceled", reason=reason[:200])
+        notify(locked, "canceled")
+        return locked
+
+
+# --- reconciliation to the provider's truth ---------------------------------------------------
+
+
+def _refunded_total(payment: Payment) -> Money:
+    cents = payment.refunds.filter(state=RefundState.SUCCEEDED).aggregate(t=Sum("amount_cents"))["t"] or 0
+    return Money(int(cents), payment.currency)
+
+
+def _disputed_total(payment: Payment) -> Money:
+    cents = payment.disputes.filter(state__in=[DisputeState.OPEN, DisputeState.LOST]) \
+        .aggregate(t=Sum("amount_cents"))["t"] or 0
+    return Money(int(cents), payment.currency)
+
+
+def reversed_total(payment: Payment) -> Money:
+    """What has gone back out of this payment: succeeded refunds plus open or lost disputes."""
+    return _refunded_total(payment) + _disputed_total(payment)
+
+
+def _state_after_reversals(payment: Payment) -> str:
+    refunded, disputed = _refunded_total(payment), _disputed_total(payment)
+    if payment.disputes.filter(state=DisputeState.OPEN).exists():
+        return State.DISPUTED
+    if payment.disputes.filter(state=DisputeState.LOST).exists() and disputed.is_positive():
+        return State.CHARGED_BACK
+    if refunded >= payment.amount:
+        return State.REFUNDED
+    if refunded.is_positive():
+        return State.PARTIALLY_REFUNDED
+    return State.SUCCEEDED
+
+
+def _apply_refund(payment: Payment, remote: RemoteRefund, *, actor: Actor, source: str) -> None:
+    refund = None
+    if remote.our_id.isdigit():
+        refund = payment.refunds.filter(pk=int(remote.our_id)).first()
+    if refund is None:
+        refund = payment.refunds.filter(provider_reference=remote.reference).first()
+    if refund is None:
+        # Refunded at the provider's dashboard, not through us: record it now.
+        refund = Refund(payment=payment, idempotency_key=f"remote-refund:{payment.provider}:{remote.reference}",
+                        provider_reference=remote.reference, reason=_("Rimborso eseguito dal circuito"))
+        refund.amount = remote.amount
+        refund.save()
+    if refund.state == RefundState.SUCCEEDED or not remote.succeeded:
+        if remote.status == "failed" and refund.state == RefundState.PENDING:
+            refund.state = RefundState.FAILED
+            refund.save(update_fields=["state"])
+            _event(payment, "refund_failed", actor=actor, refund=refund.pk)
+        return
+    if remote.amount != refund.amount:
+        log.warning("refund %s: provider amount %s differs from requested %s", refund.pk, remote.amount, refund.amount)
+        refund.amount = remote.amount
+    before = reversed_total(payment)
+    refund.state = RefundState.SUCCEEDED
+    refund.provider_reference = refund.provider_reference or remote.reference
+    refund.succeeded_at = timezone.now()
+    refund.save()
+    booking.book_reversal_delta(
+        payment, before=before, after=before + refund.amount, cause=Cause.REFUND,
+        key=f"refund:{refund.pk}", memo=f"Rimborso di {refund.amount} sul pagamento #{payment.pk}",
+        actor=actor, about=refund,
+    )
+    _move(payment, _state_after_reversals(payment), actor=actor, kind="refunded",
+          source=source, refund=refund.pk, amount=refund.amount_cents)
+    notify(payment, "refunded", refund=refund)
+
+
+def _apply_dispute(payment: Payment, remote: RemoteDispute, *, actor: Actor, source: str) -> None:
+    dispute, created = Dispute.objects.get_or_create(
+        payment=payment, provider_reference=remote.reference,
+        defaults={"amount_cents": 0, "currency": payment.currency, "reason": remote.reason[:100]},
+    )
+    status = {"won": DisputeState.WON, "lost": DisputeState.LOST}.get(remote.status, DisputeState.OPEN)
+    if not created and dispute.state == status:
+        return
+    if dispute.state in (DisputeState.WON, DisputeState.LOST) and not created:
+        return  # closed disputes do not reopen
+    before = reversed_total(payment)
+    if created:
+        # The provider withdraws what is still in the payment (never more).
+        disputable = payment.amount - before
+        amount = min(remote.amount, disputable) if disputable.is_positive() else Money.zero(payment.currency)
+        dispute.amount = amount
+        dispute.fee_cents = remote.fee.cents
+    dispute.state = status
+    if status != DisputeState.OPEN:
+        dispute.closed_at = timezone.now()
+    dispute.save()
+    after = reversed_total(payment)
+    booking.book_reversal_delta(
+        payment, before=before, after=after,
+        cause=Cause.DISPUTE_WON if status == DisputeState.WON else Cause.DISPUTE,
+        key=f"dispute:{dispute.pk}:{'opened' if created else status}",
+        memo=f"Contestazione {remote.reference} ({status}) sul pagamento #{payment.pk}",
+        actor=actor, about=dispute,
+    )
+    if created:
+        booking.book_dispute_fee(payment, remote.fee, key=f"dispute-fee:{dispute.pk}", actor=actor)
+    _move(payment, _state_after_reversals(payment), actor=actor, kind=f"dispute_{status}",
+          source=source, dispute=dispute.pk)
+    notify(payment, "disputed", dispute=dispute)
+
+
+def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source: str) -> Payment:
+    """Bring our payment to the provider's re-fetched state, in causal order, idempotently.
+
+    An out-of-order event (a refund notice before the success notice) is harmless: the
+    re-fetched state contains both, and success is applied before the refund.
+    """
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if remote.customer_reference and not locked.provider_customer:
+            locked.provider_customer = remote.customer_reference
+            locked.save(update_fields=["provider_customer", "updated_at"])
+        if not locked.is_booked:
+            if remote.outcome == Outcome.SUCCEEDED:
+                method = _save_method(locked, remote.saved_method)
+                _succeed(locked, actor=actor, reference=remote.reference, fee=remote.fee, source=source,
+                         method=method)
+                locked.attempts.exclude(state=AttemptState.SUCCEEDED).filter(
+                    provider_reference__in=[remote.reference, ""]
+                ).update(state=AttemptState.SUCCEEDED)
+            elif remote.outcome == Outcome.FAILED:
+                _fail(locked, actor=actor, code=remote.failure_code or "card_declined", source=source)
+            elif remote.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
+                _move(locked, State.CANCELED, actor=actor, kind="canceled", source=source)
+                notify(locked, "canceled")
+        if locked.is_booked:
+            for remote_refund in remote.refunds:
+                _apply_refund(locked, remote_refund, actor=actor, source=source)
+            for remote_dispute in remote.disputes:
+                _apply_dispute(locked, remote_dispute, actor=actor, source=source)
+        elif remote.refunds or remote.disputes:
+            log.warning("payment %s: provider reports refunds/disputes but no success", locked.pk)
+        return locked
+
+
+def reconcile_payment(*, actor: Actor, payment: Payment) -> Payment:
+    """Re-fetch from the provider (outside a transaction) and sync. Never charges."""
+    provider = get_provider(payment.provider)
+    attempt = payment.attempts.order_by("-number").first()
+    remote = provider.fetch(payment, attempt)
+    return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile")
+
+
+# --- refunds ----------------------------------------------------------------------------------
+
+
+def request_refund(*, actor: Actor, payment: Payment, amount: Money, reason: str = "") -> Refund:
+    """Record a refund to execute (full or partial); refuses more than what is left."""
+    action = "payments.request_refund"
+    from piazza.territory.models import Role
+    from piazza.territory.scoping import has_role_at
+
+    if actor is not None and getattr(actor, "is_authenticated", False) and (
+        payment.territory is None or not has_role_at(actor, payment.territory, [Role.TREASURY, Role.ADMINISTRATOR])
+    ):
+        refuse(action, _("Solo la tesoreria del territorio può rimborsare questo pagamento."),
+               actor=actor, territory=payment.territory, code="forbidden", permission=True)
+    if not isinstance(amount, Money):
+        refuse(action, _("L'importo del rimborso deve essere un valore esatto (Money)."), actor=actor,
+               code="not_money", field="amount")
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if amount.currency != locked.currency:
+            refuse(action, _("Il rimborso deve essere in %(c)s come il pagamento.") % {"c": locked.currency},
+                   actor=actor, code="currency_mismatch", field="amount")
+        if not amount.is_positive():
+            refuse(action, _("L'importo del rimborso deve essere maggiore di zero."), actor=actor,
+                   code="amount_not_positive", field="amount")
+        if locked.state not in (State.SUCCEEDED, State.PARTIALLY_REFUNDED):
+            refuse(action, _("Si può rimborsare solo un pagamento riuscito (questo è: %(s)s).")
+                   % {"s": locked.get_state_display()}, actor=actor, code="not_refundable")
+        provider = get_provider(locked.provider)
+        if not provider.has(Capability.REFUND):
+            refuse(action, _("Il circuito %(p)s non consente rimborsi automatici.") % {"p": provider.verbose_name},
+                   actor=actor, code="no_refund_capability")
+        requested = locked.refunds.exclude(state=RefundState.FAILED).aggregate(t=Sum("amount_cents"))["t"] or 0
+        left = locked.amount - Money(int(requested), locked.currency)
+        if amount > left:
+            refuse(action, _("Si possono rimborsare al massimo %(l)s (già rimborsati o in corso: %(r)s).")
+                   % {"l": format_money(left), "r": format_money(Money(int(requested), locked.currency))},
+                   actor=actor, code="refund_too_large", field="amount")
+        if amount != locked.amount and not provider.has(Capability.PARTIAL_REFUND):
+            refuse(action, _("Il circuito %(p)s consente solo rimborsi totali.") % {"p": provider.verbose_name},
+                   actor=actor, code="no_partial_refund", field="amount")
+        refund = Refund(payment=locked, reason=reason[:200],
+                        idempotency_key=f"refund:{locked.pk}:{requested}:{amount.cents}",
+                        requested_by=actor if getattr(actor, "is_authenticated", False) else None)  # type: ignore[misc]
+        refund.amount = amount
+        refund.save()
+        _event(locked, "refund_requested", actor=actor, refund=refund.pk, amount=amount.cents)
+        record(action, actor=actor, obj=refund, territory=locked.territory,
+               data={"payment": locked.pk, "amount": amount.cents, "reason": reason[:200]})
+    return refund
+
+
+def execute_refund(*, actor: Actor, refund: Refund) -> Refund:
+    """Call the provider for a pending refund (outside transactions), then apply its answer."""
+    payment = refund.payment
+    provider = get_provider(payment.provider)
+    try:
+        result = provider.refund(payment, refund)
+    except ProviderError as exc:
+        log.warning("refund %s: provider error %s (stays pending, reconciled later)", refund.pk, exc)
+        return refund
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        fresh = Refund.objects.select_for_update().get(pk=refund.pk)
+        if result.reference and not fresh.provider_reference:
+            fresh.provider_reference = result.reference
+            fresh.save(update_fields=["provider_reference"])
+        _apply_refund(locked, RemoteRefund(reference=result.reference, amount=fresh.amount,
+                                           status=result.status, our_id=str(fresh.pk)),
+                      actor=actor, source="refund")
+    refund.refresh_from_db()
+    return refund
+
+
+def refund_payment(*, actor: Actor, payment: Payment, amount: Money | None = None, reason: str = "") -> Refund:
+    """Request and execute a refund; `amount=None` refunds what is left."""
+    if amount is None:
+        amount = payment.amount - reversed_total(payment)
+    refund = request_refund(actor=actor, payment=payment, amount=amount, reason=reason)
+    return execute_refund(actor=actor, refund=refund)
+
+
+def validate_amount(value: Any, currency: str = "EUR") -> Money:
+    """Helper for forms and APIs: refuse floats, zero and negatives with the same messages."""
+    if isinstance(value, float):
+        raise ValidationError(_("Importo non valido: usa i centesimi esatti, non un numero con virgola mobile."))
+    try:
+        money = value if isinstance(value, Money) else Money(value, currency)
+    except MoneyError as exc:
+        raise ValidationError(_("Importo non valido.")) from exc
+    if not money.is_positive():
+        raise ValidationError(_("L'importo deve essere maggiore di zero."))
+    return money
+
+
+# --- recurring schedules (provider-agnostic) -----------------------------------------------
+
+def _add_interval(day: Any, interval: str) -> Any:
+    import calendar
+
+    months = 12 if interval == "yearly" else 1
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def create_recurring(
+    *,
+    actor: Actor,
+    amount: Money,
+    allocations: Sequence[tuple[Account, Money]],
+    provider: str,
+    description: str,
+    creation_key: str,
+    interval: str = "monthly",
+    payable: models.Model | None = None,
+    payer: Any = None,
+    payer_name: str = "",
+    payer_email: str = "",
+    territory: Any = None,
+    return_url: str = "",
+) -> tuple[Any, Payment]:
+    """A recurring gift or fee: the schedule plus its first payment (paid on-session, saving the method).
+
+    Later charges are made by the periodic task `run_due_charges` through the saved method.
+    """
+    from piazza.payments.models import Interval, RecurringSchedule
+
+    if interval not in Interval.values:
+        refuse("payments.create_recurring", _("Periodicità non valida: scegli mensile o annuale."),
+               actor=actor, code="bad_interval", field="interval")
+    existing = RecurringSchedule.objects.filter(creation_key=creation_key).first()
+    if existing is None:
+        with transaction.atomic():
+            schedule = RecurringSchedule(
+                creation_key=creation_key, provider=provider, description=description[:200], interval=interval,
+                next_charge_on=_add_interval(timezone.localdate(), interval), cycle=2,
+                allocation_plan=[[a.pk, m.cents] for a, m in allocations],
+                payer=payer, payer_name=payer_name[:200], payer_email=payer_email, territory=territory,
+            )
+            if isinstance(amount, Money):
+                schedule.amount = amount
+            if payable is not None:
+                schedule.payable_type = ContentType.objects.get_for_model(payable)
+                schedule.payable_id = str(payable.pk)
+            # Validates amount/allocations/provider exactly like a one-off payment.
+            payment = create_payment(
+                actor=actor, amount=amount, allocations=allocations, provider=provider, description=description,
+                creation_key=f"{creation_key}:cycle:1", payable=payable, payer=payer, payer_name=payer_name,
+                payer_email=payer_email, territory=territory, return_url=return_url, save_method=True,
+                metadata={"cycle": 1},
+            )
+            schedule.save()
+            Payment.objects.filter(pk=payment.pk).update(schedule=schedule)
+            payment.schedule = schedule
+            record("payments.create_recurring", actor=actor, obj=schedule, territory=territory,
+                   data={"amount": amount.cents, "interval": interval, "provider": provider})
+        return schedule, payment
+    first = Payment.objects.get(creation_key=f"{creation_key}:cycle:1")
+    return existing, first
+
+
+def _schedule_after_success(payment: Payment, method: SavedMethod | None) -> None:
+    from piazza.payments.models import RecurringSchedule
+
+    if payment.schedule_id is None:
+        return
+    schedule = RecurringSchedule.objects.select_for_update().get(pk=payment.schedule_id)
+    cycle = int(payment.metadata.get("cycle", 0))
+    if cycle == 1:
+        if method is not None and schedule.saved_method_id is None:
+            schedule.saved_method = method
+            schedule.save(update_fields=["saved_method"])
+        return
+    if cycle == schedule.cycle:
+        schedule.cycle += 1
+        schedule.next_charge_on = _add_interval(schedule.next_charge_on, schedule.interval)
+        schedule.failure_count = 0
+        schedule.retry_at = None
+        schedule.save(update_fields=["cycle", "next_charge_on", "failure_count", "retry_at"])
+
+
+def _schedule_after_failure(payment: Payment, *, actor: Actor) -> None:
+    """Retry with backoff; pause after too many failures; tell the payer either way."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    if payment.schedule_id is None or int(payment.metadata.get("cycle", 0)) <= 1:
+        return
+    schedule = RecurringSchedule.objects.select_for_update().get(pk=payment.schedule_id)
+    if schedule.state != ScheduleState.ACTIVE:
+        return
+    backoff_days: list[int] = list(getattr(settings, "PAYMENTS_RECURRING_BACKOFF_DAYS", [1, 3, 7]))
+    max_failures = int(getattr(settings, "PAYMENTS_RECURRING_MAX_FAILURES", len(backoff_days) + 1))
+    schedule.failure_count += 1
+    if schedule.failure_count >= max_failures:
+        schedule.state = ScheduleState.PAUSED
+        schedule.paused_at = timezone.now()
+        schedule.retry_at = None
+    else:
+        delay = backoff_days[min(schedule.failure_count - 1, len(backoff_days) - 1)]
+        schedule.retry_at = timezone.now() + timedelta(days=delay)
+    schedule.save(update_fields=["failure_count", "state", "paused_at", "retry_at"])
+    record("payments.recurring_failed", actor=actor, obj=schedule, territory=schedule.territory,
+           data={"failures": schedule.failure_count, "state": schedule.state, "payment": payment.pk})
+    from piazza.payments.tasks import send_recurring_failure_notice
+
+    enqueue_on_commit(send_recurring_failure_notice, schedule.pk, payment.pk)
+
+
+def prepare_recurring_charge(*, actor: Actor, schedule_id: int) -> tuple[Payment, PaymentAttempt] | None:
+    """Lock a due schedule (skipping one another runner holds) and open this cycle's attempt.
+
+    Deterministic keys make a second run a no-op: the cycle's payment is unique by
+    `schedule:{id}:cycle:{n}`, the attempt by `…:try:{failures+1}`.
+    """
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    with transaction.atomic():
+        schedule = (RecurringSchedule.objects.select_for_update(skip_locked=True)
+                    .filter(pk=schedule_id).select_related("saved_method").first())
+        now = timezone.now()
+        if (schedule is None or schedule.state != ScheduleState.ACTIVE or schedule.saved_method is None
+                or schedule.next_charge_on > timezone.localdate()
+                or (schedule.retry_at is not None and schedule.retry_at > now)):
+            return None
+        allocations = [(Account.objects.get(pk=account_id), Money(cents, schedule.currency))
+                       for account_id, cents in schedule.allocation_plan]
+        payment = create_payment(
+            actor=actor, amount=schedule.amount, allocations=allocations, provider=schedule.provider,
+            description=schedule.description, creation_key=f"{schedule.creation_key}:cycle:{schedule.cycle}",
+            payable=None, payer=schedule.payer, payer_name=schedule.payer_name, payer_email=schedule.payer_email,
+            territory=schedule.territory, schedule=schedule, metadata={"cycle": schedule.cycle},
+        )
+        if schedule.payable_type_id and not payment.payable_type_id:
+            Payment.objects.filter(pk=payment.pk).update(payable_type_id=schedule.payable_type_id,
+                                                         payable_id=schedule.payable_id)
+            payment.refresh_from_db()
+        if payment.is_booked:
+            return None
+        client_key = f"{schedule.creation_key}:cycle:{schedule.cycle}:try:{schedule.failure_count + 1}"
+    attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
+    return (payment, attempt) if created else None
+
+
+def charge_schedule(*, actor: Actor, schedule_id: int) -> Payment | None:
+    """Run one due schedule: prepare (locked), charge off-session (no transaction), apply."""
+    prepared = prepare_recurring_charge(actor=actor, schedule_id=schedule_id)
+    if prepared is None:
+        return None
+    payment, attempt = prepared
+    schedule = payment.schedule
+    assert schedule is not None and schedule.saved_method is not None
+    provider = get_provider(payment.provider)
+    try:
+        result = provider.charge_saved(payment, attempt, schedule.saved_method)
+    except ProviderError as exc:
+        mark_attempt_unknown(actor=actor, attempt=attempt, error=str(exc))
+        return payment
+    return apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="recurring")
+
+
+def cancel_schedule(*, actor: Actor, schedule: Any, via: str = "link", reason: str = "") -> Any:
+    """Stop a recurring gift or fee (the payer's one-click link, or an official)."""
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    with transaction.atomic():
+        locked = RecurringSchedule.objects.select_for_update().get(pk=schedule.pk)
+        if locked.state == ScheduleState.CANCELED:
+            return locked
+        locked.state = ScheduleState.CANCELED
+        locked.canceled_at = timezone.now()
+        locked.retry_at = None
+        locked.save(update_fields=["state", "canceled_at", "retry_at"])
+        record("payments.cancel_schedule", actor=actor, obj=locked, territory=locked.territory,
+               data={"via": via, "reason": reason[:200]})
+        from piazza.payments.payables import notify_schedule_canceled
+
+        notify_schedule_canceled(locked)
+    return locked

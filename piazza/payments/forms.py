@@ -1,0 +1,30 @@
+"""Forms of the payment pages. The card fields of the sandbox live with its provider."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+
+class IdempotencyForm(forms.Form):
+    """Every pay form carries a one-time key: a double click or a replayed POST pays once."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if not self.is_bound:
+            self.initial["idempotency_key"] = uuid.uuid4().hex
+
+    def clean_idempotency_key(self) -> str:
+        value = str(self.cleaned_data["idempotency_key"])
+        if not value.isalnum():
+            raise forms.ValidationError("invalid key")
+        return value
+
+
+def pay_form_class(provider_form: type[forms.Form] | None) -> type[forms.Form]:
+    if provider_form is None:
+        return IdempotencyForm
+    return type("PayForm", (IdempotencyForm, provider_form), {})

@@ -1,0 +1,79 @@
+"""The Payable plug-in point: how payments tells a higher app what happened to its money.
+
+payments never imports funding or membership. A higher app creates a payment for one of its
+objects (`actions.create_payment(payable=donation, allocations=[...])`) and registers a
+handler for that model once, from its AppConfig.ready():
+
+    from piazza.payments.payables import PayableHandler, register_payable
+
+    class DonationHandler(PayableHandler):
+        def on_succeeded(self, payment, payable): mark_donation_paid(payable, payment)
+
+    register_payable("funding.donation", DonationHandler())
+
+Handlers are called inside the transaction that applies the outcome, after the payment row is
+locked and the ledger booked, so the payable and the payment commit (or fail) together.
+They must be idempotent: a refund handler can be called once per refund.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from piazza.payments.models import Dispute, Payment, RecurringSchedule, Refund
+
+
+class PayableHandler:
+    """Override what your payable cares about; the defaults do nothing on purpose."""
+
+    def on_succeeded(self, payment: Payment, payable: Any) -> None:
+        """The money arrived (and is booked)."""
+
+    def on_failed(self, payment: Payment, payable: Any) -> None:
+        """A charge failed (may be retried: a later `on_succeeded` can follow)."""
+
+    def on_canceled(self, payment: Payment, payable: Any) -> None:
+        """The payment was abandoned or canceled before any money moved."""
+
+    def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
+        """A refund (full or partial) was executed and booked as reversal entries."""
+
+    def on_disputed(self, payment: Payment, payable: Any, dispute: Dispute) -> None:
+        """A dispute was opened, won or lost (see `dispute.state`)."""
+
+    def on_schedule_canceled(self, schedule: RecurringSchedule, payable: Any) -> None:
+        """The payer (or an official) stopped a recurring gift or fee."""
+
+
+_handlers: dict[str, PayableHandler] = {}
+
+
+def register_payable(model_label: str, handler: PayableHandler) -> None:
+    """Register `handler` for payables of `model_label` ("app_label.modelname", lower case)."""
+    _handlers[model_label.lower()] = handler
+
+
+def handler_for(model_label: str) -> PayableHandler | None:
+    return _handlers.get(model_label.lower()) if model_label else None
+
+
+def notify(payment: Payment, event: str, **extra: Any) -> None:
+    """Call the payable's handler for `event` ("succeeded", "failed", …), if any is registered."""
+    handler = handler_for(payment.payable_label)
+    if handler is None:
+        return
+    getattr(handler, f"on_{event}")(payment, payment.payable, **extra)
+
+
+def notify_schedule_canceled(schedule: RecurringSchedule) -> None:
+    if schedule.payable_type_id is None:
+        return
+    from django.contrib.contenttypes.models import ContentType
+
+    ct = ContentType.objects.get_for_id(schedule.payable_type_id)
+    handler = handler_for(f"{ct.app_label}.{ct.model}")
+    if handler is not None:
+        model = ct.model_class()
+        payable = model._default_manager.filter(pk=schedule.payable_id).first() if model else None
+        handler.on_schedule_canceled(schedule, payable)

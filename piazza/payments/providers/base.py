@@ -1,0 +1,176 @@
+"""The provider interface (convention 4): a narrow surface every payment rail implements.
+
+A provider never touches our database state: it talks to the outside world and returns plain
+results (`ChargeResult`, `RemoteState`, `RefundResult`, `WebhookNotice`). The actions in
+`payments.actions` apply them under a row lock with only allowed transitions. Provider calls
+happen outside database transactions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.http import HttpRequest
+from django.utils.functional import Promise
+
+from piazza.core.money import Money
+
+if TYPE_CHECKING:
+    from django import forms
+
+    from piazza.payments.models import Payment, PaymentAttempt, Refund, SavedMethod
+
+
+class Capability(enum.StrEnum):
+    ONE_OFF = "one_off"
+    SAVED_METHOD = "saved_method"
+    RECURRING = "recurring"  # off-session charges of a saved method
+    REFUND = "refund"
+    PARTIAL_REFUND = "partial_refund"
+    MANDATE = "mandate"  # SEPA direct debit
+    REDIRECT = "redirect"  # the payer approves at the provider's site
+
+
+class ProviderError(Exception):
+    """The provider could not be reached or answered with an error: outcome unknown."""
+
+
+class ProviderTimeout(ProviderError):
+    """No answer in time: the charge may or may not exist; reconcile by re-fetching."""
+
+
+class InvalidSignature(Exception):
+    """A webhook whose signature (or live/test mode) does not verify: refused with 400."""
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    CANCELED = "canceled"
+
+
+@dataclass
+class SavedMethodInfo:
+    method_reference: str
+    customer_reference: str = ""
+    label: str = ""
+
+
+@dataclass
+class ChargeResult:
+    outcome: Outcome
+    reference: str = ""
+    fee: Money | None = None
+    action_url: str = ""
+    failure_code: str = ""
+    saved_method: SavedMethodInfo | None = None
+    customer_reference: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RemoteRefund:
+    reference: str
+    amount: Money
+    status: str = "succeeded"  # "succeeded", "pending" or "failed"
+    our_id: str = ""  # our Refund id, when the provider echoes the metadata we sent
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass
+class RemoteDispute:
+    reference: str
+    amount: Money
+    fee: Money
+    status: str  # "open", "won", "lost"
+    reason: str = ""
+
+
+@dataclass
+class RemoteState:
+    """What the provider says about a payment now: the truth we reconcile to."""
+
+    outcome: Outcome
+    reference: str = ""
+    fee: Money | None = None
+    failure_code: str = ""
+    refunds: list[RemoteRefund] = field(default_factory=list)
+    disputes: list[RemoteDispute] = field(default_factory=list)
+    saved_method: SavedMethodInfo | None = None
+    customer_reference: str = ""
+
+
+@dataclass
+class RefundResult:
+    reference: str
+    status: str = "succeeded"  # "succeeded", "pending" or "failed"
+    failure_code: str = ""
+
+
+@dataclass
+class WebhookNotice:
+    """A verified notification: its id and type, and how to find our payment."""
+
+    event_id: str
+    event_type: str
+    payment_reference: str = ""  # the provider's reference of the payment (or attempt)
+    payment_id: str = ""  # our id, when the provider echoes our metadata
+    relevant: bool = True  # False: stored and acknowledged, nothing to apply
+
+
+class PaymentProvider:
+    """Base class of every provider. Subclasses set `identifier`, `verbose_name`, `capabilities`."""
+
+    identifier: ClassVar[str] = ""
+    verbose_name: ClassVar[str | Promise] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def is_available(self) -> bool:
+        """False when the provider is not configured or not allowed in this environment."""
+        return True
+
+    def has(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    # --- on-session checkout ------------------------------------------------------------
+    def checkout_form(self) -> type[forms.Form] | None:
+        """A form the payer fills on our payment page (e.g. sandbox card); None if redirect only."""
+        return None
+
+    def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
+        """Start (or, for direct card processors, complete) a charge. Idempotent per `attempt.provider_key`."""
+        raise NotImplementedError
+
+    def complete_return(self, payment: Payment, attempt: PaymentAttempt, params: dict[str, str]) -> ChargeResult:
+        """The payer came back from the provider's page; default: re-fetch."""
+        state = self.fetch(payment, attempt)
+        return ChargeResult(outcome=state.outcome, reference=state.reference, fee=state.fee,
+                            failure_code=state.failure_code, saved_method=state.saved_method,
+                            customer_reference=state.customer_reference)
+
+    # --- reconciliation -----------------------------------------------------------------
+    def fetch(self, payment: Payment, attempt: PaymentAttempt | None = None) -> RemoteState:
+        """Re-fetch the payment's current state (refunds and disputes included)."""
+        raise NotImplementedError
+
+    # --- recurring ----------------------------------------------------------------------
+    def charge_saved(self, payment: Payment, attempt: PaymentAttempt, method: SavedMethod) -> ChargeResult:
+        """Charge a saved method off-session. Idempotent per `attempt.provider_key`."""
+        raise NotImplementedError
+
+    # --- refunds ------------------------------------------------------------------------
+    def refund(self, payment: Payment, refund: Refund) -> RefundResult:
+        """Refund `refund.amount` of `payment`; idempotent per `refund.idempotency_key`."""
+        raise NotImplementedError
+
+    # --- webhooks -----------------------------------------------------------------------
+    def verify_webhook(self, request: HttpRequest) -> WebhookNotice:
+        """Verify signature and mode, parse; raise `InvalidSignature` when it does not verify."""
+        raise NotImplementedError

@@ -1,0 +1,288 @@
+"""`sandbox`: a simulated card processor for the demo and tests. Refused in production.
+
+Test cards (any future expiry, any 3-digit CVC):
+
+| number | result |
+|---|---|
+| 4242 4242 4242 4242 | success |
+| 4000 0000 0000 0002 | declined by the bank (`card_declined`) |
+| 4000 0000 0000 9995 | declined: insufficient funds (`insufficient_funds`) |
+| 4000 0025 0000 3155 | requires authentication (a simulated 3-D Secure page) |
+| 4000 0000 0000 0341 | succeeds now; later off-session charges of the saved card are declined |
+| 4000 0000 0000 0077 | succeeds, but the answer is lost (timeout): reconciled later, never charged twice |
+
+The processor keeps its own books (`SandboxCharge`, one row per idempotency key), so a
+replayed request returns the first answer instead of charging again, exactly like a real
+provider's idempotency keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django import forms
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from stdnum import luhn
+
+from piazza.core.money import Money
+from piazza.payments.providers.base import (
+    Capability,
+    ChargeResult,
+    InvalidSignature,
+    Outcome,
+    PaymentProvider,
+    ProviderTimeout,
+    RefundResult,
+    RemoteDispute,
+    RemoteRefund,
+    RemoteState,
+    SavedMethodInfo,
+    WebhookNotice,
+)
+
+if TYPE_CHECKING:
+    from piazza.payments.models import Payment, PaymentAttempt, Refund, SandboxCharge, SavedMethod
+
+TEST_CARDS: dict[str, str] = {
+    "4242424242424242": "succeeded",
+    "4000000000000002": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000002500003155": "requires_action",
+    "4000000000000341": "succeeded_then_decline",
+    "4000000000000077": "timeout",
+}
+FEE_PERCENT = Decimal("1.5")
+FEE_FIXED_CENTS = 25
+
+
+def sandbox_fee(amount: Money) -> Money:
+    """Like a European card processor: 1.5% + 0,25 €."""
+    return amount.percent(FEE_PERCENT) + Money(FEE_FIXED_CENTS, amount.currency)
+
+
+def webhook_secret() -> str:
+    return str(getattr(settings, "PAYMENTS_SANDBOX_WEBHOOK_SECRET", "") or
+               hashlib.sha256(f"sandbox-webhook:{settings.SECRET_KEY}".encode()).hexdigest())
+
+
+def sign(body: bytes) -> str:
+    return hmac.new(webhook_secret().encode(), body, hashlib.sha256).hexdigest()
+
+
+class SandboxCardForm(forms.Form):
+    card_number = forms.CharField(
+        label=_("Numero della carta"), max_length=23,
+        widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+    )
+    expiry = forms.RegexField(
+        label=_("Scadenza (MM/AA)"), regex=r"^\s*(0[1-9]|1[0-2])\s*/\s*\d{2}\s*$",
+        error_messages={"invalid": _("Scrivi la scadenza come MM/AA, per esempio 08/29.")},
+        widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM/AA"}),
+    )
+    cvc = forms.RegexField(
+        label=_("Codice di sicurezza (CVC)"), regex=r"^\d{3,4}$",
+        error_messages={"invalid": _("Il CVC sono le 3 cifre sul retro della carta.")},
+        widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
+    )
+
+    def clean_card_number(self) -> str:
+        digits = "".join(ch for ch in self.cleaned_data["card_number"] if ch.isdigit())
+        if len(digits) < 12 or not luhn.is_valid(digits):
+            raise forms.ValidationError(_("Il numero della carta non è valido. Controlla le cifre e riprova."))
+        return digits
+
+
+def _charge_state(charge: SandboxCharge) -> RemoteState:
+    currency = charge.currency
+    outcome = {
+        "succeeded": Outcome.SUCCEEDED, "requires_action": Outcome.REQUIRES_ACTION,
+    }.get(charge.outcome, Outcome.FAILED)
+    refunds = [RemoteRefund(reference=r["id"], amount=Money(r["amount"], currency), status=r["status"],
+                            our_id=str(r.get("our_id", ""))) for r in charge.refunds]
+    disputes = [RemoteDispute(reference=d["id"], amount=Money(d["amount"], currency), fee=Money(d["fee"], currency),
+                              status=d["status"], reason=d.get("reason", "")) for d in charge.disputes]
+    return RemoteState(
+        outcome=outcome, reference=charge.reference,
+        fee=sandbox_fee(Money(charge.amount_cents, currency)) if outcome == Outcome.SUCCEEDED else None,
+        failure_code="" if outcome in (Outcome.SUCCEEDED, Outcome.REQUIRES_ACTION) else charge.outcome,
+        refunds=refunds, disputes=disputes,
+        saved_method=SavedMethodInfo(charge.method_reference, label=f"Carta di prova •••• {charge.card_last4}")
+        if charge.method_reference and outcome == Outcome.SUCCEEDED else None,
+    )
+
+
+class SandboxProvider(PaymentProvider):
+    identifier = "sandbox"
+    verbose_name = _("Carta di prova (sandbox)")
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({
+        Capability.ONE_OFF, Capability.SAVED_METHOD, Capability.RECURRING, Capability.REFUND,
+        Capability.PARTIAL_REFUND,
+    })
+
+    def is_available(self) -> bool:
+        return not getattr(settings, "PRODUCTION", False)
+
+    def _refuse_in_production(self) -> None:
+        if not self.is_available():
+            raise RuntimeError("the sandbox provider is refused when PIAZZA_ENV=production")
+
+    def checkout_form(self) -> type[forms.Form]:
+        return SandboxCardForm
+
+    # --- the simulated processor's books -----------------------------------------------
+    def _record(self, key: str, payment: Payment, card: str, outcome: str, save: bool) -> tuple[SandboxCharge, bool]:
+        from piazza.payments.models import SandboxCharge
+
+        existing = SandboxCharge.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing, False
+        method = f"sbpm_{card[-4:]}_{secrets.token_hex(6)}" if save and outcome in (
+            "succeeded", "timeout", "succeeded_then_decline", "requires_action") else ""
+        if outcome == "succeeded_then_decline":
+            method = method.replace("sbpm_", "sbpm_declinelater_")
+        try:
+            with transaction.atomic():
+                charge = SandboxCharge.objects.create(
+                    idempotency_key=key, reference=f"sbch_{secrets.token_hex(10)}",
+                    amount_cents=payment.amount_cents, currency=payment.currency, card_last4=card[-4:],
+                    outcome="succeeded" if outcome in ("timeout", "succeeded_then_decline") else outcome,
+                    method_reference=method,
+                )
+        except IntegrityError:
+            return SandboxCharge.objects.get(idempotency_key=key), False
+        return charge, True
+
+    def _result(self, charge: SandboxCharge) -> ChargeResult:
+        state = _charge_state(charge)
+        action_url = ""
+        if state.outcome == Outcome.REQUIRES_ACTION:
+            action_url = reverse("payments:sandbox_authenticate", args=[charge.reference])
+        return ChargeResult(outcome=state.outcome, reference=charge.reference, fee=state.fee,
+                            failure_code=state.failure_code, action_url=action_url,
+                            saved_method=state.saved_method)
+
+    def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
+        self._refuse_in_production()
+        card = str(data.get("card_number", ""))
+        outcome = TEST_CARDS.get(card, "card_declined")
+        charge, created = self._record(attempt.provider_key, payment, card, outcome, payment.save_method)
+        if created and outcome == "timeout":
+            raise ProviderTimeout("sandbox: simulated timeout after the charge was made")
+        return self._result(charge)
+
+    def authenticate(self, reference: str, approve: bool) -> None:
+        """The simulated 3-D Secure page's answer."""
+        from piazza.payments.models import SandboxCharge
+
+        SandboxCharge.objects.filter(reference=reference, outcome="requires_action").update(
+            outcome="succeeded" if approve else "authentication_failed"
+        )
+
+    def fetch(self, payment: Payment, attempt: PaymentAttempt | None = None) -> RemoteState:
+        self._refuse_in_production()
+        from piazza.payments.models import SandboxCharge
+
+        charge = None
+        if payment.provider_reference:
+            charge = SandboxCharge.objects.filter(reference=payment.provider_reference).first()
+        if charge is None:
+            keys = [a.provider_key for a in payment.attempts.order_by("-number")]
+            charge = (SandboxCharge.objects.filter(idempotency_key__in=keys, outcome="succeeded").first()
+                      or SandboxCharge.objects.filter(idempotency_key__in=keys).order_by("-created_at").first())
+        if charge is None:
+            return RemoteState(outcome=Outcome.PENDING)
+        return _charge_state(charge)
+
+    def charge_saved(self, payment: Payment, attempt: PaymentAttempt, method: SavedMethod) -> ChargeResult:
+        self._refuse_in_production()
+        ref = method.method_reference  # "sbpm_<last4>_<hex>" or "sbpm_declinelater_<last4>_<hex>"
+        last4 = ref.split("_")[-2] if ref.count("_") >= 2 else "0000"
+        outcome = {"0002": "card_declined", "9995": "insufficient_funds"}.get(last4, "succeeded")
+        if "declinelater" in ref:
+            outcome = "card_declined"
+        charge, _created = self._record(attempt.provider_key, payment, f"000000000000{last4}", outcome, False)
+        return self._result(charge)
+
+    def refund(self, payment: Payment, refund: Refund) -> RefundResult:
+        self._refuse_in_production()
+        from piazza.payments.models import SandboxCharge
+
+        with transaction.atomic():
+            charge = SandboxCharge.objects.select_for_update().get(reference=payment.provider_reference)
+            for existing in charge.refunds:
+                if existing["key"] == refund.idempotency_key:
+                    return RefundResult(reference=existing["id"], status=existing["status"])
+            if charge.refunded_cents + refund.amount_cents > charge.amount_cents:
+                return RefundResult(reference="", status="failed", failure_code="amount_too_large")
+            entry = {"id": f"sbre_{secrets.token_hex(8)}", "amount": refund.amount_cents,
+                     "key": refund.idempotency_key, "our_id": refund.pk, "status": "succeeded"}
+            charge.refunds = [*charge.refunds, entry]
+            charge.refunded_cents += refund.amount_cents
+            charge.save(update_fields=["refunds", "refunded_cents"])
+        return RefundResult(reference=entry["id"], status="succeeded")
+
+    # --- things that happen at the "bank" side, for tests and the demo ---------------------
+    def simulate_dispute(self, reference: str, *, status: str = "open", fee_cents: int = 1500,
+                         dispute_id: str = "") -> str:
+        from piazza.payments.models import SandboxCharge
+
+        with transaction.atomic():
+            charge = SandboxCharge.objects.select_for_update().get(reference=reference)
+            disputes = list(charge.disputes)
+            for d in disputes:
+                if d["id"] == dispute_id:
+                    d["status"] = status
+                    break
+            else:
+                dispute_id = dispute_id or f"sbdp_{secrets.token_hex(8)}"
+                disputes.append({"id": dispute_id, "amount": charge.amount_cents - charge.refunded_cents,
+                                 "fee": fee_cents, "status": status, "reason": "fraudulent"})
+            charge.disputes = disputes
+            charge.save(update_fields=["disputes"])
+        return dispute_id
+
+    def simulate_refund(self, reference: str, amount_cents: int) -> str:
+        """A refund made from the processor's dashboard, not through piazza."""
+        from piazza.payments.models import SandboxCharge
+
+        with transaction.atomic():
+            charge = SandboxCharge.objects.select_for_update().get(reference=reference)
+            entry = {"id": f"sbre_{secrets.token_hex(8)}", "amount": amount_cents, "key": "", "status": "succeeded"}
+            charge.refunds = [*charge.refunds, entry]
+            charge.refunded_cents += amount_cents
+            charge.save(update_fields=["refunds", "refunded_cents"])
+        return str(entry["id"])
+
+    @staticmethod
+    def webhook_body(event_type: str, reference: str, event_id: str = "", payment_id: str = "") -> tuple[bytes, str]:
+        """A signed notification as the simulated processor would send it: (body, signature)."""
+        body = json.dumps({
+            "id": event_id or f"sbevt_{secrets.token_hex(8)}", "type": event_type,
+            "data": {"reference": reference, "payment_id": payment_id},
+        }).encode()
+        return body, sign(body)
+
+    def verify_webhook(self, request: HttpRequest) -> WebhookNotice:
+        self._refuse_in_production()
+        signature = request.headers.get("Sandbox-Signature", "")
+        if not signature or not hmac.compare_digest(signature, sign(request.body)):
+            raise InvalidSignature("sandbox: signature does not match")
+        try:
+            event = json.loads(request.body)
+            data = event["data"]
+            return WebhookNotice(
+                event_id=str(event["id"]), event_type=str(event["type"]),
+                payment_reference=str(data.get("reference", "")), payment_id=str(data.get("payment_id", "")),
+                relevant=str(event["type"]).split(".")[0] in {"charge", "refund", "dispute"},
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidSignature(f"sandbox: malformed event ({exc})") from exc

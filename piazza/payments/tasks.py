@@ -1,0 +1,105 @@
+"""Periodic and deferred work (convention 13): thin, take ids, safe to run twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from piazza.payments import links
+
+
+@task()
+def send_payment_confirmation(payment_id: int) -> None:
+    """Receipt email of a successful payment, with the payer page and (if recurring) cancel links."""
+    from piazza.payments.models import Payment
+
+    payment = Payment.objects.select_related("schedule").get(pk=payment_id)
+    if not payment.payer_email:
+        return
+    context = {
+        "payment": payment,
+        "payer_url": links.payer_page_url(payment.payer_email),
+        "cancel_url": links.cancel_schedule_url(payment.schedule.token) if payment.schedule else "",
+    }
+    send_mail(
+        _("Pagamento ricevuto: %(d)s") % {"d": payment.description},
+        render_to_string("payments/email/confirmation.txt", context),
+        settings.DEFAULT_FROM_EMAIL, [payment.payer_email],
+    )
+
+
+@task()
+def send_recurring_failure_notice(schedule_id: int, payment_id: int) -> None:
+    from piazza.payments.models import Payment, RecurringSchedule
+
+    schedule = RecurringSchedule.objects.get(pk=schedule_id)
+    if not schedule.payer_email:
+        return
+    payment = Payment.objects.get(pk=payment_id)
+    context = {
+        "schedule": schedule, "payment": payment,
+        "payer_url": links.payer_page_url(schedule.payer_email),
+        "cancel_url": links.cancel_schedule_url(schedule.token),
+    }
+    send_mail(
+        _("Addebito non riuscito: %(d)s") % {"d": schedule.description},
+        render_to_string("payments/email/recurring_failed.txt", context),
+        settings.DEFAULT_FROM_EMAIL, [schedule.payer_email],
+    )
+
+
+@task()
+def run_due_charges() -> int:
+    """Charge every due recurring schedule. Run it as often as you like: each cycle books once."""
+    from django.db.models import Q
+
+    from piazza.payments.actions import charge_schedule
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    now = timezone.now()
+    due = (RecurringSchedule.objects.filter(state=ScheduleState.ACTIVE, saved_method__isnull=False,
+                                            next_charge_on__lte=timezone.localdate())
+           .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now)).values_list("pk", flat=True))
+    charged = 0
+    for schedule_id in list(due):
+        if charge_schedule(actor=None, schedule_id=schedule_id) is not None:
+            charged += 1
+    return charged
+
+
+@task()
+def reconcile_pending(older_than_minutes: int = 10) -> int:
+    """Re-fetch payments left pending (timeouts, abandoned redirects) and apply the provider's truth."""
+    from piazza.payments.actions import reconcile_payment
+    from piazza.payments.models import Payment, State
+    from piazza.payments.providers.base import ProviderError
+
+    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
+    count = 0
+    for payment in Payment.objects.filter(state=State.PENDING, updated_at__lte=cutoff).order_by("pk")[:500]:
+        try:
+            reconcile_payment(actor=None, payment=payment)
+            count += 1
+        except ProviderError:
+            continue
+    return count
+
+
+@task()
+def retry_webhooks(older_than_minutes: int = 5) -> int:
+    """Process again stored events whose handling failed (the provider may not resend them)."""
+    from piazza.payments.models import WebhookEvent, WebhookStatus
+    from piazza.payments.webhooks import process_event
+
+    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
+    ids = list(WebhookEvent.objects.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.RECEIVED],
+                                           received_at__lte=cutoff, attempts__lt=10).values_list("pk", flat=True))
+    for event_id in ids:
+        process_event(event_id)
+    return len(ids)

@@ -1,0 +1,158 @@
+"""Payer-facing pages: the payment page, the provider return, the payer's own page by signed
+link, one-click cancel of a recurring gift, and provider webhooks. All work without JavaScript."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Sum
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from piazza.payments import actions, links, webhooks
+from piazza.payments.forms import pay_form_class
+from piazza.payments.messages import decline_message
+from piazza.payments.models import AttemptState, Payment, PaymentAttempt, RecurringSchedule, ScheduleState, State
+from piazza.payments.providers.base import ProviderError
+from piazza.payments.providers.registry import get_provider
+
+
+def _return_url(request: HttpRequest, payment: Payment) -> str:
+    return request.build_absolute_uri(reverse("payments:return", args=[payment.token]))
+
+
+def _finished(request: HttpRequest, payment: Payment) -> HttpResponse:
+    target = payment.return_url
+    if payment.is_booked and target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return HttpResponseRedirect(target)
+    return redirect("payments:done", token=payment.token)
+
+
+@require_http_methods(["GET", "POST"])
+def pay(request: HttpRequest, token: str) -> HttpResponse:
+    payment = get_object_or_404(Payment, token=token)
+    if payment.is_booked or payment.state == State.CANCELED:
+        return _finished(request, payment)
+    provider = get_provider(payment.provider)
+    if not provider.is_available():
+        raise Http404
+    form_class = pay_form_class(provider.checkout_form())
+    error = ""
+    if request.method == "POST":
+        form = form_class(request.POST)
+        if form.is_valid():
+            data = {k: v for k, v in form.cleaned_data.items() if k != "idempotency_key"}
+            try:
+                attempt = actions.pay(actor=request.user, payment=payment,
+                                      client_key=form.cleaned_data["idempotency_key"], data=data,
+                                      return_url=_return_url(request, payment))
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                payment.refresh_from_db()
+                if payment.is_booked:
+                    return _finished(request, payment)
+                if attempt.state == AttemptState.REQUIRES_ACTION and attempt.action_url:
+                    return HttpResponseRedirect(attempt.action_url)
+                if attempt.state in (AttemptState.STARTED, AttemptState.UNKNOWN):
+                    return redirect("payments:done", token=payment.token)
+                error = str(decline_message(attempt.failure_code or payment.failure_code))
+                form = form_class()  # a fresh key: the retry is a new attempt
+    else:
+        form = form_class()
+        if payment.state == State.FAILED:
+            error = payment.failure_message
+    return render(request, "payments/pay.html", {
+        "payment": payment, "provider": provider, "form": form, "error": error,
+    }, status=200)
+
+
+def provider_return(request: HttpRequest, token: str) -> HttpResponse:
+    """The payer is back from the provider's page: ask the provider (never trust the query string)."""
+    payment = get_object_or_404(Payment, token=token)
+    attempt = payment.attempts.order_by("-number").first()
+    if attempt is not None and payment.is_open:
+        provider = get_provider(payment.provider)
+        try:
+            result = provider.complete_return(payment, attempt, {k: str(v) for k, v in request.GET.items()})
+        except ProviderError:
+            return redirect("payments:done", token=payment.token)
+        payment = actions.apply_charge_result(actor=request.user, payment=payment, attempt=attempt,
+                                              result=result, source="return")
+    if payment.is_booked:
+        return _finished(request, payment)
+    if payment.state == State.FAILED:
+        return redirect("payments:pay", token=payment.token)
+    return redirect("payments:done", token=payment.token)
+
+
+def done(request: HttpRequest, token: str) -> HttpResponse:
+    payment = get_object_or_404(Payment, token=token)
+    processing = payment.state in (State.CREATED, State.PENDING)
+    return render(request, "payments/done.html", {
+        "payment": payment, "processing": processing,
+        "payer_url": links.payer_page_url(payment.payer_email) if payment.payer_email and payment.is_booked else "",
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_authenticate(request: HttpRequest, reference: str) -> HttpResponse:
+    """The sandbox's simulated 3-D Secure page (a real provider hosts its own)."""
+    from piazza.payments.models import SandboxCharge
+
+    provider = get_provider("sandbox")
+    if not provider.is_available():
+        raise Http404
+    charge = get_object_or_404(SandboxCharge, reference=reference)
+    attempt = get_object_or_404(PaymentAttempt, provider_reference=reference)
+    if request.method == "POST":
+        provider.authenticate(reference, approve=request.POST.get("decision") == "approve")  # type: ignore[attr-defined]
+        return redirect("payments:return", token=attempt.payment.token)
+    return render(request, "payments/sandbox_3ds.html", {"charge": charge, "payment": attempt.payment})
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, provider: str) -> HttpResponse:
+    return webhooks.receive(provider, request)
+
+
+def payer_page(request: HttpRequest, token: str) -> HttpResponse:
+    email = links.payer_from_token(token)
+    if email is None:
+        return render(request, "payments/link_expired.html", status=403)
+    payments = (Payment.objects.filter(payer_email__iexact=email).exclude(state=State.CREATED)
+                .annotate(refunded_cents=Sum("refunds__amount_cents", default=0))
+                .order_by("-created_at")[:200])
+    schedules = list(RecurringSchedule.objects.filter(payer_email__iexact=email).order_by("-created_at"))
+    for schedule in schedules:
+        schedule.cancel_url = reverse("payments:cancel_schedule", args=[links.cancel_token(schedule.token)])  # type: ignore[attr-defined]
+    return render(request, "payments/payer_page.html", {
+        "email": email, "payments": payments, "schedules": schedules, "ScheduleState": ScheduleState,
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def cancel_schedule(request: HttpRequest, token: str) -> HttpResponse:
+    """One click from the email: the link opens this page whose single button cancels.
+
+    Cancelling on GET alone would let mail scanners that pre-open links cancel gifts by mistake.
+    """
+    schedule_token = links.schedule_from_cancel_token(token)
+    if schedule_token is None:
+        return render(request, "payments/link_expired.html", status=403)
+    schedule = get_object_or_404(RecurringSchedule, token=schedule_token)
+    context: dict[str, Any] = {"schedule": schedule, "done": False}
+    if request.method == "POST" and schedule.state != ScheduleState.CANCELED:
+        schedule = actions.cancel_schedule(actor=request.user, schedule=schedule, via="email_link")
+        context.update(schedule=schedule, done=True)
+    elif schedule.state == ScheduleState.CANCELED:
+        context["done"] = True
+    if schedule.payer_email:
+        context["payer_url"] = reverse("payments:payer_page", args=[links.payer_token(schedule.payer_email)])
+    return render(request, "payments/cancel_schedule.html", context)

@@ -1,0 +1,95 @@
+"""Provider notifications, in the order of convention 5.
+
+verify signature and mode → store the raw event under a unique (provider, event_id), answer
+200 to a duplicate → find our payment (unknown: stored and flagged) → re-fetch the payment
+from the provider → apply under the payment's row lock (actions.sync_payment) → record the
+handler's status and error on the event row.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
+from piazza.payments.actions import sync_payment
+from piazza.payments.models import Payment, WebhookEvent, WebhookStatus
+from piazza.payments.providers.base import InvalidSignature
+from piazza.payments.providers.registry import get_provider
+
+log = logging.getLogger(__name__)
+FINAL = {WebhookStatus.PROCESSED, WebhookStatus.IGNORED, WebhookStatus.UNMATCHED}
+
+
+def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
+    try:
+        provider = get_provider(provider_id)
+    except LookupError:
+        return HttpResponse("unknown provider", status=404, content_type="text/plain")
+    try:
+        notice = provider.verify_webhook(request)
+    except InvalidSignature as exc:
+        log.warning("webhook %s refused: %s", provider_id, exc)
+        with transaction.atomic():
+            record("payments.webhook_refused", actor=None, kind=AuditKind.DENIED,
+                   data={"provider": provider_id, "reason": str(exc)[:300]})
+        return HttpResponse("invalid signature", status=400, content_type="text/plain")
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider=provider_id, event_id=notice.event_id, event_type=notice.event_type,
+                payload=request.body.decode("utf-8", errors="replace"), reference=notice.payment_reference,
+                payment_hint=notice.payment_id, relevant=notice.relevant,
+            )
+    except IntegrityError:
+        event = WebhookEvent.objects.get(provider=provider_id, event_id=notice.event_id)
+        if event.status in FINAL:
+            return HttpResponse("duplicate", status=200, content_type="text/plain")
+    status = process_event(event.pk)
+    if status == WebhookStatus.FAILED:
+        # Non-2xx makes the provider deliver again; our retry task also picks it up.
+        return HttpResponse("failed, will retry", status=503, content_type="text/plain")
+    return HttpResponse(status, status=200, content_type="text/plain")
+
+
+def _find_payment(event: WebhookEvent) -> Payment | None:
+    query = Q(pk__in=[])
+    if event.payment_hint.isdigit():
+        query |= Q(pk=int(event.payment_hint), provider=event.provider)
+    if event.reference:
+        query |= Q(provider=event.provider, provider_reference=event.reference)
+        query |= Q(provider=event.provider, attempts__provider_reference=event.reference)
+    return Payment.objects.filter(query).distinct().first()
+
+
+def _finish(event_pk: int, status: str, *, payment: Payment | None = None, error: str = "") -> str:
+    WebhookEvent.objects.filter(pk=event_pk).update(
+        status=status, error=error[:2000], payment=payment, processed_at=timezone.now()
+    )
+    return status
+
+
+def process_event(event_pk: int) -> str:
+    """Apply one stored event; safe to call again for the same event (everything is idempotent)."""
+    WebhookEvent.objects.filter(pk=event_pk).update(attempts=F("attempts") + 1)
+    event = WebhookEvent.objects.get(pk=event_pk)
+    if not event.relevant:
+        return _finish(event.pk, WebhookStatus.IGNORED)
+    payment = _find_payment(event)
+    if payment is None:
+        log.warning("webhook %s:%s for an unknown payment (%s)", event.provider, event.event_id, event.reference)
+        return _finish(event.pk, WebhookStatus.UNMATCHED, error=f"no payment for reference {event.reference!r}")
+    try:
+        provider = get_provider(event.provider)
+        attempt = payment.attempts.filter(provider_reference=event.reference).first() if event.reference else None
+        remote = provider.fetch(payment, attempt)  # outside any transaction
+        sync_payment(actor=None, payment=payment, remote=remote, source=f"webhook:{event.event_type}")
+    except Exception as exc:  # recorded on the event row, retried by tasks.retry_webhooks
+        log.exception("webhook %s:%s failed", event.provider, event.event_id)
+        return _finish(event.pk, WebhookStatus.FAILED, payment=payment, error=f"{type(exc).__name__}: {exc}")
+    return _finish(event.pk, WebhookStatus.PROCESSED, payment=payment)
