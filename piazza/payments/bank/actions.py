@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import unicodedata
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -85,6 +86,11 @@ def _require_treasury(action: str, actor: Any, territory: Territory) -> None:
     if not has_role_at(actor, territory, TREASURY):
         refuse(action, _("Non hai il ruolo di tesoreria su %(t)s.") % {"t": territory},
                actor=actor, territory=territory, code="out_of_scope", permission=True)
+
+
+def _placeholder() -> str:
+    """A unique stand-in until the row has its primary key and its real, readable identifier."""
+    return f"tmp{uuid.uuid4().hex[:20]}"
 
 
 def _bank_ledger(account: BankAccount) -> Account:
@@ -175,7 +181,7 @@ def sign_mandate(
         no(error.message_dict["debtor_iban"][0], "bad_iban", "debtor_iban")
     with transaction.atomic():
         mandate = Mandate(
-            reference=f"tmp-{timezone.now().timestamp()}-{id(creditor)}", creditor=creditor, territory=territory,
+            reference=_placeholder(), creditor=creditor, territory=territory,
             debtor_name=debtor_name.strip(), debtor_email=debtor_email.strip(), debtor_iban=iban,
             debtor_bic=bic_for(iban), signed_on=signed_on, channel=channel, consent_text=consent_text.strip(),
         )
@@ -300,7 +306,7 @@ def schedule_collection(
         with transaction.atomic():
             collection = Collection.objects.create(
                 mandate=mandate, territory=territory, amount_cents=amount.cents, currency=amount.currency,
-                due_date=due_date, description=description[:140], end_to_end_id=f"tmp-{creation_key}"[:35],
+                due_date=due_date, description=description[:140], end_to_end_id=_placeholder(),
                 creation_key=creation_key, credit_account=credit_account, recurring=recurring,
                 prenotified_at=timezone.now(),
             )
@@ -333,7 +339,7 @@ def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date)
         if batch is None:
             batch = CollectionBatch.objects.create(
                 creditor=creditor, territory=creditor.territory, due_date=due_date,
-                message_id=f"tmp-{timezone.now().timestamp()}"[:35])
+                message_id=_placeholder())
             batch.message_id = f"PZ-SDD-{batch.pk:08d}"
             batch.save(update_fields=["message_id"])
         added = Collection.objects.filter(
@@ -438,7 +444,7 @@ def expect_transfer(
     try:
         with transaction.atomic():
             expected = ExpectedTransfer.objects.create(
-                reference=f"tmp{timezone.now().timestamp()}"[:25], account=account, territory=account.territory,
+                reference=_placeholder(), account=account, territory=account.territory,
                 amount_cents=amount.cents, currency=amount.currency, payer_name=payer_name.strip(),
                 payer_email=payer_email, description=description[:140], credit_account=credit_account,
                 creation_key=creation_key,
@@ -859,7 +865,7 @@ def record_return(*, actor: Any, line: StatementLine, collection: Collection) ->
             retry = Collection.objects.create(
                 mandate=mandate, territory=target.territory, amount_cents=target.amount_cents,
                 currency=target.currency, due_date=timezone.localdate() + datetime.timedelta(days=retry_days),
-                description=target.description, end_to_end_id=f"tmp-retry-{target.pk}",
+                description=target.description, end_to_end_id=_placeholder(),
                 creation_key=f"{target.creation_key}:retry{target.attempt + 1}", credit_account=target.credit_account,
                 recurring=target.recurring, attempt=target.attempt + 1, retry_of=target,
                 prenotified_at=timezone.now(),
@@ -911,7 +917,7 @@ def request_payout(
         payout = Payout.objects.create(
             source_account=source_account, bank_account=bank_account, payee=payee, territory=territory,
             amount_cents=amount.cents, currency=amount.currency, description=description[:140],
-            end_to_end_id=f"tmp-{timezone.now().timestamp()}"[:35], requested_by=actor,
+            end_to_end_id=_placeholder(), requested_by=actor,
         )
         payout.end_to_end_id = f"PZ-PO-{payout.pk:010d}"
         payout.save(update_fields=["end_to_end_id"])
@@ -983,7 +989,7 @@ def export_payouts(*, actor: Any, bank_account: BankAccount, execution_date: dat
             refuse(action, _("Non ci sono versamenti approvati da esportare."), actor=actor,
                    territory=bank_account.territory, code="empty_batch")
         batch = PayoutBatch(account=bank_account, territory=bank_account.territory, execution_date=execution_date,
-                            message_id=f"tmp-{timezone.now().timestamp()}"[:35], xml=b"", xml_sha256="",
+                            message_id=_placeholder(), xml=b"", xml_sha256="",
                             schema="pain.001.001.03", exported_by=actor)
         batch.save()
         batch.message_id = f"PZ-SCT-{batch.pk:08d}"
