@@ -67,6 +67,18 @@ class TrigramWordSimilar(models.Lookup):  # type: ignore[type-arg]
         return f"{rhs} <%% {lhs}", [*rhs_params, *lhs_params]
 
 
+@SearchNameField.register_lookup
+class TrigramSimilar(models.Lookup):  # type: ignore[type-arg]
+    """`field % query`: whole-string trigram similarity, tolerant of typos in every word."""
+
+    lookup_name = "trigram_similar"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} %% {rhs}", [*lhs_params, *rhs_params]
+
+
 class PersonQuerySet(ScopedQuerySet["Person"]):
     scope_path_field = "territory__path"
 

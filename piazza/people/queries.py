@@ -184,7 +184,9 @@ def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
         return queryset.filter(Exists(Phone.objects.filter(person=OuterRef("pk"), value=value)))
     name = search_name(text, "")
     if connection.vendor == "postgresql":
-        return queryset.filter(search_name__trigram_word_similar=name)
+        # Both operators are served by the GIN trigram index: "<%" for a partial query ("rossi"),
+        # "%" for a full name with typos ("rosi maro").
+        return queryset.filter(Q(search_name__trigram_word_similar=name) | Q(search_name__trigram_similar=name))
     condition = Q()
     for token in name.split():
         condition &= Q(search_name__contains=token)

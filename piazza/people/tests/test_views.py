@@ -75,3 +75,16 @@ def test_import_wizard(tree, circolo_secretary, django_capture_on_commit_callbac
     text = progress.content.decode()
     assert "Rapporto di importazione" in text and "Creata: <strong>2</strong>" in text
     assert "colonne invece di 7" in text
+
+
+def test_dashboard_section_counts_only_the_scope(tree, circolo_secretary, two_people):
+    page = verified_client(circolo_secretary).get(reverse("web:dashboard")).content.decode()
+    assert "1 persona nel tuo territorio" in page
+
+
+@pytest.mark.postgres
+def test_trigram_name_search_tolerates_typos(tree, national_admin, two_people):
+    from piazza.people.queries import people_for
+
+    found = people_for(national_admin, {"q": "Rosi Maro"})
+    assert [p.last_name for p in found] == ["Rossi"]
