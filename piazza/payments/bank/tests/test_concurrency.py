@@ -1,0 +1,100 @@
+"""Concurrency on PostgreSQL (issue 5): two treasurers matching one line, two imports of one
+statement, two approvals of one payout — each books once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from piazza.core.money import Money
+from piazza.ledger.checks import run_checks
+from piazza.ledger.models import LedgerTransaction
+from piazza.ledger.queries import balance
+from piazza.payments.bank import actions
+from piazza.payments.bank.models import LineStatus, StatementLine
+from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
+from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
+from piazza.payments.bank.tests.conftest import OUR_IBAN
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _race(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls at the same moment in threads (own connections); return results or errors."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 - the test inspects what each side got
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_two_treasurers_match_the_same_line_once(bank, tree):
+    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(4000),
+                                       payer_name="Francesca Neri", description="Donazione",
+                                       credit_account=bank.funds, creation_key="race")
+    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="q.xml", data=build(CamtFile(
+        statements=[Statement(OUR_IBAN, [CamtEntry([Tx(4000, "NERI F")], bank_reference="Q1")])])))
+    line = StatementLine.objects.get()
+    assert line.status == LineStatus.QUEUED
+    results = _race(lambda: actions.match_line(actor=bank.anna, line=line, transfer=expected),
+                    lambda: actions.match_line(actor=bank.bruno, line=line, transfer=expected))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and "già stato abbinato" in str(errors[0])
+    assert LedgerTransaction.objects.filter(idempotency_key=f"bank:line:{line.pk}").count() == 1
+    assert balance(bank.funds) == Money(4000)
+    assert run_checks() == []
+
+
+def test_the_same_statement_imported_twice_at_once_books_each_line_once(bank, tree):
+    transfers = [actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1000 + i),
+                                         payer_name=f"Donatore {i}", description="Donazione",
+                                         credit_account=bank.funds, creation_key=f"r{i}") for i in range(5)]
+    data = build(CamtFile(statements=[Statement(OUR_IBAN, [
+        CamtEntry([Tx(t.amount_cents, t.payer_name, reference=t.reference)], bank_reference=f"B{i}")
+        for i, t in enumerate(transfers)])]))
+    results = _race(*[lambda: actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="s.xml",
+                                                       data=data)] * 2)
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert StatementLine.objects.count() == 5
+    assert StatementLine.objects.filter(status=LineStatus.MATCHED).count() == 5
+    assert sum(r[0].new_lines for r in results) == 5
+    assert balance(bank.funds) == Money(sum(1000 + i for i in range(5)))
+    assert run_checks() == []
+
+
+def test_a_payout_is_approved_once_under_concurrent_approvals(bank, tree):
+    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
+                                       payer_name="Maria Rossi", description="Donazione",
+                                       credit_account=bank.funds, creation_key="fund")
+    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="in.xml", data=build(CamtFile(
+        statements=[Statement(OUR_IBAN, [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)],
+                                                   bank_reference="IN1")])])))
+    payee = actions.register_payee(actor=bank.anna, territory=tree.bologna, name="Circolo Navile",
+                                   iban="IT69G0200802435000104428964")
+    first = actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
+                                   payee=payee, amount=Money(7000), description="A")
+    second = actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
+                                    payee=payee, amount=Money(7000), description="B")
+    results = _race(lambda: actions.approve_payout(actor=bank.bruno, payout=first),
+                    lambda: actions.approve_payout(actor=bank.bruno, payout=second))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and "saldo disponibile" in str(errors[0])  # never both: 140 € > 100 €
+    assert balance(bank.funds) == Money(3000)
+    assert run_checks() == []
