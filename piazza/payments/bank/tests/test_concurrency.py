@@ -32,7 +32,7 @@ def _race(*calls: Callable[[], Any]) -> list[Any]:
         try:
             barrier.wait()
             results[index] = call()
-        except Exception as error:  # noqa: BLE001 - the test inspects what each side got
+        except Exception as error:
             results[index] = error
         finally:
             connection.close()
