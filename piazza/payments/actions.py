@@ -705,7 +705,7 @@ def prepare_recurring_charge(*, actor: Actor, schedule_id: int) -> tuple[Payment
     from piazza.payments.models import RecurringSchedule, ScheduleState
 
     with transaction.atomic():
-        schedule = (RecurringSchedule.objects.select_for_update(skip_locked=True)
+        schedule = (RecurringSchedule.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(pk=schedule_id).select_related("saved_method").first())
         now = timezone.now()
         if (schedule is None or schedule.state != ScheduleState.ACTIVE or schedule.saved_method is None
