@@ -19,12 +19,14 @@ from piazza.territory.scoping import scope_paths
 DASHBOARD_SECTIONS: list[str] = [
     "piazza.funding.queries.dashboard_section",
     "piazza.people.queries.dashboard_section",
+    "piazza.payments.bank.queries.dashboard_section",
 ]
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Raccolte fondi"), "funding:manage_list", {"organisation", "treasury", "communication", "administrator"}),
     (_("Registro attività"), "web:audit_log", set(MANAGER_ROLES)),
     (_("Persone"), "people:list", {"organisation", "membership", "communication", "administrator"}),
+    (_("Banca"), "bank:overview", {"treasury"}),
 ]
 
 
