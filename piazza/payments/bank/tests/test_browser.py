@@ -1,0 +1,82 @@
+"""Journey (Anna, federation treasurer): upload the bank's CAMT.053, most lines match by
+themselves, she finds the remaining one by name and matches it; the books stay clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from piazza.core.money import Money
+from piazza.ledger.accounts import get_account
+from piazza.ledger.checks import run_checks
+from piazza.ledger.queries import balance
+from piazza.payments.bank import actions
+from piazza.payments.bank.models import LineStatus, StatementLine, TransferStatus
+from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
+from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
+from piazza.payments.bank.tests.conftest import CREDITOR_ID, OUR_IBAN
+from piazza.territory.models import Role
+from piazza.territory.testing import build_tree, make_official
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _login(page, username):
+    device = TOTPDevice.objects.create(user=_user(username), name="phone", confirmed=True)
+    page.goto("/accesso/")
+    page.get_by_label("Nome utente").fill(username)
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Entra").click()
+    page.wait_for_url("**/accesso/2fa/**")
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    page.get_by_label("Codice di verifica").fill(f"{totp.token():06d}")
+    page.get_by_role("button", name="Verifica").click()
+    page.wait_for_url("**/gestione/")
+
+
+def _user(username):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
+
+
+def test_statement_import_then_manual_match(page, tmp_path: Path):
+    tree = build_tree()
+    anna = make_official("anna", tree.bologna, [Role.TREASURY])
+    account = actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Federazione di Bologna",
+                                            iban=OUR_IBAN, creditor_id=CREDITOR_ID)
+    funds = get_account("territory", territory=tree.bologna)
+    by_reference = actions.expect_transfer(actor=anna, account=account, amount=Money(5000), payer_name="Maria Rossi",
+                                           description="Donazione", credit_account=funds, creation_key="b1")
+    manual = actions.expect_transfer(actor=anna, account=account, amount=Money(2500), payer_name="Ludovica Dell'Orto",
+                                     description="Tessera 2026", credit_account=funds, creation_key="b2")
+    statement = tmp_path / "estratto-febbraio.xml"
+    statement.write_bytes(build(CamtFile(statements=[Statement(OUR_IBAN, [
+        CamtEntry([Tx(5000, "Maria Rossi", reference=by_reference.reference)], bank_reference="W1"),
+        CamtEntry([Tx(2500, "L. D. ORTO", text="tessera")], bank_reference="W2"),
+    ])])))
+
+    _login(page, "anna")
+    page.get_by_role("link", name="Banca").first.click()
+    page.get_by_role("link", name="Importa estratto").click()
+    page.get_by_label("File dell'estratto conto").set_input_files(str(statement))
+    page.get_by_role("button", name="Importa").click()
+    page.wait_for_url("**/banca/movimenti/")
+    assert "2 movimenti nuovi" in page.locator(".messages").inner_text()
+    assert "1 da abbinare a mano" in page.locator(".messages").inner_text()
+
+    page.get_by_role("link", name="L. D. ORTO").click()
+    page.get_by_label("Cerca per nome o riferimento").fill("Dell'Orto")
+    page.get_by_role("button", name="Cerca").click()
+    page.get_by_role("button", name=f"Abbina a {manual.reference}").click()
+    page.wait_for_url("**/banca/movimenti/")
+    assert f"abbinato a {manual.reference}" in page.locator(".messages").inner_text()
+
+    assert set(StatementLine.objects.values_list("status", flat=True)) == {LineStatus.MATCHED}
+    manual.refresh_from_db()
+    assert manual.status == TransferStatus.PAID
+    assert balance(funds) == Money(7500)
+    assert run_checks() == []
