@@ -8,7 +8,7 @@ from django.utils.module_loading import import_string
 
 # Each entry: a function seed(*, people: int, stdout) -> None in the app's demo.py.
 DEMO_SEEDERS: list[str] = [
-    # "piazza.people.demo.seed",
+    "piazza.people.demo.seed",
 ]
 
 
