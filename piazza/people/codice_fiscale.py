@@ -62,6 +62,16 @@ def canonical_codice_fiscale(value: str) -> str:
 
 
 @functools.lru_cache(maxsize=20000)
+def _lastname_code(name: str) -> str:
+    return str(cflib.encode_lastname(name))
+
+
+@functools.lru_cache(maxsize=20000)
+def _firstname_code(name: str) -> str:
+    return str(cflib.encode_firstname(name))
+
+
+@functools.lru_cache(maxsize=20000)
 def _place(belfiore: str) -> dict[str, Any] | None:
     # The library's own place table (ANPR comuni and foreign countries, with history).
     return cflib._get_birthplace(belfiore)
@@ -138,15 +148,15 @@ def consistency_problems(
     if not result.canonical:
         return problems
     code = result.canonical
-    if last_name and cflib.encode_lastname(last_name) != code[0:3]:
+    if last_name and _lastname_code(last_name) != code[0:3]:
         problems.append(
             _("Il cognome nel codice fiscale è «%(code)s», ma dal cognome «%(name)s» risulterebbe «%(expected)s».")
-            % {"code": code[0:3], "name": last_name, "expected": cflib.encode_lastname(last_name)}
+            % {"code": code[0:3], "name": last_name, "expected": _lastname_code(last_name)}
         )
-    if first_name and cflib.encode_firstname(first_name) != code[3:6]:
+    if first_name and _firstname_code(first_name) != code[3:6]:
         problems.append(
             _("Il nome nel codice fiscale è «%(code)s», ma dal nome «%(name)s» risulterebbe «%(expected)s».")
-            % {"code": code[3:6], "name": first_name, "expected": cflib.encode_firstname(first_name)}
+            % {"code": code[3:6], "name": first_name, "expected": _firstname_code(first_name)}
         )
     if sex and result.sex and sex != result.sex:
         problems.append(
@@ -183,8 +193,8 @@ def make_codice_fiscale(
     """A valid code for these data (demo data, tests), built from the library's encoders."""
     day = birth_date.day + (40 if sex == "F" else 0)
     root = (
-        cflib.encode_lastname(last_name)
-        + cflib.encode_firstname(first_name)
+        _lastname_code(last_name)
+        + _firstname_code(first_name)
         + f"{birth_date.year % 100:02d}{MONTH_LETTERS[birth_date.month - 1]}{day:02d}"
         + belfiore.upper()
     )

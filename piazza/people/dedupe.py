@@ -70,52 +70,135 @@ def name_similarity(a_first: str, a_last: str, b_first: str, b_last: str) -> flo
     return float(fuzz.token_sort_ratio(f"{a_last} {a_first}".lower(), f"{b_last} {b_first}".lower()))
 
 
-def find_matches(probe: Probe, *, exclude_id: int | None = None) -> list[Match]:
-    """Every active person that may be the same human, with the reasons, best first."""
-    matches: dict[int, Match] = {}
+@dataclass
+class Known:
+    """An existing person as the matcher sees it (or, with a negative id, one about to be created
+    by the same import chunk)."""
+
+    pk: int
+    first_name: str
+    last_name: str
+    birth_date: dt.date | None
+    comune_ids: set[int]
+    territory_path: str = ""
+
+
+@dataclass
+class Pool:
+    """Every active person that may match a set of probes, indexed by what they are matched on.
+    Filled with four queries for a whole import chunk (`fetch_pool`), then matched in memory."""
+
+    people: dict[int, Known] = field(default_factory=dict)
+    by_code: dict[str, list[int]] = field(default_factory=dict)
+    by_email: dict[str, list[int]] = field(default_factory=dict)
+    by_phone: dict[str, list[int]] = field(default_factory=dict)
+    by_birth: dict[dt.date, list[int]] = field(default_factory=dict)
+
+    def add(self, known: Known, *, code: str = "", emails: Iterable[str] = (), phones: Iterable[str] = ()) -> None:
+        if known.pk not in self.people:
+            self.people[known.pk] = known
+            if known.birth_date is not None:
+                self.by_birth.setdefault(known.birth_date, []).append(known.pk)
+        if code:
+            _append(self.by_code, code, known.pk)
+        for value in emails:
+            _append(self.by_email, value, known.pk)
+        for value in phones:
+            _append(self.by_phone, value, known.pk)
+
+
+def _append(index: dict[Any, list[int]], key: Any, pk: int) -> None:
+    ids = index.setdefault(key, [])
+    if pk not in ids:
+        ids.append(pk)
+
+
+PERSON_VALUES = ("pk", "first_name", "last_name", "birth_date", "birth_comune_id", "residence_comune_id",
+                 "territory__path", "codice_fiscale_canonical")
+
+
+def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Pool:
+    """The candidates of all `probes` in at most four indexed queries."""
+    probes = list(probes)
+    codes = {p.codice_fiscale_canonical for p in probes if p.codice_fiscale_canonical}
+    emails = {e for p in probes for e in p.emails}
+    phones = {v for p in probes for v in p.phones}
+    dates = {p.birth_date for p in probes if p.birth_date and (p.first_name or p.last_name)}
     base = Person.objects.active()
     if exclude_id is not None:
         base = base.exclude(pk=exclude_id)
+    pool = Pool()
 
-    def match(pk: int) -> Match:
+    def known(row: tuple[Any, ...]) -> Known:
+        pk, first, last, birth, birth_comune, residence_comune, path = row[:7]
+        return Known(pk, first, last, birth, {c for c in (birth_comune, residence_comune) if c}, path)
+
+    if codes:
+        for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
+            pool.add(known(row), code=row[7])
+    if dates:
+        for row in base.filter(birth_date__in=dates).values_list(*PERSON_VALUES):
+            pool.add(known(row))
+    person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES[:7]]
+    if emails:
+        for row in Email.objects.filter(value__in=emails, person__in=base).values_list(*person_values, "value"):
+            pool.add(known(row), emails=[row[7]])
+    if phones:
+        for row in Phone.objects.filter(value__in=phones, person__in=base).values_list(*person_values, "value"):
+            pool.add(known(row), phones=[row[7]])
+    return pool
+
+
+def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Match]:
+    """Every person of `pool` that may be the same human as `probe`, with the reasons, best first."""
+    matches: dict[int, Match] = {}
+
+    def get(pk: int) -> Match:
         return matches.setdefault(pk, Match(person_id=pk))
 
     if probe.codice_fiscale_canonical:
-        for pk in base.filter(codice_fiscale_canonical=probe.codice_fiscale_canonical).values_list("pk", flat=True):
-            m = match(pk)
+        for pk in pool.by_code.get(probe.codice_fiscale_canonical, ()):
+            if pk == exclude_id:
+                continue
+            m = get(pk)
             m.add(100, _("stesso codice fiscale (anche in forma di omocodia)"))
             m.strong = True
-    contacts: list[tuple[Any, list[str], str]] = [
-        (Email, probe.emails, _("stessa email %(value)s")),
-        (Phone, probe.phones, _("stesso telefono %(value)s")),
+    contacts: list[tuple[dict[str, list[int]], list[str], str]] = [
+        (pool.by_email, probe.emails, _("stessa email %(value)s")),
+        (pool.by_phone, probe.phones, _("stesso telefono %(value)s")),
     ]
-    for model, values, label in contacts:
-        if not values:
-            continue
-        rows = model.objects.filter(value__in=values, person__in=base).values_list(
-            "person_id", "value", "person__first_name", "person__last_name"
-        )
-        for pk, value, first, last in rows:
-            m = match(pk)
-            similar = name_similarity(probe.first_name, probe.last_name, first, last) >= name_threshold()
-            m.add(60 if similar else 30, label % {"value": value})
-            if similar:
-                m.strong = True
+    for index, values, label in contacts:
+        for value in values:
+            for pk in index.get(value, ()):
+                if pk == exclude_id:
+                    continue
+                other = pool.people[pk]
+                similar = name_similarity(
+                    probe.first_name, probe.last_name, other.first_name, other.last_name) >= name_threshold()
+                m = get(pk)
+                m.add(60 if similar else 30, label % {"value": value})
+                if similar:
+                    m.strong = True
     if probe.birth_date and (probe.first_name or probe.last_name):
-        rows2 = base.filter(birth_date=probe.birth_date).values_list(
-            "pk", "first_name", "last_name", "birth_comune_id", "residence_comune_id"
-        )
-        for pk, first, last, birth_comune, residence_comune in rows2:
-            similarity = name_similarity(probe.first_name, probe.last_name, first, last)
+        for pk in pool.by_birth.get(probe.birth_date, ()):
+            if pk == exclude_id:
+                continue
+            other = pool.people[pk]
+            similarity = name_similarity(probe.first_name, probe.last_name, other.first_name, other.last_name)
             if similarity < name_threshold():
                 continue
-            m = match(pk)
+            m = get(pk)
             m.add(int(similarity) // 2, _("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity})
-            if probe.comune_ids & {birth_comune, residence_comune}:
+            if probe.comune_ids & other.comune_ids:
                 m.add(20, _("stesso comune"))
                 if similarity >= 100:
                     m.strong = True
     return sorted(matches.values(), key=lambda m: (-m.strong, -m.score, m.person_id))
+
+
+def find_matches(probe: Probe, *, exclude_id: int | None = None) -> list[Match]:
+    """Every active person that may be the same human, with the reasons, best first."""
+    return match(probe, fetch_pool([probe], exclude_id=exclude_id), exclude_id=exclude_id)
 
 
 def fuzzy_pairs_by_birth_date(

@@ -7,9 +7,12 @@ so the caller can say which field is wrong and what to do.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +105,28 @@ def parse_date(value: Any) -> dt.date:
     )
 
 
-_COMUNE_CACHE: dict[str, Comune | None] = {}
+# An import looks the same few comuni up thousands of times: inside `comune_cache()` each value
+# is read once. Outside it every look-up queries, so no stale row outlives the work that read it.
+_CACHE: contextvars.ContextVar[dict[str, Comune | None] | None] = contextvars.ContextVar(
+    "people_comune_cache", default=None)
+
+
+@contextlib.contextmanager
+def comune_cache() -> Iterator[None]:
+    token = _CACHE.set({})
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
+def _cached(key: str, load: Callable[[], Comune | None]) -> Comune | None:
+    cache = _CACHE.get()
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
 
 
 def _comune_key(value: str) -> str:
@@ -119,31 +143,30 @@ def find_comune(value: Any) -> Comune:
     text = str(value).strip()
     comune: Comune | None = None
     if re.fullmatch(r"\d{5,6}", text):
-        comune = Comune.objects.filter(istat_code=text.zfill(6)).first()
+        code = text.zfill(6)
+        comune = _cached("istat:" + code, lambda: Comune.objects.filter(istat_code=code).first())
     elif re.fullmatch(r"[A-Za-z]\d{3}", text):
-        comune = Comune.objects.filter(belfiore=text.upper(), valid_to__isnull=True).first()
+        code = text.upper()
+        comune = _cached("belfiore:" + code,
+                         lambda: Comune.objects.filter(belfiore=code, valid_to__isnull=True).first())
     else:
-        key = _comune_key(text)
-        if key in _COMUNE_CACHE:
-            comune = _COMUNE_CACHE[key]
-        else:
-            candidates = list(Comune.objects.filter(name__iexact=text.split("(")[0].strip()))
-            if not candidates:
-                candidates = [
-                    c for c in Comune.objects.filter(name__istartswith=key[:3]) if _comune_key(c.name) == key
-                ]
-            comune = candidates[0] if len(candidates) == 1 else None
-            if len(candidates) > 1:
-                raise ValueError(
-                    _("Ci sono più comuni di nome «%(value)s»: indica il codice ISTAT.") % {"value": text}
-                )
-            _COMUNE_CACHE[key] = comune
+        comune = _cached("name:" + _comune_key(text), lambda: _comune_by_name(text))
     if comune is None:
         raise ValueError(
             _("Il comune «%(value)s» non è nell'elenco ISTAT: controlla il nome o usa il codice ISTAT a 6 cifre.")
             % {"value": text}
         )
     return comune
+
+
+def _comune_by_name(text: str) -> Comune | None:
+    key = _comune_key(text)
+    candidates = list(Comune.objects.filter(name__iexact=text.split("(")[0].strip()))
+    if not candidates:
+        candidates = [c for c in Comune.objects.filter(name__istartswith=key[:3]) if _comune_key(c.name) == key]
+    if len(candidates) > 1:
+        raise ValueError(_("Ci sono più comuni di nome «%(value)s»: indica il codice ISTAT.") % {"value": text})
+    return candidates[0] if candidates else None
 
 
 @dataclass
