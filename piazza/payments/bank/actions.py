@@ -271,7 +271,7 @@ def expire_mandates(*, actor: Any = None, today: datetime.date | None = None) ->
 
 def schedule_collection(
     *, actor: Any, mandate: Mandate, amount: Money, due_date: datetime.date, description: str,
-    credit_account: Account, creation_key: str, recurring: bool = False,
+    credit_account: Account, creation_key: str, recurring: bool = False, payment: Any = None,
 ) -> Collection:
     """One direct debit. Called by recurring schedules (payments) and for one-off debits.
 
@@ -308,7 +308,7 @@ def schedule_collection(
                 mandate=mandate, territory=territory, amount_cents=amount.cents, currency=amount.currency,
                 due_date=due_date, description=description[:140], end_to_end_id=_placeholder(),
                 creation_key=creation_key, credit_account=credit_account, recurring=recurring,
-                prenotified_at=timezone.now(),
+                prenotified_at=timezone.now(), payment=payment,
             )
             collection.end_to_end_id = f"PZ-DD-{collection.pk:010d}"
             collection.save(update_fields=["end_to_end_id"])
@@ -432,7 +432,7 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
 
 def expect_transfer(
     *, actor: Any, account: BankAccount, amount: Money, payer_name: str, description: str,
-    credit_account: Account, creation_key: str, payer_email: str = "",
+    credit_account: Account, creation_key: str, payer_email: str = "", payment: Any = None,
 ) -> ExpectedTransfer:
     """A transfer we wait for, with its RF reference (bank_transfer provider). Idempotent."""
     existing = ExpectedTransfer.objects.filter(creation_key=creation_key).first()
@@ -447,7 +447,7 @@ def expect_transfer(
                 reference=_placeholder(), account=account, territory=account.territory,
                 amount_cents=amount.cents, currency=amount.currency, payer_name=payer_name.strip(),
                 payer_email=payer_email, description=description[:140], credit_account=credit_account,
-                creation_key=creation_key,
+                creation_key=creation_key, payment=payment,
             )
             expected.reference = reference_for("PZ", expected.pk)
             expected.save(update_fields=["reference"])
@@ -539,6 +539,21 @@ def _store_line(statement_import: StatementImport, account: BankAccount, stateme
             )
     except IntegrityError:
         return None  # a concurrent import stored it first
+
+
+def _receipt_cause(credit_account: Account) -> str:
+    """Money settling a provider's clearing account is a transfer (payments books the payment
+    itself); money credited straight to funds is a payment received."""
+    return Cause.TRANSFER if credit_account.kind == "provider_clearing" else Cause.PAYMENT
+
+
+def _settle_payment_on_commit(payment_id: int | None) -> None:
+    """A bank rail moved: let `payments` re-fetch its payment (provider `fetch`) and apply it."""
+    if payment_id is None:
+        return
+    from piazza.payments.bank import tasks
+
+    enqueue_on_commit(tasks.settle_payment, payment_id)
 
 
 def _queue(line: StatementLine, reason: str, *, confidence: int = 0,
@@ -701,7 +716,8 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
         if excess:
             unallocated = get_account("bank_unallocated", territory=locked_line.account.territory)
             entries.append((unallocated, Money(-excess, locked_line.currency)))
-        post_transaction(actor=actor, cause=Cause.PAYMENT, memo=f"Bonifico {target.reference} {target.payer_name}",
+        post_transaction(actor=actor, cause=_receipt_cause(target.credit_account),
+                         memo=f"Bonifico {target.reference} {target.payer_name}",
                          entries=entries, idempotency_key=f"bank:line:{locked_line.pk}", about=target, audit=False)
         target.received_cents += received
         if target.received_cents < target.amount_cents:
@@ -718,6 +734,7 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
             % {"m": format_money(Money(excess))},
         }.get(TransferStatus(target.status), "")
         _mark_matched(locked_line, actor, MatchKind.TRANSFER, reason, confidence, transfer=target)
+        _settle_payment_on_commit(target.payment_id)
         record(action, actor=actor, obj=locked_line, territory=locked_line.territory,
                data={"transfer": target.reference, "confidence": confidence, "status": target.status})
     return locked_line
@@ -801,12 +818,14 @@ def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> 
         bank = _bank_ledger(batch.creditor)
         for collection in collections:
             collection.ledger_transaction = post_transaction(
-                actor=actor, cause=Cause.PAYMENT, memo=f"Addebito SEPA {collection.end_to_end_id}",
+                actor=actor, cause=_receipt_cause(collection.credit_account),
+                memo=f"Addebito SEPA {collection.end_to_end_id}",
                 entries=[(bank, collection.amount), (collection.credit_account, -collection.amount)],
                 idempotency_key=f"bank:collection:{collection.pk}", about=collection, audit=False,
             )
             collection.status = CollectionStatus.COLLECTED
             collection.save(update_fields=["ledger_transaction", "status"])
+            _settle_payment_on_commit(collection.payment_id)
         if not batch.collections.filter(status=CollectionStatus.EXPORTED).exists():
             CollectionBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLED)
         _mark_matched(locked_line, actor, MatchKind.COLLECTION_BATCH,
@@ -858,9 +877,11 @@ def record_return(*, actor: Any, line: StatementLine, collection: Collection) ->
         elif reason.mandate_effect == MandateEffect.SUSPEND:
             Mandate.objects.filter(pk=mandate.pk).update(status=MandateStatus.SUSPENDED,
                                                          status_reason=str(reason.treasurer))
+        _settle_payment_on_commit(target.payment_id)
         retry = None
         max_attempts = setting("BANK_SDD_MAX_ATTEMPTS", 2)
-        if reason.retry and target.attempt < max_attempts and mandate.usable:
+        # Debits of a payments' schedule are retried by the schedule's own rules, not here.
+        if reason.retry and target.attempt < max_attempts and mandate.usable and target.payment_id is None:
             retry_days = max(setting("BANK_SDD_RETRY_DAYS", 7), setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2))
             retry = Collection.objects.create(
                 mandate=mandate, territory=target.territory, amount_cents=target.amount_cents,

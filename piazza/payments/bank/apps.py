@@ -23,6 +23,11 @@ class BankConfig(AppConfig):
         register_kind(
             "bank_charges", _("Commissioni bancarie"), "debit", _("Spese e commissioni addebitate dalla banca."),
         )
+        from piazza.payments.bank.providers import BankTransferProvider, SepaDirectDebitProvider
+        from piazza.payments.providers.registry import register
+
+        register(BankTransferProvider())
+        register(SepaDirectDebitProvider())
         register_kind(
             "payouts_approved", _("Versamenti approvati da eseguire"), "credit",
             _("Versamenti approvati con i quattro occhi, non ancora visti uscire in estratto conto."),

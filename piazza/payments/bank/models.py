@@ -253,6 +253,9 @@ class Collection(models.Model):
                                     help_text=_("Chiave deterministica di chi crea l'addebito."))
     credit_account = models.ForeignKey("ledger.Account", on_delete=models.PROTECT, related_name="+")
     recurring = models.BooleanField(default=False)
+    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="sepa_collections",
+                                help_text=_("Il pagamento che questo addebito salda (circuito sepa_dd)."))
     status = models.CharField(max_length=10, choices=CollectionStatus.choices,
                               default=CollectionStatus.SCHEDULED, db_index=True)
     prenotified_at = models.DateTimeField(null=True, blank=True)
@@ -302,6 +305,9 @@ class ExpectedTransfer(models.Model):
     description = models.CharField(_("causale"), max_length=140)
     credit_account = models.ForeignKey("ledger.Account", on_delete=models.PROTECT, related_name="+")
     creation_key = models.CharField(max_length=200, unique=True)
+    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="expected_transfers",
+                                help_text=_("Il pagamento che questo bonifico salda (circuito bank_transfer)."))
     status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.AWAITING,
                               db_index=True)
     received_cents = models.BigIntegerField(default=0)

@@ -69,6 +69,29 @@ def send_return_notices(collection_id: int) -> None:
 
 
 @task()
+def settle_payment(payment_id: int) -> None:
+    """Re-fetch a bank-rail payment through its provider and apply the outcome (idempotent)."""
+    from dataclasses import replace
+
+    from piazza.payments.actions import sync_payment
+    from piazza.payments.models import Dispute, Payment
+    from piazza.payments.providers.registry import get_provider
+
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        return
+    remote = get_provider(payment.provider).fetch(payment)
+    known = set(Dispute.objects.filter(payment=payment).values_list("provider_reference", flat=True))
+    fresh = [d for d in remote.disputes if d.status == "lost" and d.reference not in known]
+    if fresh:
+        # A return is final when we learn of it; payments moves succeeded → disputed → charged back.
+        opened = replace(remote, disputes=[replace(d, status="open") for d in remote.disputes])
+        sync_payment(actor=None, payment=payment, remote=opened, source="statement")
+        payment.refresh_from_db()
+    sync_payment(actor=None, payment=payment, remote=remote, source="statement")
+
+
+@task()
 def expire_mandates() -> int:
     from piazza.payments.bank.actions import expire_mandates as expire
 

@@ -23,4 +23,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("versamenti/", views.payouts, name="payouts"),
     path("versamenti/<int:pk>/decidi/", views.payout_decide, name="payout_decide"),
     path("versamenti/distinte/<int:pk>/", views.payout_batch_download, name="payout_batch"),
+    path("bonifico/<str:token>/", views.pay_by_transfer, name="pay_by_transfer"),
 ]

@@ -366,3 +366,19 @@ def payout_batch_download(request: HttpRequest, pk: int) -> HttpResponse:
     record("bank.download_payouts", actor=request.user, obj=batch, territory=batch.territory, kind=AuditKind.EXPORT,
            data={"sha256": batch.xml_sha256})
     return _xml_download(bytes(batch.xml), f"{batch.message_id}.xml")
+
+
+# --- payer page (no login: the payment's unguessable token is the key) -----------------------
+
+
+def pay_by_transfer(request: HttpRequest, token: str) -> HttpResponse:
+    """Bank-transfer instructions for a payment of the `bank_transfer` provider."""
+    from piazza.payments.models import Payment
+
+    payment = get_object_or_404(Payment, token=token, provider="bank_transfer")
+    transfer = get_object_or_404(ExpectedTransfer.objects.select_related("account"), payment=payment)
+    qr = epc_qr_svg(TransferRequest(beneficiary=transfer.account.name, iban=transfer.account.iban,
+                                    amount_cents=transfer.outstanding_cents or None, reference=transfer.reference,
+                                    bic=transfer.account.bic))
+    return render(request, "bank/pay_by_transfer.html", {"payment": payment, "transfer": transfer, "qr": qr,
+                                                         "reference": format_reference(transfer.reference)})
