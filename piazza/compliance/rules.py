@@ -176,3 +176,43 @@ def needs_joint_declaration(donor_total_to_candidate_cents: int, rules: FinanceR
 def must_itemise(donor_total_to_candidate_cents: int, natural_person: bool, rules: FinanceRules) -> bool:
     """Rule F11: natural persons above €5,000 are itemised by name; other subjects always."""
     return (not natural_person) or donor_total_to_candidate_cents > rules.itemise_threshold_cents
+
+
+# --- F2 / F6 at the moment money arrives: admission under a per-donor lock ------------------
+
+
+@dataclass(frozen=True)
+class Admission:
+    """May this contribution be kept? `code` says why not ("annual_cap" or "publication_objection")."""
+
+    allowed: bool
+    code: str
+    cap: CapCheck
+
+
+def admit_contribution(person_id: int, amount_cents: int, receiving_path: str, *,
+                       objects_to_publication: bool = False, on: dt.date | None = None) -> Admission:
+    """Rules F6 (cap) and F2 (publication objection) re-checked when a payment succeeds.
+
+    Locks the donor's `Person` row for the rest of the caller's transaction, so two gifts of the
+    same person succeeding at the same time are judged one after the other: the second sees the
+    first in the totals and cannot together exceed the cap. Must run inside `transaction.atomic`
+    before the contribution is marked as received. Any channel holding money from persons
+    (donations, fees) calls this so they all serialise on the same row.
+    """
+    from django.db import transaction
+
+    from piazza.people.models import Person
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("admit_contribution must run inside transaction.atomic()")
+    list(Person.objects.select_for_update().filter(pk=person_id).values_list("pk", flat=True))
+    day = on or timezone.localdate()
+    rules = rules_on(day)
+    already = annual_total_cents(person_id, day.year, receiving_path, rules)
+    cap = check_annual_cap(already, amount_cents, rules)
+    if not cap.allowed:
+        return Admission(False, "annual_cap", cap)
+    if not may_accept(already + amount_cents, objects_to_publication, rules):
+        return Admission(False, "publication_objection", cap)
+    return Admission(True, "", cap)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, Max
@@ -431,8 +432,9 @@ class DonationInput:
     utm_campaign: str = ""
     shown_match_cents: int | None = None
     page: FundraisingPage | None = None
-    provider: str = "sandbox"
-    return_url: str = ""
+    provider: str = ""  # "" = the card provider in force (`card_provider()`)
+    return_url: str = ""  # "" = the donation's thank-you page
+    remember_method: bool = False  # save the card for one-click gifts (never pre-selected)
 
 
 @dataclass
@@ -502,9 +504,9 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     Refusals (closed campaign, minimum, F4 attestations, F6 cap, F2 objection, a pool that
     ran out since the page was shown) happen before anything is written; a replayed
     Idempotency-Key returns the first donation and never charges twice (convention 6).
+    Reads first, then one transaction (P4). F6/F2 are checked again when the money arrives
+    (`donation_succeeded`), under a per-donor lock, so simultaneous gifts cannot beat the cap.
     """
-    from piazza.payments import actions as payments
-
     existing = Donation.objects.filter(idempotency_key=data.idempotency_key).select_related("campaign").first()
     if existing is not None:
         if existing.campaign_id != campaign.pk:
@@ -553,53 +555,120 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
                                                    "shown": format_eur(data.amount_cents + data.shown_match_cents)},
                          campaign=campaign, code="pool_exhausted")
     with transaction.atomic():
-        person = find_or_create_person(actor=None, source=Source.DONATION, data={
-            "first_name": data.first_name, "last_name": data.last_name, "codice_fiscale": data.codice_fiscale,
-            "emails": [data.email], "residence_street": data.address, "residence_cap": data.postal_code,
-            "residence_comune": data.comune})
-        donation = Donation.objects.create(
-            campaign=campaign, page=data.page, person=person,
-            user=actor if getattr(actor, "is_authenticated", False) else None,
-            amount_cents=data.amount_cents, fee_cover_cents=fee, currency=campaign.currency, frequency=data.frequency,
-            first_name=data.first_name, last_name=data.last_name, codice_fiscale=data.codice_fiscale,
-            email=data.email, address=data.address, postal_code=data.postal_code, comune=data.comune,
-            attestations=sorted(data.attestations), attestation_version=ATTESTATION_VERSION,
-            publication_acknowledged=data.publication == "accept", on_wall=data.on_wall, message=data.message,
-            refcode=data.refcode, utm_source=data.utm_source, utm_medium=data.utm_medium,
-            utm_campaign=data.utm_campaign, idempotency_key=data.idempotency_key,
-            manage_token=secrets.token_urlsafe(32))
-        if data.updates:
-            UpdateSubscription.objects.get_or_create(campaign=campaign, email=data.email.lower(),
-                                                     defaults={"token": secrets.token_urlsafe(32)})
-        allocations = gift_accounts(campaign, Money(data.amount_cents, campaign.currency))
-        if fee:
-            allocations.append((get_account("territory", territory=campaign.territory), Money(fee, campaign.currency)))
-        payment = payments.create_payment(
-            actor=None, amount=Money(total, campaign.currency), allocations=allocations, provider=data.provider,
-            description=f"Donazione: {campaign.title}"[:200], creation_key=f"donation:{donation.pk}",
-            payable=donation, payer=person, payer_name=f"{data.first_name} {data.last_name}",
-            payer_email=data.email, territory=campaign.territory, return_url=data.return_url,
-            save_method=data.frequency == Frequency.MONTHLY,
-            metadata={"client_key": data.idempotency_key, "frequency": data.frequency})
-        donation.payment_id = payment.pk
-        donation.save(update_fields=["payment_id"])
-        record("funding.submit_donation", actor=actor, obj=donation, territory=campaign.territory,
-               data={"amount_cents": data.amount_cents, "fee_cover_cents": fee, "frequency": data.frequency,
-                     "refcode": data.refcode, "attestations": ATTESTATION_VERSION})
-    return Submitted(donation, False, _payment_url(donation))
+        donation, payment = _record_donation(actor, campaign, data, fee)
+    return Submitted(donation, False, reverse("payments:pay", args=[payment.token]))
+
+
+def card_provider() -> str:
+    """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
+    from piazza.payments.providers.registry import available_providers
+
+    identifiers = [p.identifier for p in available_providers()]
+    for preferred in ("stripe", "sandbox"):
+        if preferred in identifiers:
+            return preferred
+    return identifiers[0] if identifiers else "sandbox"
+
+
+def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: int) -> tuple[Donation, Any]:
+    """The pending donation and its payment (monthly: a recurring schedule and its first payment)."""
+    from piazza.payments import actions as payments
+
+    person = find_or_create_person(actor=None, source=Source.DONATION, data={
+        "first_name": data.first_name, "last_name": data.last_name, "codice_fiscale": data.codice_fiscale,
+        "emails": [data.email], "residence_street": data.address, "residence_cap": data.postal_code,
+        "residence_comune": data.comune})
+    donation = Donation.objects.create(
+        campaign=campaign, page=data.page, person=person,
+        user=actor if getattr(actor, "is_authenticated", False) else None,
+        amount_cents=data.amount_cents, fee_cover_cents=fee, currency=campaign.currency, frequency=data.frequency,
+        first_name=data.first_name, last_name=data.last_name, codice_fiscale=data.codice_fiscale,
+        email=data.email, address=data.address, postal_code=data.postal_code, comune=data.comune,
+        attestations=sorted(data.attestations), attestation_version=ATTESTATION_VERSION,
+        publication_acknowledged=data.publication == "accept", on_wall=data.on_wall, message=data.message,
+        refcode=data.refcode, utm_source=data.utm_source, utm_medium=data.utm_medium,
+        utm_campaign=data.utm_campaign, idempotency_key=data.idempotency_key,
+        manage_token=secrets.token_urlsafe(32))
+    if data.updates:
+        UpdateSubscription.objects.get_or_create(campaign=campaign, email=data.email.lower(),
+                                                 defaults={"token": secrets.token_urlsafe(32)})
+    allocations = gift_accounts(campaign, Money(data.amount_cents, campaign.currency))
+    if fee:
+        allocations.append((get_account("territory", territory=campaign.territory), Money(fee, campaign.currency)))
+    common: dict[str, Any] = {
+        "actor": None, "amount": Money(data.amount_cents + fee, campaign.currency), "allocations": allocations,
+        "provider": data.provider or card_provider(), "description": f"Donazione: {campaign.title}"[:200],
+        "creation_key": f"donation:{donation.pk}", "payable": donation, "payer": person,
+        "payer_name": f"{data.first_name} {data.last_name}", "payer_email": data.email,
+        "territory": campaign.territory, "return_url": data.return_url or donation_status_url(donation)}
+    if data.frequency == Frequency.MONTHLY:
+        _schedule, payment = payments.create_recurring(interval="monthly", **common)
+    else:
+        payment = payments.create_payment(save_method=data.remember_method,
+                                          metadata={"client_key": data.idempotency_key}, **common)
+    donation.payment_id = payment.pk
+    donation.save(update_fields=["payment_id"])
+    record("funding.submit_donation", actor=actor, obj=donation, territory=campaign.territory,
+           data={"amount_cents": data.amount_cents, "fee_cover_cents": fee, "frequency": data.frequency,
+                 "refcode": data.refcode, "attestations": ATTESTATION_VERSION, "payment": payment.pk})
+    return donation, payment
+
+
+def give_again(*, actor: Any, campaign: Campaign, person_id: int, method: Any, amount_cents: int,
+               idempotency_key: str) -> Submitted:
+    """One-click gift of a returning donor (logged in, or recognised by the link of an earlier gift).
+
+    The donor details and the F4 attestations are those of their last gift, confirmed by the
+    click (the button says so); if the attestation texts changed since, the full form is needed.
+    Every rule of `submit_donation` applies; then the saved card is charged at once.
+    """
+    previous = (Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED)
+                .select_related("comune").order_by("-succeeded_at", "-pk").first())
+    if previous is None or previous.attestation_version != ATTESTATION_VERSION:
+        _refuse_gift(_("Le dichiarazioni richieste dalla legge sono cambiate dalla tua ultima donazione: usa il "
+                       "modulo completo qui sotto."), campaign=campaign, code="one_click_attestations")
+        raise AssertionError  # unreachable: refuse() raises
+    data = DonationInput(
+        amount_cents=amount_cents, frequency=Frequency.ONE_OFF, first_name=previous.first_name,
+        last_name=previous.last_name, codice_fiscale=previous.codice_fiscale, email=previous.email,
+        address=previous.address, postal_code=previous.postal_code, comune=previous.comune,
+        attestations=list(previous.attestations),
+        publication="accept" if previous.publication_acknowledged else "object",
+        idempotency_key=idempotency_key, on_wall=previous.on_wall, provider=method.provider, refcode="one_click")
+    submitted = submit_donation(actor=actor, campaign=campaign, data=data)
+    payment = submitted.donation.payment
+    if submitted.replayed or payment is None:
+        return submitted
+    _charge_saved_method(payment, method, client_key=f"oneclick:{idempotency_key}")
+    payment.refresh_from_db()
+    submitted.donation.refresh_from_db()
+    next_url = donation_status_url(submitted.donation) if payment.is_booked else submitted.next_url
+    return Submitted(submitted.donation, False, next_url)
+
+
+def _charge_saved_method(payment: Any, method: Any, *, client_key: str) -> None:
+    """Charge a saved card for a one-off payment: attempt (locked), provider call outside any
+    transaction, answer applied under the payment's lock — the steps of payments' own
+    `charge_schedule`, which has no one-off counterpart yet."""
+    from piazza.payments import actions as payments
+    from piazza.payments.providers.base import ProviderError
+    from piazza.payments.providers.registry import get_provider
+
+    attempt, created = payments.begin_attempt(actor=None, payment=payment, client_key=client_key)
+    if not created:
+        return
+    try:
+        result = get_provider(payment.provider).charge_saved(payment, attempt, method)
+    except ProviderError as exc:
+        payments.mark_attempt_unknown(actor=None, attempt=attempt, error=str(exc))
+        return
+    payments.apply_charge_result(actor=None, payment=payment, attempt=attempt, result=result, source="one_click")
 
 
 def _payment_url(donation: Donation) -> str:
-    """The payments app's page where the donor pays; it returns to the donation's own page."""
-    from django.urls import NoReverseMatch
-
-    from piazza.payments.models import Payment
-
-    token = Payment.objects.filter(pk=donation.payment_id or 0).values_list("token", flat=True).first()
-    try:
-        return reverse("payments:pay", args=[token]) if token else donation_status_url(donation)
-    except NoReverseMatch:  # payments without a checkout page mounted: show the donation's state
-        return donation_status_url(donation)
+    """Where a replayed submission goes: the same payment page (it forwards once paid)."""
+    payment = donation.payment
+    return reverse("payments:pay", args=[payment.token]) if payment is not None else donation_status_url(donation)
 
 
 def donation_status_url(donation: Donation) -> str:
@@ -695,14 +764,34 @@ def _release(match: PoolMatch, reason: str) -> None:
     _bump_counter(match.campaign_id, matched=-match.amount_cents)
 
 
+REFUSAL_REASONS = {
+    "annual_cap": _("Superato il tetto annuo per donatore previsto dalla legge (regola F6): l'importo ti è stato "
+                    "restituito."),
+    "publication_objection": _("Con questa donazione avresti superato la soglia di pubblicazione, alla quale ti "
+                               "sei opposto/a (regola F2): l'importo ti è stato restituito."),
+    "campaign_failed": _("La raccolta non ha raggiunto il minimo (tutto o niente): l'importo ti è stato restituito."),
+}
+
+
 def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Donation:
-    """Payable handler: the money arrived. Idempotent: a second call changes nothing."""
+    """Payable handler: the money arrived. Idempotent: a second call changes nothing.
+
+    Rules F6 and F2 are judged again here, with the donor's row locked (compliance
+    `admit_contribution`): of two gifts succeeding together, the one that would exceed the cap
+    is refused and refunded, never counted. A late gift to a failed all-or-nothing campaign too.
+    """
+    from piazza.compliance.rules import admit_contribution
+
     with transaction.atomic():
         donation = Donation.objects.select_for_update().select_related("campaign__territory").get(pk=donation_id)
-        if donation.status == DonationStatus.SUCCEEDED:
+        if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
-        if donation.status == DonationStatus.REFUNDED:
-            return donation
+        campaign = donation.campaign
+        admission = admit_contribution(donation.person_id, donation.total_cents, campaign.territory.path,
+                                       objects_to_publication=not donation.publication_acknowledged)
+        refusal = "campaign_failed" if campaign.outcome == CampaignOutcome.FAILED else admission.code
+        if refusal:
+            return _refuse_received(donation, refusal, payment_id)
         donation.status = DonationStatus.SUCCEEDED
         donation.succeeded_at = timezone.now()
         donation.failure_reason = ""
@@ -711,15 +800,49 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
                       small=_small(donation.amount_cents))
         _reserve_matches(donation)
         add_timeline_entry(donation.person, kind="donation", actor=None,
-                           summary=f"Donazione di {format_eur(donation.amount_cents)} a «{donation.campaign.title}»",
+                           summary=f"Donazione di {format_eur(donation.amount_cents)} a «{campaign.title}»",
                            data={"donation": donation.pk, "campaign": donation.campaign_id})
-        record("funding.donation_succeeded", actor=None, obj=donation, territory=donation.campaign.territory,
+        record("funding.donation_succeeded", actor=None, obj=donation, territory=campaign.territory,
                data={"amount_cents": donation.amount_cents, "payment": payment_id})
         from piazza.funding import tasks
 
         enqueue_on_commit(tasks.send_receipt, donation.pk)
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation
+
+
+def _refuse_received(donation: Donation, code: str, payment_id: int | None) -> Donation:
+    """Paid but not acceptable: never counted, refunded after the commit (outside any transaction)."""
+    from piazza.funding import tasks
+
+    donation.status = DonationStatus.REFUSED
+    donation.failure_reason = str(REFUSAL_REASONS[code])[:250]
+    donation.save(update_fields=["status", "failure_reason"])
+    record("funding.donation_refused", actor=None, obj=donation, territory=donation.campaign.territory,
+           data={"code": code, "amount_cents": donation.total_cents, "payment": payment_id})
+    enqueue_on_commit(tasks.refund_refused, donation.pk)
+    return donation
+
+
+def instalment_succeeded(*, parent_id: int, payment_id: int) -> Donation:
+    """A later month of a monthly gift was charged: its own donation row (idempotent per payment)."""
+    with transaction.atomic():
+        parent = Donation.objects.get(pk=parent_id)
+        child = Donation.objects.filter(payment_id=payment_id).first()
+        if child is None:
+            child = Donation.objects.create(
+                campaign_id=parent.campaign_id, page_id=parent.page_id, person_id=parent.person_id,
+                user_id=parent.user_id, amount_cents=parent.amount_cents, fee_cover_cents=parent.fee_cover_cents,
+                currency=parent.currency, frequency=Frequency.MONTHLY, parent=parent,
+                first_name=parent.first_name, last_name=parent.last_name, codice_fiscale=parent.codice_fiscale,
+                email=parent.email, address=parent.address, postal_code=parent.postal_code,
+                comune_id=parent.comune_id, attestations=parent.attestations,
+                attestation_version=parent.attestation_version,
+                publication_acknowledged=parent.publication_acknowledged, on_wall=parent.on_wall,
+                refcode=parent.refcode, utm_source=parent.utm_source, utm_medium=parent.utm_medium,
+                utm_campaign=parent.utm_campaign, idempotency_key=f"instalment:{payment_id}",
+                manage_token=secrets.token_urlsafe(32), payment_id=payment_id)
+        return donation_succeeded(child.pk, payment_id=payment_id)
 
 
 def donation_failed(donation_id: int, *, reason: str = "") -> Donation:
@@ -738,6 +861,13 @@ def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
     """Payable handler: the money went back. Counters go down, matches are released."""
     with transaction.atomic():
         donation = Donation.objects.select_for_update().select_related("campaign").get(pk=donation_id)
+        if donation.status == DonationStatus.REFUSED:  # never counted: nothing to take back
+            donation.status = DonationStatus.REFUNDED
+            donation.refunded_at = timezone.now()
+            donation.save(update_fields=["status", "refunded_at"])
+            record("funding.donation_refunded", actor=None, obj=donation, territory=donation.campaign.territory,
+                   data={"reason": reason[:250], "refused": True})
+            return donation
         if donation.status != DonationStatus.SUCCEEDED:
             return donation
         donation.status = DonationStatus.REFUNDED
@@ -761,9 +891,10 @@ def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
 def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     """Live → ended. All-or-nothing below its minimum: every gift refunded, matches released,
     monthly gifts stopped. Otherwise reserved matches are settled to the campaign. Then settled."""
+    import logging
+
     from piazza.funding.queries import counter_totals
     from piazza.payments import actions as payments
-    from piazza.payments.models import Payment
 
     action = "funding.end_campaign"
     if actor is not None:
@@ -771,10 +902,13 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     if campaign.status != CampaignStatus.LIVE:
         refuse(action, _("Si conclude solo una raccolta attiva."), actor=actor, territory=campaign.territory,
                code="wrong_status")
-    totals = counter_totals(campaign.pk)
-    raised = totals["gifts"] + totals["matched"]
-    failed = campaign.funding_model == FundingModel.ALL_OR_NOTHING and raised < campaign.threshold_cents
     with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().select_related("territory").get(pk=campaign.pk)
+        if campaign.status != CampaignStatus.LIVE:  # ended meanwhile by another run
+            return campaign
+        totals = counter_totals(campaign.pk)
+        raised = totals["gifts"] + totals["matched"]
+        failed = campaign.funding_model == FundingModel.ALL_OR_NOTHING and raised < campaign.threshold_cents
         campaign.status = CampaignStatus.ENDED
         campaign.ended_at = timezone.now()
         campaign.outcome = CampaignOutcome.FAILED if failed else CampaignOutcome.FUNDED
@@ -785,11 +919,16 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
                                               cancelled_at__isnull=True):
         cancel_monthly(donation=donation, actor=actor, reason="campaign ended")
     if failed:
-        for donation in campaign.donations.filter(status=DonationStatus.SUCCEEDED):
-            payment = Payment.objects.filter(pk=donation.payment_id or 0).first()
-            if payment is not None:
+        for donation in campaign.donations.filter(status=DonationStatus.SUCCEEDED).select_related("payment"):
+            payment = donation.payment
+            if payment is None:
+                continue
+            try:
                 # The all-or-nothing rule refunds, not the official: a system action.
                 payments.refund_payment(actor=None, payment=payment, reason="tutto o niente: minimo non raggiunto")
+            except ValidationError as exc:  # disputed or already refunded: the treasury sees it on the page
+                logging.getLogger(__name__).warning("campaign %s: refund of payment %s refused: %s",
+                                                    campaign.pk, payment.pk, exc)
         for match in PoolMatch.objects.filter(campaign=campaign, status=MatchStatus.RESERVED, donation__isnull=True):
             with transaction.atomic():
                 MatchingPool.objects.select_for_update().get(pk=match.pool_id)
@@ -806,7 +945,7 @@ def settle_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
         if campaign.status != CampaignStatus.ENDED:
             return campaign
         if campaign.outcome == CampaignOutcome.FAILED:
-            if campaign.donations.filter(status=DonationStatus.SUCCEEDED).exists():
+            if campaign.donations.filter(status__in=[DonationStatus.SUCCEEDED, DonationStatus.REFUSED]).exists():
                 return campaign  # refunds still in flight; the refund handler calls us again
         else:
             matches = list(PoolMatch.objects.filter(campaign=campaign, status=MatchStatus.RESERVED))
@@ -829,22 +968,35 @@ def settle_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def cancel_monthly(*, donation: Donation, actor: Any = None, reason: str = "") -> Donation:
-    """Stop a monthly gift (from the donor's one-click link or at campaign end)."""
+def _schedule_of(donation: Donation) -> Any:
+    payment = donation.payment
+    return payment.schedule if payment is not None else None
+
+
+def cancel_monthly(*, donation: Donation, actor: Any = None, reason: str = "", via: str = "donation_page") -> Donation:
+    """Stop a monthly gift (the donor's one-click button, or the campaign's end).
+
+    The payments schedule is cancelled; payments then calls our handler, which marks the
+    donation (`monthly_cancelled`) — the same path as the cancel link in the receipt email.
+    """
     from piazza.payments import actions as payments
 
+    series = donation.parent or donation
+    schedule = _schedule_of(series)
+    if schedule is not None:
+        payments.cancel_schedule(actor=actor, schedule=schedule, via=via, reason=reason)
+    return monthly_cancelled(series.pk, actor=actor, reason=reason)
+
+
+def monthly_cancelled(donation_id: int, *, actor: Any = None, reason: str = "") -> Donation:
+    """Payable handler (`on_schedule_canceled`): no further months will be charged."""
     with transaction.atomic():
-        donation = Donation.objects.select_for_update().get(pk=donation.pk)
+        donation = Donation.objects.select_for_update().get(pk=donation_id)
         if donation.cancelled_at is not None:
             return donation
         donation.cancelled_at = timezone.now()
         donation.save(update_fields=["cancelled_at"])
-        from piazza.payments.models import Payment
-
-        payment = Payment.objects.filter(pk=donation.payment_id or 0).select_related("schedule").first()
-        if payment is not None and payment.schedule is not None and hasattr(payments, "cancel_schedule"):
-            payments.cancel_schedule(actor=actor, schedule=payment.schedule, reason=reason)
-        record("funding.cancel_monthly", actor=actor, obj=donation, data={"reason": reason})
+        record("funding.cancel_monthly", actor=actor, obj=donation, data={"reason": reason[:200]})
     return donation
 
 

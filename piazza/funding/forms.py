@@ -72,6 +72,9 @@ class DonationForm(forms.Form):
                               widget=forms.Textarea(attrs={"rows": 2}))
     updates = forms.BooleanField(label=_("Voglio ricevere gli aggiornamenti di questa raccolta per email"),
                                  required=False)
+    remember_method = forms.BooleanField(
+        label=_("Ricorda la mia carta per donare in un clic la prossima volta"), required=False,
+        help_text=_("Conserva la carta il circuito di pagamento, non noi; puoi toglierla quando vuoi."))
 
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -241,3 +244,29 @@ class FundraisingPageForm(forms.Form):
     first_name = forms.CharField(label=_("Nome"), max_length=100)
     last_name = forms.CharField(label=_("Cognome"), max_length=100)
     email = forms.EmailField(label=_("Email"))
+
+
+class OneClickForm(forms.Form):
+    """A returning donor's one-click gift: the amount is one of the campaign's presets."""
+
+    campaign_token = forms.CharField(widget=forms.HiddenInput)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=80)
+    amount = forms.TypedChoiceField(coerce=int, error_messages={
+        "invalid_choice": _("Scegli uno degli importi proposti."), "required": _("Scegli uno degli importi proposti.")})
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.fields["amount"].choices = [(str(c), format_eur(c)) for c in campaign.presets]  # type: ignore[attr-defined]
+        if not self.is_bound:
+            self.initial.setdefault("campaign_token", sign_campaign(campaign))
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+
+    def clean_campaign_token(self) -> int:
+        try:
+            pk = signing.loads(self.cleaned_data["campaign_token"], salt=CAMPAIGN_SIGNER_SALT)
+        except signing.BadSignature:
+            pk = None
+        if pk != self.campaign.pk:
+            raise forms.ValidationError(_("Questo modulo non appartiene a questa raccolta: ricarica la pagina."))
+        return int(pk)

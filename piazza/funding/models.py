@@ -267,6 +267,9 @@ class DonationStatus(models.TextChoices):
     PENDING = "pending", _("In attesa del pagamento")
     SUCCEEDED = "succeeded", _("Ricevuta")
     FAILED = "failed", _("Non riuscita")
+    # Paid, but a rule checked at payment success (F6 cap, F2 objection) forbids keeping it:
+    # never counted on the thermometer, refunded automatically.
+    REFUSED = "refused", _("Respinta per legge: in rimborso")
     REFUNDED = "refunded", _("Rimborsata")
 
 
@@ -316,7 +319,9 @@ class Donation(models.Model):
     utm_campaign = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=80, unique=True)
     manage_token = models.CharField(max_length=43, unique=True)
-    payment_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    # The payment of this gift (for a later month of a monthly gift: that month's payment).
+    payment = models.OneToOneField("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="donation")
     matched_cents = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)

@@ -15,30 +15,53 @@ except ImportError:  # payments core not installed yet: the handler is then neve
     PayableHandler = object  # type: ignore[misc,assignment]
 
 
+def _donation_of(payment: Any, payable: Any) -> Donation | None:
+    """The donation a payment paid: the payable itself, or — for a later month of a monthly
+    gift, whose payments all point at the first donation — the instalment row of that payment."""
+    if payable is None:
+        return None
+    if payable.payment_id == payment.pk:
+        return payable  # type: ignore[no-any-return]
+    return Donation.objects.filter(payment_id=payment.pk).first()
+
+
 class DonationHandler(PayableHandler):
     """Payable handler for `funding.donation`; payments calls it inside its own transaction."""
 
     def on_succeeded(self, payment: Any, payable: Any) -> None:
-        if payable is not None:
+        if payable is None:
+            return
+        if payable.payment_id != payment.pk and payment.schedule_id is not None:
+            actions.instalment_succeeded(parent_id=payable.pk, payment_id=payment.pk)
+        else:
             actions.donation_succeeded(payable.pk, payment_id=payment.pk)
 
     def on_failed(self, payment: Any, payable: Any) -> None:
-        if payable is not None:
-            actions.donation_failed(payable.pk, reason=payment.failure_message or payment.failure_code)
+        # A failed later month has no row of its own: payments emails the donor and retries.
+        donation = _donation_of(payment, payable)
+        if donation is not None:
+            actions.donation_failed(donation.pk, reason=payment.failure_message or payment.failure_code)
 
     def on_canceled(self, payment: Any, payable: Any) -> None:
-        if payable is not None:
-            actions.donation_failed(payable.pk, reason="canceled")
+        donation = _donation_of(payment, payable)
+        if donation is not None:
+            actions.donation_failed(donation.pk, reason="canceled")
 
     def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
-        if payable is not None and payment.state == "refunded":
-            actions.donation_refunded(payable.pk, reason=getattr(refund, "reason", ""))
-            campaign = Campaign.objects.get(pk=payable.campaign_id)
+        donation = _donation_of(payment, payable)
+        if donation is not None and payment.state == "refunded":
+            actions.donation_refunded(donation.pk, reason=getattr(refund, "reason", ""))
+            campaign = Campaign.objects.get(pk=donation.campaign_id)
             actions.settle_campaign(actor=None, campaign=campaign)
 
     def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
-        if payable is not None and payment.state == "charged_back":
-            actions.donation_refunded(payable.pk, reason="chargeback")
+        donation = _donation_of(payment, payable)
+        if donation is not None and payment.state == "charged_back":
+            actions.donation_refunded(donation.pk, reason="chargeback")
+
+    def on_schedule_canceled(self, schedule: Any, payable: Any) -> None:
+        if payable is not None:
+            actions.monthly_cancelled(payable.pk, reason="schedule canceled")
 
 
 def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
@@ -60,7 +83,10 @@ def counters_match_ledger() -> list[Any]:
     for campaign in Campaign.objects.filter(counters__isnull=False).distinct():
         counted = CampaignCounter.objects.filter(campaign=campaign).aggregate(
             g=Sum("gifts_cents"), m=Sum("matched_cents"))
-        expected = int(counted["g"] or 0) + int(counted["m"] or 0)
+        # Refused gifts (F6/F2 at success) sit in the campaign's accounts until their refund.
+        refused = Donation.objects.filter(campaign=campaign, status=DonationStatus.REFUSED).aggregate(
+            a=Sum("amount_cents"))["a"] or 0
+        expected = int(counted["g"] or 0) + int(counted["m"] or 0) + int(refused)
         accounts = list(accounts_owned_by(campaign))
         if campaign.kind == CampaignKind.CANDIDATE and campaign.candidacy_id:
             accounts += [a for a in accounts_owned_by(campaign.candidacy)  # type: ignore[arg-type]

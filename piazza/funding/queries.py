@@ -186,3 +186,32 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
                 .select_related("territory").order_by("deadline")[:8])
     rows = [(c, thermometer(c)) for c in live]
     return "funding/_dashboard_section.html", {"funding_live": rows, "funding_pending": awaiting_approval(user)}
+
+
+@dataclass
+class OneClickOffer:
+    """What a recognised returning donor sees: their first name and the saved card's label."""
+
+    person_id: int
+    first_name: str
+    method: Any
+
+    @property
+    def label(self) -> str:
+        return str(self.method.label or self.method.method_reference[-4:])
+
+
+def one_click_offer(person_id: int | None) -> OneClickOffer | None:
+    """A saved card of this donor at the provider in force, and their last successful gift."""
+    if not person_id:
+        return None
+    from piazza.funding.actions import card_provider
+    from piazza.payments.models import SavedMethod
+
+    method = (SavedMethod.objects.filter(payer_id=person_id, provider=card_provider())
+              .order_by("-created_at", "-pk").first())
+    if method is None:
+        return None
+    last = (Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED)
+            .order_by("-succeeded_at").values_list("first_name", flat=True).first())
+    return OneClickOffer(person_id, last, method) if last else None

@@ -7,6 +7,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_tasks import task
 
 
@@ -44,14 +45,55 @@ def end_due_campaigns() -> int:
 
 @task()
 def send_receipt(donation_id: int) -> bool:
-    """Rule F3: a receipt email for every donation, with the link to the donor's page."""
-    from piazza.funding.models import Donation
+    """Rule F3: a receipt email for every donation, with the payer page link (all the donor's
+    payments, by signed link) and, for a monthly gift, the one-click cancel link."""
+    from piazza.funding.models import Donation, Frequency
+    from piazza.payments import links
 
-    donation = Donation.objects.select_related("campaign__territory").get(pk=donation_id)
+    donation = Donation.objects.select_related("campaign__territory", "parent").get(pk=donation_id)
     if donation.receipt_sent_at is not None:
         return False
-    link = settings.SITE_URL + reverse("funding:donation", args=[donation.manage_token])
-    body = render_to_string("funding/email/receipt.txt", {"donation": donation, "link": link})
-    send_mail(f"Ricevuta della tua donazione a «{donation.campaign.title}»", body, None, [donation.email])
-    Donation.objects.filter(pk=donation.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now())
+    series = donation.parent or donation
+    schedule = None
+    if donation.frequency == Frequency.MONTHLY:
+        from piazza.funding.actions import _schedule_of
+
+        schedule = _schedule_of(series)
+    context = {
+        "donation": donation,
+        "link": settings.SITE_URL.rstrip("/") + reverse("funding:donation", args=[series.manage_token]),
+        "payer_url": links.payer_page_url(donation.email),
+        "cancel_url": links.cancel_schedule_url(schedule.token) if schedule is not None else "",
+    }
+    body = render_to_string("funding/email/receipt.txt", context)
+    # Claim first: a retried task never sends the receipt twice.
+    if not Donation.objects.filter(pk=donation.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now()):
+        return False
+    send_mail(_("Ricevuta della tua donazione a «%(t)s»") % {"t": donation.campaign.title}, body, None,
+              [donation.email])
+    return True
+
+
+@task()
+def refund_refused(donation_id: int) -> bool:
+    """Give back a gift refused at payment success (F6 cap, F2 objection, failed campaign); for a
+    monthly gift stop the series too; tell the donor why. Safe to retry."""
+    from piazza.funding.actions import cancel_monthly
+    from piazza.funding.models import Donation, DonationStatus, Frequency
+    from piazza.payments import links
+    from piazza.payments.actions import refund_payment
+    from piazza.payments.models import State
+
+    donation = Donation.objects.select_related("campaign", "parent", "payment").get(pk=donation_id)
+    if donation.status != DonationStatus.REFUSED:
+        return False
+    payment = donation.payment
+    if payment is not None and payment.state in (State.SUCCEEDED, State.PARTIALLY_REFUNDED):
+        refund_payment(actor=None, payment=payment, reason=donation.failure_reason[:200])
+    if donation.frequency == Frequency.MONTHLY:
+        cancel_monthly(donation=donation.parent or donation, reason="refused at payment")
+    body = render_to_string("funding/email/refused.txt", {
+        "donation": donation, "payer_url": links.payer_page_url(donation.email)})
+    send_mail(_("La tua donazione a «%(t)s» è stata rimborsata") % {"t": donation.campaign.title}, body, None,
+              [donation.email])
     return True

@@ -30,6 +30,7 @@ from piazza.funding.forms import (
     FAQForm,
     FundraisingPageForm,
     ImageForm,
+    OneClickForm,
     PoolForm,
     RejectForm,
     SplitForm,
@@ -354,7 +355,74 @@ def donation_context(request: HttpRequest, campaign: Campaign, *, page: Fundrais
         match = actions.preview_match_cents(campaign, cents)
         if match:
             examples.append((cents, cents + match, match))
-    return {"form": form, "match_examples": examples, "publication_threshold": rules_on().publication_threshold_cents}
+    offer = queries.one_click_offer(recognised_person_id(request))
+    return {"form": form, "match_examples": examples, "publication_threshold": rules_on().publication_threshold_cents,
+            "one_click": offer, "one_click_form": OneClickForm(campaign=campaign) if offer else None}
+
+
+# A returning donor is recognised by login, or by this signed cookie set when they open the
+# page of one of their gifts (the thank-you page, or the link in the receipt email).
+DONOR_COOKIE = "piazza_donatore"
+DONOR_COOKIE_SALT = "funding.returning-donor"
+DONOR_COOKIE_AGE = 90 * 24 * 3600
+
+
+def recognised_person_id(request: HttpRequest) -> int | None:
+    from piazza.funding.models import Donation
+
+    user: Any = request.user
+    if getattr(user, "is_authenticated", False):
+        person_id = (Donation.objects.filter(user=user, status=DonationStatus.SUCCEEDED)
+                     .order_by("-succeeded_at").values_list("person_id", flat=True).first())
+        if person_id:
+            return int(person_id)
+    value = request.get_signed_cookie(DONOR_COOKIE, default=None, salt=DONOR_COOKIE_SALT, max_age=DONOR_COOKIE_AGE)
+    return int(value) if value and str(value).isdigit() else None
+
+
+def _remember_donor(response: HttpResponse, person_id: int) -> None:
+    response.set_signed_cookie(DONOR_COOKIE, str(person_id), salt=DONOR_COOKIE_SALT, max_age=DONOR_COOKIE_AGE,
+                               httponly=True, samesite="Lax", secure=request_is_secure_default())
+
+
+def request_is_secure_default() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "SESSION_COOKIE_SECURE", False))
+
+
+@require_POST
+def donate_one_click(request: HttpRequest, slug: str) -> HttpResponse:
+    """A recognised returning donor gives with their saved card: one click, no form to fill."""
+    campaign = _public_campaign(slug)
+    offer = queries.one_click_offer(recognised_person_id(request))
+    if offer is None:
+        messages.error(request, _("Non ti abbiamo riconosciuto o non hai una carta salvata: usa il modulo."))
+        return redirect(f"{campaign.get_absolute_url()}#dona")
+    form = OneClickForm(request.POST, campaign=campaign)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect(f"{campaign.get_absolute_url()}#dona")
+    try:
+        result = actions.give_again(actor=request.user, campaign=campaign, person_id=offer.person_id,
+                                    method=offer.method, amount_cents=form.cleaned_data["amount"],
+                                    idempotency_key=form.cleaned_data["idempotency_key"])
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect(f"{campaign.get_absolute_url()}#dona")
+    return redirect(result.next_url)
+
+
+@require_POST
+def forget_donor(request: HttpRequest) -> HttpResponse:
+    """"Non sei tu?": this browser stops recognising the donor."""
+    target = str(request.POST.get("next", ""))
+    response = redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    response.delete_cookie(DONOR_COOKIE)
+    return response
 
 
 def _input_from(form: DonationForm, request: HttpRequest) -> actions.DonationInput:
@@ -370,7 +438,7 @@ def _input_from(form: DonationForm, request: HttpRequest) -> actions.DonationInp
         idempotency_key=d["idempotency_key"], cover_fee=d["cover_fee"], on_wall=d["on_wall"], message=d["message"],
         updates=d["updates"], refcode=d.get("refcode", ""), utm_source=d.get("utm_source", ""),
         utm_medium=d.get("utm_medium", ""), utm_campaign=d.get("utm_campaign", ""),
-        shown_match_cents=d.get("shown_match_cents"), page=page)
+        shown_match_cents=d.get("shown_match_cents"), page=page, remember_method=bool(d.get("remember_method")))
 
 
 def donate(request: HttpRequest, slug: str) -> HttpResponse:
@@ -398,18 +466,37 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def donation_status(request: HttpRequest, token: str) -> HttpResponse:
-    """The donor's page (link in the receipt email): outcome, thermometer, one-click cancel."""
-    from piazza.funding.models import Donation, Frequency
+    """The donor's page: the thank-you page after paying and the link in the receipt email.
 
-    donation = get_object_or_404(Donation.objects.select_related("campaign__territory"), manage_token=token)
+    Outcome ("your €10 became €20"), thermometer, share buttons, one-click cancel of a monthly
+    gift; opening it makes this browser recognise the donor for one-click gifts.
+    """
+    from urllib.parse import quote
+
+    from piazza.funding.models import Donation, DonationStatus, Frequency
+
+    donation = get_object_or_404(Donation.objects.select_related("campaign__territory", "payment"), manage_token=token)
     if request.method == "POST" and request.POST.get("cancel") and donation.frequency == Frequency.MONTHLY:
         actions.cancel_monthly(donation=donation, reason="donor request")
         messages.success(request, _("La donazione mensile è stata annullata: non ci saranno altri addebiti."))
         return redirect("funding:donation", token)
     campaign = donation.campaign
-    return render(request, "funding/donation_status.html", {
+    payment = donation.payment
+    share_url = request.build_absolute_uri(campaign.get_absolute_url())
+    text = quote(_("Ho appena donato a «%(t)s». Dai una mano anche tu:") % {"t": campaign.title})
+    link = quote(share_url)
+    shares = [("WhatsApp", f"https://wa.me/?text={text}%20{link}"),
+              ("Telegram", f"https://t.me/share/url?url={link}&text={text}"),
+              ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={link}"),
+              ("Email", f"mailto:?subject={quote(campaign.title)}&body={text}%20{link}")]
+    response = render(request, "funding/donation_status.html", {
         "donation": donation, "campaign": campaign, "thermo": queries.thermometer(campaign, fresh=True),
-        "share_url": request.build_absolute_uri(campaign.get_absolute_url())})
+        "payment": payment, "share_url": share_url, "shares": shares,
+        "one_click_saved": donation.status == DonationStatus.SUCCEEDED
+        and queries.one_click_offer(donation.person_id) is not None})
+    if donation.status == DonationStatus.SUCCEEDED:
+        _remember_donor(response, donation.person_id)
+    return response
 
 
 def page_create(request: HttpRequest, slug: str) -> HttpResponse:
