@@ -84,10 +84,10 @@ def roll_pdf(roll: Roll) -> bytes:
     pdf.add_page()
     pdf.set_font("helvetica", "B", 13)
     heading = roll_heading(roll)
-    pdf.multi_cell(0, 7, _latin(heading[0]))
+    pdf.multi_cell(0, 7, _latin(heading[0]), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 9)
     for line in heading[1:]:
-        pdf.multi_cell(0, 5, _latin(line))
+        pdf.multi_cell(0, 5, _latin(line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     widths = [10, 42, 38, 24, 30, 36]
     pdf.set_font("helvetica", "B", 9)
@@ -103,5 +103,5 @@ def roll_pdf(roll: Roll) -> bytes:
         pdf.ln(4)
         pdf.multi_cell(0, 5, _latin(f"Firmata dal circolo il {timezone.localtime(roll.signed_at):%d/%m/%Y %H:%M} "
                                     f"da {roll.signed_by.get_full_name() or roll.signed_by.get_username()}"
-                                    if roll.signed_by else ""))
+                                    if roll.signed_by else ""), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

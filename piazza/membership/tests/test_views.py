@@ -1,0 +1,85 @@
+"""Pages: scope (404 outside), audit of views and exports, the desk, the join flow, charts."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from piazza.core.models import AuditEntry, AuditKind
+from piazza.membership import actions
+from piazza.membership.models import Delivery, Membership, Status
+from piazza.membership.views import card_token
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official, verified_client
+
+from .conftest import YEAR, paid
+
+pytestmark = pytest.mark.usefixtures("schedule")
+
+
+def test_secretary_cannot_see_another_circolos_members(tree, secretary):
+    other = paid(tree, tree.online)
+    client = verified_client(secretary)
+    assert client.get(reverse("membership:circolo", args=[tree.bologna_navile.pk])).status_code == 404
+    navile = make_official("navile.v", tree.bologna_navile, [Role.MEMBERSHIP])
+    assert verified_client(navile).get(reverse("membership:membership", args=[other.pk])).status_code == 404
+
+
+def test_member_list_view_is_audited(tree, secretary):
+    paid(tree)
+    client = verified_client(secretary)
+    response = client.get(reverse("membership:circolo", args=[tree.bologna_centro.pk]) + f"?anno={YEAR}")
+    assert response.status_code == 200
+    assert AuditEntry.objects.filter(action="membership.view_members", kind=AuditKind.VIEW).exists()
+
+
+def test_desk_registration_with_bad_input_shows_the_message_and_saves_nothing(tree, secretary):
+    client = verified_client(secretary)
+    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]), {
+        "first_name": "Ugo", "last_name": "Neri", "sex": "M", "birth_date": "2015-01-01", "birth_place": "Bologna",
+        "codice_fiscale": "NREGUO15A01A944X", "citizenship": "italian", "residence_street": "Via Po 1",
+        "email": "ugo@example.org", "circolo": tree.bologna_centro.pk, "member_of_other_party": "no",
+        "declarations_accepted": "on", "art9_authorised": "on", "method": "pos", "reference": "1"})
+    assert response.status_code == 200
+    assert "almeno 16 anni" in response.content.decode()
+    assert not Membership.objects.exists()
+
+
+def test_overview_renders_the_charts(tree, secretary):
+    m = paid(tree)
+    actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
+    response = verified_client(secretary).get(reverse("membership:overview") + f"?anno={YEAR}")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count("<svg") == 5 and "BO: 1" in body
+
+
+def test_roll_export_is_audited_and_hash_in_csv(tree, secretary):
+    cut_off = m_time = dt.datetime(YEAR, 3, 20, tzinfo=dt.UTC)
+    m = paid(tree)
+    actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO, now=m_time - dt.timedelta(days=1))
+    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
+                                       cut_off=cut_off, membership_years=[YEAR])
+    roll = actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
+    client = verified_client(secretary)
+    csv_text = client.get(reverse("membership:roll_export", args=[roll.pk, "csv"])).content.decode()
+    assert roll.content_hash in csv_text and m.card_number in csv_text
+    pdf = client.get(reverse("membership:roll_export", args=[roll.pk, "pdf"]))
+    assert pdf.content.startswith(b"%PDF")
+    assert AuditEntry.objects.filter(action="membership.export_roll", kind=AuditKind.EXPORT).count() == 2
+
+
+def test_card_page_and_pdf_by_signed_link(client, tree):
+    m = paid(tree)
+    token = card_token(m)
+    assert m.card_number in client.get(reverse("membership:card", args=[token])).content.decode()
+    assert client.get(reverse("membership:card_pdf", args=[token])).content.startswith(b"%PDF")
+    assert client.get(reverse("membership:card", args=["forged"])).status_code == 404
+    assert Membership.objects.get(pk=m.pk).status == Status.PAID
+
+
+def test_join_step_one_suggests_circoli_of_the_comune(client, tree):
+    response = client.get(reverse("membership:join") + "?comune=Bologna")
+    body = response.content.decode()
+    assert "Circolo PD Bologna Centro" in body and "Circolo online Bologna" in body
+    assert "Circolo PD Modena Nord" not in body
