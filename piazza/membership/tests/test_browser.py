@@ -3,6 +3,7 @@ certified and exported."""
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -141,8 +142,8 @@ def test_a_roll_is_certified_and_exported(page, live_server):
     assert page.locator("#roll-status").inner_text() == RollStatus.RATIFIED.label
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Scarica CSV").click()
-    content = open(download_info.value.path(), encoding="utf-8").read()
+    content = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert "Rossi" in content and "Bianchi" in content
     with page.expect_download() as pdf_info:
         page.get_by_role("link", name="Scarica PDF").click()
-    assert open(pdf_info.value.path(), "rb").read(4) == b"%PDF"
+    assert Path(pdf_info.value.path()).read_bytes()[:4] == b"%PDF"
