@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i-miei-pagamenti/<str:token>/", views.payer_page, name="payer_page"),
     path("ricorrenti/annulla/<str:token>/", views.cancel_schedule, name="cancel_schedule"),
     path("<str:token>/", views.pay, name="pay"),
+    path("<str:token>/carta/", views.stripe_checkout, name="stripe_checkout"),
     path("<str:token>/ritorno/", views.provider_return, name="return"),
     path("<str:token>/esito/", views.done, name="done"),
 ]

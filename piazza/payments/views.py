@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from csp.decorators import csp_update
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -114,6 +116,39 @@ def sandbox_authenticate(request: HttpRequest, reference: str) -> HttpResponse:
         provider.authenticate(reference, approve=request.POST.get("decision") == "approve")  # type: ignore[attr-defined]
         return redirect("payments:return", token=attempt.payment.token)
     return render(request, "payments/sandbox_3ds.html", {"charge": charge, "payment": attempt.payment})
+
+
+STRIPE_JS = "https://js.stripe.com"
+
+
+_STRIPE_CSP = csp_update({"script-src": [STRIPE_JS], "frame-src": [STRIPE_JS, "https://hooks.stripe.com"],
+                          "connect-src": ["https://api.stripe.com"], "img-src": ["https://*.stripe.com"]})
+
+
+@_STRIPE_CSP  # type: ignore[arg-type]
+def stripe_checkout(request: HttpRequest, token: str) -> HttpResponse:
+    """Our page hosting Stripe's card field (ADR 0003): Stripe.js is allowed here and nowhere else.
+
+    The card is confirmed in the browser; Stripe sends the payer back to our return URL, where
+    the PaymentIntent is re-fetched before anything is applied.
+    """
+    payment = get_object_or_404(Payment, token=token, provider="stripe")
+    if not payment.is_open:
+        return _finished(request, payment)
+    attempt = payment.attempts.exclude(provider_reference="").order_by("-number").first()
+    provider = get_provider("stripe")
+    if attempt is None or not provider.is_available():
+        return redirect("payments:pay", token=payment.token)
+    try:
+        secret, status = provider.client_secret(attempt.provider_reference)  # type: ignore[attr-defined]
+    except ProviderError:
+        return redirect("payments:done", token=payment.token)
+    if status in ("succeeded", "processing", "canceled"):
+        return redirect("payments:return", token=payment.token)
+    return render(request, "payments/stripe_checkout.html", {
+        "payment": payment, "client_secret": secret, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "return_url": _return_url(request, payment),
+    })
 
 
 @csrf_exempt

@@ -19,7 +19,7 @@ from piazza.core.audit import record
 from piazza.core.models import AuditKind
 from piazza.payments.actions import sync_payment
 from piazza.payments.models import Payment, WebhookEvent, WebhookStatus
-from piazza.payments.providers.base import InvalidSignature
+from piazza.payments.providers.base import InvalidSignature, ProviderError
 from piazza.payments.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
             record("payments.webhook_refused", actor=None, kind=AuditKind.DENIED,
                    data={"provider": provider_id, "reason": str(exc)[:300]})
         return HttpResponse("invalid signature", status=400, content_type="text/plain")
+    except ProviderError as exc:
+        # Verification needs the provider (PayPal) and it did not answer: let it deliver again.
+        log.warning("webhook %s: could not verify now: %s", provider_id, exc)
+        return HttpResponse("cannot verify now, retry", status=503, content_type="text/plain")
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(

@@ -72,3 +72,31 @@ def make_payment(tree, split_accounts, handler):
         )
 
     return make
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """The real stripe SDK pointed at a local fake of Stripe's API (no network)."""
+    from piazza.payments.tests.fakes.stripe_api import FakeStripe
+
+    with FakeStripe() as fake:
+        settings.STRIPE_SECRET_KEY = "sk_test_fake"
+        settings.STRIPE_PUBLISHABLE_KEY = "pk_test_fake"
+        settings.STRIPE_WEBHOOK_SECRET = fake.webhook_secret
+        settings.STRIPE_API_BASE = fake.url
+        settings.STRIPE_TIMEOUT_SECONDS = 0.5
+        yield fake
+
+
+@pytest.fixture
+def fake_paypal(settings):
+    """httpx pointed at a local fake of PayPal's REST API (Orders v2, refunds, webhook verification)."""
+    from piazza.payments.tests.fakes.paypal_api import FakePayPal
+
+    with FakePayPal() as fake:
+        settings.PAYPAL_CLIENT_ID = fake.client_id
+        settings.PAYPAL_CLIENT_SECRET = fake.client_secret
+        settings.PAYPAL_WEBHOOK_ID = fake.webhook_id
+        settings.PAYPAL_API_BASE = fake.url
+        settings.PAYPAL_TIMEOUT_SECONDS = 0.5
+        yield fake
