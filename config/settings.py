@@ -246,3 +246,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Payment providers (issue 4). A provider without its keys is simply unavailable.
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", [
+    "piazza.payments.providers.sandbox.SandboxProvider",
+    "piazza.payments.providers.stripe.StripeProvider",
+    "piazza.payments.providers.paypal.PayPalProvider",
+])
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20)
+PAYPAL_CLIENT_ID = env_str("PAYPAL_CLIENT_ID", "")
+PAYPAL_CLIENT_SECRET = env_str("PAYPAL_CLIENT_SECRET", "")
+PAYPAL_WEBHOOK_ID = env_str("PAYPAL_WEBHOOK_ID", "")
+PAYPAL_API_BASE = env_str(
+    "PAYPAL_API_BASE", "https://api-m.paypal.com" if PRODUCTION else "https://api-m.sandbox.paypal.com"
+)
+PAYPAL_TIMEOUT_SECONDS = env_int("PAYPAL_TIMEOUT_SECONDS", 20)
