@@ -83,3 +83,20 @@ def test_join_step_one_suggests_circoli_of_the_comune(client, tree):
     body = response.content.decode()
     assert "Circolo PD Bologna Centro" in body and "Circolo online Bologna" in body
     assert "Circolo PD Modena Nord" not in body
+
+
+def test_dashboard_section_and_navigation(tree, secretary):
+    paid(tree)
+    body = verified_client(secretary).get(reverse("web:dashboard")).content.decode()
+    assert "Tesseramento" in body and reverse("membership:overview") in body
+
+
+def test_demo_seed_creates_members_and_flags(tree):
+    import io
+
+    from piazza.membership.demo import seed
+    from piazza.membership.models import AnomalyFlag
+
+    seed(people=60, stdout=io.StringIO())
+    assert Membership.objects.filter(status=Status.EFFECTIVE).count() >= 12
+    assert AnomalyFlag.objects.filter(kind="shared_instrument").exists()
