@@ -9,6 +9,8 @@ from django.utils.module_loading import import_string
 # Each entry: a function seed(*, people: int, stdout) -> None in the app's demo.py.
 DEMO_SEEDERS: list[str] = [
     "piazza.people.demo.seed",
+    "piazza.membership.demo.seed",
+    "piazza.payments.bank.demo.seed",
 ]
 
 
