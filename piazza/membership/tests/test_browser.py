@@ -69,7 +69,9 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     membership = Membership.objects.get(person__last_name="Verdi")
     assert membership.status == Status.EFFECTIVE and membership.card_number  # digital card delivered (M13)
     card_mail = next(m for m in mail.outbox if "tessera" in m.subject.lower())
-    link = re.search(r"https?://\S+/tesseramento/tessera/\S+/", card_mail.body).group(0)
+    found = re.search(r"https?://\S+/tesseramento/tessera/\S+/", str(card_mail.body))
+    assert found is not None
+    link = found.group(0)
     page.goto(link[link.index("/tesseramento/"):])
     assert page.get_by_test_id("card-number").inner_text() == membership.card_number
 
