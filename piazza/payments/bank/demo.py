@@ -35,6 +35,10 @@ def _camt(account: BankAccount, transfers: list[Any]) -> bytes:
             f"<BookgDt><Dt>{today}</Dt></BookgDt><ValDt><Dt>{today}</Dt></ValDt><AcctSvcrRef>DEMO-{index}</AcctSvcrRef>"
             f"<NtryDtls><TxDtls><RltdPties><Dbtr><Nm>{shown}</Nm></Dbtr></RltdPties><RmtInf>{remittance}</RmtInf>"
             f"</TxDtls></NtryDtls></Ntry>")
+    entries.append(  # no reference, nobody expected: it waits in the queue for a treasurer
+        f'<Ntry><Amt Ccy="EUR">20.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>{today}</Dt></BookgDt>'
+        f"<ValDt><Dt>{today}</Dt></ValDt><AcctSvcrRef>DEMO-9</AcctSvcrRef><NtryDtls><TxDtls><RltdPties><Dbtr>"
+        f"<Nm>Paolo Verdi</Nm></Dbtr></RltdPties><RmtInf><Ustrd>bonifico</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>")
     return (f'<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
             f"<BkToCstmrStmt><GrpHdr><MsgId>DEMO-{today}</MsgId><CreDtTm>{today}T06:00:00</CreDtTm></GrpHdr>"
             f"<Stmt><Id>DEMO-{today}</Id><Acct><Id><IBAN>{account.iban}</IBAN></Id><Ccy>EUR</Ccy></Acct>"
