@@ -124,6 +124,19 @@ def _cached(key: str, load: Callable[[], Comune | None]) -> Comune | None:
     cache = _CACHE.get()
     if cache is None:
         return load()
+    if not cache:
+        # First use: every comune in memory once (~8,000 rows), by name too, so a file naming
+        # thousands of different comuni costs one query instead of thousands of scans.
+        names: dict[str, list[Comune]] = {}
+        for comune in Comune.objects.all():
+            cache["istat:" + comune.istat_code] = comune
+            if comune.valid_to is None:
+                cache["belfiore:" + comune.belfiore] = comune
+            names.setdefault(_comune_key(comune.name), []).append(comune)
+        for name, found in names.items():
+            if len(found) == 1:
+                cache["name:" + name] = found[0]
+        cache["loaded:"] = None
     if key not in cache:
         cache[key] = load()
     return cache[key]
