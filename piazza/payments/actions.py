@@ -727,6 +727,9 @@ def prepare_recurring_charge(*, actor: Actor, schedule_id: int) -> tuple[Payment
         if payment.is_booked:
             return None
         client_key = f"{schedule.creation_key}:cycle:{schedule.cycle}:try:{schedule.failure_count + 1}"
+        if schedule.resumes:
+            # After a resume the failure count starts again: keep the keys of earlier tries apart.
+            client_key += f":resume:{schedule.resumes}"
     attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
     return (payment, attempt) if created else None
 
@@ -765,4 +768,44 @@ def cancel_schedule(*, actor: Actor, schedule: Any, via: str = "link", reason: s
         from piazza.payments.payables import notify_schedule_canceled
 
         notify_schedule_canceled(locked)
+    return locked
+
+
+def resume_schedule(*, actor: Actor, schedule: Any, via: str = "payer_link") -> Any:
+    """Resume a recurring schedule paused after repeated failures (the payer from their signed
+    page, or the treasury of its territory). The failure count starts again from zero and the
+    next charge is due today at the earliest, so `run_due_charges` picks it up."""
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+    from piazza.territory.models import Role
+    from piazza.territory.scoping import has_role_at
+
+    action = "payments.resume_schedule"
+    if via == "treasury" and (
+        schedule.territory is None or not has_role_at(actor, schedule.territory, [Role.TREASURY, Role.ADMINISTRATOR])
+    ):
+        refuse(action, _("Solo la tesoreria del territorio può riprendere questa donazione ricorrente."),
+               actor=actor, territory=schedule.territory, code="forbidden", permission=True)
+    current = RecurringSchedule.objects.get(pk=schedule.pk)
+    # Refusals are checked before the write transaction so that their audit entry survives.
+    if current.state == ScheduleState.CANCELED:
+        refuse(action, _("Questa donazione ricorrente è stata annullata: non si può riprendere. "
+                         "Per ricominciare serve una nuova donazione."),
+               actor=actor, territory=current.territory, code="schedule_canceled")
+    if current.state == ScheduleState.PAUSED and current.saved_method_id is None:
+        refuse(action, _("Non c'è un metodo di pagamento salvato: serve una nuova donazione."),
+               actor=actor, territory=current.territory, code="no_saved_method")
+    with transaction.atomic():
+        locked = RecurringSchedule.objects.select_for_update().get(pk=schedule.pk)
+        if locked.state != ScheduleState.PAUSED:
+            return locked  # already active (a double click), or canceled meanwhile
+        today = timezone.localdate()
+        locked.state = ScheduleState.ACTIVE
+        locked.failure_count = 0
+        locked.resumes += 1
+        locked.retry_at = None
+        locked.paused_at = None
+        locked.next_charge_on = max(locked.next_charge_on, today)
+        locked.save(update_fields=["state", "failure_count", "resumes", "retry_at", "paused_at", "next_charge_on"])
+        record(action, actor=actor, obj=locked, territory=locked.territory,
+               data={"via": via, "next_charge_on": locked.next_charge_on.isoformat()})
     return locked

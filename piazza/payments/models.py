@@ -376,6 +376,9 @@ class RecurringSchedule(models.Model):
     next_charge_on = models.DateField(db_index=True)
     cycle = models.PositiveIntegerField(default=1, help_text=_("Numero della prossima rata"))
     failure_count = models.PositiveSmallIntegerField(default=0)
+    resumes = models.PositiveSmallIntegerField(
+        default=0, help_text=_("Quante volte è stata ripresa dopo una sospensione (entra nelle chiavi dei tentativi)"),
+    )
     retry_at = models.DateTimeField(null=True, blank=True)
     payable_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     payable_id = models.CharField(max_length=64, blank=True)

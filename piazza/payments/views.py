@@ -7,21 +7,28 @@ from typing import Any
 
 from csp.decorators import csp_update
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from piazza.payments import actions, links, webhooks
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
+from piazza.payments import actions, links, queries, webhooks
 from piazza.payments.forms import pay_form_class
 from piazza.payments.messages import decline_message
 from piazza.payments.models import AttemptState, Payment, PaymentAttempt, RecurringSchedule, ScheduleState, State
 from piazza.payments.providers.base import ProviderError
-from piazza.payments.providers.registry import get_provider
+from piazza.payments.providers.registry import all_providers, get_provider
+from piazza.territory.access import official_required
 
 
 def _return_url(request: HttpRequest, payment: Payment) -> str:
@@ -167,6 +174,7 @@ def payer_page(request: HttpRequest, token: str) -> HttpResponse:
     schedules = list(RecurringSchedule.objects.filter(payer_email__iexact=email).order_by("-created_at"))
     for schedule in schedules:
         schedule.cancel_url = reverse("payments:cancel_schedule", args=[links.cancel_token(schedule.token)])  # type: ignore[attr-defined]
+        schedule.resume_url = reverse("payments:payer_resume", args=[token, schedule.token])  # type: ignore[attr-defined]
     return render(request, "payments/payer_page.html", {
         "email": email, "payments": payments, "schedules": schedules, "ScheduleState": ScheduleState,
     })
@@ -191,3 +199,78 @@ def cancel_schedule(request: HttpRequest, token: str) -> HttpResponse:
     if schedule.payer_email:
         context["payer_url"] = reverse("payments:payer_page", args=[links.payer_token(schedule.payer_email)])
     return render(request, "payments/cancel_schedule.html", context)
+
+
+# --- payer: resume a paused recurring gift from the signed page -------------------------------
+
+@require_POST
+def payer_resume(request: HttpRequest, token: str, schedule_token: str) -> HttpResponse:
+    email = links.payer_from_token(token)
+    if email is None:
+        return render(request, "payments/link_expired.html", status=403)
+    schedule = get_object_or_404(RecurringSchedule, token=schedule_token, payer_email__iexact=email)
+    try:
+        actions.resume_schedule(actor=request.user, schedule=schedule, via="payer_link")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Donazione ricorrente ripresa: il prossimo addebito è previsto a breve."))
+    return redirect("payments:payer_page", token=token)
+
+
+# --- treasury: scoped lists (404 outside the territory), every view of personal data audited ---
+
+treasury_required = official_required(roles=queries.TREASURY)
+
+
+@treasury_required
+def treasury_payments(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("stato", "")
+    provider = request.GET.get("circuito", "")
+    q = request.GET.get("q", "")[:100]
+    payments = queries.treasury_payments(request.user, state=state if state in State.values else "",
+                                         provider=provider, q=q)
+    page = Paginator(payments, 50).get_page(request.GET.get("pagina"))
+    with transaction.atomic():
+        record("payments.treasury_list", actor=request.user, kind=AuditKind.VIEW,
+               data={"state": state, "provider": provider, "q": q, "page": page.number,
+                     "payments": [p.pk for p in page.object_list]})
+    return render(request, "payments/treasury_payments.html", {
+        "page": page, "states": State.choices, "state": state, "provider": provider, "q": q,
+        "providers": sorted({p.identifier for p in all_providers()}),
+    })
+
+
+@treasury_required
+def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
+    payment = get_object_or_404(Payment.objects.visible_to(request.user, queries.TREASURY)
+                                .select_related("territory", "schedule"), pk=pk)
+    with transaction.atomic():
+        record("payments.treasury_view", actor=request.user, obj=payment, territory=payment.territory,
+               kind=AuditKind.VIEW)
+    return render(request, "payments/treasury_payment.html", {
+        "payment": payment, "events": payment.events.all(), "refunds": payment.refunds.all(),
+        "disputes": payment.disputes.all(), "allocations": payment.allocations.select_related("account"),
+    })
+
+
+@treasury_required
+def treasury_schedules(request: HttpRequest) -> HttpResponse:
+    page = Paginator(queries.treasury_schedules(request.user), 50).get_page(request.GET.get("pagina"))
+    with transaction.atomic():
+        record("payments.treasury_schedules", actor=request.user, kind=AuditKind.VIEW,
+               data={"page": page.number, "schedules": [s.pk for s in page.object_list]})
+    return render(request, "payments/treasury_schedules.html", {"page": page, "ScheduleState": ScheduleState})
+
+
+@treasury_required
+@require_POST
+def treasury_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = get_object_or_404(RecurringSchedule.objects.visible_to(request.user, queries.TREASURY), pk=pk)
+    try:
+        actions.resume_schedule(actor=request.user, schedule=schedule, via="treasury")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Donazione ricorrente ripresa."))
+    return redirect("payments:treasury_schedules")

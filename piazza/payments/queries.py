@@ -1,0 +1,65 @@
+"""Reads of payments for the treasury: the dashboard glance and the scoped lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext as _
+
+from piazza.payments.models import Payment, RecurringSchedule, ScheduleState, State, WebhookEvent, WebhookStatus
+from piazza.territory.models import Role, Territory
+from piazza.territory.scoping import has_role_at, scope_paths
+
+TREASURY = {Role.TREASURY}
+
+
+def sees_everything(user: Any) -> bool:
+    """National treasury: the only officials who see webhooks (they name no territory)."""
+    national = Territory.objects.filter(parent__isnull=True).first()
+    return national is not None and has_role_at(user, national, TREASURY)
+
+
+def treasury_payments(user: Any, *, state: str = "", provider: str = "", q: str = "") -> QuerySet[Payment]:
+    payments = Payment.objects.visible_to(user, TREASURY).select_related("territory")
+    if state:
+        payments = payments.filter(state=state)
+    if provider:
+        payments = payments.filter(provider=provider)
+    if q:
+        term = q.strip()
+        match = Q(payer_name__icontains=term) | Q(payer_email__iexact=term) | Q(description__icontains=term)
+        if term.isdigit():
+            match |= Q(pk=int(term))
+        payments = payments.filter(match)
+    return payments.order_by("-created_at", "-id")
+
+
+def treasury_schedules(user: Any) -> QuerySet[RecurringSchedule]:
+    """Paused first (they need a decision), then active, then canceled."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    order = Case(When(state=ScheduleState.PAUSED, then=Value(0)), When(state=ScheduleState.ACTIVE, then=Value(1)),
+                 default=Value(2), output_field=IntegerField())
+    return (RecurringSchedule.objects.visible_to(user, TREASURY).select_related("territory", "saved_method")
+            .annotate(rank=order).order_by("rank", "next_charge_on", "-id"))
+
+
+def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
+    """The treasurer's glance: payments stuck or failed, unmatched webhooks, paused schedules."""
+    if not scope_paths(user, TREASURY):
+        return None
+    counts = Payment.objects.visible_to(user, TREASURY).aggregate(
+        pending=Count("id", filter=Q(state=State.PENDING)), failed=Count("id", filter=Q(state=State.FAILED)),
+        disputed=Count("id", filter=Q(state=State.DISPUTED)),
+    )
+    unmatched = None
+    if sees_everything(user):
+        unmatched = WebhookEvent.objects.filter(status__in=[WebhookStatus.UNMATCHED, WebhookStatus.FAILED]).count()
+    return "payments/_dashboard.html", {
+        **counts,
+        "paused": RecurringSchedule.objects.visible_to(user, TREASURY).filter(state=ScheduleState.PAUSED).count(),
+        "unmatched": unmatched,
+        "admin_link": bool(getattr(user, "is_staff", False)) and unmatched is not None,
+        "title": _("Pagamenti"),
+    }
