@@ -20,6 +20,7 @@ DASHBOARD_SECTIONS: list[str] = [
     "piazza.funding.queries.dashboard_section",
     "piazza.people.queries.dashboard_section",
     "piazza.payments.bank.queries.dashboard_section",
+    "piazza.payments.queries.dashboard_section",
     "piazza.membership.queries.dashboard_section",
 ]
 
@@ -28,6 +29,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Registro attività"), "web:audit_log", set(MANAGER_ROLES)),
     (_("Persone"), "people:list", {"organisation", "membership", "communication", "administrator"}),
     (_("Banca"), "bank:overview", {"treasury"}),
+    (_("Pagamenti"), "payments:treasury_payments", {"treasury"}),
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
 ]
 
