@@ -1,0 +1,84 @@
+"""The demo seeder (valid, consistent codes; top-up; deliberate duplicates found by the full pass),
+`scan_duplicates` itself, and re-import idempotency for rows known only by name and birth date."""
+
+import datetime as dt
+import io
+
+import pytest
+
+from piazza.core.models import AuditEntry
+from piazza.people import actions, demo
+from piazza.people.codice_fiscale import consistency_problems, validate_codice_fiscale
+from piazza.people.models import DuplicateCandidate, Person, Source
+from piazza.people.tests.test_import_export import _run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_people_have_valid_codes_consistent_with_the_record(tree):
+    out = io.StringIO()
+    demo.seed(people=120, stdout=out)
+    people = Person.objects.filter(source=Source.DEMO).select_related("birth_comune")
+    assert people.count() == 120
+    with_code = [p for p in people if p.codice_fiscale]
+    assert len(with_code) > 80
+    inconsistent = 0
+    for person in with_code:
+        result = validate_codice_fiscale(person.codice_fiscale)
+        assert result.is_valid, (person.codice_fiscale, result.errors)
+        assert result.canonical == person.codice_fiscale_canonical
+        problems = consistency_problems(
+            result, first_name=person.first_name, last_name=person.last_name, sex=person.sex,
+            birth_date=person.birth_date,
+            birth_belfiore=person.birth_comune.belfiore if person.birth_comune else "")
+        inconsistent += bool(problems)
+    # Only the deliberate duplicates typed with a slip disagree with their code.
+    assert inconsistent <= 10
+    assert all(p.timeline.filter(kind="created").exists() for p in people[:10])
+    assert AuditEntry.objects.filter(action="people.seed_demo").count() == 1
+    demo.seed(people=120, stdout=out)  # topped up already: nothing added
+    assert Person.objects.filter(source=Source.DEMO).count() == 120
+
+
+def test_deliberate_duplicates_are_found_by_the_full_pass(tree):
+    demo.generate_people(2000, seed=3)
+    assert DuplicateCandidate.objects.count() == 0
+    found = actions.scan_duplicates(actor=None)
+    assert found >= 20  # 2.5% deliberate duplicates, most carrying a matching signal
+    reasons = {r for c in DuplicateCandidate.objects.all() for r in c.reasons}
+    assert any("codice fiscale" in r for r in reasons) and any("nome simile" in r for r in reasons)
+    assert actions.scan_duplicates(actor=None) == 0  # a second pass queues nothing new
+
+
+def test_scan_duplicates_pairs_each_kind_of_evidence(tree, mario_data):
+    mario = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    same_email = actions.create_person(actor=None, data={
+        "first_name": "Anna", "last_name": "Neri", "emails": ["mario.rossi@example.org"]})
+    typo = actions.create_person(actor=None, data={
+        "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "037006"})
+    stranger = actions.create_person(actor=None, data={"first_name": "Lucia", "last_name": "Bianchi",
+                                                        "birth_date": "12/03/1985"})
+    DuplicateCandidate.objects.all().delete()
+    assert actions.scan_duplicates(actor=None) == 2
+    pairs = {(c.person_a_id, c.person_b_id): c for c in DuplicateCandidate.objects.all()}
+    email_pair = pairs[tuple(sorted((mario.pk, same_email.pk)))]
+    assert email_pair.reasons == ["stessa email"]
+    typo_pair = pairs[tuple(sorted((mario.pk, typo.pk)))]
+    assert "stesso comune" in typo_pair.reasons and typo_pair.score >= 60
+    assert not any(stranger.pk in pair for pair in pairs)
+    entry = AuditEntry.objects.get(action="people.scan_duplicates")
+    assert entry.data == {"pairs": 2, "new": 2}
+
+
+def test_rows_with_only_name_and_birth_date_are_not_created_twice(tree, circolo_secretary,
+                                                                  django_capture_on_commit_callbacks):
+    content = "Cognome;Nome;Data di nascita\nFerri;Giulia;04/07/1992\nFerri;Giulia;04/07/1992\nConti;Paolo;\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _run(circolo_secretary, tree.bologna_centro, content.encode())
+    assert first.summary == {"created": 2, "unchanged": 1}  # the second line is the first's person
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _run(circolo_secretary, tree.bologna_centro, content.encode())
+    assert again.summary == {"unchanged": 3}
+    assert Person.objects.filter(last_name="Ferri").get().birth_date == dt.date(1992, 7, 4)
+    chunk = AuditEntry.objects.filter(action="people.import_chunk").order_by("id").first()
+    assert chunk is not None and len(chunk.data["created"]) == 2
