@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -58,6 +60,15 @@ class FinanceRuleSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.valid_from:%Y-%m-%d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from django.db import transaction
+
+        from piazza.compliance.rules import forget_rules
+
+        super().save(*args, **kwargs)
+        forget_rules()
+        transaction.on_commit(forget_rules)  # and again once visible to other processes
 
     def as_rules(self) -> FinanceRules:
         return FinanceRules(

@@ -49,13 +49,38 @@ CAP_SCOPE_ENTITY = "entity"
 DEFAULT_RULES = FinanceRules()
 
 
+RULES_CACHE_SECONDS = 60
+
+
 def rules_on(day: dt.date | None = None) -> FinanceRules:
-    """The parameters in force on `day` (today by default): the latest rule set not after it."""
+    """The parameters in force on `day` (today by default): the latest rule set not after it.
+
+    Cached a minute per day (every donation asks; the table changes a few times a year and
+    saving a rule set clears the cache).
+    """
+    from django.core.cache import cache
+
     from piazza.compliance.models import FinanceRuleSet
 
     day = day or timezone.localdate()
+    version = cache.get_or_set("compliance:rules:version", 1)
+    key = f"compliance:rules:{version}:{day.isoformat()}"
+    cached = cache.get(key)
+    if isinstance(cached, FinanceRules):
+        return cached
     row = FinanceRuleSet.objects.filter(valid_from__lte=day).order_by("-valid_from").first()
-    return row.as_rules() if row is not None else DEFAULT_RULES
+    rules = row.as_rules() if row is not None else DEFAULT_RULES
+    cache.set(key, rules, RULES_CACHE_SECONDS)
+    return rules
+
+
+def forget_rules() -> None:
+    """Drop cached parameters (a rule set was saved): a new version makes every old key unused."""
+    import secrets
+
+    from django.core.cache import cache
+
+    cache.set("compliance:rules:version", secrets.token_hex(4), None)
 
 
 # --- F4: attestations ---------------------------------------------------------------------
@@ -190,23 +215,36 @@ class Admission:
     cap: CapCheck
 
 
-def admit_contribution(person_id: int, amount_cents: int, receiving_path: str, *,
-                       objects_to_publication: bool = False, on: dt.date | None = None) -> Admission:
-    """Rules F6 (cap) and F2 (publication objection) re-checked when a payment succeeds.
+def lock_contributor(identity: str) -> None:
+    """Serialise, until the caller's transaction ends, every admission of one contributor.
 
-    Locks the donor's `Person` row for the rest of the caller's transaction, so two gifts of the
-    same person succeeding at the same time are judged one after the other: the second sees the
-    first in the totals and cannot together exceed the cap. Must run inside `transaction.atomic`
-    before the contribution is marked as received. Any channel holding money from persons
-    (donations, fees) calls this so they all serialise on the same row.
+    `identity` is the canonical codice fiscale (the legal identity the caps are about), so the
+    lock holds even before the person's record exists. PostgreSQL: a transaction-level advisory
+    lock; SQLite serialises writing transactions anyway.
     """
+    import hashlib
+
     from django.db import transaction
 
-    from piazza.people.models import Person
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_contributor must run inside transaction.atomic()")
+    if connection.vendor == "postgresql":
+        digest = hashlib.blake2b(f"piazza.contributor:{identity}".encode(), digest_size=8).digest()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("admit_contribution must run inside transaction.atomic()")
-    list(Person.objects.select_for_update().filter(pk=person_id).values_list("pk", flat=True))
+
+def admit_contribution(person_id: int, amount_cents: int, receiving_path: str, *,
+                       objects_to_publication: bool = False, on: dt.date | None = None) -> Admission:
+    """Rules F6 (cap) and F2 (publication objection) judged again when a payment succeeds.
+
+    Call it inside the transaction that marks the contribution as received, after
+    `lock_contributor` for the donor: two gifts of one person succeeding at the same time are
+    then judged one after the other, the second sees the first in the totals, and together
+    they cannot exceed the cap. Every channel holding money from persons (donations, fees)
+    should admit its contributions this way.
+    """
     day = on or timezone.localdate()
     rules = rules_on(day)
     already = annual_total_cents(person_id, day.year, receiving_path, rules)

@@ -299,6 +299,7 @@ def launch_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
         campaign.save(update_fields=["status", "launched_at"])
         CampaignCounter.objects.bulk_create(
             [CampaignCounter(campaign=campaign, slot=i) for i in range(COUNTER_SLOTS)], ignore_conflicts=True)
+        gift_accounts(campaign, Money(100, campaign.currency))  # open the ledger accounts now, not on the first gift
         record(action, actor=actor, obj=campaign, territory=campaign.territory)
     return campaign
 
@@ -531,7 +532,7 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     total = data.amount_cents + fee
     rules = rules_on()
     canonical = canonical_codice_fiscale(data.codice_fiscale)
-    known = Person.objects.filter(codice_fiscale_canonical=canonical, merged_into__isnull=True).only("pk").first()
+    known = Person.objects.filter(codice_fiscale_canonical=canonical, merged_into__isnull=True).first()
     year = timezone.localdate().year
     already = annual_total_cents(int(known.pk), year, campaign.territory.path, rules) if known else 0
     cap = check_annual_cap(already, total, rules)
@@ -555,31 +556,30 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
                                                    "shown": format_eur(data.amount_cents + data.shown_match_cents)},
                          campaign=campaign, code="pool_exhausted")
     with transaction.atomic():
-        donation, payment = _record_donation(actor, campaign, data, fee)
+        donation, payment = _record_donation(actor, campaign, data, fee, known)
     return Submitted(donation, False, reverse("payments:pay", args=[payment.token]))
 
 
 def card_provider() -> str:
     """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
-    from piazza.payments.providers.registry import available_providers
+    from piazza.payments.providers.registry import get_provider
 
-    identifiers = [p.identifier for p in available_providers()]
     for preferred in ("stripe", "sandbox"):
-        if preferred in identifiers:
-            return preferred
-    return identifiers[0] if identifiers else "sandbox"
+        try:
+            if get_provider(preferred).is_available():
+                return preferred
+        except LookupError:
+            continue
+    return "sandbox"
 
 
-def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: int) -> tuple[Donation, Any]:
+def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: int,
+                     known: Person | None) -> tuple[Donation, Any]:
     """The pending donation and its payment (monthly: a recurring schedule and its first payment)."""
     from piazza.payments import actions as payments
 
-    person = find_or_create_person(actor=None, source=Source.DONATION, data={
-        "first_name": data.first_name, "last_name": data.last_name, "codice_fiscale": data.codice_fiscale,
-        "emails": [data.email], "residence_street": data.address, "residence_cap": data.postal_code,
-        "residence_comune": data.comune})
     donation = Donation.objects.create(
-        campaign=campaign, page=data.page, person=person,
+        campaign=campaign, page=data.page, person=known,
         user=actor if getattr(actor, "is_authenticated", False) else None,
         amount_cents=data.amount_cents, fee_cover_cents=fee, currency=campaign.currency, frequency=data.frequency,
         first_name=data.first_name, last_name=data.last_name, codice_fiscale=data.codice_fiscale,
@@ -598,7 +598,7 @@ def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: i
     common: dict[str, Any] = {
         "actor": None, "amount": Money(data.amount_cents + fee, campaign.currency), "allocations": allocations,
         "provider": data.provider or card_provider(), "description": f"Donazione: {campaign.title}"[:200],
-        "creation_key": f"donation:{donation.pk}", "payable": donation, "payer": person,
+        "creation_key": f"donation:{donation.pk}", "payable": donation, "payer": known,
         "payer_name": f"{data.first_name} {data.last_name}", "payer_email": data.email,
         "territory": campaign.territory, "return_url": data.return_url or donation_status_url(donation)}
     if data.frequency == Frequency.MONTHLY:
@@ -780,13 +780,18 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     `admit_contribution`): of two gifts succeeding together, the one that would exceed the cap
     is refused and refunded, never counted. A late gift to a failed all-or-nothing campaign too.
     """
-    from piazza.compliance.rules import admit_contribution
+    from piazza.compliance.rules import admit_contribution, lock_contributor
 
     with transaction.atomic():
         donation = Donation.objects.select_for_update().select_related("campaign__territory").get(pk=donation_id)
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
         campaign = donation.campaign
+        lock_contributor(canonical_codice_fiscale(donation.codice_fiscale))
+        if donation.person_id is None:
+            donation.person = _donor_person(donation)
+            donation.save(update_fields=["person"])
+        assert donation.person_id is not None
         admission = admit_contribution(donation.person_id, donation.total_cents, campaign.territory.path,
                                        objects_to_publication=not donation.publication_acknowledged)
         refusal = "campaign_failed" if campaign.outcome == CampaignOutcome.FAILED else admission.code
@@ -809,6 +814,15 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         enqueue_on_commit(tasks.send_receipt, donation.pk)
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation
+
+
+def _donor_person(donation: Donation) -> Person:
+    """The donor in the people database, found (same codice fiscale, email…) or created."""
+    return find_or_create_person(actor=None, source=Source.DONATION, data={
+        "first_name": donation.first_name, "last_name": donation.last_name,
+        "codice_fiscale": donation.codice_fiscale, "emails": [donation.email],
+        "residence_street": donation.address, "residence_cap": donation.postal_code,
+        "residence_comune": donation.comune})
 
 
 def _refuse_received(donation: Donation, code: str, payment_id: int | None) -> Donation:
@@ -899,6 +913,7 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     action = "funding.end_campaign"
     if actor is not None:
         _require_manage(action, actor, campaign)
+    campaign = Campaign.objects.select_related("territory").get(pk=campaign.pk)
     if campaign.status != CampaignStatus.LIVE:
         refuse(action, _("Si conclude solo una raccolta attiva."), actor=actor, territory=campaign.territory,
                code="wrong_status")

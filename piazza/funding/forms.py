@@ -74,7 +74,7 @@ class DonationForm(forms.Form):
                                  required=False)
     remember_method = forms.BooleanField(
         label=_("Ricorda la mia carta per donare in un clic la prossima volta"), required=False,
-        help_text=_("Conserva la carta il circuito di pagamento, non noi; puoi toglierla quando vuoi."))
+        help_text=_("La carta la conserva il circuito di pagamento, non noi."))
 
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

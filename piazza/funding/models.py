@@ -286,7 +286,10 @@ class Donation(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="donations")
     page = models.ForeignKey("FundraisingPage", null=True, blank=True, on_delete=models.PROTECT,
                              related_name="donations")
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="donations")
+    # Linked (found or created) when the money arrives: an abandoned form never creates a
+    # record in the people database (data minimisation) nor costs the submission (goal P4).
+    person = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="donations")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")
     amount_cents = AmountCentsField()  # the gift itself

@@ -202,16 +202,16 @@ class OneClickOffer:
 
 
 def one_click_offer(person_id: int | None) -> OneClickOffer | None:
-    """A saved card of this donor at the provider in force, and their last successful gift."""
+    """The donor's last successful gift and a card saved with it (or later) at the provider in force."""
     if not person_id:
         return None
     from piazza.funding.actions import card_provider
     from piazza.payments.models import SavedMethod
 
-    method = (SavedMethod.objects.filter(payer_id=person_id, provider=card_provider())
-              .order_by("-created_at", "-pk").first())
-    if method is None:
-        return None
     last = (Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED)
-            .order_by("-succeeded_at").values_list("first_name", flat=True).first())
-    return OneClickOffer(person_id, last, method) if last else None
+            .order_by("-succeeded_at").values("first_name", "email").first())
+    if last is None:
+        return None
+    method = (SavedMethod.objects.filter(payer_email__iexact=last["email"], provider=card_provider())
+              .order_by("-created_at", "-pk").first())
+    return OneClickOffer(person_id, last["first_name"], method) if method is not None else None

@@ -26,3 +26,48 @@ def test_dashboard_section_and_scoped_back_office(live_campaign, circolo_officia
     outsider = verified_client(make_official("milano", tree.milano, [Role.TREASURY]))
     assert outsider.get(reverse("funding:manage", args=[live_campaign.pk])).status_code == 404
     assert outsider.get(reverse("funding:manage_donors", args=[live_campaign.pk])).status_code == 404
+
+
+def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, live_campaign, circolo_official, tree):
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from piazza.funding import actions, queries
+    from piazza.funding.models import Donation, FundraisingPage, ModerationStatus
+    from piazza.funding.tests.flows import donate_through_pages
+
+    response = client.post(reverse("funding:page_create", args=[live_campaign.slug]), {
+        "display_name": "Chiara", "title": "Corro per il tetto", "story": "Ogni euro conta.", "goal": "200",
+        "team": "Giovani Democratici", "first_name": "Chiara", "last_name": "Neri",
+        "email": "chiara@example.org"})
+    assert response.status_code == 302
+    page = FundraisingPage.objects.get()
+    assert page.status == ModerationStatus.PENDING and page.team is not None
+    assert client.get(page.get_absolute_url()).status_code == 404  # hidden until moderated
+    with pytest.raises(ValidationError, match="perché"):
+        actions.moderate_page(actor=circolo_official, page=page, approve=False, reason="")
+    outsider = make_official("milano.p2p", tree.milano, [Role.ORGANISATION])
+    with pytest.raises(PermissionDenied):
+        actions.moderate_page(actor=outsider, page=page, approve=True)
+    verified_client(circolo_official).post(reverse("funding:manage_action", args=[live_campaign.pk, "page_approve"]),
+                                           {"page": page.pk})
+    page.refresh_from_db()
+    assert page.status == ModerationStatus.APPROVED
+    assert "Corro per il tetto" in client.get(page.get_absolute_url()).content.decode()
+    donate_through_pages(client, live_campaign, page=page.slug)
+    assert Donation.objects.get().page == page
+    board = queries.leaderboard(live_campaign)
+    assert board[0].pk == page.pk and board[0].raised == 2500
+    assert queries.team_leaderboard(live_campaign)[0]["cents"] == 2500
+    assert "Chiara: Corro per il tetto" in client.get(live_campaign.get_absolute_url()).content.decode()
+
+
+def test_a_page_for_a_closed_campaign_is_refused(live_campaign):
+    from django.core.exceptions import ValidationError
+
+    from piazza.funding import actions
+
+    actions.end_campaign(actor=None, campaign=live_campaign)
+    live_campaign.refresh_from_db()
+    with pytest.raises(ValidationError, match="attiva"):
+        actions.create_fundraising_page(campaign=live_campaign, first_name="A", last_name="B", email="a@example.org",
+                                        display_name="A", title="T", story="S", goal_cents=1000)

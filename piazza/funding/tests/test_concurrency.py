@@ -1,0 +1,89 @@
+"""PostgreSQL, real connections in threads: many simultaneous gifts to one campaign with a
+nearly empty pool (totals = ledger, the pool never below zero), and the F6 cap race."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Sum
+
+from piazza.funding import actions, queries
+from piazza.funding.models import Donation, DonationStatus, MatchingPool, MatchStatus, PoolMatch
+from piazza.funding.tests.flows import pay_donation, payment_of, submit
+from piazza.ledger.accounts import accounts_owned_by
+from piazza.ledger.checks import run_checks
+from piazza.ledger.queries import balances
+from piazza.payments.models import SandboxCharge, State
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_in_threads(jobs: list[Callable[[], Any]]) -> list[BaseException]:
+    """Start every job at once (a barrier), each thread on its own database connection."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            job()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+def test_many_simultaneous_gifts_with_a_nearly_empty_pool(live_campaign, tree):
+    assert connection.vendor == "postgresql"
+    treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
+    pool = actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimi euro", budget_cents=2_500)
+    donations = [submit(live_campaign, 1_000, n=i + 1) for i in range(16)]
+    errors = run_in_threads([lambda d=d: pay_donation(d) for d in donations])
+    assert errors == []
+
+    pool.refresh_from_db()
+    assert pool.reserved_cents + pool.settled_cents <= pool.budget_cents
+    assert pool.remaining_cents >= 0
+    reserved = PoolMatch.objects.filter(pool=pool, status=MatchStatus.RESERVED).aggregate(s=Sum("amount_cents"))["s"]
+    assert reserved == pool.reserved_cents == 2_500  # the pool ran out, exactly, never below zero
+    assert Donation.objects.filter(status=DonationStatus.SUCCEEDED).count() == 16
+    assert SandboxCharge.objects.count() == 16  # one charge per gift
+    thermo = queries.thermometer(live_campaign, fresh=True)
+    booked = sum(m.cents for m in balances(list(accounts_owned_by(live_campaign))).values())
+    assert (thermo.gifts_cents, thermo.matched_cents) == (16_000, 2_500)
+    assert thermo.total_cents == booked
+    assert run_checks() == []
+
+
+def test_two_simultaneous_gifts_cannot_together_exceed_the_annual_cap(live_campaign):
+    """Rule F6 at payment success: both gifts were fine alone when submitted; paid at the same
+    moment, exactly one is kept and the other refunded."""
+    from piazza.compliance.models import FinanceRuleSet
+
+    FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=10_000)
+    first, second = submit(live_campaign, 6_000), submit(live_campaign, 6_000)
+    errors = run_in_threads([lambda: pay_donation(first), lambda: pay_donation(second)])
+    assert errors == []
+    statuses = sorted(Donation.objects.values_list("status", flat=True))
+    assert statuses == [DonationStatus.REFUNDED, DonationStatus.SUCCEEDED]
+    refused = Donation.objects.get(status=DonationStatus.REFUNDED)
+    assert payment_of(refused).state == State.REFUNDED and "tetto annuo" in refused.failure_reason
+    kept = Donation.objects.get(status=DonationStatus.SUCCEEDED)
+    assert Donation.objects.filter(person=kept.person).count() == 2  # one donor record, not two
+    assert queries.thermometer(live_campaign, fresh=True).gifts_cents == 6_000
+    assert MatchingPool.objects.count() == 0
+    assert run_checks() == []

@@ -1,0 +1,60 @@
+"""Goal P4: a donation submission costs ≤ 20 SQL statements in ≤ 3 transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from piazza.funding.models import Donation
+from piazza.funding.tests.flows import form_data
+
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class TransactionCounter:
+    """Counts transactions opened on the connection: explicit ones (`atomic` turning autocommit
+    off) and writes run in autocommit mode (each its own implicit transaction)."""
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.autocommit_writes: list[str] = []
+
+    @property
+    def transactions(self) -> int:
+        return self.begun + len(self.autocommit_writes)
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.lstrip().upper().startswith(WRITES) and connection.get_autocommit():
+            self.autocommit_writes.append(sql[:80])
+        return execute(sql, params, many, context)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_donation_submission_stays_within_the_query_budget(client, live_campaign, monkeypatch,
+                                                           django_assert_max_num_queries):
+    from django.contrib.contenttypes.models import ContentType
+
+    from piazza.funding.tests.flows import give
+
+    give(live_campaign, 1000)  # a returning donor: the annual-cap check reads their year's gifts
+    url = reverse("funding:donate", args=[live_campaign.slug])
+    client.get(url)  # warm the per-process caches (content types, rules) as a running server has them
+    ContentType.objects.get_for_model(Donation)
+    counter = TransactionCounter()
+    original = connection.set_autocommit
+
+    def set_autocommit(autocommit: bool, *args: Any, **kwargs: Any) -> None:
+        if not autocommit:
+            counter.begun += 1
+        original(autocommit, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "set_autocommit", set_autocommit)
+    with connection.execute_wrapper(counter), django_assert_max_num_queries(20) as captured:
+        response = client.post(url, form_data(live_campaign))
+    print(f"P4: {len(captured)} statements, {counter.transactions} transaction(s)")
+    assert response.status_code == 302
+    assert Donation.objects.count() == 2
+    assert counter.transactions <= 3, (counter.begun, counter.autocommit_writes)
