@@ -804,7 +804,7 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         _bump_counter(donation.campaign_id, gifts=donation.amount_cents, count=1,
                       small=_small(donation.amount_cents))
         _reserve_matches(donation)
-        add_timeline_entry(donation.person, kind="donation", actor=None,
+        add_timeline_entry(donation.person, kind="donation", actor=None,  # type: ignore[arg-type]
                            summary=f"Donazione di {format_eur(donation.amount_cents)} a «{campaign.title}»",
                            data={"donation": donation.pk, "campaign": donation.campaign_id})
         record("funding.donation_succeeded", actor=None, obj=donation, territory=campaign.territory,

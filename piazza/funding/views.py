@@ -494,7 +494,7 @@ def donation_status(request: HttpRequest, token: str) -> HttpResponse:
         "payment": payment, "share_url": share_url, "shares": shares,
         "one_click_saved": donation.status == DonationStatus.SUCCEEDED
         and queries.one_click_offer(donation.person_id) is not None})
-    if donation.status == DonationStatus.SUCCEEDED:
+    if donation.status == DonationStatus.SUCCEEDED and donation.person_id is not None:
         _remember_donor(response, donation.person_id)
     return response
 

@@ -52,7 +52,8 @@ def test_many_simultaneous_gifts_with_a_nearly_empty_pool(live_campaign, tree):
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
     pool = actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimi euro", budget_cents=2_500)
     donations = [submit(live_campaign, 1_000, n=i + 1) for i in range(16)]
-    errors = run_in_threads([lambda d=d: pay_donation(d) for d in donations])
+    jobs: list[Callable[[], Any]] = [lambda d=d: pay_donation(d) for d in donations]  # type: ignore[misc]
+    errors = run_in_threads(jobs)
     assert errors == []
 
     pool.refresh_from_db()

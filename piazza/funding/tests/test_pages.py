@@ -56,7 +56,7 @@ def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, l
     donate_through_pages(client, live_campaign, page=page.slug)
     assert Donation.objects.get().page == page
     board = queries.leaderboard(live_campaign)
-    assert board[0].pk == page.pk and board[0].raised == 2500
+    assert board[0].pk == page.pk and getattr(board[0], "raised", None) == 2500
     assert queries.team_leaderboard(live_campaign)[0]["cents"] == 2500
     assert "Chiara: Corro per il tetto" in client.get(live_campaign.get_absolute_url()).content.decode()
 
