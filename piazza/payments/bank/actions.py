@@ -13,17 +13,20 @@ Ledger postings (all idempotent by deterministic keys):
 from __future__ import annotations
 
 import datetime
-import difflib
+import logging
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rapidfuzz import fuzz
 from stdnum.eu import at_02
 
 from piazza.core.audit import record
@@ -36,6 +39,7 @@ from piazza.ledger.actions import post_transaction, reverse_transaction
 from piazza.ledger.models import Account, Cause
 from piazza.ledger.queries import balance
 from piazza.payments.bank import sepa_xml
+from piazza.payments.bank.banking_days import add_banking_days, is_banking_day, next_banking_day
 from piazza.payments.bank.iban import bic_for, mask_iban, normalize_iban
 from piazza.payments.bank.models import (
     BankAccount,
@@ -44,6 +48,7 @@ from piazza.payments.bank.models import (
     CollectionBatch,
     CollectionStatus,
     ExpectedTransfer,
+    ImportStatus,
     LineStatus,
     Mandate,
     MandateAmendment,
@@ -58,6 +63,7 @@ from piazza.payments.bank.models import (
     StatementLine,
     TransferStatus,
 )
+from piazza.payments.bank.queries import StatementLookups
 from piazza.payments.bank.references import reference_for
 from piazza.payments.bank.return_reasons import MandateEffect, reason_for
 from piazza.payments.bank.statement_files import (
@@ -72,6 +78,7 @@ from piazza.territory.models import Role, Territory
 from piazza.territory.scoping import has_role_at
 
 TREASURY = {Role.TREASURY}
+logger = logging.getLogger(__name__)
 
 
 def setting(name: str, default: int) -> int:
@@ -86,6 +93,49 @@ def _require_treasury(action: str, actor: Any, territory: Territory) -> None:
     if not has_role_at(actor, territory, TREASURY):
         refuse(action, _("Non hai il ruolo di tesoreria su %(t)s.") % {"t": territory},
                actor=actor, territory=territory, code="out_of_scope", permission=True)
+
+
+class _Refused(Exception):
+    """Raised inside an action's transaction; `_refusing` turns it into `refuse()` once the
+    transaction has rolled back, so the refused attempt stays in the audit log."""
+
+    def __init__(self, message: str, code: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.field = message, code, field
+
+
+@contextmanager
+def _refusing(action: str, actor: Any, territory: Territory) -> Iterator[None]:
+    try:
+        yield
+    except _Refused as refused:
+        refuse(action, refused.message, actor=actor, territory=territory, code=refused.code, field=refused.field)
+
+
+def earliest_collection_date(lead_days: int, today: datetime.date | None = None) -> datetime.date:
+    """First due date a debit scheduled today may have: the debtor is told `lead_days` calendar
+    days ahead (EPC SDD rulebook: pre-notification in calendar days), and a debit settles only on
+    a TARGET2 business day."""
+    today = today or timezone.localdate()
+    return next_banking_day(today + datetime.timedelta(days=lead_days))
+
+
+def earliest_batch_date(today: datetime.date | None = None) -> datetime.date:
+    """First due date a pain.008 sent today may carry: the bank needs it
+    `BANK_SDD_MIN_DAYS_BEFORE_DUE` TARGET2 business days ahead."""
+    return add_banking_days(today or timezone.localdate(), setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2))
+
+
+def _due_date_problem(due_date: datetime.date, earliest: datetime.date, why: str) -> str | None:
+    """None when `due_date` is acceptable, else the message naming the first acceptable date."""
+    if due_date < earliest:
+        return _("La data di addebito %(due)s è troppo vicina: %(why)s. La prima data possibile è %(first)s.") % {
+            "due": due_date.strftime("%d/%m/%Y"), "why": why, "first": earliest.strftime("%d/%m/%Y")}
+    if not is_banking_day(due_date):
+        return _("Il %(due)s le banche non regolano addebiti SEPA (fine settimana o festività TARGET2): scegli il "
+                 "%(first)s o un altro giorno lavorativo.") % {
+            "due": due_date.strftime("%d/%m/%Y"), "first": next_banking_day(due_date).strftime("%d/%m/%Y")}
+    return None
 
 
 def _placeholder() -> str:
@@ -296,12 +346,10 @@ def schedule_collection(
         refuse(action, _("Un addebito SEPA è in euro e maggiore di zero."), actor=actor, territory=territory,
                code="bad_amount", field="amount")
     lead = mandate.creditor.prenotification_days
-    earliest = timezone.localdate() + datetime.timedelta(days=lead)
-    if due_date < earliest:
-        refuse(action, _("La data di addebito %(due)s è troppo vicina: il debitore va avvisato %(n)s giorni prima, "
-                         "quindi la prima data possibile è %(earliest)s.")
-               % {"due": due_date.strftime("%d/%m/%Y"), "n": lead, "earliest": earliest.strftime("%d/%m/%Y")},
-               actor=actor, territory=territory, code="due_too_close", field="due_date")
+    problem = _due_date_problem(due_date, earliest_collection_date(lead),
+                                _("il debitore va avvisato %(n)s giorni prima") % {"n": lead})
+    if problem:
+        refuse(action, problem, actor=actor, territory=territory, code="due_too_close", field="due_date")
     try:
         with transaction.atomic():
             collection = Collection.objects.create(
@@ -326,13 +374,9 @@ def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date)
     """Gather the creditor's scheduled debits for `due_date` into its open batch."""
     action = "bank.prepare_batch"
     _require_treasury(action, actor, creditor.territory)
-    min_days = setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)
-    earliest = timezone.localdate() + datetime.timedelta(days=min_days)
-    if due_date < earliest:
-        refuse(action, _("La data di addebito %(due)s è troppo vicina: la banca deve ricevere la distinta almeno "
-                         "%(n)s giorni prima. Scegli il %(earliest)s o una data successiva.")
-               % {"due": due_date.strftime("%d/%m/%Y"), "n": min_days, "earliest": earliest.strftime("%d/%m/%Y")},
-               actor=actor, territory=creditor.territory, code="due_too_close", field="due_date")
+    problem = _due_date_problem(due_date, earliest_batch_date(), _batch_lead_text())
+    if problem:
+        refuse(action, problem, actor=actor, territory=creditor.territory, code="due_too_close", field="due_date")
     with transaction.atomic():
         batch = CollectionBatch.objects.select_for_update().filter(
             creditor=creditor, due_date=due_date, status=BatchStatus.OPEN).first()
@@ -354,6 +398,11 @@ def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date)
     return batch
 
 
+def _batch_lead_text() -> str:
+    return _("la banca deve ricevere la distinta almeno %(n)s giorni lavorativi TARGET2 prima") % {
+        "n": setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)}
+
+
 def _sequence(collection: Collection) -> str:
     if not collection.recurring:
         return "OOFF"
@@ -371,7 +420,7 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
     the very same bytes: an exported batch never changes."""
     action = "bank.export_batch"
     _require_treasury(action, actor, batch.territory)
-    with transaction.atomic():
+    with _refusing(action, actor, batch.territory), transaction.atomic():
         locked = CollectionBatch.objects.select_for_update().get(pk=batch.pk)
         if locked.is_exported:
             record(action, actor=actor, obj=locked, territory=locked.territory, kind=AuditKind.EXPORT,
@@ -379,12 +428,10 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
             return bytes(locked.xml or b"")
         collections = list(locked.collections.select_related("mandate").filter(status=CollectionStatus.BATCHED))
         if not collections:
-            refuse(action, _("La distinta è vuota."), actor=actor, territory=locked.territory, code="empty_batch")
-        min_days = setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)
-        if locked.due_date < timezone.localdate() + datetime.timedelta(days=min_days):
-            refuse(action, _("La data di addebito %(due)s è ormai troppo vicina per inviare la distinta: annulla e "
-                             "riprogramma gli addebiti.") % {"due": locked.due_date.strftime("%d/%m/%Y")},
-                   actor=actor, territory=locked.territory, code="due_too_close")
+            raise _Refused(_("La distinta è vuota."), "empty_batch")
+        problem = _due_date_problem(locked.due_date, earliest_batch_date(), _batch_lead_text())
+        if problem:
+            raise _Refused(problem + " " + _("Annulla e riprogramma gli addebiti."), "due_too_close")
         debits = []
         for collection in collections:
             mandate = collection.mandate
@@ -406,8 +453,8 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
             xml = sepa_xml.build_pain008(party, debits, collection_date=locked.due_date,
                                          message_id=locked.message_id, schema=schema)
         except sepa_xml.SepaFileInvalid as error:
-            refuse(action, _("Il file pain.008 non supera la validazione XSD, non viene rilasciato: %(e)s")
-                   % {"e": "; ".join(error.errors[:3])}, actor=actor, territory=locked.territory, code="xsd_invalid")
+            raise _Refused(_("Il file pain.008 non supera la validazione XSD, non viene rilasciato: %(e)s")
+                           % {"e": "; ".join(error.errors[:3])}, "xsd_invalid") from error
         for collection in collections:
             collection.status = CollectionStatus.EXPORTED
             collection.save(update_fields=["sequence", "status"])
@@ -460,85 +507,212 @@ def expect_transfer(
 
 # --- statements -----------------------------------------------------------------------------
 
+PROGRESS_EVERY = 25  # lines matched between two updates of the progress bar
+REMATCH_LIMIT = 1000  # earlier queued lines looked at again after each import
+
 
 def import_statement(
     *, actor: Any, territory: Territory, filename: str, data: bytes, source: str = "upload",
+    background: bool = False,
 ) -> list[StatementImport]:
-    """Import a CAMT.053/054 or MT940 file. Lines already seen (same fingerprint) are skipped,
-    so re-imports and overlapping statements book nothing twice. Returns one import per account."""
+    """Import a CAMT.053/054 or MT940 file: one `StatementImport` per account it covers.
+
+    The file is checked at once: not a statement, truncated, an unknown version or an account
+    not registered in `territory` is refused with nothing stored. Its lines are then stored
+    once per (account, fingerprint) and matched by `process_statement_import`: right here,
+    or by the worker when `background` (uploads: the treasurer watches a progress bar).
+    Re-imports and overlapping statements book nothing twice.
+    """
     action = "bank.import_statement"
     _require_treasury(action, actor, territory)
     try:
         parsed = parse_statement_file(data, filename)
     except StatementFileError as error:
         refuse(action, error.message, actor=actor, territory=territory, code=error.code, field="file")
-    accounts: dict[str, BankAccount] = {}
+    known = {a.iban: a for a in BankAccount.objects.filter(
+        iban__in={s.account_iban for s in parsed.statements}).select_related("territory")}
     for statement in parsed.statements:
-        account = BankAccount.objects.filter(iban=statement.account_iban).select_related("territory").first()
+        account = known.get(statement.account_iban)
         if account is None or not account.territory.path.startswith(territory.path):
             refuse(action, _("L'estratto %(id)s è del conto %(iban)s, che non è registrato tra i conti di %(t)s: "
                              "registra il conto o carica l'estratto giusto.")
                    % {"id": statement.statement_id, "iban": statement.account_iban, "t": territory},
                    actor=actor, territory=territory, code="unknown_account", field="file")
-        assert account is not None
-        accounts[statement.account_iban] = account
     digest = CollectionBatch.digest(data)
+    upload_id = uuid.uuid4()
+    user = actor if getattr(actor, "is_authenticated", False) else None
     imports: dict[str, StatementImport] = {}
-    for statement in parsed.statements:
-        account = accounts[statement.account_iban]
-        with transaction.atomic():
-            statement_import = imports.get(account.iban)
-            if statement_import is None:
-                statement_import = StatementImport.objects.create(
+    with transaction.atomic():
+        for statement in parsed.statements:
+            account = known[statement.account_iban]
+            if account.iban not in imports:
+                imports[account.iban] = StatementImport(
                     account=account, territory=account.territory, filename=filename[:255], sha256=digest,
                     format=parsed.format, message_id=parsed.message_id[:140], source=source, content=data,
-                    imported_by=actor if getattr(actor, "is_authenticated", False) else None,
+                    imported_by=user, upload_id=upload_id, status=ImportStatus.PENDING, warnings=[],
                 )
-                imports[account.iban] = statement_import
-            statement_import.warnings = [*statement_import.warnings, *statement.warnings]
-            statement_import.line_count += len(statement.lines)
-            statement_import.save(update_fields=["warnings", "line_count"])
-            record(action, actor=actor, obj=statement_import, territory=account.territory,
-                   data={"statement": statement.statement_id, "lines": len(statement.lines), "sha256": digest})
-        # Credits first: a batch credit must be booked before a return of one of its debits.
-        for parsed_line in sorted(statement.lines, key=lambda item: item.direction != CREDIT):
-            line = _store_line(statement_import, account, statement.statement_id, parsed_line)
-            if line is None:
-                StatementImport.objects.filter(pk=statement_import.pk).update(
-                    duplicate_lines=F("duplicate_lines") + 1)
-                continue
-            StatementImport.objects.filter(pk=statement_import.pk).update(new_lines=F("new_lines") + 1)
-            auto_match(line)
-    for statement_import in imports.values():
-        statement_import.refresh_from_db()
+            imports[account.iban].warnings += statement.warnings
+            imports[account.iban].line_count += len(statement.lines)
+        for iban, statement_import in imports.items():
+            statement_import.save()
+            record(action, actor=actor, obj=statement_import, territory=statement_import.territory,
+                   data={"statements": [s.statement_id for s in parsed.statements if s.account_iban == iban],
+                         "lines": statement_import.line_count, "sha256": digest, "background": background})
+            if background:
+                from piazza.payments.bank import tasks
+
+                enqueue_on_commit(tasks.process_statement_import, statement_import.pk, user.pk if user else None)
+    if not background:
+        for statement_import in imports.values():
+            process_statement_import(actor=actor, statement_import_id=statement_import.pk)
+            statement_import.refresh_from_db()
     return list(imports.values())
 
 
-def _store_line(statement_import: StatementImport, account: BankAccount, statement_id: str,
-                parsed: ParsedLine) -> StatementLine | None:
-    """Insert the line once per (account, fingerprint); None when it was already there."""
-    if StatementLine.objects.filter(account=account, fingerprint=parsed.fingerprint).exists():
-        return None
+def process_statement_import(*, actor: Any, statement_import_id: int) -> StatementImport:
+    """Store and match the lines of one import (the worker's half of `import_statement`).
+
+    Safe to run again after a crash: stored lines are skipped by fingerprint and the import's
+    lines still queued are simply looked at again. Afterwards the account's earlier queued lines
+    whose reference now leads somewhere (a return whose batch credit arrived in this file, a
+    transfer expected since) are booked too.
+    """
+    StatementImport.objects.filter(pk=statement_import_id).exclude(status=ImportStatus.DONE).update(
+        status=ImportStatus.RUNNING, error="")
+    statement_import = StatementImport.objects.select_related(
+        "account__territory", "account__ledger_account", "territory").get(pk=statement_import_id)
+    if statement_import.status == ImportStatus.DONE:
+        return statement_import
+    try:
+        _store_and_match(actor, statement_import)
+    except Exception as error:
+        logger.exception("statement import %s failed", statement_import_id)
+        StatementImport.objects.filter(pk=statement_import_id).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(),
+            error=(_("Elaborazione interrotta da un errore interno (%(e)s): i movimenti già registrati restano "
+                     "validi; carica di nuovo il file per completare, nulla verrà registrato due volte.")
+                   % {"e": type(error).__name__})[:500])
+        raise
+    statement_import.refresh_from_db()
+    return statement_import
+
+
+def _store_and_match(actor: Any, statement_import: StatementImport) -> None:
+    account = statement_import.account
+    assert account is not None
+    parsed = parse_statement_file(bytes(statement_import.content), statement_import.filename)
+    statements = [s for s in parsed.statements if s.account_iban == account.iban]
+    _store_lines(statement_import, account, statements)
+    stored = StatementLine.objects.filter(statement_import=statement_import)
+    new_lines = stored.count()
+    # Credits first: a batch credit must be booked before a return of one of its debits.
+    queued = sorted(stored.filter(status=LineStatus.QUEUED).order_by("id"), key=lambda x: x.direction != CREDIT)
+    done_before = statement_import.line_count - len(queued)
+    StatementImport.objects.filter(pk=statement_import.pk).update(
+        new_lines=new_lines, duplicate_lines=statement_import.line_count - new_lines, processed_lines=done_before)
+    _attach(queued, account)
+    lookups = StatementLookups(account, queued)
+    for index, line in enumerate(queued, start=1):
+        auto_match(line, lookups)
+        if index % PROGRESS_EVERY == 0:
+            StatementImport.objects.filter(pk=statement_import.pk).update(processed_lines=done_before + index)
+    rematched = rematch_queued(account, exclude_import=statement_import)
+    with transaction.atomic():
+        StatementImport.objects.filter(pk=statement_import.pk).update(
+            status=ImportStatus.DONE, processed_lines=statement_import.line_count, finished_at=timezone.now())
+        record("bank.process_statement", actor=actor, obj=statement_import, territory=statement_import.territory,
+               data={"new": new_lines, "duplicates": statement_import.line_count - new_lines,
+                     "earlier_lines_booked": rematched})
+
+
+def _attach(lines: list[StatementLine], account: BankAccount) -> None:
+    """The lines' account and territory are the import's: no query per line to reach them."""
+    for line in lines:
+        line.account = account
+        line.territory = account.territory
+
+
+def _store_lines(statement_import: StatementImport, account: BankAccount, statements: list[Any]) -> None:
+    """Insert the lines not seen before in one bulk statement; when a concurrent import of an
+    overlapping statement got some first, fall back to one insert per line."""
+    fingerprints = [line.fingerprint for statement in statements for line in statement.lines]
+    seen: set[str] = set()
+    for start in range(0, len(fingerprints), 1000):
+        seen.update(StatementLine.objects.filter(
+            account=account, fingerprint__in=fingerprints[start:start + 1000]).values_list("fingerprint", flat=True))
+    fresh: dict[str, StatementLine] = {}
+    for statement in statements:
+        for parsed in statement.lines:
+            if parsed.fingerprint not in seen and parsed.fingerprint not in fresh:
+                fresh[parsed.fingerprint] = _new_line(statement_import, account, statement.statement_id, parsed)
+    if not fresh:
+        return
     try:
         with transaction.atomic():
-            return StatementLine.objects.create(
-                account=account, territory=account.territory, statement_import=statement_import,
-                fingerprint=parsed.fingerprint, statement_id=statement_id[:140], position=parsed.position,
-                direction=parsed.direction, amount_cents=parsed.amount_cents, currency=parsed.currency,
-                booking_date=parsed.booking_date, value_date=parsed.value_date,
-                counterparty_name=parsed.counterparty_name[:140], counterparty_iban=parsed.counterparty_iban[:34],
-                remittance=parsed.remittance[:500], creditor_reference=parsed.creditor_reference,
-                end_to_end_id=parsed.end_to_end_id[:35], mandate_id=parsed.mandate_id[:35],
-                payment_information_id=parsed.payment_information_id[:35],
-                bank_reference=parsed.bank_reference[:140], return_reason=parsed.return_reason[:4],
-                bank_transaction_code=parsed.bank_transaction_code[:40],
-                status=LineStatus.QUEUED if parsed.status == BOOKED else LineStatus.REJECTED,
-                reason="" if parsed.status == BOOKED else _(
-                    "Movimento non ancora contabilizzato dalla banca (%(s)s): verrà importato quando comparirà "
-                    "come contabilizzato.") % {"s": parsed.status},
-            )
+            StatementLine.objects.bulk_create(fresh.values(), batch_size=500)
     except IntegrityError:
-        return None  # a concurrent import stored it first
+        for line in fresh.values():
+            line.pk = None
+            try:
+                with transaction.atomic():
+                    line.save(force_insert=True)
+            except IntegrityError:
+                pass  # the other import stored this one
+
+
+def _new_line(statement_import: StatementImport, account: BankAccount, statement_id: str,
+              parsed: ParsedLine) -> StatementLine:
+    booked = parsed.status == BOOKED
+    return StatementLine(
+        account=account, territory=account.territory, statement_import=statement_import,
+        fingerprint=parsed.fingerprint, statement_id=statement_id[:140], position=parsed.position,
+        direction=parsed.direction, amount_cents=parsed.amount_cents, currency=parsed.currency,
+        booking_date=parsed.booking_date, value_date=parsed.value_date,
+        counterparty_name=parsed.counterparty_name[:140], counterparty_iban=parsed.counterparty_iban[:34],
+        remittance=parsed.remittance[:500], creditor_reference=parsed.creditor_reference,
+        end_to_end_id=parsed.end_to_end_id[:35], mandate_id=parsed.mandate_id[:35],
+        payment_information_id=parsed.payment_information_id[:35],
+        bank_reference=parsed.bank_reference[:140], return_reason=parsed.return_reason[:4],
+        bank_transaction_code=parsed.bank_transaction_code[:40],
+        status=LineStatus.QUEUED if booked else LineStatus.REJECTED,
+        reason="" if booked else _(
+            "Movimento non ancora contabilizzato dalla banca (%(s)s): verrà importato quando comparirà "
+            "come contabilizzato.") % {"s": parsed.status},
+    )
+
+
+def rematch_queued(account: BankAccount, *, exclude_import: StatementImport | None = None) -> int:
+    """Look again at the account's queued lines that carry one of our references, and book those
+    whose target is now ready (e.g. a return seen before its batch credit, issue 5). Lines whose
+    target is still missing are left untouched: no write, no noise. Returns how many were booked."""
+    rows = StatementLine.objects.filter(account=account, status=LineStatus.QUEUED).filter(
+        Q(end_to_end_id__startswith="PZ-") | ~Q(creditor_reference="") | ~Q(payment_information_id=""))
+    if exclude_import is not None:
+        rows = rows.exclude(statement_import=exclude_import)
+    lines = sorted(rows.order_by("-id")[:REMATCH_LIMIT], key=lambda x: (x.direction != CREDIT, x.pk))
+    if not lines:
+        return 0
+    _attach(lines, account)
+    lookups = StatementLookups(account, lines)
+    booked = 0
+    for line in lines:
+        if _target_ready(line, lookups):
+            booked += auto_match(line, lookups).status == LineStatus.MATCHED
+    return booked
+
+
+def _target_ready(line: StatementLine, lookups: StatementLookups) -> bool:
+    if line.direction == DEBIT:
+        collection = lookups.collection(line.end_to_end_id)
+        if collection is not None:
+            return collection.status == CollectionStatus.COLLECTED
+        payout = lookups.payout(line.end_to_end_id)
+        return payout is not None and payout.status == PayoutStatus.EXPORTED
+    if lookups.batch_for(line) is not None:
+        return True
+    transfer = lookups.transfer(line.creditor_reference)
+    return transfer is not None and transfer.account_id == line.account_id and \
+        transfer.status != TransferStatus.CANCELLED
 
 
 def _receipt_cause(credit_account: Account) -> str:
@@ -556,54 +730,77 @@ def _settle_payment_on_commit(payment_id: int | None) -> None:
     enqueue_on_commit(tasks.settle_payment, payment_id)
 
 
+def _lock_line(line: StatementLine) -> StatementLine:
+    """Lock the line's row (only that row) and read it with its account, in one statement."""
+    return StatementLine.objects.select_for_update(of=("self",)).select_related(
+        "account__ledger_account", "account__territory", "territory", "matched_by").get(pk=line.pk)
+
+
 def _queue(line: StatementLine, reason: str, *, confidence: int = 0,
            suggestion: ExpectedTransfer | None = None) -> StatementLine:
-    StatementLine.objects.filter(pk=line.pk, status=LineStatus.QUEUED).update(
-        reason=reason[:300], confidence=confidence, suggestion=suggestion)
-    line.refresh_from_db()
+    """Leave the line for a treasurer, saying why (written only when the why changed)."""
+    reason = reason[:300]
+    if (line.reason, line.confidence, line.suggestion_id) != (reason, confidence, getattr(suggestion, "pk", None)):
+        StatementLine.objects.filter(pk=line.pk, status=LineStatus.QUEUED).update(
+            reason=reason, confidence=confidence, suggestion=suggestion)
+        line.reason, line.confidence, line.suggestion = reason, confidence, suggestion
     return line
 
 
-def auto_match(line: StatementLine) -> StatementLine:
-    """Match a new line by reference, else by amount + name + date window with a confidence."""
+def _unmatched(manual: bool, line: StatementLine, reason: str, code: str) -> StatementLine:
+    """The automatic path queues the line with the reason; a treasurer's match is refused with it."""
+    if manual:
+        raise _Refused(reason, code)
+    return _queue(line, reason)
+
+
+def _already_matched(line: StatementLine) -> _Refused:
+    who = line.matched_by.get_username() if line.matched_by else _("l'abbinamento automatico")
+    if line.status == LineStatus.REJECTED:
+        return _Refused(_("Questo movimento è stato scartato: %(r)s") % {"r": line.reason}, "already_matched")
+    return _Refused(_("Questo movimento è già stato abbinato da %(who)s.") % {"who": who}, "already_matched")
+
+
+def auto_match(line: StatementLine, lookups: StatementLookups | None = None) -> StatementLine:
+    """Match a queued line by our references, else by amount + name + date window with a confidence.
+
+    `lookups` holds what the statement's lines refer to (one read per import, not per line)."""
     if line.status != LineStatus.QUEUED:
         return line
+    lookups = lookups or StatementLookups(line.account, [line])
     if line.currency != line.account.ledger_account.currency:
         return _reject(line, _("Movimento in %(c)s su un conto in euro: va registrato a mano.") % {"c": line.currency})
     if line.direction == DEBIT:
-        return _auto_match_debit(line)
-    return _auto_match_credit(line)
+        return _auto_match_debit(line, lookups)
+    return _auto_match_credit(line, lookups)
 
 
 def _reject(line: StatementLine, reason: str) -> StatementLine:
-    StatementLine.objects.filter(pk=line.pk).update(status=LineStatus.REJECTED, reason=reason[:300])
-    line.refresh_from_db()
+    StatementLine.objects.filter(pk=line.pk, status=LineStatus.QUEUED).update(
+        status=LineStatus.REJECTED, reason=reason[:300])
+    line.status, line.reason = LineStatus.REJECTED, reason[:300]
     return line
 
 
-def _auto_match_debit(line: StatementLine) -> StatementLine:
-    if line.return_reason or line.bank_transaction_code.endswith(("UPDD", "/RDDT")):
-        collection = Collection.objects.filter(
-            Q(end_to_end_id=line.end_to_end_id) if line.end_to_end_id else Q(pk__in=[])
-        ).select_related("mandate").first()
+def _is_return(line: StatementLine) -> bool:
+    return bool(line.return_reason) or line.bank_transaction_code.endswith(("UPDD", "/RDDT"))
+
+
+def _auto_match_debit(line: StatementLine, lookups: StatementLookups) -> StatementLine:
+    if _is_return(line):
+        collection = lookups.collection(line.end_to_end_id)
         if collection is None:
             return _queue(line, _("Storno di addebito SEPA (%(code)s) per un addebito che non risulta tra i nostri "
-                                  "(riferimento «%(ref)s»): verifica con la banca.")
-                          % {"code": line.return_reason or "?", "ref": line.end_to_end_id or "-"})
-        record_return(actor=None, line=line, collection=collection)
-        line.refresh_from_db()
-        return line
-    if line.end_to_end_id:
-        payout = Payout.objects.filter(end_to_end_id=line.end_to_end_id).first()
-        if payout is not None:
-            confirm_payout(actor=None, line=line, payout=payout)
-            line.refresh_from_db()
-            return line
-    if line.bank_transaction_code.endswith(("CHRG", "/FEES", "NCHG")) or line.bank_transaction_code in ("NCHG",):
-        book_bank_charge(actor=None, line=line)
-        line.refresh_from_db()
-        return line
-    return _queue(line, _("Uscita non riconosciuta: nessun versamento approvato con questo riferimento."))
+                                  "(riferimento «%(ref)s»): cercalo per nome o importo e abbinalo, o verifica con "
+                                  "la banca.") % {"code": line.return_reason or "?", "ref": line.end_to_end_id or "-"})
+        return record_return(actor=None, line=line, collection=collection)
+    payout = lookups.payout(line.end_to_end_id)
+    if payout is not None:
+        return confirm_payout(actor=None, line=line, payout=payout)
+    if line.bank_transaction_code.endswith(("CHRG", "/FEES", "NCHG")):
+        return book_bank_charge(actor=None, line=line)
+    return _queue(line, _("Uscita non riconosciuta: nessun versamento esportato con questo riferimento. Cercalo per "
+                          "beneficiario o importo e abbinalo, o scarta il movimento spiegando perché."))
 
 
 def _norm(name: str) -> str:
@@ -613,10 +810,11 @@ def _norm(name: str) -> str:
 
 
 def name_similarity(a: str, b: str) -> float:
-    """0–1, order- and accent-insensitive ("Dell'Acqua Nicolò" ~ "Nicolo Dell Acqua")."""
+    """0–1, order- and accent-insensitive ("Dell'Acqua Nicolò" ~ "Nicolo Dell Acqua"); rapidfuzz's
+    indel ratio (C) because an import scores every line without reference against many names."""
     if not a or not b:
         return 0.0
-    return difflib.SequenceMatcher(None, _norm(a), _norm(b)).ratio()
+    return float(fuzz.ratio(_norm(a), _norm(b))) / 100
 
 
 def score_candidate(line: StatementLine, expected: ExpectedTransfer) -> int:
@@ -633,38 +831,27 @@ def score_candidate(line: StatementLine, expected: ExpectedTransfer) -> int:
     return min(score, 100)
 
 
-def _auto_match_credit(line: StatementLine) -> StatementLine:
+def _auto_match_credit(line: StatementLine, lookups: StatementLookups) -> StatementLine:
     if line.payment_information_id or line.end_to_end_id.startswith("PZ-DD-"):
-        batch = _batch_for(line)
+        batch = lookups.batch_for(line)
         if batch is not None:
-            settle_batch(actor=None, line=line, batch=batch)
-            line.refresh_from_db()
-            return line
+            return settle_batch(actor=None, line=line, batch=batch)
     if line.creditor_reference:
-        expected = ExpectedTransfer.objects.filter(reference=line.creditor_reference).first()
+        expected = lookups.transfer(line.creditor_reference)
         if expected is None or expected.account_id != line.account_id:
             return _queue(line, _("Il riferimento %(ref)s non corrisponde a nessun bonifico atteso su questo conto: "
                                   "abbina il movimento a mano o segnalalo.") % {"ref": line.creditor_reference})
         if expected.status == TransferStatus.CANCELLED:
             return _queue(line, _("Il riferimento %(ref)s è di un bonifico atteso annullato.")
                           % {"ref": line.creditor_reference})
-        apply_transfer(actor=None, line=line, expected=expected, confidence=100)
-        line.refresh_from_db()
-        return line
-    window = setting("BANK_MATCH_WINDOW_DAYS", 45)
-    since = timezone.now() - datetime.timedelta(days=window)
-    candidates = list(ExpectedTransfer.objects.filter(
-        account=line.account, status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL], created_at__gte=since,
-    ).order_by("-created_at")[:200])
-    scored = sorted(((score_candidate(line, c), c) for c in candidates), key=lambda p: -p[0])
+        return _book_transfer(line, expected, 100, lookups)
+    scored = sorted(((score_candidate(line, c), c) for c in lookups.open_transfers()), key=lambda p: -p[0])
     threshold = setting("BANK_AUTO_MATCH_CONFIDENCE", 85)
     if scored:
         best_score, best = scored[0]
         runner_up = scored[1][0] if len(scored) > 1 else 0
         if best_score >= threshold and best_score - runner_up >= 15:
-            apply_transfer(actor=None, line=line, expected=best, confidence=best_score)
-            line.refresh_from_db()
-            return line
+            return _book_transfer(line, best, best_score, lookups)
         if best_score >= 50:
             return _queue(line, _("Nessun riferimento: possibile corrispondenza con %(ref)s (%(name)s), affidabilità "
                                   "%(score)s%%. Controlla e conferma.")
@@ -673,39 +860,31 @@ def _auto_match_credit(line: StatementLine) -> StatementLine:
     return _queue(line, _("Nessun riferimento e nessun bonifico atteso con importo e nome compatibili."))
 
 
-def _batch_for(line: StatementLine) -> CollectionBatch | None:
-    if line.payment_information_id:
-        message_id = line.payment_information_id.rsplit("-DD", 1)[0]
-        batch = CollectionBatch.objects.filter(message_id=message_id, creditor=line.account).first()
-        if batch is not None:
-            return batch
-    if line.end_to_end_id:
-        collection = Collection.objects.filter(end_to_end_id=line.end_to_end_id).first()
-        if collection is not None and collection.batch is not None:
-            return collection.batch
-    return None
+def _book_transfer(line: StatementLine, expected: ExpectedTransfer, confidence: int,
+                   lookups: StatementLookups) -> StatementLine:
+    booked = apply_transfer(actor=None, line=line, expected=expected, confidence=confidence)
+    if booked.transfer is not None:
+        lookups.booked(booked.transfer)
+    return booked
 
 
 def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfer, confidence: int) -> StatementLine:
     """Book a received transfer against what was expected: partial and over-payments are explicit
     (the expected transfer says partial / overpaid, the excess sits in bank_unallocated)."""
     action = "bank.match_transfer"
-    with transaction.atomic():
-        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+    with _refusing(action, actor, line.territory), transaction.atomic():
+        locked_line = _lock_line(line)
         if locked_line.status != LineStatus.QUEUED:
-            who = locked_line.matched_by.get_username() if locked_line.matched_by else _("l'abbinamento automatico")
-            refuse(action, _("Questo movimento è già stato abbinato da %(who)s.") % {"who": who}, actor=actor,
-                   territory=line.territory, code="already_matched")
+            raise _already_matched(locked_line)
         if locked_line.direction != CREDIT:
-            refuse(action, _("Solo un'entrata può pagare un bonifico atteso."), actor=actor,
-                   territory=line.territory, code="wrong_direction")
-        target = ExpectedTransfer.objects.select_for_update().get(pk=expected.pk)
+            raise _Refused(_("Solo un'entrata può pagare un bonifico atteso."), "wrong_direction")
+        target = ExpectedTransfer.objects.select_for_update(of=("self",)).select_related("credit_account").get(
+            pk=expected.pk)
         if target.account_id != locked_line.account_id:
-            refuse(action, _("Il bonifico atteso %(ref)s è su un altro conto.") % {"ref": target.reference},
-                   actor=actor, territory=line.territory, code="other_account")
+            raise _Refused(_("Il bonifico atteso %(ref)s è su un altro conto.") % {"ref": target.reference},
+                           "other_account")
         if target.status == TransferStatus.CANCELLED:
-            refuse(action, _("Il bonifico atteso %(ref)s è annullato.") % {"ref": target.reference},
-                   actor=actor, territory=line.territory, code="cancelled")
+            raise _Refused(_("Il bonifico atteso %(ref)s è annullato.") % {"ref": target.reference}, "cancelled")
         received = locked_line.amount_cents
         to_destination = min(received, target.outstanding_cents)
         excess = received - to_destination
@@ -749,13 +928,28 @@ def _mark_matched(line: StatementLine, actor: Any, kind: str, reason: str, confi
     line.matched_at = timezone.now()
     for name, value in links.items():
         setattr(line, name, value)
-    line.save()
+    line.save(update_fields=["status", "match_kind", "reason", "confidence", "matched_by", "matched_at", *links])
 
 
 def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer) -> StatementLine:
     """A treasurer's manual match; two treasurers at once → one wins, the other is told."""
     _require_treasury("bank.match_transfer", actor, line.territory)
     return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100)
+
+
+def match_return(*, actor: Any, line: StatementLine, collection: Collection) -> StatementLine:
+    """A treasurer matches a queued outgoing line to the collected debit it returns (the bank sent
+    no usable reference): exactly what the automatic path books — reversal, mandate effect,
+    retry rule, notices. Two treasurers at once → one wins, the other is told."""
+    action = "bank.record_return"
+    _require_treasury(action, actor, line.territory)
+    return record_return(actor=actor, line=line, collection=collection, manual=True)
+
+
+def match_payout(*, actor: Any, line: StatementLine, payout: Payout) -> StatementLine:
+    """A treasurer matches a queued outgoing line to the exported payout it executes."""
+    _require_treasury("bank.confirm_payout", actor, line.territory)
+    return confirm_payout(actor=actor, line=line, payout=payout, manual=True)
 
 
 def reject_line(*, actor: Any, line: StatementLine, reason: str) -> StatementLine:
@@ -765,23 +959,22 @@ def reject_line(*, actor: Any, line: StatementLine, reason: str) -> StatementLin
     if not reason.strip():
         refuse(action, _("Scrivi perché il movimento viene scartato."), actor=actor, territory=line.territory,
                code="required", field="reason")
-    with transaction.atomic():
-        locked = StatementLine.objects.select_for_update().get(pk=line.pk)
+    with _refusing(action, actor, line.territory), transaction.atomic():
+        locked = _lock_line(line)
         if locked.status != LineStatus.QUEUED:
-            refuse(action, _("Il movimento non è più da abbinare."), actor=actor, territory=line.territory,
-                   code="already_matched")
+            raise _Refused(_("Il movimento non è più da abbinare."), "already_matched")
         locked.status = LineStatus.REJECTED
         locked.reason = reason.strip()[:300]
         locked.matched_by = actor
         locked.matched_at = timezone.now()
-        locked.save()
+        locked.save(update_fields=["status", "reason", "matched_by", "matched_at"])
         record(action, actor=actor, obj=locked, territory=locked.territory, data={"reason": locked.reason})
     return locked
 
 
 def book_bank_charge(*, actor: Any, line: StatementLine) -> StatementLine:
     with transaction.atomic():
-        locked = StatementLine.objects.select_for_update().get(pk=line.pk)
+        locked = _lock_line(line)
         if locked.status != LineStatus.QUEUED:
             return locked
         charges = get_account("bank_charges", territory=locked.account.territory)
@@ -798,10 +991,10 @@ def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> 
     """The bank credited a pain.008 batch (or part of it): book each collection once."""
     action = "bank.settle_batch"
     with transaction.atomic():
-        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+        locked_line = _lock_line(line)
         if locked_line.status != LineStatus.QUEUED:
             return locked_line
-        collections = list(Collection.objects.select_for_update().filter(
+        collections = list(Collection.objects.select_for_update(of=("self",)).select_related("credit_account").filter(
             batch=batch, status=CollectionStatus.EXPORTED).order_by("id"))
         # A batch credit detailed per transaction carries each debit's EndToEndId: settle that one.
         e2e = locked_line.end_to_end_id
@@ -810,12 +1003,11 @@ def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> 
             collections = detailed
         total = sum(c.amount_cents for c in collections)
         if total != locked_line.amount_cents:
-            _queue(locked_line, _("Accredito della distinta %(batch)s di %(got)s, ma gli addebiti in attesa sommano "
-                                  "%(want)s: verifica gli storni e abbina a mano.")
-                   % {"batch": batch.message_id, "got": format_money(Money(locked_line.amount_cents)),
-                      "want": format_money(Money(total))})
-            return locked_line
-        bank = _bank_ledger(batch.creditor)
+            return _queue(locked_line, _("Accredito della distinta %(batch)s di %(got)s, ma gli addebiti in attesa "
+                                         "sommano %(want)s: verifica gli storni e abbina a mano.")
+                          % {"batch": batch.message_id, "got": format_money(Money(locked_line.amount_cents)),
+                             "want": format_money(Money(total))})
+        bank = _bank_ledger(locked_line.account)
         for collection in collections:
             collection.ledger_transaction = post_transaction(
                 actor=actor, cause=_receipt_cause(collection.credit_account),
@@ -836,32 +1028,44 @@ def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> 
     return locked_line
 
 
-def record_return(*, actor: Any, line: StatementLine, collection: Collection) -> StatementLine:
+def record_return(*, actor: Any, line: StatementLine, collection: Collection, manual: bool = False) -> StatementLine:
     """An R-transaction: the collection fails, its booking is reversed, the retry rule of the
-    reason code applies, the mandate follows the reason, and both sides are told in plain words."""
+    reason code applies, the mandate follows the reason, and both sides are told in plain words.
+
+    Automatic (`manual=False`): a line that does not fit stays queued with the reason. Manual
+    (`match_return`): the same checks refuse with the reason."""
     action = "bank.record_return"
     reason = reason_for(line.return_reason)
-    with transaction.atomic():
-        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
+    with _refusing(action, actor, line.territory), transaction.atomic():
+        locked_line = _lock_line(line)
         if locked_line.status != LineStatus.QUEUED:
+            if manual:
+                raise _already_matched(locked_line)
             return locked_line
-        target = Collection.objects.select_for_update().select_related("mandate").get(pk=collection.pk)
+        if locked_line.direction != DEBIT:
+            raise _Refused(_("Uno storno è un'uscita dal conto: questo movimento è un'entrata."), "wrong_direction")
+        target = Collection.objects.select_for_update(of=("self",)).select_related("mandate", "batch").get(
+            pk=collection.pk)
+        if target.batch is None or target.batch.creditor_id != locked_line.account_id:
+            return _unmatched(manual, locked_line, _("L'addebito %(e2e)s non è stato inviato da questo conto: "
+                                                     "verifica.") % {"e2e": target.end_to_end_id}, "other_account")
         if target.status == CollectionStatus.FAILED:
-            _queue(locked_line, _("L'addebito %(e2e)s risulta già respinto: possibile storno doppio, verifica.")
-                   % {"e2e": target.end_to_end_id})
-            return locked_line
+            return _unmatched(manual, locked_line, _("L'addebito %(e2e)s risulta già respinto: possibile storno "
+                                                     "doppio, verifica.") % {"e2e": target.end_to_end_id},
+                              "already_returned")
         if locked_line.amount_cents != target.amount_cents:
-            _queue(locked_line, _("Storno di %(got)s per l'addebito %(e2e)s di %(want)s: importi diversi, verifica.")
-                   % {"got": format_money(Money(locked_line.amount_cents)), "e2e": target.end_to_end_id,
-                      "want": format_money(target.amount)})
-            return locked_line
-        if target.status != CollectionStatus.COLLECTED or target.ledger_transaction is None:
-            # Credits are matched before debits of the same file, so this means the batch credit
-            # has not been seen at all: booking the return now would leave the books wrong.
-            _queue(locked_line, _("Storno dell'addebito %(e2e)s arrivato prima dell'accredito della sua distinta: "
-                                  "importa prima l'estratto con l'accredito, poi abbina questo movimento.")
-                   % {"e2e": target.end_to_end_id})
-            return locked_line
+            return _unmatched(manual, locked_line, _("Storno di %(got)s per l'addebito %(e2e)s di %(want)s: importi "
+                                                     "diversi, verifica.")
+                              % {"got": format_money(Money(locked_line.amount_cents)), "e2e": target.end_to_end_id,
+                                 "want": format_money(target.amount)}, "amount_mismatch")
+        if target.status != CollectionStatus.COLLECTED or target.ledger_transaction_id is None:
+            # The batch credit has not been seen yet (another file): booking the return now would
+            # leave the books wrong. The line waits; each import looks at it again (rematch_queued).
+            return _unmatched(manual, locked_line, _("Storno dell'addebito %(e2e)s arrivato prima dell'accredito della "
+                                                     "sua distinta: verrà registrato da solo quando importerai "
+                                                     "l'estratto con l'accredito.") % {"e2e": target.end_to_end_id},
+                              "not_collected")
+        assert target.ledger_transaction is not None
         reverse_transaction(actor=actor, original=target.ledger_transaction,
                             memo=f"Storno SEPA {reason.code} {target.end_to_end_id}",
                             idempotency_key=f"bank:line:{locked_line.pk}", audit=False)
@@ -874,34 +1078,77 @@ def record_return(*, actor: Any, line: StatementLine, collection: Collection) ->
                                                          status_reason=str(reason.treasurer))
             Collection.objects.filter(mandate=mandate, status=CollectionStatus.SCHEDULED).update(
                 status=CollectionStatus.CANCELLED)
+            mandate.status = MandateStatus.REVOKED
         elif reason.mandate_effect == MandateEffect.SUSPEND:
             Mandate.objects.filter(pk=mandate.pk).update(status=MandateStatus.SUSPENDED,
                                                          status_reason=str(reason.treasurer))
+            mandate.status = MandateStatus.SUSPENDED
         _settle_payment_on_commit(target.payment_id)
-        retry = None
-        max_attempts = setting("BANK_SDD_MAX_ATTEMPTS", 2)
-        # Debits of a payments' schedule are retried by the schedule's own rules, not here.
-        if reason.retry and target.attempt < max_attempts and mandate.usable and target.payment_id is None:
-            retry_days = max(setting("BANK_SDD_RETRY_DAYS", 7), setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2))
-            retry = Collection.objects.create(
-                mandate=mandate, territory=target.territory, amount_cents=target.amount_cents,
-                currency=target.currency, due_date=timezone.localdate() + datetime.timedelta(days=retry_days),
-                description=target.description, end_to_end_id=_placeholder(),
-                creation_key=f"{target.creation_key}:retry{target.attempt + 1}", credit_account=target.credit_account,
-                recurring=target.recurring, attempt=target.attempt + 1, retry_of=target,
-                prenotified_at=timezone.now(),
-            )
-            retry.end_to_end_id = f"PZ-DD-{retry.pk:010d}"
-            retry.save(update_fields=["end_to_end_id"])
+        retry = _schedule_retry(target, reason.retry)
         message = _("%(reason)s (%(code)s).") % {"reason": reason.treasurer, "code": reason.code or "?"}
         if retry is not None:
             message += " " + _("Nuovo tentativo il %(d)s.") % {"d": retry.due_date.strftime("%d/%m/%Y")}
         _mark_matched(locked_line, actor, MatchKind.COLLECTION_RETURN, message, 100, collection=target)
         record(action, actor=actor, obj=target, territory=target.territory,
-               data={"code": reason.code, "retry": retry.pk if retry else None, "effect": str(reason.mandate_effect)})
+               data={"code": reason.code, "retry": retry.pk if retry else None, "effect": str(reason.mandate_effect),
+                     "line": locked_line.pk, "manual": manual})
         from piazza.payments.bank import tasks
 
         enqueue_on_commit(tasks.send_return_notices, target.pk)
+    return locked_line
+
+
+def _schedule_retry(failed: Collection, retry_allowed: bool) -> Collection | None:
+    """A bank-level retry (AM04, MS03, FF01) of a debit created in the bank pages, on the first
+    TARGET2 business day the bank can still receive it. Debits of a payments' schedule are
+    retried by the schedule's own rules, not here."""
+    if not (retry_allowed and failed.attempt < setting("BANK_SDD_MAX_ATTEMPTS", 2) and failed.mandate.usable
+            and failed.payment_id is None):
+        return None
+    today = timezone.localdate()
+    due = max(next_banking_day(today + datetime.timedelta(days=setting("BANK_SDD_RETRY_DAYS", 7))),
+              earliest_batch_date(today))
+    retry = Collection.objects.create(
+        mandate=failed.mandate, territory=failed.territory, amount_cents=failed.amount_cents,
+        currency=failed.currency, due_date=due, description=failed.description, end_to_end_id=_placeholder(),
+        creation_key=f"{failed.creation_key}:retry{failed.attempt + 1}", credit_account=failed.credit_account,
+        recurring=failed.recurring, attempt=failed.attempt + 1, retry_of=failed, prenotified_at=timezone.now(),
+    )
+    retry.end_to_end_id = f"PZ-DD-{retry.pk:010d}"
+    retry.save(update_fields=["end_to_end_id"])
+    return retry
+
+
+def confirm_payout(*, actor: Any, line: StatementLine, payout: Payout, manual: bool = False) -> StatementLine:
+    """The payout left the bank: Dr payouts_approved / Cr bank, the payout is confirmed."""
+    action = "bank.confirm_payout"
+    with _refusing(action, actor, line.territory), transaction.atomic():
+        locked_line = _lock_line(line)
+        if locked_line.status != LineStatus.QUEUED:
+            if manual:
+                raise _already_matched(locked_line)
+            return locked_line
+        locked = Payout.objects.select_for_update(of=("self",)).select_related("bank_account__territory").get(
+            pk=payout.pk)
+        if locked_line.direction != DEBIT or locked.bank_account_id != locked_line.account_id:
+            return _unmatched(manual, locked_line, _("Il versamento %(e2e)s esce da un altro conto o questo movimento "
+                                                     "non è un'uscita.") % {"e2e": locked.end_to_end_id},
+                              "other_account")
+        if locked.status != PayoutStatus.EXPORTED or locked.amount_cents != locked_line.amount_cents:
+            return _unmatched(manual, locked_line, _("Uscita di %(got)s per il versamento %(e2e)s di %(want)s "
+                                                     "(«%(status)s»): importo o stato non corrispondono, verifica.")
+                              % {"got": format_money(Money(locked_line.amount_cents)), "e2e": locked.end_to_end_id,
+                                 "want": format_money(locked.amount), "status": locked.get_status_display()},
+                              "payout_mismatch")
+        pending = get_account("payouts_approved", territory=locked.bank_account.territory)
+        post_transaction(actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} eseguito",
+                         entries=[(pending, locked.amount), (_bank_ledger(locked_line.account), -locked.amount)],
+                         idempotency_key=f"bank:payout:{locked.pk}:confirm", about=locked, audit=False)
+        locked.status = PayoutStatus.CONFIRMED
+        locked.save(update_fields=["status"])
+        _mark_matched(locked_line, actor, MatchKind.PAYOUT, _("Versamento eseguito dalla banca."), 100, payout=locked)
+        record(action, actor=actor, obj=locked, territory=locked.territory, data={"line": locked_line.pk,
+                                                                               "manual": manual})
     return locked_line
 
 
@@ -922,9 +1169,11 @@ def request_payout(
             pk=source_account.territory_id, path__startswith=territory.path).exists():
         refuse(action, _("Il conto di partenza non appartiene a %(t)s.") % {"t": territory}, actor=actor,
                territory=territory, code="out_of_scope", field="source_account")
-    if not payee.territory.path.startswith(territory.path) and not territory.path.startswith(payee.territory.path):
-        refuse(action, _("Il beneficiario non è registrato per %(t)s.") % {"t": territory}, actor=actor,
-               territory=territory, code="out_of_scope", field="payee")
+    if not payee.territory.path.startswith(territory.path):
+        refuse(action, _("%(payee)s è registrato per %(pt)s, fuori da %(t)s (titolare del conto): si paga solo un "
+                         "beneficiario registrato per %(t)s o per una struttura che ne fa parte. Registralo qui, "
+                         "se è il caso.") % {"payee": payee.name, "pt": payee.territory, "t": territory},
+               actor=actor, territory=territory, code="payee_out_of_scope", field="payee")
     if amount.cents <= 0:
         refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=territory,
                code="bad_amount", field="amount")
@@ -955,19 +1204,18 @@ def approve_payout(*, actor: Any, payout: Payout) -> Payout:
     if actor is None or actor.pk == payout.requested_by_id:
         refuse(action, _("Hai chiesto tu questo versamento: deve approvarlo un altro tesoriere (regola dei quattro "
                          "occhi)."), actor=actor, territory=payout.territory, code="four_eyes", permission=True)
-    with transaction.atomic():
+    with _refusing(action, actor, payout.territory), transaction.atomic():
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
         if locked.status != PayoutStatus.REQUESTED:
-            refuse(action, _("Il versamento è già «%(s)s».") % {"s": locked.get_status_display()}, actor=actor,
-                   territory=payout.territory, code="not_requested")
+            raise _Refused(_("Il versamento è già «%(s)s».") % {"s": locked.get_status_display()}, "not_requested")
         Account.objects.select_for_update().get(pk=locked.source_account_id)  # serialise approvals per account
         available = _available(locked.source_account)
         if locked.amount > available:
-            refuse(action, _("%(amount)s supera il saldo disponibile di %(account)s (%(available)s): il versamento "
+            raise _Refused(_("%(amount)s supera il saldo disponibile di %(account)s (%(available)s): il versamento "
                              "non può essere approvato.") % {"amount": format_money(locked.amount),
                                                               "account": locked.source_account,
                                                               "available": format_money(available)},
-                   actor=actor, territory=payout.territory, code="insufficient_balance")
+                           "insufficient_balance")
         pending = get_account("payouts_approved", territory=locked.bank_account.territory)
         locked.reserve_transaction = post_transaction(
             actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} a {locked.payee.name}",
@@ -985,11 +1233,10 @@ def approve_payout(*, actor: Any, payout: Payout) -> Payout:
 def reject_payout(*, actor: Any, payout: Payout, reason: str) -> Payout:
     action = "bank.reject_payout"
     _require_treasury(action, actor, payout.territory)
-    with transaction.atomic():
+    with _refusing(action, actor, payout.territory), transaction.atomic():
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
         if locked.status != PayoutStatus.REQUESTED:
-            refuse(action, _("Si può respingere solo un versamento ancora da approvare."), actor=actor,
-                   territory=payout.territory, code="not_requested")
+            raise _Refused(_("Si può respingere solo un versamento ancora da approvare."), "not_requested")
         locked.status = PayoutStatus.REJECTED
         locked.save(update_fields=["status"])
         record(action, actor=actor, obj=locked, territory=locked.territory, data={"reason": reason[:300]})
@@ -1003,12 +1250,11 @@ def export_payouts(*, actor: Any, bank_account: BankAccount, execution_date: dat
     if execution_date < timezone.localdate():
         refuse(action, _("La data di esecuzione non può essere nel passato."), actor=actor,
                territory=bank_account.territory, code="past_date", field="execution_date")
-    with transaction.atomic():
+    with _refusing(action, actor, bank_account.territory), transaction.atomic():
         payouts = list(Payout.objects.select_for_update().filter(
             bank_account=bank_account, status=PayoutStatus.APPROVED).select_related("payee").order_by("id"))
         if not payouts:
-            refuse(action, _("Non ci sono versamenti approvati da esportare."), actor=actor,
-                   territory=bank_account.territory, code="empty_batch")
+            raise _Refused(_("Non ci sono versamenti approvati da esportare."), "empty_batch")
         batch = PayoutBatch(account=bank_account, territory=bank_account.territory, execution_date=execution_date,
                             message_id=_placeholder(), xml=b"", xml_sha256="",
                             schema="pain.001.001.03", exported_by=actor)
@@ -1021,9 +1267,8 @@ def export_payouts(*, actor: Any, bank_account: BankAccount, execution_date: dat
             xml = sepa_xml.build_pain001(party, transfers, execution_date=execution_date,
                                          message_id=batch.message_id, schema=batch.schema)
         except sepa_xml.SepaFileInvalid as error:
-            refuse(action, _("Il file pain.001 non supera la validazione XSD: %(e)s")
-                   % {"e": "; ".join(error.errors[:3])}, actor=actor, territory=bank_account.territory,
-                   code="xsd_invalid")
+            raise _Refused(_("Il file pain.001 non supera la validazione XSD: %(e)s")
+                           % {"e": "; ".join(error.errors[:3])}, "xsd_invalid") from error
         batch.xml = xml
         batch.xml_sha256 = CollectionBatch.digest(xml)
         batch.save()
@@ -1031,26 +1276,3 @@ def export_payouts(*, actor: Any, bank_account: BankAccount, execution_date: dat
         record(action, actor=actor, obj=batch, territory=batch.territory, kind=AuditKind.EXPORT,
                data={"count": len(payouts), "sha256": batch.xml_sha256})
     return batch
-
-
-def confirm_payout(*, actor: Any, line: StatementLine, payout: Payout) -> StatementLine:
-    action = "bank.confirm_payout"
-    with transaction.atomic():
-        locked_line = StatementLine.objects.select_for_update().get(pk=line.pk)
-        if locked_line.status != LineStatus.QUEUED:
-            return locked_line
-        locked = Payout.objects.select_for_update().get(pk=payout.pk)
-        if locked.status != PayoutStatus.EXPORTED or locked.amount_cents != locked_line.amount_cents \
-                or locked.bank_account_id != locked_line.account_id:
-            _queue(locked_line, _("Uscita con il riferimento del versamento %(e2e)s, ma importo, conto o stato non "
-                                  "corrispondono: verifica.") % {"e2e": locked.end_to_end_id})
-            return locked_line
-        pending = get_account("payouts_approved", territory=locked.bank_account.territory)
-        post_transaction(actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} eseguito",
-                         entries=[(pending, locked.amount), (_bank_ledger(locked.bank_account), -locked.amount)],
-                         idempotency_key=f"bank:payout:{locked.pk}:confirm", about=locked, audit=False)
-        locked.status = PayoutStatus.CONFIRMED
-        locked.save(update_fields=["status"])
-        _mark_matched(locked_line, actor, MatchKind.PAYOUT, _("Versamento eseguito dalla banca."), 100, payout=locked)
-        record(action, actor=actor, obj=locked, territory=locked.territory)
-    return locked_line

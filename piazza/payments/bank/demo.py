@@ -4,7 +4,6 @@ Idempotent: running `seed_demo` twice adds nothing."""
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -65,7 +64,7 @@ def seed(*, people: int, stdout: Any) -> None:
                                            consent_text=CONSENT, debtor_email=f"demo{index}@example.org")
             actions.schedule_collection(
                 actor=treasurer, mandate=mandate, amount=Money(1000), credit_account=funds, recurring=True,
-                due_date=timezone.localdate() + datetime.timedelta(days=account.prenotification_days + 3),
+                due_date=actions.earliest_collection_date(account.prenotification_days + 3),
                 description="Contributo mensile", creation_key=f"demo:collection:{index}")
     if not StatementImport.objects.filter(account=account, filename="demo-camt053.xml").exists():
         actions.import_statement(actor=treasurer, territory=bologna, filename="demo-camt053.xml",

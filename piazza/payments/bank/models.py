@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import uuid
+from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -21,6 +24,13 @@ from piazza.territory.scoping import ScopedQuerySet
 
 # 36 months without a collection and a SEPA mandate lapses (EPC SDD Core rulebook 4.1).
 MANDATE_EXPIRY_MONTHS = 36
+
+
+def private_storage() -> Storage:
+    """Where signed paper mandates live: outside MEDIA_ROOT and without a URL, so a scan is
+    only ever served by `views.mandate_scan` to a treasurer in scope (audited, rule G4)."""
+    root = getattr(settings, "PRIVATE_MEDIA_ROOT", None) or Path(settings.BASE_DIR) / "var" / "private"
+    return FileSystemStorage(location=root, base_url=None)
 
 
 class BankAccountQuerySet(ScopedQuerySet["BankAccount"]):
@@ -117,7 +127,8 @@ class Mandate(models.Model):
     signed_on = models.DateField(_("data di firma"))
     channel = models.CharField(_("canale"), max_length=10, choices=MandateChannel.choices)
     consent_text = models.TextField(_("testo del consenso accettato"))
-    paper_scan = models.FileField(_("scansione del modulo"), upload_to="bank/mandates/%Y/", blank=True)
+    paper_scan = models.FileField(_("scansione del modulo"), upload_to="bank/mandates/%Y/", blank=True,
+                                  storage=private_storage)
     status = models.CharField(_("stato"), max_length=10, choices=MandateStatus.choices,
                               default=MandateStatus.ACTIVE, db_index=True)
     status_reason = models.CharField(max_length=300, blank=True)
@@ -330,12 +341,24 @@ class ExpectedTransfer(models.Model):
         return max(self.amount_cents - self.received_cents, 0)
 
 
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("In coda")
+    RUNNING = "running", _("In corso")
+    DONE = "done", _("Completata")
+    FAILED = "failed", _("Non riuscita")
+
+
 class StatementImportQuerySet(ScopedQuerySet["StatementImport"]):
     scope_path_field = "territory__path"
 
 
 class StatementImport(models.Model):
-    """One uploaded or dropped statement file (kept, hashed) and what it did."""
+    """One uploaded or dropped statement file (kept, hashed) and what it did, per account.
+
+    An upload is checked at once (a bad file is refused in the form) and its lines are stored
+    and matched in the background (`tasks.process_statement_import`); `upload_id` groups the
+    imports of one file for the progress page.
+    """
 
     account = models.ForeignKey(BankAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="imports")
     territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
@@ -347,6 +370,11 @@ class StatementImport(models.Model):
     content = models.BinaryField(editable=False)
     imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="+")
+    upload_id = models.UUIDField(default=uuid.uuid4, db_index=True, editable=False)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    processed_lines = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
     line_count = models.PositiveIntegerField(default=0)
     new_lines = models.PositiveIntegerField(default=0)
     duplicate_lines = models.PositiveIntegerField(default=0)
@@ -362,6 +390,16 @@ class StatementImport(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == ImportStatus.DONE or not self.line_count:
+            return 100 if self.status == ImportStatus.DONE else 0
+        return min(100, self.processed_lines * 100 // self.line_count)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
 
 
 class LineStatus(models.TextChoices):

@@ -126,7 +126,10 @@ class SepaDirectDebitProvider(PaymentProvider):
         return str(MANDATE_CONSENT) % {"creditor": account.name, "ci": account.creditor_id}
 
     def _due_date(self, account: BankAccount) -> datetime.date:
-        return timezone.localdate() + datetime.timedelta(days=account.prenotification_days + 1)
+        """The first TARGET2 business day after the pre-notification lead, plus a day of margin."""
+        from piazza.payments.bank.actions import earliest_collection_date
+
+        return earliest_collection_date(account.prenotification_days + 1)
 
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
         from piazza.payments.bank import actions

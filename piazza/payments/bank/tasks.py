@@ -69,6 +69,17 @@ def send_return_notices(collection_id: int) -> None:
 
 
 @task()
+def process_statement_import(statement_import_id: int, actor_id: int | None = None) -> None:
+    """Store and match the lines of an uploaded statement (the page shows the progress)."""
+    from django.contrib.auth import get_user_model
+
+    from piazza.payments.bank.actions import process_statement_import as process
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    process(actor=actor, statement_import_id=statement_import_id)
+
+
+@task()
 def settle_payment(payment_id: int) -> None:
     """Re-fetch a bank-rail payment through its provider and apply the outcome (idempotent)."""
     from dataclasses import replace

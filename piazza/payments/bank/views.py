@@ -3,12 +3,14 @@ personal data audited, every write through an action."""
 
 from __future__ import annotations
 
+import mimetypes
+from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -22,8 +24,10 @@ from piazza.payments.bank import actions, forms, queries
 from piazza.payments.bank.epc_qr import TransferRequest, epc_qr_svg
 from piazza.payments.bank.models import (
     BankAccount,
+    Collection,
     CollectionBatch,
     ExpectedTransfer,
+    ImportStatus,
     LineStatus,
     Mandate,
     Payee,
@@ -65,7 +69,7 @@ def _xml_download(content: bytes, filename: str) -> HttpResponse:
 def overview(request: HttpRequest) -> HttpResponse:
     section = queries.dashboard_section(request.user)
     return render(request, "bank/overview.html", {
-        "bank_section": section[1] if section else None,
+        "bank_section": section[1] if section else None, "in_overview": True,
         "imports": StatementImport.objects.visible_to(request.user, TREASURY).select_related("account")[:10],
     })
 
@@ -176,6 +180,21 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+@treasury_required
+def mandate_scan(request: HttpRequest, pk: int) -> HttpResponse:
+    """The signed paper form, from private storage: only to treasurers in scope, every view logged."""
+    mandate = get_object_or_404(Mandate.objects.visible_to(request.user, TREASURY).exclude(paper_scan=""), pk=pk)
+    record("bank.view_mandate_scan", actor=request.user, obj=mandate, territory=mandate.territory,
+           kind=AuditKind.VIEW, data={"file": mandate.paper_scan.name})
+    with mandate.paper_scan.open("rb") as scan:
+        content = scan.read()
+    suffix = Path(mandate.paper_scan.name).suffix.lower()
+    response = HttpResponse(content, content_type=mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream")
+    response["Content-Disposition"] = f'inline; filename="mandato-{mandate.reference}{suffix}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 # --- collection batches ---------------------------------------------------------------------
 
 
@@ -221,26 +240,40 @@ def batch_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 @treasury_required
 def statement_import(request: HttpRequest) -> HttpResponse:
+    """Upload: the file is checked at once (errors on the field), its lines are stored and
+    matched by the worker while the treasurer watches the progress page."""
     form = forms.StatementUploadForm(request.POST or None, request.FILES or None)
     territories = list(_territories(request).order_by("depth")[:1])
     if request.method == "POST" and form.is_valid() and territories:
         upload = form.cleaned_data["file"]
         try:
             imports = actions.import_statement(actor=request.user, territory=territories[0], filename=upload.name,
-                                               data=upload.read())
+                                               data=upload.read(), background=True)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            new = sum(i.new_lines for i in imports)
-            dup = sum(i.duplicate_lines for i in imports)
-            queued = StatementLine.objects.filter(statement_import__in=imports, status=LineStatus.QUEUED).count()
-            messages.success(request, _("Estratto importato: %(new)s movimenti nuovi, %(dup)s già presenti, "
-                                        "%(queued)s da abbinare a mano.") % {"new": new, "dup": dup, "queued": queued})
-            for statement_import in imports:
-                for warning in statement_import.warnings:
-                    messages.warning(request, warning)
-            return redirect("bank:lines")
+            return redirect("bank:import_progress", upload_id=imports[0].upload_id)
     return render(request, "bank/import.html", {"form": form})
+
+
+@treasury_required
+def import_progress(request: HttpRequest, upload_id: str) -> HttpResponse:
+    """Progress of one upload (htmx polls the fragment every second), then what it did."""
+    imports = list(StatementImport.objects.visible_to(request.user, TREASURY).filter(upload_id=upload_id)
+                   .select_related("account").order_by("id"))
+    if not imports:
+        raise Http404
+    finished = all(i.finished for i in imports)
+    queued = StatementLine.objects.filter(statement_import__in=imports, status=LineStatus.QUEUED).count() \
+        if finished else 0
+    context = {
+        "imports": imports, "finished": finished, "upload_id": upload_id, "queued": queued,
+        "new": sum(i.new_lines for i in imports), "duplicates": sum(i.duplicate_lines for i in imports),
+        "failed": [i for i in imports if i.status == ImportStatus.FAILED],
+        "warnings": [w for i in imports for w in i.warnings] if finished else [],
+    }
+    template = "bank/_import_progress.html" if request.headers.get("HX-Request") else "bank/import_progress.html"
+    return render(request, template, context)
 
 
 @treasury_required
@@ -262,23 +295,39 @@ def lines(request: HttpRequest) -> HttpResponse:
 
 @treasury_required
 def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A statement line; if queued, the search to match it by hand: an incoming line to an expected
+    transfer, an outgoing one to the collected debit it returns or to the payout it executes."""
     line = get_object_or_404(StatementLine.objects.visible_to(request.user, TREASURY).select_related("account"), pk=pk)
     search = forms.LineSearchForm(request.GET or None)
     reject = forms.ReasonForm(request.POST if request.POST.get("do") == "reject" else None)
+    do = request.POST.get("do")
     if request.method == "POST":
         try:
-            if request.POST.get("do") == "match":
+            if do == "match":
                 transfer = get_object_or_404(ExpectedTransfer.objects.visible_to(request.user, TREASURY),
                                              pk=request.POST.get("transfer"))
                 actions.match_line(actor=request.user, line=line, transfer=transfer)
                 messages.success(request, _("Movimento abbinato a %(ref)s e registrato.") % {"ref": transfer.reference})
                 return redirect("bank:lines")
-            if request.POST.get("do") == "reject" and reject.is_valid():
+            if do == "match_return":
+                collection = get_object_or_404(Collection.objects.visible_to(request.user, TREASURY),
+                                               pk=request.POST.get("collection"))
+                actions.match_return(actor=request.user, line=line, collection=collection)
+                messages.success(request, _("Storno dell'addebito %(e2e)s registrato.")
+                                 % {"e2e": collection.end_to_end_id})
+                return redirect("bank:lines")
+            if do == "match_payout":
+                payout = get_object_or_404(Payout.objects.visible_to(request.user, TREASURY),
+                                           pk=request.POST.get("payout"))
+                actions.match_payout(actor=request.user, line=line, payout=payout)
+                messages.success(request, _("Versamento %(e2e)s confermato.") % {"e2e": payout.end_to_end_id})
+                return redirect("bank:lines")
+            if do == "reject" and reject.is_valid():
                 actions.reject_line(actor=request.user, line=line, reason=reject.cleaned_data["reason"])
                 messages.success(request, _("Movimento scartato."))
                 return redirect("bank:lines")
         except ValidationError as error:
-            if request.POST.get("do") == "reject":
+            if do == "reject":
                 _apply_errors(reject, error)
             else:
                 for message in error.messages:
@@ -286,10 +335,14 @@ def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
     q, amount = "", None
     if search.is_valid():
         q, amount = search.cleaned_data.get("q") or "", search.cleaned_data.get("amount")
-    candidates = queries.candidate_transfers(request.user, line, q, amount) if line.status == LineStatus.QUEUED else []
+    context: dict[str, Any] = {"line": line, "search": search, "reject": reject}
+    if line.status == LineStatus.QUEUED and line.direction == "credit":
+        context["candidates"] = queries.candidate_transfers(request.user, line, q, amount)
+    elif line.status == LineStatus.QUEUED:
+        context["collections"] = queries.candidate_collections(request.user, line, q, amount)
+        context["payouts"] = queries.candidate_payouts(request.user, line, q, amount)
     record("bank.view_line", actor=request.user, obj=line, territory=line.territory, kind=AuditKind.VIEW)
-    return render(request, "bank/line.html", {"line": line, "search": search, "candidates": candidates,
-                                              "reject": reject})
+    return render(request, "bank/line.html", context)
 
 
 @treasury_required

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from piazza.ledger.accounts import get_account
 from piazza.payments.bank import actions
+from piazza.payments.bank.banking_days import next_banking_day
 from piazza.payments.bank.models import BankAccount, MandateChannel
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
@@ -37,7 +38,8 @@ class Bank:
 
 
 def far_date(days: int = 20) -> datetime.date:
-    return timezone.localdate() + datetime.timedelta(days=days)
+    """A TARGET2 business day at least `days` ahead: a due date every check accepts."""
+    return next_banking_day(timezone.localdate() + datetime.timedelta(days=days))
 
 
 @pytest.fixture

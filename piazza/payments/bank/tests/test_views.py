@@ -19,17 +19,23 @@ from piazza.territory.testing import make_official, verified_client
 pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
-def _upload(client, data, name="estratto.xml"):
-    return client.post(reverse("bank:import"), {"file": SimpleUploadedFile(name, data)}, follow=True)
+@pytest.fixture
+def upload(django_capture_on_commit_callbacks):
+    """Post a statement; the worker's task runs on commit (inline in tests), then the progress page."""
+    def post(client, data, name="estratto.xml"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("bank:import"), {"file": SimpleUploadedFile(name, data)})
+        return client.get(response["Location"]) if response.status_code == 302 else response
+    return post
 
 
 @pytest.fixture
-def queued_line(bank, tree):
+def queued_line(bank, tree, upload):
     expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(4000),
                                        payer_name="Francesca Neri", description="Donazione festa",
                                        credit_account=bank.funds, creation_key="v")
     client = verified_client(bank.anna)
-    response = _upload(client, build(CamtFile(statements=[Statement(OUR_IBAN, [
+    response = upload(client, build(CamtFile(statements=[Statement(OUR_IBAN, [
         CamtEntry([Tx(4000, "F. NERI", text="contributo")], bank_reference="V1")])])))
     assert "1 movimenti nuovi" in response.content.decode()
     return StatementLine.objects.get(), expected, client
@@ -47,9 +53,9 @@ def test_upload_and_manual_match_through_the_pages(bank, queued_line):
     assert line.status == LineStatus.MATCHED and line.matched_by == bank.anna
 
 
-def test_bad_file_shows_the_specific_message_on_the_field(bank, tree):
+def test_bad_file_shows_the_specific_message_on_the_field(bank, tree, upload):
     client = verified_client(bank.anna)
-    response = _upload(client, b"<html>not a statement</html>", "export.html")
+    response = upload(client, b"<html>not a statement</html>", "export.html")
     body = response.content.decode()
     assert response.status_code == 200 and "non è un estratto conto CAMT" in body
     assert 'role="alert"' in body and not StatementLine.objects.exists()
