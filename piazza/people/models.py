@@ -174,6 +174,8 @@ class Person(models.Model):
         indexes = [
             models.Index(fields=["territory", "last_name", "first_name"], name="person_territory_name"),
             models.Index(fields=["last_name", "first_name"], name="person_name"),
+            # Exact name look-ups of the import's idempotency rule (the trigram index serves similarity).
+            models.Index(fields=["search_name"], name="person_search_name"),
         ]
 
     def __str__(self) -> str:
