@@ -71,3 +71,7 @@ def test_a_page_for_a_closed_campaign_is_refused(live_campaign):
     with pytest.raises(ValidationError, match="attiva"):
         actions.create_fundraising_page(campaign=live_campaign, first_name="A", last_name="B", email="a@example.org",
                                         display_name="A", title="T", story="S", goal_cents=1000)
+
+
+def test_the_benchmark_ceiling_view_is_off_unless_the_benchmark_turns_it_on(client):
+    assert client.post(reverse("funding:benchmark_insert")).status_code == 404
