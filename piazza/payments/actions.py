@@ -309,6 +309,18 @@ def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -
 
 def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
     """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
+    if (payment.attempts.filter(state=AttemptState.UNKNOWN).exists()
+            and not PaymentAttempt.objects.filter(client_key=client_key).exists()):
+        # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
+        # ask the provider first; if the earlier try went through, there is nothing to pay.
+        try:
+            payment = reconcile_payment(actor=actor, payment=payment)
+        except ProviderError:
+            refuse("payments.pay", _("Il circuito non ha ancora confermato l'esito del tentativo precedente: "
+                                     "riprova tra qualche minuto. Non ti verrà addebitato nulla due volte."),
+                   actor=actor, code="outcome_unknown")
+        if payment.is_booked:
+            return payment.attempts.order_by("-number")[0]
     attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
     if not created:
         return attempt  # double click or replay: never a second charge
@@ -462,6 +474,7 @@ def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source:
                 ).update(state=AttemptState.SUCCEEDED)
             elif remote.outcome == Outcome.FAILED:
                 _fail(locked, actor=actor, code=remote.failure_code or "card_declined", source=source)
+                locked.attempts.filter(state=AttemptState.UNKNOWN).update(state=AttemptState.FAILED)
             elif remote.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
                 _move(locked, State.CANCELED, actor=actor, kind="canceled", source=source)
                 notify(locked, "canceled")
