@@ -863,28 +863,35 @@ def _auto_match_credit(line: StatementLine, lookups: StatementLookups) -> Statem
 def _book_transfer(line: StatementLine, expected: ExpectedTransfer, confidence: int,
                    lookups: StatementLookups) -> StatementLine:
     booked = apply_transfer(actor=None, line=line, expected=expected, confidence=confidence)
-    if booked.transfer is not None:
+    if booked.transfer_id is not None and booked.transfer is not None:
         lookups.booked(booked.transfer)
     return booked
 
 
-def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfer, confidence: int) -> StatementLine:
+def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfer, confidence: int,
+                   manual: bool = False) -> StatementLine:
     """Book a received transfer against what was expected: partial and over-payments are explicit
-    (the expected transfer says partial / overpaid, the excess sits in bank_unallocated)."""
+    (the expected transfer says partial / overpaid, the excess sits in bank_unallocated).
+
+    A line another process booked meanwhile is left alone (automatic) or refused saying who (manual)."""
     action = "bank.match_transfer"
     with _refusing(action, actor, line.territory), transaction.atomic():
         locked_line = _lock_line(line)
         if locked_line.status != LineStatus.QUEUED:
-            raise _already_matched(locked_line)
+            if manual:
+                raise _already_matched(locked_line)
+            return locked_line
         if locked_line.direction != CREDIT:
-            raise _Refused(_("Solo un'entrata può pagare un bonifico atteso."), "wrong_direction")
+            return _unmatched(manual, locked_line, _("Solo un'entrata può pagare un bonifico atteso."),
+                              "wrong_direction")
         target = ExpectedTransfer.objects.select_for_update(of=("self",)).select_related("credit_account").get(
             pk=expected.pk)
         if target.account_id != locked_line.account_id:
-            raise _Refused(_("Il bonifico atteso %(ref)s è su un altro conto.") % {"ref": target.reference},
-                           "other_account")
+            return _unmatched(manual, locked_line, _("Il bonifico atteso %(ref)s è su un altro conto.")
+                              % {"ref": target.reference}, "other_account")
         if target.status == TransferStatus.CANCELLED:
-            raise _Refused(_("Il bonifico atteso %(ref)s è annullato.") % {"ref": target.reference}, "cancelled")
+            return _unmatched(manual, locked_line, _("Il bonifico atteso %(ref)s è annullato.")
+                              % {"ref": target.reference}, "cancelled")
         received = locked_line.amount_cents
         to_destination = min(received, target.outstanding_cents)
         excess = received - to_destination
@@ -934,7 +941,7 @@ def _mark_matched(line: StatementLine, actor: Any, kind: str, reason: str, confi
 def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer) -> StatementLine:
     """A treasurer's manual match; two treasurers at once → one wins, the other is told."""
     _require_treasury("bank.match_transfer", actor, line.territory)
-    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100)
+    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100, manual=True)
 
 
 def match_return(*, actor: Any, line: StatementLine, collection: Collection) -> StatementLine:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import uuid
 from pathlib import Path
 
@@ -26,11 +27,26 @@ from piazza.territory.scoping import ScopedQuerySet
 MANDATE_EXPIRY_MONTHS = 36
 
 
+class PrivateFileStorage(FileSystemStorage):
+    """Files outside MEDIA_ROOT with no URL at all: `PRIVATE_MEDIA_ROOT` (default var/private),
+    read from settings at each use so tests and deployments can move it."""
+
+    @property  # type: ignore[override]
+    def base_location(self) -> str:
+        return str(getattr(settings, "PRIVATE_MEDIA_ROOT", None) or Path(settings.BASE_DIR) / "var" / "private")
+
+    @property  # type: ignore[override]
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+    def url(self, name: str | None) -> str:
+        raise ValueError("private files have no public URL: serve them through a scoped, audited view")
+
+
 def private_storage() -> Storage:
-    """Where signed paper mandates live: outside MEDIA_ROOT and without a URL, so a scan is
-    only ever served by `views.mandate_scan` to a treasurer in scope (audited, rule G4)."""
-    root = getattr(settings, "PRIVATE_MEDIA_ROOT", None) or Path(settings.BASE_DIR) / "var" / "private"
-    return FileSystemStorage(location=root, base_url=None)
+    """Where signed paper mandates live: never under the public media URL; a scan is served
+    only by `views.mandate_scan` to a treasurer in scope, and each view is audited (rule G4)."""
+    return PrivateFileStorage()
 
 
 class BankAccountQuerySet(ScopedQuerySet["BankAccount"]):

@@ -1,5 +1,5 @@
-"""Concurrency on PostgreSQL (issue 5): two treasurers matching one line, two imports of one
-statement, two approvals of one payout — each books once."""
+"""Concurrency on PostgreSQL (issue 5): two treasurers matching one line (a transfer or a
+return), two imports of one statement, two approvals of one payout — each books once."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from piazza.ledger.checks import run_checks
 from piazza.ledger.models import LedgerTransaction
 from piazza.ledger.queries import balance
 from piazza.payments.bank import actions
-from piazza.payments.bank.models import LineStatus, StatementLine
+from piazza.payments.bank.models import Collection, LineStatus, StatementLine
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
 from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
-from piazza.payments.bank.tests.conftest import OUR_IBAN
+from piazza.payments.bank.tests.conftest import OUR_IBAN, far_date
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -97,4 +97,30 @@ def test_a_payout_is_approved_once_under_concurrent_approvals(bank, tree):
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and "saldo disponibile" in str(errors[0])  # never both: 140 € > 100 €
     assert balance(bank.funds) == Money(3000)
+    assert run_checks() == []
+
+
+def test_two_treasurers_match_the_same_queued_return_once(bank, tree):
+    mandate = bank.mandate()
+    collection = actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500),
+                                             due_date=far_date(20), description="Quota", credit_account=bank.funds,
+                                             creation_key="race-return")
+    batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+    actions.export_batch(actor=bank.anna, batch=batch)
+    collection.refresh_from_db()
+    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="r.xml", data=build(CamtFile(
+        statements=[Statement(OUR_IBAN, [
+            CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
+                      batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="CR"),
+            CamtEntry([Tx(1500, "DELL ACQUA", return_reason="AM04")], credit=False, family="RDDT/UPDD",
+                      bank_reference="RT")])])))
+    line = StatementLine.objects.get(bank_reference="RT")
+    assert line.status == LineStatus.QUEUED
+    results = _race(lambda: actions.match_return(actor=bank.anna, line=line, collection=collection),
+                    lambda: actions.match_return(actor=bank.bruno, line=line, collection=collection))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1 and "già stato abbinato" in str(errors[0])
+    assert LedgerTransaction.objects.filter(idempotency_key=f"bank:line:{line.pk}").count() == 1
+    assert Collection.objects.filter(retry_of=collection).count() == 1  # one retry, not two
+    assert balance(bank.funds) == Money(0)
     assert run_checks() == []
