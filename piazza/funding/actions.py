@@ -458,18 +458,24 @@ def _distinct_donors(campaign: Campaign) -> int:
 
 def preview_match_cents(campaign: Campaign, amount_cents: int, person_id: int | None = None) -> int:
     """What the pools would add to this gift now ("your €10 becomes €20"); reads only."""
+    return preview_matches_for(campaign, [amount_cents], person_id)[amount_cents]
+
+
+def preview_matches_for(campaign: Campaign, amounts: Iterable[int], person_id: int | None = None) -> dict[int, int]:
+    """The same for several amounts at once (the presets of the form): the pools are read once."""
     from piazza.funding.queries import pool_matched, pools_for
 
+    amounts = list(amounts)
     pools = pools_for(campaign)
     if not pools:
-        return 0
+        return dict.fromkeys(amounts, 0)
     donors = _distinct_donors(campaign)
     pairs = [(pool_rules(p), PoolState(
         remaining=p.remaining_cents,
         matched_for_donor=pool_matched(p, person_id=person_id) if person_id and p.cap_per_donor_cents else 0,
         matched_for_campaign=pool_matched(p, campaign_id=campaign.pk) if p.cap_per_campaign_cents else 0,
     )) for p in pools]
-    return sum(preview_matches(pairs, amount_cents, donors))
+    return {amount: sum(preview_matches(pairs, amount, donors)) for amount in amounts}
 
 
 def pool_rules(pool: MatchingPool) -> PoolRules:

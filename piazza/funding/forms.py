@@ -33,7 +33,9 @@ class DonationForm(forms.Form):
 
     campaign_token = forms.CharField(widget=forms.HiddenInput)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=80)
-    shown_match_cents = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+    # What the page promised per preset ("1000:1000,2500:2500"): if the pools ran out meanwhile,
+    # the donor is told before paying instead of silently getting less.
+    shown_matches = forms.CharField(widget=forms.HiddenInput, required=False, max_length=300)
     page = forms.CharField(widget=forms.HiddenInput, required=False)
     refcode = forms.CharField(widget=forms.HiddenInput, required=False, max_length=60)
     utm_source = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
@@ -146,6 +148,13 @@ class DonationForm(forms.Form):
                 code="below_minimum"))
         data["amount_cents"] = amount
         return data
+
+    def shown_match_for(self, amount_cents: int) -> int | None:
+        for pair in str(self.cleaned_data.get("shown_matches") or "").split(","):
+            amount, _sep, match = pair.partition(":")
+            if amount.strip() == str(amount_cents) and match.strip().isdigit():
+                return int(match)
+        return None
 
     def attestations_given(self) -> list[str]:
         return [key for key, _t in ATTESTATIONS if self.cleaned_data.get(f"attest_{key}")]

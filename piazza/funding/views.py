@@ -351,11 +351,10 @@ def donation_context(request: HttpRequest, campaign: Campaign, *, page: Fundrais
         if page is not None:
             initial["page"] = page.slug
         form = DonationForm(campaign=campaign, initial=initial)
-    examples = []
-    for cents in campaign.presets[:2]:
-        match = actions.preview_match_cents(campaign, cents)
-        if match:
-            examples.append((cents, cents + match, match))
+    matches = actions.preview_matches_for(campaign, campaign.presets)
+    examples = [(cents, cents + match, match) for cents, match in matches.items() if match][:2]
+    if not form.is_bound:
+        form.initial["shown_matches"] = ",".join(f"{c}:{m}" for c, m in matches.items() if m)
     offer = queries.one_click_offer(recognised_person_id(request))
     return {"form": form, "match_examples": examples, "publication_threshold": rules_on().publication_threshold_cents,
             "one_click": offer, "one_click_form": OneClickForm(campaign=campaign) if offer else None}
@@ -439,7 +438,8 @@ def _input_from(form: DonationForm, request: HttpRequest) -> actions.DonationInp
         idempotency_key=d["idempotency_key"], cover_fee=d["cover_fee"], on_wall=d["on_wall"], message=d["message"],
         updates=d["updates"], refcode=d.get("refcode", ""), utm_source=d.get("utm_source", ""),
         utm_medium=d.get("utm_medium", ""), utm_campaign=d.get("utm_campaign", ""),
-        shown_match_cents=d.get("shown_match_cents"), page=page, remember_method=bool(d.get("remember_method")))
+        shown_match_cents=form.shown_match_for(d["amount_cents"]), page=page,
+        remember_method=bool(d.get("remember_method")))
 
 
 def donate(request: HttpRequest, slug: str) -> HttpResponse:

@@ -213,12 +213,15 @@ def test_objecting_to_publication_above_500_is_refused(client, live_campaign):
 
 
 def test_pool_exhausted_between_page_view_and_submission(client, live_campaign, tree):
+    import re
+
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
     actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=1000)
-    shown = actions.preview_match_cents(live_campaign, 2500)
-    assert shown == 1000
+    page = client.get(reverse("funding:donate", args=[live_campaign.slug])).content.decode()
+    shown = re.search(r'name="shown_matches" value="([^"]*)"', page)
+    assert shown and "2500:1000" in shown.group(1)  # the page promised €25 → €35
     give(live_campaign, 1000, n=3)  # someone else used the pool meanwhile
-    response = post(client, live_campaign, shown_match_cents=str(shown))
+    response = post(client, live_campaign, shown_matches=shown.group(1))
     assert response.status_code == 400
     assert "si è esaurito" in response.content.decode()
     assert not Donation.objects.filter(status=DonationStatus.PENDING).exists()

@@ -185,3 +185,15 @@ def test_only_a_live_campaign_can_end(live_campaign, circolo_official):
     actions.end_campaign(actor=circolo_official, campaign=live_campaign)
     with pytest.raises(ValidationError, match="attiva"):
         actions.end_campaign(actor=circolo_official, campaign=live_campaign)
+
+
+def test_a_logged_in_donor_is_recognised_for_one_click(client, live_campaign, django_user_model):
+    user = django_user_model.objects.create_user(username="giulia", password="correct-horse-battery")
+    client.force_login(user)
+    donate_through_pages(client, live_campaign, remember_method="on")
+    other_browser = Client()
+    other_browser.force_login(user)  # no cookie here: the login is enough
+    assert "Bentornato/a, Giulia!" in other_browser.get(live_campaign.get_absolute_url()).content.decode()
+    response = _one_click(other_browser, live_campaign, amount="5000")
+    assert response.status_code == 302
+    assert Donation.objects.filter(status=DonationStatus.SUCCEEDED, amount_cents=5000).exists()
