@@ -317,3 +317,55 @@ def test_unconfigured_stripe_is_refused(settings, tree, split_accounts):
     with pytest.raises(ValidationError, match="non è disponibile"):
         actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
                                provider="stripe", description="x", creation_key="nostripe")
+
+
+def _parallel(n, fn):
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(fn())
+        except Exception as exc:  # noqa: BLE001 — collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_stripe_webhook_ten_times_in_parallel_and_racing_the_return(fake_stripe, make_payment, handler):
+    from piazza.ledger.checks import run_checks
+
+    client = Client()
+    payment = make_payment(2500, provider="stripe")
+    intent = start(client, payment)
+    fake_stripe.confirm(intent, "pm_card_visa")
+    body, signature = fake_stripe.event("payment_intent.succeeded", fake_stripe.intents[intent], event_id="evt_p")
+    calls = iter(range(12))
+
+    def deliver():
+        if next(calls) % 6 == 5:
+            return back(Client(), payment).status_code  # the browser's return, racing the webhooks
+        return webhook(Client(), body, signature).status_code
+
+    results, errors = _parallel(12, deliver)
+    assert not errors
+    assert set(results) <= {200, 302}
+    payment.refresh_from_db()
+    assert payment.state == State.SUCCEEDED
+    assert WebhookEvent.objects.count() == 1
+    assert handler.calls == [("succeeded", payment.pk)]
+    assert run_checks() == []
