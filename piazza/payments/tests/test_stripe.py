@@ -331,7 +331,7 @@ def _parallel(n, fn):
         try:
             barrier.wait()
             results.append(fn())
-        except Exception as exc:  # noqa: BLE001 — collected and asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
