@@ -265,6 +265,26 @@ def test_one_click_cancel_from_signed_link(client, tree, split_accounts, handler
     assert run_due_charges.call() == 0
 
 
+def test_cancel_page_is_a_single_button_with_no_fields(client, tree, split_accounts):
+    """ADR 0012: the link's page changes nothing; one button, nothing to fill in, idempotent."""
+    import re
+
+    schedule = _recurring(tree, split_accounts)
+    url = links.cancel_schedule_url(schedule.token).replace("http://127.0.0.1:8000", "")
+    body = client.get(url).content.decode()
+    form = re.search(r"<form method=\"post\">(.*?)</form>", body, re.S)
+    assert form is not None
+    inputs = re.findall(r"<input[^>]*>", form[1])
+    assert len(inputs) == 1 and 'name="csrfmiddlewaretoken"' in inputs[0] and 'type="hidden"' in inputs[0]
+    assert len(re.findall(r"<button", form[1])) == 1
+    assert "<textarea" not in form[1] and "<select" not in form[1]
+    client.post(url)
+    client.post(url)  # a second press or a replayed form changes nothing more
+    schedule.refresh_from_db()
+    assert schedule.state == ScheduleState.CANCELED
+    assert AuditEntry.objects.filter(action="payments.cancel_schedule", object_id=str(schedule.pk)).count() == 1
+
+
 def test_payer_page_by_signed_link(client, make_payment):
     paid(make_payment, 1234)
     url = links.payer_page_url("giulia@example.org").replace("http://127.0.0.1:8000", "")
