@@ -85,3 +85,41 @@ def test_parameters_come_from_the_rule_set_in_force():
     assert rules.rules_on(dt.date(2025, 12, 31)) == DEFAULT_RULES
     assert rules.rules_on(dt.date(2026, 6, 1)).annual_cap_cents == 50_000_00
     assert rules.rules_on(dt.date(2027, 6, 1)).annual_cap_cents == 70_000_00
+
+
+@pytest.mark.django_db
+def test_rules_are_cached_and_a_new_rule_set_is_seen_at_once():
+    import datetime as dt
+
+    from piazza.compliance.models import FinanceRuleSet
+    from piazza.compliance.rules import DEFAULT_RULES, rules_on
+
+    assert rules_on() == DEFAULT_RULES
+    FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=5_000_00)
+    assert rules_on().annual_cap_cents == 5_000_00  # saving a rule set drops the cached parameters
+
+
+@pytest.mark.django_db
+def test_admission_at_payment_success_judges_cap_and_objection(tree):
+    import datetime as dt
+
+    from django.db import transaction
+
+    from piazza.compliance.models import FinanceRuleSet
+    from piazza.compliance.rules import admit_contribution, lock_contributor, register_contribution_source
+    from piazza.people.models import Person
+
+    person = Person.objects.create(first_name="Giulia", last_name="Rossi", territory=tree.bologna_centro)
+    register_contribution_source("test.given", "donation", lambda pid, year, path: 40_000 if pid == person.pk else 0)
+    FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=50_000)
+    try:
+        with transaction.atomic():
+            lock_contributor("RSSGLI80A41A944K")
+            assert admit_contribution(person.pk, 10_000, "").allowed
+            assert admit_contribution(person.pk, 10_001, "").code == "annual_cap"
+            assert admit_contribution(person.pk, 5_000, "", objects_to_publication=True).code == \
+                "publication_objection"
+    finally:
+        from piazza.compliance import rules
+
+        rules._SOURCES.pop("test.given", None)
