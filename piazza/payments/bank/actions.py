@@ -334,8 +334,8 @@ def schedule_collection(
         return existing
     territory = mandate.territory
     if mandate.status == MandateStatus.REVOKED:
-        refuse(action, _("Il mandato %(ref)s di %(name)s è stato revocato il debitore non ha più autorizzato "
-                         "addebiti: serve un nuovo mandato firmato.").replace("revocato il", "revocato: il")
+        refuse(action, _("Il mandato %(ref)s di %(name)s è stato revocato: il debitore non ha più autorizzato "
+                         "addebiti, serve un nuovo mandato firmato.")
                % {"ref": mandate.reference, "name": mandate.debtor_name},
                actor=actor, territory=territory, code="mandate_revoked")
     if not mandate.usable:

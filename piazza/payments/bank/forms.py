@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -90,6 +91,16 @@ class StatementUploadForm(forms.Form):
         label=_("File dell'estratto conto"),
         help_text=_("CAMT.053 o CAMT.054 (XML) scaricato dall'home banking; MT940 se la banca non offre altro."),
     )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = int(getattr(settings, "BANK_STATEMENT_MAX_MB", 50))
+        if upload.size > limit * 2**20:
+            raise forms.ValidationError(
+                _("Il file pesa %(size)s MB, oltre il limite di %(limit)s MB: scarica dall'home banking un periodo "
+                  "più breve (ad esempio un mese) e caricalo in più volte."),
+                code="too_large", params={"size": upload.size // 2**20 + 1, "limit": limit})
+        return upload
 
 
 class LineSearchForm(forms.Form):

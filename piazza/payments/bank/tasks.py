@@ -47,7 +47,7 @@ def send_return_notices(collection_id: int) -> None:
     collection = Collection.objects.select_related("mandate", "mandate__creditor", "territory").get(pk=collection_id)
     mandate = collection.mandate
     reason = reason_for(collection.return_reason)
-    retry = getattr(collection, "retry", None) if hasattr(collection, "retry") else None
+    retry = Collection.objects.filter(retry_of=collection).first()
     context = {
         "name": mandate.debtor_name, "amount": format_money(collection.amount),
         "date": collection.due_date.strftime("%d/%m/%Y"), "creditor": mandate.creditor.name,

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
+from piazza.ledger.accounts import get_account
 from piazza.ledger.models import Account
 from piazza.ledger.queries import balance
 from piazza.ledger.queries import statement as ledger_statement
@@ -159,8 +160,6 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("Mandato revocato."))
                 return redirect("bank:mandate", pk=pk)
             if request.POST.get("do") == "debit" and debit.is_valid():
-                from piazza.ledger.accounts import get_account
-
                 data = debit.cleaned_data
                 funds = get_account("territory", territory=mandate.territory)
                 actions.schedule_collection(

@@ -165,3 +165,12 @@ def test_payout_to_a_payee_of_a_parent_territory_is_refused(bank, tree):
         actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
                                payee=circolo, amount=Money(100), description="X")
     assert "saldo disponibile" in balance_error.value.messages[0]
+
+
+def test_a_statement_above_the_size_limit_is_refused_on_the_field(bank, settings):
+    settings.BANK_STATEMENT_MAX_MB = 1
+    response = verified_client(bank.anna).post(reverse("bank:import"), {
+        "file": SimpleUploadedFile("anno.xml", b"<" + b"x" * (2 * 2**20))})
+    body = response.content.decode()
+    assert response.status_code == 200 and "oltre il limite di 1 MB" in body and "periodo più breve" in body
+    assert not StatementImport.objects.exists()
