@@ -1,106 +1,363 @@
-"""Membership deadline surge (PERFORMANCE.md P8) on PostgreSQL, in a scratch database.
+"""Membership deadline surge (PERFORMANCE.md P8) over loopback HTTP, PostgreSQL, gunicorn.
 
-    python -m benchmarks.membership [--joins 10000] [--threads 8] [--keep]
+    python -m benchmarks.membership [--joins 10000] [--rate 16.7] [--seconds 20] [--keep]
 
-Goal P8: 10,000 joins with payment in 10 minutes (≥ 16.7 joins/s), zero errors, public pages
-still answering. The parent creates `bench_membership_<pid>`, migrates it and loads the ISTAT
-tree; a child process with Django pointed at it runs `--joins` complete joins — the application
-(`apply_for_membership`: eligibility, codice fiscale, duplicate check, fee), the payment
-(`start_online_payment` with the M8 allocations, then the sandbox card through
-`payments.actions.pay`), the card number and the digital card (effective, rule M13) — from
-`--threads` threads at once, while a probe thread keeps loading the public join page and times
-it. The parent measures C_insert with the same number of clients and writes the figures to
-`docs/benchmarks.md` (section "membership").
+Goal P8: 10,000 joins with payment in 10 minutes (an arrival rate of 16.7 joins/s), zero
+errors, public pages still answering.
 
-It is an in-process load (Django's stack below the HTTP server), not loopback HTTP: it measures
-the database and application work of a join, which is what overwhelmed the 2023 platform.
-A run that loses a join, pays twice, assigns a card number twice or leaves the ledger
-unbalanced exits 1.
+The parent creates the scratch database `bench_membership_<pid>`, migrates it, loads the ISTAT
+tree, and has a Django child process open the membership year (fee schedule), add 20 circoli
+covering Bologna and prepare `--joins` applicants with valid codici fiscali. It then starts
+gunicorn with 2 × cores sync workers on a free loopback port (this module's WSGI entry
+`application`) and drives it with an asyncio httpx client. One join is what a person does on
+the deadline night: the application form POST (`/tesseramento/iscriviti/`: eligibility, codice
+fiscale, duplicate check, fee, person, Albo) and the payment page POST with the sandbox card
+(charge, M8 ledger booking, card number, digital card: effective at once, rule M13).
+
+Phases, every one bounded in count and time:
+
+- C_view: the ceiling, a bare Django view doing one INSERT (served by this module's WSGI entry
+  only, never by piazza's URLs), saturated by the same client; C_insert from `benchmarks.common`.
+- Saturation: `--seconds` of joins from CONCURRENCY clients back to back: the most joins/s.
+- Surge: the open model of P8: joins arrive at `--rate` per second (latency measured from the
+  scheduled arrival, so no coordinated omission) until `--joins` have arrived, at most
+  4 × CONCURRENCY in flight (an arrival beyond that is an error, not an unbounded queue),
+  while a probe loads the public join page every 0.5 s and times it.
+
+A child process then checks integrity: one effective membership and one succeeded payment per
+completed join, card numbers unique, no second membership per person and year, `check_ledger`
+clean. Any loss, duplicate or ledger violation exits 1. Figures go to `docs/benchmarks.md`
+(section "membership").
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from benchmarks.common import ceiling_insert, django_env, run_django, scratch_database, summary, write_section
+from benchmarks.common import ROOT, ceiling_insert, django_env, run_django, scratch_database, summary, write_section
 
 GOAL_JOINS = 10_000
 GOAL_SECONDS = 600
+GOAL_RATE = GOAL_JOINS / GOAL_SECONDS
+CONCURRENCY = 16  # in-flight joins of the saturating client (bounded)
+CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
+CEILING_PATH = "/_bench/membership/insert/"
+JOIN_PATH = "/tesseramento/iscriviti/?comune=Bologna"
+
+
+# --- the WSGI entry of the benchmark server -------------------------------------------------------
+
+_django_app: Any = None
+
+
+def application(environ: dict[str, Any], start_response: Any) -> Any:
+    """gunicorn `benchmarks.membership:application`: piazza, plus the C_view ceiling path."""
+    global _django_app
+    if _django_app is None:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        from django.core.wsgi import get_wsgi_application
+
+        _django_app = get_wsgi_application()
+    if environ.get("PATH_INFO") == CEILING_PATH:
+        return _ceiling_view(environ, start_response)
+    return _django_app(environ, start_response)
+
+
+def _ceiling_view(environ: dict[str, Any], start_response: Any) -> Any:
+    """C_view: the same server and workers, a Django request object, one INSERT, one commit."""
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.db import connection, transaction
+
+    request = WSGIRequest(environ)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_view_insert (at, note) VALUES (now(), %s)", [request.path])
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+# --- parent ---------------------------------------------------------------------------------------
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks.membership", description=__doc__.splitlines()[0])
-    parser.add_argument("--joins", type=int, default=GOAL_JOINS, help="joins with payment (default 10,000)")
-    parser.add_argument("--threads", type=int, default=8, help="concurrent joiners")
+    parser.add_argument("--joins", type=int, default=GOAL_JOINS, help="joins arriving in the surge (default 10,000)")
+    parser.add_argument("--rate", type=float, default=GOAL_RATE, help="arrival rate of the surge, joins/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the saturation and ceiling phases")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["setup", "verify"], help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv if argv is not None else sys.argv[1:] if __name__ == "__main__" else [])
-    if args.child:
-        return child(args)
+    if args.child == "setup":
+        return child_setup(args)
+    if args.child == "verify":
+        return child_verify(args)
+    workers = 2 * (os.cpu_count() or 1)
     name = f"bench_membership_{os.getpid()}"
-    with scratch_database(name, keep=args.keep) as url:
+    started = time.monotonic()
+    with scratch_database(name, keep=args.keep) as url, tempfile.TemporaryDirectory() as tmp:
         run_django(url, "migrate", "--noinput", "-v0")
         run_django(url, "load_territory")
-        c_insert = ceiling_insert(url, clients=args.threads, seconds=3.0)
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.membership", "--child", "--joins", str(args.joins),
-             "--threads", str(args.threads)],
-            env=django_env(url), capture_output=True, text=True, check=False)
+        # Applicants for the saturation phase too (it runs about rate × seconds × 2 joins at most).
+        spare = int(max(args.rate, 10) * args.seconds * 3) + 200
+        setup_file = Path(tmp) / "setup.json"
+        _child(url, "setup", setup_file, "--joins", str(args.joins + spare))
+        setup = json.loads(setup_file.read_text())
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
+        c_insert = ceiling_insert(url, clients=workers, seconds=3.0)
+        port = _free_port()
+        server = _start_server(url, port, workers)
+        try:
+            results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args))
+        finally:
+            _stop(server)
+        results_file = Path(tmp) / "results.json"
+        results_file.write_text(json.dumps({"completed": results["completed"]}))
+        verify = _child(url, "verify", results_file)
+    return report(args, workers, results, verify, c_insert, time.monotonic() - started)
+
+
+def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.membership", "--child", step, "--file", str(path),
+                          *extra], env=django_env(url, **_env_extra()), cwd=ROOT, capture_output=True, text=True,
+                         check=False)
     if out.returncode != 0:
         print(out.stdout[-3000:], out.stderr[-3000:])
-        return 1
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    rate = result["joins"] / result["seconds"]
-    projected = GOAL_JOINS / rate if rate else float("inf")
-    lines = [
-        "| figure | value |", "|---|---|",
-        f"| joins with payment | {result['joins']} ({args.threads} threads), errors {result['errors']} |",
-        f"| throughput | {rate:.1f} joins/s (goal ≥ {GOAL_JOINS / GOAL_SECONDS:.1f}/s) |",
-        f"| projected time for 10,000 | {projected / 60:.1f} min (goal ≤ 10 min): "
-        f"{'met' if projected <= GOAL_SECONDS and not result['errors'] else 'NOT met'} |",
-        f"| per join | {result['join_latency']} |",
-        f"| public join page during the surge | {result['probe']} ({result['probe_errors']} errors) |",
-        f"| C_insert ({args.threads} clients) | {c_insert:.0f} commits/s |",
-        f"| ratio joins/s ÷ C_insert | {rate / c_insert:.3f} |",
-        f"| integrity | {result['integrity']} |",
-        f"| error samples | {'; '.join(result['error_samples']) or '—'} |",
-        "",
-        "In-process load (application and database below the HTTP server), sandbox card provider. "
-        f"Run size: {result['joins']} joins" + (" (smaller than the 10,000 of the goal; the rate is projected)."
-                                                 if result["joins"] < GOAL_JOINS else "."),
-    ]
-    table = "\n".join(lines)
-    print(table)
-    write_section("membership", "## Membership deadline surge (P8)\n\n" + table)
-    return 0 if result["integrity"] == "ok" and not result["errors"] else 1
+        raise SystemExit(f"benchmark child '{step}' failed")
+    return json.loads(path.read_text())
 
 
-def child(args: argparse.Namespace) -> int:
+def _env_extra() -> dict[str, str]:
+    # The sandbox card processor only; emails are dropped (in production they leave from a task).
+    return {"PAYMENT_PROVIDERS": "piazza.payments.providers.sandbox.SandboxProvider",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SITE_URL": "http://127.0.0.1",
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **_env_extra())
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "benchmarks.membership:application", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"],
+        env=env, cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.3)
+    _stop(server)
+    raise SystemExit("gunicorn did not start")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop the gunicorn this benchmark started (its own process group, by id)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+# --- the load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    done: int = 0
+    offered: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+class Joiner:
+    """The two requests of one join, each applicant used once."""
+
+    def __init__(self, client: Any, setup: dict[str, Any]) -> None:
+        self.client = client
+        self.csrf = setup["csrf"]
+        self.applicants = setup["applicants"]
+        self.next = 0
+        self.completed: list[str] = []
+
+    async def join(self) -> None:
+        if self.next >= len(self.applicants):
+            raise RuntimeError("no applicant left")
+        applicant = self.applicants[self.next]
+        self.next += 1
+        form = {"csrfmiddlewaretoken": self.csrf, **applicant}
+        response = await self.client.post(JOIN_PATH, data=form)
+        if response.status_code != 302 or "/pagamenti/" not in response.headers.get("location", ""):
+            raise RuntimeError(f"join form answered {response.status_code}: {_error_of(response.text)}")
+        pay_url = response.headers["location"]
+        paid = await self.client.post(pay_url, data={"csrfmiddlewaretoken": self.csrf,
+                                                     "idempotency_key": os.urandom(12).hex(), **CARD})
+        if paid.status_code != 302 or "/tesseramento/iscrizione/" not in paid.headers.get("location", ""):
+            raise RuntimeError(f"payment page answered {paid.status_code}: {_error_of(paid.text)}")
+        self.completed.append(applicant["codice_fiscale"])
+
+
+def _error_of(text: str) -> str:
+    found = re.findall(r'class="errorlist"[^>]*>(.*?)</', text, re.S)
+    return (" / ".join(re.sub(r"<[^>]+>", " ", f) for f in found) or text[:200]).strip()[:300]
+
+
+async def closed_loop(name: str, seconds: float, job: Any, clients: int = CONCURRENCY) -> Phase:
+    """Saturation: `clients` loops, each starting its next job when the last one ends."""
+    phase = Phase(name)
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            phase.offered += 1
+            try:
+                await job()
+            except Exception as exc:  # every failure is counted and shown
+                phase.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            else:
+                phase.done += 1
+                phase.latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    phase.seconds = time.perf_counter() - started
+    return phase
+
+
+async def open_model(name: str, rate: float, count: int, job: Any) -> Phase:
+    """`count` arrivals at a fixed `rate`; latency from the scheduled arrival; at most
+    4 × CONCURRENCY in flight (later arrivals are errors rather than an unbounded queue)."""
+    phase = Phase(name)
+    in_flight: set[asyncio.Task[None]] = set()
+    start = time.perf_counter()
+
+    async def one(scheduled: float) -> None:
+        try:
+            await job()
+        except Exception as exc:
+            phase.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+        else:
+            phase.done += 1
+            phase.latencies.append(time.perf_counter() - scheduled)
+
+    for i in range(count):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        phase.offered += 1
+        if len(in_flight) >= 4 * CONCURRENCY:
+            phase.errors.append("overloaded: arrival dropped")
+            continue
+        task = asyncio.create_task(one(scheduled))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    if in_flight:
+        await asyncio.wait(in_flight, timeout=120)
+    phase.seconds = time.perf_counter() - start
+    return phase
+
+
+async def probe(client: Any, stop: asyncio.Event, phase: Phase) -> None:
+    """The public join page (step two, with the circoli of Bologna and the fee) every 0.5 s."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        phase.offered += 1
+        try:
+            response = await client.get(JOIN_PATH)
+            if response.status_code != 200:
+                raise RuntimeError(f"join page answered {response.status_code}")
+        except Exception as exc:
+            phase.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+        else:
+            phase.done += 1
+            phase.latencies.append(time.perf_counter() - started)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+
+async def load(base: str, setup: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=CONCURRENCY * 8, max_keepalive_connections=CONCURRENCY * 8)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, follow_redirects=False,
+                                 cookies={"csrftoken": setup["csrf"]}) as client, \
+            httpx.AsyncClient(base_url=base, timeout=60) as probe_client:
+        joiner = Joiner(client, setup)
+
+        async def ceiling() -> None:
+            response = await client.post(CEILING_PATH)
+            if response.status_code != 200:
+                raise RuntimeError(f"ceiling view answered {response.status_code}")
+
+        await closed_loop("warm-up", 3.0, joiner.join, clients=4)
+        c_view = await closed_loop("C_view", min(args.seconds, 8.0), ceiling)
+        saturation = await closed_loop("saturation", args.seconds, joiner.join)
+        stop = asyncio.Event()
+        probe_phase = Phase("public join page during the surge")
+        prober = asyncio.create_task(probe(probe_client, stop, probe_phase))
+        surge = await open_model("surge", args.rate, args.joins, joiner.join)
+        stop.set()
+        await prober
+    return {"phases": [c_view, saturation, surge, probe_phase], "completed": joiner.completed}
+
+
+# --- children (Django pointed at the scratch database) -------------------------------------------
+
+
+def _django() -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
+
+
+def child_setup(args: argparse.Namespace) -> int:
+    """The membership year open, 20 circoli covering Bologna, applicants with valid codici fiscali."""
+    _django()
     import datetime as dt
 
-    from django.db import connection
-    from django.test import Client
+    from django.middleware.csrf import _get_new_csrf_string  # type: ignore[attr-defined]
     from django.utils import timezone
+    from faker import Faker
 
-    from piazza.ledger.checks import run_checks
-    from piazza.membership import actions
-    from piazza.membership.models import FeeSchedule, Membership, Status
-    from piazza.membership.payments import start_online_payment
-    from piazza.payments.actions import pay
+    from piazza.membership.models import FeeSchedule
     from piazza.people.codice_fiscale import make_codice_fiscale
     from piazza.territory.models import Comune, Kind, Level, Territory
 
@@ -111,107 +368,137 @@ def child(args: argparse.Namespace) -> int:
     comune = Comune.objects.get(istat_code="037006")
     circoli = []
     for i in range(20):
-        node = Territory(parent=bologna, level=Level.CIRCOLO, kind=Kind.TERRITORIAL, name=f"Circolo bench {i}")
+        node = Territory(parent=bologna, level=Level.CIRCOLO, kind=Kind.TERRITORIAL, name=f"Circolo bench {i:02d}")
         node.save()
         node.comuni.set([comune])
-        circoli.append(node)
-    from faker import Faker
-
+        circoli.append(node.pk)
     fake = Faker("it_IT")
     fake.seed_instance(8)
-    items: list[actions.JoinData] = []
-    for n in range(args.joins):
+    applicants: list[dict[str, str]] = []
+    seen: set[str] = set()
+    n = 0
+    while len(applicants) < args.joins:
+        n += 1
         birth = dt.date(1940, 1, 1) + dt.timedelta(days=(n * 7919) % 25_000)
         sex = "F" if n % 2 else "M"
         first = fake.first_name_female() if sex == "F" else fake.first_name_male()
         last = fake.last_name()
-        items.append(actions.JoinData(
-            first_name=first, last_name=last, birth_date=birth, sex=sex, birth_comune=comune,
-            codice_fiscale=make_codice_fiscale(first_name=first, last_name=last, sex=sex,
-                                               birth_date=birth, belfiore=comune.belfiore),
-            residence_street=f"Via Indipendenza {n}", residence_comune=comune, email=f"m{n}@example.org",
-            declarations_accepted=True, art9_authorised=True))
-    connection.close()
-    lock = threading.Lock()
-    cursor = {"next": 0}
-    errors: list[str] = []
-    latencies: list[float] = []
-    done = threading.Event()
-
-    def worker() -> None:
-        from django.db import connection as conn
-
-        while True:
-            with lock:
-                index = cursor["next"]
-                cursor["next"] += 1
-            if index >= len(items):
-                break
-            started = time.perf_counter()
-            try:
-                m = actions.apply_for_membership(actor=None, data=items[index], circolo=circoli[index % 20],
-                                                 year=year)
-                payment = start_online_payment(m, actor=None, provider="sandbox")
-                pay(actor=None, payment=payment, client_key=f"bench-{index}",
-                    data={"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}, return_url="")
-            except Exception as exc:  # counted and reported: P8 demands zero
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
-            else:
-                with lock:
-                    latencies.append(time.perf_counter() - started)
-        conn.close()
-
-    probe_samples: list[float] = []
-    probe_errors = [0]
-
-    def probe() -> None:
-        from django.db import connection as conn
-
-        client = Client()
-        while not done.is_set():
-            started = time.perf_counter()
-            response = client.get("/tesseramento/iscriviti/?comune=Bologna")
-            probe_samples.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                probe_errors[0] += 1
-            time.sleep(0.2)
-        conn.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(args.threads)]
-    prober = threading.Thread(target=probe)
-    started = time.monotonic()
-    prober.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.monotonic() - started
-    done.set()
-    prober.join()
-
-    effective = Membership.objects.filter(year=year, status=Status.EFFECTIVE).count()
-    cards = Membership.objects.filter(year=year).exclude(card_number="").values("card_number").distinct().count()
-    from piazza.payments.models import Payment
-
-    payments = Payment.objects.filter(state="succeeded").count()
-    violations = run_checks()
-    problems = []
-    if effective != args.joins - len(errors):
-        problems.append(f"{effective} effective memberships for {args.joins - len(errors)} joins")
-    if cards != effective:
-        problems.append(f"{cards} distinct card numbers for {effective} memberships")
-    if payments != effective:
-        problems.append(f"{payments} succeeded payments for {effective} memberships")
-    if violations:
-        problems.append(f"ledger: {violations[:3]}")
-    print(json.dumps({
-        "joins": args.joins, "errors": len(errors), "error_samples": errors[:5], "seconds": seconds,
-        "join_latency": summary(latencies).ms() if latencies else "n/a",
-        "probe": summary(probe_samples).ms() if probe_samples else "n/a", "probe_errors": probe_errors[0],
-        "integrity": "ok" if not problems else "; ".join(problems),
-    }))
+        code = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth,
+                                   belfiore=comune.belfiore)
+        if code in seen:  # one person, one membership a year: the generator must not repeat people
+            continue
+        seen.add(code)
+        applicants.append({
+            "first_name": first, "last_name": last, "sex": sex, "birth_date": birth.isoformat(),
+            "birth_place": "Bologna", "codice_fiscale": code, "citizenship": "italian",
+            "residence_street": f"Via Indipendenza {n}", "residence_cap": "40121", "email": f"m{n}@example.org",
+            "phone": "", "circolo": str(circoli[n % len(circoli)]), "member_of_other_party": "no",
+            "declarations_accepted": "on", "art9_authorised": "on",
+        })
+    Path(args.file).write_text(json.dumps({"csrf": _get_new_csrf_string(), "applicants": applicants,
+                                           "year": year}))
     return 0
+
+
+def child_verify(args: argparse.Namespace) -> int:
+    """No join lost or doubled: memberships, card numbers, payments and the ledger agree."""
+    _django()
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from piazza.ledger.checks import run_checks
+    from piazza.membership.models import Membership, Status
+    from piazza.payments.models import Payment
+    from piazza.payments.models import State as PaymentState
+
+    completed = json.loads(Path(args.file).read_text())["completed"]
+    year = timezone.localdate().year
+    memberships = Membership.objects.filter(year=year)
+    effective = set(memberships.filter(status=Status.EFFECTIVE)
+                    .values_list("person__codice_fiscale", flat=True))
+    problems = []
+    lost = [code for code in completed if code not in effective]
+    if lost:
+        problems.append(f"{len(lost)} completed joins without an effective membership (e.g. {lost[:3]})")
+    cards = memberships.exclude(card_number="").values("card_number").distinct().count()
+    with_card = memberships.exclude(card_number="").count()
+    if cards != with_card:
+        problems.append(f"{with_card - cards} card numbers given twice")
+    doubled = (memberships.filter(status__in=[Status.APPLIED, Status.PAID, Status.EFFECTIVE]).values("person_id")
+               .annotate(n=Count("pk")).filter(n__gt=1).count())
+    if doubled:
+        problems.append(f"{doubled} people with two memberships in {year}")
+    succeeded = Payment.objects.filter(state=PaymentState.SUCCEEDED).count()
+    paid = memberships.filter(status__in=[Status.PAID, Status.EFFECTIVE]).count()
+    if succeeded != paid:
+        problems.append(f"{succeeded} succeeded payments for {paid} paid memberships")
+    violations = run_checks()
+    if violations:
+        problems.append(f"ledger: {[str(v) for v in violations[:3]]}")
+    Path(args.file).write_text(json.dumps({
+        "effective": len(effective), "paid": paid, "applied_unpaid": memberships.filter(status=Status.APPLIED).count(),
+        "problems": problems}))
+    return 0
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, workers: int, results: dict[str, Any], verify: dict[str, Any],
+           c_insert: float, elapsed: float) -> int:
+    c_view, saturation, surge, probe_phase = results["phases"]
+
+    def lat(phase: Phase) -> str:
+        return summary(phase.latencies).ms() if phase.latencies else "n/a"
+
+    def errs(phase: Phase) -> str:
+        if not phase.errors:
+            return "0"
+        kinds: dict[str, int] = {}
+        for error in phase.errors:
+            kinds[error[:90]] = kinds.get(error[:90], 0) + 1
+        return f"{len(phase.errors)} ({'; '.join(f'{n}× {k}' for k, n in sorted(kinds.items())[:3])})"
+
+    met_rate = surge.done == args.joins and not surge.errors and surge.seconds <= args.joins / args.rate * 1.05
+    projected = GOAL_JOINS / saturation.rate / 60 if saturation.rate else float("inf")
+    lines = [
+        f"Loopback HTTP against gunicorn ({workers} sync workers = 2 × cores), PostgreSQL, sandbox card provider, "
+        f"asyncio httpx client in a second process. One join = the application form POST + the payment page POST. "
+        f"Whole run {elapsed / 60:.1f} min.",
+        "",
+        "| figure | value | goal | verdict |",
+        "|---|---|---|---|",
+        f"| surge: {surge.offered:,} joins arriving at {args.rate:.1f}/s (open model, ≤ {4 * CONCURRENCY} in flight) "
+        f"| {surge.done:,} completed in {surge.seconds:.0f} s ({surge.rate:.1f}/s), errors {errs(surge)} "
+        f"| {args.joins:,} in {args.joins / args.rate:.0f} s, 0 errors | {'met' if met_rate else '**missed**'} |",
+        f"| surge latency from scheduled arrival | {lat(surge)} | — | — |",
+        f"| public join page during the surge | {lat(probe_phase)}, errors {errs(probe_phase)} | answering "
+        f"| {'met' if probe_phase.done and not probe_phase.errors else '**missed**'} |",
+        f"| saturation ({CONCURRENCY} clients back to back, {saturation.seconds:.0f} s) "
+        f"| {saturation.rate:.1f} joins/s, "
+        f"errors {errs(saturation)}; 10,000 would take {projected:.1f} min | ≥ {GOAL_RATE:.1f}/s (10,000 in 10 min) "
+        f"| {'met' if saturation.rate >= GOAL_RATE else '**missed**'} |",
+        f"| saturation latency per join | {lat(saturation)} | — | — |",
+        f"| C_view (bare Django view, one INSERT, same server) | {c_view.rate:.0f} requests/s, errors {errs(c_view)} "
+        f"| ceiling | — |",
+        f"| C_insert ({workers} clients, psycopg) | {c_insert:.0f} commits/s | ceiling | — |",
+        f"| ratio joins/s ÷ C_view (a join is 2 requests) | {saturation.rate / c_view.rate:.3f} | — | — |"
+        if c_view.rate else "| ratio | n/a | — | — |",
+        f"| integrity | {verify['effective']:,} effective memberships, {verify['paid']:,} paid, "
+        f"{verify['applied_unpaid']} applied and unpaid (joins cut short by an error); "
+        f"{'; '.join(verify['problems']) or 'no join lost or doubled, card numbers unique, ledger clean'} "
+        f"| no loss, no duplicate | {'met' if not verify['problems'] else '**FAILED**'} |",
+    ]
+    if args.joins < GOAL_JOINS:
+        lines += ["", f"Run size: {args.joins:,} arrivals in the surge (smaller than the 10,000 of the goal)."]
+    table = "\n".join(lines)
+    print(table)
+    write_section("membership", "## Membership deadline surge (P8)\n\n" + table + "\n\n" + STATEMENTS)
+    return 0 if not verify["problems"] else 1
+
+
+STATEMENTS = """Where a join's SQL goes (PostgreSQL, counted by `test_join_query_budget` in
+`piazza/membership/tests/test_performance.py`, savepoints included):"""
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from piazza.core.tasks import enqueue_on_commit
 from piazza.membership import anomalies, cards
 from piazza.membership.fees import FeeQuote, age_on, compute_fee, format_cents
 from piazza.membership.models import (
+    DEFAULT_RULES,
     LIVE_STATUSES,
     PAID_STATUSES,
     AlboElection,
@@ -42,6 +44,7 @@ from piazza.membership.models import (
     FeeSchedule,
     FlagStatus,
     Membership,
+    MembershipRules,
     Objection,
     ObjectionStatus,
     PaymentMethod,
@@ -150,16 +153,80 @@ def set_regional_surcharge(*, actor: Any, region: Territory, year: int, amount_c
     return surcharge
 
 
+RULE_FIELDS = list(DEFAULT_RULES)
+
+
+def set_membership_rules(*, actor: Any, territory: Territory, **values: Any) -> MembershipRules:
+    """A federation, region or the national office sets its parameters (M2 age, M18 windows, M23
+    cap, M24 limits, cash); None = inherit from above. Only membership or organisation officers
+    of that territory."""
+    action = "membership.set_rules"
+    if territory.level == Level.CIRCOLO or not has_role_at(actor, territory, MEMBERSHIP_ROLES):
+        refuse(action, _("Le regole di tesseramento le fissano federazione, regione o nazionale, con un ruolo di "
+                         "tesseramento su %(t)s.") % {"t": territory}, actor=actor, territory=territory,
+               code="out_of_scope", permission=True)
+    unknown = sorted(set(values) - set(RULE_FIELDS))
+    if unknown:
+        refuse(action, _("Parametri sconosciuti: %(n)s.") % {"n": ", ".join(unknown)}, actor=actor,
+               territory=territory, code="unknown_rule")
+    problems: dict[str, list[str]] = {}
+    if values.get("min_age") is not None and not 14 <= values["min_age"] <= 18:
+        problems["min_age"] = [_("L'età minima va da 14 a 18 anni.")]
+    if values.get("out_of_area_cap_percent") is not None and values["out_of_area_cap_percent"] > 100:
+        problems["out_of_area_cap_percent"] = [_("Una quota è al massimo 100%.")]
+    for name in ("max_per_instrument", "objection_days", "appeal_hours", "counter_appeal_hours"):
+        if values.get(name) is not None and values[name] < 1:
+            problems[name] = [_("Il valore deve essere almeno 1.")]
+    if problems:
+        _refuse_many(action, problems, actor=actor, territory=territory, code="invalid_rule")
+    with transaction.atomic():
+        rules, _created = MembershipRules.objects.select_for_update().get_or_create(territory=territory)
+        for name, value in values.items():
+            setattr(rules, name, value)
+        rules.save()
+        record(action, actor=actor, obj=rules, territory=territory,
+               data=dict(values))
+    return rules
+
+
+def create_albo_election(*, actor: Any, territory: Territory, name: str, fee_cents: int, opens_at: dt.datetime,
+                         closes_at: dt.datetime) -> AlboElection:
+    """An election (primaries) whose Albo registration asks non-members for a fee (2023: €2)."""
+    action = "membership.create_albo_election"
+    if territory.level == Level.CIRCOLO or not has_role_at(actor, territory, {Role.ORGANISATION,
+                                                                            Role.ADMINISTRATOR}):
+        refuse(action, _("Un'elezione dell'Albo la indice l'organizzazione nazionale, regionale o della "
+                         "federazione."), actor=actor, territory=territory, code="out_of_scope", permission=True)
+    problems: dict[str, list[str]] = {}
+    if not name.strip():
+        problems["name"] = [_("Indica il nome dell'elezione.")]
+    if fee_cents < 0:
+        problems["fee_cents"] = [_("Il contributo non può essere negativo.")]
+    if closes_at <= opens_at:
+        problems["closes_at"] = [_("La chiusura deve venire dopo l'apertura.")]
+    if problems:
+        _refuse_many(action, problems, actor=actor, territory=territory, code="invalid_election")
+    with transaction.atomic():
+        election = AlboElection.objects.create(name=name.strip(), territory=territory, fee_cents=fee_cents,
+                                               opens_at=opens_at, closes_at=closes_at)
+        record(action, actor=actor, obj=election, territory=territory,
+               data={"fee_cents": fee_cents, "opens_at": opens_at.isoformat(), "closes_at": closes_at.isoformat()})
+    return election
+
+
 def schedule_for(year: int) -> FeeSchedule | None:
     return FeeSchedule.objects.filter(year=year).first()
 
 
 def quote_for(schedule: FeeSchedule, circolo: Territory, birth_date: dt.date | None, on: dt.date) -> FeeQuote:
-    region = circolo.ancestor_at(Level.REGION)
-    surcharge = (RegionalSurcharge.objects.filter(schedule=schedule, region=region).first()
-                 if region is not None else None)
+    """The fee for a person joining `circolo` (M5–M8): one query finds the region's surcharge
+    among the circolo's ancestors (P8: no separate lookup of the region)."""
+    ancestor_ids = [int(part) for part in circolo.path.strip("/").split("/") if part]
+    surcharge = (RegionalSurcharge.objects.filter(schedule=schedule, region_id__in=ancestor_ids,
+                                                  region__level=Level.REGION)
+                 .select_related("region").first())
     return compute_fee(schedule, regional_surcharge_cents=surcharge.amount_cents if surcharge else 0,
-                       birth_date=birth_date, on=on, region_name=region.name if region else "")
+                       birth_date=birth_date, on=on, region_name=surcharge.region.name if surcharge else "")
 
 
 # --- Joining (M2, M4, M10–M15) ----------------------------------------------------------
@@ -295,7 +362,8 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
         problems.setdefault("codice_fiscale", []).append(_("Il codice fiscale è obbligatorio per l'iscrizione."))
     if problems:
         _refuse_many(action, problems, actor=actor, territory=circolo, code="not_eligible")
-    if not circolo_is_open_to(circolo, data.residence_comune):
+    open_to_residence = circolo_is_open_to(circolo, data.residence_comune)
+    if not open_to_residence:
         comune = str(data.residence_comune) if data.residence_comune else _("estero")
         refuse(action, _("Il circolo %(circolo)s non copre il tuo comune di residenza (%(comune)s). Scegli un circolo "
                          "del tuo comune, un circolo online o tematico, o un Punto PD; per iscriverti altrove per "
@@ -318,16 +386,16 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
                 fee_explanation=quote.as_dict(), art9_authorised_at=now, art9_text_version=ART9_TEXT_VERSION,
                 art9_channel=channel, declarations_at=now, declarations_text_version=DECLARATIONS_TEXT_VERSION,
                 applied_at=now, registered_by=registered_by,
-                out_of_area=circolo.kind not in OPEN_TO_ALL_KINDS and not circolo_is_open_to(
-                    circolo, data.residence_comune),
+                # Joining is refused above when the circolo does not cover the residence (M10), so
+                # a new membership is never out of area; an approved transfer (M23) sets it.
+                out_of_area=False,
             )
-            ensure_supporter(person=person, territory=circolo, actor=actor, channel=channel, now=now)
-            _timeline(person, actor, "membership.applied",
-                      _("Richiesta di iscrizione %(year)s al %(circolo)s") % {"year": year, "circolo": circolo.name},
-                      {"membership": membership.pk})
+            ensure_supporter(person=person, territory=circolo, channel=channel, now=now)
+            # One audit entry says it all (the Albo entry of M1 included); the person's timeline
+            # gets its entry when the fee is paid (P8: fewer writes per join).
             record(action, actor=actor, obj=membership, territory=circolo,
                    data={"year": year, "channel": channel, "fee_cents": quote.total_cents,
-                         "reduced": quote.reduced, "renewal": is_renewal})
+                         "reduced": quote.reduced, "renewal": is_renewal, "albo": True})
     except IntegrityError:
         # A concurrent application for the same person and year won the race (DB constraint).
         existing = _existing_membership(canonical, year)
@@ -432,16 +500,9 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
         if locked.status != Status.APPLIED:
             raise ValidationError(_("L'iscrizione è cambiata nel frattempo: ricarica la pagina."))
         rules = rules_for(locked.circolo)
-        locked.status = Status.PAID
-        locked.paid_at = paid_at
-        locked.payment_method = method
-        locked.payment_reference = reference[:80]
-        locked.payer_fingerprint = fingerprint
-        locked.payer_name = payer_name[:200]
-        locked.prepaid_instrument = prepaid
-        locked.payment_id = payment_id
-        locked.cash_receipt_number = cash_receipt_number
-        locked.objection_deadline = paid_at + dt.timedelta(days=rules.objection_days)
+        _set_paid(locked, method=method, reference=reference, fingerprint=fingerprint, payer_name=payer_name,
+                  prepaid=prepaid, payment_id=payment_id, paid_at=paid_at, rules=rules,
+                  cash_receipt_number=cash_receipt_number)
         _assign_card_number(locked)
         if book_offline:
             from piazza.membership.payments import book_offline_payment
@@ -454,19 +515,89 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
                   _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s")
                   % {"year": locked.year, "amount": format_cents(locked.fee_cents), "card": locked.card_number},
                   {"membership": locked.pk})
-        if not enforce_limits and fingerprint:
-            shared = (Membership.objects.filter(year=locked.year, payer_fingerprint=fingerprint,
-                                                status__in=PAID_STATUSES).exclude(pk=locked.pk).count())
-        if shared or prepaid:
-            # M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
-            federation = locked.circolo.parent or locked.circolo
-            store_signals(federation=federation, year=locked.year,
-                          signals=[s for s in anomalies.shared_instruments(federation, locked.year,
-                                                                           rules_for(federation))
-                                   if s.key == fingerprint[:128]]
-                          + (anomalies.prepaid_instruments(federation, locked.year, rules) if prepaid else []),
-                          actor=actor, kinds=None)
+        _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=actor)
     return locked
+
+
+# Scans attached at the desk (rule M14 paper form, the signature): small images or PDFs only.
+SCAN_TYPES = {".pdf": b"%PDF", ".png": b"\x89PNG", ".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff"}
+SCAN_MAX_BYTES = 5 * 1024 * 1024
+
+
+def scan_problem(upload: Any) -> str:
+    """Why an uploaded scan is not acceptable (wrong type by name and content, too large), or ""."""
+    extension = os.path.splitext(str(upload.name))[1].lower()
+    magic = SCAN_TYPES.get(extension)
+    if magic is None:
+        return _("«%(name)s» non è un PDF, JPEG o PNG: scansiona il modulo in uno di questi formati.") % {
+            "name": upload.name}
+    if upload.size > SCAN_MAX_BYTES:
+        return _("«%(name)s» è troppo grande (%(mb).1f MB): il massimo è 5 MB. Scansiona a risoluzione più bassa.") % {
+            "name": upload.name, "mb": upload.size / 1024 / 1024}
+    head = upload.read(len(magic))
+    upload.seek(0)
+    if head != magic:
+        return _("«%(name)s» non contiene davvero un %(kind)s: controlla il file.") % {
+            "name": upload.name, "kind": extension[1:].upper()}
+    return ""
+
+
+def attach_scans(*, actor: Any, membership: Membership, paper_form: Any = None, signature_scan: Any = None
+                 ) -> Membership:
+    """The secretary attaches the signed paper form and, optionally, the scanned signature (desk)."""
+    action = "membership.attach_scans"
+    if not has_role_at(actor, membership.circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo}, actor=actor,
+               territory=membership.circolo, code="out_of_scope", permission=True)
+    errors = {name: [problem] for name, upload in (("paper_form", paper_form), ("signature_scan", signature_scan))
+              if upload and (problem := scan_problem(upload))}
+    if errors:
+        _refuse_many(action, errors, actor=actor, territory=membership.circolo, code="bad_scan")
+    fields = []
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if paper_form:
+            locked.paper_form = paper_form
+            fields.append("paper_form")
+        if signature_scan:
+            locked.signature_scan = signature_scan
+            fields.append("signature_scan")
+        if fields:
+            locked.save(update_fields=fields)
+            record(action, actor=actor, obj=locked, territory=locked.circolo, data={"files": fields})
+    return locked
+
+
+def _set_paid(membership: Membership, *, method: str, reference: str, fingerprint: str, payer_name: str,
+              prepaid: bool, payment_id: int | None, paid_at: dt.datetime, rules: Any,
+              cash_receipt_number: str = "") -> None:
+    """applied → paid on a locked row (saved by `_assign_card_number`); the M18 window opens."""
+    membership.status = Status.PAID
+    membership.paid_at = paid_at
+    membership.payment_method = method
+    membership.payment_reference = reference[:80]
+    membership.payer_fingerprint = fingerprint
+    membership.payer_name = payer_name[:200]
+    membership.prepaid_instrument = prepaid
+    membership.payment_id = payment_id
+    membership.cash_receipt_number = cash_receipt_number
+    membership.objection_deadline = paid_at + dt.timedelta(days=rules.objection_days)
+
+
+def _flag_instrument(membership: Membership, *, fingerprint: str, prepaid: bool, rules: Any, actor: Any) -> None:
+    """M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
+    Costs one query when the payment carries a fingerprint, none otherwise."""
+    shared = bool(fingerprint) and (Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint,
+                                                              status__in=PAID_STATUSES)
+                                    .exclude(pk=membership.pk).exists())
+    if not (shared or prepaid):
+        return
+    federation = membership.circolo.parent or membership.circolo
+    signals = [s for s in anomalies.shared_instruments(federation, membership.year, rules_for(federation))
+               if s.key == fingerprint[:128]] if shared else []
+    if prepaid:
+        signals += anomalies.prepaid_instruments(federation, membership.year, rules)
+    store_signals(federation=federation, year=membership.year, signals=signals, actor=actor, kinds=None)
 
 
 def _assign_card_number(membership: Membership) -> None:
@@ -553,22 +684,93 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
     The money has arrived, so M24 limits do not refuse it here: a shared or prepaid instrument
     is flagged for the commission. With online delivery the digital card makes the membership
     effective at once (M13), unless the card is blocked (M9).
+
+    One locked read, one UPDATE, one audit entry and one timeline entry for both transitions
+    (applied → paid → effective): this runs for every join of the deadline surge (P8).
+    Idempotent: a second call for a paid membership does nothing. Never raises for a closed
+    application (the payment must still be booked): the late money is recorded for the treasury.
     """
     from piazza.membership.payments import PROVIDER_METHODS
 
     metadata = getattr(payment, "metadata", {}) or {}
-    membership = mark_paid(
-        actor=None, membership=membership, method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
-        reference=payment.provider_reference or f"payment:{payment.pk}", payment_id=payment.pk,
-        fingerprint=instrument_fingerprint(str(metadata.get("instrument_fingerprint", ""))),
-        payer_name=payment.payer_name, prepaid=bool(metadata.get("prepaid", False)), enforce_limits=False)
-    blocked = CardBlock.objects.filter(person_id=membership.person_id, lifted_at__isnull=True).exists()
-    if membership.channel != Channel.CIRCOLO and not blocked and membership.status == Status.PAID:
-        membership = deliver_card(actor=None, membership=membership, delivery=Delivery.ONLINE)
+    fingerprint = instrument_fingerprint(str(metadata.get("instrument_fingerprint", "")))
+    prepaid = bool(metadata.get("prepaid", False))
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
+        if locked.status in PAID_STATUSES:
+            return locked
+        if locked.status != Status.APPLIED:
+            record("membership.payment_after_end", actor=None, obj=locked, territory=locked.circolo,
+                   kind=AuditKind.DENIED, data={"payment": payment.pk, "status": locked.status,
+                                                "reason": "fee paid for a closed application: refund it"})
+            return locked
+        rules = rules_for(locked.circolo)
+        blocked = CardBlock.objects.filter(person_id=locked.person_id, lifted_at__isnull=True).exists()
+        _set_paid(locked, method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
+                  reference=payment.provider_reference or f"payment:{payment.pk}", fingerprint=fingerprint,
+                  payer_name=payment.payer_name, prepaid=prepaid, payment_id=payment.pk, paid_at=now, rules=rules)
+        deliver = locked.channel != Channel.CIRCOLO and not blocked
+        if deliver:  # rule M13: the digital card is delivered online at once
+            locked.status = Status.EFFECTIVE
+            locked.effective_at = now
+            locked.delivery = Delivery.ONLINE
+        _assign_card_number(locked)
+        if deliver and locked.person.voting_circolo_id is None:
+            Person.objects.filter(pk=locked.person_id).update(voting_circolo=locked.circolo)  # rule M11
+        record("membership.mark_paid", actor=None, obj=locked, territory=locked.circolo,
+               data={"method": locked.payment_method, "payment": payment.pk, "card": locked.card_number,
+                     "prepaid": prepaid, "delivery": locked.delivery, "card_blocked": blocked})
+        summary = (_("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
+                   if deliver else _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"))
+        _timeline(locked.person, None, "membership.paid",
+                  summary % {"year": locked.year, "amount": format_cents(locked.fee_cents),
+                             "card": locked.card_number}, {"membership": locked.pk})
+        _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=None)
     from piazza.membership.tasks import send_card_email
 
-    enqueue_on_commit(send_card_email, membership.pk)
-    return membership
+    enqueue_on_commit(send_card_email, locked.pk)
+    return locked
+
+
+def after_yearly_debit(*, payment: Any, first: Membership) -> Membership | None:
+    """A later year's debit of a yearly SEPA schedule (`payments.start_yearly_sepa`) arrived.
+
+    The year is the first membership's year plus the cycles since. That year's renewal is made
+    (or found, if the member already applied) with the declarations given when the yearly debit
+    was signed, and paid by this money. Called inside the payments transaction, so it never
+    raises: money that cannot become a membership (already renewed otherwise, no longer eligible,
+    a different fee) is recorded as a DENIED audit entry for the treasury to refund.
+    """
+    from piazza.membership.payments import charge_cycle
+
+    year = first.year + charge_cycle(payment) - 1
+
+    def unmatched(reason: str) -> None:
+        record("membership.sepa_debit_unmatched", actor=None, obj=first, territory=first.circolo,
+               kind=AuditKind.DENIED, data={"payment": payment.pk, "year": year, "reason": reason,
+                                            "todo": "refund"})
+
+    current = (Membership.objects.filter(person_id=first.person_id, year=year, status__in=LIVE_STATUSES)
+               .select_related("circolo", "person").first())
+    if current is None:
+        latest = (Membership.objects.filter(person_id=first.person_id, status__in=PAID_STATUSES, year__lt=year)
+                  .select_related("circolo", "person").order_by("-year").first()) or first
+        try:
+            with transaction.atomic():
+                current = renew_membership(actor=None, previous=latest, year=year, declarations_accepted=True,
+                                           art9_authorised=True)
+        except ValidationError as error:
+            unmatched("; ".join(error.messages))
+            return None
+    if current.status in PAID_STATUSES:
+        unmatched(_("La quota %(year)s risulta già pagata.") % {"year": year})
+        return current
+    if current.fee_cents != payment.amount_cents:
+        unmatched(_("Addebitati %(paid)s, ma la quota %(year)s è %(fee)s.")
+                  % {"paid": format_cents(payment.amount_cents), "year": year, "fee": format_cents(current.fee_cents)})
+        return None
+    return after_online_payment(payment=payment, membership=current)
 
 
 def end_after_refund(*, membership: Membership, payment: Any) -> Membership:
@@ -1011,8 +1213,34 @@ def start_renewal_campaign(*, actor: Any, territory: Territory, year: int) -> in
     return len(ids)
 
 
+def yearly_debit_problem(previous: Membership, schedule: Any, year: int) -> str:
+    """Why next year's automatic SEPA debit must not run, or "": the fee of `year` differs from
+    the amount of the mandate's schedule, or the member must confirm something again (M2: a
+    non-EU citizen's residence permit may have expired)."""
+    person = previous.person
+    if schedule.saved_method_id is None:
+        return _("il mandato SEPA non risulta collegato all'addebito annuale")
+    if person.citizenship == Citizenship.NON_EU_PERMIT:
+        return _("serve confermare di nuovo il permesso di soggiorno")
+    fee_schedule = schedule_for(year)
+    if fee_schedule is None:
+        return _("le quote del %(year)s non sono ancora fissate") % {"year": year}
+    quote = quote_for(fee_schedule, previous.circolo, person.birth_date, schedule.next_charge_on)
+    if quote.total_cents != schedule.amount_cents:
+        return _("la quota %(year)s è %(fee)s invece di %(old)s") % {
+            "year": year, "fee": format_cents(quote.total_cents), "old": format_cents(schedule.amount_cents)}
+    return ""
+
+
 def send_renewal_reminder(*, membership_id: int, year: int) -> int:
-    """Send one reminder (idempotent: the unique `RenewalReminder` row is the guard)."""
+    """Send one reminder (idempotent: the unique `RenewalReminder` row is the guard).
+
+    A member who renews every year by SEPA is told when and how much will be debited, with the
+    one-click link to stop it; if the debit must not run as it stands (the fee changed, a
+    permit to confirm), the yearly schedule is stopped and the usual one-click renewal is sent.
+    """
+    from piazza.membership.payments import active_yearly_schedule
+
     previous = Membership.objects.select_related("person", "circolo").get(pk=membership_id)
     email = previous.person.primary_email
     if email is None:
@@ -1022,31 +1250,56 @@ def send_renewal_reminder(*, membership_id: int, year: int) -> int:
         if not created:
             return 0
         link = settings.SITE_URL.rstrip("/") + reverse("membership:renew", args=[renewal_token(previous, year)])
-        subject = _("Rinnova la tua tessera %(year)s") % {"year": year}
-        body = _("Ciao %(name)s,\nla tua tessera %(prev)s del %(circolo)s sta per scadere. Rinnovala per il "
-                 "%(year)s con un clic: %(link)s\n\nPuoi scegliere anche l'addebito SEPA annuale.") % {
-            "name": previous.person.first_name, "prev": previous.year, "circolo": previous.circolo.name,
-            "year": year, "link": link}
+        names = {"name": previous.person.first_name, "prev": previous.year, "circolo": previous.circolo.name,
+                 "year": year, "link": link}
+        schedule = active_yearly_schedule(previous.person)
+        problem = yearly_debit_problem(previous, schedule, year) if schedule is not None else ""
+        if schedule is not None and not problem:
+            from piazza.payments.links import cancel_schedule_url
+
+            subject = _("La tua tessera %(year)s si rinnova con l'addebito SEPA") % {"year": year}
+            body = _("Ciao %(name)s,\nil %(date)s addebiteremo %(amount)s sul tuo conto per la tessera %(year)s del "
+                     "%(circolo)s, come hai scelto. Se nel frattempo qualcosa è cambiato (ti sei iscritto a un altro "
+                     "partito, hai cambiato residenza) o non vuoi più rinnovare, annulla l'addebito con un clic: "
+                     "%(cancel)s") % {**names, "date": schedule.next_charge_on.strftime("%d/%m/%Y"),
+                                      "amount": format_cents(schedule.amount_cents),
+                                      "cancel": cancel_schedule_url(schedule.token)}
+        else:
+            if schedule is not None:
+                from piazza.payments.actions import cancel_schedule
+
+                cancel_schedule(actor=None, schedule=schedule, via="membership", reason=problem)
+            subject = _("Rinnova la tua tessera %(year)s") % {"year": year}
+            body = _("Ciao %(name)s,\nla tua tessera %(prev)s del %(circolo)s sta per scadere. Rinnovala per il "
+                     "%(year)s con un clic: %(link)s\n\nPuoi scegliere anche l'addebito SEPA annuale.") % names
+            if problem:
+                body += "\n" + (_("L'addebito SEPA annuale è stato sospeso perché %(why)s: rinnova dal link qui "
+                                   "sopra.") % {"why": problem})
         transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email.value]))
         record("membership.renewal_reminder", actor=None, obj=previous, territory=previous.circolo,
-               data={"year": year})
+               data={"year": year, "sepa_yearly": schedule is not None and not problem, "sepa_stopped": problem})
     return 1
 
 
 def renew_membership(*, actor: Any, previous: Membership, year: int, declarations_accepted: bool,
                      art9_authorised: bool, member_of_other_party: bool = False,
+                     citizenship: str | None = None, has_residence_permit: bool = False,
+                     residence_street: str | None = None, residence_cap: str | None = None,
                      now: dt.datetime | None = None) -> Membership:
-    """One-click renewal: last year's data, same circolo, declarations confirmed again (M4, M15)."""
+    """One-click renewal: last year's data and circolo, with what may have changed asked again —
+    citizenship and the residence permit (M2: a permit may have expired), the address, the
+    declarations (M15) and the art. 9 authorisation (M4). The same checks as joining apply."""
     person = previous.person
     email = person.primary_email
     phone = person.primary_phone
     data = JoinData(
         first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date or dt.date.min,
-        codice_fiscale=person.codice_fiscale, citizenship=person.citizenship, sex=person.sex,
+        codice_fiscale=person.codice_fiscale, citizenship=citizenship or person.citizenship, sex=person.sex,
         birth_comune=person.birth_comune, birth_country=person.birth_country,
-        residence_street=person.residence_street, residence_cap=person.residence_cap,
+        residence_street=person.residence_street if residence_street is None else residence_street,
+        residence_cap=person.residence_cap if residence_cap is None else residence_cap,
         residence_comune=person.residence_comune, email=email.value if email else "",
-        phone=phone.value if phone else "", has_residence_permit=True,
+        phone=phone.value if phone else "", has_residence_permit=has_residence_permit,
         member_of_other_party=member_of_other_party, declarations_accepted=declarations_accepted,
         art9_authorised=art9_authorised)
     return apply_for_membership(actor=actor, data=data, circolo=previous.circolo, channel=Channel.RENEWAL,
@@ -1123,15 +1376,13 @@ def review_flag(*, actor: Any, flag: AnomalyFlag, status: str, note: str) -> Ano
 # --- Supporters' register (Albo, M1, M3, M21) -------------------------------------------
 
 
-def ensure_supporter(*, person: Person, territory: Territory, actor: Any, channel: str = Channel.ONLINE,
-                     now: dt.datetime | None = None) -> Supporter:
-    """Rule M1: every member is also in the Albo."""
-    supporter = Supporter.objects.filter(person=person).first()
-    if supporter is None:
-        supporter = Supporter.objects.create(person=person, territory=territory, source=Supporter.Source.MEMBER,
-                                             channel=channel, registered_at=now or timezone.now())
-        record("membership.albo_from_membership", actor=actor, obj=supporter, territory=territory, data={})
-    return supporter
+def ensure_supporter(*, person: Person, territory: Territory, channel: str = Channel.ONLINE,
+                     now: dt.datetime | None = None) -> None:
+    """Rule M1: every member is also in the Albo. One INSERT … ON CONFLICT DO NOTHING (the person
+    is unique in the Albo), audited by the caller's entry."""
+    Supporter.objects.bulk_create([Supporter(person=person, territory=territory, source=Supporter.Source.MEMBER,
+                                             channel=channel, registered_at=now or timezone.now())],
+                                  ignore_conflicts=True)
 
 
 @dataclass
@@ -1211,6 +1462,36 @@ def register_supporter(*, actor: Any, data: SupporterData, election: AlboElectio
         record(action, actor=actor, obj=supporter, territory=territory,
                data={"created": created, "election": election.pk if election else None})
     return supporter
+
+
+def mark_election_fee_paid(*, payment: Any, registration: ElectionRegistration) -> ElectionRegistration:
+    """The per-election Albo fee arrived (called by payments inside its transaction; idempotent)."""
+    from piazza.membership.payments import PROVIDER_METHODS
+
+    with transaction.atomic():
+        locked = (ElectionRegistration.objects.select_for_update().select_related("election", "supporter")
+                  .get(pk=registration.pk))
+        if locked.paid_at is not None:
+            return locked
+        locked.paid_at = timezone.now()
+        locked.payment_id = payment.pk
+        locked.payment_method = PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD)
+        locked.save(update_fields=["paid_at", "payment_id", "payment_method"])
+        record("membership.election_fee_paid", actor=None, obj=locked, territory=locked.election.territory,
+               data={"payment": payment.pk, "fee_cents": locked.fee_cents, "election": locked.election_id})
+    return locked
+
+
+def election_fee_refunded(*, payment: Any, registration: ElectionRegistration) -> ElectionRegistration:
+    """A refunded Albo fee: the registration for that election is no longer paid."""
+    with transaction.atomic():
+        locked = ElectionRegistration.objects.select_for_update().select_related("election").get(pk=registration.pk)
+        if locked.paid_at is not None:
+            locked.paid_at = None
+            locked.save(update_fields=["paid_at"])
+            record("membership.election_fee_refunded", actor=None, obj=locked, territory=locked.election.territory,
+                   data={"payment": payment.pk})
+    return locked
 
 
 def _record_contact_consent(person: Person, *, actor: Any, now: dt.datetime) -> None:

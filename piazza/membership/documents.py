@@ -9,6 +9,7 @@ from django.utils import timezone
 from fpdf import FPDF
 
 from piazza.membership.cards import display
+from piazza.membership.fees import format_cents
 from piazza.membership.models import Membership, Roll
 
 
@@ -104,4 +105,40 @@ def roll_pdf(roll: Roll) -> bytes:
         pdf.multi_cell(0, 5, _latin(f"Firmata dal circolo il {timezone.localtime(roll.signed_at):%d/%m/%Y %H:%M} "
                                     f"da {roll.signed_by.get_full_name() or roll.signed_by.get_username()}"
                                     if roll.signed_by else ""), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def receipts_pdf(memberships: list[Membership]) -> bytes:
+    """Cash receipts (A5, one per page): number, date, who paid, the fee line by line (M5–M8)."""
+    pdf = FPDF(orientation="P", unit="mm", format="A5")
+    pdf.set_auto_page_break(True, margin=12)
+    for m in memberships:
+        pdf.add_page()
+        pdf.set_font("helvetica", "B", 12)
+        pdf.multi_cell(0, 6, _latin(f"Partito Democratico – {m.circolo.name}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", "", 9)
+        pdf.multi_cell(0, 5, _latin("Ricevuta di versamento della quota di iscrizione in contanti"),
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+        pdf.set_font("helvetica", "B", 11)
+        pdf.cell(0, 7, _latin(f"Ricevuta n. {m.cash_receipt_number}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", "", 10)
+        paid_at = timezone.localtime(m.paid_at).strftime("%d/%m/%Y %H:%M") if m.paid_at else ""
+        for line in (f"Data: {paid_at}", f"Ricevuto da: {m.person.full_name}",
+                     f"Codice fiscale: {m.person.codice_fiscale}",
+                     f"Causale: quota di iscrizione {m.year}, tessera n. {display(m.card_number)}"):
+            pdf.multi_cell(0, 6, _latin(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+        for fee_line in m.fee_explanation.get("lines", []):
+            pdf.cell(95, 6, _latin(str(fee_line["label"])), border="B")
+            pdf.cell(0, 6, _latin(format_cents(int(fee_line["amount_cents"]))), border="B", align="R",
+                     new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", "B", 10)
+        pdf.cell(95, 7, "Totale versato in contanti")
+        pdf.cell(0, 7, _latin(format_cents(m.fee_cents)), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", "", 9)
+        pdf.ln(4)
+        collector = (m.registered_by.get_full_name() or m.registered_by.get_username()) if m.registered_by else ""
+        pdf.multi_cell(0, 5, _latin(f"Incassato per il circolo{' da ' + collector if collector else ''}. "
+                                    "Firma: ______________________"), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

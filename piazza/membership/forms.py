@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.money import MoneyFormField
 from piazza.membership.models import Delivery, FlagStatus, PaymentMethod
 from piazza.people.models import Citizenship, Sex
 
@@ -71,7 +72,10 @@ class DeskPaymentForm(forms.Form):
 class DeskJoinForm(JoinForm, DeskPaymentForm):
     """At the circolo: the paper form digitised, the fee recorded in the same step."""
 
-    paper_form = forms.FileField(label=_("Modulo cartaceo firmato (scansione, facoltativa)"), required=False)
+    paper_form = forms.FileField(label=_("Modulo cartaceo firmato (scansione, facoltativa)"), required=False,
+                                 help_text=_("PDF, JPEG o PNG, al massimo 5 MB."))
+    signature_scan = forms.FileField(label=_("Firma scansionata (facoltativa)"), required=False,
+                                     help_text=_("PDF, JPEG o PNG, al massimo 5 MB."))
 
 
 class DeliverForm(forms.Form):
@@ -127,3 +131,142 @@ class SupporterForm(forms.Form):
                                           required=False)
     consents_to_contact = forms.BooleanField(
         label=_("Acconsento all'uso di email e cellulare per le comunicazioni dell'Albo"), required=False)
+
+
+class RenewalForm(forms.Form):
+    """One-click renewal: last year's data, asking again what may have changed since (M2, M15, M4)."""
+
+    citizenship = forms.ChoiceField(label=_("Cittadinanza"), choices=Citizenship.choices)
+    has_residence_permit = forms.BooleanField(
+        label=_("Ho un permesso di soggiorno valido oggi (solo cittadini extra UE)"), required=False,
+        help_text=_("Il permesso può essere scaduto dall'anno scorso: confermalo di nuovo."))
+    residence_street = forms.CharField(label=_("Indirizzo di residenza o domicilio"), max_length=200,
+                                       widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    residence_cap = forms.CharField(label=_("CAP"), max_length=5, required=False,
+                                    widget=forms.TextInput(attrs={"inputmode": "numeric",
+                                                                  "autocomplete": "postal-code"}))
+    member_of_other_party = forms.ChoiceField(label=_("Sei iscritto a un altro partito o movimento politico?"),
+                                              choices=YES_NO, widget=forms.RadioSelect, initial="no")
+    declarations_accepted = forms.BooleanField(
+        label=_("Confermo di non far parte di gruppi consiliari diversi da quelli del PD e di non essere stato "
+                "escluso dal partito in base al codice etico (regola M15)."), required=False)
+    art9_authorised = forms.BooleanField(
+        label=_("Autorizzo il trattamento dei miei dati, che rivelano la mia opinione politica, per la gestione "
+                "dell'iscrizione (GDPR art. 9, par. 2, lett. d)."), required=False)
+    yearly_sepa = forms.BooleanField(
+        label=_("Rinnova ogni anno con addebito diretto SEPA sul mio conto"), required=False,
+        help_text=_("Firmi un mandato SEPA nella pagina di pagamento. Ogni anno ricevi un avviso prima "
+                    "dell'addebito e puoi annullarlo con un clic."))
+
+
+# --- Officials' screens: blocks (M9), transfers (M23), objections (M18), rules and fees ------
+
+
+class BlockForm(forms.Form):
+    reason = forms.CharField(label=_("Motivo e condizione per sbloccare (regola M9)"), widget=forms.Textarea(
+        attrs={"rows": 2}), help_text=_("Es.: contributi da eletto 2025 non ancora versati."))
+
+
+class LiftForm(forms.Form):
+    note = forms.CharField(label=_("Nota di sblocco"), max_length=300, help_text=_("Es.: contributi versati il 2/4."))
+
+
+class TransferRequestForm(forms.Form):
+    to_circolo = forms.TypedChoiceField(label=_("Circolo di destinazione"), coerce=int)
+    reason = forms.CharField(label=_("Motivo (lavoro, studio, domicilio)"), max_length=300)
+
+    def __init__(self, *args: Any, circoli: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_circolo"].choices = [("", _("Scegli il circolo")), *circoli]  # type: ignore[attr-defined]
+
+
+DECISIONS = [("approve", _("Approva")), ("refuse", _("Respingi"))]
+
+
+class TransferDecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decisione"), choices=DECISIONS, widget=forms.RadioSelect)
+    reason = forms.CharField(label=_("Motivazione"), max_length=300, required=False)
+
+
+class ObjectionForm(forms.Form):
+    body = forms.ChoiceField(label=_("Chi contesta"), choices=[("circolo", _("Il circolo")),
+                                                               ("commission", _("La commissione di garanzia"))])
+    reason = forms.CharField(label=_("Motivo della contestazione"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ObjectionDecisionForm(forms.Form):
+    uphold = forms.ChoiceField(label=_("Decisione"), widget=forms.RadioSelect, choices=[
+        ("yes", _("Accolta: l'iscrizione è respinta")), ("no", _("Respinta: l'iscrizione è confermata"))])
+    reason = forms.CharField(label=_("Motivazione"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AppealForm(forms.Form):
+    reason = forms.CharField(label=_("Motivi"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class FeeScheduleForm(forms.Form):
+    """Rule M5: the fees of a year (national membership office)."""
+
+    year = forms.IntegerField(label=_("Anno"), min_value=2000, max_value=2100)
+    base_fee = MoneyFormField(label=_("Quota base"), initial="15,00")
+    national_surcharge = MoneyFormField(label=_("Maggiorazione nazionale"), min_cents=0, initial="0,00")
+    regional_surcharge_cap = MoneyFormField(label=_("Tetto della maggiorazione regionale (M6)"), min_cents=0,
+                                            initial="20,00")
+    total_cap = MoneyFormField(label=_("Tetto del totale all'iscrizione (M6)"), initial="40,00")
+    regional_deadline = forms.DateField(label=_("Termine per le maggiorazioni regionali (M6)"),
+                                        widget=forms.DateInput(attrs={"type": "date"}))
+    reduced_percent = forms.IntegerField(label=_("Percentuale pagata nella fascia 16–26 anni (M7)"), min_value=0,
+                                         max_value=100, initial=50)
+    opens_at = forms.DateTimeField(label=_("Apertura del tesseramento"), widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local"}), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+    closes_at = forms.DateTimeField(label=_("Chiusura (facoltativa)"), required=False, widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local", "step": "1"}), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+
+
+class SurchargeForm(forms.Form):
+    """Rule M6: a region's surcharge, by the deadline, within the caps."""
+
+    year = forms.IntegerField(label=_("Anno"), min_value=2000, max_value=2100)
+    amount = MoneyFormField(label=_("Maggiorazione regionale"), min_cents=0)
+
+
+INHERIT = [("", _("come il livello superiore")), ("yes", _("Sì")), ("no", _("No"))]
+
+
+class RulesForm(forms.Form):
+    """Per-territory parameters (open or per-federation in DOMAIN.md); empty = inherit."""
+
+    min_age = forms.IntegerField(label=_("Età minima (M2)"), required=False, min_value=14, max_value=18)
+    max_per_instrument = forms.IntegerField(label=_("Tessere massime con lo stesso strumento di pagamento (M24)"),
+                                            required=False, min_value=1)
+    refuse_prepaid_cards = forms.ChoiceField(label=_("Rifiuta carte prepagate (M24)"), choices=INHERIT,
+                                             required=False)
+    cash_allowed = forms.ChoiceField(label=_("Quote in contanti al circolo"), choices=INHERIT, required=False)
+    out_of_area_cap_percent = forms.IntegerField(label=_("Quota massima di iscritti fuori area, % (M23)"),
+                                                 required=False, min_value=0, max_value=100)
+    objection_days = forms.IntegerField(label=_("Giorni per contestare un'iscrizione (M18)"), required=False,
+                                        min_value=1)
+    appeal_hours = forms.IntegerField(label=_("Ore per il ricorso (M18)"), required=False, min_value=1)
+    counter_appeal_hours = forms.IntegerField(label=_("Ore per il controricorso (M18)"), required=False, min_value=1)
+
+    def rule_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, value in self.cleaned_data.items():
+            if name in ("refuse_prepaid_cards", "cash_allowed"):
+                values[name] = None if value == "" else value == "yes"
+            else:
+                values[name] = value
+        return values
+
+
+class AlboElectionForm(forms.Form):
+    name = forms.CharField(label=_("Nome dell'elezione"), max_length=200, help_text=_("Es.: Primarie 2027"))
+    fee = MoneyFormField(label=_("Contributo per i non iscritti"), min_cents=0, initial="2,00")
+    opens_at = forms.DateTimeField(label=_("Apertura delle registrazioni"), widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local"}), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+    closes_at = forms.DateTimeField(label=_("Chiusura delle registrazioni"), widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local"}), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+
+
+class RenewalCampaignForm(forms.Form):
+    year = forms.IntegerField(label=_("Anno da rinnovare"), min_value=2000, max_value=2100)

@@ -112,13 +112,88 @@ def start_online_payment(membership: Membership, *, actor: Any, provider: str | 
     )
 
 
+# --- Yearly renewal by SEPA direct debit (the bank app's mandates) -------------------------
+
+SEPA_PROVIDER = "sepa_dd"
+
+
+def sepa_available() -> bool:
+    """The `sepa_dd` provider is registered and some party account has a SEPA creditor id."""
+    from piazza.payments.providers.registry import get_provider
+
+    try:
+        return bool(get_provider(SEPA_PROVIDER).is_available())
+    except LookupError:
+        return False
+
+
+def sepa_creation_key(membership: Membership) -> str:
+    return f"membership:sepa:{membership.pk}"
+
+
+def start_yearly_sepa(membership: Membership, *, actor: Any, return_url: str = "") -> Any:
+    """A yearly SEPA schedule for the fee (payments' recurring schedules on the `sepa_dd` rail):
+    on the payment page the member signs the mandate (`bank.actions.sign_mandate`, the exact
+    consent text stored); this year's fee is the first debit. Each later year the schedule
+    debits again and `MembershipFeeHandler` turns the money into that year's membership.
+    Returns the first payment (to redirect to)."""
+    from piazza.payments.actions import create_recurring
+
+    person = membership.person
+    email = person.primary_email
+    _schedule, payment = create_recurring(
+        actor=actor, amount=Money(membership.fee_cents, membership.currency),
+        allocations=fee_allocations(membership), provider=SEPA_PROVIDER, interval="yearly",
+        description=f"Tessera PD (rinnovo annuale) – {person.full_name}"[:200],
+        creation_key=sepa_creation_key(membership), payable=membership, payer=person,
+        payer_name=person.full_name, payer_email=email.value if email else "", territory=membership.circolo,
+        return_url=return_url,
+    )
+    return payment
+
+
+def yearly_schedule_for(membership: Membership) -> Any:
+    """The active yearly SEPA schedule a membership started, if any."""
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    return RecurringSchedule.objects.filter(creation_key=sepa_creation_key(membership),
+                                            state=ScheduleState.ACTIVE).first()
+
+
+def active_yearly_schedule(person: Any) -> Any:
+    """The person's active yearly SEPA schedule for the membership fee, if any."""
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    return (RecurringSchedule.objects.filter(payer=person, provider=SEPA_PROVIDER, state=ScheduleState.ACTIVE,
+                                             creation_key__startswith="membership:sepa:")
+            .order_by("-created_at").first())
+
+
+def charge_cycle(payment: Any) -> int:
+    """Which yearly debit of a schedule a payment is (1 = the one signed on the renewal page)."""
+    metadata = getattr(payment, "metadata", {}) or {}
+    return int(metadata.get("cycle", 0) or 0) if getattr(payment, "schedule_id", None) else 0
+
+
 class MembershipFeeHandler:
     """What the payments app calls when a membership fee's payment changes (rule M13)."""
 
     def on_succeeded(self, payment: Any, payable: Any) -> None:
-        from piazza.membership.actions import after_online_payment
+        from piazza.membership.actions import after_online_payment, after_yearly_debit
 
-        after_online_payment(payment=payment, membership=payable)
+        if charge_cycle(payment) >= 2:
+            # A later year's debit of a yearly SEPA schedule: the payable is the membership that
+            # started it, the money is for the year `cycle - 1` after it.
+            after_yearly_debit(payment=payment, first=payable)
+        else:
+            after_online_payment(payment=payment, membership=payable)
+
+    def on_schedule_canceled(self, schedule: Any, payable: Any) -> None:
+        from piazza.core.audit import record
+
+        if payable is not None:
+            record("membership.sepa_yearly_canceled", actor=None, obj=payable, territory=payable.circolo,
+                   data={"schedule": schedule.pk})
 
     def on_failed(self, payment: Any, payable: Any) -> None:
         """A failed charge may be retried on the same payment page: the application stays."""
@@ -140,11 +215,46 @@ class MembershipFeeHandler:
                data={"payment": payment.pk, "state": getattr(dispute, "state", "")})
 
 
+# --- The per-election Albo fee (2023 primaries: €2 for non-members) -------------------------
+
+
+def start_election_fee(registration: Any, *, actor: Any, provider: str | None = None, return_url: str = "") -> Any:
+    """The payment of a registration's election fee (idempotent per registration), credited to
+    the account of the territory holding the election."""
+    from piazza.payments.actions import create_payment
+
+    election = registration.election
+    person = registration.supporter.person
+    email = person.primary_email
+    amount = Money(registration.fee_cents, "EUR")
+    account = get_account("territory", territory=election.territory, owner=election.territory, currency="EUR")
+    return create_payment(
+        actor=actor, amount=amount, allocations=[(account, amount)], provider=provider or online_provider(),
+        description=f"Albo – {election.name} – {person.full_name}"[:200], creation_key=f"albo:{registration.pk}",
+        payable=registration, payer=person, payer_name=person.full_name, payer_email=email.value if email else "",
+        territory=election.territory, return_url=return_url, metadata={"election": election.pk},
+    )
+
+
+class ElectionFeeHandler:
+    """What the payments app calls when an Albo election fee's payment changes."""
+
+    def on_succeeded(self, payment: Any, payable: Any) -> None:
+        from piazza.membership.actions import mark_election_fee_paid
+
+        mark_election_fee_paid(payment=payment, registration=payable)
+
+    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+        from piazza.membership.actions import election_fee_refunded
+
+        election_fee_refunded(payment=payment, registration=payable)
+
+
 def register() -> None:
-    try:
-        from piazza.payments.payables import PayableHandler, register_payable
-    except ImportError:  # a checkout where the payments core is not committed yet: nothing to hook
-        return
+    """Hook membership fees into the payments app's Payable plug-in point (called from ready())."""
+    from piazza.payments.payables import PayableHandler, register_payable
 
     handler = type("MembershipPayable", (MembershipFeeHandler, PayableHandler), {})()
     register_payable("membership.membership", handler)
+    election_handler = type("ElectionFeePayable", (ElectionFeeHandler, PayableHandler), {})()
+    register_payable("membership.electionregistration", election_handler)

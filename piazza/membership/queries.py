@@ -148,3 +148,10 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
 def anomaly_report(federation: Territory, year: int) -> list[AnomalyFlag]:
     return list(AnomalyFlag.objects.filter(federation=federation, year=year).prefetch_related("people")
                 .select_related("circolo", "reviewed_by").order_by("status", "kind", "-last_seen_at"))
+
+
+def cash_receipts(circolo: Territory, day: dt.date) -> QuerySet[Membership]:
+    """Fees a circolo collected in cash on `day` (local time), in receipt order."""
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    return (Membership.objects.filter(circolo=circolo, paid_at__gte=start, paid_at__lt=start + dt.timedelta(days=1))
+            .exclude(cash_receipt_number="").select_related("person", "circolo", "registered_by").order_by("paid_at"))

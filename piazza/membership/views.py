@@ -3,12 +3,14 @@ circolo desk, rolls, the anomaly report and the charts. Views only call actions 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,31 +22,55 @@ from piazza.core.audit import record
 from piazza.core.models import AuditKind
 from piazza.membership import actions, charts, documents, queries
 from piazza.membership.forms import (
+    AlboElectionForm,
+    AppealForm,
+    BlockForm,
     ComuneForm,
     CongressForm,
     DeliverForm,
     DeskJoinForm,
     DeskPaymentForm,
     EligibilityForm,
+    FeeScheduleForm,
     JoinForm,
+    LiftForm,
+    ObjectionDecisionForm,
+    ObjectionForm,
+    RenewalCampaignForm,
+    RenewalForm,
     ReviewForm,
+    RulesForm,
     SupporterForm,
+    SurchargeForm,
+    TransferDecisionForm,
+    TransferRequestForm,
     VoteForm,
 )
 from piazza.membership.models import (
+    LIVE_STATUSES,
+    AlboElection,
     AnomalyFlag,
+    CardBlock,
     Channel,
     Congress,
+    ElectionRegistration,
+    FeeSchedule,
     Membership,
+    MembershipRules,
+    Objection,
+    RegionalSurcharge,
     Roll,
     RollStatus,
     Status,
+    Transfer,
+    TransferStatus,
+    rules_for,
 )
 from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Person
 from piazza.people.validation import find_comune
 from piazza.territory.access import official_required
-from piazza.territory.models import Comune, Level, Role, Territory
+from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Level, Role, Territory
 from piazza.territory.scoping import has_role_at, scope_paths
 
 DESK_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.TREASURY}
@@ -175,31 +201,51 @@ def card_pdf(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def renew(request: HttpRequest, token: str) -> HttpResponse:
-    """One-click renewal from the reminder email: confirm the declarations and pay."""
+    """One-click renewal from the reminder email: what may have changed is asked again (the
+    residence permit, the address, the declarations), then the fee, once or yearly by SEPA."""
     found = actions.read_renewal_token(token)
     if found is None:
         raise Http404
     previous, year = found
-    error = ""
-    if request.method == "POST":
+    person = previous.person
+    form = RenewalForm(request.POST or None, initial={
+        "citizenship": person.citizenship, "residence_street": person.residence_street,
+        "residence_cap": person.residence_cap})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        from piazza.membership.payments import sepa_available, start_online_payment, start_yearly_sepa
+
         try:
             membership = actions.renew_membership(
                 actor=request.user, previous=previous, year=year,
-                declarations_accepted=request.POST.get("declarations_accepted") == "on",
-                art9_authorised=request.POST.get("art9_authorised") == "on",
-                member_of_other_party=request.POST.get("member_of_other_party") == "yes")
-            from piazza.membership.payments import start_online_payment
-
-            payment = start_online_payment(membership, actor=request.user)
-        except ValidationError as exc:
-            error = " ".join(exc.messages)
+                declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"],
+                member_of_other_party=data["member_of_other_party"] == "yes", citizenship=data["citizenship"],
+                has_residence_permit=data["has_residence_permit"], residence_street=data["residence_street"],
+                residence_cap=data["residence_cap"])
+            return_url = reverse("membership:status", args=[card_token(membership)])
+            if data["yearly_sepa"] and sepa_available():
+                payment = start_yearly_sepa(membership, actor=request.user, return_url=return_url)
+            else:
+                payment = start_online_payment(membership, actor=request.user, return_url=return_url)
+        except ValidationError as error:
+            _apply_errors(form, error)
         else:
             return redirect("payments:pay", token=payment.token)
-    return render(request, "membership/renew.html", {"previous": previous, "year": year, "error": error})
+    from piazza.membership.payments import sepa_available
+
+    if not sepa_available():
+        form.fields.pop("yearly_sepa")
+    return render(request, "membership/renew.html", {"previous": previous, "year": year, "form": form})
 
 
 def albo(request: HttpRequest) -> HttpResponse:
-    """Public registration in the Albo delle elettrici e degli elettori (M3, M21)."""
+    """Public registration in the Albo delle elettrici e degli elettori (M3, M21); with
+    `?elezione=<id>`, for one election, whose fee non-members pay online (2023: €2)."""
+    election = None
+    if request.GET.get("elezione"):
+        now = timezone.now()
+        election = get_object_or_404(AlboElection, pk=int(request.GET["elezione"]) if
+                                     request.GET["elezione"].isdigit() else 0, opens_at__lte=now, closes_at__gte=now)
     form = SupporterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -210,18 +256,33 @@ def albo(request: HttpRequest) -> HttpResponse:
             form.add_error("residence_comune", str(exc))
         else:
             try:
-                actions.register_supporter(actor=request.user, data=actions.SupporterData(
+                supporter = actions.register_supporter(actor=request.user, election=election,
+                                                       data=actions.SupporterData(
                     first_name=data["first_name"], last_name=data["last_name"], birth_date=data["birth_date"],
                     codice_fiscale=data["codice_fiscale"], email=data["email"], phone=data["phone"],
                     residence_street=data["residence_street"], residence_comune=residence,
                     citizenship=data["citizenship"], birth_comune=birth_comune, birth_country=birth_country,
                     has_residence_permit=data["has_residence_permit"], declares_support=data["declares_support"],
                     consents_to_contact=data["consents_to_contact"]))
+                registration = (ElectionRegistration.objects.filter(supporter=supporter, election=election).first()
+                                if election is not None else None)
+                if registration is not None and registration.fee_cents and registration.paid_at is None:
+                    from piazza.membership.payments import start_election_fee
+
+                    payment = start_election_fee(registration, actor=request.user,
+                                                 return_url=reverse("membership:albo_done"))
+                    return redirect("payments:pay", token=payment.token)
             except ValidationError as error:
                 _apply_errors(form, error)
             else:
-                return render(request, "membership/albo_done.html", {"name": data["first_name"]})
-    return render(request, "membership/albo.html", {"form": form})
+                return render(request, "membership/albo_done.html", {"name": data["first_name"],
+                                                                      "election": election})
+    return render(request, "membership/albo.html", {"form": form, "election": election})
+
+
+def albo_done(request: HttpRequest) -> HttpResponse:
+    """Where the payment page returns after the election fee."""
+    return render(request, "membership/albo_done.html", {"name": "", "paid": True})
 
 
 # --- Back office ---------------------------------------------------------------------------
@@ -284,6 +345,12 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
                         initial={"circolo": circolo.pk, "method": "pos"})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        # Bad scans are refused before anything is written (the attempt is audited by the action).
+        for name in ("paper_form", "signature_scan"):
+            if data.get(name) and (problem := actions.scan_problem(data[name])):
+                form.add_error(name, problem)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         birth_comune, birth_country = _place(data["birth_place"])
         join_data = actions.JoinData(
             first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
@@ -299,9 +366,10 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            if data.get("paper_form"):
-                membership.paper_form = data["paper_form"]
-                membership.save(update_fields=["paper_form"])
+            if data.get("paper_form") or data.get("signature_scan"):
+                membership = actions.attach_scans(actor=request.user, membership=membership,
+                                                  paper_form=data.get("paper_form"),
+                                                  signature_scan=data.get("signature_scan"))
             try:
                 actions.record_payment_at_circolo(actor=request.user, membership=membership, method=data["method"],
                                                   reference=data["reference"], fingerprint=data["instrument"],
@@ -320,15 +388,314 @@ def _membership(request: HttpRequest, pk: int) -> Membership:
                              .select_related("person", "circolo"), pk=pk)
 
 
+def _transfer_destinations(membership: Membership) -> list[tuple[int, str]]:
+    """Open circoli of the member's region, and those open to all (online, thematic, Punti PD)."""
+    region = membership.circolo.ancestor_at(Level.REGION)
+    qs = Territory.objects.filter(level=Level.CIRCOLO, closed_at__isnull=True).exclude(pk=membership.circolo_id)
+    condition = Q(kind__in=list(OPEN_TO_ALL_KINDS))
+    if region is not None:
+        condition |= Q(path__startswith=region.path)
+    return [(c.pk, c.name) for c in qs.filter(condition).order_by("name")[:400]]
+
+
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
 def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One membership: state, fee, card; the card block (M9), transfers (M23), objections and
+    appeals with their deadlines (M18)."""
     membership = _membership(request, pk)
     with transaction.atomic():
         record("membership.view", actor=request.user, obj=membership, territory=membership.circolo,
                kind=AuditKind.VIEW)
+    block = CardBlock.objects.filter(person_id=membership.person_id, lifted_at__isnull=True).first()
+    objections = list(membership.objections.select_related("raised_by", "decided_by"))
+    now = timezone.now()
     return render(request, "membership/membership.html", {
         "m": membership, "pay_form": DeskPaymentForm(initial={"method": "pos"}), "deliver_form": DeliverForm(),
-        "token": card_token(membership)})
+        "token": card_token(membership), "card_block": block, "block_form": BlockForm(), "lift_form": LiftForm(),
+        "transfers": Transfer.objects.filter(membership=membership).select_related("from_circolo", "to_circolo"),
+        "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership))
+        if membership.status in LIVE_STATUSES else None,
+        "objections": objections, "now": now,
+        "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
+        "objection_form": ObjectionForm(), "decision_form": ObjectionDecisionForm(), "appeal_form": AppealForm(),
+    })
+
+
+def _done(request: HttpRequest, call: Any, success: str) -> Any:
+    """Run an action for a screen: its refusal becomes a message, its success another."""
+    try:
+        result = call()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return None
+    messages.success(request, success)
+    return result
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def membership_block(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rule M9: block the card until a condition is met."""
+    membership = _membership(request, pk)
+    form = BlockForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Indica il motivo e la condizione per sbloccare la tessera."))
+    else:
+        _done(request, lambda: actions.block_card(actor=request.user, person=membership.person,
+                                                  territory=membership.circolo, reason=form.cleaned_data["reason"]),
+              _("Tessera bloccata: non sarà consegnata finché il blocco resta."))
+    return redirect("membership:membership", pk=pk)
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def membership_unblock(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership(request, pk)
+    block = get_object_or_404(CardBlock.objects.visible_to(request.user, roles=DESK_ROLES),
+                              person_id=membership.person_id, lifted_at__isnull=True)
+    form = LiftForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Scrivi una nota che dica perché la tessera si sblocca."))
+    else:
+        _done(request, lambda: actions.lift_card_block(actor=request.user, block=block,
+                                                       note=form.cleaned_data["note"]), _("Blocco tolto."))
+    return redirect("membership:membership", pk=pk)
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def transfer_request(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rule M23: ask the destination circolo to take the member."""
+    membership = _membership(request, pk)
+    form = TransferRequestForm(request.POST, circoli=_transfer_destinations(membership))
+    if not form.is_valid():
+        messages.error(request, _("Scegli il circolo di destinazione e scrivi il motivo."))
+    else:
+        destination = get_object_or_404(Territory, pk=form.cleaned_data["to_circolo"], level=Level.CIRCOLO)
+        _done(request, lambda: actions.request_transfer(actor=request.user, membership=membership,
+                                                        to_circolo=destination, reason=form.cleaned_data["reason"]),
+              _("Richiesta inviata al %(c)s: decide il circolo di destinazione.") % {"c": destination.name})
+    return redirect("membership:membership", pk=pk)
+
+
+@official_required(roles=DESK_ROLES)
+def transfers(request: HttpRequest) -> HttpResponse:
+    """Transfers waiting for a circolo in the official's scope, with the M23 cap of each."""
+    pending = list(Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
+                   .filter(status=TransferStatus.REQUESTED)
+                   .select_related("membership__person", "from_circolo", "to_circolo").order_by("requested_at"))
+    rows = []
+    for transfer in pending:
+        outside, total = actions.out_of_area_share(transfer.to_circolo, transfer.membership.year, extra=1)
+        cap = rules_for(transfer.to_circolo).out_of_area_cap_percent
+        rows.append({"t": transfer, "outside": outside, "total": total, "cap": cap,
+                     "over": outside * 100 > cap * total, "form": TransferDecisionForm(prefix=f"t{transfer.pk}")})
+    decided = (Transfer.objects.visible_to(request.user, roles=DESK_ROLES).exclude(status=TransferStatus.REQUESTED)
+               .select_related("membership__person", "from_circolo", "to_circolo").order_by("-decided_at")[:30])
+    with transaction.atomic():
+        record("membership.view_transfers", actor=request.user, kind=AuditKind.VIEW, data={"pending": len(rows)})
+    return render(request, "membership/transfers.html", {"rows": rows, "decided": decided})
+
+
+@require_POST
+@official_required(roles=DESK_ROLES)
+def transfer_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    transfer = get_object_or_404(Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
+                                 .select_related("membership__person", "to_circolo", "from_circolo"), pk=pk)
+    form = TransferDecisionForm(request.POST, prefix=f"t{transfer.pk}")
+    if not form.is_valid():
+        messages.error(request, _("Scegli se approvare o respingere il trasferimento."))
+    else:
+        approve = form.cleaned_data["decision"] == "approve"
+        _done(request, lambda: actions.decide_transfer(actor=request.user, transfer=transfer, approve=approve,
+                                                       reason=form.cleaned_data["reason"]),
+              (_("Trasferimento approvato; il circolo di origine è avvisato.") if approve
+               else _("Trasferimento respinto; il circolo di origine è avvisato.")))
+    return redirect("membership:transfers")
+
+
+def _objection(request: HttpRequest, pk: int) -> Objection:
+    return get_object_or_404(Objection.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+                             .select_related("membership__circolo"), pk=pk)
+
+
+@require_POST
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def objection_raise(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rule M18: contest a new membership within the window."""
+    membership = _membership(request, pk)
+    form = ObjectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Indica chi contesta e il motivo."))
+    else:
+        _done(request, lambda: actions.raise_objection(actor=request.user, membership=membership,
+                                                       body=form.cleaned_data["body"],
+                                                       reason=form.cleaned_data["reason"]),
+              _("Contestazione registrata: decide la commissione di garanzia."))
+    return redirect("membership:membership", pk=pk)
+
+
+@require_POST
+@official_required(roles={Role.GUARANTEE, Role.ADMINISTRATOR})
+def objection_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    objection = _objection(request, pk)
+    form = ObjectionDecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Una decisione va scelta e motivata."))
+    else:
+        _done(request, lambda: actions.decide_objection(actor=request.user, objection=objection,
+                                                        uphold=form.cleaned_data["uphold"] == "yes",
+                                                        reason=form.cleaned_data["reason"]),
+              _("Decisione registrata: si apre il termine per il ricorso."))
+    return redirect("membership:membership", pk=objection.membership_id)
+
+
+@require_POST
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+def objection_appeal(request: HttpRequest, pk: int, stage: str) -> HttpResponse:
+    """Record an appeal (or counter-appeal) received within its window (M18)."""
+    objection = _objection(request, pk)
+    form = AppealForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Riporta i motivi del ricorso."))
+    elif stage == "ricorso":
+        _done(request, lambda: actions.file_appeal(actor=request.user, objection=objection,
+                                                   reason=form.cleaned_data["reason"]), _("Ricorso registrato."))
+    elif stage == "controricorso":
+        _done(request, lambda: actions.file_counter_appeal(actor=request.user, objection=objection,
+                                                           reason=form.cleaned_data["reason"]),
+              _("Controricorso registrato."))
+    else:
+        raise Http404
+    return redirect("membership:membership", pk=objection.membership_id)
+
+
+# --- Rules and fees (M5–M7, per-territory parameters), Albo elections, renewal campaigns -----
+
+
+RULE_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR}
+
+
+@official_required(roles=RULE_ROLES | {Role.TREASURY})
+def rules_and_fees(request: HttpRequest) -> HttpResponse:
+    """Fee years (national), regional surcharges with the 10 January deadline and the caps (M6),
+    the parameters of each territory the official runs, and Albo elections."""
+    paths = scope_paths(request.user, RULE_ROLES | {Role.TREASURY})
+    territories = list(Territory.objects.filter(path__in=paths).exclude(level=Level.CIRCOLO).order_by("depth"))
+    year = timezone.localdate().year
+    schedules = list(FeeSchedule.objects.order_by("-year")[:5])
+    region_ids = [t.pk for t in territories if t.level == Level.REGION]
+    surcharges = RegionalSurcharge.objects.filter(region_id__in=region_ids).select_related("schedule", "region")
+    rule_rows = []
+    for territory in territories:
+        stored = MembershipRules.objects.filter(territory=territory).first()
+        initial = {}
+        if stored is not None:
+            for name in actions.RULE_FIELDS:
+                value = getattr(stored, name)
+                if name in ("refuse_prepaid_cards", "cash_allowed"):
+                    value = "" if value is None else ("yes" if value else "no")
+                initial[name] = value
+        rule_rows.append({"territory": territory, "form": RulesForm(initial=initial, prefix=f"t{territory.pk}"),
+                          "in_force": rules_for(territory)})
+    return render(request, "membership/rules.html", {
+        "territories": territories, "schedules": schedules, "surcharges": surcharges, "rule_rows": rule_rows,
+        "is_national": any(t.level == Level.NATIONAL for t in territories),
+        "regions": [t for t in territories if t.level == Level.REGION],
+        "schedule_form": FeeScheduleForm(initial={"year": year + 1}),
+        "surcharge_form": SurchargeForm(initial={"year": year + 1}),
+        "election_form": AlboElectionForm(), "elections": AlboElection.objects.filter(
+            territory__in=territories).order_by("-opens_at")[:20],
+        "campaign_form": RenewalCampaignForm(initial={"year": year + 1 if timezone.localdate().month >= 10
+                                                      else year}),
+    })
+
+
+def _territory_in_scope(request: HttpRequest, pk: Any, roles: set[Any]) -> Territory:
+    return get_object_or_404(Territory.objects.visible_to(request.user, roles=roles), pk=pk)
+
+
+@require_POST
+@official_required(roles=RULE_ROLES)
+def fee_schedule_save(request: HttpRequest) -> HttpResponse:
+    form = FeeScheduleForm(request.POST)
+    national = Territory.objects.get(level=Level.NATIONAL)
+    if not form.is_valid():
+        messages.error(request, _("Controlla le quote: %(e)s") % {"e": form.errors.as_text()})
+        return redirect("membership:rules")
+    data = form.cleaned_data
+    _done(request, lambda: actions.set_fee_schedule(
+        actor=request.user, year=data["year"], national=national, base_fee_cents=data["base_fee"].cents,
+        national_surcharge_cents=data["national_surcharge"].cents,
+        regional_surcharge_cap_cents=data["regional_surcharge_cap"].cents, total_cap_cents=data["total_cap"].cents,
+        regional_deadline=data["regional_deadline"], reduced_percent=data["reduced_percent"],
+        opens_at=data["opens_at"], closes_at=data["closes_at"]),
+        _("Quote del %(y)s salvate.") % {"y": data["year"]})
+    return redirect("membership:rules")
+
+
+@require_POST
+@official_required(roles=RULE_ROLES | {Role.TREASURY})
+def surcharge_save(request: HttpRequest, pk: int) -> HttpResponse:
+    region = _territory_in_scope(request, pk, RULE_ROLES | {Role.TREASURY})
+    form = SurchargeForm(request.POST, prefix=f"r{region.pk}")
+    if not form.is_valid():
+        messages.error(request, _("Controlla la maggiorazione: %(e)s") % {"e": form.errors.as_text()})
+    else:
+        _done(request, lambda: actions.set_regional_surcharge(actor=request.user, region=region,
+                                                              year=form.cleaned_data["year"],
+                                                              amount_cents=form.cleaned_data["amount"].cents),
+              _("Maggiorazione regionale salvata."))
+    return redirect("membership:rules")
+
+
+@require_POST
+@official_required(roles=RULE_ROLES)
+def rules_save(request: HttpRequest, pk: int) -> HttpResponse:
+    territory = _territory_in_scope(request, pk, RULE_ROLES)
+    form = RulesForm(request.POST, prefix=f"t{territory.pk}")
+    if not form.is_valid():
+        messages.error(request, _("Controlla i parametri: %(e)s") % {"e": form.errors.as_text()})
+    else:
+        _done(request, lambda: actions.set_membership_rules(actor=request.user, territory=territory,
+                                                            **form.rule_values()),
+              _("Regole di %(t)s salvate.") % {"t": territory.name})
+    return redirect("membership:rules")
+
+
+@require_POST
+@official_required(roles={Role.ORGANISATION, Role.ADMINISTRATOR})
+def election_create(request: HttpRequest, pk: int) -> HttpResponse:
+    territory = _territory_in_scope(request, pk, {Role.ORGANISATION, Role.ADMINISTRATOR})
+    form = AlboElectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Controlla l'elezione: %(e)s") % {"e": form.errors.as_text()})
+    else:
+        data = form.cleaned_data
+        _done(request, lambda: actions.create_albo_election(
+            actor=request.user, territory=territory, name=data["name"], fee_cents=data["fee"].cents,
+            opens_at=data["opens_at"], closes_at=data["closes_at"]),
+            _("Elezione creata: la pagina di registrazione è %(url)s") % {
+                "url": reverse("membership:albo") + "?elezione=…"})
+    return redirect("membership:rules")
+
+
+@require_POST
+@official_required(roles=RULE_ROLES)
+def renewal_campaign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start the reminder emails to last year's members of a territory (idempotent)."""
+    territory = _territory_in_scope(request, pk, RULE_ROLES)
+    form = RenewalCampaignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Indica l'anno da rinnovare."))
+    else:
+        sent = _done(request, lambda: actions.start_renewal_campaign(actor=request.user, territory=territory,
+                                                                     year=form.cleaned_data["year"]),
+                     _("Campagna di rinnovo avviata."))
+        if sent is not None:
+            messages.info(request, _("%(n)s promemoria in invio (chi l'ha già ricevuto non lo riceve due volte).")
+                          % {"n": sent})
+    return redirect("membership:rules")
 
 
 @require_POST
@@ -347,6 +714,42 @@ def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Quota registrata."))
     return redirect("membership:membership", pk=pk)
+
+
+@official_required(roles=DESK_ROLES)
+def cash_receipt(request: HttpRequest, pk: int) -> HttpResponse:
+    """The printable receipt of a fee collected in cash at the desk (PDF, audited as an export)."""
+    membership = _membership(request, pk)
+    if not membership.cash_receipt_number:
+        raise Http404
+    with transaction.atomic():
+        record("membership.export_receipt", actor=request.user, obj=membership, territory=membership.circolo,
+               kind=AuditKind.EXPORT, data={"receipts": [membership.cash_receipt_number]})
+    response = HttpResponse(documents.receipts_pdf([membership]), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="ricevuta-{membership.cash_receipt_number}.pdf"'
+    return response
+
+
+@official_required(roles=DESK_ROLES)
+def day_receipts(request: HttpRequest, pk: int) -> HttpResponse:
+    """All cash receipts a circolo issued on one day, one per page, to print at the end of the day."""
+    circolo = _circolo(request, pk)
+    try:
+        day = dt.date.fromisoformat(request.GET.get("giorno", "")) if request.GET.get("giorno") else (
+            timezone.localdate())
+    except ValueError:
+        messages.error(request, _("Data non valida: usa il formato AAAA-MM-GG."))
+        return redirect("membership:circolo", pk=pk)
+    receipts = list(queries.cash_receipts(circolo, day))
+    if not receipts:
+        messages.info(request, _("Nessuna ricevuta in contanti il %(d)s.") % {"d": day.strftime("%d/%m/%Y")})
+        return redirect("membership:circolo", pk=pk)
+    with transaction.atomic():
+        record("membership.export_receipt", actor=request.user, territory=circolo, kind=AuditKind.EXPORT,
+               data={"day": day.isoformat(), "receipts": [m.cash_receipt_number for m in receipts]})
+    response = HttpResponse(documents.receipts_pdf(receipts), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="ricevute-{circolo.pk}-{day.isoformat()}.pdf"'
+    return response
 
 
 @require_POST

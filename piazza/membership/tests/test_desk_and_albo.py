@@ -1,0 +1,127 @@
+"""The circolo desk's paper (scans, cash receipts) and the per-election Albo fee through payments."""
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from piazza.core.models import AuditEntry, AuditKind
+from piazza.membership import actions
+from piazza.membership.models import AlboElection, ElectionRegistration, Membership, PaymentMethod
+from piazza.membership.payments import start_election_fee
+from piazza.payments.actions import pay
+from piazza.territory.testing import verified_client
+
+from .conftest import bologna, join, join_data
+
+pytestmark = pytest.mark.usefixtures("schedule", "check_ledger")
+PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
+
+
+def _desk_post(tree, **extra):
+    data = join_data()
+    values = {"first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
+              "birth_date": data.birth_date.isoformat(), "birth_place": "Bologna",
+              "codice_fiscale": data.codice_fiscale, "citizenship": "italian", "residence_street": "Via Po 1",
+              "email": "desk@example.org", "circolo": tree.bologna_centro.pk, "member_of_other_party": "no",
+              "declarations_accepted": "on", "art9_authorised": "on", "method": "cash", "reference": ""}
+    values.update(extra)
+    return values
+
+
+def test_desk_attaches_the_signature_scan_and_prints_the_cash_receipt(tree, secretary, cash_allowed):
+    client = verified_client(secretary)
+    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]), _desk_post(
+        tree, signature_scan=SimpleUploadedFile("firma.png", PNG, content_type="image/png")))
+    assert response.status_code == 302
+    m = Membership.objects.get()
+    assert m.signature_scan.name.endswith(".png") and m.cash_receipt_number
+    assert AuditEntry.objects.filter(action="membership.attach_scans", data__files=["signature_scan"]).exists()
+    receipt = client.get(reverse("membership:cash_receipt", args=[m.pk]))
+    assert receipt["Content-Type"] == "application/pdf" and receipt.content.startswith(b"%PDF")
+    day = client.get(reverse("membership:day_receipts", args=[tree.bologna_centro.pk]))
+    assert day.content.startswith(b"%PDF")
+    exports = AuditEntry.objects.filter(action="membership.export_receipt", kind=AuditKind.EXPORT)
+    last = exports.last()
+    assert exports.count() == 2 and last is not None and m.cash_receipt_number in last.data["receipts"]
+
+
+def test_bad_scan_is_refused_before_anything_is_saved(tree, secretary, cash_allowed):
+    client = verified_client(secretary)
+    fake = SimpleUploadedFile("firma.png", b"not an image at all", content_type="image/png")
+    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]),
+                           _desk_post(tree, signature_scan=fake))
+    assert response.status_code == 200
+    assert "non contiene davvero un PNG" in response.content.decode()
+    assert not Membership.objects.exists()
+    word = SimpleUploadedFile("modulo.docx", b"PK..", content_type="application/octet-stream")
+    m = join(tree)
+    with pytest.raises(ValidationError, match="non è un PDF, JPEG o PNG"):
+        actions.attach_scans(actor=secretary, membership=m, paper_form=word)
+    assert AuditEntry.objects.filter(action="membership.attach_scans", kind=AuditKind.DENIED).exists()
+
+
+def test_no_receipt_for_a_traceable_payment(tree, secretary):
+    m = actions.record_payment_at_circolo(actor=secretary, membership=join(tree), method=PaymentMethod.POS,
+                                          reference="POS 1")
+    assert verified_client(secretary).get(reverse("membership:cash_receipt", args=[m.pk])).status_code == 404
+
+
+@pytest.fixture
+def primaries(tree):
+    now = timezone.now()
+    return AlboElection.objects.create(name="Primarie 2026", territory=tree.national, fee_cents=200,
+                                       opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=1))
+
+
+def _supporter_data(**extra: Any) -> actions.SupporterData:
+    data = join_data()
+    values: dict[str, Any] = {"first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date,
+              "codice_fiscale": data.codice_fiscale, "email": "albo@example.org", "phone": "+39 333 123 4567",
+              "residence_street": "Via Po 1", "residence_comune": bologna(), "birth_comune": bologna(),
+              "declares_support": True, "consents_to_contact": True}
+    values.update(extra)
+    return actions.SupporterData(**values)
+
+
+def test_albo_election_fee_paid_through_payments(tree, primaries):
+    from piazza.ledger.accounts import get_account
+    from piazza.ledger.queries import balance
+
+    supporter = actions.register_supporter(actor=None, data=_supporter_data(), election=primaries)
+    registration = ElectionRegistration.objects.get(supporter=supporter)
+    assert registration.fee_cents == 200 and registration.paid_at is None
+    payment = start_election_fee(registration, actor=None, provider="sandbox")
+    assert start_election_fee(registration, actor=None, provider="sandbox").pk == payment.pk  # idempotent
+    pay(actor=None, payment=payment, client_key="albo-1", data=CARD, return_url="")
+    registration.refresh_from_db()
+    assert registration.paid_at is not None and registration.payment_id == payment.pk
+    assert balance(get_account("territory", territory=tree.national, owner=tree.national)).cents == 200
+
+
+def test_members_pay_no_election_fee(tree, primaries):
+    m = join(tree)
+    actions.mark_paid(actor=None, membership=m, method="card", reference="x")
+    person = m.person
+    supporter = actions.register_supporter(actor=None, election=primaries, data=_supporter_data(
+        first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
+        codice_fiscale=person.codice_fiscale))
+    assert ElectionRegistration.objects.get(supporter=supporter).fee_cents == 0
+
+
+def test_albo_page_for_an_election_sends_non_members_to_the_payment(client, tree, primaries):
+    data = join_data()
+    url = reverse("membership:albo") + f"?elezione={primaries.pk}"
+    assert "2,00 €" in client.get(url).content.decode()
+    response = client.post(url, {
+        "first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date.isoformat(),
+        "birth_place": "Bologna", "codice_fiscale": data.codice_fiscale, "citizenship": "italian",
+        "residence_street": "Via Po 1", "residence_comune": "Bologna", "email": "albo2@example.org",
+        "phone": "+39 333 765 4321", "declares_support": "on", "consents_to_contact": "on"})
+    assert response.status_code == 302 and "/pagamenti/" in response["Location"]
+    assert client.get(reverse("membership:albo") + "?elezione=999999").status_code == 404

@@ -1,0 +1,64 @@
+"""P8: the SQL a join costs, pinned step by step (a regression shows up here, not in a benchmark).
+
+Budgets are the counts measured on PostgreSQL after the P8 work (savepoints included); SQLite
+runs the same statements. Which app each statement belongs to is listed in docs/benchmarks.md.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from piazza.membership import actions
+from piazza.membership.models import Status
+from piazza.membership.payments import start_online_payment
+from piazza.payments.actions import pay
+
+from .conftest import YEAR, join_data
+
+pytestmark = pytest.mark.usefixtures("schedule", "check_ledger")
+
+CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
+# apply_for_membership: 12 of membership (fee year, rules, circolo check, duplicate check, fee,
+# INSERT membership, Albo upsert, audit, savepoints) + 15 of people.find_or_create_person.
+APPLY_BUDGET = 28  # 27 on PostgreSQL
+START_PAYMENT_BUDGET = 11
+# pay: payments and ledger, then the membership handler (one locked read, rules, card block,
+# the card number UPDATE in a savepoint, voting circolo, one audit and one timeline entry) and
+# the card email task (run inline in tests).
+PAY_BUDGET = 61
+HANDLER_BUDGET = 12
+
+
+def _join(tree, key):
+    with CaptureQueriesContext(connection) as applying:
+        membership = actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro,
+                                                  year=YEAR)
+    with CaptureQueriesContext(connection) as starting:
+        payment = start_online_payment(membership, actor=None, provider="sandbox")
+    with CaptureQueriesContext(connection) as paying:
+        pay(actor=None, payment=payment, client_key=key, data=CARD, return_url="")
+    return membership, len(applying), len(starting), len(paying)
+
+
+def test_join_query_budget(tree, django_capture_on_commit_callbacks):
+    _join(tree, "warm-up")  # first use of accounts and content types
+    with django_capture_on_commit_callbacks(execute=True):
+        membership, applying, starting, paying = _join(tree, "measured")
+    membership.refresh_from_db()
+    assert membership.status == Status.EFFECTIVE
+    assert applying <= APPLY_BUDGET, applying
+    assert starting <= START_PAYMENT_BUDGET, starting
+    assert paying <= PAY_BUDGET, paying
+
+
+def test_payment_handler_budget(tree):
+    """The membership side of a successful payment alone: both transitions in one locked pass."""
+    membership = actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro, year=YEAR)
+    payment = start_online_payment(membership, actor=None, provider="sandbox")
+    with CaptureQueriesContext(connection) as handling:
+        done = actions.after_online_payment(payment=payment, membership=membership)
+    assert done.status == Status.EFFECTIVE and done.card_number
+    assert len(handling) <= HANDLER_BUDGET, [q["sql"][:80] for q in handling.captured_queries]
+    with CaptureQueriesContext(connection) as again:
+        actions.after_online_payment(payment=payment, membership=membership)
+    assert len(again) <= 3  # idempotent: a replayed success reads (in a savepoint) and stops
