@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -200,6 +201,27 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     return render(request, "web/otp_verify.html", {"form": form, "next": _safe_next(request)})
 
 
+LEVEL_PLURALS = {
+    Level.NATIONAL: _lazy("Livello nazionale"),
+    Level.REGION: _lazy("Unioni regionali"),
+    Level.FEDERATION: _lazy("Federazioni"),
+    Level.CIRCOLO: _lazy("Circoli"),
+}
+
+
+def _grouped(entries: Any, limit: int) -> list[dict[str, Any]]:
+    """Consecutive entries of the same person and action read as one line ("× 40")."""
+    lines: list[dict[str, Any]] = []
+    for entry in entries:
+        if lines and lines[-1]["actor"] == entry.actor_label and lines[-1]["action"] == entry.action:
+            lines[-1]["count"] += 1
+            continue
+        if len(lines) == limit:
+            break
+        lines.append({"at": entry.at, "actor": entry.actor_label, "action": entry.action, "count": 1})
+    return lines
+
+
 @official_required()
 def dashboard(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
@@ -209,12 +231,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         row["level"]: row["n"]
         for row in Territory.objects.visible_to(user).open().values("level").annotate(n=Count("id"))
     }
-    level_labels = [(level.label, counts.get(level.value, 0)) for level in Level]
+    level_labels = [(LEVEL_PLURALS[level], counts.get(level.value, 0)) for level in Level]
     children = (
         Territory.objects.filter(parent__in=roots).open().order_by("name")
         if len(roots) == 1 else Territory.objects.filter(pk__in=[r.pk for r in roots])
     )
-    recent = AuditEntry.objects.within_paths(paths).exclude(kind=AuditKind.VIEW)[:12]
+    recent = _grouped(AuditEntry.objects.within_paths(paths).exclude(kind=AuditKind.VIEW)[:200], 12)
     context = {
         "roots": roots,
         "level_counts": level_labels,
