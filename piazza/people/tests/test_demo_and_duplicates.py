@@ -60,7 +60,8 @@ def test_scan_duplicates_pairs_each_kind_of_evidence(tree, mario_data):
                                                         "birth_date": "12/03/1985"})
     DuplicateCandidate.objects.all().delete()
     assert actions.scan_duplicates(actor=None) == 2
-    pairs = {(c.person_a_id, c.person_b_id): c for c in DuplicateCandidate.objects.all()}
+    pairs: dict[tuple[int, ...], DuplicateCandidate] = {
+        (c.person_a_id, c.person_b_id): c for c in DuplicateCandidate.objects.all()}
     email_pair = pairs[tuple(sorted((mario.pk, same_email.pk)))]
     assert email_pair.reasons == ["stessa email"]
     typo_pair = pairs[tuple(sorted((mario.pk, typo.pk)))]
