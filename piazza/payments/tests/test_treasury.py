@@ -166,3 +166,33 @@ def test_admin_is_read_only_and_audits_opening(national_admin, make_payment):
     event = WebhookEvent.objects.create(provider="sandbox", event_id="evt-y", payload='{"email": "x@example.org"}')
     assert client.get(reverse("admin:payments_webhookevent_change", args=[event.pk])).status_code == 200
     assert AuditEntry.objects.filter(action="admin.view", object_id=str(event.pk)).exists()
+
+
+def test_treasury_list_has_no_n_plus_one(tree, make_payment):
+    """The list costs the same number of queries for 3 or 30 payments (PERFORMANCE: no N+1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    anna = make_official("anna", tree.bologna, [Role.TREASURY])
+    client = verified_client(anna)
+    url = reverse("payments:treasury_payments")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    for _ in range(3):
+        paid(make_payment(1000))
+    few = count()
+    for _ in range(27):
+        paid(make_payment(1000))
+    assert count() == few
+
+
+def test_sandbox_payment_query_budget(make_payment, django_assert_max_num_queries):
+    """Paying (attempt, provider answer applied, booking with fee, payable told) stays bounded."""
+    payment = make_payment(2500)
+    with django_assert_max_num_queries(60):
+        paid(payment)
+    assert payment.state == State.SUCCEEDED
