@@ -709,12 +709,15 @@ def _reserve(pool: MatchingPool, campaign: Campaign, amount: int, *, donation: D
     post_transaction(actor=None, cause=Cause.TRANSFER, memo=f"Co-finanziamento prenotato: {pool.name}"[:255],
                      entries=[(_pool_account(pool), money), (_match_account(campaign, "match_reserved"), -money)],
                      idempotency_key=f"match:{match.pk}:reserve", about=match, audit=False)
-    _bump_counter(campaign.pk, matched=amount)
     return match
 
 
 def _reserve_matches(donation: Donation) -> int:
-    """Per-gift pools, then top-up pools, in their order; each pool row locked (id order: no deadlock)."""
+    """Per-gift pools, then top-up pools, in their order; each pool row locked (id order: no deadlock).
+
+    Returns the cents reserved; the caller adds them to the counters in its single bump, after
+    these locks (always pools, then one counter slot: no lock-order cycle between donations).
+    """
     from piazza.funding.queries import pool_matched, pools_for, unique_donors
 
     campaign = donation.campaign
@@ -745,7 +748,9 @@ def _reserve_matches(donation: Donation) -> int:
         Donation.objects.filter(pk=donation.pk).update(matched_cents=F("matched_cents") + total)
     from piazza.funding.queries import counter_totals
 
-    raised = sum(counter_totals(campaign.pk)[k] for k in ("gifts", "matched"))
+    # The counters do not include this gift and its matches yet (bumped once by the caller).
+    raised = sum(counter_totals(campaign.pk)[k] for k in ("gifts", "matched")) + donation.amount_cents + total
+    topped = 0
     for candidate in candidates:
         pool = locked[candidate.pk]
         if pool.mode != PoolMode.TOP_UP or PoolMatch.objects.filter(pool=pool, campaign=campaign,
@@ -758,7 +763,8 @@ def _reserve_matches(donation: Donation) -> int:
         if amount:
             _reserve(pool, campaign, amount, donation=None)
             raised += amount
-    return total
+            topped += amount
+    return total + topped
 
 
 def _release(match: PoolMatch, reason: str) -> None:
@@ -767,7 +773,6 @@ def _release(match: PoolMatch, reason: str) -> None:
                         idempotency_key=f"match:{match.pk}:release", audit=False)
     MatchingPool.objects.filter(pk=match.pool_id).update(reserved_cents=F("reserved_cents") - match.amount_cents)
     PoolMatch.objects.filter(pk=match.pk).update(status=MatchStatus.RELEASED, closed_at=timezone.now())
-    _bump_counter(match.campaign_id, matched=-match.amount_cents)
 
 
 REFUSAL_REASONS = {
@@ -807,9 +812,10 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         donation.succeeded_at = timezone.now()
         donation.failure_reason = ""
         donation.save(update_fields=["status", "succeeded_at", "failure_reason"])
+        matched = _reserve_matches(donation)
+        # One counter slot per transaction, taken after the pool locks (no lock-order cycle).
         _bump_counter(donation.campaign_id, gifts=donation.amount_cents, count=1,
-                      small=_small(donation.amount_cents))
-        _reserve_matches(donation)
+                      small=_small(donation.amount_cents), matched=matched)
         add_timeline_entry(donation.person, kind="donation", actor=None,  # type: ignore[arg-type]
                            summary=f"Donazione di {format_eur(donation.amount_cents)} a «{campaign.title}»",
                            data={"donation": donation.pk, "campaign": donation.campaign_id})
@@ -893,13 +899,13 @@ def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
         donation.status = DonationStatus.REFUNDED
         donation.refunded_at = timezone.now()
         donation.save(update_fields=["status", "refunded_at"])
-        _bump_counter(donation.campaign_id, gifts=-donation.amount_cents, count=-1,
-                      small=-_small(donation.amount_cents))
         matches = list(PoolMatch.objects.filter(donation=donation, status=MatchStatus.RESERVED))
         pools = {p.pk: p for p in MatchingPool.objects.select_for_update().filter(
             pk__in=[m.pool_id for m in matches]).order_by("pk")}
         for match in matches:
             _release(match, f"rimborso della donazione {donation.pk}")
+        _bump_counter(donation.campaign_id, gifts=-donation.amount_cents, count=-1,
+                      small=-_small(donation.amount_cents), matched=-sum(m.amount_cents for m in matches))
         if matches:
             Donation.objects.filter(pk=donation.pk).update(matched_cents=0)
         record("funding.donation_refunded", actor=None, obj=donation, territory=donation.campaign.territory,
@@ -954,6 +960,7 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
             with transaction.atomic():
                 MatchingPool.objects.select_for_update().get(pk=match.pool_id)
                 _release(match, "raccolta non finanziata")
+                _bump_counter(campaign.pk, matched=-match.amount_cents)
     return settle_campaign(actor=actor, campaign=campaign)
 
 

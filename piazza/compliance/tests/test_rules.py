@@ -111,13 +111,14 @@ def test_admission_at_payment_success_judges_cap_and_objection(tree):
 
     person = Person.objects.create(first_name="Giulia", last_name="Rossi", territory=tree.bologna_centro)
     register_contribution_source("test.given", "donation", lambda pid, year, path: 40_000 if pid == person.pk else 0)
-    FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=50_000)
+    FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=60_000)
     try:
         with transaction.atomic():
             lock_contributor("RSSGLI80A41A944K")
-            assert admit_contribution(person.pk, 10_000, "").allowed
-            assert admit_contribution(person.pk, 10_001, "").code == "annual_cap"
-            assert admit_contribution(person.pk, 5_000, "", objects_to_publication=True).code == \
+            assert admit_contribution(person.pk, 20_000, "").allowed
+            assert admit_contribution(person.pk, 20_001, "").code == "annual_cap"
+            assert admit_contribution(person.pk, 10_000, "", objects_to_publication=True).allowed  # €500 exactly
+            assert admit_contribution(person.pk, 10_001, "", objects_to_publication=True).code == \
                 "publication_objection"
     finally:
         from piazza.compliance import rules

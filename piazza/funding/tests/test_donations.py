@@ -280,3 +280,22 @@ def test_unknown_provider_key_is_not_a_card_charge(live_campaign):
     pay(actor=None, payment=payment, client_key=key, data={"card_number": "4242424242424242"}, return_url="")
     assert SandboxCharge.objects.count() == 1
     assert campaign_ledger_cents(live_campaign) == 2500
+
+
+def test_a_top_up_pool_pays_the_last_quarter_once_three_quarters_are_raised(tree, circolo_official,
+                                                                              federation_official):
+    from piazza.funding.models import PoolMode
+    from piazza.funding.tests.conftest import build_live_campaign
+
+    campaign = build_live_campaign(tree, circolo_official, federation_official, title="Quasi", goal_cents=10_000)
+    treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
+    actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimo quarto", budget_cents=50_000,
+                      mode=PoolMode.TOP_UP, top_up_threshold_pct=75)
+    give(campaign, 5_000, n=1)
+    assert queries.thermometer(campaign, fresh=True).matched_cents == 0
+    give(campaign, 2_500, n=2)  # 75% reached: the pool pays the last 25%
+    thermo = queries.thermometer(campaign, fresh=True)
+    assert (thermo.gifts_cents, thermo.matched_cents, thermo.percent) == (7_500, 2_500, 100)
+    give(campaign, 1_000, n=3)  # a pool tops a campaign up once
+    assert queries.thermometer(campaign, fresh=True).matched_cents == 2_500
+    assert campaign_ledger_cents(campaign) == 11_000
