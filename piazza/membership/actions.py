@@ -97,9 +97,24 @@ def set_fee_schedule(*, actor: Any, year: int, national: Territory, **values: An
     if not has_role_at(actor, national, MEMBERSHIP_ROLES) or national.level != Level.NATIONAL:
         refuse(action, _("Solo il tesseramento nazionale fissa le quote dell'anno."), actor=actor,
                territory=national, code="out_of_scope", permission=True)
-    if values.get("regional_surcharge_cap_cents", 0) < 0 or values.get("base_fee_cents", 1) <= 0:
-        refuse(action, _("La quota base deve essere maggiore di zero."), actor=actor, code="invalid_fee",
-               field="base_fee_cents")
+    problems: dict[str, list[str]] = {}
+    if values.get("base_fee_cents", 1) <= 0:
+        problems["base_fee_cents"] = [_("La quota base deve essere maggiore di zero.")]
+    for name in ("national_surcharge_cents", "regional_surcharge_cap_cents"):
+        if values.get(name, 0) < 0:
+            problems[name] = [_("Una maggiorazione non può essere negativa.")]
+    base = values.get("base_fee_cents", 1500) + values.get("national_surcharge_cents", 0)
+    if "total_cap_cents" in values and values["total_cap_cents"] < base:
+        problems["total_cap_cents"] = [_("Il tetto del totale (%(cap)s) è più basso di quota base e maggiorazione "
+                                         "nazionale (%(base)s): nessuno potrebbe iscriversi.")
+                                       % {"cap": format_cents(values["total_cap_cents"]),
+                                          "base": format_cents(base)}]
+    if not 0 <= values.get("reduced_percent", 50) <= 100:
+        problems["reduced_percent"] = [_("La percentuale della fascia ridotta va da 0 a 100.")]
+    if values.get("closes_at") and values.get("opens_at") and values["closes_at"] <= values["opens_at"]:
+        problems["closes_at"] = [_("La chiusura del tesseramento deve venire dopo l'apertura.")]
+    if problems:
+        _refuse_many(action, problems, actor=actor, territory=national, code="invalid_fee")
     with transaction.atomic():
         schedule, created = FeeSchedule.objects.update_or_create(year=year, defaults=values)
         record(action, actor=actor, obj=schedule, territory=national,
@@ -824,7 +839,13 @@ def lift_card_block(*, actor: Any, block: CardBlock, note: str) -> CardBlock:
     if not has_role_at(actor, block.territory, MEMBERSHIP_ROLES | {Role.TREASURY}):
         refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": block.territory}, actor=actor,
                territory=block.territory, code="out_of_scope", permission=True)
+    if not note.strip():
+        refuse(action, _("Scrivi una nota che dica perché la tessera si sblocca."), actor=actor,
+               territory=block.territory, code="note_required", field="note")
     with transaction.atomic():
+        block = CardBlock.objects.select_for_update().get(pk=block.pk)
+        if block.lifted_at is not None:
+            return block  # lifted meanwhile by someone else: nothing more to do
         block.lifted_at = timezone.now()
         block.lifted_by = actor
         block.lift_note = note
@@ -891,6 +912,9 @@ def decide_transfer(*, actor: Any, transfer: Transfer, approve: bool, reason: st
                    actor=actor, territory=transfer.to_circolo, code="out_of_area_cap")
     now = timezone.now()
     with transaction.atomic():
+        if Transfer.objects.select_for_update().filter(pk=transfer.pk).values_list("status", flat=True).get() != (
+                TransferStatus.REQUESTED):
+            raise ValidationError(_("Questa richiesta è stata appena decisa da un altro responsabile: ricarica."))
         transfer.status = TransferStatus.APPROVED if approve else TransferStatus.REFUSED
         transfer.decided_at = now
         transfer.decided_by = actor
@@ -941,6 +965,10 @@ def raise_objection(*, actor: Any, membership: Membership, body: str, reason: st
     if not reason.strip():
         refuse(action, _("Indica il motivo della contestazione."), actor=actor, territory=membership.circolo,
                code="reason_required", field="reason")
+    if membership.status not in PAID_STATUSES:
+        refuse(action, _("Si contesta un'iscrizione pagata ed in corso: questa è «%(s)s».")
+               % {"s": membership.get_status_display()}, actor=actor, territory=membership.circolo,
+               code="wrong_state")
     if membership.objection_deadline is None or now > membership.objection_deadline:
         refuse(action, _("Il termine per contestare questa iscrizione è scaduto o non è ancora aperto (si apre al "
                          "pagamento)."), actor=actor, territory=membership.circolo, code="outside_window")
@@ -966,6 +994,9 @@ def decide_objection(*, actor: Any, objection: Objection, uphold: bool, reason: 
         refuse(action, _("Una decisione va motivata."), actor=actor, code="reason_required", field="reason")
     rules = rules_for(membership.circolo)
     with transaction.atomic():
+        if Objection.objects.select_for_update().filter(pk=objection.pk).values_list("status", flat=True).get() != (
+                ObjectionStatus.OPEN):
+            raise ValidationError(_("Questa contestazione è stata appena decisa: ricarica la pagina."))
         objection.status = ObjectionStatus.UPHELD if uphold else ObjectionStatus.DISMISSED
         objection.decided_at = now
         objection.decided_by = actor
@@ -1007,6 +1038,9 @@ def file_counter_appeal(*, actor: Any, objection: Objection, reason: str,
     if objection.counter_appeal_deadline is None or now > objection.counter_appeal_deadline:
         refuse(action, _("Il termine per il controricorso è scaduto o non è aperto."), actor=actor,
                territory=objection.membership.circolo, code="counter_appeal_late")
+    if objection.counter_appeal_filed_at is not None:
+        refuse(action, _("Il controricorso è già stato presentato."), actor=actor,
+               territory=objection.membership.circolo, code="already_filed")
     with transaction.atomic():
         objection.counter_appeal_filed_at = now
         objection.counter_appeal_reason = reason.strip()
