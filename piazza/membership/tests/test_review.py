@@ -56,6 +56,7 @@ def test_a_transfer_decided_twice_is_refused(tree, secretary):
 
 def test_second_counter_appeal_refused(tree, secretary, commission):
     m = paid(tree)
+    assert m.paid_at is not None
     objection = actions.raise_objection(actor=secretary, membership=m, body="circolo", reason="x", now=m.paid_at)
     decided = m.paid_at + dt.timedelta(hours=1)
     objection = actions.decide_objection(actor=commission, objection=objection, uphold=False, reason="ok",
