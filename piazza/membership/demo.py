@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from piazza.membership import actions
-from piazza.membership.models import Delivery, FeeSchedule, Membership, PaymentMethod
+from piazza.membership.models import AlboElection, Delivery, FeeSchedule, Membership, PaymentMethod
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Kind, Level, Territory
 
@@ -69,4 +69,14 @@ def seed(*, people: int, stdout: Any) -> None:
             except Exception as exc:
                 stdout.write(f"  tesseramento demo: saltata un'iscrizione ({exc})\n")
     actions.detect_anomalies(actor=None, federation=bologna, year=this_year)
+    # The screens of transfers (M23) and of the Albo elections have something to show.
+    member = Membership.objects.filter(year=this_year, circolo__in=circoli).select_related("circolo").first()
+    destination = next((c for c in circoli if member is not None and c.pk != member.circolo_id), None)
+    if member is not None and destination is not None:
+        actions.request_transfer(actor=None, membership=member, to_circolo=destination,
+                                 reason="Domicilio per lavoro nel quartiere")
+    now = timezone.now()
+    AlboElection.objects.get_or_create(name=f"Primarie {this_year + 1}", defaults={
+        "territory": Territory.objects.get(level=Level.NATIONAL), "fee_cents": 200,
+        "opens_at": now - dt.timedelta(days=1), "closes_at": now + dt.timedelta(days=60)})
     stdout.write(f"Tesseramento: {made} iscrizioni dimostrative (anni {this_year - 1}–{this_year}).\n")

@@ -100,3 +100,7 @@ def test_demo_seed_creates_members_and_flags(tree):
     seed(people=60, stdout=io.StringIO())
     assert Membership.objects.filter(status=Status.EFFECTIVE).count() >= 12
     assert AnomalyFlag.objects.filter(kind="shared_instrument").exists()
+    from piazza.membership.models import AlboElection, Transfer
+
+    assert Transfer.objects.filter(status="requested").count() == 1
+    assert AlboElection.objects.get().fee_cents == 200
