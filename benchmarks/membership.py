@@ -497,8 +497,33 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
     return 0 if not verify["problems"] else 1
 
 
-STATEMENTS = """Where a join's SQL goes (PostgreSQL, counted by `test_join_query_budget` in
-`piazza/membership/tests/test_performance.py`, savepoints included):"""
+STATEMENTS = "\n".join([
+    "Where a join's SQL goes (PostgreSQL, savepoints included; pinned by "
+    "`piazza/membership/tests/test_performance.py`). Before the P8 work: 35 + 11 + 70 = 116 statements; "
+    "now 27 + 11 + 61 = 99.",
+    "",
+    "| step | statements | whose |",
+    "|---|---|---|",
+    "| application (`apply_for_membership`) | 27 | membership 12: fee year, rules, circolo covers the comune, "
+    "duplicate check, fee with the regional surcharge (one query), INSERT membership, Albo upsert (M1, one "
+    "INSERT … ON CONFLICT), one audit entry, 4 savepoint statements (was 20: a second comune check, a region "
+    "lookup, Albo read + insert + audit, a timeline entry). people 15 (`find_or_create_person`): the three "
+    "duplicate-candidate queries run twice (6), emails and phones are read twice (4), INSERT person, email, "
+    "timeline, audit, a tags read |",
+    "| payment creation (`start_online_payment`) | 11 | payments 9, ledger 2 (account lookups) |",
+    "| payment (`payments.actions.pay`) | 61 | payments and ledger 48: 8 savepoint pairs (16), attempt reads 5, "
+    "payment reads 4 and updates 3, events 2, audit 3, two ledger postings (allocations, provider fee: 2 "
+    "idempotency reads, 2 transaction and 2 entry INSERTs, 5 balance-slot UPDATEs, 3 account reads); membership "
+    "13: one locked pass for applied → paid → effective (lock, rules, card block, card-number UPDATE in a "
+    "savepoint, voting circolo, one audit and one timeline entry; was 24 in two passes with two audit and two "
+    "timeline entries) and the card email task (2, inline here) |",
+    "",
+    "What is left is mostly outside membership: people's duplicate check does its work twice for a new person, "
+    "and a successful payment costs payments and ledger 48 statements, a third of them savepoints. Under load "
+    "the ledger's balance slots also deadlock now and then between the two postings of one payment (the "
+    "allocations, then the provider fee: each posting locks its slots in account order, the pair does not): "
+    "the payment-page 500s counted above are those.",
+])
 
 
 if __name__ == "__main__":
