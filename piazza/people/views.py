@@ -35,7 +35,13 @@ from piazza.people.models import (
     RowStatus,
     Segment,
 )
-from piazza.people.queries import contact_permission, current_consents, open_duplicates, people_for
+from piazza.people.queries import (
+    CappedPaginator,
+    contact_permission,
+    current_consents,
+    open_duplicates,
+    people_for,
+)
 from piazza.people.validation import clean_person_data
 from piazza.territory.access import official_required
 from piazza.territory.scoping import scope_paths
@@ -57,7 +63,7 @@ def person_list(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None, paths=paths)
     definition = form.definition() if request.GET else {}
     people = people_for(request.user, definition).select_related("territory", "residence_comune")
-    page = Paginator(people, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(people, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "people/person_list.html", {
         "form": form, "page": page, "definition": definition, "query": request.GET.urlencode(),
         "segments": Segment.objects.visible_to(request.user, roles=READ_ROLES),

@@ -1,0 +1,95 @@
+"""P5 name search: nearest names first, a capped count ("oltre 1.000"), a fixed number of queries
+per list page whatever the size, and nothing outside the scope."""
+
+import pytest
+from django.urls import reverse
+
+from piazza.people import actions, queries
+from piazza.people.models import Person, Source
+from piazza.people.queries import CappedPaginator, people_for
+from piazza.people.validation import search_name
+from piazza.territory.testing import verified_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _bulk_people(territory, n, last_name="Rossi"):
+    people = [Person(first_name=f"Nome{i:04d}", last_name=last_name, territory=territory, source=Source.DEMO)
+              for i in range(n)]
+    for p in people:
+        p.search_name = search_name(p.first_name, p.last_name)
+    Person.objects.bulk_create(people)
+
+
+def test_count_is_capped_above_the_limit(tree, national_admin, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "cap", 30)
+    _bulk_people(tree.bologna_centro, 31)
+    paginator = CappedPaginator(people_for(national_admin, {"q": "rossi"}), 10)
+    assert paginator.capped and paginator.count == 31
+    _bulk_people(tree.modena_nord, 5, last_name="Verdi")
+    exact = CappedPaginator(people_for(national_admin, {"q": "verdi"}), 10)
+    assert not exact.capped and exact.count == 5
+
+
+def test_list_page_says_more_than_the_cap(tree, circolo_secretary, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "cap", 30)
+    _bulk_people(tree.bologna_centro, 31)
+    page = verified_client(circolo_secretary).get(reverse("people:list"), {"q": "rossi"}).content.decode()
+    assert "oltre 30 persone trovate" in page and "Pagina 1 di" not in page
+
+
+def test_list_page_query_count_does_not_grow_with_the_results(tree, circolo_secretary,
+                                                              django_assert_max_num_queries):
+    client = verified_client(circolo_secretary)
+    _bulk_people(tree.bologna_centro, 3)
+    client.get(reverse("people:list"), {"q": "rossi"})  # warm-up: session, 2FA device, caches
+    # Session, user, device, the scope paths (read by each scoped queryset), the territory
+    # choices, the capped count, the page: a fixed number, whatever the number of results.
+    with django_assert_max_num_queries(15) as few:
+        client.get(reverse("people:list"), {"q": "rossi"})
+    _bulk_people(tree.bologna_centro, 120)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("people:list"), {"q": "rossi"})
+    assert response.content.decode().count("/persone/") >= 50
+
+
+def test_name_search_stays_inside_the_scope(tree, circolo_secretary):
+    _bulk_people(tree.bologna_centro, 2)
+    _bulk_people(tree.modena_nord, 2)
+    found = people_for(circolo_secretary, {"q": "rossi"})
+    assert found.count() == 2 and {p.territory_id for p in found} == {tree.bologna_centro.pk}
+
+
+@pytest.mark.postgres
+def test_nearest_names_come_first_and_unrelated_ones_not_at_all(tree, national_admin):
+    for first, last in [("Mario", "Rossi"), ("Maria", "Rossini"), ("Mario", "Rosi"), ("Anna", "Bianchi")]:
+        actions.create_person(actor=None, data={"first_name": first, "last_name": last}, circolo=tree.bologna_centro)
+    names = [str(p) for p in people_for(national_admin, {"q": "Rossi Mario"})]
+    assert names[0] == "Rossi Mario" and "Bianchi Anna" not in names
+    assert [str(p) for p in people_for(national_admin, {"q": "rosi maro"})][:1] in (["Rosi Mario"], ["Rossi Mario"])
+    assert "Rossini Maria" in [str(p) for p in people_for(national_admin, {"q": "rossini"})]
+
+
+@pytest.mark.postgres
+def test_name_search_walks_the_gist_index_in_distance_order(tree, national_admin):
+    from django.db import connection
+
+    _bulk_people(tree.bologna_centro, 200)
+    for text in ("rossi nome0042", "nome0042"):  # similarity and word similarity
+        qs = queries.search(Person.objects.all(), text)[:50]
+        with connection.cursor() as cursor:
+            # A tiny table: forbid the scan and the sort to ask whether the index can serve both.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            sql, params = qs.query.sql_with_params()
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Index Scan using person_search_name_gist" in plan and "Sort" not in plan, plan
+        assert str(next(iter(people_for(national_admin, {"q": text})))) == "Rossi Nome0042"
+
+
+def test_sqlite_fallback_matches_every_word(tree, national_admin, settings):
+    _bulk_people(tree.bologna_centro, 3)
+    if queries.connection.vendor == "postgresql":
+        pytest.skip("the fallback is for SQLite")
+    assert [str(p) for p in people_for(national_admin, {"q": "rossi nome0001"})] == ["Rossi Nome0001"]
