@@ -151,8 +151,10 @@ def visible_labels(html: str) -> list[str]:
 
 def untranslated_italian(html: str) -> list[str]:
     """Headings, labels and buttons that are still an Italian source string."""
-    italian = {e["msgid"].strip() for e in all_entries()
-               if e["msgstr"] and e["msgstr"][0].strip() != e["msgid"].strip()}
+    entries = all_entries()
+    english = {text.strip() for e in entries for text in e["msgstr"]}  # "Note" is both languages' word
+    italian = {e["msgid"].strip() for e in entries
+               if e["msgstr"] and e["msgstr"][0].strip() != e["msgid"].strip()} - english
     return [text for text in visible_labels(html) if text in italian]
 
 
