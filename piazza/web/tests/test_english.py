@@ -188,7 +188,7 @@ def _pages(campaign: Any) -> dict[str, tuple[str, list[str], list[str]]]:
                   ["Accedi a piazza", "Nome utente", ">Entra<"]),
         "campaign": (reverse("funding:campaign", args=[campaign.slug]),
                      ["What the money is for", "Donate now", "Your details", "Declarations required by law",
-                      "First name", "Surname", "Tax code (codice fiscale)", "Continue to payment", "days left"],
+                      "Name", "Surname", "Tax code (codice fiscale)", "Continue to payment", "days left"],
                      ["A cosa servono i soldi", "Dona ora", "I tuoi dati", "Continua al pagamento",
                       "Codice fiscale", "giorni rimasti"]),
         "join": (reverse("membership:join"),
