@@ -205,7 +205,7 @@ class Donor:
         url = f"/raccolte/{campaign['slug']}/dona/"
         response = await self.client.post(url, data=form)
         if response.status_code != 302:
-            raise RuntimeError(f"donation form answered {response.status_code}: {_error_of(response.text)}")
+            raise RuntimeError(f"donation form answered HTTP {response.status_code}: {_error_of(response.text)}")
         pay_url = response.headers["location"]
         record["submitted"] = True
         if replay:
@@ -215,7 +215,7 @@ class Donor:
         pay_form = {"csrfmiddlewaretoken": self.csrf, "idempotency_key": os.urandom(12).hex(), **CARD}
         paid = await self.client.post(pay_url, data=pay_form)
         if paid.status_code != 302 or "/raccolte/donazione/" not in paid.headers.get("location", ""):
-            raise RuntimeError(f"payment page answered {paid.status_code}: {_error_of(paid.text)}")
+            raise RuntimeError(f"payment page answered HTTP {paid.status_code}: {_error_of(paid.text)}")
         record["paid"] = True
         if replay:
             again = await self.client.post(pay_url, data=pay_form)
@@ -224,8 +224,12 @@ class Donor:
 
 
 def _error_of(text: str) -> str:
-    found = re.findall(r'class="errorlist"[^>]*>(.*?)</', text, re.S)
-    return (" / ".join(found) or text[:200]).strip()[:300]
+    """The form's error messages, or the page title (a server error page)."""
+    found = re.findall(r'class="errorlist"[^>]*>\s*(?:<[^>]+>\s*)*([^<]+)', text, re.S)
+    if found:
+        return " / ".join(f.strip() for f in found)[:300]
+    title = re.search(r"<title>(.*?)</title>", text, re.S)
+    return title.group(1).strip() if title else text[:120]
 
 
 async def closed_loop(name: str, seconds: float, job: Any) -> Phase:
@@ -421,7 +425,6 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
     ratio_p1 = spread.rate / c_view.rate if c_view.rate else 0.0
     ratio_p2 = viral.rate / spread.rate if spread.rate else 0.0
     p99_open = summary(open_phase.latencies).p99 if open_phase.latencies else float("inf")
-    errors = sum(len(p.errors) for p in results["phases"])
     p3_ok = not verify["lost_count"] and not verify["double_charges"] and not verify["violations"]
 
     def phase_row(p: Phase, unit: str) -> str:
@@ -458,7 +461,7 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
     ]
     from collections import Counter
 
-    kinds = Counter(re.sub(r"\d+", "N", e)[:160] for p in results["phases"] for e in p.errors)
+    kinds = Counter(e[:160] for p in results["phases"] for e in p.errors)
     if kinds:
         lines += ["", "Errors: " + "; ".join(f"{n} × {kind}" for kind, n in kinds.most_common(6))]
     if verify["violations"] or verify["lost"]:
@@ -466,7 +469,8 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
     table = "\n".join(lines)
     print(table)
     write_section("donations", "## Donations under load (P1, P2, P3)\n\n" + table)
-    return 0 if p3_ok and not errors else 1
+    # Slow is reported, never a failure (PERFORMANCE.md); lost, doubled or unbalanced money is.
+    return 0 if p3_ok else 1
 
 
 if __name__ == "__main__":
