@@ -227,7 +227,7 @@ def _duplicate(original: list[Any], contacts: dict[str, str], rnd: random.Random
     new_contacts: dict[str, str] = {}
     if kind == 0:  # same code (sometimes its omocodia form), surname typed with a slip
         row[2] = typo(row[2], rnd)
-        if row[8] and rnd.random() < 0.3:
+        if row[8] and row[8][14].isdigit() and rnd.random() < 0.3:  # not already an omocodia form
             row[8] = row[8][:14] + OMOCODIA_LETTERS[int(row[8][14])]
             row[8] += str(cflib.encode_cin(row[8]))
     elif kind == 1:  # no code, a typo in the first name, same birth date and comune
