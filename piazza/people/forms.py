@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from piazza.people.imports import FIELDS
-from piazza.people.models import Purpose
+from piazza.people.models import Citizenship, Purpose
 from piazza.people.queries import RELATIONS
 from piazza.territory.models import Level, Territory
 
@@ -59,17 +59,31 @@ class PersonForm(forms.Form):
     residence_street = forms.CharField(label=_("Indirizzo di residenza"), required=False)
     residence_cap = forms.CharField(label=_("CAP"), required=False, max_length=5)
     residence_comune = forms.CharField(label=_("Comune di residenza"), required=False)
+    domicile_street = forms.CharField(label=_("Indirizzo di domicilio, se diverso"), required=False)
+    domicile_cap = forms.CharField(label=_("CAP di domicilio"), required=False, max_length=5)
+    domicile_comune = forms.CharField(label=_("Comune di domicilio (nome o codice ISTAT)"), required=False)
+    citizenship = forms.ChoiceField(label=_("Cittadinanza"), choices=Citizenship.choices, required=False,
+                                    initial=Citizenship.ITALIAN)
     emails = forms.CharField(label=_("Email (una o più, separate da virgola)"), required=False)
     phones = forms.CharField(label=_("Telefoni (separati da virgola)"), required=False)
+    tags = forms.CharField(label=_("Etichette (separate da virgola)"), required=False)
     notes = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     circolo = forms.ModelChoiceField(label=_("Circolo"), queryset=Territory.objects.none(), required=False)
+    voting_circolo = forms.ModelChoiceField(
+        label=_("Circolo di voto"), queryset=Territory.objects.none(), required=False,
+        help_text=_("L'unico circolo dove la persona esercita i diritti di iscritta o elettrice (regola M11)."))
 
     def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["circolo"].queryset = territories_in_scope(paths, Level.CIRCOLO)  # type: ignore[attr-defined]
+        circoli = territories_in_scope(paths, Level.CIRCOLO)
+        self.fields["circolo"].queryset = circoli  # type: ignore[attr-defined]
+        self.fields["voting_circolo"].queryset = circoli  # type: ignore[attr-defined]
+
+    def tag_names(self) -> list[str]:
+        return sorted({t.strip() for t in self.cleaned_data.get("tags", "").split(",") if t.strip()})
 
     def data_for_action(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.cleaned_data.items() if k != "circolo"}
+        data = {k: v for k, v in self.cleaned_data.items() if k not in ("circolo", "voting_circolo", "tags")}
         return data
 
 

@@ -44,6 +44,7 @@ from piazza.people.queries import (
 )
 from piazza.people.validation import clean_person_data
 from piazza.territory.access import official_required
+from piazza.territory.models import Level
 from piazza.territory.scoping import scope_paths
 
 PAGE_SIZE = 50
@@ -104,19 +105,34 @@ def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if person is not None:
         initial = {f: getattr(person, f) or "" for f in (
             "first_name", "last_name", "sex", "birth_country", "codice_fiscale", "residence_street",
-            "residence_cap", "notes")}
+            "residence_cap", "domicile_street", "domicile_cap", "citizenship", "notes")}
         initial["birth_date"] = person.birth_date.strftime("%d/%m/%Y") if person.birth_date else ""
-        initial["birth_comune"] = person.birth_comune.istat_code if person.birth_comune else ""
-        initial["residence_comune"] = person.residence_comune.istat_code if person.residence_comune else ""
+        for name in ("birth_comune", "residence_comune", "domicile_comune"):
+            comune = getattr(person, name)
+            initial[name] = comune.istat_code if comune else ""
+        initial["tags"] = ", ".join(person.tags.values_list("name", flat=True))
+        initial["voting_circolo"] = person.voting_circolo_id
+        if person.territory.level == Level.CIRCOLO:
+            initial["circolo"] = person.territory_id
     form = PersonForm(request.POST or None, initial=initial, paths=paths)
     if request.method == "POST" and form.is_valid():
+        voting = form.cleaned_data["voting_circolo"]
         try:
             if person is None:
-                person = actions.create_person(actor=request.user, data=form.data_for_action(),
+                person = actions.create_person(actor=request.user, data={**form.data_for_action(),
+                                                                         "tags": form.tag_names()},
                                                circolo=form.cleaned_data["circolo"])
+                if voting is not None:
+                    person = actions.update_person(actor=request.user, person=person, data={},
+                                                   voting_circolo=voting)
             else:
+                unchanged_voting = (voting is None and person.voting_circolo_id is None) or (
+                    voting is not None and voting.pk == person.voting_circolo_id)
                 person = actions.update_person(actor=request.user, person=person, data=form.data_for_action(),
-                                               circolo=form.cleaned_data["circolo"])
+                                               circolo=form.cleaned_data["circolo"],
+                                               voting_circolo=False if unchanged_voting else voting)
+                if sorted(person.tags.values_list("name", flat=True)) != form.tag_names():
+                    actions.set_tags(actor=request.user, person=person, names=form.tag_names())
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:

@@ -88,3 +88,41 @@ def test_trigram_name_search_tolerates_typos(tree, national_admin, two_people):
 
     found = people_for(national_admin, {"q": "Rosi Maro"})
     assert [p.last_name for p in found] == ["Rossi"]
+
+
+def test_edit_form_sets_domicile_tags_voting_circolo_and_citizenship(tree, circolo_secretary, two_people):
+    inside, _outside = two_people
+    actions.set_tags(actor=None, person=inside, names=["volontario", "festa"])
+    client = verified_client(circolo_secretary)
+    url = reverse("people:edit", args=[inside.pk])
+    page = client.get(url).content.decode()
+    assert "festa, volontario" in page and "Circolo di voto" in page and "Comune di domicilio" in page
+    response = client.post(url, {
+        "first_name": "Mario", "last_name": "Rossi", "sex": "M", "birth_date": "12/03/1985",
+        "birth_comune": "Bologna", "codice_fiscale": inside.codice_fiscale, "residence_comune": "037006",
+        "domicile_street": "Via Saragozza 10", "domicile_cap": "40123", "domicile_comune": "Bologna",
+        "citizenship": "eu", "tags": "volontario, banchetti", "circolo": tree.bologna_centro.pk,
+        "voting_circolo": tree.bologna_centro.pk,
+    })
+    assert response.status_code == 302, response.content.decode()
+    inside.refresh_from_db()
+    assert inside.domicile_street == "Via Saragozza 10" and inside.domicile_comune.name == "Bologna"
+    assert inside.citizenship == "eu" and inside.voting_circolo == tree.bologna_centro
+    assert sorted(inside.tags.values_list("name", flat=True)) == ["banchetti", "volontario"]
+    kinds = set(inside.timeline.values_list("kind", flat=True))
+    assert {"updated", "tags"} <= kinds
+
+
+def test_edit_form_refuses_an_unknown_domicile_comune(tree, circolo_secretary, two_people):
+    inside, _outside = two_people
+    response = verified_client(circolo_secretary).post(reverse("people:edit", args=[inside.pk]), {
+        "first_name": "Mario", "last_name": "Rossi", "citizenship": "italian", "domicile_comune": "Atlantide"})
+    assert response.status_code == 200
+    assert "Atlantide" in response.content.decode()
+    # A voting circolo outside the official's subtree is not offered, hence refused.
+    response = verified_client(circolo_secretary).post(reverse("people:edit", args=[inside.pk]), {
+        "first_name": "Mario", "last_name": "Rossi", "citizenship": "italian",
+        "voting_circolo": tree.modena_nord.pk})
+    assert response.status_code == 200 and 'name="voting_circolo" aria-invalid="true"' in response.content.decode()
+    inside.refresh_from_db()
+    assert inside.domicile_comune is None
