@@ -84,7 +84,7 @@ def fake_stripe(settings):
         settings.STRIPE_PUBLISHABLE_KEY = "pk_test_fake"
         settings.STRIPE_WEBHOOK_SECRET = fake.webhook_secret
         settings.STRIPE_API_BASE = fake.url
-        settings.STRIPE_TIMEOUT_SECONDS = 0.5
+        settings.STRIPE_TIMEOUT_SECONDS = 5  # tests of timeouts lower it around one call
         yield fake
 
 
@@ -98,5 +98,5 @@ def fake_paypal(settings):
         settings.PAYPAL_CLIENT_SECRET = fake.client_secret
         settings.PAYPAL_WEBHOOK_ID = fake.webhook_id
         settings.PAYPAL_API_BASE = fake.url
-        settings.PAYPAL_TIMEOUT_SECONDS = 0.5
+        settings.PAYPAL_TIMEOUT_SECONDS = 5
         yield fake

@@ -118,8 +118,10 @@ def test_webhook_verification_and_unknown_order(fake_paypal, make_payment):
 def test_verification_unreachable_answers_503(fake_paypal, make_payment, settings):
     client = Client()
     body, headers = fake_paypal.event("CHECKOUT.ORDER.APPROVED", {"id": "X"})
+    settings.PAYPAL_TIMEOUT_SECONDS = 0.5  # the next call times out; others keep the generous default
     fake_paypal.slow_once("/v1/notifications", 1.5)
     assert webhook(client, body, headers).status_code == 503
+    settings.PAYPAL_TIMEOUT_SECONDS = 5
     assert not WebhookEvent.objects.exists()
 
 
@@ -164,13 +166,15 @@ def test_dispute_webhook_then_won(fake_paypal, make_payment):
     assert payment.state == State.SUCCEEDED
 
 
-def test_capture_timeout_is_reconciled_once(fake_paypal, make_payment):
+def test_capture_timeout_is_reconciled_once(fake_paypal, make_payment, settings):
     client = Client()
     payment = make_payment(2000, provider="paypal")
     order_id = start(client, payment)
     fake_paypal.approve(order_id)
+    settings.PAYPAL_TIMEOUT_SECONDS = 0.5  # the next call times out; others keep the generous default
     fake_paypal.slow_once("/v2/checkout/orders", 1.5)
     response = back(client, payment, order_id)
+    settings.PAYPAL_TIMEOUT_SECONDS = 5
     assert response["Location"] == reverse("payments:done", args=[payment.token])
     payment.refresh_from_db()
     assert payment.state == State.PENDING

@@ -184,15 +184,17 @@ def test_partial_then_full_refund_and_refused_excess(fake_stripe, make_payment, 
     assert balance(centre) == Money(0)
 
 
-def test_refund_timeout_stays_pending_then_reconciled(fake_stripe, make_payment):
+def test_refund_timeout_stays_pending_then_reconciled(fake_stripe, make_payment, settings):
     client = Client()
     payment = make_payment(5000, provider="stripe")
     intent = start(client, payment)
     fake_stripe.confirm(intent, "pm_card_visa")
     back(client, payment)
     payment.refresh_from_db()
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5  # the next call times out; others keep the generous default
     fake_stripe.slow_once("/v1/refunds", 1.5)
     refund = actions.refund_payment(actor=None, payment=payment, amount=Money(1000))
+    settings.STRIPE_TIMEOUT_SECONDS = 5
     assert refund.state == "pending"
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
@@ -280,10 +282,12 @@ def test_recurring_decline_counts_a_failure(fake_stripe, tree, split_accounts):
     assert cycle2.state == State.FAILED and cycle2.failure_code == "card_declined"
 
 
-def test_recurring_timeout_is_reconciled_never_charged_twice(fake_stripe, tree, split_accounts):
+def test_recurring_timeout_is_reconciled_never_charged_twice(fake_stripe, tree, split_accounts, settings):
     _recurring(fake_stripe, tree, split_accounts)
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5  # the next call times out; others keep the generous default
     fake_stripe.slow_once("/v1/payment_intents", 1.5)
     run_due_charges.call()
+    settings.STRIPE_TIMEOUT_SECONDS = 5
     cycle2 = Payment.objects.get(creation_key="stripe-monthly:cycle:2")
     assert cycle2.state == State.PENDING
     assert cycle2.attempts.get().state == AttemptState.UNKNOWN
@@ -295,13 +299,15 @@ def test_recurring_timeout_is_reconciled_never_charged_twice(fake_stripe, tree, 
     assert len(fake_stripe.succeeded_charges) == 2  # the first payment and this one, once
 
 
-def test_start_timeout_keeps_payment_pending(fake_stripe, make_payment):
+def test_start_timeout_keeps_payment_pending(fake_stripe, make_payment, settings):
     client = Client()
     payment = make_payment(2500, provider="stripe")
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5  # the next call times out; others keep the generous default
     fake_stripe.slow_once("/v1/payment_intents", 1.5)
     page = client.get(reverse("payments:pay", args=[payment.token]))
     key = page.context["form"].initial["idempotency_key"]
     response = client.post(reverse("payments:pay", args=[payment.token]), {"idempotency_key": key})
+    settings.STRIPE_TIMEOUT_SECONDS = 5
     assert response["Location"] == reverse("payments:done", args=[payment.token])
     payment.refresh_from_db()
     assert payment.state == State.PENDING
@@ -346,9 +352,10 @@ def _parallel(n, fn):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_stripe_webhook_ten_times_in_parallel_and_racing_the_return(fake_stripe, make_payment, handler):
+def test_stripe_webhook_ten_times_in_parallel_and_racing_the_return(fake_stripe, make_payment, handler, settings):
     from piazza.ledger.checks import run_checks
 
+    settings.STRIPE_TIMEOUT_SECONDS = 10  # twelve threads on a small machine: slow is not a timeout here
     client = Client()
     payment = make_payment(2500, provider="stripe")
     intent = start(client, payment)

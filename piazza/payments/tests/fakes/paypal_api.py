@@ -39,6 +39,11 @@ class Unprocessable(Exception):
         self.issue, self.status = issue, status
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # parallel tests open many connections at once
+    daemon_threads = True
+
+
 class FakePayPal:
     def __init__(self) -> None:
         self.client_id, self.client_secret = "fake-client-id", "fake-client-secret"
@@ -52,7 +57,7 @@ class FakePayPal:
         self.replays: dict[str, tuple[int, dict[str, Any]]] = {}
         self.slow: dict[str, float] = {}
         self.token = f"A21AA{secrets.token_hex(12)}"
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

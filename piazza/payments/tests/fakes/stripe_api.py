@@ -67,6 +67,11 @@ class StripeError(Exception):
         self.status, self.body = status, body
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # parallel tests open many connections at once
+    daemon_threads = True
+
+
 class FakeStripe:
     """The fake's books and its server. Start with `with FakeStripe() as fake:`."""
 
@@ -82,7 +87,7 @@ class FakeStripe:
         self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.slow: dict[str, float] = {}  # path prefix → seconds to sleep *after* acting (once)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
