@@ -21,6 +21,7 @@ from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
 from piazza.people import dedupe
 from piazza.people.models import (
+    READ_ROLES,
     WRITE_ROLES,
     BatchStatus,
     Channel,
@@ -1067,9 +1068,13 @@ def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
 
 def export_people(
     *, actor: Any, definition: dict[str, Any], purpose: str, file_format: str = "csv",
+    scope: Territory | None = None,
 ) -> tuple[bytes, int]:
     """Export the people matching `definition` inside the actor's scope, purpose declared and
-    logged as EXPORT (rule G4). Returns (file content, rows)."""
+    logged as EXPORT (rule G4). Returns (file content, rows).
+
+    An official with several scope nodes (say two circoli) names the one the export is for with
+    `scope`; it must be one of their nodes or below one, and the audit entry is filed under it."""
     from piazza.people.exports import render_export
     from piazza.people.queries import people_for
     from piazza.territory.scoping import scope_paths
@@ -1080,10 +1085,15 @@ def export_people(
                actor=actor, field="purpose")
     if file_format not in ("csv", "xlsx"):
         refuse("people.export_people", _("Formato non previsto: scegli CSV o XLSX."), actor=actor, field="file_format")
+    paths = scope_paths(actor, READ_ROLES)
     queryset = people_for(actor, definition)
+    if scope is not None:
+        if not any(scope.path.startswith(p) for p in paths):
+            refuse("people.export_people", _("Puoi esportare solo dal tuo territorio: scegli uno dei tuoi ambiti."),
+                   actor=actor, territory=scope, code="out_of_scope", field="scope")
+        queryset = queryset.filter(territory__path__startswith=scope.path)
     content, count = render_export(queryset, file_format)
-    paths = scope_paths(actor)
-    territory = Territory.objects.filter(path=paths[0]).first() if len(paths) == 1 else None
+    territory = scope or (Territory.objects.filter(path=paths[0]).first() if len(paths) == 1 else None)
     with transaction.atomic():
         record("people.export_people", actor=actor, territory=territory, kind=AuditKind.EXPORT,
                data={"purpose": purpose.strip(), "definition": definition, "rows": count, "format": file_format})

@@ -114,9 +114,21 @@ class MappingForm(forms.Form):
 
 
 class ExportForm(forms.Form):
+    scope = forms.ModelChoiceField(label=_("Esporta per l'ambito"), queryset=Territory.objects.none(),
+                                   required=False, empty_label=None)
     purpose = forms.CharField(label=_("Per cosa ti serve l'esportazione"), max_length=300,
                               help_text=_("Resta nel registro attività insieme a chi ha esportato e quante righe."))
     file_format = forms.ChoiceField(label=_("Formato"), choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")])
+
+    def __init__(self, *args: Any, paths: list[str] | None = None, **kwargs: Any) -> None:
+        """An official with several scope nodes chooses one; with a single node there is no choice."""
+        super().__init__(*args, **kwargs)
+        nodes = Territory.objects.filter(path__in=paths or []).order_by("path")
+        if len(paths or []) > 1:
+            self.fields["scope"].queryset = nodes  # type: ignore[attr-defined]
+            self.fields["scope"].required = True
+        else:
+            del self.fields["scope"]
 
 
 class ConsentForm(forms.Form):

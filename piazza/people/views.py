@@ -68,7 +68,7 @@ def person_list(request: HttpRequest) -> HttpResponse:
     return render(request, "people/person_list.html", {
         "form": form, "page": page, "definition": definition, "query": request.GET.urlencode(),
         "segments": Segment.objects.visible_to(request.user, roles=READ_ROLES),
-        "segment_form": SegmentForm(), "export_form": ExportForm(),
+        "segment_form": SegmentForm(), "export_form": ExportForm(paths=paths),
     })
 
 
@@ -163,12 +163,13 @@ def export(request: HttpRequest) -> HttpResponse:
     paths = scope_paths(request.user, READ_ROLES)
     search = SearchForm(request.GET or None, paths=paths)
     definition = search.definition() if request.GET else {}
-    form = ExportForm(request.POST or None)
+    form = ExportForm(request.POST or None, paths=paths)
     if request.method == "POST" and form.is_valid():
         try:
             content, count = actions.export_people(actor=request.user, definition=definition,
                                                    purpose=form.cleaned_data["purpose"],
-                                                   file_format=form.cleaned_data["file_format"])
+                                                   file_format=form.cleaned_data["file_format"],
+                                                   scope=form.cleaned_data.get("scope"))
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:

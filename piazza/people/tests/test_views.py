@@ -2,6 +2,7 @@
 audit entries, and the import wizard end to end."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
@@ -126,3 +127,29 @@ def test_edit_form_refuses_an_unknown_domicile_comune(tree, circolo_secretary, t
     assert response.status_code == 200 and 'name="voting_circolo" aria-invalid="true"' in response.content.decode()
     inside.refresh_from_db()
     assert inside.domicile_comune is None
+
+
+def test_export_lets_an_official_with_several_nodes_choose_one(tree, mario_data):
+    from piazza.territory.models import Role
+    from piazza.territory.testing import make_official
+
+    official = make_official("doppio", tree.bologna_centro, [Role.ORGANISATION])
+    official.role_assignments.create(territory=tree.bologna_navile, role=Role.ORGANISATION)
+    actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Neri"}, circolo=tree.bologna_navile)
+    client = verified_client(official)
+    page = client.get(reverse("people:export")).content.decode()
+    assert "Esporta per l&#x27;ambito" in page and "Circolo PD Bologna Navile" in page
+    response = client.post(reverse("people:export"), {
+        "scope": tree.bologna_navile.pk, "purpose": "Inviti alla festa di Navile", "file_format": "csv"})
+    body = response.content.decode("utf-8-sig")
+    assert "Neri" in body and "Rossi" not in body
+    entry = AuditEntry.objects.get(action="people.export_people", kind=AuditKind.EXPORT)
+    assert entry.territory_id == tree.bologna_navile.pk and entry.data["rows"] == 1
+    # A node outside the official's scope is not offered, and the action refuses it too.
+    response = client.post(reverse("people:export"), {
+        "scope": tree.modena_nord.pk, "purpose": "Inviti alla festa di Modena", "file_format": "csv"})
+    assert response.status_code == 200 and 'name="scope" aria-invalid="true"' in response.content.decode()
+    with pytest.raises(ValidationError):
+        actions.export_people(actor=official, definition={}, purpose="Inviti alla festa di Modena",
+                              scope=tree.modena_nord)
