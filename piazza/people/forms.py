@@ -148,3 +148,34 @@ class ConsentForm(forms.Form):
 
 class SegmentForm(forms.Form):
     name = forms.CharField(label=_("Nome del segmento"), max_length=120)
+
+
+class SegmentBuilderForm(SearchForm):
+    """The segment builder: a name, the scope node it is filed under, and the list filters."""
+
+    name = forms.CharField(label=_("Nome del segmento"), max_length=120)
+    owner = forms.ModelChoiceField(label=_("Salvalo per l'ambito"), queryset=Territory.objects.none(),
+                                   empty_label=None)
+
+    field_order = ["name", "owner", "q", "territory", "tags", "consent", "age_min", "age_max", "relation"]
+
+    def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, paths=paths, **kwargs)
+        self.fields["owner"].queryset = Territory.objects.filter(path__in=paths).order_by("path")  # type: ignore[attr-defined]
+        if len(paths) <= 1:
+            self.fields["owner"].widget = forms.HiddenInput()
+        self.fields["q"].label = _("Nome, codice fiscale, email o telefono")
+
+    @staticmethod
+    def initial_for(segment: Any) -> dict[str, Any]:
+        d = dict(segment.definition)
+        if isinstance(d.get("tags"), list):
+            d["tags"] = ", ".join(d["tags"])
+        return {**d, "name": segment.name, "owner": segment.territory_id}
+
+    def definition(self) -> dict[str, Any]:
+        from piazza.people.queries import clean_definition
+
+        data = dict(self.cleaned_data)
+        data["territory"] = data["territory"].pk if data.get("territory") else None
+        return clean_definition(data)

@@ -21,6 +21,7 @@ from piazza.people.forms import (
     MappingForm,
     PersonForm,
     SearchForm,
+    SegmentBuilderForm,
     SegmentForm,
     UploadForm,
 )
@@ -206,6 +207,63 @@ def segment_save(request: HttpRequest) -> HttpResponse:
         name = form.data.get("name", "")
         actions.save_segment(actor=request.user, name=str(name), territory=territory, definition=search.definition())
         messages.success(request, _("Segmento salvato."))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("people:segments")
+
+
+def _segment_or_404(request: HttpRequest, pk: int) -> Segment:
+    return get_object_or_404(Segment.objects.visible_to(request.user, roles=WRITE_ROLES), pk=pk)
+
+
+@official_required(roles=WRITE_ROLES)
+def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The segment builder: filters, a live count (htmx, `segment_preview`), save."""
+    paths = scope_paths(request.user, WRITE_ROLES)
+    segment = _segment_or_404(request, pk) if pk else None
+    initial = SegmentBuilderForm.initial_for(segment) if segment else {"owner": _default_owner(paths)}
+    form = SegmentBuilderForm(request.POST or None, initial=initial, paths=paths)
+    if request.method == "POST" and form.is_valid():
+        try:
+            segment = actions.save_segment(actor=request.user, name=form.cleaned_data["name"],
+                                           territory=form.cleaned_data["owner"], definition=form.definition(),
+                                           segment=segment)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, _("Segmento salvato."))
+            return redirect("people:segments")
+    definition = segment.definition if segment and request.method != "POST" else (
+        form.definition() if form.is_bound and form.is_valid() else {})
+    return render(request, "people/segment_form.html", {
+        "form": form, "segment": segment, "count": people_for(request.user, definition).count()})
+
+
+def _default_owner(paths: list[str]) -> int | None:
+    from piazza.territory.models import Territory
+
+    node = Territory.objects.filter(path__in=paths).order_by("path").first()
+    return node.pk if node else None
+
+
+@official_required(roles=READ_ROLES)
+def segment_preview(request: HttpRequest) -> HttpResponse:
+    """The live count of the builder's current filters (htmx fragment), inside the viewer's scope."""
+    form = SearchForm(request.GET, paths=scope_paths(request.user, READ_ROLES))
+    if not form.is_valid():
+        return HttpResponse(_("Controlla i filtri: %(errors)s") % {
+            "errors": " ".join(m for msgs in form.errors.values() for m in msgs)})
+    count = people_for(request.user, form.definition()).count()
+    return render(request, "people/_segment_count.html", {"count": count})
+
+
+@official_required(roles=WRITE_ROLES)
+@require_POST
+def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _segment_or_404(request, pk)
+    try:
+        actions.delete_segment(actor=request.user, segment=segment)
+        messages.success(request, _("Segmento «%(name)s» eliminato.") % {"name": segment.name})
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("people:segments")

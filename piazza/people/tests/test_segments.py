@@ -1,0 +1,70 @@
+"""The segment builder: create, edit, delete a segment's filters with a live count, always inside
+the viewer's scope (a segment filed in a wider node still counts only the viewer's people)."""
+
+import pytest
+from django.urls import reverse
+
+from piazza.core.models import AuditEntry
+from piazza.people import actions
+from piazza.people.models import Segment
+from piazza.territory.testing import verified_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(tree):
+    for first, last, circolo, tags in [("Mario", "Rossi", tree.bologna_centro, ["volontario"]),
+                                       ("Anna", "Neri", tree.bologna_centro, []),
+                                       ("Luca", "Verdi", tree.modena_nord, ["volontario"])]:
+        actions.create_person(actor=None, data={"first_name": first, "last_name": last, "tags": tags},
+                              circolo=circolo)
+
+
+def test_create_edit_and_delete_a_segment(tree, circolo_secretary, people):
+    client = verified_client(circolo_secretary)
+    page = client.get(reverse("people:segment_create")).content.decode()
+    assert 'hx-get="/persone/segmenti/anteprima/"' in page and "<strong>2</strong> persone" in page
+    # Live count: the volunteers of the circolo (Modena's volunteer is outside the scope).
+    preview = client.get(reverse("people:segment_preview"), {"tags": "volontario"}).content.decode()
+    assert "<strong>1</strong> persona" in preview
+    response = client.post(reverse("people:segment_create"), {
+        "name": "Volontari", "owner": tree.bologna_centro.pk, "tags": "volontario", "age_min": ""})
+    assert response.status_code == 302
+    segment = Segment.objects.get()
+    assert segment.definition == {"tags": ["volontario"]} and segment.territory == tree.bologna_centro
+    edit_url = reverse("people:segment_edit", args=[segment.pk])
+    form = client.get(edit_url).content.decode()
+    assert 'value="Volontari"' in form and 'value="volontario"' in form and "<strong>1</strong> persona" in form
+    client.post(edit_url, {"name": "Volontari e Neri", "owner": tree.bologna_centro.pk, "tags": "", "q": "neri"})
+    segment.refresh_from_db()
+    assert segment.name == "Volontari e Neri" and segment.definition == {"q": "neri"}
+    assert client.get(reverse("people:segment_count", args=[segment.pk])).content == b"1"
+    client.post(reverse("people:segment_delete", args=[segment.pk]))
+    assert not Segment.objects.exists()
+    assert AuditEntry.objects.filter(action="people.delete_segment").count() == 1
+
+
+def test_bad_filters_are_explained_and_nothing_is_saved(tree, circolo_secretary, people):
+    client = verified_client(circolo_secretary)
+    preview = client.get(reverse("people:segment_preview"), {"age_min": "-3"}).content.decode()
+    assert "Controlla i filtri" in preview
+    response = client.post(reverse("people:segment_create"), {"name": "", "owner": tree.bologna_centro.pk,
+                                                              "age_min": "200"})
+    assert response.status_code == 200 and not Segment.objects.exists()
+    body = response.content.decode()
+    assert 'name="name"' in body and 'aria-invalid="true"' in body
+
+
+def test_segments_of_other_territories_are_404(tree, circolo_secretary, people, national_admin):
+    other = actions.save_segment(actor=None, name="Modena", territory=tree.modena, definition={})
+    client = verified_client(circolo_secretary)
+    assert client.get(reverse("people:segment_edit", args=[other.pk])).status_code == 404
+    assert client.post(reverse("people:segment_delete", args=[other.pk])).status_code == 404
+    assert Segment.objects.filter(pk=other.pk).exists()
+    # The national segment counted by a circolo official: only the circolo's people.
+    national = actions.save_segment(actor=None, name="Volontari ovunque", territory=tree.national,
+                                    definition={"tags": ["volontario"]})
+    assert client.get(reverse("people:segment_count", args=[national.pk])).status_code == 404
+    admin = verified_client(national_admin)
+    assert admin.get(reverse("people:segment_count", args=[national.pk])).content == b"2"
