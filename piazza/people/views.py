@@ -252,7 +252,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET, paths=scope_paths(request.user, READ_ROLES))
     if not form.is_valid():
         return HttpResponse(_("Controlla i filtri: %(errors)s") % {
-            "errors": " ".join(m for msgs in form.errors.values() for m in msgs)})
+            "errors": " ".join(str(m) for msgs in form.errors.values() for m in msgs)})
     count = people_for(request.user, form.definition()).count()
     return render(request, "people/_segment_count.html", {"count": count})
 
