@@ -731,9 +731,13 @@ def _settle_payment_on_commit(payment_id: int | None) -> None:
 
 
 def _lock_line(line: StatementLine) -> StatementLine:
-    """Lock the line's row (only that row) and read it with its account, in one statement."""
-    return StatementLine.objects.select_for_update(of=("self",)).select_related(
-        "account__ledger_account", "account__territory", "territory", "matched_by").get(pk=line.pk)
+    """Lock the line's row and re-read it; the account and territory already loaded with `line`
+    (an import attaches them to every line) are reused, so the locking query stays a plain one."""
+    locked = StatementLine.objects.select_for_update().get(pk=line.pk)
+    for name in ("account", "territory"):
+        if StatementLine._meta.get_field(name).is_cached(line):  # type: ignore[union-attr]
+            setattr(locked, name, getattr(line, name))
+    return locked
 
 
 def _queue(line: StatementLine, reason: str, *, confidence: int = 0,

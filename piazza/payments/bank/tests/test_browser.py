@@ -84,3 +84,42 @@ def test_statement_import_then_manual_match(page, tmp_path: Path):
     assert manual.status == TransferStatus.PAID
     assert balance(funds) == Money(7500)
     assert run_checks() == []
+
+
+def test_a_return_without_reference_is_matched_by_hand_in_the_browser(page):
+    """Anna's bank returned a debit without our reference: she finds the collection by name."""
+    from piazza.payments.bank.models import CollectionStatus
+    from piazza.payments.bank.tests.conftest import CONSENT, far_date
+
+    tree = build_tree()
+    anna = make_official("anna", tree.bologna, [Role.TREASURY])
+    account = actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Federazione di Bologna",
+                                            iban=OUR_IBAN, creditor_id=CREDITOR_ID)
+    funds = get_account("territory", territory=tree.bologna)
+    mandate = actions.sign_mandate(actor=anna, creditor=account, debtor_name="Nicolò Dell'Acqua",
+                                   debtor_iban="IT25O0306909606100000012345", signed_on=far_date(-10),
+                                   channel="online", consent_text=CONSENT)
+    collection = actions.schedule_collection(actor=anna, mandate=mandate, amount=Money(1500), due_date=far_date(20),
+                                             description="Quota", credit_account=funds, creation_key="br")
+    batch = actions.prepare_batch(actor=anna, creditor=account, due_date=far_date(20))
+    actions.export_batch(actor=anna, batch=batch)
+    collection.refresh_from_db()
+    actions.import_statement(actor=anna, territory=tree.bologna, filename="marzo.xml", data=build(CamtFile(
+        statements=[Statement(OUR_IBAN, [
+            CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
+                      batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="CR"),
+            CamtEntry([Tx(1500, "DELL ACQUA N", return_reason="AM04")], credit=False, family="RDDT/UPDD",
+                      bank_reference="RT")])])))
+
+    _login(page, "anna")
+    page.goto("/banca/movimenti/")
+    page.get_by_role("link", name="DELL ACQUA N").click()
+    page.get_by_label("Cerca per nome o riferimento").fill("Dell'Acqua")
+    page.get_by_role("button", name="Cerca").click()
+    page.get_by_role("button", name=f"Registra lo storno di {collection.end_to_end_id}").click()
+    page.wait_for_url("**/banca/movimenti/")
+    assert collection.end_to_end_id in page.locator(".messages").inner_text()
+    collection.refresh_from_db()
+    assert collection.status == CollectionStatus.FAILED and collection.return_reason == "AM04"
+    assert balance(funds) == Money(0)
+    assert run_checks() == []

@@ -144,9 +144,12 @@ def test_paper_scan_is_private_served_in_scope_and_audited(bank, tree, settings,
     assert organiser.get(reverse("bank:mandate_scan", args=[mandate.pk])).status_code == 403
 
 
-def test_overview_shows_its_heading_once(bank):
+def test_overview_shows_its_heading_once_and_links_each_import_to_its_report(bank, tree):
+    [statement_import] = actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="gen.xml",
+                                                  data=_statement(CamtEntry([Tx(100, "X")], bank_reference="O1")))
     body = verified_client(bank.anna).get(reverse("bank:overview")).content.decode()
     assert body.count(">Banca</h") + body.count(">Banca</a></h") == 1
+    assert reverse("bank:import_progress", args=[statement_import.upload_id]) in body and "Completata" in body
 
 
 def test_payout_to_a_payee_of_a_parent_territory_is_refused(bank, tree):
