@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -251,8 +252,8 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     """The live count of the builder's current filters (htmx fragment), inside the viewer's scope."""
     form = SearchForm(request.GET, paths=scope_paths(request.user, READ_ROLES))
     if not form.is_valid():
-        return HttpResponse(_("Controlla i filtri: %(errors)s") % {
-            "errors": " ".join(str(m) for msgs in form.errors.values() for m in msgs)})
+        return HttpResponse(escape(_("Controlla i filtri: %(errors)s") % {
+            "errors": " ".join(str(m) for msgs in form.errors.values() for m in msgs)}))
     count = people_for(request.user, form.definition()).count()
     return render(request, "people/_segment_count.html", {"count": count})
 
