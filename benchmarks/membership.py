@@ -233,8 +233,12 @@ class Joiner:
 
 
 def _error_of(text: str) -> str:
+    """The form's error messages, else the page title: plain text, safe in a Markdown table."""
     found = re.findall(r'class="errorlist"[^>]*>(.*?)</', text, re.S)
-    return (" / ".join(re.sub(r"<[^>]+>", " ", f) for f in found) or text[:200]).strip()[:300]
+    if not found:
+        found = re.findall(r"<title>(.*?)</title>", text, re.S) or [text[:120]]
+    plain = " / ".join(re.sub(r"<[^>]+>", " ", f) for f in found)
+    return " ".join(plain.replace("|", "/").split())[:200]
 
 
 async def closed_loop(name: str, seconds: float, job: Any, clients: int = CONCURRENCY) -> Phase:

@@ -672,11 +672,12 @@ def election_create(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Controlla l'elezione: %(e)s") % {"e": form.errors.as_text()})
     else:
         data = form.cleaned_data
-        _done(request, lambda: actions.create_albo_election(
+        election = _done(request, lambda: actions.create_albo_election(
             actor=request.user, territory=territory, name=data["name"], fee_cents=data["fee"].cents,
-            opens_at=data["opens_at"], closes_at=data["closes_at"]),
-            _("Elezione creata: la pagina di registrazione è %(url)s") % {
-                "url": reverse("membership:albo") + "?elezione=…"})
+            opens_at=data["opens_at"], closes_at=data["closes_at"]), _("Elezione creata."))
+        if election is not None:
+            messages.info(request, _("La pagina di registrazione è %(url)s") % {
+                "url": request.build_absolute_uri(reverse("membership:albo") + f"?elezione={election.pk}")})
     return redirect("membership:rules")
 
 

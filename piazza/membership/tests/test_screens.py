@@ -156,10 +156,11 @@ def test_federation_sets_its_rules_and_they_are_in_force_below(tree):
 
 def test_albo_election_created_from_the_rules_page(tree, national_office):
     client = verified_client(national_office)
-    client.post(reverse("membership:election_create", args=[tree.national.pk]), {
+    created = client.post(reverse("membership:election_create", args=[tree.national.pk]), {
         "name": "Primarie 2027", "fee": "2,00", "opens_at": f"{YEAR}-12-01T08:00", "closes_at": f"{YEAR}-12-01T20:00"})
     election = AlboElection.objects.get()
     assert election.fee_cents == 200
+    assert f"/tesseramento/albo/?elezione={election.pk}" in " ".join(_messages(created))
     response = client.post(reverse("membership:election_create", args=[tree.national.pk]), {
         "name": "Al contrario", "fee": "2,00", "opens_at": f"{YEAR}-12-02T08:00", "closes_at": f"{YEAR}-12-01T20:00"})
     assert "dopo l'apertura" in " ".join(_messages(response)) and AlboElection.objects.count() == 1
