@@ -65,7 +65,7 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     page.get_by_role("button", name=re.compile("Paga")).click()
     # Back from the payment page to the applicant's own page (the payment's return URL).
     page.wait_for_url(re.compile(r".*/tesseramento/iscrizione/.*"), timeout=WAIT)
-    expect(page.locator("#membership-status")).to_have_text(Status.EFFECTIVE.label, timeout=WAIT)
+    expect(page.locator("#membership-status")).to_have_text(str(Status.EFFECTIVE.label), timeout=WAIT)
     page.get_by_role("link", name="Apri la tua tessera").click()
     expect(page.get_by_test_id("card-number")).to_be_visible(timeout=WAIT)
 
@@ -145,7 +145,7 @@ def test_a_roll_is_certified_and_exported(page, live_server):
     page.get_by_label("Contrari").fill("3")
     page.get_by_role("button", name="Registra il voto").click()
     expect(page.get_by_text("anagrafe ratificata")).to_be_visible(timeout=WAIT)
-    expect(page.locator("#roll-status")).to_have_text(RollStatus.RATIFIED.label, timeout=WAIT)
+    expect(page.locator("#roll-status")).to_have_text(str(RollStatus.RATIFIED.label), timeout=WAIT)
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Scarica CSV").click()
     content = Path(download_info.value.path()).read_text(encoding="utf-8")
