@@ -83,3 +83,17 @@ def test_rows_with_only_name_and_birth_date_are_not_created_twice(tree, circolo_
     assert Person.objects.filter(last_name="Ferri").get().birth_date == dt.date(1992, 7, 4)
     chunk = AuditEntry.objects.filter(action="people.import_chunk").order_by("id").first()
     assert chunk is not None and len(chunk.data["created"]) == 2
+
+
+def test_demo_duplicate_of_a_code_already_in_omocodia_form():
+    """Seeding 500,000 people once crashed here: a duplicate of a duplicate whose code already
+    ended in an omocodia letter."""
+    import random
+
+    from piazza.people.demo import _duplicate
+
+    code = "RSSMRA85C12A94QX"  # position 15 already substituted (4 → Q)
+    original = [1, "Mario", "Rossi", None, "M", None, None, "", code, "", "", "", "", None]
+    for seed in range(40):  # every kind of duplicate, with and without the omocodia branch
+        row, _contacts = _duplicate(list(original), {}, random.Random(seed), 2)
+        assert row[0] == 2 and (row[8] in ("", code) or row[8][:14] == code[:14])
