@@ -175,3 +175,18 @@ def test_any_sequence_keeps_invariants(accounts, ops):
     assert total == 0
     for account in Account.objects.all():
         assert raw_balance(account) == entry_sum(account)
+
+
+def test_one_connection_uses_one_slot_per_account(accounts, check_ledger):
+    """Convention 9 without deadlocks: a gift and its fee in one transaction lock one clearing
+    slot, not two; so two such transactions can never wait on each other's slots crosswise."""
+    with transaction.atomic():
+        donation(accounts, 1000, key="pay:gift")
+        for n in range(3):  # with a random slot per posting, 4 postings hit 1 slot 1 time in 512
+            post_transaction(
+                actor=None, cause="fee", memo="commissione", idempotency_key=f"fee:gift:{n}",
+                entries=[(accounts["fees"], Money(30)), (accounts["clearing"], Money(-30))],
+            )
+    touched = BalanceSlot.objects.filter(account=accounts["clearing"]).exclude(entry_count=0)
+    assert touched.count() == 1
+    assert touched.get().entry_count == 4
