@@ -110,7 +110,7 @@ def roll_pdf(roll: Roll) -> bytes:
 
 def receipts_pdf(memberships: list[Membership]) -> bytes:
     """Cash receipts (A5, one per page): number, date, who paid, the fee line by line (M5–M8)."""
-    pdf = FPDF(orientation="P", unit="mm", format="A5")
+    pdf = FPDF(orientation="P", unit="mm", format=(148, 210))  # A5
     pdf.set_auto_page_break(True, margin=12)
     for m in memberships:
         pdf.add_page()
