@@ -3,6 +3,7 @@ every executed refund reversed, nothing booked for money that never arrived."""
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Sum
 
 from piazza.ledger.checks import Violation
@@ -27,7 +28,10 @@ def payments_booked_once() -> list[Violation]:
             out.append(Violation("payments_booked_once", f"payment #{pk} is booked but never succeeded"))
     # Credited allocations must equal the payment's amount (the debit on clearing).
     sums = dict(
-        Entry.objects.filter(transaction__cause="payment", amount_cents__gt=0)
+        Entry.objects.filter(
+            transaction__cause="payment", amount_cents__gt=0,
+            transaction__about_type=ContentType.objects.get_for_model(Payment),
+        )
         .values("transaction__about_id").annotate(t=Sum("amount_cents")).values_list("transaction__about_id", "t")
     )
     for pk, amount in should.items():
