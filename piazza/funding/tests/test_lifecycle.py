@@ -197,3 +197,25 @@ def test_a_logged_in_donor_is_recognised_for_one_click(client, live_campaign, dj
     response = _one_click(other_browser, live_campaign, amount="5000")
     assert response.status_code == 302
     assert Donation.objects.filter(status=DonationStatus.SUCCEEDED, amount_cents=5000).exists()
+
+
+def test_a_month_over_the_annual_cap_is_refunded_and_the_series_stops(live_campaign,
+                                                                     django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from piazza.compliance.models import FinanceRuleSet
+
+    FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=5_000)
+    first = give(live_campaign, 3_000, frequency="monthly")
+    schedule = payment_of(first).schedule
+    assert first.status == DonationStatus.SUCCEEDED and schedule is not None
+    _next_month_is_due(schedule)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_charges.call()
+    second = Donation.objects.get(parent=first)
+    schedule.refresh_from_db()
+    assert second.status == DonationStatus.REFUNDED and "tetto annuo" in second.failure_reason
+    assert payment_of(second).state == State.REFUNDED
+    assert schedule.state == ScheduleState.CANCELED
+    assert queries.thermometer(live_campaign, fresh=True).gifts_cents == 3_000
+    assert ledger_cents(live_campaign) == 3_000
