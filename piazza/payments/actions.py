@@ -294,6 +294,10 @@ def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttem
             notify(locked, "canceled")
         elif result.outcome == Outcome.REQUIRES_ACTION:
             _event(locked, "requires_action", actor=actor, source=source)
+        elif result.outcome == Outcome.PENDING and result.saved_method is not None:
+            # A bank mandate is signed now and settles days later: keep it for the schedule
+            # at once, since the settlement (a statement line) does not carry it again.
+            _schedule_after_success_method(locked, _save_method(locked, result.saved_method))
         return locked
 
 
@@ -658,6 +662,15 @@ def create_recurring(
     return existing, first
 
 
+def _schedule_after_success_method(payment: Payment, method: SavedMethod | None) -> None:
+    """Attach the first payment's saved method to its schedule (before or at success)."""
+    from piazza.payments.models import RecurringSchedule
+
+    if payment.schedule_id is None or method is None or int(payment.metadata.get("cycle", 0)) != 1:
+        return
+    RecurringSchedule.objects.filter(pk=payment.schedule_id, saved_method__isnull=True).update(saved_method=method)
+
+
 def _schedule_after_success(payment: Payment, method: SavedMethod | None) -> None:
     from piazza.payments.models import RecurringSchedule
 
@@ -666,9 +679,7 @@ def _schedule_after_success(payment: Payment, method: SavedMethod | None) -> Non
     schedule = RecurringSchedule.objects.select_for_update().get(pk=payment.schedule_id)
     cycle = int(payment.metadata.get("cycle", 0))
     if cycle == 1:
-        if method is not None and schedule.saved_method_id is None:
-            schedule.saved_method = method
-            schedule.save(update_fields=["saved_method"])
+        _schedule_after_success_method(payment, method)
         return
     if cycle == schedule.cycle:
         schedule.cycle += 1

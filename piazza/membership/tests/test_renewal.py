@@ -82,20 +82,18 @@ def test_renewal_page_goes_to_the_payment(client, tree, next_year):
 def _sign_and_collect(payment, key):
     """The member signs the mandate on the payment page; the bank collects (statement matched).
 
-    The success carries the mandate as the saved method: `sepa_dd`'s `start` reports it with its
-    pending answer, which payments does not keep (it saves a method only with a success), and
-    its `fetch` does not report it again — a gap of payments/bank, reported; here the success
-    says it, as the provider's fetch should.
+    `sepa_dd` reports the mandate as the saved method with its pending answer; payments keeps it
+    for the yearly schedule then, because the settlement (a statement line) does not repeat it.
     """
     from piazza.payments.bank.models import Mandate
-    from piazza.payments.providers.base import SavedMethodInfo
 
     pay(actor=None, payment=payment, client_key=key, data=DEBTOR, return_url="")
     mandate = Mandate.objects.order_by("-pk").first()
     assert mandate is not None
+    # the settlement, as a statement line reports it, carries no mandate: payments kept it
+    # from the pending answer of `sepa_dd` when the mandate was signed
     return sync_payment(actor=None, payment=payment, remote=RemoteState(
-        outcome=Outcome.SUCCEEDED, reference=f"PZ-DD-{key}",
-        saved_method=SavedMethodInfo(mandate.reference, label="SEPA")), source="test")
+        outcome=Outcome.SUCCEEDED, reference=f"PZ-DD-{key}"), source="test")
 
 
 def test_yearly_sepa_signs_a_mandate_and_renews_the_next_year_by_itself(tree, creditor, next_year):
