@@ -152,6 +152,17 @@ if _tasks_backend not in _TASK_BACKENDS:
     )
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[_tasks_backend], "QUEUES": ["default"]}}
 
+# Periodic work, enqueued by `manage.py scheduler` (seconds between runs). Every task is
+# idempotent: a run that comes late or twice books nothing twice.
+PERIODIC_TASKS = {
+    "piazza.payments.tasks.run_due_charges": 15 * 60,
+    "piazza.payments.tasks.reconcile_pending": 10 * 60,
+    "piazza.payments.tasks.retry_webhooks": 5 * 60,
+    "piazza.funding.tasks.end_due_campaigns": 5 * 60,
+    "piazza.payments.bank.tasks.expire_mandates": 24 * 3600,
+    "piazza.payments.bank.tasks.import_drop_folder": 15 * 60,
+}
+
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

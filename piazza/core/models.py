@@ -107,3 +107,13 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionDenied("Audit entries are append-only.")
+
+
+class PeriodicRun(models.Model):
+    """When a periodic task was last enqueued (see `piazza.core.periodic`)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
