@@ -22,13 +22,10 @@ class PersonalDataAdminMixin:
         return response
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
-    list_display = ["at", "actor_label", "kind", "action", "object_type", "object_id", "ip"]
-    list_filter = ["kind"]
-    search_fields = ["action", "actor_label", "object_id"]
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """History and personal data change only through actions (convention 1), never by hand here."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -36,3 +33,25 @@ class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or ()
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_label", "kind", "action", "object_type", "object_id", "ip"]
+    list_filter = ["kind"]
+    search_fields = ["action", "actor_label", "object_id"]

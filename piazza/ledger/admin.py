@@ -7,18 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from piazza.core.admin import ReadOnlyAdmin
 from piazza.ledger.models import Account, Entry, LedgerTransaction
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Account)

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from piazza.core.admin import PersonalDataAdminMixin
+from piazza.core.admin import PersonalDataAdminMixin, ReadOnlyAdmin, ReadOnlyInline
 from piazza.payments.models import (
     Dispute,
     Payment,
@@ -18,30 +15,6 @@ from piazza.payments.models import (
     Refund,
     WebhookEvent,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Money history is changed only through actions (convention 1), never by hand here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EventInline(ReadOnlyInline):
