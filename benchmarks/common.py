@@ -11,6 +11,10 @@ The API, all plain functions:
 - `ceiling_insert(url, clients=1, seconds=3.0)`: C_insert, single-row INSERT commits/s.
 - `ceiling_copy(url, rows)`: C_copy, rows/s of a raw `COPY` of `rows` into a scratch table.
 - `summary(samples)`: `Summary` (n, min, median, max, p99) of durations in seconds.
+- `free_port()`, `start_gunicorn(app, url, port, workers, **env)`, `stop_server(server)`: a
+  gunicorn of the project's own on loopback, in its own process group, for HTTP load tests.
+- `Phase`: counts, latencies and errors of one load phase; `Phase.rate` in requests/s.
+- `sandbox_env()`: environment for a server taking payments with the sandbox card only.
 - `write_section(name, markdown)`: rewrite the section between `<!-- bench:NAME -->` and
   `<!-- /bench:NAME -->` in `docs/benchmarks.md`, headed with date, machine and commit.
 
@@ -24,13 +28,15 @@ import contextlib
 import datetime as dt
 import os
 import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -222,3 +228,62 @@ def write_section(name: str, markdown: str, *, path: Path = DOC) -> None:
     found = pattern.search(text)
     text = pattern.sub(lambda _m: block, text) if found else text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+# --- HTTP load against a gunicorn of our own --------------------------------------------------------
+
+
+def sandbox_env() -> dict[str, str]:
+    """The sandbox card processor only; emails dropped (in production they leave from a task)."""
+    return {"PAYMENT_PROVIDERS": "piazza.payments.providers.sandbox.SandboxProvider",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SITE_URL": "http://127.0.0.1",
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gunicorn(app: str, url: str, port: int, workers: int, **env: str) -> subprocess.Popen[bytes]:
+    """gunicorn serving `app` (a WSGI dotted path) against database `url`, ready when this returns."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", app, "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"],
+        env=django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **env), cwd=ROOT,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.3)
+    stop_server(server)
+    raise SystemExit("gunicorn did not start")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server this benchmark started (its own process group, by id)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    done: int = 0
+    offered: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0

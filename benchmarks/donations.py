@@ -32,17 +32,26 @@ import json
 import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, django_env, run_django, scratch_database, summary, write_section
+from benchmarks.common import (
+    ROOT,
+    Phase,
+    django_env,
+    free_port,
+    run_django,
+    sandbox_env,
+    scratch_database,
+    start_gunicorn,
+    stop_server,
+    summary,
+    write_section,
+)
 
 CONCURRENCY = 32  # in-flight requests of the client (bounded)
 REPLAY_SHARE = 0.05
@@ -102,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
-        port = _free_port()
-        server = _start_server(url, port, workers)
+        port = free_port()
+        # Receipts and confirmations are queued (database task backend), as production queues
+        # them for its workers; nothing is sent during the measure.
+        server = start_gunicorn("benchmarks.donations:application", url, port, workers,
+                                PIAZZA_TASKS_BACKEND="database", **sandbox_env())
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds))
         finally:
-            _stop(server)
+            stop_server(server)
         results_file = Path(tmp) / "results.json"
         results_file.write_text(json.dumps(results["records"]))
         verify = _child(url, "verify", results_file)
@@ -116,71 +128,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "benchmarks.donations", "--child", step, "--file", str(path), *extra],
-                         env=django_env(url, **_env_extra()), cwd=ROOT, capture_output=True, text=True, check=False)
+                         env=django_env(url, **sandbox_env()), cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stdout[-3000:], out.stderr[-3000:])
         raise SystemExit(f"benchmark child '{step}' failed")
     return json.loads(path.read_text()) if step == "verify" else {}
 
 
-def _env_extra() -> dict[str, str]:
-    # Only the card processor of the benchmark: nothing else to configure, nothing to reach.
-    return {"PAYMENT_PROVIDERS": "piazza.payments.providers.sandbox.SandboxProvider",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SITE_URL": "http://127.0.0.1",
-            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    # Receipts and confirmations are queued (database task backend), as production queues them
-    # for its workers; nothing is sent during the measure.
-    env = django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", PIAZZA_TASKS_BACKEND="database",
-                     **_env_extra())
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "benchmarks.donations:application", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"],
-        env=env, cwd=ROOT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.3)
-    _stop(server)
-    raise SystemExit("gunicorn did not start")
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 # --- the load -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Phase:
-    name: str
-    latencies: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    done: int = 0
-    seconds: float = 0.0
-    offered: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.seconds if self.seconds else 0.0
 
 
 class Donor:

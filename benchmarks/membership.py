@@ -38,17 +38,27 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, ceiling_insert, django_env, run_django, scratch_database, summary, write_section
+from benchmarks.common import (
+    ROOT,
+    Phase,
+    ceiling_insert,
+    django_env,
+    free_port,
+    run_django,
+    sandbox_env,
+    scratch_database,
+    start_gunicorn,
+    stop_server,
+    summary,
+    write_section,
+)
 
 GOAL_JOINS = 10_000
 GOAL_SECONDS = 600
@@ -125,12 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
         c_insert = ceiling_insert(url, clients=workers, seconds=3.0)
-        port = _free_port()
-        server = _start_server(url, port, workers)
+        port = free_port()
+        server = start_gunicorn("benchmarks.membership:application", url, port, workers, **sandbox_env())
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args))
         finally:
-            _stop(server)
+            stop_server(server)
         results_file = Path(tmp) / "results.json"
         results_file.write_text(json.dumps({"completed": results["completed"]}))
         verify = _child(url, "verify", results_file)
@@ -139,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "benchmarks.membership", "--child", step, "--file", str(path),
-                          *extra], env=django_env(url, **_env_extra()), cwd=ROOT, capture_output=True, text=True,
+                          *extra], env=django_env(url, **sandbox_env()), cwd=ROOT, capture_output=True, text=True,
                          check=False)
     if out.returncode != 0:
         print(out.stdout[-3000:], out.stderr[-3000:])
@@ -147,62 +157,17 @@ def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _env_extra() -> dict[str, str]:
-    # The sandbox card processor only; emails are dropped (in production they leave from a task).
-    return {"PAYMENT_PROVIDERS": "piazza.payments.providers.sandbox.SandboxProvider",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SITE_URL": "http://127.0.0.1",
-            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **_env_extra())
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "benchmarks.membership:application", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"],
-        env=env, cwd=ROOT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.3)
-    _stop(server)
-    raise SystemExit("gunicorn did not start")
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """Stop the gunicorn this benchmark started (its own process group, by id)."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 # --- the load -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Phase:
-    name: str
-    latencies: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    done: int = 0
-    offered: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.seconds if self.seconds else 0.0
 
 
 class Joiner:
