@@ -794,7 +794,8 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     from piazza.compliance.rules import admit_contribution, lock_contributor
 
     with transaction.atomic():
-        donation = Donation.objects.select_for_update().select_related("campaign__territory").get(pk=donation_id)
+        donation = (Donation.objects.select_for_update(of=("self",))
+            .select_related("campaign__territory").get(pk=donation_id))
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
         campaign = donation.campaign
@@ -886,7 +887,7 @@ def donation_failed(donation_id: int, *, reason: str = "") -> Donation:
 def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
     """Payable handler: the money went back. Counters go down, matches are released."""
     with transaction.atomic():
-        donation = Donation.objects.select_for_update().select_related("campaign").get(pk=donation_id)
+        donation = Donation.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=donation_id)
         if donation.status == DonationStatus.REFUSED:  # never counted: nothing to take back
             donation.status = DonationStatus.REFUNDED
             donation.refunded_at = timezone.now()
@@ -930,7 +931,7 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
         refuse(action, _("Si conclude solo una raccolta attiva."), actor=actor, territory=campaign.territory,
                code="wrong_status")
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().select_related("territory").get(pk=campaign.pk)
+        campaign = Campaign.objects.select_for_update(of=("self",)).select_related("territory").get(pk=campaign.pk)
         if campaign.status != CampaignStatus.LIVE:  # ended meanwhile by another run
             return campaign
         totals = counter_totals(campaign.pk)

@@ -509,7 +509,8 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
     if enforce_limits:
         shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
     with transaction.atomic():
-        locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
+        locked = (Membership.objects.select_for_update(of=("self",))
+            .select_related("circolo", "person").get(pk=membership.pk))
         if locked.status in PAID_STATUSES:
             return locked
         if locked.status != Status.APPLIED:
@@ -673,7 +674,8 @@ def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.d
                          "M9).") % {"reason": block.reason}, actor=actor, territory=current.circolo,
                code="card_blocked")
     with transaction.atomic():
-        locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
+        locked = (Membership.objects.select_for_update(of=("self",))
+            .select_related("circolo", "person").get(pk=membership.pk))
         if locked.status == Status.EFFECTIVE:
             return locked
         if locked.status != Status.PAID:
@@ -712,7 +714,8 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
     prepaid = bool(metadata.get("prepaid", False))
     now = timezone.now()
     with transaction.atomic():
-        locked = Membership.objects.select_for_update().select_related("circolo", "person").get(pk=membership.pk)
+        locked = (Membership.objects.select_for_update(of=("self",))
+            .select_related("circolo", "person").get(pk=membership.pk))
         if locked.status in PAID_STATUSES:
             return locked
         if locked.status != Status.APPLIED:
@@ -1503,7 +1506,7 @@ def mark_election_fee_paid(*, payment: Any, registration: ElectionRegistration) 
     from piazza.membership.payments import PROVIDER_METHODS
 
     with transaction.atomic():
-        locked = (ElectionRegistration.objects.select_for_update().select_related("election", "supporter")
+        locked = (ElectionRegistration.objects.select_for_update(of=("self",)).select_related("election", "supporter")
                   .get(pk=registration.pk))
         if locked.paid_at is not None:
             return locked
@@ -1519,7 +1522,8 @@ def mark_election_fee_paid(*, payment: Any, registration: ElectionRegistration) 
 def election_fee_refunded(*, payment: Any, registration: ElectionRegistration) -> ElectionRegistration:
     """A refunded Albo fee: the registration for that election is no longer paid."""
     with transaction.atomic():
-        locked = ElectionRegistration.objects.select_for_update().select_related("election").get(pk=registration.pk)
+        locked = (ElectionRegistration.objects.select_for_update(of=("self",))
+            .select_related("election").get(pk=registration.pk))
         if locked.paid_at is not None:
             locked.paid_at = None
             locked.save(update_fields=["paid_at"])
