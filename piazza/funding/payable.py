@@ -28,6 +28,8 @@ def _donation_of(payment: Any, payable: Any) -> Donation | None:
 class DonationHandler(PayableHandler):
     """Payable handler for `funding.donation`; payments calls it inside its own transaction."""
 
+    sends_own_receipt = True  # the donation receipt (rule F3) carries the payer and cancel links
+
     def on_succeeded(self, payment: Any, payable: Any) -> None:
         if payable is None:
             return

@@ -40,7 +40,7 @@ from piazza.payments.models import (
     SavedMethod,
     State,
 )
-from piazza.payments.payables import notify
+from piazza.payments.payables import handler_for, notify
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
@@ -246,9 +246,11 @@ def _succeed(payment: Payment, *, actor: Actor, reference: str, fee: Money | Non
         booking.book_fee(payment, fee, actor=actor)
     _schedule_after_success(payment, method)
     notify(payment, "succeeded")
-    from piazza.payments.tasks import send_payment_confirmation
+    handler = handler_for(payment.payable_label)
+    if handler is None or not handler.sends_own_receipt:
+        from piazza.payments.tasks import send_payment_confirmation
 
-    enqueue_on_commit(send_payment_confirmation, payment.pk)
+        enqueue_on_commit(send_payment_confirmation, payment.pk)
 
 
 def _fail(payment: Payment, *, actor: Actor, code: str, source: str) -> None:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 class PayableHandler:
     """Override what your payable cares about; the defaults do nothing on purpose."""
 
+    #: True when the payable emails its own receipt (with the payer-page and cancel links)
+    #: on success: payments then sends no confirmation of its own, so the payer gets one email.
+    sends_own_receipt: bool = False
+
     def on_succeeded(self, payment: Payment, payable: Any) -> None:
         """The money arrived (and is booked)."""
 

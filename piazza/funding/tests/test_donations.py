@@ -102,6 +102,7 @@ def test_first_time_donor_pays_on_the_payment_page_and_lands_on_the_thank_you_pa
     receipt = next(m for m in mail.outbox if "Ricevuta" in m.subject)
     assert "i-miei-pagamenti" in receipt.body and f"D-{donation.pk}" in receipt.body
     assert donation.manage_token in receipt.body
+    assert len([m for m in mail.outbox if donation.email in m.to]) == 1  # one email per gift
 
 
 def test_decline_shows_the_clear_message_books_nothing_and_the_retry_succeeds(client, live_campaign):
