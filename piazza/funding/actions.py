@@ -645,30 +645,13 @@ def give_again(*, actor: Any, campaign: Campaign, person_id: int, method: Any, a
     payment = submitted.donation.payment
     if submitted.replayed or payment is None:
         return submitted
-    _charge_saved_method(payment, method, client_key=f"oneclick:{idempotency_key}")
+    from piazza.payments.actions import charge_saved_method
+
+    charge_saved_method(actor=None, payment=payment, method=method, client_key=f"oneclick:{idempotency_key}")
     payment.refresh_from_db()
     submitted.donation.refresh_from_db()
     next_url = donation_status_url(submitted.donation) if payment.is_booked else submitted.next_url
     return Submitted(submitted.donation, False, next_url)
-
-
-def _charge_saved_method(payment: Any, method: Any, *, client_key: str) -> None:
-    """Charge a saved card for a one-off payment: attempt (locked), provider call outside any
-    transaction, answer applied under the payment's lock — the steps of payments' own
-    `charge_schedule`, which has no one-off counterpart yet."""
-    from piazza.payments import actions as payments
-    from piazza.payments.providers.base import ProviderError
-    from piazza.payments.providers.registry import get_provider
-
-    attempt, created = payments.begin_attempt(actor=None, payment=payment, client_key=client_key)
-    if not created:
-        return
-    try:
-        result = get_provider(payment.provider).charge_saved(payment, attempt, method)
-    except ProviderError as exc:
-        payments.mark_attempt_unknown(actor=None, attempt=attempt, error=str(exc))
-        return
-    payments.apply_charge_result(actor=None, payment=payment, attempt=attempt, result=result, source="one_click")
 
 
 def _payment_url(donation: Donation) -> str:

@@ -768,13 +768,29 @@ def charge_schedule(*, actor: Actor, schedule_id: int) -> Payment | None:
     payment, attempt = prepared
     schedule = payment.schedule
     assert schedule is not None and schedule.saved_method is not None
-    provider = get_provider(payment.provider)
+    return _charge_saved_attempt(actor=actor, payment=payment, attempt=attempt, method=schedule.saved_method,
+                                 source="recurring")
+
+
+def _charge_saved_attempt(*, actor: Actor, payment: Payment, attempt: PaymentAttempt, method: SavedMethod,
+                          source: str) -> Payment:
+    """Provider call outside any transaction, then the answer applied under the payment's lock."""
     try:
-        result = provider.charge_saved(payment, attempt, schedule.saved_method)
+        result = get_provider(payment.provider).charge_saved(payment, attempt, method)
     except ProviderError as exc:
         mark_attempt_unknown(actor=actor, attempt=attempt, error=str(exc))
         return payment
-    return apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="recurring")
+    return apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source=source)
+
+
+def charge_saved_method(*, actor: Actor, payment: Payment, method: SavedMethod, client_key: str,
+                        source: str = "one_click") -> Payment:
+    """Charge a saved card for a one-off payment (one-click giving). Idempotent by `client_key`:
+    a replayed click opens no second attempt and never charges twice."""
+    attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
+    if not created:
+        return payment
+    return _charge_saved_attempt(actor=actor, payment=payment, attempt=attempt, method=method, source=source)
 
 
 def cancel_schedule(*, actor: Actor, schedule: Any, via: str = "link", reason: str = "") -> Any:
