@@ -33,3 +33,14 @@ def _isolated_cache() -> object:
         cache.delete_pattern("*")
     else:
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> object:
+    """Each test starts in Italian, whatever language the previous test activated."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

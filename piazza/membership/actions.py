@@ -969,7 +969,7 @@ def raise_objection(*, actor: Any, membership: Membership, body: str, reason: st
         refuse(action, _("Indica il motivo della contestazione."), actor=actor, territory=membership.circolo,
                code="reason_required", field="reason")
     if membership.status not in PAID_STATUSES:
-        refuse(action, _("Si contesta un'iscrizione pagata ed in corso: questa è «%(s)s».")
+        refuse(action, _("Si contesta un'iscrizione pagata e in corso: questa è «%(s)s».")
                % {"s": membership.get_status_display()}, actor=actor, territory=membership.circolo,
                code="wrong_state")
     if membership.objection_deadline is None or now > membership.objection_deadline:

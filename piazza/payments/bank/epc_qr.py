@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import qrcode
 import qrcode.constants
 import qrcode.image.svg
+from django.utils.html import escape
+from django.utils.translation import gettext
 
 from piazza.payments.bank.references import is_valid_reference
 
@@ -68,4 +70,5 @@ def epc_qr_svg(request: TransferRequest) -> str:
         box_size=10,
     )
     svg: str = image.to_string(encoding="unicode")
-    return svg.replace("<svg ", '<svg role="img" aria-label="QR code per il bonifico" ', 1)
+    label = escape(gettext("QR code per il bonifico"))
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
