@@ -8,6 +8,7 @@ happen outside database transactions.
 
 from __future__ import annotations
 
+import abc
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -125,8 +126,9 @@ class WebhookNotice:
     relevant: bool = True  # False: stored and acknowledged, nothing to apply
 
 
-class PaymentProvider:
-    """Base class of every provider. Subclasses set `identifier`, `verbose_name`, `capabilities`."""
+class PaymentProvider(abc.ABC):
+    """Base class of every provider. Subclasses set `identifier`, `verbose_name`, `capabilities`,
+    implement `start` and `fetch`, and the methods of the capabilities they declare."""
 
     identifier: ClassVar[str] = ""
     verbose_name: ClassVar[str | Promise] = ""
@@ -144,9 +146,9 @@ class PaymentProvider:
         """A form the payer fills on our payment page (e.g. sandbox card); None if redirect only."""
         return None
 
+    @abc.abstractmethod
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
         """Start (or, for direct card processors, complete) a charge. Idempotent per `attempt.provider_key`."""
-        raise NotImplementedError
 
     def complete_return(self, payment: Payment, attempt: PaymentAttempt, params: dict[str, str]) -> ChargeResult:
         """The payer came back from the provider's page; default: re-fetch."""
@@ -156,21 +158,25 @@ class PaymentProvider:
                             customer_reference=state.customer_reference)
 
     # --- reconciliation -----------------------------------------------------------------
+    @abc.abstractmethod
     def fetch(self, payment: Payment, attempt: PaymentAttempt | None = None) -> RemoteState:
         """Re-fetch the payment's current state (refunds and disputes included)."""
-        raise NotImplementedError
 
     # --- recurring ----------------------------------------------------------------------
     def charge_saved(self, payment: Payment, attempt: PaymentAttempt, method: SavedMethod) -> ChargeResult:
         """Charge a saved method off-session. Idempotent per `attempt.provider_key`."""
-        raise NotImplementedError
+        raise self._missing("addebiti automatici di un metodo salvato")
 
     # --- refunds ------------------------------------------------------------------------
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         """Refund `refund.amount` of `payment`; idempotent per `refund.idempotency_key`."""
-        raise NotImplementedError
+        raise self._missing("rimborsi")
 
     # --- webhooks -----------------------------------------------------------------------
     def verify_webhook(self, request: HttpRequest) -> WebhookNotice:
         """Verify signature and mode, parse; raise `InvalidSignature` when it does not verify."""
-        raise NotImplementedError
+        raise self._missing("notifiche (webhook)")
+
+    def _missing(self, what: str) -> ProviderError:
+        """Callers check `has(capability)` first; reaching here is a provider set up wrongly."""
+        return ProviderError(f"Il circuito {self.identifier} non gestisce {what}.")
