@@ -14,6 +14,7 @@ The API, all plain functions:
 - `free_port()`, `start_gunicorn(app, url, port, workers, **env)`, `stop_server(server)`: a
   gunicorn of the project's own on loopback, in its own process group, for HTTP load tests.
 - `Phase`: counts, latencies and errors of one load phase; `Phase.rate` in requests/s.
+- `closed_loop(name, seconds, job, clients)`: saturation phase, each client back to back.
 - `sandbox_env()`: environment for a server taking payments with the sandbox card only.
 - `write_section(name, markdown)`: rewrite the section between `<!-- bench:NAME -->` and
   `<!-- /bench:NAME -->` in `docs/benchmarks.md`, headed with date, machine and commit.
@@ -24,6 +25,7 @@ scratch database in a child process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,3 +289,26 @@ class Phase:
     @property
     def rate(self) -> float:
         return self.done / self.seconds if self.seconds else 0.0
+
+
+async def closed_loop(name: str, seconds: float, job: Callable[[], Awaitable[object]], clients: int) -> Phase:
+    """Saturation: `clients` loops, each starting its next job when the last one ends."""
+    phase = Phase(name)
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            phase.offered += 1
+            try:
+                await job()
+            except Exception as exc:  # every failure is counted and shown
+                phase.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            else:
+                phase.done += 1
+                phase.latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    phase.seconds = time.perf_counter() - started
+    return phase

@@ -42,6 +42,7 @@ from typing import Any
 from benchmarks.common import (
     ROOT,
     Phase,
+    closed_loop,
     django_env,
     free_port,
     run_django,
@@ -197,26 +198,6 @@ def _error_of(text: str) -> str:
     return title.group(1).strip() if title else text[:120]
 
 
-async def closed_loop(name: str, seconds: float, job: Any) -> Phase:
-    """Saturation: CONCURRENCY clients, each starting its next job when the last one ends."""
-    phase = Phase(name)
-    deadline = time.perf_counter() + seconds
-
-    async def client_loop() -> None:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                await job()
-            except Exception as exc:  # every failure is counted and shown
-                phase.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-            else:
-                phase.done += 1
-                phase.latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(CONCURRENCY)))
-    phase.seconds = time.perf_counter() - started
-    return phase
 
 
 async def open_model(name: str, rate: float, seconds: float, job: Any) -> Phase:
@@ -276,10 +257,10 @@ async def load(base: str, setup: dict[str, Any], seconds: float) -> dict[str, An
         async def viral() -> None:
             await donor.give(campaigns[0], rng.random() < REPLAY_SHARE)
 
-        await closed_loop("warm-up", 2.0, spread)
-        c_view = await closed_loop("C_view", seconds, ceiling)
-        spread_phase = await closed_loop("P1 spread", seconds, spread)
-        viral_phase = await closed_loop("P2 one campaign", seconds, viral)
+        await closed_loop("warm-up", 2.0, spread, CONCURRENCY)
+        c_view = await closed_loop("C_view", seconds, ceiling, CONCURRENCY)
+        spread_phase = await closed_loop("P1 spread", seconds, spread, CONCURRENCY)
+        viral_phase = await closed_loop("P2 one campaign", seconds, viral, CONCURRENCY)
         target = max(1.0, 0.7 * spread_phase.rate)
         open_phase = await open_model("P1 open model at 70%", target, seconds, spread)
     return {"phases": [c_view, spread_phase, viral_phase, open_phase], "records": records, "target": target}

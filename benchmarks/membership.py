@@ -49,6 +49,7 @@ from benchmarks.common import (
     ROOT,
     Phase,
     ceiling_insert,
+    closed_loop,
     django_env,
     free_port,
     run_django,
@@ -206,27 +207,6 @@ def _error_of(text: str) -> str:
     return " ".join(plain.replace("|", "/").split())[:200]
 
 
-async def closed_loop(name: str, seconds: float, job: Any, clients: int = CONCURRENCY) -> Phase:
-    """Saturation: `clients` loops, each starting its next job when the last one ends."""
-    phase = Phase(name)
-    deadline = time.perf_counter() + seconds
-
-    async def client_loop() -> None:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            phase.offered += 1
-            try:
-                await job()
-            except Exception as exc:  # every failure is counted and shown
-                phase.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-            else:
-                phase.done += 1
-                phase.latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
-    phase.seconds = time.perf_counter() - started
-    return phase
 
 
 async def open_model(name: str, rate: float, count: int, job: Any) -> Phase:
@@ -295,9 +275,9 @@ async def load(base: str, setup: dict[str, Any], args: argparse.Namespace) -> di
             if response.status_code != 200:
                 raise RuntimeError(f"ceiling view answered {response.status_code}")
 
-        await closed_loop("warm-up", 3.0, joiner.join, clients=4)
-        c_view = await closed_loop("C_view", min(args.seconds, 8.0), ceiling)
-        saturation = await closed_loop("saturation", args.seconds, joiner.join)
+        await closed_loop("warm-up", 3.0, joiner.join, 4)
+        c_view = await closed_loop("C_view", min(args.seconds, 8.0), ceiling, CONCURRENCY)
+        saturation = await closed_loop("saturation", args.seconds, joiner.join, CONCURRENCY)
         stop = asyncio.Event()
         probe_phase = Phase("public join page during the surge")
         prober = asyncio.create_task(probe(probe_client, stop, probe_phase))
