@@ -620,17 +620,19 @@ def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: i
     return donation, payment
 
 
-def give_again(*, actor: Any, campaign: Campaign, person_id: int, method: Any, amount_cents: int,
+def give_again(*, actor: Any, campaign: Campaign, previous: Donation, method: Any, amount_cents: int,
                idempotency_key: str) -> Submitted:
-    """One-click gift of a returning donor (logged in, or recognised by the link of an earlier gift).
+    """One-click gift from a browser holding a device token for `method` (convention 16).
 
-    The donor details and the F4 attestations are those of their last gift, confirmed by the
-    click (the button says so); if the attestation texts changed since, the full form is needed.
-    Every rule of `submit_donation` applies; then the saved card is charged at once.
+    The donor details and the F4 attestations are those of `previous`, the gift whose payment
+    saved the card in that browser, confirmed by the click (the button says so); if the
+    attestation texts changed since, the full form is needed. Every rule of `submit_donation`
+    applies; then the saved card is charged at once.
     """
-    previous = (Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED)
-                .select_related("comune").order_by("-succeeded_at", "-pk").first())
-    if previous is None or previous.attestation_version != ATTESTATION_VERSION:
+    if (previous.status != DonationStatus.SUCCEEDED or previous.payment is None
+            or previous.payment.saved_method_id != method.pk):
+        raise ValueError("give_again: the previous gift did not save this method")
+    if previous.attestation_version != ATTESTATION_VERSION:
         _refuse_gift(_("Le dichiarazioni richieste dalla legge sono cambiate dalla tua ultima donazione: usa il "
                        "modulo completo qui sotto."), campaign=campaign, code="one_click_attestations")
         raise AssertionError  # unreachable: refuse() raises

@@ -22,6 +22,7 @@ from piazza.funding.models import (
     ModerationStatus,
     PoolMatch,
 )
+from piazza.payments.models import MethodDevice
 
 THERMOMETER_CACHE_SECONDS = 3
 
@@ -190,28 +191,34 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
 
 @dataclass
 class OneClickOffer:
-    """What a recognised returning donor sees: their first name and the saved card's label."""
+    """What a browser holding a device token sees: the first name and the card's label, taken
+    from the gift whose payment saved that card in this browser (convention 16)."""
 
-    person_id: int
+    device: MethodDevice
+    donation: Donation
     first_name: str
-    method: Any
+
+    @property
+    def method(self) -> Any:
+        return self.device.method
 
     @property
     def label(self) -> str:
         return str(self.method.label or self.method.method_reference[-4:])
 
 
-def one_click_offer(person_id: int | None) -> OneClickOffer | None:
-    """The donor's last successful gift and a card saved with it (or later) at the provider in force."""
-    if not person_id:
-        return None
-    from piazza.funding.actions import card_provider
-    from piazza.payments.models import SavedMethod
+def one_click_offer(device: MethodDevice | None) -> OneClickOffer | None:
+    """One-click giving for the device's own saved card, at the card provider in force.
 
-    last = (Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED)
-            .order_by("-succeeded_at").values("first_name", "email").first())
-    if last is None:
+    The card is found by the device token only: never by an email address or a person id, which
+    anyone can type into a donation form.
+    """
+    from piazza.funding.actions import card_provider
+
+    if device is None or device.revoked_at is not None or device.method.provider != card_provider():
         return None
-    method = (SavedMethod.objects.filter(payer_email__iexact=last["email"], provider=card_provider())
-              .order_by("-created_at", "-pk").first())
-    return OneClickOffer(person_id, last["first_name"], method) if method is not None else None
+    donation = (Donation.objects.filter(payment__saved_method=device.method, status=DonationStatus.SUCCEEDED)
+                .select_related("comune").order_by("-succeeded_at", "-pk").first())
+    if donation is None:
+        return None
+    return OneClickOffer(device, donation, donation.first_name)

@@ -62,7 +62,7 @@ def send_receipt(donation_id: int) -> bool:
     context = {
         "donation": donation,
         "link": settings.SITE_URL.rstrip("/") + reverse("funding:donation", args=[series.manage_token]),
-        "payer_url": links.payer_page_url(donation.email),
+        "payer_url": links.payer_request_url(),
         "cancel_url": links.cancel_schedule_url(schedule.token) if schedule is not None else "",
     }
     body = render_to_string("funding/email/receipt.txt", context)
@@ -93,7 +93,7 @@ def refund_refused(donation_id: int) -> bool:
     if donation.frequency == Frequency.MONTHLY:
         cancel_monthly(donation=donation.parent or donation, reason="refused at payment")
     body = render_to_string("funding/email/refused.txt", {
-        "donation": donation, "payer_url": links.payer_page_url(donation.email)})
+        "donation": donation, "payer_url": links.payer_request_url()})
     send_mail(_("La tua donazione a «%(t)s» è stata rimborsata") % {"t": donation.campaign.title}, body, None,
               [donation.email])
     return True

@@ -38,6 +38,8 @@ from piazza.funding.forms import (
     UpdateForm,
 )
 from piazza.funding.models import Campaign, CampaignStatus, DonationStatus, FundraisingPage, ModerationStatus
+from piazza.payments import actions as payment_actions
+from piazza.payments import devices
 from piazza.territory.access import official_required
 from piazza.territory.models import Territory
 
@@ -355,49 +357,25 @@ def donation_context(request: HttpRequest, campaign: Campaign, *, page: Fundrais
     examples = [(cents, cents + match, match) for cents, match in matches.items() if match][:2]
     if not form.is_bound:
         form.initial["shown_matches"] = ",".join(f"{c}:{m}" for c, m in matches.items() if m)
-    offer = queries.one_click_offer(recognised_person_id(request))
+    offer = queries.one_click_offer(devices.device_of(request))
     return {"form": form, "match_examples": examples, "publication_threshold": rules_on().publication_threshold_cents,
             "one_click": offer, "one_click_form": OneClickForm(campaign=campaign) if offer else None}
 
 
-# A returning donor is recognised by login, or by this signed cookie set when they open the
-# page of one of their gifts (the thank-you page, or the link in the receipt email).
-DONOR_COOKIE = "piazza_donatore"
-DONOR_COOKIE_SALT = "funding.returning-donor"
-DONOR_COOKIE_AGE = 90 * 24 * 3600
-
-
-def recognised_person_id(request: HttpRequest) -> int | None:
-    from piazza.funding.models import Donation
-
-    user: Any = request.user
-    if getattr(user, "is_authenticated", False):
-        person_id = (Donation.objects.filter(user=user, status=DonationStatus.SUCCEEDED)
-                     .order_by("-succeeded_at").values_list("person_id", flat=True).first())
-        if person_id:
-            return int(person_id)
-    value = request.get_signed_cookie(DONOR_COOKIE, default=None, salt=DONOR_COOKIE_SALT, max_age=DONOR_COOKIE_AGE)
-    return int(value) if value and str(value).isdigit() else None
-
-
-def _remember_donor(response: HttpResponse, person_id: int) -> None:
-    response.set_signed_cookie(DONOR_COOKIE, str(person_id), salt=DONOR_COOKIE_SALT, max_age=DONOR_COOKIE_AGE,
-                               httponly=True, samesite="Lax", secure=request_is_secure_default())
-
-
-def request_is_secure_default() -> bool:
-    from django.conf import settings
-
-    return bool(getattr(settings, "SESSION_COOKIE_SECURE", False))
+# A returning donor is recognised only by the device token of a browser where they ticked
+# "Ricorda la mia carta" (payments.devices, convention 16): never by login plus an email, never
+# by a person id in a cookie. The cookie of the old design is dropped wherever it is seen.
+LEGACY_DONOR_COOKIE = "piazza_donatore"
 
 
 @require_POST
 def donate_one_click(request: HttpRequest, slug: str) -> HttpResponse:
-    """A recognised returning donor gives with their saved card: one click, no form to fill."""
+    """A browser holding a device token gives with that card: one click, no form to fill."""
     campaign = _public_campaign(slug)
-    offer = queries.one_click_offer(recognised_person_id(request))
-    if offer is None:
-        messages.error(request, _("Non ti abbiamo riconosciuto o non hai una carta salvata: usa il modulo."))
+    device = devices.device_of(request)
+    offer = queries.one_click_offer(device)
+    if device is None or offer is None:
+        messages.error(request, _("Questo dispositivo non ha una carta ricordata: usa il modulo."))
         return redirect(f"{campaign.get_absolute_url()}#dona")
     form = OneClickForm(request.POST, campaign=campaign)
     if not form.is_valid():
@@ -406,22 +384,24 @@ def donate_one_click(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.error(request, str(error))
         return redirect(f"{campaign.get_absolute_url()}#dona")
     try:
-        result = actions.give_again(actor=request.user, campaign=campaign, person_id=offer.person_id,
+        result = actions.give_again(actor=request.user, campaign=campaign, previous=offer.donation,
                                     method=offer.method, amount_cents=form.cleaned_data["amount"],
                                     idempotency_key=form.cleaned_data["idempotency_key"])
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
         return redirect(f"{campaign.get_absolute_url()}#dona")
+    payment_actions.touch_device(actor=request.user, device=device)
     return redirect(result.next_url)
 
 
 @require_POST
 def forget_donor(request: HttpRequest) -> HttpResponse:
-    """"Non sei tu?": this browser stops recognising the donor."""
+    """"Non sei tu?": the device token is revoked on the server and this browser forgets it."""
     target = str(request.POST.get("next", ""))
     response = redirect(target if target.startswith("/") and not target.startswith("//") else "/")
-    response.delete_cookie(DONOR_COOKIE)
+    devices.forget_device(request, response)
+    response.delete_cookie(LEGACY_DONOR_COOKIE)
     return response
 
 
@@ -461,6 +441,8 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             if result.replayed:
                 messages.info(request, _("Questa donazione era già stata inviata: non ti addebitiamo nulla due volte."))
+            elif form.cleaned_data.get("remember_method") and result.donation.payment is not None:
+                devices.claim_device(request, result.donation.payment)  # the opt-in, in this browser only
             return redirect(result.next_url)
     context = {"campaign": campaign, **donation_context(request, campaign, form=form)}
     return render(request, "funding/donate.html", context, status=400)
@@ -470,7 +452,8 @@ def donation_status(request: HttpRequest, token: str) -> HttpResponse:
     """The donor's page: the thank-you page after paying and the link in the receipt email.
 
     Outcome ("your €10 became €20"), thermometer, share buttons, one-click cancel of a monthly
-    gift; opening it makes this browser recognise the donor for one-click gifts.
+    gift. Only in the browser that ticked "Ricorda la mia carta" for this gift, once its payment
+    has saved the card, does it set the device token for one-click gifts (and say so).
     """
     from urllib.parse import quote
 
@@ -490,13 +473,14 @@ def donation_status(request: HttpRequest, token: str) -> HttpResponse:
               ("Telegram", f"https://t.me/share/url?url={link}&text={text}"),
               ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={link}"),
               ("Email", f"mailto:?subject={quote(campaign.title)}&body={text}%20{link}")]
+    device_token = devices.issue_device(request, payment) if donation.status == DonationStatus.SUCCEEDED else None
     response = render(request, "funding/donation_status.html", {
         "donation": donation, "campaign": campaign, "thermo": queries.thermometer(campaign, fresh=True),
-        "payment": payment, "share_url": share_url, "shares": shares,
-        "one_click_saved": donation.status == DonationStatus.SUCCEEDED
-        and queries.one_click_offer(donation.person_id) is not None})
-    if donation.status == DonationStatus.SUCCEEDED and donation.person_id is not None:
-        _remember_donor(response, donation.person_id)
+        "payment": payment, "share_url": share_url, "shares": shares, "one_click_saved": device_token is not None})
+    if device_token is not None:
+        devices.set_device_cookie(response, device_token)
+    if LEGACY_DONOR_COOKIE in request.COOKIES:
+        response.delete_cookie(LEGACY_DONOR_COOKIE)
     return response
 
 

@@ -10,7 +10,9 @@ are checked under the lock and every ledger booking has a deterministic idempote
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -31,6 +33,8 @@ from piazza.payments.models import (
     AttemptState,
     Dispute,
     DisputeState,
+    MethodDevice,
+    PayerAccessLink,
     Payment,
     PaymentAllocation,
     PaymentAttempt,
@@ -39,6 +43,7 @@ from piazza.payments.models import (
     RefundState,
     SavedMethod,
     State,
+    token_digest,
 )
 from piazza.payments.payables import handler_for, notify
 from piazza.payments.providers.base import (
@@ -51,6 +56,8 @@ from piazza.payments.providers.base import (
     RemoteState,
 )
 from piazza.payments.providers.registry import get_provider
+from piazza.payments.queries import payer_has_payments
+from piazza.payments.tasks import send_payer_link
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +233,9 @@ def _save_method(payment: Payment, result_method: Any) -> SavedMethod | None:
         defaults={"customer_reference": result_method.customer_reference, "label": result_method.label,
                   "payer": payment.payer, "payer_email": payment.payer_email},
     )
+    if payment.saved_method_id is None:
+        payment.saved_method = method
+        payment.save(update_fields=["saved_method", "updated_at"])
     return method
 
 
@@ -851,3 +861,96 @@ def resume_schedule(*, actor: Actor, schedule: Any, via: str = "payer_link") -> 
         record(action, actor=actor, obj=locked, territory=locked.territory,
                data={"via": via, "next_charge_on": locked.next_charge_on.isoformat()})
     return locked
+
+
+# --- who may act for a payer (convention 16): device tokens and emailed one-time links -------
+
+PAYER_LINK_LIFETIME = timedelta(minutes=30)
+
+
+def remember_device(*, actor: Actor, payment: Payment, label: str = "") -> str | None:
+    """Authorise this browser to charge the method that `payment` saved, in one click.
+
+    Only for a booked payment whose payer asked to save the method; one device per payment
+    (the unique `payment` column), so a replayed request issues nothing more. Returns the raw
+    token to set in the browser's cookie, or None when nothing may be remembered.
+    """
+    raw = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if not (locked.save_method and locked.is_booked and locked.saved_method_id is not None):
+            return None
+        if MethodDevice.objects.filter(payment=locked).exists():
+            return None
+        device = MethodDevice.objects.create(method_id=locked.saved_method_id, payment=locked,
+                                             token_hash=token_digest(raw), label=label[:100])
+        record("payments.remember_device", actor=actor, obj=device, territory=locked.territory,
+               data={"payment": locked.pk, "method": locked.saved_method_id})
+    return raw
+
+
+def touch_device(*, actor: Actor, device: MethodDevice) -> None:
+    """Note that the device was used (shown to the donor and the treasury when it is revoked)."""
+    MethodDevice.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
+
+
+def revoke_device(*, actor: Actor, raw: str, reason: str = "not_me") -> bool:
+    """"Non sei tu?": the token stops working on the server, whoever still holds the cookie."""
+    if not raw or len(raw) > 200:
+        return False
+    with transaction.atomic():
+        device = (MethodDevice.objects.select_for_update().filter(token_hash=token_digest(raw),
+                                                                   revoked_at__isnull=True).first())
+        if device is None:
+            return False
+        device.revoked_at = timezone.now()
+        device.save(update_fields=["revoked_at"])
+        record("payments.revoke_device", actor=actor, obj=device, data={"reason": reason[:60]})
+    return True
+
+
+def request_payer_link(*, actor: Actor, email: str) -> bool:
+    """Email a one-time link to the payer page of `email`, if that address has payments.
+
+    The caller answers the same whatever happens (the answer must not tell a stranger whether
+    an address has given): the return value is for tests and the audit log only.
+    """
+    address = email.strip().lower()
+    with transaction.atomic():
+        if not address or not payer_has_payments(address):
+            record("payments.request_payer_link", actor=actor, data={"sent": False})
+            return False
+        raw = secrets.token_urlsafe(32)
+        now = timezone.now()
+        link = PayerAccessLink.objects.create(email=address, token_hash=token_digest(raw), created_at=now,
+                                              expires_at=now + PAYER_LINK_LIFETIME)
+        record("payments.request_payer_link", actor=actor, obj=link, data={"sent": True})
+        enqueue_on_commit(send_payer_link, link.pk, raw)
+    return True
+
+
+def open_payer_link(*, actor: Actor, raw: str) -> str:
+    """Spend a one-time link: the email whose payer page this browser may now see.
+
+    Single use even under concurrency (a conditional UPDATE); an expired, spent or unknown
+    link is refused with a message saying what to do next.
+    """
+    action = "payments.open_payer_link"
+    now = timezone.now()
+    digest = token_digest(raw) if raw and len(raw) <= 200 else ""
+    with transaction.atomic():
+        spent = PayerAccessLink.objects.filter(token_hash=digest, used_at__isnull=True, expires_at__gt=now).update(
+            used_at=now)
+        if spent:
+            link = PayerAccessLink.objects.get(token_hash=digest)
+            record(action, actor=actor, obj=link)
+            return link.email
+    link = PayerAccessLink.objects.filter(token_hash=digest).first() if digest else None
+    if link is not None and link.used_at is not None:
+        refuse(action, _("Questo link è già stato usato: ogni link apre i tuoi pagamenti una volta sola. "
+                         "Chiedine uno nuovo qui sotto."), actor=actor, code="link_used")
+    if link is not None:
+        refuse(action, _("Questo link è scaduto (vale 30 minuti): chiedine uno nuovo qui sotto."),
+               actor=actor, code="link_expired")
+    refuse(action, _("Questo link non è valido: chiedine uno nuovo qui sotto."), actor=actor, code="link_unknown")
+    raise AssertionError  # unreachable: refuse() raises

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 
 class IdempotencyForm(forms.Form):
@@ -28,3 +29,9 @@ def pay_form_class(provider_form: type[forms.Form] | None) -> type[forms.Form]:
     if provider_form is None:
         return IdempotencyForm
     return type("PayForm", (IdempotencyForm, provider_form), {})
+
+
+class PayerLinkForm(forms.Form):
+    """"Ricevi via email il link ai tuoi pagamenti": the only way to the payer page (convention 16)."""
+
+    email = forms.EmailField(label=_("La tua email"), max_length=254)

@@ -1,7 +1,9 @@
-"""Signed links that need no login: the payer's page and one-click cancel of a recurring gift.
+"""Links that need no login: the payer's page and one-click cancel of a recurring gift.
 
 Higher apps (receipts in compliance, donation emails in funding) put these links in every
-email they send about a payment.
+email they send about a payment. The payer page opens only through a one-time link emailed
+to the address (`payer_access_url`, convention 16): an email address typed anywhere proves
+nothing, so no link derived from an address alone opens it any more.
 """
 
 from __future__ import annotations
@@ -10,29 +12,21 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-PAYER_SALT = "piazza.payments.payer-page"
 CANCEL_SALT = "piazza.payments.cancel-schedule"
-PAYER_LINK_MAX_AGE = 90 * 24 * 3600
 
 
 def _absolute(path: str) -> str:
     return f"{settings.SITE_URL.rstrip('/')}{path}"
 
 
-def payer_token(email: str) -> str:
-    return signing.dumps(email.strip().lower(), salt=PAYER_SALT, compress=True)
+def payer_request_url() -> str:
+    """The payer page's door: whoever opens it is asked for their address and gets a link there."""
+    return _absolute(reverse("payments:payer_page"))
 
 
-def payer_from_token(token: str) -> str | None:
-    """The payer's email, or None when the link is forged or older than 90 days."""
-    try:
-        return str(signing.loads(token, salt=PAYER_SALT, max_age=PAYER_LINK_MAX_AGE))
-    except signing.BadSignature:
-        return None
-
-
-def payer_page_url(email: str) -> str:
-    return _absolute(reverse("payments:payer_page", args=[payer_token(email)]))
+def payer_access_url(raw_token: str) -> str:
+    """The one-time link emailed to the payer (short-lived, single use)."""
+    return _absolute(reverse("payments:payer_access", args=[raw_token]))
 
 
 def cancel_token(schedule_token: str) -> str:

@@ -9,6 +9,7 @@ ledger, never stored in an editable column.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
@@ -25,6 +26,11 @@ from piazza.territory.scoping import ScopedQuerySet
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def token_digest(raw: str) -> str:
+    """What we keep of a bearer token: its SHA-256 (the token itself lives only in a cookie or an email)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class State(models.TextChoices):
@@ -90,6 +96,10 @@ class Payment(models.Model):
         "RecurringSchedule", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
     save_method = models.BooleanField(default=False, help_text=_("Salvare il metodo per addebiti ricorrenti."))
+    saved_method = models.ForeignKey(
+        "SavedMethod", null=True, blank=True, on_delete=models.PROTECT, related_name="saved_by",
+        help_text=_("Il metodo che questo pagamento ha salvato (se chi paga lo ha chiesto)."),
+    )
     provider_reference = models.CharField(max_length=120, blank=True, db_index=True)
     provider_customer = models.CharField(max_length=120, blank=True)
     return_url = models.CharField(max_length=500, blank=True)
@@ -342,6 +352,47 @@ class SavedMethod(models.Model):
 
     def __str__(self) -> str:
         return self.label or self.method_reference
+
+
+class MethodDevice(models.Model):
+    """A browser allowed to charge one saved method in one click (convention 16).
+
+    Created only when the payment that saved the method succeeds in the browser that ticked
+    "Ricorda la mia carta"; the browser keeps the random token in an httponly cookie, we keep
+    only its SHA-256. Revoking it ("Non sei tu?") stops it here, not only in the browser.
+    """
+
+    method = models.ForeignKey(SavedMethod, on_delete=models.PROTECT, related_name="devices")
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="device",
+        help_text=_("Il pagamento che ha salvato il metodo in questo browser (un solo dispositivo per pagamento)."),
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    label = models.CharField(_("dispositivo"), max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dispositivo autorizzato")
+        verbose_name_plural = _("dispositivi autorizzati")
+
+    def __str__(self) -> str:
+        return f"{self.method} · {self.label}"
+
+
+class PayerAccessLink(models.Model):
+    """A one-time, short-lived link emailed to an address: opening it shows that address's
+    payments in this browser for a limited session. Only the token's SHA-256 is stored."""
+
+    email = models.EmailField(db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"payer link #{self.pk}"
 
 
 class Interval(models.TextChoices):

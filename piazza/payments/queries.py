@@ -7,7 +7,16 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from piazza.payments.models import Payment, RecurringSchedule, ScheduleState, State, WebhookEvent, WebhookStatus
+from piazza.payments.models import (
+    MethodDevice,
+    Payment,
+    RecurringSchedule,
+    ScheduleState,
+    State,
+    WebhookEvent,
+    WebhookStatus,
+    token_digest,
+)
 from piazza.territory.models import Role, Territory
 from piazza.territory.scoping import has_role_at, scope_paths
 
@@ -63,3 +72,16 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
         "admin_link": bool(getattr(user, "is_staff", False)) and unmatched is not None,
         "title": _("Pagamenti"),
     }
+
+
+def device_for_token(raw: str) -> MethodDevice | None:
+    """The live device of a browser's token, with its method; never a revoked one (convention 16)."""
+    if not raw or len(raw) > 200:
+        return None
+    return (MethodDevice.objects.select_related("method", "method__payer")
+            .filter(token_hash=token_digest(raw), revoked_at__isnull=True).first())
+
+
+def payer_has_payments(email: str) -> bool:
+    return (Payment.objects.filter(payer_email__iexact=email).exclude(state=State.CREATED).exists()
+            or RecurringSchedule.objects.filter(payer_email__iexact=email).exists())

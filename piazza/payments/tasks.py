@@ -24,7 +24,7 @@ def send_payment_confirmation(payment_id: int) -> None:
         return
     context = {
         "payment": payment,
-        "payer_url": links.payer_page_url(payment.payer_email),
+        "payer_url": links.payer_request_url(),
         "cancel_url": links.cancel_schedule_url(payment.schedule.token) if payment.schedule else "",
     }
     send_mail(
@@ -44,13 +44,30 @@ def send_recurring_failure_notice(schedule_id: int, payment_id: int) -> None:
     payment = Payment.objects.get(pk=payment_id)
     context = {
         "schedule": schedule, "payment": payment,
-        "payer_url": links.payer_page_url(schedule.payer_email),
+        "payer_url": links.payer_request_url(),
         "cancel_url": links.cancel_schedule_url(schedule.token),
     }
     send_mail(
         _("Addebito non riuscito: %(d)s") % {"d": schedule.description},
         render_to_string("payments/email/recurring_failed.txt", context),
         settings.DEFAULT_FROM_EMAIL, [schedule.payer_email],
+    )
+
+
+@task()
+def send_payer_link(link_id: int, raw_token: str) -> None:
+    """The one-time link to the payer page, sent only to the address it opens (convention 16)."""
+    from piazza.payments.models import PayerAccessLink
+
+    link = PayerAccessLink.objects.get(pk=link_id)
+    if link.used_at is not None or link.expires_at <= timezone.now():
+        return
+    context = {"url": links.payer_access_url(raw_token), "minutes": int((link.expires_at - link.created_at)
+                                                                        .total_seconds() // 60)}
+    send_mail(
+        _("Il link ai tuoi pagamenti"),
+        render_to_string("payments/email/payer_link.txt", context),
+        settings.DEFAULT_FROM_EMAIL, [link.email],
     )
 
 

@@ -1,5 +1,6 @@
-"""Payer-facing pages: the payment page, the provider return, the payer's own page by signed
-link, one-click cancel of a recurring gift, and provider webhooks. All work without JavaScript."""
+"""Payer-facing pages: the payment page, the provider return, the payer's own page (opened only
+by a one-time link emailed to the address, convention 16), one-click cancel of a recurring gift,
+and provider webhooks. All work without JavaScript."""
 
 from __future__ import annotations
 
@@ -15,15 +16,19 @@ from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from piazza.core.audit import record
+from piazza.core.middleware import client_ip
 from piazza.core.models import AuditKind
+from piazza.core.ratelimit import FailureLimiter
 from piazza.payments import actions, links, queries, webhooks
-from piazza.payments.forms import pay_form_class
+from piazza.payments.forms import PayerLinkForm, pay_form_class
 from piazza.payments.messages import decline_message
 from piazza.payments.models import AttemptState, Payment, PaymentAttempt, RecurringSchedule, ScheduleState, State
 from piazza.payments.providers.base import ProviderError
@@ -104,8 +109,7 @@ def done(request: HttpRequest, token: str) -> HttpResponse:
     payment = get_object_or_404(Payment, token=token)
     processing = payment.state in (State.CREATED, State.PENDING)
     return render(request, "payments/done.html", {
-        "payment": payment, "processing": processing,
-        "payer_url": links.payer_page_url(payment.payer_email) if payment.payer_email and payment.is_booked else "",
+        "payment": payment, "processing": processing, "payer_link_form": PayerLinkForm(),
     })
 
 
@@ -164,20 +168,93 @@ def webhook(request: HttpRequest, provider: str) -> HttpResponse:
     return webhooks.receive(provider, request)
 
 
-def payer_page(request: HttpRequest, token: str) -> HttpResponse:
-    email = links.payer_from_token(token)
+# --- the payer's own page: reached only through a one-time link emailed to the address -------
+
+PAYER_ACCESS_KEY = "payments.payer_access"
+PAYER_SESSION_SECONDS = 3600
+LINK_SENT = gettext_lazy("Se a questo indirizzo corrispondono pagamenti, ti abbiamo scritto un link. Vale 30 "
+                         "minuti e si può usare una volta sola.")
+# Asking for links is cheap for an attacker and lands in someone's inbox: a few per address and
+# per client an hour. Over the limit the answer is the same, and no email leaves.
+_links_per_address = FailureLimiter("payer-link-address", limit=3, window_seconds=3600)
+_links_per_client = FailureLimiter("payer-link-client", limit=20, window_seconds=3600)
+
+
+def _payer_email(request: HttpRequest) -> str | None:
+    """The address whose payments this browser may see (granted by an emailed link, for an hour)."""
+    access = request.session.get(PAYER_ACCESS_KEY)
+    if not isinstance(access, dict) or float(access.get("until", 0)) <= timezone.now().timestamp():
+        return None
+    return str(access.get("email", "")) or None
+
+
+def _door(request: HttpRequest, *, form: PayerLinkForm | None = None, error: str = "", sent: bool = False,
+          status: int = 200) -> HttpResponse:
+    return render(request, "payments/payer_door.html", {
+        "form": form or PayerLinkForm(), "error": error, "sent": sent, "sent_message": LINK_SENT,
+    }, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def payer_page(request: HttpRequest) -> HttpResponse:
+    """GET: the payer's payments if an emailed link opened them in this browser, else the form.
+    POST: email a one-time link to the address typed; the answer never says whether it has payments."""
+    if request.method == "POST":
+        form = PayerLinkForm(request.POST)
+        if not form.is_valid():
+            return _door(request, form=form, status=400)
+        email = form.cleaned_data["email"].strip().lower()
+        ip = client_ip(request)
+        if _links_per_address.locked_until(email) is None and _links_per_client.locked_until(ip) is None:
+            _links_per_address.fail(email)
+            _links_per_client.fail(ip)
+            actions.request_payer_link(actor=request.user, email=email)
+        return _door(request, sent=True)
+    email = _payer_email(request)
     if email is None:
-        return render(request, "payments/link_expired.html", status=403)
+        return _door(request)
     payments = (Payment.objects.filter(payer_email__iexact=email).exclude(state=State.CREATED)
                 .annotate(refunded_cents=Sum("refunds__amount_cents", default=0))
                 .order_by("-created_at")[:200])
     schedules = list(RecurringSchedule.objects.filter(payer_email__iexact=email).order_by("-created_at"))
     for schedule in schedules:
         schedule.cancel_url = reverse("payments:cancel_schedule", args=[links.cancel_token(schedule.token)])  # type: ignore[attr-defined]
-        schedule.resume_url = reverse("payments:payer_resume", args=[token, schedule.token])  # type: ignore[attr-defined]
+        schedule.resume_url = reverse("payments:payer_resume", args=[schedule.token])  # type: ignore[attr-defined]
+    with transaction.atomic():
+        record("payments.payer_page", actor=request.user, kind=AuditKind.VIEW,
+               data={"payments": [p.pk for p in payments], "schedules": [s.pk for s in schedules]})
     return render(request, "payments/payer_page.html", {
         "email": email, "payments": payments, "schedules": schedules, "ScheduleState": ScheduleState,
     })
+
+
+@require_http_methods(["GET", "POST"])
+def payer_access(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link. GET shows one button (mail scanners that pre-open links spend nothing);
+    POST spends the link and lets this browser see the address's payments for an hour."""
+    if request.method != "POST":
+        return render(request, "payments/payer_access.html", {})
+    try:
+        email = actions.open_payer_link(actor=request.user, raw=token)
+    except ValidationError as exc:
+        return _door(request, error=" ".join(exc.messages), status=403)
+    request.session.cycle_key()
+    request.session[PAYER_ACCESS_KEY] = {"email": email,
+                                         "until": timezone.now().timestamp() + PAYER_SESSION_SECONDS}
+    return redirect("payments:payer_page")
+
+
+@require_POST
+def payer_leave(request: HttpRequest) -> HttpResponse:
+    request.session.pop(PAYER_ACCESS_KEY, None)
+    return redirect("payments:payer_page")
+
+
+def payer_page_by_address(request: HttpRequest, token: str) -> HttpResponse:
+    """The old links made from the address alone (in emails sent before) open nothing any more."""
+    return _door(request, error=_("Per proteggere i tuoi dati, i tuoi pagamenti si aprono solo con un link che "
+                                  "ti mandiamo via email e che vale una volta sola. Chiedilo qui sotto."),
+                 status=403)
 
 
 @require_http_methods(["GET", "POST"])
@@ -196,18 +273,17 @@ def cancel_schedule(request: HttpRequest, token: str) -> HttpResponse:
         context.update(schedule=schedule, done=True)
     elif schedule.state == ScheduleState.CANCELED:
         context["done"] = True
-    if schedule.payer_email:
-        context["payer_url"] = reverse("payments:payer_page", args=[links.payer_token(schedule.payer_email)])
+    context["payer_url"] = reverse("payments:payer_page")
     return render(request, "payments/cancel_schedule.html", context)
 
 
-# --- payer: resume a paused recurring gift from the signed page -------------------------------
+# --- payer: resume a paused recurring gift from their page -----------------------------------
 
 @require_POST
-def payer_resume(request: HttpRequest, token: str, schedule_token: str) -> HttpResponse:
-    email = links.payer_from_token(token)
+def payer_resume(request: HttpRequest, schedule_token: str) -> HttpResponse:
+    email = _payer_email(request)
     if email is None:
-        return render(request, "payments/link_expired.html", status=403)
+        return _door(request, error=_("La sessione è scaduta: chiedi un nuovo link ai tuoi pagamenti."), status=403)
     schedule = get_object_or_404(RecurringSchedule, token=schedule_token, payer_email__iexact=email)
     try:
         actions.resume_schedule(actor=request.user, schedule=schedule, via="payer_link")
@@ -215,7 +291,7 @@ def payer_resume(request: HttpRequest, token: str, schedule_token: str) -> HttpR
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Donazione ricorrente ripresa: il prossimo addebito è previsto a breve."))
-    return redirect("payments:payer_page", token=token)
+    return redirect("payments:payer_page")
 
 
 # --- treasury: scoped lists (404 outside the territory), every view of personal data audited ---

@@ -187,16 +187,19 @@ def test_only_a_live_campaign_can_end(live_campaign, circolo_official):
         actions.end_campaign(actor=circolo_official, campaign=live_campaign)
 
 
-def test_a_logged_in_donor_is_recognised_for_one_click(client, live_campaign, django_user_model):
+def test_a_login_alone_does_not_offer_a_card_saved_in_another_browser(client, live_campaign, django_user_model):
+    """Convention 16: the card is usable only where it was saved (device token), not wherever the
+    account logs in: the old login path found the card by the email of the last gift."""
     user = django_user_model.objects.create_user(username="giulia", password="correct-horse-battery")
     client.force_login(user)
-    donate_through_pages(client, live_campaign, remember_method="on")
+    thanks = donate_through_pages(client, live_campaign, remember_method="on")
+    client.get(thanks["Location"])
     other_browser = Client()
-    other_browser.force_login(user)  # no cookie here: the login is enough
-    assert "Bentornato/a, Giulia!" in other_browser.get(live_campaign.get_absolute_url()).content.decode()
-    response = _one_click(other_browser, live_campaign, amount="5000")
-    assert response.status_code == 302
-    assert Donation.objects.filter(status=DonationStatus.SUCCEEDED, amount_cents=5000).exists()
+    other_browser.force_login(user)
+    assert "Bentornato" not in other_browser.get(live_campaign.get_absolute_url()).content.decode()
+    assert _one_click(other_browser, live_campaign, amount="5000").status_code == 302
+    assert not Donation.objects.filter(amount_cents=5000).exists() and SandboxCharge.objects.count() == 1
+    assert "Bentornato/a, Giulia!" in client.get(live_campaign.get_absolute_url()).content.decode()
 
 
 def test_a_month_over_the_annual_cap_is_refunded_and_the_series_stops(live_campaign,

@@ -285,14 +285,6 @@ def test_cancel_page_is_a_single_button_with_no_fields(client, tree, split_accou
     assert AuditEntry.objects.filter(action="payments.cancel_schedule", object_id=str(schedule.pk)).count() == 1
 
 
-def test_payer_page_by_signed_link(client, make_payment):
-    paid(make_payment, 1234)
-    url = links.payer_page_url("giulia@example.org").replace("http://127.0.0.1:8000", "")
-    body = client.get(url).content.decode()
-    assert "12,34 €" in body
-    assert client.get(url[:-3] + "xx/").status_code == 403
-
-
 # --- concurrency (PostgreSQL) -------------------------------------------------------------------
 
 def _parallel(n, fn):

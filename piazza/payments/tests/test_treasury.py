@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.payments import actions, links
+from piazza.payments import actions
 from piazza.payments.models import RecurringSchedule, ScheduleState, State, WebhookEvent
 from piazza.payments.queries import dashboard_section
 from piazza.payments.tasks import run_due_charges
@@ -45,11 +45,26 @@ def paused(tree, split_accounts, settings):
     return schedule
 
 
-def test_payer_resumes_from_the_signed_page(paused):
+def _payer_client(email, django_capture_on_commit_callbacks):
+    """A browser that opened the payer page of `email` through the link emailed there."""
+    import re
+
+    from django.core import mail
+
     client = Client()
-    token = links.payer_token("giulia@example.org")
-    page = client.get(reverse("payments:payer_page", args=[token]))
-    resume = reverse("payments:payer_resume", args=[token, paused.token])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("payments:payer_page"), {"email": email})
+    sent = [m for m in mail.outbox if m.to == [email]]
+    link = re.search(r"/pagamenti/i-miei-pagamenti/accesso/\S+/", str(sent[-1].body)) if sent else None
+    if link is not None:
+        client.post(link.group(0))
+    return client
+
+
+def test_payer_resumes_from_their_page(paused, django_capture_on_commit_callbacks):
+    client = _payer_client("giulia@example.org", django_capture_on_commit_callbacks)
+    page = client.get(reverse("payments:payer_page"))
+    resume = reverse("payments:payer_resume", args=[paused.token])
     assert resume in page.content.decode()
     response = client.post(resume, follow=True)
     assert "ripresa" in response.content.decode()
@@ -60,11 +75,15 @@ def test_payer_resumes_from_the_signed_page(paused):
     assert entry.data["via"] == "payer_link"
 
 
-def test_another_payers_link_cannot_resume(paused):
-    client = Client()
-    token = links.payer_token("someone-else@example.org")
-    assert client.post(reverse("payments:payer_resume", args=[token, paused.token])).status_code == 404
-    assert client.post(reverse("payments:payer_resume", args=["forged", paused.token])).status_code == 403
+def test_another_payer_or_a_stranger_cannot_resume(paused, split_accounts, tree, django_capture_on_commit_callbacks):
+    other = actions.create_payment(
+        actor=None, amount=Money(500), allocations=[(split_accounts[0], Money(500))], provider="sandbox",
+        description="Contributo", creation_key="other-payer", payer_email="someone-else@example.org",
+        territory=tree.bologna_centro)
+    paid(other)
+    client = _payer_client("someone-else@example.org", django_capture_on_commit_callbacks)
+    assert client.post(reverse("payments:payer_resume", args=[paused.token])).status_code == 404
+    assert Client().post(reverse("payments:payer_resume", args=[paused.token])).status_code == 403
     paused.refresh_from_db()
     assert paused.state == ScheduleState.PAUSED
 
