@@ -942,9 +942,9 @@ def open_payer_link(*, actor: Actor, raw: str) -> str:
         spent = PayerAccessLink.objects.filter(token_hash=digest, used_at__isnull=True, expires_at__gt=now).update(
             used_at=now)
         if spent:
-            link = PayerAccessLink.objects.get(token_hash=digest)
-            record(action, actor=actor, obj=link)
-            return link.email
+            opened = PayerAccessLink.objects.get(token_hash=digest)
+            record(action, actor=actor, obj=opened)
+            return opened.email
     link = PayerAccessLink.objects.filter(token_hash=digest).first() if digest else None
     if link is not None and link.used_at is not None:
         refuse(action, _("Questo link è già stato usato: ogni link apre i tuoi pagamenti una volta sola. "

@@ -5,14 +5,13 @@ typed the address into a form, and never from a link derived from the address al
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 import pytest
 from django.core import mail, signing
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from freezegun import freeze_time
 
 from piazza.core.models import AuditEntry
@@ -126,7 +125,7 @@ def test_an_expired_link_is_refused_with_a_clear_message(victims_gift, django_ca
     with freeze_time(NOW):
         _ask_link(client, "marta@example.org", django_capture_on_commit_callbacks)
     link = _emailed_link("marta@example.org")
-    with freeze_time(timezone.datetime.fromisoformat(NOW) + timedelta(minutes=31)):
+    with freeze_time(datetime.fromisoformat(NOW) + timedelta(minutes=31)):
         response = client.post(link)
     body = response.content.decode()
     assert response.status_code == 403
