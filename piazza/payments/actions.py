@@ -33,6 +33,7 @@ from piazza.payments.models import (
     AttemptState,
     Dispute,
     DisputeState,
+    LinkPurpose,
     MethodDevice,
     PayerAccessLink,
     Payment,
@@ -57,7 +58,7 @@ from piazza.payments.providers.base import (
 )
 from piazza.payments.providers.registry import get_provider
 from piazza.payments.queries import payer_has_payments
-from piazza.payments.tasks import send_payer_link
+from piazza.payments.tasks import send_device_link, send_payer_link
 
 log = logging.getLogger(__name__)
 
@@ -929,28 +930,81 @@ def request_payer_link(*, actor: Actor, email: str) -> bool:
     return True
 
 
-def open_payer_link(*, actor: Actor, raw: str) -> str:
-    """Spend a one-time link: the email whose payer page this browser may now see.
-
-    Single use even under concurrency (a conditional UPDATE); an expired, spent or unknown
-    link is refused with a message saying what to do next.
-    """
-    action = "payments.open_payer_link"
+def _spend_link(*, raw: str, purpose: str) -> PayerAccessLink:
+    """Spend a one-time link (inside the caller's transaction): single use even under
+    concurrency (a conditional UPDATE); an expired, spent or unknown link is refused with a
+    message saying what to do next (the refusal's audit entry is written outside the rollback)."""
     now = timezone.now()
     digest = token_digest(raw) if raw and len(raw) <= 200 else ""
-    with transaction.atomic():
-        spent = PayerAccessLink.objects.filter(token_hash=digest, used_at__isnull=True, expires_at__gt=now).update(
-            used_at=now)
-        if spent:
-            opened = PayerAccessLink.objects.get(token_hash=digest)
-            record(action, actor=actor, obj=opened)
-            return opened.email
-    link = PayerAccessLink.objects.filter(token_hash=digest).first() if digest else None
+    links = PayerAccessLink.objects.filter(token_hash=digest, purpose=purpose)
+    if digest and links.filter(used_at__isnull=True, expires_at__gt=now).update(used_at=now):
+        return links.get()
+    link = links.first() if digest else None
     if link is not None and link.used_at is not None:
-        refuse(action, _("Questo link è già stato usato: ogni link apre i tuoi pagamenti una volta sola. "
-                         "Chiedine uno nuovo qui sotto."), actor=actor, code="link_used")
-    if link is not None:
-        refuse(action, _("Questo link è scaduto (vale 30 minuti): chiedine uno nuovo qui sotto."),
-               actor=actor, code="link_expired")
-    refuse(action, _("Questo link non è valido: chiedine uno nuovo qui sotto."), actor=actor, code="link_unknown")
-    raise AssertionError  # unreachable: refuse() raises
+        message = _("Questo link è già stato usato: ogni link vale una volta sola. Chiedine uno nuovo.")
+        code = "link_used"
+    elif link is not None:
+        message = _("Questo link è scaduto (vale 30 minuti): chiedine uno nuovo.")
+        code = "link_expired"
+    else:
+        message, code = _("Questo link non è valido: chiedine uno nuovo."), "link_unknown"
+    raise _LinkRefused(str(message), code)
+
+
+class _LinkRefused(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def open_payer_link(*, actor: Actor, raw: str) -> str:
+    """Spend an emailed payer-page link: the address whose payer page this browser may now see."""
+    action = "payments.open_payer_link"
+    try:
+        with transaction.atomic():
+            link = _spend_link(raw=raw, purpose=LinkPurpose.PAYER_PAGE)
+            record(action, actor=actor, obj=link)
+            return link.email
+    except _LinkRefused as refused:
+        refuse(action, refused.message, actor=actor, code=refused.code)
+        raise AssertionError from refused  # unreachable: refuse() raises
+
+
+def request_device_link(*, actor: Actor, email: str, next_path: str = "") -> bool:
+    """Email a one-time link that lets the browser which opens it give in one click with the
+    card saved by `email` — the donor proves control of the address instead of holding a
+    device token. Only a card its owner once chose to remember qualifies (not one saved for a
+    monthly gift alone). The caller answers the same whatever happens."""
+    address = email.strip().lower()
+    with transaction.atomic():
+        method = (SavedMethod.objects.filter(payer_email__iexact=address, devices__isnull=False).distinct()
+                  .order_by("-created_at", "-pk").first()) if address else None
+        if method is None:
+            record("payments.request_device_link", actor=actor, data={"sent": False})
+            return False
+        raw = secrets.token_urlsafe(32)
+        now = timezone.now()
+        link = PayerAccessLink.objects.create(
+            purpose=LinkPurpose.DEVICE, email=address, method=method, token_hash=token_digest(raw), created_at=now,
+            expires_at=now + PAYER_LINK_LIFETIME, next_path=next_path[:200])
+        record("payments.request_device_link", actor=actor, obj=link, data={"sent": True, "method": method.pk})
+        enqueue_on_commit(send_device_link, link.pk, raw)
+    return True
+
+
+def open_device_link(*, actor: Actor, raw: str, label: str = "") -> tuple[str, str]:
+    """Spend an emailed device link: (the new device token for this browser's cookie, where to go)."""
+    action = "payments.open_device_link"
+    token = secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            link = _spend_link(raw=raw, purpose=LinkPurpose.DEVICE)
+            assert link.method_id is not None
+            device = MethodDevice.objects.create(method_id=link.method_id, link=link, token_hash=token_digest(token),
+                                                 label=label[:100])
+            record("payments.remember_device", actor=actor, obj=device,
+                   data={"link": link.pk, "method": link.method_id, "via": "email_link"})
+            return token, link.next_path
+    except _LinkRefused as refused:
+        refuse(action, refused.message, actor=actor, code=refused.code)
+        raise AssertionError from refused  # unreachable: refuse() raises

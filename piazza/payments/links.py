@@ -29,6 +29,11 @@ def payer_access_url(raw_token: str) -> str:
     return _absolute(reverse("payments:payer_access", args=[raw_token]))
 
 
+def device_access_url(raw_token: str) -> str:
+    """The one-time link emailed to a donor to use their saved card from a new browser."""
+    return _absolute(reverse("payments:device_access", args=[raw_token]))
+
+
 def cancel_token(schedule_token: str) -> str:
     return signing.dumps(schedule_token, salt=CANCEL_SALT)
 

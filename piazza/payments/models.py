@@ -364,8 +364,12 @@ class MethodDevice(models.Model):
 
     method = models.ForeignKey(SavedMethod, on_delete=models.PROTECT, related_name="devices")
     payment = models.OneToOneField(
-        Payment, on_delete=models.PROTECT, related_name="device",
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="device",
         help_text=_("Il pagamento che ha salvato il metodo in questo browser (un solo dispositivo per pagamento)."),
+    )
+    link = models.OneToOneField(
+        "PayerAccessLink", null=True, blank=True, on_delete=models.PROTECT, related_name="device",
+        help_text=_("Oppure il link via email con cui chi paga ha aggiunto questo browser."),
     )
     token_hash = models.CharField(max_length=64, unique=True)
     label = models.CharField(_("dispositivo"), max_length=100, blank=True)
@@ -381,11 +385,21 @@ class MethodDevice(models.Model):
         return f"{self.method} · {self.label}"
 
 
-class PayerAccessLink(models.Model):
-    """A one-time, short-lived link emailed to an address: opening it shows that address's
-    payments in this browser for a limited session. Only the token's SHA-256 is stored."""
+class LinkPurpose(models.TextChoices):
+    PAYER_PAGE = "payer_page", _("Pagina dei pagamenti")
+    DEVICE = "device", _("Carta salvata su un nuovo dispositivo")
 
+
+class PayerAccessLink(models.Model):
+    """A one-time, short-lived link emailed to an address, proving control of it: opening it
+    shows that address's payments in this browser for a limited session, or (purpose DEVICE)
+    lets this browser use the method saved by that address in one click. Only the token's
+    SHA-256 is stored."""
+
+    purpose = models.CharField(max_length=20, choices=LinkPurpose.choices, default=LinkPurpose.PAYER_PAGE)
     email = models.EmailField(db_index=True)
+    method = models.ForeignKey(SavedMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    next_path = models.CharField(max_length=200, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

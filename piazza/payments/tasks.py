@@ -72,6 +72,23 @@ def send_payer_link(link_id: int, raw_token: str) -> None:
 
 
 @task()
+def send_device_link(link_id: int, raw_token: str) -> None:
+    """The one-time link that adds a browser to the donor's saved card, sent only to its owner's address."""
+    from piazza.payments.models import PayerAccessLink
+
+    link = PayerAccessLink.objects.select_related("method").get(pk=link_id)
+    if link.used_at is not None or link.expires_at <= timezone.now() or link.method is None:
+        return
+    context = {"url": links.device_access_url(raw_token), "card": link.method.label,
+               "minutes": int((link.expires_at - link.created_at).total_seconds() // 60)}
+    send_mail(
+        _("Dona in un clic da un nuovo dispositivo"),
+        render_to_string("payments/email/device_link.txt", context),
+        settings.DEFAULT_FROM_EMAIL, [link.email],
+    )
+
+
+@task()
 def run_due_charges() -> int:
     """Charge every due recurring schedule. Run it as often as you like: each cycle books once."""
     from django.db.models import Q

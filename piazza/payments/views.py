@@ -27,7 +27,7 @@ from piazza.core.audit import record
 from piazza.core.middleware import client_ip
 from piazza.core.models import AuditKind
 from piazza.core.ratelimit import FailureLimiter
-from piazza.payments import actions, links, queries, webhooks
+from piazza.payments import actions, devices, links, queries, webhooks
 from piazza.payments.forms import PayerLinkForm, pay_form_class
 from piazza.payments.messages import decline_message
 from piazza.payments.models import AttemptState, Payment, PaymentAttempt, RecurringSchedule, ScheduleState, State
@@ -275,6 +275,52 @@ def cancel_schedule(request: HttpRequest, token: str) -> HttpResponse:
         context["done"] = True
     context["payer_url"] = reverse("payments:payer_page")
     return render(request, "payments/cancel_schedule.html", context)
+
+
+# --- a saved card on a new browser: the donor proves control of the address -------------------
+
+DEVICE_LINK_SENT = gettext_lazy("Se a questo indirizzo corrisponde una carta salvata, ti abbiamo scritto un link: "
+                                "aprilo da questo dispositivo entro 30 minuti.")
+
+
+def _local_path(value: str) -> str:
+    return value if value.startswith("/") and url_has_allowed_host_and_scheme(value, allowed_hosts=set()) else "/"
+
+
+@require_POST
+def device_link_request(request: HttpRequest) -> HttpResponse:
+    """Email a one-time link adding this browser to the card saved by the address typed; the
+    answer is the same whether or not the address has one."""
+    target = _local_path(str(request.POST.get("next", ""))[:200])
+    form = PayerLinkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Scrivi un indirizzo email valido."))
+        return redirect(target)
+    email = form.cleaned_data["email"].strip().lower()
+    ip = client_ip(request)
+    if _links_per_address.locked_until(email) is None and _links_per_client.locked_until(ip) is None:
+        _links_per_address.fail(email)
+        _links_per_client.fail(ip)
+        actions.request_device_link(actor=request.user, email=email, next_path=target)
+    messages.info(request, DEVICE_LINK_SENT)
+    return redirect(target)
+
+
+@require_http_methods(["GET", "POST"])
+def device_access(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: GET shows one button (mail scanners spend nothing); POST spends the
+    link and gives this browser a device token for the donor's saved card."""
+    if request.method != "POST":
+        return render(request, "payments/device_access.html", {})
+    try:
+        raw, next_path = actions.open_device_link(actor=request.user, raw=token,
+                                                  label=devices.device_label(request.META.get("HTTP_USER_AGENT", "")))
+    except ValidationError as exc:
+        return render(request, "payments/device_access.html", {"error": " ".join(exc.messages)}, status=403)
+    messages.success(request, _("Fatto: da questo dispositivo puoi donare in un clic con la tua carta salvata."))
+    response = redirect(_local_path(next_path))
+    devices.set_device_cookie(response, raw)
+    return response
 
 
 # --- payer: resume a paused recurring gift from their page -----------------------------------

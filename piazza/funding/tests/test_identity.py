@@ -5,12 +5,17 @@ that token."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import timedelta
+from urllib.parse import urlparse
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from freezegun import freeze_time
 
 from piazza.funding.forms import sign_campaign
 from piazza.funding.models import Donation, DonationStatus
@@ -138,3 +143,73 @@ def test_not_me_revokes_the_token_on_the_server(live_campaign):
     assert "Bentornato" not in thief.get(live_campaign.get_absolute_url()).content.decode()
     _one_click(thief, live_campaign)
     assert SandboxCharge.objects.count() == 1 and Donation.objects.count() == 1
+
+
+# --- the alternative proof: a one-time link emailed to the address the card belongs to ---------
+
+def _ask_device_link(client, campaign, email, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("payments:device_link_request"),
+                               {"email": email, "next": campaign.get_absolute_url()})
+    assert response.status_code == 302 and response["Location"] == campaign.get_absolute_url()
+    return " ".join(str(m) for m in get_messages(response.wsgi_request))
+
+
+def _device_link(to):
+    sent = [m for m in mail.outbox if m.to == [to] and "nuovo dispositivo" in m.subject]
+    assert sent, f"no device link emailed to {to}"
+    found = re.search(r"http\S+/carta-salvata/accesso/\S+/", str(sent[-1].body))
+    assert found
+    return urlparse(found.group(0)).path
+
+
+def test_the_donor_adds_a_new_browser_through_a_link_emailed_to_her(live_campaign,
+                                                                   django_capture_on_commit_callbacks):
+    _victim_with_a_saved_card(live_campaign)
+    phone = Client(HTTP_USER_AGENT="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1")
+    assert "Dona in un clic anche da qui" in phone.get(live_campaign.get_absolute_url()).content.decode()
+    answer = _ask_device_link(phone, live_campaign, "giulia@example.org", django_capture_on_commit_callbacks)
+    assert "ti abbiamo scritto un link" in answer
+    link = _device_link("giulia@example.org")
+    assert phone.get(link).status_code == 200 and MethodDevice.objects.count() == 1  # scanners spend nothing
+    opened = phone.post(link)
+    assert opened.status_code == 302 and opened["Location"] == live_campaign.get_absolute_url()
+    assert DEVICE_COOKIE in opened.cookies and opened.cookies[DEVICE_COOKIE]["httponly"]
+    added = MethodDevice.objects.order_by("pk").last()
+    assert added is not None and added.link_id and added.payment_id is None and added.label == "Safari · iPhone"
+    assert "Bentornato/a, Giulia!" in phone.get(live_campaign.get_absolute_url()).content.decode()
+    _one_click(phone, live_campaign)
+    assert Donation.objects.filter(amount_cents=1000, status=DonationStatus.SUCCEEDED).exists()
+
+    replay = Client().post(link)  # the same link again: spent
+    assert replay.status_code == 403 and "già stato usato" in replay.content.decode()
+    assert DEVICE_COOKIE not in replay.cookies and MethodDevice.objects.count() == 2
+
+
+def test_a_stranger_asking_for_the_link_gets_the_same_answer_and_nothing_else(live_campaign,
+                                                                              django_capture_on_commit_callbacks):
+    _victim_with_a_saved_card(live_campaign)
+    monthly_only = Client()
+    donate_through_pages(monthly_only, live_campaign, frequency="monthly", email="mensile@example.org")
+    mail.outbox.clear()
+    answers = {_ask_device_link(Client(), live_campaign, email, django_capture_on_commit_callbacks)
+               for email in ("giulia@example.org", "nessuno@example.org", "mensile@example.org")}
+    assert len(answers) == 1
+    stranger = Client()
+    _ask_device_link(stranger, live_campaign, "giulia@example.org", django_capture_on_commit_callbacks)
+    assert [m.to for m in mail.outbox] == [["giulia@example.org"]] * 2  # to the owner, only a card she remembered
+    assert DEVICE_COOKIE not in stranger.cookies
+    assert "Bentornato" not in stranger.get(live_campaign.get_absolute_url()).content.decode()
+    _one_click(stranger, live_campaign)
+    assert not Donation.objects.filter(amount_cents=1000).exists()
+
+
+def test_an_expired_device_link_is_refused_with_a_clear_message(live_campaign, django_capture_on_commit_callbacks):
+    _victim_with_a_saved_card(live_campaign)
+    phone = Client()
+    with freeze_time("2026-03-10 10:00:00+01:00") as frozen:
+        _ask_device_link(phone, live_campaign, "giulia@example.org", django_capture_on_commit_callbacks)
+        frozen.tick(timedelta(minutes=31))
+        response = phone.post(_device_link("giulia@example.org"))
+    assert response.status_code == 403 and "scaduto" in response.content.decode()
+    assert DEVICE_COOKIE not in response.cookies and MethodDevice.objects.count() == 1
