@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.production import refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,7 @@ if PRODUCTION:
             "SECRET_KEY mancante: in produzione va impostata una chiave segreta lunga e casuale. "
             "/ SECRET_KEY is missing: production needs a long random secret key."
         )
+    refuse_unsafe_production(os.environ)  # DEBUG on, guessable SECRET_KEY or AUDIT_HMAC_KEY
     SECRET_KEY = os.environ["SECRET_KEY"]
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-development-key-never-use-in-production")
@@ -251,8 +253,12 @@ STORAGES = {
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "piazza <noreply@piazza.localhost>")
 
-# --- Audit log integrity key (rule G4: tamper-evident audit entries).
-AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", SECRET_KEY)
+# --- Audit log integrity key (rule G4: a tamper-evident chain of entries, docs/adr/0014).
+# Required in production (refused above when missing, short or equal to SECRET_KEY); elsewhere
+# SECRET_KEY as before. Previous keys (comma-separated) only verify entries signed before a
+# key rotation.
+AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "" if PRODUCTION else SECRET_KEY)
+AUDIT_HMAC_PREVIOUS_KEYS = env_list("AUDIT_HMAC_PREVIOUS_KEYS", [])
 
 LOGGING = {
     "version": 1,
