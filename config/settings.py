@@ -188,8 +188,18 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:home"
 OTP_TOTP_ISSUER = "piazza"
+# Login throttling (issue 10, finding 12): per (username, client) pair, LOGIN_FAILURE_LIMIT free
+# failures, then waits of BASE, 2×BASE, 4×BASE… up to LOGIN_LOCKOUT_SECONDS; per client across
+# usernames, LOGIN_CLIENT_FAILURE_LIMIT free failures, then the same doubling from its own base.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_BACKOFF_BASE_SECONDS = env_int("LOGIN_BACKOFF_BASE_SECONDS", 30)
+LOGIN_CLIENT_FAILURE_LIMIT = env_int("LOGIN_CLIENT_FAILURE_LIMIT", 20)
+LOGIN_CLIENT_BACKOFF_BASE_SECONDS = env_int("LOGIN_CLIENT_BACKOFF_BASE_SECONDS", 60)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+LOGIN_FAILURE_MEMORY_SECONDS = env_int("LOGIN_FAILURE_MEMORY_SECONDS", 24 * 3600)
+# How many reverse proxies of ours stand in front of the app and append to X-Forwarded-For.
+# 0 (default): the header is ignored, the peer address is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # --- Sessions and security headers.
 SESSION_COOKIE_HTTPONLY = True
