@@ -163,6 +163,7 @@ PERIODIC_TASKS = {
     "piazza.funding.tasks.end_due_campaigns": 5 * 60,
     "piazza.payments.bank.tasks.expire_mandates": 24 * 3600,
     "piazza.payments.bank.tasks.import_drop_folder": 15 * 60,
+    "piazza.core.tasks.verify_audit_chain": env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 3600),
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
