@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.production import refuse_unsafe_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,7 @@ if PRODUCTION:
             "SECRET_KEY mancante: in produzione va impostata una chiave segreta lunga e casuale. "
             "/ SECRET_KEY is missing: production needs a long random secret key."
         )
+    refuse_unsafe_production(os.environ)  # DEBUG on, guessable SECRET_KEY or AUDIT_HMAC_KEY
     SECRET_KEY = os.environ["SECRET_KEY"]
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-development-key-never-use-in-production")
@@ -161,6 +163,7 @@ PERIODIC_TASKS = {
     "piazza.funding.tasks.end_due_campaigns": 5 * 60,
     "piazza.payments.bank.tasks.expire_mandates": 24 * 3600,
     "piazza.payments.bank.tasks.import_drop_folder": 15 * 60,
+    "piazza.core.tasks.verify_audit_chain": env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 3600),
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
@@ -186,8 +189,18 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:home"
 OTP_TOTP_ISSUER = "piazza"
+# Login throttling (issue 10, finding 12): per (username, client) pair, LOGIN_FAILURE_LIMIT free
+# failures, then waits of BASE, 2×BASE, 4×BASE… up to LOGIN_LOCKOUT_SECONDS; per client across
+# usernames, LOGIN_CLIENT_FAILURE_LIMIT free failures, then the same doubling from its own base.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_BACKOFF_BASE_SECONDS = env_int("LOGIN_BACKOFF_BASE_SECONDS", 30)
+LOGIN_CLIENT_FAILURE_LIMIT = env_int("LOGIN_CLIENT_FAILURE_LIMIT", 20)
+LOGIN_CLIENT_BACKOFF_BASE_SECONDS = env_int("LOGIN_CLIENT_BACKOFF_BASE_SECONDS", 60)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+LOGIN_FAILURE_MEMORY_SECONDS = env_int("LOGIN_FAILURE_MEMORY_SECONDS", 24 * 3600)
+# How many reverse proxies of ours stand in front of the app and append to X-Forwarded-For.
+# 0 (default): the header is ignored, the peer address is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # --- Sessions and security headers.
 SESSION_COOKIE_HTTPONLY = True
@@ -251,8 +264,12 @@ STORAGES = {
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "piazza <noreply@piazza.localhost>")
 
-# --- Audit log integrity key (rule G4: tamper-evident audit entries).
-AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", SECRET_KEY)
+# --- Audit log integrity key (rule G4: a tamper-evident chain of entries, docs/adr/0014).
+# Required in production (refused above when missing, short or equal to SECRET_KEY); elsewhere
+# SECRET_KEY as before. Previous keys (comma-separated) only verify entries signed before a
+# key rotation.
+AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "" if PRODUCTION else SECRET_KEY)
+AUDIT_HMAC_PREVIOUS_KEYS = env_list("AUDIT_HMAC_PREVIOUS_KEYS", [])
 
 LOGGING = {
     "version": 1,

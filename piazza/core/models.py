@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -39,11 +39,32 @@ class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
         return self.filter(condition)
 
 
+# Key of the PostgreSQL transaction-level advisory lock that serialises appends to the chain.
+AUDIT_CHAIN_LOCK = 0x70696173  # "pias"
+
+
+def audit_key_id(key: str) -> str:
+    """A public fingerprint of an HMAC key: tells which key signed an entry, reveals nothing of it."""
+    return hmac.new(key.encode(), b"piazza-audit-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def audit_keys() -> dict[str, str]:
+    """Key fingerprint → key, for the current key and any previous ones (verification only)."""
+    keys = [settings.AUDIT_HMAC_KEY, *getattr(settings, "AUDIT_HMAC_PREVIOUS_KEYS", [])]
+    return {audit_key_id(key): key for key in keys if key}
+
+
 class AuditEntry(models.Model):
     """One line of the audit log. Never updated or deleted: a database trigger refuses it.
 
-    `digest` is an HMAC of the row's content with a server key, so an edit made behind the
-    application's back (directly in the database) is detectable by `verify()`.
+    The entries form a hash chain (issue 10, finding 11; docs/adr/0014): entry number `seq`
+    carries `prev_digest`, the digest of entry `seq - 1`, and its own `digest` is an HMAC,
+    with the key fingerprinted in `key_id`, of its content, `seq` and `prev_digest`. An entry
+    edited, removed or inserted behind the application's back breaks the chain at that point
+    (`piazza.core.auditchain.verify_chain`, `manage.py check_audit`). Appends are serialised
+    (an advisory transaction lock on PostgreSQL, the write lock on SQLite), and `seq` is unique,
+    so concurrent writers never fork the chain. Entries written before the chain existed have
+    no `seq` and are verified one by one.
     """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -62,6 +83,9 @@ class AuditEntry(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     channel = models.CharField(max_length=20, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    prev_digest = models.CharField(max_length=64, blank=True, editable=False)
+    key_id = models.CharField(max_length=16, blank=True, editable=False)
     digest = models.CharField(max_length=64, editable=False)
 
     objects = AuditEntryQuerySet.as_manager()
@@ -90,20 +114,52 @@ class AuditEntry(models.Model):
             "channel": self.channel,
             "data": self.data,
         }
+        if self.seq is not None:  # chained entries also seal their place and the user agent
+            payload.update(seq=self.seq, prev=self.prev_digest, user_agent=self.user_agent)
         return json.dumps(payload, sort_keys=True, default=str).encode()
 
-    def compute_digest(self) -> str:
-        key = settings.AUDIT_HMAC_KEY.encode()
-        return hmac.new(key, self.content_for_digest(), hashlib.sha256).hexdigest()
+    def compute_digest(self, key: str | None = None) -> str:
+        secret = (key if key is not None else settings.AUDIT_HMAC_KEY).encode()
+        return hmac.new(secret, self.content_for_digest(), hashlib.sha256).hexdigest()
+
+    def signing_key(self) -> str | None:
+        """The key this entry says it was signed with, if it is one we hold."""
+        keys = audit_keys()
+        if self.key_id:
+            return keys.get(self.key_id)
+        return settings.AUDIT_HMAC_KEY  # before the chain: the key of the day
 
     def verify(self) -> bool:
-        return hmac.compare_digest(self.digest, self.compute_digest())
+        key = self.signing_key()
+        if key is None:
+            return False
+        if not self.key_id and self.seq is None:  # unchained: any key we hold may have signed it
+            return any(hmac.compare_digest(self.digest, self.compute_digest(k))
+                       for k in audit_keys().values())
+        return hmac.compare_digest(self.digest, self.compute_digest(key))
+
+    def _link(self, using: str) -> None:
+        """Take the chain lock, read the head and seal this entry onto it (inside a transaction)."""
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+        head = (
+            AuditEntry.objects.using(using).filter(seq__isnull=False).order_by("-seq")
+            .values_list("seq", "digest").first()
+        )
+        self.seq, self.prev_digest = (head[0] + 1, head[1]) if head else (1, "")
+        self.key_id = audit_key_id(settings.AUDIT_HMAC_KEY)
+        self.digest = self.compute_digest()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise PermissionDenied("Audit entries are append-only.")
-        self.digest = self.compute_digest()
-        super().save(*args, **kwargs)
+        using = kwargs.get("using") or router.db_for_write(AuditEntry, instance=self)
+        # The advisory lock lives until the surrounding transaction ends: make sure there is one.
+        with transaction.atomic(using=using, savepoint=False):
+            self._link(using)
+            super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionDenied("Audit entries are append-only.")

@@ -29,15 +29,23 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from piazza.core.audit import record
 from piazza.core.middleware import client_ip
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.core.ratelimit import FailureLimiter
+from piazza.core.ratelimit import BackoffLimiter
 from piazza.territory.access import official_required
 from piazza.territory.models import MANAGER_ROLES, Level, Territory
 from piazza.territory.scoping import is_official, scope_paths
 from piazza.web.forms import OTPCodeForm
 from piazza.web.sections import dashboard_sections
 
-login_limiter = FailureLimiter(
-    "login", limit=settings.LOGIN_FAILURE_LIMIT, window_seconds=settings.LOGIN_LOCKOUT_SECONDS
+# Per (username, client): a stranger elsewhere cannot lock an official out (issue 10, finding 12).
+login_limiter = BackoffLimiter(
+    "login", free=settings.LOGIN_FAILURE_LIMIT, base_seconds=settings.LOGIN_BACKOFF_BASE_SECONDS,
+    cap_seconds=settings.LOGIN_LOCKOUT_SECONDS, memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
+)
+# Per client across usernames: one address trying many accounts (credential stuffing) is stopped.
+login_client_limiter = BackoffLimiter(
+    "login-client", free=settings.LOGIN_CLIENT_FAILURE_LIMIT,
+    base_seconds=settings.LOGIN_CLIENT_BACKOFF_BASE_SECONDS,
+    cap_seconds=settings.LOGIN_LOCKOUT_SECONDS, memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
 )
 BACKUP_CODES = 10
 
@@ -49,43 +57,51 @@ def home(request: HttpRequest) -> HttpResponse:
 def _lockout_message(until: float) -> str:
     when = timezone.localtime(dt.datetime.fromtimestamp(until, tz=dt.UTC))
     return _(
-        "Troppi tentativi di accesso non riusciti: per sicurezza l'accesso è bloccato fino alle "
+        "Troppi tentativi di accesso non riusciti: per sicurezza puoi riprovare da qui alle "
         "%(time)s. Se hai dimenticato la password, chiedi a chi gestisce il tuo livello di "
         "reimpostarla."
-    ) % {"time": when.strftime("%H:%M")}
+    ) % {"time": when.strftime("%H:%M:%S")}
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, with failures counted per username and per address (rule G4)."""
+    """Django's login with growing delays per (username, client) and per client (rule G4).
+
+    The client is `client_ip`, which believes X-Forwarded-For only from our own proxies.
+    Nothing counts per username alone, so failures from elsewhere never lock the owner out.
+    """
 
     template_name = "web/login.html"
     redirect_authenticated_user = True
 
-    def _keys(self) -> list[str]:
-        username = str(self.request.POST.get("username", "")).strip().lower()
-        return [f"user:{username}", f"ip:{client_ip(self.request)}"]
+    def _client(self) -> str:
+        return client_ip(self.request)
+
+    def _pair(self) -> str:
+        username = str(self.request.POST.get("username", "")).strip().lower()[:150]
+        return f"{username}\n{self._client()}"
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        for key in self._keys():
-            until = login_limiter.locked_until(key)
-            if until:
-                form = self.get_form()
-                form.errors.clear()
-                form.add_error(None, _lockout_message(until))
-                return self.render_to_response(self.get_context_data(form=form), status=429)
+        waits = [until for until in (login_limiter.locked_until(self._pair()),
+                                     login_client_limiter.locked_until(self._client())) if until]
+        if waits:
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, _lockout_message(max(waits)))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
-        for key in self._keys():
-            login_limiter.fail(key)
+        login_limiter.fail(self._pair())
+        login_client_limiter.fail(self._client())
         with transaction.atomic():
             record("auth.login_failed", actor=None, kind=AuditKind.DENIED,
                    data={"username": str(self.request.POST.get("username", ""))[:150]})
         return super().form_invalid(form)
 
     def form_valid(self, form: Any) -> HttpResponse:
-        for key in self._keys():
-            login_limiter.reset(key)
+        # The client's count across usernames stays: logging into one's own account between
+        # guesses must not wipe the record of guessing at others.
+        login_limiter.reset(self._pair())
         response = super().form_valid(form)
         with transaction.atomic():
             record("auth.login", actor=form.get_user(), kind=AuditKind.AUTH)
