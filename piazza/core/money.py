@@ -37,6 +37,27 @@ class CurrencyMismatch(MoneyError):
     """Two amounts in different currencies were combined."""
 
 
+class AmountTooLarge(MoneyError):
+    """Typed amount above `MAX_AMOUNT_CENTS` (or absurdly long): refused, never overflowed."""
+
+
+class AmbiguousAmount(MoneyError):
+    """Typed text that reads as more than one amount ("10.005"): ask, never guess."""
+
+    def __init__(self, text: str, readings: Sequence[Money]) -> None:
+        super().__init__(f"ambiguous amount {text!r}: " + " or ".join(repr(r) for r in readings))
+        self.text = text
+        self.readings = list(readings)
+
+
+# The largest amount anyone may type: 10 billion euros. Far above any real gift, goal or cap,
+# and far below a BigIntegerField (9.2e18 cents), so a typed amount never overflows a column.
+MAX_AMOUNT_CENTS = 10_000_000_000 * 100
+MAX_AMOUNT_CHARS = 40
+_DIGITS_RE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts "²" and "٣"
+_AMOUNT_CHARS_RE = re.compile(r"[0-9.,]+")
+
+
 def _check_currency(currency: object) -> str:
     if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
         raise MoneyError(f"currency must be an ISO 4217 code such as 'EUR', got {currency!r}")
@@ -88,18 +109,38 @@ class Money:
 
     @classmethod
     def parse(cls, text: str, currency: str = DEFAULT_CURRENCY) -> Money:
-        """Parse what people type: "12,50", "12.50", "1.234,50 €", "€ 1234", "12".
+        """Parse what people type: "12,50", "12.50", "1.234,50 €", "1.234.567", "€ 1234", "12".
 
         A comma is the decimal separator and dots group thousands (Italian). Without a comma,
         one dot followed by one or two digits is read as a decimal point (English habit).
+        What could mean two amounts is never guessed: "10.005" (ten euros and half a cent, or
+        ten thousand and five?) and "1,234.50" (English grouping) raise `AmbiguousAmount`
+        carrying both readings, so the form can ask. Only ASCII digits count ("²" or "٣" are
+        not amounts) and amounts are bounded by `MAX_AMOUNT_CENTS`, well inside a database
+        BigIntegerField.
         """
         cleaned = str(text).strip().replace("€", "").replace("EUR", "").replace("\u00a0", "").replace(" ", "")
         cleaned = cleaned.replace("'", "")  # Swiss-style grouping "1'234"
+        if len(cleaned) > MAX_AMOUNT_CHARS:
+            raise AmountTooLarge(f"amount too long: {len(cleaned)} characters")
         negative = cleaned.startswith("-")
         if negative:
             cleaned = cleaned[1:]
         if not cleaned:
             raise MoneyError("empty amount")
+        if not _AMOUNT_CHARS_RE.fullmatch(cleaned):
+            raise MoneyError(f"not an amount: {text!r}")
+        if re.fullmatch(r"\d{1,3}(,\d{3})+\.\d{1,2}", cleaned):
+            # "1,234.50": English grouping with a decimal point; Italian reading is invalid.
+            english = cleaned.replace(",", "")
+            raise AmbiguousAmount(text, [cls._from_digits(*english.split("."), negative, currency)])
+        if re.fullmatch(r"\d{1,3}\.\d{3}", cleaned):
+            # "10.005": a decimal point with three decimals, or a thousands dot?
+            integer, _sep, decimals = cleaned.partition(".")
+            as_decimal = (Decimal(cleaned) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+            readings = [cls(-int(as_decimal) if negative else int(as_decimal), currency),
+                        cls._from_digits(integer + decimals, "", negative, currency)]
+            raise AmbiguousAmount(text, readings)
         if "," in cleaned:
             integer, _sep, decimals = cleaned.rpartition(",")
             if "," in integer:
@@ -115,13 +156,18 @@ class Money:
             integer, decimals = cleaned.replace(".", ""), ""
         else:
             integer, decimals = cleaned, ""
-        if not integer:
-            integer = "0"
-        if not integer.isdigit() or (decimals and not decimals.isdigit()):
-            raise MoneyError(f"not an amount: {text!r}")
+        return cls._from_digits(integer, decimals, negative, currency, text=text)
+
+    @classmethod
+    def _from_digits(cls, integer: str, decimals: str, negative: bool, currency: str, text: str = "") -> Money:
+        integer = integer or "0"
+        if not _DIGITS_RE.fullmatch(integer) or (decimals and not _DIGITS_RE.fullmatch(decimals)):
+            raise MoneyError(f"not an amount: {text or integer!r}")
         if len(decimals) > 2:
             raise MoneyError(f"{text!r} has more than two decimal digits")
         cents = int(integer) * 100 + int(decimals.ljust(2, "0") or "0")
+        if cents > MAX_AMOUNT_CENTS:
+            raise AmountTooLarge(f"{text or integer!r} is above the largest amount accepted")
         return cls(-cents if negative else cents, currency)
 
     # --- views --------------------------------------------------------------------------
@@ -316,6 +362,9 @@ class MoneyFormField(forms.CharField):
         "cents": _("Usa al massimo due decimali (i centesimi), per esempio 12,50."),
         "min": _("L'importo deve essere almeno %(min)s."),
         "max": _("L'importo non può superare %(max)s."),
+        "ambiguous": _("Intendevi %(readings)s? Scrivi l'importo con la virgola per i centesimi e il punto "
+                       "per le migliaia, per esempio 1.234,50."),
+        "or": _(" o "),
     }
 
     def __init__(
@@ -348,6 +397,14 @@ class MoneyFormField(forms.CharField):
             return None
         try:
             return Money.parse(str(text), self.currency)
+        except AmbiguousAmount as exc:
+            readings = str(self.error_messages["or"]).join(format_money(r) for r in exc.readings)
+            raise ValidationError(self.error_messages["ambiguous"], code="ambiguous",
+                                  params={"readings": readings}) from exc
+        except AmountTooLarge as exc:
+            limit = self.max_cents if self.max_cents is not None else MAX_AMOUNT_CENTS
+            raise ValidationError(self.error_messages["max"], code="max",
+                                  params={"max": format_money(Money(limit, self.currency))}) from exc
         except MoneyError as exc:
             code = "cents" if "decimal digits" in str(exc) or "fractions" in str(exc) else "invalid"
             raise ValidationError(self.error_messages[code], code=code) from exc

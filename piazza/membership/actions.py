@@ -1073,16 +1073,22 @@ def create_congress(*, actor: Any, territory: Territory, name: str, cut_off: dt.
     return congress
 
 
-def roll_members(congress: Congress, circolo: Territory) -> Any:
+def roll_members(congress: Congress, circolo: Territory) -> list[Membership]:
     """Memberships entering a roll (M16, M17, M22): paid by the cut-off (to the second, inclusive),
-    effective by it when required, not cancelled or rejected; never an unpaid one."""
+    effective by it when required, not cancelled or rejected; never an unpaid one.
+
+    A congress may accept more than one membership year: a person paid up in two of them is
+    one voter, entered with the membership of the latest year (one entry per person)."""
     qs = Membership.objects.filter(
         circolo=circolo, year__in=congress.membership_years, status__in=PAID_STATUSES,
         paid_at__isnull=False, paid_at__lte=congress.cut_off,
     )
     if congress.require_effective:
         qs = qs.filter(status=Status.EFFECTIVE, effective_at__lte=congress.cut_off)
-    return qs.select_related("person").order_by("person__last_name", "person__first_name", "pk")
+    latest: dict[int, Membership] = {}
+    for membership in qs.select_related("person").order_by("person_id", "-year", "-pk"):
+        latest.setdefault(membership.person_id, membership)
+    return sorted(latest.values(), key=lambda m: (m.person.last_name, m.person.first_name, m.pk))
 
 
 def hash_entries(congress: Congress, circolo: Territory, entries: list[RollEntry]) -> str:

@@ -8,6 +8,7 @@ handler's status and error on the event row.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.db import IntegrityError, transaction
@@ -19,11 +20,45 @@ from piazza.core.audit import record
 from piazza.core.models import AuditKind
 from piazza.payments.actions import sync_payment
 from piazza.payments.models import Payment, WebhookEvent, WebhookStatus
-from piazza.payments.providers.base import InvalidSignature, ProviderError
+from piazza.payments.providers.base import InvalidSignature, MalformedEvent, ProviderError, WebhookNotice
 from piazza.payments.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
 FINAL = {WebhookStatus.PROCESSED, WebhookStatus.IGNORED, WebhookStatus.UNMATCHED}
+# The columns a notice is stored in: anything longer is refused, never truncated into a match.
+NOTICE_LIMITS = {"event_id": 200, "event_type": 100, "payment_reference": 120, "payment_id": 64}
+
+
+def _payload(request: HttpRequest) -> str:
+    # PostgreSQL text cannot hold U+0000: the raw payload keeps everything else.
+    return request.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def check_notice(notice: WebhookNotice) -> None:
+    """Whatever the provider, a notice must fit the columns it is stored in."""
+    if not notice.event_id:
+        raise MalformedEvent("the event has no id")
+    for name, limit in NOTICE_LIMITS.items():
+        value = getattr(notice, name)
+        if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+            raise MalformedEvent(f"{name} is not a printable string of at most {limit} characters")
+
+
+def _refuse_malformed(provider_id: str, request: HttpRequest, exc: MalformedEvent) -> HttpResponse:
+    """Signed but malformed: stored under a digest of the body with the error, answered 400
+    (the provider will not make it well-formed by delivering it again)."""
+    log.warning("webhook %s malformed: %s", provider_id, exc)
+    digest = hashlib.sha256(request.body).hexdigest()[:48]
+    try:
+        with transaction.atomic():
+            WebhookEvent.objects.create(
+                provider=provider_id, event_id=f"malformed:{digest}", payload=_payload(request),
+                relevant=False, status=WebhookStatus.IGNORED, error=f"malformed event: {exc}"[:2000],
+                processed_at=timezone.now(),
+            )
+    except IntegrityError:
+        pass  # the same body again: already recorded
+    return HttpResponse("malformed event", status=400, content_type="text/plain")
 
 
 def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
@@ -33,6 +68,9 @@ def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
         return HttpResponse("unknown provider", status=404, content_type="text/plain")
     try:
         notice = provider.verify_webhook(request)
+        check_notice(notice)
+    except MalformedEvent as exc:
+        return _refuse_malformed(provider_id, request, exc)
     except InvalidSignature as exc:
         log.warning("webhook %s refused: %s", provider_id, exc)
         with transaction.atomic():
@@ -47,7 +85,7 @@ def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
                 provider=provider_id, event_id=notice.event_id, event_type=notice.event_type,
-                payload=request.body.decode("utf-8", errors="replace"), reference=notice.payment_reference,
+                payload=_payload(request), reference=notice.payment_reference,
                 payment_hint=notice.payment_id, relevant=notice.relevant,
             )
     except IntegrityError:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -140,6 +142,63 @@ def close_territory(*, actor: Any, territory: Territory) -> Territory:
         territory.save(update_fields=["closed_at"])
         record(action, actor=actor, obj=territory, territory=territory)
     return territory
+
+
+def move_territory(*, actor: Any, node: Territory, new_parent: Territory) -> Territory:
+    """Move `node` and its whole subtree under `new_parent` (e.g. a circolo to another federation).
+
+    Scope is the materialised path, so every path of the subtree is rewritten in the same
+    transaction as the parent: the new federation's officials gain the node and the old ones
+    lose it at once. The actor must manage both the old and the new parent; the new parent must
+    sit at the level above the node, be open and not lie inside the node's own subtree; a
+    territorial circolo may only move where its comuni belong (its area is redrawn first).
+    """
+    action = "territory.move"
+    old_parent = node.parent
+    if old_parent is None:
+        refuse(action, _("Il livello nazionale non si sposta."), actor=actor, territory=node, code="root")
+    assert old_parent is not None
+    for side in (old_parent, new_parent):
+        if not has_role_at(actor, side, MANAGER_ROLES):
+            refuse(action, _("Per spostare %(node)s serve un ruolo di organizzazione su %(side)s.")
+                   % {"node": node, "side": side}, actor=actor, territory=side, code="out_of_scope",
+                   permission=True)
+    if new_parent.pk == old_parent.pk:
+        return node
+    if new_parent.is_within(node):
+        refuse(action, _("Non si può spostare %(node)s dentro sé stesso.") % {"node": node}, actor=actor,
+               territory=node, code="cycle", field="parent")
+    if child_level(new_parent) != node.level:
+        refuse(action, _("%(node)s (%(level)s) non può stare sotto %(parent)s (%(plevel)s).")
+               % {"node": node, "level": node.get_level_display(), "parent": new_parent,
+                  "plevel": new_parent.get_level_display()},
+               actor=actor, territory=new_parent, code="wrong_level", field="parent")
+    if not new_parent.is_open:
+        refuse(action, _("%(node)s è chiuso: non si possono aggiungere nodi.") % {"node": new_parent},
+               actor=actor, territory=new_parent, code="closed_parent", field="parent")
+    if Territory.objects.filter(parent=new_parent, name__iexact=node.name).exists():
+        refuse(action, _("Esiste già «%(name)s» sotto %(parent)s.") % {"name": node.name, "parent": new_parent},
+               actor=actor, territory=new_parent, code="duplicate_name", field="parent")
+    if node.level == Level.CIRCOLO and new_parent.level == Level.FEDERATION:
+        _check_area(new_parent, list(node.comuni.all()), actor=actor, action=action)
+    with transaction.atomic():
+        locked = Territory.objects.select_for_update().get(pk=node.pk)
+        old_prefix = locked.path
+        new_prefix = f"{new_parent.path}{locked.pk}/"
+        delta = new_prefix.count("/") - old_prefix.count("/")
+        moved = Territory.objects.filter(path__startswith=old_prefix)
+        count = moved.count()
+        list(moved.select_for_update().values_list("pk", flat=True))
+        moved.update(path=Concat(Value(new_prefix), Substr("path", len(old_prefix) + 1)),
+                     depth=F("depth") + delta)
+        Territory.objects.filter(pk=locked.pk).update(parent=new_parent)
+        node.refresh_from_db()
+        record(action, actor=actor, obj=node, territory=node, data={
+            "from_parent": old_parent.pk, "from_parent_name": old_parent.name, "to_parent": new_parent.pk,
+            "to_parent_name": new_parent.name, "old_path": old_prefix, "new_path": new_prefix,
+            "nodes_moved": count})
+    forget_scope(actor)
+    return node
 
 
 def assign_role(*, actor: Any, user: Any, territory: Territory, role: str) -> RoleAssignment:

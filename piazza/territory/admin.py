@@ -1,10 +1,15 @@
 from django.contrib import admin
 
+from piazza.core.admin import ReadOnlyAdmin
 from piazza.territory.models import Comune, RoleAssignment, Territory
 
 
 @admin.register(Territory)
-class TerritoryAdmin(admin.ModelAdmin[Territory]):
+class TerritoryAdmin(ReadOnlyAdmin):
+    """Read-only: the tree changes only through territory.actions (create, move, close), which
+    keep every path of a subtree consistent and audit the change. Editing `parent` here moved a
+    circolo without rewriting its path (issue 10, finding 14)."""
+
     list_display = ["name", "level", "kind", "code", "closed_at"]
     list_filter = ["level", "kind"]
     search_fields = ["name", "code"]

@@ -175,3 +175,31 @@ def test_m18_objection_after_the_window_refused(tree, secretary):
     with pytest.raises(ValidationError, match="scaduto"):
         actions.raise_objection(actor=secretary, membership=m, body="circolo", reason="tardi",
                                 now=m.objection_deadline + dt.timedelta(seconds=1))
+
+
+def test_congress_over_two_years_lists_each_person_once(tree, secretary, schedule):
+    """A person paid up in both years of a two-year congress is one roll entry, with the card of
+    the latest year (the roll computation raised IntegrityError on roll_entry_person_once)."""
+    from piazza.membership.models import FeeSchedule
+
+    FeeSchedule.objects.create(
+        year=YEAR + 1, base_fee_cents=schedule.base_fee_cents, national_surcharge_cents=schedule.national_surcharge_cents,
+        regional_deadline=dt.date(YEAR + 1, 1, 10), opens_at=timezone.make_aware(dt.datetime(YEAR, 11, 1)),
+        closes_at=timezone.make_aware(dt.datetime(YEAR + 1, 12, 31, 23, 59, 59)))
+    organiser = make_official("org.bo2", tree.bologna, [Role.ORGANISATION])
+    cut_off = timezone.make_aware(dt.datetime(YEAR + 1, 3, 31, 12, 0, 0))
+    congress = actions.create_congress(actor=organiser, territory=tree.bologna, name="Congresso 2026-2027",
+                                       cut_off=cut_off, membership_years=[YEAR, YEAR + 1])
+    both = _effective(tree, secretary, CUT_OFF)
+    renewed_at = timezone.make_aware(dt.datetime(YEAR + 1, 2, 1, 10, 0, 0))
+    renewed = actions.renew_membership(actor=None, previous=both, year=YEAR + 1, declarations_accepted=True,
+                                       art9_authorised=True, now=renewed_at)
+    renewed = actions.mark_paid(actor=None, membership=renewed, method="card", reference="t", paid_at=renewed_at)
+    renewed = actions.deliver_card(actor=secretary, membership=renewed, delivery=Delivery.CIRCOLO, now=renewed_at)
+    only_first_year = _effective(tree, secretary, CUT_OFF)
+    roll = actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
+    entries = {e.person_id: e for e in roll.entries.all()}
+    assert set(entries) == {both.person_id, only_first_year.person_id}
+    assert entries[both.person_id].membership_id == renewed.pk
+    assert entries[only_first_year.person_id].card_number == only_first_year.card_number
+    assert roll.member_count == 2 and actions.verify_roll(roll)

@@ -46,6 +46,11 @@ class InvalidSignature(Exception):
     """A webhook whose signature (or live/test mode) does not verify: refused with 400."""
 
 
+class MalformedEvent(Exception):
+    """A correctly signed webhook whose content has the wrong shape (a field of the wrong
+    type, an id longer than we store): refused with 400 and stored with the error."""
+
+
 class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -133,6 +138,8 @@ class PaymentProvider(abc.ABC):
     identifier: ClassVar[str] = ""
     verbose_name: ClassVar[str | Promise] = ""
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # False for test doubles (the sandbox): not registered, routed or offered in production.
+    allowed_in_production: ClassVar[bool] = True
 
     def is_available(self) -> bool:
         """False when the provider is not configured or not allowed in this environment."""

@@ -34,17 +34,22 @@ def _load() -> None:
     _loaded = True
 
 
+def _allowed_here(provider: PaymentProvider) -> bool:
+    """A test double (sandbox) does not exist in production: not routable, not offered."""
+    return provider.allowed_in_production or not getattr(settings, "PRODUCTION", False)
+
+
 def get_provider(identifier: str) -> PaymentProvider:
     _load()
-    try:
-        return _registry[identifier]
-    except KeyError:
-        raise LookupError(f"unknown payment provider {identifier!r}") from None
+    provider = _registry.get(identifier)
+    if provider is None or not _allowed_here(provider):
+        raise LookupError(f"unknown payment provider {identifier!r}")
+    return provider
 
 
 def all_providers() -> list[PaymentProvider]:
     _load()
-    return list(_registry.values())
+    return [p for p in _registry.values() if _allowed_here(p)]
 
 
 def available_providers(capability: Capability | None = None) -> list[PaymentProvider]:

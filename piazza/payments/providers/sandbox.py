@@ -38,6 +38,7 @@ from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
     InvalidSignature,
+    MalformedEvent,
     Outcome,
     PaymentProvider,
     ProviderTimeout,
@@ -127,6 +128,7 @@ class SandboxProvider(PaymentProvider):
         Capability.ONE_OFF, Capability.SAVED_METHOD, Capability.RECURRING, Capability.REFUND,
         Capability.PARTIAL_REFUND,
     })
+    allowed_in_production = False
 
     def is_available(self) -> bool:
         return not getattr(settings, "PRODUCTION", False)
@@ -278,11 +280,30 @@ class SandboxProvider(PaymentProvider):
             raise InvalidSignature("sandbox: signature does not match")
         try:
             event = json.loads(request.body)
-            data = event["data"]
-            return WebhookNotice(
-                event_id=str(event["id"]), event_type=str(event["type"]),
-                payment_reference=str(data.get("reference", "")), payment_id=str(data.get("payment_id", "")),
-                relevant=str(event["type"]).split(".")[0] in {"charge", "refund", "dispute"},
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidSignature(f"sandbox: malformed event ({exc})") from exc
+        except ValueError as exc:
+            raise MalformedEvent(f"sandbox: the body is not JSON ({exc})") from exc
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            raise MalformedEvent("sandbox: the event and its data must be JSON objects")
+        data = event["data"]
+        event_id = _field(event, "id", 200, required=True)
+        event_type = _field(event, "type", 100, required=True)
+        return WebhookNotice(
+            event_id=event_id, event_type=event_type,
+            payment_reference=_field(data, "reference", 120), payment_id=_field(data, "payment_id", 64),
+            relevant=event_type.split(".")[0] in {"charge", "refund", "dispute"},
+        )
+
+
+def _field(obj: dict[str, Any], key: str, max_length: int, *, required: bool = False) -> str:
+    """One identifier of a notification: a string (or an integer id) that fits its column."""
+    value = obj.get(key, "")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedEvent(f"sandbox: {key!r} must be a string, got {type(value).__name__}")
+    text = str(value)
+    if required and not text:
+        raise MalformedEvent(f"sandbox: {key!r} is missing")
+    if len(text) > max_length:
+        raise MalformedEvent(f"sandbox: {key!r} is {len(text)} characters, at most {max_length} are accepted")
+    if not text.isprintable():
+        raise MalformedEvent(f"sandbox: {key!r} contains control characters")
+    return text
