@@ -891,7 +891,7 @@ def remember_device(*, actor: Actor, payment: Payment, label: str = "") -> str |
 
 
 def touch_device(*, actor: Actor, device: MethodDevice) -> None:
-    """Note that the device was used (shown to the donor and the treasury when it is revoked)."""
+    """Note when the device last gave (bookkeeping of the device row; the gift itself is audited)."""
     MethodDevice.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
 
 
