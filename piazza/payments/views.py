@@ -25,7 +25,15 @@ from piazza.core.models import AuditKind
 from piazza.payments import actions, links, queries, webhooks
 from piazza.payments.forms import pay_form_class
 from piazza.payments.messages import decline_message
-from piazza.payments.models import AttemptState, Payment, PaymentAttempt, RecurringSchedule, ScheduleState, State
+from piazza.payments.models import (
+    IN_FLIGHT_ATTEMPT_STATES,
+    AttemptState,
+    Payment,
+    PaymentAttempt,
+    RecurringSchedule,
+    ScheduleState,
+    State,
+)
 from piazza.payments.providers.base import ProviderError
 from piazza.payments.providers.registry import all_providers, get_provider
 from piazza.territory.access import official_required
@@ -66,6 +74,10 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
                 payment.refresh_from_db()
                 if payment.is_booked:
                     return _finished(request, payment)
+                if attempt.client_key != form.cleaned_data["idempotency_key"] and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
+                    # Another tab or an earlier submit is paying: never a second charge.
+                    messages.info(request, _("Il pagamento è già in corso (forse in un'altra finestra): attendi "
+                                             "l'esito, non ti addebitiamo nulla due volte."))
                 if attempt.state == AttemptState.REQUIRES_ACTION and attempt.action_url:
                     return HttpResponseRedirect(attempt.action_url)
                 if attempt.state in (AttemptState.STARTED, AttemptState.UNKNOWN):
