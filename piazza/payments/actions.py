@@ -450,9 +450,22 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
         mark_attempt_unknown(actor=actor, attempt=attempt, error=str(exc))
         attempt.refresh_from_db()
         return attempt
+    except ValidationError:
+        # Refused before any charge (e.g. an IBAN that does not check): the attempt is over,
+        # so it no longer holds the payment's one place in flight.
+        _close_refused_attempt(actor=actor, attempt=attempt)
+        raise
     apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="checkout")
     attempt.refresh_from_db()
     return attempt
+
+
+def _close_refused_attempt(*, actor: Actor, attempt: PaymentAttempt) -> None:
+    with transaction.atomic():
+        locked = _locked(attempt.payment_id)
+        if PaymentAttempt.objects.filter(pk=attempt.pk, state=AttemptState.STARTED).update(
+                state=AttemptState.FAILED, failure_code="refused_input", updated_at=timezone.now()):
+            _event(locked, "attempt_refused", actor=actor, attempt=attempt.number)
 
 
 def _close_unknown_attempts(*, actor: Actor, payment: Payment) -> None:
@@ -633,6 +646,19 @@ def reconcile_payment(*, actor: Actor, payment: Payment) -> Payment:
     attempt = payment.attempts.order_by("-number").first()
     remote = provider.fetch(payment, attempt)
     return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile")
+
+
+def adopt_provider_charge(*, actor: Actor, provider_id: str, reference: str, payment_id: str) -> Payment | None:
+    """A successful provider charge the ledger lacks (found by reconciliation): re-fetch that
+    charge and apply it to its payment: booked as the payment if still unpaid, or recorded as
+    a duplicate and refunded if the payment was paid with another charge. Never charges."""
+    if not payment_id.isdigit():
+        return None
+    payment = Payment.objects.filter(pk=int(payment_id), provider=provider_id).first()
+    if payment is None:
+        return None
+    remote = get_provider(provider_id).fetch_charge(payment, reference)  # outside any transaction
+    return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile_charges")
 
 
 # --- refunds ----------------------------------------------------------------------------------

@@ -97,8 +97,8 @@ def duplicates_account(payment: Payment) -> Account:
     return get_account("duplicate_charges", key=payment.provider, currency=payment.currency)
 
 
-def duplicate_key(duplicate: DuplicateCharge) -> str:
-    return f"duplicate-charge:{duplicate.pk}"
+def duplicate_key(duplicate_id: int) -> str:
+    return f"duplicate-charge:{duplicate_id}"
 
 
 def duplicate_refund_key(duplicate: DuplicateCharge) -> str:
@@ -112,7 +112,7 @@ def book_duplicate_charge(duplicate: DuplicateCharge, *, actor: Actor) -> Ledger
         actor=actor, cause=Cause.PAYMENT,
         memo=f"Addebito doppio {duplicate.provider_reference} sul pagamento #{payment.pk}"[:255],
         entries=[(clearing_account(payment), duplicate.amount), (duplicates_account(payment), -duplicate.amount)],
-        idempotency_key=duplicate_key(duplicate), about=duplicate, audit=False,
+        idempotency_key=duplicate_key(duplicate.pk), about=duplicate, audit=False,
     )
 
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from piazza.core.audit import record
 from piazza.payments import links
+from piazza.payments.actions import adopt_provider_charge, refund_duplicate_charge
+from piazza.payments.checks import unbooked_charges
+from piazza.payments.models import DuplicateCharge, DuplicateState
+from piazza.payments.providers.base import ProviderError
+
+log = logging.getLogger(__name__)
 
 
 @task()
@@ -103,3 +112,32 @@ def retry_webhooks(older_than_minutes: int = 5) -> int:
     for event_id in ids:
         process_event(event_id)
     return len(ids)
+
+
+@task()
+def reconcile_provider_charges(hours: int = 72, grace_minutes: int = 30) -> int:
+    """Compare the providers' successful charges with the ledger (issue 10, finding 7).
+
+    Retries the automatic refunds of duplicate charges still pending; applies any charge the
+    ledger lacks to its payment (booked, or refunded as a duplicate); what is still missing
+    is logged as an error and written to the audit log for the treasury. Returns that count.
+    """
+    for duplicate_id in list(DuplicateCharge.objects.filter(state=DuplicateState.REFUND_PENDING)
+                             .values_list("pk", flat=True)):
+        refund_duplicate_charge(actor=None, duplicate_id=duplicate_id)
+    now = timezone.now()
+    window = {"since": now - timedelta(hours=hours), "until": now - timedelta(minutes=grace_minutes)}
+    missing, _failures = unbooked_charges(**window)
+    for item in missing:
+        try:
+            adopt_provider_charge(actor=None, provider_id=item.provider, reference=item.charge.reference,
+                                  payment_id=item.charge.payment_id)
+        except ProviderError:
+            continue
+    missing, failures = unbooked_charges(**window)
+    problems = [str(m.violation()) for m in missing] + [str(f) for f in failures]
+    if problems:
+        log.error("provider charges not in the ledger: %s", "; ".join(problems))
+        with transaction.atomic():
+            record("payments.provider_charges_unbooked", actor=None, data={"problems": problems[:200]})
+    return len(problems)

@@ -28,6 +28,7 @@ from piazza.payments.messages import decline_message
 from piazza.payments.models import (
     IN_FLIGHT_ATTEMPT_STATES,
     AttemptState,
+    DuplicateState,
     Payment,
     PaymentAttempt,
     RecurringSchedule,
@@ -243,13 +244,16 @@ def treasury_payments(request: HttpRequest) -> HttpResponse:
     payments = queries.treasury_payments(request.user, state=state if state in State.values else "",
                                          provider=provider, q=q)
     page = Paginator(payments, 50).get_page(request.GET.get("pagina"))
+    duplicates = list(queries.treasury_duplicates(request.user)[:50])
     with transaction.atomic():
         record("payments.treasury_list", actor=request.user, kind=AuditKind.VIEW,
                data={"state": state, "provider": provider, "q": q, "page": page.number,
-                     "payments": [p.pk for p in page.object_list]})
+                     "payments": [p.pk for p in page.object_list],
+                     "duplicates": [d.payment_id for d in duplicates]})
     return render(request, "payments/treasury_payments.html", {
         "page": page, "states": State.choices, "state": state, "provider": provider, "q": q,
-        "providers": sorted({p.identifier for p in all_providers()}),
+        "providers": sorted({p.identifier for p in all_providers()}), "duplicates": duplicates,
+        "DuplicateState": DuplicateState,
     })
 
 
@@ -263,6 +267,7 @@ def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "payments/treasury_payment.html", {
         "payment": payment, "events": payment.events.all(), "refunds": payment.refunds.all(),
         "disputes": payment.disputes.all(), "allocations": payment.allocations.select_related("account"),
+        "duplicates": payment.duplicate_charges.all(), "DuplicateState": DuplicateState,
     })
 
 
