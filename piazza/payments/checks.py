@@ -141,7 +141,8 @@ def unbooked_charges(*, since: dt.datetime, until: dt.datetime,
                           .values_list("provider_reference", "pk"))
         keys = {f"payment:{pk}" for pk, _cents in payments.values()}
         keys |= {duplicate_key(pk) for pk in duplicates.values()}
-        booked = set(LedgerTransaction.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+        booked = set(LedgerTransaction.objects.filter(idempotency_key__in=keys)
+                     .values_list("idempotency_key", flat=True))
         for charge in charges:
             what = (f"charge {charge.reference} of {format_money(charge.amount)}"
                     f" (payment #{charge.payment_id or '?'})")

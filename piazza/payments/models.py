@@ -313,7 +313,9 @@ class DuplicateCharge(models.Model):
     @property
     def refund_key(self) -> str:
         """Deterministic refund idempotency key from our own ids (convention 6)."""
-        return f"duplicate:{self.attempt_id}" if self.attempt_id else f"duplicate:{self.provider}:{self.provider_reference}"
+        if self.attempt_id:
+            return f"duplicate:{self.attempt_id}"
+        return f"duplicate:{self.provider}:{self.provider_reference}"
 
 
 class DisputeState(models.TextChoices):

@@ -126,15 +126,15 @@ def reconcile_provider_charges(hours: int = 72, grace_minutes: int = 30) -> int:
                              .values_list("pk", flat=True)):
         refund_duplicate_charge(actor=None, duplicate_id=duplicate_id)
     now = timezone.now()
-    window = {"since": now - timedelta(hours=hours), "until": now - timedelta(minutes=grace_minutes)}
-    missing, _failures = unbooked_charges(**window)
+    since, until = now - timedelta(hours=hours), now - timedelta(minutes=grace_minutes)
+    missing, _failures = unbooked_charges(since=since, until=until)
     for item in missing:
         try:
             adopt_provider_charge(actor=None, provider_id=item.provider, reference=item.charge.reference,
                                   payment_id=item.charge.payment_id)
         except ProviderError:
             continue
-    missing, failures = unbooked_charges(**window)
+    missing, failures = unbooked_charges(since=since, until=until)
     problems = [str(m.violation()) for m in missing] + [str(f) for f in failures]
     if problems:
         log.error("provider charges not in the ledger: %s", "; ".join(problems))

@@ -75,7 +75,8 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
                 payment.refresh_from_db()
                 if payment.is_booked:
                     return _finished(request, payment)
-                if attempt.client_key != form.cleaned_data["idempotency_key"] and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
+                another = attempt.client_key != form.cleaned_data["idempotency_key"]
+                if another and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
                     # Another tab or an earlier submit is paying: never a second charge.
                     messages.info(request, _("Il pagamento è già in corso (forse in un'altra finestra): attendi "
                                              "l'esito, non ti addebitiamo nulla due volte."))

@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import piazza.core.money
 from django.db import migrations, models
+
+import piazza.core.money
 
 
 class Migration(migrations.Migration):

@@ -18,10 +18,10 @@ provider's idempotency keys.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
-import datetime as dt
 import re
 import secrets
 from decimal import Decimal

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 OK = "4242424242424242"
 AUTH = "4000002500003155"
-WIDE = {"since": dt.datetime(2000, 1, 1, tzinfo=dt.UTC), "until": dt.datetime(2100, 1, 1, tzinfo=dt.UTC)}
+SINCE, UNTIL = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 def card(number=OK, key="k1"):
@@ -183,7 +183,7 @@ def test_a_duplicate_the_provider_cannot_refund_stays_visible(make_payment, monk
     assert duplicate.state == DuplicateState.REFUND_FAILED
     # Still owed to the payer: held on the duplicate charges account, the books balance.
     assert balance(get_account("duplicate_charges", key="sandbox")) == Money(1900)
-    assert provider_charges_in_ledger(**WIDE) == []
+    assert provider_charges_in_ledger(since=SINCE, until=UNTIL) == []
 
 
 # --- reconciliation of the providers' charges with the ledger ------------------------------------
@@ -192,18 +192,18 @@ def test_reconciliation_reports_a_sandbox_charge_missing_from_the_ledger(make_pa
                                                                          django_capture_on_commit_callbacks):
     with freeze_time("2026-03-10 10:00:00"):
         payment = paid(make_payment(1900))
-        assert provider_charges_in_ledger(**WIDE) == []
+        assert provider_charges_in_ledger(since=SINCE, until=UNTIL) == []
         _attempt, charge = second_charge(payment)  # the old code dropped this one silently
-    problems = provider_charges_in_ledger(**WIDE)
+    problems = provider_charges_in_ledger(since=SINCE, until=UNTIL)
     assert len(problems) == 1 and charge.reference in str(problems[0]) and f"#{payment.pk}" in str(problems[0])
     # Charges after `until` (still on their way) are not reported yet.
-    assert provider_charges_in_ledger(since=WIDE["since"], until=dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC)) == []
+    assert provider_charges_in_ledger(since=SINCE, until=dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC)) == []
     # The periodic task applies it (a duplicate: refunded) and the check is clean again.
     with freeze_time("2026-03-10 12:00:00"), django_capture_on_commit_callbacks(execute=True):
         assert reconcile_provider_charges.call() == 0
     charge.refresh_from_db()
     assert charge.refunded_cents == 1900
-    assert provider_charges_in_ledger(**WIDE) == []
+    assert provider_charges_in_ledger(since=SINCE, until=UNTIL) == []
     assert run_checks() == []
 
 
@@ -213,12 +213,12 @@ def test_reconciliation_books_a_charge_whose_answer_was_lost(make_payment, djang
         payment = make_payment(1900)
         attempt, _created = actions.begin_attempt(actor=None, payment=payment, client_key="lost")
         SandboxProvider()._record(attempt.provider_key, payment, OK, "succeeded", False)
-    assert len(provider_charges_in_ledger(**WIDE)) == 1
+    assert len(provider_charges_in_ledger(since=SINCE, until=UNTIL)) == 1
     with freeze_time("2026-03-10 12:00:00"), django_capture_on_commit_callbacks(execute=True):
         assert reconcile_provider_charges.call() == 0
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
-    assert provider_charges_in_ledger(**WIDE) == []
+    assert provider_charges_in_ledger(since=SINCE, until=UNTIL) == []
 
 
 def test_reconciliation_with_stripe(fake_stripe, make_payment, django_capture_on_commit_callbacks):
@@ -231,12 +231,12 @@ def test_reconciliation_with_stripe(fake_stripe, make_payment, django_capture_on
     back(client, payment)
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
-    assert provider_charges_in_ledger(**WIDE, providers=["stripe"]) == []
+    assert provider_charges_in_ledger(since=SINCE, until=UNTIL, providers=["stripe"]) == []
     # A second PaymentIntent of the same payment succeeds at Stripe (another tab, long ago).
     other = fake_stripe.handle("POST", "/v1/payment_intents", {
         "amount": "1900", "currency": "eur", "confirm": "true", "payment_method": "pm_card_visa",
         "metadata": {"piazza_payment": str(payment.pk), "piazza_attempt": "old-tab"}})[1]
-    problems = provider_charges_in_ledger(**WIDE, providers=["stripe"])
+    problems = provider_charges_in_ledger(since=SINCE, until=UNTIL, providers=["stripe"])
     assert len(problems) == 1 and other["id"] in str(problems[0])
     with django_capture_on_commit_callbacks(execute=True):
         actions.adopt_provider_charge(actor=None, provider_id="stripe", reference=other["id"],
@@ -244,5 +244,5 @@ def test_reconciliation_with_stripe(fake_stripe, make_payment, django_capture_on
     refunds = [r for r in fake_stripe.refunds.values() if r["payment_intent"] == other["id"]]
     assert [r["amount"] for r in refunds] == [1900]
     assert DuplicateCharge.objects.get().state == DuplicateState.REFUNDED
-    assert provider_charges_in_ledger(**WIDE, providers=["stripe"]) == []
+    assert provider_charges_in_ledger(since=SINCE, until=UNTIL, providers=["stripe"]) == []
     assert run_checks() == []

@@ -99,11 +99,10 @@ def test_a_late_duplicate_charge_racing_the_first_is_refunded(make_payment):
         charges.append(charge)
         attempts.append(attempt)
     results = [ChargeResult(outcome=Outcome.SUCCEEDED, reference=c.reference) for c in charges]
-    errors = run_in_threads([
-        lambda i=i: apply_charge_result(actor=None, payment=payment, attempt=attempts[i], result=results[i],
-                                        source="test")
-        for i in (0, 1)
-    ])
+    def apply(i: int) -> None:
+        apply_charge_result(actor=None, payment=payment, attempt=attempts[i], result=results[i], source="test")
+
+    errors = run_in_threads([lambda: apply(0), lambda: apply(1)])
     assert errors == []
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
