@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -424,7 +426,7 @@ def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -
 
 def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
     """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
-    if (payment.attempts.filter(state=AttemptState.UNKNOWN).exists()
+    if (payment.attempts.filter(_stuck_attempts()).exists()
             and not PaymentAttempt.objects.filter(client_key=client_key).exists()):
         # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
         # ask the provider first; if the earlier try went through, there is nothing to pay.
@@ -468,12 +470,19 @@ def _close_refused_attempt(*, actor: Actor, attempt: PaymentAttempt) -> None:
             _event(locked, "attempt_refused", actor=actor, attempt=attempt.number)
 
 
+def _stuck_attempts() -> models.Q:
+    """Attempts whose outcome we do not know: a provider timeout, or a try that started long
+    ago and never got an answer (a worker that died mid-call); settings.PAYMENTS_ATTEMPT_STALE_MINUTES."""
+    stale = timezone.now() - timedelta(minutes=int(getattr(settings, "PAYMENTS_ATTEMPT_STALE_MINUTES", 15)))
+    return models.Q(state=AttemptState.UNKNOWN) | models.Q(state=AttemptState.STARTED, updated_at__lt=stale)
+
+
 def _close_unknown_attempts(*, actor: Actor, payment: Payment) -> None:
     with transaction.atomic():
         locked = _locked(payment.pk)
         if locked.is_booked:
             return
-        for attempt in locked.attempts.filter(state=AttemptState.UNKNOWN):
+        for attempt in locked.attempts.filter(_stuck_attempts()):
             attempt.state = AttemptState.FAILED
             attempt.failure_code = "no_charge_found"
             attempt.save(update_fields=["state", "failure_code", "updated_at"])

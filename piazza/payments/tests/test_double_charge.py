@@ -103,6 +103,25 @@ def test_after_a_decline_a_new_attempt_may_start(make_payment):
     assert attempt.number == 2 and attempt.state == AttemptState.SUCCEEDED
 
 
+def test_an_attempt_that_never_got_an_answer_does_not_block_the_payment_forever(make_payment):
+    """A worker died between opening the attempt and calling the processor: after a while the
+    processor is asked, it holds no charge, and a new try may start (charged once)."""
+    with freeze_time("2026-03-10 10:00:00"):
+        payment = make_payment(1900)
+        stuck, _created = actions.begin_attempt(actor=None, payment=payment, client_key="died")
+    with freeze_time("2026-03-10 10:05:00"):
+        assert actions.pay(actor=None, payment=payment, client_key="early", data={"card_number": OK},
+                           return_url="").pk == stuck.pk
+        assert SandboxCharge.objects.count() == 0
+    with freeze_time("2026-03-10 10:30:00"):
+        attempt = actions.pay(actor=None, payment=payment, client_key="later", data={"card_number": OK},
+                              return_url="")
+    assert attempt.pk != stuck.pk and attempt.state == AttemptState.SUCCEEDED
+    stuck.refresh_from_db()
+    assert stuck.state == AttemptState.FAILED
+    assert SandboxCharge.objects.count() == 1
+
+
 def test_the_database_refuses_two_attempts_in_flight(make_payment):
     payment = make_payment(1900)
     PaymentAttempt.objects.create(payment=payment, number=1, client_key="x1")
