@@ -7,6 +7,22 @@ from django.db import migrations, models
 import piazza.core.money
 
 
+IN_FLIGHT = ["started", "requires_action", "unknown"]
+
+
+def close_older_attempts_in_flight(apps, schema_editor):
+    """Before the constraint: where the old code left several attempts of one payment in flight,
+    keep the newest and close the others (the hourly reconciliation of the providers' charges
+    finds any of them that did charge and refunds it as a duplicate)."""
+    PaymentAttempt = apps.get_model("payments", "PaymentAttempt")
+    crowded = (PaymentAttempt.objects.filter(state__in=IN_FLIGHT).values("payment_id")
+               .annotate(n=models.Count("id")).filter(n__gt=1).values_list("payment_id", flat=True))
+    for payment_id in list(crowded):
+        attempts = list(PaymentAttempt.objects.filter(payment_id=payment_id, state__in=IN_FLIGHT).order_by("-number"))
+        PaymentAttempt.objects.filter(pk__in=[a.pk for a in attempts[1:]]).update(
+            state="failed", failure_code="superseded")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -35,6 +51,7 @@ class Migration(migrations.Migration):
                 'ordering': ['-created_at', '-id'],
             },
         ),
+        migrations.RunPython(close_older_attempts_in_flight, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='paymentattempt',
             constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['started', 'requires_action', 'unknown'])), fields=('payment',), name='payment_one_attempt_in_flight'),
