@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.urls import reverse
 from django.utils import timezone
@@ -514,12 +514,9 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     Reads first, then one transaction (P4). F6/F2 are checked again when the money arrives
     (`donation_succeeded`), under a per-donor lock, so simultaneous gifts cannot beat the cap.
     """
-    existing = Donation.objects.filter(idempotency_key=data.idempotency_key).select_related("campaign").first()
-    if existing is not None:
-        if existing.campaign_id != campaign.pk:
-            _refuse_gift(_("Questo modulo è già stato usato per un'altra raccolta: ricarica la pagina."),
-                         campaign=campaign, code="replay_other_campaign")
-        return Submitted(existing, True, _payment_url(existing))
+    replayed = _replayed_submission(campaign, data.idempotency_key)
+    if replayed is not None:
+        return replayed
     if not campaign.is_open_for_gifts():
         _refuse_gift(_("Questa raccolta è chiusa e non accetta più donazioni."), campaign=campaign, code="closed")
     if data.amount_cents < campaign.min_gift_cents:
@@ -561,9 +558,28 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
                            "donare lo stesso.") % {"now": format_eur(data.amount_cents + now_match),
                                                    "shown": format_eur(data.amount_cents + data.shown_match_cents)},
                          campaign=campaign, code="pool_exhausted")
-    with transaction.atomic():
-        donation, payment = _record_donation(actor, campaign, data, fee, known)
+    try:
+        with transaction.atomic():  # a savepoint when called inside a transaction
+            donation, payment = _record_donation(actor, campaign, data, fee, known)
+    except IntegrityError:
+        # A simultaneous submit with the same Idempotency-Key (a double click, a reload) won
+        # the unique key between our read above and this insert: answer with its donation.
+        replayed = _replayed_submission(campaign, data.idempotency_key)
+        if replayed is None:
+            raise
+        return replayed
     return Submitted(donation, False, reverse("payments:pay", args=[payment.token]))
+
+
+def _replayed_submission(campaign: Campaign, idempotency_key: str) -> Submitted | None:
+    """The first donation sent with this Idempotency-Key, as a replay (convention 6); None if none."""
+    existing = Donation.objects.filter(idempotency_key=idempotency_key).select_related("campaign").first()
+    if existing is None:
+        return None
+    if existing.campaign_id != campaign.pk:
+        _refuse_gift(_("Questo modulo è già stato usato per un'altra raccolta: ricarica la pagina."),
+                     campaign=campaign, code="replay_other_campaign")
+    return Submitted(existing, True, _payment_url(existing))
 
 
 def card_provider() -> str:

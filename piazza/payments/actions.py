@@ -13,8 +13,10 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -28,11 +30,20 @@ from piazza.core.money import Money, MoneyError, format_money
 from piazza.core.tasks import enqueue_on_commit
 from piazza.ledger.models import Account, Cause
 from piazza.payments import booking
+from piazza.payments.emails import (
+    send_device_link,
+    send_payer_link,
+    send_payment_confirmation,
+    send_recurring_failure_notice,
+)
 from piazza.payments.messages import decline_message
 from piazza.payments.models import (
+    IN_FLIGHT_ATTEMPT_STATES,
     AttemptState,
     Dispute,
     DisputeState,
+    DuplicateCharge,
+    DuplicateState,
     LinkPurpose,
     MethodDevice,
     PayerAccessLink,
@@ -58,7 +69,6 @@ from piazza.payments.providers.base import (
 )
 from piazza.payments.providers.registry import get_provider
 from piazza.payments.queries import payer_has_payments
-from piazza.payments.tasks import send_device_link, send_payer_link
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +107,7 @@ def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: A
 
 
 def _locked(payment_id: int) -> Payment:
-    return Payment.objects.select_for_update().get(pk=payment_id)
+    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
 
 
 # --- creation -------------------------------------------------------------------------------
@@ -202,8 +212,20 @@ def create_payment(
 # --- attempts and outcomes ------------------------------------------------------------------
 
 
+def in_flight_attempt(payment: Payment) -> PaymentAttempt | None:
+    """The attempt of `payment` whose charge may still happen (at most one, by constraint)."""
+    return payment.attempts.filter(state__in=IN_FLIGHT_ATTEMPT_STATES).order_by("-number").first()
+
+
 def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[PaymentAttempt, bool]:
-    """Open an attempt for the client's Idempotency-Key; (existing attempt, False) on a replay."""
+    """Open an attempt for the client's Idempotency-Key; (existing attempt, False) on a replay.
+
+    At most one attempt per payment is in flight (issue 10, finding 7): under the payment's row
+    lock, a request with another key (a second tab, a reload) while an attempt has no outcome
+    yet gets that attempt back and charges nothing; the partial unique index
+    `payment_one_attempt_in_flight` holds the same rule in the database (and on SQLite, where
+    there is no row lock, it is what turns the second insert away).
+    """
     with transaction.atomic():
         locked = _locked(payment.pk)
         existing = PaymentAttempt.objects.filter(client_key=client_key).first()
@@ -216,8 +238,19 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
             refuse("payments.begin_attempt",
                    _("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
                    % {"s": locked.get_state_display()}, actor=actor, code="payment_closed")
+        in_flight = in_flight_attempt(locked)
+        if in_flight is not None:
+            _event(locked, "attempt_already_in_flight", actor=actor, attempt=in_flight.number)
+            return in_flight, False
         number = locked.attempts.count() + 1
-        attempt = PaymentAttempt.objects.create(payment=locked, number=number, client_key=client_key)
+        try:
+            with transaction.atomic():
+                attempt = PaymentAttempt.objects.create(payment=locked, number=number, client_key=client_key)
+        except IntegrityError:
+            in_flight = in_flight_attempt(locked) or PaymentAttempt.objects.filter(client_key=client_key).first()
+            if in_flight is None or in_flight.payment_id != locked.pk:
+                raise
+            return in_flight, False
         if locked.state != State.PENDING:
             _move(locked, State.PENDING, actor=actor, kind="attempt_started", attempt=number)
         else:
@@ -259,8 +292,6 @@ def _succeed(payment: Payment, *, actor: Actor, reference: str, fee: Money | Non
     notify(payment, "succeeded")
     handler = handler_for(payment.payable_label)
     if handler is None or not handler.sends_own_receipt:
-        from piazza.payments.tasks import send_payment_confirmation
-
         enqueue_on_commit(send_payment_confirmation, payment.pk)
 
 
@@ -276,9 +307,88 @@ def _fail(payment: Payment, *, actor: Actor, code: str, source: str) -> None:
         notify(payment, "failed")
 
 
+def _is_duplicate(payment: Payment, outcome: str, reference: str) -> bool:
+    """A successful charge other than the one this (already paid) payment is booked with."""
+    return (payment.is_booked and outcome == Outcome.SUCCEEDED and bool(reference)
+            and bool(payment.provider_reference) and reference != payment.provider_reference)
+
+
+def _record_duplicate(payment: Payment, *, actor: Actor, reference: str, attempt: PaymentAttempt | None,
+                      source: str) -> DuplicateCharge:
+    """On the locked, paid payment: record the second charge, book it in, refund it after commit."""
+    if attempt is None:
+        attempt = payment.attempts.filter(provider_reference=reference).first()
+    duplicate = DuplicateCharge.objects.filter(provider=payment.provider, provider_reference=reference).first()
+    if duplicate is None:
+        duplicate = DuplicateCharge(payment=payment, attempt=attempt, provider=payment.provider,
+                                    provider_reference=reference[:120], source=source[:100])
+        duplicate.amount = payment.amount
+        duplicate.save()
+        booking.book_duplicate_charge(duplicate, actor=actor)
+        _event(payment, "duplicate_charge", actor=actor, duplicate=duplicate.pk, reference=reference,
+               amount=duplicate.amount_cents, source=source)
+        record("payments.duplicate_charge", actor=actor, obj=payment, territory=payment.territory,
+               data={"duplicate": duplicate.pk, "reference": reference, "amount": duplicate.amount_cents,
+                     "source": source})
+        log.error("payment %s: duplicate charge %s (%s), refunding automatically", payment.pk, reference, source)
+    if duplicate.state == DuplicateState.REFUND_PENDING:
+        # The refund is a provider call: after commit, outside any transaction (convention 5).
+        transaction.on_commit(partial(refund_duplicate_charge, actor=actor, duplicate_id=duplicate.pk), robust=True)
+    return duplicate
+
+
+def refund_duplicate_charge(*, actor: Actor, duplicate_id: int) -> DuplicateCharge:
+    """Give a duplicate charge back through the provider (key `duplicate:{attempt id}`), then book it.
+
+    Safe to run again (the periodic reconciliation retries the pending ones): the provider's
+    idempotency key and the ledger key make a second run a no-op.
+    """
+    duplicate = DuplicateCharge.objects.select_related("payment").get(pk=duplicate_id)
+    if duplicate.state != DuplicateState.REFUND_PENDING:
+        return duplicate
+    payment = duplicate.payment
+    try:
+        result = get_provider(payment.provider).refund_charge(payment, duplicate.provider_reference,
+                                                              duplicate.amount, duplicate.refund_key)
+    except ProviderError as exc:
+        log.warning("duplicate charge %s: refund not possible now (%s)", duplicate.pk, exc)
+        DuplicateCharge.objects.filter(pk=duplicate.pk).update(error=str(exc)[:300])
+        duplicate.refresh_from_db()
+        return duplicate
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        fresh = DuplicateCharge.objects.select_for_update().get(pk=duplicate.pk)
+        if fresh.state != DuplicateState.REFUND_PENDING:
+            return fresh
+        if result.status == "succeeded":
+            fresh.state = DuplicateState.REFUNDED
+            fresh.refund_reference = result.reference[:120]
+            fresh.refunded_at = timezone.now()
+            fresh.error = ""
+            fresh.save()
+            booking.book_duplicate_refund(fresh, actor=actor)
+            _event(locked, "duplicate_charge_refunded", actor=actor, duplicate=fresh.pk, refund=result.reference)
+            record("payments.duplicate_charge_refunded", actor=actor, obj=locked, territory=locked.territory,
+                   data={"duplicate": fresh.pk, "reference": fresh.provider_reference, "refund": result.reference,
+                         "amount": fresh.amount_cents})
+        elif result.status == "failed":
+            fresh.state = DuplicateState.REFUND_FAILED
+            fresh.error = (result.failure_code or "refund_failed")[:300]
+            fresh.save()
+            _event(locked, "duplicate_charge_refund_failed", actor=actor, duplicate=fresh.pk, code=fresh.error)
+            record("payments.duplicate_charge_refund_failed", actor=actor, obj=locked, territory=locked.territory,
+                   data={"duplicate": fresh.pk, "reference": fresh.provider_reference, "code": fresh.error})
+            log.error("duplicate charge %s: automatic refund failed (%s)", fresh.pk, fresh.error)
+        return fresh
+
+
 def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttempt | None,
                         result: ChargeResult, source: str) -> Payment:
-    """Apply a provider's answer to a charge under the payment's row lock."""
+    """Apply a provider's answer to a charge under the payment's row lock.
+
+    A successful charge for a payment already paid with another charge is a duplicate: it is
+    recorded, booked and refunded automatically, never dropped (issue 10, finding 7).
+    """
     with transaction.atomic():
         locked = _locked(payment.pk)
         if attempt is not None:
@@ -294,6 +404,9 @@ def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttem
         if result.customer_reference and not locked.provider_customer:
             locked.provider_customer = result.customer_reference
             locked.save(update_fields=["provider_customer", "updated_at"])
+        if _is_duplicate(locked, result.outcome, result.reference):
+            _record_duplicate(locked, actor=actor, reference=result.reference, attempt=attempt, source=source)
+            return locked
         if locked.is_booked:
             # Already settled by another path (webhook vs browser return): nothing to apply.
             return locked
@@ -326,7 +439,7 @@ def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -
 
 def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
     """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
-    if (payment.attempts.filter(state=AttemptState.UNKNOWN).exists()
+    if (payment.attempts.filter(_stuck_attempts()).exists()
             and not PaymentAttempt.objects.filter(client_key=client_key).exists()):
         # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
         # ask the provider first; if the earlier try went through, there is nothing to pay.
@@ -338,6 +451,9 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
                    actor=actor, code="outcome_unknown")
         if payment.is_booked:
             return payment.attempts.order_by("-number")[0]
+        # The provider holds no successful charge of the earlier try: it no longer blocks a new
+        # one (should it succeed after all, it arrives as a duplicate and is refunded).
+        _close_unknown_attempts(actor=actor, payment=payment)
     attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
     if not created:
         return attempt  # double click or replay: never a second charge
@@ -349,9 +465,41 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
         mark_attempt_unknown(actor=actor, attempt=attempt, error=str(exc))
         attempt.refresh_from_db()
         return attempt
+    except ValidationError:
+        # Refused before any charge (e.g. an IBAN that does not check): the attempt is over,
+        # so it no longer holds the payment's one place in flight.
+        _close_refused_attempt(actor=actor, attempt=attempt)
+        raise
     apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="checkout")
     attempt.refresh_from_db()
     return attempt
+
+
+def _close_refused_attempt(*, actor: Actor, attempt: PaymentAttempt) -> None:
+    with transaction.atomic():
+        locked = _locked(attempt.payment_id)
+        if PaymentAttempt.objects.filter(pk=attempt.pk, state=AttemptState.STARTED).update(
+                state=AttemptState.FAILED, failure_code="refused_input", updated_at=timezone.now()):
+            _event(locked, "attempt_refused", actor=actor, attempt=attempt.number)
+
+
+def _stuck_attempts() -> models.Q:
+    """Attempts whose outcome we do not know: a provider timeout, or a try that started long
+    ago and never got an answer (a worker that died mid-call); settings.PAYMENTS_ATTEMPT_STALE_MINUTES."""
+    stale = timezone.now() - timedelta(minutes=int(getattr(settings, "PAYMENTS_ATTEMPT_STALE_MINUTES", 15)))
+    return models.Q(state=AttemptState.UNKNOWN) | models.Q(state=AttemptState.STARTED, updated_at__lt=stale)
+
+
+def _close_unknown_attempts(*, actor: Actor, payment: Payment) -> None:
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if locked.is_booked:
+            return
+        for attempt in locked.attempts.filter(_stuck_attempts()):
+            attempt.state = AttemptState.FAILED
+            attempt.failure_code = "no_charge_found"
+            attempt.save(update_fields=["state", "failure_code", "updated_at"])
+            _event(locked, "attempt_closed", actor=actor, attempt=attempt.number, reason="no_charge_found")
 
 
 def cancel_payment(*, actor: Actor, payment: Payment, reason: str = "") -> Payment:
@@ -478,6 +626,11 @@ def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source:
     """
     with transaction.atomic():
         locked = _locked(payment.pk)
+        if _is_duplicate(locked, remote.outcome, remote.reference):
+            # Another charge than the one booked (a webhook about it): refund it, and leave the
+            # payment alone (its refunds and disputes belong to the booked charge).
+            _record_duplicate(locked, actor=actor, reference=remote.reference, attempt=None, source=source)
+            return locked
         if remote.customer_reference and not locked.provider_customer:
             locked.provider_customer = remote.customer_reference
             locked.save(update_fields=["provider_customer", "updated_at"])
@@ -492,6 +645,10 @@ def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source:
             elif remote.outcome == Outcome.FAILED:
                 _fail(locked, actor=actor, code=remote.failure_code or "card_declined", source=source)
                 locked.attempts.filter(state=AttemptState.UNKNOWN).update(state=AttemptState.FAILED)
+                if remote.reference:
+                    # The attempt whose charge failed is no longer in flight: a retry may start.
+                    locked.attempts.filter(state__in=IN_FLIGHT_ATTEMPT_STATES,
+                                           provider_reference=remote.reference).update(state=AttemptState.FAILED)
             elif remote.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
                 _move(locked, State.CANCELED, actor=actor, kind="canceled", source=source)
                 notify(locked, "canceled")
@@ -511,6 +668,19 @@ def reconcile_payment(*, actor: Actor, payment: Payment) -> Payment:
     attempt = payment.attempts.order_by("-number").first()
     remote = provider.fetch(payment, attempt)
     return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile")
+
+
+def adopt_provider_charge(*, actor: Actor, provider_id: str, reference: str, payment_id: str) -> Payment | None:
+    """A successful provider charge the ledger lacks (found by reconciliation): re-fetch that
+    charge and apply it to its payment: booked as the payment if still unpaid, or recorded as
+    a duplicate and refunded if the payment was paid with another charge. Never charges."""
+    if not payment_id.isdigit():
+        return None
+    payment = Payment.objects.filter(pk=int(payment_id), provider=provider_id).first()
+    if payment is None:
+        return None
+    remote = get_provider(provider_id).fetch_charge(payment, reference)  # outside any transaction
+    return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile_charges")
 
 
 # --- refunds ----------------------------------------------------------------------------------
@@ -728,8 +898,6 @@ def _schedule_after_failure(payment: Payment, *, actor: Actor) -> None:
     schedule.save(update_fields=["failure_count", "state", "paused_at", "retry_at"])
     record("payments.recurring_failed", actor=actor, obj=schedule, territory=schedule.territory,
            data={"failures": schedule.failure_count, "state": schedule.state, "payment": payment.pk})
-    from piazza.payments.tasks import send_recurring_failure_notice
-
     enqueue_on_commit(send_recurring_failure_notice, schedule.pk, payment.pk)
 
 

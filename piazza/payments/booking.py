@@ -10,12 +10,20 @@ once however refunds and disputes interleave.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from piazza.core.audit import Actor
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction
+from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause, LedgerTransaction
-from piazza.payments.models import Payment, PaymentAllocation
+from piazza.payments.models import DuplicateCharge, Payment, PaymentAllocation
+
+DUPLICATE_CHARGES = register_kind(
+    "duplicate_charges", _("Addebiti doppi da restituire"), "credit",
+    _("Denaro addebitato due volte per lo stesso pagamento: si restituisce a chi ha pagato."),
+)
 
 
 def clearing_account(payment: Payment) -> Account:
@@ -82,4 +90,38 @@ def book_dispute_fee(payment: Payment, fee: Money, *, key: str, actor: Actor) ->
         actor=actor, cause=Cause.DISPUTE, memo=f"Commissione di contestazione sul pagamento #{payment.pk}",
         entries=[(disputes_account(payment), fee), (clearing_account(payment), -fee)],
         idempotency_key=key, about=payment, audit=False,
+    )
+
+
+def duplicates_account(payment: Payment) -> Account:
+    return get_account("duplicate_charges", key=payment.provider, currency=payment.currency)
+
+
+def duplicate_key(duplicate_id: int) -> str:
+    return f"duplicate-charge:{duplicate_id}"
+
+
+def duplicate_refund_key(duplicate: DuplicateCharge) -> str:
+    return f"duplicate-refund:{duplicate.pk}"
+
+
+def book_duplicate_charge(duplicate: DuplicateCharge, *, actor: Actor) -> LedgerTransaction:
+    """A second charge came in: the provider owes it to us, and we owe it back to the payer."""
+    payment = duplicate.payment
+    return post_transaction(
+        actor=actor, cause=Cause.PAYMENT,
+        memo=f"Addebito doppio {duplicate.provider_reference} sul pagamento #{payment.pk}"[:255],
+        entries=[(clearing_account(payment), duplicate.amount), (duplicates_account(payment), -duplicate.amount)],
+        idempotency_key=duplicate_key(duplicate.pk), about=duplicate, audit=False,
+    )
+
+
+def book_duplicate_refund(duplicate: DuplicateCharge, *, actor: Actor) -> LedgerTransaction:
+    """The duplicate went back to the payer through the provider."""
+    payment = duplicate.payment
+    return post_transaction(
+        actor=actor, cause=Cause.REFUND,
+        memo=f"Rimborso dell'addebito doppio {duplicate.provider_reference} (pagamento #{payment.pk})"[:255],
+        entries=[(duplicates_account(payment), duplicate.amount), (clearing_account(payment), -duplicate.amount)],
+        idempotency_key=duplicate_refund_key(duplicate), about=duplicate, audit=False,
     )

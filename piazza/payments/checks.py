@@ -1,12 +1,27 @@
 """Payment invariants added to `check_ledger`: every succeeded payment booked exactly once,
-every executed refund reversed, nothing booked for money that never arrived."""
+every executed refund reversed, nothing booked for money that never arrived.
+
+`provider_charges_in_ledger` compares the other way round, from the providers' own books:
+every successful charge a provider holds must be in our ledger (a payment booked with it, or
+a duplicate charge booked and refunded). It calls the providers, so it is run by
+`manage.py check_provider_charges` and the periodic `reconcile_provider_charges`, not by
+every `check_ledger`."""
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Sum
 
+from piazza.core.money import format_money
 from piazza.ledger.checks import Violation
+from piazza.ledger.models import LedgerTransaction
+from piazza.payments.booking import duplicate_key
+from piazza.payments.models import BOOKED_STATES, DuplicateCharge, Payment
+from piazza.payments.providers.base import Capability, PaymentProvider, ProviderError, RemoteCharge
+from piazza.payments.providers.registry import available_providers
 
 
 def payments_booked_once() -> list[Violation]:
@@ -85,3 +100,70 @@ def payments_never_over_reversed() -> list[Violation]:
         if total > amount:
             out.append(Violation("payments_never_over_reversed", f"payment #{pk}: {total} reversed of {amount}"))
     return out
+
+
+@dataclass(frozen=True)
+class UnbookedCharge:
+    provider: str
+    charge: RemoteCharge
+    problem: str
+
+    def violation(self) -> Violation:
+        return Violation("provider_charges_in_ledger", f"{self.provider}: {self.problem}")
+
+
+def _charges_of(provider: PaymentProvider, since: dt.datetime, until: dt.datetime,
+                failures: list[Violation]) -> list[RemoteCharge]:
+    try:
+        return provider.successful_charges(since, until)
+    except ProviderError as exc:
+        failures.append(Violation("provider_charges_in_ledger",
+                                  f"{provider.identifier}: the list of charges could not be read ({exc})"))
+        return []
+
+
+def unbooked_charges(*, since: dt.datetime, until: dt.datetime,
+                     providers: list[str] | None = None) -> tuple[list[UnbookedCharge], list[Violation]]:
+    """The providers' successful charges created in [since, until) that the ledger does not hold,
+    and the providers that could not be asked. Pass `until` a little in the past: a charge of
+    the last minutes may still be on its way to being applied."""
+    missing: list[UnbookedCharge] = []
+    failures: list[Violation] = []
+    for provider in available_providers(Capability.CHARGE_LIST):
+        if providers is not None and provider.identifier not in providers:
+            continue
+        charges = _charges_of(provider, since, until, failures)
+        refs = [c.reference for c in charges]
+        payments = {ref: (pk, cents) for ref, pk, cents in Payment.objects.filter(
+            provider=provider.identifier, provider_reference__in=refs, state__in=BOOKED_STATES,
+        ).values_list("provider_reference", "pk", "amount_cents")}
+        duplicates = dict(DuplicateCharge.objects.filter(provider=provider.identifier, provider_reference__in=refs)
+                          .values_list("provider_reference", "pk"))
+        keys = {f"payment:{pk}" for pk, _cents in payments.values()}
+        keys |= {duplicate_key(pk) for pk in duplicates.values()}
+        booked = set(LedgerTransaction.objects.filter(idempotency_key__in=keys)
+                     .values_list("idempotency_key", flat=True))
+        for charge in charges:
+            what = (f"charge {charge.reference} of {format_money(charge.amount)}"
+                    f" (payment #{charge.payment_id or '?'})")
+            if charge.reference in payments:
+                pk, cents = payments[charge.reference]
+                if f"payment:{pk}" not in booked:
+                    missing.append(UnbookedCharge(provider.identifier, charge, f"{what} is not in the ledger"))
+                elif cents != charge.amount.cents:
+                    missing.append(UnbookedCharge(provider.identifier, charge,
+                                                  f"{what} is booked as {cents} cents on payment #{pk}"))
+            elif charge.reference in duplicates:
+                if duplicate_key(duplicates[charge.reference]) not in booked:
+                    missing.append(UnbookedCharge(provider.identifier, charge,
+                                                  f"{what}, a duplicate, is not in the ledger"))
+            else:
+                missing.append(UnbookedCharge(provider.identifier, charge, f"{what} is not in the ledger"))
+    return missing, failures
+
+
+def provider_charges_in_ledger(*, since: dt.datetime, until: dt.datetime,
+                               providers: list[str] | None = None) -> list[Violation]:
+    """Reconciliation (issue 10, finding 7): every successful provider charge is in the ledger."""
+    missing, failures = unbooked_charges(since=since, until=until, providers=providers)
+    return [m.violation() for m in missing] + failures

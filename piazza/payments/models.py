@@ -182,6 +182,10 @@ class AttemptState(models.TextChoices):
     UNKNOWN = "unknown", _("Esito sconosciuto (da riconciliare)")
 
 
+# An attempt whose charge may still happen: at most one per payment (issue 10, finding 7).
+IN_FLIGHT_ATTEMPT_STATES = (AttemptState.STARTED, AttemptState.REQUIRES_ACTION, AttemptState.UNKNOWN)
+
+
 class PaymentAttempt(models.Model):
     """One try at charging: the unit of idempotency (client key and provider key)."""
 
@@ -199,6 +203,12 @@ class PaymentAttempt(models.Model):
         ordering = ["payment", "number"]
         constraints = [
             models.UniqueConstraint(fields=["payment", "number"], name="payment_attempt_number_unique"),
+            # Two tabs or a reload never charge twice: a second attempt opens only when the
+            # previous one has an outcome (a partial unique index, on PostgreSQL and SQLite).
+            models.UniqueConstraint(
+                fields=["payment"], condition=models.Q(state__in=[s.value for s in IN_FLIGHT_ATTEMPT_STATES]),
+                name="payment_one_attempt_in_flight",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -267,6 +277,55 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.amount} of {self.payment_id}"
+
+
+class DuplicateState(models.TextChoices):
+    REFUND_PENDING = "refund_pending", _("Rimborso in corso")
+    REFUNDED = "refunded", _("Addebito doppio rimborsato automaticamente")
+    REFUND_FAILED = "refund_failed", _("Rimborso automatico non riuscito: da rimborsare a mano")
+
+
+class DuplicateCharge(models.Model):
+    """A second successful charge for a payment already paid (issue 10, finding 7).
+
+    The money is booked in (clearing → duplicate charges) and refunded automatically through
+    the provider with a deterministic key, then booked out; the treasury sees every one.
+    """
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="duplicate_charges")
+    attempt = models.ForeignKey(
+        PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="duplicate_charges"
+    )
+    provider = models.CharField(max_length=30)
+    provider_reference = models.CharField(max_length=120)
+    amount_cents = AmountCentsField()
+    currency = CurrencyField()
+    amount = MoneyProperty("amount_cents", "currency")
+    state = models.CharField(max_length=20, choices=DuplicateState.choices, default=DuplicateState.REFUND_PENDING)
+    source = models.CharField(max_length=100, blank=True)
+    refund_reference = models.CharField(max_length=120, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("addebito doppio")
+        verbose_name_plural = _("addebiti doppi")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="duplicate_amount_positive"),
+            models.UniqueConstraint(fields=["provider", "provider_reference"], name="duplicate_charge_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"duplicate {self.provider_reference} of payment {self.payment_id} {self.state}"
+
+    @property
+    def refund_key(self) -> str:
+        """Deterministic refund idempotency key from our own ids (convention 6)."""
+        if self.attempt_id:
+            return f"duplicate:{self.attempt_id}"
+        return f"duplicate:{self.provider}:{self.provider_reference}"
 
 
 class DisputeState(models.TextChoices):

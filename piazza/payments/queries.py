@@ -8,6 +8,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from piazza.payments.models import (
+    DuplicateCharge,
     MethodDevice,
     Payment,
     RecurringSchedule,
@@ -42,6 +43,12 @@ def treasury_payments(user: Any, *, state: str = "", provider: str = "", q: str 
             match |= Q(pk=int(term))
         payments = payments.filter(match)
     return payments.order_by("-created_at", "-id")
+
+
+def treasury_duplicates(user: Any) -> QuerySet[DuplicateCharge]:
+    """Second charges of paid payments in the treasurer's scope (issue 10, finding 7), newest first."""
+    return (DuplicateCharge.objects.filter(payment__in=Payment.objects.visible_to(user, TREASURY))
+            .select_related("payment").order_by("-created_at", "-id"))
 
 
 def treasury_schedules(user: Any) -> QuerySet[RecurringSchedule]:

@@ -2,90 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
+from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django_tasks import task
 
-from piazza.payments import links
+from piazza.core.audit import record
+from piazza.payments.actions import adopt_provider_charge, refund_duplicate_charge
+from piazza.payments.checks import unbooked_charges
+from piazza.payments.models import DuplicateCharge, DuplicateState
+from piazza.payments.providers.base import ProviderError
 
-
-@task()
-def send_payment_confirmation(payment_id: int) -> None:
-    """Receipt email of a successful payment, with the payer page and (if recurring) cancel links."""
-    from piazza.payments.models import Payment
-
-    payment = Payment.objects.select_related("schedule").get(pk=payment_id)
-    if not payment.payer_email:
-        return
-    context = {
-        "payment": payment,
-        "payer_url": links.payer_request_url(),
-        "cancel_url": links.cancel_schedule_url(payment.schedule.token) if payment.schedule else "",
-    }
-    send_mail(
-        _("Pagamento ricevuto: %(d)s") % {"d": payment.description},
-        render_to_string("payments/email/confirmation.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [payment.payer_email],
-    )
-
-
-@task()
-def send_recurring_failure_notice(schedule_id: int, payment_id: int) -> None:
-    from piazza.payments.models import Payment, RecurringSchedule
-
-    schedule = RecurringSchedule.objects.get(pk=schedule_id)
-    if not schedule.payer_email:
-        return
-    payment = Payment.objects.get(pk=payment_id)
-    context = {
-        "schedule": schedule, "payment": payment,
-        "payer_url": links.payer_request_url(),
-        "cancel_url": links.cancel_schedule_url(schedule.token),
-    }
-    send_mail(
-        _("Addebito non riuscito: %(d)s") % {"d": schedule.description},
-        render_to_string("payments/email/recurring_failed.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [schedule.payer_email],
-    )
-
-
-@task()
-def send_payer_link(link_id: int, raw_token: str) -> None:
-    """The one-time link to the payer page, sent only to the address it opens (convention 16)."""
-    from piazza.payments.models import PayerAccessLink
-
-    link = PayerAccessLink.objects.get(pk=link_id)
-    if link.used_at is not None or link.expires_at <= timezone.now():
-        return
-    context = {"url": links.payer_access_url(raw_token), "minutes": int((link.expires_at - link.created_at)
-                                                                        .total_seconds() // 60)}
-    send_mail(
-        _("Il link ai tuoi pagamenti"),
-        render_to_string("payments/email/payer_link.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [link.email],
-    )
-
-
-@task()
-def send_device_link(link_id: int, raw_token: str) -> None:
-    """The one-time link that adds a browser to the donor's saved card, sent only to its owner's address."""
-    from piazza.payments.models import PayerAccessLink
-
-    link = PayerAccessLink.objects.select_related("method").get(pk=link_id)
-    if link.used_at is not None or link.expires_at <= timezone.now() or link.method is None:
-        return
-    context = {"url": links.device_access_url(raw_token), "card": link.method.label,
-               "minutes": int((link.expires_at - link.created_at).total_seconds() // 60)}
-    send_mail(
-        _("Dona in un clic da un nuovo dispositivo"),
-        render_to_string("payments/email/device_link.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [link.email],
-    )
+log = logging.getLogger(__name__)
 
 
 @task()
@@ -137,3 +67,32 @@ def retry_webhooks(older_than_minutes: int = 5) -> int:
     for event_id in ids:
         process_event(event_id)
     return len(ids)
+
+
+@task()
+def reconcile_provider_charges(hours: int = 72, grace_minutes: int = 30) -> int:
+    """Compare the providers' successful charges with the ledger (issue 10, finding 7).
+
+    Retries the automatic refunds of duplicate charges still pending; applies any charge the
+    ledger lacks to its payment (booked, or refunded as a duplicate); what is still missing
+    is logged as an error and written to the audit log for the treasury. Returns that count.
+    """
+    for duplicate_id in list(DuplicateCharge.objects.filter(state=DuplicateState.REFUND_PENDING)
+                             .values_list("pk", flat=True)):
+        refund_duplicate_charge(actor=None, duplicate_id=duplicate_id)
+    now = timezone.now()
+    since, until = now - timedelta(hours=hours), now - timedelta(minutes=grace_minutes)
+    missing, _failures = unbooked_charges(since=since, until=until)
+    for item in missing:
+        try:
+            adopt_provider_charge(actor=None, provider_id=item.provider, reference=item.charge.reference,
+                                  payment_id=item.charge.payment_id)
+        except ProviderError:
+            continue
+    missing, failures = unbooked_charges(since=since, until=until)
+    problems = [str(m.violation()) for m in missing] + [str(f) for f in failures]
+    if problems:
+        log.error("provider charges not in the ledger: %s", "; ".join(problems))
+        with transaction.atomic():
+            record("payments.provider_charges_unbooked", actor=None, data={"problems": problems[:200]})
+    return len(problems)

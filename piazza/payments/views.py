@@ -30,7 +30,16 @@ from piazza.core.ratelimit import FailureLimiter
 from piazza.payments import actions, devices, links, queries, webhooks
 from piazza.payments.forms import PayerLinkForm, pay_form_class
 from piazza.payments.messages import decline_message
-from piazza.payments.models import AttemptState, Payment, PaymentAttempt, RecurringSchedule, ScheduleState, State
+from piazza.payments.models import (
+    IN_FLIGHT_ATTEMPT_STATES,
+    AttemptState,
+    DuplicateState,
+    Payment,
+    PaymentAttempt,
+    RecurringSchedule,
+    ScheduleState,
+    State,
+)
 from piazza.payments.providers.base import ProviderError
 from piazza.payments.providers.registry import all_providers, get_provider
 from piazza.territory.access import official_required
@@ -71,6 +80,11 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
                 payment.refresh_from_db()
                 if payment.is_booked:
                     return _finished(request, payment)
+                another = attempt.client_key != form.cleaned_data["idempotency_key"]
+                if another and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
+                    # Another tab or an earlier submit is paying: never a second charge.
+                    messages.info(request, _("Il pagamento è già in corso (forse in un'altra finestra): attendi "
+                                             "l'esito, non ti addebitiamo nulla due volte."))
                 if attempt.state == AttemptState.REQUIRES_ACTION and attempt.action_url:
                     return HttpResponseRedirect(attempt.action_url)
                 if attempt.state in (AttemptState.STARTED, AttemptState.UNKNOWN):
@@ -353,13 +367,16 @@ def treasury_payments(request: HttpRequest) -> HttpResponse:
     payments = queries.treasury_payments(request.user, state=state if state in State.values else "",
                                          provider=provider, q=q)
     page = Paginator(payments, 50).get_page(request.GET.get("pagina"))
+    duplicates = list(queries.treasury_duplicates(request.user)[:50])
     with transaction.atomic():
         record("payments.treasury_list", actor=request.user, kind=AuditKind.VIEW,
                data={"state": state, "provider": provider, "q": q, "page": page.number,
-                     "payments": [p.pk for p in page.object_list]})
+                     "payments": [p.pk for p in page.object_list],
+                     "duplicates": [d.payment_id for d in duplicates]})
     return render(request, "payments/treasury_payments.html", {
         "page": page, "states": State.choices, "state": state, "provider": provider, "q": q,
-        "providers": sorted({p.identifier for p in all_providers()}),
+        "providers": sorted({p.identifier for p in all_providers()}), "duplicates": duplicates,
+        "DuplicateState": DuplicateState,
     })
 
 
@@ -373,6 +390,7 @@ def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "payments/treasury_payment.html", {
         "payment": payment, "events": payment.events.all(), "refunds": payment.refunds.all(),
         "disputes": payment.disputes.all(), "allocations": payment.allocations.select_related("account"),
+        "duplicates": payment.duplicate_charges.all(), "DuplicateState": DuplicateState,
     })
 
 

@@ -20,7 +20,7 @@ from piazza.core.audit import record
 from piazza.core.models import AuditKind
 from piazza.payments.actions import sync_payment
 from piazza.payments.models import Payment, WebhookEvent, WebhookStatus
-from piazza.payments.providers.base import InvalidSignature, MalformedEvent, ProviderError, WebhookNotice
+from piazza.payments.providers.base import Capability, InvalidSignature, MalformedEvent, ProviderError, WebhookNotice
 from piazza.payments.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,13 @@ def process_event(event_pk: int) -> str:
     try:
         provider = get_provider(event.provider)
         attempt = payment.attempts.filter(provider_reference=event.reference).first() if event.reference else None
-        remote = provider.fetch(payment, attempt)  # outside any transaction
+        if (attempt is not None and payment.is_booked and payment.provider_reference
+                and event.reference != payment.provider_reference and provider.has(Capability.CHARGE_LIST)):
+            # About another charge than the one booked (a second tab's, a late one): fetch that
+            # charge itself, so a duplicate is seen and refunded (issue 10, finding 7).
+            remote = provider.fetch_charge(payment, event.reference)
+        else:
+            remote = provider.fetch(payment, attempt)  # outside any transaction
         sync_payment(actor=None, payment=payment, remote=remote, source=f"webhook:{event.event_type}")
     except Exception as exc:  # recorded on the event row, retried by tasks.retry_webhooks
         log.exception("webhook %s:%s failed", event.provider, event.event_id)

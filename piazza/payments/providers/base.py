@@ -9,6 +9,7 @@ happen outside database transactions.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +33,7 @@ class Capability(enum.StrEnum):
     PARTIAL_REFUND = "partial_refund"
     MANDATE = "mandate"  # SEPA direct debit
     REDIRECT = "redirect"  # the payer approves at the provider's site
+    CHARGE_LIST = "charge_list"  # lists its successful charges (reconciliation) and refunds one by reference
 
 
 class ProviderError(Exception):
@@ -121,6 +123,17 @@ class RefundResult:
 
 
 @dataclass
+class RemoteCharge:
+    """One successful charge in the provider's books (for reconciliation with the ledger)."""
+
+    reference: str
+    amount: Money
+    created: dt.datetime
+    payment_id: str = ""  # our payment id, when the provider keeps our metadata
+    refunded: Money | None = None
+
+
+@dataclass
 class WebhookNotice:
     """A verified notification: its id and type, and how to find our payment."""
 
@@ -178,6 +191,19 @@ class PaymentProvider(abc.ABC):
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         """Refund `refund.amount` of `payment`; idempotent per `refund.idempotency_key`."""
         raise self._missing("rimborsi")
+
+    # --- one charge by reference, and the provider's list (CHARGE_LIST) -------------------
+    def fetch_charge(self, payment: Payment, reference: str) -> RemoteState:
+        """The state of one charge of `payment` (not necessarily the one booked): a duplicate."""
+        raise self._missing("la lettura di un singolo addebito")
+
+    def refund_charge(self, payment: Payment, reference: str, amount: Money, key: str) -> RefundResult:
+        """Refund `amount` of the charge `reference` (a duplicate); idempotent per `key`."""
+        raise self._missing("il rimborso di un singolo addebito")
+
+    def successful_charges(self, since: dt.datetime, until: dt.datetime) -> list[RemoteCharge]:
+        """Every successful charge created in [since, until), from the provider's own books."""
+        raise self._missing("l'elenco degli addebiti")
 
     # --- webhooks -----------------------------------------------------------------------
     def verify_webhook(self, request: HttpRequest) -> WebhookNotice:

@@ -18,9 +18,11 @@ provider's idempotency keys.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +45,7 @@ from piazza.payments.providers.base import (
     PaymentProvider,
     ProviderTimeout,
     RefundResult,
+    RemoteCharge,
     RemoteDispute,
     RemoteRefund,
     RemoteState,
@@ -126,7 +129,7 @@ class SandboxProvider(PaymentProvider):
     verbose_name = _("Carta di prova (sandbox)")
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.ONE_OFF, Capability.SAVED_METHOD, Capability.RECURRING, Capability.REFUND,
-        Capability.PARTIAL_REFUND,
+        Capability.PARTIAL_REFUND, Capability.CHARGE_LIST,
     })
     allowed_in_production = False
 
@@ -216,21 +219,53 @@ class SandboxProvider(PaymentProvider):
 
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         self._refuse_in_production()
+        return self._refund(payment.provider_reference, refund.amount_cents, refund.idempotency_key, refund.pk)
+
+    def _refund(self, reference: str, amount_cents: int, key: str, our_id: Any = "") -> RefundResult:
         from piazza.payments.models import SandboxCharge
 
         with transaction.atomic():
-            charge = SandboxCharge.objects.select_for_update().get(reference=payment.provider_reference)
+            charge = SandboxCharge.objects.select_for_update().filter(reference=reference).first()
+            if charge is None or charge.outcome != "succeeded":
+                return RefundResult(reference="", status="failed", failure_code="no_such_charge")
             for existing in charge.refunds:
-                if existing["key"] == refund.idempotency_key:
+                if existing["key"] == key:
                     return RefundResult(reference=existing["id"], status=existing["status"])
-            if charge.refunded_cents + refund.amount_cents > charge.amount_cents:
+            if charge.refunded_cents + amount_cents > charge.amount_cents:
                 return RefundResult(reference="", status="failed", failure_code="amount_too_large")
-            entry = {"id": f"sbre_{secrets.token_hex(8)}", "amount": refund.amount_cents,
-                     "key": refund.idempotency_key, "our_id": refund.pk, "status": "succeeded"}
+            entry = {"id": f"sbre_{secrets.token_hex(8)}", "amount": amount_cents,
+                     "key": key, "our_id": our_id, "status": "succeeded"}
             charge.refunds = [*charge.refunds, entry]
-            charge.refunded_cents += refund.amount_cents
+            charge.refunded_cents += amount_cents
             charge.save(update_fields=["refunds", "refunded_cents"])
         return RefundResult(reference=entry["id"], status="succeeded")
+
+    # --- one charge, and the processor's list (reconciliation, duplicates) -----------------
+    def fetch_charge(self, payment: Payment, reference: str) -> RemoteState:
+        self._refuse_in_production()
+        from piazza.payments.models import SandboxCharge
+
+        charge = SandboxCharge.objects.filter(reference=reference).first()
+        return _charge_state(charge) if charge is not None else RemoteState(outcome=Outcome.PENDING)
+
+    def refund_charge(self, payment: Payment, reference: str, amount: Money, key: str) -> RefundResult:
+        self._refuse_in_production()
+        return self._refund(reference, amount.cents, key)
+
+    def successful_charges(self, since: dt.datetime, until: dt.datetime) -> list[RemoteCharge]:
+        self._refuse_in_production()
+        from piazza.payments.models import SandboxCharge
+
+        out = []
+        for charge in SandboxCharge.objects.filter(outcome="succeeded", created_at__gte=since,
+                                                   created_at__lt=until).order_by("pk"):
+            ours = re.fullmatch(r"piazza-payment-(\d+)-attempt-\d+", charge.idempotency_key)
+            out.append(RemoteCharge(
+                reference=charge.reference, amount=Money(charge.amount_cents, charge.currency),
+                created=charge.created_at, payment_id=ours[1] if ours else "",
+                refunded=Money(charge.refunded_cents, charge.currency),
+            ))
+        return out
 
     # --- things that happen at the "bank" side, for tests and the demo ---------------------
     def simulate_dispute(self, reference: str, *, status: str = "open", fee_cents: int = 1500,

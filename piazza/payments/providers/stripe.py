@@ -15,6 +15,7 @@ creates or confirms anything, so reconciling never charges).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +35,7 @@ from piazza.payments.providers.base import (
     ProviderError,
     ProviderTimeout,
     RefundResult,
+    RemoteCharge,
     RemoteDispute,
     RemoteRefund,
     RemoteState,
@@ -90,7 +92,7 @@ class StripeProvider(PaymentProvider):
     verbose_name = _("Carta di credito o debito (Stripe)")
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.ONE_OFF, Capability.SAVED_METHOD, Capability.RECURRING, Capability.REFUND,
-        Capability.PARTIAL_REFUND,
+        Capability.PARTIAL_REFUND, Capability.CHARGE_LIST,
     })
 
     def is_available(self) -> bool:
@@ -212,8 +214,17 @@ class StripeProvider(PaymentProvider):
             reference = payment.provider_reference or (attempt.provider_reference if attempt else "")
             if not reference:
                 reference = self._find_intent(client, payment)
-            if not reference:
-                return RemoteState(outcome=Outcome.PENDING)
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+        if not reference:
+            return RemoteState(outcome=Outcome.PENDING)
+        return self._fetch_reference(client, reference)
+
+    def fetch_charge(self, payment: Payment, reference: str) -> RemoteState:
+        return self._fetch_reference(self.client(), reference)
+
+    def _fetch_reference(self, client: stripe.StripeClient, reference: str) -> RemoteState:
+        try:
             intent = client.v1.payment_intents.retrieve(
                 reference, {"expand": ["latest_charge.balance_transaction"]})
             currency = str(intent.currency).upper()
@@ -286,6 +297,39 @@ class StripeProvider(PaymentProvider):
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         return RefundResult(reference=str(remote.id), status=_refund_status(str(remote.status)))
+
+    def refund_charge(self, payment: Payment, reference: str, amount: Money, key: str) -> RefundResult:
+        params: Any = {
+            "payment_intent": reference, "amount": amount.cents,
+            "metadata": {"piazza_duplicate": key, "piazza_payment": str(payment.pk)},
+        }
+        try:
+            remote = self.client().v1.refunds.create(params, {"idempotency_key": key})
+        except stripe.InvalidRequestError as exc:
+            return RefundResult(reference="", status="failed", failure_code=str(exc.code or "refund_refused"))
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+        return RefundResult(reference=str(remote.id), status=_refund_status(str(remote.status)))
+
+    def successful_charges(self, since: dt.datetime, until: dt.datetime) -> list[RemoteCharge]:
+        """Succeeded PaymentIntents created in [since, until), every page (Stripe's list API)."""
+        out = []
+        try:
+            page = self.client().v1.payment_intents.list({
+                "limit": 100, "created": {"gte": int(since.timestamp()), "lt": int(until.timestamp())},
+            })
+            for intent in page.auto_paging_iter():
+                if str(intent["status"]) != "succeeded":
+                    continue
+                currency = str(intent["currency"]).upper()
+                out.append(RemoteCharge(
+                    reference=str(intent["id"]), amount=Money(int(_get(intent, "amount_received", 0)), currency),
+                    created=dt.datetime.fromtimestamp(int(_get(intent, "created", 0)), tz=dt.UTC),
+                    payment_id=str(_get(_get(intent, "metadata"), "piazza_payment", "")),
+                ))
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+        return out
 
     # --- webhooks ------------------------------------------------------------------------
     def verify_webhook(self, request: HttpRequest) -> WebhookNotice:

@@ -269,6 +269,11 @@ class FakeStripe:
                     return 200, self._customer(params)
                 if method == "POST" and path == "/v1/payment_intents":
                     return 200, self._create_intent(params)
+                if method == "GET" and path == "/v1/payment_intents":
+                    created = params.get("created") or {}
+                    gte, lt = int(created.get("gte", 0)), int(created.get("lt", 2**62))
+                    hits = [i for i in self.intents.values() if gte <= int(i["created"]) < lt]
+                    return 200, self._list(path, sorted(hits, key=lambda i: -int(i["created"])))
                 if method == "GET" and path == "/v1/payment_intents/search":
                     found = re.fullmatch(r"metadata\['(\w+)'\]:'([^']*)'", str(params.get("query", "")))
                     if not found:
