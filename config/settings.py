@@ -188,6 +188,11 @@ LOGOUT_REDIRECT_URL = "web:home"
 OTP_TOTP_ISSUER = "piazza"
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Public forms taking a codice fiscale (join, Albo, donation): attempts per client IP and per
+# code in each window (piazza/core/throttle.py; issue 10, rule G1). Over the limit: HTTP 429.
+PUBLIC_FORM_THROTTLE_PER_IP = env_int("PUBLIC_FORM_THROTTLE_PER_IP", 20)
+PUBLIC_FORM_THROTTLE_PER_CODE = env_int("PUBLIC_FORM_THROTTLE_PER_CODE", 6)
+PUBLIC_FORM_THROTTLE_WINDOW_SECONDS = env_int("PUBLIC_FORM_THROTTLE_WINDOW_SECONDS", 60 * 60)
 
 # --- Sessions and security headers.
 SESSION_COOKIE_HTTPONLY = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
+from piazza.core.throttle import throttle_public_form
 from piazza.membership import actions, charts, documents, queries
 from piazza.membership.forms import (
     AlboElectionForm,
@@ -144,6 +146,9 @@ def join(request: HttpRequest) -> HttpResponse:
     quote = None
     if schedule is not None and options:
         quote = actions.quote_for(schedule, options[0], None, timezone.localdate())
+    if request.method == "POST" and (
+            throttled := throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))):
+        return throttled
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         circolo = Territory.objects.get(pk=data["circolo"])
@@ -161,15 +166,30 @@ def join(request: HttpRequest) -> HttpResponse:
                                                       channel=Channel.ONLINE, year=year)
             from piazza.membership.payments import start_online_payment
 
-            payment = start_online_payment(membership, actor=request.user, return_url=reverse(
-                "membership:status", args=[card_token(membership)]))
+            status_url = reverse("membership:status", args=[card_token(membership)])
+            start_online_payment(membership, actor=request.user, return_url=status_url)
+            actions.send_application_link(membership=membership,
+                                          status_url=settings.SITE_URL.rstrip("/") + status_url)
         except ValidationError as error:
-            _apply_errors(form, error)
+            if not _is_duplicate(error):
+                _apply_errors(form, error)
+            else:  # the same answer as a new application: the real person was told by email (G1)
+                return redirect("membership:join_sent")
         else:
-            return redirect("payments:pay", token=payment.token)
+            return redirect("membership:join_sent")
     return render(request, "membership/join.html", {
         "form": form, "comune": comune, "comune_text": comune_text, "schedule": schedule, "quote": quote,
         "year": year})
+
+
+def _is_duplicate(error: ValidationError) -> bool:
+    errors = getattr(error, "error_dict", {}).get("codice_fiscale", [])
+    return any(e.code == actions.PUBLIC_DUPLICATE_CODE for e in errors)
+
+
+def join_sent(request: HttpRequest) -> HttpResponse:
+    """After every accepted join form, whoever the code belongs to (issue 10, rule G1)."""
+    return render(request, "membership/join_sent.html")
 
 
 def status(request: HttpRequest, token: str) -> HttpResponse:
@@ -246,6 +266,9 @@ def albo(request: HttpRequest) -> HttpResponse:
         now = timezone.now()
         election = get_object_or_404(AlboElection, pk=int(request.GET["elezione"]) if
                                      request.GET["elezione"].isdigit() else 0, opens_at__lte=now, closes_at__gte=now)
+    if request.method == "POST" and (
+            throttled := throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))):
+        return throttled
     form = SupporterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
