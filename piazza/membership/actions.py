@@ -60,8 +60,10 @@ from piazza.membership.models import (
     TransferStatus,
     rules_for,
 )
+from piazza.people import actions as people_actions
 from piazza.people.codice_fiscale import canonical_codice_fiscale
-from piazza.people.models import Citizenship, Person
+from piazza.people.models import Citizenship, Person, ScopeRequestKind
+from piazza.people.validation import clean_person_data
 from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, Territory
 from piazza.territory.scoping import has_role_at
 
@@ -441,6 +443,13 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
                          "motivi di lavoro o studio chiedi poi un trasferimento.")
                % {"circolo": circolo.name, "comune": comune},
                actor=actor, territory=circolo, code="circolo_not_allowed", field="circolo")
+    if channel != Channel.ONLINE:
+        # Issue 10, rule G1: at the desk, a person of another territory is neither attached nor
+        # written to; what the secretary typed goes to that person's territory as a request.
+        people_actions.guard_other_territory(
+            action=action, actor=actor, cleaned=clean_person_data(_person_data(data)), territory=circolo,
+            kind=ScopeRequestKind.MEMBERSHIP, roles=MEMBERSHIP_ROLES | {Role.TREASURY},
+            extra={"circolo": circolo.name, "year": year, "channel": channel})
     canonical = canonical_codice_fiscale(data.codice_fiscale)
     existing = _existing_membership(canonical, year)
     if existing is not None:
@@ -495,23 +504,17 @@ def _person_data(data: JoinData) -> dict[str, Any]:
 def person_data_problems(data: JoinData) -> dict[str, list[str]]:
     """The people app's validation (D1 codice fiscale and its consistency, D4 contacts), run
     before any write so that a refusal leaves only its audit entry."""
-    from piazza.people.validation import clean_person_data
-
     return clean_person_data(_person_data(data)).errors
 
 
 def _find_or_create_person(data: JoinData, *, circolo: Territory, actor: Any) -> Person:
     """The person behind the application, found by canonical codice fiscale (D1) or created."""
-    from piazza.people import actions as people_actions
-
     found: Any = people_actions.find_or_create_person(
         actor=actor, data=_person_data(data), circolo=circolo, source="membership")
     return found[0] if isinstance(found, tuple) else found  # type: ignore[no-any-return]
 
 
 def _timeline(person: Person, actor: Any, kind: str, summary: str, data: dict[str, Any]) -> None:
-    from piazza.people import actions as people_actions
-
     people_actions.add_timeline_entry(person, kind=kind, summary=summary, data=data, actor=actor)
 
 
@@ -1595,7 +1598,5 @@ def election_fee_refunded(*, payment: Any, registration: ElectionRegistration) -
 
 def _record_contact_consent(person: Person, *, actor: Any, now: dt.datetime) -> None:
     """Rule M21/G3: the explicit consent to use the contacts, in the people app's consent log."""
-    from piazza.people import actions as people_actions
-
     people_actions.record_consent(actor=actor, person=person, purpose="political_communication", channel="web",
                                   text_version=ALBO_TEXT_VERSION, evidence="albo", at=now)

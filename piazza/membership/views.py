@@ -62,6 +62,7 @@ from piazza.membership.models import (
     Objection,
     RegionalSurcharge,
     Roll,
+    RollEntry,
     RollStatus,
     Status,
     Transfer,
@@ -117,6 +118,11 @@ def _place(value: str) -> tuple[Comune | None, str]:
 # --- Public: join online (M2, M4, M10–M15, M13) -----------------------------------------
 
 
+def _throttled(request: HttpRequest) -> HttpResponse | None:
+    """Public forms taking a codice fiscale: a limit per client and per code (issue 10, G1)."""
+    return throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))
+
+
 def join(request: HttpRequest) -> HttpResponse:
     """Step 1 asks the residence comune (to suggest circoli); step 2 the application itself."""
     comune_text = request.GET.get("comune", "").strip()
@@ -146,8 +152,7 @@ def join(request: HttpRequest) -> HttpResponse:
     quote = None
     if schedule is not None and options:
         quote = actions.quote_for(schedule, options[0], None, timezone.localdate())
-    if request.method == "POST" and (
-            throttled := throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))):
+    if request.method == "POST" and (throttled := _throttled(request)):
         return throttled
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -266,8 +271,7 @@ def albo(request: HttpRequest) -> HttpResponse:
         now = timezone.now()
         election = get_object_or_404(AlboElection, pk=int(request.GET["elezione"]) if
                                      request.GET["elezione"].isdigit() else 0, opens_at__lte=now, closes_at__gte=now)
-    if request.method == "POST" and (
-            throttled := throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))):
+    if request.method == "POST" and (throttled := _throttled(request)):
         return throttled
     form = SupporterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -811,9 +815,20 @@ def congress_create(request: HttpRequest) -> HttpResponse:
     return render(request, "membership/congress_form.html", {"form": form, "territory": territory})
 
 
+def _congress(request: HttpRequest, pk: int) -> Congress:
+    """A congress of the official's territory: one of its ancestors (a national or regional
+    congress) or below it. Any other answers 404, exactly like a missing one (convention 11)."""
+    congress = Congress.objects.select_related("territory").filter(pk=pk).first()
+    paths = scope_paths(request.user, DESK_ROLES | {Role.GUARANTEE})
+    if congress is None or not any(p.startswith(congress.territory.path) or congress.territory.path.startswith(p)
+                                   for p in paths):
+        raise Http404
+    return congress
+
+
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
 def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    congress = get_object_or_404(Congress, pk=pk)
+    congress = _congress(request, pk)
     circoli = (Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
                .filter(level=Level.CIRCOLO, path__startswith=congress.territory.path).order_by("name")[:300])
     latest: dict[int, Roll] = {}
@@ -824,8 +839,14 @@ def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = EligibilityForm(request.GET or None)
     if form.is_valid() and request.GET.get("circolo"):
         circolo = _circolo(request, int(request.GET["circolo"]))
-        person = Person.objects.filter(
-            codice_fiscale_canonical=canonical_codice_fiscale(form.cleaned_data["codice_fiscale"])).first()
+        # Only people the official may see, or on this circolo's certified roll: anyone else
+        # answers exactly as an unknown code (issue 10, rule G1).
+        code = canonical_codice_fiscale(form.cleaned_data["codice_fiscale"])
+        visible = Person.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+        roll = queries.certified_roll(congress, circolo)
+        entry = (RollEntry.objects.filter(roll=roll, person__codice_fiscale_canonical=code).select_related("person")
+                 .first() if roll is not None else None)
+        person = visible.filter(codice_fiscale_canonical=code).first() or (entry.person if entry else None)
         answer = (queries.may_vote(congress, circolo, person) if person is not None
                   else queries.Eligibility(False, _("Nessuna persona con questo codice fiscale.")))
         with transaction.atomic():
@@ -843,7 +864,7 @@ def _roll(request: HttpRequest, pk: int) -> Roll:
 @require_POST
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
 def roll_compute(request: HttpRequest, pk: int, circolo_pk: int) -> HttpResponse:
-    congress = get_object_or_404(Congress, pk=pk)
+    congress = _congress(request, pk)
     circolo = _circolo(request, circolo_pk)
     try:
         roll = actions.compute_roll(actor=request.user, congress=congress, circolo=circolo)

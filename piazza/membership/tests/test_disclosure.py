@@ -21,6 +21,8 @@ from piazza.core.models import AuditEntry
 from piazza.membership.models import Membership
 from piazza.membership.tests.conftest import YEAR, join_data, paid
 from piazza.people.models import Person
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +117,116 @@ def test_albo_registration_is_throttled(client, tree):
     before = Person.objects.count()
     assert [post(), post(), post()] == [200, 200, 429]
     assert Person.objects.count() == before + 2
+
+
+# --- Finding 6: the back office outside the official's scope ------------------------------
+
+MILANO_ISTAT = "015146"
+
+
+def _agostini() -> Person:
+    """A person of another federation (Milano): what a Bologna secretary must never see."""
+    from piazza.people import actions as people_actions
+    from piazza.people.codice_fiscale import make_codice_fiscale
+    from piazza.territory.models import Comune
+
+    milano = Comune.objects.get(istat_code=MILANO_ISTAT)
+    code = make_codice_fiscale(first_name="Gabriele", last_name="Agostini", sex="M",
+                               birth_date=dt.date(1975, 5, 4), belfiore=milano.belfiore)
+    return people_actions.create_person(actor=None, data={
+        "first_name": "Gabriele", "last_name": "Agostini", "sex": "M", "birth_date": dt.date(1975, 5, 4),
+        "birth_comune": milano, "codice_fiscale": code, "residence_street": "Via Padova 3",
+        "residence_comune": milano, "emails": ["gabriele@example.org"], "phones": ["+39 333 111 2222"]})
+
+
+def _snapshot(person: Person) -> dict[str, Any]:
+    """Every stored field of the record, its contacts, tags, consents and timeline."""
+    person = Person.objects.get(pk=person.pk)
+    fields = {f.attname: getattr(person, f.attname) for f in Person._meta.concrete_fields}
+    return {**fields, "emails": sorted(person.emails.values_list("value", "primary")),
+            "phones": sorted(person.phones.values_list("value", "primary")),
+            "tags": sorted(person.tags.values_list("name", flat=True)),
+            "consents": person.consents.count() if hasattr(person, "consents") else None,
+            "timeline": list(person.timeline.values_list("pk", flat=True)),
+            "memberships": list(Membership.objects.filter(person=person).values_list("pk", flat=True))}
+
+
+def _page(response: Any, *codes: str) -> str:
+    import re
+
+    body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+    for code in codes:
+        body = body.replace(code, "CODICE")
+    return body
+
+
+@freeze_time(NOW)
+def test_congress_roll_lookup_outside_scope_answers_as_not_found(tree, secretary):
+    from piazza.membership import actions
+
+    other = _agostini()
+    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
+                                       cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
+    client = verified_client(secretary)
+    url = reverse("membership:congress", args=[congress.pk])
+    unknown = "RSSMRA80A01A944X"
+    outside = client.get(url, {"codice_fiscale": other.codice_fiscale, "circolo": tree.bologna_centro.pk})
+    missing = client.get(url, {"codice_fiscale": unknown, "circolo": tree.bologna_centro.pk})
+    assert outside.status_code == missing.status_code == 200
+    assert "Agostini" not in outside.content.decode() and "Gabriele" not in outside.content.decode()
+    assert _page(outside, other.codice_fiscale) == _page(missing, unknown)
+
+
+@freeze_time(NOW)
+def test_a_congress_of_another_federation_is_404_like_a_missing_one(tree, secretary):
+    from piazza.membership import actions
+
+    organiser = make_official("organizzazione.mi", tree.milano, [Role.ORGANISATION])
+    theirs = actions.create_congress(actor=organiser, territory=tree.milano, name="Congresso provinciale Milano",
+                                     cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
+    bologna = make_official("organizzazione.bo", tree.bologna, [Role.ORGANISATION])
+    rome = make_official("organizzazione.it", tree.national, [Role.ORGANISATION])
+    ours = actions.create_congress(actor=bologna, territory=tree.bologna, name="Congresso provinciale Bologna",
+                                   cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
+    national = actions.create_congress(actor=rome, territory=tree.national, name="Congresso nazionale",
+                                       cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
+    client = verified_client(secretary)
+    other = client.get(reverse("membership:congress", args=[theirs.pk]))
+    absent = client.get(reverse("membership:congress", args=[999_999]))
+    assert other.status_code == absent.status_code == 404
+    # The same page but for the address itself (the language switcher repeats it).
+    assert _page(other).replace(f"/{theirs.pk}/", "/ID/") == _page(absent).replace("/999999/", "/ID/")
+    assert "Milano" not in other.content.decode()
+    compute = client.post(reverse("membership:roll_compute", args=[theirs.pk, tree.bologna_centro.pk]))
+    assert compute.status_code == 404
+    # Congresses above the official (federation, national) still open.
+    assert client.get(reverse("membership:congress", args=[ours.pk])).status_code == 200
+    assert client.get(reverse("membership:congress", args=[national.pk])).status_code == 200
+
+
+@freeze_time(NOW)
+def test_desk_registration_of_a_person_of_another_federation_becomes_a_request(tree, secretary, schedule):
+    from piazza.people.models import ScopeRequest, ScopeRequestKind
+
+    other = _agostini()
+    before = _snapshot(other)
+    client = verified_client(secretary)
+    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]), {
+        "first_name": "Gabriele", "last_name": "Agostini", "sex": "M", "birth_date": "1975-05-04",
+        "birth_place": "Milano", "codice_fiscale": other.codice_fiscale, "citizenship": "italian",
+        "residence_street": "Via Rizzoli 1", "email": "segretario@example.org", "phone": "",
+        "circolo": tree.bologna_centro.pk, "member_of_other_party": "no", "declarations_accepted": "on",
+        "art9_authorised": "on", "method": "pos", "reference": "123"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "altro territorio" in body and "responsabili del suo territorio" in body
+    assert "Via Padova" not in body and "gabriele@example.org" not in body
+    # Nothing attached to the person, nothing written into their record (field by field).
+    assert not Membership.objects.filter(person=other).exists()
+    assert _snapshot(other) == before
+    request = ScopeRequest.objects.get()
+    assert (request.person_id, request.territory_id, request.from_territory_id, request.kind) == (
+        other.pk, other.territory_id, tree.bologna_centro.pk, ScopeRequestKind.MEMBERSHIP)
+    assert request.data["emails"] == "segretario@example.org"
+    assert AuditEntry.objects.filter(action="people.request_other_territory").exists()
+    assert AuditEntry.objects.filter(action="membership.apply", data__code="other_territory").exists()
