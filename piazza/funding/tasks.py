@@ -131,7 +131,8 @@ def tell_donor_over_limit(person_id: int, campaign_id: int, amount_cents: int, c
         body = _("Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
                  "codice fiscale e non l'abbiamo accettata: quest'anno hai già donato %(already)s e con questa "
                  "donazione supereresti %(threshold)s, oltre i quali la legge chiede di pubblicare il nome di chi "
-                 "dona. Puoi donare accettando la pubblicazione, oppure donare ancora al massimo %(quiet)s senza.") % names
+                 "dona. Puoi donare accettando la pubblicazione, oppure donare ancora al massimo %(quiet)s "
+                 "senza.") % names
     body += "\n\n" + _("Se la donazione non l'hai tentata tu, non è stato addebitato nulla e nessuno ha visto questi "
                         "importi: li trovi solo in questo messaggio.")
     send_mail(_("La tua donazione non è stata accettata"), body, None, [email.value])
