@@ -437,6 +437,9 @@ def find_or_create_person(
     Person fields come as `data` or as keyword arguments (`first_name=…`, `email=…`, `phone=…`);
     `territory` is an alias of `circolo`. Missing contacts given now are added to the existing
     person. The returned person's `was_created` says whether it is new.
+
+    An official's flow (the circolo desk) calls `guard_other_territory` first, outside its
+    transaction: a person of another territory is then never matched nor written to.
     """
     data = {**(data or {}), **fields}
     if email:
@@ -454,8 +457,6 @@ def find_or_create_person(
         emails=cleaned.emails, phones=cleaned.phones,
         comune_ids={c.pk for c in (cleaned.values.get("birth_comune"), cleaned.values.get("residence_comune")) if c},
     )
-    guard_other_territory(action="people.find_or_create_person", actor=actor, cleaned=cleaned, territory=assigned,
-                          kind=ScopeRequestKind.CREATE)
     with transaction.atomic():
         strong = [m for m in dedupe.find_matches(probe) if m.strong]
         if strong:
