@@ -33,6 +33,7 @@ def post(client, campaign, **over):
 def test_a_gift_above_the_cap_with_a_donors_code_reveals_nothing(client, live_campaign,
                                                                   django_capture_on_commit_callbacks):
     donor = give(live_campaign, 8200)  # Giulia Rossi, registered address giulia.0@example.org
+    assert donor.person is not None
     registered = donor.person.emails.get().value
     before = (Donation.objects.count(), Payment.objects.count(), Person.objects.count())
 
