@@ -230,3 +230,33 @@ def test_desk_registration_of_a_person_of_another_federation_becomes_a_request(t
     assert request.data["emails"] == "segretario@example.org"
     assert AuditEntry.objects.filter(action="people.request_other_territory").exists()
     assert AuditEntry.objects.filter(action="membership.apply", data__code="other_territory").exists()
+
+
+@freeze_time(NOW)
+def test_certified_roll_lookup_outside_scope_names_nobody(tree, secretary, commission, schedule):
+    """The finding as seen: with a certified roll the answer was "Agostini Gabriele non è
+    nell'anagrafe certificata…" for a person of another federation."""
+    from piazza.membership import actions
+    from piazza.membership.models import Delivery
+
+    cut_off = NOW.replace(tzinfo=dt.UTC)
+    member = paid(tree, paid_at=cut_off - dt.timedelta(days=2))
+    actions.deliver_card(actor=secretary, membership=member, delivery=Delivery.CIRCOLO,
+                         now=cut_off - dt.timedelta(days=1))
+    other = _agostini()
+    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
+                                       cut_off=cut_off, membership_years=[YEAR])
+    roll = actions.sign_off_roll(actor=secretary, roll=actions.compute_roll(
+        actor=secretary, congress=congress, circolo=tree.bologna_centro))
+    actions.record_roll_vote(actor=commission, roll=roll, members_total=3, votes_for=3, votes_against=0,
+                             abstentions=0)
+    client = verified_client(secretary)
+    url = reverse("membership:congress", args=[congress.pk])
+    unknown = "RSSMRA80A01A944X"
+    outside = client.get(url, {"codice_fiscale": other.codice_fiscale, "circolo": tree.bologna_centro.pk})
+    missing = client.get(url, {"codice_fiscale": unknown, "circolo": tree.bologna_centro.pk})
+    assert "Agostini" not in outside.content.decode()
+    assert _page(outside, other.codice_fiscale) == _page(missing, unknown)
+    # A member on the roll is still answered, with the card number.
+    mine = client.get(url, {"codice_fiscale": member.person.codice_fiscale, "circolo": tree.bologna_centro.pk})
+    assert member.card_number in mine.content.decode()
