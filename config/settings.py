@@ -203,6 +203,11 @@ LOGIN_FAILURE_MEMORY_SECONDS = env_int("LOGIN_FAILURE_MEMORY_SECONDS", 24 * 3600
 # How many reverse proxies of ours stand in front of the app and append to X-Forwarded-For.
 # 0 (default): the header is ignored, the peer address is the client.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Public forms taking a codice fiscale (join, Albo, donation): attempts per client IP and per
+# code in each window (piazza/core/throttle.py; issue 10, rule G1). Over the limit: HTTP 429.
+PUBLIC_FORM_THROTTLE_PER_IP = env_int("PUBLIC_FORM_THROTTLE_PER_IP", 20)
+PUBLIC_FORM_THROTTLE_PER_CODE = env_int("PUBLIC_FORM_THROTTLE_PER_CODE", 6)
+PUBLIC_FORM_THROTTLE_WINDOW_SECONDS = env_int("PUBLIC_FORM_THROTTLE_WINDOW_SECONDS", 60 * 60)
 
 # --- Sessions and security headers.
 SESSION_COOKIE_HTTPONLY = True

@@ -68,6 +68,7 @@ from piazza.funding.models import (
     UpdateSubscription,
 )
 from piazza.funding.queries import forget_thermometer
+from piazza.funding.tasks import tell_donor_over_limit
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction, reverse_transaction
 from piazza.ledger.models import Account, Cause, LedgerTransaction
@@ -490,6 +491,33 @@ def _refuse_gift(message: Any, *, campaign: Campaign, code: str, field: str | No
     refuse("funding.submit_donation", message, actor=None, territory=campaign.territory, code=code, field=field)
 
 
+# Issue 10, rule G1: what a named person gave this year is theirs to know. When only the
+# donor's history (not the amount typed) makes a gift exceed a limit, the form says so without
+# figures and the details go to the address on record of the person with that codice fiscale.
+OVER_LIMIT_MESSAGES = {
+    "annual_cap": _("Questa donazione supera il limite annuale consentito per una persona: ti abbiamo scritto "
+                    "all'indirizzo registrato con l'importo che puoi ancora donare."),
+    "publication_objection": _("Con questa donazione l'importo donato nell'anno supererebbe la soglia oltre la "
+                               "quale la legge chiede la pubblicazione del nome: accetta la pubblicazione, oppure "
+                               "leggi il messaggio che ti abbiamo scritto all'indirizzo registrato con l'importo "
+                               "che puoi ancora donare senza."),
+}
+
+
+def _refuse_over_limit(campaign: Campaign, known: Person | None, total_cents: int, *, code: str, alone: bool,
+                       message: Any) -> None:
+    """Refuse a gift over the F6 cap or the F2 threshold, revealing nothing about anyone.
+
+    `alone`: the typed amount would pass by itself, so the donor's history decided. Then the
+    answer has no figures and the person on record is told by email (a task, after the refusal's
+    audit entry); otherwise `message` speaks of the typed amount only."""
+    if alone and known is not None:
+        enqueue_on_commit(tell_donor_over_limit, int(known.pk), int(campaign.pk), total_cents, code)
+        message = OVER_LIMIT_MESSAGES[code]
+    field = "publication" if code == "publication_objection" else "custom_amount"
+    _refuse_gift(message, campaign=campaign, code=code, field=field)
+
+
 def gift_accounts(campaign: Campaign, amount: Money) -> list[tuple[Account, Money]]:
     """Where a gift is booked: the campaign's share accounts (splits), or the mandatario (F10)."""
     if campaign.kind == CampaignKind.CANDIDATE:
@@ -538,18 +566,18 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     known = Person.objects.filter(codice_fiscale_canonical=canonical, merged_into__isnull=True).first()
     year = timezone.localdate().year
     already = annual_total_cents(int(known.pk), year, campaign.territory.path, rules) if known else 0
-    cap = check_annual_cap(already, total, rules)
-    if not cap.allowed:  # rule F6 (scope per F14)
-        _refuse_gift(_("Per legge una persona può donare al partito al massimo %(cap)s in un anno. Quest'anno hai "
-                       "già donato %(already)s: puoi donare ancora al massimo %(left)s.")
-                     % {"cap": format_eur(cap.cap_cents), "already": format_eur(already),
-                        "left": format_eur(cap.remaining_cents)}, campaign=campaign, code="annual_cap",
-                     field="custom_amount")
-    if not may_accept(already + total, data.publication == "object", rules):  # rule F2
-        _refuse_gift(_("Con questa donazione superi %(t)s nell'anno: per legge il tuo nome sarà pubblicato e il "
-                       "partito non può accettare denaro da chi si oppone. Scegli un importo più basso o accetta la "
-                       "pubblicazione.") % {"t": format_eur(rules.publication_threshold_cents)},
-                     campaign=campaign, code="publication_objection", field="publication")
+    if not check_annual_cap(already, total, rules).allowed:  # rule F6 (scope per F14)
+        _refuse_over_limit(campaign, known, total, code="annual_cap", alone=check_annual_cap(0, total, rules).allowed,
+                           message=_("Per legge una persona può donare al partito al massimo %(cap)s in un anno: "
+                                     "scegli un importo più basso.") % {"cap": format_eur(rules.annual_cap_cents)})
+    objects = data.publication == "object"
+    if not may_accept(already + total, objects, rules):  # rule F2
+        _refuse_over_limit(campaign, known, total, code="publication_objection",
+                           alone=may_accept(total, objects, rules),
+                           message=_("Con questa donazione superi %(t)s nell'anno: per legge il tuo nome sarà "
+                                     "pubblicato e il partito non può accettare denaro da chi si oppone. Scegli un "
+                                     "importo più basso o accetta la pubblicazione.")
+                           % {"t": format_eur(rules.publication_threshold_cents)})
     if data.shown_match_cents:
         now_match = preview_match_cents(campaign, data.amount_cents, int(known.pk) if known else None)
         if now_match < data.shown_match_cents:

@@ -10,6 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from piazza.compliance.rules import annual_total_cents, check_annual_cap, rules_on
+from piazza.core.money import format_eur
+from piazza.people.models import Person
+
 
 @task()
 def email_update(update_id: int) -> int:
@@ -97,3 +101,39 @@ def refund_refused(donation_id: int) -> bool:
     send_mail(_("La tua donazione a «%(t)s» è stata rimborsata") % {"t": donation.campaign.title}, body, None,
               [donation.email])
     return True
+
+
+@task()
+def tell_donor_over_limit(person_id: int, campaign_id: int, amount_cents: int, code: str) -> int:
+    """Issue 10, rule G1: a gift typed with this person's codice fiscale went over a yearly limit
+    because of what they gave before. The figures go to their address on record only (never to
+    the typed one, never on the page). Sends one email; 0 when no address is known."""
+    from piazza.funding.models import Campaign
+
+    person = Person.objects.filter(pk=person_id).first()
+    campaign = Campaign.objects.select_related("territory").filter(pk=campaign_id).first()
+    email = person.emails.order_by("-primary", "id").first() if person is not None else None
+    if person is None or campaign is None or email is None:
+        return 0
+    rules = rules_on()
+    already = annual_total_cents(person.pk, timezone.localdate().year, campaign.territory.path, rules)
+    cap = check_annual_cap(already, amount_cents, rules)
+    names = {"name": person.first_name, "amount": format_eur(amount_cents), "campaign": campaign.title,
+             "already": format_eur(already), "cap": format_eur(cap.cap_cents), "left": format_eur(cap.remaining_cents),
+             "threshold": format_eur(rules.publication_threshold_cents)}
+    if code == "annual_cap":
+        body = _("Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
+                 "codice fiscale e non l'abbiamo accettata: per legge una persona può donare al partito al massimo "
+                 "%(cap)s in un anno. Quest'anno hai già donato %(already)s: puoi donare ancora al massimo "
+                 "%(left)s.") % names
+    else:
+        names["quiet"] = format_eur(max(rules.publication_threshold_cents - already, 0))  # F1: "strictly above"
+        body = _("Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
+                 "codice fiscale e non l'abbiamo accettata: quest'anno hai già donato %(already)s e con questa "
+                 "donazione supereresti %(threshold)s, oltre i quali la legge chiede di pubblicare il nome di chi "
+                 "dona. Puoi donare accettando la pubblicazione, oppure donare ancora al massimo %(quiet)s "
+                 "senza.") % names
+    body += "\n\n" + _("Se la donazione non l'hai tentata tu, non è stato addebitato nulla e nessuno ha visto questi "
+                        "importi: li trovi solo in questo messaggio.")
+    send_mail(_("La tua donazione non è stata accettata"), body, None, [email.value])
+    return 1

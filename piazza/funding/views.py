@@ -23,6 +23,7 @@ from piazza.compliance.models import Candidacy
 from piazza.compliance.rules import candidate_spending_cap_cents, rules_on
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
+from piazza.core.throttle import throttle_public_form
 from piazza.funding import actions, queries
 from piazza.funding.forms import (
     BudgetLineForm,
@@ -40,6 +41,7 @@ from piazza.funding.forms import (
 from piazza.funding.models import Campaign, CampaignStatus, DonationStatus, FundraisingPage, ModerationStatus
 from piazza.payments import actions as payment_actions
 from piazza.payments import devices
+from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.territory.access import official_required
 from piazza.territory.models import Territory
 
@@ -427,6 +429,10 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _public_campaign(slug)
     if request.method != "POST":
         return render(request, "funding/donate.html", {"campaign": campaign, **donation_context(request, campaign)})
+    # Issue 10, rule G1: the form takes a codice fiscale; per client and per code, a limit.
+    throttled = throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))
+    if throttled is not None:
+        return throttled
     form = DonationForm(request.POST, campaign=campaign)
     if not campaign.is_open_for_gifts():
         form.is_valid()

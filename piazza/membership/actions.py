@@ -60,8 +60,10 @@ from piazza.membership.models import (
     TransferStatus,
     rules_for,
 )
+from piazza.people import actions as people_actions
 from piazza.people.codice_fiscale import canonical_codice_fiscale
-from piazza.people.models import Citizenship, Person
+from piazza.people.models import Citizenship, Person, ScopeRequestKind
+from piazza.people.validation import clean_person_data
 from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, Territory
 from piazza.territory.scoping import has_role_at
 
@@ -340,10 +342,66 @@ def _existing_membership(canonical_cf: str, year: int) -> Membership | None:
                                       status__in=LIVE_STATUSES).select_related("circolo").first())
 
 
-def _duplicate_message(existing: Membership) -> str:
+# The one answer of the public join whatever the codice fiscale (issue 10, rule G1): whether a
+# named person is a member is a political opinion, told only to that person's registered address.
+PUBLIC_DUPLICATE_CODE = "already_member"
+
+
+def _duplicate_message(existing: Membership, *, actor: Any, channel: str) -> str:
+    """What the applicant reads when the code already has a live membership this year.
+
+    Online (anyone may type any code) nothing about the existing membership is said: the real
+    person gets an email (`_tell_member_of_duplicate`). At the desk the circolo, state and year
+    are shown only to an official whose scope holds that circolo (convention 11)."""
+    if channel == Channel.ONLINE or not has_role_at(actor, existing.circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        if channel == Channel.ONLINE:
+            return _("Con questo codice fiscale non possiamo registrare una nuova iscrizione da qui: ti abbiamo "
+                     "scritto all'indirizzo registrato per spiegarti come procedere.")
+        return _("Con questo codice fiscale non si può registrare una nuova iscrizione da questo circolo: per "
+                 "iscriversi qui la persona chiede un trasferimento al proprio circolo.")
     return (_("Risulta già un'iscrizione per il %(year)s con questo codice fiscale (circolo %(circolo)s, stato: "
               "%(status)s). Si può avere una sola tessera all'anno: per cambiare circolo chiedi un trasferimento.")
             % {"year": existing.year, "circolo": existing.circolo.name, "status": existing.get_status_display()})
+
+
+def registered_email(person: Person) -> str:
+    """The address on record (primary first), never one typed into a public form."""
+    email = person.emails.order_by("-primary", "id").first()
+    return email.value if email is not None else ""
+
+
+def _tell_member_of_duplicate(existing: Membership) -> None:
+    """Issue 10, rule G1: the person whose code was used learns it, at their registered address."""
+    address = registered_email(existing.person)
+    if not address:
+        return
+    subject = _("Una richiesta di iscrizione con il tuo codice fiscale")
+    body = _("Ciao %(name)s,\nabbiamo ricevuto dal sito una richiesta di iscrizione per il %(year)s con il tuo codice "
+             "fiscale. Risulti già iscritto/a per quest'anno al %(circolo)s (stato: %(status)s), quindi non abbiamo "
+             "registrato nulla: si può avere una sola tessera all'anno.\n\nSe volevi cambiare circolo, chiedi un "
+             "trasferimento al tuo circolo. Se la richiesta non l'hai fatta tu, i tuoi dati non sono stati "
+             "cambiati né mostrati a chi l'ha inviata; puoi segnalarlo al tuo circolo.") % {
+        "name": existing.person.first_name, "year": existing.year, "circolo": existing.circolo.name,
+        "status": existing.get_status_display()}
+    transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address]))
+
+
+def send_application_link(*, membership: Membership, status_url: str) -> None:
+    """The online applicant's next step (the page where the fee is paid), by email to the
+    address of the application: the public page says the same thing whoever typed the code."""
+    address = registered_email(membership.person)
+    if not address:
+        return
+    subject = _("La tua domanda di iscrizione %(year)s") % {"year": membership.year}
+    body = _("Ciao %(name)s,\nabbiamo registrato la tua domanda di iscrizione per il %(year)s al %(circolo)s. Per "
+             "completarla paga la quota da questa pagina, dove potrai seguire l'iscrizione e ricevere la tessera: "
+             "%(link)s\n\nSe la domanda non l'hai fatta tu, ignora questo messaggio: senza il pagamento "
+             "l'iscrizione non è valida.") % {
+        "name": membership.person.first_name, "year": membership.year, "circolo": membership.circolo.name,
+        "link": status_url}
+    transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address]))
+    record("membership.application_link_sent", actor=None, obj=membership, territory=membership.circolo,
+           data={"year": membership.year})
 
 
 def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, channel: str = Channel.ONLINE,
@@ -385,11 +443,20 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
                          "motivi di lavoro o studio chiedi poi un trasferimento.")
                % {"circolo": circolo.name, "comune": comune},
                actor=actor, territory=circolo, code="circolo_not_allowed", field="circolo")
+    if channel != Channel.ONLINE:
+        # Issue 10, rule G1: at the desk, a person of another territory is neither attached nor
+        # written to; what the secretary typed goes to that person's territory as a request.
+        people_actions.guard_other_territory(
+            action=action, actor=actor, cleaned=clean_person_data(_person_data(data)), territory=circolo,
+            kind=ScopeRequestKind.MEMBERSHIP, roles=MEMBERSHIP_ROLES | {Role.TREASURY},
+            extra={"circolo": circolo.name, "year": year, "channel": channel})
     canonical = canonical_codice_fiscale(data.codice_fiscale)
     existing = _existing_membership(canonical, year)
     if existing is not None:
-        refuse(action, _duplicate_message(existing), actor=actor, territory=circolo, code="already_member",
-               field="codice_fiscale")
+        if channel == Channel.ONLINE:
+            _tell_member_of_duplicate(existing)
+        refuse(action, _duplicate_message(existing, actor=actor, channel=channel), actor=actor, territory=circolo,
+               code=PUBLIC_DUPLICATE_CODE, field="codice_fiscale")
     quote = quote_for(schedule, circolo, data.birth_date, today)
     try:
         with transaction.atomic():
@@ -414,8 +481,11 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
     except IntegrityError:
         # A concurrent application for the same person and year won the race (DB constraint).
         existing = _existing_membership(canonical, year)
-        refuse(action, _duplicate_message(existing) if existing else _("Iscrizione già presente."),
-               actor=actor, territory=circolo, code="already_member", field="codice_fiscale")
+        if existing is not None and channel == Channel.ONLINE:
+            _tell_member_of_duplicate(existing)
+        refuse(action, _duplicate_message(existing, actor=actor, channel=channel) if existing
+               else _("Iscrizione già presente."),
+               actor=actor, territory=circolo, code=PUBLIC_DUPLICATE_CODE, field="codice_fiscale")
         raise
     return membership
 
@@ -434,23 +504,17 @@ def _person_data(data: JoinData) -> dict[str, Any]:
 def person_data_problems(data: JoinData) -> dict[str, list[str]]:
     """The people app's validation (D1 codice fiscale and its consistency, D4 contacts), run
     before any write so that a refusal leaves only its audit entry."""
-    from piazza.people.validation import clean_person_data
-
     return clean_person_data(_person_data(data)).errors
 
 
 def _find_or_create_person(data: JoinData, *, circolo: Territory, actor: Any) -> Person:
     """The person behind the application, found by canonical codice fiscale (D1) or created."""
-    from piazza.people import actions as people_actions
-
     found: Any = people_actions.find_or_create_person(
         actor=actor, data=_person_data(data), circolo=circolo, source="membership")
     return found[0] if isinstance(found, tuple) else found  # type: ignore[no-any-return]
 
 
 def _timeline(person: Person, actor: Any, kind: str, summary: str, data: dict[str, Any]) -> None:
-    from piazza.people import actions as people_actions
-
     people_actions.add_timeline_entry(person, kind=kind, summary=summary, data=data, actor=actor)
 
 
@@ -1540,7 +1604,5 @@ def election_fee_refunded(*, payment: Any, registration: ElectionRegistration) -
 
 def _record_contact_consent(person: Person, *, actor: Any, now: dt.datetime) -> None:
     """Rule M21/G3: the explicit consent to use the contacts, in the people app's consent log."""
-    from piazza.people import actions as people_actions
-
     people_actions.record_consent(actor=actor, person=person, purpose="political_communication", channel="web",
                                   text_version=ALBO_TEXT_VERSION, evidence="albo", at=now)

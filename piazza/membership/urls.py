@@ -6,6 +6,7 @@ app_name = "membership"
 
 urlpatterns = [
     path("iscriviti/", views.join, name="join"),
+    path("iscriviti/inviata/", views.join_sent, name="join_sent"),
     path("iscrizione/<str:token>/", views.status, name="status"),
     path("tessera/<str:token>/", views.card, name="card"),
     path("tessera/<str:token>/pdf/", views.card_pdf, name="card_pdf"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
+from piazza.core.throttle import throttle_public_form
 from piazza.membership import actions, charts, documents, queries
 from piazza.membership.forms import (
     AlboElectionForm,
@@ -60,6 +62,7 @@ from piazza.membership.models import (
     Objection,
     RegionalSurcharge,
     Roll,
+    RollEntry,
     RollStatus,
     Status,
     Transfer,
@@ -115,6 +118,11 @@ def _place(value: str) -> tuple[Comune | None, str]:
 # --- Public: join online (M2, M4, M10–M15, M13) -----------------------------------------
 
 
+def _throttled(request: HttpRequest) -> HttpResponse | None:
+    """Public forms taking a codice fiscale: a limit per client and per code (issue 10, G1)."""
+    return throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))
+
+
 def join(request: HttpRequest) -> HttpResponse:
     """Step 1 asks the residence comune (to suggest circoli); step 2 the application itself."""
     comune_text = request.GET.get("comune", "").strip()
@@ -144,6 +152,8 @@ def join(request: HttpRequest) -> HttpResponse:
     quote = None
     if schedule is not None and options:
         quote = actions.quote_for(schedule, options[0], None, timezone.localdate())
+    if request.method == "POST" and (throttled := _throttled(request)):
+        return throttled
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         circolo = Territory.objects.get(pk=data["circolo"])
@@ -161,15 +171,30 @@ def join(request: HttpRequest) -> HttpResponse:
                                                       channel=Channel.ONLINE, year=year)
             from piazza.membership.payments import start_online_payment
 
-            payment = start_online_payment(membership, actor=request.user, return_url=reverse(
-                "membership:status", args=[card_token(membership)]))
+            status_url = reverse("membership:status", args=[card_token(membership)])
+            start_online_payment(membership, actor=request.user, return_url=status_url)
+            actions.send_application_link(membership=membership,
+                                          status_url=settings.SITE_URL.rstrip("/") + status_url)
         except ValidationError as error:
-            _apply_errors(form, error)
+            if not _is_duplicate(error):
+                _apply_errors(form, error)
+            else:  # the same answer as a new application: the real person was told by email (G1)
+                return redirect("membership:join_sent")
         else:
-            return redirect("payments:pay", token=payment.token)
+            return redirect("membership:join_sent")
     return render(request, "membership/join.html", {
         "form": form, "comune": comune, "comune_text": comune_text, "schedule": schedule, "quote": quote,
         "year": year})
+
+
+def _is_duplicate(error: ValidationError) -> bool:
+    errors = getattr(error, "error_dict", {}).get("codice_fiscale", [])
+    return any(e.code == actions.PUBLIC_DUPLICATE_CODE for e in errors)
+
+
+def join_sent(request: HttpRequest) -> HttpResponse:
+    """After every accepted join form, whoever the code belongs to (issue 10, rule G1)."""
+    return render(request, "membership/join_sent.html")
 
 
 def status(request: HttpRequest, token: str) -> HttpResponse:
@@ -246,6 +271,8 @@ def albo(request: HttpRequest) -> HttpResponse:
         now = timezone.now()
         election = get_object_or_404(AlboElection, pk=int(request.GET["elezione"]) if
                                      request.GET["elezione"].isdigit() else 0, opens_at__lte=now, closes_at__gte=now)
+    if request.method == "POST" and (throttled := _throttled(request)):
+        return throttled
     form = SupporterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -788,9 +815,20 @@ def congress_create(request: HttpRequest) -> HttpResponse:
     return render(request, "membership/congress_form.html", {"form": form, "territory": territory})
 
 
+def _congress(request: HttpRequest, pk: int) -> Congress:
+    """A congress of the official's territory: one of its ancestors (a national or regional
+    congress) or below it. Any other answers 404, exactly like a missing one (convention 11)."""
+    congress = Congress.objects.select_related("territory").filter(pk=pk).first()
+    paths = scope_paths(request.user, DESK_ROLES | {Role.GUARANTEE})
+    if congress is None or not any(p.startswith(congress.territory.path) or congress.territory.path.startswith(p)
+                                   for p in paths):
+        raise Http404
+    return congress
+
+
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
 def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    congress = get_object_or_404(Congress, pk=pk)
+    congress = _congress(request, pk)
     circoli = (Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
                .filter(level=Level.CIRCOLO, path__startswith=congress.territory.path).order_by("name")[:300])
     latest: dict[int, Roll] = {}
@@ -801,8 +839,14 @@ def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = EligibilityForm(request.GET or None)
     if form.is_valid() and request.GET.get("circolo"):
         circolo = _circolo(request, int(request.GET["circolo"]))
-        person = Person.objects.filter(
-            codice_fiscale_canonical=canonical_codice_fiscale(form.cleaned_data["codice_fiscale"])).first()
+        # Only people the official may see, or on this circolo's certified roll: anyone else
+        # answers exactly as an unknown code (issue 10, rule G1).
+        code = canonical_codice_fiscale(form.cleaned_data["codice_fiscale"])
+        visible = Person.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+        roll = queries.certified_roll(congress, circolo)
+        entry = (RollEntry.objects.filter(roll=roll, person__codice_fiscale_canonical=code).select_related("person")
+                 .first() if roll is not None else None)
+        person = visible.filter(codice_fiscale_canonical=code).first() or (entry.person if entry else None)
         answer = (queries.may_vote(congress, circolo, person) if person is not None
                   else queries.Eligibility(False, _("Nessuna persona con questo codice fiscale.")))
         with transaction.atomic():
@@ -820,7 +864,7 @@ def _roll(request: HttpRequest, pk: int) -> Roll:
 @require_POST
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
 def roll_compute(request: HttpRequest, pk: int, circolo_pk: int) -> HttpResponse:
-    congress = get_object_or_404(Congress, pk=pk)
+    congress = _congress(request, pk)
     circolo = _circolo(request, circolo_pk)
     try:
         roll = actions.compute_roll(actor=request.user, congress=congress, circolo=circolo)

@@ -36,6 +36,9 @@ from piazza.people.models import (
     Phone,
     Purpose,
     RowStatus,
+    ScopeRequest,
+    ScopeRequestKind,
+    ScopeRequestStatus,
     Segment,
     Source,
     Tag,
@@ -65,6 +68,101 @@ def _require_scope(action: str, actor: Any, territory: Territory) -> None:
               "dove hai un incarico.") % {"territory": territory},
             actor=actor, territory=territory, code="out_of_scope", permission=True,
         )
+
+
+def outside_scope(actor: Any, person: Person, roles: Iterable[str] = WRITE_ROLES,
+                  home: Territory | None = None) -> bool:
+    """Is `person` outside the territory where this official may act? Never for system flows.
+
+    `home` (a circolo where the official works): a person filed at that circolo's federation
+    and in no circolo yet (a donor, a supporter) is within reach of the circolo's desk."""
+    if not _is_user(actor) or has_role_at(actor, person.territory, roles):
+        return False
+    territory = person.territory
+    return not (home is not None and territory.level == Level.FEDERATION and home.path.startswith(territory.path)
+                and has_role_at(actor, home, roles))
+
+
+def other_territory_message() -> str:
+    return _("Questo codice fiscale è di una persona registrata in un altro territorio: da qui non puoi vederla né "
+             "modificarla, e non abbiamo registrato nulla. Abbiamo inoltrato quello che hai scritto ai responsabili "
+             "del suo territorio, che esamineranno la richiesta e, se serve, contatteranno la persona (per esempio "
+             "per un trasferimento) o te.")
+
+
+def guard_other_territory(
+    *, action: str, actor: Any, cleaned: CleanedPerson, territory: Territory, kind: str,
+    roles: Iterable[str] = WRITE_ROLES, extra: dict[str, Any] | None = None,
+) -> None:
+    """An official's flow that would find a person for sure (same codice fiscale, or contacts and
+    name): if that person is outside the official's scope, nothing of theirs is read or written;
+    a request goes to their territory and the action is refused (call before any transaction,
+    so that the request and the refusal's audit entry stay)."""
+    if not _is_user(actor):
+        return
+    matched = [m for m in dedupe.find_matches(_probe(cleaned)) if m.strong]
+    if not matched:
+        return
+    other = Person.objects.select_related("territory").filter(pk=matched[0].person_id).first()
+    if other is not None and outside_scope(actor, other, roles, home=territory):
+        ask_other_territory(action=action, actor=actor, person=other, from_territory=territory, kind=kind,
+                            cleaned=cleaned, extra=extra)
+
+
+def request_other_territory(
+    *, actor: Any, person: Person, from_territory: Territory, kind: str, data: dict[str, Any],
+) -> ScopeRequest:
+    """Issue 10, rule G1: what an official typed about a person of another territory becomes a
+    request to that territory (seen in its "Richieste da altri territori" list), never an edit.
+    One open request per person, requesting territory and kind: a repeat refreshes its data."""
+    values = {k: _jsonable(v) for k, v in data.items() if k not in {"codice_fiscale_canonical"}}
+    with transaction.atomic():
+        request = ScopeRequest.objects.filter(person=person, from_territory=from_territory, kind=kind,
+                                              status=ScopeRequestStatus.OPEN).select_for_update().first()
+        if request is None:
+            request = ScopeRequest.objects.create(
+                person=person, territory=person.territory, from_territory=from_territory, kind=kind, data=values,
+                requested_by=actor if _is_user(actor) else None)
+        else:
+            request.data = values
+            request.requested_at = timezone.now()
+            request.save(update_fields=["data", "requested_at"])
+        record("people.request_other_territory", actor=actor, obj=request, territory=person.territory,
+               data={"kind": kind, "from": from_territory.pk})
+    return request
+
+
+def ask_other_territory(
+    *, action: str, actor: Any, person: Person, from_territory: Territory, kind: str, cleaned: CleanedPerson,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Send the request, then refuse the official's action with words saying what happens next."""
+    data = {**cleaned.values, "emails": ", ".join(cleaned.emails), "phones": ", ".join(cleaned.phones),
+            **(extra or {})}
+    request_other_territory(actor=actor, person=person, from_territory=from_territory, kind=kind, data=data)
+    refuse(action, other_territory_message(), actor=actor, territory=from_territory, code="other_territory",
+           field="codice_fiscale")
+
+
+def close_request(*, actor: Any, request: ScopeRequest, done: bool, note: str) -> ScopeRequest:
+    """An official of the person's territory closes a request: handled, or dismissed with a reason."""
+    action = "people.close_request"
+    _require_scope(action, actor, request.territory)
+    if not note.strip():
+        refuse(action, _("Scrivi in una riga che cosa è stato fatto o perché la richiesta è respinta."),
+               actor=actor, territory=request.territory, field="note")
+    with transaction.atomic():
+        locked = ScopeRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.status != ScopeRequestStatus.OPEN:
+            return locked
+        locked.status = ScopeRequestStatus.DONE if done else ScopeRequestStatus.DISMISSED
+        locked.decided_at = timezone.now()
+        locked.decided_by = actor if _is_user(actor) else None
+        locked.decision_note = note.strip()
+        locked.save(update_fields=["status", "decided_at", "decided_by", "decision_note"])
+        record(action, actor=actor, obj=locked, territory=locked.territory,
+               data={"status": locked.status, "kind": locked.kind})
+    return locked
 
 
 def _refuse_invalid(action: str, cleaned: CleanedPerson, *, actor: Any, territory: Territory | None) -> None:
@@ -176,6 +274,9 @@ def create_person(
     canonical = cleaned.values.get("codice_fiscale_canonical")
     if canonical and not allow_duplicate_code:
         existing = Person.objects.active().filter(codice_fiscale_canonical=canonical).first()
+        if existing is not None and outside_scope(actor, existing):
+            ask_other_territory(action="people.create_person", actor=actor, person=existing, from_territory=territory,
+                                kind=ScopeRequestKind.CREATE, cleaned=cleaned)
         if existing is not None:
             refuse(
                 "people.create_person",
@@ -245,6 +346,9 @@ def update_person(
     canonical = cleaned.values.get("codice_fiscale_canonical")
     if canonical and canonical != person.codice_fiscale_canonical:
         other = Person.objects.active().filter(codice_fiscale_canonical=canonical).exclude(pk=person.pk).first()
+        if other is not None and outside_scope(actor, other):
+            ask_other_territory(action="people.update_person", actor=actor, person=other,
+                                from_territory=person.territory, kind=ScopeRequestKind.UPDATE, cleaned=cleaned)
         if other is not None:
             refuse(
                 "people.update_person",
@@ -333,6 +437,9 @@ def find_or_create_person(
     Person fields come as `data` or as keyword arguments (`first_name=…`, `email=…`, `phone=…`);
     `territory` is an alias of `circolo`. Missing contacts given now are added to the existing
     person. The returned person's `was_created` says whether it is new.
+
+    An official's flow (the circolo desk) calls `guard_other_territory` first, outside its
+    transaction: a person of another territory is then never matched nor written to.
     """
     data = {**(data or {}), **fields}
     if email:

@@ -179,3 +179,10 @@ class SegmentBuilderForm(SearchForm):
         data = dict(self.cleaned_data)
         data["territory"] = data["territory"].pk if data.get("territory") else None
         return clean_definition(data)
+
+
+class CloseRequestForm(forms.Form):
+    """Closing a request from another territory (issue 10): the outcome and one line why."""
+
+    outcome = forms.ChoiceField(label=_("Esito"), choices=[("done", _("Gestita")), ("dismissed", _("Respinta"))])
+    note = forms.CharField(label=_("Nota"), max_length=500, widget=forms.TextInput())

@@ -490,3 +490,52 @@ class ImportRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch_id}:{self.number}"
+
+
+class ScopeRequestKind(models.TextChoices):
+    CREATE = "create", _("Nuova scheda con un codice fiscale già registrato")
+    UPDATE = "update", _("Codice fiscale di una scheda già registrata")
+    MEMBERSHIP = "membership", _("Iscrizione al banco del circolo")
+
+
+class ScopeRequestStatus(models.TextChoices):
+    OPEN = "open", _("Da esaminare")
+    DONE = "done", _("Gestita")
+    DISMISSED = "dismissed", _("Respinta")
+
+
+class ScopeRequestQuerySet(ScopedQuerySet["ScopeRequest"]):
+    scope_path_field = "territory__path"
+
+
+class ScopeRequest(models.Model):
+    """Issue 10, rule G1 and convention 11: an official typed the codice fiscale of a person of
+    another territory. Nothing of that person is shown to them nor changed: what they typed
+    goes, as a request, to the officials of the person's own territory, who decide (contact the
+    person, start a transfer, correct a wrong code) and close it."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+",
+                                  help_text=_("Il territorio della persona: chi vi ha un incarico vede la richiesta"))
+    from_territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=ScopeRequestKind.choices)
+    data = models.JSONField(default=dict, help_text=_("I dati scritti da chi ha fatto la richiesta"))
+    status = models.CharField(max_length=10, choices=ScopeRequestStatus.choices, default=ScopeRequestStatus.OPEN)
+    requested_at = models.DateTimeField(default=timezone.now)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decision_note = models.TextField(blank=True)
+
+    objects = ScopeRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["status", "-requested_at"]
+        verbose_name = _("richiesta da un altro territorio")
+        verbose_name_plural = _("richieste da altri territori")
+        indexes = [models.Index(fields=["status", "-requested_at"], name="scope_request_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.from_territory} → {self.territory})"

@@ -8,15 +8,19 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
 from piazza.people import actions
 from piazza.people.exports import rejected_rows_csv
 from piazza.people.forms import (
+    CloseRequestForm,
     ConsentForm,
     ExportForm,
     MappingForm,
@@ -35,6 +39,7 @@ from piazza.people.models import (
     ImportMapping,
     Person,
     RowStatus,
+    ScopeRequest,
     Segment,
 )
 from piazza.people.queries import (
@@ -423,3 +428,37 @@ def import_rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(rejected_rows_csv(batch), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="scartate-{batch.pk}.csv"'
     return response
+
+
+# --- Requests from officials of other territories (issue 10, rule G1) ---------------------
+
+
+@official_required(roles=WRITE_ROLES)
+def request_list(request: HttpRequest) -> HttpResponse:
+    """What officials of other territories typed about people of this one: a new record, a
+    code, a desk registration. They saw nothing of the person; here the person's own officials
+    decide and close each request."""
+    requests = list(ScopeRequest.objects.visible_to(request.user, roles=WRITE_ROLES)
+                    .select_related("person", "from_territory", "requested_by", "decided_by")[:300])
+    with transaction.atomic():
+        record("people.view_requests", actor=request.user, kind=AuditKind.VIEW,
+               data={"count": len(requests), "ids": [r.pk for r in requests][:50]})
+    return render(request, "people/request_list.html", {"requests": requests, "form": CloseRequestForm()})
+
+
+@require_POST
+@official_required(roles=WRITE_ROLES)
+def request_close(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(ScopeRequest.objects.visible_to(request.user, roles=WRITE_ROLES), pk=pk)
+    form = CloseRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.close_request(actor=request.user, request=found, done=form.cleaned_data["outcome"] == "done",
+                                  note=form.cleaned_data["note"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Richiesta chiusa."))
+    else:
+        messages.error(request, _("Scegli l'esito e scrivi una nota."))
+    return redirect("people:requests")

@@ -17,6 +17,7 @@ from piazza.funding.tests.flows import (
     DECLINED_CARD,
     OK_CARD,
     card,
+    codice_fiscale_for,
     donate_through_pages,
     form_data,
     give,
@@ -201,7 +202,9 @@ def test_annual_cap_counts_every_campaign(client, live_campaign):
     give(live_campaign, 2000)
     response = post(client, live_campaign, preset="2500")
     assert response.status_code == 400
-    assert "puoi donare ancora al massimo 10,00" in response.content.decode()
+    # The figures go to the donor's registered address, never on the page (issue 10, rule G1).
+    assert "supera il limite annuale" in response.content.decode()
+    assert "già donato" not in response.content.decode() and "al massimo 10,00" not in response.content.decode()
     assert Donation.objects.count() == 1 and Payment.objects.count() == 1
 
 
@@ -209,7 +212,13 @@ def test_objecting_to_publication_above_500_is_refused(client, live_campaign):
     give(live_campaign, 49_000)
     response = post(client, live_campaign, preset=None, custom_amount="20", publication="object")
     assert response.status_code == 400
-    assert "pubblicato" in response.content.decode()
+    assert "pubblicazione del nome" in response.content.decode()
+    assert "490,00" not in response.content.decode()
+    # An amount above the threshold by itself says so plainly (it tells nothing about anyone).
+    first, last, code = codice_fiscale_for(7)
+    alone = post(client, live_campaign, preset=None, custom_amount="600", publication="object",
+                 first_name=first, last_name=last, codice_fiscale=code)
+    assert alone.status_code == 400 and "pubblicato" in alone.content.decode()
     assert Donation.objects.count() == 1
 
 

@@ -57,6 +57,14 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     page.get_by_label("Dichiaro di non far parte").check()
     page.get_by_label("Autorizzo il trattamento").check()
     page.get_by_role("button", name="Conferma e paga la quota").click()
+    # The same answer whoever the code belongs to (issue 10, rule G1): the next step comes by email.
+    page.wait_for_url(re.compile(r".*/tesseramento/iscriviti/inviata/"), timeout=WAIT)
+    expect(page.locator("#join-sent")).to_be_visible(timeout=WAIT)
+    link_mail = next(m for m in mail.outbox if "giulia@example.org" in m.to)
+    status_link = re.search(r"https?://\S+(/tesseramento/iscrizione/\S+/)", str(link_mail.body))
+    assert status_link is not None
+    page.goto(status_link.group(1))
+    page.get_by_role("link", name="Paga la quota").click()
 
     page.wait_for_url(re.compile(r".*/pagamenti/.*"), timeout=WAIT)
     page.get_by_label("Numero della carta").fill("4242 4242 4242 4242")
