@@ -59,6 +59,14 @@ def escape_cell(value: Any) -> Any:
     return text
 
 
+def unescape_cell(text: str) -> str:
+    """The inverse of `escape_cell` for a file coming back (the rejected rows of an import,
+    corrected and re-imported): a quote put before a formula trigger is dropped."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS):
+        return text[1:]
+    return text
+
+
 def _csv_cell(value: Any) -> str:
     value = escape_cell(value)
     if isinstance(value, dt.datetime):

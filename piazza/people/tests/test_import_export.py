@@ -9,6 +9,7 @@ from openpyxl import Workbook
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.people import actions
+from piazza.people.imports import row_to_data
 from piazza.people.models import BatchStatus, ImportBatch, ImportRow, Person, RowStatus
 from piazza.people.tests.conftest import MARIO_CF
 from piazza.territory.testing import make_official
@@ -145,3 +146,11 @@ def test_export_is_scoped_and_audited(tree, national_admin, mario_data):
     assert xlsx.rows == 2 and xlsx.content[:2] == b"PK"
     with pytest.raises(ValidationError):
         actions.export_people(actor=secretary, definition={}, purpose="")
+
+
+def test_rejected_rows_escaped_by_the_export_writer_come_back_as_they_were():
+    """The rejected rows file quotes values a spreadsheet would evaluate (issue 10, finding 9);
+    corrected and re-imported, the quote goes away: "'+39 333 1234567" is the phone again."""
+    data, problem = row_to_data(["'+39 333 1234567", "'Rossi", "'=1+1"], {"0": "phone", "1": "last_name",
+                                                                          "2": "notes"}, 3)
+    assert problem == "" and data == {"phone": "+39 333 1234567", "last_name": "'Rossi", "notes": "=1+1"}
