@@ -12,7 +12,19 @@ from piazza.core.models import AuditEntry, AuditKind
 
 
 class PersonalDataAdminMixin:
-    """For admins of personal data: every opened record is written to the audit log (rule G4)."""
+    """For admins of personal data: every opened record and every list page is written to the
+    audit log (rule G4); a list logs its search and filters and the ids it shows, not the data."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response: HttpResponse = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if response.status_code == 200 and changelist is not None:
+            ids = [str(obj.pk) for obj in changelist.result_list]
+            query = {k: v[:200] for k, v in request.GET.items()}
+            record("admin.view_list", actor=request.user, kind=AuditKind.VIEW,
+                   data={"model": changelist.model._meta.label_lower, "query": query, "ids": ids,
+                         "count": len(ids)})
+        return response
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> HttpResponse:
         response: HttpResponse = super().change_view(request, object_id, *args, **kwargs)  # type: ignore[misc]

@@ -23,6 +23,7 @@ from piazza.compliance.models import Candidacy
 from piazza.compliance.rules import candidate_spending_cap_cents, rules_on
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
+from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
 from piazza.funding import actions, queries
 from piazza.funding.forms import (
@@ -204,6 +205,7 @@ def _attach(form: Any, exc: ValidationError) -> None:
 
 
 @official_required()
+@shows_personal_data("funding.view_campaign")
 def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _managed(request, pk)
     cap = None
@@ -226,6 +228,7 @@ def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required()
+@shows_personal_data("funding.view_donors", audited_inline=True)
 def manage_donors(request: HttpRequest, pk: int) -> HttpResponse:
     """Donor list of one campaign: personal data, so the view is logged (rule G4)."""
     campaign = _managed(request, pk)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.utils import timezone
 from fpdf import FPDF
 
@@ -67,16 +64,6 @@ def roll_heading(roll: Roll) -> list[str]:
         f"{roll.congress.name} · termine {cut_off} · versione {roll.version} · {roll.get_status_display()}",
         f"Iscritti: {roll.member_count} · impronta SHA-256: {roll.content_hash}",
     ]
-
-
-def roll_csv(roll: Roll) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";")
-    for line in roll_heading(roll):
-        writer.writerow([f"# {line}"])
-    writer.writerow(ROLL_COLUMNS)
-    writer.writerows(roll_rows(roll))
-    return buffer.getvalue()
 
 
 def roll_pdf(roll: Roll) -> bytes:

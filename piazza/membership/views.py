@@ -20,7 +20,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
+from piazza.core.exports import export_response, export_view
 from piazza.core.models import AuditKind
+from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
 from piazza.membership import actions, charts, documents, queries
 from piazza.membership.forms import (
@@ -352,6 +354,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @official_required(roles=DESK_ROLES)
+@shows_personal_data("membership.view_members", audited_inline=True)
 def circolo_members(request: HttpRequest, pk: int) -> HttpResponse:
     circolo = _circolo(request, pk)
     year = int(request.GET.get("anno") or timezone.localdate().year)
@@ -426,6 +429,7 @@ def _transfer_destinations(membership: Membership) -> list[tuple[int, str]]:
 
 
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+@shows_personal_data("membership.view", audited_inline=True)
 def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One membership: state, fee, card; the card block (M9), transfers (M23), objections and
     appeals with their deadlines (M18)."""
@@ -506,6 +510,7 @@ def transfer_request(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=DESK_ROLES)
+@shows_personal_data("membership.view_transfers", audited_inline=True)
 def transfers(request: HttpRequest) -> HttpResponse:
     """Transfers waiting for a circolo in the official's scope, with the M23 cap of each."""
     pending = list(Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
@@ -745,6 +750,7 @@ def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=DESK_ROLES)
+@shows_personal_data("membership.export_receipt", audited_inline=True)
 def cash_receipt(request: HttpRequest, pk: int) -> HttpResponse:
     """The printable receipt of a fee collected in cash at the desk (PDF, audited as an export)."""
     membership = _membership(request, pk)
@@ -759,6 +765,7 @@ def cash_receipt(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=DESK_ROLES)
+@shows_personal_data("membership.export_receipt", audited_inline=True)
 def day_receipts(request: HttpRequest, pk: int) -> HttpResponse:
     """All cash receipts a circolo issued on one day, one per page, to print at the end of the day."""
     circolo = _circolo(request, pk)
@@ -827,6 +834,7 @@ def _congress(request: HttpRequest, pk: int) -> Congress:
 
 
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+@shows_personal_data("membership.view_congress")
 def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
     congress = _congress(request, pk)
     circoli = (Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
@@ -875,6 +883,7 @@ def roll_compute(request: HttpRequest, pk: int, circolo_pk: int) -> HttpResponse
 
 
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+@shows_personal_data("membership.view_roll", audited_inline=True)
 def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
     roll = _roll(request, pk)
     with transaction.atomic():
@@ -923,16 +932,18 @@ def roll_vote(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+@export_view("membership.export_roll")
 def roll_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     roll = _roll(request, pk)
+    name = f"anagrafe-{roll.circolo_id}-v{roll.version}"
+    if fmt == "csv":
+        return export_response("membership.export_roll", actor=request.user, file_format="csv", filename=name,
+                               header=documents.ROLL_COLUMNS, rows=documents.roll_rows(roll),
+                               preamble=[f"# {line}" for line in documents.roll_heading(roll)],
+                               obj=roll, territory=roll.circolo, data={"hash": roll.content_hash})
     with transaction.atomic():
         record("membership.export_roll", actor=request.user, obj=roll, territory=roll.circolo,
                kind=AuditKind.EXPORT, data={"format": fmt, "hash": roll.content_hash})
-    name = f"anagrafe-{roll.circolo_id}-v{roll.version}"
-    if fmt == "csv":
-        response = HttpResponse(documents.roll_csv(roll), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return response
     response = HttpResponse(documents.roll_pdf(roll), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
     return response
@@ -942,6 +953,7 @@ def roll_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 
 
 @official_required(roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})
+@shows_personal_data("membership.view_anomalies", audited_inline=True)
 def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
     federation = get_object_or_404(
         Territory.objects.visible_to(request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from piazza.core.audit import record
 from piazza.core.middleware import client_ip
 from piazza.core.models import AuditKind
+from piazza.core.personal_data import shows_personal_data
 from piazza.core.ratelimit import FailureLimiter
 from piazza.payments import actions, devices, links, queries, webhooks
 from piazza.payments.forms import PayerLinkForm, pay_form_class
@@ -360,6 +361,7 @@ treasury_required = official_required(roles=queries.TREASURY)
 
 
 @treasury_required
+@shows_personal_data("payments.treasury_list", audited_inline=True)
 def treasury_payments(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("stato", "")
     provider = request.GET.get("circuito", "")
@@ -381,6 +383,7 @@ def treasury_payments(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("payments.treasury_view", audited_inline=True)
 def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
     payment = get_object_or_404(Payment.objects.visible_to(request.user, queries.TREASURY)
                                 .select_related("territory", "schedule"), pk=pk)
@@ -395,6 +398,7 @@ def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("payments.treasury_schedules", audited_inline=True)
 def treasury_schedules(request: HttpRequest) -> HttpResponse:
     page = Paginator(queries.treasury_schedules(request.user), 50).get_page(request.GET.get("pagina"))
     with transaction.atomic():

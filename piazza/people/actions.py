@@ -18,8 +18,10 @@ from django.utils.translation import gettext as _
 
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.exports import ExportFile, write_export
 from piazza.core.models import AuditKind
 from piazza.people import dedupe
+from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.models import (
     READ_ROLES,
     WRITE_ROLES,
@@ -44,9 +46,10 @@ from piazza.people.models import (
     Tag,
     TimelineEntry,
 )
+from piazza.people.queries import people_for
 from piazza.people.validation import CleanedPerson, clean_person_data, search_name
 from piazza.territory.models import Comune, Kind, Level, Territory
-from piazza.territory.scoping import has_role_at
+from piazza.territory.scoping import has_role_at, scope_paths
 
 PERSON_FIELDS = (
     "first_name", "last_name", "sex", "birth_date", "birth_comune", "birth_country", "codice_fiscale",
@@ -720,11 +723,6 @@ def delete_segment(*, actor: Any, segment: Segment) -> None:
         segment.delete()
 
 
-def log_person_view(*, actor: Any, person: Person) -> None:
-    """Rule G4: an official opened a person's record."""
-    record("people.view_person", actor=actor, obj=person, territory=person.territory, kind=AuditKind.VIEW)
-
-
 # --- Import (CSV / XLSX) ------------------------------------------------------------------------
 
 IMPORT_CHUNK = 500
@@ -1176,16 +1174,13 @@ def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
 def export_people(
     *, actor: Any, definition: dict[str, Any], purpose: str, file_format: str = "csv",
     scope: Territory | None = None,
-) -> tuple[bytes, int]:
+) -> ExportFile:
     """Export the people matching `definition` inside the actor's scope, purpose declared and
-    logged as EXPORT (rule G4). Returns (file content, rows).
+    logged as EXPORT (rule G4), through the one export writer (convention 17: every cell that
+    a spreadsheet would evaluate is escaped).
 
     An official with several scope nodes (say two circoli) names the one the export is for with
     `scope`; it must be one of their nodes or below one, and the audit entry is filed under it."""
-    from piazza.people.exports import render_export
-    from piazza.people.queries import people_for
-    from piazza.territory.scoping import scope_paths
-
     if len(purpose.strip()) < 10:
         refuse("people.export_people",
                _("Scrivi per cosa ti serve l'esportazione (almeno qualche parola): resta nel registro attività."),
@@ -1199,12 +1194,19 @@ def export_people(
             refuse("people.export_people", _("Puoi esportare solo dal tuo territorio: scegli uno dei tuoi ambiti."),
                    actor=actor, territory=scope, code="out_of_scope", field="scope")
         queryset = queryset.filter(territory__path__startswith=scope.path)
-    content, count = render_export(queryset, file_format)
     territory = scope or (Territory.objects.filter(path=paths[0]).first() if len(paths) == 1 else None)
-    with transaction.atomic():
-        record("people.export_people", actor=actor, territory=territory, kind=AuditKind.EXPORT,
-               data={"purpose": purpose.strip(), "definition": definition, "rows": count, "format": file_format})
-    return content, count
+    return write_export("people.export_people", actor=actor, file_format=file_format, filename="persone",
+                        header=EXPORT_COLUMNS, rows=export_rows(queryset), territory=territory,
+                        sheet_title="Persone", data={"purpose": purpose.strip(), "definition": definition})
+
+
+def export_rejected_rows(*, actor: Any, batch: ImportBatch) -> ExportFile:
+    """The rejected rows of an import as a CSV to fix and re-import, logged as EXPORT (rule G4)."""
+    _require_scope("people.export_rejected_rows", actor, batch.territory)
+    header, rows = rejected_rows(batch)
+    return write_export("people.export_rejected_rows", actor=actor, file_format="csv",
+                        filename=f"scartate-{batch.pk}", header=header, rows=rows, obj=batch,
+                        territory=batch.territory, delimiter=batch.delimiter or ";")
 
 
 def scan_duplicates(*, actor: Any) -> int:

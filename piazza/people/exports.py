@@ -1,9 +1,8 @@
-"""File renderings of people lists: the export (CSV/XLSX) and the rejected import rows (CSV)."""
+"""Rows of the people files: the export (CSV/XLSX) and the rejected import rows (CSV). The files
+themselves are written by the one export writer, `piazza.core.exports` (convention 17)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -16,7 +15,7 @@ EXPORT_COLUMNS = [
 ]
 
 
-def _rows(queryset: QuerySet[Person]) -> Any:
+def export_rows(queryset: QuerySet[Person]) -> Any:
     people = queryset.select_related("residence_comune", "territory").prefetch_related(
         Prefetch("emails", queryset=Email.objects.filter(primary=True)),
         Prefetch("phones", queryset=Phone.objects.filter(primary=True)),
@@ -33,43 +32,13 @@ def _rows(queryset: QuerySet[Person]) -> Any:
         ]
 
 
-def render_export(queryset: QuerySet[Person], file_format: str) -> tuple[bytes, int]:
-    count = 0
-    if file_format == "xlsx":
-        from openpyxl import Workbook
-
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("Persone")
-        sheet.append(EXPORT_COLUMNS)
-        for row in _rows(queryset):
-            # Text cells only: a value starting with "=" must never become a formula.
-            sheet.append([_safe(v) for v in row])
-            count += 1
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        return buffer.getvalue(), count
-    text = io.StringIO()
-    writer = csv.writer(text, delimiter=";")
-    writer.writerow(EXPORT_COLUMNS)
-    for row in _rows(queryset):
-        writer.writerow([_safe(v) for v in row])
-        count += 1
-    return ("\ufeff" + text.getvalue()).encode("utf-8"), count
-
-
-def _safe(value: Any) -> Any:
-    """Neutralise spreadsheet formula injection (=, +, -, @ at the start of a text cell)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit():
-        return "'" + value
-    return value
-
-
-def rejected_rows_csv(batch: ImportBatch) -> bytes:
+def rejected_rows(batch: ImportBatch) -> tuple[list[str], Any]:
     """The rejected rows as they came, plus a first column with the reason: fix and re-import."""
-    text = io.StringIO()
-    writer = csv.writer(text, delimiter=batch.delimiter or ";")
-    writer.writerow(["Motivo dello scarto (cancella questa colonna prima di reimportare)", *batch.headers])
-    for row in ImportRow.objects.filter(batch=batch, status=RowStatus.REJECTED).order_by("number"):
-        reason = f"riga {row.number}: " + " | ".join(row.errors)
-        writer.writerow([reason, *[v if v is not None else "" for v in row.raw]])
-    return ("\ufeff" + text.getvalue()).encode("utf-8")
+    header = ["Motivo dello scarto (cancella questa colonna prima di reimportare)", *batch.headers]
+
+    def rows() -> Any:
+        for row in ImportRow.objects.filter(batch=batch, status=RowStatus.REJECTED).order_by("number"):
+            reason = f"riga {row.number}: " + " | ".join(row.errors)
+            yield [reason, *[v if v is not None else "" for v in row.raw]]
+
+    return header, rows()

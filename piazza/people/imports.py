@@ -20,6 +20,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from piazza.core.exports import unescape_cell
+
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # the limit; PEOPLE_IMPORT_MAX_BYTES overrides it
 
 
@@ -208,7 +210,8 @@ def cell_text(value: Any) -> Any:
         return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    # A value escaped by the export writer (the rejected rows file, corrected) comes back as it was.
+    return unescape_cell(str(value).strip())
 
 
 def row_to_data(raw: list[Any], mapping: dict[str, str], header_count: int) -> tuple[dict[str, Any], str]:

@@ -8,17 +8,15 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from piazza.core.audit import record
-from piazza.core.models import AuditKind
+from piazza.core.exports import as_response, export_view
+from piazza.core.personal_data import note_access, shows_personal_data
 from piazza.people import actions
-from piazza.people.exports import rejected_rows_csv
 from piazza.people.forms import (
     CloseRequestForm,
     ConsentForm,
@@ -66,12 +64,14 @@ def _errors_to_form(form: Any, exc: ValidationError) -> None:
 
 
 @official_required(roles=READ_ROLES)
+@shows_personal_data("people.view_list")
 def person_list(request: HttpRequest) -> HttpResponse:
     paths = scope_paths(request.user, READ_ROLES)
     form = SearchForm(request.GET or None, paths=paths)
     definition = form.definition() if request.GET else {}
     people = people_for(request.user, definition).select_related("territory", "residence_comune")
     page = CappedPaginator(people, PAGE_SIZE).get_page(request.GET.get("page"))
+    note_access(ids=[p.pk for p in page], definition=definition)
     return render(request, "people/person_list.html", {
         "form": form, "page": page, "definition": definition, "query": request.GET.urlencode(),
         "segments": Segment.objects.visible_to(request.user, roles=READ_ROLES),
@@ -85,12 +85,13 @@ def _person_or_404(request: HttpRequest, pk: int, roles: Any) -> Person:
 
 
 @official_required(roles=READ_ROLES)
+@shows_personal_data("people.view_person")
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person_or_404(request, pk, READ_ROLES)
     if person.merged_into_id:
         messages.info(request, _("La scheda n. %(id)d è stata unita a questa.") % {"id": person.pk})
         return redirect("people:detail", pk=person.merged_into_id)
-    actions.log_person_view(actor=request.user, person=person)
+    note_access(obj=person, territory=person.territory)
     person = Person.objects.prefetch_related("emails", "phones", "tags").select_related(
         "territory", "residence_comune", "birth_comune", "voting_circolo").get(pk=person.pk)
     from piazza.people.models import Purpose
@@ -105,11 +106,13 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_person_form")
 def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     paths = scope_paths(request.user, WRITE_ROLES)
     person = _person_or_404(request, pk, WRITE_ROLES) if pk else None
     initial: dict[str, Any] = {}
     if person is not None:
+        note_access(obj=person, territory=person.territory)
         initial = {f: getattr(person, f) or "" for f in (
             "first_name", "last_name", "sex", "birth_country", "codice_fiscale", "residence_street",
             "residence_cap", "domicile_street", "domicile_cap", "citizenship", "notes")}
@@ -166,6 +169,7 @@ def person_consent(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=READ_ROLES)
+@export_view("people.export_people")
 def export(request: HttpRequest) -> HttpResponse:
     paths = scope_paths(request.user, READ_ROLES)
     search = SearchForm(request.GET or None, paths=paths)
@@ -173,19 +177,14 @@ def export(request: HttpRequest) -> HttpResponse:
     form = ExportForm(request.POST or None, paths=paths)
     if request.method == "POST" and form.is_valid():
         try:
-            content, count = actions.export_people(actor=request.user, definition=definition,
-                                                   purpose=form.cleaned_data["purpose"],
-                                                   file_format=form.cleaned_data["file_format"],
-                                                   scope=form.cleaned_data.get("scope"))
+            exported = actions.export_people(actor=request.user, definition=definition,
+                                             purpose=form.cleaned_data["purpose"],
+                                             file_format=form.cleaned_data["file_format"],
+                                             scope=form.cleaned_data.get("scope"))
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
-            fmt = form.cleaned_data["file_format"]
-            content_type = ("text/csv; charset=utf-8" if fmt == "csv" else
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-            response = HttpResponse(content, content_type=content_type)
-            response["Content-Disposition"] = f'attachment; filename="persone.{fmt}"'
-            return response
+            return as_response(exported)
     count = people_for(request.user, definition).count()
     return render(request, "people/export.html", {"form": form, "count": count, "query": request.GET.urlencode()})
 
@@ -286,17 +285,19 @@ def segment_count(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_duplicates")
 def duplicate_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(open_duplicates(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    note_access(ids=[c.pk for c in page], people=sorted({i for c in page for i in (c.person_a_id, c.person_b_id)}))
     return render(request, "people/duplicate_list.html", {"page": page})
 
 
 @official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_duplicate")
 def duplicate_review(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(open_duplicates(request.user), pk=pk)
     a, b = candidate.person_a, candidate.person_b
-    for person in (a, b):
-        actions.log_person_view(actor=request.user, person=person)
+    note_access(obj=candidate, territory=a.territory, people=[a.pk, b.pk])
     fields = ["first_name", "last_name", "sex", "birth_date", "birth_comune", "codice_fiscale",
               "residence_street", "residence_cap", "residence_comune", "territory"]
     rows: list[tuple[Any, str, Any, Any]] = [
@@ -373,6 +374,7 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_import_preview")
 def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch_or_404(request, pk)
     preview = []
@@ -380,6 +382,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
         errors = [problem] if problem else [m for msgs in clean_person_data(data).errors.values() for m in msgs]
         preview.append((row.number, data, errors))
+    note_access(obj=batch, territory=batch.territory, rows=[number for number, _data, _errors in preview])
     if request.method == "POST":
         try:
             actions.run_import(actor=request.user, batch=batch)
@@ -404,6 +407,7 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_import_report")
 def import_report(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch_or_404(request, pk)
     if batch.status not in (BatchStatus.DONE, BatchStatus.CLOSED):
@@ -416,33 +420,32 @@ def import_report(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, " ".join(exc.messages))
         return redirect("people:import_report", pk=batch.pk)
     rows = batch.rows.exclude(status__in=[RowStatus.CREATED, RowStatus.UNCHANGED]).order_by("number")[:500]
+    note_access(obj=batch, territory=batch.territory, rows=[r.number for r in rows])
     return render(request, "people/import_report.html", {"batch": batch, "rows": rows,
                                                          "labels": dict(RowStatus.choices)})
 
 
 @official_required(roles=WRITE_ROLES)
+@export_view("people.export_rejected_rows")
 def import_rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch_or_404(request, pk)
     if batch.status == BatchStatus.CLOSED:
         raise Http404
-    response = HttpResponse(rejected_rows_csv(batch), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="scartate-{batch.pk}.csv"'
-    return response
+    return as_response(actions.export_rejected_rows(actor=request.user, batch=batch))
 
 
 # --- Requests from officials of other territories (issue 10, rule G1) ---------------------
 
 
 @official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_requests")
 def request_list(request: HttpRequest) -> HttpResponse:
     """What officials of other territories typed about people of this one: a new record, a
     code, a desk registration. They saw nothing of the person; here the person's own officials
     decide and close each request."""
     requests = list(ScopeRequest.objects.visible_to(request.user, roles=WRITE_ROLES)
                     .select_related("person", "from_territory", "requested_by", "decided_by")[:300])
-    with transaction.atomic():
-        record("people.view_requests", actor=request.user, kind=AuditKind.VIEW,
-               data={"count": len(requests), "ids": [r.pk for r in requests][:50]})
+    note_access(ids=[r.pk for r in requests], count=len(requests))
     return render(request, "people/request_list.html", {"requests": requests, "form": CloseRequestForm()})
 
 

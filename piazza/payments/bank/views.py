@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
+from piazza.core.personal_data import shows_personal_data
 from piazza.ledger.accounts import get_account
 from piazza.ledger.models import Account
 from piazza.ledger.queries import balance
@@ -90,6 +91,7 @@ def account_new(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_ledger_account")
 def ledger_account(request: HttpRequest, pk: int) -> HttpResponse:
     """Per-account statement of ledger entries (any account in scope: bank, funds, campaigns)."""
     account = get_object_or_404(Account.objects.visible_to(request.user, TREASURY), pk=pk)
@@ -116,6 +118,7 @@ def payee_new(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_mandates", audited_inline=True)
 def mandates(request: HttpRequest) -> HttpResponse:
     rows = Mandate.objects.visible_to(request.user, TREASURY).select_related("creditor")
     q = request.GET.get("q", "").strip()
@@ -143,6 +146,7 @@ def mandate_new(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_mandate", audited_inline=True)
 def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
     mandate = get_object_or_404(Mandate.objects.visible_to(request.user, TREASURY), pk=pk)
     amend = forms.AmendMandateForm(request.POST if request.POST.get("do") == "amend" else None)
@@ -180,6 +184,7 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_mandate_scan", audited_inline=True)
 def mandate_scan(request: HttpRequest, pk: int) -> HttpResponse:
     """The signed paper form, from private storage: only to treasurers in scope, every view logged."""
     mandate = get_object_or_404(Mandate.objects.visible_to(request.user, TREASURY).exclude(paper_scan=""), pk=pk)
@@ -213,6 +218,7 @@ def batches(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_batch", audited_inline=True)
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(CollectionBatch.objects.visible_to(request.user, TREASURY), pk=pk)
     collections = batch.collections.select_related("mandate").order_by("id")
@@ -223,6 +229,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @treasury_required
 @require_POST
+@shows_personal_data("bank.export_batch", audited_inline=True)
 def batch_export(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(CollectionBatch.objects.visible_to(request.user, TREASURY), pk=pk)
     try:
@@ -276,6 +283,7 @@ def import_progress(request: HttpRequest, upload_id: str) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_lines", audited_inline=True)
 def lines(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", LineStatus.QUEUED)
     rows = StatementLine.objects.visible_to(request.user, TREASURY).select_related("account")
@@ -293,6 +301,7 @@ def lines(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_line", audited_inline=True)
 def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A statement line; if queued, the search to match it by hand: an incoming line to an expected
     transfer, an outgoing one to the collected debit it returns or to the payout it executes."""
@@ -345,6 +354,7 @@ def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_transfers", audited_inline=True)
 def transfers(request: HttpRequest) -> HttpResponse:
     rows = ExpectedTransfer.objects.visible_to(request.user, TREASURY).select_related("account")
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
@@ -353,6 +363,7 @@ def transfers(request: HttpRequest) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_transfer", audited_inline=True)
 def transfer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """What the payer needs: beneficiary, IBAN, amount, RF reference and the EPC QR code."""
     transfer = get_object_or_404(ExpectedTransfer.objects.visible_to(request.user, TREASURY).select_related("account"),
@@ -369,6 +380,7 @@ def transfer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.view_payouts")
 def payouts(request: HttpRequest) -> HttpResponse:
     bank_accounts = BankAccount.objects.visible_to(request.user, TREASURY)
     form = forms.PayoutForm(request.POST if request.POST.get("do") == "request" else None,
@@ -413,6 +425,7 @@ def payout_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @treasury_required
+@shows_personal_data("bank.download_payouts", audited_inline=True)
 def payout_batch_download(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(PayoutBatch.objects.visible_to(request.user, TREASURY), pk=pk)
     record("bank.download_payouts", actor=request.user, obj=batch, territory=batch.territory, kind=AuditKind.EXPORT,

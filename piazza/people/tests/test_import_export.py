@@ -9,7 +9,7 @@ from openpyxl import Workbook
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.people import actions
-from piazza.people.exports import rejected_rows_csv
+from piazza.people.imports import row_to_data
 from piazza.people.models import BatchStatus, ImportBatch, ImportRow, Person, RowStatus
 from piazza.people.tests.conftest import MARIO_CF
 from piazza.territory.testing import make_official
@@ -52,7 +52,7 @@ def test_latin1_semicolon_file_with_bad_rows(tree, circolo_secretary, django_cap
     assert batch.summary == {"created": 2, "rejected": 4}
     person = Person.objects.get(codice_fiscale_canonical=MARIO_CF)
     assert person.territory == tree.bologna_centro
-    rejected = rejected_rows_csv(batch).decode("utf-8-sig")
+    rejected = actions.export_rejected_rows(actor=circolo_secretary, batch=batch).content.decode("utf-8-sig")
     assert "riga 3" in rejected and "lucia@@example" in rejected and "Mario" not in rejected
 
 
@@ -135,14 +135,22 @@ def test_export_is_scoped_and_audited(tree, national_admin, mario_data):
     inside = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
     actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi"}, circolo=tree.modena_nord)
     secretary = make_official("sec", tree.bologna_centro)
-    content, count = actions.export_people(actor=secretary, definition={}, purpose="Invito alla festa del circolo")
-    text = content.decode("utf-8-sig")
+    exported = actions.export_people(actor=secretary, definition={}, purpose="Invito alla festa del circolo")
+    text, count = exported.content.decode("utf-8-sig"), exported.rows
     assert count == 1 and "Rossi" in text and "Verdi" not in text and str(inside.pk) in text
     entry = AuditEntry.objects.get(action="people.export_people")
     assert entry.kind == AuditKind.EXPORT and entry.data["purpose"] == "Invito alla festa del circolo"
     assert entry.data["rows"] == 1
-    xlsx, count = actions.export_people(actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe",
-                                        file_format="xlsx")
-    assert count == 2 and xlsx[:2] == b"PK"
+    xlsx = actions.export_people(actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe",
+                                 file_format="xlsx")
+    assert xlsx.rows == 2 and xlsx.content[:2] == b"PK"
     with pytest.raises(ValidationError):
         actions.export_people(actor=secretary, definition={}, purpose="")
+
+
+def test_rejected_rows_escaped_by_the_export_writer_come_back_as_they_were():
+    """The rejected rows file quotes values a spreadsheet would evaluate (issue 10, finding 9);
+    corrected and re-imported, the quote goes away: "'+39 333 1234567" is the phone again."""
+    data, problem = row_to_data(["'+39 333 1234567", "'Rossi", "'=1+1"], {"0": "phone", "1": "last_name",
+                                                                          "2": "notes"}, 3)
+    assert problem == "" and data == {"phone": "+39 333 1234567", "last_name": "'Rossi", "notes": "=1+1"}

@@ -1,0 +1,136 @@
+"""Issue 10, finding 9, swept: every export of the platform escapes spreadsheet formulas and
+writes its audit entry (convention 17, rule G4).
+
+The export views are found in the URLconf by the mark of the one writer (`@export_view`); each
+needs a recipe here that plants a hostile value where that export reads it (a person named
+`=1+HYPERLINK(...)`, a rejected import row, a roll entry), downloads the file as an official
+would, and checks that the value arrives escaped, that no cell of the file starts with a formula
+trigger, and that an EXPORT entry with the row count was written. A new export fails
+`test_every_export_view_has_a_recipe` until it gets one.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from openpyxl import load_workbook
+
+from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
+from piazza.core.models import AuditEntry, AuditKind
+from piazza.membership import actions as membership_actions
+from piazza.membership.models import Delivery
+from piazza.membership.tests.conftest import YEAR, paid, schedule  # noqa: F401 (the fixture)
+from piazza.people import actions as people_actions
+from piazza.people.models import BatchStatus, Person
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official, verified_client
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = '=1+HYPERLINK("http://evil.example/","x")'
+HOSTILE_DIGIT = "=2+5"  # the old `_safe` skipped a value whose second character is a digit
+HOSTILE_PLAIN = "@SUM(A1:A9)"
+
+
+def _export_views() -> dict[str, str]:
+    found: dict[str, str] = {}
+
+    def walk(resolver: URLResolver, namespace: str = "") -> None:
+        for entry in resolver.url_patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry, entry.namespace or namespace)
+            elif isinstance(entry, URLPattern) and getattr(entry.callback, EXPORT_MARK, None):
+                found[f"{namespace}:{entry.name}"] = getattr(entry.callback, EXPORT_MARK)
+
+    walk(get_resolver())
+    return found
+
+
+def _people_export(tree: Any, file_format: str) -> Any:
+    person = people_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
+                                          circolo=tree.bologna_centro)
+    Person.objects.filter(pk=person.pk).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
+    official = make_official("export.people", tree.bologna_centro, [Role.ORGANISATION])
+    return verified_client(official).post(reverse("people:export"), {
+        "purpose": "Verifica della sicurezza delle esportazioni", "file_format": file_format})
+
+
+def _rejected_rows(tree: Any, django_capture_on_commit_callbacks: Any) -> Any:
+    official = make_official("export.import", tree.bologna_centro, [Role.ORGANISATION])
+    # No comma or quote in the planted cells: the importer sniffs the delimiter of a CSV, and
+    # refuses a formula cell in an XLSX (it asks for "Incolla valori").
+    content = ("Cognome;Nome;Codice Fiscale;Data di nascita;Comune;E-mail;Cellulare\r\n"
+               "Rossi;Mario;;12/03/1985;Bologna;mario@example.org;\r\n"
+               f"{HOSTILE_PLAIN};{HOSTILE_DIGIT};;31/12/1990;Bologna;non-una-email@@;+39 333 1234567\r\n").encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = people_actions.start_import(actor=official, territory=tree.bologna_centro, file_name="iscritti.csv",
+                                            content=content)
+        people_actions.set_import_mapping(actor=official, batch=batch, mapping=batch.mapping)
+        people_actions.run_import(actor=official, batch=batch)
+    batch.refresh_from_db()
+    if batch.status != BatchStatus.DONE:
+        people_actions.process_import_batch(actor=official, batch_id=batch.pk)
+    return verified_client(official).get(reverse("people:import_rejected", args=[batch.pk]))
+
+
+def _roll(tree: Any) -> Any:
+    secretary = make_official("export.roll", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
+    at = dt.datetime(YEAR, 3, 20, tzinfo=dt.UTC)
+    membership = paid(tree)
+    membership_actions.deliver_card(actor=secretary, membership=membership, delivery=Delivery.CIRCOLO,
+                                    now=at - dt.timedelta(days=1))
+    congress = membership_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
+                                                  cut_off=at, membership_years=[YEAR])
+    Person.objects.filter(pk=membership.person_id).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
+    roll = membership_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
+    assert roll.entries.get().last_name == HOSTILE  # the roll copies the names (append-only rows)
+    return verified_client(secretary).get(reverse("membership:roll_export", args=[roll.pk, "csv"]))
+
+
+Recipe = Callable[..., tuple[Any, list[str]]]
+RECIPES: dict[str, list[Recipe]] = {
+    "people:export": [lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
+                      lambda tree, **_: (_people_export(tree, "xlsx"), [HOSTILE, HOSTILE_DIGIT])],
+    "people:import_rejected": [lambda tree, capture, **_: (_rejected_rows(tree, capture),
+                                                           [HOSTILE_PLAIN, HOSTILE_DIGIT])],
+    "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
+}
+
+
+def _cells(response: Any) -> list[str]:
+    body = response.content
+    if response["Content-Type"].startswith("text/csv"):
+        text = body.decode("utf-8-sig")
+        return [cell for row in csv.reader(io.StringIO(text), delimiter=";") for cell in row]
+    sheet = load_workbook(io.BytesIO(body)).active
+    assert sheet is not None
+    cells = []
+    for row in sheet.iter_rows():
+        for cell in row:
+            assert cell.data_type != "f", f"a formula in {cell.coordinate}: {cell.value}"
+            cells.append("" if cell.value is None else str(cell.value))
+    return cells
+
+
+def test_every_export_view_has_a_recipe():
+    assert set(_export_views()) == set(RECIPES)
+
+
+@pytest.mark.parametrize(("name", "recipe"), [(n, r) for n, rs in RECIPES.items() for r in rs])
+def test_export_escapes_a_hostile_value_and_is_audited(name, recipe, tree, schedule,  # noqa: F811
+                                                       django_capture_on_commit_callbacks):
+    action = _export_views()[name]
+    response, planted = recipe(tree, capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    cells = _cells(response)
+    for value in planted:
+        assert "'" + value in cells
+    assert [c for c in cells if c.startswith(FORMULA_TRIGGERS)] == []
+    entry = AuditEntry.objects.filter(action=action, kind=AuditKind.EXPORT).latest("id")
+    assert entry.data["rows"] >= 1 and entry.actor is not None
