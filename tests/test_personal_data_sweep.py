@@ -38,6 +38,7 @@ ALLOWED: dict[str, str] = {
     "people:consent": POST_ONLY,
     "people:segments": "segment names and how many people match, no person",
     "people:segment_save": POST_ONLY,
+    "people:request_close": POST_ONLY,
     "people:segment_create": "the segment builder: filters and a count, no person",
     "people:segment_edit": "the segment builder: filters and a count, no person",
     "people:segment_preview": "a count of matching people (htmx fragment)",
