@@ -35,6 +35,7 @@ from piazza.compliance.rules import (
 )
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money, format_eur
 from piazza.core.tasks import enqueue_on_commit
 from piazza.funding.content import ImageRefused, render_markdown, resize_image
@@ -107,6 +108,23 @@ def can_approve(user: Any, campaign: Campaign) -> bool:
     if node.parent is None:
         return node.path in paths and campaign.created_by_id != getattr(user, "pk", None)
     return any(node.path.startswith(p) and p != node.path for p in paths)
+
+
+# Writes on a campaign that make their author one of its makers: a maker may not approve it (four eyes).
+AUTHORING_ACTIONS = ("funding.create_campaign", "funding.update_campaign", "funding.submit_campaign",
+                     "funding.add_budget_line", "funding.add_faq", "funding.add_image", "funding.set_splits",
+                     "funding.add_team_member")
+
+
+def is_author(user: Any, campaign: Campaign) -> bool:
+    """Whoever created, edited or submitted the campaign, or sits on its team."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return False
+    if campaign.created_by_id == pk or campaign.team.filter(user_id=pk).exists():
+        return True
+    return AuditEntry.objects.filter(object_type=Campaign._meta.label_lower, object_id=str(campaign.pk),
+                                     actor_id=pk, kind=AuditKind.WRITE, action__in=AUTHORING_ACTIONS).exists()
 
 
 def _require_manage(action: str, actor: Any, campaign: Campaign) -> None:
@@ -245,6 +263,11 @@ def submit_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
 
 def approve_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     action = "funding.approve_campaign"
+    if is_author(actor, campaign):
+        refuse(action, _("Hai preparato, modificato o inviato questa raccolta: non può approvarla chi l'ha scritta. "
+                         "Deve approvarla un'altra persona con un ruolo di organizzazione o tesoreria su %(t)s.")
+               % {"t": approver_level(campaign)}, actor=actor, territory=campaign.territory,
+               code="own_campaign", permission=True)
     if not can_approve(actor, campaign):
         refuse(action, _("Approva chi ha un ruolo di organizzazione o tesoreria al livello superiore (%(t)s).")
                % {"t": approver_level(campaign)}, actor=actor, territory=campaign.territory,
