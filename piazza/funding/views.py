@@ -45,8 +45,15 @@ from piazza.territory.models import Territory
 
 
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:60])
-    return render(request, "funding/list.html", {"rows": [(c, queries.thermometer(c)) for c in campaigns]})
+    """Live campaigns; `?comune=Bologna` keeps those near that comune (its circoli and the levels above)."""
+    wanted = request.GET.get("comune", "").strip()[:120]
+    comuni = queries.comuni_named(wanted)
+    if wanted and comuni:
+        campaigns = queries.live_campaigns_near(comuni)
+    else:
+        campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:60])
+    return render(request, "funding/list.html", {"rows": [(c, queries.thermometer(c)) for c in campaigns],
+                                                 "wanted": wanted, "comuni": comuni})
 
 
 def home_campaigns() -> list[tuple[Campaign, queries.Thermometer]]:

@@ -30,6 +30,7 @@ from piazza.core.audit import record
 from piazza.core.middleware import client_ip
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.ratelimit import FailureLimiter
+from piazza.funding.queries import public_totals
 from piazza.territory.access import official_required
 from piazza.territory.models import MANAGER_ROLES, Level, Territory
 from piazza.territory.scoping import is_official, scope_paths
@@ -43,7 +44,12 @@ BACKUP_CODES = 10
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html")
+    return render(request, "web/home.html", {"totals": public_totals()})
+
+
+def transparency(request: HttpRequest) -> HttpResponse:
+    """What is public today: every public campaign's money, from the same counters as its thermometer."""
+    return render(request, "web/transparency.html", {"totals": public_totals()})
 
 
 def _lockout_message(until: float) -> str:
