@@ -229,7 +229,7 @@ def comuni_named(name: str) -> list[Comune]:
 def live_campaigns_near(comuni: list[Comune]) -> list[Campaign]:
     """Live campaigns of the circoli and federation serving these comuni, and of the levels above them."""
     paths = Territory.objects.filter(Q(comuni__in=comuni) | Q(comuni_served__in=comuni)).values_list("path", flat=True)
-    prefixes = set()
+    prefixes: set[str] = set()
     for path in paths:
         parts = [p for p in path.strip("/").split("/") if p]
         prefixes.update("/" + "/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1))

@@ -237,7 +237,7 @@ def treasury_payments(request: HttpRequest) -> HttpResponse:
                      "payments": [p.pk for p in page.object_list]})
     return render(request, "payments/treasury_payments.html", {
         "page": page, "states": State.choices, "state": state, "provider": provider, "q": q,
-        "providers": sorted({p.identifier for p in all_providers()}),
+        "providers": sorted({(p.identifier, str(p.verbose_name or p.identifier)) for p in all_providers()}),
     })
 
 

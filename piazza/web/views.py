@@ -34,6 +34,7 @@ from piazza.funding.queries import public_totals
 from piazza.territory.access import official_required
 from piazza.territory.models import MANAGER_ROLES, Level, Territory
 from piazza.territory.scoping import is_official, scope_paths
+from piazza.web.activity import area_choices
 from piazza.web.forms import OTPCodeForm
 from piazza.web.sections import dashboard_sections
 
@@ -271,7 +272,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     return render(request, "web/audit_log.html",
-                  {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action})
+                  {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action,
+                   "areas": area_choices()})
 
 
 def logout_view(request: HttpRequest) -> HttpResponse:

@@ -41,7 +41,7 @@ def _live(circolo: Territory, owner: Any, approver: Any, title: str) -> Campaign
 @pytest.fixture
 def campaigns(tree: Any) -> tuple[Campaign, Campaign]:
     """One live campaign of a Bologna circolo, one of a Modena circolo."""
-    roles = [Role.ORGANISATION, Role.TREASURY]
+    roles: list[str] = [Role.ORGANISATION, Role.TREASURY]
     bologna = _live(tree.bologna_centro, make_official("tesoriere.centro", tree.bologna_centro, roles),
                     make_official("federazione.bo", tree.bologna, roles), "Tetto della Casa del Popolo")
     modena_fed = tree.modena_nord.parent
