@@ -160,8 +160,8 @@ def _validate_fields(action: str, actor: Any, territory: Territory, fields: dict
     kind = fields.get("kind")
     candidacy = fields.get("candidacy")
     if kind == CampaignKind.CANDIDATE and candidacy is None:
-        refuse(action, _("Una raccolta per una candidatura deve indicare la candidatura e il suo mandatario "
-                         "(regola F10)."), actor=actor, territory=territory, code="candidacy", field="candidacy")
+        refuse(action, _("Una raccolta per una candidatura deve indicare la candidatura e il suo mandatario."),
+               actor=actor, territory=territory, code="candidacy", field="candidacy")
     if candidacy is not None and not candidacy.territory.path.startswith(territory.path) \
             and not territory.path.startswith(candidacy.territory.path):
         refuse(action, _("La candidatura appartiene a un altro territorio."), actor=actor, territory=territory,
@@ -383,7 +383,7 @@ def set_splits(*, actor: Any, campaign: Campaign, shares: Iterable[tuple[Territo
         refuse(action, _("La ripartizione si decide prima dell'approvazione."), actor=actor,
                territory=campaign.territory, code="frozen")
     if campaign.kind == CampaignKind.CANDIDATE and shares:
-        refuse(action, _("I fondi di una candidatura vanno solo al mandatario (regola F10): niente ripartizioni."),
+        refuse(action, _("I fondi di una candidatura vanno solo al mandatario: niente ripartizioni."),
                actor=actor, territory=campaign.territory, code="candidate_split")
     if shares and sum(p for _t, p in shares) != 100:
         refuse(action, _("Le quote devono sommare a 100%% (ora: %(n)s%%).") % {"n": sum(p for _t, p in shares)},
@@ -782,10 +782,9 @@ def _release(match: PoolMatch, reason: str) -> None:
 
 
 REFUSAL_REASONS = {
-    "annual_cap": _("Superato il tetto annuo per donatore previsto dalla legge (regola F6): l'importo ti è stato "
-                    "restituito."),
+    "annual_cap": _("Superato il tetto annuo per donatore previsto dalla legge: l'importo ti è stato restituito."),
     "publication_objection": _("Con questa donazione avresti superato la soglia di pubblicazione, alla quale ti "
-                               "sei opposto/a (regola F2): l'importo ti è stato restituito."),
+                               "sei opposto/a: l'importo ti è stato restituito."),
     "campaign_failed": _("La raccolta non ha raggiunto il minimo (tutto o niente): l'importo ti è stato restituito."),
 }
 

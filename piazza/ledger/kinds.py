@@ -75,7 +75,7 @@ TERRITORY = register_kind(
 CAMPAIGN = register_kind("campaign", _("Raccolta fondi"), "credit", _("Fondi raccolti per una campagna."))
 MANDATARIO = register_kind(
     "mandatario", _("Mandatario elettorale"), "credit",
-    _("Fondi di un candidato, sull'unico conto del suo mandatario (regola F10)."),
+    _("Fondi di un candidato, sull'unico conto del suo mandatario."),
 )
 MATCHFUNDING_POOL = register_kind(
     "matchfunding_pool", _("Fondo di raddoppio"), "credit", _("Fondi impegnati per raddoppiare le donazioni."),
