@@ -14,11 +14,17 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install -q -r requirements.lock
 	touch $@
 
+# `PORT=8080 make demo` serves elsewhere; links in emails follow it unless SITE_URL is set.
+# Demo emails are written as files in var/emails/ (unless EMAIL_BACKEND is set).
+PORT ?= 8000
+DEMO_ENV = PIAZZA_ENV=development PORT=$(PORT) SITE_URL="$${SITE_URL:-http://127.0.0.1:$(PORT)}" \
+	EMAIL_BACKEND="$${EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend}"
+
 demo: install
-	PIAZZA_ENV=development $(PY) manage.py migrate --noinput
-	PIAZZA_ENV=development $(PY) manage.py load_territory
-	PIAZZA_ENV=development $(PY) manage.py seed_demo --people 300
-	bash scripts/serve-demo.sh
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py load_territory
+	$(DEMO_ENV) $(PY) manage.py seed_demo --people 300
+	$(DEMO_ENV) bash scripts/serve-demo.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

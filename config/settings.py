@@ -269,6 +269,8 @@ STORAGES = {
 
 # --- Email: console by default.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Used by the file backend `make demo` chooses: one .log file per email, in var/emails/.
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "emails"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "piazza <noreply@piazza.localhost>")
 
 # --- Audit log integrity key (rule G4: a tamper-evident chain of entries, docs/adr/0014).

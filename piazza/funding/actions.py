@@ -35,6 +35,7 @@ from piazza.compliance.rules import (
 )
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money, format_eur
 from piazza.core.tasks import enqueue_on_commit
 from piazza.funding.content import ImageRefused, render_markdown, resize_image
@@ -110,6 +111,23 @@ def can_approve(user: Any, campaign: Campaign) -> bool:
     return any(node.path.startswith(p) and p != node.path for p in paths)
 
 
+# Writes on a campaign that make their author one of its makers: a maker may not approve it (four eyes).
+AUTHORING_ACTIONS = ("funding.create_campaign", "funding.update_campaign", "funding.submit_campaign",
+                     "funding.add_budget_line", "funding.add_faq", "funding.add_image", "funding.set_splits",
+                     "funding.add_team_member")
+
+
+def is_author(user: Any, campaign: Campaign) -> bool:
+    """Whoever created, edited or submitted the campaign, or sits on its team."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return False
+    if campaign.created_by_id == pk or campaign.team.filter(user_id=pk).exists():
+        return True
+    return AuditEntry.objects.filter(object_type=Campaign._meta.label_lower, object_id=str(campaign.pk),
+                                     actor_id=pk, kind=AuditKind.WRITE, action__in=AUTHORING_ACTIONS).exists()
+
+
 def _require_manage(action: str, actor: Any, campaign: Campaign) -> None:
     if not can_manage(actor, campaign):
         refuse(action, _("Non fai parte della squadra di questa raccolta né hai un ruolo su %(t)s.")
@@ -143,8 +161,8 @@ def _validate_fields(action: str, actor: Any, territory: Territory, fields: dict
     kind = fields.get("kind")
     candidacy = fields.get("candidacy")
     if kind == CampaignKind.CANDIDATE and candidacy is None:
-        refuse(action, _("Una raccolta per una candidatura deve indicare la candidatura e il suo mandatario "
-                         "(regola F10)."), actor=actor, territory=territory, code="candidacy", field="candidacy")
+        refuse(action, _("Una raccolta per una candidatura deve indicare la candidatura e il suo mandatario."),
+               actor=actor, territory=territory, code="candidacy", field="candidacy")
     if candidacy is not None and not candidacy.territory.path.startswith(territory.path) \
             and not territory.path.startswith(candidacy.territory.path):
         refuse(action, _("La candidatura appartiene a un altro territorio."), actor=actor, territory=territory,
@@ -246,6 +264,11 @@ def submit_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
 
 def approve_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     action = "funding.approve_campaign"
+    if is_author(actor, campaign):
+        refuse(action, _("Hai preparato, modificato o inviato questa raccolta: non può approvarla chi l'ha scritta. "
+                         "Deve approvarla un'altra persona con un ruolo di organizzazione o tesoreria su %(t)s.")
+               % {"t": approver_level(campaign)}, actor=actor, territory=campaign.territory,
+               code="own_campaign", permission=True)
     if not can_approve(actor, campaign):
         refuse(action, _("Approva chi ha un ruolo di organizzazione o tesoreria al livello superiore (%(t)s).")
                % {"t": approver_level(campaign)}, actor=actor, territory=campaign.territory,
@@ -361,7 +384,7 @@ def set_splits(*, actor: Any, campaign: Campaign, shares: Iterable[tuple[Territo
         refuse(action, _("La ripartizione si decide prima dell'approvazione."), actor=actor,
                territory=campaign.territory, code="frozen")
     if campaign.kind == CampaignKind.CANDIDATE and shares:
-        refuse(action, _("I fondi di una candidatura vanno solo al mandatario (regola F10): niente ripartizioni."),
+        refuse(action, _("I fondi di una candidatura vanno solo al mandatario: niente ripartizioni."),
                actor=actor, territory=campaign.territory, code="candidate_split")
     if shares and sum(p for _t, p in shares) != 100:
         refuse(action, _("Le quote devono sommare a 100%% (ora: %(n)s%%).") % {"n": sum(p for _t, p in shares)},
@@ -805,10 +828,9 @@ def _release(match: PoolMatch, reason: str) -> None:
 
 
 REFUSAL_REASONS = {
-    "annual_cap": _("Superato il tetto annuo per donatore previsto dalla legge (regola F6): l'importo ti è stato "
-                    "restituito."),
+    "annual_cap": _("Superato il tetto annuo per donatore previsto dalla legge: l'importo ti è stato restituito."),
     "publication_objection": _("Con questa donazione avresti superato la soglia di pubblicazione, alla quale ti "
-                               "sei opposto/a (regola F2): l'importo ti è stato restituito."),
+                               "sei opposto/a: l'importo ti è stato restituito."),
     "campaign_failed": _("La raccolta non ha raggiunto il minimo (tutto o niente): l'importo ti è stato restituito."),
 }
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FundingConfig(AppConfig):
@@ -10,6 +11,11 @@ class FundingConfig(AppConfig):
         from piazza.compliance.rules import register_contribution_source
         from piazza.funding import payable
         from piazza.ledger.checks import register_check
+        from piazza.ledger.kinds import register_key_label
+
+        register_key_label("gifts", _("donazioni"))
+        register_key_label("matched", _("raddoppio ricevuto"))
+        register_key_label("match_reserved", _("raddoppio promesso"))
 
         register_contribution_source("funding.donations", "donation", payable.donations_in_year)
         register_check("funding counters equal the ledger", "piazza.funding.payable.counters_match_ledger")

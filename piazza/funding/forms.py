@@ -171,7 +171,7 @@ class CampaignForm(forms.Form):
     minimum = MoneyFormField(label=_("Minimo da raggiungere (€, solo per «tutto o niente»)"), required=False)
     deadline = forms.DateTimeField(label=_("Scadenza"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     candidacy: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
-        label=_("Candidatura (regola F10)"), queryset=None, required=False)
+        label=_("Candidatura"), queryset=None, required=False)
 
     def __init__(self, *args: Any, candidacies: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

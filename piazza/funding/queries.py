@@ -23,6 +23,7 @@ from piazza.funding.models import (
     PoolMatch,
 )
 from piazza.payments.models import MethodDevice
+from piazza.territory.models import Comune, Territory
 
 THERMOMETER_CACHE_SECONDS = 3
 
@@ -222,3 +223,51 @@ def one_click_offer(device: MethodDevice | None) -> OneClickOffer | None:
     if donation is None:
         return None
     return OneClickOffer(device, donation, donation.first_name)
+
+
+def comuni_named(name: str) -> list[Comune]:
+    """Current comuni with this name (a few names exist in two provinces)."""
+    name = " ".join(name.split())
+    if not name:
+        return []
+    return list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True))
+
+
+def live_campaigns_near(comuni: list[Comune]) -> list[Campaign]:
+    """Live campaigns of the circoli and federation serving these comuni, and of the levels above them."""
+    paths = Territory.objects.filter(Q(comuni__in=comuni) | Q(comuni_served__in=comuni)).values_list("path", flat=True)
+    prefixes: set[str] = set()
+    for path in paths:
+        parts = [p for p in path.strip("/").split("/") if p]
+        prefixes.update("/" + "/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1))
+    return list(Campaign.objects.live().filter(territory__path__in=prefixes).select_related("territory")
+                .order_by("deadline")[:60])
+
+
+@dataclass
+class PublicTotals:
+    """What the transparency page shows of money: every public campaign with its thermometer."""
+
+    rows: list[tuple[Campaign, Thermometer]]
+
+    @property
+    def raised_cents(self) -> int:
+        return sum(t.gifts_cents for _, t in self.rows)
+
+    @property
+    def matched_cents(self) -> int:
+        return sum(t.matched_cents for _, t in self.rows)
+
+    @property
+    def gifts_count(self) -> int:
+        return sum(t.gifts_count for _, t in self.rows)
+
+    @property
+    def small_share_percent(self) -> int:
+        raised = self.raised_cents
+        return sum(t.small_gifts_cents for _, t in self.rows) * 100 // raised if raised else 0
+
+
+def public_totals(limit: int = 200) -> PublicTotals:
+    campaigns = Campaign.objects.public().select_related("territory").order_by("-launched_at", "-pk")[:limit]
+    return PublicTotals(rows=[(c, thermometer(c)) for c in campaigns])

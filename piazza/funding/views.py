@@ -50,8 +50,15 @@ from piazza.territory.models import Territory
 
 
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:60])
-    return render(request, "funding/list.html", {"rows": [(c, queries.thermometer(c)) for c in campaigns]})
+    """Live campaigns; `?comune=Bologna` keeps those near that comune (its circoli and the levels above)."""
+    wanted = request.GET.get("comune", "").strip()[:120]
+    comuni = queries.comuni_named(wanted)
+    if wanted and comuni:
+        campaigns = queries.live_campaigns_near(comuni)
+    else:
+        campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:60])
+    return render(request, "funding/list.html", {"rows": [(c, queries.thermometer(c)) for c in campaigns],
+                                                 "wanted": wanted, "comuni": comuni})
 
 
 def home_campaigns() -> list[tuple[Campaign, queries.Thermometer]]:
@@ -218,7 +225,8 @@ def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "figures": queries.small_donor_figures(campaign),
         "sources": queries.money_by_source(campaign),
         "can_manage": actions.can_manage(request.user, campaign),
-        "can_approve": actions.can_approve(request.user, campaign),
+        "can_decide": actions.can_approve(request.user, campaign),
+        "is_author": actions.is_author(request.user, campaign),
         "spending_cap_cents": cap,
         "pages_pending": campaign.pages.filter(status=ModerationStatus.PENDING),
         "budget_form": BudgetLineForm(), "faq_form": FAQForm(), "image_form": ImageForm(),

@@ -6,14 +6,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 
 from piazza.core.money import DEFAULT_CURRENCY
-from piazza.ledger.kinds import get_kind
+from piazza.ledger.kinds import get_kind, key_label
 from piazza.ledger.models import Account, BalanceSlot
 
 
 def _default_name(kind: str, key: str, owner: models.Model | None, territory: models.Model | None) -> str:
     parts = [str(get_kind(kind).label)]
     if key:
-        parts.append(key)
+        parts.append(key_label(key))
     if owner is not None:
         parts.append(str(owner))
     elif territory is not None:

@@ -43,6 +43,22 @@ def register_kind(code: str, label: str | Promise, normal: Normal, description: 
     return kind
 
 
+# Words for the `key` that separates accounts of one kind (`gifts`, `sepa_dd`…): account names
+# are read by treasurers, so the key's code never reaches them.
+KEY_LABELS: dict[str, str | Promise] = {}
+
+
+def register_key_label(key: str, label: str | Promise) -> None:
+    """Higher apps name their account keys from AppConfig.ready(), as they register kinds."""
+    KEY_LABELS[key] = label
+
+
+def key_label(key: str) -> str:
+    """`gifts:12` → the label of `gifts`; an unregistered key is shown as it is (an IBAN, a name)."""
+    label = KEY_LABELS.get(key.split(":", 1)[0])
+    return str(label) if label is not None else key
+
+
 def get_kind(code: str) -> AccountKind:
     try:
         return KINDS[code]
@@ -59,7 +75,7 @@ TERRITORY = register_kind(
 CAMPAIGN = register_kind("campaign", _("Raccolta fondi"), "credit", _("Fondi raccolti per una campagna."))
 MANDATARIO = register_kind(
     "mandatario", _("Mandatario elettorale"), "credit",
-    _("Fondi di un candidato, sull'unico conto del suo mandatario (regola F10)."),
+    _("Fondi di un candidato, sull'unico conto del suo mandatario."),
 )
 MATCHFUNDING_POOL = register_kind(
     "matchfunding_pool", _("Fondo di raddoppio"), "credit", _("Fondi impegnati per raddoppiare le donazioni."),

@@ -50,7 +50,7 @@ class JoinForm(forms.Form):
                                               choices=YES_NO, widget=forms.RadioSelect, initial="no")
     declarations_accepted = forms.BooleanField(
         label=_("Dichiaro di non far parte di gruppi consiliari diversi da quelli del PD e di non essere stato "
-                "escluso dal partito in base al codice etico (regola M15)."), required=False)
+                "escluso dal partito in base al codice etico."), required=False)
     art9_authorised = forms.BooleanField(
         label=_("Autorizzo il trattamento dei miei dati, che rivelano la mia opinione politica, per la gestione "
                 "dell'iscrizione (GDPR art. 9, par. 2, lett. d)."), required=False)
@@ -66,7 +66,7 @@ class DeskPaymentForm(forms.Form):
                                 required=False)
     payer_name = forms.CharField(label=_("Chi paga (se diverso dall'iscritto)"), max_length=200, required=False)
     instrument = forms.CharField(label=_("Ultime cifre della carta o IBAN usato"), max_length=40, required=False,
-                                 help_text=_("Serve a controllare che una carta non paghi troppe tessere (M24)."))
+                                 help_text=_("Serve a controllare che una carta non paghi troppe tessere."))
 
 
 class DeskJoinForm(JoinForm, DeskPaymentForm):
@@ -149,7 +149,7 @@ class RenewalForm(forms.Form):
                                               choices=YES_NO, widget=forms.RadioSelect, initial="no")
     declarations_accepted = forms.BooleanField(
         label=_("Confermo di non far parte di gruppi consiliari diversi da quelli del PD e di non essere stato "
-                "escluso dal partito in base al codice etico (regola M15)."), required=False)
+                "escluso dal partito in base al codice etico."), required=False)
     art9_authorised = forms.BooleanField(
         label=_("Autorizzo il trattamento dei miei dati, che rivelano la mia opinione politica, per la gestione "
                 "dell'iscrizione (GDPR art. 9, par. 2, lett. d)."), required=False)
@@ -163,7 +163,7 @@ class RenewalForm(forms.Form):
 
 
 class BlockForm(forms.Form):
-    reason = forms.CharField(label=_("Motivo e condizione per sbloccare (regola M9)"), widget=forms.Textarea(
+    reason = forms.CharField(label=_("Motivo e condizione per sbloccare"), widget=forms.Textarea(
         attrs={"rows": 2}), help_text=_("Es.: contributi da eletto 2025 non ancora versati."))
 
 
@@ -210,12 +210,12 @@ class FeeScheduleForm(forms.Form):
     year = forms.IntegerField(label=_("Anno"), min_value=2000, max_value=2100)
     base_fee = MoneyFormField(label=_("Quota base"), initial="15,00")
     national_surcharge = MoneyFormField(label=_("Maggiorazione nazionale"), min_cents=0, initial="0,00")
-    regional_surcharge_cap = MoneyFormField(label=_("Tetto della maggiorazione regionale (M6)"), min_cents=0,
+    regional_surcharge_cap = MoneyFormField(label=_("Tetto della maggiorazione regionale"), min_cents=0,
                                             initial="20,00")
-    total_cap = MoneyFormField(label=_("Tetto del totale all'iscrizione (M6)"), initial="40,00")
-    regional_deadline = forms.DateField(label=_("Termine per le maggiorazioni regionali (M6)"),
+    total_cap = MoneyFormField(label=_("Tetto del totale all'iscrizione"), initial="40,00")
+    regional_deadline = forms.DateField(label=_("Termine per le maggiorazioni regionali"),
                                         widget=forms.DateInput(attrs={"type": "date"}))
-    reduced_percent = forms.IntegerField(label=_("Percentuale pagata nella fascia 16–26 anni (M7)"), min_value=0,
+    reduced_percent = forms.IntegerField(label=_("Percentuale pagata nella fascia 16–26 anni"), min_value=0,
                                          max_value=100, initial=50)
     opens_at = forms.DateTimeField(label=_("Apertura del tesseramento"), widget=forms.DateTimeInput(
         attrs={"type": "datetime-local"}), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
@@ -236,18 +236,18 @@ INHERIT = [("", _("come il livello superiore")), ("yes", _("Sì")), ("no", _("No
 class RulesForm(forms.Form):
     """Per-territory parameters (open or per-federation in DOMAIN.md); empty = inherit."""
 
-    min_age = forms.IntegerField(label=_("Età minima (M2)"), required=False, min_value=14, max_value=18)
-    max_per_instrument = forms.IntegerField(label=_("Tessere massime con lo stesso strumento di pagamento (M24)"),
+    min_age = forms.IntegerField(label=_("Età minima"), required=False, min_value=14, max_value=18)
+    max_per_instrument = forms.IntegerField(label=_("Tessere massime con lo stesso strumento di pagamento"),
                                             required=False, min_value=1)
-    refuse_prepaid_cards = forms.ChoiceField(label=_("Rifiuta carte prepagate (M24)"), choices=INHERIT,
+    refuse_prepaid_cards = forms.ChoiceField(label=_("Rifiuta carte prepagate"), choices=INHERIT,
                                              required=False)
     cash_allowed = forms.ChoiceField(label=_("Quote in contanti al circolo"), choices=INHERIT, required=False)
-    out_of_area_cap_percent = forms.IntegerField(label=_("Quota massima di iscritti fuori area, % (M23)"),
+    out_of_area_cap_percent = forms.IntegerField(label=_("Quota massima di iscritti fuori area, %"),
                                                  required=False, min_value=0, max_value=100)
-    objection_days = forms.IntegerField(label=_("Giorni per contestare un'iscrizione (M18)"), required=False,
+    objection_days = forms.IntegerField(label=_("Giorni per contestare un'iscrizione"), required=False,
                                         min_value=1)
-    appeal_hours = forms.IntegerField(label=_("Ore per il ricorso (M18)"), required=False, min_value=1)
-    counter_appeal_hours = forms.IntegerField(label=_("Ore per il controricorso (M18)"), required=False, min_value=1)
+    appeal_hours = forms.IntegerField(label=_("Ore per il ricorso"), required=False, min_value=1)
+    counter_appeal_hours = forms.IntegerField(label=_("Ore per il controricorso"), required=False, min_value=1)
 
     def rule_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

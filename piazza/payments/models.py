@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from piazza.core.money import AmountCentsField, CurrencyField, Money, MoneyProperty
+from piazza.payments.providers.registry import get_provider
 from piazza.territory.scoping import ScopedQuerySet
 
 
@@ -129,6 +130,10 @@ class Payment(models.Model):
         return f"#{self.pk} {self.amount} {self.get_state_display()}"
 
     @property
+    def provider_label(self) -> str:
+        return provider_label(self.provider)
+
+    @property
     def payable(self) -> models.Model | None:
         if self.payable_type_id is None:
             return None
@@ -220,6 +225,33 @@ class PaymentAttempt(models.Model):
         return f"piazza-payment-{self.payment_id}-attempt-{self.number}"
 
 
+# What each event of a payment's story means, in words (the code stays in the database).
+EVENT_LABELS: dict[str, Any] = {
+    "created": _("Pagamento creato"),
+    "attempt_started": _("Chi paga ha avviato il pagamento"),
+    "requires_action": _("La banca chiede una conferma a chi paga"),
+    "provider_unreachable": _("Il circuito di pagamento non ha risposto"),
+    "succeeded": _("Pagamento riuscito"),
+    "failed": _("Pagamento non riuscito"),
+    "canceled": _("Pagamento annullato"),
+    "denied": _("Pagamento rifiutato"),
+    "refund_requested": _("Rimborso richiesto"),
+    "refund_failed": _("Rimborso non riuscito"),
+    "refunded": _("Rimborso eseguito"),
+    "dispute_open": _("Chi ha pagato ha contestato l'addebito"),
+    "dispute_won": _("Contestazione vinta"),
+    "dispute_lost": _("Contestazione persa"),
+}
+
+
+def provider_label(identifier: str) -> str:
+    """The payment circuit's name for people (`sepa_dd` → "Addebito diretto SEPA")."""
+    try:
+        return str(get_provider(identifier).verbose_name or identifier)
+    except LookupError:
+        return identifier
+
+
 class PaymentEvent(models.Model):
     """What happened to a payment, in order; never edited (append-only table)."""
 
@@ -237,6 +269,14 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_id} {self.kind} {self.from_state}→{self.to_state}"
+
+    @property
+    def kind_label(self) -> str:
+        return str(EVENT_LABELS.get(self.kind, _("Altro evento")))
+
+    @property
+    def to_state_label(self) -> str:
+        return str(State(self.to_state).label) if self.to_state in State.values else ""
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

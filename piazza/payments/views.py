@@ -377,8 +377,8 @@ def treasury_payments(request: HttpRequest) -> HttpResponse:
                      "duplicates": [d.payment_id for d in duplicates]})
     return render(request, "payments/treasury_payments.html", {
         "page": page, "states": State.choices, "state": state, "provider": provider, "q": q,
-        "providers": sorted({p.identifier for p in all_providers()}), "duplicates": duplicates,
-        "DuplicateState": DuplicateState,
+        "providers": sorted({(p.identifier, str(p.verbose_name or p.identifier)) for p in all_providers()}),
+        "duplicates": duplicates, "DuplicateState": DuplicateState,
     })
 
 

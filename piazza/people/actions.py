@@ -796,7 +796,7 @@ def set_import_mapping(
                actor=actor, territory=batch.territory, field="mapping")
     if not {"first_name", "last_name"} <= set(chosen):
         refuse("people.set_import_mapping",
-               _("Associa almeno le colonne Nome e Cognome (regola M14)."),
+               _("Associa almeno le colonne Nome e Cognome."),
                actor=actor, territory=batch.territory, field="mapping")
     with transaction.atomic():
         batch.mapping = clean

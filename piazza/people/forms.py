@@ -71,7 +71,7 @@ class PersonForm(forms.Form):
     circolo = forms.ModelChoiceField(label=_("Circolo"), queryset=Territory.objects.none(), required=False)
     voting_circolo = forms.ModelChoiceField(
         label=_("Circolo di voto"), queryset=Territory.objects.none(), required=False,
-        help_text=_("L'unico circolo dove la persona esercita i diritti di iscritta o elettrice (regola M11)."))
+        help_text=_("L'unico circolo dove la persona esercita i diritti di iscritta o elettrice."))
 
     def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

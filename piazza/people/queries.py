@@ -164,6 +164,32 @@ def clean_definition(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def describe_definition(definition: dict[str, Any]) -> str:
+    """A saved filter in words for the segment list (never the stored dict)."""
+    parts: list[str] = []
+    d = clean_definition(definition)
+    if "q" in d:
+        parts.append(_("cerca «%(q)s»") % {"q": d["q"]})
+    if "territory" in d:
+        territory = Territory.objects.filter(pk=d["territory"]).first()
+        parts.append(_("in %(t)s") % {"t": territory.name if territory else _("un territorio chiuso")})
+    if "tags" in d:
+        parts.append(_("con le etichette %(tags)s") % {"tags": ", ".join(str(t) for t in d["tags"])})
+    if "consent" in d:
+        label = Purpose(d["consent"]).label if d["consent"] in Purpose.values else d["consent"]
+        parts.append(_("con consenso per «%(purpose)s»") % {"purpose": label})
+    if "age_min" in d and "age_max" in d:
+        parts.append(_("tra %(a)s e %(b)s anni") % {"a": d["age_min"], "b": d["age_max"]})
+    elif "age_min" in d:
+        parts.append(_("almeno %(a)s anni") % {"a": d["age_min"]})
+    elif "age_max" in d:
+        parts.append(_("al massimo %(b)s anni") % {"b": d["age_max"]})
+    if "relation" in d:
+        relation = RELATIONS.get(d["relation"])
+        parts.append(str(relation.label) if relation else _("una relazione non più prevista"))
+    return "; ".join(str(p) for p in parts) or str(_("tutte le persone del tuo territorio"))
+
+
 def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
     """By codice fiscale (any omocodia form), email, phone, or name (trigram on PostgreSQL)."""
     text = text.strip()

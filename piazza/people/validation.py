@@ -208,7 +208,7 @@ def clean_person_data(data: dict[str, Any], *, partial: bool = False) -> Cleaned
             out.values[name] = " ".join(str(data[name]).split()) if name != "notes" else str(data[name]).strip()
     for name in ("first_name", "last_name"):
         if not partial and not out.values.get(name):
-            out.add_error(name, _("Il campo è obbligatorio (regola M14): inseriscilo."))
+            out.add_error(name, _("Il campo è obbligatorio: inseriscilo."))
     for name in ("residence_cap", "domicile_cap"):
         cap = out.values.get(name, "")
         if cap and not re.fullmatch(r"\d{5}", cap):

@@ -14,8 +14,13 @@ def piazza(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
 
+    cache: dict[str, list[Territory]] = {}
+
     def territories() -> list[Territory]:
-        return list(Territory.objects.filter(path__in=scope_paths(user)))
+        """Read once per page, however many times the templates ask (header, footer)."""
+        if "scope" not in cache:
+            cache["scope"] = list(Territory.objects.filter(path__in=scope_paths(user)))
+        return cache["scope"]
 
     def nav() -> list[tuple[Any, str]]:
         from piazza.web.sections import navigation

@@ -11,6 +11,7 @@ DEMO_SEEDERS: list[str] = [
     "piazza.people.demo.seed",
     "piazza.membership.demo.seed",
     "piazza.payments.bank.demo.seed",
+    "piazza.compliance.demo.seed",
     "piazza.funding.demo.seed",
 ]
 

@@ -6,6 +6,7 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("trasparenza/", views.transparency, name="transparency"),
     path("accesso/", views.LoginView.as_view(), name="login"),
     path("uscita/", views.logout_view, name="logout"),
     path("accesso/2fa/attiva/", views.otp_setup, name="otp_setup"),

@@ -30,9 +30,11 @@ from piazza.core.audit import record
 from piazza.core.middleware import client_ip
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.ratelimit import BackoffLimiter
+from piazza.funding.queries import public_totals
 from piazza.territory.access import official_required
 from piazza.territory.models import MANAGER_ROLES, Level, Territory
 from piazza.territory.scoping import is_official, scope_paths
+from piazza.web.activity import area_choices
 from piazza.web.forms import OTPCodeForm
 from piazza.web.sections import dashboard_sections
 
@@ -51,7 +53,12 @@ BACKUP_CODES = 10
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html")
+    return render(request, "web/home.html", {"totals": public_totals()})
+
+
+def transparency(request: HttpRequest) -> HttpResponse:
+    """What is public today: every public campaign's money, from the same counters as its thermometer."""
+    return render(request, "web/transparency.html", {"totals": public_totals()})
 
 
 def _lockout_message(until: float) -> str:
@@ -281,7 +288,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     return render(request, "web/audit_log.html",
-                  {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action})
+                  {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action,
+                   "areas": area_choices()})
 
 
 def logout_view(request: HttpRequest) -> HttpResponse:

@@ -70,7 +70,7 @@ def test_bad_campaign_input_is_refused(tree, circolo_official):
         _draft(tree, circolo_official, deadline=timezone.now() - dt.timedelta(days=1))
     with pytest.raises(ValidationError, match="minimo"):
         _draft(tree, circolo_official, minimum_cents=60_000, funding_model=FundingModel.ALL_OR_NOTHING)
-    with pytest.raises(ValidationError, match="F10"):
+    with pytest.raises(ValidationError, match="candidatura e il suo mandatario"):
         _draft(tree, circolo_official, kind=CampaignKind.CANDIDATE)
     all_or_nothing = _draft(tree, circolo_official, funding_model=FundingModel.ALL_OR_NOTHING)
     assert all_or_nothing.minimum_cents == all_or_nothing.goal_cents

@@ -40,7 +40,12 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     page = phone_page
     cf = make_codice_fiscale(first_name="Giulia", last_name="Verdi", sex="F", birth_date=dt.date(1990, 4, 12),
                              belfiore="A944")
-    page.goto("/tesseramento/iscriviti/")
+    # A newcomer starts from the home page and finds joining in the public navigation (issue 11 item 2).
+    page.goto("/")
+    nav = page.get_by_role("navigation", name="Navigazione principale")
+    nav.get_by_role("link", name="Iscriviti o rinnova").click()
+    page.wait_for_url(re.compile(r".*/tesseramento/iscriviti/$"), timeout=WAIT)
+    expect(nav.get_by_role("link", name="Iscriviti o rinnova")).to_have_attribute("aria-current", "page")
     page.get_by_label("Comune di residenza").fill("Bologna")
     page.get_by_role("button", name="Continua").click()
     # Wait for the second step itself (not a fixed delay): the fee explanation is on it.

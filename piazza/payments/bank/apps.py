@@ -23,11 +23,12 @@ class BankConfig(AppConfig):
         register_kind(
             "bank_charges", _("Commissioni bancarie"), "debit", _("Spese e commissioni addebitate dalla banca."),
         )
+        from piazza.ledger.kinds import register_key_label
         from piazza.payments.bank.providers import BankTransferProvider, SepaDirectDebitProvider
         from piazza.payments.providers.registry import register
 
-        register(BankTransferProvider())
-        register(SepaDirectDebitProvider())
+        for provider in (register(BankTransferProvider()), register(SepaDirectDebitProvider())):
+            register_key_label(provider.identifier, provider.verbose_name)
         register_kind(
             "payouts_approved", _("Versamenti approvati da eseguire"), "credit",
             _("Versamenti approvati con i quattro occhi, non ancora visti uscire in estratto conto."),

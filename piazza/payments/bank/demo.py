@@ -12,13 +12,15 @@ from django.utils import timezone
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.payments.bank import actions
-from piazza.payments.bank.models import BankAccount, MandateChannel, StatementImport
+from piazza.payments.bank.models import BankAccount, MandateChannel, Payee, Payout, StatementImport
 from piazza.territory.models import Level, Territory
 
 DEMO_IBAN = "IT60X0542811101000000123456"
 DEMO_CREDITOR_ID = "IT66ZZZA1B2C3D4E5F6G7H8"
 CONSENT = ("Autorizzo il Partito Democratico – Federazione di Bologna a richiedere alla mia banca l'addebito del "
            "mio conto (mandato SEPA Core); ho diritto al rimborso entro 8 settimane dall'addebito.")
+SUPPLIER_IBAN = "IT24D0542811101000000654321"
+PAYOUT_DESCRIPTION = "Stampa dei volantini per la Festa de l'Unità"
 PAYERS = [("Maria Rossi", 5000), ("Ludovica Dell'Orto", 2500), ("Giorgio Bianchi", 3000), ("Zoë Müller", 1500)]
 
 
@@ -69,4 +71,11 @@ def seed(*, people: int, stdout: Any) -> None:
     if not StatementImport.objects.filter(account=account, filename="demo-camt053.xml").exists():
         actions.import_statement(actor=treasurer, territory=bologna, filename="demo-camt053.xml",
                                  data=_camt(account, transfers))
-    stdout.write("Banca: conto della Federazione di Bologna, bonifici attesi, mandati SEPA, un estratto importato.\n")
+    # A payout asked by one treasurer, waiting for the other one (four eyes: `vicetesoriere` approves it).
+    if not Payout.objects.filter(bank_account=account, description=PAYOUT_DESCRIPTION).exists():
+        payee = Payee.objects.filter(territory=bologna, iban=SUPPLIER_IBAN).first() or actions.register_payee(
+            actor=treasurer, territory=bologna, name="Tipografia Emiliana Srl", iban=SUPPLIER_IBAN)
+        actions.request_payout(actor=treasurer, source_account=funds, bank_account=account, payee=payee,
+                               amount=Money(3000), description=PAYOUT_DESCRIPTION)
+    stdout.write("Banca: conto della Federazione di Bologna, bonifici attesi, mandati SEPA, un estratto importato, "
+                 "un versamento da approvare.\n")

@@ -18,5 +18,5 @@ def test_dashboard_counts_the_subtree_and_groups_repeated_activity(tree):
     body = verified_client(official).get(reverse("web:dashboard")).content.decode()
     assert "<h1>Federazione metropolitana di Bologna</h1>" in body
     assert "Circoli" in body
-    assert "<code>people.create_person</code> × 3" in body
-    assert "territory.create" not in body
+    assert '<span title="people.create_person">Persona aggiunta</span> × 3' in body
+    assert "territory.create" not in body and "Struttura creata" not in body

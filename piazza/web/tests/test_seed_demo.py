@@ -3,10 +3,16 @@
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from piazza.compliance.models import Candidacy
+from piazza.payments.bank import actions as bank_actions
+from piazza.payments.bank.models import Payout, PayoutStatus
+from piazza.territory.models import Level, Role, RoleAssignment, Territory
 from piazza.web.management.commands.seed_demo import DEMO_BACKUP_CODES, DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +40,31 @@ def test_printed_demo_logins_reach_their_scoped_dashboard(tree, username, headin
 def test_seed_demo_runs_twice_without_duplicates(tree):
     call_command("seed_demo", people=0, stdout=StringIO())
     call_command("seed_demo", people=0, stdout=StringIO())
-    from django.contrib.auth import get_user_model
-
     assert get_user_model().objects.filter(username="segretario").count() == 1
+
+
+def test_demo_has_two_treasurers_so_a_payout_can_be_approved_by_the_second(tree):
+    """Issue 11 item 4: four-eyes payouts can be tried in the demo: tesoriera asked, vicetesoriere approves."""
+    out = StringIO()
+    call_command("seed_demo", people=0, stdout=out)
+    assert "vicetesoriere" in out.getvalue()
+    bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
+    treasurers = set(RoleAssignment.objects.filter(territory=bologna, role=Role.TREASURY, revoked_at__isnull=True)
+                     .values_list("user__username", flat=True))
+    assert {"tesoriera", "vicetesoriere"} <= treasurers
+    payout = Payout.objects.get(status=PayoutStatus.REQUESTED, requested_by__username="tesoriera")
+    with pytest.raises(PermissionDenied):
+        bank_actions.approve_payout(actor=payout.requested_by, payout=payout)
+    deputy = get_user_model().objects.get(username="vicetesoriere")
+    bank_actions.approve_payout(actor=deputy, payout=payout)
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.APPROVED
+
+
+def test_demo_has_a_candidacy_with_its_mandatario(tree):
+    call_command("seed_demo", people=0, stdout=StringIO())
+    call_command("seed_demo", people=0, stdout=StringIO())
+    candidacy = Candidacy.objects.get()
+    assert candidacy.mandatario_name and candidacy.mandatario_user is not None
+    candidacy.full_clean()
+    assert candidacy.territory.code == "037"

@@ -71,6 +71,9 @@ class Command(BaseCommand):
                 _role(secretary, centro, role)
             treasurer = _user("tesoriera", "Anna", "Russo")
             _role(treasurer, bologna, Role.TREASURY)
+            # A second treasurer of the same federation: payouts need two (four eyes).
+            deputy = _user("vicetesoriere", "Giorgio", "Conti")
+            _role(deputy, bologna, Role.TREASURY)
         from piazza.web.demo import seed_apps
 
         seed_apps(people=options["people"], stdout=self.stdout)
@@ -80,7 +83,9 @@ class Command(BaseCommand):
             "oppure la chiave TOTP {key} in un'app di autenticazione):\n"
             "  amministrazione nazionale: nazionale\n"
             "  segretario del Circolo PD Bologna Centro: segretario\n"
-            "  tesoriera della Federazione di Bologna: tesoriera\n".format(
+            "  tesoriera della Federazione di Bologna: tesoriera\n"
+            "  secondo tesoriere della Federazione di Bologna (approva i versamenti chiesti da tesoriera): "
+            "vicetesoriere\n".format(
                 password=DEMO_PASSWORD, codes=", ".join(DEMO_BACKUP_CODES), key=_b32(DEMO_TOTP_KEY)
             )
         )
