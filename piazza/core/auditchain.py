@@ -77,8 +77,9 @@ def _check_entry(entry: AuditEntry, expected_seq: int, prev_digest: str, keys: d
             "AUDIT_HMAC_KEY è cambiata senza elencare la vecchia in AUDIT_HMAC_PREVIOUS_KEYS, "
             "oppure la voce è stata falsificata / signed with a key we do not hold",
         )
-    if expected_seq < (entry.seq or 0):
-        missing = f"{expected_seq}" if entry.seq == expected_seq + 1 else f"{expected_seq}–{entry.seq - 1}"
+    seq = entry.seq or 0
+    if expected_seq < seq:
+        missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
         return Break(
             Problem.MISSING, entry.pk, entry.seq, entry.at,
             f"mancano le voci della catena prima di questa (anelli {missing}): sono state "

@@ -148,7 +148,7 @@ class AuditEntry(models.Model):
             AuditEntry.objects.using(using).filter(seq__isnull=False).order_by("-seq")
             .values_list("seq", "digest").first()
         )
-        self.seq, self.prev_digest = (head[0] + 1, head[1]) if head else (1, "")
+        self.seq, self.prev_digest = (int(head[0] or 0) + 1, head[1]) if head else (1, "")
         self.key_id = audit_key_id(settings.AUDIT_HMAC_KEY)
         self.digest = self.compute_digest()
 

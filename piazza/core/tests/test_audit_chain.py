@@ -214,6 +214,15 @@ def _app_connection() -> psycopg.Connection:
 def test_the_app_role_cannot_erase_the_audit_log_and_a_superuser_compromise_is_found():
     _ensure_roles()
     first, second, third = _three()
+
+    # The finding: when the app role owns the table (migrations run as the app role), it can
+    # switch the triggers off and erase entries. Shown inside a transaction rolled back.
+    _raw(f"ALTER TABLE core_auditentry OWNER TO {APP_ROLE}")
+    with _app_connection() as app, app.transaction(force_rollback=True):
+        app.execute("ALTER TABLE core_auditentry DISABLE TRIGGER USER")
+        app.execute("DELETE FROM core_auditentry")
+        assert app.execute("SELECT count(*) FROM core_auditentry").fetchone() == (0,)
+
     call_command("grant_app_role", app_role=APP_ROLE, owner_role=OWNER_ROLE, stdout=_Buffer())
 
     with _app_connection() as app:

@@ -11,10 +11,10 @@ FORGED = "6.6.6.6"
 
 
 def _request(forwarded: str | None, remote: str = "10.0.0.1"):
-    extra = {"REMOTE_ADDR": remote}
+    request = RequestFactory().get("/", REMOTE_ADDR=remote)
     if forwarded is not None:
-        extra["HTTP_X_FORWARDED_FOR"] = forwarded
-    return RequestFactory().get("/", **extra)
+        request.META["HTTP_X_FORWARDED_FOR"] = forwarded
+    return request
 
 
 def test_forged_forwarded_for_is_ignored_by_default():
