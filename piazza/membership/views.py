@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
+from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
 from piazza.membership import actions, charts, documents, queries
 from piazza.membership.forms import (
@@ -244,8 +245,8 @@ def albo(request: HttpRequest) -> HttpResponse:
     election = None
     if request.GET.get("elezione"):
         now = timezone.now()
-        election = get_object_or_404(AlboElection, pk=int(request.GET["elezione"]) if
-                                     request.GET["elezione"].isdigit() else 0, opens_at__lte=now, closes_at__gte=now)
+        election = get_object_or_404(AlboElection, pk=ascii_int(request.GET["elezione"]) or 0, opens_at__lte=now,
+                                     closes_at__gte=now)
     form = SupporterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
