@@ -12,6 +12,7 @@ CSRF); JSON bodies such as provider webhooks are left to their own parsers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 
 from django.http import HttpRequest, HttpResponse
@@ -50,3 +51,13 @@ def refusal(request: HttpRequest) -> HttpResponse:
         body = json.dumps({"title": message, "status": 400})
         return HttpResponse(body, status=400, content_type="application/problem+json")
     return HttpResponse(render_to_string("400.html", {"message": message}, request=request), status=400)
+
+
+_ASCII_INT = re.compile(r"[0-9]{1,18}")
+
+
+def ascii_int(text: str | None) -> int | None:
+    """An id or count typed in a query string or form: ASCII digits only, at most 18 of them
+    (inside a bigint), else None. `str.isdigit()` accepts "²" and "٣", which `int()` refuses."""
+    value = (text or "").strip()
+    return int(value) if _ASCII_INT.fullmatch(value) else None

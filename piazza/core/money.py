@@ -132,8 +132,8 @@ class Money:
             raise MoneyError(f"not an amount: {text!r}")
         if re.fullmatch(r"\d{1,3}(,\d{3})+\.\d{1,2}", cleaned):
             # "1,234.50": English grouping with a decimal point; Italian reading is invalid.
-            english = cleaned.replace(",", "")
-            raise AmbiguousAmount(text, [cls._from_digits(*english.split("."), negative, currency)])
+            integer, _sep, decimals = cleaned.replace(",", "").partition(".")
+            raise AmbiguousAmount(text, [cls._from_digits(integer, decimals, negative, currency)])
         if re.fullmatch(r"\d{1,3}\.\d{3}", cleaned):
             # "10.005": a decimal point with three decimals, or a thousands dot?
             integer, _sep, decimals = cleaned.partition(".")

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from piazza.compliance.models import Candidacy
 from piazza.compliance.rules import candidate_spending_cap_cents, rules_on
 from piazza.core.audit import record
+from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
@@ -333,10 +334,11 @@ def _parse_shares(user: Any, text: str) -> list[tuple[Territory, int]]:
             continue
         name, _sep, percent = line.rpartition(",")
         territory = Territory.objects.visible_to(user).filter(name__iexact=name.strip()).first()
-        if territory is None or not percent.strip().isdigit():
+        share = ascii_int(percent)
+        if territory is None or share is None:
             raise ValidationError(_("Riga non valida: «%(line)s». Scrivi «nome della struttura, percentuale».")
                                   % {"line": line.strip()})
-        shares.append((territory, int(percent)))
+        shares.append((territory, share))
     return shares
 
 

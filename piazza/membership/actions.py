@@ -1137,7 +1137,7 @@ def create_congress(*, actor: Any, territory: Territory, name: str, cut_off: dt.
     return congress
 
 
-def roll_members(congress: Congress, circolo: Territory) -> list[Membership]:
+def roll_members(congress: Congress, circolo: Territory) -> list[Any]:
     """Memberships entering a roll (M16, M17, M22): paid by the cut-off (to the second, inclusive),
     effective by it when required, not cancelled or rejected; never an unpaid one.
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.exports import export_response, export_view
+from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
@@ -271,8 +272,8 @@ def albo(request: HttpRequest) -> HttpResponse:
     election = None
     if request.GET.get("elezione"):
         now = timezone.now()
-        election = get_object_or_404(AlboElection, pk=int(request.GET["elezione"]) if
-                                     request.GET["elezione"].isdigit() else 0, opens_at__lte=now, closes_at__gte=now)
+        election = get_object_or_404(AlboElection, pk=ascii_int(request.GET["elezione"]) or 0, opens_at__lte=now,
+                                     closes_at__gte=now)
     if request.method == "POST" and (throttled := _throttled(request)):
         return throttled
     form = SupporterForm(request.POST or None)

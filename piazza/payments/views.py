@@ -41,9 +41,20 @@ from piazza.payments.models import (
     ScheduleState,
     State,
 )
-from piazza.payments.providers.base import ProviderError
+from piazza.payments.providers.base import PaymentProvider, ProviderError
 from piazza.payments.providers.registry import all_providers, get_provider
 from piazza.territory.access import official_required
+
+
+def _provider_or_404(identifier: str, *, available: bool = True) -> PaymentProvider:
+    """A provider that does not exist here (the sandbox in production) is a page that does not."""
+    try:
+        provider = get_provider(identifier)
+    except LookupError:
+        raise Http404 from None
+    if available and not provider.is_available():
+        raise Http404
+    return provider
 
 
 def _return_url(request: HttpRequest, payment: Payment) -> str:
@@ -62,9 +73,7 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
     payment = get_object_or_404(Payment, token=token)
     if payment.is_booked or payment.state == State.CANCELED:
         return _finished(request, payment)
-    provider = get_provider(payment.provider)
-    if not provider.is_available():
-        raise Http404
+    provider = _provider_or_404(payment.provider)
     form_class = pay_form_class(provider.checkout_form())
     error = ""
     if request.method == "POST":
@@ -106,7 +115,7 @@ def provider_return(request: HttpRequest, token: str) -> HttpResponse:
     payment = get_object_or_404(Payment, token=token)
     attempt = payment.attempts.order_by("-number").first()
     if attempt is not None and payment.is_open:
-        provider = get_provider(payment.provider)
+        provider = _provider_or_404(payment.provider, available=False)
         try:
             result = provider.complete_return(payment, attempt, {k: str(v) for k, v in request.GET.items()})
         except ProviderError:
@@ -133,9 +142,7 @@ def sandbox_authenticate(request: HttpRequest, reference: str) -> HttpResponse:
     """The sandbox's simulated 3-D Secure page (a real provider hosts its own)."""
     from piazza.payments.models import SandboxCharge
 
-    provider = get_provider("sandbox")
-    if not provider.is_available():
-        raise Http404
+    provider = _provider_or_404("sandbox")
     charge = get_object_or_404(SandboxCharge, reference=reference)
     attempt = get_object_or_404(PaymentAttempt, provider_reference=reference)
     if request.method == "POST":

@@ -54,7 +54,7 @@ def test_ambiguous_amounts_get_a_question_not_a_guess(text, readings):
     assert [str(r) for r in info.value.readings] == readings
     form = AmountForm(data={"amount": text})
     assert not form.is_valid()
-    message = form.errors["amount"][0]
+    message = str(form.errors["amount"][0])
     assert message.startswith("Intendevi " + " o ".join(readings) + "?")
     assert "con la virgola per i centesimi" in message
 

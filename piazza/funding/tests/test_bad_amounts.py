@@ -50,3 +50,13 @@ def test_campaign_goal_out_of_range_is_a_form_error(tree, circolo_official, goal
     assert "Obiettivo" in response.content.decode()
     assert response.context["form"].errors["goal"]
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize("percent", ["²", "٣٠", "99999999999999999999999"])
+def test_split_percent_in_unicode_digits_is_a_form_error(tree, circolo_official, percent):
+    from django.core.exceptions import ValidationError
+
+    from piazza.funding.views import _parse_shares
+
+    with pytest.raises(ValidationError, match="Riga non valida"):
+        _parse_shares(circolo_official, f"{tree.bologna_centro.name}, {percent}")

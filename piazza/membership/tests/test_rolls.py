@@ -183,7 +183,8 @@ def test_congress_over_two_years_lists_each_person_once(tree, secretary, schedul
     from piazza.membership.models import FeeSchedule
 
     FeeSchedule.objects.create(
-        year=YEAR + 1, base_fee_cents=schedule.base_fee_cents, national_surcharge_cents=schedule.national_surcharge_cents,
+        year=YEAR + 1, base_fee_cents=schedule.base_fee_cents,
+        national_surcharge_cents=schedule.national_surcharge_cents,
         regional_deadline=dt.date(YEAR + 1, 1, 10), opens_at=timezone.make_aware(dt.datetime(YEAR, 11, 1)),
         closes_at=timezone.make_aware(dt.datetime(YEAR + 1, 12, 31, 23, 59, 59)))
     organiser = make_official("org.bo2", tree.bologna, [Role.ORGANISATION])

@@ -146,9 +146,11 @@ def test_sandbox_refused_in_production(settings, make_payment):
     from piazza.payments.providers.registry import get_provider
 
     payment = make_payment(1000)
-    settings.PRODUCTION = True
     provider = get_provider("sandbox")
-    assert not provider.is_available()
+    settings.PRODUCTION = True
+    with pytest.raises(LookupError):  # not registered in production (issue 10, finding 13)
+        get_provider("sandbox")
+    assert not provider.is_available()  # and an instance obtained before still refuses to act
     with pytest.raises(RuntimeError, match="production"):
         provider.fetch(payment)
 

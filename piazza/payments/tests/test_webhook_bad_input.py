@@ -67,3 +67,8 @@ def test_sandbox_is_not_routable_or_offered_in_production(client, settings):
     assert "sandbox" not in {p.identifier for p in available_providers()}
     settings.PRODUCTION = False
     assert get_provider("sandbox").identifier == "sandbox"
+
+
+def test_sandbox_pages_are_not_found_in_production(client, settings):
+    settings.PRODUCTION = True
+    assert client.get(reverse("payments:sandbox_authenticate", args=["sbch_x"])).status_code == 404
