@@ -1631,7 +1631,7 @@ class AlboConfirmation:
     phone: str
 
 
-def read_albo_confirmation(token: str, *, now: dt.datetime | None = None) -> AlboConfirmation | None:
+def read_albo_confirmation(token: str) -> AlboConfirmation | None:
     """The pending registration behind an emailed link; None when forged, expired or used."""
     try:
         data = signing.loads(token, salt=ALBO_CONFIRM_SALT, max_age=ALBO_LINK_MAX_AGE)
@@ -1652,7 +1652,7 @@ def confirm_albo_registration(*, actor: Any, token: str, now: dt.datetime | None
     so the registration, the consent and the contacts typed in the form are written now."""
     action = "membership.confirm_albo_registration"
     now = now or timezone.now()
-    pending = read_albo_confirmation(token, now=now)
+    pending = read_albo_confirmation(token)
     if pending is None:
         refuse(action, _("Il link non è più valido: è scaduto o è già stato usato. Puoi ripetere la registrazione "
                          "dal sito."), actor=actor, code="bad_link")

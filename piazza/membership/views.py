@@ -72,6 +72,7 @@ from piazza.membership.models import (
     TransferStatus,
     rules_for,
 )
+from piazza.membership.payments import start_election_fee
 from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Person
 from piazza.people.validation import find_comune
@@ -305,15 +306,19 @@ def albo(request: HttpRequest) -> HttpResponse:
     return render(request, "membership/albo.html", {"form": form, "election": election})
 
 
-def _send_albo_continuation(request: HttpRequest, supporter: Any, election: AlboElection | None) -> None:
+def _election_fee_payment(request: HttpRequest, supporter: Any, election: AlboElection | None) -> Any:
+    """The payment of the election fee when one is due (non-members), else None."""
     registration = (ElectionRegistration.objects.filter(supporter=supporter, election=election).first()
                     if election is not None else None)
-    payment_url = ""
-    if registration is not None and registration.fee_cents and registration.paid_at is None:
-        from piazza.membership.payments import start_election_fee
+    if registration is None or not registration.fee_cents or registration.paid_at is not None:
+        return None
+    return start_election_fee(registration, actor=request.user, return_url=reverse("membership:albo_done"))
 
-        payment = start_election_fee(registration, actor=request.user, return_url=reverse("membership:albo_done"))
-        payment_url = settings.SITE_URL.rstrip("/") + reverse("payments:pay", args=[payment.token])
+
+def _send_albo_continuation(request: HttpRequest, supporter: Any, election: AlboElection | None) -> None:
+    payment = _election_fee_payment(request, supporter, election)
+    payment_url = (settings.SITE_URL.rstrip("/") + reverse("payments:pay", args=[payment.token])
+                   if payment is not None else "")
     actions.send_albo_continuation(supporter=supporter, election=election, payment_url=payment_url)
 
 
@@ -333,12 +338,8 @@ def albo_confirm(request: HttpRequest, token: str) -> HttpResponse:
     except ValidationError as error:
         return render(request, "membership/albo_confirm.html", {"pending": None, "errors": error.messages},
                       status=410)
-    registration = (ElectionRegistration.objects.filter(supporter=supporter, election=pending.election).first()
-                    if pending.election is not None else None)
-    if registration is not None and registration.fee_cents and registration.paid_at is None:
-        from piazza.membership.payments import start_election_fee
-
-        payment = start_election_fee(registration, actor=request.user, return_url=reverse("membership:albo_done"))
+    payment = _election_fee_payment(request, supporter, pending.election)
+    if payment is not None:
         return redirect("payments:pay", token=payment.token)
     return render(request, "membership/albo_done.html", {"name": supporter.person.first_name,
                                                           "election": pending.election})

@@ -194,3 +194,24 @@ def test_find_or_create_person_writes_a_match_only_for_an_official_or_after_proo
     assert record_of(person) == before
     people_actions.find_or_create_person(actor=None, data=data, proved=True)
     assert person.emails.filter(value="intruso@example.org").exists()
+
+
+@freeze_time(NOW)
+def test_a_non_member_on_file_confirms_then_pays_the_election_fee(tree, primaries,
+                                                                   django_capture_on_commit_callbacks):
+    person = _on_file("Lucia", "Bianchi")
+    data = join_data(first=person.first_name, last=person.last_name, birth_date=person.birth_date)
+    with django_capture_on_commit_callbacks(execute=True):
+        _albo_post(Client(), primaries, data, email="lucia.nuova@example.org", phone="+39 333 000 6666")
+    message = next(m for m in mail.outbox if "lucia@registrata.example.org" in m.to)
+    assert "lucia.nuova@example.org" in message.body  # she sees what the link would add
+    response = Client().post(_link(message))
+    assert response.status_code == 302 and "/pagamenti/" in response["Location"]
+    registration = ElectionRegistration.objects.get(supporter__person=person, election=primaries)
+    assert registration.fee_cents == 200 and registration.paid_at is None
+    assert person.emails.filter(value="lucia.nuova@example.org").exists()
+
+
+def test_a_forged_or_tampered_link_is_refused(tree, primaries):
+    assert Client().get(reverse("membership:albo_confirm", args=["not-a-token"])).status_code == 410
+    assert Client().post(reverse("membership:albo_confirm", args=["abc:def"])).status_code == 410
