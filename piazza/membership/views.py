@@ -72,6 +72,7 @@ from piazza.membership.models import (
     TransferStatus,
     rules_for,
 )
+from piazza.membership.payments import start_election_fee
 from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Person
 from piazza.people.validation import find_comune
@@ -294,20 +295,54 @@ def albo(request: HttpRequest) -> HttpResponse:
                     citizenship=data["citizenship"], birth_comune=birth_comune, birth_country=birth_country,
                     has_residence_permit=data["has_residence_permit"], declares_support=data["declares_support"],
                     consents_to_contact=data["consents_to_contact"]))
-                registration = (ElectionRegistration.objects.filter(supporter=supporter, election=election).first()
-                                if election is not None else None)
-                if registration is not None and registration.fee_cents and registration.paid_at is None:
-                    from piazza.membership.payments import start_election_fee
-
-                    payment = start_election_fee(registration, actor=request.user,
-                                                 return_url=reverse("membership:albo_done"))
-                    return redirect("payments:pay", token=payment.token)
+                if supporter is not None:  # a brand-new person: the next step goes to the address typed
+                    _send_albo_continuation(request, supporter, election)
             except ValidationError as error:
                 _apply_errors(form, error)
             else:
-                return render(request, "membership/albo_done.html", {"name": data["first_name"],
-                                                                      "election": election})
+                # Issue 10, rule G1: one answer whoever the code belongs to (member, non-member on
+                # file, nobody); the continuation is in the email.
+                return redirect("membership:albo_sent")
     return render(request, "membership/albo.html", {"form": form, "election": election})
+
+
+def _election_fee_payment(request: HttpRequest, supporter: Any, election: AlboElection | None) -> Any:
+    """The payment of the election fee when one is due (non-members), else None."""
+    registration = (ElectionRegistration.objects.filter(supporter=supporter, election=election).first()
+                    if election is not None else None)
+    if registration is None or not registration.fee_cents or registration.paid_at is not None:
+        return None
+    return start_election_fee(registration, actor=request.user, return_url=reverse("membership:albo_done"))
+
+
+def _send_albo_continuation(request: HttpRequest, supporter: Any, election: AlboElection | None) -> None:
+    payment = _election_fee_payment(request, supporter, election)
+    payment_url = (settings.SITE_URL.rstrip("/") + reverse("payments:pay", args=[payment.token])
+                   if payment is not None else "")
+    actions.send_albo_continuation(supporter=supporter, election=election, payment_url=payment_url)
+
+
+def albo_sent(request: HttpRequest) -> HttpResponse:
+    """After every accepted Albo form, whoever the code belongs to (issue 10, rule G1)."""
+    return render(request, "membership/albo_sent.html")
+
+
+def albo_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link emailed to a person already on file: a button (a GET from a mail scanner writes
+    nothing), then the registration; the election fee, when due, is paid next."""
+    pending = actions.read_albo_confirmation(token)
+    if request.method != "POST" or pending is None:
+        return render(request, "membership/albo_confirm.html", {"pending": pending}, status=200 if pending else 410)
+    try:
+        supporter = actions.confirm_albo_registration(actor=request.user, token=token)
+    except ValidationError as error:
+        return render(request, "membership/albo_confirm.html", {"pending": None, "errors": error.messages},
+                      status=410)
+    payment = _election_fee_payment(request, supporter, pending.election)
+    if payment is not None:
+        return redirect("payments:pay", token=payment.token)
+    return render(request, "membership/albo_done.html", {"name": supporter.person.first_name,
+                                                          "election": pending.election})
 
 
 def albo_done(request: HttpRequest) -> HttpResponse:

@@ -48,7 +48,7 @@ from piazza.people.models import (
 )
 from piazza.people.queries import people_for
 from piazza.people.validation import CleanedPerson, clean_person_data, search_name
-from piazza.territory.models import Comune, Kind, Level, Territory
+from piazza.territory.models import Comune, Kind, Level, Role, Territory
 from piazza.territory.scoping import has_role_at, scope_paths
 
 PERSON_FIELDS = (
@@ -431,6 +431,7 @@ def find_or_create_person(
     source: str = Source.MANUAL,
     email: str | None = None,
     phone: str | None = None,
+    proved: bool = False,
     **fields: Any,
 ) -> Person:
     """For flows like donating or joining: the existing person when they match for sure
@@ -438,8 +439,11 @@ def find_or_create_person(
     same name, birth date and comune), else a new person with likely duplicates queued.
 
     Person fields come as `data` or as keyword arguments (`first_name=…`, `email=…`, `phone=…`);
-    `territory` is an alias of `circolo`. Missing contacts given now are added to the existing
-    person. The returned person's `was_created` says whether it is new.
+    `territory` is an alias of `circolo`. The returned person's `was_created` says whether it is
+    new. Missing contacts, tags and a missing codice fiscale given now are added to the existing
+    person only when `may_write_matched` allows it (an official in scope, or `proved=True` after
+    the person clicked a link sent to their registered address): from a public form (anonymous
+    visitor, actor None) the matched person is returned untouched (issue 10, convention 16).
 
     An official's flow (the circolo desk) calls `guard_other_territory` first, outside its
     transaction: a person of another territory is then never matched nor written to.
@@ -463,16 +467,18 @@ def find_or_create_person(
     with transaction.atomic():
         strong = [m for m in dedupe.find_matches(probe) if m.strong]
         if strong:
-            person = Person.objects.select_for_update().get(pk=strong[0].person_id)
-            _set_contacts(person, Email, cleaned.emails)
-            _set_contacts(person, Phone, cleaned.phones)
-            _set_tags(person, cleaned.tags)
-            if not person.codice_fiscale and cleaned.values.get("codice_fiscale"):
-                person.codice_fiscale = cleaned.values["codice_fiscale"]
-                person.codice_fiscale_canonical = cleaned.values["codice_fiscale_canonical"]
-                person.save(update_fields=["codice_fiscale", "codice_fiscale_canonical", "updated_at"])
+            person = Person.objects.select_for_update().select_related("territory").get(pk=strong[0].person_id)
+            written = may_write_matched(actor, person, home=circolo, proved=proved)
+            if written:
+                _set_contacts(person, Email, cleaned.emails)
+                _set_contacts(person, Phone, cleaned.phones)
+                _set_tags(person, cleaned.tags)
+                if not person.codice_fiscale and cleaned.values.get("codice_fiscale"):
+                    person.codice_fiscale = cleaned.values["codice_fiscale"]
+                    person.codice_fiscale_canonical = cleaned.values["codice_fiscale_canonical"]
+                    person.save(update_fields=["codice_fiscale", "codice_fiscale_canonical", "updated_at"])
             record("people.find_or_create_person", actor=actor, obj=person, territory=person.territory,
-                   data={"matched": strong[0].reasons, "source": source})
+                   data={"matched": strong[0].reasons, "source": source, "written": written, "proved": proved})
             person.was_created = False
             return person
         _require_scope("people.create_person", actor, assigned)
@@ -480,6 +486,21 @@ def find_or_create_person(
         check_duplicates(person)
         person.was_created = True
         return person
+
+
+# Who may write to a person found by what was typed: officials of these roles in scope (the desk).
+MATCH_WRITE_ROLES = WRITE_ROLES | {Role.TREASURY}
+
+
+def may_write_matched(actor: Any, person: Person, *, home: Territory | None = None, proved: bool = False) -> bool:
+    """Issue 10, rule G1, convention 16: a codice fiscale or an email typed into a public form
+    identifies nobody, so the person it matches is written to (contacts, consents, fields) only
+    by an official whose scope holds that person (the desk, the import), or once the person has
+    proved control of their registered address (`proved`, from the link emailed there).
+    Anonymous visitors and system flows acting for them (actor None) never write."""
+    if proved:
+        return True
+    return _is_user(actor) and not outside_scope(actor, person, MATCH_WRITE_ROLES, home=home)
 
 
 def record_consent(

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -108,20 +109,29 @@ def test_members_pay_no_election_fee(tree, primaries):
     m = join(tree)
     actions.mark_paid(actor=None, membership=m, method="card", reference="x")
     person = m.person
-    supporter = actions.register_supporter(actor=None, election=primaries, data=_supporter_data(
+    # Issue 10, convention 16: the form typed with a member's code writes nothing; the member
+    # registers by the link sent to the registered address.
+    assert actions.register_supporter(actor=None, election=primaries, data=_supporter_data(
         first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
-        codice_fiscale=person.codice_fiscale))
+        codice_fiscale=person.codice_fiscale)) is None
+    assert not ElectionRegistration.objects.filter(supporter__person=person).exists()
+    token = actions.albo_confirmation_token(person, election=primaries, email="albo@example.org", phone="")
+    supporter = actions.confirm_albo_registration(actor=None, token=token)
     assert ElectionRegistration.objects.get(supporter=supporter).fee_cents == 0
 
 
-def test_albo_page_for_an_election_sends_non_members_to_the_payment(client, tree, primaries):
+def test_albo_page_for_an_election_mails_non_members_the_payment(client, tree, primaries,
+                                                                  django_capture_on_commit_callbacks):
     data = join_data()
     url = reverse("membership:albo") + f"?elezione={primaries.pk}"
     assert "2,00 €" in client.get(url).content.decode()
-    response = client.post(url, {
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {
         "first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date.isoformat(),
         "birth_place": "Bologna", "codice_fiscale": data.codice_fiscale, "citizenship": "italian",
         "residence_street": "Via Po 1", "residence_comune": "Bologna", "email": "albo2@example.org",
         "phone": "+39 333 765 4321", "declares_support": "on", "consents_to_contact": "on"})
-    assert response.status_code == 302 and "/pagamenti/" in response["Location"]
+    # Issue 10, G1: the same answer for everyone; a new person's payment link is in the email.
+    assert response.status_code == 302 and response["Location"] == reverse("membership:albo_sent")
+    assert "/pagamenti/" in next(m for m in mail.outbox if "albo2@example.org" in m.to).body
     assert client.get(reverse("membership:albo") + "?elezione=999999").status_code == 404

@@ -76,8 +76,13 @@ def test_same_code_in_omocodia_form_is_refused_on_create_and_found_by_find_or_cr
         source="donation",
     )
     assert found.pk == first.pk and not found.was_created
-    assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org", "nuova@example.org"}
+    # Issue 10, convention 16: a public flow (actor None) never writes to the person it matched…
+    assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org"}
     assert Person.objects.count() == 1
+    # …an official in scope does (the desk), and so does a flow whose person proved the address.
+    actions.find_or_create_person(actor=national_admin, first_name="Mario", last_name="Rossi",
+                                  codice_fiscale=variant, email="nuova@example.org")
+    assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org", "nuova@example.org"}
 
 
 def test_find_or_create_by_email_and_similar_name(tree, mario_data):
