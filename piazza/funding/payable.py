@@ -68,7 +68,9 @@ class DonationHandler(PayableHandler):
 
 def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
     """Rule F6/F14 source: this person's gifts (with fee cover) in `year` within `entity_path`."""
-    qs = Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED, created_at__year=year)
+    # The year the money arrived (when F6 judged it, `donation_succeeded`), not when the form was sent:
+    # a gift started at 23:55 on 31 December and paid at 00:05 belongs to the new year.
+    qs = Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED, succeeded_at__year=year)
     if entity_path:
         qs = qs.filter(campaign__territory__path__startswith=entity_path)
     row = qs.aggregate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))

@@ -53,7 +53,12 @@ class Thermometer:
 
     @property
     def days_left(self) -> int:
-        seconds = (self.deadline - timezone.now()).total_seconds()
+        # Wall-clock time in Rome: the days around a summer-time switch have 23 or 25 hours, and
+        # "ends in 2 days" must not read 3 on the last Sunday of October.
+        def wall(moment: Any) -> Any:
+            return timezone.localtime(moment).replace(tzinfo=None)
+
+        seconds = (wall(self.deadline) - wall(timezone.now())).total_seconds()
         return max(0, math.ceil(seconds / 86400))
 
 

@@ -661,7 +661,8 @@ def _set_paid(membership: Membership, *, method: str, reference: str, fingerprin
     membership.prepaid_instrument = prepaid
     membership.payment_id = payment_id
     membership.cash_receipt_number = cash_receipt_number
-    membership.objection_deadline = paid_at + dt.timedelta(days=rules.objection_days)
+    # Days on Rome's calendar: 15 days after 12:00 end at 12:00, even across a summer-time switch.
+    membership.objection_deadline = timezone.localtime(paid_at) + dt.timedelta(days=rules.objection_days)
 
 
 def _flag_instrument(membership: Membership, *, fingerprint: str, prepaid: bool, rules: Any, actor: Any) -> None:

@@ -780,13 +780,16 @@ def validate_amount(value: Any, currency: str = "EUR") -> Money:
 
 # --- recurring schedules (provider-agnostic) -----------------------------------------------
 
-def _add_interval(day: Any, interval: str) -> Any:
+def _add_interval(day: Any, interval: str, anchor_day: int | None = None) -> Any:
+    """The charge after `day`: same day of the next month (year), or the month's last day when it has
+    none. `anchor_day` is the schedule's own day of the month, so that a gift started on 31 January is
+    charged on 28 (29) February and then on 31 March again, not on the 28th for ever after."""
     import calendar
 
     months = 12 if interval == "yearly" else 1
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+    return day.replace(year=year, month=month, day=min(anchor_day or day.day, calendar.monthrange(year, month)[1]))
 
 
 def create_recurring(
@@ -866,7 +869,8 @@ def _schedule_after_success(payment: Payment, method: SavedMethod | None) -> Non
         return
     if cycle == schedule.cycle:
         schedule.cycle += 1
-        schedule.next_charge_on = _add_interval(schedule.next_charge_on, schedule.interval)
+        schedule.next_charge_on = _add_interval(schedule.next_charge_on, schedule.interval,
+                                                anchor_day=timezone.localdate(schedule.created_at).day)
         schedule.failure_count = 0
         schedule.retry_at = None
         schedule.save(update_fields=["cycle", "next_charge_on", "failure_count", "retry_at"])

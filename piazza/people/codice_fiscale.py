@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codicefiscale import codicefiscale as cflib
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 MONTH_LETTERS = "ABCDEHLMPRST"
@@ -111,7 +112,7 @@ def validate_codice_fiscale(value: str | None) -> CodiceFiscaleResult:
     result.sex = "F" if day > 40 else "M"
     if day > 40:
         day -= 40
-    today = dt.date.today()
+    today = timezone.localdate()
     century = 2000 if 2000 + year <= today.year else 1900
     try:
         result.birth_date = dt.date(century + year, month, day)

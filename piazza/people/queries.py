@@ -16,6 +16,7 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Subquery, Value
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
@@ -116,17 +117,17 @@ def contact_permission(person: Person, purpose: str, channel: str | None = None)
     ]
     if consent is not None and consent.granted:
         reason = _("Consenso per «%(purpose)s» dato il %(date)s (%(version)s).") % {
-            "purpose": Purpose(purpose).label, "date": consent.at.strftime("%d/%m/%Y"),
+            "purpose": Purpose(purpose).label, "date": timezone.localtime(consent.at).strftime("%d/%m/%Y"),
             "version": consent.text_version}
     elif purpose == Purpose.POLITICAL_COMMUNICATION and regular:
         if consent is not None and not consent.granted:
             return ContactAnswer(False, _("Ha revocato il consenso alla comunicazione politica il %(date)s.")
-                                 % {"date": consent.at.strftime("%d/%m/%Y")}, [])
+                                 % {"date": timezone.localtime(consent.at).strftime("%d/%m/%Y")}, [])
         reason = _("%(relation)s: contatto regolare, la comunicazione politica non richiede consenso "
                    "(Garante, provv. 96/2019).") % {"relation": regular[0].label}
     elif consent is not None:
         return ContactAnswer(False, _("Consenso per «%(purpose)s» revocato il %(date)s.") % {
-            "purpose": Purpose(purpose).label, "date": consent.at.strftime("%d/%m/%Y")}, [])
+            "purpose": Purpose(purpose).label, "date": timezone.localtime(consent.at).strftime("%d/%m/%Y")}, [])
     else:
         return ContactAnswer(False, _("Nessun consenso per «%(purpose)s».") % {"purpose": Purpose(purpose).label}, [])
     if channel is not None:
@@ -278,7 +279,7 @@ def apply_definition(queryset: QuerySet[Person], definition: dict[str, Any]) -> 
         queryset = queryset.filter(tags__name=tag)
     if d.get("consent"):
         queryset = with_consent(queryset, str(d["consent"]))
-    today = dt.date.today()
+    today = timezone.localdate()  # ages turn in Italy, not on the server's (UTC) calendar
     if d.get("age_min") is not None:
         queryset = queryset.filter(birth_date__lte=_years_before(today, int(d["age_min"])))
     if d.get("age_max") is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
@@ -96,7 +97,7 @@ def parse_date(value: Any) -> dt.date:
             parsed = dt.datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-        if fmt.endswith("%y") and parsed.year > dt.date.today().year:
+        if fmt.endswith("%y") and parsed.year > timezone.localdate().year:
             parsed = parsed.replace(year=parsed.year - 100)
         return parsed
     raise ValueError(
@@ -232,7 +233,7 @@ def clean_person_data(data: dict[str, Any], *, partial: bool = False) -> Cleaned
     if data.get("birth_date"):
         try:
             birth = parse_date(data["birth_date"])
-            if birth > dt.date.today() or birth.year < 1900:
+            if birth > timezone.localdate() or birth.year < 1900:
                 raise ValueError(
                     _("La data di nascita %(value)s non è plausibile.") % {"value": birth.strftime("%d/%m/%Y")}
                 )

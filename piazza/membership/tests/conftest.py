@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from piazza.core import testing_clock
 from piazza.membership.actions import JoinData, apply_for_membership, mark_paid
 from piazza.membership.models import Channel, FeeSchedule, Membership, MembershipRules, PaymentMethod
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Role
 from piazza.territory.testing import make_official
 
-YEAR = 2026
+# The membership year under test is the year of the suite's frozen "today" (piazza.core.testing_clock),
+# so that pages and actions that read the clock find this year's fee schedule open on any frozen day.
+YEAR = testing_clock.today().year
 
 
 @pytest.fixture

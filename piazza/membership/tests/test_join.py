@@ -80,7 +80,7 @@ def test_m7_reduced_fee_for_a_20_year_old(tree):
 def test_bad_input_15_year_old(tree):
     with pytest.raises(ValidationError) as err:
         join(tree, birth_date=dt.date(YEAR - 15, 1, 1))
-    assert "almeno 16 anni" in str(err.value) and "Potrai iscriverti dal 01/01/2027" in str(err.value)
+    assert "almeno 16 anni" in str(err.value) and f"Potrai iscriverti dal 01/01/{YEAR + 1}" in str(err.value)
     _nothing_saved()
     assert _refused().exists()
 
@@ -167,7 +167,7 @@ def test_bad_input_join_after_the_cut_off(tree, schedule):
     join(tree, now=closes)  # the last second is still in
     with pytest.raises(ValidationError) as err:
         join(tree, now=closes + dt.timedelta(seconds=1))
-    assert "si è chiuso il 31/12/2026 23:59:59" in str(err.value)
+    assert f"si è chiuso il 31/12/{YEAR} 23:59:59" in str(err.value)
     assert Membership.objects.count() == 1
     assert _refused().filter(data__code="after_cut_off").exists()
 

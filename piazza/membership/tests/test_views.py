@@ -9,6 +9,7 @@ from piazza.core.models import AuditEntry, AuditKind
 from piazza.membership import actions
 from piazza.membership.models import Delivery, Membership, Status
 from piazza.membership.views import card_token
+from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -35,9 +36,11 @@ def test_member_list_view_is_audited(tree, secretary):
 
 def test_desk_registration_with_bad_input_shows_the_message_and_saves_nothing(tree, secretary):
     client = verified_client(secretary)
+    born = dt.date(YEAR - 15, 1, 1)  # 14 or 15 all year long, whatever the day
+    code = make_codice_fiscale(first_name="Ugo", last_name="Neri", sex="M", birth_date=born, belfiore="A944")
     response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]), {
-        "first_name": "Ugo", "last_name": "Neri", "sex": "M", "birth_date": "2015-01-01", "birth_place": "Bologna",
-        "codice_fiscale": "NREGUO15A01A944X", "citizenship": "italian", "residence_street": "Via Po 1",
+        "first_name": "Ugo", "last_name": "Neri", "sex": "M", "birth_date": born.isoformat(), "birth_place": "Bologna",
+        "codice_fiscale": code, "citizenship": "italian", "residence_street": "Via Po 1",
         "email": "ugo@example.org", "circolo": tree.bologna_centro.pk, "member_of_other_party": "no",
         "declarations_accepted": "on", "art9_authorised": "on", "method": "pos", "reference": "1"})
     assert response.status_code == 200

@@ -7,6 +7,7 @@ State fields here are workflow states; money totals come from the ledger.
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import hashlib
 import os
@@ -173,8 +174,8 @@ class Mandate(models.Model):
         start = self.last_collected_on or self.signed_on
         month = start.month - 1 + MANDATE_EXPIRY_MONTHS
         year, month = start.year + month // 12, month % 12 + 1
-        day = min(start.day, 28)
-        return datetime.date(year, month, day)
+        # The same day 36 months on, or the month's last day (signed on 29 February, 31 January).
+        return datetime.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 class MandateAmendment(models.Model):

@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import pytest
 from django.conf import settings
@@ -30,7 +29,7 @@ def test_passwords_are_hashed_with_argon2(circolo_secretary):
         "Argon2PasswordHasher" in settings.PASSWORD_HASHERS[1]
 
 
-def test_login_then_2fa_setup_confirms_device_and_gives_backup_codes(circolo_secretary):
+def test_login_then_2fa_setup_confirms_device_and_gives_backup_codes(circolo_secretary, clock):
     client = Client()
     response = _login(client, "segretario.centro")
     assert response.status_code == 302
@@ -43,7 +42,7 @@ def test_login_then_2fa_setup_confirms_device_and_gives_backup_codes(circolo_sec
     assert "Il codice non corrisponde" in response.content.decode()
     response = client.post(reverse("web:otp_setup"), {"code": _code(device)})
     assert "bisogna attendere qualche secondo" in response.content.decode()  # throttled guess
-    time.sleep(2.1)
+    clock.tick(2.1)  # the suite's clock is frozen: move it rather than wait
     response = client.post(reverse("web:otp_setup"), {"code": _code(device)})
     assert response.status_code == 200
     device.refresh_from_db()
@@ -52,7 +51,7 @@ def test_login_then_2fa_setup_confirms_device_and_gives_backup_codes(circolo_sec
     assert client.get(reverse("web:dashboard")).status_code == 200
 
 
-def test_wrong_totp_code_is_refused_logged_and_backup_code_works_once(circolo_secretary):
+def test_wrong_totp_code_is_refused_logged_and_backup_code_works_once(circolo_secretary, clock):
     TOTPDevice.objects.create(user=circolo_secretary, name="phone", confirmed=True)
     static = StaticDevice.objects.create(user=circolo_secretary, name="backup")
     static.token_set.create(token="backup01")
@@ -62,13 +61,13 @@ def test_wrong_totp_code_is_refused_logged_and_backup_code_works_once(circolo_se
     assert "Codice non valido o scaduto" in response.content.decode()
     assert client.get(reverse("web:dashboard")).status_code == 302
     assert AuditEntry.objects.filter(action="auth.otp_failed", kind=AuditKind.DENIED).exists()
-    time.sleep(1.1)  # django-otp throttles guessing after a wrong code
+    clock.tick(1.1)  # django-otp throttles guessing after a wrong code
     response = client.post(reverse("web:otp_verify"), {"code": "backup01"})
     assert response.status_code == 302
     assert client.get(reverse("web:dashboard")).status_code == 200
     other = Client()
     _login(other, "segretario.centro")
-    time.sleep(2.1)
+    clock.tick(2.1)
     response = other.post(reverse("web:otp_verify"), {"code": "backup01"})
     assert "Codice non valido" in response.content.decode()  # a backup code works once
     assert other.get(reverse("web:dashboard")).status_code == 302

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from piazza.ledger.accounts import get_account
 from piazza.payments.bank import actions
-from piazza.payments.bank.banking_days import next_banking_day
+from piazza.payments.bank.banking_days import is_banking_day, next_banking_day
 from piazza.payments.bank.models import BankAccount, MandateChannel
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
@@ -32,14 +32,32 @@ class Bank:
     def mandate(self, name: str = "Nicolò Dell'Acqua", iban: str = "IT25O0306909606100000012345", **extra: Any):
         return actions.sign_mandate(
             actor=self.anna, creditor=self.account, debtor_name=name, debtor_iban=iban,
-            debtor_email=extra.pop("email", "nicolo@example.org"), signed_on=datetime.date(2026, 1, 5),
+            debtor_email=extra.pop("email", "nicolo@example.org"), signed_on=signature_day(),
             channel=MandateChannel.ONLINE, consent_text=CONSENT, **extra,
         )
+
+
+def signature_day() -> datetime.date:
+    """When the test mandates were signed: 5 January of last year, in the past whatever today is."""
+    return datetime.date(timezone.localdate().year - 1, 1, 5)
 
 
 def far_date(days: int = 20) -> datetime.date:
     """A TARGET2 business day at least `days` ahead: a due date every check accepts."""
     return next_banking_day(timezone.localdate() + datetime.timedelta(days=days))
+
+
+def inside_lead_time(days: int) -> datetime.date:
+    """The last TARGET2 business day less than `days` calendar days ahead: a due date a `days`-day
+    pre-notification lead time refuses, whatever weekday and holidays today falls near.
+
+    (Not `far_date(days - 1)`: when that lands on a weekend or holiday it rolls forward, out of the
+    lead time; 2026-12-06 + 13 days is a Saturday and rolls to 15 days away.)"""
+    day = timezone.localdate() + datetime.timedelta(days=days - 1)
+    while not is_banking_day(day):
+        day -= datetime.timedelta(days=1)
+    assert day > timezone.localdate(), "no TARGET2 business day inside the lead time"
+    return day
 
 
 @pytest.fixture

@@ -20,16 +20,16 @@ from piazza.payments.bank.models import (
     MandateChannel,
     MandateStatus,
 )
-from piazza.payments.bank.tests.conftest import CONSENT, far_date
+from piazza.payments.bank.tests.conftest import CONSENT, far_date, inside_lead_time, signature_day
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
 
 pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
-def _collect(bank, mandate, key="k1", days=20, cents=1500, recurring=True):
+def _collect(bank, mandate, key="k1", days=20, cents=1500, recurring=True, due_date=None):
     return actions.schedule_collection(
-        actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=far_date(days),
+        actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=due_date or far_date(days),
         description="Donazione mensile", credit_account=bank.funds, creation_key=key, recurring=recurring)
 
 
@@ -38,7 +38,7 @@ class TestMandateBadInput:
         with pytest.raises(ValidationError) as error:
             bank.mandate(consent_text="   ") if False else actions.sign_mandate(
                 actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
-                debtor_iban="IT25O0306909606100000012345", signed_on=datetime.date(2026, 1, 5),
+                debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
                 channel=MandateChannel.ONLINE, consent_text="  ")
         assert "consenso" in error.value.message_dict["consent_text"][0]
         assert not Mandate.objects.exists()
@@ -58,7 +58,7 @@ class TestMandateBadInput:
     def test_paper_mandate_needs_the_scan(self, bank):
         with pytest.raises(ValidationError) as error:
             actions.sign_mandate(actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
-                                 debtor_iban="IT25O0306909606100000012345", signed_on=datetime.date(2026, 1, 5),
+                                 debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
                                  channel=MandateChannel.PAPER, consent_text=CONSENT)
         assert "scansione" in error.value.message_dict["paper_scan"][0]
 
@@ -66,7 +66,7 @@ class TestMandateBadInput:
         other = make_official("tesoriere.modena", tree.modena, [Role.TREASURY])
         with pytest.raises(PermissionDenied):
             actions.sign_mandate(actor=other, creditor=bank.account, debtor_name="X",
-                                 debtor_iban="IT25O0306909606100000012345", signed_on=datetime.date(2026, 1, 5),
+                                 debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
                                  channel=MandateChannel.ONLINE, consent_text=CONSENT)
 
 
@@ -91,7 +91,7 @@ class TestCollections:
 
     def test_due_date_inside_the_prenotification_lead_time_is_refused(self, bank):
         with pytest.raises(ValidationError) as error:
-            _collect(bank, bank.mandate(), days=13)
+            _collect(bank, bank.mandate(), due_date=inside_lead_time(14))
         assert "troppo vicina" in error.value.message_dict["due_date"][0]
         assert "14 giorni" in error.value.message_dict["due_date"][0]
         assert not Collection.objects.exists()
@@ -153,10 +153,20 @@ class TestBatches:
         mandate.refresh_from_db()
         assert mandate.status == MandateStatus.ACTIVE and not mandate.pending_original_iban
 
+    @pytest.mark.parametrize(("signed", "lapses"), [
+        (datetime.date(2026, 1, 31), datetime.date(2029, 1, 31)),
+        (datetime.date(2028, 2, 29), datetime.date(2031, 2, 28)),
+        (datetime.date(2027, 5, 31), datetime.date(2030, 5, 31)),
+        (datetime.date(2026, 12, 31), datetime.date(2029, 12, 31)),
+    ])
+    def test_36_months_end_on_the_same_day_or_the_months_last(self, signed, lapses):
+        assert Mandate(signed_on=signed).lapses_on() == lapses
+
     def test_mandates_lapse_after_36_months_unused(self, bank):
         mandate = bank.mandate()
-        assert mandate.lapses_on() == datetime.date(2029, 1, 5)
-        assert actions.expire_mandates(today=datetime.date(2029, 1, 4)) == 0
-        assert actions.expire_mandates(today=datetime.date(2029, 1, 5)) == 1
+        lapses = datetime.date(mandate.signed_on.year + 3, 1, 5)  # signed on 5 January
+        assert mandate.lapses_on() == lapses
+        assert actions.expire_mandates(today=lapses - datetime.timedelta(days=1)) == 0
+        assert actions.expire_mandates(today=lapses) == 1
         mandate.refresh_from_db()
         assert mandate.status == MandateStatus.EXPIRED

@@ -12,7 +12,7 @@ from piazza.payments.bank import actions
 from piazza.payments.bank.models import LineStatus, StatementLine
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
 from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
-from piazza.payments.bank.tests.conftest import OUR_IBAN, far_date
+from piazza.payments.bank.tests.conftest import OUR_IBAN, far_date, signature_day
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -103,7 +103,7 @@ def test_new_mandate_page_refuses_a_wrong_cin(bank):
     client = verified_client(bank.anna)
     response = client.post(reverse("bank:mandate_new"), {
         "creditor": bank.account.pk, "debtor_name": "Maria Rossi", "debtor_iban": "IT64Y0542811101000000123456",
-        "signed_on": "2026-01-05", "channel": "online", "consent_text": "Autorizzo l'addebito",
+        "signed_on": signature_day().isoformat(), "channel": "online", "consent_text": "Autorizzo l'addebito",
     })
     assert response.status_code == 200 and "CIN" in response.content.decode()
 
