@@ -34,6 +34,7 @@ def _drop_test_database() -> None:
             Path(f"{SQLITE_FILE}{suffix}").unlink(missing_ok=True)
         return
     sys.path.insert(0, str(ROOT))
+    os.environ["PIAZZA_ENV"] = "test"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
