@@ -4,14 +4,14 @@ nearly empty pool (totals = ledger, the pool never below zero), and the F6 cap r
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 
+from piazza.core.testing_threads import run_in_threads
 from piazza.funding import actions, queries
 from piazza.funding.models import Donation, DonationStatus, MatchingPool, MatchStatus, PoolMatch
 from piazza.funding.tests.flows import pay_donation, payment_of, submit
@@ -24,27 +24,6 @@ from piazza.territory.testing import make_official
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-
-def run_in_threads(jobs: list[Callable[[], Any]]) -> list[BaseException]:
-    """Start every job at once (a barrier), each thread on its own database connection."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 def reconcile_deadlock_victims(errors: list[BaseException]) -> int:

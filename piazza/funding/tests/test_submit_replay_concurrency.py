@@ -4,41 +4,18 @@ donation's payment page; none is a 500, and one donation is recorded."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from piazza.core.testing_threads import run_in_threads
 from piazza.funding.models import Donation
 from piazza.funding.tests.flows import form_data
 from piazza.payments.models import Payment
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-
-def run_in_threads(jobs: list[Callable[[], Any]]) -> list[BaseException]:
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 def test_ten_concurrent_submits_with_one_key_answer_the_first_donation(live_campaign, settings):

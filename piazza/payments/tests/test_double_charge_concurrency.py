@@ -4,17 +4,15 @@ once; a late duplicate charge is refunded automatically and the books stay balan
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from piazza.core.testing_threads import run_in_threads
 from piazza.ledger.checks import run_checks
 from piazza.ledger.models import LedgerTransaction
 from piazza.payments.models import DuplicateCharge, DuplicateState, PaymentAttempt, SandboxCharge, State
@@ -24,27 +22,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 OK = "4242424242424242"
 
-
-def run_in_threads(jobs: list[Callable[[], Any]]) -> list[BaseException]:
-    """Start every job at once (a barrier), each thread on its own database connection."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 @pytest.fixture
