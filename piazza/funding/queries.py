@@ -231,11 +231,16 @@ def one_click_offer(device: MethodDevice | None) -> OneClickOffer | None:
 
 
 def comuni_named(name: str) -> list[Comune]:
-    """Current comuni with this name (a few names exist in two provinces)."""
+    """Current comuni with this name (a few names exist in two provinces); a comune merged away
+    answers with the comune it became, so "Nanto" still finds what is near Nanto (rule D2)."""
     name = " ".join(name.split())
     if not name:
         return []
-    return list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True))
+    named = list(Comune.objects.filter(name__iexact=name).select_related("successor"))
+    current = [c for c in named if c.valid_to is None]
+    if current:
+        return current
+    return list({c.current().pk: c.current() for c in named if c.successor_id}.values())
 
 
 def live_campaigns_near(comuni: list[Comune]) -> list[Campaign]:

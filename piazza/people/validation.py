@@ -178,6 +178,9 @@ def _comune_by_name(text: str) -> Comune | None:
     candidates = list(Comune.objects.filter(name__iexact=text.split("(")[0].strip()))
     if not candidates:
         candidates = [c for c in Comune.objects.filter(name__istartswith=key[:3]) if _comune_key(c.name) == key]
+    if len(candidates) > 1:  # a merged comune and the new one of the same name: the one in force
+        in_force = [c for c in candidates if c.valid_to is None]
+        candidates = in_force if len(in_force) == 1 else candidates
     if len(candidates) > 1:
         raise ValueError(_("Ci sono più comuni di nome «%(value)s»: indica il codice ISTAT.") % {"value": text})
     return candidates[0] if candidates else None

@@ -76,6 +76,11 @@ class Comune(models.Model):
     federation = models.ForeignKey(
         "Territory", null=True, blank=True, on_delete=models.PROTECT, related_name="comuni_served"
     )
+    # A comune merged into another (fusione, incorporazione) keeps its row, so people born or living
+    # there keep their comune; the successor is where its territory went (rule D2).
+    successor = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="predecessors"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -84,6 +89,14 @@ class Comune(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.province_sigla})"
+
+    def current(self) -> Comune:
+        """The comune in force today that this one became (itself if it still exists)."""
+        comune, seen = self, {self.pk}
+        while comune.successor_id is not None and comune.successor_id not in seen:
+            seen.add(comune.successor_id)
+            comune = comune.successor  # type: ignore[assignment]
+        return comune
 
 
 class TerritoryQuerySet(ScopedQuerySet):

@@ -1,6 +1,7 @@
 """Rule D2 / M19 / M20: the shipped ISTAT list loads completely and builds the tree."""
 
 import csv
+import datetime as dt
 
 import pytest
 
@@ -16,7 +17,10 @@ def _file_rows():
 @pytest.mark.django_db
 def test_every_comune_province_and_region_of_the_file_is_loaded(tree):
     rows = _file_rows()
-    assert Comune.objects.count() == len(rows) == 7904
+    # the ISTAT list of autumn 2023 (7,901) + five fusions to 21 February 2026 + six comuni
+    # merged away since 2020, kept with their end date (rule D2)
+    assert Comune.objects.count() == len(rows) == 7912
+    assert Comune.objects.filter(valid_to__isnull=True).count() == 7894
     assert set(Comune.objects.values_list("istat_code", flat=True)) == {r["istat_code"] for r in rows}
     provinces = {r["province_code"] for r in rows}
     federations = Territory.objects.filter(level=Level.FEDERATION).exclude(kind=Kind.ABROAD_AREA)
@@ -56,5 +60,9 @@ def test_loading_twice_changes_nothing_and_keeps_circoli(tree):
 @pytest.mark.django_db
 def test_merged_comuni_keep_their_validity_dates(tree):
     lirio = Comune.objects.get(belfiore="E608")
-    assert lirio.valid_to is not None
+    assert lirio.valid_to == dt.date(2026, 1, 31)
+    assert lirio.successor == Comune.objects.get(name="Montalto Pavese")
     assert Comune.objects.filter(valid_to__isnull=False).count() == 18
+    # every comune that ended went somewhere, and the chain ends in a comune in force
+    assert not Comune.objects.filter(valid_to__isnull=False, successor__isnull=True).exists()
+    assert all(c.current().valid_to is None for c in Comune.objects.filter(successor__isnull=False))
