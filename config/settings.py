@@ -258,6 +258,8 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 # Files with no public URL (scanned paper mandates): served only by scoped, audited views.
 PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(BASE_DIR / "var" / "private")))
 BANK_STATEMENT_MAX_MB = env_int("BANK_STATEMENT_MAX_MB", 50)
+# Version of the printed membership form whose ticked consents the circolo desk records (rule G3).
+MEMBERSHIP_PAPER_FORM_VERSION = env_str("MEMBERSHIP_PAPER_FORM_VERSION", "modulo-cartaceo-2026.1")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

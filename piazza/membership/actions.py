@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -32,6 +32,7 @@ from piazza.membership import anomalies, cards
 from piazza.membership.fees import FeeQuote, age_on, compute_fee, format_cents
 from piazza.membership.models import (
     DEFAULT_RULES,
+    DESK_METHODS,
     LIVE_STATUSES,
     PAID_STATUSES,
     AlboElection,
@@ -62,7 +63,8 @@ from piazza.membership.models import (
 )
 from piazza.people import actions as people_actions
 from piazza.people.codice_fiscale import canonical_codice_fiscale
-from piazza.people.models import Citizenship, Person, ScopeRequestKind
+from piazza.people.models import Channel as ConsentChannel
+from piazza.people.models import Citizenship, Person, Purpose, ScopeRequestKind
 from piazza.people.validation import clean_person_data
 from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, Territory
 from piazza.territory.scoping import has_role_at
@@ -194,6 +196,12 @@ def set_membership_rules(*, actor: Any, territory: Territory, **values: Any) -> 
     for name in ("max_per_instrument", "objection_days", "appeal_hours", "counter_appeal_hours"):
         if values.get(name) is not None and values[name] < 1:
             problems[name] = [_("Il valore deve essere almeno 1.")]
+    if "desk_methods" in values:
+        # Issue 11 item 11: codes of the desk methods, comma-separated; empty = inherit.
+        codes = [c.strip() for c in str(values["desk_methods"] or "").split(",") if c.strip()]
+        if any(c not in DESK_METHODS for c in codes):
+            problems["desk_methods"] = [_("Al circolo si registrano solo POS, bonifico e contanti.")]
+        values["desk_methods"] = ",".join(m for m in DESK_METHODS if m in codes)
     if problems:
         _refuse_many(action, problems, actor=actor, territory=territory, code="invalid_rule")
     with transaction.atomic():
@@ -411,6 +419,23 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
 
     Bad input never writes anything but the audit entry of the refused attempt.
     """
+    checked = _check_application(actor=actor, data=data, circolo=circolo, channel=channel, year=year, now=now)
+    return _write_application(checked, actor=actor, data=data, circolo=circolo, channel=channel,
+                              is_renewal=is_renewal, registered_by=registered_by)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    year: int
+    now: dt.datetime
+    quote: FeeQuote
+    canonical: str
+
+
+def _check_application(*, actor: Any, data: JoinData, circolo: Territory, channel: str, year: int | None,
+                       now: dt.datetime | None) -> _Checked:
+    """Every check of an application, before any transaction: a refusal leaves its audit entry
+    (and, for a person of another territory, the request to that territory, G1)."""
     action = "membership.apply"
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -457,7 +482,15 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
             _tell_member_of_duplicate(existing)
         refuse(action, _duplicate_message(existing, actor=actor, channel=channel), actor=actor, territory=circolo,
                code=PUBLIC_DUPLICATE_CODE, field="codice_fiscale")
-    quote = quote_for(schedule, circolo, data.birth_date, today)
+    return _Checked(year=year, now=now, quote=quote_for(schedule, circolo, data.birth_date, today),
+                    canonical=canonical)
+
+
+def _write_application(checked: _Checked, *, actor: Any, data: JoinData, circolo: Territory, channel: str,
+                       is_renewal: bool, registered_by: Any) -> Membership:
+    """The writes of an application checked by `_check_application` (one transaction)."""
+    action = "membership.apply"
+    year, now, quote, canonical = checked.year, checked.now, checked.quote, checked.canonical
     try:
         with transaction.atomic():
             person = _find_or_create_person(data, circolo=circolo, actor=actor)
@@ -693,30 +726,157 @@ def _assign_card_number(membership: Membership) -> None:
     raise RuntimeError("could not find a free card number")
 
 
+def desk_methods(circolo: Territory) -> list[str]:
+    """Issue 11 item 11: the fee methods the circolo desk may record, in the order offered: the
+    federation's `desk_methods` (per-federation parameter), cash only where `cash_allowed` (M24)."""
+    rules = rules_for(circolo)
+    codes = {c.strip() for c in rules.desk_methods.split(",")}
+    return [str(m) for m in DESK_METHODS if m in codes and (m != PaymentMethod.CASH or rules.cash_allowed)]
+
+
+def _check_desk_payment(*, action: str, actor: Any, circolo: Territory, method: str, reference: str) -> None:
+    """The refusals of a fee recorded at the circolo, before anything is written (one audit entry)."""
+    if not has_role_at(actor, circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
+        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo}, actor=actor,
+               territory=circolo, code="out_of_scope", permission=True)
+    allowed = desk_methods(circolo)
+    if method == PaymentMethod.CASH and PaymentMethod.CASH not in allowed:
+        refuse(action, _("La tua federazione non ammette le quote in contanti: registra un pagamento tracciabile "
+                         "(%(methods)s).") % {"methods": _method_names(allowed)}, actor=actor, territory=circolo,
+               code="cash_not_allowed", field="method")
+    if method not in allowed:
+        refuse(action, (_("Al circolo la tua federazione ammette solo: %(methods)s.") % {
+            "methods": _method_names(allowed)}) if allowed else _(
+            "La tua federazione non ammette pagamenti della quota al circolo: la persona paga online."),
+               actor=actor, territory=circolo, code="method_not_allowed", field="method")
+    if method != PaymentMethod.CASH and not reference.strip():
+        refuse(action, _("Per un pagamento tracciabile indica il riferimento (numero dell'operazione POS o CRO del "
+                         "bonifico)."), actor=actor, territory=circolo, code="reference_required",
+               field="reference")
+
+
+def _method_names(methods: list[str]) -> str:
+    return ", ".join(str(PaymentMethod(m).label) for m in methods) or "—"
+
+
+def receipt_number(membership: Membership) -> str:
+    """The number of the receipt of a fee collected at the circolo (any method, issue 11 item 12)."""
+    return f"R{membership.year}-{membership.circolo_id}-{membership.pk}"
+
+
 def record_payment_at_circolo(*, actor: Any, membership: Membership, method: str, reference: str = "",
                               fingerprint: str = "", payer_name: str = "") -> Membership:
-    """The secretary records the fee (traceable method, or cash where the federation allows it)."""
+    """The secretary records the fee with a method the federation allows at the desk (issue 11
+    item 11: traceable methods, cash where the federation allows it, M24); every method gets a
+    numbered receipt (item 12)."""
     action = "membership.record_payment"
-    if not has_role_at(actor, membership.circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
-        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo}, actor=actor,
-               territory=membership.circolo, code="out_of_scope", permission=True)
-    if method not in PaymentMethod.values:
-        refuse(action, _("Metodo di pagamento sconosciuto."), actor=actor, code="bad_method", field="method")
-    rules = rules_for(membership.circolo)
-    if method == PaymentMethod.CASH and not rules.cash_allowed:
-        refuse(action, _("La tua federazione non ammette le quote in contanti: registra un pagamento tracciabile "
-                         "(POS, bonifico, carta)."), actor=actor, territory=membership.circolo,
-               code="cash_not_allowed", field="method")
-    if method not in (PaymentMethod.CASH,) and not reference.strip():
-        refuse(action, _("Per un pagamento tracciabile indica il riferimento (numero dell'operazione POS o CRO del "
-                         "bonifico)."), actor=actor, territory=membership.circolo, code="reference_required",
-               field="reference")
-    receipt = ""
-    if method == PaymentMethod.CASH:
-        receipt = f"R{membership.year}-{membership.circolo_id}-{membership.pk}"
+    _check_desk_payment(action=action, actor=actor, circolo=membership.circolo, method=method, reference=reference)
+    receipt = receipt_number(membership)
     return mark_paid(actor=actor, membership=membership, method=method, reference=reference or receipt,
                      fingerprint=instrument_fingerprint(fingerprint), payer_name=payer_name,
                      cash_receipt_number=receipt, book_offline=True)
+
+
+@dataclass
+class DeskPaperForm:
+    """Issue 11 item 12: the signed paper form the secretary collected (M14), with the consents
+    ticked on it (G3, one per purpose), and the optional scans."""
+
+    collected: bool = False
+    consents: list[str] = field(default_factory=list)
+    scan: Any = None
+    signature_scan: Any = None
+
+
+def register_at_desk(*, actor: Any, data: JoinData, circolo: Territory, method: str, reference: str = "",
+                     fingerprint: str = "", payer_name: str = "", paper: DeskPaperForm | None = None,
+                     now: dt.datetime | None = None) -> Membership:
+    """The circolo desk: registration and fee in ONE transaction (issue 11 item 11).
+
+    Every refusal (the application's, the fee's: a method the federation does not allow, a
+    missing reference, the M24 instrument limit) happens before anything is written, or rolls
+    everything back: never a registration without its fee. The refusal's audit entry stays.
+    An email is optional here (item 12): without it the person gives a phone or the secretary
+    collects the signed paper form, whose consents are recorded with channel "paper" (G2/G3).
+    """
+    action = "membership.desk_register"
+    paper = paper or DeskPaperForm()
+    _check_desk_payment(action=action, actor=actor, circolo=circolo, method=method, reference=reference)
+    if not (data.email.strip() or data.phone.strip() or paper.collected):
+        refuse(action, _("Senza email indica un cellulare, oppure conferma di aver raccolto il modulo cartaceo "
+                         "firmato."), actor=actor, territory=circolo, code="contact_required", field="email")
+    if paper.consents and not paper.collected:
+        refuse(action, _("I consensi si registrano dal modulo cartaceo firmato: conferma di averlo raccolto."),
+               actor=actor, territory=circolo, code="consents_without_paper", field="paper_form_signed")
+    if unknown := [p for p in paper.consents if p not in Purpose.values]:
+        refuse(action, _("Consenso sconosciuto: %(p)s.") % {"p": ", ".join(unknown)}, actor=actor,
+               territory=circolo, code="unknown_consent", field="consents")
+    checked = _check_application(actor=actor, data=data, circolo=circolo, channel=Channel.CIRCOLO, year=None,
+                                 now=now)
+    # M24 before the writes: the instrument limit of the year, as the fee would check it.
+    check_instrument(actor=actor, membership=Membership(year=checked.year, circolo=circolo),
+                     fingerprint=instrument_fingerprint(fingerprint), prepaid=False)
+    try:
+        with transaction.atomic():
+            membership = _write_application(checked, actor=actor, data=data, circolo=circolo,
+                                            channel=Channel.CIRCOLO, is_renewal=False, registered_by=actor)
+            membership = record_payment_at_circolo(actor=actor, membership=membership, method=method,
+                                                   reference=reference, fingerprint=fingerprint,
+                                                   payer_name=payer_name)
+            if paper.collected:
+                membership.paper_form_collected_at = checked.now
+                membership.save(update_fields=["paper_form_collected_at"])
+                for purpose in paper.consents:
+                    people_actions.record_consent(
+                        actor=actor, person=membership.person, purpose=purpose, channel=ConsentChannel.PAPER,
+                        text_version=settings.MEMBERSHIP_PAPER_FORM_VERSION, at=checked.now, source="desk",
+                        evidence=_("Modulo cartaceo firmato, iscrizione %(year)s, ricevuta %(r)s")
+                        % {"year": membership.year, "r": membership.cash_receipt_number})
+            # The scans last: a file is written to storage only once nothing else can refuse.
+            if paper.scan or paper.signature_scan:
+                membership = attach_scans(actor=actor, membership=membership, paper_form=paper.scan,
+                                          signature_scan=paper.signature_scan)
+            record(action, actor=actor, obj=membership, territory=circolo,
+                   data={"method": method, "receipt": membership.cash_receipt_number,
+                         "email": bool(data.email.strip()), "phone": bool(data.phone.strip()),
+                         "paper_form": paper.collected, "consents": sorted(paper.consents)})
+            send_receipt(membership=membership)
+    except ValidationError as error:
+        # Rolled back, the inner refusal's audit entry with it: this one says what was refused.
+        with transaction.atomic():
+            record(action, actor=actor, territory=circolo, kind=AuditKind.DENIED,
+                   data={"reason": " ".join(error.messages), "code": _codes(error)})
+        raise
+    return membership
+
+
+def _codes(error: ValidationError) -> str:
+    codes = ([e.code for es in error.error_dict.values() for e in es] if hasattr(error, "error_dict")
+             else [e.code for e in error.error_list])
+    return ",".join(sorted({str(c) for c in codes if c})) or "invalid"
+
+
+def send_receipt(*, membership: Membership) -> bool:
+    """Issue 11 item 12: the desk receipt (PDF) goes by email when the person has an address on
+    record; otherwise the secretary prints it (the page after registration links it). On commit."""
+    address = registered_email(membership.person)
+    if not address or not membership.cash_receipt_number:
+        return False
+    from piazza.membership.documents import receipts_pdf
+
+    number = membership.cash_receipt_number
+    pdf = receipts_pdf([membership])
+    message = EmailMessage(
+        _("Ricevuta della quota di iscrizione %(year)s") % {"year": membership.year},
+        _("Ciao %(name)s,\nin allegato la ricevuta n. %(r)s della quota di iscrizione %(year)s versata al "
+          "%(circolo)s.") % {"name": membership.person.first_name, "r": number, "year": membership.year,
+                              "circolo": membership.circolo.name},
+        settings.DEFAULT_FROM_EMAIL, [address])
+    message.attach(f"ricevuta-{number}.pdf", pdf, "application/pdf")
+    transaction.on_commit(message.send)
+    record("membership.send_receipt", actor=None, obj=membership, territory=membership.circolo,
+           data={"receipt": number})
+    return True
 
 
 def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.datetime | None = None) -> Membership:

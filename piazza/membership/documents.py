@@ -7,7 +7,7 @@ from fpdf import FPDF
 
 from piazza.membership.cards import display
 from piazza.membership.fees import format_cents
-from piazza.membership.models import Membership, Roll
+from piazza.membership.models import Membership, PaymentMethod, Roll
 
 
 def _latin(text: str) -> str:
@@ -96,7 +96,8 @@ def roll_pdf(roll: Roll) -> bytes:
 
 
 def receipts_pdf(memberships: list[Membership]) -> bytes:
-    """Cash receipts (A5, one per page): number, date, who paid, the fee line by line (M5–M8)."""
+    """Desk receipts (A5, one per page): number, date, who paid, the method, the fee line by line
+    (M5–M8). Every method collected at the circolo gets one (issue 11 item 12)."""
     pdf = FPDF(orientation="P", unit="mm", format=(148, 210))  # A5
     pdf.set_auto_page_break(True, margin=12)
     for m in memberships:
@@ -104,8 +105,10 @@ def receipts_pdf(memberships: list[Membership]) -> bytes:
         pdf.set_font("helvetica", "B", 12)
         pdf.multi_cell(0, 6, _latin(f"Partito Democratico – {m.circolo.name}"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", "", 9)
-        pdf.multi_cell(0, 5, _latin("Ricevuta di versamento della quota di iscrizione in contanti"),
-                       new_x="LMARGIN", new_y="NEXT")
+        method = m.get_payment_method_display() if m.payment_method else ""
+        cash = m.payment_method in ("", PaymentMethod.CASH)
+        pdf.multi_cell(0, 5, _latin("Ricevuta di versamento della quota di iscrizione" + (
+            " in contanti" if cash else f" – {method}")), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
         pdf.set_font("helvetica", "B", 11)
         pdf.cell(0, 7, _latin(f"Ricevuta n. {m.cash_receipt_number}"), new_x="LMARGIN", new_y="NEXT")
@@ -113,7 +116,8 @@ def receipts_pdf(memberships: list[Membership]) -> bytes:
         paid_at = timezone.localtime(m.paid_at).strftime("%d/%m/%Y %H:%M") if m.paid_at else ""
         for line in (f"Data: {paid_at}", f"Ricevuto da: {m.person.full_name}",
                      f"Codice fiscale: {m.person.codice_fiscale}",
-                     f"Causale: quota di iscrizione {m.year}, tessera n. {display(m.card_number)}"):
+                     f"Causale: quota di iscrizione {m.year}, tessera n. {display(m.card_number)}",
+                     *([] if cash else [f"Pagamento: {method}, riferimento {m.payment_reference}"])):
             pdf.multi_cell(0, 6, _latin(line), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
         for fee_line in m.fee_explanation.get("lines", []):
@@ -121,7 +125,7 @@ def receipts_pdf(memberships: list[Membership]) -> bytes:
             pdf.cell(0, 6, _latin(format_cents(int(fee_line["amount_cents"]))), border="B", align="R",
                      new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", "B", 10)
-        pdf.cell(95, 7, "Totale versato in contanti")
+        pdf.cell(95, 7, "Totale versato in contanti" if cash else "Totale versato")
         pdf.cell(0, 7, _latin(format_cents(m.fee_cents)), align="R", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", "", 9)
         pdf.ln(4)

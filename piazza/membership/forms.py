@@ -8,8 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from piazza.core.money import MoneyFormField
-from piazza.membership.models import Delivery, FlagStatus, PaymentMethod
-from piazza.people.models import Citizenship, Sex
+from piazza.membership.models import DESK_METHODS, Delivery, FlagStatus, PaymentMethod
+from piazza.people.models import Citizenship, Purpose, Sex
 
 YES_NO = [("no", _("No")), ("yes", _("Sì"))]
 
@@ -61,6 +61,9 @@ class JoinForm(forms.Form):
 
 
 class DeskPaymentForm(forms.Form):
+    """The fee at the circolo: only the methods the federation allows (issue 11 item 11),
+    preselected when there is just one."""
+
     method = forms.ChoiceField(label=_("Metodo di pagamento"), choices=PaymentMethod.choices)
     reference = forms.CharField(label=_("Riferimento (n. operazione POS, CRO del bonifico)"), max_length=80,
                                 required=False)
@@ -68,14 +71,50 @@ class DeskPaymentForm(forms.Form):
     instrument = forms.CharField(label=_("Ultime cifre della carta o IBAN usato"), max_length=40, required=False,
                                  help_text=_("Serve a controllare che una carta non paghi troppe tessere."))
 
+    def __init__(self, *args: Any, methods: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if methods is not None:
+            field = self.fields["method"]
+            field.choices = [(m, PaymentMethod(m).label) for m in methods]  # type: ignore[attr-defined]
+            field.initial = methods[0] if len(methods) == 1 else (
+                PaymentMethod.POS if PaymentMethod.POS in methods else None)
+            if len(methods) == 1:
+                field.help_text = _("L'unico metodo che la tua federazione ammette al circolo.")
+            elif not methods:
+                field.help_text = _("La tua federazione non ammette pagamenti della quota al circolo.")
+
+
+PAPER_CONSENTS = [(p.value, p.label) for p in Purpose]
+
 
 class DeskJoinForm(JoinForm, DeskPaymentForm):
-    """At the circolo: the paper form digitised, the fee recorded in the same step."""
+    """At the circolo: the paper form digitised, the fee recorded in the same step. The email is
+    optional here (issue 11 item 12): a phone, or the signed paper form collected, instead."""
 
+    email = forms.EmailField(label=_("Email (facoltativa)"), required=False, widget=forms.EmailInput(
+        attrs={"autocomplete": "email"}), help_text=_(
+        "Se c'è, la ricevuta arriva per email. Senza email indica il cellulare o conferma il modulo cartaceo."))
+    paper_form_signed = forms.BooleanField(
+        label=_("Modulo cartaceo firmato raccolto"), required=False,
+        help_text=_("Conserva il modulo al circolo: vale come firma della domanda e dei consensi."))
+    consents = forms.MultipleChoiceField(
+        label=_("Consensi barrati sul modulo cartaceo"), choices=PAPER_CONSENTS, required=False,
+        widget=forms.CheckboxSelectMultiple, help_text=_("Spunta solo le caselle barrate dalla persona."))
     paper_form = forms.FileField(label=_("Modulo cartaceo firmato (scansione, facoltativa)"), required=False,
                                  help_text=_("PDF, JPEG o PNG, al massimo 5 MB."))
     signature_scan = forms.FileField(label=_("Firma scansionata (facoltativa)"), required=False,
                                      help_text=_("PDF, JPEG o PNG, al massimo 5 MB."))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not (data.get("email") or data.get("phone") or data.get("paper_form_signed")) and not self.has_error(
+                "email"):
+            self.add_error("email", _("Senza email indica un cellulare, oppure conferma di aver raccolto il "
+                                      "modulo cartaceo firmato."))
+        if data.get("consents") and not data.get("paper_form_signed"):
+            self.add_error("paper_form_signed", _("I consensi si registrano dal modulo cartaceo firmato: conferma "
+                                                  "di averlo raccolto."))
+        return data
 
 
 class DeliverForm(forms.Form):
@@ -242,6 +281,10 @@ class RulesForm(forms.Form):
     refuse_prepaid_cards = forms.ChoiceField(label=_("Rifiuta carte prepagate"), choices=INHERIT,
                                              required=False)
     cash_allowed = forms.ChoiceField(label=_("Quote in contanti al circolo"), choices=INHERIT, required=False)
+    desk_methods = forms.MultipleChoiceField(
+        label=_("Metodi di pagamento della quota al circolo"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(m.value, m.label) for m in DESK_METHODS],
+        help_text=_("Nessuno spuntato: come il livello superiore. I contanti valgono solo se ammessi qui sopra."))
     out_of_area_cap_percent = forms.IntegerField(label=_("Quota massima di iscritti fuori area, %"),
                                                  required=False, min_value=0, max_value=100)
     objection_days = forms.IntegerField(label=_("Giorni per contestare un'iscrizione"), required=False,
@@ -254,6 +297,8 @@ class RulesForm(forms.Form):
         for name, value in self.cleaned_data.items():
             if name in ("refuse_prepaid_cards", "cash_allowed"):
                 values[name] = None if value == "" else value == "yes"
+            elif name == "desk_methods":
+                values[name] = ",".join(value)
             else:
                 values[name] = value
         return values

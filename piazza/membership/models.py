@@ -38,6 +38,9 @@ class MembershipRules(models.Model):
         _("tessere massime pagate con lo stesso strumento (M24)"), null=True, blank=True)
     refuse_prepaid_cards = models.BooleanField(_("rifiuta carte prepagate (M24)"), null=True, blank=True)
     cash_allowed = models.BooleanField(_("contanti ammessi al circolo"), null=True, blank=True)
+    # Issue 11 item 11: the methods the circolo desk offers, comma-separated codes of
+    # `DESK_METHODS` (cash still needs `cash_allowed`); empty = inherit.
+    desk_methods = models.CharField(_("metodi di pagamento al circolo"), max_length=100, blank=True, default="")
     out_of_area_cap_percent = models.PositiveSmallIntegerField(
         _("quota massima di iscritti fuori area, % (M23)"), null=True, blank=True)
     objection_days = models.PositiveSmallIntegerField(_("giorni per contestare un'iscrizione (M18)"),
@@ -67,6 +70,7 @@ DEFAULT_RULES: dict[str, Any] = {
     "max_per_instrument": 3,  # rule M24 (Benevento 2021), secondary
     "refuse_prepaid_cards": False,
     "cash_allowed": False,  # rule M24: card preferred; a federation opts in to cash
+    "desk_methods": "pos,bank_transfer,cash",  # issue 11 item 11: what the desk may record
     "out_of_area_cap_percent": 5,  # rule M23, open
     "objection_days": 15,  # rule M18: "configurable period"
     "appeal_hours": 24,  # rule M18, secondary
@@ -84,6 +88,7 @@ class Rules:
     max_per_instrument: int
     refuse_prepaid_cards: bool
     cash_allowed: bool
+    desk_methods: str
     out_of_area_cap_percent: int
     objection_days: int
     appeal_hours: int
@@ -104,7 +109,7 @@ def rules_for(territory: Territory) -> Rules:
             continue
         for name in DEFAULT_RULES:
             value = getattr(row, name)
-            if value is not None:
+            if value is not None and value != "":
                 values[name] = value
     return Rules(**values)
 
@@ -203,6 +208,8 @@ class PaymentMethod(models.TextChoices):
 
 
 TRACEABLE_METHODS = [m for m in PaymentMethod if m != PaymentMethod.CASH]
+# What a secretary can collect in person at the circolo desk (issue 11 item 11), in the order offered.
+DESK_METHODS = [PaymentMethod.POS, PaymentMethod.BANK_TRANSFER, PaymentMethod.CASH]
 
 
 class MembershipQuerySet(ScopedQuerySet):
@@ -246,12 +253,17 @@ class Membership(models.Model):
     prepaid_instrument = models.BooleanField(default=False)
     payment_id = models.BigIntegerField(null=True, blank=True, db_index=True,
                                         help_text=_("Pagamento online (payments.Payment)"))
+    # The receipt of a fee collected at the circolo, whatever the method (issue 11 item 12; the
+    # name is historical: cash receipts came first).
     cash_receipt_number = models.CharField(max_length=30, blank=True)
     # At the circolo: who registered, the digitised paper form.
     registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                       on_delete=models.PROTECT, related_name="+")
     paper_form = models.FileField(upload_to="membership/forms/%Y/", blank=True)
     signature_scan = models.FileField(upload_to="membership/signatures/%Y/", blank=True)
+    # Issue 11 item 12: the secretary collected the signed paper form (M14), its consents recorded
+    # as ticked on paper (G3); the desk's record for a member registered without an email.
+    paper_form_collected_at = models.DateTimeField(null=True, blank=True)
     # Timeline of the states (M13).
     applied_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -404,11 +404,13 @@ def circolo_members(request: HttpRequest, pk: int) -> HttpResponse:
 
 @official_required(roles=DESK_ROLES)
 def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
-    """The secretary registers a person who joins in person and records the fee (one step)."""
+    """The secretary registers a person who joins in person and records the fee: one step, one
+    transaction (issue 11 item 11); only the methods the federation allows are offered."""
     circolo = _circolo(request, pk)
     comuni = list(circolo.comuni.all()[:1])
+    methods = actions.desk_methods(circolo)
     form = DeskJoinForm(request.POST or None, request.FILES or None, circoli=[(circolo.pk, circolo.name)],
-                        initial={"circolo": circolo.pk, "method": "pos"})
+                        methods=methods, initial={"circolo": circolo.pk})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         # Bad scans are refused before anything is written (the attempt is audited by the action).
@@ -426,27 +428,24 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
             residence_cap=data["residence_cap"], residence_comune=comuni[0] if comuni else None,
             email=data["email"], phone=data["phone"], member_of_other_party=data["member_of_other_party"] == "yes",
             declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
+        paper = actions.DeskPaperForm(collected=data["paper_form_signed"], consents=list(data["consents"]),
+                                      scan=data.get("paper_form"), signature_scan=data.get("signature_scan"))
         try:
-            membership = actions.apply_for_membership(actor=request.user, data=join_data, circolo=circolo,
-                                                      channel=Channel.CIRCOLO, registered_by=request.user)
+            membership = actions.register_at_desk(
+                actor=request.user, data=join_data, circolo=circolo, method=data["method"],
+                reference=data["reference"], fingerprint=data["instrument"], payer_name=data["payer_name"],
+                paper=paper)
         except ValidationError as error:
             _apply_errors(form, error)
+            form.add_error(None, _("Non è stato registrato nulla: né l'iscrizione né la quota. Correggi e riprova."))
         else:
-            if data.get("paper_form") or data.get("signature_scan"):
-                membership = actions.attach_scans(actor=request.user, membership=membership,
-                                                  paper_form=data.get("paper_form"),
-                                                  signature_scan=data.get("signature_scan"))
-            try:
-                actions.record_payment_at_circolo(actor=request.user, membership=membership, method=data["method"],
-                                                  reference=data["reference"], fingerprint=data["instrument"],
-                                                  payer_name=data["payer_name"])
-            except ValidationError as error:
-                messages.warning(request, _("Iscrizione registrata, ma la quota no: %(why)s")
-                                 % {"why": " ".join(error.messages)})
+            messages.success(request, _("Iscrizione registrata e quota incassata."))
+            if actions.registered_email(membership.person):
+                messages.info(request, _("La ricevuta è stata inviata per email all'iscritto; puoi anche stamparla."))
             else:
-                messages.success(request, _("Iscrizione registrata e quota incassata."))
+                messages.info(request, _("Senza email: stampa la ricevuta e consegnala all'iscritto."))
             return redirect("membership:membership", pk=membership.pk)
-    return render(request, "membership/desk_register.html", {"form": form, "circolo": circolo})
+    return render(request, "membership/desk_register.html", {"form": form, "circolo": circolo, "methods": methods})
 
 
 def _membership(request: HttpRequest, pk: int) -> Membership:
@@ -477,7 +476,8 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     objections = list(membership.objections.select_related("raised_by", "decided_by"))
     now = timezone.now()
     return render(request, "membership/membership.html", {
-        "m": membership, "pay_form": DeskPaymentForm(initial={"method": "pos"}), "deliver_form": DeliverForm(),
+        "m": membership, "pay_form": DeskPaymentForm(methods=actions.desk_methods(membership.circolo)),
+        "deliver_form": DeliverForm(),
         "token": card_token(membership), "card_block": block, "block_form": BlockForm(), "lift_form": LiftForm(),
         "transfers": Transfer.objects.filter(membership=membership).select_related("from_circolo", "to_circolo"),
         "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership))
@@ -663,6 +663,8 @@ def rules_and_fees(request: HttpRequest) -> HttpResponse:
                 value = getattr(stored, name)
                 if name in ("refuse_prepaid_cards", "cash_allowed"):
                     value = "" if value is None else ("yes" if value else "no")
+                if name == "desk_methods":
+                    value = [c for c in str(value or "").split(",") if c]
                 initial[name] = value
         rule_rows.append({"territory": territory, "form": RulesForm(initial=initial, prefix=f"t{territory.pk}"),
                           "in_force": rules_for(territory)})
@@ -788,7 +790,8 @@ def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
 @official_required(roles=DESK_ROLES)
 @shows_personal_data("membership.export_receipt", audited_inline=True)
 def cash_receipt(request: HttpRequest, pk: int) -> HttpResponse:
-    """The printable receipt of a fee collected in cash at the desk (PDF, audited as an export)."""
+    """The printable receipt of a fee collected at the desk, whatever the method (PDF, audited as an
+    export; issue 11 item 12)."""
     membership = _membership(request, pk)
     if not membership.cash_receipt_number:
         raise Http404
@@ -803,7 +806,7 @@ def cash_receipt(request: HttpRequest, pk: int) -> HttpResponse:
 @official_required(roles=DESK_ROLES)
 @shows_personal_data("membership.export_receipt", audited_inline=True)
 def day_receipts(request: HttpRequest, pk: int) -> HttpResponse:
-    """All cash receipts a circolo issued on one day, one per page, to print at the end of the day."""
+    """All desk receipts a circolo issued on one day, one per page, to print at the end of the day."""
     circolo = _circolo(request, pk)
     try:
         day = dt.date.fromisoformat(request.GET.get("giorno", "")) if request.GET.get("giorno") else (
@@ -813,7 +816,7 @@ def day_receipts(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("membership:circolo", pk=pk)
     receipts = list(queries.cash_receipts(circolo, day))
     if not receipts:
-        messages.info(request, _("Nessuna ricevuta in contanti il %(d)s.") % {"d": day.strftime("%d/%m/%Y")})
+        messages.info(request, _("Nessuna ricevuta emessa al circolo il %(d)s.") % {"d": day.strftime("%d/%m/%Y")})
         return redirect("membership:circolo", pk=pk)
     with transaction.atomic():
         record("membership.export_receipt", actor=request.user, territory=circolo, kind=AuditKind.EXPORT,

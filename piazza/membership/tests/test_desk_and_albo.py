@@ -17,7 +17,7 @@ from piazza.membership.payments import start_election_fee
 from piazza.payments.actions import pay
 from piazza.territory.testing import verified_client
 
-from .conftest import bologna, join, join_data
+from .conftest import bologna, join, join_data, paid
 
 pytestmark = pytest.mark.usefixtures("schedule", "check_ledger")
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
@@ -67,10 +67,16 @@ def test_bad_scan_is_refused_before_anything_is_saved(tree, secretary, cash_allo
     assert AuditEntry.objects.filter(action="membership.attach_scans", kind=AuditKind.DENIED).exists()
 
 
-def test_no_receipt_for_a_traceable_payment(tree, secretary):
+def test_a_traceable_desk_payment_gets_a_receipt_and_an_online_one_none(tree, secretary):
+    """Issue 11 item 12: receipts for every desk method, not only cash; online payments have their own."""
     m = actions.record_payment_at_circolo(actor=secretary, membership=join(tree), method=PaymentMethod.POS,
                                           reference="POS 1")
-    assert verified_client(secretary).get(reverse("membership:cash_receipt", args=[m.pk])).status_code == 404
+    client = verified_client(secretary)
+    receipt = client.get(reverse("membership:cash_receipt", args=[m.pk]))
+    assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
+    assert m.cash_receipt_number == f"R{m.year}-{m.circolo_id}-{m.pk}" and m.payment_reference == "POS 1"
+    online = paid(tree)
+    assert client.get(reverse("membership:cash_receipt", args=[online.pk])).status_code == 404
 
 
 @pytest.fixture
