@@ -111,6 +111,15 @@ class MembersTarget:
             options.update(method=method, reference=data["reference"].strip())
         return options
 
+    def actor_problem(self, actor: Any, options: dict[str, Any]) -> str:
+        circolo = Territory.objects.filter(pk=int(options.get("circolo") or 0)).first()
+        if circolo is None or not getattr(actor, "is_authenticated", False):
+            return "" if circolo is not None else _("Il circolo scelto per le iscrizioni non esiste più.")
+        if has_role_at(actor, circolo, IMPORT_ROLES):
+            return ""
+        return _("Non hai un ruolo di tesseramento su %(t)s: chiedi a chi ce l'ha di registrare le iscrizioni.") % {
+            "t": circolo}
+
     def describe(self, options: dict[str, Any]) -> str:
         circolo = Territory.objects.filter(pk=int(options.get("circolo") or 0)).first()
         paid = _("quota versata") if options.get("paid") else _("quota da versare")

@@ -889,6 +889,10 @@ def run_import(*, actor: Any, batch: ImportBatch, confirm_repeat: bool = False) 
     if batch.repeat_of_id and not (batch.repeat_confirmed or confirm_repeat):
         refuse("people.run_import", repeat_warning(batch) + " " + _("Per importarlo di nuovo spunta la conferma."),
                actor=actor, territory=batch.territory, code="repeat_not_confirmed", field="confirm_repeat")
+    target = get_target(batch.target)
+    problem = target.actor_problem(actor, batch.target_options) if target is not None else ""
+    if problem:
+        refuse("people.run_import", problem, actor=actor, territory=batch.territory, code="target_out_of_scope")
     with transaction.atomic():
         batch.status = BatchStatus.QUEUED
         batch.repeat_confirmed = batch.repeat_confirmed or bool(batch.repeat_of_id and confirm_repeat)
@@ -1408,6 +1412,12 @@ def _run_held_target(review: CodeDateReview, *, actor: Any) -> None:
     person = Person.objects.prefetch_related("emails", "phones").get(pk=review.person_id)
     emails = [e.value for e in sorted(person.emails.all(), key=lambda e: not e.primary)]
     phones = [p.value for p in sorted(person.phones.all(), key=lambda p: not p.primary)]
+    problem = target.actor_problem(actor, batch.target_options)
+    if problem:  # resolved by an official who may not run the target: said in words, not run
+        row.target_outcome = TargetOutcome.REFUSED
+        row.target_note = _("Non registrata alla verifica del codice: %(why)s") % {"why": problem}
+        row.save(update_fields=["target_outcome", "target_note"])
+        return
     outcome = target.apply_row(RowContext(row.number, person, emails, phones), actor=actor, batch=batch,
                                options=batch.target_options)
     row.target_outcome, row.target_note = outcome.outcome, outcome.note

@@ -42,6 +42,10 @@ class ImportTarget(Protocol):
     def check_options(self, form: forms.Form, *, actor: Any, batch: Any) -> dict[str, Any]:
         """JSON-able options from a valid form; refuses (audited ValidationError) what cannot run."""
 
+    def actor_problem(self, actor: Any, options: dict[str, Any]) -> str:
+        """Why this official may not run the target with these options ("" if they may): the
+        one who runs the import or resolves a held row may not be the one who chose them."""
+
     def describe(self, options: dict[str, Any]) -> str:
         """The options in words, for the preview and the report."""
 

@@ -415,7 +415,11 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     preview = []
     for row in batch.rows.order_by("number")[:20]:
         data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
-        errors = [problem] if problem else [m for msgs in clean_person_data(data).errors.values() for m in msgs]
+        cleaned = clean_person_data(data, flag_birth_date=True)
+        errors = [problem] if problem else [m for msgs in cleaned.errors.values() for m in msgs]
+        if not problem and cleaned.code_birth_date is not None:
+            errors.append(_("Il codice fiscale dice nato/a il %(date)s: la riga sarà tenuta e messa tra i codici "
+                            "fiscali da verificare.") % {"date": cleaned.code_birth_date.strftime("%d/%m/%Y")})
         preview.append((row.number, data, errors))
     note_access(obj=batch, territory=batch.territory, rows=[number for number, _data, _errors in preview])
     confirm = ConfirmRunForm(request.POST if request.method == "POST" else None)

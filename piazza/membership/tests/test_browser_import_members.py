@@ -70,7 +70,8 @@ def test_spreadsheet_imported_as_members_with_a_flagged_row_resolved_in_the_queu
     page.get_by_role("button", name="Continua all'anteprima").click()
 
     page.wait_for_url("**/anteprima/", timeout=WAIT)
-    expect(page.get_by_text(f"Iscritti del {year} al circolo {tree.bologna_centro.name}, quota versata")).to_be_visible()
+    chosen = f"Iscritti del {year} al circolo {tree.bologna_centro.name}, quota versata"
+    expect(page.get_by_text(chosen)).to_be_visible()
     page.get_by_role("button", name="Avvia l'importazione").click()
 
     page.wait_for_url("**/rapporto/", timeout=WAIT)

@@ -170,3 +170,18 @@ def test_d1_flagged_row_waits_and_is_registered_when_the_code_is_confirmed(
     assert row.target_outcome == TargetOutcome.DONE and "registrata" in row.target_note
     report = desk.get(f"/persone/importa/{batch.pk}/rapporto/").content.decode()
     assert "Registrata" in report
+
+
+def test_a_resolver_without_membership_role_on_the_circolo_does_not_register(
+        tree, secretary, desk, django_capture_on_commit_callbacks):
+    content = (f"{HEADER}\r\nConti;Paolo;M;{PAOLO};17/07/1960;Bologna;Via Ugo Bassi 2;40121;Bologna;\r\n").encode()
+    batch, _r = import_through_wizard(desk, tree.bologna_centro, content, django_capture_on_commit_callbacks,
+                                      confirm=True, target=_members(tree.bologna_centro))
+    review = CodeDateReview.objects.get()
+    Person.objects.filter(pk=review.person_id).update(territory=tree.bologna_navile)  # moved since
+    navile = verified_client(make_official("segretario.navile", tree.bologna_navile, [Role.ORGANISATION]))
+    navile.post(f"/persone/codici-da-verificare/{review.pk}/", {"resolution": "code_right"})
+    row = ImportRow.objects.get(batch=batch)
+    assert row.target_outcome == TargetOutcome.REFUSED
+    assert f"Non hai un ruolo di tesseramento su {tree.bologna_centro}" in row.target_note
+    assert not Membership.objects.exists()

@@ -76,6 +76,9 @@ def test_d1_code_disagreeing_with_birth_date_is_kept_flagged_and_fixed_from_the_
 
     report = secretary_client.get(f"/persone/importa/{batch.pk}/rapporto/").content.decode()
     assert "Il codice fiscale dice nato/a il 12/03/1985, il file dice 13/03/1985" in report
+    preview = secretary_client.get(f"/persone/importa/{batch.pk}/anteprima/").content.decode()
+    assert "la riga sarà tenuta e messa tra i codici fiscali da verificare" in preview
+    assert "La data di nascita nel codice" not in preview  # no longer an error that rejects
 
     queue = secretary_client.get("/persone/codici-da-verificare/").content.decode()
     assert "Rossi Mario" in queue and "12/03/1985" in queue and "13/03/1985" in queue
@@ -89,7 +92,8 @@ def test_d1_code_disagreeing_with_birth_date_is_kept_flagged_and_fixed_from_the_
     entry = AuditEntry.objects.get(action="people.resolve_code_date")
     assert entry.data["before"] == "1985-03-13" and entry.data["after"] == "1985-03-12"
     assert TimelineEntry.objects.filter(person=person, summary__contains="corretta dal codice").exists()
-    assert "Nessun codice fiscale da verificare" in secretary_client.get("/persone/codici-da-verificare/").content.decode()
+    queue = secretary_client.get("/persone/codici-da-verificare/").content.decode()
+    assert "Nessun codice fiscale da verificare" in queue
 
 
 def test_d1_date_right_keeps_the_date_and_marks_the_code(tree, circolo_secretary, secretary_client,
