@@ -47,6 +47,8 @@ ALLOWED: dict[str, str] = {
     "people:import_upload": "the upload form and the official's past uploads (file names and counts)",
     "people:import_map": "the column headers of the file, no row",
     "people:import_progress": "counts of the running import",
+    "people:import_target": "the target choice: circoli of the official's scope and the fee options, no row",
+    "people:code_date_resolve": POST_ONLY,
     # membership
     "membership:overview": "counts per territory and links, no person",
     "membership:desk_register": FORM,

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from piazza.core.audit import record
@@ -22,11 +23,13 @@ from piazza.core.exports import ExportFile, write_export
 from piazza.core.models import AuditKind
 from piazza.people import dedupe
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
+from piazza.people.import_targets import ImportTarget, RowContext, get_target
 from piazza.people.models import (
     READ_ROLES,
     WRITE_ROLES,
     BatchStatus,
     Channel,
+    CodeDateReview,
     Consent,
     DuplicateCandidate,
     DuplicateStatus,
@@ -37,6 +40,7 @@ from piazza.people.models import (
     Person,
     Phone,
     Purpose,
+    ReviewStatus,
     RowStatus,
     ScopeRequest,
     ScopeRequestKind,
@@ -44,6 +48,7 @@ from piazza.people.models import (
     Segment,
     Source,
     Tag,
+    TargetOutcome,
     TimelineEntry,
 )
 from piazza.people.queries import people_for
@@ -761,16 +766,21 @@ def start_import(*, actor: Any, territory: Territory, file_name: str, content: b
     except ValueError as exc:
         refuse("people.start_import", str(exc), actor=actor, territory=territory, code="bad_file", field="file")
         raise  # pragma: no cover - refuse always raises
+    digest = hashlib.sha256(content).hexdigest()
+    # Item 14: the same bytes imported before, in a batch the uploader can see, need a confirmation.
+    earlier = (ImportBatch.objects.visible_to(actor, roles=WRITE_ROLES) if _is_user(actor)
+               else ImportBatch.objects.filter(territory=territory)).filter(file_sha256=digest).first()
     with transaction.atomic():
         batch = ImportBatch.objects.create(
             territory=territory, created_by=actor if _is_user(actor) else None, file_name=file_name[:255],
-            file_sha256=hashlib.sha256(content).hexdigest(), file_format=parsed.file_format,
+            file_sha256=digest, file_format=parsed.file_format,
             encoding=parsed.encoding, delimiter=parsed.delimiter, headers=parsed.headers,
-            mapping=parsed.mapping, total_rows=len(parsed.rows),
+            mapping=parsed.mapping, total_rows=len(parsed.rows), repeat_of=earlier,
         )
         _stage_rows(batch, parsed.rows)
         record("people.start_import", actor=actor, obj=batch, territory=territory,
-               data={"file": file_name, "rows": len(parsed.rows), "format": parsed.file_format})
+               data={"file": file_name, "rows": len(parsed.rows), "format": parsed.file_format,
+                     "repeat_of": earlier.pk if earlier else None})
     return batch
 
 
@@ -787,10 +797,12 @@ def _stage_rows(batch: ImportBatch, rows: list[list[Any]]) -> None:
     import json
 
     with connection.cursor() as cursor, cursor.copy(
-        f"COPY {ImportRow._meta.db_table} (batch_id, number, raw, status, errors) FROM STDIN"
+        f"COPY {ImportRow._meta.db_table} (batch_id, number, raw, status, errors, match_note, target_outcome, "
+        "target_note) FROM STDIN"
     ) as copy:
         for i, row in enumerate(rows):
-            copy.write_row((batch.pk, i + 2, json.dumps([_jsonable(c) for c in row]), RowStatus.PENDING.value, "[]"))
+            copy.write_row((batch.pk, i + 2, json.dumps([_jsonable(c) for c in row]), RowStatus.PENDING.value, "[]",
+                            "", "", ""))
 
 
 def _jsonable(value: Any) -> Any:
@@ -834,18 +846,59 @@ def set_import_mapping(
     return batch
 
 
-def run_import(*, actor: Any, batch: ImportBatch) -> ImportBatch:
-    """Queue the batch for the background worker (progress is read from the batch)."""
+def repeat_warning(batch: ImportBatch) -> str:
+    """Item 14: "this file was already imported on … by …", or "" for a new file."""
+    earlier = batch.repeat_of
+    if earlier is None:
+        return ""
+    who = earlier.created_by
+    name = (who.get_full_name() or who.get_username()) if who is not None else _("una procedura automatica")
+    return _("Questo file è già stato importato il %(when)s da %(who)s («%(file)s»).") % {
+        "when": date_format(timezone.localtime(earlier.created_at), "d/m/Y \\a\\l\\l\\e H:i"), "who": name,
+        "file": earlier.file_name}
+
+
+def set_import_target(*, actor: Any, batch: ImportBatch, target: str, options: dict[str, Any]) -> ImportBatch:
+    """What the rows become besides people (item 13): "" (people only) or a registered target,
+    with the options that target checked (`ImportTarget.check_options`)."""
+    _require_scope("people.set_import_target", actor, batch.territory)
+    if target and get_target(target) is None:
+        refuse("people.set_import_target", _("Destinazione dell'importazione sconosciuta: scegline una dell'elenco."),
+               actor=actor, territory=batch.territory, field="target")
+    if batch.status not in (BatchStatus.MAPPED, BatchStatus.FAILED):
+        refuse("people.set_import_target", _("Associa prima le colonne del file (o l'importazione è già partita)."),
+               actor=actor, territory=batch.territory)
+    with transaction.atomic():
+        batch.target = target
+        batch.target_options = options if target else {}
+        batch.save(update_fields=["target", "target_options"])
+        record("people.set_import_target", actor=actor, obj=batch, territory=batch.territory,
+               data={"target": target, "options": batch.target_options})
+    return batch
+
+
+def run_import(*, actor: Any, batch: ImportBatch, confirm_repeat: bool = False) -> ImportBatch:
+    """Queue the batch for the background worker (progress is read from the batch). A file
+    already imported runs only when the official confirms it (item 14)."""
     from piazza.core.tasks import enqueue_on_commit
     from piazza.people.tasks import process_import
 
     _require_scope("people.run_import", actor, batch.territory)
     if batch.status not in (BatchStatus.MAPPED, BatchStatus.DONE, BatchStatus.FAILED):
         refuse("people.run_import", _("Associa prima le colonne del file."), actor=actor, territory=batch.territory)
+    if batch.repeat_of_id and not (batch.repeat_confirmed or confirm_repeat):
+        refuse("people.run_import", repeat_warning(batch) + " " + _("Per importarlo di nuovo spunta la conferma."),
+               actor=actor, territory=batch.territory, code="repeat_not_confirmed", field="confirm_repeat")
+    target = get_target(batch.target)
+    problem = target.actor_problem(actor, batch.target_options) if target is not None else ""
+    if problem:
+        refuse("people.run_import", problem, actor=actor, territory=batch.territory, code="target_out_of_scope")
     with transaction.atomic():
         batch.status = BatchStatus.QUEUED
-        batch.save(update_fields=["status"])
-        record("people.run_import", actor=actor, obj=batch, territory=batch.territory)
+        batch.repeat_confirmed = batch.repeat_confirmed or bool(batch.repeat_of_id and confirm_repeat)
+        batch.save(update_fields=["status", "repeat_confirmed"])
+        record("people.run_import", actor=actor, obj=batch, territory=batch.territory,
+               data={"repeat_confirmed": batch.repeat_confirmed, "target": batch.target})
         enqueue_on_commit(process_import, batch.pk, actor.pk if _is_user(actor) else None)
     return batch
 
@@ -869,6 +922,7 @@ def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
         status=BatchStatus.RUNNING, started_at=timezone.now(), error="", processed_rows=done)
     last = 0
     territories: dict[int | None, Territory] = {}  # residence comune → where its people go
+    target = get_target(batch.target)
     try:
         with comune_cache():
             while True:
@@ -877,7 +931,7 @@ def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
                 if not rows:
                     break
                 last = rows[-1].number
-                _process_chunk_safely(batch, rows, actor=actor, territories=territories)
+                _process_chunk_safely(batch, rows, actor=actor, territories=territories, target=target)
                 ImportBatch.objects.filter(pk=batch.pk).update(processed_rows=models.F("processed_rows") + len(rows))
     except Exception as exc:
         ImportBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=str(exc)[:2000])
@@ -896,17 +950,18 @@ def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
 
 def _process_chunk_safely(
     batch: ImportBatch, rows: list[ImportRow], *, actor: Any, territories: dict[int | None, Territory],
+    target: ImportTarget | None = None,
 ) -> None:
     try:
         with transaction.atomic():
-            _process_chunk(batch, rows, actor=actor, territories=territories)
+            _process_chunk(batch, rows, actor=actor, territories=territories, target=target)
         return
     except IntegrityError:
         pass
     for row in rows:  # a concurrent writer: redo row by row, leave nothing of the conflicting one
         try:
             with transaction.atomic():
-                _process_chunk(batch, [row], actor=actor, territories=territories)
+                _process_chunk(batch, [row], actor=actor, territories=territories, target=target)
         except IntegrityError as exc:
             _reject(row, [_("Conflitto con una modifica contemporanea (%(why)s): reimporta la riga.") % {"why": exc}])
 
@@ -941,15 +996,17 @@ class _NewPerson:
 
 def _process_chunk(
     batch: ImportBatch, rows: list[ImportRow], *, actor: Any, territories: dict[int | None, Territory],
+    target: ImportTarget | None = None,
 ) -> None:
     from piazza.people.imports import FIELDS, row_to_data
 
     labels = dict(FIELDS)
     prepared: list[tuple[ImportRow, CleanedPerson, dedupe.Probe]] = []
     for row in rows:
-        row.person, row.errors = None, []
+        row.person, row.errors, row.match_note, row.target_outcome, row.target_note = None, [], "", "", ""
         data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
-        cleaned = clean_person_data(data) if not problem else CleanedPerson()
+        # Item 14: a code that disagrees only with the birth date keeps the row, flagged (D1).
+        cleaned = clean_person_data(data, flag_birth_date=True) if not problem else CleanedPerson()
         if problem or cleaned.errors:
             row.status = RowStatus.REJECTED
             row.errors = [problem] if problem else [
@@ -969,6 +1026,9 @@ def _process_chunk(
             changed = _fill_new(entry, cleaned)
             entry.rows.append(row)
             row.status = RowStatus.UPDATED if changed else RowStatus.UNCHANGED
+            row.match_note = _("Stessa persona della riga %(number)d del file (%(name)s): dati uniti in una "
+                               "scheda.") % {"number": entry.rows[0].number,
+                                             "name": f"{entry.person.last_name} {entry.person.first_name}"}
             continue
         if same is not None:
             known = pool.people.get(same)  # name-only matches come from inside the scope already
@@ -1004,9 +1064,17 @@ def _process_chunk(
         changed = _brings_news(person, cleaned) and _fill_blanks(person, cleaned, actor=actor, batch=batch)
         row.status = RowStatus.UPDATED if changed else RowStatus.UNCHANGED
         row.person = person
+        row.match_note = _already_on_record(person)
         if changed:
             updated.append(person.pk)
     created = _create_in_bulk(batch, list(new.values()), actor=actor)
+    for entry in new.values():
+        if entry.weak:
+            entry.rows[0].match_note = _possible_duplicates(batch, entry.weak, pool, new)
+    cleaned_of = {row.pk: cleaned for row, cleaned, _p in prepared}
+    held = _flag_code_dates(batch, rows, cleaned_of, actor=actor)
+    if target is not None:
+        _apply_target(batch, rows, cleaned_of, held, target=target, actor=actor)
     _save_outcomes(rows)
     record("people.import_chunk", actor=actor, obj=batch, territory=batch.territory,
            data={"rows": [rows[0].number, rows[-1].number], "created": created, "updated": updated})
@@ -1022,9 +1090,94 @@ def _save_outcomes(rows: list[ImportRow]) -> None:
     table = connection.ops.quote_name(ImportRow._meta.db_table)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {table} SET status = %s, errors = %s, person_id = %s WHERE id = %s",  # noqa: S608 (table from model meta)
-            [(row.status, json.dumps(row.errors), row.person.pk if row.person else None, row.pk) for row in rows],
+            f"UPDATE {table} SET status = %s, errors = %s, person_id = %s, match_note = %s, "  # noqa: S608 (table from model meta)
+            "target_outcome = %s, target_note = %s WHERE id = %s",
+            [(row.status, json.dumps(row.errors), row.person.pk if row.person else None, row.match_note,
+              row.target_outcome, row.target_note, row.pk) for row in rows],
         )
+
+
+def _possible_duplicates(
+    batch: ImportBatch, weak: list[dedupe.Match], pool: dedupe.Pool, new: dict[int, _NewPerson],
+) -> str:
+    """Who a new person may be (in the review queue of duplicates), in words. A person outside
+    the batch's territory is not named (convention 11)."""
+    names = []
+    for m in weak:
+        if m.person_id < 0 and m.person_id in new:
+            names.append(_("la riga %(number)d del file") % {"number": new[m.person_id].rows[0].number})
+            continue
+        known = pool.people.get(m.person_id)
+        if known is not None and known.territory_path.startswith(batch.territory.path):
+            names.append(_("%(name)s (scheda n. %(id)d)") % {"name": f"{known.last_name} {known.first_name}",
+                                                             "id": known.pk})
+        else:
+            names.append(_("una persona di un altro territorio"))
+    return _("Creata, ma forse è la stessa persona di: %(who)s. Verifica nei possibili doppioni.") % {
+        "who": "; ".join(dict.fromkeys(names))}
+
+
+def _already_on_record(person: Person) -> str:
+    """The existing person a row matched, in words (the report's duplicate list, item 14)."""
+    born = _(", nata/o il %(date)s") % {"date": person.birth_date.strftime("%d/%m/%Y")} if person.birth_date else ""
+    return _("Già registrata: %(name)s%(born)s (scheda n. %(id)d).") % {
+        "name": f"{person.last_name} {person.first_name}", "born": born, "id": person.pk}
+
+
+def _flag_code_dates(
+    batch: ImportBatch, rows: list[ImportRow], cleaned_of: dict[int, CleanedPerson], *, actor: Any,
+) -> set[int]:
+    """Rows whose code says another birth date (D1) are kept and queued for review (item 14).
+    Returns the ids of the rows held: their target waits for the review."""
+    held: set[int] = set()
+    reviews: list[CodeDateReview] = []
+    for row in rows:
+        cleaned = cleaned_of.get(row.pk)
+        person = row.person
+        if cleaned is None or cleaned.code_birth_date is None or person is None:
+            continue
+        record_date = cleaned.values.get("birth_date")
+        # The person on record (matched, not overwritten) may already agree with the code.
+        if record_date is None or person.birth_date == cleaned.code_birth_date or person.birth_date != record_date:
+            continue
+        held.add(row.pk)
+        message = _("Il codice fiscale dice nato/a il %(code)s, il file dice %(record)s: la riga è stata tenuta ed è "
+                    "nella coda «Codici fiscali da verificare».") % {
+            "code": cleaned.code_birth_date.strftime("%d/%m/%Y"), "record": record_date.strftime("%d/%m/%Y")}
+        row.errors = [*row.errors, message]
+        if any(r.person_id == person.pk for r in reviews) or CodeDateReview.objects.filter(
+                person=person, status=ReviewStatus.OPEN).exists():
+            continue
+        reviews.append(CodeDateReview(
+            person=person, batch=batch, row_number=row.number, codice_fiscale=person.codice_fiscale,
+            code_birth_date=cleaned.code_birth_date, record_birth_date=record_date))
+    if reviews:
+        CodeDateReview.objects.bulk_create(reviews)
+        record("people.flag_code_dates", actor=actor, obj=batch, territory=batch.territory,
+               data={"rows": sorted(r.row_number or 0 for r in reviews), "rule": "D1"})
+    return held
+
+
+def _apply_target(
+    batch: ImportBatch, rows: list[ImportRow], cleaned_of: dict[int, CleanedPerson], held: set[int], *,
+    target: ImportTarget, actor: Any,
+) -> None:
+    """The registered target (item 13) for every row with a person; flagged rows wait."""
+    for row in rows:
+        if row.status == RowStatus.REJECTED:
+            continue
+        if row.person is None:
+            row.target_outcome = TargetOutcome.REFUSED
+            row.target_note = _("Nessuna scheda in questo territorio per la riga: vedi il motivo.")
+            continue
+        if row.pk in held:
+            row.target_outcome = TargetOutcome.HELD
+            row.target_note = _("In attesa: si registra quando il codice fiscale è verificato nella coda.")
+            continue
+        cleaned = cleaned_of[row.pk]
+        outcome = target.apply_row(RowContext(row.number, row.person, cleaned.emails, cleaned.phones),
+                                   actor=actor, batch=batch, options=batch.target_options)
+        row.target_outcome, row.target_note = outcome.outcome, outcome.note
 
 
 def _person_values(cleaned: CleanedPerson) -> dict[str, Any]:
@@ -1187,6 +1340,88 @@ def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
         record("people.close_import_batch", actor=actor, obj=batch, territory=batch.territory,
                data={"summary": batch.summary})
     return batch
+
+
+# --- Codes that disagree with the birth date (issue 11, item 14; rule D1) ---------------------
+
+RESOLUTIONS = (ReviewStatus.CODE_RIGHT, ReviewStatus.DATE_RIGHT, ReviewStatus.EDITED)
+
+
+def resolve_code_date(*, actor: Any, review: CodeDateReview, resolution: str, note: str = "") -> CodeDateReview:
+    """An official decides a flagged row: the code is right (the birth date is taken from the
+    code), the date is right (the code stays, marked to check), or the record was edited by hand
+    (then code and date must agree now). A held import target runs again for the row."""
+    action = "people.resolve_code_date"
+    person = review.person
+    _require_scope(action, actor, person.territory)
+    if resolution not in RESOLUTIONS:
+        refuse(action, _("Scegli una delle tre soluzioni."), actor=actor, territory=person.territory,
+               field="resolution")
+    if review.status != ReviewStatus.OPEN:
+        refuse(action, _("Questa verifica è già stata chiusa il %(when)s.")
+               % {"when": date_format(timezone.localtime(review.resolved_at), "d/m/Y H:i")}
+               if review.resolved_at else _("Questa verifica è già stata chiusa."),
+               actor=actor, territory=person.territory, code="already_resolved")
+    if resolution == ReviewStatus.EDITED:
+        cleaned = clean_person_data({"first_name": person.first_name, "last_name": person.last_name,
+                                     "birth_date": person.birth_date, "codice_fiscale": person.codice_fiscale},
+                                    flag_birth_date=True)
+        if cleaned.code_birth_date is not None or "codice_fiscale" in cleaned.errors:
+            refuse(action, _("Nella scheda il codice fiscale e la data di nascita non coincidono ancora: correggi "
+                             "l'uno o l'altra dalla scheda, poi torna qui."),
+                   actor=actor, territory=person.territory, code="still_disagree", field="resolution")
+    with transaction.atomic():
+        locked = CodeDateReview.objects.select_for_update().get(pk=review.pk)
+        if locked.status != ReviewStatus.OPEN:  # a colleague decided in the meantime
+            return locked
+        before = person.birth_date
+        if resolution == ReviewStatus.CODE_RIGHT:
+            person.birth_date = locked.code_birth_date
+            person.save(update_fields=["birth_date", "updated_at"])
+        locked.status = resolution
+        locked.code_to_check = resolution == ReviewStatus.DATE_RIGHT
+        locked.resolved_at = timezone.now()
+        locked.resolved_by = actor if _is_user(actor) else None
+        locked.note = note.strip()
+        locked.save()
+        summary = {
+            ReviewStatus.CODE_RIGHT: _("Data di nascita corretta dal codice fiscale (%(before)s → %(after)s)"),
+            ReviewStatus.DATE_RIGHT: _("Data di nascita confermata (%(before)s): codice fiscale da verificare"),
+            ReviewStatus.EDITED: _("Codice fiscale e data di nascita corretti a mano"),
+        }[ReviewStatus(resolution)] % {"before": before.strftime("%d/%m/%Y") if before else "—",
+                                       "after": locked.code_birth_date.strftime("%d/%m/%Y")}
+        add_timeline_entry(person, kind="updated", actor=actor, summary=summary,
+                           data={"code_date_review": locked.pk, "resolution": resolution})
+        record(action, actor=actor, obj=person, territory=person.territory,
+               data={"review": locked.pk, "resolution": resolution, "before": str(before),
+                     "after": str(person.birth_date), "rule": "D1", "note": note.strip()[:500]})
+        _run_held_target(locked, actor=actor)
+    return locked
+
+
+def _run_held_target(review: CodeDateReview, *, actor: Any) -> None:
+    """The import row this review held: its target (e.g. the membership) runs now."""
+    if review.batch_id is None or review.row_number is None:
+        return
+    batch = ImportBatch.objects.select_related("territory").get(pk=review.batch_id)
+    target = get_target(batch.target)
+    row = ImportRow.objects.filter(batch=batch, number=review.row_number,
+                                   target_outcome=TargetOutcome.HELD).first()
+    if target is None or row is None:
+        return
+    person = Person.objects.prefetch_related("emails", "phones").get(pk=review.person_id)
+    emails = [e.value for e in sorted(person.emails.all(), key=lambda e: not e.primary)]
+    phones = [p.value for p in sorted(person.phones.all(), key=lambda p: not p.primary)]
+    problem = target.actor_problem(actor, batch.target_options)
+    if problem:  # resolved by an official who may not run the target: said in words, not run
+        row.target_outcome = TargetOutcome.REFUSED
+        row.target_note = _("Non registrata alla verifica del codice: %(why)s") % {"why": problem}
+        row.save(update_fields=["target_outcome", "target_note"])
+        return
+    outcome = target.apply_row(RowContext(row.number, person, emails, phones), actor=actor, batch=batch,
+                               options=batch.target_options)
+    row.target_outcome, row.target_note = outcome.outcome, outcome.note
+    row.save(update_fields=["target_outcome", "target_note"])
 
 
 # --- Export -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ library's pieces one by one and caches place look-ups.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
@@ -186,6 +187,21 @@ def consistency_problems(
             }
         )
     return problems
+
+
+def disagreeing_birth_date(result: CodiceFiscaleResult, birth_date: dt.date | None) -> dt.date | None:
+    """The birth date the code says, when it differs from `birth_date` (None when they agree or
+    either is missing). The century follows the record's when the two-digit years match, else
+    the one the library reads."""
+    if not (birth_date and result.birth_date):
+        return None
+    code = result.birth_date
+    if (birth_date.month, birth_date.day, birth_date.year % 100) == (code.month, code.day, code.year % 100):
+        return None
+    if code.year % 100 == birth_date.year % 100:
+        with contextlib.suppress(ValueError):  # 29 February in a year without it
+            code = code.replace(year=birth_date.year)
+    return code
 
 
 def make_codice_fiscale(

@@ -113,6 +113,30 @@ class MappingForm(forms.Form):
         return {k[4:]: v for k, v in self.cleaned_data.items() if k.startswith("col_") and v}
 
 
+class TargetForm(forms.Form):
+    """Step 3 of the import wizard (issue 11, item 13): people only, or a registered target."""
+
+    target = forms.ChoiceField(label=_("Cosa importare"), widget=forms.RadioSelect, required=False)
+
+    def __init__(self, *args: Any, targets: list[tuple[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target"].choices = [("", _("Solo persone")), *targets]  # type: ignore[attr-defined]
+        self.fields["target"].initial = ""
+
+
+class ConfirmRunForm(forms.Form):
+    confirm_repeat = forms.BooleanField(label=_("Sì, importa di nuovo questo file"), required=False)
+
+
+class ResolveCodeDateForm(forms.Form):
+    resolution = forms.ChoiceField(label=_("Soluzione"), widget=forms.RadioSelect, choices=[
+        ("code_right", _("Il codice è giusto: correggi la data di nascita da quella del codice")),
+        ("date_right", _("La data è giusta: tieni la data e segna il codice come da verificare")),
+        ("edited", _("Ho corretto la scheda a mano (codice e data ora coincidono)")),
+    ])
+    note = forms.CharField(label=_("Nota (facoltativa)"), required=False, max_length=500)
+
+
 class ExportForm(forms.Form):
     scope = forms.ModelChoiceField(label=_("Esporta per l'ambito"), queryset=Territory.objects.none(),
                                    required=False, empty_label=None)

@@ -431,6 +431,14 @@ class ImportBatch(models.Model):
     )
     file_name = models.CharField(max_length=255)
     file_sha256 = models.CharField(max_length=64, db_index=True)
+    # An earlier batch of the same file (same SHA-256) in the uploader's scope: the wizard warns
+    # and running the import needs an explicit confirmation (issue 11, item 14).
+    repeat_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    repeat_confirmed = models.BooleanField(default=False)
+    # What each row becomes besides a person: "" (people only) or a target registered by a
+    # higher app in `piazza.people.import_targets` (e.g. membership's "members of year Y").
+    target = models.CharField(max_length=30, blank=True)
+    target_options = models.JSONField(default=dict, blank=True)
     file_format = models.CharField(max_length=4)  # csv / xlsx
     encoding = models.CharField(max_length=20, blank=True)
     delimiter = models.CharField(max_length=1, blank=True)
@@ -473,6 +481,12 @@ class RowStatus(models.TextChoices):
     REJECTED = "rejected", _("Respinta")
 
 
+class TargetOutcome(models.TextChoices):
+    DONE = "done", _("Registrata")
+    REFUSED = "refused", _("Non registrata")
+    HELD = "held", _("In attesa di verifica")
+
+
 class ImportRow(models.Model):
     """One input row of a batch, exactly as read, with its outcome and reasons."""
 
@@ -482,6 +496,11 @@ class ImportRow(models.Model):
     status = models.CharField(max_length=10, choices=RowStatus.choices, default=RowStatus.PENDING)
     errors = models.JSONField(default=list)
     person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # In words: which existing person or which earlier row of the file this row matched.
+    match_note = models.TextField(blank=True)
+    # The import target's outcome for the row (e.g. membership registered / refused) and why.
+    target_outcome = models.CharField(max_length=12, choices=TargetOutcome.choices, blank=True)
+    target_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["batch", "number"]
@@ -539,3 +558,45 @@ class ScopeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.from_territory} → {self.territory})"
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", _("Da verificare")
+    CODE_RIGHT = "code_right", _("Codice giusto: data corretta dal codice")
+    DATE_RIGHT = "date_right", _("Data giusta: codice da verificare")
+    EDITED = "edited", _("Scheda corretta a mano")
+
+
+class CodeDateReviewQuerySet(ScopedQuerySet["CodeDateReview"]):
+    scope_path_field = "person__territory__path"
+
+
+class CodeDateReview(models.Model):
+    """Issue 11, item 14 (rule D1): an imported row whose codice fiscale disagrees with its birth
+    date is kept, with both values as written, and waits here until an official decides which
+    one is right. "Date right" leaves the code marked as to be checked (`code_to_check`)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="code_date_reviews")
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    row_number = models.PositiveIntegerField(null=True, blank=True)
+    codice_fiscale = models.CharField(max_length=16)
+    code_birth_date = models.DateField(help_text=_("La data di nascita che risulta dal codice fiscale"))
+    record_birth_date = models.DateField(help_text=_("La data di nascita scritta nel file"))
+    status = models.CharField(max_length=12, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    code_to_check = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    note = models.TextField(blank=True)
+
+    objects = CodeDateReviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["status", "created_at", "id"]
+        verbose_name = _("codice fiscale da verificare")
+        verbose_name_plural = _("codici fiscali da verificare")
+        indexes = [models.Index(fields=["status", "created_at"], name="code_date_review_status")]
+
+    def __str__(self) -> str:
+        return f"{self.person} ({self.codice_fiscale})"

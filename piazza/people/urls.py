@@ -24,8 +24,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("duplicati/<int:pk>/", views.duplicate_review, name="duplicate_review"),
     path("importa/", views.import_upload, name="import_upload"),
     path("importa/<int:pk>/colonne/", views.import_map, name="import_map"),
+    path("importa/<int:pk>/destinazione/", views.import_target, name="import_target"),
     path("importa/<int:pk>/anteprima/", views.import_preview, name="import_preview"),
     path("importa/<int:pk>/avanzamento/", views.import_progress, name="import_progress"),
     path("importa/<int:pk>/rapporto/", views.import_report, name="import_report"),
     path("importa/<int:pk>/scartate.csv", views.import_rejected_csv, name="import_rejected"),
+    path("codici-da-verificare/", views.code_date_reviews, name="code_date_reviews"),
+    path("codici-da-verificare/<int:pk>/", views.code_date_resolve, name="code_date_resolve"),
 ]

@@ -21,7 +21,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
-from piazza.people.codice_fiscale import clean_code, consistency_problems, validate_codice_fiscale
+from piazza.people.codice_fiscale import (
+    clean_code,
+    consistency_problems,
+    disagreeing_birth_date,
+    validate_codice_fiscale,
+)
 from piazza.people.models import Citizenship, Sex
 from piazza.territory.models import Comune
 
@@ -48,14 +53,41 @@ def search_name(first_name: str, last_name: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def _email_problem(exc: EmailNotValidError, value: str) -> str:
+    """What is wrong with an address, in our Italian words (issue 11, item 14): the library's
+    English message is only matched here, never shown."""
+    text = str(exc).lower()
+    if "must have an @-sign" in text:
+        return _("manca la chiocciola @")
+    if "something before the @-sign" in text:
+        return _("manca il nome prima della @")
+    if "something after the @-sign" in text:
+        return _("manca il dominio dopo la @ (per esempio gmail.com)")
+    if value.count("@") > 1:
+        return _("contiene più di una @")
+    if "two periods in a row" in text:
+        return _("contiene due punti di seguito")
+    if "period" in text and ("start" in text or "end" in text or "immediately" in text):
+        return _("ha un punto all'inizio, alla fine o accanto alla @")
+    if "should have a period" in text or "top-level domain" in text:
+        return _("il dominio dopo la @ è incompleto (per esempio manca «.it» o «.com»)")
+    if "hyphen" in text:
+        return _("il dominio dopo la @ non può iniziare o finire con un trattino")
+    if "too long" in text:
+        return _("è troppo lungo")
+    if "invalid characters" in text or "not allowed" in text or "not valid" in text:
+        return _("contiene spazi o caratteri non ammessi")
+    return _("non è scritto come un indirizzo email (nome@dominio.it)")
+
+
 def normalise_email(value: str) -> str:
     """Rule D4: the normalised address, or ValueError with a message saying what is wrong."""
     try:
         info = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(
-            _("L'indirizzo email «%(value)s» non è valido (%(why)s): correggilo o lascialo vuoto.")
-            % {"value": value.strip(), "why": str(exc)}
+            _("L'indirizzo email «%(value)s» non è valido: %(why)s. Correggilo o lascialo vuoto.")
+            % {"value": value.strip(), "why": _email_problem(exc, value.strip())}
         ) from exc
     return str(info.normalized).lower()
 
@@ -193,6 +225,9 @@ class CleanedPerson:
     phones: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # Set instead of an error when the caller keeps rows whose code disagrees with the birth
+    # date (the import, issue 11 item 14): the date the code says, to be reviewed.
+    code_birth_date: dt.date | None = None
 
     def add_error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
@@ -204,8 +239,11 @@ TEXT_FIELDS = (
 )
 
 
-def clean_person_data(data: dict[str, Any], *, partial: bool = False) -> CleanedPerson:
-    """Validate and normalise one person's data. `partial` skips required-field checks (updates)."""
+def clean_person_data(data: dict[str, Any], *, partial: bool = False, flag_birth_date: bool = False) -> CleanedPerson:
+    """Validate and normalise one person's data. `partial` skips required-field checks (updates).
+
+    `flag_birth_date` (the import) keeps a codice fiscale that disagrees only with the birth date
+    on the row: instead of an error, `code_birth_date` says what the code reads, for review (D1)."""
     out = CleanedPerson()
     for name in TEXT_FIELDS:
         if name in data and data[name] is not None:
@@ -273,11 +311,12 @@ def clean_person_data(data: dict[str, Any], *, partial: bool = False) -> Cleaned
         out.values["codice_fiscale"] = code
         out.values["codice_fiscale_canonical"] = ""
         if code:
-            _check_codice_fiscale(code, data, out)
+            _check_codice_fiscale(code, data, out, flag_birth_date=flag_birth_date)
     return out
 
 
-def _check_codice_fiscale(code: str, data: dict[str, Any], out: CleanedPerson) -> None:
+def _check_codice_fiscale(code: str, data: dict[str, Any], out: CleanedPerson, *, flag_birth_date: bool = False
+                          ) -> None:
     result = validate_codice_fiscale(code)
     for message in result.errors:
         out.add_error("codice_fiscale", message)
@@ -285,18 +324,21 @@ def _check_codice_fiscale(code: str, data: dict[str, Any], out: CleanedPerson) -
         return
     out.values["codice_fiscale_canonical"] = result.canonical
     birth_comune = out.values.get("birth_comune")
+    flagged = disagreeing_birth_date(result, out.values.get("birth_date")) if flag_birth_date else None
     problems = consistency_problems(
         result,
         first_name=out.values.get("first_name", ""),
         last_name=out.values.get("last_name", ""),
         sex=out.values.get("sex", ""),
-        birth_date=out.values.get("birth_date"),
+        birth_date=None if flagged else out.values.get("birth_date"),
         birth_belfiore=birth_comune.belfiore if birth_comune else "",
         birth_place_label=str(birth_comune) if birth_comune else "",
     )
     if problems and not data.get("accept_inconsistent_codice_fiscale"):
         for message in problems:
             out.add_error("codice_fiscale", message)
+    elif flagged:
+        out.code_birth_date = flagged
     # Fill what the code tells and the record does not say.
     if not out.values.get("sex") and "sex" not in out.errors:
         out.values["sex"] = result.sex

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
@@ -19,23 +20,29 @@ from piazza.core.personal_data import note_access, shows_personal_data
 from piazza.people import actions
 from piazza.people.forms import (
     CloseRequestForm,
+    ConfirmRunForm,
     ConsentForm,
     ExportForm,
     MappingForm,
     PersonForm,
+    ResolveCodeDateForm,
     SearchForm,
     SegmentBuilderForm,
     SegmentForm,
+    TargetForm,
     UploadForm,
 )
+from piazza.people.import_targets import TARGETS, get_target
 from piazza.people.imports import row_to_data
 from piazza.people.models import (
     READ_ROLES,
     WRITE_ROLES,
     BatchStatus,
+    CodeDateReview,
     ImportBatch,
     ImportMapping,
     Person,
+    ReviewStatus,
     RowStatus,
     ScopeRequest,
     Segment,
@@ -369,8 +376,36 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
-            return redirect("people:import_preview", pk=batch.pk)
-    return render(request, "people/import_map.html", {"batch": batch, "form": form, "saved": saved})
+            return redirect("people:import_target", pk=batch.pk)
+    return render(request, "people/import_map.html", {"batch": batch, "form": form, "saved": saved,
+                                                      "repeat": actions.repeat_warning(batch)})
+
+
+@official_required(roles=WRITE_ROLES)
+def import_target(request: HttpRequest, pk: int) -> HttpResponse:
+    """Step 3 (issue 11, item 13): people only, or what a higher app registered (e.g. the
+    members of year Y, with the circolo chosen within the official's scope)."""
+    batch = _batch_or_404(request, pk)
+    if batch.status == BatchStatus.UPLOADED:
+        return redirect("people:import_map", pk=batch.pk)
+    data = request.POST if request.method == "POST" else None
+    form = TargetForm(data, targets=[(t.key, t.label) for t in TARGETS.values()],
+                      initial={"target": batch.target})
+    options = {key: t.options_form(data, actor=request.user, batch=batch, prefix=key) for key, t in TARGETS.items()}
+    if request.method == "POST" and form.is_valid():
+        key = form.cleaned_data["target"]
+        target = get_target(key)
+        sub = options.get(key)
+        if target is None or (sub is not None and sub.is_valid()):
+            try:
+                chosen = target.check_options(sub, actor=request.user, batch=batch) if target and sub else {}
+                actions.set_import_target(actor=request.user, batch=batch, target=key, options=chosen)
+            except ValidationError as exc:
+                _errors_to_form(sub if sub is not None else form, exc)
+            else:
+                return redirect("people:import_preview", pk=batch.pk)
+    return render(request, "people/import_target.html", {
+        "batch": batch, "form": form, "targets": [(t, options[key]) for key, t in TARGETS.items()]})
 
 
 @official_required(roles=WRITE_ROLES)
@@ -380,17 +415,26 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     preview = []
     for row in batch.rows.order_by("number")[:20]:
         data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
-        errors = [problem] if problem else [m for msgs in clean_person_data(data).errors.values() for m in msgs]
+        cleaned = clean_person_data(data, flag_birth_date=True)
+        errors = [problem] if problem else [m for msgs in cleaned.errors.values() for m in msgs]
+        if not problem and cleaned.code_birth_date is not None:
+            errors.append(_("Il codice fiscale dice nato/a il %(date)s: la riga sarà tenuta e messa tra i codici "
+                            "fiscali da verificare.") % {"date": cleaned.code_birth_date.strftime("%d/%m/%Y")})
         preview.append((row.number, data, errors))
     note_access(obj=batch, territory=batch.territory, rows=[number for number, _data, _errors in preview])
-    if request.method == "POST":
+    confirm = ConfirmRunForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and confirm.is_valid():
         try:
-            actions.run_import(actor=request.user, batch=batch)
+            actions.run_import(actor=request.user, batch=batch,
+                               confirm_repeat=confirm.cleaned_data["confirm_repeat"])
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            _errors_to_form(confirm, exc)
         else:
             return redirect("people:import_progress", pk=batch.pk)
-    return render(request, "people/import_preview.html", {"batch": batch, "preview": preview})
+    target = get_target(batch.target)
+    return render(request, "people/import_preview.html", {
+        "batch": batch, "preview": preview, "confirm": confirm, "repeat": actions.repeat_warning(batch),
+        "target": target.describe(batch.target_options) if target else ""})
 
 
 @official_required(roles=WRITE_ROLES)
@@ -419,10 +463,17 @@ def import_report(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("people:import_report", pk=batch.pk)
-    rows = batch.rows.exclude(status__in=[RowStatus.CREATED, RowStatus.UNCHANGED]).order_by("number")[:500]
+    # Every row with something to say: rejected, flagged, matched to a person or an earlier row
+    # (item 14), or with a target outcome (item 13). Plain new people are only counted.
+    rows = (batch.rows.exclude(status=RowStatus.CREATED, match_note="", target_outcome="", errors=[])
+            .order_by("number")[:500])
     note_access(obj=batch, territory=batch.territory, rows=[r.number for r in rows])
-    return render(request, "people/import_report.html", {"batch": batch, "rows": rows,
-                                                         "labels": dict(RowStatus.choices)})
+    target = get_target(batch.target)
+    return render(request, "people/import_report.html", {
+        "batch": batch, "rows": rows, "labels": dict(RowStatus.choices),
+        "target": target.describe(batch.target_options) if target else "",
+        "target_counts": dict(batch.rows.exclude(target_outcome="").values_list("target_outcome")
+                              .annotate(n=Count("id")).order_by()) if target else {}})
 
 
 @official_required(roles=WRITE_ROLES)
@@ -432,6 +483,42 @@ def import_rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
     if batch.status == BatchStatus.CLOSED:
         raise Http404
     return as_response(actions.export_rejected_rows(actor=request.user, batch=batch))
+
+
+# --- Codes that disagree with the birth date (issue 11, item 14) ---------------------------
+
+
+@official_required(roles=WRITE_ROLES)
+@shows_personal_data("people.view_code_date_reviews")
+def code_date_reviews(request: HttpRequest) -> HttpResponse:
+    """The queue of imported people whose codice fiscale says another birth date (rule D1)."""
+    show_closed = request.GET.get("chiuse") == "1"
+    qs = CodeDateReview.objects.visible_to(request.user, roles=WRITE_ROLES).select_related(
+        "person", "person__territory", "resolved_by")
+    qs = qs.exclude(status=ReviewStatus.OPEN) if show_closed else qs.filter(status=ReviewStatus.OPEN)
+    reviews = list(qs.order_by("-resolved_at", "created_at", "id")[:300] if show_closed else qs[:300])
+    note_access(ids=[r.pk for r in reviews], count=len(reviews))
+    return render(request, "people/code_date_reviews.html", {
+        "reviews": reviews, "form": ResolveCodeDateForm(), "show_closed": show_closed})
+
+
+@require_POST
+@official_required(roles=WRITE_ROLES)
+def code_date_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    review = get_object_or_404(CodeDateReview.objects.visible_to(request.user, roles=WRITE_ROLES)
+                               .select_related("person", "person__territory"), pk=pk)
+    form = ResolveCodeDateForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.resolve_code_date(actor=request.user, review=review, resolution=form.cleaned_data["resolution"],
+                                      note=form.cleaned_data["note"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Verifica chiusa per %(name)s.") % {"name": review.person})
+    else:
+        messages.error(request, _("Scegli una delle tre soluzioni."))
+    return redirect("people:code_date_reviews")
 
 
 # --- Requests from officials of other territories (issue 10, rule G1) ---------------------

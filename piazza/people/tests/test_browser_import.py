@@ -65,7 +65,12 @@ def test_messy_spreadsheet_through_the_wizard_to_the_report(page, live_server, t
     expect(page.get_by_label("Colonna «Data di nascita»")).to_have_value("birth_date")
     page.get_by_role("button", name=re.compile("Continua|Anteprima")).click()
 
-    # 3. Preview: the accented name decoded, the bad code explained before anything is written.
+    # 3. Target: people only (the default).
+    page.wait_for_url("**/destinazione/", timeout=WAIT)
+    expect(page.get_by_label("Solo persone")).to_be_checked()
+    page.get_by_role("button", name="Continua all'anteprima").click()
+
+    # 4. Preview: the accented name decoded, the bad code explained before anything is written.
     page.wait_for_url("**/anteprima/", timeout=WAIT)
     preview = page.locator("table")
     expect(preview).to_contain_text("Nicolò")
@@ -73,7 +78,7 @@ def test_messy_spreadsheet_through_the_wizard_to_the_report(page, live_server, t
     expect(preview.locator(".error").first).to_contain_text("lettera di controllo")
     page.get_by_role("button", name="Avvia l'importazione").click()
 
-    # 4. Progress (htmx polling) ends on the report with the counts and the download link.
+    # 5. Progress (htmx polling) ends on the report with the counts and the download link.
     page.wait_for_url("**/rapporto/", timeout=WAIT)
     expect(page.get_by_role("heading", name="Rapporto di importazione")).to_be_visible()
     summary = page.locator("ul.summary")

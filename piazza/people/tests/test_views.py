@@ -68,6 +68,9 @@ def test_import_wizard(tree, circolo_secretary, django_capture_on_commit_callbac
     form = {f"col_{i}": v for i, v in enumerate(
         ["last_name", "first_name", "codice_fiscale", "birth_date", "residence_comune", "emails", "phones"])}
     response = client.post(map_url, {**form, "save_as": "Foglio del circolo"})
+    target_url = response["Location"]
+    assert "Solo persone" in client.get(target_url).content.decode()
+    response = client.post(target_url, {"target": ""})
     preview_url = response["Location"]
     assert "lucia@@example" in client.get(preview_url).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
