@@ -21,8 +21,11 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from openpyxl import load_workbook
 
+from piazza.compliance import actions as compliance_actions
+from piazza.compliance.tests import journey as candidate_journey
 from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
 from piazza.core.models import AuditEntry, AuditKind
+from piazza.core.money import Money
 from piazza.membership import actions as membership_actions
 from piazza.membership.models import Delivery
 from piazza.membership.tests.conftest import YEAR, paid, schedule  # noqa: F401 (the fixture)
@@ -93,6 +96,15 @@ def _roll(tree: Any) -> Any:
     return verified_client(secretary).get(reverse("membership:roll_export", args=[roll.pk, "csv"]))
 
 
+def _candidate_report(tree: Any) -> Any:
+    official = make_official("export.candidacy", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
+    found = candidate_journey.candidacy(tree, official)
+    compliance_actions.book_candidate_expense(
+        actor=official, candidacy=found, supplier=HOSTILE, description=HOSTILE_DIGIT, amount=Money(10_000),
+        incurred_on=dt.date(2026, 6, 1), idempotency_key="export-sweep")
+    return verified_client(official).get(reverse("compliance:report", args=[found.pk]))
+
+
 Recipe = Callable[..., tuple[Any, list[str]]]
 RECIPES: dict[str, list[Recipe]] = {
     "people:export": [lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
@@ -100,6 +112,7 @@ RECIPES: dict[str, list[Recipe]] = {
     "people:import_rejected": [lambda tree, capture, **_: (_rejected_rows(tree, capture),
                                                            [HOSTILE_PLAIN, HOSTILE_DIGIT])],
     "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
+    "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
 }
 
 

@@ -28,7 +28,7 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank"}
+NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance"}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -145,6 +145,7 @@ def test_every_admin_of_personal_data_logs_lists_and_records():
         "people.segment": "saved filters, no person",
         "people.importmapping": "saved column mappings, no row",
         "people.tag": "tag names",
+        "compliance.financeruleset": "political-finance parameters, no person",
     }
     missing = sorted(
         model._meta.label_lower for model, model_admin in admin.site._registry.items()

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 
 from piazza.compliance import actions
 from piazza.compliance.models import Candidacy, FinanceRuleSet
+from piazza.core.admin import PersonalDataAdminMixin
 
 
 class AddThroughActionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -30,7 +31,7 @@ class FinanceRuleSetAdmin(AddThroughActionAdmin):
 
 
 @admin.register(Candidacy)
-class CandidacyAdmin(AddThroughActionAdmin):
+class CandidacyAdmin(PersonalDataAdminMixin, AddThroughActionAdmin):  # names and codici fiscali: logged (G4)
     list_display = ["candidate_name", "election", "constituency", "mandatario_name"]
     search_fields = ["candidate_name", "mandatario_name"]
     raw_id_fields = ["territory", "mandatario_user"]

@@ -1,6 +1,7 @@
-"""Demo content of the compliance app (`seed_demo`): one candidacy in the Bologna federation with
-its mandatario elettorale (rule F10), so the candidate campaign select and the mandatario's
-team role can be tried. Re-running adds nothing."""
+"""Demo content of the compliance app (`seed_demo`): one municipal candidacy in the Bologna
+federation with its mandatario elettorale (rule F10), so the candidate campaign select (offered to
+the federation's officials and to its circoli) and the mandatario's team role can be tried, and
+the «Candidature» section has something to show. Re-running adds nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from piazza.compliance.models import Candidacy
+from piazza.compliance.models import Candidacy, ElectionKind
 from piazza.core.audit import record
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Level, Territory
@@ -32,8 +33,9 @@ def seed(*, people: int, stdout: Any) -> None:
         mandataria.set_unusable_password()
         mandataria.save(update_fields=["password"])
     candidacy = Candidacy(
-        territory=bologna, candidate_name="Giovanna Esposito", election=ELECTION,
-        constituency="Comune di Bologna", residents=387_971, elections_called_on=dt.date(2027, 3, 15),
+        territory=bologna, election_kind=ElectionKind.MUNICIPAL, candidate_name="Giovanna Esposito",
+        election=ELECTION, constituency="Comune di Bologna", residents=387_971,
+        elections_called_on=dt.date(2027, 3, 15), election_day=dt.date(2027, 5, 30),
         mandatario_name="Laura Neri", mandatario_user=mandataria, mandatario_iban=MANDATARIO_IBAN,
         mandatario_codice_fiscale=make_codice_fiscale(first_name="Laura", last_name="Neri", sex="F",
                                                       birth_date=dt.date(1979, 6, 2), belfiore=comune.belfiore))

@@ -1,5 +1,16 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from piazza.compliance import views
 
 app_name = "compliance"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("candidature/", views.candidacy_list, name="candidacies"),
+    path("candidature/nuova/", views.candidacy_create, name="candidacy_create"),
+    path("candidature/<int:pk>/", views.candidacy_detail, name="candidacy"),
+    path("candidature/<int:pk>/mandatario/", views.mandatario, name="mandatario"),
+    path("candidature/<int:pk>/spese/", views.expense, name="expense"),
+    path("candidature/<int:pk>/dichiarazioni/", views.declaration, name="declaration"),
+    path("dichiarazioni/<int:pk>/documento/", views.declaration_document, name="declaration_document"),
+    path("candidature/<int:pk>/rendiconto/", views.report, name="report"),
+]

@@ -8,6 +8,7 @@ class FundingConfig(AppConfig):
 
     def ready(self) -> None:
         """Plug-in points only (convention 2): the payable handler, the F6 source, a ledger check."""
+        from piazza.compliance.candidates import register_candidacy_donor_source
         from piazza.compliance.rules import register_contribution_source
         from piazza.funding import payable
         from piazza.ledger.checks import register_check
@@ -18,6 +19,7 @@ class FundingConfig(AppConfig):
         register_key_label("match_reserved", _("raddoppio promesso"))
 
         register_contribution_source("funding.donations", "donation", payable.donations_in_year)
+        register_candidacy_donor_source("funding.donations", payable.donors_of_candidacy)
         register_check("funding counters equal the ledger", "piazza.funding.payable.counters_match_ledger")
         try:
             from piazza.payments.payables import register_payable

@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db.models import Sum
 
+from piazza.compliance.candidates import DonorTotal
 from piazza.funding import actions
 from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donation, DonationStatus
+from piazza.people.models import Person
 
 try:
     from piazza.payments.payables import PayableHandler
@@ -75,6 +77,17 @@ def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
         qs = qs.filter(campaign__territory__path__startswith=entity_path)
     row = qs.aggregate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))
     return int(row["a"] or 0) + int(row["f"] or 0)
+
+
+def donors_of_candidacy(candidacy_id: int) -> list[DonorTotal]:
+    """Rule F12 source: per donor, what reached a candidacy's campaigns (succeeded, refunds excluded)."""
+    rows = (Donation.objects.filter(campaign__candidacy_id=candidacy_id, status=DonationStatus.SUCCEEDED,
+                                    person__isnull=False)
+            .values("person_id").annotate(a=Sum("amount_cents"), f=Sum("fee_cover_cents")))
+    totals = {int(r["person_id"]): int(r["a"] or 0) + int(r["f"] or 0) for r in rows}
+    people = Person.objects.filter(pk__in=totals).only("first_name", "last_name", "codice_fiscale")
+    return [DonorTotal(person_id=int(p.pk), name=p.full_name, codice_fiscale=p.codice_fiscale,
+                       total_cents=totals[int(p.pk)]) for p in people]
 
 
 def counters_match_ledger() -> list[Any]:

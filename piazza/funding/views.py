@@ -19,8 +19,9 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from piazza.compliance.candidates import spending_cap_cents
 from piazza.compliance.models import Candidacy
-from piazza.compliance.rules import candidate_spending_cap_cents, rules_on
+from piazza.compliance.rules import rules_on
 from piazza.core.audit import record
 from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
@@ -40,7 +41,14 @@ from piazza.funding.forms import (
     SplitForm,
     UpdateForm,
 )
-from piazza.funding.models import Campaign, CampaignStatus, DonationStatus, FundraisingPage, ModerationStatus
+from piazza.funding.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    DonationStatus,
+    FundraisingPage,
+    ModerationStatus,
+)
 from piazza.payments import actions as payment_actions
 from piazza.payments import devices
 from piazza.people.codice_fiscale import canonical_codice_fiscale
@@ -191,8 +199,22 @@ def manage_list(request: HttpRequest) -> HttpResponse:
 def manage_create(request: HttpRequest) -> HttpResponse:
     territory = get_object_or_404(Territory.objects.visible_to(request.user, MANAGE),
                                   pk=request.GET.get("territory") or request.POST.get("territory") or 0)
-    candidacies = Candidacy.objects.visible_to(request.user)
-    form = CampaignForm(request.POST or None, candidacies=candidacies)
+    # Rule F10: the candidacies this campaign may collect for — in the official's scope, or registered at a
+    # level above the campaign's territory (a municipal candidacy of the federation, for one of its circoli).
+    ancestors = [territory.path[:i + 1] for i, char in enumerate(territory.path) if char == "/"]
+    candidacies = (Candidacy.objects.visible_to(request.user, MANAGE)
+                   | Candidacy.objects.filter(territory__path__in=ancestors)).distinct()
+    initial: dict[str, Any] = {}
+    chosen = candidacies.filter(pk=request.GET.get("candidacy") or 0).first() if request.method == "GET" else None
+    if chosen is not None:  # opened from the candidacy's page: pre-filled and linked
+        initial = {"candidacy": chosen.pk, "kind": CampaignKind.CANDIDATE,
+                   "title": _("%(name)s per %(election)s") % {"name": chosen.candidate_name,
+                                                              "election": chosen.election},
+                   "summary": _("Sostieni la campagna di %(name)s: le donazioni vanno sul conto del mandatario.")
+                   % {"name": chosen.candidate_name}}
+        if chosen.election_day:
+            initial["deadline"] = f"{chosen.election_day:%Y-%m-%d}T23:00"  # the datetime-local input's format
+    form = CampaignForm(request.POST or None, candidacies=candidacies, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             campaign = actions.create_campaign(actor=request.user, territory=territory, **form.action_kwargs())
@@ -219,7 +241,7 @@ def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cap = None
     if campaign.candidacy_id:
         assert campaign.candidacy is not None
-        cap = candidate_spending_cap_cents(campaign.candidacy.residents, rules_on())
+        cap = spending_cap_cents(campaign.candidacy)
     context = {
         "campaign": campaign,
         "thermo": queries.thermometer(campaign, fresh=True),

@@ -31,6 +31,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Banca"), "bank:overview", {"treasury"}),
     (_("Pagamenti"), "payments:treasury_payments", {"treasury"}),
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
+    (_("Candidature"), "compliance:candidacies", {"organisation", "treasury", "administrator"}),
 ]
 
 

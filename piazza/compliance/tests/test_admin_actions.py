@@ -19,7 +19,8 @@ RULES = {"valid_from": "2027-01-01", "publication_threshold_cents": 50_000, "ann
 
 
 def candidacy_data(tree, **over):
-    data = {"territory": tree.bologna.pk, "candidate_name": "Anna Verdi", "election": "Politiche 2027",
+    data = {"territory": tree.bologna.pk, "election_kind": "national", "candidate_name": "Anna Verdi",
+            "election": "Politiche 2027",
             "constituency": "Bologna 1", "residents": 300_000, "mandatario_name": "Luca Bianchi",
             "mandatario_codice_fiscale": "BNCLCU80A01A944X", "mandatario_iban": "IT60X0542811101000000123456"}
     data.update(over)

@@ -13,6 +13,7 @@ from piazza.compliance.models import Candidacy
 from piazza.payments.bank import actions as bank_actions
 from piazza.payments.bank.models import Payout, PayoutStatus
 from piazza.territory.models import Level, Role, RoleAssignment, Territory
+from piazza.territory.testing import verified_client
 from piazza.web.management.commands.seed_demo import DEMO_BACKUP_CODES, DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +69,22 @@ def test_demo_has_a_candidacy_with_its_mandatario(tree):
     assert candidacy.mandatario_name and candidacy.mandatario_user is not None
     candidacy.full_clean()
     assert candidacy.territory.code == "037"
+
+
+@pytest.mark.parametrize(("username", "territory_level"), [("segretario", Level.CIRCOLO),
+                                                           ("tesoriera", Level.FEDERATION)])
+def test_the_demo_f10_select_lists_the_candidacy(tree, username, territory_level):
+    """Issue 11 item 3: the «Candidatura» select of a new campaign was empty in the demo."""
+    call_command("seed_demo", people=0, stdout=StringIO())
+    candidacy = Candidacy.objects.get()
+    user = get_user_model().objects.get(username=username)
+    territory = Territory.objects.get(pk=RoleAssignment.objects.filter(
+        user=user, territory__level=territory_level).values_list("territory_id", flat=True)[0])
+    client = verified_client(user)
+    form = client.get(f"{reverse('funding:manage_create')}?territory={territory.pk}").content.decode()
+    assert f'<option value="{candidacy.pk}">{candidacy}</option>' in form
+    page = client.get(reverse("compliance:candidacy", args=[candidacy.pk]))
+    if territory_level == Level.FEDERATION:  # the federation's treasurer opens it in «Candidature»
+        assert "Laura Neri" in page.content.decode() and "Apri la raccolta della candidatura" in page.content.decode()
+    else:  # a circolo only picks it for its campaign: the candidacy's page stays the federation's
+        assert page.status_code == 404
