@@ -24,6 +24,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from piazza.compliance.rules import (
+    CAP_SCOPE_PARTY,
+    annual_total_cents,
+    cap_entity_path,
+    check_annual_cap,
+    lock_contributor,
+)
+from piazza.compliance.rules import rules_on as finance_rules_on
 from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
@@ -550,6 +558,43 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
     return others
 
 
+def fee_over_cap(membership: Membership, *, on: dt.date | None = None) -> bool:
+    """Rules F6/F14: would this fee take its payer over the yearly cap on contributions?
+
+    F14's cautious default counts fees with donations, so a fee is a contribution like any other:
+    accepting one that takes the person's year over the F6 cap would break the law just as a
+    donation would, and it is refused the same way (decision documented in docs/dev/caps.md).
+    With `fees_count` off, fees are not contributions and never refused. Per-entity scope: each
+    M8 share is judged against the receiving entity's own total. Call under `lock_contributor`
+    to be sure (the desk pre-check calls it without, the locked re-check with it).
+    """
+    from piazza.membership.payments import fee_shares
+
+    day = on or timezone.localdate()
+    finance = finance_rules_on(day)
+    if not finance.fees_count or membership.fee_cents == 0:
+        return False
+    per_scope: dict[str, int] = {}
+    if finance.cap_scope == CAP_SCOPE_PARTY:
+        per_scope[""] = membership.fee_cents  # one total for the whole party: no need for the shares
+    else:
+        for territory, cents, _reason in fee_shares(membership):
+            scope = cap_entity_path(territory.path, finance)
+            per_scope[scope] = per_scope.get(scope, 0) + cents
+    return any(not check_annual_cap(annual_total_cents(int(membership.person_id), day.year, scope, finance),
+                                    cents, finance).allowed for scope, cents in per_scope.items())
+
+
+def _contributor_identity(person: Person) -> str:
+    return person.codice_fiscale_canonical or f"person:{person.pk}"
+
+
+FEE_OVER_CAP_MESSAGE = _(
+    "Non registrare questa quota: sommata agli altri contributi che questa persona ha già versato al partito "
+    "quest'anno supererebbe il tetto annuo previsto dalla legge. Non incassare il denaro (o restituiscilo) e "
+    "rivolgiti alla tesoreria.")
+
+
 def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "",
               payer_name: str = "", prepaid: bool = False, payment_id: int | None = None,
               paid_at: dt.datetime | None = None, cash_receipt_number: str = "",
@@ -572,6 +617,8 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
     shared = 0
     if enforce_limits:
         shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
+        if fee_over_cap(current, on=timezone.localdate(paid_at)):  # rules F6/F14, fees count
+            refuse(action, str(FEE_OVER_CAP_MESSAGE), actor=actor, territory=current.circolo, code="annual_cap")
     with transaction.atomic():
         locked = (Membership.objects.select_for_update(of=("self",))
             .select_related("circolo", "person").get(pk=membership.pk))
@@ -579,6 +626,10 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
             return locked
         if locked.status != Status.APPLIED:
             raise ValidationError(_("L'iscrizione è cambiata nel frattempo: ricarica la pagina."))
+        if enforce_limits:  # F6 again under the donor's lock: a gift may have arrived meanwhile
+            lock_contributor(_contributor_identity(locked.person))
+            if fee_over_cap(locked, on=timezone.localdate(paid_at)):
+                raise ValidationError(FEE_OVER_CAP_MESSAGE, code="annual_cap")
         rules = rules_for(locked.circolo)
         _set_paid(locked, method=method, reference=reference, fingerprint=fingerprint, payer_name=payer_name,
                   prepaid=prepaid, payment_id=payment_id, paid_at=paid_at, rules=rules,
@@ -787,6 +838,15 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
             record("membership.payment_after_end", actor=None, obj=locked, territory=locked.circolo,
                    kind=AuditKind.DENIED, data={"payment": payment.pk, "status": locked.status,
                                                 "reason": "fee paid for a closed application: refund it"})
+            return locked
+        lock_contributor(_contributor_identity(locked.person))
+        if fee_over_cap(locked, on=timezone.localdate(now)):
+            # Rules F6/F14: the money arrived but may not be kept. Never raise inside the payments
+            # transaction (the payment must be booked): the application stays unpaid and the
+            # treasury refunds, as for a fee paid after the application ended.
+            record("membership.fee_over_cap", actor=None, obj=locked, territory=locked.circolo,
+                   kind=AuditKind.DENIED, data={"payment": payment.pk, "code": "annual_cap", "rule": "F6/F14",
+                                                "reason": "fee over the yearly cap on contributions: refund it"})
             return locked
         rules = rules_for(locked.circolo)
         blocked = CardBlock.objects.filter(person_id=locked.person_id, lifted_at__isnull=True).exists()

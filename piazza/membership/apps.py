@@ -13,6 +13,7 @@ class MembershipConfig(AppConfig):
         from piazza.people.queries import register_relation
 
         payments.register()
+        payments.register_contribution_sources()  # rules F6/F14: fees count toward the cap
 
         def members(qs):  # type: ignore[no-untyped-def]
             return qs.filter(memberships__status__in=PAID_STATUSES).distinct()

@@ -108,6 +108,7 @@ ACTIONS: dict[str, Promise] = {
     "membership.export_receipt": _("Ricevuta stampata"),
     "membership.export_roll": _("Anagrafe degli iscritti esportata"),
     "membership.fee_disputed": _("Quota contestata dal pagatore"),
+    "membership.fee_over_cap": _("Quota oltre il tetto annuo dei contributi: da restituire"),
     "membership.file_appeal": _("Ricorso presentato"),
     "membership.file_counter_appeal": _("Controricorso presentato"),
     "membership.lift_card_block": _("Blocco della tessera tolto"),
