@@ -199,7 +199,8 @@ def set_membership_rules(*, actor: Any, territory: Territory, **values: Any) -> 
         problems["min_age"] = [_("L'età minima va da 14 a 18 anni.")]
     if values.get("out_of_area_cap_percent") is not None and values["out_of_area_cap_percent"] > 100:
         problems["out_of_area_cap_percent"] = [_("Una quota è al massimo 100%.")]
-    for name in ("max_per_instrument", "objection_days", "appeal_hours", "counter_appeal_hours"):
+    for name in ("max_per_instrument", "objection_days", "appeal_hours", "counter_appeal_hours",
+                 "min_members_online", "min_members_punto_pd"):
         if values.get(name) is not None and values[name] < 1:
             problems[name] = [_("Il valore deve essere almeno 1.")]
     if problems:
@@ -1218,7 +1219,10 @@ def roll_members(congress: Congress, circolo: Territory) -> list[Any]:
 
 def hash_entries(congress: Congress, circolo: Territory, entries: list[RollEntry]) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{congress.pk}|{circolo.pk}|{congress.cut_off.isoformat()}\n".encode())
+    # The cut-off in UTC, as read back from the database: a congress object still holding the local
+    # time it was created with must give the same hash as one loaded afresh (the sign-off's).
+    cut_off = congress.cut_off.astimezone(dt.UTC).isoformat()
+    digest.update(f"{congress.pk}|{circolo.pk}|{cut_off}\n".encode())
     for line in sorted(entry.hash_line() for entry in entries):
         digest.update(line.encode() + b"\n")
     return digest.hexdigest()
@@ -1271,8 +1275,53 @@ def verify_roll(roll: Roll) -> bool:
     return hash_entries(roll.congress, roll.circolo, entries) == roll.content_hash
 
 
+@dataclass(frozen=True)
+class MinimumCheck:
+    """Rule M12 on one roll: `required` 0 means the circolo's kind has no minimum."""
+
+    required: int
+    counted: int
+    message: str
+
+    @property
+    def met(self) -> bool:
+        return self.counted >= self.required
+
+
+def roll_minimum(roll: Roll) -> MinimumCheck:
+    """Rule M12: an online circolo needs at least `min_members_online` members in its roll; a
+    Punto PD at least `min_members_punto_pd` people of the same place, read as members resident
+    in the same comune. Both are parameters (`rules_for`), per federation, region or nation."""
+    circolo = roll.circolo
+    params = rules_for(circolo)
+    if circolo.kind == Kind.ONLINE:
+        required, counted = params.min_members_online, roll.member_count
+        message = _("Un circolo online deve avere almeno %(min)s iscritti per certificare l'anagrafe: questa "
+                    "versione ne conta %(n)s. Non si può firmare né ratificare finché non li raggiunge.")
+    elif circolo.kind == Kind.PUNTO_PD:
+        required = params.min_members_punto_pd
+        per_comune: dict[int, int] = {}
+        for comune_id in roll.entries.exclude(person__residence_comune__isnull=True).values_list(
+                "person__residence_comune", flat=True):
+            per_comune[comune_id] = per_comune.get(comune_id, 0) + 1
+        counted = max(per_comune.values(), default=0)
+        message = _("Un Punto PD deve riunire almeno %(min)s persone dello stesso comune per certificare "
+                    "l'anagrafe: in questa versione ne risultano al massimo %(n)s residenti nello stesso comune. "
+                    "Non si può firmare né ratificare finché non le raggiunge.")
+    else:
+        return MinimumCheck(0, roll.member_count, "")
+    return MinimumCheck(required, counted, message % {"min": required, "n": counted})
+
+
+def _refuse_below_minimum(action: str, roll: Roll, *, actor: Any, territory: Territory) -> None:
+    check = roll_minimum(roll)
+    if not check.met:  # rule M12
+        refuse(action, check.message, actor=actor, territory=territory, code="below_minimum_members")
+
+
 def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
-    """The circolo signs the frozen version; from now on it cannot be edited (M16)."""
+    """The circolo signs the frozen version; from now on it cannot be edited (M16).
+    Refused while an online circolo or a Punto PD is below its minimum (M12)."""
     action = "membership.sign_off_roll"
     if not has_role_at(actor, roll.circolo, MEMBERSHIP_ROLES):
         refuse(action, _("Firma l'anagrafe il circolo."), actor=actor, territory=roll.circolo,
@@ -1280,6 +1329,7 @@ def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
     if roll.status != RollStatus.FROZEN:
         refuse(action, _("Si firma solo l'ultima versione calcolata (questa è «%(s)s»).")
                % {"s": roll.get_status_display()}, actor=actor, territory=roll.circolo, code="wrong_state")
+    _refuse_below_minimum(action, roll, actor=actor, territory=roll.circolo)
     if not verify_roll(roll):
         refuse(action, _("L'impronta dell'anagrafe non corrisponde al contenuto: ricalcolala."), actor=actor,
                territory=roll.circolo, code="hash_mismatch")
@@ -1316,6 +1366,8 @@ def record_roll_vote(*, actor: Any, roll: Roll, members_total: int, votes_for: i
     # Provincial: two thirds of the commission's members; regional: majority of votes cast.
     passed = (votes_for * 3 >= members_total * 2 if level == RollVote.Level.PROVINCIAL
               else votes_for > votes_against)
+    if passed:  # a ratification certifies the roll: rule M12 again (the minimum may have risen since signing)
+        _refuse_below_minimum(action, roll, actor=actor, territory=commission)
     now = timezone.now()
     with transaction.atomic():
         vote = RollVote.objects.create(roll=roll, level=level, commission=commission, members_total=members_total,

@@ -248,6 +248,10 @@ class RulesForm(forms.Form):
                                         min_value=1)
     appeal_hours = forms.IntegerField(label=_("Ore per il ricorso"), required=False, min_value=1)
     counter_appeal_hours = forms.IntegerField(label=_("Ore per il controricorso"), required=False, min_value=1)
+    min_members_online = forms.IntegerField(label=_("Iscritti minimi di un circolo online"), required=False,
+                                            min_value=1)
+    min_members_punto_pd = forms.IntegerField(label=_("Persone minime dello stesso luogo per un Punto PD"),
+                                              required=False, min_value=1)
 
     def rule_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

@@ -51,6 +51,10 @@ class MembershipRules(models.Model):
                                                          null=True, blank=True)
     spike_factor = models.PositiveSmallIntegerField(_("moltiplicatore rispetto alla media storica"),
                                                     null=True, blank=True)
+    min_members_online = models.PositiveSmallIntegerField(
+        _("iscritti minimi di un circolo online (M12)"), null=True, blank=True)
+    min_members_punto_pd = models.PositiveSmallIntegerField(
+        _("persone minime dello stesso luogo per un Punto PD (M12)"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -74,6 +78,9 @@ DEFAULT_RULES: dict[str, Any] = {
     "cluster_threshold": 3,
     "spike_window_days": 7,
     "spike_factor": 3,
+    # Rule M12 (verified 2019–2020, kept a parameter per circolo kind): enforced at roll sign-off.
+    "min_members_online": 10,
+    "min_members_punto_pd": 3,
 }
 
 
@@ -91,6 +98,8 @@ class Rules:
     cluster_threshold: int
     spike_window_days: int
     spike_factor: int
+    min_members_online: int
+    min_members_punto_pd: int
 
 
 def rules_for(territory: Territory) -> Rules:

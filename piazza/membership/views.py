@@ -933,7 +933,7 @@ def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "roll": roll, "entries": roll.entries.all(), "votes": roll.votes.all(), "vote_form": VoteForm(),
         "can_sign": roll.status == RollStatus.FROZEN and has_role_at(request.user, roll.circolo,
                                                                      actions.MEMBERSHIP_ROLES),
-        "can_vote": can_vote, "intact": actions.verify_roll(roll)})
+        "can_vote": can_vote, "intact": actions.verify_roll(roll), "minimum": actions.roll_minimum(roll)})
 
 
 @require_POST
