@@ -489,7 +489,7 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "objections": objections, "now": now,
         "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
         "objection_form": ObjectionForm(), "decision_form": ObjectionDecisionForm(), "appeal_form": AppealForm(),
-        "appeal_decision_form": AppealDecisionForm(),
+        "appeal_decision_form": AppealDecisionForm(prefix=APPEAL_DECISION_PREFIX),
     })
 
 
@@ -666,6 +666,7 @@ def objection_appeal(request: HttpRequest, pk: int, stage: str) -> HttpResponse:
 
 
 APPEAL_ROLES = {Role.GUARANTEE, Role.ADMINISTRATOR}
+APPEAL_DECISION_PREFIX = "appeal"  # the page has other "reason" fields: unique ids for the labels
 
 
 @require_POST
@@ -674,7 +675,7 @@ def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Rule M18: the competent commission decides an appeal (the action checks who sits on it)."""
     appeal = get_object_or_404(Appeal.objects.visible_to(request.user, roles=APPEAL_ROLES)
                                .select_related("objection__membership__circolo", "commission"), pk=pk)
-    form = AppealDecisionForm(request.POST)
+    form = AppealDecisionForm(request.POST, prefix=APPEAL_DECISION_PREFIX)
     if not form.is_valid():
         messages.error(request, _("Scegli l'esito del ricorso e scrivi la motivazione."))
     else:

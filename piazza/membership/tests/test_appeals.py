@@ -43,6 +43,8 @@ def _rejected_at_first_instance(tree, secretary, commission):
 
 
 def _post(client, name, *args, **data):
+    if name == "appeal_decide":  # the decision form's fields carry a prefix on the membership page
+        data = {f"appeal-{key}": value for key, value in data.items()}
     return client.post(reverse(f"membership:{name}", args=args), data)
 
 
