@@ -75,4 +75,4 @@ def test_an_appeal_decided_at_the_second_instance_puts_the_member_back_in_the_ro
     expect(page.get_by_text("1 iscritti").first).to_be_visible(timeout=WAIT)
     expect(page.get_by_role("cell", name=re.compile("Ricorrente Marta"))).to_be_visible(timeout=WAIT)
     assert Membership.objects.get(pk=m.pk).status == Status.EFFECTIVE
-    assert Roll.objects.filter(congress=congress).order_by("-version").first().member_count == 1
+    assert Roll.objects.filter(congress=congress).latest("version").member_count == 1
