@@ -1294,6 +1294,12 @@ def decide_appeal(*, actor: Any, appeal: Appeal, outcome: str, reason: str,
                territory=appeal.commission, code="counter_window_open")
     before = admitted_before(appeal)
     admitted = (not before) if outcome == AppealOutcome.UPHELD else before
+    if admitted and not before and Membership.objects.filter(
+            person_id=membership.person_id, year=membership.year, status__in=LIVE_STATUSES).exclude(
+            pk=membership.pk).exists():
+        refuse(action, _("La persona ha nel frattempo un'altra iscrizione per il %(y)s: prima di reintegrare questa "
+                         "va annullata quella (una sola iscrizione per anno, regola M4).") % {"y": membership.year},
+               actor=actor, territory=appeal.commission, code="duplicate")
     rules = rules_for(circolo)
     with transaction.atomic():
         locked = Appeal.objects.select_for_update().get(pk=appeal.pk)

@@ -16,7 +16,7 @@ from piazza.people.models import TimelineEntry
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
-from .conftest import paid
+from .conftest import join, paid
 
 pytestmark = pytest.mark.usefixtures("schedule")
 HOUR = 3600
@@ -163,3 +163,23 @@ def test_overdue_appeals_are_on_the_queue_with_per_instance_deadlines(
     lombardia = make_official("garanzia.lo", tree.lombardia, [Role.GUARANTEE])
     other = html.unescape(verified_client(lombardia).get(reverse("membership:appeals")).content.decode())
     assert membership.person.last_name not in other and "Nessun ricorso in attesa" in other
+
+
+def test_reinstating_is_refused_while_the_person_has_another_membership_that_year(
+        tree, secretary, commission, regional_commission, clock):
+    membership, objection = _rejected_at_first_instance(tree, secretary, commission)
+    actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
+    appeal = Appeal.objects.get()
+    person = membership.person
+    again = join(tree, tree.bologna_navile, first=person.first_name, last=person.last_name, sex=person.sex,
+                 birth_date=person.birth_date)
+    assert again.person_id == person.pk
+    clock.tick(49 * HOUR)
+    response = _post(verified_client(regional_commission), "appeal_decide", appeal.pk, outcome="upheld",
+                     reason="Dimissioni documentate")
+    assert "un'altra iscrizione" in _messages(response)
+    appeal.refresh_from_db()
+    membership.refresh_from_db()
+    assert appeal.decided_at is None and membership.status == Status.REJECTED
+    assert AuditEntry.objects.filter(action="membership.decide_appeal", kind=AuditKind.DENIED,
+                                     data__code="duplicate").exists()
