@@ -58,6 +58,7 @@ ALLOWED: dict[str, str] = {
     "membership:membership_unblock": POST_ONLY,
     "membership:transfer_request": POST_ONLY,
     "membership:objection_raise": POST_ONLY,
+    "membership:appeal_decide": POST_ONLY,
     "membership:objection_decide": POST_ONLY,
     "membership:objection_appeal": POST_ONLY,
     "membership:transfer_decide": POST_ONLY,

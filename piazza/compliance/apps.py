@@ -7,10 +7,15 @@ class ComplianceConfig(AppConfig):
     label = "compliance"
 
     def ready(self) -> None:
-        """Plug-in points only: the ledger kind candidate expenses are owed on (rules F10, F11)."""
+        """Plug-in points only: the ledger kind candidate expenses are owed on (rules F10, F11), and the
+        startup check that every money-in channel counts toward F6."""
+        from django.core import checks
+
         from piazza.compliance.candidates import EXPENSES_KEY, EXPENSES_KIND
+        from piazza.compliance.checks import money_in_channels_have_sources
         from piazza.ledger.kinds import register_key_label, register_kind
 
         register_kind(EXPENSES_KIND, _("Spese elettorali da pagare"), "credit",
                       _("Spese di un candidato registrate sul conto del mandatario, da pagare ai fornitori."))
         register_key_label(EXPENSES_KEY, _("spese elettorali"))
+        checks.register(money_in_channels_have_sources, "compliance")

@@ -111,17 +111,42 @@ def missing_attestations(given: Iterable[str]) -> list[str]:
 # "donation" or "fee" so that F14's fees_count can leave fees out.
 ContributionSource = Callable[[int, int, str], int]
 _SOURCES: dict[str, tuple[str, ContributionSource]] = {}
+# Which payable kinds (payments' registry labels, "app.model") each source totals: every
+# channel through which a person's money comes in must be covered (see `uncovered_payables`).
+_COVERED: dict[str, frozenset[str]] = {}
+_NOT_CONTRIBUTIONS: dict[str, str] = {}
 
 
-def register_contribution_source(name: str, kind: str, source: ContributionSource) -> None:
-    """Apps holding money from persons (funding, membership) register how to total it."""
+def register_contribution_source(name: str, kind: str, source: ContributionSource, *,
+                                 payables: Iterable[str] = ()) -> None:
+    """Apps holding money from persons (funding, membership) register how to total it.
+
+    `payables` names the payable kinds (as registered with `payments.payables.register_payable`)
+    whose money this source counts, so a startup check can prove no channel is forgotten (F6/F14).
+    """
     if kind not in {"donation", "fee"}:
         raise ValueError(f"kind must be 'donation' or 'fee', got {kind!r}")
     _SOURCES[name] = (kind, source)
+    _COVERED[name] = frozenset(label.lower() for label in payables)
+
+
+def register_not_a_contribution(payable_label: str, reason: str) -> None:
+    """Declare that a payable kind is not money given by a person (e.g. a refund-only flow).
+
+    The reason is shown by the startup check's listing; without it, the kind must have a source."""
+    if not reason.strip():
+        raise ValueError("say why this payable is not a contribution")
+    _NOT_CONTRIBUTIONS[payable_label.lower()] = reason
 
 
 def registered_sources() -> dict[str, tuple[str, ContributionSource]]:
     return dict(_SOURCES)
+
+
+def uncovered_payables(payable_labels: Iterable[str]) -> list[str]:
+    """Rules F6/F14: the payable kinds (money in) that no contribution source counts, sorted."""
+    covered = set().union(*_COVERED.values()) if _COVERED else set()
+    return sorted({label.lower() for label in payable_labels} - covered - set(_NOT_CONTRIBUTIONS))
 
 
 def cap_entity_path(receiving_path: str, rules: FinanceRules) -> str:

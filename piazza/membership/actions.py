@@ -24,6 +24,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from piazza.compliance.rules import (
+    CAP_SCOPE_PARTY,
+    annual_total_cents,
+    cap_entity_path,
+    check_annual_cap,
+    lock_contributor,
+)
+from piazza.compliance.rules import rules_on as finance_rules_on
 from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
@@ -37,6 +45,9 @@ from piazza.membership.models import (
     PAID_STATUSES,
     AlboElection,
     AnomalyFlag,
+    Appeal,
+    AppealInstance,
+    AppealOutcome,
     CardBlock,
     Channel,
     Congress,
@@ -66,7 +77,7 @@ from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Channel as ConsentChannel
 from piazza.people.models import Citizenship, Person, Purpose, ScopeRequestKind
 from piazza.people.validation import clean_person_data
-from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, Territory
+from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, RoleAssignment, Territory
 from piazza.territory.scoping import has_role_at
 
 # Versions of the texts the person agrees to; a change of wording gets a new version.
@@ -193,7 +204,9 @@ def set_membership_rules(*, actor: Any, territory: Territory, **values: Any) -> 
         problems["min_age"] = [_("L'età minima va da 14 a 18 anni.")]
     if values.get("out_of_area_cap_percent") is not None and values["out_of_area_cap_percent"] > 100:
         problems["out_of_area_cap_percent"] = [_("Una quota è al massimo 100%.")]
-    for name in ("max_per_instrument", "objection_days", "appeal_hours", "counter_appeal_hours"):
+    for name in ("max_per_instrument", "objection_days", "appeal_hours", "counter_appeal_hours",
+                 "appeal_decision_hours_regional", "appeal_decision_hours_national",
+                 "min_members_online", "min_members_punto_pd"):
         if values.get(name) is not None and values[name] < 1:
             problems[name] = [_("Il valore deve essere almeno 1.")]
     if "desk_methods" in values:
@@ -583,6 +596,43 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
     return others
 
 
+def fee_over_cap(membership: Membership, *, on: dt.date | None = None) -> bool:
+    """Rules F6/F14: would this fee take its payer over the yearly cap on contributions?
+
+    F14's cautious default counts fees with donations, so a fee is a contribution like any other:
+    accepting one that takes the person's year over the F6 cap would break the law just as a
+    donation would, and it is refused the same way (decision documented in docs/dev/caps.md).
+    With `fees_count` off, fees are not contributions and never refused. Per-entity scope: each
+    M8 share is judged against the receiving entity's own total. Call under `lock_contributor`
+    to be sure (the desk pre-check calls it without, the locked re-check with it).
+    """
+    from piazza.membership.payments import fee_shares
+
+    day = on or timezone.localdate()
+    finance = finance_rules_on(day)
+    if not finance.fees_count or membership.fee_cents == 0:
+        return False
+    per_scope: dict[str, int] = {}
+    if finance.cap_scope == CAP_SCOPE_PARTY:
+        per_scope[""] = membership.fee_cents  # one total for the whole party: no need for the shares
+    else:
+        for territory, cents, _reason in fee_shares(membership):
+            scope = cap_entity_path(territory.path, finance)
+            per_scope[scope] = per_scope.get(scope, 0) + cents
+    return any(not check_annual_cap(annual_total_cents(int(membership.person_id), day.year, scope, finance),
+                                    cents, finance).allowed for scope, cents in per_scope.items())
+
+
+def _contributor_identity(person: Person) -> str:
+    return person.codice_fiscale_canonical or f"person:{person.pk}"
+
+
+FEE_OVER_CAP_MESSAGE = _(
+    "Non registrare questa quota: sommata agli altri contributi che questa persona ha già versato al partito "
+    "quest'anno supererebbe il tetto annuo previsto dalla legge. Non incassare il denaro (o restituiscilo) e "
+    "rivolgiti alla tesoreria.")
+
+
 def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "",
               payer_name: str = "", prepaid: bool = False, payment_id: int | None = None,
               paid_at: dt.datetime | None = None, cash_receipt_number: str = "",
@@ -605,6 +655,8 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
     shared = 0
     if enforce_limits:
         shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
+        if fee_over_cap(current, on=timezone.localdate(paid_at)):  # rules F6/F14, fees count
+            refuse(action, str(FEE_OVER_CAP_MESSAGE), actor=actor, territory=current.circolo, code="annual_cap")
     with transaction.atomic():
         locked = (Membership.objects.select_for_update(of=("self",))
             .select_related("circolo", "person").get(pk=membership.pk))
@@ -612,6 +664,10 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
             return locked
         if locked.status != Status.APPLIED:
             raise ValidationError(_("L'iscrizione è cambiata nel frattempo: ricarica la pagina."))
+        if enforce_limits:  # F6 again under the donor's lock: a gift may have arrived meanwhile
+            lock_contributor(_contributor_identity(locked.person))
+            if fee_over_cap(locked, on=timezone.localdate(paid_at)):
+                raise ValidationError(FEE_OVER_CAP_MESSAGE, code="annual_cap")
         rules = rules_for(locked.circolo)
         _set_paid(locked, method=method, reference=reference, fingerprint=fingerprint, payer_name=payer_name,
                   prepaid=prepaid, payment_id=payment_id, paid_at=paid_at, rules=rules,
@@ -948,6 +1004,15 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
                    kind=AuditKind.DENIED, data={"payment": payment.pk, "status": locked.status,
                                                 "reason": "fee paid for a closed application: refund it"})
             return locked
+        lock_contributor(_contributor_identity(locked.person))
+        if fee_over_cap(locked, on=timezone.localdate(now)):
+            # Rules F6/F14: the money arrived but may not be kept. Never raise inside the payments
+            # transaction (the payment must be booked): the application stays unpaid and the
+            # treasury refunds, as for a fee paid after the application ended.
+            record("membership.fee_over_cap", actor=None, obj=locked, territory=locked.circolo,
+                   kind=AuditKind.DENIED, data={"payment": payment.pk, "code": "annual_cap", "rule": "F6/F14",
+                                                "reason": "fee over the yearly cap on contributions: refund it"})
+            return locked
         rules = rules_for(locked.circolo)
         blocked = CardBlock.objects.filter(person_id=locked.person_id, lifted_at__isnull=True).exists()
         _set_paid(locked, method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
@@ -1239,42 +1304,216 @@ def decide_objection(*, actor: Any, objection: Objection, uphold: bool, reason: 
     return objection
 
 
+APPEAL_LEVELS = {AppealInstance.REGIONAL: Level.REGION, AppealInstance.NATIONAL: Level.NATIONAL}
+
+
+def appeal_commission(circolo: Territory, instance: int) -> Territory:
+    """Rule M18: the commission competent for an appeal at `instance` (regional, then national)."""
+    commission = circolo.ancestor_at(APPEAL_LEVELS[AppealInstance(instance)])
+    if commission is None:  # a circolo hanging straight below the nation (abroad): the nation decides
+        commission = circolo.ancestor_at(Level.NATIONAL)
+    assert commission is not None
+    return commission
+
+
+def _decision_hours(rules: Any, instance: int) -> int:
+    return int(rules.appeal_decision_hours_regional if instance == AppealInstance.REGIONAL
+               else rules.appeal_decision_hours_national)
+
+
+def is_commission_member(user: Any, commission: Territory) -> bool:
+    """A member of that very commission (a role held at its territory, not above it): the national
+    commission does not decide in place of the regional one, and no body judges twice."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return RoleAssignment.objects.filter(user=user, territory=commission, role__in=list(GUARANTEE_ROLES),
+                                         revoked_at__isnull=True).exists()
+
+
 def file_appeal(*, actor: Any, objection: Objection, reason: str, now: dt.datetime | None = None) -> Objection:
-    """Appeal within `appeal_hours` of the decision; the counter-appeal window follows (M18)."""
+    """Appeal the last decision within `appeal_hours` of it, to the next instance (M18).
+
+    The provincial decision goes to the regional commission, the regional one to the national
+    commission, whose decision is final. The counter-appeal window (`counter_appeal_hours`) and
+    the commission's decision deadline (per instance, open parameters) start now.
+    """
     action = "membership.file_appeal"
     now = now or timezone.now()
-    if objection.appeal_deadline is None or now > objection.appeal_deadline:
+    circolo = objection.membership.circolo
+    rules = rules_for(circolo)
+    if objection.status == ObjectionStatus.OPEN:
+        refuse(action, _("La contestazione non è ancora decisa: il ricorso si presenta contro una decisione."),
+               actor=actor, territory=circolo, code="not_decided")
+    last = objection.appeals.order_by("-instance").first()
+    if last is not None and last.decided_at is None:
+        refuse(action, _("Il ricorso è già stato presentato: attende la decisione della %(c)s.")
+               % {"c": last.get_instance_display().lower()}, actor=actor, territory=circolo, code="already_filed")
+    if last is not None and last.is_last_instance:
+        refuse(action, _("La commissione nazionale di garanzia è l'ultima istanza: la sua decisione è definitiva."),
+               actor=actor, territory=circolo, code="last_instance")
+    deadline = objection.appeal_deadline if last is None else last.next_appeal_deadline
+    if deadline is None or now > deadline:
         refuse(action, _("Il termine per il ricorso (%(h)s ore dalla decisione) è scaduto.")
-               % {"h": rules_for(objection.membership.circolo).appeal_hours}, actor=actor,
-               territory=objection.membership.circolo, code="appeal_late")
-    if objection.appeal_filed_at is not None:
-        refuse(action, _("Il ricorso è già stato presentato."), actor=actor, code="already_filed")
-    rules = rules_for(objection.membership.circolo)
-    with transaction.atomic():
-        objection.appeal_filed_at = now
-        objection.appeal_reason = reason.strip()
-        objection.counter_appeal_deadline = now + dt.timedelta(hours=rules.counter_appeal_hours)
-        objection.save(update_fields=["appeal_filed_at", "appeal_reason", "counter_appeal_deadline"])
-        record(action, actor=actor, obj=objection, territory=objection.membership.circolo, data={})
+               % {"h": rules.appeal_hours}, actor=actor, territory=circolo, code="appeal_late")
+    if not reason.strip():
+        refuse(action, _("Riporta i motivi del ricorso."), actor=actor, territory=circolo, code="reason_required",
+               field="reason")
+    instance = AppealInstance.REGIONAL if last is None else AppealInstance(last.instance + 1)
+    commission = appeal_commission(circolo, instance)
+    try:
+        with transaction.atomic():
+            Objection.objects.select_for_update().filter(pk=objection.pk).first()
+            appeal = Appeal.objects.create(
+                objection=objection, instance=instance, commission=commission, filed_at=now,
+                filed_by=actor if getattr(actor, "is_authenticated", False) else None, reason=reason.strip(),
+                counter_deadline=now + dt.timedelta(hours=rules.counter_appeal_hours),
+                decision_due=now + dt.timedelta(hours=_decision_hours(rules, instance)))
+            if last is None:  # the first appeal is also summarised on the objection
+                objection.appeal_filed_at = now
+                objection.appeal_reason = reason.strip()
+                objection.counter_appeal_deadline = appeal.counter_deadline
+                objection.save(update_fields=["appeal_filed_at", "appeal_reason", "counter_appeal_deadline"])
+            record(action, actor=actor, obj=objection, territory=circolo,
+                   data={"instance": int(instance), "commission": commission.pk, "appeal": appeal.pk,
+                         "decision_due": appeal.decision_due.isoformat()})
+    except IntegrityError:
+        raise ValidationError(_("Il ricorso è stato appena presentato: ricarica la pagina."),
+                              code="already_filed") from None
     return objection
+
+
+def _pending_appeal(objection: Objection) -> Appeal | None:
+    return objection.appeals.filter(decided_at__isnull=True).order_by("-instance").first()
 
 
 def file_counter_appeal(*, actor: Any, objection: Objection, reason: str,
                         now: dt.datetime | None = None) -> Objection:
+    """The other side answers the pending appeal within `counter_appeal_hours` of its filing (M18)."""
     action = "membership.file_counter_appeal"
     now = now or timezone.now()
-    if objection.counter_appeal_deadline is None or now > objection.counter_appeal_deadline:
+    appeal = _pending_appeal(objection)
+    if appeal is None or now > appeal.counter_deadline:
         refuse(action, _("Il termine per il controricorso è scaduto o non è aperto."), actor=actor,
                territory=objection.membership.circolo, code="counter_appeal_late")
-    if objection.counter_appeal_filed_at is not None:
+    assert appeal is not None
+    if appeal.counter_filed_at is not None:
         refuse(action, _("Il controricorso è già stato presentato."), actor=actor,
                territory=objection.membership.circolo, code="already_filed")
     with transaction.atomic():
-        objection.counter_appeal_filed_at = now
-        objection.counter_appeal_reason = reason.strip()
-        objection.save(update_fields=["counter_appeal_filed_at", "counter_appeal_reason"])
-        record(action, actor=actor, obj=objection, territory=objection.membership.circolo, data={})
+        appeal.counter_filed_at = now
+        appeal.counter_reason = reason.strip()
+        appeal.save(update_fields=["counter_filed_at", "counter_reason"])
+        if appeal.instance == AppealInstance.REGIONAL:
+            objection.counter_appeal_filed_at = now
+            objection.counter_appeal_reason = reason.strip()
+            objection.save(update_fields=["counter_appeal_filed_at", "counter_appeal_reason"])
+        record(action, actor=actor, obj=objection, territory=objection.membership.circolo,
+               data={"instance": appeal.instance, "appeal": appeal.pk})
     return objection
+
+
+def admitted_before(appeal: Appeal) -> bool:
+    """Whether the membership stood after the decision this appeal challenges."""
+    previous = (Appeal.objects.filter(objection_id=appeal.objection_id, instance__lt=appeal.instance,
+                                      decided_at__isnull=False).order_by("-instance").first())
+    if previous is not None and previous.membership_admitted is not None:
+        return previous.membership_admitted
+    return appeal.objection.status != ObjectionStatus.UPHELD
+
+
+def decide_appeal(*, actor: Any, appeal: Appeal, outcome: str, reason: str,
+                  now: dt.datetime | None = None) -> Appeal:
+    """The competent commission decides an appeal with reasons (M18); the roll follows the outcome.
+
+    Upheld reverses the decision appealed against (a rejected membership is reinstated, a confirmed
+    one rejected); rejected and inadmissible leave it standing. A further appeal to the next
+    instance is open for `appeal_hours`, except after the national commission (last instance).
+    Only members of the competent commission decide, after the counter-appeal window unless the
+    counter-appeal is in.
+    """
+    action = "membership.decide_appeal"
+    now = now or timezone.now()
+    membership = appeal.objection.membership
+    circolo = membership.circolo
+    if not is_commission_member(actor, appeal.commission):
+        refuse(action, _("Decide questo ricorso la %(c)s di %(t)s.")
+               % {"c": appeal.get_instance_display().lower(), "t": appeal.commission.name}, actor=actor,
+               territory=appeal.commission, code="out_of_scope", permission=True)
+    if appeal.decided_at is not None:
+        refuse(action, _("Questo ricorso è già stato deciso."), actor=actor, territory=appeal.commission,
+               code="already_decided")
+    if outcome not in AppealOutcome.values:
+        refuse(action, _("Scegli l'esito: accolto, respinto o inammissibile."), actor=actor,
+               territory=appeal.commission, code="bad_outcome", field="outcome")
+    if not reason.strip():
+        refuse(action, _("Una decisione va motivata."), actor=actor, territory=appeal.commission,
+               code="reason_required", field="reason")
+    if appeal.counter_filed_at is None and now <= appeal.counter_deadline:
+        refuse(action, _("Il controricorso si può presentare fino al %(d)s: si decide dopo quella scadenza o dopo "
+                         "il controricorso.") % {"d": _date(appeal.counter_deadline)}, actor=actor,
+               territory=appeal.commission, code="counter_window_open")
+    before = admitted_before(appeal)
+    admitted = (not before) if outcome == AppealOutcome.UPHELD else before
+    if admitted and not before and Membership.objects.filter(
+            person_id=membership.person_id, year=membership.year, status__in=LIVE_STATUSES).exclude(
+            pk=membership.pk).exists():
+        refuse(action, _("La persona ha nel frattempo un'altra iscrizione per il %(y)s: prima di reintegrare questa "
+                         "va annullata quella (una sola iscrizione per anno, regola M4).") % {"y": membership.year},
+               actor=actor, territory=appeal.commission, code="duplicate")
+    rules = rules_for(circolo)
+    with transaction.atomic():
+        locked = Appeal.objects.select_for_update().get(pk=appeal.pk)
+        if locked.decided_at is not None:
+            raise ValidationError(_("Questo ricorso è stato appena deciso: ricarica la pagina."))
+        locked.outcome = outcome
+        locked.decision_reason = reason.strip()
+        locked.decided_at = now
+        locked.decided_by = actor
+        locked.membership_admitted = admitted
+        locked.next_appeal_deadline = (None if locked.is_last_instance
+                                       else now + dt.timedelta(hours=rules.appeal_hours))
+        locked.save()
+        record(action, actor=actor, obj=appeal.objection, territory=appeal.commission,
+               data={"instance": locked.instance, "appeal": locked.pk, "outcome": outcome, "admitted": admitted,
+                     "late": now > locked.decision_due, "rule": "M18"})
+        if admitted != before:
+            _apply_appeal_outcome(membership, admitted=admitted, actor=actor, appeal=locked, now=now)
+    return locked
+
+
+def _apply_appeal_outcome(membership: Membership, *, admitted: bool, actor: Any, appeal: Appeal,
+                          now: dt.datetime) -> None:
+    """The roll follows the appeal: reinstate a rejected membership, or reject an admitted one."""
+    locked = Membership.objects.select_for_update(of=("self",)).select_related("person").get(pk=membership.pk)
+    label = appeal.get_instance_display()
+    if admitted:
+        if locked.status != Status.REJECTED or locked.paid_at is None:
+            return
+        if Membership.objects.filter(person_id=locked.person_id, year=locked.year,
+                                     status__in=LIVE_STATUSES).exclude(pk=locked.pk).exists():
+            raise ValidationError(_("La persona ha nel frattempo un'altra iscrizione per il %(y)s: annulla quella "
+                                    "prima di reintegrare questa.") % {"y": locked.year}, code="duplicate")
+        locked.status = Status.EFFECTIVE if locked.effective_at else Status.PAID
+        locked.ended_at = None
+        locked.end_reason = ""
+        locked.save(update_fields=["status", "ended_at", "end_reason"])
+        record("membership.reinstated", actor=actor, obj=locked, territory=locked.circolo,
+               data={"appeal": appeal.pk, "instance": appeal.instance, "status": locked.status})
+        _timeline(locked.person, actor, "membership.reinstated",
+                  _("Iscrizione %(y)s reintegrata dalla %(c)s") % {"y": locked.year, "c": label.lower()},
+                  {"membership": locked.pk})
+    else:
+        if locked.status not in PAID_STATUSES:
+            return
+        locked.status = Status.REJECTED
+        locked.ended_at = now
+        locked.end_reason = appeal.decision_reason
+        locked.save(update_fields=["status", "ended_at", "end_reason"])
+        record("membership.rejected_on_appeal", actor=actor, obj=locked, territory=locked.circolo,
+               data={"appeal": appeal.pk, "instance": appeal.instance})
+        _timeline(locked.person, actor, "membership.rejected",
+                  _("Iscrizione %(y)s respinta dalla %(c)s") % {"y": locked.year, "c": label.lower()},
+                  {"membership": locked.pk})
 
 
 # --- Certified rolls (M16, M17, M22) ----------------------------------------------------
@@ -1318,7 +1557,10 @@ def roll_members(congress: Congress, circolo: Territory) -> list[Any]:
 
 def hash_entries(congress: Congress, circolo: Territory, entries: list[RollEntry]) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{congress.pk}|{circolo.pk}|{congress.cut_off.isoformat()}\n".encode())
+    # The cut-off in UTC, as read back from the database: a congress object still holding the local
+    # time it was created with must give the same hash as one loaded afresh (the sign-off's).
+    cut_off = congress.cut_off.astimezone(dt.UTC).isoformat()
+    digest.update(f"{congress.pk}|{circolo.pk}|{cut_off}\n".encode())
     for line in sorted(entry.hash_line() for entry in entries):
         digest.update(line.encode() + b"\n")
     return digest.hexdigest()
@@ -1371,8 +1613,53 @@ def verify_roll(roll: Roll) -> bool:
     return hash_entries(roll.congress, roll.circolo, entries) == roll.content_hash
 
 
+@dataclass(frozen=True)
+class MinimumCheck:
+    """Rule M12 on one roll: `required` 0 means the circolo's kind has no minimum."""
+
+    required: int
+    counted: int
+    message: str
+
+    @property
+    def met(self) -> bool:
+        return self.counted >= self.required
+
+
+def roll_minimum(roll: Roll) -> MinimumCheck:
+    """Rule M12: an online circolo needs at least `min_members_online` members in its roll; a
+    Punto PD at least `min_members_punto_pd` people of the same place, read as members resident
+    in the same comune. Both are parameters (`rules_for`), per federation, region or nation."""
+    circolo = roll.circolo
+    params = rules_for(circolo)
+    if circolo.kind == Kind.ONLINE:
+        required, counted = params.min_members_online, roll.member_count
+        message = _("Un circolo online deve avere almeno %(min)s iscritti per certificare l'anagrafe: questa "
+                    "versione ne conta %(n)s. Non si può firmare né ratificare finché non li raggiunge.")
+    elif circolo.kind == Kind.PUNTO_PD:
+        required = params.min_members_punto_pd
+        per_comune: dict[int, int] = {}
+        for comune_id in roll.entries.exclude(person__residence_comune__isnull=True).values_list(
+                "person__residence_comune", flat=True):
+            per_comune[comune_id] = per_comune.get(comune_id, 0) + 1
+        counted = max(per_comune.values(), default=0)
+        message = _("Un Punto PD deve riunire almeno %(min)s persone dello stesso comune per certificare "
+                    "l'anagrafe: in questa versione ne risultano al massimo %(n)s residenti nello stesso comune. "
+                    "Non si può firmare né ratificare finché non le raggiunge.")
+    else:
+        return MinimumCheck(0, roll.member_count, "")
+    return MinimumCheck(required, counted, message % {"min": required, "n": counted})
+
+
+def _refuse_below_minimum(action: str, roll: Roll, *, actor: Any, territory: Territory) -> None:
+    check = roll_minimum(roll)
+    if not check.met:  # rule M12
+        refuse(action, check.message, actor=actor, territory=territory, code="below_minimum_members")
+
+
 def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
-    """The circolo signs the frozen version; from now on it cannot be edited (M16)."""
+    """The circolo signs the frozen version; from now on it cannot be edited (M16).
+    Refused while an online circolo or a Punto PD is below its minimum (M12)."""
     action = "membership.sign_off_roll"
     if not has_role_at(actor, roll.circolo, MEMBERSHIP_ROLES):
         refuse(action, _("Firma l'anagrafe il circolo."), actor=actor, territory=roll.circolo,
@@ -1380,6 +1667,7 @@ def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
     if roll.status != RollStatus.FROZEN:
         refuse(action, _("Si firma solo l'ultima versione calcolata (questa è «%(s)s»).")
                % {"s": roll.get_status_display()}, actor=actor, territory=roll.circolo, code="wrong_state")
+    _refuse_below_minimum(action, roll, actor=actor, territory=roll.circolo)
     if not verify_roll(roll):
         refuse(action, _("L'impronta dell'anagrafe non corrisponde al contenuto: ricalcolala."), actor=actor,
                territory=roll.circolo, code="hash_mismatch")
@@ -1416,6 +1704,8 @@ def record_roll_vote(*, actor: Any, roll: Roll, members_total: int, votes_for: i
     # Provincial: two thirds of the commission's members; regional: majority of votes cast.
     passed = (votes_for * 3 >= members_total * 2 if level == RollVote.Level.PROVINCIAL
               else votes_for > votes_against)
+    if passed:  # a ratification certifies the roll: rule M12 again (the minimum may have risen since signing)
+        _refuse_below_minimum(action, roll, actor=actor, territory=commission)
     now = timezone.now()
     with transaction.atomic():
         vote = RollVote.objects.create(roll=roll, level=level, commission=commission, members_total=members_total,

@@ -15,6 +15,7 @@ class MembershipConfig(AppConfig):
 
         payments.register()
         register_target(import_target.TARGET)  # issue 11, item 13: the import wizard's "members of year Y"
+        payments.register_contribution_sources()  # rules F6/F14: fees count toward the cap
 
         def members(qs):  # type: ignore[no-untyped-def]
             return qs.filter(memberships__status__in=PAID_STATUSES).distinct()

@@ -243,6 +243,16 @@ class AppealForm(forms.Form):
     reason = forms.CharField(label=_("Motivi"), widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class AppealDecisionForm(forms.Form):
+    """Rule M18: the competent commission's decision on an appeal, with reasons."""
+
+    outcome = forms.ChoiceField(label=_("Esito del ricorso"), widget=forms.RadioSelect, choices=[
+        ("upheld", _("Accolto: la decisione impugnata è ribaltata")),
+        ("rejected", _("Respinto: la decisione impugnata resta")),
+        ("inadmissible", _("Inammissibile (fuori termine o senza titolo): la decisione impugnata resta"))])
+    reason = forms.CharField(label=_("Motivazione"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
 class FeeScheduleForm(forms.Form):
     """Rule M5: the fees of a year (national membership office)."""
 
@@ -291,6 +301,14 @@ class RulesForm(forms.Form):
                                         min_value=1)
     appeal_hours = forms.IntegerField(label=_("Ore per il ricorso"), required=False, min_value=1)
     counter_appeal_hours = forms.IntegerField(label=_("Ore per il controricorso"), required=False, min_value=1)
+    appeal_decision_hours_regional = forms.IntegerField(
+        label=_("Ore per decidere un ricorso (commissione regionale)"), required=False, min_value=1)
+    appeal_decision_hours_national = forms.IntegerField(
+        label=_("Ore per decidere un ricorso (commissione nazionale)"), required=False, min_value=1)
+    min_members_online = forms.IntegerField(label=_("Iscritti minimi di un circolo online"), required=False,
+                                            min_value=1)
+    min_members_punto_pd = forms.IntegerField(label=_("Persone minime dello stesso luogo per un Punto PD"),
+                                              required=False, min_value=1)
 
     def rule_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

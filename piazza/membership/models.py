@@ -54,6 +54,14 @@ class MembershipRules(models.Model):
                                                          null=True, blank=True)
     spike_factor = models.PositiveSmallIntegerField(_("moltiplicatore rispetto alla media storica"),
                                                     null=True, blank=True)
+    appeal_decision_hours_regional = models.PositiveSmallIntegerField(
+        _("ore per decidere un ricorso, commissione regionale (M18)"), null=True, blank=True)
+    appeal_decision_hours_national = models.PositiveSmallIntegerField(
+        _("ore per decidere un ricorso, commissione nazionale (M18)"), null=True, blank=True)
+    min_members_online = models.PositiveSmallIntegerField(
+        _("iscritti minimi di un circolo online (M12)"), null=True, blank=True)
+    min_members_punto_pd = models.PositiveSmallIntegerField(
+        _("persone minime dello stesso luogo per un Punto PD (M12)"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -75,9 +83,15 @@ DEFAULT_RULES: dict[str, Any] = {
     "objection_days": 15,  # rule M18: "configurable period"
     "appeal_hours": 24,  # rule M18, secondary
     "counter_appeal_hours": 48,  # rule M18, secondary
+    # Rule M18 gives no time for the commissions to decide: open, a parameter per instance.
+    "appeal_decision_hours_regional": 168,
+    "appeal_decision_hours_national": 240,
     "cluster_threshold": 3,
     "spike_window_days": 7,
     "spike_factor": 3,
+    # Rule M12 (verified 2019–2020, kept a parameter per circolo kind): enforced at roll sign-off.
+    "min_members_online": 10,
+    "min_members_punto_pd": 3,
 }
 
 
@@ -93,9 +107,13 @@ class Rules:
     objection_days: int
     appeal_hours: int
     counter_appeal_hours: int
+    appeal_decision_hours_regional: int
+    appeal_decision_hours_national: int
     cluster_threshold: int
     spike_window_days: int
     spike_factor: int
+    min_members_online: int
+    min_members_punto_pd: int
 
 
 def rules_for(territory: Territory) -> Rules:
@@ -400,6 +418,60 @@ class Objection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.membership}: {self.get_status_display()}"
+
+
+class AppealOutcome(models.TextChoices):
+    UPHELD = "upheld", _("Accolto: la decisione impugnata è ribaltata")
+    REJECTED = "rejected", _("Respinto: la decisione impugnata resta")
+    INADMISSIBLE = "inadmissible", _("Inammissibile: la decisione impugnata resta")
+
+
+class AppealInstance(models.IntegerChoices):
+    """Rule M18: the provincial commission decides the objection (first instance); appeals go to
+    the regional commission, then to the national one, which is the last instance."""
+
+    REGIONAL = 2, _("Commissione regionale di garanzia")
+    NATIONAL = 3, _("Commissione nazionale di garanzia")
+
+
+class AppealQuerySet(ScopedQuerySet):
+    scope_path_field = "objection__membership__circolo__path"
+
+
+class Appeal(models.Model):
+    """One appeal against the decision of the instance below, with its counter-appeal and its decision."""
+
+    objection = models.ForeignKey(Objection, on_delete=models.PROTECT, related_name="appeals")
+    instance = models.PositiveSmallIntegerField(choices=AppealInstance.choices)
+    commission = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
+    filed_at = models.DateTimeField()
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(_("motivi del ricorso"))
+    counter_deadline = models.DateTimeField()
+    counter_filed_at = models.DateTimeField(null=True, blank=True)
+    counter_reason = models.TextField(blank=True)
+    decision_due = models.DateTimeField(_("da decidere entro"))
+    outcome = models.CharField(max_length=12, choices=AppealOutcome.choices, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    membership_admitted = models.BooleanField(null=True, help_text=_("L'iscrizione resta valida dopo la decisione?"))
+    next_appeal_deadline = models.DateTimeField(null=True, blank=True)
+
+    objects = AppealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["objection", "instance"]
+        constraints = [models.UniqueConstraint(fields=["objection", "instance"], name="appeal_one_per_instance")]
+        indexes = [models.Index(fields=["decided_at", "decision_due"])]
+
+    def __str__(self) -> str:
+        return f"{self.objection} · {self.get_instance_display()}"
+
+    @property
+    def is_last_instance(self) -> bool:
+        return self.instance == AppealInstance.NATIONAL
 
 
 # --- Certified rolls (M16, M17, M22) -----------------------------------------------------

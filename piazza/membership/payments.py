@@ -258,3 +258,45 @@ def register() -> None:
     register_payable("membership.membership", handler)
     election_handler = type("ElectionFeePayable", (ElectionFeeHandler, PayableHandler), {})()
     register_payable("membership.electionregistration", election_handler)
+
+
+# --- Rules F6/F14: fees count toward the donor's yearly cap --------------------------------
+
+
+def fees_in_year(person_id: int, year: int, entity_path: str) -> int:
+    """Rule F6/F14 source: membership fees this person paid in `year` received within `entity_path`.
+
+    The year the money arrived (`paid_at`), as for donations. With the whole-party scope
+    (`entity_path` "") that is every paid fee; per entity, only the M8 shares whose receiving
+    territory lies in that subtree (a fee is split among national, region and federation).
+    Only paid or effective memberships count: an application never paid, or refunded, holds no money.
+    """
+    from piazza.membership.models import PAID_STATUSES
+
+    memberships = list(Membership.objects.filter(person_id=person_id, status__in=PAID_STATUSES, paid_at__year=year)
+                       .select_related("circolo"))
+    if not entity_path:
+        return sum(m.fee_cents for m in memberships)
+    return sum(cents for m in memberships for territory, cents, _reason in fee_shares(m)
+               if territory.path.startswith(entity_path))
+
+
+def election_fees_in_year(person_id: int, year: int, entity_path: str) -> int:
+    """Rule F6/F14 source: Albo election fees (e.g. the €2 of the 2023 primaries) paid in `year`."""
+    from django.db.models import Sum
+
+    from piazza.membership.models import ElectionRegistration
+
+    qs = ElectionRegistration.objects.filter(supporter__person_id=person_id, paid_at__year=year)
+    if entity_path:
+        qs = qs.filter(election__territory__path__startswith=entity_path)
+    return int(qs.aggregate(total=Sum("fee_cents"))["total"] or 0)
+
+
+def register_contribution_sources() -> None:
+    """Hook both fee channels into compliance's F6/F14 totals (called from ready())."""
+    from piazza.compliance.rules import register_contribution_source
+
+    register_contribution_source("membership.fees", "fee", fees_in_year, payables=["membership.membership"])
+    register_contribution_source("membership.election_fees", "fee", election_fees_in_year,
+                                 payables=["membership.electionregistration"])

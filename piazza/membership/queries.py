@@ -17,6 +17,7 @@ from piazza.membership.models import (
     LIVE_STATUSES,
     PAID_STATUSES,
     AnomalyFlag,
+    Appeal,
     Congress,
     FlagStatus,
     Membership,
@@ -155,3 +156,10 @@ def cash_receipts(circolo: Territory, day: dt.date) -> QuerySet[Membership]:
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
     return (Membership.objects.filter(circolo=circolo, paid_at__gte=start, paid_at__lt=start + dt.timedelta(days=1))
             .exclude(cash_receipt_number="").select_related("person", "circolo", "registered_by").order_by("paid_at"))
+
+
+def pending_appeals(user: Any, *, roles: Any) -> Any:
+    """Rule M18: appeals not yet decided within `user`'s scope, by decision deadline (overdue first)."""
+    return (Appeal.objects.visible_to(user, roles=roles).filter(decided_at__isnull=True)
+            .select_related("commission", "objection__membership__person", "objection__membership__circolo")
+            .order_by("decision_due", "pk"))

@@ -28,6 +28,7 @@ from piazza.core.throttle import throttle_public_form
 from piazza.membership import actions, charts, documents, queries
 from piazza.membership.forms import (
     AlboElectionForm,
+    AppealDecisionForm,
     AppealForm,
     BlockForm,
     ComuneForm,
@@ -55,6 +56,8 @@ from piazza.membership.models import (
     LIVE_STATUSES,
     AlboElection,
     AnomalyFlag,
+    Appeal,
+    AppealInstance,
     CardBlock,
     Channel,
     Congress,
@@ -475,6 +478,7 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     block = CardBlock.objects.filter(person_id=membership.person_id, lifted_at__isnull=True).first()
     objections = list(membership.objections.select_related("raised_by", "decided_by"))
     now = timezone.now()
+    _annotate_appeals(objections, request.user)
     return render(request, "membership/membership.html", {
         "m": membership, "pay_form": DeskPaymentForm(methods=actions.desk_methods(membership.circolo)),
         "deliver_form": DeliverForm(),
@@ -485,7 +489,30 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "objections": objections, "now": now,
         "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
         "objection_form": ObjectionForm(), "decision_form": ObjectionDecisionForm(), "appeal_form": AppealForm(),
+        "appeal_decision_form": AppealDecisionForm(prefix=APPEAL_DECISION_PREFIX),
     })
+
+
+def _annotate_appeals(objections: list[Objection], user: Any) -> None:
+    """Rule M18 on the page: each objection's appeals, the next instance open to appeal (and until
+    when), the pending appeal, and whether this official sits on the commission that decides it."""
+    for o in objections:
+        appeals = list(o.appeals.select_related("commission"))
+        last = appeals[-1] if appeals else None
+        o.appeal_list = appeals  # type: ignore[attr-defined]
+        o.pending_appeal = last if last is not None and last.decided_at is None else None  # type: ignore[attr-defined]
+        o.final = bool(last and last.decided_at and last.is_last_instance)  # type: ignore[attr-defined]
+        next_deadline: Any = None
+        next_label: Any = ""
+        if o.status != "open" and last is None:
+            next_deadline, next_label = o.appeal_deadline, AppealInstance.REGIONAL.label
+        elif last is not None and last.decided_at is not None and not last.is_last_instance:
+            next_deadline, next_label = last.next_appeal_deadline, AppealInstance(last.instance + 1).label
+        o.next_appeal_deadline = next_deadline  # type: ignore[attr-defined]
+        o.next_instance_label = next_label  # type: ignore[attr-defined]
+        for appeal in appeals:
+            appeal.can_decide = (appeal.decided_at is None  # type: ignore[attr-defined]
+                                 and actions.is_commission_member(user, appeal.commission))
 
 
 def _done(request: HttpRequest, call: Any, success: str) -> Any:
@@ -636,6 +663,42 @@ def objection_appeal(request: HttpRequest, pk: int, stage: str) -> HttpResponse:
     else:
         raise Http404
     return redirect("membership:membership", pk=objection.membership_id)
+
+
+APPEAL_ROLES = {Role.GUARANTEE, Role.ADMINISTRATOR}
+APPEAL_DECISION_PREFIX = "appeal"  # the page has other "reason" fields: unique ids for the labels
+
+
+@require_POST
+@official_required(roles=APPEAL_ROLES)
+def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rule M18: the competent commission decides an appeal (the action checks who sits on it)."""
+    appeal = get_object_or_404(Appeal.objects.visible_to(request.user, roles=APPEAL_ROLES)
+                               .select_related("objection__membership__circolo", "commission"), pk=pk)
+    form = AppealDecisionForm(request.POST, prefix=APPEAL_DECISION_PREFIX)
+    if not form.is_valid():
+        messages.error(request, _("Scegli l'esito del ricorso e scrivi la motivazione."))
+    else:
+        _done(request, lambda: actions.decide_appeal(actor=request.user, appeal=appeal,
+                                                     outcome=form.cleaned_data["outcome"],
+                                                     reason=form.cleaned_data["reason"]),
+              _("Decisione sul ricorso registrata: l'anagrafe è aggiornata."))
+    return redirect("membership:membership", pk=appeal.objection.membership_id)
+
+
+@official_required(roles=APPEAL_ROLES)
+@shows_personal_data("membership.view_appeals", audited_inline=True)
+def appeals(request: HttpRequest) -> HttpResponse:
+    """Rule M18: appeals waiting for a decision in the official's scope, the overdue ones first."""
+    now = timezone.now()
+    pending = list(queries.pending_appeals(request.user, roles=APPEAL_ROLES))
+    with transaction.atomic():
+        record("membership.view_appeals", actor=request.user, kind=AuditKind.VIEW,
+               data={"appeals": [a.pk for a in pending][:200]})
+    rows = [{"appeal": a, "overdue": a.decision_due < now,
+             "can_decide": actions.is_commission_member(request.user, a.commission)} for a in pending]
+    return render(request, "membership/appeals.html", {
+        "rows": rows, "overdue": sum(1 for r in rows if r["overdue"]), "now": now})
 
 
 # --- Rules and fees (M5–M7, per-territory parameters), Albo elections, renewal campaigns -----
@@ -936,7 +999,7 @@ def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "roll": roll, "entries": roll.entries.all(), "votes": roll.votes.all(), "vote_form": VoteForm(),
         "can_sign": roll.status == RollStatus.FROZEN and has_role_at(request.user, roll.circolo,
                                                                      actions.MEMBERSHIP_ROLES),
-        "can_vote": can_vote, "intact": actions.verify_roll(roll)})
+        "can_vote": can_vote, "intact": actions.verify_roll(roll), "minimum": actions.roll_minimum(roll)})
 
 
 @require_POST

@@ -58,6 +58,11 @@ def register_payable(model_label: str, handler: PayableHandler) -> None:
     _handlers[model_label.lower()] = handler
 
 
+def registered_payables() -> list[str]:
+    """Every payable kind a higher app registered (compliance checks each has an F6 source)."""
+    return sorted(_handlers)
+
+
 def handler_for(model_label: str) -> PayableHandler | None:
     return _handlers.get(model_label.lower()) if model_label else None
 
