@@ -82,7 +82,7 @@ class Campaign(models.Model):
     currency = CurrencyField()
     deadline = models.DateTimeField(_("scadenza"))
     candidacy = models.ForeignKey("compliance.Candidacy", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="campaigns", verbose_name=_("candidatura (regola F10)"))
+                                  related_name="campaigns", verbose_name=_("candidatura"))  # F10
     presets_cents = models.JSONField(_("importi proposti"), default=list, blank=True)
     min_gift_cents = AmountCentsField(_("donazione minima"), default=200)
     allow_monthly = models.BooleanField(_("consenti donazioni mensili"), default=True)

@@ -149,18 +149,18 @@ def set_regional_surcharge(*, actor: Any, region: Territory, year: int, amount_c
         refuse(action, _("La maggiorazione non può essere negativa."), actor=actor, territory=region,
                code="negative", field="amount_cents")
     if amount_cents > schedule.regional_surcharge_cap_cents:
-        refuse(action, _("La maggiorazione regionale può essere al massimo %(cap)s (regola M6): hai indicato "
+        refuse(action, _("La maggiorazione regionale può essere al massimo %(cap)s: hai indicato "
                          "%(amount)s.") % {"cap": format_cents(schedule.regional_surcharge_cap_cents),
                                            "amount": format_cents(amount_cents)},
-               actor=actor, territory=region, code="above_cap", field="amount_cents")
+               actor=actor, territory=region, code="above_cap", field="amount_cents", rule="M6")
     total = schedule.base_fee_cents + schedule.national_surcharge_cents + amount_cents
     if total > schedule.total_cap_cents:
         refuse(action, _("Con questa maggiorazione la quota all'iscrizione sarebbe %(total)s, oltre il tetto di "
-                         "%(cap)s (regola M6). La maggiorazione può essere al massimo %(max)s.")
+                         "%(cap)s. La maggiorazione può essere al massimo %(max)s.")
                % {"total": format_cents(total), "cap": format_cents(schedule.total_cap_cents),
                   "max": format_cents(schedule.total_cap_cents - schedule.base_fee_cents
                                       - schedule.national_surcharge_cents)},
-               actor=actor, territory=region, code="above_total_cap", field="amount_cents")
+               actor=actor, territory=region, code="above_total_cap", field="amount_cents", rule="M6")
     with transaction.atomic():
         surcharge, _created = RegionalSurcharge.objects.update_or_create(
             schedule=schedule, region=region,
@@ -319,7 +319,7 @@ def eligibility_problems(data: JoinData, *, min_age: int, on: dt.date) -> dict[s
                                       "soggiorno valido: conferma di averlo."))
     if data.member_of_other_party:
         add("member_of_other_party", _("Chi è iscritto a un altro partito o movimento politico non può iscriversi "
-                                       "al PD (regola M15). Se hai lasciato l'altro partito, rispondi «No»."))
+                                       "al PD. Se hai lasciato l'altro partito, rispondi «No»."))
     if not data.declarations_accepted:
         add("declarations_accepted", _("Per iscriversi bisogna confermare le dichiarazioni richieste dallo statuto."))
     if not data.art9_authorised:
@@ -543,10 +543,10 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
               .values("person").distinct().count())
     if others + 1 > rules.max_per_instrument:
         refuse(action, _("Con questo strumento di pagamento sono già state pagate %(n)s tessere del %(year)s: la "
-                         "federazione ne ammette al massimo %(max)s (regola M24). L'iscrizione è personale: paga con "
+                         "federazione ne ammette al massimo %(max)s. L'iscrizione è personale: paga con "
                          "uno strumento tuo.")
                % {"n": others, "year": membership.year, "max": rules.max_per_instrument},
-               actor=actor, territory=membership.circolo, code="instrument_limit")
+               actor=actor, territory=membership.circolo, code="instrument_limit", rule="M24")
     return others
 
 
@@ -730,14 +730,14 @@ def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.d
     if current.status == Status.EFFECTIVE:
         return current
     if current.status != Status.PAID:
-        refuse(action, _("La tessera si consegna solo dopo il pagamento della quota (regola M17): questa "
+        refuse(action, _("La tessera si consegna solo dopo il pagamento della quota: questa "
                          "iscrizione è «%(status)s».") % {"status": current.get_status_display()},
-               actor=actor, territory=current.circolo, code="not_paid")
+               actor=actor, territory=current.circolo, code="not_paid", rule="M17")
     block = CardBlock.objects.filter(person_id=current.person_id, lifted_at__isnull=True).first()
     if block is not None:
-        refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: %(reason)s (regola "
-                         "M9).") % {"reason": block.reason}, actor=actor, territory=current.circolo,
-               code="card_blocked")
+        refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: "
+                         "%(reason)s.") % {"reason": block.reason}, actor=actor, territory=current.circolo,
+               code="card_blocked", rule="M9")
     with transaction.atomic():
         locked = (Membership.objects.select_for_update(of=("self",))
             .select_related("circolo", "person").get(pk=membership.pk))
@@ -975,9 +975,9 @@ def decide_transfer(*, actor: Any, transfer: Transfer, approve: bool, reason: st
         outside, total = out_of_area_share(transfer.to_circolo, membership.year, extra=1)
         if outside * 100 > rules.out_of_area_cap_percent * total:
             refuse(action, _("Con questo trasferimento gli iscritti fuori area del %(c)s sarebbero %(o)s su %(t)s, "
-                             "oltre il tetto del %(cap)s%% fissato dalla federazione (regola M23).")
+                             "oltre il tetto del %(cap)s%% fissato dalla federazione.")
                    % {"c": transfer.to_circolo.name, "o": outside, "t": total, "cap": rules.out_of_area_cap_percent},
-                   actor=actor, territory=transfer.to_circolo, code="out_of_area_cap")
+                   actor=actor, territory=transfer.to_circolo, code="out_of_area_cap", rule="M23")
     now = timezone.now()
     with transaction.atomic():
         if Transfer.objects.select_for_update().filter(pk=transfer.pk).values_list("status", flat=True).get() != (
@@ -1525,17 +1525,17 @@ def _supporter_problems(data: SupporterData, election: AlboElection | None, now:
     problems: dict[str, list[str]] = {}
     if data.citizenship == Citizenship.EU and data.residence_comune is None:
         problems["residence_comune"] = [_("I cittadini di un altro paese dell'Unione europea si registrano all'Albo "
-                                          "se residenti in Italia (regola M3).")]
+                                          "se residenti in Italia.")]
     if data.citizenship == Citizenship.NON_EU_PERMIT and not data.has_residence_permit:
         problems["has_residence_permit"] = [_("Serve un permesso di soggiorno valido.")]
     if age_on(data.birth_date, timezone.localdate(now)) < 16:
         problems["birth_date"] = [_("Per registrarsi all'Albo bisogna avere almeno 16 anni.")]
     if not data.declares_support:
         problems["declares_support"] = [_("La registrazione all'Albo richiede di dichiarare il sostegno al partito "
-                                          "alle elezioni (regola M3).")]
+                                          "alle elezioni.")]
     if not data.consents_to_contact:
         problems["consents_to_contact"] = [_("Serve il consenso esplicito all'uso di email e cellulare per le "
-                                             "comunicazioni dell'Albo (regola M21).")]
+                                             "comunicazioni dell'Albo.")]
     if not data.email.strip():
         problems["email"] = [_("Indica un indirizzo email.")]
     if not data.phone.strip():

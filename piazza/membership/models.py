@@ -32,18 +32,18 @@ class MembershipRules(models.Model):
     """
 
     territory = models.OneToOneField(Territory, on_delete=models.PROTECT, related_name="membership_rules")
-    min_age = models.PositiveSmallIntegerField(_("età minima (M2)"), null=True, blank=True)
+    min_age = models.PositiveSmallIntegerField(_("età minima"), null=True, blank=True)  # M2
     max_plausible_age = models.PositiveSmallIntegerField(_("età oltre cui segnalare"), null=True, blank=True)
     max_per_instrument = models.PositiveSmallIntegerField(
-        _("tessere massime pagate con lo stesso strumento (M24)"), null=True, blank=True)
-    refuse_prepaid_cards = models.BooleanField(_("rifiuta carte prepagate (M24)"), null=True, blank=True)
+        _("tessere massime pagate con lo stesso strumento"), null=True, blank=True)  # M24
+    refuse_prepaid_cards = models.BooleanField(_("rifiuta carte prepagate"), null=True, blank=True)  # M24
     cash_allowed = models.BooleanField(_("contanti ammessi al circolo"), null=True, blank=True)
     out_of_area_cap_percent = models.PositiveSmallIntegerField(
-        _("quota massima di iscritti fuori area, % (M23)"), null=True, blank=True)
-    objection_days = models.PositiveSmallIntegerField(_("giorni per contestare un'iscrizione (M18)"),
+        _("quota massima di iscritti fuori area, %"), null=True, blank=True)  # M23
+    objection_days = models.PositiveSmallIntegerField(_("giorni per contestare un'iscrizione"),  # M18
                                                       null=True, blank=True)
-    appeal_hours = models.PositiveSmallIntegerField(_("ore per il ricorso (M18)"), null=True, blank=True)
-    counter_appeal_hours = models.PositiveSmallIntegerField(_("ore per il controricorso (M18)"),
+    appeal_hours = models.PositiveSmallIntegerField(_("ore per il ricorso"), null=True, blank=True)  # M18
+    counter_appeal_hours = models.PositiveSmallIntegerField(_("ore per il controricorso"),  # M18
                                                             null=True, blank=True)
     cluster_threshold = models.PositiveSmallIntegerField(
         _("persone con lo stesso recapito oltre cui segnalare"), null=True, blank=True)
@@ -120,12 +120,12 @@ class FeeSchedule(models.Model):
     base_fee_cents = models.PositiveIntegerField(_("quota base (centesimi)"), default=1500)
     national_surcharge_cents = models.PositiveIntegerField(_("maggiorazione nazionale (centesimi)"), default=0)
     regional_surcharge_cap_cents = models.PositiveIntegerField(
-        _("tetto della maggiorazione regionale (M6)"), default=2000)
-    total_cap_cents = models.PositiveIntegerField(_("tetto del totale all'iscrizione (M6)"), default=4000)
-    regional_deadline = models.DateField(_("termine per le maggiorazioni regionali (M6)"))
+        _("tetto della maggiorazione regionale"), default=2000)  # M6
+    total_cap_cents = models.PositiveIntegerField(_("tetto del totale all'iscrizione"), default=4000)  # M6
+    regional_deadline = models.DateField(_("termine per le maggiorazioni regionali"))  # M6
     reduced_min_age = models.PositiveSmallIntegerField(default=16)
     reduced_max_age = models.PositiveSmallIntegerField(default=26)
-    reduced_percent = models.PositiveSmallIntegerField(_("percentuale pagata nella fascia ridotta (M7)"),
+    reduced_percent = models.PositiveSmallIntegerField(_("percentuale pagata nella fascia ridotta"),  # M7
                                                        default=50)
     # Rule M8 splits. The base fee's split is not in the rule: open, default all territorial.
     base_fee_national_percent = models.PositiveSmallIntegerField(default=0)
@@ -224,7 +224,7 @@ class Membership(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLIED)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     is_renewal = models.BooleanField(default=False)
-    out_of_area = models.BooleanField(default=False, help_text=_("Circolo diverso da quello di residenza (M23)"))
+    out_of_area = models.BooleanField(default=False, help_text=_("Circolo diverso da quello di residenza"))  # M23
     card_number = models.CharField(_("numero di tessera"), max_length=20, blank=True)
     # Fee as computed at application (M5–M8), with the explanation shown to the person.
     currency = models.CharField(max_length=3, default="EUR")
@@ -406,7 +406,7 @@ class Congress(models.Model):
     membership_years = models.JSONField(_("anni di tesseramento validi"), default=list)
     require_effective = models.BooleanField(
         _("solo tessere consegnate"), default=True,
-        help_text=_("Regola M13/M17: solo iscrizioni pagate ed effettive entro il termine."))
+        help_text=_("Solo iscrizioni pagate ed effettive entro il termine."))  # M13/M17
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
 
@@ -593,8 +593,9 @@ class Supporter(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices)
     registered_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.ONLINE)
-    support_declared_at = models.DateTimeField(null=True, blank=True, help_text=_("Dichiarazione di sostegno (M3)"))
-    contact_consent_at = models.DateTimeField(null=True, blank=True, help_text=_("Consenso all'uso dei recapiti (M21)"))
+    support_declared_at = models.DateTimeField(null=True, blank=True, help_text=_("Dichiarazione di sostegno"))  # M3
+    contact_consent_at = models.DateTimeField(  # M21
+        null=True, blank=True, help_text=_("Consenso all'uso dei recapiti"))
     consent_text_version = models.CharField(max_length=20, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 
