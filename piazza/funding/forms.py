@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from piazza.compliance.rules import ATTESTATIONS
+from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
 from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode
 from piazza.territory.models import Comune
@@ -91,6 +92,7 @@ class DonationForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("campaign_token", sign_campaign(campaign))
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        preselect_only_choice(self)  # a campaign taking one-off gifts only: "Una volta" is chosen
 
     @property
     def attestation_fields(self) -> list[Any]:
@@ -270,6 +272,7 @@ class OneClickForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("campaign_token", sign_campaign(campaign))
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        preselect_only_choice(self)  # a campaign taking one-off gifts only: "Una volta" is chosen
 
     def clean_campaign_token(self) -> int:
         try:
