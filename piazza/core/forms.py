@@ -25,6 +25,7 @@ def preselect_only_choice(form: forms.BaseForm) -> None:
             if len(rows) == 1:
                 form.initial[name] = rows[0].pk
             continue
-        values: list[Any] = [value for value, _label in field.choices if value not in ("", None)]
+        choices: Any = field.choices
+        values: list[Any] = [value for value, _label in choices if value not in ("", None)]
         if len(values) == 1:
             form.initial[name] = values[0]

@@ -60,6 +60,7 @@ from piazza.membership.models import (
     Congress,
     ElectionRegistration,
     FeeSchedule,
+    FlagStatus,
     Membership,
     MembershipRules,
     Objection,
@@ -384,7 +385,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "renewals": renewals, "chart_renewals": charts.rates(renewals, _("Tasso di rinnovo per circolo")),
         "ages": ages, "chart_ages": charts.pyramid(ages, _("Età e sesso degli iscritti")),
         "chart_map": charts.italy(by_sigla, _("Iscritti per provincia")), "by_sigla": sorted(by_sigla.items()),
-        "circoli": circoli.order_by("name")[:200], "federations": federations.order_by("name")[:120],
+        "circoli": circoli.order_by("name")[:200],
+        "anomaly_index": queries.anomaly_index(federations.order_by("name")[:120], year),
         "congresses": Congress.objects.visible_to(request.user).order_by("-cut_off")[:20],
     })
 
@@ -1003,8 +1005,11 @@ def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
     with transaction.atomic():
         record("membership.view_anomalies", actor=request.user, territory=federation, kind=AuditKind.VIEW,
                data={"year": year, "flags": len(flags)})
+    for flag in flags:  # one form per flag, with its own ids: each field has its own label
+        flag.review_form = ReviewForm(auto_id=f"id_flag{flag.pk}_%s")  # type: ignore[attr-defined]
+    counts = {"open": sum(f.status == FlagStatus.OPEN for f in flags), "total": len(flags)}
     return render(request, "membership/anomalies.html", {"federation": federation, "year": year, "flags": flags,
-                                                          "review_form": ReviewForm()})
+                                                          "counts": counts})
 
 
 @require_POST
