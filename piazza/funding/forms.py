@@ -165,6 +165,9 @@ class DonationForm(forms.Form):
 class CampaignForm(forms.Form):
     title = forms.CharField(label=_("Titolo"), max_length=140)
     summary = forms.CharField(label=_("In una frase"), max_length=240)
+    title_en = forms.CharField(label=_("Titolo in inglese (facoltativo)"), max_length=140, required=False,
+                               help_text=_("Chi legge il sito in inglese vede questo titolo, se c'è."))
+    summary_en = forms.CharField(label=_("In una frase, in inglese (facoltativo)"), max_length=240, required=False)
     story_markdown = forms.CharField(label=_("Racconto (Markdown)"), widget=forms.Textarea(attrs={"rows": 10}),
                                      required=False)
     kind = forms.ChoiceField(label=_("Tipo"), choices=CampaignKind.choices)
@@ -188,6 +191,7 @@ class CampaignForm(forms.Form):
     def action_kwargs(self) -> dict[str, Any]:
         d = self.cleaned_data
         return {"title": d["title"], "summary": d["summary"], "story_markdown": d["story_markdown"],
+                "title_en": d["title_en"], "summary_en": d["summary_en"],
                 "kind": d["kind"], "funding_model": d["funding_model"], "goal_cents": d["goal"].cents,
                 "minimum_cents": d["minimum"].cents if d.get("minimum") else None, "deadline": d["deadline"],
                 "candidacy": d.get("candidacy")}

@@ -23,14 +23,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
 from piazza.membership import anomalies, cards
 from piazza.membership.fees import FeeQuote, age_on, compute_fee, format_cents
 from piazza.membership.models import (
+    ANOMALY_SUMMARY_KEY,
     DEFAULT_RULES,
     LIVE_STATUSES,
     PAID_STATUSES,
@@ -592,8 +595,8 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
                data={"method": method, "reference": reference[:80], "card": locked.card_number,
                      "shared_instrument": shared, "prepaid": prepaid})
         _timeline(locked.person, actor, "membership.paid",
-                  _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s")
-                  % {"year": locked.year, "amount": format_cents(locked.fee_cents), "card": locked.card_number},
+                  deferred(gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"),
+                           year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
                   {"membership": locked.pk})
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=actor)
     return locked
@@ -804,11 +807,11 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
         record("membership.mark_paid", actor=None, obj=locked, territory=locked.circolo,
                data={"method": locked.payment_method, "payment": payment.pk, "card": locked.card_number,
                      "prepaid": prepaid, "delivery": locked.delivery, "card_blocked": blocked})
-        summary = (_("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
-                   if deliver else _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"))
+        msgid = (gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
+                 if deliver else gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"))
         _timeline(locked.person, None, "membership.paid",
-                  summary % {"year": locked.year, "amount": format_cents(locked.fee_cents),
-                             "card": locked.card_number}, {"membership": locked.pk})
+                  deferred(msgid, year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
+                  {"membership": locked.pk})
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=None)
     from piazza.membership.tasks import send_card_email
 
@@ -992,8 +995,8 @@ def decide_transfer(*, actor: Any, transfer: Transfer, approve: bool, reason: st
             Membership.objects.filter(pk=membership.pk).update(circolo=transfer.to_circolo, out_of_area=out_of_area)
             Person.objects.filter(pk=person.pk).update(voting_circolo=transfer.to_circolo)  # rule M11
             _timeline(person, actor, "membership.transfer",
-                      _("Trasferito da %(a)s a %(b)s") % {"a": transfer.from_circolo.name,
-                                                          "b": transfer.to_circolo.name},
+                      deferred(gettext_noop("Trasferito da %(a)s a %(b)s"), a=transfer.from_circolo.name,
+                               b=transfer.to_circolo.name),
                       {"transfer": transfer.pk})
         record(action, actor=actor, obj=transfer, territory=transfer.to_circolo,
                data={"approve": approve, "reason": reason, "out_of_area": out_of_area})
@@ -1424,15 +1427,17 @@ def store_signals(*, federation: Territory, year: int, signals: list[anomalies.S
     now = timezone.now()
     stored = []
     for signal in signals:
+        said = stored_form(signal.summary)  # read again in the reader's language (issue 11 item 18)
+        evidence = {**signal.evidence, ANOMALY_SUMMARY_KEY: said} if said else signal.evidence
         flag, created = AnomalyFlag.objects.get_or_create(
             federation=federation, year=year, kind=signal.kind, key=signal.key,
-            defaults={"summary": signal.summary[:300], "evidence": signal.evidence, "circolo_id": signal.circolo_id,
+            defaults={"summary": signal.summary[:300], "evidence": evidence, "circolo_id": signal.circolo_id,
                       "detected_at": now, "last_seen_at": now})
         before = set(flag.people.values_list("pk", flat=True)) if not created else set()
         grew = bool(set(signal.person_ids) - before)
         if not created:
             flag.summary = signal.summary[:300]
-            flag.evidence = signal.evidence
+            flag.evidence = evidence
             flag.last_seen_at = now
             if grew and flag.status != FlagStatus.OPEN:
                 flag.status = FlagStatus.OPEN

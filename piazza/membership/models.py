@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.i18n import render as render_stored
 from piazza.territory.models import Territory
 from piazza.territory.scoping import ScopedQuerySet
 
@@ -522,6 +523,10 @@ class RollVote(models.Model):
 # --- Anomalies (M24 and the "tessere gonfiate" signals) ----------------------------------
 
 
+# Where an anomaly flag's evidence keeps its summary as a message id and parameters (core.i18n).
+ANOMALY_SUMMARY_KEY = "_summary"
+
+
 class FlagKind(models.TextChoices):
     SHARED_INSTRUMENT = "shared_instrument", _("Stesso strumento di pagamento per più tessere")
     PREPAID_INSTRUMENT = "prepaid_instrument", _("Carta prepagata o non nominativa")
@@ -572,6 +577,15 @@ class AnomalyFlag(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def display_summary(self) -> str:
+        """The summary in the reader's language (stored as a message id and its parameters)."""
+        return render_stored(self.evidence.get(ANOMALY_SUMMARY_KEY), self.summary)
+
+    @property
+    def evidence_shown(self) -> dict[str, Any]:
+        return {k: v for k, v in self.evidence.items() if k != ANOMALY_SUMMARY_KEY}
 
 
 # --- Supporters' register (Albo, M1, M3, M21) --------------------------------------------

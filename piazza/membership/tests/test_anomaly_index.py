@@ -58,3 +58,20 @@ def test_the_index_counts_flags_and_objections_most_urgent_first(tree):
     modena = next(r for r in rows if r[1] == tree.modena.name)
     assert re.findall(r"\d+", modena[2]) == ["0", "0", "0", "1"]
     assert rows.index(modena) == 1  # an open objection comes before federations with nothing
+
+
+def test_anomaly_texts_are_stored_to_be_read_in_the_readers_language(tree, monkeypatch):
+    from django.utils import translation
+
+    from piazza.membership.models import ANOMALY_SUMMARY_KEY, AnomalyFlag
+
+    _flags(tree)
+    flag = AnomalyFlag.objects.get(kind=FlagKind.SHARED_EMAIL)
+    stored = flag.evidence[ANOMALY_SUMMARY_KEY]
+    assert stored["msgid"] == "%(n)s iscritti con lo stesso indirizzo email %(value)s"
+    assert flag.display_summary == flag.summary == "3 iscritti con lo stesso indirizzo email stessa@example.org"
+    assert ANOMALY_SUMMARY_KEY not in flag.evidence_shown
+    english = {stored["msgid"]: "%(n)s members share the email address %(value)s"}
+    monkeypatch.setattr("piazza.core.i18n.gettext", lambda m: english.get(m, m))
+    with translation.override("en"):
+        assert flag.display_summary == "3 members share the email address stessa@example.org"
