@@ -479,14 +479,18 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     objections = list(membership.objections.select_related("raised_by", "decided_by"))
     now = timezone.now()
     return render(request, "membership/membership.html", {
-        "m": membership, "pay_form": DeskPaymentForm(initial={"method": "pos"}), "deliver_form": DeliverForm(),
-        "token": card_token(membership), "card_block": block, "block_form": BlockForm(), "lift_form": LiftForm(),
+        "m": membership, "pay_form": DeskPaymentForm(initial={"method": "pos"}, auto_id="pay_%s"),
+        "deliver_form": DeliverForm(auto_id="deliver_%s"),
+        "token": card_token(membership), "card_block": block, "block_form": BlockForm(auto_id="block_%s"),
+        "lift_form": LiftForm(auto_id="lift_%s"),
         "transfers": Transfer.objects.filter(membership=membership).select_related("from_circolo", "to_circolo"),
-        "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership))
+        "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership), auto_id="transfer_%s")
         if membership.status in LIVE_STATUSES else None,
         "objections": objections, "now": now,
         "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
-        "objection_form": ObjectionForm(), "decision_form": ObjectionDecisionForm(), "appeal_form": AppealForm(),
+        "objection_form": ObjectionForm(auto_id="objection_%s"),
+        "decision_form": ObjectionDecisionForm(auto_id="decision_%s"),
+        "appeal_form": AppealForm(auto_id="appeal_%s"),
     })
 
 
@@ -666,18 +670,23 @@ def rules_and_fees(request: HttpRequest) -> HttpResponse:
                 if name in ("refuse_prepaid_cards", "cash_allowed"):
                     value = "" if value is None else ("yes" if value else "no")
                 initial[name] = value
+        renewal_year = year + 1 if timezone.localdate().month >= 10 else year
         rule_rows.append({"territory": territory, "form": RulesForm(initial=initial, prefix=f"t{territory.pk}"),
+                          # one form per territory, each with its own ids (issue 11 item 18)
+                          "campaign_form": RenewalCampaignForm(initial={"year": renewal_year},
+                                                               auto_id=f"renewal{territory.pk}_%s"),
+                          "election_form": AlboElectionForm(auto_id=f"election{territory.pk}_%s"),
                           "in_force": rules_for(territory)})
     return render(request, "membership/rules.html", {
         "territories": territories, "schedules": schedules, "surcharges": surcharges, "rule_rows": rule_rows,
         "is_national": any(t.level == Level.NATIONAL for t in territories),
         "regions": [t for t in territories if t.level == Level.REGION],
-        "schedule_form": FeeScheduleForm(initial={"year": year + 1}),
-        "surcharge_form": SurchargeForm(initial={"year": year + 1}),
-        "election_form": AlboElectionForm(), "elections": AlboElection.objects.filter(
+        "schedule_form": FeeScheduleForm(initial={"year": year + 1}, auto_id="schedule_%s"),
+        "surcharge_form": SurchargeForm(initial={"year": year + 1}, auto_id="surcharge_%s"),
+        "election_form": AlboElectionForm(auto_id="election_%s"), "elections": AlboElection.objects.filter(
             territory__in=territories).order_by("-opens_at")[:20],
         "campaign_form": RenewalCampaignForm(initial={"year": year + 1 if timezone.localdate().month >= 10
-                                                      else year}),
+                                                      else year}, auto_id="renewal_%s"),
     })
 
 

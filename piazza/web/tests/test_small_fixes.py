@@ -108,3 +108,27 @@ def test_a_single_frequency_is_chosen_already(tree):
     assert form["frequency"].value() == Frequency.ONE_OFF
     campaign.allow_monthly = True
     assert DonationForm(campaign=campaign)["frequency"].value() in (None, "")
+
+
+def labelled_and_unique(html: str) -> None:
+    """Every id once; every visible input, select and textarea named by a <label for=…>."""
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    assert dupes == [], f"duplicate ids: {dupes}"
+    labels = set(re.findall(r'<label[^>]*\sfor="([^"]+)"', html))
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if re.search(r'type="(hidden|submit|button)"', tag) or 'aria-label=' in tag:
+            continue
+        found = re.search(r'\sid="([^"]+)"', tag)
+        assert found and found.group(1) in labels, f"unlabelled field: {tag}"
+
+
+@pytest.mark.usefixtures("schedule")
+def test_fee_rules_and_membership_detail_pages_have_unique_ids_and_labelled_fields(tree):
+    from piazza.membership.tests.conftest import paid
+
+    national = make_official("naz.tess", tree.national, [Role.ADMINISTRATOR, Role.MEMBERSHIP, Role.ORGANISATION])
+    client = verified_client(national)
+    labelled_and_unique(client.get(reverse("membership:rules")).content.decode())
+    m = paid(tree)
+    labelled_and_unique(client.get(reverse("membership:membership", args=[m.pk])).content.decode())
