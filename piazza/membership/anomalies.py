@@ -66,11 +66,16 @@ def shared_instruments(federation: Territory, year: int, rules: Rules) -> list[S
                     .order_by("paid_at"))
         first, last = rows[0].paid_at, rows[-1].paid_at
         circoli = sorted({r.circolo.name for r in rows})
-        summary = deferred(
-            gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s); limite "
-                         "della federazione: %(max)s"),
-            n=group["n"], days=((last - first).days + 1) if first and last else 1, circoli=", ".join(circoli),
-            max=rules.max_per_instrument)
+        # Sharing is a signal (M4: membership is individual), but up to the federation's limit it is
+        # allowed (M24): the words say which, and a flag within the limit is not a serious one
+        # (issue 11 item 18: a flag "at exactly the limit" read as a breach).
+        msgid = (gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+                              "oltre il limite della federazione, %(max)s")
+                 if group["n"] > rules.max_per_instrument else
+                 gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+                              "entro il limite della federazione, %(max)s"))
+        summary = deferred(msgid, n=group["n"], days=((last - first).days + 1) if first and last else 1,
+                           circoli=", ".join(circoli), max=rules.max_per_instrument)
         signals.append(Signal(
             FlagKind.SHARED_INSTRUMENT, fingerprint[:128], summary,
             {"count": group["n"], "limit": rules.max_per_instrument, "first_paid": _iso(first),

@@ -525,6 +525,15 @@ class RollVote(models.Model):
 
 # Where an anomaly flag's evidence keeps its summary as a message id and parameters (core.i18n).
 ANOMALY_SUMMARY_KEY = "_summary"
+EVIDENCE_LABELS = {
+    "count": _("quanti"), "limit": _("limite della federazione"), "first_paid": _("primo pagamento"),
+    "last_paid": _("ultimo pagamento"), "payer_names": _("nomi dei pagatori"), "value": _("recapito"),
+    "threshold": _("soglia"), "address": _("indirizzo"), "codice_fiscale": _("codice fiscale"),
+    "problems": _("problemi"), "card": _("tessera"), "age": _("età"), "birth_date": _("data di nascita"),
+    "min": _("età minima"), "max": _("età massima plausibile"), "outside": _("fuori area"), "total": _("iscritti"),
+    "cap": _("tetto (%)"), "baseline": _("di solito"), "window_days": _("giorni considerati"),
+    "cut_off": _("scadenza"), "deadline": _("termine"), "factor": _("fattore"),
+}
 
 
 class FlagKind(models.TextChoices):
@@ -581,11 +590,29 @@ class AnomalyFlag(models.Model):
     @property
     def display_summary(self) -> str:
         """The summary in the reader's language (stored as a message id and its parameters)."""
-        return render_stored(self.evidence.get(ANOMALY_SUMMARY_KEY), self.summary)
+        stored = self.evidence.get(ANOMALY_SUMMARY_KEY) if isinstance(self.evidence, dict) else None
+        return render_stored(stored, self.summary)
 
     @property
-    def evidence_shown(self) -> dict[str, Any]:
-        return {k: v for k, v in self.evidence.items() if k != ANOMALY_SUMMARY_KEY}
+    def evidence_rows(self) -> list[tuple[str, str]]:
+        """The evidence in words (issue 11 item 16: never a Python dict on the page)."""
+        if not isinstance(self.evidence, dict):
+            return []
+        rows = []
+        for key, value in self.evidence.items():
+            if key in (ANOMALY_SUMMARY_KEY, "memberships"):
+                continue
+            label = EVIDENCE_LABELS.get(key, key.replace("_", " "))
+            shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            rows.append((str(label), shown))
+        return rows
+
+    @property
+    def evidence_memberships(self) -> list[dict[str, str]]:
+        items = self.evidence.get("memberships") if isinstance(self.evidence, dict) else None
+        methods = dict(PaymentMethod.choices)
+        return [{**m, "method": str(methods.get(m.get("method"), m.get("method") or ""))}
+                for m in items or [] if isinstance(m, dict)]
 
 
 # --- Supporters' register (Albo, M1, M3, M21) --------------------------------------------

@@ -157,12 +157,20 @@ FLAG_SEVERITY: dict[str, int] = {
 }
 
 
+def flag_severity(kind: str, evidence: dict[str, Any]) -> int:
+    """A card shared within the federation's limit (M24 allows it) is a coincidence to check."""
+    if kind == FlagKind.SHARED_INSTRUMENT and isinstance(evidence.get("limit"), int) \
+            and int(evidence.get("count") or 0) <= evidence["limit"]:
+        return 1
+    return FLAG_SEVERITY.get(kind, 1)
+
+
 def anomaly_report(federation: Territory, year: int) -> list[AnomalyFlag]:
     """Open flags first, the most serious kinds first, then the ones involving most people."""
     flags = list(AnomalyFlag.objects.filter(federation=federation, year=year).prefetch_related("people")
                  .select_related("circolo", "reviewed_by").order_by("-last_seen_at"))
     for flag in flags:
-        flag.severity = FLAG_SEVERITY.get(flag.kind, 1)  # type: ignore[attr-defined]
+        flag.severity = flag_severity(flag.kind, flag.evidence)  # type: ignore[attr-defined]
     return sorted(flags, key=lambda f: (f.status != FlagStatus.OPEN, -f.severity,  # type: ignore[attr-defined]
                                         -len(f.people.all())))
 
@@ -177,7 +185,7 @@ class AnomalyIndexRow:
 
 
 def anomaly_index(federations: QuerySet[Territory], year: int) -> list[AnomalyIndexRow]:
-    """One row per federation with what waits for the commission, most urgent first; three grouped
+    """One row per federation with what waits for the commission, most urgent first; four
     queries whatever the number of federations."""
     ids = list(federations.values_list("pk", flat=True))
     flags: dict[int, Counter[str]] = {}
@@ -186,10 +194,16 @@ def anomaly_index(federations: QuerySet[Territory], year: int) -> list[AnomalyIn
         counts = flags.setdefault(row["federation_id"], Counter())
         if row["status"] == FlagStatus.OPEN:
             counts["open"] += row["n"]
-            if FLAG_SEVERITY.get(row["kind"], 1) >= 3:
+            if FLAG_SEVERITY.get(row["kind"], 1) >= 3 and row["kind"] != FlagKind.SHARED_INSTRUMENT:
                 counts["serious"] += row["n"]
         else:
             counts["reviewed"] += row["n"]
+    # A shared card is serious only beyond the federation's limit: read the few open ones.
+    for federation_id, kind, evidence in (AnomalyFlag.objects.filter(
+            federation_id__in=ids, year=year, status=FlagStatus.OPEN, kind=FlagKind.SHARED_INSTRUMENT)
+            .values_list("federation_id", "kind", "evidence")):
+        if flag_severity(kind, evidence) >= 3:
+            flags.setdefault(federation_id, Counter())["serious"] += 1
     objections = dict(Objection.objects.filter(status=ObjectionStatus.OPEN, membership__circolo__parent_id__in=ids)
                       .values("membership__circolo__parent_id").annotate(n=Count("pk"))
                       .values_list("membership__circolo__parent_id", "n"))

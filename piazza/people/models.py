@@ -321,7 +321,8 @@ class TimelineEntry(models.Model):
     @property
     def display_summary(self) -> str:
         """The event in the reader's language (issue 11 item 18); `summary` keeps the words of the time."""
-        return render_stored(self.data.get(TIMELINE_SUMMARY_KEY), self.summary)
+        stored = self.data.get(TIMELINE_SUMMARY_KEY) if isinstance(self.data, dict) else None  # older rows
+        return render_stored(stored, self.summary)
 
 
 class DuplicateStatus(models.TextChoices):

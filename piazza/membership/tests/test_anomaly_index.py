@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from piazza.membership import actions
-from piazza.membership.models import FlagKind, Membership, Objection
+from piazza.membership.models import AnomalyFlag, FlagKind, Membership, MembershipRules, Objection
 from piazza.people.models import Email
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
@@ -19,8 +19,10 @@ pytestmark = pytest.mark.usefixtures("schedule")
 
 
 def _flags(tree):
-    for fingerprint in ("card-1", "card-1"):
-        paid(tree, fingerprint=fingerprint)  # severity 3: one card, several people (M4, M24)
+    for _ in range(3):
+        paid(tree, fingerprint="card-1")
+    # The federation then lowers its limit to 2 (M24): three cards on one instrument are beyond it.
+    MembershipRules.objects.create(territory=tree.bologna, max_per_instrument=2)
     people = [join(tree).person for _ in range(3)]
     for p in people:
         Email.objects.filter(person=p).update(value="stessa@example.org")  # severity 1
@@ -63,15 +65,31 @@ def test_the_index_counts_flags_and_objections_most_urgent_first(tree):
 def test_anomaly_texts_are_stored_to_be_read_in_the_readers_language(tree, monkeypatch):
     from django.utils import translation
 
-    from piazza.membership.models import ANOMALY_SUMMARY_KEY, AnomalyFlag
+    from piazza.membership.models import ANOMALY_SUMMARY_KEY
 
     _flags(tree)
     flag = AnomalyFlag.objects.get(kind=FlagKind.SHARED_EMAIL)
     stored = flag.evidence[ANOMALY_SUMMARY_KEY]
     assert stored["msgid"] == "%(n)s iscritti con lo stesso indirizzo email %(value)s"
     assert flag.display_summary == flag.summary == "3 iscritti con lo stesso indirizzo email stessa@example.org"
-    assert ANOMALY_SUMMARY_KEY not in flag.evidence_shown
+    assert ("recapito", "stessa@example.org") in flag.evidence_rows
+    assert all(label != ANOMALY_SUMMARY_KEY for label, _value in flag.evidence_rows)
     english = {stored["msgid"]: "%(n)s members share the email address %(value)s"}
     monkeypatch.setattr("piazza.core.i18n.gettext", lambda m: english.get(m, m))
     with translation.override("en"):
         assert flag.display_summary == "3 members share the email address stessa@example.org"
+
+
+def test_a_card_shared_at_exactly_the_limit_is_not_a_serious_flag(tree):
+    """M24 allows up to the limit (3 by default): the flag says "within the limit" and waits at
+    the bottom of the report, not among the serious ones."""
+    for _ in range(3):
+        paid(tree, fingerprint="card-7")
+    actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
+    flag = AnomalyFlag.objects.get(kind=FlagKind.SHARED_INSTRUMENT)
+    assert "entro il limite della federazione, 3" in flag.summary
+    from piazza.membership import queries
+    assert queries.flag_severity(flag.kind, flag.evidence) == 1
+    row = next(r for r in queries.anomaly_index(
+        tree.bologna.__class__.objects.filter(pk=tree.bologna.pk), YEAR))
+    assert (row.serious, row.open) == (0, 1)

@@ -9,14 +9,20 @@ PHONE_CARD_WIDTH = 320  # 390-pixel phone minus the page's and the card's paddin
 CHAR_WIDTH = 0.62  # average glyph width of a system sans-serif, in em (generous)
 
 
+def _find(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found is not None, pattern
+    return found.group(1)
+
+
 def _check(svg: str) -> None:
-    width = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
+    width = int(_find(r'viewBox="0 0 (\d+) \d+"', svg))
     assert f'width="{width}"' in svg  # drawn at natural size; CSS only shrinks it
     scale = min(1.0, PHONE_CARD_WIDTH / width)
     for attrs, text in re.findall(r"<text ([^>]*)>([^<]*)</text>", svg):
-        size = float(re.search(r'font-size="([\d.]+)"', attrs).group(1))
+        size = float(_find(r'font-size="([\d.]+)"', attrs))
         assert size * scale >= 12, f"{text!r} renders at {size * scale:.1f}px"
-        x = float(re.search(r'\bx="([\d.]+)"', attrs).group(1))
+        x = float(_find(r'\bx="([\d.]+)"', attrs))
         span = len(text) * size * CHAR_WIDTH
         if 'text-anchor="end"' in attrs:
             left, right = x - span, x

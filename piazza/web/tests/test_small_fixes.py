@@ -4,6 +4,7 @@ the treasurer's audit-log link, questions with no pre-set answer, single choices
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -132,3 +133,17 @@ def test_fee_rules_and_membership_detail_pages_have_unique_ids_and_labelled_fiel
     labelled_and_unique(client.get(reverse("membership:rules")).content.decode())
     m = paid(tree)
     labelled_and_unique(client.get(reverse("membership:membership", args=[m.pk])).content.decode())
+
+
+def test_every_page_has_a_description_a_favicon_and_no_injected_htmx_style(client, tree):
+    """Items 18–19: meta description, favicon, and htmx told not to inject its indicator <style>
+    (the CSP refuses inline styles; the indicator rules live in piazza.css)."""
+    from django.contrib.staticfiles import finders
+
+    page = client.get(reverse("web:home")).content.decode()
+    assert re.search(r'<meta name="description" content="[^"]{20,}">', page)
+    assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in page
+    favicon = re.search(r'<link rel="icon" href="/static/([^"]+)"', page)
+    assert favicon and finders.find(favicon.group(1))
+    css = finders.find("web/piazza.css")
+    assert css and ".htmx-indicator" in Path(css).read_text(encoding="utf-8")
