@@ -2,8 +2,8 @@
 
 import pytest
 from django_otp.oath import TOTP
-from playwright.sync_api import expect
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
 
 from piazza.territory.models import Role
 from piazza.territory.testing import build_tree, make_official
