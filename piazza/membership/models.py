@@ -610,9 +610,13 @@ class AnomalyFlag(models.Model):
     @property
     def evidence_memberships(self) -> list[dict[str, str]]:
         items = self.evidence.get("memberships") if isinstance(self.evidence, dict) else None
-        methods = dict(PaymentMethod.choices)
-        return [{**m, "method": str(methods.get(m.get("method"), m.get("method") or ""))}
-                for m in items or [] if isinstance(m, dict)]
+        methods: dict[str, Any] = dict(PaymentMethod.choices)
+        rows = []
+        for m in items or []:
+            if isinstance(m, dict):
+                code = str(m.get("method") or "")
+                rows.append({**m, "method": str(methods.get(code, code))})
+        return rows
 
 
 # --- Supporters' register (Albo, M1, M3, M21) --------------------------------------------
