@@ -28,25 +28,25 @@ class FinanceRuleSet(models.Model):
 
     valid_from = models.DateField(_("in vigore dal"), unique=True)
     publication_threshold_cents = models.BigIntegerField(
-        _("soglia di pubblicazione (centesimi, F1/F2)"), default=DEFAULT_RULES.publication_threshold_cents)
+        _("soglia di pubblicazione (centesimi)"), default=DEFAULT_RULES.publication_threshold_cents)  # F1/F2
     annual_cap_cents = models.BigIntegerField(
-        _("tetto annuo per donatore (centesimi, F6)"), default=DEFAULT_RULES.annual_cap_cents)
+        _("tetto annuo per donatore (centesimi)"), default=DEFAULT_RULES.annual_cap_cents)  # F6
     cap_scope = models.CharField(
-        _("ambito del tetto (F14)"), max_length=10, choices=CapScope.choices, default=DEFAULT_RULES.cap_scope)
+        _("ambito del tetto"), max_length=10, choices=CapScope.choices, default=DEFAULT_RULES.cap_scope)  # F14
     fees_count = models.BooleanField(
-        _("le quote di iscrizione contano nei totali (F14)"), default=DEFAULT_RULES.fees_count)
+        _("le quote di iscrizione contano nei totali"), default=DEFAULT_RULES.fees_count)  # F14
     candidate_exemption_cents = models.BigIntegerField(
-        _("esenzione mandatario (centesimi, F10)"), default=DEFAULT_RULES.candidate_exemption_cents)
+        _("esenzione mandatario (centesimi)"), default=DEFAULT_RULES.candidate_exemption_cents)  # F10
     candidate_cap_base_cents = models.BigIntegerField(
-        _("tetto di spesa per collegio (centesimi, F11)"), default=DEFAULT_RULES.candidate_cap_base_cents)
+        _("tetto di spesa per collegio (centesimi)"), default=DEFAULT_RULES.candidate_cap_base_cents)  # F11
     candidate_cap_per_resident_cents = models.BigIntegerField(
-        _("tetto di spesa per residente (centesimi, F11)"),
+        _("tetto di spesa per residente (centesimi)"),  # F11
         default=DEFAULT_RULES.candidate_cap_per_resident_cents)
     itemise_threshold_cents = models.BigIntegerField(
-        _("soglia di rendicontazione nominativa (centesimi, F11)"),
+        _("soglia di rendicontazione nominativa (centesimi)"),  # F11
         default=DEFAULT_RULES.itemise_threshold_cents)
     joint_declaration_threshold_cents = models.BigIntegerField(
-        _("soglia della dichiarazione congiunta (centesimi, F12)"),
+        _("soglia della dichiarazione congiunta (centesimi)"),  # F12
         default=DEFAULT_RULES.joint_declaration_threshold_cents)
     note = models.TextField(_("fonte o motivazione"), blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

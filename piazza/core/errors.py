@@ -20,16 +20,18 @@ def refuse(
     code: str = "invalid",
     field: str | None = None,
     permission: bool = False,
+    rule: str = "",
 ) -> None:
     """Log a refused attempt in the audit log (outside any rolled-back work) and raise.
 
     `permission=True` raises PermissionDenied (HTTP 403); otherwise a ValidationError whose
-    message is shown in the form, optionally attached to `field`.
+    message is shown in the form, optionally attached to `field`. `rule` (a DOMAIN.md id such as
+    "M17") goes into the audit detail only: people read the message, never the rule id.
     """
     with transaction.atomic():
         record(
             action, actor=actor, territory=territory, kind=AuditKind.DENIED,
-            data={"reason": str(message), "code": code},
+            data={"reason": str(message), "code": code, **({"rule": rule} if rule else {})},
         )
     if permission:
         raise PermissionDenied(message)

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from piazza.compliance.rules import (
     ATTESTATION_VERSION,
@@ -35,6 +36,7 @@ from piazza.compliance.rules import (
 )
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.i18n import deferred
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money, format_eur
 from piazza.core.tasks import enqueue_on_commit
@@ -173,7 +175,8 @@ def create_campaign(*, actor: Any, territory: Territory, title: str, summary: st
                     deadline: dt.datetime, kind: str = CampaignKind.PROJECT,
                     funding_model: str = FundingModel.KEEP_IT_ALL, minimum_cents: int | None = None,
                     story_markdown: str = "", candidacy: Any = None, presets_cents: list[int] | None = None,
-                    min_gift_cents: int = 200, allow_monthly: bool = True) -> Campaign:
+                    min_gift_cents: int = 200, allow_monthly: bool = True, title_en: str = "",
+                    summary_en: str = "") -> Campaign:
     action = "funding.create_campaign"
     if not has_role_at(actor, territory, CAMPAIGN_ROLES):
         refuse(action, _("Non hai un ruolo su %(t)s per aprire una raccolta.") % {"t": territory},
@@ -184,6 +187,7 @@ def create_campaign(*, actor: Any, territory: Territory, title: str, summary: st
     with transaction.atomic():
         campaign = Campaign.objects.create(
             territory=territory, title=title.strip(), summary=summary.strip(), slug=_unique_slug(title),
+            title_en=title_en.strip(), summary_en=summary_en.strip(),
             goal_cents=goal_cents, minimum_cents=fields["minimum_cents"], deadline=deadline, kind=kind,
             funding_model=funding_model, story_markdown=story_markdown, story_html=render_markdown(story_markdown),
             candidacy=candidacy, presets_cents=presets_cents or [], min_gift_cents=min_gift_cents,
@@ -198,9 +202,9 @@ def create_campaign(*, actor: Any, territory: Territory, title: str, summary: st
     return campaign
 
 
-EDIT_FIELDS = {"title", "summary", "story_markdown", "goal_cents", "minimum_cents", "deadline", "kind",
-               "funding_model", "candidacy", "presets_cents", "min_gift_cents", "allow_monthly"}
-STORY_FIELDS = {"title", "summary", "story_markdown"}
+EDIT_FIELDS = {"title", "summary", "title_en", "summary_en", "story_markdown", "goal_cents", "minimum_cents",
+               "deadline", "kind", "funding_model", "candidacy", "presets_cents", "min_gift_cents", "allow_monthly"}
+STORY_FIELDS = {"title", "summary", "title_en", "summary_en", "story_markdown"}
 
 
 def update_campaign(*, actor: Any, campaign: Campaign, **changes: Any) -> Campaign:
@@ -869,7 +873,8 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         _bump_counter(donation.campaign_id, gifts=donation.amount_cents, count=1,
                       small=_small(donation.amount_cents), matched=matched)
         add_timeline_entry(donation.person, kind="donation", actor=None,  # type: ignore[arg-type]
-                           summary=f"Donazione di {format_eur(donation.amount_cents)} a «{campaign.title}»",
+                           summary=deferred(gettext_noop("Donazione di %(amount)s a «%(campaign)s»"),
+                                            amount=format_eur(donation.amount_cents), campaign=campaign.title),
                            data={"donation": donation.pk, "campaign": donation.campaign_id})
         record("funding.donation_succeeded", actor=None, obj=donation, territory=campaign.territory,
                data={"amount_cents": donation.amount_cents, "payment": payment_id})

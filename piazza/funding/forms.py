@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from piazza.compliance.rules import ATTESTATIONS
+from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
 from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode
 from piazza.territory.models import Comune
@@ -91,6 +92,7 @@ class DonationForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("campaign_token", sign_campaign(campaign))
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        preselect_only_choice(self)  # a campaign taking one-off gifts only: "Una volta" is chosen
 
     @property
     def attestation_fields(self) -> list[Any]:
@@ -163,6 +165,9 @@ class DonationForm(forms.Form):
 class CampaignForm(forms.Form):
     title = forms.CharField(label=_("Titolo"), max_length=140)
     summary = forms.CharField(label=_("In una frase"), max_length=240)
+    title_en = forms.CharField(label=_("Titolo in inglese (facoltativo)"), max_length=140, required=False,
+                               help_text=_("Chi legge il sito in inglese vede questo titolo, se c'è."))
+    summary_en = forms.CharField(label=_("In una frase, in inglese (facoltativo)"), max_length=240, required=False)
     story_markdown = forms.CharField(label=_("Racconto (Markdown)"), widget=forms.Textarea(attrs={"rows": 10}),
                                      required=False)
     kind = forms.ChoiceField(label=_("Tipo"), choices=CampaignKind.choices)
@@ -186,6 +191,7 @@ class CampaignForm(forms.Form):
     def action_kwargs(self) -> dict[str, Any]:
         d = self.cleaned_data
         return {"title": d["title"], "summary": d["summary"], "story_markdown": d["story_markdown"],
+                "title_en": d["title_en"], "summary_en": d["summary_en"],
                 "kind": d["kind"], "funding_model": d["funding_model"], "goal_cents": d["goal"].cents,
                 "minimum_cents": d["minimum"].cents if d.get("minimum") else None, "deadline": d["deadline"],
                 "candidacy": d.get("candidacy")}
@@ -270,6 +276,7 @@ class OneClickForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("campaign_token", sign_campaign(campaign))
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        preselect_only_choice(self)  # a campaign taking one-off gifts only: "Una volta" is chosen
 
     def clean_campaign_token(self) -> int:
         try:

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from piazza.core.money import AmountCentsField, CurrencyField, Money, MoneyProperty
@@ -75,6 +76,9 @@ class Campaign(models.Model):
     slug = models.SlugField(_("indirizzo"), max_length=80, unique=True)
     title = models.CharField(_("titolo"), max_length=140)
     summary = models.CharField(_("in una frase"), max_length=240)
+    # Optional English words for visitors reading the site in English (issue 11 item 18).
+    title_en = models.CharField(_("titolo in inglese"), max_length=140, blank=True)
+    summary_en = models.CharField(_("in una frase, in inglese"), max_length=240, blank=True)
     story_markdown = models.TextField(_("racconto"), blank=True)
     story_html = models.TextField(editable=False, blank=True)  # sanitised by actions, never by hand
     goal_cents = AmountCentsField(_("obiettivo"))
@@ -82,7 +86,7 @@ class Campaign(models.Model):
     currency = CurrencyField()
     deadline = models.DateTimeField(_("scadenza"))
     candidacy = models.ForeignKey("compliance.Candidacy", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="campaigns", verbose_name=_("candidatura (regola F10)"))
+                                  related_name="campaigns", verbose_name=_("candidatura"))  # F10
     presets_cents = models.JSONField(_("importi proposti"), default=list, blank=True)
     min_gift_cents = AmountCentsField(_("donazione minima"), default=200)
     allow_monthly = models.BooleanField(_("consenti donazioni mensili"), default=True)
@@ -122,6 +126,16 @@ class Campaign(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("funding:campaign", args=[self.slug])
+
+    @property
+    def display_title(self) -> str:
+        """The title in the visitor's language: English when the site is read in English and the
+        campaign has an English title, the Italian one otherwise."""
+        return self.title_en if self.title_en and get_language() == "en" else self.title
+
+    @property
+    def display_summary(self) -> str:
+        return self.summary_en if self.summary_en and get_language() == "en" else self.summary
 
     @property
     def presets(self) -> list[int]:

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from piazza.compliance.rules import (
     CAP_SCOPE_PARTY,
@@ -34,11 +35,13 @@ from piazza.compliance.rules import (
 from piazza.compliance.rules import rules_on as finance_rules_on
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
 from piazza.membership import anomalies, cards
 from piazza.membership.fees import FeeQuote, age_on, compute_fee, format_cents
 from piazza.membership.models import (
+    ANOMALY_SUMMARY_KEY,
     DEFAULT_RULES,
     DESK_METHODS,
     LIVE_STATUSES,
@@ -162,18 +165,18 @@ def set_regional_surcharge(*, actor: Any, region: Territory, year: int, amount_c
         refuse(action, _("La maggiorazione non può essere negativa."), actor=actor, territory=region,
                code="negative", field="amount_cents")
     if amount_cents > schedule.regional_surcharge_cap_cents:
-        refuse(action, _("La maggiorazione regionale può essere al massimo %(cap)s (regola M6): hai indicato "
+        refuse(action, _("La maggiorazione regionale può essere al massimo %(cap)s: hai indicato "
                          "%(amount)s.") % {"cap": format_cents(schedule.regional_surcharge_cap_cents),
                                            "amount": format_cents(amount_cents)},
-               actor=actor, territory=region, code="above_cap", field="amount_cents")
+               actor=actor, territory=region, code="above_cap", field="amount_cents", rule="M6")
     total = schedule.base_fee_cents + schedule.national_surcharge_cents + amount_cents
     if total > schedule.total_cap_cents:
         refuse(action, _("Con questa maggiorazione la quota all'iscrizione sarebbe %(total)s, oltre il tetto di "
-                         "%(cap)s (regola M6). La maggiorazione può essere al massimo %(max)s.")
+                         "%(cap)s. La maggiorazione può essere al massimo %(max)s.")
                % {"total": format_cents(total), "cap": format_cents(schedule.total_cap_cents),
                   "max": format_cents(schedule.total_cap_cents - schedule.base_fee_cents
                                       - schedule.national_surcharge_cents)},
-               actor=actor, territory=region, code="above_total_cap", field="amount_cents")
+               actor=actor, territory=region, code="above_total_cap", field="amount_cents", rule="M6")
     with transaction.atomic():
         surcharge, _created = RegionalSurcharge.objects.update_or_create(
             schedule=schedule, region=region,
@@ -340,7 +343,7 @@ def eligibility_problems(data: JoinData, *, min_age: int, on: dt.date) -> dict[s
                                       "soggiorno valido: conferma di averlo."))
     if data.member_of_other_party:
         add("member_of_other_party", _("Chi è iscritto a un altro partito o movimento politico non può iscriversi "
-                                       "al PD (regola M15). Se hai lasciato l'altro partito, rispondi «No»."))
+                                       "al PD. Se hai lasciato l'altro partito, rispondi «No»."))
     if not data.declarations_accepted:
         add("declarations_accepted", _("Per iscriversi bisogna confermare le dichiarazioni richieste dallo statuto."))
     if not data.art9_authorised:
@@ -589,10 +592,10 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
               .values("person").distinct().count())
     if others + 1 > rules.max_per_instrument:
         refuse(action, _("Con questo strumento di pagamento sono già state pagate %(n)s tessere del %(year)s: la "
-                         "federazione ne ammette al massimo %(max)s (regola M24). L'iscrizione è personale: paga con "
+                         "federazione ne ammette al massimo %(max)s. L'iscrizione è personale: paga con "
                          "uno strumento tuo.")
                % {"n": others, "year": membership.year, "max": rules.max_per_instrument},
-               actor=actor, territory=membership.circolo, code="instrument_limit")
+               actor=actor, territory=membership.circolo, code="instrument_limit", rule="M24")
     return others
 
 
@@ -681,8 +684,8 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
                data={"method": method, "reference": reference[:80], "card": locked.card_number,
                      "shared_instrument": shared, "prepaid": prepaid})
         _timeline(locked.person, actor, "membership.paid",
-                  _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s")
-                  % {"year": locked.year, "amount": format_cents(locked.fee_cents), "card": locked.card_number},
+                  deferred(gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"),
+                           year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
                   {"membership": locked.pk})
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=actor)
     return locked
@@ -946,14 +949,14 @@ def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.d
     if current.status == Status.EFFECTIVE:
         return current
     if current.status != Status.PAID:
-        refuse(action, _("La tessera si consegna solo dopo il pagamento della quota (regola M17): questa "
+        refuse(action, _("La tessera si consegna solo dopo il pagamento della quota: questa "
                          "iscrizione è «%(status)s».") % {"status": current.get_status_display()},
-               actor=actor, territory=current.circolo, code="not_paid")
+               actor=actor, territory=current.circolo, code="not_paid", rule="M17")
     block = CardBlock.objects.filter(person_id=current.person_id, lifted_at__isnull=True).first()
     if block is not None:
-        refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: %(reason)s (regola "
-                         "M9).") % {"reason": block.reason}, actor=actor, territory=current.circolo,
-               code="card_blocked")
+        refuse(action, _("La tessera è bloccata finché non è soddisfatta questa condizione: "
+                         "%(reason)s.") % {"reason": block.reason}, actor=actor, territory=current.circolo,
+               code="card_blocked", rule="M9")
     with transaction.atomic():
         locked = (Membership.objects.select_for_update(of=("self",))
             .select_related("circolo", "person").get(pk=membership.pk))
@@ -1029,11 +1032,11 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
         record("membership.mark_paid", actor=None, obj=locked, territory=locked.circolo,
                data={"method": locked.payment_method, "payment": payment.pk, "card": locked.card_number,
                      "prepaid": prepaid, "delivery": locked.delivery, "card_blocked": blocked})
-        summary = (_("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
-                   if deliver else _("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"))
+        msgid = (gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
+                 if deliver else gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"))
         _timeline(locked.person, None, "membership.paid",
-                  summary % {"year": locked.year, "amount": format_cents(locked.fee_cents),
-                             "card": locked.card_number}, {"membership": locked.pk})
+                  deferred(msgid, year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
+                  {"membership": locked.pk})
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=None)
     from piazza.membership.tasks import send_card_email
 
@@ -1200,9 +1203,9 @@ def decide_transfer(*, actor: Any, transfer: Transfer, approve: bool, reason: st
         outside, total = out_of_area_share(transfer.to_circolo, membership.year, extra=1)
         if outside * 100 > rules.out_of_area_cap_percent * total:
             refuse(action, _("Con questo trasferimento gli iscritti fuori area del %(c)s sarebbero %(o)s su %(t)s, "
-                             "oltre il tetto del %(cap)s%% fissato dalla federazione (regola M23).")
+                             "oltre il tetto del %(cap)s%% fissato dalla federazione.")
                    % {"c": transfer.to_circolo.name, "o": outside, "t": total, "cap": rules.out_of_area_cap_percent},
-                   actor=actor, territory=transfer.to_circolo, code="out_of_area_cap")
+                   actor=actor, territory=transfer.to_circolo, code="out_of_area_cap", rule="M23")
     now = timezone.now()
     with transaction.atomic():
         if Transfer.objects.select_for_update().filter(pk=transfer.pk).values_list("status", flat=True).get() != (
@@ -1217,8 +1220,8 @@ def decide_transfer(*, actor: Any, transfer: Transfer, approve: bool, reason: st
             Membership.objects.filter(pk=membership.pk).update(circolo=transfer.to_circolo, out_of_area=out_of_area)
             Person.objects.filter(pk=person.pk).update(voting_circolo=transfer.to_circolo)  # rule M11
             _timeline(person, actor, "membership.transfer",
-                      _("Trasferito da %(a)s a %(b)s") % {"a": transfer.from_circolo.name,
-                                                          "b": transfer.to_circolo.name},
+                      deferred(gettext_noop("Trasferito da %(a)s a %(b)s"), a=transfer.from_circolo.name,
+                               b=transfer.to_circolo.name),
                       {"transfer": transfer.pk})
         record(action, actor=actor, obj=transfer, territory=transfer.to_circolo,
                data={"approve": approve, "reason": reason, "out_of_area": out_of_area})
@@ -1874,15 +1877,17 @@ def store_signals(*, federation: Territory, year: int, signals: list[anomalies.S
     now = timezone.now()
     stored = []
     for signal in signals:
+        said = stored_form(signal.summary)  # read again in the reader's language (issue 11 item 18)
+        evidence = {**signal.evidence, ANOMALY_SUMMARY_KEY: said} if said else signal.evidence
         flag, created = AnomalyFlag.objects.get_or_create(
             federation=federation, year=year, kind=signal.kind, key=signal.key,
-            defaults={"summary": signal.summary[:300], "evidence": signal.evidence, "circolo_id": signal.circolo_id,
+            defaults={"summary": signal.summary[:300], "evidence": evidence, "circolo_id": signal.circolo_id,
                       "detected_at": now, "last_seen_at": now})
         before = set(flag.people.values_list("pk", flat=True)) if not created else set()
         grew = bool(set(signal.person_ids) - before)
         if not created:
             flag.summary = signal.summary[:300]
-            flag.evidence = signal.evidence
+            flag.evidence = evidence
             flag.last_seen_at = now
             if grew and flag.status != FlagStatus.OPEN:
                 flag.status = FlagStatus.OPEN
@@ -1975,17 +1980,17 @@ def _supporter_problems(data: SupporterData, election: AlboElection | None, now:
     problems: dict[str, list[str]] = {}
     if data.citizenship == Citizenship.EU and data.residence_comune is None:
         problems["residence_comune"] = [_("I cittadini di un altro paese dell'Unione europea si registrano all'Albo "
-                                          "se residenti in Italia (regola M3).")]
+                                          "se residenti in Italia.")]
     if data.citizenship == Citizenship.NON_EU_PERMIT and not data.has_residence_permit:
         problems["has_residence_permit"] = [_("Serve un permesso di soggiorno valido.")]
     if age_on(data.birth_date, timezone.localdate(now)) < 16:
         problems["birth_date"] = [_("Per registrarsi all'Albo bisogna avere almeno 16 anni.")]
     if not data.declares_support:
         problems["declares_support"] = [_("La registrazione all'Albo richiede di dichiarare il sostegno al partito "
-                                          "alle elezioni (regola M3).")]
+                                          "alle elezioni.")]
     if not data.consents_to_contact:
         problems["consents_to_contact"] = [_("Serve il consenso esplicito all'uso di email e cellulare per le "
-                                             "comunicazioni dell'Albo (regola M21).")]
+                                             "comunicazioni dell'Albo.")]
     if not data.email.strip():
         problems["email"] = [_("Indica un indirizzo email.")]
     if not data.phone.strip():

@@ -14,8 +14,9 @@ from typing import Any
 
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from piazza.core.i18n import deferred
 from piazza.membership.fees import age_on
 from piazza.membership.models import (
     LIVE_STATUSES,
@@ -65,10 +66,16 @@ def shared_instruments(federation: Territory, year: int, rules: Rules) -> list[S
                     .order_by("paid_at"))
         first, last = rows[0].paid_at, rows[-1].paid_at
         circoli = sorted({r.circolo.name for r in rows})
-        summary = (_("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s); limite della "
-                     "federazione: %(max)s") % {"n": group["n"], "days": ((last - first).days + 1) if first and last
-                                                 else 1, "circoli": ", ".join(circoli),
-                                                 "max": rules.max_per_instrument})
+        # Sharing is a signal (M4: membership is individual), but up to the federation's limit it is
+        # allowed (M24): the words say which, and a flag within the limit is not a serious one
+        # (issue 11 item 18: a flag "at exactly the limit" read as a breach).
+        msgid = (gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+                              "oltre il limite della federazione, %(max)s")
+                 if group["n"] > rules.max_per_instrument else
+                 gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+                              "entro il limite della federazione, %(max)s"))
+        summary = deferred(msgid, n=group["n"], days=((last - first).days + 1) if first and last else 1,
+                           circoli=", ".join(circoli), max=rules.max_per_instrument)
         signals.append(Signal(
             FlagKind.SHARED_INSTRUMENT, fingerprint[:128], summary,
             {"count": group["n"], "limit": rules.max_per_instrument, "first_paid": _iso(first),
@@ -86,13 +93,13 @@ def prepaid_instruments(federation: Territory, year: int, rules: Rules) -> list[
     if not rows:
         return []
     return [Signal(FlagKind.PREPAID_INSTRUMENT, "prepaid",
-                   _("%(n)s tessere pagate con carte prepagate o non nominative") % {"n": len(rows)},
+                   deferred(gettext_noop("%(n)s tessere pagate con carte prepagate o non nominative"), n=len(rows)),
                    {"memberships": [{"card": r.card_number, "person": str(r.person), "circolo": r.circolo.name,
                                      "paid_at": _iso(r.paid_at)} for r in rows]},
                    sorted({r.person_id for r in rows}))]
 
 
-def _contact_clusters(model: type[Email] | type[Phone], kind: str, label: str, federation: Territory, year: int,
+def _contact_clusters(model: type[Email] | type[Phone], kind: str, msgid: str, federation: Territory, year: int,
                       rules: Rules) -> list[Signal]:
     people = _memberships(federation, year).values("person_id")
     groups = (model.objects.filter(person_id__in=people).values("value")
@@ -102,16 +109,19 @@ def _contact_clusters(model: type[Email] | type[Phone], kind: str, label: str, f
         person_ids = sorted(model.objects.filter(person_id__in=people, value=group["value"])
                             .values_list("person_id", flat=True).distinct())
         signals.append(Signal(kind, group["value"][:128],
-                              _("%(n)s iscritti con lo stesso %(what)s %(value)s")
-                              % {"n": group["n"], "what": label, "value": group["value"]},
+                              deferred(msgid, n=group["n"], value=group["value"]),
                               {"value": group["value"], "count": group["n"], "threshold": rules.cluster_threshold},
                               person_ids))
     return signals
 
 
 def shared_contacts(federation: Territory, year: int, rules: Rules) -> list[Signal]:
-    return (_contact_clusters(Email, FlagKind.SHARED_EMAIL, _("indirizzo email"), federation, year, rules)
-            + _contact_clusters(Phone, FlagKind.SHARED_PHONE, _("telefono"), federation, year, rules))
+    return (_contact_clusters(Email, FlagKind.SHARED_EMAIL,
+                              gettext_noop("%(n)s iscritti con lo stesso indirizzo email %(value)s"),
+                              federation, year, rules)
+            + _contact_clusters(Phone, FlagKind.SHARED_PHONE,
+                                gettext_noop("%(n)s iscritti con lo stesso telefono %(value)s"),
+                                federation, year, rules))
 
 
 def shared_addresses(federation: Territory, year: int, rules: Rules) -> list[Signal]:
@@ -122,7 +132,8 @@ def shared_addresses(federation: Territory, year: int, rules: Rules) -> list[Sig
         key = " ".join(str(street).lower().replace(",", " ").split()) + f" · {comune or ''}"
         clusters[key].add(person_id)
     return [Signal(FlagKind.SHARED_ADDRESS, key[:128],
-                   _("%(n)s iscritti residenti allo stesso indirizzo: %(address)s") % {"n": len(ids), "address": key},
+                   deferred(gettext_noop("%(n)s iscritti residenti allo stesso indirizzo: %(address)s"),
+                            n=len(ids), address=key),
                    {"address": key, "count": len(ids), "threshold": rules.cluster_threshold}, sorted(ids))
             for key, ids in clusters.items() if len(ids) >= rules.cluster_threshold]
 
@@ -143,7 +154,7 @@ def invalid_codici_fiscali(federation: Territory, year: int, rules: Rules) -> li
                 birth_place_label=str(person.birth_comune) if person.birth_comune else "")
         if problems:
             signals.append(Signal(FlagKind.INVALID_CF, f"person:{person.pk}",
-                                  _("Codice fiscale di %(p)s: %(why)s") % {"p": person, "why": problems[0]},
+                                  deferred(gettext_noop("Codice fiscale di %(p)s: %(why)s"), p=person, why=problems[0]),
                                   {"codice_fiscale": person.codice_fiscale, "problems": problems,
                                    "card": m.card_number}, [person.pk], circolo_id=m.circolo_id))
     return signals
@@ -156,7 +167,8 @@ def implausible_ages(federation: Territory, year: int, rules: Rules) -> list[Sig
         age = age_on(m.person.birth_date, timezone.localdate(m.applied_at))
         if age < rules.min_age or age > rules.max_plausible_age:
             signals.append(Signal(FlagKind.IMPLAUSIBLE_AGE, f"person:{m.person_id}",
-                                  _("%(p)s avrebbe %(age)s anni all'iscrizione") % {"p": m.person, "age": age},
+                                  deferred(gettext_noop("%(p)s avrebbe %(age)s anni all'iscrizione"),
+                                           p=m.person, age=age),
                                   {"age": age, "birth_date": m.person.birth_date.isoformat(),
                                    "min": rules.min_age, "max": rules.max_plausible_age},
                                   [m.person_id], circolo_id=m.circolo_id))
@@ -173,9 +185,9 @@ def out_of_area(federation: Territory, year: int, rules: Rules) -> list[Signal]:
             ids = list(_memberships(federation, year).filter(circolo_id=g["circolo_id"], out_of_area=True)
                        .values_list("person_id", flat=True))
             signals.append(Signal(FlagKind.OUT_OF_AREA, f"circolo:{g['circolo_id']}",
-                                  _("%(c)s: %(o)s iscritti fuori area su %(t)s (tetto %(cap)s%%)")
-                                  % {"c": g["circolo__name"], "o": g["outside"], "t": g["total"],
-                                     "cap": rules.out_of_area_cap_percent},
+                                  deferred(gettext_noop("%(c)s: %(o)s iscritti fuori area su %(t)s (tetto %(cap)s%%)"),
+                                           c=g["circolo__name"], o=g["outside"], t=g["total"],
+                                           cap=rules.out_of_area_cap_percent),
                                   {"outside": g["outside"], "total": g["total"], "cap": rules.out_of_area_cap_percent},
                                   ids, circolo_id=g["circolo_id"]))
     return signals
@@ -216,10 +228,9 @@ def pre_cutoff_spikes(federation: Territory, year: int, rules: Rules) -> list[Si
                                                      applied_at__lte=cut_off).values_list("person_id", flat=True))
                 signals.append(Signal(
                     FlagKind.PRE_CUTOFF_SPIKE, f"circolo:{row['circolo_id']}:{cut_off:%Y%m%d%H%M%S}",
-                    _("%(c)s: %(n)s iscrizioni negli ultimi %(d)s giorni prima di «%(label)s»; di solito "
-                      "%(base).1f nello stesso periodo") % {"c": row["circolo__name"], "n": row["n"],
-                                                            "d": rules.spike_window_days, "label": label,
-                                                            "base": baseline},
+                    deferred(gettext_noop("%(c)s: %(n)s iscrizioni negli ultimi %(d)s giorni prima di «%(label)s»; "
+                                          "di solito %(base).1f nello stesso periodo"),
+                             c=row["circolo__name"], n=row["n"], d=rules.spike_window_days, label=label, base=baseline),
                     {"count": row["n"], "baseline": round(baseline, 2), "window_days": rules.spike_window_days,
                      "cut_off": _iso(cut_off), "deadline": label, "factor": rules.spike_factor},
                     ids, circolo_id=row["circolo_id"]))

@@ -2,12 +2,17 @@
 
 Each function returns SVG markup with a <title> and a text table fallback is rendered next to
 it by the template, so screen readers and printouts get the numbers too.
+
+Sizes (issue 11 item 19): every chart is at most MAX_WIDTH units wide and drawn at its natural
+size (the `width` attribute; CSS only shrinks it on a narrower screen), so on a 390-pixel phone
+no text renders below FONT pixels; labels sit on their own line above the bars, never clipped.
 """
 
 from __future__ import annotations
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 # A tile map of Italy: one square per province (plate code) at (column, row). Approximate
 # geography drawn for this project, shipped as data so nothing downloads at run time.
@@ -42,85 +47,97 @@ WOMEN = "#7a3b8f"
 MEN = "#1f5f99"
 
 
+MAX_WIDTH = 320
+FONT = 13
+SMALL = 12
+
+
 def _svg(width: int, height: int, title: str, body: str) -> SafeString:
     # Every text inside is escaped above; the markup itself is ours.
     return mark_safe(
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'class="chart" aria-label="{escape(title)}"><title>{escape(title)}</title>{body}</svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" class="chart" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f"{body}</svg>"
     )
 
 
+def _fit(label: str, chars: int = 38) -> str:
+    """A label that fits the chart's width at FONT px (the full name is in the table beside it)."""
+    return escape(label if len(label) <= chars else label[: chars - 1] + "…")
+
+
 def bars(items: list[tuple[str, int]], title: str, *, limit: int = 15) -> SafeString:
-    """Horizontal bars, largest first (members per territory)."""
+    """Horizontal bars, largest first (members per territory); each label on its own line."""
     items = items[:limit]
     top = max((v for _l, v in items), default=0) or 1
-    row, label_w, bar_w = 22, 190, 260
+    row, bar_w = 38, MAX_WIDTH - 70
     parts = []
     for i, (label, value) in enumerate(items):
         y = i * row
         w = round(bar_w * value / top)
-        label_text = escape(label[:30])
-        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{label_text}</text>'
-                     f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="{row - 6}" fill="{NEW}"/>'
-                     f'<text x="{label_w + w + 4}" y="{y + 15}" font-size="12">{value}</text>')
-    return _svg(label_w + bar_w + 60, max(row * len(items), row), title, "".join(parts))
+        parts.append(f'<text x="0" y="{y + 14}" font-size="{FONT}">{_fit(label)}</text>'
+                     f'<rect x="0" y="{y + 19}" width="{w}" height="14" fill="{NEW}"/>'
+                     f'<text x="{w + 5}" y="{y + 31}" font-size="{FONT}">{value}</text>')
+    return _svg(MAX_WIDTH, max(row * len(items), row), title, "".join(parts))
 
 
 def years(rows: list[tuple[int, int, int]], title: str) -> SafeString:
-    """Stacked columns per year: new members (dark) and renewals (light)."""
+    """Stacked columns per year (the last six): new members (dark) and renewals (light)."""
+    rows = rows[-6:]
     top = max((n + r for _y, n, r in rows), default=0) or 1
-    col, height, base = 56, 160, 180
-    parts = [f'<rect x="10" y="2" width="10" height="10" fill="{NEW}"/><text x="24" y="11" font-size="11">nuovi</text>'
-             f'<rect x="80" y="2" width="10" height="10" fill="{RENEWED}"/>'
-             f'<text x="94" y="11" font-size="11">rinnovi</text>']
+    col, height, base = 52, 150, 190
+    new_label, renewed_label = escape(_("nuovi")), escape(_("rinnovi"))
+    parts = [f'<rect x="0" y="4" width="12" height="12" fill="{NEW}"/>'
+             f'<text x="17" y="15" font-size="{FONT}">{new_label}</text>'
+             f'<rect x="110" y="4" width="12" height="12" fill="{RENEWED}"/>'
+             f'<text x="127" y="15" font-size="{FONT}">{renewed_label}</text>']
     for i, (year, new, renewed) in enumerate(rows):
-        x = 10 + i * col
+        x = 4 + i * col
         h_new = round(height * new / top)
         h_ren = round(height * renewed / top)
-        parts.append(f'<rect x="{x}" y="{base - h_new}" width="{col - 14}" height="{h_new}" fill="{NEW}"/>'
-                     f'<rect x="{x}" y="{base - h_new - h_ren}" width="{col - 14}" height="{h_ren}" fill="{RENEWED}"/>'
-                     f'<text x="{x}" y="{base - h_new - h_ren - 4}" font-size="11">{new + renewed}</text>'
-                     f'<text x="{x}" y="{base + 14}" font-size="12">{year}</text>')
-    return _svg(max(20 + col * len(rows), 180), base + 20, title, "".join(parts))
+        parts.append(f'<rect x="{x}" y="{base - h_new}" width="{col - 12}" height="{h_new}" fill="{NEW}"/>'
+                     f'<rect x="{x}" y="{base - h_new - h_ren}" width="{col - 12}" height="{h_ren}" fill="{RENEWED}"/>'
+                     f'<text x="{x}" y="{base - h_new - h_ren - 4}" font-size="{SMALL}">{new + renewed}</text>'
+                     f'<text x="{x}" y="{base + 16}" font-size="{SMALL}">{year}</text>')
+    return _svg(MAX_WIDTH, base + 22, title, "".join(parts))
 
 
 def rates(rows: list[tuple[str, int, int]], title: str, *, limit: int = 15) -> SafeString:
-    """Renewal rate per circolo as horizontal bars from 0 to 100%."""
+    """Renewal rate per circolo as horizontal bars from 0 to 100%; each label on its own line."""
     rows = rows[:limit]
-    row, label_w, bar_w = 22, 190, 220
+    row, bar_w = 38, MAX_WIDTH - 110
     parts = []
     for i, (label, before, renewed) in enumerate(rows):
         pct = round(100 * renewed / before) if before else 0
         y = i * row
-        label_text = escape(label[:30])
-        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{label_text}</text>'
-                     f'<rect x="{label_w}" y="{y + 3}" width="{bar_w}" height="{row - 6}" fill="#eef1f4"/>'
-                     f'<rect x="{label_w}" y="{y + 3}" width="{round(bar_w * pct / 100)}" height="{row - 6}" '
-                     f'fill="{NEW}"/><text x="{label_w + bar_w + 4}" y="{y + 15}" font-size="12">{pct}% '
-                     f'({renewed}/{before})</text>')
-    return _svg(label_w + bar_w + 90, max(row * len(rows), row), title, "".join(parts))
+        parts.append(f'<text x="0" y="{y + 14}" font-size="{FONT}">{_fit(label)}</text>'
+                     f'<rect x="0" y="{y + 19}" width="{bar_w}" height="14" fill="#eef1f4"/>'
+                     f'<rect x="0" y="{y + 19}" width="{round(bar_w * pct / 100)}" height="14" fill="{NEW}"/>'
+                     f'<text x="{bar_w + 5}" y="{y + 31}" font-size="{SMALL}">{pct}% ({renewed}/{before})</text>')
+    return _svg(MAX_WIDTH, max(row * len(rows), row), title, "".join(parts))
 
 
 def pyramid(rows: list[tuple[str, int, int]], title: str) -> SafeString:
-    """Age bands: women to the left, men to the right."""
+    """Age bands: women to the left, men to the right; counts stay inside the chart."""
     top = max((max(w, m) for _l, w, m in rows), default=0) or 1
-    row, half, mid = 22, 150, 210
-    parts = [f'<text x="{mid - 40}" y="12" text-anchor="end" font-size="11" fill="{WOMEN}">donne</text>'
-             f'<text x="{mid + 40}" y="12" font-size="11" fill="{MEN}">uomini</text>']
+    row, half, mid = 24, 88, MAX_WIDTH // 2
+    women_label, men_label = escape(_("donne")), escape(_("uomini"))
+    parts = [f'<text x="{mid - 36}" y="14" text-anchor="end" font-size="{FONT}" fill="{WOMEN}">{women_label}</text>'
+             f'<text x="{mid + 36}" y="14" font-size="{FONT}" fill="{MEN}">{men_label}</text>']
     for i, (label, women, men) in enumerate(rows):
-        y = 18 + i * row
+        y = 22 + i * row
         ww, wm = round(half * women / top), round(half * men / top)
-        parts.append(f'<rect x="{mid - 30 - ww}" y="{y}" width="{ww}" height="{row - 6}" fill="{WOMEN}"/>'
-                     f'<text x="{mid - 34 - ww}" y="{y + 12}" text-anchor="end" font-size="11">{women}</text>'
-                     f'<text x="{mid}" y="{y + 12}" text-anchor="middle" font-size="11">{escape(label)}</text>'
-                     f'<rect x="{mid + 30}" y="{y}" width="{wm}" height="{row - 6}" fill="{MEN}"/>'
-                     f'<text x="{mid + 34 + wm}" y="{y + 12}" font-size="11">{men}</text>')
-    return _svg(2 * mid, 24 + row * len(rows), title, "".join(parts))
+        parts.append(f'<rect x="{mid - 32 - ww}" y="{y}" width="{ww}" height="{row - 6}" fill="{WOMEN}"/>'
+                     f'<text x="{mid - 36 - ww}" y="{y + 14}" text-anchor="end" font-size="{SMALL}">{women}</text>'
+                     f'<text x="{mid}" y="{y + 14}" text-anchor="middle" font-size="{SMALL}">{escape(label)}</text>'
+                     f'<rect x="{mid + 32}" y="{y}" width="{wm}" height="{row - 6}" fill="{MEN}"/>'
+                     f'<text x="{mid + 36 + wm}" y="{y + 14}" font-size="{SMALL}">{men}</text>')
+    return _svg(MAX_WIDTH, 28 + row * len(rows), title, "".join(parts))
 
 
 def italy(counts_by_sigla: dict[str, int], title: str) -> SafeString:
     """A choropleth tile map of the provinces; each tile's tooltip gives the number."""
-    size = 26
+    size = 29
     top = max(counts_by_sigla.values(), default=0) or 1
     parts = []
     for sigla, (col, row) in PROVINCE_TILES.items():
@@ -130,6 +147,6 @@ def italy(counts_by_sigla: dict[str, int], title: str) -> SafeString:
         x, y = col * size, row * size
         parts.append(f'<g><title>{sigla}: {value}</title><rect x="{x}" y="{y}" width="{size - 2}" '
                      f'height="{size - 2}" rx="3" fill="{shade}" stroke="#b8c2cc"/>'
-                     f'<text x="{x + (size - 2) / 2}" y="{y + 16}" text-anchor="middle" font-size="9" '
+                     f'<text x="{x + (size - 2) / 2}" y="{y + 19}" text-anchor="middle" font-size="{SMALL}" '
                      f'fill="{ink}">{sigla}</text></g>')
     return _svg(11 * size, 20 * size, title, "".join(parts))

@@ -7,11 +7,14 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.forms import preselect_only_choice
 from piazza.core.money import MoneyFormField
 from piazza.membership.models import DESK_METHODS, Delivery, FlagStatus, PaymentMethod
 from piazza.people.models import Citizenship, Purpose, Sex
 
 YES_NO = [("no", _("No")), ("yes", _("Sì"))]
+# Rule M15 needs an explicit answer: "No" is never pre-set (issue 11 item 18).
+OTHER_PARTY_REQUIRED = _("Rispondi: sei iscritto a un altro partito o movimento politico?")
 
 
 class ComuneForm(forms.Form):
@@ -47,7 +50,8 @@ class JoinForm(forms.Form):
     circolo = forms.TypedChoiceField(label=_("Circolo"), coerce=int, help_text=_(
         "I circoli del tuo comune, e quelli online, tematici e i Punti PD aperti a tutti."))
     member_of_other_party = forms.ChoiceField(label=_("Sei iscritto a un altro partito o movimento politico?"),
-                                              choices=YES_NO, widget=forms.RadioSelect, initial="no")
+                                              choices=YES_NO, widget=forms.RadioSelect,
+                                              error_messages={"required": OTHER_PARTY_REQUIRED})
     declarations_accepted = forms.BooleanField(
         label=_("Dichiaro di non far parte di gruppi consiliari diversi da quelli del PD e di non essere stato "
                 "escluso dal partito in base al codice etico."), required=False)
@@ -149,8 +153,11 @@ class EligibilityForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    status = forms.ChoiceField(label=_("Esito"), choices=[(FlagStatus.RESOLVED, FlagStatus.RESOLVED.label),
-                                                          (FlagStatus.CONFIRMED, FlagStatus.CONFIRMED.label)])
+    # No outcome is pre-chosen: the commission picks one (issue 11 item 18).
+    status = forms.ChoiceField(label=_("Esito"), choices=[("", _("Scegli l'esito")),
+                                                          (FlagStatus.RESOLVED, FlagStatus.RESOLVED.label),
+                                                          (FlagStatus.CONFIRMED, FlagStatus.CONFIRMED.label)],
+                               error_messages={"required": _("Scegli l'esito dell'esame.")})
     note = forms.CharField(label=_("Nota"), widget=forms.Textarea(attrs={"rows": 2}))
 
 
@@ -185,7 +192,8 @@ class RenewalForm(forms.Form):
                                     widget=forms.TextInput(attrs={"inputmode": "numeric",
                                                                   "autocomplete": "postal-code"}))
     member_of_other_party = forms.ChoiceField(label=_("Sei iscritto a un altro partito o movimento politico?"),
-                                              choices=YES_NO, widget=forms.RadioSelect, initial="no")
+                                              choices=YES_NO, widget=forms.RadioSelect,
+                                              error_messages={"required": OTHER_PARTY_REQUIRED})
     declarations_accepted = forms.BooleanField(
         label=_("Confermo di non far parte di gruppi consiliari diversi da quelli del PD e di non essere stato "
                 "escluso dal partito in base al codice etico."), required=False)
@@ -217,6 +225,7 @@ class TransferRequestForm(forms.Form):
     def __init__(self, *args: Any, circoli: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["to_circolo"].choices = [("", _("Scegli il circolo")), *circoli]  # type: ignore[attr-defined]
+        preselect_only_choice(self)
 
 
 DECISIONS = [("approve", _("Approva")), ("refuse", _("Respingi"))]

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.i18n import render as render_stored
 from piazza.territory.models import Territory
 from piazza.territory.scoping import ScopedQuerySet
 
@@ -32,21 +33,21 @@ class MembershipRules(models.Model):
     """
 
     territory = models.OneToOneField(Territory, on_delete=models.PROTECT, related_name="membership_rules")
-    min_age = models.PositiveSmallIntegerField(_("età minima (M2)"), null=True, blank=True)
+    min_age = models.PositiveSmallIntegerField(_("età minima"), null=True, blank=True)  # M2
     max_plausible_age = models.PositiveSmallIntegerField(_("età oltre cui segnalare"), null=True, blank=True)
     max_per_instrument = models.PositiveSmallIntegerField(
-        _("tessere massime pagate con lo stesso strumento (M24)"), null=True, blank=True)
-    refuse_prepaid_cards = models.BooleanField(_("rifiuta carte prepagate (M24)"), null=True, blank=True)
+        _("tessere massime pagate con lo stesso strumento"), null=True, blank=True)  # M24
+    refuse_prepaid_cards = models.BooleanField(_("rifiuta carte prepagate"), null=True, blank=True)  # M24
     cash_allowed = models.BooleanField(_("contanti ammessi al circolo"), null=True, blank=True)
     # Issue 11 item 11: the methods the circolo desk offers, comma-separated codes of
     # `DESK_METHODS` (cash still needs `cash_allowed`); empty = inherit.
     desk_methods = models.CharField(_("metodi di pagamento al circolo"), max_length=100, blank=True, default="")
     out_of_area_cap_percent = models.PositiveSmallIntegerField(
-        _("quota massima di iscritti fuori area, % (M23)"), null=True, blank=True)
-    objection_days = models.PositiveSmallIntegerField(_("giorni per contestare un'iscrizione (M18)"),
+        _("quota massima di iscritti fuori area, %"), null=True, blank=True)  # M23
+    objection_days = models.PositiveSmallIntegerField(_("giorni per contestare un'iscrizione"),  # M18
                                                       null=True, blank=True)
-    appeal_hours = models.PositiveSmallIntegerField(_("ore per il ricorso (M18)"), null=True, blank=True)
-    counter_appeal_hours = models.PositiveSmallIntegerField(_("ore per il controricorso (M18)"),
+    appeal_hours = models.PositiveSmallIntegerField(_("ore per il ricorso"), null=True, blank=True)  # M18
+    counter_appeal_hours = models.PositiveSmallIntegerField(_("ore per il controricorso"),  # M18
                                                             null=True, blank=True)
     cluster_threshold = models.PositiveSmallIntegerField(
         _("persone con lo stesso recapito oltre cui segnalare"), null=True, blank=True)
@@ -143,12 +144,12 @@ class FeeSchedule(models.Model):
     base_fee_cents = models.PositiveIntegerField(_("quota base (centesimi)"), default=1500)
     national_surcharge_cents = models.PositiveIntegerField(_("maggiorazione nazionale (centesimi)"), default=0)
     regional_surcharge_cap_cents = models.PositiveIntegerField(
-        _("tetto della maggiorazione regionale (M6)"), default=2000)
-    total_cap_cents = models.PositiveIntegerField(_("tetto del totale all'iscrizione (M6)"), default=4000)
-    regional_deadline = models.DateField(_("termine per le maggiorazioni regionali (M6)"))
+        _("tetto della maggiorazione regionale"), default=2000)  # M6
+    total_cap_cents = models.PositiveIntegerField(_("tetto del totale all'iscrizione"), default=4000)  # M6
+    regional_deadline = models.DateField(_("termine per le maggiorazioni regionali"))  # M6
     reduced_min_age = models.PositiveSmallIntegerField(default=16)
     reduced_max_age = models.PositiveSmallIntegerField(default=26)
-    reduced_percent = models.PositiveSmallIntegerField(_("percentuale pagata nella fascia ridotta (M7)"),
+    reduced_percent = models.PositiveSmallIntegerField(_("percentuale pagata nella fascia ridotta"),  # M7
                                                        default=50)
     # Rule M8 splits. The base fee's split is not in the rule: open, default all territorial.
     base_fee_national_percent = models.PositiveSmallIntegerField(default=0)
@@ -249,7 +250,7 @@ class Membership(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLIED)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     is_renewal = models.BooleanField(default=False)
-    out_of_area = models.BooleanField(default=False, help_text=_("Circolo diverso da quello di residenza (M23)"))
+    out_of_area = models.BooleanField(default=False, help_text=_("Circolo diverso da quello di residenza"))  # M23
     card_number = models.CharField(_("numero di tessera"), max_length=20, blank=True)
     # Fee as computed at application (M5–M8), with the explanation shown to the person.
     currency = models.CharField(max_length=3, default="EUR")
@@ -490,7 +491,7 @@ class Congress(models.Model):
     membership_years = models.JSONField(_("anni di tesseramento validi"), default=list)
     require_effective = models.BooleanField(
         _("solo tessere consegnate"), default=True,
-        help_text=_("Regola M13/M17: solo iscrizioni pagate ed effettive entro il termine."))
+        help_text=_("Solo iscrizioni pagate ed effettive entro il termine."))  # M13/M17
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
 
@@ -606,6 +607,19 @@ class RollVote(models.Model):
 # --- Anomalies (M24 and the "tessere gonfiate" signals) ----------------------------------
 
 
+# Where an anomaly flag's evidence keeps its summary as a message id and parameters (core.i18n).
+ANOMALY_SUMMARY_KEY = "_summary"
+EVIDENCE_LABELS = {
+    "count": _("quanti"), "limit": _("limite della federazione"), "first_paid": _("primo pagamento"),
+    "last_paid": _("ultimo pagamento"), "payer_names": _("nomi dei pagatori"), "value": _("recapito"),
+    "threshold": _("soglia"), "address": _("indirizzo"), "codice_fiscale": _("codice fiscale"),
+    "problems": _("problemi"), "card": _("tessera"), "age": _("età"), "birth_date": _("data di nascita"),
+    "min": _("età minima"), "max": _("età massima plausibile"), "outside": _("fuori area"), "total": _("iscritti"),
+    "cap": _("tetto (%)"), "baseline": _("di solito"), "window_days": _("giorni considerati"),
+    "cut_off": _("scadenza"), "deadline": _("termine"), "factor": _("fattore"),
+}
+
+
 class FlagKind(models.TextChoices):
     SHARED_INSTRUMENT = "shared_instrument", _("Stesso strumento di pagamento per più tessere")
     PREPAID_INSTRUMENT = "prepaid_instrument", _("Carta prepagata o non nominativa")
@@ -657,6 +671,37 @@ class AnomalyFlag(models.Model):
     def __str__(self) -> str:
         return self.summary
 
+    @property
+    def display_summary(self) -> str:
+        """The summary in the reader's language (stored as a message id and its parameters)."""
+        stored = self.evidence.get(ANOMALY_SUMMARY_KEY) if isinstance(self.evidence, dict) else None
+        return render_stored(stored, self.summary)
+
+    @property
+    def evidence_rows(self) -> list[tuple[str, str]]:
+        """The evidence in words (issue 11 item 16: never a Python dict on the page)."""
+        if not isinstance(self.evidence, dict):
+            return []
+        rows = []
+        for key, value in self.evidence.items():
+            if key in (ANOMALY_SUMMARY_KEY, "memberships"):
+                continue
+            label = EVIDENCE_LABELS.get(key, key.replace("_", " "))
+            shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            rows.append((str(label), shown))
+        return rows
+
+    @property
+    def evidence_memberships(self) -> list[dict[str, str]]:
+        items = self.evidence.get("memberships") if isinstance(self.evidence, dict) else None
+        methods: dict[str, Any] = dict(PaymentMethod.choices)
+        rows = []
+        for m in items or []:
+            if isinstance(m, dict):
+                code = str(m.get("method") or "")
+                rows.append({**m, "method": str(methods.get(code, code))})
+        return rows
+
 
 # --- Supporters' register (Albo, M1, M3, M21) --------------------------------------------
 
@@ -677,8 +722,9 @@ class Supporter(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices)
     registered_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.ONLINE)
-    support_declared_at = models.DateTimeField(null=True, blank=True, help_text=_("Dichiarazione di sostegno (M3)"))
-    contact_consent_at = models.DateTimeField(null=True, blank=True, help_text=_("Consenso all'uso dei recapiti (M21)"))
+    support_declared_at = models.DateTimeField(null=True, blank=True, help_text=_("Dichiarazione di sostegno"))  # M3
+    contact_consent_at = models.DateTimeField(  # M21
+        null=True, blank=True, help_text=_("Consenso all'uso dei recapiti"))
     consent_text_version = models.CharField(max_length=20, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 

@@ -63,6 +63,7 @@ from piazza.membership.models import (
     Congress,
     ElectionRegistration,
     FeeSchedule,
+    FlagStatus,
     Membership,
     MembershipRules,
     Objection,
@@ -387,7 +388,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "renewals": renewals, "chart_renewals": charts.rates(renewals, _("Tasso di rinnovo per circolo")),
         "ages": ages, "chart_ages": charts.pyramid(ages, _("Età e sesso degli iscritti")),
         "chart_map": charts.italy(by_sigla, _("Iscritti per provincia")), "by_sigla": sorted(by_sigla.items()),
-        "circoli": circoli.order_by("name")[:200], "federations": federations.order_by("name")[:120],
+        "circoli": circoli.order_by("name")[:200],
+        "anomaly_index": queries.anomaly_index(federations.order_by("name")[:120], year),
         "congresses": Congress.objects.visible_to(request.user).order_by("-cut_off")[:20],
     })
 
@@ -480,15 +482,19 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     _annotate_appeals(objections, request.user)
     return render(request, "membership/membership.html", {
-        "m": membership, "pay_form": DeskPaymentForm(methods=actions.desk_methods(membership.circolo)),
-        "deliver_form": DeliverForm(),
-        "token": card_token(membership), "card_block": block, "block_form": BlockForm(), "lift_form": LiftForm(),
+        "m": membership, "pay_form": DeskPaymentForm(methods=actions.desk_methods(membership.circolo),
+                                                     auto_id="pay_%s"),
+        "deliver_form": DeliverForm(auto_id="deliver_%s"),
+        "token": card_token(membership), "card_block": block, "block_form": BlockForm(auto_id="block_%s"),
+        "lift_form": LiftForm(auto_id="lift_%s"),
         "transfers": Transfer.objects.filter(membership=membership).select_related("from_circolo", "to_circolo"),
-        "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership))
+        "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership), auto_id="transfer_%s")
         if membership.status in LIVE_STATUSES else None,
         "objections": objections, "now": now,
         "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
-        "objection_form": ObjectionForm(), "decision_form": ObjectionDecisionForm(), "appeal_form": AppealForm(),
+        "objection_form": ObjectionForm(auto_id="objection_%s"),
+        "decision_form": ObjectionDecisionForm(auto_id="decision_%s"),
+        "appeal_form": AppealForm(auto_id="appeal_%s"),
         "appeal_decision_form": AppealDecisionForm(prefix=APPEAL_DECISION_PREFIX),
     })
 
@@ -729,18 +735,23 @@ def rules_and_fees(request: HttpRequest) -> HttpResponse:
                 if name == "desk_methods":
                     value = [c for c in str(value or "").split(",") if c]
                 initial[name] = value
+        renewal_year = year + 1 if timezone.localdate().month >= 10 else year
         rule_rows.append({"territory": territory, "form": RulesForm(initial=initial, prefix=f"t{territory.pk}"),
+                          # one form per territory, each with its own ids (issue 11 item 18)
+                          "campaign_form": RenewalCampaignForm(initial={"year": renewal_year},
+                                                               auto_id=f"renewal{territory.pk}_%s"),
+                          "election_form": AlboElectionForm(auto_id=f"election{territory.pk}_%s"),
                           "in_force": rules_for(territory)})
     return render(request, "membership/rules.html", {
         "territories": territories, "schedules": schedules, "surcharges": surcharges, "rule_rows": rule_rows,
         "is_national": any(t.level == Level.NATIONAL for t in territories),
         "regions": [t for t in territories if t.level == Level.REGION],
-        "schedule_form": FeeScheduleForm(initial={"year": year + 1}),
-        "surcharge_form": SurchargeForm(initial={"year": year + 1}),
-        "election_form": AlboElectionForm(), "elections": AlboElection.objects.filter(
+        "schedule_form": FeeScheduleForm(initial={"year": year + 1}, auto_id="schedule_%s"),
+        "surcharge_form": SurchargeForm(initial={"year": year + 1}, auto_id="surcharge_%s"),
+        "election_form": AlboElectionForm(auto_id="election_%s"), "elections": AlboElection.objects.filter(
             territory__in=territories).order_by("-opens_at")[:20],
         "campaign_form": RenewalCampaignForm(initial={"year": year + 1 if timezone.localdate().month >= 10
-                                                      else year}),
+                                                      else year}, auto_id="renewal_%s"),
     })
 
 
@@ -1069,8 +1080,11 @@ def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
     with transaction.atomic():
         record("membership.view_anomalies", actor=request.user, territory=federation, kind=AuditKind.VIEW,
                data={"year": year, "flags": len(flags)})
+    for flag in flags:  # one form per flag, with its own ids: each field has its own label
+        flag.review_form = ReviewForm(auto_id=f"id_flag{flag.pk}_%s")  # type: ignore[attr-defined]
+    counts = {"open": sum(f.status == FlagStatus.OPEN for f in flags), "total": len(flags)}
     return render(request, "membership/anomalies.html", {"federation": federation, "year": year, "flags": flags,
-                                                          "review_form": ReviewForm()})
+                                                          "counts": counts})
 
 
 @require_POST

@@ -16,16 +16,19 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.exports import ExportFile, write_export
+from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
 from piazza.people import dedupe
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.import_targets import ImportTarget, RowContext, get_target
 from piazza.people.models import (
     READ_ROLES,
+    TIMELINE_SUMMARY_KEY,
     WRITE_ROLES,
     BatchStatus,
     Channel,
@@ -208,8 +211,10 @@ def add_timeline_entry(
     """Other apps (donations, memberships) add their events here; merged ids are followed."""
     while person.merged_into_id:
         person = Person.objects.get(pk=person.merged_into_id)
+    said = stored_form(summary)  # a core.i18n.Deferred summary is read again in the reader's language
+    data = {**(data or {}), TIMELINE_SUMMARY_KEY: said} if said else (data or {})
     return TimelineEntry.objects.create(
-        person=person, kind=kind, summary=summary[:300], data=data or {},
+        person=person, kind=kind, summary=summary[:300], data=data,
         actor=actor if _is_user(actor) else None, at=at or timezone.now(),
     )
 
@@ -402,7 +407,7 @@ def update_person(
         if changes:
             add_timeline_entry(
                 person, kind="updated", actor=actor, data={"changes": changes},
-                summary=_("Scheda modificata: %(fields)s") % {"fields": ", ".join(sorted(changes))},
+                summary=deferred(gettext_noop("Scheda modificata: %(fields)s"), fields=", ".join(sorted(changes))),
             )
             record("people.update_person", actor=actor, obj=person, territory=person.territory,
                    data={"fields": sorted(changes)})
@@ -421,7 +426,7 @@ def set_tags(*, actor: Any, person: Person, names: Iterable[str]) -> Person:
         person.tags.set(tags)
         if old != names:
             add_timeline_entry(person, kind="tags", actor=actor, data={"before": old, "after": names},
-                               summary=_("Etichette: %(tags)s") % {"tags": ", ".join(names) or "—"})
+                               summary=deferred(gettext_noop("Etichette: %(tags)s"), tags=", ".join(names) or "—"))
             record("people.set_tags", actor=actor, obj=person, territory=person.territory,
                    data={"before": old, "after": names})
     return person
@@ -648,7 +653,8 @@ def merge_people(
                 "moved": moved}
         add_timeline_entry(
             survivor, kind="merged", actor=actor, data=data,
-            summary=_("Unita la scheda n. %(id)d (%(name)s) in questa") % {"id": merged.pk, "name": str(merged)},
+            summary=deferred(gettext_noop("Unita la scheda n. %(id)d (%(name)s) in questa"),
+                             id=merged.pk, name=str(merged)),
         )
         record("people.merge_people", actor=actor, obj=survivor, territory=survivor.territory, data=data)
         check_duplicates(survivor)
@@ -1317,7 +1323,8 @@ def _fill_blanks(person: Person, cleaned: CleanedPerson, *, actor: Any, batch: I
     if filled or added or tags:
         add_timeline_entry(person, kind="updated", actor=actor,
                            data={"import_batch": batch.pk, "filled": filled, "added": added, "tags": tags},
-                           summary=_("Completata da importazione «%(file)s»") % {"file": batch.file_name})
+                           summary=deferred(gettext_noop("Completata da importazione «%(file)s»"),
+                                            file=batch.file_name))
         return True
     return False
 

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.i18n import render as render_stored
 from piazza.territory.models import Comune, Role, Territory
 from piazza.territory.scoping import ScopedQuerySet
 
@@ -292,6 +293,10 @@ class Consent(models.Model):
         return f"{self.get_purpose_display()}: {'sì' if self.granted else 'no'}"
 
 
+# Where a timeline entry's data keeps its summary as a message id and parameters (core.i18n).
+TIMELINE_SUMMARY_KEY = "_summary"
+
+
 class TimelineEntry(models.Model):
     """Everything that happened to a person; other apps add theirs with `add_timeline_entry`."""
 
@@ -312,6 +317,12 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def display_summary(self) -> str:
+        """The event in the reader's language (issue 11 item 18); `summary` keeps the words of the time."""
+        stored = self.data.get(TIMELINE_SUMMARY_KEY) if isinstance(self.data, dict) else None  # older rows
+        return render_stored(stored, self.summary)
 
 
 class DuplicateStatus(models.TextChoices):

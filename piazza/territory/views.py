@@ -23,7 +23,7 @@ from piazza.territory.models import (
     RoleAssignment,
     Territory,
 )
-from piazza.territory.scoping import has_role_at
+from piazza.territory.scoping import has_role_at, path_in_scope, scope_paths
 
 
 def _visible(request: HttpRequest, pk: int) -> Territory:
@@ -45,13 +45,16 @@ def _apply_errors(form: Any, error: ValidationError) -> None:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     node = _visible(request, pk)
     can_manage = has_role_at(request.user, node, MANAGER_ROLES)
+    paths = scope_paths(request.user)
     roles = list(RoleAssignment.objects.active().filter(territory=node).select_related("user"))
     if roles:  # officials' names are personal data: the view is logged (rule G4)
         record("territory.view_officials", actor=request.user, obj=node, territory=node,
                kind=AuditKind.VIEW, data={"officials": sorted({r.user_id for r in roles})})
     context: dict[str, Any] = {
         "node": node,
-        "ancestors": [a for a in node.ancestors() if a.pk != node.pk],
+        # Issue 11 item 18: higher levels outside the official's scope are named, not linked (a
+        # link would answer 404).
+        "ancestors": [(a, path_in_scope(a.path, paths)) for a in node.ancestors() if a.pk != node.pk],
         "children": node.children.order_by("closed_at", "name"),
         "comuni": node.comuni.order_by("name") if node.level == Level.CIRCOLO
         else node.comuni_served.order_by("name")[:400],

@@ -26,7 +26,7 @@ DASHBOARD_SECTIONS: list[str] = [
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Raccolte fondi"), "funding:manage_list", {"organisation", "treasury", "communication", "administrator"}),
-    (_("Registro attività"), "web:audit_log", set(MANAGER_ROLES)),
+    (_("Registro attività"), "web:audit_log", {*MANAGER_ROLES, "treasury"}),
     (_("Persone"), "people:list", {"organisation", "membership", "communication", "administrator"}),
     (_("Banca"), "bank:overview", {"treasury"}),
     (_("Pagamenti"), "payments:treasury_payments", {"treasury"}),

@@ -14,7 +14,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -32,7 +32,7 @@ from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.ratelimit import BackoffLimiter
 from piazza.funding.queries import public_totals
 from piazza.territory.access import official_required
-from piazza.territory.models import MANAGER_ROLES, Level, Territory
+from piazza.territory.models import MANAGER_ROLES, Level, Role, Territory
 from piazza.territory.scoping import is_official, scope_paths
 from piazza.web.activity import area_choices
 from piazza.web.forms import OTPCodeForm
@@ -267,19 +267,38 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "children_total": children.count(),
         "recent": recent,
         "sections": dashboard_sections(user),
+        "can_read_audit_log": bool(scope_paths(user, AUDIT_LOG_ROLES)),
         "roles": user.role_assignments.filter(revoked_at__isnull=True).select_related("territory"),
     }
     return render(request, "web/dashboard.html", context)
 
 
-@official_required(roles=MANAGER_ROLES)
+# A treasurer reads the money part of the log (issue 11 item 18: the dashboard's link answered 403).
+MONEY_AREAS = ("ledger.", "payments.", "bank.", "funding.", "compliance.")
+AUDIT_LOG_ROLES = {*MANAGER_ROLES, Role.TREASURY}
+
+
+def _audit_entries(user: Any) -> Any:
+    """Managers see every entry of their subtrees, treasurers the money entries of theirs; the
+    national node also sees the entries attached to no territory."""
+    manager_paths = scope_paths(user, MANAGER_ROLES)
+    treasury_paths = scope_paths(user, {Role.TREASURY})
+    money = Q()
+    for prefix in MONEY_AREAS:
+        money |= Q(action__startswith=prefix)
+    if any(p.count("/") == 2 for p in manager_paths):
+        return AuditEntry.objects.all()
+    visible = AuditEntry.objects.within_paths(manager_paths)
+    if any(p.count("/") == 2 for p in treasury_paths):
+        return visible | AuditEntry.objects.filter(money)
+    return visible | AuditEntry.objects.within_paths(treasury_paths).filter(money)
+
+
+@official_required(roles=AUDIT_LOG_ROLES)
 def audit_log(request: HttpRequest) -> HttpResponse:
     """The audit log of the official's subtree; read-only by construction."""
     user: Any = request.user
-    paths = scope_paths(user, MANAGER_ROLES)
-    entries = AuditEntry.objects.within_paths(paths)
-    if any(p.count("/") == 2 for p in paths):  # the national node: also global entries
-        entries = AuditEntry.objects.all()
+    entries = _audit_entries(user)
     kind = request.GET.get("kind", "")
     if kind in AuditKind.values:
         entries = entries.filter(kind=kind)

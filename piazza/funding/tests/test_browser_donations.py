@@ -17,6 +17,7 @@ from piazza.funding.tests.flows import DECLINED_CARD, OK_CARD, VALID_CF
 from piazza.payments.models import ScheduleState
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
+from piazza.web.testing_browser import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,10 +64,14 @@ def test_first_time_donor_gives_25_euro_and_sees_the_thermometer_move(phone_page
 
     phone_page.goto(campaign.get_absolute_url())
     assert phone_page.viewport_size["width"] == 390
+    assert_accessible(phone_page)
     fill_donation_form(phone_page)
+    phone_page.wait_for_url("**/pagamenti/**")
+    assert_accessible(phone_page)
     pay_with(phone_page, OK_CARD)
     phone_page.wait_for_url("**/raccolte/donazione/**")
     expect(phone_page.locator("h1")).to_have_text("Grazie, Giulia!")
+    assert_accessible(phone_page)
     expect(phone_page.get_by_test_id("raised")).to_have_text("25,00 €")
     expect(phone_page.get_by_role("link", name="WhatsApp")).to_be_visible()
     # The open tab's thermometer refreshes itself (htmx polling), no reload.
@@ -95,6 +100,7 @@ def test_a_declined_card_gets_a_clear_message_and_a_retry(phone_page, campaign):
     pay_with(phone_page, DECLINED_CARD)
     expect(phone_page.get_by_role("alert")).to_contain_text(
         "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico.")
+    assert_accessible(phone_page)
     assert Donation.objects.get().status == DonationStatus.FAILED
     pay_with(phone_page, OK_CARD)  # the same page, a fresh attempt
     phone_page.wait_for_url("**/raccolte/donazione/**")
@@ -133,3 +139,42 @@ def test_an_all_or_nothing_campaign_that_fails_refunds_the_donor(phone_page, tre
     expect(phone_page.get_by_text("La raccolta non ha raggiunto il minimo")).to_be_visible()
     expect(phone_page.get_by_test_id("raised")).to_have_text("0,00 €")
     assert Donation.objects.get().status == DonationStatus.REFUNDED
+
+
+def test_the_amount_choice_is_on_the_first_phone_screen(phone_page, campaign):
+    """Issue 11 item 17: the first screen of the campaign page on a phone shows the amount choice.
+    Item 19: and the page loads without a Content-Security-Policy error (htmx's injected style)."""
+    console: list[str] = []
+    phone_page.on("console", lambda message: console.append(message.text))
+    phone_page.goto(campaign.get_absolute_url())
+    phone_page.wait_for_load_state("load")
+    height = phone_page.viewport_size["height"]
+    first = phone_page.get_by_label("25,00 €", exact=True)
+    box = first.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= height, box
+    assert phone_page.locator("h1").bounding_box()["y"] < box["y"]  # the title still comes first
+    assert_accessible(phone_page)
+    assert [m for m in console if "Content Security Policy" in m] == []
+
+
+def test_the_donation_form_with_errors_is_accessible_and_says_so(phone_page, campaign):
+    """Issue 11 item 19: a form sent back with errors has one summary, focused, linked to the fields;
+    the title says there are errors; no critical or serious axe-core violation."""
+    phone_page.goto(campaign.get_absolute_url())
+    phone_page.get_by_role("button", name="Continua al pagamento").click()
+    summary = phone_page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("errori da correggere")
+    assert phone_page.title().startswith("Errori da correggere")
+    assert phone_page.locator("ul.errorlist[role=alert]").count() == 0
+    first_name = phone_page.get_by_label(field("Nome"))
+    assert first_name.get_attribute("aria-describedby") == "id_first_name_error"
+    expect(phone_page.locator("#id_first_name_error")).to_be_visible()
+    cf = phone_page.get_by_label(field("Codice fiscale"))
+    assert cf.get_attribute("aria-describedby") == "id_codice_fiscale_helptext id_codice_fiscale_error"
+    expect(phone_page.locator("#id_codice_fiscale_helptext")).to_have_count(1)
+    assert_accessible(phone_page)
+    # The separate donation page has its own <h1>.
+    phone_page.goto(f"{campaign.get_absolute_url()}dona/")
+    expect(phone_page.locator("h1")).to_have_count(1)
+    assert_accessible(phone_page)

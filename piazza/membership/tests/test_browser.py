@@ -15,6 +15,7 @@ from piazza.membership.models import Delivery, FeeSchedule, Membership, RollStat
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Role
 from piazza.territory.testing import build_tree, make_official, verified_client
+from piazza.web.testing_browser import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Generous waits for a condition (never a fixed sleep): the shared machine can be slow under load.
@@ -46,10 +47,17 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     nav.get_by_role("link", name="Iscriviti o rinnova").click()
     page.wait_for_url(re.compile(r".*/tesseramento/iscriviti/$"), timeout=WAIT)
     expect(nav.get_by_role("link", name="Iscriviti o rinnova")).to_have_attribute("aria-current", "page")
+    assert_accessible(page)
     page.get_by_label("Comune di residenza").fill("Bologna")
     page.get_by_role("button", name="Continua").click()
     # Wait for the second step itself (not a fixed delay): the fee explanation is on it.
     expect(page.get_by_text("Quota di iscrizione").first).to_be_visible(timeout=WAIT)
+    assert_accessible(page)
+    # Sent empty: one focused summary of the errors, every field still accessible (issue 11 item 19).
+    page.get_by_role("button", name="Conferma e paga la quota").click()
+    expect(page.locator("#error-summary")).to_be_focused(timeout=WAIT)
+    assert page.title().startswith("Errori da correggere")
+    assert_accessible(page)
     page.get_by_label(re.compile(r"^Nome")).fill("Giulia")
     page.get_by_label("Cognome").fill("Verdi")
     page.get_by_label("Sesso (come nel codice fiscale)").select_option("F")
@@ -59,6 +67,8 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     page.get_by_label("Indirizzo di residenza o domicilio").fill("Via Indipendenza 10")
     page.get_by_label(re.compile(r"^Email")).fill("giulia@example.org")
     page.get_by_label(re.compile(r"^Circolo")).select_option(label="Circolo PD Bologna Centro (Circolo territoriale)")
+    # "Altro partito?" has no pre-set answer (issue 11 item 18): she answers it.
+    page.get_by_role("group", name=re.compile("altro partito")).get_by_label("No", exact=True).check()
     page.get_by_label("Dichiaro di non far parte").check()
     page.get_by_label("Autorizzo il trattamento").check()
     page.get_by_role("button", name="Conferma e paga la quota").click()
@@ -79,8 +89,10 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     # Back from the payment page to the applicant's own page (the payment's return URL).
     page.wait_for_url(re.compile(r".*/tesseramento/iscrizione/.*"), timeout=WAIT)
     expect(page.locator("#membership-status")).to_have_text(str(Status.EFFECTIVE.label), timeout=WAIT)
+    assert_accessible(page)
     page.get_by_role("link", name="Apri la tua tessera").click()
     expect(page.get_by_test_id("card-number")).to_be_visible(timeout=WAIT)
+    assert_accessible(page)
 
     membership = Membership.objects.get(person__last_name="Verdi")
     assert membership.status == Status.EFFECTIVE and membership.card_number  # digital card delivered (M13)
@@ -100,6 +112,10 @@ def test_secretary_registers_a_member_at_the_circolo(page, live_server):
     cf = make_codice_fiscale(first_name="Franco", last_name="Neri", sex="M", birth_date=dt.date(1961, 2, 3),
                              belfiore="A944")
     page.goto(f"/tesseramento/gestione/circolo/{tree.bologna_centro.pk}/registra/")
+    assert_accessible(page)
+    page.get_by_role("button", name="Registra l'iscrizione").click()  # empty: the error state
+    expect(page.locator("#error-summary")).to_be_focused(timeout=WAIT)
+    assert_accessible(page)
     page.get_by_label(re.compile(r"^Nome")).fill("Franco")
     page.get_by_label("Cognome").fill("Neri")
     page.get_by_label("Sesso (come nel codice fiscale)").select_option("M")
@@ -108,6 +124,7 @@ def test_secretary_registers_a_member_at_the_circolo(page, live_server):
     page.get_by_role("textbox", name="Codice fiscale").fill(cf)
     page.get_by_label("Indirizzo di residenza o domicilio").fill("Via del Pratello 3")
     page.get_by_label(re.compile(r"^Email")).fill("franco@example.org")
+    page.get_by_role("group", name=re.compile("altro partito")).get_by_label("No", exact=True).check()
     page.get_by_label("Dichiaro di non far parte").check()
     page.get_by_label("Autorizzo il trattamento").check()
     page.get_by_label("Metodo di pagamento").select_option("pos")
@@ -116,6 +133,7 @@ def test_secretary_registers_a_member_at_the_circolo(page, live_server):
     page.wait_for_url("**/gestione/iscrizioni/**", timeout=WAIT)
     expect(page.get_by_text("Iscrizione registrata e quota incassata.")).to_be_visible(timeout=WAIT)
     expect(page.locator("#membership-status")).to_have_text("Pagata", timeout=WAIT)
+    assert_accessible(page)  # the membership detail: labelled fields, unique ids
     page.get_by_label("Consegna").select_option("circolo")
     page.get_by_role("button", name="Tessera consegnata").click()
     expect(page.get_by_text("l'iscrizione è effettiva")).to_be_visible(timeout=WAIT)

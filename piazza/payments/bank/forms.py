@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.forms import preselect_only_choice
 from piazza.core.money import MoneyFormField
 from piazza.ledger.models import Account
 from piazza.payments.bank.models import BankAccount, MandateChannel, Payee
@@ -33,6 +34,7 @@ class BankAccountForm(forms.Form):
     def __init__(self, *args: Any, territories: QuerySet[Territory], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["territory"].queryset = territories  # type: ignore[attr-defined]
+        preselect_only_choice(self)
 
 
 class PayeeForm(forms.Form):
@@ -43,6 +45,7 @@ class PayeeForm(forms.Form):
     def __init__(self, *args: Any, territories: QuerySet[Territory], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["territory"].queryset = territories  # type: ignore[attr-defined]
+        preselect_only_choice(self)
 
 
 class MandateForm(forms.Form):
@@ -60,6 +63,7 @@ class MandateForm(forms.Form):
     def __init__(self, *args: Any, creditors: QuerySet[BankAccount], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["creditor"].queryset = creditors  # type: ignore[attr-defined]
+        preselect_only_choice(self)
 
 
 class AmendMandateForm(forms.Form):
@@ -84,6 +88,7 @@ class BatchForm(forms.Form):
     def __init__(self, *args: Any, creditors: QuerySet[BankAccount], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["creditor"].queryset = creditors  # type: ignore[attr-defined]
+        preselect_only_choice(self)
 
 
 class StatementUploadForm(forms.Form):
@@ -122,6 +127,7 @@ class PayoutForm(forms.Form):
         self.fields["bank_account"].queryset = bank_accounts  # type: ignore[attr-defined]
         self.fields["source_account"].queryset = sources  # type: ignore[attr-defined]
         self.fields["payee"].queryset = payees  # type: ignore[attr-defined]
+        preselect_only_choice(self)
 
 
 class ExportPayoutsForm(forms.Form):
@@ -131,3 +137,4 @@ class ExportPayoutsForm(forms.Form):
     def __init__(self, *args: Any, creditors: QuerySet[BankAccount], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["bank_account"].queryset = creditors  # type: ignore[attr-defined]
+        preselect_only_choice(self)

@@ -15,6 +15,7 @@ from piazza.ledger.checks import run_checks
 from piazza.payments.actions import create_payment
 from piazza.payments.models import Payment, SandboxCharge, State
 from piazza.territory.testing import build_tree
+from piazza.web.testing_browser import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT = 15_000
@@ -47,9 +48,11 @@ def test_card_that_succeeds(page):
     payment = _payment()
     page.goto(f"/pagamenti/{payment.token}/")
     expect(page.locator("#amount")).to_have_text("25,00 €")
+    assert_accessible(page)
     _card(page, "4242 4242 4242 4242")
     page.get_by_role("button", name="Paga 25,00 €").click()
     expect(page.locator("#outcome")).to_have_text("Grazie! Pagamento riuscito", timeout=WAIT)
+    assert_accessible(page)
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED and _charges(payment) == 1
     assert run_checks() == []
@@ -62,6 +65,7 @@ def test_declined_card_then_another_card(page):
     page.get_by_role("button", name="Paga 40,00 €").click()
     error = page.get_by_role("alert")
     expect(error).to_contain_text("Questa carta è stata rifiutata dalla banca", timeout=WAIT)
+    assert_accessible(page)  # the error state (issue 11 item 19)
     payment.refresh_from_db()
     assert payment.state == State.FAILED and _charges(payment) == 0
     assert run_checks() == []  # nothing booked for a declined card

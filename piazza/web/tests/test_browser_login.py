@@ -3,9 +3,11 @@
 import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
 
 from piazza.territory.models import Role
 from piazza.territory.testing import build_tree, make_official
+from piazza.web.testing_browser import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,6 +22,12 @@ def test_official_sets_up_2fa_and_reaches_scoped_dashboard(page):
     make_official("marco", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
 
     page.goto("/gestione/")
+    assert_accessible(page)
+    page.get_by_label("Nome utente").fill("marco")
+    page.get_by_label("Password").fill("sbagliata")
+    page.get_by_role("button", name="Entra").click()  # the error state (issue 11 item 19)
+    expect(page.locator("#error-summary")).to_be_focused()
+    assert_accessible(page)
     page.get_by_label("Nome utente").fill("marco")
     page.get_by_label("Password").fill("correct-horse-battery")
     page.get_by_role("button", name="Entra").click()
@@ -39,6 +47,7 @@ def test_official_sets_up_2fa_and_reaches_scoped_dashboard(page):
     assert page.locator("h1").inner_text() == "Circolo PD Bologna Centro"
     assert page.locator(".scope").first.inner_text() == "Circolo PD Bologna Centro"
     assert "Circolo PD Modena Nord" not in page.content()
+    assert_accessible(page)
 
 
 def test_wrong_code_is_refused_with_a_clear_message(page):
@@ -54,5 +63,6 @@ def test_wrong_code_is_refused_with_a_clear_message(page):
     page.get_by_label("Codice di verifica").fill("000000")
     page.get_by_role("button", name="Verifica").click()
     assert "Codice non valido o scaduto" in page.locator(".errorlist").inner_text()
+    assert_accessible(page)
     page.goto("/gestione/")
     assert "/accesso/2fa/" in page.url

@@ -352,4 +352,5 @@ def test_a_visitor_switches_to_english_with_the_selector(page):
     page.get_by_label("Username").fill("nessuno")
     page.get_by_label("Password").fill("sbagliata")
     page.get_by_role("button", name="Sign in").click()
-    assert "Please enter a correct username and password" in page.locator("[role=alert]").inner_text()
+    # One focused error summary instead of an alert per field (issue 11 item 19).
+    assert "Please enter a correct username and password" in page.locator("#error-summary").inner_text()

@@ -20,6 +20,7 @@ from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
 from piazza.payments.bank.tests.conftest import CREDITOR_ID, OUR_IBAN
 from piazza.territory.models import Role
 from piazza.territory.testing import build_tree, make_official
+from piazza.web.testing_browser import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,7 +62,9 @@ def test_statement_import_then_manual_match(page, tmp_path: Path):
 
     _login(page, "anna")
     page.get_by_role("link", name="Banca").first.click()
+    assert_accessible(page)  # the treasurer's overview, desktop (issue 11 item 19)
     page.get_by_role("link", name="Importa estratto").click()
+    assert_accessible(page)
     page.get_by_label("File dell'estratto conto").set_input_files(str(statement))
     page.get_by_role("button", name="Importa").click()
     page.wait_for_url("**/banca/estratti/*/")  # the progress page (the worker runs inline in tests)
@@ -71,6 +74,7 @@ def test_statement_import_then_manual_match(page, tmp_path: Path):
     assert page.locator("progress").get_attribute("value") == "100"
     page.get_by_role("link", name="Vai ai movimenti da abbinare").click()
     page.wait_for_url("**/banca/movimenti/")
+    assert_accessible(page)
 
     page.get_by_role("link", name="L. D. ORTO").click()
     page.get_by_label("Cerca per nome o riferimento").fill("Dell'Orto")
@@ -78,6 +82,7 @@ def test_statement_import_then_manual_match(page, tmp_path: Path):
     page.get_by_role("button", name=f"Abbina a {manual.reference}").click()
     page.wait_for_url("**/banca/movimenti/")
     assert f"abbinato a {manual.reference}" in page.locator(".messages").inner_text()
+    assert_accessible(page)  # with the confirmation message
 
     assert set(StatementLine.objects.values_list("status", flat=True)) == {LineStatus.MATCHED}
     manual.refresh_from_db()

@@ -58,7 +58,8 @@ def test_bad_file_shows_the_specific_message_on_the_field(bank, tree, upload):
     response = upload(client, b"<html>not a statement</html>", "export.html")
     body = response.content.decode()
     assert response.status_code == 200 and "non è un estratto conto CAMT" in body
-    assert 'role="alert"' in body and not StatementLine.objects.exists()
+    # On the field (linked by aria-describedby) and in the one error summary at the top (issue 11 item 19).
+    assert 'id="error-summary"' in body and '_error"' in body and not StatementLine.objects.exists()
 
 
 def test_other_federation_gets_404_and_non_treasurers_403(bank, tree, queued_line):
