@@ -25,7 +25,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from piazza.core.audit import record
-from piazza.core.errors import refuse
+from piazza.core.errors import caller_records_refusals, refuse, refusing
 from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
 from piazza.membership import anomalies, cards
@@ -459,7 +459,8 @@ def apply_for_membership(*, actor: Any, data: JoinData, circolo: Territory, chan
                code=PUBLIC_DUPLICATE_CODE, field="codice_fiscale")
     quote = quote_for(schedule, circolo, data.birth_date, today)
     try:
-        with transaction.atomic():
+        # A refusal of the people app inside the block is audited after its rollback (issue 11, item 23).
+        with refusing(action, actor, circolo), transaction.atomic():
             person = _find_or_create_person(data, circolo=circolo, actor=actor)
             membership = Membership.objects.create(
                 person=person, year=year, circolo=circolo, status=Status.APPLIED, channel=channel,
@@ -840,7 +841,8 @@ def after_yearly_debit(*, payment: Any, first: Membership) -> Membership | None:
         latest = (Membership.objects.filter(person_id=first.person_id, status__in=PAID_STATUSES, year__lt=year)
                   .select_related("circolo", "person").order_by("-year").first()) or first
         try:
-            with transaction.atomic():
+            # Inside the payments transaction: the refusal is caught and `unmatched` records it there.
+            with caller_records_refusals(), transaction.atomic():
                 current = renew_membership(actor=None, previous=latest, year=year, declarations_accepted=True,
                                            art9_authorised=True)
         except ValidationError as error:
@@ -1572,7 +1574,7 @@ def register_supporter(*, actor: Any, data: SupporterData, election: AlboElectio
     territory = _albo_territory(data.residence_comune)
     if problems:
         _refuse_many(action, problems, actor=actor, territory=territory, code="albo_invalid")
-    with transaction.atomic():
+    with refusing(action, actor, territory), transaction.atomic():
         person = _find_or_create_person(join, circolo=territory, actor=actor)
         if person.was_created or people_actions.may_write_matched(actor, person, home=territory):
             return _register(person, actor=actor, territory=territory, election=election, channel=channel, now=now)
@@ -1663,7 +1665,7 @@ def confirm_albo_registration(*, actor: Any, token: str, now: dt.datetime | None
         refuse(action, _("La registrazione per «%(e)s» è chiusa.") % {"e": election.name}, actor=actor,
                territory=election.territory, code="closed")
     person = pending.person
-    with transaction.atomic():
+    with refusing(action, actor, person.territory), transaction.atomic():  # update_person may refuse
         contacts = {"emails": [pending.email] if pending.email else [],
                     "phones": [pending.phone] if pending.phone else []}
         person = people_actions.update_person(actor=actor, person=person, data=contacts)
