@@ -599,12 +599,23 @@ def _store_and_match(actor: Any, statement_import: StatementImport) -> None:
         if index % PROGRESS_EVERY == 0:
             StatementImport.objects.filter(pk=statement_import.pk).update(processed_lines=done_before + index)
     rematched = rematch_queued(account, exclude_import=statement_import)
+    waiting = _waiting_lines(account, [line.fingerprint for statement in statements for line in statement.lines])
     with transaction.atomic():
         StatementImport.objects.filter(pk=statement_import.pk).update(
-            status=ImportStatus.DONE, processed_lines=statement_import.line_count, finished_at=timezone.now())
+            status=ImportStatus.DONE, processed_lines=statement_import.line_count, finished_at=timezone.now(),
+            waiting_lines=waiting)
         record("bank.process_statement", actor=actor, obj=statement_import, territory=statement_import.territory,
                data={"new": new_lines, "duplicates": statement_import.line_count - new_lines,
                      "earlier_lines_booked": rematched})
+
+
+def _waiting_lines(account: BankAccount, fingerprints: list[str]) -> int:
+    """How many of the file's lines wait for a treasurer, whichever upload stored them: the
+    summary must not say "0 da abbinare" while the same movements wait from an earlier upload."""
+    ordered = sorted(set(fingerprints))
+    return sum(StatementLine.objects.filter(account=account, status=LineStatus.QUEUED,
+                                            fingerprint__in=ordered[start:start + 1000]).count()
+               for start in range(0, len(ordered), 1000))
 
 
 def _attach(lines: list[StatementLine], account: BankAccount) -> None:

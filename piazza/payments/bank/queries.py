@@ -25,12 +25,10 @@ from piazza.payments.bank.models import (
     LineStatus,
     Payout,
     PayoutStatus,
-    StatementImport,
     StatementLine,
     TransferStatus,
 )
 from piazza.payments.bank.references import compact_reference
-from piazza.payments.bank.statement_files import StatementFileError, parse_statement_file
 from piazza.territory.models import Role
 
 TREASURY = {Role.TREASURY}
@@ -165,29 +163,6 @@ def candidate_transfers(user: Any, line: StatementLine, q: str = "", amount: Mon
         row.gap_cents = row.outstanding_cents - line.amount_cents  # type: ignore[attr-defined]
         row.difference = difference_words(line.amount_cents, row.outstanding_cents)  # type: ignore[attr-defined]
     return rows
-
-
-def waiting_lines(imports: Iterable[StatementImport]) -> int:
-    """Lines of these uploaded files still waiting for a treasurer (issue 11, item 15): the ones
-    the import stored and the ones it found already stored by an earlier upload of the same
-    movements, which a count by import alone would miss ("0 da abbinare" while they wait)."""
-    waiting: set[int] = set()
-    for statement_import in imports:
-        account = statement_import.account
-        if account is None:
-            continue
-        waiting.update(StatementLine.objects.filter(statement_import=statement_import, status=LineStatus.QUEUED)
-                       .values_list("pk", flat=True))
-        try:
-            parsed = parse_statement_file(bytes(statement_import.content), statement_import.filename)
-        except StatementFileError:
-            continue
-        fingerprints = [line.fingerprint for statement in parsed.statements if statement.account_iban == account.iban
-                        for line in statement.lines]
-        for chunk in _chunks(fingerprints):
-            waiting.update(StatementLine.objects.filter(account=account, fingerprint__in=chunk,
-                                                        status=LineStatus.QUEUED).values_list("pk", flat=True))
-    return len(waiting)
 
 
 def candidate_collections(user: Any, line: StatementLine, q: str = "", amount: Money | None = None,

@@ -270,7 +270,7 @@ def import_progress(request: HttpRequest, upload_id: str) -> HttpResponse:
     if not imports:
         raise Http404
     finished = all(i.finished for i in imports)
-    queued = queries.waiting_lines(imports) if finished else 0
+    queued = sum(i.waiting_lines for i in imports) if finished else 0
     context = {
         "imports": imports, "finished": finished, "upload_id": upload_id, "queued": queued,
         "new": sum(i.new_lines for i in imports), "duplicates": sum(i.duplicate_lines for i in imports),
