@@ -257,7 +257,8 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 # Files with no public URL (scanned paper mandates): served only by scoped, audited views.
 PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(BASE_DIR / "var" / "private")))
-BANK_STATEMENT_MAX_MB = env_int("BANK_STATEMENT_MAX_MB", 50)
+# One limit for the upload form and the parser (MB of 2**20 bytes); parsing holds the whole file in memory.
+BANK_STATEMENT_MAX_MB = env_int("BANK_STATEMENT_MAX_MB", 20)
 # Version of the printed membership form whose ticked consents the circolo desk records (rule G3).
 MEMBERSHIP_PAPER_FORM_VERSION = env_str("MEMBERSHIP_PAPER_FORM_VERSION", "modulo-cartaceo-2026.1")
 STORAGES = {

@@ -35,7 +35,7 @@ from piazza.compliance.rules import (
     rules_on,
 )
 from piazza.core.audit import record
-from piazza.core.errors import refuse
+from piazza.core.errors import refuse, refusing
 from piazza.core.i18n import deferred
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money, format_eur
@@ -614,7 +614,8 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
                                                    "shown": format_eur(data.amount_cents + data.shown_match_cents)},
                          campaign=campaign, code="pool_exhausted")
     try:
-        with transaction.atomic():  # a savepoint when called inside a transaction
+        # create_payment may refuse inside the block: audited after its rollback (issue 11, item 23).
+        with refusing("funding.submit_donation", actor, campaign.territory), transaction.atomic():
             donation, payment = _record_donation(actor, campaign, data, fee, known)
     except IntegrityError:
         # A simultaneous submit with the same Idempotency-Key (a double click, a reload) won
@@ -1136,7 +1137,7 @@ def create_fundraising_page(*, campaign: Campaign, first_name: str, last_name: s
     if campaign.status != CampaignStatus.LIVE:
         refuse(action, _("Si può creare una pagina solo per una raccolta attiva."), actor=None,
                territory=campaign.territory, code="closed")
-    with transaction.atomic():
+    with refusing(action, None, campaign.territory), transaction.atomic():  # the people app may refuse
         person = find_or_create_person(actor=None, source=Source.DONATION, data={
             "first_name": first_name, "last_name": last_name, "emails": [email]}, circolo=None)
         team = None

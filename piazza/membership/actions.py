@@ -34,7 +34,7 @@ from piazza.compliance.rules import (
 )
 from piazza.compliance.rules import rules_on as finance_rules_on
 from piazza.core.audit import record
-from piazza.core.errors import refuse
+from piazza.core.errors import caller_records_refusals, refuse, refusing
 from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
@@ -508,7 +508,8 @@ def _write_application(checked: _Checked, *, actor: Any, data: JoinData, circolo
     action = "membership.apply"
     year, now, quote, canonical = checked.year, checked.now, checked.quote, checked.canonical
     try:
-        with transaction.atomic():
+        # A refusal of the people app inside the block is audited after its rollback (issue 11, item 23).
+        with refusing(action, actor, circolo), transaction.atomic():
             person = _find_or_create_person(data, circolo=circolo, actor=actor)
             membership = Membership.objects.create(
                 person=person, year=year, circolo=circolo, status=Status.APPLIED, channel=channel,
@@ -1068,7 +1069,8 @@ def after_yearly_debit(*, payment: Any, first: Membership) -> Membership | None:
         latest = (Membership.objects.filter(person_id=first.person_id, status__in=PAID_STATUSES, year__lt=year)
                   .select_related("circolo", "person").order_by("-year").first()) or first
         try:
-            with transaction.atomic():
+            # Inside the payments transaction: the refusal is caught and `unmatched` records it there.
+            with caller_records_refusals(), transaction.atomic():
                 current = renew_membership(actor=None, previous=latest, year=year, declarations_accepted=True,
                                            art9_authorised=True)
         except ValidationError as error:
@@ -2027,7 +2029,7 @@ def register_supporter(*, actor: Any, data: SupporterData, election: AlboElectio
     territory = _albo_territory(data.residence_comune)
     if problems:
         _refuse_many(action, problems, actor=actor, territory=territory, code="albo_invalid")
-    with transaction.atomic():
+    with refusing(action, actor, territory), transaction.atomic():
         person = _find_or_create_person(join, circolo=territory, actor=actor)
         if person.was_created or people_actions.may_write_matched(actor, person, home=territory):
             return _register(person, actor=actor, territory=territory, election=election, channel=channel, now=now)
@@ -2118,7 +2120,7 @@ def confirm_albo_registration(*, actor: Any, token: str, now: dt.datetime | None
         refuse(action, _("La registrazione per «%(e)s» è chiusa.") % {"e": election.name}, actor=actor,
                territory=election.territory, code="closed")
     person = pending.person
-    with transaction.atomic():
+    with refusing(action, actor, person.territory), transaction.atomic():  # update_person may refuse
         contacts = {"emails": [pending.email] if pending.email else [],
                     "phones": [pending.phone] if pending.phone else []}
         person = people_actions.update_person(actor=actor, person=person, data=contacts)

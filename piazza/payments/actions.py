@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from piazza.core.audit import Actor, record
-from piazza.core.errors import refuse
+from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.money import Money, MoneyError, format_money
 from piazza.core.tasks import enqueue_on_commit
 from piazza.ledger.models import Account, Cause
@@ -226,18 +226,17 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
     `payment_one_attempt_in_flight` holds the same rule in the database (and on SQLite, where
     there is no row lock, it is what turns the second insert away).
     """
-    with transaction.atomic():
+    # Refusals are decided under the lock and audited after the rollback (issue 11, item 23).
+    with refusing("payments.begin_attempt", actor), transaction.atomic():
         locked = _locked(payment.pk)
         existing = PaymentAttempt.objects.filter(client_key=client_key).first()
         if existing is not None:
             if existing.payment_id != payment.pk:
-                refuse("payments.begin_attempt", _("Modulo non valido: ricarica la pagina."),
-                       actor=actor, code="client_key_reused")
+                raise Refused(_("Modulo non valido: ricarica la pagina."), "client_key_reused")
             return existing, False
         if not locked.is_open:
-            refuse("payments.begin_attempt",
-                   _("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
-                   % {"s": locked.get_state_display()}, actor=actor, code="payment_closed")
+            raise Refused(_("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
+                          % {"s": locked.get_state_display()}, "payment_closed")
         in_flight = in_flight_attempt(locked)
         if in_flight is not None:
             _event(locked, "attempt_already_in_flight", actor=actor, attempt=in_flight.number)
@@ -504,11 +503,11 @@ def _close_unknown_attempts(*, actor: Actor, payment: Payment) -> None:
 
 def cancel_payment(*, actor: Actor, payment: Payment, reason: str = "") -> Payment:
     """Abandon an open payment (the payer gave up, or the payable was withdrawn)."""
-    with transaction.atomic():
+    with refusing("payments.cancel_payment", actor, payment.territory), transaction.atomic():
         locked = _locked(payment.pk)
         if not locked.can_move_to(State.CANCELED):
-            refuse("payments.cancel_payment", _("Non si può annullare un pagamento %(s)s.")
-                   % {"s": locked.get_state_display()}, actor=actor, code="not_cancelable")
+            raise Refused(_("Non si può annullare un pagamento %(s)s.") % {"s": locked.get_state_display()},
+                          "not_cancelable")
         _move(locked, State.CANCELED, actor=actor, kind="canceled", reason=reason[:200])
         notify(locked, "canceled")
         return locked
@@ -700,30 +699,31 @@ def request_refund(*, actor: Actor, payment: Payment, amount: Money, reason: str
     if not isinstance(amount, Money):
         refuse(action, _("L'importo del rimborso deve essere un valore esatto (Money)."), actor=actor,
                code="not_money", field="amount")
-    with transaction.atomic():
+    # Checks that need the locked row raise Refused; `refusing` audits them after the rollback.
+    with refusing(action, actor, payment.territory), transaction.atomic():
         locked = _locked(payment.pk)
         if amount.currency != locked.currency:
-            refuse(action, _("Il rimborso deve essere in %(c)s come il pagamento.") % {"c": locked.currency},
-                   actor=actor, code="currency_mismatch", field="amount")
+            raise Refused(_("Il rimborso deve essere in %(c)s come il pagamento.") % {"c": locked.currency},
+                          "currency_mismatch", field="amount")
         if not amount.is_positive():
-            refuse(action, _("L'importo del rimborso deve essere maggiore di zero."), actor=actor,
-                   code="amount_not_positive", field="amount")
+            raise Refused(_("L'importo del rimborso deve essere maggiore di zero."), "amount_not_positive",
+                          field="amount")
         if locked.state not in (State.SUCCEEDED, State.PARTIALLY_REFUNDED):
-            refuse(action, _("Si può rimborsare solo un pagamento riuscito (questo è: %(s)s).")
-                   % {"s": locked.get_state_display()}, actor=actor, code="not_refundable")
+            raise Refused(_("Si può rimborsare solo un pagamento riuscito (questo è: %(s)s).")
+                          % {"s": locked.get_state_display()}, "not_refundable")
         provider = get_provider(locked.provider)
         if not provider.has(Capability.REFUND):
-            refuse(action, _("Il circuito %(p)s non consente rimborsi automatici.") % {"p": provider.verbose_name},
-                   actor=actor, code="no_refund_capability")
+            raise Refused(_("Il circuito %(p)s non consente rimborsi automatici.") % {"p": provider.verbose_name},
+                          "no_refund_capability")
         requested = locked.refunds.exclude(state=RefundState.FAILED).aggregate(t=Sum("amount_cents"))["t"] or 0
         left = locked.amount - Money(int(requested), locked.currency)
         if amount > left:
-            refuse(action, _("Si possono rimborsare al massimo %(l)s (già rimborsati o in corso: %(r)s).")
-                   % {"l": format_money(left), "r": format_money(Money(int(requested), locked.currency))},
-                   actor=actor, code="refund_too_large", field="amount")
+            raise Refused(_("Si possono rimborsare al massimo %(l)s (già rimborsati o in corso: %(r)s).")
+                          % {"l": format_money(left), "r": format_money(Money(int(requested), locked.currency))},
+                          "refund_too_large", field="amount")
         if amount != locked.amount and not provider.has(Capability.PARTIAL_REFUND):
-            refuse(action, _("Il circuito %(p)s consente solo rimborsi totali.") % {"p": provider.verbose_name},
-                   actor=actor, code="no_partial_refund", field="amount")
+            raise Refused(_("Il circuito %(p)s consente solo rimborsi totali.") % {"p": provider.verbose_name},
+                          "no_partial_refund", field="amount")
         refund = Refund(payment=locked, reason=reason[:200],
                         idempotency_key=f"refund:{locked.pk}:{requested}:{amount.cents}",
                         requested_by=actor if getattr(actor, "is_authenticated", False) else None)  # type: ignore[misc]
@@ -819,7 +819,8 @@ def create_recurring(
                actor=actor, code="bad_interval", field="interval")
     existing = RecurringSchedule.objects.filter(creation_key=creation_key).first()
     if existing is None:
-        with transaction.atomic():
+        # create_payment's refusals travel out of the block and are audited after it (issue 11, item 23).
+        with refusing("payments.create_recurring", actor, territory), transaction.atomic():
             schedule = RecurringSchedule(
                 creation_key=creation_key, provider=provider, description=description[:200], interval=interval,
                 next_charge_on=_add_interval(timezone.localdate(), interval), cycle=2,
@@ -913,7 +914,7 @@ def prepare_recurring_charge(*, actor: Actor, schedule_id: int) -> tuple[Payment
     """
     from piazza.payments.models import RecurringSchedule, ScheduleState
 
-    with transaction.atomic():
+    with refusing("payments.prepare_recurring_charge", actor), transaction.atomic():
         schedule = (RecurringSchedule.objects.select_for_update(skip_locked=True, of=("self",))
                     .filter(pk=schedule_id).select_related("saved_method").first())
         now = timezone.now()

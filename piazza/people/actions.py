@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
-from piazza.core.errors import refuse
+from piazza.core.errors import refuse, refusing
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
@@ -474,7 +474,7 @@ def find_or_create_person(
         emails=cleaned.emails, phones=cleaned.phones,
         comune_ids={c.pk for c in (cleaned.values.get("birth_comune"), cleaned.values.get("residence_comune")) if c},
     )
-    with transaction.atomic():
+    with refusing("people.create_person", actor, assigned), transaction.atomic():  # _require_scope may refuse
         strong = [m for m in dedupe.find_matches(probe) if m.strong]
         if strong:
             person = Person.objects.select_for_update().select_related("territory").get(pk=strong[0].person_id)
@@ -604,7 +604,8 @@ def merge_people(
     _require_scope("people.merge_people", actor, survivor.territory)
     _require_scope("people.merge_people", actor, merged.territory)
     choices = field_choices or {}
-    with transaction.atomic():
+    # _move_foreign_relations may refuse inside the block: audited after its rollback (issue 11, item 23).
+    with refusing("people.merge_people", actor, survivor.territory), transaction.atomic():
         survivor = Person.objects.select_for_update().get(pk=survivor.pk)
         merged = Person.objects.select_for_update().get(pk=merged.pk)
         before = _snapshot(survivor)

@@ -16,8 +16,6 @@ import datetime
 import logging
 import unicodedata
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +28,9 @@ from rapidfuzz import fuzz
 from stdnum.eu import at_02
 
 from piazza.core.audit import record
+from piazza.core.errors import Refused as _Refused
 from piazza.core.errors import refuse
+from piazza.core.errors import refusing as _refusing
 from piazza.core.models import AuditKind
 from piazza.core.money import Money, format_money
 from piazza.core.tasks import enqueue_on_commit
@@ -63,7 +63,7 @@ from piazza.payments.bank.models import (
     StatementLine,
     TransferStatus,
 )
-from piazza.payments.bank.queries import StatementLookups
+from piazza.payments.bank.queries import StatementLookups, difference_words
 from piazza.payments.bank.references import reference_for
 from piazza.payments.bank.return_reasons import MandateEffect, reason_for
 from piazza.payments.bank.statement_files import (
@@ -93,23 +93,6 @@ def _require_treasury(action: str, actor: Any, territory: Territory) -> None:
     if not has_role_at(actor, territory, TREASURY):
         refuse(action, _("Non hai il ruolo di tesoreria su %(t)s.") % {"t": territory},
                actor=actor, territory=territory, code="out_of_scope", permission=True)
-
-
-class _Refused(Exception):
-    """Raised inside an action's transaction; `_refusing` turns it into `refuse()` once the
-    transaction has rolled back, so the refused attempt stays in the audit log."""
-
-    def __init__(self, message: str, code: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.code, self.field = message, code, field
-
-
-@contextmanager
-def _refusing(action: str, actor: Any, territory: Territory) -> Iterator[None]:
-    try:
-        yield
-    except _Refused as refused:
-        refuse(action, refused.message, actor=actor, territory=territory, code=refused.code, field=refused.field)
 
 
 def earliest_collection_date(lead_days: int, today: datetime.date | None = None) -> datetime.date:
@@ -377,7 +360,7 @@ def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date)
     problem = _due_date_problem(due_date, earliest_batch_date(), _batch_lead_text())
     if problem:
         refuse(action, problem, actor=actor, territory=creditor.territory, code="due_too_close", field="due_date")
-    with transaction.atomic():
+    with _refusing(action, actor, creditor.territory), transaction.atomic():
         batch = CollectionBatch.objects.select_for_update().filter(
             creditor=creditor, due_date=due_date, status=BatchStatus.OPEN).first()
         if batch is None:
@@ -390,10 +373,9 @@ def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date)
             mandate__creditor=creditor, due_date=due_date, status=CollectionStatus.SCHEDULED,
             mandate__status__in=[MandateStatus.ACTIVE, MandateStatus.AMENDED],
         ).update(batch=batch, status=CollectionStatus.BATCHED)
-        if not batch.collections.exists():
-            refuse(action, _("Non ci sono addebiti programmati per il %(due)s su %(acct)s.")
-                   % {"due": due_date.strftime("%d/%m/%Y"), "acct": creditor}, actor=actor,
-                   territory=creditor.territory, code="empty_batch")
+        if not batch.collections.exists():  # rolls back the empty batch; the refusal is audited after
+            raise _Refused(_("Non ci sono addebiti programmati per il %(due)s su %(acct)s.")
+                           % {"due": due_date.strftime("%d/%m/%Y"), "acct": creditor}, "empty_batch")
         record(action, actor=actor, obj=batch, territory=creditor.territory, data={"added": added})
     return batch
 
@@ -617,12 +599,23 @@ def _store_and_match(actor: Any, statement_import: StatementImport) -> None:
         if index % PROGRESS_EVERY == 0:
             StatementImport.objects.filter(pk=statement_import.pk).update(processed_lines=done_before + index)
     rematched = rematch_queued(account, exclude_import=statement_import)
+    waiting = _waiting_lines(account, [line.fingerprint for statement in statements for line in statement.lines])
     with transaction.atomic():
         StatementImport.objects.filter(pk=statement_import.pk).update(
-            status=ImportStatus.DONE, processed_lines=statement_import.line_count, finished_at=timezone.now())
+            status=ImportStatus.DONE, processed_lines=statement_import.line_count, finished_at=timezone.now(),
+            waiting_lines=waiting)
         record("bank.process_statement", actor=actor, obj=statement_import, territory=statement_import.territory,
                data={"new": new_lines, "duplicates": statement_import.line_count - new_lines,
                      "earlier_lines_booked": rematched})
+
+
+def _waiting_lines(account: BankAccount, fingerprints: list[str]) -> int:
+    """How many of the file's lines wait for a treasurer, whichever upload stored them: the
+    summary must not say "0 da abbinare" while the same movements wait from an earlier upload."""
+    ordered = sorted(set(fingerprints))
+    return sum(StatementLine.objects.filter(account=account, status=LineStatus.QUEUED,
+                                            fingerprint__in=ordered[start:start + 1000]).count()
+               for start in range(0, len(ordered), 1000))
 
 
 def _attach(lines: list[StatementLine], account: BankAccount) -> None:
@@ -872,11 +865,26 @@ def _book_transfer(line: StatementLine, expected: ExpectedTransfer, confidence: 
     return booked
 
 
+class Difference:
+    """What a treasurer decides when a line's amount is not what a transfer still expects
+    (issue 11, item 15): never decided by a one-click match."""
+
+    ACCEPT = "accept"  # short: take it as paid, the gap to bank_short_payments; over: excess to bank_unallocated
+    ASK_REST = "ask_rest"  # short only: book it, the transfer stays partly paid until the rest arrives
+    REFUSE = "refuse"  # set the line aside (to be sent back), nothing booked
+
+    SHORT = (ACCEPT, ASK_REST, REFUSE)
+    OVER = (ACCEPT, REFUSE)
+
+
 def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfer, confidence: int,
-                   manual: bool = False) -> StatementLine:
+                   manual: bool = False, difference: str = "") -> StatementLine:
     """Book a received transfer against what was expected: partial and over-payments are explicit
     (the expected transfer says partial / overpaid, the excess sits in bank_unallocated).
 
+    A short line is never booked automatically: it waits in the manual queue with the gap in
+    words. A treasurer's match of a different amount needs a `difference` decision
+    (`Difference.SHORT` / `Difference.OVER`), else it is refused (issue 11, item 15).
     A line another process booked meanwhile is left alone (automatic) or refused saying who (manual)."""
     action = "bank.match_transfer"
     with _refusing(action, actor, line.territory), transaction.atomic():
@@ -897,10 +905,39 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
             return _unmatched(manual, locked_line, _("Il bonifico atteso %(ref)s è annullato.")
                               % {"ref": target.reference}, "cancelled")
         received = locked_line.amount_cents
-        to_destination = min(received, target.outstanding_cents)
-        excess = received - to_destination
+        outstanding = target.outstanding_cents
+        gap = outstanding - received
+        if gap and not manual:
+            if gap > 0:  # a short payment waits for a treasurer's decision
+                return _queue(locked_line, _(
+                    "Bonifico %(ref)s arrivato con %(got)s invece di %(want)s: %(words)s. Decidi se accettare "
+                    "il pagamento ridotto, chiedere il resto o rifiutarlo.") % {
+                    "ref": target.reference, "got": format_money(Money(received)),
+                    "want": format_money(Money(outstanding)), "words": difference_words(received, outstanding)},
+                    confidence=confidence, suggestion=target)
+            difference = Difference.ACCEPT  # an excess is set aside in bank_unallocated, as before
+        if gap and difference not in (Difference.SHORT if gap > 0 else Difference.OVER):
+            raise _Refused(_("Il movimento (%(got)s) non corrisponde a quanto atteso per %(ref)s (%(want)s): "
+                             "%(words)s. Scegli cosa fare della differenza e conferma.") % {
+                "got": format_money(Money(received)), "ref": target.reference,
+                "want": format_money(Money(outstanding)), "words": difference_words(received, outstanding)},
+                "difference_undecided", field="difference")
+        if gap and difference == Difference.REFUSE:
+            reason = _("Importo diverso da quanto atteso per %(ref)s (%(words)s): rifiutato, da restituire a chi "
+                       "ha pagato.") % {"ref": target.reference, "words": difference_words(received, outstanding)}
+            _reject(locked_line, reason)
+            StatementLine.objects.filter(pk=locked_line.pk).update(matched_by=actor, matched_at=timezone.now())
+            record(action, actor=actor, obj=locked_line, territory=locked_line.territory,
+                   data={"transfer": target.reference, "difference": difference, "gap": gap})
+            return locked_line
+        accepted_short = gap > 0 and difference == Difference.ACCEPT
+        to_destination = outstanding if accepted_short else min(received, outstanding)
+        excess = received - min(received, outstanding)
         bank = _bank_ledger(locked_line.account)
         entries = [(bank, Money(received, locked_line.currency))]
+        if accepted_short:  # the gap is written off, the destination gets what was expected
+            shortfall = get_account("bank_short_payments", territory=locked_line.account.territory)
+            entries.append((shortfall, Money(gap, locked_line.currency)))
         if to_destination:
             entries.append((target.credit_account, Money(-to_destination, locked_line.currency)))
         if excess:
@@ -910,10 +947,10 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
                          memo=f"Bonifico {target.reference} {target.payer_name}",
                          entries=entries, idempotency_key=f"bank:line:{locked_line.pk}", about=target, audit=False)
         target.received_cents += received
-        if target.received_cents < target.amount_cents:
-            target.status = TransferStatus.PARTIAL
-        elif target.received_cents == target.amount_cents:
+        if accepted_short or target.received_cents == target.amount_cents:
             target.status = TransferStatus.PAID
+        elif target.received_cents < target.amount_cents:
+            target.status = TransferStatus.PARTIAL
         else:
             target.status = TransferStatus.OVERPAID
         target.save(update_fields=["received_cents", "status"])
@@ -923,10 +960,14 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
             TransferStatus.OVERPAID: _("Pagamento in eccesso di %(m)s, accantonato tra gli incassi da attribuire.")
             % {"m": format_money(Money(excess))},
         }.get(TransferStatus(target.status), "")
+        if accepted_short:
+            reason = _("Pagamento ridotto accettato: %(words)s, registrati tra le differenze accettate.") % {
+                "words": difference_words(received, outstanding)}
         _mark_matched(locked_line, actor, MatchKind.TRANSFER, reason, confidence, transfer=target)
         _settle_payment_on_commit(target.payment_id)
         record(action, actor=actor, obj=locked_line, territory=locked_line.territory,
-               data={"transfer": target.reference, "confidence": confidence, "status": target.status})
+               data={"transfer": target.reference, "confidence": confidence, "status": target.status,
+                     **({"difference": difference, "gap": gap} if gap else {})})
     return locked_line
 
 
@@ -942,10 +983,13 @@ def _mark_matched(line: StatementLine, actor: Any, kind: str, reason: str, confi
     line.save(update_fields=["status", "match_kind", "reason", "confidence", "matched_by", "matched_at", *links])
 
 
-def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer) -> StatementLine:
-    """A treasurer's manual match; two treasurers at once → one wins, the other is told."""
+def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer,
+               difference: str = "") -> StatementLine:
+    """A treasurer's manual match; two treasurers at once → one wins, the other is told.
+    A different amount needs `difference` (see `Difference`), else it is refused."""
     _require_treasury("bank.match_transfer", actor, line.territory)
-    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100, manual=True)
+    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100, manual=True,
+                          difference=difference)
 
 
 def match_return(*, actor: Any, line: StatementLine, collection: Collection) -> StatementLine:

@@ -21,6 +21,10 @@ class BankConfig(AppConfig):
               "attribuzione."),
         )
         register_kind(
+            "bank_short_payments", _("Differenze accettate su bonifici"), "debit",
+            _("Quanto manca ai bonifici che la tesoreria ha deciso di accettare per un importo ridotto."),
+        )
+        register_kind(
             "bank_charges", _("Commissioni bancarie"), "debit", _("Spese e commissioni addebitate dalla banca."),
         )
         from piazza.ledger.kinds import register_key_label

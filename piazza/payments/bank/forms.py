@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +13,7 @@ from piazza.core.forms import preselect_only_choice
 from piazza.core.money import MoneyFormField
 from piazza.ledger.models import Account
 from piazza.payments.bank.models import BankAccount, MandateChannel, Payee
+from piazza.payments.bank.statement_files import max_statement_mb, too_large_message
 from piazza.territory.models import Territory
 
 
@@ -99,12 +99,8 @@ class StatementUploadForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        limit = int(getattr(settings, "BANK_STATEMENT_MAX_MB", 50))
-        if upload.size > limit * 2**20:
-            raise forms.ValidationError(
-                _("Il file pesa %(size)s MB, oltre il limite di %(limit)s MB: scarica dall'home banking un periodo "
-                  "più breve (ad esempio un mese) e caricalo in più volte."),
-                code="too_large", params={"size": upload.size // 2**20 + 1, "limit": limit})
+        if upload.size > max_statement_mb() * 2**20:  # the parser checks the same setting
+            raise forms.ValidationError(too_large_message(upload.size), code="too_large")
         return upload
 
 

@@ -395,6 +395,9 @@ class StatementImport(models.Model):
     line_count = models.PositiveIntegerField(default=0)
     new_lines = models.PositiveIntegerField(default=0)
     duplicate_lines = models.PositiveIntegerField(default=0)
+    # Lines of this file still waiting for a treasurer when the import ended, also those an
+    # earlier upload of the same movements stored (issue 11, item 15).
+    waiting_lines = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from piazza.core.money import Money
+from piazza.core.money import Money, format_money
 from piazza.ledger.models import Account
 from piazza.ledger.queries import balances
 from piazza.payments.bank.models import (
@@ -120,10 +121,28 @@ def accounts_with_balances(user: Any) -> list[tuple[BankAccount, Money]]:
     return [(a, amounts[a.ledger_account_id]) for a in accounts]
 
 
+def amount_tolerance_cents() -> int:
+    """How far an expected transfer's outstanding amount may be from a line's and still be offered
+    for a manual match without a search (setting BANK_MATCH_AMOUNT_TOLERANCE_CENTS)."""
+    return int(getattr(settings, "BANK_MATCH_AMOUNT_TOLERANCE_CENTS", 500))
+
+
+def difference_words(line_cents: int, outstanding_cents: int) -> str:
+    """The gap between a line and what a transfer still expects, as a treasurer says it."""
+    gap = outstanding_cents - line_cents
+    if gap > 0:
+        return _("mancano %(m)s") % {"m": format_money(Money(gap))}
+    if gap < 0:
+        return _("%(m)s in più") % {"m": format_money(Money(-gap))}
+    return _("importo esatto")
+
+
 def candidate_transfers(user: Any, line: StatementLine, q: str = "", amount: Money | None = None,
-                        limit: int = 25) -> QuerySet[ExpectedTransfer]:
+                        limit: int = 25) -> list[ExpectedTransfer]:
     """Expected transfers a treasurer may match a line to: same account, open, searched by name,
-    RF reference or amount; without a search, those with the line's amount first."""
+    RF reference or amount; without a search, those whose outstanding amount is within the
+    tolerance of the line's (issue 11, item 15), and always the one the app suggested.
+    Closest amount first; each carries `gap_cents` (outstanding − line) and `difference` in words."""
     transfers = ExpectedTransfer.objects.visible_to(user, TREASURY).filter(
         account=line.account, status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL])
     if q:
@@ -132,9 +151,18 @@ def candidate_transfers(user: Any, line: StatementLine, q: str = "", amount: Mon
                                      | Q(description__icontains=q.strip()))
     if amount is not None:
         transfers = transfers.filter(amount_cents=amount.cents)
+    transfers = transfers.annotate(
+        gap=F("amount_cents") - F("received_cents") - line.amount_cents, distance=Abs(F("gap")))
     if not q and amount is None:
-        transfers = transfers.filter(amount_cents__gte=line.amount_cents)
-    return transfers.order_by("amount_cents", "-created_at")[:limit]
+        near = Q(distance__lte=amount_tolerance_cents())
+        if line.suggestion_id is not None:
+            near |= Q(pk=line.suggestion_id)
+        transfers = transfers.filter(near)
+    rows = list(transfers.order_by("distance", "-created_at")[:limit])
+    for row in rows:
+        row.gap_cents = row.outstanding_cents - line.amount_cents  # type: ignore[attr-defined]
+        row.difference = difference_words(line.amount_cents, row.outstanding_cents)  # type: ignore[attr-defined]
+    return rows
 
 
 def candidate_collections(user: Any, line: StatementLine, q: str = "", amount: Money | None = None,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sepaxml
 from lxml import etree
+from text_unidecode import unidecode
 
 SCHEMA_DIR = Path(sepaxml.__file__).parent / "schemas"
 PAIN008_SCHEMAS = ("pain.008.001.02", "pain.008.001.08")
@@ -84,6 +85,20 @@ def _xml_id(value: str) -> str:
     allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/-?:().,'+")
     cleaned = "".join(c if c in allowed else "-" for c in value)
     return cleaned[:35]
+
+
+# EPC Basic Latin character set (SEPA rulebooks, EPC217-08): what every bank must accept.
+EPC_BASIC_LATIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/-?:().,'+ ")
+# EPC217-08 conversion table, for the ASCII characters outside the basic set that have one.
+EPC_CONVERSIONS = {"&": "+"}
+
+
+def epc_text(value: str) -> str:
+    """Names and remittance text in the EPC basic Latin set (issue 11, item 15): accents and
+    other letters transliterated as `sepaxml` does (à → a, ß → ss), `&` → `+` as the EPC
+    conversion table says, and any other character outside the set → `.` (EPC best practice)."""
+    plain = unidecode(value or "")
+    return "".join(c if c in EPC_BASIC_LATIN else EPC_CONVERSIONS.get(c, ".") for c in plain)
 
 
 @functools.cache
@@ -165,7 +180,7 @@ def build_pain008(
     if not creditor.creditor_id:
         raise ValueError("a pain.008 file needs the creditor identifier")
     config = {
-        "name": creditor.name, "IBAN": creditor.iban, "BIC": creditor.bic, "batch": True,
+        "name": epc_text(creditor.name), "IBAN": creditor.iban, "BIC": creditor.bic, "batch": True,
         "creditor_id": creditor.creditor_id, "currency": "EUR", "instrument": "CORE",
     }
     document = sepaxml.SepaDD(config, schema=schema, clean=True)
@@ -173,10 +188,10 @@ def build_pain008(
         if debit.sequence not in SEQUENCE_TYPES:
             raise ValueError(f"unknown sequence type {debit.sequence}")
         payment: dict[str, object] = {
-            "name": debit.debtor_name, "IBAN": debit.debtor_iban, "amount": debit.amount_cents,
+            "name": epc_text(debit.debtor_name), "IBAN": debit.debtor_iban, "amount": debit.amount_cents,
             "type": debit.sequence, "collection_date": collection_date,
             "mandate_id": debit.mandate_reference, "mandate_date": debit.mandate_signed_on,
-            "description": debit.remittance, "endtoend_id": _xml_id(debit.end_to_end_id),
+            "description": epc_text(debit.remittance), "endtoend_id": _xml_id(debit.end_to_end_id),
         }
         if debit.debtor_bic:
             payment["BIC"] = debit.debtor_bic
@@ -206,13 +221,13 @@ def build_pain001(
         raise ValueError(f"unsupported schema {schema}")
     if not transfers:
         raise ValueError("a pain.001 file needs at least one transfer")
-    config = {"name": debtor.name, "IBAN": debtor.iban, "BIC": debtor.bic, "batch": True, "currency": "EUR"}
+    config = {"name": epc_text(debtor.name), "IBAN": debtor.iban, "BIC": debtor.bic, "batch": True, "currency": "EUR"}
     document = sepaxml.SepaTransfer(config, schema=schema, clean=True)
     for transfer in transfers:
         payment: dict[str, object] = {
-            "name": transfer.creditor_name, "IBAN": transfer.creditor_iban,
+            "name": epc_text(transfer.creditor_name), "IBAN": transfer.creditor_iban,
             "amount": transfer.amount_cents, "execution_date": execution_date,
-            "description": transfer.remittance, "endtoend_id": _xml_id(transfer.end_to_end_id),
+            "description": epc_text(transfer.remittance), "endtoend_id": _xml_id(transfer.end_to_end_id),
         }
         if transfer.creditor_bic:
             payment["BIC"] = transfer.creditor_bic

@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from piazza.payments.bank.references import find_references, is_valid_reference
@@ -32,7 +33,20 @@ CAMT_NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:(camt\.05[34])\.00
 # 08–10: Dbtr/Pty/Nm and Sts/Cd). A later or unknown version is refused, never guessed.
 SUPPORTED_VERSIONS = {f"{kind}.001.{n:02d}" for kind in ("camt.053", "camt.054") for n in range(2, 11)}
 ANY_ISO20022 = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:([a-z]{4}\.\d{3})\.\d{3}\.\d{2}$")
-MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def max_statement_mb() -> int:
+    """The one size limit of a statement file (setting BANK_STATEMENT_MAX_MB, 1 MB = 2**20 bytes),
+    checked by the upload form and by the parser (drop folder, commands) alike (issue 11, item 15)."""
+    return int(getattr(settings, "BANK_STATEMENT_MAX_MB", 20))
+
+
+def too_large_message(size_bytes: int) -> str:
+    """What a treasurer reads when a statement is over the limit: its size, the limit, what to do."""
+    return _("Il file pesa %(size)s MB, oltre il limite di %(limit)s MB: scarica dall'home banking un periodo "
+             "più breve (ad esempio un mese) e caricalo in più volte.") % {
+        "size": -(-size_bytes // 2**20), "limit": max_statement_mb()}
+
 
 CREDIT = "credit"
 DEBIT = "debit"
@@ -243,12 +257,8 @@ def parse_statement_file(data: bytes, filename: str = "") -> ParsedFile:
     """Parse a statement file of any supported format, or raise StatementFileError."""
     if not data or not data.strip():
         raise StatementFileError(_("Il file è vuoto."), "empty")
-    if len(data) > MAX_FILE_BYTES:
-        raise StatementFileError(
-            _("Il file supera i %(mb)s MB: chiedi alla banca un estratto per periodi più brevi.")
-            % {"mb": MAX_FILE_BYTES // (1024 * 1024)},
-            "too_large",
-        )
+    if len(data) > max_statement_mb() * 2**20:
+        raise StatementFileError(too_large_message(len(data)), "too_large")
     kind = _sniff(data)
     if kind == "xml":
         return parse_camt(data)

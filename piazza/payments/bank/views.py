@@ -270,8 +270,7 @@ def import_progress(request: HttpRequest, upload_id: str) -> HttpResponse:
     if not imports:
         raise Http404
     finished = all(i.finished for i in imports)
-    queued = StatementLine.objects.filter(statement_import__in=imports, status=LineStatus.QUEUED).count() \
-        if finished else 0
+    queued = sum(i.waiting_lines for i in imports) if finished else 0
     context = {
         "imports": imports, "finished": finished, "upload_id": upload_id, "queued": queued,
         "new": sum(i.new_lines for i in imports), "duplicates": sum(i.duplicate_lines for i in imports),
@@ -314,7 +313,8 @@ def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if do == "match":
                 transfer = get_object_or_404(ExpectedTransfer.objects.visible_to(request.user, TREASURY),
                                              pk=request.POST.get("transfer"))
-                actions.match_line(actor=request.user, line=line, transfer=transfer)
+                actions.match_line(actor=request.user, line=line, transfer=transfer,
+                                   difference=request.POST.get("difference", ""))
                 messages.success(request, _("Movimento abbinato a %(ref)s e registrato.") % {"ref": transfer.reference})
                 return redirect("bank:lines")
             if do == "match_return":

@@ -132,6 +132,30 @@ class TestPain:
         # Names are transliterated to the SEPA character set, not dropped.
         assert "Nicolo Dell'Acqua" in xml.decode()
 
+    @pytest.mark.parametrize("schema", sepa_xml.PAIN008_SCHEMAS + sepa_xml.PAIN001_SCHEMAS)
+    def test_names_and_remittance_keep_to_the_epc_basic_latin_set(self, schema):
+        """Issue 11, item 15: `&` is outside the EPC basic Latin set: it becomes `+` (EPC
+        conversion table), accents are transliterated, anything else becomes `.`; still XSD-valid."""
+        signed = datetime.date(2026, 1, 5)
+        party = sepa_xml.Party("Federazione & Circoli – Società", GOOD_IT, "BLOPIT22", "IT66ZZZA1B2C3D4E5F6G7H8")
+        if schema.startswith("pain.008"):
+            xml = sepa_xml.build_pain008(party, [sepa_xml.Debit(
+                "PZ-DD-1", 1500, "PZM-00000001", signed, "Rossi & Figli s.n.c.", GOOD_IT, "FRST",
+                "Quota 50% #1 & più_altro")], collection_date=datetime.date(2026, 2, 20), message_id="PZ-B-8",
+                schema=schema)
+        else:
+            xml = sepa_xml.build_pain001(party, [sepa_xml.Transfer(
+                "PZ-PO-1", 1500, "Rossi & Figli s.n.c.", GOOD_IT, "Quota 50% #1 & più_altro")],
+                execution_date=datetime.date(2026, 2, 20), message_id="PZ-P-2", schema=schema)
+        sepa_xml.validate_sepa_xml(xml, schema)
+        doc = etree.fromstring(xml)
+        ns = {"p": f"urn:iso:std:iso:20022:tech:xsd:{schema}"}
+        names = doc.xpath("//p:Nm/text()", namespaces=ns)
+        texts = names + doc.xpath("//p:Ustrd/text()", namespaces=ns)
+        assert "Rossi + Figli s.n.c." in names and "Federazione + Circoli - Societa" in names
+        assert "Quota 50. .1 + piu.altro" in texts
+        assert b"&amp;" not in xml and all(set(t) <= sepa_xml.EPC_BASIC_LATIN for t in texts)
+
     @pytest.mark.parametrize("schema", sepa_xml.PAIN001_SCHEMAS)
     def test_pain001_is_xsd_valid(self, schema):
         xml = sepa_xml.build_pain001(
