@@ -30,6 +30,7 @@ from piazza.core.money import Money
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
+    InstrumentInfo,
     InvalidSignature,
     Outcome,
     PaymentProvider,
@@ -67,6 +68,14 @@ def money(value: dict[str, Any] | None, currency: str) -> Money:
 
 def amount(m: Money) -> dict[str, str]:
     return {"currency_code": m.currency, "value": str(m.amount)}
+
+
+def payer_instrument(order: dict[str, Any]) -> InstrumentInfo | None:
+    """The PayPal account that approved an order (rule M24: one account, one instrument)."""
+    payer = order.get("payer") or {}
+    source = (order.get("payment_source") or {}).get("paypal") or {}
+    payer_id = str(payer.get("payer_id") or source.get("account_id") or "")
+    return InstrumentInfo(fingerprint=f"paypal:{payer_id}", kind="paypal") if payer_id else None
 
 
 class PayPalError(ProviderError):
@@ -183,7 +192,14 @@ class PayPalProvider(PaymentProvider):
             # The payer pressed "cancel and return": they may choose another way to pay.
             return ChargeResult(outcome=Outcome.FAILED, reference=order_id, failure_code="canceled")
         return ChargeResult(outcome=state.outcome, reference=order_id, fee=state.fee,
-                            failure_code=state.failure_code)
+                            failure_code=state.failure_code, instrument=state.instrument)
+
+    def approved_instrument(self, payment: Payment, attempt: PaymentAttempt) -> InstrumentInfo | None:
+        """The payer's PayPal account once they approved, before our capture moves the money."""
+        if not attempt.provider_reference:
+            return None
+        order = self._call("GET", f"/v2/checkout/orders/{attempt.provider_reference}")
+        return payer_instrument(order) if order.get("status") == "APPROVED" else None
 
     # --- reconciliation -------------------------------------------------------------------
     def _order_state(self, payment: Payment, order_id: str, capture_key: str) -> RemoteState:
@@ -219,7 +235,7 @@ class PayPalProvider(PaymentProvider):
         ]
         disputes = self._disputes(str(capture["id"]), currency)
         return RemoteState(outcome=Outcome.SUCCEEDED, reference=order_id, fee=fee, refunds=refunds,
-                           disputes=disputes)
+                           disputes=disputes, instrument=payer_instrument(order))
 
     def _disputes(self, capture_id: str, currency: str) -> list[RemoteDispute]:
         body = self._call("GET", "/v1/customer/disputes", params={"disputed_transaction_id": capture_id})
@@ -241,7 +257,10 @@ class PayPalProvider(PaymentProvider):
             # The order was never created or its id never reached us: the payer was never sent
             # to approve it, so nothing can have been charged.
             return RemoteState(outcome=Outcome.PENDING)
-        key = attempt.provider_key if attempt is not None and attempt.provider_reference == order_id else ""
+        # Only an attempt still in flight may be completed by capturing: one we refused before the
+        # capture (rule M24, `approved_instrument`) is failed and its approval is never used.
+        key = attempt.provider_key if (attempt is not None and attempt.provider_reference == order_id
+                                       and attempt.state in ("started", "requires_action", "unknown")) else ""
         return self._order_state(payment, order_id, capture_key=key)
 
     def _capture_of(self, payment: Payment) -> str:

@@ -29,6 +29,7 @@ from piazza.core.money import Money
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
+    InstrumentInfo,
     InvalidSignature,
     Outcome,
     PaymentProvider,
@@ -163,7 +164,7 @@ class StripeProvider(PaymentProvider):
         state = self._state(intent, refunds=[], disputes=[])
         return ChargeResult(outcome=state.outcome, reference=str(intent["id"]), fee=state.fee,
                             failure_code=state.failure_code, saved_method=state.saved_method,
-                            customer_reference=customer or state.customer_reference)
+                            customer_reference=customer or state.customer_reference, instrument=state.instrument)
 
     # --- reconciliation ----------------------------------------------------------------
     def _state(self, intent: Any, refunds: list[RemoteRefund], disputes: list[RemoteDispute]) -> RemoteState:
@@ -183,6 +184,7 @@ class StripeProvider(PaymentProvider):
         charge = _get(intent, "latest_charge")
         fee = None
         label = ""
+        instrument = None
         if charge is not None and not isinstance(charge, str):
             transaction = _get(charge, "balance_transaction")
             if transaction is not None and not isinstance(transaction, str):
@@ -190,6 +192,11 @@ class StripeProvider(PaymentProvider):
             card = _get(_get(charge, "payment_method_details"), "card")
             if card is not None:
                 label = f"{str(_get(card, 'brand', 'carta')).capitalize()} •••• {_get(card, 'last4', '')}"
+                if _get(card, "fingerprint"):
+                    # Rule M24: Stripe's fingerprint is the same for the same card number (per
+                    # account); `funding` is "credit", "debit", "prepaid" or "unknown".
+                    instrument = InstrumentInfo(fingerprint=f"stripe:{_get(card, 'fingerprint')}",
+                                                funding=str(_get(card, "funding", "")))
         customer = _get(intent, "customer", "")
         customer = customer if isinstance(customer, str) else str(_get(customer, "id", ""))
         method = _get(intent, "payment_method", "")
@@ -199,7 +206,8 @@ class StripeProvider(PaymentProvider):
             saved = SavedMethodInfo(method_reference=method, customer_reference=customer, label=label)
         return RemoteState(outcome=outcome, reference=str(intent["id"]),
                            fee=fee if outcome == Outcome.SUCCEEDED else None, failure_code=code,
-                           refunds=refunds, disputes=disputes, saved_method=saved, customer_reference=customer)
+                           refunds=refunds, disputes=disputes, saved_method=saved, customer_reference=customer,
+                           instrument=instrument if outcome == Outcome.SUCCEEDED else None)
 
     def _find_intent(self, client: stripe.StripeClient, payment: Payment) -> str:
         """Our PaymentIntent by metadata (after a timeout we may not know its id): the succeeded one first."""
@@ -274,6 +282,7 @@ class StripeProvider(PaymentProvider):
             except ProviderError:
                 return result
             result.fee = state.fee
+            result.instrument = result.instrument or state.instrument
         return result
 
     def fetch_intent(self, reference: str) -> RemoteState:

@@ -61,6 +61,18 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return result
 
 
+# Funding type of the test payment methods (Stripe's own names); the rest are credit cards.
+FUNDING = {"pm_card_mastercard_prepaid": ("mastercard", "5100", "prepaid"),
+           "pm_card_visa_debit": ("visa", "5556", "debit")}
+
+
+def _card_details(method: str) -> dict[str, Any]:
+    """Like Stripe: brand, last4, funding, and a fingerprint that is the same for the same card."""
+    brand, last4, funding = FUNDING.get(method, ("visa", "4242", "credit"))
+    fingerprint = hashlib.sha256(f"fake-stripe:{method or 'pm_card_visa'}".encode()).hexdigest()[:16]
+    return {"brand": brand, "last4": last4, "funding": funding, "fingerprint": fingerprint}
+
+
 class StripeError(Exception):
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(body)
@@ -206,7 +218,7 @@ class FakeStripe:
         charge = {
             "id": charge_id, "object": "charge", "amount": intent["amount"], "amount_refunded": 0,
             "currency": intent["currency"], "payment_intent": intent["id"], "payment_method": method,
-            "payment_method_details": {"type": "card", "card": {"brand": "visa", "last4": "4242"}},
+            "payment_method_details": {"type": "card", "card": _card_details(method)},
             "status": "failed" if decline else "succeeded", "paid": not decline, "refunded": False,
             "disputed": False, "balance_transaction": None if decline else self._bt(intent["amount"], fee,
                                                                                       intent["currency"]),
