@@ -468,7 +468,7 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
         _close_unknown_attempts(actor=actor, payment=payment)
     provider = get_provider(payment.provider)
     instrument = provider.preview_instrument(data)
-    if instrument is not None and not PaymentAttempt.objects.filter(client_key=client_key).exists():
+    if instrument is not None:
         # The payable's rules on the instrument (M24: prepaid cards, cards per membership),
         # before the attempt exists and before any money moves; refused with its own message.
         check_instrument(actor=actor, payment=payment, instrument=instrument)
