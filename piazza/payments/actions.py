@@ -683,6 +683,12 @@ def reconcile_payment(*, actor: Actor, payment: Payment) -> Payment:
     """Re-fetch from the provider (outside a transaction) and sync. Never charges."""
     provider = get_provider(payment.provider)
     attempt = payment.attempts.order_by("-number").first()
+    if attempt is not None and attempt.state in IN_FLIGHT_ATTEMPT_STATES and payment.is_open:
+        try:  # an approval (PayPal) is checked against the payable's rules before any capture (M24)
+            check_approved_instrument(actor=actor, payment=payment, attempt=attempt)
+        except ValidationError:
+            payment.refresh_from_db()
+            return payment
     remote = provider.fetch(payment, attempt)
     return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile")
 

@@ -17,8 +17,11 @@ from django.urls import reverse
 from piazza.membership.models import AnomalyFlag, FlagKind, MembershipRules, Status
 from piazza.membership.payments import start_online_payment
 from piazza.membership.views import card_token
+from piazza.payments.bank.actions import register_bank_account
 from piazza.payments.models import Payment, SandboxCharge, State
 from piazza.payments.tests.fakes.paypal_api import FakePayPal
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official
 
 from .conftest import join
 
@@ -150,10 +153,33 @@ def test_join_paid_by_paypal_then_the_same_account_refused_before_capture(tree, 
     payment = Payment.objects.get(creation_key=f"membership:{second.pk}")
     order_id = payment.attempts.get().provider_reference
     fake_paypal.approve(order_id, payer_id="PAYERMARIO")  # the same PayPal account again
-    back = client.get(reverse("payments:return", args=[payment.token]), {"token": order_id, "PayerID": "PAYERMARIO"})
-    assert back["Location"] == reverse("payments:pay", args=[payment.token])
+    # PayPal's "order approved" notification may come before the payer: it captures nothing.
+    body, headers = fake_paypal.event("CHECKOUT.ORDER.APPROVED", fake_paypal.orders[order_id])
+    assert client.post(reverse("payments:webhook", args=["paypal"]), body, content_type="application/json",
+                       **headers).status_code == 200
+    assert len(fake_paypal.completed_captures) == 1
+    for _reload in range(2):  # the return page, then a reload of it: never a capture
+        back = client.get(reverse("payments:return", args=[payment.token]),
+                          {"token": order_id, "PayerID": "PAYERMARIO"})
+        assert back["Location"] == reverse("payments:pay", args=[payment.token])
     assert len(fake_paypal.completed_captures) == 1  # never captured: no money moved
     assert "al massimo 1" in client.get(back["Location"]).content.decode()
     payment.refresh_from_db()
     second.refresh_from_db()
     assert payment.state == State.FAILED and second.status == Status.APPLIED
+
+
+def test_a_fee_offers_sepa_direct_debit_where_there_is_a_creditor_a_donation_does_not(tree):
+    """Membership fees are yearly: SEPA DD (the mandate flow) is offered next to card and transfer,
+    in a territory whose federation has a bank account with a SEPA creditor id (Bologna)."""
+    treasurer = make_official("anna.tesoriera", tree.bologna, [Role.TREASURY])
+    register_bank_account(actor=treasurer, territory=tree.bologna, name="PD Federazione di Bologna",
+                          iban="IT60X0542811101000000123456", creditor_id="IT66ZZZA1B2C3D4E5F6G7H8")
+    client = Client()
+    _membership, pay_url = _apply(tree)
+    step = client.get(pay_url)
+    page = client.get(step["Location"])
+    assert [m.kind for m in page.context["offered"]] == ["card", "bank_transfer", "sepa_dd"]
+    response = client.post(step["Location"], {"idempotency_key": "s1", "method": "sepa_dd"})
+    assert response["Location"] == pay_url  # the mandate is signed on the payment page
+    assert "debtor_iban" in client.get(pay_url).context["form"].fields

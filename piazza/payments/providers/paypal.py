@@ -51,6 +51,7 @@ DECLINE_ISSUES = {
     "PAYER_ACTION_REQUIRED": "payer_action_required",
     "TRANSACTION_REFUSED": "card_declined",
 }
+IN_FLIGHT = ("started", "requires_action", "unknown")  # payments.models.IN_FLIGHT_ATTEMPT_STATES
 CAPTURED = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")  # the money arrived (refunds come after)
 RELEVANT_PREFIXES = ("CHECKOUT.ORDER.", "PAYMENT.CAPTURE.", "CUSTOMER.DISPUTE.")
 SIGNATURE_HEADERS = {
@@ -178,8 +179,9 @@ class PayPalProvider(PaymentProvider):
             return ChargeResult(outcome=Outcome.PENDING)
         declined = ""
         try:
-            self._call("POST", f"/v2/checkout/orders/{order_id}/capture",
-                       request_id=f"{attempt.provider_key}-capture", json={})
+            if attempt.state in IN_FLIGHT:  # never an attempt we refused before the capture (M24)
+                self._call("POST", f"/v2/checkout/orders/{order_id}/capture",
+                           request_id=f"{attempt.provider_key}-capture", json={})
         except PayPalError as exc:
             if exc.issue in DECLINE_ISSUES:
                 declined = DECLINE_ISSUES[exc.issue]
@@ -260,7 +262,7 @@ class PayPalProvider(PaymentProvider):
         # Only an attempt still in flight may be completed by capturing: one we refused before the
         # capture (rule M24, `approved_instrument`) is failed and its approval is never used.
         key = attempt.provider_key if (attempt is not None and attempt.provider_reference == order_id
-                                       and attempt.state in ("started", "requires_action", "unknown")) else ""
+                                       and attempt.state in IN_FLIGHT) else ""
         return self._order_state(payment, order_id, capture_key=key)
 
     def _capture_of(self, payment: Payment) -> str:
