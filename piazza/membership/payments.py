@@ -180,6 +180,8 @@ def charge_cycle(payment: Any) -> int:
 class MembershipFeeHandler:
     """What the payments app calls when a membership fee's payment changes (rule M13)."""
 
+    capture_after_check = True  # rule M24 holds for cards typed into Stripe.js too
+
     def payment_methods(self, payment: Any, payable: Any) -> frozenset[str]:
         """Card, PayPal, transfer (M13) and, the fee being yearly, SEPA direct debit."""
         return frozenset({"card", "paypal", "bank_transfer", "sepa_dd"})

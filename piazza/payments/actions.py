@@ -475,6 +475,9 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
     attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
     if not created:
         return attempt  # double click or replay: never a second charge
+    handler = handler_for(payment.payable_label)
+    if handler is not None and handler.capture_after_check:
+        data = {**data, "capture_after_check": True}
     try:
         result = provider.start(payment, attempt, data, return_url)
     except ProviderError as exc:
@@ -1246,6 +1249,9 @@ def check_approved_instrument(*, actor: Actor, payment: Payment, attempt: Paymen
     """Back from the provider's site and before the capture (PayPal): the payable's rules on the
     account that approved. A refusal fails the attempt, so nothing captures it later (a webhook,
     reconciliation), and the payment page shows why; then the ValidationError is raised again."""
+    handler = handler_for(payment.payable_label)
+    if handler is None or not handler.capture_after_check:
+        return
     instrument = get_provider(payment.provider).approved_instrument(payment, attempt)
     if instrument is None:
         return
@@ -1263,6 +1269,10 @@ def check_approved_instrument(*, actor: Actor, payment: Payment, attempt: Paymen
                 locked.save(update_fields=["failure_code", "failure_message", "updated_at"])
                 _move(locked, State.FAILED, actor=actor, kind="failed", source="return", code="instrument_refused")
                 notify(locked, "failed")
+        try:
+            get_provider(payment.provider).release_approval(payment, attempt)
+        except ProviderError as release_error:  # the hold expires on its own; the refusal stands
+            log.warning("payment %s: approval not released (%s)", payment.pk, release_error)
         raise
 
 

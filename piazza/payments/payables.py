@@ -33,6 +33,11 @@ class PayableHandler:
     #: on success: payments then sends no confirmation of its own, so the payer gets one email.
     sends_own_receipt: bool = False
 
+    #: True when `check_instrument` must also see what the payer approves at the provider's site
+    #: (the PayPal account; the card typed into Stripe.js, then only authorised) before the
+    #: capture. False: no extra provider call, captured at once.
+    capture_after_check: bool = False
+
     def payment_methods(self, payment: Payment, payable: Any) -> frozenset[str] | None:
         """The methods ("card", "paypal", "bank_transfer", "sepa_dd") this payable may be paid
         with; None = the default (card, PayPal, bank transfer). See `payments.methods`."""

@@ -236,7 +236,7 @@ def stripe_checkout(request: HttpRequest, token: str) -> HttpResponse:
         secret, status = provider.client_secret(attempt.provider_reference)  # type: ignore[attr-defined]
     except ProviderError:
         return redirect("payments:done", token=payment.token)
-    if status in ("succeeded", "processing", "canceled"):
+    if status in ("succeeded", "processing", "canceled", "requires_capture"):
         return redirect("payments:return", token=payment.token)
     return render(request, "payments/stripe_checkout.html", {
         "payment": payment, "client_secret": secret, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,

@@ -20,6 +20,7 @@ from piazza.membership.views import card_token
 from piazza.payments.bank.actions import register_bank_account
 from piazza.payments.models import Payment, SandboxCharge, State
 from piazza.payments.tests.fakes.paypal_api import FakePayPal
+from piazza.payments.tests.fakes.stripe_api import FakeStripe
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
 
@@ -183,3 +184,47 @@ def test_a_fee_offers_sepa_direct_debit_where_there_is_a_creditor_a_donation_doe
     response = client.post(step["Location"], {"idempotency_key": "s1", "method": "sepa_dd"})
     assert response["Location"] == pay_url  # the mandate is signed on the payment page
     assert "debtor_iban" in client.get(pay_url).context["form"].fields
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """Stripe's API faked locally (no network), as in the payments tests."""
+    with FakeStripe() as fake:
+        settings.STRIPE_SECRET_KEY, settings.STRIPE_PUBLISHABLE_KEY = "sk_test_fake", "pk_test_fake"
+        settings.STRIPE_WEBHOOK_SECRET, settings.STRIPE_API_BASE = fake.webhook_secret, fake.url
+        settings.STRIPE_TIMEOUT_SECONDS = 5
+        yield fake
+
+
+def test_stripe_prepaid_card_is_only_authorised_then_released_where_the_federation_refuses_it(tree, fake_stripe):
+    """Stripe.js takes the card, so the fee is only authorised (manual capture): the card's
+    funding type is checked before the capture, and a refused card's hold is cancelled."""
+    MembershipRules.objects.create(territory=tree.bologna, refuse_prepaid_cards=True)
+    membership, pay_url = _apply(tree)
+    client = Client()
+    payment = Payment.objects.get(creation_key=f"membership:{membership.pk}")
+    started = client.post(pay_url, {"idempotency_key": "st1"})
+    assert started["Location"] == reverse("payments:stripe_checkout", args=[payment.token])
+    intent = payment.attempts.get().provider_reference
+    fake_stripe.confirm(intent, "pm_card_mastercard_prepaid")  # what Stripe.js does
+    assert fake_stripe.intents[intent]["status"] == "requires_capture"
+    back = client.get(reverse("payments:return", args=[payment.token]))
+    assert back["Location"] == pay_url
+    assert "non accetta carte prepagate" in client.get(pay_url).content.decode()
+    assert fake_stripe.intents[intent]["status"] == "canceled"  # the hold is released, nothing captured
+    client.get(reverse("payments:return", args=[payment.token]))  # a reload captures nothing either
+    body, signature = fake_stripe.event("payment_intent.canceled", fake_stripe.intents[intent])
+    assert client.post(reverse("payments:webhook", args=["stripe"]), body, content_type="application/json",
+                       HTTP_STRIPE_SIGNATURE=signature).status_code == 200  # our own cancel, notified
+    membership.refresh_from_db()
+    payment.refresh_from_db()
+    assert membership.status == Status.APPLIED and payment.state == State.FAILED
+    # A named card: authorised, checked, captured.
+    client.post(pay_url, {"idempotency_key": "st2"})
+    second = payment.attempts.get(client_key="st2").provider_reference
+    fake_stripe.confirm(second, "pm_card_visa")
+    client.get(reverse("payments:return", args=[payment.token]))
+    payment.refresh_from_db()
+    membership.refresh_from_db()
+    assert fake_stripe.intents[second]["status"] == "succeeded" and payment.state == State.SUCCEEDED
+    assert membership.status == Status.EFFECTIVE and membership.payer_fingerprint

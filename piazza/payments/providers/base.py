@@ -215,6 +215,11 @@ class PaymentProvider(abc.ABC):
         (PayPal's payer); None when the provider has nothing to ask or the charge is already made."""
         return None
 
+    def release_approval(self, payment: Payment, attempt: PaymentAttempt) -> None:
+        """Give up an approval the payable refused (Stripe cancels the card authorisation); by
+        default nothing: an uncaptured PayPal order expires on its own."""
+        return None
+
     # --- reconciliation -----------------------------------------------------------------
     @abc.abstractmethod
     def fetch(self, payment: Payment, attempt: PaymentAttempt | None = None) -> RemoteState:
