@@ -682,8 +682,10 @@ def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: i
     if data.frequency == Frequency.MONTHLY:
         _schedule, payment = payments.create_recurring(interval="monthly", **common)
     else:
-        payment = payments.create_payment(save_method=data.remember_method,
-                                          metadata={"client_key": data.idempotency_key}, **common)
+        # No rail imposed (`provider` empty) and no card to save: the donor chooses how to pay on
+        # the payment page (issue 11 item 1).
+        payment = payments.create_payment(save_method=data.remember_method, **common, metadata={
+            "client_key": data.idempotency_key, "method_step": not data.provider and not data.remember_method})
     donation.payment_id = payment.pk
     donation.save(update_fields=["payment_id"])
     record("funding.submit_donation", actor=actor, obj=donation, territory=campaign.territory,

@@ -17,7 +17,7 @@ from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause
-from piazza.membership.models import Membership
+from piazza.membership.models import Membership, rules_for
 from piazza.territory.models import Level, Territory
 
 COLLECTED_FEES = register_kind(
@@ -108,7 +108,9 @@ def start_online_payment(membership: Membership, *, actor: Any, provider: str | 
         description=f"Tessera PD {membership.year} – {person.full_name}"[:200],
         creation_key=f"membership:{membership.pk}", payable=membership, payer=person,
         payer_name=person.full_name, payer_email=email.value if email else "", territory=membership.circolo,
-        return_url=return_url, metadata={"membership": membership.pk, "year": membership.year},
+        return_url=return_url, metadata={"membership": membership.pk, "year": membership.year,
+                                         # no rail imposed: the payer chooses on the payment page
+                                         "method_step": provider is None},
     )
 
 
@@ -178,6 +180,27 @@ def charge_cycle(payment: Any) -> int:
 class MembershipFeeHandler:
     """What the payments app calls when a membership fee's payment changes (rule M13)."""
 
+    capture_after_check = True  # rule M24 holds for cards typed into Stripe.js too
+
+    def payment_methods(self, payment: Any, payable: Any) -> frozenset[str]:
+        """Card, PayPal, transfer (M13) and, the fee being yearly, SEPA direct debit."""
+        return frozenset({"card", "paypal", "bank_transfer", "sepa_dd"})
+
+    def method_note(self, payment: Any, payable: Any, kind: str) -> str:
+        if kind == "card" and payable is not None and rules_for(payable.circolo).refuse_prepaid_cards:
+            return str(_("La tua federazione non accetta carte prepagate o non nominative per la quota."))
+        return ""
+
+    def check_instrument(self, payment: Any, payable: Any, instrument: Any, *, actor: Any) -> None:
+        """Rule M24 before money moves: no prepaid card where the federation refuses them, at
+        most `max_per_instrument` memberships of the year per card or PayPal account."""
+        from piazza.membership.actions import check_instrument, instrument_fingerprint
+
+        if payable is None or charge_cycle(payment) >= 2:
+            return
+        check_instrument(actor=actor, membership=payable, fingerprint=instrument_fingerprint(instrument.fingerprint),
+                         prepaid=instrument.prepaid)
+
     def on_succeeded(self, payment: Any, payable: Any) -> None:
         from piazza.membership.actions import after_online_payment, after_yearly_debit
 
@@ -232,7 +255,8 @@ def start_election_fee(registration: Any, *, actor: Any, provider: str | None = 
         actor=actor, amount=amount, allocations=[(account, amount)], provider=provider or online_provider(),
         description=f"Albo – {election.name} – {person.full_name}"[:200], creation_key=f"albo:{registration.pk}",
         payable=registration, payer=person, payer_name=person.full_name, payer_email=email.value if email else "",
-        territory=election.territory, return_url=return_url, metadata={"election": election.pk},
+        territory=election.territory, return_url=return_url,
+        metadata={"election": election.pk, "method_step": provider is None},
     )
 
 

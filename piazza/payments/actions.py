@@ -29,7 +29,7 @@ from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.money import Money, MoneyError, format_money
 from piazza.core.tasks import enqueue_on_commit
 from piazza.ledger.models import Account, Cause
-from piazza.payments import booking
+from piazza.payments import booking, methods
 from piazza.payments.emails import (
     send_device_link,
     send_payer_link,
@@ -37,6 +37,7 @@ from piazza.payments.emails import (
     send_recurring_failure_notice,
 )
 from piazza.payments.messages import decline_message
+from piazza.payments.methods import instrument_metadata
 from piazza.payments.models import (
     IN_FLIGHT_ATTEMPT_STATES,
     AttemptState,
@@ -51,6 +52,7 @@ from piazza.payments.models import (
     PaymentAllocation,
     PaymentAttempt,
     PaymentEvent,
+    PaymentMethodSetting,
     Refund,
     RefundState,
     SavedMethod,
@@ -61,6 +63,7 @@ from piazza.payments.payables import handler_for, notify
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
+    InstrumentInfo,
     Outcome,
     ProviderError,
     RemoteDispute,
@@ -69,6 +72,8 @@ from piazza.payments.providers.base import (
 )
 from piazza.payments.providers.registry import get_provider
 from piazza.payments.queries import payer_has_payments
+from piazza.territory.models import Role
+from piazza.territory.scoping import has_role_at
 
 log = logging.getLogger(__name__)
 
@@ -273,15 +278,21 @@ def _save_method(payment: Payment, result_method: Any) -> SavedMethod | None:
 
 
 def _succeed(payment: Payment, *, actor: Actor, reference: str, fee: Money | None, source: str,
-             method: SavedMethod | None = None) -> None:
-    """Locked payment → succeeded, booked once, payable notified, confirmation emailed."""
+             method: SavedMethod | None = None, instrument: InstrumentInfo | None = None) -> None:
+    """Locked payment → succeeded, booked once, payable notified, confirmation emailed.
+
+    The instrument the provider reports (fingerprint, funding type) is kept in the payment's
+    metadata before the payable is notified, so its rules see it (M24, issue 11 item 6)."""
     if reference and not payment.provider_reference:
         payment.provider_reference = reference
     if fee is not None and payment.fee_cents is None:
         payment.fee_cents = fee.cents
     payment.failure_code = ""
     payment.failure_message = ""
-    payment.save(update_fields=["provider_reference", "fee_cents", "failure_code", "failure_message", "updated_at"])
+    if instrument is not None:
+        payment.metadata = {**(payment.metadata or {}), **instrument_metadata(instrument)}
+    payment.save(update_fields=["provider_reference", "fee_cents", "failure_code", "failure_message", "metadata",
+                                "updated_at"])
     if not _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source):
         return
     booking.book_payment(payment, actor=actor)
@@ -411,7 +422,8 @@ def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttem
             return locked
         if result.outcome == Outcome.SUCCEEDED:
             method = _save_method(locked, result.saved_method)
-            _succeed(locked, actor=actor, reference=result.reference, fee=result.fee, source=source, method=method)
+            _succeed(locked, actor=actor, reference=result.reference, fee=result.fee, source=source, method=method,
+                     instrument=result.instrument)
         elif result.outcome == Outcome.FAILED:
             _fail(locked, actor=actor, code=result.failure_code or "card_declined", source=source)
         elif result.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
@@ -453,10 +465,18 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
         # The provider holds no successful charge of the earlier try: it no longer blocks a new
         # one (should it succeed after all, it arrives as a duplicate and is refunded).
         _close_unknown_attempts(actor=actor, payment=payment)
+    provider = get_provider(payment.provider)
+    instrument = provider.preview_instrument(data)
+    if instrument is not None:
+        # The payable's rules on the instrument (M24: prepaid cards, cards per membership),
+        # before the attempt exists and before any money moves; refused with its own message.
+        check_instrument(actor=actor, payment=payment, instrument=instrument)
     attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
     if not created:
         return attempt  # double click or replay: never a second charge
-    provider = get_provider(payment.provider)
+    handler = handler_for(payment.payable_label)
+    if handler is not None and handler.capture_after_check:
+        data = {**data, "capture_after_check": True}
     try:
         result = provider.start(payment, attempt, data, return_url)
     except ProviderError as exc:
@@ -637,7 +657,7 @@ def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source:
             if remote.outcome == Outcome.SUCCEEDED:
                 method = _save_method(locked, remote.saved_method)
                 _succeed(locked, actor=actor, reference=remote.reference, fee=remote.fee, source=source,
-                         method=method)
+                         method=method, instrument=remote.instrument)
                 locked.attempts.exclude(state=AttemptState.SUCCEEDED).filter(
                     provider_reference__in=[remote.reference, ""]
                 ).update(state=AttemptState.SUCCEEDED)
@@ -665,6 +685,12 @@ def reconcile_payment(*, actor: Actor, payment: Payment) -> Payment:
     """Re-fetch from the provider (outside a transaction) and sync. Never charges."""
     provider = get_provider(payment.provider)
     attempt = payment.attempts.order_by("-number").first()
+    if attempt is not None and attempt.state in IN_FLIGHT_ATTEMPT_STATES and payment.is_open:
+        try:  # an approval (PayPal) is checked against the payable's rules before any capture (M24)
+            check_approved_instrument(actor=actor, payment=payment, attempt=attempt)
+        except ValidationError:
+            payment.refresh_from_db()
+            return payment
     remote = provider.fetch(payment, attempt)
     return sync_payment(actor=actor, payment=payment, remote=remote, source="reconcile")
 
@@ -688,9 +714,6 @@ def adopt_provider_charge(*, actor: Actor, provider_id: str, reference: str, pay
 def request_refund(*, actor: Actor, payment: Payment, amount: Money, reason: str = "") -> Refund:
     """Record a refund to execute (full or partial); refuses more than what is left."""
     action = "payments.request_refund"
-    from piazza.territory.models import Role
-    from piazza.territory.scoping import has_role_at
-
     if actor is not None and getattr(actor, "is_authenticated", False) and (
         payment.territory is None or not has_role_at(actor, payment.territory, [Role.TREASURY, Role.ADMINISTRATOR])
     ):
@@ -1002,9 +1025,6 @@ def resume_schedule(*, actor: Actor, schedule: Any, via: str = "payer_link") -> 
     page, or the treasury of its territory). The failure count starts again from zero and the
     next charge is due today at the earliest, so `run_due_charges` picks it up."""
     from piazza.payments.models import RecurringSchedule, ScheduleState
-    from piazza.territory.models import Role
-    from piazza.territory.scoping import has_role_at
-
     action = "payments.resume_schedule"
     if via == "treasury" and (
         schedule.territory is None or not has_role_at(actor, schedule.territory, [Role.TREASURY, Role.ADMINISTRATOR])
@@ -1181,3 +1201,96 @@ def open_device_link(*, actor: Actor, raw: str, label: str = "") -> tuple[str, s
     except _LinkRefused as refused:
         refuse(action, refused.message, actor=actor, code=refused.code)
         raise AssertionError from refused  # unreachable: refuse() raises
+
+
+# --- the payer's choice of method, and the payable's rules on the instrument (issue 11) ------
+
+
+def check_instrument(*, actor: Actor, payment: Payment, instrument: InstrumentInfo) -> None:
+    """The payable's rules on the instrument about to pay (M24 for membership fees): refused with
+    the payable's own message and audit entry, before any money moves. Outside transactions."""
+    handler = handler_for(payment.payable_label)
+    if handler is not None:
+        handler.check_instrument(payment, payment.payable, instrument, actor=actor)
+
+
+def choose_method(*, actor: Actor, payment: Payment, method: str) -> Payment:
+    """The payer picks how to pay (card, PayPal, bank transfer, SEPA direct debit): the payment
+    moves to that method's rail. Only a method offered for this payment (`methods.offered_methods`),
+    and only while no charge is in flight, so a running charge is never orphaned."""
+    action = "payments.choose_method"
+    chosen = next((m for m in methods.offered_methods(payment) if m.kind == method), None)
+    if chosen is None:
+        refuse(action, _("Questo metodo di pagamento non è disponibile per questo pagamento: scegline uno "
+                         "dell'elenco."), actor=actor, territory=payment.territory, code="method_unavailable",
+               field="method")
+        raise AssertionError  # unreachable: refuse() raises
+    if not methods.may_change(payment):
+        refuse(action, _("Un pagamento è già in corso con il metodo scelto prima: attendi l'esito (o completa il "
+                         "bonifico) prima di cambiare metodo."), actor=actor, territory=payment.territory,
+               code="attempt_in_flight", field="method")
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if not methods.may_change(locked):  # changed since the read above: nothing is written
+            raise ValidationError(_("Il pagamento è cambiato nel frattempo: ricarica la pagina."),
+                                  code="changed")
+        previous = locked.provider
+        locked.provider = chosen.provider
+        locked.metadata = {**(locked.metadata or {}), "method_chosen": chosen.kind}
+        locked.save(update_fields=["provider", "metadata", "updated_at"])
+        _event(locked, "method_chosen", actor=actor, method=chosen.kind, provider=chosen.provider,
+               previous=previous)
+        record(action, actor=actor, obj=locked, territory=locked.territory,
+               data={"method": chosen.kind, "provider": chosen.provider, "previous": previous})
+    payment.refresh_from_db()
+    return payment
+
+
+def check_approved_instrument(*, actor: Actor, payment: Payment, attempt: PaymentAttempt) -> None:
+    """Back from the provider's site and before the capture (PayPal): the payable's rules on the
+    account that approved. A refusal fails the attempt, so nothing captures it later (a webhook,
+    reconciliation), and the payment page shows why; then the ValidationError is raised again."""
+    handler = handler_for(payment.payable_label)
+    if handler is None or not handler.capture_after_check:
+        return
+    instrument = get_provider(payment.provider).approved_instrument(payment, attempt)
+    if instrument is None:
+        return
+    try:
+        check_instrument(actor=actor, payment=payment, instrument=instrument)
+    except ValidationError as exc:
+        message = " ".join(exc.messages)
+        with transaction.atomic():
+            locked = _locked(payment.pk)
+            PaymentAttempt.objects.filter(pk=attempt.pk, state__in=IN_FLIGHT_ATTEMPT_STATES).update(
+                state=AttemptState.FAILED, failure_code="instrument_refused", updated_at=timezone.now())
+            if locked.can_move_to(State.FAILED):
+                locked.failure_code = "instrument_refused"
+                locked.failure_message = message[:300]
+                locked.save(update_fields=["failure_code", "failure_message", "updated_at"])
+                _move(locked, State.FAILED, actor=actor, kind="failed", source="return", code="instrument_refused")
+                notify(locked, "failed")
+        try:
+            get_provider(payment.provider).release_approval(payment, attempt)
+        except ProviderError as release_error:  # the hold expires on its own; the refusal stands
+            log.warning("payment %s: approval not released (%s)", payment.pk, release_error)
+        raise
+
+
+def set_territory_method(*, actor: Actor, territory: Any, provider: str, enabled: bool) -> PaymentMethodSetting:
+    """A treasurer (or administrator) of `territory` offers or withdraws a rail for the payables of
+    the territory and everything below it, unless a territory below says otherwise."""
+    action = "payments.set_territory_method"
+    if not has_role_at(actor, territory, [Role.TREASURY, Role.ADMINISTRATOR]):
+        refuse(action, _("Solo la tesoreria di %(t)s decide i metodi di pagamento offerti lì.") % {"t": territory},
+               actor=actor, territory=territory, code="out_of_scope", permission=True)
+    try:
+        get_provider(provider)
+    except LookupError:
+        refuse(action, _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider}, actor=actor,
+               territory=territory, code="unknown_provider", field="provider")
+    with transaction.atomic():
+        setting, _created = PaymentMethodSetting.objects.update_or_create(
+            territory=territory, provider=provider, defaults={"enabled": enabled})
+        record(action, actor=actor, obj=setting, territory=territory, data={"provider": provider, "enabled": enabled})
+    return setting

@@ -35,3 +35,17 @@ class PayerLinkForm(forms.Form):
     """"Ricevi via email il link ai tuoi pagamenti": the only way to the payer page (convention 16)."""
 
     email = forms.EmailField(label=_("La tua email"), max_length=254)
+
+
+class MethodForm(IdempotencyForm):
+    """The method step: one radio per method offered for this payment (`payments.methods`)."""
+
+    method = forms.ChoiceField(
+        label=_("Come vuoi pagare?"), widget=forms.RadioSelect,
+        error_messages={"required": _("Scegli come vuoi pagare."),
+                        "invalid_choice": _("Questo metodo non è disponibile: scegline uno dell'elenco.")},
+    )
+
+    def __init__(self, *args: object, methods: list[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["method"].choices = methods  # type: ignore[attr-defined]

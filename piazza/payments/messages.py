@@ -23,6 +23,8 @@ DECLINE_MESSAGES: dict[str, Promise] = {
                           "controlleremo l'esito e ti scriveremo."),
     "payer_action_required": _("Completa l'approvazione sul sito del circuito di pagamento, poi torna qui."),
     "canceled": _("Il pagamento è stato annullato. Puoi riprovare quando vuoi."),
+    "instrument_refused": _("Questo mezzo di pagamento non è accettato per questo pagamento e non ti è stato "
+                            "addebitato nulla: usa un'altra carta o un altro metodo."),
 }
 
 

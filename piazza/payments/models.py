@@ -580,6 +580,9 @@ class SandboxCharge(models.Model):
     amount_cents = models.BigIntegerField()
     currency = CurrencyField()
     card_last4 = models.CharField(max_length=4)
+    # What the simulated processor reports about the card (rule M24): never the number itself.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    funding = models.CharField(max_length=10, blank=True)
     outcome = models.CharField(max_length=30)
     method_reference = models.CharField(max_length=60, blank=True)
     refunded_cents = models.BigIntegerField(default=0)
@@ -589,3 +592,27 @@ class SandboxCharge(models.Model):
 
     def __str__(self) -> str:
         return f"sandbox {self.reference} {self.outcome}"
+
+
+class PaymentMethodSetting(models.Model):
+    """Whether a payment rail is offered to payers of one territory's payables (issue 11 item 1).
+
+    Inherited down the tree: the row of the nearest territory (the payment's own, or an
+    ancestor) that mentions a provider decides; with no row the rail is offered wherever it is
+    configured at all (keys for card and PayPal, a party bank account for the bank rails). A
+    federation that does not want PayPal turns it off once for all its circoli; one circolo
+    can turn it back on.
+    """
+
+    territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="payment_methods")
+    provider = models.CharField(_("circuito"), max_length=30)
+    enabled = models.BooleanField(_("offerto a chi paga"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("metodo di pagamento del territorio")
+        verbose_name_plural = _("metodi di pagamento dei territori")
+        constraints = [models.UniqueConstraint(fields=["territory", "provider"], name="one_method_setting")]
+
+    def __str__(self) -> str:
+        return f"{self.territory} {self.provider} {'on' if self.enabled else 'off'}"

@@ -21,7 +21,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from piazza.core.audit import Actor
     from piazza.payments.models import Dispute, Payment, RecurringSchedule, Refund
+    from piazza.payments.providers.base import InstrumentInfo
 
 
 class PayableHandler:
@@ -30,6 +32,25 @@ class PayableHandler:
     #: True when the payable emails its own receipt (with the payer-page and cancel links)
     #: on success: payments then sends no confirmation of its own, so the payer gets one email.
     sends_own_receipt: bool = False
+
+    #: True when `check_instrument` must also see what the payer approves at the provider's site
+    #: (the PayPal account; the card typed into Stripe.js, then only authorised) before the
+    #: capture. False: no extra provider call, captured at once.
+    capture_after_check: bool = False
+
+    def payment_methods(self, payment: Payment, payable: Any) -> frozenset[str] | None:
+        """The methods ("card", "paypal", "bank_transfer", "sepa_dd") this payable may be paid
+        with; None = the default (card, PayPal, bank transfer). See `payments.methods`."""
+        return None
+
+    def method_note(self, payment: Payment, payable: Any, kind: str) -> str:
+        """A rule of this payable the payer should read next to a method before choosing it."""
+        return ""
+
+    def check_instrument(self, payment: Payment, payable: Any, instrument: InstrumentInfo, *, actor: Actor) -> None:
+        """Refuse (raise ValidationError through `refuse`) an instrument this payable does not
+        accept, before any money moves: called with the card typed on our page, or the account
+        the payer approved at the provider before we capture (rule M24 for membership fees)."""
 
     def on_succeeded(self, payment: Payment, payable: Any) -> None:
         """The money arrived (and is booked)."""

@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tesoreria/ricorrenti/<int:pk>/riprendi/", views.treasury_resume, name="treasury_resume"),
     path("ricorrenti/annulla/<str:token>/", views.cancel_schedule, name="cancel_schedule"),
     path("<str:token>/", views.pay, name="pay"),
+    path("<str:token>/metodo/", views.choose_method, name="choose_method"),
     path("<str:token>/carta/", views.stripe_checkout, name="stripe_checkout"),
     path("<str:token>/ritorno/", views.provider_return, name="return"),
     path("<str:token>/esito/", views.done, name="done"),

@@ -28,8 +28,8 @@ from piazza.core.middleware import client_ip
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.ratelimit import FailureLimiter
-from piazza.payments import actions, devices, links, queries, webhooks
-from piazza.payments.forms import PayerLinkForm, pay_form_class
+from piazza.payments import actions, devices, links, methods, queries, webhooks
+from piazza.payments.forms import MethodForm, PayerLinkForm, pay_form_class
 from piazza.payments.messages import decline_message
 from piazza.payments.models import (
     IN_FLIGHT_ATTEMPT_STATES,
@@ -68,11 +68,32 @@ def _finished(request: HttpRequest, payment: Payment) -> HttpResponse:
     return redirect("payments:done", token=payment.token)
 
 
+def _after_attempt(request: HttpRequest, payment: Payment, attempt: PaymentAttempt, client_key: str
+                   ) -> HttpResponse | str:
+    """Where the payer goes once `actions.pay` answered: a response, or the error to show."""
+    payment.refresh_from_db()
+    if payment.is_booked:
+        return _finished(request, payment)
+    another = attempt.client_key != client_key
+    if another and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
+        # Another tab or an earlier submit is paying: never a second charge.
+        messages.info(request, _("Il pagamento è già in corso (forse in un'altra finestra): attendi "
+                                 "l'esito, non ti addebitiamo nulla due volte."))
+    if attempt.state == AttemptState.REQUIRES_ACTION and attempt.action_url:
+        return HttpResponseRedirect(attempt.action_url)
+    if attempt.state in (AttemptState.STARTED, AttemptState.UNKNOWN):
+        return redirect("payments:done", token=payment.token)
+    return str(decline_message(attempt.failure_code or payment.failure_code))
+
+
 @require_http_methods(["GET", "POST"])
 def pay(request: HttpRequest, token: str) -> HttpResponse:
-    payment = get_object_or_404(Payment, token=token)
+    payment = get_object_or_404(Payment.objects.select_related("territory"), token=token)
     if payment.is_booked or payment.state == State.CANCELED:
         return _finished(request, payment)
+    choice = bool(payment.metadata.get("method_step")) and methods.offers_choice(payment)
+    if request.method == "GET" and choice and not payment.metadata.get("method_chosen"):
+        return redirect("payments:choose_method", token=payment.token)  # issue 11: the method step first
     provider = _provider_or_404(payment.provider)
     form_class = pay_form_class(provider.checkout_form())
     error = ""
@@ -80,26 +101,17 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         form = form_class(request.POST)
         if form.is_valid():
             data = {k: v for k, v in form.cleaned_data.items() if k != "idempotency_key"}
+            key = form.cleaned_data["idempotency_key"]
             try:
-                attempt = actions.pay(actor=request.user, payment=payment,
-                                      client_key=form.cleaned_data["idempotency_key"], data=data,
+                attempt = actions.pay(actor=request.user, payment=payment, client_key=key, data=data,
                                       return_url=_return_url(request, payment))
             except ValidationError as exc:
                 error = " ".join(exc.messages)
             else:
-                payment.refresh_from_db()
-                if payment.is_booked:
-                    return _finished(request, payment)
-                another = attempt.client_key != form.cleaned_data["idempotency_key"]
-                if another and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
-                    # Another tab or an earlier submit is paying: never a second charge.
-                    messages.info(request, _("Il pagamento è già in corso (forse in un'altra finestra): attendi "
-                                             "l'esito, non ti addebitiamo nulla due volte."))
-                if attempt.state == AttemptState.REQUIRES_ACTION and attempt.action_url:
-                    return HttpResponseRedirect(attempt.action_url)
-                if attempt.state in (AttemptState.STARTED, AttemptState.UNKNOWN):
-                    return redirect("payments:done", token=payment.token)
-                error = str(decline_message(attempt.failure_code or payment.failure_code))
+                outcome = _after_attempt(request, payment, attempt, key)
+                if isinstance(outcome, HttpResponse):
+                    return outcome
+                error = outcome
                 form = form_class()  # a fresh key: the retry is a new attempt
     else:
         form = form_class()
@@ -107,7 +119,47 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
             error = payment.failure_message
     return render(request, "payments/pay.html", {
         "payment": payment, "provider": provider, "form": form, "error": error,
+        "change_method": choice,
     }, status=200)
+
+
+@require_http_methods(["GET", "POST"])
+def choose_method(request: HttpRequest, token: str) -> HttpResponse:
+    """The method step (issue 11 item 1): card, PayPal, bank transfer or SEPA direct debit, only
+    those configured for the payment's territory and allowed for what is paid. A method with
+    nothing to type on our page (transfer, PayPal, Stripe's own card page) starts at once."""
+    payment = get_object_or_404(Payment.objects.select_related("territory"), token=token)
+    if not payment.is_open:
+        return _finished(request, payment)
+    offered = methods.offered_methods(payment) if methods.may_change(payment) else []
+    if len(offered) < 2:
+        return redirect("payments:pay", token=payment.token)
+    choices = [(m.kind, str(m.label)) for m in offered]
+    current = payment.metadata.get("method_chosen") or methods.method_kind(payment.provider)
+    form = MethodForm(request.POST or None, methods=choices,
+                      initial={"method": current if payment.metadata.get("method_chosen") else None})
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        key = form.cleaned_data["idempotency_key"]
+        try:
+            payment = actions.choose_method(actor=request.user, payment=payment, method=form.cleaned_data["method"])
+            provider = _provider_or_404(payment.provider)
+            if provider.checkout_form() is not None:  # a card or a mandate to fill in on our page
+                return redirect("payments:pay", token=payment.token)
+            attempt = actions.pay(actor=request.user, payment=payment, client_key=key, data={},
+                                  return_url=_return_url(request, payment))
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            outcome = _after_attempt(request, payment, attempt, key)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            error = outcome
+        form = MethodForm(methods=choices, initial={"method": form.cleaned_data["method"]})
+    return render(request, "payments/pay_method.html", {
+        "payment": payment, "form": form, "offered": offered, "error": error,
+        "checked": form["method"].value(),
+    }, status=400 if form.is_bound and form.errors else 200)
 
 
 def provider_return(request: HttpRequest, token: str) -> HttpResponse:
@@ -116,6 +168,14 @@ def provider_return(request: HttpRequest, token: str) -> HttpResponse:
     attempt = payment.attempts.order_by("-number").first()
     if attempt is not None and payment.is_open:
         provider = _provider_or_404(payment.provider, available=False)
+        try:
+            if attempt.state in IN_FLIGHT_ATTEMPT_STATES:
+                # Before the capture: the payable's rules on the approving account (M24).
+                actions.check_approved_instrument(actor=request.user, payment=payment, attempt=attempt)
+        except ValidationError:
+            return redirect("payments:pay", token=payment.token)  # the page shows why
+        except ProviderError:
+            return redirect("payments:done", token=payment.token)
         try:
             result = provider.complete_return(payment, attempt, {k: str(v) for k, v in request.GET.items()})
         except ProviderError:
@@ -176,7 +236,7 @@ def stripe_checkout(request: HttpRequest, token: str) -> HttpResponse:
         secret, status = provider.client_secret(attempt.provider_reference)  # type: ignore[attr-defined]
     except ProviderError:
         return redirect("payments:done", token=payment.token)
-    if status in ("succeeded", "processing", "canceled"):
+    if status in ("succeeded", "processing", "canceled", "requires_capture"):
         return redirect("payments:return", token=payment.token)
     return render(request, "payments/stripe_checkout.html", {
         "payment": payment, "client_secret": secret, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
@@ -18,8 +19,8 @@ from django.utils import timezone
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
-from piazza.payments.actions import sync_payment
-from piazza.payments.models import Payment, WebhookEvent, WebhookStatus
+from piazza.payments.actions import check_approved_instrument, sync_payment
+from piazza.payments.models import IN_FLIGHT_ATTEMPT_STATES, Payment, WebhookEvent, WebhookStatus
 from piazza.payments.providers.base import Capability, InvalidSignature, MalformedEvent, ProviderError, WebhookNotice
 from piazza.payments.providers.registry import get_provider
 
@@ -135,6 +136,11 @@ def process_event(event_pk: int) -> str:
             # charge itself, so a duplicate is seen and refunded (issue 10, finding 7).
             remote = provider.fetch_charge(payment, event.reference)
         else:
+            if attempt is not None and attempt.state in IN_FLIGHT_ATTEMPT_STATES and payment.is_open:
+                try:  # an approval (PayPal) is checked against the payable's rules before any capture
+                    check_approved_instrument(actor=None, payment=payment, attempt=attempt)
+                except ValidationError:
+                    return _finish(event.pk, WebhookStatus.PROCESSED, payment=payment)
             remote = provider.fetch(payment, attempt)  # outside any transaction
         sync_payment(actor=None, payment=payment, remote=remote, source=f"webhook:{event.event_type}")
     except Exception as exc:  # recorded on the event row, retried by tasks.retry_webhooks

@@ -18,6 +18,7 @@ import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -37,6 +38,7 @@ from piazza.payments.providers.base import (
 if TYPE_CHECKING:
     from piazza.payments.bank.models import BankAccount
     from piazza.payments.models import Payment, PaymentAttempt, SavedMethod
+    from piazza.territory.models import Territory
 
 MANDATE_CONSENT = _(
     "Sottoscrivendo questo mandato autorizzi %(creditor)s (identificativo creditore %(ci)s) a richiedere alla tua "
@@ -60,6 +62,20 @@ def creditor_for(payment: Payment, *, needs_creditor_id: bool) -> BankAccount | 
     return accounts.filter(territory__depth=0).first()
 
 
+def has_account_for(territory: Territory | None, *, needs_creditor_id: bool) -> bool:
+    """A party bank account at `territory` or above it (else a national one), as `creditor_for`
+    finds it: where the bank rails can be offered to payers (issue 11 item 1)."""
+    from piazza.payments.bank.models import BankAccount
+
+    accounts = BankAccount.objects.all()
+    if needs_creditor_id:
+        accounts = accounts.exclude(creditor_id="")
+    if territory is None:
+        return accounts.filter(territory__depth=0).exists()
+    ids = [int(part) for part in territory.path.strip("/").split("/") if part]
+    return accounts.filter(Q(territory_id__in=ids) | Q(territory__depth=0)).exists()
+
+
 class BankTransferProvider(PaymentProvider):
     identifier = "bank_transfer"
     verbose_name = _("Bonifico bancario")
@@ -69,6 +85,9 @@ class BankTransferProvider(PaymentProvider):
         from piazza.payments.bank.models import BankAccount
 
         return BankAccount.objects.exists()
+
+    def is_available_for(self, territory: Territory | None, currency: str = "EUR") -> bool:
+        return currency == "EUR" and has_account_for(territory, needs_creditor_id=False)
 
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
         from piazza.payments.bank import actions
@@ -118,6 +137,9 @@ class SepaDirectDebitProvider(PaymentProvider):
         from piazza.payments.bank.models import BankAccount
 
         return BankAccount.objects.exclude(creditor_id="").exists()
+
+    def is_available_for(self, territory: Territory | None, currency: str = "EUR") -> bool:
+        return currency == "EUR" and has_account_for(territory, needs_creditor_id=True)
 
     def checkout_form(self) -> type[forms.Form]:
         return MandateCheckoutForm

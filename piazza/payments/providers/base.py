@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from django import forms
 
     from piazza.payments.models import Payment, PaymentAttempt, Refund, SavedMethod
+    from piazza.territory.models import Territory
 
 
 class Capability(enum.StrEnum):
@@ -68,6 +69,26 @@ class SavedMethodInfo:
     label: str = ""
 
 
+@dataclass(frozen=True)
+class InstrumentInfo:
+    """What paid (or is about to pay), as the provider reports it (rule M24, issue 11 item 6).
+
+    `fingerprint` is the provider's stable id of the instrument, namespaced by provider (a
+    Stripe card fingerprint, the sandbox's deterministic equivalent, a PayPal payer id): the
+    same card or account gives the same value on every payment. `funding` is the card's
+    funding type ("credit", "debit", "prepaid") or "" when the rail has none (PayPal).
+    Never a card number or anything from which one can be rebuilt.
+    """
+
+    fingerprint: str
+    funding: str = ""
+    kind: str = "card"  # "card", "paypal", "sepa"
+
+    @property
+    def prepaid(self) -> bool:
+        return self.funding == "prepaid"
+
+
 @dataclass
 class ChargeResult:
     outcome: Outcome
@@ -78,6 +99,7 @@ class ChargeResult:
     saved_method: SavedMethodInfo | None = None
     customer_reference: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    instrument: InstrumentInfo | None = None  # reported with a success (M24)
 
 
 @dataclass
@@ -113,6 +135,7 @@ class RemoteState:
     disputes: list[RemoteDispute] = field(default_factory=list)
     saved_method: SavedMethodInfo | None = None
     customer_reference: str = ""
+    instrument: InstrumentInfo | None = None  # reported with a success (M24)
 
 
 @dataclass
@@ -158,6 +181,11 @@ class PaymentProvider(abc.ABC):
         """False when the provider is not configured or not allowed in this environment."""
         return True
 
+    def is_available_for(self, territory: Territory | None, currency: str = "EUR") -> bool:
+        """Usable for a payment of `territory` (issue 11 item 1): by default wherever the provider
+        is configured at all; the bank rails also need a party account at or above the territory."""
+        return self.is_available()
+
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
@@ -175,7 +203,22 @@ class PaymentProvider(abc.ABC):
         state = self.fetch(payment, attempt)
         return ChargeResult(outcome=state.outcome, reference=state.reference, fee=state.fee,
                             failure_code=state.failure_code, saved_method=state.saved_method,
-                            customer_reference=state.customer_reference)
+                            customer_reference=state.customer_reference, instrument=state.instrument)
+
+    def preview_instrument(self, data: dict[str, Any]) -> InstrumentInfo | None:
+        """The instrument the payer typed on our page, known before any charge (the sandbox's
+        card); None when the instrument is only seen by the provider (Stripe.js, PayPal)."""
+        return None
+
+    def approved_instrument(self, payment: Payment, attempt: PaymentAttempt) -> InstrumentInfo | None:
+        """The instrument the payer approved at the provider's site, before we capture the money
+        (PayPal's payer); None when the provider has nothing to ask or the charge is already made."""
+        return None
+
+    def release_approval(self, payment: Payment, attempt: PaymentAttempt) -> None:
+        """Give up an approval the payable refused (Stripe cancels the card authorisation); by
+        default nothing: an uncaptured PayPal order expires on its own."""
+        return None
 
     # --- reconciliation -----------------------------------------------------------------
     @abc.abstractmethod

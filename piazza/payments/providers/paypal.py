@@ -30,6 +30,7 @@ from piazza.core.money import Money
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
+    InstrumentInfo,
     InvalidSignature,
     Outcome,
     PaymentProvider,
@@ -50,6 +51,7 @@ DECLINE_ISSUES = {
     "PAYER_ACTION_REQUIRED": "payer_action_required",
     "TRANSACTION_REFUSED": "card_declined",
 }
+IN_FLIGHT = ("started", "requires_action", "unknown")  # payments.models.IN_FLIGHT_ATTEMPT_STATES
 CAPTURED = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")  # the money arrived (refunds come after)
 RELEVANT_PREFIXES = ("CHECKOUT.ORDER.", "PAYMENT.CAPTURE.", "CUSTOMER.DISPUTE.")
 SIGNATURE_HEADERS = {
@@ -67,6 +69,14 @@ def money(value: dict[str, Any] | None, currency: str) -> Money:
 
 def amount(m: Money) -> dict[str, str]:
     return {"currency_code": m.currency, "value": str(m.amount)}
+
+
+def payer_instrument(order: dict[str, Any]) -> InstrumentInfo | None:
+    """The PayPal account that approved an order (rule M24: one account, one instrument)."""
+    payer = order.get("payer") or {}
+    source = (order.get("payment_source") or {}).get("paypal") or {}
+    payer_id = str(payer.get("payer_id") or source.get("account_id") or "")
+    return InstrumentInfo(fingerprint=f"paypal:{payer_id}", kind="paypal") if payer_id else None
 
 
 class PayPalError(ProviderError):
@@ -169,8 +179,9 @@ class PayPalProvider(PaymentProvider):
             return ChargeResult(outcome=Outcome.PENDING)
         declined = ""
         try:
-            self._call("POST", f"/v2/checkout/orders/{order_id}/capture",
-                       request_id=f"{attempt.provider_key}-capture", json={})
+            if attempt.state in IN_FLIGHT:  # never an attempt we refused before the capture (M24)
+                self._call("POST", f"/v2/checkout/orders/{order_id}/capture",
+                           request_id=f"{attempt.provider_key}-capture", json={})
         except PayPalError as exc:
             if exc.issue in DECLINE_ISSUES:
                 declined = DECLINE_ISSUES[exc.issue]
@@ -183,7 +194,14 @@ class PayPalProvider(PaymentProvider):
             # The payer pressed "cancel and return": they may choose another way to pay.
             return ChargeResult(outcome=Outcome.FAILED, reference=order_id, failure_code="canceled")
         return ChargeResult(outcome=state.outcome, reference=order_id, fee=state.fee,
-                            failure_code=state.failure_code)
+                            failure_code=state.failure_code, instrument=state.instrument)
+
+    def approved_instrument(self, payment: Payment, attempt: PaymentAttempt) -> InstrumentInfo | None:
+        """The payer's PayPal account once they approved, before our capture moves the money."""
+        if not attempt.provider_reference:
+            return None
+        order = self._call("GET", f"/v2/checkout/orders/{attempt.provider_reference}")
+        return payer_instrument(order) if order.get("status") == "APPROVED" else None
 
     # --- reconciliation -------------------------------------------------------------------
     def _order_state(self, payment: Payment, order_id: str, capture_key: str) -> RemoteState:
@@ -219,7 +237,7 @@ class PayPalProvider(PaymentProvider):
         ]
         disputes = self._disputes(str(capture["id"]), currency)
         return RemoteState(outcome=Outcome.SUCCEEDED, reference=order_id, fee=fee, refunds=refunds,
-                           disputes=disputes)
+                           disputes=disputes, instrument=payer_instrument(order))
 
     def _disputes(self, capture_id: str, currency: str) -> list[RemoteDispute]:
         body = self._call("GET", "/v1/customer/disputes", params={"disputed_transaction_id": capture_id})
@@ -241,7 +259,10 @@ class PayPalProvider(PaymentProvider):
             # The order was never created or its id never reached us: the payer was never sent
             # to approve it, so nothing can have been charged.
             return RemoteState(outcome=Outcome.PENDING)
-        key = attempt.provider_key if attempt is not None and attempt.provider_reference == order_id else ""
+        # Only an attempt still in flight may be completed by capturing: one we refused before the
+        # capture (rule M24, `approved_instrument`) is failed and its approval is never used.
+        key = attempt.provider_key if (attempt is not None and attempt.provider_reference == order_id
+                                       and attempt.state in IN_FLIGHT) else ""
         return self._order_state(payment, order_id, capture_key=key)
 
     def _capture_of(self, payment: Payment) -> str:

@@ -10,6 +10,13 @@ Test cards (any future expiry, any 3-digit CVC):
 | 4000 0025 0000 3155 | requires authentication (a simulated 3-D Secure page) |
 | 4000 0000 0000 0341 | succeeds now; later off-session charges of the saved card are declined |
 | 4000 0000 0000 0077 | succeeds, but the answer is lost (timeout): reconciled later, never charged twice |
+| 5105 1051 0510 5100 | a **prepaid** card: succeeds where prepaid cards are accepted (funding `prepaid`, rule M24) |
+| 4000 0566 5566 5556 | a debit card: succeeds (funding `debit`) |
+
+Every card reports a deterministic fingerprint (`sbfp_` + a hash of the number, the same
+for the same number, like Stripe's card fingerprint) and its funding type (`credit` unless
+listed above), so the M24 limits ("at most N memberships per card", "no prepaid cards")
+hold on the sandbox exactly as on Stripe.
 
 The processor keeps its own books (`SandboxCharge`, one row per idempotency key), so a
 replayed request returns the first answer instead of charging again, exactly like a real
@@ -39,6 +46,7 @@ from piazza.core.money import Money
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
+    InstrumentInfo,
     InvalidSignature,
     MalformedEvent,
     Outcome,
@@ -63,7 +71,11 @@ TEST_CARDS: dict[str, str] = {
     "4000002500003155": "requires_action",
     "4000000000000341": "succeeded_then_decline",
     "4000000000000077": "timeout",
+    "5105105105105100": "succeeded",
+    "4000056655665556": "succeeded",
 }
+# Funding type of the test cards (rule M24); any other card is a credit card.
+TEST_FUNDING: dict[str, str] = {"5105105105105100": "prepaid", "4000056655665556": "debit"}
 FEE_PERCENT = Decimal("1.5")
 FEE_FIXED_CENTS = 25
 
@@ -71,6 +83,15 @@ FEE_FIXED_CENTS = 25
 def sandbox_fee(amount: Money) -> Money:
     """Like a European card processor: 1.5% + 0,25 €."""
     return amount.percent(FEE_PERCENT) + Money(FEE_FIXED_CENTS, amount.currency)
+
+
+def card_instrument(card: str) -> InstrumentInfo | None:
+    """The sandbox's fingerprint and funding type of a card number (deterministic, rule M24)."""
+    digits = "".join(ch for ch in card if ch.isdigit())
+    if not digits:
+        return None
+    digest = hashlib.sha256(f"piazza-sandbox-card:{digits}".encode()).hexdigest()[:24]
+    return InstrumentInfo(fingerprint=f"sandbox:sbfp_{digest}", funding=TEST_FUNDING.get(digits, "credit"))
 
 
 def webhook_secret() -> str:
@@ -114,8 +135,11 @@ def _charge_state(charge: SandboxCharge) -> RemoteState:
                             our_id=str(r.get("our_id", ""))) for r in charge.refunds]
     disputes = [RemoteDispute(reference=d["id"], amount=Money(d["amount"], currency), fee=Money(d["fee"], currency),
                               status=d["status"], reason=d.get("reason", "")) for d in charge.disputes]
+    instrument = None
+    if outcome == Outcome.SUCCEEDED and charge.fingerprint:
+        instrument = InstrumentInfo(fingerprint=charge.fingerprint, funding=charge.funding)
     return RemoteState(
-        outcome=outcome, reference=charge.reference,
+        outcome=outcome, reference=charge.reference, instrument=instrument,
         fee=sandbox_fee(Money(charge.amount_cents, currency)) if outcome == Outcome.SUCCEEDED else None,
         failure_code="" if outcome in (Outcome.SUCCEEDED, Outcome.REQUIRES_ACTION) else charge.outcome,
         refunds=refunds, disputes=disputes,
@@ -144,7 +168,8 @@ class SandboxProvider(PaymentProvider):
         return SandboxCardForm
 
     # --- the simulated processor's books -----------------------------------------------
-    def _record(self, key: str, payment: Payment, card: str, outcome: str, save: bool) -> tuple[SandboxCharge, bool]:
+    def _record(self, key: str, payment: Payment, card: str, outcome: str, save: bool, *,
+                report_card: bool = True) -> tuple[SandboxCharge, bool]:
         from piazza.payments.models import SandboxCharge
 
         existing = SandboxCharge.objects.filter(idempotency_key=key).first()
@@ -154,11 +179,14 @@ class SandboxProvider(PaymentProvider):
             "succeeded", "timeout", "succeeded_then_decline", "requires_action") else ""
         if outcome == "succeeded_then_decline":
             method = method.replace("sbpm_", "sbpm_declinelater_")
+        instrument = card_instrument(card) if report_card else None
         try:
             with transaction.atomic():
                 charge = SandboxCharge.objects.create(
                     idempotency_key=key, reference=f"sbch_{secrets.token_hex(10)}",
                     amount_cents=payment.amount_cents, currency=payment.currency, card_last4=card[-4:],
+                    fingerprint=instrument.fingerprint if instrument else "",
+                    funding=instrument.funding if instrument else "",
                     outcome="succeeded" if outcome in ("timeout", "succeeded_then_decline") else outcome,
                     method_reference=method,
                 )
@@ -173,7 +201,11 @@ class SandboxProvider(PaymentProvider):
             action_url = reverse("payments:sandbox_authenticate", args=[charge.reference])
         return ChargeResult(outcome=state.outcome, reference=charge.reference, fee=state.fee,
                             failure_code=state.failure_code, action_url=action_url,
-                            saved_method=state.saved_method)
+                            saved_method=state.saved_method, instrument=state.instrument)
+
+    def preview_instrument(self, data: dict[str, Any]) -> InstrumentInfo | None:
+        """The card typed on our page: known before the charge, so M24 refuses before money moves."""
+        return card_instrument(str(data.get("card_number", "")))
 
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
         self._refuse_in_production()
@@ -214,7 +246,8 @@ class SandboxProvider(PaymentProvider):
         outcome = {"0002": "card_declined", "9995": "insufficient_funds"}.get(last4, "succeeded")
         if "declinelater" in ref:
             outcome = "card_declined"
-        charge, _created = self._record(attempt.provider_key, payment, f"000000000000{last4}", outcome, False)
+        charge, _created = self._record(attempt.provider_key, payment, f"000000000000{last4}", outcome, False,
+                                         report_card=False)  # only the last 4 digits are known here
         return self._result(charge)
 
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:

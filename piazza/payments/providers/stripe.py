@@ -29,6 +29,7 @@ from piazza.core.money import Money
 from piazza.payments.providers.base import (
     Capability,
     ChargeResult,
+    InstrumentInfo,
     InvalidSignature,
     Outcome,
     PaymentProvider,
@@ -59,6 +60,7 @@ DECLINE_CODES = {
     "processing_error": "processing_error",
 }
 RELEVANT_PREFIXES = {"payment_intent", "charge", "refund"}
+IN_FLIGHT = ("started", "requires_action", "unknown")  # payments.models.IN_FLIGHT_ATTEMPT_STATES
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -137,6 +139,10 @@ class StripeProvider(PaymentProvider):
         }
         if payment.payer_email:
             params["receipt_email"] = payment.payer_email
+        if data.get("capture_after_check"):
+            # The payable checks the card before money moves (M24): Stripe only authorises it;
+            # `fetch` captures once `approved_instrument` passed the payable's rules.
+            params["capture_method"] = "manual"
         customer = ""
         try:
             if payment.save_method:
@@ -163,7 +169,7 @@ class StripeProvider(PaymentProvider):
         state = self._state(intent, refunds=[], disputes=[])
         return ChargeResult(outcome=state.outcome, reference=str(intent["id"]), fee=state.fee,
                             failure_code=state.failure_code, saved_method=state.saved_method,
-                            customer_reference=customer or state.customer_reference)
+                            customer_reference=customer or state.customer_reference, instrument=state.instrument)
 
     # --- reconciliation ----------------------------------------------------------------
     def _state(self, intent: Any, refunds: list[RemoteRefund], disputes: list[RemoteDispute]) -> RemoteState:
@@ -183,6 +189,7 @@ class StripeProvider(PaymentProvider):
         charge = _get(intent, "latest_charge")
         fee = None
         label = ""
+        instrument = None
         if charge is not None and not isinstance(charge, str):
             transaction = _get(charge, "balance_transaction")
             if transaction is not None and not isinstance(transaction, str):
@@ -190,6 +197,9 @@ class StripeProvider(PaymentProvider):
             card = _get(_get(charge, "payment_method_details"), "card")
             if card is not None:
                 label = f"{str(_get(card, 'brand', 'carta')).capitalize()} •••• {_get(card, 'last4', '')}"
+                # Rule M24: Stripe's fingerprint is the same for the same card number (per
+                # account); `funding` is "credit", "debit", "prepaid" or "unknown".
+                instrument = self._card_instrument(intent)
         customer = _get(intent, "customer", "")
         customer = customer if isinstance(customer, str) else str(_get(customer, "id", ""))
         method = _get(intent, "payment_method", "")
@@ -199,7 +209,8 @@ class StripeProvider(PaymentProvider):
             saved = SavedMethodInfo(method_reference=method, customer_reference=customer, label=label)
         return RemoteState(outcome=outcome, reference=str(intent["id"]),
                            fee=fee if outcome == Outcome.SUCCEEDED else None, failure_code=code,
-                           refunds=refunds, disputes=disputes, saved_method=saved, customer_reference=customer)
+                           refunds=refunds, disputes=disputes, saved_method=saved, customer_reference=customer,
+                           instrument=instrument if outcome == Outcome.SUCCEEDED else None)
 
     def _find_intent(self, client: stripe.StripeClient, payment: Payment) -> str:
         """Our PaymentIntent by metadata (after a timeout we may not know its id): the succeeded one first."""
@@ -218,15 +229,57 @@ class StripeProvider(PaymentProvider):
             raise self._wrap(exc) from exc
         if not reference:
             return RemoteState(outcome=Outcome.PENDING)
-        return self._fetch_reference(client, reference)
+        if attempt is not None and attempt.provider_reference == reference and (
+                attempt.failure_code == "instrument_refused"):
+            # We refused this card and cancelled its authorisation (M24): for the payment that is
+            # a failed try, which the payer may follow with another card, not a cancelled payment.
+            return RemoteState(outcome=Outcome.FAILED, reference=reference, failure_code="instrument_refused")
+        # An authorised card (manual capture) is captured only for an attempt still in flight:
+        # callers check the payable's rules first (`actions.check_approved_instrument`), and a
+        # refused attempt is failed, so it is never captured.
+        capture_key = attempt.provider_key if (attempt is not None and attempt.provider_reference == reference
+                                               and attempt.state in IN_FLIGHT) else ""
+        return self._fetch_reference(client, reference, capture_key)
 
     def fetch_charge(self, payment: Payment, reference: str) -> RemoteState:
         return self._fetch_reference(self.client(), reference)
 
-    def _fetch_reference(self, client: stripe.StripeClient, reference: str) -> RemoteState:
+    def approved_instrument(self, payment: Payment, attempt: PaymentAttempt) -> InstrumentInfo | None:
+        """The card Stripe authorised (manual capture), before we capture it (rule M24)."""
+        if not attempt.provider_reference:
+            return None
+        try:
+            intent = self.client().v1.payment_intents.retrieve(attempt.provider_reference,
+                                                               {"expand": ["latest_charge"]})
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+        if str(intent["status"]) != "requires_capture":
+            return None
+        return self._card_instrument(intent)
+
+    def release_approval(self, payment: Payment, attempt: PaymentAttempt) -> None:
+        """Cancel the authorisation of a card the payable refused: the hold on the payer's card ends."""
+        try:
+            self.client().v1.payment_intents.cancel(attempt.provider_reference, {},
+                                                    {"idempotency_key": f"{attempt.provider_key}-cancel"})
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+
+    @staticmethod
+    def _card_instrument(intent: Any) -> InstrumentInfo | None:
+        card = _get(_get(_get(intent, "latest_charge"), "payment_method_details"), "card")
+        if card is None or not _get(card, "fingerprint"):
+            return None
+        return InstrumentInfo(fingerprint=f"stripe:{_get(card, 'fingerprint')}", funding=str(_get(card, "funding", "")))
+
+    def _fetch_reference(self, client: stripe.StripeClient, reference: str, capture_key: str = "") -> RemoteState:
         try:
             intent = client.v1.payment_intents.retrieve(
                 reference, {"expand": ["latest_charge.balance_transaction"]})
+            if str(intent.status) == "requires_capture" and capture_key:
+                client.v1.payment_intents.capture(reference, {}, {"idempotency_key": f"{capture_key}-capture"})
+                intent = client.v1.payment_intents.retrieve(
+                    reference, {"expand": ["latest_charge.balance_transaction"]})
             currency = str(intent.currency).upper()
             refunds = [
                 RemoteRefund(reference=str(r.id), amount=Money(int(r.amount), currency),
@@ -274,6 +327,7 @@ class StripeProvider(PaymentProvider):
             except ProviderError:
                 return result
             result.fee = state.fee
+            result.instrument = result.instrument or state.instrument
         return result
 
     def fetch_intent(self, reference: str) -> RemoteState:

@@ -73,10 +73,12 @@ class FakePayPal:
         self.server.server_close()
 
     # --- the payer's and PayPal's side, for tests ------------------------------------------
-    def approve(self, order_id: str, *, declined: bool = False) -> None:
+    def approve(self, order_id: str, *, declined: bool = False, payer_id: str = "PAYER1") -> None:
         with self.lock:
             self.approved[order_id] = "declined" if declined else "ok"
             self.orders[order_id]["status"] = "APPROVED"
+            # Like PayPal: the approving account appears on the order (payer id, email).
+            self.orders[order_id]["payer"] = {"payer_id": payer_id, "email_address": f"{payer_id.lower()}@example.org"}
 
     def slow_once(self, prefix: str, seconds: float) -> None:
         self.slow[prefix] = seconds

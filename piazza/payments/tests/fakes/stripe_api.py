@@ -61,6 +61,18 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return result
 
 
+# Funding type of the test payment methods (Stripe's own names); the rest are credit cards.
+FUNDING = {"pm_card_mastercard_prepaid": ("mastercard", "5100", "prepaid"),
+           "pm_card_visa_debit": ("visa", "5556", "debit")}
+
+
+def _card_details(method: str) -> dict[str, Any]:
+    """Like Stripe: brand, last4, funding, and a fingerprint that is the same for the same card."""
+    brand, last4, funding = FUNDING.get(method, ("visa", "4242", "credit"))
+    fingerprint = hashlib.sha256(f"fake-stripe:{method or 'pm_card_visa'}".encode()).hexdigest()[:16]
+    return {"brand": brand, "last4": last4, "funding": funding, "fingerprint": fingerprint}
+
+
 class StripeError(Exception):
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(body)
@@ -184,7 +196,7 @@ class FakeStripe:
             "description": params.get("description"), "metadata": params.get("metadata", {}),
             "payment_method": params.get("payment_method"), "setup_future_usage": params.get("setup_future_usage"),
             "latest_charge": None, "last_payment_error": None, "livemode": False, "created": int(time.time()),
-            "capture_method": "automatic", "confirmation_method": "automatic",
+            "capture_method": params.get("capture_method", "automatic"), "confirmation_method": "automatic",
         }
         self.intents[intent_id] = intent
         if params.get("confirm") in ("true", True):
@@ -206,7 +218,7 @@ class FakeStripe:
         charge = {
             "id": charge_id, "object": "charge", "amount": intent["amount"], "amount_refunded": 0,
             "currency": intent["currency"], "payment_intent": intent["id"], "payment_method": method,
-            "payment_method_details": {"type": "card", "card": {"brand": "visa", "last4": "4242"}},
+            "payment_method_details": {"type": "card", "card": _card_details(method)},
             "status": "failed" if decline else "succeeded", "paid": not decline, "refunded": False,
             "disputed": False, "balance_transaction": None if decline else self._bt(intent["amount"], fee,
                                                                                       intent["currency"]),
@@ -222,11 +234,35 @@ class FakeStripe:
             raise StripeError(402, {"error": {
                 "type": "card_error", "code": code, "decline_code": decline_code, "message": message,
                 "charge": charge_id, "payment_intent": dict(intent)}})
+        intent["last_payment_error"] = None
+        if intent.get("capture_method") == "manual":  # authorised only: captured (or cancelled) later
+            intent["status"] = "requires_capture"
+            intent["amount_capturable"] = intent["amount"]
+            charge["captured"], charge["balance_transaction"] = False, None
+            return intent
         intent["status"] = "succeeded"
         intent["amount_received"] = intent["amount"]
-        intent["last_payment_error"] = None
         if intent.get("setup_future_usage") and intent.get("customer"):
             self.attached[method] = intent["customer"]
+        return intent
+
+    def _capture(self, intent: dict[str, Any]) -> dict[str, Any]:
+        if intent["status"] != "requires_capture":
+            raise StripeError(400, {"error": {"type": "invalid_request_error",
+                                              "code": "payment_intent_unexpected_state",
+                                              "message": f"This PaymentIntent's status is {intent['status']}."}})
+        charge = self.charges[intent["latest_charge"]]
+        fee = intent["amount"] * FEE_PERCENT_TENTHS // 1000 + FEE_FIXED
+        charge["captured"], charge["balance_transaction"] = True, self._bt(intent["amount"], fee, intent["currency"])
+        intent["status"], intent["amount_received"], intent["amount_capturable"] = "succeeded", intent["amount"], 0
+        return intent
+
+    def _cancel(self, intent: dict[str, Any]) -> dict[str, Any]:
+        if intent["status"] in ("succeeded", "canceled"):
+            raise StripeError(400, {"error": {"type": "invalid_request_error",
+                                              "code": "payment_intent_unexpected_state",
+                                              "message": f"This PaymentIntent's status is {intent['status']}."}})
+        intent["status"], intent["amount_capturable"] = "canceled", 0
         return intent
 
     def _refund(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +299,7 @@ class FakeStripe:
     def handle(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.requests.append((method, path))
-            m = re.fullmatch(r"/v1/payment_intents/(pi_\w+)(/confirm)?", path)
+            m = re.fullmatch(r"/v1/payment_intents/(pi_\w+)(/confirm|/capture|/cancel)?", path)
             try:
                 if method == "POST" and path == "/v1/customers":
                     return 200, self._customer(params)
@@ -287,6 +323,8 @@ class FakeStripe:
                         raise StripeError(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                                           "message": f"No such payment_intent: '{m[1]}'"}})
                     return 200, self._expand(intent, list(params.get("expand", [])))
+                if m and method == "POST" and m[2] in ("/capture", "/cancel"):
+                    return 200, (self._capture if m[2] == "/capture" else self._cancel)(self.intents[m[1]])
                 if m and method == "POST" and m[2]:
                     return 200, self._confirm(self.intents[m[1]], str(params.get("payment_method", "")),
                                               off_session=params.get("off_session") == "true")
