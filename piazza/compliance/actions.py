@@ -8,13 +8,11 @@ these actions; it cannot edit or delete a row (issue 10, finding 14).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from piazza.compliance.models import Candidacy, FinanceRuleSet
-from piazza.core.audit import record
+from piazza.core.audit import Actor, record
 from piazza.core.errors import refuse
 from piazza.territory.models import Level, Role, Territory
 from piazza.territory.scoping import has_role_at
@@ -23,7 +21,7 @@ RULE_ROLES = {Role.ADMINISTRATOR, Role.TREASURY}
 CANDIDACY_ROLES = {Role.ADMINISTRATOR, Role.ORGANISATION}
 
 
-def add_finance_rule_set(*, actor: Any, rule_set: FinanceRuleSet) -> FinanceRuleSet:
+def add_finance_rule_set(*, actor: Actor, rule_set: FinanceRuleSet) -> FinanceRuleSet:
     """Save a new, not yet saved set of parameters in force from `rule_set.valid_from`."""
     action = "compliance.add_rule_set"
     national = Territory.objects.get(level=Level.NATIONAL)
@@ -47,7 +45,7 @@ def add_finance_rule_set(*, actor: Any, rule_set: FinanceRuleSet) -> FinanceRule
     return rule_set
 
 
-def register_candidacy(*, actor: Any, candidacy: Candidacy) -> Candidacy:
+def register_candidacy(*, actor: Actor, candidacy: Candidacy) -> Candidacy:
     """Save a new candidacy with its mandatario (F10), within the actor's territory."""
     action = "compliance.register_candidacy"
     territory = candidacy.territory

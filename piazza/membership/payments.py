@@ -12,6 +12,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.audit import Actor, record
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction
@@ -63,7 +64,7 @@ def fee_allocations(membership: Membership) -> list[tuple[Account, Money]]:
              Money(cents, membership.currency)) for t, cents, _reason in fee_shares(membership)]
 
 
-def book_offline_payment(membership: Membership, *, actor: Any) -> None:
+def book_offline_payment(membership: Membership, *, actor: Actor) -> None:
     """Debit the circolo's collected-fees account, credit each receiving territory (M8). Idempotent."""
     if membership.fee_cents == 0:
         return
@@ -95,7 +96,7 @@ def online_provider() -> str:
     return identifiers[0] if identifiers else "sandbox"
 
 
-def start_online_payment(membership: Membership, *, actor: Any, provider: str | None = None,
+def start_online_payment(membership: Membership, *, actor: Actor, provider: str | None = None,
                          return_url: str = "") -> Any:
     """The payment for an online application (idempotent per membership), with the M8 allocations."""
     from piazza.payments.actions import create_payment
@@ -131,7 +132,7 @@ def sepa_creation_key(membership: Membership) -> str:
     return f"membership:sepa:{membership.pk}"
 
 
-def start_yearly_sepa(membership: Membership, *, actor: Any, return_url: str = "") -> Any:
+def start_yearly_sepa(membership: Membership, *, actor: Actor, return_url: str = "") -> Any:
     """A yearly SEPA schedule for the fee (payments' recurring schedules on the `sepa_dd` rail):
     on the payment page the member signs the mandate (`bank.actions.sign_mandate`, the exact
     consent text stored); this year's fee is the first debit. Each later year the schedule
@@ -189,8 +190,6 @@ class MembershipFeeHandler:
             after_online_payment(payment=payment, membership=payable)
 
     def on_schedule_canceled(self, schedule: Any, payable: Any) -> None:
-        from piazza.core.audit import record
-
         if payable is not None:
             record("membership.sepa_yearly_canceled", actor=None, obj=payable, territory=payable.circolo,
                    data={"schedule": schedule.pk})
@@ -209,8 +208,6 @@ class MembershipFeeHandler:
         end_after_refund(membership=payable, payment=payment)
 
     def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
-        from piazza.core.audit import record
-
         record("membership.fee_disputed", actor=None, obj=payable, territory=payable.circolo,
                data={"payment": payment.pk, "state": getattr(dispute, "state", "")})
 
@@ -218,7 +215,7 @@ class MembershipFeeHandler:
 # --- The per-election Albo fee (2023 primaries: €2 for non-members) -------------------------
 
 
-def start_election_fee(registration: Any, *, actor: Any, provider: str | None = None, return_url: str = "") -> Any:
+def start_election_fee(registration: Any, *, actor: Actor, provider: str | None = None, return_url: str = "") -> Any:
     """The payment of a registration's election fee (idempotent per registration), credited to
     the account of the territory holding the election."""
     from piazza.payments.actions import create_payment
