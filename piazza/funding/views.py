@@ -16,7 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from piazza.compliance.models import Candidacy
@@ -550,23 +549,3 @@ def pools(request: HttpRequest) -> HttpResponse:
             return redirect("funding:pools")
     rows = MatchingPool.objects.visible_to(request.user, actions.POOL_ROLES).select_related("territory")
     return render(request, "funding/pools.html", {"pools": rows, "form": form, "territories": territories})
-
-
-# --- benchmark ceiling ----------------------------------------------------------------------
-
-
-@csrf_exempt
-@require_POST
-def benchmark_insert(request: HttpRequest) -> HttpResponse:
-    """C_view of PERFORMANCE.md: a bare view doing one INSERT, the ceiling the donation rate is
-    compared with. Answers 404 unless the benchmark-only setting `PIAZZA_BENCHMARK_VIEWS` is
-    true (only `benchmarks/donations.py` turns it on, in its own server); the table is the
-    benchmark's scratch table."""
-    from django.conf import settings
-    from django.db import connection
-
-    if not getattr(settings, "PIAZZA_BENCHMARK_VIEWS", False):
-        raise Http404
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO bench_view_insert (at, note) VALUES (now(), %s)", ["ceiling"])
-    return HttpResponse("ok", content_type="text/plain")
