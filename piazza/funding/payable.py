@@ -8,6 +8,9 @@ from django.db.models import Sum
 
 from piazza.funding import actions
 from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donation, DonationStatus
+from piazza.ledger.accounts import accounts_owned_by
+from piazza.ledger.checks import Violation
+from piazza.ledger.queries import balances
 
 try:
     from piazza.payments.payables import PayableHandler
@@ -79,9 +82,6 @@ def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
 
 def counters_match_ledger() -> list[Any]:
     """Ledger check: every campaign's counter total equals its ledger accounts (gifts + matches)."""
-    from piazza.ledger.accounts import accounts_owned_by
-    from piazza.ledger.checks import Violation
-    from piazza.ledger.queries import balances
 
     problems = []
     for campaign in Campaign.objects.filter(counters__isnull=False).distinct():

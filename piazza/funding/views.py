@@ -23,6 +23,7 @@ from piazza.compliance.rules import candidate_spending_cap_cents, rules_on
 from piazza.core.audit import record
 from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
+from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
 from piazza.funding import actions, queries
@@ -132,7 +133,6 @@ def share_card(request: HttpRequest, slug: str) -> HttpResponse:
         draw.text((60, 140 + i * 75), text, fill="#ffffff", font=big)
     draw.rectangle((60, 470, 1140, 510), fill="#0a4a2f")
     draw.rectangle((60, 470, 60 + 1080 * thermo.percent // 100, 510), fill="#ffffff")
-    from piazza.core.money import format_eur
 
     draw.text((60, 530), f"{format_eur(thermo.total_cents)} / {format_eur(campaign.goal_cents)}",
               fill="#ffffff", font=small)

@@ -19,6 +19,10 @@ from piazza.ledger.actions import post_transaction
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause
 from piazza.membership.models import Membership
+from piazza.payments.actions import create_payment, create_recurring
+from piazza.payments.models import RecurringSchedule, ScheduleState
+from piazza.payments.payables import PayableHandler, register_payable
+from piazza.payments.providers.registry import available_providers, get_provider
 from piazza.territory.models import Level, Territory
 
 COLLECTED_FEES = register_kind(
@@ -87,8 +91,6 @@ PROVIDER_METHODS = {"stripe": "card", "sandbox": "card", "paypal": "paypal", "se
 
 def online_provider() -> str:
     """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
-    from piazza.payments.providers.registry import available_providers
-
     identifiers = [p.identifier for p in available_providers()]
     for preferred in ("stripe", "sandbox"):
         if preferred in identifiers:
@@ -99,8 +101,6 @@ def online_provider() -> str:
 def start_online_payment(membership: Membership, *, actor: Actor, provider: str | None = None,
                          return_url: str = "") -> Any:
     """The payment for an online application (idempotent per membership), with the M8 allocations."""
-    from piazza.payments.actions import create_payment
-
     person = membership.person
     email = person.primary_email
     return create_payment(
@@ -120,8 +120,6 @@ SEPA_PROVIDER = "sepa_dd"
 
 def sepa_available() -> bool:
     """The `sepa_dd` provider is registered and some party account has a SEPA creditor id."""
-    from piazza.payments.providers.registry import get_provider
-
     try:
         return bool(get_provider(SEPA_PROVIDER).is_available())
     except LookupError:
@@ -138,8 +136,6 @@ def start_yearly_sepa(membership: Membership, *, actor: Actor, return_url: str =
     consent text stored); this year's fee is the first debit. Each later year the schedule
     debits again and `MembershipFeeHandler` turns the money into that year's membership.
     Returns the first payment (to redirect to)."""
-    from piazza.payments.actions import create_recurring
-
     person = membership.person
     email = person.primary_email
     _schedule, payment = create_recurring(
@@ -155,16 +151,12 @@ def start_yearly_sepa(membership: Membership, *, actor: Actor, return_url: str =
 
 def yearly_schedule_for(membership: Membership) -> Any:
     """The active yearly SEPA schedule a membership started, if any."""
-    from piazza.payments.models import RecurringSchedule, ScheduleState
-
     return RecurringSchedule.objects.filter(creation_key=sepa_creation_key(membership),
                                             state=ScheduleState.ACTIVE).first()
 
 
 def active_yearly_schedule(person: Any) -> Any:
     """The person's active yearly SEPA schedule for the membership fee, if any."""
-    from piazza.payments.models import RecurringSchedule, ScheduleState
-
     return (RecurringSchedule.objects.filter(payer=person, provider=SEPA_PROVIDER, state=ScheduleState.ACTIVE,
                                              creation_key__startswith="membership:sepa:")
             .order_by("-created_at").first())
@@ -218,8 +210,6 @@ class MembershipFeeHandler:
 def start_election_fee(registration: Any, *, actor: Actor, provider: str | None = None, return_url: str = "") -> Any:
     """The payment of a registration's election fee (idempotent per registration), credited to
     the account of the territory holding the election."""
-    from piazza.payments.actions import create_payment
-
     election = registration.election
     person = registration.supporter.person
     email = person.primary_email
@@ -249,8 +239,6 @@ class ElectionFeeHandler:
 
 def register() -> None:
     """Hook membership fees into the payments app's Payable plug-in point (called from ready())."""
-    from piazza.payments.payables import PayableHandler, register_payable
-
     handler = type("MembershipPayable", (MembershipFeeHandler, PayableHandler), {})()
     register_payable("membership.membership", handler)
     election_handler = type("ElectionFeePayable", (ElectionFeeHandler, PayableHandler), {})()

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 
 from piazza.membership.models import Transfer
-from piazza.territory.models import Role, RoleAssignment
+from piazza.territory.models import Role, RoleAssignment, Territory
 
 
 @task()
@@ -43,7 +43,6 @@ def send_renewal_reminder(membership_id: int, year: int) -> int:
 @task()
 def detect_anomalies_task(federation_id: int, year: int) -> int:
     from piazza.membership.actions import detect_anomalies
-    from piazza.territory.models import Territory
 
     return len(detect_anomalies(actor=None, federation=Territory.objects.get(pk=federation_id), year=year))
 

@@ -20,6 +20,7 @@ from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.models import AuditKind
+from piazza.core.tasks import enqueue_on_commit
 from piazza.people import dedupe
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.models import (
@@ -836,7 +837,6 @@ def set_import_mapping(
 
 def run_import(*, actor: Any, batch: ImportBatch) -> ImportBatch:
     """Queue the batch for the background worker (progress is read from the batch)."""
-    from piazza.core.tasks import enqueue_on_commit
     from piazza.people.tasks import process_import
 
     _require_scope("people.run_import", actor, batch.territory)
