@@ -20,7 +20,7 @@ from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause
 from piazza.membership.models import Membership
 from piazza.payments.actions import create_payment, create_recurring
-from piazza.payments.models import RecurringSchedule, ScheduleState
+from piazza.payments.models import Dispute, Payment, RecurringSchedule, Refund, ScheduleState
 from piazza.payments.payables import PayableHandler, register_payable
 from piazza.payments.providers.registry import available_providers, get_provider
 from piazza.territory.models import Level, Territory
@@ -162,7 +162,7 @@ def active_yearly_schedule(person: Any) -> Any:
             .order_by("-created_at").first())
 
 
-def charge_cycle(payment: Any) -> int:
+def charge_cycle(payment: Payment) -> int:
     """Which yearly debit of a schedule a payment is (1 = the one signed on the renewal page)."""
     metadata = getattr(payment, "metadata", {}) or {}
     return int(metadata.get("cycle", 0) or 0) if getattr(payment, "schedule_id", None) else 0
@@ -171,7 +171,7 @@ def charge_cycle(payment: Any) -> int:
 class MembershipFeeHandler:
     """What the payments app calls when a membership fee's payment changes (rule M13)."""
 
-    def on_succeeded(self, payment: Any, payable: Any) -> None:
+    def on_succeeded(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions import after_online_payment, after_yearly_debit
 
         if charge_cycle(payment) >= 2:
@@ -181,25 +181,25 @@ class MembershipFeeHandler:
         else:
             after_online_payment(payment=payment, membership=payable)
 
-    def on_schedule_canceled(self, schedule: Any, payable: Any) -> None:
+    def on_schedule_canceled(self, schedule: RecurringSchedule, payable: Any) -> None:
         if payable is not None:
             record("membership.sepa_yearly_canceled", actor=None, obj=payable, territory=payable.circolo,
                    data={"schedule": schedule.pk})
 
-    def on_failed(self, payment: Any, payable: Any) -> None:
+    def on_failed(self, payment: Payment, payable: Any) -> None:
         """A failed charge may be retried on the same payment page: the application stays."""
 
-    def on_canceled(self, payment: Any, payable: Any) -> None:
+    def on_canceled(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions import cancel_application
 
         cancel_application(actor=None, membership=payable, reason="payment canceled")
 
-    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+    def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
         from piazza.membership.actions import end_after_refund
 
         end_after_refund(membership=payable, payment=payment)
 
-    def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
+    def on_disputed(self, payment: Payment, payable: Any, dispute: Dispute) -> None:
         record("membership.fee_disputed", actor=None, obj=payable, territory=payable.circolo,
                data={"payment": payment.pk, "state": getattr(dispute, "state", "")})
 
@@ -226,12 +226,12 @@ def start_election_fee(registration: Any, *, actor: Actor, provider: str | None 
 class ElectionFeeHandler:
     """What the payments app calls when an Albo election fee's payment changes."""
 
-    def on_succeeded(self, payment: Any, payable: Any) -> None:
+    def on_succeeded(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions import mark_election_fee_paid
 
         mark_election_fee_paid(payment=payment, registration=payable)
 
-    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+    def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
         from piazza.membership.actions import election_fee_refunded
 
         election_fee_refunded(payment=payment, registration=payable)
