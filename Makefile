@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install demo test lint typecheck migrations-check pytest date-sweep bench worker vendor messages browsers
+.PHONY: install demo test lint format typecheck migrations-check pytest date-sweep bench worker vendor messages browsers
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+#	$(VENV)/bin/ruff format --check .   # enable once `make format` has run on the whole tree
+
+format: install
+	$(VENV)/bin/ruff format .
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -6,7 +6,7 @@ The parent creates the scratch database `bench_donations_<pid>`, migrates it, lo
 tree, and has a Django child process open `--campaigns` live campaigns through the funding
 actions (and sign their donation forms). It then starts gunicorn with 2 × cores sync workers
 on a free loopback port, with this module's WSGI entry `application`, which turns on the
-benchmark-only setting `PIAZZA_BENCHMARK_VIEWS` (the C_view ceiling URL answers 404 anywhere
+benchmark-only URLconf `benchmarks.urls` (the site plus the C_view ceiling URL, which exists nowhere
 else), and drives it with an asyncio httpx client:
 
 - C_view: a bare Django view doing one INSERT, saturated by the same client for `--seconds`.
@@ -76,8 +76,8 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
         from django.conf import settings
         from django.core.wsgi import get_wsgi_application
 
+        settings.ROOT_URLCONF = "benchmarks.urls"  # the site plus the ceiling view, in this server only
         _django_app = get_wsgi_application()
-        settings.PIAZZA_BENCHMARK_VIEWS = True
     return _django_app(environ, start_response)
 
 
@@ -247,7 +247,7 @@ async def load(base: str, setup: dict[str, Any], seconds: float) -> dict[str, An
         rng = random.Random(11)
 
         async def ceiling() -> None:
-            response = await client.post("/raccolte/_benchmark/insert/")
+            response = await client.post("/raccolte/_benchmark/insert/")  # benchmarks.urls.CEILING_PATH
             if response.status_code != 200:
                 raise RuntimeError(f"ceiling view answered {response.status_code}")
 

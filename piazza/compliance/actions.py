@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from piazza.compliance.candidates import (
@@ -34,7 +36,7 @@ from piazza.compliance.models import (
     JointDeclaration,
     validate_iban,
 )
-from piazza.core.audit import record
+from piazza.core.audit import Actor, acting_user, record
 from piazza.core.errors import refuse
 from piazza.core.money import Money, format_eur
 from piazza.ledger.accounts import get_account
@@ -49,7 +51,7 @@ RULE_ROLES = {Role.ADMINISTRATOR, Role.TREASURY}
 CANDIDACY_ROLES = {Role.ADMINISTRATOR, Role.ORGANISATION}
 
 
-def add_finance_rule_set(*, actor: Any, rule_set: FinanceRuleSet) -> FinanceRuleSet:
+def add_finance_rule_set(*, actor: Actor, rule_set: FinanceRuleSet) -> FinanceRuleSet:
     """Save a new, not yet saved set of parameters in force from `rule_set.valid_from`."""
     action = "compliance.add_rule_set"
     national = Territory.objects.get(level=Level.NATIONAL)
@@ -73,7 +75,7 @@ def add_finance_rule_set(*, actor: Any, rule_set: FinanceRuleSet) -> FinanceRule
     return rule_set
 
 
-def register_candidacy(*, actor: Any, candidacy: Candidacy) -> Candidacy:
+def register_candidacy(*, actor: Actor, candidacy: Candidacy) -> Candidacy:
     """Save a new candidacy with its mandatario (F10), within the actor's territory."""
     action = "compliance.register_candidacy"
     territory = candidacy.territory
@@ -102,12 +104,12 @@ DECLARATION_TYPES = {".pdf", ".jpg", ".jpeg", ".png"}
 DECLARATION_MAX_BYTES = 10 * 1024 * 1024
 
 
-def _require(action: str, actor: Any, territory: Territory, roles: Iterable[str], message: Any) -> None:
+def _require(action: str, actor: Actor, territory: Territory, roles: Iterable[str], message: str | Promise) -> None:
     if not has_role_at(actor, territory, roles):
         refuse(action, message, actor=actor, territory=territory, code="out_of_scope", permission=True)
 
 
-def create_candidacy(*, actor: Any, territory: Territory, election_kind: str, candidate: Person, election: str,
+def create_candidacy(*, actor: Actor, territory: Territory, election_kind: str, candidate: Person, election: str,
                      constituency: str, residents: int = 0, elections_called_on: dt.date | None = None,
                      election_day: dt.date | None = None, spending_cap_cents: int | None = None) -> Candidacy:
     """Register a candidacy at the level its election kind names, within the actor's territory.
@@ -151,7 +153,8 @@ def create_candidacy(*, actor: Any, territory: Territory, election_kind: str, ca
     return candidacy
 
 
-def name_mandatario(*, actor: Any, candidacy: Candidacy, person: Person, iban: str, user: Any = None) -> Candidacy:
+def name_mandatario(*, actor: Actor, candidacy: Candidacy, person: Person, iban: str,
+                    user: AbstractBaseUser | None = None) -> Candidacy:
     """Name (or replace) the candidacy's mandatario and the one account they use (rule F10).
 
     One mandatario serves one candidate per election and one account serves one mandatario: a
@@ -200,7 +203,7 @@ def name_mandatario(*, actor: Any, candidacy: Candidacy, person: Person, iban: s
     return locked
 
 
-def book_candidate_expense(*, actor: Any, candidacy: Candidacy, description: str, supplier: str, amount: Money,
+def book_candidate_expense(*, actor: Actor, candidacy: Candidacy, description: str, supplier: str, amount: Money,
                            incurred_on: dt.date, idempotency_key: str) -> CandidateExpense:
     """Book an electoral expense to the mandatario's account (Dr mandatario / Cr expenses owed).
 
@@ -234,7 +237,7 @@ def book_candidate_expense(*, actor: Any, candidacy: Candidacy, description: str
             expense = CandidateExpense.objects.create(
                 candidacy=candidacy, description=description.strip()[:200], supplier=supplier.strip()[:150],
                 amount_cents=amount.cents, incurred_on=incurred_on, idempotency_key=idempotency_key,
-                booked_by=actor if getattr(actor, "is_authenticated", False) else None)
+                booked_by=acting_user(actor))
             mandatario = get_account("mandatario", owner=candidacy, territory=territory, key=EXPENSES_KEY)
             owed = get_account(EXPENSES_KIND, owner=candidacy, territory=territory)
             expense.ledger_transaction = post_transaction(
@@ -260,14 +263,14 @@ DECLARATION_MAGIC = {".pdf": (b"%PDF-",), ".png": (b"\x89PNG\r\n\x1a\n",), ".jpg
                      ".jpeg": (b"\xff\xd8\xff",)}
 
 
-def _looks_like(document: Any, suffix: str) -> bool:
+def _looks_like(document: File, suffix: str) -> bool:
     document.seek(0)
     head = document.read(8)
     document.seek(0)
     return bool(head) and head.startswith(DECLARATION_MAGIC[suffix])
 
 
-def add_joint_declaration(*, actor: Any, candidacy: Candidacy, donor: Person, document: Any, signed_on: dt.date,
+def add_joint_declaration(*, actor: Actor, candidacy: Candidacy, donor: Person, document: File, signed_on: dt.date,
                           status: str = DeclarationStatus.SIGNED, filed_on: dt.date | None = None) -> JointDeclaration:
     """Rule F12: store the joint declaration signed by a donor above the threshold and the candidate.
 
@@ -303,7 +306,7 @@ def add_joint_declaration(*, actor: Any, candidacy: Candidacy, donor: Person, do
         declaration.status = status
         declaration.signed_on = signed_on
         declaration.filed_on = filed_on if status == DeclarationStatus.FILED else None
-        declaration.uploaded_by = actor if getattr(actor, "is_authenticated", False) else None
+        declaration.uploaded_by = acting_user(actor)
         declaration.save()
         record(action, actor=actor, obj=declaration, territory=territory, data={
             "candidacy": candidacy.pk, "donor": donor.pk, "status": status, "replaced": replaced})

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 ENV_VAR = "PIAZZA_TEST_TODAY"
 ROME = ZoneInfo("Europe/Rome")  # settings.TIME_ZONE
-DEFAULT_LOCAL = dt.datetime(2026, 6, 10, 10, 0)  # Wednesday; see the module docstring
+DEFAULT_LOCAL = dt.datetime(2026, 6, 10, 10, 0)  # noqa: DTZ001 -- a Rome wall time; Wednesday, see the docstring
 DEFAULT_TIME = dt.time(10, 0)
 
 

@@ -28,8 +28,10 @@ from django.utils.translation import gettext_noop
 
 from piazza.compliance.rules import (
     ATTESTATION_VERSION,
+    admit_contribution,
     annual_total_cents,
     check_annual_cap,
+    lock_contributor,
     may_accept,
     missing_attestations,
     rules_on,
@@ -75,6 +77,9 @@ from piazza.funding.tasks import tell_donor_over_limit
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction, reverse_transaction
 from piazza.ledger.models import Account, Cause, LedgerTransaction
+from piazza.payments import actions as payments
+from piazza.payments.actions import charge_saved_method
+from piazza.payments.providers.registry import get_provider
 from piazza.people.actions import add_timeline_entry, find_or_create_person
 from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Person, Source
@@ -640,8 +645,6 @@ def _replayed_submission(campaign: Campaign, idempotency_key: str) -> Submitted 
 
 def card_provider() -> str:
     """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
-    from piazza.payments.providers.registry import get_provider
-
     for preferred in ("stripe", "sandbox"):
         try:
             if get_provider(preferred).is_available():
@@ -654,8 +657,6 @@ def card_provider() -> str:
 def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: int,
                      known: Person | None) -> tuple[Donation, Any]:
     """The pending donation and its payment (monthly: a recurring schedule and its first payment)."""
-    from piazza.payments import actions as payments
-
     donation = Donation.objects.create(
         campaign=campaign, page=data.page, person=known,
         user=actor if getattr(actor, "is_authenticated", False) else None,
@@ -721,7 +722,6 @@ def give_again(*, actor: Any, campaign: Campaign, previous: Donation, method: An
     payment = submitted.donation.payment
     if submitted.replayed or payment is None:
         return submitted
-    from piazza.payments.actions import charge_saved_method
 
     charge_saved_method(actor=None, payment=payment, method=method, client_key=f"oneclick:{idempotency_key}")
     payment.refresh_from_db()
@@ -849,8 +849,6 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     `admit_contribution`): of two gifts succeeding together, the one that would exceed the cap
     is refused and refunded, never counted. A late gift to a failed all-or-nothing campaign too.
     """
-    from piazza.compliance.rules import admit_contribution, lock_contributor
-
     with transaction.atomic():
         donation = (Donation.objects.select_for_update(of=("self",))
             .select_related("campaign__territory").get(pk=donation_id))
@@ -980,7 +978,6 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
     import logging
 
     from piazza.funding.queries import counter_totals
-    from piazza.payments import actions as payments
 
     action = "funding.end_campaign"
     if actor is not None:
@@ -1067,8 +1064,6 @@ def cancel_monthly(*, donation: Donation, actor: Any = None, reason: str = "", v
     The payments schedule is cancelled; payments then calls our handler, which marks the
     donation (`monthly_cancelled`) — the same path as the cancel link in the receipt email.
     """
-    from piazza.payments import actions as payments
-
     series = donation.parent or donation
     schedule = _schedule_of(series)
     if schedule is not None:

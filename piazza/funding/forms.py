@@ -15,6 +15,7 @@ from piazza.compliance.rules import ATTESTATIONS
 from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
 from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode
+from piazza.people.codice_fiscale import validate_codice_fiscale
 from piazza.territory.models import Comune
 
 CAMPAIGN_SIGNER_SALT = "funding.donation-form"
@@ -111,8 +112,6 @@ class DonationForm(forms.Form):
         return int(pk)
 
     def clean_codice_fiscale(self) -> str:
-        from piazza.people.codice_fiscale import validate_codice_fiscale
-
         result = validate_codice_fiscale(self.cleaned_data["codice_fiscale"])
         if result.errors:
             raise forms.ValidationError([str(e) for e in result.errors], code="codice_fiscale")

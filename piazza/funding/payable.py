@@ -9,6 +9,9 @@ from django.db.models import Sum
 from piazza.compliance.candidates import DonorTotal
 from piazza.funding import actions
 from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donation, DonationStatus
+from piazza.ledger.accounts import accounts_owned_by
+from piazza.ledger.checks import Violation
+from piazza.ledger.queries import balances
 from piazza.people.models import Person
 
 try:
@@ -92,9 +95,6 @@ def donors_of_candidacy(candidacy_id: int) -> list[DonorTotal]:
 
 def counters_match_ledger() -> list[Any]:
     """Ledger check: every campaign's counter total equals its ledger accounts (gifts + matches)."""
-    from piazza.ledger.accounts import accounts_owned_by
-    from piazza.ledger.checks import Violation
-    from piazza.ledger.queries import balances
 
     problems = []
     for campaign in Campaign.objects.filter(counters__isnull=False).distinct():

@@ -24,6 +24,7 @@ from piazza.funding.models import (
 )
 from piazza.payments.models import MethodDevice
 from piazza.territory.models import Comune, Territory
+from piazza.territory.scoping import scope_paths
 
 THERMOMETER_CACHE_SECONDS = 3
 
@@ -185,7 +186,6 @@ def awaiting_approval(user: Any) -> list[Campaign]:
 def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
     """Back-office dashboard: live campaigns of the official's subtree and those awaiting approval."""
     from piazza.funding.actions import CAMPAIGN_ROLES
-    from piazza.territory.scoping import scope_paths
 
     if not scope_paths(user, CAMPAIGN_ROLES):
         return None

@@ -12,6 +12,9 @@ from django_tasks import task
 
 from piazza.compliance.rules import annual_total_cents, check_annual_cap, rules_on
 from piazza.core.money import format_eur
+from piazza.payments import links
+from piazza.payments.actions import refund_payment
+from piazza.payments.models import State
 from piazza.people.models import Person
 
 
@@ -52,7 +55,6 @@ def send_receipt(donation_id: int) -> bool:
     """Rule F3: a receipt email for every donation, with the payer page link (all the donor's
     payments, by signed link) and, for a monthly gift, the one-click cancel link."""
     from piazza.funding.models import Donation, Frequency
-    from piazza.payments import links
 
     donation = Donation.objects.select_related("campaign__territory", "parent").get(pk=donation_id)
     if donation.receipt_sent_at is not None:
@@ -84,9 +86,6 @@ def refund_refused(donation_id: int) -> bool:
     monthly gift stop the series too; tell the donor why. Safe to retry."""
     from piazza.funding.actions import cancel_monthly
     from piazza.funding.models import Donation, DonationStatus, Frequency
-    from piazza.payments import links
-    from piazza.payments.actions import refund_payment
-    from piazza.payments.models import State
 
     donation = Donation.objects.select_related("campaign", "parent", "payment").get(pk=donation_id)
     if donation.status != DonationStatus.REFUSED:

@@ -17,7 +17,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("gestione/<int:pk>/<slug:verb>/", views.manage_action, name="manage_action"),
     path("donazione/<str:token>/", views.donation_status, name="donation"),
     path("donatore/non-sono-io/", views.forget_donor, name="forget_donor"),
-    path("_benchmark/insert/", views.benchmark_insert, name="benchmark_insert"),
     path("aggiornamenti/<str:token>/disiscriviti/", views.unsubscribe, name="unsubscribe"),
     path("p/<slug:slug>/", views.fundraising_page, name="page"),
     path("<slug:slug>/", views.campaign_detail, name="campaign"),

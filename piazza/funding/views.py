@@ -16,7 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from piazza.compliance.candidates import spending_cap_cents
@@ -25,6 +24,7 @@ from piazza.compliance.rules import rules_on
 from piazza.core.audit import record
 from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
+from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
 from piazza.funding import actions, queries
@@ -141,7 +141,6 @@ def share_card(request: HttpRequest, slug: str) -> HttpResponse:
         draw.text((60, 140 + i * 75), text, fill="#ffffff", font=big)
     draw.rectangle((60, 470, 1140, 510), fill="#0a4a2f")
     draw.rectangle((60, 470, 60 + 1080 * thermo.percent // 100, 510), fill="#ffffff")
-    from piazza.core.money import format_eur
 
     draw.text((60, 530), f"{format_eur(thermo.total_cents)} / {format_eur(campaign.goal_cents)}",
               fill="#ffffff", font=small)
@@ -572,23 +571,3 @@ def pools(request: HttpRequest) -> HttpResponse:
             return redirect("funding:pools")
     rows = MatchingPool.objects.visible_to(request.user, actions.POOL_ROLES).select_related("territory")
     return render(request, "funding/pools.html", {"pools": rows, "form": form, "territories": territories})
-
-
-# --- benchmark ceiling ----------------------------------------------------------------------
-
-
-@csrf_exempt
-@require_POST
-def benchmark_insert(request: HttpRequest) -> HttpResponse:
-    """C_view of PERFORMANCE.md: a bare view doing one INSERT, the ceiling the donation rate is
-    compared with. Answers 404 unless the benchmark-only setting `PIAZZA_BENCHMARK_VIEWS` is
-    true (only `benchmarks/donations.py` turns it on, in its own server); the table is the
-    benchmark's scratch table."""
-    from django.conf import settings
-    from django.db import connection
-
-    if not getattr(settings, "PIAZZA_BENCHMARK_VIEWS", False):
-        raise Http404
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO bench_view_insert (at, note) VALUES (now(), %s)", ["ceiling"])
-    return HttpResponse("ok", content_type="text/plain")

@@ -24,8 +24,8 @@ def _schedule(year: int) -> FeeSchedule:
     return FeeSchedule.objects.get_or_create(year=year, defaults={
         "base_fee_cents": 1500, "national_surcharge_cents": 500 if year <= 2023 else 0,
         "regional_deadline": dt.date(year, 1, 10),
-        "opens_at": timezone.make_aware(dt.datetime(year - 1, 11, 1)),
-        "closes_at": timezone.make_aware(dt.datetime(year, 12, 31, 23, 59, 59))})[0]
+        "opens_at": dt.datetime(year - 1, 11, 1, tzinfo=timezone.get_current_timezone()),
+        "closes_at": dt.datetime(year, 12, 31, 23, 59, 59, tzinfo=timezone.get_current_timezone())})[0]
 
 
 def seed(*, people: int, stdout: Any) -> None:
@@ -57,7 +57,7 @@ def seed(*, people: int, stdout: Any) -> None:
         if not residence_ok:
             continue
         for year in ([this_year - 1, this_year] if i % 3 else [this_year]):
-            when = timezone.make_aware(dt.datetime(year, rng.randint(1, 3), rng.randint(1, 28), 10))
+            when = dt.datetime(year, rng.randint(1, 3), rng.randint(1, 28), 10, tzinfo=timezone.get_current_timezone())
             try:
                 m = actions.apply_for_membership(actor=None, data=data, circolo=circolo, year=year, now=when,
                                                  is_renewal=year == this_year and i % 3 != 0)

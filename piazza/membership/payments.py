@@ -12,12 +12,17 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.audit import Actor, record
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause
 from piazza.membership.models import Membership, rules_for
+from piazza.payments.actions import create_payment, create_recurring
+from piazza.payments.models import Dispute, Payment, RecurringSchedule, Refund, ScheduleState
+from piazza.payments.payables import PayableHandler, register_payable
+from piazza.payments.providers.registry import available_providers, get_provider
 from piazza.territory.models import Level, Territory
 
 COLLECTED_FEES = register_kind(
@@ -63,7 +68,7 @@ def fee_allocations(membership: Membership) -> list[tuple[Account, Money]]:
              Money(cents, membership.currency)) for t, cents, _reason in fee_shares(membership)]
 
 
-def book_offline_payment(membership: Membership, *, actor: Any) -> None:
+def book_offline_payment(membership: Membership, *, actor: Actor) -> None:
     """Debit the circolo's collected-fees account, credit each receiving territory (M8). Idempotent."""
     if membership.fee_cents == 0:
         return
@@ -86,8 +91,6 @@ PROVIDER_METHODS = {"stripe": "card", "sandbox": "card", "paypal": "paypal", "se
 
 def online_provider() -> str:
     """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
-    from piazza.payments.providers.registry import available_providers
-
     identifiers = [p.identifier for p in available_providers()]
     for preferred in ("stripe", "sandbox"):
         if preferred in identifiers:
@@ -95,11 +98,9 @@ def online_provider() -> str:
     return identifiers[0] if identifiers else "sandbox"
 
 
-def start_online_payment(membership: Membership, *, actor: Any, provider: str | None = None,
+def start_online_payment(membership: Membership, *, actor: Actor, provider: str | None = None,
                          return_url: str = "") -> Any:
     """The payment for an online application (idempotent per membership), with the M8 allocations."""
-    from piazza.payments.actions import create_payment
-
     person = membership.person
     email = person.primary_email
     return create_payment(
@@ -121,8 +122,6 @@ SEPA_PROVIDER = "sepa_dd"
 
 def sepa_available() -> bool:
     """The `sepa_dd` provider is registered and some party account has a SEPA creditor id."""
-    from piazza.payments.providers.registry import get_provider
-
     try:
         return bool(get_provider(SEPA_PROVIDER).is_available())
     except LookupError:
@@ -133,14 +132,12 @@ def sepa_creation_key(membership: Membership) -> str:
     return f"membership:sepa:{membership.pk}"
 
 
-def start_yearly_sepa(membership: Membership, *, actor: Any, return_url: str = "") -> Any:
+def start_yearly_sepa(membership: Membership, *, actor: Actor, return_url: str = "") -> Any:
     """A yearly SEPA schedule for the fee (payments' recurring schedules on the `sepa_dd` rail):
     on the payment page the member signs the mandate (`bank.actions.sign_mandate`, the exact
     consent text stored); this year's fee is the first debit. Each later year the schedule
     debits again and `MembershipFeeHandler` turns the money into that year's membership.
     Returns the first payment (to redirect to)."""
-    from piazza.payments.actions import create_recurring
-
     person = membership.person
     email = person.primary_email
     _schedule, payment = create_recurring(
@@ -156,22 +153,18 @@ def start_yearly_sepa(membership: Membership, *, actor: Any, return_url: str = "
 
 def yearly_schedule_for(membership: Membership) -> Any:
     """The active yearly SEPA schedule a membership started, if any."""
-    from piazza.payments.models import RecurringSchedule, ScheduleState
-
     return RecurringSchedule.objects.filter(creation_key=sepa_creation_key(membership),
                                             state=ScheduleState.ACTIVE).first()
 
 
 def active_yearly_schedule(person: Any) -> Any:
     """The person's active yearly SEPA schedule for the membership fee, if any."""
-    from piazza.payments.models import RecurringSchedule, ScheduleState
-
     return (RecurringSchedule.objects.filter(payer=person, provider=SEPA_PROVIDER, state=ScheduleState.ACTIVE,
                                              creation_key__startswith="membership:sepa:")
             .order_by("-created_at").first())
 
 
-def charge_cycle(payment: Any) -> int:
+def charge_cycle(payment: Payment) -> int:
     """Which yearly debit of a schedule a payment is (1 = the one signed on the renewal page)."""
     metadata = getattr(payment, "metadata", {}) or {}
     return int(metadata.get("cycle", 0) or 0) if getattr(payment, "schedule_id", None) else 0
@@ -201,7 +194,7 @@ class MembershipFeeHandler:
         check_instrument(actor=actor, membership=payable, fingerprint=instrument_fingerprint(instrument.fingerprint),
                          prepaid=instrument.prepaid)
 
-    def on_succeeded(self, payment: Any, payable: Any) -> None:
+    def on_succeeded(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions import after_online_payment, after_yearly_debit
 
         if charge_cycle(payment) >= 2:
@@ -211,29 +204,25 @@ class MembershipFeeHandler:
         else:
             after_online_payment(payment=payment, membership=payable)
 
-    def on_schedule_canceled(self, schedule: Any, payable: Any) -> None:
-        from piazza.core.audit import record
-
+    def on_schedule_canceled(self, schedule: RecurringSchedule, payable: Any) -> None:
         if payable is not None:
             record("membership.sepa_yearly_canceled", actor=None, obj=payable, territory=payable.circolo,
                    data={"schedule": schedule.pk})
 
-    def on_failed(self, payment: Any, payable: Any) -> None:
+    def on_failed(self, payment: Payment, payable: Any) -> None:
         """A failed charge may be retried on the same payment page: the application stays."""
 
-    def on_canceled(self, payment: Any, payable: Any) -> None:
+    def on_canceled(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions import cancel_application
 
         cancel_application(actor=None, membership=payable, reason="payment canceled")
 
-    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+    def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
         from piazza.membership.actions import end_after_refund
 
         end_after_refund(membership=payable, payment=payment)
 
-    def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
-        from piazza.core.audit import record
-
+    def on_disputed(self, payment: Payment, payable: Any, dispute: Dispute) -> None:
         record("membership.fee_disputed", actor=None, obj=payable, territory=payable.circolo,
                data={"payment": payment.pk, "state": getattr(dispute, "state", "")})
 
@@ -241,11 +230,9 @@ class MembershipFeeHandler:
 # --- The per-election Albo fee (2023 primaries: €2 for non-members) -------------------------
 
 
-def start_election_fee(registration: Any, *, actor: Any, provider: str | None = None, return_url: str = "") -> Any:
+def start_election_fee(registration: Any, *, actor: Actor, provider: str | None = None, return_url: str = "") -> Any:
     """The payment of a registration's election fee (idempotent per registration), credited to
     the account of the territory holding the election."""
-    from piazza.payments.actions import create_payment
-
     election = registration.election
     person = registration.supporter.person
     email = person.primary_email
@@ -263,12 +250,12 @@ def start_election_fee(registration: Any, *, actor: Any, provider: str | None = 
 class ElectionFeeHandler:
     """What the payments app calls when an Albo election fee's payment changes."""
 
-    def on_succeeded(self, payment: Any, payable: Any) -> None:
+    def on_succeeded(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions import mark_election_fee_paid
 
         mark_election_fee_paid(payment=payment, registration=payable)
 
-    def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
+    def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
         from piazza.membership.actions import election_fee_refunded
 
         election_fee_refunded(payment=payment, registration=payable)
@@ -276,8 +263,6 @@ class ElectionFeeHandler:
 
 def register() -> None:
     """Hook membership fees into the payments app's Payable plug-in point (called from ready())."""
-    from piazza.payments.payables import PayableHandler, register_payable
-
     handler = type("MembershipPayable", (MembershipFeeHandler, PayableHandler), {})()
     register_payable("membership.membership", handler)
     election_handler = type("ElectionFeePayable", (ElectionFeeHandler, PayableHandler), {})()

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 
 from piazza.membership.models import Transfer
-from piazza.territory.models import Role, RoleAssignment
+from piazza.territory.models import Role, RoleAssignment, Territory
 
 
 @task()
@@ -43,7 +43,6 @@ def send_renewal_reminder(membership_id: int, year: int) -> int:
 @task()
 def detect_anomalies_task(federation_id: int, year: int) -> int:
     from piazza.membership.actions import detect_anomalies
-    from piazza.territory.models import Territory
 
     return len(detect_anomalies(actor=None, federation=Territory.objects.get(pk=federation_id), year=year))
 
@@ -53,8 +52,8 @@ def send_card_email(membership_id: int) -> int:
     """The digital card by email once the fee is paid (the link opens the printable card)."""
     from django.urls import reverse
 
+    from piazza.membership.cards import card_token
     from piazza.membership.models import Membership, Status
-    from piazza.membership.views import card_token
 
     membership = Membership.objects.select_related("person", "circolo").get(pk=membership_id)
     email = membership.person.primary_email

@@ -714,6 +714,7 @@ def adopt_provider_charge(*, actor: Actor, provider_id: str, reference: str, pay
 def request_refund(*, actor: Actor, payment: Payment, amount: Money, reason: str = "") -> Refund:
     """Record a refund to execute (full or partial); refuses more than what is left."""
     action = "payments.request_refund"
+
     if actor is not None and getattr(actor, "is_authenticated", False) and (
         payment.territory is None or not has_role_at(actor, payment.territory, [Role.TREASURY, Role.ADMINISTRATOR])
     ):
@@ -1025,6 +1026,7 @@ def resume_schedule(*, actor: Actor, schedule: Any, via: str = "payer_link") -> 
     page, or the treasury of its territory). The failure count starts again from zero and the
     next charge is due today at the earliest, so `run_due_charges` picks it up."""
     from piazza.payments.models import RecurringSchedule, ScheduleState
+
     action = "payments.resume_schedule"
     if via == "treasury" and (
         schedule.territory is None or not has_role_at(actor, schedule.territory, [Role.TREASURY, Role.ADMINISTRATOR])

@@ -17,7 +17,7 @@ from django.db.models import Count, Sum
 
 from piazza.core.money import format_money
 from piazza.ledger.checks import Violation
-from piazza.ledger.models import LedgerTransaction
+from piazza.ledger.models import Entry, LedgerTransaction
 from piazza.payments.booking import duplicate_key
 from piazza.payments.models import BOOKED_STATES, DuplicateCharge, Payment
 from piazza.payments.providers.base import Capability, PaymentProvider, ProviderError, RemoteCharge
@@ -25,7 +25,6 @@ from piazza.payments.providers.registry import available_providers
 
 
 def payments_booked_once() -> list[Violation]:
-    from piazza.ledger.models import Entry, LedgerTransaction
     from piazza.payments.models import BOOKED_STATES, Payment
 
     booked = set(
@@ -66,7 +65,6 @@ def allocations_match_amounts() -> list[Violation]:
 
 
 def refunds_reversed() -> list[Violation]:
-    from piazza.ledger.models import Entry
     from piazza.payments.models import Refund, RefundState
 
     clearing = dict(

@@ -23,6 +23,7 @@ from piazza.core.errors import refuse, refusing
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
+from piazza.core.tasks import enqueue_on_commit
 from piazza.people import dedupe
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.import_targets import ImportTarget, RowContext, get_target
@@ -887,7 +888,6 @@ def set_import_target(*, actor: Any, batch: ImportBatch, target: str, options: d
 def run_import(*, actor: Any, batch: ImportBatch, confirm_repeat: bool = False) -> ImportBatch:
     """Queue the batch for the background worker (progress is read from the batch). A file
     already imported runs only when the official confirms it (item 14)."""
-    from piazza.core.tasks import enqueue_on_commit
     from piazza.people.tasks import process_import
 
     _require_scope("people.run_import", actor, batch.territory)

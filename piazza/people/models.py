@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from piazza.core.i18n import render as render_stored
 from piazza.territory.models import Comune, Role, Territory
-from piazza.territory.scoping import ScopedQuerySet
+from piazza.territory.scoping import ScopedQuerySet, scope_paths
 
 # Who may read people's records and who may change them (at their node and below).
 READ_ROLES = {Role.ORGANISATION, Role.MEMBERSHIP, Role.COMMUNICATION, Role.ADMINISTRATOR}
@@ -336,8 +336,6 @@ class DuplicateCandidateQuerySet(ScopedQuerySet["DuplicateCandidate"]):
 
     def visible_to(self, user: Any, roles: Any = None) -> Any:
         """Both people must be in the viewer's scope: a merge touches both records."""
-        from piazza.territory.scoping import scope_paths
-
         paths = scope_paths(user, roles)
         if not paths:
             return self.none()

@@ -126,7 +126,7 @@ def parse_date(value: Any) -> dt.date:
     text = text.split(" ")[0]
     for fmt in DATE_FORMATS:
         try:
-            parsed = dt.datetime.strptime(text, fmt).date()
+            parsed = dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 -- a calendar date, no instant
         except ValueError:
             continue
         if fmt.endswith("%y") and parsed.year > timezone.localdate().year:

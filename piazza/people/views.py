@@ -56,7 +56,7 @@ from piazza.people.queries import (
 )
 from piazza.people.validation import clean_person_data
 from piazza.territory.access import official_required
-from piazza.territory.models import Level
+from piazza.territory.models import Level, Territory
 from piazza.territory.scoping import scope_paths
 
 PAGE_SIZE = 50
@@ -212,7 +212,6 @@ def segment_save(request: HttpRequest) -> HttpResponse:
     paths = scope_paths(request.user, WRITE_ROLES)
     search = SearchForm(request.GET, paths=paths)
     form = SegmentForm(request.POST)
-    from piazza.territory.models import Territory
 
     territory = Territory.objects.get(path=paths[0])
     try:
@@ -252,8 +251,6 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 def _default_owner(paths: list[str]) -> int | None:
-    from piazza.territory.models import Territory
-
     node = Territory.objects.filter(path__in=paths).order_by("path").first()
     return node.pk if node else None
 

@@ -11,7 +11,7 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from piazza.core.audit import record
+from piazza.core.audit import Actor, acting_user, record
 from piazza.core.errors import refuse
 from piazza.territory.models import (
     KINDS_BY_LEVEL,
@@ -33,7 +33,7 @@ def child_level(parent: Territory) -> Level | None:
     return LEVEL_ORDER[index + 1] if index + 1 < len(LEVEL_ORDER) else None
 
 
-def _resolve_comuni(codes: Iterable[str], *, actor: Any, action: str) -> list[Comune]:
+def _resolve_comuni(codes: Iterable[str], *, actor: Actor, action: str) -> list[Comune]:
     codes = [c.strip() for c in codes if c and c.strip()]
     found = {c.istat_code: c for c in Comune.objects.filter(istat_code__in=codes)}
     unknown = [c for c in codes if c not in found]
@@ -47,7 +47,7 @@ def _resolve_comuni(codes: Iterable[str], *, actor: Any, action: str) -> list[Co
     return [found[c] for c in codes]
 
 
-def _check_area(federation: Territory, comuni: list[Comune], *, actor: Any, action: str) -> None:
+def _check_area(federation: Territory, comuni: list[Comune], *, actor: Actor, action: str) -> None:
     """A territorial circolo covers only comuni of its own federation."""
     outside = [c for c in comuni if c.federation_id != federation.pk]
     if outside:
@@ -62,7 +62,7 @@ def _check_area(federation: Territory, comuni: list[Comune], *, actor: Any, acti
 
 def create_territory(
     *,
-    actor: Any,
+    actor: Actor,
     parent: Territory,
     name: str,
     kind: str,
@@ -109,7 +109,7 @@ def create_territory(
     return node
 
 
-def set_circolo_area(*, actor: Any, circolo: Territory, comuni_codes: Iterable[str]) -> Territory:
+def set_circolo_area(*, actor: Actor, circolo: Territory, comuni_codes: Iterable[str]) -> Territory:
     action = "territory.set_area"
     if not has_role_at(actor, circolo, MANAGER_ROLES):
         refuse(action, _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": circolo},
@@ -128,7 +128,7 @@ def set_circolo_area(*, actor: Any, circolo: Territory, comuni_codes: Iterable[s
     return circolo
 
 
-def close_territory(*, actor: Any, territory: Territory) -> Territory:
+def close_territory(*, actor: Actor, territory: Territory) -> Territory:
     action = "territory.close"
     if territory.parent is None or not has_role_at(actor, territory.parent, MANAGER_ROLES):
         refuse(action, _("Solo chi organizza il livello superiore può chiudere %(node)s.")
@@ -144,7 +144,7 @@ def close_territory(*, actor: Any, territory: Territory) -> Territory:
     return territory
 
 
-def move_territory(*, actor: Any, node: Territory, new_parent: Territory) -> Territory:
+def move_territory(*, actor: Actor, node: Territory, new_parent: Territory) -> Territory:
     """Move `node` and its whole subtree under `new_parent` (e.g. a circolo to another federation).
 
     Scope is the materialised path, so every path of the subtree is rewritten in the same
@@ -201,7 +201,7 @@ def move_territory(*, actor: Any, node: Territory, new_parent: Territory) -> Ter
     return node
 
 
-def assign_role(*, actor: Any, user: Any, territory: Territory, role: str) -> RoleAssignment:
+def assign_role(*, actor: Actor, user: Any, territory: Territory, role: str) -> RoleAssignment:
     """Roles are given only within the assigner's own subtree; administrators make administrators."""
     action = "role.assign"
     if role not in Role.values:
@@ -225,7 +225,7 @@ def assign_role(*, actor: Any, user: Any, territory: Territory, role: str) -> Ro
         return existing.get()
     with transaction.atomic():
         assignment = RoleAssignment.objects.create(
-            user=user, territory=territory, role=role, granted_by=actor
+            user=user, territory=territory, role=role, granted_by=acting_user(actor)
         )
         if role == Role.ADMINISTRATOR and territory.level == Level.NATIONAL and not user.is_staff:
             user.is_staff = True  # Django admin is for national administrators only
@@ -236,7 +236,7 @@ def assign_role(*, actor: Any, user: Any, territory: Territory, role: str) -> Ro
     return assignment
 
 
-def revoke_role(*, actor: Any, assignment: RoleAssignment) -> RoleAssignment:
+def revoke_role(*, actor: Actor, assignment: RoleAssignment) -> RoleAssignment:
     action = "role.revoke"
     if not has_role_at(actor, assignment.territory, MANAGER_ROLES):
         refuse(action, _("Non puoi revocare ruoli fuori dal tuo ambito."), actor=actor,

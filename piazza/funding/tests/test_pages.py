@@ -73,5 +73,13 @@ def test_a_page_for_a_closed_campaign_is_refused(live_campaign):
                                         display_name="A", title="T", story="S", goal_cents=1000)
 
 
-def test_the_benchmark_ceiling_view_is_off_unless_the_benchmark_turns_it_on(client):
-    assert client.post(reverse("funding:benchmark_insert")).status_code == 404
+def test_the_benchmark_ceiling_view_exists_only_in_the_benchmark_urlconf(client):
+    from django.urls import Resolver404, resolve
+
+    from benchmarks.urls import CEILING_PATH, benchmark_insert
+
+    assert client.post("/" + CEILING_PATH).status_code == 404
+    with pytest.raises(Resolver404):
+        resolve("/" + CEILING_PATH)
+    assert resolve("/" + CEILING_PATH, urlconf="benchmarks.urls").func is benchmark_insert
+    assert resolve("/raccolte/", urlconf="benchmarks.urls").url_name == "list"  # and the whole site

@@ -7,9 +7,11 @@ runs the same statements. Which app each statement belongs to is listed in docs/
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
+from piazza.core.testing_queries import exact_queries
 from piazza.membership import actions
-from piazza.membership.models import Status
+from piazza.membership.models import Membership, Status
 from piazza.membership.payments import start_online_payment
 from piazza.payments.actions import pay
 
@@ -70,3 +72,25 @@ def test_payment_handler_budget(tree):
     with CaptureQueriesContext(connection) as again:
         actions.after_online_payment(payment=payment, membership=membership)
     assert len(again) <= 3  # idempotent: a replayed success reads (in a savepoint) and stops
+
+
+def _join_post(client, circolo):
+    data = join_data()
+    return client.post(reverse("membership:join") + "?comune=Bologna", {
+        "first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
+        "birth_date": data.birth_date.isoformat(), "birth_place": "Bologna", "codice_fiscale": data.codice_fiscale,
+        "citizenship": "italian", "residence_street": "Via Rizzoli 1", "residence_cap": "40125",
+        "email": f"{data.codice_fiscale.lower()}@example.org", "phone": "", "circolo": circolo.pk,
+        "member_of_other_party": "no", "declarations_accepted": "on", "art9_authorised": "on"})
+
+
+# The join form's POST, pinned exactly (issue 11 item 24): any statement added or removed fails and lists them.
+JOIN_POST_PINS = {"sqlite": 54, "postgresql": 58}
+
+
+def test_join_post_query_pin(client, tree):
+    _join_post(client, tree.bologna_centro)  # warm-up: content types, accounts, the per-process caches
+    with exact_queries(JOIN_POST_PINS, "join POST", at_most=APPLY_BUDGET + START_PAYMENT_BUDGET + 30):
+        response = _join_post(client, tree.bologna_centro)
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert Membership.objects.count() == 2

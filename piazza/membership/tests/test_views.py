@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.membership import actions
+from piazza.membership.cards import card_token
 from piazza.membership.models import Delivery, Membership, Status
-from piazza.membership.views import card_token
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client

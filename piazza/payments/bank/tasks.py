@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 
 from piazza.core.money import format_money
-from piazza.territory.models import Role, RoleAssignment
+from piazza.territory.models import Role, RoleAssignment, Territory
 
 
 @task()
@@ -117,7 +117,6 @@ def import_drop_folder() -> int:
     from django.core.exceptions import ValidationError
 
     from piazza.payments.bank.actions import import_statement
-    from piazza.territory.models import Territory
 
     root = getattr(settings, "BANK_STATEMENT_DROP_DIR", "")
     if not root:

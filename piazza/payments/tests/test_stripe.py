@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from piazza.core.models import AuditEntry
 from piazza.core.money import Money
+from piazza.core.testing_queries import exact_queries
 from piazza.ledger.accounts import get_account
 from piazza.ledger.queries import balance
 from piazza.payments import actions
@@ -144,6 +145,30 @@ def test_webhook_ten_times_books_once(fake_stripe, make_payment, handler):
         assert webhook(client, body, signature).status_code == 200
     assert WebhookEvent.objects.count() == 1
     assert handler.calls == [("succeeded", payment.pk)]
+
+
+# The webhook's POST pinned exactly (issue 11 item 24): the first delivery applies the success, a replay of
+# the same event stops at the stored (provider, event_id) (convention 5).
+WEBHOOK_PINS = {"sqlite": 38, "postgresql": 39}
+WEBHOOK_REPLAY_PINS = {"sqlite": 5, "postgresql": 5}
+
+
+def test_webhook_query_pin(fake_stripe, make_payment, handler):
+    client = Client()
+    for n, pins in ((1, None), (2, WEBHOOK_PINS)):  # the first round warms the per-process caches
+        payment = make_payment(2500, provider="stripe")
+        intent = start(client, payment)
+        fake_stripe.confirm(intent, "pm_card_visa")
+        body, signature = fake_stripe.event("payment_intent.succeeded", fake_stripe.intents[intent],
+                                            event_id=f"evt_pin_{n}")
+        if pins is None:
+            assert webhook(client, body, signature).status_code == 200
+            continue
+        with exact_queries(pins, "stripe webhook, first delivery"):
+            assert webhook(client, body, signature).status_code == 200
+        with exact_queries(WEBHOOK_REPLAY_PINS, "stripe webhook, replay"):
+            assert webhook(client, body, signature).status_code == 200
+    assert handler.calls == [("succeeded", p.pk) for p in Payment.objects.order_by("pk")]
 
 
 def test_refund_event_before_success_event(fake_stripe, make_payment):
