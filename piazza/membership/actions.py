@@ -877,7 +877,9 @@ def register_at_desk(*, actor: Any, data: JoinData, circolo: Territory, method: 
     check_instrument(actor=actor, membership=Membership(year=checked.year, circolo=circolo),
                      fingerprint=instrument_fingerprint(fingerprint), prepaid=False)
     try:
-        with transaction.atomic():
+        # A refusal inside the block rolls everything back; the entry below, written after the
+        # rollback, is the one that stays (issue 11 items 11 and 23).
+        with caller_records_refusals(), transaction.atomic():
             membership = _write_application(checked, actor=actor, data=data, circolo=circolo,
                                             channel=Channel.CIRCOLO, is_renewal=False, registered_by=actor)
             membership = record_payment_at_circolo(actor=actor, membership=membership, method=method,

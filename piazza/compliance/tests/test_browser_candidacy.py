@@ -64,7 +64,7 @@ def test_candidacy_to_report(page, live_server, tmp_path, settings):
     page.get_by_role("link", name="Apri la raccolta della candidatura").click()
     expect(page.get_by_label("Candidatura")).to_have_value(str(candidacy.pk))
     expect(page.get_by_label("Tipo")).to_have_value(CampaignKind.CANDIDATE)
-    expect(page.get_by_label("Titolo")).to_have_value(re.compile("Giovanna Esposito"))
+    expect(page.locator("#id_title")).to_have_value(re.compile("Giovanna Esposito"))
     page.get_by_label(re.compile("^Racconto")).fill("Una città più giusta, quartiere per quartiere.")
     page.get_by_label("Obiettivo (€)").fill("20000")
     page.get_by_role("button", name="Crea la bozza").click()

@@ -150,7 +150,8 @@ def test_m24_instrument_limit_refuses_the_whole_registration(tree, secretary):
     response = verified_client(secretary).post(_url(tree), _older_member(
         tree, phone="3331234567", method="bank_transfer", reference="CRO 77",
         instrument="IT60 X054 2811 1010 0000 0123 456"))
-    assert response.status_code == 200 and "regola M24" in response.content.decode()
+    body = response.content.decode()
+    assert response.status_code == 200 and "sono già state pagate" in body and "regola M24" not in body
     assert list(Membership.objects.all()) == [other]
     assert not Person.objects.filter(last_name="Bassi").exists()
     assert AuditEntry.objects.filter(action="membership.check_instrument", kind=AuditKind.DENIED).exists()

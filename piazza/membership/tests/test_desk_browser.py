@@ -45,6 +45,7 @@ def test_desk_registers_an_older_member_without_email_and_prints_the_receipt(pag
     page.get_by_label("Comune (o stato estero) di nascita").fill("Bologna")
     page.get_by_role("textbox", name="Codice fiscale").fill(cf)
     page.get_by_label("Indirizzo di residenza o domicilio").fill("Via del Pratello 3")
+    page.get_by_role("group", name=re.compile("altro partito")).get_by_label("No", exact=True).check()
     page.get_by_label("Dichiaro di non far parte").check()
     page.get_by_label("Autorizzo il trattamento").check()
     # No email, no mobile: the signed paper form, with the consent she ticked on it.
