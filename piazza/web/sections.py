@@ -22,6 +22,7 @@ DASHBOARD_SECTIONS: list[str] = [
     "piazza.payments.bank.queries.dashboard_section",
     "piazza.payments.queries.dashboard_section",
     "piazza.membership.queries.dashboard_section",
+    "piazza.privacy.queries.dashboard_section",
 ]
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
@@ -31,6 +32,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Banca"), "bank:overview", {"treasury"}),
     (_("Pagamenti"), "payments:treasury_payments", {"treasury"}),
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
+    (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
 ]
 
 

@@ -47,6 +47,7 @@ def subject(tree: Any) -> Person:
                                       year=YEAR, now=timezone.now())
     mark_paid(actor=None, membership=membership, method=PaymentMethod.CARD, reference="test", paid_at=timezone.now())
     person = membership.person
+    assert person.territory == tree.bologna
     donation.refresh_from_db()
     assert donation.person_id == person.pk, "the gift and the membership are the same person's"
     record_consent(actor=None, person=person, purpose=Purpose.NEWSLETTER, channel=ConsentChannel.WEB,
@@ -61,10 +62,11 @@ def privacy_officer(tree: Any) -> Any:
 
 
 @pytest.fixture
-def centro_secretary(tree: Any) -> Any:
-    return make_official("segreteria.centro", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
+def bologna_official(tree: Any) -> Any:
+    """The person's scope: the donor's record sits at the federation of her comune (M10)."""
+    return make_official("segreteria.bo", tree.bologna, [Role.ORGANISATION, Role.MEMBERSHIP])
 
 
 @pytest.fixture
-def modena_secretary(tree: Any) -> Any:
-    return make_official("segreteria.modena", tree.modena_nord, [Role.ORGANISATION, Role.MEMBERSHIP])
+def modena_official(tree: Any) -> Any:
+    return make_official("segreteria.mo", tree.modena, [Role.ORGANISATION, Role.MEMBERSHIP])
