@@ -125,3 +125,28 @@ def test_an_expired_download_link_is_refused_and_the_files_are_removed(
     assert export.state == ExportState.EXPIRED and not list(Path(private_root).rglob("*.pdf"))
     # The request is not answered: it stays on the privacy officer's board.
     assert DataRequest.objects.get().status == RequestStatus.IN_PROGRESS
+
+
+def test_a_fourth_link_for_one_address_within_the_hour_is_not_sent(client, subject, mailoutbox,
+                                                                  django_capture_on_commit_callbacks):
+    for _ in range(4):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("privacy:request_export"), {"email": DONOR_EMAIL})
+        assert SAME_ANSWER in response.content.decode()
+    assert len(mailoutbox) == 3
+
+
+def test_a_failed_production_is_shown_on_the_request_page_and_recorded(
+        client, subject, mailoutbox, django_capture_on_commit_callbacks, monkeypatch):
+    def broken(person: Any) -> Any:
+        raise RuntimeError("a handler broke")
+
+    monkeypatch.setattr("piazza.privacy.export.registry.collect", broken)
+    # The queue records the task as failed; the person's confirmation itself went through.
+    assert _ask_and_confirm(client, mailoutbox, django_capture_on_commit_callbacks).status_code == 302
+    export = DataExport.objects.get()
+    assert export.state == ExportState.FAILED and not export.json_file
+    assert AuditEntry.objects.filter(action="privacy.produce_export_failed").exists()
+    assert len(mailoutbox) == 1  # the confirmation link only: no download link for nothing
+    page = client.get(reverse("privacy:request_status")).content.decode()
+    assert "Non siamo riusciti a preparare la copia" in page
