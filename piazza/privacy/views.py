@@ -71,7 +71,10 @@ def request_status(request: HttpRequest) -> HttpResponse:
     ids = request.session.get(SESSION_KEY) or []
     requests = (DataRequest.objects.filter(pk__in=[int(i) for i in ids if isinstance(i, int)])
                 .select_related("export").order_by("pk"))
-    return render(request, "privacy/request_status.html", {"requests": requests, "ExportState": ExportState})
+    working = any(getattr(r, "export", None) is not None and r.export.state in (ExportState.QUEUED, ExportState.RUNNING)
+                  for r in requests)
+    return render(request, "privacy/request_status.html",
+                  {"requests": requests, "ExportState": ExportState, "working": working})
 
 
 @require_http_methods(["GET", "POST"])

@@ -150,3 +150,12 @@ def test_a_failed_production_is_shown_on_the_request_page_and_recorded(
     assert len(mailoutbox) == 1  # the confirmation link only: no download link for nothing
     page = client.get(reverse("privacy:request_status")).content.decode()
     assert "Non siamo riusciti a preparare la copia" in page
+
+
+def test_the_request_page_refreshes_itself_while_the_copy_is_being_prepared(
+        client, subject, mailoutbox, django_capture_on_commit_callbacks):
+    _ask_and_confirm(client, mailoutbox, django_capture_on_commit_callbacks)
+    assert 'http-equiv="refresh"' not in client.get(reverse("privacy:request_status")).content.decode()
+    DataExport.objects.update(state=ExportState.QUEUED)  # as seen while the worker has not yet run
+    page = client.get(reverse("privacy:request_status")).content.decode()
+    assert 'http-equiv="refresh"' in page and "Stiamo preparando la copia" in page
