@@ -165,6 +165,7 @@ PERIODIC_TASKS = {
     "piazza.funding.tasks.end_due_campaigns": 5 * 60,
     "piazza.payments.bank.tasks.expire_mandates": 24 * 3600,
     "piazza.payments.bank.tasks.import_drop_folder": 15 * 60,
+    "piazza.privacy.tasks.expire_export_links": 3600,
     "piazza.core.tasks.verify_audit_chain": env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 3600),
 }
 
@@ -308,3 +309,11 @@ PAYPAL_API_BASE = env_str(
     "PAYPAL_API_BASE", "https://api-m.paypal.com" if PRODUCTION else "https://api-m.sandbox.paypal.com"
 )
 PAYPAL_TIMEOUT_SECONDS = env_int("PAYPAL_TIMEOUT_SECONDS", 20)
+
+# --- Data-subject requests (rule G5, GDPR art. 12(3); docs/dev/privacy-rights.md).
+# An answer is due within one month of receipt, extendable by two further months with a reason.
+PRIVACY_RESPONSE_MONTHS = env_int("PRIVACY_RESPONSE_MONTHS", 1)
+PRIVACY_EXTENSION_MONTHS = env_int("PRIVACY_EXTENSION_MONTHS", 2)
+# The emailed link proving an address (minutes) and the one-time download link of an export (hours).
+PRIVACY_ADDRESS_LINK_MINUTES = env_int("PRIVACY_ADDRESS_LINK_MINUTES", 30)
+PRIVACY_EXPORT_LINK_HOURS = env_int("PRIVACY_EXPORT_LINK_HOURS", 72)

@@ -28,7 +28,7 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance"}
+NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy"}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -90,6 +90,7 @@ ALLOWED: dict[str, str] = {
     "bank:import": FORM,
     "bank:import_progress": "counts of the running statement import",
     "bank:payout_decide": POST_ONLY,
+    "privacy:extend": POST_ONLY,
 }
 
 

@@ -6,6 +6,9 @@ writes one audit entry of kind VIEW with the action, the query string (the searc
 official used) and what the view notes with `note_access` (the object, the ids shown or how
 many rows), never the data itself. Redirects, refusals and errors write nothing: nothing was shown.
 
+The same module is core's data-rights handler (rule G5, docs/adr/0015): `export` returns the
+audit entries about a person and about the rows other apps exported for them.
+
 The decorator also marks the view (`view.shows_personal_data`), and a test walks every URL
 pattern of the apps that hold personal data and fails on an unmarked back-office view that is
 not in its allow-list of views showing no personal data, each with a reason
@@ -23,10 +26,11 @@ from functools import wraps
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 
 from piazza.core.audit import HasTerritory, record
-from piazza.core.models import AuditKind
+from piazza.core.models import AuditEntry, AuditKind
 
 View = Callable[..., HttpResponse]
 
@@ -115,3 +119,28 @@ def shows_personal_data(action: str, *, audited_inline: bool = False) -> Callabl
         return wrapper
 
     return decorator
+
+
+# --- Data-rights handler (rule G5): audit entries about the person --------------------------------
+
+SECTION = "audit"
+
+PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
+    AuditEntry: ["object_id", "data"],
+}
+
+# Who did it is exported by name; the official's address and browser are not the person's data.
+_AUDIT_COLUMNS = ["at", "kind", "action", "actor_label", "channel", "object_type", "object_id", "data"]
+
+
+def export(person: Any, *, related: Iterable[tuple[str, Any]] = ()) -> dict[str, list[dict[str, Any]]]:
+    """Entries whose object is the person or one of the rows exported for them (`related`:
+    (model label, primary key) pairs gathered by the privacy registry from the other sections)."""
+    wanted: dict[str, set[str]] = {person._meta.label_lower: {str(person.pk)}}
+    for label, pk in related:
+        wanted.setdefault(label, set()).add(str(pk))
+    condition = Q(pk__in=[])
+    for label, ids in wanted.items():
+        condition |= Q(object_type=label, object_id__in=sorted(ids))
+    entries = AuditEntry.objects.filter(condition).order_by("at", "id").values(*_AUDIT_COLUMNS)
+    return {"core.auditentry": [{**entry, "at": entry["at"].isoformat()} for entry in entries]}

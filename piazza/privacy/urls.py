@@ -1,5 +1,17 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from piazza.privacy import views
 
 app_name = "privacy"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    # The person's own pages (rule G5): no login, identity proved by links to their address.
+    path("i-miei-dati/", views.request_export, name="request_export"),
+    path("i-miei-dati/conferma/<str:token>/", views.confirm_export, name="confirm_export"),
+    path("i-miei-dati/richieste/", views.request_status, name="request_status"),
+    path("i-miei-dati/scarica/<str:token>/", views.download_export, name="download_export"),
+    # Back office.
+    path("gestione/persone/<int:person_id>/richiesta/", views.paper_request, name="paper_request"),
+    path("gestione/richieste/", views.board, name="board"),
+    path("gestione/richieste/<int:pk>/proroga/", views.extend, name="extend"),
+]

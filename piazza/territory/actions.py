@@ -220,6 +220,15 @@ def assign_role(*, actor: Actor, user: Any, territory: Territory, role: str) -> 
     if role == Role.ADMINISTRATOR and not has_role_at(actor, territory, {Role.ADMINISTRATOR}):
         refuse(action, _("Solo un amministratore può nominare un altro amministratore."),
                actor=actor, territory=territory, code="admin_only", permission=True)
+    if role == Role.PRIVACY_OFFICER:
+        # Rule G5: the privacy officer answers for the whole party (data-subject requests board);
+        # G4: a separate privilege, named by an administrator.
+        if territory.level != Level.NATIONAL:
+            refuse(action, _("Il responsabile privacy si nomina solo a livello nazionale."),
+                   actor=actor, territory=territory, code="privacy_officer_national", field="role")
+        if not has_role_at(actor, territory, {Role.ADMINISTRATOR}):
+            refuse(action, _("Solo un amministratore nazionale può nominare il responsabile privacy."),
+                   actor=actor, territory=territory, code="admin_only", permission=True)
     existing = RoleAssignment.objects.active().filter(user=user, territory=territory, role=role)
     if existing.exists():
         return existing.get()

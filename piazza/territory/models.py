@@ -179,6 +179,8 @@ class Role(models.TextChoices):
     COMMUNICATION = "communication", _("Comunicazione")
     GUARANTEE = "guarantee", _("Commissione di garanzia")
     ADMINISTRATOR = "administrator", _("Amministrazione")
+    # Rule G5: the national privacy officer answers data-subject requests (only at national level).
+    PRIVACY_OFFICER = "privacy_officer", _("Responsabile privacy")
 
 
 # Who may manage the tree and assign roles below their node.

@@ -22,6 +22,7 @@ DASHBOARD_SECTIONS: list[str] = [
     "piazza.payments.bank.queries.dashboard_section",
     "piazza.payments.queries.dashboard_section",
     "piazza.membership.queries.dashboard_section",
+    "piazza.privacy.queries.dashboard_section",
 ]
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
@@ -32,6 +33,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Pagamenti"), "payments:treasury_payments", {"treasury"}),
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
     (_("Candidature"), "compliance:candidacies", {"organisation", "treasury", "administrator"}),
+    (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
 ]
 
 

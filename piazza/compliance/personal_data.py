@@ -1,0 +1,28 @@
+"""What the compliance app holds about a person, for the data-rights handlers (rule G5).
+
+Receipts and the donor register (F1) are derived from funding's donations, exported there.
+What compliance itself stores per person is the mandatario of a candidacy (F10): their name,
+codice fiscale and bank account, matched to the person by codice fiscale. See
+`piazza.people.personal_data` for the shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from piazza.compliance.models import Candidacy
+from piazza.core.data_export import rows
+
+SECTION = "compliance"
+
+PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
+    Candidacy: ["mandatario_name", "mandatario_codice_fiscale", "mandatario_iban"],
+}
+
+
+def export(person: Any) -> dict[str, list[dict[str, Any]]]:
+    codes = {code for code in (person.codice_fiscale.upper(), person.codice_fiscale_canonical) if code}
+    candidacies = Candidacy.objects.filter(mandatario_codice_fiscale__in=codes) if codes else Candidacy.objects.none()
+    return {"compliance.candidacy": rows(candidacies.order_by("created_at", "id"), exclude=["mandatario_user"])}

@@ -1,0 +1,61 @@
+"""What the people app holds about a person, for the data-rights handlers (rule G5).
+
+Read by `piazza.privacy.registry` (a higher layer); this module imports nothing above people.
+`PERSONAL_FIELDS` declares, per model, the columns that hold personal data; `NOT_PERSONAL`
+lists models that point at a person but hold nothing of theirs, with the reason; `export`
+returns every row about the person, keyed by model label (docs/adr/0015).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from piazza.core.data_export import row, rows
+from piazza.people.models import (
+    Consent,
+    DuplicateCandidate,
+    Email,
+    ImportRow,
+    Person,
+    Phone,
+    ScopeRequest,
+    TimelineEntry,
+)
+
+SECTION = "people"
+
+PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
+    Person: ["first_name", "last_name", "sex", "birth_date", "birth_comune", "birth_country", "codice_fiscale",
+             "citizenship", "residence_street", "residence_cap", "residence_comune", "domicile_street",
+             "domicile_cap", "domicile_comune", "territory", "voting_circolo", "tags", "notes", "merged_into"],
+    Email: ["value"],
+    Phone: ["value"],
+    Consent: ["purpose", "granted", "at", "channel", "text_version", "evidence"],
+    TimelineEntry: ["summary", "data"],
+    ImportRow: ["raw", "errors"],
+    ScopeRequest: ["data", "decision_note"],
+}
+
+NOT_PERSONAL: dict[type[models.Model], str] = {
+    DuplicateCandidate: "a pair of record ids and a similarity score for officials' deduplication: "
+                        "no data beyond the two Person rows, which are exported",
+}
+
+
+def export(person: Any) -> dict[str, list[dict[str, Any]]]:
+    profile = row(person)
+    profile["tags"] = sorted(person.tags.values_list("name", flat=True))
+    return {
+        "people.person": [profile],
+        "people.email": rows(Email.objects.filter(person=person)),
+        "people.phone": rows(Phone.objects.filter(person=person)),
+        # G3: every consent event with its purpose, channel, time and the text version accepted.
+        "people.consent": rows(Consent.objects.filter(person=person).order_by("at", "id"), exclude=["recorded_by"]),
+        "people.timelineentry": rows(TimelineEntry.objects.filter(person=person).order_by("at", "id"),
+                                     exclude=["actor"]),
+        "people.importrow": rows(ImportRow.objects.filter(person=person).select_related("batch")),
+        "people.scoperequest": rows(ScopeRequest.objects.filter(person=person),
+                                    exclude=["requested_by", "decided_by"]),
+    }
