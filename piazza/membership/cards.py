@@ -7,8 +7,13 @@ not serialise on one counter row (PERFORMANCE P8); a collision is retried.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
+from django.core import signing
 from stdnum import luhn
+
+if TYPE_CHECKING:
+    from piazza.membership.models import Membership
 
 CARD_DIGITS = 8
 
@@ -27,3 +32,11 @@ def is_valid_card_number(value: str) -> bool:
 def display(card_number: str) -> str:
     d = card_number
     return f"{d[:2]}-{d[2:6]} {d[6:10]}-{d[10:]}" if len(d) == CARD_DIGITS + 3 else d
+
+
+CARD_SALT = "membership.card"
+
+
+def card_token(membership: Membership) -> str:
+    """The signed token of the member's card page (`membership:card`); also used by Il mio spazio."""
+    return signing.dumps(membership.pk, salt=CARD_SALT)

@@ -53,8 +53,8 @@ def send_card_email(membership_id: int) -> int:
     """The digital card by email once the fee is paid (the link opens the printable card)."""
     from django.urls import reverse
 
+    from piazza.membership.cards import card_token
     from piazza.membership.models import Membership, Status
-    from piazza.membership.views import card_token
 
     membership = Membership.objects.select_related("person", "circolo").get(pk=membership_id)
     email = membership.person.primary_email

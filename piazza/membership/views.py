@@ -26,6 +26,7 @@ from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
 from piazza.membership import actions, charts, documents, queries
+from piazza.membership.cards import CARD_SALT, card_token
 from piazza.membership.forms import (
     AlboElectionForm,
     AppealForm,
@@ -81,13 +82,6 @@ from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Level, Role, Terr
 from piazza.territory.scoping import has_role_at, scope_paths
 
 DESK_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.TREASURY}
-CARD_SALT = "membership.card"
-
-
-def card_token(membership: Membership) -> str:
-    return signing.dumps(membership.pk, salt=CARD_SALT)
-
-
 def _membership_from_token(token: str) -> Membership:
     try:
         pk = signing.loads(token, salt=CARD_SALT)

@@ -1082,6 +1082,19 @@ def revoke_device(*, actor: Actor, raw: str, reason: str = "not_me") -> bool:
     return True
 
 
+def revoke_device_by_id(*, actor: Actor, device_id: int, reason: str = "owner") -> bool:
+    """The owner of a saved method revokes one of the browsers allowed to use it, from a page
+    where they proved who they are (Il mio spazio): the caller checks the method is theirs."""
+    with transaction.atomic():
+        device = MethodDevice.objects.select_for_update().filter(pk=device_id, revoked_at__isnull=True).first()
+        if device is None:
+            return False
+        device.revoked_at = timezone.now()
+        device.save(update_fields=["revoked_at"])
+        record("payments.revoke_device", actor=actor, obj=device, data={"reason": reason[:60]})
+    return True
+
+
 def request_payer_link(*, actor: Actor, email: str) -> bool:
     """Email a one-time link to the payer page of `email`, if that address has payments.
 
