@@ -20,7 +20,10 @@ from piazza.community.models import LinkPurpose, SpaceLink, token_digest
 from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
+from piazza.core.money import Money, MoneyError
 from piazza.core.tasks import enqueue_on_commit
+from piazza.funding import actions as funding
+from piazza.funding.models import Donation
 from piazza.payments import actions as payments
 from piazza.payments.models import MethodDevice, RecurringSchedule
 from piazza.people import actions as people
@@ -146,6 +149,28 @@ def cancel_schedule(*, actor: Any, person: Person, schedule_id: int) -> Recurrin
 def resume_schedule(*, actor: Any, person: Person, schedule_id: int) -> RecurringSchedule:
     schedule = _own_schedule(person, schedule_id)
     return payments.resume_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
+
+
+def change_monthly_amount(*, actor: Any, person: Person, schedule_id: int, amount_text: str) -> Any:
+    """A new amount for one of the person's monthly gifts, from the next charge on (funding's
+    action: its minimum and the F6 cap; payments then changes the schedule)."""
+    action = "community.change_amount"
+    schedule = _own_schedule(person, schedule_id)
+    series = Donation.objects.filter(payment__schedule=schedule, parent__isnull=True).first()
+    if series is None:
+        refuse(action, _("L'importo di questo addebito ricorrente non si cambia da qui: scrivi al tuo circolo."),
+               actor=actor, territory=person.territory, code="not_a_gift")
+        raise AssertionError  # unreachable
+    try:
+        amount = Money.parse(amount_text)
+    except MoneyError as exc:
+        refuse(action, _("Scrivi l'importo in euro, per esempio 15 oppure 12,50."), actor=actor,
+               territory=person.territory, code="bad_amount", field="amount")
+        raise AssertionError from exc  # unreachable
+    if not amount.is_positive():
+        refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=person.territory,
+               code="bad_amount", field="amount")
+    return funding.change_monthly_amount(actor=actor, donation=series, amount_cents=amount.cents, via=VIA)
 
 
 def revoke_device(*, actor: Any, person: Person, device_id: int) -> bool:

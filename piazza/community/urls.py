@@ -12,6 +12,7 @@ urlpatterns = [
     path("consensi/<str:purpose>/", views.consent, name="consent"),
     path("donazioni-ricorrenti/<int:pk>/annulla/", views.cancel_schedule, name="cancel_schedule"),
     path("donazioni-ricorrenti/<int:pk>/riprendi/", views.resume_schedule, name="resume_schedule"),
+    path("donazioni-ricorrenti/<int:pk>/importo/", views.change_amount, name="change_amount"),
     path("dispositivi/<int:pk>/revoca/", views.revoke_device, name="revoke_device"),
     path("email/", views.change_email, name="change_email"),
     path("email/conferma/<str:token>/", views.confirm_email, name="confirm_email"),

@@ -154,6 +154,15 @@ def resume_schedule(request: HttpRequest, person: Person, pk: int) -> HttpRespon
 
 @require_POST
 @person_required
+def change_amount(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    amount = str(request.POST.get("amount", ""))[:30]
+    return _done(request, lambda: actions.change_monthly_amount(actor=None, person=person, schedule_id=pk,
+                                                                amount_text=amount),
+                 _("Importo cambiato: vale dal prossimo addebito."))
+
+
+@require_POST
+@person_required
 def revoke_device(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
     return _done(request, lambda: actions.revoke_device(actor=None, person=person, device_id=pk),
                  _("Fatto: quel dispositivo non può più usare la carta salvata."))

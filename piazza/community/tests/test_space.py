@@ -6,12 +6,14 @@ import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from piazza.community.tests.conftest import DONOR_EMAIL, emailed_link, sign_in
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.funding.models import Donation
 from piazza.funding.tests.flows import give, payment_of
-from piazza.payments.models import MethodDevice, SavedMethod, ScheduleState
+from piazza.payments.models import MethodDevice, RecurringSchedule, SavedMethod, ScheduleState
+from piazza.payments.tasks import run_due_charges
 from piazza.people.models import Channel, Consent, Email, Person, Phone, Purpose, ScopeRequest, ScopeRequestKind
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
@@ -158,3 +160,32 @@ def test_a_device_allowed_to_use_a_saved_card_is_revoked_and_another_persons_is_
     assert "non risulta tra i tuoi" in response.content.decode()
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
+
+
+def test_a_new_monthly_amount_applies_from_the_next_charge(signed_in, donor, django_capture_on_commit_callbacks):
+    schedule = _schedule(donor)
+    response = signed_in.post(reverse("community:change_amount", args=[schedule.pk]), {"amount": "15,50"},
+                              follow=True)
+    assert "Importo cambiato" in response.content.decode() and "15,50 €" in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.amount_cents == 1550 and sum(c for _a, c in schedule.allocation_plan) == 1550
+    first = Donation.objects.get(person=donor, frequency="monthly", parent__isnull=True)
+    assert first.amount_cents == 1000  # the gift already made is untouched
+    RecurringSchedule.objects.filter(pk=schedule.pk).update(next_charge_on=timezone.localdate())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_due_charges.call() == 1
+    second = Donation.objects.get(parent=first)
+    assert (second.amount_cents, second.status) == (1550, "succeeded")
+    assert payment_of(second).amount_cents == 1550
+    assert AuditEntry.objects.get(action="payments.change_schedule_amount").data["via"] == "il_mio_spazio"
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("dieci", "Scrivi l&#x27;importo in euro"), ("0", "maggiore di zero"), ("0,50", "La donazione minima"),
+])
+def test_a_bad_monthly_amount_gets_a_specific_error_and_changes_nothing(signed_in, donor, typed, message):
+    schedule = _schedule(donor)
+    response = signed_in.post(reverse("community:change_amount", args=[schedule.pk]), {"amount": typed}, follow=True)
+    assert message in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.amount_cents == 1000
