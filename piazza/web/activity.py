@@ -41,6 +41,7 @@ ACTIONS: dict[str, Promise] = {
     "community.change_amount": _("Importo di una donazione mensile cambiato da Il mio spazio"),
     "community.change_email": _("Email cambiata da Il mio spazio"),
     "community.change_phone": _("Telefono cambiato da Il mio spazio"),
+    "community.issue_link": _("Link per Il mio spazio preparato"),
     "community.request_email_change": _("Richiesta di cambiare email da Il mio spazio"),
     "community.request_link": _("Richiesta del link per Il mio spazio"),
     "community.request_rectification": _("Richiesta di rettifica da Il mio spazio"),
