@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from piazza.community import queries, tasks
-from piazza.community.emails import send_email_change_link
+from piazza.community.emails import send_email_change_link, send_email_changed_notice
 from piazza.community.links import new_link
 from piazza.community.models import LinkPurpose, SpaceLink, token_digest
 from piazza.core.audit import record
@@ -21,6 +21,7 @@ from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
 from piazza.core.money import Money, MoneyError
 from piazza.core.tasks import enqueue_on_commit
+from piazza.core.throttle import HitLimiter
 from piazza.funding import actions as funding
 from piazza.funding.models import Donation
 from piazza.payments import actions as payments
@@ -172,6 +173,10 @@ def request_email_change(*, actor: Any, person: Person, email: str) -> SpaceLink
     if Email.objects.filter(person=person, value__iexact=address, primary=True).exists():
         refuse(action, _("È già il tuo indirizzo principale: non c'è niente da cambiare."), actor=actor,
                territory=person.territory, code="same_email", field="email")
+    window = int(settings.COMMUNITY_LINKS_WINDOW_SECONDS)
+    if HitLimiter("space-email-change", int(settings.COMMUNITY_LINKS_PER_ADDRESS), window).over(str(person.pk)):
+        refuse(action, _("Hai chiesto troppi cambi di indirizzo in poco tempo: riprova tra un'ora."), actor=actor,
+               territory=person.territory, code="throttled", field="email")
     with transaction.atomic():
         link, raw = new_link(person=person, purpose=LinkPurpose.EMAIL_CHANGE, email=address)
         record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "link": link.pk})
@@ -188,6 +193,7 @@ def confirm_email_change(*, actor: Any, raw: str) -> Person:
     if not _live(person):
         refuse(action, _("Questa scheda non è più attiva."), actor=actor, code="inactive")
     with transaction.atomic():
+        previous = Email.objects.filter(person=person, primary=True).exclude(value=link.email).first()
         Email.objects.filter(person=person, primary=True).update(primary=False)
         row, _created = Email.objects.get_or_create(person=person, value=link.email)
         row.primary, row.verified = True, True
@@ -195,6 +201,8 @@ def confirm_email_change(*, actor: Any, raw: str) -> Person:
         people.add_timeline_entry(person, kind="contact", actor=actor, summary=_("Email cambiata da Il mio spazio"),
                                   data={"via": VIA})
         record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "link": link.pk})
+        if previous is not None:  # the old address hears of it: a change it did not ask for shows up
+            enqueue_on_commit(send_email_changed_notice, previous.value)
     return person
 
 

@@ -45,3 +45,11 @@ def send_email_change_link(link_id: int, raw_token: str) -> None:
     send_mail(_("Conferma il tuo nuovo indirizzo email"),
               render_to_string("community/email/email_change.txt", context), settings.DEFAULT_FROM_EMAIL,
               [link.email])
+
+
+@task()
+def send_email_changed_notice(old_address: str) -> None:
+    """To the address that was the main one: it has just been replaced (nothing more is said)."""
+    send_mail(_("Il tuo indirizzo email su piazza è cambiato"),
+              render_to_string("community/email/email_changed.txt", {"door": _absolute(reverse("community:door"))}),
+              settings.DEFAULT_FROM_EMAIL, [old_address])

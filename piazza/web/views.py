@@ -67,8 +67,8 @@ def _lockout_message(until: float) -> str:
     when = timezone.localtime(dt.datetime.fromtimestamp(until, tz=dt.UTC))
     return _(
         "Troppi tentativi di accesso non riusciti: per sicurezza puoi riprovare da qui alle "
-        "%(time)s. Se hai dimenticato la password, chiedi a chi gestisce il tuo livello di "
-        "reimpostarla."
+        "%(time)s. Se hai dimenticato la password, usa «Password dimenticata?» qui sotto: ti "
+        "mandiamo un link per sceglierne una nuova."
     ) % {"time": when.strftime("%H:%M:%S")}
 
 

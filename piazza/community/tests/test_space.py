@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from piazza.community.models import SpaceLink
 from piazza.community.tests.conftest import DONOR_EMAIL, emailed_link, sign_in
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.funding.models import Donation
@@ -103,10 +104,21 @@ def test_a_new_email_changes_nothing_until_its_link_is_clicked(signed_in, donor,
     assert Email.objects.get(person=donor, primary=True).value == DONOR_EMAIL
     link = emailed_link("giulia.nuova@example.org", r"http\S+/il-mio-spazio/email/conferma/\S+/")
     assert Client().get(link).status_code == 200 and Email.objects.get(person=donor, primary=True).value == DONOR_EMAIL
-    assert Client().post(link).status_code == 200  # any browser: the click proves the address
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Client().post(link).status_code == 200  # any browser: the click proves the address
     new = Email.objects.get(person=donor, primary=True)
     assert (new.value, new.verified) == ("giulia.nuova@example.org", True)
     assert Client().post(link).status_code == 403  # once
+    notice = mail.outbox[-1]  # the old address hears of the change
+    assert notice.to == [DONOR_EMAIL] and "è cambiato" in notice.subject
+
+
+def test_email_change_requests_are_limited_per_person(signed_in, donor, settings):
+    for i in range(settings.COMMUNITY_LINKS_PER_ADDRESS):
+        signed_in.post(reverse("community:change_email"), {"email": f"nuova{i}@example.org"})
+    over = signed_in.post(reverse("community:change_email"), {"email": "ancora@example.org"}, follow=True)
+    assert "troppi cambi di indirizzo" in over.content.decode()
+    assert not SpaceLink.objects.filter(email="ancora@example.org").exists()
 
 
 def test_a_bad_email_or_phone_gets_a_specific_error_and_writes_nothing(signed_in, donor):
