@@ -86,9 +86,13 @@ def person_required(view: Callable[..., HttpResponse]) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         person, expired = session.current_person(request)
         if person is None:
-            if expired:
-                messages.info(request, _("Per sicurezza sei uscito da Il mio spazio dopo un po' di inattività: "
-                                         "chiedi un nuovo link per rientrare."))
+            message = _("Per sicurezza sei uscito da Il mio spazio dopo un po' di inattività: chiedi un nuovo "
+                        "link per rientrare.") if expired else ""
+            if request.method == "POST":  # nothing was done: say so, never a redirect that looks like success
+                return _door(request, error=message or _("Per farlo entra prima in Il mio spazio: chiedi il link "
+                                                         "qui sotto."), status=403)
+            if message:
+                messages.info(request, message)
             return redirect("community:door")
         return view(request, person, *args, **kwargs)
 

@@ -114,3 +114,12 @@ def test_a_shared_address_opens_the_record_whose_verified_address_it_is(donor, t
     assert "compare anche in un'altra scheda" in page
     assert "Nessuna donazione registrata" in page  # Giulia's gifts belong to the other record
     assert SpaceLink.objects.filter(purpose=LinkPurpose.SIGN_IN).get().person == twin
+
+
+def test_actions_without_a_session_do_nothing_and_say_so(client, donor):
+    schedule_id = donor.pk  # any id: nothing is looked up without a session
+    response = client.post(reverse("community:cancel_schedule", args=[schedule_id]))
+    assert response.status_code == 403 and "entra prima in Il mio spazio" in response.content.decode()
+    response = client.post(reverse("community:consent", args=["newsletter"]), {"give": "1"})
+    assert response.status_code == 403
+    assert not AuditEntry.objects.filter(action__in=["payments.cancel_schedule", "people.record_consent"]).exists()
