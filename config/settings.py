@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "piazza.compliance",
     "piazza.funding",
     "piazza.membership",
+    "piazza.community",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
@@ -209,6 +210,17 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 PUBLIC_FORM_THROTTLE_PER_IP = env_int("PUBLIC_FORM_THROTTLE_PER_IP", 20)
 PUBLIC_FORM_THROTTLE_PER_CODE = env_int("PUBLIC_FORM_THROTTLE_PER_CODE", 6)
 PUBLIC_FORM_THROTTLE_WINDOW_SECONDS = env_int("PUBLIC_FORM_THROTTLE_WINDOW_SECONDS", 60 * 60)
+# "Il mio spazio" (issue 12): sign-in links by email, the person's session, consents given there.
+COMMUNITY_LINK_MINUTES = env_int("COMMUNITY_LINK_MINUTES", 30)  # a sign-in or confirmation link's life
+COMMUNITY_IDLE_SECONDS = env_int("COMMUNITY_IDLE_SECONDS", 30 * 60)  # signed out after this long idle
+COMMUNITY_SESSION_MAX_SECONDS = env_int("COMMUNITY_SESSION_MAX_SECONDS", 8 * 3600)  # and after this long anyway
+COMMUNITY_LINKS_PER_ADDRESS = env_int("COMMUNITY_LINKS_PER_ADDRESS", 3)  # links asked per address per window
+COMMUNITY_LINKS_PER_CLIENT = env_int("COMMUNITY_LINKS_PER_CLIENT", 20)  # and per client IP per window
+COMMUNITY_LINKS_WINDOW_SECONDS = env_int("COMMUNITY_LINKS_WINDOW_SECONDS", 60 * 60)
+# Rule G3: the version of the consent text shown in Il mio spazio, recorded with every consent given there.
+COMMUNITY_CONSENT_TEXT_VERSION = env_str("COMMUNITY_CONSENT_TEXT_VERSION", "mio-spazio-2026.1")
+# Officials' password reset link (Django's PasswordResetView): its life in seconds.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 
 # --- Sessions and security headers.
 SESSION_COOKIE_HTTPONLY = True

@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("conformita/", include("piazza.compliance.urls")),
     path("raccolte/", include("piazza.funding.urls")),
     path("tesseramento/", include("piazza.membership.urls")),
+    path("il-mio-spazio/", include("piazza.community.urls")),
     path("privacy/", include("piazza.privacy.urls")),
     path("api/", include("piazza.api.urls")),
     path("", include("piazza.web.urls")),

@@ -916,7 +916,10 @@ def instalment_succeeded(*, parent_id: int, payment_id: int) -> Donation:
         if child is None:
             child = Donation.objects.create(
                 campaign_id=parent.campaign_id, page_id=parent.page_id, person_id=parent.person_id,
-                user_id=parent.user_id, amount_cents=parent.amount_cents, fee_cover_cents=parent.fee_cover_cents,
+                # The month's gift is what this payment took, less the fee cover chosen at the start
+                # (the donor may have changed the amount since: `change_monthly_amount`).
+                user_id=parent.user_id, amount_cents=_instalment_gift_cents(parent, payment_id),
+                fee_cover_cents=parent.fee_cover_cents,
                 currency=parent.currency, frequency=Frequency.MONTHLY, parent=parent,
                 first_name=parent.first_name, last_name=parent.last_name, codice_fiscale=parent.codice_fiscale,
                 email=parent.email, address=parent.address, postal_code=parent.postal_code,
@@ -927,6 +930,13 @@ def instalment_succeeded(*, parent_id: int, payment_id: int) -> Donation:
                 utm_campaign=parent.utm_campaign, idempotency_key=f"instalment:{payment_id}",
                 manage_token=secrets.token_urlsafe(32), payment_id=payment_id)
         return donation_succeeded(child.pk, payment_id=payment_id)
+
+
+def _instalment_gift_cents(parent: Donation, payment_id: int) -> int:
+    from piazza.payments.models import Payment
+
+    charged = Payment.objects.filter(pk=payment_id).values_list("amount_cents", flat=True).first()
+    return int(charged) - parent.fee_cover_cents if charged else parent.amount_cents
 
 
 def donation_failed(donation_id: int, *, reason: str = "") -> Donation:
@@ -1069,6 +1079,47 @@ def cancel_monthly(*, donation: Donation, actor: Any = None, reason: str = "", v
     if schedule is not None:
         payments.cancel_schedule(actor=actor, schedule=schedule, via=via, reason=reason)
     return monthly_cancelled(series.pk, actor=actor, reason=reason)
+
+
+def change_monthly_amount(*, actor: Any, donation: Donation, amount_cents: int, via: str = "donation_page") -> Any:
+    """The donor changes their monthly gift from the next charge on (issue 12).
+
+    The campaign's minimum and the annual cap for the amount alone (F6) are checked here; F6 and
+    F2 against the year's other gifts are judged at each charge (`donation_succeeded`), as for
+    every month. The fee cover chosen at the start stays the same in cents. Returns the schedule."""
+    from piazza.payments import actions as payments
+
+    action = "funding.change_monthly_amount"
+    series = donation.parent or donation
+    campaign = series.campaign
+    schedule = _schedule_of(series)
+    if series.frequency != Frequency.MONTHLY or schedule is None or series.cancelled_at is not None:
+        refuse(action, _("Questa donazione non è una donazione mensile attiva: l'importo non si può cambiare."),
+               actor=actor, territory=campaign.territory, code="not_monthly")
+    if not campaign.is_open_for_gifts():
+        refuse(action, _("Questa raccolta è chiusa: l'importo non si può più cambiare."), actor=actor,
+               territory=campaign.territory, code="closed")
+    if amount_cents < campaign.min_gift_cents:
+        refuse(action, _("La donazione minima per questa raccolta è %(min)s.") % {"min": format_eur(
+            campaign.min_gift_cents)}, actor=actor, territory=campaign.territory, code="below_minimum",
+               field="amount")
+    total = amount_cents + series.fee_cover_cents
+    rules = rules_on()
+    if not check_annual_cap(0, total, rules).allowed:  # rule F6, the amount alone
+        refuse(action, _("Per legge una persona può donare al partito al massimo %(cap)s in un anno: scegli un "
+                         "importo più basso.") % {"cap": format_eur(rules.annual_cap_cents)},
+               actor=actor, territory=campaign.territory, code="annual_cap", field="amount")
+    allocations = gift_accounts(campaign, Money(amount_cents, campaign.currency))
+    if series.fee_cover_cents:
+        allocations.append((get_account("territory", territory=campaign.territory),
+                            Money(series.fee_cover_cents, campaign.currency)))
+    # Outside any transaction of ours: a refusal inside payments keeps its audit entry.
+    changed = payments.change_schedule_amount(actor=actor, schedule=schedule, amount=Money(total, campaign.currency),
+                                              allocations=allocations, via=via)
+    with transaction.atomic():
+        record(action, actor=actor, obj=series, territory=campaign.territory,
+               data={"to_cents": amount_cents, "via": via})
+    return changed
 
 
 def monthly_cancelled(donation_id: int, *, actor: Any = None, reason: str = "") -> Donation:

@@ -40,4 +40,5 @@ CARD_SALT = "membership.card"
 
 
 def card_token(membership: Membership) -> str:
+    """The signed token of the member's card page (`membership:card`); also used by Il mio spazio."""
     return signing.dumps(membership.pk, salt=CARD_SALT)

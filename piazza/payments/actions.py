@@ -1059,6 +1059,37 @@ def resume_schedule(*, actor: Actor, schedule: Any, via: str = "payer_link") -> 
     return locked
 
 
+def change_schedule_amount(*, actor: Actor, schedule: Any, amount: Money, allocations: Sequence[tuple[Account, Money]],
+                           via: str = "payer") -> Any:
+    """Change what each later charge of a recurring schedule takes, and where it is booked
+    (the payer's choice, from a page where they proved who they are). Charges already made are
+    untouched; a cancelled schedule stays cancelled. The higher app checks its own rules first."""
+    from piazza.payments.models import RecurringSchedule, ScheduleState
+
+    action = "payments.change_schedule_amount"
+    money = validate_amount(amount)
+    if sum(m.cents for _a, m in allocations) != money.cents or any(m.currency != money.currency
+                                                                   for _a, m in allocations):
+        raise ValueError("change_schedule_amount: the allocations must sum to the amount")
+    current = RecurringSchedule.objects.get(pk=schedule.pk)
+    if current.state == ScheduleState.CANCELED:
+        refuse(action, _("Questa donazione ricorrente è stata annullata: per ricominciare serve una nuova donazione."),
+               actor=actor, territory=current.territory, code="schedule_canceled")
+    if money.currency != current.currency:
+        refuse(action, _("La valuta non può cambiare."), actor=actor, territory=current.territory, code="currency")
+    with transaction.atomic():
+        locked = RecurringSchedule.objects.select_for_update().get(pk=schedule.pk)
+        if locked.state == ScheduleState.CANCELED:
+            return locked  # cancelled meanwhile
+        before = locked.amount_cents
+        locked.amount = money
+        locked.allocation_plan = [[a.pk, m.cents] for a, m in allocations]
+        locked.save(update_fields=["amount_cents", "currency", "allocation_plan"])
+        record(action, actor=actor, obj=locked, territory=locked.territory,
+               data={"from_cents": before, "to_cents": money.cents, "via": via})
+    return locked
+
+
 # --- who may act for a payer (convention 16): device tokens and emailed one-time links -------
 
 PAYER_LINK_LIFETIME = timedelta(minutes=30)
@@ -1097,6 +1128,19 @@ def revoke_device(*, actor: Actor, raw: str, reason: str = "not_me") -> bool:
     with transaction.atomic():
         device = (MethodDevice.objects.select_for_update().filter(token_hash=token_digest(raw),
                                                                    revoked_at__isnull=True).first())
+        if device is None:
+            return False
+        device.revoked_at = timezone.now()
+        device.save(update_fields=["revoked_at"])
+        record("payments.revoke_device", actor=actor, obj=device, data={"reason": reason[:60]})
+    return True
+
+
+def revoke_device_by_id(*, actor: Actor, device_id: int, reason: str = "owner") -> bool:
+    """The owner of a saved method revokes one of the browsers allowed to use it, from a page
+    where they proved who they are (Il mio spazio): the caller checks the method is theirs."""
+    with transaction.atomic():
+        device = MethodDevice.objects.select_for_update().filter(pk=device_id, revoked_at__isnull=True).first()
         if device is None:
             return False
         device.revoked_at = timezone.now()

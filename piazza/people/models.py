@@ -524,6 +524,9 @@ class ScopeRequestKind(models.TextChoices):
     CREATE = "create", _("Nuova scheda con un codice fiscale già registrato")
     UPDATE = "update", _("Codice fiscale di una scheda già registrata")
     MEMBERSHIP = "membership", _("Iscrizione al banco del circolo")
+    # Issue 12, rule G5: the person asks, from Il mio spazio, to correct an identity field
+    # (name, codice fiscale, birth); rolls depend on them, so the circolo decides.
+    RECTIFY = "rectify", _("Rettifica dei dati anagrafici chiesta dalla persona")
 
 
 class ScopeRequestStatus(models.TextChoices):

@@ -10,6 +10,8 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from piazza.core.audit import Actor, acting_user, record
 from piazza.core.errors import refuse
@@ -257,3 +259,44 @@ def revoke_role(*, actor: Actor, assignment: RoleAssignment) -> RoleAssignment:
                data={"user": assignment.user.get_username(), "role": assignment.role})
     forget_scope(assignment.user)
     return assignment
+
+
+# --- officials' second factor (rule G4): recovery codes and an administrator's reset -----------
+
+BACKUP_CODES = 10
+
+
+def issue_backup_codes(*, actor: Any, user: Any) -> list[str]:
+    """One-time recovery codes for when the phone with the authenticator is lost: a new set
+    replaces the old one (shown once, at enrolment or from the official's own page)."""
+    codes = [StaticToken.random_token() for _i in range(BACKUP_CODES)]
+    with transaction.atomic():
+        static, _created = StaticDevice.objects.get_or_create(user=user, name=_("Codici di riserva"))
+        static.token_set.all().delete()
+        StaticToken.objects.bulk_create([StaticToken(device=static, token=code) for code in codes])
+        record("auth.backup_codes_issued", actor=actor, data={"user": user.get_username(), "count": len(codes)})
+    return codes
+
+
+def reset_second_factor(*, actor: Any, user: Any) -> int:
+    """An administrator whose scope holds every role of `user` removes their authenticator and
+    recovery codes: at the next login the official must enrol again (web.otp_setup). Sessions
+    verified with the removed devices stop being verified. Returns how many devices were removed."""
+    action = "auth.otp_reset"
+    assignments = list(RoleAssignment.objects.active().filter(user=user).select_related("territory"))
+    if actor is None or getattr(actor, "pk", None) == user.pk:
+        refuse(action, _("Non puoi azzerare la tua verifica in due passaggi: chiedilo a un altro amministratore."),
+               actor=actor, code="own_account", permission=True)
+    outside = [a.territory for a in assignments if not has_role_at(actor, a.territory, {Role.ADMINISTRATOR})]
+    if not assignments or outside:
+        refuse(action, _("Solo un amministratore del territorio di questa persona può azzerare la sua verifica "
+                         "in due passaggi."), actor=actor, territory=outside[0] if outside else None,
+               code="out_of_scope", permission=True)
+    with transaction.atomic():
+        removed = 0
+        for model in (TOTPDevice, StaticDevice):
+            removed += model.objects.filter(user=user).count()
+            model.objects.filter(user=user).delete()
+        record(action, actor=actor, obj=user, territory=assignments[0].territory,
+               data={"user": user.get_username(), "devices_removed": removed})
+    return removed

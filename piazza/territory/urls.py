@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/area/", views.edit_area, name="edit_area"),
     path("<int:pk>/chiudi/", views.close, name="close"),
     path("<int:pk>/ruoli/", views.assign_role, name="assign_role"),
+    path("<int:pk>/ruoli/<int:user_pk>/2fa/azzera/", views.reset_second_factor, name="reset_second_factor"),
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
@@ -20,6 +21,7 @@ from piazza.territory.models import (
     MANAGER_ROLES,
     Kind,
     Level,
+    Role,
     RoleAssignment,
     Territory,
 )
@@ -60,6 +62,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         else node.comuni_served.order_by("name")[:400],
         "roles": roles,
         "can_manage": can_manage,
+        "can_reset_2fa": has_role_at(request.user, node, {Role.ADMINISTRATOR}),
         "can_add_child": can_manage and node.level != Level.CIRCOLO and node.is_open,
     }
     return render(request, "territory/detail.html", context)
@@ -134,3 +137,24 @@ def assign_role(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Ruolo assegnato."))
             return redirect("territory:detail", pk=node.pk)
     return render(request, "territory/role_form.html", {"form": form, "node": node})
+
+
+@require_POST
+@official_required(roles={Role.ADMINISTRATOR})
+def reset_second_factor(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
+    """Rule G4, issue 12: the official lost the phone with the authenticator. An administrator
+    of their territory removes it; at the next login they enrol again (audited)."""
+    node = _visible(request, pk)
+    assignment = (RoleAssignment.objects.active().select_related("user").filter(territory=node, user_id=user_pk)
+                  .first())
+    if assignment is None:
+        raise Http404
+    try:
+        actions.reset_second_factor(actor=request.user, user=assignment.user)
+    except PermissionDenied as denied:
+        messages.error(request, str(denied))
+    else:
+        messages.success(request, _("Verifica in due passaggi azzerata: al prossimo accesso %(name)s dovrà attivarla "
+                                    "di nuovo con il telefono.") % {
+            "name": assignment.user.get_full_name() or assignment.user.get_username()})
+    return redirect("territory:detail", pk=node.pk)

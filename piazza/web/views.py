@@ -17,20 +17,23 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from piazza.core.audit import record
 from piazza.core.middleware import client_ip
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.ratelimit import BackoffLimiter
+from piazza.core.throttle import HitLimiter
 from piazza.funding.queries import public_totals
+from piazza.territory import actions as territory_actions
 from piazza.territory.access import official_required
 from piazza.territory.models import MANAGER_ROLES, Level, Role, Territory
 from piazza.territory.scoping import is_official, scope_paths
@@ -49,7 +52,6 @@ login_client_limiter = BackoffLimiter(
     base_seconds=settings.LOGIN_CLIENT_BACKOFF_BASE_SECONDS,
     cap_seconds=settings.LOGIN_LOCKOUT_SECONDS, memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
 )
-BACKUP_CODES = 10
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -65,8 +67,8 @@ def _lockout_message(until: float) -> str:
     when = timezone.localtime(dt.datetime.fromtimestamp(until, tz=dt.UTC))
     return _(
         "Troppi tentativi di accesso non riusciti: per sicurezza puoi riprovare da qui alle "
-        "%(time)s. Se hai dimenticato la password, chiedi a chi gestisce il tuo livello di "
-        "reimpostarla."
+        "%(time)s. Se hai dimenticato la password, usa «Password dimenticata?» qui sotto: ti "
+        "mandiamo un link per sceglierne una nuova."
     ) % {"time": when.strftime("%H:%M:%S")}
 
 
@@ -158,13 +160,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
-                static, _created = StaticDevice.objects.get_or_create(
-                    user=user, name=_("Codici di riserva")
-                )
-                static.token_set.all().delete()
-                codes = [StaticToken.random_token() for _i in range(BACKUP_CODES)]
-                for code in codes:
-                    static.token_set.create(token=code)
+                codes = territory_actions.issue_backup_codes(actor=user, user=user)
                 record("auth.otp_setup", actor=user, kind=AuditKind.AUTH)
             otp_login(request, device)
             return render(request, "web/otp_backup_codes.html",
@@ -214,6 +210,13 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             with transaction.atomic():
                 record("auth.otp_verified", actor=user, kind=AuditKind.AUTH)
+                if isinstance(device, StaticDevice):  # a recovery code: each use is on record
+                    record("auth.backup_code_used", actor=user, kind=AuditKind.AUTH,
+                           data={"left": device.token_set.count()})
+                    messages.warning(request, _(
+                        "Sei entrato con un codice di riserva: te ne restano %(left)d. Se hai perso il telefono, "
+                        "chiedi a un amministratore di azzerare la verifica in due passaggi, poi attivala di nuovo."
+                    ) % {"left": device.token_set.count()})
             return redirect(_safe_next(request))
         with transaction.atomic():
             record("auth.otp_failed", actor=user, kind=AuditKind.DENIED)
@@ -318,3 +321,62 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         logout(request)
         messages.info(request, _("Sei uscito da piazza."))
     return redirect("web:home")
+
+
+@official_required()
+def backup_codes(request: HttpRequest) -> HttpResponse:
+    """The official's own page for recovery codes: how many are left; a new set on request
+    (the old ones stop working), shown once."""
+    user: Any = request.user
+    left = sum(d.token_set.count() for d in StaticDevice.objects.filter(user=user))
+    if request.method == "POST":
+        codes = territory_actions.issue_backup_codes(actor=user, user=user)
+        return render(request, "web/otp_backup_codes.html",
+                      {"codes": codes, "next": _url("web:dashboard"), "regenerated": True})
+    return render(request, "web/otp_backup_codes_manage.html", {"left": left})
+
+
+# --- "Password dimenticata?": Django's reset by emailed link; the second factor stays -------
+
+reset_by_client = HitLimiter("password-reset-client", 10, 3600)
+reset_by_address = HitLimiter("password-reset-address", 3, 3600)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The same answer whatever the address; over the limits no email leaves. The link only sets
+    a new password: the back office still asks for the second factor at the next login."""
+
+    template_name = "web/password_reset_form.html"
+    email_template_name = "web/email/password_reset.txt"
+    subject_template_name = "web/email/password_reset_subject.txt"
+    success_url = reverse_lazy("web:password_reset_done")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        address = str(form.cleaned_data["email"]).strip().lower()
+        over = reset_by_address.over(address)
+        over = reset_by_client.over(client_ip(self.request) or "unknown") or over
+        with transaction.atomic():
+            record("auth.password_reset_requested", actor=None, kind=AuditKind.AUTH, data={"throttled": over})
+        if over:
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "web/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "web/password_reset_confirm.html"
+    success_url = reverse_lazy("web:password_reset_complete")
+    post_reset_login = False  # a new password alone never opens the back office (rule G4)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        with transaction.atomic():
+            record("auth.password_reset", actor=form.user, kind=AuditKind.AUTH)
+        return response
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "web/password_reset_complete.html"

@@ -1,0 +1,251 @@
+"""Every write of Il mio spazio (convention 1). The actor is the person, proved by the link they
+opened (convention 16); they are not a Django user, so the audit entry has no user and names the
+person as its object, with `via: il_mio_spazio`. Writes to other apps' records go through those
+apps' actions (consents, schedules, devices, requests to the circolo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from piazza.community import queries, tasks
+from piazza.community.emails import send_email_change_link, send_email_changed_notice
+from piazza.community.links import new_link
+from piazza.community.models import LinkPurpose, SpaceLink, token_digest
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.core.models import AuditKind
+from piazza.core.money import Money, MoneyError
+from piazza.core.tasks import enqueue_on_commit
+from piazza.core.throttle import HitLimiter
+from piazza.funding import actions as funding
+from piazza.funding.models import Donation
+from piazza.payments import actions as payments
+from piazza.payments.models import MethodDevice, RecurringSchedule
+from piazza.people import actions as people
+from piazza.people.models import Channel, Email, Person, Phone, Purpose, ScopeRequestKind
+from piazza.people.validation import normalise_email, normalise_phone
+
+VIA = "il_mio_spazio"
+
+
+def request_sign_in_link(*, actor: Any, email: str) -> None:
+    """Someone asked for a sign-in link for `email`: the link itself is issued by a task (see
+    `links`), so this request does the same work whatever the address."""
+    address = email.strip().lower()
+    with transaction.atomic():
+        record("community.request_link", actor=actor)
+        enqueue_on_commit(tasks.issue_sign_in_link, address)
+
+
+def _spend(*, action: str, actor: Any, raw: str, purpose: str) -> SpaceLink:
+    """Spend a link once (a conditional UPDATE: single use under concurrency), or refuse it with
+    what to do next (the refusal's audit entry is written outside any rollback)."""
+    now = timezone.now()
+    digest = token_digest(raw) if raw and len(raw) <= 200 else ""
+    links = SpaceLink.objects.filter(token_hash=digest, purpose=purpose)
+    if digest and links.filter(used_at__isnull=True, expires_at__gt=now).update(used_at=now):
+        return links.select_related("person__territory").get()
+    link = links.first() if digest else None
+    if link is not None and link.used_at is not None:
+        message, code = _("Questo link è già stato usato: ogni link vale una volta sola. Chiedine uno nuovo."), "used"
+    elif link is not None:
+        message = _("Questo link è scaduto (vale %(minutes)d minuti): chiedine uno nuovo.") % {
+            "minutes": settings.COMMUNITY_LINK_MINUTES}
+        code = "expired"
+    else:
+        message, code = _("Questo link non è valido: chiedine uno nuovo."), "unknown"
+    refuse(action, message, actor=actor, code=code)
+    raise AssertionError  # unreachable: refuse() raises
+
+
+def _live(person: Person) -> bool:
+    return person.erased_at is None and person.merged_into_id is None
+
+
+def open_sign_in_link(*, actor: Any, raw: str) -> Person:
+    """Spend a sign-in link: the person whose space this browser may now open. Clicking it
+    proves the address is theirs, so that address is marked verified on their record."""
+    action = "community.sign_in"
+    link = _spend(action=action, actor=actor, raw=raw, purpose=LinkPurpose.SIGN_IN)
+    person = link.person
+    if not _live(person):
+        refuse(action, _("Questa scheda non è più attiva: chiedi un nuovo link."), actor=actor, code="inactive")
+    with transaction.atomic():
+        verified = Email.objects.filter(person=person, value__iexact=link.email, verified=False).update(verified=True)
+        record(action, actor=actor, obj=person, territory=person.territory, kind=AuditKind.AUTH,
+               data={"via": VIA, "link": link.pk, "verified_now": bool(verified)})
+    return person
+
+
+def sign_out(*, actor: Any, person: Person, reason: str = "button") -> None:
+    with transaction.atomic():
+        record("community.sign_out", actor=actor, obj=person, territory=person.territory, kind=AuditKind.AUTH,
+               data={"via": VIA, "reason": reason})
+
+
+def note_view(*, actor: Any, person: Person) -> None:
+    """The person opened their own page. Logged like any view of personal data (rule G4), so the
+    person's own access history and a stolen link's use are both on record."""
+    with transaction.atomic():
+        record("community.view_space", actor=actor, obj=person, territory=person.territory, kind=AuditKind.VIEW,
+               data={"via": VIA})
+
+
+def set_consent(*, actor: Any, person: Person, purpose: str, give: bool) -> Any:
+    """Rule G3: give or withdraw one purpose in one click, as easy either way. A new Consent row
+    (never an edit) on the web channel, with the current text version and the source."""
+    if purpose not in Purpose.values:
+        refuse("community.set_consent", _("Finalità sconosciuta: ricarica la pagina e riprova."), actor=actor,
+               territory=person.territory, code="unknown_purpose")
+    version = str(settings.COMMUNITY_CONSENT_TEXT_VERSION)
+    if give:
+        return people.record_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
+                                     text_version=version, evidence="da Il mio spazio", source=VIA)
+    return people.withdraw_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
+                                   text_version=version, evidence=f"[{VIA}] da Il mio spazio")
+
+
+def _own_schedule(person: Person, schedule_id: int) -> RecurringSchedule:
+    schedule = queries.person_schedules(person).filter(pk=schedule_id).first()
+    if schedule is None:
+        refuse("community.cancel_schedule", _("Questa donazione ricorrente non risulta tra le tue."), actor=None,
+               territory=person.territory, code="not_owner", permission=True)
+        raise AssertionError  # unreachable
+    return schedule
+
+
+def cancel_schedule(*, actor: Any, person: Person, schedule_id: int) -> RecurringSchedule:
+    """Stop one of the person's monthly gifts: the payments action (which tells funding)."""
+    schedule = _own_schedule(person, schedule_id)
+    return payments.cancel_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
+
+
+def resume_schedule(*, actor: Any, person: Person, schedule_id: int) -> RecurringSchedule:
+    schedule = _own_schedule(person, schedule_id)
+    return payments.resume_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
+
+
+def change_monthly_amount(*, actor: Any, person: Person, schedule_id: int, amount_text: str) -> Any:
+    """A new amount for one of the person's monthly gifts, from the next charge on (funding's
+    action: its minimum and the F6 cap; payments then changes the schedule)."""
+    action = "community.change_amount"
+    schedule = _own_schedule(person, schedule_id)
+    series = Donation.objects.filter(payment__schedule=schedule, parent__isnull=True).first()
+    if series is None:
+        refuse(action, _("L'importo di questo addebito ricorrente non si cambia da qui: scrivi al tuo circolo."),
+               actor=actor, territory=person.territory, code="not_a_gift")
+        raise AssertionError  # unreachable
+    try:
+        amount = Money.parse(amount_text)
+    except MoneyError as exc:
+        refuse(action, _("Scrivi l'importo in euro, per esempio 15 oppure 12,50."), actor=actor,
+               territory=person.territory, code="bad_amount", field="amount")
+        raise AssertionError from exc  # unreachable
+    if not amount.is_positive():
+        refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=person.territory,
+               code="bad_amount", field="amount")
+    return funding.change_monthly_amount(actor=actor, donation=series, amount_cents=amount.cents, via=VIA)
+
+
+def revoke_device(*, actor: Any, person: Person, device_id: int) -> bool:
+    """A browser allowed to give in one click with one of the person's saved methods stops being so."""
+    device = MethodDevice.objects.filter(pk=device_id, method__in=queries.person_methods(person)).first()
+    if device is None:
+        refuse("community.revoke_device", _("Questo dispositivo non risulta tra i tuoi."), actor=actor,
+               territory=person.territory, code="not_owner", permission=True)
+        raise AssertionError  # unreachable
+    return payments.revoke_device_by_id(actor=actor, device_id=device.pk, reason=VIA)
+
+
+def request_email_change(*, actor: Any, person: Person, email: str) -> SpaceLink:
+    """A new address changes nothing until its owner clicks the link sent to it (convention 16)."""
+    action = "community.request_email_change"
+    try:
+        address = normalise_email(email)
+    except ValueError as exc:
+        refuse(action, str(exc), actor=actor, territory=person.territory, code="bad_email", field="email")
+        raise AssertionError from exc  # unreachable
+    if Email.objects.filter(person=person, value__iexact=address, primary=True).exists():
+        refuse(action, _("È già il tuo indirizzo principale: non c'è niente da cambiare."), actor=actor,
+               territory=person.territory, code="same_email", field="email")
+    window = int(settings.COMMUNITY_LINKS_WINDOW_SECONDS)
+    if HitLimiter("space-email-change", int(settings.COMMUNITY_LINKS_PER_ADDRESS), window).over(str(person.pk)):
+        refuse(action, _("Hai chiesto troppi cambi di indirizzo in poco tempo: riprova tra un'ora."), actor=actor,
+               territory=person.territory, code="throttled", field="email")
+    with transaction.atomic():
+        link, raw = new_link(person=person, purpose=LinkPurpose.EMAIL_CHANGE, email=address)
+        record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "link": link.pk})
+        enqueue_on_commit(send_email_change_link, link.pk, raw)
+    return link
+
+
+def confirm_email_change(*, actor: Any, raw: str) -> Person:
+    """The new address's owner clicked: it becomes the verified primary address. The old one stays
+    on the record as a secondary address (history; the circolo may still know it)."""
+    action = "community.change_email"
+    link = _spend(action=action, actor=actor, raw=raw, purpose=LinkPurpose.EMAIL_CHANGE)
+    person = link.person
+    if not _live(person):
+        refuse(action, _("Questa scheda non è più attiva."), actor=actor, code="inactive")
+    with transaction.atomic():
+        previous = Email.objects.filter(person=person, primary=True).exclude(value=link.email).first()
+        Email.objects.filter(person=person, primary=True).update(primary=False)
+        row, _created = Email.objects.get_or_create(person=person, value=link.email)
+        row.primary, row.verified = True, True
+        row.save(update_fields=["primary", "verified"])
+        people.add_timeline_entry(person, kind="contact", actor=actor, summary=_("Email cambiata da Il mio spazio"),
+                                  data={"via": VIA})
+        record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "link": link.pk})
+        if previous is not None:  # the old address hears of it: a change it did not ask for shows up
+            enqueue_on_commit(send_email_changed_notice, previous.value)
+    return person
+
+
+def change_phone(*, actor: Any, person: Person, phone: str) -> Person:
+    """The person's main phone number (an empty value removes it as main number)."""
+    action = "community.change_phone"
+    value = ""
+    if phone.strip():
+        try:
+            value = normalise_phone(phone)
+        except ValueError as exc:
+            refuse(action, str(exc), actor=actor, territory=person.territory, code="bad_phone", field="phone")
+    with transaction.atomic():
+        Phone.objects.filter(person=person, primary=True).update(primary=False)
+        if value:
+            row, _created = Phone.objects.get_or_create(person=person, value=value)
+            row.primary = True
+            row.save(update_fields=["primary"])
+        people.add_timeline_entry(person, kind="contact", actor=actor, summary=_("Telefono cambiato da Il mio spazio"),
+                                  data={"via": VIA})
+        record(action, actor=actor, obj=person, territory=person.territory,
+               data={"via": VIA, "removed": not value})
+    return person
+
+
+# Labels as the circolo's officials read them on the requests page (no field names).
+RECTIFIABLE = {
+    "first_name": _("Nome"),
+    "last_name": _("Cognome"),
+    "codice_fiscale": _("Codice fiscale"),
+    "birth_date": _("Data di nascita"),
+    "birth_place": _("Luogo di nascita"),
+}
+
+
+def request_rectification(*, actor: Any, person: Person, changes: dict[str, str], note: str = "") -> Any:
+    """Rule G5: identity fields are never edited by the person; the correction goes to their
+    circolo as a request (people.ScopeRequest, kind RECTIFY) shown on its requests page."""
+    action = "community.request_rectification"
+    wanted = {str(RECTIFIABLE[k]): v.strip()[:200] for k, v in changes.items() if k in RECTIFIABLE and v.strip()}
+    if not wanted:
+        refuse(action, _("Scrivi almeno un dato da correggere, com'è giusto."), actor=actor,
+               territory=person.territory, code="empty", field="first_name")
+    data = {**wanted, str(_("Nota della persona")): note.strip()[:500], str(_("Da")): str(_("Il mio spazio"))}
+    return people.request_other_territory(actor=actor, person=person, from_territory=person.territory,
+                                          kind=ScopeRequestKind.RECTIFY, data=data)
