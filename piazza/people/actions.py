@@ -15,12 +15,14 @@ from typing import Any
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.models import AuditKind
 from piazza.people import dedupe
+from piazza.people.erased import erased_match
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.models import (
     READ_ROLES,
@@ -422,6 +424,11 @@ def set_tags(*, actor: Any, person: Person, names: Iterable[str]) -> Person:
     return person
 
 
+ERASED_ROW_MESSAGE = _lazy(
+    "Persona che ha chiesto la cancellazione dei suoi dati: non viene registrata di nuovo. Decidi tu, "
+    "solo con un suo nuovo consenso esplicito (scritto), se inserirla a mano.")
+
+
 def find_or_create_person(
     *,
     actor: Any,
@@ -466,6 +473,14 @@ def find_or_create_person(
     )
     with transaction.atomic():
         strong = [m for m in dedupe.find_matches(probe) if m.strong]
+        if not strong and _is_user(actor) and erased_match(
+                emails=cleaned.emails, phones=cleaned.phones,
+                codice_fiscale=cleaned.values.get("codice_fiscale_canonical", "")):
+            # Issue 12, rule G5: an official (desk) typing the data of an erased person is stopped;
+            # the public forms (actor None) create a fresh person from the visitor's own new,
+            # explicit act (docs/dev/erasure.md), with nothing linking it to the erased record.
+            refuse("people.find_or_create_person", ERASED_ROW_MESSAGE, actor=actor, territory=assigned,
+                   code="erased_identity")
         if strong:
             person = Person.objects.select_for_update().select_related("territory").get(pk=strong[0].person_id)
             written = may_write_matched(actor, person, home=circolo, proved=proved)
@@ -588,6 +603,11 @@ def merge_people(
     if survivor.pk == merged.pk:
         refuse("people.merge_people", _("Non si può unire una scheda con se stessa."), actor=actor,
                territory=survivor.territory)
+    if merged.erased_at or survivor.erased_at:
+        # Issue 12, rule G5: merging would copy data back into an erased record or onto a live one.
+        refuse("people.merge_people", _("Una delle due schede è di una persona che ha chiesto la cancellazione dei "
+                                        "suoi dati: non si può unire."),
+               actor=actor, territory=survivor.territory, code="erased")
     if merged.merged_into_id or survivor.merged_into_id:
         refuse("people.merge_people", _("Una delle due schede è già stata unita a un'altra: ricarica la pagina."),
                actor=actor, territory=survivor.territory, code="already_merged")
@@ -954,6 +974,12 @@ def _process_chunk(
             row.status = RowStatus.REJECTED
             row.errors = [problem] if problem else [
                 f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs]
+            continue
+        # Issue 12, rule G5: a person who asked to be erased is never re-created silently.
+        if erased_match(emails=cleaned.emails, phones=cleaned.phones,
+                        codice_fiscale=cleaned.values.get("codice_fiscale_canonical", "")):
+            row.status = RowStatus.ERASED
+            row.errors = [str(ERASED_ROW_MESSAGE)]
             continue
         prepared.append((row, cleaned, _probe(cleaned)))
     pool = dedupe.fetch_pool(p for _r, _c, p in prepared)
