@@ -22,7 +22,7 @@ from piazza.core.errors import refuse
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.models import AuditKind
 from piazza.people import dedupe
-from piazza.people.erased import erased_match
+from piazza.people.erased import erased_flags, erased_match
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.models import (
     READ_ROLES,
@@ -975,13 +975,15 @@ def _process_chunk(
             row.errors = [problem] if problem else [
                 f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs]
             continue
-        # Issue 12, rule G5: a person who asked to be erased is never re-created silently.
-        if erased_match(emails=cleaned.emails, phones=cleaned.phones,
-                        codice_fiscale=cleaned.values.get("codice_fiscale_canonical", "")):
+        prepared.append((row, cleaned, _probe(cleaned)))
+    # Issue 12, rule G5: a person who asked to be erased is never re-created silently (one query).
+    erased = erased_flags([(c.emails, c.phones, c.values.get("codice_fiscale_canonical", ""))
+                           for _r, c, _p in prepared])
+    for (row, _c, _p), flagged in zip(prepared, erased, strict=True):
+        if flagged:
             row.status = RowStatus.ERASED
             row.errors = [str(ERASED_ROW_MESSAGE)]
-            continue
-        prepared.append((row, cleaned, _probe(cleaned)))
+    prepared = [item for item, flagged in zip(prepared, erased, strict=True) if not flagged]
     pool = dedupe.fetch_pool(p for _r, _c, p in prepared)
     by_name = _same_names_in_scope(batch, [c for _r, c, _p in prepared])
     new: dict[int, _NewPerson] = {}

@@ -60,3 +60,13 @@ def erased_match(*, emails: Iterable[str] = (), phones: Iterable[str] = (), codi
         return []
     hits = ErasedIdentity.objects.filter(digest__in=list(found)).values_list("digest", flat=True)
     return sorted({found[d] for d in hits})
+
+
+def erased_flags(items: list[tuple[Iterable[str], Iterable[str], str]]) -> list[bool]:
+    """For many (emails, phones, codice fiscale) at once (an import chunk): one query in all."""
+    per_item = [_digests(emails, phones, code) for emails, phones, code in items]
+    wanted = {d for found in per_item for d in found}
+    if not wanted:
+        return [False] * len(items)
+    hits = set(ErasedIdentity.objects.filter(digest__in=list(wanted)).values_list("digest", flat=True))
+    return [bool(hits & set(found)) for found in per_item]
