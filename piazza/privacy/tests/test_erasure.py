@@ -210,3 +210,19 @@ def test_g5_the_retention_report_page_is_for_the_national_administrator(tree: An
     assert page.status_code == 200 and "Contatti senza iscrizioni" in page.content.decode()
     assert AuditEntry.objects.filter(action="privacy.retention_report").exists()
     assert verified_client(official).get(reverse("privacy:retention")).status_code in (403, 404)
+
+
+def test_g5_the_periodic_task_only_reports_until_the_officer_turns_it_on(official: Any, settings: Any) -> None:
+    from piazza.privacy.tasks import apply_retention
+
+    old = _mario(official)
+    Person.objects.filter(pk=old.pk).update(updated_at=timezone.now() - dt.timedelta(days=365 * 4))
+    old.timeline.update(at=timezone.now() - dt.timedelta(days=365 * 4))
+    settings.PRIVACY_RETENTION_APPLY = False
+    assert apply_retention.call() == "dry-run"
+    old.refresh_from_db()
+    assert old.erased_at is None
+    settings.PRIVACY_RETENTION_APPLY = True
+    assert apply_retention.call() == "applied 1"
+    old.refresh_from_db()
+    assert old.erased_at is not None
