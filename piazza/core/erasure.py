@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from django.db import models
 
+from piazza.core.models import AuditEntry, PeriodicRun
+
 # Treatments of a personal column.
 BLANK = "blank"  # "" (or None where the column is nullable and not text)
 NULL = "null"  # None
@@ -115,9 +117,7 @@ def scrub(queryset: models.QuerySet[Any], treatments: dict[str, str], *, only: I
 
 # --- core's own declarations ---------------------------------------------------------------------
 
-def _core_declarations() -> tuple[Declaration, Declaration, dict[str, str]]:
-    from piazza.core.models import AuditEntry, PeriodicRun
-
+def core_declarations() -> tuple[Declaration, Declaration, dict[str, str]]:
     erasure: Declaration = {AuditEntry: {"data": KEEP, "actor_label": KEEP, "ip": KEEP, "user_agent": KEEP}}
     not_personal: Declaration = {PeriodicRun: {"name": "a task's dotted path"}}
     reasons = {

@@ -60,7 +60,7 @@ def person_ref(person_id: int) -> str:
 
 def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, dict[str, str]]:
     """Every app's ERASURE and NOT_PERSONAL maps merged, with the reasons of every KEEP."""
-    erasure, not_personal, reasons = core_erasure._core_declarations()
+    erasure, not_personal, reasons = core_erasure.core_declarations()
     erasure, not_personal = dict(erasure), dict(not_personal)
     for module in ERASURE_MODULES:
         for model, fields in getattr(module, "ERASURE", {}).items():

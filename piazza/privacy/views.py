@@ -11,13 +11,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from piazza.core.audit import record
+from piazza.core.models import AuditKind
 from piazza.core.personal_data import note_access, shows_personal_data
 from piazza.people.models import Person
 from piazza.privacy.erasure import CONFIRM_WORD, ERASE_ROLES, erase_person, may_erase, request_erasure
 from piazza.privacy.models import ErasureRequest, ErasureRequestStatus
 from piazza.privacy.retention import retention_report
 from piazza.territory.access import official_required
-from piazza.territory.models import Role
+from piazza.territory.models import Role, Territory
 from piazza.territory.scoping import has_role_at
 
 SELF_SERVICE_SALT = "privacy.request_erasure"
@@ -76,10 +78,6 @@ def request_erasure_view(request: HttpRequest, token: str) -> HttpResponse:
 @official_required(roles=[Role.ADMINISTRATOR])
 def retention(request: HttpRequest) -> HttpResponse:
     """The dry-run report for the national privacy officer: counts and record numbers only."""
-    from piazza.core.audit import record
-    from piazza.core.models import AuditKind
-    from piazza.territory.models import Territory
-
     national = Territory.objects.filter(parent=None).first()
     if national is None or not has_role_at(request.user, national, [Role.ADMINISTRATOR]):
         raise Http404
