@@ -265,8 +265,13 @@ def create_person(
     circolo: Territory | None = None,
     source: str = Source.MANUAL,
     allow_duplicate_code: bool = False,
+    after_erasure: bool = False,
 ) -> Person:
     """Validate and create one person; likely duplicates go to the review queue.
+
+    Issue 12, rule G5: the email, phone or codice fiscale of a person who asked to be erased is
+    refused unless `after_erasure` (the official records that the person gave a new, explicit,
+    written consent); the new record is not linked to the erased one.
 
     The same codice fiscale (any omocodia form) as an existing person is refused unless
     `allow_duplicate_code` (then the pair is queued): a code identifies one human.
@@ -277,6 +282,10 @@ def create_person(
     _refuse_invalid("people.create_person", cleaned, actor=actor, territory=territory)
     _require_scope("people.create_person", actor, territory)
     canonical = cleaned.values.get("codice_fiscale_canonical")
+    if not after_erasure and erased_match(emails=cleaned.emails, phones=cleaned.phones,
+                                          codice_fiscale=canonical or ""):
+        refuse("people.create_person", ERASED_ROW_MESSAGE, actor=actor, territory=territory,
+               code="erased_identity", field="new_consent_after_erasure")
     if canonical and not allow_duplicate_code:
         existing = Person.objects.active().filter(codice_fiscale_canonical=canonical).first()
         if existing is not None and outside_scope(actor, existing):

@@ -226,3 +226,18 @@ def test_g5_the_periodic_task_only_reports_until_the_officer_turns_it_on(officia
     assert apply_retention.call() == "applied 1"
     old.refresh_from_db()
     assert old.erased_at is not None
+
+
+def test_g5_the_people_form_brings_an_erased_person_back_only_with_a_new_consent(official: Any) -> None:
+    mario = _mario(official)
+    erase_person(actor=official, person=mario, reason="request")
+    client = verified_client(official)
+    data = {"first_name": "Mario", "last_name": "Rossi", "emails": "mario@example.org", "residence_comune": "Bologna",
+            "citizenship": "italian"}
+    page = client.post(reverse("people:create"), data)
+    assert page.status_code == 200 and "chiesto la cancellazione" in page.content.decode()
+    assert not Person.objects.filter(first_name="Mario").exists()
+    page = client.post(reverse("people:create"), {**data, "new_consent_after_erasure": "on"})
+    assert page.status_code == 302
+    fresh = Person.objects.get(first_name="Mario")
+    assert fresh.pk != mario.pk and fresh.emails.get().value == "mario@example.org"
