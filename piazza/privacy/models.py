@@ -1,7 +1,4 @@
-"""Privacy (rule G5, issue 12).
-
-# --- erasure: legal holds and erasure requests (helper "erasure") ---------------------------------
-"""
+"""Privacy (rule G5, issue 12): the models of the data-rights features."""
 
 from __future__ import annotations
 
@@ -9,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# --- Erasure: legal holds and erasure requests (piazza.privacy.erasure) --------------------------
 
 
 class LegalHold(models.Model):
