@@ -168,6 +168,8 @@ PERIODIC_TASKS = {
     "piazza.payments.bank.tasks.import_drop_folder": 15 * 60,
     "piazza.privacy.tasks.expire_export_links": 3600,
     "piazza.core.tasks.verify_audit_chain": env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 3600),
+    "piazza.privacy.tasks.apply_retention": 24 * 3600,
+    "piazza.privacy.tasks.release_expired_holds": 24 * 3600,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
@@ -329,3 +331,35 @@ PRIVACY_EXTENSION_MONTHS = env_int("PRIVACY_EXTENSION_MONTHS", 2)
 # The emailed link proving an address (minutes) and the one-time download link of an export (hours).
 PRIVACY_ADDRESS_LINK_MINUTES = env_int("PRIVACY_ADDRESS_LINK_MINUTES", 30)
 PRIVACY_EXPORT_LINK_HOURS = env_int("PRIVACY_EXPORT_LINK_HOURS", 72)
+# --- Erasure, legal holds and retention (rule G5, issue 12, docs/dev/erasure.md).
+# Key of the keyed hash (HMAC-SHA256) of an erased person's identifiers (normalised email, phone,
+# codice fiscale), kept so an import or a desk does not re-create them silently. Derived from
+# SECRET_KEY unless set; rotating it forgets every erased identity, so set it once in production.
+ERASURE_HASH_KEY = env_str("ERASURE_HASH_KEY", "") or "piazza-erasure:" + SECRET_KEY
+# What the law keeps after an erasure, for how long (years, counted from the end of the year of
+# the record) and why. Lengths are unverified readings: parameters, not constants.
+PRIVACY_LEGAL_HOLDS = {
+    "accounting": {
+        "years": env_int("PRIVACY_HOLD_ACCOUNTING_YEARS", 10),
+        "basis": "Scritture contabili e documenti giustificativi: art. 2220 c.c. (10 anni)",
+    },
+    "donor_register": {
+        "years": env_int("PRIVACY_HOLD_DONOR_REGISTER_YEARS", 5),
+        "basis": "Registro dei contributi e pubblicazione per almeno 5 anni: L. 3/2019 art. 1 c. 11 (regola F1)",
+    },
+    "congress_roll": {
+        "years": env_int("PRIVACY_HOLD_CONGRESS_ROLL_YEARS", 10),
+        "basis": "Anagrafe certificata dei congressi svolti: statuto e regolamento congressuale",
+    },
+}
+# Retention schedule applied by privacy.tasks.apply_retention (dry run: manage.py privacy_retention --dry-run).
+PRIVACY_RETENTION = {
+    # Contacts who never joined nor gave, after this many years without any interaction.
+    "inactive_contacts_years": env_int("PRIVACY_RETENTION_INACTIVE_CONTACTS_YEARS", 3),
+    # Rows of a people import (the file as read) after this many days.
+    "import_rows_days": env_int("PRIVACY_RETENTION_IMPORT_ROWS_DAYS", 90),
+    # Access links sent by email (payments' PayerAccessLink), this many days after they expired.
+    "expired_links_days": env_int("PRIVACY_RETENTION_EXPIRED_LINKS_DAYS", 30),
+}
+# The retention task erases only when this is on; off, it writes its dry-run report and stops.
+PRIVACY_RETENTION_APPLY = env_bool("PRIVACY_RETENTION_APPLY", False)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
@@ -25,6 +26,7 @@ from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
 from piazza.people import dedupe
+from piazza.people.erased import erased_flags, erased_match
 from piazza.people.exports import EXPORT_COLUMNS, export_rows, rejected_rows
 from piazza.people.import_targets import ImportTarget, RowContext, get_target
 from piazza.people.models import (
@@ -274,8 +276,13 @@ def create_person(
     circolo: Territory | None = None,
     source: str = Source.MANUAL,
     allow_duplicate_code: bool = False,
+    after_erasure: bool = False,
 ) -> Person:
     """Validate and create one person; likely duplicates go to the review queue.
+
+    Issue 12, rule G5: the email, phone or codice fiscale of a person who asked to be erased is
+    refused unless `after_erasure` (the official records that the person gave a new, explicit,
+    written consent); the new record is not linked to the erased one.
 
     The same codice fiscale (any omocodia form) as an existing person is refused unless
     `allow_duplicate_code` (then the pair is queued): a code identifies one human.
@@ -286,6 +293,10 @@ def create_person(
     _refuse_invalid("people.create_person", cleaned, actor=actor, territory=territory)
     _require_scope("people.create_person", actor, territory)
     canonical = cleaned.values.get("codice_fiscale_canonical")
+    if not after_erasure and erased_match(emails=cleaned.emails, phones=cleaned.phones,
+                                          codice_fiscale=canonical or ""):
+        refuse("people.create_person", ERASED_ROW_MESSAGE, actor=actor, territory=territory,
+               code="erased_identity", field="new_consent_after_erasure")
     if canonical and not allow_duplicate_code:
         existing = Person.objects.active().filter(codice_fiscale_canonical=canonical).first()
         if existing is not None and outside_scope(actor, existing):
@@ -433,6 +444,11 @@ def set_tags(*, actor: Any, person: Person, names: Iterable[str]) -> Person:
     return person
 
 
+ERASED_ROW_MESSAGE = _lazy(
+    "Persona che ha chiesto la cancellazione dei suoi dati: non viene registrata di nuovo. Decidi tu, "
+    "solo con un suo nuovo consenso esplicito (scritto), se inserirla a mano.")
+
+
 def find_or_create_person(
     *,
     actor: Any,
@@ -477,6 +493,14 @@ def find_or_create_person(
     )
     with refusing("people.create_person", actor, assigned), transaction.atomic():  # _require_scope may refuse
         strong = [m for m in dedupe.find_matches(probe) if m.strong]
+        if not strong and _is_user(actor) and erased_match(
+                emails=cleaned.emails, phones=cleaned.phones,
+                codice_fiscale=cleaned.values.get("codice_fiscale_canonical", "")):
+            # Issue 12, rule G5: an official (desk) typing the data of an erased person is stopped;
+            # the public forms (actor None) create a fresh person from the visitor's own new,
+            # explicit act (docs/dev/erasure.md), with nothing linking it to the erased record.
+            refuse("people.find_or_create_person", ERASED_ROW_MESSAGE, actor=actor, territory=assigned,
+                   code="erased_identity")
         if strong:
             person = Person.objects.select_for_update().select_related("territory").get(pk=strong[0].person_id)
             written = may_write_matched(actor, person, home=circolo, proved=proved)
@@ -599,6 +623,11 @@ def merge_people(
     if survivor.pk == merged.pk:
         refuse("people.merge_people", _("Non si può unire una scheda con se stessa."), actor=actor,
                territory=survivor.territory)
+    if merged.erased_at or survivor.erased_at:
+        # Issue 12, rule G5: merging would copy data back into an erased record or onto a live one.
+        refuse("people.merge_people", _("Una delle due schede è di una persona che ha chiesto la cancellazione dei "
+                                        "suoi dati: non si può unire."),
+               actor=actor, territory=survivor.territory, code="erased")
     if merged.merged_into_id or survivor.merged_into_id:
         refuse("people.merge_people", _("Una delle due schede è già stata unita a un'altra: ricarica la pagina."),
                actor=actor, territory=survivor.territory, code="already_merged")
@@ -1020,6 +1049,14 @@ def _process_chunk(
                 f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs]
             continue
         prepared.append((row, cleaned, _probe(cleaned)))
+    # Issue 12, rule G5: a person who asked to be erased is never re-created silently (one query).
+    erased = erased_flags([(c.emails, c.phones, c.values.get("codice_fiscale_canonical", ""))
+                           for _r, c, _p in prepared])
+    for (row, _c, _p), flagged in zip(prepared, erased, strict=True):
+        if flagged:
+            row.status = RowStatus.ERASED
+            row.errors = [str(ERASED_ROW_MESSAGE)]
+    prepared = [item for item, flagged in zip(prepared, erased, strict=True) if not flagged]
     pool = dedupe.fetch_pool(p for _r, _c, p in prepared)
     by_name = _same_names_in_scope(batch, [c for _r, c, _p in prepared])
     new: dict[int, _NewPerson] = {}

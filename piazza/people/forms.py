@@ -72,6 +72,10 @@ class PersonForm(forms.Form):
     voting_circolo = forms.ModelChoiceField(
         label=_("Circolo di voto"), queryset=Territory.objects.none(), required=False,
         help_text=_("L'unico circolo dove la persona esercita i diritti di iscritta o elettrice."))
+    # Issue 12, rule G5: only a new, explicit consent brings back a person who asked to be erased.
+    new_consent_after_erasure = forms.BooleanField(
+        label=_("La persona aveva chiesto la cancellazione dei suoi dati e ha dato un nuovo consenso scritto"),
+        required=False)
 
     def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,7 +87,8 @@ class PersonForm(forms.Form):
         return sorted({t.strip() for t in self.cleaned_data.get("tags", "").split(",") if t.strip()})
 
     def data_for_action(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.cleaned_data.items() if k not in ("circolo", "voting_circolo", "tags")}
+        data = {k: v for k, v in self.cleaned_data.items()
+                if k not in ("circolo", "voting_circolo", "tags", "new_consent_after_erasure")}
         return data
 
 

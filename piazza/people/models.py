@@ -488,6 +488,8 @@ class RowStatus(models.TextChoices):
     UNCHANGED = "unchanged", _("Già presente, invariata")
     DUPLICATE = "duplicate", _("Possibile duplicato")
     REJECTED = "rejected", _("Respinta")
+    # Issue 12, rule G5: the row matches a person who asked to be erased; an official decides.
+    ERASED = "erased", _("Persona che ha chiesto la cancellazione")
 
 
 class TargetOutcome(models.TextChoices):
@@ -612,3 +614,25 @@ class CodeDateReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} ({self.codice_fiscale})"
+
+class ErasedIdentityKind(models.TextChoices):
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Telefono")
+    CODICE_FISCALE = "codice_fiscale", _("Codice fiscale")
+
+
+class ErasedIdentity(models.Model):
+    """Issue 12, rule G5: a keyed hash (HMAC-SHA256, settings.ERASURE_HASH_KEY) of one normalised
+    identifier of an erased person, so an import or a desk recognises them without keeping the
+    identifier itself. Nothing links it back to the Person row."""
+
+    kind = models.CharField(max_length=20, choices=ErasedIdentityKind.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    erased_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("identità cancellata")
+        verbose_name_plural = _("identità cancellate")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.digest[:8]}"

@@ -138,7 +138,8 @@ def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             if person is None:
                 person = actions.create_person(actor=request.user, data={**form.data_for_action(),
                                                                          "tags": form.tag_names()},
-                                               circolo=form.cleaned_data["circolo"])
+                                               circolo=form.cleaned_data["circolo"],
+                                               after_erasure=form.cleaned_data["new_consent_after_erasure"])
                 if voting is not None:
                     person = actions.update_person(actor=request.user, person=person, data={},
                                                    voting_circolo=voting)

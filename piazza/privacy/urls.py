@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from piazza.privacy import views
+from piazza.privacy import erasure_views, views
 
 app_name = "privacy"
 
@@ -14,4 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("gestione/persone/<int:person_id>/richiesta/", views.paper_request, name="paper_request"),
     path("gestione/richieste/", views.board, name="board"),
     path("gestione/richieste/<int:pk>/proroga/", views.extend, name="extend"),
+    path("persone/<int:pk>/cancella/", erasure_views.erase, name="erase"),
+    path("cancellazione/<str:token>/", erasure_views.request_erasure_view, name="request_erasure"),
+    path("conservazione/", erasure_views.retention, name="retention"),
 ]

@@ -1,0 +1,205 @@
+"""Erasure (rule G5, issue 12): remove or irreversibly pseudonymise a person's data everywhere the
+law does not require it, and put what it does require under named legal holds.
+
+`erase_person` runs every app's `erasure.erase(person, holds)` (ERASURE_MODULES, people last: the
+others find rows by the person's emails) in one transaction, stores keyed hashes of the
+identifiers first (piazza.people.erased: an import must not bring the person back silently),
+sets `Person.erased_at` and writes one audit entry with a pseudonymous reference only. It is
+idempotent: a second call on an erased person changes nothing. `release_expired_holds` erases
+the held columns once their hold has ended. The ledger is never touched, so it still balances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from piazza.compliance import erasure as compliance_erasure
+from piazza.core import erasure as core_erasure
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.funding import erasure as funding_erasure
+from piazza.ledger import erasure as ledger_erasure
+from piazza.membership import erasure as membership_erasure
+from piazza.payments import erasure as payments_erasure
+from piazza.payments.bank import erasure as bank_erasure
+from piazza.people import erasure as people_erasure
+from piazza.people.erased import remember_erased
+from piazza.people.models import WRITE_ROLES, Person
+from piazza.privacy.models import ErasureRequest, ErasureRequestStatus, LegalHold
+from piazza.territory import erasure as territory_erasure
+from piazza.territory.scoping import has_role_at
+
+# The order erasure runs in: people last (the others look the person's emails up first).
+ERASURE_MODULES: tuple[ModuleType, ...] = (
+    funding_erasure, membership_erasure, payments_erasure, bank_erasure, compliance_erasure, ledger_erasure,
+    territory_erasure, people_erasure,
+)
+
+# Who may erase a person for a request: officials who may write the person's record, in scope.
+ERASE_ROLES = WRITE_ROLES
+CONFIRM_WORD = "CANCELLA"
+
+
+def person_ref(person_id: int) -> str:
+    """A pseudonymous reference for audit entries and holds: without the key, no way back to the id."""
+    key = str(settings.ERASURE_HASH_KEY).encode()
+    return "E-" + hmac.new(key, f"person:{person_id}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, dict[str, str]]:
+    """Every app's ERASURE and NOT_PERSONAL maps merged, with the reasons of every KEEP."""
+    erasure, not_personal, reasons = core_erasure.core_declarations()
+    erasure, not_personal = dict(erasure), dict(not_personal)
+    for module in ERASURE_MODULES:
+        for model, fields in getattr(module, "ERASURE", {}).items():
+            erasure.setdefault(model, {}).update(fields)
+        for model, fields in getattr(module, "NOT_PERSONAL", {}).items():
+            not_personal.setdefault(model, {}).update(fields)
+        reasons.update(getattr(module, "KEEP_REASONS", {}))
+    for model, fields in PRIVACY_DECLARATIONS[0].items():
+        erasure.setdefault(model, {}).update(fields)
+    for model, fields in PRIVACY_DECLARATIONS[1].items():
+        not_personal.setdefault(model, {}).update(fields)
+    return erasure, not_personal, reasons
+
+
+PRIVACY_DECLARATIONS: tuple[core_erasure.Declaration, core_erasure.Declaration] = (
+    {ErasureRequest: {"person": core_erasure.LINK}},
+    {ErasureRequest: {"person_ref": "a pseudonymous reference", "via": "self or official"},
+     LegalHold: {"person_ref": "a pseudonymous reference", "why": "a fixed text naming the record kind",
+                 "legal_basis": "the law's reference from settings"}},
+)
+
+
+@dataclass
+class Holds:
+    """The book of legal holds of one erasure (core.erasure.HoldBook)."""
+
+    ref: str
+    today: dt.date
+    created: list[LegalHold] = field(default_factory=list)
+
+    def keep(self, objs: Iterable[models.Model], *, kind: str, fields: Iterable[str],
+             start: Callable[[Any], dt.date], why: str) -> set[Any]:
+        conf: dict[str, Any] = settings.PRIVACY_LEGAL_HOLDS[kind]
+        fields = list(fields)
+        by_until: dict[tuple[str, dt.date], list[Any]] = {}
+        for obj in objs:
+            began = start(obj)
+            until = dt.date(began.year + int(conf["years"]), 12, 31)
+            if until < self.today:
+                continue  # the hold would already be over: erase now
+            by_until.setdefault((obj._meta.label_lower, until), []).append(obj.pk)
+        held: set[Any] = set()
+        for (label, until), pks in sorted(by_until.items()):
+            self.created.append(LegalHold.objects.create(
+                person_ref=self.ref, kind=kind, model_label=label, object_ids=sorted(pks), fields=fields,
+                why=why[:200], legal_basis=str(conf["basis"])[:300], until=until))
+            held.update(pks)
+        return held
+
+
+@dataclass
+class Erasure:
+    person: Person
+    ref: str
+    counts: dict[str, dict[str, int]]
+    holds: list[LegalHold]
+    already: bool = False
+
+
+def may_erase(actor: Any, person: Person) -> bool:
+    return actor is None or has_role_at(actor, person.territory, ERASE_ROLES)
+
+
+def erase_person(*, actor: Any, person: Person, reason: str, request: ErasureRequest | None = None) -> Erasure:
+    """Rule G5: erase the person (see the module docstring). `actor` None is the retention task."""
+    action = "privacy.erase_person"
+    if not may_erase(actor, person):
+        refuse(action, _("Non puoi cancellare i dati di questa persona: non è nel tuo territorio."), actor=actor,
+               territory=person.territory, permission=True)
+    if person.merged_into_id:
+        refuse(action, _("Questa scheda è stata unita a un'altra: cancella la scheda in cui è confluita."),
+               actor=actor, territory=person.territory, code="merged")
+    ref = person_ref(person.pk)
+    with transaction.atomic():
+        person = Person.objects.select_for_update().select_related("territory").get(pk=person.pk)
+        if person.erased_at:
+            _close_request(request, actor)
+            return Erasure(person=person, ref=ref, counts={}, holds=[], already=True)
+        remember_erased(person)
+        for old in Person.objects.filter(merged_into=person):
+            remember_erased(old)
+        holds = Holds(ref=ref, today=timezone.localdate())
+        counts = {module.__name__.split(".")[-2]: module.erase(person, holds) for module in ERASURE_MODULES
+                  if hasattr(module, "erase")}
+        now = timezone.now()
+        Person.objects.filter(pk=person.pk).update(erased_at=now, updated_at=now)
+        Person.objects.filter(merged_into=person).update(erased_at=now, updated_at=now)
+        person.refresh_from_db()
+        _close_request(request, actor)
+        # Only the pseudonymous reference, counts and hold ids: nothing of the person.
+        record(action, actor=actor, obj=person, territory=person.territory, data={
+            "ref": ref, "reason": reason[:40], "counts": counts,
+            "holds": [{"id": h.pk, "kind": h.kind, "until": h.until.isoformat()} for h in holds.created]})
+    return Erasure(person=person, ref=ref, counts=counts, holds=holds.created)
+
+
+def _close_request(request: ErasureRequest | None, actor: Any) -> None:
+    if request is None or request.status == ErasureRequestStatus.DONE:
+        return
+    request.status = ErasureRequestStatus.DONE
+    request.done_at = timezone.now()
+    request.done_by = actor if getattr(actor, "is_authenticated", False) else None
+    request.save(update_fields=["status", "done_at", "done_by"])
+
+
+def request_erasure(*, person: Person, via: str) -> ErasureRequest:
+    """Record a person's request (self-service, identity proved by the emailed link) for the
+    privacy officer; a second request while one is open returns the open one."""
+    with transaction.atomic():
+        open_request = ErasureRequest.objects.filter(person=person, status=ErasureRequestStatus.OPEN).first()
+        if open_request is not None:
+            return open_request
+        request = ErasureRequest.objects.create(person=person, person_ref=person_ref(person.pk), via=via)
+        record("privacy.request_erasure", actor=None, obj=request, territory=person.territory,
+               data={"ref": request.person_ref, "via": via})
+    return request
+
+
+def release_expired_holds(*, today: dt.date | None = None) -> int:
+    """Erase the held columns of every hold that has ended, unless another open hold still covers
+    the same row and column. Idempotent; returns the number of holds released."""
+    today = today or timezone.localdate()
+    erasure, _not_personal, _reasons = declarations()
+    released = 0
+    for hold in LegalHold.objects.filter(released_at=None, until__lt=today).order_by("id"):
+        with transaction.atomic():
+            hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+            if hold.released_at:
+                continue
+            model = apps.get_model(hold.model_label)
+            still = LegalHold.objects.filter(released_at=None, until__gte=today, model_label=hold.model_label)
+            for pk in hold.object_ids:
+                covered = {f for other in still if pk in other.object_ids for f in other.fields}
+                fields = [f for f in hold.fields if f not in covered]
+                if fields:
+                    core_erasure.scrub(model._default_manager.filter(pk=pk), erasure[model], only=fields)
+            hold.released_at = timezone.now()
+            hold.save(update_fields=["released_at"])
+            record("privacy.release_hold", actor=None, obj=hold, data={
+                "ref": hold.person_ref, "kind": hold.kind, "model": hold.model_label, "rows": len(hold.object_ids)})
+            released += 1
+    return released
