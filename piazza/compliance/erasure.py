@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from piazza.compliance.models import Candidacy, FinanceRuleSet
-from piazza.core.erasure import KEEP, Declaration
+from piazza.compliance.models import Candidacy, CandidateExpense, FinanceRuleSet, JointDeclaration
+from piazza.core.erasure import KEEP, LINK, Declaration
 
 ERASURE: Declaration = {
     Candidacy: {"candidate_name": KEEP, "mandatario_name": KEEP, "mandatario_codice_fiscale": KEEP,
-                "mandatario_iban": KEEP},
+                "mandatario_iban": KEEP, "candidate_person": LINK, "mandatario_person": LINK, "election": KEEP,
+                "constituency": KEEP},
+    # Rule F12: the joint declaration is filed with the election authority; kept with the candidacy.
+    JointDeclaration: {"donor": LINK, "document": KEEP},
 }
 KEEP_REASONS = {
     "compliance.candidacy.candidate_name": "a candidate's public candidacy and campaign finance record "
@@ -15,5 +18,12 @@ KEEP_REASONS = {
     "compliance.candidacy.mandatario_name": "the electoral agent named by law for the candidacy (as above)",
     "compliance.candidacy.mandatario_codice_fiscale": "as above",
     "compliance.candidacy.mandatario_iban": "the candidacy's dedicated account (as above)",
+    "compliance.candidacy.election": "the name of an election, public",
+    "compliance.candidacy.constituency": "the constituency of a candidacy, public",
+    "compliance.jointdeclaration.document": "the joint declaration of a contribution above the F12 threshold, "
+                                            "filed with the election authority: part of the candidacy's accounts",
 }
-NOT_PERSONAL: Declaration = {FinanceRuleSet: {"note": "a note on a set of finance rules"}}
+NOT_PERSONAL: Declaration = {
+    FinanceRuleSet: {"note": "a note on a set of finance rules"},
+    CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
+}

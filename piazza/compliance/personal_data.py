@@ -12,17 +12,25 @@ from typing import Any
 
 from django.db import models
 
-from piazza.compliance.models import Candidacy
+from piazza.compliance.models import Candidacy, JointDeclaration
 from piazza.core.data_export import rows
 
 SECTION = "compliance"
 
 PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
-    Candidacy: ["mandatario_name", "mandatario_codice_fiscale", "mandatario_iban"],
+    Candidacy: ["mandatario_name", "mandatario_codice_fiscale", "mandatario_iban", "candidate_person",
+                "mandatario_person"],
+    JointDeclaration: ["donor", "document", "signed_on", "filed_on", "status"],
 }
 
 
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     codes = {code for code in (person.codice_fiscale.upper(), person.codice_fiscale_canonical) if code}
     candidacies = Candidacy.objects.filter(mandatario_codice_fiscale__in=codes) if codes else Candidacy.objects.none()
-    return {"compliance.candidacy": rows(candidacies.order_by("created_at", "id"), exclude=["mandatario_user"])}
+    candidacies = candidacies | Candidacy.objects.filter(candidate_person=person) | Candidacy.objects.filter(
+        mandatario_person=person)
+    return {
+        "compliance.candidacy": rows(candidacies.distinct().order_by("created_at", "id"), exclude=["mandatario_user"]),
+        "compliance.jointdeclaration": rows(JointDeclaration.objects.filter(donor=person).order_by("id"),
+                                            exclude=["document", "uploaded_by"]),
+    }

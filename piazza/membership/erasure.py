@@ -14,6 +14,7 @@ from piazza.core.erasure import BLANK, EMPTY, FILE, KEEP, LINK, NULL, PSEUDONYM,
 from piazza.membership.models import (
     AlboElection,
     AnomalyFlag,
+    Appeal,
     CardBlock,
     Congress,
     Membership,
@@ -34,6 +35,8 @@ ERASURE: Declaration = {
     CardBlock: {"person": LINK, "reason": BLANK, "lift_note": BLANK},
     Transfer: {"reason": BLANK, "decision_reason": BLANK},
     Objection: {"reason": BLANK, "decision_reason": BLANK, "appeal_reason": BLANK, "counter_appeal_reason": BLANK},
+    # Rule M18: the appeals on an objection, with their reasons (the outcome stays on the membership).
+    Appeal: {"reason": BLANK, "counter_reason": BLANK, "decision_reason": BLANK},
     RollEntry: {"person": LINK, "first_name": PSEUDONYM, "last_name": PSEUDONYM, "birth_date": NULL,
                 "card_number": KEEP},
     Supporter: {"person": LINK},
@@ -85,6 +88,7 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
         "card_blocks": scrub(CardBlock.objects.filter(person=person), ERASURE[CardBlock]),
         "transfers": scrub(Transfer.objects.filter(membership__person=person), ERASURE[Transfer]),
         "objections": scrub(Objection.objects.filter(membership__person=person), ERASURE[Objection]),
+        "appeals": scrub(Appeal.objects.filter(objection__membership__person=person), ERASURE[Appeal]),
         "roll_entries": scrub(entries, unheld_entries)
         + scrub(entries, ERASURE[RollEntry], skip_pks=held_entries),
         "roll_entries_held": len(held_entries),

@@ -13,6 +13,7 @@ from django.db import models
 from piazza.core.data_export import rows
 from piazza.membership.models import (
     AnomalyFlag,
+    Appeal,
     CardBlock,
     ElectionRegistration,
     Membership,
@@ -31,6 +32,7 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     CardBlock: ["person", "reason", "lift_note"],
     Transfer: ["reason", "decision_reason"],
     Objection: ["reason", "decision_reason"],
+    Appeal: ["reason", "counter_reason", "decision_reason", "outcome"],
     Supporter: ["person"],
     ElectionRegistration: ["supporter"],
     RollEntry: ["person", "card_number", "last_name", "first_name", "birth_date"],
@@ -49,6 +51,8 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
                                     exclude=["requested_by", "decided_by"]),
         "membership.objection": rows(Objection.objects.filter(membership__in=memberships).order_by("raised_at"),
                                      exclude=["raised_by", "decided_by"]),
+        "membership.appeal": rows(Appeal.objects.filter(objection__membership__in=memberships).order_by("filed_at"),
+                                  exclude=["filed_by", "decided_by"]),
         "membership.supporter": rows(Supporter.objects.filter(person=person)),
         "membership.electionregistration": rows(
             ElectionRegistration.objects.filter(supporter__person=person).order_by("registered_at"),

@@ -22,6 +22,7 @@ from piazza.core.erasure import (
     scrub,
 )
 from piazza.people.models import (
+    CodeDateReview,
     Consent,
     DuplicateCandidate,
     Email,
@@ -53,7 +54,10 @@ ERASURE: Declaration = {
     Consent: {"person": LINK, "evidence": BLANK, "text_version": KEEP},
     TimelineEntry: {ROW: DELETE_ROW, "person": LINK, "kind": BLANK, "summary": BLANK, "data": EMPTY},
     DuplicateCandidate: {ROW: DELETE_ROW, "person_a": LINK, "person_b": LINK, "reasons": EMPTY},
-    ImportRow: {"raw": EMPTY, "errors": EMPTY, "person": NULL},
+    ImportRow: {"raw": EMPTY, "errors": EMPTY, "person": NULL, "match_note": BLANK, "target_note": BLANK},
+    # Issue 11 item 14: a codice fiscale and birth date waiting for an official's check.
+    CodeDateReview: {ROW: DELETE_ROW, "person": LINK, "codice_fiscale": BLANK, "code_birth_date": NULL,
+                     "record_birth_date": NULL, "note": BLANK},
     ScopeRequest: {"person": LINK, "data": EMPTY, "decision_note": BLANK},
 }
 
@@ -83,6 +87,7 @@ def erase(person: Person, holds: HoldBook) -> dict[str, int]:
         "duplicates": scrub(DuplicateCandidate.objects.filter(person_a=person)
                             | DuplicateCandidate.objects.filter(person_b=person), ERASURE[DuplicateCandidate]),
         "import_rows": scrub(ImportRow.objects.filter(person=person), ERASURE[ImportRow]),
+        "code_reviews": scrub(CodeDateReview.objects.filter(person=person), ERASURE[CodeDateReview]),
         "scope_requests": scrub(ScopeRequest.objects.filter(person=person), ERASURE[ScopeRequest]),
     }
     # Records merged into this one carry the same human's old data.

@@ -14,6 +14,7 @@ from django.db import models
 
 from piazza.core.data_export import row, rows
 from piazza.people.models import (
+    CodeDateReview,
     Consent,
     DuplicateCandidate,
     Email,
@@ -34,7 +35,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     Phone: ["value"],
     Consent: ["purpose", "granted", "at", "channel", "text_version", "evidence"],
     TimelineEntry: ["summary", "data"],
-    ImportRow: ["raw", "errors"],
+    ImportRow: ["raw", "errors", "match_note", "target_note"],
+    CodeDateReview: ["codice_fiscale", "code_birth_date", "record_birth_date", "note"],
     ScopeRequest: ["data", "decision_note"],
 }
 
@@ -56,6 +58,7 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "people.timelineentry": rows(TimelineEntry.objects.filter(person=person).order_by("at", "id"),
                                      exclude=["actor"]),
         "people.importrow": rows(ImportRow.objects.filter(person=person).select_related("batch")),
+        "people.codedatereview": rows(CodeDateReview.objects.filter(person=person), exclude=["resolved_by"]),
         "people.scoperequest": rows(ScopeRequest.objects.filter(person=person),
                                     exclude=["requested_by", "decided_by"]),
     }

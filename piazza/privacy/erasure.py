@@ -25,6 +25,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from piazza.community import erasure as community_erasure
 from piazza.compliance import erasure as compliance_erasure
 from piazza.core import erasure as core_erasure
 from piazza.core.audit import record
@@ -37,14 +38,14 @@ from piazza.payments.bank import erasure as bank_erasure
 from piazza.people import erasure as people_erasure
 from piazza.people.erased import remember_erased
 from piazza.people.models import WRITE_ROLES, Person
-from piazza.privacy.models import ErasureRequest, ErasureRequestStatus, LegalHold
+from piazza.privacy.models import AddressLink, DataRequest, ErasureRequest, ErasureRequestStatus, LegalHold
 from piazza.territory import erasure as territory_erasure
 from piazza.territory.scoping import has_role_at
 
 # The order erasure runs in: people last (the others look the person's emails up first).
 ERASURE_MODULES: tuple[ModuleType, ...] = (
     funding_erasure, membership_erasure, payments_erasure, bank_erasure, compliance_erasure, ledger_erasure,
-    territory_erasure, people_erasure,
+    territory_erasure, community_erasure, people_erasure,
 )
 
 # Who may erase a person for a request: officials who may write the person's record, in scope.
@@ -76,7 +77,12 @@ def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, 
 
 
 PRIVACY_DECLARATIONS: tuple[core_erasure.Declaration, core_erasure.Declaration] = (
-    {ErasureRequest: {"person": core_erasure.LINK}},
+    {ErasureRequest: {"person": core_erasure.LINK},
+     # The request stays as proof that it was answered in time (accountability, GDPR art. 5(2)),
+     # without the address or the officials' notes.
+     DataRequest: {"person": core_erasure.LINK, "email": core_erasure.BLANK, "notes": core_erasure.BLANK,
+                   "extension_reason": core_erasure.BLANK},
+     AddressLink: {core_erasure.ROW: core_erasure.DELETE_ROW, "email": core_erasure.BLANK}},
     {ErasureRequest: {"person_ref": "a pseudonymous reference", "via": "self or official"},
      LegalHold: {"person_ref": "a pseudonymous reference", "why": "a fixed text naming the record kind",
                  "legal_basis": "the law's reference from settings"}},
@@ -143,8 +149,14 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: ErasureReq
         for old in Person.objects.filter(merged_into=person):
             remember_erased(old)
         holds = Holds(ref=ref, today=timezone.localdate())
+        emails = [e.lower() for e in person.emails.values_list("value", flat=True)]
         counts = {module.__name__.split(".")[-2]: module.erase(person, holds) for module in ERASURE_MODULES
                   if hasattr(module, "erase")}
+        declared = PRIVACY_DECLARATIONS[0]
+        counts["privacy"] = {
+            "requests": core_erasure.scrub(DataRequest.objects.filter(person=person), declared[DataRequest]),
+            "address_links": core_erasure.scrub(AddressLink.objects.filter(email__in=emails), declared[AddressLink]),
+        }
         now = timezone.now()
         Person.objects.filter(pk=person.pk).update(erased_at=now, updated_at=now)
         Person.objects.filter(merged_into=person).update(erased_at=now, updated_at=now)

@@ -75,11 +75,11 @@ def request_erasure_view(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "privacy/request_erasure.html", {"done": done})
 
 
-@official_required(roles=[Role.ADMINISTRATOR])
+@official_required(roles=[Role.ADMINISTRATOR, Role.PRIVACY_OFFICER])
 def retention(request: HttpRequest) -> HttpResponse:
     """The dry-run report for the national privacy officer: counts and record numbers only."""
     national = Territory.objects.filter(parent=None).first()
-    if national is None or not has_role_at(request.user, national, [Role.ADMINISTRATOR]):
+    if national is None or not has_role_at(request.user, national, [Role.ADMINISTRATOR, Role.PRIVACY_OFFICER]):
         raise Http404
     report = retention_report()
     record("privacy.retention_report", actor=request.user, kind=AuditKind.VIEW, data={"contacts": len(report.contacts)})

@@ -22,6 +22,7 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 
+from piazza.community import personal_data as community_data
 from piazza.compliance import personal_data as compliance_data
 from piazza.core import personal_data as core_data
 from piazza.funding import personal_data as funding_data
@@ -33,8 +34,8 @@ from piazza.privacy import personal_data as privacy_data
 
 # Order of the export: the person first, the audit entries about everything else last.
 HANDLER_MODULES: tuple[ModuleType, ...] = (
-    people_data, membership_data, funding_data, payments_data, bank_data, compliance_data, privacy_data,
-    core_data,
+    people_data, membership_data, funding_data, payments_data, bank_data, compliance_data, community_data,
+    privacy_data, core_data,
 )
 
 

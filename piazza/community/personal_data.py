@@ -1,0 +1,22 @@
+"""What Il mio spazio holds about a person, for the data-rights handlers (rule G5).
+See `piazza.people.personal_data` for the shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from piazza.community.models import SpaceLink
+from piazza.core.data_export import rows
+
+SECTION = "community"
+
+PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
+    SpaceLink: ["email", "purpose", "created_at", "used_at"],
+}
+
+
+def export(person: Any) -> dict[str, list[dict[str, Any]]]:
+    return {"community.spacelink": rows(SpaceLink.objects.filter(person=person).order_by("created_at"),
+                                        exclude=["token_hash"])}
