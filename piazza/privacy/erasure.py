@@ -49,6 +49,7 @@ from piazza.privacy.models import (
     due_date,
 )
 from piazza.territory import erasure as territory_erasure
+from piazza.territory.models import Role
 from piazza.territory.scoping import has_role_at
 
 # The order erasure runs in: people last (the others look the person's emails up first).
@@ -57,8 +58,9 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     territory_erasure, community_erasure, people_erasure,
 )
 
-# Who may erase a person for a request: officials who may write the person's record, in scope.
-ERASE_ROLES = WRITE_ROLES
+# Who may erase a person for a request: officials who may write the person's record, in scope, and
+# the privacy officer (national), who answers the requests on the board (rule G5).
+ERASE_ROLES = {*WRITE_ROLES, Role.PRIVACY_OFFICER}
 CONFIRM_WORD = "CANCELLA"
 
 
