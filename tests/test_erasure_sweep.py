@@ -154,6 +154,7 @@ def test_erasure_leaves_nothing_outside_the_holds(tree, schedule, django_capture
         big = give(campaign, 60_000, message="Forza Giulia Rossi!")  # above €500: F1 register
         monthly = give(campaign, 2_500, frequency=Frequency.MONTHLY)
     assert big.status == monthly.status == DonationStatus.SUCCEEDED
+    assert big.person_id is not None
     person = Person.objects.get(pk=big.person_id)
     assert monthly.person_id == person.pk
     assert RecurringSchedule.objects.get(payer=person).state == ScheduleState.ACTIVE

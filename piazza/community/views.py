@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -99,6 +100,11 @@ def person_required(view: Callable[..., HttpResponse]) -> View:
     return wrapper
 
 
+def _rights_links() -> list[dict[str, str]]:
+    """Rule G5: the data rights, served by privacy (same layer: linked by URL name only, never imported)."""
+    return [{"url": reverse("privacy:space_erasure"), "label": _("Chiedi la cancellazione dei tuoi dati")}]
+
+
 @person_required
 def home(request: HttpRequest, person: Person) -> HttpResponse:
     _owner, sharing = queries.owner_of_email(person.primary_email.value if person.primary_email else "")
@@ -107,8 +113,7 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
     return render(request, "community/home.html", {
         "space": space, "email_form": EmailChangeForm(), "phone_form": PhoneForm(initial={"phone": space.phone}),
         "rectification_form": RectificationForm(),
-        # Extension point for the data-rights helpers (issue 12): their URL names go here when they exist.
-        "rights_links": [],
+        "rights_links": _rights_links(), "rights_export_url": reverse("privacy:space_export"),
     })
 
 

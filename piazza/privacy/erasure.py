@@ -38,8 +38,18 @@ from piazza.payments.bank import erasure as bank_erasure
 from piazza.people import erasure as people_erasure
 from piazza.people.erased import remember_erased
 from piazza.people.models import WRITE_ROLES, Person
-from piazza.privacy.models import AddressLink, DataRequest, ErasureRequest, ErasureRequestStatus, LegalHold
+from piazza.privacy.models import (
+    OPEN_STATUSES,
+    AddressLink,
+    DataRequest,
+    LegalHold,
+    RequestChannel,
+    RequestKind,
+    RequestStatus,
+    due_date,
+)
 from piazza.territory import erasure as territory_erasure
+from piazza.territory.models import Role
 from piazza.territory.scoping import has_role_at
 
 # The order erasure runs in: people last (the others look the person's emails up first).
@@ -48,8 +58,9 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     territory_erasure, community_erasure, people_erasure,
 )
 
-# Who may erase a person for a request: officials who may write the person's record, in scope.
-ERASE_ROLES = WRITE_ROLES
+# Who may erase a person for a request: officials who may write the person's record, in scope, and
+# the privacy officer (national), who answers the requests on the board (rule G5).
+ERASE_ROLES = {*WRITE_ROLES, Role.PRIVACY_OFFICER}
 CONFIRM_WORD = "CANCELLA"
 
 
@@ -77,14 +88,12 @@ def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, 
 
 
 PRIVACY_DECLARATIONS: tuple[core_erasure.Declaration, core_erasure.Declaration] = (
-    {ErasureRequest: {"person": core_erasure.LINK},
-     # The request stays as proof that it was answered in time (accountability, GDPR art. 5(2)),
+    {# The request stays as proof that it was answered in time (accountability, GDPR art. 5(2)),
      # without the address or the officials' notes.
      DataRequest: {"person": core_erasure.LINK, "email": core_erasure.BLANK, "notes": core_erasure.BLANK,
                    "extension_reason": core_erasure.BLANK},
      AddressLink: {core_erasure.ROW: core_erasure.DELETE_ROW, "email": core_erasure.BLANK}},
-    {ErasureRequest: {"person_ref": "a pseudonymous reference", "via": "self or official"},
-     LegalHold: {"person_ref": "a pseudonymous reference", "why": "a fixed text naming the record kind",
+    {LegalHold: {"person_ref": "a pseudonymous reference", "why": "a fixed text naming the record kind",
                  "legal_basis": "the law's reference from settings"}},
 )
 
@@ -130,7 +139,7 @@ def may_erase(actor: Any, person: Person) -> bool:
     return actor is None or has_role_at(actor, person.territory, ERASE_ROLES)
 
 
-def erase_person(*, actor: Any, person: Person, reason: str, request: ErasureRequest | None = None) -> Erasure:
+def erase_person(*, actor: Any, person: Person, reason: str, request: DataRequest | None = None) -> Erasure:
     """Rule G5: erase the person (see the module docstring). `actor` None is the retention task."""
     action = "privacy.erase_person"
     if not may_erase(actor, person):
@@ -169,25 +178,39 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: ErasureReq
     return Erasure(person=person, ref=ref, counts=counts, holds=holds.created)
 
 
-def _close_request(request: ErasureRequest | None, actor: Any) -> None:
-    if request is None or request.status == ErasureRequestStatus.DONE:
+def open_erasure_request(person: Person) -> DataRequest | None:
+    return (DataRequest.objects.filter(person=person, kind=RequestKind.ERASURE, status__in=OPEN_STATUSES)
+            .order_by("pk").first())
+
+
+def _close_request(request: DataRequest | None, actor: Any) -> None:
+    """Rule G5: the erasure answers the request it was executed for (on the board, audited)."""
+    if request is None or request.kind != RequestKind.ERASURE or request.status not in OPEN_STATUSES:
         return
-    request.status = ErasureRequestStatus.DONE
-    request.done_at = timezone.now()
-    request.done_by = actor if getattr(actor, "is_authenticated", False) else None
-    request.save(update_fields=["status", "done_at", "done_by"])
+    request.status, request.closed_at = RequestStatus.ANSWERED, timezone.now()
+    request.save(update_fields=["status", "closed_at"])
+    record("privacy.answer_erasure_request", actor=actor, obj=request, territory=request.territory,
+           data={"ref": person_ref(request.person_id) if request.person_id else "",
+                 "due_on": request.due_on.isoformat(), "late": request.due_on < timezone.localdate()})
 
 
-def request_erasure(*, person: Person, via: str) -> ErasureRequest:
-    """Record a person's request (self-service, identity proved by the emailed link) for the
-    privacy officer; a second request while one is open returns the open one."""
+def request_erasure(*, person: Person, via: str) -> DataRequest:
+    """Record a person's request (self-service: identity proved by the emailed link or the Il mio
+    spazio sign-in) on the privacy officer's board, due within the GDPR month (rule G5); a second
+    request while one is open returns the open one."""
     with transaction.atomic():
-        open_request = ErasureRequest.objects.filter(person=person, status=ErasureRequestStatus.OPEN).first()
+        Person.objects.select_for_update().filter(pk=person.pk).first()  # one open request, even under concurrency
+        open_request = open_erasure_request(person)
         if open_request is not None:
             return open_request
-        request = ErasureRequest.objects.create(person=person, person_ref=person_ref(person.pk), via=via)
+        today = timezone.localdate()
+        verified = person.emails.filter(verified=True).order_by("-primary", "pk").values_list("value", flat=True)
+        request = DataRequest.objects.create(
+            kind=RequestKind.ERASURE, channel=RequestChannel.ONLINE, person=person,
+            email=(verified.first() or "").lower(), territory=person.territory, received_on=today,
+            due_on=due_date(today))
         record("privacy.request_erasure", actor=None, obj=request, territory=person.territory,
-               data={"ref": request.person_ref, "via": via})
+               data={"ref": person_ref(person.pk), "via": via, "due_on": request.due_on.isoformat()})
     return request
 
 

@@ -15,8 +15,14 @@ from piazza.core.audit import record
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import note_access, shows_personal_data
 from piazza.people.models import Person
-from piazza.privacy.erasure import CONFIRM_WORD, ERASE_ROLES, erase_person, may_erase, request_erasure
-from piazza.privacy.models import ErasureRequest, ErasureRequestStatus
+from piazza.privacy.erasure import (
+    CONFIRM_WORD,
+    ERASE_ROLES,
+    erase_person,
+    may_erase,
+    open_erasure_request,
+    request_erasure,
+)
 from piazza.privacy.retention import retention_report
 from piazza.territory.access import official_required
 from piazza.territory.models import Role, Territory
@@ -40,7 +46,7 @@ def erase(request: HttpRequest, pk: int) -> HttpResponse:
     if not may_erase(request.user, person):
         raise Http404
     note_access(obj=person, territory=person.territory)
-    open_request = ErasureRequest.objects.filter(person=person, status=ErasureRequestStatus.OPEN).first()
+    open_request = open_erasure_request(person)
     error = ""
     if request.method == "POST" and not person.erased_at:
         if request.POST.get("confirm", "").strip().upper() != CONFIRM_WORD:

@@ -161,7 +161,7 @@ class AddressLink(models.Model):
 # =============================================================================================
 
 
-# --- Erasure: legal holds and erasure requests (piazza.privacy.erasure) --------------------------
+# --- Erasure: legal holds (piazza.privacy.erasure); erasure requests are DataRequest(kind=ERASURE) ---
 
 
 class LegalHold(models.Model):
@@ -186,30 +186,3 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_ref} {self.kind} → {self.until}"
-
-
-class ErasureRequestStatus(models.TextChoices):
-    OPEN = "open", _("Da eseguire")
-    DONE = "done", _("Eseguita")
-
-
-class ErasureRequest(models.Model):
-    """A person's request to be erased (self-service or received on paper): the privacy officer
-    executes it. Minimal stand-in until the data-rights request board lands (helper "rights")."""
-
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="+")
-    person_ref = models.CharField(max_length=20)
-    via = models.CharField(max_length=20)  # self / official
-    status = models.CharField(max_length=10, choices=ErasureRequestStatus.choices, default=ErasureRequestStatus.OPEN)
-    requested_at = models.DateTimeField(default=timezone.now)
-    done_at = models.DateTimeField(null=True, blank=True)
-    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="+")
-
-    class Meta:
-        ordering = ["status", "requested_at"]
-        verbose_name = _("richiesta di cancellazione")
-        verbose_name_plural = _("richieste di cancellazione")
-
-    def __str__(self) -> str:
-        return f"{self.person_ref} ({self.get_status_display()})"

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import models
 
 from piazza.core.data_export import rows
-from piazza.privacy.models import AddressLink, DataExport, DataRequest, ErasureRequest
+from piazza.privacy.models import AddressLink, DataExport, DataRequest
 
 SECTION = "privacy"
 
@@ -16,14 +16,12 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     DataRequest: ["person", "email", "notes", "extension_reason"],
     DataExport: ["json_file", "pdf_file"],
     AddressLink: ["email"],
-    ErasureRequest: ["person", "via", "status", "requested_at", "done_at"],
 }
 
 
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     requests = DataRequest.objects.filter(person=person).order_by("received_on", "id")
     return {
-        "privacy.erasurerequest": rows(ErasureRequest.objects.filter(person=person), exclude=["done_by", "person_ref"]),
         "privacy.datarequest": rows(requests, exclude=["recorded_by"]),
         "privacy.dataexport": rows(DataExport.objects.filter(request__in=requests),
                                    exclude=["json_file", "pdf_file", "link_hash"]),

@@ -232,3 +232,30 @@ def spend_download_link(*, actor: Actor, raw: str) -> tuple[DataExport, bytes, b
         record(action, actor=actor, kind=AuditKind.DENIED, data={"code": code})
     raise DownloadRefused(message, code)
 
+
+
+def request_own_export(*, actor: Actor, person: Person) -> DataRequest:
+    """Rule G5, from Il mio spazio: the signed-in person (their address proved by the sign-in link)
+    asks for a copy without a second email round trip; it is delivered, as every online export,
+    by a one-time link to their verified address. While one is being prepared, asking again
+    returns it (a double click starts nothing new)."""
+    action = "privacy.request_own_export"
+    if person.erased_at is not None or person.merged_into_id is not None:
+        refuse(action, _("Questa scheda non è più attiva: entra di nuovo in Il mio spazio."), actor=actor,
+               territory=person.territory, code="inactive_person")
+    address = (person.emails.filter(verified=True).order_by("-primary", "pk")
+               .values_list("value", flat=True).first() or "").lower()
+    if not address:
+        refuse(action, _("Non abbiamo ancora un tuo indirizzo email confermato a cui mandare la copia: esci e rientra "
+                         "con il link che ti mandiamo per email, poi riprova."), actor=actor,
+               territory=person.territory, code="no_verified_email")
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=person.pk).first()  # one open export, even under concurrency
+        working = (DataRequest.objects.filter(person=person, kind=RequestKind.EXPORT, status__in=OPEN_STATUSES,
+                                              export__state__in=[ExportState.QUEUED, ExportState.RUNNING,
+                                                                 ExportState.READY])
+                   .order_by("-pk").first())
+        if working is not None:
+            return working
+        return _start_export(actor=actor, person=person, email=address, channel=RequestChannel.ONLINE,
+                             received_on=timezone.localdate(), notes="")

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from piazza.privacy import erasure_views, views
+from piazza.privacy import erasure_views, space_views, views
 
 app_name = "privacy"
 
@@ -10,6 +10,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i-miei-dati/conferma/<str:token>/", views.confirm_export, name="confirm_export"),
     path("i-miei-dati/richieste/", views.request_status, name="request_status"),
     path("i-miei-dati/scarica/<str:token>/", views.download_export, name="download_export"),
+    # From Il mio spazio (signed in by the emailed link).
+    path("i-miei-dati/copia/", space_views.space_export, name="space_export"),
+    path("i-miei-dati/cancellazione/", space_views.space_erasure, name="space_erasure"),
     # Back office.
     path("gestione/persone/<int:person_id>/richiesta/", views.paper_request, name="paper_request"),
     path("gestione/richieste/", views.board, name="board"),

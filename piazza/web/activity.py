@@ -226,6 +226,8 @@ ACTIONS: dict[str, Promise] = {
     "privacy.erase_person": _("Dati di una persona cancellati"),
     "privacy.erase_person_view": _("Pagina di cancellazione di una persona consultata"),
     "privacy.request_erasure": _("Richiesta di cancellazione dei dati"),
+    "privacy.answer_erasure_request": _("Richiesta di cancellazione evasa"),
+    "privacy.request_own_export": _("Copia dei dati chiesta da Il mio spazio"),
     "privacy.release_hold": _("Conservazione per obbligo di legge terminata: dati cancellati"),
     "privacy.apply_retention": _("Calendario di conservazione applicato"),
     "privacy.retention_report": _("Rapporto di conservazione dei dati consultato"),

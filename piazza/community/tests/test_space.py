@@ -41,7 +41,7 @@ def test_the_page_shows_gifts_monthly_gift_consents_and_is_logged(signed_in, don
     html = page.content.decode()
     assert page.status_code == 200
     assert "25,00 €" in html and "10,00 €" in html and "ogni mese" in html
-    assert "Annulla questa donazione" in html and "prossimo addebito" in html
+    assert "Annulla la donazione ricorrente" in html and "prossimo addebito" in html
     assert "ricevuta e dettagli" in html
     for purpose in Purpose:
         assert str(purpose.label) in html

@@ -20,7 +20,7 @@ from piazza.people import actions as people_actions
 from piazza.people.models import BatchStatus, ImportRow, Person, RowStatus
 from piazza.privacy.erasure import erase_person, release_expired_holds
 from piazza.privacy.erasure_views import self_service_url
-from piazza.privacy.models import ErasureRequest, ErasureRequestStatus, LegalHold
+from piazza.privacy.models import DataRequest, LegalHold, RequestKind, RequestStatus
 from piazza.privacy.retention import retention_report
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
@@ -151,14 +151,17 @@ def test_g5_the_person_asks_by_their_link_and_the_official_executes(official: An
     assert client.get(url).status_code == 200
     assert client.post(url).status_code == 200
     assert client.post(url).status_code == 200  # a second click: still one request
-    request = ErasureRequest.objects.get(person=mario)
-    assert request.status == ErasureRequestStatus.OPEN and request.via == "self"
+    request = DataRequest.objects.get(person=mario, kind=RequestKind.ERASURE)  # on the board, one month to answer
+    assert request.status == RequestStatus.RECEIVED and request.channel == "online"
+    assert request.due_on == dt.date(2026, 7, 10)
     assert client.get(url[:-3] + "xx/").status_code == 400  # a forged link
     page = verified_client(official).get(reverse("privacy:erase", args=[mario.pk]))
     assert "ha chiesto la cancellazione" in page.content.decode()
     _erase_by_page(official, mario)
     request.refresh_from_db()
-    assert request.status == ErasureRequestStatus.DONE and request.done_by == official
+    assert request.status == RequestStatus.ANSWERED and request.closed_at is not None
+    answered = AuditEntry.objects.get(action="privacy.answer_erasure_request")
+    assert answered.actor_id == official.pk and answered.object_id == str(request.pk)
     assert client.get(url).status_code == 400  # the link of an erased person opens nothing
 
 
