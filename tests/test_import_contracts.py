@@ -24,7 +24,9 @@ LAYERS: list[set[str]] = [
     {"payments"},
     {"compliance"},
     {"funding", "membership"},
-    {"community", "outreach", "privacy"},
+    {"community", "outreach"},
+    # privacy reads every app that holds personal data, community and outreach included (ADR 0016)
+    {"privacy"},
     {"api", "web"},
 ]
 LAYER_OF = {app: i for i, apps in enumerate(LAYERS) for app in apps}

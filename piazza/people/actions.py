@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
-from piazza.core.errors import refuse, refusing
+from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
@@ -499,8 +499,9 @@ def find_or_create_person(
             # Issue 12, rule G5: an official (desk) typing the data of an erased person is stopped;
             # the public forms (actor None) create a fresh person from the visitor's own new,
             # explicit act (docs/dev/erasure.md), with nothing linking it to the erased record.
-            refuse("people.find_or_create_person", ERASED_ROW_MESSAGE, actor=actor, territory=assigned,
-                   code="erased_identity")
+            refused = Refused(ERASED_ROW_MESSAGE, "erased_identity")
+            refused.action, refused.actor, refused.territory = "people.find_or_create_person", actor, assigned
+            raise refused
         if strong:
             person = Person.objects.select_for_update().select_related("territory").get(pk=strong[0].person_id)
             written = may_write_matched(actor, person, home=circolo, proved=proved)

@@ -28,7 +28,11 @@ def _is_unverified(user: Any) -> bool:
 
 
 def scope_paths(user: Any, roles: Iterable[str] | None = None) -> list[str]:
-    """Minimal list of subtree paths where `user` holds one of `roles` (any role if None)."""
+    """Minimal list of subtree paths where `user` holds one of `roles` (any role if None).
+
+    One query per user object and request: every (role, path) pair is read once, and each role
+    set asked for afterwards (navigation, sections, scoped querysets) is computed from them.
+    """
     if user is None or not getattr(user, "is_authenticated", False) or _is_unverified(user):
         return []
     key = frozenset(roles) if roles is not None else None
@@ -37,12 +41,12 @@ def scope_paths(user: Any, roles: Iterable[str] | None = None) -> list[str]:
         return cache[key]
     from piazza.territory.models import RoleAssignment
 
-    assignments = RoleAssignment.objects.filter(
-        user=user, revoked_at__isnull=True, territory__closed_at__isnull=True
-    )
-    if roles is not None:
-        assignments = assignments.filter(role__in=list(roles))
-    paths = sorted(set(assignments.values_list("territory__path", flat=True)))
+    if "_piazza_role_paths" not in user.__dict__:
+        user.__dict__["_piazza_role_paths"] = list(RoleAssignment.objects.filter(
+            user=user, revoked_at__isnull=True, territory__closed_at__isnull=True
+        ).values_list("role", "territory__path"))
+    pairs: list[tuple[str, str]] = user.__dict__["_piazza_role_paths"]
+    paths = sorted({path for role, path in pairs if key is None or role in key})
     minimal: list[str] = []
     for path in paths:  # sorted, so an ancestor comes before its descendants
         if not any(path.startswith(kept) for kept in minimal):
@@ -53,6 +57,7 @@ def scope_paths(user: Any, roles: Iterable[str] | None = None) -> list[str]:
 
 def forget_scope(user: Any) -> None:
     user.__dict__.pop("_piazza_scope_cache", None)
+    user.__dict__.pop("_piazza_role_paths", None)
 
 
 def is_official(user: Any) -> bool:
