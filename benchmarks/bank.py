@@ -124,21 +124,23 @@ def child(args: argparse.Namespace) -> int:
     from piazza.ledger.accounts import get_account
     from piazza.ledger.checks import run_checks
     from piazza.ledger.models import Entry, LedgerTransaction
-    from piazza.payments.bank import actions
+    from piazza.payments.bank.actions import accounts as accounts_actions
+    from piazza.payments.bank.actions import matching as matching_actions
+    from piazza.payments.bank.actions import statements as statements_actions
     from piazza.payments.bank.models import ExpectedTransfer, LineStatus, StatementLine
     from piazza.territory.models import Role
     from piazza.territory.testing import build_tree, make_official
 
     tree = build_tree()
     anna = make_official("bench_tesoriera", tree.bologna, [Role.TREASURY])
-    account = actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Bologna",
+    account = accounts_actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Bologna",
                                             iban="IT60X0542811101000000123456", creditor_id="IT66ZZZA1B2C3D4E5F6G7H8")
     funds = get_account("territory", territory=tree.bologna)
     out: dict[str, Any] = {"lines": args.lines, "runs": []}
     out["c_insert"] = ceiling_insert(os.environ["DATABASE_URL"], clients=1)
     correct = True
     for run in range(args.runs):
-        transfers = [actions.expect_transfer(actor=anna, account=account, amount=Money(1000 + run * 7919 + i),
+        transfers = [matching_actions.expect_transfer(actor=anna, account=account, amount=Money(1000 + run * 7919 + i),
                                              payer_name=f"Donatrice {run}-{i} Rossi", description="Donazione",
                                              credit_account=funds, creation_key=f"bench:{run}:{i}")
                      for i in range(args.lines)]
@@ -147,11 +149,13 @@ def child(args: argparse.Namespace) -> int:
         queries = [0]
         with connection.execute_wrapper(partial(_count, queries)):
             started = time.perf_counter()
-            actions.import_statement(actor=anna, territory=tree.bologna, filename=f"b{run}.xml", data=data)
+            statements_actions.import_statement(actor=anna, territory=tree.bologna, filename=f"b{run}.xml", data=data)
             seconds = time.perf_counter() - started
         entries = Entry.objects.count()
         started = time.perf_counter()
-        [again] = actions.import_statement(actor=anna, territory=tree.bologna, filename=f"b{run}.xml", data=data)
+        [again] = statements_actions.import_statement(
+            actor=anna, territory=tree.bologna, filename=f"b{run}.xml", data=data
+        )
         reimport_seconds = time.perf_counter() - started
         lines = StatementLine.objects.filter(statement_import__filename=f"b{run}.xml")
         matched = lines.filter(status=LineStatus.MATCHED).count()

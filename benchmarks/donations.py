@@ -286,7 +286,7 @@ def child_setup(args: argparse.Namespace) -> int:
     from django.utils import timezone
 
     from piazza.compliance.rules import ATTESTATION_KEYS
-    from piazza.funding import actions
+    from piazza.funding.actions import campaigns as campaigns_actions
     from piazza.funding.forms import sign_campaign
     from piazza.people.codice_fiscale import make_codice_fiscale
     from piazza.territory.models import Comune, Kind, Level, Role, RoleAssignment, Territory
@@ -305,13 +305,13 @@ def child_setup(args: argparse.Namespace) -> int:
     campaigns = []
     deadline = timezone.now() + dt.timedelta(days=30)
     for i in range(args.campaigns):
-        c = actions.create_campaign(actor=owner, territory=circolo, title=f"Raccolta di prova {i}",
+        c = campaigns_actions.create_campaign(actor=owner, territory=circolo, title=f"Raccolta di prova {i}",
                                     summary="Benchmark", goal_cents=1_000_000, deadline=deadline,
                                     story_markdown="Benchmark.")
-        actions.add_budget_line(actor=owner, campaign=c, label="Tutto", amount_cents=1_000_000)
-        actions.submit_campaign(actor=owner, campaign=c)
-        actions.approve_campaign(actor=approver, campaign=c)
-        actions.launch_campaign(actor=owner, campaign=c)
+        campaigns_actions.add_budget_line(actor=owner, campaign=c, label="Tutto", amount_cents=1_000_000)
+        campaigns_actions.submit_campaign(actor=owner, campaign=c)
+        campaigns_actions.approve_campaign(actor=approver, campaign=c)
+        campaigns_actions.launch_campaign(actor=owner, campaign=c)
         campaigns.append({"slug": c.slug, "token": sign_campaign(c)})
     donors = []
     for n in range(2000):

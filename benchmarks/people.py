@@ -200,7 +200,8 @@ def measure_p5(args: argparse.Namespace, tree: Any, admin: Any, secretary: Any) 
 def measure_p7(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import transaction
 
-    from piazza.people.actions import check_duplicates, scan_duplicates
+    from piazza.people.actions.duplicates import scan_duplicates
+    from piazza.people.actions.person import check_duplicates
     from piazza.people.models import DuplicateCandidate
 
     DuplicateCandidate.objects.all().delete()
@@ -263,7 +264,7 @@ def build_file(rows: int, rnd: random.Random) -> bytes:
 
 
 def measure_p6(args: argparse.Namespace, url: str, tree: Any, admin: Any) -> dict[str, Any]:
-    from piazza.people import actions
+    from piazza.people.actions import imports as imports_actions
     from piazza.people.imports import read_upload
     from piazza.people.models import ImportRow, Person, RowStatus
 
@@ -271,22 +272,26 @@ def measure_p6(args: argparse.Namespace, url: str, tree: Any, admin: Any) -> dic
     parsed = read_upload("iscritti.csv", content)
     c_copy = ceiling_copy(url, parsed.rows)
     started = time.monotonic()
-    batch = actions.start_import(actor=admin, territory=tree.national, file_name="iscritti.csv", content=content)
+    batch = imports_actions.start_import(
+        actor=admin, territory=tree.national, file_name="iscritti.csv", content=content
+    )
     staging = time.monotonic() - started
-    actions.set_import_mapping(actor=admin, batch=batch, mapping=batch.mapping)
+    imports_actions.set_import_mapping(actor=admin, batch=batch, mapping=batch.mapping)
     before = Person.objects.count()
     started = time.monotonic()
-    batch = actions.process_import_batch(actor=admin, batch_id=batch.pk)
+    batch = imports_actions.process_import_batch(actor=admin, batch_id=batch.pk)
     process = time.monotonic() - started
     created = Person.objects.count() - before
     rows = ImportRow.objects.filter(batch=batch)
     lost = rows.filter(status=RowStatus.PENDING).count() + abs(sum(batch.summary.values()) - args.import_rows)
     orphan = rows.exclude(status=RowStatus.REJECTED).filter(person__isnull=True).count()
     log("P6 again: the same file a second time")
-    again = actions.start_import(actor=admin, territory=tree.national, file_name="iscritti.csv", content=content)
-    actions.set_import_mapping(actor=admin, batch=again, mapping=again.mapping)
+    again = imports_actions.start_import(
+        actor=admin, territory=tree.national, file_name="iscritti.csv", content=content
+    )
+    imports_actions.set_import_mapping(actor=admin, batch=again, mapping=again.mapping)
     started = time.monotonic()
-    again = actions.process_import_batch(actor=admin, batch_id=again.pk)
+    again = imports_actions.process_import_batch(actor=admin, batch_id=again.pk)
     rerun = time.monotonic() - started
     created_again = Person.objects.count() - before - created
     return {

@@ -33,7 +33,9 @@ from piazza.funding.tests.flows import VALID_CF, give
 from piazza.membership.models import Supporter
 from piazza.membership.tests.conftest import paid, schedule  # noqa: F401 (the fixture)
 from piazza.payments.models import RecurringSchedule, ScheduleState
-from piazza.people import actions as people_actions
+from piazza.people.actions import consent as consent_people_actions
+from piazza.people.actions import imports as imports_people_actions
+from piazza.people.actions import person as person_people_actions
 from piazza.people.models import BatchStatus, ErasedIdentity, ImportRow, Person, Phone
 from piazza.privacy.erasure import declarations, release_expired_holds
 from piazza.privacy.models import LegalHold
@@ -162,22 +164,22 @@ def test_erasure_leaves_nothing_outside_the_holds(tree, schedule, django_capture
                       email="giulia.0@example.org", residence_street="Via Zamboni 1")
     assert membership.person_id == person.pk
     Phone.objects.create(person=person, value="+393331234567", primary=True)
-    people_actions.record_consent(actor=None, person=person, purpose="newsletter", channel="web",
+    consent_people_actions.record_consent(actor=None, person=person, purpose="newsletter", channel="web",
                                   text_version="2026-01", evidence="modulo di Giulia Rossi, giulia.0@example.org")
     Supporter.objects.get_or_create(person=person, defaults={"territory": person.territory})  # Albo
     FundraisingPage.objects.create(campaign=campaign, person=person, slug="giulia-rossi", display_name="Giulia Rossi",
                                    title="La raccolta di Giulia", story="Sono Giulia Rossi", manage_token="t" * 43,
                                    goal_cents=10_000)
     UpdateSubscription.objects.create(campaign=campaign, email="giulia.0@example.org", token="u" * 43)
-    people_actions.update_person(actor=approver, person=person, data={
+    person_people_actions.update_person(actor=approver, person=person, data={
         "first_name": "Giulia", "last_name": "Rossi", "codice_fiscale": VALID_CF,
         "notes": "Abita nella casa Gialla", "emails": ["giulia.0@example.org"]})
     content = ("Cognome;Nome;Codice Fiscale;E-mail\r\n" f"Rossi;Giulia;{VALID_CF};giulia.0@example.org\r\n").encode()
     with django_capture_on_commit_callbacks(execute=True):
-        batch = people_actions.start_import(actor=approver, territory=tree.bologna, file_name="iscritti.csv",
+        batch = imports_people_actions.start_import(actor=approver, territory=tree.bologna, file_name="iscritti.csv",
                                             content=content)
-        people_actions.set_import_mapping(actor=approver, batch=batch, mapping=batch.mapping)
-        people_actions.run_import(actor=approver, batch=batch)
+        imports_people_actions.set_import_mapping(actor=approver, batch=batch, mapping=batch.mapping)
+        imports_people_actions.run_import(actor=approver, batch=batch)
     batch.refresh_from_db()
     assert batch.status == BatchStatus.DONE and ImportRow.objects.get(batch=batch).person_id == person.pk
     keep = {(m._meta.label_lower, n) for m, fields in declarations()[0].items() for n, t in fields.items()

@@ -26,10 +26,12 @@ from piazza.compliance.tests import journey as candidate_journey
 from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.membership import actions as membership_actions
+from piazza.membership.actions import card as card_membership_actions
+from piazza.membership.actions import roll as roll_membership_actions
 from piazza.membership.models import Delivery
 from piazza.membership.tests.conftest import YEAR, paid, schedule  # noqa: F401 (the fixture)
-from piazza.people import actions as people_actions
+from piazza.people.actions import imports as imports_people_actions
+from piazza.people.actions import person as person_people_actions
 from piazza.people.models import BatchStatus, Person
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
@@ -56,7 +58,7 @@ def _export_views() -> dict[str, str]:
 
 
 def _people_export(tree: Any, file_format: str) -> Any:
-    person = people_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
+    person = person_people_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
                                           circolo=tree.bologna_centro)
     Person.objects.filter(pk=person.pk).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
     official = make_official("export.people", tree.bologna_centro, [Role.ORGANISATION])
@@ -72,13 +74,14 @@ def _rejected_rows(tree: Any, django_capture_on_commit_callbacks: Any) -> Any:
                "Rossi;Mario;;12/03/1985;Bologna;mario@example.org;\r\n"
                f"{HOSTILE_PLAIN};{HOSTILE_DIGIT};;31/12/1990;Bologna;non-una-email@@;+39 333 1234567\r\n").encode()
     with django_capture_on_commit_callbacks(execute=True):
-        batch = people_actions.start_import(actor=official, territory=tree.bologna_centro, file_name="iscritti.csv",
-                                            content=content)
-        people_actions.set_import_mapping(actor=official, batch=batch, mapping=batch.mapping)
-        people_actions.run_import(actor=official, batch=batch)
+        batch = imports_people_actions.start_import(
+            actor=official, territory=tree.bologna_centro, file_name="iscritti.csv", content=content
+        )
+        imports_people_actions.set_import_mapping(actor=official, batch=batch, mapping=batch.mapping)
+        imports_people_actions.run_import(actor=official, batch=batch)
     batch.refresh_from_db()
     if batch.status != BatchStatus.DONE:
-        people_actions.process_import_batch(actor=official, batch_id=batch.pk)
+        imports_people_actions.process_import_batch(actor=official, batch_id=batch.pk)
     return verified_client(official).get(reverse("people:import_rejected", args=[batch.pk]))
 
 
@@ -86,12 +89,12 @@ def _roll(tree: Any) -> Any:
     secretary = make_official("export.roll", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
     at = dt.datetime(YEAR, 3, 20, tzinfo=dt.UTC)
     membership = paid(tree)
-    membership_actions.deliver_card(actor=secretary, membership=membership, delivery=Delivery.CIRCOLO,
+    card_membership_actions.deliver_card(actor=secretary, membership=membership, delivery=Delivery.CIRCOLO,
                                     now=at - dt.timedelta(days=1))
-    congress = membership_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
+    congress = roll_membership_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
                                                   cut_off=at, membership_years=[YEAR])
     Person.objects.filter(pk=membership.person_id).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
-    roll = membership_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
+    roll = roll_membership_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
     assert roll.entries.get().last_name == HOSTILE  # the roll copies the names (append-only rows)
     return verified_client(secretary).get(reverse("membership:roll_export", args=[roll.pk, "csv"]))
 

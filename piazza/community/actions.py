@@ -22,11 +22,14 @@ from piazza.core.models import AuditKind
 from piazza.core.money import Money, MoneyError
 from piazza.core.tasks import enqueue_on_commit
 from piazza.core.throttle import HitLimiter
-from piazza.funding import actions as funding
+from piazza.funding.actions import monthly as monthly_funding
 from piazza.funding.models import Donation
-from piazza.payments import actions as payments
+from piazza.payments.actions import devices as devices_payments
+from piazza.payments.actions import recurring as recurring_payments
 from piazza.payments.models import MethodDevice, RecurringSchedule
-from piazza.people import actions as people
+from piazza.people.actions import consent as consent_people
+from piazza.people.actions import person as person_people
+from piazza.people.actions import scope as scope_people
 from piazza.people.models import Channel, Email, Person, Phone, Purpose, ScopeRequestKind
 from piazza.people.validation import normalise_email, normalise_phone
 
@@ -104,9 +107,9 @@ def set_consent(*, actor: Any, person: Person, purpose: str, give: bool) -> Any:
                territory=person.territory, code="unknown_purpose")
     version = str(settings.COMMUNITY_CONSENT_TEXT_VERSION)
     if give:
-        return people.record_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
+        return consent_people.record_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
                                      text_version=version, evidence="da Il mio spazio", source=VIA)
-    return people.withdraw_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
+    return consent_people.withdraw_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
                                    text_version=version, evidence=f"[{VIA}] da Il mio spazio")
 
 
@@ -122,12 +125,12 @@ def _own_schedule(person: Person, schedule_id: int) -> RecurringSchedule:
 def cancel_schedule(*, actor: Any, person: Person, schedule_id: int) -> RecurringSchedule:
     """Stop one of the person's monthly gifts: the payments action (which tells funding)."""
     schedule = _own_schedule(person, schedule_id)
-    return payments.cancel_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
+    return recurring_payments.cancel_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
 
 
 def resume_schedule(*, actor: Any, person: Person, schedule_id: int) -> RecurringSchedule:
     schedule = _own_schedule(person, schedule_id)
-    return payments.resume_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
+    return recurring_payments.resume_schedule(actor=actor, schedule=schedule, via=VIA)  # type: ignore[no-any-return]
 
 
 def change_monthly_amount(*, actor: Any, person: Person, schedule_id: int, amount_text: str) -> Any:
@@ -149,7 +152,7 @@ def change_monthly_amount(*, actor: Any, person: Person, schedule_id: int, amoun
     if not amount.is_positive():
         refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=person.territory,
                code="bad_amount", field="amount")
-    return funding.change_monthly_amount(actor=actor, donation=series, amount_cents=amount.cents, via=VIA)
+    return monthly_funding.change_monthly_amount(actor=actor, donation=series, amount_cents=amount.cents, via=VIA)
 
 
 def revoke_device(*, actor: Any, person: Person, device_id: int) -> bool:
@@ -159,7 +162,7 @@ def revoke_device(*, actor: Any, person: Person, device_id: int) -> bool:
         refuse("community.revoke_device", _("Questo dispositivo non risulta tra i tuoi."), actor=actor,
                territory=person.territory, code="not_owner", permission=True)
         raise AssertionError  # unreachable
-    return payments.revoke_device_by_id(actor=actor, device_id=device.pk, reason=VIA)
+    return devices_payments.revoke_device_by_id(actor=actor, device_id=device.pk, reason=VIA)
 
 
 def request_email_change(*, actor: Any, person: Person, email: str) -> SpaceLink:
@@ -198,8 +201,9 @@ def confirm_email_change(*, actor: Any, raw: str) -> Person:
         row, _created = Email.objects.get_or_create(person=person, value=link.email)
         row.primary, row.verified = True, True
         row.save(update_fields=["primary", "verified"])
-        people.add_timeline_entry(person, kind="contact", actor=actor, summary=_("Email cambiata da Il mio spazio"),
-                                  data={"via": VIA})
+        person_people.add_timeline_entry(
+            person, kind="contact", actor=actor, summary=_("Email cambiata da Il mio spazio"), data={"via": VIA}
+        )
         record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "link": link.pk})
         if previous is not None:  # the old address hears of it: a change it did not ask for shows up
             enqueue_on_commit(send_email_changed_notice, previous.value)
@@ -221,8 +225,9 @@ def change_phone(*, actor: Any, person: Person, phone: str) -> Person:
             row, _created = Phone.objects.get_or_create(person=person, value=value)
             row.primary = True
             row.save(update_fields=["primary"])
-        people.add_timeline_entry(person, kind="contact", actor=actor, summary=_("Telefono cambiato da Il mio spazio"),
-                                  data={"via": VIA})
+        person_people.add_timeline_entry(
+            person, kind="contact", actor=actor, summary=_("Telefono cambiato da Il mio spazio"), data={"via": VIA}
+        )
         record(action, actor=actor, obj=person, territory=person.territory,
                data={"via": VIA, "removed": not value})
     return person
@@ -247,5 +252,5 @@ def request_rectification(*, actor: Any, person: Person, changes: dict[str, str]
         refuse(action, _("Scrivi almeno un dato da correggere, com'è giusto."), actor=actor,
                territory=person.territory, code="empty", field="first_name")
     data = {**wanted, str(_("Nota della persona")): note.strip()[:500], str(_("Da")): str(_("Il mio spazio"))}
-    return people.request_other_territory(actor=actor, person=person, from_territory=person.territory,
+    return scope_people.request_other_territory(actor=actor, person=person, from_territory=person.territory,
                                           kind=ScopeRequestKind.RECTIFY, data=data)

@@ -14,9 +14,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from piazza.compliance.rules import ATTESTATION_KEYS
-from piazza.funding import actions
+from piazza.funding.actions import campaigns as campaigns_actions
+from piazza.funding.actions import donations as donations_actions
+from piazza.funding.actions import pools as pools_actions
 from piazza.funding.models import Campaign, Frequency, FundingModel
-from piazza.payments.actions import pay
+from piazza.payments.actions.lifecycle import pay
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Level, Role, RoleAssignment, Territory
 
@@ -56,14 +58,14 @@ def seed(*, people: int, stdout: Any) -> None:
     school = _campaign(national_admin, approver, national, SLUGS[2], "Scuola di politica per under 30",
                        "Borse di studio per 200 ragazze e ragazzi da tutta Italia.", 5_000_000,
                        deadline + dt.timedelta(days=60), [("Borse di studio", 4_000_000), ("Sale e viaggi", 1_000_000)])
-    actions.open_pool(actor=national_admin, territory=national, name="Raddoppio Emilia-Romagna",
+    pools_actions.open_pool(actor=national_admin, territory=national, name="Raddoppio Emilia-Romagna",
                       budget_cents=500_000, eligible_root=emilia, cap_per_donation_cents=5_000,
                       small_gift_max_cents=10_000)
-    page = actions.create_fundraising_page(
+    page = pools_actions.create_fundraising_page(
         campaign=roof, first_name="Chiara", last_name="Ricci", email="chiara.ricci@example.org",
         display_name="Chiara", title="Salgo sul tetto anch'io", story="Ci ho passato l'infanzia: aiutami.",
         goal_cents=50_000, team_name="Giovani Democratici Bologna")
-    actions.moderate_page(actor=secretary, page=page, approve=True)
+    pools_actions.moderate_page(actor=secretary, page=page, approve=True)
 
     comune = Comune.objects.get(istat_code="037006")
     rnd = random.Random(2026)
@@ -76,18 +78,18 @@ def seed(*, people: int, stdout: Any) -> None:
 
 def _campaign(author: Any, approver: Any, territory: Territory, slug: str, title: str, summary: str, goal: int,
               deadline: dt.datetime, budget: list[tuple[str, int]], **extra: Any) -> Campaign:
-    campaign = actions.create_campaign(actor=author, territory=territory, title=title, summary=summary,
+    campaign = campaigns_actions.create_campaign(actor=author, territory=territory, title=title, summary=summary,
                                        goal_cents=goal, deadline=deadline, story_markdown=f"**{summary}**\n\n"
                                        "Ogni euro è rendicontato: trovi qui sotto le voci di spesa.", **extra)
     Campaign.objects.filter(pk=campaign.pk).update(slug=slug)
     campaign.refresh_from_db()
     for label, cents in budget:
-        actions.add_budget_line(actor=author, campaign=campaign, label=label, amount_cents=cents)
-    actions.add_faq(actor=author, campaign=campaign, question="Perché mi chiedete il codice fiscale?",
+        campaigns_actions.add_budget_line(actor=author, campaign=campaign, label=label, amount_cents=cents)
+    campaigns_actions.add_faq(actor=author, campaign=campaign, question="Perché mi chiedete il codice fiscale?",
                     answer="Per la ricevuta e perché la legge sul finanziamento della politica lo richiede.")
-    actions.submit_campaign(actor=author, campaign=campaign)
-    actions.approve_campaign(actor=approver, campaign=campaign)
-    return actions.launch_campaign(actor=author, campaign=campaign)
+    campaigns_actions.submit_campaign(actor=author, campaign=campaign)
+    campaigns_actions.approve_campaign(actor=approver, campaign=campaign)
+    return campaigns_actions.launch_campaign(actor=author, campaign=campaign)
 
 
 def _gift(campaign: Campaign, comune: Comune, rnd: random.Random, i: int, page: Any = None) -> int:
@@ -96,14 +98,14 @@ def _gift(campaign: Campaign, comune: Comune, rnd: random.Random, i: int, page: 
     last = LAST[rnd.randrange(len(LAST))]
     birth = dt.date(1950, 1, 1) + dt.timedelta(days=rnd.randrange(20_000))
     code = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth, belfiore=comune.belfiore)
-    data = actions.DonationInput(
+    data = donations_actions.DonationInput(
         amount_cents=rnd.choice(AMOUNTS), frequency=Frequency.MONTHLY if i % 7 == 3 else Frequency.ONE_OFF,
         first_name=first, last_name=last, codice_fiscale=code, email=f"{first}.{last}.{i}@example.org".lower(),
         address=f"Via Indipendenza {i + 1}", postal_code="40121", comune=comune, attestations=list(ATTESTATION_KEYS),
         publication="accept", idempotency_key=uuid.uuid4().hex, on_wall=rnd.random() < 0.6,
         message="Forza!" if i % 5 == 0 else "", refcode=rnd.choice(["whatsapp", "newsletter", "", "facebook"]),
         page=page, provider="sandbox")
-    donation = actions.submit_donation(actor=None, campaign=campaign, data=data).donation
+    donation = donations_actions.submit_donation(actor=None, campaign=campaign, data=data).donation
     assert donation.payment is not None
     pay(actor=None, payment=donation.payment, client_key=uuid.uuid4().hex,
         data={"card_number": "4242424242424242", "expiry": "12/30", "cvc": "123"}, return_url="")

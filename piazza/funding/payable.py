@@ -7,7 +7,9 @@ from typing import Any
 from django.db.models import Sum
 
 from piazza.compliance.candidates import DonorTotal
-from piazza.funding import actions
+from piazza.funding.actions import closing as closing_actions
+from piazza.funding.actions import donations as donations_actions
+from piazza.funding.actions import monthly as monthly_actions
 from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donation, DonationStatus
 from piazza.ledger.accounts import accounts_owned_by
 from piazza.ledger.checks import Violation
@@ -39,36 +41,36 @@ class DonationHandler(PayableHandler):
         if payable is None:
             return
         if payable.payment_id != payment.pk and payment.schedule_id is not None:
-            actions.instalment_succeeded(parent_id=payable.pk, payment_id=payment.pk)
+            donations_actions.instalment_succeeded(parent_id=payable.pk, payment_id=payment.pk)
         else:
-            actions.donation_succeeded(payable.pk, payment_id=payment.pk)
+            donations_actions.donation_succeeded(payable.pk, payment_id=payment.pk)
 
     def on_failed(self, payment: Any, payable: Any) -> None:
         # A failed later month has no row of its own: payments emails the donor and retries.
         donation = _donation_of(payment, payable)
         if donation is not None:
-            actions.donation_failed(donation.pk, reason=payment.failure_message or payment.failure_code)
+            donations_actions.donation_failed(donation.pk, reason=payment.failure_message or payment.failure_code)
 
     def on_canceled(self, payment: Any, payable: Any) -> None:
         donation = _donation_of(payment, payable)
         if donation is not None:
-            actions.donation_failed(donation.pk, reason="canceled")
+            donations_actions.donation_failed(donation.pk, reason="canceled")
 
     def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
         donation = _donation_of(payment, payable)
         if donation is not None and payment.state == "refunded":
-            actions.donation_refunded(donation.pk, reason=getattr(refund, "reason", ""))
+            donations_actions.donation_refunded(donation.pk, reason=getattr(refund, "reason", ""))
             campaign = Campaign.objects.get(pk=donation.campaign_id)
-            actions.settle_campaign(actor=None, campaign=campaign)
+            closing_actions.settle_campaign(actor=None, campaign=campaign)
 
     def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
         donation = _donation_of(payment, payable)
         if donation is not None and payment.state == "charged_back":
-            actions.donation_refunded(donation.pk, reason="chargeback")
+            donations_actions.donation_refunded(donation.pk, reason="chargeback")
 
     def on_schedule_canceled(self, schedule: Any, payable: Any) -> None:
         if payable is not None:
-            actions.monthly_cancelled(payable.pk, reason="schedule canceled")
+            monthly_actions.monthly_cancelled(payable.pk, reason="schedule canceled")
 
 
 def donations_in_year(person_id: int, year: int, entity_path: str) -> int:

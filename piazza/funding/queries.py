@@ -177,7 +177,7 @@ def pool_matched(pool: MatchingPool, *, campaign_id: int | None = None, person_i
 
 
 def awaiting_approval(user: Any) -> list[Campaign]:
-    from piazza.funding.actions import can_approve
+    from piazza.funding.actions.permissions import can_approve
 
     qs = Campaign.objects.visible_to(user).filter(status=CampaignStatus.SUBMITTED).select_related("territory")
     return [c for c in qs if can_approve(user, c)]
@@ -185,7 +185,7 @@ def awaiting_approval(user: Any) -> list[Campaign]:
 
 def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
     """Back-office dashboard: live campaigns of the official's subtree and those awaiting approval."""
-    from piazza.funding.actions import CAMPAIGN_ROLES
+    from piazza.funding.actions.permissions import CAMPAIGN_ROLES
 
     if not scope_paths(user, CAMPAIGN_ROLES):
         return None
@@ -219,7 +219,7 @@ def one_click_offer(device: MethodDevice | None) -> OneClickOffer | None:
     The card is found by the device token only: never by an email address or a person id, which
     anyone can type into a donation form.
     """
-    from piazza.funding.actions import card_provider
+    from piazza.funding.actions.donations import card_provider
 
     if device is None or device.revoked_at is not None or device.method.provider != card_provider():
         return None

@@ -13,7 +13,7 @@ from django_tasks import task
 from piazza.compliance.rules import annual_total_cents, check_annual_cap, rules_on
 from piazza.core.money import format_eur
 from piazza.payments import links
-from piazza.payments.actions import refund_payment
+from piazza.payments.actions.refunds import refund_payment
 from piazza.payments.models import State
 from piazza.people.models import Person
 
@@ -40,7 +40,7 @@ def email_update(update_id: int) -> int:
 @task()
 def end_due_campaigns() -> int:
     """Close every live campaign past its deadline (run periodically by the worker / cron)."""
-    from piazza.funding.actions import end_campaign
+    from piazza.funding.actions.closing import end_campaign
     from piazza.funding.models import Campaign, CampaignStatus
 
     ended = 0
@@ -62,7 +62,7 @@ def send_receipt(donation_id: int) -> bool:
     series = donation.parent or donation
     schedule = None
     if donation.frequency == Frequency.MONTHLY:
-        from piazza.funding.actions import _schedule_of
+        from piazza.funding.actions.monthly import _schedule_of
 
         schedule = _schedule_of(series)
     context = {
@@ -84,7 +84,7 @@ def send_receipt(donation_id: int) -> bool:
 def refund_refused(donation_id: int) -> bool:
     """Give back a gift refused at payment success (F6 cap, F2 objection, failed campaign); for a
     monthly gift stop the series too; tell the donor why. Safe to retry."""
-    from piazza.funding.actions import cancel_monthly
+    from piazza.funding.actions.monthly import cancel_monthly
     from piazza.funding.models import Donation, DonationStatus, Frequency
 
     donation = Donation.objects.select_related("campaign", "parent", "payment").get(pk=donation_id)

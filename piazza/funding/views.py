@@ -27,7 +27,13 @@ from piazza.core.models import AuditKind
 from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
-from piazza.funding import actions, queries
+from piazza.funding import queries
+from piazza.funding.actions import campaigns as campaigns_actions
+from piazza.funding.actions import closing as closing_actions
+from piazza.funding.actions import donations as donations_actions
+from piazza.funding.actions import monthly as monthly_actions
+from piazza.funding.actions import permissions as permissions_actions
+from piazza.funding.actions import pools as pools_actions
 from piazza.funding.forms import (
     BudgetLineForm,
     CampaignForm,
@@ -49,8 +55,8 @@ from piazza.funding.models import (
     FundraisingPage,
     ModerationStatus,
 )
-from piazza.payments import actions as payment_actions
 from piazza.payments import devices
+from piazza.payments.actions import devices as devices_payment_actions
 from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.territory.access import official_required
 from piazza.territory.models import Territory
@@ -165,7 +171,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
     sub = get_object_or_404(UpdateSubscription, token=token)
     if request.method == "POST":
-        actions.unsubscribe_updates(subscription=sub)
+        monthly_actions.unsubscribe_updates(subscription=sub)
         messages.success(request, _("Non riceverai più aggiornamenti di questa raccolta."))
         return redirect(sub.campaign.get_absolute_url())
     return render(request, "funding/unsubscribe.html", {"sub": sub})
@@ -173,7 +179,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 # --- back office ----------------------------------------------------------------------------
 
-MANAGE = actions.CAMPAIGN_ROLES
+MANAGE = permissions_actions.CAMPAIGN_ROLES
 
 
 def _managed(request: HttpRequest, pk: int) -> Campaign:
@@ -216,7 +222,9 @@ def manage_create(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None, candidacies=candidacies, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            campaign = actions.create_campaign(actor=request.user, territory=territory, **form.action_kwargs())
+            campaign = campaigns_actions.create_campaign(
+                actor=request.user, territory=territory, **form.action_kwargs()
+            )
         except ValidationError as exc:
             _attach(form, exc)
         else:
@@ -246,9 +254,9 @@ def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "thermo": queries.thermometer(campaign, fresh=True),
         "figures": queries.small_donor_figures(campaign),
         "sources": queries.money_by_source(campaign),
-        "can_manage": actions.can_manage(request.user, campaign),
-        "can_decide": actions.can_approve(request.user, campaign),
-        "is_author": actions.is_author(request.user, campaign),
+        "can_manage": permissions_actions.can_manage(request.user, campaign),
+        "can_decide": permissions_actions.can_approve(request.user, campaign),
+        "is_author": permissions_actions.is_author(request.user, campaign),
         "spending_cap_cents": cap,
         "pages_pending": campaign.pages.filter(status=ModerationStatus.PENDING),
         "budget_form": BudgetLineForm(), "faq_form": FAQForm(), "image_form": ImageForm(),
@@ -291,26 +299,30 @@ def manage_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     user = request.user
     post = request.POST
     if verb == "submit":
-        return _post_action(request, campaign, lambda: actions.submit_campaign(actor=user, campaign=campaign),
+        return _post_action(request, campaign, lambda: campaigns_actions.submit_campaign(actor=user, campaign=campaign),
                             _("Inviata all'approvazione del livello superiore."))
     if verb == "approve":
-        return _post_action(request, campaign, lambda: actions.approve_campaign(actor=user, campaign=campaign),
-                            _("Raccolta approvata."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.approve_campaign(actor=user, campaign=campaign),
+            _("Raccolta approvata."),
+        )
     if verb == "reject":
-        return _post_action(request, campaign, lambda: actions.reject_campaign(
+        return _post_action(request, campaign, lambda: campaigns_actions.reject_campaign(
             actor=user, campaign=campaign, reason=post.get("reason", "")), _("Raccolta respinta con motivazione."))
     if verb == "launch":
-        return _post_action(request, campaign, lambda: actions.launch_campaign(actor=user, campaign=campaign),
+        return _post_action(request, campaign, lambda: campaigns_actions.launch_campaign(actor=user, campaign=campaign),
                             _("La raccolta è pubblica e accetta donazioni."))
     if verb == "end":
-        return _post_action(request, campaign, lambda: actions.end_campaign(actor=user, campaign=campaign),
+        return _post_action(request, campaign, lambda: closing_actions.end_campaign(actor=user, campaign=campaign),
                             _("Raccolta conclusa."))
     if verb == "budget":
         form = BudgetLineForm(post)
         if not form.is_valid():
             messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: actions.add_budget_line(
+        return _post_action(request, campaign, lambda: campaigns_actions.add_budget_line(
             actor=user, campaign=campaign, label=form.cleaned_data["label"],
             amount_cents=form.cleaned_data["amount"].cents), _("Voce di spesa aggiunta."))
     if verb == "faq":
@@ -318,14 +330,14 @@ def manage_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
         if not faq.is_valid():
             messages.error(request, _("Scrivi domanda e risposta."))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: actions.add_faq(actor=user, campaign=campaign,
+        return _post_action(request, campaign, lambda: campaigns_actions.add_faq(actor=user, campaign=campaign,
                                                                        **faq.cleaned_data), _("Domanda aggiunta."))
     if verb == "image":
         image = ImageForm(post, request.FILES)
         if not image.is_valid():
             messages.error(request, " ".join(str(e) for errs in image.errors.values() for e in errs))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: actions.add_image(
+        return _post_action(request, campaign, lambda: campaigns_actions.add_image(
             actor=user, campaign=campaign, upload=image.cleaned_data["image"],
             alt_text=image.cleaned_data["alt_text"]), _("Immagine aggiunta e ridimensionata."))
     if verb == "update":
@@ -333,16 +345,16 @@ def manage_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
         if not upd.is_valid():
             messages.error(request, _("Un aggiornamento ha bisogno di un titolo e di un testo."))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: actions.post_update(actor=user, campaign=campaign,
+        return _post_action(request, campaign, lambda: campaigns_actions.post_update(actor=user, campaign=campaign,
                                                                            **upd.cleaned_data),
                             _("Aggiornamento pubblicato; i donatori iscritti lo ricevono per email."))
     if verb == "splits":
-        return _post_action(request, campaign, lambda: actions.set_splits(
+        return _post_action(request, campaign, lambda: campaigns_actions.set_splits(
             actor=user, campaign=campaign, shares=_parse_shares(user, post.get("shares", ""))),
             _("Ripartizione salvata."))
     if verb in {"page_approve", "page_reject"}:
         page = get_object_or_404(FundraisingPage, pk=post.get("page"), campaign=campaign)
-        return _post_action(request, campaign, lambda: actions.moderate_page(
+        return _post_action(request, campaign, lambda: pools_actions.moderate_page(
             actor=user, page=page, approve=verb == "page_approve", reason=post.get("reason", "")),
             _("Pagina moderata."))
     raise Http404
@@ -389,7 +401,7 @@ def donation_context(request: HttpRequest, campaign: Campaign, *, page: Fundrais
         if page is not None:
             initial["page"] = page.slug
         form = DonationForm(campaign=campaign, initial=initial)
-    matches = actions.preview_matches_for(campaign, campaign.presets)
+    matches = donations_actions.preview_matches_for(campaign, campaign.presets)
     examples = [(cents, cents + match, match) for cents, match in matches.items() if match][:2]
     if not form.is_bound:
         form.initial["shown_matches"] = ",".join(f"{c}:{m}" for c, m in matches.items() if m)
@@ -420,14 +432,14 @@ def donate_one_click(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.error(request, str(error))
         return redirect(f"{campaign.get_absolute_url()}#dona")
     try:
-        result = actions.give_again(actor=request.user, campaign=campaign, previous=offer.donation,
+        result = donations_actions.give_again(actor=request.user, campaign=campaign, previous=offer.donation,
                                     method=offer.method, amount_cents=form.cleaned_data["amount"],
                                     idempotency_key=form.cleaned_data["idempotency_key"])
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
         return redirect(f"{campaign.get_absolute_url()}#dona")
-    payment_actions.touch_device(actor=request.user, device=device)
+    devices_payment_actions.touch_device(actor=request.user, device=device)
     return redirect(result.next_url)
 
 
@@ -441,13 +453,13 @@ def forget_donor(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _input_from(form: DonationForm, request: HttpRequest) -> actions.DonationInput:
+def _input_from(form: DonationForm, request: HttpRequest) -> donations_actions.DonationInput:
     d = form.cleaned_data
     page = None
     if d.get("page"):
         page = FundraisingPage.objects.filter(slug=d["page"], campaign=form.campaign,
                                               status=ModerationStatus.APPROVED).first()
-    return actions.DonationInput(
+    return donations_actions.DonationInput(
         amount_cents=d["amount_cents"], frequency=d["frequency"], first_name=d["first_name"], last_name=d["last_name"],
         codice_fiscale=d["codice_fiscale"], email=d["email"], address=d["address"], postal_code=d["postal_code"],
         comune=d["comune"], attestations=form.attestations_given(), publication=d["publication"],
@@ -475,7 +487,9 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
                       status=409)
     if form.is_valid():
         try:
-            result = actions.submit_donation(actor=request.user, campaign=campaign, data=_input_from(form, request))
+            result = donations_actions.submit_donation(
+                actor=request.user, campaign=campaign, data=_input_from(form, request)
+            )
         except ValidationError as exc:
             _attach(form, exc)
         else:
@@ -501,7 +515,7 @@ def donation_status(request: HttpRequest, token: str) -> HttpResponse:
 
     donation = get_object_or_404(Donation.objects.select_related("campaign__territory", "payment"), manage_token=token)
     if request.method == "POST" and request.POST.get("cancel") and donation.frequency == Frequency.MONTHLY:
-        actions.cancel_monthly(donation=donation, reason="donor request")
+        monthly_actions.cancel_monthly(donation=donation, reason="donor request")
         messages.success(request, _("La donazione mensile è stata annullata: non ci saranno altri addebiti."))
         return redirect("funding:donation", token)
     campaign = donation.campaign
@@ -530,7 +544,7 @@ def page_create(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            actions.create_fundraising_page(
+            pools_actions.create_fundraising_page(
                 campaign=campaign, first_name=d["first_name"], last_name=d["last_name"], email=d["email"],
                 display_name=d["display_name"], title=d["title"], story=d["story"], goal_cents=d["goal"].cents,
                 team_name=d["team"])
@@ -542,14 +556,14 @@ def page_create(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "funding/page_form.html", {"campaign": campaign, "form": form})
 
 
-@official_required(roles=actions.POOL_ROLES)
+@official_required(roles=pools_actions.POOL_ROLES)
 def pools(request: HttpRequest) -> HttpResponse:
     from piazza.funding.models import MatchingPool
 
-    territories = Territory.objects.visible_to(request.user, actions.POOL_ROLES).open().order_by("path")[:300]
+    territories = Territory.objects.visible_to(request.user, pools_actions.POOL_ROLES).open().order_by("path")[:300]
     form = PoolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        territory = get_object_or_404(territories.model.objects.visible_to(request.user, actions.POOL_ROLES),
+        territory = get_object_or_404(territories.model.objects.visible_to(request.user, pools_actions.POOL_ROLES),
                                       pk=request.POST.get("territory") or 0)
         d = form.cleaned_data
 
@@ -557,7 +571,7 @@ def pools(request: HttpRequest) -> HttpResponse:
             return d[key].cents if d.get(key) else None
 
         try:
-            actions.open_pool(
+            pools_actions.open_pool(
                 actor=request.user, territory=territory, name=d["name"], budget_cents=d["budget"].cents,
                 ratio_num=d["ratio_num"], ratio_den=d["ratio_den"], cap_per_donation_cents=cents("cap_per_donation"),
                 cap_per_donor_cents=cents("cap_per_donor"), cap_per_campaign_cents=cents("cap_per_campaign"),
@@ -569,5 +583,5 @@ def pools(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Fondo aperto: il budget è stato impegnato in contabilità."))
             return redirect("funding:pools")
-    rows = MatchingPool.objects.visible_to(request.user, actions.POOL_ROLES).select_related("territory")
+    rows = MatchingPool.objects.visible_to(request.user, pools_actions.POOL_ROLES).select_related("territory")
     return render(request, "funding/pools.html", {"pools": rows, "form": form, "territories": territories})

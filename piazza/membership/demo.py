@@ -9,7 +9,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from piazza.membership import actions
+from piazza.membership.actions import applicant as applicant_actions
+from piazza.membership.actions import card as card_actions
+from piazza.membership.actions import join as join_actions
+from piazza.membership.actions import payment as payment_actions
+from piazza.membership.actions import review as review_actions
+from piazza.membership.actions import transfer as transfer_actions
 from piazza.membership.models import AlboElection, Delivery, FeeSchedule, Membership, PaymentMethod
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Kind, Level, Territory
@@ -47,7 +52,7 @@ def seed(*, people: int, stdout: Any) -> None:
         last = LAST[(i * 7) % len(LAST)]
         birth = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randint(0, 365 * 55))
         circolo = rng.choice(circoli)
-        data = actions.JoinData(
+        data = applicant_actions.JoinData(
             first_name=first, last_name=last, birth_date=birth, sex=sex, birth_comune=comune,
             codice_fiscale=make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth,
                                                belfiore=comune.belfiore),
@@ -59,21 +64,21 @@ def seed(*, people: int, stdout: Any) -> None:
         for year in ([this_year - 1, this_year] if i % 3 else [this_year]):
             when = dt.datetime(year, rng.randint(1, 3), rng.randint(1, 28), 10, tzinfo=timezone.get_current_timezone())
             try:
-                m = actions.apply_for_membership(actor=None, data=data, circolo=circolo, year=year, now=when,
+                m = join_actions.apply_for_membership(actor=None, data=data, circolo=circolo, year=year, now=when,
                                                  is_renewal=year == this_year and i % 3 != 0)
-                m = actions.mark_paid(actor=None, membership=m, method=PaymentMethod.CARD, paid_at=when,
+                m = payment_actions.mark_paid(actor=None, membership=m, method=PaymentMethod.CARD, paid_at=when,
                                       fingerprint="demo-shared-card" if i < 4 and year == this_year else "",
                                       enforce_limits=False)
-                actions.deliver_card(actor=None, membership=m, delivery=Delivery.ONLINE, now=when)
+                card_actions.deliver_card(actor=None, membership=m, delivery=Delivery.ONLINE, now=when)
                 made += 1
             except Exception as exc:
                 stdout.write(f"  tesseramento demo: saltata un'iscrizione ({exc})\n")
-    actions.detect_anomalies(actor=None, federation=bologna, year=this_year)
+    review_actions.detect_anomalies(actor=None, federation=bologna, year=this_year)
     # The screens of transfers (M23) and of the Albo elections have something to show.
     member = Membership.objects.filter(year=this_year, circolo__in=circoli).select_related("circolo").first()
     destination = next((c for c in circoli if member is not None and c.pk != member.circolo_id), None)
     if member is not None and destination is not None:
-        actions.request_transfer(actor=None, membership=member, to_circolo=destination,
+        transfer_actions.request_transfer(actor=None, membership=member, to_circolo=destination,
                                  reason="Domicilio per lavoro nel quartiere")
     now = timezone.now()
     AlboElection.objects.get_or_create(name=f"Primarie {this_year + 1}", defaults={

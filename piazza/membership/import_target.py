@@ -19,7 +19,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from piazza.core.errors import refuse
-from piazza.membership import actions
+from piazza.membership.actions import _guards as guards_actions
+from piazza.membership.actions import applicant as applicant_actions
+from piazza.membership.actions import join as join_actions
+from piazza.membership.actions import parameters as parameters_actions
+from piazza.membership.actions import payment as payment_actions
 from piazza.membership.fees import format_cents
 from piazza.membership.models import Channel, PaymentMethod, rules_for
 from piazza.people.import_targets import RowContext, RowOutcome
@@ -27,7 +31,7 @@ from piazza.people.models import TargetOutcome
 from piazza.territory.models import Level, Role, Territory
 from piazza.territory.scoping import has_role_at, scope_paths
 
-IMPORT_ROLES = actions.MEMBERSHIP_ROLES | {Role.TREASURY}
+IMPORT_ROLES = guards_actions.MEMBERSHIP_ROLES | {Role.TREASURY}
 # Fees collected at the circolo before the import: the methods the desk records offline.
 IMPORT_METHODS = [PaymentMethod.CASH, PaymentMethod.POS, PaymentMethod.BANK_TRANSFER]
 
@@ -88,7 +92,7 @@ class MembersTarget:
             refuse(action, _("Conferma che il circolo conserva i moduli firmati: senza le dichiarazioni e "
                              "l'autorizzazione al trattamento dei dati non si registrano iscrizioni."),
                    actor=actor, territory=circolo, code="declarations", field="declarations")
-        schedule = actions.schedule_for(year)
+        schedule = parameters_actions.schedule_for(year)
         now = timezone.now()
         if schedule is None or now < schedule.opens_at:
             refuse(action, _("Il tesseramento %(year)s non è ancora aperto: scegli un altro anno.") % {"year": year},
@@ -133,7 +137,7 @@ class MembersTarget:
         if person.birth_date is None:  # M14: JoinData needs it; say so before the action would fail
             return RowOutcome(TargetOutcome.REFUSED,
                               _("Manca la data di nascita, obbligatoria per il registro degli iscritti."))
-        data = actions.JoinData(
+        data = applicant_actions.JoinData(
             first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
             codice_fiscale=person.codice_fiscale, citizenship=person.citizenship, sex=person.sex,
             birth_comune=person.birth_comune, birth_country=person.birth_country,
@@ -144,8 +148,9 @@ class MembersTarget:
             declarations_accepted=True, art9_authorised=True)
         user = actor if getattr(actor, "is_authenticated", False) else None
         try:
-            membership = actions.apply_for_membership(actor=actor, data=data, circolo=circolo, channel=Channel.CIRCOLO,
-                                                      year=year, registered_by=user)
+            membership = join_actions.apply_for_membership(
+                actor=actor, data=data, circolo=circolo, channel=Channel.CIRCOLO, year=year, registered_by=user
+            )
         except (ValidationError, PermissionDenied) as exc:
             reasons = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
             return RowOutcome(TargetOutcome.REFUSED, " ".join(reasons))
@@ -154,7 +159,7 @@ class MembersTarget:
                                                     "di %(fee)s da versare.")
                               % {"year": year, "circolo": circolo.name, "fee": format_cents(membership.fee_cents)})
         try:
-            membership = actions.record_payment_at_circolo(actor=actor, membership=membership,
+            membership = payment_actions.record_payment_at_circolo(actor=actor, membership=membership,
                                                            method=options["method"], reference=options["reference"])
         except (ValidationError, PermissionDenied) as exc:
             reasons = exc.messages if isinstance(exc, ValidationError) else [str(exc)]

@@ -19,7 +19,8 @@ from piazza.ledger.actions import post_transaction
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause
 from piazza.membership.models import Membership, rules_for
-from piazza.payments.actions import create_payment, create_recurring
+from piazza.payments.actions.lifecycle import create_payment
+from piazza.payments.actions.recurring import create_recurring
 from piazza.payments.models import Dispute, Payment, RecurringSchedule, Refund, ScheduleState
 from piazza.payments.payables import PayableHandler, register_payable
 from piazza.payments.providers.registry import available_providers, get_provider
@@ -187,7 +188,7 @@ class MembershipFeeHandler:
     def check_instrument(self, payment: Any, payable: Any, instrument: Any, *, actor: Any) -> None:
         """Rule M24 before money moves: no prepaid card where the federation refuses them, at
         most `max_per_instrument` memberships of the year per card or PayPal account."""
-        from piazza.membership.actions import check_instrument, instrument_fingerprint
+        from piazza.membership.actions.payment import check_instrument, instrument_fingerprint
 
         if payable is None or charge_cycle(payment) >= 2:
             return
@@ -195,7 +196,7 @@ class MembershipFeeHandler:
                          prepaid=instrument.prepaid)
 
     def on_succeeded(self, payment: Payment, payable: Any) -> None:
-        from piazza.membership.actions import after_online_payment, after_yearly_debit
+        from piazza.membership.actions.payment import after_online_payment, after_yearly_debit
 
         if charge_cycle(payment) >= 2:
             # A later year's debit of a yearly SEPA schedule: the payable is the membership that
@@ -213,12 +214,12 @@ class MembershipFeeHandler:
         """A failed charge may be retried on the same payment page: the application stays."""
 
     def on_canceled(self, payment: Payment, payable: Any) -> None:
-        from piazza.membership.actions import cancel_application
+        from piazza.membership.actions.join import cancel_application
 
         cancel_application(actor=None, membership=payable, reason="payment canceled")
 
     def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
-        from piazza.membership.actions import end_after_refund
+        from piazza.membership.actions.payment import end_after_refund
 
         end_after_refund(membership=payable, payment=payment)
 
@@ -251,12 +252,12 @@ class ElectionFeeHandler:
     """What the payments app calls when an Albo election fee's payment changes."""
 
     def on_succeeded(self, payment: Payment, payable: Any) -> None:
-        from piazza.membership.actions import mark_election_fee_paid
+        from piazza.membership.actions.albo import mark_election_fee_paid
 
         mark_election_fee_paid(payment=payment, registration=payable)
 
     def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
-        from piazza.membership.actions import election_fee_refunded
+        from piazza.membership.actions.albo import election_fee_refunded
 
         election_fee_refunded(payment=payment, registration=payable)
 

@@ -35,14 +35,14 @@ def notify_transfer_origin(transfer_id: int) -> int:
 @task()
 def send_renewal_reminder(membership_id: int, year: int) -> int:
     """One renewal email for last year's member, with a one-click renewal link."""
-    from piazza.membership.actions import send_renewal_reminder as send
+    from piazza.membership.actions.renewal import send_renewal_reminder as send
 
     return send(membership_id=membership_id, year=year)
 
 
 @task()
 def detect_anomalies_task(federation_id: int, year: int) -> int:
-    from piazza.membership.actions import detect_anomalies
+    from piazza.membership.actions.review import detect_anomalies
 
     return len(detect_anomalies(actor=None, federation=Territory.objects.get(pk=federation_id), year=year))
 

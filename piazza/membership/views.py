@@ -25,7 +25,19 @@ from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
-from piazza.membership import actions, charts, documents, queries
+from piazza.membership import charts, documents, queries
+from piazza.membership.actions import _guards as guards_actions
+from piazza.membership.actions import albo as albo_actions
+from piazza.membership.actions import applicant as applicant_actions
+from piazza.membership.actions import card as card_actions
+from piazza.membership.actions import join as join_actions
+from piazza.membership.actions import objection as objection_actions
+from piazza.membership.actions import parameters as parameters_actions
+from piazza.membership.actions import payment as payment_actions
+from piazza.membership.actions import renewal as renewal_actions
+from piazza.membership.actions import review as review_actions
+from piazza.membership.actions import roll as roll_actions
+from piazza.membership.actions import transfer as transfer_actions
 from piazza.membership.cards import CARD_SALT, card_token
 from piazza.membership.forms import (
     AlboElectionForm,
@@ -139,7 +151,7 @@ def join(request: HttpRequest) -> HttpResponse:
             comune_form.is_valid()
             comune_form.add_error("comune", str(exc))
             return render(request, "membership/join_comune.html", {"form": comune_form})
-    options = list(actions.circolo_options(comune))
+    options = list(join_actions.circolo_options(comune))
     if comune is not None:
         local = [c for c in options if c.kind == "territorial"]
         federation = comune.federation
@@ -148,19 +160,19 @@ def join(request: HttpRequest) -> HttpResponse:
         options = local + others
     choices = [(c.pk, f"{c.name} ({c.get_kind_display()})") for c in options]
     year = timezone.localdate().year
-    schedule = actions.schedule_for(year)
+    schedule = parameters_actions.schedule_for(year)
     form = JoinForm(request.POST or None, circoli=choices,
                     initial={"circolo": choices[0][0] if len(choices) == 1 else None})
     quote = None
     if schedule is not None and options:
-        quote = actions.quote_for(schedule, options[0], None, timezone.localdate())
+        quote = parameters_actions.quote_for(schedule, options[0], None, timezone.localdate())
     if request.method == "POST" and (throttled := _throttled(request)):
         return throttled
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         circolo = Territory.objects.get(pk=data["circolo"])
         birth_comune, birth_country = _place(data["birth_place"])
-        join_data = actions.JoinData(
+        join_data = applicant_actions.JoinData(
             first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
             birth_date=data["birth_date"], birth_comune=birth_comune, birth_country=birth_country,
             codice_fiscale=data["codice_fiscale"], citizenship=data["citizenship"],
@@ -169,13 +181,13 @@ def join(request: HttpRequest) -> HttpResponse:
             member_of_other_party=data["member_of_other_party"] == "yes",
             declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
         try:
-            membership = actions.apply_for_membership(actor=request.user, data=join_data, circolo=circolo,
+            membership = join_actions.apply_for_membership(actor=request.user, data=join_data, circolo=circolo,
                                                       channel=Channel.ONLINE, year=year)
             from piazza.membership.payments import start_online_payment
 
             status_url = reverse("membership:status", args=[card_token(membership)])
             start_online_payment(membership, actor=request.user, return_url=status_url)
-            actions.send_application_link(membership=membership,
+            join_actions.send_application_link(membership=membership,
                                           status_url=settings.SITE_URL.rstrip("/") + status_url)
         except ValidationError as error:
             if not _is_duplicate(error):
@@ -191,7 +203,7 @@ def join(request: HttpRequest) -> HttpResponse:
 
 def _is_duplicate(error: ValidationError) -> bool:
     errors = getattr(error, "error_dict", {}).get("codice_fiscale", [])
-    return any(e.code == actions.PUBLIC_DUPLICATE_CODE for e in errors)
+    return any(e.code == join_actions.PUBLIC_DUPLICATE_CODE for e in errors)
 
 
 def join_sent(request: HttpRequest) -> HttpResponse:
@@ -230,7 +242,7 @@ def card_pdf(request: HttpRequest, token: str) -> HttpResponse:
 def renew(request: HttpRequest, token: str) -> HttpResponse:
     """One-click renewal from the reminder email: what may have changed is asked again (the
     residence permit, the address, the declarations), then the fee, once or yearly by SEPA."""
-    found = actions.read_renewal_token(token)
+    found = renewal_actions.read_renewal_token(token)
     if found is None:
         raise Http404
     previous, year = found
@@ -243,7 +255,7 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
         from piazza.membership.payments import sepa_available, start_online_payment, start_yearly_sepa
 
         try:
-            membership = actions.renew_membership(
+            membership = renewal_actions.renew_membership(
                 actor=request.user, previous=previous, year=year,
                 declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"],
                 member_of_other_party=data["member_of_other_party"] == "yes", citizenship=data["citizenship"],
@@ -285,8 +297,8 @@ def albo(request: HttpRequest) -> HttpResponse:
             form.add_error("residence_comune", str(exc))
         else:
             try:
-                supporter = actions.register_supporter(actor=request.user, election=election,
-                                                       data=actions.SupporterData(
+                supporter = albo_actions.register_supporter(actor=request.user, election=election,
+                                                       data=albo_actions.SupporterData(
                     first_name=data["first_name"], last_name=data["last_name"], birth_date=data["birth_date"],
                     codice_fiscale=data["codice_fiscale"], email=data["email"], phone=data["phone"],
                     residence_street=data["residence_street"], residence_comune=residence,
@@ -317,7 +329,7 @@ def _send_albo_continuation(request: HttpRequest, supporter: Any, election: Albo
     payment = _election_fee_payment(request, supporter, election)
     payment_url = (settings.SITE_URL.rstrip("/") + reverse("payments:pay", args=[payment.token])
                    if payment is not None else "")
-    actions.send_albo_continuation(supporter=supporter, election=election, payment_url=payment_url)
+    albo_actions.send_albo_continuation(supporter=supporter, election=election, payment_url=payment_url)
 
 
 def albo_sent(request: HttpRequest) -> HttpResponse:
@@ -328,11 +340,11 @@ def albo_sent(request: HttpRequest) -> HttpResponse:
 def albo_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link emailed to a person already on file: a button (a GET from a mail scanner writes
     nothing), then the registration; the election fee, when due, is paid next."""
-    pending = actions.read_albo_confirmation(token)
+    pending = albo_actions.read_albo_confirmation(token)
     if request.method != "POST" or pending is None:
         return render(request, "membership/albo_confirm.html", {"pending": pending}, status=200 if pending else 410)
     try:
-        supporter = actions.confirm_albo_registration(actor=request.user, token=token)
+        supporter = albo_actions.confirm_albo_registration(actor=request.user, token=token)
     except ValidationError as error:
         return render(request, "membership/albo_confirm.html", {"pending": None, "errors": error.messages},
                       status=410)
@@ -407,19 +419,19 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
     transaction (issue 11 item 11); only the methods the federation allows are offered."""
     circolo = _circolo(request, pk)
     comuni = list(circolo.comuni.all()[:1])
-    methods = actions.desk_methods(circolo)
+    methods = payment_actions.desk_methods(circolo)
     form = DeskJoinForm(request.POST or None, request.FILES or None, circoli=[(circolo.pk, circolo.name)],
                         methods=methods, initial={"circolo": circolo.pk})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         # Bad scans are refused before anything is written (the attempt is audited by the action).
         for name in ("paper_form", "signature_scan"):
-            if data.get(name) and (problem := actions.scan_problem(data[name])):
+            if data.get(name) and (problem := payment_actions.scan_problem(data[name])):
                 form.add_error(name, problem)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         birth_comune, birth_country = _place(data["birth_place"])
-        join_data = actions.JoinData(
+        join_data = applicant_actions.JoinData(
             first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
             birth_date=data["birth_date"], birth_comune=birth_comune, birth_country=birth_country,
             codice_fiscale=data["codice_fiscale"], citizenship=data["citizenship"],
@@ -427,10 +439,10 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
             residence_cap=data["residence_cap"], residence_comune=comuni[0] if comuni else None,
             email=data["email"], phone=data["phone"], member_of_other_party=data["member_of_other_party"] == "yes",
             declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
-        paper = actions.DeskPaperForm(collected=data["paper_form_signed"], consents=list(data["consents"]),
+        paper = payment_actions.DeskPaperForm(collected=data["paper_form_signed"], consents=list(data["consents"]),
                                       scan=data.get("paper_form"), signature_scan=data.get("signature_scan"))
         try:
-            membership = actions.register_at_desk(
+            membership = payment_actions.register_at_desk(
                 actor=request.user, data=join_data, circolo=circolo, method=data["method"],
                 reference=data["reference"], fingerprint=data["instrument"], payer_name=data["payer_name"],
                 paper=paper)
@@ -439,7 +451,7 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, _("Non è stato registrato nulla: né l'iscrizione né la quota. Correggi e riprova."))
         else:
             messages.success(request, _("Iscrizione registrata e quota incassata."))
-            if actions.registered_email(membership.person):
+            if applicant_actions.registered_email(membership.person):
                 messages.info(request, _("La ricevuta è stata inviata per email all'iscritto; puoi anche stamparla."))
             else:
                 messages.info(request, _("Senza email: stampa la ricevuta e consegnala all'iscritto."))
@@ -476,7 +488,7 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     _annotate_appeals(objections, request.user)
     return render(request, "membership/membership.html", {
-        "m": membership, "pay_form": DeskPaymentForm(methods=actions.desk_methods(membership.circolo),
+        "m": membership, "pay_form": DeskPaymentForm(methods=payment_actions.desk_methods(membership.circolo),
                                                      auto_id="pay_%s"),
         "deliver_form": DeliverForm(auto_id="deliver_%s"),
         "token": card_token(membership), "card_block": block, "block_form": BlockForm(auto_id="block_%s"),
@@ -512,7 +524,7 @@ def _annotate_appeals(objections: list[Objection], user: Any) -> None:
         o.next_instance_label = next_label  # type: ignore[attr-defined]
         for appeal in appeals:
             appeal.can_decide = (appeal.decided_at is None  # type: ignore[attr-defined]
-                                 and actions.is_commission_member(user, appeal.commission))
+                                 and objection_actions.is_commission_member(user, appeal.commission))
 
 
 def _done(request: HttpRequest, call: Any, success: str) -> Any:
@@ -535,7 +547,7 @@ def membership_block(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Indica il motivo e la condizione per sbloccare la tessera."))
     else:
-        _done(request, lambda: actions.block_card(actor=request.user, person=membership.person,
+        _done(request, lambda: card_actions.block_card(actor=request.user, person=membership.person,
                                                   territory=membership.circolo, reason=form.cleaned_data["reason"]),
               _("Tessera bloccata: non sarà consegnata finché il blocco resta."))
     return redirect("membership:membership", pk=pk)
@@ -551,7 +563,7 @@ def membership_unblock(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Scrivi una nota che dica perché la tessera si sblocca."))
     else:
-        _done(request, lambda: actions.lift_card_block(actor=request.user, block=block,
+        _done(request, lambda: card_actions.lift_card_block(actor=request.user, block=block,
                                                        note=form.cleaned_data["note"]), _("Blocco tolto."))
     return redirect("membership:membership", pk=pk)
 
@@ -566,7 +578,7 @@ def transfer_request(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Scegli il circolo di destinazione e scrivi il motivo."))
     else:
         destination = get_object_or_404(Territory, pk=form.cleaned_data["to_circolo"], level=Level.CIRCOLO)
-        _done(request, lambda: actions.request_transfer(actor=request.user, membership=membership,
+        _done(request, lambda: transfer_actions.request_transfer(actor=request.user, membership=membership,
                                                         to_circolo=destination, reason=form.cleaned_data["reason"]),
               _("Richiesta inviata al %(c)s: decide il circolo di destinazione.") % {"c": destination.name})
     return redirect("membership:membership", pk=pk)
@@ -581,7 +593,7 @@ def transfers(request: HttpRequest) -> HttpResponse:
                    .select_related("membership__person", "from_circolo", "to_circolo").order_by("requested_at"))
     rows = []
     for transfer in pending:
-        outside, total = actions.out_of_area_share(transfer.to_circolo, transfer.membership.year, extra=1)
+        outside, total = transfer_actions.out_of_area_share(transfer.to_circolo, transfer.membership.year, extra=1)
         cap = rules_for(transfer.to_circolo).out_of_area_cap_percent
         rows.append({"t": transfer, "outside": outside, "total": total, "cap": cap,
                      "over": outside * 100 > cap * total, "form": TransferDecisionForm(prefix=f"t{transfer.pk}")})
@@ -602,7 +614,7 @@ def transfer_decide(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Scegli se approvare o respingere il trasferimento."))
     else:
         approve = form.cleaned_data["decision"] == "approve"
-        _done(request, lambda: actions.decide_transfer(actor=request.user, transfer=transfer, approve=approve,
+        _done(request, lambda: transfer_actions.decide_transfer(actor=request.user, transfer=transfer, approve=approve,
                                                        reason=form.cleaned_data["reason"]),
               (_("Trasferimento approvato; il circolo di origine è avvisato.") if approve
                else _("Trasferimento respinto; il circolo di origine è avvisato.")))
@@ -623,7 +635,7 @@ def objection_raise(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Indica chi contesta e il motivo."))
     else:
-        _done(request, lambda: actions.raise_objection(actor=request.user, membership=membership,
+        _done(request, lambda: objection_actions.raise_objection(actor=request.user, membership=membership,
                                                        body=form.cleaned_data["body"],
                                                        reason=form.cleaned_data["reason"]),
               _("Contestazione registrata: decide la commissione di garanzia."))
@@ -638,7 +650,7 @@ def objection_decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Una decisione va scelta e motivata."))
     else:
-        _done(request, lambda: actions.decide_objection(actor=request.user, objection=objection,
+        _done(request, lambda: objection_actions.decide_objection(actor=request.user, objection=objection,
                                                         uphold=form.cleaned_data["uphold"] == "yes",
                                                         reason=form.cleaned_data["reason"]),
               _("Decisione registrata: si apre il termine per il ricorso."))
@@ -654,10 +666,10 @@ def objection_appeal(request: HttpRequest, pk: int, stage: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Riporta i motivi del ricorso."))
     elif stage == "ricorso":
-        _done(request, lambda: actions.file_appeal(actor=request.user, objection=objection,
+        _done(request, lambda: objection_actions.file_appeal(actor=request.user, objection=objection,
                                                    reason=form.cleaned_data["reason"]), _("Ricorso registrato."))
     elif stage == "controricorso":
-        _done(request, lambda: actions.file_counter_appeal(actor=request.user, objection=objection,
+        _done(request, lambda: objection_actions.file_counter_appeal(actor=request.user, objection=objection,
                                                            reason=form.cleaned_data["reason"]),
               _("Controricorso registrato."))
     else:
@@ -679,7 +691,7 @@ def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Scegli l'esito del ricorso e scrivi la motivazione."))
     else:
-        _done(request, lambda: actions.decide_appeal(actor=request.user, appeal=appeal,
+        _done(request, lambda: objection_actions.decide_appeal(actor=request.user, appeal=appeal,
                                                      outcome=form.cleaned_data["outcome"],
                                                      reason=form.cleaned_data["reason"]),
               _("Decisione sul ricorso registrata: l'anagrafe è aggiornata."))
@@ -696,7 +708,7 @@ def appeals(request: HttpRequest) -> HttpResponse:
         record("membership.view_appeals", actor=request.user, kind=AuditKind.VIEW,
                data={"appeals": [a.pk for a in pending][:200]})
     rows = [{"appeal": a, "overdue": a.decision_due < now,
-             "can_decide": actions.is_commission_member(request.user, a.commission)} for a in pending]
+             "can_decide": objection_actions.is_commission_member(request.user, a.commission)} for a in pending]
     return render(request, "membership/appeals.html", {
         "rows": rows, "overdue": sum(1 for r in rows if r["overdue"]), "now": now})
 
@@ -722,7 +734,7 @@ def rules_and_fees(request: HttpRequest) -> HttpResponse:
         stored = MembershipRules.objects.filter(territory=territory).first()
         initial = {}
         if stored is not None:
-            for name in actions.RULE_FIELDS:
+            for name in parameters_actions.RULE_FIELDS:
                 value = getattr(stored, name)
                 if name in ("refuse_prepaid_cards", "cash_allowed"):
                     value = "" if value is None else ("yes" if value else "no")
@@ -762,7 +774,7 @@ def fee_schedule_save(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Controlla le quote: %(e)s") % {"e": form.errors.as_text()})
         return redirect("membership:rules")
     data = form.cleaned_data
-    _done(request, lambda: actions.set_fee_schedule(
+    _done(request, lambda: parameters_actions.set_fee_schedule(
         actor=request.user, year=data["year"], national=national, base_fee_cents=data["base_fee"].cents,
         national_surcharge_cents=data["national_surcharge"].cents,
         regional_surcharge_cap_cents=data["regional_surcharge_cap"].cents, total_cap_cents=data["total_cap"].cents,
@@ -780,7 +792,7 @@ def surcharge_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Controlla la maggiorazione: %(e)s") % {"e": form.errors.as_text()})
     else:
-        _done(request, lambda: actions.set_regional_surcharge(actor=request.user, region=region,
+        _done(request, lambda: parameters_actions.set_regional_surcharge(actor=request.user, region=region,
                                                               year=form.cleaned_data["year"],
                                                               amount_cents=form.cleaned_data["amount"].cents),
               _("Maggiorazione regionale salvata."))
@@ -795,7 +807,7 @@ def rules_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Controlla i parametri: %(e)s") % {"e": form.errors.as_text()})
     else:
-        _done(request, lambda: actions.set_membership_rules(actor=request.user, territory=territory,
+        _done(request, lambda: parameters_actions.set_membership_rules(actor=request.user, territory=territory,
                                                             **form.rule_values()),
               _("Regole di %(t)s salvate.") % {"t": territory.name})
     return redirect("membership:rules")
@@ -810,7 +822,7 @@ def election_create(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Controlla l'elezione: %(e)s") % {"e": form.errors.as_text()})
     else:
         data = form.cleaned_data
-        election = _done(request, lambda: actions.create_albo_election(
+        election = _done(request, lambda: albo_actions.create_albo_election(
             actor=request.user, territory=territory, name=data["name"], fee_cents=data["fee"].cents,
             opens_at=data["opens_at"], closes_at=data["closes_at"]), _("Elezione creata."))
         if election is not None:
@@ -828,7 +840,7 @@ def renewal_campaign(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Indica l'anno da rinnovare."))
     else:
-        sent = _done(request, lambda: actions.start_renewal_campaign(actor=request.user, territory=territory,
+        sent = _done(request, lambda: renewal_actions.start_renewal_campaign(actor=request.user, territory=territory,
                                                                      year=form.cleaned_data["year"]),
                      _("Campagna di rinnovo avviata."))
         if sent is not None:
@@ -844,7 +856,7 @@ def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
     form = DeskPaymentForm(request.POST)
     if form.is_valid():
         try:
-            actions.record_payment_at_circolo(
+            payment_actions.record_payment_at_circolo(
                 actor=request.user, membership=membership, method=form.cleaned_data["method"],
                 reference=form.cleaned_data["reference"], fingerprint=form.cleaned_data["instrument"],
                 payer_name=form.cleaned_data["payer_name"])
@@ -901,7 +913,7 @@ def membership_deliver(request: HttpRequest, pk: int) -> HttpResponse:
     form = DeliverForm(request.POST)
     if form.is_valid():
         try:
-            actions.deliver_card(actor=request.user, membership=membership, delivery=form.cleaned_data["delivery"])
+            card_actions.deliver_card(actor=request.user, membership=membership, delivery=form.cleaned_data["delivery"])
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
@@ -919,7 +931,7 @@ def congress_create(request: HttpRequest) -> HttpResponse:
     form = CongressForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and territory is not None:
         try:
-            congress = actions.create_congress(actor=request.user, territory=territory,
+            congress = roll_actions.create_congress(actor=request.user, territory=territory,
                                                name=form.cleaned_data["name"], cut_off=form.cleaned_data["cut_off"],
                                                membership_years=form.cleaned_data["years"])
         except ValidationError as error:
@@ -982,7 +994,7 @@ def roll_compute(request: HttpRequest, pk: int, circolo_pk: int) -> HttpResponse
     congress = _congress(request, pk)
     circolo = _circolo(request, circolo_pk)
     try:
-        roll = actions.compute_roll(actor=request.user, congress=congress, circolo=circolo)
+        roll = roll_actions.compute_roll(actor=request.user, congress=congress, circolo=circolo)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("membership:congress", pk=pk)
@@ -1003,8 +1015,8 @@ def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "membership/roll.html", {
         "roll": roll, "entries": roll.entries.all(), "votes": roll.votes.all(), "vote_form": VoteForm(),
         "can_sign": roll.status == RollStatus.FROZEN and has_role_at(request.user, roll.circolo,
-                                                                     actions.MEMBERSHIP_ROLES),
-        "can_vote": can_vote, "intact": actions.verify_roll(roll), "minimum": actions.roll_minimum(roll)})
+                                                                     guards_actions.MEMBERSHIP_ROLES),
+        "can_vote": can_vote, "intact": roll_actions.verify_roll(roll), "minimum": roll_actions.roll_minimum(roll)})
 
 
 @require_POST
@@ -1012,7 +1024,7 @@ def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def roll_sign(request: HttpRequest, pk: int) -> HttpResponse:
     roll = _roll(request, pk)
     try:
-        actions.sign_off_roll(actor=request.user, roll=roll)
+        roll_actions.sign_off_roll(actor=request.user, roll=roll)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -1029,7 +1041,7 @@ def roll_vote(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Controlla i numeri del voto: %(e)s") % {"e": form.errors.as_text()})
         return redirect("membership:roll", pk=pk)
     try:
-        vote = actions.record_roll_vote(actor=request.user, roll=roll, **form.cleaned_data)
+        vote = roll_actions.record_roll_vote(actor=request.user, roll=roll, **form.cleaned_data)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -1067,7 +1079,7 @@ def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
         .filter(level=Level.FEDERATION), pk=pk)
     year = int(request.GET.get("anno") or timezone.localdate().year)
     if request.method == "POST":
-        actions.detect_anomalies(actor=request.user, federation=federation, year=year)
+        review_actions.detect_anomalies(actor=request.user, federation=federation, year=year)
         messages.success(request, _("Controllo eseguito."))
         return redirect(f"{reverse('membership:anomalies', args=[pk])}?anno={year}")
     flags = queries.anomaly_report(federation, year)
@@ -1089,7 +1101,7 @@ def anomaly_review(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            actions.review_flag(actor=request.user, flag=flag, status=form.cleaned_data["status"],
+            review_actions.review_flag(actor=request.user, flag=flag, status=form.cleaned_data["status"],
                                 note=form.cleaned_data["note"])
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))

@@ -15,7 +15,8 @@ import re
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from piazza.payments import actions, queries
+from piazza.payments import queries
+from piazza.payments.actions import devices as devices_actions
 from piazza.payments.models import MethodDevice, Payment
 
 DEVICE_COOKIE = "piazza_dispositivo"
@@ -53,7 +54,7 @@ def issue_device(request: HttpRequest, payment: Payment | None) -> str | None:
     if payment.token not in claims or payment.is_open:
         return None  # not opted in here, or still being paid (the claim waits for the next visit)
     request.session[CLAIMS_KEY] = [t for t in claims if t != payment.token]
-    return actions.remember_device(actor=request.user, payment=payment,
+    return devices_actions.remember_device(actor=request.user, payment=payment,
                                    label=device_label(request.META.get("HTTP_USER_AGENT", "")))
 
 
@@ -71,5 +72,5 @@ def forget_device(request: HttpRequest, response: HttpResponse) -> None:
     """"Non sei tu?": revoke the token on the server and drop the cookie."""
     raw = str(request.COOKIES.get(DEVICE_COOKIE, ""))
     if raw:
-        actions.revoke_device(actor=request.user, raw=raw)
+        devices_actions.revoke_device(actor=request.user, raw=raw)
     response.delete_cookie(DEVICE_COOKIE, samesite="Lax")

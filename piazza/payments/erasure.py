@@ -20,7 +20,7 @@ from piazza.core.erasure import (
     HoldBook,
     scrub,
 )
-from piazza.payments.actions import cancel_schedule
+from piazza.payments.actions.recurring import cancel_schedule
 from piazza.payments.models import (
     Dispute,
     MethodDevice,

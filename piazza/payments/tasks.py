@@ -10,7 +10,8 @@ from django.utils import timezone
 from django_tasks import task
 
 from piazza.core.audit import record
-from piazza.payments.actions import adopt_provider_charge, refund_duplicate_charge
+from piazza.payments.actions.outcomes import refund_duplicate_charge
+from piazza.payments.actions.sync import adopt_provider_charge
 from piazza.payments.checks import unbooked_charges
 from piazza.payments.models import DuplicateCharge, DuplicateState
 from piazza.payments.providers.base import ProviderError
@@ -23,7 +24,7 @@ def run_due_charges() -> int:
     """Charge every due recurring schedule. Run it as often as you like: each cycle books once."""
     from django.db.models import Q
 
-    from piazza.payments.actions import charge_schedule
+    from piazza.payments.actions.recurring import charge_schedule
     from piazza.payments.models import RecurringSchedule, ScheduleState
 
     now = timezone.now()
@@ -40,7 +41,7 @@ def run_due_charges() -> int:
 @task()
 def reconcile_pending(older_than_minutes: int = 10) -> int:
     """Re-fetch payments left pending (timeouts, abandoned redirects) and apply the provider's truth."""
-    from piazza.payments.actions import reconcile_payment
+    from piazza.payments.actions.sync import reconcile_payment
     from piazza.payments.models import Payment, State
     from piazza.payments.providers.base import ProviderError
 

@@ -28,7 +28,11 @@ from piazza.core.middleware import client_ip
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.ratelimit import FailureLimiter
-from piazza.payments import actions, devices, links, methods, queries, webhooks
+from piazza.payments import devices, links, methods, queries, webhooks
+from piazza.payments.actions import devices as devices_actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import methods as methods_actions
+from piazza.payments.actions import recurring as recurring_actions
 from piazza.payments.forms import MethodForm, PayerLinkForm, pay_form_class
 from piazza.payments.messages import decline_message
 from piazza.payments.models import (
@@ -103,7 +107,7 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
             data = {k: v for k, v in form.cleaned_data.items() if k != "idempotency_key"}
             key = form.cleaned_data["idempotency_key"]
             try:
-                attempt = actions.pay(actor=request.user, payment=payment, client_key=key, data=data,
+                attempt = lifecycle_actions.pay(actor=request.user, payment=payment, client_key=key, data=data,
                                       return_url=_return_url(request, payment))
             except ValidationError as exc:
                 error = " ".join(exc.messages)
@@ -142,11 +146,13 @@ def choose_method(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         key = form.cleaned_data["idempotency_key"]
         try:
-            payment = actions.choose_method(actor=request.user, payment=payment, method=form.cleaned_data["method"])
+            payment = methods_actions.choose_method(
+                actor=request.user, payment=payment, method=form.cleaned_data["method"]
+            )
             provider = _provider_or_404(payment.provider)
             if provider.checkout_form() is not None:  # a card or a mandate to fill in on our page
                 return redirect("payments:pay", token=payment.token)
-            attempt = actions.pay(actor=request.user, payment=payment, client_key=key, data={},
+            attempt = lifecycle_actions.pay(actor=request.user, payment=payment, client_key=key, data={},
                                   return_url=_return_url(request, payment))
         except ValidationError as exc:
             error = " ".join(exc.messages)
@@ -171,7 +177,7 @@ def provider_return(request: HttpRequest, token: str) -> HttpResponse:
         try:
             if attempt.state in IN_FLIGHT_ATTEMPT_STATES:
                 # Before the capture: the payable's rules on the approving account (M24).
-                actions.check_approved_instrument(actor=request.user, payment=payment, attempt=attempt)
+                methods_actions.check_approved_instrument(actor=request.user, payment=payment, attempt=attempt)
         except ValidationError:
             return redirect("payments:pay", token=payment.token)  # the page shows why
         except ProviderError:
@@ -180,7 +186,7 @@ def provider_return(request: HttpRequest, token: str) -> HttpResponse:
             result = provider.complete_return(payment, attempt, {k: str(v) for k, v in request.GET.items()})
         except ProviderError:
             return redirect("payments:done", token=payment.token)
-        payment = actions.apply_charge_result(actor=request.user, payment=payment, attempt=attempt,
+        payment = lifecycle_actions.apply_charge_result(actor=request.user, payment=payment, attempt=attempt,
                                               result=result, source="return")
     if payment.is_booked:
         return _finished(request, payment)
@@ -290,7 +296,7 @@ def payer_page(request: HttpRequest) -> HttpResponse:
         if _links_per_address.locked_until(email) is None and _links_per_client.locked_until(ip) is None:
             _links_per_address.fail(email)
             _links_per_client.fail(ip)
-            actions.request_payer_link(actor=request.user, email=email)
+            devices_actions.request_payer_link(actor=request.user, email=email)
         return _door(request, sent=True)
     email = _payer_email(request)
     if email is None:
@@ -317,7 +323,7 @@ def payer_access(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return render(request, "payments/payer_access.html", {})
     try:
-        email = actions.open_payer_link(actor=request.user, raw=token)
+        email = devices_actions.open_payer_link(actor=request.user, raw=token)
     except ValidationError as exc:
         return _door(request, error=" ".join(exc.messages), status=403)
     request.session.cycle_key()
@@ -351,7 +357,7 @@ def cancel_schedule(request: HttpRequest, token: str) -> HttpResponse:
     schedule = get_object_or_404(RecurringSchedule, token=schedule_token)
     context: dict[str, Any] = {"schedule": schedule, "done": False}
     if request.method == "POST" and schedule.state != ScheduleState.CANCELED:
-        schedule = actions.cancel_schedule(actor=request.user, schedule=schedule, via="email_link")
+        schedule = recurring_actions.cancel_schedule(actor=request.user, schedule=schedule, via="email_link")
         context.update(schedule=schedule, done=True)
     elif schedule.state == ScheduleState.CANCELED:
         context["done"] = True
@@ -383,7 +389,7 @@ def device_link_request(request: HttpRequest) -> HttpResponse:
     if _links_per_address.locked_until(email) is None and _links_per_client.locked_until(ip) is None:
         _links_per_address.fail(email)
         _links_per_client.fail(ip)
-        actions.request_device_link(actor=request.user, email=email, next_path=target)
+        devices_actions.request_device_link(actor=request.user, email=email, next_path=target)
     messages.info(request, DEVICE_LINK_SENT)
     return redirect(target)
 
@@ -395,7 +401,7 @@ def device_access(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return render(request, "payments/device_access.html", {})
     try:
-        raw, next_path = actions.open_device_link(actor=request.user, raw=token,
+        raw, next_path = devices_actions.open_device_link(actor=request.user, raw=token,
                                                   label=devices.device_label(request.META.get("HTTP_USER_AGENT", "")))
     except ValidationError as exc:
         return render(request, "payments/device_access.html", {"error": " ".join(exc.messages)}, status=403)
@@ -414,7 +420,7 @@ def payer_resume(request: HttpRequest, schedule_token: str) -> HttpResponse:
         return _door(request, error=_("La sessione è scaduta: chiedi un nuovo link ai tuoi pagamenti."), status=403)
     schedule = get_object_or_404(RecurringSchedule, token=schedule_token, payer_email__iexact=email)
     try:
-        actions.resume_schedule(actor=request.user, schedule=schedule, via="payer_link")
+        recurring_actions.resume_schedule(actor=request.user, schedule=schedule, via="payer_link")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -479,7 +485,7 @@ def treasury_schedules(request: HttpRequest) -> HttpResponse:
 def treasury_resume(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = get_object_or_404(RecurringSchedule.objects.visible_to(request.user, queries.TREASURY), pk=pk)
     try:
-        actions.resume_schedule(actor=request.user, schedule=schedule, via="treasury")
+        recurring_actions.resume_schedule(actor=request.user, schedule=schedule, via="treasury")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from piazza.core.audit import record
 from piazza.core.models import AuditKind
-from piazza.payments.actions import check_approved_instrument, sync_payment
+from piazza.payments.actions.methods import check_approved_instrument
+from piazza.payments.actions.sync import sync_payment
 from piazza.payments.models import IN_FLIGHT_ATTEMPT_STATES, Payment, WebhookEvent, WebhookStatus
 from piazza.payments.providers.base import Capability, InvalidSignature, MalformedEvent, ProviderError, WebhookNotice
 from piazza.payments.providers.registry import get_provider

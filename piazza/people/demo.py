@@ -361,7 +361,7 @@ def _chunks(count: int, size: int) -> Iterator[int]:
 def seed(*, people: int, stdout: Any) -> None:
     """`seed_demo --people N`: top up to N demo people (re-running adds none), then fill the
     duplicate review queue when the set is small enough to scan on the spot."""
-    from piazza.people.actions import scan_duplicates
+    from piazza.people.actions.duplicates import scan_duplicates
 
     existing = Person.objects.filter(source=Source.DEMO).count()
     missing = people - existing

@@ -9,7 +9,7 @@ from django_tasks import task
 @task()
 def process_import(batch_id: int, actor_id: int | None = None) -> None:
     """Run an import batch; re-running skips the rows already done."""
-    from piazza.people.actions import process_import_batch
+    from piazza.people.actions.imports import process_import_batch
 
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     process_import_batch(actor=actor, batch_id=batch_id)
@@ -18,6 +18,6 @@ def process_import(batch_id: int, actor_id: int | None = None) -> None:
 @task()
 def find_all_duplicates() -> None:
     """The full duplicate pass (P7), e.g. nightly."""
-    from piazza.people.actions import scan_duplicates
+    from piazza.people.actions.duplicates import scan_duplicates
 
     scan_duplicates(actor=None)

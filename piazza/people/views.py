@@ -17,7 +17,13 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.exports import as_response, export_view
 from piazza.core.personal_data import note_access, shows_personal_data
-from piazza.people import actions
+from piazza.people.actions import consent as consent_actions
+from piazza.people.actions import duplicates as duplicates_actions
+from piazza.people.actions import exports as exports_actions
+from piazza.people.actions import imports as imports_actions
+from piazza.people.actions import person as person_actions
+from piazza.people.actions import scope as scope_actions
+from piazza.people.actions import segments as segments_actions
 from piazza.people.forms import (
     CloseRequestForm,
     ConfirmRunForm,
@@ -136,21 +142,21 @@ def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         voting = form.cleaned_data["voting_circolo"]
         try:
             if person is None:
-                person = actions.create_person(actor=request.user, data={**form.data_for_action(),
+                person = person_actions.create_person(actor=request.user, data={**form.data_for_action(),
                                                                          "tags": form.tag_names()},
                                                circolo=form.cleaned_data["circolo"],
                                                after_erasure=form.cleaned_data["new_consent_after_erasure"])
                 if voting is not None:
-                    person = actions.update_person(actor=request.user, person=person, data={},
+                    person = person_actions.update_person(actor=request.user, person=person, data={},
                                                    voting_circolo=voting)
             else:
                 unchanged_voting = (voting is None and person.voting_circolo_id is None) or (
                     voting is not None and voting.pk == person.voting_circolo_id)
-                person = actions.update_person(actor=request.user, person=person, data=form.data_for_action(),
+                person = person_actions.update_person(actor=request.user, person=person, data=form.data_for_action(),
                                                circolo=form.cleaned_data["circolo"],
                                                voting_circolo=False if unchanged_voting else voting)
                 if sorted(person.tags.values_list("name", flat=True)) != form.tag_names():
-                    actions.set_tags(actor=request.user, person=person, names=form.tag_names())
+                    person_actions.set_tags(actor=request.user, person=person, names=form.tag_names())
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
@@ -165,7 +171,7 @@ def person_consent(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person_or_404(request, pk, WRITE_ROLES)
     form = ConsentForm(request.POST)
     if form.is_valid():
-        action = actions.record_consent if form.cleaned_data["granted"] else actions.withdraw_consent
+        action = consent_actions.record_consent if form.cleaned_data["granted"] else consent_actions.withdraw_consent
         try:
             action(actor=request.user, person=person, purpose=form.cleaned_data["purpose"],
                    channel=form.cleaned_data["channel"], text_version=form.cleaned_data["text_version"],
@@ -185,7 +191,7 @@ def export(request: HttpRequest) -> HttpResponse:
     form = ExportForm(request.POST or None, paths=paths)
     if request.method == "POST" and form.is_valid():
         try:
-            exported = actions.export_people(actor=request.user, definition=definition,
+            exported = exports_actions.export_people(actor=request.user, definition=definition,
                                              purpose=form.cleaned_data["purpose"],
                                              file_format=form.cleaned_data["file_format"],
                                              scope=form.cleaned_data.get("scope"))
@@ -217,7 +223,9 @@ def segment_save(request: HttpRequest) -> HttpResponse:
     territory = Territory.objects.get(path=paths[0])
     try:
         name = form.data.get("name", "")
-        actions.save_segment(actor=request.user, name=str(name), territory=territory, definition=search.definition())
+        segments_actions.save_segment(
+            actor=request.user, name=str(name), territory=territory, definition=search.definition()
+        )
         messages.success(request, _("Segmento salvato."))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -237,7 +245,7 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = SegmentBuilderForm(request.POST or None, initial=initial, paths=paths)
     if request.method == "POST" and form.is_valid():
         try:
-            segment = actions.save_segment(actor=request.user, name=form.cleaned_data["name"],
+            segment = segments_actions.save_segment(actor=request.user, name=form.cleaned_data["name"],
                                            territory=form.cleaned_data["owner"], definition=form.definition(),
                                            segment=segment)
         except ValidationError as exc:
@@ -272,7 +280,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
 def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _segment_or_404(request, pk)
     try:
-        actions.delete_segment(actor=request.user, segment=segment)
+        segments_actions.delete_segment(actor=request.user, segment=segment)
         messages.success(request, _("Segmento «%(name)s» eliminato.") % {"name": segment.name})
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -313,11 +321,11 @@ def duplicate_review(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "dismiss":
-                actions.dismiss_duplicate(actor=request.user, candidate=candidate)
+                duplicates_actions.dismiss_duplicate(actor=request.user, candidate=candidate)
                 messages.success(request, _("Segnate come persone diverse."))
                 return redirect("people:duplicates")
             survivor, merged = (a, b) if request.POST.get("keep") != "b" else (b, a)
-            person = actions.merge_people(actor=request.user, survivor=survivor, merged=merged)
+            person = duplicates_actions.merge_people(actor=request.user, survivor=survivor, merged=merged)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -347,7 +355,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
                            % {"size": upload.size // 2**20, "limit": max_bytes() // 2**20})
         else:
             try:
-                batch = actions.start_import(actor=request.user, territory=form.cleaned_data["territory"],
+                batch = imports_actions.start_import(actor=request.user, territory=form.cleaned_data["territory"],
                                              file_name=upload.name, content=upload.read())
             except ValidationError as exc:
                 _errors_to_form(form, exc)
@@ -369,14 +377,14 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
     form = MappingForm(request.POST or None, headers=batch.headers, initial_mapping=mapping)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.set_import_mapping(actor=request.user, batch=batch, mapping=form.mapping(),
+            imports_actions.set_import_mapping(actor=request.user, batch=batch, mapping=form.mapping(),
                                        save_as=form.cleaned_data["save_as"])
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
             return redirect("people:import_target", pk=batch.pk)
     return render(request, "people/import_map.html", {"batch": batch, "form": form, "saved": saved,
-                                                      "repeat": actions.repeat_warning(batch)})
+                                                      "repeat": imports_actions.repeat_warning(batch)})
 
 
 @official_required(roles=WRITE_ROLES)
@@ -397,7 +405,7 @@ def import_target(request: HttpRequest, pk: int) -> HttpResponse:
         if target is None or (sub is not None and sub.is_valid()):
             try:
                 chosen = target.check_options(sub, actor=request.user, batch=batch) if target and sub else {}
-                actions.set_import_target(actor=request.user, batch=batch, target=key, options=chosen)
+                imports_actions.set_import_target(actor=request.user, batch=batch, target=key, options=chosen)
             except ValidationError as exc:
                 _errors_to_form(sub if sub is not None else form, exc)
             else:
@@ -423,7 +431,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     confirm = ConfirmRunForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and confirm.is_valid():
         try:
-            actions.run_import(actor=request.user, batch=batch,
+            imports_actions.run_import(actor=request.user, batch=batch,
                                confirm_repeat=confirm.cleaned_data["confirm_repeat"])
         except ValidationError as exc:
             _errors_to_form(confirm, exc)
@@ -431,7 +439,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("people:import_progress", pk=batch.pk)
     target = get_target(batch.target)
     return render(request, "people/import_preview.html", {
-        "batch": batch, "preview": preview, "confirm": confirm, "repeat": actions.repeat_warning(batch),
+        "batch": batch, "preview": preview, "confirm": confirm, "repeat": imports_actions.repeat_warning(batch),
         "target": target.describe(batch.target_options) if target else ""})
 
 
@@ -456,7 +464,7 @@ def import_report(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("people:import_progress", pk=batch.pk)
     if request.method == "POST" and request.POST.get("close"):
         try:
-            actions.close_import_batch(actor=request.user, batch=batch)
+            imports_actions.close_import_batch(actor=request.user, batch=batch)
             messages.success(request, _("Importazione chiusa: le righe di lavoro sono state eliminate."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -480,7 +488,7 @@ def import_rejected_csv(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch_or_404(request, pk)
     if batch.status == BatchStatus.CLOSED:
         raise Http404
-    return as_response(actions.export_rejected_rows(actor=request.user, batch=batch))
+    return as_response(imports_actions.export_rejected_rows(actor=request.user, batch=batch))
 
 
 # --- Codes that disagree with the birth date (issue 11, item 14) ---------------------------
@@ -508,8 +516,12 @@ def code_date_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     form = ResolveCodeDateForm(request.POST)
     if form.is_valid():
         try:
-            actions.resolve_code_date(actor=request.user, review=review, resolution=form.cleaned_data["resolution"],
-                                      note=form.cleaned_data["note"])
+            imports_actions.resolve_code_date(
+                actor=request.user,
+                review=review,
+                resolution=form.cleaned_data["resolution"],
+                note=form.cleaned_data["note"],
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -541,7 +553,7 @@ def request_close(request: HttpRequest, pk: int) -> HttpResponse:
     form = CloseRequestForm(request.POST)
     if form.is_valid():
         try:
-            actions.close_request(actor=request.user, request=found, done=form.cleaned_data["outcome"] == "done",
+            scope_actions.close_request(actor=request.user, request=found, done=form.cleaned_data["outcome"] == "done",
                                   note=form.cleaned_data["note"])
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from piazza.community.tests.conftest import DONOR_EMAIL
 from piazza.funding.tests.flows import give
 from piazza.payments.models import RecurringSchedule, ScheduleState
-from piazza.people.actions import record_consent
+from piazza.people.actions.consent import record_consent
 from piazza.people.models import Channel, Consent, Person, Purpose
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("check_ledger")]

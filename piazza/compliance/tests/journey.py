@@ -10,7 +10,7 @@ from codicefiscale import codicefiscale
 
 from piazza.compliance import actions
 from piazza.compliance.models import Candidacy, ElectionKind
-from piazza.people import actions as people_actions
+from piazza.people.actions import person as person_people_actions
 from piazza.people.models import Person
 
 MANDATARIO_IBAN = "IT60X0542811101000000123456"
@@ -19,7 +19,7 @@ OTHER_IBAN = "IT46U0306909606100000077777"
 
 def person(first: str, last: str, territory: Any, *, born: str = "02/06/1979", sex: Literal["M", "F"] = "F") -> Person:
     code = codicefiscale.encode(lastname=last, firstname=first, gender=sex, birthdate=born, birthplace="Bologna")
-    return people_actions.create_person(actor=None, data={"first_name": first, "last_name": last,
+    return person_people_actions.create_person(actor=None, data={"first_name": first, "last_name": last,
                                                           "codice_fiscale": code}, circolo=territory)
 
 

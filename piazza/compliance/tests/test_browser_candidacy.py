@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from piazza.compliance.models import Candidacy
 from piazza.compliance.tests import journey
-from piazza.funding import actions as funding_actions
+from piazza.funding.actions import campaigns as campaigns_funding_actions
 from piazza.funding.models import Campaign, CampaignKind
 from piazza.funding.tests.flows import give
 from piazza.territory.models import Role
@@ -74,10 +74,12 @@ def test_candidacy_to_report(page, live_server, tmp_path, settings):
 
     # The federation's campaign goes live (approved by the region: four eyes), then a gift above 3,000 €.
     region = make_official("organizzazione.er", tree.emilia, [Role.ORGANISATION])
-    funding_actions.add_budget_line(actor=office, campaign=campaign, label="Manifesti", amount_cents=20_000_00)
-    funding_actions.submit_campaign(actor=office, campaign=campaign)
-    funding_actions.approve_campaign(actor=region, campaign=campaign)
-    funding_actions.launch_campaign(actor=office, campaign=campaign)
+    campaigns_funding_actions.add_budget_line(
+        actor=office, campaign=campaign, label="Manifesti", amount_cents=20_000_00
+    )
+    campaigns_funding_actions.submit_campaign(actor=office, campaign=campaign)
+    campaigns_funding_actions.approve_campaign(actor=region, campaign=campaign)
+    campaigns_funding_actions.launch_campaign(actor=office, campaign=campaign)
     donation = give(campaign, 3_500_00)
 
     # 4. The report is blocked and the page says what is missing.

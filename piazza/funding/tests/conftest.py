@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from piazza.funding import actions
+from piazza.funding.actions import campaigns as campaigns_actions
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
 
@@ -24,11 +24,11 @@ def build_live_campaign(tree, owner, approver, **kw):
               "goal_cents": 100_000, "deadline": timezone.now() + dt.timedelta(days=30),
               "story_markdown": "Il tetto **perde**."}
     fields.update(kw)
-    campaign = actions.create_campaign(actor=owner, territory=tree.bologna_centro, **fields)
-    actions.add_budget_line(actor=owner, campaign=campaign, label="Tegole", amount_cents=60_000)
-    actions.submit_campaign(actor=owner, campaign=campaign)
-    actions.approve_campaign(actor=approver, campaign=campaign)
-    return actions.launch_campaign(actor=owner, campaign=campaign)
+    campaign = campaigns_actions.create_campaign(actor=owner, territory=tree.bologna_centro, **fields)
+    campaigns_actions.add_budget_line(actor=owner, campaign=campaign, label="Tegole", amount_cents=60_000)
+    campaigns_actions.submit_campaign(actor=owner, campaign=campaign)
+    campaigns_actions.approve_campaign(actor=approver, campaign=campaign)
+    return campaigns_actions.launch_campaign(actor=owner, campaign=campaign)
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from codicefiscale import codicefiscale
 from django.urls import reverse
 
 from piazza.compliance.rules import ATTESTATION_KEYS
-from piazza.funding import actions
+from piazza.funding.actions import donations as donations_actions
 from piazza.funding.forms import sign_campaign
 from piazza.funding.models import Donation, Frequency
-from piazza.payments.actions import pay
+from piazza.payments.actions.lifecycle import pay
 from piazza.payments.models import Payment
 from piazza.territory.models import Comune
 
@@ -53,7 +53,7 @@ def form_data(campaign: Any, **over: Any) -> dict[str, str]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def donation_input(campaign: Any, amount_cents: int, *, n: int = 0, **over: Any) -> actions.DonationInput:
+def donation_input(campaign: Any, amount_cents: int, *, n: int = 0, **over: Any) -> donations_actions.DonationInput:
     first, last, code = (("Giulia", "Rossi", VALID_CF) if n == 0 else codice_fiscale_for(n))
     fields: dict[str, Any] = {
         "amount_cents": amount_cents, "frequency": Frequency.ONE_OFF, "first_name": first, "last_name": last,
@@ -62,11 +62,11 @@ def donation_input(campaign: Any, amount_cents: int, *, n: int = 0, **over: Any)
         "attestations": list(ATTESTATION_KEYS), "publication": "accept", "idempotency_key": uuid.uuid4().hex,
         "on_wall": True, "provider": "sandbox"}
     fields.update(over)
-    return actions.DonationInput(**fields)
+    return donations_actions.DonationInput(**fields)
 
 
 def submit(campaign: Any, amount_cents: int, *, n: int = 0, **over: Any) -> Donation:
-    return actions.submit_donation(actor=None, campaign=campaign,
+    return donations_actions.submit_donation(actor=None, campaign=campaign,
                                    data=donation_input(campaign, amount_cents, n=n, **over)).donation
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from piazza.funding import actions
+from piazza.funding.actions import closing as closing_actions
+from piazza.funding.actions import pools as pools_actions
 from piazza.funding.models import Donation, DonationStatus, FundingModel
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.flows import DECLINED_CARD, OK_CARD, VALID_CF
@@ -110,7 +111,7 @@ def test_a_declined_card_gets_a_clear_message_and_a_retry(phone_page, campaign):
 
 def test_a_matched_gift_says_what_it_became(phone_page, campaign, tree):
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio regionale", budget_cents=50_000)
+    pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio regionale", budget_cents=50_000)
     phone_page.goto(campaign.get_absolute_url())
     expect(phone_page.get_by_text("i tuoi 10,00 € diventano 20,00 €")).to_be_visible()
     fill_donation_form(phone_page, amount="10,00 €")
@@ -132,7 +133,7 @@ def test_an_all_or_nothing_campaign_that_fails_refunds_the_donor(phone_page, tre
     pay_with(phone_page, OK_CARD)
     phone_page.wait_for_url("**/raccolte/donazione/**")
     thank_you = phone_page.url
-    actions.end_campaign(actor=owner, campaign=campaign)  # the deadline passed below the minimum
+    closing_actions.end_campaign(actor=owner, campaign=campaign)  # the deadline passed below the minimum
     phone_page.goto(thank_you)
     expect(phone_page.locator("h1")).to_have_text("Donazione rimborsata")
     phone_page.goto(campaign.get_absolute_url())

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from piazza.funding.models import Donation, DonationStatus
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.test_browser_donations import fill_donation_form
-from piazza.payments.bank import actions as bank_actions
+from piazza.payments.bank.actions import accounts as accounts_bank_actions
 from piazza.payments.bank.models import ExpectedTransfer
 from piazza.payments.bank.references import format_reference
 from piazza.payments.models import State
@@ -28,8 +28,9 @@ IBAN = "IT60X0542811101000000123456"
 def campaign(tree: Any) -> Any:
     owner = make_official("tesoriere.centro", tree.bologna_centro, [Role.ORGANISATION, Role.TREASURY])
     approver = make_official("federazione.bo", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
-    bank_actions.register_bank_account(actor=approver, territory=tree.bologna, name="PD Federazione di Bologna",
-                                       iban=IBAN)
+    accounts_bank_actions.register_bank_account(
+        actor=approver, territory=tree.bologna, name="PD Federazione di Bologna", iban=IBAN
+    )
     return build_live_campaign(tree, owner, approver)
 
 

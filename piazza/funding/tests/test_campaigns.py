@@ -11,7 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.funding import actions
+from piazza.funding.actions import campaigns as campaigns_actions
 from piazza.funding.content import render_markdown
 from piazza.funding.models import COUNTER_SLOTS, CampaignKind, CampaignStatus, FundingModel
 
@@ -22,20 +22,20 @@ def _draft(tree, owner, **kw):
     fields: dict[str, Any] = {"title": "Volantini", "summary": "Stampa", "goal_cents": 50_000,
               "deadline": timezone.now() + dt.timedelta(days=10), "story_markdown": "Testo"}
     fields.update(kw)
-    return actions.create_campaign(actor=owner, territory=tree.bologna_centro, **fields)
+    return campaigns_actions.create_campaign(actor=owner, territory=tree.bologna_centro, **fields)
 
 
 def test_workflow_needs_the_level_above_to_approve(tree, circolo_official, federation_official):
     campaign = _draft(tree, circolo_official)
     with pytest.raises(ValidationError, match="voce di spesa"):
-        actions.submit_campaign(actor=circolo_official, campaign=campaign)
-    actions.add_budget_line(actor=circolo_official, campaign=campaign, label="Carta", amount_cents=50_000)
-    actions.submit_campaign(actor=circolo_official, campaign=campaign)
+        campaigns_actions.submit_campaign(actor=circolo_official, campaign=campaign)
+    campaigns_actions.add_budget_line(actor=circolo_official, campaign=campaign, label="Carta", amount_cents=50_000)
+    campaigns_actions.submit_campaign(actor=circolo_official, campaign=campaign)
     # the circolo's own treasurer cannot approve their campaign
     with pytest.raises(PermissionDenied):
-        actions.approve_campaign(actor=circolo_official, campaign=campaign)
-    actions.approve_campaign(actor=federation_official, campaign=campaign)
-    actions.launch_campaign(actor=circolo_official, campaign=campaign)
+        campaigns_actions.approve_campaign(actor=circolo_official, campaign=campaign)
+    campaigns_actions.approve_campaign(actor=federation_official, campaign=campaign)
+    campaigns_actions.launch_campaign(actor=circolo_official, campaign=campaign)
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.LIVE
     assert campaign.counters.count() == COUNTER_SLOTS
@@ -44,25 +44,27 @@ def test_workflow_needs_the_level_above_to_approve(tree, circolo_official, feder
 
 def test_rejection_needs_a_reason_and_returns_the_campaign_to_editing(tree, circolo_official, federation_official):
     campaign = _draft(tree, circolo_official)
-    actions.add_budget_line(actor=circolo_official, campaign=campaign, label="Carta", amount_cents=50_000)
-    actions.submit_campaign(actor=circolo_official, campaign=campaign)
+    campaigns_actions.add_budget_line(actor=circolo_official, campaign=campaign, label="Carta", amount_cents=50_000)
+    campaigns_actions.submit_campaign(actor=circolo_official, campaign=campaign)
     with pytest.raises(ValidationError, match="motivo"):
-        actions.reject_campaign(actor=federation_official, campaign=campaign, reason="no")
-    actions.reject_campaign(actor=federation_official, campaign=campaign, reason="Manca il preventivo della tipografia")
+        campaigns_actions.reject_campaign(actor=federation_official, campaign=campaign, reason="no")
+    campaigns_actions.reject_campaign(
+        actor=federation_official, campaign=campaign, reason="Manca il preventivo della tipografia"
+    )
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.REJECTED
-    actions.update_campaign(actor=circolo_official, campaign=campaign, goal_cents=40_000)
-    actions.submit_campaign(actor=circolo_official, campaign=campaign)
+    campaigns_actions.update_campaign(actor=circolo_official, campaign=campaign, goal_cents=40_000)
+    campaigns_actions.submit_campaign(actor=circolo_official, campaign=campaign)
     assert campaign.status == CampaignStatus.SUBMITTED
 
 
 def test_money_terms_freeze_after_submission(tree, circolo_official):
     campaign = _draft(tree, circolo_official)
-    actions.add_budget_line(actor=circolo_official, campaign=campaign, label="Carta", amount_cents=50_000)
-    actions.submit_campaign(actor=circolo_official, campaign=campaign)
+    campaigns_actions.add_budget_line(actor=circolo_official, campaign=campaign, label="Carta", amount_cents=50_000)
+    campaigns_actions.submit_campaign(actor=circolo_official, campaign=campaign)
     with pytest.raises(ValidationError, match="non si possono più cambiare"):
-        actions.update_campaign(actor=circolo_official, campaign=campaign, goal_cents=1)
-    actions.update_campaign(actor=circolo_official, campaign=campaign, story_markdown="Nuovo testo")
+        campaigns_actions.update_campaign(actor=circolo_official, campaign=campaign, goal_cents=1)
+    campaigns_actions.update_campaign(actor=circolo_official, campaign=campaign, story_markdown="Nuovo testo")
 
 
 def test_bad_campaign_input_is_refused(tree, circolo_official):
@@ -85,16 +87,16 @@ def test_officials_of_another_circolo_cannot_open_or_edit(tree, circolo_official
         _draft(tree, other)
     campaign = _draft(tree, circolo_official)
     with pytest.raises(PermissionDenied):
-        actions.update_campaign(actor=other, campaign=campaign, title="x")
+        campaigns_actions.update_campaign(actor=other, campaign=campaign, title="x")
     assert AuditEntry.objects.filter(kind=AuditKind.DENIED, action="funding.update_campaign").exists()
 
 
 def test_splits_must_sum_to_100(tree, circolo_official):
     campaign = _draft(tree, circolo_official)
     with pytest.raises(ValidationError, match="100"):
-        actions.set_splits(actor=circolo_official, campaign=campaign,
+        campaigns_actions.set_splits(actor=circolo_official, campaign=campaign,
                            shares=[(tree.bologna_centro, 70), (tree.bologna, 20)])
-    rows = actions.set_splits(actor=circolo_official, campaign=campaign,
+    rows = campaigns_actions.set_splits(actor=circolo_official, campaign=campaign,
                               shares=[(tree.bologna_centro, 70), (tree.bologna, 30)])
     assert sorted(r.percent for r in rows) == [30, 70]
 
@@ -115,11 +117,13 @@ def test_images_are_resized_and_need_alt_text(tree, circolo_official, tmp_path, 
     settings.MEDIA_ROOT = tmp_path
     campaign = _draft(tree, circolo_official)
     with pytest.raises(ValidationError, match="testo alternativo"):
-        actions.add_image(actor=circolo_official, campaign=campaign, upload=_png(10, 10), alt_text=" ")
+        campaigns_actions.add_image(actor=circolo_official, campaign=campaign, upload=_png(10, 10), alt_text=" ")
     with pytest.raises(ValidationError, match="non è un'immagine"):
-        actions.add_image(actor=circolo_official, campaign=campaign,
+        campaigns_actions.add_image(actor=circolo_official, campaign=campaign,
                           upload=SimpleUploadedFile("x.png", b"not an image"), alt_text="Il tetto")
-    image = actions.add_image(actor=circolo_official, campaign=campaign, upload=_png(4000, 2000), alt_text="Il tetto")
+    image = campaigns_actions.add_image(
+        actor=circolo_official, campaign=campaign, upload=_png(4000, 2000), alt_text="Il tetto"
+    )
     assert (image.width, image.height) == (1600, 800)
 
 
@@ -131,7 +135,7 @@ def test_update_is_emailed_to_subscribers(live_campaign, circolo_official, mailo
     UpdateSubscription.objects.create(campaign=live_campaign, email="via@example.org", token="t2",
                                       unsubscribed_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        update = actions.post_update(actor=circolo_official, campaign=live_campaign, title="Tegole arrivate",
+        update = campaigns_actions.post_update(actor=circolo_official, campaign=live_campaign, title="Tegole arrivate",
                                      body_markdown="Grazie a tutti")
     update.refresh_from_db()
     assert update.emailed_to == 1

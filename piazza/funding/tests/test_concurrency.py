@@ -12,7 +12,8 @@ from django.db import connection
 from django.db.models import Sum
 
 from piazza.core.testing_threads import run_in_threads
-from piazza.funding import actions, queries
+from piazza.funding import queries
+from piazza.funding.actions import pools as pools_actions
 from piazza.funding.models import Donation, DonationStatus, MatchingPool, MatchStatus, PoolMatch
 from piazza.funding.tests.flows import pay_donation, payment_of, submit
 from piazza.ledger.accounts import accounts_owned_by
@@ -36,7 +37,7 @@ def reconcile_deadlock_victims(errors: list[BaseException]) -> int:
     tolerated, and they are reconciled the same way."""
     from django.db import OperationalError
 
-    from piazza.payments.actions import reconcile_payment
+    from piazza.payments.actions.sync import reconcile_payment
     from piazza.payments.models import Payment
 
     unexpected = [e for e in errors if not (isinstance(e, OperationalError) and "deadlock" in str(e))]
@@ -49,7 +50,7 @@ def reconcile_deadlock_victims(errors: list[BaseException]) -> int:
 def test_many_simultaneous_gifts_with_a_nearly_empty_pool(live_campaign, tree):
     assert connection.vendor == "postgresql"
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    pool = actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimi euro", budget_cents=2_500)
+    pool = pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimi euro", budget_cents=2_500)
     donations = [submit(live_campaign, 1_000, n=i + 1) for i in range(16)]
     jobs: list[Callable[[], Any]] = [lambda d=d: pay_donation(d) for d in donations]  # type: ignore[misc]
     reconcile_deadlock_victims(run_in_threads(jobs))

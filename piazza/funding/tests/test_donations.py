@@ -11,7 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from piazza.core.money import Money
-from piazza.funding import actions, queries
+from piazza.funding import queries
+from piazza.funding.actions import donations as donations_actions
+from piazza.funding.actions import pools as pools_actions
 from piazza.funding.models import Donation, DonationStatus, MatchStatus, PoolMatch
 from piazza.funding.tests.flows import (
     DECLINED_CARD,
@@ -27,7 +29,7 @@ from piazza.funding.tests.flows import (
 )
 from piazza.ledger.accounts import accounts_owned_by
 from piazza.ledger.queries import balances
-from piazza.payments.actions import refund_payment
+from piazza.payments.actions.refunds import refund_payment
 from piazza.payments.models import Payment, SandboxCharge, State
 from piazza.people.models import Person
 from piazza.territory.models import Role
@@ -156,9 +158,9 @@ def test_a_replayed_key_for_another_campaign_is_refused(client, live_campaign, t
 
 def test_matching_reserves_releases_and_never_overspends(live_campaign, tree):
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    pool = actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=3000,
+    pool = pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=3000,
                              cap_per_donation_cents=2000)
-    assert actions.preview_match_cents(live_campaign, 1000) == 1000  # "your €10 becomes €20"
+    assert donations_actions.preview_match_cents(live_campaign, 1000) == 1000  # "your €10 becomes €20"
     first = give(live_campaign, 1000, n=0)
     second = give(live_campaign, 2500, n=1)
     third = give(live_campaign, 1000, n=2)
@@ -178,7 +180,7 @@ def test_matching_reserves_releases_and_never_overspends(live_campaign, tree):
 
 def test_matched_gift_says_what_it_became(client, live_campaign, tree):
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=10_000)
+    pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=10_000)
     page = client.get(live_campaign.get_absolute_url()).content.decode()
     assert "i tuoi 10,00 € diventano 20,00 €" in page
     response = donate_through_pages(client, live_campaign, preset="1000")
@@ -226,7 +228,7 @@ def test_pool_exhausted_between_page_view_and_submission(client, live_campaign, 
     import re
 
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=1000)
+    pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=1000)
     page = client.get(reverse("funding:donate", args=[live_campaign.slug])).content.decode()
     shown = re.search(r'name="shown_matches" value="([^"]*)"', page)
     assert shown and "2500:1000" in shown.group(1)  # the page promised €25 → €35
@@ -283,7 +285,7 @@ def test_unknown_provider_key_is_not_a_card_charge(live_campaign):
     """A donation paid twice through two attempts of the same payment is still one charge."""
     donation = submit(live_campaign, 2500)
     payment = payment_of(donation)
-    from piazza.payments.actions import pay
+    from piazza.payments.actions.lifecycle import pay
 
     key = uuid.uuid4().hex
     pay(actor=None, payment=payment, client_key=key, data={"card_number": "4242424242424242"}, return_url="")
@@ -299,7 +301,7 @@ def test_a_top_up_pool_pays_the_last_quarter_once_three_quarters_are_raised(tree
 
     campaign = build_live_campaign(tree, circolo_official, federation_official, title="Quasi", goal_cents=10_000)
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimo quarto", budget_cents=50_000,
+    pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimo quarto", budget_cents=50_000,
                       mode=PoolMode.TOP_UP, top_up_threshold_pct=75)
     give(campaign, 5_000, n=1)
     assert queries.thermometer(campaign, fresh=True).matched_cents == 0

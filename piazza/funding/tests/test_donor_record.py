@@ -14,7 +14,7 @@ from freezegun import freeze_time
 
 from piazza.funding.models import Donation
 from piazza.funding.tests.flows import donate_through_pages, give
-from piazza.people.actions import find_or_create_person
+from piazza.people.actions.person import find_or_create_person
 from piazza.people.models import Person
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("check_ledger")]

@@ -5,7 +5,7 @@ a campaign without them shows its Italian words in both."""
 import pytest
 from django.urls import reverse
 
-from piazza.funding import actions
+from piazza.funding.actions import campaigns as campaigns_actions
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
@@ -38,10 +38,17 @@ def test_without_english_words_the_italian_ones_show(client, tree, officials):
 
 def test_the_english_words_are_editable_and_stripped(tree, officials):
     owner, _approver = officials
-    campaign = actions.create_campaign(actor=owner, territory=tree.bologna_centro, title="Tetto", summary="Tetto",
-                                       goal_cents=10_000, deadline=build_deadline(), title_en="  Roof ")
+    campaign = campaigns_actions.create_campaign(
+        actor=owner,
+        territory=tree.bologna_centro,
+        title="Tetto",
+        summary="Tetto",
+        goal_cents=10_000,
+        deadline=build_deadline(),
+        title_en="  Roof ",
+    )
     assert campaign.title_en == "Roof"
-    campaign = actions.update_campaign(actor=owner, campaign=campaign, summary_en="The roof")
+    campaign = campaigns_actions.update_campaign(actor=owner, campaign=campaign, summary_en="The roof")
     assert campaign.summary_en == "The roof"
 
 

@@ -11,7 +11,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from piazza.funding import actions, queries
+from piazza.funding import queries
+from piazza.funding.actions import closing as closing_actions
+from piazza.funding.actions import pools as pools_actions
 from piazza.funding.forms import sign_campaign
 from piazza.funding.models import (
     CampaignOutcome,
@@ -127,11 +129,11 @@ def test_all_or_nothing_campaign_that_fails_refunds_every_gift_and_releases_the_
     campaign = build_live_campaign(tree, circolo_official, federation_official, title="Tutto o niente",
                                    funding_model=FundingModel.ALL_OR_NOTHING, minimum_cents=50_000)
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    pool = actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=5_000)
+    pool = pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=5_000)
     gifts = [give(campaign, 1000, n=0), give(campaign, 2000, n=1), give(campaign, 1500, n=2, frequency="monthly")]
     assert ledger_cents(campaign) == 4500 + 4500  # gifts and their reserved matches
     with django_capture_on_commit_callbacks(execute=True):
-        actions.end_campaign(actor=circolo_official, campaign=campaign)
+        closing_actions.end_campaign(actor=circolo_official, campaign=campaign)
     campaign.refresh_from_db()
     pool.refresh_from_db()
     assert (campaign.status, campaign.outcome) == (CampaignStatus.SETTLED, CampaignOutcome.FAILED)
@@ -151,9 +153,9 @@ def test_all_or_nothing_campaign_that_fails_refunds_every_gift_and_releases_the_
 def test_funded_campaign_settles_its_matches(tree, circolo_official, federation_official):
     campaign = build_live_campaign(tree, circolo_official, federation_official, goal_cents=2_000)
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    pool = actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=5_000)
+    pool = pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=5_000)
     give(campaign, 1000)
-    actions.end_campaign(actor=circolo_official, campaign=campaign)
+    closing_actions.end_campaign(actor=circolo_official, campaign=campaign)
     campaign.refresh_from_db()
     pool.refresh_from_db()
     assert (campaign.status, campaign.outcome) == (CampaignStatus.SETTLED, CampaignOutcome.FUNDED)
@@ -171,7 +173,7 @@ def test_a_late_payment_to_a_failed_campaign_is_refunded(tree, circolo_official,
     campaign = build_live_campaign(tree, circolo_official, federation_official, title="Tutto o niente",
                                    funding_model=FundingModel.ALL_OR_NOTHING)
     pending = submit(campaign, 2500)
-    actions.end_campaign(actor=None, campaign=campaign)
+    closing_actions.end_campaign(actor=None, campaign=campaign)
     with django_capture_on_commit_callbacks(execute=True):
         pay_donation(pending)
     pending.refresh_from_db()
@@ -182,9 +184,9 @@ def test_a_late_payment_to_a_failed_campaign_is_refunded(tree, circolo_official,
 def test_only_a_live_campaign_can_end(live_campaign, circolo_official):
     from django.core.exceptions import ValidationError
 
-    actions.end_campaign(actor=circolo_official, campaign=live_campaign)
+    closing_actions.end_campaign(actor=circolo_official, campaign=live_campaign)
     with pytest.raises(ValidationError, match="attiva"):
-        actions.end_campaign(actor=circolo_official, campaign=live_campaign)
+        closing_actions.end_campaign(actor=circolo_official, campaign=live_campaign)
 
 
 def test_a_login_alone_does_not_offer_a_card_saved_in_another_browser(client, live_campaign, django_user_model):

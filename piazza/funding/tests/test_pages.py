@@ -31,7 +31,8 @@ def test_dashboard_section_and_scoped_back_office(live_campaign, circolo_officia
 def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, live_campaign, circolo_official, tree):
     from django.core.exceptions import PermissionDenied, ValidationError
 
-    from piazza.funding import actions, queries
+    from piazza.funding import queries
+    from piazza.funding.actions import pools as pools_actions
     from piazza.funding.models import Donation, FundraisingPage, ModerationStatus
     from piazza.funding.tests.flows import donate_through_pages
 
@@ -44,10 +45,10 @@ def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, l
     assert page.status == ModerationStatus.PENDING and page.team is not None
     assert client.get(page.get_absolute_url()).status_code == 404  # hidden until moderated
     with pytest.raises(ValidationError, match="perché"):
-        actions.moderate_page(actor=circolo_official, page=page, approve=False, reason="")
+        pools_actions.moderate_page(actor=circolo_official, page=page, approve=False, reason="")
     outsider = make_official("milano.p2p", tree.milano, [Role.ORGANISATION])
     with pytest.raises(PermissionDenied):
-        actions.moderate_page(actor=outsider, page=page, approve=True)
+        pools_actions.moderate_page(actor=outsider, page=page, approve=True)
     verified_client(circolo_official).post(reverse("funding:manage_action", args=[live_campaign.pk, "page_approve"]),
                                            {"page": page.pk})
     page.refresh_from_db()
@@ -64,13 +65,22 @@ def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, l
 def test_a_page_for_a_closed_campaign_is_refused(live_campaign):
     from django.core.exceptions import ValidationError
 
-    from piazza.funding import actions
+    from piazza.funding.actions import closing as closing_actions
+    from piazza.funding.actions import pools as pools_actions
 
-    actions.end_campaign(actor=None, campaign=live_campaign)
+    closing_actions.end_campaign(actor=None, campaign=live_campaign)
     live_campaign.refresh_from_db()
     with pytest.raises(ValidationError, match="attiva"):
-        actions.create_fundraising_page(campaign=live_campaign, first_name="A", last_name="B", email="a@example.org",
-                                        display_name="A", title="T", story="S", goal_cents=1000)
+        pools_actions.create_fundraising_page(
+            campaign=live_campaign,
+            first_name="A",
+            last_name="B",
+            email="a@example.org",
+            display_name="A",
+            title="T",
+            story="S",
+            goal_cents=1000,
+        )
 
 
 def test_the_benchmark_ceiling_view_exists_only_in_the_benchmark_urlconf(client):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from piazza.funding import actions
+from piazza.funding.actions import donations as donations_actions
 from piazza.funding.models import Donation
 from piazza.funding.tests.flows import donation_input, form_data
 from piazza.payments.models import Payment
@@ -17,22 +17,22 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def first_read_misses(monkeypatch):
     """The replay check runs before the competing submit has committed: its first read misses."""
-    original = actions._replayed_submission
+    original = donations_actions._replayed_submission
     calls = {"n": 0}
 
     def late(campaign, key):
         calls["n"] += 1
         return None if calls["n"] == 1 else original(campaign, key)
 
-    monkeypatch.setattr(actions, "_replayed_submission", late)
+    monkeypatch.setattr(donations_actions, "_replayed_submission", late)
     return calls
 
 
 def test_losing_the_unique_key_returns_the_first_donation(live_campaign, first_read_misses):
     data = donation_input(live_campaign, 2_500, idempotency_key="race0001")
-    first = actions.submit_donation(actor=None, campaign=live_campaign, data=data)
+    first = donations_actions.submit_donation(actor=None, campaign=live_campaign, data=data)
     first_read_misses["n"] = 0  # the next submit's first read misses, as in the race
-    again = actions.submit_donation(actor=None, campaign=live_campaign, data=data)
+    again = donations_actions.submit_donation(actor=None, campaign=live_campaign, data=data)
     assert again.replayed and again.donation.pk == first.donation.pk
     assert again.next_url == first.next_url
     assert Donation.objects.count() == 1 and Payment.objects.count() == 1

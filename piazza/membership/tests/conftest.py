@@ -9,7 +9,9 @@ import pytest
 from django.utils import timezone
 
 from piazza.core import testing_clock
-from piazza.membership.actions import JoinData, apply_for_membership, mark_paid
+from piazza.membership.actions.applicant import JoinData
+from piazza.membership.actions.join import apply_for_membership
+from piazza.membership.actions.payment import mark_paid
 from piazza.membership.models import Channel, FeeSchedule, Membership, MembershipRules, PaymentMethod
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Role

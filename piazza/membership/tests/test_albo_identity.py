@@ -22,10 +22,10 @@ from django.test import Client
 from django.urls import reverse
 from freezegun import freeze_time
 
-from piazza.membership import actions
+from piazza.membership.actions import albo as albo_actions
 from piazza.membership.models import AlboElection, ElectionRegistration, Supporter
 from piazza.membership.tests.conftest import YEAR, join_data, paid
-from piazza.people import actions as people_actions
+from piazza.people.actions import person as person_people_actions
 from piazza.people.models import Person
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("schedule")]
@@ -72,7 +72,7 @@ def _link(message: Any) -> str:
 def _on_file(first: str, last: str) -> Person:
     """A person on file who is not a member (a donor, say), with a registered address."""
     data = join_data(first=first, last=last)
-    return people_actions.find_or_create_person(actor=None, source="donation", data={
+    return person_people_actions.find_or_create_person(actor=None, source="donation", data={
         "first_name": first, "last_name": last, "birth_date": data.birth_date, "birth_comune": data.birth_comune,
         "codice_fiscale": data.codice_fiscale, "emails": [f"{first.lower()}@registrata.example.org"],
         "residence_comune": data.residence_comune})
@@ -153,9 +153,9 @@ def test_the_emailed_link_expires(tree, primaries, django_capture_on_commit_call
         with django_capture_on_commit_callbacks(execute=True):
             _albo_post(Client(), primaries, data, email="x@example.org", phone="+39 333 000 3333")
         link = _link(mail.outbox[-1])
-    with freeze_time(NOW + actions.ALBO_LINK_MAX_AGE + dt.timedelta(minutes=1)):
+    with freeze_time(NOW + albo_actions.ALBO_LINK_MAX_AGE + dt.timedelta(minutes=1)):
         assert Client().post(link).status_code == 410
-    assert Supporter.objects.get(person=person).contact_consent_at != NOW + actions.ALBO_LINK_MAX_AGE
+    assert Supporter.objects.get(person=person).contact_consent_at != NOW + albo_actions.ALBO_LINK_MAX_AGE
     assert not person.emails.filter(value="x@example.org").exists()
 
 
@@ -189,10 +189,10 @@ def test_find_or_create_person_writes_a_match_only_for_an_official_or_after_proo
             "codice_fiscale": person.codice_fiscale, "emails": ["intruso@example.org"],
             "phones": ["+39 333 000 5555"], "tags": ["curioso"]}
     for anonymous in (None, AnonymousUser()):
-        found = people_actions.find_or_create_person(actor=anonymous, data=data)
+        found = person_people_actions.find_or_create_person(actor=anonymous, data=data)
         assert found.pk == person.pk and not found.was_created
     assert record_of(person) == before
-    people_actions.find_or_create_person(actor=None, data=data, proved=True)
+    person_people_actions.find_or_create_person(actor=None, data=data, proved=True)
     assert person.emails.filter(value="intruso@example.org").exists()
 
 

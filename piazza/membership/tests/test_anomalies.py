@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from piazza.membership import actions
+from piazza.membership.actions import review as review_actions
+from piazza.membership.actions import roll as roll_actions
 from piazza.membership.models import AnomalyFlag, FlagKind, FlagStatus, Membership
 from piazza.people.models import Email, Person
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("schedule")
 
 
 def _kinds(tree):
-    actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
+    review_actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
     return set(AnomalyFlag.objects.values_list("kind", flat=True))
 
 
@@ -62,7 +63,7 @@ def test_implausible_age(tree):
 
 def test_pre_cut_off_spike_against_own_history(tree, secretary):
     cut_off = timezone.make_aware(dt.datetime(YEAR, 6, 30, 12, 0))
-    actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso", cut_off=cut_off,
+    roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso", cut_off=cut_off,
                             membership_years=[YEAR])
     # Usual rhythm: one join a month in the previous months.
     for month in range(1, 6):
@@ -87,7 +88,7 @@ def test_review_and_idempotent_rerun(tree, commission):
     paid(tree, fingerprint="card-9")
     _kinds(tree)
     flag = AnomalyFlag.objects.get(kind=FlagKind.SHARED_INSTRUMENT)
-    actions.review_flag(actor=commission, flag=flag, status=FlagStatus.RESOLVED, note="Coniugi, stessa carta")
+    review_actions.review_flag(actor=commission, flag=flag, status=FlagStatus.RESOLVED, note="Coniugi, stessa carta")
     _kinds(tree)
     flag.refresh_from_db()
     assert flag.status == FlagStatus.RESOLVED and AnomalyFlag.objects.count() == 1

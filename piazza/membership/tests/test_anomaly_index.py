@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from piazza.membership import actions
+from piazza.membership.actions import review as review_actions
 from piazza.membership.models import AnomalyFlag, FlagKind, Membership, MembershipRules, Objection
 from piazza.people.models import Email
 from piazza.territory.models import Role
@@ -26,7 +26,7 @@ def _flags(tree):
     people = [join(tree).person for _ in range(3)]
     for p in people:
         Email.objects.filter(person=p).update(value="stessa@example.org")  # severity 1
-    actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
+    review_actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
 
 
 def test_the_report_puts_serious_flags_first_with_one_labelled_form_each(tree):
@@ -85,7 +85,7 @@ def test_a_card_shared_at_exactly_the_limit_is_not_a_serious_flag(tree):
     the bottom of the report, not among the serious ones."""
     for _ in range(3):
         paid(tree, fingerprint="card-7")
-    actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
+    review_actions.detect_anomalies(actor=None, federation=tree.bologna, year=YEAR)
     flag = AnomalyFlag.objects.get(kind=FlagKind.SHARED_INSTRUMENT)
     assert "entro il limite della federazione, 3" in flag.summary
     from piazza.membership import queries

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership import actions
+from piazza.membership.actions import objection as objection_actions
 from piazza.membership.models import Appeal, AppealInstance, MembershipRules, Objection, Status
 from piazza.people.models import TimelineEntry
 from piazza.territory.models import Role
@@ -34,9 +34,11 @@ def _messages(response):
 def _rejected_at_first_instance(tree, secretary, commission):
     """A fresh membership, contested and rejected by the provincial commission (first instance)."""
     membership = paid(tree, paid_at=timezone.now())
-    objection = actions.raise_objection(actor=secretary, membership=membership, body="circolo",
+    objection = objection_actions.raise_objection(actor=secretary, membership=membership, body="circolo",
                                         reason="Iscritto a un altro partito (M15)")
-    actions.decide_objection(actor=commission, objection=objection, uphold=True, reason="Tessera di altro partito")
+    objection_actions.decide_objection(
+        actor=commission, objection=objection, uphold=True, reason="Tessera di altro partito"
+    )
     membership.refresh_from_db()
     assert membership.status == Status.REJECTED
     return membership, Objection.objects.get(pk=objection.pk)
@@ -93,13 +95,15 @@ def test_appeal_decided_by_region_then_national_reinstates_the_member(
 def test_an_upheld_appeal_against_a_confirmation_rejects_the_membership(
         tree, secretary, commission, regional_commission, clock):
     membership = paid(tree, paid_at=timezone.now())
-    objection = actions.raise_objection(actor=secretary, membership=membership, body="circolo", reason="Doppia")
-    actions.decide_objection(actor=commission, objection=objection, uphold=False, reason="Nessuna prova")
+    objection = objection_actions.raise_objection(
+        actor=secretary, membership=membership, body="circolo", reason="Doppia"
+    )
+    objection_actions.decide_objection(actor=commission, objection=objection, uphold=False, reason="Nessuna prova")
     objection.refresh_from_db()
-    actions.file_appeal(actor=secretary, objection=objection, reason="Il circolo ricorre")
+    objection_actions.file_appeal(actor=secretary, objection=objection, reason="Il circolo ricorre")
     appeal = Appeal.objects.get()
     clock.tick(49 * HOUR)
-    actions.decide_appeal(actor=regional_commission, appeal=appeal, outcome="upheld", reason="Provata")
+    objection_actions.decide_appeal(actor=regional_commission, appeal=appeal, outcome="upheld", reason="Provata")
     membership.refresh_from_db()
     assert membership.status == Status.REJECTED and membership.end_reason == "Provata"
     assert AuditEntry.objects.filter(action="membership.rejected_on_appeal").exists()
@@ -108,7 +112,7 @@ def test_an_upheld_appeal_against_a_confirmation_rejects_the_membership(
 def test_only_the_competent_commission_decides(tree, secretary, commission, regional_commission,
                                                national_commission, clock):
     _membership, objection = _rejected_at_first_instance(tree, secretary, commission)
-    actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
+    objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
     appeal = Appeal.objects.get()
     clock.tick(49 * HOUR)
     for outsider in (commission, national_commission):  # the instance below, and the one above
@@ -128,7 +132,7 @@ def test_bad_decisions_and_late_appeals_are_refused_and_write_nothing(
     desk = verified_client(secretary)
     empty = _post(desk, "objection_appeal", objection.pk, "ricorso", reason="")
     assert "Riporta i motivi" in _messages(empty) and not Appeal.objects.exists()
-    actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
+    objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
     appeal = Appeal.objects.get()
     clock.tick(49 * HOUR)
     region = verified_client(regional_commission)
@@ -137,7 +141,9 @@ def test_bad_decisions_and_late_appeals_are_refused_and_write_nothing(
         assert "Scegli l'esito del ricorso e scrivi la motivazione" in _messages(response)
     appeal.refresh_from_db()
     assert appeal.decided_at is None
-    actions.decide_appeal(actor=regional_commission, appeal=appeal, outcome="inadmissible", reason="Fuori termine")
+    objection_actions.decide_appeal(
+        actor=regional_commission, appeal=appeal, outcome="inadmissible", reason="Fuori termine"
+    )
     again = _post(region, "appeal_decide", appeal.pk, outcome="upheld", reason="Ripensamento")
     assert "già stato deciso" in _messages(again)
     clock.tick(25 * HOUR)  # the 24 h to appeal to the national commission have passed
@@ -150,7 +156,7 @@ def test_overdue_appeals_are_on_the_queue_with_per_instance_deadlines(
         tree, secretary, commission, regional_commission, clock):
     MembershipRules.objects.create(territory=tree.emilia, appeal_decision_hours_regional=72)
     membership, objection = _rejected_at_first_instance(tree, secretary, commission)
-    actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
+    objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
     appeal = Appeal.objects.get()
     assert appeal.decision_due == appeal.filed_at + dt.timedelta(hours=72)
     region = verified_client(regional_commission)
@@ -168,7 +174,7 @@ def test_overdue_appeals_are_on_the_queue_with_per_instance_deadlines(
 def test_reinstating_is_refused_while_the_person_has_another_membership_that_year(
         tree, secretary, commission, regional_commission, clock):
     membership, objection = _rejected_at_first_instance(tree, secretary, commission)
-    actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
+    objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
     appeal = Appeal.objects.get()
     person = membership.person
     again = join(tree, tree.bologna_navile, first=person.first_name, last=person.last_name, sex=person.sex,

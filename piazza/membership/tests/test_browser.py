@@ -10,7 +10,11 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from piazza.membership import actions
+from piazza.membership.actions import applicant as applicant_actions
+from piazza.membership.actions import card as card_actions
+from piazza.membership.actions import join as join_actions
+from piazza.membership.actions import payment as payment_actions
+from piazza.membership.actions import roll as roll_actions
 from piazza.membership.models import Delivery, FeeSchedule, Membership, RollStatus, Status
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Role
@@ -149,15 +153,15 @@ def test_a_roll_is_certified_and_exported(page, live_server):
     comune = Comune.objects.get(istat_code="037006")
     for i, name in enumerate(["Rossi", "Bianchi"]):
         birth = dt.date(1970 + i, 5, 5)
-        data = actions.JoinData(first_name="Anna", last_name=name, birth_date=birth, sex="F",
+        data = applicant_actions.JoinData(first_name="Anna", last_name=name, birth_date=birth, sex="F",
                                 codice_fiscale=make_codice_fiscale(first_name="Anna", last_name=name, sex="F",
                                                                    birth_date=birth, belfiore="A944"),
                                 birth_comune=comune, residence_street="Via Roma 1", residence_comune=comune,
                                 declarations_accepted=True, art9_authorised=True)
-        m = actions.apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=schedule.year)
-        m = actions.mark_paid(actor=None, membership=m, method="card")
-        actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
-    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
+        m = join_actions.apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=schedule.year)
+        m = payment_actions.mark_paid(actor=None, membership=m, method="card")
+        card_actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
+    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
                                        cut_off=timezone.now() + dt.timedelta(seconds=1),
                                        membership_years=[schedule.year])
     _login(page, live_server, secretary)

@@ -8,7 +8,12 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from piazza.membership import actions
+from piazza.membership.actions import applicant as applicant_actions
+from piazza.membership.actions import card as card_actions
+from piazza.membership.actions import join as join_actions
+from piazza.membership.actions import objection as objection_actions
+from piazza.membership.actions import payment as payment_actions
+from piazza.membership.actions import roll as roll_actions
 from piazza.membership.models import Delivery, FeeSchedule, Membership, Roll, Status
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Role
@@ -34,23 +39,25 @@ def test_an_appeal_decided_at_the_second_instance_puts_the_member_back_in_the_ro
     regional = make_official("garanzia.reg", tree.emilia, [Role.GUARANTEE])
     comune = Comune.objects.get(istat_code="037006")
     birth = dt.date(1975, 3, 3)
-    data = actions.JoinData(first_name="Marta", last_name="Ricorrente", birth_date=birth, sex="F",
+    data = applicant_actions.JoinData(first_name="Marta", last_name="Ricorrente", birth_date=birth, sex="F",
                             codice_fiscale=make_codice_fiscale(first_name="Marta", last_name="Ricorrente", sex="F",
                                                                birth_date=birth, belfiore="A944"),
                             birth_comune=comune, residence_street="Via Roma 2", residence_comune=comune,
                             declarations_accepted=True, art9_authorised=True)
-    m = actions.apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=year)
-    m = actions.mark_paid(actor=None, membership=m, method="card")
-    actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
-    objection = actions.raise_objection(actor=secretary, membership=m, body="circolo", reason="Altro partito")
-    actions.decide_objection(actor=provincial, objection=objection, uphold=True, reason="Tessera di altro partito")
+    m = join_actions.apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=year)
+    m = payment_actions.mark_paid(actor=None, membership=m, method="card")
+    card_actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
+    objection = objection_actions.raise_objection(actor=secretary, membership=m, body="circolo", reason="Altro partito")
+    objection_actions.decide_objection(
+        actor=provincial, objection=objection, uphold=True, reason="Tessera di altro partito"
+    )
     objection.refresh_from_db()
-    actions.file_appeal(actor=secretary, objection=objection, reason="Dimessa dall'altro partito nel 2024")
+    objection_actions.file_appeal(actor=secretary, objection=objection, reason="Dimessa dall'altro partito nel 2024")
     objection.refresh_from_db()
-    actions.file_counter_appeal(actor=secretary, objection=objection, reason="Il circolo non ha obiezioni")
-    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
+    objection_actions.file_counter_appeal(actor=secretary, objection=objection, reason="Il circolo non ha obiezioni")
+    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
                                        cut_off=timezone.now() + dt.timedelta(hours=1), membership_years=[year])
-    before = actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
+    before = roll_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
     assert before.member_count == 0  # rejected at first instance: not in the roll
 
     _login(page, live_server, regional)

@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.ledger.models import LedgerTransaction
-from piazza.membership import actions
+from piazza.membership.actions import parameters as parameters_actions
+from piazza.membership.actions import payment as payment_actions
 from piazza.membership.models import Membership, MembershipRules, PaymentMethod, Status
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.people.models import Consent, Person
@@ -84,7 +85,7 @@ def test_desk_preselects_the_only_method_the_federation_allows(tree, secretary):
 
 
 def test_a_federation_with_no_desk_method_says_so_and_registers_nothing(tree, secretary):
-    actions.set_membership_rules(actor=secretary_of(tree), territory=tree.bologna, desk_methods="cash")
+    parameters_actions.set_membership_rules(actor=secretary_of(tree), territory=tree.bologna, desk_methods="cash")
     client = verified_client(secretary)
     body = client.get(_url(tree)).content.decode()
     assert _options(body) == [] and "non ammette pagamenti della quota al circolo" in body
@@ -101,7 +102,9 @@ def secretary_of(tree):
 
 def test_rules_refuse_an_unknown_desk_method(tree):
     with pytest.raises(ValidationError, match="POS, bonifico e contanti"):
-        actions.set_membership_rules(actor=secretary_of(tree), territory=tree.bologna, desk_methods="pos,paypal")
+        parameters_actions.set_membership_rules(
+            actor=secretary_of(tree), territory=tree.bologna, desk_methods="pos,paypal"
+        )
     assert not MembershipRules.objects.exists()
 
 
@@ -113,7 +116,7 @@ def test_rules_page_sets_the_desk_methods(tree, secretary):
                            {f"{prefix}-desk_methods": ["pos"], f"{prefix}-cash_allowed": ""})
     assert response.status_code == 302
     assert MembershipRules.objects.get(territory=tree.bologna).desk_methods == "pos"
-    assert actions.desk_methods(tree.bologna_centro) == ["pos"]
+    assert payment_actions.desk_methods(tree.bologna_centro) == ["pos"]
     page = client.get(reverse("membership:rules")).content.decode()
     assert re.search(r'value="pos"[^>]*checked', page)
 
@@ -126,7 +129,7 @@ def test_cash_posted_where_not_allowed_is_refused_and_nothing_is_written(tree, s
     assert response.status_code == 200 and "Iscrizione registrata" not in response.content.decode()
     assert _nothing_written()
     with pytest.raises(ValidationError, match="non ammette le quote in contanti"):
-        actions.register_at_desk(actor=secretary, data=join_data(), circolo=tree.bologna_centro,
+        payment_actions.register_at_desk(actor=secretary, data=join_data(), circolo=tree.bologna_centro,
                                  method=PaymentMethod.CASH)
     assert _nothing_written()
     denied = AuditEntry.objects.get(action="membership.desk_register", kind=AuditKind.DENIED)
@@ -146,7 +149,7 @@ def test_fee_refused_refuses_the_whole_registration(tree, secretary):
 
 def test_m24_instrument_limit_refuses_the_whole_registration(tree, secretary):
     MembershipRules.objects.create(territory=tree.bologna, max_per_instrument=1)
-    other = paid(tree, fingerprint=actions.instrument_fingerprint("IT60X0542811101000000123456"))
+    other = paid(tree, fingerprint=payment_actions.instrument_fingerprint("IT60X0542811101000000123456"))
     response = verified_client(secretary).post(_url(tree), _older_member(
         tree, phone="3331234567", method="bank_transfer", reference="CRO 77",
         instrument="IT60 X054 2811 1010 0000 0123 456"))
@@ -161,7 +164,7 @@ def test_a_fee_refused_inside_the_transaction_rolls_the_registration_back(tree, 
                                                                           django_capture_on_commit_callbacks):
     """The fee refused after the application was written (a card used meanwhile at another desk):
     everything is rolled back, the refusal's audit entry survives."""
-    real = actions.check_instrument
+    real = payment_actions.check_instrument
     calls = {"n": 0}
 
     def refuse_the_second_time(**kwargs):
@@ -173,7 +176,7 @@ def test_a_fee_refused_inside_the_transaction_rolls_the_registration_back(tree, 
                    actor=kwargs["actor"], code="instrument_limit")
         return real(**kwargs)
 
-    monkeypatch.setattr(actions, "check_instrument", refuse_the_second_time)
+    monkeypatch.setattr(payment_actions, "check_instrument", refuse_the_second_time)
     with django_capture_on_commit_callbacks(execute=True):
         response = verified_client(secretary).post(_url(tree), _older_member(tree, phone="3331234567"))
     assert calls["n"] == 2

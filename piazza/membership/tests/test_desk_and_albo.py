@@ -11,10 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership import actions
+from piazza.membership.actions import albo as albo_actions
+from piazza.membership.actions import payment as payment_actions
 from piazza.membership.models import AlboElection, ElectionRegistration, Membership, PaymentMethod
 from piazza.membership.payments import start_election_fee
-from piazza.payments.actions import pay
+from piazza.payments.actions.lifecycle import pay
 from piazza.territory.testing import verified_client
 
 from .conftest import bologna, join, join_data, paid
@@ -63,13 +64,13 @@ def test_bad_scan_is_refused_before_anything_is_saved(tree, secretary, cash_allo
     word = SimpleUploadedFile("modulo.docx", b"PK..", content_type="application/octet-stream")
     m = join(tree)
     with pytest.raises(ValidationError, match="non è un PDF, JPEG o PNG"):
-        actions.attach_scans(actor=secretary, membership=m, paper_form=word)
+        payment_actions.attach_scans(actor=secretary, membership=m, paper_form=word)
     assert AuditEntry.objects.filter(action="membership.attach_scans", kind=AuditKind.DENIED).exists()
 
 
 def test_a_traceable_desk_payment_gets_a_receipt_and_an_online_one_none(tree, secretary):
     """Issue 11 item 12: receipts for every desk method, not only cash; online payments have their own."""
-    m = actions.record_payment_at_circolo(actor=secretary, membership=join(tree), method=PaymentMethod.POS,
+    m = payment_actions.record_payment_at_circolo(actor=secretary, membership=join(tree), method=PaymentMethod.POS,
                                           reference="POS 1")
     client = verified_client(secretary)
     receipt = client.get(reverse("membership:cash_receipt", args=[m.pk]))
@@ -86,21 +87,21 @@ def primaries(tree):
                                        opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=1))
 
 
-def _supporter_data(**extra: Any) -> actions.SupporterData:
+def _supporter_data(**extra: Any) -> albo_actions.SupporterData:
     data = join_data()
     values: dict[str, Any] = {"first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date,
               "codice_fiscale": data.codice_fiscale, "email": "albo@example.org", "phone": "+39 333 123 4567",
               "residence_street": "Via Po 1", "residence_comune": bologna(), "birth_comune": bologna(),
               "declares_support": True, "consents_to_contact": True}
     values.update(extra)
-    return actions.SupporterData(**values)
+    return albo_actions.SupporterData(**values)
 
 
 def test_albo_election_fee_paid_through_payments(tree, primaries):
     from piazza.ledger.accounts import get_account
     from piazza.ledger.queries import balance
 
-    supporter = actions.register_supporter(actor=None, data=_supporter_data(), election=primaries)
+    supporter = albo_actions.register_supporter(actor=None, data=_supporter_data(), election=primaries)
     registration = ElectionRegistration.objects.get(supporter=supporter)
     assert registration.fee_cents == 200 and registration.paid_at is None
     payment = start_election_fee(registration, actor=None, provider="sandbox")
@@ -113,16 +114,16 @@ def test_albo_election_fee_paid_through_payments(tree, primaries):
 
 def test_members_pay_no_election_fee(tree, primaries):
     m = join(tree)
-    actions.mark_paid(actor=None, membership=m, method="card", reference="x")
+    payment_actions.mark_paid(actor=None, membership=m, method="card", reference="x")
     person = m.person
     # Issue 10, convention 16: the form typed with a member's code writes nothing; the member
     # registers by the link sent to the registered address.
-    assert actions.register_supporter(actor=None, election=primaries, data=_supporter_data(
+    assert albo_actions.register_supporter(actor=None, election=primaries, data=_supporter_data(
         first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
         codice_fiscale=person.codice_fiscale)) is None
     assert not ElectionRegistration.objects.filter(supporter__person=person).exists()
-    token = actions.albo_confirmation_token(person, election=primaries, email="albo@example.org", phone="")
-    supporter = actions.confirm_albo_registration(actor=None, token=token)
+    token = albo_actions.albo_confirmation_token(person, election=primaries, email="albo@example.org", phone="")
+    supporter = albo_actions.confirm_albo_registration(actor=None, token=token)
     assert ElectionRegistration.objects.get(supporter=supporter).fee_cents == 0
 
 

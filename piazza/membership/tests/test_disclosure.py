@@ -126,14 +126,14 @@ MILANO_ISTAT = "015146"
 
 def _agostini() -> Person:
     """A person of another federation (Milano): what a Bologna secretary must never see."""
-    from piazza.people import actions as people_actions
+    from piazza.people.actions import person as person_people_actions
     from piazza.people.codice_fiscale import make_codice_fiscale
     from piazza.territory.models import Comune
 
     milano = Comune.objects.get(istat_code=MILANO_ISTAT)
     code = make_codice_fiscale(first_name="Gabriele", last_name="Agostini", sex="M",
                                birth_date=dt.date(1975, 5, 4), belfiore=milano.belfiore)
-    return people_actions.create_person(actor=None, data={
+    return person_people_actions.create_person(actor=None, data={
         "first_name": "Gabriele", "last_name": "Agostini", "sex": "M", "birth_date": dt.date(1975, 5, 4),
         "birth_comune": milano, "codice_fiscale": code, "residence_street": "Via Padova 3",
         "residence_comune": milano, "emails": ["gabriele@example.org"], "phones": ["+39 333 111 2222"]})
@@ -162,10 +162,10 @@ def _page(response: Any, *codes: str) -> str:
 
 @freeze_time(NOW)
 def test_congress_roll_lookup_outside_scope_answers_as_not_found(tree, secretary):
-    from piazza.membership import actions
+    from piazza.membership.actions import roll as roll_actions
 
     other = _agostini()
-    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
+    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
                                        cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
     client = verified_client(secretary)
     url = reverse("membership:congress", args=[congress.pk])
@@ -179,16 +179,16 @@ def test_congress_roll_lookup_outside_scope_answers_as_not_found(tree, secretary
 
 @freeze_time(NOW)
 def test_a_congress_of_another_federation_is_404_like_a_missing_one(tree, secretary):
-    from piazza.membership import actions
+    from piazza.membership.actions import roll as roll_actions
 
     organiser = make_official("organizzazione.mi", tree.milano, [Role.ORGANISATION])
-    theirs = actions.create_congress(actor=organiser, territory=tree.milano, name="Congresso provinciale Milano",
+    theirs = roll_actions.create_congress(actor=organiser, territory=tree.milano, name="Congresso provinciale Milano",
                                      cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
     bologna = make_official("organizzazione.bo", tree.bologna, [Role.ORGANISATION])
     rome = make_official("organizzazione.it", tree.national, [Role.ORGANISATION])
-    ours = actions.create_congress(actor=bologna, territory=tree.bologna, name="Congresso provinciale Bologna",
+    ours = roll_actions.create_congress(actor=bologna, territory=tree.bologna, name="Congresso provinciale Bologna",
                                    cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
-    national = actions.create_congress(actor=rome, territory=tree.national, name="Congresso nazionale",
+    national = roll_actions.create_congress(actor=rome, territory=tree.national, name="Congresso nazionale",
                                        cut_off=NOW.replace(tzinfo=dt.UTC), membership_years=[YEAR])
     client = verified_client(secretary)
     other = client.get(reverse("membership:congress", args=[theirs.pk]))
@@ -236,19 +236,20 @@ def test_desk_registration_of_a_person_of_another_federation_becomes_a_request(t
 def test_certified_roll_lookup_outside_scope_names_nobody(tree, secretary, commission, schedule):
     """The finding as seen: with a certified roll the answer was "Agostini Gabriele non è
     nell'anagrafe certificata…" for a person of another federation."""
-    from piazza.membership import actions
+    from piazza.membership.actions import card as card_actions
+    from piazza.membership.actions import roll as roll_actions
     from piazza.membership.models import Delivery
 
     cut_off = NOW.replace(tzinfo=dt.UTC)
     member = paid(tree, paid_at=cut_off - dt.timedelta(days=2))
-    actions.deliver_card(actor=secretary, membership=member, delivery=Delivery.CIRCOLO,
+    card_actions.deliver_card(actor=secretary, membership=member, delivery=Delivery.CIRCOLO,
                          now=cut_off - dt.timedelta(days=1))
     other = _agostini()
-    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
+    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
                                        cut_off=cut_off, membership_years=[YEAR])
-    roll = actions.sign_off_roll(actor=secretary, roll=actions.compute_roll(
+    roll = roll_actions.sign_off_roll(actor=secretary, roll=roll_actions.compute_roll(
         actor=secretary, congress=congress, circolo=tree.bologna_centro))
-    actions.record_roll_vote(actor=commission, roll=roll, members_total=3, votes_for=3, votes_against=0,
+    roll_actions.record_roll_vote(actor=commission, roll=roll, members_total=3, votes_for=3, votes_against=0,
                              abstentions=0)
     client = verified_client(secretary)
     url = reverse("membership:congress", args=[congress.pk])

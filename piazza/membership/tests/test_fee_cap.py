@@ -19,7 +19,7 @@ from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.flows import VALID_CF, donate_through_pages, form_data, give
 from piazza.membership.models import Membership, Status
 from piazza.membership.payments import fees_in_year, start_online_payment
-from piazza.payments.actions import pay
+from piazza.payments.actions.lifecycle import pay
 from piazza.payments.payables import PayableHandler, register_payable, registered_payables
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client

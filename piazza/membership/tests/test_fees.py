@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership.actions import set_regional_surcharge
+from piazza.membership.actions.parameters import set_regional_surcharge
 from piazza.membership.fees import compute_fee, split
 from piazza.membership.models import RegionalSurcharge
 from piazza.territory.models import Role

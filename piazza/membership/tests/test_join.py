@@ -7,14 +7,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership.actions import (
-    apply_for_membership,
-    block_card,
-    deliver_card,
-    lift_card_block,
-    mark_paid,
-    record_payment_at_circolo,
-)
+from piazza.membership.actions.card import block_card, deliver_card, lift_card_block
+from piazza.membership.actions.join import apply_for_membership
+from piazza.membership.actions.payment import mark_paid, record_payment_at_circolo
 from piazza.membership.cards import is_valid_card_number
 from piazza.membership.models import (
     Channel,

@@ -17,7 +17,7 @@ from django.urls import reverse
 from piazza.membership.models import AnomalyFlag, FlagKind, MembershipRules, Status
 from piazza.membership.payments import start_online_payment
 from piazza.membership.views import card_token
-from piazza.payments.bank.actions import register_bank_account
+from piazza.payments.bank.actions.accounts import register_bank_account
 from piazza.payments.models import Payment, SandboxCharge, State
 from piazza.payments.tests.fakes.paypal_api import FakePayPal
 from piazza.payments.tests.fakes.stripe_api import FakeStripe

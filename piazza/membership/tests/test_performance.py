@@ -10,10 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from piazza.core.testing_queries import exact_queries
-from piazza.membership import actions
+from piazza.membership.actions import join as join_actions
+from piazza.membership.actions import payment as payment_actions
 from piazza.membership.models import Membership, Status
 from piazza.membership.payments import start_online_payment
-from piazza.payments.actions import pay
+from piazza.payments.actions.lifecycle import pay
 
 from .conftest import YEAR, join_data
 
@@ -41,7 +42,7 @@ HANDLER_BUDGET = 18  # +1: the audit chain (ADR 0014), +5 F6/F14
 
 def _join(tree, key, card=CARD):
     with CaptureQueriesContext(connection) as applying:
-        membership = actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro,
+        membership = join_actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro,
                                                   year=YEAR)
     with CaptureQueriesContext(connection) as starting:
         payment = start_online_payment(membership, actor=None, provider="sandbox")
@@ -63,14 +64,14 @@ def test_join_query_budget(tree, django_capture_on_commit_callbacks):
 
 def test_payment_handler_budget(tree):
     """The membership side of a successful payment alone: both transitions in one locked pass."""
-    membership = actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro, year=YEAR)
+    membership = join_actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro, year=YEAR)
     payment = start_online_payment(membership, actor=None, provider="sandbox")
     with CaptureQueriesContext(connection) as handling:
-        done = actions.after_online_payment(payment=payment, membership=membership)
+        done = payment_actions.after_online_payment(payment=payment, membership=membership)
     assert done.status == Status.EFFECTIVE and done.card_number
     assert len(handling) <= HANDLER_BUDGET, [q["sql"][:80] for q in handling.captured_queries]
     with CaptureQueriesContext(connection) as again:
-        actions.after_online_payment(payment=payment, membership=membership)
+        payment_actions.after_online_payment(payment=payment, membership=membership)
     assert len(again) <= 3  # idempotent: a replayed success reads (in a savepoint) and stops
 
 

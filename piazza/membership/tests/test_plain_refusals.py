@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership.actions import block_card, deliver_card
+from piazza.membership.actions.card import block_card, deliver_card
 from piazza.membership.models import Delivery
 
 from .conftest import join, paid

@@ -9,10 +9,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership import actions
+from piazza.membership.actions import payment as payment_actions
+from piazza.membership.actions import renewal as renewal_actions
 from piazza.membership.models import FeeSchedule, Membership, RenewalReminder, Status
 from piazza.membership.payments import active_yearly_schedule, start_yearly_sepa
-from piazza.payments.actions import charge_schedule, pay, sync_payment
+from piazza.payments.actions.lifecycle import pay
+from piazza.payments.actions.recurring import charge_schedule
+from piazza.payments.actions.sync import sync_payment
 from piazza.payments.models import RecurringSchedule, ScheduleState
 from piazza.payments.providers.base import Outcome, RemoteState
 from piazza.people.models import Citizenship
@@ -27,7 +30,7 @@ DEBTOR = {"debtor_name": "Giulia Rossi", "debtor_iban": "IT25O030690960610000001
 
 @pytest.fixture
 def creditor(tree):
-    from piazza.payments.bank.actions import register_bank_account
+    from piazza.payments.bank.actions.accounts import register_bank_account
 
     treasurer = make_official("tesoriere.bo", tree.bologna, [Role.TREASURY])
     return register_bank_account(actor=treasurer, territory=tree.bologna, name="PD Federazione di Bologna",
@@ -45,18 +48,18 @@ def next_year(schedule):
 def test_renewal_asks_again_for_the_residence_permit(tree, next_year):
     previous = paid(tree, citizenship=Citizenship.NON_EU_PERMIT, has_residence_permit=True)
     with pytest.raises(ValidationError) as err:  # last year's permit is not assumed to be still valid
-        actions.renew_membership(actor=None, previous=previous, year=YEAR + 1, declarations_accepted=True,
+        renewal_actions.renew_membership(actor=None, previous=previous, year=YEAR + 1, declarations_accepted=True,
                                  art9_authorised=True)
     assert "permesso di soggiorno" in str(err.value)
     assert not Membership.objects.filter(year=YEAR + 1).exists()
-    renewed = actions.renew_membership(actor=None, previous=previous, year=YEAR + 1, declarations_accepted=True,
+    renewed = renewal_actions.renew_membership(actor=None, previous=previous, year=YEAR + 1, declarations_accepted=True,
                                        art9_authorised=True, has_residence_permit=True)
     assert renewed.is_renewal and renewed.circolo == previous.circolo and renewed.year == YEAR + 1
 
 
 def test_renewal_page_prefills_and_shows_each_error_at_its_field(client, tree, next_year):
     previous = paid(tree)
-    url = reverse("membership:renew", args=[actions.renewal_token(previous, YEAR + 1)])
+    url = reverse("membership:renew", args=[renewal_actions.renewal_token(previous, YEAR + 1)])
     page = client.get(url).content.decode()
     assert previous.person.residence_street in page and "permesso di soggiorno" in page
     response = client.post(url, {"citizenship": "italian", "residence_street": "Via Nuova 2",
@@ -70,7 +73,7 @@ def test_renewal_page_prefills_and_shows_each_error_at_its_field(client, tree, n
 
 def test_renewal_page_goes_to_the_payment(client, tree, next_year):
     previous = paid(tree)
-    url = reverse("membership:renew", args=[actions.renewal_token(previous, YEAR + 1)])
+    url = reverse("membership:renew", args=[renewal_actions.renewal_token(previous, YEAR + 1)])
     response = client.post(url, {"citizenship": "italian", "residence_street": "Via Nuova 2",
                                  "member_of_other_party": "no", "declarations_accepted": "on",
                                  "art9_authorised": "on"})
@@ -126,9 +129,9 @@ def test_a_yearly_debit_for_a_year_already_paid_is_flagged_for_refund(tree, cred
     payment = start_yearly_sepa(m, actor=None)
     _sign_and_collect(payment, "first")
     schedule = active_yearly_schedule(m.person)
-    already = actions.renew_membership(actor=None, previous=Membership.objects.get(pk=m.pk), year=YEAR + 1,
+    already = renewal_actions.renew_membership(actor=None, previous=Membership.objects.get(pk=m.pk), year=YEAR + 1,
                                        declarations_accepted=True, art9_authorised=True)
-    actions.mark_paid(actor=None, membership=already, method="card", reference="x")
+    payment_actions.mark_paid(actor=None, membership=already, method="card", reference="x")
     RecurringSchedule.objects.filter(pk=schedule.pk).update(next_charge_on=timezone.localdate())
     second = charge_schedule(actor=None, schedule_id=schedule.pk)
     assert second is not None
@@ -144,13 +147,13 @@ def test_reminder_announces_the_debit_or_stops_it_when_the_fee_changed(tree, cre
     m = join(tree)
     _sign_and_collect(start_yearly_sepa(m, actor=None), "first")
     with django_capture_on_commit_callbacks(execute=True):
-        assert actions.send_renewal_reminder(membership_id=m.pk, year=YEAR + 1) == 1
+        assert renewal_actions.send_renewal_reminder(membership_id=m.pk, year=YEAR + 1) == 1
     assert "addebiteremo 20,00 €" in mailoutbox[-1].body and "/ricorrenti/annulla/" in mailoutbox[-1].body
     assert active_yearly_schedule(m.person) is not None
 
     RenewalReminder.objects.all().delete()
     FeeSchedule.objects.filter(pk=next_year.pk).update(base_fee_cents=2000)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.send_renewal_reminder(membership_id=m.pk, year=YEAR + 1)
+        renewal_actions.send_renewal_reminder(membership_id=m.pk, year=YEAR + 1)
     assert "sospeso perché la quota" in mailoutbox[-1].body and "/rinnova/" in mailoutbox[-1].body
     assert RecurringSchedule.objects.get().state == ScheduleState.CANCELED

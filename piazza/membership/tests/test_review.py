@@ -8,7 +8,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership import actions
+from piazza.membership.actions import card as card_actions
+from piazza.membership.actions import objection as objection_actions
+from piazza.membership.actions import parameters as parameters_actions
+from piazza.membership.actions import transfer as transfer_actions
 from piazza.membership.models import FeeSchedule
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
@@ -21,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("schedule")
 def test_fee_year_with_a_total_cap_below_the_base_fee_is_refused(tree):
     office = make_official("naz.quote", tree.national, [Role.MEMBERSHIP])
     with pytest.raises(ValidationError) as err:
-        actions.set_fee_schedule(actor=office, year=YEAR + 1, national=tree.national, base_fee_cents=1500,
+        parameters_actions.set_fee_schedule(actor=office, year=YEAR + 1, national=tree.national, base_fee_cents=1500,
                                  national_surcharge_cents=500, total_cap_cents=1000,
                                  regional_deadline=dt.date(YEAR + 1, 1, 10), opens_at=timezone.now(),
                                  closes_at=timezone.now() - dt.timedelta(days=1))
@@ -33,36 +36,42 @@ def test_fee_year_with_a_total_cap_below_the_base_fee_is_refused(tree):
 
 def test_lifting_a_block_needs_a_note(tree, secretary):
     m = paid(tree)
-    block = actions.block_card(actor=secretary, person=m.person, territory=tree.bologna_centro, reason="Contributi")
+    block = card_actions.block_card(
+        actor=secretary, person=m.person, territory=tree.bologna_centro, reason="Contributi"
+    )
     with pytest.raises(ValidationError, match="nota"):
-        actions.lift_card_block(actor=secretary, block=block, note=" ")
+        card_actions.lift_card_block(actor=secretary, block=block, note=" ")
     block.refresh_from_db()
     assert block.lifted_at is None
 
 
 def test_an_unpaid_application_cannot_be_contested(tree, secretary):
     with pytest.raises(ValidationError, match="pagata"):
-        actions.raise_objection(actor=secretary, membership=join(tree), body="circolo", reason="x")
+        objection_actions.raise_objection(actor=secretary, membership=join(tree), body="circolo", reason="x")
 
 
 def test_a_transfer_decided_twice_is_refused(tree, secretary):
     navile = make_official("navile.r", tree.bologna_navile, [Role.MEMBERSHIP])
-    transfer = actions.request_transfer(actor=navile, membership=join(tree, tree.bologna_navile),
+    transfer = transfer_actions.request_transfer(actor=navile, membership=join(tree, tree.bologna_navile),
                                         to_circolo=tree.bologna_centro, reason="Lavoro")
-    actions.decide_transfer(actor=secretary, transfer=transfer, approve=False, reason="No")
+    transfer_actions.decide_transfer(actor=secretary, transfer=transfer, approve=False, reason="No")
     with pytest.raises(ValidationError, match="già stata decisa"):
-        actions.decide_transfer(actor=secretary, transfer=transfer, approve=True)
+        transfer_actions.decide_transfer(actor=secretary, transfer=transfer, approve=True)
 
 
 def test_second_counter_appeal_refused(tree, secretary, commission):
     m = paid(tree)
     assert m.paid_at is not None
-    objection = actions.raise_objection(actor=secretary, membership=m, body="circolo", reason="x", now=m.paid_at)
+    objection = objection_actions.raise_objection(
+        actor=secretary, membership=m, body="circolo", reason="x", now=m.paid_at
+    )
     decided = m.paid_at + dt.timedelta(hours=1)
-    objection = actions.decide_objection(actor=commission, objection=objection, uphold=False, reason="ok",
+    objection = objection_actions.decide_objection(actor=commission, objection=objection, uphold=False, reason="ok",
                                          now=decided)
-    objection = actions.file_appeal(actor=None, objection=objection, reason="a", now=decided + dt.timedelta(hours=1))
+    objection = objection_actions.file_appeal(
+        actor=None, objection=objection, reason="a", now=decided + dt.timedelta(hours=1)
+    )
     at = decided + dt.timedelta(hours=2)
-    objection = actions.file_counter_appeal(actor=None, objection=objection, reason="b", now=at)
+    objection = objection_actions.file_counter_appeal(actor=None, objection=objection, reason="b", now=at)
     with pytest.raises(ValidationError, match="già stato presentato"):
-        actions.file_counter_appeal(actor=None, objection=objection, reason="c", now=at)
+        objection_actions.file_counter_appeal(actor=None, objection=objection, reason="c", now=at)

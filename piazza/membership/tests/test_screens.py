@@ -171,13 +171,14 @@ def test_renewal_campaign_from_the_rules_page_and_renewal_rate_on_the_overview(
     federation = make_official("tesseramento.bo2", tree.bologna, [Role.MEMBERSHIP])
     last = FeeSchedule.objects.create(year=YEAR - 1, regional_deadline=dt.date(YEAR - 1, 1, 10),
                                       opens_at=timezone.make_aware(dt.datetime(YEAR - 2, 11, 1)))
-    from piazza.membership import actions
+    from piazza.membership.actions import join as join_actions
+    from piazza.membership.actions import payment as payment_actions
 
     from .conftest import join_data
 
-    previous = actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro,
+    previous = join_actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro,
                                             year=last.year, now=timezone.make_aware(dt.datetime(YEAR - 1, 3, 1)))
-    actions.mark_paid(actor=None, membership=previous, method="card", reference="x")
+    payment_actions.mark_paid(actor=None, membership=previous, method="card", reference="x")
     client = verified_client(federation)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("membership:renewal_campaign", args=[tree.bologna.pk]), {"year": YEAR})

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.membership import actions
+from piazza.membership.actions import card as card_actions
+from piazza.membership.actions import roll as roll_actions
 from piazza.membership.cards import card_token
 from piazza.membership.models import Delivery, Membership, Status
 from piazza.people.codice_fiscale import make_codice_fiscale
@@ -50,7 +51,7 @@ def test_desk_registration_with_bad_input_shows_the_message_and_saves_nothing(tr
 
 def test_overview_renders_the_charts(tree, secretary):
     m = paid(tree)
-    actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
+    card_actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
     response = verified_client(secretary).get(reverse("membership:overview") + f"?anno={YEAR}")
     body = response.content.decode()
     assert response.status_code == 200
@@ -60,10 +61,12 @@ def test_overview_renders_the_charts(tree, secretary):
 def test_roll_export_is_audited_and_hash_in_csv(tree, secretary):
     cut_off = m_time = dt.datetime(YEAR, 3, 20, tzinfo=dt.UTC)
     m = paid(tree)
-    actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO, now=m_time - dt.timedelta(days=1))
-    congress = actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
+    card_actions.deliver_card(
+        actor=secretary, membership=m, delivery=Delivery.CIRCOLO, now=m_time - dt.timedelta(days=1)
+    )
+    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
                                        cut_off=cut_off, membership_years=[YEAR])
-    roll = actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
+    roll = roll_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
     client = verified_client(secretary)
     csv_text = client.get(reverse("membership:roll_export", args=[roll.pk, "csv"])).content.decode()
     assert roll.content_hash in csv_text and m.card_number in csv_text

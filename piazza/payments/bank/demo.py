@@ -11,7 +11,12 @@ from django.utils import timezone
 
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import mandates as mandates_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import payouts as payouts_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import BankAccount, MandateChannel, Payee, Payout, StatementImport
 from piazza.territory.models import Level, Territory
 
@@ -51,31 +56,47 @@ def seed(*, people: int, stdout: Any) -> None:
     bologna = Territory.objects.filter(level=Level.FEDERATION, code="037").first()
     if treasurer is None or bologna is None:
         return
-    account = BankAccount.objects.filter(iban=DEMO_IBAN).first() or actions.register_bank_account(
+    account = BankAccount.objects.filter(iban=DEMO_IBAN).first() or accounts_actions.register_bank_account(
         actor=treasurer, territory=bologna, name="PD Federazione di Bologna", iban=DEMO_IBAN,
         creditor_id=DEMO_CREDITOR_ID)
     funds = get_account("territory", territory=bologna)
-    transfers = [actions.expect_transfer(actor=treasurer, account=account, amount=Money(cents), payer_name=name,
-                                         description="Contributo Festa de l'Unità", credit_account=funds,
-                                         creation_key=f"demo:transfer:{i}") for i, (name, cents) in enumerate(PAYERS)]
+    transfers = [
+        matching_actions.expect_transfer(
+            actor=treasurer,
+            account=account,
+            amount=Money(cents),
+            payer_name=name,
+            description="Contributo Festa de l'Unità",
+            credit_account=funds,
+            creation_key=f"demo:transfer:{i}",
+        )
+        for i, (name, cents) in enumerate(PAYERS)
+    ]
     for index, (name, iban) in enumerate([("Nicolò Dell'Acqua", "IT25O0306909606100000012345"),
                                           ("Søren Kierkegård", "IT69G0200802435000104428964")]):
         if not account.mandates.filter(debtor_name=name).exists():
-            mandate = actions.sign_mandate(actor=treasurer, creditor=account, debtor_name=name, debtor_iban=iban,
-                                           signed_on=timezone.localdate(), channel=MandateChannel.ONLINE,
-                                           consent_text=CONSENT, debtor_email=f"demo{index}@example.org")
-            actions.schedule_collection(
+            mandate = mandates_actions.sign_mandate(
+                actor=treasurer,
+                creditor=account,
+                debtor_name=name,
+                debtor_iban=iban,
+                signed_on=timezone.localdate(),
+                channel=MandateChannel.ONLINE,
+                consent_text=CONSENT,
+                debtor_email=f"demo{index}@example.org",
+            )
+            collections_actions.schedule_collection(
                 actor=treasurer, mandate=mandate, amount=Money(1000), credit_account=funds, recurring=True,
-                due_date=actions.earliest_collection_date(account.prenotification_days + 3),
+                due_date=collections_actions.earliest_collection_date(account.prenotification_days + 3),
                 description="Contributo mensile", creation_key=f"demo:collection:{index}")
     if not StatementImport.objects.filter(account=account, filename="demo-camt053.xml").exists():
-        actions.import_statement(actor=treasurer, territory=bologna, filename="demo-camt053.xml",
+        statements_actions.import_statement(actor=treasurer, territory=bologna, filename="demo-camt053.xml",
                                  data=_camt(account, transfers))
     # A payout asked by one treasurer, waiting for the other one (four eyes: `vicetesoriere` approves it).
     if not Payout.objects.filter(bank_account=account, description=PAYOUT_DESCRIPTION).exists():
-        payee = Payee.objects.filter(territory=bologna, iban=SUPPLIER_IBAN).first() or actions.register_payee(
+        payee = Payee.objects.filter(territory=bologna, iban=SUPPLIER_IBAN).first() or accounts_actions.register_payee(
             actor=treasurer, territory=bologna, name="Tipografia Emiliana Srl", iban=SUPPLIER_IBAN)
-        actions.request_payout(actor=treasurer, source_account=funds, bank_account=account, payee=payee,
+        payouts_actions.request_payout(actor=treasurer, source_account=funds, bank_account=account, payee=payee,
                                amount=Money(3000), description=PAYOUT_DESCRIPTION)
     stdout.write("Banca: conto della Federazione di Bologna, bonifici attesi, mandati SEPA, un estratto importato, "
                  "un versamento da approvare.\n")

@@ -90,12 +90,12 @@ class BankTransferProvider(PaymentProvider):
         return currency == "EUR" and has_account_for(territory, needs_creditor_id=False)
 
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
-        from piazza.payments.bank import actions
+        from piazza.payments.bank.actions import matching as matching_actions
 
         account = creditor_for(payment, needs_creditor_id=False)
         if account is None:
             return ChargeResult(outcome=Outcome.FAILED, failure_code="bank_transfer_unavailable")
-        expected = actions.expect_transfer(
+        expected = matching_actions.expect_transfer(
             actor=None, account=account, amount=payment.amount, payer_name=payment.payer_name or payment.payer_email,
             payer_email=payment.payer_email, description=payment.description,
             credit_account=get_account("provider_clearing", key=self.identifier, currency=payment.currency),
@@ -149,18 +149,18 @@ class SepaDirectDebitProvider(PaymentProvider):
 
     def _due_date(self, account: BankAccount) -> datetime.date:
         """The first TARGET2 business day after the pre-notification lead, plus a day of margin."""
-        from piazza.payments.bank.actions import earliest_collection_date
+        from piazza.payments.bank.actions.collections import earliest_collection_date
 
         return earliest_collection_date(account.prenotification_days + 1)
 
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
-        from piazza.payments.bank import actions
+        from piazza.payments.bank.actions import mandates as mandates_actions
         from piazza.payments.bank.models import MandateChannel
 
         account = creditor_for(payment, needs_creditor_id=True)
         if account is None:
             return ChargeResult(outcome=Outcome.FAILED, failure_code="sepa_dd_unavailable")
-        mandate = actions.sign_mandate(
+        mandate = mandates_actions.sign_mandate(
             actor=None, creditor=account, debtor_name=str(data.get("debtor_name", "")),
             debtor_iban=str(data.get("debtor_iban", "")), debtor_email=payment.payer_email,
             signed_on=timezone.localdate(), channel=MandateChannel.ONLINE,
@@ -169,10 +169,10 @@ class SepaDirectDebitProvider(PaymentProvider):
         return self._collect(payment, attempt, mandate, first=True)
 
     def _collect(self, payment: Payment, attempt: PaymentAttempt, mandate: Any, *, first: bool) -> ChargeResult:
-        from piazza.payments.bank import actions
+        from piazza.payments.bank.actions import collections as collections_actions
         from piazza.payments.bank.iban import mask_iban
 
-        collection = actions.schedule_collection(
+        collection = collections_actions.schedule_collection(
             actor=None, mandate=mandate, amount=payment.amount, due_date=self._due_date(mandate.creditor),
             description=payment.description, creation_key=attempt.provider_key, recurring=payment.save_method
             or payment.schedule_id is not None, payment=payment,

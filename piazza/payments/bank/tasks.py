@@ -73,7 +73,7 @@ def process_statement_import(statement_import_id: int, actor_id: int | None = No
     """Store and match the lines of an uploaded statement (the page shows the progress)."""
     from django.contrib.auth import get_user_model
 
-    from piazza.payments.bank.actions import process_statement_import as process
+    from piazza.payments.bank.actions.statements import process_statement_import as process
 
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     process(actor=actor, statement_import_id=statement_import_id)
@@ -84,7 +84,7 @@ def settle_payment(payment_id: int) -> None:
     """Re-fetch a bank-rail payment through its provider and apply the outcome (idempotent)."""
     from dataclasses import replace
 
-    from piazza.payments.actions import sync_payment
+    from piazza.payments.actions.sync import sync_payment
     from piazza.payments.models import Dispute, Payment
     from piazza.payments.providers.registry import get_provider
 
@@ -104,7 +104,7 @@ def settle_payment(payment_id: int) -> None:
 
 @task()
 def expire_mandates() -> int:
-    from piazza.payments.bank.actions import expire_mandates as expire
+    from piazza.payments.bank.actions.mandates import expire_mandates as expire
 
     return expire(actor=None, today=timezone.localdate())
 
@@ -116,7 +116,7 @@ def import_drop_folder() -> int:
     already imported are skipped by fingerprint."""
     from django.core.exceptions import ValidationError
 
-    from piazza.payments.bank.actions import import_statement
+    from piazza.payments.bank.actions.statements import import_statement
 
     root = getattr(settings, "BANK_STATEMENT_DROP_DIR", "")
     if not root:

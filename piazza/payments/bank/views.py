@@ -22,7 +22,13 @@ from piazza.ledger.accounts import get_account
 from piazza.ledger.models import Account
 from piazza.ledger.queries import balance
 from piazza.ledger.queries import statement as ledger_statement
-from piazza.payments.bank import actions, forms, queries
+from piazza.payments.bank import forms, queries
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import mandates as mandates_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import payouts as payouts_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.epc_qr import TransferRequest, epc_qr_svg
 from piazza.payments.bank.models import (
     BankAccount,
@@ -81,7 +87,7 @@ def account_new(request: HttpRequest) -> HttpResponse:
     form = forms.BankAccountForm(request.POST or None, territories=_territories(request))
     if request.method == "POST" and form.is_valid():
         try:
-            account = actions.register_bank_account(actor=request.user, **form.cleaned_data)
+            account = accounts_actions.register_bank_account(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -105,7 +111,7 @@ def payee_new(request: HttpRequest) -> HttpResponse:
     form = forms.PayeeForm(request.POST or None, territories=_territories(request))
     if request.method == "POST" and form.is_valid():
         try:
-            actions.register_payee(actor=request.user, **form.cleaned_data)
+            accounts_actions.register_payee(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -136,7 +142,7 @@ def mandate_new(request: HttpRequest) -> HttpResponse:
     form = forms.MandateForm(request.POST or None, request.FILES or None, creditors=creditors)
     if request.method == "POST" and form.is_valid():
         try:
-            mandate = actions.sign_mandate(actor=request.user, **form.cleaned_data)
+            mandate = mandates_actions.sign_mandate(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -155,18 +161,20 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("do") == "amend" and amend.is_valid():
-                actions.amend_mandate(actor=request.user, mandate=mandate, **amend.cleaned_data)
+                mandates_actions.amend_mandate(actor=request.user, mandate=mandate, **amend.cleaned_data)
                 messages.success(request, _("Mandato modificato: il riferimento resta %(r)s.")
                                  % {"r": mandate.reference})
                 return redirect("bank:mandate", pk=pk)
             if request.POST.get("do") == "revoke" and revoke.is_valid():
-                actions.revoke_mandate(actor=request.user, mandate=mandate, reason=revoke.cleaned_data["reason"])
+                mandates_actions.revoke_mandate(
+                    actor=request.user, mandate=mandate, reason=revoke.cleaned_data["reason"]
+                )
                 messages.success(request, _("Mandato revocato."))
                 return redirect("bank:mandate", pk=pk)
             if request.POST.get("do") == "debit" and debit.is_valid():
                 data = debit.cleaned_data
                 funds = get_account("territory", territory=mandate.territory)
-                actions.schedule_collection(
+                collections_actions.schedule_collection(
                     actor=request.user, mandate=mandate, amount=data["amount"], due_date=data["due_date"],
                     description=data["description"], credit_account=funds,
                     creation_key=f"oneoff:{mandate.pk}:{data['due_date']}:{data['amount'].cents}", recurring=False)
@@ -208,7 +216,7 @@ def batches(request: HttpRequest) -> HttpResponse:
     form = forms.BatchForm(request.POST or None, creditors=creditors)
     if request.method == "POST" and form.is_valid():
         try:
-            batch = actions.prepare_batch(actor=request.user, **form.cleaned_data)
+            batch = collections_actions.prepare_batch(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -233,7 +241,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def batch_export(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(CollectionBatch.objects.visible_to(request.user, TREASURY), pk=pk)
     try:
-        xml = actions.export_batch(actor=request.user, batch=batch)
+        xml = collections_actions.export_batch(actor=request.user, batch=batch)
     except ValidationError as error:
         for message in error.messages:
             messages.error(request, message)
@@ -253,8 +261,9 @@ def statement_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and territories:
         upload = form.cleaned_data["file"]
         try:
-            imports = actions.import_statement(actor=request.user, territory=territories[0], filename=upload.name,
-                                               data=upload.read(), background=True)
+            imports = statements_actions.import_statement(
+                actor=request.user, territory=territories[0], filename=upload.name, data=upload.read(), background=True
+            )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -313,25 +322,25 @@ def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if do == "match":
                 transfer = get_object_or_404(ExpectedTransfer.objects.visible_to(request.user, TREASURY),
                                              pk=request.POST.get("transfer"))
-                actions.match_line(actor=request.user, line=line, transfer=transfer,
+                matching_actions.match_line(actor=request.user, line=line, transfer=transfer,
                                    difference=request.POST.get("difference", ""))
                 messages.success(request, _("Movimento abbinato a %(ref)s e registrato.") % {"ref": transfer.reference})
                 return redirect("bank:lines")
             if do == "match_return":
                 collection = get_object_or_404(Collection.objects.visible_to(request.user, TREASURY),
                                                pk=request.POST.get("collection"))
-                actions.match_return(actor=request.user, line=line, collection=collection)
+                matching_actions.match_return(actor=request.user, line=line, collection=collection)
                 messages.success(request, _("Storno dell'addebito %(e2e)s registrato.")
                                  % {"e2e": collection.end_to_end_id})
                 return redirect("bank:lines")
             if do == "match_payout":
                 payout = get_object_or_404(Payout.objects.visible_to(request.user, TREASURY),
                                            pk=request.POST.get("payout"))
-                actions.match_payout(actor=request.user, line=line, payout=payout)
+                matching_actions.match_payout(actor=request.user, line=line, payout=payout)
                 messages.success(request, _("Versamento %(e2e)s confermato.") % {"e2e": payout.end_to_end_id})
                 return redirect("bank:lines")
             if do == "reject" and reject.is_valid():
-                actions.reject_line(actor=request.user, line=line, reason=reject.cleaned_data["reason"])
+                matching_actions.reject_line(actor=request.user, line=line, reason=reject.cleaned_data["reason"])
                 messages.success(request, _("Movimento scartato."))
                 return redirect("bank:lines")
         except ValidationError as error:
@@ -391,11 +400,11 @@ def payouts(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("do") == "request" and form.is_valid():
-                actions.request_payout(actor=request.user, **form.cleaned_data)
+                payouts_actions.request_payout(actor=request.user, **form.cleaned_data)
                 messages.success(request, _("Versamento richiesto: ora deve approvarlo un altro tesoriere."))
                 return redirect("bank:payouts")
             if request.POST.get("do") == "export" and export.is_valid():
-                batch = actions.export_payouts(actor=request.user, **export.cleaned_data)
+                batch = payouts_actions.export_payouts(actor=request.user, **export.cleaned_data)
                 messages.success(request, _("Distinta %(m)s pronta.") % {"m": batch.message_id})
                 return redirect("bank:payouts")
         except ValidationError as error:
@@ -413,10 +422,10 @@ def payout_decide(request: HttpRequest, pk: int) -> HttpResponse:
     payout = get_object_or_404(Payout.objects.visible_to(request.user, TREASURY), pk=pk)
     try:
         if request.POST.get("do") == "approve":
-            actions.approve_payout(actor=request.user, payout=payout)
+            payouts_actions.approve_payout(actor=request.user, payout=payout)
             messages.success(request, _("Versamento approvato."))
         else:
-            actions.reject_payout(actor=request.user, payout=payout, reason=request.POST.get("reason", ""))
+            payouts_actions.reject_payout(actor=request.user, payout=payout, reason=request.POST.get("reason", ""))
             messages.success(request, _("Versamento respinto."))
     except ValidationError as error:
         for message in error.messages:

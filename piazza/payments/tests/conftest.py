@@ -9,7 +9,7 @@ import pytest
 
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
-from piazza.payments.actions import create_payment
+from piazza.payments.actions.lifecycle import create_payment
 from piazza.payments.payables import PayableHandler, register_payable
 
 

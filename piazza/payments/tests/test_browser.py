@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.checks import run_checks
-from piazza.payments.actions import create_payment
+from piazza.payments.actions.lifecycle import create_payment
 from piazza.payments.models import Payment, SandboxCharge, State
 from piazza.territory.testing import build_tree
 from piazza.web.testing_browser import assert_accessible

@@ -17,7 +17,8 @@ from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.checks import run_checks
 from piazza.ledger.queries import balance
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import sync as sync_actions
 from piazza.payments.checks import provider_charges_in_ledger
 from piazza.payments.models import (
     AttemptState,
@@ -46,7 +47,7 @@ def card(number=OK, key="k1"):
 
 
 def paid(payment, key="first"):
-    actions.pay(actor=None, payment=payment, client_key=key, data={"card_number": OK}, return_url="")
+    lifecycle_actions.pay(actor=None, payment=payment, client_key=key, data={"card_number": OK}, return_url="")
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
     return payment
@@ -66,10 +67,12 @@ def second_charge(payment, number=2):
 
 def test_a_second_tab_gets_the_attempt_in_flight_and_charges_nothing(make_payment):
     payment = make_payment(1900)
-    first, created = actions.begin_attempt(actor=None, payment=payment, client_key="tab1")
+    first, created = lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="tab1")
     assert created
     # While the first tab's charge has no outcome yet, the second tab submits with its own key.
-    again = actions.pay(actor=None, payment=payment, client_key="tab2", data={"card_number": OK}, return_url="")
+    again = lifecycle_actions.pay(
+        actor=None, payment=payment, client_key="tab2", data={"card_number": OK}, return_url=""
+    )
     assert again.pk == first.pk
     assert SandboxCharge.objects.count() == 0
     assert PaymentAttempt.objects.filter(payment=payment).count() == 1
@@ -78,7 +81,7 @@ def test_a_second_tab_gets_the_attempt_in_flight_and_charges_nothing(make_paymen
 
 def test_the_payment_page_says_the_payment_is_already_under_way(make_payment):
     payment = make_payment(1900)
-    actions.begin_attempt(actor=None, payment=payment, client_key="tab1")
+    lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="tab1")
     response = Client().post(reverse("payments:pay", args=[payment.token]), card(key="tab2"), follow=True)
     assert response.status_code == 200
     assert "già in corso" in response.content.decode()
@@ -97,9 +100,11 @@ def test_a_payment_waiting_for_3ds_sends_a_second_tab_to_the_same_authentication
 
 def test_after_a_decline_a_new_attempt_may_start(make_payment):
     payment = make_payment(1900)
-    actions.pay(actor=None, payment=payment, client_key="a1", data={"card_number": "4000000000000002"},
+    lifecycle_actions.pay(actor=None, payment=payment, client_key="a1", data={"card_number": "4000000000000002"},
                 return_url="")
-    attempt = actions.pay(actor=None, payment=payment, client_key="a2", data={"card_number": OK}, return_url="")
+    attempt = lifecycle_actions.pay(
+        actor=None, payment=payment, client_key="a2", data={"card_number": OK}, return_url=""
+    )
     assert attempt.number == 2 and attempt.state == AttemptState.SUCCEEDED
 
 
@@ -108,13 +113,13 @@ def test_an_attempt_that_never_got_an_answer_does_not_block_the_payment_forever(
     processor is asked, it holds no charge, and a new try may start (charged once)."""
     with freeze_time("2026-03-10 10:00:00"):
         payment = make_payment(1900)
-        stuck, _created = actions.begin_attempt(actor=None, payment=payment, client_key="died")
+        stuck, _created = lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="died")
     with freeze_time("2026-03-10 10:05:00"):
-        assert actions.pay(actor=None, payment=payment, client_key="early", data={"card_number": OK},
+        assert lifecycle_actions.pay(actor=None, payment=payment, client_key="early", data={"card_number": OK},
                            return_url="").pk == stuck.pk
         assert SandboxCharge.objects.count() == 0
     with freeze_time("2026-03-10 10:30:00"):
-        attempt = actions.pay(actor=None, payment=payment, client_key="later", data={"card_number": OK},
+        attempt = lifecycle_actions.pay(actor=None, payment=payment, client_key="later", data={"card_number": OK},
                               return_url="")
     assert attempt.pk != stuck.pk and attempt.state == AttemptState.SUCCEEDED
     stuck.refresh_from_db()
@@ -137,7 +142,7 @@ def test_a_late_duplicate_charge_is_refunded_automatically(make_payment, tree, d
     clearing = balance(get_account("provider_clearing", key="sandbox"))
     attempt, charge = second_charge(payment)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
+        lifecycle_actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
                                     result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
                                     source="return")
     charge.refresh_from_db()
@@ -155,7 +160,7 @@ def test_a_late_duplicate_charge_is_refunded_automatically(make_payment, tree, d
     assert run_checks() == []
     # Applying the same answer again refunds nothing more.
     with django_capture_on_commit_callbacks(execute=True):
-        actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
+        lifecycle_actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
                                     result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
                                     source="webhook")
     charge.refresh_from_db()
@@ -195,7 +200,7 @@ def test_a_duplicate_the_provider_cannot_refund_stays_visible(make_payment, monk
     payment = paid(make_payment(1900))
     attempt, charge = second_charge(payment)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
+        lifecycle_actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
                                     result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
                                     source="return")
     duplicate = DuplicateCharge.objects.get()
@@ -230,7 +235,7 @@ def test_reconciliation_books_a_charge_whose_answer_was_lost(make_payment, djang
     """A charge made at the processor for a payment still open (the answer never came back)."""
     with freeze_time("2026-03-10 10:00:00"):
         payment = make_payment(1900)
-        attempt, _created = actions.begin_attempt(actor=None, payment=payment, client_key="lost")
+        attempt, _created = lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="lost")
         SandboxProvider()._record(attempt.provider_key, payment, OK, "succeeded", False)
     assert len(provider_charges_in_ledger(since=SINCE, until=UNTIL)) == 1
     with freeze_time("2026-03-10 12:00:00"), django_capture_on_commit_callbacks(execute=True):
@@ -258,7 +263,7 @@ def test_reconciliation_with_stripe(fake_stripe, make_payment, django_capture_on
     problems = provider_charges_in_ledger(since=SINCE, until=UNTIL, providers=["stripe"])
     assert len(problems) == 1 and other["id"] in str(problems[0])
     with django_capture_on_commit_callbacks(execute=True):
-        actions.adopt_provider_charge(actor=None, provider_id="stripe", reference=other["id"],
+        sync_actions.adopt_provider_charge(actor=None, provider_id="stripe", reference=other["id"],
                                       payment_id=str(payment.pk))
     refunds = [r for r in fake_stripe.refunds.values() if r["payment_intent"] == other["id"]]
     assert [r["amount"] for r in refunds] == [1900]

@@ -62,7 +62,7 @@ def test_ten_parallel_posts_to_the_payment_page_charge_once(make_payment, slow_p
 def test_a_late_duplicate_charge_racing_the_first_is_refunded(make_payment):
     """Two answers for two charges of one payment applied at the same moment (the browser's
     return and a webhook): one books the payment, the other is refunded, never dropped."""
-    from piazza.payments.actions import apply_charge_result
+    from piazza.payments.actions.lifecycle import apply_charge_result
     from piazza.payments.providers.base import ChargeResult, Outcome
 
     payment = make_payment(1900)

@@ -15,8 +15,10 @@ from django.urls import reverse
 from piazza.core.models import AuditEntry
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
-from piazza.payments import actions
-from piazza.payments.bank import actions as bank_actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import methods as methods_actions
+from piazza.payments.actions import sync as sync_actions
+from piazza.payments.bank.actions import accounts as accounts_bank_actions
 from piazza.payments.bank.models import ExpectedTransfer
 from piazza.payments.bank.references import format_reference
 from piazza.payments.bank.tests.conftest import CREDITOR_ID, OUR_IBAN
@@ -34,8 +36,13 @@ CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
 def bank(tree):
     """The Bologna federation's bank account (with a SEPA creditor id); Milano has none."""
     treasurer = make_official("anna.tesoriera", tree.bologna, [Role.TREASURY])
-    return bank_actions.register_bank_account(actor=treasurer, territory=tree.bologna, name="PD Federazione di Bologna",
-                                              iban=OUR_IBAN, creditor_id=CREDITOR_ID)
+    return accounts_bank_actions.register_bank_account(
+        actor=treasurer,
+        territory=tree.bologna,
+        name="PD Federazione di Bologna",
+        iban=OUR_IBAN,
+        creditor_id=CREDITOR_ID,
+    )
 
 
 @pytest.fixture
@@ -47,7 +54,7 @@ def stepped(make_payment):
 def _milano_payment(tree, cents=2500):
     amount = Money(cents)
     account = get_account("territory", owner=tree.milano, territory=tree.milano)
-    return actions.create_payment(
+    return lifecycle_actions.create_payment(
         actor=None, amount=amount, allocations=[(account, amount)], provider="sandbox", description="Donazione",
         creation_key=f"milano:{cents}", payable=tree.milano, payer_name="Luca Bianchi",
         payer_email="luca@example.org", territory=tree.milano, metadata={"method_step": True})
@@ -75,11 +82,11 @@ def test_the_step_offers_what_the_territory_has(bank, fake_paypal, tree, stepped
 def test_a_territory_turns_a_rail_off_for_its_subtree_and_a_circolo_back_on(bank, fake_paypal, tree, stepped):
     treasurer = make_official("tes.bo", tree.bologna, [Role.TREASURY])
     payment = stepped()
-    actions.set_territory_method(actor=treasurer, territory=tree.bologna, provider="paypal", enabled=False)
+    methods_actions.set_territory_method(actor=treasurer, territory=tree.bologna, provider="paypal", enabled=False)
     assert [m.kind for m in offered_methods(payment)] == ["card", "bank_transfer"]
     assert [m.kind for m in offered_methods(_milano_payment(tree))] == ["card", "paypal"]  # another federation
     circolo_treasurer = make_official("tes.centro", tree.bologna_centro, [Role.TREASURY])
-    actions.set_territory_method(actor=circolo_treasurer, territory=tree.bologna_centro, provider="paypal",
+    methods_actions.set_territory_method(actor=circolo_treasurer, territory=tree.bologna_centro, provider="paypal",
                                  enabled=True)
     assert [m.kind for m in offered_methods(payment)] == ["card", "paypal", "bank_transfer"]
 
@@ -87,10 +94,10 @@ def test_a_territory_turns_a_rail_off_for_its_subtree_and_a_circolo_back_on(bank
 def test_bad_input_rail_setting_out_of_scope_or_unknown(tree):
     outsider = make_official("tes.mi", tree.milano, [Role.TREASURY])
     with pytest.raises(PermissionDenied):
-        actions.set_territory_method(actor=outsider, territory=tree.bologna, provider="paypal", enabled=False)
+        methods_actions.set_territory_method(actor=outsider, territory=tree.bologna, provider="paypal", enabled=False)
     treasurer = make_official("tes.bo", tree.bologna, [Role.TREASURY])
     with pytest.raises(ValidationError) as refused:
-        actions.set_territory_method(actor=treasurer, territory=tree.bologna, provider="bitcoin", enabled=True)
+        methods_actions.set_territory_method(actor=treasurer, territory=tree.bologna, provider="bitcoin", enabled=True)
     assert "sconosciuto" in str(refused.value)
     assert not tree.bologna.payment_methods.exists()
 
@@ -140,7 +147,7 @@ def test_bad_input_a_method_not_offered_is_refused_and_nothing_changes(bank, ste
     response = client.post(reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k2"})
     assert response.status_code == 400 and "Scegli come vuoi pagare" in response.content.decode()
     with pytest.raises(ValidationError):
-        actions.choose_method(actor=None, payment=payment, method="paypal")  # PayPal is not configured
+        methods_actions.choose_method(actor=None, payment=payment, method="paypal")  # PayPal is not configured
     payment.refresh_from_db()
     assert payment.provider == "sandbox" and not payment.attempts.exists()
 
@@ -151,7 +158,7 @@ def test_no_switch_while_a_charge_is_in_flight(bank, stepped):
     client.post(reverse("payments:choose_method", args=[payment.token]),
                 {"idempotency_key": "k1", "method": "bank_transfer"})
     with pytest.raises(ValidationError) as refused:
-        actions.choose_method(actor=None, payment=payment, method="card")
+        methods_actions.choose_method(actor=None, payment=payment, method="card")
     assert "già in corso" in str(refused.value)
     payment.refresh_from_db()
     assert payment.provider == "bank_transfer"
@@ -212,7 +219,7 @@ def test_sandbox_fingerprint_survives_reconciliation(make_payment):
                 {"idempotency_key": "k1", **CARD, "card_number": "4000000000000077"})
     payment.refresh_from_db()
     assert payment.state == State.PENDING and payment.attempts.get().state == AttemptState.UNKNOWN
-    actions.reconcile_payment(actor=None, payment=payment)
+    sync_actions.reconcile_payment(actor=None, payment=payment)
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED and payment.metadata["instrument_fingerprint"].startswith("sandbox:")
 

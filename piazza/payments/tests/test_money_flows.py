@@ -17,7 +17,11 @@ from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.checks import run_checks
 from piazza.ledger.queries import balance
-from piazza.payments import actions, links
+from piazza.payments import links
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import recurring as recurring_actions
+from piazza.payments.actions import refunds as refunds_actions
+from piazza.payments.actions import sync as sync_actions
 from piazza.payments.models import (
     Payment,
     RecurringSchedule,
@@ -43,7 +47,7 @@ OK = "4242424242424242"
 
 def paid(make_payment, cents=2500, key="k", card=OK, **extra):
     payment = make_payment(cents, **extra)
-    actions.pay(actor=None, payment=payment, client_key=f"{key}-{payment.pk}", data={"card_number": card},
+    lifecycle_actions.pay(actor=None, payment=payment, client_key=f"{key}-{payment.pk}", data={"card_number": card},
                 return_url="/")
     payment.refresh_from_db()
     return payment
@@ -61,7 +65,7 @@ def post_webhook(client, body, signature):
 ])
 def test_bad_amounts_refused(tree, split_accounts, amount, code):
     with pytest.raises(ValidationError):
-        actions.create_payment(actor=None, amount=amount, allocations=[(split_accounts[0], Money(100))],
+        lifecycle_actions.create_payment(actor=None, amount=amount, allocations=[(split_accounts[0], Money(100))],
                                provider="sandbox", description="x", creation_key=f"bad:{code}")
     assert not Payment.objects.exists()
     assert AuditEntry.objects.filter(kind="denied", data__code=code).exists()
@@ -69,23 +73,35 @@ def test_bad_amounts_refused(tree, split_accounts, amount, code):
 
 def test_currency_mismatch_and_bad_split_refused(tree, split_accounts):
     with pytest.raises(ValidationError, match="Valute diverse"):
-        actions.create_payment(actor=None, amount=Money(100, "USD"),
+        lifecycle_actions.create_payment(actor=None, amount=Money(100, "USD"),
                                allocations=[(split_accounts[0], Money(100, "USD"))],
                                provider="sandbox", description="x", creation_key="usd")
     with pytest.raises(ValidationError, match="non corrispondono"):
-        actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(90))],
+        lifecycle_actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(90))],
                                provider="sandbox", description="x", creation_key="split")
     with pytest.raises(ValidationError, match="sconosciuto"):
-        actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
+        lifecycle_actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
                                provider="bitcoin", description="x", creation_key="prov")
     assert not Payment.objects.exists()
 
 
 def test_creation_is_idempotent(make_payment, tree, split_accounts):
-    first = actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
-                                   provider="sandbox", description="x", creation_key="same")
-    again = actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
-                                   provider="sandbox", description="x", creation_key="same")
+    first = lifecycle_actions.create_payment(
+        actor=None,
+        amount=Money(100),
+        allocations=[(split_accounts[0], Money(100))],
+        provider="sandbox",
+        description="x",
+        creation_key="same",
+    )
+    again = lifecycle_actions.create_payment(
+        actor=None,
+        amount=Money(100),
+        allocations=[(split_accounts[0], Money(100))],
+        provider="sandbox",
+        description="x",
+        creation_key="same",
+    )
     assert first.pk == again.pk
 
 
@@ -118,7 +134,7 @@ def test_out_of_order_refund_before_success(client, make_payment, split_accounts
     provider = get_provider("sandbox")
     # The charge succeeded at the processor but our browser flow never heard back.
     provider._record(f"piazza-payment-{payment.pk}-attempt-1", payment, OK, "succeeded", False)
-    actions.begin_attempt(actor=None, payment=payment, client_key="lost")
+    lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="lost")
     charge = SandboxCharge.objects.get()
     provider.simulate_refund(charge.reference, 400)
     body, sig = SandboxProvider.webhook_body("refund.created", charge.reference, event_id="evt_refund",
@@ -139,28 +155,28 @@ def test_partial_then_full_refund_reverses_split(make_payment, split_accounts, h
     payment = paid(make_payment, 1001)
     centro, emilia = split_accounts
     assert (balance(centro), balance(emilia)) == (Money(801), Money(200))
-    actions.refund_payment(actor=None, payment=payment, amount=Money(333), reason="errore")
+    refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(333), reason="errore")
     payment.refresh_from_db()
     assert payment.state == State.PARTIALLY_REFUNDED
     with pytest.raises(ValidationError, match="al massimo 6,68 €"):
-        actions.refund_payment(actor=None, payment=payment, amount=Money(669))
-    actions.refund_payment(actor=None, payment=payment)
+        refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(669))
+    refunds_actions.refund_payment(actor=None, payment=payment)
     payment.refresh_from_db()
     assert payment.state == State.REFUNDED
     assert (balance(centro), balance(emilia)) == (Money(0), Money(0))
     with pytest.raises(ValidationError, match="solo un pagamento riuscito"):
-        actions.refund_payment(actor=None, payment=payment, amount=Money(1))
+        refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(1))
 
 
 def test_refund_bad_input(make_payment):
     payment = make_payment(1000)
     with pytest.raises(ValidationError, match="solo un pagamento riuscito"):
-        actions.refund_payment(actor=None, payment=payment, amount=Money(100))
+        refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(100))
     payment = paid(make_payment, 1000, key="r")
     with pytest.raises(ValidationError, match="maggiore di zero"):
-        actions.refund_payment(actor=None, payment=payment, amount=Money(0))
+        refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(0))
     with pytest.raises(ValidationError, match="EUR"):
-        actions.refund_payment(actor=None, payment=payment, amount=Money(100, "USD"))
+        refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(100, "USD"))
 
 
 def test_refund_needs_treasury_of_the_territory(make_payment, tree):
@@ -170,9 +186,9 @@ def test_refund_needs_treasury_of_the_territory(make_payment, tree):
     payment = paid(make_payment, 1000)
     outsider = make_official("tesoriere.modena", tree.modena, [Role.TREASURY])
     with pytest.raises(Exception, match="tesoreria"):
-        actions.refund_payment(actor=outsider, payment=payment)
+        refunds_actions.refund_payment(actor=outsider, payment=payment)
     treasurer = make_official("tesoriere.bologna", tree.bologna, [Role.TREASURY])
-    actions.refund_payment(actor=treasurer, payment=payment)
+    refunds_actions.refund_payment(actor=treasurer, payment=payment)
 
 
 def test_dispute_lost_and_won(make_payment, split_accounts, handler):
@@ -181,15 +197,15 @@ def test_dispute_lost_and_won(make_payment, split_accounts, handler):
     won = paid(make_payment, 3000, key="w")
     for payment in (lost, won):
         dispute_id = provider.simulate_dispute(payment.provider_reference, status="open", fee_cents=1500)
-        actions.reconcile_payment(actor=None, payment=payment)
+        sync_actions.reconcile_payment(actor=None, payment=payment)
         payment.refresh_from_db()
         assert payment.state == State.DISPUTED
         payment.dispute_id = dispute_id
     assert balance(split_accounts[0]) == Money(0)
     provider.simulate_dispute(lost.provider_reference, status="lost", dispute_id=lost.dispute_id)
     provider.simulate_dispute(won.provider_reference, status="won", dispute_id=won.dispute_id)
-    actions.reconcile_payment(actor=None, payment=lost)
-    actions.reconcile_payment(actor=None, payment=won)
+    sync_actions.reconcile_payment(actor=None, payment=lost)
+    sync_actions.reconcile_payment(actor=None, payment=won)
     lost.refresh_from_db()
     won.refresh_from_db()
     assert lost.state == State.CHARGED_BACK
@@ -201,12 +217,12 @@ def test_dispute_lost_and_won(make_payment, split_accounts, handler):
 # --- recurring ----------------------------------------------------------------------------------
 
 def _recurring(tree, split_accounts, card=OK, email="marta@example.org"):
-    schedule, first = actions.create_recurring(
+    schedule, first = recurring_actions.create_recurring(
         actor=None, amount=Money(1000), allocations=[(split_accounts[0], Money(800)), (split_accounts[1], Money(200))],
         provider="sandbox", description="Donazione mensile", creation_key=f"rec:{email}:{card}",
         payable=tree.bologna_centro, payer_name="Marta", payer_email=email, territory=tree.bologna_centro,
     )
-    actions.pay(actor=None, payment=first, client_key=f"first-{schedule.pk}", data={"card_number": card},
+    lifecycle_actions.pay(actor=None, payment=first, client_key=f"first-{schedule.pk}", data={"card_number": card},
                 return_url="/")
     schedule.refresh_from_db()
     return schedule
@@ -314,7 +330,7 @@ def test_same_webhook_ten_times_in_parallel_books_once(make_payment):
     payment = make_payment(1000)
     provider = get_provider("sandbox")
     provider._record(f"piazza-payment-{payment.pk}-attempt-1", payment, OK, "succeeded", False)
-    actions.begin_attempt(actor=None, payment=payment, client_key="lost")
+    lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="lost")
     charge = SandboxCharge.objects.get()
     body, sig = SandboxProvider.webhook_body("charge.succeeded", charge.reference, event_id="evt_par",
                                              payment_id=str(payment.pk))

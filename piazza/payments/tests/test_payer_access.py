@@ -16,7 +16,8 @@ from freezegun import freeze_time
 
 from piazza.core.models import AuditEntry
 from piazza.core.money import Money
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import recurring as recurring_actions
 from piazza.payments.models import PayerAccessLink, RecurringSchedule, ScheduleState
 
 pytestmark = pytest.mark.usefixtures("check_ledger")
@@ -28,22 +29,22 @@ NOW = "2026-03-10 10:00:00+01:00"
 @pytest.fixture
 def victims_gift(tree, split_accounts, handler):
     """Marta's monthly gift, paid with her card: what a stranger must not see or cancel."""
-    schedule, first = actions.create_recurring(
+    schedule, first = recurring_actions.create_recurring(
         actor=None, amount=Money(1900), allocations=[(split_accounts[0], Money(1500)), (split_accounts[1], Money(400))],
         provider="sandbox", description="Donazione mensile", creation_key="rec:marta", payable=tree.bologna_centro,
         payer_name="Marta Bianchi", payer_email="marta@example.org", territory=tree.bologna_centro)
-    actions.pay(actor=None, payment=first, client_key="first-marta", data={"card_number": OK}, return_url="/")
+    lifecycle_actions.pay(actor=None, payment=first, client_key="first-marta", data={"card_number": OK}, return_url="/")
     schedule.refresh_from_db()
     assert schedule.state == ScheduleState.ACTIVE
     return schedule
 
 
 def _attackers_payment(tree, split_accounts, email):
-    payment = actions.create_payment(
+    payment = lifecycle_actions.create_payment(
         actor=None, amount=Money(200), allocations=[(split_accounts[0], Money(200))], provider="sandbox",
         description="Contributo", creation_key=f"attacker:{email}", payable=tree.bologna_centro,
         payer_name="Mario Intruso", payer_email=email, territory=tree.bologna_centro)
-    actions.pay(actor=None, payment=payment, client_key=f"attacker-{email}", data={"card_number": OK},
+    lifecycle_actions.pay(actor=None, payment=payment, client_key=f"attacker-{email}", data={"card_number": OK},
                 return_url="/")
     payment.refresh_from_db()
     assert payment.is_booked

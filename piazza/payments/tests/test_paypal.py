@@ -9,7 +9,9 @@ from django.urls import reverse
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.queries import balance
-from piazza.payments import actions
+from piazza.payments.actions import recurring as recurring_actions
+from piazza.payments.actions import refunds as refunds_actions
+from piazza.payments.actions import sync as sync_actions
 from piazza.payments.models import State, WebhookEvent, WebhookStatus
 
 pytestmark = pytest.mark.usefixtures("check_ledger")
@@ -132,7 +134,7 @@ def test_refunds_partial_full_and_from_dashboard(fake_paypal, make_payment, tree
     fake_paypal.approve(order_id)
     back(client, payment, order_id)
     payment.refresh_from_db()
-    refund = actions.refund_payment(actor=None, payment=payment, amount=Money(1250))
+    refund = refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(1250))
     assert refund.state == "succeeded"
     refunds = fake_paypal.orders[order_id]["purchase_units"][0]["payments"]["refunds"]
     assert refunds[0]["amount"]["value"] == "12.50" and refunds[0]["custom_id"] == str(refund.pk)
@@ -141,7 +143,7 @@ def test_refunds_partial_full_and_from_dashboard(fake_paypal, make_payment, tree
     assert webhook(client, body, headers).status_code == 200
     payment.refresh_from_db()
     assert payment.state == State.PARTIALLY_REFUNDED and payment.refunds.count() == 2
-    actions.refund_payment(actor=None, payment=payment)
+    refunds_actions.refund_payment(actor=None, payment=payment)
     payment.refresh_from_db()
     assert payment.state == State.REFUNDED
     centre = get_account("territory", owner=tree.bologna_centro, territory=tree.bologna_centro)
@@ -178,7 +180,7 @@ def test_capture_timeout_is_reconciled_once(fake_paypal, make_payment, settings)
     assert response["Location"] == reverse("payments:done", args=[payment.token])
     payment.refresh_from_db()
     assert payment.state == State.PENDING
-    actions.reconcile_payment(actor=None, payment=payment)
+    sync_actions.reconcile_payment(actor=None, payment=payment)
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
     assert len(fake_paypal.completed_captures) == 1
@@ -188,5 +190,11 @@ def test_paypal_refuses_recurring(fake_paypal, tree, split_accounts):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError, match="addebiti ricorrenti"):
-        actions.create_recurring(actor=None, amount=Money(1000), allocations=[(split_accounts[0], Money(1000))],
-                                 provider="paypal", description="x", creation_key="pp-monthly")
+        recurring_actions.create_recurring(
+            actor=None,
+            amount=Money(1000),
+            allocations=[(split_accounts[0], Money(1000))],
+            provider="paypal",
+            description="x",
+            creation_key="pp-monthly",
+        )

@@ -22,7 +22,10 @@ from piazza.core.money import Money
 from piazza.ledger.checks import run_checks
 from piazza.ledger.models import Entry
 from piazza.ledger.queries import balance
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import refunds as refunds_actions
+from piazza.payments.actions import reversals as reversals_actions
+from piazza.payments.actions import sync as sync_actions
 from piazza.payments.booking import clearing_account
 from piazza.payments.models import BOOKED_STATES, Payment, SandboxCharge, State
 from piazza.payments.providers.registry import get_provider
@@ -78,7 +81,9 @@ class Run:
             self.counter += 1
             key = f"key{self.counter}"
             try:
-                actions.pay(actor=None, payment=payment, client_key=key, data={"card_number": op[2]}, return_url="/")
+                lifecycle_actions.pay(
+                    actor=None, payment=payment, client_key=key, data={"card_number": op[2]}, return_url="/"
+                )
             except ValidationError:
                 assert not payment.is_open  # refused only because it is settled or closed
             else:
@@ -86,7 +91,7 @@ class Run:
         elif kind == "replay" and payment.pk in self.keys:
             # The same form posted again (double click, back button): never a second charge.
             try:
-                actions.pay(actor=None, payment=payment, client_key=self.keys[payment.pk],
+                lifecycle_actions.pay(actor=None, payment=payment, client_key=self.keys[payment.pk],
                             data={"card_number": CARDS[0]}, return_url="/")
             except ValidationError:
                 assert not payment.is_open  # "already paid": the view shows the outcome instead
@@ -94,7 +99,7 @@ class Run:
             amount = None if op[2] is None else Money(payment.amount_cents * op[2] // 100)
             # Zero, negative, too large or not refundable: refused, nothing written.
             with contextlib.suppress(ValidationError):
-                actions.refund_payment(actor=None, payment=payment, amount=amount)
+                refunds_actions.refund_payment(actor=None, payment=payment, amount=amount)
         elif kind == "dashboard_refund" and payment.provider_reference:
             charge = SandboxCharge.objects.get(reference=payment.provider_reference)
             disputed = sum(d["amount"] for d in charge.disputes)
@@ -113,7 +118,7 @@ class Run:
                                         content_type="application/json", HTTP_SANDBOX_SIGNATURE=signature)
             assert response.status_code == 200
         elif kind == "reconcile":
-            actions.reconcile_payment(actor=None, payment=payment)
+            sync_actions.reconcile_payment(actor=None, payment=payment)
 
     @staticmethod
     def check_allocations(payment: Payment) -> None:
@@ -121,7 +126,7 @@ class Run:
         keys = [f"payment:{payment.pk}"] + [f"refund:{r.pk}" for r in payment.refunds.all()]
         keys += [f"dispute:{d.pk}:{suffix}" for d in payment.disputes.all() for suffix in ("opened", "won", "lost")]
         allocations = list(payment.allocations.order_by("pk"))
-        kept = payment.amount - actions.reversed_total(payment)
+        kept = payment.amount - reversals_actions.reversed_total(payment)
         shares = kept.allocate([a.amount_cents for a in allocations])
         for allocation, share in zip(allocations, shares, strict=True):
             credited = -sum(Entry.objects.filter(account_id=allocation.account_id,
@@ -140,11 +145,11 @@ class Run:
             if payment.state in BOOKED_STATES:
                 assert charged == 1
                 booked += payment.amount
-            assert actions.reversed_total(payment) <= payment.amount
+            assert reversals_actions.reversed_total(payment) <= payment.amount
             if payment.state in BOOKED_STATES:
                 self.check_allocations(payment)
             if payment.state == State.REFUNDED:
-                assert actions.reversed_total(payment) == payment.amount
+                assert reversals_actions.reversed_total(payment) == payment.amount
         if self.payments:
             # Clearing holds what was received minus everything sent back and every fee.
             assert balance(clearing_account(self.payments[0])).cents <= booked.cents
@@ -177,10 +182,14 @@ class _Rollback(Exception):
 def test_new_try_after_a_timeout_does_not_charge_again(make_payment, check_ledger):
     """The payer times out, then tries again with another card: the first charge is found instead."""
     payment = make_payment(2500)
-    actions.pay(actor=None, payment=payment, client_key="first", data={"card_number": CARDS[3]}, return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key="first", data={"card_number": CARDS[3]}, return_url="/"
+    )
     payment.refresh_from_db()
     assert payment.state == State.PENDING
-    actions.pay(actor=None, payment=payment, client_key="second", data={"card_number": CARDS[0]}, return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key="second", data={"card_number": CARDS[0]}, return_url="/"
+    )
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
     assert SandboxCharge.objects.count() == 1

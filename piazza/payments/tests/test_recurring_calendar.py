@@ -8,7 +8,8 @@ import pytest
 
 from piazza.core import testing_clock
 from piazza.core.money import Money
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import recurring as recurring_actions
 from piazza.payments.models import Payment, State
 from piazza.payments.tasks import run_due_charges
 
@@ -16,13 +17,14 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _recurring(tree, split_accounts, interval="monthly"):
-    schedule, first = actions.create_recurring(
+    schedule, first = recurring_actions.create_recurring(
         actor=None, amount=Money(1000), allocations=[(split_accounts[0], Money(800)), (split_accounts[1], Money(200))],
         provider="sandbox", description="Donazione", creation_key=f"calendar:{interval}", interval=interval,
         payable=tree.bologna_centro, payer_name="Marta", payer_email="marta@example.org", territory=tree.bologna_centro,
     )
-    actions.pay(actor=None, payment=first, client_key="calendar-first", data={"card_number": "4242424242424242"},
-                return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=first, client_key="calendar-first", data={"card_number": "4242424242424242"}, return_url="/"
+    )
     schedule.refresh_from_db()
     return schedule
 

@@ -8,7 +8,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import recurring as recurring_actions
+from piazza.payments.actions import refunds as refunds_actions
 from piazza.payments.models import Payment, PaymentAttempt, RecurringSchedule
 from piazza.payments.providers.base import Capability
 from piazza.payments.providers.sandbox import SandboxProvider
@@ -20,7 +22,7 @@ OK = "4242424242424242"
 
 def _paid(make_payment, cents=1000):
     payment = make_payment(cents)
-    actions.pay(actor=None, payment=payment, client_key=f"paid-{payment.pk}", data={"card_number": OK},
+    lifecycle_actions.pay(actor=None, payment=payment, client_key=f"paid-{payment.pk}", data={"card_number": OK},
                 return_url="/")
     payment.refresh_from_db()
     return payment
@@ -32,32 +34,32 @@ def _without(monkeypatch, *capabilities):
 
 def _client_key_reused(make_payment, split_accounts, monkeypatch):
     first, second = make_payment(1000), make_payment(1200)
-    actions.begin_attempt(actor=None, payment=first, client_key="same-key")
-    return lambda: actions.begin_attempt(actor=None, payment=second, client_key="same-key")
+    lifecycle_actions.begin_attempt(actor=None, payment=first, client_key="same-key")
+    return lambda: lifecycle_actions.begin_attempt(actor=None, payment=second, client_key="same-key")
 
 
 def _payment_closed(make_payment, split_accounts, monkeypatch):
     payment = _paid(make_payment)
-    return lambda: actions.begin_attempt(actor=None, payment=payment, client_key="late-tab")
+    return lambda: lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="late-tab")
 
 
 def _not_cancelable(make_payment, split_accounts, monkeypatch):
     payment = _paid(make_payment)
-    return lambda: actions.cancel_payment(actor=None, payment=payment)
+    return lambda: lifecycle_actions.cancel_payment(actor=None, payment=payment)
 
 
 def _refund(amount, *, paid=True, without=()):
     def setup(make_payment, split_accounts, monkeypatch):
         payment = _paid(make_payment) if paid else make_payment(1000)
         _without(monkeypatch, *without)
-        return lambda: actions.request_refund(actor=None, payment=payment, amount=amount)
+        return lambda: refunds_actions.request_refund(actor=None, payment=payment, amount=amount)
     return setup
 
 
 def _no_recurring(make_payment, split_accounts, monkeypatch):
     _without(monkeypatch, Capability.RECURRING)
     centro, emilia = split_accounts
-    return lambda: actions.create_recurring(
+    return lambda: recurring_actions.create_recurring(
         actor=None, amount=Money(1000), allocations=[(centro, Money(800)), (emilia, Money(200))],
         provider="sandbox", description="Mensile", creation_key="monthly:1")
 

@@ -11,7 +11,8 @@ from django.urls import reverse
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.queries import balance
-from piazza.payments.actions import pay, reconcile_payment
+from piazza.payments.actions.lifecycle import pay
+from piazza.payments.actions.sync import reconcile_payment
 from piazza.payments.models import AttemptState, Payment, PaymentEvent, SandboxCharge, State
 
 pytestmark = pytest.mark.usefixtures("check_ledger")

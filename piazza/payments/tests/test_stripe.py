@@ -14,7 +14,10 @@ from piazza.core.money import Money
 from piazza.core.testing_queries import exact_queries
 from piazza.ledger.accounts import get_account
 from piazza.ledger.queries import balance
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import recurring as recurring_actions
+from piazza.payments.actions import refunds as refunds_actions
+from piazza.payments.actions import sync as sync_actions
 from piazza.payments.models import (
     AttemptState,
     Payment,
@@ -196,12 +199,12 @@ def test_partial_then_full_refund_and_refused_excess(fake_stripe, make_payment, 
     fake_stripe.confirm(intent, "pm_card_visa")
     back(client, payment)
     payment.refresh_from_db()
-    actions.refund_payment(actor=None, payment=payment, amount=Money(2000), reason="doppione")
+    refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(2000), reason="doppione")
     payment.refresh_from_db()
     assert payment.state == State.PARTIALLY_REFUNDED
     remote = next(iter(fake_stripe.refunds.values()))
     assert remote["amount"] == 2000 and remote["metadata"]["piazza_refund"] == str(payment.refunds.get().pk)
-    actions.refund_payment(actor=None, payment=payment)
+    refunds_actions.refund_payment(actor=None, payment=payment)
     payment.refresh_from_db()
     assert payment.state == State.REFUNDED
     assert sum(r["amount"] for r in fake_stripe.refunds.values()) == 5000
@@ -218,12 +221,12 @@ def test_refund_timeout_stays_pending_then_reconciled(fake_stripe, make_payment,
     payment.refresh_from_db()
     settings.STRIPE_TIMEOUT_SECONDS = 0.5  # the next call times out; others keep the generous default
     fake_stripe.slow_once("/v1/refunds", 1.5)
-    refund = actions.refund_payment(actor=None, payment=payment, amount=Money(1000))
+    refund = refunds_actions.refund_payment(actor=None, payment=payment, amount=Money(1000))
     settings.STRIPE_TIMEOUT_SECONDS = 5
     assert refund.state == "pending"
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
-    actions.reconcile_payment(actor=None, payment=payment)
+    sync_actions.reconcile_payment(actor=None, payment=payment)
     refund.refresh_from_db()
     payment.refresh_from_db()
     assert refund.state == "succeeded" and payment.state == State.PARTIALLY_REFUNDED
@@ -257,16 +260,16 @@ def test_dispute_won_restores_the_payment(fake_stripe, make_payment):
     fake_stripe.confirm(intent, "pm_card_visa")
     back(client, payment)
     fake_stripe.dispute(intent)
-    actions.reconcile_payment(actor=None, payment=payment)
+    sync_actions.reconcile_payment(actor=None, payment=payment)
     fake_stripe.dispute(intent, status="won")
-    actions.reconcile_payment(actor=None, payment=payment)
+    sync_actions.reconcile_payment(actor=None, payment=payment)
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
 
 
 def _recurring(fake_stripe, tree, split_accounts, method="pm_card_visa"):
     amount = Money(1000)
-    schedule, first = actions.create_recurring(
+    schedule, first = recurring_actions.create_recurring(
         actor=None, amount=amount, allocations=list(zip(split_accounts, amount.allocate([80, 20]), strict=True)),
         provider="stripe", description="Donazione mensile", creation_key="stripe-monthly",
         payer_name="Giulia Rossi", payer_email="giulia@example.org", territory=tree.bologna_centro,
@@ -336,7 +339,7 @@ def test_start_timeout_keeps_payment_pending(fake_stripe, make_payment, settings
     assert response["Location"] == reverse("payments:done", args=[payment.token])
     payment.refresh_from_db()
     assert payment.state == State.PENDING
-    actions.reconcile_payment(actor=None, payment=payment)  # never confirmed: still pending, no charge
+    sync_actions.reconcile_payment(actor=None, payment=payment)  # never confirmed: still pending, no charge
     payment.refresh_from_db()
     assert payment.state == State.PENDING and not fake_stripe.charges
 
@@ -346,7 +349,7 @@ def test_unconfigured_stripe_is_refused(settings, tree, split_accounts):
 
     settings.STRIPE_SECRET_KEY = ""
     with pytest.raises(ValidationError, match="non è disponibile"):
-        actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
+        lifecycle_actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
                                provider="stripe", description="x", creation_key="nostripe")
 
 

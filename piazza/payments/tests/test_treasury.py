@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.payments import actions
+from piazza.payments.actions import lifecycle as lifecycle_actions
+from piazza.payments.actions import recurring as recurring_actions
 from piazza.payments.models import RecurringSchedule, ScheduleState, State, WebhookEvent
 from piazza.payments.queries import dashboard_section
 from piazza.payments.tasks import run_due_charges
@@ -22,7 +23,9 @@ OK = "4242424242424242"
 
 
 def paid(payment, card=OK):
-    actions.pay(actor=None, payment=payment, client_key=f"k{payment.pk}", data={"card_number": card}, return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key=f"k{payment.pk}", data={"card_number": card}, return_url="/"
+    )
     payment.refresh_from_db()
     return payment
 
@@ -32,7 +35,7 @@ def paused(tree, split_accounts, settings):
     """A monthly gift whose saved card now fails, paused after the allowed failures."""
     settings.PAYMENTS_RECURRING_MAX_FAILURES = 1
     amount = Money(1000)
-    schedule, first = actions.create_recurring(
+    schedule, first = recurring_actions.create_recurring(
         actor=None, amount=amount, allocations=list(zip(split_accounts, amount.allocate([80, 20]), strict=True)),
         provider="sandbox", description="Donazione mensile", creation_key="monthly-paused",
         payer_name="Giulia Rossi", payer_email="giulia@example.org", territory=tree.bologna_centro,
@@ -76,7 +79,7 @@ def test_payer_resumes_from_their_page(paused, django_capture_on_commit_callback
 
 
 def test_another_payer_or_a_stranger_cannot_resume(paused, split_accounts, tree, django_capture_on_commit_callbacks):
-    other = actions.create_payment(
+    other = lifecycle_actions.create_payment(
         actor=None, amount=Money(500), allocations=[(split_accounts[0], Money(500))], provider="sandbox",
         description="Contributo", creation_key="other-payer", payer_email="someone-else@example.org",
         territory=tree.bologna_centro)
@@ -91,7 +94,7 @@ def test_another_payer_or_a_stranger_cannot_resume(paused, split_accounts, tree,
 def test_treasurer_resumes_in_scope_only(paused, tree):
     outsider = make_official("tesoriere-modena", tree.modena, [Role.TREASURY])
     with pytest.raises(PermissionDenied):
-        actions.resume_schedule(actor=outsider, schedule=paused, via="treasury")
+        recurring_actions.resume_schedule(actor=outsider, schedule=paused, via="treasury")
     assert verified_client(outsider).post(reverse("payments:treasury_resume", args=[paused.pk])).status_code == 404
 
     anna = make_official("anna", tree.bologna, [Role.TREASURY])
@@ -105,14 +108,14 @@ def test_treasurer_resumes_in_scope_only(paused, tree):
 
 
 def test_canceled_schedule_cannot_be_resumed(paused):
-    actions.cancel_schedule(actor=None, schedule=paused)
+    recurring_actions.cancel_schedule(actor=None, schedule=paused)
     with pytest.raises(ValidationError, match="annullata"):
-        actions.resume_schedule(actor=None, schedule=paused)
+        recurring_actions.resume_schedule(actor=None, schedule=paused)
     assert AuditEntry.objects.filter(kind="denied", data__code="schedule_canceled").exists()
 
 
 def test_resumed_schedule_is_charged_again(paused):
-    actions.resume_schedule(actor=None, schedule=paused)
+    recurring_actions.resume_schedule(actor=None, schedule=paused)
     run_due_charges.call()  # the saved card still declines: one new failure, paused again
     paused.refresh_from_db()
     assert paused.failure_count == 1 and paused.state == ScheduleState.PAUSED

@@ -5,7 +5,9 @@ from codicefiscale import codicefiscale as cflib
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from piazza.core.models import AuditEntry
-from piazza.people import actions
+from piazza.people.actions import consent as consent_actions
+from piazza.people.actions import duplicates as duplicates_actions
+from piazza.people.actions import person as person_actions
 from piazza.people.models import Consent, DuplicateCandidate, DuplicateStatus, Email, Person, Phone, TimelineEntry
 from piazza.people.queries import RELATIONS, contact_permission, register_relation
 from piazza.people.tests.conftest import MARIO_CF
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_create_normalises_and_assigns_territory(tree, circolo_secretary, mario_data):
-    person = actions.create_person(actor=circolo_secretary, data=mario_data, circolo=tree.bologna_centro)
+    person = person_actions.create_person(actor=circolo_secretary, data=mario_data, circolo=tree.bologna_centro)
     assert person.territory == tree.bologna_centro
     assert person.codice_fiscale_canonical == MARIO_CF
     assert list(person.emails.values_list("value", "primary")) == [("mario.rossi@example.org", True)]
@@ -27,9 +29,9 @@ def test_create_normalises_and_assigns_territory(tree, circolo_secretary, mario_
 
 
 def test_without_circolo_goes_to_the_federation_of_residence(tree, national_admin, mario_data):
-    person = actions.create_person(actor=national_admin, data=mario_data)
+    person = person_actions.create_person(actor=national_admin, data=mario_data)
     assert person.territory == tree.bologna  # Bologna has two circoli: federation scope
-    modena = actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi",
+    modena = person_actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi",
                                                       "residence_comune": "Modena"})
     assert modena.territory == tree.modena_nord  # the only territorial circolo of Modena
 
@@ -49,7 +51,7 @@ def test_bad_input_is_refused_with_a_field_message_and_nothing_written(
 ):
     mario_data[field] = value
     with pytest.raises(ValidationError) as info:
-        actions.create_person(actor=national_admin, data=mario_data)
+        person_actions.create_person(actor=national_admin, data=mario_data)
     assert expected in " ".join(info.value.message_dict[field])
     assert not Person.objects.exists() and not Email.objects.exists()
     assert AuditEntry.objects.filter(action="people.create_person", kind="denied").exists()
@@ -58,7 +60,7 @@ def test_bad_input_is_refused_with_a_field_message_and_nothing_written(
 def test_code_inconsistent_with_the_record(tree, national_admin, mario_data):
     mario_data["birth_date"] = "12/03/1986"
     with pytest.raises(ValidationError) as info:
-        actions.create_person(actor=national_admin, data=mario_data)
+        person_actions.create_person(actor=national_admin, data=mario_data)
     assert "La data di nascita nel codice è 12/03/1985, la scheda dice 12/03/1986." in info.value.message_dict[
         "codice_fiscale"]
 
@@ -66,12 +68,12 @@ def test_code_inconsistent_with_the_record(tree, national_admin, mario_data):
 def test_same_code_in_omocodia_form_is_refused_on_create_and_found_by_find_or_create(
     tree, national_admin, mario_data
 ):
-    first = actions.create_person(actor=national_admin, data=mario_data)
+    first = person_actions.create_person(actor=national_admin, data=mario_data)
     variant = cflib.decode(MARIO_CF)["omocodes"][5]
     assert variant != MARIO_CF
     with pytest.raises(ValidationError, match="Esiste già"):
-        actions.create_person(actor=national_admin, data={**mario_data, "codice_fiscale": variant, "emails": []})
-    found = actions.find_or_create_person(
+        person_actions.create_person(actor=national_admin, data={**mario_data, "codice_fiscale": variant, "emails": []})
+    found = person_actions.find_or_create_person(
         actor=None, first_name="Mario", last_name="Rossi", codice_fiscale=variant, email="nuova@example.org",
         source="donation",
     )
@@ -80,17 +82,17 @@ def test_same_code_in_omocodia_form_is_refused_on_create_and_found_by_find_or_cr
     assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org"}
     assert Person.objects.count() == 1
     # …an official in scope does (the desk), and so does a flow whose person proved the address.
-    actions.find_or_create_person(actor=national_admin, first_name="Mario", last_name="Rossi",
+    person_actions.find_or_create_person(actor=national_admin, first_name="Mario", last_name="Rossi",
                                   codice_fiscale=variant, email="nuova@example.org")
     assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org", "nuova@example.org"}
 
 
 def test_find_or_create_by_email_and_similar_name(tree, mario_data):
-    first = actions.create_person(actor=None, data=mario_data)
-    again = actions.find_or_create_person(actor=None, first_name="mario", last_name="rossi",
+    first = person_actions.create_person(actor=None, data=mario_data)
+    again = person_actions.find_or_create_person(actor=None, first_name="mario", last_name="rossi",
                                           email="MARIO.ROSSI@example.org")
     assert again.pk == first.pk
-    other = actions.find_or_create_person(actor=None, first_name="Giulia", last_name="Rossi",
+    other = person_actions.find_or_create_person(actor=None, first_name="Giulia", last_name="Rossi",
                                           email="mario.rossi@example.org")
     assert other.was_created
     candidate = DuplicateCandidate.objects.get()
@@ -99,8 +101,8 @@ def test_find_or_create_by_email_and_similar_name(tree, mario_data):
 
 
 def test_fuzzy_duplicate_goes_to_review_queue(tree, mario_data):
-    first = actions.create_person(actor=None, data=mario_data)
-    typo = actions.create_person(actor=None, data={
+    first = person_actions.create_person(actor=None, data=mario_data)
+    typo = person_actions.create_person(actor=None, data={
         "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "Bologna"})
     candidate = DuplicateCandidate.objects.get()
     assert (candidate.person_a_id, candidate.person_b_id) == (first.pk, typo.pk)
@@ -109,15 +111,15 @@ def test_fuzzy_duplicate_goes_to_review_queue(tree, mario_data):
 
 
 def test_merge_keeps_everything_and_redirects(tree, national_admin, mario_data):
-    survivor = actions.create_person(actor=national_admin, data=mario_data)
-    old = actions.create_person(actor=national_admin, data={
+    survivor = person_actions.create_person(actor=national_admin, data=mario_data)
+    old = person_actions.create_person(actor=national_admin, data={
         "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "Bologna",
         "emails": ["mario.rossi@example.org", "mr@example.org"], "phones": ["+41 44 668 18 00"],
         "tags": ["volontario"], "notes": "Conosciuto alla festa"})
-    actions.record_consent(actor=national_admin, person=old, purpose="newsletter", channel="web",
+    consent_actions.record_consent(actor=national_admin, person=old, purpose="newsletter", channel="web",
                            text_version="2024-1", evidence="form 42")
-    actions.add_timeline_entry(old, kind="donation", summary="Donazione 10 €", actor=None)
-    merged_into = actions.merge_people(actor=national_admin, survivor=survivor, merged=old)
+    person_actions.add_timeline_entry(old, kind="donation", summary="Donazione 10 €", actor=None)
+    merged_into = duplicates_actions.merge_people(actor=national_admin, survivor=survivor, merged=old)
     old.refresh_from_db()
     assert old.merged_into_id == survivor.pk
     assert set(Email.objects.filter(person=survivor).values_list("value", flat=True)) == {
@@ -134,15 +136,15 @@ def test_merge_keeps_everything_and_redirects(tree, national_admin, mario_data):
     assert DuplicateCandidate.objects.get().status == DuplicateStatus.MERGED
     assert AuditEntry.objects.filter(action="people.merge_people", actor=national_admin).exists()
     # Later events for the old id land on the survivor.
-    entry = actions.add_timeline_entry(old, kind="membership", summary="Tessera", actor=None)
+    entry = person_actions.add_timeline_entry(old, kind="membership", summary="Tessera", actor=None)
     assert entry.person_id == survivor.pk
     with pytest.raises(ValidationError):
-        actions.merge_people(actor=national_admin, survivor=survivor, merged=old)
+        duplicates_actions.merge_people(actor=national_admin, survivor=survivor, merged=old)
 
 
 def test_update_records_old_and_new_values(tree, national_admin, mario_data):
-    person = actions.create_person(actor=national_admin, data=mario_data)
-    actions.update_person(actor=national_admin, person=person,
+    person = person_actions.create_person(actor=national_admin, data=mario_data)
+    person_actions.update_person(actor=national_admin, person=person,
                           data={"residence_street": "Via Rizzoli 2", "phones": ["3471112233"]},
                           voting_circolo=tree.bologna_centro)
     person.refresh_from_db()
@@ -155,24 +157,24 @@ def test_update_records_old_and_new_values(tree, national_admin, mario_data):
 def test_official_cannot_write_outside_scope(tree, mario_data):
     modena = make_official("modena", tree.modena, [Role.ORGANISATION])
     with pytest.raises(PermissionDenied):
-        actions.create_person(actor=modena, data=mario_data)
-    person = actions.create_person(actor=None, data=mario_data)
+        person_actions.create_person(actor=modena, data=mario_data)
+    person = person_actions.create_person(actor=None, data=mario_data)
     with pytest.raises(PermissionDenied):
-        actions.update_person(actor=modena, person=person, data={"notes": "x"})
+        person_actions.update_person(actor=modena, person=person, data={"notes": "x"})
     communication = make_official("comunicazione", tree.bologna, [Role.COMMUNICATION])
     with pytest.raises(PermissionDenied):
-        actions.update_person(actor=communication, person=person, data={"notes": "x"})
+        person_actions.update_person(actor=communication, person=person, data={"notes": "x"})
 
 
 def test_consents_and_contact_permission(tree, national_admin, mario_data):
-    person = actions.create_person(actor=national_admin, data=mario_data)
+    person = person_actions.create_person(actor=national_admin, data=mario_data)
     answer = contact_permission(person, "political_communication")
     assert not answer.allowed and "Nessun consenso" in answer.reason
-    actions.record_consent(actor=national_admin, person=person, purpose="political_communication",
+    consent_actions.record_consent(actor=national_admin, person=person, purpose="political_communication",
                            channel="paper", text_version="informativa-2024", evidence="modulo firmato")
     answer = contact_permission(person, "political_communication", "email")
     assert answer.allowed and answer.channels == ["email"]
-    actions.withdraw_consent(actor=national_admin, person=person, purpose="political_communication",
+    consent_actions.withdraw_consent(actor=national_admin, person=person, purpose="political_communication",
                              channel="email")
     assert not contact_permission(person, "political_communication").allowed
     assert Consent.objects.filter(person=person).count() == 2  # history kept
@@ -180,11 +182,11 @@ def test_consents_and_contact_permission(tree, national_admin, mario_data):
 
 def test_regular_contacts_need_no_consent_for_political_communication(tree, mario_data):
     """Rule G2: members and regular contacts; other purposes still need consent (G3)."""
-    person = actions.create_person(actor=None, data=mario_data)
+    person = person_actions.create_person(actor=None, data=mario_data)
     register_relation("test_member", "Iscritto", lambda qs: qs.filter(tags__name="iscritto"), regular_contact=True)
     try:
         assert not contact_permission(person, "political_communication").allowed
-        actions.set_tags(actor=None, person=person, names=["iscritto"])
+        person_actions.set_tags(actor=None, person=person, names=["iscritto"])
         assert contact_permission(person, "political_communication").allowed
         assert not contact_permission(person, "newsletter").allowed
     finally:
@@ -192,7 +194,7 @@ def test_regular_contacts_need_no_consent_for_political_communication(tree, mari
 
 
 def test_consent_needs_a_text_version(tree, national_admin, mario_data):
-    person = actions.create_person(actor=national_admin, data=mario_data)
+    person = person_actions.create_person(actor=national_admin, data=mario_data)
     with pytest.raises(ValidationError):
-        actions.record_consent(actor=national_admin, person=person, purpose="profiling", channel="web",
+        consent_actions.record_consent(actor=national_admin, person=person, purpose="profiling", channel="web",
                                text_version=" ")

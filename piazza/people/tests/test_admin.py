@@ -5,14 +5,14 @@ import pytest
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.people import actions
+from piazza.people.actions import person as person_actions
 from piazza.territory.testing import verified_client
 
 pytestmark = pytest.mark.django_db
 
 
 def test_national_admin_opens_a_person_read_only_and_is_audited(tree, national_admin, mario_data):
-    person = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    person = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
     client = verified_client(national_admin)
     listing = client.get(reverse("admin:people_person_changelist"))
     assert listing.status_code == 200 and "Rossi" in listing.content.decode()

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.people import actions
+from piazza.people.actions import imports as imports_actions
+from piazza.people.actions import person as person_actions
 from piazza.people.models import DuplicateCandidate
 from piazza.people.tests.test_import_export import MESSY, _run
 from piazza.territory.testing import verified_client
@@ -19,7 +20,7 @@ def _views(action):
 
 
 def test_the_list_and_its_search_are_audited_with_the_query_and_the_ids(tree, circolo_secretary, mario_data):
-    person = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    person = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
     client = verified_client(circolo_secretary)
     assert "Rossi" in client.get(reverse("people:list"), {"q": "rossi"}).content.decode()
     [entry] = _views("people.view_list")
@@ -29,7 +30,7 @@ def test_the_list_and_its_search_are_audited_with_the_query_and_the_ids(tree, ci
 
 
 def test_the_edit_page_is_audited(tree, circolo_secretary, mario_data):
-    person = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    person = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
     response = verified_client(circolo_secretary).get(reverse("people:edit", args=[person.pk]))
     assert response.status_code == 200 and "Rossi" in response.content.decode()
     [entry] = _views("people.view_person_form")
@@ -37,15 +38,15 @@ def test_the_edit_page_is_audited(tree, circolo_secretary, mario_data):
 
 
 def test_a_refused_page_writes_no_view_entry(tree, circolo_secretary):
-    outside = actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi"},
+    outside = person_actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi"},
                                     circolo=tree.modena_nord)
     assert verified_client(circolo_secretary).get(reverse("people:edit", args=[outside.pk])).status_code == 404
     assert _views("people.view_person_form") == []
 
 
 def test_the_duplicates_queue_and_review_are_audited(tree, circolo_secretary, mario_data):
-    a = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    b = actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
+    a = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    b = person_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
                               circolo=tree.bologna_centro)
     candidate = DuplicateCandidate.objects.create(person_a=a, person_b=b, score=80, reasons=["nome"])
     client = verified_client(circolo_secretary)
@@ -59,9 +60,10 @@ def test_the_duplicates_queue_and_review_are_audited(tree, circolo_secretary, ma
 
 def test_the_import_preview_report_and_rejected_rows_are_audited(tree, circolo_secretary,
                                                                   django_capture_on_commit_callbacks):
-    batch = actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="iscritti.csv",
-                                 content=MESSY.encode())
-    actions.set_import_mapping(actor=circolo_secretary, batch=batch, mapping=batch.mapping)
+    batch = imports_actions.start_import(
+        actor=circolo_secretary, territory=tree.bologna_centro, file_name="iscritti.csv", content=MESSY.encode()
+    )
+    imports_actions.set_import_mapping(actor=circolo_secretary, batch=batch, mapping=batch.mapping)
     client = verified_client(circolo_secretary)
     assert client.get(reverse("people:import_preview", args=[batch.pk])).status_code == 200
     [entry] = _views("people.view_import_preview")
@@ -78,7 +80,7 @@ def test_the_import_preview_report_and_rejected_rows_are_audited(tree, circolo_s
 
 
 def test_the_admin_person_list_is_audited_with_its_search(tree, national_admin, mario_data):
-    person = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    person = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
     client = verified_client(national_admin)
     assert client.get(reverse("admin:people_person_changelist"), {"q": str(person.pk)}).status_code == 200
     [entry] = _views("admin.view_list")

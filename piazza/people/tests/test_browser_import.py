@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from piazza.people import actions
+from piazza.people.actions import person as person_actions
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.people.models import BatchStatus, ImportBatch, Person, RowStatus
 from piazza.territory.models import Role
@@ -46,7 +46,7 @@ def _login(page, live_server, user):
 def test_messy_spreadsheet_through_the_wizard_to_the_report(page, live_server, tmp_path):
     tree = build_tree()
     marco = make_official("marco", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
-    actions.create_person(actor=None, circolo=tree.bologna_centro, data={
+    person_actions.create_person(actor=None, circolo=tree.bologna_centro, data={
         "first_name": "Carmela", "last_name": "Esposito", "emails": ["carmela.esposito@example.org"]})
     upload = tmp_path / "iscritti circolo.csv"
     upload.write_bytes(_messy_file())

@@ -7,7 +7,9 @@ import io
 import pytest
 
 from piazza.core.models import AuditEntry
-from piazza.people import actions, demo
+from piazza.people import demo
+from piazza.people.actions import duplicates as duplicates_actions
+from piazza.people.actions import person as person_actions
 from piazza.people.codice_fiscale import consistency_problems, validate_codice_fiscale
 from piazza.people.models import DuplicateCandidate, Person, Source
 from piazza.people.tests.test_import_export import _run
@@ -43,23 +45,23 @@ def test_demo_people_have_valid_codes_consistent_with_the_record(tree):
 def test_deliberate_duplicates_are_found_by_the_full_pass(tree):
     demo.generate_people(2000, seed=3)
     assert DuplicateCandidate.objects.count() == 0
-    found = actions.scan_duplicates(actor=None)
+    found = duplicates_actions.scan_duplicates(actor=None)
     assert found >= 20  # 2.5% deliberate duplicates, most carrying a matching signal
     reasons = {r for c in DuplicateCandidate.objects.all() for r in c.reasons}
     assert any("codice fiscale" in r for r in reasons) and any("nome simile" in r for r in reasons)
-    assert actions.scan_duplicates(actor=None) == 0  # a second pass queues nothing new
+    assert duplicates_actions.scan_duplicates(actor=None) == 0  # a second pass queues nothing new
 
 
 def test_scan_duplicates_pairs_each_kind_of_evidence(tree, mario_data):
-    mario = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    same_email = actions.create_person(actor=None, data={
+    mario = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    same_email = person_actions.create_person(actor=None, data={
         "first_name": "Anna", "last_name": "Neri", "emails": ["mario.rossi@example.org"]})
-    typo = actions.create_person(actor=None, data={
+    typo = person_actions.create_person(actor=None, data={
         "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "037006"})
-    stranger = actions.create_person(actor=None, data={"first_name": "Lucia", "last_name": "Bianchi",
+    stranger = person_actions.create_person(actor=None, data={"first_name": "Lucia", "last_name": "Bianchi",
                                                         "birth_date": "12/03/1985"})
     DuplicateCandidate.objects.all().delete()
-    assert actions.scan_duplicates(actor=None) == 2
+    assert duplicates_actions.scan_duplicates(actor=None) == 2
     pairs: dict[tuple[int, ...], DuplicateCandidate] = {
         (c.person_a_id, c.person_b_id): c for c in DuplicateCandidate.objects.all()}
     email_pair = pairs[tuple(sorted((mario.pk, same_email.pk)))]

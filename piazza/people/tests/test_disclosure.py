@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.people import actions
+from piazza.people.actions import person as person_actions
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.people.models import Person, ScopeRequest, ScopeRequestKind, ScopeRequestStatus
 from piazza.territory.models import Comune, Role
@@ -24,7 +24,7 @@ def _milanese() -> Person:
     milano = Comune.objects.get(istat_code="015146")
     code = make_codice_fiscale(first_name="Gabriele", last_name="Agostini", sex="M", birth_date=dt.date(1975, 5, 4),
                                belfiore=milano.belfiore)
-    return actions.create_person(actor=None, data={
+    return person_actions.create_person(actor=None, data={
         "first_name": "Gabriele", "last_name": "Agostini", "sex": "M", "birth_date": dt.date(1975, 5, 4),
         "birth_comune": milano, "codice_fiscale": code, "residence_street": "Via Padova 3",
         "residence_comune": milano, "emails": ["gabriele@example.org"], "phones": ["+39 333 111 2222"],
@@ -78,7 +78,7 @@ def test_creating_a_person_with_a_code_of_another_federation_names_nothing_and_a
 
 
 def test_in_scope_the_duplicate_code_still_points_to_the_record(tree, circolo_secretary):
-    mine = actions.create_person(actor=circolo_secretary, circolo=tree.bologna_centro, data={
+    mine = person_actions.create_person(actor=circolo_secretary, circolo=tree.bologna_centro, data={
         "first_name": "Lucia", "last_name": "Bianchi", "codice_fiscale": make_codice_fiscale(
             first_name="Lucia", last_name="Bianchi", sex="F", birth_date=dt.date(1990, 1, 2), belfiore="A944")})
     response = verified_client(circolo_secretary).post(reverse("people:create"), {
@@ -91,10 +91,12 @@ def test_in_scope_the_duplicate_code_still_points_to_the_record(tree, circolo_se
 def test_updating_a_record_with_a_code_of_another_federation_names_nothing(tree, circolo_secretary):
     other = _milanese()
     before = _snapshot(other)
-    mine = actions.create_person(actor=circolo_secretary, circolo=tree.bologna_centro,
+    mine = person_actions.create_person(actor=circolo_secretary, circolo=tree.bologna_centro,
                                  data={"first_name": "Gabriele", "last_name": "Agostini"})
     with pytest.raises(Exception) as err:
-        actions.update_person(actor=circolo_secretary, person=mine, data={"codice_fiscale": other.codice_fiscale})
+        person_actions.update_person(
+            actor=circolo_secretary, person=mine, data={"codice_fiscale": other.codice_fiscale}
+        )
     assert "altro territorio" in str(err.value) and f"n. {other.pk}" not in str(err.value)
     assert _snapshot(other) == before
     assert ScopeRequest.objects.get().kind == ScopeRequestKind.UPDATE

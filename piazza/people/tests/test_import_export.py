@@ -8,7 +8,9 @@ from django.core.exceptions import ValidationError
 from openpyxl import Workbook
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.people import actions
+from piazza.people.actions import exports as exports_actions
+from piazza.people.actions import imports as imports_actions
+from piazza.people.actions import person as person_actions
 from piazza.people.imports import row_to_data
 from piazza.people.models import BatchStatus, ImportBatch, ImportRow, Person, RowStatus
 from piazza.people.tests.conftest import MARIO_CF
@@ -28,14 +30,14 @@ MESSY = (
 
 
 def _run(user, territory, content, name="iscritti.csv"):
-    batch = actions.start_import(actor=user, territory=territory, file_name=name, content=content)
-    actions.set_import_mapping(actor=user, batch=batch, mapping=batch.mapping)
+    batch = imports_actions.start_import(actor=user, territory=territory, file_name=name, content=content)
+    imports_actions.set_import_mapping(actor=user, batch=batch, mapping=batch.mapping)
     # Tasks run inline in tests, after commit. Several tests upload the same bytes again on
     # purpose: they confirm it, as the wizard's checkbox does (item 14).
-    actions.run_import(actor=user, batch=batch, confirm_repeat=True)
+    imports_actions.run_import(actor=user, batch=batch, confirm_repeat=True)
     batch.refresh_from_db()
     if batch.status != BatchStatus.DONE:
-        actions.process_import_batch(actor=user, batch_id=batch.pk)
+        imports_actions.process_import_batch(actor=user, batch_id=batch.pk)
         batch.refresh_from_db()
     return batch
 
@@ -54,7 +56,7 @@ def test_latin1_semicolon_file_with_bad_rows(tree, circolo_secretary, django_cap
     assert batch.summary == {"created": 2, "rejected": 4}
     person = Person.objects.get(codice_fiscale_canonical=MARIO_CF)
     assert person.territory == tree.bologna_centro
-    rejected = actions.export_rejected_rows(actor=circolo_secretary, batch=batch).content.decode("utf-8-sig")
+    rejected = imports_actions.export_rejected_rows(actor=circolo_secretary, batch=batch).content.decode("utf-8-sig")
     assert "riga 3" in rejected and "lucia@@example" in rejected and "Mario" not in rejected
 
 
@@ -96,7 +98,9 @@ def test_xlsx_with_excel_dates_and_italian_headers(tree, circolo_secretary, djan
 )
 def test_unreadable_files_are_refused_and_nothing_is_staged(tree, circolo_secretary, content, name, expected):
     with pytest.raises(ValidationError) as info:
-        actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name=name, content=content)
+        imports_actions.start_import(
+            actor=circolo_secretary, territory=tree.bologna_centro, file_name=name, content=content
+        )
     assert expected in " ".join(info.value.message_dict["file"])
     assert not ImportBatch.objects.exists() and not ImportRow.objects.exists()
 
@@ -109,7 +113,7 @@ def test_xlsx_with_formulas_says_which_cell(tree, circolo_secretary):
     buffer = io.BytesIO()
     wb.save(buffer)
     with pytest.raises(ValidationError) as info:
-        actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="f.xlsx",
+        imports_actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="f.xlsx",
                              content=buffer.getvalue())
     message = info.value.message_dict["file"][0]
     assert "Riga 2, colonna C" in message and "Incolla valori" in message
@@ -119,7 +123,7 @@ def test_file_over_the_limit(tree, circolo_secretary, settings):
     settings.PEOPLE_IMPORT_MAX_BYTES = 1024 * 1024
     content = b"Nome;Cognome\n" + b"Mario;Rossi\n" * 100_000
     with pytest.raises(ValidationError, match="oltre il limite di 1 MB"):
-        actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="big.csv",
+        imports_actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="big.csv",
                              content=content)
     assert not ImportBatch.objects.exists()
 
@@ -128,26 +132,28 @@ def test_closing_a_batch_drops_staged_rows_keeps_people_and_counts(tree, circolo
                                                                    django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         batch = _run(circolo_secretary, tree.bologna_centro, MESSY.encode())
-    actions.close_import_batch(actor=circolo_secretary, batch=batch)
+    imports_actions.close_import_batch(actor=circolo_secretary, batch=batch)
     assert not ImportRow.objects.filter(batch=batch).exists()
     assert batch.summary["created"] == 2 and Person.objects.count() == 2
 
 
 def test_export_is_scoped_and_audited(tree, national_admin, mario_data):
-    inside = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi"}, circolo=tree.modena_nord)
+    inside = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    person_actions.create_person(
+        actor=None, data={"first_name": "Anna", "last_name": "Verdi"}, circolo=tree.modena_nord
+    )
     secretary = make_official("sec", tree.bologna_centro)
-    exported = actions.export_people(actor=secretary, definition={}, purpose="Invito alla festa del circolo")
+    exported = exports_actions.export_people(actor=secretary, definition={}, purpose="Invito alla festa del circolo")
     text, count = exported.content.decode("utf-8-sig"), exported.rows
     assert count == 1 and "Rossi" in text and "Verdi" not in text and str(inside.pk) in text
     entry = AuditEntry.objects.get(action="people.export_people")
     assert entry.kind == AuditKind.EXPORT and entry.data["purpose"] == "Invito alla festa del circolo"
     assert entry.data["rows"] == 1
-    xlsx = actions.export_people(actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe",
+    xlsx = exports_actions.export_people(actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe",
                                  file_format="xlsx")
     assert xlsx.rows == 2 and xlsx.content[:2] == b"PK"
     with pytest.raises(ValidationError):
-        actions.export_people(actor=secretary, definition={}, purpose="")
+        exports_actions.export_people(actor=secretary, definition={}, purpose="")
 
 
 def test_rejected_rows_escaped_by_the_export_writer_come_back_as_they_were():

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.people import actions
+from piazza.people.actions import person as person_actions
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.people.models import (
     BatchStatus,
@@ -152,7 +152,7 @@ def test_other_disagreements_are_still_rejected(tree, secretary_client, django_c
 
 def test_report_lists_duplicate_rows_in_words(tree, circolo_secretary, secretary_client,
                                                django_capture_on_commit_callbacks):
-    actions.create_person(actor=None, circolo=tree.bologna_centro, data={
+    person_actions.create_person(actor=None, circolo=tree.bologna_centro, data={
         "first_name": "Carmela", "last_name": "Esposito", "emails": ["carmela@example.org"]})
     content = _csv(
         f"Bianchi;Lucia;{LUCIA_CF};31/12/1990;Bologna;lucia@example.org",

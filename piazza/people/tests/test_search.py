@@ -4,7 +4,8 @@ per list page whatever the size, and nothing outside the scope."""
 import pytest
 from django.urls import reverse
 
-from piazza.people import actions, queries
+from piazza.people import queries
+from piazza.people.actions import person as person_actions
 from piazza.people.models import Person, Source
 from piazza.people.queries import CappedPaginator, people_for
 from piazza.people.validation import search_name
@@ -65,7 +66,9 @@ def test_name_search_stays_inside_the_scope(tree, circolo_secretary):
 @pytest.mark.postgres
 def test_nearest_names_come_first_and_unrelated_ones_not_at_all(tree, national_admin):
     for first, last in [("Mario", "Rossi"), ("Maria", "Rossini"), ("Mario", "Rosi"), ("Anna", "Bianchi")]:
-        actions.create_person(actor=None, data={"first_name": first, "last_name": last}, circolo=tree.bologna_centro)
+        person_actions.create_person(
+            actor=None, data={"first_name": first, "last_name": last}, circolo=tree.bologna_centro
+        )
     names = [str(p) for p in people_for(national_admin, {"q": "Rossi Mario"})]
     assert names[0] == "Rossi Mario" and "Bianchi Anna" not in names
     assert [str(p) for p in people_for(national_admin, {"q": "rosi maro"})][:1] in (["Rosi Mario"], ["Rossi Mario"])

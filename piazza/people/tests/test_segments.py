@@ -5,7 +5,8 @@ import pytest
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry
-from piazza.people import actions
+from piazza.people.actions import person as person_actions
+from piazza.people.actions import segments as segments_actions
 from piazza.people.models import Segment
 from piazza.territory.testing import verified_client
 
@@ -17,7 +18,7 @@ def people(tree):
     for first, last, circolo, tags in [("Mario", "Rossi", tree.bologna_centro, ["volontario"]),
                                        ("Anna", "Neri", tree.bologna_centro, []),
                                        ("Luca", "Verdi", tree.modena_nord, ["volontario"])]:
-        actions.create_person(actor=None, data={"first_name": first, "last_name": last, "tags": tags},
+        person_actions.create_person(actor=None, data={"first_name": first, "last_name": last, "tags": tags},
                               circolo=circolo)
 
 
@@ -57,13 +58,13 @@ def test_bad_filters_are_explained_and_nothing_is_saved(tree, circolo_secretary,
 
 
 def test_segments_of_other_territories_are_404(tree, circolo_secretary, people, national_admin):
-    other = actions.save_segment(actor=None, name="Modena", territory=tree.modena, definition={})
+    other = segments_actions.save_segment(actor=None, name="Modena", territory=tree.modena, definition={})
     client = verified_client(circolo_secretary)
     assert client.get(reverse("people:segment_edit", args=[other.pk])).status_code == 404
     assert client.post(reverse("people:segment_delete", args=[other.pk])).status_code == 404
     assert Segment.objects.filter(pk=other.pk).exists()
     # The national segment counted by a circolo official: only the circolo's people.
-    national = actions.save_segment(actor=None, name="Volontari ovunque", territory=tree.national,
+    national = segments_actions.save_segment(actor=None, name="Volontari ovunque", territory=tree.national,
                                     definition={"tags": ["volontario"]})
     assert client.get(reverse("people:segment_count", args=[national.pk])).status_code == 404
     admin = verified_client(national_admin)

@@ -5,7 +5,7 @@ import pytest
 from django.utils import translation
 
 from piazza.core.i18n import deferred, render
-from piazza.people.actions import add_timeline_entry
+from piazza.people.actions.person import add_timeline_entry
 from piazza.people.models import Person, TimelineEntry
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
-from piazza.people import actions
+from piazza.people.actions import exports as exports_actions
+from piazza.people.actions import person as person_actions
 from piazza.people.models import Segment
 from piazza.people.tests.test_import_export import MESSY
 from piazza.territory.testing import verified_client
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two_people(tree, mario_data):
-    inside = actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    outside = actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Verdi"},
+    inside = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    outside = person_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Verdi"},
                                     circolo=tree.modena_nord)
     return inside, outside
 
@@ -96,7 +97,7 @@ def test_trigram_name_search_tolerates_typos(tree, national_admin, two_people):
 
 def test_edit_form_sets_domicile_tags_voting_circolo_and_citizenship(tree, circolo_secretary, two_people):
     inside, _outside = two_people
-    actions.set_tags(actor=None, person=inside, names=["volontario", "festa"])
+    person_actions.set_tags(actor=None, person=inside, names=["volontario", "festa"])
     client = verified_client(circolo_secretary)
     url = reverse("people:edit", args=[inside.pk])
     page = client.get(url).content.decode()
@@ -138,8 +139,10 @@ def test_export_lets_an_official_with_several_nodes_choose_one(tree, mario_data)
 
     official = make_official("doppio", tree.bologna_centro, [Role.ORGANISATION])
     official.role_assignments.create(territory=tree.bologna_navile, role=Role.ORGANISATION)
-    actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Neri"}, circolo=tree.bologna_navile)
+    person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    person_actions.create_person(
+        actor=None, data={"first_name": "Anna", "last_name": "Neri"}, circolo=tree.bologna_navile
+    )
     client = verified_client(official)
     page = client.get(reverse("people:export")).content.decode()
     assert "Esporta per l&#x27;ambito" in page and "Circolo PD Bologna Navile" in page
@@ -154,5 +157,5 @@ def test_export_lets_an_official_with_several_nodes_choose_one(tree, mario_data)
         "scope": tree.modena_nord.pk, "purpose": "Inviti alla festa di Modena", "file_format": "csv"})
     assert response.status_code == 200 and 'name="scope" aria-invalid="true"' in response.content.decode()
     with pytest.raises(ValidationError):
-        actions.export_people(actor=official, definition={}, purpose="Inviti alla festa di Modena",
+        exports_actions.export_people(actor=official, definition={}, purpose="Inviti alla festa di Modena",
                               scope=tree.modena_nord)

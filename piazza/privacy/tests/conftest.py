@@ -11,10 +11,11 @@ from django.utils import timezone
 from piazza.core import testing_clock
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.flows import VALID_CF, give
-from piazza.membership.actions import apply_for_membership, mark_paid
+from piazza.membership.actions.join import apply_for_membership
+from piazza.membership.actions.payment import mark_paid
 from piazza.membership.models import Channel, FeeSchedule, PaymentMethod
 from piazza.membership.tests.conftest import join_data
-from piazza.people.actions import record_consent, withdraw_consent
+from piazza.people.actions.consent import record_consent, withdraw_consent
 from piazza.people.models import Channel as ConsentChannel
 from piazza.people.models import Person, Purpose
 from piazza.territory.models import Role

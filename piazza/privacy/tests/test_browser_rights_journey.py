@@ -22,7 +22,7 @@ from piazza.core.models import AuditEntry
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.flows import give
 from piazza.payments.models import RecurringSchedule, ScheduleState
-from piazza.people.actions import record_consent
+from piazza.people.actions.consent import record_consent
 from piazza.people.models import Channel, Consent, Person, Purpose
 from piazza.privacy.erasure import declarations
 from piazza.privacy.models import DataRequest, ExportState, LegalHold, RequestKind, RequestStatus

@@ -16,7 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from piazza.core.models import AuditEntry
-from piazza.people import actions as people_actions
+from piazza.people.actions import duplicates as duplicates_people_actions
+from piazza.people.actions import imports as imports_people_actions
+from piazza.people.actions import person as person_people_actions
 from piazza.people.models import BatchStatus, ImportRow, Person, RowStatus
 from piazza.privacy.erasure import erase_person, release_expired_holds
 from piazza.privacy.erasure_views import self_service_url
@@ -51,7 +53,7 @@ def _mario(official: Any, **extra: Any) -> Person:
     data = {"first_name": "Mario", "last_name": "Rossi", "codice_fiscale": code, "birth_date": dt.date(1985, 3, 12),
             "sex": "M", "residence_comune": bologna, "emails": ["mario@example.org"], "phones": ["333 1234567"],
             **extra}
-    return people_actions.create_person(actor=official, data=data)
+    return person_people_actions.create_person(actor=official, data=data)
 
 
 def _erase_by_page(official: Any, person: Person, word: str = "CANCELLA") -> Any:
@@ -98,10 +100,10 @@ def test_g5_an_import_flags_an_erased_person_instead_of_recreating_them(
     erase_person(actor=official, person=mario, reason="request")
     content = (b"Cognome;Nome;E-mail\r\n" b"Rossi;Mario;MARIO@example.org\r\n" b"Verdi;Anna;anna@example.org\r\n")
     with django_capture_on_commit_callbacks(execute=True):
-        batch = people_actions.start_import(actor=official, territory=tree.bologna, file_name="elenco.csv",
+        batch = imports_people_actions.start_import(actor=official, territory=tree.bologna, file_name="elenco.csv",
                                             content=content)
-        people_actions.set_import_mapping(actor=official, batch=batch, mapping=batch.mapping)
-        people_actions.run_import(actor=official, batch=batch)
+        imports_people_actions.set_import_mapping(actor=official, batch=batch, mapping=batch.mapping)
+        imports_people_actions.run_import(actor=official, batch=batch)
     batch.refresh_from_db()
     assert batch.status == BatchStatus.DONE
     row = ImportRow.objects.get(batch=batch, number=2)
@@ -119,11 +121,11 @@ def test_g5_the_desk_is_stopped_and_a_public_form_starts_a_fresh_record(official
     code = mario.codice_fiscale
     erase_person(actor=official, person=mario, reason="request")
     with pytest.raises(ValidationError) as refused:
-        people_actions.find_or_create_person(actor=official, first_name="Mario", last_name="Rossi",
+        person_people_actions.find_or_create_person(actor=official, first_name="Mario", last_name="Rossi",
                                              codice_fiscale=code)
     assert "cancellazione" in " ".join(refused.value.messages)
     # A public form (the visitor's own new, explicit act): a new record, nothing of the old one.
-    fresh = people_actions.find_or_create_person(actor=None, first_name="Mario", last_name="Rossi",
+    fresh = person_people_actions.find_or_create_person(actor=None, first_name="Mario", last_name="Rossi",
                                                  email="mario@example.org")
     assert fresh.was_created and fresh.pk != mario.pk
     mario.refresh_from_db()
@@ -132,14 +134,14 @@ def test_g5_the_desk_is_stopped_and_a_public_form_starts_a_fresh_record(official
 
 def test_g5_merging_into_or_from_an_erased_record_is_refused(official: Any) -> None:
     mario = _mario(official)
-    anna = people_actions.create_person(actor=official, data={"first_name": "Anna", "last_name": "Verdi",
+    anna = person_people_actions.create_person(actor=official, data={"first_name": "Anna", "last_name": "Verdi",
                                                               "emails": ["anna@example.org"],
                                                               "residence_comune": _bologna()})
     erase_person(actor=official, person=mario, reason="request")
     mario.refresh_from_db()
     for survivor, merged in ((mario, anna), (anna, mario)):
         with pytest.raises(ValidationError):
-            people_actions.merge_people(actor=official, survivor=survivor, merged=merged)
+            duplicates_people_actions.merge_people(actor=official, survivor=survivor, merged=merged)
     mario.refresh_from_db()
     assert mario.first_name == "Persona" and not mario.emails.exists() and mario.merged_into_id is None
     assert anna.emails.count() == 1
@@ -187,7 +189,7 @@ def test_g5_a_hold_is_released_only_when_no_other_hold_covers_the_row(official: 
 
 def test_g5_retention_dry_run_reports_then_the_schedule_erases(official: Any, settings: Any) -> None:
     old = _mario(official)
-    recent = people_actions.create_person(actor=official, data={"first_name": "Anna", "last_name": "Verdi",
+    recent = person_people_actions.create_person(actor=official, data={"first_name": "Anna", "last_name": "Verdi",
                                                                           "residence_comune": _bologna()})
     long_ago = timezone.now() - dt.timedelta(days=365 * 4)
     Person.objects.filter(pk=old.pk).update(updated_at=long_ago)

@@ -27,7 +27,7 @@ from django.core.management import call_command
 from piazza.ledger.kinds import KEY_LABELS
 from piazza.payments.models import EVENT_LABELS
 from piazza.payments.providers.registry import all_providers
-from piazza.people.actions import save_segment
+from piazza.people.actions.segments import save_segment
 from piazza.territory.models import Level, Territory
 from piazza.territory.testing import verified_client
 from piazza.web.activity import ACTIONS, AREAS, action_label

@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from piazza.funding import actions
+from piazza.funding.actions import campaigns as campaigns_actions
 from piazza.funding.models import Campaign
 from piazza.funding.queries import thermometer
 from piazza.funding.tests.flows import give
@@ -29,13 +29,13 @@ TARGETS = ["funding:list", "membership:join", "membership:albo", "web:transparen
 
 
 def _live(circolo: Territory, owner: Any, approver: Any, title: str) -> Campaign:
-    campaign = actions.create_campaign(actor=owner, territory=circolo, title=title, summary="In una frase",
+    campaign = campaigns_actions.create_campaign(actor=owner, territory=circolo, title=title, summary="In una frase",
                                        goal_cents=100_000, story_markdown="Testo",
                                        deadline=timezone.now() + dt.timedelta(days=30))
-    actions.add_budget_line(actor=owner, campaign=campaign, label="Spese", amount_cents=100_000)
-    actions.submit_campaign(actor=owner, campaign=campaign)
-    actions.approve_campaign(actor=approver, campaign=campaign)
-    return actions.launch_campaign(actor=owner, campaign=campaign)
+    campaigns_actions.add_budget_line(actor=owner, campaign=campaign, label="Spese", amount_cents=100_000)
+    campaigns_actions.submit_campaign(actor=owner, campaign=campaign)
+    campaigns_actions.approve_campaign(actor=approver, campaign=campaign)
+    return campaigns_actions.launch_campaign(actor=owner, campaign=campaign)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from piazza.compliance.models import Candidacy
-from piazza.payments.bank import actions as bank_actions
+from piazza.payments.bank.actions import payouts as payouts_bank_actions
 from piazza.payments.bank.models import Payout, PayoutStatus
 from piazza.territory.models import Level, Role, RoleAssignment, Territory
 from piazza.territory.testing import verified_client
@@ -55,9 +55,9 @@ def test_demo_has_two_treasurers_so_a_payout_can_be_approved_by_the_second(tree)
     assert {"tesoriera", "vicetesoriere"} <= treasurers
     payout = Payout.objects.get(status=PayoutStatus.REQUESTED, requested_by__username="tesoriera")
     with pytest.raises(PermissionDenied):
-        bank_actions.approve_payout(actor=payout.requested_by, payout=payout)
+        payouts_bank_actions.approve_payout(actor=payout.requested_by, payout=payout)
     deputy = get_user_model().objects.get(username="vicetesoriere")
-    bank_actions.approve_payout(actor=deputy, payout=payout)
+    payouts_bank_actions.approve_payout(actor=deputy, payout=payout)
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.APPROVED
 

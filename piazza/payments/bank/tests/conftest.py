@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from piazza.ledger.accounts import get_account
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import mandates as mandates_actions
 from piazza.payments.bank.banking_days import is_banking_day, next_banking_day
 from piazza.payments.bank.models import BankAccount, MandateChannel
 from piazza.territory.models import Role
@@ -30,7 +31,7 @@ class Bank:
     funds: Any  # the federation's ledger account receiving money
 
     def mandate(self, name: str = "Nicolò Dell'Acqua", iban: str = "IT25O0306909606100000012345", **extra: Any):
-        return actions.sign_mandate(
+        return mandates_actions.sign_mandate(
             actor=self.anna, creditor=self.account, debtor_name=name, debtor_iban=iban,
             debtor_email=extra.pop("email", "nicolo@example.org"), signed_on=signature_day(),
             channel=MandateChannel.ONLINE, consent_text=CONSENT, **extra,
@@ -64,7 +65,7 @@ def inside_lead_time(days: int) -> datetime.date:
 def bank(tree) -> Bank:
     anna = make_official("anna.tesoriera", tree.bologna, [Role.TREASURY], email="anna@example.org")
     bruno = make_official("bruno.tesoriere", tree.bologna, [Role.TREASURY], email="bruno@example.org")
-    account = actions.register_bank_account(
+    account = accounts_actions.register_bank_account(
         actor=anna, territory=tree.bologna, name="PD Federazione di Bologna", iban=OUR_IBAN,
         creditor_id=CREDITOR_ID,
     )

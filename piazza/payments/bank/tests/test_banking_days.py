@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from piazza.core.money import Money
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import collections as collections_actions
 from piazza.payments.bank.banking_days import (
     add_banking_days,
     banking_days_between,
@@ -59,7 +59,7 @@ def test_a_debit_due_on_a_closed_day_is_refused_with_the_next_open_day(bank):
     mandate = bank.mandate()
     due = _closed_day_ahead(20)
     with pytest.raises(ValidationError) as error:
-        actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500), due_date=due,
+        collections_actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500), due_date=due,
                                     description="Quota", credit_account=bank.funds, creation_key="closed")
     message = error.value.message_dict["due_date"][0]
     assert "TARGET2" in message and next_banking_day(due).strftime("%d/%m/%Y") in message
@@ -70,11 +70,11 @@ def test_a_debit_inside_the_prenotification_lead_names_the_first_acceptable_date
     mandate = bank.mandate()
     first = next_banking_day(timezone.localdate() + datetime.timedelta(days=bank.account.prenotification_days))
     with pytest.raises(ValidationError) as error:
-        actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500),
+        collections_actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500),
                                     due_date=timezone.localdate() + datetime.timedelta(days=3),
                                     description="Quota", credit_account=bank.funds, creation_key="near")
     assert f"La prima data possibile è {first.strftime('%d/%m/%Y')}" in error.value.message_dict["due_date"][0]
-    assert actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500), due_date=first,
+    assert collections_actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500), due_date=first,
                                        description="Quota", credit_account=bank.funds, creation_key="ok").pk
 
 
@@ -82,11 +82,11 @@ def test_a_batch_needs_two_target2_business_days(bank, settings):
     settings.BANK_SDD_MIN_DAYS_BEFORE_DUE = 2
     first = add_banking_days(timezone.localdate(), 2)
     with pytest.raises(ValidationError) as error:
-        actions.prepare_batch(actor=bank.anna, creditor=bank.account,
+        collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account,
                               due_date=add_banking_days(timezone.localdate(), 1))
     message = error.value.message_dict["due_date"][0]
     assert "giorni lavorativi TARGET2" in message and first.strftime("%d/%m/%Y") in message
     with pytest.raises(ValidationError) as closed:
-        actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=_closed_day_ahead(5))
+        collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=_closed_day_ahead(5))
     assert "TARGET2" in closed.value.message_dict["due_date"][0]
     assert not CollectionBatch.objects.exists()

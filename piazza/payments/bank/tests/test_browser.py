@@ -13,7 +13,11 @@ from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.checks import run_checks
 from piazza.ledger.queries import balance
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import mandates as mandates_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import LineStatus, StatementLine, TransferStatus
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
 from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
@@ -47,13 +51,28 @@ def _user(username):
 def test_statement_import_then_manual_match(page, tmp_path: Path):
     tree = build_tree()
     anna = make_official("anna", tree.bologna, [Role.TREASURY])
-    account = actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Federazione di Bologna",
-                                            iban=OUR_IBAN, creditor_id=CREDITOR_ID)
+    account = accounts_actions.register_bank_account(
+        actor=anna, territory=tree.bologna, name="PD Federazione di Bologna", iban=OUR_IBAN, creditor_id=CREDITOR_ID
+    )
     funds = get_account("territory", territory=tree.bologna)
-    by_reference = actions.expect_transfer(actor=anna, account=account, amount=Money(5000), payer_name="Maria Rossi",
-                                           description="Donazione", credit_account=funds, creation_key="b1")
-    manual = actions.expect_transfer(actor=anna, account=account, amount=Money(2500), payer_name="Ludovica Dell'Orto",
-                                     description="Tessera 2026", credit_account=funds, creation_key="b2")
+    by_reference = matching_actions.expect_transfer(
+        actor=anna,
+        account=account,
+        amount=Money(5000),
+        payer_name="Maria Rossi",
+        description="Donazione",
+        credit_account=funds,
+        creation_key="b1",
+    )
+    manual = matching_actions.expect_transfer(
+        actor=anna,
+        account=account,
+        amount=Money(2500),
+        payer_name="Ludovica Dell'Orto",
+        description="Tessera 2026",
+        credit_account=funds,
+        creation_key="b2",
+    )
     statement = tmp_path / "estratto-febbraio.xml"
     statement.write_bytes(build(CamtFile(statements=[Statement(OUR_IBAN, [
         CamtEntry([Tx(5000, "Maria Rossi", reference=by_reference.reference)], bank_reference="W1"),
@@ -98,18 +117,26 @@ def test_a_return_without_reference_is_matched_by_hand_in_the_browser(page):
 
     tree = build_tree()
     anna = make_official("anna", tree.bologna, [Role.TREASURY])
-    account = actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Federazione di Bologna",
-                                            iban=OUR_IBAN, creditor_id=CREDITOR_ID)
+    account = accounts_actions.register_bank_account(
+        actor=anna, territory=tree.bologna, name="PD Federazione di Bologna", iban=OUR_IBAN, creditor_id=CREDITOR_ID
+    )
     funds = get_account("territory", territory=tree.bologna)
-    mandate = actions.sign_mandate(actor=anna, creditor=account, debtor_name="Nicolò Dell'Acqua",
+    mandate = mandates_actions.sign_mandate(actor=anna, creditor=account, debtor_name="Nicolò Dell'Acqua",
                                    debtor_iban="IT25O0306909606100000012345", signed_on=far_date(-10),
                                    channel="online", consent_text=CONSENT)
-    collection = actions.schedule_collection(actor=anna, mandate=mandate, amount=Money(1500), due_date=far_date(20),
-                                             description="Quota", credit_account=funds, creation_key="br")
-    batch = actions.prepare_batch(actor=anna, creditor=account, due_date=far_date(20))
-    actions.export_batch(actor=anna, batch=batch)
+    collection = collections_actions.schedule_collection(
+        actor=anna,
+        mandate=mandate,
+        amount=Money(1500),
+        due_date=far_date(20),
+        description="Quota",
+        credit_account=funds,
+        creation_key="br",
+    )
+    batch = collections_actions.prepare_batch(actor=anna, creditor=account, due_date=far_date(20))
+    collections_actions.export_batch(actor=anna, batch=batch)
     collection.refresh_from_db()
-    actions.import_statement(actor=anna, territory=tree.bologna, filename="marzo.xml", data=build(CamtFile(
+    statements_actions.import_statement(actor=anna, territory=tree.bologna, filename="marzo.xml", data=build(CamtFile(
         statements=[Statement(OUR_IBAN, [
             CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
                       batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="CR"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from piazza.core.money import Money
-from piazza.payments.bank import actions, tasks
+from piazza.payments.bank import tasks
+from piazza.payments.bank.actions import matching as matching_actions
 from piazza.payments.bank.models import LineStatus, StatementLine
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
 from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 def test_drop_folder_imports_and_sorts_files(bank, tree, tmp_path, settings):
     settings.BANK_STATEMENT_DROP_DIR = str(tmp_path)
-    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1200),
+    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1200),
                                        payer_name="Maria Rossi", description="D", credit_account=bank.funds,
                                        creation_key="drop")
     folder = tmp_path / str(tree.bologna.pk)

@@ -11,7 +11,9 @@ from lxml import etree
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.payments.bank import actions, sepa_xml
+from piazza.payments.bank import sepa_xml
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import mandates as mandates_actions
 from piazza.payments.bank.models import (
     BatchStatus,
     Collection,
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _collect(bank, mandate, key="k1", days=20, cents=1500, recurring=True, due_date=None):
-    return actions.schedule_collection(
+    return collections_actions.schedule_collection(
         actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=due_date or far_date(days),
         description="Donazione mensile", credit_account=bank.funds, creation_key=key, recurring=recurring)
 
@@ -36,7 +38,7 @@ def _collect(bank, mandate, key="k1", days=20, cents=1500, recurring=True, due_d
 class TestMandateBadInput:
     def test_mandate_without_consent_text_is_refused_and_not_stored(self, bank):
         with pytest.raises(ValidationError) as error:
-            bank.mandate(consent_text="   ") if False else actions.sign_mandate(
+            bank.mandate(consent_text="   ") if False else mandates_actions.sign_mandate(
                 actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
                 debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
                 channel=MandateChannel.ONLINE, consent_text="  ")
@@ -57,7 +59,7 @@ class TestMandateBadInput:
 
     def test_paper_mandate_needs_the_scan(self, bank):
         with pytest.raises(ValidationError) as error:
-            actions.sign_mandate(actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
+            mandates_actions.sign_mandate(actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
                                  debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
                                  channel=MandateChannel.PAPER, consent_text=CONSENT)
         assert "scansione" in error.value.message_dict["paper_scan"][0]
@@ -65,7 +67,7 @@ class TestMandateBadInput:
     def test_treasurer_of_another_federation_cannot_collect_here(self, bank, tree):
         other = make_official("tesoriere.modena", tree.modena, [Role.TREASURY])
         with pytest.raises(PermissionDenied):
-            actions.sign_mandate(actor=other, creditor=bank.account, debtor_name="X",
+            mandates_actions.sign_mandate(actor=other, creditor=bank.account, debtor_name="X",
                                  debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
                                  channel=MandateChannel.ONLINE, consent_text=CONSENT)
 
@@ -83,7 +85,9 @@ class TestCollections:
         assert "15,00 €" in body and mandate.reference in body and far_date(20).strftime("%d/%m/%Y") in body
 
     def test_debit_for_a_revoked_mandate_is_refused(self, bank):
-        mandate = actions.revoke_mandate(actor=bank.anna, mandate=bank.mandate(), reason="Richiesta del debitore")
+        mandate = mandates_actions.revoke_mandate(
+            actor=bank.anna, mandate=bank.mandate(), reason="Richiesta del debitore"
+        )
         with pytest.raises(ValidationError) as error:
             _collect(bank, mandate)
         assert "revocato" in error.value.messages[0] and mandate.reference in error.value.messages[0]
@@ -104,7 +108,7 @@ class TestCollections:
     def test_batch_with_a_due_date_too_close_is_refused(self, bank, settings):
         settings.BANK_SDD_MIN_DAYS_BEFORE_DUE = 3
         with pytest.raises(ValidationError) as error:
-            actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(2))
+            collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(2))
         assert "troppo vicina" in error.value.messages[0]
 
 
@@ -114,12 +118,12 @@ class TestBatches:
         other = bank.mandate(name="Zoë Müller", iban="DE89370400440532013000", email="zoe@example.org")
         _collect(bank, mandate, "a")
         _collect(bank, other, "b", cents=2500, recurring=False)
-        batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
-        xml = actions.export_batch(actor=bank.anna, batch=batch)
+        batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+        xml = collections_actions.export_batch(actor=bank.anna, batch=batch)
         sepa_xml.validate_sepa_xml(xml, "pain.008.001.02")
         batch.refresh_from_db()
         assert batch.status == BatchStatus.EXPORTED and batch.xml_sha256
-        assert actions.export_batch(actor=bank.bruno, batch=batch) == xml  # same bytes, forever
+        assert collections_actions.export_batch(actor=bank.bruno, batch=batch) == xml  # same bytes, forever
         doc = etree.fromstring(xml)
         ns = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.02"}
         assert sorted(doc.xpath("//p:SeqTp/text()", namespaces=ns)) == ["FRST", "OOFF"]
@@ -127,22 +131,26 @@ class TestBatches:
         assert AuditEntry.objects.filter(action="bank.export_batch", kind=AuditKind.EXPORT).count() == 2
         # A new debit for the same day goes to a new batch: the exported one never changes.
         _collect(bank, mandate, "c")
-        second = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+        second = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
         assert second.pk != batch.pk and batch.collections.count() == 2
 
     def test_amended_mandate_keeps_its_collections_and_tells_the_bank(self, bank):
         mandate = bank.mandate()
         _collect(bank, mandate, "first")
-        first_batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
-        actions.export_batch(actor=bank.anna, batch=first_batch)
+        first_batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+        collections_actions.export_batch(actor=bank.anna, batch=first_batch)
         scheduled = _collect(bank, mandate, "second", days=50)
-        amended = actions.amend_mandate(actor=bank.bruno, mandate=mandate, debtor_iban="IT60X0542811101000000123456",
-                                        debtor_name="Nicolò Dell'Acqua Bianchi")
+        amended = mandates_actions.amend_mandate(
+            actor=bank.bruno,
+            mandate=mandate,
+            debtor_iban="IT60X0542811101000000123456",
+            debtor_name="Nicolò Dell'Acqua Bianchi",
+        )
         assert amended.reference == mandate.reference and amended.status == MandateStatus.AMENDED
         scheduled.refresh_from_db()
         assert scheduled.mandate_id == mandate.pk  # the link to schedule and payable is untouched
-        batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(50))
-        xml = actions.export_batch(actor=bank.anna, batch=batch)
+        batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(50))
+        xml = collections_actions.export_batch(actor=bank.anna, batch=batch)
         doc = etree.fromstring(xml)
         ns = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.02"}
         assert doc.xpath("//p:AmdmntInd/text()", namespaces=ns) == ["true"]
@@ -166,7 +174,7 @@ class TestBatches:
         mandate = bank.mandate()
         lapses = datetime.date(mandate.signed_on.year + 3, 1, 5)  # signed on 5 January
         assert mandate.lapses_on() == lapses
-        assert actions.expire_mandates(today=lapses - datetime.timedelta(days=1)) == 0
-        assert actions.expire_mandates(today=lapses) == 1
+        assert mandates_actions.expire_mandates(today=lapses - datetime.timedelta(days=1)) == 0
+        assert mandates_actions.expire_mandates(today=lapses) == 1
         mandate.refresh_from_db()
         assert mandate.status == MandateStatus.EXPIRED

@@ -14,7 +14,9 @@ from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.queries import balance
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import CollectionBatch, LineStatus, StatementImport, StatementLine, TransferStatus
 from piazza.payments.bank.statement_files import StatementFileError, parse_statement_file
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _expect(bank, name, cents, key):
-    return actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(cents), payer_name=name,
+    return matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(cents), payer_name=name,
                                    description="Donazione", credit_account=bank.funds, creation_key=key)
 
 
@@ -40,7 +42,7 @@ def short(bank, tree):
     maria = _expect(bank, "Maria Rossi", 5000, "maria")
     near = _expect(bank, "Paolo Verdi", 5100, "near")
     partial_far = _expect(bank, "Giulia Neri", 20000, "far")  # an unrelated larger transfer
-    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_file(
+    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_file(
         CamtEntry([Tx(4999, "Maria Rossi", reference=maria.reference)], bank_reference="S1")))
     line = StatementLine.objects.get()
     return maria, near, partial_far, line
@@ -117,7 +119,7 @@ def test_refusing_the_difference_sets_the_line_aside_and_books_nothing(bank, sho
 
 def test_an_excess_cannot_be_asked_for_the_rest(bank, tree):
     maria = _expect(bank, "Maria Rossi", 5000, "maria")
-    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_file(
+    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_file(
         CamtEntry([Tx(5001, "Sconosciuto", text="donazione")], bank_reference="S2")))
     line = StatementLine.objects.get()
     assert line.status == LineStatus.QUEUED
@@ -153,7 +155,7 @@ def test_one_size_limit_for_the_upload_form_and_the_parser(bank, settings):
 def test_an_empty_batch_is_refused_its_audit_entry_kept_and_no_batch_left(bank):
     """Issue 11, item 23: the refusal decided inside prepare_batch's block survives its rollback."""
     with pytest.raises(ValidationError, match="Non ci sono addebiti programmati"):
-        actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+        collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
     assert not CollectionBatch.objects.exists()
     denied = AuditEntry.objects.get(kind=AuditKind.DENIED, action="bank.prepare_batch")
     assert denied.data["code"] == "empty_batch" and denied.territory_id == bank.account.territory_id

@@ -13,7 +13,12 @@ from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import mandates as mandates_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import payouts as payouts_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import (
     CollectionStatus,
     ImportStatus,
@@ -59,7 +64,7 @@ def test_upload_waits_in_the_queue_then_the_progress_page_reports(bank, django_c
 
 
 def test_progress_page_of_another_federation_is_404(bank, tree):
-    [statement_import] = actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml",
+    [statement_import] = statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml",
                                                   data=_statement(CamtEntry([Tx(100, "X")], bank_reference="Z")))
     modena = verified_client(make_official("tes.modena", tree.modena, [Role.TREASURY]))
     url = reverse("bank:import_progress", args=[statement_import.upload_id])
@@ -68,7 +73,7 @@ def test_progress_page_of_another_federation_is_404(bank, tree):
 
 
 def test_a_failed_import_says_so_and_a_rerun_completes_without_double_booking(bank, tree, monkeypatch):
-    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1200),
+    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1200),
                                        payer_name="Maria Rossi", description="D", credit_account=bank.funds,
                                        creation_key="crash")
     data = _statement(CamtEntry([Tx(1200, "Maria Rossi", reference=expected.reference)], bank_reference="C1"))
@@ -76,16 +81,16 @@ def test_a_failed_import_says_so_and_a_rerun_completes_without_double_booking(ba
     def crash(*args, **kwargs):
         raise RuntimeError("worker lost")
 
-    monkeypatch.setattr(actions, "rematch_queued", crash)
+    monkeypatch.setattr(statements_actions, "rematch_queued", crash)
     with pytest.raises(RuntimeError):
-        actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="c.xml", data=data)
+        statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="c.xml", data=data)
     statement_import = StatementImport.objects.get()
     assert statement_import.status == ImportStatus.FAILED and "RuntimeError" in statement_import.error
     assert "nulla verrà registrato due volte" in statement_import.error
     page = verified_client(bank.anna).get(reverse("bank:import_progress", args=[statement_import.upload_id]))
     assert "non è stata completata" in page.content.decode()
     monkeypatch.undo()
-    actions.process_statement_import(actor=None, statement_import_id=statement_import.pk)
+    statements_actions.process_statement_import(actor=None, statement_import_id=statement_import.pk)
     statement_import.refresh_from_db()
     assert statement_import.status == ImportStatus.DONE and statement_import.new_lines == 1
     assert StatementLine.objects.get().status == LineStatus.MATCHED
@@ -95,13 +100,13 @@ def test_a_failed_import_says_so_and_a_rerun_completes_without_double_booking(ba
 
 def test_an_outgoing_line_is_matched_to_its_return_through_the_page(bank, tree):
     mandate = bank.mandate()
-    collection = actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500),
+    collection = collections_actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500),
                                              due_date=far_date(20), description="Quota", credit_account=bank.funds,
                                              creation_key="p1")
-    batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
-    actions.export_batch(actor=bank.anna, batch=batch)
+    batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+    collections_actions.export_batch(actor=bank.anna, batch=batch)
     collection.refresh_from_db()
-    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_statement(
+    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_statement(
         CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
                   batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="CR"),
         CamtEntry([Tx(1500, "DELL ACQUA NICOLO", return_reason="AC04")], credit=False, family="RDDT/UPDD",
@@ -123,7 +128,7 @@ def test_an_outgoing_line_is_matched_to_its_return_through_the_page(bank, tree):
 def test_paper_scan_is_private_served_in_scope_and_audited(bank, tree, settings, tmp_path):
     settings.PRIVATE_MEDIA_ROOT = str(tmp_path / "private")
     scan = SimpleUploadedFile("modulo.pdf", b"%PDF-1.4 firmato", content_type="application/pdf")
-    mandate = actions.sign_mandate(actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
+    mandate = mandates_actions.sign_mandate(actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
                                    debtor_iban="IT25O0306909606100000012345", signed_on=far_date(-30),
                                    channel=MandateChannel.PAPER, consent_text=CONSENT, paper_scan=scan)
     stored = Path(settings.PRIVATE_MEDIA_ROOT) / mandate.paper_scan.name
@@ -145,27 +150,31 @@ def test_paper_scan_is_private_served_in_scope_and_audited(bank, tree, settings,
 
 
 def test_overview_shows_its_heading_once_and_links_each_import_to_its_report(bank, tree):
-    [statement_import] = actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="gen.xml",
-                                                  data=_statement(CamtEntry([Tx(100, "X")], bank_reference="O1")))
+    [statement_import] = statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="gen.xml",
+        data=_statement(CamtEntry([Tx(100, "X")], bank_reference="O1")),
+    )
     body = verified_client(bank.anna).get(reverse("bank:overview")).content.decode()
     assert body.count(">Banca</h") + body.count(">Banca</a></h") == 1
     assert reverse("bank:import_progress", args=[statement_import.upload_id]) in body and "Completata" in body
 
 
 def test_payout_to_a_payee_of_a_parent_territory_is_refused(bank, tree):
-    regional = actions.register_payee(actor=make_official("tes.emilia", tree.emilia, [Role.TREASURY]),
+    regional = accounts_actions.register_payee(actor=make_official("tes.emilia", tree.emilia, [Role.TREASURY]),
                                       territory=tree.emilia, name="Fornitore regionale",
                                       iban="IT69G0200802435000104428964")
     with pytest.raises(ValidationError) as error:
-        actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
+        payouts_actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
                                payee=regional, amount=Money(100), description="X")
     message = error.value.message_dict["payee"][0]
     assert "Fornitore regionale" in message and "fuori da" in message
     assert not Payout.objects.exists()
-    circolo = actions.register_payee(actor=bank.anna, territory=tree.bologna_navile, name="Circolo Navile",
+    circolo = accounts_actions.register_payee(actor=bank.anna, territory=tree.bologna_navile, name="Circolo Navile",
                                      iban="IT25O0306909606100000012345")
     with pytest.raises(ValidationError) as balance_error:  # accepted payee: the next check (balance) speaks
-        actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
+        payouts_actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
                                payee=circolo, amount=Money(100), description="X")
     assert "saldo disponibile" in balance_error.value.messages[0]
 

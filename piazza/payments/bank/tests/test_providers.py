@@ -10,8 +10,9 @@ from django.urls import reverse
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.queries import balance
-from piazza.payments import actions as payments
-from piazza.payments.bank import actions
+from piazza.payments.actions import lifecycle as lifecycle_payments
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import CollectionStatus, ExpectedTransfer, Mandate
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
 from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _payment(bank, tree, provider, cents=2500, key="p1"):
-    return payments.create_payment(
+    return lifecycle_payments.create_payment(
         actor=None, amount=Money(cents), allocations=[(bank.funds, Money(cents))], provider=provider,
         description="Donazione per il tetto", creation_key=key, payer_name="Maria Rossi",
         payer_email="maria@example.org", territory=tree.bologna_centro)
@@ -50,9 +51,21 @@ def test_bank_transfer_payment_succeeds_when_the_statement_shows_it(bank, tree, 
     expected = ExpectedTransfer.objects.get(payment=payment)
     assert OUR_IBAN in page and expected.reference[:4] in page and "<svg" in page
     with django_capture_on_commit_callbacks(execute=True):
-        actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="s.xml", data=build(CamtFile(
-            statements=[Statement(OUR_IBAN, [CamtEntry([Tx(2500, "Maria Rossi", reference=expected.reference)],
-                                                       bank_reference="P1")])])))
+        statements_actions.import_statement(
+            actor=bank.anna,
+            territory=tree.bologna,
+            filename="s.xml",
+            data=build(
+                CamtFile(
+                    statements=[
+                        Statement(
+                            OUR_IBAN,
+                            [CamtEntry([Tx(2500, "Maria Rossi", reference=expected.reference)], bank_reference="P1")],
+                        )
+                    ]
+                )
+            ),
+        )
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED
     assert balance(bank.funds) == Money(2500)
@@ -73,20 +86,64 @@ def test_sepa_dd_payment_mandate_collection_and_return(bank, tree, client, djang
     assert "8 settimane" in mandate.consent_text and mandate.debtor_email == "maria@example.org"
     collection = mandate.collections.get()
     assert collection.payment == payment
-    batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=collection.due_date)
-    actions.export_batch(actor=bank.anna, batch=batch)
+    batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=collection.due_date)
+    collections_actions.export_batch(actor=bank.anna, batch=batch)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="c.xml", data=build(CamtFile(
-            statements=[Statement(OUR_IBAN, [CamtEntry([Tx(1500, end_to_end_id=collection.end_to_end_id)],
-                                                       batch_pmt_inf_id=f"{batch.message_id}-DD1",
-                                                       bank_reference="C1", detailed=False)])])))
+        statements_actions.import_statement(
+            actor=bank.anna,
+            territory=tree.bologna,
+            filename="c.xml",
+            data=build(
+                CamtFile(
+                    statements=[
+                        Statement(
+                            OUR_IBAN,
+                            [
+                                CamtEntry(
+                                    [Tx(1500, end_to_end_id=collection.end_to_end_id)],
+                                    batch_pmt_inf_id=f"{batch.message_id}-DD1",
+                                    bank_reference="C1",
+                                    detailed=False,
+                                )
+                            ],
+                        )
+                    ]
+                )
+            ),
+        )
     payment.refresh_from_db()
     assert payment.state == State.SUCCEEDED and balance(bank.funds) == Money(1500)
     with django_capture_on_commit_callbacks(execute=True):
-        actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="r.xml", data=build(CamtFile(
-            message_id="R", statements=[Statement(OUR_IBAN, [CamtEntry(
-                [Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id, return_reason="MD06")],
-                credit=False, family="RDDT/UPDD", bank_reference="R1")])])))
+        statements_actions.import_statement(
+            actor=bank.anna,
+            territory=tree.bologna,
+            filename="r.xml",
+            data=build(
+                CamtFile(
+                    message_id="R",
+                    statements=[
+                        Statement(
+                            OUR_IBAN,
+                            [
+                                CamtEntry(
+                                    [
+                                        Tx(
+                                            1500,
+                                            "Nicolò Dell'Acqua",
+                                            end_to_end_id=collection.end_to_end_id,
+                                            return_reason="MD06",
+                                        )
+                                    ],
+                                    credit=False,
+                                    family="RDDT/UPDD",
+                                    bank_reference="R1",
+                                )
+                            ],
+                        )
+                    ],
+                )
+            ),
+        )
     payment.refresh_from_db()
     collection.refresh_from_db()
     assert collection.status == CollectionStatus.FAILED
@@ -108,5 +165,5 @@ def test_mandate_without_consent_is_refused_on_the_payment_page(bank, tree, clie
 
 
 def _attempt(payment):
-    attempt, _created = payments.begin_attempt(actor=None, payment=payment, client_key="direct")
+    attempt, _created = lifecycle_payments.begin_attempt(actor=None, payment=payment, client_key="direct")
     return attempt

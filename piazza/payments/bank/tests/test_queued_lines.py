@@ -14,7 +14,11 @@ from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.models import Entry, LedgerTransaction
 from piazza.ledger.queries import balance
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import payouts as payouts_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import (
     CollectionStatus,
     LineStatus,
@@ -31,7 +35,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _import(bank, tree, entries, message_id):
-    return actions.import_statement(actor=bank.anna, territory=tree.bologna, filename=f"{message_id}.xml",
+    return statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename=f"{message_id}.xml",
                                     data=build(CamtFile(message_id=message_id, statements=[
                                         Statement(OUR_IBAN, entries, statement_id=message_id)])))
 
@@ -42,11 +46,11 @@ def exported(bank):
     collections = []
     for index, (name, cents) in enumerate([("Nicolò Dell'Acqua", 1500), ("Ana Núñez", 2500)]):
         mandate = bank.mandate(name=name, email=f"d{index}@example.org")
-        collections.append(actions.schedule_collection(
+        collections.append(collections_actions.schedule_collection(
             actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=far_date(20), description="Quota",
             credit_account=bank.funds, creation_key=f"q{index}"))
-    batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
-    actions.export_batch(actor=bank.anna, batch=batch)
+    batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+    collections_actions.export_batch(actor=bank.anna, batch=batch)
     for collection in collections:
         collection.refresh_from_db()
     return batch, collections
@@ -96,7 +100,7 @@ def test_a_queued_return_matched_by_hand_books_what_the_automatic_path_books(ban
     _import(bank, tree, [_credit(batch, [nicolo, ana]), _return(ana, code="MD01", reference=False)], "DAY1")
     line = StatementLine.objects.get(bank_reference="RET")
     assert line.status == LineStatus.QUEUED and "cercalo per nome" in line.reason
-    matched = actions.match_return(actor=bank.bruno, line=line, collection=ana)
+    matched = matching_actions.match_return(actor=bank.bruno, line=line, collection=ana)
     ana.refresh_from_db()
     ana.mandate.refresh_from_db()
     assert (matched.status, matched.match_kind, matched.matched_by) == (
@@ -107,7 +111,7 @@ def test_a_queued_return_matched_by_hand_books_what_the_automatic_path_books(ban
     assert reversal.reverses_id == ana.ledger_transaction_id
     assert balance(bank.funds) == Money(1500)
     with pytest.raises(ValidationError) as error:
-        actions.match_return(actor=bank.anna, line=line, collection=nicolo)
+        matching_actions.match_return(actor=bank.anna, line=line, collection=nicolo)
     assert "già stato abbinato da bruno.tesoriere" in error.value.messages[0]
     assert AuditEntry.objects.filter(action="bank.record_return", kind=AuditKind.DENIED).exists()
 
@@ -128,7 +132,7 @@ def test_bad_manual_return_matches_are_refused_with_nothing_booked(bank, tree, e
     line = StatementLine.objects.get(bank_reference="RET")
     entries = Entry.objects.count()
     with pytest.raises(ValidationError) as error:
-        actions.match_return(actor=bank.anna, line=line, collection=nicolo)
+        matching_actions.match_return(actor=bank.anna, line=line, collection=nicolo)
     assert fragment in error.value.messages[0]
     line.refresh_from_db()
     nicolo.refresh_from_db()
@@ -137,28 +141,28 @@ def test_bad_manual_return_matches_are_refused_with_nothing_booked(bank, tree, e
 
 
 def test_a_payout_line_without_reference_is_confirmed_by_hand(bank, tree):
-    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
+    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
                                        payer_name="Maria Rossi", description="Donazione", credit_account=bank.funds,
                                        creation_key="fund")
     _import(bank, tree, [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)],
                                    bank_reference="IN")], "IN")
-    payee = actions.register_payee(actor=bank.anna, territory=tree.bologna_navile, name="Circolo Navile",
+    payee = accounts_actions.register_payee(actor=bank.anna, territory=tree.bologna_navile, name="Circolo Navile",
                                    iban="IT69G0200802435000104428964")
-    payout = actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
+    payout = payouts_actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
                                     payee=payee, amount=Money(6000), description="Feste")
-    actions.approve_payout(actor=bank.bruno, payout=payout)
-    actions.export_payouts(actor=bank.anna, bank_account=bank.account, execution_date=far_date(1))
+    payouts_actions.approve_payout(actor=bank.bruno, payout=payout)
+    payouts_actions.export_payouts(actor=bank.anna, bank_account=bank.account, execution_date=far_date(1))
     _import(bank, tree, [CamtEntry([Tx(6000, "CIRCOLO NAVILE")], credit=False, family="ICDT/ESCT",
                                    bank_reference="OUT")], "OUT")
     line = StatementLine.objects.get(bank_reference="OUT")
     assert line.status == LineStatus.QUEUED and "Uscita non riconosciuta" in line.reason
     with pytest.raises(ValidationError):  # a payout is a debit line, never an expected transfer's
-        actions.match_line(actor=bank.anna, line=line, transfer=expected)
-    actions.match_payout(actor=bank.anna, line=line, payout=payout)
+        matching_actions.match_line(actor=bank.anna, line=line, transfer=expected)
+    matching_actions.match_payout(actor=bank.anna, line=line, payout=payout)
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.CONFIRMED
     assert balance(get_account("payouts_approved", territory=tree.bologna)) == Money(0)
     assert balance(bank.account.ledger_account) == Money(4000)
     with pytest.raises(ValidationError) as error:
-        actions.match_payout(actor=bank.bruno, line=line, payout=payout)
+        matching_actions.match_payout(actor=bank.bruno, line=line, payout=payout)
     assert "già stato abbinato da anna.tesoriera" in error.value.messages[0]

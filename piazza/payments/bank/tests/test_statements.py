@@ -11,7 +11,9 @@ from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.models import Entry, LedgerTransaction
 from piazza.ledger.queries import balance
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import (
     CollectionStatus,
     ExpectedTransfer,
@@ -30,12 +32,12 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _expect(bank, name, cents, key):
-    return actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(cents), payer_name=name,
+    return matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(cents), payer_name=name,
                                    description="Donazione", credit_account=bank.funds, creation_key=key)
 
 
 def _import(bank, tree, data, name="estratto.xml"):
-    return actions.import_statement(actor=bank.anna, territory=tree.bologna, filename=name, data=data)
+    return statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename=name, data=data)
 
 
 def _exported_batch(bank, debtors):
@@ -43,11 +45,11 @@ def _exported_batch(bank, debtors):
     collections = {}
     for index, (name, cents) in enumerate(debtors):
         mandate = bank.mandate(name=name, email=f"d{index}@example.org")
-        collections[name] = actions.schedule_collection(
+        collections[name] = collections_actions.schedule_collection(
             actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=far_date(20), description="Quota",
             credit_account=bank.funds, creation_key=f"c{index}", recurring=True)
-    batch = actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
-    actions.export_batch(actor=bank.anna, batch=batch)
+    batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
+    collections_actions.export_batch(actor=bank.anna, batch=batch)
     for collection in collections.values():
         collection.refresh_from_db()
     return batch, collections
@@ -172,11 +174,11 @@ def test_manual_match_from_the_queue_and_a_second_match_is_refused(bank, tree):
         CamtEntry([Tx(4000, "F. NERI", text="contributo")], bank_reference="Q1")])])))
     line = StatementLine.objects.get()
     assert line.status == LineStatus.QUEUED and line.suggestion_id == expected.pk  # suggested, not auto-booked
-    actions.match_line(actor=bank.bruno, line=line, transfer=expected)
+    matching_actions.match_line(actor=bank.bruno, line=line, transfer=expected)
     line.refresh_from_db()
     assert line.status == LineStatus.MATCHED and line.matched_by == bank.bruno
     with pytest.raises(ValidationError) as error:
-        actions.match_line(actor=bank.anna, line=line, transfer=expected)
+        matching_actions.match_line(actor=bank.anna, line=line, transfer=expected)
     assert "già stato abbinato da bruno.tesoriere" in error.value.messages[0]
     assert balance(bank.funds) == Money(4000)
 
@@ -186,8 +188,8 @@ def test_rejecting_a_line_needs_a_reason(bank, tree):
         CamtEntry([Tx(10000, "PD Bologna", text="giroconto")], bank_reference="G1")])])))
     line = StatementLine.objects.get()
     with pytest.raises(ValidationError):
-        actions.reject_line(actor=bank.anna, line=line, reason=" ")
-    actions.reject_line(actor=bank.anna, line=line, reason="Giroconto tra conti del partito")
+        matching_actions.reject_line(actor=bank.anna, line=line, reason=" ")
+    matching_actions.reject_line(actor=bank.anna, line=line, reason="Giroconto tra conti del partito")
     line.refresh_from_db()
     assert line.status == LineStatus.REJECTED and line.reason == "Giroconto tra conti del partito"
 

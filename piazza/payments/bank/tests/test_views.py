@@ -8,7 +8,10 @@ from django.urls import reverse
 
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
-from piazza.payments.bank import actions
+from piazza.payments.bank.actions import accounts as accounts_actions
+from piazza.payments.bank.actions import collections as collections_actions
+from piazza.payments.bank.actions import matching as matching_actions
+from piazza.payments.bank.actions import statements as statements_actions
 from piazza.payments.bank.models import LineStatus, StatementLine
 from piazza.payments.bank.tests.camt_builder import CamtFile, Statement, Tx, build
 from piazza.payments.bank.tests.camt_builder import Entry as CamtEntry
@@ -31,7 +34,7 @@ def upload(django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def queued_line(bank, tree, upload):
-    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(4000),
+    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(4000),
                                        payer_name="Francesca Neri", description="Donazione festa",
                                        credit_account=bank.funds, creation_key="v")
     client = verified_client(bank.anna)
@@ -77,7 +80,7 @@ def test_other_federation_gets_404_and_non_treasurers_403(bank, tree, queued_lin
 
 
 def test_transfer_page_shows_iban_reference_and_qr(bank):
-    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(2500),
+    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(2500),
                                        payer_name="Maria Rossi", description="Tessera", credit_account=bank.funds,
                                        creation_key="qr")
     body = verified_client(bank.anna).get(reverse("bank:transfer", args=[expected.pk])).content.decode()
@@ -87,7 +90,7 @@ def test_transfer_page_shows_iban_reference_and_qr(bank):
 
 def test_batch_export_download_and_mandate_pages(bank):
     mandate = bank.mandate()
-    actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500), due_date=far_date(20),
+    collections_actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500), due_date=far_date(20),
                                 description="Quota", credit_account=bank.funds, creation_key="v1", recurring=True)
     client = verified_client(bank.anna)
     assert "Nicolò Dell&#x27;Acqua" in client.get(reverse("bank:mandate", args=[mandate.pk])).content.decode()
@@ -110,12 +113,12 @@ def test_new_mandate_page_refuses_a_wrong_cin(bank):
 
 
 def test_requester_sees_no_approve_button_and_a_forced_post_is_refused(bank, tree):
-    payee = actions.register_payee(actor=bank.anna, territory=tree.bologna, name="Circolo Navile",
+    payee = accounts_actions.register_payee(actor=bank.anna, territory=tree.bologna, name="Circolo Navile",
                                    iban="IT69G0200802435000104428964")
-    expected = actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
+    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
                                        payer_name="Maria Rossi", description="D", credit_account=bank.funds,
                                        creation_key="f")
-    actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="in.xml", data=build(CamtFile(
+    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="in.xml", data=build(CamtFile(
         statements=[Statement(OUR_IBAN, [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)],
                                                    bank_reference="F1")])])))
     client = verified_client(bank.anna)

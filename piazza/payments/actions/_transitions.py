@@ -1,0 +1,54 @@
+"""The payment state machine's primitives: events, allowed transitions, row locks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from piazza.core.audit import Actor, record
+from piazza.payments.models import (
+    Payment,
+    PaymentEvent,
+    State,
+)
+
+log = logging.getLogger(__name__)
+
+
+class InvalidTransition(Exception):
+    """A state change the machine does not allow (e.g. refunding a failed payment)."""
+
+
+def _actor_label(actor: Actor) -> str:
+    return actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else ""
+
+
+def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", to_state: str = "",
+           **data: Any) -> None:
+    PaymentEvent.objects.create(
+        payment=payment, kind=kind, from_state=from_state, to_state=to_state, data=data,
+        actor_label=_actor_label(actor),
+    )
+
+
+def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: Any) -> bool:
+    """Apply one transition on a locked payment; False (and nothing written) if already there."""
+    if payment.state == to_state and to_state != State.PARTIALLY_REFUNDED:
+        return False
+    if not payment.can_move_to(to_state):
+        raise InvalidTransition(f"payment #{payment.pk}: {payment.state} → {to_state} is not allowed")
+    from_state = payment.state
+    payment.state = to_state
+    if to_state == State.SUCCEEDED and payment.succeeded_at is None:
+        payment.succeeded_at = timezone.now()
+    payment.save(update_fields=["state", "succeeded_at", "updated_at"])
+    _event(payment, kind, actor=actor, from_state=from_state, to_state=to_state, **data)
+    record(f"payments.{to_state}", actor=actor, obj=payment, territory=payment.territory,
+           data={"from": from_state, "kind": kind, **data})
+    return True
+
+
+def _locked(payment_id: int) -> Payment:
+    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)

@@ -1,0 +1,328 @@
+"""Payments and their attempts: creation, charging, results, cancellation (the state machine)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from piazza.core.audit import Actor, record
+from piazza.core.errors import Refused, refuse, refusing
+from piazza.core.money import Money, format_money
+from piazza.ledger.models import Account
+from piazza.payments.models import (
+    IN_FLIGHT_ATTEMPT_STATES,
+    AttemptState,
+    Payment,
+    PaymentAllocation,
+    PaymentAttempt,
+    State,
+)
+from piazza.payments.payables import handler_for, notify
+from piazza.payments.providers.base import (
+    Capability,
+    ChargeResult,
+    Outcome,
+    ProviderError,
+)
+from piazza.payments.providers.registry import get_provider
+
+from ._transitions import _event, _locked, _move, log
+from .methods import check_instrument
+from .outcomes import _fail, _is_duplicate, _record_duplicate, _save_method, _schedule_after_success_method, _succeed
+from .sync import reconcile_payment
+
+# --- creation -------------------------------------------------------------------------------
+
+
+def create_payment(
+    *,
+    actor: Actor,
+    amount: Money,
+    allocations: Sequence[tuple[Account, Money]],
+    provider: str,
+    description: str,
+    creation_key: str,
+    payable: models.Model | None = None,
+    payer: Any = None,
+    payer_name: str = "",
+    payer_email: str = "",
+    territory: Any = None,
+    return_url: str = "",
+    save_method: bool = False,
+    schedule: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> Payment:
+    """Create a payment for `payable`, to be paid on the payment page (`payment.token`).
+
+    `allocations` = [(ledger account, Money), …] summing to `amount`; they are booked on success.
+    Idempotent by `creation_key` (e.g. "donation:42"): the same key returns the same payment.
+    Bad input (zero, negative, float, currency mismatch, unknown provider) is refused with a
+    clear message and nothing is written.
+    """
+    action = "payments.create_payment"
+    if not isinstance(amount, Money):
+        refuse(action, _("L'importo deve essere un valore esatto in centesimi (Money), non %(t)s.")
+               % {"t": type(amount).__name__}, actor=actor, code="not_money", field="amount")
+    if not amount.is_positive():
+        refuse(action, _("L'importo deve essere maggiore di zero (ricevuto %(a)s).") % {"a": format_money(amount)},
+               actor=actor, code="amount_not_positive", field="amount")
+    if not allocations:
+        refuse(action, _("Indica su quali conti va l'importo (ripartizione mancante)."),
+               actor=actor, code="no_allocations")
+    total = 0
+    for account, share in allocations:
+        if not isinstance(share, Money) or not isinstance(account, Account):
+            refuse(action, _("Ogni quota della ripartizione è un conto con un importo esatto (Money)."),
+                   actor=actor, code="bad_allocation")
+        if share.currency != amount.currency or account.currency != amount.currency:
+            refuse(action, _("Valute diverse: il pagamento è in %(p)s ma una quota o un conto è in %(q)s.")
+                   % {"p": amount.currency, "q": share.currency if share.currency != amount.currency
+                      else account.currency},
+                   actor=actor, code="currency_mismatch")
+        if not share.is_positive():
+            refuse(action, _("Ogni quota della ripartizione deve essere maggiore di zero."),
+                   actor=actor, code="allocation_not_positive")
+        total += share.cents
+    if total != amount.cents:
+        refuse(action, _("Le quote (%(t)s) non corrispondono all'importo (%(a)s).")
+               % {"t": format_money(Money(total, amount.currency)), "a": format_money(amount)},
+               actor=actor, code="allocations_mismatch")
+    try:
+        chosen = get_provider(provider)
+    except LookupError:
+        refuse(action, _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider}, actor=actor,
+               code="unknown_provider", field="provider")
+    if not chosen.is_available():
+        refuse(action, _("Il metodo di pagamento %(p)s non è disponibile.") % {"p": chosen.verbose_name},
+               actor=actor, code="provider_unavailable", field="provider")
+    if save_method and not chosen.has(Capability.RECURRING):
+        refuse(action, _("Il metodo %(p)s non consente addebiti ricorrenti.") % {"p": chosen.verbose_name},
+               actor=actor, code="no_recurring", field="provider")
+
+    existing = Payment.objects.filter(creation_key=creation_key).first()
+    if existing is not None:
+        if existing.amount != amount:
+            refuse(action, _("Questa richiesta di pagamento esiste già con un altro importo."),
+                   actor=actor, code="creation_key_conflict")
+        return existing
+    try:
+        with transaction.atomic():
+            payment = Payment(
+                creation_key=creation_key, provider=provider, description=description[:200],
+                payer=payer, payer_name=payer_name[:200], payer_email=payer_email, territory=territory,
+                return_url=return_url, save_method=save_method, schedule=schedule, metadata=metadata or {},
+            )
+            payment.amount = amount
+            if payable is not None:
+                payment.payable_type = ContentType.objects.get_for_model(payable)
+                payment.payable_id = str(payable.pk)
+            payment.save()
+            PaymentAllocation.objects.bulk_create([
+                PaymentAllocation(payment=payment, account=account, amount_cents=share.cents, currency=share.currency)
+                for account, share in allocations
+            ])
+            _event(payment, "created", actor=actor, to_state=State.CREATED)
+            record("payments.create_payment", actor=actor, obj=payment, territory=territory,
+                   data={"amount": amount.cents, "currency": amount.currency, "provider": provider,
+                         "key": creation_key})
+    except IntegrityError:
+        return Payment.objects.get(creation_key=creation_key)
+    return payment
+
+
+# --- attempts and outcomes ------------------------------------------------------------------
+
+
+def in_flight_attempt(payment: Payment) -> PaymentAttempt | None:
+    """The attempt of `payment` whose charge may still happen (at most one, by constraint)."""
+    return payment.attempts.filter(state__in=IN_FLIGHT_ATTEMPT_STATES).order_by("-number").first()
+
+
+def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[PaymentAttempt, bool]:
+    """Open an attempt for the client's Idempotency-Key; (existing attempt, False) on a replay.
+
+    At most one attempt per payment is in flight (issue 10, finding 7): under the payment's row
+    lock, a request with another key (a second tab, a reload) while an attempt has no outcome
+    yet gets that attempt back and charges nothing; the partial unique index
+    `payment_one_attempt_in_flight` holds the same rule in the database (and on SQLite, where
+    there is no row lock, it is what turns the second insert away).
+    """
+    # Refusals are decided under the lock and audited after the rollback (issue 11, item 23).
+    with refusing("payments.begin_attempt", actor), transaction.atomic():
+        locked = _locked(payment.pk)
+        existing = PaymentAttempt.objects.filter(client_key=client_key).first()
+        if existing is not None:
+            if existing.payment_id != payment.pk:
+                raise Refused(_("Modulo non valido: ricarica la pagina."), "client_key_reused")
+            return existing, False
+        if not locked.is_open:
+            raise Refused(_("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
+                          % {"s": locked.get_state_display()}, "payment_closed")
+        in_flight = in_flight_attempt(locked)
+        if in_flight is not None:
+            _event(locked, "attempt_already_in_flight", actor=actor, attempt=in_flight.number)
+            return in_flight, False
+        number = locked.attempts.count() + 1
+        try:
+            with transaction.atomic():
+                attempt = PaymentAttempt.objects.create(payment=locked, number=number, client_key=client_key)
+        except IntegrityError:
+            in_flight = in_flight_attempt(locked) or PaymentAttempt.objects.filter(client_key=client_key).first()
+            if in_flight is None or in_flight.payment_id != locked.pk:
+                raise
+            return in_flight, False
+        if locked.state != State.PENDING:
+            _move(locked, State.PENDING, actor=actor, kind="attempt_started", attempt=number)
+        else:
+            _event(locked, "attempt_started", actor=actor, attempt=number)
+    payment.refresh_from_db()
+    return attempt, True
+
+
+def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttempt | None,
+                        result: ChargeResult, source: str) -> Payment:
+    """Apply a provider's answer to a charge under the payment's row lock.
+
+    A successful charge for a payment already paid with another charge is a duplicate: it is
+    recorded, booked and refunded automatically, never dropped (issue 10, finding 7).
+    """
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if attempt is not None:
+            attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+            attempt.provider_reference = result.reference or attempt.provider_reference
+            attempt.action_url = result.action_url or attempt.action_url
+            attempt.failure_code = result.failure_code
+            attempt.state = {
+                Outcome.SUCCEEDED: AttemptState.SUCCEEDED, Outcome.FAILED: AttemptState.FAILED,
+                Outcome.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION, Outcome.CANCELED: AttemptState.FAILED,
+            }.get(result.outcome, attempt.state)
+            attempt.save()
+        if result.customer_reference and not locked.provider_customer:
+            locked.provider_customer = result.customer_reference
+            locked.save(update_fields=["provider_customer", "updated_at"])
+        if _is_duplicate(locked, result.outcome, result.reference):
+            _record_duplicate(locked, actor=actor, reference=result.reference, attempt=attempt, source=source)
+            return locked
+        if locked.is_booked:
+            # Already settled by another path (webhook vs browser return): nothing to apply.
+            return locked
+        if result.outcome == Outcome.SUCCEEDED:
+            method = _save_method(locked, result.saved_method)
+            _succeed(locked, actor=actor, reference=result.reference, fee=result.fee, source=source, method=method,
+                     instrument=result.instrument)
+        elif result.outcome == Outcome.FAILED:
+            _fail(locked, actor=actor, code=result.failure_code or "card_declined", source=source)
+        elif result.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
+            _move(locked, State.CANCELED, actor=actor, kind="canceled", source=source)
+            notify(locked, "canceled")
+        elif result.outcome == Outcome.REQUIRES_ACTION:
+            _event(locked, "requires_action", actor=actor, source=source)
+        elif result.outcome == Outcome.PENDING and result.saved_method is not None:
+            # A bank mandate is signed now and settles days later: keep it for the schedule
+            # at once, since the settlement (a statement line) does not carry it again.
+            _schedule_after_success_method(locked, _save_method(locked, result.saved_method))
+        return locked
+
+
+def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -> None:
+    """The provider did not answer: keep the payment pending, reconcile later by re-fetching."""
+    with transaction.atomic():
+        locked = _locked(attempt.payment_id)
+        PaymentAttempt.objects.filter(pk=attempt.pk, state=AttemptState.STARTED).update(
+            state=AttemptState.UNKNOWN, updated_at=timezone.now()
+        )
+        _event(locked, "provider_unreachable", actor=actor, attempt=attempt.number, error=error[:200])
+
+
+def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
+    """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
+    if (payment.attempts.filter(_stuck_attempts()).exists()
+            and not PaymentAttempt.objects.filter(client_key=client_key).exists()):
+        # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
+        # ask the provider first; if the earlier try went through, there is nothing to pay.
+        try:
+            payment = reconcile_payment(actor=actor, payment=payment)
+        except ProviderError:
+            refuse("payments.pay", _("Il circuito non ha ancora confermato l'esito del tentativo precedente: "
+                                     "riprova tra qualche minuto. Non ti verrà addebitato nulla due volte."),
+                   actor=actor, code="outcome_unknown")
+        if payment.is_booked:
+            return payment.attempts.order_by("-number")[0]
+        # The provider holds no successful charge of the earlier try: it no longer blocks a new
+        # one (should it succeed after all, it arrives as a duplicate and is refunded).
+        _close_unknown_attempts(actor=actor, payment=payment)
+    provider = get_provider(payment.provider)
+    instrument = provider.preview_instrument(data)
+    if instrument is not None:
+        # The payable's rules on the instrument (M24: prepaid cards, cards per membership),
+        # before the attempt exists and before any money moves; refused with its own message.
+        check_instrument(actor=actor, payment=payment, instrument=instrument)
+    attempt, created = begin_attempt(actor=actor, payment=payment, client_key=client_key)
+    if not created:
+        return attempt  # double click or replay: never a second charge
+    handler = handler_for(payment.payable_label)
+    if handler is not None and handler.capture_after_check:
+        data = {**data, "capture_after_check": True}
+    try:
+        result = provider.start(payment, attempt, data, return_url)
+    except ProviderError as exc:
+        log.warning("payment %s attempt %s: provider error %s", payment.pk, attempt.number, exc)
+        mark_attempt_unknown(actor=actor, attempt=attempt, error=str(exc))
+        attempt.refresh_from_db()
+        return attempt
+    except ValidationError:
+        # Refused before any charge (e.g. an IBAN that does not check): the attempt is over,
+        # so it no longer holds the payment's one place in flight.
+        _close_refused_attempt(actor=actor, attempt=attempt)
+        raise
+    apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="checkout")
+    attempt.refresh_from_db()
+    return attempt
+
+
+def _close_refused_attempt(*, actor: Actor, attempt: PaymentAttempt) -> None:
+    with transaction.atomic():
+        locked = _locked(attempt.payment_id)
+        if PaymentAttempt.objects.filter(pk=attempt.pk, state=AttemptState.STARTED).update(
+                state=AttemptState.FAILED, failure_code="refused_input", updated_at=timezone.now()):
+            _event(locked, "attempt_refused", actor=actor, attempt=attempt.number)
+
+
+def _stuck_attempts() -> models.Q:
+    """Attempts whose outcome we do not know: a provider timeout, or a try that started long
+    ago and never got an answer (a worker that died mid-call); settings.PAYMENTS_ATTEMPT_STALE_MINUTES."""
+    stale = timezone.now() - timedelta(minutes=int(getattr(settings, "PAYMENTS_ATTEMPT_STALE_MINUTES", 15)))
+    return models.Q(state=AttemptState.UNKNOWN) | models.Q(state=AttemptState.STARTED, updated_at__lt=stale)
+
+
+def _close_unknown_attempts(*, actor: Actor, payment: Payment) -> None:
+    with transaction.atomic():
+        locked = _locked(payment.pk)
+        if locked.is_booked:
+            return
+        for attempt in locked.attempts.filter(_stuck_attempts()):
+            attempt.state = AttemptState.FAILED
+            attempt.failure_code = "no_charge_found"
+            attempt.save(update_fields=["state", "failure_code", "updated_at"])
+            _event(locked, "attempt_closed", actor=actor, attempt=attempt.number, reason="no_charge_found")
+
+
+def cancel_payment(*, actor: Actor, payment: Payment, reason: str = "") -> Payment:
+    """Abandon an open payment (the payer gave up, or the payable was withdrawn)."""
+    with refusing("payments.cancel_payment", actor, payment.territory), transaction.atomic():
+        locked = _locked(payment.pk)
+        if not locked.can_move_to(State.CANCELED):
+            raise Refused(_("Non si può annullare un pagamento %(s)s.") % {"s": locked.get_state_display()},
+                          "not_cancelable")
+        _move(locked, State.CANCELED, actor=actor, kind="canceled", reason=reason[:200])
+        notify(locked, "canceled")
+        return locked

@@ -1,0 +1,719 @@
+"""Importing people from spreadsheets, in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.core.exports import ExportFile, write_export
+from piazza.core.i18n import deferred
+from piazza.core.tasks import enqueue_on_commit
+from piazza.people import dedupe
+from piazza.people.erased import erased_flags
+from piazza.people.exports import rejected_rows
+from piazza.people.import_targets import ImportTarget, RowContext, get_target
+from piazza.people.models import (
+    WRITE_ROLES,
+    BatchStatus,
+    CodeDateReview,
+    DuplicateCandidate,
+    Email,
+    ImportBatch,
+    ImportMapping,
+    ImportRow,
+    Person,
+    Phone,
+    ReviewStatus,
+    RowStatus,
+    Source,
+    Tag,
+    TargetOutcome,
+    TimelineEntry,
+)
+from piazza.people.validation import CleanedPerson, clean_person_data, search_name
+from piazza.territory.models import Level, Territory
+
+from ._records import _is_user, _jsonable, _probe, _require_scope, _set_contacts, _set_tags
+from .person import ERASED_ROW_MESSAGE, add_timeline_entry
+from .scope import assign_territory
+
+# --- Import (CSV / XLSX) ------------------------------------------------------------------------
+
+IMPORT_CHUNK = 500
+
+
+def start_import(*, actor: Any, territory: Territory, file_name: str, content: bytes) -> ImportBatch:
+    """Read the file and stage every row; a file that cannot be read leaves nothing behind."""
+    import hashlib
+
+    from piazza.people.imports import read_upload
+
+    _require_scope("people.start_import", actor, territory)
+    try:
+        parsed = read_upload(file_name, content)
+    except ValueError as exc:
+        refuse("people.start_import", str(exc), actor=actor, territory=territory, code="bad_file", field="file")
+        raise  # pragma: no cover - refuse always raises
+    digest = hashlib.sha256(content).hexdigest()
+    # Item 14: the same bytes imported before, in a batch the uploader can see, need a confirmation.
+    earlier = (ImportBatch.objects.visible_to(actor, roles=WRITE_ROLES) if _is_user(actor)
+               else ImportBatch.objects.filter(territory=territory)).filter(file_sha256=digest).first()
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            territory=territory, created_by=actor if _is_user(actor) else None, file_name=file_name[:255],
+            file_sha256=digest, file_format=parsed.file_format,
+            encoding=parsed.encoding, delimiter=parsed.delimiter, headers=parsed.headers,
+            mapping=parsed.mapping, total_rows=len(parsed.rows), repeat_of=earlier,
+        )
+        _stage_rows(batch, parsed.rows)
+        record("people.start_import", actor=actor, obj=batch, territory=territory,
+               data={"file": file_name, "rows": len(parsed.rows), "format": parsed.file_format,
+                     "repeat_of": earlier.pk if earlier else None})
+    return batch
+
+
+def _stage_rows(batch: ImportBatch, rows: list[list[Any]]) -> None:
+    """Keep every input row as read (P6: staging near the speed of a raw COPY on PostgreSQL)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        ImportRow.objects.bulk_create(
+            [ImportRow(batch=batch, number=i + 2, raw=[_jsonable(c) for c in row]) for i, row in enumerate(rows)],
+            batch_size=2000,
+        )
+        return
+    import json
+
+    with connection.cursor() as cursor, cursor.copy(
+        f"COPY {ImportRow._meta.db_table} (batch_id, number, raw, status, errors, match_note, target_outcome, "
+        "target_note) FROM STDIN"
+    ) as copy:
+        for i, row in enumerate(rows):
+            copy.write_row((batch.pk, i + 2, json.dumps([_jsonable(c) for c in row]), RowStatus.PENDING.value, "[]",
+                            "", "", ""))
+
+
+def set_import_mapping(
+    *, actor: Any, batch: ImportBatch, mapping: dict[str, str], save_as: str = "",
+) -> ImportBatch:
+    """Column → field for this batch; `save_as` also keeps it for the next files."""
+    from piazza.people.imports import FIELDS
+
+    _require_scope("people.set_import_mapping", actor, batch.territory)
+    clean = {k: v for k, v in mapping.items() if v in FIELDS and k.isdigit() and int(k) < len(batch.headers)}
+    chosen = list(clean.values())
+    twice = sorted({v for v in chosen if chosen.count(v) > 1})
+    if twice:
+        refuse("people.set_import_mapping",
+               _("Il campo «%(field)s» è associato a più colonne: scegline una sola.") % {"field": FIELDS[twice[0]]},
+               actor=actor, territory=batch.territory, field="mapping")
+    if not {"first_name", "last_name"} <= set(chosen):
+        refuse("people.set_import_mapping",
+               _("Associa almeno le colonne Nome e Cognome."),
+               actor=actor, territory=batch.territory, field="mapping")
+    with transaction.atomic():
+        batch.mapping = clean
+        batch.status = BatchStatus.MAPPED
+        batch.save(update_fields=["mapping", "status"])
+        if save_as.strip():
+            ImportMapping.objects.update_or_create(
+                territory=batch.territory, name=save_as.strip()[:120],
+                defaults={"mapping": {batch.headers[int(k)]: v for k, v in clean.items()},
+                          "created_by": actor if _is_user(actor) else None},
+            )
+        record("people.set_import_mapping", actor=actor, obj=batch, territory=batch.territory,
+               data={"mapping": clean, "saved_as": save_as.strip()})
+    return batch
+
+
+def repeat_warning(batch: ImportBatch) -> str:
+    """Item 14: "this file was already imported on … by …", or "" for a new file."""
+    earlier = batch.repeat_of
+    if earlier is None:
+        return ""
+    who = earlier.created_by
+    name = (who.get_full_name() or who.get_username()) if who is not None else _("una procedura automatica")
+    return _("Questo file è già stato importato il %(when)s da %(who)s («%(file)s»).") % {
+        "when": date_format(timezone.localtime(earlier.created_at), "d/m/Y \\a\\l\\l\\e H:i"), "who": name,
+        "file": earlier.file_name}
+
+
+def set_import_target(*, actor: Any, batch: ImportBatch, target: str, options: dict[str, Any]) -> ImportBatch:
+    """What the rows become besides people (item 13): "" (people only) or a registered target,
+    with the options that target checked (`ImportTarget.check_options`)."""
+    _require_scope("people.set_import_target", actor, batch.territory)
+    if target and get_target(target) is None:
+        refuse("people.set_import_target", _("Destinazione dell'importazione sconosciuta: scegline una dell'elenco."),
+               actor=actor, territory=batch.territory, field="target")
+    if batch.status not in (BatchStatus.MAPPED, BatchStatus.FAILED):
+        refuse("people.set_import_target", _("Associa prima le colonne del file (o l'importazione è già partita)."),
+               actor=actor, territory=batch.territory)
+    with transaction.atomic():
+        batch.target = target
+        batch.target_options = options if target else {}
+        batch.save(update_fields=["target", "target_options"])
+        record("people.set_import_target", actor=actor, obj=batch, territory=batch.territory,
+               data={"target": target, "options": batch.target_options})
+    return batch
+
+
+def run_import(*, actor: Any, batch: ImportBatch, confirm_repeat: bool = False) -> ImportBatch:
+    """Queue the batch for the background worker (progress is read from the batch). A file
+    already imported runs only when the official confirms it (item 14)."""
+    from piazza.people.tasks import process_import
+
+    _require_scope("people.run_import", actor, batch.territory)
+    if batch.status not in (BatchStatus.MAPPED, BatchStatus.DONE, BatchStatus.FAILED):
+        refuse("people.run_import", _("Associa prima le colonne del file."), actor=actor, territory=batch.territory)
+    if batch.repeat_of_id and not (batch.repeat_confirmed or confirm_repeat):
+        refuse("people.run_import", repeat_warning(batch) + " " + _("Per importarlo di nuovo spunta la conferma."),
+               actor=actor, territory=batch.territory, code="repeat_not_confirmed", field="confirm_repeat")
+    target = get_target(batch.target)
+    problem = target.actor_problem(actor, batch.target_options) if target is not None else ""
+    if problem:
+        refuse("people.run_import", problem, actor=actor, territory=batch.territory, code="target_out_of_scope")
+    with transaction.atomic():
+        batch.status = BatchStatus.QUEUED
+        batch.repeat_confirmed = batch.repeat_confirmed or bool(batch.repeat_of_id and confirm_repeat)
+        batch.save(update_fields=["status", "repeat_confirmed"])
+        record("people.run_import", actor=actor, obj=batch, territory=batch.territory,
+               data={"repeat_confirmed": batch.repeat_confirmed, "target": batch.target})
+        enqueue_on_commit(process_import, batch.pk, actor.pk if _is_user(actor) else None)
+    return batch
+
+
+def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
+    """Work through the pending rows in chunks of IMPORT_CHUNK rows (P6).
+
+    Each chunk is one transaction: the dedupe candidates of all its rows are read with a few
+    queries, the new people are created in bulk with their contacts, tags and timeline, and one
+    audit entry lists them. A bad row never blocks the others (it is rejected with its reason);
+    a chunk that meets a concurrent writer is redone row by row. Safe to re-run: done rows are
+    skipped and people already present are matched, not created again.
+    """
+    from piazza.people.validation import comune_cache
+
+    batch = ImportBatch.objects.select_related("territory").get(pk=batch_id)
+    if batch.status == BatchStatus.CLOSED:
+        return batch
+    done = ImportRow.objects.filter(batch=batch).exclude(status=RowStatus.PENDING).count()
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=BatchStatus.RUNNING, started_at=timezone.now(), error="", processed_rows=done)
+    last = 0
+    territories: dict[int | None, Territory] = {}  # residence comune → where its people go
+    target = get_target(batch.target)
+    try:
+        with comune_cache():
+            while True:
+                rows = list(ImportRow.objects.filter(batch=batch, status=RowStatus.PENDING, number__gt=last)
+                            .order_by("number")[:IMPORT_CHUNK])
+                if not rows:
+                    break
+                last = rows[-1].number
+                _process_chunk_safely(batch, rows, actor=actor, territories=territories, target=target)
+                ImportBatch.objects.filter(pk=batch.pk).update(processed_rows=models.F("processed_rows") + len(rows))
+    except Exception as exc:
+        ImportBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=str(exc)[:2000])
+        raise
+    counts = dict(
+        ImportRow.objects.filter(batch=batch).values_list("status").annotate(n=models.Count("id")).order_by()
+    )
+    with transaction.atomic():
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.DONE, finished_at=timezone.now(), summary=counts, processed_rows=batch.total_rows,
+        )
+        batch.refresh_from_db()
+        record("people.import_batch", actor=actor, obj=batch, territory=batch.territory, data={"counts": counts})
+    return batch
+
+
+def _process_chunk_safely(
+    batch: ImportBatch, rows: list[ImportRow], *, actor: Any, territories: dict[int | None, Territory],
+    target: ImportTarget | None = None,
+) -> None:
+    try:
+        with transaction.atomic():
+            _process_chunk(batch, rows, actor=actor, territories=territories, target=target)
+        return
+    except IntegrityError:
+        pass
+    for row in rows:  # a concurrent writer: redo row by row, leave nothing of the conflicting one
+        try:
+            with transaction.atomic():
+                _process_chunk(batch, [row], actor=actor, territories=territories, target=target)
+        except IntegrityError as exc:
+            _reject(row, [_("Conflitto con una modifica contemporanea (%(why)s): reimporta la riga.") % {"why": exc}])
+
+
+def _reject(row: ImportRow, errors: list[str]) -> None:
+    row.status = RowStatus.REJECTED
+    row.errors = errors
+    row.person = None
+    row.save(update_fields=["status", "errors", "person"])
+
+
+@dataclass
+class _NewPerson:
+    """A person the chunk will create; until then known by a negative id in the dedupe pool."""
+
+    key: int
+    person: Person
+    cleaned: CleanedPerson
+    rows: list[ImportRow]
+    weak: list[dedupe.Match]
+
+
+def _process_chunk(
+    batch: ImportBatch, rows: list[ImportRow], *, actor: Any, territories: dict[int | None, Territory],
+    target: ImportTarget | None = None,
+) -> None:
+    from piazza.people.imports import FIELDS, row_to_data
+
+    labels = dict(FIELDS)
+    prepared: list[tuple[ImportRow, CleanedPerson, dedupe.Probe]] = []
+    for row in rows:
+        row.person, row.errors, row.match_note, row.target_outcome, row.target_note = None, [], "", "", ""
+        data, problem = row_to_data(row.raw, batch.mapping, len(batch.headers))
+        # Item 14: a code that disagrees only with the birth date keeps the row, flagged (D1).
+        cleaned = clean_person_data(data, flag_birth_date=True) if not problem else CleanedPerson()
+        if problem or cleaned.errors:
+            row.status = RowStatus.REJECTED
+            row.errors = [problem] if problem else [
+                f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs]
+            continue
+        prepared.append((row, cleaned, _probe(cleaned)))
+    # Issue 12, rule G5: a person who asked to be erased is never re-created silently (one query).
+    erased = erased_flags([(c.emails, c.phones, c.values.get("codice_fiscale_canonical", ""))
+                           for _r, c, _p in prepared])
+    for (row, _c, _p), flagged in zip(prepared, erased, strict=True):
+        if flagged:
+            row.status = RowStatus.ERASED
+            row.errors = [str(ERASED_ROW_MESSAGE)]
+    prepared = [item for item, flagged in zip(prepared, erased, strict=True) if not flagged]
+    pool = dedupe.fetch_pool(p for _r, _c, p in prepared)
+    by_name = _same_names_in_scope(batch, [c for _r, c, _p in prepared])
+    new: dict[int, _NewPerson] = {}
+    existing: list[tuple[ImportRow, int, CleanedPerson]] = []
+    for row, cleaned, probe in prepared:
+        matches = dedupe.match(probe, pool)
+        strong = [m for m in matches if m.strong]
+        same = strong[0].person_id if strong else _same_name(by_name, cleaned)
+        if same is not None and same < 0:  # the same human twice in this file
+            entry = new[same]
+            changed = _fill_new(entry, cleaned)
+            entry.rows.append(row)
+            row.status = RowStatus.UPDATED if changed else RowStatus.UNCHANGED
+            row.match_note = _("Stessa persona della riga %(number)d del file (%(name)s): dati uniti in una "
+                               "scheda.") % {"number": entry.rows[0].number,
+                                             "name": f"{entry.person.last_name} {entry.person.first_name}"}
+            continue
+        if same is not None:
+            known = pool.people.get(same)  # name-only matches come from inside the scope already
+            if known is not None and not known.territory_path.startswith(batch.territory.path):
+                row.status = RowStatus.DUPLICATE
+                row.errors = [_("La persona è già registrata in un altro territorio: chiedi alla federazione di "
+                                "trasferirla se deve passare a te.")]
+                continue
+            existing.append((row, same, cleaned))
+            continue
+        residence = cleaned.values.get("residence_comune")
+        comune_id = residence.pk if residence else None
+        if comune_id not in territories:
+            circolo = batch.territory if batch.territory.level == Level.CIRCOLO else None
+            territory = assign_territory(residence_comune=residence, circolo=circolo)
+            territories[comune_id] = territory if territory.path.startswith(batch.territory.path) else batch.territory
+        key = -len(new) - 1
+        person = Person(territory=territories[comune_id], source=Source.IMPORT,
+                        created_by=actor if _is_user(actor) else None, **_person_values(cleaned))
+        person.search_name = search_name(person.first_name, person.last_name)
+        new[key] = _NewPerson(key, person, cleaned, [row], [m for m in matches if not m.strong])
+        pool.add(dedupe.Known(key, person.first_name, person.last_name, person.birth_date, probe.comune_ids,
+                              person.territory.path),
+                 code=cleaned.values.get("codice_fiscale_canonical", ""), emails=cleaned.emails,
+                 phones=cleaned.phones)
+        by_name.setdefault(person.search_name, []).append((key, comune_id, person.birth_date))
+    updated = []
+    on_record = Person.objects.select_for_update().prefetch_related("emails", "phones", "tags").in_bulk(
+        [pk for _row, pk, _cleaned in existing])
+    for row, pk, cleaned in existing:
+        person = on_record[pk]
+        # Most matched rows bring nothing new: decided in memory, written only when they do.
+        changed = _brings_news(person, cleaned) and _fill_blanks(person, cleaned, actor=actor, batch=batch)
+        row.status = RowStatus.UPDATED if changed else RowStatus.UNCHANGED
+        row.person = person
+        row.match_note = _already_on_record(person)
+        if changed:
+            updated.append(person.pk)
+    created = _create_in_bulk(batch, list(new.values()), actor=actor)
+    for entry in new.values():
+        if entry.weak:
+            entry.rows[0].match_note = _possible_duplicates(batch, entry.weak, pool, new)
+    cleaned_of = {row.pk: cleaned for row, cleaned, _p in prepared}
+    held = _flag_code_dates(batch, rows, cleaned_of, actor=actor)
+    if target is not None:
+        _apply_target(batch, rows, cleaned_of, held, target=target, actor=actor)
+    _save_outcomes(rows)
+    record("people.import_chunk", actor=actor, obj=batch, territory=batch.territory,
+           data={"rows": [rows[0].number, rows[-1].number], "created": created, "updated": updated})
+
+
+def _save_outcomes(rows: list[ImportRow]) -> None:
+    """One parametrised UPDATE sent for all rows (pipelined by psycopg): `bulk_update`'s CASE
+    expressions cost more than the rest of the chunk."""
+    import json
+
+    from django.db import connection
+
+    table = connection.ops.quote_name(ImportRow._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET status = %s, errors = %s, person_id = %s, match_note = %s, "  # noqa: S608 (table from model meta)
+            "target_outcome = %s, target_note = %s WHERE id = %s",
+            [(row.status, json.dumps(row.errors), row.person.pk if row.person else None, row.match_note,
+              row.target_outcome, row.target_note, row.pk) for row in rows],
+        )
+
+
+def _possible_duplicates(
+    batch: ImportBatch, weak: list[dedupe.Match], pool: dedupe.Pool, new: dict[int, _NewPerson],
+) -> str:
+    """Who a new person may be (in the review queue of duplicates), in words. A person outside
+    the batch's territory is not named (convention 11)."""
+    names = []
+    for m in weak:
+        if m.person_id < 0 and m.person_id in new:
+            names.append(_("la riga %(number)d del file") % {"number": new[m.person_id].rows[0].number})
+            continue
+        known = pool.people.get(m.person_id)
+        if known is not None and known.territory_path.startswith(batch.territory.path):
+            names.append(_("%(name)s (scheda n. %(id)d)") % {"name": f"{known.last_name} {known.first_name}",
+                                                             "id": known.pk})
+        else:
+            names.append(_("una persona di un altro territorio"))
+    return _("Creata, ma forse è la stessa persona di: %(who)s. Verifica nei possibili doppioni.") % {
+        "who": "; ".join(dict.fromkeys(names))}
+
+
+def _already_on_record(person: Person) -> str:
+    """The existing person a row matched, in words (the report's duplicate list, item 14)."""
+    born = _(", nata/o il %(date)s") % {"date": person.birth_date.strftime("%d/%m/%Y")} if person.birth_date else ""
+    return _("Già registrata: %(name)s%(born)s (scheda n. %(id)d).") % {
+        "name": f"{person.last_name} {person.first_name}", "born": born, "id": person.pk}
+
+
+def _flag_code_dates(
+    batch: ImportBatch, rows: list[ImportRow], cleaned_of: dict[int, CleanedPerson], *, actor: Any,
+) -> set[int]:
+    """Rows whose code says another birth date (D1) are kept and queued for review (item 14).
+    Returns the ids of the rows held: their target waits for the review."""
+    held: set[int] = set()
+    reviews: list[CodeDateReview] = []
+    for row in rows:
+        cleaned = cleaned_of.get(row.pk)
+        person = row.person
+        if cleaned is None or cleaned.code_birth_date is None or person is None:
+            continue
+        record_date = cleaned.values.get("birth_date")
+        # The person on record (matched, not overwritten) may already agree with the code.
+        if record_date is None or person.birth_date == cleaned.code_birth_date or person.birth_date != record_date:
+            continue
+        held.add(row.pk)
+        message = _("Il codice fiscale dice nato/a il %(code)s, il file dice %(record)s: la riga è stata tenuta ed è "
+                    "nella coda «Codici fiscali da verificare».") % {
+            "code": cleaned.code_birth_date.strftime("%d/%m/%Y"), "record": record_date.strftime("%d/%m/%Y")}
+        row.errors = [*row.errors, message]
+        if any(r.person_id == person.pk for r in reviews) or CodeDateReview.objects.filter(
+                person=person, status=ReviewStatus.OPEN).exists():
+            continue
+        reviews.append(CodeDateReview(
+            person=person, batch=batch, row_number=row.number, codice_fiscale=person.codice_fiscale,
+            code_birth_date=cleaned.code_birth_date, record_birth_date=record_date))
+    if reviews:
+        CodeDateReview.objects.bulk_create(reviews)
+        record("people.flag_code_dates", actor=actor, obj=batch, territory=batch.territory,
+               data={"rows": sorted(r.row_number or 0 for r in reviews), "rule": "D1"})
+    return held
+
+
+def _apply_target(
+    batch: ImportBatch, rows: list[ImportRow], cleaned_of: dict[int, CleanedPerson], held: set[int], *,
+    target: ImportTarget, actor: Any,
+) -> None:
+    """The registered target (item 13) for every row with a person; flagged rows wait."""
+    for row in rows:
+        if row.status == RowStatus.REJECTED:
+            continue
+        if row.person is None:
+            row.target_outcome = TargetOutcome.REFUSED
+            row.target_note = _("Nessuna scheda in questo territorio per la riga: vedi il motivo.")
+            continue
+        if row.pk in held:
+            row.target_outcome = TargetOutcome.HELD
+            row.target_note = _("In attesa: si registra quando il codice fiscale è verificato nella coda.")
+            continue
+        cleaned = cleaned_of[row.pk]
+        outcome = target.apply_row(RowContext(row.number, row.person, cleaned.emails, cleaned.phones),
+                                   actor=actor, batch=batch, options=batch.target_options)
+        row.target_outcome, row.target_note = outcome.outcome, outcome.note
+
+
+def _person_values(cleaned: CleanedPerson) -> dict[str, Any]:
+    return {k: v for k, v in cleaned.values.items() if v is not None or k.endswith("comune")}
+
+
+def _fill_new(entry: _NewPerson, cleaned: CleanedPerson) -> bool:
+    """A later row of the file about a person the chunk is creating: fill blanks, add contacts."""
+    changed = False
+    for name, value in cleaned.values.items():
+        if value not in (None, "") and getattr(entry.person, name) in (None, ""):
+            setattr(entry.person, name, value)
+            changed = True
+    for mine, theirs in ((entry.cleaned.emails, cleaned.emails), (entry.cleaned.phones, cleaned.phones),
+                         (entry.cleaned.tags, cleaned.tags)):
+        for value in theirs:
+            if value not in mine:
+                mine.append(value)
+                changed = True
+    return changed
+
+
+def _create_in_bulk(batch: ImportBatch, new: list[_NewPerson], *, actor: Any) -> list[int]:
+    """Insert the chunk's new people and everything hanging from them with one statement each."""
+    if not new:
+        return []
+    Person.objects.bulk_create([n.person for n in new])
+    ids = {n.key: n.person.pk for n in new}
+    emails: list[Email] = []
+    phones: list[Phone] = []
+    tagged: list[Any] = []
+    timeline: list[TimelineEntry] = []
+    pairs: dict[tuple[int, int], tuple[int, list[str]]] = {}
+    tag_ids = _tag_ids({t for n in new for t in n.cleaned.tags})
+    who = actor if _is_user(actor) else None
+    summary = _("Scheda creata (%(source)s)") % {"source": Source.IMPORT.label}
+    for n in new:
+        pk = n.person.pk
+        for row in n.rows:
+            row.person = n.person
+        emails += [Email(person_id=pk, value=v, primary=i == 0) for i, v in enumerate(n.cleaned.emails)]
+        phones += [Phone(person_id=pk, value=v, primary=i == 0) for i, v in enumerate(n.cleaned.phones)]
+        tagged += [Person.tags.through(person_id=pk, tag_id=tag_ids[t]) for t in dict.fromkeys(n.cleaned.tags)]
+        timeline.append(TimelineEntry(person_id=pk, kind="created", summary=summary, actor=who,
+                                      data={"import_batch": batch.pk}))
+        for m in n.weak:
+            other = ids.get(m.person_id, m.person_id)
+            a, b = sorted((pk, other))
+            score, reasons = pairs.get((a, b), (0, []))
+            pairs[(a, b)] = (max(score, m.score), sorted({*reasons, *m.reasons}))
+        if n.weak:
+            first = n.rows[0]
+            first.status = RowStatus.DUPLICATE
+            first.errors = [r for m in n.weak for r in m.reasons]
+        else:
+            n.rows[0].status = RowStatus.CREATED
+    Email.objects.bulk_create(emails, batch_size=1000)
+    Phone.objects.bulk_create(phones, batch_size=1000)
+    Person.tags.through.objects.bulk_create(tagged, batch_size=1000)
+    TimelineEntry.objects.bulk_create(timeline, batch_size=1000)
+    DuplicateCandidate.objects.bulk_create(
+        [DuplicateCandidate(person_a_id=a, person_b_id=b, score=s, reasons=r) for (a, b), (s, r) in pairs.items()],
+        batch_size=1000, ignore_conflicts=True,
+    )
+    return list(ids.values())
+
+
+def _tag_ids(names: set[str]) -> dict[str, int]:
+    names = {n[:60] for n in names}
+    found = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    for name in names - set(found):
+        found[name] = Tag.objects.get_or_create(name=name)[0].pk
+    return found
+
+
+def _same_names_in_scope(
+    batch: ImportBatch, cleaned: list[CleanedPerson],
+) -> dict[str, list[tuple[int, int | None, Any]]]:
+    """Rows without code or contacts are matched on the same name, birth date and comune within
+    the batch's territory (re-running a file must not create people twice): one query per chunk."""
+    names = {search_name(c.values.get("first_name", ""), c.values.get("last_name", ""))
+             for c in cleaned if _identifiable_by_name_only(c)}
+    found: dict[str, list[tuple[int, int | None, Any]]] = {}
+    if names:
+        for pk, name, comune_id, birth in Person.objects.active().filter(
+            search_name__in=names, territory__path__startswith=batch.territory.path,
+        ).values_list("pk", "search_name", "residence_comune_id", "birth_date"):
+            found.setdefault(name, []).append((pk, comune_id, birth))
+    return found
+
+
+def _identifiable_by_name_only(cleaned: CleanedPerson) -> bool:
+    values = cleaned.values
+    return not (values.get("codice_fiscale_canonical") or cleaned.emails or cleaned.phones)
+
+
+def _same_name(by_name: dict[str, list[tuple[int, int | None, Any]]], cleaned: CleanedPerson) -> int | None:
+    """The person in scope with the same name, birth date (or none) and comune (or none)."""
+    if not _identifiable_by_name_only(cleaned):
+        return None
+    residence = cleaned.values.get("residence_comune")
+    key = (residence.pk if residence else None, cleaned.values.get("birth_date"))
+    name = search_name(cleaned.values.get("first_name", ""), cleaned.values.get("last_name", ""))
+    ids = [pk for pk, comune_id, birth in by_name.get(name, []) if (comune_id, birth) == key]
+    # Several already (an older import): the oldest record, so a file never multiplies them.
+    return min(ids, key=lambda pk: (pk < 0, abs(pk))) if ids else None
+
+
+def _brings_news(person: Person, cleaned: CleanedPerson) -> bool:
+    """Whether `_fill_blanks` would change anything (reads only prefetched relations)."""
+    for name, value in cleaned.values.items():
+        attname = f"{name}_id" if name.endswith("comune") else name  # no query for the related comune
+        if value not in (None, "") and name != "codice_fiscale_canonical" and getattr(person, attname) in (None, ""):
+            return True
+    return (
+        bool(set(cleaned.emails) - {e.value for e in person.emails.all()})
+        or bool(set(cleaned.phones) - {p.value for p in person.phones.all()})
+        or bool(set(cleaned.tags) - {t.name for t in person.tags.all()})
+    )
+
+
+def _fill_blanks(person: Person, cleaned: CleanedPerson, *, actor: Any, batch: ImportBatch) -> bool:
+    """An import never overwrites what is on record: it fills blanks and adds contacts and tags."""
+    filled = []
+    for name, value in cleaned.values.items():
+        if value in (None, "") or name == "codice_fiscale_canonical":
+            continue
+        if getattr(person, name) in (None, ""):
+            setattr(person, name, value)
+            filled.append(name)
+            if name == "codice_fiscale":
+                person.codice_fiscale_canonical = cleaned.values.get("codice_fiscale_canonical", "")
+    if filled:
+        person.save()
+    added = _set_contacts(person, Email, cleaned.emails) + _set_contacts(person, Phone, cleaned.phones)
+    tags = _set_tags(person, cleaned.tags)
+    if filled or added or tags:
+        add_timeline_entry(person, kind="updated", actor=actor,
+                           data={"import_batch": batch.pk, "filled": filled, "added": added, "tags": tags},
+                           summary=deferred(gettext_noop("Completata da importazione «%(file)s»"),
+                                            file=batch.file_name))
+        return True
+    return False
+
+
+def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
+    """Drop the staged rows (the people stay); the counts remain in the batch summary."""
+    _require_scope("people.close_import_batch", actor, batch.territory)
+    if batch.status in (BatchStatus.QUEUED, BatchStatus.RUNNING):
+        refuse("people.close_import_batch", _("L'importazione è ancora in corso: attendi che finisca."),
+               actor=actor, territory=batch.territory)
+    with transaction.atomic():
+        if not batch.summary:
+            batch.summary = dict(
+                ImportRow.objects.filter(batch=batch).values_list("status").annotate(n=models.Count("id")).order_by()
+            )
+        ImportRow.objects.filter(batch=batch).delete()
+        batch.status = BatchStatus.CLOSED
+        batch.closed_at = timezone.now()
+        batch.save(update_fields=["status", "closed_at", "summary"])
+        record("people.close_import_batch", actor=actor, obj=batch, territory=batch.territory,
+               data={"summary": batch.summary})
+    return batch
+
+
+# --- Codes that disagree with the birth date (issue 11, item 14; rule D1) ---------------------
+
+RESOLUTIONS = (ReviewStatus.CODE_RIGHT, ReviewStatus.DATE_RIGHT, ReviewStatus.EDITED)
+
+
+def resolve_code_date(*, actor: Any, review: CodeDateReview, resolution: str, note: str = "") -> CodeDateReview:
+    """An official decides a flagged row: the code is right (the birth date is taken from the
+    code), the date is right (the code stays, marked to check), or the record was edited by hand
+    (then code and date must agree now). A held import target runs again for the row."""
+    action = "people.resolve_code_date"
+    person = review.person
+    _require_scope(action, actor, person.territory)
+    if resolution not in RESOLUTIONS:
+        refuse(action, _("Scegli una delle tre soluzioni."), actor=actor, territory=person.territory,
+               field="resolution")
+    if review.status != ReviewStatus.OPEN:
+        refuse(action, _("Questa verifica è già stata chiusa il %(when)s.")
+               % {"when": date_format(timezone.localtime(review.resolved_at), "d/m/Y H:i")}
+               if review.resolved_at else _("Questa verifica è già stata chiusa."),
+               actor=actor, territory=person.territory, code="already_resolved")
+    if resolution == ReviewStatus.EDITED:
+        cleaned = clean_person_data({"first_name": person.first_name, "last_name": person.last_name,
+                                     "birth_date": person.birth_date, "codice_fiscale": person.codice_fiscale},
+                                    flag_birth_date=True)
+        if cleaned.code_birth_date is not None or "codice_fiscale" in cleaned.errors:
+            refuse(action, _("Nella scheda il codice fiscale e la data di nascita non coincidono ancora: correggi "
+                             "l'uno o l'altra dalla scheda, poi torna qui."),
+                   actor=actor, territory=person.territory, code="still_disagree", field="resolution")
+    with transaction.atomic():
+        locked = CodeDateReview.objects.select_for_update().get(pk=review.pk)
+        if locked.status != ReviewStatus.OPEN:  # a colleague decided in the meantime
+            return locked
+        before = person.birth_date
+        if resolution == ReviewStatus.CODE_RIGHT:
+            person.birth_date = locked.code_birth_date
+            person.save(update_fields=["birth_date", "updated_at"])
+        locked.status = resolution
+        locked.code_to_check = resolution == ReviewStatus.DATE_RIGHT
+        locked.resolved_at = timezone.now()
+        locked.resolved_by = actor if _is_user(actor) else None
+        locked.note = note.strip()
+        locked.save()
+        summary = {
+            ReviewStatus.CODE_RIGHT: _("Data di nascita corretta dal codice fiscale (%(before)s → %(after)s)"),
+            ReviewStatus.DATE_RIGHT: _("Data di nascita confermata (%(before)s): codice fiscale da verificare"),
+            ReviewStatus.EDITED: _("Codice fiscale e data di nascita corretti a mano"),
+        }[ReviewStatus(resolution)] % {"before": before.strftime("%d/%m/%Y") if before else "—",
+                                       "after": locked.code_birth_date.strftime("%d/%m/%Y")}
+        add_timeline_entry(person, kind="updated", actor=actor, summary=summary,
+                           data={"code_date_review": locked.pk, "resolution": resolution})
+        record(action, actor=actor, obj=person, territory=person.territory,
+               data={"review": locked.pk, "resolution": resolution, "before": str(before),
+                     "after": str(person.birth_date), "rule": "D1", "note": note.strip()[:500]})
+        _run_held_target(locked, actor=actor)
+    return locked
+
+
+def _run_held_target(review: CodeDateReview, *, actor: Any) -> None:
+    """The import row this review held: its target (e.g. the membership) runs now."""
+    if review.batch_id is None or review.row_number is None:
+        return
+    batch = ImportBatch.objects.select_related("territory").get(pk=review.batch_id)
+    target = get_target(batch.target)
+    row = ImportRow.objects.filter(batch=batch, number=review.row_number,
+                                   target_outcome=TargetOutcome.HELD).first()
+    if target is None or row is None:
+        return
+    person = Person.objects.prefetch_related("emails", "phones").get(pk=review.person_id)
+    emails = [e.value for e in sorted(person.emails.all(), key=lambda e: not e.primary)]
+    phones = [p.value for p in sorted(person.phones.all(), key=lambda p: not p.primary)]
+    problem = target.actor_problem(actor, batch.target_options)
+    if problem:  # resolved by an official who may not run the target: said in words, not run
+        row.target_outcome = TargetOutcome.REFUSED
+        row.target_note = _("Non registrata alla verifica del codice: %(why)s") % {"why": problem}
+        row.save(update_fields=["target_outcome", "target_note"])
+        return
+    outcome = target.apply_row(RowContext(row.number, person, emails, phones), actor=actor, batch=batch,
+                               options=batch.target_options)
+    row.target_outcome, row.target_note = outcome.outcome, outcome.note
+    row.save(update_fields=["target_outcome", "target_note"])
+
+
+def export_rejected_rows(*, actor: Any, batch: ImportBatch) -> ExportFile:
+    """The rejected rows of an import as a CSV to fix and re-import, logged as EXPORT (rule G4)."""
+    _require_scope("people.export_rejected_rows", actor, batch.territory)
+    header, rows = rejected_rows(batch)
+    return write_export("people.export_rejected_rows", actor=actor, file_format="csv",
+                        filename=f"scartate-{batch.pk}", header=header, rows=rows, obj=batch,
+                        territory=batch.territory, delimiter=batch.delimiter or ";")
