@@ -28,7 +28,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-#	$(VENV)/bin/ruff format --check .   # enable once `make format` has run on the whole tree
+	$(VENV)/bin/ruff format --check .
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -22,8 +22,11 @@ pytest_plugins = ["piazza.territory.testing", "piazza.web.testing_browser", "pia
 def pytest_report_header(config: pytest.Config) -> str:
     if testing_clock.REAL:
         return f"piazza: real clock ({testing_clock.ENV_VAR}=real); only tests marked clock are frozen"
-    source = f"{testing_clock.ENV_VAR}={os.environ[testing_clock.ENV_VAR]}" if os.environ.get(
-        testing_clock.ENV_VAR) else "default"
+    source = (
+        f"{testing_clock.ENV_VAR}={os.environ[testing_clock.ENV_VAR]}"
+        if os.environ.get(testing_clock.ENV_VAR)
+        else "default"
+    )
     return f"piazza: clock frozen at {testing_clock.describe()} ({source}) unless a test says otherwise"
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 def main() -> int:
     names = sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if not m.name.startswith("_") and m.name != "common"
     )
     failures = 0

@@ -37,8 +37,13 @@ print(count)
 
 def rate(url: str, clients: int, seconds: float = SECONDS) -> float:
     children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(seconds)], env=django_env(url), cwd=ROOT,
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(seconds)],
+            env=django_env(url),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(clients)
     ]
     # Each child counts only inside its own window of `seconds` (after Django's start-up).

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     results = {"after": measure_version("after", ROOT, args)}
     if args.before != "none":
         with tempfile.TemporaryDirectory(prefix="bench_bank_") as tmp:
-            archive = subprocess.run(["git", "archive", "--format=tar", args.before], cwd=ROOT, check=True,
-                                     capture_output=True).stdout
+            archive = subprocess.run(
+                ["git", "archive", "--format=tar", args.before], cwd=ROOT, check=True, capture_output=True
+            ).stdout
             Path(tmp, "code.tar").write_bytes(archive)
             with tarfile.open(Path(tmp, "code.tar")) as tar:
                 tar.extractall(Path(tmp, "code"), filter="data")
@@ -66,11 +67,29 @@ def measure_version(label: str, code: Path, args: argparse.Namespace) -> dict[st
     with scratch_database(name) as url:
         env = django_env(url, PYTHONPATH=str(code), EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
         for command in (["migrate", "--noinput", "-v0"], ["load_territory"]):
-            subprocess.run([sys.executable, str(code / "manage.py"), *command], env=env, cwd=code, check=True,
-                           stdout=subprocess.DEVNULL)
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--lines", str(args.lines),
-                               "--runs", str(args.runs)], env=env, cwd=code, stdout=subprocess.PIPE, text=True,
-                              check=False)
+            subprocess.run(
+                [sys.executable, str(code / "manage.py"), *command],
+                env=env,
+                cwd=code,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                "--lines",
+                str(args.lines),
+                "--runs",
+                str(args.runs),
+            ],
+            env=env,
+            cwd=code,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             print(done.stdout)
             raise SystemExit(f"benchmarks.bank: the {label} child failed (exit {done.returncode})")
@@ -100,11 +119,13 @@ def _statement(account: Any, transfers: list[Any], run: int) -> bytes:
             f'<Ntry><Amt Ccy="EUR">{cents // 100}.{cents % 100:02d}</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
             f"<Sts>BOOK</Sts><BookgDt><Dt>{time.strftime('%Y-%m-%d')}</Dt></BookgDt><AcctSvcrRef>B{run}-{index}"
             f"</AcctSvcrRef><NtryDtls><TxDtls><RltdPties><Dbtr><Nm>{party}</Nm></Dbtr></RltdPties><RmtInf>"
-            f"{remittance}</RmtInf></TxDtls></NtryDtls></Ntry>")
-    return ('<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
-            f"<BkToCstmrStmt><GrpHdr><MsgId>BENCH-{run}</MsgId></GrpHdr><Stmt><Id>BENCH-{run}</Id><Acct><Id><IBAN>"
-            f"{account.iban}</IBAN></Id><Ccy>EUR</Ccy></Acct>" + "".join(entries)
-            + "</Stmt></BkToCstmrStmt></Document>").encode()
+            f"{remittance}</RmtInf></TxDtls></NtryDtls></Ntry>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
+        f"<BkToCstmrStmt><GrpHdr><MsgId>BENCH-{run}</MsgId></GrpHdr><Stmt><Id>BENCH-{run}</Id><Acct><Id><IBAN>"
+        f"{account.iban}</IBAN></Id><Ccy>EUR</Ccy></Acct>" + "".join(entries) + "</Stmt></BkToCstmrStmt></Document>"
+    ).encode()
 
 
 def _count(counter: list[int], execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -133,17 +154,30 @@ def child(args: argparse.Namespace) -> int:
 
     tree = build_tree()
     anna = make_official("bench_tesoriera", tree.bologna, [Role.TREASURY])
-    account = accounts_actions.register_bank_account(actor=anna, territory=tree.bologna, name="PD Bologna",
-                                            iban="IT60X0542811101000000123456", creditor_id="IT66ZZZA1B2C3D4E5F6G7H8")
+    account = accounts_actions.register_bank_account(
+        actor=anna,
+        territory=tree.bologna,
+        name="PD Bologna",
+        iban="IT60X0542811101000000123456",
+        creditor_id="IT66ZZZA1B2C3D4E5F6G7H8",
+    )
     funds = get_account("territory", territory=tree.bologna)
     out: dict[str, Any] = {"lines": args.lines, "runs": []}
     out["c_insert"] = ceiling_insert(os.environ["DATABASE_URL"], clients=1)
     correct = True
     for run in range(args.runs):
-        transfers = [matching_actions.expect_transfer(actor=anna, account=account, amount=Money(1000 + run * 7919 + i),
-                                             payer_name=f"Donatrice {run}-{i} Rossi", description="Donazione",
-                                             credit_account=funds, creation_key=f"bench:{run}:{i}")
-                     for i in range(args.lines)]
+        transfers = [
+            matching_actions.expect_transfer(
+                actor=anna,
+                account=account,
+                amount=Money(1000 + run * 7919 + i),
+                payer_name=f"Donatrice {run}-{i} Rossi",
+                description="Donazione",
+                credit_account=funds,
+                creation_key=f"bench:{run}:{i}",
+            )
+            for i in range(args.lines)
+        ]
         data = _statement(account, transfers, run)
         log(f"run {run + 1}: importing {args.lines} lines")
         queries = [0]
@@ -159,17 +193,32 @@ def child(args: argparse.Namespace) -> int:
         reimport_seconds = time.perf_counter() - started
         lines = StatementLine.objects.filter(statement_import__filename=f"b{run}.xml")
         matched = lines.filter(status=LineStatus.MATCHED).count()
-        received = sum(ExpectedTransfer.objects.filter(creation_key__startswith=f"bench:{run}:")
-                       .values_list("received_cents", flat=True))
+        received = sum(
+            ExpectedTransfer.objects.filter(creation_key__startswith=f"bench:{run}:").values_list(
+                "received_cents", flat=True
+            )
+        )
         matched_cents = sum(lines.filter(status=LineStatus.MATCHED).values_list("amount_cents", flat=True))
-        ok = (again.new_lines == 0 and again.duplicate_lines == args.lines and Entry.objects.count() == entries
-              and lines.count() == args.lines and received == matched_cents)
+        ok = (
+            again.new_lines == 0
+            and again.duplicate_lines == args.lines
+            and Entry.objects.count() == entries
+            and lines.count() == args.lines
+            and received == matched_cents
+        )
         correct &= ok
-        out["runs"].append({
-            "seconds": seconds, "lines_per_s": args.lines / seconds, "queries_per_line": queries[0] / args.lines,
-            "matched": matched, "queued": lines.filter(status=LineStatus.QUEUED).count(),
-            "reimport_seconds": reimport_seconds, "reimport_new": again.new_lines, "ok": ok,
-        })
+        out["runs"].append(
+            {
+                "seconds": seconds,
+                "lines_per_s": args.lines / seconds,
+                "queries_per_line": queries[0] / args.lines,
+                "matched": matched,
+                "queued": lines.filter(status=LineStatus.QUEUED).count(),
+                "reimport_seconds": reimport_seconds,
+                "reimport_new": again.new_lines,
+                "ok": ok,
+            }
+        )
     out["bookings"] = LedgerTransaction.objects.filter(idempotency_key__startswith="bank:line:").count()
     out["matched_total"] = StatementLine.objects.filter(status=LineStatus.MATCHED).count()
     out["double_bookings"] = out["bookings"] - out["matched_total"]
@@ -195,7 +244,8 @@ def render(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             f"{statistics.median(x['queries_per_line'] for x in r['runs']):.1f} | {r['c_insert']:.0f} | "
             f"{median / r['c_insert']:.1%} | {statistics.median(x['reimport_seconds'] for x in r['runs']):.2f} s, "
             f"{sum(x['reimport_new'] for x in r['runs'])} new | {r['double_bookings']} | {r['ledger_violations']} | "
-            f"{'yes' if r['correct'] else '**NO**'} |")
+            f"{'yes' if r['correct'] else '**NO**'} |"
+        )
     speedup = ""
     if "before" in results:
         before = statistics.median(x["lines_per_s"] for x in results["before"]["runs"])

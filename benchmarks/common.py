@@ -91,8 +91,9 @@ def django_env(url: str, **extra: str) -> dict[str, str]:
     """Environment for Django against `url`: development settings without DEBUG (no query log),
     tasks run inline, no Redis."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PIAZZA_TASKS_BACKEND")}
-    env.update(DATABASE_URL=url, PIAZZA_ENV="development", DEBUG="0", PIAZZA_TASKS_BACKEND="immediate",
-               PYTHONPATH=str(ROOT))
+    env.update(
+        DATABASE_URL=url, PIAZZA_ENV="development", DEBUG="0", PIAZZA_TASKS_BACKEND="immediate", PYTHONPATH=str(ROOT)
+    )
     env.update(extra)
     return env
 
@@ -109,15 +110,19 @@ def ceiling_insert(url: str, *, clients: int = 1, seconds: float = 3.0) -> float
     (an equivalent of `pgbench -n -N`), into a scratch table dropped afterwards."""
     table = f"bench_ceiling_insert_{os.getpid()}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE TABLE {} (id bigserial PRIMARY KEY, client int, at timestamptz, "
-                             "note text)").format(sql.Identifier(table)))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (id bigserial PRIMARY KEY, client int, at timestamptz, note text)").format(
+                sql.Identifier(table)
+            )
+        )
     counts = [0] * clients
     deadline = time.monotonic() + seconds
 
     def worker(index: int) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             statement = sql.SQL("INSERT INTO {} (client, at, note) VALUES (%s, now(), %s)").format(
-                sql.Identifier(table))
+                sql.Identifier(table)
+            )
             while time.monotonic() < deadline:
                 conn.execute(statement, (index, "ceiling"))
                 counts[index] += 1
@@ -169,8 +174,10 @@ class Summary:
     p99: float
 
     def ms(self) -> str:
-        return (f"p99 {self.p99 * 1000:.1f} ms (min {self.min * 1000:.1f} / median {self.median * 1000:.1f} / "
-                f"max {self.max * 1000:.1f}, n={self.n})")
+        return (
+            f"p99 {self.p99 * 1000:.1f} ms (min {self.min * 1000:.1f} / median {self.median * 1000:.1f} / "
+            f"max {self.max * 1000:.1f}, n={self.n})"
+        )
 
 
 def summary(samples: Sequence[float]) -> Summary:
@@ -207,10 +214,16 @@ def machine() -> str:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=ROOT, check=True).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out + (" (working tree with uncommitted changes)" if dirty else "")
@@ -221,11 +234,13 @@ def write_section(name: str, markdown: str, *, path: Path = DOC) -> None:
     and commit, leaving every other section as it is."""
     if not re.fullmatch(r"[a-z0-9_-]+", name):
         raise ValueError(f"section names use [a-z0-9_-]: {name!r}")
-    header = (f"_Run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}, "
-              f"commit {git_commit()}._\n\n")
+    header = f"_Run {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {machine()}, commit {git_commit()}._\n\n"
     block = f"<!-- bench:{name} -->\n{header}{markdown.strip()}\n<!-- /bench:{name} -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else (
-        "# Benchmarks\n\nWritten by `make bench` (see PERFORMANCE.md): each section by one benchmark.\n")
+    text = (
+        path.read_text(encoding="utf-8")
+        if path.exists()
+        else ("# Benchmarks\n\nWritten by `make bench` (see PERFORMANCE.md): each section by one benchmark.\n")
+    )
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     found = pattern.search(text)
     text = pattern.sub(lambda _m: block, text) if found else text.rstrip("\n") + "\n\n" + block + "\n"
@@ -237,9 +252,12 @@ def write_section(name: str, markdown: str, *, path: Path = DOC) -> None:
 
 def sandbox_env() -> dict[str, str]:
     """The sandbox card processor only; emails dropped (in production they leave from a task)."""
-    return {"PAYMENT_PROVIDERS": "piazza.payments.providers.sandbox.SandboxProvider",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost", "SITE_URL": "http://127.0.0.1",
-            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+    return {
+        "PAYMENT_PROVIDERS": "piazza.payments.providers.sandbox.SandboxProvider",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": "http://127.0.0.1",
+        "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+    }
 
 
 def free_port() -> int:
@@ -251,10 +269,26 @@ def free_port() -> int:
 def start_gunicorn(app: str, url: str, port: int, workers: int, **env: str) -> subprocess.Popen[bytes]:
     """gunicorn serving `app` (a WSGI dotted path) against database `url`, ready when this returns."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", app, "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "--timeout", "60"],
-        env=django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **env), cwd=ROOT,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+            "--timeout",
+            "60",
+        ],
+        env=django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **env),
+        cwd=ROOT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

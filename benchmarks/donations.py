@@ -57,9 +57,16 @@ from benchmarks.common import (
 CONCURRENCY = 32  # in-flight requests of the client (bounded)
 REPLAY_SHARE = 0.05
 # Skewed gift sizes, median €25: presets of the form, and now and then a typed amount.
-AMOUNTS: list[dict[str, str]] = [{"preset": "1000"}, {"preset": "2500"}, {"preset": "2500"}, {"preset": "2500"},
-                                 {"preset": "5000"}, {"preset": "10000"}, {"custom_amount": "5,00"},
-                                 {"custom_amount": "250"}]
+AMOUNTS: list[dict[str, str]] = [
+    {"preset": "1000"},
+    {"preset": "2500"},
+    {"preset": "2500"},
+    {"preset": "2500"},
+    {"preset": "5000"},
+    {"preset": "10000"},
+    {"custom_amount": "5,00"},
+    {"custom_amount": "250"},
+]
 CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
 
 
@@ -115,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         # Receipts and confirmations are queued (database task backend), as production queues
         # them for its workers; nothing is sent during the measure.
-        server = start_gunicorn("benchmarks.donations:application", url, port, workers,
-                                PIAZZA_TASKS_BACKEND="database", **sandbox_env())
+        server = start_gunicorn(
+            "benchmarks.donations:application", url, port, workers, PIAZZA_TASKS_BACKEND="database", **sandbox_env()
+        )
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds))
         finally:
@@ -128,25 +136,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.donations", "--child", step, "--file", str(path), *extra],
-                         env=django_env(url, **sandbox_env()), cwd=ROOT, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.donations", "--child", step, "--file", str(path), *extra],
+        env=django_env(url, **sandbox_env()),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         print(out.stdout[-3000:], out.stderr[-3000:])
         raise SystemExit(f"benchmark child '{step}' failed")
     return json.loads(path.read_text()) if step == "verify" else {}
 
 
-
-
-
-
-
-
-
-
 # --- the load -------------------------------------------------------------------------------------
-
-
 
 
 class Donor:
@@ -164,10 +168,19 @@ class Donor:
         key = os.urandom(12).hex()
         record: dict[str, Any] = {"key": key, "replay": replay, "submitted": False, "paid": False}
         self.records.append(record)
-        form = {"csrfmiddlewaretoken": self.csrf, "campaign_token": campaign["token"], "idempotency_key": key,
-                **self.rng.choice(AMOUNTS), "frequency": "one_off", "publication": "accept",
-                "postal_code": "40126", "comune": "Bologna", "address": "Via Zamboni 1",
-                **donor, **{f"attest_{k}": "on" for k in self.setup["attestations"]}}
+        form = {
+            "csrfmiddlewaretoken": self.csrf,
+            "campaign_token": campaign["token"],
+            "idempotency_key": key,
+            **self.rng.choice(AMOUNTS),
+            "frequency": "one_off",
+            "publication": "accept",
+            "postal_code": "40126",
+            "comune": "Bologna",
+            "address": "Via Zamboni 1",
+            **donor,
+            **{f"attest_{k}": "on" for k in self.setup["attestations"]},
+        }
         url = f"/raccolte/{campaign['slug']}/dona/"
         response = await self.client.post(url, data=form)
         if response.status_code != 302:
@@ -196,8 +209,6 @@ def _error_of(text: str) -> str:
         return " / ".join(f.strip() for f in found)[:300]
     title = re.search(r"<title>(.*?)</title>", text, re.S)
     return title.group(1).strip() if title else text[:120]
-
-
 
 
 async def open_model(name: str, rate: float, seconds: float, job: Any) -> Phase:
@@ -240,8 +251,9 @@ async def load(base: str, setup: dict[str, Any], seconds: float) -> dict[str, An
 
     records: list[dict[str, Any]] = []
     limits = httpx.Limits(max_connections=CONCURRENCY * 4, max_keepalive_connections=CONCURRENCY * 4)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, follow_redirects=False,
-                                 cookies={"csrftoken": setup["csrf"]}) as client:
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=60, follow_redirects=False, cookies={"csrftoken": setup["csrf"]}
+    ) as client:
         donor = Donor(client, setup, records)
         campaigns = setup["campaigns"]
         rng = random.Random(11)
@@ -305,9 +317,15 @@ def child_setup(args: argparse.Namespace) -> int:
     campaigns = []
     deadline = timezone.now() + dt.timedelta(days=30)
     for i in range(args.campaigns):
-        c = campaigns_actions.create_campaign(actor=owner, territory=circolo, title=f"Raccolta di prova {i}",
-                                    summary="Benchmark", goal_cents=1_000_000, deadline=deadline,
-                                    story_markdown="Benchmark.")
+        c = campaigns_actions.create_campaign(
+            actor=owner,
+            territory=circolo,
+            title=f"Raccolta di prova {i}",
+            summary="Benchmark",
+            goal_cents=1_000_000,
+            deadline=deadline,
+            story_markdown="Benchmark.",
+        )
         campaigns_actions.add_budget_line(actor=owner, campaign=c, label="Tutto", amount_cents=1_000_000)
         campaigns_actions.submit_campaign(actor=owner, campaign=c)
         campaigns_actions.approve_campaign(actor=approver, campaign=c)
@@ -318,12 +336,17 @@ def child_setup(args: argparse.Namespace) -> int:
         first, sex = ["Giulia", "Luca", "Anna", "Paolo"][n % 4], "F" if n % 2 == 0 else "M"
         last = f"Rossi{chr(65 + n % 26)}{chr(65 + n // 26 % 26)}"
         birth = dt.date(1950, 1, 1) + dt.timedelta(days=n * 11)
-        code = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth,
-                                   belfiore=comune.belfiore)
-        donors.append({"first_name": first, "last_name": last, "codice_fiscale": code,
-                       "email": f"donor{n}@example.org"})
-    Path(args.file).write_text(json.dumps({"campaigns": campaigns, "donors": donors, "csrf": _get_new_csrf_string(),
-                                           "attestations": ATTESTATION_KEYS}))
+        code = make_codice_fiscale(
+            first_name=first, last_name=last, sex=sex, birth_date=birth, belfiore=comune.belfiore
+        )
+        donors.append(
+            {"first_name": first, "last_name": last, "codice_fiscale": code, "email": f"donor{n}@example.org"}
+        )
+    Path(args.file).write_text(
+        json.dumps(
+            {"campaigns": campaigns, "donors": donors, "csrf": _get_new_csrf_string(), "attestations": ATTESTATION_KEYS}
+        )
+    )
     return 0
 
 
@@ -353,13 +376,24 @@ def child_verify(args: argparse.Namespace) -> int:
     double = sorted(pid for pid, n in per_payment.items() if n > 1)
     booked = Payment.objects.filter(state="succeeded").count()
     violations = [str(v) for v in run_checks()]
-    Path(args.file).write_text(json.dumps({
-        "submitted": sum(r["submitted"] for r in records), "paid": sum(r["paid"] for r in records),
-        "replayed": sum(r["replay"] for r in records), "donations": len(rows),
-        "succeeded": sum(1 for status in rows.values() if status == DonationStatus.SUCCEEDED),
-        "charges": sum(per_payment.values()), "payments_booked": booked, "pending_before": pending_before,
-        "lost": lost[:20], "lost_count": len(lost),
-        "double_charges": double[:20], "violations": violations[:20]}))
+    Path(args.file).write_text(
+        json.dumps(
+            {
+                "submitted": sum(r["submitted"] for r in records),
+                "paid": sum(r["paid"] for r in records),
+                "replayed": sum(r["replay"] for r in records),
+                "donations": len(rows),
+                "succeeded": sum(1 for status in rows.values() if status == DonationStatus.SUCCEEDED),
+                "charges": sum(per_payment.values()),
+                "payments_booked": booked,
+                "pending_before": pending_before,
+                "lost": lost[:20],
+                "lost_count": len(lost),
+                "double_charges": double[:20],
+                "violations": violations[:20],
+            }
+        )
+    )
     return 0
 
 
@@ -378,13 +412,15 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         return f"| {p.name} | {p.rate:.1f} {unit}/s ({p.done} in {p.seconds:.1f} s), errors {len(p.errors)} | {lat} |"
 
     lines = [
-        "| phase | throughput | latency |", "|---|---|---|",
+        "| phase | throughput | latency |",
+        "|---|---|---|",
         phase_row(c_view, "requests"),
         phase_row(spread, "donations"),
         phase_row(viral, "donations"),
         phase_row(open_phase, "donations") + f" offered {results['target']:.1f}/s",
         "",
-        "| goal | figure | target | verdict |", "|---|---|---|---|",
+        "| goal | figure | target | verdict |",
+        "|---|---|---|---|",
         f"| P1 rate | {spread.rate:.1f} donations/s = {ratio_p1:.1%} of C_view ({c_view.rate:.0f}/s) | ≥ 40% | "
         f"{'met' if ratio_p1 >= 0.4 else 'NOT met'} |",
         f"| P1 latency | p99 {p99_open * 1000:.0f} ms at 70% of the max rate | ≤ 300 ms | "

@@ -149,26 +149,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.membership", "--child", step, "--file", str(path),
-                          *extra], env=django_env(url, **sandbox_env()), cwd=ROOT, capture_output=True, text=True,
-                         check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.membership", "--child", step, "--file", str(path), *extra],
+        env=django_env(url, **sandbox_env()),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         print(out.stdout[-3000:], out.stderr[-3000:])
         raise SystemExit(f"benchmark child '{step}' failed")
     return json.loads(path.read_text())
 
 
-
-
-
-
-
-
-
-
 # --- the load -------------------------------------------------------------------------------------
-
-
 
 
 class Joiner:
@@ -191,8 +186,9 @@ class Joiner:
         if response.status_code != 302 or "/pagamenti/" not in response.headers.get("location", ""):
             raise RuntimeError(f"join form answered {response.status_code}: {_error_of(response.text)}")
         pay_url = response.headers["location"]
-        paid = await self.client.post(pay_url, data={"csrfmiddlewaretoken": self.csrf,
-                                                     "idempotency_key": os.urandom(12).hex(), **CARD})
+        paid = await self.client.post(
+            pay_url, data={"csrfmiddlewaretoken": self.csrf, "idempotency_key": os.urandom(12).hex(), **CARD}
+        )
         if paid.status_code != 302 or "/tesseramento/iscrizione/" not in paid.headers.get("location", ""):
             raise RuntimeError(f"payment page answered {paid.status_code}: {_error_of(paid.text)}")
         self.completed.append(applicant["codice_fiscale"])
@@ -205,8 +201,6 @@ def _error_of(text: str) -> str:
         found = re.findall(r"<title>(.*?)</title>", text, re.S) or [text[:120]]
     plain = " / ".join(re.sub(r"<[^>]+>", " ", f) for f in found)
     return " ".join(plain.replace("|", "/").split())[:200]
-
-
 
 
 async def open_model(name: str, rate: float, count: int, job: Any) -> Phase:
@@ -265,9 +259,12 @@ async def load(base: str, setup: dict[str, Any], args: argparse.Namespace) -> di
     import httpx
 
     limits = httpx.Limits(max_connections=CONCURRENCY * 8, max_keepalive_connections=CONCURRENCY * 8)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, follow_redirects=False,
-                                 cookies={"csrftoken": setup["csrf"]}) as client, \
-            httpx.AsyncClient(base_url=base, timeout=60) as probe_client:
+    async with (
+        httpx.AsyncClient(
+            base_url=base, limits=limits, timeout=60, follow_redirects=False, cookies={"csrftoken": setup["csrf"]}
+        ) as client,
+        httpx.AsyncClient(base_url=base, timeout=60) as probe_client,
+    ):
         joiner = Joiner(client, setup)
 
         async def ceiling() -> None:
@@ -311,8 +308,13 @@ def child_setup(args: argparse.Namespace) -> int:
     from piazza.territory.models import Comune, Kind, Level, Territory
 
     year = timezone.localdate().year
-    FeeSchedule.objects.create(year=year, base_fee_cents=1500, national_surcharge_cents=500,
-                               regional_deadline=dt.date(year, 1, 10), opens_at=timezone.now() - dt.timedelta(days=1))
+    FeeSchedule.objects.create(
+        year=year,
+        base_fee_cents=1500,
+        national_surcharge_cents=500,
+        regional_deadline=dt.date(year, 1, 10),
+        opens_at=timezone.now() - dt.timedelta(days=1),
+    )
     bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
     comune = Comune.objects.get(istat_code="037006")
     circoli = []
@@ -332,20 +334,32 @@ def child_setup(args: argparse.Namespace) -> int:
         sex = "F" if n % 2 else "M"
         first = fake.first_name_female() if sex == "F" else fake.first_name_male()
         last = fake.last_name()
-        code = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth,
-                                   belfiore=comune.belfiore)
+        code = make_codice_fiscale(
+            first_name=first, last_name=last, sex=sex, birth_date=birth, belfiore=comune.belfiore
+        )
         if code in seen:  # one person, one membership a year: the generator must not repeat people
             continue
         seen.add(code)
-        applicants.append({
-            "first_name": first, "last_name": last, "sex": sex, "birth_date": birth.isoformat(),
-            "birth_place": "Bologna", "codice_fiscale": code, "citizenship": "italian",
-            "residence_street": f"Via Indipendenza {n}", "residence_cap": "40121", "email": f"m{n}@example.org",
-            "phone": "", "circolo": str(circoli[n % len(circoli)]), "member_of_other_party": "no",
-            "declarations_accepted": "on", "art9_authorised": "on",
-        })
-    Path(args.file).write_text(json.dumps({"csrf": _get_new_csrf_string(), "applicants": applicants,
-                                           "year": year}))
+        applicants.append(
+            {
+                "first_name": first,
+                "last_name": last,
+                "sex": sex,
+                "birth_date": birth.isoformat(),
+                "birth_place": "Bologna",
+                "codice_fiscale": code,
+                "citizenship": "italian",
+                "residence_street": f"Via Indipendenza {n}",
+                "residence_cap": "40121",
+                "email": f"m{n}@example.org",
+                "phone": "",
+                "circolo": str(circoli[n % len(circoli)]),
+                "member_of_other_party": "no",
+                "declarations_accepted": "on",
+                "art9_authorised": "on",
+            }
+        )
+    Path(args.file).write_text(json.dumps({"csrf": _get_new_csrf_string(), "applicants": applicants, "year": year}))
     return 0
 
 
@@ -363,8 +377,7 @@ def child_verify(args: argparse.Namespace) -> int:
     completed = json.loads(Path(args.file).read_text())["completed"]
     year = timezone.localdate().year
     memberships = Membership.objects.filter(year=year)
-    effective = set(memberships.filter(status=Status.EFFECTIVE)
-                    .values_list("person__codice_fiscale", flat=True))
+    effective = set(memberships.filter(status=Status.EFFECTIVE).values_list("person__codice_fiscale", flat=True))
     problems = []
     lost = [code for code in completed if code not in effective]
     if lost:
@@ -373,8 +386,13 @@ def child_verify(args: argparse.Namespace) -> int:
     with_card = memberships.exclude(card_number="").count()
     if cards != with_card:
         problems.append(f"{with_card - cards} card numbers given twice")
-    doubled = (memberships.filter(status__in=[Status.APPLIED, Status.PAID, Status.EFFECTIVE]).values("person_id")
-               .annotate(n=Count("pk")).filter(n__gt=1).count())
+    doubled = (
+        memberships.filter(status__in=[Status.APPLIED, Status.PAID, Status.EFFECTIVE])
+        .values("person_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
+    )
     if doubled:
         problems.append(f"{doubled} people with two memberships in {year}")
     succeeded = Payment.objects.filter(state=PaymentState.SUCCEEDED).count()
@@ -384,17 +402,30 @@ def child_verify(args: argparse.Namespace) -> int:
     violations = run_checks()
     if violations:
         problems.append(f"ledger: {[str(v) for v in violations[:3]]}")
-    Path(args.file).write_text(json.dumps({
-        "effective": len(effective), "paid": paid, "applied_unpaid": memberships.filter(status=Status.APPLIED).count(),
-        "problems": problems}))
+    Path(args.file).write_text(
+        json.dumps(
+            {
+                "effective": len(effective),
+                "paid": paid,
+                "applied_unpaid": memberships.filter(status=Status.APPLIED).count(),
+                "problems": problems,
+            }
+        )
+    )
     return 0
 
 
 # --- report ---------------------------------------------------------------------------------------
 
 
-def report(args: argparse.Namespace, workers: int, results: dict[str, Any], verify: dict[str, Any],
-           c_insert: float, elapsed: float) -> int:
+def report(
+    args: argparse.Namespace,
+    workers: int,
+    results: dict[str, Any],
+    verify: dict[str, Any],
+    c_insert: float,
+    elapsed: float,
+) -> int:
     c_view, saturation, surge, probe_phase = results["phases"]
 
     def lat(phase: Phase) -> str:
@@ -432,7 +463,8 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         f"| ceiling | — |",
         f"| C_insert ({workers} clients, psycopg) | {c_insert:.0f} commits/s | ceiling | — |",
         f"| ratio joins/s ÷ C_view (a join is 2 requests) | {saturation.rate / c_view.rate:.3f} | — | — |"
-        if c_view.rate else "| ratio | n/a | — | — |",
+        if c_view.rate
+        else "| ratio | n/a | — | — |",
         f"| integrity | {verify['effective']:,} effective memberships, {verify['paid']:,} paid, "
         f"{verify['applied_unpaid']} applied and unpaid (joins cut short by an error); "
         f"{'; '.join(verify['problems']) or 'no join lost or doubled, card numbers unique, ledger clean'} "
@@ -446,33 +478,35 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
     return 0 if not verify["problems"] else 1
 
 
-STATEMENTS = "\n".join([
-    "Where a join's SQL goes (PostgreSQL, savepoints included; pinned by "
-    "`piazza/membership/tests/test_performance.py`). Before the P8 work: 35 + 11 + 70 = 116 statements; "
-    "now 27 + 11 + 61 = 99.",
-    "",
-    "| step | statements | whose |",
-    "|---|---|---|",
-    "| application (`apply_for_membership`) | 27 | membership 12: fee year, rules, circolo covers the comune, "
-    "duplicate check, fee with the regional surcharge (one query), INSERT membership, Albo upsert (M1, one "
-    "INSERT … ON CONFLICT), one audit entry, 4 savepoint statements (was 20: a second comune check, a region "
-    "lookup, Albo read + insert + audit, a timeline entry). people 15 (`find_or_create_person`): the three "
-    "duplicate-candidate queries run twice (6), emails and phones are read twice (4), INSERT person, email, "
-    "timeline, audit, a tags read |",
-    "| payment creation (`start_online_payment`) | 11 | payments 9, ledger 2 (account lookups) |",
-    "| payment (`payments.actions.pay`) | 61 | payments and ledger 48: 8 savepoint pairs (16), attempt reads 5, "
-    "payment reads 4 and updates 3, events 2, audit 3, two ledger postings (allocations, provider fee: 2 "
-    "idempotency reads, 2 transaction and 2 entry INSERTs, 5 balance-slot UPDATEs, 3 account reads); membership "
-    "13: one locked pass for applied → paid → effective (lock, rules, card block, card-number UPDATE in a "
-    "savepoint, voting circolo, one audit and one timeline entry; was 24 in two passes with two audit and two "
-    "timeline entries) and the card email task (2, inline here) |",
-    "",
-    "What is left is mostly outside membership: people's duplicate check does its work twice for a new person, "
-    "and a successful payment costs payments and ledger 48 statements, a third of them savepoints. Under load "
-    "the ledger's balance slots also deadlock now and then between the two postings of one payment (the "
-    "allocations, then the provider fee: each posting locks its slots in account order, the pair does not): "
-    "the payment-page 500s counted above are those.",
-])
+STATEMENTS = "\n".join(
+    [
+        "Where a join's SQL goes (PostgreSQL, savepoints included; pinned by "
+        "`piazza/membership/tests/test_performance.py`). Before the P8 work: 35 + 11 + 70 = 116 statements; "
+        "now 27 + 11 + 61 = 99.",
+        "",
+        "| step | statements | whose |",
+        "|---|---|---|",
+        "| application (`apply_for_membership`) | 27 | membership 12: fee year, rules, circolo covers the comune, "
+        "duplicate check, fee with the regional surcharge (one query), INSERT membership, Albo upsert (M1, one "
+        "INSERT … ON CONFLICT), one audit entry, 4 savepoint statements (was 20: a second comune check, a region "
+        "lookup, Albo read + insert + audit, a timeline entry). people 15 (`find_or_create_person`): the three "
+        "duplicate-candidate queries run twice (6), emails and phones are read twice (4), INSERT person, email, "
+        "timeline, audit, a tags read |",
+        "| payment creation (`start_online_payment`) | 11 | payments 9, ledger 2 (account lookups) |",
+        "| payment (`payments.actions.pay`) | 61 | payments and ledger 48: 8 savepoint pairs (16), attempt reads 5, "
+        "payment reads 4 and updates 3, events 2, audit 3, two ledger postings (allocations, provider fee: 2 "
+        "idempotency reads, 2 transaction and 2 entry INSERTs, 5 balance-slot UPDATEs, 3 account reads); membership "
+        "13: one locked pass for applied → paid → effective (lock, rules, card block, card-number UPDATE in a "
+        "savepoint, voting circolo, one audit and one timeline entry; was 24 in two passes with two audit and two "
+        "timeline entries) and the card email task (2, inline here) |",
+        "",
+        "What is left is mostly outside membership: people's duplicate check does its work twice for a new person, "
+        "and a successful payment costs payments and ledger 48 statements, a third of them savepoints. Under load "
+        "the ledger's balance slots also deadlock now and then between the two postings of one payment (the "
+        "allocations, then the provider fee: each posting locks its slots in account order, the pair does not): "
+        "the payment-page 500s counted above are those.",
+    ]
+)
 
 
 if __name__ == "__main__":

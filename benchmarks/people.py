@@ -34,8 +34,20 @@ from benchmarks.common import (
     write_section,
 )
 
-HEADERS = ["Cognome", "Nome", "Codice fiscale", "Sesso", "Data di nascita", "Luogo di nascita", "Stato di nascita",
-           "Indirizzo", "CAP", "Comune", "E-mail", "Cellulare"]
+HEADERS = [
+    "Cognome",
+    "Nome",
+    "Codice fiscale",
+    "Sesso",
+    "Data di nascita",
+    "Luogo di nascita",
+    "Stato di nascita",
+    "Indirizzo",
+    "CAP",
+    "Comune",
+    "E-mail",
+    "Cellulare",
+]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -57,8 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database(name, keep=args.keep) as url:
         run_django(url, "migrate", "--noinput", "-v0")
         run_django(url, "load_territory")
-        command = [sys.executable, "-m", "benchmarks.people", "--child", "--size", str(args.size),
-                   "--import-rows", str(args.import_rows), "--samples", str(args.samples)]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.people",
+            "--child",
+            "--size",
+            str(args.size),
+            "--import-rows",
+            str(args.import_rows),
+            "--samples",
+            str(args.samples),
+        ]
         done = subprocess.run(command, env=django_env(url), stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
             print(done.stdout)
@@ -99,8 +121,12 @@ def child(args: argparse.Namespace) -> int:
     tree = build_tree()  # the real ISTAT tree plus the demo circoli (Bologna Centro, Navile, …)
     admin = make_official("bench_nazionale", tree.national, [Role.ADMINISTRATOR])
     secretary = make_official("bench_segretario", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
-    out: dict[str, Any] = {"size": args.size, "samples": args.samples, "import_rows": args.import_rows,
-                           "load_start": os.getloadavg()[1]}
+    out: dict[str, Any] = {
+        "size": args.size,
+        "samples": args.samples,
+        "import_rows": args.import_rows,
+        "load_start": os.getloadavg()[1],
+    }
     log(f"seeding {args.size:,} people")
     started = time.monotonic()
     generate_people(args.size, seed=1, stdout=_Stderr())
@@ -108,8 +134,7 @@ def child(args: argparse.Namespace) -> int:
     with connection.cursor() as cursor:
         # The territory tree too: without its statistics the planner takes the scope filter
         # (path LIKE '/1/%') for one territory and runs the name search once per territory.
-        cursor.execute("VACUUM ANALYZE people_person, people_email, people_phone, people_consent, "
-                       "territory_territory")
+        cursor.execute("VACUUM ANALYZE people_person, people_email, people_phone, people_consent, territory_territory")
         cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         out["database_size"] = cursor.fetchone()[0]
     out["c_insert"] = ceiling_insert(url, clients=1)
@@ -131,7 +156,7 @@ def _random_people(n: int, rnd: random.Random, **filters: Any) -> list[Any]:
 
     bounds = Person.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
     ids = [rnd.randint(bounds["lo"], bounds["hi"]) for _ in range(n * 3)]
-    people = list(Person.objects.filter(pk__in=ids, **filters).prefetch_related("emails")[: n])
+    people = list(Person.objects.filter(pk__in=ids, **filters).prefetch_related("emails")[:n])
     rnd.shuffle(people)
     return people
 
@@ -159,16 +184,17 @@ def measure_p5(args: argparse.Namespace, tree: Any, admin: Any, secretary: Any) 
 
     def page(definition: dict[str, Any]) -> None:
         # What the list page runs: the count (capped at 1,000) and the first page.
-        paginator = CappedPaginator(people_for(admin, definition).select_related("territory", "residence_comune"),
-                                    50)
+        paginator = CappedPaginator(people_for(admin, definition).select_related("territory", "residence_comune"), 50)
         list(paginator.get_page(1))
 
     def lookup(text: str) -> None:
         found = list(people_for(admin, {"q": text})[:50])
         assert found, text
 
-    names = [f"{p.last_name} {p.first_name}" if i % 2 else f"{typo(p.last_name, rnd)} {p.first_name}"
-             for i, p in enumerate(people)]
+    names = [
+        f"{p.last_name} {p.first_name}" if i % 2 else f"{typo(p.last_name, rnd)} {p.first_name}"
+        for i, p in enumerate(people)
+    ]
     definitions = [
         {"consent": "political_communication", "territory": tree.emilia.pk},
         {"age_min": 30, "age_max": 50, "territory": tree.lombardia.pk},
@@ -190,8 +216,9 @@ def measure_p5(args: argparse.Namespace, tree: Any, admin: Any, secretary: Any) 
         "p5_cf": _latency(lookup, codes).__dict__,
         "p5_email": _latency(lookup, emails).__dict__,
         "p5_name": _latency(lambda q: page({"q": q}), names).__dict__,
-        "p5_segment": _latency(lambda d: segment_count(admin, d),
-                               [definitions[i % len(definitions)] for i in range(args.samples)]).__dict__,
+        "p5_segment": _latency(
+            lambda d: segment_count(admin, d), [definitions[i % len(definitions)] for i in range(args.samples)]
+        ).__dict__,
         "p5_circolo": _latency(circolo_page, [rnd.randint(1, pages) for _ in range(args.samples)]).__dict__,
         "circolo_members": members,
     }
@@ -235,15 +262,38 @@ def build_file(rows: int, rnd: random.Random) -> bytes:
         contacts.setdefault(pk, {})["phone"] = value[3:6] + " " + value[6:]
 
     def line(p: tuple[Any, ...], c: dict[str, str]) -> list[str]:
-        return [p[2], p[1], p[8], p[4], p[5].strftime("%d/%m/%Y") if p[5] else "", names.get(p[6], ""), p[7],
-                p[11], p[12], names.get(p[13], ""), c.get("email", ""), c.get("phone", "")]
+        return [
+            p[2],
+            p[1],
+            p[8],
+            p[4],
+            p[5].strftime("%d/%m/%Y") if p[5] else "",
+            names.get(p[6], ""),
+            p[7],
+            p[11],
+            p[12],
+            names.get(p[13], ""),
+            c.get("email", ""),
+            c.get("phone", ""),
+        ]
 
     lines = [line(p, contacts.get(p[0], {})) for p in fresh.person]
     known = _random_people(rows // 10, rnd)
     for person in known:  # already on record: matched, never created again
         lines[rnd.randrange(len(lines))] = [
-            person.last_name, person.first_name, person.codice_fiscale, person.sex,
-            person.birth_date.strftime("%d/%m/%Y") if person.birth_date else "", "", "", "", "", "", "", ""]
+            person.last_name,
+            person.first_name,
+            person.codice_fiscale,
+            person.sex,
+            person.birth_date.strftime("%d/%m/%Y") if person.birth_date else "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
     for i in rnd.sample(range(len(lines)), rows // 20):  # typing slips a circolo really makes
         bad = list(lines[i])
         kind = i % 4
@@ -295,12 +345,18 @@ def measure_p6(args: argparse.Namespace, url: str, tree: Any, admin: Any) -> dic
     rerun = time.monotonic() - started
     created_again = Person.objects.count() - before - created
     return {
-        "c_copy": c_copy, "p6_staging_rate": args.import_rows / staging,
-        "p6_rate": args.import_rows / (staging + process), "p6_process_rate": args.import_rows / process,
-        "p6_summary": batch.summary, "p6_created": created, "p6_rerun_rate": args.import_rows / rerun,
-        "p6_rerun_summary": again.summary, "p6_rerun_created": created_again,
+        "c_copy": c_copy,
+        "p6_staging_rate": args.import_rows / staging,
+        "p6_rate": args.import_rows / (staging + process),
+        "p6_process_rate": args.import_rows / process,
+        "p6_summary": batch.summary,
+        "p6_created": created,
+        "p6_rerun_rate": args.import_rows / rerun,
+        "p6_rerun_summary": again.summary,
+        "p6_rerun_created": created_again,
         "correct": lost == 0 and orphan == 0 and created_again == 0,
-        "p6_lost": lost, "p6_orphan": orphan,
+        "p6_lost": lost,
+        "p6_orphan": orphan,
     }
 
 
@@ -318,48 +374,73 @@ def render(r: dict[str, Any]) -> str:
     rows = [
         ("P5 exact lookup by codice fiscale", s("p5_cf").ms(), "p99 ≤ 5 ms", s("p5_cf").p99 <= 0.005),
         ("P5 exact lookup by email", s("p5_email").ms(), "p99 ≤ 5 ms", s("p5_email").p99 <= 0.005),
-        ("P5 name search (GiST trigram, nearest first; count capped at 1,000 + first page of 50)",
-         s("p5_name").ms(), "p99 ≤ 100 ms", s("p5_name").p99 <= 0.1),
-        ("P5 segment count (5 definitions in rotation)", s("p5_segment").ms(), "p99 ≤ 200 ms",
-         s("p5_segment").p99 <= 0.2),
-        (f"P5 circolo member list page ({r['circolo_members']:,} members, full HTTP request through Django)",
-         s("p5_circolo").ms(), "p99 ≤ 50 ms", s("p5_circolo").p99 <= 0.05),
-        ("P6 import end to end (stage + validate + dedupe + create)",
-         f"{r['p6_rate']:,.0f} rows/s (processing alone {r['p6_process_rate']:,.0f} rows/s)", "≥ 2,000 rows/s",
-         r["p6_rate"] >= 2000),
-        ("P6 staging vs C_copy", f"{r['p6_staging_rate']:,.0f} rows/s = {r['p6_staging_rate'] / r['c_copy']:.0%} "
-         f"of C_copy", "≥ 25% of C_copy", r["p6_staging_rate"] >= 0.25 * r["c_copy"]),
-        ("P7 full duplicate pass", f"{r['p7_full_seconds']:.1f} s ({r['p7_pairs']:,} pairs queued)", "≤ 300 s",
-         r["p7_full_seconds"] <= 300),
+        (
+            "P5 name search (GiST trigram, nearest first; count capped at 1,000 + first page of 50)",
+            s("p5_name").ms(),
+            "p99 ≤ 100 ms",
+            s("p5_name").p99 <= 0.1,
+        ),
+        (
+            "P5 segment count (5 definitions in rotation)",
+            s("p5_segment").ms(),
+            "p99 ≤ 200 ms",
+            s("p5_segment").p99 <= 0.2,
+        ),
+        (
+            f"P5 circolo member list page ({r['circolo_members']:,} members, full HTTP request through Django)",
+            s("p5_circolo").ms(),
+            "p99 ≤ 50 ms",
+            s("p5_circolo").p99 <= 0.05,
+        ),
+        (
+            "P6 import end to end (stage + validate + dedupe + create)",
+            f"{r['p6_rate']:,.0f} rows/s (processing alone {r['p6_process_rate']:,.0f} rows/s)",
+            "≥ 2,000 rows/s",
+            r["p6_rate"] >= 2000,
+        ),
+        (
+            "P6 staging vs C_copy",
+            f"{r['p6_staging_rate']:,.0f} rows/s = {r['p6_staging_rate'] / r['c_copy']:.0%} of C_copy",
+            "≥ 25% of C_copy",
+            r["p6_staging_rate"] >= 0.25 * r["c_copy"],
+        ),
+        (
+            "P7 full duplicate pass",
+            f"{r['p7_full_seconds']:.1f} s ({r['p7_pairs']:,} pairs queued)",
+            "≤ 300 s",
+            r["p7_full_seconds"] <= 300,
+        ),
         ("P7 on-write duplicate check", s("p7_on_write").ms(), "p99 ≤ 20 ms", s("p7_on_write").p99 <= 0.02),
     ]
     table = ["| goal | measured | target | verdict |", "|---|---|---|---|"]
     table += [f"| {a} | {b} | {c} | {_verdict(d)} |" for a, b, c, d in rows]
-    return "\n".join([
-        f"## People database (P5–P7) at {r['size']:,} persons, PostgreSQL",
-        "",
-        f"Scratch database `bench_people_*` ({r['database_size']} after seeding); {r['size']:,} demo people seeded "
-        f"in {r['seed_seconds']:.0f} s ({r['size'] / r['seed_seconds']:,.0f} people/s with contacts, consents, "
-        f"tags and timeline, COPY); whole run {r['wall_minutes']:.1f} min. Latencies: {r['samples']} samples "
-        "each, one client, queries as a national administrator (the widest scope) except the circolo page.",
-        "",
-        f"Machine load (5-minute load average, 2 cores shared with other developers' tests and benchmarks): "
-        f"{r.get('load_start', float('nan')):.1f} when seeding began, {r.get('load_end', float('nan')):.1f} at the "
-        "end. Figures are from a contended machine; the ratios against the ceilings of the same run matter more.",
-        "",
-        f"Ceilings measured in this run: C_insert = {r['c_insert']:,.0f} single-row INSERT commits/s (1 client, "
-        f"psycopg); C_copy = {r['c_copy']:,.0f} rows/s (raw COPY of the import file into a scratch table).",
-        "",
-        *table,
-        "",
-        f"Import file: {r['import_rows']:,} rows (cp1252, semicolons, Italian headers; ~10% people already on "
-        f"record, 5% bad rows). Outcome {json.dumps(r['p6_summary'])}; {r['p6_created']:,} people created. "
-        f"Importing the same file again: {r['p6_rerun_rate']:,.0f} rows/s, outcome "
-        f"{json.dumps(r['p6_rerun_summary'])}, {r['p6_rerun_created']} people created. "
-        f"Rows lost: {r['p6_lost']}; rows without a person: {r['p6_orphan']}.",
-        "",
-        f"Correctness: {'passed' if r['correct'] else '**FAILED**'}.",
-    ])
+    return "\n".join(
+        [
+            f"## People database (P5–P7) at {r['size']:,} persons, PostgreSQL",
+            "",
+            f"Scratch database `bench_people_*` ({r['database_size']} after seeding); {r['size']:,} demo people seeded "
+            f"in {r['seed_seconds']:.0f} s ({r['size'] / r['seed_seconds']:,.0f} people/s with contacts, consents, "
+            f"tags and timeline, COPY); whole run {r['wall_minutes']:.1f} min. Latencies: {r['samples']} samples "
+            "each, one client, queries as a national administrator (the widest scope) except the circolo page.",
+            "",
+            f"Machine load (5-minute load average, 2 cores shared with other developers' tests and benchmarks): "
+            f"{r.get('load_start', float('nan')):.1f} when seeding began, {r.get('load_end', float('nan')):.1f} at the "
+            "end. Figures are from a contended machine; the ratios against the ceilings of the same run matter more.",
+            "",
+            f"Ceilings measured in this run: C_insert = {r['c_insert']:,.0f} single-row INSERT commits/s (1 client, "
+            f"psycopg); C_copy = {r['c_copy']:,.0f} rows/s (raw COPY of the import file into a scratch table).",
+            "",
+            *table,
+            "",
+            f"Import file: {r['import_rows']:,} rows (cp1252, semicolons, Italian headers; ~10% people already on "
+            f"record, 5% bad rows). Outcome {json.dumps(r['p6_summary'])}; {r['p6_created']:,} people created. "
+            f"Importing the same file again: {r['p6_rerun_rate']:,.0f} rows/s, outcome "
+            f"{json.dumps(r['p6_rerun_summary'])}, {r['p6_rerun_created']} people created. "
+            f"Rows lost: {r['p6_lost']}; rows without a person: {r['p6_orphan']}.",
+            "",
+            f"Correctness: {'passed' if r['correct'] else '**FAILED**'}.",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 def env_str(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None:
-        raise ImproperlyConfigured(
-            f"Manca la variabile d'ambiente {name} / Missing environment variable {name}"
-        )
+        raise ImproperlyConfigured(f"Manca la variabile d'ambiente {name} / Missing environment variable {name}")
     return value
 
 

@@ -19,14 +19,29 @@ AUDIT_HMAC_KEY_MIN_LENGTH = 32
 MIN_ENTROPY_BITS = 96
 MIN_DISTINCT_CHARACTERS = 10
 PLACEHOLDERS = (
-    "django-insecure", "insecure", "changeme", "change-me", "change_me", "change-this",
-    "placeholder", "example", "your-secret", "your_secret", "secret-key", "secret_key",
-    "secretkey", "secret", "password", "piazza", "dev-key", "development", "<", ">",
+    "django-insecure",
+    "insecure",
+    "changeme",
+    "change-me",
+    "change_me",
+    "change-this",
+    "placeholder",
+    "example",
+    "your-secret",
+    "your_secret",
+    "secret-key",
+    "secret_key",
+    "secretkey",
+    "secret",
+    "password",
+    "piazza",
+    "dev-key",
+    "development",
+    "<",
+    ">",
 )
 
-GENERATE = (
-    "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
-)
+GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
 
 
 def entropy_bits(value: str) -> float:
@@ -41,8 +56,7 @@ def entropy_bits(value: str) -> float:
 def repeats_a_pattern(value: str) -> bool:
     """True when the string is a shorter piece repeated ("abcabcabc…")."""
     return any(
-        value == (value[:period] * (len(value) // period + 1))[: len(value)]
-        for period in range(1, len(value) // 2 + 1)
+        value == (value[:period] * (len(value) // period + 1))[: len(value)] for period in range(1, len(value) // 2 + 1)
     )
 
 
@@ -51,16 +65,19 @@ def secret_weakness(value: str, *, min_length: int) -> str | None:
     if not value:
         return "mancante / missing"
     if len(value) < min_length:
-        return f"troppo corta ({len(value)} caratteri, ne servono almeno {min_length}) / " \
-               f"too short ({len(value)} characters, at least {min_length} needed)"
+        return (
+            f"troppo corta ({len(value)} caratteri, ne servono almeno {min_length}) / "
+            f"too short ({len(value)} characters, at least {min_length} needed)"
+        )
     lowered = value.lower()
     for marker in PLACEHOLDERS:
         if marker in lowered:
             return f"è un segnaposto (contiene {marker!r}) / is a placeholder (contains {marker!r})"
-    if (len(set(value)) < MIN_DISTINCT_CHARACTERS or entropy_bits(value) < MIN_ENTROPY_BITS
-            or repeats_a_pattern(value)):
-        return "troppo prevedibile (pochi caratteri diversi o ripetuti) / " \
-               "too predictable (few distinct or repeated characters)"
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS or entropy_bits(value) < MIN_ENTROPY_BITS or repeats_a_pattern(value):
+        return (
+            "troppo prevedibile (pochi caratteri diversi o ripetuti) / "
+            "too predictable (few distinct or repeated characters)"
+        )
     return None
 
 
@@ -102,6 +119,5 @@ def refuse_unsafe_production(environ: Mapping[str, str]) -> None:
     problems = production_problems(environ)
     if problems:
         raise ImproperlyConfigured(
-            "piazza non parte in produzione / piazza refuses to start in production:\n- "
-            + "\n- ".join(problems)
+            "piazza non parte in produzione / piazza refuses to start in production:\n- " + "\n- ".join(problems)
         )

@@ -16,9 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 PIAZZA_ENV = env_str("PIAZZA_ENV", "development")
 if PIAZZA_ENV not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(
-        f"PIAZZA_ENV must be development, test or production, got {PIAZZA_ENV!r}"
-    )
+    raise ImproperlyConfigured(f"PIAZZA_ENV must be development, test or production, got {PIAZZA_ENV!r}")
 PRODUCTION = PIAZZA_ENV == "production"
 
 if PRODUCTION:
@@ -33,9 +31,7 @@ else:
     SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-development-key-never-use-in-production")
 
 DEBUG = env_bool("DEBUG", default=PIAZZA_ENV == "development")
-ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
-)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
@@ -151,9 +147,7 @@ _TASK_BACKENDS = {
     "immediate": "django_tasks.backends.immediate.ImmediateBackend",
 }
 if _tasks_backend not in _TASK_BACKENDS:
-    raise ImproperlyConfigured(
-        f"PIAZZA_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}, got {_tasks_backend!r}"
-    )
+    raise ImproperlyConfigured(f"PIAZZA_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}, got {_tasks_backend!r}")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[_tasks_backend], "QUEUES": ["default"]}}
 
 # Periodic work, enqueued by `manage.py scheduler` (seconds between runs). Every task is
@@ -175,8 +169,7 @@ PERIODIC_TASKS = {
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -306,11 +299,14 @@ LOGGING = {
 }
 
 # --- Payment providers (issue 4). A provider without its keys is simply unavailable.
-PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", [
-    "piazza.payments.providers.sandbox.SandboxProvider",
-    "piazza.payments.providers.stripe.StripeProvider",
-    "piazza.payments.providers.paypal.PayPalProvider",
-])
+PAYMENT_PROVIDERS = env_list(
+    "PAYMENT_PROVIDERS",
+    [
+        "piazza.payments.providers.sandbox.SandboxProvider",
+        "piazza.payments.providers.stripe.StripeProvider",
+        "piazza.payments.providers.paypal.PayPalProvider",
+    ],
+)
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")

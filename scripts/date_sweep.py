@@ -63,8 +63,15 @@ def main() -> int:
     try:
         for n, day in enumerate(days):
             print(f"\n=== date sweep {n + 1}/{len(days)}: PIAZZA_TEST_TODAY={day}", flush=True)
-            command = [sys.executable, "-m", "pytest", "-q", "--reuse-db", *(["--create-db"] if n == 0 else []),
-                       *args.tests]
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "--reuse-db",
+                *(["--create-db"] if n == 0 else []),
+                *args.tests,
+            ]
             begun = time.monotonic()
             status = subprocess.call(command, cwd=ROOT, env={**env, "PIAZZA_TEST_TODAY": day})
             results.append((day, status, time.monotonic() - begun))

@@ -23,8 +23,21 @@ import io
 import json
 from pathlib import Path
 
-COLUMNS = ["istat_code", "name", "belfiore", "province_code", "province_name", "province_sigla",
-           "region_code", "region_name", "zone", "population_2011", "valid_from", "valid_to", "successor"]
+COLUMNS = [
+    "istat_code",
+    "name",
+    "belfiore",
+    "province_code",
+    "province_name",
+    "province_sigla",
+    "region_code",
+    "region_name",
+    "zone",
+    "population_2011",
+    "valid_from",
+    "valid_to",
+    "successor",
+]
 # Columns of ISTAT's "Elenco-comuni-italiani.csv" (semicolon separated, Windows-1252).
 I_REGION, I_PROVINCE, I_CODE, I_NAME, I_ZONE, I_REGION_NAME = 0, 2, 4, 6, 9, 10
 I_PROVINCE_NAME, I_SIGLA, I_BELFIORE = 11, 14, 19
@@ -33,13 +46,25 @@ I_PROVINCE_NAME, I_SIGLA, I_BELFIORE = 11, 14, 19
 def read_istat(path: Path) -> list[dict[str, str]]:
     text = path.read_bytes().decode("cp1252")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))[1:]
-    return [{
-        "istat_code": r[I_CODE].strip(), "name": r[I_NAME].strip(), "belfiore": r[I_BELFIORE].strip(),
-        "province_code": r[I_PROVINCE].strip(), "province_name": r[I_PROVINCE_NAME].strip(),
-        "province_sigla": r[I_SIGLA].strip(), "region_code": r[I_REGION].strip(),
-        "region_name": r[I_REGION_NAME].strip(), "zone": r[I_ZONE].strip(),
-        "population_2011": "", "valid_from": "", "valid_to": "", "successor": "",
-    } for r in rows if r and r[I_CODE].strip()]
+    return [
+        {
+            "istat_code": r[I_CODE].strip(),
+            "name": r[I_NAME].strip(),
+            "belfiore": r[I_BELFIORE].strip(),
+            "province_code": r[I_PROVINCE].strip(),
+            "province_name": r[I_PROVINCE_NAME].strip(),
+            "province_sigla": r[I_SIGLA].strip(),
+            "region_code": r[I_REGION].strip(),
+            "region_name": r[I_REGION_NAME].strip(),
+            "zone": r[I_ZONE].strip(),
+            "population_2011": "",
+            "valid_from": "",
+            "valid_to": "",
+            "successor": "",
+        }
+        for r in rows
+        if r and r[I_CODE].strip()
+    ]
 
 
 def anpr_periods(path: Path) -> dict[str, list[dict[str, str]]]:
@@ -83,8 +108,13 @@ def build(args: argparse.Namespace) -> list[dict[str, str]]:
         if change["kind"] == "fusione" and change["istat_code"] not in rows:
             template = rows[predecessors[0]]
             rows[change["istat_code"]] = {
-                **template, "istat_code": change["istat_code"], "name": change["name"],
-                "belfiore": change["belfiore"], "valid_from": change["date"], "valid_to": "", "successor": "",
+                **template,
+                "istat_code": change["istat_code"],
+                "name": change["name"],
+                "belfiore": change["belfiore"],
+                "valid_from": change["date"],
+                "valid_to": "",
+                "successor": "",
                 "population_2011": str(sum(int(rows[p]["population_2011"] or 0) for p in predecessors)),
             }
         target = rows[change["istat_code"]]

@@ -44,8 +44,10 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = [pytest.mark.django_db]
 
-NAME_HINT = re.compile(r"(email|phone|name|address|street|codice_fiscale|iban|(^|_)ip$|birth|payer|debtor|"
-                       r"counterparty|user_agent|notes?$|message|story|evidence|reason)")
+NAME_HINT = re.compile(
+    r"(email|phone|name|address|street|codice_fiscale|iban|(^|_)ip$|birth|payer|debtor|"
+    r"counterparty|user_agent|notes?$|message|story|evidence|reason)"
+)
 
 
 def _project_models() -> list[type[models.Model]]:
@@ -54,7 +56,8 @@ def _project_models() -> list[type[models.Model]]:
 
 def _looks_personal(model: type[models.Model], person: type[models.Model]) -> list[str]:
     points_at_person = model is person or any(
-        f.is_relation and f.related_model is person for f in model._meta.get_fields() if f.concrete)
+        f.is_relation and f.related_model is person for f in model._meta.get_fields() if f.concrete
+    )
     found = []
     for f in model._meta.get_fields():
         if not f.concrete or getattr(f, "primary_key", False) or f.auto_created:
@@ -62,8 +65,9 @@ def _looks_personal(model: type[models.Model], person: type[models.Model]) -> li
         if f.is_relation and f.related_model is person:
             found.append(f.name)
             continue
-        free_text = isinstance(f, models.CharField | models.TextField | models.JSONField | models.FileField) \
-            and not getattr(f, "choices", None)
+        free_text = isinstance(
+            f, models.CharField | models.TextField | models.JSONField | models.FileField
+        ) and not getattr(f, "choices", None)
         if (free_text and points_at_person) or (NAME_HINT.search(f.name) and not getattr(f, "choices", None)):
             found.append(f.name)
     return found
@@ -78,19 +82,29 @@ def test_every_personal_looking_column_is_declared() -> None:
         if ROW in not_personal.get(model, {}):
             continue
         missing += [f"{model._meta.label}.{name}" for name in _looks_personal(model, person) if name not in declared]
-    assert not missing, ("Declare these columns in the app's erasure.py (ERASURE with a treatment, or NOT_PERSONAL "
-                         f"with a reason): {missing}")
+    assert not missing, (
+        "Declare these columns in the app's erasure.py (ERASURE with a treatment, or NOT_PERSONAL "
+        f"with a reason): {missing}"
+    )
     # Every declaration names a real column, and every KEEP says why.
     for model, fields in {**erasure, **not_personal}.items():
         for name in fields:
             if name != ROW:
                 model._meta.get_field(name)
-    unexplained = [f"{m._meta.label_lower}.{n}" for m, fields in erasure.items() for n, t in fields.items()
-                   if t == KEEP and f"{m._meta.label_lower}.{n}" not in reasons]
+    unexplained = [
+        f"{m._meta.label_lower}.{n}"
+        for m, fields in erasure.items()
+        for n, t in fields.items()
+        if t == KEEP and f"{m._meta.label_lower}.{n}" not in reasons
+    ]
     assert not unexplained, f"KEEP without a reason in KEEP_REASONS: {unexplained}"
     # Every foreign key to a person is declared as personal (its treatment), never as "not personal".
-    links = [f"{m._meta.label}.{f.name}" for m in _project_models() for f in m._meta.concrete_fields
-             if f.is_relation and f.related_model is person and f.name in not_personal.get(m, {})]
+    links = [
+        f"{m._meta.label}.{f.name}"
+        for m in _project_models()
+        for f in m._meta.concrete_fields
+        if f.is_relation and f.related_model is person and f.name in not_personal.get(m, {})
+    ]
     assert not links
 
 
@@ -119,8 +133,11 @@ REFERENCE_DATA = {"territory.comune", "territory.territory"}
 
 
 def _string_columns(model: type[models.Model]) -> list[str]:
-    return [f.name for f in model._meta.concrete_fields
-            if isinstance(f, models.CharField | models.TextField | models.JSONField)]
+    return [
+        f.name
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.CharField | models.TextField | models.JSONField)
+    ]
 
 
 def _leftovers(keep: set[tuple[str, str]], held: dict[tuple[str, Any], set[str]]) -> list[str]:
@@ -160,30 +177,63 @@ def test_erasure_leaves_nothing_outside_the_holds(tree, schedule, django_capture
     person = Person.objects.get(pk=big.person_id)
     assert monthly.person_id == person.pk
     assert RecurringSchedule.objects.get(payer=person).state == ScheduleState.ACTIVE
-    membership = paid(tree, first="Giulia", last="Rossi", sex="F", birth_date=dt.date(1980, 1, 1),
-                      email="giulia.0@example.org", residence_street="Via Zamboni 1")
+    membership = paid(
+        tree,
+        first="Giulia",
+        last="Rossi",
+        sex="F",
+        birth_date=dt.date(1980, 1, 1),
+        email="giulia.0@example.org",
+        residence_street="Via Zamboni 1",
+    )
     assert membership.person_id == person.pk
     Phone.objects.create(person=person, value="+393331234567", primary=True)
-    consent_people_actions.record_consent(actor=None, person=person, purpose="newsletter", channel="web",
-                                  text_version="2026-01", evidence="modulo di Giulia Rossi, giulia.0@example.org")
+    consent_people_actions.record_consent(
+        actor=None,
+        person=person,
+        purpose="newsletter",
+        channel="web",
+        text_version="2026-01",
+        evidence="modulo di Giulia Rossi, giulia.0@example.org",
+    )
     Supporter.objects.get_or_create(person=person, defaults={"territory": person.territory})  # Albo
-    FundraisingPage.objects.create(campaign=campaign, person=person, slug="giulia-rossi", display_name="Giulia Rossi",
-                                   title="La raccolta di Giulia", story="Sono Giulia Rossi", manage_token="t" * 43,
-                                   goal_cents=10_000)
+    FundraisingPage.objects.create(
+        campaign=campaign,
+        person=person,
+        slug="giulia-rossi",
+        display_name="Giulia Rossi",
+        title="La raccolta di Giulia",
+        story="Sono Giulia Rossi",
+        manage_token="t" * 43,
+        goal_cents=10_000,
+    )
     UpdateSubscription.objects.create(campaign=campaign, email="giulia.0@example.org", token="u" * 43)
-    person_people_actions.update_person(actor=approver, person=person, data={
-        "first_name": "Giulia", "last_name": "Rossi", "codice_fiscale": VALID_CF,
-        "notes": "Abita nella casa Gialla", "emails": ["giulia.0@example.org"]})
-    content = ("Cognome;Nome;Codice Fiscale;E-mail\r\n" f"Rossi;Giulia;{VALID_CF};giulia.0@example.org\r\n").encode()
+    person_people_actions.update_person(
+        actor=approver,
+        person=person,
+        data={
+            "first_name": "Giulia",
+            "last_name": "Rossi",
+            "codice_fiscale": VALID_CF,
+            "notes": "Abita nella casa Gialla",
+            "emails": ["giulia.0@example.org"],
+        },
+    )
+    content = (f"Cognome;Nome;Codice Fiscale;E-mail\r\nRossi;Giulia;{VALID_CF};giulia.0@example.org\r\n").encode()
     with django_capture_on_commit_callbacks(execute=True):
-        batch = imports_people_actions.start_import(actor=approver, territory=tree.bologna, file_name="iscritti.csv",
-                                            content=content)
+        batch = imports_people_actions.start_import(
+            actor=approver, territory=tree.bologna, file_name="iscritti.csv", content=content
+        )
         imports_people_actions.set_import_mapping(actor=approver, batch=batch, mapping=batch.mapping)
         imports_people_actions.run_import(actor=approver, batch=batch)
     batch.refresh_from_db()
     assert batch.status == BatchStatus.DONE and ImportRow.objects.get(batch=batch).person_id == person.pk
-    keep = {(m._meta.label_lower, n) for m, fields in declarations()[0].items() for n, t in fields.items()
-            if t in (KEEP, LINK)}
+    keep = {
+        (m._meta.label_lower, n)
+        for m, fields in declarations()[0].items()
+        for n, t in fields.items()
+        if t in (KEEP, LINK)
+    }
     assert _leftovers(keep, {}), "the sweep must see the donor's data before erasure"
 
     client = verified_client(approver)

@@ -58,21 +58,25 @@ def _export_views() -> dict[str, str]:
 
 
 def _people_export(tree: Any, file_format: str) -> Any:
-    person = person_people_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
-                                          circolo=tree.bologna_centro)
+    person = person_people_actions.create_person(
+        actor=None, data={"first_name": "Mario", "last_name": "Rossi"}, circolo=tree.bologna_centro
+    )
     Person.objects.filter(pk=person.pk).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
     official = make_official("export.people", tree.bologna_centro, [Role.ORGANISATION])
-    return verified_client(official).post(reverse("people:export"), {
-        "purpose": "Verifica della sicurezza delle esportazioni", "file_format": file_format})
+    return verified_client(official).post(
+        reverse("people:export"), {"purpose": "Verifica della sicurezza delle esportazioni", "file_format": file_format}
+    )
 
 
 def _rejected_rows(tree: Any, django_capture_on_commit_callbacks: Any) -> Any:
     official = make_official("export.import", tree.bologna_centro, [Role.ORGANISATION])
     # No comma or quote in the planted cells: the importer sniffs the delimiter of a CSV, and
     # refuses a formula cell in an XLSX (it asks for "Incolla valori").
-    content = ("Cognome;Nome;Codice Fiscale;Data di nascita;Comune;E-mail;Cellulare\r\n"
-               "Rossi;Mario;;12/03/1985;Bologna;mario@example.org;\r\n"
-               f"{HOSTILE_PLAIN};{HOSTILE_DIGIT};;31/12/1990;Bologna;non-una-email@@;+39 333 1234567\r\n").encode()
+    content = (
+        "Cognome;Nome;Codice Fiscale;Data di nascita;Comune;E-mail;Cellulare\r\n"
+        "Rossi;Mario;;12/03/1985;Bologna;mario@example.org;\r\n"
+        f"{HOSTILE_PLAIN};{HOSTILE_DIGIT};;31/12/1990;Bologna;non-una-email@@;+39 333 1234567\r\n"
+    ).encode()
     with django_capture_on_commit_callbacks(execute=True):
         batch = imports_people_actions.start_import(
             actor=official, territory=tree.bologna_centro, file_name="iscritti.csv", content=content
@@ -89,10 +93,12 @@ def _roll(tree: Any) -> Any:
     secretary = make_official("export.roll", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
     at = dt.datetime(YEAR, 3, 20, tzinfo=dt.UTC)
     membership = paid(tree)
-    card_membership_actions.deliver_card(actor=secretary, membership=membership, delivery=Delivery.CIRCOLO,
-                                    now=at - dt.timedelta(days=1))
-    congress = roll_membership_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
-                                                  cut_off=at, membership_years=[YEAR])
+    card_membership_actions.deliver_card(
+        actor=secretary, membership=membership, delivery=Delivery.CIRCOLO, now=at - dt.timedelta(days=1)
+    )
+    congress = roll_membership_actions.create_congress(
+        actor=secretary, territory=tree.bologna_centro, name="Congresso", cut_off=at, membership_years=[YEAR]
+    )
     Person.objects.filter(pk=membership.person_id).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
     roll = roll_membership_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
     assert roll.entries.get().last_name == HOSTILE  # the roll copies the names (append-only rows)
@@ -103,17 +109,26 @@ def _candidate_report(tree: Any) -> Any:
     official = make_official("export.candidacy", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
     found = candidate_journey.candidacy(tree, official)
     compliance_actions.book_candidate_expense(
-        actor=official, candidacy=found, supplier=HOSTILE, description=HOSTILE_DIGIT, amount=Money(10_000),
-        incurred_on=dt.date(2026, 6, 1), idempotency_key="export-sweep")
+        actor=official,
+        candidacy=found,
+        supplier=HOSTILE,
+        description=HOSTILE_DIGIT,
+        amount=Money(10_000),
+        incurred_on=dt.date(2026, 6, 1),
+        idempotency_key="export-sweep",
+    )
     return verified_client(official).get(reverse("compliance:report", args=[found.pk]))
 
 
 Recipe = Callable[..., tuple[Any, list[str]]]
 RECIPES: dict[str, list[Recipe]] = {
-    "people:export": [lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
-                      lambda tree, **_: (_people_export(tree, "xlsx"), [HOSTILE, HOSTILE_DIGIT])],
-    "people:import_rejected": [lambda tree, capture, **_: (_rejected_rows(tree, capture),
-                                                           [HOSTILE_PLAIN, HOSTILE_DIGIT])],
+    "people:export": [
+        lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
+        lambda tree, **_: (_people_export(tree, "xlsx"), [HOSTILE, HOSTILE_DIGIT]),
+    ],
+    "people:import_rejected": [
+        lambda tree, capture, **_: (_rejected_rows(tree, capture), [HOSTILE_PLAIN, HOSTILE_DIGIT])
+    ],
     "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
     "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
 }
@@ -139,8 +154,13 @@ def test_every_export_view_has_a_recipe():
 
 
 @pytest.mark.parametrize(("name", "recipe"), [(n, r) for n, rs in RECIPES.items() for r in rs])
-def test_export_escapes_a_hostile_value_and_is_audited(name, recipe, tree, schedule,  # noqa: F811
-                                                       django_capture_on_commit_callbacks):
+def test_export_escapes_a_hostile_value_and_is_audited(
+    name,
+    recipe,
+    tree,
+    schedule,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
     action = _export_views()[name]
     response, planted = recipe(tree, capture=django_capture_on_commit_callbacks)
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]

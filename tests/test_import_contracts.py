@@ -58,8 +58,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 def _sources() -> list[Path]:
     return [
-        p for p in sorted(PIAZZA.rglob("*.py"))
-        if "tests" not in p.parts and "migrations" not in p.parts and not p.name.startswith("test_")
+        p
+        for p in sorted(PIAZZA.rglob("*.py"))
+        if "tests" not in p.parts
+        and "migrations" not in p.parts
+        and not p.name.startswith("test_")
         and not p.name.startswith("testing")
     ]
 
@@ -114,8 +117,11 @@ def test_the_contract_sees_a_violation(tmp_path, monkeypatch):
     (fake / "people").mkdir(parents=True)
     (fake / "funding").mkdir()
     (fake / "people" / "tasks.py").write_text(
-        "def f():\n    from piazza.funding.actions import x\n    from . import views\n")
+        "def f():\n    from piazza.funding.actions import x\n    from . import views\n"
+    )
     monkeypatch.setattr(__import__(__name__, fromlist=["PIAZZA"]), "PIAZZA", fake)
-    assert layer_violations() == ["piazza/people/tasks.py:2: people imports piazza.funding.actions",
-                                  "piazza/people/tasks.py:2: people imports piazza.funding.actions.x"]
+    assert layer_violations() == [
+        "piazza/people/tasks.py:2: people imports piazza.funding.actions",
+        "piazza/people/tasks.py:2: people imports piazza.funding.actions.x",
+    ]
     assert views_violations() == ["piazza/people/tasks.py:3: piazza.people.tasks imports piazza.people.views"]

@@ -23,17 +23,33 @@ def _as_in_2020(tree) -> dict[str, object]:
     pesaro = Territory.objects.get(level=Level.FEDERATION, code="041")
     montecopiolo = Comune.objects.get(belfiore="F478")
     Comune.objects.filter(pk=montecopiolo.pk).update(
-        istat_code="041033", province_code="041", province_name="Pesaro e Urbino", province_sigla="PU",
-        region_code="11", region_name="Marche", federation=pesaro)
+        istat_code="041033",
+        province_code="041",
+        province_name="Pesaro e Urbino",
+        province_sigla="PU",
+        region_code="11",
+        region_name="Marche",
+        federation=pesaro,
+    )
     Comune.objects.filter(istat_code__in=["024027", "024071"]).update(valid_to=None, successor=None)
     Comune.objects.filter(istat_code="024129").delete()
     nanto = Comune.objects.get(istat_code="024071")
-    circolo = Territory(parent=Territory.objects.get(level=Level.FEDERATION, code="024"),
-                        level=Level.CIRCOLO, kind="territorial", name="Circolo dei Berici")
+    circolo = Territory(
+        parent=Territory.objects.get(level=Level.FEDERATION, code="024"),
+        level=Level.CIRCOLO,
+        kind="territorial",
+        name="Circolo dei Berici",
+    )
     circolo.save()
     circolo.comuni.set([nanto])
-    born = Person.objects.create(first_name="Ada", last_name="Colli", birth_date=dt.date(1950, 3, 1),
-                                 birth_comune=montecopiolo, residence_comune=nanto, territory=circolo)
+    born = Person.objects.create(
+        first_name="Ada",
+        last_name="Colli",
+        birth_date=dt.date(1950, 3, 1),
+        birth_comune=montecopiolo,
+        residence_comune=nanto,
+        territory=circolo,
+    )
     return {"montecopiolo": montecopiolo, "nanto": nanto, "circolo": circolo, "person": born}
 
 

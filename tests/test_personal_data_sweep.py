@@ -114,8 +114,9 @@ def _chain(view: Any) -> list[Any]:
 
 def _back_office(view: Any) -> bool:
     """Behind `official_required` (directly or through `treasury_required`)."""
-    return any(getattr(getattr(f, "__code__", None), "co_qualname", "").startswith("official_required.")
-               for f in _chain(view))
+    return any(
+        getattr(getattr(f, "__code__", None), "co_qualname", "").startswith("official_required.") for f in _chain(view)
+    )
 
 
 def test_every_back_office_view_is_marked_or_allowed_with_a_reason():
@@ -134,8 +135,17 @@ def test_every_back_office_view_is_marked_or_allowed_with_a_reason():
 def test_the_pages_of_the_audit_findings_are_marked():
     """Issue 10, finding 10: these showed personal data and wrote no audit entry."""
     marked = {name for name, _r, p in _walk(get_resolver()) if is_marked(p.callback)}
-    assert {"people:edit", "people:list", "people:duplicates", "people:duplicate_review", "people:import_preview",
-            "people:import_report", "people:import_rejected", "people:detail", "people:export"} <= marked
+    assert {
+        "people:edit",
+        "people:list",
+        "people:duplicates",
+        "people:duplicate_review",
+        "people:import_preview",
+        "people:import_report",
+        "people:import_rejected",
+        "people:detail",
+        "people:export",
+    } <= marked
 
 
 def test_every_admin_of_personal_data_logs_lists_and_records():
@@ -151,9 +161,12 @@ def test_every_admin_of_personal_data_logs_lists_and_records():
         "compliance.financeruleset": "political-finance parameters, no person",
     }
     missing = sorted(
-        model._meta.label_lower for model, model_admin in admin.site._registry.items()
+        model._meta.label_lower
+        for model, model_admin in admin.site._registry.items()
         if model._meta.app_label in NAMESPACES | {"bank"}
-        and not isinstance(model_admin, PersonalDataAdminMixin) and model._meta.label_lower not in allowed)
+        and not isinstance(model_admin, PersonalDataAdminMixin)
+        and model._meta.label_lower not in allowed
+    )
     assert missing == []
 
 
@@ -180,7 +193,8 @@ def test_every_marked_page_writes_an_audit_entry_when_it_shows_something(tree):
     ids: set[int] = set()
     for model in apps.get_models():
         if model.__module__.startswith("piazza.") and model._meta.pk.get_internal_type() in {
-            "AutoField", "BigAutoField",
+            "AutoField",
+            "BigAutoField",
         }:
             ids.update(model._default_manager.order_by("-pk").values_list("pk", flat=True)[:3])
     shown, silent = set(), []

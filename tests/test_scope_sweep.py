@@ -48,7 +48,8 @@ def _candidate_ids(exclude: set[int]) -> list[int]:
     ids: set[int] = set()
     for model in apps.get_models():
         if model.__module__.startswith("piazza.") and model._meta.pk.get_internal_type() in {
-            "AutoField", "BigAutoField",
+            "AutoField",
+            "BigAutoField",
         }:
             ids.update(model._default_manager.order_by("-pk").values_list("pk", flat=True)[:3])
     return sorted(ids - exclude)

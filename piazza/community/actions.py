@@ -58,7 +58,8 @@ def _spend(*, action: str, actor: Any, raw: str, purpose: str) -> SpaceLink:
         message, code = _("Questo link è già stato usato: ogni link vale una volta sola. Chiedine uno nuovo."), "used"
     elif link is not None:
         message = _("Questo link è scaduto (vale %(minutes)d minuti): chiedine uno nuovo.") % {
-            "minutes": settings.COMMUNITY_LINK_MINUTES}
+            "minutes": settings.COMMUNITY_LINK_MINUTES
+        }
         code = "expired"
     else:
         message, code = _("Questo link non è valido: chiedine uno nuovo."), "unknown"
@@ -80,44 +81,86 @@ def open_sign_in_link(*, actor: Any, raw: str) -> Person:
         refuse(action, _("Questa scheda non è più attiva: chiedi un nuovo link."), actor=actor, code="inactive")
     with transaction.atomic():
         verified = Email.objects.filter(person=person, value__iexact=link.email, verified=False).update(verified=True)
-        record(action, actor=actor, obj=person, territory=person.territory, kind=AuditKind.AUTH,
-               data={"via": VIA, "link": link.pk, "verified_now": bool(verified)})
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            kind=AuditKind.AUTH,
+            data={"via": VIA, "link": link.pk, "verified_now": bool(verified)},
+        )
     return person
 
 
 def sign_out(*, actor: Any, person: Person, reason: str = "button") -> None:
     with transaction.atomic():
-        record("community.sign_out", actor=actor, obj=person, territory=person.territory, kind=AuditKind.AUTH,
-               data={"via": VIA, "reason": reason})
+        record(
+            "community.sign_out",
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            kind=AuditKind.AUTH,
+            data={"via": VIA, "reason": reason},
+        )
 
 
 def note_view(*, actor: Any, person: Person) -> None:
     """The person opened their own page. Logged like any view of personal data (rule G4), so the
     person's own access history and a stolen link's use are both on record."""
     with transaction.atomic():
-        record("community.view_space", actor=actor, obj=person, territory=person.territory, kind=AuditKind.VIEW,
-               data={"via": VIA})
+        record(
+            "community.view_space",
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            kind=AuditKind.VIEW,
+            data={"via": VIA},
+        )
 
 
 def set_consent(*, actor: Any, person: Person, purpose: str, give: bool) -> Any:
     """Rule G3: give or withdraw one purpose in one click, as easy either way. A new Consent row
     (never an edit) on the web channel, with the current text version and the source."""
     if purpose not in Purpose.values:
-        refuse("community.set_consent", _("Finalità sconosciuta: ricarica la pagina e riprova."), actor=actor,
-               territory=person.territory, code="unknown_purpose")
+        refuse(
+            "community.set_consent",
+            _("Finalità sconosciuta: ricarica la pagina e riprova."),
+            actor=actor,
+            territory=person.territory,
+            code="unknown_purpose",
+        )
     version = str(settings.COMMUNITY_CONSENT_TEXT_VERSION)
     if give:
-        return consent_people.record_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
-                                     text_version=version, evidence="da Il mio spazio", source=VIA)
-    return consent_people.withdraw_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
-                                   text_version=version, evidence=f"[{VIA}] da Il mio spazio")
+        return consent_people.record_consent(
+            actor=actor,
+            person=person,
+            purpose=purpose,
+            channel=Channel.WEB,
+            text_version=version,
+            evidence="da Il mio spazio",
+            source=VIA,
+        )
+    return consent_people.withdraw_consent(
+        actor=actor,
+        person=person,
+        purpose=purpose,
+        channel=Channel.WEB,
+        text_version=version,
+        evidence=f"[{VIA}] da Il mio spazio",
+    )
 
 
 def _own_schedule(person: Person, schedule_id: int) -> RecurringSchedule:
     schedule = queries.person_schedules(person).filter(pk=schedule_id).first()
     if schedule is None:
-        refuse("community.cancel_schedule", _("Questa donazione ricorrente non risulta tra le tue."), actor=None,
-               territory=person.territory, code="not_owner", permission=True)
+        refuse(
+            "community.cancel_schedule",
+            _("Questa donazione ricorrente non risulta tra le tue."),
+            actor=None,
+            territory=person.territory,
+            code="not_owner",
+            permission=True,
+        )
         raise AssertionError  # unreachable
     return schedule
 
@@ -140,18 +183,35 @@ def change_monthly_amount(*, actor: Any, person: Person, schedule_id: int, amoun
     schedule = _own_schedule(person, schedule_id)
     series = Donation.objects.filter(payment__schedule=schedule, parent__isnull=True).first()
     if series is None:
-        refuse(action, _("L'importo di questo addebito ricorrente non si cambia da qui: scrivi al tuo circolo."),
-               actor=actor, territory=person.territory, code="not_a_gift")
+        refuse(
+            action,
+            _("L'importo di questo addebito ricorrente non si cambia da qui: scrivi al tuo circolo."),
+            actor=actor,
+            territory=person.territory,
+            code="not_a_gift",
+        )
         raise AssertionError  # unreachable
     try:
         amount = Money.parse(amount_text)
     except MoneyError as exc:
-        refuse(action, _("Scrivi l'importo in euro, per esempio 15 oppure 12,50."), actor=actor,
-               territory=person.territory, code="bad_amount", field="amount")
+        refuse(
+            action,
+            _("Scrivi l'importo in euro, per esempio 15 oppure 12,50."),
+            actor=actor,
+            territory=person.territory,
+            code="bad_amount",
+            field="amount",
+        )
         raise AssertionError from exc  # unreachable
     if not amount.is_positive():
-        refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=person.territory,
-               code="bad_amount", field="amount")
+        refuse(
+            action,
+            _("L'importo deve essere maggiore di zero."),
+            actor=actor,
+            territory=person.territory,
+            code="bad_amount",
+            field="amount",
+        )
     return monthly_funding.change_monthly_amount(actor=actor, donation=series, amount_cents=amount.cents, via=VIA)
 
 
@@ -159,8 +219,14 @@ def revoke_device(*, actor: Any, person: Person, device_id: int) -> bool:
     """A browser allowed to give in one click with one of the person's saved methods stops being so."""
     device = MethodDevice.objects.filter(pk=device_id, method__in=queries.person_methods(person)).first()
     if device is None:
-        refuse("community.revoke_device", _("Questo dispositivo non risulta tra i tuoi."), actor=actor,
-               territory=person.territory, code="not_owner", permission=True)
+        refuse(
+            "community.revoke_device",
+            _("Questo dispositivo non risulta tra i tuoi."),
+            actor=actor,
+            territory=person.territory,
+            code="not_owner",
+            permission=True,
+        )
         raise AssertionError  # unreachable
     return devices_payments.revoke_device_by_id(actor=actor, device_id=device.pk, reason=VIA)
 
@@ -174,12 +240,24 @@ def request_email_change(*, actor: Any, person: Person, email: str) -> SpaceLink
         refuse(action, str(exc), actor=actor, territory=person.territory, code="bad_email", field="email")
         raise AssertionError from exc  # unreachable
     if Email.objects.filter(person=person, value__iexact=address, primary=True).exists():
-        refuse(action, _("È già il tuo indirizzo principale: non c'è niente da cambiare."), actor=actor,
-               territory=person.territory, code="same_email", field="email")
+        refuse(
+            action,
+            _("È già il tuo indirizzo principale: non c'è niente da cambiare."),
+            actor=actor,
+            territory=person.territory,
+            code="same_email",
+            field="email",
+        )
     window = int(settings.COMMUNITY_LINKS_WINDOW_SECONDS)
     if HitLimiter("space-email-change", int(settings.COMMUNITY_LINKS_PER_ADDRESS), window).over(str(person.pk)):
-        refuse(action, _("Hai chiesto troppi cambi di indirizzo in poco tempo: riprova tra un'ora."), actor=actor,
-               territory=person.territory, code="throttled", field="email")
+        refuse(
+            action,
+            _("Hai chiesto troppi cambi di indirizzo in poco tempo: riprova tra un'ora."),
+            actor=actor,
+            territory=person.territory,
+            code="throttled",
+            field="email",
+        )
     with transaction.atomic():
         link, raw = new_link(person=person, purpose=LinkPurpose.EMAIL_CHANGE, email=address)
         record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "link": link.pk})
@@ -228,8 +306,7 @@ def change_phone(*, actor: Any, person: Person, phone: str) -> Person:
         person_people.add_timeline_entry(
             person, kind="contact", actor=actor, summary=_("Telefono cambiato da Il mio spazio"), data={"via": VIA}
         )
-        record(action, actor=actor, obj=person, territory=person.territory,
-               data={"via": VIA, "removed": not value})
+        record(action, actor=actor, obj=person, territory=person.territory, data={"via": VIA, "removed": not value})
     return person
 
 
@@ -249,8 +326,15 @@ def request_rectification(*, actor: Any, person: Person, changes: dict[str, str]
     action = "community.request_rectification"
     wanted = {str(RECTIFIABLE[k]): v.strip()[:200] for k, v in changes.items() if k in RECTIFIABLE and v.strip()}
     if not wanted:
-        refuse(action, _("Scrivi almeno un dato da correggere, com'è giusto."), actor=actor,
-               territory=person.territory, code="empty", field="first_name")
+        refuse(
+            action,
+            _("Scrivi almeno un dato da correggere, com'è giusto."),
+            actor=actor,
+            territory=person.territory,
+            code="empty",
+            field="first_name",
+        )
     data = {**wanted, str(_("Nota della persona")): note.strip()[:500], str(_("Da")): str(_("Il mio spazio"))}
-    return scope_people.request_other_territory(actor=actor, person=person, from_territory=person.territory,
-                                          kind=ScopeRequestKind.RECTIFY, data=data)
+    return scope_people.request_other_territory(
+        actor=actor, person=person, from_territory=person.territory, kind=ScopeRequestKind.RECTIFY, data=data
+    )

@@ -29,10 +29,16 @@ def send_sign_in_link(link_id: int, raw_token: str) -> None:
     link = _live_link(link_id)
     if link is None:
         return
-    context = {"url": _absolute(reverse("community:access", args=[raw_token])),
-               "minutes": settings.COMMUNITY_LINK_MINUTES}
-    send_mail(_("Il tuo link per entrare in Il mio spazio"),
-              render_to_string("community/email/sign_in.txt", context), settings.DEFAULT_FROM_EMAIL, [link.email])
+    context = {
+        "url": _absolute(reverse("community:access", args=[raw_token])),
+        "minutes": settings.COMMUNITY_LINK_MINUTES,
+    }
+    send_mail(
+        _("Il tuo link per entrare in Il mio spazio"),
+        render_to_string("community/email/sign_in.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [link.email],
+    )
 
 
 @task()
@@ -40,16 +46,24 @@ def send_email_change_link(link_id: int, raw_token: str) -> None:
     link = _live_link(link_id)
     if link is None:
         return
-    context = {"url": _absolute(reverse("community:confirm_email", args=[raw_token])),
-               "minutes": settings.COMMUNITY_LINK_MINUTES}
-    send_mail(_("Conferma il tuo nuovo indirizzo email"),
-              render_to_string("community/email/email_change.txt", context), settings.DEFAULT_FROM_EMAIL,
-              [link.email])
+    context = {
+        "url": _absolute(reverse("community:confirm_email", args=[raw_token])),
+        "minutes": settings.COMMUNITY_LINK_MINUTES,
+    }
+    send_mail(
+        _("Conferma il tuo nuovo indirizzo email"),
+        render_to_string("community/email/email_change.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [link.email],
+    )
 
 
 @task()
 def send_email_changed_notice(old_address: str) -> None:
     """To the address that was the main one: it has just been replaced (nothing more is said)."""
-    send_mail(_("Il tuo indirizzo email su piazza è cambiato"),
-              render_to_string("community/email/email_changed.txt", {"door": _absolute(reverse("community:door"))}),
-              settings.DEFAULT_FROM_EMAIL, [old_address])
+    send_mail(
+        _("Il tuo indirizzo email su piazza è cambiato"),
+        render_to_string("community/email/email_changed.txt", {"door": _absolute(reverse("community:door"))}),
+        settings.DEFAULT_FROM_EMAIL,
+        [old_address],
+    )

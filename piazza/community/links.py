@@ -22,9 +22,14 @@ def new_link(*, person: Person, purpose: str, email: str) -> tuple[SpaceLink, st
     """A link row (only the token's hash) and the raw token, for the email alone."""
     raw = secrets.token_urlsafe(32)
     now = timezone.now()
-    link = SpaceLink.objects.create(person=person, purpose=purpose, email=email, token_hash=token_digest(raw),
-                                    created_at=now, expires_at=now + timedelta(minutes=int(
-                                        settings.COMMUNITY_LINK_MINUTES)))
+    link = SpaceLink.objects.create(
+        person=person,
+        purpose=purpose,
+        email=email,
+        token_hash=token_digest(raw),
+        created_at=now,
+        expires_at=now + timedelta(minutes=int(settings.COMMUNITY_LINK_MINUTES)),
+    )
     return link, raw
 
 
@@ -38,7 +43,12 @@ def issue_sign_in_link(*, email: str) -> bool:
             record("community.issue_link", actor=None, data={"sent": False})
             return False
         link, raw = new_link(person=person, purpose=LinkPurpose.SIGN_IN, email=address)
-        record("community.issue_link", actor=None, obj=person, territory=person.territory,
-               data={"sent": True, "link": link.pk, "shared_address": sharing > 1})
+        record(
+            "community.issue_link",
+            actor=None,
+            obj=person,
+            territory=person.territory,
+            data={"sent": True, "link": link.pk, "shared_address": sharing > 1},
+        )
     send_sign_in_link.call(link.pk, raw)
     return True

@@ -18,5 +18,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
 
 
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
-    return {"community.spacelink": rows(SpaceLink.objects.filter(person=person).order_by("created_at"),
-                                        exclude=["token_hash"])}
+    return {
+        "community.spacelink": rows(
+            SpaceLink.objects.filter(person=person).order_by("created_at"), exclude=["token_hash"]
+        )
+    }

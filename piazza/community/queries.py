@@ -31,8 +31,11 @@ def owner_of_email(address: str) -> tuple[Person | None, int]:
     as primary address, then the oldest record. The others are neither shown nor touched: the
     page says, gently, that the address is on more than one record.
     """
-    emails = (Email.objects.filter(value__iexact=address.strip(), person__in=live_people())
-              .select_related("person").order_by("-verified", "-primary", "person_id"))
+    emails = (
+        Email.objects.filter(value__iexact=address.strip(), person__in=live_people())
+        .select_related("person")
+        .order_by("-verified", "-primary", "person_id")
+    )
     people: list[Person] = []
     for email in emails:
         if email.person not in people:
@@ -48,8 +51,9 @@ def person_schedules(person: Person) -> Any:
 
 def person_methods(person: Person) -> Any:
     """The payment methods saved by the person (by a gift of theirs, or in their name)."""
-    from_payments = Payment.objects.filter(Q(donation__person=person) | Q(payer=person),
-                                           saved_method__isnull=False).values("saved_method_id")
+    from_payments = Payment.objects.filter(
+        Q(donation__person=person) | Q(payer=person), saved_method__isnull=False
+    ).values("saved_method_id")
     return SavedMethod.objects.filter(Q(payer=person) | Q(pk__in=from_payments)).distinct()
 
 
@@ -81,14 +85,23 @@ def consent_lines(person: Person) -> list[ConsentLine]:
     lines = []
     for purpose in Purpose:
         history = [c for c in rows if c.purpose == purpose.value]
-        lines.append(ConsentLine(purpose=purpose.value, label=str(purpose.label),
-                                 granted=bool(history and history[0].granted), history=history))
+        lines.append(
+            ConsentLine(
+                purpose=purpose.value,
+                label=str(purpose.label),
+                granted=bool(history and history[0].granted),
+                history=history,
+            )
+        )
     return lines
 
 
 def space_of(person: Person, *, shared_address: bool = False) -> Space:
-    gifts = list(Donation.objects.filter(person=person, parent__isnull=True)
-                 .select_related("campaign", "payment").order_by("-created_at")[:200])
+    gifts = list(
+        Donation.objects.filter(person=person, parent__isnull=True)
+        .select_related("campaign", "payment")
+        .order_by("-created_at")[:200]
+    )
     schedules = list(person_schedules(person).order_by("-created_at"))
     memberships = [
         {"m": m, "card_token": card_token(m) if m.status in PAID_STATUSES else ""}
@@ -100,6 +113,15 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         devices = list(MethodDevice.objects.filter(method=method, revoked_at__isnull=True).order_by("-created_at"))
         methods.append({"method": method, "devices": devices})
     phone = person.phones.filter(primary=True).values_list("value", flat=True).first() or ""
-    return Space(person=person, shared_address=shared_address, gifts=gifts, schedules=schedules,
-                 memberships=memberships, supporter=supporter, consents=consent_lines(person), methods=methods,
-                 emails=list(person.emails.all()), phone=phone)
+    return Space(
+        person=person,
+        shared_address=shared_address,
+        gifts=gifts,
+        schedules=schedules,
+        memberships=memberships,
+        supporter=supporter,
+        consents=consent_lines(person),
+        methods=methods,
+        emails=list(person.emails.all()),
+        phone=phone,
+    )

@@ -27,21 +27,32 @@ from piazza.people.models import Person
 
 LINK_SENT = gettext_lazy(
     "Se l'indirizzo è registrato, ti abbiamo appena scritto un link per entrare: aprilo entro "
-    "%(minutes)d minuti da questo dispositivo. Se non arriva, controlla lo spam o chiedine un altro più tardi.")
+    "%(minutes)d minuti da questo dispositivo. Se non arriva, controlla lo spam o chiedine un altro più tardi."
+)
 
 
 def _limiters() -> tuple[HitLimiter, HitLimiter]:
     window = int(settings.COMMUNITY_LINKS_WINDOW_SECONDS)
-    return (HitLimiter("space-link-address", int(settings.COMMUNITY_LINKS_PER_ADDRESS), window),
-            HitLimiter("space-link-client", int(settings.COMMUNITY_LINKS_PER_CLIENT), window))
+    return (
+        HitLimiter("space-link-address", int(settings.COMMUNITY_LINKS_PER_ADDRESS), window),
+        HitLimiter("space-link-client", int(settings.COMMUNITY_LINKS_PER_CLIENT), window),
+    )
 
 
-def _door(request: HttpRequest, *, form: SignInForm | None = None, sent: bool = False, error: str = "",
-          status: int = 200) -> HttpResponse:
-    return render(request, "community/door.html", {
-        "form": form or SignInForm(), "sent": sent, "error": error,
-        "sent_message": str(LINK_SENT) % {"minutes": settings.COMMUNITY_LINK_MINUTES},
-    }, status=status)
+def _door(
+    request: HttpRequest, *, form: SignInForm | None = None, sent: bool = False, error: str = "", status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "community/door.html",
+        {
+            "form": form or SignInForm(),
+            "sent": sent,
+            "error": error,
+            "sent_message": str(LINK_SENT) % {"minutes": settings.COMMUNITY_LINK_MINUTES},
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -87,11 +98,20 @@ def person_required(view: Callable[..., HttpResponse]) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         person, expired = session.current_person(request)
         if person is None:
-            message = _("Per sicurezza sei uscito da Il mio spazio dopo un po' di inattività: chiedi un nuovo "
-                        "link per rientrare.") if expired else ""
+            message = (
+                _(
+                    "Per sicurezza sei uscito da Il mio spazio dopo un po' di inattività: chiedi un nuovo "
+                    "link per rientrare."
+                )
+                if expired
+                else ""
+            )
             if request.method == "POST":  # nothing was done: say so, never a redirect that looks like success
-                return _door(request, error=message or _("Per farlo entra prima in Il mio spazio: chiedi il link "
-                                                         "qui sotto."), status=403)
+                return _door(
+                    request,
+                    error=message or _("Per farlo entra prima in Il mio spazio: chiedi il link qui sotto."),
+                    status=403,
+                )
             if message:
                 messages.info(request, message)
             return redirect("community:door")
@@ -110,11 +130,18 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
     _owner, sharing = queries.owner_of_email(person.primary_email.value if person.primary_email else "")
     space = queries.space_of(person, shared_address=sharing > 1)
     actions.note_view(actor=None, person=person)
-    return render(request, "community/home.html", {
-        "space": space, "email_form": EmailChangeForm(), "phone_form": PhoneForm(initial={"phone": space.phone}),
-        "rectification_form": RectificationForm(),
-        "rights_links": _rights_links(), "rights_export_url": reverse("privacy:space_export"),
-    })
+    return render(
+        request,
+        "community/home.html",
+        {
+            "space": space,
+            "email_form": EmailChangeForm(),
+            "phone_form": PhoneForm(initial={"phone": space.phone}),
+            "rectification_form": RectificationForm(),
+            "rights_links": _rights_links(),
+            "rights_export_url": reverse("privacy:space_export"),
+        },
+    )
 
 
 @require_POST
@@ -143,47 +170,67 @@ def _done(request: HttpRequest, call: Callable[[], Any], success: str) -> HttpRe
 @person_required
 def consent(request: HttpRequest, person: Person, purpose: str) -> HttpResponse:
     give = request.POST.get("give") == "1"
-    return _done(request, lambda: actions.set_consent(actor=None, person=person, purpose=purpose, give=give),
-                 _("Fatto: consenso dato.") if give else _("Fatto: consenso revocato."))
+    return _done(
+        request,
+        lambda: actions.set_consent(actor=None, person=person, purpose=purpose, give=give),
+        _("Fatto: consenso dato.") if give else _("Fatto: consenso revocato."),
+    )
 
 
 @require_POST
 @person_required
 def cancel_schedule(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
-    return _done(request, lambda: actions.cancel_schedule(actor=None, person=person, schedule_id=pk),
-                 _("Donazione mensile annullata: non ci saranno altri addebiti."))
+    return _done(
+        request,
+        lambda: actions.cancel_schedule(actor=None, person=person, schedule_id=pk),
+        _("Donazione mensile annullata: non ci saranno altri addebiti."),
+    )
 
 
 @require_POST
 @person_required
 def resume_schedule(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
-    return _done(request, lambda: actions.resume_schedule(actor=None, person=person, schedule_id=pk),
-                 _("Donazione mensile ripresa: il prossimo addebito è previsto a breve."))
+    return _done(
+        request,
+        lambda: actions.resume_schedule(actor=None, person=person, schedule_id=pk),
+        _("Donazione mensile ripresa: il prossimo addebito è previsto a breve."),
+    )
 
 
 @require_POST
 @person_required
 def change_amount(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
     amount = str(request.POST.get("amount", ""))[:30]
-    return _done(request, lambda: actions.change_monthly_amount(actor=None, person=person, schedule_id=pk,
-                                                                amount_text=amount),
-                 _("Importo cambiato: vale dal prossimo addebito."))
+    return _done(
+        request,
+        lambda: actions.change_monthly_amount(actor=None, person=person, schedule_id=pk, amount_text=amount),
+        _("Importo cambiato: vale dal prossimo addebito."),
+    )
 
 
 @require_POST
 @person_required
 def revoke_device(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
-    return _done(request, lambda: actions.revoke_device(actor=None, person=person, device_id=pk),
-                 _("Fatto: quel dispositivo non può più usare la carta salvata."))
+    return _done(
+        request,
+        lambda: actions.revoke_device(actor=None, person=person, device_id=pk),
+        _("Fatto: quel dispositivo non può più usare la carta salvata."),
+    )
 
 
 @require_POST
 @person_required
 def change_email(request: HttpRequest, person: Person) -> HttpResponse:
     address = str(request.POST.get("email", ""))[:254]
-    return _done(request, lambda: actions.request_email_change(actor=None, person=person, email=str(address)),
-                 _("Ti abbiamo scritto al nuovo indirizzo: apri il link entro %(minutes)d minuti per confermarlo. "
-                   "Fino ad allora resta quello di prima.") % {"minutes": settings.COMMUNITY_LINK_MINUTES})
+    return _done(
+        request,
+        lambda: actions.request_email_change(actor=None, person=person, email=str(address)),
+        _(
+            "Ti abbiamo scritto al nuovo indirizzo: apri il link entro %(minutes)d minuti per confermarlo. "
+            "Fino ad allora resta quello di prima."
+        )
+        % {"minutes": settings.COMMUNITY_LINK_MINUTES},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -201,8 +248,11 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
 @person_required
 def change_phone(request: HttpRequest, person: Person) -> HttpResponse:
     phone = str(request.POST.get("phone", ""))[:40]
-    return _done(request, lambda: actions.change_phone(actor=None, person=person, phone=phone),
-                 _("Numero di telefono aggiornato."))
+    return _done(
+        request,
+        lambda: actions.change_phone(actor=None, person=person, phone=phone),
+        _("Numero di telefono aggiornato."),
+    )
 
 
 @require_POST
@@ -213,7 +263,10 @@ def rectification(request: HttpRequest, person: Person) -> HttpResponse:
         messages.error(request, _("Controlla i dati scritti: qualcuno è troppo lungo."))
         return redirect("community:home")
     changes = {k: v for k, v in form.cleaned_data.items() if k != "note"}
-    return _done(request, lambda: actions.request_rectification(actor=None, person=person, changes=changes,
-                                                                note=form.cleaned_data["note"]),
-                 _("Richiesta inviata al tuo circolo: controllerà i dati e li correggerà. Nel frattempo non "
-                   "cambia niente."))
+    return _done(
+        request,
+        lambda: actions.request_rectification(
+            actor=None, person=person, changes=changes, note=form.cleaned_data["note"]
+        ),
+        _("Richiesta inviata al tuo circolo: controllerà i dati e li correggerà. Nel frattempo non cambia niente."),
+    )

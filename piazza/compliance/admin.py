@@ -21,7 +21,6 @@ class AddThroughActionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-
 @admin.register(FinanceRuleSet)
 class FinanceRuleSetAdmin(AddThroughActionAdmin):
     list_display = ["valid_from", "annual_cap_cents", "publication_threshold_cents", "cap_scope", "fees_count"]

@@ -15,7 +15,11 @@ class ComplianceConfig(AppConfig):
         from piazza.compliance.checks import money_in_channels_have_sources
         from piazza.ledger.kinds import register_key_label, register_kind
 
-        register_kind(EXPENSES_KIND, _("Spese elettorali da pagare"), "credit",
-                      _("Spese di un candidato registrate sul conto del mandatario, da pagare ai fornitori."))
+        register_kind(
+            EXPENSES_KIND,
+            _("Spese elettorali da pagare"),
+            "credit",
+            _("Spese di un candidato registrate sul conto del mandatario, da pagare ai fornitori."),
+        )
         register_key_label(EXPENSES_KEY, _("spese elettorali"))
         checks.register(money_in_channels_have_sources, "compliance")

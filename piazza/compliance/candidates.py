@@ -52,6 +52,7 @@ def candidacy_level(election_kind: str) -> str:
 
 # --- donors of a candidacy, from the app that holds the gifts ------------------------------------
 
+
 # A source answers: for candidacy `id`, person id → cents received (succeeded, not refunded), plus
 # a display name and codice fiscale per person.
 @dataclass(frozen=True)
@@ -77,9 +78,17 @@ def donor_totals(candidacy: Candidacy) -> list[DonorTotal]:
     for source in _DONOR_SOURCES.values():
         for row in source(int(candidacy.pk)):
             known = merged.get(row.person_id)
-            merged[row.person_id] = row if known is None else DonorTotal(
-                row.person_id, known.name, known.codice_fiscale, known.total_cents + row.total_cents,
-                known.natural_person)
+            merged[row.person_id] = (
+                row
+                if known is None
+                else DonorTotal(
+                    row.person_id,
+                    known.name,
+                    known.codice_fiscale,
+                    known.total_cents + row.total_cents,
+                    known.natural_person,
+                )
+            )
     return sorted(merged.values(), key=lambda d: (-d.total_cents, d.name))
 
 
@@ -137,12 +146,21 @@ def overview(candidacy: Candidacy) -> Overview:
     """Everything the candidacy page and the rendiconto need, with the list of what is missing."""
     rules = rules_on()
     declarations = {d.donor_id: d for d in JointDeclaration.objects.filter(candidacy=candidacy)}
-    donors = [DonorLine(donor=d, declaration=declarations.get(d.person_id),
-                        needs_declaration=needs_joint_declaration(d.total_cents, rules),  # rule F12
-                        itemised=must_itemise(d.total_cents, d.natural_person, rules))  # rule F11
-              for d in donor_totals(candidacy)]
-    result = Overview(cap_cents=spending_cap_cents(candidacy, rules), collected_cents=collected_cents(candidacy),
-                      spent_cents=spent_cents(candidacy), donors=donors)
+    donors = [
+        DonorLine(
+            donor=d,
+            declaration=declarations.get(d.person_id),
+            needs_declaration=needs_joint_declaration(d.total_cents, rules),  # rule F12
+            itemised=must_itemise(d.total_cents, d.natural_person, rules),
+        )  # rule F11
+        for d in donor_totals(candidacy)
+    ]
+    result = Overview(
+        cap_cents=spending_cap_cents(candidacy, rules),
+        collected_cents=collected_cents(candidacy),
+        spent_cents=spent_cents(candidacy),
+        donors=donors,
+    )
     result.missing = report_missing(candidacy, result)
     return result
 
@@ -155,11 +173,15 @@ def report_missing(candidacy: Candidacy, figures: Overview) -> list[str]:
     if candidacy.election_day is None:
         missing.append(_("Manca il giorno delle elezioni: serve a calcolare la scadenza del rendiconto."))
     if figures.spent_cents > figures.cap_cents:  # rule F11 (possible only if the cap was lowered)
-        missing.append(_("Le spese (%(spent)s) superano il tetto di spesa (%(cap)s).")
-                       % {"spent": format_eur(figures.spent_cents), "cap": format_eur(figures.cap_cents)})
+        missing.append(
+            _("Le spese (%(spent)s) superano il tetto di spesa (%(cap)s).")
+            % {"spent": format_eur(figures.spent_cents), "cap": format_eur(figures.cap_cents)}
+        )
     for line in figures.missing_declarations:  # rule F12
-        missing.append(_("Manca la dichiarazione congiunta di %(name)s (%(amount)s).")
-                       % {"name": line.donor.name, "amount": format_eur(line.donor.total_cents)})
+        missing.append(
+            _("Manca la dichiarazione congiunta di %(name)s (%(amount)s).")
+            % {"name": line.donor.name, "amount": format_eur(line.donor.total_cents)}
+        )
     return missing
 
 
@@ -180,14 +202,29 @@ def report_rows(candidacy: Candidacy, figures: Overview) -> list[list[Any]]:
     others = 0
     for line in figures.donors:
         if line.itemised:
-            rows.append([str(_("Contributo")), line.donor.name, line.donor.codice_fiscale,
-                         _euro(line.donor.total_cents), "", declaration_label(line.declaration)
-                         if line.needs_declaration else ""])
+            rows.append(
+                [
+                    str(_("Contributo")),
+                    line.donor.name,
+                    line.donor.codice_fiscale,
+                    _euro(line.donor.total_cents),
+                    "",
+                    declaration_label(line.declaration) if line.needs_declaration else "",
+                ]
+            )
         else:
             others += line.donor.total_cents
     if others:
         rows.append([str(_("Contributi non nominativi (sotto la soglia)")), "", "", _euro(others), "", ""])
     for expense in CandidateExpense.objects.filter(candidacy=candidacy):
-        rows.append([str(_("Spesa")), f"{expense.supplier} · {expense.description}",
-                     f"{expense.incurred_on:%d/%m/%Y}", "", _euro(expense.amount_cents), ""])
+        rows.append(
+            [
+                str(_("Spesa")),
+                f"{expense.supplier} · {expense.description}",
+                f"{expense.incurred_on:%d/%m/%Y}",
+                "",
+                _euro(expense.amount_cents),
+                "",
+            ]
+        )
     return rows

@@ -19,7 +19,12 @@ from piazza.payments.payables import registered_payables
 
 def money_in_channels_have_sources(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Rules F6/F14: one error per payable kind that no contribution source totals."""
-    return [checks.Error(
-        f"Payable '{label}' takes money from persons but no F6/F14 contribution source counts it.",
-        hint="Call compliance.rules.register_contribution_source(..., payables=[label]) in the app's ready().",
-        id="compliance.E001", obj=label) for label in uncovered_payables(registered_payables())]
+    return [
+        checks.Error(
+            f"Payable '{label}' takes money from persons but no F6/F14 contribution source counts it.",
+            hint="Call compliance.rules.register_contribution_source(..., payables=[label]) in the app's ready().",
+            id="compliance.E001",
+            obj=label,
+        )
+        for label in uncovered_payables(registered_payables())
+    ]

@@ -27,21 +27,36 @@ def seed(*, people: int, stdout: Any) -> None:
         return
     comune = Comune.objects.get(istat_code="037006")
     users = get_user_model().objects
-    mandataria, created = users.get_or_create(username=MANDATARIO_USERNAME,
-                                              defaults={"first_name": "Laura", "last_name": "Neri"})
+    mandataria, created = users.get_or_create(
+        username=MANDATARIO_USERNAME, defaults={"first_name": "Laura", "last_name": "Neri"}
+    )
     if created:
         mandataria.set_unusable_password()
         mandataria.save(update_fields=["password"])
     candidacy = Candidacy(
-        territory=bologna, election_kind=ElectionKind.MUNICIPAL, candidate_name="Giovanna Esposito",
-        election=ELECTION, constituency="Comune di Bologna", residents=387_971,
-        elections_called_on=dt.date(2027, 3, 15), election_day=dt.date(2027, 5, 30),
-        mandatario_name="Laura Neri", mandatario_user=mandataria, mandatario_iban=MANDATARIO_IBAN,
-        mandatario_codice_fiscale=make_codice_fiscale(first_name="Laura", last_name="Neri", sex="F",
-                                                      birth_date=dt.date(1979, 6, 2), belfiore=comune.belfiore))
+        territory=bologna,
+        election_kind=ElectionKind.MUNICIPAL,
+        candidate_name="Giovanna Esposito",
+        election=ELECTION,
+        constituency="Comune di Bologna",
+        residents=387_971,
+        elections_called_on=dt.date(2027, 3, 15),
+        election_day=dt.date(2027, 5, 30),
+        mandatario_name="Laura Neri",
+        mandatario_user=mandataria,
+        mandatario_iban=MANDATARIO_IBAN,
+        mandatario_codice_fiscale=make_codice_fiscale(
+            first_name="Laura", last_name="Neri", sex="F", birth_date=dt.date(1979, 6, 2), belfiore=comune.belfiore
+        ),
+    )
     candidacy.full_clean()
     with transaction.atomic():
         candidacy.save()
-        record("compliance.register_candidacy", actor=None, obj=candidacy, territory=bologna,
-               data={"candidate": candidacy.candidate_name, "mandatario": candidacy.mandatario_name})
+        record(
+            "compliance.register_candidacy",
+            actor=None,
+            obj=candidacy,
+            territory=bologna,
+            data={"candidate": candidacy.candidate_name, "mandatario": candidacy.mandatario_name},
+        )
     stdout.write(f"  candidatura demo: {candidacy.candidate_name}, mandataria {candidacy.mandatario_name}\n")

@@ -22,19 +22,25 @@ class DateInput(forms.DateInput):
 class CandidacyForm(forms.Form):
     territory: forms.ModelChoiceField[Any] = forms.ModelChoiceField(label=_("Struttura"), queryset=None)
     election_kind = forms.ChoiceField(label=_("Tipo di elezione"), choices=ElectionKind.choices)
-    election = forms.CharField(label=_("Elezione"), max_length=150,
-                               help_text=_("Per esempio: Elezioni comunali di Bologna 2027"))
+    election = forms.CharField(
+        label=_("Elezione"), max_length=150, help_text=_("Per esempio: Elezioni comunali di Bologna 2027")
+    )
     candidate_codice_fiscale = forms.CharField(
-        label=_("Codice fiscale del candidato/a"), max_length=16,
-        help_text=_("La persona deve essere già in anagrafica (Persone) nel tuo territorio."))
+        label=_("Codice fiscale del candidato/a"),
+        max_length=16,
+        help_text=_("La persona deve essere già in anagrafica (Persone) nel tuo territorio."),
+    )
     constituency = forms.CharField(label=_("Collegio"), max_length=150)
     residents = forms.IntegerField(label=_("Residenti nel collegio"), min_value=0, initial=0)
-    elections_called_on = forms.DateField(label=_("Data di indizione delle elezioni"), required=False,
-                                          widget=DateInput())
+    elections_called_on = forms.DateField(
+        label=_("Data di indizione delle elezioni"), required=False, widget=DateInput()
+    )
     election_day = forms.DateField(label=_("Giorno delle elezioni"), required=False, widget=DateInput())
-    spending_cap = MoneyFormField(label=_("Tetto di spesa (€)"), required=False,
-                                  help_text=_("Lascia vuoto per il tetto di legge: 52.000 € per collegio più "
-                                              "1 centesimo per residente."))
+    spending_cap = MoneyFormField(
+        label=_("Tetto di spesa (€)"),
+        required=False,
+        help_text=_("Lascia vuoto per il tetto di legge: 52.000 € per collegio più 1 centesimo per residente."),
+    )
 
     def __init__(self, *args: Any, territories: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,8 +48,11 @@ class CandidacyForm(forms.Form):
 
 
 class MandatarioForm(forms.Form):
-    codice_fiscale = forms.CharField(label=_("Codice fiscale del mandatario"), max_length=16,
-                                     help_text=_("Una persona già in anagrafica nel tuo territorio."))
+    codice_fiscale = forms.CharField(
+        label=_("Codice fiscale del mandatario"),
+        max_length=16,
+        help_text=_("Una persona già in anagrafica nel tuo territorio."),
+    )
     iban = forms.CharField(label=_("IBAN dell'unico conto del mandatario"), max_length=42)
 
 

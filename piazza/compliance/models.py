@@ -28,26 +28,35 @@ class FinanceRuleSet(models.Model):
 
     valid_from = models.DateField(_("in vigore dal"), unique=True)
     publication_threshold_cents = models.BigIntegerField(
-        _("soglia di pubblicazione (centesimi)"), default=DEFAULT_RULES.publication_threshold_cents)  # F1/F2
+        _("soglia di pubblicazione (centesimi)"), default=DEFAULT_RULES.publication_threshold_cents
+    )  # F1/F2
     annual_cap_cents = models.BigIntegerField(
-        _("tetto annuo per donatore (centesimi)"), default=DEFAULT_RULES.annual_cap_cents)  # F6
+        _("tetto annuo per donatore (centesimi)"), default=DEFAULT_RULES.annual_cap_cents
+    )  # F6
     cap_scope = models.CharField(
-        _("ambito del tetto"), max_length=10, choices=CapScope.choices, default=DEFAULT_RULES.cap_scope)  # F14
+        _("ambito del tetto"), max_length=10, choices=CapScope.choices, default=DEFAULT_RULES.cap_scope
+    )  # F14
     fees_count = models.BooleanField(
-        _("le quote di iscrizione contano nei totali"), default=DEFAULT_RULES.fees_count)  # F14
+        _("le quote di iscrizione contano nei totali"), default=DEFAULT_RULES.fees_count
+    )  # F14
     candidate_exemption_cents = models.BigIntegerField(
-        _("esenzione mandatario (centesimi)"), default=DEFAULT_RULES.candidate_exemption_cents)  # F10
+        _("esenzione mandatario (centesimi)"), default=DEFAULT_RULES.candidate_exemption_cents
+    )  # F10
     candidate_cap_base_cents = models.BigIntegerField(
-        _("tetto di spesa per collegio (centesimi)"), default=DEFAULT_RULES.candidate_cap_base_cents)  # F11
+        _("tetto di spesa per collegio (centesimi)"), default=DEFAULT_RULES.candidate_cap_base_cents
+    )  # F11
     candidate_cap_per_resident_cents = models.BigIntegerField(
         _("tetto di spesa per residente (centesimi)"),  # F11
-        default=DEFAULT_RULES.candidate_cap_per_resident_cents)
+        default=DEFAULT_RULES.candidate_cap_per_resident_cents,
+    )
     itemise_threshold_cents = models.BigIntegerField(
         _("soglia di rendicontazione nominativa (centesimi)"),  # F11
-        default=DEFAULT_RULES.itemise_threshold_cents)
+        default=DEFAULT_RULES.itemise_threshold_cents,
+    )
     joint_declaration_threshold_cents = models.BigIntegerField(
         _("soglia della dichiarazione congiunta (centesimi)"),  # F12
-        default=DEFAULT_RULES.joint_declaration_threshold_cents)
+        default=DEFAULT_RULES.joint_declaration_threshold_cents,
+    )
     note = models.TextField(_("fonte o motivazione"), blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -98,8 +107,9 @@ def validate_iban(value: str) -> None:
         IBAN(value)
     except SchwiftyException as exc:
         raise ValidationError(
-            _("IBAN non valido (%(reason)s): controlla le 27 cifre e lettere dell'estratto conto.")
-            % {"reason": exc}, code="invalid_iban") from exc
+            _("IBAN non valido (%(reason)s): controlla le 27 cifre e lettere dell'estratto conto.") % {"reason": exc},
+            code="invalid_iban",
+        ) from exc
 
 
 class ElectionKind(models.TextChoices):
@@ -117,10 +127,17 @@ class Candidacy(models.Model):
     """
 
     territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="candidacies")
-    election_kind = models.CharField(_("tipo di elezione"), max_length=10, choices=ElectionKind.choices,
-                                     default=ElectionKind.MUNICIPAL)
-    candidate_person = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT,
-                                         related_name="candidacies", verbose_name=_("candidato/a (anagrafica)"))
+    election_kind = models.CharField(
+        _("tipo di elezione"), max_length=10, choices=ElectionKind.choices, default=ElectionKind.MUNICIPAL
+    )
+    candidate_person = models.ForeignKey(
+        "people.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="candidacies",
+        verbose_name=_("candidato/a (anagrafica)"),
+    )
     candidate_name = models.CharField(_("candidato/a"), max_length=150)
     election = models.CharField(_("elezione"), max_length=150)
     constituency = models.CharField(_("collegio"), max_length=150)
@@ -130,14 +147,22 @@ class Candidacy(models.Model):
     # Rule F11: None means the legal formula (base + per resident, parameters in FinanceRuleSet).
     spending_cap_cents = models.BigIntegerField(_("tetto di spesa (centesimi)"), null=True, blank=True)
     own_funds_only = models.BooleanField(_("spende solo fondi propri"), default=False)
-    mandatario_person = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT,
-                                          related_name="mandates", verbose_name=_("mandatario (anagrafica)"))
+    mandatario_person = models.ForeignKey(
+        "people.Person",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="mandates",
+        verbose_name=_("mandatario (anagrafica)"),
+    )
     mandatario_name = models.CharField(_("mandatario elettorale"), max_length=150, blank=True)
     mandatario_codice_fiscale = models.CharField(_("codice fiscale del mandatario"), max_length=16, blank=True)
-    mandatario_iban = models.CharField(_("IBAN del conto del mandatario"), max_length=34, blank=True,
-                                       validators=[validate_iban])
-    mandatario_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                        on_delete=models.PROTECT, related_name="mandates")
+    mandatario_iban = models.CharField(
+        _("IBAN del conto del mandatario"), max_length=34, blank=True, validators=[validate_iban]
+    )
+    mandatario_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="mandates"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CandidacyQuerySet.as_manager()
@@ -148,13 +173,20 @@ class Candidacy(models.Model):
         verbose_name_plural = _("candidature")
         constraints = [
             # Rule F10: one mandatario serves one candidate, and uses one bank account.
-            models.UniqueConstraint(fields=["election", "mandatario_codice_fiscale"],
-                                    condition=~models.Q(mandatario_codice_fiscale=""),
-                                    name="candidacy_one_candidate_per_mandatario"),
-            models.UniqueConstraint(fields=["election", "mandatario_iban"], condition=~models.Q(mandatario_iban=""),
-                                    name="candidacy_one_account_per_mandatario"),
-            models.CheckConstraint(condition=models.Q(spending_cap_cents__isnull=True)
-                                   | models.Q(spending_cap_cents__gt=0), name="candidacy_cap_positive"),
+            models.UniqueConstraint(
+                fields=["election", "mandatario_codice_fiscale"],
+                condition=~models.Q(mandatario_codice_fiscale=""),
+                name="candidacy_one_candidate_per_mandatario",
+            ),
+            models.UniqueConstraint(
+                fields=["election", "mandatario_iban"],
+                condition=~models.Q(mandatario_iban=""),
+                name="candidacy_one_account_per_mandatario",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(spending_cap_cents__isnull=True) | models.Q(spending_cap_cents__gt=0),
+                name="candidacy_cap_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -180,10 +212,12 @@ class JointDeclaration(models.Model):
 
     candidacy = models.ForeignKey(Candidacy, on_delete=models.PROTECT, related_name="joint_declarations")
     donor = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="joint_declarations")
-    document = models.FileField(_("dichiarazione firmata"), upload_to="compliance/declarations/%Y/",
-                                storage=private_storage)
-    status = models.CharField(_("stato"), max_length=10, choices=DeclarationStatus.choices,
-                              default=DeclarationStatus.SIGNED)
+    document = models.FileField(
+        _("dichiarazione firmata"), upload_to="compliance/declarations/%Y/", storage=private_storage
+    )
+    status = models.CharField(
+        _("stato"), max_length=10, choices=DeclarationStatus.choices, default=DeclarationStatus.SIGNED
+    )
     signed_on = models.DateField(_("data della firma"))
     filed_on = models.DateField(_("data del deposito"), null=True, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
@@ -195,8 +229,9 @@ class JointDeclaration(models.Model):
         ordering = ["candidacy", "donor"]
         verbose_name = _("dichiarazione congiunta")
         verbose_name_plural = _("dichiarazioni congiunte")
-        constraints = [models.UniqueConstraint(fields=["candidacy", "donor"],
-                                               name="jointdeclaration_one_per_donor_per_candidacy")]
+        constraints = [
+            models.UniqueConstraint(fields=["candidacy", "donor"], name="jointdeclaration_one_per_donor_per_candidacy")
+        ]
 
     def __str__(self) -> str:
         return f"{self.candidacy} · {self.donor}"
@@ -220,8 +255,9 @@ class CandidateExpense(models.Model):
     amount_cents = models.BigIntegerField(_("importo (centesimi)"))
     incurred_on = models.DateField(_("data della spesa"))
     idempotency_key = models.CharField(max_length=80, unique=True)
-    ledger_transaction = models.ForeignKey("ledger.LedgerTransaction", null=True, on_delete=models.PROTECT,
-                                           related_name="+")
+    ledger_transaction = models.ForeignKey(
+        "ledger.LedgerTransaction", null=True, on_delete=models.PROTECT, related_name="+"
+    )
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -231,8 +267,9 @@ class CandidateExpense(models.Model):
         ordering = ["incurred_on", "id"]
         verbose_name = _("spesa elettorale")
         verbose_name_plural = _("spese elettorali")
-        constraints = [models.CheckConstraint(condition=models.Q(amount_cents__gt=0),
-                                              name="candidateexpense_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="candidateexpense_amount_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.supplier} · {self.description}"

@@ -18,8 +18,13 @@ from piazza.core.data_export import rows
 SECTION = "compliance"
 
 PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
-    Candidacy: ["mandatario_name", "mandatario_codice_fiscale", "mandatario_iban", "candidate_person",
-                "mandatario_person"],
+    Candidacy: [
+        "mandatario_name",
+        "mandatario_codice_fiscale",
+        "mandatario_iban",
+        "candidate_person",
+        "mandatario_person",
+    ],
     JointDeclaration: ["donor", "document", "signed_on", "filed_on", "status"],
 }
 
@@ -27,10 +32,14 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     codes = {code for code in (person.codice_fiscale.upper(), person.codice_fiscale_canonical) if code}
     candidacies = Candidacy.objects.filter(mandatario_codice_fiscale__in=codes) if codes else Candidacy.objects.none()
-    candidacies = candidacies | Candidacy.objects.filter(candidate_person=person) | Candidacy.objects.filter(
-        mandatario_person=person)
+    candidacies = (
+        candidacies
+        | Candidacy.objects.filter(candidate_person=person)
+        | Candidacy.objects.filter(mandatario_person=person)
+    )
     return {
         "compliance.candidacy": rows(candidacies.distinct().order_by("created_at", "id"), exclude=["mandatario_user"]),
-        "compliance.jointdeclaration": rows(JointDeclaration.objects.filter(donor=person).order_by("id"),
-                                            exclude=["document", "uploaded_by"]),
+        "compliance.jointdeclaration": rows(
+            JointDeclaration.objects.filter(donor=person).order_by("id"), exclude=["document", "uploaded_by"]
+        ),
     }

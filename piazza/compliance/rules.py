@@ -89,11 +89,15 @@ def forget_rules() -> None:
 ATTESTATION_VERSION = "2026-01"
 ATTESTATIONS: list[tuple[str, Any]] = [
     ("adult", _("Dichiaro di essere maggiorenne.")),
-    ("electoral_lists", _("Dichiaro di essere iscritto/a nelle liste elettorali italiane e di "
-                          "godere dei diritti politici.")),
+    (
+        "electoral_lists",
+        _("Dichiaro di essere iscritto/a nelle liste elettorali italiane e di godere dei diritti politici."),
+    ),
     ("own_funds", _("Dichiaro che il contributo proviene da fondi miei personali e non da terzi.")),
-    ("not_foreign_entity", _("Dichiaro di non versare per conto di governi, enti pubblici o "
-                             "persone giuridiche esteri.")),
+    (
+        "not_foreign_entity",
+        _("Dichiaro di non versare per conto di governi, enti pubblici o persone giuridiche esteri."),
+    ),
 ]
 ATTESTATION_KEYS = [key for key, _text in ATTESTATIONS]
 
@@ -117,8 +121,9 @@ _COVERED: dict[str, frozenset[str]] = {}
 _NOT_CONTRIBUTIONS: dict[str, str] = {}
 
 
-def register_contribution_source(name: str, kind: str, source: ContributionSource, *,
-                                 payables: Iterable[str] = ()) -> None:
+def register_contribution_source(
+    name: str, kind: str, source: ContributionSource, *, payables: Iterable[str] = ()
+) -> None:
     """Apps holding money from persons (funding, membership) register how to total it.
 
     `payables` names the payable kinds (as registered with `payments.payables.register_payable`)
@@ -209,8 +214,9 @@ def candidate_spending_cap_cents(residents: int, rules: FinanceRules) -> int:
     return rules.candidate_cap_base_cents + rules.candidate_cap_per_resident_cents * max(residents, 0)
 
 
-def needs_mandatario(elections_called_on: dt.date | None, on: dt.date, own_funds_only: bool,
-                     spending_cents: int, rules: FinanceRules) -> bool:
+def needs_mandatario(
+    elections_called_on: dt.date | None, on: dt.date, own_funds_only: bool, spending_cents: int, rules: FinanceRules
+) -> bool:
     """Rule F10: from the day after elections are called, money goes through one mandatario,
     unless the candidate spends less than the exemption and only their own money."""
     if elections_called_on is None or on <= elections_called_on:
@@ -260,8 +266,14 @@ def lock_contributor(identity: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
-def admit_contribution(person_id: int, amount_cents: int, receiving_path: str, *,
-                       objects_to_publication: bool = False, on: dt.date | None = None) -> Admission:
+def admit_contribution(
+    person_id: int,
+    amount_cents: int,
+    receiving_path: str,
+    *,
+    objects_to_publication: bool = False,
+    on: dt.date | None = None,
+) -> Admission:
     """Rules F6 (cap) and F2 (publication objection) judged again when a payment succeeds.
 
     Call it inside the transaction that marks the contribution as received, after

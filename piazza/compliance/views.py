@@ -40,16 +40,25 @@ ORGANISE = actions.CANDIDACY_ROLES
 
 
 def _candidacy(request: HttpRequest, pk: int) -> Candidacy:
-    return get_object_or_404(Candidacy.objects.visible_to(request.user, SEE).select_related(
-        "territory", "candidate_person", "mandatario_person"), pk=pk)
+    return get_object_or_404(
+        Candidacy.objects.visible_to(request.user, SEE).select_related(
+            "territory", "candidate_person", "mandatario_person"
+        ),
+        pk=pk,
+    )
 
 
 def _person(request: HttpRequest, codice_fiscale: str) -> Person | None:
     code = canonical_codice_fiscale(codice_fiscale or "")
     if not code:
         return None
-    return Person.objects.visible_to(request.user).filter(  # type: ignore[no-any-return]
-        codice_fiscale_canonical=code, merged_into__isnull=True).first()
+    return (
+        Person.objects.visible_to(request.user)
+        .filter(  # type: ignore[no-any-return]
+            codice_fiscale_canonical=code, merged_into__isnull=True
+        )
+        .first()
+    )
 
 
 def _attach(form: Any, exc: ValidationError, rename: dict[str, str] | None = None) -> None:
@@ -64,8 +73,9 @@ def _attach(form: Any, exc: ValidationError, rename: dict[str, str] | None = Non
 @official_required(roles=SEE)
 @shows_personal_data("compliance.view_candidacies")
 def candidacy_list(request: HttpRequest) -> HttpResponse:
-    candidacies = Candidacy.objects.visible_to(request.user, SEE).select_related("territory").order_by(
-        "-created_at")[:200]
+    candidacies = (
+        Candidacy.objects.visible_to(request.user, SEE).select_related("territory").order_by("-created_at")[:200]
+    )
     can_create = Territory.objects.visible_to(request.user, ORGANISE).exists()
     return render(request, "compliance/candidacy_list.html", {"candidacies": candidacies, "can_create": can_create})
 
@@ -73,23 +83,30 @@ def candidacy_list(request: HttpRequest) -> HttpResponse:
 @official_required(roles=ORGANISE)
 @shows_personal_data("compliance.create_candidacy_form")
 def candidacy_create(request: HttpRequest) -> HttpResponse:
-    territories = Territory.objects.visible_to(request.user, ORGANISE).open().exclude(
-        level="circolo").order_by("path")
+    territories = Territory.objects.visible_to(request.user, ORGANISE).open().exclude(level="circolo").order_by("path")
     form = CandidacyForm(request.POST or None, territories=territories)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         candidate = _person(request, data["candidate_codice_fiscale"])
         if candidate is None:
-            form.add_error("candidate_codice_fiscale", _(
-                "Nessuna persona con questo codice fiscale nel tuo territorio: registrala prima in Persone."))
+            form.add_error(
+                "candidate_codice_fiscale",
+                _("Nessuna persona con questo codice fiscale nel tuo territorio: registrala prima in Persone."),
+            )
         else:
             try:
                 candidacy = actions.create_candidacy(
-                    actor=request.user, territory=data["territory"], election_kind=data["election_kind"],
-                    candidate=candidate, election=data["election"], constituency=data["constituency"],
-                    residents=data["residents"], elections_called_on=data["elections_called_on"],
+                    actor=request.user,
+                    territory=data["territory"],
+                    election_kind=data["election_kind"],
+                    candidate=candidate,
+                    election=data["election"],
+                    constituency=data["constituency"],
+                    residents=data["residents"],
+                    elections_called_on=data["elections_called_on"],
                     election_day=data["election_day"],
-                    spending_cap_cents=data["spending_cap"].cents if data.get("spending_cap") else None)
+                    spending_cap_cents=data["spending_cap"].cents if data.get("spending_cap") else None,
+                )
             except ValidationError as exc:
                 _attach(form, exc, {"candidate": "candidate_codice_fiscale", "spending_cap": "spending_cap"})
             else:
@@ -100,10 +117,14 @@ def candidacy_create(request: HttpRequest) -> HttpResponse:
 
 def _detail(request: HttpRequest, candidacy: Candidacy, **forms: Any) -> HttpResponse:
     figures = overview(candidacy)
-    donors_needing = [(line.donor.person_id, f"{line.donor.name} ({format_eur(line.donor.total_cents)})")
-                      for line in figures.donors if line.needs_declaration]
+    donors_needing = [
+        (line.donor.person_id, f"{line.donor.name} ({format_eur(line.donor.total_cents)})")
+        for line in figures.donors
+        if line.needs_declaration
+    ]
     context = {
-        "candidacy": candidacy, "figures": figures,
+        "candidacy": candidacy,
+        "figures": figures,
         "can_organise": has_role_at(request.user, candidacy.territory, ORGANISE),
         "mandatario_form": forms.get("mandatario_form") or MandatarioForm(),
         "expense_form": forms.get("expense_form") or ExpenseForm(initial={"idempotency_key": uuid.uuid4().hex}),
@@ -111,7 +132,7 @@ def _detail(request: HttpRequest, candidacy: Candidacy, **forms: Any) -> HttpRes
         "has_declaration_donors": bool(donors_needing),
         "expenses": candidacy.expenses.all(),
         "campaign_url": f"{reverse('funding:manage_create')}?territory={candidacy.territory_id}"
-                        f"&candidacy={candidacy.pk}",
+        f"&candidacy={candidacy.pk}",
     }
     return render(request, "compliance/candidacy_detail.html", context)
 
@@ -131,12 +152,15 @@ def mandatario(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         person = _person(request, form.cleaned_data["codice_fiscale"])
         if person is None:
-            form.add_error("codice_fiscale", _(
-                "Nessuna persona con questo codice fiscale nel tuo territorio: registrala prima in Persone."))
+            form.add_error(
+                "codice_fiscale",
+                _("Nessuna persona con questo codice fiscale nel tuo territorio: registrala prima in Persone."),
+            )
         else:
             try:
-                actions.name_mandatario(actor=request.user, candidacy=candidacy, person=person,
-                                        iban=form.cleaned_data["iban"])
+                actions.name_mandatario(
+                    actor=request.user, candidacy=candidacy, person=person, iban=form.cleaned_data["iban"]
+                )
             except ValidationError as exc:
                 _attach(form, exc)
             else:
@@ -155,8 +179,14 @@ def expense(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             actions.book_candidate_expense(
-                actor=request.user, candidacy=candidacy, description=data["description"], supplier=data["supplier"],
-                amount=data["amount"], incurred_on=data["incurred_on"], idempotency_key=data["idempotency_key"])
+                actor=request.user,
+                candidacy=candidacy,
+                description=data["description"],
+                supplier=data["supplier"],
+                amount=data["amount"],
+                incurred_on=data["incurred_on"],
+                idempotency_key=data["idempotency_key"],
+            )
         except ValidationError as exc:
             _attach(form, exc)
         except PermissionDenied as exc:
@@ -180,8 +210,14 @@ def declaration(request: HttpRequest, pk: int) -> HttpResponse:
         donor = Person.objects.get(pk=data["donor"])  # one of this candidacy's donors (the choices)
         try:
             actions.add_joint_declaration(
-                actor=request.user, candidacy=candidacy, donor=donor, document=data["document"],
-                signed_on=data["signed_on"], status=data["status"], filed_on=data["filed_on"])
+                actor=request.user,
+                candidacy=candidacy,
+                donor=donor,
+                document=data["document"],
+                signed_on=data["signed_on"],
+                status=data["status"],
+                filed_on=data["filed_on"],
+            )
         except ValidationError as exc:
             _attach(form, exc)
         except PermissionDenied as exc:
@@ -196,10 +232,17 @@ def declaration(request: HttpRequest, pk: int) -> HttpResponse:
 @shows_personal_data("compliance.view_declaration", audited_inline=True)
 def declaration_document(request: HttpRequest, pk: int) -> HttpResponse:
     """The signed declaration, from private storage: only in scope, every view logged (rule G4)."""
-    found = get_object_or_404(JointDeclaration.objects.visible_to(request.user, SEE).select_related(
-        "candidacy__territory"), pk=pk)
-    record("compliance.view_declaration", actor=request.user, obj=found, territory=found.candidacy.territory,
-           kind=AuditKind.VIEW, data={"file": found.document.name})
+    found = get_object_or_404(
+        JointDeclaration.objects.visible_to(request.user, SEE).select_related("candidacy__territory"), pk=pk
+    )
+    record(
+        "compliance.view_declaration",
+        actor=request.user,
+        obj=found,
+        territory=found.candidacy.territory,
+        kind=AuditKind.VIEW,
+        data={"file": found.document.name},
+    )
     with found.document.open("rb") as stored:
         content = stored.read()
     suffix = Path(found.document.name).suffix.lower()
@@ -217,8 +260,13 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
     candidacy = _candidacy(request, pk)
     figures = overview(candidacy)
     if not figures.report_ready:
-        messages.error(request, _("Il rendiconto non si può ancora produrre: completa prima quanto elencato "
-                                  "sotto «Cosa manca al rendiconto»."))
+        messages.error(
+            request,
+            _(
+                "Il rendiconto non si può ancora produrre: completa prima quanto elencato "
+                "sotto «Cosa manca al rendiconto»."
+            ),
+        )
         return redirect(f"{reverse('compliance:candidacy', args=[candidacy.pk])}#rendiconto")
     preamble = [
         _("Rendiconto delle spese elettorali (legge 515/1993)"),
@@ -228,9 +276,21 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         f"{format_eur(figures.collected_cents)} · {_('Speso')}: {format_eur(figures.spent_cents)}",
     ]
     return export_response(
-        "compliance.export_report", actor=request.user, file_format="csv",
+        "compliance.export_report",
+        actor=request.user,
+        file_format="csv",
         filename=f"rendiconto-candidatura-{candidacy.pk}",
-        header=[_("Voce"), _("Nome o fornitore"), _("Codice fiscale o data"), _("Entrate (€)"), _("Uscite (€)"),
-                _("Dichiarazione congiunta")],
-        rows=report_rows(candidacy, figures), obj=candidacy, territory=candidacy.territory, preamble=preamble,
-        data={"candidacy": candidacy.pk})
+        header=[
+            _("Voce"),
+            _("Nome o fornitore"),
+            _("Codice fiscale o data"),
+            _("Entrate (€)"),
+            _("Uscite (€)"),
+            _("Dichiarazione congiunta"),
+        ],
+        rows=report_rows(candidacy, figures),
+        obj=candidacy,
+        territory=candidacy.territory,
+        preamble=preamble,
+        data={"candidacy": candidacy.pk},
+    )

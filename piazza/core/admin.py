@@ -21,9 +21,12 @@ class PersonalDataAdminMixin:
         if response.status_code == 200 and changelist is not None:
             ids = [str(obj.pk) for obj in changelist.result_list]
             query = {k: v[:200] for k, v in request.GET.items()}
-            record("admin.view_list", actor=request.user, kind=AuditKind.VIEW,
-                   data={"model": changelist.model._meta.label_lower, "query": query, "ids": ids,
-                         "count": len(ids)})
+            record(
+                "admin.view_list",
+                actor=request.user,
+                kind=AuditKind.VIEW,
+                data={"model": changelist.model._meta.label_lower, "query": query, "ids": ids, "count": len(ids)},
+            )
         return response
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> HttpResponse:

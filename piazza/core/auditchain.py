@@ -38,8 +38,7 @@ class Break:
 
     def describe(self) -> str:
         when = timezone.localtime(self.at).strftime("%Y-%m-%d %H:%M:%S") if self.at else "?"
-        where = f"voce n. {self.entry_id} (anello {self.seq}, {when})" if self.entry_id else \
-            f"dopo l'anello {self.seq}"
+        where = f"voce n. {self.entry_id} (anello {self.seq}, {when})" if self.entry_id else f"dopo l'anello {self.seq}"
         return f"{where}: {self.detail}"
 
 
@@ -61,7 +60,10 @@ def _check_unchained(report: ChainReport, using: str) -> None:
         report.unchained += 1
         if not entry.verify():
             report.broken = Break(
-                Problem.ALTERED, entry.pk, None, entry.at,
+                Problem.ALTERED,
+                entry.pk,
+                None,
+                entry.at,
                 "il contenuto non corrisponde alla firma (voce precedente alla catena, modificata "
                 "dopo la scrittura o firmata con una chiave che non abbiamo) / content does not "
                 "match its signature",
@@ -72,7 +74,10 @@ def _check_unchained(report: ChainReport, using: str) -> None:
 def _check_entry(entry: AuditEntry, expected_seq: int, prev_digest: str, keys: dict[str, str]) -> Break | None:
     if entry.key_id not in keys:
         return Break(
-            Problem.WRONG_KEY, entry.pk, entry.seq, entry.at,
+            Problem.WRONG_KEY,
+            entry.pk,
+            entry.seq,
+            entry.at,
             f"firmata con una chiave che non abbiamo (impronta {entry.key_id or '—'}): "
             "AUDIT_HMAC_KEY è cambiata senza elencare la vecchia in AUDIT_HMAC_PREVIOUS_KEYS, "
             "oppure la voce è stata falsificata / signed with a key we do not hold",
@@ -81,19 +86,28 @@ def _check_entry(entry: AuditEntry, expected_seq: int, prev_digest: str, keys: d
     if expected_seq < seq:
         missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
         return Break(
-            Problem.MISSING, entry.pk, entry.seq, entry.at,
+            Problem.MISSING,
+            entry.pk,
+            entry.seq,
+            entry.at,
             f"mancano le voci della catena prima di questa (anelli {missing}): sono state "
             "cancellate / entries before this one are missing",
         )
     if not entry.verify():
         return Break(
-            Problem.ALTERED, entry.pk, entry.seq, entry.at,
+            Problem.ALTERED,
+            entry.pk,
+            entry.seq,
+            entry.at,
             "il contenuto non corrisponde alla firma: la voce è stata modificata dopo la "
             "scrittura / content does not match its signature",
         )
     if entry.prev_digest != prev_digest:
         return Break(
-            Problem.ALTERED, entry.pk, entry.seq, entry.at,
+            Problem.ALTERED,
+            entry.pk,
+            entry.seq,
+            entry.at,
             "non si aggancia alla voce precedente: la catena è stata riscritta da qui / "
             "does not link to the entry before it",
         )
@@ -117,7 +131,10 @@ def verify_chain(*, using: str = "default", known_head: tuple[int, str] | None =
         report.head_seq, report.head_digest = entry.seq, entry.digest
     if known_head is not None and (report.head_seq or 0) < known_head[0]:
         report.broken = Break(
-            Problem.MISSING, None, report.head_seq or 0, None,
+            Problem.MISSING,
+            None,
+            report.head_seq or 0,
+            None,
             f"mancano le ultime voci: la catena arrivava all'anello {known_head[0]} "
             f"(impronta {known_head[1][:16]}…) a un controllo precedente / the end of the chain "
             "has been cut off",

@@ -13,10 +13,21 @@ from typing import Any
 from django.db import models
 
 # Columns that are secrets of the platform, not data about the person: never exported.
-SECRET_COLUMNS = frozenset({
-    "token_hash", "manage_token", "idempotency_key", "creation_key", "payer_fingerprint", "token",
-    "search_name", "codice_fiscale_canonical", "digest", "prev_digest", "key_id",
-})
+SECRET_COLUMNS = frozenset(
+    {
+        "token_hash",
+        "manage_token",
+        "idempotency_key",
+        "creation_key",
+        "payer_fingerprint",
+        "token",
+        "search_name",
+        "codice_fiscale_canonical",
+        "digest",
+        "prev_digest",
+        "key_id",
+    }
+)
 
 
 def value(field: models.Field[Any, Any], obj: models.Model) -> Any:

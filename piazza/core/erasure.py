@@ -46,8 +46,15 @@ Declaration = dict[type[models.Model], dict[str, str]]
 class HoldBook(Protocol):
     """What `erase(person, holds)` receives: privacy's book of legal holds for this erasure."""
 
-    def keep(self, objs: Iterable[models.Model], *, kind: str, fields: Iterable[str],
-             start: Callable[[Any], dt.date], why: str) -> set[Any]:
+    def keep(
+        self,
+        objs: Iterable[models.Model],
+        *,
+        kind: str,
+        fields: Iterable[str],
+        start: Callable[[Any], dt.date],
+        why: str,
+    ) -> set[Any]:
         """Hold `fields` of `objs` under the legal hold `kind` (its basis and length are settings,
         counted from the end of the year of `start(obj)`); returns the primary keys now held
         (an object whose hold would already have ended is not held)."""
@@ -65,8 +72,9 @@ def _value(field: models.Field[Any, Any], treatment: str) -> Any:
     return ""
 
 
-def update_values(model: type[models.Model], treatments: dict[str, str],
-                  only: Iterable[str] | None = None) -> dict[str, Any]:
+def update_values(
+    model: type[models.Model], treatments: dict[str, str], only: Iterable[str] | None = None
+) -> dict[str, Any]:
     """The column → erased value map of `treatments` (restricted to `only`), for a queryset update."""
     wanted = set(only) if only is not None else None
     values: dict[str, Any] = {}
@@ -82,8 +90,13 @@ def update_values(model: type[models.Model], treatments: dict[str, str],
     return values
 
 
-def scrub(queryset: models.QuerySet[Any], treatments: dict[str, str], *, only: Iterable[str] | None = None,
-          skip_pks: Iterable[Any] = ()) -> int:
+def scrub(
+    queryset: models.QuerySet[Any],
+    treatments: dict[str, str],
+    *,
+    only: Iterable[str] | None = None,
+    skip_pks: Iterable[Any] = (),
+) -> int:
     """Apply the treatments to every row of `queryset` (but `skip_pks`); `only` limits the columns
     (the held ones, when a hold expires). Returns the number of rows touched."""
     model = queryset.model
@@ -117,13 +130,14 @@ def scrub(queryset: models.QuerySet[Any], treatments: dict[str, str], *, only: I
 
 # --- core's own declarations ---------------------------------------------------------------------
 
+
 def core_declarations() -> tuple[Declaration, Declaration, dict[str, str]]:
     erasure: Declaration = {AuditEntry: {"data": KEEP, "actor_label": KEEP, "ip": KEEP, "user_agent": KEEP}}
     not_personal: Declaration = {PeriodicRun: {"name": "a task's dotted path"}}
     reasons = {
         "core.auditentry.data": "the tamper-evident audit log (rule G4, docs/adr/0014): an entry is hash-chained "
-                                "and cannot be edited; entries written by erasure carry only a pseudonymous "
-                                "reference. Open point: the log's own retention (docs/dev/erasure.md)",
+        "and cannot be edited; entries written by erasure carry only a pseudonymous "
+        "reference. Open point: the log's own retention (docs/dev/erasure.md)",
         "core.auditentry.actor_label": "the official who acted (G4), not the data subject",
         "core.auditentry.ip": "the official's or visitor's address at the time of an action (G4 security log)",
         "core.auditentry.user_agent": "as above",

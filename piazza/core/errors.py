@@ -68,14 +68,18 @@ def refuse(
         refused.action, refused.actor, refused.territory = action, actor, territory
         raise refused
     elif inside_callers_transaction():
-        problem = (f"refuse({action!r}, code={code!r}) called inside an atomic block: "
-                   "its audit entry would be rolled back")
+        problem = (
+            f"refuse({action!r}, code={code!r}) called inside an atomic block: its audit entry would be rolled back"
+        )
         if not getattr(settings, "PRODUCTION", False):
             raise RefusalInsideTransaction(problem)
         log.error(problem)
     with transaction.atomic():
         record(
-            action, actor=actor, territory=territory, kind=AuditKind.DENIED,
+            action,
+            actor=actor,
+            territory=territory,
+            kind=AuditKind.DENIED,
             data={"reason": str(message), "code": code, **({"rule": rule} if rule else {})},
         )
     if permission:
@@ -89,8 +93,9 @@ class Refused(Exception):
     """Raised inside an action's transaction; `refusing()` around the block turns it into
     `refuse()` once the transaction has rolled back, so the refused attempt stays in the audit log."""
 
-    def __init__(self, message: Any, code: str, *, field: str | None = None, permission: bool = False,
-                 rule: str = "") -> None:
+    def __init__(
+        self, message: Any, code: str, *, field: str | None = None, permission: bool = False, rule: str = ""
+    ) -> None:
         super().__init__(str(message))
         self.message, self.code, self.field, self.permission = message, code, field, permission
         self.rule = rule
@@ -118,8 +123,16 @@ def refusing(action: str, actor: Actor, territory: HasTerritory | None = None) -
             refused.action, refused.actor, refused.territory = action, actor, territory
         if inside_callers_transaction() and _refusing_depth.get() and not _caller_records.get():
             raise  # an outer refusing() writes it once its blocks have rolled back
-        refuse(refused.action, refused.message, actor=refused.actor, territory=refused.territory,
-               code=refused.code, field=refused.field, permission=refused.permission, rule=refused.rule)
+        refuse(
+            refused.action,
+            refused.message,
+            actor=refused.actor,
+            territory=refused.territory,
+            code=refused.code,
+            field=refused.field,
+            permission=refused.permission,
+            rule=refused.rule,
+        )
     finally:
         if token is not None:
             _refusing_depth.reset(token)

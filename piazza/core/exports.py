@@ -96,8 +96,13 @@ class ExportFile:
 
 
 def render(
-    file_format: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *,
-    preamble: Sequence[str] = (), delimiter: str = ";", sheet_title: str = "Dati",
+    file_format: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    preamble: Sequence[str] = (),
+    delimiter: str = ";",
+    sheet_title: str = "Dati",
 ) -> tuple[bytes, int]:
     """The file bytes and the number of data rows; every cell (header and preamble included)
     goes through `escape_cell`."""
@@ -129,18 +134,32 @@ def render(
 
 
 def write_export(
-    action: str, *, actor: Actor, file_format: str, filename: str, header: Sequence[str],
-    rows: Iterable[Sequence[Any]], obj: models.Model | None = None, territory: HasTerritory | None = None,
-    data: dict[str, Any] | None = None, preamble: Sequence[str] = (), delimiter: str = ";",
+    action: str,
+    *,
+    actor: Actor,
+    file_format: str,
+    filename: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    obj: models.Model | None = None,
+    territory: HasTerritory | None = None,
+    data: dict[str, Any] | None = None,
+    preamble: Sequence[str] = (),
+    delimiter: str = ";",
     sheet_title: str = "Dati",
 ) -> ExportFile:
     """Render the file (every cell escaped) and write its audit entry (kind EXPORT, with the
     row count). `filename` has no extension; the format's is added."""
-    content, count = render(file_format, header, rows, preamble=preamble, delimiter=delimiter,
-                            sheet_title=sheet_title)
+    content, count = render(file_format, header, rows, preamble=preamble, delimiter=delimiter, sheet_title=sheet_title)
     with transaction.atomic():
-        record(action, actor=actor, obj=obj, territory=territory, kind=AuditKind.EXPORT,
-               data={**(data or {}), "format": file_format, "rows": count})
+        record(
+            action,
+            actor=actor,
+            obj=obj,
+            territory=territory,
+            kind=AuditKind.EXPORT,
+            data={**(data or {}), "format": file_format, "rows": count},
+        )
     return ExportFile(content=content, file_format=file_format, filename=f"{filename}.{file_format}", rows=count)
 
 

@@ -69,7 +69,10 @@ class AuditEntry(models.Model):
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     actor_label = models.CharField(max_length=150, blank=True)
@@ -134,8 +137,7 @@ class AuditEntry(models.Model):
         if key is None:
             return False
         if not self.key_id and self.seq is None:  # unchained: any key we hold may have signed it
-            return any(hmac.compare_digest(self.digest, self.compute_digest(k))
-                       for k in audit_keys().values())
+            return any(hmac.compare_digest(self.digest, self.compute_digest(k)) for k in audit_keys().values())
         return hmac.compare_digest(self.digest, self.compute_digest(key))
 
     def _link(self, using: str) -> None:
@@ -145,8 +147,11 @@ class AuditEntry(models.Model):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
         head = (
-            AuditEntry.objects.using(using).filter(seq__isnull=False).order_by("-seq")
-            .values_list("seq", "digest").first()
+            AuditEntry.objects.using(using)
+            .filter(seq__isnull=False)
+            .order_by("-seq")
+            .values_list("seq", "digest")
+            .first()
         )
         self.seq, self.prev_digest = (int(head[0] or 0) + 1, head[1]) if head else (1, "")
         self.key_id = audit_key_id(settings.AUDIT_HMAC_KEY)

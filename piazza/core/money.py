@@ -138,8 +138,10 @@ class Money:
             # "10.005": a decimal point with three decimals, or a thousands dot?
             integer, _sep, decimals = cleaned.partition(".")
             as_decimal = (Decimal(cleaned) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-            readings = [cls(-int(as_decimal) if negative else int(as_decimal), currency),
-                        cls._from_digits(integer + decimals, "", negative, currency)]
+            readings = [
+                cls(-int(as_decimal) if negative else int(as_decimal), currency),
+                cls._from_digits(integer + decimals, "", negative, currency),
+            ]
             raise AmbiguousAmount(text, readings)
         if "," in cleaned:
             integer, _sep, decimals = cleaned.rpartition(",")
@@ -362,13 +364,19 @@ class MoneyFormField(forms.CharField):
         "cents": _("Usa al massimo due decimali (i centesimi), per esempio 12,50."),
         "min": _("L'importo deve essere almeno %(min)s."),
         "max": _("L'importo non può superare %(max)s."),
-        "ambiguous": _("Intendevi %(readings)s? Scrivi l'importo con la virgola per i centesimi e il punto "
-                       "per le migliaia, per esempio 1.234,50."),
+        "ambiguous": _(
+            "Intendevi %(readings)s? Scrivi l'importo con la virgola per i centesimi e il punto "
+            "per le migliaia, per esempio 1.234,50."
+        ),
         "or": _(" o "),
     }
 
     def __init__(
-        self, *, currency: str = DEFAULT_CURRENCY, min_cents: int | None = 1, max_cents: int | None = None,
+        self,
+        *,
+        currency: str = DEFAULT_CURRENCY,
+        min_cents: int | None = 1,
+        max_cents: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.currency = _check_currency(currency)
@@ -399,12 +407,14 @@ class MoneyFormField(forms.CharField):
             return Money.parse(str(text), self.currency)
         except AmbiguousAmount as exc:
             readings = str(self.error_messages["or"]).join(format_money(r) for r in exc.readings)
-            raise ValidationError(self.error_messages["ambiguous"], code="ambiguous",
-                                  params={"readings": readings}) from exc
+            raise ValidationError(
+                self.error_messages["ambiguous"], code="ambiguous", params={"readings": readings}
+            ) from exc
         except AmountTooLarge as exc:
             limit = self.max_cents if self.max_cents is not None else MAX_AMOUNT_CENTS
-            raise ValidationError(self.error_messages["max"], code="max",
-                                  params={"max": format_money(Money(limit, self.currency))}) from exc
+            raise ValidationError(
+                self.error_messages["max"], code="max", params={"max": format_money(Money(limit, self.currency))}
+            ) from exc
         except MoneyError as exc:
             code = "cents" if "decimal digits" in str(exc) or "fractions" in str(exc) else "invalid"
             raise ValidationError(self.error_messages[code], code=code) from exc
@@ -415,11 +425,13 @@ class MoneyFormField(forms.CharField):
             return
         if self.min_cents is not None and value.cents < self.min_cents:
             raise ValidationError(
-                self.error_messages["min"], code="min",
+                self.error_messages["min"],
+                code="min",
                 params={"min": format_money(Money(self.min_cents, self.currency))},
             )
         if self.max_cents is not None and value.cents > self.max_cents:
             raise ValidationError(
-                self.error_messages["max"], code="max",
+                self.error_messages["max"],
+                code="max",
                 params={"max": format_money(Money(self.max_cents, self.currency))},
             )

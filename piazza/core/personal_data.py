@@ -52,8 +52,12 @@ _current: ContextVar[Access | None] = ContextVar("piazza_personal_data_access", 
 
 
 def note_access(
-    *, obj: models.Model | None = None, territory: HasTerritory | None = None,
-    ids: Iterable[Any] | None = None, count: int | None = None, **data: Any,
+    *,
+    obj: models.Model | None = None,
+    territory: HasTerritory | None = None,
+    ids: Iterable[Any] | None = None,
+    count: int | None = None,
+    **data: Any,
 ) -> None:
     """Tell the audit entry of the current page what it showed: the object opened, the
     territory it belongs to, the ids of the rows listed or their number. Outside a view marked
@@ -75,8 +79,11 @@ def note_access(
 
 
 def _query(request: HttpRequest) -> dict[str, list[str]]:
-    return {key[:50]: [v[:MAX_QUERY_VALUE] for v in values][:10]
-            for key, values in list(request.GET.lists())[:30] if key != "csrfmiddlewaretoken"}
+    return {
+        key[:50]: [v[:MAX_QUERY_VALUE] for v in values][:10]
+        for key, values in list(request.GET.lists())[:30]
+        if key != "csrfmiddlewaretoken"
+    }
 
 
 def is_marked(view: Any) -> bool:
@@ -111,8 +118,14 @@ def shows_personal_data(action: str, *, audited_inline: bool = False) -> Callabl
                     data["query"] = query
                 if kwargs:
                     data["args"] = {k: str(v)[:MAX_QUERY_VALUE] for k, v in kwargs.items()}
-                record(action, actor=user, obj=access.obj, territory=access.territory, kind=AuditKind.VIEW,
-                       data={**data, **access.data})
+                record(
+                    action,
+                    actor=user,
+                    obj=access.obj,
+                    territory=access.territory,
+                    kind=AuditKind.VIEW,
+                    data={**data, **access.data},
+                )
             return response
 
         setattr(wrapper, MARK, action)

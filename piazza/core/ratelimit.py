@@ -47,8 +47,7 @@ class BackoffLimiter:
     increment, so parallel failures from many processes are all counted.
     """
 
-    def __init__(self, namespace: str, *, free: int, base_seconds: int, cap_seconds: int,
-                 memory_seconds: int) -> None:
+    def __init__(self, namespace: str, *, free: int, base_seconds: int, cap_seconds: int, memory_seconds: int) -> None:
         self.namespace = namespace
         self.free = max(1, free)
         self.base = base_seconds

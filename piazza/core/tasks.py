@@ -38,14 +38,20 @@ def verify_audit_chain() -> str:
     report = verify_chain(known_head=last_verified_head())
     if report.broken is None:
         remember_head(report)
-        logger.info("audit chain intact: %s entries, head %s %s", report.checked, report.head_seq,
-                    report.head_digest)
+        logger.info("audit chain intact: %s entries, head %s %s", report.checked, report.head_seq, report.head_digest)
         return f"ok {report.head_seq}"
     broken = report.broken
     logger.critical("audit chain broken: %s", broken.describe())
     with transaction.atomic():
-        record("audit.chain_broken", actor=None, kind=AuditKind.DENIED, data={
-            "problem": str(broken.problem), "entry_id": broken.entry_id, "seq": broken.seq,
-            "detail": broken.detail,
-        })
+        record(
+            "audit.chain_broken",
+            actor=None,
+            kind=AuditKind.DENIED,
+            data={
+                "problem": str(broken.problem),
+                "entry_id": broken.entry_id,
+                "seq": broken.seq,
+                "detail": broken.detail,
+            },
+        )
     return f"broken {broken.problem} {broken.entry_id}"

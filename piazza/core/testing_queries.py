@@ -29,18 +29,19 @@ def describe(queries: list[dict[str, str]]) -> str:
 
 
 @contextmanager
-def exact_queries(pins: dict[str, int], label: str, *, at_most: int | None = None
-                  ) -> Iterator[CaptureQueriesContext]:
+def exact_queries(pins: dict[str, int], label: str, *, at_most: int | None = None) -> Iterator[CaptureQueriesContext]:
     with CaptureQueriesContext(connection) as captured:
         yield captured
     count = len(captured)
     want = pins.get(connection.vendor)
     if want is None:
         if at_most is not None and count > at_most:
-            raise QueryCountMismatch(f"{label}: {count} statements, budget {at_most}\n"
-                                     f"{describe(captured.captured_queries)}")
+            raise QueryCountMismatch(
+                f"{label}: {count} statements, budget {at_most}\n{describe(captured.captured_queries)}"
+            )
         return
     if count != want:
         raise QueryCountMismatch(
             f"{label}: {count} statements on {connection.vendor}, pinned at exactly {want}. If the change is "
-            f"intended, update the pin; the statements were:\n{describe(captured.captured_queries)}")
+            f"intended, update the pin; the statements were:\n{describe(captured.captured_queries)}"
+        )

@@ -68,8 +68,10 @@ class HitLimiter:
 def public_form_limiters() -> tuple[HitLimiter, HitLimiter]:
     """The two limits of public forms taking a codice fiscale (settings, configurable)."""
     window = int(settings.PUBLIC_FORM_THROTTLE_WINDOW_SECONDS)
-    return (HitLimiter("public-form-ip", int(settings.PUBLIC_FORM_THROTTLE_PER_IP), window),
-            HitLimiter("public-form-code", int(settings.PUBLIC_FORM_THROTTLE_PER_CODE), window))
+    return (
+        HitLimiter("public-form-ip", int(settings.PUBLIC_FORM_THROTTLE_PER_IP), window),
+        HitLimiter("public-form-code", int(settings.PUBLIC_FORM_THROTTLE_PER_CODE), window),
+    )
 
 
 def throttle_public_form(request: HttpRequest, codice_fiscale: str) -> HttpResponse | None:
@@ -84,9 +86,11 @@ def throttle_public_form(request: HttpRequest, codice_fiscale: str) -> HttpRespo
     if not over:
         return None
     minutes = max(1, (by_ip.window_seconds + 59) // 60)
-    message = _("Troppi tentativi in poco tempo da questa connessione o con questo codice fiscale. Per proteggere "
-                "i dati delle persone abbiamo sospeso l'invio: riprova tra %(minutes)d minuti. Niente di quanto hai "
-                "scritto è stato registrato.") % {"minutes": minutes}
+    message = _(
+        "Troppi tentativi in poco tempo da questa connessione o con questo codice fiscale. Per proteggere "
+        "i dati delle persone abbiamo sospeso l'invio: riprova tra %(minutes)d minuti. Niente di quanto hai "
+        "scritto è stato registrato."
+    ) % {"minutes": minutes}
     body = render_to_string("throttled.html", {"message": message}, request=request)
     response = HttpResponse(body, status=429)
     response["Retry-After"] = str(by_ip.window_seconds)

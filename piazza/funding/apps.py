@@ -18,8 +18,9 @@ class FundingConfig(AppConfig):
         register_key_label("matched", _("raddoppio ricevuto"))
         register_key_label("match_reserved", _("raddoppio promesso"))
 
-        register_contribution_source("funding.donations", "donation", payable.donations_in_year,
-                                     payables=["funding.donation"])
+        register_contribution_source(
+            "funding.donations", "donation", payable.donations_in_year, payables=["funding.donation"]
+        )
         register_candidacy_donor_source("funding.donations", payable.donors_of_candidacy)
         register_check("funding counters equal the ledger", "piazza.funding.payable.counters_match_ledger")
         from piazza.payments.payables import register_payable

@@ -18,8 +18,29 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_TAGS = {
-    "p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "h2", "h3", "h4",
-    "a", "hr", "code", "pre", "table", "thead", "tbody", "tr", "th", "td",
+    "p",
+    "br",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "h2",
+    "h3",
+    "h4",
+    "a",
+    "hr",
+    "code",
+    "pre",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -31,7 +52,10 @@ def render_markdown(text: str) -> str:
     """Markdown → sanitised HTML: no scripts, no inline styles, no images from other sites."""
     html = markdown.markdown(text or "", extensions=["extra", "sane_lists"], output_format="html")
     return nh3.clean(
-        html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
 
@@ -56,8 +80,7 @@ def resize_image(upload: UploadedFile) -> tuple[ContentFile, int, int]:
         image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
         image = image.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageRefused(
-            _("Il file non è un'immagine leggibile: carica una foto JPEG, PNG o WebP.")) from exc
+        raise ImageRefused(_("Il file non è un'immagine leggibile: carica una foto JPEG, PNG o WebP.")) from exc
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85, optimize=True)
     return ContentFile(buffer.getvalue()), image.width, image.height

@@ -37,18 +37,34 @@ from piazza.payments.models import Payment
 
 ERASURE: Declaration = {
     Donation: {
-        "person": LINK, "user": NULL, "first_name": PSEUDONYM, "last_name": PSEUDONYM, "codice_fiscale": BLANK,
-        "email": BLANK, "address": BLANK, "postal_code": BLANK, "comune": KEEP, "message": BLANK,
-        "manage_token": TOKEN, "on_wall": KEEP,
+        "person": LINK,
+        "user": NULL,
+        "first_name": PSEUDONYM,
+        "last_name": PSEUDONYM,
+        "codice_fiscale": BLANK,
+        "email": BLANK,
+        "address": BLANK,
+        "postal_code": BLANK,
+        "comune": KEEP,
+        "message": BLANK,
+        "manage_token": TOKEN,
+        "on_wall": KEEP,
     },
-    FundraisingPage: {"person": LINK, "slug": TOKEN, "display_name": PSEUDONYM, "title": PSEUDONYM,
-                      "story": BLANK, "manage_token": TOKEN, "rejection_reason": BLANK},
+    FundraisingPage: {
+        "person": LINK,
+        "slug": TOKEN,
+        "display_name": PSEUDONYM,
+        "title": PSEUDONYM,
+        "story": BLANK,
+        "manage_token": TOKEN,
+        "rejection_reason": BLANK,
+    },
     UpdateSubscription: {ROW: DELETE_ROW, "email": BLANK},
 }
 
 KEEP_REASONS = {
     "funding.donation.comune": "a comune alone identifies nobody once name, code and address are gone (a "
-                               "required column)",
+    "required column)",
     "funding.donation.on_wall": "a yes/no; the wall shows the (pseudonymised) name only",
 }
 
@@ -58,14 +74,21 @@ RECEIVED = [DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REF
 
 NOT_PERSONAL: Declaration = {
     Donation: {
-        "currency": "an ISO currency code", "attestations": "which legal statements were ticked (F4), no identity",
-        "attestation_version": "the version of the statements' text", "refcode": "a campaign's referral code",
-        "utm_source": "a campaign's tracking tag", "utm_medium": "a campaign's tracking tag",
-        "utm_campaign": "a campaign's tracking tag", "idempotency_key": "a random key sent by the form",
+        "currency": "an ISO currency code",
+        "attestations": "which legal statements were ticked (F4), no identity",
+        "attestation_version": "the version of the statements' text",
+        "refcode": "a campaign's referral code",
+        "utm_source": "a campaign's tracking tag",
+        "utm_medium": "a campaign's tracking tag",
+        "utm_campaign": "a campaign's tracking tag",
+        "idempotency_key": "a random key sent by the form",
         "failure_reason": "a payment provider's error code",
     },
-    Campaign: {"story_markdown": "the campaign's public text", "story_html": "the campaign's public text",
-               "rejection_reason": "an official's decision on a campaign"},
+    Campaign: {
+        "story_markdown": "the campaign's public text",
+        "story_html": "the campaign's public text",
+        "rejection_reason": "an official's decision on a campaign",
+    },
     CampaignUpdate: {"emailed_to": "a count of recipients"},
     MatchingPool: {"name": "the name of a matchfunding pool"},
     FundraisingTeam: {"name": "the public name of a team of fundraisers"},
@@ -75,12 +98,20 @@ NOT_PERSONAL: Declaration = {
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
     donations = Donation.objects.filter(person=person)
     received = list(donations.filter(status__in=RECEIVED))
-    held = holds.keep(received, kind="accounting", fields=HELD_DONATION_FIELDS,
-                      start=lambda d: (d.succeeded_at or d.created_at).date(),
-                      why="Donazione ricevuta: dati della ricevuta e delle scritture contabili")
-    holds.keep([d for d in received if d.status == DonationStatus.SUCCEEDED], kind="donor_register",
-               fields=HELD_DONATION_FIELDS, start=lambda d: (d.succeeded_at or d.created_at).date(),
-               why="Contributo nel registro dei contributi ricevuti (regola F1)")
+    held = holds.keep(
+        received,
+        kind="accounting",
+        fields=HELD_DONATION_FIELDS,
+        start=lambda d: (d.succeeded_at or d.created_at).date(),
+        why="Donazione ricevuta: dati della ricevuta e delle scritture contabili",
+    )
+    holds.keep(
+        [d for d in received if d.status == DonationStatus.SUCCEEDED],
+        kind="donor_register",
+        fields=HELD_DONATION_FIELDS,
+        start=lambda d: (d.succeeded_at or d.created_at).date(),
+        why="Contributo nel registro dei contributi ricevuti (regola F1)",
+    )
     emails = list(person.emails.values_list("value", flat=True))
     unheld = {k: v for k, v in ERASURE[Donation].items() if k not in HELD_DONATION_FIELDS}
     paid_by = erase_payments(Payment.objects.filter(pk__in=donations.exclude(payment=None).values("payment")), holds)

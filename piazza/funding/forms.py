@@ -47,38 +47,56 @@ class DonationForm(forms.Form):
     preset = forms.ChoiceField(label=_("Importo"), required=False, widget=forms.RadioSelect)
     custom_amount = MoneyFormField(label=_("Altro importo (€)"), required=False, min_cents=1)
     frequency = forms.ChoiceField(
-        label=_("Frequenza"), choices=Frequency.choices, widget=forms.RadioSelect,
-        error_messages={"required": _("Scegli se donare una volta sola o ogni mese.")})
+        label=_("Frequenza"),
+        choices=Frequency.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Scegli se donare una volta sola o ogni mese.")},
+    )
     cover_fee = forms.BooleanField(label=_("Aggiungo il costo della transazione"), required=False)
 
     first_name = _text(_("Nome"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "given-name"}))
     last_name = _text(_("Cognome"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "family-name"}))
     codice_fiscale = _text(
-        _("Codice fiscale"), max_length=20,
+        _("Codice fiscale"),
+        max_length=20,
         help_text=_("Serve per la ricevuta e per la legge sul finanziamento della politica."),
-        widget=forms.TextInput(attrs={"autocapitalize": "characters", "spellcheck": "false"}))
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "spellcheck": "false"}),
+    )
     email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    address = _text(_("Indirizzo di residenza"), max_length=200,
-                    widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
-    postal_code = forms.RegexField(label=_("CAP"), regex=r"^\d{5}$", error_messages={
-        "invalid": _("Il CAP ha 5 cifre, per esempio 40121.")},
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}))
-    comune = _text(_("Comune di residenza"), max_length=120,
-                   help_text=_("Scrivi il nome del comune, per esempio Bologna."))
+    address = _text(
+        _("Indirizzo di residenza"), max_length=200, widget=forms.TextInput(attrs={"autocomplete": "street-address"})
+    )
+    postal_code = forms.RegexField(
+        label=_("CAP"),
+        regex=r"^\d{5}$",
+        error_messages={"invalid": _("Il CAP ha 5 cifre, per esempio 40121.")},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "postal-code"}),
+    )
+    comune = _text(
+        _("Comune di residenza"), max_length=120, help_text=_("Scrivi il nome del comune, per esempio Bologna.")
+    )
 
     publication = forms.ChoiceField(
         label=_("Pubblicazione del nome (legge 3/2019)"),
-        choices=[("accept", _("Ho capito: sopra 500 € in un anno il mio nome sarà pubblicato per legge")),
-                 ("object", _("Non voglio che il mio nome sia mai pubblicato"))],
-        widget=forms.RadioSelect, initial="accept")
+        choices=[
+            ("accept", _("Ho capito: sopra 500 € in un anno il mio nome sarà pubblicato per legge")),
+            ("object", _("Non voglio che il mio nome sia mai pubblicato")),
+        ],
+        widget=forms.RadioSelect,
+        initial="accept",
+    )
     on_wall = forms.BooleanField(label=_("Mostra il mio nome tra i sostenitori di questa pagina"), required=False)
-    message = forms.CharField(label=_("Un messaggio (facoltativo)"), max_length=280, required=False,
-                              widget=forms.Textarea(attrs={"rows": 2}))
-    updates = forms.BooleanField(label=_("Voglio ricevere gli aggiornamenti di questa raccolta per email"),
-                                 required=False)
+    message = forms.CharField(
+        label=_("Un messaggio (facoltativo)"), max_length=280, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    updates = forms.BooleanField(
+        label=_("Voglio ricevere gli aggiornamenti di questa raccolta per email"), required=False
+    )
     remember_method = forms.BooleanField(
-        label=_("Ricorda la mia carta per donare in un clic la prossima volta"), required=False,
-        help_text=_("La carta la conserva il circuito di pagamento, non noi."))
+        label=_("Ricorda la mia carta per donare in un clic la prossima volta"),
+        required=False,
+        help_text=_("La carta la conserva il circuito di pagamento, non noi."),
+    )
 
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,8 +124,12 @@ class DonationForm(forms.Form):
             pk = None
         if pk != self.campaign.pk:
             # A hidden field's error would be invisible: shown at the top of the form instead.
-            self.add_error(None, forms.ValidationError(
-                _("Questo modulo non appartiene a questa raccolta: ricarica la pagina e riprova."), code="tampered"))
+            self.add_error(
+                None,
+                forms.ValidationError(
+                    _("Questo modulo non appartiene a questa raccolta: ricarica la pagina e riprova."), code="tampered"
+                ),
+            )
             return 0
         return int(pk)
 
@@ -119,12 +141,15 @@ class DonationForm(forms.Form):
 
     def clean_comune(self) -> Comune:
         name = " ".join(self.cleaned_data["comune"].split())
-        matches = list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True)[:2]) or \
-            list(Comune.objects.filter(name__iexact=name)[:2])
+        matches = list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True)[:2]) or list(
+            Comune.objects.filter(name__iexact=name)[:2]
+        )
         if not matches:
             raise forms.ValidationError(
                 _("Non troviamo il comune «%(name)s»: scrivilo per intero, come sulla carta d'identità.")
-                % {"name": name}, code="comune")
+                % {"name": name},
+                code="comune",
+            )
         return matches[0]
 
     def clean(self) -> dict[str, Any]:
@@ -140,13 +165,18 @@ class DonationForm(forms.Form):
             except ValueError:
                 amount = None
         if amount is None and "custom_amount" not in self.errors:
-            self.add_error("custom_amount", forms.ValidationError(
-                _("Scegli un importo o scrivine uno."), code="amount_required"))
+            self.add_error(
+                "custom_amount", forms.ValidationError(_("Scegli un importo o scrivine uno."), code="amount_required")
+            )
         elif amount is not None and amount < self.campaign.min_gift_cents:
-            self.add_error("custom_amount", forms.ValidationError(
-                _("La donazione minima per questa raccolta è %(min)s.")
-                % {"min": format_eur(self.campaign.min_gift_cents)},
-                code="below_minimum"))
+            self.add_error(
+                "custom_amount",
+                forms.ValidationError(
+                    _("La donazione minima per questa raccolta è %(min)s.")
+                    % {"min": format_eur(self.campaign.min_gift_cents)},
+                    code="below_minimum",
+                ),
+            )
         data["amount_cents"] = amount
         return data
 
@@ -164,18 +194,24 @@ class DonationForm(forms.Form):
 class CampaignForm(forms.Form):
     title = forms.CharField(label=_("Titolo"), max_length=140)
     summary = forms.CharField(label=_("In una frase"), max_length=240)
-    title_en = forms.CharField(label=_("Titolo in inglese (facoltativo)"), max_length=140, required=False,
-                               help_text=_("Chi legge il sito in inglese vede questo titolo, se c'è."))
+    title_en = forms.CharField(
+        label=_("Titolo in inglese (facoltativo)"),
+        max_length=140,
+        required=False,
+        help_text=_("Chi legge il sito in inglese vede questo titolo, se c'è."),
+    )
     summary_en = forms.CharField(label=_("In una frase, in inglese (facoltativo)"), max_length=240, required=False)
-    story_markdown = forms.CharField(label=_("Racconto (Markdown)"), widget=forms.Textarea(attrs={"rows": 10}),
-                                     required=False)
+    story_markdown = forms.CharField(
+        label=_("Racconto (Markdown)"), widget=forms.Textarea(attrs={"rows": 10}), required=False
+    )
     kind = forms.ChoiceField(label=_("Tipo"), choices=CampaignKind.choices)
     funding_model = forms.ChoiceField(label=_("Modello di raccolta"), choices=FundingModel.choices)
     goal = MoneyFormField(label=_("Obiettivo (€)"))
     minimum = MoneyFormField(label=_("Minimo da raggiungere (€, solo per «tutto o niente»)"), required=False)
     deadline = forms.DateTimeField(label=_("Scadenza"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     candidacy: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
-        label=_("Candidatura"), queryset=None, required=False)
+        label=_("Candidatura"), queryset=None, required=False
+    )
 
     def __init__(self, *args: Any, candidacies: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -189,11 +225,19 @@ class CampaignForm(forms.Form):
 
     def action_kwargs(self) -> dict[str, Any]:
         d = self.cleaned_data
-        return {"title": d["title"], "summary": d["summary"], "story_markdown": d["story_markdown"],
-                "title_en": d["title_en"], "summary_en": d["summary_en"],
-                "kind": d["kind"], "funding_model": d["funding_model"], "goal_cents": d["goal"].cents,
-                "minimum_cents": d["minimum"].cents if d.get("minimum") else None, "deadline": d["deadline"],
-                "candidacy": d.get("candidacy")}
+        return {
+            "title": d["title"],
+            "summary": d["summary"],
+            "story_markdown": d["story_markdown"],
+            "title_en": d["title_en"],
+            "summary_en": d["summary_en"],
+            "kind": d["kind"],
+            "funding_model": d["funding_model"],
+            "goal_cents": d["goal"].cents,
+            "minimum_cents": d["minimum"].cents if d.get("minimum") else None,
+            "deadline": d["deadline"],
+            "candidacy": d.get("candidacy"),
+        }
 
 
 class BudgetLineForm(forms.Form):
@@ -223,9 +267,12 @@ class RejectForm(forms.Form):
 class SplitForm(forms.Form):
     """One line per recipient: "territory id, percent" (e.g. circolo 70, federation 30)."""
 
-    shares = forms.CharField(label=_("Ripartizione (una riga per destinatario: struttura, percentuale)"),
-                             widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                             help_text=_("Esempio: «Circolo PD Bologna Centro, 70» e «Federazione di Bologna, 30»."))
+    shares = forms.CharField(
+        label=_("Ripartizione (una riga per destinatario: struttura, percentuale)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=_("Esempio: «Circolo PD Bologna Centro, 70» e «Federazione di Bologna, 30»."),
+    )
 
 
 class PoolForm(forms.Form):
@@ -238,12 +285,16 @@ class PoolForm(forms.Form):
     cap_per_campaign = MoneyFormField(label=_("Massimo per raccolta (€)"), required=False)
     small_gift_max = MoneyFormField(label=_("Solo donazioni fino a (€)"), required=False)
     min_distinct_donors = forms.IntegerField(label=_("Donatori distinti minimi"), min_value=0, initial=0)
-    eligible_kinds = forms.MultipleChoiceField(label=_("Tipi di raccolta ammessi (nessuno = tutti)"),
-                                               choices=CampaignKind.choices, required=False,
-                                               widget=forms.CheckboxSelectMultiple)
+    eligible_kinds = forms.MultipleChoiceField(
+        label=_("Tipi di raccolta ammessi (nessuno = tutti)"),
+        choices=CampaignKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
     mode = forms.ChoiceField(label=_("Modalità"), choices=PoolMode.choices)
-    top_up_threshold_pct = forms.IntegerField(label=_("Soglia per il completamento (%)"), min_value=1,
-                                              max_value=99, initial=75)
+    top_up_threshold_pct = forms.IntegerField(
+        label=_("Soglia per il completamento (%)"), min_value=1, max_value=99, initial=75
+    )
     priority = forms.IntegerField(label=_("Ordine di applicazione (più basso prima)"), min_value=0, initial=100)
     exclusive = forms.BooleanField(label=_("Esclusivo"), required=False)
 
@@ -251,8 +302,9 @@ class PoolForm(forms.Form):
 class FundraisingPageForm(forms.Form):
     display_name = forms.CharField(label=_("Il tuo nome sulla pagina"), max_length=100)
     title = forms.CharField(label=_("Titolo della tua pagina"), max_length=140)
-    story = forms.CharField(label=_("Perché sostieni questa raccolta"), max_length=2000,
-                            widget=forms.Textarea(attrs={"rows": 5}))
+    story = forms.CharField(
+        label=_("Perché sostieni questa raccolta"), max_length=2000, widget=forms.Textarea(attrs={"rows": 5})
+    )
     goal = MoneyFormField(label=_("Il tuo obiettivo (€)"))
     team = forms.CharField(label=_("Squadra (facoltativa)"), max_length=100, required=False)
     first_name = forms.CharField(label=_("Nome"), max_length=100)
@@ -265,8 +317,13 @@ class OneClickForm(forms.Form):
 
     campaign_token = forms.CharField(widget=forms.HiddenInput)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=80)
-    amount = forms.TypedChoiceField(coerce=int, error_messages={
-        "invalid_choice": _("Scegli uno degli importi proposti."), "required": _("Scegli uno degli importi proposti.")})
+    amount = forms.TypedChoiceField(
+        coerce=int,
+        error_messages={
+            "invalid_choice": _("Scegli uno degli importi proposti."),
+            "required": _("Scegli uno degli importi proposti."),
+        },
+    )
 
     def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

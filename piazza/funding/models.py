@@ -64,15 +64,19 @@ class CampaignQuerySet(ScopedQuerySet["Campaign"]):
 
 
 class Campaign(models.Model):
-    territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="campaigns",
-                                  verbose_name=_("struttura"))
+    territory = models.ForeignKey(
+        "territory.Territory", on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("struttura")
+    )
     kind = models.CharField(_("tipo"), max_length=20, choices=CampaignKind.choices, default=CampaignKind.PROJECT)
-    funding_model = models.CharField(_("modello di raccolta"), max_length=20, choices=FundingModel.choices,
-                                     default=FundingModel.KEEP_IT_ALL)
-    status = models.CharField(_("stato"), max_length=12, choices=CampaignStatus.choices,
-                              default=CampaignStatus.DRAFT, db_index=True)
-    outcome = models.CharField(_("esito"), max_length=10, choices=CampaignOutcome.choices, blank=True,
-                               default=CampaignOutcome.PENDING)
+    funding_model = models.CharField(
+        _("modello di raccolta"), max_length=20, choices=FundingModel.choices, default=FundingModel.KEEP_IT_ALL
+    )
+    status = models.CharField(
+        _("stato"), max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
+    )
+    outcome = models.CharField(
+        _("esito"), max_length=10, choices=CampaignOutcome.choices, blank=True, default=CampaignOutcome.PENDING
+    )
     slug = models.SlugField(_("indirizzo"), max_length=80, unique=True)
     title = models.CharField(_("titolo"), max_length=140)
     summary = models.CharField(_("in una frase"), max_length=240)
@@ -85,8 +89,14 @@ class Campaign(models.Model):
     minimum_cents = AmountCentsField(_("minimo da raggiungere"), null=True, blank=True)
     currency = CurrencyField()
     deadline = models.DateTimeField(_("scadenza"))
-    candidacy = models.ForeignKey("compliance.Candidacy", null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="campaigns", verbose_name=_("candidatura"))  # F10
+    candidacy = models.ForeignKey(
+        "compliance.Candidacy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("candidatura"),
+    )  # F10
     presets_cents = models.JSONField(_("importi proposti"), default=list, blank=True)
     min_gift_cents = AmountCentsField(_("donazione minima"), default=200)
     allow_monthly = models.BooleanField(_("consenti donazioni mensili"), default=True)
@@ -96,8 +106,9 @@ class Campaign(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     submitted_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.TextField(_("motivo del rifiuto"), blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
@@ -115,10 +126,12 @@ class Campaign(models.Model):
         indexes = [models.Index(fields=["status", "deadline"], name="campaign_status_deadline")]
         constraints = [
             models.CheckConstraint(condition=Q(goal_cents__gt=0), name="campaign_goal_positive"),
-            models.CheckConstraint(condition=Q(minimum_cents__isnull=True) | Q(minimum_cents__gt=0),
-                                   name="campaign_minimum_positive"),
-            models.CheckConstraint(condition=~Q(kind="candidate") | Q(candidacy__isnull=False),
-                                   name="campaign_candidate_has_candidacy"),
+            models.CheckConstraint(
+                condition=Q(minimum_cents__isnull=True) | Q(minimum_cents__gt=0), name="campaign_minimum_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="candidate") | Q(candidacy__isnull=False), name="campaign_candidate_has_candidacy"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -298,20 +311,29 @@ class Donation(models.Model):
     """One gift (or one month of a monthly gift), with what the law needs recorded alongside it."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="donations")
-    page = models.ForeignKey("FundraisingPage", null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="donations")
+    page = models.ForeignKey(
+        "FundraisingPage", null=True, blank=True, on_delete=models.PROTECT, related_name="donations"
+    )
     # Linked (found or created) when the money arrives: an abandoned form never creates a
     # record in the people database (data minimisation) nor costs the submission (goal P4).
-    person = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="donations")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="+")
+    person = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="donations"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     amount_cents = AmountCentsField()  # the gift itself
     fee_cover_cents = AmountCentsField(default=0)  # added by the donor to cover processing costs
     currency = CurrencyField()
     frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.ONE_OFF)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="instalments",
-                               help_text="For monthly gifts: the first donation of the series")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="instalments",
+        help_text="For monthly gifts: the first donation of the series",
+    )
     status = models.CharField(max_length=10, choices=DonationStatus.choices, default=DonationStatus.PENDING)
     # Donor details copied at the time of the gift, for the receipt and the register (F1, F3).
     first_name = models.CharField(max_length=100)
@@ -337,8 +359,9 @@ class Donation(models.Model):
     idempotency_key = models.CharField(max_length=80, unique=True)
     manage_token = models.CharField(max_length=43, unique=True)
     # The payment of this gift (for a later month of a monthly gift: that month's payment).
-    payment = models.OneToOneField("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="donation")
+    payment = models.OneToOneField(
+        "payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="donation"
+    )
     matched_cents = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
@@ -392,8 +415,12 @@ class MatchingPool(models.Model):
     those two columns happens with the row locked, so no race can overspend the pool.
     """
 
-    territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="matching_pools",
-                                  verbose_name=_("chi mette il fondo"))
+    territory = models.ForeignKey(
+        "territory.Territory",
+        on_delete=models.PROTECT,
+        related_name="matching_pools",
+        verbose_name=_("chi mette il fondo"),
+    )
     name = models.CharField(_("nome"), max_length=140)
     budget_cents = AmountCentsField(_("budget"))
     reserved_cents = models.BigIntegerField(default=0)
@@ -404,8 +431,9 @@ class MatchingPool(models.Model):
     cap_per_donation_cents = AmountCentsField(_("massimo per donazione"), null=True, blank=True)
     cap_per_donor_cents = AmountCentsField(_("massimo per donatore"), null=True, blank=True)
     cap_per_campaign_cents = AmountCentsField(_("massimo per raccolta"), null=True, blank=True)
-    eligible_root = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+",
-                                      verbose_name=_("raccolte ammesse: sotto"))
+    eligible_root = models.ForeignKey(
+        "territory.Territory", on_delete=models.PROTECT, related_name="+", verbose_name=_("raccolte ammesse: sotto")
+    )
     eligible_kinds = models.JSONField(_("tipi di raccolta ammessi"), default=list, blank=True)
     min_distinct_donors = models.PositiveIntegerField(_("donatori distinti minimi"), default=0)
     small_gift_max_cents = AmountCentsField(_("solo donazioni fino a"), null=True, blank=True)
@@ -424,11 +452,13 @@ class MatchingPool(models.Model):
         ordering = ["priority", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(budget_cents__gt=0), name="pool_budget_positive"),
-            models.CheckConstraint(condition=Q(reserved_cents__gte=0) & Q(settled_cents__gte=0),
-                                   name="pool_amounts_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(reserved_cents__gte=0) & Q(settled_cents__gte=0), name="pool_amounts_nonnegative"
+            ),
             models.CheckConstraint(
                 condition=Q(reserved_cents__lte=models.F("budget_cents") - models.F("settled_cents")),
-                name="pool_never_overspent"),
+                name="pool_never_overspent",
+            ),
             models.CheckConstraint(condition=Q(ratio_den__gt=0) & Q(ratio_num__gt=0), name="pool_ratio_positive"),
         ]
 
@@ -464,10 +494,12 @@ class PoolMatch(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["pool", "campaign", "status"], name="match_pool_campaign")]
         constraints = [
-            models.UniqueConstraint(fields=["pool", "donation"], condition=Q(donation__isnull=False),
-                                    name="match_once_per_gift"),
-            models.UniqueConstraint(fields=["pool", "campaign"], condition=Q(donation__isnull=True),
-                                    name="match_top_up_once"),
+            models.UniqueConstraint(
+                fields=["pool", "donation"], condition=Q(donation__isnull=False), name="match_once_per_gift"
+            ),
+            models.UniqueConstraint(
+                fields=["pool", "campaign"], condition=Q(donation__isnull=True), name="match_top_up_once"
+            ),
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="match_positive"),
         ]
 
@@ -507,8 +539,9 @@ class FundraisingPage(models.Model):
     goal_cents = AmountCentsField(_("il tuo obiettivo"))
     status = models.CharField(max_length=10, choices=ModerationStatus.choices, default=ModerationStatus.PENDING)
     manage_token = models.CharField(max_length=43, unique=True)
-    moderated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     moderated_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.CharField(max_length=250, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -86,13 +86,21 @@ def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
 
 def donors_of_candidacy(candidacy_id: int) -> list[DonorTotal]:
     """Rule F12 source: per donor, what reached a candidacy's campaigns (succeeded, refunds excluded)."""
-    rows = (Donation.objects.filter(campaign__candidacy_id=candidacy_id, status=DonationStatus.SUCCEEDED,
-                                    person__isnull=False)
-            .values("person_id").annotate(a=Sum("amount_cents"), f=Sum("fee_cover_cents")))
+    rows = (
+        Donation.objects.filter(
+            campaign__candidacy_id=candidacy_id, status=DonationStatus.SUCCEEDED, person__isnull=False
+        )
+        .values("person_id")
+        .annotate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))
+    )
     totals = {int(r["person_id"]): int(r["a"] or 0) + int(r["f"] or 0) for r in rows}
     people = Person.objects.filter(pk__in=totals).only("first_name", "last_name", "codice_fiscale")
-    return [DonorTotal(person_id=int(p.pk), name=p.full_name, codice_fiscale=p.codice_fiscale,
-                       total_cents=totals[int(p.pk)]) for p in people]
+    return [
+        DonorTotal(
+            person_id=int(p.pk), name=p.full_name, codice_fiscale=p.codice_fiscale, total_cents=totals[int(p.pk)]
+        )
+        for p in people
+    ]
 
 
 def counters_match_ledger() -> list[Any]:
@@ -101,17 +109,29 @@ def counters_match_ledger() -> list[Any]:
     problems = []
     for campaign in Campaign.objects.filter(counters__isnull=False).distinct():
         counted = CampaignCounter.objects.filter(campaign=campaign).aggregate(
-            g=Sum("gifts_cents"), m=Sum("matched_cents"))
+            g=Sum("gifts_cents"), m=Sum("matched_cents")
+        )
         # Refused gifts (F6/F2 at success) sit in the campaign's accounts until their refund.
-        refused = Donation.objects.filter(campaign=campaign, status=DonationStatus.REFUSED).aggregate(
-            a=Sum("amount_cents"))["a"] or 0
+        refused = (
+            Donation.objects.filter(campaign=campaign, status=DonationStatus.REFUSED).aggregate(a=Sum("amount_cents"))[
+                "a"
+            ]
+            or 0
+        )
         expected = int(counted["g"] or 0) + int(counted["m"] or 0) + int(refused)
         accounts = list(accounts_owned_by(campaign))
         if campaign.kind == CampaignKind.CANDIDATE and campaign.candidacy_id:
-            accounts += [a for a in accounts_owned_by(campaign.candidacy)  # type: ignore[arg-type]
-                         if a.key == f"campaign:{campaign.pk}"]
+            accounts += [
+                a
+                for a in accounts_owned_by(campaign.candidacy)  # type: ignore[arg-type]
+                if a.key == f"campaign:{campaign.pk}"
+            ]
         booked = sum(m.cents for m in balances(accounts).values())
         if booked != expected:
-            problems.append(Violation("funding counters equal the ledger",
-                                      f"campaign {campaign.pk}: counters {expected} ≠ ledger {booked}"))
+            problems.append(
+                Violation(
+                    "funding counters equal the ledger",
+                    f"campaign {campaign.pk}: counters {expected} ≠ ledger {booked}",
+                )
+            )
     return problems

@@ -16,8 +16,21 @@ from piazza.funding.models import Donation, FundraisingPage, UpdateSubscription
 SECTION = "funding"
 
 PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
-    Donation: ["person", "first_name", "last_name", "codice_fiscale", "email", "address", "postal_code", "comune",
-               "attestations", "message", "utm_source", "utm_medium", "utm_campaign"],
+    Donation: [
+        "person",
+        "first_name",
+        "last_name",
+        "codice_fiscale",
+        "email",
+        "address",
+        "postal_code",
+        "comune",
+        "attestations",
+        "message",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+    ],
     FundraisingPage: ["person", "display_name", "title", "story"],
     UpdateSubscription: ["email"],
 }
@@ -25,12 +38,17 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
 
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     emails = [value.lower() for value in person.emails.values_list("value", flat=True)]
-    donations = Donation.objects.filter(
-        Q(person=person) | (Q(email__in=emails, person__isnull=True) if emails else Q(pk__in=[]))
-    ).select_related("campaign", "comune").order_by("created_at", "id")
+    donations = (
+        Donation.objects.filter(
+            Q(person=person) | (Q(email__in=emails, person__isnull=True) if emails else Q(pk__in=[]))
+        )
+        .select_related("campaign", "comune")
+        .order_by("created_at", "id")
+    )
     return {
         "funding.donation": rows(donations, exclude=["user", "payment", "page", "parent"]),
-        "funding.fundraisingpage": rows(FundraisingPage.objects.filter(person=person).order_by("created_at"),
-                                        exclude=["moderated_by", "team"]),
+        "funding.fundraisingpage": rows(
+            FundraisingPage.objects.filter(person=person).order_by("created_at"), exclude=["moderated_by", "team"]
+        ),
         "funding.updatesubscription": rows(UpdateSubscription.objects.filter(email__in=emails).order_by("created_at")),
     }

@@ -66,22 +66,31 @@ class Thermometer:
 def counter_totals(campaign_id: int) -> dict[str, int]:
     """Sum of the campaign's counter slots: one indexed read of COUNTER_SLOTS rows."""
     row = CampaignCounter.objects.filter(campaign_id=campaign_id).aggregate(
-        gifts=Sum("gifts_cents"), count=Sum("gifts_count"), small=Sum("small_gifts_cents"),
-        matched=Sum("matched_cents"))
+        gifts=Sum("gifts_cents"), count=Sum("gifts_count"), small=Sum("small_gifts_cents"), matched=Sum("matched_cents")
+    )
     return {k: int(v or 0) for k, v in row.items()}
 
 
 def unique_donors(campaign_id: int) -> int:
-    return Donation.objects.filter(campaign_id=campaign_id, status=DonationStatus.SUCCEEDED).aggregate(
-        n=Count("person_id", distinct=True))["n"] or 0
+    return (
+        Donation.objects.filter(campaign_id=campaign_id, status=DonationStatus.SUCCEEDED).aggregate(
+            n=Count("person_id", distinct=True)
+        )["n"]
+        or 0
+    )
 
 
 def recent_wall(campaign_id: int, limit: int = 6) -> list[dict[str, Any]]:
     """Recent donors who chose to appear on the wall (the others are never named)."""
-    rows = (Donation.objects.filter(campaign_id=campaign_id, status=DonationStatus.SUCCEEDED, on_wall=True)
-            .order_by("-succeeded_at").values("first_name", "last_name", "message", "succeeded_at")[:limit])
-    return [{"name": f"{r['first_name']} {r['last_name'][:1]}.", "message": r["message"],
-             "at": r["succeeded_at"]} for r in rows]
+    rows = (
+        Donation.objects.filter(campaign_id=campaign_id, status=DonationStatus.SUCCEEDED, on_wall=True)
+        .order_by("-succeeded_at")
+        .values("first_name", "last_name", "message", "succeeded_at")[:limit]
+    )
+    return [
+        {"name": f"{r['first_name']} {r['last_name'][:1]}.", "message": r["message"], "at": r["succeeded_at"]}
+        for r in rows
+    ]
 
 
 def thermometer(campaign: Campaign, *, fresh: bool = False) -> Thermometer:
@@ -93,9 +102,16 @@ def thermometer(campaign: Campaign, *, fresh: bool = False) -> Thermometer:
         data = {"totals": totals, "donors": unique_donors(campaign.pk), "recent": recent_wall(campaign.pk)}
         cache.set(key, data, THERMOMETER_CACHE_SECONDS)
     t = data["totals"]
-    return Thermometer(gifts_cents=t["gifts"], matched_cents=t["matched"], gifts_count=t["count"],
-                       small_gifts_cents=t["small"], donors=data["donors"], goal_cents=campaign.goal_cents,
-                       deadline=campaign.deadline, recent=data["recent"])
+    return Thermometer(
+        gifts_cents=t["gifts"],
+        matched_cents=t["matched"],
+        gifts_count=t["count"],
+        small_gifts_cents=t["small"],
+        donors=data["donors"],
+        goal_cents=campaign.goal_cents,
+        deadline=campaign.deadline,
+        recent=data["recent"],
+    )
 
 
 def forget_thermometer(campaign_id: int) -> None:
@@ -120,11 +136,12 @@ def small_donor_figures(campaign: Campaign) -> SmallDonorFigures:
         if count % 2:
             median = amounts[count // 2]
         else:
-            pair = list(amounts[count // 2 - 1: count // 2 + 1])
+            pair = list(amounts[count // 2 - 1 : count // 2 + 1])
             median = sum(pair) // len(pair) if pair else 0
     share = totals["small"] * 100 // totals["gifts"] if totals["gifts"] else 0
-    return SmallDonorFigures(unique_donors=unique_donors(campaign.pk), gifts_count=count,
-                             median_gift_cents=median, small_share_percent=share)
+    return SmallDonorFigures(
+        unique_donors=unique_donors(campaign.pk), gifts_count=count, median_gift_cents=median, small_share_percent=share
+    )
 
 
 def money_by_source(campaign: Campaign) -> list[dict[str, Any]]:
@@ -141,8 +158,10 @@ def leaderboard(campaign: Campaign, limit: int = 10) -> list[FundraisingPage]:
     """Approved peer-to-peer pages by money raised."""
     return list(
         FundraisingPage.objects.filter(campaign=campaign, status=ModerationStatus.APPROVED)
-        .annotate(raised=Sum("donations__amount_cents", filter=Q(donations__status=DonationStatus.SUCCEEDED)),
-                  gifts=Count("donations", filter=Q(donations__status=DonationStatus.SUCCEEDED)))
+        .annotate(
+            raised=Sum("donations__amount_cents", filter=Q(donations__status=DonationStatus.SUCCEEDED)),
+            gifts=Count("donations", filter=Q(donations__status=DonationStatus.SUCCEEDED)),
+        )
         .order_by("-raised", "created_at")[:limit]
     )
 
@@ -150,7 +169,9 @@ def leaderboard(campaign: Campaign, limit: int = 10) -> list[FundraisingPage]:
 def team_leaderboard(campaign: Campaign) -> list[dict[str, Any]]:
     return list(
         Donation.objects.filter(campaign=campaign, status=DonationStatus.SUCCEEDED, page__team__isnull=False)
-        .values("page__team__name").annotate(cents=Sum("amount_cents"), gifts=Count("id")).order_by("-cents")
+        .values("page__team__name")
+        .annotate(cents=Sum("amount_cents"), gifts=Count("id"))
+        .order_by("-cents")
     )
 
 
@@ -162,9 +183,12 @@ def pools_for(campaign: Campaign) -> list[MatchingPool]:
     """Active pools whose eligibility covers the campaign, in their order of application."""
     now = timezone.now()
     pools = MatchingPool.objects.filter(is_active=True).filter(Q(closes_at__isnull=True) | Q(closes_at__gt=now))
-    return [p for p in pools.select_related("eligible_root").order_by("priority", "id")
-            if campaign.territory.path.startswith(p.eligible_root.path)
-            and (not p.eligible_kinds or campaign.kind in p.eligible_kinds)]
+    return [
+        p
+        for p in pools.select_related("eligible_root").order_by("priority", "id")
+        if campaign.territory.path.startswith(p.eligible_root.path)
+        and (not p.eligible_kinds or campaign.kind in p.eligible_kinds)
+    ]
 
 
 def pool_matched(pool: MatchingPool, *, campaign_id: int | None = None, person_id: int | None = None) -> int:
@@ -189,8 +213,12 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
 
     if not scope_paths(user, CAMPAIGN_ROLES):
         return None
-    live = list(Campaign.objects.visible_to(user, CAMPAIGN_ROLES).filter(status=CampaignStatus.LIVE)
-                .select_related("territory").order_by("deadline")[:8])
+    live = list(
+        Campaign.objects.visible_to(user, CAMPAIGN_ROLES)
+        .filter(status=CampaignStatus.LIVE)
+        .select_related("territory")
+        .order_by("deadline")[:8]
+    )
     rows = [(c, thermometer(c)) for c in live]
     return "funding/_dashboard_section.html", {"funding_live": rows, "funding_pending": awaiting_approval(user)}
 
@@ -223,8 +251,12 @@ def one_click_offer(device: MethodDevice | None) -> OneClickOffer | None:
 
     if device is None or device.revoked_at is not None or device.method.provider != card_provider():
         return None
-    donation = (Donation.objects.filter(payment__saved_method=device.method, status=DonationStatus.SUCCEEDED)
-                .select_related("comune").order_by("-succeeded_at", "-pk").first())
+    donation = (
+        Donation.objects.filter(payment__saved_method=device.method, status=DonationStatus.SUCCEEDED)
+        .select_related("comune")
+        .order_by("-succeeded_at", "-pk")
+        .first()
+    )
     if donation is None:
         return None
     return OneClickOffer(device, donation, donation.first_name)
@@ -250,8 +282,12 @@ def live_campaigns_near(comuni: list[Comune]) -> list[Campaign]:
     for path in paths:
         parts = [p for p in path.strip("/").split("/") if p]
         prefixes.update("/" + "/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1))
-    return list(Campaign.objects.live().filter(territory__path__in=prefixes).select_related("territory")
-                .order_by("deadline")[:60])
+    return list(
+        Campaign.objects.live()
+        .filter(territory__path__in=prefixes)
+        .select_related("territory")
+        .order_by("deadline")[:60]
+    )
 
 
 @dataclass

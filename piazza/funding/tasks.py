@@ -75,8 +75,9 @@ def send_receipt(donation_id: int) -> bool:
     # Claim first: a retried task never sends the receipt twice.
     if not Donation.objects.filter(pk=donation.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now()):
         return False
-    send_mail(_("Ricevuta della tua donazione a «%(t)s»") % {"t": donation.campaign.title}, body, None,
-              [donation.email])
+    send_mail(
+        _("Ricevuta della tua donazione a «%(t)s»") % {"t": donation.campaign.title}, body, None, [donation.email]
+    )
     return True
 
 
@@ -95,10 +96,13 @@ def refund_refused(donation_id: int) -> bool:
         refund_payment(actor=None, payment=payment, reason=donation.failure_reason[:200])
     if donation.frequency == Frequency.MONTHLY:
         cancel_monthly(donation=donation.parent or donation, reason="refused at payment")
-    body = render_to_string("funding/email/refused.txt", {
-        "donation": donation, "payer_url": links.payer_request_url()})
-    send_mail(_("La tua donazione a «%(t)s» è stata rimborsata") % {"t": donation.campaign.title}, body, None,
-              [donation.email])
+    body = render_to_string("funding/email/refused.txt", {"donation": donation, "payer_url": links.payer_request_url()})
+    send_mail(
+        _("La tua donazione a «%(t)s» è stata rimborsata") % {"t": donation.campaign.title},
+        body,
+        None,
+        [donation.email],
+    )
     return True
 
 
@@ -117,22 +121,40 @@ def tell_donor_over_limit(person_id: int, campaign_id: int, amount_cents: int, c
     rules = rules_on()
     already = annual_total_cents(person.pk, timezone.localdate().year, campaign.territory.path, rules)
     cap = check_annual_cap(already, amount_cents, rules)
-    names = {"name": person.first_name, "amount": format_eur(amount_cents), "campaign": campaign.title,
-             "already": format_eur(already), "cap": format_eur(cap.cap_cents), "left": format_eur(cap.remaining_cents),
-             "threshold": format_eur(rules.publication_threshold_cents)}
+    names = {
+        "name": person.first_name,
+        "amount": format_eur(amount_cents),
+        "campaign": campaign.title,
+        "already": format_eur(already),
+        "cap": format_eur(cap.cap_cents),
+        "left": format_eur(cap.remaining_cents),
+        "threshold": format_eur(rules.publication_threshold_cents),
+    }
     if code == "annual_cap":
-        body = _("Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
-                 "codice fiscale e non l'abbiamo accettata: per legge una persona può donare al partito al massimo "
-                 "%(cap)s in un anno. Quest'anno hai già donato %(already)s: puoi donare ancora al massimo "
-                 "%(left)s.") % names
+        body = (
+            _(
+                "Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
+                "codice fiscale e non l'abbiamo accettata: per legge una persona può donare al partito al massimo "
+                "%(cap)s in un anno. Quest'anno hai già donato %(already)s: puoi donare ancora al massimo "
+                "%(left)s."
+            )
+            % names
+        )
     else:
         names["quiet"] = format_eur(max(rules.publication_threshold_cents - already, 0))  # F1: "strictly above"
-        body = _("Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
-                 "codice fiscale e non l'abbiamo accettata: quest'anno hai già donato %(already)s e con questa "
-                 "donazione supereresti %(threshold)s, oltre i quali la legge chiede di pubblicare il nome di chi "
-                 "dona. Puoi donare accettando la pubblicazione, oppure donare ancora al massimo %(quiet)s "
-                 "senza.") % names
-    body += "\n\n" + _("Se la donazione non l'hai tentata tu, non è stato addebitato nulla e nessuno ha visto questi "
-                        "importi: li trovi solo in questo messaggio.")
+        body = (
+            _(
+                "Ciao %(name)s,\nabbiamo ricevuto dal sito una donazione di %(amount)s per «%(campaign)s» con il tuo "
+                "codice fiscale e non l'abbiamo accettata: quest'anno hai già donato %(already)s e con questa "
+                "donazione supereresti %(threshold)s, oltre i quali la legge chiede di pubblicare il nome di chi "
+                "dona. Puoi donare accettando la pubblicazione, oppure donare ancora al massimo %(quiet)s "
+                "senza."
+            )
+            % names
+        )
+    body += "\n\n" + _(
+        "Se la donazione non l'hai tentata tu, non è stato addebitato nulla e nessuno ha visto questi "
+        "importi: li trovi solo in questo messaggio."
+    )
     send_mail(_("La tua donazione non è stata accettata"), body, None, [email.value])
     return 1

@@ -72,8 +72,11 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
         campaigns = queries.live_campaigns_near(comuni)
     else:
         campaigns = list(Campaign.objects.live().select_related("territory").order_by("deadline")[:60])
-    return render(request, "funding/list.html", {"rows": [(c, queries.thermometer(c)) for c in campaigns],
-                                                 "wanted": wanted, "comuni": comuni})
+    return render(
+        request,
+        "funding/list.html",
+        {"rows": [(c, queries.thermometer(c)) for c in campaigns], "wanted": wanted, "comuni": comuni},
+    )
 
 
 def home_campaigns() -> list[tuple[Campaign, queries.Thermometer]]:
@@ -148,8 +151,9 @@ def share_card(request: HttpRequest, slug: str) -> HttpResponse:
     draw.rectangle((60, 470, 1140, 510), fill="#0a4a2f")
     draw.rectangle((60, 470, 60 + 1080 * thermo.percent // 100, 510), fill="#ffffff")
 
-    draw.text((60, 530), f"{format_eur(thermo.total_cents)} / {format_eur(campaign.goal_cents)}",
-              fill="#ffffff", font=small)
+    draw.text(
+        (60, 530), f"{format_eur(thermo.total_cents)} / {format_eur(campaign.goal_cents)}", fill="#ffffff", font=small
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     response = HttpResponse(buffer.getvalue(), content_type="image/png")
@@ -158,11 +162,17 @@ def share_card(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def fundraising_page(request: HttpRequest, slug: str) -> HttpResponse:
-    page = get_object_or_404(FundraisingPage.objects.select_related("campaign", "team"), slug=slug,
-                             status=ModerationStatus.APPROVED)
+    page = get_object_or_404(
+        FundraisingPage.objects.select_related("campaign", "team"), slug=slug, status=ModerationStatus.APPROVED
+    )
     campaign = page.campaign
-    context = {"page": page, "campaign": campaign, "raised": queries.page_raised(page),
-               "thermo": queries.thermometer(campaign), **donation_context(request, campaign, page=page)}
+    context = {
+        "page": page,
+        "campaign": campaign,
+        "raised": queries.page_raised(page),
+        "thermo": queries.thermometer(campaign),
+        **donation_context(request, campaign, page=page),
+    }
     return render(request, "funding/fundraising_page.html", context)
 
 
@@ -196,27 +206,35 @@ def _managed(request: HttpRequest, pk: int) -> Campaign:
 def manage_list(request: HttpRequest) -> HttpResponse:
     campaigns = Campaign.objects.visible_to(request.user, MANAGE).select_related("territory").order_by("-created_at")
     territories = Territory.objects.visible_to(request.user, MANAGE).open().order_by("path")[:300]
-    return render(request, "funding/manage_list.html", {
-        "campaigns": campaigns[:200], "pending": queries.awaiting_approval(request.user), "territories": territories})
+    return render(
+        request,
+        "funding/manage_list.html",
+        {"campaigns": campaigns[:200], "pending": queries.awaiting_approval(request.user), "territories": territories},
+    )
 
 
 @official_required(roles=MANAGE)
 def manage_create(request: HttpRequest) -> HttpResponse:
-    territory = get_object_or_404(Territory.objects.visible_to(request.user, MANAGE),
-                                  pk=request.GET.get("territory") or request.POST.get("territory") or 0)
+    territory = get_object_or_404(
+        Territory.objects.visible_to(request.user, MANAGE),
+        pk=request.GET.get("territory") or request.POST.get("territory") or 0,
+    )
     # Rule F10: the candidacies this campaign may collect for — in the official's scope, or registered at a
     # level above the campaign's territory (a municipal candidacy of the federation, for one of its circoli).
-    ancestors = [territory.path[:i + 1] for i, char in enumerate(territory.path) if char == "/"]
-    candidacies = (Candidacy.objects.visible_to(request.user, MANAGE)
-                   | Candidacy.objects.filter(territory__path__in=ancestors)).distinct()
+    ancestors = [territory.path[: i + 1] for i, char in enumerate(territory.path) if char == "/"]
+    candidacies = (
+        Candidacy.objects.visible_to(request.user, MANAGE) | Candidacy.objects.filter(territory__path__in=ancestors)
+    ).distinct()
     initial: dict[str, Any] = {}
     chosen = candidacies.filter(pk=request.GET.get("candidacy") or 0).first() if request.method == "GET" else None
     if chosen is not None:  # opened from the candidacy's page: pre-filled and linked
-        initial = {"candidacy": chosen.pk, "kind": CampaignKind.CANDIDATE,
-                   "title": _("%(name)s per %(election)s") % {"name": chosen.candidate_name,
-                                                              "election": chosen.election},
-                   "summary": _("Sostieni la campagna di %(name)s: le donazioni vanno sul conto del mandatario.")
-                   % {"name": chosen.candidate_name}}
+        initial = {
+            "candidacy": chosen.pk,
+            "kind": CampaignKind.CANDIDATE,
+            "title": _("%(name)s per %(election)s") % {"name": chosen.candidate_name, "election": chosen.election},
+            "summary": _("Sostieni la campagna di %(name)s: le donazioni vanno sul conto del mandatario.")
+            % {"name": chosen.candidate_name},
+        }
         if chosen.election_day:
             initial["deadline"] = f"{chosen.election_day:%Y-%m-%d}T23:00"  # the datetime-local input's format
     form = CampaignForm(request.POST or None, candidacies=candidacies, initial=initial)
@@ -259,8 +277,12 @@ def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_author": permissions_actions.is_author(request.user, campaign),
         "spending_cap_cents": cap,
         "pages_pending": campaign.pages.filter(status=ModerationStatus.PENDING),
-        "budget_form": BudgetLineForm(), "faq_form": FAQForm(), "image_form": ImageForm(),
-        "update_form": UpdateForm(), "reject_form": RejectForm(), "split_form": SplitForm(),
+        "budget_form": BudgetLineForm(),
+        "faq_form": FAQForm(),
+        "image_form": ImageForm(),
+        "update_form": UpdateForm(),
+        "reject_form": RejectForm(),
+        "split_form": SplitForm(),
     }
     return render(request, "funding/manage_detail.html", context)
 
@@ -270,11 +292,18 @@ def manage_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def manage_donors(request: HttpRequest, pk: int) -> HttpResponse:
     """Donor list of one campaign: personal data, so the view is logged (rule G4)."""
     campaign = _managed(request, pk)
-    donations = campaign.donations.filter(status__in=[DonationStatus.SUCCEEDED, DonationStatus.REFUNDED]) \
-        .order_by("-succeeded_at")[:500]
+    donations = campaign.donations.filter(status__in=[DonationStatus.SUCCEEDED, DonationStatus.REFUNDED]).order_by(
+        "-succeeded_at"
+    )[:500]
     with transaction.atomic():
-        record("funding.view_donors", actor=request.user, obj=campaign, territory=campaign.territory,
-               kind=AuditKind.VIEW, data={"rows": len(donations)})
+        record(
+            "funding.view_donors",
+            actor=request.user,
+            obj=campaign,
+            territory=campaign.territory,
+            kind=AuditKind.VIEW,
+            data={"rows": len(donations)},
+        )
     return render(request, "funding/manage_donors.html", {"campaign": campaign, "donations": donations})
 
 
@@ -299,8 +328,12 @@ def manage_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     user = request.user
     post = request.POST
     if verb == "submit":
-        return _post_action(request, campaign, lambda: campaigns_actions.submit_campaign(actor=user, campaign=campaign),
-                            _("Inviata all'approvazione del livello superiore."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.submit_campaign(actor=user, campaign=campaign),
+            _("Inviata all'approvazione del livello superiore."),
+        )
     if verb == "approve":
         return _post_action(
             request,
@@ -309,54 +342,99 @@ def manage_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
             _("Raccolta approvata."),
         )
     if verb == "reject":
-        return _post_action(request, campaign, lambda: campaigns_actions.reject_campaign(
-            actor=user, campaign=campaign, reason=post.get("reason", "")), _("Raccolta respinta con motivazione."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.reject_campaign(actor=user, campaign=campaign, reason=post.get("reason", "")),
+            _("Raccolta respinta con motivazione."),
+        )
     if verb == "launch":
-        return _post_action(request, campaign, lambda: campaigns_actions.launch_campaign(actor=user, campaign=campaign),
-                            _("La raccolta è pubblica e accetta donazioni."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.launch_campaign(actor=user, campaign=campaign),
+            _("La raccolta è pubblica e accetta donazioni."),
+        )
     if verb == "end":
-        return _post_action(request, campaign, lambda: closing_actions.end_campaign(actor=user, campaign=campaign),
-                            _("Raccolta conclusa."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: closing_actions.end_campaign(actor=user, campaign=campaign),
+            _("Raccolta conclusa."),
+        )
     if verb == "budget":
         form = BudgetLineForm(post)
         if not form.is_valid():
             messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: campaigns_actions.add_budget_line(
-            actor=user, campaign=campaign, label=form.cleaned_data["label"],
-            amount_cents=form.cleaned_data["amount"].cents), _("Voce di spesa aggiunta."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.add_budget_line(
+                actor=user,
+                campaign=campaign,
+                label=form.cleaned_data["label"],
+                amount_cents=form.cleaned_data["amount"].cents,
+            ),
+            _("Voce di spesa aggiunta."),
+        )
     if verb == "faq":
         faq = FAQForm(post)
         if not faq.is_valid():
             messages.error(request, _("Scrivi domanda e risposta."))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: campaigns_actions.add_faq(actor=user, campaign=campaign,
-                                                                       **faq.cleaned_data), _("Domanda aggiunta."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.add_faq(actor=user, campaign=campaign, **faq.cleaned_data),
+            _("Domanda aggiunta."),
+        )
     if verb == "image":
         image = ImageForm(post, request.FILES)
         if not image.is_valid():
             messages.error(request, " ".join(str(e) for errs in image.errors.values() for e in errs))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: campaigns_actions.add_image(
-            actor=user, campaign=campaign, upload=image.cleaned_data["image"],
-            alt_text=image.cleaned_data["alt_text"]), _("Immagine aggiunta e ridimensionata."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.add_image(
+                actor=user,
+                campaign=campaign,
+                upload=image.cleaned_data["image"],
+                alt_text=image.cleaned_data["alt_text"],
+            ),
+            _("Immagine aggiunta e ridimensionata."),
+        )
     if verb == "update":
         upd = UpdateForm(post)
         if not upd.is_valid():
             messages.error(request, _("Un aggiornamento ha bisogno di un titolo e di un testo."))
             return redirect("funding:manage", campaign.pk)
-        return _post_action(request, campaign, lambda: campaigns_actions.post_update(actor=user, campaign=campaign,
-                                                                           **upd.cleaned_data),
-                            _("Aggiornamento pubblicato; i donatori iscritti lo ricevono per email."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.post_update(actor=user, campaign=campaign, **upd.cleaned_data),
+            _("Aggiornamento pubblicato; i donatori iscritti lo ricevono per email."),
+        )
     if verb == "splits":
-        return _post_action(request, campaign, lambda: campaigns_actions.set_splits(
-            actor=user, campaign=campaign, shares=_parse_shares(user, post.get("shares", ""))),
-            _("Ripartizione salvata."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: campaigns_actions.set_splits(
+                actor=user, campaign=campaign, shares=_parse_shares(user, post.get("shares", ""))
+            ),
+            _("Ripartizione salvata."),
+        )
     if verb in {"page_approve", "page_reject"}:
         page = get_object_or_404(FundraisingPage, pk=post.get("page"), campaign=campaign)
-        return _post_action(request, campaign, lambda: pools_actions.moderate_page(
-            actor=user, page=page, approve=verb == "page_approve", reason=post.get("reason", "")),
-            _("Pagina moderata."))
+        return _post_action(
+            request,
+            campaign,
+            lambda: pools_actions.moderate_page(
+                actor=user, page=page, approve=verb == "page_approve", reason=post.get("reason", "")
+            ),
+            _("Pagina moderata."),
+        )
     raise Http404
 
 
@@ -369,8 +447,9 @@ def _parse_shares(user: Any, text: str) -> list[tuple[Territory, int]]:
         territory = Territory.objects.visible_to(user).filter(name__iexact=name.strip()).first()
         share = ascii_int(percent)
         if territory is None or share is None:
-            raise ValidationError(_("Riga non valida: «%(line)s». Scrivi «nome della struttura, percentuale».")
-                                  % {"line": line.strip()})
+            raise ValidationError(
+                _("Riga non valida: «%(line)s». Scrivi «nome della struttura, percentuale».") % {"line": line.strip()}
+            )
         shares.append((territory, share))
     return shares
 
@@ -380,10 +459,19 @@ def manage_public_preview(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _managed(request, pk)
     if campaign.status in {CampaignStatus.LIVE, CampaignStatus.ENDED, CampaignStatus.SETTLED}:
         return redirect(campaign.get_absolute_url())
-    return render(request, "funding/campaign.html", {
-        "campaign": campaign, "thermo": queries.thermometer(campaign), "budget_lines": campaign.budget_lines.all(),
-        "images": campaign.images.all(), "faqs": campaign.faqs.all(), "updates": campaign.updates.all(),
-        "preview": True})
+    return render(
+        request,
+        "funding/campaign.html",
+        {
+            "campaign": campaign,
+            "thermo": queries.thermometer(campaign),
+            "budget_lines": campaign.budget_lines.all(),
+            "images": campaign.images.all(),
+            "faqs": campaign.faqs.all(),
+            "updates": campaign.updates.all(),
+            "preview": True,
+        },
+    )
 
 
 # --- donating -------------------------------------------------------------------------------
@@ -391,8 +479,9 @@ def manage_public_preview(request: HttpRequest, pk: int) -> HttpResponse:
 ATTRIBUTION = ("refcode", "utm_source", "utm_medium", "utm_campaign")
 
 
-def donation_context(request: HttpRequest, campaign: Campaign, *, page: FundraisingPage | None = None,
-                     form: DonationForm | None = None) -> dict[str, Any]:
+def donation_context(
+    request: HttpRequest, campaign: Campaign, *, page: FundraisingPage | None = None, form: DonationForm | None = None
+) -> dict[str, Any]:
     """The donation form and what a gift becomes with the pools; empty when the campaign is closed."""
     if not campaign.is_open_for_gifts():
         return {"form": None}
@@ -406,8 +495,13 @@ def donation_context(request: HttpRequest, campaign: Campaign, *, page: Fundrais
     if not form.is_bound:
         form.initial["shown_matches"] = ",".join(f"{c}:{m}" for c, m in matches.items() if m)
     offer = queries.one_click_offer(devices.device_of(request))
-    return {"form": form, "match_examples": examples, "publication_threshold": rules_on().publication_threshold_cents,
-            "one_click": offer, "one_click_form": OneClickForm(campaign=campaign) if offer else None}
+    return {
+        "form": form,
+        "match_examples": examples,
+        "publication_threshold": rules_on().publication_threshold_cents,
+        "one_click": offer,
+        "one_click_form": OneClickForm(campaign=campaign) if offer else None,
+    }
 
 
 # A returning donor is recognised only by the device token of a browser where they ticked
@@ -432,9 +526,14 @@ def donate_one_click(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.error(request, str(error))
         return redirect(f"{campaign.get_absolute_url()}#dona")
     try:
-        result = donations_actions.give_again(actor=request.user, campaign=campaign, previous=offer.donation,
-                                    method=offer.method, amount_cents=form.cleaned_data["amount"],
-                                    idempotency_key=form.cleaned_data["idempotency_key"])
+        result = donations_actions.give_again(
+            actor=request.user,
+            campaign=campaign,
+            previous=offer.donation,
+            method=offer.method,
+            amount_cents=form.cleaned_data["amount"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+        )
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
@@ -445,7 +544,7 @@ def donate_one_click(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def forget_donor(request: HttpRequest) -> HttpResponse:
-    """"Non sei tu?": the device token is revoked on the server and this browser forgets it."""
+    """ "Non sei tu?": the device token is revoked on the server and this browser forgets it."""
     target = str(request.POST.get("next", ""))
     response = redirect(target if target.startswith("/") and not target.startswith("//") else "/")
     devices.forget_device(request, response)
@@ -457,17 +556,34 @@ def _input_from(form: DonationForm, request: HttpRequest) -> donations_actions.D
     d = form.cleaned_data
     page = None
     if d.get("page"):
-        page = FundraisingPage.objects.filter(slug=d["page"], campaign=form.campaign,
-                                              status=ModerationStatus.APPROVED).first()
+        page = FundraisingPage.objects.filter(
+            slug=d["page"], campaign=form.campaign, status=ModerationStatus.APPROVED
+        ).first()
     return donations_actions.DonationInput(
-        amount_cents=d["amount_cents"], frequency=d["frequency"], first_name=d["first_name"], last_name=d["last_name"],
-        codice_fiscale=d["codice_fiscale"], email=d["email"], address=d["address"], postal_code=d["postal_code"],
-        comune=d["comune"], attestations=form.attestations_given(), publication=d["publication"],
-        idempotency_key=d["idempotency_key"], cover_fee=d["cover_fee"], on_wall=d["on_wall"], message=d["message"],
-        updates=d["updates"], refcode=d.get("refcode", ""), utm_source=d.get("utm_source", ""),
-        utm_medium=d.get("utm_medium", ""), utm_campaign=d.get("utm_campaign", ""),
-        shown_match_cents=form.shown_match_for(d["amount_cents"]), page=page,
-        remember_method=bool(d.get("remember_method")))
+        amount_cents=d["amount_cents"],
+        frequency=d["frequency"],
+        first_name=d["first_name"],
+        last_name=d["last_name"],
+        codice_fiscale=d["codice_fiscale"],
+        email=d["email"],
+        address=d["address"],
+        postal_code=d["postal_code"],
+        comune=d["comune"],
+        attestations=form.attestations_given(),
+        publication=d["publication"],
+        idempotency_key=d["idempotency_key"],
+        cover_fee=d["cover_fee"],
+        on_wall=d["on_wall"],
+        message=d["message"],
+        updates=d["updates"],
+        refcode=d.get("refcode", ""),
+        utm_source=d.get("utm_source", ""),
+        utm_medium=d.get("utm_medium", ""),
+        utm_campaign=d.get("utm_campaign", ""),
+        shown_match_cents=form.shown_match_for(d["amount_cents"]),
+        page=page,
+        remember_method=bool(d.get("remember_method")),
+    )
 
 
 def donate(request: HttpRequest, slug: str) -> HttpResponse:
@@ -483,8 +599,7 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
     if not campaign.is_open_for_gifts():
         form.is_valid()
         form.add_error(None, _("Questa raccolta è chiusa e non accetta più donazioni."))
-        return render(request, "funding/donate.html", {"campaign": campaign, "form": form, "closed": True},
-                      status=409)
+        return render(request, "funding/donate.html", {"campaign": campaign, "form": form, "closed": True}, status=409)
     if form.is_valid():
         try:
             result = donations_actions.submit_donation(
@@ -523,14 +638,26 @@ def donation_status(request: HttpRequest, token: str) -> HttpResponse:
     share_url = request.build_absolute_uri(campaign.get_absolute_url())
     text = quote(_("Ho appena donato a «%(t)s». Dai una mano anche tu:") % {"t": campaign.title})
     link = quote(share_url)
-    shares = [("WhatsApp", f"https://wa.me/?text={text}%20{link}"),
-              ("Telegram", f"https://t.me/share/url?url={link}&text={text}"),
-              ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={link}"),
-              ("Email", f"mailto:?subject={quote(campaign.title)}&body={text}%20{link}")]
+    shares = [
+        ("WhatsApp", f"https://wa.me/?text={text}%20{link}"),
+        ("Telegram", f"https://t.me/share/url?url={link}&text={text}"),
+        ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={link}"),
+        ("Email", f"mailto:?subject={quote(campaign.title)}&body={text}%20{link}"),
+    ]
     device_token = devices.issue_device(request, payment) if donation.status == DonationStatus.SUCCEEDED else None
-    response = render(request, "funding/donation_status.html", {
-        "donation": donation, "campaign": campaign, "thermo": queries.thermometer(campaign, fresh=True),
-        "payment": payment, "share_url": share_url, "shares": shares, "one_click_saved": device_token is not None})
+    response = render(
+        request,
+        "funding/donation_status.html",
+        {
+            "donation": donation,
+            "campaign": campaign,
+            "thermo": queries.thermometer(campaign, fresh=True),
+            "payment": payment,
+            "share_url": share_url,
+            "shares": shares,
+            "one_click_saved": device_token is not None,
+        },
+    )
     if device_token is not None:
         devices.set_device_cookie(response, device_token)
     if LEGACY_DONOR_COOKIE in request.COOKIES:
@@ -545,9 +672,16 @@ def page_create(request: HttpRequest, slug: str) -> HttpResponse:
         d = form.cleaned_data
         try:
             pools_actions.create_fundraising_page(
-                campaign=campaign, first_name=d["first_name"], last_name=d["last_name"], email=d["email"],
-                display_name=d["display_name"], title=d["title"], story=d["story"], goal_cents=d["goal"].cents,
-                team_name=d["team"])
+                campaign=campaign,
+                first_name=d["first_name"],
+                last_name=d["last_name"],
+                email=d["email"],
+                display_name=d["display_name"],
+                title=d["title"],
+                story=d["story"],
+                goal_cents=d["goal"].cents,
+                team_name=d["team"],
+            )
         except ValidationError as exc:
             _attach(form, exc)
         else:
@@ -563,8 +697,10 @@ def pools(request: HttpRequest) -> HttpResponse:
     territories = Territory.objects.visible_to(request.user, pools_actions.POOL_ROLES).open().order_by("path")[:300]
     form = PoolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        territory = get_object_or_404(territories.model.objects.visible_to(request.user, pools_actions.POOL_ROLES),
-                                      pk=request.POST.get("territory") or 0)
+        territory = get_object_or_404(
+            territories.model.objects.visible_to(request.user, pools_actions.POOL_ROLES),
+            pk=request.POST.get("territory") or 0,
+        )
         d = form.cleaned_data
 
         def cents(key: str) -> int | None:
@@ -572,12 +708,23 @@ def pools(request: HttpRequest) -> HttpResponse:
 
         try:
             pools_actions.open_pool(
-                actor=request.user, territory=territory, name=d["name"], budget_cents=d["budget"].cents,
-                ratio_num=d["ratio_num"], ratio_den=d["ratio_den"], cap_per_donation_cents=cents("cap_per_donation"),
-                cap_per_donor_cents=cents("cap_per_donor"), cap_per_campaign_cents=cents("cap_per_campaign"),
-                small_gift_max_cents=cents("small_gift_max"), min_distinct_donors=d["min_distinct_donors"],
-                eligible_kinds=d["eligible_kinds"], mode=d["mode"], top_up_threshold_pct=d["top_up_threshold_pct"],
-                priority=d["priority"], exclusive=d["exclusive"])
+                actor=request.user,
+                territory=territory,
+                name=d["name"],
+                budget_cents=d["budget"].cents,
+                ratio_num=d["ratio_num"],
+                ratio_den=d["ratio_den"],
+                cap_per_donation_cents=cents("cap_per_donation"),
+                cap_per_donor_cents=cents("cap_per_donor"),
+                cap_per_campaign_cents=cents("cap_per_campaign"),
+                small_gift_max_cents=cents("small_gift_max"),
+                min_distinct_donors=d["min_distinct_donors"],
+                eligible_kinds=d["eligible_kinds"],
+                mode=d["mode"],
+                top_up_threshold_pct=d["top_up_threshold_pct"],
+                priority=d["priority"],
+                exclusive=d["exclusive"],
+            )
         except ValidationError as exc:
             _attach(form, exc)
         else:

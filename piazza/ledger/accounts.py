@@ -52,13 +52,16 @@ def get_account(
     try:
         with transaction.atomic():
             account = Account.objects.create(
-                kind=kind, key=key, owner_type_id=owner_type_id, owner_id=owner_id,
-                territory_id=territory_id, currency=currency, identity=identity,
+                kind=kind,
+                key=key,
+                owner_type_id=owner_type_id,
+                owner_id=owner_id,
+                territory_id=territory_id,
+                currency=currency,
+                identity=identity,
                 name=name or _default_name(kind, key, owner, territory),
             )
-            BalanceSlot.objects.bulk_create(
-                [BalanceSlot(account=account, slot=i) for i in range(account.slots)]
-            )
+            BalanceSlot.objects.bulk_create([BalanceSlot(account=account, slot=i) for i in range(account.slots)])
     except IntegrityError:
         # Another process opened it at the same moment: use theirs.
         return Account.objects.get(identity=identity)
@@ -66,6 +69,4 @@ def get_account(
 
 
 def accounts_owned_by(owner: models.Model) -> models.QuerySet[Account]:
-    return Account.objects.filter(
-        owner_type=ContentType.objects.get_for_model(owner), owner_id=str(owner.pk)
-    )
+    return Account.objects.filter(owner_type=ContentType.objects.get_for_model(owner), owner_id=str(owner.pk))

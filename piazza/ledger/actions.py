@@ -122,7 +122,10 @@ def post_transaction(
     try:
         with transaction.atomic():
             txn = LedgerTransaction(
-                cause=cause, memo=memo[:255], idempotency_key=idempotency_key, reverses=reverses,
+                cause=cause,
+                memo=memo[:255],
+                idempotency_key=idempotency_key,
+                reverses=reverses,
                 actor=user,  # type: ignore[misc]
                 actor_label=user.get_username() if user is not None else "",
             )
@@ -131,15 +134,24 @@ def post_transaction(
                 txn.about_id = str(about.pk)
             txn.save()
             Entry.objects.bulk_create(
-                [Entry(transaction=txn, account=a, amount_cents=m.cents, currency=m.currency,
-                       created_at=txn.created_at) for a, m in entries]
+                [
+                    Entry(
+                        transaction=txn, account=a, amount_cents=m.cents, currency=m.currency, created_at=txn.created_at
+                    )
+                    for a, m in entries
+                ]
             )
             _bump_balances(entries)
             if audit:
                 record(
-                    "ledger.post_transaction", actor=actor, obj=txn,
-                    data={"cause": cause, "memo": memo[:255],
-                          "entries": [[a.pk, m.cents, m.currency] for a, m in entries]},
+                    "ledger.post_transaction",
+                    actor=actor,
+                    obj=txn,
+                    data={
+                        "cause": cause,
+                        "memo": memo[:255],
+                        "entries": [[a.pk, m.cents, m.currency] for a, m in entries],
+                    },
                 )
     except IntegrityError:
         # A concurrent post with the same key won the race: return its transaction.
@@ -162,7 +174,12 @@ def reverse_transaction(
     """Post the exact opposite of `original` (a correction never edits history)."""
     entries = [(e.account, -e.amount) for e in original.entries.select_related("account")]
     return post_transaction(
-        actor=actor, cause=cause, memo=memo, entries=entries,
-        idempotency_key=idempotency_key or f"reversal:{original.pk}", reverses=original, audit=audit,
+        actor=actor,
+        cause=cause,
+        memo=memo,
+        entries=entries,
+        idempotency_key=idempotency_key or f"reversal:{original.pk}",
+        reverses=original,
+        audit=audit,
         about=None,
     )

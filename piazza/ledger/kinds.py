@@ -69,34 +69,52 @@ def get_kind(code: str) -> AccountKind:
 
 
 TERRITORY = register_kind(
-    "territory", _("Fondi del territorio"), "credit",
+    "territory",
+    _("Fondi del territorio"),
+    "credit",
     _("Denaro di un livello del partito (nazionale, regione, federazione, circolo)."),
 )
 CAMPAIGN = register_kind("campaign", _("Raccolta fondi"), "credit", _("Fondi raccolti per una campagna."))
 MANDATARIO = register_kind(
-    "mandatario", _("Mandatario elettorale"), "credit",
+    "mandatario",
+    _("Mandatario elettorale"),
+    "credit",
     _("Fondi di un candidato, sull'unico conto del suo mandatario."),
 )
 MATCHFUNDING_POOL = register_kind(
-    "matchfunding_pool", _("Fondo di raddoppio"), "credit", _("Fondi impegnati per raddoppiare le donazioni."),
+    "matchfunding_pool",
+    _("Fondo di raddoppio"),
+    "credit",
+    _("Fondi impegnati per raddoppiare le donazioni."),
 )
 PROVIDER_CLEARING = register_kind(
-    "provider_clearing", _("Da incassare dal circuito di pagamento"), "debit",
+    "provider_clearing",
+    _("Da incassare dal circuito di pagamento"),
+    "debit",
     _("Denaro che il circuito (Stripe, PayPal…) deve versare sul conto del partito."),
 )
 PROVIDER_FEES = register_kind(
-    "provider_fees", _("Commissioni dei circuiti di pagamento"), "debit",
+    "provider_fees",
+    _("Commissioni dei circuiti di pagamento"),
+    "debit",
     _("Costi trattenuti dai circuiti di pagamento."),
 )
 DISPUTES = register_kind(
-    "disputes", _("Contestazioni e storni"), "debit",
+    "disputes",
+    _("Contestazioni e storni"),
+    "debit",
     _("Costi delle contestazioni perse (commissioni di chargeback)."),
 )
 PAYOUTS_IN_TRANSIT = register_kind(
-    "payouts_in_transit", _("Versamenti in transito"), "debit",
+    "payouts_in_transit",
+    _("Versamenti in transito"),
+    "debit",
     _("Versamenti dal circuito alla banca, partiti ma non ancora visti in estratto conto."),
 )
 BANK = register_kind("bank", _("Conto bancario"), "debit", _("Un conto corrente del partito."))
 ADJUSTMENTS = register_kind(
-    "adjustments", _("Rettifiche"), "debit", _("Contropartita di rettifiche manuali approvate dalla tesoreria."),
+    "adjustments",
+    _("Rettifiche"),
+    "debit",
+    _("Contropartita di rettifiche manuali approvate dalla tesoreria."),
 )

@@ -37,7 +37,8 @@ class AccountQuerySet(ScopedQuerySet["Account"]):
 class Account(models.Model):
     kind = models.CharField(_("tipo"), max_length=40, db_index=True)
     key = models.CharField(
-        max_length=60, blank=True,
+        max_length=60,
+        blank=True,
         help_text=_("Distingue conti dello stesso tipo senza proprietario, es. il circuito 'stripe'."),
     )
     owner_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -67,8 +68,9 @@ class Account(models.Model):
         return get_kind(self.kind).normal
 
     @staticmethod
-    def make_identity(kind: str, key: str, owner_type_id: int | None, owner_id: str,
-                      territory_id: int | None, currency: str) -> str:
+    def make_identity(
+        kind: str, key: str, owner_type_id: int | None, owner_id: str, territory_id: int | None, currency: str
+    ) -> str:
         return f"{kind}|{key}|{owner_type_id or ''}:{owner_id}|{territory_id or ''}|{currency}"
 
 
@@ -105,9 +107,7 @@ class LedgerTransaction(AppendOnlyModel):
     about_id = models.CharField(max_length=64, blank=True)
     memo = models.CharField(_("descrizione"), max_length=255)
     idempotency_key = models.CharField(max_length=200, unique=True)
-    reverses = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
-    )
+    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -27,8 +27,10 @@ def balances(accounts: Iterable[Account]) -> dict[int, Money]:
     """Natural balances of many accounts in one query: {account id: Money}."""
     accounts = list(accounts)
     rows = dict(
-        BalanceSlot.objects.filter(account__in=accounts).values("account_id")
-        .annotate(t=Sum("balance_cents")).values_list("account_id", "t")
+        BalanceSlot.objects.filter(account__in=accounts)
+        .values("account_id")
+        .annotate(t=Sum("balance_cents"))
+        .values_list("account_id", "t")
     )
     result = {}
     for account in accounts:
@@ -39,10 +41,7 @@ def balances(accounts: Iterable[Account]) -> dict[int, Money]:
 
 def statement(account: Account) -> QuerySet[Entry]:
     """The account's entries, newest first, with their transactions."""
-    return (
-        Entry.objects.filter(account=account).select_related("transaction")
-        .order_by("-created_at", "-id")
-    )
+    return Entry.objects.filter(account=account).select_related("transaction").order_by("-created_at", "-id")
 
 
 def entry_sum(account: Account) -> Money:

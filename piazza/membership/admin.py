@@ -50,8 +50,15 @@ class TransferAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 
 @admin.register(Objection)
 class ObjectionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["pk", "membership", "raised_by_body", "status", "raised_at", "appeal_deadline",
-                    "counter_appeal_deadline"]
+    list_display = [
+        "pk",
+        "membership",
+        "raised_by_body",
+        "status",
+        "raised_at",
+        "appeal_deadline",
+        "counter_appeal_deadline",
+    ]
     list_filter = ["status", "raised_by_body"]
 
 
@@ -62,8 +69,16 @@ class EntryInline(ReadOnlyInline):
 
 class VoteInline(ReadOnlyInline):
     model = RollVote
-    fields = readonly_fields = ("level", "members_total", "votes_for", "votes_against", "abstentions", "passed",
-                                "content_hash", "recorded_at")
+    fields = readonly_fields = (
+        "level",
+        "members_total",
+        "votes_for",
+        "votes_against",
+        "abstentions",
+        "passed",
+        "content_hash",
+        "recorded_at",
+    )
 
 
 @admin.register(Congress)
@@ -96,8 +111,16 @@ class SupporterAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 
 @admin.register(FeeSchedule)
 class FeeScheduleAdmin(ReadOnlyAdmin):
-    list_display = ["year", "base_fee_cents", "national_surcharge_cents", "regional_surcharge_cap_cents",
-                    "total_cap_cents", "regional_deadline", "opens_at", "closes_at"]
+    list_display = [
+        "year",
+        "base_fee_cents",
+        "national_surcharge_cents",
+        "regional_surcharge_cap_cents",
+        "total_cap_cents",
+        "regional_deadline",
+        "opens_at",
+        "closes_at",
+    ]
 
 
 @admin.register(RegionalSurcharge)
@@ -108,8 +131,15 @@ class RegionalSurchargeAdmin(ReadOnlyAdmin):
 
 @admin.register(MembershipRules)
 class MembershipRulesAdmin(ReadOnlyAdmin):
-    list_display = ["territory", "min_age", "max_per_instrument", "cash_allowed", "out_of_area_cap_percent",
-                    "objection_days", "updated_at"]
+    list_display = [
+        "territory",
+        "min_age",
+        "max_per_instrument",
+        "cash_allowed",
+        "out_of_area_cap_percent",
+        "objection_days",
+        "updated_at",
+    ]
     list_select_related = ["territory"]
 
 

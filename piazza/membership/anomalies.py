@@ -58,33 +58,60 @@ def _iso(value: dt.datetime | None) -> str:
 def shared_instruments(federation: Territory, year: int, rules: Rules) -> list[Signal]:
     """One card fingerprint, IBAN or payer account for several people's memberships (M4, M24)."""
     qs = _memberships(federation, year).filter(status__in=PAID_STATUSES).exclude(payer_fingerprint="")
-    groups = (qs.values("payer_fingerprint").annotate(n=Count("person", distinct=True)).filter(n__gte=2))
+    groups = qs.values("payer_fingerprint").annotate(n=Count("person", distinct=True)).filter(n__gte=2)
     signals = []
     for group in groups:
         fingerprint = group["payer_fingerprint"]
-        rows = list(qs.filter(payer_fingerprint=fingerprint).select_related("circolo", "person")
-                    .order_by("paid_at"))
+        rows = list(qs.filter(payer_fingerprint=fingerprint).select_related("circolo", "person").order_by("paid_at"))
         first, last = rows[0].paid_at, rows[-1].paid_at
         circoli = sorted({r.circolo.name for r in rows})
         # Sharing is a signal (M4: membership is individual), but up to the federation's limit it is
         # allowed (M24): the words say which, and a flag within the limit is not a serious one
         # (issue 11 item 18: a flag "at exactly the limit" read as a breach).
-        msgid = (gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
-                              "oltre il limite della federazione, %(max)s")
-                 if group["n"] > rules.max_per_instrument else
-                 gettext_noop("%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
-                              "entro il limite della federazione, %(max)s"))
-        summary = deferred(msgid, n=group["n"], days=((last - first).days + 1) if first and last else 1,
-                           circoli=", ".join(circoli), max=rules.max_per_instrument)
-        signals.append(Signal(
-            FlagKind.SHARED_INSTRUMENT, fingerprint[:128], summary,
-            {"count": group["n"], "limit": rules.max_per_instrument, "first_paid": _iso(first),
-             "last_paid": _iso(last), "payer_names": sorted({r.payer_name for r in rows if r.payer_name}),
-             "memberships": [{"card": r.card_number, "person": str(r.person), "circolo": r.circolo.name,
-                              "paid_at": _iso(r.paid_at), "method": r.payment_method} for r in rows]},
-            sorted({r.person_id for r in rows}),
-            circolo_id=rows[0].circolo_id if len(circoli) == 1 else None,
-        ))
+        msgid = (
+            gettext_noop(
+                "%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+                "oltre il limite della federazione, %(max)s"
+            )
+            if group["n"] > rules.max_per_instrument
+            else gettext_noop(
+                "%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+                "entro il limite della federazione, %(max)s"
+            )
+        )
+        summary = deferred(
+            msgid,
+            n=group["n"],
+            days=((last - first).days + 1) if first and last else 1,
+            circoli=", ".join(circoli),
+            max=rules.max_per_instrument,
+        )
+        signals.append(
+            Signal(
+                FlagKind.SHARED_INSTRUMENT,
+                fingerprint[:128],
+                summary,
+                {
+                    "count": group["n"],
+                    "limit": rules.max_per_instrument,
+                    "first_paid": _iso(first),
+                    "last_paid": _iso(last),
+                    "payer_names": sorted({r.payer_name for r in rows if r.payer_name}),
+                    "memberships": [
+                        {
+                            "card": r.card_number,
+                            "person": str(r.person),
+                            "circolo": r.circolo.name,
+                            "paid_at": _iso(r.paid_at),
+                            "method": r.payment_method,
+                        }
+                        for r in rows
+                    ],
+                },
+                sorted({r.person_id for r in rows}),
+                circolo_id=rows[0].circolo_id if len(circoli) == 1 else None,
+            )
+        )
     return signals
 
 
@@ -92,50 +119,97 @@ def prepaid_instruments(federation: Territory, year: int, rules: Rules) -> list[
     rows = list(_memberships(federation, year).filter(prepaid_instrument=True).select_related("person", "circolo"))
     if not rows:
         return []
-    return [Signal(FlagKind.PREPAID_INSTRUMENT, "prepaid",
-                   deferred(gettext_noop("%(n)s tessere pagate con carte prepagate o non nominative"), n=len(rows)),
-                   {"memberships": [{"card": r.card_number, "person": str(r.person), "circolo": r.circolo.name,
-                                     "paid_at": _iso(r.paid_at)} for r in rows]},
-                   sorted({r.person_id for r in rows}))]
+    return [
+        Signal(
+            FlagKind.PREPAID_INSTRUMENT,
+            "prepaid",
+            deferred(gettext_noop("%(n)s tessere pagate con carte prepagate o non nominative"), n=len(rows)),
+            {
+                "memberships": [
+                    {
+                        "card": r.card_number,
+                        "person": str(r.person),
+                        "circolo": r.circolo.name,
+                        "paid_at": _iso(r.paid_at),
+                    }
+                    for r in rows
+                ]
+            },
+            sorted({r.person_id for r in rows}),
+        )
+    ]
 
 
-def _contact_clusters(model: type[Email] | type[Phone], kind: str, msgid: str, federation: Territory, year: int,
-                      rules: Rules) -> list[Signal]:
+def _contact_clusters(
+    model: type[Email] | type[Phone], kind: str, msgid: str, federation: Territory, year: int, rules: Rules
+) -> list[Signal]:
     people = _memberships(federation, year).values("person_id")
-    groups = (model.objects.filter(person_id__in=people).values("value")
-              .annotate(n=Count("person", distinct=True)).filter(n__gte=rules.cluster_threshold))
+    groups = (
+        model.objects.filter(person_id__in=people)
+        .values("value")
+        .annotate(n=Count("person", distinct=True))
+        .filter(n__gte=rules.cluster_threshold)
+    )
     signals = []
     for group in groups:
-        person_ids = sorted(model.objects.filter(person_id__in=people, value=group["value"])
-                            .values_list("person_id", flat=True).distinct())
-        signals.append(Signal(kind, group["value"][:128],
-                              deferred(msgid, n=group["n"], value=group["value"]),
-                              {"value": group["value"], "count": group["n"], "threshold": rules.cluster_threshold},
-                              person_ids))
+        person_ids = sorted(
+            model.objects.filter(person_id__in=people, value=group["value"])
+            .values_list("person_id", flat=True)
+            .distinct()
+        )
+        signals.append(
+            Signal(
+                kind,
+                group["value"][:128],
+                deferred(msgid, n=group["n"], value=group["value"]),
+                {"value": group["value"], "count": group["n"], "threshold": rules.cluster_threshold},
+                person_ids,
+            )
+        )
     return signals
 
 
 def shared_contacts(federation: Territory, year: int, rules: Rules) -> list[Signal]:
-    return (_contact_clusters(Email, FlagKind.SHARED_EMAIL,
-                              gettext_noop("%(n)s iscritti con lo stesso indirizzo email %(value)s"),
-                              federation, year, rules)
-            + _contact_clusters(Phone, FlagKind.SHARED_PHONE,
-                                gettext_noop("%(n)s iscritti con lo stesso telefono %(value)s"),
-                                federation, year, rules))
+    return _contact_clusters(
+        Email,
+        FlagKind.SHARED_EMAIL,
+        gettext_noop("%(n)s iscritti con lo stesso indirizzo email %(value)s"),
+        federation,
+        year,
+        rules,
+    ) + _contact_clusters(
+        Phone,
+        FlagKind.SHARED_PHONE,
+        gettext_noop("%(n)s iscritti con lo stesso telefono %(value)s"),
+        federation,
+        year,
+        rules,
+    )
 
 
 def shared_addresses(federation: Territory, year: int, rules: Rules) -> list[Signal]:
-    rows = (_memberships(federation, year).exclude(person__residence_street="")
-            .values_list("person_id", "person__residence_street", "person__residence_comune__name"))
+    rows = (
+        _memberships(federation, year)
+        .exclude(person__residence_street="")
+        .values_list("person_id", "person__residence_street", "person__residence_comune__name")
+    )
     clusters: dict[str, set[int]] = defaultdict(set)
     for person_id, street, comune in rows:
         key = " ".join(str(street).lower().replace(",", " ").split()) + f" · {comune or ''}"
         clusters[key].add(person_id)
-    return [Signal(FlagKind.SHARED_ADDRESS, key[:128],
-                   deferred(gettext_noop("%(n)s iscritti residenti allo stesso indirizzo: %(address)s"),
-                            n=len(ids), address=key),
-                   {"address": key, "count": len(ids), "threshold": rules.cluster_threshold}, sorted(ids))
-            for key, ids in clusters.items() if len(ids) >= rules.cluster_threshold]
+    return [
+        Signal(
+            FlagKind.SHARED_ADDRESS,
+            key[:128],
+            deferred(
+                gettext_noop("%(n)s iscritti residenti allo stesso indirizzo: %(address)s"), n=len(ids), address=key
+            ),
+            {"address": key, "count": len(ids), "threshold": rules.cluster_threshold},
+            sorted(ids),
+        )
+        for key, ids in clusters.items()
+        if len(ids) >= rules.cluster_threshold
+    ]
 
 
 def invalid_codici_fiscali(federation: Territory, year: int, rules: Rules) -> list[Signal]:
@@ -148,15 +222,25 @@ def invalid_codici_fiscali(federation: Territory, year: int, rules: Rules) -> li
         problems = list(result.errors)
         if not problems:
             problems = consistency_problems(
-                result, first_name=person.first_name, last_name=person.last_name, sex=person.sex,
+                result,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                sex=person.sex,
                 birth_date=person.birth_date,
                 birth_belfiore=person.birth_comune.belfiore if person.birth_comune else "",
-                birth_place_label=str(person.birth_comune) if person.birth_comune else "")
+                birth_place_label=str(person.birth_comune) if person.birth_comune else "",
+            )
         if problems:
-            signals.append(Signal(FlagKind.INVALID_CF, f"person:{person.pk}",
-                                  deferred(gettext_noop("Codice fiscale di %(p)s: %(why)s"), p=person, why=problems[0]),
-                                  {"codice_fiscale": person.codice_fiscale, "problems": problems,
-                                   "card": m.card_number}, [person.pk], circolo_id=m.circolo_id))
+            signals.append(
+                Signal(
+                    FlagKind.INVALID_CF,
+                    f"person:{person.pk}",
+                    deferred(gettext_noop("Codice fiscale di %(p)s: %(why)s"), p=person, why=problems[0]),
+                    {"codice_fiscale": person.codice_fiscale, "problems": problems, "card": m.card_number},
+                    [person.pk],
+                    circolo_id=m.circolo_id,
+                )
+            )
     return signals
 
 
@@ -166,30 +250,56 @@ def implausible_ages(federation: Territory, year: int, rules: Rules) -> list[Sig
         assert m.person.birth_date is not None
         age = age_on(m.person.birth_date, timezone.localdate(m.applied_at))
         if age < rules.min_age or age > rules.max_plausible_age:
-            signals.append(Signal(FlagKind.IMPLAUSIBLE_AGE, f"person:{m.person_id}",
-                                  deferred(gettext_noop("%(p)s avrebbe %(age)s anni all'iscrizione"),
-                                           p=m.person, age=age),
-                                  {"age": age, "birth_date": m.person.birth_date.isoformat(),
-                                   "min": rules.min_age, "max": rules.max_plausible_age},
-                                  [m.person_id], circolo_id=m.circolo_id))
+            signals.append(
+                Signal(
+                    FlagKind.IMPLAUSIBLE_AGE,
+                    f"person:{m.person_id}",
+                    deferred(gettext_noop("%(p)s avrebbe %(age)s anni all'iscrizione"), p=m.person, age=age),
+                    {
+                        "age": age,
+                        "birth_date": m.person.birth_date.isoformat(),
+                        "min": rules.min_age,
+                        "max": rules.max_plausible_age,
+                    },
+                    [m.person_id],
+                    circolo_id=m.circolo_id,
+                )
+            )
     return signals
 
 
 def out_of_area(federation: Territory, year: int, rules: Rules) -> list[Signal]:
     """Circoli with more out-of-area members than the federation's cap (M23)."""
-    groups = (_memberships(federation, year).values("circolo_id", "circolo__name")
-              .annotate(total=Count("pk"), outside=Count("pk", filter=Q(out_of_area=True))).filter(outside__gt=0))
+    groups = (
+        _memberships(federation, year)
+        .values("circolo_id", "circolo__name")
+        .annotate(total=Count("pk"), outside=Count("pk", filter=Q(out_of_area=True)))
+        .filter(outside__gt=0)
+    )
     signals = []
     for g in groups:
         if g["outside"] * 100 > rules.out_of_area_cap_percent * g["total"]:
-            ids = list(_memberships(federation, year).filter(circolo_id=g["circolo_id"], out_of_area=True)
-                       .values_list("person_id", flat=True))
-            signals.append(Signal(FlagKind.OUT_OF_AREA, f"circolo:{g['circolo_id']}",
-                                  deferred(gettext_noop("%(c)s: %(o)s iscritti fuori area su %(t)s (tetto %(cap)s%%)"),
-                                           c=g["circolo__name"], o=g["outside"], t=g["total"],
-                                           cap=rules.out_of_area_cap_percent),
-                                  {"outside": g["outside"], "total": g["total"], "cap": rules.out_of_area_cap_percent},
-                                  ids, circolo_id=g["circolo_id"]))
+            ids = list(
+                _memberships(federation, year)
+                .filter(circolo_id=g["circolo_id"], out_of_area=True)
+                .values_list("person_id", flat=True)
+            )
+            signals.append(
+                Signal(
+                    FlagKind.OUT_OF_AREA,
+                    f"circolo:{g['circolo_id']}",
+                    deferred(
+                        gettext_noop("%(c)s: %(o)s iscritti fuori area su %(t)s (tetto %(cap)s%%)"),
+                        c=g["circolo__name"],
+                        o=g["outside"],
+                        t=g["total"],
+                        cap=rules.out_of_area_cap_percent,
+                    ),
+                    {"outside": g["outside"], "total": g["total"], "cap": rules.out_of_area_cap_percent},
+                    ids,
+                    circolo_id=g["circolo_id"],
+                )
+            )
     return signals
 
 
@@ -213,32 +323,67 @@ def pre_cutoff_spikes(federation: Territory, year: int, rules: Rules) -> list[Si
     for label, cut_off in deadlines(federation, year):
         start = cut_off - window
         history_start = start - dt.timedelta(days=HISTORY_DAYS)
-        recent = (Membership.objects.filter(circolo__path__startswith=federation.path, applied_at__gt=start,
-                                            applied_at__lte=cut_off).values("circolo_id", "circolo__name")
-                  .annotate(n=Count("pk")))
+        recent = (
+            Membership.objects.filter(
+                circolo__path__startswith=federation.path, applied_at__gt=start, applied_at__lte=cut_off
+            )
+            .values("circolo_id", "circolo__name")
+            .annotate(n=Count("pk"))
+        )
         for row in recent:
-            history = Membership.objects.filter(circolo_id=row["circolo_id"], applied_at__gt=history_start,
-                                                applied_at__lte=start)
+            history = Membership.objects.filter(
+                circolo_id=row["circolo_id"], applied_at__gt=history_start, applied_at__lte=start
+            )
             first = history.order_by("applied_at").values_list("applied_at", flat=True).first()
             days = max((start - first).days, rules.spike_window_days) if first else HISTORY_DAYS
             baseline = history.count() * rules.spike_window_days / days
             threshold = rules.spike_factor * max(baseline, 1.0)
             if row["n"] >= threshold and row["n"] >= rules.spike_factor:
-                ids = list(Membership.objects.filter(circolo_id=row["circolo_id"], applied_at__gt=start,
-                                                     applied_at__lte=cut_off).values_list("person_id", flat=True))
-                signals.append(Signal(
-                    FlagKind.PRE_CUTOFF_SPIKE, f"circolo:{row['circolo_id']}:{cut_off:%Y%m%d%H%M%S}",
-                    deferred(gettext_noop("%(c)s: %(n)s iscrizioni negli ultimi %(d)s giorni prima di «%(label)s»; "
-                                          "di solito %(base).1f nello stesso periodo"),
-                             c=row["circolo__name"], n=row["n"], d=rules.spike_window_days, label=label, base=baseline),
-                    {"count": row["n"], "baseline": round(baseline, 2), "window_days": rules.spike_window_days,
-                     "cut_off": _iso(cut_off), "deadline": label, "factor": rules.spike_factor},
-                    ids, circolo_id=row["circolo_id"]))
+                ids = list(
+                    Membership.objects.filter(
+                        circolo_id=row["circolo_id"], applied_at__gt=start, applied_at__lte=cut_off
+                    ).values_list("person_id", flat=True)
+                )
+                signals.append(
+                    Signal(
+                        FlagKind.PRE_CUTOFF_SPIKE,
+                        f"circolo:{row['circolo_id']}:{cut_off:%Y%m%d%H%M%S}",
+                        deferred(
+                            gettext_noop(
+                                "%(c)s: %(n)s iscrizioni negli ultimi %(d)s giorni prima di «%(label)s»; "
+                                "di solito %(base).1f nello stesso periodo"
+                            ),
+                            c=row["circolo__name"],
+                            n=row["n"],
+                            d=rules.spike_window_days,
+                            label=label,
+                            base=baseline,
+                        ),
+                        {
+                            "count": row["n"],
+                            "baseline": round(baseline, 2),
+                            "window_days": rules.spike_window_days,
+                            "cut_off": _iso(cut_off),
+                            "deadline": label,
+                            "factor": rules.spike_factor,
+                        },
+                        ids,
+                        circolo_id=row["circolo_id"],
+                    )
+                )
     return signals
 
 
-DETECTORS = [shared_instruments, prepaid_instruments, shared_contacts, shared_addresses, invalid_codici_fiscali,
-             implausible_ages, out_of_area, pre_cutoff_spikes]
+DETECTORS = [
+    shared_instruments,
+    prepaid_instruments,
+    shared_contacts,
+    shared_addresses,
+    invalid_codici_fiscali,
+    implausible_ages,
+    out_of_area,
+    pre_cutoff_spikes,
+]
 
 
 def detect(federation: Territory, year: int) -> list[Signal]:

@@ -40,8 +40,15 @@ def card_pdf(membership: Membership) -> bytes:
     pdf.set_font("helvetica", "", 7)
     pdf.set_xy(4, 45)
     state = membership.get_status_display()
-    pdf.cell(0, 4, _latin(f"{state} · rilasciata il {timezone.localtime(membership.paid_at):%d/%m/%Y}"
-                          if membership.paid_at else state))
+    pdf.cell(
+        0,
+        4,
+        _latin(
+            f"{state} · rilasciata il {timezone.localtime(membership.paid_at):%d/%m/%Y}"
+            if membership.paid_at
+            else state
+        ),
+    )
     return bytes(pdf.output())
 
 
@@ -51,9 +58,17 @@ ROLL_COLUMNS = ["n", "cognome", "nome", "data_nascita", "tessera", "pagata_il", 
 def roll_rows(roll: Roll) -> list[list[str]]:
     rows = []
     for i, e in enumerate(roll.entries.order_by("last_name", "first_name", "card_number"), start=1):
-        rows.append([str(i), e.last_name, e.first_name, e.birth_date.strftime("%d/%m/%Y") if e.birth_date else "",
-                     e.card_number, timezone.localtime(e.paid_at).strftime("%d/%m/%Y %H:%M:%S"),
-                     timezone.localtime(e.effective_at).strftime("%d/%m/%Y %H:%M:%S") if e.effective_at else ""])
+        rows.append(
+            [
+                str(i),
+                e.last_name,
+                e.first_name,
+                e.birth_date.strftime("%d/%m/%Y") if e.birth_date else "",
+                e.card_number,
+                timezone.localtime(e.paid_at).strftime("%d/%m/%Y %H:%M:%S"),
+                timezone.localtime(e.effective_at).strftime("%d/%m/%Y %H:%M:%S") if e.effective_at else "",
+            ]
+        )
     return rows
 
 
@@ -89,9 +104,18 @@ def roll_pdf(roll: Roll) -> bytes:
         pdf.ln()
     if roll.signed_at:
         pdf.ln(4)
-        pdf.multi_cell(0, 5, _latin(f"Firmata dal circolo il {timezone.localtime(roll.signed_at):%d/%m/%Y %H:%M} "
-                                    f"da {roll.signed_by.get_full_name() or roll.signed_by.get_username()}"
-                                    if roll.signed_by else ""), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0,
+            5,
+            _latin(
+                f"Firmata dal circolo il {timezone.localtime(roll.signed_at):%d/%m/%Y %H:%M} "
+                f"da {roll.signed_by.get_full_name() or roll.signed_by.get_username()}"
+                if roll.signed_by
+                else ""
+            ),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     return bytes(pdf.output())
 
 
@@ -107,29 +131,49 @@ def receipts_pdf(memberships: list[Membership]) -> bytes:
         pdf.set_font("helvetica", "", 9)
         method = m.get_payment_method_display() if m.payment_method else ""
         cash = m.payment_method in ("", PaymentMethod.CASH)
-        pdf.multi_cell(0, 5, _latin("Ricevuta di versamento della quota di iscrizione" + (
-            " in contanti" if cash else f" – {method}")), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0,
+            5,
+            _latin("Ricevuta di versamento della quota di iscrizione" + (" in contanti" if cash else f" – {method}")),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         pdf.ln(3)
         pdf.set_font("helvetica", "B", 11)
         pdf.cell(0, 7, _latin(f"Ricevuta n. {m.cash_receipt_number}"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", "", 10)
         paid_at = timezone.localtime(m.paid_at).strftime("%d/%m/%Y %H:%M") if m.paid_at else ""
-        for line in (f"Data: {paid_at}", f"Ricevuto da: {m.person.full_name}",
-                     f"Codice fiscale: {m.person.codice_fiscale}",
-                     f"Causale: quota di iscrizione {m.year}, tessera n. {display(m.card_number)}",
-                     *([] if cash else [f"Pagamento: {method}, riferimento {m.payment_reference}"])):
+        for line in (
+            f"Data: {paid_at}",
+            f"Ricevuto da: {m.person.full_name}",
+            f"Codice fiscale: {m.person.codice_fiscale}",
+            f"Causale: quota di iscrizione {m.year}, tessera n. {display(m.card_number)}",
+            *([] if cash else [f"Pagamento: {method}, riferimento {m.payment_reference}"]),
+        ):
             pdf.multi_cell(0, 6, _latin(line), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
         for fee_line in m.fee_explanation.get("lines", []):
             pdf.cell(95, 6, _latin(str(fee_line["label"])), border="B")
-            pdf.cell(0, 6, _latin(format_cents(int(fee_line["amount_cents"]))), border="B", align="R",
-                     new_x="LMARGIN", new_y="NEXT")
+            pdf.cell(
+                0,
+                6,
+                _latin(format_cents(int(fee_line["amount_cents"]))),
+                border="B",
+                align="R",
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
         pdf.set_font("helvetica", "B", 10)
         pdf.cell(95, 7, "Totale versato in contanti" if cash else "Totale versato")
         pdf.cell(0, 7, _latin(format_cents(m.fee_cents)), align="R", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", "", 9)
         pdf.ln(4)
         collector = (m.registered_by.get_full_name() or m.registered_by.get_username()) if m.registered_by else ""
-        pdf.multi_cell(0, 5, _latin(f"Incassato per il circolo{' da ' + collector if collector else ''}. "
-                                    "Firma: ______________________"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            0,
+            5,
+            _latin(f"Incassato per il circolo{' da ' + collector if collector else ''}. Firma: ______________________"),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     return bytes(pdf.output())

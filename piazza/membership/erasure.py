@@ -28,8 +28,14 @@ from piazza.membership.models import (
 
 ERASURE: Declaration = {
     Membership: {
-        "person": LINK, "payer_fingerprint": BLANK, "payer_name": PSEUDONYM, "cash_receipt_number": KEEP,
-        "paper_form": FILE, "signature_scan": FILE, "end_reason": BLANK, "payment_reference": KEEP,
+        "person": LINK,
+        "payer_fingerprint": BLANK,
+        "payer_name": PSEUDONYM,
+        "cash_receipt_number": KEEP,
+        "paper_form": FILE,
+        "signature_scan": FILE,
+        "end_reason": BLANK,
+        "payment_reference": KEEP,
         "card_number": KEEP,
     },
     CardBlock: {"person": LINK, "reason": BLANK, "lift_note": BLANK},
@@ -37,8 +43,13 @@ ERASURE: Declaration = {
     Objection: {"reason": BLANK, "decision_reason": BLANK, "appeal_reason": BLANK, "counter_appeal_reason": BLANK},
     # Rule M18: the appeals on an objection, with their reasons (the outcome stays on the membership).
     Appeal: {"reason": BLANK, "counter_reason": BLANK, "decision_reason": BLANK},
-    RollEntry: {"person": LINK, "first_name": PSEUDONYM, "last_name": PSEUDONYM, "birth_date": NULL,
-                "card_number": KEEP},
+    RollEntry: {
+        "person": LINK,
+        "first_name": PSEUDONYM,
+        "last_name": PSEUDONYM,
+        "birth_date": NULL,
+        "card_number": KEEP,
+    },
     Supporter: {"person": LINK},
     # A flag names the person (invalid code, age) or the value they share with others (address,
     # instrument, email): the flag is emptied and the person leaves it; a new scan re-flags the others.
@@ -59,7 +70,8 @@ CERTIFIED = [RollStatus.SIGNED, RollStatus.RATIFIED, RollStatus.REFERRED]
 
 NOT_PERSONAL: Declaration = {
     Membership: {
-        "currency": "an ISO currency code", "fee_explanation": "how the fee was computed: amounts and rule ids",
+        "currency": "an ISO currency code",
+        "fee_explanation": "how the fee was computed: amounts and rule ids",
         "art9_text_version": "the version of the art. 9 text accepted (proof)",
         "declarations_text_version": "the version of the declarations accepted (proof)",
     },
@@ -73,14 +85,23 @@ NOT_PERSONAL: Declaration = {
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
     memberships = Membership.objects.filter(person=person)
     paid = list(memberships.filter(status__in=PAID).exclude(paid_at=None))
-    held = holds.keep(paid, kind="accounting", fields=HELD_FEE_FIELDS,
-                      start=lambda m: m.paid_at.date(), why="Quota associativa pagata: scritture contabili")
+    held = holds.keep(
+        paid,
+        kind="accounting",
+        fields=HELD_FEE_FIELDS,
+        start=lambda m: m.paid_at.date(),
+        why="Quota associativa pagata: scritture contabili",
+    )
     unheld = {k: v for k, v in ERASURE[Membership].items() if k not in HELD_FEE_FIELDS}
     entries = RollEntry.objects.filter(person=person)
     certified = list(entries.filter(roll__status__in=CERTIFIED).select_related("roll"))
-    held_entries = holds.keep(certified, kind="congress_roll", fields=HELD_ROLL_FIELDS,
-                              start=lambda e: (e.roll.signed_at or e.roll.computed_at).date(),
-                              why="Anagrafe certificata di un congresso svolto (M16)")
+    held_entries = holds.keep(
+        certified,
+        kind="congress_roll",
+        fields=HELD_ROLL_FIELDS,
+        start=lambda e: (e.roll.signed_at or e.roll.computed_at).date(),
+        why="Anagrafe certificata di un congresso svolto (M16)",
+    )
     unheld_entries = {k: v for k, v in ERASURE[RollEntry].items() if k not in HELD_ROLL_FIELDS}
     return {
         "memberships": scrub(memberships, unheld) + scrub(memberships, ERASURE[Membership], skip_pks=held),
@@ -89,8 +110,7 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
         "transfers": scrub(Transfer.objects.filter(membership__person=person), ERASURE[Transfer]),
         "objections": scrub(Objection.objects.filter(membership__person=person), ERASURE[Objection]),
         "appeals": scrub(Appeal.objects.filter(objection__membership__person=person), ERASURE[Appeal]),
-        "roll_entries": scrub(entries, unheld_entries)
-        + scrub(entries, ERASURE[RollEntry], skip_pks=held_entries),
+        "roll_entries": scrub(entries, unheld_entries) + scrub(entries, ERASURE[RollEntry], skip_pks=held_entries),
         "roll_entries_held": len(held_entries),
         "supporters": Supporter.objects.filter(person=person, withdrawn_at=None).update(withdrawn_at=timezone.now()),
         "anomaly_flags": _leave_flags(person),
@@ -98,8 +118,9 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
 
 
 def _leave_flags(person: Any) -> int:
-    flags = AnomalyFlag.objects.filter(pk__in=list(AnomalyFlag.objects.filter(people=person).values_list(
-        "pk", flat=True)))
+    flags = AnomalyFlag.objects.filter(
+        pk__in=list(AnomalyFlag.objects.filter(people=person).values_list("pk", flat=True))
+    )
     for flag in flags:
         flag.people.remove(person)
     return scrub(flags, {k: v for k, v in ERASURE[AnomalyFlag].items() if k != "people"})

@@ -74,13 +74,23 @@ class FeeQuote:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "year": self.year, "currency": self.currency, "age": self.age, "reduced": self.reduced,
-            "total_cents": self.total_cents, "national_cents": self.national_cents,
+            "year": self.year,
+            "currency": self.currency,
+            "age": self.age,
+            "reduced": self.reduced,
+            "total_cents": self.total_cents,
+            "national_cents": self.national_cents,
             "territorial_cents": self.territorial_cents,
             "lines": [
-                {"code": x.code, "label": x.label, "full_cents": x.full_cents,
-                 "amount_cents": x.amount_cents, "national_cents": x.national_cents,
-                 "territorial_cents": x.territorial_cents, "note": x.note}
+                {
+                    "code": x.code,
+                    "label": x.label,
+                    "full_cents": x.full_cents,
+                    "amount_cents": x.amount_cents,
+                    "national_cents": x.national_cents,
+                    "territorial_cents": x.territorial_cents,
+                    "note": x.note,
+                }
                 for x in self.lines
             ],
         }
@@ -125,25 +135,44 @@ def compute_fee(
     """The fee a person pays for `schedule.year` if they join on `on` (rules M5–M8)."""
     age = age_on(birth_date, on) if birth_date else None
     reduced = is_reduced(schedule, age)
-    note = (_("ridotta al %(p)s%% per chi ha tra %(a)s e %(b)s anni")
-            % {"p": schedule.reduced_percent, "a": schedule.reduced_min_age,
-               "b": schedule.reduced_max_age}) if reduced else ""
+    note = (
+        (
+            _("ridotta al %(p)s%% per chi ha tra %(a)s e %(b)s anni")
+            % {"p": schedule.reduced_percent, "a": schedule.reduced_min_age, "b": schedule.reduced_max_age}
+        )
+        if reduced
+        else ""
+    )
 
     def line(code: str, label: str, full: int, national_percent: int) -> FeeLine:
         amount = percent_of(full, schedule.reduced_percent) if reduced else full
         national, territorial = split(amount, national_percent)
         return FeeLine(code, label, full, amount, national, territorial, note)
 
-    lines = [line("base", _("Quota di iscrizione %(year)s") % {"year": schedule.year},
-                  schedule.base_fee_cents, schedule.base_fee_national_percent)]
+    lines = [
+        line(
+            "base",
+            _("Quota di iscrizione %(year)s") % {"year": schedule.year},
+            schedule.base_fee_cents,
+            schedule.base_fee_national_percent,
+        )
+    ]
     if schedule.national_surcharge_cents:
-        lines.append(line("national_surcharge", _("Maggiorazione nazionale"),
-                          schedule.national_surcharge_cents,
-                          schedule.national_surcharge_national_percent))
+        lines.append(
+            line(
+                "national_surcharge",
+                _("Maggiorazione nazionale"),
+                schedule.national_surcharge_cents,
+                schedule.national_surcharge_national_percent,
+            )
+        )
     if regional_surcharge_cents:
-        label = (_("Maggiorazione regionale (%(region)s)") % {"region": region_name}
-                 if region_name else _("Maggiorazione regionale"))
-        lines.append(line("regional_surcharge", label, regional_surcharge_cents,
-                          schedule.regional_surcharge_national_percent))
-    return FeeQuote(year=schedule.year, currency=schedule.currency, age=age, reduced=reduced,
-                    lines=lines)
+        label = (
+            _("Maggiorazione regionale (%(region)s)") % {"region": region_name}
+            if region_name
+            else _("Maggiorazione regionale")
+        )
+        lines.append(
+            line("regional_surcharge", label, regional_surcharge_cents, schedule.regional_surcharge_national_percent)
+        )
+    return FeeQuote(year=schedule.year, currency=schedule.currency, age=age, reduced=reduced, lines=lines)

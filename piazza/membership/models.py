@@ -36,33 +36,48 @@ class MembershipRules(models.Model):
     min_age = models.PositiveSmallIntegerField(_("età minima"), null=True, blank=True)  # M2
     max_plausible_age = models.PositiveSmallIntegerField(_("età oltre cui segnalare"), null=True, blank=True)
     max_per_instrument = models.PositiveSmallIntegerField(
-        _("tessere massime pagate con lo stesso strumento"), null=True, blank=True)  # M24
+        _("tessere massime pagate con lo stesso strumento"), null=True, blank=True
+    )  # M24
     refuse_prepaid_cards = models.BooleanField(_("rifiuta carte prepagate"), null=True, blank=True)  # M24
     cash_allowed = models.BooleanField(_("contanti ammessi al circolo"), null=True, blank=True)
     # Issue 11 item 11: the methods the circolo desk offers, comma-separated codes of
     # `DESK_METHODS` (cash still needs `cash_allowed`); empty = inherit.
     desk_methods = models.CharField(_("metodi di pagamento al circolo"), max_length=100, blank=True, default="")
     out_of_area_cap_percent = models.PositiveSmallIntegerField(
-        _("quota massima di iscritti fuori area, %"), null=True, blank=True)  # M23
-    objection_days = models.PositiveSmallIntegerField(_("giorni per contestare un'iscrizione"),  # M18
-                                                      null=True, blank=True)
+        _("quota massima di iscritti fuori area, %"), null=True, blank=True
+    )  # M23
+    objection_days = models.PositiveSmallIntegerField(
+        _("giorni per contestare un'iscrizione"),  # M18
+        null=True,
+        blank=True,
+    )
     appeal_hours = models.PositiveSmallIntegerField(_("ore per il ricorso"), null=True, blank=True)  # M18
-    counter_appeal_hours = models.PositiveSmallIntegerField(_("ore per il controricorso"),  # M18
-                                                            null=True, blank=True)
+    counter_appeal_hours = models.PositiveSmallIntegerField(
+        _("ore per il controricorso"),  # M18
+        null=True,
+        blank=True,
+    )
     cluster_threshold = models.PositiveSmallIntegerField(
-        _("persone con lo stesso recapito oltre cui segnalare"), null=True, blank=True)
-    spike_window_days = models.PositiveSmallIntegerField(_("giorni prima della scadenza da osservare"),
-                                                         null=True, blank=True)
-    spike_factor = models.PositiveSmallIntegerField(_("moltiplicatore rispetto alla media storica"),
-                                                    null=True, blank=True)
+        _("persone con lo stesso recapito oltre cui segnalare"), null=True, blank=True
+    )
+    spike_window_days = models.PositiveSmallIntegerField(
+        _("giorni prima della scadenza da osservare"), null=True, blank=True
+    )
+    spike_factor = models.PositiveSmallIntegerField(
+        _("moltiplicatore rispetto alla media storica"), null=True, blank=True
+    )
     appeal_decision_hours_regional = models.PositiveSmallIntegerField(
-        _("ore per decidere un ricorso, commissione regionale (M18)"), null=True, blank=True)
+        _("ore per decidere un ricorso, commissione regionale (M18)"), null=True, blank=True
+    )
     appeal_decision_hours_national = models.PositiveSmallIntegerField(
-        _("ore per decidere un ricorso, commissione nazionale (M18)"), null=True, blank=True)
+        _("ore per decidere un ricorso, commissione nazionale (M18)"), null=True, blank=True
+    )
     min_members_online = models.PositiveSmallIntegerField(
-        _("iscritti minimi di un circolo online (M12)"), null=True, blank=True)
+        _("iscritti minimi di un circolo online (M12)"), null=True, blank=True
+    )
     min_members_punto_pd = models.PositiveSmallIntegerField(
-        _("persone minime dello stesso luogo per un Punto PD (M12)"), null=True, blank=True)
+        _("persone minime dello stesso luogo per un Punto PD (M12)"), null=True, blank=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -144,13 +159,16 @@ class FeeSchedule(models.Model):
     base_fee_cents = models.PositiveIntegerField(_("quota base (centesimi)"), default=1500)
     national_surcharge_cents = models.PositiveIntegerField(_("maggiorazione nazionale (centesimi)"), default=0)
     regional_surcharge_cap_cents = models.PositiveIntegerField(
-        _("tetto della maggiorazione regionale"), default=2000)  # M6
+        _("tetto della maggiorazione regionale"), default=2000
+    )  # M6
     total_cap_cents = models.PositiveIntegerField(_("tetto del totale all'iscrizione"), default=4000)  # M6
     regional_deadline = models.DateField(_("termine per le maggiorazioni regionali"))  # M6
     reduced_min_age = models.PositiveSmallIntegerField(default=16)
     reduced_max_age = models.PositiveSmallIntegerField(default=26)
-    reduced_percent = models.PositiveSmallIntegerField(_("percentuale pagata nella fascia ridotta"),  # M7
-                                                       default=50)
+    reduced_percent = models.PositiveSmallIntegerField(
+        _("percentuale pagata nella fascia ridotta"),  # M7
+        default=50,
+    )
     # Rule M8 splits. The base fee's split is not in the rule: open, default all territorial.
     base_fee_national_percent = models.PositiveSmallIntegerField(default=0)
     national_surcharge_national_percent = models.PositiveSmallIntegerField(default=80)
@@ -178,8 +196,9 @@ class RegionalSurcharge(models.Model):
     region = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
     amount_cents = models.PositiveIntegerField()
     set_at = models.DateTimeField(default=timezone.now)
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="+")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["schedule", "region"], name="surcharge_one_per_region")]
@@ -270,14 +289,16 @@ class Membership(models.Model):
     payer_fingerprint = models.CharField(max_length=128, blank=True, db_index=True)
     payer_name = models.CharField(max_length=200, blank=True)
     prepaid_instrument = models.BooleanField(default=False)
-    payment_id = models.BigIntegerField(null=True, blank=True, db_index=True,
-                                        help_text=_("Pagamento online (payments.Payment)"))
+    payment_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text=_("Pagamento online (payments.Payment)")
+    )
     # The receipt of a fee collected at the circolo, whatever the method (issue 11 item 12; the
     # name is historical: cash receipts came first).
     cash_receipt_number = models.CharField(max_length=30, blank=True)
     # At the circolo: who registered, the digitised paper form.
-    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                      on_delete=models.PROTECT, related_name="+")
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     paper_form = models.FileField(upload_to="membership/forms/%Y/", blank=True)
     signature_scan = models.FileField(upload_to="membership/signatures/%Y/", blank=True)
     # Issue 11 item 12: the secretary collected the signed paper form (M14), its consents recorded
@@ -288,8 +309,9 @@ class Membership(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     effective_at = models.DateTimeField(null=True, blank=True)
     delivery = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
-    delivered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="+")
+    delivered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.TextField(blank=True)
     objection_deadline = models.DateTimeField(null=True, blank=True)
@@ -302,10 +324,12 @@ class Membership(models.Model):
         verbose_name_plural = _("iscrizioni")
         constraints = [
             # Rule M4 and the "second membership" bad input: one live membership per person/year.
-            models.UniqueConstraint(fields=["person", "year"], condition=Q(status__in=LIVE_STATUSES),
-                                    name="membership_one_per_person_year"),
-            models.UniqueConstraint(fields=["year", "card_number"], condition=~Q(card_number=""),
-                                    name="membership_card_unique_per_year"),
+            models.UniqueConstraint(
+                fields=["person", "year"], condition=Q(status__in=LIVE_STATUSES), name="membership_one_per_person_year"
+            ),
+            models.UniqueConstraint(
+                fields=["year", "card_number"], condition=~Q(card_number=""), name="membership_card_unique_per_year"
+            ),
         ]
         indexes = [
             models.Index(fields=["circolo", "year", "status"]),
@@ -325,16 +349,20 @@ class CardBlock(models.Model):
     blocked_at = models.DateTimeField(default=timezone.now)
     blocked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     lifted_at = models.DateTimeField(null=True, blank=True)
-    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+")
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     lift_note = models.TextField(blank=True)
 
     objects = ScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-blocked_at"]
-        constraints = [models.UniqueConstraint(fields=["person"], condition=Q(lifted_at__isnull=True),
-                                               name="card_block_one_active")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"], condition=Q(lifted_at__isnull=True), name="card_block_one_active"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.person}: {self.reason[:40]}"
@@ -359,11 +387,13 @@ class Transfer(models.Model):
     reason = models.TextField(_("motivo (lavoro, studio, domicilio…)"))
     status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.REQUESTED)
     requested_at = models.DateTimeField(default=timezone.now)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision_reason = models.TextField(blank=True)
     origin_notified_at = models.DateTimeField(null=True, blank=True)
 
@@ -371,8 +401,9 @@ class Transfer(models.Model):
 
     class Meta:
         ordering = ["-requested_at"]
-        constraints = [models.UniqueConstraint(fields=["membership"], condition=Q(status="requested"),
-                                               name="transfer_one_pending")]
+        constraints = [
+            models.UniqueConstraint(fields=["membership"], condition=Q(status="requested"), name="transfer_one_pending")
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_circolo} → {self.to_circolo}"
@@ -402,8 +433,9 @@ class Objection(models.Model):
     reason = models.TextField(_("motivo"))
     status = models.CharField(max_length=10, choices=ObjectionStatus.choices, default=ObjectionStatus.OPEN)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision_reason = models.TextField(blank=True)
     appeal_deadline = models.DateTimeField(null=True, blank=True)
     appeal_filed_at = models.DateTimeField(null=True, blank=True)
@@ -455,8 +487,9 @@ class Appeal(models.Model):
     outcome = models.CharField(max_length=12, choices=AppealOutcome.choices, blank=True)
     decision_reason = models.TextField(blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     membership_admitted = models.BooleanField(null=True, help_text=_("L'iscrizione resta valida dopo la decisione?"))
     next_appeal_deadline = models.DateTimeField(null=True, blank=True)
 
@@ -490,8 +523,8 @@ class Congress(models.Model):
     cut_off = models.DateTimeField(_("termine per l'iscrizione (al secondo)"))
     membership_years = models.JSONField(_("anni di tesseramento validi"), default=list)
     require_effective = models.BooleanField(
-        _("solo tessere consegnate"), default=True,
-        help_text=_("Solo iscrizioni pagate ed effettive entro il termine."))  # M13/M17
+        _("solo tessere consegnate"), default=True, help_text=_("Solo iscrizioni pagate ed effettive entro il termine.")
+    )  # M13/M17
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
 
@@ -531,8 +564,9 @@ class Roll(models.Model):
     computed_at = models.DateTimeField(default=timezone.now)
     computed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField(null=True, blank=True)
-    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                  related_name="+")
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
 
     objects = RollQuerySet.as_manager()
@@ -570,11 +604,17 @@ class RollEntry(models.Model):
         return f"{self.last_name} {self.first_name} ({self.card_number})"
 
     def hash_line(self) -> str:
-        return "|".join([
-            str(self.person_id), self.card_number, self.last_name, self.first_name,
-            self.birth_date.isoformat() if self.birth_date else "", self.paid_at.isoformat(),
-            self.effective_at.isoformat() if self.effective_at else "",
-        ])
+        return "|".join(
+            [
+                str(self.person_id),
+                self.card_number,
+                self.last_name,
+                self.first_name,
+                self.birth_date.isoformat() if self.birth_date else "",
+                self.paid_at.isoformat(),
+                self.effective_at.isoformat() if self.effective_at else "",
+            ]
+        )
 
 
 class RollVote(models.Model):
@@ -610,13 +650,29 @@ class RollVote(models.Model):
 # Where an anomaly flag's evidence keeps its summary as a message id and parameters (core.i18n).
 ANOMALY_SUMMARY_KEY = "_summary"
 EVIDENCE_LABELS = {
-    "count": _("quanti"), "limit": _("limite della federazione"), "first_paid": _("primo pagamento"),
-    "last_paid": _("ultimo pagamento"), "payer_names": _("nomi dei pagatori"), "value": _("recapito"),
-    "threshold": _("soglia"), "address": _("indirizzo"), "codice_fiscale": _("codice fiscale"),
-    "problems": _("problemi"), "card": _("tessera"), "age": _("età"), "birth_date": _("data di nascita"),
-    "min": _("età minima"), "max": _("età massima plausibile"), "outside": _("fuori area"), "total": _("iscritti"),
-    "cap": _("tetto (%)"), "baseline": _("di solito"), "window_days": _("giorni considerati"),
-    "cut_off": _("scadenza"), "deadline": _("termine"), "factor": _("fattore"),
+    "count": _("quanti"),
+    "limit": _("limite della federazione"),
+    "first_paid": _("primo pagamento"),
+    "last_paid": _("ultimo pagamento"),
+    "payer_names": _("nomi dei pagatori"),
+    "value": _("recapito"),
+    "threshold": _("soglia"),
+    "address": _("indirizzo"),
+    "codice_fiscale": _("codice fiscale"),
+    "problems": _("problemi"),
+    "card": _("tessera"),
+    "age": _("età"),
+    "birth_date": _("data di nascita"),
+    "min": _("età minima"),
+    "max": _("età massima plausibile"),
+    "outside": _("fuori area"),
+    "total": _("iscritti"),
+    "cap": _("tetto (%)"),
+    "baseline": _("di solito"),
+    "window_days": _("giorni considerati"),
+    "cut_off": _("scadenza"),
+    "deadline": _("termine"),
+    "factor": _("fattore"),
 }
 
 
@@ -657,16 +713,18 @@ class AnomalyFlag(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     review_note = models.TextField(blank=True)
 
     objects = AnomalyFlagQuerySet.as_manager()
 
     class Meta:
         ordering = ["status", "-last_seen_at"]
-        constraints = [models.UniqueConstraint(fields=["federation", "year", "kind", "key"],
-                                               name="anomaly_flag_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["federation", "year", "kind", "key"], name="anomaly_flag_unique")
+        ]
 
     def __str__(self) -> str:
         return self.summary
@@ -724,7 +782,8 @@ class Supporter(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.ONLINE)
     support_declared_at = models.DateTimeField(null=True, blank=True, help_text=_("Dichiarazione di sostegno"))  # M3
     contact_consent_at = models.DateTimeField(  # M21
-        null=True, blank=True, help_text=_("Consenso all'uso dei recapiti"))
+        null=True, blank=True, help_text=_("Consenso all'uso dei recapiti")
+    )
     consent_text_version = models.CharField(max_length=20, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 

@@ -27,7 +27,9 @@ from piazza.payments.providers.registry import available_providers, get_provider
 from piazza.territory.models import Level, Territory
 
 COLLECTED_FEES = register_kind(
-    "membership_collected", _("Quote raccolte al circolo"), "debit",
+    "membership_collected",
+    _("Quote raccolte al circolo"),
+    "debit",
     _("Quote incassate dal circolo (contanti con ricevuta, POS, bonifico) non ancora versate in banca."),
 )
 
@@ -65,20 +67,34 @@ def fee_shares(membership: Membership) -> list[tuple[Territory, int, str]]:
 
 def fee_allocations(membership: Membership) -> list[tuple[Account, Money]]:
     """The allocations passed to the payments app: territory accounts and their share (M8)."""
-    return [(get_account("territory", territory=t, owner=t, currency=membership.currency),
-             Money(cents, membership.currency)) for t, cents, _reason in fee_shares(membership)]
+    return [
+        (
+            get_account("territory", territory=t, owner=t, currency=membership.currency),
+            Money(cents, membership.currency),
+        )
+        for t, cents, _reason in fee_shares(membership)
+    ]
 
 
 def book_offline_payment(membership: Membership, *, actor: Actor) -> None:
     """Debit the circolo's collected-fees account, credit each receiving territory (M8). Idempotent."""
     if membership.fee_cents == 0:
         return
-    collected = get_account(COLLECTED_FEES.code, owner=membership.circolo, territory=membership.circolo,
-                            key=membership.payment_method, currency=membership.currency)
+    collected = get_account(
+        COLLECTED_FEES.code,
+        owner=membership.circolo,
+        territory=membership.circolo,
+        key=membership.payment_method,
+        currency=membership.currency,
+    )
     entries = [(collected, Money(membership.fee_cents, membership.currency))]
     entries += [(account, -amount) for account, amount in fee_allocations(membership)]
     post_transaction(
-        actor=actor, cause=Cause.PAYMENT, entries=entries, about=membership, audit=False,
+        actor=actor,
+        cause=Cause.PAYMENT,
+        entries=entries,
+        about=membership,
+        audit=False,
         memo=f"Quota {membership.year} tessera {membership.card_number} ({membership.get_payment_method_display()})",
         idempotency_key=f"membership:{membership.pk}:offline",
     )
@@ -86,8 +102,13 @@ def book_offline_payment(membership: Membership, *, actor: Actor) -> None:
 
 # --- Online payments through piazza.payments (the Payable interface) ---------------------
 
-PROVIDER_METHODS = {"stripe": "card", "sandbox": "card", "paypal": "paypal", "sepa_dd": "sepa",
-                    "bank_transfer": "bank_transfer"}
+PROVIDER_METHODS = {
+    "stripe": "card",
+    "sandbox": "card",
+    "paypal": "paypal",
+    "sepa_dd": "sepa",
+    "bank_transfer": "bank_transfer",
+}
 
 
 def online_provider() -> str:
@@ -99,20 +120,31 @@ def online_provider() -> str:
     return identifiers[0] if identifiers else "sandbox"
 
 
-def start_online_payment(membership: Membership, *, actor: Actor, provider: str | None = None,
-                         return_url: str = "") -> Any:
+def start_online_payment(
+    membership: Membership, *, actor: Actor, provider: str | None = None, return_url: str = ""
+) -> Any:
     """The payment for an online application (idempotent per membership), with the M8 allocations."""
     person = membership.person
     email = person.primary_email
     return create_payment(
-        actor=actor, amount=Money(membership.fee_cents, membership.currency),
-        allocations=fee_allocations(membership), provider=provider or online_provider(),
+        actor=actor,
+        amount=Money(membership.fee_cents, membership.currency),
+        allocations=fee_allocations(membership),
+        provider=provider or online_provider(),
         description=f"Tessera PD {membership.year} – {person.full_name}"[:200],
-        creation_key=f"membership:{membership.pk}", payable=membership, payer=person,
-        payer_name=person.full_name, payer_email=email.value if email else "", territory=membership.circolo,
-        return_url=return_url, metadata={"membership": membership.pk, "year": membership.year,
-                                         # no rail imposed: the payer chooses on the payment page
-                                         "method_step": provider is None},
+        creation_key=f"membership:{membership.pk}",
+        payable=membership,
+        payer=person,
+        payer_name=person.full_name,
+        payer_email=email.value if email else "",
+        territory=membership.circolo,
+        return_url=return_url,
+        metadata={
+            "membership": membership.pk,
+            "year": membership.year,
+            # no rail imposed: the payer chooses on the payment page
+            "method_step": provider is None,
+        },
     )
 
 
@@ -142,11 +174,18 @@ def start_yearly_sepa(membership: Membership, *, actor: Actor, return_url: str =
     person = membership.person
     email = person.primary_email
     _schedule, payment = create_recurring(
-        actor=actor, amount=Money(membership.fee_cents, membership.currency),
-        allocations=fee_allocations(membership), provider=SEPA_PROVIDER, interval="yearly",
+        actor=actor,
+        amount=Money(membership.fee_cents, membership.currency),
+        allocations=fee_allocations(membership),
+        provider=SEPA_PROVIDER,
+        interval="yearly",
         description=f"Tessera PD (rinnovo annuale) – {person.full_name}"[:200],
-        creation_key=sepa_creation_key(membership), payable=membership, payer=person,
-        payer_name=person.full_name, payer_email=email.value if email else "", territory=membership.circolo,
+        creation_key=sepa_creation_key(membership),
+        payable=membership,
+        payer=person,
+        payer_name=person.full_name,
+        payer_email=email.value if email else "",
+        territory=membership.circolo,
         return_url=return_url,
     )
     return payment
@@ -154,15 +193,23 @@ def start_yearly_sepa(membership: Membership, *, actor: Actor, return_url: str =
 
 def yearly_schedule_for(membership: Membership) -> Any:
     """The active yearly SEPA schedule a membership started, if any."""
-    return RecurringSchedule.objects.filter(creation_key=sepa_creation_key(membership),
-                                            state=ScheduleState.ACTIVE).first()
+    return RecurringSchedule.objects.filter(
+        creation_key=sepa_creation_key(membership), state=ScheduleState.ACTIVE
+    ).first()
 
 
 def active_yearly_schedule(person: Any) -> Any:
     """The person's active yearly SEPA schedule for the membership fee, if any."""
-    return (RecurringSchedule.objects.filter(payer=person, provider=SEPA_PROVIDER, state=ScheduleState.ACTIVE,
-                                             creation_key__startswith="membership:sepa:")
-            .order_by("-created_at").first())
+    return (
+        RecurringSchedule.objects.filter(
+            payer=person,
+            provider=SEPA_PROVIDER,
+            state=ScheduleState.ACTIVE,
+            creation_key__startswith="membership:sepa:",
+        )
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def charge_cycle(payment: Payment) -> int:
@@ -192,8 +239,12 @@ class MembershipFeeHandler:
 
         if payable is None or charge_cycle(payment) >= 2:
             return
-        check_instrument(actor=actor, membership=payable, fingerprint=instrument_fingerprint(instrument.fingerprint),
-                         prepaid=instrument.prepaid)
+        check_instrument(
+            actor=actor,
+            membership=payable,
+            fingerprint=instrument_fingerprint(instrument.fingerprint),
+            prepaid=instrument.prepaid,
+        )
 
     def on_succeeded(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions.payment import after_online_payment, after_yearly_debit
@@ -207,8 +258,13 @@ class MembershipFeeHandler:
 
     def on_schedule_canceled(self, schedule: RecurringSchedule, payable: Any) -> None:
         if payable is not None:
-            record("membership.sepa_yearly_canceled", actor=None, obj=payable, territory=payable.circolo,
-                   data={"schedule": schedule.pk})
+            record(
+                "membership.sepa_yearly_canceled",
+                actor=None,
+                obj=payable,
+                territory=payable.circolo,
+                data={"schedule": schedule.pk},
+            )
 
     def on_failed(self, payment: Payment, payable: Any) -> None:
         """A failed charge may be retried on the same payment page: the application stays."""
@@ -224,8 +280,13 @@ class MembershipFeeHandler:
         end_after_refund(membership=payable, payment=payment)
 
     def on_disputed(self, payment: Payment, payable: Any, dispute: Dispute) -> None:
-        record("membership.fee_disputed", actor=None, obj=payable, territory=payable.circolo,
-               data={"payment": payment.pk, "state": getattr(dispute, "state", "")})
+        record(
+            "membership.fee_disputed",
+            actor=None,
+            obj=payable,
+            territory=payable.circolo,
+            data={"payment": payment.pk, "state": getattr(dispute, "state", "")},
+        )
 
 
 # --- The per-election Albo fee (2023 primaries: €2 for non-members) -------------------------
@@ -240,10 +301,18 @@ def start_election_fee(registration: Any, *, actor: Actor, provider: str | None 
     amount = Money(registration.fee_cents, "EUR")
     account = get_account("territory", territory=election.territory, owner=election.territory, currency="EUR")
     return create_payment(
-        actor=actor, amount=amount, allocations=[(account, amount)], provider=provider or online_provider(),
-        description=f"Albo – {election.name} – {person.full_name}"[:200], creation_key=f"albo:{registration.pk}",
-        payable=registration, payer=person, payer_name=person.full_name, payer_email=email.value if email else "",
-        territory=election.territory, return_url=return_url,
+        actor=actor,
+        amount=amount,
+        allocations=[(account, amount)],
+        provider=provider or online_provider(),
+        description=f"Albo – {election.name} – {person.full_name}"[:200],
+        creation_key=f"albo:{registration.pk}",
+        payable=registration,
+        payer=person,
+        payer_name=person.full_name,
+        payer_email=email.value if email else "",
+        territory=election.territory,
+        return_url=return_url,
         metadata={"election": election.pk, "method_step": provider is None},
     )
 
@@ -283,12 +352,19 @@ def fees_in_year(person_id: int, year: int, entity_path: str) -> int:
     """
     from piazza.membership.models import PAID_STATUSES
 
-    memberships = list(Membership.objects.filter(person_id=person_id, status__in=PAID_STATUSES, paid_at__year=year)
-                       .select_related("circolo"))
+    memberships = list(
+        Membership.objects.filter(person_id=person_id, status__in=PAID_STATUSES, paid_at__year=year).select_related(
+            "circolo"
+        )
+    )
     if not entity_path:
         return sum(m.fee_cents for m in memberships)
-    return sum(cents for m in memberships for territory, cents, _reason in fee_shares(m)
-               if territory.path.startswith(entity_path))
+    return sum(
+        cents
+        for m in memberships
+        for territory, cents, _reason in fee_shares(m)
+        if territory.path.startswith(entity_path)
+    )
 
 
 def election_fees_in_year(person_id: int, year: int, entity_path: str) -> int:
@@ -308,5 +384,6 @@ def register_contribution_sources() -> None:
     from piazza.compliance.rules import register_contribution_source
 
     register_contribution_source("membership.fees", "fee", fees_in_year, payables=["membership.membership"])
-    register_contribution_source("membership.election_fees", "fee", election_fees_in_year,
-                                 payables=["membership.electionregistration"])
+    register_contribution_source(
+        "membership.election_fees", "fee", election_fees_in_year, payables=["membership.electionregistration"]
+    )

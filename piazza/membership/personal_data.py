@@ -27,8 +27,16 @@ from piazza.membership.models import (
 SECTION = "membership"
 
 PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
-    Membership: ["person", "card_number", "payer_name", "payment_reference", "paper_form", "signature_scan",
-                 "end_reason", "fee_explanation"],
+    Membership: [
+        "person",
+        "card_number",
+        "payer_name",
+        "payment_reference",
+        "paper_form",
+        "signature_scan",
+        "end_reason",
+        "fee_explanation",
+    ],
     CardBlock: ["person", "reason", "lift_note"],
     Transfer: ["reason", "decision_reason"],
     Objection: ["reason", "decision_reason"],
@@ -45,23 +53,35 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     memberships = Membership.objects.filter(person=person).select_related("circolo").order_by("year", "applied_at")
     return {
         "membership.membership": rows(memberships, exclude=["registered_by", "delivered_by", "payment_id"]),
-        "membership.cardblock": rows(CardBlock.objects.filter(person=person).order_by("blocked_at"),
-                                     exclude=["blocked_by", "lifted_by"]),
-        "membership.transfer": rows(Transfer.objects.filter(membership__in=memberships).order_by("requested_at"),
-                                    exclude=["requested_by", "decided_by"]),
-        "membership.objection": rows(Objection.objects.filter(membership__in=memberships).order_by("raised_at"),
-                                     exclude=["raised_by", "decided_by"]),
-        "membership.appeal": rows(Appeal.objects.filter(objection__membership__in=memberships).order_by("filed_at"),
-                                  exclude=["filed_by", "decided_by"]),
+        "membership.cardblock": rows(
+            CardBlock.objects.filter(person=person).order_by("blocked_at"), exclude=["blocked_by", "lifted_by"]
+        ),
+        "membership.transfer": rows(
+            Transfer.objects.filter(membership__in=memberships).order_by("requested_at"),
+            exclude=["requested_by", "decided_by"],
+        ),
+        "membership.objection": rows(
+            Objection.objects.filter(membership__in=memberships).order_by("raised_at"),
+            exclude=["raised_by", "decided_by"],
+        ),
+        "membership.appeal": rows(
+            Appeal.objects.filter(objection__membership__in=memberships).order_by("filed_at"),
+            exclude=["filed_by", "decided_by"],
+        ),
         "membership.supporter": rows(Supporter.objects.filter(person=person)),
         "membership.electionregistration": rows(
             ElectionRegistration.objects.filter(supporter__person=person).order_by("registered_at"),
-            exclude=["payment_id"]),
-        "membership.rollentry": rows(RollEntry.objects.filter(person=person).select_related("roll")
-                                     .order_by("paid_at")),
+            exclude=["payment_id"],
+        ),
+        "membership.rollentry": rows(
+            RollEntry.objects.filter(person=person).select_related("roll").order_by("paid_at")
+        ),
         # The evidence and key of a flag name other people too: only what concerns this person.
-        "membership.anomalyflag": rows(AnomalyFlag.objects.filter(people=person).order_by("detected_at"),
-                                       exclude=["evidence", "key", "reviewed_by", "federation", "circolo"]),
-        "membership.renewalreminder": rows(RenewalReminder.objects.filter(previous__in=memberships)
-                                           .order_by("sent_at")),
+        "membership.anomalyflag": rows(
+            AnomalyFlag.objects.filter(people=person).order_by("detected_at"),
+            exclude=["evidence", "key", "reviewed_by", "federation", "circolo"],
+        ),
+        "membership.renewalreminder": rows(
+            RenewalReminder.objects.filter(previous__in=memberships).order_by("sent_at")
+        ),
     }

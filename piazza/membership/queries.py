@@ -50,18 +50,27 @@ def certified_roll(congress: Congress, circolo: Territory) -> Roll | None:
 
 
 def may_vote(congress: Congress, circolo: Territory, person: Person) -> Eligibility:
-    """"May this person vote in this circolo's congress?", answered from the certified snapshot only."""
+    """ "May this person vote in this circolo's congress?", answered from the certified snapshot only."""
     roll = certified_roll(congress, circolo)
     if roll is None:
-        return Eligibility(False, _("L'anagrafe del %(c)s per «%(k)s» non è ancora certificata.")
-                           % {"c": circolo.name, "k": congress.name})
+        return Eligibility(
+            False,
+            _("L'anagrafe del %(c)s per «%(k)s» non è ancora certificata.") % {"c": circolo.name, "k": congress.name},
+        )
     entry = RollEntry.objects.filter(roll=roll, person=person).first()
     if entry is None:
-        return Eligibility(False, _("%(p)s non è nell'anagrafe certificata del %(c)s (versione %(v)s).")
-                           % {"p": person, "c": circolo.name, "v": roll.version}, roll)
-    return Eligibility(True, _("%(p)s è nell'anagrafe certificata del %(c)s: tessera %(card)s, versione %(v)s, "
-                               "impronta %(h)s.") % {"p": person, "c": circolo.name, "card": entry.card_number,
-                                                     "v": roll.version, "h": roll.content_hash[:12]}, roll)
+        return Eligibility(
+            False,
+            _("%(p)s non è nell'anagrafe certificata del %(c)s (versione %(v)s).")
+            % {"p": person, "c": circolo.name, "v": roll.version},
+            roll,
+        )
+    return Eligibility(
+        True,
+        _("%(p)s è nell'anagrafe certificata del %(c)s: tessera %(card)s, versione %(v)s, impronta %(h)s.")
+        % {"p": person, "c": circolo.name, "card": entry.card_number, "v": roll.version, "h": roll.content_hash[:12]},
+        roll,
+    )
 
 
 # --- Statistics (dashboards) --------------------------------------------------------------
@@ -73,9 +82,12 @@ def scoped_memberships(user: Any) -> QuerySet[Membership]:
 
 def members_by_year(qs: QuerySet[Membership]) -> list[tuple[int, int, int]]:
     """(year, new, renewed) among paid memberships, oldest year first."""
-    rows = (qs.filter(status__in=PAID_STATUSES).values("year")
-            .annotate(new=Count("pk", filter=Q(is_renewal=False)), renewed=Count("pk", filter=Q(is_renewal=True)))
-            .order_by("year"))
+    rows = (
+        qs.filter(status__in=PAID_STATUSES)
+        .values("year")
+        .annotate(new=Count("pk", filter=Q(is_renewal=False)), renewed=Count("pk", filter=Q(is_renewal=True)))
+        .order_by("year")
+    )
     return [(r["year"], r["new"], r["renewed"]) for r in rows]
 
 
@@ -83,8 +95,11 @@ def members_by_child(qs: QuerySet[Membership], root: Territory, year: int) -> li
     """Paid members of `year` per territory one level below `root` (regions, federations or circoli)."""
     depth = root.depth + 1
     counts: Counter[str] = Counter()
-    for path, n in (qs.filter(year=year, status__in=PAID_STATUSES, circolo__path__startswith=root.path)
-                    .values_list("circolo__path").annotate(n=Count("pk"))):
+    for path, n in (
+        qs.filter(year=year, status__in=PAID_STATUSES, circolo__path__startswith=root.path)
+        .values_list("circolo__path")
+        .annotate(n=Count("pk"))
+    ):
         parts = path.strip("/").split("/")
         counts[parts[depth] if len(parts) > depth else parts[-1]] += n
     names = dict(Territory.objects.filter(pk__in=[int(k) for k in counts]).values_list("pk", "name"))
@@ -94,9 +109,11 @@ def members_by_child(qs: QuerySet[Membership], root: Territory, year: int) -> li
 def renewal_rates(qs: QuerySet[Membership], year: int) -> list[tuple[str, int, int]]:
     """Per circolo: (name, last year's paid members, of whom renewed this year)."""
     previous = qs.filter(year=year - 1, status__in=PAID_STATUSES)
-    renewed_people = set(Membership.objects.filter(year=year, status__in=LIVE_STATUSES,
-                                                   person_id__in=previous.values("person_id"))
-                         .values_list("person_id", flat=True))
+    renewed_people = set(
+        Membership.objects.filter(
+            year=year, status__in=LIVE_STATUSES, person_id__in=previous.values("person_id")
+        ).values_list("person_id", flat=True)
+    )
     per: dict[str, list[int]] = {}
     for name, person_id in previous.values_list("circolo__name", "person_id"):
         row = per.setdefault(name, [0, 0])
@@ -128,8 +145,7 @@ def members_by_province(qs: QuerySet[Membership], year: int) -> dict[str, int]:
     """Paid members per federation province code (ISTAT), for the map."""
     counts: Counter[str] = Counter()
     federations = dict(Territory.objects.filter(level=Level.FEDERATION).values_list("pk", "code"))
-    for path, n in (qs.filter(year=year, status__in=PAID_STATUSES).values_list("circolo__path")
-                    .annotate(n=Count("pk"))):
+    for path, n in qs.filter(year=year, status__in=PAID_STATUSES).values_list("circolo__path").annotate(n=Count("pk")):
         for part in path.strip("/").split("/"):
             code = federations.get(int(part))
             if code:
@@ -152,28 +168,47 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
 # How serious a kind of signal is for the guarantee commission (issue 11 item 18: the report and its
 # index are sorted by it). 3: money or identity (M4, M24); 2: patterns; 1: coincidences to check.
 FLAG_SEVERITY: dict[str, int] = {
-    FlagKind.SHARED_INSTRUMENT: 3, FlagKind.PREPAID_INSTRUMENT: 3, FlagKind.INVALID_CF: 3,
-    FlagKind.PRE_CUTOFF_SPIKE: 2, FlagKind.OUT_OF_AREA: 2, FlagKind.IMPLAUSIBLE_AGE: 2,
-    FlagKind.SHARED_EMAIL: 1, FlagKind.SHARED_PHONE: 1, FlagKind.SHARED_ADDRESS: 1,
+    FlagKind.SHARED_INSTRUMENT: 3,
+    FlagKind.PREPAID_INSTRUMENT: 3,
+    FlagKind.INVALID_CF: 3,
+    FlagKind.PRE_CUTOFF_SPIKE: 2,
+    FlagKind.OUT_OF_AREA: 2,
+    FlagKind.IMPLAUSIBLE_AGE: 2,
+    FlagKind.SHARED_EMAIL: 1,
+    FlagKind.SHARED_PHONE: 1,
+    FlagKind.SHARED_ADDRESS: 1,
 }
 
 
 def flag_severity(kind: str, evidence: dict[str, Any]) -> int:
     """A card shared within the federation's limit (M24 allows it) is a coincidence to check."""
-    if kind == FlagKind.SHARED_INSTRUMENT and isinstance(evidence.get("limit"), int) \
-            and int(evidence.get("count") or 0) <= evidence["limit"]:
+    if (
+        kind == FlagKind.SHARED_INSTRUMENT
+        and isinstance(evidence.get("limit"), int)
+        and int(evidence.get("count") or 0) <= evidence["limit"]
+    ):
         return 1
     return FLAG_SEVERITY.get(kind, 1)
 
 
 def anomaly_report(federation: Territory, year: int) -> list[AnomalyFlag]:
     """Open flags first, the most serious kinds first, then the ones involving most people."""
-    flags = list(AnomalyFlag.objects.filter(federation=federation, year=year).prefetch_related("people")
-                 .select_related("circolo", "reviewed_by").order_by("-last_seen_at"))
+    flags = list(
+        AnomalyFlag.objects.filter(federation=federation, year=year)
+        .prefetch_related("people")
+        .select_related("circolo", "reviewed_by")
+        .order_by("-last_seen_at")
+    )
     for flag in flags:
         flag.severity = flag_severity(flag.kind, flag.evidence)  # type: ignore[attr-defined]
-    return sorted(flags, key=lambda f: (f.status != FlagStatus.OPEN, -f.severity,  # type: ignore[attr-defined]
-                                        -len(f.people.all())))
+    return sorted(
+        flags,
+        key=lambda f: (
+            f.status != FlagStatus.OPEN,
+            -f.severity,  # type: ignore[attr-defined]
+            -len(f.people.all()),
+        ),
+    )
 
 
 @dataclass
@@ -190,8 +225,11 @@ def anomaly_index(federations: QuerySet[Territory], year: int) -> list[AnomalyIn
     queries whatever the number of federations."""
     ids = list(federations.values_list("pk", flat=True))
     flags: dict[int, Counter[str]] = {}
-    for row in (AnomalyFlag.objects.filter(federation_id__in=ids, year=year)
-                .values("federation_id", "kind", "status").annotate(n=Count("pk"))):
+    for row in (
+        AnomalyFlag.objects.filter(federation_id__in=ids, year=year)
+        .values("federation_id", "kind", "status")
+        .annotate(n=Count("pk"))
+    ):
         counts = flags.setdefault(row["federation_id"], Counter())
         if row["status"] == FlagStatus.OPEN:
             counts["open"] += row["n"]
@@ -200,29 +238,46 @@ def anomaly_index(federations: QuerySet[Territory], year: int) -> list[AnomalyIn
         else:
             counts["reviewed"] += row["n"]
     # A shared card is serious only beyond the federation's limit: read the few open ones.
-    for federation_id, kind, evidence in (AnomalyFlag.objects.filter(
-            federation_id__in=ids, year=year, status=FlagStatus.OPEN, kind=FlagKind.SHARED_INSTRUMENT)
-            .values_list("federation_id", "kind", "evidence")):
+    for federation_id, kind, evidence in AnomalyFlag.objects.filter(
+        federation_id__in=ids, year=year, status=FlagStatus.OPEN, kind=FlagKind.SHARED_INSTRUMENT
+    ).values_list("federation_id", "kind", "evidence"):
         if flag_severity(kind, evidence) >= 3:
             flags.setdefault(federation_id, Counter())["serious"] += 1
-    objections = dict(Objection.objects.filter(status=ObjectionStatus.OPEN, membership__circolo__parent_id__in=ids)
-                      .values("membership__circolo__parent_id").annotate(n=Count("pk"))
-                      .values_list("membership__circolo__parent_id", "n"))
-    rows = [AnomalyIndexRow(f, flags.get(f.pk, Counter())["serious"], flags.get(f.pk, Counter())["open"],
-                            flags.get(f.pk, Counter())["reviewed"], objections.get(f.pk, 0))
-            for f in federations]
+    objections = dict(
+        Objection.objects.filter(status=ObjectionStatus.OPEN, membership__circolo__parent_id__in=ids)
+        .values("membership__circolo__parent_id")
+        .annotate(n=Count("pk"))
+        .values_list("membership__circolo__parent_id", "n")
+    )
+    rows = [
+        AnomalyIndexRow(
+            f,
+            flags.get(f.pk, Counter())["serious"],
+            flags.get(f.pk, Counter())["open"],
+            flags.get(f.pk, Counter())["reviewed"],
+            objections.get(f.pk, 0),
+        )
+        for f in federations
+    ]
     return sorted(rows, key=lambda r: (-r.serious, -r.open, -r.objections, r.federation.name))
 
 
 def cash_receipts(circolo: Territory, day: dt.date) -> QuerySet[Membership]:
     """Fees a circolo collected in cash on `day` (local time), in receipt order."""
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-    return (Membership.objects.filter(circolo=circolo, paid_at__gte=start, paid_at__lt=start + dt.timedelta(days=1))
-            .exclude(cash_receipt_number="").select_related("person", "circolo", "registered_by").order_by("paid_at"))
+    return (
+        Membership.objects.filter(circolo=circolo, paid_at__gte=start, paid_at__lt=start + dt.timedelta(days=1))
+        .exclude(cash_receipt_number="")
+        .select_related("person", "circolo", "registered_by")
+        .order_by("paid_at")
+    )
 
 
 def pending_appeals(user: Any, *, roles: Any) -> Any:
     """Rule M18: appeals not yet decided within `user`'s scope, by decision deadline (overdue first)."""
-    return (Appeal.objects.visible_to(user, roles=roles).filter(decided_at__isnull=True)
-            .select_related("commission", "objection__membership__person", "objection__membership__circolo")
-            .order_by("decision_due", "pk"))
+    return (
+        Appeal.objects.visible_to(user, roles=roles)
+        .filter(decided_at__isnull=True)
+        .select_related("commission", "objection__membership__person", "objection__membership__circolo")
+        .order_by("decision_due", "pk")
+    )

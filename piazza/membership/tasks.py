@@ -19,14 +19,22 @@ def notify_transfer_origin(transfer_id: int) -> int:
     transfer = Transfer.objects.select_related("from_circolo", "to_circolo", "membership__person").get(pk=transfer_id)
     if transfer.origin_notified_at is not None:
         return 0
-    user_ids = RoleAssignment.objects.active().filter(
-        territory=transfer.from_circolo, role__in=[Role.MEMBERSHIP, Role.ORGANISATION]).values("user_id")
+    user_ids = (
+        RoleAssignment.objects.active()
+        .filter(territory=transfer.from_circolo, role__in=[Role.MEMBERSHIP, Role.ORGANISATION])
+        .values("user_id")
+    )
     emails = [u.email for u in get_user_model().objects.filter(pk__in=user_ids) if u.email]
     subject = _("Trasferimento di un iscritto: %(person)s") % {"person": transfer.membership.person}
-    body = _("%(person)s ha chiesto il trasferimento da %(a)s a %(b)s per questo motivo: %(reason)s.\n"
-             "Esito: %(status)s.") % {"person": transfer.membership.person, "a": transfer.from_circolo.name,
-                                      "b": transfer.to_circolo.name, "reason": transfer.reason,
-                                      "status": transfer.get_status_display()}
+    body = _(
+        "%(person)s ha chiesto il trasferimento da %(a)s a %(b)s per questo motivo: %(reason)s.\nEsito: %(status)s."
+    ) % {
+        "person": transfer.membership.person,
+        "a": transfer.from_circolo.name,
+        "b": transfer.to_circolo.name,
+        "reason": transfer.reason,
+        "status": transfer.get_status_display(),
+    }
     sent = send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, emails) if emails else 0
     Transfer.objects.filter(pk=transfer_id, origin_notified_at__isnull=True).update(origin_notified_at=timezone.now())
     return sent
@@ -60,8 +68,9 @@ def send_card_email(membership_id: int) -> int:
     if email is None or membership.status not in (Status.PAID, Status.EFFECTIVE):
         return 0
     link = settings.SITE_URL.rstrip("/") + reverse("membership:card", args=[card_token(membership)])
-    body = _("Benvenuta/o nel Partito Democratico!\nLa tua tessera %(year)s n. %(card)s del %(circolo)s è qui: "
-             "%(link)s") % {"year": membership.year, "card": membership.card_number,
-                            "circolo": membership.circolo.name, "link": link}
-    return send_mail(_("La tua tessera %(year)s") % {"year": membership.year}, body, settings.DEFAULT_FROM_EMAIL,
-                     [email.value])
+    body = _(
+        "Benvenuta/o nel Partito Democratico!\nLa tua tessera %(year)s n. %(card)s del %(circolo)s è qui: %(link)s"
+    ) % {"year": membership.year, "card": membership.card_number, "circolo": membership.circolo.name, "link": link}
+    return send_mail(
+        _("La tua tessera %(year)s") % {"year": membership.year}, body, settings.DEFAULT_FROM_EMAIL, [email.value]
+    )

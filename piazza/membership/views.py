@@ -98,6 +98,8 @@ from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Level, Role, Terr
 from piazza.territory.scoping import has_role_at, scope_paths
 
 DESK_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.TREASURY}
+
+
 def _membership_from_token(token: str) -> Membership:
     try:
         pk = signing.loads(token, salt=CARD_SALT)
@@ -161,8 +163,9 @@ def join(request: HttpRequest) -> HttpResponse:
     choices = [(c.pk, f"{c.name} ({c.get_kind_display()})") for c in options]
     year = timezone.localdate().year
     schedule = parameters_actions.schedule_for(year)
-    form = JoinForm(request.POST or None, circoli=choices,
-                    initial={"circolo": choices[0][0] if len(choices) == 1 else None})
+    form = JoinForm(
+        request.POST or None, circoli=choices, initial={"circolo": choices[0][0] if len(choices) == 1 else None}
+    )
     quote = None
     if schedule is not None and options:
         quote = parameters_actions.quote_for(schedule, options[0], None, timezone.localdate())
@@ -173,22 +176,35 @@ def join(request: HttpRequest) -> HttpResponse:
         circolo = Territory.objects.get(pk=data["circolo"])
         birth_comune, birth_country = _place(data["birth_place"])
         join_data = applicant_actions.JoinData(
-            first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
-            birth_date=data["birth_date"], birth_comune=birth_comune, birth_country=birth_country,
-            codice_fiscale=data["codice_fiscale"], citizenship=data["citizenship"],
-            has_residence_permit=data["has_residence_permit"], residence_street=data["residence_street"],
-            residence_cap=data["residence_cap"], residence_comune=comune, email=data["email"], phone=data["phone"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            sex=data["sex"],
+            birth_date=data["birth_date"],
+            birth_comune=birth_comune,
+            birth_country=birth_country,
+            codice_fiscale=data["codice_fiscale"],
+            citizenship=data["citizenship"],
+            has_residence_permit=data["has_residence_permit"],
+            residence_street=data["residence_street"],
+            residence_cap=data["residence_cap"],
+            residence_comune=comune,
+            email=data["email"],
+            phone=data["phone"],
             member_of_other_party=data["member_of_other_party"] == "yes",
-            declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
+            declarations_accepted=data["declarations_accepted"],
+            art9_authorised=data["art9_authorised"],
+        )
         try:
-            membership = join_actions.apply_for_membership(actor=request.user, data=join_data, circolo=circolo,
-                                                      channel=Channel.ONLINE, year=year)
+            membership = join_actions.apply_for_membership(
+                actor=request.user, data=join_data, circolo=circolo, channel=Channel.ONLINE, year=year
+            )
             from piazza.membership.payments import start_online_payment
 
             status_url = reverse("membership:status", args=[card_token(membership)])
             start_online_payment(membership, actor=request.user, return_url=status_url)
-            join_actions.send_application_link(membership=membership,
-                                          status_url=settings.SITE_URL.rstrip("/") + status_url)
+            join_actions.send_application_link(
+                membership=membership, status_url=settings.SITE_URL.rstrip("/") + status_url
+            )
         except ValidationError as error:
             if not _is_duplicate(error):
                 _apply_errors(form, error)
@@ -196,9 +212,18 @@ def join(request: HttpRequest) -> HttpResponse:
                 return redirect("membership:join_sent")
         else:
             return redirect("membership:join_sent")
-    return render(request, "membership/join.html", {
-        "form": form, "comune": comune, "comune_text": comune_text, "schedule": schedule, "quote": quote,
-        "year": year})
+    return render(
+        request,
+        "membership/join.html",
+        {
+            "form": form,
+            "comune": comune,
+            "comune_text": comune_text,
+            "schedule": schedule,
+            "quote": quote,
+            "year": year,
+        },
+    )
 
 
 def _is_duplicate(error: ValidationError) -> bool:
@@ -247,20 +272,31 @@ def renew(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404
     previous, year = found
     person = previous.person
-    form = RenewalForm(request.POST or None, initial={
-        "citizenship": person.citizenship, "residence_street": person.residence_street,
-        "residence_cap": person.residence_cap})
+    form = RenewalForm(
+        request.POST or None,
+        initial={
+            "citizenship": person.citizenship,
+            "residence_street": person.residence_street,
+            "residence_cap": person.residence_cap,
+        },
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         from piazza.membership.payments import sepa_available, start_online_payment, start_yearly_sepa
 
         try:
             membership = renewal_actions.renew_membership(
-                actor=request.user, previous=previous, year=year,
-                declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"],
-                member_of_other_party=data["member_of_other_party"] == "yes", citizenship=data["citizenship"],
-                has_residence_permit=data["has_residence_permit"], residence_street=data["residence_street"],
-                residence_cap=data["residence_cap"])
+                actor=request.user,
+                previous=previous,
+                year=year,
+                declarations_accepted=data["declarations_accepted"],
+                art9_authorised=data["art9_authorised"],
+                member_of_other_party=data["member_of_other_party"] == "yes",
+                citizenship=data["citizenship"],
+                has_residence_permit=data["has_residence_permit"],
+                residence_street=data["residence_street"],
+                residence_cap=data["residence_cap"],
+            )
             return_url = reverse("membership:status", args=[card_token(membership)])
             if data["yearly_sepa"] and sepa_available():
                 payment = start_yearly_sepa(membership, actor=request.user, return_url=return_url)
@@ -283,8 +319,9 @@ def albo(request: HttpRequest) -> HttpResponse:
     election = None
     if request.GET.get("elezione"):
         now = timezone.now()
-        election = get_object_or_404(AlboElection, pk=ascii_int(request.GET["elezione"]) or 0, opens_at__lte=now,
-                                     closes_at__gte=now)
+        election = get_object_or_404(
+            AlboElection, pk=ascii_int(request.GET["elezione"]) or 0, opens_at__lte=now, closes_at__gte=now
+        )
     if request.method == "POST" and (throttled := _throttled(request)):
         return throttled
     form = SupporterForm(request.POST or None)
@@ -297,14 +334,26 @@ def albo(request: HttpRequest) -> HttpResponse:
             form.add_error("residence_comune", str(exc))
         else:
             try:
-                supporter = albo_actions.register_supporter(actor=request.user, election=election,
-                                                       data=albo_actions.SupporterData(
-                    first_name=data["first_name"], last_name=data["last_name"], birth_date=data["birth_date"],
-                    codice_fiscale=data["codice_fiscale"], email=data["email"], phone=data["phone"],
-                    residence_street=data["residence_street"], residence_comune=residence,
-                    citizenship=data["citizenship"], birth_comune=birth_comune, birth_country=birth_country,
-                    has_residence_permit=data["has_residence_permit"], declares_support=data["declares_support"],
-                    consents_to_contact=data["consents_to_contact"]))
+                supporter = albo_actions.register_supporter(
+                    actor=request.user,
+                    election=election,
+                    data=albo_actions.SupporterData(
+                        first_name=data["first_name"],
+                        last_name=data["last_name"],
+                        birth_date=data["birth_date"],
+                        codice_fiscale=data["codice_fiscale"],
+                        email=data["email"],
+                        phone=data["phone"],
+                        residence_street=data["residence_street"],
+                        residence_comune=residence,
+                        citizenship=data["citizenship"],
+                        birth_comune=birth_comune,
+                        birth_country=birth_country,
+                        has_residence_permit=data["has_residence_permit"],
+                        declares_support=data["declares_support"],
+                        consents_to_contact=data["consents_to_contact"],
+                    ),
+                )
                 if supporter is not None:  # a brand-new person: the next step goes to the address typed
                     _send_albo_continuation(request, supporter, election)
             except ValidationError as error:
@@ -318,8 +367,11 @@ def albo(request: HttpRequest) -> HttpResponse:
 
 def _election_fee_payment(request: HttpRequest, supporter: Any, election: AlboElection | None) -> Any:
     """The payment of the election fee when one is due (non-members), else None."""
-    registration = (ElectionRegistration.objects.filter(supporter=supporter, election=election).first()
-                    if election is not None else None)
+    registration = (
+        ElectionRegistration.objects.filter(supporter=supporter, election=election).first()
+        if election is not None
+        else None
+    )
     if registration is None or not registration.fee_cents or registration.paid_at is not None:
         return None
     return start_election_fee(registration, actor=request.user, return_url=reverse("membership:albo_done"))
@@ -327,8 +379,9 @@ def _election_fee_payment(request: HttpRequest, supporter: Any, election: AlboEl
 
 def _send_albo_continuation(request: HttpRequest, supporter: Any, election: AlboElection | None) -> None:
     payment = _election_fee_payment(request, supporter, election)
-    payment_url = (settings.SITE_URL.rstrip("/") + reverse("payments:pay", args=[payment.token])
-                   if payment is not None else "")
+    payment_url = (
+        settings.SITE_URL.rstrip("/") + reverse("payments:pay", args=[payment.token]) if payment is not None else ""
+    )
     albo_actions.send_albo_continuation(supporter=supporter, election=election, payment_url=payment_url)
 
 
@@ -346,13 +399,13 @@ def albo_confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
         supporter = albo_actions.confirm_albo_registration(actor=request.user, token=token)
     except ValidationError as error:
-        return render(request, "membership/albo_confirm.html", {"pending": None, "errors": error.messages},
-                      status=410)
+        return render(request, "membership/albo_confirm.html", {"pending": None, "errors": error.messages}, status=410)
     payment = _election_fee_payment(request, supporter, pending.election)
     if payment is not None:
         return redirect("payments:pay", token=payment.token)
-    return render(request, "membership/albo_done.html", {"name": supporter.person.first_name,
-                                                          "election": pending.election})
+    return render(
+        request, "membership/albo_done.html", {"name": supporter.person.first_name, "election": pending.election}
+    )
 
 
 def albo_done(request: HttpRequest) -> HttpResponse:
@@ -365,8 +418,10 @@ def albo_done(request: HttpRequest) -> HttpResponse:
 
 def _circolo(request: HttpRequest, pk: int) -> Territory:
     """404 outside the official's scope (convention 11)."""
-    return get_object_or_404(Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
-                             .filter(level=Level.CIRCOLO), pk=pk)
+    return get_object_or_404(
+        Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE}).filter(level=Level.CIRCOLO),
+        pk=pk,
+    )
 
 
 @official_required(roles=DESK_ROLES | {Role.GUARANTEE})
@@ -386,18 +441,29 @@ def overview(request: HttpRequest) -> HttpResponse:
     by_sigla = {sigle.get(code, code): n for code, n in by_code.items()}
     circoli = Territory.objects.visible_to(request.user, roles=DESK_ROLES).filter(level=Level.CIRCOLO)
     federations = Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE}).filter(
-        level=Level.FEDERATION)
-    return render(request, "membership/overview.html", {
-        "year": year, "roots": roots, "by_child": by_child,
-        "chart_children": charts.bars(by_child, _("Iscritti %(y)s per territorio") % {"y": year}),
-        "by_year": by_year, "chart_years": charts.years(by_year, _("Iscritti per anno: nuovi e rinnovi")),
-        "renewals": renewals, "chart_renewals": charts.rates(renewals, _("Tasso di rinnovo per circolo")),
-        "ages": ages, "chart_ages": charts.pyramid(ages, _("Età e sesso degli iscritti")),
-        "chart_map": charts.italy(by_sigla, _("Iscritti per provincia")), "by_sigla": sorted(by_sigla.items()),
-        "circoli": circoli.order_by("name")[:200],
-        "anomaly_index": queries.anomaly_index(federations.order_by("name")[:120], year),
-        "congresses": Congress.objects.visible_to(request.user).order_by("-cut_off")[:20],
-    })
+        level=Level.FEDERATION
+    )
+    return render(
+        request,
+        "membership/overview.html",
+        {
+            "year": year,
+            "roots": roots,
+            "by_child": by_child,
+            "chart_children": charts.bars(by_child, _("Iscritti %(y)s per territorio") % {"y": year}),
+            "by_year": by_year,
+            "chart_years": charts.years(by_year, _("Iscritti per anno: nuovi e rinnovi")),
+            "renewals": renewals,
+            "chart_renewals": charts.rates(renewals, _("Tasso di rinnovo per circolo")),
+            "ages": ages,
+            "chart_ages": charts.pyramid(ages, _("Età e sesso degli iscritti")),
+            "chart_map": charts.italy(by_sigla, _("Iscritti per provincia")),
+            "by_sigla": sorted(by_sigla.items()),
+            "circoli": circoli.order_by("name")[:200],
+            "anomaly_index": queries.anomaly_index(federations.order_by("name")[:120], year),
+            "congresses": Congress.objects.visible_to(request.user).order_by("-cut_off")[:20],
+        },
+    )
 
 
 @official_required(roles=DESK_ROLES)
@@ -405,11 +471,19 @@ def overview(request: HttpRequest) -> HttpResponse:
 def circolo_members(request: HttpRequest, pk: int) -> HttpResponse:
     circolo = _circolo(request, pk)
     year = int(request.GET.get("anno") or timezone.localdate().year)
-    members = list(Membership.objects.filter(circolo=circolo, year=year).select_related("person")
-                   .order_by("person__last_name", "person__first_name"))
+    members = list(
+        Membership.objects.filter(circolo=circolo, year=year)
+        .select_related("person")
+        .order_by("person__last_name", "person__first_name")
+    )
     with transaction.atomic():
-        record("membership.view_members", actor=request.user, territory=circolo, kind=AuditKind.VIEW,
-               data={"year": year, "count": len(members)})
+        record(
+            "membership.view_members",
+            actor=request.user,
+            territory=circolo,
+            kind=AuditKind.VIEW,
+            data={"year": year, "count": len(members)},
+        )
     return render(request, "membership/circolo.html", {"circolo": circolo, "year": year, "members": members})
 
 
@@ -420,8 +494,13 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
     circolo = _circolo(request, pk)
     comuni = list(circolo.comuni.all()[:1])
     methods = payment_actions.desk_methods(circolo)
-    form = DeskJoinForm(request.POST or None, request.FILES or None, circoli=[(circolo.pk, circolo.name)],
-                        methods=methods, initial={"circolo": circolo.pk})
+    form = DeskJoinForm(
+        request.POST or None,
+        request.FILES or None,
+        circoli=[(circolo.pk, circolo.name)],
+        methods=methods,
+        initial={"circolo": circolo.pk},
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         # Bad scans are refused before anything is written (the attempt is audited by the action).
@@ -432,20 +511,41 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         birth_comune, birth_country = _place(data["birth_place"])
         join_data = applicant_actions.JoinData(
-            first_name=data["first_name"], last_name=data["last_name"], sex=data["sex"],
-            birth_date=data["birth_date"], birth_comune=birth_comune, birth_country=birth_country,
-            codice_fiscale=data["codice_fiscale"], citizenship=data["citizenship"],
-            has_residence_permit=data["has_residence_permit"], residence_street=data["residence_street"],
-            residence_cap=data["residence_cap"], residence_comune=comuni[0] if comuni else None,
-            email=data["email"], phone=data["phone"], member_of_other_party=data["member_of_other_party"] == "yes",
-            declarations_accepted=data["declarations_accepted"], art9_authorised=data["art9_authorised"])
-        paper = payment_actions.DeskPaperForm(collected=data["paper_form_signed"], consents=list(data["consents"]),
-                                      scan=data.get("paper_form"), signature_scan=data.get("signature_scan"))
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            sex=data["sex"],
+            birth_date=data["birth_date"],
+            birth_comune=birth_comune,
+            birth_country=birth_country,
+            codice_fiscale=data["codice_fiscale"],
+            citizenship=data["citizenship"],
+            has_residence_permit=data["has_residence_permit"],
+            residence_street=data["residence_street"],
+            residence_cap=data["residence_cap"],
+            residence_comune=comuni[0] if comuni else None,
+            email=data["email"],
+            phone=data["phone"],
+            member_of_other_party=data["member_of_other_party"] == "yes",
+            declarations_accepted=data["declarations_accepted"],
+            art9_authorised=data["art9_authorised"],
+        )
+        paper = payment_actions.DeskPaperForm(
+            collected=data["paper_form_signed"],
+            consents=list(data["consents"]),
+            scan=data.get("paper_form"),
+            signature_scan=data.get("signature_scan"),
+        )
         try:
             membership = payment_actions.register_at_desk(
-                actor=request.user, data=join_data, circolo=circolo, method=data["method"],
-                reference=data["reference"], fingerprint=data["instrument"], payer_name=data["payer_name"],
-                paper=paper)
+                actor=request.user,
+                data=join_data,
+                circolo=circolo,
+                method=data["method"],
+                reference=data["reference"],
+                fingerprint=data["instrument"],
+                payer_name=data["payer_name"],
+                paper=paper,
+            )
         except ValidationError as error:
             _apply_errors(form, error)
             form.add_error(None, _("Non è stato registrato nulla: né l'iscrizione né la quota. Correggi e riprova."))
@@ -460,8 +560,12 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _membership(request: HttpRequest, pk: int) -> Membership:
-    return get_object_or_404(Membership.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
-                             .select_related("person", "circolo"), pk=pk)
+    return get_object_or_404(
+        Membership.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE}).select_related(
+            "person", "circolo"
+        ),
+        pk=pk,
+    )
 
 
 def _transfer_destinations(membership: Membership) -> list[tuple[int, str]]:
@@ -481,28 +585,35 @@ def membership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     appeals with their deadlines (M18)."""
     membership = _membership(request, pk)
     with transaction.atomic():
-        record("membership.view", actor=request.user, obj=membership, territory=membership.circolo,
-               kind=AuditKind.VIEW)
+        record("membership.view", actor=request.user, obj=membership, territory=membership.circolo, kind=AuditKind.VIEW)
     block = CardBlock.objects.filter(person_id=membership.person_id, lifted_at__isnull=True).first()
     objections = list(membership.objections.select_related("raised_by", "decided_by"))
     now = timezone.now()
     _annotate_appeals(objections, request.user)
-    return render(request, "membership/membership.html", {
-        "m": membership, "pay_form": DeskPaymentForm(methods=payment_actions.desk_methods(membership.circolo),
-                                                     auto_id="pay_%s"),
-        "deliver_form": DeliverForm(auto_id="deliver_%s"),
-        "token": card_token(membership), "card_block": block, "block_form": BlockForm(auto_id="block_%s"),
-        "lift_form": LiftForm(auto_id="lift_%s"),
-        "transfers": Transfer.objects.filter(membership=membership).select_related("from_circolo", "to_circolo"),
-        "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership), auto_id="transfer_%s")
-        if membership.status in LIVE_STATUSES else None,
-        "objections": objections, "now": now,
-        "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
-        "objection_form": ObjectionForm(auto_id="objection_%s"),
-        "decision_form": ObjectionDecisionForm(auto_id="decision_%s"),
-        "appeal_form": AppealForm(auto_id="appeal_%s"),
-        "appeal_decision_form": AppealDecisionForm(prefix=APPEAL_DECISION_PREFIX),
-    })
+    return render(
+        request,
+        "membership/membership.html",
+        {
+            "m": membership,
+            "pay_form": DeskPaymentForm(methods=payment_actions.desk_methods(membership.circolo), auto_id="pay_%s"),
+            "deliver_form": DeliverForm(auto_id="deliver_%s"),
+            "token": card_token(membership),
+            "card_block": block,
+            "block_form": BlockForm(auto_id="block_%s"),
+            "lift_form": LiftForm(auto_id="lift_%s"),
+            "transfers": Transfer.objects.filter(membership=membership).select_related("from_circolo", "to_circolo"),
+            "transfer_form": TransferRequestForm(circoli=_transfer_destinations(membership), auto_id="transfer_%s")
+            if membership.status in LIVE_STATUSES
+            else None,
+            "objections": objections,
+            "now": now,
+            "objection_open": membership.objection_deadline is not None and now <= membership.objection_deadline,
+            "objection_form": ObjectionForm(auto_id="objection_%s"),
+            "decision_form": ObjectionDecisionForm(auto_id="decision_%s"),
+            "appeal_form": AppealForm(auto_id="appeal_%s"),
+            "appeal_decision_form": AppealDecisionForm(prefix=APPEAL_DECISION_PREFIX),
+        },
+    )
 
 
 def _annotate_appeals(objections: list[Objection], user: Any) -> None:
@@ -523,8 +634,10 @@ def _annotate_appeals(objections: list[Objection], user: Any) -> None:
         o.next_appeal_deadline = next_deadline  # type: ignore[attr-defined]
         o.next_instance_label = next_label  # type: ignore[attr-defined]
         for appeal in appeals:
-            appeal.can_decide = (appeal.decided_at is None  # type: ignore[attr-defined]
-                                 and objection_actions.is_commission_member(user, appeal.commission))
+            appeal.can_decide = (
+                appeal.decided_at is None  # type: ignore[attr-defined]
+                and objection_actions.is_commission_member(user, appeal.commission)
+            )
 
 
 def _done(request: HttpRequest, call: Any, success: str) -> Any:
@@ -547,9 +660,16 @@ def membership_block(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Indica il motivo e la condizione per sbloccare la tessera."))
     else:
-        _done(request, lambda: card_actions.block_card(actor=request.user, person=membership.person,
-                                                  territory=membership.circolo, reason=form.cleaned_data["reason"]),
-              _("Tessera bloccata: non sarà consegnata finché il blocco resta."))
+        _done(
+            request,
+            lambda: card_actions.block_card(
+                actor=request.user,
+                person=membership.person,
+                territory=membership.circolo,
+                reason=form.cleaned_data["reason"],
+            ),
+            _("Tessera bloccata: non sarà consegnata finché il blocco resta."),
+        )
     return redirect("membership:membership", pk=pk)
 
 
@@ -557,14 +677,20 @@ def membership_block(request: HttpRequest, pk: int) -> HttpResponse:
 @official_required(roles=DESK_ROLES)
 def membership_unblock(request: HttpRequest, pk: int) -> HttpResponse:
     membership = _membership(request, pk)
-    block = get_object_or_404(CardBlock.objects.visible_to(request.user, roles=DESK_ROLES),
-                              person_id=membership.person_id, lifted_at__isnull=True)
+    block = get_object_or_404(
+        CardBlock.objects.visible_to(request.user, roles=DESK_ROLES),
+        person_id=membership.person_id,
+        lifted_at__isnull=True,
+    )
     form = LiftForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Scrivi una nota che dica perché la tessera si sblocca."))
     else:
-        _done(request, lambda: card_actions.lift_card_block(actor=request.user, block=block,
-                                                       note=form.cleaned_data["note"]), _("Blocco tolto."))
+        _done(
+            request,
+            lambda: card_actions.lift_card_block(actor=request.user, block=block, note=form.cleaned_data["note"]),
+            _("Blocco tolto."),
+        )
     return redirect("membership:membership", pk=pk)
 
 
@@ -578,9 +704,13 @@ def transfer_request(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Scegli il circolo di destinazione e scrivi il motivo."))
     else:
         destination = get_object_or_404(Territory, pk=form.cleaned_data["to_circolo"], level=Level.CIRCOLO)
-        _done(request, lambda: transfer_actions.request_transfer(actor=request.user, membership=membership,
-                                                        to_circolo=destination, reason=form.cleaned_data["reason"]),
-              _("Richiesta inviata al %(c)s: decide il circolo di destinazione.") % {"c": destination.name})
+        _done(
+            request,
+            lambda: transfer_actions.request_transfer(
+                actor=request.user, membership=membership, to_circolo=destination, reason=form.cleaned_data["reason"]
+            ),
+            _("Richiesta inviata al %(c)s: decide il circolo di destinazione.") % {"c": destination.name},
+        )
     return redirect("membership:membership", pk=pk)
 
 
@@ -588,17 +718,32 @@ def transfer_request(request: HttpRequest, pk: int) -> HttpResponse:
 @shows_personal_data("membership.view_transfers", audited_inline=True)
 def transfers(request: HttpRequest) -> HttpResponse:
     """Transfers waiting for a circolo in the official's scope, with the M23 cap of each."""
-    pending = list(Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
-                   .filter(status=TransferStatus.REQUESTED)
-                   .select_related("membership__person", "from_circolo", "to_circolo").order_by("requested_at"))
+    pending = list(
+        Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
+        .filter(status=TransferStatus.REQUESTED)
+        .select_related("membership__person", "from_circolo", "to_circolo")
+        .order_by("requested_at")
+    )
     rows = []
     for transfer in pending:
         outside, total = transfer_actions.out_of_area_share(transfer.to_circolo, transfer.membership.year, extra=1)
         cap = rules_for(transfer.to_circolo).out_of_area_cap_percent
-        rows.append({"t": transfer, "outside": outside, "total": total, "cap": cap,
-                     "over": outside * 100 > cap * total, "form": TransferDecisionForm(prefix=f"t{transfer.pk}")})
-    decided = (Transfer.objects.visible_to(request.user, roles=DESK_ROLES).exclude(status=TransferStatus.REQUESTED)
-               .select_related("membership__person", "from_circolo", "to_circolo").order_by("-decided_at")[:30])
+        rows.append(
+            {
+                "t": transfer,
+                "outside": outside,
+                "total": total,
+                "cap": cap,
+                "over": outside * 100 > cap * total,
+                "form": TransferDecisionForm(prefix=f"t{transfer.pk}"),
+            }
+        )
+    decided = (
+        Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
+        .exclude(status=TransferStatus.REQUESTED)
+        .select_related("membership__person", "from_circolo", "to_circolo")
+        .order_by("-decided_at")[:30]
+    )
     with transaction.atomic():
         record("membership.view_transfers", actor=request.user, kind=AuditKind.VIEW, data={"pending": len(rows)})
     return render(request, "membership/transfers.html", {"rows": rows, "decided": decided})
@@ -607,23 +752,38 @@ def transfers(request: HttpRequest) -> HttpResponse:
 @require_POST
 @official_required(roles=DESK_ROLES)
 def transfer_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    transfer = get_object_or_404(Transfer.objects.visible_to(request.user, roles=DESK_ROLES)
-                                 .select_related("membership__person", "to_circolo", "from_circolo"), pk=pk)
+    transfer = get_object_or_404(
+        Transfer.objects.visible_to(request.user, roles=DESK_ROLES).select_related(
+            "membership__person", "to_circolo", "from_circolo"
+        ),
+        pk=pk,
+    )
     form = TransferDecisionForm(request.POST, prefix=f"t{transfer.pk}")
     if not form.is_valid():
         messages.error(request, _("Scegli se approvare o respingere il trasferimento."))
     else:
         approve = form.cleaned_data["decision"] == "approve"
-        _done(request, lambda: transfer_actions.decide_transfer(actor=request.user, transfer=transfer, approve=approve,
-                                                       reason=form.cleaned_data["reason"]),
-              (_("Trasferimento approvato; il circolo di origine è avvisato.") if approve
-               else _("Trasferimento respinto; il circolo di origine è avvisato.")))
+        _done(
+            request,
+            lambda: transfer_actions.decide_transfer(
+                actor=request.user, transfer=transfer, approve=approve, reason=form.cleaned_data["reason"]
+            ),
+            (
+                _("Trasferimento approvato; il circolo di origine è avvisato.")
+                if approve
+                else _("Trasferimento respinto; il circolo di origine è avvisato.")
+            ),
+        )
     return redirect("membership:transfers")
 
 
 def _objection(request: HttpRequest, pk: int) -> Objection:
-    return get_object_or_404(Objection.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
-                             .select_related("membership__circolo"), pk=pk)
+    return get_object_or_404(
+        Objection.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE}).select_related(
+            "membership__circolo"
+        ),
+        pk=pk,
+    )
 
 
 @require_POST
@@ -635,10 +795,16 @@ def objection_raise(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Indica chi contesta e il motivo."))
     else:
-        _done(request, lambda: objection_actions.raise_objection(actor=request.user, membership=membership,
-                                                       body=form.cleaned_data["body"],
-                                                       reason=form.cleaned_data["reason"]),
-              _("Contestazione registrata: decide la commissione di garanzia."))
+        _done(
+            request,
+            lambda: objection_actions.raise_objection(
+                actor=request.user,
+                membership=membership,
+                body=form.cleaned_data["body"],
+                reason=form.cleaned_data["reason"],
+            ),
+            _("Contestazione registrata: decide la commissione di garanzia."),
+        )
     return redirect("membership:membership", pk=pk)
 
 
@@ -650,10 +816,16 @@ def objection_decide(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Una decisione va scelta e motivata."))
     else:
-        _done(request, lambda: objection_actions.decide_objection(actor=request.user, objection=objection,
-                                                        uphold=form.cleaned_data["uphold"] == "yes",
-                                                        reason=form.cleaned_data["reason"]),
-              _("Decisione registrata: si apre il termine per il ricorso."))
+        _done(
+            request,
+            lambda: objection_actions.decide_objection(
+                actor=request.user,
+                objection=objection,
+                uphold=form.cleaned_data["uphold"] == "yes",
+                reason=form.cleaned_data["reason"],
+            ),
+            _("Decisione registrata: si apre il termine per il ricorso."),
+        )
     return redirect("membership:membership", pk=objection.membership_id)
 
 
@@ -666,12 +838,21 @@ def objection_appeal(request: HttpRequest, pk: int, stage: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Riporta i motivi del ricorso."))
     elif stage == "ricorso":
-        _done(request, lambda: objection_actions.file_appeal(actor=request.user, objection=objection,
-                                                   reason=form.cleaned_data["reason"]), _("Ricorso registrato."))
+        _done(
+            request,
+            lambda: objection_actions.file_appeal(
+                actor=request.user, objection=objection, reason=form.cleaned_data["reason"]
+            ),
+            _("Ricorso registrato."),
+        )
     elif stage == "controricorso":
-        _done(request, lambda: objection_actions.file_counter_appeal(actor=request.user, objection=objection,
-                                                           reason=form.cleaned_data["reason"]),
-              _("Controricorso registrato."))
+        _done(
+            request,
+            lambda: objection_actions.file_counter_appeal(
+                actor=request.user, objection=objection, reason=form.cleaned_data["reason"]
+            ),
+            _("Controricorso registrato."),
+        )
     else:
         raise Http404
     return redirect("membership:membership", pk=objection.membership_id)
@@ -685,16 +866,26 @@ APPEAL_DECISION_PREFIX = "appeal"  # the page has other "reason" fields: unique 
 @official_required(roles=APPEAL_ROLES)
 def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Rule M18: the competent commission decides an appeal (the action checks who sits on it)."""
-    appeal = get_object_or_404(Appeal.objects.visible_to(request.user, roles=APPEAL_ROLES)
-                               .select_related("objection__membership__circolo", "commission"), pk=pk)
+    appeal = get_object_or_404(
+        Appeal.objects.visible_to(request.user, roles=APPEAL_ROLES).select_related(
+            "objection__membership__circolo", "commission"
+        ),
+        pk=pk,
+    )
     form = AppealDecisionForm(request.POST, prefix=APPEAL_DECISION_PREFIX)
     if not form.is_valid():
         messages.error(request, _("Scegli l'esito del ricorso e scrivi la motivazione."))
     else:
-        _done(request, lambda: objection_actions.decide_appeal(actor=request.user, appeal=appeal,
-                                                     outcome=form.cleaned_data["outcome"],
-                                                     reason=form.cleaned_data["reason"]),
-              _("Decisione sul ricorso registrata: l'anagrafe è aggiornata."))
+        _done(
+            request,
+            lambda: objection_actions.decide_appeal(
+                actor=request.user,
+                appeal=appeal,
+                outcome=form.cleaned_data["outcome"],
+                reason=form.cleaned_data["reason"],
+            ),
+            _("Decisione sul ricorso registrata: l'anagrafe è aggiornata."),
+        )
     return redirect("membership:membership", pk=appeal.objection.membership_id)
 
 
@@ -705,12 +896,23 @@ def appeals(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     pending = list(queries.pending_appeals(request.user, roles=APPEAL_ROLES))
     with transaction.atomic():
-        record("membership.view_appeals", actor=request.user, kind=AuditKind.VIEW,
-               data={"appeals": [a.pk for a in pending][:200]})
-    rows = [{"appeal": a, "overdue": a.decision_due < now,
-             "can_decide": objection_actions.is_commission_member(request.user, a.commission)} for a in pending]
-    return render(request, "membership/appeals.html", {
-        "rows": rows, "overdue": sum(1 for r in rows if r["overdue"]), "now": now})
+        record(
+            "membership.view_appeals",
+            actor=request.user,
+            kind=AuditKind.VIEW,
+            data={"appeals": [a.pk for a in pending][:200]},
+        )
+    rows = [
+        {
+            "appeal": a,
+            "overdue": a.decision_due < now,
+            "can_decide": objection_actions.is_commission_member(request.user, a.commission),
+        }
+        for a in pending
+    ]
+    return render(
+        request, "membership/appeals.html", {"rows": rows, "overdue": sum(1 for r in rows if r["overdue"]), "now": now}
+    )
 
 
 # --- Rules and fees (M5–M7, per-territory parameters), Albo elections, renewal campaigns -----
@@ -742,23 +944,37 @@ def rules_and_fees(request: HttpRequest) -> HttpResponse:
                     value = [c for c in str(value or "").split(",") if c]
                 initial[name] = value
         renewal_year = year + 1 if timezone.localdate().month >= 10 else year
-        rule_rows.append({"territory": territory, "form": RulesForm(initial=initial, prefix=f"t{territory.pk}"),
-                          # one form per territory, each with its own ids (issue 11 item 18)
-                          "campaign_form": RenewalCampaignForm(initial={"year": renewal_year},
-                                                               auto_id=f"renewal{territory.pk}_%s"),
-                          "election_form": AlboElectionForm(auto_id=f"election{territory.pk}_%s"),
-                          "in_force": rules_for(territory)})
-    return render(request, "membership/rules.html", {
-        "territories": territories, "schedules": schedules, "surcharges": surcharges, "rule_rows": rule_rows,
-        "is_national": any(t.level == Level.NATIONAL for t in territories),
-        "regions": [t for t in territories if t.level == Level.REGION],
-        "schedule_form": FeeScheduleForm(initial={"year": year + 1}, auto_id="schedule_%s"),
-        "surcharge_form": SurchargeForm(initial={"year": year + 1}, auto_id="surcharge_%s"),
-        "election_form": AlboElectionForm(auto_id="election_%s"), "elections": AlboElection.objects.filter(
-            territory__in=territories).order_by("-opens_at")[:20],
-        "campaign_form": RenewalCampaignForm(initial={"year": year + 1 if timezone.localdate().month >= 10
-                                                      else year}, auto_id="renewal_%s"),
-    })
+        rule_rows.append(
+            {
+                "territory": territory,
+                "form": RulesForm(initial=initial, prefix=f"t{territory.pk}"),
+                # one form per territory, each with its own ids (issue 11 item 18)
+                "campaign_form": RenewalCampaignForm(
+                    initial={"year": renewal_year}, auto_id=f"renewal{territory.pk}_%s"
+                ),
+                "election_form": AlboElectionForm(auto_id=f"election{territory.pk}_%s"),
+                "in_force": rules_for(territory),
+            }
+        )
+    return render(
+        request,
+        "membership/rules.html",
+        {
+            "territories": territories,
+            "schedules": schedules,
+            "surcharges": surcharges,
+            "rule_rows": rule_rows,
+            "is_national": any(t.level == Level.NATIONAL for t in territories),
+            "regions": [t for t in territories if t.level == Level.REGION],
+            "schedule_form": FeeScheduleForm(initial={"year": year + 1}, auto_id="schedule_%s"),
+            "surcharge_form": SurchargeForm(initial={"year": year + 1}, auto_id="surcharge_%s"),
+            "election_form": AlboElectionForm(auto_id="election_%s"),
+            "elections": AlboElection.objects.filter(territory__in=territories).order_by("-opens_at")[:20],
+            "campaign_form": RenewalCampaignForm(
+                initial={"year": year + 1 if timezone.localdate().month >= 10 else year}, auto_id="renewal_%s"
+            ),
+        },
+    )
 
 
 def _territory_in_scope(request: HttpRequest, pk: Any, roles: set[Any]) -> Territory:
@@ -774,13 +990,23 @@ def fee_schedule_save(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Controlla le quote: %(e)s") % {"e": form.errors.as_text()})
         return redirect("membership:rules")
     data = form.cleaned_data
-    _done(request, lambda: parameters_actions.set_fee_schedule(
-        actor=request.user, year=data["year"], national=national, base_fee_cents=data["base_fee"].cents,
-        national_surcharge_cents=data["national_surcharge"].cents,
-        regional_surcharge_cap_cents=data["regional_surcharge_cap"].cents, total_cap_cents=data["total_cap"].cents,
-        regional_deadline=data["regional_deadline"], reduced_percent=data["reduced_percent"],
-        opens_at=data["opens_at"], closes_at=data["closes_at"]),
-        _("Quote del %(y)s salvate.") % {"y": data["year"]})
+    _done(
+        request,
+        lambda: parameters_actions.set_fee_schedule(
+            actor=request.user,
+            year=data["year"],
+            national=national,
+            base_fee_cents=data["base_fee"].cents,
+            national_surcharge_cents=data["national_surcharge"].cents,
+            regional_surcharge_cap_cents=data["regional_surcharge_cap"].cents,
+            total_cap_cents=data["total_cap"].cents,
+            regional_deadline=data["regional_deadline"],
+            reduced_percent=data["reduced_percent"],
+            opens_at=data["opens_at"],
+            closes_at=data["closes_at"],
+        ),
+        _("Quote del %(y)s salvate.") % {"y": data["year"]},
+    )
     return redirect("membership:rules")
 
 
@@ -792,10 +1018,16 @@ def surcharge_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Controlla la maggiorazione: %(e)s") % {"e": form.errors.as_text()})
     else:
-        _done(request, lambda: parameters_actions.set_regional_surcharge(actor=request.user, region=region,
-                                                              year=form.cleaned_data["year"],
-                                                              amount_cents=form.cleaned_data["amount"].cents),
-              _("Maggiorazione regionale salvata."))
+        _done(
+            request,
+            lambda: parameters_actions.set_regional_surcharge(
+                actor=request.user,
+                region=region,
+                year=form.cleaned_data["year"],
+                amount_cents=form.cleaned_data["amount"].cents,
+            ),
+            _("Maggiorazione regionale salvata."),
+        )
     return redirect("membership:rules")
 
 
@@ -807,9 +1039,13 @@ def rules_save(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Controlla i parametri: %(e)s") % {"e": form.errors.as_text()})
     else:
-        _done(request, lambda: parameters_actions.set_membership_rules(actor=request.user, territory=territory,
-                                                            **form.rule_values()),
-              _("Regole di %(t)s salvate.") % {"t": territory.name})
+        _done(
+            request,
+            lambda: parameters_actions.set_membership_rules(
+                actor=request.user, territory=territory, **form.rule_values()
+            ),
+            _("Regole di %(t)s salvate.") % {"t": territory.name},
+        )
     return redirect("membership:rules")
 
 
@@ -822,12 +1058,24 @@ def election_create(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Controlla l'elezione: %(e)s") % {"e": form.errors.as_text()})
     else:
         data = form.cleaned_data
-        election = _done(request, lambda: albo_actions.create_albo_election(
-            actor=request.user, territory=territory, name=data["name"], fee_cents=data["fee"].cents,
-            opens_at=data["opens_at"], closes_at=data["closes_at"]), _("Elezione creata."))
+        election = _done(
+            request,
+            lambda: albo_actions.create_albo_election(
+                actor=request.user,
+                territory=territory,
+                name=data["name"],
+                fee_cents=data["fee"].cents,
+                opens_at=data["opens_at"],
+                closes_at=data["closes_at"],
+            ),
+            _("Elezione creata."),
+        )
         if election is not None:
-            messages.info(request, _("La pagina di registrazione è %(url)s") % {
-                "url": request.build_absolute_uri(reverse("membership:albo") + f"?elezione={election.pk}")})
+            messages.info(
+                request,
+                _("La pagina di registrazione è %(url)s")
+                % {"url": request.build_absolute_uri(reverse("membership:albo") + f"?elezione={election.pk}")},
+            )
     return redirect("membership:rules")
 
 
@@ -840,12 +1088,17 @@ def renewal_campaign(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Indica l'anno da rinnovare."))
     else:
-        sent = _done(request, lambda: renewal_actions.start_renewal_campaign(actor=request.user, territory=territory,
-                                                                     year=form.cleaned_data["year"]),
-                     _("Campagna di rinnovo avviata."))
+        sent = _done(
+            request,
+            lambda: renewal_actions.start_renewal_campaign(
+                actor=request.user, territory=territory, year=form.cleaned_data["year"]
+            ),
+            _("Campagna di rinnovo avviata."),
+        )
         if sent is not None:
-            messages.info(request, _("%(n)s promemoria in invio (chi l'ha già ricevuto non lo riceve due volte).")
-                          % {"n": sent})
+            messages.info(
+                request, _("%(n)s promemoria in invio (chi l'ha già ricevuto non lo riceve due volte).") % {"n": sent}
+            )
     return redirect("membership:rules")
 
 
@@ -857,9 +1110,13 @@ def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             payment_actions.record_payment_at_circolo(
-                actor=request.user, membership=membership, method=form.cleaned_data["method"],
-                reference=form.cleaned_data["reference"], fingerprint=form.cleaned_data["instrument"],
-                payer_name=form.cleaned_data["payer_name"])
+                actor=request.user,
+                membership=membership,
+                method=form.cleaned_data["method"],
+                reference=form.cleaned_data["reference"],
+                fingerprint=form.cleaned_data["instrument"],
+                payer_name=form.cleaned_data["payer_name"],
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
@@ -876,8 +1133,14 @@ def cash_receipt(request: HttpRequest, pk: int) -> HttpResponse:
     if not membership.cash_receipt_number:
         raise Http404
     with transaction.atomic():
-        record("membership.export_receipt", actor=request.user, obj=membership, territory=membership.circolo,
-               kind=AuditKind.EXPORT, data={"receipts": [membership.cash_receipt_number]})
+        record(
+            "membership.export_receipt",
+            actor=request.user,
+            obj=membership,
+            territory=membership.circolo,
+            kind=AuditKind.EXPORT,
+            data={"receipts": [membership.cash_receipt_number]},
+        )
     response = HttpResponse(documents.receipts_pdf([membership]), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="ricevuta-{membership.cash_receipt_number}.pdf"'
     return response
@@ -889,8 +1152,11 @@ def day_receipts(request: HttpRequest, pk: int) -> HttpResponse:
     """All desk receipts a circolo issued on one day, one per page, to print at the end of the day."""
     circolo = _circolo(request, pk)
     try:
-        day = dt.date.fromisoformat(request.GET.get("giorno", "")) if request.GET.get("giorno") else (
-            timezone.localdate())
+        day = (
+            dt.date.fromisoformat(request.GET.get("giorno", ""))
+            if request.GET.get("giorno")
+            else (timezone.localdate())
+        )
     except ValueError:
         messages.error(request, _("Data non valida: usa il formato AAAA-MM-GG."))
         return redirect("membership:circolo", pk=pk)
@@ -899,8 +1165,13 @@ def day_receipts(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, _("Nessuna ricevuta emessa al circolo il %(d)s.") % {"d": day.strftime("%d/%m/%Y")})
         return redirect("membership:circolo", pk=pk)
     with transaction.atomic():
-        record("membership.export_receipt", actor=request.user, territory=circolo, kind=AuditKind.EXPORT,
-               data={"day": day.isoformat(), "receipts": [m.cash_receipt_number for m in receipts]})
+        record(
+            "membership.export_receipt",
+            actor=request.user,
+            territory=circolo,
+            kind=AuditKind.EXPORT,
+            data={"day": day.isoformat(), "receipts": [m.cash_receipt_number for m in receipts]},
+        )
     response = HttpResponse(documents.receipts_pdf(receipts), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="ricevute-{circolo.pk}-{day.isoformat()}.pdf"'
     return response
@@ -931,9 +1202,13 @@ def congress_create(request: HttpRequest) -> HttpResponse:
     form = CongressForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and territory is not None:
         try:
-            congress = roll_actions.create_congress(actor=request.user, territory=territory,
-                                               name=form.cleaned_data["name"], cut_off=form.cleaned_data["cut_off"],
-                                               membership_years=form.cleaned_data["years"])
+            congress = roll_actions.create_congress(
+                actor=request.user,
+                territory=territory,
+                name=form.cleaned_data["name"],
+                cut_off=form.cleaned_data["cut_off"],
+                membership_years=form.cleaned_data["years"],
+            )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -946,8 +1221,9 @@ def _congress(request: HttpRequest, pk: int) -> Congress:
     congress) or below it. Any other answers 404, exactly like a missing one (convention 11)."""
     congress = Congress.objects.select_related("territory").filter(pk=pk).first()
     paths = scope_paths(request.user, DESK_ROLES | {Role.GUARANTEE})
-    if congress is None or not any(p.startswith(congress.territory.path) or congress.territory.path.startswith(p)
-                                   for p in paths):
+    if congress is None or not any(
+        p.startswith(congress.territory.path) or congress.territory.path.startswith(p) for p in paths
+    ):
         raise Http404
     return congress
 
@@ -956,8 +1232,11 @@ def _congress(request: HttpRequest, pk: int) -> Congress:
 @shows_personal_data("membership.view_congress")
 def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
     congress = _congress(request, pk)
-    circoli = (Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
-               .filter(level=Level.CIRCOLO, path__startswith=congress.territory.path).order_by("name")[:300])
+    circoli = (
+        Territory.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
+        .filter(level=Level.CIRCOLO, path__startswith=congress.territory.path)
+        .order_by("name")[:300]
+    )
     latest: dict[int, Roll] = {}
     for roll in Roll.objects.filter(congress=congress, circolo__in=circoli).exclude(status=RollStatus.SUPERSEDED):
         latest[roll.circolo_id] = roll
@@ -971,21 +1250,37 @@ def congress_detail(request: HttpRequest, pk: int) -> HttpResponse:
         code = canonical_codice_fiscale(form.cleaned_data["codice_fiscale"])
         visible = Person.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
         roll = queries.certified_roll(congress, circolo)
-        entry = (RollEntry.objects.filter(roll=roll, person__codice_fiscale_canonical=code).select_related("person")
-                 .first() if roll is not None else None)
+        entry = (
+            RollEntry.objects.filter(roll=roll, person__codice_fiscale_canonical=code).select_related("person").first()
+            if roll is not None
+            else None
+        )
         person = visible.filter(codice_fiscale_canonical=code).first() or (entry.person if entry else None)
-        answer = (queries.may_vote(congress, circolo, person) if person is not None
-                  else queries.Eligibility(False, _("Nessuna persona con questo codice fiscale.")))
+        answer = (
+            queries.may_vote(congress, circolo, person)
+            if person is not None
+            else queries.Eligibility(False, _("Nessuna persona con questo codice fiscale."))
+        )
         with transaction.atomic():
-            record("membership.eligibility_check", actor=request.user, territory=circolo, kind=AuditKind.VIEW,
-                   data={"congress": congress.pk, "allowed": answer.allowed})
-    return render(request, "membership/congress.html", {"congress": congress, "rows": rows, "form": form,
-                                                         "answer": answer})
+            record(
+                "membership.eligibility_check",
+                actor=request.user,
+                territory=circolo,
+                kind=AuditKind.VIEW,
+                data={"congress": congress.pk, "allowed": answer.allowed},
+            )
+    return render(
+        request, "membership/congress.html", {"congress": congress, "rows": rows, "form": form, "answer": answer}
+    )
 
 
 def _roll(request: HttpRequest, pk: int) -> Roll:
-    return get_object_or_404(Roll.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE})
-                             .select_related("congress", "circolo"), pk=pk)
+    return get_object_or_404(
+        Roll.objects.visible_to(request.user, roles=DESK_ROLES | {Role.GUARANTEE}).select_related(
+            "congress", "circolo"
+        ),
+        pk=pk,
+    )
 
 
 @require_POST
@@ -1010,13 +1305,26 @@ def roll_detail(request: HttpRequest, pk: int) -> HttpResponse:
     federation = roll.circolo.ancestor_at(Level.FEDERATION)
     region = roll.circolo.ancestor_at(Level.REGION)
     commission = federation if roll.status == RollStatus.SIGNED else region
-    can_vote = bool(commission) and roll.status in (RollStatus.SIGNED, RollStatus.REFERRED) and has_role_at(
-        request.user, commission, {Role.GUARANTEE, Role.ADMINISTRATOR})
-    return render(request, "membership/roll.html", {
-        "roll": roll, "entries": roll.entries.all(), "votes": roll.votes.all(), "vote_form": VoteForm(),
-        "can_sign": roll.status == RollStatus.FROZEN and has_role_at(request.user, roll.circolo,
-                                                                     guards_actions.MEMBERSHIP_ROLES),
-        "can_vote": can_vote, "intact": roll_actions.verify_roll(roll), "minimum": roll_actions.roll_minimum(roll)})
+    can_vote = (
+        bool(commission)
+        and roll.status in (RollStatus.SIGNED, RollStatus.REFERRED)
+        and has_role_at(request.user, commission, {Role.GUARANTEE, Role.ADMINISTRATOR})
+    )
+    return render(
+        request,
+        "membership/roll.html",
+        {
+            "roll": roll,
+            "entries": roll.entries.all(),
+            "votes": roll.votes.all(),
+            "vote_form": VoteForm(),
+            "can_sign": roll.status == RollStatus.FROZEN
+            and has_role_at(request.user, roll.circolo, guards_actions.MEMBERSHIP_ROLES),
+            "can_vote": can_vote,
+            "intact": roll_actions.verify_roll(roll),
+            "minimum": roll_actions.roll_minimum(roll),
+        },
+    )
 
 
 @require_POST
@@ -1045,8 +1353,10 @@ def roll_vote(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("Voto registrato: anagrafe ratificata.") if vote.passed
-                         else _("Voto registrato: non ratificata."))
+        messages.success(
+            request,
+            _("Voto registrato: anagrafe ratificata.") if vote.passed else _("Voto registrato: non ratificata."),
+        )
     return redirect("membership:roll", pk=pk)
 
 
@@ -1056,13 +1366,27 @@ def roll_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     roll = _roll(request, pk)
     name = f"anagrafe-{roll.circolo_id}-v{roll.version}"
     if fmt == "csv":
-        return export_response("membership.export_roll", actor=request.user, file_format="csv", filename=name,
-                               header=documents.ROLL_COLUMNS, rows=documents.roll_rows(roll),
-                               preamble=[f"# {line}" for line in documents.roll_heading(roll)],
-                               obj=roll, territory=roll.circolo, data={"hash": roll.content_hash})
+        return export_response(
+            "membership.export_roll",
+            actor=request.user,
+            file_format="csv",
+            filename=name,
+            header=documents.ROLL_COLUMNS,
+            rows=documents.roll_rows(roll),
+            preamble=[f"# {line}" for line in documents.roll_heading(roll)],
+            obj=roll,
+            territory=roll.circolo,
+            data={"hash": roll.content_hash},
+        )
     with transaction.atomic():
-        record("membership.export_roll", actor=request.user, obj=roll, territory=roll.circolo,
-               kind=AuditKind.EXPORT, data={"format": fmt, "hash": roll.content_hash})
+        record(
+            "membership.export_roll",
+            actor=request.user,
+            obj=roll,
+            territory=roll.circolo,
+            kind=AuditKind.EXPORT,
+            data={"format": fmt, "hash": roll.content_hash},
+        )
     response = HttpResponse(documents.roll_pdf(roll), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
     return response
@@ -1075,8 +1399,11 @@ def roll_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 @shows_personal_data("membership.view_anomalies", audited_inline=True)
 def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
     federation = get_object_or_404(
-        Territory.objects.visible_to(request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})
-        .filter(level=Level.FEDERATION), pk=pk)
+        Territory.objects.visible_to(request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR}).filter(
+            level=Level.FEDERATION
+        ),
+        pk=pk,
+    )
     year = int(request.GET.get("anno") or timezone.localdate().year)
     if request.method == "POST":
         review_actions.detect_anomalies(actor=request.user, federation=federation, year=year)
@@ -1084,25 +1411,33 @@ def anomaly_report(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(f"{reverse('membership:anomalies', args=[pk])}?anno={year}")
     flags = queries.anomaly_report(federation, year)
     with transaction.atomic():
-        record("membership.view_anomalies", actor=request.user, territory=federation, kind=AuditKind.VIEW,
-               data={"year": year, "flags": len(flags)})
+        record(
+            "membership.view_anomalies",
+            actor=request.user,
+            territory=federation,
+            kind=AuditKind.VIEW,
+            data={"year": year, "flags": len(flags)},
+        )
     for flag in flags:  # one form per flag, with its own ids: each field has its own label
         flag.review_form = ReviewForm(auto_id=f"id_flag{flag.pk}_%s")  # type: ignore[attr-defined]
     counts = {"open": sum(f.status == FlagStatus.OPEN for f in flags), "total": len(flags)}
-    return render(request, "membership/anomalies.html", {"federation": federation, "year": year, "flags": flags,
-                                                          "counts": counts})
+    return render(
+        request, "membership/anomalies.html", {"federation": federation, "year": year, "flags": flags, "counts": counts}
+    )
 
 
 @require_POST
 @official_required(roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR})
 def anomaly_review(request: HttpRequest, pk: int) -> HttpResponse:
-    flag = get_object_or_404(AnomalyFlag.objects.visible_to(
-        request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR}), pk=pk)
+    flag = get_object_or_404(
+        AnomalyFlag.objects.visible_to(request.user, roles={Role.GUARANTEE, Role.MEMBERSHIP, Role.ADMINISTRATOR}), pk=pk
+    )
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            review_actions.review_flag(actor=request.user, flag=flag, status=form.cleaned_data["status"],
-                                note=form.cleaned_data["note"])
+            review_actions.review_flag(
+                actor=request.user, flag=flag, status=form.cleaned_data["status"], note=form.cleaned_data["note"]
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     else:

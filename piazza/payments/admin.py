@@ -48,8 +48,17 @@ class PaymentAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 
 @admin.register(RecurringSchedule)
 class RecurringScheduleAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["pk", "created_at", "provider", "state", "amount_cents", "interval", "next_charge_on",
-                    "failure_count", "territory"]
+    list_display = [
+        "pk",
+        "created_at",
+        "provider",
+        "state",
+        "amount_cents",
+        "interval",
+        "next_charge_on",
+        "failure_count",
+        "territory",
+    ]
     list_filter = ["state", "interval", "provider"]
     list_select_related = ["territory"]
 

@@ -21,7 +21,9 @@ from piazza.ledger.models import Account, Cause, LedgerTransaction
 from piazza.payments.models import DuplicateCharge, Payment, PaymentAllocation
 
 DUPLICATE_CHARGES = register_kind(
-    "duplicate_charges", _("Addebiti doppi da restituire"), "credit",
+    "duplicate_charges",
+    _("Addebiti doppi da restituire"),
+    "credit",
     _("Denaro addebitato due volte per lo stesso pagamento: si restituisce a chi ha pagato."),
 )
 
@@ -47,8 +49,13 @@ def book_payment(payment: Payment, *, actor: Actor) -> LedgerTransaction:
     entries = [(clearing_account(payment), payment.amount)]
     entries += [(a.account, -a.amount) for a in allocations]
     return post_transaction(
-        actor=actor, cause=Cause.PAYMENT, memo=f"Pagamento #{payment.pk}: {payment.description}"[:255],
-        entries=entries, idempotency_key=payment_key(payment), about=payment, audit=False,
+        actor=actor,
+        cause=Cause.PAYMENT,
+        memo=f"Pagamento #{payment.pk}: {payment.description}"[:255],
+        entries=entries,
+        idempotency_key=payment_key(payment),
+        about=payment,
+        audit=False,
     )
 
 
@@ -56,9 +63,13 @@ def book_fee(payment: Payment, fee: Money, *, actor: Actor) -> LedgerTransaction
     if not fee.is_positive():
         return None
     return post_transaction(
-        actor=actor, cause=Cause.FEE, memo=f"Commissione {payment.provider} sul pagamento #{payment.pk}",
+        actor=actor,
+        cause=Cause.FEE,
+        memo=f"Commissione {payment.provider} sul pagamento #{payment.pk}",
         entries=[(fees_account(payment), fee), (clearing_account(payment), -fee)],
-        idempotency_key=f"payment-fee:{payment.pk}", about=payment, audit=False,
+        idempotency_key=f"payment-fee:{payment.pk}",
+        about=payment,
+        audit=False,
     )
 
 
@@ -67,7 +78,14 @@ def _split(allocations: list[PaymentAllocation], total: Money) -> list[Money]:
 
 
 def book_reversal_delta(
-    payment: Payment, *, before: Money, after: Money, cause: str, key: str, memo: str, actor: Actor,
+    payment: Payment,
+    *,
+    before: Money,
+    after: Money,
+    cause: str,
+    key: str,
+    memo: str,
+    actor: Actor,
     about: object = None,
 ) -> LedgerTransaction | None:
     """Move the payment's reversed total from `before` to `after` (either direction)."""
@@ -78,8 +96,13 @@ def book_reversal_delta(
     entries = [(a.account, n - o) for a, o, n in zip(allocations, old, new, strict=True) if n != o]
     entries.append((clearing_account(payment), before - after))
     return post_transaction(
-        actor=actor, cause=cause, memo=memo[:255], entries=entries, idempotency_key=key,
-        about=about if about is not None else payment, audit=False,  # type: ignore[arg-type]
+        actor=actor,
+        cause=cause,
+        memo=memo[:255],
+        entries=entries,
+        idempotency_key=key,
+        about=about if about is not None else payment,  # type: ignore[arg-type]
+        audit=False,
     )
 
 
@@ -87,9 +110,13 @@ def book_dispute_fee(payment: Payment, fee: Money, *, key: str, actor: Actor) ->
     if not fee.is_positive():
         return None
     return post_transaction(
-        actor=actor, cause=Cause.DISPUTE, memo=f"Commissione di contestazione sul pagamento #{payment.pk}",
+        actor=actor,
+        cause=Cause.DISPUTE,
+        memo=f"Commissione di contestazione sul pagamento #{payment.pk}",
         entries=[(disputes_account(payment), fee), (clearing_account(payment), -fee)],
-        idempotency_key=key, about=payment, audit=False,
+        idempotency_key=key,
+        about=payment,
+        audit=False,
     )
 
 
@@ -109,10 +136,13 @@ def book_duplicate_charge(duplicate: DuplicateCharge, *, actor: Actor) -> Ledger
     """A second charge came in: the provider owes it to us, and we owe it back to the payer."""
     payment = duplicate.payment
     return post_transaction(
-        actor=actor, cause=Cause.PAYMENT,
+        actor=actor,
+        cause=Cause.PAYMENT,
         memo=f"Addebito doppio {duplicate.provider_reference} sul pagamento #{payment.pk}"[:255],
         entries=[(clearing_account(payment), duplicate.amount), (duplicates_account(payment), -duplicate.amount)],
-        idempotency_key=duplicate_key(duplicate.pk), about=duplicate, audit=False,
+        idempotency_key=duplicate_key(duplicate.pk),
+        about=duplicate,
+        audit=False,
     )
 
 
@@ -120,8 +150,11 @@ def book_duplicate_refund(duplicate: DuplicateCharge, *, actor: Actor) -> Ledger
     """The duplicate went back to the payer through the provider."""
     payment = duplicate.payment
     return post_transaction(
-        actor=actor, cause=Cause.REFUND,
+        actor=actor,
+        cause=Cause.REFUND,
         memo=f"Rimborso dell'addebito doppio {duplicate.provider_reference} (pagamento #{payment.pk})"[:255],
         entries=[(duplicates_account(payment), duplicate.amount), (clearing_account(payment), -duplicate.amount)],
-        idempotency_key=duplicate_refund_key(duplicate), about=duplicate, audit=False,
+        idempotency_key=duplicate_refund_key(duplicate),
+        about=duplicate,
+        audit=False,
     )

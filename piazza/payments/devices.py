@@ -23,14 +23,26 @@ DEVICE_COOKIE = "piazza_dispositivo"
 DEVICE_COOKIE_AGE = 180 * 24 * 3600
 CLAIMS_KEY = "payments.device_claims"
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
-_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
-            ("Mac OS X", "macOS"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def device_label(user_agent: str) -> str:
-    """"Firefox · Windows": enough for a donor to recognise a device in a list, nothing more."""
+    """ "Firefox · Windows": enough for a donor to recognise a device in a list, nothing more."""
     browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
     system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
     label = " · ".join(part for part in (browser, system) if part)
@@ -54,13 +66,20 @@ def issue_device(request: HttpRequest, payment: Payment | None) -> str | None:
     if payment.token not in claims or payment.is_open:
         return None  # not opted in here, or still being paid (the claim waits for the next visit)
     request.session[CLAIMS_KEY] = [t for t in claims if t != payment.token]
-    return devices_actions.remember_device(actor=request.user, payment=payment,
-                                   label=device_label(request.META.get("HTTP_USER_AGENT", "")))
+    return devices_actions.remember_device(
+        actor=request.user, payment=payment, label=device_label(request.META.get("HTTP_USER_AGENT", ""))
+    )
 
 
 def set_device_cookie(response: HttpResponse, raw: str) -> None:
-    response.set_cookie(DEVICE_COOKIE, raw, max_age=DEVICE_COOKIE_AGE, httponly=True, samesite="Lax",
-                        secure=bool(settings.SESSION_COOKIE_SECURE))
+    response.set_cookie(
+        DEVICE_COOKIE,
+        raw,
+        max_age=DEVICE_COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(settings.SESSION_COOKIE_SECURE),
+    )
 
 
 def device_of(request: HttpRequest) -> MethodDevice | None:
@@ -69,7 +88,7 @@ def device_of(request: HttpRequest) -> MethodDevice | None:
 
 
 def forget_device(request: HttpRequest, response: HttpResponse) -> None:
-    """"Non sei tu?": revoke the token on the server and drop the cookie."""
+    """ "Non sei tu?": revoke the token on the server and drop the cookie."""
     raw = str(request.COOKIES.get(DEVICE_COOKIE, ""))
     if raw:
         devices_actions.revoke_device(actor=request.user, raw=raw)

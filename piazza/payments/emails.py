@@ -27,7 +27,8 @@ def send_payment_confirmation(payment_id: int) -> None:
     send_mail(
         _("Pagamento ricevuto: %(d)s") % {"d": payment.description},
         render_to_string("payments/email/confirmation.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [payment.payer_email],
+        settings.DEFAULT_FROM_EMAIL,
+        [payment.payer_email],
     )
 
 
@@ -38,14 +39,16 @@ def send_recurring_failure_notice(schedule_id: int, payment_id: int) -> None:
         return
     payment = Payment.objects.get(pk=payment_id)
     context = {
-        "schedule": schedule, "payment": payment,
+        "schedule": schedule,
+        "payment": payment,
         "payer_url": links.payer_request_url(),
         "cancel_url": links.cancel_schedule_url(schedule.token),
     }
     send_mail(
         _("Addebito non riuscito: %(d)s") % {"d": schedule.description},
         render_to_string("payments/email/recurring_failed.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [schedule.payer_email],
+        settings.DEFAULT_FROM_EMAIL,
+        [schedule.payer_email],
     )
 
 
@@ -55,12 +58,15 @@ def send_payer_link(link_id: int, raw_token: str) -> None:
     link = PayerAccessLink.objects.get(pk=link_id)
     if link.used_at is not None or link.expires_at <= timezone.now():
         return
-    context = {"url": links.payer_access_url(raw_token), "minutes": int((link.expires_at - link.created_at)
-                                                                        .total_seconds() // 60)}
+    context = {
+        "url": links.payer_access_url(raw_token),
+        "minutes": int((link.expires_at - link.created_at).total_seconds() // 60),
+    }
     send_mail(
         _("Il link ai tuoi pagamenti"),
         render_to_string("payments/email/payer_link.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [link.email],
+        settings.DEFAULT_FROM_EMAIL,
+        [link.email],
     )
 
 
@@ -70,10 +76,14 @@ def send_device_link(link_id: int, raw_token: str) -> None:
     link = PayerAccessLink.objects.select_related("method").get(pk=link_id)
     if link.used_at is not None or link.expires_at <= timezone.now() or link.method is None:
         return
-    context = {"url": links.device_access_url(raw_token), "card": link.method.label,
-               "minutes": int((link.expires_at - link.created_at).total_seconds() // 60)}
+    context = {
+        "url": links.device_access_url(raw_token),
+        "card": link.method.label,
+        "minutes": int((link.expires_at - link.created_at).total_seconds() // 60),
+    }
     send_mail(
         _("Dona in un clic da un nuovo dispositivo"),
         render_to_string("payments/email/device_link.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [link.email],
+        settings.DEFAULT_FROM_EMAIL,
+        [link.email],
     )

@@ -36,8 +36,13 @@ from piazza.payments.models import (
 ERASURE: Declaration = {
     Payment: {"payer": LINK, "payer_name": PSEUDONYM, "payer_email": BLANK, "return_url": BLANK},
     RecurringSchedule: {"payer": LINK, "payer_name": PSEUDONYM, "payer_email": BLANK},
-    SavedMethod: {"payer": LINK, "payer_email": BLANK, "label": BLANK, "customer_reference": KEEP,
-                  "method_reference": KEEP},
+    SavedMethod: {
+        "payer": LINK,
+        "payer_email": BLANK,
+        "label": BLANK,
+        "customer_reference": KEEP,
+        "method_reference": KEEP,
+    },
     PayerAccessLink: {"email": BLANK},  # kept (a device may point at it), expired and blanked
 }
 
@@ -50,18 +55,26 @@ MOVED_MONEY = [State.SUCCEEDED, State.PARTIALLY_REFUNDED, State.REFUNDED, State.
 
 NOT_PERSONAL: Declaration = {
     Payment: {
-        "token": "a random payment-page token", "creation_key": "an idempotency key built from our ids",
-        "provider": "a provider's name", "currency": "an ISO currency code",
-        "description": "what is paid for (campaign, fee year), never who", "payable_id": "a record id",
+        "token": "a random payment-page token",
+        "creation_key": "an idempotency key built from our ids",
+        "provider": "a provider's name",
+        "currency": "an ISO currency code",
+        "description": "what is paid for (campaign, fee year), never who",
+        "payable_id": "a record id",
         "provider_reference": "the provider's opaque charge id (accounting, reconciliation)",
-        "provider_customer": "the provider's opaque customer id", "failure_code": "a provider's error code",
+        "provider_customer": "the provider's opaque customer id",
+        "failure_code": "a provider's error code",
         "failure_message": "a provider's error message about the card, not the person",
         "metadata": "ids of the payable (membership, election, cycle) the flows read back",
     },
     RecurringSchedule: {
-        "token": "a random token", "creation_key": "an idempotency key", "provider": "a provider's name",
-        "currency": "an ISO currency code", "description": "what is paid for, never who",
-        "payable_id": "a record id", "allocation_plan": "ledger account ids and amounts",
+        "token": "a random token",
+        "creation_key": "an idempotency key",
+        "provider": "a provider's name",
+        "currency": "an ISO currency code",
+        "description": "what is paid for, never who",
+        "payable_id": "a record id",
+        "allocation_plan": "ledger account ids and amounts",
     },
     SavedMethod: {"provider": "a provider's name"},
     Refund: {"reason": "why an official refunded (duplicate, requested…)"},
@@ -77,8 +90,11 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
         cancelled += 1
     payments = Payment.objects.filter(payer=person)
     emails = list(person.emails.values_list("value", flat=True))
-    methods = SavedMethod.objects.filter(pk__in=list(SavedMethod.objects.filter(
-        Q(payer=person) | Q(payer_email__in=emails)).values_list("pk", flat=True)))
+    methods = SavedMethod.objects.filter(
+        pk__in=list(
+            SavedMethod.objects.filter(Q(payer=person) | Q(payer_email__in=emails)).values_list("pk", flat=True)
+        )
+    )
     MethodDevice.objects.filter(method__in=methods, revoked_at=None).update(revoked_at=timezone.now())
     MethodDevice.objects.filter(method__in=methods).update(label="")
     return {
@@ -90,11 +106,10 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
     }
 
 
-
-
 def _expire_links(emails: list[str]) -> int:
-    links = PayerAccessLink.objects.filter(pk__in=list(PayerAccessLink.objects.filter(
-        email__in=emails).values_list("pk", flat=True)))
+    links = PayerAccessLink.objects.filter(
+        pk__in=list(PayerAccessLink.objects.filter(email__in=emails).values_list("pk", flat=True))
+    )
     links.filter(expires_at__gt=timezone.now()).update(expires_at=timezone.now())
     return scrub(links, ERASURE[PayerAccessLink])
 
@@ -103,9 +118,15 @@ def erase_payments(payments: Any, holds: HoldBook) -> dict[str, int]:
     """Blank the payer of these payments; one that moved money keeps the name under the accounting
     hold. Higher apps call it for the payments of their own records (a donation's payment)."""
     payments = Payment.objects.filter(pk__in=list(payments.values_list("pk", flat=True)))
-    held = holds.keep(payments.filter(state__in=MOVED_MONEY), kind="accounting", fields=["payer_name"],
-                      start=lambda p: (p.succeeded_at or p.created_at).date(),
-                      why="Pagamento eseguito: scritture contabili")
+    held = holds.keep(
+        payments.filter(state__in=MOVED_MONEY),
+        kind="accounting",
+        fields=["payer_name"],
+        start=lambda p: (p.succeeded_at or p.created_at).date(),
+        why="Pagamento eseguito: scritture contabili",
+    )
     unheld = {k: v for k, v in ERASURE[Payment].items() if k != "payer_name"}
-    return {"payments": scrub(payments, unheld) + scrub(payments, ERASURE[Payment], skip_pks=held),
-            "payments_held": len(held)}
+    return {
+        "payments": scrub(payments, unheld) + scrub(payments, ERASURE[Payment], skip_pks=held),
+        "payments_held": len(held),
+    }

@@ -32,7 +32,7 @@ def pay_form_class(provider_form: type[forms.Form] | None) -> type[forms.Form]:
 
 
 class PayerLinkForm(forms.Form):
-    """"Ricevi via email il link ai tuoi pagamenti": the only way to the payer page (convention 16)."""
+    """ "Ricevi via email il link ai tuoi pagamenti": the only way to the payer page (convention 16)."""
 
     email = forms.EmailField(label=_("La tua email"), max_length=254)
 
@@ -41,9 +41,12 @@ class MethodForm(IdempotencyForm):
     """The method step: one radio per method offered for this payment (`payments.methods`)."""
 
     method = forms.ChoiceField(
-        label=_("Come vuoi pagare?"), widget=forms.RadioSelect,
-        error_messages={"required": _("Scegli come vuoi pagare."),
-                        "invalid_choice": _("Questo metodo non è disponibile: scegline uno dell'elenco.")},
+        label=_("Come vuoi pagare?"),
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Scegli come vuoi pagare."),
+            "invalid_choice": _("Questo metodo non è disponibile: scegline uno dell'elenco."),
+        },
     )
 
     def __init__(self, *args: object, methods: list[tuple[str, str]], **kwargs: object) -> None:

@@ -41,17 +41,31 @@ class Method:
 
 
 METHODS: tuple[Method, ...] = (
-    Method("card", _("Carta di credito o di debito"),
-           _("Visa, Mastercard e le altre carte: l'esito è immediato."), ("stripe", "sandbox")),
-    Method("paypal", _("PayPal"),
-           _("Ti portiamo sul sito di PayPal per confermare, poi torni qui."), ("paypal",)),
-    Method("bank_transfer", _("Bonifico bancario"),
-           _("Ti diamo IBAN, riferimento e un codice QR da inquadrare con l'app della tua banca. Il pagamento "
-             "risulta quando il bonifico arriva sul nostro conto (di solito uno o due giorni lavorativi)."),
-           ("bank_transfer",)),
-    Method("sepa_dd", _("Addebito diretto SEPA"),
-           _("Autorizzi l'addebito sul tuo conto con un mandato SEPA (ti serve l'IBAN); l'addebito avviene dopo "
-             "qualche giorno lavorativo."), ("sepa_dd",)),
+    Method(
+        "card",
+        _("Carta di credito o di debito"),
+        _("Visa, Mastercard e le altre carte: l'esito è immediato."),
+        ("stripe", "sandbox"),
+    ),
+    Method("paypal", _("PayPal"), _("Ti portiamo sul sito di PayPal per confermare, poi torni qui."), ("paypal",)),
+    Method(
+        "bank_transfer",
+        _("Bonifico bancario"),
+        _(
+            "Ti diamo IBAN, riferimento e un codice QR da inquadrare con l'app della tua banca. Il pagamento "
+            "risulta quando il bonifico arriva sul nostro conto (di solito uno o due giorni lavorativi)."
+        ),
+        ("bank_transfer",),
+    ),
+    Method(
+        "sepa_dd",
+        _("Addebito diretto SEPA"),
+        _(
+            "Autorizzi l'addebito sul tuo conto con un mandato SEPA (ti serve l'IBAN); l'addebito avviene dopo "
+            "qualche giorno lavorativo."
+        ),
+        ("sepa_dd",),
+    ),
 )
 BY_KIND = {m.kind: m for m in METHODS}
 DEFAULT_KINDS = frozenset({"card", "paypal", "bank_transfer"})
@@ -78,8 +92,7 @@ def territory_settings(territory: Territory | None) -> dict[str, bool]:
     ids = [int(part) for part in territory.path.strip("/").split("/") if part]
     depth = {territory_id: position for position, territory_id in enumerate(ids)}
     found: dict[str, tuple[int, bool]] = {}
-    for row in PaymentMethodSetting.objects.filter(territory_id__in=ids).values("territory_id", "provider",
-                                                                                "enabled"):
+    for row in PaymentMethodSetting.objects.filter(territory_id__in=ids).values("territory_id", "provider", "enabled"):
         position = depth[row["territory_id"]]
         if row["provider"] not in found or position > found[row["provider"]][0]:
             found[row["provider"]] = (position, row["enabled"])
@@ -124,11 +137,16 @@ def may_change(payment: Payment) -> bool:
 
 def offers_choice(payment: Payment) -> bool:
     """The flow asked for the method step (`metadata["method_step"]`) and there is a choice."""
-    return bool((payment.metadata or {}).get("method_step")) and may_change(payment) and len(
-        offered_methods(payment)) > 1
+    return (
+        bool((payment.metadata or {}).get("method_step")) and may_change(payment) and len(offered_methods(payment)) > 1
+    )
 
 
 def instrument_metadata(instrument: InstrumentInfo) -> dict[str, Any]:
     """What a payment keeps of the instrument that paid it (read by payables, e.g. M24)."""
-    return {"instrument_fingerprint": instrument.fingerprint, "prepaid": instrument.prepaid,
-            "funding": instrument.funding, "instrument_kind": instrument.kind}
+    return {
+        "instrument_fingerprint": instrument.fingerprint,
+        "prepaid": instrument.prepaid,
+        "funding": instrument.funding,
+        "instrument_kind": instrument.kind,
+    }

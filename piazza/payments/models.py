@@ -61,7 +61,11 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 # States in which the money was received and is (or was) booked in the ledger.
 BOOKED_STATES = {
-    State.SUCCEEDED, State.PARTIALLY_REFUNDED, State.REFUNDED, State.DISPUTED, State.CHARGED_BACK,
+    State.SUCCEEDED,
+    State.PARTIALLY_REFUNDED,
+    State.REFUNDED,
+    State.DISPUTED,
+    State.CHARGED_BACK,
 }
 OPEN_STATES = {State.CREATED, State.PENDING, State.FAILED}
 
@@ -73,7 +77,8 @@ class PaymentQuerySet(ScopedQuerySet["Payment"]):
 class Payment(models.Model):
     token = models.CharField(max_length=40, unique=True, default=new_token, editable=False)
     creation_key = models.CharField(
-        max_length=200, unique=True,
+        max_length=200,
+        unique=True,
         help_text=_("Chiave deterministica dell'app che crea il pagamento (es. 'donation:42')."),
     )
     provider = models.CharField(_("circuito"), max_length=30)
@@ -98,7 +103,11 @@ class Payment(models.Model):
     )
     save_method = models.BooleanField(default=False, help_text=_("Salvare il metodo per addebiti ricorrenti."))
     saved_method = models.ForeignKey(
-        "SavedMethod", null=True, blank=True, on_delete=models.PROTECT, related_name="saved_by",
+        "SavedMethod",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="saved_by",
         help_text=_("Il metodo che questo pagamento ha salvato (se chi paga lo ha chiesto)."),
     )
     provider_reference = models.CharField(max_length=120, blank=True, db_index=True)
@@ -211,7 +220,8 @@ class PaymentAttempt(models.Model):
             # Two tabs or a reload never charge twice: a second attempt opens only when the
             # previous one has an outcome (a partial unique index, on PostgreSQL and SQLite).
             models.UniqueConstraint(
-                fields=["payment"], condition=models.Q(state__in=[s.value for s in IN_FLIGHT_ATTEMPT_STATES]),
+                fields=["payment"],
+                condition=models.Q(state__in=[s.value for s in IN_FLIGHT_ATTEMPT_STATES]),
                 name="payment_one_attempt_in_flight",
             ),
         ]
@@ -310,7 +320,8 @@ class Refund(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="refund_amount_positive"),
             models.UniqueConstraint(
-                fields=["payment", "provider_reference"], condition=~models.Q(provider_reference=""),
+                fields=["payment", "provider_reference"],
+                condition=~models.Q(provider_reference=""),
                 name="refund_provider_reference_unique",
             ),
         ]
@@ -463,11 +474,19 @@ class MethodDevice(models.Model):
 
     method = models.ForeignKey(SavedMethod, on_delete=models.PROTECT, related_name="devices")
     payment = models.OneToOneField(
-        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="device",
+        Payment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="device",
         help_text=_("Il pagamento che ha salvato il metodo in questo browser (un solo dispositivo per pagamento)."),
     )
     link = models.OneToOneField(
-        "PayerAccessLink", null=True, blank=True, on_delete=models.PROTECT, related_name="device",
+        "PayerAccessLink",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="device",
         help_text=_("Oppure il link via email con cui chi paga ha aggiunto questo browser."),
     )
     token_hash = models.CharField(max_length=64, unique=True)
@@ -541,13 +560,15 @@ class RecurringSchedule(models.Model):
     cycle = models.PositiveIntegerField(default=1, help_text=_("Numero della prossima rata"))
     failure_count = models.PositiveSmallIntegerField(default=0)
     resumes = models.PositiveSmallIntegerField(
-        default=0, help_text=_("Quante volte è stata ripresa dopo una sospensione (entra nelle chiavi dei tentativi)"),
+        default=0,
+        help_text=_("Quante volte è stata ripresa dopo una sospensione (entra nelle chiavi dei tentativi)"),
     )
     retry_at = models.DateTimeField(null=True, blank=True)
     payable_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     payable_id = models.CharField(max_length=64, blank=True)
     allocation_plan = models.JSONField(
-        default=list, help_text=_("[[id conto, centesimi], …] ripartizione di ogni rata"),
+        default=list,
+        help_text=_("[[id conto, centesimi], …] ripartizione di ogni rata"),
     )
     payer = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     payer_name = models.CharField(max_length=200, blank=True)

@@ -39,8 +39,9 @@ def _emails(person: Any) -> list[str]:
 
 def payments_of(person: Any) -> models.QuerySet[Payment]:
     emails = _emails(person)
-    return Payment.objects.filter(Q(payer=person) | Q(payer_email__in=emails, payer__isnull=True) if emails
-                                  else Q(payer=person))
+    return Payment.objects.filter(
+        Q(payer=person) | Q(payer_email__in=emails, payer__isnull=True) if emails else Q(payer=person)
+    )
 
 
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
@@ -50,14 +51,19 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     methods = SavedMethod.objects.filter(Q(payer=person) | by_email).order_by("created_at", "id")
     return {
         "payments.payment": rows(payments, exclude=["return_url", "payable_type", "payable_id"]),
-        "payments.paymentattempt": rows(PaymentAttempt.objects.filter(payment__in=payments).order_by("created_at"),
-                                        exclude=["client_key", "action_url"]),
+        "payments.paymentattempt": rows(
+            PaymentAttempt.objects.filter(payment__in=payments).order_by("created_at"),
+            exclude=["client_key", "action_url"],
+        ),
         "payments.savedmethod": rows(methods, exclude=["method_reference"]),
-        "payments.methoddevice": rows(MethodDevice.objects.filter(method__in=methods).order_by("created_at"),
-                                      exclude=["payment", "link"]),
+        "payments.methoddevice": rows(
+            MethodDevice.objects.filter(method__in=methods).order_by("created_at"), exclude=["payment", "link"]
+        ),
         "payments.recurringschedule": rows(
             RecurringSchedule.objects.filter(Q(payer=person) | by_email).order_by("created_at", "id"),
-            exclude=["payable_type", "payable_id", "allocation_plan"]),
-        "payments.payeraccesslink": rows(PayerAccessLink.objects.filter(email__in=emails).order_by("created_at"),
-                                         exclude=["next_path"]),
+            exclude=["payable_type", "payable_id", "allocation_plan"],
+        ),
+        "payments.payeraccesslink": rows(
+            PayerAccessLink.objects.filter(email__in=emails).order_by("created_at"), exclude=["next_path"]
+        ),
     }

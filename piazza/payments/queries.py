@@ -47,18 +47,29 @@ def treasury_payments(user: Any, *, state: str = "", provider: str = "", q: str 
 
 def treasury_duplicates(user: Any) -> QuerySet[DuplicateCharge]:
     """Second charges of paid payments in the treasurer's scope (issue 10, finding 7), newest first."""
-    return (DuplicateCharge.objects.filter(payment__in=Payment.objects.visible_to(user, TREASURY))
-            .select_related("payment").order_by("-created_at", "-id"))
+    return (
+        DuplicateCharge.objects.filter(payment__in=Payment.objects.visible_to(user, TREASURY))
+        .select_related("payment")
+        .order_by("-created_at", "-id")
+    )
 
 
 def treasury_schedules(user: Any) -> QuerySet[RecurringSchedule]:
     """Paused first (they need a decision), then active, then canceled."""
     from django.db.models import Case, IntegerField, Value, When
 
-    order = Case(When(state=ScheduleState.PAUSED, then=Value(0)), When(state=ScheduleState.ACTIVE, then=Value(1)),
-                 default=Value(2), output_field=IntegerField())
-    return (RecurringSchedule.objects.visible_to(user, TREASURY).select_related("territory", "saved_method")
-            .annotate(rank=order).order_by("rank", "next_charge_on", "-id"))
+    order = Case(
+        When(state=ScheduleState.PAUSED, then=Value(0)),
+        When(state=ScheduleState.ACTIVE, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        RecurringSchedule.objects.visible_to(user, TREASURY)
+        .select_related("territory", "saved_method")
+        .annotate(rank=order)
+        .order_by("rank", "next_charge_on", "-id")
+    )
 
 
 def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
@@ -66,7 +77,8 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
     if not scope_paths(user, TREASURY):
         return None
     counts = Payment.objects.visible_to(user, TREASURY).aggregate(
-        pending=Count("id", filter=Q(state=State.PENDING)), failed=Count("id", filter=Q(state=State.FAILED)),
+        pending=Count("id", filter=Q(state=State.PENDING)),
+        failed=Count("id", filter=Q(state=State.FAILED)),
         disputed=Count("id", filter=Q(state=State.DISPUTED)),
     )
     unmatched = None
@@ -85,10 +97,15 @@ def device_for_token(raw: str) -> MethodDevice | None:
     """The live device of a browser's token, with its method; never a revoked one (convention 16)."""
     if not raw or len(raw) > 200:
         return None
-    return (MethodDevice.objects.select_related("method", "method__payer")
-            .filter(token_hash=token_digest(raw), revoked_at__isnull=True).first())
+    return (
+        MethodDevice.objects.select_related("method", "method__payer")
+        .filter(token_hash=token_digest(raw), revoked_at__isnull=True)
+        .first()
+    )
 
 
 def payer_has_payments(email: str) -> bool:
-    return (Payment.objects.filter(payer_email__iexact=email).exclude(state=State.CREATED).exists()
-            or RecurringSchedule.objects.filter(payer_email__iexact=email).exists())
+    return (
+        Payment.objects.filter(payer_email__iexact=email).exclude(state=State.CREATED).exists()
+        or RecurringSchedule.objects.filter(payer_email__iexact=email).exists()
+    )

@@ -28,9 +28,13 @@ def run_due_charges() -> int:
     from piazza.payments.models import RecurringSchedule, ScheduleState
 
     now = timezone.now()
-    due = (RecurringSchedule.objects.filter(state=ScheduleState.ACTIVE, saved_method__isnull=False,
-                                            next_charge_on__lte=timezone.localdate())
-           .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now)).values_list("pk", flat=True))
+    due = (
+        RecurringSchedule.objects.filter(
+            state=ScheduleState.ACTIVE, saved_method__isnull=False, next_charge_on__lte=timezone.localdate()
+        )
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .values_list("pk", flat=True)
+    )
     charged = 0
     for schedule_id in list(due):
         if charge_schedule(actor=None, schedule_id=schedule_id) is not None:
@@ -63,8 +67,11 @@ def retry_webhooks(older_than_minutes: int = 5) -> int:
     from piazza.payments.webhooks import process_event
 
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
-    ids = list(WebhookEvent.objects.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.RECEIVED],
-                                           received_at__lte=cutoff, attempts__lt=10).values_list("pk", flat=True))
+    ids = list(
+        WebhookEvent.objects.filter(
+            status__in=[WebhookStatus.FAILED, WebhookStatus.RECEIVED], received_at__lte=cutoff, attempts__lt=10
+        ).values_list("pk", flat=True)
+    )
     for event_id in ids:
         process_event(event_id)
     return len(ids)
@@ -78,16 +85,21 @@ def reconcile_provider_charges(hours: int = 72, grace_minutes: int = 30) -> int:
     ledger lacks to its payment (booked, or refunded as a duplicate); what is still missing
     is logged as an error and written to the audit log for the treasury. Returns that count.
     """
-    for duplicate_id in list(DuplicateCharge.objects.filter(state=DuplicateState.REFUND_PENDING)
-                             .values_list("pk", flat=True)):
+    for duplicate_id in list(
+        DuplicateCharge.objects.filter(state=DuplicateState.REFUND_PENDING).values_list("pk", flat=True)
+    ):
         refund_duplicate_charge(actor=None, duplicate_id=duplicate_id)
     now = timezone.now()
     since, until = now - timedelta(hours=hours), now - timedelta(minutes=grace_minutes)
     missing, _failures = unbooked_charges(since=since, until=until)
     for item in missing:
         try:
-            adopt_provider_charge(actor=None, provider_id=item.provider, reference=item.charge.reference,
-                                  payment_id=item.charge.payment_id)
+            adopt_provider_charge(
+                actor=None,
+                provider_id=item.provider,
+                reference=item.charge.reference,
+                payment_id=item.charge.payment_id,
+            )
         except ProviderError:
             continue
     missing, failures = unbooked_charges(since=since, until=until)

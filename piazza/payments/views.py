@@ -72,8 +72,9 @@ def _finished(request: HttpRequest, payment: Payment) -> HttpResponse:
     return redirect("payments:done", token=payment.token)
 
 
-def _after_attempt(request: HttpRequest, payment: Payment, attempt: PaymentAttempt, client_key: str
-                   ) -> HttpResponse | str:
+def _after_attempt(
+    request: HttpRequest, payment: Payment, attempt: PaymentAttempt, client_key: str
+) -> HttpResponse | str:
     """Where the payer goes once `actions.pay` answered: a response, or the error to show."""
     payment.refresh_from_db()
     if payment.is_booked:
@@ -81,8 +82,13 @@ def _after_attempt(request: HttpRequest, payment: Payment, attempt: PaymentAttem
     another = attempt.client_key != client_key
     if another and attempt.state in IN_FLIGHT_ATTEMPT_STATES:
         # Another tab or an earlier submit is paying: never a second charge.
-        messages.info(request, _("Il pagamento è già in corso (forse in un'altra finestra): attendi "
-                                 "l'esito, non ti addebitiamo nulla due volte."))
+        messages.info(
+            request,
+            _(
+                "Il pagamento è già in corso (forse in un'altra finestra): attendi "
+                "l'esito, non ti addebitiamo nulla due volte."
+            ),
+        )
     if attempt.state == AttemptState.REQUIRES_ACTION and attempt.action_url:
         return HttpResponseRedirect(attempt.action_url)
     if attempt.state in (AttemptState.STARTED, AttemptState.UNKNOWN):
@@ -107,8 +113,13 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
             data = {k: v for k, v in form.cleaned_data.items() if k != "idempotency_key"}
             key = form.cleaned_data["idempotency_key"]
             try:
-                attempt = lifecycle_actions.pay(actor=request.user, payment=payment, client_key=key, data=data,
-                                      return_url=_return_url(request, payment))
+                attempt = lifecycle_actions.pay(
+                    actor=request.user,
+                    payment=payment,
+                    client_key=key,
+                    data=data,
+                    return_url=_return_url(request, payment),
+                )
             except ValidationError as exc:
                 error = " ".join(exc.messages)
             else:
@@ -121,10 +132,18 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         form = form_class()
         if payment.state == State.FAILED:
             error = payment.failure_message
-    return render(request, "payments/pay.html", {
-        "payment": payment, "provider": provider, "form": form, "error": error,
-        "change_method": choice,
-    }, status=200)
+    return render(
+        request,
+        "payments/pay.html",
+        {
+            "payment": payment,
+            "provider": provider,
+            "form": form,
+            "error": error,
+            "change_method": choice,
+        },
+        status=200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -140,8 +159,11 @@ def choose_method(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("payments:pay", token=payment.token)
     choices = [(m.kind, str(m.label)) for m in offered]
     current = payment.metadata.get("method_chosen") or methods.method_kind(payment.provider)
-    form = MethodForm(request.POST or None, methods=choices,
-                      initial={"method": current if payment.metadata.get("method_chosen") else None})
+    form = MethodForm(
+        request.POST or None,
+        methods=choices,
+        initial={"method": current if payment.metadata.get("method_chosen") else None},
+    )
     error = ""
     if request.method == "POST" and form.is_valid():
         key = form.cleaned_data["idempotency_key"]
@@ -152,8 +174,9 @@ def choose_method(request: HttpRequest, token: str) -> HttpResponse:
             provider = _provider_or_404(payment.provider)
             if provider.checkout_form() is not None:  # a card or a mandate to fill in on our page
                 return redirect("payments:pay", token=payment.token)
-            attempt = lifecycle_actions.pay(actor=request.user, payment=payment, client_key=key, data={},
-                                  return_url=_return_url(request, payment))
+            attempt = lifecycle_actions.pay(
+                actor=request.user, payment=payment, client_key=key, data={}, return_url=_return_url(request, payment)
+            )
         except ValidationError as exc:
             error = " ".join(exc.messages)
         else:
@@ -162,10 +185,18 @@ def choose_method(request: HttpRequest, token: str) -> HttpResponse:
                 return outcome
             error = outcome
         form = MethodForm(methods=choices, initial={"method": form.cleaned_data["method"]})
-    return render(request, "payments/pay_method.html", {
-        "payment": payment, "form": form, "offered": offered, "error": error,
-        "checked": form["method"].value(),
-    }, status=400 if form.is_bound and form.errors else 200)
+    return render(
+        request,
+        "payments/pay_method.html",
+        {
+            "payment": payment,
+            "form": form,
+            "offered": offered,
+            "error": error,
+            "checked": form["method"].value(),
+        },
+        status=400 if form.is_bound and form.errors else 200,
+    )
 
 
 def provider_return(request: HttpRequest, token: str) -> HttpResponse:
@@ -186,8 +217,9 @@ def provider_return(request: HttpRequest, token: str) -> HttpResponse:
             result = provider.complete_return(payment, attempt, {k: str(v) for k, v in request.GET.items()})
         except ProviderError:
             return redirect("payments:done", token=payment.token)
-        payment = lifecycle_actions.apply_charge_result(actor=request.user, payment=payment, attempt=attempt,
-                                              result=result, source="return")
+        payment = lifecycle_actions.apply_charge_result(
+            actor=request.user, payment=payment, attempt=attempt, result=result, source="return"
+        )
     if payment.is_booked:
         return _finished(request, payment)
     if payment.state == State.FAILED:
@@ -198,9 +230,15 @@ def provider_return(request: HttpRequest, token: str) -> HttpResponse:
 def done(request: HttpRequest, token: str) -> HttpResponse:
     payment = get_object_or_404(Payment, token=token)
     processing = payment.state in (State.CREATED, State.PENDING)
-    return render(request, "payments/done.html", {
-        "payment": payment, "processing": processing, "payer_link_form": PayerLinkForm(),
-    })
+    return render(
+        request,
+        "payments/done.html",
+        {
+            "payment": payment,
+            "processing": processing,
+            "payer_link_form": PayerLinkForm(),
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -220,8 +258,14 @@ def sandbox_authenticate(request: HttpRequest, reference: str) -> HttpResponse:
 STRIPE_JS = "https://js.stripe.com"
 
 
-_STRIPE_CSP = csp_update({"script-src": [STRIPE_JS], "frame-src": [STRIPE_JS, "https://hooks.stripe.com"],
-                          "connect-src": ["https://api.stripe.com"], "img-src": ["https://*.stripe.com"]})
+_STRIPE_CSP = csp_update(
+    {
+        "script-src": [STRIPE_JS],
+        "frame-src": [STRIPE_JS, "https://hooks.stripe.com"],
+        "connect-src": ["https://api.stripe.com"],
+        "img-src": ["https://*.stripe.com"],
+    }
+)
 
 
 @_STRIPE_CSP  # type: ignore[arg-type]
@@ -244,10 +288,16 @@ def stripe_checkout(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("payments:done", token=payment.token)
     if status in ("succeeded", "processing", "canceled", "requires_capture"):
         return redirect("payments:return", token=payment.token)
-    return render(request, "payments/stripe_checkout.html", {
-        "payment": payment, "client_secret": secret, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        "return_url": _return_url(request, payment),
-    })
+    return render(
+        request,
+        "payments/stripe_checkout.html",
+        {
+            "payment": payment,
+            "client_secret": secret,
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "return_url": _return_url(request, payment),
+        },
+    )
 
 
 @csrf_exempt
@@ -260,8 +310,10 @@ def webhook(request: HttpRequest, provider: str) -> HttpResponse:
 
 PAYER_ACCESS_KEY = "payments.payer_access"
 PAYER_SESSION_SECONDS = 3600
-LINK_SENT = gettext_lazy("Se a questo indirizzo corrispondono pagamenti, ti abbiamo scritto un link. Vale 30 "
-                         "minuti e si può usare una volta sola.")
+LINK_SENT = gettext_lazy(
+    "Se a questo indirizzo corrispondono pagamenti, ti abbiamo scritto un link. Vale 30 "
+    "minuti e si può usare una volta sola."
+)
 # Asking for links is cheap for an attacker and lands in someone's inbox: a few per address and
 # per client an hour. Over the limit the answer is the same, and no email leaves.
 _links_per_address = FailureLimiter("payer-link-address", limit=3, window_seconds=3600)
@@ -276,11 +328,20 @@ def _payer_email(request: HttpRequest) -> str | None:
     return str(access.get("email", "")) or None
 
 
-def _door(request: HttpRequest, *, form: PayerLinkForm | None = None, error: str = "", sent: bool = False,
-          status: int = 200) -> HttpResponse:
-    return render(request, "payments/payer_door.html", {
-        "form": form or PayerLinkForm(), "error": error, "sent": sent, "sent_message": LINK_SENT,
-    }, status=status)
+def _door(
+    request: HttpRequest, *, form: PayerLinkForm | None = None, error: str = "", sent: bool = False, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "payments/payer_door.html",
+        {
+            "form": form or PayerLinkForm(),
+            "error": error,
+            "sent": sent,
+            "sent_message": LINK_SENT,
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -301,19 +362,33 @@ def payer_page(request: HttpRequest) -> HttpResponse:
     email = _payer_email(request)
     if email is None:
         return _door(request)
-    payments = (Payment.objects.filter(payer_email__iexact=email).exclude(state=State.CREATED)
-                .annotate(refunded_cents=Sum("refunds__amount_cents", default=0))
-                .order_by("-created_at")[:200])
+    payments = (
+        Payment.objects.filter(payer_email__iexact=email)
+        .exclude(state=State.CREATED)
+        .annotate(refunded_cents=Sum("refunds__amount_cents", default=0))
+        .order_by("-created_at")[:200]
+    )
     schedules = list(RecurringSchedule.objects.filter(payer_email__iexact=email).order_by("-created_at"))
     for schedule in schedules:
         schedule.cancel_url = reverse("payments:cancel_schedule", args=[links.cancel_token(schedule.token)])  # type: ignore[attr-defined]
         schedule.resume_url = reverse("payments:payer_resume", args=[schedule.token])  # type: ignore[attr-defined]
     with transaction.atomic():
-        record("payments.payer_page", actor=request.user, kind=AuditKind.VIEW,
-               data={"payments": [p.pk for p in payments], "schedules": [s.pk for s in schedules]})
-    return render(request, "payments/payer_page.html", {
-        "email": email, "payments": payments, "schedules": schedules, "ScheduleState": ScheduleState,
-    })
+        record(
+            "payments.payer_page",
+            actor=request.user,
+            kind=AuditKind.VIEW,
+            data={"payments": [p.pk for p in payments], "schedules": [s.pk for s in schedules]},
+        )
+    return render(
+        request,
+        "payments/payer_page.html",
+        {
+            "email": email,
+            "payments": payments,
+            "schedules": schedules,
+            "ScheduleState": ScheduleState,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -327,8 +402,7 @@ def payer_access(request: HttpRequest, token: str) -> HttpResponse:
     except ValidationError as exc:
         return _door(request, error=" ".join(exc.messages), status=403)
     request.session.cycle_key()
-    request.session[PAYER_ACCESS_KEY] = {"email": email,
-                                         "until": timezone.now().timestamp() + PAYER_SESSION_SECONDS}
+    request.session[PAYER_ACCESS_KEY] = {"email": email, "until": timezone.now().timestamp() + PAYER_SESSION_SECONDS}
     return redirect("payments:payer_page")
 
 
@@ -340,9 +414,14 @@ def payer_leave(request: HttpRequest) -> HttpResponse:
 
 def payer_page_by_address(request: HttpRequest, token: str) -> HttpResponse:
     """The old links made from the address alone (in emails sent before) open nothing any more."""
-    return _door(request, error=_("Per proteggere i tuoi dati, i tuoi pagamenti si aprono solo con un link che "
-                                  "ti mandiamo via email e che vale una volta sola. Chiedilo qui sotto."),
-                 status=403)
+    return _door(
+        request,
+        error=_(
+            "Per proteggere i tuoi dati, i tuoi pagamenti si aprono solo con un link che "
+            "ti mandiamo via email e che vale una volta sola. Chiedilo qui sotto."
+        ),
+        status=403,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -367,8 +446,10 @@ def cancel_schedule(request: HttpRequest, token: str) -> HttpResponse:
 
 # --- a saved card on a new browser: the donor proves control of the address -------------------
 
-DEVICE_LINK_SENT = gettext_lazy("Se a questo indirizzo corrisponde una carta salvata, ti abbiamo scritto un link: "
-                                "aprilo da questo dispositivo entro 30 minuti.")
+DEVICE_LINK_SENT = gettext_lazy(
+    "Se a questo indirizzo corrisponde una carta salvata, ti abbiamo scritto un link: "
+    "aprilo da questo dispositivo entro 30 minuti."
+)
 
 
 def _local_path(value: str) -> str:
@@ -401,8 +482,9 @@ def device_access(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return render(request, "payments/device_access.html", {})
     try:
-        raw, next_path = devices_actions.open_device_link(actor=request.user, raw=token,
-                                                  label=devices.device_label(request.META.get("HTTP_USER_AGENT", "")))
+        raw, next_path = devices_actions.open_device_link(
+            actor=request.user, raw=token, label=devices.device_label(request.META.get("HTTP_USER_AGENT", ""))
+        )
     except ValidationError as exc:
         return render(request, "payments/device_access.html", {"error": " ".join(exc.messages)}, status=403)
     messages.success(request, _("Fatto: da questo dispositivo puoi donare in un clic con la tua carta salvata."))
@@ -412,6 +494,7 @@ def device_access(request: HttpRequest, token: str) -> HttpResponse:
 
 
 # --- payer: resume a paused recurring gift from their page -----------------------------------
+
 
 @require_POST
 def payer_resume(request: HttpRequest, schedule_token: str) -> HttpResponse:
@@ -439,35 +522,64 @@ def treasury_payments(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("stato", "")
     provider = request.GET.get("circuito", "")
     q = request.GET.get("q", "")[:100]
-    payments = queries.treasury_payments(request.user, state=state if state in State.values else "",
-                                         provider=provider, q=q)
+    payments = queries.treasury_payments(
+        request.user, state=state if state in State.values else "", provider=provider, q=q
+    )
     page = Paginator(payments, 50).get_page(request.GET.get("pagina"))
     duplicates = list(queries.treasury_duplicates(request.user)[:50])
     with transaction.atomic():
-        record("payments.treasury_list", actor=request.user, kind=AuditKind.VIEW,
-               data={"state": state, "provider": provider, "q": q, "page": page.number,
-                     "payments": [p.pk for p in page.object_list],
-                     "duplicates": [d.payment_id for d in duplicates]})
-    return render(request, "payments/treasury_payments.html", {
-        "page": page, "states": State.choices, "state": state, "provider": provider, "q": q,
-        "providers": sorted({(p.identifier, str(p.verbose_name or p.identifier)) for p in all_providers()}),
-        "duplicates": duplicates, "DuplicateState": DuplicateState,
-    })
+        record(
+            "payments.treasury_list",
+            actor=request.user,
+            kind=AuditKind.VIEW,
+            data={
+                "state": state,
+                "provider": provider,
+                "q": q,
+                "page": page.number,
+                "payments": [p.pk for p in page.object_list],
+                "duplicates": [d.payment_id for d in duplicates],
+            },
+        )
+    return render(
+        request,
+        "payments/treasury_payments.html",
+        {
+            "page": page,
+            "states": State.choices,
+            "state": state,
+            "provider": provider,
+            "q": q,
+            "providers": sorted({(p.identifier, str(p.verbose_name or p.identifier)) for p in all_providers()}),
+            "duplicates": duplicates,
+            "DuplicateState": DuplicateState,
+        },
+    )
 
 
 @treasury_required
 @shows_personal_data("payments.treasury_view", audited_inline=True)
 def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
-    payment = get_object_or_404(Payment.objects.visible_to(request.user, queries.TREASURY)
-                                .select_related("territory", "schedule"), pk=pk)
+    payment = get_object_or_404(
+        Payment.objects.visible_to(request.user, queries.TREASURY).select_related("territory", "schedule"), pk=pk
+    )
     with transaction.atomic():
-        record("payments.treasury_view", actor=request.user, obj=payment, territory=payment.territory,
-               kind=AuditKind.VIEW)
-    return render(request, "payments/treasury_payment.html", {
-        "payment": payment, "events": payment.events.all(), "refunds": payment.refunds.all(),
-        "disputes": payment.disputes.all(), "allocations": payment.allocations.select_related("account"),
-        "duplicates": payment.duplicate_charges.all(), "DuplicateState": DuplicateState,
-    })
+        record(
+            "payments.treasury_view", actor=request.user, obj=payment, territory=payment.territory, kind=AuditKind.VIEW
+        )
+    return render(
+        request,
+        "payments/treasury_payment.html",
+        {
+            "payment": payment,
+            "events": payment.events.all(),
+            "refunds": payment.refunds.all(),
+            "disputes": payment.disputes.all(),
+            "allocations": payment.allocations.select_related("account"),
+            "duplicates": payment.duplicate_charges.all(),
+            "DuplicateState": DuplicateState,
+        },
+    )
 
 
 @treasury_required
@@ -475,8 +587,12 @@ def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
 def treasury_schedules(request: HttpRequest) -> HttpResponse:
     page = Paginator(queries.treasury_schedules(request.user), 50).get_page(request.GET.get("pagina"))
     with transaction.atomic():
-        record("payments.treasury_schedules", actor=request.user, kind=AuditKind.VIEW,
-               data={"page": page.number, "schedules": [s.pk for s in page.object_list]})
+        record(
+            "payments.treasury_schedules",
+            actor=request.user,
+            kind=AuditKind.VIEW,
+            data={"page": page.number, "schedules": [s.pk for s in page.object_list]},
+        )
     return render(request, "payments/treasury_schedules.html", {"page": page, "ScheduleState": ScheduleState})
 
 

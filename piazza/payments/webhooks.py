@@ -54,8 +54,12 @@ def _refuse_malformed(provider_id: str, request: HttpRequest, exc: MalformedEven
     try:
         with transaction.atomic():
             WebhookEvent.objects.create(
-                provider=provider_id, event_id=f"malformed:{digest}", payload=_payload(request),
-                relevant=False, status=WebhookStatus.IGNORED, error=f"malformed event: {exc}"[:2000],
+                provider=provider_id,
+                event_id=f"malformed:{digest}",
+                payload=_payload(request),
+                relevant=False,
+                status=WebhookStatus.IGNORED,
+                error=f"malformed event: {exc}"[:2000],
                 processed_at=timezone.now(),
             )
     except IntegrityError:
@@ -76,8 +80,12 @@ def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
     except InvalidSignature as exc:
         log.warning("webhook %s refused: %s", provider_id, exc)
         with transaction.atomic():
-            record("payments.webhook_refused", actor=None, kind=AuditKind.DENIED,
-                   data={"provider": provider_id, "reason": str(exc)[:300]})
+            record(
+                "payments.webhook_refused",
+                actor=None,
+                kind=AuditKind.DENIED,
+                data={"provider": provider_id, "reason": str(exc)[:300]},
+            )
         return HttpResponse("invalid signature", status=400, content_type="text/plain")
     except ProviderError as exc:
         # Verification needs the provider (PayPal) and it did not answer: let it deliver again.
@@ -86,9 +94,13 @@ def receive(provider_id: str, request: HttpRequest) -> HttpResponse:
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
-                provider=provider_id, event_id=notice.event_id, event_type=notice.event_type,
-                payload=_payload(request), reference=notice.payment_reference,
-                payment_hint=notice.payment_id, relevant=notice.relevant,
+                provider=provider_id,
+                event_id=notice.event_id,
+                event_type=notice.event_type,
+                payload=_payload(request),
+                reference=notice.payment_reference,
+                payment_hint=notice.payment_id,
+                relevant=notice.relevant,
             )
     except IntegrityError:
         event = WebhookEvent.objects.get(provider=provider_id, event_id=notice.event_id)
@@ -131,8 +143,13 @@ def process_event(event_pk: int) -> str:
     try:
         provider = get_provider(event.provider)
         attempt = payment.attempts.filter(provider_reference=event.reference).first() if event.reference else None
-        if (attempt is not None and payment.is_booked and payment.provider_reference
-                and event.reference != payment.provider_reference and provider.has(Capability.CHARGE_LIST)):
+        if (
+            attempt is not None
+            and payment.is_booked
+            and payment.provider_reference
+            and event.reference != payment.provider_reference
+            and provider.has(Capability.CHARGE_LIST)
+        ):
             # About another charge than the one booked (a second tab's, a late one): fetch that
             # charge itself, so a duplicate is seen and refunded (issue 10, finding 7).
             remote = provider.fetch_charge(payment, event.reference)

@@ -52,14 +52,20 @@ class TimelineInline(ReadOnlyInline):
 
 @admin.register(Person)
 class PersonAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["pk", "last_name", "first_name", "birth_date", "territory", "source", "created_at",
-                    "merged_into"]
+    list_display = ["pk", "last_name", "first_name", "birth_date", "territory", "source", "created_at", "merged_into"]
     list_filter = ["source", "citizenship"]
     # Exact look-ups only: the back-office search (scoped, trigram) is the place for names.
     search_fields = ["=id", "=codice_fiscale_canonical"]
     list_select_related = ["territory"]
-    raw_id_fields = ["birth_comune", "residence_comune", "domicile_comune", "territory", "voting_circolo",
-                     "merged_into", "created_by"]
+    raw_id_fields = [
+        "birth_comune",
+        "residence_comune",
+        "domicile_comune",
+        "territory",
+        "voting_circolo",
+        "merged_into",
+        "created_by",
+    ]
     inlines = [EmailInline, PhoneInline, ConsentInline, TimelineInline]
     show_full_result_count = False  # an exact count of a million rows on every page is wasted
 
@@ -74,8 +80,17 @@ class DuplicateCandidateAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["pk", "file_name", "territory", "status", "total_rows", "processed_rows", "created_by",
-                    "created_at", "closed_at"]
+    list_display = [
+        "pk",
+        "file_name",
+        "territory",
+        "status",
+        "total_rows",
+        "processed_rows",
+        "created_by",
+        "created_at",
+        "closed_at",
+    ]
     list_filter = ["status", "file_format"]
     list_select_related = ["territory", "created_by"]
     exclude = ["headers"]

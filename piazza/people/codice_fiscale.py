@@ -94,15 +94,20 @@ def validate_codice_fiscale(value: str | None) -> CodiceFiscaleResult:
         return result
     if not cflib.CODICEFISCALE_RE.match(code):
         result.errors.append(
-            _("Il codice fiscale «%(code)s» non ha la forma giusta (6 lettere, 2 cifre, una lettera del mese, "
-              "2 cifre, il codice del luogo e una lettera di controllo).") % {"code": code}
+            _(
+                "Il codice fiscale «%(code)s» non ha la forma giusta (6 lettere, 2 cifre, una lettera del mese, "
+                "2 cifre, il codice del luogo e una lettera di controllo)."
+            )
+            % {"code": code}
         )
         return result
     expected = cflib.encode_cin(code[:15])
     if expected != code[15]:
         result.errors.append(
-            _("La lettera di controllo del codice fiscale è «%(found)s» ma dovrebbe essere «%(expected)s»: "
-              "probabilmente c'è un errore di battitura in uno dei caratteri.")
+            _(
+                "La lettera di controllo del codice fiscale è «%(found)s» ma dovrebbe essere «%(expected)s»: "
+                "probabilmente c'è un errore di battitura in uno dei caratteri."
+            )
             % {"found": code[15], "expected": expected}
         )
     canonical = canonical_codice_fiscale(code)
@@ -119,8 +124,11 @@ def validate_codice_fiscale(value: str | None) -> CodiceFiscaleResult:
         result.birth_date = dt.date(century + year, month, day)
     except ValueError:
         result.errors.append(
-            _("La data di nascita nel codice fiscale non esiste (giorno %(day)d del mese %(month)d): "
-              "controlla le cifre del giorno e la lettera del mese.") % {"day": day, "month": month}
+            _(
+                "La data di nascita nel codice fiscale non esiste (giorno %(day)d del mese %(month)d): "
+                "controlla le cifre del giorno e la lettera del mese."
+            )
+            % {"day": day, "month": month}
         )
     result.belfiore = canonical[11:15]
     place = _place(result.belfiore)
@@ -167,7 +175,9 @@ def consistency_problems(
         )
     if birth_date and result.birth_date:
         same = (birth_date.month, birth_date.day, birth_date.year % 100) == (
-            result.birth_date.month, result.birth_date.day, result.birth_date.year % 100,
+            result.birth_date.month,
+            result.birth_date.day,
+            result.birth_date.year % 100,
         )
         if not same:
             shown = result.birth_date
@@ -204,9 +214,7 @@ def disagreeing_birth_date(result: CodiceFiscaleResult, birth_date: dt.date | No
     return code
 
 
-def make_codice_fiscale(
-    *, first_name: str, last_name: str, sex: str, birth_date: dt.date, belfiore: str
-) -> str:
+def make_codice_fiscale(*, first_name: str, last_name: str, sex: str, birth_date: dt.date, belfiore: str) -> str:
     """A valid code for these data (demo data, tests), built from the library's encoders."""
     day = birth_date.day + (40 if sex == "F" else 0)
     root = (

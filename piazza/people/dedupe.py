@@ -58,9 +58,12 @@ class Probe:
     @classmethod
     def of(cls, person: Person) -> Probe:
         return cls(
-            first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            birth_date=person.birth_date,
             codice_fiscale_canonical=person.codice_fiscale_canonical,
-            emails=[e.value for e in person.emails.all()], phones=[p.value for p in person.phones.all()],
+            emails=[e.value for e in person.emails.all()],
+            phones=[p.value for p in person.phones.all()],
             comune_ids={c for c in (person.birth_comune_id, person.residence_comune_id) if c},
         )
 
@@ -113,8 +116,16 @@ def _append(index: dict[Any, list[int]], key: Any, pk: int) -> None:
         ids.append(pk)
 
 
-PERSON_VALUES = ("pk", "first_name", "last_name", "birth_date", "birth_comune_id", "residence_comune_id",
-                 "territory__path", "codice_fiscale_canonical")
+PERSON_VALUES = (
+    "pk",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "birth_comune_id",
+    "residence_comune_id",
+    "territory__path",
+    "codice_fiscale_canonical",
+)
 
 
 def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Pool:
@@ -173,8 +184,10 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
                 if pk == exclude_id:
                     continue
                 other = pool.people[pk]
-                similar = name_similarity(
-                    probe.first_name, probe.last_name, other.first_name, other.last_name) >= name_threshold()
+                similar = (
+                    name_similarity(probe.first_name, probe.last_name, other.first_name, other.last_name)
+                    >= name_threshold()
+                )
                 m = get(pk)
                 m.add(60 if similar else 30, label % {"value": value})
                 if similar:
@@ -241,12 +254,20 @@ def contact_pairs() -> Iterator[tuple[int, int, str]]:
     active = Person.objects.active()
     seen: set[tuple[int, int]] = set()
     sources = [
-        (active.exclude(codice_fiscale_canonical="").values_list("codice_fiscale_canonical", "pk")
-         .order_by("codice_fiscale_canonical"), _("stesso codice fiscale")),
-        (Email.objects.filter(person__in=active).values_list("value", "person_id").order_by("value"),
-         _("stessa email")),
-        (Phone.objects.filter(person__in=active).values_list("value", "person_id").order_by("value"),
-         _("stesso telefono")),
+        (
+            active.exclude(codice_fiscale_canonical="")
+            .values_list("codice_fiscale_canonical", "pk")
+            .order_by("codice_fiscale_canonical"),
+            _("stesso codice fiscale"),
+        ),
+        (
+            Email.objects.filter(person__in=active).values_list("value", "person_id").order_by("value"),
+            _("stessa email"),
+        ),
+        (
+            Phone.objects.filter(person__in=active).values_list("value", "person_id").order_by("value"),
+            _("stesso telefono"),
+        ),
     ]
     for queryset, reason in sources:
         previous_value = None

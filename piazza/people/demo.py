@@ -52,28 +52,95 @@ CHUNK = 20_000
 SCAN_LIMIT = 100_000
 DUPLICATE_SHARE = 0.025
 TEXT_VERSION = "informativa-2024-01"
-DEMO_TAGS = ["volontario", "festa dell'unità", "giovani democratici", "amministratore locale",
-             "banchetto", "simpatizzante"]
+DEMO_TAGS = [
+    "volontario",
+    "festa dell'unità",
+    "giovani democratici",
+    "amministratore locale",
+    "banchetto",
+    "simpatizzante",
+]
 # Countries of birth for people born abroad (Belfiore Z-codes of the library's table), with the
 # citizenship they most often have.
 FOREIGN_BIRTH = [
-    ("Z129", "Romania", Citizenship.EU), ("Z100", "Albania", Citizenship.NON_EU_PERMIT),
-    ("Z330", "Marocco", Citizenship.NON_EU_PERMIT), ("Z210", "Cina", Citizenship.NON_EU_PERMIT),
-    ("Z138", "Ucraina", Citizenship.NON_EU_PERMIT), ("Z216", "Filippine", Citizenship.NON_EU_PERMIT),
-    ("Z112", "Germania", Citizenship.EU), ("Z133", "Svizzera", Citizenship.NON_EU_PERMIT),
+    ("Z129", "Romania", Citizenship.EU),
+    ("Z100", "Albania", Citizenship.NON_EU_PERMIT),
+    ("Z330", "Marocco", Citizenship.NON_EU_PERMIT),
+    ("Z210", "Cina", Citizenship.NON_EU_PERMIT),
+    ("Z138", "Ucraina", Citizenship.NON_EU_PERMIT),
+    ("Z216", "Filippine", Citizenship.NON_EU_PERMIT),
+    ("Z112", "Germania", Citizenship.EU),
+    ("Z133", "Svizzera", Citizenship.NON_EU_PERMIT),
     ("Z602", "Brasile", Citizenship.NON_EU_PERMIT),
 ]
-MOBILE_PREFIXES = ["320", "324", "327", "328", "329", "330", "331", "333", "334", "335", "336", "338",
-                   "339", "340", "342", "345", "346", "347", "348", "349", "350", "351", "366", "380",
-                   "388", "389", "391", "392", "393"]
-EMAIL_DOMAINS = ["gmail.com", "libero.it", "hotmail.it", "yahoo.it", "alice.it", "virgilio.it",
-                 "outlook.it", "tiscali.it", "fastwebnet.it", "icloud.com"]
+MOBILE_PREFIXES = [
+    "320",
+    "324",
+    "327",
+    "328",
+    "329",
+    "330",
+    "331",
+    "333",
+    "334",
+    "335",
+    "336",
+    "338",
+    "339",
+    "340",
+    "342",
+    "345",
+    "346",
+    "347",
+    "348",
+    "349",
+    "350",
+    "351",
+    "366",
+    "380",
+    "388",
+    "389",
+    "391",
+    "392",
+    "393",
+]
+EMAIL_DOMAINS = [
+    "gmail.com",
+    "libero.it",
+    "hotmail.it",
+    "yahoo.it",
+    "alice.it",
+    "virgilio.it",
+    "outlook.it",
+    "tiscali.it",
+    "fastwebnet.it",
+    "icloud.com",
+]
 
 PERSON_COLUMNS = (
-    "id", "first_name", "last_name", "search_name", "sex", "birth_date", "birth_comune_id", "birth_country",
-    "codice_fiscale", "codice_fiscale_canonical", "citizenship", "residence_street", "residence_cap",
-    "residence_comune_id", "domicile_street", "domicile_cap", "domicile_comune_id", "territory_id",
-    "voting_circolo_id", "source", "notes", "created_at", "updated_at",
+    "id",
+    "first_name",
+    "last_name",
+    "search_name",
+    "sex",
+    "birth_date",
+    "birth_comune_id",
+    "birth_country",
+    "codice_fiscale",
+    "codice_fiscale_canonical",
+    "citizenship",
+    "residence_street",
+    "residence_cap",
+    "residence_comune_id",
+    "domicile_street",
+    "domicile_cap",
+    "domicile_comune_id",
+    "territory_id",
+    "voting_circolo_id",
+    "source",
+    "notes",
+    "created_at",
+    "updated_at",
 )
 CONTACT_COLUMNS = ("person_id", "value", "primary", "verified", "created_at")
 CONSENT_COLUMNS = ("person_id", "purpose", "granted", "at", "channel", "text_version", "evidence")
@@ -124,22 +191,31 @@ def load_world(rnd: random.Random) -> World:
     circoli: dict[int, list[int]] = {}
     through = Territory.comuni.through
     for comune_id, territory_id in through.objects.filter(
-        territory__level=Level.CIRCOLO, territory__kind=Kind.TERRITORIAL, territory__closed_at__isnull=True,
+        territory__level=Level.CIRCOLO,
+        territory__kind=Kind.TERRITORIAL,
+        territory__closed_at__isnull=True,
     ).values_list("comune_id", "territory_id"):
         circoli.setdefault(comune_id, []).append(territory_id)
     faker = Faker("it_IT")
     faker.seed_instance(rnd.randrange(2**32))
     places, cumulative, total = [], [], 0
-    for pk, belfiore, federation_id, population in Comune.objects.filter(valid_to__isnull=True).values_list(
-        "pk", "belfiore", "federation_id", "population"
-    ).order_by("pk"):
+    for pk, belfiore, federation_id, population in (
+        Comune.objects.filter(valid_to__isnull=True)
+        .values_list("pk", "belfiore", "federation_id", "population")
+        .order_by("pk")
+    ):
         total += max(population, 1)
         cumulative.append(total)
         places.append(Place(pk, belfiore, circoli.get(pk) or [federation_id or national], faker.postcode()))
     tag_ids = [Tag.objects.get_or_create(name=name)[0].pk for name in DEMO_TAGS]
     return World(
-        places=places, cumulative=cumulative, male=Names.first_names_male, female=Names.first_names_female,
-        last=Names.last_names, streets=[faker.street_address() for _ in range(4000)], tag_ids=tag_ids,
+        places=places,
+        cumulative=cumulative,
+        male=Names.first_names_male,
+        female=Names.first_names_female,
+        last=Names.last_names,
+        streets=[faker.street_address() for _ in range(4000)],
+        tag_ids=tag_ids,
         circolo_ids={t for ids in circoli.values() for t in ids},
     )
 
@@ -158,8 +234,11 @@ def codice_fiscale(first: str, last: str, sex: str, birth: dt.date, belfiore: st
     """The code the Agenzia would issue (library encoders); `omocodia` > 0 substitutes that many
     digits from the right with letters, as the Agenzia does for colliding codes (rule D1)."""
     day = birth.day + (40 if sex == "F" else 0)
-    chars = list(_lastname_code(last) + _firstname_code(first)
-                 + f"{birth.year % 100:02d}{MONTH_LETTERS[birth.month - 1]}{day:02d}{belfiore}")
+    chars = list(
+        _lastname_code(last)
+        + _firstname_code(first)
+        + f"{birth.year % 100:02d}{MONTH_LETTERS[birth.month - 1]}{day:02d}{belfiore}"
+    )
     for position in (14, 13, 12, 10, 9, 7, 6)[:omocodia]:
         chars[position] = OMOCODIA_LETTERS[int(chars[position])]
     root = "".join(chars)
@@ -178,12 +257,12 @@ def typo(text: str, rnd: random.Random) -> str:
     i = rnd.randrange(1, len(text) - 1)
     kind = rnd.randrange(4)
     if kind == 0:
-        return text[:i] + text[i + 1:]
+        return text[:i] + text[i + 1 :]
     if kind == 1:
         return text[:i] + text[i] + text[i:]
     if kind == 2:
-        return text[:i - 1] + text[i] + text[i - 1] + text[i + 1:]
-    return text[:i] + rnd.choice("aeiou") + text[i + 1:]
+        return text[: i - 1] + text[i] + text[i - 1] + text[i + 1 :]
+    return text[:i] + rnd.choice("aeiou") + text[i + 1 :]
 
 
 def _person(world: World, rnd: random.Random, pk: int, now: dt.datetime, today: dt.date) -> list[Any]:
@@ -208,17 +287,35 @@ def _person(world: World, rnd: random.Random, pk: int, now: dt.datetime, today: 
     created = now - dt.timedelta(seconds=rnd.randrange(5 * 365 * 86400))
     domicile = world.place(rnd) if rnd.random() < 0.04 else None
     return [
-        pk, first, last, search_name(first, last), sex, birth, birth_comune, birth_country, code,
-        canonical_codice_fiscale(code) if code else "", citizenship, rnd.choice(world.streets),
-        home.postcode, home.comune_id, rnd.choice(world.streets) if domicile else "",
-        domicile.postcode if domicile else "", domicile.comune_id if domicile else None, territory,
+        pk,
+        first,
+        last,
+        search_name(first, last),
+        sex,
+        birth,
+        birth_comune,
+        birth_country,
+        code,
+        canonical_codice_fiscale(code) if code else "",
+        citizenship,
+        rnd.choice(world.streets),
+        home.postcode,
+        home.comune_id,
+        rnd.choice(world.streets) if domicile else "",
+        domicile.postcode if domicile else "",
+        domicile.comune_id if domicile else None,
+        territory,
         territory if territory in world.circolo_ids and rnd.random() < 0.3 else None,
-        Source.DEMO.value, "", created, created,
+        Source.DEMO.value,
+        "",
+        created,
+        created,
     ]
 
 
-def _duplicate(original: list[Any], contacts: dict[str, str], rnd: random.Random,
-               pk: int) -> tuple[list[Any], dict[str, str]]:
+def _duplicate(
+    original: list[Any], contacts: dict[str, str], rnd: random.Random, pk: int
+) -> tuple[list[Any], dict[str, str]]:
     """A second record of the same human as it really arrives: typed again with a slip, from
     another list, with or without the code or the same contacts."""
     row = list(original)
@@ -277,15 +374,27 @@ def generate(world: World, rnd: random.Random, ids: Sequence[int], now: dt.datet
             rows.email.append((pk, contacts["email"], True, rnd.random() < 0.4, created))
         if "phone" in contacts:
             rows.phone.append((pk, contacts["phone"], True, False, created))
-        for purpose, share in ((Purpose.POLITICAL_COMMUNICATION, 0.55), (Purpose.NEWSLETTER, 0.35),
-                               (Purpose.PROFILING, 0.08), (Purpose.CANDIDATE_SHARING, 0.05)):
+        for purpose, share in (
+            (Purpose.POLITICAL_COMMUNICATION, 0.55),
+            (Purpose.NEWSLETTER, 0.35),
+            (Purpose.PROFILING, 0.08),
+            (Purpose.CANDIDATE_SHARING, 0.05),
+        ):
             if rnd.random() < share:
                 channel = rnd.choice((Channel.WEB, Channel.PAPER, Channel.IN_PERSON)).value
-                rows.consent.append((pk, purpose.value, True, created, channel, TEXT_VERSION,
-                                     f"modulo demo n. {pk}"))
+                rows.consent.append((pk, purpose.value, True, created, channel, TEXT_VERSION, f"modulo demo n. {pk}"))
                 if rnd.random() < 0.04:  # G3: withdrawn later, as easily as given
-                    rows.consent.append((pk, purpose.value, False, created + dt.timedelta(days=90),
-                                         Channel.EMAIL.value, "revoca", "risposta a una email"))
+                    rows.consent.append(
+                        (
+                            pk,
+                            purpose.value,
+                            False,
+                            created + dt.timedelta(days=90),
+                            Channel.EMAIL.value,
+                            "revoca",
+                            "risposta a una email",
+                        )
+                    )
         if rnd.random() < 0.12:
             rows.tag.append((pk, rnd.choice(world.tag_ids)))
         rows.timeline.append((pk, created, "created", summary, "{}"))
@@ -298,8 +407,10 @@ def generate(world: World, rnd: random.Random, ids: Sequence[int], now: dt.datet
 def _reserve_ids(count: int) -> list[int]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                           [Person._meta.db_table, count])
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [Person._meta.db_table, count],
+            )
             return [r[0] for r in cursor.fetchall()]
     start = (Person.objects.aggregate(m=models.Max("pk"))["m"] or 0) + 1
     return list(range(start, start + count))
@@ -315,8 +426,7 @@ def _write(model: type[models.Model], columns: Sequence[str], rows: list[tuple[A
             for row in rows:
                 copy.write_row(row)
         return
-    model._default_manager.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows],
-                                       batch_size=500)
+    model._default_manager.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500)
 
 
 def write(rows: Rows) -> None:
@@ -344,8 +454,10 @@ def generate_people(count: int, *, seed: int = 0, stdout: Any = None, chunk: int
             stdout.write(f"  persone demo: {done}/{count} ({rate:,.0f}/s)")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE people_person, people_email, people_phone, people_consent, "
-                           "people_timelineentry, people_person_tags")
+            cursor.execute(
+                "ANALYZE people_person, people_email, people_phone, people_consent, "
+                "people_timelineentry, people_person_tags"
+            )
     with transaction.atomic():
         record("people.seed_demo", actor=None, data={"people": count, "seed": seed})
     return done

@@ -41,11 +41,24 @@ from piazza.people.validation import search_name
 
 ERASURE: Declaration = {
     Person: {
-        "first_name": KEEP, "last_name": KEEP,  # set to "Persona" "cancellata" by erase below
-        "search_name": BLANK, "sex": BLANK, "birth_date": NULL, "birth_comune": NULL, "birth_country": BLANK,
-        "codice_fiscale": BLANK, "codice_fiscale_canonical": BLANK, "residence_street": BLANK,
-        "residence_cap": BLANK, "residence_comune": NULL, "domicile_street": BLANK, "domicile_cap": BLANK,
-        "domicile_comune": NULL, "notes": BLANK, "tags": BLANK, "merged_into": KEEP,
+        "first_name": KEEP,
+        "last_name": KEEP,  # set to "Persona" "cancellata" by erase below
+        "search_name": BLANK,
+        "sex": BLANK,
+        "birth_date": NULL,
+        "birth_comune": NULL,
+        "birth_country": BLANK,
+        "codice_fiscale": BLANK,
+        "codice_fiscale_canonical": BLANK,
+        "residence_street": BLANK,
+        "residence_cap": BLANK,
+        "residence_comune": NULL,
+        "domicile_street": BLANK,
+        "domicile_cap": BLANK,
+        "domicile_comune": NULL,
+        "notes": BLANK,
+        "tags": BLANK,
+        "merged_into": KEEP,
     },
     Email: {ROW: DELETE_ROW, "value": BLANK, "person": LINK},
     Phone: {ROW: DELETE_ROW, "value": BLANK, "person": LINK},
@@ -56,8 +69,14 @@ ERASURE: Declaration = {
     DuplicateCandidate: {ROW: DELETE_ROW, "person_a": LINK, "person_b": LINK, "reasons": EMPTY},
     ImportRow: {"raw": EMPTY, "errors": EMPTY, "person": NULL, "match_note": BLANK, "target_note": BLANK},
     # Issue 11 item 14: a codice fiscale and birth date waiting for an official's check.
-    CodeDateReview: {ROW: DELETE_ROW, "person": LINK, "codice_fiscale": BLANK, "code_birth_date": NULL,
-                     "record_birth_date": NULL, "note": BLANK},
+    CodeDateReview: {
+        ROW: DELETE_ROW,
+        "person": LINK,
+        "codice_fiscale": BLANK,
+        "code_birth_date": NULL,
+        "record_birth_date": NULL,
+        "note": BLANK,
+    },
     ScopeRequest: {"person": LINK, "data": EMPTY, "decision_note": BLANK},
 }
 
@@ -84,8 +103,10 @@ def erase(person: Person, holds: HoldBook) -> dict[str, int]:
         "phones": scrub(Phone.objects.filter(person=person), ERASURE[Phone]),
         "consents": scrub(Consent.objects.filter(person=person), ERASURE[Consent]),
         "timeline": scrub(TimelineEntry.objects.filter(person=person), ERASURE[TimelineEntry]),
-        "duplicates": scrub(DuplicateCandidate.objects.filter(person_a=person)
-                            | DuplicateCandidate.objects.filter(person_b=person), ERASURE[DuplicateCandidate]),
+        "duplicates": scrub(
+            DuplicateCandidate.objects.filter(person_a=person) | DuplicateCandidate.objects.filter(person_b=person),
+            ERASURE[DuplicateCandidate],
+        ),
         "import_rows": scrub(ImportRow.objects.filter(person=person), ERASURE[ImportRow]),
         "code_reviews": scrub(CodeDateReview.objects.filter(person=person), ERASURE[CodeDateReview]),
         "scope_requests": scrub(ScopeRequest.objects.filter(person=person), ERASURE[ScopeRequest]),
@@ -100,5 +121,7 @@ def erase(person: Person, holds: HoldBook) -> dict[str, int]:
 def _blank_person(person: Any) -> None:
     scrub(Person.objects.filter(pk=person.pk), ERASURE[Person])
     Person.objects.filter(pk=person.pk).update(
-        first_name=ERASED_FIRST_NAME, last_name=ERASED_LAST_NAME,
-        search_name=search_name(ERASED_FIRST_NAME, ERASED_LAST_NAME))
+        first_name=ERASED_FIRST_NAME,
+        last_name=ERASED_LAST_NAME,
+        search_name=search_name(ERASED_FIRST_NAME, ERASED_LAST_NAME),
+    )

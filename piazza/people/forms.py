@@ -27,8 +27,7 @@ class SearchForm(forms.Form):
     q = forms.CharField(label=_("Cerca (nome, codice fiscale, email, telefono)"), required=False)
     territory = forms.ModelChoiceField(label=_("Territorio"), queryset=Territory.objects.none(), required=False)
     tags = forms.CharField(label=_("Etichette (separate da virgola)"), required=False)
-    consent = forms.ChoiceField(label=_("Con consenso per"), required=False,
-                                choices=[("", "—"), *Purpose.choices])
+    consent = forms.ChoiceField(label=_("Con consenso per"), required=False, choices=[("", "—"), *Purpose.choices])
     age_min = forms.IntegerField(label=_("Età minima"), required=False, min_value=0, max_value=120)
     age_max = forms.IntegerField(label=_("Età massima"), required=False, min_value=0, max_value=120)
     relation = forms.ChoiceField(label=_("Relazione"), required=False)
@@ -62,20 +61,25 @@ class PersonForm(forms.Form):
     domicile_street = forms.CharField(label=_("Indirizzo di domicilio, se diverso"), required=False)
     domicile_cap = forms.CharField(label=_("CAP di domicilio"), required=False, max_length=5)
     domicile_comune = forms.CharField(label=_("Comune di domicilio (nome o codice ISTAT)"), required=False)
-    citizenship = forms.ChoiceField(label=_("Cittadinanza"), choices=Citizenship.choices, required=False,
-                                    initial=Citizenship.ITALIAN)
+    citizenship = forms.ChoiceField(
+        label=_("Cittadinanza"), choices=Citizenship.choices, required=False, initial=Citizenship.ITALIAN
+    )
     emails = forms.CharField(label=_("Email (una o più, separate da virgola)"), required=False)
     phones = forms.CharField(label=_("Telefoni (separati da virgola)"), required=False)
     tags = forms.CharField(label=_("Etichette (separate da virgola)"), required=False)
     notes = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     circolo = forms.ModelChoiceField(label=_("Circolo"), queryset=Territory.objects.none(), required=False)
     voting_circolo = forms.ModelChoiceField(
-        label=_("Circolo di voto"), queryset=Territory.objects.none(), required=False,
-        help_text=_("L'unico circolo dove la persona esercita i diritti di iscritta o elettrice."))
+        label=_("Circolo di voto"),
+        queryset=Territory.objects.none(),
+        required=False,
+        help_text=_("L'unico circolo dove la persona esercita i diritti di iscritta o elettrice."),
+    )
     # Issue 12, rule G5: only a new, explicit consent brings back a person who asked to be erased.
     new_consent_after_erasure = forms.BooleanField(
         label=_("La persona aveva chiesto la cancellazione dei suoi dati e ha dato un nuovo consenso scritto"),
-        required=False)
+        required=False,
+    )
 
     def __init__(self, *args: Any, paths: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,8 +91,11 @@ class PersonForm(forms.Form):
         return sorted({t.strip() for t in self.cleaned_data.get("tags", "").split(",") if t.strip()})
 
     def data_for_action(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.cleaned_data.items()
-                if k not in ("circolo", "voting_circolo", "tags", "new_consent_after_erasure")}
+        data = {
+            k: v
+            for k, v in self.cleaned_data.items()
+            if k not in ("circolo", "voting_circolo", "tags", "new_consent_after_erasure")
+        }
         return data
 
 
@@ -109,7 +116,9 @@ class MappingForm(forms.Form):
         choices = [("", _("— non importare —")), *[(k, str(v)) for k, v in FIELDS.items()]]
         for index, header in enumerate(headers):
             self.fields[f"col_{index}"] = forms.ChoiceField(
-                label=_("Colonna «%(h)s»") % {"h": header or index + 1}, choices=choices, required=False,
+                label=_("Colonna «%(h)s»") % {"h": header or index + 1},
+                choices=choices,
+                required=False,
                 initial=initial_mapping.get(str(index), ""),
             )
         self.order_fields([f"col_{i}" for i in range(len(headers))] + ["save_as"])
@@ -134,19 +143,27 @@ class ConfirmRunForm(forms.Form):
 
 
 class ResolveCodeDateForm(forms.Form):
-    resolution = forms.ChoiceField(label=_("Soluzione"), widget=forms.RadioSelect, choices=[
-        ("code_right", _("Il codice è giusto: correggi la data di nascita da quella del codice")),
-        ("date_right", _("La data è giusta: tieni la data e segna il codice come da verificare")),
-        ("edited", _("Ho corretto la scheda a mano (codice e data ora coincidono)")),
-    ])
+    resolution = forms.ChoiceField(
+        label=_("Soluzione"),
+        widget=forms.RadioSelect,
+        choices=[
+            ("code_right", _("Il codice è giusto: correggi la data di nascita da quella del codice")),
+            ("date_right", _("La data è giusta: tieni la data e segna il codice come da verificare")),
+            ("edited", _("Ho corretto la scheda a mano (codice e data ora coincidono)")),
+        ],
+    )
     note = forms.CharField(label=_("Nota (facoltativa)"), required=False, max_length=500)
 
 
 class ExportForm(forms.Form):
-    scope = forms.ModelChoiceField(label=_("Esporta per l'ambito"), queryset=Territory.objects.none(),
-                                   required=False, empty_label=None)
-    purpose = forms.CharField(label=_("Per cosa ti serve l'esportazione"), max_length=300,
-                              help_text=_("Resta nel registro attività insieme a chi ha esportato e quante righe."))
+    scope = forms.ModelChoiceField(
+        label=_("Esporta per l'ambito"), queryset=Territory.objects.none(), required=False, empty_label=None
+    )
+    purpose = forms.CharField(
+        label=_("Per cosa ti serve l'esportazione"),
+        max_length=300,
+        help_text=_("Resta nel registro attività insieme a chi ha esportato e quante righe."),
+    )
     file_format = forms.ChoiceField(label=_("Formato"), choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")])
 
     def __init__(self, *args: Any, paths: list[str] | None = None, **kwargs: Any) -> None:
@@ -162,8 +179,11 @@ class ExportForm(forms.Form):
 
 class ConsentForm(forms.Form):
     purpose = forms.ChoiceField(label=_("Finalità"), choices=Purpose.choices)
-    granted = forms.TypedChoiceField(label=_("Azione"), coerce=lambda v: v == "1",
-                                     choices=[("1", _("Registra consenso")), ("0", _("Registra revoca"))])
+    granted = forms.TypedChoiceField(
+        label=_("Azione"),
+        coerce=lambda v: v == "1",
+        choices=[("1", _("Registra consenso")), ("0", _("Registra revoca"))],
+    )
     channel = forms.ChoiceField(label=_("Canale"), choices=[])
     text_version = forms.CharField(label=_("Versione dell'informativa"), max_length=60, required=False)
     evidence = forms.CharField(label=_("Prova (es. numero del modulo)"), required=False)
@@ -183,8 +203,7 @@ class SegmentBuilderForm(SearchForm):
     """The segment builder: a name, the scope node it is filed under, and the list filters."""
 
     name = forms.CharField(label=_("Nome del segmento"), max_length=120)
-    owner = forms.ModelChoiceField(label=_("Salvalo per l'ambito"), queryset=Territory.objects.none(),
-                                   empty_label=None)
+    owner = forms.ModelChoiceField(label=_("Salvalo per l'ambito"), queryset=Territory.objects.none(), empty_label=None)
 
     field_order = ["name", "owner", "q", "territory", "tags", "consent", "age_min", "age_max", "relation"]
 

@@ -101,8 +101,10 @@ def read_upload(name: str, content: bytes) -> ParsedFile:
     """Parse an uploaded CSV or XLSX. ValueError carries the message for the person uploading."""
     if len(content) > max_bytes():
         raise ValueError(
-            _("Il file pesa %(size)d MB, oltre il limite di %(limit)d MB: dividilo in più file (per esempio "
-              "uno per circolo) e caricali uno alla volta.")
+            _(
+                "Il file pesa %(size)d MB, oltre il limite di %(limit)d MB: dividilo in più file (per esempio "
+                "uno per circolo) e caricali uno alla volta."
+            )
             % {"size": len(content) // (1024 * 1024), "limit": max_bytes() // (1024 * 1024)}
         )
     if not content.strip():
@@ -120,8 +122,10 @@ def read_upload(name: str, content: bytes) -> ParsedFile:
     if not parsed.mapping:
         shown = ", ".join(str(h) for h in parsed.headers[:6])
         raise ValueError(
-            _("La prima riga del file non contiene intestazioni riconoscibili (trovato: %(found)s). Aggiungi una "
-              "riga di intestazione con nomi come Nome, Cognome, Codice fiscale, Email, Telefono.")
+            _(
+                "La prima riga del file non contiene intestazioni riconoscibili (trovato: %(found)s). Aggiungi una "
+                "riga di intestazione con nomi come Nome, Cognome, Codice fiscale, Email, Telefono."
+            )
             % {"found": shown or "—"}
         )
     if not parsed.rows:
@@ -132,8 +136,10 @@ def read_upload(name: str, content: bytes) -> ParsedFile:
 def _decode(content: bytes) -> tuple[str, str]:
     if content.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in content[:4096]:
         raise ValueError(
-            _("Il file è in codifica UTF-16, che non leggiamo: da Excel salva come «CSV UTF-8 (delimitato da "
-              "virgole)».")
+            _(
+                "Il file è in codifica UTF-16, che non leggiamo: da Excel salva come «CSV UTF-8 (delimitato da "
+                "virgole)»."
+            )
         )
     try:
         return content.decode("utf-8-sig"), "utf-8"
@@ -164,8 +170,10 @@ def _read_csv(content: bytes) -> ParsedFile:
         delimiter = max(counts, key=lambda d: counts[d])
         if counts[delimiter] == 0:
             raise ValueError(
-                _("Non troviamo il separatore delle colonne (punto e virgola, virgola o tabulazione) nella prima "
-                  "riga: controlla che il file sia un CSV con una colonna per dato.")
+                _(
+                    "Non troviamo il separatore delle colonne (punto e virgola, virgola o tabulazione) nella prima "
+                    "riga: controlla che il file sia un CSV con una colonna per dato."
+                )
             ) from None
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     rows = list(reader)
@@ -188,8 +196,10 @@ def _read_xlsx(content: bytes) -> ParsedFile:
         for col, value in enumerate(values, start=1):
             if isinstance(value, str) and value.startswith("="):
                 raise ValueError(
-                    _("Riga %(row)d, colonna %(col)s: la cella contiene una formula (%(formula)s). Copia il foglio e "
-                      "incollalo con «Incolla valori», poi carica di nuovo il file.")
+                    _(
+                        "Riga %(row)d, colonna %(col)s: la cella contiene una formula (%(formula)s). Copia il foglio e "
+                        "incollalo con «Incolla valori», poi carica di nuovo il file."
+                    )
                     % {"row": number, "col": get_column_letter(col), "formula": value[:40]}
                 )
         rows.append(values)

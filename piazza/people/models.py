@@ -115,11 +115,17 @@ class Person(models.Model):
     sex = models.CharField(_("sesso"), max_length=1, choices=Sex.choices, blank=True)
     birth_date = models.DateField(_("data di nascita"), null=True, blank=True, db_index=True)
     birth_comune = models.ForeignKey(
-        Comune, verbose_name=_("comune di nascita"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
+        Comune,
+        verbose_name=_("comune di nascita"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     birth_country = models.CharField(
-        _("stato di nascita"), max_length=80, blank=True,
+        _("stato di nascita"),
+        max_length=80,
+        blank=True,
         help_text=_("Solo per chi è nato all'estero"),
     )
     codice_fiscale = models.CharField(_("codice fiscale"), max_length=16, blank=True)
@@ -131,22 +137,34 @@ class Person(models.Model):
     residence_street = models.CharField(_("indirizzo di residenza"), max_length=200, blank=True)
     residence_cap = models.CharField(_("CAP di residenza"), max_length=5, blank=True)
     residence_comune = models.ForeignKey(
-        Comune, verbose_name=_("comune di residenza"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
+        Comune,
+        verbose_name=_("comune di residenza"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     domicile_street = models.CharField(_("indirizzo di domicilio"), max_length=200, blank=True)
     domicile_cap = models.CharField(_("CAP di domicilio"), max_length=5, blank=True)
     domicile_comune = models.ForeignKey(
-        Comune, verbose_name=_("comune di domicilio"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="+",
+        Comune,
+        verbose_name=_("comune di domicilio"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     territory = models.ForeignKey(
         Territory, verbose_name=_("territorio"), on_delete=models.PROTECT, related_name="people"
     )
     # Rule M11: exactly one circolo where the person exercises their rights.
     voting_circolo = models.ForeignKey(
-        Territory, verbose_name=_("circolo di voto"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="voters",
+        Territory,
+        verbose_name=_("circolo di voto"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="voters",
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="people", verbose_name=_("etichette"))
     source = models.CharField(_("provenienza"), max_length=20, choices=Source.choices, default=Source.MANUAL)
@@ -157,9 +175,7 @@ class Person(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # After a merge the old record stays, empty of relations, and redirects to the survivor.
-    merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from"
-    )
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from")
     merged_at = models.DateTimeField(null=True, blank=True)
     erased_at = models.DateTimeField(null=True, blank=True)
 
@@ -383,9 +399,7 @@ class Segment(models.Model):
     name = models.CharField(_("nome"), max_length=120)
     territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
     definition = models.JSONField(default=dict)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -406,9 +420,7 @@ class ImportMapping(models.Model):
     name = models.CharField(_("nome"), max_length=120)
     territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
     mapping = models.JSONField(default=dict)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ScopedQuerySet.as_manager()
@@ -435,9 +447,7 @@ class ImportBatch(models.Model):
     """One uploaded file. Its rows stay in `ImportRow` until the batch is closed."""
 
     territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     file_name = models.CharField(max_length=255)
     file_sha256 = models.CharField(max_length=64, db_index=True)
     # An earlier batch of the same file (same SHA-256) in the uploader's scope: the wizard warns
@@ -548,18 +558,24 @@ class ScopeRequest(models.Model):
     person, start a transfer, correct a wrong code) and close it."""
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
-    territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+",
-                                  help_text=_("Il territorio della persona: chi vi ha un incarico vede la richiesta"))
+    territory = models.ForeignKey(
+        Territory,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Il territorio della persona: chi vi ha un incarico vede la richiesta"),
+    )
     from_territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=12, choices=ScopeRequestKind.choices)
     data = models.JSONField(default=dict, help_text=_("I dati scritti da chi ha fatto la richiesta"))
     status = models.CharField(max_length=10, choices=ScopeRequestStatus.choices, default=ScopeRequestStatus.OPEN)
     requested_at = models.DateTimeField(default=timezone.now)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision_note = models.TextField(blank=True)
 
     objects = ScopeRequestQuerySet.as_manager()
@@ -600,8 +616,9 @@ class CodeDateReview(models.Model):
     code_to_check = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     note = models.TextField(blank=True)
 
     objects = CodeDateReviewQuerySet.as_manager()
@@ -614,6 +631,7 @@ class CodeDateReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} ({self.codice_fiscale})"
+
 
 class ErasedIdentityKind(models.TextChoices):
     EMAIL = "email", _("Email")

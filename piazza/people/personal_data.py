@@ -28,9 +28,27 @@ from piazza.people.models import (
 SECTION = "people"
 
 PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
-    Person: ["first_name", "last_name", "sex", "birth_date", "birth_comune", "birth_country", "codice_fiscale",
-             "citizenship", "residence_street", "residence_cap", "residence_comune", "domicile_street",
-             "domicile_cap", "domicile_comune", "territory", "voting_circolo", "tags", "notes", "merged_into"],
+    Person: [
+        "first_name",
+        "last_name",
+        "sex",
+        "birth_date",
+        "birth_comune",
+        "birth_country",
+        "codice_fiscale",
+        "citizenship",
+        "residence_street",
+        "residence_cap",
+        "residence_comune",
+        "domicile_street",
+        "domicile_cap",
+        "domicile_comune",
+        "territory",
+        "voting_circolo",
+        "tags",
+        "notes",
+        "merged_into",
+    ],
     Email: ["value"],
     Phone: ["value"],
     Consent: ["purpose", "granted", "at", "channel", "text_version", "evidence"],
@@ -42,7 +60,7 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
 
 NOT_PERSONAL: dict[type[models.Model], str] = {
     DuplicateCandidate: "a pair of record ids and a similarity score for officials' deduplication: "
-                        "no data beyond the two Person rows, which are exported",
+    "no data beyond the two Person rows, which are exported",
 }
 
 
@@ -55,10 +73,10 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "people.phone": rows(Phone.objects.filter(person=person)),
         # G3: every consent event with its purpose, channel, time and the text version accepted.
         "people.consent": rows(Consent.objects.filter(person=person).order_by("at", "id"), exclude=["recorded_by"]),
-        "people.timelineentry": rows(TimelineEntry.objects.filter(person=person).order_by("at", "id"),
-                                     exclude=["actor"]),
+        "people.timelineentry": rows(
+            TimelineEntry.objects.filter(person=person).order_by("at", "id"), exclude=["actor"]
+        ),
         "people.importrow": rows(ImportRow.objects.filter(person=person).select_related("batch")),
         "people.codedatereview": rows(CodeDateReview.objects.filter(person=person), exclude=["resolved_by"]),
-        "people.scoperequest": rows(ScopeRequest.objects.filter(person=person),
-                                    exclude=["requested_by", "decided_by"]),
+        "people.scoperequest": rows(ScopeRequest.objects.filter(person=person), exclude=["requested_by", "decided_by"]),
     }

@@ -52,7 +52,10 @@ RELATIONS: dict[str, Relation] = {}
 
 
 def register_relation(
-    name: str, label: Any, filter_function: Callable[[QuerySet[Person]], QuerySet[Person]], *,
+    name: str,
+    label: Any,
+    filter_function: Callable[[QuerySet[Person]], QuerySet[Person]],
+    *,
     regular_contact: bool = False,
 ) -> None:
     """Higher apps call this at start-up (AppConfig.ready): e.g. membership registers "member"
@@ -90,7 +93,10 @@ class ContactAnswer:
 
 
 CHANNEL_NEEDS = {
-    Channel.EMAIL: "email", Channel.PHONE: "phone", Channel.SMS: "phone", Channel.POST: "address",
+    Channel.EMAIL: "email",
+    Channel.PHONE: "phone",
+    Channel.SMS: "phone",
+    Channel.POST: "address",
 }
 
 
@@ -112,28 +118,44 @@ def contact_permission(person: Person, purpose: str, channel: str | None = None)
         available.append(Channel.POST.value)
     consent = current_consents(person).get(purpose)
     regular = [
-        r for r in RELATIONS.values()
+        r
+        for r in RELATIONS.values()
         if r.regular_contact and r.filter_function(Person.objects.filter(pk=person.pk)).exists()
     ]
     if consent is not None and consent.granted:
         reason = _("Consenso per «%(purpose)s» dato il %(date)s (%(version)s).") % {
-            "purpose": Purpose(purpose).label, "date": timezone.localtime(consent.at).strftime("%d/%m/%Y"),
-            "version": consent.text_version}
+            "purpose": Purpose(purpose).label,
+            "date": timezone.localtime(consent.at).strftime("%d/%m/%Y"),
+            "version": consent.text_version,
+        }
     elif purpose == Purpose.POLITICAL_COMMUNICATION and regular:
         if consent is not None and not consent.granted:
-            return ContactAnswer(False, _("Ha revocato il consenso alla comunicazione politica il %(date)s.")
-                                 % {"date": timezone.localtime(consent.at).strftime("%d/%m/%Y")}, [])
-        reason = _("%(relation)s: contatto regolare, la comunicazione politica non richiede consenso "
-                   "(Garante, provv. 96/2019).") % {"relation": regular[0].label}
+            return ContactAnswer(
+                False,
+                _("Ha revocato il consenso alla comunicazione politica il %(date)s.")
+                % {"date": timezone.localtime(consent.at).strftime("%d/%m/%Y")},
+                [],
+            )
+        reason = _(
+            "%(relation)s: contatto regolare, la comunicazione politica non richiede consenso "
+            "(Garante, provv. 96/2019)."
+        ) % {"relation": regular[0].label}
     elif consent is not None:
-        return ContactAnswer(False, _("Consenso per «%(purpose)s» revocato il %(date)s.") % {
-            "purpose": Purpose(purpose).label, "date": timezone.localtime(consent.at).strftime("%d/%m/%Y")}, [])
+        return ContactAnswer(
+            False,
+            _("Consenso per «%(purpose)s» revocato il %(date)s.")
+            % {"purpose": Purpose(purpose).label, "date": timezone.localtime(consent.at).strftime("%d/%m/%Y")},
+            [],
+        )
     else:
         return ContactAnswer(False, _("Nessun consenso per «%(purpose)s».") % {"purpose": Purpose(purpose).label}, [])
     if channel is not None:
         if channel not in available:
-            return ContactAnswer(False, _("Manca un recapito per il canale «%(channel)s».") % {
-                "channel": Channel(channel).label}, available)
+            return ContactAnswer(
+                False,
+                _("Manca un recapito per il canale «%(channel)s».") % {"channel": Channel(channel).label},
+                available,
+            )
         return ContactAnswer(True, reason, [channel])
     if not available:
         return ContactAnswer(False, _("Nessun recapito utilizzabile."), [])
@@ -310,8 +332,7 @@ def segment_count(user: Any, definition: dict[str, Any]) -> int:
 def open_duplicates(user: Any) -> QuerySet[DuplicateCandidate]:
     return (
         DuplicateCandidate.objects.visible_to(user, roles=READ_ROLES)
-        .filter(status=DuplicateStatus.OPEN, person_a__merged_into__isnull=True,
-                person_b__merged_into__isnull=True)
+        .filter(status=DuplicateStatus.OPEN, person_a__merged_into__isnull=True, person_b__merged_into__isnull=True)
         .select_related("person_a", "person_b")
     )
 

@@ -29,9 +29,16 @@ def current_person(request: HttpRequest) -> tuple[Person | None, bool]:
     now = now_stamp()
     idle = now - float(state.get("seen", 0)) > int(settings.COMMUNITY_IDLE_SECONDS)
     too_old = now - float(state.get("since", 0)) > int(settings.COMMUNITY_SESSION_MAX_SECONDS)
-    person = None if idle or too_old else (
-        Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True)
-        .select_related("territory").filter(pk=int(state.get("id") or 0)).first())
+    person = (
+        None
+        if idle or too_old
+        else (
+            Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True)
+            .select_related("territory")
+            .filter(pk=int(state.get("id") or 0))
+            .first()
+        )
+    )
     if person is None:
         request.session.pop(SESSION_KEY, None)
         return None, True

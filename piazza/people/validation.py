@@ -31,14 +31,25 @@ from piazza.people.models import Citizenship, Sex
 from piazza.territory.models import Comune
 
 SEX_WORDS = {
-    "m": Sex.MALE, "maschio": Sex.MALE, "uomo": Sex.MALE, "male": Sex.MALE,
-    "f": Sex.FEMALE, "femmina": Sex.FEMALE, "donna": Sex.FEMALE, "female": Sex.FEMALE,
+    "m": Sex.MALE,
+    "maschio": Sex.MALE,
+    "uomo": Sex.MALE,
+    "male": Sex.MALE,
+    "f": Sex.FEMALE,
+    "femmina": Sex.FEMALE,
+    "donna": Sex.FEMALE,
+    "female": Sex.FEMALE,
 }
 CITIZENSHIP_WORDS = {
-    "italiana": Citizenship.ITALIAN, "italia": Citizenship.ITALIAN, "it": Citizenship.ITALIAN,
+    "italiana": Citizenship.ITALIAN,
+    "italia": Citizenship.ITALIAN,
+    "it": Citizenship.ITALIAN,
     "italian": Citizenship.ITALIAN,
-    "ue": Citizenship.EU, "eu": Citizenship.EU, "europea": Citizenship.EU,
-    "extra ue": Citizenship.NON_EU_PERMIT, "extraue": Citizenship.NON_EU_PERMIT,
+    "ue": Citizenship.EU,
+    "eu": Citizenship.EU,
+    "europea": Citizenship.EU,
+    "extra ue": Citizenship.NON_EU_PERMIT,
+    "extraue": Citizenship.NON_EU_PERMIT,
     "non_eu_permit": Citizenship.NON_EU_PERMIT,
 }
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%y", "%Y/%m/%d")
@@ -101,13 +112,19 @@ def normalise_phone(value: str) -> str:
         number = phonenumbers.parse(raw, "IT")
     except phonenumbers.NumberParseException as exc:
         raise ValueError(
-            _("Il numero di telefono «%(value)s» non è leggibile: scrivilo con sole cifre, "
-              "con il prefisso internazionale se non è italiano (es. +41 …).") % {"value": value.strip()}
+            _(
+                "Il numero di telefono «%(value)s» non è leggibile: scrivilo con sole cifre, "
+                "con il prefisso internazionale se non è italiano (es. +41 …)."
+            )
+            % {"value": value.strip()}
         ) from exc
     if not phonenumbers.is_valid_number(number):
         raise ValueError(
-            _("Il numero di telefono «%(value)s» non esiste nel piano di numerazione: controlla le cifre "
-              "e il prefisso.") % {"value": value.strip()}
+            _(
+                "Il numero di telefono «%(value)s» non esiste nel piano di numerazione: controlla le cifre "
+                "e il prefisso."
+            )
+            % {"value": value.strip()}
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -141,7 +158,8 @@ def parse_date(value: Any) -> dt.date:
 # An import looks the same few comuni up thousands of times: inside `comune_cache()` each value
 # is read once. Outside it every look-up queries, so no stale row outlives the work that read it.
 _CACHE: contextvars.ContextVar[dict[str, Comune | None] | None] = contextvars.ContextVar(
-    "people_comune_cache", default=None)
+    "people_comune_cache", default=None
+)
 
 
 @contextlib.contextmanager
@@ -193,8 +211,9 @@ def find_comune(value: Any) -> Comune:
         comune = _cached("istat:" + code, lambda: Comune.objects.filter(istat_code=code).first())
     elif re.fullmatch(r"[A-Za-z]\d{3}", text):
         code = text.upper()
-        comune = _cached("belfiore:" + code,
-                         lambda: Comune.objects.filter(belfiore=code, valid_to__isnull=True).first())
+        comune = _cached(
+            "belfiore:" + code, lambda: Comune.objects.filter(belfiore=code, valid_to__isnull=True).first()
+        )
     else:
         comune = _cached("name:" + _comune_key(text), lambda: _comune_by_name(text))
     if comune is None:
@@ -234,8 +253,14 @@ class CleanedPerson:
 
 
 TEXT_FIELDS = (
-    "first_name", "last_name", "birth_country", "residence_street", "residence_cap",
-    "domicile_street", "domicile_cap", "notes",
+    "first_name",
+    "last_name",
+    "birth_country",
+    "residence_street",
+    "residence_cap",
+    "domicile_street",
+    "domicile_cap",
+    "notes",
 )
 
 
@@ -315,8 +340,9 @@ def clean_person_data(data: dict[str, Any], *, partial: bool = False, flag_birth
     return out
 
 
-def _check_codice_fiscale(code: str, data: dict[str, Any], out: CleanedPerson, *, flag_birth_date: bool = False
-                          ) -> None:
+def _check_codice_fiscale(
+    code: str, data: dict[str, Any], out: CleanedPerson, *, flag_birth_date: bool = False
+) -> None:
     result = validate_codice_fiscale(code)
     for message in result.errors:
         out.add_error("codice_fiscale", message)

@@ -85,11 +85,19 @@ def person_list(request: HttpRequest) -> HttpResponse:
     people = people_for(request.user, definition).select_related("territory", "residence_comune")
     page = CappedPaginator(people, PAGE_SIZE).get_page(request.GET.get("page"))
     note_access(ids=[p.pk for p in page], definition=definition)
-    return render(request, "people/person_list.html", {
-        "form": form, "page": page, "definition": definition, "query": request.GET.urlencode(),
-        "segments": Segment.objects.visible_to(request.user, roles=READ_ROLES),
-        "segment_form": SegmentForm(), "export_form": ExportForm(paths=paths),
-    })
+    return render(
+        request,
+        "people/person_list.html",
+        {
+            "form": form,
+            "page": page,
+            "definition": definition,
+            "query": request.GET.urlencode(),
+            "segments": Segment.objects.visible_to(request.user, roles=READ_ROLES),
+            "segment_form": SegmentForm(),
+            "export_form": ExportForm(paths=paths),
+        },
+    )
 
 
 def _person_or_404(request: HttpRequest, pk: int, roles: Any) -> Person:
@@ -105,17 +113,25 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, _("La scheda n. %(id)d è stata unita a questa.") % {"id": person.pk})
         return redirect("people:detail", pk=person.merged_into_id)
     note_access(obj=person, territory=person.territory)
-    person = Person.objects.prefetch_related("emails", "phones", "tags").select_related(
-        "territory", "residence_comune", "birth_comune", "voting_circolo").get(pk=person.pk)
+    person = (
+        Person.objects.prefetch_related("emails", "phones", "tags")
+        .select_related("territory", "residence_comune", "birth_comune", "voting_circolo")
+        .get(pk=person.pk)
+    )
     from piazza.people.models import Purpose
 
-    return render(request, "people/person_detail.html", {
-        "person": person, "timeline": person.timeline.select_related("actor")[:200],
-        "consents": current_consents(person),
-        "permissions": [(p.label, contact_permission(person, p.value)) for p in Purpose],
-        "consent_form": ConsentForm(),
-        "can_write": bool(scope_paths(request.user, WRITE_ROLES)),
-    })
+    return render(
+        request,
+        "people/person_detail.html",
+        {
+            "person": person,
+            "timeline": person.timeline.select_related("actor")[:200],
+            "consents": current_consents(person),
+            "permissions": [(p.label, contact_permission(person, p.value)) for p in Purpose],
+            "consent_form": ConsentForm(),
+            "can_write": bool(scope_paths(request.user, WRITE_ROLES)),
+        },
+    )
 
 
 @official_required(roles=WRITE_ROLES)
@@ -126,9 +142,22 @@ def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     initial: dict[str, Any] = {}
     if person is not None:
         note_access(obj=person, territory=person.territory)
-        initial = {f: getattr(person, f) or "" for f in (
-            "first_name", "last_name", "sex", "birth_country", "codice_fiscale", "residence_street",
-            "residence_cap", "domicile_street", "domicile_cap", "citizenship", "notes")}
+        initial = {
+            f: getattr(person, f) or ""
+            for f in (
+                "first_name",
+                "last_name",
+                "sex",
+                "birth_country",
+                "codice_fiscale",
+                "residence_street",
+                "residence_cap",
+                "domicile_street",
+                "domicile_cap",
+                "citizenship",
+                "notes",
+            )
+        }
         initial["birth_date"] = person.birth_date.strftime("%d/%m/%Y") if person.birth_date else ""
         for name in ("birth_comune", "residence_comune", "domicile_comune"):
             comune = getattr(person, name)
@@ -142,19 +171,27 @@ def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         voting = form.cleaned_data["voting_circolo"]
         try:
             if person is None:
-                person = person_actions.create_person(actor=request.user, data={**form.data_for_action(),
-                                                                         "tags": form.tag_names()},
-                                               circolo=form.cleaned_data["circolo"],
-                                               after_erasure=form.cleaned_data["new_consent_after_erasure"])
+                person = person_actions.create_person(
+                    actor=request.user,
+                    data={**form.data_for_action(), "tags": form.tag_names()},
+                    circolo=form.cleaned_data["circolo"],
+                    after_erasure=form.cleaned_data["new_consent_after_erasure"],
+                )
                 if voting is not None:
-                    person = person_actions.update_person(actor=request.user, person=person, data={},
-                                                   voting_circolo=voting)
+                    person = person_actions.update_person(
+                        actor=request.user, person=person, data={}, voting_circolo=voting
+                    )
             else:
                 unchanged_voting = (voting is None and person.voting_circolo_id is None) or (
-                    voting is not None and voting.pk == person.voting_circolo_id)
-                person = person_actions.update_person(actor=request.user, person=person, data=form.data_for_action(),
-                                               circolo=form.cleaned_data["circolo"],
-                                               voting_circolo=False if unchanged_voting else voting)
+                    voting is not None and voting.pk == person.voting_circolo_id
+                )
+                person = person_actions.update_person(
+                    actor=request.user,
+                    person=person,
+                    data=form.data_for_action(),
+                    circolo=form.cleaned_data["circolo"],
+                    voting_circolo=False if unchanged_voting else voting,
+                )
                 if sorted(person.tags.values_list("name", flat=True)) != form.tag_names():
                     person_actions.set_tags(actor=request.user, person=person, names=form.tag_names())
         except ValidationError as exc:
@@ -173,9 +210,14 @@ def person_consent(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         action = consent_actions.record_consent if form.cleaned_data["granted"] else consent_actions.withdraw_consent
         try:
-            action(actor=request.user, person=person, purpose=form.cleaned_data["purpose"],
-                   channel=form.cleaned_data["channel"], text_version=form.cleaned_data["text_version"],
-                   evidence=form.cleaned_data["evidence"])
+            action(
+                actor=request.user,
+                person=person,
+                purpose=form.cleaned_data["purpose"],
+                channel=form.cleaned_data["channel"],
+                text_version=form.cleaned_data["text_version"],
+                evidence=form.cleaned_data["evidence"],
+            )
             messages.success(request, _("Consenso registrato."))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -191,10 +233,13 @@ def export(request: HttpRequest) -> HttpResponse:
     form = ExportForm(request.POST or None, paths=paths)
     if request.method == "POST" and form.is_valid():
         try:
-            exported = exports_actions.export_people(actor=request.user, definition=definition,
-                                             purpose=form.cleaned_data["purpose"],
-                                             file_format=form.cleaned_data["file_format"],
-                                             scope=form.cleaned_data.get("scope"))
+            exported = exports_actions.export_people(
+                actor=request.user,
+                definition=definition,
+                purpose=form.cleaned_data["purpose"],
+                file_format=form.cleaned_data["file_format"],
+                scope=form.cleaned_data.get("scope"),
+            )
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
@@ -245,18 +290,28 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = SegmentBuilderForm(request.POST or None, initial=initial, paths=paths)
     if request.method == "POST" and form.is_valid():
         try:
-            segment = segments_actions.save_segment(actor=request.user, name=form.cleaned_data["name"],
-                                           territory=form.cleaned_data["owner"], definition=form.definition(),
-                                           segment=segment)
+            segment = segments_actions.save_segment(
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                territory=form.cleaned_data["owner"],
+                definition=form.definition(),
+                segment=segment,
+            )
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
             messages.success(request, _("Segmento salvato."))
             return redirect("people:segments")
-    definition = segment.definition if segment and request.method != "POST" else (
-        form.definition() if form.is_bound and form.is_valid() else {})
-    return render(request, "people/segment_form.html", {
-        "form": form, "segment": segment, "count": people_for(request.user, definition).count()})
+    definition = (
+        segment.definition
+        if segment and request.method != "POST"
+        else (form.definition() if form.is_bound and form.is_valid() else {})
+    )
+    return render(
+        request,
+        "people/segment_form.html",
+        {"form": form, "segment": segment, "count": people_for(request.user, definition).count()},
+    )
 
 
 def _default_owner(paths: list[str]) -> int | None:
@@ -269,8 +324,12 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     """The live count of the builder's current filters (htmx fragment), inside the viewer's scope."""
     form = SearchForm(request.GET, paths=scope_paths(request.user, READ_ROLES))
     if not form.is_valid():
-        return HttpResponse(escape(_("Controlla i filtri: %(errors)s") % {
-            "errors": " ".join(str(m) for msgs in form.errors.values() for m in msgs)}))
+        return HttpResponse(
+            escape(
+                _("Controlla i filtri: %(errors)s")
+                % {"errors": " ".join(str(m) for msgs in form.errors.values() for m in msgs)}
+            )
+        )
     count = people_for(request.user, form.definition()).count()
     return render(request, "people/_segment_count.html", {"count": count})
 
@@ -311,13 +370,30 @@ def duplicate_review(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(open_duplicates(request.user), pk=pk)
     a, b = candidate.person_a, candidate.person_b
     note_access(obj=candidate, territory=a.territory, people=[a.pk, b.pk])
-    fields = ["first_name", "last_name", "sex", "birth_date", "birth_comune", "codice_fiscale",
-              "residence_street", "residence_cap", "residence_comune", "territory"]
+    fields = [
+        "first_name",
+        "last_name",
+        "sex",
+        "birth_date",
+        "birth_comune",
+        "codice_fiscale",
+        "residence_street",
+        "residence_cap",
+        "residence_comune",
+        "territory",
+    ]
     rows: list[tuple[Any, str, Any, Any]] = [
-        (getattr(Person._meta.get_field(f), "verbose_name", f), f, getattr(a, f), getattr(b, f)) for f in fields]
+        (getattr(Person._meta.get_field(f), "verbose_name", f), f, getattr(a, f), getattr(b, f)) for f in fields
+    ]
     for label, attr in ((_("email"), "emails"), (_("telefoni"), "phones")):
-        rows.append((label, "", ", ".join(c.value for c in getattr(a, attr).all()),
-                     ", ".join(c.value for c in getattr(b, attr).all())))
+        rows.append(
+            (
+                label,
+                "",
+                ", ".join(c.value for c in getattr(a, attr).all()),
+                ", ".join(c.value for c in getattr(b, attr).all()),
+            )
+        )
     if request.method == "POST":
         try:
             if request.POST.get("decision") == "dismiss":
@@ -350,13 +426,22 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         from piazza.people.imports import max_bytes
 
         if upload.size > max_bytes():
-            form.add_error("file", _("Il file pesa %(size)d MB, oltre il limite di %(limit)d MB: dividilo in più "
-                                     "file e caricali uno alla volta.")
-                           % {"size": upload.size // 2**20, "limit": max_bytes() // 2**20})
+            form.add_error(
+                "file",
+                _(
+                    "Il file pesa %(size)d MB, oltre il limite di %(limit)d MB: dividilo in più "
+                    "file e caricali uno alla volta."
+                )
+                % {"size": upload.size // 2**20, "limit": max_bytes() // 2**20},
+            )
         else:
             try:
-                batch = imports_actions.start_import(actor=request.user, territory=form.cleaned_data["territory"],
-                                             file_name=upload.name, content=upload.read())
+                batch = imports_actions.start_import(
+                    actor=request.user,
+                    territory=form.cleaned_data["territory"],
+                    file_name=upload.name,
+                    content=upload.read(),
+                )
             except ValidationError as exc:
                 _errors_to_form(form, exc)
             else:
@@ -377,14 +462,18 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
     form = MappingForm(request.POST or None, headers=batch.headers, initial_mapping=mapping)
     if request.method == "POST" and form.is_valid():
         try:
-            imports_actions.set_import_mapping(actor=request.user, batch=batch, mapping=form.mapping(),
-                                       save_as=form.cleaned_data["save_as"])
+            imports_actions.set_import_mapping(
+                actor=request.user, batch=batch, mapping=form.mapping(), save_as=form.cleaned_data["save_as"]
+            )
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
             return redirect("people:import_target", pk=batch.pk)
-    return render(request, "people/import_map.html", {"batch": batch, "form": form, "saved": saved,
-                                                      "repeat": imports_actions.repeat_warning(batch)})
+    return render(
+        request,
+        "people/import_map.html",
+        {"batch": batch, "form": form, "saved": saved, "repeat": imports_actions.repeat_warning(batch)},
+    )
 
 
 @official_required(roles=WRITE_ROLES)
@@ -395,8 +484,7 @@ def import_target(request: HttpRequest, pk: int) -> HttpResponse:
     if batch.status == BatchStatus.UPLOADED:
         return redirect("people:import_map", pk=batch.pk)
     data = request.POST if request.method == "POST" else None
-    form = TargetForm(data, targets=[(t.key, t.label) for t in TARGETS.values()],
-                      initial={"target": batch.target})
+    form = TargetForm(data, targets=[(t.key, t.label) for t in TARGETS.values()], initial={"target": batch.target})
     options = {key: t.options_form(data, actor=request.user, batch=batch, prefix=key) for key, t in TARGETS.items()}
     if request.method == "POST" and form.is_valid():
         key = form.cleaned_data["target"]
@@ -410,8 +498,11 @@ def import_target(request: HttpRequest, pk: int) -> HttpResponse:
                 _errors_to_form(sub if sub is not None else form, exc)
             else:
                 return redirect("people:import_preview", pk=batch.pk)
-    return render(request, "people/import_target.html", {
-        "batch": batch, "form": form, "targets": [(t, options[key]) for key, t in TARGETS.items()]})
+    return render(
+        request,
+        "people/import_target.html",
+        {"batch": batch, "form": form, "targets": [(t, options[key]) for key, t in TARGETS.items()]},
+    )
 
 
 @official_required(roles=WRITE_ROLES)
@@ -424,23 +515,37 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         cleaned = clean_person_data(data, flag_birth_date=True)
         errors = [problem] if problem else [m for msgs in cleaned.errors.values() for m in msgs]
         if not problem and cleaned.code_birth_date is not None:
-            errors.append(_("Il codice fiscale dice nato/a il %(date)s: la riga sarà tenuta e messa tra i codici "
-                            "fiscali da verificare.") % {"date": cleaned.code_birth_date.strftime("%d/%m/%Y")})
+            errors.append(
+                _(
+                    "Il codice fiscale dice nato/a il %(date)s: la riga sarà tenuta e messa tra i codici "
+                    "fiscali da verificare."
+                )
+                % {"date": cleaned.code_birth_date.strftime("%d/%m/%Y")}
+            )
         preview.append((row.number, data, errors))
     note_access(obj=batch, territory=batch.territory, rows=[number for number, _data, _errors in preview])
     confirm = ConfirmRunForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and confirm.is_valid():
         try:
-            imports_actions.run_import(actor=request.user, batch=batch,
-                               confirm_repeat=confirm.cleaned_data["confirm_repeat"])
+            imports_actions.run_import(
+                actor=request.user, batch=batch, confirm_repeat=confirm.cleaned_data["confirm_repeat"]
+            )
         except ValidationError as exc:
             _errors_to_form(confirm, exc)
         else:
             return redirect("people:import_progress", pk=batch.pk)
     target = get_target(batch.target)
-    return render(request, "people/import_preview.html", {
-        "batch": batch, "preview": preview, "confirm": confirm, "repeat": imports_actions.repeat_warning(batch),
-        "target": target.describe(batch.target_options) if target else ""})
+    return render(
+        request,
+        "people/import_preview.html",
+        {
+            "batch": batch,
+            "preview": preview,
+            "confirm": confirm,
+            "repeat": imports_actions.repeat_warning(batch),
+            "target": target.describe(batch.target_options) if target else "",
+        },
+    )
 
 
 @official_required(roles=WRITE_ROLES)
@@ -471,15 +576,26 @@ def import_report(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("people:import_report", pk=batch.pk)
     # Every row with something to say: rejected, flagged, matched to a person or an earlier row
     # (item 14), or with a target outcome (item 13). Plain new people are only counted.
-    rows = (batch.rows.exclude(status=RowStatus.CREATED, match_note="", target_outcome="", errors=[])
-            .order_by("number")[:500])
+    rows = batch.rows.exclude(status=RowStatus.CREATED, match_note="", target_outcome="", errors=[]).order_by("number")[
+        :500
+    ]
     note_access(obj=batch, territory=batch.territory, rows=[r.number for r in rows])
     target = get_target(batch.target)
-    return render(request, "people/import_report.html", {
-        "batch": batch, "rows": rows, "labels": dict(RowStatus.choices),
-        "target": target.describe(batch.target_options) if target else "",
-        "target_counts": dict(batch.rows.exclude(target_outcome="").values_list("target_outcome")
-                              .annotate(n=Count("id")).order_by()) if target else {}})
+    return render(
+        request,
+        "people/import_report.html",
+        {
+            "batch": batch,
+            "rows": rows,
+            "labels": dict(RowStatus.choices),
+            "target": target.describe(batch.target_options) if target else "",
+            "target_counts": dict(
+                batch.rows.exclude(target_outcome="").values_list("target_outcome").annotate(n=Count("id")).order_by()
+            )
+            if target
+            else {},
+        },
+    )
 
 
 @official_required(roles=WRITE_ROLES)
@@ -500,19 +616,27 @@ def code_date_reviews(request: HttpRequest) -> HttpResponse:
     """The queue of imported people whose codice fiscale says another birth date (rule D1)."""
     show_closed = request.GET.get("chiuse") == "1"
     qs = CodeDateReview.objects.visible_to(request.user, roles=WRITE_ROLES).select_related(
-        "person", "person__territory", "resolved_by")
+        "person", "person__territory", "resolved_by"
+    )
     qs = qs.exclude(status=ReviewStatus.OPEN) if show_closed else qs.filter(status=ReviewStatus.OPEN)
     reviews = list(qs.order_by("-resolved_at", "created_at", "id")[:300] if show_closed else qs[:300])
     note_access(ids=[r.pk for r in reviews], count=len(reviews))
-    return render(request, "people/code_date_reviews.html", {
-        "reviews": reviews, "form": ResolveCodeDateForm(), "show_closed": show_closed})
+    return render(
+        request,
+        "people/code_date_reviews.html",
+        {"reviews": reviews, "form": ResolveCodeDateForm(), "show_closed": show_closed},
+    )
 
 
 @require_POST
 @official_required(roles=WRITE_ROLES)
 def code_date_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    review = get_object_or_404(CodeDateReview.objects.visible_to(request.user, roles=WRITE_ROLES)
-                               .select_related("person", "person__territory"), pk=pk)
+    review = get_object_or_404(
+        CodeDateReview.objects.visible_to(request.user, roles=WRITE_ROLES).select_related(
+            "person", "person__territory"
+        ),
+        pk=pk,
+    )
     form = ResolveCodeDateForm(request.POST)
     if form.is_valid():
         try:
@@ -540,8 +664,11 @@ def request_list(request: HttpRequest) -> HttpResponse:
     """What officials of other territories typed about people of this one: a new record, a
     code, a desk registration. They saw nothing of the person; here the person's own officials
     decide and close each request."""
-    requests = list(ScopeRequest.objects.visible_to(request.user, roles=WRITE_ROLES)
-                    .select_related("person", "from_territory", "requested_by", "decided_by")[:300])
+    requests = list(
+        ScopeRequest.objects.visible_to(request.user, roles=WRITE_ROLES).select_related(
+            "person", "from_territory", "requested_by", "decided_by"
+        )[:300]
+    )
     note_access(ids=[r.pk for r in requests], count=len(requests))
     return render(request, "people/request_list.html", {"requests": requests, "form": CloseRequestForm()})
 
@@ -553,8 +680,12 @@ def request_close(request: HttpRequest, pk: int) -> HttpResponse:
     form = CloseRequestForm(request.POST)
     if form.is_valid():
         try:
-            scope_actions.close_request(actor=request.user, request=found, done=form.cleaned_data["outcome"] == "done",
-                                  note=form.cleaned_data["note"])
+            scope_actions.close_request(
+                actor=request.user,
+                request=found,
+                done=form.cleaned_data["outcome"] == "done",
+                note=form.cleaned_data["note"],
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

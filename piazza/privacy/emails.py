@@ -21,11 +21,16 @@ def send_address_link(link_id: int, raw_token: str) -> None:
     link = AddressLink.objects.get(pk=link_id)
     if link.used_at is not None or link.expires_at <= timezone.now():
         return
-    context = {"url": links.address_link_url(raw_token),
-               "minutes": int((link.expires_at - link.created_at).total_seconds() // 60)}
-    send_mail(_("Conferma la richiesta dei tuoi dati"),
-              render_to_string("privacy/email/address_link.txt", context),
-              settings.DEFAULT_FROM_EMAIL, [link.email])
+    context = {
+        "url": links.address_link_url(raw_token),
+        "minutes": int((link.expires_at - link.created_at).total_seconds() // 60),
+    }
+    send_mail(
+        _("Conferma la richiesta dei tuoi dati"),
+        render_to_string("privacy/email/address_link.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [link.email],
+    )
 
 
 @task()
@@ -35,6 +40,9 @@ def send_download_link(export_id: int, raw_token: str) -> None:
     if export.state != ExportState.READY or export.link_expires_at is None or not export.request.email:
         return
     context = {"url": links.download_url(raw_token), "expires_at": timezone.localtime(export.link_expires_at)}
-    send_mail(_("I tuoi dati sono pronti"),
-              render_to_string("privacy/email/download_link.txt", context),
-              settings.DEFAULT_FROM_EMAIL, [export.request.email])
+    send_mail(
+        _("I tuoi dati sono pronti"),
+        render_to_string("privacy/email/download_link.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [export.request.email],
+    )

@@ -54,8 +54,15 @@ from piazza.territory.scoping import has_role_at
 
 # The order erasure runs in: people last (the others look the person's emails up first).
 ERASURE_MODULES: tuple[ModuleType, ...] = (
-    funding_erasure, membership_erasure, payments_erasure, bank_erasure, compliance_erasure, ledger_erasure,
-    territory_erasure, community_erasure, people_erasure,
+    funding_erasure,
+    membership_erasure,
+    payments_erasure,
+    bank_erasure,
+    compliance_erasure,
+    ledger_erasure,
+    territory_erasure,
+    community_erasure,
+    people_erasure,
 )
 
 # Who may erase a person for a request: officials who may write the person's record, in scope, and
@@ -88,13 +95,23 @@ def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, 
 
 
 PRIVACY_DECLARATIONS: tuple[core_erasure.Declaration, core_erasure.Declaration] = (
-    {# The request stays as proof that it was answered in time (accountability, GDPR art. 5(2)),
-     # without the address or the officials' notes.
-     DataRequest: {"person": core_erasure.LINK, "email": core_erasure.BLANK, "notes": core_erasure.BLANK,
-                   "extension_reason": core_erasure.BLANK},
-     AddressLink: {core_erasure.ROW: core_erasure.DELETE_ROW, "email": core_erasure.BLANK}},
-    {LegalHold: {"person_ref": "a pseudonymous reference", "why": "a fixed text naming the record kind",
-                 "legal_basis": "the law's reference from settings"}},
+    {  # The request stays as proof that it was answered in time (accountability, GDPR art. 5(2)),
+        # without the address or the officials' notes.
+        DataRequest: {
+            "person": core_erasure.LINK,
+            "email": core_erasure.BLANK,
+            "notes": core_erasure.BLANK,
+            "extension_reason": core_erasure.BLANK,
+        },
+        AddressLink: {core_erasure.ROW: core_erasure.DELETE_ROW, "email": core_erasure.BLANK},
+    },
+    {
+        LegalHold: {
+            "person_ref": "a pseudonymous reference",
+            "why": "a fixed text naming the record kind",
+            "legal_basis": "the law's reference from settings",
+        }
+    },
 )
 
 
@@ -106,8 +123,15 @@ class Holds:
     today: dt.date
     created: list[LegalHold] = field(default_factory=list)
 
-    def keep(self, objs: Iterable[models.Model], *, kind: str, fields: Iterable[str],
-             start: Callable[[Any], dt.date], why: str) -> set[Any]:
+    def keep(
+        self,
+        objs: Iterable[models.Model],
+        *,
+        kind: str,
+        fields: Iterable[str],
+        start: Callable[[Any], dt.date],
+        why: str,
+    ) -> set[Any]:
         conf: dict[str, Any] = settings.PRIVACY_LEGAL_HOLDS[kind]
         fields = list(fields)
         by_until: dict[tuple[str, dt.date], list[Any]] = {}
@@ -119,9 +143,18 @@ class Holds:
             by_until.setdefault((obj._meta.label_lower, until), []).append(obj.pk)
         held: set[Any] = set()
         for (label, until), pks in sorted(by_until.items()):
-            self.created.append(LegalHold.objects.create(
-                person_ref=self.ref, kind=kind, model_label=label, object_ids=sorted(pks), fields=fields,
-                why=why[:200], legal_basis=str(conf["basis"])[:300], until=until))
+            self.created.append(
+                LegalHold.objects.create(
+                    person_ref=self.ref,
+                    kind=kind,
+                    model_label=label,
+                    object_ids=sorted(pks),
+                    fields=fields,
+                    why=why[:200],
+                    legal_basis=str(conf["basis"])[:300],
+                    until=until,
+                )
+            )
             held.update(pks)
         return held
 
@@ -143,11 +176,21 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: DataReques
     """Rule G5: erase the person (see the module docstring). `actor` None is the retention task."""
     action = "privacy.erase_person"
     if not may_erase(actor, person):
-        refuse(action, _("Non puoi cancellare i dati di questa persona: non è nel tuo territorio."), actor=actor,
-               territory=person.territory, permission=True)
+        refuse(
+            action,
+            _("Non puoi cancellare i dati di questa persona: non è nel tuo territorio."),
+            actor=actor,
+            territory=person.territory,
+            permission=True,
+        )
     if person.merged_into_id:
-        refuse(action, _("Questa scheda è stata unita a un'altra: cancella la scheda in cui è confluita."),
-               actor=actor, territory=person.territory, code="merged")
+        refuse(
+            action,
+            _("Questa scheda è stata unita a un'altra: cancella la scheda in cui è confluita."),
+            actor=actor,
+            territory=person.territory,
+            code="merged",
+        )
     ref = person_ref(person.pk)
     with transaction.atomic():
         person = Person.objects.select_for_update().select_related("territory").get(pk=person.pk)
@@ -159,8 +202,11 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: DataReques
             remember_erased(old)
         holds = Holds(ref=ref, today=timezone.localdate())
         emails = [e.lower() for e in person.emails.values_list("value", flat=True)]
-        counts = {module.__name__.split(".")[-2]: module.erase(person, holds) for module in ERASURE_MODULES
-                  if hasattr(module, "erase")}
+        counts = {
+            module.__name__.split(".")[-2]: module.erase(person, holds)
+            for module in ERASURE_MODULES
+            if hasattr(module, "erase")
+        }
         declared = PRIVACY_DECLARATIONS[0]
         counts["privacy"] = {
             "requests": core_erasure.scrub(DataRequest.objects.filter(person=person), declared[DataRequest]),
@@ -172,15 +218,27 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: DataReques
         person.refresh_from_db()
         _close_request(request, actor)
         # Only the pseudonymous reference, counts and hold ids: nothing of the person.
-        record(action, actor=actor, obj=person, territory=person.territory, data={
-            "ref": ref, "reason": reason[:40], "counts": counts,
-            "holds": [{"id": h.pk, "kind": h.kind, "until": h.until.isoformat()} for h in holds.created]})
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            data={
+                "ref": ref,
+                "reason": reason[:40],
+                "counts": counts,
+                "holds": [{"id": h.pk, "kind": h.kind, "until": h.until.isoformat()} for h in holds.created],
+            },
+        )
     return Erasure(person=person, ref=ref, counts=counts, holds=holds.created)
 
 
 def open_erasure_request(person: Person) -> DataRequest | None:
-    return (DataRequest.objects.filter(person=person, kind=RequestKind.ERASURE, status__in=OPEN_STATUSES)
-            .order_by("pk").first())
+    return (
+        DataRequest.objects.filter(person=person, kind=RequestKind.ERASURE, status__in=OPEN_STATUSES)
+        .order_by("pk")
+        .first()
+    )
 
 
 def _close_request(request: DataRequest | None, actor: Any) -> None:
@@ -189,9 +247,17 @@ def _close_request(request: DataRequest | None, actor: Any) -> None:
         return
     request.status, request.closed_at = RequestStatus.ANSWERED, timezone.now()
     request.save(update_fields=["status", "closed_at"])
-    record("privacy.answer_erasure_request", actor=actor, obj=request, territory=request.territory,
-           data={"ref": person_ref(request.person_id) if request.person_id else "",
-                 "due_on": request.due_on.isoformat(), "late": request.due_on < timezone.localdate()})
+    record(
+        "privacy.answer_erasure_request",
+        actor=actor,
+        obj=request,
+        territory=request.territory,
+        data={
+            "ref": person_ref(request.person_id) if request.person_id else "",
+            "due_on": request.due_on.isoformat(),
+            "late": request.due_on < timezone.localdate(),
+        },
+    )
 
 
 def request_erasure(*, person: Person, via: str) -> DataRequest:
@@ -206,11 +272,21 @@ def request_erasure(*, person: Person, via: str) -> DataRequest:
         today = timezone.localdate()
         verified = person.emails.filter(verified=True).order_by("-primary", "pk").values_list("value", flat=True)
         request = DataRequest.objects.create(
-            kind=RequestKind.ERASURE, channel=RequestChannel.ONLINE, person=person,
-            email=(verified.first() or "").lower(), territory=person.territory, received_on=today,
-            due_on=due_date(today))
-        record("privacy.request_erasure", actor=None, obj=request, territory=person.territory,
-               data={"ref": person_ref(person.pk), "via": via, "due_on": request.due_on.isoformat()})
+            kind=RequestKind.ERASURE,
+            channel=RequestChannel.ONLINE,
+            person=person,
+            email=(verified.first() or "").lower(),
+            territory=person.territory,
+            received_on=today,
+            due_on=due_date(today),
+        )
+        record(
+            "privacy.request_erasure",
+            actor=None,
+            obj=request,
+            territory=person.territory,
+            data={"ref": person_ref(person.pk), "via": via, "due_on": request.due_on.isoformat()},
+        )
     return request
 
 
@@ -234,7 +310,16 @@ def release_expired_holds(*, today: dt.date | None = None) -> int:
                     core_erasure.scrub(model._default_manager.filter(pk=pk), erasure[model], only=fields)
             hold.released_at = timezone.now()
             hold.save(update_fields=["released_at"])
-            record("privacy.release_hold", actor=None, obj=hold, data={
-                "ref": hold.person_ref, "kind": hold.kind, "model": hold.model_label, "rows": len(hold.object_ids)})
+            record(
+                "privacy.release_hold",
+                actor=None,
+                obj=hold,
+                data={
+                    "ref": hold.person_ref,
+                    "kind": hold.kind,
+                    "model": hold.model_label,
+                    "rows": len(hold.object_ids),
+                },
+            )
             released += 1
     return released

@@ -51,19 +51,31 @@ def erase(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and not person.erased_at:
         if request.POST.get("confirm", "").strip().upper() != CONFIRM_WORD:
             error = _("Per confermare scrivi %(word)s nella casella: la cancellazione non si può annullare.") % {
-                "word": CONFIRM_WORD}
+                "word": CONFIRM_WORD
+            }
         else:
             try:
                 done = erase_person(actor=request.user, person=person, reason="request", request=open_request)
             except (ValidationError, PermissionDenied) as exc:
                 error = " ".join(getattr(exc, "messages", [str(exc)]))
             else:
-                messages.success(request, _("Dati cancellati. Conservati per obbligo di legge: %(n)d gruppi di dati.")
-                                 % {"n": len(done.holds)})
+                messages.success(
+                    request,
+                    _("Dati cancellati. Conservati per obbligo di legge: %(n)d gruppi di dati.")
+                    % {"n": len(done.holds)},
+                )
                 return redirect("privacy:erase", pk=person.pk)
-    return render(request, "privacy/erase.html", {
-        "person": person, "open_request": open_request, "confirm_word": CONFIRM_WORD, "error": error,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "privacy/erase.html",
+        {
+            "person": person,
+            "open_request": open_request,
+            "confirm_word": CONFIRM_WORD,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
 
 
 def request_erasure_view(request: HttpRequest, token: str) -> HttpResponse:
@@ -90,5 +102,3 @@ def retention(request: HttpRequest) -> HttpResponse:
     report = retention_report()
     record("privacy.retention_report", actor=request.user, kind=AuditKind.VIEW, data={"contacts": len(report.contacts)})
     return render(request, "privacy/retention.html", {"report": report.as_dict()})
-
-

@@ -68,9 +68,19 @@ def to_pdf(document: dict[str, Any]) -> bytes:
     pdf.set_font("helvetica", "B", 16)
     pdf.multi_cell(0, 8, _latin(_("I tuoi dati presso il partito")), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 9)
-    pdf.multi_cell(0, 5, _latin(_("Copia prodotta il %(at)s. Lo stesso contenuto, completo e leggibile da un "
-                                  "programma, è nel file JSON allegato.") % {"at": document["generated_at"][:16]}),
-                   new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0,
+        5,
+        _latin(
+            _(
+                "Copia prodotta il %(at)s. Lo stesso contenuto, completo e leggibile da un "
+                "programma, è nel file JSON allegato."
+            )
+            % {"at": document["generated_at"][:16]}
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     for section, tables in document["sections"].items():
         pdf.ln(4)
         pdf.set_font("helvetica", "B", 13)

@@ -11,20 +11,33 @@ from piazza.privacy.models import RequestKind
 
 
 class AddressForm(forms.Form):
-    email = forms.EmailField(label=_("La tua email"), max_length=254,
-                             error_messages={"required": _("Scrivi l'indirizzo email con cui ci hai dato i tuoi dati."),
-                                             "invalid": _("Questo indirizzo email non è valido: controllalo.")})
+    email = forms.EmailField(
+        label=_("La tua email"),
+        max_length=254,
+        error_messages={
+            "required": _("Scrivi l'indirizzo email con cui ci hai dato i tuoi dati."),
+            "invalid": _("Questo indirizzo email non è valido: controllalo."),
+        },
+    )
 
 
 class PaperRequestForm(forms.Form):
     kind = forms.ChoiceField(label=_("Tipo di richiesta"), choices=RequestKind.choices)
     received_on = forms.DateField(
-        label=_("Ricevuta il"), widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"required": _("Indica il giorno in cui la richiesta è arrivata."),
-                        "invalid": _("Data non valida: usa il formato gg/mm/aaaa.")})
+        label=_("Ricevuta il"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={
+            "required": _("Indica il giorno in cui la richiesta è arrivata."),
+            "invalid": _("Data non valida: usa il formato gg/mm/aaaa."),
+        },
+    )
     email = forms.ChoiceField(label=_("Email a cui consegnare la risposta"), required=False)
-    notes = forms.CharField(label=_("Note (come è arrivata, riferimento della lettera)"), required=False,
-                            max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(
+        label=_("Note (come è arrivata, riferimento della lettera)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def __init__(self, *args: Any, emails: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -73,22 +73,30 @@ class DataRequest(models.Model):
     """
 
     kind = models.CharField(_("tipo"), max_length=15, choices=RequestKind.choices)
-    status = models.CharField(_("stato"), max_length=12, choices=RequestStatus.choices,
-                              default=RequestStatus.RECEIVED, db_index=True)
+    status = models.CharField(
+        _("stato"), max_length=12, choices=RequestStatus.choices, default=RequestStatus.RECEIVED, db_index=True
+    )
     channel = models.CharField(_("canale"), max_length=10, choices=RequestChannel.choices)
-    person = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="+")
-    email = models.EmailField(_("email a cui rispondere"), blank=True,
-                              help_text=_("Un indirizzo della persona: l'esito parte solo verso di esso"))
-    territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+",
-                                  help_text=_("Il territorio della persona alla richiesta"))
+    person = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    email = models.EmailField(
+        _("email a cui rispondere"),
+        blank=True,
+        help_text=_("Un indirizzo della persona: l'esito parte solo verso di esso"),
+    )
+    territory = models.ForeignKey(
+        "territory.Territory",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Il territorio della persona alla richiesta"),
+    )
     received_on = models.DateField(_("ricevuta il"))
     due_on = models.DateField(_("scadenza"))
     extended = models.BooleanField(_("termine prorogato"), default=False)
     extension_reason = models.TextField(_("motivo della proroga"), blank=True)
     notes = models.TextField(_("note"), blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -136,8 +144,11 @@ class DataExport(models.Model):
     class Meta:
         verbose_name = _("copia dei dati")
         verbose_name_plural = _("copie dei dati")
-        constraints = [models.UniqueConstraint(fields=["link_hash"], condition=~models.Q(link_hash=""),
-                                               name="data_export_link_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link_hash"], condition=~models.Q(link_hash=""), name="data_export_link_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"export #{self.pk} ({self.state})"
@@ -155,6 +166,7 @@ class AddressLink(models.Model):
 
     def __str__(self) -> str:
         return f"privacy link #{self.pk}"
+
 
 # =============================================================================================
 # End of the "rights" block

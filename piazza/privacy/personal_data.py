@@ -23,8 +23,12 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     requests = DataRequest.objects.filter(person=person).order_by("received_on", "id")
     return {
         "privacy.datarequest": rows(requests, exclude=["recorded_by"]),
-        "privacy.dataexport": rows(DataExport.objects.filter(request__in=requests),
-                                   exclude=["json_file", "pdf_file", "link_hash"]),
-        "privacy.addresslink": rows(AddressLink.objects.filter(
-            email__in=[v.lower() for v in person.emails.values_list("value", flat=True)]).order_by("created_at")),
+        "privacy.dataexport": rows(
+            DataExport.objects.filter(request__in=requests), exclude=["json_file", "pdf_file", "link_hash"]
+        ),
+        "privacy.addresslink": rows(
+            AddressLink.objects.filter(
+                email__in=[v.lower() for v in person.emails.values_list("value", flat=True)]
+            ).order_by("created_at")
+        ),
     }

@@ -36,8 +36,13 @@ def produce_export(*, export_id: int) -> str:
         with transaction.atomic():
             export = DataExport.objects.select_related("request").get(pk=export_id)
             DataExport.objects.filter(pk=export_id).update(state=ExportState.FAILED, error=type(exc).__name__[:300])
-            record("privacy.produce_export_failed", actor=None, obj=export.request,
-                   territory=export.request.territory, data={"export": export_id, "error": type(exc).__name__})
+            record(
+                "privacy.produce_export_failed",
+                actor=None,
+                obj=export.request,
+                territory=export.request.territory,
+                data={"export": export_id, "error": type(exc).__name__},
+            )
         raise
 
 
@@ -64,17 +69,28 @@ def _produce(export_id: int) -> str:
         export.pdf_file.save(f"{stem}.pdf", ContentFile(to_pdf(document)), save=False)
         raw = secrets.token_urlsafe(32)
         now = timezone.now()
-        export.sections = {name: {label: len(rows) for label, rows in tables.items()}
-                           for name, tables in document["sections"].items()}
+        export.sections = {
+            name: {label: len(rows) for label, rows in tables.items()} for name, tables in document["sections"].items()
+        }
         export.state, export.produced_at = ExportState.READY, now
         export.link_hash = link_digest(raw)
         export.link_expires_at = now + dt.timedelta(hours=settings.PRIVACY_EXPORT_LINK_HOURS)
         export.error = ""
         export.save()
-        record("privacy.produce_export", actor=None, obj=request, territory=request.territory,
-               data={"export": export.pk, "rows": sum(sum(t.values()) for t in export.sections.values())})
-        record("privacy.send_download_link", actor=None, obj=request, territory=request.territory,
-               data={"export": export.pk, "expires_at": export.link_expires_at.isoformat()})
+        record(
+            "privacy.produce_export",
+            actor=None,
+            obj=request,
+            territory=request.territory,
+            data={"export": export.pk, "rows": sum(sum(t.values()) for t in export.sections.values())},
+        )
+        record(
+            "privacy.send_download_link",
+            actor=None,
+            obj=request,
+            territory=request.territory,
+            data={"export": export.pk, "expires_at": export.link_expires_at.isoformat()},
+        )
         if request.status == RequestStatus.RECEIVED:
             request.status = RequestStatus.IN_PROGRESS
             request.save(update_fields=["status"])
@@ -93,7 +109,12 @@ def expire_download_links() -> int:
                     stored.delete(save=False)
             export.state = ExportState.EXPIRED
             export.save(update_fields=["state", "json_file", "pdf_file"])
-            record("privacy.expire_export", actor=None, obj=export.request, territory=export.request.territory,
-                   data={"export": export.pk})
+            record(
+                "privacy.expire_export",
+                actor=None,
+                obj=export.request,
+                territory=export.request.territory,
+                data={"export": export.pk},
+            )
         count += 1
     return count

@@ -34,8 +34,15 @@ from piazza.privacy import personal_data as privacy_data
 
 # Order of the export: the person first, the audit entries about everything else last.
 HANDLER_MODULES: tuple[ModuleType, ...] = (
-    people_data, membership_data, funding_data, payments_data, bank_data, compliance_data, community_data,
-    privacy_data, core_data,
+    people_data,
+    membership_data,
+    funding_data,
+    payments_data,
+    bank_data,
+    compliance_data,
+    community_data,
+    privacy_data,
+    core_data,
 )
 
 
@@ -71,14 +78,12 @@ def covered_models() -> set[type[models.Model]]:
     return covered
 
 
-def models_pointing_at_person(candidates: Iterable[type[models.Model]] | None = None) -> Iterator[
-        type[models.Model]]:
+def models_pointing_at_person(candidates: Iterable[type[models.Model]] | None = None) -> Iterator[type[models.Model]]:
     """Concrete models with a foreign key, one-to-one or many-to-many to people.Person (and Person)."""
     person = apps.get_model("people", "Person")
     for model in candidates if candidates is not None else apps.get_models():
         if model is person or any(
-            field.is_relation and field.concrete and field.related_model is person
-            for field in model._meta.get_fields()
+            field.is_relation and field.concrete and field.related_model is person for field in model._meta.get_fields()
         ):
             yield model
 
@@ -90,8 +95,13 @@ def uncovered_models(candidates: Iterable[type[models.Model]] | None = None) -> 
 
 
 def _references(sections: dict[str, dict[str, list[dict[str, Any]]]]) -> list[tuple[str, Any]]:
-    return [(label, row["id"]) for tables in sections.values() for label, rows in tables.items()
-            for row in rows if "id" in row]
+    return [
+        (label, row["id"])
+        for tables in sections.values()
+        for label, rows in tables.items()
+        for row in rows
+        if "id" in row
+    ]
 
 
 def collect(person: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:

@@ -75,22 +75,38 @@ def request_address_link(*, actor: Actor, email: str) -> bool:
         raw = secrets.token_urlsafe(32)
         now = timezone.now()
         link = AddressLink.objects.create(
-            email=address, token_hash=link_digest(raw), created_at=now,
-            expires_at=now + dt.timedelta(minutes=settings.PRIVACY_ADDRESS_LINK_MINUTES))
+            email=address,
+            token_hash=link_digest(raw),
+            created_at=now,
+            expires_at=now + dt.timedelta(minutes=settings.PRIVACY_ADDRESS_LINK_MINUTES),
+        )
         record("privacy.request_address_link", actor=actor, obj=link, data={"sent": True})
         enqueue_on_commit(send_address_link, link.pk, raw)
     return True
 
 
-def _start_export(*, actor: Actor, person: Person, email: str, channel: str, received_on: dt.date,
-                  notes: str = "") -> DataRequest:
+def _start_export(
+    *, actor: Actor, person: Person, email: str, channel: str, received_on: dt.date, notes: str = ""
+) -> DataRequest:
     request = DataRequest.objects.create(
-        kind=RequestKind.EXPORT, channel=channel, person=person, email=email, territory=person.territory,
-        received_on=received_on, due_on=due_date(received_on), notes=notes,
-        recorded_by=_official(actor) if channel == RequestChannel.PAPER else None)
+        kind=RequestKind.EXPORT,
+        channel=channel,
+        person=person,
+        email=email,
+        territory=person.territory,
+        received_on=received_on,
+        due_on=due_date(received_on),
+        notes=notes,
+        recorded_by=_official(actor) if channel == RequestChannel.PAPER else None,
+    )
     export = DataExport.objects.create(request=request)
-    record("privacy.request_export", actor=actor, obj=request, territory=person.territory,
-           data={"channel": channel, "export": export.pk, "person": person.pk})
+    record(
+        "privacy.request_export",
+        actor=actor,
+        obj=request,
+        territory=person.territory,
+        data={"channel": channel, "export": export.pk, "person": person.pk},
+    )
     enqueue_on_commit(produce_data_export, export.pk)
     return request
 
@@ -107,12 +123,22 @@ def open_address_link(*, actor: Actor, raw: str) -> list[DataRequest]:
         if links.filter(used_at__isnull=True, expires_at__gt=now).update(used_at=now):
             link = links.get()
             record(action, actor=actor, obj=link)
-            return [_start_export(actor=actor, person=person, email=link.email, channel=RequestChannel.ONLINE,
-                                  received_on=timezone.localdate()) for person in people_with_address(link.email)]
+            return [
+                _start_export(
+                    actor=actor,
+                    person=person,
+                    email=link.email,
+                    channel=RequestChannel.ONLINE,
+                    received_on=timezone.localdate(),
+                )
+                for person in people_with_address(link.email)
+            ]
     spent = links.first()
     if spent is not None and spent.used_at is not None:
-        message, code = _("Questo link è già stato usato: ogni link vale una volta sola. Chiedine uno nuovo."), \
-            "link_used"
+        message, code = (
+            _("Questo link è già stato usato: ogni link vale una volta sola. Chiedine uno nuovo."),
+            "link_used",
+        )
     elif spent is not None:
         message, code = _("Questo link è scaduto: chiedine uno nuovo."), "link_expired"
     else:
@@ -121,42 +147,86 @@ def open_address_link(*, actor: Actor, raw: str) -> list[DataRequest]:
     raise AssertionError("unreachable: refuse() raises")
 
 
-def record_paper_request(*, actor: Actor, person: Person, kind: str, received_on: dt.date, email: str = "",
-                         notes: str = "") -> DataRequest:
+def record_paper_request(
+    *, actor: Actor, person: Person, kind: str, received_on: dt.date, email: str = "", notes: str = ""
+) -> DataRequest:
     """A request received on paper (letter, form at the circolo), recorded by an official in the
     person's scope with the date it arrived: the month runs from that date (GDPR art. 12(3))."""
     action = "privacy.record_paper_request"
     territory = person.territory
     if not has_role_at(actor, territory, PAPER_ROLES):
-        refuse(action, _("Questa persona non è nel tuo ambito."), actor=actor, territory=territory,
-               code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Questa persona non è nel tuo ambito."),
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
+        )
     if person.erased_at is not None or person.merged_into_id is not None:
-        refuse(action, _("Questa scheda non è più attiva (cancellata o unita a un'altra): cerca quella attuale."),
-               actor=actor, territory=territory, code="inactive_person", field="person")
+        refuse(
+            action,
+            _("Questa scheda non è più attiva (cancellata o unita a un'altra): cerca quella attuale."),
+            actor=actor,
+            territory=territory,
+            code="inactive_person",
+            field="person",
+        )
     if kind not in RequestKind.values:
-        refuse(action, _("Scegli il tipo di richiesta."), actor=actor, territory=territory, code="kind",
-               field="kind")
+        refuse(action, _("Scegli il tipo di richiesta."), actor=actor, territory=territory, code="kind", field="kind")
     today = timezone.localdate()
     if received_on > today:
-        refuse(action, _("La data di ricezione non può essere nel futuro: indica il giorno in cui è arrivata."),
-               actor=actor, territory=territory, code="future_date", field="received_on")
+        refuse(
+            action,
+            _("La data di ricezione non può essere nel futuro: indica il giorno in cui è arrivata."),
+            actor=actor,
+            territory=territory,
+            code="future_date",
+            field="received_on",
+        )
     address = email.strip().lower()
     own = {v.lower() for v in person.emails.values_list("value", flat=True)}
     if kind == RequestKind.EXPORT and address not in own:
-        refuse(action, _("Scegli uno degli indirizzi email della persona: la copia dei dati si consegna solo "
-                         "lì. Se non ne ha, aggiungilo prima alla sua scheda."),
-               actor=actor, territory=territory, code="email_not_own", field="email")
+        refuse(
+            action,
+            _(
+                "Scegli uno degli indirizzi email della persona: la copia dei dati si consegna solo "
+                "lì. Se non ne ha, aggiungilo prima alla sua scheda."
+            ),
+            actor=actor,
+            territory=territory,
+            code="email_not_own",
+            field="email",
+        )
     with transaction.atomic():
         if kind == RequestKind.EXPORT:
-            request = _start_export(actor=actor, person=person, email=address, channel=RequestChannel.PAPER,
-                                    received_on=received_on, notes=notes)
+            request = _start_export(
+                actor=actor,
+                person=person,
+                email=address,
+                channel=RequestChannel.PAPER,
+                received_on=received_on,
+                notes=notes,
+            )
         else:
             request = DataRequest.objects.create(
-                kind=kind, channel=RequestChannel.PAPER, person=person, email=address if address in own else "",
-                territory=territory, received_on=received_on, due_on=due_date(received_on), notes=notes,
-                recorded_by=_official(actor))
-        record(action, actor=actor, obj=request, territory=territory,
-               data={"kind": kind, "person": person.pk, "received_on": received_on.isoformat()})
+                kind=kind,
+                channel=RequestChannel.PAPER,
+                person=person,
+                email=address if address in own else "",
+                territory=territory,
+                received_on=received_on,
+                due_on=due_date(received_on),
+                notes=notes,
+                recorded_by=_official(actor),
+            )
+        record(
+            action,
+            actor=actor,
+            obj=request,
+            territory=territory,
+            data={"kind": kind, "person": person.pk, "received_on": received_on.isoformat()},
+        )
     return request
 
 
@@ -164,23 +234,38 @@ def extend_request(*, actor: Actor, request: DataRequest, reason: str) -> DataRe
     """GDPR art. 12(3): the deadline may be extended once, by PRIVACY_EXTENSION_MONTHS, with a reason."""
     action = "privacy.extend_request"
     if not can_see_board(actor):
-        refuse(action, _("Solo il responsabile privacy può prorogare una richiesta."), actor=actor,
-               code="not_privacy_officer", permission=True)
+        refuse(
+            action,
+            _("Solo il responsabile privacy può prorogare una richiesta."),
+            actor=actor,
+            code="not_privacy_officer",
+            permission=True,
+        )
     if request.status not in OPEN_STATUSES:
         refuse(action, _("La richiesta è già chiusa."), actor=actor, code="closed")
     if request.extended:
-        refuse(action, _("Il termine è già stato prorogato una volta: non si proroga di nuovo."), actor=actor,
-               code="already_extended")
+        refuse(
+            action,
+            _("Il termine è già stato prorogato una volta: non si proroga di nuovo."),
+            actor=actor,
+            code="already_extended",
+        )
     reason = reason.strip()
     if len(reason) < 10:
-        refuse(action, _("Scrivi il motivo della proroga (complessità o numero delle richieste): va comunicato "
-                         "all'interessato."), actor=actor, code="reason", field="reason")
+        refuse(
+            action,
+            _("Scrivi il motivo della proroga (complessità o numero delle richieste): va comunicato all'interessato."),
+            actor=actor,
+            code="reason",
+            field="reason",
+        )
     with transaction.atomic():
         request.extended, request.extension_reason = True, reason[:2000]
         request.due_on = due_date(request.received_on, extended=True)
         request.save(update_fields=["extended", "extension_reason", "due_on"])
-        record(action, actor=actor, obj=request, territory=request.territory,
-               data={"due_on": request.due_on.isoformat()})
+        record(
+            action, actor=actor, obj=request, territory=request.territory, data={"due_on": request.due_on.isoformat()}
+        )
     return request
 
 
@@ -206,8 +291,9 @@ def spend_download_link(*, actor: Actor, raw: str) -> tuple[DataExport, bytes, b
     digest = link_digest(raw) if raw and len(raw) <= 200 else ""
     exports = DataExport.objects.filter(link_hash=digest) if digest else DataExport.objects.none()
     with transaction.atomic():
-        if exports.filter(state=ExportState.READY, downloaded_at__isnull=True,
-                          link_expires_at__gt=now).update(state=ExportState.DOWNLOADED, downloaded_at=now):
+        if exports.filter(state=ExportState.READY, downloaded_at__isnull=True, link_expires_at__gt=now).update(
+            state=ExportState.DOWNLOADED, downloaded_at=now
+        ):
             export = exports.select_related("request").get()
             json_bytes, pdf_bytes = _read(export.json_file), _read(export.pdf_file)
             for stored in (export.json_file, export.pdf_file):
@@ -217,13 +303,24 @@ def spend_download_link(*, actor: Actor, raw: str) -> tuple[DataExport, bytes, b
             request = export.request
             request.status, request.closed_at = RequestStatus.ANSWERED, now
             request.save(update_fields=["status", "closed_at"])
-            record(action, actor=actor, obj=request, territory=request.territory, kind=AuditKind.EXPORT,
-                   data={"export": export.pk, "bytes": len(json_bytes) + len(pdf_bytes)})
+            record(
+                action,
+                actor=actor,
+                obj=request,
+                territory=request.territory,
+                kind=AuditKind.EXPORT,
+                data={"export": export.pk, "bytes": len(json_bytes) + len(pdf_bytes)},
+            )
             return export, json_bytes, pdf_bytes
     export_or_none = exports.first()
     if export_or_none is not None and export_or_none.downloaded_at is not None:
-        message, code = _("Questo link è già stato usato: la copia si scarica una volta sola. Se ti serve di "
-                          "nuovo, chiedine una nuova."), "link_used"
+        message, code = (
+            _(
+                "Questo link è già stato usato: la copia si scarica una volta sola. Se ti serve di "
+                "nuovo, chiedine una nuova."
+            ),
+            "link_used",
+        )
     elif export_or_none is not None:
         message, code = _("Questo link è scaduto: chiedi una nuova copia dei tuoi dati."), "link_expired"
     else:
@@ -233,7 +330,6 @@ def spend_download_link(*, actor: Actor, raw: str) -> tuple[DataExport, bytes, b
     raise DownloadRefused(message, code)
 
 
-
 def request_own_export(*, actor: Actor, person: Person) -> DataRequest:
     """Rule G5, from Il mio spazio: the signed-in person (their address proved by the sign-in link)
     asks for a copy without a second email round trip; it is delivered, as every online export,
@@ -241,21 +337,46 @@ def request_own_export(*, actor: Actor, person: Person) -> DataRequest:
     returns it (a double click starts nothing new)."""
     action = "privacy.request_own_export"
     if person.erased_at is not None or person.merged_into_id is not None:
-        refuse(action, _("Questa scheda non è più attiva: entra di nuovo in Il mio spazio."), actor=actor,
-               territory=person.territory, code="inactive_person")
-    address = (person.emails.filter(verified=True).order_by("-primary", "pk")
-               .values_list("value", flat=True).first() or "").lower()
+        refuse(
+            action,
+            _("Questa scheda non è più attiva: entra di nuovo in Il mio spazio."),
+            actor=actor,
+            territory=person.territory,
+            code="inactive_person",
+        )
+    address = (
+        person.emails.filter(verified=True).order_by("-primary", "pk").values_list("value", flat=True).first() or ""
+    ).lower()
     if not address:
-        refuse(action, _("Non abbiamo ancora un tuo indirizzo email confermato a cui mandare la copia: esci e rientra "
-                         "con il link che ti mandiamo per email, poi riprova."), actor=actor,
-               territory=person.territory, code="no_verified_email")
+        refuse(
+            action,
+            _(
+                "Non abbiamo ancora un tuo indirizzo email confermato a cui mandare la copia: esci e rientra "
+                "con il link che ti mandiamo per email, poi riprova."
+            ),
+            actor=actor,
+            territory=person.territory,
+            code="no_verified_email",
+        )
     with transaction.atomic():
         Person.objects.select_for_update().filter(pk=person.pk).first()  # one open export, even under concurrency
-        working = (DataRequest.objects.filter(person=person, kind=RequestKind.EXPORT, status__in=OPEN_STATUSES,
-                                              export__state__in=[ExportState.QUEUED, ExportState.RUNNING,
-                                                                 ExportState.READY])
-                   .order_by("-pk").first())
+        working = (
+            DataRequest.objects.filter(
+                person=person,
+                kind=RequestKind.EXPORT,
+                status__in=OPEN_STATUSES,
+                export__state__in=[ExportState.QUEUED, ExportState.RUNNING, ExportState.READY],
+            )
+            .order_by("-pk")
+            .first()
+        )
         if working is not None:
             return working
-        return _start_export(actor=actor, person=person, email=address, channel=RequestChannel.ONLINE,
-                             received_on=timezone.localdate(), notes="")
+        return _start_export(
+            actor=actor,
+            person=person,
+            email=address,
+            channel=RequestChannel.ONLINE,
+            received_on=timezone.localdate(),
+            notes="",
+        )

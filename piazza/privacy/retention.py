@@ -42,8 +42,14 @@ class RetentionReport:
     applied: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "contacts": len(self.contacts), "contact_ids": self.contacts[:500],
-                "import_rows": self.import_rows, "expired_links": self.expired_links, "applied": self.applied}
+        return {
+            "at": self.at.isoformat(),
+            "contacts": len(self.contacts),
+            "contact_ids": self.contacts[:500],
+            "import_rows": self.import_rows,
+            "expired_links": self.expired_links,
+            "applied": self.applied,
+        }
 
 
 def _schedule() -> dict[str, int]:
@@ -53,15 +59,17 @@ def _schedule() -> dict[str, int]:
 def inactive_contacts(now: dt.datetime) -> Any:
     """People who never joined, gave, paid or registered, untouched for the schedule's years."""
     cutoff = now - dt.timedelta(days=365 * _schedule()["inactive_contacts_years"])
-    return (Person.objects.active()
-            .filter(updated_at__lt=cutoff)
-            .exclude(Exists(Membership.objects.filter(person=OuterRef("pk"))))
-            .exclude(Exists(Donation.objects.filter(person=OuterRef("pk"))))
-            .exclude(Exists(Payment.objects.filter(payer=OuterRef("pk"))))
-            .exclude(Exists(Supporter.objects.filter(person=OuterRef("pk"))))
-            .exclude(Exists(TimelineEntry.objects.filter(person=OuterRef("pk"), at__gte=cutoff)))
-            .exclude(Exists(Consent.objects.filter(person=OuterRef("pk"), at__gte=cutoff)))
-            .order_by("pk"))
+    return (
+        Person.objects.active()
+        .filter(updated_at__lt=cutoff)
+        .exclude(Exists(Membership.objects.filter(person=OuterRef("pk"))))
+        .exclude(Exists(Donation.objects.filter(person=OuterRef("pk"))))
+        .exclude(Exists(Payment.objects.filter(payer=OuterRef("pk"))))
+        .exclude(Exists(Supporter.objects.filter(person=OuterRef("pk"))))
+        .exclude(Exists(TimelineEntry.objects.filter(person=OuterRef("pk"), at__gte=cutoff)))
+        .exclude(Exists(Consent.objects.filter(person=OuterRef("pk"), at__gte=cutoff)))
+        .order_by("pk")
+    )
 
 
 def _old_import_rows(now: dt.datetime) -> Any:
@@ -70,15 +78,18 @@ def _old_import_rows(now: dt.datetime) -> Any:
 
 def _expired_links(now: dt.datetime) -> Any:
     return PayerAccessLink.objects.filter(
-        expires_at__lt=now - dt.timedelta(days=_schedule()["expired_links_days"])).exclude(email="")
+        expires_at__lt=now - dt.timedelta(days=_schedule()["expired_links_days"])
+    ).exclude(email="")
 
 
 def retention_report(now: dt.datetime | None = None) -> RetentionReport:
     """The dry run: what the schedule would erase today, by kind (ids of people, counts of rows)."""
     now = now or timezone.now()
     return RetentionReport(
-        at=now, contacts=list(inactive_contacts(now).values_list("pk", flat=True)),
-        import_rows=_old_import_rows(now).count(), expired_links=_expired_links(now).count(),
+        at=now,
+        contacts=list(inactive_contacts(now).values_list("pk", flat=True)),
+        import_rows=_old_import_rows(now).count(),
+        expired_links=_expired_links(now).count(),
     )
 
 
@@ -97,4 +108,3 @@ def apply_retention(now: dt.datetime | None = None) -> RetentionReport:
         report.applied = True
         record("privacy.apply_retention", actor=None, data=report.as_dict() | {"contact_ids": []})
     return report
-

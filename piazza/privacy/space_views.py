@@ -24,10 +24,12 @@ from piazza.privacy.views import SESSION_KEY
 
 # What the law keeps after an erasure, in words (the kinds of settings.PRIVACY_LEGAL_HOLDS).
 HOLD_WORDS = {
-    "accounting": gettext_lazy("le ricevute e le scritture contabili delle tue donazioni e quote, come impone il "
-                               "codice civile"),
-    "donor_register": gettext_lazy("il registro dei contributi ricevuti dal partito, che la legge sulla "
-                                   "trasparenza dei partiti vuole pubblico"),
+    "accounting": gettext_lazy(
+        "le ricevute e le scritture contabili delle tue donazioni e quote, come impone il codice civile"
+    ),
+    "donor_register": gettext_lazy(
+        "il registro dei contributi ricevuti dal partito, che la legge sulla trasparenza dei partiti vuole pubblico"
+    ),
     "congress_roll": gettext_lazy("le anagrafi certificate dei congressi già svolti a cui eri iscritto"),
 }
 

@@ -24,8 +24,10 @@ from piazza.privacy.models import OPEN_STATUSES, DataExport, DataRequest, Export
 from piazza.territory.access import official_required
 
 SESSION_KEY = "privacy_requests"
-SENT = _("Se questo indirizzo è tra quelli che conosciamo, ti abbiamo mandato un link per confermare la "
-         "richiesta. Controlla la posta (anche lo spam): il link vale una volta sola.")
+SENT = _(
+    "Se questo indirizzo è tra quelli che conosciamo, ti abbiamo mandato un link per confermare la "
+    "richiesta. Controlla la posta (anche lo spam): il link vale una volta sola."
+)
 
 # Three links per address and twenty per client an hour; over the limit the answer is the same.
 _per_address = FailureLimiter("privacy-link-address", limit=3, window_seconds=3600)
@@ -59,8 +61,9 @@ def confirm_export(request: HttpRequest, token: str) -> HttpResponse:
     try:
         created = actions.open_address_link(actor=request.user, raw=token)
     except ValidationError as exc:
-        return render(request, "privacy/request_export.html",
-                      {"form": AddressForm(), "error": " ".join(exc.messages)}, status=403)
+        return render(
+            request, "privacy/request_export.html", {"form": AddressForm(), "error": " ".join(exc.messages)}, status=403
+        )
     request.session.cycle_key()
     request.session[SESSION_KEY] = [r.pk for r in created]
     return redirect("privacy:request_status")
@@ -69,12 +72,18 @@ def confirm_export(request: HttpRequest, token: str) -> HttpResponse:
 def request_status(request: HttpRequest) -> HttpResponse:
     """Progress of the requests this browser confirmed (no data of the person is shown)."""
     ids = request.session.get(SESSION_KEY) or []
-    requests = (DataRequest.objects.filter(pk__in=[int(i) for i in ids if isinstance(i, int)])
-                .select_related("export").order_by("pk"))
-    working = any(getattr(r, "export", None) is not None and r.export.state in (ExportState.QUEUED, ExportState.RUNNING)
-                  for r in requests)
-    return render(request, "privacy/request_status.html",
-                  {"requests": requests, "ExportState": ExportState, "working": working})
+    requests = (
+        DataRequest.objects.filter(pk__in=[int(i) for i in ids if isinstance(i, int)])
+        .select_related("export")
+        .order_by("pk")
+    )
+    working = any(
+        getattr(r, "export", None) is not None and r.export.state in (ExportState.QUEUED, ExportState.RUNNING)
+        for r in requests
+    )
+    return render(
+        request, "privacy/request_status.html", {"requests": requests, "ExportState": ExportState, "working": working}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -110,9 +119,13 @@ def paper_request(request: HttpRequest, person_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             created = actions.record_paper_request(
-                actor=request.user, person=person, kind=form.cleaned_data["kind"],
-                received_on=form.cleaned_data["received_on"], email=form.cleaned_data["email"] or "",
-                notes=form.cleaned_data["notes"])
+                actor=request.user,
+                person=person,
+                kind=form.cleaned_data["kind"],
+                received_on=form.cleaned_data["received_on"],
+                email=form.cleaned_data["email"] or "",
+                notes=form.cleaned_data["notes"],
+            )
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 for field, errors in exc.error_dict.items():
@@ -136,18 +149,30 @@ def board(request: HttpRequest) -> HttpResponse:
     """The privacy officer's board: every pending request with its GDPR deadline, the overdue
     first; the last answered below."""
     _board_or_403(request)
-    pending = list(DataRequest.objects.filter(status__in=OPEN_STATUSES).select_related("person", "territory")
-                   .order_by("due_on", "pk"))
-    answered = list(DataRequest.objects.exclude(status__in=OPEN_STATUSES).select_related("person", "territory")
-                    .order_by("-closed_at", "-pk")[:50])
+    pending = list(
+        DataRequest.objects.filter(status__in=OPEN_STATUSES)
+        .select_related("person", "territory")
+        .order_by("due_on", "pk")
+    )
+    answered = list(
+        DataRequest.objects.exclude(status__in=OPEN_STATUSES)
+        .select_related("person", "territory")
+        .order_by("-closed_at", "-pk")[:50]
+    )
     exports = {e.request_id: e for e in DataExport.objects.filter(request__in=[*pending, *answered])}
     for item in [*pending, *answered]:
         item.export_state = exports.get(item.pk)  # type: ignore[attr-defined]
     note_access(ids=[r.person_id for r in [*pending, *answered] if r.person_id])
-    return render(request, "privacy/board.html", {
-        "pending": pending, "answered": answered, "overdue": sum(1 for r in pending if r.overdue),
-        "extend_form": ExtendForm(),
-    })
+    return render(
+        request,
+        "privacy/board.html",
+        {
+            "pending": pending,
+            "answered": answered,
+            "overdue": sum(1 for r in pending if r.overdue),
+            "extend_form": ExtendForm(),
+        },
+    )
 
 
 @official_required(actions.BOARD_ROLES)

@@ -42,9 +42,11 @@ def _resolve_comuni(codes: Iterable[str], *, actor: Actor, action: str) -> list[
     if unknown:
         refuse(
             action,
-            _("Codice ISTAT di comune sconosciuto: %(codes)s. Controlla il codice a 6 cifre "
-              "nell'elenco ISTAT.") % {"codes": ", ".join(unknown)},
-            actor=actor, code="unknown_comune", field="comuni",
+            _("Codice ISTAT di comune sconosciuto: %(codes)s. Controlla il codice a 6 cifre nell'elenco ISTAT.")
+            % {"codes": ", ".join(unknown)},
+            actor=actor,
+            code="unknown_comune",
+            field="comuni",
         )
     return [found[c] for c in codes]
 
@@ -55,10 +57,15 @@ def _check_area(federation: Territory, comuni: list[Comune], *, actor: Actor, ac
     if outside:
         refuse(
             action,
-            _("%(comuni)s non appartiene alla %(federation)s: un circolo può coprire solo "
-              "comuni della propria federazione.")
+            _(
+                "%(comuni)s non appartiene alla %(federation)s: un circolo può coprire solo "
+                "comuni della propria federazione."
+            )
             % {"comuni": ", ".join(str(c) for c in outside), "federation": federation.name},
-            actor=actor, territory=federation, code="comune_outside_federation", field="comuni",
+            actor=actor,
+            territory=federation,
+            code="comune_outside_federation",
+            field="comuni",
         )
 
 
@@ -74,30 +81,55 @@ def create_territory(
     """Create a node below `parent`; the actor must manage `parent`'s subtree."""
     action = "territory.create"
     if not has_role_at(actor, parent, MANAGER_ROLES):
-        refuse(action, _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": parent},
-               actor=actor, territory=parent, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": parent},
+            actor=actor,
+            territory=parent,
+            code="out_of_scope",
+            permission=True,
+        )
     if not parent.is_open:
-        refuse(action, _("%(node)s è chiuso: non si possono aggiungere nodi.") % {"node": parent},
-               actor=actor, territory=parent, code="closed_parent")
+        refuse(
+            action,
+            _("%(node)s è chiuso: non si possono aggiungere nodi.") % {"node": parent},
+            actor=actor,
+            territory=parent,
+            code="closed_parent",
+        )
     level = child_level(parent)
     if level is None or kind not in KINDS_BY_LEVEL[level]:
         refuse(
             action,
             _("Sotto %(parent)s (%(level)s) non si può creare un nodo di tipo «%(kind)s».")
             % {"parent": parent, "level": parent.get_level_display(), "kind": kind},
-            actor=actor, territory=parent, code="wrong_level", field="kind",
+            actor=actor,
+            territory=parent,
+            code="wrong_level",
+            field="kind",
         )
     name = name.strip()
     if not name:
-        refuse(action, _("Il nome è obbligatorio."), actor=actor, territory=parent,
-               code="required", field="name")
+        refuse(action, _("Il nome è obbligatorio."), actor=actor, territory=parent, code="required", field="name")
     if Territory.objects.filter(parent=parent, name__iexact=name).exists():
-        refuse(action, _("Esiste già «%(name)s» sotto %(parent)s.") % {"name": name, "parent": parent},
-               actor=actor, territory=parent, code="duplicate_name", field="name")
+        refuse(
+            action,
+            _("Esiste già «%(name)s» sotto %(parent)s.") % {"name": name, "parent": parent},
+            actor=actor,
+            territory=parent,
+            code="duplicate_name",
+            field="name",
+        )
     comuni = _resolve_comuni(comuni_codes, actor=actor, action=action)
     if comuni and kind != Kind.TERRITORIAL:
-        refuse(action, _("Solo un circolo territoriale copre dei comuni."), actor=actor,
-               territory=parent, code="area_not_territorial", field="comuni")
+        refuse(
+            action,
+            _("Solo un circolo territoriale copre dei comuni."),
+            actor=actor,
+            territory=parent,
+            code="area_not_territorial",
+            field="comuni",
+        )
     if comuni:
         _check_area(parent, comuni, actor=actor, action=action)
     with transaction.atomic():
@@ -106,39 +138,71 @@ def create_territory(
         node.save()
         if comuni:
             node.comuni.set(comuni)
-        record(action, actor=actor, obj=node, territory=node,
-               data={"name": name, "kind": kind, "comuni": [c.istat_code for c in comuni]})
+        record(
+            action,
+            actor=actor,
+            obj=node,
+            territory=node,
+            data={"name": name, "kind": kind, "comuni": [c.istat_code for c in comuni]},
+        )
     return node
 
 
 def set_circolo_area(*, actor: Actor, circolo: Territory, comuni_codes: Iterable[str]) -> Territory:
     action = "territory.set_area"
     if not has_role_at(actor, circolo, MANAGER_ROLES):
-        refuse(action, _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": circolo},
-               actor=actor, territory=circolo, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai un ruolo di organizzazione su %(node)s.") % {"node": circolo},
+            actor=actor,
+            territory=circolo,
+            code="out_of_scope",
+            permission=True,
+        )
     if circolo.kind != Kind.TERRITORIAL:
-        refuse(action, _("Solo un circolo territoriale copre dei comuni."), actor=actor,
-               territory=circolo, code="area_not_territorial", field="comuni")
+        refuse(
+            action,
+            _("Solo un circolo territoriale copre dei comuni."),
+            actor=actor,
+            territory=circolo,
+            code="area_not_territorial",
+            field="comuni",
+        )
     comuni = _resolve_comuni(comuni_codes, actor=actor, action=action)
     assert circolo.parent is not None
     _check_area(circolo.parent, comuni, actor=actor, action=action)
     with transaction.atomic():
         before = sorted(circolo.comuni.values_list("istat_code", flat=True))
         circolo.comuni.set(comuni)
-        record(action, actor=actor, obj=circolo, territory=circolo,
-               data={"before": before, "after": sorted(c.istat_code for c in comuni)})
+        record(
+            action,
+            actor=actor,
+            obj=circolo,
+            territory=circolo,
+            data={"before": before, "after": sorted(c.istat_code for c in comuni)},
+        )
     return circolo
 
 
 def close_territory(*, actor: Actor, territory: Territory) -> Territory:
     action = "territory.close"
     if territory.parent is None or not has_role_at(actor, territory.parent, MANAGER_ROLES):
-        refuse(action, _("Solo chi organizza il livello superiore può chiudere %(node)s.")
-               % {"node": territory}, actor=actor, territory=territory, code="out_of_scope",
-               permission=True)
+        refuse(
+            action,
+            _("Solo chi organizza il livello superiore può chiudere %(node)s.") % {"node": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
+        )
     if territory.children.filter(closed_at__isnull=True).exists():
-        refuse(action, _("%(node)s ha ancora nodi aperti al suo interno: chiudili o spostali prima.")
-               % {"node": territory}, actor=actor, territory=territory, code="has_open_children")
+        refuse(
+            action,
+            _("%(node)s ha ancora nodi aperti al suo interno: chiudili o spostali prima.") % {"node": territory},
+            actor=actor,
+            territory=territory,
+            code="has_open_children",
+        )
     with transaction.atomic():
         territory.closed_at = timezone.now()
         territory.save(update_fields=["closed_at"])
@@ -162,25 +226,58 @@ def move_territory(*, actor: Actor, node: Territory, new_parent: Territory) -> T
     assert old_parent is not None
     for side in (old_parent, new_parent):
         if not has_role_at(actor, side, MANAGER_ROLES):
-            refuse(action, _("Per spostare %(node)s serve un ruolo di organizzazione su %(side)s.")
-                   % {"node": node, "side": side}, actor=actor, territory=side, code="out_of_scope",
-                   permission=True)
+            refuse(
+                action,
+                _("Per spostare %(node)s serve un ruolo di organizzazione su %(side)s.") % {"node": node, "side": side},
+                actor=actor,
+                territory=side,
+                code="out_of_scope",
+                permission=True,
+            )
     if new_parent.pk == old_parent.pk:
         return node
     if new_parent.is_within(node):
-        refuse(action, _("Non si può spostare %(node)s dentro sé stesso.") % {"node": node}, actor=actor,
-               territory=node, code="cycle", field="parent")
+        refuse(
+            action,
+            _("Non si può spostare %(node)s dentro sé stesso.") % {"node": node},
+            actor=actor,
+            territory=node,
+            code="cycle",
+            field="parent",
+        )
     if child_level(new_parent) != node.level:
-        refuse(action, _("%(node)s (%(level)s) non può stare sotto %(parent)s (%(plevel)s).")
-               % {"node": node, "level": node.get_level_display(), "parent": new_parent,
-                  "plevel": new_parent.get_level_display()},
-               actor=actor, territory=new_parent, code="wrong_level", field="parent")
+        refuse(
+            action,
+            _("%(node)s (%(level)s) non può stare sotto %(parent)s (%(plevel)s).")
+            % {
+                "node": node,
+                "level": node.get_level_display(),
+                "parent": new_parent,
+                "plevel": new_parent.get_level_display(),
+            },
+            actor=actor,
+            territory=new_parent,
+            code="wrong_level",
+            field="parent",
+        )
     if not new_parent.is_open:
-        refuse(action, _("%(node)s è chiuso: non si possono aggiungere nodi.") % {"node": new_parent},
-               actor=actor, territory=new_parent, code="closed_parent", field="parent")
+        refuse(
+            action,
+            _("%(node)s è chiuso: non si possono aggiungere nodi.") % {"node": new_parent},
+            actor=actor,
+            territory=new_parent,
+            code="closed_parent",
+            field="parent",
+        )
     if Territory.objects.filter(parent=new_parent, name__iexact=node.name).exists():
-        refuse(action, _("Esiste già «%(name)s» sotto %(parent)s.") % {"name": node.name, "parent": new_parent},
-               actor=actor, territory=new_parent, code="duplicate_name", field="parent")
+        refuse(
+            action,
+            _("Esiste già «%(name)s» sotto %(parent)s.") % {"name": node.name, "parent": new_parent},
+            actor=actor,
+            territory=new_parent,
+            code="duplicate_name",
+            field="parent",
+        )
     if node.level == Level.CIRCOLO and new_parent.level == Level.FEDERATION:
         _check_area(new_parent, list(node.comuni.all()), actor=actor, action=action)
     with transaction.atomic():
@@ -191,14 +288,24 @@ def move_territory(*, actor: Actor, node: Territory, new_parent: Territory) -> T
         moved = Territory.objects.filter(path__startswith=old_prefix)
         count = moved.count()
         list(moved.select_for_update().values_list("pk", flat=True))
-        moved.update(path=Concat(Value(new_prefix), Substr("path", len(old_prefix) + 1)),
-                     depth=F("depth") + delta)
+        moved.update(path=Concat(Value(new_prefix), Substr("path", len(old_prefix) + 1)), depth=F("depth") + delta)
         Territory.objects.filter(pk=locked.pk).update(parent=new_parent)
         node.refresh_from_db()
-        record(action, actor=actor, obj=node, territory=node, data={
-            "from_parent": old_parent.pk, "from_parent_name": old_parent.name, "to_parent": new_parent.pk,
-            "to_parent_name": new_parent.name, "old_path": old_prefix, "new_path": new_prefix,
-            "nodes_moved": count})
+        record(
+            action,
+            actor=actor,
+            obj=node,
+            territory=node,
+            data={
+                "from_parent": old_parent.pk,
+                "from_parent_name": old_parent.name,
+                "to_parent": new_parent.pk,
+                "to_parent_name": new_parent.name,
+                "old_path": old_prefix,
+                "new_path": new_prefix,
+                "nodes_moved": count,
+            },
+        )
     forget_scope(actor)
     return node
 
@@ -207,30 +314,56 @@ def assign_role(*, actor: Actor, user: Any, territory: Territory, role: str) -> 
     """Roles are given only within the assigner's own subtree; administrators make administrators."""
     action = "role.assign"
     if role not in Role.values:
-        refuse(action, _("Ruolo sconosciuto: %(role)s.") % {"role": role}, actor=actor,
-               territory=territory, code="unknown_role", field="role")
-    if not has_role_at(actor, territory, MANAGER_ROLES):
-        own = ", ".join(
-            str(t) for t in Territory.objects.filter(path__in=scope_paths(actor, MANAGER_ROLES))
-        ) or _("nessuno")
         refuse(
             action,
-            _("Non puoi assegnare ruoli su %(node)s: il tuo ambito è %(own)s.")
-            % {"node": territory, "own": own},
-            actor=actor, territory=territory, code="above_own_node", permission=True,
+            _("Ruolo sconosciuto: %(role)s.") % {"role": role},
+            actor=actor,
+            territory=territory,
+            code="unknown_role",
+            field="role",
+        )
+    if not has_role_at(actor, territory, MANAGER_ROLES):
+        own = ", ".join(str(t) for t in Territory.objects.filter(path__in=scope_paths(actor, MANAGER_ROLES))) or _(
+            "nessuno"
+        )
+        refuse(
+            action,
+            _("Non puoi assegnare ruoli su %(node)s: il tuo ambito è %(own)s.") % {"node": territory, "own": own},
+            actor=actor,
+            territory=territory,
+            code="above_own_node",
+            permission=True,
         )
     if role == Role.ADMINISTRATOR and not has_role_at(actor, territory, {Role.ADMINISTRATOR}):
-        refuse(action, _("Solo un amministratore può nominare un altro amministratore."),
-               actor=actor, territory=territory, code="admin_only", permission=True)
+        refuse(
+            action,
+            _("Solo un amministratore può nominare un altro amministratore."),
+            actor=actor,
+            territory=territory,
+            code="admin_only",
+            permission=True,
+        )
     if role == Role.PRIVACY_OFFICER:
         # Rule G5: the privacy officer answers for the whole party (data-subject requests board);
         # G4: a separate privilege, named by an administrator.
         if territory.level != Level.NATIONAL:
-            refuse(action, _("Il responsabile privacy si nomina solo a livello nazionale."),
-                   actor=actor, territory=territory, code="privacy_officer_national", field="role")
+            refuse(
+                action,
+                _("Il responsabile privacy si nomina solo a livello nazionale."),
+                actor=actor,
+                territory=territory,
+                code="privacy_officer_national",
+                field="role",
+            )
         if not has_role_at(actor, territory, {Role.ADMINISTRATOR}):
-            refuse(action, _("Solo un amministratore nazionale può nominare il responsabile privacy."),
-                   actor=actor, territory=territory, code="admin_only", permission=True)
+            refuse(
+                action,
+                _("Solo un amministratore nazionale può nominare il responsabile privacy."),
+                actor=actor,
+                territory=territory,
+                code="admin_only",
+                permission=True,
+            )
     existing = RoleAssignment.objects.active().filter(user=user, territory=territory, role=role)
     if existing.exists():
         return existing.get()
@@ -241,8 +374,9 @@ def assign_role(*, actor: Actor, user: Any, territory: Territory, role: str) -> 
         if role == Role.ADMINISTRATOR and territory.level == Level.NATIONAL and not user.is_staff:
             user.is_staff = True  # Django admin is for national administrators only
             user.save(update_fields=["is_staff"])
-        record(action, actor=actor, obj=assignment, territory=territory,
-               data={"user": user.get_username(), "role": role})
+        record(
+            action, actor=actor, obj=assignment, territory=territory, data={"user": user.get_username(), "role": role}
+        )
     forget_scope(user)
     return assignment
 
@@ -250,13 +384,24 @@ def assign_role(*, actor: Actor, user: Any, territory: Territory, role: str) -> 
 def revoke_role(*, actor: Actor, assignment: RoleAssignment) -> RoleAssignment:
     action = "role.revoke"
     if not has_role_at(actor, assignment.territory, MANAGER_ROLES):
-        refuse(action, _("Non puoi revocare ruoli fuori dal tuo ambito."), actor=actor,
-               territory=assignment.territory, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non puoi revocare ruoli fuori dal tuo ambito."),
+            actor=actor,
+            territory=assignment.territory,
+            code="out_of_scope",
+            permission=True,
+        )
     with transaction.atomic():
         assignment.revoked_at = timezone.now()
         assignment.save(update_fields=["revoked_at"])
-        record(action, actor=actor, obj=assignment, territory=assignment.territory,
-               data={"user": assignment.user.get_username(), "role": assignment.role})
+        record(
+            action,
+            actor=actor,
+            obj=assignment,
+            territory=assignment.territory,
+            data={"user": assignment.user.get_username(), "role": assignment.role},
+        )
     forget_scope(assignment.user)
     return assignment
 
@@ -285,18 +430,33 @@ def reset_second_factor(*, actor: Any, user: Any) -> int:
     action = "auth.otp_reset"
     assignments = list(RoleAssignment.objects.active().filter(user=user).select_related("territory"))
     if actor is None or getattr(actor, "pk", None) == user.pk:
-        refuse(action, _("Non puoi azzerare la tua verifica in due passaggi: chiedilo a un altro amministratore."),
-               actor=actor, code="own_account", permission=True)
+        refuse(
+            action,
+            _("Non puoi azzerare la tua verifica in due passaggi: chiedilo a un altro amministratore."),
+            actor=actor,
+            code="own_account",
+            permission=True,
+        )
     outside = [a.territory for a in assignments if not has_role_at(actor, a.territory, {Role.ADMINISTRATOR})]
     if not assignments or outside:
-        refuse(action, _("Solo un amministratore del territorio di questa persona può azzerare la sua verifica "
-                         "in due passaggi."), actor=actor, territory=outside[0] if outside else None,
-               code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Solo un amministratore del territorio di questa persona può azzerare la sua verifica in due passaggi."),
+            actor=actor,
+            territory=outside[0] if outside else None,
+            code="out_of_scope",
+            permission=True,
+        )
     with transaction.atomic():
         removed = 0
         for model in (TOTPDevice, StaticDevice):
             removed += model.objects.filter(user=user).count()
             model.objects.filter(user=user).delete()
-        record(action, actor=actor, obj=user, territory=assignments[0].territory,
-               data={"user": user.get_username(), "devices_removed": removed})
+        record(
+            action,
+            actor=actor,
+            obj=user,
+            territory=assignments[0].territory,
+            data={"user": user.get_username(), "devices_removed": removed},
+        )
     return removed

@@ -26,7 +26,9 @@ class NationalAdministratorBackend(BaseBackend):
         cached = user.__dict__.get("_piazza_national_admin")
         if cached is None:
             cached = RoleAssignment.objects.filter(
-                user=user, role=Role.ADMINISTRATOR, territory__level=Level.NATIONAL,
+                user=user,
+                role=Role.ADMINISTRATOR,
+                territory__level=Level.NATIONAL,
                 revoked_at__isnull=True,
             ).exists()
             user.__dict__["_piazza_national_admin"] = cached

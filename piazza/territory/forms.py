@@ -13,8 +13,9 @@ class TerritoryForm(forms.Form):
     comuni = forms.CharField(
         label=_("Comuni coperti (codici ISTAT)"),
         required=False,
-        help_text=_("Solo per i circoli territoriali: codici ISTAT a 6 cifre separati da virgola, "
-                    "ad es. 037006 per Bologna."),
+        help_text=_(
+            "Solo per i circoli territoriali: codici ISTAT a 6 cifre separati da virgola, ad es. 037006 per Bologna."
+        ),
     )
 
     def __init__(self, *args: object, kinds: list[str] | None = None, **kwargs: object) -> None:
@@ -39,7 +40,7 @@ class RoleForm(forms.Form):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise forms.ValidationError(
-                _("Nessun utente attivo si chiama «%(username)s». Controlla il nome o crea prima "
-                  "l'utente.") % {"username": username}
+                _("Nessun utente attivo si chiama «%(username)s». Controlla il nome o crea prima l'utente.")
+                % {"username": username}
             )
         return user

@@ -106,24 +106,30 @@ def _load(path: Path) -> LoadReport:
             union_key = f"P{province_code}"
             if union_key not in regions:
                 regions[union_key] = _node(
-                    national, Level.REGION, Kind.PROVINCIAL_UNION,
-                    PROVINCIAL_UNIONS[province_code], province_code,
+                    national,
+                    Level.REGION,
+                    Kind.PROVINCIAL_UNION,
+                    PROVINCIAL_UNIONS[province_code],
+                    province_code,
                 )
             region = regions[union_key]
         else:
             if region_code not in regions:
                 regions[region_code] = _node(
-                    national, Level.REGION, Kind.REGION,
-                    f"Unione regionale {row['region_name']}", region_code,
+                    national,
+                    Level.REGION,
+                    Kind.REGION,
+                    f"Unione regionale {row['region_name']}",
+                    region_code,
                 )
             region = regions[region_code]
         if province_code not in federations:
             metropolitan = row["province_sigla"] in METROPOLITAN_SIGLE
             federations[province_code] = _node(
-                region, Level.FEDERATION,
+                region,
+                Level.FEDERATION,
                 Kind.METROPOLITAN if metropolitan else Kind.PROVINCIAL,
-                ("Federazione metropolitana di " if metropolitan else "Federazione di ")
-                + row["province_name"],
+                ("Federazione metropolitana di " if metropolitan else "Federazione di ") + row["province_name"],
                 province_code,
             )
 
@@ -135,8 +141,19 @@ def _load(path: Path) -> LoadReport:
     recoded = _recode_by_belfiore(rows, existing)
     to_create: list[Comune] = []
     to_update: list[Comune] = []
-    fields = ["name", "belfiore", "province_code", "province_name", "province_sigla",
-              "region_code", "region_name", "population", "valid_from", "valid_to", "federation_id"]
+    fields = [
+        "name",
+        "belfiore",
+        "province_code",
+        "province_name",
+        "province_sigla",
+        "region_code",
+        "region_name",
+        "population",
+        "valid_from",
+        "valid_to",
+        "federation_id",
+    ]
     for row in rows:
         federation = federations[row["province_code"]]
         values: dict[str, object] = {
@@ -174,10 +191,20 @@ def _load(path: Path) -> LoadReport:
         circoli_extended=extended,
         comuni_not_in_file=Comune.objects.exclude(istat_code__in=in_file).count(),
     )
-    record("territory.load_istat", actor=None, territory=national,
-           data={"file": path.name, "rows": len(rows), "created": report.comuni_created,
-                 "updated": report.comuni_updated, "recoded": recoded, "merged": merged,
-                 "circoli_extended": extended})
+    record(
+        "territory.load_istat",
+        actor=None,
+        territory=national,
+        data={
+            "file": path.name,
+            "rows": len(rows),
+            "created": report.comuni_created,
+            "updated": report.comuni_updated,
+            "recoded": recoded,
+            "merged": merged,
+            "circoli_extended": extended,
+        },
+    )
     return report
 
 

@@ -50,7 +50,11 @@ KINDS_BY_LEVEL: dict[str, set[str]] = {
     Level.REGION: {Kind.REGION, Kind.PROVINCIAL_UNION, Kind.ABROAD},
     Level.FEDERATION: {Kind.PROVINCIAL, Kind.METROPOLITAN, Kind.ABROAD_AREA},
     Level.CIRCOLO: {
-        Kind.TERRITORIAL, Kind.THEMATIC, Kind.WORKPLACE, Kind.ONLINE, Kind.PUNTO_PD,
+        Kind.TERRITORIAL,
+        Kind.THEMATIC,
+        Kind.WORKPLACE,
+        Kind.ONLINE,
+        Kind.PUNTO_PD,
         Kind.CIRCOLO_ABROAD,
     },
 }
@@ -78,9 +82,7 @@ class Comune(models.Model):
     )
     # A comune merged into another (fusione, incorporazione) keeps its row, so people born or living
     # there keep their comune; the successor is where its territory went (rule D2).
-    successor = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="predecessors"
-    )
+    successor = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="predecessors")
 
     class Meta:
         ordering = ["name"]
@@ -113,16 +115,14 @@ class Territory(models.Model):
     level = models.CharField(max_length=12, choices=Level.choices)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     name = models.CharField(_("nome"), max_length=150)
-    code = models.CharField(
-        max_length=20, blank=True, help_text=_("Codice ISTAT della regione o provincia, se c'è")
-    )
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
+    code = models.CharField(max_length=20, blank=True, help_text=_("Codice ISTAT della regione o provincia, se c'è"))
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     path = models.CharField(max_length=255, unique=True, editable=False)
     depth = models.PositiveSmallIntegerField(default=0, editable=False)
     comuni = models.ManyToManyField(
-        Comune, blank=True, related_name="circoli",
+        Comune,
+        blank=True,
+        related_name="circoli",
         help_text=_("Comuni coperti da un circolo territoriale"),
     )
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -136,9 +136,7 @@ class Territory(models.Model):
         verbose_name_plural = _("territori")
         constraints = [
             models.UniqueConstraint(fields=["parent", "name"], name="territory_unique_name"),
-            models.UniqueConstraint(
-                fields=["level"], condition=Q(level="national"), name="territory_one_national"
-            ),
+            models.UniqueConstraint(fields=["level"], condition=Q(level="national"), name="territory_one_national"),
         ]
 
     def __str__(self) -> str:
@@ -197,13 +195,14 @@ class RoleAssignmentQuerySet(ScopedQuerySet):
 class RoleAssignment(models.Model):
     """An official's role at a node; it applies to the node's whole subtree."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="role_assignments"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="role_assignments")
     territory = models.ForeignKey(Territory, on_delete=models.PROTECT, related_name="roles")
     role = models.CharField(max_length=20, choices=Role.choices)
     granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     granted_at = models.DateTimeField(default=timezone.now)

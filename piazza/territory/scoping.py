@@ -42,9 +42,11 @@ def scope_paths(user: Any, roles: Iterable[str] | None = None) -> list[str]:
     from piazza.territory.models import RoleAssignment
 
     if "_piazza_role_paths" not in user.__dict__:
-        user.__dict__["_piazza_role_paths"] = list(RoleAssignment.objects.filter(
-            user=user, revoked_at__isnull=True, territory__closed_at__isnull=True
-        ).values_list("role", "territory__path"))
+        user.__dict__["_piazza_role_paths"] = list(
+            RoleAssignment.objects.filter(
+                user=user, revoked_at__isnull=True, territory__closed_at__isnull=True
+            ).values_list("role", "territory__path")
+        )
     pairs: list[tuple[str, str]] = user.__dict__["_piazza_role_paths"]
     paths = sorted({path for role, path in pairs if key is None or role in key})
     minimal: list[str] = []

@@ -67,9 +67,7 @@ def tree(db: None) -> Tree:
 
 
 def make_official(username: str, territory: Territory, roles: list[str] | None = None, **extra: Any) -> Any:
-    user = get_user_model().objects.create_user(
-        username=username, password="correct-horse-battery", **extra
-    )
+    user = get_user_model().objects.create_user(username=username, password="correct-horse-battery", **extra)
     for role in roles or [Role.ORGANISATION]:
         RoleAssignment.objects.create(user=user, territory=territory, role=role)
     return user
@@ -95,9 +93,7 @@ def national_admin(tree: Tree) -> Any:
 
 @pytest.fixture
 def circolo_secretary(tree: Tree) -> Any:
-    return make_official(
-        "segretario.centro", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP, Role.TREASURY]
-    )
+    return make_official("segretario.centro", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP, Role.TREASURY])
 
 
 @pytest.fixture(scope="session")

@@ -50,15 +50,22 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     paths = scope_paths(request.user)
     roles = list(RoleAssignment.objects.active().filter(territory=node).select_related("user"))
     if roles:  # officials' names are personal data: the view is logged (rule G4)
-        record("territory.view_officials", actor=request.user, obj=node, territory=node,
-               kind=AuditKind.VIEW, data={"officials": sorted({r.user_id for r in roles})})
+        record(
+            "territory.view_officials",
+            actor=request.user,
+            obj=node,
+            territory=node,
+            kind=AuditKind.VIEW,
+            data={"officials": sorted({r.user_id for r in roles})},
+        )
     context: dict[str, Any] = {
         "node": node,
         # Issue 11 item 18: higher levels outside the official's scope are named, not linked (a
         # link would answer 404).
         "ancestors": [(a, path_in_scope(a.path, paths)) for a in node.ancestors() if a.pk != node.pk],
         "children": node.children.order_by("closed_at", "name"),
-        "comuni": node.comuni.order_by("name") if node.level == Level.CIRCOLO
+        "comuni": node.comuni.order_by("name")
+        if node.level == Level.CIRCOLO
         else node.comuni_served.order_by("name")[:400],
         "roles": roles,
         "can_manage": can_manage,
@@ -75,21 +82,24 @@ def create_child(request: HttpRequest, pk: int) -> HttpResponse:
     if level is None:
         return redirect("territory:detail", pk=parent.pk)
     kinds = sorted(KINDS_BY_LEVEL[level])
-    form = TerritoryForm(request.POST or None, kinds=kinds,
-                         initial={"kind": Kind.TERRITORIAL if level == Level.CIRCOLO else kinds[0]})
+    form = TerritoryForm(
+        request.POST or None, kinds=kinds, initial={"kind": Kind.TERRITORIAL if level == Level.CIRCOLO else kinds[0]}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             node = actions.create_territory(
-                actor=request.user, parent=parent, name=form.cleaned_data["name"],
-                kind=form.cleaned_data["kind"], comuni_codes=form.comuni_codes(),
+                actor=request.user,
+                parent=parent,
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"],
+                comuni_codes=form.comuni_codes(),
             )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
             messages.success(request, _("%(node)s creato.") % {"node": node})
             return redirect("territory:detail", pk=node.pk)
-    return render(request, "territory/form.html",
-                  {"form": form, "parent": parent, "level": level.label})
+    return render(request, "territory/form.html", {"form": form, "parent": parent, "level": level.label})
 
 
 @official_required(roles=MANAGER_ROLES)
@@ -129,8 +139,9 @@ def assign_role(request: HttpRequest, pk: int) -> HttpResponse:
     form = RoleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.assign_role(actor=request.user, user=form.cleaned_data["username"],
-                                territory=node, role=form.cleaned_data["role"])
+            actions.assign_role(
+                actor=request.user, user=form.cleaned_data["username"], territory=node, role=form.cleaned_data["role"]
+            )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -145,8 +156,7 @@ def reset_second_factor(request: HttpRequest, pk: int, user_pk: int) -> HttpResp
     """Rule G4, issue 12: the official lost the phone with the authenticator. An administrator
     of their territory removes it; at the next login they enrol again (audited)."""
     node = _visible(request, pk)
-    assignment = (RoleAssignment.objects.active().select_related("user").filter(territory=node, user_id=user_pk)
-                  .first())
+    assignment = RoleAssignment.objects.active().select_related("user").filter(territory=node, user_id=user_pk).first()
     if assignment is None:
         raise Http404
     try:
@@ -154,7 +164,12 @@ def reset_second_factor(request: HttpRequest, pk: int, user_pk: int) -> HttpResp
     except PermissionDenied as denied:
         messages.error(request, str(denied))
     else:
-        messages.success(request, _("Verifica in due passaggi azzerata: al prossimo accesso %(name)s dovrà attivarla "
-                                    "di nuovo con il telefono.") % {
-            "name": assignment.user.get_full_name() or assignment.user.get_username()})
+        messages.success(
+            request,
+            _(
+                "Verifica in due passaggi azzerata: al prossimo accesso %(name)s dovrà attivarla "
+                "di nuovo con il telefono."
+            )
+            % {"name": assignment.user.get_full_name() or assignment.user.get_username()},
+        )
     return redirect("territory:detail", pk=node.pk)

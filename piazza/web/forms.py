@@ -9,9 +9,7 @@ class OTPCodeForm(forms.Form):
         label=_("Codice di verifica"),
         max_length=16,
         help_text=_("Le 6 cifre dell'app di autenticazione, oppure un codice di riserva."),
-        widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
     )
 
     def clean_code(self) -> str:

@@ -43,14 +43,19 @@ from piazza.web.sections import dashboard_sections
 
 # Per (username, client): a stranger elsewhere cannot lock an official out (issue 10, finding 12).
 login_limiter = BackoffLimiter(
-    "login", free=settings.LOGIN_FAILURE_LIMIT, base_seconds=settings.LOGIN_BACKOFF_BASE_SECONDS,
-    cap_seconds=settings.LOGIN_LOCKOUT_SECONDS, memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
+    "login",
+    free=settings.LOGIN_FAILURE_LIMIT,
+    base_seconds=settings.LOGIN_BACKOFF_BASE_SECONDS,
+    cap_seconds=settings.LOGIN_LOCKOUT_SECONDS,
+    memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
 )
 # Per client across usernames: one address trying many accounts (credential stuffing) is stopped.
 login_client_limiter = BackoffLimiter(
-    "login-client", free=settings.LOGIN_CLIENT_FAILURE_LIMIT,
+    "login-client",
+    free=settings.LOGIN_CLIENT_FAILURE_LIMIT,
     base_seconds=settings.LOGIN_CLIENT_BACKOFF_BASE_SECONDS,
-    cap_seconds=settings.LOGIN_LOCKOUT_SECONDS, memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
+    cap_seconds=settings.LOGIN_LOCKOUT_SECONDS,
+    memory_seconds=settings.LOGIN_FAILURE_MEMORY_SECONDS,
 )
 
 
@@ -90,8 +95,11 @@ class LoginView(auth_views.LoginView):
         return f"{username}\n{self._client()}"
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        waits = [until for until in (login_limiter.locked_until(self._pair()),
-                                     login_client_limiter.locked_until(self._client())) if until]
+        waits = [
+            until
+            for until in (login_limiter.locked_until(self._pair()), login_client_limiter.locked_until(self._client()))
+            if until
+        ]
         if waits:
             form = self.get_form()
             form.errors.clear()
@@ -103,8 +111,12 @@ class LoginView(auth_views.LoginView):
         login_limiter.fail(self._pair())
         login_client_limiter.fail(self._client())
         with transaction.atomic():
-            record("auth.login_failed", actor=None, kind=AuditKind.DENIED,
-                   data={"username": str(self.request.POST.get("username", ""))[:150]})
+            record(
+                "auth.login_failed",
+                actor=None,
+                kind=AuditKind.DENIED,
+                data={"username": str(self.request.POST.get("username", ""))[:150]},
+            )
         return super().form_invalid(form)
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -163,12 +175,15 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
                 codes = territory_actions.issue_backup_codes(actor=user, user=user)
                 record("auth.otp_setup", actor=user, kind=AuditKind.AUTH)
             otp_login(request, device)
-            return render(request, "web/otp_backup_codes.html",
-                          {"codes": codes, "next": _safe_next(request)})
-        form.add_error("code", throttled or _(
-            "Il codice non corrisponde. Controlla di aver inquadrato il QR più recente e che "
-            "l'ora del telefono sia corretta, poi inserisci il codice che vedi adesso."
-        ))
+            return render(request, "web/otp_backup_codes.html", {"codes": codes, "next": _safe_next(request)})
+        form.add_error(
+            "code",
+            throttled
+            or _(
+                "Il codice non corrisponde. Controlla di aver inquadrato il QR più recente e che "
+                "l'ora del telefono sia corretta, poi inserisci il codice che vedi adesso."
+            ),
+        )
     context = {
         "form": form,
         "qr_svg": _qr_svg(device.config_url),
@@ -202,28 +217,38 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect(f"{_url('web:otp_setup')}?next={_safe_next(request)}")
     form = OTPCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        throttled = next(
-            (m for d in devices_for_user(user, confirmed=True) if (m := _throttled_message(d))), None
-        )
+        throttled = next((m for d in devices_for_user(user, confirmed=True) if (m := _throttled_message(d))), None)
         device = match_token(user, form.cleaned_data["code"])  # skips throttled devices
         if device is not None:
             otp_login(request, device)
             with transaction.atomic():
                 record("auth.otp_verified", actor=user, kind=AuditKind.AUTH)
                 if isinstance(device, StaticDevice):  # a recovery code: each use is on record
-                    record("auth.backup_code_used", actor=user, kind=AuditKind.AUTH,
-                           data={"left": device.token_set.count()})
-                    messages.warning(request, _(
-                        "Sei entrato con un codice di riserva: te ne restano %(left)d. Se hai perso il telefono, "
-                        "chiedi a un amministratore di azzerare la verifica in due passaggi, poi attivala di nuovo."
-                    ) % {"left": device.token_set.count()})
+                    record(
+                        "auth.backup_code_used",
+                        actor=user,
+                        kind=AuditKind.AUTH,
+                        data={"left": device.token_set.count()},
+                    )
+                    messages.warning(
+                        request,
+                        _(
+                            "Sei entrato con un codice di riserva: te ne restano %(left)d. Se hai perso il telefono, "
+                            "chiedi a un amministratore di azzerare la verifica in due passaggi, poi attivala di nuovo."
+                        )
+                        % {"left": device.token_set.count()},
+                    )
             return redirect(_safe_next(request))
         with transaction.atomic():
             record("auth.otp_failed", actor=user, kind=AuditKind.DENIED)
-        form.add_error("code", throttled or _(
-            "Codice non valido o scaduto. Inserisci le 6 cifre che l'app mostra adesso "
-            "(cambiano ogni 30 secondi) oppure uno dei codici di riserva stampati."
-        ))
+        form.add_error(
+            "code",
+            throttled
+            or _(
+                "Codice non valido o scaduto. Inserisci le 6 cifre che l'app mostra adesso "
+                "(cambiano ogni 30 secondi) oppure uno dei codici di riserva stampati."
+            ),
+        )
     return render(request, "web/otp_verify.html", {"form": form, "next": _safe_next(request)})
 
 
@@ -260,7 +285,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     level_labels = [(LEVEL_PLURALS[level], counts.get(level.value, 0)) for level in Level]
     children = (
         Territory.objects.filter(parent__in=roots).open().order_by("name")
-        if len(roots) == 1 else Territory.objects.filter(pk__in=[r.pk for r in roots])
+        if len(roots) == 1
+        else Territory.objects.filter(pk__in=[r.pk for r in roots])
     )
     recent = _grouped(AuditEntry.objects.within_paths(paths).exclude(kind=AuditKind.VIEW)[:200], 12)
     context = {
@@ -309,9 +335,11 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if action:
         entries = entries.filter(action__startswith=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "web/audit_log.html",
-                  {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action,
-                   "areas": area_choices()})
+    return render(
+        request,
+        "web/audit_log.html",
+        {"page": page, "kinds": AuditKind.choices, "kind": kind, "action": action, "areas": area_choices()},
+    )
 
 
 def logout_view(request: HttpRequest) -> HttpResponse:
@@ -331,8 +359,9 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     left = sum(d.token_set.count() for d in StaticDevice.objects.filter(user=user))
     if request.method == "POST":
         codes = territory_actions.issue_backup_codes(actor=user, user=user)
-        return render(request, "web/otp_backup_codes.html",
-                      {"codes": codes, "next": _url("web:dashboard"), "regenerated": True})
+        return render(
+            request, "web/otp_backup_codes.html", {"codes": codes, "next": _url("web:dashboard"), "regenerated": True}
+        )
     return render(request, "web/otp_backup_codes_manage.html", {"left": left})
 
 

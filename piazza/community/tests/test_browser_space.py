@@ -21,12 +21,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 
 
 def test_donor_signs_in_by_link_sees_gifts_withdraws_consent_cancels_monthly_and_signs_out(
-        phone_page: Any, campaign: Any) -> None:
+    phone_page: Any, campaign: Any
+) -> None:
     give(campaign, 2500)
     give(campaign, 1000, frequency="monthly")
     person = Person.objects.filter(donations__isnull=False, emails__value=DONOR_EMAIL).distinct().get()
-    record_consent(actor=None, person=person, purpose=Purpose.POLITICAL_COMMUNICATION, channel=Channel.PAPER,
-                   text_version="2025.1", evidence="modulo al gazebo")
+    record_consent(
+        actor=None,
+        person=person,
+        purpose=Purpose.POLITICAL_COMMUNICATION,
+        channel=Channel.PAPER,
+        text_version="2025.1",
+        evidence="modulo al gazebo",
+    )
     mail.outbox.clear()
 
     page = phone_page

@@ -25,7 +25,8 @@ def _answer(response) -> str:
 
 
 def test_the_answer_is_identical_for_a_known_and_an_unknown_address_and_only_the_owner_gets_mail(
-        donor, django_capture_on_commit_callbacks):
+    donor, django_capture_on_commit_callbacks
+):
     known = ask_link(Client(), DONOR_EMAIL, django_capture_on_commit_callbacks)
     unknown = ask_link(Client(), "nessuno@example.org", django_capture_on_commit_callbacks)
     assert known.status_code == unknown.status_code == 200
@@ -75,15 +76,17 @@ def test_a_bad_address_gets_a_specific_error_and_no_link(client, donor):
     assert not SpaceLink.objects.exists()
 
 
-def test_links_are_throttled_per_address_with_the_same_answer(client, donor, django_capture_on_commit_callbacks,
-                                                              settings):
+def test_links_are_throttled_per_address_with_the_same_answer(
+    client, donor, django_capture_on_commit_callbacks, settings
+):
     answers = {_answer(ask_link(Client(), DONOR_EMAIL, django_capture_on_commit_callbacks)) for _i in range(5)}
     assert len(answers) == 1
     assert len(mail.outbox) == settings.COMMUNITY_LINKS_PER_ADDRESS == 3
 
 
-def test_idle_sessions_end_and_sign_out_ends_the_session(client, donor, clock, settings,
-                                                         django_capture_on_commit_callbacks):
+def test_idle_sessions_end_and_sign_out_ends_the_session(
+    client, donor, clock, settings, django_capture_on_commit_callbacks
+):
     sign_in(client, DONOR_EMAIL, django_capture_on_commit_callbacks)
     assert client.get(reverse("community:home")).status_code == 200
     clock.tick(settings.COMMUNITY_IDLE_SECONDS - 60)
@@ -102,8 +105,9 @@ def test_idle_sessions_end_and_sign_out_ends_the_session(client, donor, clock, s
     assert AuditEntry.objects.filter(action="community.sign_in", object_id=str(donor.pk)).count() == 2
 
 
-def test_a_shared_address_opens_the_record_whose_verified_address_it_is(donor, tree,
-                                                                        django_capture_on_commit_callbacks):
+def test_a_shared_address_opens_the_record_whose_verified_address_it_is(
+    donor, tree, django_capture_on_commit_callbacks
+):
     """Duplicates not merged: the verified holder is chosen; the page says the address is shared."""
     twin = Person.objects.create(first_name="Giulia", last_name="Rossi Bis", territory=tree.bologna_centro)
     Email.objects.create(person=twin, value=DONOR_EMAIL, primary=True, verified=True)

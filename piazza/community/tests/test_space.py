@@ -61,8 +61,7 @@ def test_cancel_a_monthly_gift_stops_the_schedule_and_marks_the_gift(signed_in, 
     assert entry.data["via"] == "il_mio_spazio"
 
 
-def test_someone_elses_monthly_gift_cannot_be_cancelled(signed_in, donor, campaign,
-                                                        django_capture_on_commit_callbacks):
+def test_someone_elses_monthly_gift_cannot_be_cancelled(signed_in, donor, campaign, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         other = give(campaign, 1500, n=3, frequency="monthly")
     theirs = payment_of(other).schedule
@@ -97,8 +96,7 @@ def test_an_unknown_purpose_is_refused_and_writes_nothing(signed_in, donor):
 
 def test_a_new_email_changes_nothing_until_its_link_is_clicked(signed_in, donor, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = signed_in.post(reverse("community:change_email"), {"email": "Giulia.Nuova@Example.org"},
-                                  follow=True)
+        response = signed_in.post(reverse("community:change_email"), {"email": "Giulia.Nuova@Example.org"}, follow=True)
     assert "Ti abbiamo scritto al nuovo indirizzo" in response.content.decode()
     assert [m.to for m in mail.outbox] == [["giulia.nuova@example.org"]]
     assert Email.objects.get(person=donor, primary=True).value == DONOR_EMAIL
@@ -137,8 +135,9 @@ def test_phone_changes_at_once(signed_in, donor):
 
 def test_identity_corrections_go_to_the_circolo_as_a_request(signed_in, donor, tree):
     before = (donor.first_name, donor.codice_fiscale)
-    response = signed_in.post(reverse("community:rectification"),
-                              {"first_name": "Giulia Maria", "note": "Il secondo nome manca"}, follow=True)
+    response = signed_in.post(
+        reverse("community:rectification"), {"first_name": "Giulia Maria", "note": "Il secondo nome manca"}, follow=True
+    )
     assert "Richiesta inviata al tuo circolo" in response.content.decode()
     donor.refresh_from_db()
     assert (donor.first_name, donor.codice_fiscale) == before  # never edited directly
@@ -176,8 +175,7 @@ def test_a_device_allowed_to_use_a_saved_card_is_revoked_and_another_persons_is_
 
 def test_a_new_monthly_amount_applies_from_the_next_charge(signed_in, donor, django_capture_on_commit_callbacks):
     schedule = _schedule(donor)
-    response = signed_in.post(reverse("community:change_amount", args=[schedule.pk]), {"amount": "15,50"},
-                              follow=True)
+    response = signed_in.post(reverse("community:change_amount", args=[schedule.pk]), {"amount": "15,50"}, follow=True)
     assert "Importo cambiato" in response.content.decode() and "15,50 €" in response.content.decode()
     schedule.refresh_from_db()
     assert schedule.amount_cents == 1550 and sum(c for _a, c in schedule.allocation_plan) == 1550
@@ -192,9 +190,14 @@ def test_a_new_monthly_amount_applies_from_the_next_charge(signed_in, donor, dja
     assert AuditEntry.objects.get(action="payments.change_schedule_amount").data["via"] == "il_mio_spazio"
 
 
-@pytest.mark.parametrize(("typed", "message"), [
-    ("dieci", "Scrivi l&#x27;importo in euro"), ("0", "maggiore di zero"), ("0,50", "La donazione minima"),
-])
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("dieci", "Scrivi l&#x27;importo in euro"),
+        ("0", "maggiore di zero"),
+        ("0,50", "La donazione minima"),
+    ],
+)
 def test_a_bad_monthly_amount_gets_a_specific_error_and_changes_nothing(signed_in, donor, typed, message):
     schedule = _schedule(donor)
     response = signed_in.post(reverse("community:change_amount", args=[schedule.pk]), {"amount": typed}, follow=True)

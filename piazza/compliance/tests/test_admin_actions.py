@@ -12,17 +12,33 @@ from piazza.territory.testing import verified_client
 
 pytestmark = pytest.mark.django_db
 
-RULES = {"valid_from": "2027-01-01", "publication_threshold_cents": 50_000, "annual_cap_cents": 10_000_000,
-         "cap_scope": "party", "fees_count": "on", "candidate_exemption_cents": 250_000,
-         "candidate_cap_base_cents": 5_200_000, "candidate_cap_per_resident_cents": 1,
-         "itemise_threshold_cents": 50_000, "joint_declaration_threshold_cents": 250_000, "note": "legge"}
+RULES = {
+    "valid_from": "2027-01-01",
+    "publication_threshold_cents": 50_000,
+    "annual_cap_cents": 10_000_000,
+    "cap_scope": "party",
+    "fees_count": "on",
+    "candidate_exemption_cents": 250_000,
+    "candidate_cap_base_cents": 5_200_000,
+    "candidate_cap_per_resident_cents": 1,
+    "itemise_threshold_cents": 50_000,
+    "joint_declaration_threshold_cents": 250_000,
+    "note": "legge",
+}
 
 
 def candidacy_data(tree, **over):
-    data = {"territory": tree.bologna.pk, "election_kind": "national", "candidate_name": "Anna Verdi",
-            "election": "Politiche 2027",
-            "constituency": "Bologna 1", "residents": 300_000, "mandatario_name": "Luca Bianchi",
-            "mandatario_codice_fiscale": "BNCLCU80A01A944X", "mandatario_iban": "IT60X0542811101000000123456"}
+    data = {
+        "territory": tree.bologna.pk,
+        "election_kind": "national",
+        "candidate_name": "Anna Verdi",
+        "election": "Politiche 2027",
+        "constituency": "Bologna 1",
+        "residents": 300_000,
+        "mandatario_name": "Luca Bianchi",
+        "mandatario_codice_fiscale": "BNCLCU80A01A944X",
+        "mandatario_iban": "IT60X0542811101000000123456",
+    }
     data.update(over)
     return data
 

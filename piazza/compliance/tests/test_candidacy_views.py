@@ -43,10 +43,17 @@ def private_media(settings, tmp_path):
 
 
 def _create_data(tree, candidate, **over):
-    data = {"territory": tree.bologna.pk, "election_kind": "municipal", "election": "Comunali Bologna 2027",
-            "candidate_codice_fiscale": candidate.codice_fiscale, "constituency": "Comune di Bologna",
-            "residents": "387971", "elections_called_on": "2026-04-01", "election_day": "2026-06-28",
-            "spending_cap": ""}
+    data = {
+        "territory": tree.bologna.pk,
+        "election_kind": "municipal",
+        "election": "Comunali Bologna 2027",
+        "candidate_codice_fiscale": candidate.codice_fiscale,
+        "constituency": "Comune di Bologna",
+        "residents": "387971",
+        "elections_called_on": "2026-04-01",
+        "election_day": "2026-06-28",
+        "spending_cap": "",
+    }
     data.update(over)
     return data
 
@@ -61,8 +68,7 @@ def test_federation_official_creates_a_candidacy_from_the_back_office(tree, fede
     assert client.get(reverse("compliance:candidacy_create")).status_code == 200
     response = client.post(reverse("compliance:candidacy_create"), _create_data(tree, candidate))
     candidacy = Candidacy.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("compliance:candidacy",
-                                                                          args=[candidacy.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("compliance:candidacy", args=[candidacy.pk])
     assert candidacy.candidate_person == candidate and candidacy.candidate_name == "Giovanna Esposito"
     page = client.get(reverse("compliance:candidacy", args=[candidacy.pk])).content.decode()
     assert "55.879,71" in page  # 52,000 € + 387,971 × 0.01 €
@@ -74,16 +80,18 @@ def test_federation_official_creates_a_candidacy_from_the_back_office(tree, fede
 
 def test_the_typed_spending_cap_replaces_the_legal_one(tree, federation):
     candidate = journey.person("Giovanna", "Esposito", tree.bologna_centro)
-    verified_client(federation).post(reverse("compliance:candidacy_create"),
-                                     _create_data(tree, candidate, spending_cap="20000"))
+    verified_client(federation).post(
+        reverse("compliance:candidacy_create"), _create_data(tree, candidate, spending_cap="20000")
+    )
     assert Candidacy.objects.get().spending_cap_cents == 20_000_00
 
 
 def test_a_municipal_candidacy_is_refused_at_the_regional_level(tree):
     official = make_official("organizzazione.er", tree.emilia, [Role.ORGANISATION])
     candidate = journey.person("Giovanna", "Esposito", tree.bologna_centro)
-    response = verified_client(official).post(reverse("compliance:candidacy_create"),
-                                              _create_data(tree, candidate, territory=tree.emilia.pk))
+    response = verified_client(official).post(
+        reverse("compliance:candidacy_create"), _create_data(tree, candidate, territory=tree.emilia.pk)
+    )
     assert response.status_code == 200
     assert "si registrano al livello «Federazione»" in response.content.decode()
     assert not Candidacy.objects.exists()
@@ -93,16 +101,21 @@ def test_a_municipal_candidacy_is_refused_at_the_regional_level(tree):
 def test_an_unknown_candidate_codice_fiscale_is_refused_with_what_to_do(tree, federation):
     response = verified_client(federation).post(
         reverse("compliance:candidacy_create"),
-        _create_data(tree, journey.person("Giovanna", "Esposito", tree.bologna_centro),
-                     candidate_codice_fiscale="RSSMRA80A01H501U"))
+        _create_data(
+            tree,
+            journey.person("Giovanna", "Esposito", tree.bologna_centro),
+            candidate_codice_fiscale="RSSMRA80A01H501U",
+        ),
+    )
     assert "registrala prima in Persone" in response.content.decode()
     assert not Candidacy.objects.exists()
 
 
 def test_election_day_before_it_is_called_is_refused(tree, federation):
     candidate = journey.person("Giovanna", "Esposito", tree.bologna_centro)
-    response = verified_client(federation).post(reverse("compliance:candidacy_create"),
-                                                _create_data(tree, candidate, election_day="2026-03-01"))
+    response = verified_client(federation).post(
+        reverse("compliance:candidacy_create"), _create_data(tree, candidate, election_day="2026-03-01")
+    )
     assert "non può precedere la data di indizione" in response.content.decode()
     assert not Candidacy.objects.exists()
 
@@ -133,8 +146,12 @@ def test_naming_then_replacing_the_mandatario(tree, federation):
     second = journey.person("Carlo", "Verdi", tree.bologna_centro, born="04/08/1970", sex="M")
     client = verified_client(federation)
     url = reverse("compliance:mandatario", args=[candidacy.pk])
-    assert client.post(url, {"codice_fiscale": first.codice_fiscale,
-                             "iban": "IT60 X054 2811 1010 0000 0123 456"}).status_code == 302
+    assert (
+        client.post(
+            url, {"codice_fiscale": first.codice_fiscale, "iban": "IT60 X054 2811 1010 0000 0123 456"}
+        ).status_code
+        == 302
+    )
     candidacy.refresh_from_db()
     assert candidacy.mandatario_person == first and candidacy.mandatario_iban == journey.MANDATARIO_IBAN
     assert client.post(url, {"codice_fiscale": second.codice_fiscale, "iban": journey.OTHER_IBAN}).status_code == 302
@@ -148,8 +165,10 @@ def test_naming_then_replacing_the_mandatario(tree, federation):
 def test_a_bad_iban_is_refused_and_nothing_changes(tree, federation):
     candidacy = journey.candidacy(tree, federation, with_mandatario=False)
     mandatario = journey.person("Laura", "Neri", tree.bologna_centro, born="03/07/1975")
-    response = verified_client(federation).post(reverse("compliance:mandatario", args=[candidacy.pk]), {
-        "codice_fiscale": mandatario.codice_fiscale, "iban": "IT60X0542811101000000123457"})
+    response = verified_client(federation).post(
+        reverse("compliance:mandatario", args=[candidacy.pk]),
+        {"codice_fiscale": mandatario.codice_fiscale, "iban": "IT60X0542811101000000123457"},
+    )
     assert response.status_code == 200 and "IBAN non valido" in response.content.decode()
     candidacy.refresh_from_db()
     assert candidacy.mandatario_iban == "" and candidacy.mandatario_person is None
@@ -159,11 +178,17 @@ def test_one_mandatario_serves_one_candidate_per_election(tree, federation):
     """Rule F10: the mandatario of one candidate cannot be named for another in the same election."""
     first = journey.candidacy(tree, federation)
     other = actions.create_candidacy(
-        actor=federation, territory=tree.bologna, election_kind="municipal",
-        candidate=journey.person("Paolo", "Gialli", tree.bologna_centro, sex="M"), election=first.election,
-        constituency="Comune di Bologna")
-    response = verified_client(federation).post(reverse("compliance:mandatario", args=[other.pk]), {
-        "codice_fiscale": first.mandatario_codice_fiscale, "iban": journey.OTHER_IBAN})
+        actor=federation,
+        territory=tree.bologna,
+        election_kind="municipal",
+        candidate=journey.person("Paolo", "Gialli", tree.bologna_centro, sex="M"),
+        election=first.election,
+        constituency="Comune di Bologna",
+    )
+    response = verified_client(federation).post(
+        reverse("compliance:mandatario", args=[other.pk]),
+        {"codice_fiscale": first.mandatario_codice_fiscale, "iban": journey.OTHER_IBAN},
+    )
     assert "è già mandatario di Giovanna Esposito" in response.content.decode()
     other.refresh_from_db()
     assert not other.has_mandatario
@@ -171,9 +196,13 @@ def test_one_mandatario_serves_one_candidate_per_election(tree, federation):
 
 def test_the_candidate_cannot_be_their_own_mandatario(tree, federation):
     candidacy = journey.candidacy(tree, federation, with_mandatario=False)
-    response = verified_client(federation).post(reverse("compliance:mandatario", args=[candidacy.pk]), {
-        "codice_fiscale": candidacy.candidate_person.codice_fiscale,  # type: ignore[union-attr]
-        "iban": journey.MANDATARIO_IBAN})
+    response = verified_client(federation).post(
+        reverse("compliance:mandatario", args=[candidacy.pk]),
+        {
+            "codice_fiscale": candidacy.candidate_person.codice_fiscale,  # type: ignore[union-attr]
+            "iban": journey.MANDATARIO_IBAN,
+        },
+    )
     assert "non può essere il proprio mandatario" in response.content.decode()
 
 
@@ -195,8 +224,11 @@ def test_the_candidacy_opens_its_campaign_prefilled_and_linked(tree, federation)
 def test_a_circolo_secretary_finds_the_federation_candidacy_in_the_f10_select(tree, federation, circolo_secretary):
     """The select was empty for a circolo: the municipal candidacy hangs on the federation above it."""
     candidacy = journey.candidacy(tree, federation)
-    form = verified_client(circolo_secretary).get(
-        f"{reverse('funding:manage_create')}?territory={tree.bologna_centro.pk}").content.decode()
+    form = (
+        verified_client(circolo_secretary)
+        .get(f"{reverse('funding:manage_create')}?territory={tree.bologna_centro.pk}")
+        .content.decode()
+    )
     assert f'<option value="{candidacy.pk}">' in form
     modena = make_official("segretario.mo", tree.modena_nord, [Role.ORGANISATION])
     other = verified_client(modena).get(f"{reverse('funding:manage_create')}?territory={tree.modena_nord.pk}")
@@ -207,13 +239,19 @@ def test_a_circolo_secretary_finds_the_federation_candidacy_in_the_f10_select(tr
 
 
 def _expense(client, candidacy, amount, key):
-    return client.post(reverse("compliance:expense", args=[candidacy.pk]), {
-        "supplier": "Tipografia Rossi", "description": "Manifesti 70x100", "amount": amount,
-        "incurred_on": "2026-06-01", "idempotency_key": key})
+    return client.post(
+        reverse("compliance:expense", args=[candidacy.pk]),
+        {
+            "supplier": "Tipografia Rossi",
+            "description": "Manifesti 70x100",
+            "amount": amount,
+            "incurred_on": "2026-06-01",
+            "idempotency_key": key,
+        },
+    )
 
 
-def test_an_expense_beyond_the_spending_cap_is_refused_with_a_clear_message(tree, federation, treasurer,
-                                                                              check_ledger):
+def test_an_expense_beyond_the_spending_cap_is_refused_with_a_clear_message(tree, federation, treasurer, check_ledger):
     candidacy = journey.candidacy(tree, federation, spending_cap_cents=10_000_00)
     client = verified_client(treasurer)
     assert _expense(client, candidacy, "9000", "k1").status_code == 302
@@ -233,8 +271,15 @@ def test_an_expense_beyond_the_spending_cap_is_refused_with_a_clear_message(tree
 def test_no_expense_before_a_mandatario_is_named(tree, federation):
     candidacy = journey.candidacy(tree, federation, with_mandatario=False)
     with pytest.raises(Exception, match="nomina il mandatario"):
-        actions.book_candidate_expense(actor=federation, candidacy=candidacy, description="x", supplier="y",
-                                       amount=Money(100), incurred_on=dt.date(2026, 6, 1), idempotency_key="z")
+        actions.book_candidate_expense(
+            actor=federation,
+            candidacy=candidacy,
+            description="x",
+            supplier="y",
+            amount=Money(100),
+            incurred_on=dt.date(2026, 6, 1),
+            idempotency_key="z",
+        )
     assert not CandidateExpense.objects.exists()
 
 
@@ -251,7 +296,8 @@ def live_candidate_campaign(tree, federation):
 
 
 def test_a_donor_above_the_threshold_blocks_the_report_until_the_declaration_is_uploaded(
-        tree, federation, live_candidate_campaign, check_ledger):
+    tree, federation, live_candidate_campaign, check_ledger
+):
     candidacy, campaign = live_candidate_campaign
     give(campaign, 3_500_00)  # rule F12: above 3,000 € → joint declaration
     give(campaign, 50_00, n=3)  # below: nothing to declare
@@ -265,9 +311,15 @@ def test_a_donor_above_the_threshold_blocks_the_report_until_the_declaration_is_
 
     donor = campaign.donations.get(amount_cents=3_500_00).person
     assert donor is not None
-    response = client.post(reverse("compliance:declaration", args=[candidacy.pk]), {
-        "donor": donor.pk, "document": SimpleUploadedFile("firmata.pdf", PDF, "application/pdf"),
-        "signed_on": "2026-06-09", "status": "signed"})
+    response = client.post(
+        reverse("compliance:declaration", args=[candidacy.pk]),
+        {
+            "donor": donor.pk,
+            "document": SimpleUploadedFile("firmata.pdf", PDF, "application/pdf"),
+            "signed_on": "2026-06-09",
+            "status": "signed",
+        },
+    )
     assert response.status_code == 302
     declaration = JointDeclaration.objects.get(candidacy=candidacy, donor=donor)
     assert client.get(reverse("compliance:declaration_document", args=[declaration.pk])).content == PDF
@@ -284,21 +336,38 @@ def test_the_report_lists_declarations_of_itemised_donors(tree, federation, live
     candidacy, campaign = live_candidate_campaign
     donation = give(campaign, 6_000_00)
     assert donation.person is not None
-    actions.add_joint_declaration(actor=federation, candidacy=candidacy, donor=donation.person,
-                                  document=SimpleUploadedFile("d.pdf", PDF), signed_on=dt.date(2026, 6, 9))
+    actions.add_joint_declaration(
+        actor=federation,
+        candidacy=candidacy,
+        donor=donation.person,
+        document=SimpleUploadedFile("d.pdf", PDF),
+        signed_on=dt.date(2026, 6, 9),
+    )
     report = verified_client(federation).get(reverse("compliance:report", args=[candidacy.pk]))
     rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig")), delimiter=";"))
-    assert ["Contributo", "Giulia Rossi", donation.codice_fiscale, "6000.00", "",
-            "Firmata da chi dona e dal candidato"] in rows
+    assert [
+        "Contributo",
+        "Giulia Rossi",
+        donation.codice_fiscale,
+        "6000.00",
+        "",
+        "Firmata da chi dona e dal candidato",
+    ] in rows
 
 
 def test_a_declaration_must_be_a_pdf_or_an_image(tree, federation, live_candidate_campaign):
     candidacy, campaign = live_candidate_campaign
     donor = give(campaign, 3_500_00).person
     assert donor is not None
-    response = verified_client(federation).post(reverse("compliance:declaration", args=[candidacy.pk]), {
-        "donor": donor.pk, "document": SimpleUploadedFile("firmata.exe", b"MZ"), "signed_on": "2026-06-09",
-        "status": "signed"})
+    response = verified_client(federation).post(
+        reverse("compliance:declaration", args=[candidacy.pk]),
+        {
+            "donor": donor.pk,
+            "document": SimpleUploadedFile("firmata.exe", b"MZ"),
+            "signed_on": "2026-06-09",
+            "status": "signed",
+        },
+    )
     assert "in PDF, JPG o PNG" in response.content.decode()
     assert not JointDeclaration.objects.exists()
 
@@ -307,9 +376,15 @@ def test_a_filed_declaration_needs_its_filing_date(tree, federation, live_candid
     candidacy, campaign = live_candidate_campaign
     donor = give(campaign, 3_500_00).person
     assert donor is not None
-    response = verified_client(federation).post(reverse("compliance:declaration", args=[candidacy.pk]), {
-        "donor": donor.pk, "document": SimpleUploadedFile("firmata.pdf", PDF), "signed_on": "2026-06-09",
-        "status": "filed"})
+    response = verified_client(federation).post(
+        reverse("compliance:declaration", args=[candidacy.pk]),
+        {
+            "donor": donor.pk,
+            "document": SimpleUploadedFile("firmata.pdf", PDF),
+            "signed_on": "2026-06-09",
+            "status": "filed",
+        },
+    )
     assert "Indica la data del deposito" in response.content.decode()
     assert not JointDeclaration.objects.exists()
 
@@ -318,8 +393,13 @@ def test_a_declaration_for_someone_who_did_not_give_is_refused(tree, federation,
     candidacy, _campaign = live_candidate_campaign
     stranger = journey.person("Mario", "Bianchi", tree.bologna_centro, sex="M")
     with pytest.raises(Exception, match="non risulta tra chi ha donato"):
-        actions.add_joint_declaration(actor=federation, candidacy=candidacy, donor=stranger,
-                                      document=SimpleUploadedFile("d.pdf", PDF), signed_on=dt.date(2026, 6, 9))
+        actions.add_joint_declaration(
+            actor=federation,
+            candidacy=candidacy,
+            donor=stranger,
+            document=SimpleUploadedFile("d.pdf", PDF),
+            signed_on=dt.date(2026, 6, 9),
+        )
     assert not JointDeclaration.objects.exists()
 
 
@@ -334,9 +414,15 @@ def test_a_renamed_file_is_not_a_signed_pdf(tree, federation, live_candidate_cam
     candidacy, campaign = live_candidate_campaign
     donor = give(campaign, 3_500_00).person
     assert donor is not None
-    response = verified_client(federation).post(reverse("compliance:declaration", args=[candidacy.pk]), {
-        "donor": donor.pk, "document": SimpleUploadedFile("firmata.pdf", b"MZ\x90\x00 not a pdf"),
-        "signed_on": "2026-06-09", "status": "signed"})
+    response = verified_client(federation).post(
+        reverse("compliance:declaration", args=[candidacy.pk]),
+        {
+            "donor": donor.pk,
+            "document": SimpleUploadedFile("firmata.pdf", b"MZ\x90\x00 not a pdf"),
+            "signed_on": "2026-06-09",
+            "status": "signed",
+        },
+    )
     assert "in PDF, JPG o PNG" in response.content.decode()
     assert not JointDeclaration.objects.exists()
     assert AuditEntry.objects.filter(action="compliance.add_joint_declaration", kind=AuditKind.DENIED).exists()

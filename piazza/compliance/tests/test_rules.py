@@ -118,8 +118,9 @@ def test_admission_at_payment_success_judges_cap_and_objection(tree):
             assert admit_contribution(person.pk, 20_000, "").allowed
             assert admit_contribution(person.pk, 20_001, "").code == "annual_cap"
             assert admit_contribution(person.pk, 10_000, "", objects_to_publication=True).allowed  # €500 exactly
-            assert admit_contribution(person.pk, 10_001, "", objects_to_publication=True).code == \
-                "publication_objection"
+            assert (
+                admit_contribution(person.pk, 10_001, "", objects_to_publication=True).code == "publication_objection"
+            )
     finally:
         from piazza.compliance import rules
 

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.django_db
 def test_record_keeps_who_what_where_and_from_where(tree, circolo_secretary):
     token = set_origin(Origin(ip="192.0.2.10", user_agent="Firefox", channel="web"))
     try:
-        entry = record("person.view", actor=circolo_secretary, obj=tree.bologna_centro,
-                       territory=tree.bologna_centro, kind=AuditKind.VIEW, data={"fields": ["email"]})
+        entry = record(
+            "person.view",
+            actor=circolo_secretary,
+            obj=tree.bologna_centro,
+            territory=tree.bologna_centro,
+            kind=AuditKind.VIEW,
+            data={"fields": ["email"]},
+        )
     finally:
         reset_origin(token)
     entry.refresh_from_db()

@@ -114,8 +114,7 @@ def test_an_entry_rewritten_with_a_guessed_predecessor_does_not_link():
     # its own signature holds, but it no longer links to the real entry before it.
     third.prev_digest = "0" * 64
     forged = third.compute_digest()
-    _tamper("UPDATE core_auditentry SET prev_digest = %s, digest = %s WHERE id = %s",
-            ["0" * 64, forged, third.pk])
+    _tamper("UPDATE core_auditentry SET prev_digest = %s, digest = %s WHERE id = %s", ["0" * 64, forged, third.pk])
     report = verify_chain()
     assert report.broken is not None
     assert (report.broken.problem, report.broken.entry_id) == (Problem.ALTERED, third.pk)
@@ -239,8 +238,7 @@ def test_the_app_role_cannot_erase_the_audit_log_and_a_superuser_compromise_is_f
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(statement)
-        owner = app.execute(
-            "SELECT tableowner FROM pg_tables WHERE tablename = 'core_auditentry'").fetchone()
+        owner = app.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'core_auditentry'").fetchone()
         assert owner == (OWNER_ROLE,)
 
     # The application itself, running as the app role, still writes its log.
@@ -250,13 +248,21 @@ def test_the_app_role_cannot_erase_the_audit_log_and_a_superuser_compromise_is_f
         PIAZZA_ENV="test",
         DATABASE_URL=f"postgres://{APP_ROLE}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
     )
-    script = ("import django; django.setup()\n"
-              "from django.db import transaction\n"
-              "from piazza.core.audit import record\n"
-              "with transaction.atomic():\n"
-              "    print(record('test.as_app_role', actor=None).seq)\n")
-    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True,
-                            text=True, cwd=settings.BASE_DIR, timeout=120)
+    script = (
+        "import django; django.setup()\n"
+        "from django.db import transaction\n"
+        "from piazza.core.audit import record\n"
+        "with transaction.atomic():\n"
+        "    print(record('test.as_app_role', actor=None).seq)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) == third.seq + 1
     out, _err = _check_audit()

@@ -20,7 +20,7 @@ HOSTILE = [
     '=1+HYPERLINK("http://evil.example/","x")',
     "=2+5",  # the old `_safe` let this one through: its second character is a digit
     "+39 333 1234567",
-    "-1+HYPERLINK(\"http://evil.example/\")",
+    '-1+HYPERLINK("http://evil.example/")',
     "-5",  # a string, not a number: it stays text
     "@SUM(A1:A9)",
     "\t=1+1",
@@ -64,8 +64,16 @@ def test_xlsx_has_no_formula_and_negative_numbers_stay_numeric():
 
 @pytest.mark.django_db
 def test_write_export_writes_one_audit_entry_with_the_row_count(tree):
-    exported = write_export("test.export", actor=None, file_format="csv", filename="prova", header=["a"],
-                            rows=[["x"], ["=y"]], territory=tree.bologna_centro, data={"purpose": "prova"})
+    exported = write_export(
+        "test.export",
+        actor=None,
+        file_format="csv",
+        filename="prova",
+        header=["a"],
+        rows=[["x"], ["=y"]],
+        territory=tree.bologna_centro,
+        data={"purpose": "prova"},
+    )
     assert exported.filename == "prova.csv" and exported.rows == 2
     entry = AuditEntry.objects.get(action="test.export")
     assert entry.kind == AuditKind.EXPORT and entry.territory_path == tree.bologna_centro.path

@@ -47,6 +47,7 @@ def test_api_gets_a_problem_document(client, tree):
 
 def test_json_bodies_are_left_to_their_parsers(client, tree):
     # Webhooks read request.body themselves; the guard must not consume or judge it.
-    response = client.post(reverse("payments:webhook", args=["nessuno"]), data=b'{"a": "\\u0000"}',
-                           content_type="application/json")
+    response = client.post(
+        reverse("payments:webhook", args=["nessuno"]), data=b'{"a": "\\u0000"}', content_type="application/json"
+    )
     assert response.status_code == 404

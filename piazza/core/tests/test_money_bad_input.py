@@ -40,13 +40,16 @@ def test_the_largest_amount_is_accepted():
     assert Money.parse("10.000.000.000,00") == Money(MAX_AMOUNT_CENTS)
 
 
-@pytest.mark.parametrize(("text", "readings"), [
-    ("10.005", ["10,01 €", "10.005,00 €"]),
-    ("1.234", ["1,23 €", "1.234,00 €"]),
-    ("€ 999.999", ["1.000,00 €", "999.999,00 €"]),
-    ("1,234.50", ["1.234,50 €"]),
-    ("12,345.6", ["12.345,60 €"]),
-])
+@pytest.mark.parametrize(
+    ("text", "readings"),
+    [
+        ("10.005", ["10,01 €", "10.005,00 €"]),
+        ("1.234", ["1,23 €", "1.234,00 €"]),
+        ("€ 999.999", ["1.000,00 €", "999.999,00 €"]),
+        ("1,234.50", ["1.234,50 €"]),
+        ("12,345.6", ["12.345,60 €"]),
+    ],
+)
 def test_ambiguous_amounts_get_a_question_not_a_guess(text, readings):
     # "10.005" was read as 10.005,00 €: a donor meaning ten euros was charged a thousand times more.
     with pytest.raises(AmbiguousAmount) as info:
@@ -59,9 +62,16 @@ def test_ambiguous_amounts_get_a_question_not_a_guess(text, readings):
     assert "con la virgola per i centesimi" in message
 
 
-@pytest.mark.parametrize(("text", "cents"), [
-    ("10,005", None), ("1.234.567", 123456700), ("1.234,50", 123450), ("12.50", 1250), ("10.5", 1050),
-])
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("10,005", None),
+        ("1.234.567", 123456700),
+        ("1.234,50", 123450),
+        ("12.50", 1250),
+        ("10.5", 1050),
+    ],
+)
 def test_unambiguous_amounts_still_parse(text, cents):
     if cents is None:
         with pytest.raises(MoneyError):

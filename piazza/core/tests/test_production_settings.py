@@ -15,16 +15,25 @@ from django.conf import settings
 
 GOOD_SECRET = "q7Vh2mXk9LpR4tZw8NcB1yJd6FsG3aHe5UoT0iKxPvQnMrWbYlCjDzEgAf-_Xu"
 GOOD_AUDIT_KEY = "Zr4Kp9Wm2Tq7Xv1Bn6Hc3Jd8Lf5Gs0Ya-Ue_Io"
-SETUP = ("import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
-         "django.setup(); print('started')")
+SETUP = (
+    "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
+    "django.setup(); print('started')"
+)
 
 
 def _start(**env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in {"SECRET_KEY", "PIAZZA_ENV", "DEBUG", "AUDIT_HMAC_KEY"}}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "PIAZZA_ENV", "DEBUG", "AUDIT_HMAC_KEY"}
+    }
     environment.update({"PIAZZA_ENV": "production", "ALLOWED_HOSTS": "piazza.example"}, **env)
-    return subprocess.run([sys.executable, "-c", SETUP], env=environment, capture_output=True,
-                          text=True, cwd=settings.BASE_DIR, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", SETUP],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        timeout=60,
+    )
 
 
 def test_a_safe_production_environment_starts():
@@ -33,18 +42,21 @@ def test_a_safe_production_environment_starts():
     assert "started" in result.stdout
 
 
-@pytest.mark.parametrize(("env", "variable", "advice"), [
-    ({"DEBUG": "true"}, "DEBUG", "impostalo a false"),
-    ({"DEBUG": "1"}, "DEBUG", "impostalo a false"),
-    ({"SECRET_KEY": "abc"}, "SECRET_KEY", "troppo corta"),
-    ({"SECRET_KEY": "django-insecure-" + "x1y2z3w4v5" * 5}, "SECRET_KEY", "segnaposto"),
-    ({"SECRET_KEY": "<64 random characters>" + "k" * 40}, "SECRET_KEY", "segnaposto"),
-    ({"SECRET_KEY": "abcdefghij" * 6}, "SECRET_KEY", "troppo prevedibile"),
-    ({"SECRET_KEY": "a" * 64}, "SECRET_KEY", "troppo prevedibile"),
-    ({"AUDIT_HMAC_KEY": ""}, "AUDIT_HMAC_KEY", "mancante"),
-    ({"AUDIT_HMAC_KEY": "short-key-123"}, "AUDIT_HMAC_KEY", "troppo corta"),
-    ({"AUDIT_HMAC_KEY": GOOD_SECRET}, "AUDIT_HMAC_KEY è uguale a SECRET_KEY", "chiave diversa"),
-])
+@pytest.mark.parametrize(
+    ("env", "variable", "advice"),
+    [
+        ({"DEBUG": "true"}, "DEBUG", "impostalo a false"),
+        ({"DEBUG": "1"}, "DEBUG", "impostalo a false"),
+        ({"SECRET_KEY": "abc"}, "SECRET_KEY", "troppo corta"),
+        ({"SECRET_KEY": "django-insecure-" + "x1y2z3w4v5" * 5}, "SECRET_KEY", "segnaposto"),
+        ({"SECRET_KEY": "<64 random characters>" + "k" * 40}, "SECRET_KEY", "segnaposto"),
+        ({"SECRET_KEY": "abcdefghij" * 6}, "SECRET_KEY", "troppo prevedibile"),
+        ({"SECRET_KEY": "a" * 64}, "SECRET_KEY", "troppo prevedibile"),
+        ({"AUDIT_HMAC_KEY": ""}, "AUDIT_HMAC_KEY", "mancante"),
+        ({"AUDIT_HMAC_KEY": "short-key-123"}, "AUDIT_HMAC_KEY", "troppo corta"),
+        ({"AUDIT_HMAC_KEY": GOOD_SECRET}, "AUDIT_HMAC_KEY è uguale a SECRET_KEY", "chiave diversa"),
+    ],
+)
 def test_unsafe_production_environment_is_refused_with_a_message_naming_the_variable(env, variable, advice):
     base = {"SECRET_KEY": GOOD_SECRET, "AUDIT_HMAC_KEY": GOOD_AUDIT_KEY}
     base.update(env)

@@ -31,7 +31,8 @@ def _denied(action: str, code: str) -> list[AuditEntry]:
 def _is_atomic(node: ast.AST) -> bool:
     target = node.func if isinstance(node, ast.Call) else node
     return (isinstance(target, ast.Attribute) and target.attr == "atomic") or (
-        isinstance(target, ast.Name) and target.id == "atomic")
+        isinstance(target, ast.Name) and target.id == "atomic"
+    )
 
 
 class _RefuseInsideAtomic(ast.NodeVisitor):
@@ -89,8 +90,11 @@ def test_refuse_inside_a_callers_atomic_block_fails_loudly():
 @pytest.mark.django_db
 def test_in_production_a_misplaced_refusal_is_logged_and_still_refused(settings, caplog):
     settings.PRODUCTION = True
-    with caplog.at_level(logging.ERROR, logger="piazza.core.errors"), pytest.raises(ValidationError), \
-            transaction.atomic():
+    with (
+        caplog.at_level(logging.ERROR, logger="piazza.core.errors"),
+        pytest.raises(ValidationError),
+        transaction.atomic(),
+    ):
         refuse("core.test", "no", actor=None, code="inside")
     assert "inside an atomic block" in caplog.text
 

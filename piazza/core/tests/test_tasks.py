@@ -33,6 +33,7 @@ def test_redis_queue_task_runs_through_an_rq_worker():
     label = uuid.uuid4().hex
     worker_heartbeat.enqueue(label)
     assert not _done(label)
-    call_command("rqworker", "default", burst=True, worker_class="rq.worker.SimpleWorker",
-                 job_class="django_tasks_rq.Job")
+    call_command(
+        "rqworker", "default", burst=True, worker_class="rq.worker.SimpleWorker", job_class="django_tasks_rq.Job"
+    )
     assert _done(label)

@@ -45,8 +45,13 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
         _require_manage(action, actor, campaign)
     campaign = Campaign.objects.select_related("territory").get(pk=campaign.pk)
     if campaign.status != CampaignStatus.LIVE:
-        refuse(action, _("Si conclude solo una raccolta attiva."), actor=actor, territory=campaign.territory,
-               code="wrong_status")
+        refuse(
+            action,
+            _("Si conclude solo una raccolta attiva."),
+            actor=actor,
+            territory=campaign.territory,
+            code="wrong_status",
+        )
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update(of=("self",)).select_related("territory").get(pk=campaign.pk)
         if campaign.status != CampaignStatus.LIVE:  # ended meanwhile by another run
@@ -58,10 +63,16 @@ def end_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
         campaign.ended_at = timezone.now()
         campaign.outcome = CampaignOutcome.FAILED if failed else CampaignOutcome.FUNDED
         campaign.save(update_fields=["status", "ended_at", "outcome"])
-        record(action, actor=actor, obj=campaign, territory=campaign.territory,
-               data={"raised_cents": raised, "outcome": campaign.outcome})
-    for donation in campaign.donations.filter(frequency=Frequency.MONTHLY, parent__isnull=True,
-                                              cancelled_at__isnull=True):
+        record(
+            action,
+            actor=actor,
+            obj=campaign,
+            territory=campaign.territory,
+            data={"raised_cents": raised, "outcome": campaign.outcome},
+        )
+    for donation in campaign.donations.filter(
+        frequency=Frequency.MONTHLY, parent__isnull=True, cancelled_at__isnull=True
+    ):
         cancel_monthly(donation=donation, actor=actor, reason="campaign ended")
     if failed:
         for donation in campaign.donations.filter(status=DonationStatus.SUCCEEDED).select_related("payment"):
@@ -98,17 +109,30 @@ def settle_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
                 return campaign  # refunds still in flight; the refund handler calls us again
         else:
             matches = list(PoolMatch.objects.filter(campaign=campaign, status=MatchStatus.RESERVED))
-            pools = {p.pk: p for p in MatchingPool.objects.select_for_update().filter(
-                pk__in={m.pool_id for m in matches}).order_by("pk")}
+            pools = {
+                p.pk: p
+                for p in MatchingPool.objects.select_for_update()
+                .filter(pk__in={m.pool_id for m in matches})
+                .order_by("pk")
+            }
             for match in matches:
                 money = Money(match.amount_cents, pools[match.pool_id].currency)
-                post_transaction(actor=actor, cause=Cause.TRANSFER, memo="Co-finanziamento versato",
-                                 entries=[(_match_account(campaign, "match_reserved"), money),
-                                          (_match_account(campaign, "matched"), -money)],
-                                 idempotency_key=f"match:{match.pk}:settle", about=match, audit=False)
+                post_transaction(
+                    actor=actor,
+                    cause=Cause.TRANSFER,
+                    memo="Co-finanziamento versato",
+                    entries=[
+                        (_match_account(campaign, "match_reserved"), money),
+                        (_match_account(campaign, "matched"), -money),
+                    ],
+                    idempotency_key=f"match:{match.pk}:settle",
+                    about=match,
+                    audit=False,
+                )
                 MatchingPool.objects.filter(pk=match.pool_id).update(
                     reserved_cents=F("reserved_cents") - match.amount_cents,
-                    settled_cents=F("settled_cents") + match.amount_cents)
+                    settled_cents=F("settled_cents") + match.amount_cents,
+                )
                 PoolMatch.objects.filter(pk=match.pk).update(status=MatchStatus.SETTLED, closed_at=timezone.now())
         campaign.status = CampaignStatus.SETTLED
         campaign.settled_at = timezone.now()

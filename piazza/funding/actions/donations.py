@@ -127,20 +127,33 @@ def preview_matches_for(campaign: Campaign, amounts: Iterable[int], person_id: i
     if not pools:
         return dict.fromkeys(amounts, 0)
     donors = _distinct_donors(campaign)
-    pairs = [(pool_rules(p), PoolState(
-        remaining=p.remaining_cents,
-        matched_for_donor=pool_matched(p, person_id=person_id) if person_id and p.cap_per_donor_cents else 0,
-        matched_for_campaign=pool_matched(p, campaign_id=campaign.pk) if p.cap_per_campaign_cents else 0,
-    )) for p in pools]
+    pairs = [
+        (
+            pool_rules(p),
+            PoolState(
+                remaining=p.remaining_cents,
+                matched_for_donor=pool_matched(p, person_id=person_id) if person_id and p.cap_per_donor_cents else 0,
+                matched_for_campaign=pool_matched(p, campaign_id=campaign.pk) if p.cap_per_campaign_cents else 0,
+            ),
+        )
+        for p in pools
+    ]
     return {amount: sum(preview_matches(pairs, amount, donors)) for amount in amounts}
 
 
 def pool_rules(pool: MatchingPool) -> PoolRules:
     return PoolRules(
-        ratio_num=pool.ratio_num, ratio_den=pool.ratio_den, cap_per_donation=pool.cap_per_donation_cents,
-        cap_per_donor=pool.cap_per_donor_cents, cap_per_campaign=pool.cap_per_campaign_cents,
-        small_gift_max=pool.small_gift_max_cents, min_distinct_donors=pool.min_distinct_donors,
-        mode=pool.mode, top_up_threshold_pct=pool.top_up_threshold_pct, exclusive=pool.exclusive)
+        ratio_num=pool.ratio_num,
+        ratio_den=pool.ratio_den,
+        cap_per_donation=pool.cap_per_donation_cents,
+        cap_per_donor=pool.cap_per_donor_cents,
+        cap_per_campaign=pool.cap_per_campaign_cents,
+        small_gift_max=pool.small_gift_max_cents,
+        min_distinct_donors=pool.min_distinct_donors,
+        mode=pool.mode,
+        top_up_threshold_pct=pool.top_up_threshold_pct,
+        exclusive=pool.exclusive,
+    )
 
 
 def _refuse_gift(message: Any, *, campaign: Campaign, code: str, field: str | None = None) -> None:
@@ -151,17 +164,22 @@ def _refuse_gift(message: Any, *, campaign: Campaign, code: str, field: str | No
 # donor's history (not the amount typed) makes a gift exceed a limit, the form says so without
 # figures and the details go to the address on record of the person with that codice fiscale.
 OVER_LIMIT_MESSAGES = {
-    "annual_cap": _("Questa donazione supera il limite annuale consentito per una persona: ti abbiamo scritto "
-                    "all'indirizzo registrato con l'importo che puoi ancora donare."),
-    "publication_objection": _("Con questa donazione l'importo donato nell'anno supererebbe la soglia oltre la "
-                               "quale la legge chiede la pubblicazione del nome: accetta la pubblicazione, oppure "
-                               "leggi il messaggio che ti abbiamo scritto all'indirizzo registrato con l'importo "
-                               "che puoi ancora donare senza."),
+    "annual_cap": _(
+        "Questa donazione supera il limite annuale consentito per una persona: ti abbiamo scritto "
+        "all'indirizzo registrato con l'importo che puoi ancora donare."
+    ),
+    "publication_objection": _(
+        "Con questa donazione l'importo donato nell'anno supererebbe la soglia oltre la "
+        "quale la legge chiede la pubblicazione del nome: accetta la pubblicazione, oppure "
+        "leggi il messaggio che ti abbiamo scritto all'indirizzo registrato con l'importo "
+        "che puoi ancora donare senza."
+    ),
 }
 
 
-def _refuse_over_limit(campaign: Campaign, known: Person | None, total_cents: int, *, code: str, alone: bool,
-                       message: Any) -> None:
+def _refuse_over_limit(
+    campaign: Campaign, known: Person | None, total_cents: int, *, code: str, alone: bool, message: Any
+) -> None:
     """Refuse a gift over the F6 cap or the F2 threshold, revealing nothing about anyone.
 
     `alone`: the typed amount would pass by itself, so the donor's history decided. Then the
@@ -178,15 +196,19 @@ def gift_accounts(campaign: Campaign, amount: Money) -> list[tuple[Account, Mone
     """Where a gift is booked: the campaign's share accounts (splits), or the mandatario (F10)."""
     if campaign.kind == CampaignKind.CANDIDATE:
         assert campaign.candidacy is not None
-        account = get_account("mandatario", owner=campaign.candidacy, territory=campaign.territory,
-                              key=f"campaign:{campaign.pk}")
+        account = get_account(
+            "mandatario", owner=campaign.candidacy, territory=campaign.territory, key=f"campaign:{campaign.pk}"
+        )
         return [(account, amount)]
     splits = list(campaign.splits.select_related("recipient"))
     if not splits:
         return [(get_account("campaign", owner=campaign, territory=campaign.territory, key="gifts"), amount)]
     shares = amount.allocate([s.percent for s in splits])
-    return [(get_account("campaign", owner=campaign, territory=s.recipient, key=f"gifts:{s.recipient_id}"), share)
-            for s, share in zip(splits, shares, strict=True) if share.cents]
+    return [
+        (get_account("campaign", owner=campaign, territory=s.recipient, key=f"gifts:{s.recipient_id}"), share)
+        for s, share in zip(splits, shares, strict=True)
+        if share.cents
+    ]
 
 
 def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> Submitted:
@@ -204,17 +226,28 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     if not campaign.is_open_for_gifts():
         _refuse_gift(_("Questa raccolta è chiusa e non accetta più donazioni."), campaign=campaign, code="closed")
     if data.amount_cents < campaign.min_gift_cents:
-        _refuse_gift(_("La donazione minima per questa raccolta è %(min)s.")
-                     % {"min": format_eur(campaign.min_gift_cents)},
-                     campaign=campaign, code="below_minimum", field="custom_amount")
+        _refuse_gift(
+            _("La donazione minima per questa raccolta è %(min)s.") % {"min": format_eur(campaign.min_gift_cents)},
+            campaign=campaign,
+            code="below_minimum",
+            field="custom_amount",
+        )
     if data.frequency == Frequency.MONTHLY and not campaign.allow_monthly:
-        _refuse_gift(_("Questa raccolta accetta solo donazioni una tantum."), campaign=campaign, code="monthly",
-                     field="frequency")
+        _refuse_gift(
+            _("Questa raccolta accetta solo donazioni una tantum."),
+            campaign=campaign,
+            code="monthly",
+            field="frequency",
+        )
     missing = missing_attestations(data.attestations)
     if missing:  # rule F4
-        _refuse_gift(_("Per legge puoi donare solo dopo aver confermato tutte le dichiarazioni: mancano %(n)d "
-                       "conferme.") % {"n": len(missing)}, campaign=campaign, code="attestations",
-                     field=f"attest_{missing[0]}")
+        _refuse_gift(
+            _("Per legge puoi donare solo dopo aver confermato tutte le dichiarazioni: mancano %(n)d conferme.")
+            % {"n": len(missing)},
+            campaign=campaign,
+            code="attestations",
+            field=f"attest_{missing[0]}",
+        )
     fee = fee_cover_cents(campaign, data.amount_cents) if data.cover_fee else 0
     total = data.amount_cents + fee
     rules = rules_on()
@@ -223,25 +256,49 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     year = timezone.localdate().year
     already = annual_total_cents(int(known.pk), year, campaign.territory.path, rules) if known else 0
     if not check_annual_cap(already, total, rules).allowed:  # rule F6 (scope per F14)
-        _refuse_over_limit(campaign, known, total, code="annual_cap", alone=check_annual_cap(0, total, rules).allowed,
-                           message=_("Per legge una persona può donare al partito al massimo %(cap)s in un anno: "
-                                     "scegli un importo più basso.") % {"cap": format_eur(rules.annual_cap_cents)})
+        _refuse_over_limit(
+            campaign,
+            known,
+            total,
+            code="annual_cap",
+            alone=check_annual_cap(0, total, rules).allowed,
+            message=_(
+                "Per legge una persona può donare al partito al massimo %(cap)s in un anno: "
+                "scegli un importo più basso."
+            )
+            % {"cap": format_eur(rules.annual_cap_cents)},
+        )
     objects = data.publication == "object"
     if not may_accept(already + total, objects, rules):  # rule F2
-        _refuse_over_limit(campaign, known, total, code="publication_objection",
-                           alone=may_accept(total, objects, rules),
-                           message=_("Con questa donazione superi %(t)s nell'anno: per legge il tuo nome sarà "
-                                     "pubblicato e il partito non può accettare denaro da chi si oppone. Scegli un "
-                                     "importo più basso o accetta la pubblicazione.")
-                           % {"t": format_eur(rules.publication_threshold_cents)})
+        _refuse_over_limit(
+            campaign,
+            known,
+            total,
+            code="publication_objection",
+            alone=may_accept(total, objects, rules),
+            message=_(
+                "Con questa donazione superi %(t)s nell'anno: per legge il tuo nome sarà "
+                "pubblicato e il partito non può accettare denaro da chi si oppone. Scegli un "
+                "importo più basso o accetta la pubblicazione."
+            )
+            % {"t": format_eur(rules.publication_threshold_cents)},
+        )
     if data.shown_match_cents:
         now_match = preview_match_cents(campaign, data.amount_cents, int(known.pk) if known else None)
         if now_match < data.shown_match_cents:
-            _refuse_gift(_("Nel frattempo il fondo di co-finanziamento si è esaurito: la tua donazione ora vale "
-                           "%(now)s invece di %(shown)s. Non ti abbiamo addebitato nulla: conferma di nuovo se vuoi "
-                           "donare lo stesso.") % {"now": format_eur(data.amount_cents + now_match),
-                                                   "shown": format_eur(data.amount_cents + data.shown_match_cents)},
-                         campaign=campaign, code="pool_exhausted")
+            _refuse_gift(
+                _(
+                    "Nel frattempo il fondo di co-finanziamento si è esaurito: la tua donazione ora vale "
+                    "%(now)s invece di %(shown)s. Non ti abbiamo addebitato nulla: conferma di nuovo se vuoi "
+                    "donare lo stesso."
+                )
+                % {
+                    "now": format_eur(data.amount_cents + now_match),
+                    "shown": format_eur(data.amount_cents + data.shown_match_cents),
+                },
+                campaign=campaign,
+                code="pool_exhausted",
+            )
     try:
         # create_payment may refuse inside the block: audited after its rollback (issue 11, item 23).
         with refusing("funding.submit_donation", actor, campaign.territory), transaction.atomic():
@@ -262,8 +319,11 @@ def _replayed_submission(campaign: Campaign, idempotency_key: str) -> Submitted 
     if existing is None:
         return None
     if existing.campaign_id != campaign.pk:
-        _refuse_gift(_("Questo modulo è già stato usato per un'altra raccolta: ricarica la pagina."),
-                     campaign=campaign, code="replay_other_campaign")
+        _refuse_gift(
+            _("Questo modulo è già stato usato per un'altra raccolta: ricarica la pagina."),
+            campaign=campaign,
+            code="replay_other_campaign",
+        )
     return Submitted(existing, True, _payment_url(existing))
 
 
@@ -278,49 +338,94 @@ def card_provider() -> str:
     return "sandbox"
 
 
-def _record_donation(actor: Any, campaign: Campaign, data: DonationInput, fee: int,
-                     known: Person | None) -> tuple[Donation, Any]:
+def _record_donation(
+    actor: Any, campaign: Campaign, data: DonationInput, fee: int, known: Person | None
+) -> tuple[Donation, Any]:
     """The pending donation and its payment (monthly: a recurring schedule and its first payment)."""
     donation = Donation.objects.create(
-        campaign=campaign, page=data.page, person=known,
+        campaign=campaign,
+        page=data.page,
+        person=known,
         user=actor if getattr(actor, "is_authenticated", False) else None,
-        amount_cents=data.amount_cents, fee_cover_cents=fee, currency=campaign.currency, frequency=data.frequency,
-        first_name=data.first_name, last_name=data.last_name, codice_fiscale=data.codice_fiscale,
-        email=data.email, address=data.address, postal_code=data.postal_code, comune=data.comune,
-        attestations=sorted(data.attestations), attestation_version=ATTESTATION_VERSION,
-        publication_acknowledged=data.publication == "accept", on_wall=data.on_wall, message=data.message,
-        refcode=data.refcode, utm_source=data.utm_source, utm_medium=data.utm_medium,
-        utm_campaign=data.utm_campaign, idempotency_key=data.idempotency_key,
-        manage_token=secrets.token_urlsafe(32))
+        amount_cents=data.amount_cents,
+        fee_cover_cents=fee,
+        currency=campaign.currency,
+        frequency=data.frequency,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        codice_fiscale=data.codice_fiscale,
+        email=data.email,
+        address=data.address,
+        postal_code=data.postal_code,
+        comune=data.comune,
+        attestations=sorted(data.attestations),
+        attestation_version=ATTESTATION_VERSION,
+        publication_acknowledged=data.publication == "accept",
+        on_wall=data.on_wall,
+        message=data.message,
+        refcode=data.refcode,
+        utm_source=data.utm_source,
+        utm_medium=data.utm_medium,
+        utm_campaign=data.utm_campaign,
+        idempotency_key=data.idempotency_key,
+        manage_token=secrets.token_urlsafe(32),
+    )
     if data.updates:
-        UpdateSubscription.objects.get_or_create(campaign=campaign, email=data.email.lower(),
-                                                 defaults={"token": secrets.token_urlsafe(32)})
+        UpdateSubscription.objects.get_or_create(
+            campaign=campaign, email=data.email.lower(), defaults={"token": secrets.token_urlsafe(32)}
+        )
     allocations = gift_accounts(campaign, Money(data.amount_cents, campaign.currency))
     if fee:
         allocations.append((get_account("territory", territory=campaign.territory), Money(fee, campaign.currency)))
     common: dict[str, Any] = {
-        "actor": None, "amount": Money(data.amount_cents + fee, campaign.currency), "allocations": allocations,
-        "provider": data.provider or card_provider(), "description": f"Donazione: {campaign.title}"[:200],
-        "creation_key": f"donation:{donation.pk}", "payable": donation, "payer": known,
-        "payer_name": f"{data.first_name} {data.last_name}", "payer_email": data.email,
-        "territory": campaign.territory, "return_url": data.return_url or donation_status_url(donation)}
+        "actor": None,
+        "amount": Money(data.amount_cents + fee, campaign.currency),
+        "allocations": allocations,
+        "provider": data.provider or card_provider(),
+        "description": f"Donazione: {campaign.title}"[:200],
+        "creation_key": f"donation:{donation.pk}",
+        "payable": donation,
+        "payer": known,
+        "payer_name": f"{data.first_name} {data.last_name}",
+        "payer_email": data.email,
+        "territory": campaign.territory,
+        "return_url": data.return_url or donation_status_url(donation),
+    }
     if data.frequency == Frequency.MONTHLY:
         _schedule, payment = recurring_payments.create_recurring(interval="monthly", **common)
     else:
         # No rail imposed (`provider` empty) and no card to save: the donor chooses how to pay on
         # the payment page (issue 11 item 1).
-        payment = lifecycle_payments.create_payment(save_method=data.remember_method, **common, metadata={
-            "client_key": data.idempotency_key, "method_step": not data.provider and not data.remember_method})
+        payment = lifecycle_payments.create_payment(
+            save_method=data.remember_method,
+            **common,
+            metadata={
+                "client_key": data.idempotency_key,
+                "method_step": not data.provider and not data.remember_method,
+            },
+        )
     donation.payment_id = payment.pk
     donation.save(update_fields=["payment_id"])
-    record("funding.submit_donation", actor=actor, obj=donation, territory=campaign.territory,
-           data={"amount_cents": data.amount_cents, "fee_cover_cents": fee, "frequency": data.frequency,
-                 "refcode": data.refcode, "attestations": ATTESTATION_VERSION, "payment": payment.pk})
+    record(
+        "funding.submit_donation",
+        actor=actor,
+        obj=donation,
+        territory=campaign.territory,
+        data={
+            "amount_cents": data.amount_cents,
+            "fee_cover_cents": fee,
+            "frequency": data.frequency,
+            "refcode": data.refcode,
+            "attestations": ATTESTATION_VERSION,
+            "payment": payment.pk,
+        },
+    )
     return donation, payment
 
 
-def give_again(*, actor: Any, campaign: Campaign, previous: Donation, method: Any, amount_cents: int,
-               idempotency_key: str) -> Submitted:
+def give_again(
+    *, actor: Any, campaign: Campaign, previous: Donation, method: Any, amount_cents: int, idempotency_key: str
+) -> Submitted:
     """One-click gift from a browser holding a device token for `method` (convention 16).
 
     The donor details and the F4 attestations are those of `previous`, the gift whose payment
@@ -328,20 +433,39 @@ def give_again(*, actor: Any, campaign: Campaign, previous: Donation, method: An
     attestation texts changed since, the full form is needed. Every rule of `submit_donation`
     applies; then the saved card is charged at once.
     """
-    if (previous.status != DonationStatus.SUCCEEDED or previous.payment is None
-            or previous.payment.saved_method_id != method.pk):
+    if (
+        previous.status != DonationStatus.SUCCEEDED
+        or previous.payment is None
+        or previous.payment.saved_method_id != method.pk
+    ):
         raise ValueError("give_again: the previous gift did not save this method")
     if previous.attestation_version != ATTESTATION_VERSION:
-        _refuse_gift(_("Le dichiarazioni richieste dalla legge sono cambiate dalla tua ultima donazione: usa il "
-                       "modulo completo qui sotto."), campaign=campaign, code="one_click_attestations")
+        _refuse_gift(
+            _(
+                "Le dichiarazioni richieste dalla legge sono cambiate dalla tua ultima donazione: usa il "
+                "modulo completo qui sotto."
+            ),
+            campaign=campaign,
+            code="one_click_attestations",
+        )
         raise AssertionError  # unreachable: refuse() raises
     data = DonationInput(
-        amount_cents=amount_cents, frequency=Frequency.ONE_OFF, first_name=previous.first_name,
-        last_name=previous.last_name, codice_fiscale=previous.codice_fiscale, email=previous.email,
-        address=previous.address, postal_code=previous.postal_code, comune=previous.comune,
+        amount_cents=amount_cents,
+        frequency=Frequency.ONE_OFF,
+        first_name=previous.first_name,
+        last_name=previous.last_name,
+        codice_fiscale=previous.codice_fiscale,
+        email=previous.email,
+        address=previous.address,
+        postal_code=previous.postal_code,
+        comune=previous.comune,
         attestations=list(previous.attestations),
         publication="accept" if previous.publication_acknowledged else "object",
-        idempotency_key=idempotency_key, on_wall=previous.on_wall, provider=method.provider, refcode="one_click")
+        idempotency_key=idempotency_key,
+        on_wall=previous.on_wall,
+        provider=method.provider,
+        refcode="one_click",
+    )
     submitted = submit_donation(actor=actor, campaign=campaign, data=data)
     payment = submitted.donation.payment
     if submitted.replayed or payment is None:
@@ -370,13 +494,24 @@ def _small(amount_cents: int) -> int:
 
 def _reserve(pool: MatchingPool, campaign: Campaign, amount: int, *, donation: Donation | None) -> PoolMatch:
     """Book a reservation: the pool row is locked by the caller, the constraint is the last guard."""
-    match = PoolMatch.objects.create(pool=pool, campaign=campaign, donation=donation, amount_cents=amount,
-                                     person_id_for_cap=donation.person_id if donation else None)
+    match = PoolMatch.objects.create(
+        pool=pool,
+        campaign=campaign,
+        donation=donation,
+        amount_cents=amount,
+        person_id_for_cap=donation.person_id if donation else None,
+    )
     MatchingPool.objects.filter(pk=pool.pk).update(reserved_cents=F("reserved_cents") + amount)
     money = Money(amount, pool.currency)
-    post_transaction(actor=None, cause=Cause.TRANSFER, memo=f"Co-finanziamento prenotato: {pool.name}"[:255],
-                     entries=[(_pool_account(pool), money), (_match_account(campaign, "match_reserved"), -money)],
-                     idempotency_key=f"match:{match.pk}:reserve", about=match, audit=False)
+    post_transaction(
+        actor=None,
+        cause=Cause.TRANSFER,
+        memo=f"Co-finanziamento prenotato: {pool.name}"[:255],
+        entries=[(_pool_account(pool), money), (_match_account(campaign, "match_reserved"), -money)],
+        idempotency_key=f"match:{match.pk}:reserve",
+        about=match,
+        audit=False,
+    )
     return match
 
 
@@ -392,8 +527,10 @@ def _reserve_matches(donation: Donation) -> int:
     candidates = pools_for(campaign)
     if not candidates:
         return 0
-    locked = {p.pk: p for p in MatchingPool.objects.select_for_update().filter(
-        pk__in=[p.pk for p in candidates]).order_by("pk")}
+    locked = {
+        p.pk: p
+        for p in MatchingPool.objects.select_for_update().filter(pk__in=[p.pk for p in candidates]).order_by("pk")
+    }
     donors = unique_donors(campaign.pk)
     total = 0
     stopped = False
@@ -405,7 +542,8 @@ def _reserve_matches(donation: Donation) -> int:
         state = PoolState(
             remaining=pool.remaining_cents,
             matched_for_donor=pool_matched(pool, person_id=donation.person_id) if pool.cap_per_donor_cents else 0,
-            matched_for_campaign=pool_matched(pool, campaign_id=campaign.pk) if pool.cap_per_campaign_cents else 0)
+            matched_for_campaign=pool_matched(pool, campaign_id=campaign.pk) if pool.cap_per_campaign_cents else 0,
+        )
         amount = match_for_gift(rules, state, donation.amount_cents, donors)
         if amount:
             _reserve(pool, campaign, amount, donation=donation)
@@ -421,12 +559,15 @@ def _reserve_matches(donation: Donation) -> int:
     topped = 0
     for candidate in candidates:
         pool = locked[candidate.pk]
-        if pool.mode != PoolMode.TOP_UP or PoolMatch.objects.filter(pool=pool, campaign=campaign,
-                                                                     donation__isnull=True).exists():
+        if (
+            pool.mode != PoolMode.TOP_UP
+            or PoolMatch.objects.filter(pool=pool, campaign=campaign, donation__isnull=True).exists()
+        ):
             continue
         pool.refresh_from_db(fields=["reserved_cents", "settled_cents"])
-        state = PoolState(remaining=pool.remaining_cents,
-                          matched_for_campaign=pool_matched(pool, campaign_id=campaign.pk))
+        state = PoolState(
+            remaining=pool.remaining_cents, matched_for_campaign=pool_matched(pool, campaign_id=campaign.pk)
+        )
         amount = top_up_for_campaign(pool_rules(pool), state, raised, campaign.goal_cents, donors)
         if amount:
             _reserve(pool, campaign, amount, donation=None)
@@ -437,8 +578,10 @@ def _reserve_matches(donation: Donation) -> int:
 
 REFUSAL_REASONS = {
     "annual_cap": _("Superato il tetto annuo per donatore previsto dalla legge: l'importo ti è stato restituito."),
-    "publication_objection": _("Con questa donazione avresti superato la soglia di pubblicazione, alla quale ti "
-                               "sei opposto/a: l'importo ti è stato restituito."),
+    "publication_objection": _(
+        "Con questa donazione avresti superato la soglia di pubblicazione, alla quale ti "
+        "sei opposto/a: l'importo ti è stato restituito."
+    ),
     "campaign_failed": _("La raccolta non ha raggiunto il minimo (tutto o niente): l'importo ti è stato restituito."),
 }
 
@@ -451,8 +594,9 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     is refused and refunded, never counted. A late gift to a failed all-or-nothing campaign too.
     """
     with transaction.atomic():
-        donation = (Donation.objects.select_for_update(of=("self",))
-            .select_related("campaign__territory").get(pk=donation_id))
+        donation = (
+            Donation.objects.select_for_update(of=("self",)).select_related("campaign__territory").get(pk=donation_id)
+        )
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
         campaign = donation.campaign
@@ -461,8 +605,12 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
             donation.person = _donor_person(donation)
             donation.save(update_fields=["person"])
         assert donation.person_id is not None
-        admission = admit_contribution(donation.person_id, donation.total_cents, campaign.territory.path,
-                                       objects_to_publication=not donation.publication_acknowledged)
+        admission = admit_contribution(
+            donation.person_id,
+            donation.total_cents,
+            campaign.territory.path,
+            objects_to_publication=not donation.publication_acknowledged,
+        )
         refusal = "campaign_failed" if campaign.outcome == CampaignOutcome.FAILED else admission.code
         if refusal:
             return _refuse_received(donation, refusal, payment_id)
@@ -472,14 +620,31 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         donation.save(update_fields=["status", "succeeded_at", "failure_reason"])
         matched = _reserve_matches(donation)
         # One counter slot per transaction, taken after the pool locks (no lock-order cycle).
-        _bump_counter(donation.campaign_id, gifts=donation.amount_cents, count=1,
-                      small=_small(donation.amount_cents), matched=matched)
-        add_timeline_entry(donation.person, kind="donation", actor=None,  # type: ignore[arg-type]
-                           summary=deferred(gettext_noop("Donazione di %(amount)s a «%(campaign)s»"),
-                                            amount=format_eur(donation.amount_cents), campaign=campaign.title),
-                           data={"donation": donation.pk, "campaign": donation.campaign_id})
-        record("funding.donation_succeeded", actor=None, obj=donation, territory=campaign.territory,
-               data={"amount_cents": donation.amount_cents, "payment": payment_id})
+        _bump_counter(
+            donation.campaign_id,
+            gifts=donation.amount_cents,
+            count=1,
+            small=_small(donation.amount_cents),
+            matched=matched,
+        )
+        add_timeline_entry(
+            donation.person,  # type: ignore[arg-type]
+            kind="donation",
+            actor=None,
+            summary=deferred(
+                gettext_noop("Donazione di %(amount)s a «%(campaign)s»"),
+                amount=format_eur(donation.amount_cents),
+                campaign=campaign.title,
+            ),
+            data={"donation": donation.pk, "campaign": donation.campaign_id},
+        )
+        record(
+            "funding.donation_succeeded",
+            actor=None,
+            obj=donation,
+            territory=campaign.territory,
+            data={"amount_cents": donation.amount_cents, "payment": payment_id},
+        )
         from piazza.funding import tasks
 
         enqueue_on_commit(tasks.send_receipt, donation.pk)
@@ -489,11 +654,19 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
 
 def _donor_person(donation: Donation) -> Person:
     """The donor in the people database, found (same codice fiscale, email…) or created."""
-    return find_or_create_person(actor=None, source=Source.DONATION, data={
-        "first_name": donation.first_name, "last_name": donation.last_name,
-        "codice_fiscale": donation.codice_fiscale, "emails": [donation.email],
-        "residence_street": donation.address, "residence_cap": donation.postal_code,
-        "residence_comune": donation.comune})
+    return find_or_create_person(
+        actor=None,
+        source=Source.DONATION,
+        data={
+            "first_name": donation.first_name,
+            "last_name": donation.last_name,
+            "codice_fiscale": donation.codice_fiscale,
+            "emails": [donation.email],
+            "residence_street": donation.address,
+            "residence_cap": donation.postal_code,
+            "residence_comune": donation.comune,
+        },
+    )
 
 
 def _refuse_received(donation: Donation, code: str, payment_id: int | None) -> Donation:
@@ -503,8 +676,13 @@ def _refuse_received(donation: Donation, code: str, payment_id: int | None) -> D
     donation.status = DonationStatus.REFUSED
     donation.failure_reason = str(REFUSAL_REASONS[code])[:250]
     donation.save(update_fields=["status", "failure_reason"])
-    record("funding.donation_refused", actor=None, obj=donation, territory=donation.campaign.territory,
-           data={"code": code, "amount_cents": donation.total_cents, "payment": payment_id})
+    record(
+        "funding.donation_refused",
+        actor=None,
+        obj=donation,
+        territory=donation.campaign.territory,
+        data={"code": code, "amount_cents": donation.total_cents, "payment": payment_id},
+    )
     enqueue_on_commit(tasks.refund_refused, donation.pk)
     return donation
 
@@ -516,20 +694,36 @@ def instalment_succeeded(*, parent_id: int, payment_id: int) -> Donation:
         child = Donation.objects.filter(payment_id=payment_id).first()
         if child is None:
             child = Donation.objects.create(
-                campaign_id=parent.campaign_id, page_id=parent.page_id, person_id=parent.person_id,
+                campaign_id=parent.campaign_id,
+                page_id=parent.page_id,
+                person_id=parent.person_id,
                 # The month's gift is what this payment took, less the fee cover chosen at the start
                 # (the donor may have changed the amount since: `change_monthly_amount`).
-                user_id=parent.user_id, amount_cents=_instalment_gift_cents(parent, payment_id),
+                user_id=parent.user_id,
+                amount_cents=_instalment_gift_cents(parent, payment_id),
                 fee_cover_cents=parent.fee_cover_cents,
-                currency=parent.currency, frequency=Frequency.MONTHLY, parent=parent,
-                first_name=parent.first_name, last_name=parent.last_name, codice_fiscale=parent.codice_fiscale,
-                email=parent.email, address=parent.address, postal_code=parent.postal_code,
-                comune_id=parent.comune_id, attestations=parent.attestations,
+                currency=parent.currency,
+                frequency=Frequency.MONTHLY,
+                parent=parent,
+                first_name=parent.first_name,
+                last_name=parent.last_name,
+                codice_fiscale=parent.codice_fiscale,
+                email=parent.email,
+                address=parent.address,
+                postal_code=parent.postal_code,
+                comune_id=parent.comune_id,
+                attestations=parent.attestations,
                 attestation_version=parent.attestation_version,
-                publication_acknowledged=parent.publication_acknowledged, on_wall=parent.on_wall,
-                refcode=parent.refcode, utm_source=parent.utm_source, utm_medium=parent.utm_medium,
-                utm_campaign=parent.utm_campaign, idempotency_key=f"instalment:{payment_id}",
-                manage_token=secrets.token_urlsafe(32), payment_id=payment_id)
+                publication_acknowledged=parent.publication_acknowledged,
+                on_wall=parent.on_wall,
+                refcode=parent.refcode,
+                utm_source=parent.utm_source,
+                utm_medium=parent.utm_medium,
+                utm_campaign=parent.utm_campaign,
+                idempotency_key=f"instalment:{payment_id}",
+                manage_token=secrets.token_urlsafe(32),
+                payment_id=payment_id,
+            )
         return donation_succeeded(child.pk, payment_id=payment_id)
 
 
@@ -560,8 +754,13 @@ def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
             donation.status = DonationStatus.REFUNDED
             donation.refunded_at = timezone.now()
             donation.save(update_fields=["status", "refunded_at"])
-            record("funding.donation_refunded", actor=None, obj=donation, territory=donation.campaign.territory,
-                   data={"reason": reason[:250], "refused": True})
+            record(
+                "funding.donation_refunded",
+                actor=None,
+                obj=donation,
+                territory=donation.campaign.territory,
+                data={"reason": reason[:250], "refused": True},
+            )
             return donation
         if donation.status != DonationStatus.SUCCEEDED:
             return donation
@@ -569,15 +768,27 @@ def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
         donation.refunded_at = timezone.now()
         donation.save(update_fields=["status", "refunded_at"])
         matches = list(PoolMatch.objects.filter(donation=donation, status=MatchStatus.RESERVED))
-        pools = {p.pk: p for p in MatchingPool.objects.select_for_update().filter(
-            pk__in=[m.pool_id for m in matches]).order_by("pk")}
+        pools = {
+            p.pk: p
+            for p in MatchingPool.objects.select_for_update().filter(pk__in=[m.pool_id for m in matches]).order_by("pk")
+        }
         for match in matches:
             _release(match, f"rimborso della donazione {donation.pk}")
-        _bump_counter(donation.campaign_id, gifts=-donation.amount_cents, count=-1,
-                      small=-_small(donation.amount_cents), matched=-sum(m.amount_cents for m in matches))
+        _bump_counter(
+            donation.campaign_id,
+            gifts=-donation.amount_cents,
+            count=-1,
+            small=-_small(donation.amount_cents),
+            matched=-sum(m.amount_cents for m in matches),
+        )
         if matches:
             Donation.objects.filter(pk=donation.pk).update(matched_cents=0)
-        record("funding.donation_refunded", actor=None, obj=donation, territory=donation.campaign.territory,
-               data={"reason": reason[:250], "released_pools": sorted(pools)})
+        record(
+            "funding.donation_refunded",
+            actor=None,
+            obj=donation,
+            territory=donation.campaign.territory,
+            data={"reason": reason[:250], "released_pools": sorted(pools)},
+        )
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation

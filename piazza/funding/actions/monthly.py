@@ -57,32 +57,55 @@ def change_monthly_amount(*, actor: Any, donation: Donation, amount_cents: int, 
     campaign = series.campaign
     schedule = _schedule_of(series)
     if series.frequency != Frequency.MONTHLY or schedule is None or series.cancelled_at is not None:
-        refuse(action, _("Questa donazione non è una donazione mensile attiva: l'importo non si può cambiare."),
-               actor=actor, territory=campaign.territory, code="not_monthly")
+        refuse(
+            action,
+            _("Questa donazione non è una donazione mensile attiva: l'importo non si può cambiare."),
+            actor=actor,
+            territory=campaign.territory,
+            code="not_monthly",
+        )
     if not campaign.is_open_for_gifts():
-        refuse(action, _("Questa raccolta è chiusa: l'importo non si può più cambiare."), actor=actor,
-               territory=campaign.territory, code="closed")
+        refuse(
+            action,
+            _("Questa raccolta è chiusa: l'importo non si può più cambiare."),
+            actor=actor,
+            territory=campaign.territory,
+            code="closed",
+        )
     if amount_cents < campaign.min_gift_cents:
-        refuse(action, _("La donazione minima per questa raccolta è %(min)s.") % {"min": format_eur(
-            campaign.min_gift_cents)}, actor=actor, territory=campaign.territory, code="below_minimum",
-               field="amount")
+        refuse(
+            action,
+            _("La donazione minima per questa raccolta è %(min)s.") % {"min": format_eur(campaign.min_gift_cents)},
+            actor=actor,
+            territory=campaign.territory,
+            code="below_minimum",
+            field="amount",
+        )
     total = amount_cents + series.fee_cover_cents
     rules = rules_on()
     if not check_annual_cap(0, total, rules).allowed:  # rule F6, the amount alone
-        refuse(action, _("Per legge una persona può donare al partito al massimo %(cap)s in un anno: scegli un "
-                         "importo più basso.") % {"cap": format_eur(rules.annual_cap_cents)},
-               actor=actor, territory=campaign.territory, code="annual_cap", field="amount")
+        refuse(
+            action,
+            _("Per legge una persona può donare al partito al massimo %(cap)s in un anno: scegli un importo più basso.")
+            % {"cap": format_eur(rules.annual_cap_cents)},
+            actor=actor,
+            territory=campaign.territory,
+            code="annual_cap",
+            field="amount",
+        )
     allocations = gift_accounts(campaign, Money(amount_cents, campaign.currency))
     if series.fee_cover_cents:
-        allocations.append((get_account("territory", territory=campaign.territory),
-                            Money(series.fee_cover_cents, campaign.currency)))
+        allocations.append(
+            (get_account("territory", territory=campaign.territory), Money(series.fee_cover_cents, campaign.currency))
+        )
     # Outside any transaction of ours: a refusal inside payments keeps its audit entry.
     changed = recurring_payments.change_schedule_amount(
         actor=actor, schedule=schedule, amount=Money(total, campaign.currency), allocations=allocations, via=via
     )
     with transaction.atomic():
-        record(action, actor=actor, obj=series, territory=campaign.territory,
-               data={"to_cents": amount_cents, "via": via})
+        record(
+            action, actor=actor, obj=series, territory=campaign.territory, data={"to_cents": amount_cents, "via": via}
+        )
     return changed
 
 

@@ -26,8 +26,13 @@ APPROVER_ROLES = {Role.ORGANISATION, Role.TREASURY, Role.ADMINISTRATOR}
 EDITABLE = {CampaignStatus.DRAFT, CampaignStatus.REJECTED}
 
 
-CONTENT_EDITABLE = {CampaignStatus.DRAFT, CampaignStatus.REJECTED, CampaignStatus.SUBMITTED,
-                    CampaignStatus.APPROVED, CampaignStatus.LIVE}
+CONTENT_EDITABLE = {
+    CampaignStatus.DRAFT,
+    CampaignStatus.REJECTED,
+    CampaignStatus.SUBMITTED,
+    CampaignStatus.APPROVED,
+    CampaignStatus.LIVE,
+}
 
 
 def can_manage(user: Any, campaign: Campaign) -> bool:
@@ -54,9 +59,16 @@ def can_approve(user: Any, campaign: Campaign) -> bool:
 
 
 # Writes on a campaign that make their author one of its makers: a maker may not approve it (four eyes).
-AUTHORING_ACTIONS = ("funding.create_campaign", "funding.update_campaign", "funding.submit_campaign",
-                     "funding.add_budget_line", "funding.add_faq", "funding.add_image", "funding.set_splits",
-                     "funding.add_team_member")
+AUTHORING_ACTIONS = (
+    "funding.create_campaign",
+    "funding.update_campaign",
+    "funding.submit_campaign",
+    "funding.add_budget_line",
+    "funding.add_faq",
+    "funding.add_image",
+    "funding.set_splits",
+    "funding.add_team_member",
+)
 
 
 def is_author(user: Any, campaign: Campaign) -> bool:
@@ -66,12 +78,22 @@ def is_author(user: Any, campaign: Campaign) -> bool:
         return False
     if campaign.created_by_id == pk or campaign.team.filter(user_id=pk).exists():
         return True
-    return AuditEntry.objects.filter(object_type=Campaign._meta.label_lower, object_id=str(campaign.pk),
-                                     actor_id=pk, kind=AuditKind.WRITE, action__in=AUTHORING_ACTIONS).exists()
+    return AuditEntry.objects.filter(
+        object_type=Campaign._meta.label_lower,
+        object_id=str(campaign.pk),
+        actor_id=pk,
+        kind=AuditKind.WRITE,
+        action__in=AUTHORING_ACTIONS,
+    ).exists()
 
 
 def _require_manage(action: str, actor: Any, campaign: Campaign) -> None:
     if not can_manage(actor, campaign):
-        refuse(action, _("Non fai parte della squadra di questa raccolta né hai un ruolo su %(t)s.")
-               % {"t": campaign.territory}, actor=actor, territory=campaign.territory,
-               code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non fai parte della squadra di questa raccolta né hai un ruolo su %(t)s.") % {"t": campaign.territory},
+            actor=actor,
+            territory=campaign.territory,
+            code="out_of_scope",
+            permission=True,
+        )

@@ -20,9 +20,13 @@ def federation_official(tree):
 
 
 def build_live_campaign(tree, owner, approver, **kw):
-    fields: dict[str, Any] = {"title": "Un tetto nuovo per la Casa del Popolo", "summary": "Ripariamo il tetto",
-              "goal_cents": 100_000, "deadline": timezone.now() + dt.timedelta(days=30),
-              "story_markdown": "Il tetto **perde**."}
+    fields: dict[str, Any] = {
+        "title": "Un tetto nuovo per la Casa del Popolo",
+        "summary": "Ripariamo il tetto",
+        "goal_cents": 100_000,
+        "deadline": timezone.now() + dt.timedelta(days=30),
+        "story_markdown": "Il tetto **perde**.",
+    }
     fields.update(kw)
     campaign = campaigns_actions.create_campaign(actor=owner, territory=tree.bologna_centro, **fields)
     campaigns_actions.add_budget_line(actor=owner, campaign=campaign, label="Tegole", amount_cents=60_000)

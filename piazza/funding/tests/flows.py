@@ -31,9 +31,13 @@ def codice_fiscale_for(n: int) -> tuple[str, str, str]:
     first = FIRST_NAMES[n % len(FIRST_NAMES)]
     last = f"Donatore{chr(65 + n // 26 % 26)}{chr(65 + n % 26)}"
     female = first.endswith("a")
-    code = codicefiscale.encode(lastname=last, firstname=first, gender="F" if female else "M",
-                                birthdate=f"{1 + n % 28:02d}/{1 + n // 28 % 12:02d}/{1950 + n // 336 % 50}",
-                                birthplace="Bologna")
+    code = codicefiscale.encode(
+        lastname=last,
+        firstname=first,
+        gender="F" if female else "M",
+        birthdate=f"{1 + n % 28:02d}/{1 + n // 28 % 12:02d}/{1950 + n // 336 % 50}",
+        birthplace="Bologna",
+    )
     return first, last, code
 
 
@@ -43,10 +47,18 @@ def card(number: str = OK_CARD, key: str | None = None) -> dict[str, str]:
 
 def form_data(campaign: Any, **over: Any) -> dict[str, str]:
     data: dict[str, Any] = {
-        "campaign_token": sign_campaign(campaign), "idempotency_key": secrets.token_hex(8),
-        "preset": "2500", "frequency": "one_off", "first_name": "Giulia", "last_name": "Rossi",
-        "codice_fiscale": VALID_CF, "email": "giulia@example.org", "address": "Via Zamboni 1",
-        "postal_code": "40126", "comune": "Bologna", "publication": "accept",
+        "campaign_token": sign_campaign(campaign),
+        "idempotency_key": secrets.token_hex(8),
+        "preset": "2500",
+        "frequency": "one_off",
+        "first_name": "Giulia",
+        "last_name": "Rossi",
+        "codice_fiscale": VALID_CF,
+        "email": "giulia@example.org",
+        "address": "Via Zamboni 1",
+        "postal_code": "40126",
+        "comune": "Bologna",
+        "publication": "accept",
         **{f"attest_{key}": "on" for key in ATTESTATION_KEYS},
     }
     data.update(over)
@@ -54,20 +66,31 @@ def form_data(campaign: Any, **over: Any) -> dict[str, str]:
 
 
 def donation_input(campaign: Any, amount_cents: int, *, n: int = 0, **over: Any) -> donations_actions.DonationInput:
-    first, last, code = (("Giulia", "Rossi", VALID_CF) if n == 0 else codice_fiscale_for(n))
+    first, last, code = ("Giulia", "Rossi", VALID_CF) if n == 0 else codice_fiscale_for(n)
     fields: dict[str, Any] = {
-        "amount_cents": amount_cents, "frequency": Frequency.ONE_OFF, "first_name": first, "last_name": last,
-        "codice_fiscale": code, "email": f"{first.lower()}.{n}@example.org", "address": "Via Zamboni 1",
-        "postal_code": "40126", "comune": Comune.objects.filter(name="Bologna").first(),
-        "attestations": list(ATTESTATION_KEYS), "publication": "accept", "idempotency_key": uuid.uuid4().hex,
-        "on_wall": True, "provider": "sandbox"}
+        "amount_cents": amount_cents,
+        "frequency": Frequency.ONE_OFF,
+        "first_name": first,
+        "last_name": last,
+        "codice_fiscale": code,
+        "email": f"{first.lower()}.{n}@example.org",
+        "address": "Via Zamboni 1",
+        "postal_code": "40126",
+        "comune": Comune.objects.filter(name="Bologna").first(),
+        "attestations": list(ATTESTATION_KEYS),
+        "publication": "accept",
+        "idempotency_key": uuid.uuid4().hex,
+        "on_wall": True,
+        "provider": "sandbox",
+    }
     fields.update(over)
     return donations_actions.DonationInput(**fields)
 
 
 def submit(campaign: Any, amount_cents: int, *, n: int = 0, **over: Any) -> Donation:
-    return donations_actions.submit_donation(actor=None, campaign=campaign,
-                                   data=donation_input(campaign, amount_cents, n=n, **over)).donation
+    return donations_actions.submit_donation(
+        actor=None, campaign=campaign, data=donation_input(campaign, amount_cents, n=n, **over)
+    ).donation
 
 
 def payment_of(donation: Donation) -> Payment:
@@ -79,8 +102,13 @@ def payment_of(donation: Donation) -> Payment:
 def pay_donation(donation: Donation, number: str = OK_CARD) -> Donation:
     """The payment page's submit, through payments' own action (sandbox card)."""
     payment = payment_of(donation)
-    pay(actor=None, payment=payment, client_key=uuid.uuid4().hex, data={"card_number": number.replace(" ", "")},
-        return_url="")
+    pay(
+        actor=None,
+        payment=payment,
+        client_key=uuid.uuid4().hex,
+        data={"card_number": number.replace(" ", "")},
+        return_url="",
+    )
     donation.refresh_from_db()
     return donation
 

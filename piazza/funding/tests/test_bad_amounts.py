@@ -25,12 +25,15 @@ def assert_nothing_written():
     assert not Payment.objects.exists()
 
 
-@pytest.mark.parametrize(("amount", "message"), [
-    ("²", "Scrivi un importo in euro"),
-    ("99999999999999999999", "non può superare"),
-    ("10.005", "Intendevi 10,01 € o 10.005,00 €? Scrivi l'importo con la virgola per i centesimi"),
-    ("1,234.50", "Intendevi 1.234,50 €?"),
-])
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("²", "Scrivi un importo in euro"),
+        ("99999999999999999999", "non può superare"),
+        ("10.005", "Intendevi 10,01 € o 10.005,00 €? Scrivi l'importo con la virgola per i centesimi"),
+        ("1,234.50", "Intendevi 1.234,50 €?"),
+    ],
+)
 def test_bad_custom_amount_is_a_form_error(client, live_campaign, amount, message):
     response = post(client, live_campaign, preset=None, custom_amount=amount)
     assert response.status_code == 400
@@ -42,10 +45,18 @@ def test_bad_custom_amount_is_a_form_error(client, live_campaign, amount, messag
 def test_campaign_goal_out_of_range_is_a_form_error(tree, circolo_official, goal):
     client = verified_client(circolo_official)
     url = reverse("funding:manage_create") + f"?territory={tree.bologna_centro.pk}"
-    response = client.post(url, {
-        "title": "Volantini", "summary": "Stampa", "kind": "project", "funding_model": "keep_it_all",
-        "goal": goal, "deadline": "2099-01-01T12:00", "territory": tree.bologna_centro.pk,
-    })
+    response = client.post(
+        url,
+        {
+            "title": "Volantini",
+            "summary": "Stampa",
+            "kind": "project",
+            "funding_model": "keep_it_all",
+            "goal": goal,
+            "deadline": "2099-01-01T12:00",
+            "territory": tree.bologna_centro.pk,
+        },
+    )
     assert response.status_code == 200
     assert "Obiettivo" in response.content.decode()
     assert response.context["form"].errors["goal"]

@@ -100,7 +100,8 @@ def test_a_declined_card_gets_a_clear_message_and_a_retry(phone_page, campaign):
     fill_donation_form(phone_page)
     pay_with(phone_page, DECLINED_CARD)
     expect(phone_page.get_by_role("alert")).to_contain_text(
-        "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico.")
+        "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico."
+    )
     assert_accessible(phone_page)
     assert Donation.objects.get().status == DonationStatus.FAILED
     pay_with(phone_page, OK_CARD)  # the same page, a fresh attempt
@@ -118,15 +119,17 @@ def test_a_matched_gift_says_what_it_became(phone_page, campaign, tree):
     pay_with(phone_page, OK_CARD, amount="10,00 €")
     phone_page.wait_for_url("**/raccolte/donazione/**")
     expect(phone_page.get_by_test_id("match-outcome")).to_have_text(
-        "Con il co-finanziamento i tuoi 10,00 € sono diventati 20,00 €.")
+        "Con il co-finanziamento i tuoi 10,00 € sono diventati 20,00 €."
+    )
     expect(phone_page.get_by_test_id("raised")).to_have_text("20,00 €")
 
 
 def test_an_all_or_nothing_campaign_that_fails_refunds_the_donor(phone_page, tree):
     owner = make_official("tesoriere.centro", tree.bologna_centro, [Role.ORGANISATION, Role.TREASURY])
     approver = make_official("federazione.bo", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
-    campaign = build_live_campaign(tree, owner, approver, funding_model=FundingModel.ALL_OR_NOTHING,
-                                   minimum_cents=80_000)
+    campaign = build_live_campaign(
+        tree, owner, approver, funding_model=FundingModel.ALL_OR_NOTHING, minimum_cents=80_000
+    )
     phone_page.goto(campaign.get_absolute_url())
     expect(phone_page.get_by_text(re.compile("Tutto o niente: se entro la scadenza"))).to_be_visible()
     fill_donation_form(phone_page)

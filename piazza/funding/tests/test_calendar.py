@@ -14,8 +14,15 @@ from piazza.funding.tests.flows import give, pay_donation, submit
 
 
 def _thermometer(deadline: str) -> Thermometer:
-    return Thermometer(gifts_cents=0, matched_cents=0, gifts_count=0, small_gifts_cents=0, donors=0,
-                       goal_cents=100_000, deadline=testing_clock.parse_local(deadline))
+    return Thermometer(
+        gifts_cents=0,
+        matched_cents=0,
+        gifts_count=0,
+        small_gifts_cents=0,
+        donors=0,
+        goal_cents=100_000,
+        deadline=testing_clock.parse_local(deadline),
+    )
 
 
 @pytest.mark.clock("2027-10-30 10:00")  # clocks go back on 31 October: that day has 25 hours
@@ -33,7 +40,8 @@ def test_days_left_across_the_start_of_summer_time():
 
 @pytest.mark.clock("2026-12-31 23:50")
 def test_a_gift_started_on_31_december_and_paid_after_midnight_counts_in_the_new_year(
-        live_campaign, clock, django_capture_on_commit_callbacks):
+    live_campaign, clock, django_capture_on_commit_callbacks
+):
     """Rule F6's year is the year the money arrived: the cap judged at payment and the totals agree."""
     FinanceRuleSet.objects.create(valid_from=dt.date(2000, 1, 1), annual_cap_cents=5000)
     give(live_campaign, 2000)

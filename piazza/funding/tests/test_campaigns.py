@@ -19,8 +19,13 @@ pytestmark = pytest.mark.django_db
 
 
 def _draft(tree, owner, **kw):
-    fields: dict[str, Any] = {"title": "Volantini", "summary": "Stampa", "goal_cents": 50_000,
-              "deadline": timezone.now() + dt.timedelta(days=10), "story_markdown": "Testo"}
+    fields: dict[str, Any] = {
+        "title": "Volantini",
+        "summary": "Stampa",
+        "goal_cents": 50_000,
+        "deadline": timezone.now() + dt.timedelta(days=10),
+        "story_markdown": "Testo",
+    }
     fields.update(kw)
     return campaigns_actions.create_campaign(actor=owner, territory=tree.bologna_centro, **fields)
 
@@ -94,10 +99,12 @@ def test_officials_of_another_circolo_cannot_open_or_edit(tree, circolo_official
 def test_splits_must_sum_to_100(tree, circolo_official):
     campaign = _draft(tree, circolo_official)
     with pytest.raises(ValidationError, match="100"):
-        campaigns_actions.set_splits(actor=circolo_official, campaign=campaign,
-                           shares=[(tree.bologna_centro, 70), (tree.bologna, 20)])
-    rows = campaigns_actions.set_splits(actor=circolo_official, campaign=campaign,
-                              shares=[(tree.bologna_centro, 70), (tree.bologna, 30)])
+        campaigns_actions.set_splits(
+            actor=circolo_official, campaign=campaign, shares=[(tree.bologna_centro, 70), (tree.bologna, 20)]
+        )
+    rows = campaigns_actions.set_splits(
+        actor=circolo_official, campaign=campaign, shares=[(tree.bologna_centro, 70), (tree.bologna, 30)]
+    )
     assert sorted(r.percent for r in rows) == [30, 70]
 
 
@@ -119,24 +126,31 @@ def test_images_are_resized_and_need_alt_text(tree, circolo_official, tmp_path, 
     with pytest.raises(ValidationError, match="testo alternativo"):
         campaigns_actions.add_image(actor=circolo_official, campaign=campaign, upload=_png(10, 10), alt_text=" ")
     with pytest.raises(ValidationError, match="non è un'immagine"):
-        campaigns_actions.add_image(actor=circolo_official, campaign=campaign,
-                          upload=SimpleUploadedFile("x.png", b"not an image"), alt_text="Il tetto")
+        campaigns_actions.add_image(
+            actor=circolo_official,
+            campaign=campaign,
+            upload=SimpleUploadedFile("x.png", b"not an image"),
+            alt_text="Il tetto",
+        )
     image = campaigns_actions.add_image(
         actor=circolo_official, campaign=campaign, upload=_png(4000, 2000), alt_text="Il tetto"
     )
     assert (image.width, image.height) == (1600, 800)
 
 
-def test_update_is_emailed_to_subscribers(live_campaign, circolo_official, mailoutbox,
-                                          django_capture_on_commit_callbacks):
+def test_update_is_emailed_to_subscribers(
+    live_campaign, circolo_official, mailoutbox, django_capture_on_commit_callbacks
+):
     from piazza.funding.models import UpdateSubscription
 
     UpdateSubscription.objects.create(campaign=live_campaign, email="giulia@example.org", token="t1")
-    UpdateSubscription.objects.create(campaign=live_campaign, email="via@example.org", token="t2",
-                                      unsubscribed_at=timezone.now())
+    UpdateSubscription.objects.create(
+        campaign=live_campaign, email="via@example.org", token="t2", unsubscribed_at=timezone.now()
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        update = campaigns_actions.post_update(actor=circolo_official, campaign=live_campaign, title="Tegole arrivate",
-                                     body_markdown="Grazie a tutti")
+        update = campaigns_actions.post_update(
+            actor=circolo_official, campaign=live_campaign, title="Tegole arrivate", body_markdown="Grazie a tutti"
+        )
     update.refresh_from_db()
     assert update.emailed_to == 1
     assert [m.to for m in mailoutbox] == [["giulia@example.org"]]

@@ -26,7 +26,6 @@ from piazza.territory.testing import make_official
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-
 def reconcile_deadlock_victims(errors: list[BaseException]) -> int:
     """Known ledger issue (see the report): `ledger.actions._bump_balances` picks a random balance
     slot per posting, and payments books the gift and the provider fee as two postings on the

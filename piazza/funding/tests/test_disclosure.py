@@ -30,16 +30,16 @@ def post(client, campaign, **over):
 
 
 @freeze_time(NOW)
-def test_a_gift_above_the_cap_with_a_donors_code_reveals_nothing(client, live_campaign,
-                                                                  django_capture_on_commit_callbacks):
+def test_a_gift_above_the_cap_with_a_donors_code_reveals_nothing(
+    client, live_campaign, django_capture_on_commit_callbacks
+):
     donor = give(live_campaign, 8200)  # Giulia Rossi, registered address giulia.0@example.org
     assert donor.person is not None
     registered = donor.person.emails.get().value
     before = (Donation.objects.count(), Payment.objects.count(), Person.objects.count())
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(client, live_campaign, preset=None, custom_amount="99999,99",
-                        email="curioso@example.org")
+        response = post(client, live_campaign, preset=None, custom_amount="99999,99", email="curioso@example.org")
 
     page = response.content.decode()
     assert response.status_code == 400
@@ -49,8 +49,9 @@ def test_a_gift_above_the_cap_with_a_donors_code_reveals_nothing(client, live_ca
     # Nothing half-written; the refusal is audited.
     assert (Donation.objects.count(), Payment.objects.count(), Person.objects.count()) == before
     assert not Person.objects.filter(emails__value="curioso@example.org").exists()
-    assert AuditEntry.objects.filter(action="funding.submit_donation", kind=AuditKind.DENIED,
-                                     data__code="annual_cap").exists()
+    assert AuditEntry.objects.filter(
+        action="funding.submit_donation", kind=AuditKind.DENIED, data__code="annual_cap"
+    ).exists()
     # The real donor learns the figures at the registered address; the typed one gets nothing.
     assert [m.to for m in mail.outbox if "non è stata accettata" in m.subject] == [[registered]]
     body = next(m.body for m in mail.outbox if "non è stata accettata" in m.subject)
@@ -61,8 +62,15 @@ def test_a_gift_above_the_cap_with_a_donors_code_reveals_nothing(client, live_ca
 @freeze_time(NOW)
 def test_a_gift_above_the_cap_by_itself_says_the_cap_and_nothing_else(client, live_campaign):
     first, last, code = codice_fiscale_for(3)
-    response = post(client, live_campaign, preset=None, custom_amount="100000,01", first_name=first,
-                    last_name=last, codice_fiscale=code)
+    response = post(
+        client,
+        live_campaign,
+        preset=None,
+        custom_amount="100000,01",
+        first_name=first,
+        last_name=last,
+        codice_fiscale=code,
+    )
     assert response.status_code == 400
     assert "100.000,00" in response.content.decode() and "registrato" not in response.content.decode()
     assert not mail.outbox and not Donation.objects.exists()
@@ -71,8 +79,10 @@ def test_a_gift_above_the_cap_by_itself_says_the_cap_and_nothing_else(client, li
 @freeze_time(NOW)
 @override_settings(PUBLIC_FORM_THROTTLE_PER_IP=1000, PUBLIC_FORM_THROTTLE_PER_CODE=3)
 def test_the_donation_form_is_throttled_per_codice_fiscale(client, live_campaign):
-    answers = [post(client, live_campaign, preset=None, custom_amount="99999,99",
-                    REMOTE_ADDR=f"203.0.113.{i}").status_code for i in range(4)]
+    answers = [
+        post(client, live_campaign, preset=None, custom_amount="99999,99", REMOTE_ADDR=f"203.0.113.{i}").status_code
+        for i in range(4)
+    ]
     assert answers == [302, 302, 302, 429]
     assert Donation.objects.count() == 3  # the fourth attempt wrote nothing
     with freeze_time(NOW + dt.timedelta(hours=1, seconds=1)):
@@ -83,8 +93,12 @@ def test_the_donation_form_is_throttled_per_codice_fiscale(client, live_campaign
 @override_settings(PUBLIC_FORM_THROTTLE_PER_IP=2, PUBLIC_FORM_THROTTLE_PER_CODE=1000)
 def test_the_donation_form_is_throttled_per_client(client, live_campaign):
     codes = [codice_fiscale_for(i) for i in range(3)]
-    answers = [post(client, live_campaign, first_name=f, last_name=la, codice_fiscale=c,
-                    REMOTE_ADDR="203.0.113.50").status_code for f, la, c in codes]
+    answers = [
+        post(
+            client, live_campaign, first_name=f, last_name=la, codice_fiscale=c, REMOTE_ADDR="203.0.113.50"
+        ).status_code
+        for f, la, c in codes
+    ]
     assert answers == [302, 302, 429]
     assert Donation.objects.count() == 2
     response = post(client, live_campaign, REMOTE_ADDR="203.0.113.50")

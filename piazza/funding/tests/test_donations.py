@@ -46,15 +46,18 @@ def campaign_ledger_cents(campaign):
     return sum(m.cents for m in balances(list(accounts_owned_by(campaign))).values())
 
 
-@pytest.mark.parametrize(("over", "message"), [
-    ({"attest_own_funds": None}, "dichiarazioni"),
-    ({"codice_fiscale": "RSSGLI80A41A944X"}, "lettera di controllo"),
-    ({"preset": None, "custom_amount": "1,00"}, "minima"),
-    ({"preset": "-500"}, "Scegli un importo"),
-    ({"preset": None, "custom_amount": "abc"}, "Scrivi un importo"),
-    ({"frequency": None}, "una volta sola o ogni mese"),
-    ({"comune": "Atlantide"}, "Non troviamo il comune"),
-])
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"attest_own_funds": None}, "dichiarazioni"),
+        ({"codice_fiscale": "RSSGLI80A41A944X"}, "lettera di controllo"),
+        ({"preset": None, "custom_amount": "1,00"}, "minima"),
+        ({"preset": "-500"}, "Scegli un importo"),
+        ({"preset": None, "custom_amount": "abc"}, "Scrivi un importo"),
+        ({"frequency": None}, "una volta sola o ogni mese"),
+        ({"comune": "Atlantide"}, "Non troviamo il comune"),
+    ],
+)
 def test_bad_input_is_refused_on_the_page_and_nothing_is_written(client, live_campaign, over, message):
     response = post(client, live_campaign, **over)
     assert response.status_code == 400
@@ -84,7 +87,8 @@ def test_closed_campaign_refuses_gifts(client, live_campaign):
 
 
 def test_first_time_donor_pays_on_the_payment_page_and_lands_on_the_thank_you_page(
-        client, live_campaign, django_capture_on_commit_callbacks):
+    client, live_campaign, django_capture_on_commit_callbacks
+):
     response = post(client, live_campaign)
     donation = Donation.objects.get()
     payment = payment_of(donation)
@@ -111,8 +115,9 @@ def test_first_time_donor_pays_on_the_payment_page_and_lands_on_the_thank_you_pa
 def test_decline_shows_the_clear_message_books_nothing_and_the_retry_succeeds(client, live_campaign):
     response = donate_through_pages(client, live_campaign, number=DECLINED_CARD)
     assert response.status_code == 200
-    assert "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico." in \
-        html.unescape(response.content.decode())
+    assert "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico." in html.unescape(
+        response.content.decode()
+    )
     donation = Donation.objects.get()
     assert donation.status == DonationStatus.FAILED
     assert campaign_ledger_cents(live_campaign) == 0
@@ -142,15 +147,17 @@ def test_a_replayed_submission_never_charges_twice(client, live_campaign):
     assert campaign_ledger_cents(live_campaign) == 2500
 
 
-def test_a_replayed_key_for_another_campaign_is_refused(client, live_campaign, tree, circolo_official,
-                                                        federation_official):
+def test_a_replayed_key_for_another_campaign_is_refused(
+    client, live_campaign, tree, circolo_official, federation_official
+):
     from piazza.funding.tests.conftest import build_live_campaign
 
     other = build_live_campaign(tree, circolo_official, federation_official, title="Altra raccolta")
     data = form_data(live_campaign)
     client.post(reverse("funding:donate", args=[live_campaign.slug]), data)
-    response = client.post(reverse("funding:donate", args=[other.slug]), {**data, **{
-        "campaign_token": form_data(other)["campaign_token"]}})
+    response = client.post(
+        reverse("funding:donate", args=[other.slug]), {**data, **{"campaign_token": form_data(other)["campaign_token"]}}
+    )
     assert response.status_code == 400
     assert "già stato usato per un&#x27;altra raccolta" in response.content.decode()
     assert Donation.objects.count() == 1
@@ -158,8 +165,9 @@ def test_a_replayed_key_for_another_campaign_is_refused(client, live_campaign, t
 
 def test_matching_reserves_releases_and_never_overspends(live_campaign, tree):
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    pool = pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=3000,
-                             cap_per_donation_cents=2000)
+    pool = pools_actions.open_pool(
+        actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=3000, cap_per_donation_cents=2000
+    )
     assert donations_actions.preview_match_cents(live_campaign, 1000) == 1000  # "your €10 becomes €20"
     first = give(live_campaign, 1000, n=0)
     second = give(live_campaign, 2500, n=1)
@@ -218,8 +226,16 @@ def test_objecting_to_publication_above_500_is_refused(client, live_campaign):
     assert "490,00" not in response.content.decode()
     # An amount above the threshold by itself says so plainly (it tells nothing about anyone).
     first, last, code = codice_fiscale_for(7)
-    alone = post(client, live_campaign, preset=None, custom_amount="600", publication="object",
-                 first_name=first, last_name=last, codice_fiscale=code)
+    alone = post(
+        client,
+        live_campaign,
+        preset=None,
+        custom_amount="600",
+        publication="object",
+        first_name=first,
+        last_name=last,
+        codice_fiscale=code,
+    )
     assert alone.status_code == 400 and "pubblicato" in alone.content.decode()
     assert Donation.objects.count() == 1
 
@@ -294,15 +310,22 @@ def test_unknown_provider_key_is_not_a_card_charge(live_campaign):
     assert campaign_ledger_cents(live_campaign) == 2500
 
 
-def test_a_top_up_pool_pays_the_last_quarter_once_three_quarters_are_raised(tree, circolo_official,
-                                                                              federation_official):
+def test_a_top_up_pool_pays_the_last_quarter_once_three_quarters_are_raised(
+    tree, circolo_official, federation_official
+):
     from piazza.funding.models import PoolMode
     from piazza.funding.tests.conftest import build_live_campaign
 
     campaign = build_live_campaign(tree, circolo_official, federation_official, title="Quasi", goal_cents=10_000)
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
-    pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Ultimo quarto", budget_cents=50_000,
-                      mode=PoolMode.TOP_UP, top_up_threshold_pct=75)
+    pools_actions.open_pool(
+        actor=treasurer,
+        territory=tree.emilia,
+        name="Ultimo quarto",
+        budget_cents=50_000,
+        mode=PoolMode.TOP_UP,
+        top_up_threshold_pct=75,
+    )
     give(campaign, 5_000, n=1)
     assert queries.thermometer(campaign, fresh=True).matched_cents == 0
     give(campaign, 2_500, n=2)  # 75% reached: the pool pays the last 25%

@@ -22,10 +22,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("check_ledger")]
 
 def _record(person: Person) -> dict:
     person = Person.objects.get(pk=person.pk)
-    return {"fields": model_to_dict(person), "emails": sorted(person.emails.values_list("value", "primary")),
-            "phones": sorted(person.phones.values_list("value", "primary")),
-            "consents": list(person.consents.values_list("pk", flat=True)),
-            "tags": sorted(person.tags.values_list("name", flat=True))}
+    return {
+        "fields": model_to_dict(person),
+        "emails": sorted(person.emails.values_list("value", "primary")),
+        "phones": sorted(person.phones.values_list("value", "primary")),
+        "consents": list(person.consents.values_list("pk", flat=True)),
+        "tags": sorted(person.tags.values_list("name", flat=True)),
+    }
 
 
 @freeze_time(dt.datetime(2026, 3, 16, 11, 0, tzinfo=dt.UTC))
@@ -46,8 +49,11 @@ def test_a_donation_matching_a_person_by_email_and_name_writes_nothing_to_her(li
     """Giulia Rossi is on file with her email and no codice fiscale (she opened a fundraising
     page). A stranger gives with her name and email and a codice fiscale: before the fix, the
     match by email and name wrote the typed code onto her record (and any new contact)."""
-    giulia = find_or_create_person(actor=None, source="donation", data={
-        "first_name": "Giulia", "last_name": "Rossi", "emails": ["giulia@example.org"]})
+    giulia = find_or_create_person(
+        actor=None,
+        source="donation",
+        data={"first_name": "Giulia", "last_name": "Rossi", "emails": ["giulia@example.org"]},
+    )
     before = _record(giulia)
     donate_through_pages(client, live_campaign, email="giulia@example.org")  # the form's Giulia Rossi + code
     donation = Donation.objects.get()

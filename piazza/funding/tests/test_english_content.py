@@ -15,13 +15,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def officials(tree):
-    return (make_official("tes.centro", tree.bologna_centro, [Role.ORGANISATION, Role.TREASURY]),
-            make_official("fed.bo", tree.bologna, [Role.ORGANISATION, Role.TREASURY]))
+    return (
+        make_official("tes.centro", tree.bologna_centro, [Role.ORGANISATION, Role.TREASURY]),
+        make_official("fed.bo", tree.bologna, [Role.ORGANISATION, Role.TREASURY]),
+    )
 
 
 def test_the_campaign_page_speaks_the_visitors_language(client, tree, officials):
-    campaign = build_live_campaign(tree, *officials, title_en="A new roof for the Casa del Popolo",
-                                   summary_en="We fix the roof")
+    campaign = build_live_campaign(
+        tree, *officials, title_en="A new roof for the Casa del Popolo", summary_en="We fix the roof"
+    )
     english = client.get(campaign.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "<h1>A new roof for the Casa del Popolo</h1>" in english and "We fix the roof" in english
     italian = client.get(campaign.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="it").content.decode()

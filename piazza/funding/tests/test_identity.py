@@ -29,8 +29,10 @@ OLD_COOKIE = "piazza_donatore"
 
 
 def _one_click(client, campaign, amount="1000"):
-    return client.post(reverse("funding:donate_one_click", args=[campaign.slug]), {
-        "campaign_token": sign_campaign(campaign), "idempotency_key": uuid.uuid4().hex, "amount": amount})
+    return client.post(
+        reverse("funding:donate_one_click", args=[campaign.slug]),
+        {"campaign_token": sign_campaign(campaign), "idempotency_key": uuid.uuid4().hex, "amount": amount},
+    )
 
 
 def _victim_with_a_saved_card(campaign):
@@ -49,8 +51,16 @@ def test_a_stranger_with_the_victims_email_cannot_charge_the_saved_card(live_cam
     charges = SandboxCharge.objects.count()
     first, last, code = codice_fiscale_for(7)
     attacker = Client()
-    thanks = donate_through_pages(attacker, live_campaign, preset=None, custom_amount="2", first_name=first,
-                                  last_name=last, codice_fiscale=code, email="giulia@example.org")
+    thanks = donate_through_pages(
+        attacker,
+        live_campaign,
+        preset=None,
+        custom_amount="2",
+        first_name=first,
+        last_name=last,
+        codice_fiscale=code,
+        email="giulia@example.org",
+    )
     page = attacker.get(thanks["Location"])
     assert page.status_code == 200 and "Grazie" in page.content.decode()
     assert OLD_COOKIE not in page.cookies and DEVICE_COOKIE not in page.cookies
@@ -70,8 +80,15 @@ def test_a_stranger_who_ticks_remember_gets_only_his_own_card(live_campaign):
     _victim_with_a_saved_card(live_campaign)
     first, last, code = codice_fiscale_for(8)
     attacker = Client()
-    thanks = donate_through_pages(attacker, live_campaign, first_name=first, last_name=last, codice_fiscale=code,
-                                  email="giulia@example.org", remember_method="on")
+    thanks = donate_through_pages(
+        attacker,
+        live_campaign,
+        first_name=first,
+        last_name=last,
+        codice_fiscale=code,
+        email="giulia@example.org",
+        remember_method="on",
+    )
     attacker.get(thanks["Location"])
     assert f"Bentornato/a, {first}!" in attacker.get(live_campaign.get_absolute_url()).content.decode()
     _one_click(attacker, live_campaign)
@@ -147,10 +164,12 @@ def test_not_me_revokes_the_token_on_the_server(live_campaign):
 
 # --- the alternative proof: a one-time link emailed to the address the card belongs to ---------
 
+
 def _ask_device_link(client, campaign, email, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("payments:device_link_request"),
-                               {"email": email, "next": campaign.get_absolute_url()})
+        response = client.post(
+            reverse("payments:device_link_request"), {"email": email, "next": campaign.get_absolute_url()}
+        )
     assert response.status_code == 302 and response["Location"] == campaign.get_absolute_url()
     return " ".join(str(m) for m in get_messages(response.wsgi_request))
 
@@ -163,8 +182,7 @@ def _device_link(to):
     return urlparse(found.group(0)).path
 
 
-def test_the_donor_adds_a_new_browser_through_a_link_emailed_to_her(live_campaign,
-                                                                   django_capture_on_commit_callbacks):
+def test_the_donor_adds_a_new_browser_through_a_link_emailed_to_her(live_campaign, django_capture_on_commit_callbacks):
     _victim_with_a_saved_card(live_campaign)
     phone = Client(HTTP_USER_AGENT="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1")
     assert "Dona in un clic anche da qui" in phone.get(live_campaign.get_absolute_url()).content.decode()
@@ -186,14 +204,17 @@ def test_the_donor_adds_a_new_browser_through_a_link_emailed_to_her(live_campaig
     assert DEVICE_COOKIE not in replay.cookies and MethodDevice.objects.count() == 2
 
 
-def test_a_stranger_asking_for_the_link_gets_the_same_answer_and_nothing_else(live_campaign,
-                                                                              django_capture_on_commit_callbacks):
+def test_a_stranger_asking_for_the_link_gets_the_same_answer_and_nothing_else(
+    live_campaign, django_capture_on_commit_callbacks
+):
     _victim_with_a_saved_card(live_campaign)
     monthly_only = Client()
     donate_through_pages(monthly_only, live_campaign, frequency="monthly", email="mensile@example.org")
     mail.outbox.clear()
-    answers = {_ask_device_link(Client(), live_campaign, email, django_capture_on_commit_callbacks)
-               for email in ("giulia@example.org", "nessuno@example.org", "mensile@example.org")}
+    answers = {
+        _ask_device_link(Client(), live_campaign, email, django_capture_on_commit_callbacks)
+        for email in ("giulia@example.org", "nessuno@example.org", "mensile@example.org")
+    }
     assert len(answers) == 1
     stranger = Client()
     _ask_device_link(stranger, live_campaign, "giulia@example.org", django_capture_on_commit_callbacks)

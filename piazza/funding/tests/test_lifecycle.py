@@ -46,7 +46,8 @@ def _next_month_is_due(schedule):
 
 
 def test_monthly_gift_charges_each_month_and_cancels_in_one_click_from_the_email(
-        client, live_campaign, django_capture_on_commit_callbacks):
+    client, live_campaign, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = donate_through_pages(client, live_campaign, frequency="monthly")
     assert response.status_code == 302
@@ -92,8 +93,10 @@ def test_monthly_gift_cancelled_from_the_donation_page(client, live_campaign):
 
 
 def _one_click(client, campaign, amount="1000", key=None):
-    return client.post(reverse("funding:donate_one_click", args=[campaign.slug]), {
-        "campaign_token": sign_campaign(campaign), "idempotency_key": key or uuid.uuid4().hex, "amount": amount})
+    return client.post(
+        reverse("funding:donate_one_click", args=[campaign.slug]),
+        {"campaign_token": sign_campaign(campaign), "idempotency_key": key or uuid.uuid4().hex, "amount": amount},
+    )
 
 
 def test_returning_donor_gives_in_one_click_with_the_saved_card(client, live_campaign):
@@ -125,9 +128,16 @@ def test_strangers_and_donors_without_a_saved_card_get_no_one_click(client, live
 
 
 def test_all_or_nothing_campaign_that_fails_refunds_every_gift_and_releases_the_pool(
-        tree, circolo_official, federation_official, django_capture_on_commit_callbacks):
-    campaign = build_live_campaign(tree, circolo_official, federation_official, title="Tutto o niente",
-                                   funding_model=FundingModel.ALL_OR_NOTHING, minimum_cents=50_000)
+    tree, circolo_official, federation_official, django_capture_on_commit_callbacks
+):
+    campaign = build_live_campaign(
+        tree,
+        circolo_official,
+        federation_official,
+        title="Tutto o niente",
+        funding_model=FundingModel.ALL_OR_NOTHING,
+        minimum_cents=50_000,
+    )
     treasurer = make_official("tesoriere.emilia", tree.emilia, [Role.TREASURY])
     pool = pools_actions.open_pool(actor=treasurer, territory=tree.emilia, name="Raddoppio", budget_cents=5_000)
     gifts = [give(campaign, 1000, n=0), give(campaign, 2000, n=1), give(campaign, 1500, n=2, frequency="monthly")]
@@ -166,12 +176,14 @@ def test_funded_campaign_settles_its_matches(tree, circolo_official, federation_
     assert ledger_cents(campaign) == 2000
 
 
-def test_a_late_payment_to_a_failed_campaign_is_refunded(tree, circolo_official, federation_official,
-                                                         django_capture_on_commit_callbacks):
+def test_a_late_payment_to_a_failed_campaign_is_refunded(
+    tree, circolo_official, federation_official, django_capture_on_commit_callbacks
+):
     from piazza.funding.tests.flows import pay_donation
 
-    campaign = build_live_campaign(tree, circolo_official, federation_official, title="Tutto o niente",
-                                   funding_model=FundingModel.ALL_OR_NOTHING)
+    campaign = build_live_campaign(
+        tree, circolo_official, federation_official, title="Tutto o niente", funding_model=FundingModel.ALL_OR_NOTHING
+    )
     pending = submit(campaign, 2500)
     closing_actions.end_campaign(actor=None, campaign=campaign)
     with django_capture_on_commit_callbacks(execute=True):
@@ -204,8 +216,9 @@ def test_a_login_alone_does_not_offer_a_card_saved_in_another_browser(client, li
     assert "Bentornato/a, Giulia!" in client.get(live_campaign.get_absolute_url()).content.decode()
 
 
-def test_a_month_over_the_annual_cap_is_refunded_and_the_series_stops(live_campaign,
-                                                                     django_capture_on_commit_callbacks):
+def test_a_month_over_the_annual_cap_is_refunded_and_the_series_stops(
+    live_campaign, django_capture_on_commit_callbacks
+):
     import datetime as dt
 
     from piazza.compliance.models import FinanceRuleSet

@@ -15,14 +15,24 @@ from piazza.funding.matching import (
 caps = st.one_of(st.none(), st.integers(0, 50_000))
 rules_strategy = st.builds(
     PoolRules,
-    ratio_num=st.integers(1, 3), ratio_den=st.integers(1, 2),
-    cap_per_donation=caps, cap_per_donor=caps, cap_per_campaign=caps, small_gift_max=caps,
+    ratio_num=st.integers(1, 3),
+    ratio_den=st.integers(1, 2),
+    cap_per_donation=caps,
+    cap_per_donor=caps,
+    cap_per_campaign=caps,
+    small_gift_max=caps,
     min_distinct_donors=st.integers(0, 5),
 )
 
 
-@given(rules=rules_strategy, remaining=st.integers(0, 100_000), donor_used=st.integers(0, 60_000),
-       campaign_used=st.integers(0, 60_000), gift=st.integers(1, 1_000_000), donors=st.integers(0, 10))
+@given(
+    rules=rules_strategy,
+    remaining=st.integers(0, 100_000),
+    donor_used=st.integers(0, 60_000),
+    campaign_used=st.integers(0, 60_000),
+    gift=st.integers(1, 1_000_000),
+    donors=st.integers(0, 10),
+)
 def test_a_match_respects_every_cap_and_the_pool(rules, remaining, donor_used, campaign_used, gift, donors):
     state = PoolState(remaining=remaining, matched_for_donor=donor_used, matched_for_campaign=campaign_used)
     m = match_for_gift(rules, state, gift, donors)
@@ -68,8 +78,12 @@ def test_pools_apply_in_order_and_an_exclusive_pool_stops_the_rest():
     assert preview_matches([second, first], 1_000, 0) == [1_000, 500]
 
 
-@given(goal=st.integers(1, 10_000_000), raised=st.integers(0, 10_000_000), remaining=st.integers(0, 10_000_000),
-       pct=st.integers(1, 100))
+@given(
+    goal=st.integers(1, 10_000_000),
+    raised=st.integers(0, 10_000_000),
+    remaining=st.integers(0, 10_000_000),
+    pct=st.integers(1, 100),
+)
 def test_top_up_pays_at_most_the_rest_and_only_past_the_threshold(goal, raised, remaining, pct):
     rules = PoolRules(mode=TOP_UP, top_up_threshold_pct=pct)
     amount = top_up_for_campaign(rules, PoolState(remaining=remaining), raised, goal, 10)

@@ -36,10 +36,19 @@ def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, l
     from piazza.funding.models import Donation, FundraisingPage, ModerationStatus
     from piazza.funding.tests.flows import donate_through_pages
 
-    response = client.post(reverse("funding:page_create", args=[live_campaign.slug]), {
-        "display_name": "Chiara", "title": "Corro per il tetto", "story": "Ogni euro conta.", "goal": "200",
-        "team": "Giovani Democratici", "first_name": "Chiara", "last_name": "Neri",
-        "email": "chiara@example.org"})
+    response = client.post(
+        reverse("funding:page_create", args=[live_campaign.slug]),
+        {
+            "display_name": "Chiara",
+            "title": "Corro per il tetto",
+            "story": "Ogni euro conta.",
+            "goal": "200",
+            "team": "Giovani Democratici",
+            "first_name": "Chiara",
+            "last_name": "Neri",
+            "email": "chiara@example.org",
+        },
+    )
     assert response.status_code == 302
     page = FundraisingPage.objects.get()
     assert page.status == ModerationStatus.PENDING and page.team is not None
@@ -49,8 +58,9 @@ def test_peer_to_peer_page_is_moderated_then_collects_attributed_gifts(client, l
     outsider = make_official("milano.p2p", tree.milano, [Role.ORGANISATION])
     with pytest.raises(PermissionDenied):
         pools_actions.moderate_page(actor=outsider, page=page, approve=True)
-    verified_client(circolo_official).post(reverse("funding:manage_action", args=[live_campaign.pk, "page_approve"]),
-                                           {"page": page.pk})
+    verified_client(circolo_official).post(
+        reverse("funding:manage_action", args=[live_campaign.pk, "page_approve"]), {"page": page.pk}
+    )
     page.refresh_from_db()
     assert page.status == ModerationStatus.APPROVED
     assert "Corro per il tetto" in client.get(page.get_absolute_url()).content.decode()

@@ -37,8 +37,9 @@ class TransactionCounter:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_donation_submission_stays_within_the_query_budget(client, live_campaign, monkeypatch,
-                                                           django_assert_max_num_queries):
+def test_donation_submission_stays_within_the_query_budget(
+    client, live_campaign, monkeypatch, django_assert_max_num_queries
+):
     from django.contrib.contenttypes.models import ContentType
 
     from piazza.funding.tests.flows import give
@@ -57,8 +58,11 @@ def test_donation_submission_stays_within_the_query_budget(client, live_campaign
 
     monkeypatch.setattr(connection, "set_autocommit", set_autocommit)
     # 20 before the audit chain; +3: the audit chain (ADR 0014).
-    with connection.execute_wrapper(counter), django_assert_max_num_queries(25) as captured, \
-            exact_queries(DONATION_POST_PINS, "donation POST"):
+    with (
+        connection.execute_wrapper(counter),
+        django_assert_max_num_queries(25) as captured,
+        exact_queries(DONATION_POST_PINS, "donation POST"),
+    ):
         response = client.post(url, form_data(live_campaign))
     print(f"P4: {len(captured)} statements, {counter.transactions} transaction(s)")
     assert response.status_code == 302

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.django_db
 
 def _submitted(tree, author, *, editor=None):
     campaign = campaigns_actions.create_campaign(
-        actor=author, territory=tree.bologna_centro, title="Volantini", summary="Stampa", goal_cents=50_000,
-        deadline=timezone.now() + dt.timedelta(days=10), story_markdown="Testo")
+        actor=author,
+        territory=tree.bologna_centro,
+        title="Volantini",
+        summary="Stampa",
+        goal_cents=50_000,
+        deadline=timezone.now() + dt.timedelta(days=10),
+        story_markdown="Testo",
+    )
     campaigns_actions.add_budget_line(actor=author, campaign=campaign, label="Carta", amount_cents=50_000)
     if editor is not None:
         campaigns_actions.update_campaign(actor=editor, campaign=campaign, summary="Stampa e affissione")

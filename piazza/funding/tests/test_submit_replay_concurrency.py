@@ -17,7 +17,6 @@ from piazza.payments.models import Payment
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-
 def test_ten_concurrent_submits_with_one_key_answer_the_first_donation(live_campaign, settings):
     # The public-form throttle (6 tries per code an hour) is not what this test is about.
     settings.PUBLIC_FORM_THROTTLE_PER_CODE = 100

@@ -32,7 +32,10 @@ def accounts(tree):
 
 def donation(accounts, cents=1000, key="pay:1"):
     return post_transaction(
-        actor=None, cause="payment", memo="donazione", idempotency_key=key,
+        actor=None,
+        cause="payment",
+        memo="donazione",
+        idempotency_key=key,
         entries=[(accounts["clearing"], Money(cents)), (accounts["centro"], Money(-cents))],
     )
 
@@ -64,7 +67,8 @@ def test_post_books_entries_balances_and_audit(accounts, check_ledger):
     assert balance(accounts["clearing"]) == Money(1250)  # debit-normal: owed by provider
     assert entry_sum(accounts["centro"]) == Money(-1250)
     assert balances([accounts["centro"], accounts["fees"]]) == {
-        accounts["centro"].pk: Money(1250), accounts["fees"].pk: Money(0)
+        accounts["centro"].pk: Money(1250),
+        accounts["fees"].pk: Money(0),
     }
     assert statement(accounts["centro"])[0].transaction == txn
     assert AuditEntry.objects.filter(action="ledger.post_transaction", object_id=str(txn.pk)).exists()
@@ -147,8 +151,13 @@ def test_check_ledger_command_reports_violations(accounts, capsys):
 # --- property: any sequence of postings and reversals keeps every invariant -----------------
 
 posting = st.tuples(
-    st.lists(st.tuples(st.sampled_from(["clearing", "centro", "national", "fees"]),
-                       st.integers(min_value=1, max_value=10**9)), min_size=1, max_size=4),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["clearing", "centro", "national", "fees"]), st.integers(min_value=1, max_value=10**9)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     st.booleans(),  # reverse it afterwards?
     st.booleans(),  # replay it?
 )
@@ -166,8 +175,10 @@ def test_any_sequence_keeps_invariants(accounts, ops):
             entries.append((accounts["clearing"] if name != "clearing" else accounts["fees"], Money(-cents)))
         txn = post_transaction(actor=None, cause="adjustment", memo="prop", entries=entries, idempotency_key=key)
         if replay:
-            assert post_transaction(actor=None, cause="adjustment", memo="prop", entries=entries,
-                                    idempotency_key=key).pk == txn.pk
+            assert (
+                post_transaction(actor=None, cause="adjustment", memo="prop", entries=entries, idempotency_key=key).pk
+                == txn.pk
+            )
         if reverse:
             reverse_transaction(actor=None, original=txn, memo="prop")
     assert run_checks() == []
@@ -184,7 +195,10 @@ def test_one_connection_uses_one_slot_per_account(accounts, check_ledger):
         donation(accounts, 1000, key="pay:gift")
         for n in range(3):  # with a random slot per posting, 4 postings hit 1 slot 1 time in 512
             post_transaction(
-                actor=None, cause="fee", memo="commissione", idempotency_key=f"fee:gift:{n}",
+                actor=None,
+                cause="fee",
+                memo="commissione",
+                idempotency_key=f"fee:gift:{n}",
                 entries=[(accounts["fees"], Money(30)), (accounts["clearing"], Money(-30))],
             )
     touched = BalanceSlot.objects.filter(account=accounts["clearing"]).exclude(entry_count=0)

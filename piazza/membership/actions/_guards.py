@@ -17,11 +17,16 @@ MEMBERSHIP_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR}
 GUARANTEE_ROLES = {Role.GUARANTEE, Role.ADMINISTRATOR}
 
 
-def _refuse_many(action: str, errors: dict[str, list[str]], *, actor: Any, territory: Any = None,
-                 code: str = "invalid") -> None:
+def _refuse_many(
+    action: str, errors: dict[str, list[str]], *, actor: Any, territory: Any = None, code: str = "invalid"
+) -> None:
     """Like `refuse`, for a form with several wrong fields: one audit entry, every message."""
     with transaction.atomic():
-        record(action, actor=actor, territory=territory, kind=AuditKind.DENIED,
-               data={"reason": "; ".join(m for ms in errors.values() for m in ms), "code": code,
-                     "fields": sorted(errors)})
+        record(
+            action,
+            actor=actor,
+            territory=territory,
+            kind=AuditKind.DENIED,
+            data={"reason": "; ".join(m for ms in errors.values() for m in ms), "code": code, "fields": sorted(errors)},
+        )
     raise ValidationError({f: [ValidationError(m, code=code) for m in ms] for f, ms in errors.items()})

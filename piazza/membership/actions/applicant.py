@@ -46,12 +46,19 @@ def registered_email(person: Person) -> str:
 
 def _person_data(data: JoinData) -> dict[str, Any]:
     return {
-        "first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
-        "birth_date": data.birth_date, "birth_comune": data.birth_comune, "birth_country": data.birth_country,
-        "codice_fiscale": data.codice_fiscale, "citizenship": data.citizenship,
-        "residence_street": data.residence_street, "residence_cap": data.residence_cap,
+        "first_name": data.first_name,
+        "last_name": data.last_name,
+        "sex": data.sex,
+        "birth_date": data.birth_date,
+        "birth_comune": data.birth_comune,
+        "birth_country": data.birth_country,
+        "codice_fiscale": data.codice_fiscale,
+        "citizenship": data.citizenship,
+        "residence_street": data.residence_street,
+        "residence_cap": data.residence_cap,
         "residence_comune": data.residence_comune,
-        "emails": [data.email] if data.email else [], "phones": [data.phone] if data.phone else [],
+        "emails": [data.email] if data.email else [],
+        "phones": [data.phone] if data.phone else [],
     }
 
 
@@ -64,7 +71,8 @@ def person_data_problems(data: JoinData) -> dict[str, list[str]]:
 def _find_or_create_person(data: JoinData, *, circolo: Territory, actor: Any) -> Person:
     """The person behind the application, found by canonical codice fiscale (D1) or created."""
     found: Any = person_people_actions.find_or_create_person(
-        actor=actor, data=_person_data(data), circolo=circolo, source="membership")
+        actor=actor, data=_person_data(data), circolo=circolo, source="membership"
+    )
     return found[0] if isinstance(found, tuple) else found  # type: ignore[no-any-return]
 
 

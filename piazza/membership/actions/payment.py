@@ -71,20 +71,39 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
     action = "membership.check_instrument"
     rules = rules_for(membership.circolo)
     if prepaid and rules.refuse_prepaid_cards:
-        refuse(action, _("La tua federazione non accetta carte prepagate o non nominative per le quote: usa una "
-                         "carta intestata a te o un bonifico."), actor=actor, territory=membership.circolo,
-               code="prepaid_refused")
+        refuse(
+            action,
+            _(
+                "La tua federazione non accetta carte prepagate o non nominative per le quote: usa una "
+                "carta intestata a te o un bonifico."
+            ),
+            actor=actor,
+            territory=membership.circolo,
+            code="prepaid_refused",
+        )
     if not fingerprint:
         return 0
-    others = (Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint,
-                                        status__in=PAID_STATUSES).exclude(pk=membership.pk)
-              .values("person").distinct().count())
+    others = (
+        Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint, status__in=PAID_STATUSES)
+        .exclude(pk=membership.pk)
+        .values("person")
+        .distinct()
+        .count()
+    )
     if others + 1 > rules.max_per_instrument:
-        refuse(action, _("Con questo strumento di pagamento sono già state pagate %(n)s tessere del %(year)s: la "
-                         "federazione ne ammette al massimo %(max)s. L'iscrizione è personale: paga con "
-                         "uno strumento tuo.")
-               % {"n": others, "year": membership.year, "max": rules.max_per_instrument},
-               actor=actor, territory=membership.circolo, code="instrument_limit", rule="M24")
+        refuse(
+            action,
+            _(
+                "Con questo strumento di pagamento sono già state pagate %(n)s tessere del %(year)s: la "
+                "federazione ne ammette al massimo %(max)s. L'iscrizione è personale: paga con "
+                "uno strumento tuo."
+            )
+            % {"n": others, "year": membership.year, "max": rules.max_per_instrument},
+            actor=actor,
+            territory=membership.circolo,
+            code="instrument_limit",
+            rule="M24",
+        )
     return others
 
 
@@ -111,8 +130,12 @@ def fee_over_cap(membership: Membership, *, on: dt.date | None = None) -> bool:
         for territory, cents, _reason in fee_shares(membership):
             scope = cap_entity_path(territory.path, finance)
             per_scope[scope] = per_scope.get(scope, 0) + cents
-    return any(not check_annual_cap(annual_total_cents(int(membership.person_id), day.year, scope, finance),
-                                    cents, finance).allowed for scope, cents in per_scope.items())
+    return any(
+        not check_annual_cap(
+            annual_total_cents(int(membership.person_id), day.year, scope, finance), cents, finance
+        ).allowed
+        for scope, cents in per_scope.items()
+    )
 
 
 def _contributor_identity(person: Person) -> str:
@@ -122,13 +145,25 @@ def _contributor_identity(person: Person) -> str:
 FEE_OVER_CAP_MESSAGE = _(
     "Non registrare questa quota: sommata agli altri contributi che questa persona ha già versato al partito "
     "quest'anno supererebbe il tetto annuo previsto dalla legge. Non incassare il denaro (o restituiscilo) e "
-    "rivolgiti alla tesoreria.")
+    "rivolgiti alla tesoreria."
+)
 
 
-def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "",
-              payer_name: str = "", prepaid: bool = False, payment_id: int | None = None,
-              paid_at: dt.datetime | None = None, cash_receipt_number: str = "",
-              book_offline: bool = False, enforce_limits: bool = True) -> Membership:
+def mark_paid(
+    *,
+    actor: Any,
+    membership: Membership,
+    method: str,
+    reference: str = "",
+    fingerprint: str = "",
+    payer_name: str = "",
+    prepaid: bool = False,
+    payment_id: int | None = None,
+    paid_at: dt.datetime | None = None,
+    cash_receipt_number: str = "",
+    book_offline: bool = False,
+    enforce_limits: bool = True,
+) -> Membership:
     """applied → paid (rule M13): a card number is assigned; the objection window opens (M18).
 
     Idempotent: marking a paid membership paid again does nothing. `book_offline` books a fee
@@ -141,17 +176,22 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
     if current.status in PAID_STATUSES:
         return current
     if current.status != Status.APPLIED:
-        refuse(action, _("Questa iscrizione è «%(status)s»: non può essere pagata.")
-               % {"status": current.get_status_display()}, actor=actor, territory=current.circolo,
-               code="wrong_state")
+        refuse(
+            action,
+            _("Questa iscrizione è «%(status)s»: non può essere pagata.") % {"status": current.get_status_display()},
+            actor=actor,
+            territory=current.circolo,
+            code="wrong_state",
+        )
     shared = 0
     if enforce_limits:
         shared = check_instrument(actor=actor, membership=current, fingerprint=fingerprint, prepaid=prepaid)
         if fee_over_cap(current, on=timezone.localdate(paid_at)):  # rules F6/F14, fees count
             refuse(action, str(FEE_OVER_CAP_MESSAGE), actor=actor, territory=current.circolo, code="annual_cap")
     with transaction.atomic():
-        locked = (Membership.objects.select_for_update(of=("self",))
-            .select_related("circolo", "person").get(pk=membership.pk))
+        locked = (
+            Membership.objects.select_for_update(of=("self",)).select_related("circolo", "person").get(pk=membership.pk)
+        )
         if locked.status in PAID_STATUSES:
             return locked
         if locked.status != Status.APPLIED:
@@ -161,21 +201,48 @@ def mark_paid(*, actor: Any, membership: Membership, method: str, reference: str
             if fee_over_cap(locked, on=timezone.localdate(paid_at)):
                 raise ValidationError(FEE_OVER_CAP_MESSAGE, code="annual_cap")
         rules = rules_for(locked.circolo)
-        _set_paid(locked, method=method, reference=reference, fingerprint=fingerprint, payer_name=payer_name,
-                  prepaid=prepaid, payment_id=payment_id, paid_at=paid_at, rules=rules,
-                  cash_receipt_number=cash_receipt_number)
+        _set_paid(
+            locked,
+            method=method,
+            reference=reference,
+            fingerprint=fingerprint,
+            payer_name=payer_name,
+            prepaid=prepaid,
+            payment_id=payment_id,
+            paid_at=paid_at,
+            rules=rules,
+            cash_receipt_number=cash_receipt_number,
+        )
         _assign_card_number(locked)
         if book_offline:
             from piazza.membership.payments import book_offline_payment
 
             book_offline_payment(locked, actor=actor)
-        record(action, actor=actor, obj=locked, territory=locked.circolo,
-               data={"method": method, "reference": reference[:80], "card": locked.card_number,
-                     "shared_instrument": shared, "prepaid": prepaid})
-        _timeline(locked.person, actor, "membership.paid",
-                  deferred(gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"),
-                           year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
-                  {"membership": locked.pk})
+        record(
+            action,
+            actor=actor,
+            obj=locked,
+            territory=locked.circolo,
+            data={
+                "method": method,
+                "reference": reference[:80],
+                "card": locked.card_number,
+                "shared_instrument": shared,
+                "prepaid": prepaid,
+            },
+        )
+        _timeline(
+            locked.person,
+            actor,
+            "membership.paid",
+            deferred(
+                gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"),
+                year=locked.year,
+                amount=format_cents(locked.fee_cents),
+                card=locked.card_number,
+            ),
+            {"membership": locked.pk},
+        )
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=actor)
     return locked
 
@@ -193,27 +260,42 @@ def scan_problem(upload: Any) -> str:
     magic = SCAN_TYPES.get(extension)
     if magic is None:
         return _("«%(name)s» non è un PDF, JPEG o PNG: scansiona il modulo in uno di questi formati.") % {
-            "name": upload.name}
+            "name": upload.name
+        }
     if upload.size > SCAN_MAX_BYTES:
         return _("«%(name)s» è troppo grande (%(mb).1f MB): il massimo è 5 MB. Scansiona a risoluzione più bassa.") % {
-            "name": upload.name, "mb": upload.size / 1024 / 1024}
+            "name": upload.name,
+            "mb": upload.size / 1024 / 1024,
+        }
     head = upload.read(len(magic))
     upload.seek(0)
     if head != magic:
         return _("«%(name)s» non contiene davvero un %(kind)s: controlla il file.") % {
-            "name": upload.name, "kind": extension[1:].upper()}
+            "name": upload.name,
+            "kind": extension[1:].upper(),
+        }
     return ""
 
 
-def attach_scans(*, actor: Any, membership: Membership, paper_form: Any = None, signature_scan: Any = None
-                 ) -> Membership:
+def attach_scans(
+    *, actor: Any, membership: Membership, paper_form: Any = None, signature_scan: Any = None
+) -> Membership:
     """The secretary attaches the signed paper form and, optionally, the scanned signature (desk)."""
     action = "membership.attach_scans"
     if not has_role_at(actor, membership.circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
-        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo}, actor=actor,
-               territory=membership.circolo, code="out_of_scope", permission=True)
-    errors = {name: [problem] for name, upload in (("paper_form", paper_form), ("signature_scan", signature_scan))
-              if upload and (problem := scan_problem(upload))}
+        refuse(
+            action,
+            _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": membership.circolo},
+            actor=actor,
+            territory=membership.circolo,
+            code="out_of_scope",
+            permission=True,
+        )
+    errors = {
+        name: [problem]
+        for name, upload in (("paper_form", paper_form), ("signature_scan", signature_scan))
+        if upload and (problem := scan_problem(upload))
+    }
     if errors:
         _refuse_many(action, errors, actor=actor, territory=membership.circolo, code="bad_scan")
     fields = []
@@ -231,9 +313,19 @@ def attach_scans(*, actor: Any, membership: Membership, paper_form: Any = None, 
     return locked
 
 
-def _set_paid(membership: Membership, *, method: str, reference: str, fingerprint: str, payer_name: str,
-              prepaid: bool, payment_id: int | None, paid_at: dt.datetime, rules: Any,
-              cash_receipt_number: str = "") -> None:
+def _set_paid(
+    membership: Membership,
+    *,
+    method: str,
+    reference: str,
+    fingerprint: str,
+    payer_name: str,
+    prepaid: bool,
+    payment_id: int | None,
+    paid_at: dt.datetime,
+    rules: Any,
+    cash_receipt_number: str = "",
+) -> None:
     """applied → paid on a locked row (saved by `_assign_card_number`); the M18 window opens."""
     membership.status = Status.PAID
     membership.paid_at = paid_at
@@ -251,14 +343,23 @@ def _set_paid(membership: Membership, *, method: str, reference: str, fingerprin
 def _flag_instrument(membership: Membership, *, fingerprint: str, prepaid: bool, rules: Any, actor: Any) -> None:
     """M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
     Costs one query when the payment carries a fingerprint, none otherwise."""
-    shared = bool(fingerprint) and (Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint,
-                                                              status__in=PAID_STATUSES)
-                                    .exclude(pk=membership.pk).exists())
+    shared = bool(fingerprint) and (
+        Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint, status__in=PAID_STATUSES)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
     if not (shared or prepaid):
         return
     federation = membership.circolo.parent or membership.circolo
-    signals = [s for s in anomalies.shared_instruments(federation, membership.year, rules_for(federation))
-               if s.key == fingerprint[:128]] if shared else []
+    signals = (
+        [
+            s
+            for s in anomalies.shared_instruments(federation, membership.year, rules_for(federation))
+            if s.key == fingerprint[:128]
+        ]
+        if shared
+        else []
+    )
     if prepaid:
         signals += anomalies.prepaid_instruments(federation, membership.year, rules)
     store_signals(federation=federation, year=membership.year, signals=signals, actor=actor, kinds=None)
@@ -287,22 +388,45 @@ def desk_methods(circolo: Territory) -> list[str]:
 def _check_desk_payment(*, action: str, actor: Any, circolo: Territory, method: str, reference: str) -> None:
     """The refusals of a fee recorded at the circolo, before anything is written (one audit entry)."""
     if not has_role_at(actor, circolo, MEMBERSHIP_ROLES | {Role.TREASURY}):
-        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo}, actor=actor,
-               territory=circolo, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo},
+            actor=actor,
+            territory=circolo,
+            code="out_of_scope",
+            permission=True,
+        )
     allowed = desk_methods(circolo)
     if method == PaymentMethod.CASH and PaymentMethod.CASH not in allowed:
-        refuse(action, _("La tua federazione non ammette le quote in contanti: registra un pagamento tracciabile "
-                         "(%(methods)s).") % {"methods": _method_names(allowed)}, actor=actor, territory=circolo,
-               code="cash_not_allowed", field="method")
+        refuse(
+            action,
+            _("La tua federazione non ammette le quote in contanti: registra un pagamento tracciabile (%(methods)s).")
+            % {"methods": _method_names(allowed)},
+            actor=actor,
+            territory=circolo,
+            code="cash_not_allowed",
+            field="method",
+        )
     if method not in allowed:
-        refuse(action, (_("Al circolo la tua federazione ammette solo: %(methods)s.") % {
-            "methods": _method_names(allowed)}) if allowed else _(
-            "La tua federazione non ammette pagamenti della quota al circolo: la persona paga online."),
-               actor=actor, territory=circolo, code="method_not_allowed", field="method")
+        refuse(
+            action,
+            (_("Al circolo la tua federazione ammette solo: %(methods)s.") % {"methods": _method_names(allowed)})
+            if allowed
+            else _("La tua federazione non ammette pagamenti della quota al circolo: la persona paga online."),
+            actor=actor,
+            territory=circolo,
+            code="method_not_allowed",
+            field="method",
+        )
     if method != PaymentMethod.CASH and not reference.strip():
-        refuse(action, _("Per un pagamento tracciabile indica il riferimento (numero dell'operazione POS o CRO del "
-                         "bonifico)."), actor=actor, territory=circolo, code="reference_required",
-               field="reference")
+        refuse(
+            action,
+            _("Per un pagamento tracciabile indica il riferimento (numero dell'operazione POS o CRO del bonifico)."),
+            actor=actor,
+            territory=circolo,
+            code="reference_required",
+            field="reference",
+        )
 
 
 def _method_names(methods: list[str]) -> str:
@@ -314,17 +438,25 @@ def receipt_number(membership: Membership) -> str:
     return f"R{membership.year}-{membership.circolo_id}-{membership.pk}"
 
 
-def record_payment_at_circolo(*, actor: Any, membership: Membership, method: str, reference: str = "",
-                              fingerprint: str = "", payer_name: str = "") -> Membership:
+def record_payment_at_circolo(
+    *, actor: Any, membership: Membership, method: str, reference: str = "", fingerprint: str = "", payer_name: str = ""
+) -> Membership:
     """The secretary records the fee with a method the federation allows at the desk (issue 11
     item 11: traceable methods, cash where the federation allows it, M24); every method gets a
     numbered receipt (item 12)."""
     action = "membership.record_payment"
     _check_desk_payment(action=action, actor=actor, circolo=membership.circolo, method=method, reference=reference)
     receipt = receipt_number(membership)
-    return mark_paid(actor=actor, membership=membership, method=method, reference=reference or receipt,
-                     fingerprint=instrument_fingerprint(fingerprint), payer_name=payer_name,
-                     cash_receipt_number=receipt, book_offline=True)
+    return mark_paid(
+        actor=actor,
+        membership=membership,
+        method=method,
+        reference=reference or receipt,
+        fingerprint=instrument_fingerprint(fingerprint),
+        payer_name=payer_name,
+        cash_receipt_number=receipt,
+        book_offline=True,
+    )
 
 
 @dataclass
@@ -338,9 +470,18 @@ class DeskPaperForm:
     signature_scan: Any = None
 
 
-def register_at_desk(*, actor: Any, data: JoinData, circolo: Territory, method: str, reference: str = "",
-                     fingerprint: str = "", payer_name: str = "", paper: DeskPaperForm | None = None,
-                     now: dt.datetime | None = None) -> Membership:
+def register_at_desk(
+    *,
+    actor: Any,
+    data: JoinData,
+    circolo: Territory,
+    method: str,
+    reference: str = "",
+    fingerprint: str = "",
+    payer_name: str = "",
+    paper: DeskPaperForm | None = None,
+    now: dt.datetime | None = None,
+) -> Membership:
     """The circolo desk: registration and fee in ONE transaction (issue 11 item 11).
 
     Every refusal (the application's, the fee's: a method the federation does not allow, a
@@ -353,58 +494,116 @@ def register_at_desk(*, actor: Any, data: JoinData, circolo: Territory, method: 
     paper = paper or DeskPaperForm()
     _check_desk_payment(action=action, actor=actor, circolo=circolo, method=method, reference=reference)
     if not (data.email.strip() or data.phone.strip() or paper.collected):
-        refuse(action, _("Senza email indica un cellulare, oppure conferma di aver raccolto il modulo cartaceo "
-                         "firmato."), actor=actor, territory=circolo, code="contact_required", field="email")
+        refuse(
+            action,
+            _("Senza email indica un cellulare, oppure conferma di aver raccolto il modulo cartaceo firmato."),
+            actor=actor,
+            territory=circolo,
+            code="contact_required",
+            field="email",
+        )
     if paper.consents and not paper.collected:
-        refuse(action, _("I consensi si registrano dal modulo cartaceo firmato: conferma di averlo raccolto."),
-               actor=actor, territory=circolo, code="consents_without_paper", field="paper_form_signed")
+        refuse(
+            action,
+            _("I consensi si registrano dal modulo cartaceo firmato: conferma di averlo raccolto."),
+            actor=actor,
+            territory=circolo,
+            code="consents_without_paper",
+            field="paper_form_signed",
+        )
     if unknown := [p for p in paper.consents if p not in Purpose.values]:
-        refuse(action, _("Consenso sconosciuto: %(p)s.") % {"p": ", ".join(unknown)}, actor=actor,
-               territory=circolo, code="unknown_consent", field="consents")
-    checked = _check_application(actor=actor, data=data, circolo=circolo, channel=Channel.CIRCOLO, year=None,
-                                 now=now)
+        refuse(
+            action,
+            _("Consenso sconosciuto: %(p)s.") % {"p": ", ".join(unknown)},
+            actor=actor,
+            territory=circolo,
+            code="unknown_consent",
+            field="consents",
+        )
+    checked = _check_application(actor=actor, data=data, circolo=circolo, channel=Channel.CIRCOLO, year=None, now=now)
     # M24 before the writes: the instrument limit of the year, as the fee would check it.
-    check_instrument(actor=actor, membership=Membership(year=checked.year, circolo=circolo),
-                     fingerprint=instrument_fingerprint(fingerprint), prepaid=False)
+    check_instrument(
+        actor=actor,
+        membership=Membership(year=checked.year, circolo=circolo),
+        fingerprint=instrument_fingerprint(fingerprint),
+        prepaid=False,
+    )
     try:
         # A refusal inside the block rolls everything back; the entry below, written after the
         # rollback, is the one that stays (issue 11 items 11 and 23).
         with caller_records_refusals(), transaction.atomic():
-            membership = _write_application(checked, actor=actor, data=data, circolo=circolo,
-                                            channel=Channel.CIRCOLO, is_renewal=False, registered_by=actor)
-            membership = record_payment_at_circolo(actor=actor, membership=membership, method=method,
-                                                   reference=reference, fingerprint=fingerprint,
-                                                   payer_name=payer_name)
+            membership = _write_application(
+                checked,
+                actor=actor,
+                data=data,
+                circolo=circolo,
+                channel=Channel.CIRCOLO,
+                is_renewal=False,
+                registered_by=actor,
+            )
+            membership = record_payment_at_circolo(
+                actor=actor,
+                membership=membership,
+                method=method,
+                reference=reference,
+                fingerprint=fingerprint,
+                payer_name=payer_name,
+            )
             if paper.collected:
                 membership.paper_form_collected_at = checked.now
                 membership.save(update_fields=["paper_form_collected_at"])
                 for purpose in paper.consents:
                     consent_people_actions.record_consent(
-                        actor=actor, person=membership.person, purpose=purpose, channel=ConsentChannel.PAPER,
-                        text_version=settings.MEMBERSHIP_PAPER_FORM_VERSION, at=checked.now, source="desk",
+                        actor=actor,
+                        person=membership.person,
+                        purpose=purpose,
+                        channel=ConsentChannel.PAPER,
+                        text_version=settings.MEMBERSHIP_PAPER_FORM_VERSION,
+                        at=checked.now,
+                        source="desk",
                         evidence=_("Modulo cartaceo firmato, iscrizione %(year)s, ricevuta %(r)s")
-                        % {"year": membership.year, "r": membership.cash_receipt_number})
+                        % {"year": membership.year, "r": membership.cash_receipt_number},
+                    )
             # The scans last: a file is written to storage only once nothing else can refuse.
             if paper.scan or paper.signature_scan:
-                membership = attach_scans(actor=actor, membership=membership, paper_form=paper.scan,
-                                          signature_scan=paper.signature_scan)
-            record(action, actor=actor, obj=membership, territory=circolo,
-                   data={"method": method, "receipt": membership.cash_receipt_number,
-                         "email": bool(data.email.strip()), "phone": bool(data.phone.strip()),
-                         "paper_form": paper.collected, "consents": sorted(paper.consents)})
+                membership = attach_scans(
+                    actor=actor, membership=membership, paper_form=paper.scan, signature_scan=paper.signature_scan
+                )
+            record(
+                action,
+                actor=actor,
+                obj=membership,
+                territory=circolo,
+                data={
+                    "method": method,
+                    "receipt": membership.cash_receipt_number,
+                    "email": bool(data.email.strip()),
+                    "phone": bool(data.phone.strip()),
+                    "paper_form": paper.collected,
+                    "consents": sorted(paper.consents),
+                },
+            )
             send_receipt(membership=membership)
     except ValidationError as error:
         # Rolled back, the inner refusal's audit entry with it: this one says what was refused.
         with transaction.atomic():
-            record(action, actor=actor, territory=circolo, kind=AuditKind.DENIED,
-                   data={"reason": " ".join(error.messages), "code": _codes(error)})
+            record(
+                action,
+                actor=actor,
+                territory=circolo,
+                kind=AuditKind.DENIED,
+                data={"reason": " ".join(error.messages), "code": _codes(error)},
+            )
         raise
     return membership
 
 
 def _codes(error: ValidationError) -> str:
-    codes = ([e.code for es in error.error_dict.values() for e in es] if hasattr(error, "error_dict")
-             else [e.code for e in error.error_list])
+    codes = (
+        [e.code for es in error.error_dict.values() for e in es]
+        if hasattr(error, "error_dict")
+        else [e.code for e in error.error_list]
+    )
     return ",".join(sorted({str(c) for c in codes if c})) or "invalid"
 
 
@@ -420,14 +619,21 @@ def send_receipt(*, membership: Membership) -> bool:
     pdf = receipts_pdf([membership])
     message = EmailMessage(
         _("Ricevuta della quota di iscrizione %(year)s") % {"year": membership.year},
-        _("Ciao %(name)s,\nin allegato la ricevuta n. %(r)s della quota di iscrizione %(year)s versata al "
-          "%(circolo)s.") % {"name": membership.person.first_name, "r": number, "year": membership.year,
-                              "circolo": membership.circolo.name},
-        settings.DEFAULT_FROM_EMAIL, [address])
+        _("Ciao %(name)s,\nin allegato la ricevuta n. %(r)s della quota di iscrizione %(year)s versata al %(circolo)s.")
+        % {
+            "name": membership.person.first_name,
+            "r": number,
+            "year": membership.year,
+            "circolo": membership.circolo.name,
+        },
+        settings.DEFAULT_FROM_EMAIL,
+        [address],
+    )
     message.attach(f"ricevuta-{number}.pdf", pdf, "application/pdf")
     transaction.on_commit(message.send)
-    record("membership.send_receipt", actor=None, obj=membership, territory=membership.circolo,
-           data={"receipt": number})
+    record(
+        "membership.send_receipt", actor=None, obj=membership, territory=membership.circolo, data={"receipt": number}
+    )
     return True
 
 
@@ -450,29 +656,57 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
     prepaid = bool(metadata.get("prepaid", False))
     now = timezone.now()
     with transaction.atomic():
-        locked = (Membership.objects.select_for_update(of=("self",))
-            .select_related("circolo", "person").get(pk=membership.pk))
+        locked = (
+            Membership.objects.select_for_update(of=("self",)).select_related("circolo", "person").get(pk=membership.pk)
+        )
         if locked.status in PAID_STATUSES:
             return locked
         if locked.status != Status.APPLIED:
-            record("membership.payment_after_end", actor=None, obj=locked, territory=locked.circolo,
-                   kind=AuditKind.DENIED, data={"payment": payment.pk, "status": locked.status,
-                                                "reason": "fee paid for a closed application: refund it"})
+            record(
+                "membership.payment_after_end",
+                actor=None,
+                obj=locked,
+                territory=locked.circolo,
+                kind=AuditKind.DENIED,
+                data={
+                    "payment": payment.pk,
+                    "status": locked.status,
+                    "reason": "fee paid for a closed application: refund it",
+                },
+            )
             return locked
         lock_contributor(_contributor_identity(locked.person))
         if fee_over_cap(locked, on=timezone.localdate(now)):
             # Rules F6/F14: the money arrived but may not be kept. Never raise inside the payments
             # transaction (the payment must be booked): the application stays unpaid and the
             # treasury refunds, as for a fee paid after the application ended.
-            record("membership.fee_over_cap", actor=None, obj=locked, territory=locked.circolo,
-                   kind=AuditKind.DENIED, data={"payment": payment.pk, "code": "annual_cap", "rule": "F6/F14",
-                                                "reason": "fee over the yearly cap on contributions: refund it"})
+            record(
+                "membership.fee_over_cap",
+                actor=None,
+                obj=locked,
+                territory=locked.circolo,
+                kind=AuditKind.DENIED,
+                data={
+                    "payment": payment.pk,
+                    "code": "annual_cap",
+                    "rule": "F6/F14",
+                    "reason": "fee over the yearly cap on contributions: refund it",
+                },
+            )
             return locked
         rules = rules_for(locked.circolo)
         blocked = CardBlock.objects.filter(person_id=locked.person_id, lifted_at__isnull=True).exists()
-        _set_paid(locked, method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
-                  reference=payment.provider_reference or f"payment:{payment.pk}", fingerprint=fingerprint,
-                  payer_name=payment.payer_name, prepaid=prepaid, payment_id=payment.pk, paid_at=now, rules=rules)
+        _set_paid(
+            locked,
+            method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
+            reference=payment.provider_reference or f"payment:{payment.pk}",
+            fingerprint=fingerprint,
+            payer_name=payment.payer_name,
+            prepaid=prepaid,
+            payment_id=payment.pk,
+            paid_at=now,
+            rules=rules,
+        )
         deliver = locked.channel != Channel.CIRCOLO and not blocked
         if deliver:  # rule M13: the digital card is delivered online at once
             locked.status = Status.EFFECTIVE
@@ -481,14 +715,32 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
         _assign_card_number(locked)
         if deliver and locked.person.voting_circolo_id is None:
             Person.objects.filter(pk=locked.person_id).update(voting_circolo=locked.circolo)  # rule M11
-        record("membership.mark_paid", actor=None, obj=locked, territory=locked.circolo,
-               data={"method": locked.payment_method, "payment": payment.pk, "card": locked.card_number,
-                     "prepaid": prepaid, "delivery": locked.delivery, "card_blocked": blocked})
-        msgid = (gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
-                 if deliver else gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s"))
-        _timeline(locked.person, None, "membership.paid",
-                  deferred(msgid, year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
-                  {"membership": locked.pk})
+        record(
+            "membership.mark_paid",
+            actor=None,
+            obj=locked,
+            territory=locked.circolo,
+            data={
+                "method": locked.payment_method,
+                "payment": payment.pk,
+                "card": locked.card_number,
+                "prepaid": prepaid,
+                "delivery": locked.delivery,
+                "card_blocked": blocked,
+            },
+        )
+        msgid = (
+            gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
+            if deliver
+            else gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s")
+        )
+        _timeline(
+            locked.person,
+            None,
+            "membership.paid",
+            deferred(msgid, year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
+            {"membership": locked.pk},
+        )
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=None)
     from piazza.membership.tasks import send_card_email
 
@@ -510,20 +762,33 @@ def after_yearly_debit(*, payment: Any, first: Membership) -> Membership | None:
     year = first.year + charge_cycle(payment) - 1
 
     def unmatched(reason: str) -> None:
-        record("membership.sepa_debit_unmatched", actor=None, obj=first, territory=first.circolo,
-               kind=AuditKind.DENIED, data={"payment": payment.pk, "year": year, "reason": reason,
-                                            "todo": "refund"})
+        record(
+            "membership.sepa_debit_unmatched",
+            actor=None,
+            obj=first,
+            territory=first.circolo,
+            kind=AuditKind.DENIED,
+            data={"payment": payment.pk, "year": year, "reason": reason, "todo": "refund"},
+        )
 
-    current = (Membership.objects.filter(person_id=first.person_id, year=year, status__in=LIVE_STATUSES)
-               .select_related("circolo", "person").first())
+    current = (
+        Membership.objects.filter(person_id=first.person_id, year=year, status__in=LIVE_STATUSES)
+        .select_related("circolo", "person")
+        .first()
+    )
     if current is None:
-        latest = (Membership.objects.filter(person_id=first.person_id, status__in=PAID_STATUSES, year__lt=year)
-                  .select_related("circolo", "person").order_by("-year").first()) or first
+        latest = (
+            Membership.objects.filter(person_id=first.person_id, status__in=PAID_STATUSES, year__lt=year)
+            .select_related("circolo", "person")
+            .order_by("-year")
+            .first()
+        ) or first
         try:
             # Inside the payments transaction: the refusal is caught and `unmatched` records it there.
             with caller_records_refusals(), transaction.atomic():
-                current = renew_membership(actor=None, previous=latest, year=year, declarations_accepted=True,
-                                           art9_authorised=True)
+                current = renew_membership(
+                    actor=None, previous=latest, year=year, declarations_accepted=True, art9_authorised=True
+                )
         except ValidationError as error:
             unmatched("; ".join(error.messages))
             return None
@@ -531,8 +796,10 @@ def after_yearly_debit(*, payment: Any, first: Membership) -> Membership | None:
         unmatched(_("La quota %(year)s risulta già pagata.") % {"year": year})
         return current
     if current.fee_cents != payment.amount_cents:
-        unmatched(_("Addebitati %(paid)s, ma la quota %(year)s è %(fee)s.")
-                  % {"paid": format_cents(payment.amount_cents), "year": year, "fee": format_cents(current.fee_cents)})
+        unmatched(
+            _("Addebitati %(paid)s, ma la quota %(year)s è %(fee)s.")
+            % {"paid": format_cents(payment.amount_cents), "year": year, "fee": format_cents(current.fee_cents)}
+        )
         return None
     return after_online_payment(payment=payment, membership=current)
 

@@ -58,16 +58,30 @@ def start_renewal_campaign(*, actor: Any, territory: Territory, year: int) -> in
     """
     action = "membership.start_renewal_campaign"
     if not has_role_at(actor, territory, MEMBERSHIP_ROLES):
-        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": territory}, actor=actor,
-               territory=territory, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
+        )
     if schedule_for(year) is None:
-        refuse(action, _("Le quote del %(year)s non sono ancora fissate: la campagna non può partire.")
-               % {"year": year}, actor=actor, territory=territory, code="no_schedule")
+        refuse(
+            action,
+            _("Le quote del %(year)s non sono ancora fissate: la campagna non può partire.") % {"year": year},
+            actor=actor,
+            territory=territory,
+            code="no_schedule",
+        )
     renewed = Membership.objects.filter(year=year, status__in=LIVE_STATUSES).values("person_id")
     already = RenewalReminder.objects.filter(year=year).values("previous_id")
-    previous = (Membership.objects.filter(circolo__path__startswith=territory.path, year=year - 1,
-                                          status__in=PAID_STATUSES)
-                .exclude(person_id__in=renewed).exclude(pk__in=already).values_list("pk", flat=True))
+    previous = (
+        Membership.objects.filter(circolo__path__startswith=territory.path, year=year - 1, status__in=PAID_STATUSES)
+        .exclude(person_id__in=renewed)
+        .exclude(pk__in=already)
+        .values_list("pk", flat=True)
+    )
     ids = list(previous)
     from piazza.membership.tasks import send_renewal_reminder as task
 
@@ -93,7 +107,10 @@ def yearly_debit_problem(previous: Membership, schedule: Any, year: int) -> str:
     quote = quote_for(fee_schedule, previous.circolo, person.birth_date, schedule.next_charge_on)
     if quote.total_cents != schedule.amount_cents:
         return _("la quota %(year)s è %(fee)s invece di %(old)s") % {
-            "year": year, "fee": format_cents(quote.total_cents), "old": format_cents(schedule.amount_cents)}
+            "year": year,
+            "fee": format_cents(quote.total_cents),
+            "old": format_cents(schedule.amount_cents),
+        }
     return ""
 
 
@@ -115,42 +132,73 @@ def send_renewal_reminder(*, membership_id: int, year: int) -> int:
         if not created:
             return 0
         link = settings.SITE_URL.rstrip("/") + reverse("membership:renew", args=[renewal_token(previous, year)])
-        names = {"name": previous.person.first_name, "prev": previous.year, "circolo": previous.circolo.name,
-                 "year": year, "link": link}
+        names = {
+            "name": previous.person.first_name,
+            "prev": previous.year,
+            "circolo": previous.circolo.name,
+            "year": year,
+            "link": link,
+        }
         schedule = active_yearly_schedule(previous.person)
         problem = yearly_debit_problem(previous, schedule, year) if schedule is not None else ""
         if schedule is not None and not problem:
             from piazza.payments.links import cancel_schedule_url
 
             subject = _("La tua tessera %(year)s si rinnova con l'addebito SEPA") % {"year": year}
-            body = _("Ciao %(name)s,\nil %(date)s addebiteremo %(amount)s sul tuo conto per la tessera %(year)s del "
-                     "%(circolo)s, come hai scelto. Se nel frattempo qualcosa è cambiato (ti sei iscritto a un altro "
-                     "partito, hai cambiato residenza) o non vuoi più rinnovare, annulla l'addebito con un clic: "
-                     "%(cancel)s") % {**names, "date": schedule.next_charge_on.strftime("%d/%m/%Y"),
-                                      "amount": format_cents(schedule.amount_cents),
-                                      "cancel": cancel_schedule_url(schedule.token)}
+            body = _(
+                "Ciao %(name)s,\nil %(date)s addebiteremo %(amount)s sul tuo conto per la tessera %(year)s del "
+                "%(circolo)s, come hai scelto. Se nel frattempo qualcosa è cambiato (ti sei iscritto a un altro "
+                "partito, hai cambiato residenza) o non vuoi più rinnovare, annulla l'addebito con un clic: "
+                "%(cancel)s"
+            ) % {
+                **names,
+                "date": schedule.next_charge_on.strftime("%d/%m/%Y"),
+                "amount": format_cents(schedule.amount_cents),
+                "cancel": cancel_schedule_url(schedule.token),
+            }
         else:
             if schedule is not None:
                 from piazza.payments.actions.recurring import cancel_schedule
 
                 cancel_schedule(actor=None, schedule=schedule, via="membership", reason=problem)
             subject = _("Rinnova la tua tessera %(year)s") % {"year": year}
-            body = _("Ciao %(name)s,\nla tua tessera %(prev)s del %(circolo)s sta per scadere. Rinnovala per il "
-                     "%(year)s con un clic: %(link)s\n\nPuoi scegliere anche l'addebito SEPA annuale.") % names
+            body = (
+                _(
+                    "Ciao %(name)s,\nla tua tessera %(prev)s del %(circolo)s sta per scadere. Rinnovala per il "
+                    "%(year)s con un clic: %(link)s\n\nPuoi scegliere anche l'addebito SEPA annuale."
+                )
+                % names
+            )
             if problem:
-                body += "\n" + (_("L'addebito SEPA annuale è stato sospeso perché %(why)s: rinnova dal link qui "
-                                   "sopra.") % {"why": problem})
+                body += "\n" + (
+                    _("L'addebito SEPA annuale è stato sospeso perché %(why)s: rinnova dal link qui sopra.")
+                    % {"why": problem}
+                )
         transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email.value]))
-        record("membership.renewal_reminder", actor=None, obj=previous, territory=previous.circolo,
-               data={"year": year, "sepa_yearly": schedule is not None and not problem, "sepa_stopped": problem})
+        record(
+            "membership.renewal_reminder",
+            actor=None,
+            obj=previous,
+            territory=previous.circolo,
+            data={"year": year, "sepa_yearly": schedule is not None and not problem, "sepa_stopped": problem},
+        )
     return 1
 
 
-def renew_membership(*, actor: Any, previous: Membership, year: int, declarations_accepted: bool,
-                     art9_authorised: bool, member_of_other_party: bool = False,
-                     citizenship: str | None = None, has_residence_permit: bool = False,
-                     residence_street: str | None = None, residence_cap: str | None = None,
-                     now: dt.datetime | None = None) -> Membership:
+def renew_membership(
+    *,
+    actor: Any,
+    previous: Membership,
+    year: int,
+    declarations_accepted: bool,
+    art9_authorised: bool,
+    member_of_other_party: bool = False,
+    citizenship: str | None = None,
+    has_residence_permit: bool = False,
+    residence_street: str | None = None,
+    residence_cap: str | None = None,
+    now: dt.datetime | None = None,
+) -> Membership:
     """One-click renewal: last year's data and circolo, with what may have changed asked again —
     citizenship and the residence permit (M2: a permit may have expired), the address, the
     declarations (M15) and the art. 9 authorisation (M4). The same checks as joining apply."""
@@ -158,14 +206,24 @@ def renew_membership(*, actor: Any, previous: Membership, year: int, declaration
     email = person.primary_email
     phone = person.primary_phone
     data = JoinData(
-        first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date or dt.date.min,
-        codice_fiscale=person.codice_fiscale, citizenship=citizenship or person.citizenship, sex=person.sex,
-        birth_comune=person.birth_comune, birth_country=person.birth_country,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        birth_date=person.birth_date or dt.date.min,
+        codice_fiscale=person.codice_fiscale,
+        citizenship=citizenship or person.citizenship,
+        sex=person.sex,
+        birth_comune=person.birth_comune,
+        birth_country=person.birth_country,
         residence_street=person.residence_street if residence_street is None else residence_street,
         residence_cap=person.residence_cap if residence_cap is None else residence_cap,
-        residence_comune=person.residence_comune, email=email.value if email else "",
-        phone=phone.value if phone else "", has_residence_permit=has_residence_permit,
-        member_of_other_party=member_of_other_party, declarations_accepted=declarations_accepted,
-        art9_authorised=art9_authorised)
-    return apply_for_membership(actor=actor, data=data, circolo=previous.circolo, channel=Channel.RENEWAL,
-                                year=year, now=now, is_renewal=True)
+        residence_comune=person.residence_comune,
+        email=email.value if email else "",
+        phone=phone.value if phone else "",
+        has_residence_permit=has_residence_permit,
+        member_of_other_party=member_of_other_party,
+        declarations_accepted=declarations_accepted,
+        art9_authorised=art9_authorised,
+    )
+    return apply_for_membership(
+        actor=actor, data=data, circolo=previous.circolo, channel=Channel.RENEWAL, year=year, now=now, is_renewal=True
+    )

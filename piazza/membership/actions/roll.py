@@ -33,21 +33,50 @@ from ._guards import GUARANTEE_ROLES, MEMBERSHIP_ROLES
 # --- Certified rolls (M16, M17, M22) ----------------------------------------------------
 
 
-def create_congress(*, actor: Any, territory: Territory, name: str, cut_off: dt.datetime,
-                    membership_years: list[int], require_effective: bool = True) -> Congress:
+def create_congress(
+    *,
+    actor: Any,
+    territory: Territory,
+    name: str,
+    cut_off: dt.datetime,
+    membership_years: list[int],
+    require_effective: bool = True,
+) -> Congress:
     action = "membership.create_congress"
     if not has_role_at(actor, territory, {Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE}):
-        refuse(action, _("Non hai un ruolo di organizzazione su %(t)s.") % {"t": territory}, actor=actor,
-               territory=territory, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai un ruolo di organizzazione su %(t)s.") % {"t": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
+        )
     if not name.strip() or not membership_years:
-        refuse(action, _("Indica il nome del congresso e gli anni di tesseramento validi."), actor=actor,
-               territory=territory, code="required", field="name")
+        refuse(
+            action,
+            _("Indica il nome del congresso e gli anni di tesseramento validi."),
+            actor=actor,
+            territory=territory,
+            code="required",
+            field="name",
+        )
     with transaction.atomic():
-        congress = Congress.objects.create(territory=territory, name=name.strip(), cut_off=cut_off,
-                                           membership_years=sorted(membership_years),
-                                           require_effective=require_effective, created_by=actor)
-        record(action, actor=actor, obj=congress, territory=territory,
-               data={"cut_off": cut_off.isoformat(), "years": membership_years})
+        congress = Congress.objects.create(
+            territory=territory,
+            name=name.strip(),
+            cut_off=cut_off,
+            membership_years=sorted(membership_years),
+            require_effective=require_effective,
+            created_by=actor,
+        )
+        record(
+            action,
+            actor=actor,
+            obj=congress,
+            territory=territory,
+            data={"cut_off": cut_off.isoformat(), "years": membership_years},
+        )
     return congress
 
 
@@ -58,8 +87,11 @@ def roll_members(congress: Congress, circolo: Territory) -> list[Any]:
     A congress may accept more than one membership year: a person paid up in two of them is
     one voter, entered with the membership of the latest year (one entry per person)."""
     qs = Membership.objects.filter(
-        circolo=circolo, year__in=congress.membership_years, status__in=PAID_STATUSES,
-        paid_at__isnull=False, paid_at__lte=congress.cut_off,
+        circolo=circolo,
+        year__in=congress.membership_years,
+        status__in=PAID_STATUSES,
+        paid_at__isnull=False,
+        paid_at__lte=congress.cut_off,
     )
     if congress.require_effective:
         qs = qs.filter(status=Status.EFFECTIVE, effective_at__lte=congress.cut_off)
@@ -84,18 +116,39 @@ def compute_roll(*, actor: Any, congress: Congress, circolo: Territory) -> Roll:
     """Freeze a new version of a circolo's roll; refused once a version is signed (M16)."""
     action = "membership.compute_roll"
     if not has_role_at(actor, circolo, MEMBERSHIP_ROLES | GUARANTEE_ROLES):
-        refuse(action, _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo}, actor=actor,
-               territory=circolo, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai un ruolo di tesseramento su %(t)s.") % {"t": circolo},
+            actor=actor,
+            territory=circolo,
+            code="out_of_scope",
+            permission=True,
+        )
     if not circolo.is_within(congress.territory):
-        refuse(action, _("Il %(c)s non partecipa a questo congresso.") % {"c": circolo}, actor=actor,
-               territory=circolo, code="outside_congress")
-    signed = Roll.objects.filter(congress=congress, circolo=circolo).exclude(
-        status__in=[RollStatus.FROZEN, RollStatus.SUPERSEDED]).first()
+        refuse(
+            action,
+            _("Il %(c)s non partecipa a questo congresso.") % {"c": circolo},
+            actor=actor,
+            territory=circolo,
+            code="outside_congress",
+        )
+    signed = (
+        Roll.objects.filter(congress=congress, circolo=circolo)
+        .exclude(status__in=[RollStatus.FROZEN, RollStatus.SUPERSEDED])
+        .first()
+    )
     if signed is not None:
-        refuse(action, _("L'anagrafe del %(c)s è già stata firmata (versione %(v)s, impronta %(h)s): non si può più "
-                         "modificare. Una correzione passa per la commissione di garanzia.")
-               % {"c": circolo.name, "v": signed.version, "h": signed.content_hash[:12]},
-               actor=actor, territory=circolo, code="roll_signed")
+        refuse(
+            action,
+            _(
+                "L'anagrafe del %(c)s è già stata firmata (versione %(v)s, impronta %(h)s): non si può più "
+                "modificare. Una correzione passa per la commissione di garanzia."
+            )
+            % {"c": circolo.name, "v": signed.version, "h": signed.content_hash[:12]},
+            actor=actor,
+            territory=circolo,
+            code="roll_signed",
+        )
     with transaction.atomic():
         previous = list(Roll.objects.select_for_update().filter(congress=congress, circolo=circolo))
         signed_now = [r for r in previous if r.status not in (RollStatus.FROZEN, RollStatus.SUPERSEDED)]
@@ -103,21 +156,36 @@ def compute_roll(*, actor: Any, congress: Congress, circolo: Territory) -> Roll:
             raise ValidationError(_("L'anagrafe è stata appena firmata: non si può più modificare."))
         version = max((r.version for r in previous), default=0) + 1
         Roll.objects.filter(congress=congress, circolo=circolo, status=RollStatus.FROZEN).update(
-            status=RollStatus.SUPERSEDED)
-        roll = Roll.objects.create(congress=congress, circolo=circolo, version=version, content_hash="",
-                                   member_count=0, computed_by=actor)
+            status=RollStatus.SUPERSEDED
+        )
+        roll = Roll.objects.create(
+            congress=congress, circolo=circolo, version=version, content_hash="", member_count=0, computed_by=actor
+        )
         entries = [
-            RollEntry(roll=roll, person=m.person, membership=m, card_number=m.card_number,
-                      last_name=m.person.last_name, first_name=m.person.first_name,
-                      birth_date=m.person.birth_date, paid_at=m.paid_at, effective_at=m.effective_at)
+            RollEntry(
+                roll=roll,
+                person=m.person,
+                membership=m,
+                card_number=m.card_number,
+                last_name=m.person.last_name,
+                first_name=m.person.first_name,
+                birth_date=m.person.birth_date,
+                paid_at=m.paid_at,
+                effective_at=m.effective_at,
+            )
             for m in roll_members(congress, circolo)
         ]
         RollEntry.objects.bulk_create(entries, batch_size=1000)
         roll.content_hash = hash_entries(congress, circolo, entries)
         roll.member_count = len(entries)
         roll.save(update_fields=["content_hash", "member_count"])
-        record(action, actor=actor, obj=roll, territory=circolo,
-               data={"version": version, "members": len(entries), "hash": roll.content_hash})
+        record(
+            action,
+            actor=actor,
+            obj=roll,
+            territory=circolo,
+            data={"version": version, "members": len(entries), "hash": roll.content_hash},
+        )
     return roll
 
 
@@ -148,18 +216,23 @@ def roll_minimum(roll: Roll) -> MinimumCheck:
     params = rules_for(circolo)
     if circolo.kind == Kind.ONLINE:
         required, counted = params.min_members_online, roll.member_count
-        message = _("Un circolo online deve avere almeno %(min)s iscritti per certificare l'anagrafe: questa "
-                    "versione ne conta %(n)s. Non si può firmare né ratificare finché non li raggiunge.")
+        message = _(
+            "Un circolo online deve avere almeno %(min)s iscritti per certificare l'anagrafe: questa "
+            "versione ne conta %(n)s. Non si può firmare né ratificare finché non li raggiunge."
+        )
     elif circolo.kind == Kind.PUNTO_PD:
         required = params.min_members_punto_pd
         per_comune: dict[int, int] = {}
         for comune_id in roll.entries.exclude(person__residence_comune__isnull=True).values_list(
-                "person__residence_comune", flat=True):
+            "person__residence_comune", flat=True
+        ):
             per_comune[comune_id] = per_comune.get(comune_id, 0) + 1
         counted = max(per_comune.values(), default=0)
-        message = _("Un Punto PD deve riunire almeno %(min)s persone dello stesso comune per certificare "
-                    "l'anagrafe: in questa versione ne risultano al massimo %(n)s residenti nello stesso comune. "
-                    "Non si può firmare né ratificare finché non le raggiunge.")
+        message = _(
+            "Un Punto PD deve riunire almeno %(min)s persone dello stesso comune per certificare "
+            "l'anagrafe: in questa versione ne risultano al massimo %(n)s residenti nello stesso comune. "
+            "Non si può firmare né ratificare finché non le raggiunge."
+        )
     else:
         return MinimumCheck(0, roll.member_count, "")
     return MinimumCheck(required, counted, message % {"min": required, "n": counted})
@@ -176,15 +249,31 @@ def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
     Refused while an online circolo or a Punto PD is below its minimum (M12)."""
     action = "membership.sign_off_roll"
     if not has_role_at(actor, roll.circolo, MEMBERSHIP_ROLES):
-        refuse(action, _("Firma l'anagrafe il circolo."), actor=actor, territory=roll.circolo,
-               code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Firma l'anagrafe il circolo."),
+            actor=actor,
+            territory=roll.circolo,
+            code="out_of_scope",
+            permission=True,
+        )
     if roll.status != RollStatus.FROZEN:
-        refuse(action, _("Si firma solo l'ultima versione calcolata (questa è «%(s)s»).")
-               % {"s": roll.get_status_display()}, actor=actor, territory=roll.circolo, code="wrong_state")
+        refuse(
+            action,
+            _("Si firma solo l'ultima versione calcolata (questa è «%(s)s»).") % {"s": roll.get_status_display()},
+            actor=actor,
+            territory=roll.circolo,
+            code="wrong_state",
+        )
     _refuse_below_minimum(action, roll, actor=actor, territory=roll.circolo)
     if not verify_roll(roll):
-        refuse(action, _("L'impronta dell'anagrafe non corrisponde al contenuto: ricalcolala."), actor=actor,
-               territory=roll.circolo, code="hash_mismatch")
+        refuse(
+            action,
+            _("L'impronta dell'anagrafe non corrisponde al contenuto: ricalcolala."),
+            actor=actor,
+            territory=roll.circolo,
+            code="hash_mismatch",
+        )
     with transaction.atomic():
         roll.status = RollStatus.SIGNED
         roll.signed_at = timezone.now()
@@ -194,8 +283,9 @@ def sign_off_roll(*, actor: Any, roll: Roll) -> Roll:
     return roll
 
 
-def record_roll_vote(*, actor: Any, roll: Roll, members_total: int, votes_for: int, votes_against: int,
-                     abstentions: int, note: str = "") -> RollVote:
+def record_roll_vote(
+    *, actor: Any, roll: Roll, members_total: int, votes_for: int, votes_against: int, abstentions: int, note: str = ""
+) -> RollVote:
     """Rule M16: the provincial guarantee commission ratifies by 2/3 of its members; otherwise
     the roll goes to the regional commission, which decides by majority of the votes cast."""
     action = "membership.record_roll_vote"
@@ -204,27 +294,53 @@ def record_roll_vote(*, actor: Any, roll: Roll, members_total: int, votes_for: i
     elif roll.status == RollStatus.REFERRED:
         level, commission = RollVote.Level.REGIONAL, roll.circolo.ancestor_at(Level.REGION)
     else:
-        refuse(action, _("Si vota un'anagrafe firmata dal circolo (questa è «%(s)s»).")
-               % {"s": roll.get_status_display()}, actor=actor, territory=roll.circolo, code="wrong_state")
+        refuse(
+            action,
+            _("Si vota un'anagrafe firmata dal circolo (questa è «%(s)s»).") % {"s": roll.get_status_display()},
+            actor=actor,
+            territory=roll.circolo,
+            code="wrong_state",
+        )
         raise AssertionError
     assert commission is not None
     if not has_role_at(actor, commission, GUARANTEE_ROLES):
-        refuse(action, _("Registra il voto la commissione di garanzia di %(t)s.") % {"t": commission}, actor=actor,
-               territory=commission, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Registra il voto la commissione di garanzia di %(t)s.") % {"t": commission},
+            actor=actor,
+            territory=commission,
+            code="out_of_scope",
+            permission=True,
+        )
     if members_total <= 0 or votes_for + votes_against + abstentions > members_total:
-        refuse(action, _("I voti (%(v)s) non possono superare i componenti della commissione (%(m)s).")
-               % {"v": votes_for + votes_against + abstentions, "m": members_total}, actor=actor,
-               territory=commission, code="bad_count", field="members_total")
+        refuse(
+            action,
+            _("I voti (%(v)s) non possono superare i componenti della commissione (%(m)s).")
+            % {"v": votes_for + votes_against + abstentions, "m": members_total},
+            actor=actor,
+            territory=commission,
+            code="bad_count",
+            field="members_total",
+        )
     # Provincial: two thirds of the commission's members; regional: majority of votes cast.
-    passed = (votes_for * 3 >= members_total * 2 if level == RollVote.Level.PROVINCIAL
-              else votes_for > votes_against)
+    passed = votes_for * 3 >= members_total * 2 if level == RollVote.Level.PROVINCIAL else votes_for > votes_against
     if passed:  # a ratification certifies the roll: rule M12 again (the minimum may have risen since signing)
         _refuse_below_minimum(action, roll, actor=actor, territory=commission)
     now = timezone.now()
     with transaction.atomic():
-        vote = RollVote.objects.create(roll=roll, level=level, commission=commission, members_total=members_total,
-                                       votes_for=votes_for, votes_against=votes_against, abstentions=abstentions,
-                                       passed=passed, content_hash=roll.content_hash, note=note, recorded_by=actor)
+        vote = RollVote.objects.create(
+            roll=roll,
+            level=level,
+            commission=commission,
+            members_total=members_total,
+            votes_for=votes_for,
+            votes_against=votes_against,
+            abstentions=abstentions,
+            passed=passed,
+            content_hash=roll.content_hash,
+            note=note,
+            recorded_by=actor,
+        )
         if passed:
             roll.status = RollStatus.RATIFIED
         elif level == RollVote.Level.PROVINCIAL:
@@ -233,7 +349,19 @@ def record_roll_vote(*, actor: Any, roll: Roll, members_total: int, votes_for: i
             roll.status = RollStatus.REJECTED
         roll.decided_at = now
         roll.save(update_fields=["status", "decided_at"])
-        record(action, actor=actor, obj=roll, territory=commission,
-               data={"level": level, "for": votes_for, "against": votes_against, "abstentions": abstentions,
-                     "members": members_total, "passed": passed, "status": roll.status})
+        record(
+            action,
+            actor=actor,
+            obj=roll,
+            territory=commission,
+            data={
+                "level": level,
+                "for": votes_for,
+                "against": votes_against,
+                "abstentions": abstentions,
+                "members": members_total,
+                "passed": passed,
+                "status": roll.status,
+            },
+        )
     return vote

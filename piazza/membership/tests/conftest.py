@@ -25,7 +25,10 @@ YEAR = testing_clock.today().year
 @pytest.fixture
 def schedule(tree: Any) -> FeeSchedule:
     return FeeSchedule.objects.create(
-        year=YEAR, base_fee_cents=1500, national_surcharge_cents=500, regional_deadline=dt.date(YEAR, 1, 10),
+        year=YEAR,
+        base_fee_cents=1500,
+        national_surcharge_cents=500,
+        regional_deadline=dt.date(YEAR, 1, 10),
         opens_at=timezone.make_aware(dt.datetime(YEAR - 1, 11, 1)),
         closes_at=timezone.make_aware(dt.datetime(YEAR, 12, 31, 23, 59, 59)),
     )
@@ -40,21 +43,35 @@ FIRST = ["Giulia", "Marco", "Anna", "Luca", "Sara", "Paolo", "Elena", "Franco", 
 LAST = ["Rossi", "Bianchi", "Verdi", "Ferrari", "Russo", "Esposito", "Romano", "Gallo", "Conti", "Greco"]
 
 
-def join_data(*, birth_date: dt.date | None = None, sex: str = "F", first: str | None = None,
-              last: str | None = None, **overrides: Any) -> JoinData:
+def join_data(
+    *,
+    birth_date: dt.date | None = None,
+    sex: str = "F",
+    first: str | None = None,
+    last: str | None = None,
+    **overrides: Any,
+) -> JoinData:
     _counter["n"] += 1
     n = _counter["n"]
     first = first or FIRST[n % 10]
     last = last or f"{LAST[(n // 10) % 10]}"
     birth_date = birth_date or dt.date(1980, 1, 1) + dt.timedelta(days=37 * n)
     comune = bologna()
-    cf = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth_date,
-                             belfiore=comune.belfiore)
+    cf = make_codice_fiscale(first_name=first, last_name=last, sex=sex, birth_date=birth_date, belfiore=comune.belfiore)
     values: dict[str, Any] = {
-        "first_name": first, "last_name": last, "birth_date": birth_date, "codice_fiscale": cf, "sex": sex,
-        "birth_comune": comune, "residence_street": f"Via Indipendenza {n}", "residence_cap": "40121",
-        "residence_comune": comune, "email": f"persona{n}@example.org", "phone": "",
-        "declarations_accepted": True, "art9_authorised": True,
+        "first_name": first,
+        "last_name": last,
+        "birth_date": birth_date,
+        "codice_fiscale": cf,
+        "sex": sex,
+        "birth_comune": comune,
+        "residence_street": f"Via Indipendenza {n}",
+        "residence_cap": "40121",
+        "residence_comune": comune,
+        "email": f"persona{n}@example.org",
+        "phone": "",
+        "declarations_accepted": True,
+        "art9_authorised": True,
     }
     values.update(overrides)
     return JoinData(**values)
@@ -65,15 +82,28 @@ def now_in_year() -> dt.datetime:
 
 
 def join(tree: Any, circolo: Any = None, *, now: dt.datetime | None = None, **overrides: Any) -> Membership:
-    return apply_for_membership(actor=None, data=join_data(**overrides), circolo=circolo or tree.bologna_centro,
-                                channel=Channel.ONLINE, year=YEAR, now=now or now_in_year())
+    return apply_for_membership(
+        actor=None,
+        data=join_data(**overrides),
+        circolo=circolo or tree.bologna_centro,
+        channel=Channel.ONLINE,
+        year=YEAR,
+        now=now or now_in_year(),
+    )
 
 
-def paid(tree: Any, circolo: Any = None, *, fingerprint: str = "", paid_at: dt.datetime | None = None,
-         **overrides: Any) -> Membership:
+def paid(
+    tree: Any, circolo: Any = None, *, fingerprint: str = "", paid_at: dt.datetime | None = None, **overrides: Any
+) -> Membership:
     m = join(tree, circolo, **overrides)
-    return mark_paid(actor=None, membership=m, method=PaymentMethod.CARD, reference="test",
-                     fingerprint=fingerprint, paid_at=paid_at or now_in_year())
+    return mark_paid(
+        actor=None,
+        membership=m,
+        method=PaymentMethod.CARD,
+        reference="test",
+        fingerprint=fingerprint,
+        paid_at=paid_at or now_in_year(),
+    )
 
 
 @pytest.fixture

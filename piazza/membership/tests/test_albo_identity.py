@@ -51,16 +51,34 @@ def record_of(person: Person) -> dict[str, Any]:
 
 @pytest.fixture
 def primaries(tree):
-    return AlboElection.objects.create(name="Primarie", territory=tree.national, fee_cents=200,
-                                       opens_at=NOW - dt.timedelta(days=1), closes_at=NOW + dt.timedelta(days=5))
+    return AlboElection.objects.create(
+        name="Primarie",
+        territory=tree.national,
+        fee_cents=200,
+        opens_at=NOW - dt.timedelta(days=1),
+        closes_at=NOW + dt.timedelta(days=5),
+    )
 
 
 def _albo_post(client: Client, election: AlboElection, data: Any, *, email: str, phone: str) -> Any:
-    return client.post(reverse("membership:albo") + f"?elezione={election.pk}", {
-        "first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date.isoformat(),
-        "birth_place": "Bologna", "codice_fiscale": data.codice_fiscale, "citizenship": "italian",
-        "residence_street": "Via Po 1", "residence_comune": "Bologna", "email": email, "phone": phone,
-        "declares_support": "on", "consents_to_contact": "on"}, follow=True)
+    return client.post(
+        reverse("membership:albo") + f"?elezione={election.pk}",
+        {
+            "first_name": data.first_name,
+            "last_name": data.last_name,
+            "birth_date": data.birth_date.isoformat(),
+            "birth_place": "Bologna",
+            "codice_fiscale": data.codice_fiscale,
+            "citizenship": "italian",
+            "residence_street": "Via Po 1",
+            "residence_comune": "Bologna",
+            "email": email,
+            "phone": phone,
+            "declares_support": "on",
+            "consents_to_contact": "on",
+        },
+        follow=True,
+    )
 
 
 def _link(message: Any) -> str:
@@ -72,21 +90,38 @@ def _link(message: Any) -> str:
 def _on_file(first: str, last: str) -> Person:
     """A person on file who is not a member (a donor, say), with a registered address."""
     data = join_data(first=first, last=last)
-    return person_people_actions.find_or_create_person(actor=None, source="donation", data={
-        "first_name": first, "last_name": last, "birth_date": data.birth_date, "birth_comune": data.birth_comune,
-        "codice_fiscale": data.codice_fiscale, "emails": [f"{first.lower()}@registrata.example.org"],
-        "residence_comune": data.residence_comune})
+    return person_people_actions.find_or_create_person(
+        actor=None,
+        source="donation",
+        data={
+            "first_name": first,
+            "last_name": last,
+            "birth_date": data.birth_date,
+            "birth_comune": data.birth_comune,
+            "codice_fiscale": data.codice_fiscale,
+            "emails": [f"{first.lower()}@registrata.example.org"],
+            "residence_comune": data.residence_comune,
+        },
+    )
 
 
 def _withdrawn_supporter(person: Person, when: dt.datetime) -> None:
-    Supporter.objects.update_or_create(person=person, defaults={
-        "territory": person.territory, "source": Supporter.Source.REGISTRATION, "registered_at": when,
-        "contact_consent_at": when, "withdrawn_at": when})
+    Supporter.objects.update_or_create(
+        person=person,
+        defaults={
+            "territory": person.territory,
+            "source": Supporter.Source.REGISTRATION,
+            "registered_at": when,
+            "contact_consent_at": when,
+            "withdrawn_at": when,
+        },
+    )
 
 
 @freeze_time(NOW)
 def test_albo_answers_the_same_for_a_member_a_person_on_file_and_nobody(
-        tree, primaries, django_capture_on_commit_callbacks):
+    tree, primaries, django_capture_on_commit_callbacks
+):
     member = paid(tree, first="Gabriele", last="Agostini").person
     on_file = _on_file("Lucia", "Bianchi")
     _withdrawn_supporter(on_file, NOW - dt.timedelta(days=300))
@@ -96,9 +131,11 @@ def test_albo_answers_the_same_for_a_member_a_person_on_file_and_nobody(
     mail.outbox.clear()
 
     bodies = []
-    for data in (join_data(first=member.first_name, last=member.last_name, birth_date=member.birth_date),
-                 join_data(first=on_file.first_name, last=on_file.last_name, birth_date=on_file.birth_date),
-                 nobody):
+    for data in (
+        join_data(first=member.first_name, last=member.last_name, birth_date=member.birth_date),
+        join_data(first=on_file.first_name, last=on_file.last_name, birth_date=on_file.birth_date),
+        nobody,
+    ):
         with django_capture_on_commit_callbacks(execute=True):
             response = _albo_post(Client(), primaries, data, email="curioso@example.org", phone="+39 333 000 1111")
         assert response.status_code == 200 and response.redirect_chain == [(reverse("membership:albo_sent"), 302)]
@@ -161,19 +198,33 @@ def test_the_emailed_link_expires(tree, primaries, django_capture_on_commit_call
 
 @freeze_time(NOW)
 def test_anonymous_join_with_a_known_persons_code_writes_nothing_to_that_person(
-        client, tree, django_capture_on_commit_callbacks):
+    client, tree, django_capture_on_commit_callbacks
+):
     """B via the join: a person on file (not a member this year) is not written by the public form."""
     person = _on_file("Lucia", "Bianchi")
     before = record_of(person)
     data = join_data(first=person.first_name, last=person.last_name, birth_date=person.birth_date)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("membership:join") + "?comune=Bologna", {
-            "first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
-            "birth_date": data.birth_date.isoformat(), "birth_place": "Bologna",
-            "codice_fiscale": data.codice_fiscale, "citizenship": "italian", "residence_street": "Via Rizzoli 1",
-            "residence_cap": "40125", "email": "intruso@example.org", "phone": "+39 333 000 4444",
-            "circolo": tree.online.pk, "member_of_other_party": "no", "declarations_accepted": "on",
-            "art9_authorised": "on"})
+        client.post(
+            reverse("membership:join") + "?comune=Bologna",
+            {
+                "first_name": data.first_name,
+                "last_name": data.last_name,
+                "sex": data.sex,
+                "birth_date": data.birth_date.isoformat(),
+                "birth_place": "Bologna",
+                "codice_fiscale": data.codice_fiscale,
+                "citizenship": "italian",
+                "residence_street": "Via Rizzoli 1",
+                "residence_cap": "40125",
+                "email": "intruso@example.org",
+                "phone": "+39 333 000 4444",
+                "circolo": tree.online.pk,
+                "member_of_other_party": "no",
+                "declarations_accepted": "on",
+                "art9_authorised": "on",
+            },
+        )
     after = record_of(person)
     for part in ("fields", "emails", "phones", "consents", "tags"):  # the application itself is the join's
         assert after[part] == before[part], part
@@ -185,9 +236,15 @@ def test_anonymous_join_with_a_known_persons_code_writes_nothing_to_that_person(
 def test_find_or_create_person_writes_a_match_only_for_an_official_or_after_proof(tree, secretary):
     person = paid(tree, first="Lucia", last="Bianchi").person
     before = record_of(person)
-    data = {"first_name": person.first_name, "last_name": person.last_name, "birth_date": person.birth_date,
-            "codice_fiscale": person.codice_fiscale, "emails": ["intruso@example.org"],
-            "phones": ["+39 333 000 5555"], "tags": ["curioso"]}
+    data = {
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "birth_date": person.birth_date,
+        "codice_fiscale": person.codice_fiscale,
+        "emails": ["intruso@example.org"],
+        "phones": ["+39 333 000 5555"],
+        "tags": ["curioso"],
+    }
     for anonymous in (None, AnonymousUser()):
         found = person_people_actions.find_or_create_person(actor=anonymous, data=data)
         assert found.pk == person.pk and not found.was_created
@@ -197,8 +254,7 @@ def test_find_or_create_person_writes_a_match_only_for_an_official_or_after_proo
 
 
 @freeze_time(NOW)
-def test_a_non_member_on_file_confirms_then_pays_the_election_fee(tree, primaries,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_non_member_on_file_confirms_then_pays_the_election_fee(tree, primaries, django_capture_on_commit_callbacks):
     person = _on_file("Lucia", "Bianchi")
     data = join_data(first=person.first_name, last=person.last_name, birth_date=person.birth_date)
     with django_capture_on_commit_callbacks(execute=True):

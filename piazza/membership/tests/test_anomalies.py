@@ -63,8 +63,9 @@ def test_implausible_age(tree):
 
 def test_pre_cut_off_spike_against_own_history(tree, secretary):
     cut_off = timezone.make_aware(dt.datetime(YEAR, 6, 30, 12, 0))
-    roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso", cut_off=cut_off,
-                            membership_years=[YEAR])
+    roll_actions.create_congress(
+        actor=secretary, territory=tree.bologna_centro, name="Congresso", cut_off=cut_off, membership_years=[YEAR]
+    )
     # Usual rhythm: one join a month in the previous months.
     for month in range(1, 6):
         join(tree, now=timezone.make_aware(dt.datetime(YEAR, month, 3)))

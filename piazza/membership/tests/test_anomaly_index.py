@@ -32,8 +32,11 @@ def _flags(tree):
 def test_the_report_puts_serious_flags_first_with_one_labelled_form_each(tree):
     _flags(tree)
     commission = make_official("garanzia.bo", tree.bologna, [Role.GUARANTEE])
-    page = verified_client(commission).get(
-        reverse("membership:anomalies", args=[tree.bologna.pk]) + f"?anno={YEAR}").content.decode()
+    page = (
+        verified_client(commission)
+        .get(reverse("membership:anomalies", args=[tree.bologna.pk]) + f"?anno={YEAR}")
+        .content.decode()
+    )
     assert page.index(str(FlagKind.SHARED_INSTRUMENT.label)) < page.index(str(FlagKind.SHARED_EMAIL.label))
     assert "2 da esaminare su 2 segnalazioni" in page
     ids = re.findall(r'\sid="([^"]+)"', page)
@@ -49,11 +52,12 @@ def test_the_index_counts_flags_and_objections_most_urgent_first(tree):
     m = paid(tree)
     Membership.objects.filter(pk=m.pk).update(circolo=tree.modena_nord)
     secretary = make_official("segr.mo", tree.modena_nord, [Role.MEMBERSHIP])
-    Objection.objects.create(membership=m, raised_by_body=Objection.RaisedBy.CIRCOLO, raised_by=secretary,
-                             reason="prova")
+    Objection.objects.create(
+        membership=m, raised_by_body=Objection.RaisedBy.CIRCOLO, raised_by=secretary, reason="prova"
+    )
     national = make_official("garanzia.naz", tree.national, [Role.GUARANTEE, Role.MEMBERSHIP])
     page = verified_client(national).get(reverse("membership:overview")).content.decode()
-    table = page[page.index('id="anomaly-index"'):]
+    table = page[page.index('id="anomaly-index"') :]
     rows = re.findall(r"<tr><th scope=\"row\"><a href=\"([^\"]+)\">([^<]+)</a></th>((?:<td>\d+</td>){4})</tr>", table)
     assert rows[0][1] == tree.bologna.name
     assert re.findall(r"\d+", rows[0][2]) == ["1", "2", "0", "0"]
@@ -89,7 +93,7 @@ def test_a_card_shared_at_exactly_the_limit_is_not_a_serious_flag(tree):
     flag = AnomalyFlag.objects.get(kind=FlagKind.SHARED_INSTRUMENT)
     assert "entro il limite della federazione, 3" in flag.summary
     from piazza.membership import queries
+
     assert queries.flag_severity(flag.kind, flag.evidence) == 1
-    row = next(r for r in queries.anomaly_index(
-        tree.bologna.__class__.objects.filter(pk=tree.bologna.pk), YEAR))
+    row = next(r for r in queries.anomaly_index(tree.bologna.__class__.objects.filter(pk=tree.bologna.pk), YEAR))
     assert (row.serious, row.open) == (0, 1)

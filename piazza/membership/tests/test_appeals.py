@@ -34,8 +34,9 @@ def _messages(response):
 def _rejected_at_first_instance(tree, secretary, commission):
     """A fresh membership, contested and rejected by the provincial commission (first instance)."""
     membership = paid(tree, paid_at=timezone.now())
-    objection = objection_actions.raise_objection(actor=secretary, membership=membership, body="circolo",
-                                        reason="Iscritto a un altro partito (M15)")
+    objection = objection_actions.raise_objection(
+        actor=secretary, membership=membership, body="circolo", reason="Iscritto a un altro partito (M15)"
+    )
     objection_actions.decide_objection(
         actor=commission, objection=objection, uphold=True, reason="Tessera di altro partito"
     )
@@ -51,7 +52,8 @@ def _post(client, name, *args, **data):
 
 
 def test_appeal_decided_by_region_then_national_reinstates_the_member(
-        tree, secretary, commission, regional_commission, national_commission, clock):
+    tree, secretary, commission, regional_commission, national_commission, clock
+):
     membership, objection = _rejected_at_first_instance(tree, secretary, commission)
     desk = verified_client(secretary)
     _post(desk, "objection_appeal", objection.pk, "ricorso", reason="Ho lasciato l'altro partito nel 2024")
@@ -67,8 +69,11 @@ def test_appeal_decided_by_region_then_national_reinstates_the_member(
     assert regional.outcome == "rejected" and regional.membership_admitted is False
     assert regional.decided_at is not None
     assert regional.next_appeal_deadline == regional.decided_at + dt.timedelta(hours=24)
-    page = html.unescape(verified_client(national_commission).get(
-        reverse("membership:membership", args=[membership.pk])).content.decode())
+    page = html.unescape(
+        verified_client(national_commission)
+        .get(reverse("membership:membership", args=[membership.pk]))
+        .content.decode()
+    )
     assert "Ricorso entro il" in page and "alla Commissione nazionale di garanzia" in page
     # Second appeal, to the national commission (last instance), which upholds it.
     _post(desk, "objection_appeal", objection.pk, "ricorso", reason="Allego la lettera di dimissioni")
@@ -93,7 +98,8 @@ def test_appeal_decided_by_region_then_national_reinstates_the_member(
 
 
 def test_an_upheld_appeal_against_a_confirmation_rejects_the_membership(
-        tree, secretary, commission, regional_commission, clock):
+    tree, secretary, commission, regional_commission, clock
+):
     membership = paid(tree, paid_at=timezone.now())
     objection = objection_actions.raise_objection(
         actor=secretary, membership=membership, body="circolo", reason="Doppia"
@@ -109,8 +115,9 @@ def test_an_upheld_appeal_against_a_confirmation_rejects_the_membership(
     assert AuditEntry.objects.filter(action="membership.rejected_on_appeal").exists()
 
 
-def test_only_the_competent_commission_decides(tree, secretary, commission, regional_commission,
-                                               national_commission, clock):
+def test_only_the_competent_commission_decides(
+    tree, secretary, commission, regional_commission, national_commission, clock
+):
     _membership, objection = _rejected_at_first_instance(tree, secretary, commission)
     objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
     appeal = Appeal.objects.get()
@@ -122,12 +129,14 @@ def test_only_the_competent_commission_decides(tree, secretary, commission, regi
         assert appeal.decided_at is None
     assert AuditEntry.objects.filter(action="membership.decide_appeal", kind=AuditKind.DENIED).count() == 2
     lombardia = make_official("garanzia.lo", tree.lombardia, [Role.GUARANTEE])
-    assert _post(verified_client(lombardia), "appeal_decide", appeal.pk, outcome="upheld",
-                 reason="x").status_code == 404
+    assert (
+        _post(verified_client(lombardia), "appeal_decide", appeal.pk, outcome="upheld", reason="x").status_code == 404
+    )
 
 
 def test_bad_decisions_and_late_appeals_are_refused_and_write_nothing(
-        tree, secretary, commission, regional_commission, clock):
+    tree, secretary, commission, regional_commission, clock
+):
     _membership, objection = _rejected_at_first_instance(tree, secretary, commission)
     desk = verified_client(secretary)
     empty = _post(desk, "objection_appeal", objection.pk, "ricorso", reason="")
@@ -153,7 +162,8 @@ def test_bad_decisions_and_late_appeals_are_refused_and_write_nothing(
 
 
 def test_overdue_appeals_are_on_the_queue_with_per_instance_deadlines(
-        tree, secretary, commission, regional_commission, clock):
+    tree, secretary, commission, regional_commission, clock
+):
     MembershipRules.objects.create(territory=tree.emilia, appeal_decision_hours_regional=72)
     membership, objection = _rejected_at_first_instance(tree, secretary, commission)
     objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
@@ -172,20 +182,33 @@ def test_overdue_appeals_are_on_the_queue_with_per_instance_deadlines(
 
 
 def test_reinstating_is_refused_while_the_person_has_another_membership_that_year(
-        tree, secretary, commission, regional_commission, clock):
+    tree, secretary, commission, regional_commission, clock
+):
     membership, objection = _rejected_at_first_instance(tree, secretary, commission)
     objection_actions.file_appeal(actor=secretary, objection=objection, reason="Ricorso")
     appeal = Appeal.objects.get()
     person = membership.person
-    again = join(tree, tree.bologna_navile, first=person.first_name, last=person.last_name, sex=person.sex,
-                 birth_date=person.birth_date)
+    again = join(
+        tree,
+        tree.bologna_navile,
+        first=person.first_name,
+        last=person.last_name,
+        sex=person.sex,
+        birth_date=person.birth_date,
+    )
     assert again.person_id == person.pk
     clock.tick(49 * HOUR)
-    response = _post(verified_client(regional_commission), "appeal_decide", appeal.pk, outcome="upheld",
-                     reason="Dimissioni documentate")
+    response = _post(
+        verified_client(regional_commission),
+        "appeal_decide",
+        appeal.pk,
+        outcome="upheld",
+        reason="Dimissioni documentate",
+    )
     assert "un'altra iscrizione" in _messages(response)
     appeal.refresh_from_db()
     membership.refresh_from_db()
     assert appeal.decided_at is None and membership.status == Status.REJECTED
-    assert AuditEntry.objects.filter(action="membership.decide_appeal", kind=AuditKind.DENIED,
-                                     data__code="duplicate").exists()
+    assert AuditEntry.objects.filter(
+        action="membership.decide_appeal", kind=AuditKind.DENIED, data__code="duplicate"
+    ).exists()

@@ -28,23 +28,29 @@ WAIT = 45_000
 
 def _open_year():
     year = timezone.localdate().year
-    return FeeSchedule.objects.create(year=year, base_fee_cents=1500, national_surcharge_cents=0,
-                                      regional_deadline=dt.date(year, 1, 10),
-                                      opens_at=timezone.now() - dt.timedelta(days=30))
+    return FeeSchedule.objects.create(
+        year=year,
+        base_fee_cents=1500,
+        national_surcharge_cents=0,
+        regional_deadline=dt.date(year, 1, 10),
+        opens_at=timezone.now() - dt.timedelta(days=30),
+    )
 
 
 def _login(page, live_server, user):
     client = verified_client(user)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
 
 
 def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_server):
     build_tree()
     _open_year()
     page = phone_page
-    cf = make_codice_fiscale(first_name="Giulia", last_name="Verdi", sex="F", birth_date=dt.date(1990, 4, 12),
-                             belfiore="A944")
+    cf = make_codice_fiscale(
+        first_name="Giulia", last_name="Verdi", sex="F", birth_date=dt.date(1990, 4, 12), belfiore="A944"
+    )
     # A newcomer starts from the home page and finds joining in the public navigation (issue 11 item 2).
     page.goto("/")
     nav = page.get_by_role("navigation", name="Navigazione principale")
@@ -104,7 +110,7 @@ def test_a_person_joins_online_pays_and_receives_the_card(phone_page, live_serve
     found = re.search(r"https?://\S+/tesseramento/tessera/\S+/", str(card_mail.body))
     assert found is not None
     link = found.group(0)
-    page.goto(link[link.index("/tesseramento/"):])
+    page.goto(link[link.index("/tesseramento/") :])
     expect(page.get_by_test_id("card-number")).to_have_text(membership.card_number, timeout=WAIT)
 
 
@@ -113,8 +119,9 @@ def test_secretary_registers_a_member_at_the_circolo(page, live_server):
     _open_year()
     marco = make_official("marco.b", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP, Role.TREASURY])
     _login(page, live_server, marco)
-    cf = make_codice_fiscale(first_name="Franco", last_name="Neri", sex="M", birth_date=dt.date(1961, 2, 3),
-                             belfiore="A944")
+    cf = make_codice_fiscale(
+        first_name="Franco", last_name="Neri", sex="M", birth_date=dt.date(1961, 2, 3), belfiore="A944"
+    )
     page.goto(f"/tesseramento/gestione/circolo/{tree.bologna_centro.pk}/registra/")
     assert_accessible(page)
     page.get_by_role("button", name="Registra l'iscrizione").click()  # empty: the error state
@@ -153,17 +160,30 @@ def test_a_roll_is_certified_and_exported(page, live_server):
     comune = Comune.objects.get(istat_code="037006")
     for i, name in enumerate(["Rossi", "Bianchi"]):
         birth = dt.date(1970 + i, 5, 5)
-        data = applicant_actions.JoinData(first_name="Anna", last_name=name, birth_date=birth, sex="F",
-                                codice_fiscale=make_codice_fiscale(first_name="Anna", last_name=name, sex="F",
-                                                                   birth_date=birth, belfiore="A944"),
-                                birth_comune=comune, residence_street="Via Roma 1", residence_comune=comune,
-                                declarations_accepted=True, art9_authorised=True)
+        data = applicant_actions.JoinData(
+            first_name="Anna",
+            last_name=name,
+            birth_date=birth,
+            sex="F",
+            codice_fiscale=make_codice_fiscale(
+                first_name="Anna", last_name=name, sex="F", birth_date=birth, belfiore="A944"
+            ),
+            birth_comune=comune,
+            residence_street="Via Roma 1",
+            residence_comune=comune,
+            declarations_accepted=True,
+            art9_authorised=True,
+        )
         m = join_actions.apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=schedule.year)
         m = payment_actions.mark_paid(actor=None, membership=m, method="card")
         card_actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
-    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
-                                       cut_off=timezone.now() + dt.timedelta(seconds=1),
-                                       membership_years=[schedule.year])
+    congress = roll_actions.create_congress(
+        actor=secretary,
+        territory=tree.bologna_centro,
+        name="Congresso di circolo",
+        cut_off=timezone.now() + dt.timedelta(seconds=1),
+        membership_years=[schedule.year],
+    )
     _login(page, live_server, secretary)
     page.goto(f"/tesseramento/gestione/congressi/{congress.pk}/")
     page.get_by_role("button", name="Calcola l'anagrafe").click()

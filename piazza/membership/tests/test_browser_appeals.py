@@ -25,25 +25,39 @@ WAIT = 45_000  # generous waits for a condition, never a fixed sleep
 
 def _login(page, live_server, user):
     client = verified_client(user)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
 
 
 def test_an_appeal_decided_at_the_second_instance_puts_the_member_back_in_the_roll(page, live_server):
     tree = build_tree()
     year = timezone.localdate().year
-    FeeSchedule.objects.create(year=year, base_fee_cents=1500, regional_deadline=dt.date(year, 1, 10),
-                               opens_at=timezone.now() - dt.timedelta(days=30))
+    FeeSchedule.objects.create(
+        year=year,
+        base_fee_cents=1500,
+        regional_deadline=dt.date(year, 1, 10),
+        opens_at=timezone.now() - dt.timedelta(days=30),
+    )
     secretary = make_official("sec.appeal", tree.bologna_centro, [Role.MEMBERSHIP, Role.ORGANISATION])
     provincial = make_official("garanzia.prov", tree.bologna, [Role.GUARANTEE])
     regional = make_official("garanzia.reg", tree.emilia, [Role.GUARANTEE])
     comune = Comune.objects.get(istat_code="037006")
     birth = dt.date(1975, 3, 3)
-    data = applicant_actions.JoinData(first_name="Marta", last_name="Ricorrente", birth_date=birth, sex="F",
-                            codice_fiscale=make_codice_fiscale(first_name="Marta", last_name="Ricorrente", sex="F",
-                                                               birth_date=birth, belfiore="A944"),
-                            birth_comune=comune, residence_street="Via Roma 2", residence_comune=comune,
-                            declarations_accepted=True, art9_authorised=True)
+    data = applicant_actions.JoinData(
+        first_name="Marta",
+        last_name="Ricorrente",
+        birth_date=birth,
+        sex="F",
+        codice_fiscale=make_codice_fiscale(
+            first_name="Marta", last_name="Ricorrente", sex="F", birth_date=birth, belfiore="A944"
+        ),
+        birth_comune=comune,
+        residence_street="Via Roma 2",
+        residence_comune=comune,
+        declarations_accepted=True,
+        art9_authorised=True,
+    )
     m = join_actions.apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=year)
     m = payment_actions.mark_paid(actor=None, membership=m, method="card")
     card_actions.deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
@@ -55,8 +69,13 @@ def test_an_appeal_decided_at_the_second_instance_puts_the_member_back_in_the_ro
     objection_actions.file_appeal(actor=secretary, objection=objection, reason="Dimessa dall'altro partito nel 2024")
     objection.refresh_from_db()
     objection_actions.file_counter_appeal(actor=secretary, objection=objection, reason="Il circolo non ha obiezioni")
-    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso di circolo",
-                                       cut_off=timezone.now() + dt.timedelta(hours=1), membership_years=[year])
+    congress = roll_actions.create_congress(
+        actor=secretary,
+        territory=tree.bologna_centro,
+        name="Congresso di circolo",
+        cut_off=timezone.now() + dt.timedelta(hours=1),
+        membership_years=[year],
+    )
     before = roll_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
     assert before.member_count == 0  # rejected at first instance: not in the roll
 

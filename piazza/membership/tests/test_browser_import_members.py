@@ -19,10 +19,12 @@ from piazza.territory.testing import build_tree, make_official, verified_client
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("check_ledger")]
 WAIT = 45_000  # a condition, never a fixed sleep: the shared machine can be slow
 
-ANNA = make_codice_fiscale(first_name="Anna", last_name="Verdi", sex="F", birth_date=dt.date(1970, 5, 4),
-                           belfiore="A944")
-PAOLO = make_codice_fiscale(first_name="Paolo", last_name="Conti", sex="M", birth_date=dt.date(1960, 7, 7),
-                            belfiore="A944")
+ANNA = make_codice_fiscale(
+    first_name="Anna", last_name="Verdi", sex="F", birth_date=dt.date(1970, 5, 4), belfiore="A944"
+)
+PAOLO = make_codice_fiscale(
+    first_name="Paolo", last_name="Conti", sex="M", birth_date=dt.date(1960, 7, 7), belfiore="A944"
+)
 
 
 def _file() -> bytes:
@@ -37,15 +39,21 @@ def _file() -> bytes:
 
 def _login(page, live_server, user):
     client = verified_client(user)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
 
 
 def test_spreadsheet_imported_as_members_with_a_flagged_row_resolved_in_the_queue(page, live_server, tmp_path):
     tree = build_tree()
     year = timezone.localdate().year
-    FeeSchedule.objects.create(year=year, base_fee_cents=1500, national_surcharge_cents=0,
-                               regional_deadline=dt.date(year, 1, 10), opens_at=timezone.now() - dt.timedelta(days=30))
+    FeeSchedule.objects.create(
+        year=year,
+        base_fee_cents=1500,
+        national_surcharge_cents=0,
+        regional_deadline=dt.date(year, 1, 10),
+        opens_at=timezone.now() - dt.timedelta(days=30),
+    )
     marco = make_official("marco.imp", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP, Role.TREASURY])
     upload = tmp_path / "tesserati.csv"
     upload.write_bytes(_file())

@@ -18,8 +18,7 @@ def _last_sunday(year: int, month: int) -> dt.date:
 
 @pytest.mark.parametrize("month", [3, 10], ids=["summer-time-starts", "summer-time-ends"])
 def test_the_objection_window_keeps_its_wall_clock_time_across_a_switch(tree, schedule, month):
-    paid_at = timezone.make_aware(dt.datetime.combine(_last_sunday(YEAR, month) - dt.timedelta(days=7),
-                                                      dt.time(12, 0)))
+    paid_at = timezone.make_aware(dt.datetime.combine(_last_sunday(YEAR, month) - dt.timedelta(days=7), dt.time(12, 0)))
     membership = paid(tree, paid_at=paid_at.astimezone(dt.UTC), now=paid_at)  # as timezone.now() gives it
     deadline = timezone.localtime(membership.objection_deadline)
     assert (deadline.date(), deadline.time()) == (paid_at.date() + dt.timedelta(days=15), dt.time(12, 0))

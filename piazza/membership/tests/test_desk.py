@@ -34,11 +34,24 @@ def _older_member(tree, **extra):
     """Franca, 78, no email: the desk's usual Saturday member."""
     born = dt.date(1948, 3, 8)
     code = make_codice_fiscale(first_name="Franca", last_name="Bassi", sex="F", birth_date=born, belfiore="A944")
-    values = {"first_name": "Franca", "last_name": "Bassi", "sex": "F", "birth_date": born.isoformat(),
-              "birth_place": "Bologna", "codice_fiscale": code, "citizenship": "italian",
-              "residence_street": "Via del Pratello 3", "email": "", "phone": "", "circolo": tree.bologna_centro.pk,
-              "member_of_other_party": "no", "declarations_accepted": "on", "art9_authorised": "on",
-              "method": "pos", "reference": "POS 000123"}
+    values = {
+        "first_name": "Franca",
+        "last_name": "Bassi",
+        "sex": "F",
+        "birth_date": born.isoformat(),
+        "birth_place": "Bologna",
+        "codice_fiscale": code,
+        "citizenship": "italian",
+        "residence_street": "Via del Pratello 3",
+        "email": "",
+        "phone": "",
+        "circolo": tree.bologna_centro.pk,
+        "member_of_other_party": "no",
+        "declarations_accepted": "on",
+        "art9_authorised": "on",
+        "method": "pos",
+        "reference": "POS 000123",
+    }
     values.update(extra)
     return values
 
@@ -55,8 +68,12 @@ def _pdf_text(content: bytes) -> str:
 
 
 def _nothing_written():
-    return (not Membership.objects.exists() and not Person.objects.exists()
-            and not LedgerTransaction.objects.exists() and not Consent.objects.exists())
+    return (
+        not Membership.objects.exists()
+        and not Person.objects.exists()
+        and not LedgerTransaction.objects.exists()
+        and not Consent.objects.exists()
+    )
 
 
 def _options(body: str) -> list[str]:
@@ -112,8 +129,10 @@ def test_rules_page_sets_the_desk_methods(tree, secretary):
     official = secretary_of(tree)
     client = verified_client(official)
     prefix = f"t{tree.bologna.pk}"
-    response = client.post(reverse("membership:rules_save", args=[tree.bologna.pk]),
-                           {f"{prefix}-desk_methods": ["pos"], f"{prefix}-cash_allowed": ""})
+    response = client.post(
+        reverse("membership:rules_save", args=[tree.bologna.pk]),
+        {f"{prefix}-desk_methods": ["pos"], f"{prefix}-cash_allowed": ""},
+    )
     assert response.status_code == 302
     assert MembershipRules.objects.get(territory=tree.bologna).desk_methods == "pos"
     assert payment_actions.desk_methods(tree.bologna_centro) == ["pos"]
@@ -124,13 +143,15 @@ def test_rules_page_sets_the_desk_methods(tree, secretary):
 def test_cash_posted_where_not_allowed_is_refused_and_nothing_is_written(tree, secretary):
     """The old bug: cash offered, the registration written, the fee refused. Now: not offered; a
     forged post is a form error; the action itself refuses before any write."""
-    response = verified_client(secretary).post(_url(tree), _older_member(tree, phone="3331234567",
-                                                                         method="cash", reference=""))
+    response = verified_client(secretary).post(
+        _url(tree), _older_member(tree, phone="3331234567", method="cash", reference="")
+    )
     assert response.status_code == 200 and "Iscrizione registrata" not in response.content.decode()
     assert _nothing_written()
     with pytest.raises(ValidationError, match="non ammette le quote in contanti"):
-        payment_actions.register_at_desk(actor=secretary, data=join_data(), circolo=tree.bologna_centro,
-                                 method=PaymentMethod.CASH)
+        payment_actions.register_at_desk(
+            actor=secretary, data=join_data(), circolo=tree.bologna_centro, method=PaymentMethod.CASH
+        )
     assert _nothing_written()
     denied = AuditEntry.objects.get(action="membership.desk_register", kind=AuditKind.DENIED)
     assert denied.data["code"] == "cash_not_allowed"
@@ -150,9 +171,16 @@ def test_fee_refused_refuses_the_whole_registration(tree, secretary):
 def test_m24_instrument_limit_refuses_the_whole_registration(tree, secretary):
     MembershipRules.objects.create(territory=tree.bologna, max_per_instrument=1)
     other = paid(tree, fingerprint=payment_actions.instrument_fingerprint("IT60X0542811101000000123456"))
-    response = verified_client(secretary).post(_url(tree), _older_member(
-        tree, phone="3331234567", method="bank_transfer", reference="CRO 77",
-        instrument="IT60 X054 2811 1010 0000 0123 456"))
+    response = verified_client(secretary).post(
+        _url(tree),
+        _older_member(
+            tree,
+            phone="3331234567",
+            method="bank_transfer",
+            reference="CRO 77",
+            instrument="IT60 X054 2811 1010 0000 0123 456",
+        ),
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "sono già state pagate" in body and "regola M24" not in body
     assert list(Membership.objects.all()) == [other]
@@ -160,8 +188,9 @@ def test_m24_instrument_limit_refuses_the_whole_registration(tree, secretary):
     assert AuditEntry.objects.filter(action="membership.check_instrument", kind=AuditKind.DENIED).exists()
 
 
-def test_a_fee_refused_inside_the_transaction_rolls_the_registration_back(tree, secretary, monkeypatch,
-                                                                          django_capture_on_commit_callbacks):
+def test_a_fee_refused_inside_the_transaction_rolls_the_registration_back(
+    tree, secretary, monkeypatch, django_capture_on_commit_callbacks
+):
     """The fee refused after the application was written (a card used meanwhile at another desk):
     everything is rolled back, the refusal's audit entry survives."""
     real = payment_actions.check_instrument
@@ -172,8 +201,12 @@ def test_a_fee_refused_inside_the_transaction_rolls_the_registration_back(tree, 
         if calls["n"] == 2:  # the check inside mark_paid, after the membership row was created
             from piazza.core.errors import refuse
 
-            refuse("membership.check_instrument", "Carta usata nel frattempo per un'altra tessera.",
-                   actor=kwargs["actor"], code="instrument_limit")
+            refuse(
+                "membership.check_instrument",
+                "Carta usata nel frattempo per un'altra tessera.",
+                actor=kwargs["actor"],
+                code="instrument_limit",
+            )
         return real(**kwargs)
 
     monkeypatch.setattr(payment_actions, "check_instrument", refuse_the_second_time)
@@ -199,19 +232,24 @@ def test_without_email_a_phone_or_the_paper_form_is_needed(tree, secretary):
 
 
 def test_consents_need_the_paper_form(tree, secretary):
-    response = verified_client(secretary).post(_url(tree), _older_member(tree, phone="3331234567",
-                                                                         consents=["newsletter"]))
+    response = verified_client(secretary).post(
+        _url(tree), _older_member(tree, phone="3331234567", consents=["newsletter"])
+    )
     assert response.status_code == 200 and "conferma di averlo raccolto" in response.content.decode()
     assert _nothing_written()
 
 
 @override_settings(MEMBERSHIP_PAPER_FORM_VERSION="modulo-2026-test")
-def test_older_member_without_email_registered_with_the_signed_paper_form(tree, secretary,
-                                                                          django_capture_on_commit_callbacks):
+def test_older_member_without_email_registered_with_the_signed_paper_form(
+    tree, secretary, django_capture_on_commit_callbacks
+):
     client = verified_client(secretary)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(_url(tree), _older_member(tree, paper_form_signed="on",
-                                                         consents=["newsletter", "candidate_sharing"]), follow=True)
+        response = client.post(
+            _url(tree),
+            _older_member(tree, paper_form_signed="on", consents=["newsletter", "candidate_sharing"]),
+            follow=True,
+        )
     body = response.content.decode()
     m = Membership.objects.get()
     assert m.status == Status.PAID and m.payment_method == PaymentMethod.POS and m.payment_reference == "POS 000123"
@@ -220,8 +258,14 @@ def test_older_member_without_email_registered_with_the_signed_paper_form(tree, 
     assert 'id="paper-form"' in body and reverse("membership:cash_receipt", args=[m.pk]) in body
     consents = {c.purpose: c for c in Consent.objects.filter(person=m.person)}
     assert set(consents) == {"newsletter", "candidate_sharing"}  # only the boxes ticked on paper (G3)
-    assert all(c.granted and c.channel == "paper" and c.text_version == "modulo-2026-test"
-               and c.recorded_by == secretary and m.cash_receipt_number in c.evidence for c in consents.values())
+    assert all(
+        c.granted
+        and c.channel == "paper"
+        and c.text_version == "modulo-2026-test"
+        and c.recorded_by == secretary
+        and m.cash_receipt_number in c.evidence
+        for c in consents.values()
+    )
     assert not mail.outbox  # nobody to email: the receipt is printed
     entry = AuditEntry.objects.get(action="membership.desk_register", kind=AuditKind.WRITE)
     assert entry.data["paper_form"] is True and entry.data["email"] is False
@@ -235,11 +279,14 @@ def test_older_member_with_only_a_phone_is_registered(tree, secretary):
     assert m.person.phones.count() == 1 and not Consent.objects.exists()
 
 
-@pytest.mark.parametrize(("method", "reference", "words"), [
-    ("pos", "POS 000123", "POS al circolo, riferimento POS 000123"),
-    ("bank_transfer", "CRO 987", "Bonifico, riferimento CRO 987"),
-    ("cash", "", "Totale versato in contanti"),
-])
+@pytest.mark.parametrize(
+    ("method", "reference", "words"),
+    [
+        ("pos", "POS 000123", "POS al circolo, riferimento POS 000123"),
+        ("bank_transfer", "CRO 987", "Bonifico, riferimento CRO 987"),
+        ("cash", "", "Totale versato in contanti"),
+    ],
+)
 def test_every_desk_method_gets_a_printable_receipt(tree, secretary, method, reference, words):
     MembershipRules.objects.create(territory=tree.bologna, cash_allowed=True)
     client = verified_client(secretary)
@@ -258,8 +305,9 @@ def test_every_desk_method_gets_a_printable_receipt(tree, secretary, method, ref
 
 def test_with_an_email_the_receipt_is_emailed(tree, secretary, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = verified_client(secretary).post(_url(tree), _older_member(tree, email="franca@example.org"),
-                                                   follow=True)
+        response = verified_client(secretary).post(
+            _url(tree), _older_member(tree, email="franca@example.org"), follow=True
+        )
     m = Membership.objects.get()
     assert "inviata per email" in response.content.decode()
     [message] = [x for x in mail.outbox if "franca@example.org" in x.to]

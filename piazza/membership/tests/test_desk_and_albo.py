@@ -27,19 +27,33 @@ CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
 
 def _desk_post(tree, **extra):
     data = join_data()
-    values = {"first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
-              "birth_date": data.birth_date.isoformat(), "birth_place": "Bologna",
-              "codice_fiscale": data.codice_fiscale, "citizenship": "italian", "residence_street": "Via Po 1",
-              "email": "desk@example.org", "circolo": tree.bologna_centro.pk, "member_of_other_party": "no",
-              "declarations_accepted": "on", "art9_authorised": "on", "method": "cash", "reference": ""}
+    values = {
+        "first_name": data.first_name,
+        "last_name": data.last_name,
+        "sex": data.sex,
+        "birth_date": data.birth_date.isoformat(),
+        "birth_place": "Bologna",
+        "codice_fiscale": data.codice_fiscale,
+        "citizenship": "italian",
+        "residence_street": "Via Po 1",
+        "email": "desk@example.org",
+        "circolo": tree.bologna_centro.pk,
+        "member_of_other_party": "no",
+        "declarations_accepted": "on",
+        "art9_authorised": "on",
+        "method": "cash",
+        "reference": "",
+    }
     values.update(extra)
     return values
 
 
 def test_desk_attaches_the_signature_scan_and_prints_the_cash_receipt(tree, secretary, cash_allowed):
     client = verified_client(secretary)
-    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]), _desk_post(
-        tree, signature_scan=SimpleUploadedFile("firma.png", PNG, content_type="image/png")))
+    response = client.post(
+        reverse("membership:desk_register", args=[tree.bologna_centro.pk]),
+        _desk_post(tree, signature_scan=SimpleUploadedFile("firma.png", PNG, content_type="image/png")),
+    )
     assert response.status_code == 302
     m = Membership.objects.get()
     assert m.signature_scan.name.endswith(".png") and m.cash_receipt_number
@@ -56,8 +70,9 @@ def test_desk_attaches_the_signature_scan_and_prints_the_cash_receipt(tree, secr
 def test_bad_scan_is_refused_before_anything_is_saved(tree, secretary, cash_allowed):
     client = verified_client(secretary)
     fake = SimpleUploadedFile("firma.png", b"not an image at all", content_type="image/png")
-    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]),
-                           _desk_post(tree, signature_scan=fake))
+    response = client.post(
+        reverse("membership:desk_register", args=[tree.bologna_centro.pk]), _desk_post(tree, signature_scan=fake)
+    )
     assert response.status_code == 200
     assert "non contiene davvero un PNG" in response.content.decode()
     assert not Membership.objects.exists()
@@ -70,8 +85,9 @@ def test_bad_scan_is_refused_before_anything_is_saved(tree, secretary, cash_allo
 
 def test_a_traceable_desk_payment_gets_a_receipt_and_an_online_one_none(tree, secretary):
     """Issue 11 item 12: receipts for every desk method, not only cash; online payments have their own."""
-    m = payment_actions.record_payment_at_circolo(actor=secretary, membership=join(tree), method=PaymentMethod.POS,
-                                          reference="POS 1")
+    m = payment_actions.record_payment_at_circolo(
+        actor=secretary, membership=join(tree), method=PaymentMethod.POS, reference="POS 1"
+    )
     client = verified_client(secretary)
     receipt = client.get(reverse("membership:cash_receipt", args=[m.pk]))
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
@@ -83,16 +99,30 @@ def test_a_traceable_desk_payment_gets_a_receipt_and_an_online_one_none(tree, se
 @pytest.fixture
 def primaries(tree):
     now = timezone.now()
-    return AlboElection.objects.create(name="Primarie 2026", territory=tree.national, fee_cents=200,
-                                       opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=1))
+    return AlboElection.objects.create(
+        name="Primarie 2026",
+        territory=tree.national,
+        fee_cents=200,
+        opens_at=now - dt.timedelta(days=1),
+        closes_at=now + dt.timedelta(days=1),
+    )
 
 
 def _supporter_data(**extra: Any) -> albo_actions.SupporterData:
     data = join_data()
-    values: dict[str, Any] = {"first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date,
-              "codice_fiscale": data.codice_fiscale, "email": "albo@example.org", "phone": "+39 333 123 4567",
-              "residence_street": "Via Po 1", "residence_comune": bologna(), "birth_comune": bologna(),
-              "declares_support": True, "consents_to_contact": True}
+    values: dict[str, Any] = {
+        "first_name": data.first_name,
+        "last_name": data.last_name,
+        "birth_date": data.birth_date,
+        "codice_fiscale": data.codice_fiscale,
+        "email": "albo@example.org",
+        "phone": "+39 333 123 4567",
+        "residence_street": "Via Po 1",
+        "residence_comune": bologna(),
+        "birth_comune": bologna(),
+        "declares_support": True,
+        "consents_to_contact": True,
+    }
     values.update(extra)
     return albo_actions.SupporterData(**values)
 
@@ -118,26 +148,49 @@ def test_members_pay_no_election_fee(tree, primaries):
     person = m.person
     # Issue 10, convention 16: the form typed with a member's code writes nothing; the member
     # registers by the link sent to the registered address.
-    assert albo_actions.register_supporter(actor=None, election=primaries, data=_supporter_data(
-        first_name=person.first_name, last_name=person.last_name, birth_date=person.birth_date,
-        codice_fiscale=person.codice_fiscale)) is None
+    assert (
+        albo_actions.register_supporter(
+            actor=None,
+            election=primaries,
+            data=_supporter_data(
+                first_name=person.first_name,
+                last_name=person.last_name,
+                birth_date=person.birth_date,
+                codice_fiscale=person.codice_fiscale,
+            ),
+        )
+        is None
+    )
     assert not ElectionRegistration.objects.filter(supporter__person=person).exists()
     token = albo_actions.albo_confirmation_token(person, election=primaries, email="albo@example.org", phone="")
     supporter = albo_actions.confirm_albo_registration(actor=None, token=token)
     assert ElectionRegistration.objects.get(supporter=supporter).fee_cents == 0
 
 
-def test_albo_page_for_an_election_mails_non_members_the_payment(client, tree, primaries,
-                                                                  django_capture_on_commit_callbacks):
+def test_albo_page_for_an_election_mails_non_members_the_payment(
+    client, tree, primaries, django_capture_on_commit_callbacks
+):
     data = join_data()
     url = reverse("membership:albo") + f"?elezione={primaries.pk}"
     assert "2,00 €" in client.get(url).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {
-        "first_name": data.first_name, "last_name": data.last_name, "birth_date": data.birth_date.isoformat(),
-        "birth_place": "Bologna", "codice_fiscale": data.codice_fiscale, "citizenship": "italian",
-        "residence_street": "Via Po 1", "residence_comune": "Bologna", "email": "albo2@example.org",
-        "phone": "+39 333 765 4321", "declares_support": "on", "consents_to_contact": "on"})
+        response = client.post(
+            url,
+            {
+                "first_name": data.first_name,
+                "last_name": data.last_name,
+                "birth_date": data.birth_date.isoformat(),
+                "birth_place": "Bologna",
+                "codice_fiscale": data.codice_fiscale,
+                "citizenship": "italian",
+                "residence_street": "Via Po 1",
+                "residence_comune": "Bologna",
+                "email": "albo2@example.org",
+                "phone": "+39 333 765 4321",
+                "declares_support": "on",
+                "consents_to_contact": "on",
+            },
+        )
     # Issue 10, G1: the same answer for everyone; a new person's payment link is in the email.
     assert response.status_code == 302 and response["Location"] == reverse("membership:albo_sent")
     assert "/pagamenti/" in next(m for m in mail.outbox if "albo2@example.org" in m.to).body

@@ -23,15 +23,21 @@ WAIT = 45_000  # a generous wait for a condition, never a fixed sleep
 def test_desk_registers_an_older_member_without_email_and_prints_the_receipt(page, live_server):
     tree = build_tree()
     year = timezone.localdate().year
-    FeeSchedule.objects.create(year=year, base_fee_cents=1500, national_surcharge_cents=0,
-                               regional_deadline=dt.date(year, 1, 10), opens_at=timezone.now() - dt.timedelta(days=30))
+    FeeSchedule.objects.create(
+        year=year,
+        base_fee_cents=1500,
+        national_surcharge_cents=0,
+        regional_deadline=dt.date(year, 1, 10),
+        opens_at=timezone.now() - dt.timedelta(days=30),
+    )
     # The federation allows cash and bank transfers at the desk, not the POS.
     MembershipRules.objects.create(territory=tree.bologna, cash_allowed=True, desk_methods="bank_transfer,cash")
     marco = make_official("marco.festa", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP, Role.TREASURY])
     session = verified_client(marco).cookies["sessionid"].value
     page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-    cf = make_codice_fiscale(first_name="Franca", last_name="Bassi", sex="F", birth_date=dt.date(1948, 3, 8),
-                             belfiore="A944")
+    cf = make_codice_fiscale(
+        first_name="Franca", last_name="Bassi", sex="F", birth_date=dt.date(1948, 3, 8), belfiore="A944"
+    )
 
     page.goto(f"/tesseramento/gestione/circolo/{tree.bologna_centro.pk}/")
     page.get_by_role("link", name="Registra un iscritto").click()

@@ -46,8 +46,11 @@ def giulia(tree):
 
 
 def desk_pay(client, membership):
-    return client.post(reverse("membership:membership_pay", args=[membership.pk]),
-                       {"method": "pos", "reference": "POS-991", "instrument": "", "payer_name": ""}, follow=True)
+    return client.post(
+        reverse("membership:membership_pay", args=[membership.pk]),
+        {"method": "pos", "reference": "POS-991", "instrument": "", "payer_name": ""},
+        follow=True,
+    )
 
 
 def cap(cents, **over):
@@ -62,8 +65,9 @@ def test_a_paid_fee_counts_toward_the_cap_of_a_later_donation(client, tree, secr
     assert membership.status == Status.PAID
     assert fees_in_year(membership.person_id, YEAR, "") == FEE
     cap(3000)
-    response = client.post(reverse("funding:donate", args=[campaign.slug]),
-                           form_data(campaign, preset=None, custom_amount="15"))
+    response = client.post(
+        reverse("funding:donate", args=[campaign.slug]), form_data(campaign, preset=None, custom_amount="15")
+    )
     assert response.status_code == 400
     assert "supera il limite annuale" in html.unescape(response.content.decode())
     assert not Donation.objects.exists()
@@ -92,8 +96,9 @@ def test_a_fee_over_the_cap_is_refused_at_the_desk(tree, secretary, campaign):
     assert "25,00" not in page  # the secretary is not told what the person gave (G1)
     membership.refresh_from_db()
     assert membership.status == Status.APPLIED and not membership.card_number
-    assert AuditEntry.objects.filter(action="membership.mark_paid", kind=AuditKind.DENIED,
-                                     data__code="annual_cap").exists()
+    assert AuditEntry.objects.filter(
+        action="membership.mark_paid", kind=AuditKind.DENIED, data__code="annual_cap"
+    ).exists()
 
 
 def test_fees_count_off_lets_the_same_fee_through_at_the_desk(tree, secretary, campaign):
@@ -124,8 +129,11 @@ def test_per_entity_scope_counts_only_the_shares_each_entity_received(tree, secr
     membership = join(tree)
     desk_pay(verified_client(secretary), membership)
     membership = Membership.objects.get(pk=membership.pk)
-    federation_share = sum(line["territorial_cents"] for line in membership.fee_explanation["lines"]
-                           if line["code"] != "regional_surcharge")
+    federation_share = sum(
+        line["territorial_cents"]
+        for line in membership.fee_explanation["lines"]
+        if line["code"] != "regional_surcharge"
+    )
     assert fees_in_year(membership.person_id, YEAR, tree.bologna.path) == federation_share
     assert fees_in_year(membership.person_id, YEAR, tree.bologna_centro.path) == 0
     assert fees_in_year(membership.person_id, YEAR, "") == FEE
@@ -135,7 +143,8 @@ def test_per_entity_scope_counts_only_the_shares_each_entity_received(tree, secr
 def test_every_money_in_channel_has_a_contribution_source():
     """Startup check (compliance.E001): each registered payable is counted toward F6."""
     assert {"funding.donation", "membership.membership", "membership.electionregistration"} <= set(
-        registered_payables())
+        registered_payables()
+    )
     assert money_in_channels_have_sources() == []
     from piazza.payments import payables
 

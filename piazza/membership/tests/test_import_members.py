@@ -50,11 +50,17 @@ def _file() -> bytes:
     return ("\r\n".join(rows) + "\r\n").encode("utf-8")
 
 
-def _members(circolo, *, paid: str = "no", method: str = "", reference: str = "", declarations: bool = True,
-             year: int = YEAR) -> dict[str, object]:
-    data: dict[str, object] = {"target": "membership", "membership-year": year, "membership-circolo": circolo.pk,
-                               "membership-paid": paid, "membership-method": method,
-                               "membership-reference": reference}
+def _members(
+    circolo, *, paid: str = "no", method: str = "", reference: str = "", declarations: bool = True, year: int = YEAR
+) -> dict[str, object]:
+    data: dict[str, object] = {
+        "target": "membership",
+        "membership-year": year,
+        "membership-circolo": circolo.pk,
+        "membership-paid": paid,
+        "membership-method": method,
+        "membership-reference": reference,
+    }
     if declarations:
         data["membership-declarations"] = "on"
     return data
@@ -65,18 +71,30 @@ def desk(secretary):
     return verified_client(secretary)
 
 
-def test_import_as_members_of_year_y_unpaid_each_outcome_in_words(tree, secretary, desk,
-                                                                   django_capture_on_commit_callbacks):
+def test_import_as_members_of_year_y_unpaid_each_outcome_in_words(
+    tree, secretary, desk, django_capture_on_commit_callbacks
+):
     page = desk.get(f"/persone/importa/{_staged(desk, tree).pk}/destinazione/").content.decode()
     assert "Solo persone" in page and "Iscritti di un anno (tesseramento)" in page
     assert tree.bologna_centro.name in page and tree.modena_nord.name not in page  # circoli in scope only
 
-    batch, _r = import_through_wizard(desk, tree.bologna_centro, _file(), django_capture_on_commit_callbacks,
-                                      name="tesserati.csv", confirm=True, target=_members(tree.bologna_centro))
+    batch, _r = import_through_wizard(
+        desk,
+        tree.bologna_centro,
+        _file(),
+        django_capture_on_commit_callbacks,
+        name="tesserati.csv",
+        confirm=True,
+        target=_members(tree.bologna_centro),
+    )
     assert batch.target == "membership" and batch.target_options["year"] == YEAR
     anna = Membership.objects.get(person__codice_fiscale=ANNA)
-    assert (anna.year, anna.circolo, anna.status, anna.channel) == (YEAR, tree.bologna_centro, Status.APPLIED,
-                                                                   "circolo")
+    assert (anna.year, anna.circolo, anna.status, anna.channel) == (
+        YEAR,
+        tree.bologna_centro,
+        Status.APPLIED,
+        "circolo",
+    )
     assert Membership.objects.count() == 1
     assert Person.objects.count() == 4  # every row is at least a person
 
@@ -105,11 +123,15 @@ def _staged(client, tree):
     return batch
 
 
-def test_fee_paid_by_pos_books_the_ledger_and_assigns_cards(tree, secretary, desk,
-                                                             django_capture_on_commit_callbacks):
+def test_fee_paid_by_pos_books_the_ledger_and_assigns_cards(tree, secretary, desk, django_capture_on_commit_callbacks):
     batch, _r = import_through_wizard(
-        desk, tree.bologna_centro, _file(), django_capture_on_commit_callbacks, confirm=True,
-        target=_members(tree.bologna_centro, paid="yes", method="pos", reference="Distinta POS 12"))
+        desk,
+        tree.bologna_centro,
+        _file(),
+        django_capture_on_commit_callbacks,
+        confirm=True,
+        target=_members(tree.bologna_centro, paid="yes", method="pos", reference="Distinta POS 12"),
+    )
     anna = Membership.objects.get(person__codice_fiscale=ANNA)
     assert anna.status == Status.PAID and anna.card_number and anna.payment_reference == "Distinta POS 12"
     assert LedgerTransaction.objects.exists()
@@ -117,13 +139,16 @@ def test_fee_paid_by_pos_books_the_ledger_and_assigns_cards(tree, secretary, des
     assert f"tessera n. {anna.card_number}" in row.target_note
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"paid": "yes", "method": "cash"}, "non ammette le quote in contanti"),
-    ({"paid": "yes", "method": "pos"}, "indica il riferimento"),
-    ({"paid": "yes"}, "Indica come è stata incassata la quota"),
-    ({"declarations": False}, "Conferma che il circolo conserva i moduli firmati"),
-    ({"year": YEAR + 1}, f"Il tesseramento {YEAR + 1} non è ancora aperto"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"paid": "yes", "method": "cash"}, "non ammette le quote in contanti"),
+        ({"paid": "yes", "method": "pos"}, "indica il riferimento"),
+        ({"paid": "yes"}, "Indica come è stata incassata la quota"),
+        ({"declarations": False}, "Conferma che il circolo conserva i moduli firmati"),
+        ({"year": YEAR + 1}, f"Il tesseramento {YEAR + 1} non è ancora aperto"),
+    ],
+)
 def test_target_options_refused_before_anything_is_written(tree, secretary, desk, options, message):
     batch = _staged(desk, tree)
     response = desk.post(f"/persone/importa/{batch.pk}/destinazione/", _members(tree.bologna_centro, **options))
@@ -155,11 +180,18 @@ def test_a_sibling_circolo_cannot_be_forged(tree):
 
 
 def test_d1_flagged_row_waits_and_is_registered_when_the_code_is_confirmed(
-        tree, secretary, desk, django_capture_on_commit_callbacks):
+    tree, secretary, desk, django_capture_on_commit_callbacks
+):
     # Paolo's code says 07/07/1960; the spreadsheet says 17/07/1960.
     content = (f"{HEADER}\r\nConti;Paolo;M;{PAOLO};17/07/1960;Bologna;Via Ugo Bassi 2;40121;Bologna;\r\n").encode()
-    batch, _r = import_through_wizard(desk, tree.bologna_centro, content, django_capture_on_commit_callbacks,
-                                      confirm=True, target=_members(tree.bologna_centro))
+    batch, _r = import_through_wizard(
+        desk,
+        tree.bologna_centro,
+        content,
+        django_capture_on_commit_callbacks,
+        confirm=True,
+        target=_members(tree.bologna_centro),
+    )
     row = ImportRow.objects.get(batch=batch)
     assert row.target_outcome == TargetOutcome.HELD and not Membership.objects.exists()
     review = CodeDateReview.objects.get()
@@ -173,10 +205,17 @@ def test_d1_flagged_row_waits_and_is_registered_when_the_code_is_confirmed(
 
 
 def test_a_resolver_without_membership_role_on_the_circolo_does_not_register(
-        tree, secretary, desk, django_capture_on_commit_callbacks):
+    tree, secretary, desk, django_capture_on_commit_callbacks
+):
     content = (f"{HEADER}\r\nConti;Paolo;M;{PAOLO};17/07/1960;Bologna;Via Ugo Bassi 2;40121;Bologna;\r\n").encode()
-    batch, _r = import_through_wizard(desk, tree.bologna_centro, content, django_capture_on_commit_callbacks,
-                                      confirm=True, target=_members(tree.bologna_centro))
+    batch, _r = import_through_wizard(
+        desk,
+        tree.bologna_centro,
+        content,
+        django_capture_on_commit_callbacks,
+        confirm=True,
+        target=_members(tree.bologna_centro),
+    )
     review = CodeDateReview.objects.get()
     Person.objects.filter(pk=review.person_id).update(territory=tree.bologna_navile)  # moved since
     navile = verified_client(make_official("segretario.navile", tree.bologna_navile, [Role.ORGANISATION]))

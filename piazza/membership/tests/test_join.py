@@ -72,6 +72,7 @@ def test_m7_reduced_fee_for_a_20_year_old(tree):
 
 # --- bad input: each refused with a clear message, nothing saved, the attempt audited ---
 
+
 def test_bad_input_15_year_old(tree):
     with pytest.raises(ValidationError) as err:
         join(tree, birth_date=dt.date(YEAR - 15, 1, 1))
@@ -131,8 +132,7 @@ def _omocodia(code: str) -> str:
 
 def test_bad_input_second_membership_same_year_any_omocodia_form(tree):
     first = join(tree)
-    data = join_data(first=first.person.first_name, last=first.person.last_name,
-                     birth_date=first.person.birth_date)
+    data = join_data(first=first.person.first_name, last=first.person.last_name, birth_date=first.person.birth_date)
     data.codice_fiscale = _omocodia(first.person.codice_fiscale)
     assert data.codice_fiscale != first.person.codice_fiscale
     with pytest.raises(ValidationError) as err:
@@ -150,10 +150,10 @@ def test_a_new_year_is_a_new_membership(tree, schedule):
     schedule.year = YEAR + 1
     schedule.closes_at = None
     schedule.save()
-    data = join_data(first=first.person.first_name, last=first.person.last_name,
-                     birth_date=first.person.birth_date)
-    m = apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, year=YEAR + 1,
-                             now=now_in_year() + dt.timedelta(days=300))
+    data = join_data(first=first.person.first_name, last=first.person.last_name, birth_date=first.person.birth_date)
+    m = apply_for_membership(
+        actor=None, data=data, circolo=tree.bologna_centro, year=YEAR + 1, now=now_in_year() + dt.timedelta(days=300)
+    )
     assert m.person_id == first.person_id
 
 
@@ -191,12 +191,20 @@ def test_invalid_codice_fiscale_refused(tree):
 
 # --- at the circolo: traceable or cash, M24 ---
 
+
 def test_secretary_records_a_traceable_payment_and_books_the_ledger(tree, secretary, check_ledger):
     from piazza.ledger.accounts import get_account
     from piazza.ledger.queries import balance
 
-    m = apply_for_membership(actor=secretary, data=join_data(), circolo=tree.bologna_centro,
-                             channel=Channel.CIRCOLO, year=YEAR, now=now_in_year(), registered_by=secretary)
+    m = apply_for_membership(
+        actor=secretary,
+        data=join_data(),
+        circolo=tree.bologna_centro,
+        channel=Channel.CIRCOLO,
+        year=YEAR,
+        now=now_in_year(),
+        registered_by=secretary,
+    )
     m = record_payment_at_circolo(actor=secretary, membership=m, method=PaymentMethod.POS, reference="POS 1234")
     assert m.status == Status.PAID
     national = balance(get_account("territory", owner=tree.national, territory=tree.national))
@@ -250,8 +258,9 @@ def test_m24_one_instrument_beyond_the_limit_refused_and_flagged(tree):
 
 def test_m9_blocked_card_is_not_delivered_until_lifted(tree, secretary):
     m = paid(tree)
-    block = block_card(actor=secretary, person=m.person, territory=tree.bologna_centro,
-                       reason="Contributi da eletto 2025 non versati")
+    block = block_card(
+        actor=secretary, person=m.person, territory=tree.bologna_centro, reason="Contributi da eletto 2025 non versati"
+    )
     with pytest.raises(ValidationError, match="Contributi da eletto"):
         deliver_card(actor=secretary, membership=m, delivery=Delivery.CIRCOLO)
     lift_card_block(actor=secretary, block=block, note="Versati il 2/4")

@@ -156,12 +156,17 @@ def test_join_paid_by_paypal_then_the_same_account_refused_before_capture(tree, 
     fake_paypal.approve(order_id, payer_id="PAYERMARIO")  # the same PayPal account again
     # PayPal's "order approved" notification may come before the payer: it captures nothing.
     body, headers = fake_paypal.event("CHECKOUT.ORDER.APPROVED", fake_paypal.orders[order_id])
-    assert client.post(reverse("payments:webhook", args=["paypal"]), body, content_type="application/json",
-                       **headers).status_code == 200
+    assert (
+        client.post(
+            reverse("payments:webhook", args=["paypal"]), body, content_type="application/json", **headers
+        ).status_code
+        == 200
+    )
     assert len(fake_paypal.completed_captures) == 1
     for _reload in range(2):  # the return page, then a reload of it: never a capture
-        back = client.get(reverse("payments:return", args=[payment.token]),
-                          {"token": order_id, "PayerID": "PAYERMARIO"})
+        back = client.get(
+            reverse("payments:return", args=[payment.token]), {"token": order_id, "PayerID": "PAYERMARIO"}
+        )
         assert back["Location"] == reverse("payments:pay", args=[payment.token])
     assert len(fake_paypal.completed_captures) == 1  # never captured: no money moved
     assert "al massimo 1" in client.get(back["Location"]).content.decode()
@@ -174,8 +179,13 @@ def test_a_fee_offers_sepa_direct_debit_where_there_is_a_creditor_a_donation_doe
     """Membership fees are yearly: SEPA DD (the mandate flow) is offered next to card and transfer,
     in a territory whose federation has a bank account with a SEPA creditor id (Bologna)."""
     treasurer = make_official("anna.tesoriera", tree.bologna, [Role.TREASURY])
-    register_bank_account(actor=treasurer, territory=tree.bologna, name="PD Federazione di Bologna",
-                          iban="IT60X0542811101000000123456", creditor_id="IT66ZZZA1B2C3D4E5F6G7H8")
+    register_bank_account(
+        actor=treasurer,
+        territory=tree.bologna,
+        name="PD Federazione di Bologna",
+        iban="IT60X0542811101000000123456",
+        creditor_id="IT66ZZZA1B2C3D4E5F6G7H8",
+    )
     client = Client()
     _membership, pay_url = _apply(tree)
     step = client.get(pay_url)
@@ -214,8 +224,15 @@ def test_stripe_prepaid_card_is_only_authorised_then_released_where_the_federati
     assert fake_stripe.intents[intent]["status"] == "canceled"  # the hold is released, nothing captured
     client.get(reverse("payments:return", args=[payment.token]))  # a reload captures nothing either
     body, signature = fake_stripe.event("payment_intent.canceled", fake_stripe.intents[intent])
-    assert client.post(reverse("payments:webhook", args=["stripe"]), body, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=signature).status_code == 200  # our own cancel, notified
+    assert (
+        client.post(
+            reverse("payments:webhook", args=["stripe"]),
+            body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature,
+        ).status_code
+        == 200
+    )  # our own cancel, notified
     membership.refresh_from_db()
     payment.refresh_from_db()
     assert membership.status == Status.APPLIED and payment.state == State.FAILED

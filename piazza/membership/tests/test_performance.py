@@ -42,8 +42,9 @@ HANDLER_BUDGET = 18  # +1: the audit chain (ADR 0014), +5 F6/F14
 
 def _join(tree, key, card=CARD):
     with CaptureQueriesContext(connection) as applying:
-        membership = join_actions.apply_for_membership(actor=None, data=join_data(), circolo=tree.bologna_centro,
-                                                  year=YEAR)
+        membership = join_actions.apply_for_membership(
+            actor=None, data=join_data(), circolo=tree.bologna_centro, year=YEAR
+        )
     with CaptureQueriesContext(connection) as starting:
         payment = start_online_payment(membership, actor=None, provider="sandbox")
     with CaptureQueriesContext(connection) as paying:
@@ -77,12 +78,26 @@ def test_payment_handler_budget(tree):
 
 def _join_post(client, circolo):
     data = join_data()
-    return client.post(reverse("membership:join") + "?comune=Bologna", {
-        "first_name": data.first_name, "last_name": data.last_name, "sex": data.sex,
-        "birth_date": data.birth_date.isoformat(), "birth_place": "Bologna", "codice_fiscale": data.codice_fiscale,
-        "citizenship": "italian", "residence_street": "Via Rizzoli 1", "residence_cap": "40125",
-        "email": f"{data.codice_fiscale.lower()}@example.org", "phone": "", "circolo": circolo.pk,
-        "member_of_other_party": "no", "declarations_accepted": "on", "art9_authorised": "on"})
+    return client.post(
+        reverse("membership:join") + "?comune=Bologna",
+        {
+            "first_name": data.first_name,
+            "last_name": data.last_name,
+            "sex": data.sex,
+            "birth_date": data.birth_date.isoformat(),
+            "birth_place": "Bologna",
+            "codice_fiscale": data.codice_fiscale,
+            "citizenship": "italian",
+            "residence_street": "Via Rizzoli 1",
+            "residence_cap": "40125",
+            "email": f"{data.codice_fiscale.lower()}@example.org",
+            "phone": "",
+            "circolo": circolo.pk,
+            "member_of_other_party": "no",
+            "declarations_accepted": "on",
+            "art9_authorised": "on",
+        },
+    )
 
 
 # The join form's POST, pinned exactly (issue 11 item 24): any statement added or removed fails and lists them.

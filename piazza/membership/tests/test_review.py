@@ -24,10 +24,17 @@ pytestmark = pytest.mark.usefixtures("schedule")
 def test_fee_year_with_a_total_cap_below_the_base_fee_is_refused(tree):
     office = make_official("naz.quote", tree.national, [Role.MEMBERSHIP])
     with pytest.raises(ValidationError) as err:
-        parameters_actions.set_fee_schedule(actor=office, year=YEAR + 1, national=tree.national, base_fee_cents=1500,
-                                 national_surcharge_cents=500, total_cap_cents=1000,
-                                 regional_deadline=dt.date(YEAR + 1, 1, 10), opens_at=timezone.now(),
-                                 closes_at=timezone.now() - dt.timedelta(days=1))
+        parameters_actions.set_fee_schedule(
+            actor=office,
+            year=YEAR + 1,
+            national=tree.national,
+            base_fee_cents=1500,
+            national_surcharge_cents=500,
+            total_cap_cents=1000,
+            regional_deadline=dt.date(YEAR + 1, 1, 10),
+            opens_at=timezone.now(),
+            closes_at=timezone.now() - dt.timedelta(days=1),
+        )
     assert set(err.value.message_dict) == {"total_cap_cents", "closes_at"}
     assert "nessuno potrebbe iscriversi" in str(err.value)
     assert not FeeSchedule.objects.filter(year=YEAR + 1).exists()
@@ -52,8 +59,9 @@ def test_an_unpaid_application_cannot_be_contested(tree, secretary):
 
 def test_a_transfer_decided_twice_is_refused(tree, secretary):
     navile = make_official("navile.r", tree.bologna_navile, [Role.MEMBERSHIP])
-    transfer = transfer_actions.request_transfer(actor=navile, membership=join(tree, tree.bologna_navile),
-                                        to_circolo=tree.bologna_centro, reason="Lavoro")
+    transfer = transfer_actions.request_transfer(
+        actor=navile, membership=join(tree, tree.bologna_navile), to_circolo=tree.bologna_centro, reason="Lavoro"
+    )
     transfer_actions.decide_transfer(actor=secretary, transfer=transfer, approve=False, reason="No")
     with pytest.raises(ValidationError, match="già stata decisa"):
         transfer_actions.decide_transfer(actor=secretary, transfer=transfer, approve=True)
@@ -66,8 +74,9 @@ def test_second_counter_appeal_refused(tree, secretary, commission):
         actor=secretary, membership=m, body="circolo", reason="x", now=m.paid_at
     )
     decided = m.paid_at + dt.timedelta(hours=1)
-    objection = objection_actions.decide_objection(actor=commission, objection=objection, uphold=False, reason="ok",
-                                         now=decided)
+    objection = objection_actions.decide_objection(
+        actor=commission, objection=objection, uphold=False, reason="ok", now=decided
+    )
     objection = objection_actions.file_appeal(
         actor=None, objection=objection, reason="a", now=decided + dt.timedelta(hours=1)
     )

@@ -32,8 +32,9 @@ def federation_office(tree):
 
 @pytest.fixture
 def congress(tree, federation_office):
-    return roll_actions.create_congress(actor=federation_office, territory=tree.bologna, name="Congresso 2026",
-                                   cut_off=CUT_OFF, membership_years=[YEAR])
+    return roll_actions.create_congress(
+        actor=federation_office, territory=tree.bologna, name="Congresso 2026", cut_off=CUT_OFF, membership_years=[YEAR]
+    )
 
 
 def _members(tree, circolo, office, n, **kw):
@@ -58,8 +59,9 @@ def test_online_circolo_below_ten_cannot_sign_and_the_page_says_so(tree, federat
     assert "almeno 10 iscritti" in " ".join(_messages(response))
     roll.refresh_from_db()
     assert roll.status == RollStatus.FROZEN
-    assert AuditEntry.objects.filter(action="membership.sign_off_roll", kind=AuditKind.DENIED,
-                                     data__code="below_minimum_members").exists()
+    assert AuditEntry.objects.filter(
+        action="membership.sign_off_roll", kind=AuditKind.DENIED, data__code="below_minimum_members"
+    ).exists()
 
 
 def test_the_minimum_is_a_parameter_set_on_the_rules_page(tree, federation_office, congress):
@@ -108,8 +110,10 @@ def test_ratification_below_a_raised_minimum_is_refused(tree, federation_office,
     roll_actions.sign_off_roll(actor=federation_office, roll=roll)
     MembershipRules.objects.filter(territory=tree.bologna).update(min_members_online=5)
     client = verified_client(commission)
-    response = client.post(reverse("membership:roll_vote", args=[roll.pk]), {
-        "members_total": 3, "votes_for": 3, "votes_against": 0, "abstentions": 0})
+    response = client.post(
+        reverse("membership:roll_vote", args=[roll.pk]),
+        {"members_total": 3, "votes_for": 3, "votes_against": 0, "abstentions": 0},
+    )
     assert "almeno 5 iscritti" in " ".join(_messages(response))
     roll.refresh_from_db()
     assert roll.status == RollStatus.SIGNED and not roll.votes.exists()

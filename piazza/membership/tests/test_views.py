@@ -39,11 +39,26 @@ def test_desk_registration_with_bad_input_shows_the_message_and_saves_nothing(tr
     client = verified_client(secretary)
     born = dt.date(YEAR - 15, 1, 1)  # 14 or 15 all year long, whatever the day
     code = make_codice_fiscale(first_name="Ugo", last_name="Neri", sex="M", birth_date=born, belfiore="A944")
-    response = client.post(reverse("membership:desk_register", args=[tree.bologna_centro.pk]), {
-        "first_name": "Ugo", "last_name": "Neri", "sex": "M", "birth_date": born.isoformat(), "birth_place": "Bologna",
-        "codice_fiscale": code, "citizenship": "italian", "residence_street": "Via Po 1",
-        "email": "ugo@example.org", "circolo": tree.bologna_centro.pk, "member_of_other_party": "no",
-        "declarations_accepted": "on", "art9_authorised": "on", "method": "pos", "reference": "1"})
+    response = client.post(
+        reverse("membership:desk_register", args=[tree.bologna_centro.pk]),
+        {
+            "first_name": "Ugo",
+            "last_name": "Neri",
+            "sex": "M",
+            "birth_date": born.isoformat(),
+            "birth_place": "Bologna",
+            "codice_fiscale": code,
+            "citizenship": "italian",
+            "residence_street": "Via Po 1",
+            "email": "ugo@example.org",
+            "circolo": tree.bologna_centro.pk,
+            "member_of_other_party": "no",
+            "declarations_accepted": "on",
+            "art9_authorised": "on",
+            "method": "pos",
+            "reference": "1",
+        },
+    )
     assert response.status_code == 200
     assert "almeno 16 anni" in response.content.decode()
     assert not Membership.objects.exists()
@@ -64,8 +79,9 @@ def test_roll_export_is_audited_and_hash_in_csv(tree, secretary):
     card_actions.deliver_card(
         actor=secretary, membership=m, delivery=Delivery.CIRCOLO, now=m_time - dt.timedelta(days=1)
     )
-    congress = roll_actions.create_congress(actor=secretary, territory=tree.bologna_centro, name="Congresso",
-                                       cut_off=cut_off, membership_years=[YEAR])
+    congress = roll_actions.create_congress(
+        actor=secretary, territory=tree.bologna_centro, name="Congresso", cut_off=cut_off, membership_years=[YEAR]
+    )
     roll = roll_actions.compute_roll(actor=secretary, congress=congress, circolo=tree.bologna_centro)
     client = verified_client(secretary)
     csv_text = client.get(reverse("membership:roll_export", args=[roll.pk, "csv"])).content.decode()

@@ -25,10 +25,13 @@ def _actor_label(actor: Actor) -> str:
     return actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else ""
 
 
-def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", to_state: str = "",
-           **data: Any) -> None:
+def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", to_state: str = "", **data: Any) -> None:
     PaymentEvent.objects.create(
-        payment=payment, kind=kind, from_state=from_state, to_state=to_state, data=data,
+        payment=payment,
+        kind=kind,
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
         actor_label=_actor_label(actor),
     )
 
@@ -45,8 +48,13 @@ def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: A
         payment.succeeded_at = timezone.now()
     payment.save(update_fields=["state", "succeeded_at", "updated_at"])
     _event(payment, kind, actor=actor, from_state=from_state, to_state=to_state, **data)
-    record(f"payments.{to_state}", actor=actor, obj=payment, territory=payment.territory,
-           data={"from": from_state, "kind": kind, **data})
+    record(
+        f"payments.{to_state}",
+        actor=actor,
+        obj=payment,
+        territory=payment.territory,
+        data={"from": from_state, "kind": kind, **data},
+    )
     return True
 
 

@@ -47,10 +47,16 @@ def remember_device(*, actor: Actor, payment: Payment, label: str = "") -> str |
             return None
         if MethodDevice.objects.filter(payment=locked).exists():
             return None
-        device = MethodDevice.objects.create(method_id=locked.saved_method_id, payment=locked,
-                                             token_hash=token_digest(raw), label=label[:100])
-        record("payments.remember_device", actor=actor, obj=device, territory=locked.territory,
-               data={"payment": locked.pk, "method": locked.saved_method_id})
+        device = MethodDevice.objects.create(
+            method_id=locked.saved_method_id, payment=locked, token_hash=token_digest(raw), label=label[:100]
+        )
+        record(
+            "payments.remember_device",
+            actor=actor,
+            obj=device,
+            territory=locked.territory,
+            data={"payment": locked.pk, "method": locked.saved_method_id},
+        )
     return raw
 
 
@@ -60,12 +66,15 @@ def touch_device(*, actor: Actor, device: MethodDevice) -> None:
 
 
 def revoke_device(*, actor: Actor, raw: str, reason: str = "not_me") -> bool:
-    """"Non sei tu?": the token stops working on the server, whoever still holds the cookie."""
+    """ "Non sei tu?": the token stops working on the server, whoever still holds the cookie."""
     if not raw or len(raw) > 200:
         return False
     with transaction.atomic():
-        device = (MethodDevice.objects.select_for_update().filter(token_hash=token_digest(raw),
-                                                                   revoked_at__isnull=True).first())
+        device = (
+            MethodDevice.objects.select_for_update()
+            .filter(token_hash=token_digest(raw), revoked_at__isnull=True)
+            .first()
+        )
         if device is None:
             return False
         device.revoked_at = timezone.now()
@@ -100,8 +109,9 @@ def request_payer_link(*, actor: Actor, email: str) -> bool:
             return False
         raw = secrets.token_urlsafe(32)
         now = timezone.now()
-        link = PayerAccessLink.objects.create(email=address, token_hash=token_digest(raw), created_at=now,
-                                              expires_at=now + PAYER_LINK_LIFETIME)
+        link = PayerAccessLink.objects.create(
+            email=address, token_hash=token_digest(raw), created_at=now, expires_at=now + PAYER_LINK_LIFETIME
+        )
         record("payments.request_payer_link", actor=actor, obj=link, data={"sent": True})
         enqueue_on_commit(send_payer_link, link.pk, raw)
     return True
@@ -154,16 +164,30 @@ def request_device_link(*, actor: Actor, email: str, next_path: str = "") -> boo
     monthly gift alone). The caller answers the same whatever happens."""
     address = email.strip().lower()
     with transaction.atomic():
-        method = (SavedMethod.objects.filter(payer_email__iexact=address, devices__isnull=False).distinct()
-                  .order_by("-created_at", "-pk").first()) if address else None
+        method = (
+            (
+                SavedMethod.objects.filter(payer_email__iexact=address, devices__isnull=False)
+                .distinct()
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+            if address
+            else None
+        )
         if method is None:
             record("payments.request_device_link", actor=actor, data={"sent": False})
             return False
         raw = secrets.token_urlsafe(32)
         now = timezone.now()
         link = PayerAccessLink.objects.create(
-            purpose=LinkPurpose.DEVICE, email=address, method=method, token_hash=token_digest(raw), created_at=now,
-            expires_at=now + PAYER_LINK_LIFETIME, next_path=next_path[:200])
+            purpose=LinkPurpose.DEVICE,
+            email=address,
+            method=method,
+            token_hash=token_digest(raw),
+            created_at=now,
+            expires_at=now + PAYER_LINK_LIFETIME,
+            next_path=next_path[:200],
+        )
         record("payments.request_device_link", actor=actor, obj=link, data={"sent": True, "method": method.pk})
         enqueue_on_commit(send_device_link, link.pk, raw)
     return True
@@ -177,10 +201,15 @@ def open_device_link(*, actor: Actor, raw: str, label: str = "") -> tuple[str, s
         with transaction.atomic():
             link = _spend_link(raw=raw, purpose=LinkPurpose.DEVICE)
             assert link.method_id is not None
-            device = MethodDevice.objects.create(method_id=link.method_id, link=link, token_hash=token_digest(token),
-                                                 label=label[:100])
-            record("payments.remember_device", actor=actor, obj=device,
-                   data={"link": link.pk, "method": link.method_id, "via": "email_link"})
+            device = MethodDevice.objects.create(
+                method_id=link.method_id, link=link, token_hash=token_digest(token), label=label[:100]
+            )
+            record(
+                "payments.remember_device",
+                actor=actor,
+                obj=device,
+                data={"link": link.pk, "method": link.method_id, "via": "email_link"},
+            )
             return token, link.next_path
     except _LinkRefused as refused:
         refuse(action, refused.message, actor=actor, code=refused.code)

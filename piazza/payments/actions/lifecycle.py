@@ -69,70 +69,134 @@ def create_payment(
     """
     action = "payments.create_payment"
     if not isinstance(amount, Money):
-        refuse(action, _("L'importo deve essere un valore esatto in centesimi (Money), non %(t)s.")
-               % {"t": type(amount).__name__}, actor=actor, code="not_money", field="amount")
+        refuse(
+            action,
+            _("L'importo deve essere un valore esatto in centesimi (Money), non %(t)s.") % {"t": type(amount).__name__},
+            actor=actor,
+            code="not_money",
+            field="amount",
+        )
     if not amount.is_positive():
-        refuse(action, _("L'importo deve essere maggiore di zero (ricevuto %(a)s).") % {"a": format_money(amount)},
-               actor=actor, code="amount_not_positive", field="amount")
+        refuse(
+            action,
+            _("L'importo deve essere maggiore di zero (ricevuto %(a)s).") % {"a": format_money(amount)},
+            actor=actor,
+            code="amount_not_positive",
+            field="amount",
+        )
     if not allocations:
-        refuse(action, _("Indica su quali conti va l'importo (ripartizione mancante)."),
-               actor=actor, code="no_allocations")
+        refuse(
+            action, _("Indica su quali conti va l'importo (ripartizione mancante)."), actor=actor, code="no_allocations"
+        )
     total = 0
     for account, share in allocations:
         if not isinstance(share, Money) or not isinstance(account, Account):
-            refuse(action, _("Ogni quota della ripartizione è un conto con un importo esatto (Money)."),
-                   actor=actor, code="bad_allocation")
+            refuse(
+                action,
+                _("Ogni quota della ripartizione è un conto con un importo esatto (Money)."),
+                actor=actor,
+                code="bad_allocation",
+            )
         if share.currency != amount.currency or account.currency != amount.currency:
-            refuse(action, _("Valute diverse: il pagamento è in %(p)s ma una quota o un conto è in %(q)s.")
-                   % {"p": amount.currency, "q": share.currency if share.currency != amount.currency
-                      else account.currency},
-                   actor=actor, code="currency_mismatch")
+            refuse(
+                action,
+                _("Valute diverse: il pagamento è in %(p)s ma una quota o un conto è in %(q)s.")
+                % {
+                    "p": amount.currency,
+                    "q": share.currency if share.currency != amount.currency else account.currency,
+                },
+                actor=actor,
+                code="currency_mismatch",
+            )
         if not share.is_positive():
-            refuse(action, _("Ogni quota della ripartizione deve essere maggiore di zero."),
-                   actor=actor, code="allocation_not_positive")
+            refuse(
+                action,
+                _("Ogni quota della ripartizione deve essere maggiore di zero."),
+                actor=actor,
+                code="allocation_not_positive",
+            )
         total += share.cents
     if total != amount.cents:
-        refuse(action, _("Le quote (%(t)s) non corrispondono all'importo (%(a)s).")
-               % {"t": format_money(Money(total, amount.currency)), "a": format_money(amount)},
-               actor=actor, code="allocations_mismatch")
+        refuse(
+            action,
+            _("Le quote (%(t)s) non corrispondono all'importo (%(a)s).")
+            % {"t": format_money(Money(total, amount.currency)), "a": format_money(amount)},
+            actor=actor,
+            code="allocations_mismatch",
+        )
     try:
         chosen = get_provider(provider)
     except LookupError:
-        refuse(action, _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider}, actor=actor,
-               code="unknown_provider", field="provider")
+        refuse(
+            action,
+            _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider},
+            actor=actor,
+            code="unknown_provider",
+            field="provider",
+        )
     if not chosen.is_available():
-        refuse(action, _("Il metodo di pagamento %(p)s non è disponibile.") % {"p": chosen.verbose_name},
-               actor=actor, code="provider_unavailable", field="provider")
+        refuse(
+            action,
+            _("Il metodo di pagamento %(p)s non è disponibile.") % {"p": chosen.verbose_name},
+            actor=actor,
+            code="provider_unavailable",
+            field="provider",
+        )
     if save_method and not chosen.has(Capability.RECURRING):
-        refuse(action, _("Il metodo %(p)s non consente addebiti ricorrenti.") % {"p": chosen.verbose_name},
-               actor=actor, code="no_recurring", field="provider")
+        refuse(
+            action,
+            _("Il metodo %(p)s non consente addebiti ricorrenti.") % {"p": chosen.verbose_name},
+            actor=actor,
+            code="no_recurring",
+            field="provider",
+        )
 
     existing = Payment.objects.filter(creation_key=creation_key).first()
     if existing is not None:
         if existing.amount != amount:
-            refuse(action, _("Questa richiesta di pagamento esiste già con un altro importo."),
-                   actor=actor, code="creation_key_conflict")
+            refuse(
+                action,
+                _("Questa richiesta di pagamento esiste già con un altro importo."),
+                actor=actor,
+                code="creation_key_conflict",
+            )
         return existing
     try:
         with transaction.atomic():
             payment = Payment(
-                creation_key=creation_key, provider=provider, description=description[:200],
-                payer=payer, payer_name=payer_name[:200], payer_email=payer_email, territory=territory,
-                return_url=return_url, save_method=save_method, schedule=schedule, metadata=metadata or {},
+                creation_key=creation_key,
+                provider=provider,
+                description=description[:200],
+                payer=payer,
+                payer_name=payer_name[:200],
+                payer_email=payer_email,
+                territory=territory,
+                return_url=return_url,
+                save_method=save_method,
+                schedule=schedule,
+                metadata=metadata or {},
             )
             payment.amount = amount
             if payable is not None:
                 payment.payable_type = ContentType.objects.get_for_model(payable)
                 payment.payable_id = str(payable.pk)
             payment.save()
-            PaymentAllocation.objects.bulk_create([
-                PaymentAllocation(payment=payment, account=account, amount_cents=share.cents, currency=share.currency)
-                for account, share in allocations
-            ])
+            PaymentAllocation.objects.bulk_create(
+                [
+                    PaymentAllocation(
+                        payment=payment, account=account, amount_cents=share.cents, currency=share.currency
+                    )
+                    for account, share in allocations
+                ]
+            )
             _event(payment, "created", actor=actor, to_state=State.CREATED)
-            record("payments.create_payment", actor=actor, obj=payment, territory=territory,
-                   data={"amount": amount.cents, "currency": amount.currency, "provider": provider,
-                         "key": creation_key})
+            record(
+                "payments.create_payment",
+                actor=actor,
+                obj=payment,
+                territory=territory,
+                data={"amount": amount.cents, "currency": amount.currency, "provider": provider, "key": creation_key},
+            )
     except IntegrityError:
         return Payment.objects.get(creation_key=creation_key)
     return payment
@@ -164,8 +228,11 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
                 raise Refused(_("Modulo non valido: ricarica la pagina."), "client_key_reused")
             return existing, False
         if not locked.is_open:
-            raise Refused(_("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
-                          % {"s": locked.get_state_display()}, "payment_closed")
+            raise Refused(
+                _("Questo pagamento è già concluso (%(s)s): non serve pagare di nuovo.")
+                % {"s": locked.get_state_display()},
+                "payment_closed",
+            )
         in_flight = in_flight_attempt(locked)
         if in_flight is not None:
             _event(locked, "attempt_already_in_flight", actor=actor, attempt=in_flight.number)
@@ -187,8 +254,9 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
     return attempt, True
 
 
-def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttempt | None,
-                        result: ChargeResult, source: str) -> Payment:
+def apply_charge_result(
+    *, actor: Actor, payment: Payment, attempt: PaymentAttempt | None, result: ChargeResult, source: str
+) -> Payment:
     """Apply a provider's answer to a charge under the payment's row lock.
 
     A successful charge for a payment already paid with another charge is a duplicate: it is
@@ -202,8 +270,10 @@ def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttem
             attempt.action_url = result.action_url or attempt.action_url
             attempt.failure_code = result.failure_code
             attempt.state = {
-                Outcome.SUCCEEDED: AttemptState.SUCCEEDED, Outcome.FAILED: AttemptState.FAILED,
-                Outcome.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION, Outcome.CANCELED: AttemptState.FAILED,
+                Outcome.SUCCEEDED: AttemptState.SUCCEEDED,
+                Outcome.FAILED: AttemptState.FAILED,
+                Outcome.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION,
+                Outcome.CANCELED: AttemptState.FAILED,
             }.get(result.outcome, attempt.state)
             attempt.save()
         if result.customer_reference and not locked.provider_customer:
@@ -217,8 +287,15 @@ def apply_charge_result(*, actor: Actor, payment: Payment, attempt: PaymentAttem
             return locked
         if result.outcome == Outcome.SUCCEEDED:
             method = _save_method(locked, result.saved_method)
-            _succeed(locked, actor=actor, reference=result.reference, fee=result.fee, source=source, method=method,
-                     instrument=result.instrument)
+            _succeed(
+                locked,
+                actor=actor,
+                reference=result.reference,
+                fee=result.fee,
+                source=source,
+                method=method,
+                instrument=result.instrument,
+            )
         elif result.outcome == Outcome.FAILED:
             _fail(locked, actor=actor, code=result.failure_code or "card_declined", source=source)
         elif result.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
@@ -245,16 +322,24 @@ def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -
 
 def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
     """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
-    if (payment.attempts.filter(_stuck_attempts()).exists()
-            and not PaymentAttempt.objects.filter(client_key=client_key).exists()):
+    if (
+        payment.attempts.filter(_stuck_attempts()).exists()
+        and not PaymentAttempt.objects.filter(client_key=client_key).exists()
+    ):
         # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
         # ask the provider first; if the earlier try went through, there is nothing to pay.
         try:
             payment = reconcile_payment(actor=actor, payment=payment)
         except ProviderError:
-            refuse("payments.pay", _("Il circuito non ha ancora confermato l'esito del tentativo precedente: "
-                                     "riprova tra qualche minuto. Non ti verrà addebitato nulla due volte."),
-                   actor=actor, code="outcome_unknown")
+            refuse(
+                "payments.pay",
+                _(
+                    "Il circuito non ha ancora confermato l'esito del tentativo precedente: "
+                    "riprova tra qualche minuto. Non ti verrà addebitato nulla due volte."
+                ),
+                actor=actor,
+                code="outcome_unknown",
+            )
         if payment.is_booked:
             return payment.attempts.order_by("-number")[0]
         # The provider holds no successful charge of the earlier try: it no longer blocks a new
@@ -293,7 +378,8 @@ def _close_refused_attempt(*, actor: Actor, attempt: PaymentAttempt) -> None:
     with transaction.atomic():
         locked = _locked(attempt.payment_id)
         if PaymentAttempt.objects.filter(pk=attempt.pk, state=AttemptState.STARTED).update(
-                state=AttemptState.FAILED, failure_code="refused_input", updated_at=timezone.now()):
+            state=AttemptState.FAILED, failure_code="refused_input", updated_at=timezone.now()
+        ):
             _event(locked, "attempt_refused", actor=actor, attempt=attempt.number)
 
 
@@ -321,8 +407,9 @@ def cancel_payment(*, actor: Actor, payment: Payment, reason: str = "") -> Payme
     with refusing("payments.cancel_payment", actor, payment.territory), transaction.atomic():
         locked = _locked(payment.pk)
         if not locked.can_move_to(State.CANCELED):
-            raise Refused(_("Non si può annullare un pagamento %(s)s.") % {"s": locked.get_state_display()},
-                          "not_cancelable")
+            raise Refused(
+                _("Non si può annullare un pagamento %(s)s.") % {"s": locked.get_state_display()}, "not_cancelable"
+            )
         _move(locked, State.CANCELED, actor=actor, kind="canceled", reason=reason[:200])
         notify(locked, "canceled")
         return locked

@@ -49,27 +49,43 @@ def choose_method(*, actor: Actor, payment: Payment, method: str) -> Payment:
     action = "payments.choose_method"
     chosen = next((m for m in methods.offered_methods(payment) if m.kind == method), None)
     if chosen is None:
-        refuse(action, _("Questo metodo di pagamento non è disponibile per questo pagamento: scegline uno "
-                         "dell'elenco."), actor=actor, territory=payment.territory, code="method_unavailable",
-               field="method")
+        refuse(
+            action,
+            _("Questo metodo di pagamento non è disponibile per questo pagamento: scegline uno dell'elenco."),
+            actor=actor,
+            territory=payment.territory,
+            code="method_unavailable",
+            field="method",
+        )
         raise AssertionError  # unreachable: refuse() raises
     if not methods.may_change(payment):
-        refuse(action, _("Un pagamento è già in corso con il metodo scelto prima: attendi l'esito (o completa il "
-                         "bonifico) prima di cambiare metodo."), actor=actor, territory=payment.territory,
-               code="attempt_in_flight", field="method")
+        refuse(
+            action,
+            _(
+                "Un pagamento è già in corso con il metodo scelto prima: attendi l'esito (o completa il "
+                "bonifico) prima di cambiare metodo."
+            ),
+            actor=actor,
+            territory=payment.territory,
+            code="attempt_in_flight",
+            field="method",
+        )
     with transaction.atomic():
         locked = _locked(payment.pk)
         if not methods.may_change(locked):  # changed since the read above: nothing is written
-            raise ValidationError(_("Il pagamento è cambiato nel frattempo: ricarica la pagina."),
-                                  code="changed")
+            raise ValidationError(_("Il pagamento è cambiato nel frattempo: ricarica la pagina."), code="changed")
         previous = locked.provider
         locked.provider = chosen.provider
         locked.metadata = {**(locked.metadata or {}), "method_chosen": chosen.kind}
         locked.save(update_fields=["provider", "metadata", "updated_at"])
-        _event(locked, "method_chosen", actor=actor, method=chosen.kind, provider=chosen.provider,
-               previous=previous)
-        record(action, actor=actor, obj=locked, territory=locked.territory,
-               data={"method": chosen.kind, "provider": chosen.provider, "previous": previous})
+        _event(locked, "method_chosen", actor=actor, method=chosen.kind, provider=chosen.provider, previous=previous)
+        record(
+            action,
+            actor=actor,
+            obj=locked,
+            territory=locked.territory,
+            data={"method": chosen.kind, "provider": chosen.provider, "previous": previous},
+        )
     payment.refresh_from_db()
     return payment
 
@@ -91,7 +107,8 @@ def check_approved_instrument(*, actor: Actor, payment: Payment, attempt: Paymen
         with transaction.atomic():
             locked = _locked(payment.pk)
             PaymentAttempt.objects.filter(pk=attempt.pk, state__in=IN_FLIGHT_ATTEMPT_STATES).update(
-                state=AttemptState.FAILED, failure_code="instrument_refused", updated_at=timezone.now())
+                state=AttemptState.FAILED, failure_code="instrument_refused", updated_at=timezone.now()
+            )
             if locked.can_move_to(State.FAILED):
                 locked.failure_code = "instrument_refused"
                 locked.failure_message = message[:300]
@@ -110,15 +127,28 @@ def set_territory_method(*, actor: Actor, territory: Any, provider: str, enabled
     the territory and everything below it, unless a territory below says otherwise."""
     action = "payments.set_territory_method"
     if not has_role_at(actor, territory, [Role.TREASURY, Role.ADMINISTRATOR]):
-        refuse(action, _("Solo la tesoreria di %(t)s decide i metodi di pagamento offerti lì.") % {"t": territory},
-               actor=actor, territory=territory, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Solo la tesoreria di %(t)s decide i metodi di pagamento offerti lì.") % {"t": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
+        )
     try:
         get_provider(provider)
     except LookupError:
-        refuse(action, _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider}, actor=actor,
-               territory=territory, code="unknown_provider", field="provider")
+        refuse(
+            action,
+            _("Metodo di pagamento sconosciuto: %(p)s.") % {"p": provider},
+            actor=actor,
+            territory=territory,
+            code="unknown_provider",
+            field="provider",
+        )
     with transaction.atomic():
         setting, _created = PaymentMethodSetting.objects.update_or_create(
-            territory=territory, provider=provider, defaults={"enabled": enabled})
+            territory=territory, provider=provider, defaults={"enabled": enabled}
+        )
         record(action, actor=actor, obj=setting, territory=territory, data={"provider": provider, "enabled": enabled})
     return setting

@@ -41,9 +41,14 @@ def _save_method(payment: Payment, result_method: Any) -> SavedMethod | None:
     if result_method is None or not payment.save_method:
         return None
     method, _created = SavedMethod.objects.get_or_create(
-        provider=payment.provider, method_reference=result_method.method_reference,
-        defaults={"customer_reference": result_method.customer_reference, "label": result_method.label,
-                  "payer": payment.payer, "payer_email": payment.payer_email},
+        provider=payment.provider,
+        method_reference=result_method.method_reference,
+        defaults={
+            "customer_reference": result_method.customer_reference,
+            "label": result_method.label,
+            "payer": payment.payer,
+            "payer_email": payment.payer_email,
+        },
     )
     if payment.saved_method_id is None:
         payment.saved_method = method
@@ -51,8 +56,16 @@ def _save_method(payment: Payment, result_method: Any) -> SavedMethod | None:
     return method
 
 
-def _succeed(payment: Payment, *, actor: Actor, reference: str, fee: Money | None, source: str,
-             method: SavedMethod | None = None, instrument: InstrumentInfo | None = None) -> None:
+def _succeed(
+    payment: Payment,
+    *,
+    actor: Actor,
+    reference: str,
+    fee: Money | None,
+    source: str,
+    method: SavedMethod | None = None,
+    instrument: InstrumentInfo | None = None,
+) -> None:
     """Locked payment → succeeded, booked once, payable notified, confirmation emailed.
 
     The instrument the provider reports (fingerprint, funding type) is kept in the payment's
@@ -65,8 +78,9 @@ def _succeed(payment: Payment, *, actor: Actor, reference: str, fee: Money | Non
     payment.failure_message = ""
     if instrument is not None:
         payment.metadata = {**(payment.metadata or {}), **instrument_metadata(instrument)}
-    payment.save(update_fields=["provider_reference", "fee_cents", "failure_code", "failure_message", "metadata",
-                                "updated_at"])
+    payment.save(
+        update_fields=["provider_reference", "fee_cents", "failure_code", "failure_message", "metadata", "updated_at"]
+    )
     if not _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source):
         return
     booking.book_payment(payment, actor=actor)
@@ -85,35 +99,63 @@ def _fail(payment: Payment, *, actor: Actor, code: str, source: str) -> None:
     payment.failure_code = code[:60]
     payment.failure_message = str(decline_message(code))[:300]
     payment.save(update_fields=["failure_code", "failure_message", "updated_at"])
-    if payment.can_move_to(State.FAILED) and _move(payment, State.FAILED, actor=actor, kind="failed",
-                                                     source=source, code=code):
+    if payment.can_move_to(State.FAILED) and _move(
+        payment, State.FAILED, actor=actor, kind="failed", source=source, code=code
+    ):
         _schedule_after_failure(payment, actor=actor)
         notify(payment, "failed")
 
 
 def _is_duplicate(payment: Payment, outcome: str, reference: str) -> bool:
     """A successful charge other than the one this (already paid) payment is booked with."""
-    return (payment.is_booked and outcome == Outcome.SUCCEEDED and bool(reference)
-            and bool(payment.provider_reference) and reference != payment.provider_reference)
+    return (
+        payment.is_booked
+        and outcome == Outcome.SUCCEEDED
+        and bool(reference)
+        and bool(payment.provider_reference)
+        and reference != payment.provider_reference
+    )
 
 
-def _record_duplicate(payment: Payment, *, actor: Actor, reference: str, attempt: PaymentAttempt | None,
-                      source: str) -> DuplicateCharge:
+def _record_duplicate(
+    payment: Payment, *, actor: Actor, reference: str, attempt: PaymentAttempt | None, source: str
+) -> DuplicateCharge:
     """On the locked, paid payment: record the second charge, book it in, refund it after commit."""
     if attempt is None:
         attempt = payment.attempts.filter(provider_reference=reference).first()
     duplicate = DuplicateCharge.objects.filter(provider=payment.provider, provider_reference=reference).first()
     if duplicate is None:
-        duplicate = DuplicateCharge(payment=payment, attempt=attempt, provider=payment.provider,
-                                    provider_reference=reference[:120], source=source[:100])
+        duplicate = DuplicateCharge(
+            payment=payment,
+            attempt=attempt,
+            provider=payment.provider,
+            provider_reference=reference[:120],
+            source=source[:100],
+        )
         duplicate.amount = payment.amount
         duplicate.save()
         booking.book_duplicate_charge(duplicate, actor=actor)
-        _event(payment, "duplicate_charge", actor=actor, duplicate=duplicate.pk, reference=reference,
-               amount=duplicate.amount_cents, source=source)
-        record("payments.duplicate_charge", actor=actor, obj=payment, territory=payment.territory,
-               data={"duplicate": duplicate.pk, "reference": reference, "amount": duplicate.amount_cents,
-                     "source": source})
+        _event(
+            payment,
+            "duplicate_charge",
+            actor=actor,
+            duplicate=duplicate.pk,
+            reference=reference,
+            amount=duplicate.amount_cents,
+            source=source,
+        )
+        record(
+            "payments.duplicate_charge",
+            actor=actor,
+            obj=payment,
+            territory=payment.territory,
+            data={
+                "duplicate": duplicate.pk,
+                "reference": reference,
+                "amount": duplicate.amount_cents,
+                "source": source,
+            },
+        )
         log.error("payment %s: duplicate charge %s (%s), refunding automatically", payment.pk, reference, source)
     if duplicate.state == DuplicateState.REFUND_PENDING:
         # The refund is a provider call: after commit, outside any transaction (convention 5).
@@ -132,8 +174,9 @@ def refund_duplicate_charge(*, actor: Actor, duplicate_id: int) -> DuplicateChar
         return duplicate
     payment = duplicate.payment
     try:
-        result = get_provider(payment.provider).refund_charge(payment, duplicate.provider_reference,
-                                                              duplicate.amount, duplicate.refund_key)
+        result = get_provider(payment.provider).refund_charge(
+            payment, duplicate.provider_reference, duplicate.amount, duplicate.refund_key
+        )
     except ProviderError as exc:
         log.warning("duplicate charge %s: refund not possible now (%s)", duplicate.pk, exc)
         DuplicateCharge.objects.filter(pk=duplicate.pk).update(error=str(exc)[:300])
@@ -152,21 +195,36 @@ def refund_duplicate_charge(*, actor: Actor, duplicate_id: int) -> DuplicateChar
             fresh.save()
             booking.book_duplicate_refund(fresh, actor=actor)
             _event(locked, "duplicate_charge_refunded", actor=actor, duplicate=fresh.pk, refund=result.reference)
-            record("payments.duplicate_charge_refunded", actor=actor, obj=locked, territory=locked.territory,
-                   data={"duplicate": fresh.pk, "reference": fresh.provider_reference, "refund": result.reference,
-                         "amount": fresh.amount_cents})
+            record(
+                "payments.duplicate_charge_refunded",
+                actor=actor,
+                obj=locked,
+                territory=locked.territory,
+                data={
+                    "duplicate": fresh.pk,
+                    "reference": fresh.provider_reference,
+                    "refund": result.reference,
+                    "amount": fresh.amount_cents,
+                },
+            )
         elif result.status == "failed":
             fresh.state = DuplicateState.REFUND_FAILED
             fresh.error = (result.failure_code or "refund_failed")[:300]
             fresh.save()
             _event(locked, "duplicate_charge_refund_failed", actor=actor, duplicate=fresh.pk, code=fresh.error)
-            record("payments.duplicate_charge_refund_failed", actor=actor, obj=locked, territory=locked.territory,
-                   data={"duplicate": fresh.pk, "reference": fresh.provider_reference, "code": fresh.error})
+            record(
+                "payments.duplicate_charge_refund_failed",
+                actor=actor,
+                obj=locked,
+                territory=locked.territory,
+                data={"duplicate": fresh.pk, "reference": fresh.provider_reference, "code": fresh.error},
+            )
             log.error("duplicate charge %s: automatic refund failed (%s)", fresh.pk, fresh.error)
         return fresh
 
 
 # --- recurring schedules (provider-agnostic) -----------------------------------------------
+
 
 def _add_interval(day: Any, interval: str, anchor_day: int | None = None) -> Any:
     """The charge after `day`: same day of the next month (year), or the month's last day when it has
@@ -201,8 +259,9 @@ def _schedule_after_success(payment: Payment, method: SavedMethod | None) -> Non
         return
     if cycle == schedule.cycle:
         schedule.cycle += 1
-        schedule.next_charge_on = _add_interval(schedule.next_charge_on, schedule.interval,
-                                                anchor_day=timezone.localdate(schedule.created_at).day)
+        schedule.next_charge_on = _add_interval(
+            schedule.next_charge_on, schedule.interval, anchor_day=timezone.localdate(schedule.created_at).day
+        )
         schedule.failure_count = 0
         schedule.retry_at = None
         schedule.save(update_fields=["cycle", "next_charge_on", "failure_count", "retry_at"])
@@ -232,6 +291,11 @@ def _schedule_after_failure(payment: Payment, *, actor: Actor) -> None:
         delay = backoff_days[min(schedule.failure_count - 1, len(backoff_days) - 1)]
         schedule.retry_at = timezone.now() + timedelta(days=delay)
     schedule.save(update_fields=["failure_count", "state", "paused_at", "retry_at"])
-    record("payments.recurring_failed", actor=actor, obj=schedule, territory=schedule.territory,
-           data={"failures": schedule.failure_count, "state": schedule.state, "payment": payment.pk})
+    record(
+        "payments.recurring_failed",
+        actor=actor,
+        obj=schedule,
+        territory=schedule.territory,
+        data={"failures": schedule.failure_count, "state": schedule.state, "payment": payment.pk},
+    )
     enqueue_on_commit(send_recurring_failure_notice, schedule.pk, payment.pk)

@@ -35,8 +35,10 @@ def _refunded_total(payment: Payment) -> Money:
 
 
 def _disputed_total(payment: Payment) -> Money:
-    cents = payment.disputes.filter(state__in=[DisputeState.OPEN, DisputeState.LOST]) \
-        .aggregate(t=Sum("amount_cents"))["t"] or 0
+    cents = (
+        payment.disputes.filter(state__in=[DisputeState.OPEN, DisputeState.LOST]).aggregate(t=Sum("amount_cents"))["t"]
+        or 0
+    )
     return Money(int(cents), payment.currency)
 
 
@@ -66,8 +68,12 @@ def _apply_refund(payment: Payment, remote: RemoteRefund, *, actor: Actor, sourc
         refund = payment.refunds.filter(provider_reference=remote.reference).first()
     if refund is None:
         # Refunded at the provider's dashboard, not through us: record it now.
-        refund = Refund(payment=payment, idempotency_key=f"remote-refund:{payment.provider}:{remote.reference}",
-                        provider_reference=remote.reference, reason=_("Rimborso eseguito dal circuito"))
+        refund = Refund(
+            payment=payment,
+            idempotency_key=f"remote-refund:{payment.provider}:{remote.reference}",
+            provider_reference=remote.reference,
+            reason=_("Rimborso eseguito dal circuito"),
+        )
         refund.amount = remote.amount
         refund.save()
     if refund.state == RefundState.SUCCEEDED or not remote.succeeded:
@@ -85,18 +91,31 @@ def _apply_refund(payment: Payment, remote: RemoteRefund, *, actor: Actor, sourc
     refund.succeeded_at = timezone.now()
     refund.save()
     booking.book_reversal_delta(
-        payment, before=before, after=before + refund.amount, cause=Cause.REFUND,
-        key=f"refund:{refund.pk}", memo=f"Rimborso di {refund.amount} sul pagamento #{payment.pk}",
-        actor=actor, about=refund,
+        payment,
+        before=before,
+        after=before + refund.amount,
+        cause=Cause.REFUND,
+        key=f"refund:{refund.pk}",
+        memo=f"Rimborso di {refund.amount} sul pagamento #{payment.pk}",
+        actor=actor,
+        about=refund,
     )
-    _move(payment, _state_after_reversals(payment), actor=actor, kind="refunded",
-          source=source, refund=refund.pk, amount=refund.amount_cents)
+    _move(
+        payment,
+        _state_after_reversals(payment),
+        actor=actor,
+        kind="refunded",
+        source=source,
+        refund=refund.pk,
+        amount=refund.amount_cents,
+    )
     notify(payment, "refunded", refund=refund)
 
 
 def _apply_dispute(payment: Payment, remote: RemoteDispute, *, actor: Actor, source: str) -> None:
     dispute, created = Dispute.objects.get_or_create(
-        payment=payment, provider_reference=remote.reference,
+        payment=payment,
+        provider_reference=remote.reference,
         defaults={"amount_cents": 0, "currency": payment.currency, "reason": remote.reason[:100]},
     )
     status = {"won": DisputeState.WON, "lost": DisputeState.LOST}.get(remote.status, DisputeState.OPEN)
@@ -117,14 +136,23 @@ def _apply_dispute(payment: Payment, remote: RemoteDispute, *, actor: Actor, sou
     dispute.save()
     after = reversed_total(payment)
     booking.book_reversal_delta(
-        payment, before=before, after=after,
+        payment,
+        before=before,
+        after=after,
         cause=Cause.DISPUTE_WON if status == DisputeState.WON else Cause.DISPUTE,
         key=f"dispute:{dispute.pk}:{'opened' if created else status}",
         memo=f"Contestazione {remote.reference} ({status}) sul pagamento #{payment.pk}",
-        actor=actor, about=dispute,
+        actor=actor,
+        about=dispute,
     )
     if created:
         booking.book_dispute_fee(payment, remote.fee, key=f"dispute-fee:{dispute.pk}", actor=actor)
-    _move(payment, _state_after_reversals(payment), actor=actor, kind=f"dispute_{status}",
-          source=source, dispute=dispute.pk)
+    _move(
+        payment,
+        _state_after_reversals(payment),
+        actor=actor,
+        kind=f"dispute_{status}",
+        source=source,
+        dispute=dispute.pk,
+    )
     notify(payment, "disputed", dispute=dispute)

@@ -44,8 +44,15 @@ def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source:
         if not locked.is_booked:
             if remote.outcome == Outcome.SUCCEEDED:
                 method = _save_method(locked, remote.saved_method)
-                _succeed(locked, actor=actor, reference=remote.reference, fee=remote.fee, source=source,
-                         method=method, instrument=remote.instrument)
+                _succeed(
+                    locked,
+                    actor=actor,
+                    reference=remote.reference,
+                    fee=remote.fee,
+                    source=source,
+                    method=method,
+                    instrument=remote.instrument,
+                )
                 locked.attempts.exclude(state=AttemptState.SUCCEEDED).filter(
                     provider_reference__in=[remote.reference, ""]
                 ).update(state=AttemptState.SUCCEEDED)
@@ -54,8 +61,9 @@ def sync_payment(*, actor: Actor, payment: Payment, remote: RemoteState, source:
                 locked.attempts.filter(state=AttemptState.UNKNOWN).update(state=AttemptState.FAILED)
                 if remote.reference:
                     # The attempt whose charge failed is no longer in flight: a retry may start.
-                    locked.attempts.filter(state__in=IN_FLIGHT_ATTEMPT_STATES,
-                                           provider_reference=remote.reference).update(state=AttemptState.FAILED)
+                    locked.attempts.filter(
+                        state__in=IN_FLIGHT_ATTEMPT_STATES, provider_reference=remote.reference
+                    ).update(state=AttemptState.FAILED)
             elif remote.outcome == Outcome.CANCELED and locked.can_move_to(State.CANCELED):
                 _move(locked, State.CANCELED, actor=actor, kind="canceled", source=source)
                 notify(locked, "canceled")

@@ -16,16 +16,25 @@ class BankConfig(AppConfig):
         from piazza.ledger.kinds import register_kind
 
         register_kind(
-            "bank_unallocated", _("Incassi bancari da attribuire"), "credit",
-            _("Denaro arrivato in banca oltre il dovuto (pagamenti in eccesso), in attesa di restituzione o "
-              "attribuzione."),
+            "bank_unallocated",
+            _("Incassi bancari da attribuire"),
+            "credit",
+            _(
+                "Denaro arrivato in banca oltre il dovuto (pagamenti in eccesso), in attesa di restituzione o "
+                "attribuzione."
+            ),
         )
         register_kind(
-            "bank_short_payments", _("Differenze accettate su bonifici"), "debit",
+            "bank_short_payments",
+            _("Differenze accettate su bonifici"),
+            "debit",
             _("Quanto manca ai bonifici che la tesoreria ha deciso di accettare per un importo ridotto."),
         )
         register_kind(
-            "bank_charges", _("Commissioni bancarie"), "debit", _("Spese e commissioni addebitate dalla banca."),
+            "bank_charges",
+            _("Commissioni bancarie"),
+            "debit",
+            _("Spese e commissioni addebitate dalla banca."),
         )
         from piazza.ledger.kinds import register_key_label
         from piazza.payments.bank.providers import BankTransferProvider, SepaDirectDebitProvider
@@ -34,6 +43,8 @@ class BankConfig(AppConfig):
         for provider in (register(BankTransferProvider()), register(SepaDirectDebitProvider())):
             register_key_label(provider.identifier, provider.verbose_name)
         register_kind(
-            "payouts_approved", _("Versamenti approvati da eseguire"), "credit",
+            "payouts_approved",
+            _("Versamenti approvati da eseguire"),
+            "credit",
             _("Versamenti approvati con i quattro occhi, non ancora visti uscire in estratto conto."),
         )

@@ -20,14 +20,16 @@ ONE_DAY = datetime.timedelta(days=1)
 def closing_days(year: int) -> frozenset[datetime.date]:
     """The TARGET2 holidays of `year` (weekends excluded: they are closed anyway)."""
     easter_sunday = easter(year)
-    return frozenset({
-        datetime.date(year, 1, 1),
-        easter_sunday - 2 * ONE_DAY,  # Good Friday
-        easter_sunday + ONE_DAY,  # Easter Monday
-        datetime.date(year, 5, 1),
-        datetime.date(year, 12, 25),
-        datetime.date(year, 12, 26),
-    })
+    return frozenset(
+        {
+            datetime.date(year, 1, 1),
+            easter_sunday - 2 * ONE_DAY,  # Good Friday
+            easter_sunday + ONE_DAY,  # Easter Monday
+            datetime.date(year, 5, 1),
+            datetime.date(year, 12, 25),
+            datetime.date(year, 12, 26),
+        }
+    )
 
 
 def is_banking_day(day: datetime.date) -> bool:

@@ -52,8 +52,17 @@ def epc_payload(request: TransferRequest) -> str:
     if request.reference and not is_valid_reference(request.reference):
         raise EpcQrError(f"{request.reference!r} is not a valid ISO 11649 reference")
     lines = [
-        "BCD", "002", "1", "SCT", request.bic, name, "".join(request.iban.split()), amount, "",
-        request.reference, "" if request.reference else request.text[:140],
+        "BCD",
+        "002",
+        "1",
+        "SCT",
+        request.bic,
+        name,
+        "".join(request.iban.split()),
+        amount,
+        "",
+        request.reference,
+        "" if request.reference else request.text[:140],
     ]
     payload = "\n".join(lines).rstrip("\n")
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:

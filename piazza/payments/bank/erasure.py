@@ -25,17 +25,28 @@ from piazza.payments.bank.models import (
 )
 
 ERASURE: Declaration = {
-    Mandate: {"debtor_name": PSEUDONYM, "debtor_email": BLANK, "debtor_iban": BLANK, "debtor_bic": BLANK,
-              "pending_original_iban": BLANK, "paper_scan": FILE, "status_reason": BLANK},
-    MandateAmendment: {"old_debtor_name": PSEUDONYM, "new_debtor_name": PSEUDONYM, "old_iban": BLANK,
-                       "new_iban": BLANK},
+    Mandate: {
+        "debtor_name": PSEUDONYM,
+        "debtor_email": BLANK,
+        "debtor_iban": BLANK,
+        "debtor_bic": BLANK,
+        "pending_original_iban": BLANK,
+        "paper_scan": FILE,
+        "status_reason": BLANK,
+    },
+    MandateAmendment: {
+        "old_debtor_name": PSEUDONYM,
+        "new_debtor_name": PSEUDONYM,
+        "old_iban": BLANK,
+        "new_iban": BLANK,
+    },
     ExpectedTransfer: {"payer_name": PSEUDONYM, "payer_email": BLANK},
     StatementLine: {"counterparty_name": KEEP, "counterparty_iban": KEEP},
 }
 
 KEEP_REASONS = {
     "bank.statementline.counterparty_name": "a bank statement as the bank sent it: an accounting record kept whole "
-                                            "(art. 2220 c.c.); not linked to a person, so not found by erasure",
+    "(art. 2220 c.c.); not linked to a person, so not found by erasure",
     "bank.statementline.counterparty_iban": "as above",
 }
 
@@ -45,8 +56,10 @@ PAID = [TransferStatus.PAID, TransferStatus.PARTIAL, TransferStatus.OVERPAID]
 
 NOT_PERSONAL: Declaration = {
     BankAccount: {"name": "the party's own account", "iban": "the party's own account"},
-    Payee: {"name": "a supplier the party pays (a business), registered by a treasurer",
-            "iban": "a supplier's account"},
+    Payee: {
+        "name": "a supplier the party pays (a business), registered by a treasurer",
+        "iban": "a supplier's account",
+    },
     CollectionBatch: {"message_id": "a SEPA file id"},
     PayoutBatch: {"message_id": "a SEPA file id"},
     StatementImport: {"filename": "the bank file's name", "message_id": "the bank file's id"},
@@ -58,25 +71,41 @@ NOT_PERSONAL: Declaration = {
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
     emails = list(person.emails.values_list("value", flat=True))
     # By primary key: blanking the email must not empty the querysets half-way.
-    mandates = Mandate.objects.filter(pk__in=list(Mandate.objects.filter(debtor_email__in=emails).values_list(
-        "pk", flat=True)))
+    mandates = Mandate.objects.filter(
+        pk__in=list(Mandate.objects.filter(debtor_email__in=emails).values_list("pk", flat=True))
+    )
     collected = list(mandates.exclude(last_collected_on=None))
-    held = holds.keep(collected, kind="accounting", fields=HELD_MANDATE, start=lambda m: m.last_collected_on,
-                      why="Mandato SEPA con addebiti incassati: scritture contabili")
+    held = holds.keep(
+        collected,
+        kind="accounting",
+        fields=HELD_MANDATE,
+        start=lambda m: m.last_collected_on,
+        why="Mandato SEPA con addebiti incassati: scritture contabili",
+    )
     amendments = MandateAmendment.objects.filter(mandate__in=mandates)
-    held_amendments = holds.keep(amendments.filter(mandate__in=held), kind="accounting", fields=HELD_AMENDMENT,
-                                 start=lambda a: a.created_at.date(), why="Modifica di un mandato con addebiti")
-    transfers = ExpectedTransfer.objects.filter(pk__in=list(ExpectedTransfer.objects.filter(
-        payer_email__in=emails).values_list("pk", flat=True)))
-    held_transfers = holds.keep(transfers.filter(status__in=PAID), kind="accounting", fields=["payer_name"],
-                                start=lambda t: t.created_at.date(), why="Bonifico ricevuto: scritture contabili")
+    held_amendments = holds.keep(
+        amendments.filter(mandate__in=held),
+        kind="accounting",
+        fields=HELD_AMENDMENT,
+        start=lambda a: a.created_at.date(),
+        why="Modifica di un mandato con addebiti",
+    )
+    transfers = ExpectedTransfer.objects.filter(
+        pk__in=list(ExpectedTransfer.objects.filter(payer_email__in=emails).values_list("pk", flat=True))
+    )
+    held_transfers = holds.keep(
+        transfers.filter(status__in=PAID),
+        kind="accounting",
+        fields=["payer_name"],
+        start=lambda t: t.created_at.date(),
+        why="Bonifico ricevuto: scritture contabili",
+    )
 
     def unheld(model: Any, fields: list[str]) -> dict[str, str]:
         return {k: v for k, v in ERASURE[model].items() if k not in fields}
 
     return {
-        "mandates": scrub(mandates, unheld(Mandate, HELD_MANDATE))
-        + scrub(mandates, ERASURE[Mandate], skip_pks=held),
+        "mandates": scrub(mandates, unheld(Mandate, HELD_MANDATE)) + scrub(mandates, ERASURE[Mandate], skip_pks=held),
         "mandate_amendments": scrub(amendments, ERASURE[MandateAmendment], skip_pks=held_amendments),
         "transfers": scrub(transfers, unheld(ExpectedTransfer, ["payer_name"]))
         + scrub(transfers, ERASURE[ExpectedTransfer], skip_pks=held_transfers),

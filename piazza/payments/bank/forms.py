@@ -26,10 +26,14 @@ class BankAccountForm(forms.Form):
     name = forms.CharField(label=_("Intestazione del conto"), max_length=140)
     iban = forms.CharField(label=_("IBAN"), max_length=42, help_text=_("27 caratteri per un conto italiano."))
     creditor_id = forms.CharField(
-        label=_("Identificativo creditore SEPA"), max_length=40, required=False,
-        help_text=_("Serve solo per incassare con addebito diretto (es. IT66ZZZ…). Lo rilascia la banca."))
+        label=_("Identificativo creditore SEPA"),
+        max_length=40,
+        required=False,
+        help_text=_("Serve solo per incassare con addebito diretto (es. IT66ZZZ…). Lo rilascia la banca."),
+    )
     prenotification_days = forms.IntegerField(
-        label=_("Giorni di preavviso degli addebiti"), min_value=1, max_value=60, initial=14)
+        label=_("Giorni di preavviso degli addebiti"), min_value=1, max_value=60, initial=14
+    )
 
     def __init__(self, *args: Any, territories: QuerySet[Territory], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,13 +55,15 @@ class PayeeForm(forms.Form):
 class MandateForm(forms.Form):
     creditor = forms.ModelChoiceField(label=_("Conto che incassa"), queryset=BankAccount.objects.none())
     debtor_name = forms.CharField(label=_("Intestatario del conto da addebitare"), max_length=140)
-    debtor_email = forms.EmailField(label=_("Email del debitore"), required=False,
-                                    help_text=_("Per gli avvisi prima di ogni addebito."))
+    debtor_email = forms.EmailField(
+        label=_("Email del debitore"), required=False, help_text=_("Per gli avvisi prima di ogni addebito.")
+    )
     debtor_iban = forms.CharField(label=_("IBAN del debitore"), max_length=42)
     signed_on = forms.DateField(label=_("Data di firma"), widget=DateInput)
     channel = forms.ChoiceField(label=_("Canale"), choices=MandateChannel.choices, initial=MandateChannel.PAPER)
-    consent_text = forms.CharField(label=_("Testo del consenso sottoscritto"), widget=forms.Textarea(attrs={"rows": 4}),
-                                   required=False)
+    consent_text = forms.CharField(
+        label=_("Testo del consenso sottoscritto"), widget=forms.Textarea(attrs={"rows": 4}), required=False
+    )
     paper_scan = forms.FileField(label=_("Scansione del modulo firmato"), required=False)
 
     def __init__(self, *args: Any, creditors: QuerySet[BankAccount], **kwargs: Any) -> None:
@@ -112,13 +118,15 @@ class LineSearchForm(forms.Form):
 class PayoutForm(forms.Form):
     bank_account = forms.ModelChoiceField(label=_("Dal conto bancario"), queryset=BankAccount.objects.none())
     source_account: forms.ModelChoiceField[Account] = forms.ModelChoiceField(
-        label=_("Fondi da cui prelevare"), queryset=Account.objects.none())
+        label=_("Fondi da cui prelevare"), queryset=Account.objects.none()
+    )
     payee = forms.ModelChoiceField(label=_("Beneficiario registrato"), queryset=Payee.objects.none())
     amount = MoneyFormField(label=_("Importo"))
     description = forms.CharField(label=_("Causale"), max_length=140)
 
-    def __init__(self, *args: Any, bank_accounts: QuerySet[BankAccount], sources: Any, payees: QuerySet[Payee],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, bank_accounts: QuerySet[BankAccount], sources: Any, payees: QuerySet[Payee], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["bank_account"].queryset = bank_accounts  # type: ignore[attr-defined]
         self.fields["source_account"].queryset = sources  # type: ignore[attr-defined]

@@ -30,8 +30,11 @@ def normalize_iban(value: str, *, field: str | None = None) -> str:
         raise fail(_("Inserisci l'IBAN del conto."), "iban_empty")
     if compact.startswith("IT") and len(compact) != ITALIAN_IBAN_LENGTH:
         raise fail(
-            _("L'IBAN italiano %(iban)s ha %(n)s caratteri: ne servono esattamente 27. "
-              "Controlla di averlo copiato per intero.") % {"iban": shown, "n": len(compact)},
+            _(
+                "L'IBAN italiano %(iban)s ha %(n)s caratteri: ne servono esattamente 27. "
+                "Controlla di averlo copiato per intero."
+            )
+            % {"iban": shown, "n": len(compact)},
             "iban_length",
         )
     try:
@@ -48,15 +51,20 @@ def normalize_iban(value: str, *, field: str | None = None) -> str:
         ) from None
     except schwifty_errors.InvalidChecksumDigits:
         raise fail(
-            _("Le cifre di controllo dell'IBAN %(iban)s non tornano: probabilmente c'è un "
-              "errore di battitura. Ricopialo dall'estratto conto o dall'home banking.") % {"iban": shown},
+            _(
+                "Le cifre di controllo dell'IBAN %(iban)s non tornano: probabilmente c'è un "
+                "errore di battitura. Ricopialo dall'estratto conto o dall'home banking."
+            )
+            % {"iban": shown},
             "iban_checksum",
         ) from None
     except schwifty_errors.InvalidBBANChecksum:
         if compact.startswith("IT"):
             raise fail(
-                _("Il CIN (la lettera dopo le prime quattro cifre, qui «%(cin)s») non corrisponde "
-                  "a ABI, CAB e numero di conto dell'IBAN %(iban)s: controlla ABI, CAB e conto.")
+                _(
+                    "Il CIN (la lettera dopo le prime quattro cifre, qui «%(cin)s») non corrisponde "
+                    "a ABI, CAB e numero di conto dell'IBAN %(iban)s: controlla ABI, CAB e conto."
+                )
                 % {"cin": compact[4], "iban": shown},
                 "iban_cin",
             ) from None
@@ -66,8 +74,8 @@ def normalize_iban(value: str, *, field: str | None = None) -> str:
         ) from None
     except (schwifty_errors.InvalidStructure, schwifty_errors.SchwiftyException):
         raise fail(
-            _("%(iban)s non ha la forma di un IBAN: sono ammessi solo lettere e cifre, "
-              "nella struttura del paese.") % {"iban": shown},
+            _("%(iban)s non ha la forma di un IBAN: sono ammessi solo lettere e cifre, nella struttura del paese.")
+            % {"iban": shown},
             "iban_structure",
         ) from None
     return str(iban.compact)

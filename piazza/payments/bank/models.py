@@ -67,7 +67,8 @@ class BankAccount(models.Model):
     bic = models.CharField(_("BIC"), max_length=11, blank=True)
     creditor_id = models.CharField(_("identificativo creditore SEPA"), max_length=35, blank=True)
     prenotification_days = models.PositiveSmallIntegerField(
-        _("giorni di preavviso degli addebiti"), default=14,
+        _("giorni di preavviso degli addebiti"),
+        default=14,
         help_text=_("Il debitore riceve l'avviso almeno questi giorni prima dell'addebito."),
     )
     ledger_account = models.OneToOneField("ledger.Account", on_delete=models.PROTECT, related_name="bank_account")
@@ -144,10 +145,12 @@ class Mandate(models.Model):
     signed_on = models.DateField(_("data di firma"))
     channel = models.CharField(_("canale"), max_length=10, choices=MandateChannel.choices)
     consent_text = models.TextField(_("testo del consenso accettato"))
-    paper_scan = models.FileField(_("scansione del modulo"), upload_to="bank/mandates/%Y/", blank=True,
-                                  storage=private_storage)
-    status = models.CharField(_("stato"), max_length=10, choices=MandateStatus.choices,
-                              default=MandateStatus.ACTIVE, db_index=True)
+    paper_scan = models.FileField(
+        _("scansione del modulo"), upload_to="bank/mandates/%Y/", blank=True, storage=private_storage
+    )
+    status = models.CharField(
+        _("stato"), max_length=10, choices=MandateStatus.choices, default=MandateStatus.ACTIVE, db_index=True
+    )
     status_reason = models.CharField(max_length=300, blank=True)
     last_collected_on = models.DateField(null=True, blank=True)
     # Amendment data to send with the next collection (EPC AT-24), cleared once exported.
@@ -186,8 +189,9 @@ class MandateAmendment(models.Model):
     new_debtor_name = models.CharField(max_length=140)
     old_iban = models.CharField(max_length=34)
     new_iban = models.CharField(max_length=34)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -220,8 +224,9 @@ class CollectionBatch(models.Model):
     xml_sha256 = models.CharField(max_length=64, blank=True)
     schema = models.CharField(max_length=20, blank=True)
     exported_at = models.DateTimeField(null=True, blank=True)
-    exported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    exported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CollectionBatchQuerySet.as_manager()
@@ -231,8 +236,9 @@ class CollectionBatch(models.Model):
         verbose_name = _("distinta di addebiti SEPA")
         verbose_name_plural = _("distinte di addebiti SEPA")
         constraints = [
-            models.UniqueConstraint(fields=["creditor", "due_date"], condition=Q(status="open"),
-                                    name="bank_one_open_batch_per_creditor_day"),
+            models.UniqueConstraint(
+                fields=["creditor", "due_date"], condition=Q(status="open"), name="bank_one_open_batch_per_creditor_day"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -268,8 +274,9 @@ class Collection(models.Model):
 
     mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="collections")
     territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
-    batch = models.ForeignKey(CollectionBatch, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="collections")
+    batch = models.ForeignKey(
+        CollectionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="collections"
+    )
     amount_cents = AmountCentsField()
     currency = CurrencyField()
     amount = MoneyProperty("amount_cents", "currency")
@@ -277,21 +284,29 @@ class Collection(models.Model):
     description = models.CharField(_("causale"), max_length=140)
     sequence = models.CharField(max_length=4, blank=True)  # FRST/RCUR/OOFF, fixed when batched
     end_to_end_id = models.CharField(max_length=35, unique=True)
-    creation_key = models.CharField(max_length=200, unique=True,
-                                    help_text=_("Chiave deterministica di chi crea l'addebito."))
+    creation_key = models.CharField(
+        max_length=200, unique=True, help_text=_("Chiave deterministica di chi crea l'addebito.")
+    )
     credit_account = models.ForeignKey("ledger.Account", on_delete=models.PROTECT, related_name="+")
     recurring = models.BooleanField(default=False)
-    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="sepa_collections",
-                                help_text=_("Il pagamento che questo addebito salda (circuito sepa_dd)."))
-    status = models.CharField(max_length=10, choices=CollectionStatus.choices,
-                              default=CollectionStatus.SCHEDULED, db_index=True)
+    payment = models.ForeignKey(
+        "payments.Payment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sepa_collections",
+        help_text=_("Il pagamento che questo addebito salda (circuito sepa_dd)."),
+    )
+    status = models.CharField(
+        max_length=10, choices=CollectionStatus.choices, default=CollectionStatus.SCHEDULED, db_index=True
+    )
     prenotified_at = models.DateTimeField(null=True, blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
     retry_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="retry")
     return_reason = models.CharField(max_length=4, blank=True)
-    ledger_transaction = models.ForeignKey("ledger.LedgerTransaction", null=True, blank=True,
-                                           on_delete=models.PROTECT, related_name="+")
+    ledger_transaction = models.ForeignKey(
+        "ledger.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CollectionQuerySet.as_manager()
@@ -333,11 +348,17 @@ class ExpectedTransfer(models.Model):
     description = models.CharField(_("causale"), max_length=140)
     credit_account = models.ForeignKey("ledger.Account", on_delete=models.PROTECT, related_name="+")
     creation_key = models.CharField(max_length=200, unique=True)
-    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="expected_transfers",
-                                help_text=_("Il pagamento che questo bonifico salda (circuito bank_transfer)."))
-    status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.AWAITING,
-                              db_index=True)
+    payment = models.ForeignKey(
+        "payments.Payment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="expected_transfers",
+        help_text=_("Il pagamento che questo bonifico salda (circuito bank_transfer)."),
+    )
+    status = models.CharField(
+        max_length=10, choices=TransferStatus.choices, default=TransferStatus.AWAITING, db_index=True
+    )
     received_cents = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -385,8 +406,9 @@ class StatementImport(models.Model):
     message_id = models.CharField(max_length=140, blank=True)
     source = models.CharField(max_length=10, default="upload")  # upload, folder
     content = models.BinaryField(editable=False)
-    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     upload_id = models.UUIDField(default=uuid.uuid4, db_index=True, editable=False)
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING)
     processed_lines = models.PositiveIntegerField(default=0)
@@ -471,16 +493,17 @@ class StatementLine(models.Model):
     status = models.CharField(max_length=10, choices=LineStatus.choices, db_index=True)
     reason = models.CharField(_("motivo"), max_length=300, blank=True)
     confidence = models.PositiveSmallIntegerField(default=0)  # 0–100, for automatic matches
-    suggestion = models.ForeignKey(ExpectedTransfer, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    suggestion = models.ForeignKey(ExpectedTransfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     match_kind = models.CharField(max_length=10, choices=MatchKind.choices, blank=True)
-    transfer = models.ForeignKey(ExpectedTransfer, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="lines")
+    transfer = models.ForeignKey(
+        ExpectedTransfer, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
     batch = models.ForeignKey(CollectionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
     collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
     payout = models.ForeignKey("Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
-    matched_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    matched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     matched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -549,15 +572,18 @@ class Payout(models.Model):
     amount = MoneyProperty("amount_cents", "currency")
     description = models.CharField(_("causale"), max_length=140)
     end_to_end_id = models.CharField(max_length=35, unique=True)
-    status = models.CharField(max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.REQUESTED,
-                              db_index=True)
+    status = models.CharField(
+        max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.REQUESTED, db_index=True
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     batch = models.ForeignKey(PayoutBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="payouts")
-    reserve_transaction = models.ForeignKey("ledger.LedgerTransaction", null=True, blank=True,
-                                            on_delete=models.PROTECT, related_name="+")
+    reserve_transaction = models.ForeignKey(
+        "ledger.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = PayoutQuerySet.as_manager()
@@ -568,8 +594,10 @@ class Payout(models.Model):
         verbose_name_plural = _("versamenti in uscita")
         constraints = [
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="bank_payout_positive"),
-            models.CheckConstraint(condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("requested_by")),
-                                   name="bank_payout_four_eyes"),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("requested_by")),
+                name="bank_payout_four_eyes",
+            ),
         ]
 
     def __str__(self) -> str:

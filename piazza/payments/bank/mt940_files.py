@@ -52,8 +52,8 @@ def parse_mt940(data: bytes) -> ParsedFile:
         blocks = mt940.parse_statements(io.BytesIO(data))
     except Exception as error:  # the library raises assorted errors on malformed input
         raise StatementFileError(
-            _("Il file MT940 non è leggibile (%(error)s): scaricalo di nuovo o chiedi alla banca il "
-              "formato CAMT.053.") % {"error": str(error)[:200]},
+            _("Il file MT940 non è leggibile (%(error)s): scaricalo di nuovo o chiedi alla banca il formato CAMT.053.")
+            % {"error": str(error)[:200]},
             "bad_mt940",
         ) from None
     statements = []

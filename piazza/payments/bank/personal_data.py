@@ -29,17 +29,28 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     emails = [value.lower() for value in person.emails.values_list("value", flat=True)]
     payments = payments_of(person)
-    mandates = Mandate.objects.filter(
-        Q(collections__payment__in=payments) | (Q(debtor_email__in=emails) if emails else Q(pk__in=[]))
-    ).distinct().order_by("created_at", "id")
-    transfers = ExpectedTransfer.objects.filter(
-        Q(payment__in=payments) | (Q(payer_email__in=emails) if emails else Q(pk__in=[]))
-    ).distinct().order_by("created_at", "id")
+    mandates = (
+        Mandate.objects.filter(
+            Q(collections__payment__in=payments) | (Q(debtor_email__in=emails) if emails else Q(pk__in=[]))
+        )
+        .distinct()
+        .order_by("created_at", "id")
+    )
+    transfers = (
+        ExpectedTransfer.objects.filter(
+            Q(payment__in=payments) | (Q(payer_email__in=emails) if emails else Q(pk__in=[]))
+        )
+        .distinct()
+        .order_by("created_at", "id")
+    )
     return {
         "bank.mandate": rows(mandates, exclude=["creditor"]),
-        "bank.mandateamendment": rows(MandateAmendment.objects.filter(mandate__in=mandates).order_by("created_at"),
-                                      exclude=["actor"]),
-        "bank.collection": rows(Collection.objects.filter(mandate__in=mandates).order_by("due_date", "id"),
-                                exclude=["credit_account", "batch", "end_to_end_id"]),
+        "bank.mandateamendment": rows(
+            MandateAmendment.objects.filter(mandate__in=mandates).order_by("created_at"), exclude=["actor"]
+        ),
+        "bank.collection": rows(
+            Collection.objects.filter(mandate__in=mandates).order_by("due_date", "id"),
+            exclude=["credit_account", "batch", "end_to_end_id"],
+        ),
         "bank.expectedtransfer": rows(transfers, exclude=["credit_account", "account"]),
     }

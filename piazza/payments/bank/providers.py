@@ -96,13 +96,21 @@ class BankTransferProvider(PaymentProvider):
         if account is None:
             return ChargeResult(outcome=Outcome.FAILED, failure_code="bank_transfer_unavailable")
         expected = matching_actions.expect_transfer(
-            actor=None, account=account, amount=payment.amount, payer_name=payment.payer_name or payment.payer_email,
-            payer_email=payment.payer_email, description=payment.description,
+            actor=None,
+            account=account,
+            amount=payment.amount,
+            payer_name=payment.payer_name or payment.payer_email,
+            payer_email=payment.payer_email,
+            description=payment.description,
             credit_account=get_account("provider_clearing", key=self.identifier, currency=payment.currency),
-            creation_key=f"payment:{payment.pk}", payment=payment,
+            creation_key=f"payment:{payment.pk}",
+            payment=payment,
         )
-        return ChargeResult(outcome=Outcome.REQUIRES_ACTION, reference=expected.reference,
-                            action_url=reverse("bank:pay_by_transfer", args=[payment.token]))
+        return ChargeResult(
+            outcome=Outcome.REQUIRES_ACTION,
+            reference=expected.reference,
+            action_url=reverse("bank:pay_by_transfer", args=[payment.token]),
+        )
 
     def fetch(self, payment: Payment, attempt: PaymentAttempt | None = None) -> RemoteState:
         from piazza.payments.bank.models import ExpectedTransfer, TransferStatus
@@ -129,9 +137,14 @@ class MandateCheckoutForm(forms.Form):
 class SepaDirectDebitProvider(PaymentProvider):
     identifier = "sepa_dd"
     verbose_name = _("Addebito diretto SEPA")
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.ONE_OFF, Capability.RECURRING, Capability.SAVED_METHOD, Capability.MANDATE,
-    })
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ONE_OFF,
+            Capability.RECURRING,
+            Capability.SAVED_METHOD,
+            Capability.MANDATE,
+        }
+    )
 
     def is_available(self) -> bool:
         from piazza.payments.bank.models import BankAccount
@@ -161,9 +174,13 @@ class SepaDirectDebitProvider(PaymentProvider):
         if account is None:
             return ChargeResult(outcome=Outcome.FAILED, failure_code="sepa_dd_unavailable")
         mandate = mandates_actions.sign_mandate(
-            actor=None, creditor=account, debtor_name=str(data.get("debtor_name", "")),
-            debtor_iban=str(data.get("debtor_iban", "")), debtor_email=payment.payer_email,
-            signed_on=timezone.localdate(), channel=MandateChannel.ONLINE,
+            actor=None,
+            creditor=account,
+            debtor_name=str(data.get("debtor_name", "")),
+            debtor_iban=str(data.get("debtor_iban", "")),
+            debtor_email=payment.payer_email,
+            signed_on=timezone.localdate(),
+            channel=MandateChannel.ONLINE,
             consent_text=self.consent_text(account) if data.get("consent") else "",
         )
         return self._collect(payment, attempt, mandate, first=True)
@@ -173,15 +190,22 @@ class SepaDirectDebitProvider(PaymentProvider):
         from piazza.payments.bank.iban import mask_iban
 
         collection = collections_actions.schedule_collection(
-            actor=None, mandate=mandate, amount=payment.amount, due_date=self._due_date(mandate.creditor),
-            description=payment.description, creation_key=attempt.provider_key, recurring=payment.save_method
-            or payment.schedule_id is not None, payment=payment,
+            actor=None,
+            mandate=mandate,
+            amount=payment.amount,
+            due_date=self._due_date(mandate.creditor),
+            description=payment.description,
+            creation_key=attempt.provider_key,
+            recurring=payment.save_method or payment.schedule_id is not None,
+            payment=payment,
             credit_account=get_account("provider_clearing", key=self.identifier, currency=payment.currency),
         )
         return ChargeResult(
-            outcome=Outcome.PENDING, reference=collection.end_to_end_id,
+            outcome=Outcome.PENDING,
+            reference=collection.end_to_end_id,
             saved_method=SavedMethodInfo(mandate.reference, label=f"SEPA {mask_iban(mandate.debtor_iban)}")
-            if first else None,
+            if first
+            else None,
         )
 
     def charge_saved(self, payment: Payment, attempt: PaymentAttempt, method: SavedMethod) -> ChargeResult:
@@ -204,8 +228,17 @@ class SepaDirectDebitProvider(PaymentProvider):
             return RemoteState(outcome=Outcome.SUCCEEDED, reference=collection.end_to_end_id)
         if collection.status == CollectionStatus.FAILED and collection.ledger_transaction_id is not None:
             # Collected, then returned by the debtor's bank: for payments, a lost dispute.
-            return RemoteState(outcome=Outcome.SUCCEEDED, reference=collection.end_to_end_id, disputes=[
-                RemoteDispute(reference=f"{collection.end_to_end_id}:{collection.return_reason}",
-                              amount=collection.amount, fee=Money.zero(collection.currency), status="lost",
-                              reason=collection.return_reason)])
+            return RemoteState(
+                outcome=Outcome.SUCCEEDED,
+                reference=collection.end_to_end_id,
+                disputes=[
+                    RemoteDispute(
+                        reference=f"{collection.end_to_end_id}:{collection.return_reason}",
+                        amount=collection.amount,
+                        fee=Money.zero(collection.currency),
+                        status="lost",
+                        reason=collection.return_reason,
+                    )
+                ],
+            )
         return RemoteState(outcome=Outcome.PENDING, reference=collection.end_to_end_id)

@@ -39,7 +39,7 @@ FUZZY_CANDIDATES = 200  # open expected transfers scored against a line without 
 def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted({k for k in keys if k})
     for start in range(0, len(ordered), LOOKUP_CHUNK):
-        yield ordered[start:start + LOOKUP_CHUNK]
+        yield ordered[start : start + LOOKUP_CHUNK]
 
 
 class StatementLookups:
@@ -63,14 +63,16 @@ class StatementLookups:
         self.collections: dict[str, Collection] = {}
         self.payouts: dict[str, Payout] = {}
         for chunk in _chunks(k for k in e2e if k.startswith("PZ-DD-")):
-            self.collections.update((c.end_to_end_id, c) for c in Collection.objects.filter(
-                end_to_end_id__in=chunk).select_related("batch"))
+            self.collections.update(
+                (c.end_to_end_id, c) for c in Collection.objects.filter(end_to_end_id__in=chunk).select_related("batch")
+            )
         for chunk in _chunks(k for k in e2e if k.startswith("PZ-PO-")):
             self.payouts.update((p.end_to_end_id, p) for p in Payout.objects.filter(end_to_end_id__in=chunk))
         self.batches: dict[str, CollectionBatch] = {}
         for chunk in _chunks(message_ids):
-            self.batches.update((b.message_id, b) for b in CollectionBatch.objects.filter(
-                message_id__in=chunk, creditor=account))
+            self.batches.update(
+                (b.message_id, b) for b in CollectionBatch.objects.filter(message_id__in=chunk, creditor=account)
+            )
         self._open: dict[int, ExpectedTransfer] | None = None
 
     def transfer(self, reference: str) -> ExpectedTransfer | None:
@@ -99,8 +101,10 @@ class StatementLookups:
             window = int(getattr(settings, "BANK_MATCH_WINDOW_DAYS", 45))
             since = timezone.now() - datetime.timedelta(days=window)
             rows = ExpectedTransfer.objects.filter(
-                account=self.account, status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL],
-                created_at__gte=since).order_by("-created_at")[:FUZZY_CANDIDATES]
+                account=self.account,
+                status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL],
+                created_at__gte=since,
+            ).order_by("-created_at")[:FUZZY_CANDIDATES]
             self._open = {t.pk: t for t in rows}
         return list(self._open.values())
 
@@ -137,22 +141,26 @@ def difference_words(line_cents: int, outstanding_cents: int) -> str:
     return _("importo esatto")
 
 
-def candidate_transfers(user: Any, line: StatementLine, q: str = "", amount: Money | None = None,
-                        limit: int = 25) -> list[ExpectedTransfer]:
+def candidate_transfers(
+    user: Any, line: StatementLine, q: str = "", amount: Money | None = None, limit: int = 25
+) -> list[ExpectedTransfer]:
     """Expected transfers a treasurer may match a line to: same account, open, searched by name,
     RF reference or amount; without a search, those whose outstanding amount is within the
     tolerance of the line's (issue 11, item 15), and always the one the app suggested.
     Closest amount first; each carries `gap_cents` (outstanding − line) and `difference` in words."""
     transfers = ExpectedTransfer.objects.visible_to(user, TREASURY).filter(
-        account=line.account, status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL])
+        account=line.account, status__in=[TransferStatus.AWAITING, TransferStatus.PARTIAL]
+    )
     if q:
         reference = compact_reference(q)
-        transfers = transfers.filter(Q(payer_name__icontains=q.strip()) | Q(reference__icontains=reference)
-                                     | Q(description__icontains=q.strip()))
+        transfers = transfers.filter(
+            Q(payer_name__icontains=q.strip()) | Q(reference__icontains=reference) | Q(description__icontains=q.strip())
+        )
     if amount is not None:
         transfers = transfers.filter(amount_cents=amount.cents)
     transfers = transfers.annotate(
-        gap=F("amount_cents") - F("received_cents") - line.amount_cents, distance=Abs(F("gap")))
+        gap=F("amount_cents") - F("received_cents") - line.amount_cents, distance=Abs(F("gap"))
+    )
     if not q and amount is None:
         near = Q(distance__lte=amount_tolerance_cents())
         if line.suggestion_id is not None:
@@ -165,29 +173,43 @@ def candidate_transfers(user: Any, line: StatementLine, q: str = "", amount: Mon
     return rows
 
 
-def candidate_collections(user: Any, line: StatementLine, q: str = "", amount: Money | None = None,
-                          limit: int = 25) -> QuerySet[Collection]:
+def candidate_collections(
+    user: Any, line: StatementLine, q: str = "", amount: Money | None = None, limit: int = 25
+) -> QuerySet[Collection]:
     """Collected debits of the line's account a queued return may belong to: searched by debtor,
     mandate or end-to-end id; without a search, those of the line's amount."""
-    rows = Collection.objects.visible_to(user, TREASURY).filter(
-        mandate__creditor=line.account, status=CollectionStatus.COLLECTED).select_related("mandate")
+    rows = (
+        Collection.objects.visible_to(user, TREASURY)
+        .filter(mandate__creditor=line.account, status=CollectionStatus.COLLECTED)
+        .select_related("mandate")
+    )
     if q:
-        rows = rows.filter(Q(mandate__debtor_name__icontains=q.strip()) | Q(mandate__reference__icontains=q.strip())
-                           | Q(end_to_end_id__icontains=q.strip()))
+        rows = rows.filter(
+            Q(mandate__debtor_name__icontains=q.strip())
+            | Q(mandate__reference__icontains=q.strip())
+            | Q(end_to_end_id__icontains=q.strip())
+        )
     cents = amount.cents if amount is not None else (None if q else line.amount_cents)
     if cents is not None:
         rows = rows.filter(amount_cents=cents)
     return rows.order_by("-due_date", "-id")[:limit]
 
 
-def candidate_payouts(user: Any, line: StatementLine, q: str = "", amount: Money | None = None,
-                      limit: int = 25) -> QuerySet[Payout]:
+def candidate_payouts(
+    user: Any, line: StatementLine, q: str = "", amount: Money | None = None, limit: int = 25
+) -> QuerySet[Payout]:
     """Exported payouts from the line's account not yet seen on a statement."""
-    rows = Payout.objects.visible_to(user, TREASURY).filter(
-        bank_account=line.account, status=PayoutStatus.EXPORTED).select_related("payee")
+    rows = (
+        Payout.objects.visible_to(user, TREASURY)
+        .filter(bank_account=line.account, status=PayoutStatus.EXPORTED)
+        .select_related("payee")
+    )
     if q:
-        rows = rows.filter(Q(payee__name__icontains=q.strip()) | Q(end_to_end_id__icontains=q.strip())
-                           | Q(description__icontains=q.strip()))
+        rows = rows.filter(
+            Q(payee__name__icontains=q.strip())
+            | Q(end_to_end_id__icontains=q.strip())
+            | Q(description__icontains=q.strip())
+        )
     cents = amount.cents if amount is not None else (None if q else line.amount_cents)
     if cents is not None:
         rows = rows.filter(amount_cents=cents)
@@ -210,9 +232,12 @@ def dashboard_section(user: Any) -> tuple[str, dict[str, Any]] | None:
         "accounts": accounts,
         "queued": counts["queued"],
         "open_batches": CollectionBatch.objects.visible_to(user, TREASURY).filter(status=BatchStatus.OPEN).count(),
-        "awaiting_approval": Payout.objects.visible_to(user, TREASURY).filter(status=PayoutStatus.REQUESTED)
-        .exclude(requested_by=user).count(),
+        "awaiting_approval": Payout.objects.visible_to(user, TREASURY)
+        .filter(status=PayoutStatus.REQUESTED)
+        .exclude(requested_by=user)
+        .count(),
         "pending_transfers": ExpectedTransfer.objects.visible_to(user, TREASURY)
-        .filter(status=TransferStatus.AWAITING).count(),
+        .filter(status=TransferStatus.AWAITING)
+        .count(),
         "title": _("Banca"),
     }

@@ -39,52 +39,139 @@ class ReturnReason:
 _R = ReturnReason
 _FIX_IBAN = _("Se vuoi continuare a contribuire, comunicaci il nuovo IBAN dalla tua area personale o al tuo circolo.")
 
-REASONS: dict[str, ReturnReason] = {r.code: r for r in [
-    _R("AC01", _("IBAN del debitore errato"),
-       _("La tua banca ci dice che l'IBAN indicato non è corretto."), False, MandateEffect.SUSPEND),
-    _R("AC04", _("Conto del debitore chiuso"), _("La tua banca ci dice che il conto è stato chiuso."),
-       False, MandateEffect.SUSPEND),
-    _R("AC06", _("Conto del debitore bloccato"),
-       _("La tua banca ha bloccato il conto o gli addebiti diretti su di esso."),
-       False, MandateEffect.SUSPEND),
-    _R("AC13", _("Tipo di conto non valido per l'addebito"),
-       _("Il conto indicato non accetta addebiti SEPA per consumatori."), False, MandateEffect.SUSPEND),
-    _R("AG01", _("Addebiti diretti non consentiti su questo conto"),
-       _("Sul tuo conto non sono ammessi addebiti diretti."), False, MandateEffect.SUSPEND),
-    _R("AM04", _("Fondi insufficienti"),
-       _("L'addebito non è andato a buon fine per fondi insufficienti. Lo riproveremo automaticamente tra qualche "
-         "giorno; non devi fare nulla."), True),
-    _R("AM05", _("Addebito duplicato"), _("La banca ha respinto un addebito doppio: nessun importo ti è stato tolto "
-       "due volte."), False),
-    _R("MD01", _("Mandato inesistente o revocato presso la banca del debitore"),
-       _("La tua banca non riconosce l'autorizzazione all'addebito (mandato). Se vuoi continuare a contribuire, "
-         "firma un nuovo mandato."), False, MandateEffect.REVOKE),
-    _R("MD02", _("Dati del mandato incompleti"),
-       _("Mancano dei dati nell'autorizzazione all'addebito: ti contatteremo per completarla."), False,
-       MandateEffect.SUSPEND),
-    _R("MD06", _("Rimborso chiesto dal debitore"),
-       _("Hai chiesto alla tua banca il rimborso dell'addebito: è stato registrato. Se è stato un errore, "
-         "contattaci."), False),
-    _R("MD07", _("Debitore deceduto"), _("L'addebito è stato annullato."), False, MandateEffect.REVOKE),
-    _R("MS02", _("Addebito rifiutato dal debitore"),
-       _("Hai rifiutato l'addebito presso la tua banca: non lo riproveremo. Se vuoi sospendere o annullare il "
-         "contributo puoi farlo dall'area personale."), False),
-    _R("MS03", _("Addebito respinto dalla banca senza motivo specificato"),
-       _("La banca ha respinto l'addebito senza indicare il motivo. Lo riproveremo una volta; se si ripete, "
-         "verifica con la tua banca."), True),
-    _R("RC01", _("Codice BIC della banca errato"), _("I dati della tua banca non sono corretti."),
-       False, MandateEffect.SUSPEND),
-    _R("RR01", _("Dati del debitore mancanti per norme antiriciclaggio"),
-       _("La banca ha chiesto dati aggiuntivi: ti contatteremo."), False),
-    _R("SL01", _("La banca del debitore blocca gli addebiti di questo creditore"),
-       _("Hai chiesto alla tua banca di bloccare i nostri addebiti: non li riproveremo."), False,
-       MandateEffect.REVOKE),
-    _R("FF01", _("Errore tecnico nel file inviato alla banca"),
-       _("Un errore tecnico ha impedito l'addebito: lo ripeteremo, non devi fare nulla."), True),
-]}
+REASONS: dict[str, ReturnReason] = {
+    r.code: r
+    for r in [
+        _R(
+            "AC01",
+            _("IBAN del debitore errato"),
+            _("La tua banca ci dice che l'IBAN indicato non è corretto."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "AC04",
+            _("Conto del debitore chiuso"),
+            _("La tua banca ci dice che il conto è stato chiuso."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "AC06",
+            _("Conto del debitore bloccato"),
+            _("La tua banca ha bloccato il conto o gli addebiti diretti su di esso."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "AC13",
+            _("Tipo di conto non valido per l'addebito"),
+            _("Il conto indicato non accetta addebiti SEPA per consumatori."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "AG01",
+            _("Addebiti diretti non consentiti su questo conto"),
+            _("Sul tuo conto non sono ammessi addebiti diretti."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "AM04",
+            _("Fondi insufficienti"),
+            _(
+                "L'addebito non è andato a buon fine per fondi insufficienti. "
+                "Lo riproveremo automaticamente tra qualche giorno; non devi fare nulla."
+            ),
+            True,
+        ),
+        _R(
+            "AM05",
+            _("Addebito duplicato"),
+            _("La banca ha respinto un addebito doppio: nessun importo ti è stato tolto due volte."),
+            False,
+        ),
+        _R(
+            "MD01",
+            _("Mandato inesistente o revocato presso la banca del debitore"),
+            _(
+                "La tua banca non riconosce l'autorizzazione all'addebito (mandato). Se vuoi continuare a contribuire, "
+                "firma un nuovo mandato."
+            ),
+            False,
+            MandateEffect.REVOKE,
+        ),
+        _R(
+            "MD02",
+            _("Dati del mandato incompleti"),
+            _("Mancano dei dati nell'autorizzazione all'addebito: ti contatteremo per completarla."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "MD06",
+            _("Rimborso chiesto dal debitore"),
+            _(
+                "Hai chiesto alla tua banca il rimborso dell'addebito: è stato registrato. Se è stato un errore, "
+                "contattaci."
+            ),
+            False,
+        ),
+        _R("MD07", _("Debitore deceduto"), _("L'addebito è stato annullato."), False, MandateEffect.REVOKE),
+        _R(
+            "MS02",
+            _("Addebito rifiutato dal debitore"),
+            _(
+                "Hai rifiutato l'addebito presso la tua banca: non lo riproveremo. Se vuoi sospendere o annullare il "
+                "contributo puoi farlo dall'area personale."
+            ),
+            False,
+        ),
+        _R(
+            "MS03",
+            _("Addebito respinto dalla banca senza motivo specificato"),
+            _(
+                "La banca ha respinto l'addebito senza indicare il motivo. Lo riproveremo una volta; se si ripete, "
+                "verifica con la tua banca."
+            ),
+            True,
+        ),
+        _R(
+            "RC01",
+            _("Codice BIC della banca errato"),
+            _("I dati della tua banca non sono corretti."),
+            False,
+            MandateEffect.SUSPEND,
+        ),
+        _R(
+            "RR01",
+            _("Dati del debitore mancanti per norme antiriciclaggio"),
+            _("La banca ha chiesto dati aggiuntivi: ti contatteremo."),
+            False,
+        ),
+        _R(
+            "SL01",
+            _("La banca del debitore blocca gli addebiti di questo creditore"),
+            _("Hai chiesto alla tua banca di bloccare i nostri addebiti: non li riproveremo."),
+            False,
+            MandateEffect.REVOKE,
+        ),
+        _R(
+            "FF01",
+            _("Errore tecnico nel file inviato alla banca"),
+            _("Un errore tecnico ha impedito l'addebito: lo ripeteremo, non devi fare nulla."),
+            True,
+        ),
+    ]
+}
 
-UNKNOWN = _R("", _("Motivo non indicato dalla banca"),
-             _("La banca ha respinto l'addebito senza indicare il motivo. Ti contatteremo se serve."), False)
+UNKNOWN = _R(
+    "",
+    _("Motivo non indicato dalla banca"),
+    _("La banca ha respinto l'addebito senza indicare il motivo. Ti contatteremo se serve."),
+    False,
+)
 
 
 def reason_for(code: str) -> ReturnReason:

@@ -180,18 +180,28 @@ def build_pain008(
     if not creditor.creditor_id:
         raise ValueError("a pain.008 file needs the creditor identifier")
     config = {
-        "name": epc_text(creditor.name), "IBAN": creditor.iban, "BIC": creditor.bic, "batch": True,
-        "creditor_id": creditor.creditor_id, "currency": "EUR", "instrument": "CORE",
+        "name": epc_text(creditor.name),
+        "IBAN": creditor.iban,
+        "BIC": creditor.bic,
+        "batch": True,
+        "creditor_id": creditor.creditor_id,
+        "currency": "EUR",
+        "instrument": "CORE",
     }
     document = sepaxml.SepaDD(config, schema=schema, clean=True)
     for debit in debits:
         if debit.sequence not in SEQUENCE_TYPES:
             raise ValueError(f"unknown sequence type {debit.sequence}")
         payment: dict[str, object] = {
-            "name": epc_text(debit.debtor_name), "IBAN": debit.debtor_iban, "amount": debit.amount_cents,
-            "type": debit.sequence, "collection_date": collection_date,
-            "mandate_id": debit.mandate_reference, "mandate_date": debit.mandate_signed_on,
-            "description": epc_text(debit.remittance), "endtoend_id": _xml_id(debit.end_to_end_id),
+            "name": epc_text(debit.debtor_name),
+            "IBAN": debit.debtor_iban,
+            "amount": debit.amount_cents,
+            "type": debit.sequence,
+            "collection_date": collection_date,
+            "mandate_id": debit.mandate_reference,
+            "mandate_date": debit.mandate_signed_on,
+            "description": epc_text(debit.remittance),
+            "endtoend_id": _xml_id(debit.end_to_end_id),
         }
         if debit.debtor_bic:
             payment["BIC"] = debit.debtor_bic
@@ -200,9 +210,11 @@ def build_pain008(
     namespace = f"urn:iso:std:iso:20022:tech:xsd:{schema}"
     tree = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
     _retag(tree, namespace, message_id, "DD")
-    _add_amendments(tree, namespace, [
-        Debit(**{**debit.__dict__, "end_to_end_id": _xml_id(debit.end_to_end_id)}) for debit in debits
-    ])
+    _add_amendments(
+        tree,
+        namespace,
+        [Debit(**{**debit.__dict__, "end_to_end_id": _xml_id(debit.end_to_end_id)}) for debit in debits],
+    )
     xml = etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     validate_sepa_xml(xml, schema)
     return bytes(xml)
@@ -225,9 +237,12 @@ def build_pain001(
     document = sepaxml.SepaTransfer(config, schema=schema, clean=True)
     for transfer in transfers:
         payment: dict[str, object] = {
-            "name": epc_text(transfer.creditor_name), "IBAN": transfer.creditor_iban,
-            "amount": transfer.amount_cents, "execution_date": execution_date,
-            "description": epc_text(transfer.remittance), "endtoend_id": _xml_id(transfer.end_to_end_id),
+            "name": epc_text(transfer.creditor_name),
+            "IBAN": transfer.creditor_iban,
+            "amount": transfer.amount_cents,
+            "execution_date": execution_date,
+            "description": epc_text(transfer.remittance),
+            "endtoend_id": _xml_id(transfer.end_to_end_id),
         }
         if transfer.creditor_bic:
             payment["BIC"] = transfer.creditor_bic

@@ -43,9 +43,10 @@ def max_statement_mb() -> int:
 
 def too_large_message(size_bytes: int) -> str:
     """What a treasurer reads when a statement is over the limit: its size, the limit, what to do."""
-    return _("Il file pesa %(size)s MB, oltre il limite di %(limit)s MB: scarica dall'home banking un periodo "
-             "più breve (ad esempio un mese) e caricalo in più volte.") % {
-        "size": -(-size_bytes // 2**20), "limit": max_statement_mb()}
+    return _(
+        "Il file pesa %(size)s MB, oltre il limite di %(limit)s MB: scarica dall'home banking un periodo "
+        "più breve (ad esempio un mese) e caricalo in più volte."
+    ) % {"size": -(-size_bytes // 2**20), "limit": max_statement_mb()}
 
 
 CREDIT = "credit"
@@ -170,12 +171,25 @@ def _fingerprint(account: str, line: StatementLine, occurrence: int) -> str:
         tx = line.position.split(".")[1]
         basis = f"ref|{account}|{line.bank_reference}|{tx}|{line.status}"
     else:
-        basis = "|".join([
-            "content", account, line.status, line.direction, str(line.amount_cents), line.currency,
-            str(line.booking_date), str(line.value_date), line.end_to_end_id, line.creditor_reference,
-            line.remittance, line.counterparty_name, line.counterparty_iban, line.return_reason,
-            str(occurrence),
-        ])
+        basis = "|".join(
+            [
+                "content",
+                account,
+                line.status,
+                line.direction,
+                str(line.amount_cents),
+                line.currency,
+                str(line.booking_date),
+                str(line.value_date),
+                line.end_to_end_id,
+                line.creditor_reference,
+                line.remittance,
+                line.counterparty_name,
+                line.counterparty_iban,
+                line.return_reason,
+                str(occurrence),
+            ]
+        )
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
@@ -215,8 +229,9 @@ class _Camt:
 
     @staticmethod
     def _path(path: str) -> str:
-        return "/".join(part if part in (".", "..") or part.startswith(".//") else f"c:{part}"
-                        for part in path.split("/"))
+        return "/".join(
+            part if part in (".", "..") or part.startswith(".//") else f"c:{part}" for part in path.split("/")
+        )
 
     def date(self, node: ET.Element | None, where: str) -> datetime.date | None:
         """A <Dt> or <DtTm> child; None when the node is absent."""
@@ -231,7 +246,8 @@ class _Camt:
                 return datetime.datetime.fromisoformat(stamp).date()
         except ValueError:
             raise StatementFileError(
-                _("%(where)s: data «%(value)s» non valida.") % {"where": where, "value": day or stamp}, "bad_date",
+                _("%(where)s: data «%(value)s» non valida.") % {"where": where, "value": day or stamp},
+                "bad_date",
             ) from None
         return None
 
@@ -267,8 +283,11 @@ def parse_statement_file(data: bytes, filename: str = "") -> ParsedFile:
 
         return parse_mt940(data)
     raise StatementFileError(
-        _("«%(name)s» non è un estratto conto CAMT (XML ISO 20022) né MT940: scarica "
-          "dall'home banking l'estratto in formato CAMT.053.") % {"name": filename or _("Il file")},
+        _(
+            "«%(name)s» non è un estratto conto CAMT (XML ISO 20022) né MT940: scarica "
+            "dall'home banking l'estratto in formato CAMT.053."
+        )
+        % {"name": filename or _("Il file")},
         "not_camt",
     )
 
@@ -278,8 +297,10 @@ def parse_camt(data: bytes) -> ParsedFile:
         root = SafeET.fromstring(data, forbid_dtd=True)
     except DefusedXmlException:
         raise StatementFileError(
-            _("Il file contiene una dichiarazione DTD o entità XML, che un estratto conto non usa: "
-              "per sicurezza non viene letto."),
+            _(
+                "Il file contiene una dichiarazione DTD o entità XML, che un estratto conto non usa: "
+                "per sicurezza non viene letto."
+            ),
             "unsafe_xml",
         ) from None
     except ET.ParseError as error:
@@ -287,13 +308,19 @@ def parse_camt(data: bytes) -> ParsedFile:
         truncated = "no element found" in str(error) or "unclosed token" in str(error)
         if truncated:
             raise StatementFileError(
-                _("Il file è troncato (finisce a metà, riga %(line)s): scaricalo di nuovo "
-                  "dall'home banking e ricaricalo.") % {"line": line},
+                _(
+                    "Il file è troncato (finisce a metà, riga %(line)s): scaricalo di nuovo "
+                    "dall'home banking e ricaricalo."
+                )
+                % {"line": line},
                 "truncated",
             ) from None
         raise StatementFileError(
-            _("Il file non è XML valido (riga %(line)s): non è un estratto CAMT leggibile. "
-              "Scaricalo di nuovo dall'home banking.") % {"line": line},
+            _(
+                "Il file non è XML valido (riga %(line)s): non è un estratto CAMT leggibile. "
+                "Scaricalo di nuovo dall'home banking."
+            )
+            % {"line": line},
             "bad_xml",
         ) from None
     namespace = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
@@ -303,20 +330,25 @@ def parse_camt(data: bytes) -> ParsedFile:
         other = ANY_ISO20022.match(namespace)
         if other:
             raise StatementFileError(
-                _("Questo è un file %(kind)s, non un estratto conto CAMT.053/054: carica "
-                  "l'estratto conto scaricato dalla banca.") % {"kind": other.group(1)},
+                _(
+                    "Questo è un file %(kind)s, non un estratto conto CAMT.053/054: carica "
+                    "l'estratto conto scaricato dalla banca."
+                )
+                % {"kind": other.group(1)},
                 "not_camt",
             )
         raise StatementFileError(
-            _("Il file XML non è un estratto conto CAMT (elemento radice «%(root)s», "
-              "namespace «%(ns)s»).") % {"root": local, "ns": namespace or "-"},
+            _("Il file XML non è un estratto conto CAMT (elemento radice «%(root)s», namespace «%(ns)s»).")
+            % {"root": local, "ns": namespace or "-"},
             "not_camt",
         )
     version = namespace.rsplit(":", 1)[1]
     if version not in SUPPORTED_VERSIONS:
         raise StatementFileError(
-            _("La versione %(version)s del formato CAMT non è supportata. Versioni supportate: "
-              "%(known)s. Chiedi alla banca l'estratto CAMT.053 in versione 001.02 o 001.08.")
+            _(
+                "La versione %(version)s del formato CAMT non è supportata. Versioni supportate: "
+                "%(known)s. Chiedi alla banca l'estratto CAMT.053 in versione 001.02 o 001.08."
+            )
             % {"version": version, "known": ", ".join(sorted(SUPPORTED_VERSIONS))},
             "unknown_version",
         )
@@ -330,7 +362,8 @@ def parse_camt(data: bytes) -> ParsedFile:
         raise StatementFileError(
             _("Manca l'elemento %(tag)s: il file %(version)s è incompleto.")
             % {"tag": container_tag, "version": version},
-            "structure", [container_tag],
+            "structure",
+            [container_tag],
         )
     message_id = camt.text(container, "GrpHdr/MsgId")
     if not message_id:
@@ -347,7 +380,8 @@ def parse_camt(data: bytes) -> ParsedFile:
     if errors:
         raise StatementFileError(
             _("Il file %(version)s non ha la struttura attesa: %(first)s") % {"version": version, "first": errors[0]},
-            "structure", errors,
+            "structure",
+            errors,
         )
     return ParsedFile(format=version, message_id=message_id, statements=[with_fingerprints(s) for s in statements])
 
@@ -401,8 +435,11 @@ def check_balances(statement: ParsedStatement, where: str) -> None:
     # Batch entries detailed per transaction still sum to the entry, so this holds.
     if statement.opening_balance_cents + booked != statement.closing_balance_cents:
         statement.warnings.append(
-            _("%(where)s: saldo iniziale più movimenti contabilizzati non dà il saldo finale; "
-              "l'estratto potrebbe essere incompleto.") % {"where": where}
+            _(
+                "%(where)s: saldo iniziale più movimenti contabilizzati non dà il saldo finale; "
+                "l'estratto potrebbe essere incompleto."
+            )
+            % {"where": where}
         )
 
 
@@ -446,8 +483,9 @@ def _camt_entry(camt: _Camt, entry: ET.Element, entry_number: int, where: str) -
     if status == BOOKED and booking is None and value is None:
         raise StatementFileError(_("%(where)s: manca la data contabile.") % {"where": where}, "structure")
     domain = camt.find(entry, "BkTxCd/Domn")
-    bank_code = "/".join(x for x in (camt.text(domain, "Cd"), camt.text(domain, "Fmly/Cd"),
-                                     camt.text(domain, "Fmly/SubFmlyCd")) if x)
+    bank_code = "/".join(
+        x for x in (camt.text(domain, "Cd"), camt.text(domain, "Fmly/Cd"), camt.text(domain, "Fmly/SubFmlyCd")) if x
+    )
     base = StatementLine(
         position=f"{entry_number}.0",
         amount_cents=amount,

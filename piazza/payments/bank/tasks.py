@@ -26,15 +26,20 @@ def send_prenotification(collection_id: int) -> None:
     if not mandate.debtor_email:
         return
     context = {
-        "name": mandate.debtor_name, "amount": format_money(collection.amount),
-        "date": collection.due_date.strftime("%d/%m/%Y"), "creditor": mandate.creditor.name,
-        "creditor_id": mandate.creditor.creditor_id, "mandate": mandate.reference,
-        "iban": mask_iban(mandate.debtor_iban), "description": collection.description,
+        "name": mandate.debtor_name,
+        "amount": format_money(collection.amount),
+        "date": collection.due_date.strftime("%d/%m/%Y"),
+        "creditor": mandate.creditor.name,
+        "creditor_id": mandate.creditor.creditor_id,
+        "mandate": mandate.reference,
+        "iban": mask_iban(mandate.debtor_iban),
+        "description": collection.description,
     }
     send_mail(
         _("Avviso di addebito SEPA del %(date)s") % {"date": context["date"]},
         render_to_string("bank/email/prenotification.txt", context),
-        settings.DEFAULT_FROM_EMAIL, [mandate.debtor_email],
+        settings.DEFAULT_FROM_EMAIL,
+        [mandate.debtor_email],
     )
 
 
@@ -49,23 +54,38 @@ def send_return_notices(collection_id: int) -> None:
     reason = reason_for(collection.return_reason)
     retry = Collection.objects.filter(retry_of=collection).first()
     context = {
-        "name": mandate.debtor_name, "amount": format_money(collection.amount),
-        "date": collection.due_date.strftime("%d/%m/%Y"), "creditor": mandate.creditor.name,
-        "reason": reason.treasurer, "debtor_text": reason.debtor_text, "code": reason.code,
-        "mandate": mandate.reference, "retry_date": retry.due_date.strftime("%d/%m/%Y") if retry else "",
+        "name": mandate.debtor_name,
+        "amount": format_money(collection.amount),
+        "date": collection.due_date.strftime("%d/%m/%Y"),
+        "creditor": mandate.creditor.name,
+        "reason": reason.treasurer,
+        "debtor_text": reason.debtor_text,
+        "code": reason.code,
+        "mandate": mandate.reference,
+        "retry_date": retry.due_date.strftime("%d/%m/%Y") if retry else "",
         "status": mandate.get_status_display(),
     }
     if mandate.debtor_email:
-        send_mail(_("Il tuo addebito SEPA del %(date)s non è andato a buon fine") % {"date": context["date"]},
-                  render_to_string("bank/email/return_debtor.txt", context), settings.DEFAULT_FROM_EMAIL,
-                  [mandate.debtor_email])
+        send_mail(
+            _("Il tuo addebito SEPA del %(date)s non è andato a buon fine") % {"date": context["date"]},
+            render_to_string("bank/email/return_debtor.txt", context),
+            settings.DEFAULT_FROM_EMAIL,
+            [mandate.debtor_email],
+        )
     paths = [p for p in collection.territory.path.strip("/").split("/") if p]
-    treasurers = RoleAssignment.objects.active().filter(
-        role=Role.TREASURY, territory_id__in=[int(p) for p in paths]).select_related("user")
+    treasurers = (
+        RoleAssignment.objects.active()
+        .filter(role=Role.TREASURY, territory_id__in=[int(p) for p in paths])
+        .select_related("user")
+    )
     emails = sorted({a.user.email for a in treasurers if a.user.email})
     if emails:
-        send_mail(_("Addebito SEPA respinto: %(name)s, %(amount)s (%(code)s)") % context,
-                  render_to_string("bank/email/return_treasurer.txt", context), settings.DEFAULT_FROM_EMAIL, emails)
+        send_mail(
+            _("Addebito SEPA respinto: %(name)s, %(amount)s (%(code)s)") % context,
+            render_to_string("bank/email/return_treasurer.txt", context),
+            settings.DEFAULT_FROM_EMAIL,
+            emails,
+        )
 
 
 @task()
@@ -131,8 +151,9 @@ def import_drop_folder() -> int:
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
             target = folder / "done"
             try:
-                import_statement(actor=None, territory=territory, filename=path.name, data=path.read_bytes(),
-                                 source="folder")
+                import_statement(
+                    actor=None, territory=territory, filename=path.name, data=path.read_bytes(), source="folder"
+                )
             except ValidationError as error:
                 target = folder / "failed"
                 target.mkdir(exist_ok=True)

@@ -76,10 +76,15 @@ def _xml_download(content: bytes, filename: str) -> HttpResponse:
 @treasury_required
 def overview(request: HttpRequest) -> HttpResponse:
     section = queries.dashboard_section(request.user)
-    return render(request, "bank/overview.html", {
-        "bank_section": section[1] if section else None, "in_overview": True,
-        "imports": StatementImport.objects.visible_to(request.user, TREASURY).select_related("account")[:10],
-    })
+    return render(
+        request,
+        "bank/overview.html",
+        {
+            "bank_section": section[1] if section else None,
+            "in_overview": True,
+            "imports": StatementImport.objects.visible_to(request.user, TREASURY).select_related("account")[:10],
+        },
+    )
 
 
 @treasury_required
@@ -102,8 +107,7 @@ def ledger_account(request: HttpRequest, pk: int) -> HttpResponse:
     """Per-account statement of ledger entries (any account in scope: bank, funds, campaigns)."""
     account = get_object_or_404(Account.objects.visible_to(request.user, TREASURY), pk=pk)
     page = Paginator(ledger_statement(account), 50).get_page(request.GET.get("page"))
-    return render(request, "bank/ledger_account.html",
-                  {"account": account, "balance": balance(account), "page": page})
+    return render(request, "bank/ledger_account.html", {"account": account, "balance": balance(account), "page": page})
 
 
 @treasury_required
@@ -131,8 +135,7 @@ def mandates(request: HttpRequest) -> HttpResponse:
     if q:
         rows = rows.filter(debtor_name__icontains=q) | rows.filter(reference__icontains=q)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    record("bank.view_mandates", actor=request.user, kind=AuditKind.VIEW,
-           data={"q": q, "ids": [m.pk for m in page]})
+    record("bank.view_mandates", actor=request.user, kind=AuditKind.VIEW, data={"q": q, "ids": [m.pk for m in page]})
     return render(request, "bank/mandates.html", {"page": page, "q": q})
 
 
@@ -162,8 +165,9 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             if request.POST.get("do") == "amend" and amend.is_valid():
                 mandates_actions.amend_mandate(actor=request.user, mandate=mandate, **amend.cleaned_data)
-                messages.success(request, _("Mandato modificato: il riferimento resta %(r)s.")
-                                 % {"r": mandate.reference})
+                messages.success(
+                    request, _("Mandato modificato: il riferimento resta %(r)s.") % {"r": mandate.reference}
+                )
                 return redirect("bank:mandate", pk=pk)
             if request.POST.get("do") == "revoke" and revoke.is_valid():
                 mandates_actions.revoke_mandate(
@@ -175,20 +179,33 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 data = debit.cleaned_data
                 funds = get_account("territory", territory=mandate.territory)
                 collections_actions.schedule_collection(
-                    actor=request.user, mandate=mandate, amount=data["amount"], due_date=data["due_date"],
-                    description=data["description"], credit_account=funds,
-                    creation_key=f"oneoff:{mandate.pk}:{data['due_date']}:{data['amount'].cents}", recurring=False)
+                    actor=request.user,
+                    mandate=mandate,
+                    amount=data["amount"],
+                    due_date=data["due_date"],
+                    description=data["description"],
+                    credit_account=funds,
+                    creation_key=f"oneoff:{mandate.pk}:{data['due_date']}:{data['amount'].cents}",
+                    recurring=False,
+                )
                 messages.success(request, _("Addebito programmato e avviso inviato al debitore."))
                 return redirect("bank:mandate", pk=pk)
         except ValidationError as error:
             target = {"amend": amend, "revoke": revoke, "debit": debit}[request.POST["do"]]
             _apply_errors(target, error)
     record("bank.view_mandate", actor=request.user, obj=mandate, territory=mandate.territory, kind=AuditKind.VIEW)
-    return render(request, "bank/mandate.html", {
-        "mandate": mandate, "amend": amend, "revoke": revoke, "debit": debit,
-        "collections": mandate.collections.order_by("-due_date")[:50],
-        "amendments": mandate.amendments.all()[:20],
-    })
+    return render(
+        request,
+        "bank/mandate.html",
+        {
+            "mandate": mandate,
+            "amend": amend,
+            "revoke": revoke,
+            "debit": debit,
+            "collections": mandate.collections.order_by("-due_date")[:50],
+            "amendments": mandate.amendments.all()[:20],
+        },
+    )
 
 
 @treasury_required
@@ -196,8 +213,14 @@ def mandate_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def mandate_scan(request: HttpRequest, pk: int) -> HttpResponse:
     """The signed paper form, from private storage: only to treasurers in scope, every view logged."""
     mandate = get_object_or_404(Mandate.objects.visible_to(request.user, TREASURY).exclude(paper_scan=""), pk=pk)
-    record("bank.view_mandate_scan", actor=request.user, obj=mandate, territory=mandate.territory,
-           kind=AuditKind.VIEW, data={"file": mandate.paper_scan.name})
+    record(
+        "bank.view_mandate_scan",
+        actor=request.user,
+        obj=mandate,
+        territory=mandate.territory,
+        kind=AuditKind.VIEW,
+        data={"file": mandate.paper_scan.name},
+    )
     with mandate.paper_scan.open("rb") as scan:
         content = scan.read()
     suffix = Path(mandate.paper_scan.name).suffix.lower()
@@ -274,15 +297,23 @@ def statement_import(request: HttpRequest) -> HttpResponse:
 @treasury_required
 def import_progress(request: HttpRequest, upload_id: str) -> HttpResponse:
     """Progress of one upload (htmx polls the fragment every second), then what it did."""
-    imports = list(StatementImport.objects.visible_to(request.user, TREASURY).filter(upload_id=upload_id)
-                   .select_related("account").order_by("id"))
+    imports = list(
+        StatementImport.objects.visible_to(request.user, TREASURY)
+        .filter(upload_id=upload_id)
+        .select_related("account")
+        .order_by("id")
+    )
     if not imports:
         raise Http404
     finished = all(i.finished for i in imports)
     queued = sum(i.waiting_lines for i in imports) if finished else 0
     context = {
-        "imports": imports, "finished": finished, "upload_id": upload_id, "queued": queued,
-        "new": sum(i.new_lines for i in imports), "duplicates": sum(i.duplicate_lines for i in imports),
+        "imports": imports,
+        "finished": finished,
+        "upload_id": upload_id,
+        "queued": queued,
+        "new": sum(i.new_lines for i in imports),
+        "duplicates": sum(i.duplicate_lines for i in imports),
         "failed": [i for i in imports if i.status == ImportStatus.FAILED],
         "warnings": [w for i in imports for w in i.warnings] if finished else [],
     }
@@ -299,13 +330,19 @@ def lines(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(status=status)
     q = request.GET.get("q", "").strip()
     if q:
-        rows = rows.filter(counterparty_name__icontains=q) | rows.filter(remittance__icontains=q) | rows.filter(
-            creditor_reference__icontains=q.replace(" ", "").upper())
+        rows = (
+            rows.filter(counterparty_name__icontains=q)
+            | rows.filter(remittance__icontains=q)
+            | rows.filter(creditor_reference__icontains=q.replace(" ", "").upper())
+        )
     page = Paginator(rows.order_by("-booking_date", "id"), 50).get_page(request.GET.get("page"))
-    record("bank.view_lines", actor=request.user, kind=AuditKind.VIEW, data={"status": status, "q": q,
-                                                                           "ids": [x.pk for x in page]})
-    return render(request, "bank/lines.html", {"page": page, "status": status, "q": q,
-                                               "statuses": LineStatus.choices})
+    record(
+        "bank.view_lines",
+        actor=request.user,
+        kind=AuditKind.VIEW,
+        data={"status": status, "q": q, "ids": [x.pk for x in page]},
+    )
+    return render(request, "bank/lines.html", {"page": page, "status": status, "q": q, "statuses": LineStatus.choices})
 
 
 @treasury_required
@@ -320,22 +357,27 @@ def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if do == "match":
-                transfer = get_object_or_404(ExpectedTransfer.objects.visible_to(request.user, TREASURY),
-                                             pk=request.POST.get("transfer"))
-                matching_actions.match_line(actor=request.user, line=line, transfer=transfer,
-                                   difference=request.POST.get("difference", ""))
+                transfer = get_object_or_404(
+                    ExpectedTransfer.objects.visible_to(request.user, TREASURY), pk=request.POST.get("transfer")
+                )
+                matching_actions.match_line(
+                    actor=request.user, line=line, transfer=transfer, difference=request.POST.get("difference", "")
+                )
                 messages.success(request, _("Movimento abbinato a %(ref)s e registrato.") % {"ref": transfer.reference})
                 return redirect("bank:lines")
             if do == "match_return":
-                collection = get_object_or_404(Collection.objects.visible_to(request.user, TREASURY),
-                                               pk=request.POST.get("collection"))
+                collection = get_object_or_404(
+                    Collection.objects.visible_to(request.user, TREASURY), pk=request.POST.get("collection")
+                )
                 matching_actions.match_return(actor=request.user, line=line, collection=collection)
-                messages.success(request, _("Storno dell'addebito %(e2e)s registrato.")
-                                 % {"e2e": collection.end_to_end_id})
+                messages.success(
+                    request, _("Storno dell'addebito %(e2e)s registrato.") % {"e2e": collection.end_to_end_id}
+                )
                 return redirect("bank:lines")
             if do == "match_payout":
-                payout = get_object_or_404(Payout.objects.visible_to(request.user, TREASURY),
-                                           pk=request.POST.get("payout"))
+                payout = get_object_or_404(
+                    Payout.objects.visible_to(request.user, TREASURY), pk=request.POST.get("payout")
+                )
                 matching_actions.match_payout(actor=request.user, line=line, payout=payout)
                 messages.success(request, _("Versamento %(e2e)s confermato.") % {"e2e": payout.end_to_end_id})
                 return redirect("bank:lines")
@@ -375,14 +417,24 @@ def transfers(request: HttpRequest) -> HttpResponse:
 @shows_personal_data("bank.view_transfer", audited_inline=True)
 def transfer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """What the payer needs: beneficiary, IBAN, amount, RF reference and the EPC QR code."""
-    transfer = get_object_or_404(ExpectedTransfer.objects.visible_to(request.user, TREASURY).select_related("account"),
-                                 pk=pk)
-    qr = epc_qr_svg(TransferRequest(beneficiary=transfer.account.name, iban=transfer.account.iban,
-                                    amount_cents=transfer.outstanding_cents or None, reference=transfer.reference,
-                                    bic=transfer.account.bic))
+    transfer = get_object_or_404(
+        ExpectedTransfer.objects.visible_to(request.user, TREASURY).select_related("account"), pk=pk
+    )
+    qr = epc_qr_svg(
+        TransferRequest(
+            beneficiary=transfer.account.name,
+            iban=transfer.account.iban,
+            amount_cents=transfer.outstanding_cents or None,
+            reference=transfer.reference,
+            bic=transfer.account.bic,
+        )
+    )
     record("bank.view_transfer", actor=request.user, obj=transfer, territory=transfer.territory, kind=AuditKind.VIEW)
-    return render(request, "bank/transfer.html", {"transfer": transfer, "qr": qr,
-                                                  "reference": format_reference(transfer.reference)})
+    return render(
+        request,
+        "bank/transfer.html",
+        {"transfer": transfer, "qr": qr, "reference": format_reference(transfer.reference)},
+    )
 
 
 # --- payouts --------------------------------------------------------------------------------
@@ -392,11 +444,15 @@ def transfer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @shows_personal_data("bank.view_payouts")
 def payouts(request: HttpRequest) -> HttpResponse:
     bank_accounts = BankAccount.objects.visible_to(request.user, TREASURY)
-    form = forms.PayoutForm(request.POST if request.POST.get("do") == "request" else None,
-                            bank_accounts=bank_accounts, sources=queries.ledger_sources(request.user),
-                            payees=Payee.objects.visible_to(request.user, TREASURY))
-    export = forms.ExportPayoutsForm(request.POST if request.POST.get("do") == "export" else None,
-                                     creditors=bank_accounts)
+    form = forms.PayoutForm(
+        request.POST if request.POST.get("do") == "request" else None,
+        bank_accounts=bank_accounts,
+        sources=queries.ledger_sources(request.user),
+        payees=Payee.objects.visible_to(request.user, TREASURY),
+    )
+    export = forms.ExportPayoutsForm(
+        request.POST if request.POST.get("do") == "export" else None, creditors=bank_accounts
+    )
     if request.method == "POST":
         try:
             if request.POST.get("do") == "request" and form.is_valid():
@@ -410,10 +466,17 @@ def payouts(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             _apply_errors(form if request.POST.get("do") == "request" else export, error)
     rows = Payout.objects.visible_to(request.user, TREASURY).select_related("payee", "requested_by", "approved_by")
-    return render(request, "bank/payouts.html", {
-        "form": form, "export": export, "payouts": rows[:100],
-        "batches": PayoutBatch.objects.visible_to(request.user, TREASURY)[:20], "requested": PayoutStatus.REQUESTED,
-    })
+    return render(
+        request,
+        "bank/payouts.html",
+        {
+            "form": form,
+            "export": export,
+            "payouts": rows[:100],
+            "batches": PayoutBatch.objects.visible_to(request.user, TREASURY)[:20],
+            "requested": PayoutStatus.REQUESTED,
+        },
+    )
 
 
 @treasury_required
@@ -437,8 +500,14 @@ def payout_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @shows_personal_data("bank.download_payouts", audited_inline=True)
 def payout_batch_download(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(PayoutBatch.objects.visible_to(request.user, TREASURY), pk=pk)
-    record("bank.download_payouts", actor=request.user, obj=batch, territory=batch.territory, kind=AuditKind.EXPORT,
-           data={"sha256": batch.xml_sha256})
+    record(
+        "bank.download_payouts",
+        actor=request.user,
+        obj=batch,
+        territory=batch.territory,
+        kind=AuditKind.EXPORT,
+        data={"sha256": batch.xml_sha256},
+    )
     return _xml_download(bytes(batch.xml), f"{batch.message_id}.xml")
 
 
@@ -451,8 +520,17 @@ def pay_by_transfer(request: HttpRequest, token: str) -> HttpResponse:
 
     payment = get_object_or_404(Payment, token=token, provider="bank_transfer")
     transfer = get_object_or_404(ExpectedTransfer.objects.select_related("account"), payment=payment)
-    qr = epc_qr_svg(TransferRequest(beneficiary=transfer.account.name, iban=transfer.account.iban,
-                                    amount_cents=transfer.outstanding_cents or None, reference=transfer.reference,
-                                    bic=transfer.account.bic))
-    return render(request, "bank/pay_by_transfer.html", {"payment": payment, "transfer": transfer, "qr": qr,
-                                                         "reference": format_reference(transfer.reference)})
+    qr = epc_qr_svg(
+        TransferRequest(
+            beneficiary=transfer.account.name,
+            iban=transfer.account.iban,
+            amount_cents=transfer.outstanding_cents or None,
+            reference=transfer.reference,
+            bic=transfer.account.bic,
+        )
+    )
+    return render(
+        request,
+        "bank/pay_by_transfer.html",
+        {"payment": payment, "transfer": transfer, "qr": qr, "reference": format_reference(transfer.reference)},
+    )

@@ -201,9 +201,15 @@ class PaymentProvider(abc.ABC):
     def complete_return(self, payment: Payment, attempt: PaymentAttempt, params: dict[str, str]) -> ChargeResult:
         """The payer came back from the provider's page; default: re-fetch."""
         state = self.fetch(payment, attempt)
-        return ChargeResult(outcome=state.outcome, reference=state.reference, fee=state.fee,
-                            failure_code=state.failure_code, saved_method=state.saved_method,
-                            customer_reference=state.customer_reference, instrument=state.instrument)
+        return ChargeResult(
+            outcome=state.outcome,
+            reference=state.reference,
+            fee=state.fee,
+            failure_code=state.failure_code,
+            saved_method=state.saved_method,
+            customer_reference=state.customer_reference,
+            instrument=state.instrument,
+        )
 
     def preview_instrument(self, data: dict[str, Any]) -> InstrumentInfo | None:
         """The instrument the payer typed on our page, known before any charge (the sandbox's

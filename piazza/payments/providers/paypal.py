@@ -55,8 +55,11 @@ IN_FLIGHT = ("started", "requires_action", "unknown")  # payments.models.IN_FLIG
 CAPTURED = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")  # the money arrived (refunds come after)
 RELEVANT_PREFIXES = ("CHECKOUT.ORDER.", "PAYMENT.CAPTURE.", "CUSTOMER.DISPUTE.")
 SIGNATURE_HEADERS = {
-    "auth_algo": "PAYPAL-AUTH-ALGO", "cert_url": "PAYPAL-CERT-URL", "transmission_id": "PAYPAL-TRANSMISSION-ID",
-    "transmission_sig": "PAYPAL-TRANSMISSION-SIG", "transmission_time": "PAYPAL-TRANSMISSION-TIME",
+    "auth_algo": "PAYPAL-AUTH-ALGO",
+    "cert_url": "PAYPAL-CERT-URL",
+    "transmission_id": "PAYPAL-TRANSMISSION-ID",
+    "transmission_sig": "PAYPAL-TRANSMISSION-SIG",
+    "transmission_time": "PAYPAL-TRANSMISSION-TIME",
 }
 
 
@@ -93,9 +96,14 @@ class PayPalError(ProviderError):
 class PayPalProvider(PaymentProvider):
     identifier = "paypal"
     verbose_name = _("PayPal")
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.ONE_OFF, Capability.REDIRECT, Capability.REFUND, Capability.PARTIAL_REFUND,
-    })
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ONE_OFF,
+            Capability.REDIRECT,
+            Capability.REFUND,
+            Capability.PARTIAL_REFUND,
+        }
+    )
 
     def __init__(self) -> None:
         self._token = ("", 0.0, "")  # (access token, expires at, for which base URL)
@@ -106,8 +114,7 @@ class PayPalProvider(PaymentProvider):
 
     # --- HTTP -----------------------------------------------------------------------------
     def _client(self) -> httpx.Client:
-        return httpx.Client(base_url=str(settings.PAYPAL_API_BASE),
-                            timeout=float(settings.PAYPAL_TIMEOUT_SECONDS))
+        return httpx.Client(base_url=str(settings.PAYPAL_API_BASE), timeout=float(settings.PAYPAL_TIMEOUT_SECONDS))
 
     def _access_token(self, client: httpx.Client) -> str:
         base = str(settings.PAYPAL_API_BASE)
@@ -115,8 +122,11 @@ class PayPalProvider(PaymentProvider):
             token, expires, for_base = self._token
             if token and for_base == base and expires > time.monotonic() + 60:
                 return token
-            response = client.post("/v1/oauth2/token", data={"grant_type": "client_credentials"},
-                                   auth=(settings.PAYPAL_CLIENT_ID, settings.PAYPAL_CLIENT_SECRET))
+            response = client.post(
+                "/v1/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=(settings.PAYPAL_CLIENT_ID, settings.PAYPAL_CLIENT_SECRET),
+            )
             if response.status_code != 200:
                 raise PayPalError(response.status_code, self._json(response))
             body = response.json()
@@ -134,8 +144,7 @@ class PayPalProvider(PaymentProvider):
     def _call(self, method: str, path: str, *, request_id: str = "", **kwargs: Any) -> dict[str, Any]:
         try:
             with self._client() as client:
-                headers = {"Authorization": f"Bearer {self._access_token(client)}",
-                           "Prefer": "return=representation"}
+                headers = {"Authorization": f"Bearer {self._access_token(client)}", "Prefer": "return=representation"}
                 if request_id:
                     headers["PayPal-Request-Id"] = request_id
                 response = client.request(method, path, headers=headers, **kwargs)
@@ -150,19 +159,37 @@ class PayPalProvider(PaymentProvider):
 
     # --- checkout -------------------------------------------------------------------------
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
-        order = self._call("POST", "/v2/checkout/orders", request_id=attempt.provider_key, json={
-            "intent": "CAPTURE",
-            "purchase_units": [{
-                "reference_id": str(payment.pk), "custom_id": str(payment.pk), "invoice_id": attempt.provider_key,
-                "description": payment.description[:127], "amount": amount(payment.amount),
-            }],
-            "payment_source": {"paypal": {"experience_context": {
-                "return_url": return_url, "cancel_url": return_url, "user_action": "PAY_NOW",
-                "shipping_preference": "NO_SHIPPING", "locale": "it-IT",
-            }}},
-        })
-        approve = next((link["href"] for link in order.get("links", [])
-                        if link.get("rel") in ("payer-action", "approve")), "")
+        order = self._call(
+            "POST",
+            "/v2/checkout/orders",
+            request_id=attempt.provider_key,
+            json={
+                "intent": "CAPTURE",
+                "purchase_units": [
+                    {
+                        "reference_id": str(payment.pk),
+                        "custom_id": str(payment.pk),
+                        "invoice_id": attempt.provider_key,
+                        "description": payment.description[:127],
+                        "amount": amount(payment.amount),
+                    }
+                ],
+                "payment_source": {
+                    "paypal": {
+                        "experience_context": {
+                            "return_url": return_url,
+                            "cancel_url": return_url,
+                            "user_action": "PAY_NOW",
+                            "shipping_preference": "NO_SHIPPING",
+                            "locale": "it-IT",
+                        }
+                    }
+                },
+            },
+        )
+        approve = next(
+            (link["href"] for link in order.get("links", []) if link.get("rel") in ("payer-action", "approve")), ""
+        )
         return ChargeResult(outcome=Outcome.REQUIRES_ACTION, reference=str(order["id"]), action_url=approve)
 
     def _capture(self, order_id: str, key: str) -> None:
@@ -180,8 +207,12 @@ class PayPalProvider(PaymentProvider):
         declined = ""
         try:
             if attempt.state in IN_FLIGHT:  # never an attempt we refused before the capture (M24)
-                self._call("POST", f"/v2/checkout/orders/{order_id}/capture",
-                           request_id=f"{attempt.provider_key}-capture", json={})
+                self._call(
+                    "POST",
+                    f"/v2/checkout/orders/{order_id}/capture",
+                    request_id=f"{attempt.provider_key}-capture",
+                    json={},
+                )
         except PayPalError as exc:
             if exc.issue in DECLINE_ISSUES:
                 declined = DECLINE_ISSUES[exc.issue]
@@ -193,8 +224,13 @@ class PayPalProvider(PaymentProvider):
         if state.outcome == Outcome.PENDING and "token" in params and not params.get("PayerID"):
             # The payer pressed "cancel and return": they may choose another way to pay.
             return ChargeResult(outcome=Outcome.FAILED, reference=order_id, failure_code="canceled")
-        return ChargeResult(outcome=state.outcome, reference=order_id, fee=state.fee,
-                            failure_code=state.failure_code, instrument=state.instrument)
+        return ChargeResult(
+            outcome=state.outcome,
+            reference=order_id,
+            fee=state.fee,
+            failure_code=state.failure_code,
+            instrument=state.instrument,
+        )
 
     def approved_instrument(self, payment: Payment, attempt: PaymentAttempt) -> InstrumentInfo | None:
         """The payer's PayPal account once they approved, before our capture moves the money."""
@@ -229,15 +265,25 @@ class PayPalProvider(PaymentProvider):
         breakdown = capture.get("seller_receivable_breakdown") or {}
         fee = money(breakdown.get("paypal_fee"), currency)
         refunds = [
-            RemoteRefund(reference=str(r["id"]), amount=money(r.get("amount"), currency),
-                         status={"COMPLETED": "succeeded", "FAILED": "failed", "CANCELLED": "failed"}
-                         .get(str(r.get("status")), "pending"),
-                         our_id=str(r.get("custom_id", "")))
+            RemoteRefund(
+                reference=str(r["id"]),
+                amount=money(r.get("amount"), currency),
+                status={"COMPLETED": "succeeded", "FAILED": "failed", "CANCELLED": "failed"}.get(
+                    str(r.get("status")), "pending"
+                ),
+                our_id=str(r.get("custom_id", "")),
+            )
             for r in payments.get("refunds") or []
         ]
         disputes = self._disputes(str(capture["id"]), currency)
-        return RemoteState(outcome=Outcome.SUCCEEDED, reference=order_id, fee=fee, refunds=refunds,
-                           disputes=disputes, instrument=payer_instrument(order))
+        return RemoteState(
+            outcome=Outcome.SUCCEEDED,
+            reference=order_id,
+            fee=fee,
+            refunds=refunds,
+            disputes=disputes,
+            instrument=payer_instrument(order),
+        )
 
     def _disputes(self, capture_id: str, currency: str) -> list[RemoteDispute]:
         body = self._call("GET", "/v1/customer/disputes", params={"disputed_transaction_id": capture_id})
@@ -247,10 +293,15 @@ class PayPalProvider(PaymentProvider):
             status = "open"
             if item.get("status") == "RESOLVED":
                 status = "won" if outcome == "RESOLVED_SELLER_FAVOUR" else "lost"
-            disputes.append(RemoteDispute(reference=str(item["dispute_id"]),
-                                          amount=money(item.get("dispute_amount"), currency),
-                                          fee=Money.zero(currency), status=status,
-                                          reason=str(item.get("reason", ""))))
+            disputes.append(
+                RemoteDispute(
+                    reference=str(item["dispute_id"]),
+                    amount=money(item.get("dispute_amount"), currency),
+                    fee=Money.zero(currency),
+                    status=status,
+                    reason=str(item.get("reason", "")),
+                )
+            )
         return disputes
 
     def fetch(self, payment: Payment, attempt: PaymentAttempt | None = None) -> RemoteState:
@@ -261,8 +312,11 @@ class PayPalProvider(PaymentProvider):
             return RemoteState(outcome=Outcome.PENDING)
         # Only an attempt still in flight may be completed by capturing: one we refused before the
         # capture (rule M24, `approved_instrument`) is failed and its approval is never used.
-        key = attempt.provider_key if (attempt is not None and attempt.provider_reference == order_id
-                                       and attempt.state in IN_FLIGHT) else ""
+        key = (
+            attempt.provider_key
+            if (attempt is not None and attempt.provider_reference == order_id and attempt.state in IN_FLIGHT)
+            else ""
+        )
         return self._order_state(payment, order_id, capture_key=key)
 
     def _capture_of(self, payment: Payment) -> str:
@@ -277,17 +331,23 @@ class PayPalProvider(PaymentProvider):
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         capture_id = self._capture_of(payment)
         try:
-            body = self._call("POST", f"/v2/payments/captures/{capture_id}/refund",
-                              request_id=refund.idempotency_key, json={
-                                  "amount": amount(refund.amount), "custom_id": str(refund.pk),
-                                  "invoice_id": f"piazza-refund-{refund.pk}",
-                              })
+            body = self._call(
+                "POST",
+                f"/v2/payments/captures/{capture_id}/refund",
+                request_id=refund.idempotency_key,
+                json={
+                    "amount": amount(refund.amount),
+                    "custom_id": str(refund.pk),
+                    "invoice_id": f"piazza-refund-{refund.pk}",
+                },
+            )
         except PayPalError as exc:
             if exc.status in (400, 422):
                 return RefundResult(reference="", status="failed", failure_code=exc.issue or "refund_refused")
             raise
         status = {"COMPLETED": "succeeded", "FAILED": "failed", "CANCELLED": "failed"}.get(
-            str(body.get("status")), "pending")
+            str(body.get("status")), "pending"
+        )
         return RefundResult(reference=str(body["id"]), status=status)
 
     # --- webhooks ---------------------------------------------------------------------------
@@ -303,9 +363,15 @@ class PayPalProvider(PaymentProvider):
             event = json.loads(request.body)
         except ValueError as exc:
             raise InvalidSignature(f"paypal: body is not JSON ({exc})") from exc
-        verdict = self._call("POST", "/v1/notifications/verify-webhook-signature", json={
-            **headers, "webhook_id": settings.PAYPAL_WEBHOOK_ID, "webhook_event": event,
-        })
+        verdict = self._call(
+            "POST",
+            "/v1/notifications/verify-webhook-signature",
+            json={
+                **headers,
+                "webhook_id": settings.PAYPAL_WEBHOOK_ID,
+                "webhook_event": event,
+            },
+        )
         if verdict.get("verification_status") != "SUCCESS":
             raise InvalidSignature("paypal: verify-webhook-signature answered FAILURE")
         event_type = str(event.get("event_type", ""))
@@ -317,8 +383,7 @@ class PayPalProvider(PaymentProvider):
             related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
             order_id = str(related.get("order_id", ""))
             if event_type == "PAYMENT.CAPTURE.REFUNDED" or not order_id:
-                capture_link = next((link["href"] for link in resource.get("links", [])
-                                     if link.get("rel") == "up"), "")
+                capture_link = next((link["href"] for link in resource.get("links", []) if link.get("rel") == "up"), "")
                 capture_id = capture_link.rstrip("/").rsplit("/", 1)[-1] if capture_link else str(resource.get("id"))
                 order_id = order_id or self._order_of_capture(capture_id)
             else:
@@ -327,6 +392,10 @@ class PayPalProvider(PaymentProvider):
             transactions = resource.get("disputed_transactions") or [{}]
             capture_id = str(transactions[0].get("seller_transaction_id", ""))
             order_id = self._order_of_capture(capture_id) if capture_id else ""
-        return WebhookNotice(event_id=str(event.get("id", "")), event_type=event_type,
-                             payment_reference=order_id, payment_id=hint,
-                             relevant=event_type.startswith(RELEVANT_PREFIXES) and bool(order_id))
+        return WebhookNotice(
+            event_id=str(event.get("id", "")),
+            event_type=event_type,
+            payment_reference=order_id,
+            payment_id=hint,
+            relevant=event_type.startswith(RELEVANT_PREFIXES) and bool(order_id),
+        )

@@ -95,8 +95,10 @@ def card_instrument(card: str) -> InstrumentInfo | None:
 
 
 def webhook_secret() -> str:
-    return str(getattr(settings, "PAYMENTS_SANDBOX_WEBHOOK_SECRET", "") or
-               hashlib.sha256(f"sandbox-webhook:{settings.SECRET_KEY}".encode()).hexdigest())
+    return str(
+        getattr(settings, "PAYMENTS_SANDBOX_WEBHOOK_SECRET", "")
+        or hashlib.sha256(f"sandbox-webhook:{settings.SECRET_KEY}".encode()).hexdigest()
+    )
 
 
 def sign(body: bytes) -> str:
@@ -105,16 +107,19 @@ def sign(body: bytes) -> str:
 
 class SandboxCardForm(forms.Form):
     card_number = forms.CharField(
-        label=_("Numero della carta"), max_length=23,
+        label=_("Numero della carta"),
+        max_length=23,
         widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
     )
     expiry = forms.RegexField(
-        label=_("Scadenza (MM/AA)"), regex=r"^\s*(0[1-9]|1[0-2])\s*/\s*\d{2}\s*$",
+        label=_("Scadenza (MM/AA)"),
+        regex=r"^\s*(0[1-9]|1[0-2])\s*/\s*\d{2}\s*$",
         error_messages={"invalid": _("Scrivi la scadenza come MM/AA, per esempio 08/29.")},
         widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "inputmode": "numeric", "placeholder": "MM/AA"}),
     )
     cvc = forms.RegexField(
-        label=_("Codice di sicurezza (CVC)"), regex=r"^\d{3,4}$",
+        label=_("Codice di sicurezza (CVC)"),
+        regex=r"^\d{3,4}$",
         error_messages={"invalid": _("Il CVC sono le 3 cifre sul retro della carta.")},
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
     )
@@ -129,32 +134,55 @@ class SandboxCardForm(forms.Form):
 def _charge_state(charge: SandboxCharge) -> RemoteState:
     currency = charge.currency
     outcome = {
-        "succeeded": Outcome.SUCCEEDED, "requires_action": Outcome.REQUIRES_ACTION,
+        "succeeded": Outcome.SUCCEEDED,
+        "requires_action": Outcome.REQUIRES_ACTION,
     }.get(charge.outcome, Outcome.FAILED)
-    refunds = [RemoteRefund(reference=r["id"], amount=Money(r["amount"], currency), status=r["status"],
-                            our_id=str(r.get("our_id", ""))) for r in charge.refunds]
-    disputes = [RemoteDispute(reference=d["id"], amount=Money(d["amount"], currency), fee=Money(d["fee"], currency),
-                              status=d["status"], reason=d.get("reason", "")) for d in charge.disputes]
+    refunds = [
+        RemoteRefund(
+            reference=r["id"], amount=Money(r["amount"], currency), status=r["status"], our_id=str(r.get("our_id", ""))
+        )
+        for r in charge.refunds
+    ]
+    disputes = [
+        RemoteDispute(
+            reference=d["id"],
+            amount=Money(d["amount"], currency),
+            fee=Money(d["fee"], currency),
+            status=d["status"],
+            reason=d.get("reason", ""),
+        )
+        for d in charge.disputes
+    ]
     instrument = None
     if outcome == Outcome.SUCCEEDED and charge.fingerprint:
         instrument = InstrumentInfo(fingerprint=charge.fingerprint, funding=charge.funding)
     return RemoteState(
-        outcome=outcome, reference=charge.reference, instrument=instrument,
+        outcome=outcome,
+        reference=charge.reference,
+        instrument=instrument,
         fee=sandbox_fee(Money(charge.amount_cents, currency)) if outcome == Outcome.SUCCEEDED else None,
         failure_code="" if outcome in (Outcome.SUCCEEDED, Outcome.REQUIRES_ACTION) else charge.outcome,
-        refunds=refunds, disputes=disputes,
+        refunds=refunds,
+        disputes=disputes,
         saved_method=SavedMethodInfo(charge.method_reference, label=f"Carta di prova •••• {charge.card_last4}")
-        if charge.method_reference and outcome == Outcome.SUCCEEDED else None,
+        if charge.method_reference and outcome == Outcome.SUCCEEDED
+        else None,
     )
 
 
 class SandboxProvider(PaymentProvider):
     identifier = "sandbox"
     verbose_name = _("Carta di prova (sandbox)")
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.ONE_OFF, Capability.SAVED_METHOD, Capability.RECURRING, Capability.REFUND,
-        Capability.PARTIAL_REFUND, Capability.CHARGE_LIST,
-    })
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ONE_OFF,
+            Capability.SAVED_METHOD,
+            Capability.RECURRING,
+            Capability.REFUND,
+            Capability.PARTIAL_REFUND,
+            Capability.CHARGE_LIST,
+        }
+    )
     allowed_in_production = False
 
     def is_available(self) -> bool:
@@ -168,23 +196,30 @@ class SandboxProvider(PaymentProvider):
         return SandboxCardForm
 
     # --- the simulated processor's books -----------------------------------------------
-    def _record(self, key: str, payment: Payment, card: str, outcome: str, save: bool, *,
-                report_card: bool = True) -> tuple[SandboxCharge, bool]:
+    def _record(
+        self, key: str, payment: Payment, card: str, outcome: str, save: bool, *, report_card: bool = True
+    ) -> tuple[SandboxCharge, bool]:
         from piazza.payments.models import SandboxCharge
 
         existing = SandboxCharge.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing, False
-        method = f"sbpm_{card[-4:]}_{secrets.token_hex(6)}" if save and outcome in (
-            "succeeded", "timeout", "succeeded_then_decline", "requires_action") else ""
+        method = (
+            f"sbpm_{card[-4:]}_{secrets.token_hex(6)}"
+            if save and outcome in ("succeeded", "timeout", "succeeded_then_decline", "requires_action")
+            else ""
+        )
         if outcome == "succeeded_then_decline":
             method = method.replace("sbpm_", "sbpm_declinelater_")
         instrument = card_instrument(card) if report_card else None
         try:
             with transaction.atomic():
                 charge = SandboxCharge.objects.create(
-                    idempotency_key=key, reference=f"sbch_{secrets.token_hex(10)}",
-                    amount_cents=payment.amount_cents, currency=payment.currency, card_last4=card[-4:],
+                    idempotency_key=key,
+                    reference=f"sbch_{secrets.token_hex(10)}",
+                    amount_cents=payment.amount_cents,
+                    currency=payment.currency,
+                    card_last4=card[-4:],
                     fingerprint=instrument.fingerprint if instrument else "",
                     funding=instrument.funding if instrument else "",
                     outcome="succeeded" if outcome in ("timeout", "succeeded_then_decline") else outcome,
@@ -199,9 +234,15 @@ class SandboxProvider(PaymentProvider):
         action_url = ""
         if state.outcome == Outcome.REQUIRES_ACTION:
             action_url = reverse("payments:sandbox_authenticate", args=[charge.reference])
-        return ChargeResult(outcome=state.outcome, reference=charge.reference, fee=state.fee,
-                            failure_code=state.failure_code, action_url=action_url,
-                            saved_method=state.saved_method, instrument=state.instrument)
+        return ChargeResult(
+            outcome=state.outcome,
+            reference=charge.reference,
+            fee=state.fee,
+            failure_code=state.failure_code,
+            action_url=action_url,
+            saved_method=state.saved_method,
+            instrument=state.instrument,
+        )
 
     def preview_instrument(self, data: dict[str, Any]) -> InstrumentInfo | None:
         """The card typed on our page: known before the charge, so M24 refuses before money moves."""
@@ -233,8 +274,10 @@ class SandboxProvider(PaymentProvider):
             charge = SandboxCharge.objects.filter(reference=payment.provider_reference).first()
         if charge is None:
             keys = [a.provider_key for a in payment.attempts.order_by("-number")]
-            charge = (SandboxCharge.objects.filter(idempotency_key__in=keys, outcome="succeeded").first()
-                      or SandboxCharge.objects.filter(idempotency_key__in=keys).order_by("-created_at").first())
+            charge = (
+                SandboxCharge.objects.filter(idempotency_key__in=keys, outcome="succeeded").first()
+                or SandboxCharge.objects.filter(idempotency_key__in=keys).order_by("-created_at").first()
+            )
         if charge is None:
             return RemoteState(outcome=Outcome.PENDING)
         return _charge_state(charge)
@@ -246,8 +289,9 @@ class SandboxProvider(PaymentProvider):
         outcome = {"0002": "card_declined", "9995": "insufficient_funds"}.get(last4, "succeeded")
         if "declinelater" in ref:
             outcome = "card_declined"
-        charge, _created = self._record(attempt.provider_key, payment, f"000000000000{last4}", outcome, False,
-                                         report_card=False)  # only the last 4 digits are known here
+        charge, _created = self._record(
+            attempt.provider_key, payment, f"000000000000{last4}", outcome, False, report_card=False
+        )  # only the last 4 digits are known here
         return self._result(charge)
 
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
@@ -266,8 +310,13 @@ class SandboxProvider(PaymentProvider):
                     return RefundResult(reference=existing["id"], status=existing["status"])
             if charge.refunded_cents + amount_cents > charge.amount_cents:
                 return RefundResult(reference="", status="failed", failure_code="amount_too_large")
-            entry = {"id": f"sbre_{secrets.token_hex(8)}", "amount": amount_cents,
-                     "key": key, "our_id": our_id, "status": "succeeded"}
+            entry = {
+                "id": f"sbre_{secrets.token_hex(8)}",
+                "amount": amount_cents,
+                "key": key,
+                "our_id": our_id,
+                "status": "succeeded",
+            }
             charge.refunds = [*charge.refunds, entry]
             charge.refunded_cents += amount_cents
             charge.save(update_fields=["refunds", "refunded_cents"])
@@ -290,19 +339,25 @@ class SandboxProvider(PaymentProvider):
         from piazza.payments.models import SandboxCharge
 
         out = []
-        for charge in SandboxCharge.objects.filter(outcome="succeeded", created_at__gte=since,
-                                                   created_at__lt=until).order_by("pk"):
+        for charge in SandboxCharge.objects.filter(
+            outcome="succeeded", created_at__gte=since, created_at__lt=until
+        ).order_by("pk"):
             ours = re.fullmatch(r"piazza-payment-(\d+)-attempt-\d+", charge.idempotency_key)
-            out.append(RemoteCharge(
-                reference=charge.reference, amount=Money(charge.amount_cents, charge.currency),
-                created=charge.created_at, payment_id=ours[1] if ours else "",
-                refunded=Money(charge.refunded_cents, charge.currency),
-            ))
+            out.append(
+                RemoteCharge(
+                    reference=charge.reference,
+                    amount=Money(charge.amount_cents, charge.currency),
+                    created=charge.created_at,
+                    payment_id=ours[1] if ours else "",
+                    refunded=Money(charge.refunded_cents, charge.currency),
+                )
+            )
         return out
 
     # --- things that happen at the "bank" side, for tests and the demo ---------------------
-    def simulate_dispute(self, reference: str, *, status: str = "open", fee_cents: int = 1500,
-                         dispute_id: str = "") -> str:
+    def simulate_dispute(
+        self, reference: str, *, status: str = "open", fee_cents: int = 1500, dispute_id: str = ""
+    ) -> str:
         from piazza.payments.models import SandboxCharge
 
         with transaction.atomic():
@@ -314,8 +369,15 @@ class SandboxProvider(PaymentProvider):
                     break
             else:
                 dispute_id = dispute_id or f"sbdp_{secrets.token_hex(8)}"
-                disputes.append({"id": dispute_id, "amount": charge.amount_cents - charge.refunded_cents,
-                                 "fee": fee_cents, "status": status, "reason": "fraudulent"})
+                disputes.append(
+                    {
+                        "id": dispute_id,
+                        "amount": charge.amount_cents - charge.refunded_cents,
+                        "fee": fee_cents,
+                        "status": status,
+                        "reason": "fraudulent",
+                    }
+                )
             charge.disputes = disputes
             charge.save(update_fields=["disputes"])
         return dispute_id
@@ -335,10 +397,13 @@ class SandboxProvider(PaymentProvider):
     @staticmethod
     def webhook_body(event_type: str, reference: str, event_id: str = "", payment_id: str = "") -> tuple[bytes, str]:
         """A signed notification as the simulated processor would send it: (body, signature)."""
-        body = json.dumps({
-            "id": event_id or f"sbevt_{secrets.token_hex(8)}", "type": event_type,
-            "data": {"reference": reference, "payment_id": payment_id},
-        }).encode()
+        body = json.dumps(
+            {
+                "id": event_id or f"sbevt_{secrets.token_hex(8)}",
+                "type": event_type,
+                "data": {"reference": reference, "payment_id": payment_id},
+            }
+        ).encode()
         return body, sign(body)
 
     def verify_webhook(self, request: HttpRequest) -> WebhookNotice:
@@ -356,8 +421,10 @@ class SandboxProvider(PaymentProvider):
         event_id = _field(event, "id", 200, required=True)
         event_type = _field(event, "type", 100, required=True)
         return WebhookNotice(
-            event_id=event_id, event_type=event_type,
-            payment_reference=_field(data, "reference", 120), payment_id=_field(data, "payment_id", 64),
+            event_id=event_id,
+            event_type=event_type,
+            payment_reference=_field(data, "reference", 120),
+            payment_id=_field(data, "payment_id", 64),
             relevant=event_type.split(".")[0] in {"charge", "refund", "dispute"},
         )
 

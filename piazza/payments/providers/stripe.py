@@ -92,10 +92,16 @@ def _dispute_status(status: str) -> str:
 class StripeProvider(PaymentProvider):
     identifier = "stripe"
     verbose_name = _("Carta di credito o debito (Stripe)")
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({
-        Capability.ONE_OFF, Capability.SAVED_METHOD, Capability.RECURRING, Capability.REFUND,
-        Capability.PARTIAL_REFUND, Capability.CHARGE_LIST,
-    })
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ONE_OFF,
+            Capability.SAVED_METHOD,
+            Capability.RECURRING,
+            Capability.REFUND,
+            Capability.PARTIAL_REFUND,
+            Capability.CHARGE_LIST,
+        }
+    )
 
     def is_available(self) -> bool:
         return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_PUBLISHABLE_KEY)
@@ -124,8 +130,11 @@ class StripeProvider(PaymentProvider):
         if payment.provider_customer:
             return payment.provider_customer
         customer = client.v1.customers.create(
-            {"email": payment.payer_email or "", "name": payment.payer_name or "",
-             "metadata": {"piazza_payment": str(payment.pk)}},
+            {
+                "email": payment.payer_email or "",
+                "name": payment.payer_name or "",
+                "metadata": {"piazza_payment": str(payment.pk)},
+            },
             {"idempotency_key": f"piazza-customer-payment-{payment.pk}"},
         )
         return str(customer.id)
@@ -133,8 +142,10 @@ class StripeProvider(PaymentProvider):
     def start(self, payment: Payment, attempt: PaymentAttempt, data: dict[str, Any], return_url: str) -> ChargeResult:
         client = self.client()
         params: Any = {
-            "amount": payment.amount_cents, "currency": payment.currency.lower(),
-            "description": payment.description, "payment_method_types": ["card"],
+            "amount": payment.amount_cents,
+            "currency": payment.currency.lower(),
+            "description": payment.description,
+            "payment_method_types": ["card"],
             "metadata": {"piazza_payment": str(payment.pk), "piazza_attempt": attempt.provider_key},
         }
         if payment.payer_email:
@@ -167,9 +178,15 @@ class StripeProvider(PaymentProvider):
 
     def _charge_result(self, intent: Any, customer: str = "") -> ChargeResult:
         state = self._state(intent, refunds=[], disputes=[])
-        return ChargeResult(outcome=state.outcome, reference=str(intent["id"]), fee=state.fee,
-                            failure_code=state.failure_code, saved_method=state.saved_method,
-                            customer_reference=customer or state.customer_reference, instrument=state.instrument)
+        return ChargeResult(
+            outcome=state.outcome,
+            reference=str(intent["id"]),
+            fee=state.fee,
+            failure_code=state.failure_code,
+            saved_method=state.saved_method,
+            customer_reference=customer or state.customer_reference,
+            instrument=state.instrument,
+        )
 
     # --- reconciliation ----------------------------------------------------------------
     def _state(self, intent: Any, refunds: list[RemoteRefund], disputes: list[RemoteDispute]) -> RemoteState:
@@ -177,8 +194,11 @@ class StripeProvider(PaymentProvider):
         status = str(intent["status"])
         error = _get(intent, "last_payment_error")
         outcome = {
-            "succeeded": Outcome.SUCCEEDED, "processing": Outcome.PENDING, "canceled": Outcome.CANCELED,
-            "requires_action": Outcome.REQUIRES_ACTION, "requires_confirmation": Outcome.REQUIRES_ACTION,
+            "succeeded": Outcome.SUCCEEDED,
+            "processing": Outcome.PENDING,
+            "canceled": Outcome.CANCELED,
+            "requires_action": Outcome.REQUIRES_ACTION,
+            "requires_confirmation": Outcome.REQUIRES_ACTION,
             "requires_capture": Outcome.PENDING,
         }.get(status, Outcome.PENDING)
         code = ""
@@ -207,10 +227,17 @@ class StripeProvider(PaymentProvider):
         saved = None
         if outcome == Outcome.SUCCEEDED and method and customer and _get(intent, "setup_future_usage"):
             saved = SavedMethodInfo(method_reference=method, customer_reference=customer, label=label)
-        return RemoteState(outcome=outcome, reference=str(intent["id"]),
-                           fee=fee if outcome == Outcome.SUCCEEDED else None, failure_code=code,
-                           refunds=refunds, disputes=disputes, saved_method=saved, customer_reference=customer,
-                           instrument=instrument if outcome == Outcome.SUCCEEDED else None)
+        return RemoteState(
+            outcome=outcome,
+            reference=str(intent["id"]),
+            fee=fee if outcome == Outcome.SUCCEEDED else None,
+            failure_code=code,
+            refunds=refunds,
+            disputes=disputes,
+            saved_method=saved,
+            customer_reference=customer,
+            instrument=instrument if outcome == Outcome.SUCCEEDED else None,
+        )
 
     def _find_intent(self, client: stripe.StripeClient, payment: Payment) -> str:
         """Our PaymentIntent by metadata (after a timeout we may not know its id): the succeeded one first."""
@@ -229,16 +256,22 @@ class StripeProvider(PaymentProvider):
             raise self._wrap(exc) from exc
         if not reference:
             return RemoteState(outcome=Outcome.PENDING)
-        if attempt is not None and attempt.provider_reference == reference and (
-                attempt.failure_code == "instrument_refused"):
+        if (
+            attempt is not None
+            and attempt.provider_reference == reference
+            and (attempt.failure_code == "instrument_refused")
+        ):
             # We refused this card and cancelled its authorisation (M24): for the payment that is
             # a failed try, which the payer may follow with another card, not a cancelled payment.
             return RemoteState(outcome=Outcome.FAILED, reference=reference, failure_code="instrument_refused")
         # An authorised card (manual capture) is captured only for an attempt still in flight:
         # callers check the payable's rules first (`actions.check_approved_instrument`), and a
         # refused attempt is failed, so it is never captured.
-        capture_key = attempt.provider_key if (attempt is not None and attempt.provider_reference == reference
-                                               and attempt.state in IN_FLIGHT) else ""
+        capture_key = (
+            attempt.provider_key
+            if (attempt is not None and attempt.provider_reference == reference and attempt.state in IN_FLIGHT)
+            else ""
+        )
         return self._fetch_reference(client, reference, capture_key)
 
     def fetch_charge(self, payment: Payment, reference: str) -> RemoteState:
@@ -249,8 +282,9 @@ class StripeProvider(PaymentProvider):
         if not attempt.provider_reference:
             return None
         try:
-            intent = self.client().v1.payment_intents.retrieve(attempt.provider_reference,
-                                                               {"expand": ["latest_charge"]})
+            intent = self.client().v1.payment_intents.retrieve(
+                attempt.provider_reference, {"expand": ["latest_charge"]}
+            )
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         if str(intent["status"]) != "requires_capture":
@@ -260,8 +294,9 @@ class StripeProvider(PaymentProvider):
     def release_approval(self, payment: Payment, attempt: PaymentAttempt) -> None:
         """Cancel the authorisation of a card the payable refused: the hold on the payer's card ends."""
         try:
-            self.client().v1.payment_intents.cancel(attempt.provider_reference, {},
-                                                    {"idempotency_key": f"{attempt.provider_key}-cancel"})
+            self.client().v1.payment_intents.cancel(
+                attempt.provider_reference, {}, {"idempotency_key": f"{attempt.provider_key}-cancel"}
+            )
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
 
@@ -274,27 +309,40 @@ class StripeProvider(PaymentProvider):
 
     def _fetch_reference(self, client: stripe.StripeClient, reference: str, capture_key: str = "") -> RemoteState:
         try:
-            intent = client.v1.payment_intents.retrieve(
-                reference, {"expand": ["latest_charge.balance_transaction"]})
+            intent = client.v1.payment_intents.retrieve(reference, {"expand": ["latest_charge.balance_transaction"]})
             if str(intent.status) == "requires_capture" and capture_key:
                 client.v1.payment_intents.capture(reference, {}, {"idempotency_key": f"{capture_key}-capture"})
                 intent = client.v1.payment_intents.retrieve(
-                    reference, {"expand": ["latest_charge.balance_transaction"]})
+                    reference, {"expand": ["latest_charge.balance_transaction"]}
+                )
             currency = str(intent.currency).upper()
-            refunds = [
-                RemoteRefund(reference=str(r.id), amount=Money(int(r.amount), currency),
-                             status=_refund_status(str(r.status)),
-                             our_id=str(_get(_get(r, "metadata"), "piazza_refund", "")))
-                for r in client.v1.refunds.list({"payment_intent": reference, "limit": 100}).data
-            ] if intent.status == "succeeded" else []
+            refunds = (
+                [
+                    RemoteRefund(
+                        reference=str(r.id),
+                        amount=Money(int(r.amount), currency),
+                        status=_refund_status(str(r.status)),
+                        our_id=str(_get(_get(r, "metadata"), "piazza_refund", "")),
+                    )
+                    for r in client.v1.refunds.list({"payment_intent": reference, "limit": 100}).data
+                ]
+                if intent.status == "succeeded"
+                else []
+            )
             disputes = []
             if intent.status == "succeeded":
                 for d in client.v1.disputes.list({"payment_intent": reference, "limit": 100}).data:
                     transactions = list(_get(d, "balance_transactions", []))
                     fee = int(_get(transactions[0], "fee", 0)) if transactions else 0
-                    disputes.append(RemoteDispute(reference=str(d.id), amount=Money(int(d.amount), currency),
-                                                  fee=Money(fee, currency), status=_dispute_status(str(d.status)),
-                                                  reason=str(_get(d, "reason", ""))))
+                    disputes.append(
+                        RemoteDispute(
+                            reference=str(d.id),
+                            amount=Money(int(d.amount), currency),
+                            fee=Money(fee, currency),
+                            status=_dispute_status(str(d.status)),
+                            reason=str(_get(d, "reason", "")),
+                        )
+                    )
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         return self._state(intent, refunds, disputes)
@@ -302,24 +350,30 @@ class StripeProvider(PaymentProvider):
     # --- recurring -----------------------------------------------------------------------
     def charge_saved(self, payment: Payment, attempt: PaymentAttempt, method: SavedMethod) -> ChargeResult:
         params: Any = {
-            "amount": payment.amount_cents, "currency": payment.currency.lower(),
-            "description": payment.description, "customer": method.customer_reference,
-            "payment_method": method.method_reference, "off_session": True, "confirm": True,
+            "amount": payment.amount_cents,
+            "currency": payment.currency.lower(),
+            "description": payment.description,
+            "customer": method.customer_reference,
+            "payment_method": method.method_reference,
+            "off_session": True,
+            "confirm": True,
             "metadata": {"piazza_payment": str(payment.pk), "piazza_attempt": attempt.provider_key},
         }
         try:
             intent = self.client().v1.payment_intents.create(params, {"idempotency_key": attempt.provider_key})
         except stripe.CardError as exc:
             declined = _get(exc.error, "payment_intent")
-            return ChargeResult(outcome=Outcome.FAILED, reference=str(_get(declined, "id", "")),
-                                failure_code=failure_code(exc.error))
+            return ChargeResult(
+                outcome=Outcome.FAILED, reference=str(_get(declined, "id", "")), failure_code=failure_code(exc.error)
+            )
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         result = self._charge_result(intent, method.customer_reference)
         if result.outcome == Outcome.REQUIRES_ACTION:
             # Off-session the payer cannot authenticate: a failure they must fix on-session.
-            return ChargeResult(outcome=Outcome.FAILED, reference=result.reference,
-                                failure_code="authentication_required")
+            return ChargeResult(
+                outcome=Outcome.FAILED, reference=result.reference, failure_code="authentication_required"
+            )
         if result.outcome == Outcome.SUCCEEDED and result.fee is None:
             # The create answer does not expand the balance transaction: re-fetch for the fee.
             try:
@@ -333,7 +387,8 @@ class StripeProvider(PaymentProvider):
     def fetch_intent(self, reference: str) -> RemoteState:
         try:
             intent = self.client().v1.payment_intents.retrieve(
-                reference, {"expand": ["latest_charge.balance_transaction"]})
+                reference, {"expand": ["latest_charge.balance_transaction"]}
+            )
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         return self._state(intent, [], [])
@@ -341,7 +396,8 @@ class StripeProvider(PaymentProvider):
     # --- refunds -----------------------------------------------------------------------
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         params: Any = {
-            "payment_intent": payment.provider_reference, "amount": refund.amount_cents,
+            "payment_intent": payment.provider_reference,
+            "amount": refund.amount_cents,
             "metadata": {"piazza_refund": str(refund.pk), "piazza_payment": str(payment.pk)},
         }
         try:
@@ -354,7 +410,8 @@ class StripeProvider(PaymentProvider):
 
     def refund_charge(self, payment: Payment, reference: str, amount: Money, key: str) -> RefundResult:
         params: Any = {
-            "payment_intent": reference, "amount": amount.cents,
+            "payment_intent": reference,
+            "amount": amount.cents,
             "metadata": {"piazza_duplicate": key, "piazza_payment": str(payment.pk)},
         }
         try:
@@ -369,18 +426,24 @@ class StripeProvider(PaymentProvider):
         """Succeeded PaymentIntents created in [since, until), every page (Stripe's list API)."""
         out = []
         try:
-            page = self.client().v1.payment_intents.list({
-                "limit": 100, "created": {"gte": int(since.timestamp()), "lt": int(until.timestamp())},
-            })
+            page = self.client().v1.payment_intents.list(
+                {
+                    "limit": 100,
+                    "created": {"gte": int(since.timestamp()), "lt": int(until.timestamp())},
+                }
+            )
             for intent in page.auto_paging_iter():
                 if str(intent["status"]) != "succeeded":
                     continue
                 currency = str(intent["currency"]).upper()
-                out.append(RemoteCharge(
-                    reference=str(intent["id"]), amount=Money(int(_get(intent, "amount_received", 0)), currency),
-                    created=dt.datetime.fromtimestamp(int(_get(intent, "created", 0)), tz=dt.UTC),
-                    payment_id=str(_get(_get(intent, "metadata"), "piazza_payment", "")),
-                ))
+                out.append(
+                    RemoteCharge(
+                        reference=str(intent["id"]),
+                        amount=Money(int(_get(intent, "amount_received", 0)), currency),
+                        created=dt.datetime.fromtimestamp(int(_get(intent, "created", 0)), tz=dt.UTC),
+                        payment_id=str(_get(_get(intent, "metadata"), "piazza_payment", "")),
+                    )
+                )
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         return out
@@ -406,7 +469,9 @@ class StripeProvider(PaymentProvider):
             intent = intent if isinstance(intent, str) else str(intent.get("id", ""))
         metadata = obj.get("metadata") or {}
         return WebhookNotice(
-            event_id=str(event.get("id", "")), event_type=event_type, payment_reference=intent,
+            event_id=str(event.get("id", "")),
+            event_type=event_type,
+            payment_reference=intent,
             payment_id=str(metadata.get("piazza_payment", "")) if event_type.startswith("payment_intent.") else "",
             relevant=event_type.split(".")[0] in RELEVANT_PREFIXES and bool(intent),
         )

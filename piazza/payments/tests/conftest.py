@@ -65,10 +65,17 @@ def make_payment(tree, split_accounts, handler):
         amount = Money(cents)
         shares = amount.allocate([80, 20])
         return create_payment(
-            actor=None, amount=amount, allocations=list(zip(split_accounts, shares, strict=True)),
-            provider=provider, description="Contributo di prova", creation_key=f"test:{counter['n']}:{cents}",
-            payable=tree.bologna_centro, payer_name="Giulia Rossi", payer_email="giulia@example.org",
-            territory=tree.bologna_centro, **extra,
+            actor=None,
+            amount=amount,
+            allocations=list(zip(split_accounts, shares, strict=True)),
+            provider=provider,
+            description="Contributo di prova",
+            creation_key=f"test:{counter['n']}:{cents}",
+            payable=tree.bologna_centro,
+            payer_name="Giulia Rossi",
+            payer_email="giulia@example.org",
+            territory=tree.bologna_centro,
+            **extra,
         )
 
     return make

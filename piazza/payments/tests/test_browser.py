@@ -24,12 +24,20 @@ WAIT = 15_000
 def _payment(cents: int = 2500) -> Payment:
     tree = build_tree()
     amount = Money(cents)
-    accounts = (get_account("territory", owner=tree.bologna_centro, territory=tree.bologna_centro),
-                get_account("territory", owner=tree.emilia, territory=tree.emilia))
+    accounts = (
+        get_account("territory", owner=tree.bologna_centro, territory=tree.bologna_centro),
+        get_account("territory", owner=tree.emilia, territory=tree.emilia),
+    )
     return create_payment(
-        actor=None, amount=amount, allocations=list(zip(accounts, amount.allocate([80, 20]), strict=True)),
-        provider="sandbox", description="Donazione alla festa", creation_key=f"browser:{cents}",
-        payer_name="Giulia Rossi", payer_email="giulia@example.org", territory=tree.bologna_centro,
+        actor=None,
+        amount=amount,
+        allocations=list(zip(accounts, amount.allocate([80, 20]), strict=True)),
+        provider="sandbox",
+        description="Donazione alla festa",
+        creation_key=f"browser:{cents}",
+        payer_name="Giulia Rossi",
+        payer_email="giulia@example.org",
+        territory=tree.bologna_centro,
     )
 
 
@@ -100,8 +108,11 @@ def test_double_submit_without_javascript_charges_once(browser, live_server):
         page.goto(f"/pagamenti/{payment.token}/")
         _card(page, "4242 4242 4242 4242")
         form = page.locator("form[data-pay-form]")
-        data = {field.get_attribute("name"): field.input_value()
-                for field in form.locator("input").all() if field.get_attribute("name")}
+        data = {
+            field.get_attribute("name"): field.input_value()
+            for field in form.locator("input").all()
+            if field.get_attribute("name")
+        }
         url = f"/pagamenti/{payment.token}/"
         first = page.request.post(url, form=data)
         second = page.request.post(url, form=data)

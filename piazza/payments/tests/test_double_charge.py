@@ -55,8 +55,9 @@ def paid(payment, key="first"):
 
 def second_charge(payment, number=2):
     """A second successful charge of the same payment at the processor (a late tab, an old try)."""
-    attempt = PaymentAttempt.objects.create(payment=payment, number=number, client_key=f"late{number}",
-                                            state=AttemptState.FAILED)
+    attempt = PaymentAttempt.objects.create(
+        payment=payment, number=number, client_key=f"late{number}", state=AttemptState.FAILED
+    )
     charge, _created = SandboxProvider()._record(attempt.provider_key, payment, OK, "succeeded", False)
     PaymentAttempt.objects.filter(pk=attempt.pk).update(provider_reference=charge.reference)
     attempt.refresh_from_db()
@@ -64,6 +65,7 @@ def second_charge(payment, number=2):
 
 
 # --- one attempt in flight ------------------------------------------------------------------
+
 
 def test_a_second_tab_gets_the_attempt_in_flight_and_charges_nothing(make_payment):
     payment = make_payment(1900)
@@ -100,8 +102,9 @@ def test_a_payment_waiting_for_3ds_sends_a_second_tab_to_the_same_authentication
 
 def test_after_a_decline_a_new_attempt_may_start(make_payment):
     payment = make_payment(1900)
-    lifecycle_actions.pay(actor=None, payment=payment, client_key="a1", data={"card_number": "4000000000000002"},
-                return_url="")
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key="a1", data={"card_number": "4000000000000002"}, return_url=""
+    )
     attempt = lifecycle_actions.pay(
         actor=None, payment=payment, client_key="a2", data={"card_number": OK}, return_url=""
     )
@@ -115,12 +118,17 @@ def test_an_attempt_that_never_got_an_answer_does_not_block_the_payment_forever(
         payment = make_payment(1900)
         stuck, _created = lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="died")
     with freeze_time("2026-03-10 10:05:00"):
-        assert lifecycle_actions.pay(actor=None, payment=payment, client_key="early", data={"card_number": OK},
-                           return_url="").pk == stuck.pk
+        assert (
+            lifecycle_actions.pay(
+                actor=None, payment=payment, client_key="early", data={"card_number": OK}, return_url=""
+            ).pk
+            == stuck.pk
+        )
         assert SandboxCharge.objects.count() == 0
     with freeze_time("2026-03-10 10:30:00"):
-        attempt = lifecycle_actions.pay(actor=None, payment=payment, client_key="later", data={"card_number": OK},
-                              return_url="")
+        attempt = lifecycle_actions.pay(
+            actor=None, payment=payment, client_key="later", data={"card_number": OK}, return_url=""
+        )
     assert attempt.pk != stuck.pk and attempt.state == AttemptState.SUCCEEDED
     stuck.refresh_from_db()
     assert stuck.state == AttemptState.FAILED
@@ -137,14 +145,19 @@ def test_the_database_refuses_two_attempts_in_flight(make_payment):
 
 # --- a duplicate charge is refunded, booked and shown ------------------------------------------
 
+
 def test_a_late_duplicate_charge_is_refunded_automatically(make_payment, tree, django_capture_on_commit_callbacks):
     payment = paid(make_payment(1900))
     clearing = balance(get_account("provider_clearing", key="sandbox"))
     attempt, charge = second_charge(payment)
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle_actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
-                                    result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
-                                    source="return")
+        lifecycle_actions.apply_charge_result(
+            actor=None,
+            payment=payment,
+            attempt=attempt,
+            result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
+            source="return",
+        )
     charge.refresh_from_db()
     assert charge.refunded_cents == 1900  # given back at the processor
     assert charge.refunds[0]["key"] == f"duplicate:{attempt.pk}"
@@ -160,9 +173,13 @@ def test_a_late_duplicate_charge_is_refunded_automatically(make_payment, tree, d
     assert run_checks() == []
     # Applying the same answer again refunds nothing more.
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle_actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
-                                    result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
-                                    source="webhook")
+        lifecycle_actions.apply_charge_result(
+            actor=None,
+            payment=payment,
+            attempt=attempt,
+            result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
+            source="webhook",
+        )
     charge.refresh_from_db()
     assert charge.refunded_cents == 1900 and DuplicateCharge.objects.count() == 1
 
@@ -172,8 +189,7 @@ def test_a_late_duplicate_charge_is_refunded_automatically(make_payment, tree, d
     detail = verified_client(treasurer).get(reverse("payments:treasury_payment", args=[payment.pk]))
     assert "addebito doppio rimborsato automaticamente" in detail.content.decode()
     outsider = make_official("tesoriere.modena", tree.modena, [Role.TREASURY])
-    assert "Addebiti doppi" not in verified_client(outsider).get(reverse("payments:treasury_payments")) \
-        .content.decode()
+    assert "Addebiti doppi" not in verified_client(outsider).get(reverse("payments:treasury_payments")).content.decode()
 
 
 def test_a_duplicate_charge_notified_by_webhook_is_refunded(make_payment, django_capture_on_commit_callbacks):
@@ -181,8 +197,12 @@ def test_a_duplicate_charge_notified_by_webhook_is_refunded(make_payment, django
     _attempt, charge = second_charge(payment)
     body, signature = SandboxProvider.webhook_body("charge.succeeded", charge.reference)
     with django_capture_on_commit_callbacks(execute=True):
-        response = Client().post(reverse("payments:webhook", args=["sandbox"]), body,
-                                 content_type="application/json", HTTP_SANDBOX_SIGNATURE=signature)
+        response = Client().post(
+            reverse("payments:webhook", args=["sandbox"]),
+            body,
+            content_type="application/json",
+            HTTP_SANDBOX_SIGNATURE=signature,
+        )
     assert response.status_code == 200
     charge.refresh_from_db()
     assert charge.refunded_cents == 1900
@@ -191,18 +211,26 @@ def test_a_duplicate_charge_notified_by_webhook_is_refunded(make_payment, django
     assert payment.state == State.SUCCEEDED and not payment.refunds.exists()
 
 
-def test_a_duplicate_the_provider_cannot_refund_stays_visible(make_payment, monkeypatch,
-                                                              django_capture_on_commit_callbacks):
+def test_a_duplicate_the_provider_cannot_refund_stays_visible(
+    make_payment, monkeypatch, django_capture_on_commit_callbacks
+):
     from piazza.payments.providers.base import RefundResult
 
-    monkeypatch.setattr(SandboxProvider, "refund_charge",
-                        lambda self, *a, **k: RefundResult(reference="", status="failed", failure_code="expired"))
+    monkeypatch.setattr(
+        SandboxProvider,
+        "refund_charge",
+        lambda self, *a, **k: RefundResult(reference="", status="failed", failure_code="expired"),
+    )
     payment = paid(make_payment(1900))
     attempt, charge = second_charge(payment)
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle_actions.apply_charge_result(actor=None, payment=payment, attempt=attempt,
-                                    result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
-                                    source="return")
+        lifecycle_actions.apply_charge_result(
+            actor=None,
+            payment=payment,
+            attempt=attempt,
+            result=ChargeResult(outcome=Outcome.SUCCEEDED, reference=charge.reference),
+            source="return",
+        )
     duplicate = DuplicateCharge.objects.get()
     assert duplicate.state == DuplicateState.REFUND_FAILED
     # Still owed to the payer: held on the duplicate charges account, the books balance.
@@ -212,8 +240,10 @@ def test_a_duplicate_the_provider_cannot_refund_stays_visible(make_payment, monk
 
 # --- reconciliation of the providers' charges with the ledger ------------------------------------
 
-def test_reconciliation_reports_a_sandbox_charge_missing_from_the_ledger(make_payment,
-                                                                         django_capture_on_commit_callbacks):
+
+def test_reconciliation_reports_a_sandbox_charge_missing_from_the_ledger(
+    make_payment, django_capture_on_commit_callbacks
+):
     with freeze_time("2026-03-10 10:00:00"):
         payment = paid(make_payment(1900))
         assert provider_charges_in_ledger(since=SINCE, until=UNTIL) == []
@@ -257,14 +287,23 @@ def test_reconciliation_with_stripe(fake_stripe, make_payment, django_capture_on
     assert payment.state == State.SUCCEEDED
     assert provider_charges_in_ledger(since=SINCE, until=UNTIL, providers=["stripe"]) == []
     # A second PaymentIntent of the same payment succeeds at Stripe (another tab, long ago).
-    other = fake_stripe.handle("POST", "/v1/payment_intents", {
-        "amount": "1900", "currency": "eur", "confirm": "true", "payment_method": "pm_card_visa",
-        "metadata": {"piazza_payment": str(payment.pk), "piazza_attempt": "old-tab"}})[1]
+    other = fake_stripe.handle(
+        "POST",
+        "/v1/payment_intents",
+        {
+            "amount": "1900",
+            "currency": "eur",
+            "confirm": "true",
+            "payment_method": "pm_card_visa",
+            "metadata": {"piazza_payment": str(payment.pk), "piazza_attempt": "old-tab"},
+        },
+    )[1]
     problems = provider_charges_in_ledger(since=SINCE, until=UNTIL, providers=["stripe"])
     assert len(problems) == 1 and other["id"] in str(problems[0])
     with django_capture_on_commit_callbacks(execute=True):
-        sync_actions.adopt_provider_charge(actor=None, provider_id="stripe", reference=other["id"],
-                                      payment_id=str(payment.pk))
+        sync_actions.adopt_provider_charge(
+            actor=None, provider_id="stripe", reference=other["id"], payment_id=str(payment.pk)
+        )
     refunds = [r for r in fake_stripe.refunds.values() if r["payment_intent"] == other["id"]]
     assert [r["amount"] for r in refunds] == [1900]
     assert DuplicateCharge.objects.get().state == DuplicateState.REFUNDED

@@ -23,7 +23,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 OK = "4242424242424242"
 
 
-
 @pytest.fixture
 def slow_processor(monkeypatch):
     """The processor takes a moment to answer, as a real one does: the window of the race."""
@@ -43,8 +42,9 @@ def test_ten_parallel_posts_to_the_payment_page_charge_once(make_payment, slow_p
     statuses: list[int] = []
 
     def post() -> None:
-        response = Client().post(url, {"card_number": OK, "expiry": "08/29", "cvc": "123",
-                                        "idempotency_key": uuid.uuid4().hex})
+        response = Client().post(
+            url, {"card_number": OK, "expiry": "08/29", "cvc": "123", "idempotency_key": uuid.uuid4().hex}
+        )
         statuses.append(response.status_code)
 
     errors = run_in_threads([post for _ in range(10)])
@@ -70,12 +70,12 @@ def test_a_late_duplicate_charge_racing_the_first_is_refunded(make_payment):
     charges = []
     attempts = []
     for n in (1, 2):
-        attempt = PaymentAttempt.objects.create(payment=payment, number=n, client_key=f"legacy{n}",
-                                                state="failed")
+        attempt = PaymentAttempt.objects.create(payment=payment, number=n, client_key=f"legacy{n}", state="failed")
         charge, _ = provider._record(attempt.provider_key, payment, OK, "succeeded", False)
         charges.append(charge)
         attempts.append(attempt)
     results = [ChargeResult(outcome=Outcome.SUCCEEDED, reference=c.reference) for c in charges]
+
     def apply(i: int) -> None:
         apply_charge_result(actor=None, payment=payment, attempt=attempts[i], result=results[i], source="test")
 

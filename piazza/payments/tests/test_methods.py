@@ -55,9 +55,18 @@ def _milano_payment(tree, cents=2500):
     amount = Money(cents)
     account = get_account("territory", owner=tree.milano, territory=tree.milano)
     return lifecycle_actions.create_payment(
-        actor=None, amount=amount, allocations=[(account, amount)], provider="sandbox", description="Donazione",
-        creation_key=f"milano:{cents}", payable=tree.milano, payer_name="Luca Bianchi",
-        payer_email="luca@example.org", territory=tree.milano, metadata={"method_step": True})
+        actor=None,
+        amount=amount,
+        allocations=[(account, amount)],
+        provider="sandbox",
+        description="Donazione",
+        creation_key=f"milano:{cents}",
+        payable=tree.milano,
+        payer_name="Luca Bianchi",
+        payer_email="luca@example.org",
+        territory=tree.milano,
+        metadata={"method_step": True},
+    )
 
 
 def _kinds(page) -> list[str]:
@@ -68,15 +77,18 @@ def test_the_step_offers_what_the_territory_has(bank, fake_paypal, tree, stepped
     client = Client()
     payment = stepped()
     response = client.get(reverse("payments:pay", args=[payment.token]))
-    assert response.status_code == 302 and response["Location"] == reverse("payments:choose_method",
-                                                                            args=[payment.token])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "payments:choose_method", args=[payment.token]
+    )
     page = client.get(response["Location"])
     assert _kinds(page) == ["card", "paypal", "bank_transfer"]  # SEPA DD only where the payable allows it
     html = page.content.decode()
     assert 'type="radio" name="method" value="bank_transfer"' in html and "<legend>" in html
     # Milano has no party bank account above it: no bank transfer there.
     assert _kinds(client.get(reverse("payments:choose_method", args=[_milano_payment(tree).token]))) == [
-        "card", "paypal"]
+        "card",
+        "paypal",
+    ]
 
 
 def test_a_territory_turns_a_rail_off_for_its_subtree_and_a_circolo_back_on(bank, fake_paypal, tree, stepped):
@@ -86,8 +98,9 @@ def test_a_territory_turns_a_rail_off_for_its_subtree_and_a_circolo_back_on(bank
     assert [m.kind for m in offered_methods(payment)] == ["card", "bank_transfer"]
     assert [m.kind for m in offered_methods(_milano_payment(tree))] == ["card", "paypal"]  # another federation
     circolo_treasurer = make_official("tes.centro", tree.bologna_centro, [Role.TREASURY])
-    methods_actions.set_territory_method(actor=circolo_treasurer, territory=tree.bologna_centro, provider="paypal",
-                                 enabled=True)
+    methods_actions.set_territory_method(
+        actor=circolo_treasurer, territory=tree.bologna_centro, provider="paypal", enabled=True
+    )
     assert [m.kind for m in offered_methods(payment)] == ["card", "paypal", "bank_transfer"]
 
 
@@ -109,7 +122,8 @@ def test_with_one_method_there_is_no_step(stepped):
     assert page.status_code == 200 and "card_number" in page.context["form"].fields
     assert "change-method" not in page.content.decode()
     assert client.get(reverse("payments:choose_method", args=[payment.token]))["Location"] == reverse(
-        "payments:pay", args=[payment.token])
+        "payments:pay", args=[payment.token]
+    )
 
 
 def test_a_flow_that_imposes_a_rail_gets_no_step(bank, make_payment):
@@ -122,10 +136,10 @@ def test_donor_chooses_bank_transfer_and_gets_iban_rf_and_qr(bank, stepped):
     payment = stepped()
     page = client.get(reverse("payments:choose_method", args=[payment.token]))
     key = page.context["form"].initial["idempotency_key"]
-    response = client.post(reverse("payments:choose_method", args=[payment.token]),
-                           {"idempotency_key": key, "method": "bank_transfer"})
-    assert response.status_code == 302 and response["Location"] == reverse("bank:pay_by_transfer",
-                                                                            args=[payment.token])
+    response = client.post(
+        reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": key, "method": "bank_transfer"}
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("bank:pay_by_transfer", args=[payment.token])
     payment.refresh_from_db()
     assert payment.provider == "bank_transfer" and payment.state == State.PENDING  # until the CAMT import
     expected = ExpectedTransfer.objects.get(payment=payment)
@@ -133,16 +147,18 @@ def test_donor_chooses_bank_transfer_and_gets_iban_rf_and_qr(bank, stepped):
     assert OUR_IBAN in html and format_reference(expected.reference) in html and "<svg" in html
     assert AuditEntry.objects.filter(action="payments.choose_method").exists()
     # The same submit again (a double tap) starts nothing new.
-    client.post(reverse("payments:choose_method", args=[payment.token]),
-                {"idempotency_key": key, "method": "bank_transfer"})
+    client.post(
+        reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": key, "method": "bank_transfer"}
+    )
     assert ExpectedTransfer.objects.filter(payment=payment).count() == 1 and payment.attempts.count() == 1
 
 
 def test_bad_input_a_method_not_offered_is_refused_and_nothing_changes(bank, stepped):
     client = Client()
     payment = stepped()
-    response = client.post(reverse("payments:choose_method", args=[payment.token]),
-                           {"idempotency_key": "k1", "method": "sepa_dd"})  # not for this payable
+    response = client.post(
+        reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k1", "method": "sepa_dd"}
+    )  # not for this payable
     assert response.status_code == 400 and "non è disponibile" in response.content.decode()
     response = client.post(reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k2"})
     assert response.status_code == 400 and "Scegli come vuoi pagare" in response.content.decode()
@@ -155,8 +171,9 @@ def test_bad_input_a_method_not_offered_is_refused_and_nothing_changes(bank, ste
 def test_no_switch_while_a_charge_is_in_flight(bank, stepped):
     client = Client()
     payment = stepped()
-    client.post(reverse("payments:choose_method", args=[payment.token]),
-                {"idempotency_key": "k1", "method": "bank_transfer"})
+    client.post(
+        reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k1", "method": "bank_transfer"}
+    )
     with pytest.raises(ValidationError) as refused:
         methods_actions.choose_method(actor=None, payment=payment, method="card")
     assert "già in corso" in str(refused.value)
@@ -167,21 +184,24 @@ def test_no_switch_while_a_charge_is_in_flight(bank, stepped):
 def test_a_failed_card_can_switch_to_transfer(bank, stepped):
     client = Client()
     payment = stepped()
-    client.post(reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k1",
-                                                                          "method": "card"})
-    declined = client.post(reverse("payments:pay", args=[payment.token]),
-                           {"idempotency_key": "k2", **CARD, "card_number": "4000000000000002"})
+    client.post(reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k1", "method": "card"})
+    declined = client.post(
+        reverse("payments:pay", args=[payment.token]),
+        {"idempotency_key": "k2", **CARD, "card_number": "4000000000000002"},
+    )
     assert declined.status_code == 200 and 'id="change-method"' in declined.content.decode()
-    response = client.post(reverse("payments:choose_method", args=[payment.token]),
-                           {"idempotency_key": "k3", "method": "bank_transfer"})
+    response = client.post(
+        reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k3", "method": "bank_transfer"}
+    )
     assert response["Location"] == reverse("bank:pay_by_transfer", args=[payment.token])
 
 
 def test_paypal_chosen_in_the_step_reports_the_payer(fake_paypal, stepped, handler):
     client = Client()
     payment = stepped()
-    response = client.post(reverse("payments:choose_method", args=[payment.token]),
-                           {"idempotency_key": "k1", "method": "paypal"})
+    response = client.post(
+        reverse("payments:choose_method", args=[payment.token]), {"idempotency_key": "k1", "method": "paypal"}
+    )
     order_id = payment.attempts.get().provider_reference
     assert response["Location"] == f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}"
     fake_paypal.approve(order_id, payer_id="PAYERGIULIA")
@@ -196,10 +216,15 @@ def test_paypal_chosen_in_the_step_reports_the_payer(fake_paypal, stepped, handl
 def test_sandbox_reports_a_deterministic_fingerprint_and_the_funding(make_payment):
     client = Client()
     first, second, prepaid = make_payment(1000), make_payment(2000), make_payment(3000)
-    for payment, number in ((first, CARD["card_number"]), (second, CARD["card_number"]),
-                            (prepaid, "5105 1051 0510 5100")):
-        client.post(reverse("payments:pay", args=[payment.token]),
-                    {"idempotency_key": f"k{payment.pk}", **CARD, "card_number": number})
+    for payment, number in (
+        (first, CARD["card_number"]),
+        (second, CARD["card_number"]),
+        (prepaid, "5105 1051 0510 5100"),
+    ):
+        client.post(
+            reverse("payments:pay", args=[payment.token]),
+            {"idempotency_key": f"k{payment.pk}", **CARD, "card_number": number},
+        )
         payment.refresh_from_db()
         assert payment.state == State.SUCCEEDED
     assert first.metadata["instrument_fingerprint"] == second.metadata["instrument_fingerprint"]
@@ -215,8 +240,10 @@ def test_sandbox_fingerprint_survives_reconciliation(make_payment):
     """The answer lost (timeout card): the re-fetch reports the instrument too."""
     client = Client()
     payment = make_payment()
-    client.post(reverse("payments:pay", args=[payment.token]),
-                {"idempotency_key": "k1", **CARD, "card_number": "4000000000000077"})
+    client.post(
+        reverse("payments:pay", args=[payment.token]),
+        {"idempotency_key": "k1", **CARD, "card_number": "4000000000000077"},
+    )
     payment.refresh_from_db()
     assert payment.state == State.PENDING and payment.attempts.get().state == AttemptState.UNKNOWN
     sync_actions.reconcile_payment(actor=None, payment=payment)

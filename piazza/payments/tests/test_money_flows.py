@@ -41,47 +41,82 @@ def get_provider(identifier: str) -> SandboxProvider:
     assert isinstance(provider, SandboxProvider)
     return provider
 
+
 pytestmark = pytest.mark.usefixtures("check_ledger")
 OK = "4242424242424242"
 
 
 def paid(make_payment, cents=2500, key="k", card=OK, **extra):
     payment = make_payment(cents, **extra)
-    lifecycle_actions.pay(actor=None, payment=payment, client_key=f"{key}-{payment.pk}", data={"card_number": card},
-                return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key=f"{key}-{payment.pk}", data={"card_number": card}, return_url="/"
+    )
     payment.refresh_from_db()
     return payment
 
 
 def post_webhook(client, body, signature):
-    return client.post(reverse("payments:webhook", args=["sandbox"]), body, content_type="application/json",
-                       HTTP_SANDBOX_SIGNATURE=signature)
+    return client.post(
+        reverse("payments:webhook", args=["sandbox"]),
+        body,
+        content_type="application/json",
+        HTTP_SANDBOX_SIGNATURE=signature,
+    )
 
 
 # --- bad input ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("amount", "code"), [
-    (Money(0), "amount_not_positive"), (Money(-500), "amount_not_positive"), (12.5, "not_money"),
-])
+
+@pytest.mark.parametrize(
+    ("amount", "code"),
+    [
+        (Money(0), "amount_not_positive"),
+        (Money(-500), "amount_not_positive"),
+        (12.5, "not_money"),
+    ],
+)
 def test_bad_amounts_refused(tree, split_accounts, amount, code):
     with pytest.raises(ValidationError):
-        lifecycle_actions.create_payment(actor=None, amount=amount, allocations=[(split_accounts[0], Money(100))],
-                               provider="sandbox", description="x", creation_key=f"bad:{code}")
+        lifecycle_actions.create_payment(
+            actor=None,
+            amount=amount,
+            allocations=[(split_accounts[0], Money(100))],
+            provider="sandbox",
+            description="x",
+            creation_key=f"bad:{code}",
+        )
     assert not Payment.objects.exists()
     assert AuditEntry.objects.filter(kind="denied", data__code=code).exists()
 
 
 def test_currency_mismatch_and_bad_split_refused(tree, split_accounts):
     with pytest.raises(ValidationError, match="Valute diverse"):
-        lifecycle_actions.create_payment(actor=None, amount=Money(100, "USD"),
-                               allocations=[(split_accounts[0], Money(100, "USD"))],
-                               provider="sandbox", description="x", creation_key="usd")
+        lifecycle_actions.create_payment(
+            actor=None,
+            amount=Money(100, "USD"),
+            allocations=[(split_accounts[0], Money(100, "USD"))],
+            provider="sandbox",
+            description="x",
+            creation_key="usd",
+        )
     with pytest.raises(ValidationError, match="non corrispondono"):
-        lifecycle_actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(90))],
-                               provider="sandbox", description="x", creation_key="split")
+        lifecycle_actions.create_payment(
+            actor=None,
+            amount=Money(100),
+            allocations=[(split_accounts[0], Money(90))],
+            provider="sandbox",
+            description="x",
+            creation_key="split",
+        )
     with pytest.raises(ValidationError, match="sconosciuto"):
-        lifecycle_actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
-                               provider="bitcoin", description="x", creation_key="prov")
+        lifecycle_actions.create_payment(
+            actor=None,
+            amount=Money(100),
+            allocations=[(split_accounts[0], Money(100))],
+            provider="bitcoin",
+            description="x",
+            creation_key="prov",
+        )
     assert not Payment.objects.exists()
 
 
@@ -106,6 +141,7 @@ def test_creation_is_idempotent(make_payment, tree, split_accounts):
 
 
 # --- webhooks -------------------------------------------------------------------------------
+
 
 def test_wrong_signature_400_logged_nothing_applied(client, make_payment):
     payment = make_payment(1000)
@@ -137,8 +173,9 @@ def test_out_of_order_refund_before_success(client, make_payment, split_accounts
     lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="lost")
     charge = SandboxCharge.objects.get()
     provider.simulate_refund(charge.reference, 400)
-    body, sig = SandboxProvider.webhook_body("refund.created", charge.reference, event_id="evt_refund",
-                                             payment_id=str(payment.pk))
+    body, sig = SandboxProvider.webhook_body(
+        "refund.created", charge.reference, event_id="evt_refund", payment_id=str(payment.pk)
+    )
     assert post_webhook(client, body, sig).status_code == 200
     payment.refresh_from_db()
     assert payment.state == State.PARTIALLY_REFUNDED
@@ -150,6 +187,7 @@ def test_out_of_order_refund_before_success(client, make_payment, split_accounts
 
 
 # --- refunds and disputes ---------------------------------------------------------------------
+
 
 def test_partial_then_full_refund_reverses_split(make_payment, split_accounts, handler):
     payment = paid(make_payment, 1001)
@@ -216,14 +254,23 @@ def test_dispute_lost_and_won(make_payment, split_accounts, handler):
 
 # --- recurring ----------------------------------------------------------------------------------
 
+
 def _recurring(tree, split_accounts, card=OK, email="marta@example.org"):
     schedule, first = recurring_actions.create_recurring(
-        actor=None, amount=Money(1000), allocations=[(split_accounts[0], Money(800)), (split_accounts[1], Money(200))],
-        provider="sandbox", description="Donazione mensile", creation_key=f"rec:{email}:{card}",
-        payable=tree.bologna_centro, payer_name="Marta", payer_email=email, territory=tree.bologna_centro,
+        actor=None,
+        amount=Money(1000),
+        allocations=[(split_accounts[0], Money(800)), (split_accounts[1], Money(200))],
+        provider="sandbox",
+        description="Donazione mensile",
+        creation_key=f"rec:{email}:{card}",
+        payable=tree.bologna_centro,
+        payer_name="Marta",
+        payer_email=email,
+        territory=tree.bologna_centro,
     )
-    lifecycle_actions.pay(actor=None, payment=first, client_key=f"first-{schedule.pk}", data={"card_number": card},
-                return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=first, client_key=f"first-{schedule.pk}", data={"card_number": card}, return_url="/"
+    )
     schedule.refresh_from_db()
     return schedule
 
@@ -303,6 +350,7 @@ def test_cancel_page_is_a_single_button_with_no_fields(client, tree, split_accou
 
 # --- concurrency (PostgreSQL) -------------------------------------------------------------------
 
+
 def _parallel(n, fn):
     barrier = threading.Barrier(n)
     results, errors = [], []
@@ -332,8 +380,9 @@ def test_same_webhook_ten_times_in_parallel_books_once(make_payment):
     provider._record(f"piazza-payment-{payment.pk}-attempt-1", payment, OK, "succeeded", False)
     lifecycle_actions.begin_attempt(actor=None, payment=payment, client_key="lost")
     charge = SandboxCharge.objects.get()
-    body, sig = SandboxProvider.webhook_body("charge.succeeded", charge.reference, event_id="evt_par",
-                                             payment_id=str(payment.pk))
+    body, sig = SandboxProvider.webhook_body(
+        "charge.succeeded", charge.reference, event_id="evt_par", payment_id=str(payment.pk)
+    )
     results, errors = _parallel(10, lambda: post_webhook(Client(), body, sig).status_code)
     assert not errors
     assert set(results) == {200}
@@ -347,9 +396,10 @@ def test_same_webhook_ten_times_in_parallel_books_once(make_payment):
 @pytest.mark.django_db(transaction=True)
 def test_webhook_races_browser_return(make_payment):
     payment = make_payment(1000)
-    response = Client().post(reverse("payments:pay", args=[payment.token]),
-                             {"card_number": "4000002500003155", "expiry": "08/29", "cvc": "123",
-                              "idempotency_key": "race"})
+    response = Client().post(
+        reverse("payments:pay", args=[payment.token]),
+        {"card_number": "4000002500003155", "expiry": "08/29", "cvc": "123", "idempotency_key": "race"},
+    )
     charge = SandboxCharge.objects.get()
     get_provider("sandbox").authenticate(charge.reference, approve=True)
     body, sig = SandboxProvider.webhook_body("charge.succeeded", charge.reference, event_id="evt_race")

@@ -30,9 +30,17 @@ NOW = "2026-03-10 10:00:00+01:00"
 def victims_gift(tree, split_accounts, handler):
     """Marta's monthly gift, paid with her card: what a stranger must not see or cancel."""
     schedule, first = recurring_actions.create_recurring(
-        actor=None, amount=Money(1900), allocations=[(split_accounts[0], Money(1500)), (split_accounts[1], Money(400))],
-        provider="sandbox", description="Donazione mensile", creation_key="rec:marta", payable=tree.bologna_centro,
-        payer_name="Marta Bianchi", payer_email="marta@example.org", territory=tree.bologna_centro)
+        actor=None,
+        amount=Money(1900),
+        allocations=[(split_accounts[0], Money(1500)), (split_accounts[1], Money(400))],
+        provider="sandbox",
+        description="Donazione mensile",
+        creation_key="rec:marta",
+        payable=tree.bologna_centro,
+        payer_name="Marta Bianchi",
+        payer_email="marta@example.org",
+        territory=tree.bologna_centro,
+    )
     lifecycle_actions.pay(actor=None, payment=first, client_key="first-marta", data={"card_number": OK}, return_url="/")
     schedule.refresh_from_db()
     assert schedule.state == ScheduleState.ACTIVE
@@ -41,11 +49,20 @@ def victims_gift(tree, split_accounts, handler):
 
 def _attackers_payment(tree, split_accounts, email):
     payment = lifecycle_actions.create_payment(
-        actor=None, amount=Money(200), allocations=[(split_accounts[0], Money(200))], provider="sandbox",
-        description="Contributo", creation_key=f"attacker:{email}", payable=tree.bologna_centro,
-        payer_name="Mario Intruso", payer_email=email, territory=tree.bologna_centro)
-    lifecycle_actions.pay(actor=None, payment=payment, client_key=f"attacker-{email}", data={"card_number": OK},
-                return_url="/")
+        actor=None,
+        amount=Money(200),
+        allocations=[(split_accounts[0], Money(200))],
+        provider="sandbox",
+        description="Contributo",
+        creation_key=f"attacker:{email}",
+        payable=tree.bologna_centro,
+        payer_name="Mario Intruso",
+        payer_email=email,
+        territory=tree.bologna_centro,
+    )
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key=f"attacker-{email}", data={"card_number": OK}, return_url="/"
+    )
     payment.refresh_from_db()
     assert payment.is_booked
     return payment
@@ -65,7 +82,8 @@ def _emailed_link(to):
 
 
 def test_attackers_result_page_shows_no_payer_link_and_the_form_reveals_nothing(
-        tree, split_accounts, victims_gift, django_capture_on_commit_callbacks):
+    tree, split_accounts, victims_gift, django_capture_on_commit_callbacks
+):
     """The attack: pay €2 with the victim's email, then follow the result page's payer link."""
     attacker = Client()
     payment = _attackers_payment(tree, split_accounts, "marta@example.org")

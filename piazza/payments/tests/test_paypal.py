@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def start(client, payment):
-    """"Paga con PayPal": an order is created and the payer is redirected to approve it."""
+    """ "Paga con PayPal": an order is created and the payer is redirected to approve it."""
     page = client.get(reverse("payments:pay", args=[payment.token]))
     key = page.context["form"].initial["idempotency_key"]
     response = client.post(reverse("payments:pay", args=[payment.token]), {"idempotency_key": key})
@@ -29,13 +29,13 @@ def start(client, payment):
 
 
 def back(client, payment, order_id, **params):
-    return client.get(reverse("payments:return", args=[payment.token]),
-                      {"token": order_id, "PayerID": "PAYER1", **params})
+    return client.get(
+        reverse("payments:return", args=[payment.token]), {"token": order_id, "PayerID": "PAYER1", **params}
+    )
 
 
 def webhook(client, body, headers):
-    return client.post(reverse("payments:webhook", args=["paypal"]), body, content_type="application/json",
-                       **headers)
+    return client.post(reverse("payments:webhook", args=["paypal"]), body, content_type="application/json", **headers)
 
 
 def test_approve_and_capture_once(fake_paypal, make_payment, handler):
@@ -104,8 +104,7 @@ def test_webhook_verification_and_unknown_order(fake_paypal, make_payment):
     payment = make_payment(1800, provider="paypal")
     order_id = start(client, payment)
     fake_paypal.approve(order_id)
-    body, headers = fake_paypal.event("CHECKOUT.ORDER.APPROVED", dict(fake_paypal.orders[order_id]),
-                                      bad_signature=True)
+    body, headers = fake_paypal.event("CHECKOUT.ORDER.APPROVED", dict(fake_paypal.orders[order_id]), bad_signature=True)
     assert webhook(client, body, headers).status_code == 400
     assert webhook(client, body, {}).status_code == 400  # no signature headers at all
     assert not WebhookEvent.objects.exists()

@@ -34,18 +34,25 @@ from piazza.payments.providers.sandbox import SandboxProvider
 CARDS = ["4242424242424242", "4000000000000002", "4000000000009995", "4000000000000077"]
 
 slot = st.integers(min_value=0, max_value=2)
-operations = st.lists(st.one_of(
-    st.tuples(st.just("create"), st.integers(min_value=100, max_value=500_000)),
-    st.tuples(st.just("pay"), slot, st.sampled_from(CARDS)),
-    st.tuples(st.just("replay"), slot),
-    # A share of the payment in percent (partial or full), all that is left (None), or bad input.
-    st.tuples(st.just("refund"), slot, st.one_of(st.none(), st.integers(min_value=1, max_value=100),
-                                                 st.sampled_from([0, -5, 1000]))),
-    st.tuples(st.just("dashboard_refund"), slot, st.integers(min_value=1, max_value=100)),
-    st.tuples(st.just("dispute"), slot, st.sampled_from(["open", "won", "lost"])),
-    st.tuples(st.just("webhook"), slot, st.sampled_from(["evt-a", "evt-b"])),
-    st.tuples(st.just("reconcile"), slot),
-), min_size=1, max_size=14)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.integers(min_value=100, max_value=500_000)),
+        st.tuples(st.just("pay"), slot, st.sampled_from(CARDS)),
+        st.tuples(st.just("replay"), slot),
+        # A share of the payment in percent (partial or full), all that is left (None), or bad input.
+        st.tuples(
+            st.just("refund"),
+            slot,
+            st.one_of(st.none(), st.integers(min_value=1, max_value=100), st.sampled_from([0, -5, 1000])),
+        ),
+        st.tuples(st.just("dashboard_refund"), slot, st.integers(min_value=1, max_value=100)),
+        st.tuples(st.just("dispute"), slot, st.sampled_from(["open", "won", "lost"])),
+        st.tuples(st.just("webhook"), slot, st.sampled_from(["evt-a", "evt-b"])),
+        st.tuples(st.just("reconcile"), slot),
+    ),
+    min_size=1,
+    max_size=14,
+)
 
 
 class Run:
@@ -91,8 +98,13 @@ class Run:
         elif kind == "replay" and payment.pk in self.keys:
             # The same form posted again (double click, back button): never a second charge.
             try:
-                lifecycle_actions.pay(actor=None, payment=payment, client_key=self.keys[payment.pk],
-                            data={"card_number": CARDS[0]}, return_url="/")
+                lifecycle_actions.pay(
+                    actor=None,
+                    payment=payment,
+                    client_key=self.keys[payment.pk],
+                    data={"card_number": CARDS[0]},
+                    return_url="/",
+                )
             except ValidationError:
                 assert not payment.is_open  # "already paid": the view shows the outcome instead
         elif kind == "refund":
@@ -112,10 +124,15 @@ class Run:
             if existing or op[2] == "open":
                 self.sandbox.simulate_dispute(payment.provider_reference, status=op[2], dispute_id=existing)
         elif kind == "webhook" and payment.provider_reference:
-            body, signature = SandboxProvider.webhook_body("charge.updated", payment.provider_reference,
-                                                           event_id=f"{op[2]}-{payment.pk}")
-            response = self.client.post(reverse("payments:webhook", args=["sandbox"]), body,
-                                        content_type="application/json", HTTP_SANDBOX_SIGNATURE=signature)
+            body, signature = SandboxProvider.webhook_body(
+                "charge.updated", payment.provider_reference, event_id=f"{op[2]}-{payment.pk}"
+            )
+            response = self.client.post(
+                reverse("payments:webhook", args=["sandbox"]),
+                body,
+                content_type="application/json",
+                HTTP_SANDBOX_SIGNATURE=signature,
+            )
             assert response.status_code == 200
         elif kind == "reconcile":
             sync_actions.reconcile_payment(actor=None, payment=payment)
@@ -129,9 +146,11 @@ class Run:
         kept = payment.amount - reversals_actions.reversed_total(payment)
         shares = kept.allocate([a.amount_cents for a in allocations])
         for allocation, share in zip(allocations, shares, strict=True):
-            credited = -sum(Entry.objects.filter(account_id=allocation.account_id,
-                                                 transaction__idempotency_key__in=keys)
-                            .values_list("amount_cents", flat=True))
+            credited = -sum(
+                Entry.objects.filter(
+                    account_id=allocation.account_id, transaction__idempotency_key__in=keys
+                ).values_list("amount_cents", flat=True)
+            )
             assert credited == share.cents, f"payment #{payment.pk}: {allocation.account} holds {credited}"
 
     def check(self) -> None:
@@ -156,8 +175,9 @@ class Run:
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(ops=operations)
 def test_any_sequence_keeps_the_books(ops, make_payment, check_ledger):
     run = Run(make_payment)

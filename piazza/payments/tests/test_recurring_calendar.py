@@ -18,9 +18,17 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 def _recurring(tree, split_accounts, interval="monthly"):
     schedule, first = recurring_actions.create_recurring(
-        actor=None, amount=Money(1000), allocations=[(split_accounts[0], Money(800)), (split_accounts[1], Money(200))],
-        provider="sandbox", description="Donazione", creation_key=f"calendar:{interval}", interval=interval,
-        payable=tree.bologna_centro, payer_name="Marta", payer_email="marta@example.org", territory=tree.bologna_centro,
+        actor=None,
+        amount=Money(1000),
+        allocations=[(split_accounts[0], Money(800)), (split_accounts[1], Money(200))],
+        provider="sandbox",
+        description="Donazione",
+        creation_key=f"calendar:{interval}",
+        interval=interval,
+        payable=tree.bologna_centro,
+        payer_name="Marta",
+        payer_email="marta@example.org",
+        territory=tree.bologna_centro,
     )
     lifecycle_actions.pay(
         actor=None, payment=first, client_key="calendar-first", data={"card_number": "4242424242424242"}, return_url="/"
@@ -45,7 +53,8 @@ def test_a_gift_started_on_the_31st_comes_back_to_the_31st_after_february(tree, 
 
 @pytest.mark.clock("2028-02-29 09:00")
 def test_a_yearly_gift_started_on_29_february_falls_on_the_28th_then_the_29th_again(
-        tree, split_accounts, handler, clock):
+    tree, split_accounts, handler, clock
+):
     schedule = _recurring(tree, split_accounts, interval="yearly")
     seen = [schedule.next_charge_on]
     for _ in range(4):
@@ -53,5 +62,10 @@ def test_a_yearly_gift_started_on_29_february_falls_on_the_28th_then_the_29th_ag
         assert run_due_charges.call() == 1
         schedule.refresh_from_db()
         seen.append(schedule.next_charge_on)
-    assert seen == [dt.date(2029, 2, 28), dt.date(2030, 2, 28), dt.date(2031, 2, 28), dt.date(2032, 2, 29),
-                    dt.date(2033, 2, 28)]
+    assert seen == [
+        dt.date(2029, 2, 28),
+        dt.date(2030, 2, 28),
+        dt.date(2031, 2, 28),
+        dt.date(2032, 2, 29),
+        dt.date(2033, 2, 28),
+    ]

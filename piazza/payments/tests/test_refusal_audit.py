@@ -22,8 +22,9 @@ OK = "4242424242424242"
 
 def _paid(make_payment, cents=1000):
     payment = make_payment(cents)
-    lifecycle_actions.pay(actor=None, payment=payment, client_key=f"paid-{payment.pk}", data={"card_number": OK},
-                return_url="/")
+    lifecycle_actions.pay(
+        actor=None, payment=payment, client_key=f"paid-{payment.pk}", data={"card_number": OK}, return_url="/"
+    )
     payment.refresh_from_db()
     return payment
 
@@ -53,6 +54,7 @@ def _refund(amount, *, paid=True, without=()):
         payment = _paid(make_payment) if paid else make_payment(1000)
         _without(monkeypatch, *without)
         return lambda: refunds_actions.request_refund(actor=None, payment=payment, amount=amount)
+
     return setup
 
 
@@ -60,8 +62,13 @@ def _no_recurring(make_payment, split_accounts, monkeypatch):
     _without(monkeypatch, Capability.RECURRING)
     centro, emilia = split_accounts
     return lambda: recurring_actions.create_recurring(
-        actor=None, amount=Money(1000), allocations=[(centro, Money(800)), (emilia, Money(200))],
-        provider="sandbox", description="Mensile", creation_key="monthly:1")
+        actor=None,
+        amount=Money(1000),
+        allocations=[(centro, Money(800)), (emilia, Money(200))],
+        provider="sandbox",
+        description="Mensile",
+        creation_key="monthly:1",
+    )
 
 
 CASES = [

@@ -28,8 +28,9 @@ def card(number, key="k1"):
     return {"card_number": number, "expiry": "08/29", "cvc": "123", "idempotency_key": key}
 
 
-def test_success_books_split_and_fee(client, make_payment, split_accounts, handler, tree,
-                                     django_capture_on_commit_callbacks):
+def test_success_books_split_and_fee(
+    client, make_payment, split_accounts, handler, tree, django_capture_on_commit_callbacks
+):
     payment = make_payment(2500)
     url = reverse("payments:pay", args=[payment.token])
     page = client.get(url)
@@ -50,10 +51,13 @@ def test_success_books_split_and_fee(client, make_payment, split_accounts, handl
     assert "Pagamento riuscito" in done.content.decode()
 
 
-@pytest.mark.parametrize(("number", "message"), [
-    (DECLINE, "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico."),
-    (NO_FUNDS, "non ci sono fondi sufficienti"),
-])
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        (DECLINE, "Questa carta è stata rifiutata dalla banca. Prova un'altra carta o il bonifico."),
+        (NO_FUNDS, "non ci sono fondi sufficienti"),
+    ],
+)
 def test_decline_clear_message_nothing_booked_then_retry(client, make_payment, handler, number, message):
     payment = make_payment(1000)
     url = reverse("payments:pay", args=[payment.token])
@@ -75,8 +79,7 @@ def test_decline_clear_message_nothing_booked_then_retry(client, make_payment, h
 def test_decline_message_in_english(client, make_payment):
     payment = make_payment(1000)
     client.cookies["django_language"] = "en"
-    response = client.post(reverse("payments:pay", args=[payment.token]), card(DECLINE),
-                           HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(reverse("payments:pay", args=[payment.token]), card(DECLINE), HTTP_ACCEPT_LANGUAGE="en")
     body = html.unescape(response.content.decode())
     assert "This card was declined by the bank. Try another card or a bank transfer." in body
 
@@ -127,8 +130,9 @@ def test_authentication_refused(client, make_payment):
 
 def test_timeout_stays_pending_and_reconciles_without_second_charge(make_payment, handler):
     payment = make_payment(1000)
-    attempt = pay(actor=None, payment=payment, client_key="t1",
-                  data={"card_number": TIMEOUT.replace(" ", "")}, return_url="/")
+    attempt = pay(
+        actor=None, payment=payment, client_key="t1", data={"card_number": TIMEOUT.replace(" ", "")}, return_url="/"
+    )
     payment.refresh_from_db()
     assert attempt.state == AttemptState.UNKNOWN
     assert payment.state == State.PENDING

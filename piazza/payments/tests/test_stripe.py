@@ -47,8 +47,12 @@ def back(client, payment):
 
 
 def webhook(client, body, signature):
-    return client.post(reverse("payments:webhook", args=["stripe"]), body, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=signature)
+    return client.post(
+        reverse("payments:webhook", args=["stripe"]),
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
+    )
 
 
 def test_card_payment_succeeds_once_with_fee_booked(fake_stripe, make_payment, handler):
@@ -162,8 +166,9 @@ def test_webhook_query_pin(fake_stripe, make_payment, handler):
         payment = make_payment(2500, provider="stripe")
         intent = start(client, payment)
         fake_stripe.confirm(intent, "pm_card_visa")
-        body, signature = fake_stripe.event("payment_intent.succeeded", fake_stripe.intents[intent],
-                                            event_id=f"evt_pin_{n}")
+        body, signature = fake_stripe.event(
+            "payment_intent.succeeded", fake_stripe.intents[intent], event_id=f"evt_pin_{n}"
+        )
         if pins is None:
             assert webhook(client, body, signature).status_code == 200
             continue
@@ -270,9 +275,15 @@ def test_dispute_won_restores_the_payment(fake_stripe, make_payment):
 def _recurring(fake_stripe, tree, split_accounts, method="pm_card_visa"):
     amount = Money(1000)
     schedule, first = recurring_actions.create_recurring(
-        actor=None, amount=amount, allocations=list(zip(split_accounts, amount.allocate([80, 20]), strict=True)),
-        provider="stripe", description="Donazione mensile", creation_key="stripe-monthly",
-        payer_name="Giulia Rossi", payer_email="giulia@example.org", territory=tree.bologna_centro,
+        actor=None,
+        amount=amount,
+        allocations=list(zip(split_accounts, amount.allocate([80, 20]), strict=True)),
+        provider="stripe",
+        description="Donazione mensile",
+        creation_key="stripe-monthly",
+        payer_name="Giulia Rossi",
+        payer_email="giulia@example.org",
+        territory=tree.bologna_centro,
     )
     client = Client()
     intent = start(client, first)
@@ -292,8 +303,13 @@ def test_recurring_off_session_charge_and_second_run(fake_stripe, tree, split_ac
     assert run_due_charges.call() == 0  # safe to run twice
     charges = fake_stripe.succeeded_charges
     assert len(charges) == 2
-    off_session = [i for i in fake_stripe.intents.values() if i["metadata"].get("piazza_attempt", "").endswith("-1")
-                   and i["customer"] and i["payment_method"] == "pm_card_visa"]
+    off_session = [
+        i
+        for i in fake_stripe.intents.values()
+        if i["metadata"].get("piazza_attempt", "").endswith("-1")
+        and i["customer"]
+        and i["payment_method"] == "pm_card_visa"
+    ]
     assert len(off_session) == 2
     cycle2 = Payment.objects.get(creation_key="stripe-monthly:cycle:2")
     assert cycle2.state == State.SUCCEEDED and cycle2.fee_cents == 1000 * 15 // 1000 + 25
@@ -349,8 +365,14 @@ def test_unconfigured_stripe_is_refused(settings, tree, split_accounts):
 
     settings.STRIPE_SECRET_KEY = ""
     with pytest.raises(ValidationError, match="non è disponibile"):
-        lifecycle_actions.create_payment(actor=None, amount=Money(100), allocations=[(split_accounts[0], Money(100))],
-                               provider="stripe", description="x", creation_key="nostripe")
+        lifecycle_actions.create_payment(
+            actor=None,
+            amount=Money(100),
+            allocations=[(split_accounts[0], Money(100))],
+            provider="stripe",
+            description="x",
+            creation_key="nostripe",
+        )
 
 
 def _parallel(n, fn):

@@ -36,9 +36,15 @@ def paused(tree, split_accounts, settings):
     settings.PAYMENTS_RECURRING_MAX_FAILURES = 1
     amount = Money(1000)
     schedule, first = recurring_actions.create_recurring(
-        actor=None, amount=amount, allocations=list(zip(split_accounts, amount.allocate([80, 20]), strict=True)),
-        provider="sandbox", description="Donazione mensile", creation_key="monthly-paused",
-        payer_name="Giulia Rossi", payer_email="giulia@example.org", territory=tree.bologna_centro,
+        actor=None,
+        amount=amount,
+        allocations=list(zip(split_accounts, amount.allocate([80, 20]), strict=True)),
+        provider="sandbox",
+        description="Donazione mensile",
+        creation_key="monthly-paused",
+        payer_name="Giulia Rossi",
+        payer_email="giulia@example.org",
+        territory=tree.bologna_centro,
     )
     paid(first, card="4000000000000341")  # succeeds now, declined off-session later
     RecurringSchedule.objects.filter(pk=schedule.pk).update(next_charge_on=timezone.localdate())
@@ -80,9 +86,15 @@ def test_payer_resumes_from_their_page(paused, django_capture_on_commit_callback
 
 def test_another_payer_or_a_stranger_cannot_resume(paused, split_accounts, tree, django_capture_on_commit_callbacks):
     other = lifecycle_actions.create_payment(
-        actor=None, amount=Money(500), allocations=[(split_accounts[0], Money(500))], provider="sandbox",
-        description="Contributo", creation_key="other-payer", payer_email="someone-else@example.org",
-        territory=tree.bologna_centro)
+        actor=None,
+        amount=Money(500),
+        allocations=[(split_accounts[0], Money(500))],
+        provider="sandbox",
+        description="Contributo",
+        creation_key="other-payer",
+        payer_email="someone-else@example.org",
+        territory=tree.bologna_centro,
+    )
     paid(other)
     client = _payer_client("someone-else@example.org", django_capture_on_commit_callbacks)
     assert client.post(reverse("payments:payer_resume", args=[paused.token])).status_code == 404
@@ -127,8 +139,7 @@ def test_treasury_list_is_scoped_and_audited(tree, make_payment):
     client = verified_client(anna)
     page = client.get(reverse("payments:treasury_payments"), {"stato": "succeeded"})
     assert page.status_code == 200 and "Giulia Rossi" in page.content.decode()
-    assert AuditEntry.objects.filter(action="payments.treasury_list", kind=AuditKind.VIEW,
-                                     actor_label="anna").exists()
+    assert AuditEntry.objects.filter(action="payments.treasury_list", kind=AuditKind.VIEW, actor_label="anna").exists()
     detail = client.get(reverse("payments:treasury_payment", args=[ours.pk]))
     assert detail.status_code == 200
     assert AuditEntry.objects.filter(action="payments.treasury_view", object_id=str(ours.pk)).exists()

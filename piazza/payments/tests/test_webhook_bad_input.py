@@ -15,23 +15,30 @@ pytestmark = pytest.mark.django_db
 
 def post_signed(client, event):
     body = event if isinstance(event, bytes) else json.dumps(event).encode()
-    return client.post(reverse("payments:webhook", args=["sandbox"]), body, content_type="application/json",
-                       HTTP_SANDBOX_SIGNATURE=sign(body))
+    return client.post(
+        reverse("payments:webhook", args=["sandbox"]),
+        body,
+        content_type="application/json",
+        HTTP_SANDBOX_SIGNATURE=sign(body),
+    )
 
 
-@pytest.mark.parametrize(("event", "why"), [
-    ({"id": "evt_1", "type": "charge.succeeded", "data": "sbch_x"}, "JSON objects"),
-    ({"id": "evt_1", "type": "charge.succeeded", "data": ["sbch_x"]}, "JSON objects"),
-    (["not", "an", "object"], "JSON objects"),
-    ({"id": "e" * 500, "type": "charge.succeeded", "data": {"reference": "sbch_x"}}, "'id' is 500 characters"),
-    ({"id": "evt_1", "type": "charge.succeeded", "data": {"reference": "r" * 500}}, "'reference' is 500"),
-    ({"id": "evt_1", "type": "charge.succeeded", "data": {"payment_id": "9" * 500}}, "'payment_id' is 500"),
-    ({"id": "evt_1", "type": "t" * 500, "data": {}}, "'type' is 500"),
-    ({"id": {"nested": 1}, "type": "charge.succeeded", "data": {}}, "'id' must be a string"),
-    ({"id": "evt\x00", "type": "charge.succeeded", "data": {}}, "control characters"),
-    ({"type": "charge.succeeded", "data": {}}, "'id' is missing"),
-    (b"\x00\xff not json", "not JSON"),
-])
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        ({"id": "evt_1", "type": "charge.succeeded", "data": "sbch_x"}, "JSON objects"),
+        ({"id": "evt_1", "type": "charge.succeeded", "data": ["sbch_x"]}, "JSON objects"),
+        (["not", "an", "object"], "JSON objects"),
+        ({"id": "e" * 500, "type": "charge.succeeded", "data": {"reference": "sbch_x"}}, "'id' is 500 characters"),
+        ({"id": "evt_1", "type": "charge.succeeded", "data": {"reference": "r" * 500}}, "'reference' is 500"),
+        ({"id": "evt_1", "type": "charge.succeeded", "data": {"payment_id": "9" * 500}}, "'payment_id' is 500"),
+        ({"id": "evt_1", "type": "t" * 500, "data": {}}, "'type' is 500"),
+        ({"id": {"nested": 1}, "type": "charge.succeeded", "data": {}}, "'id' must be a string"),
+        ({"id": "evt\x00", "type": "charge.succeeded", "data": {}}, "control characters"),
+        ({"type": "charge.succeeded", "data": {}}, "'id' is missing"),
+        (b"\x00\xff not json", "not JSON"),
+    ],
+)
 def test_signed_but_malformed_event_is_refused_and_recorded(client, event, why):
     response = post_signed(client, event)
     assert response.status_code == 400
@@ -46,10 +53,15 @@ def test_signed_but_malformed_event_is_refused_and_recorded(client, event, why):
 
 
 def test_well_formed_event_still_stored_under_its_id(client):
-    body, signature = SandboxProvider.webhook_body("charge.succeeded", "sbch_nobody", event_id="evt_ok",
-                                                   payment_id="12")
-    response = client.post(reverse("payments:webhook", args=["sandbox"]), body, content_type="application/json",
-                           HTTP_SANDBOX_SIGNATURE=signature)
+    body, signature = SandboxProvider.webhook_body(
+        "charge.succeeded", "sbch_nobody", event_id="evt_ok", payment_id="12"
+    )
+    response = client.post(
+        reverse("payments:webhook", args=["sandbox"]),
+        body,
+        content_type="application/json",
+        HTTP_SANDBOX_SIGNATURE=signature,
+    )
     assert response.status_code == 200
     assert WebhookEvent.objects.get().event_id == "evt_ok"
 
@@ -57,8 +69,12 @@ def test_well_formed_event_still_stored_under_its_id(client):
 def test_sandbox_is_not_routable_or_offered_in_production(client, settings):
     body, signature = SandboxProvider.webhook_body("charge.succeeded", "sbch_x", event_id="evt_prod")
     settings.PRODUCTION = True
-    response = client.post(reverse("payments:webhook", args=["sandbox"]), body, content_type="application/json",
-                           HTTP_SANDBOX_SIGNATURE=signature)
+    response = client.post(
+        reverse("payments:webhook", args=["sandbox"]),
+        body,
+        content_type="application/json",
+        HTTP_SANDBOX_SIGNATURE=signature,
+    )
     assert response.status_code == 404
     assert not WebhookEvent.objects.exists()
     with pytest.raises(LookupError):

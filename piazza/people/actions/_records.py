@@ -23,9 +23,21 @@ from piazza.territory.models import Territory
 from piazza.territory.scoping import has_role_at
 
 PERSON_FIELDS = (
-    "first_name", "last_name", "sex", "birth_date", "birth_comune", "birth_country", "codice_fiscale",
-    "citizenship", "residence_street", "residence_cap", "residence_comune", "domicile_street",
-    "domicile_cap", "domicile_comune", "notes",
+    "first_name",
+    "last_name",
+    "sex",
+    "birth_date",
+    "birth_comune",
+    "birth_country",
+    "codice_fiscale",
+    "citizenship",
+    "residence_street",
+    "residence_cap",
+    "residence_comune",
+    "domicile_street",
+    "domicile_cap",
+    "domicile_comune",
+    "notes",
 )
 
 
@@ -38,9 +50,15 @@ def _require_scope(action: str, actor: Any, territory: Territory) -> None:
     if _is_user(actor) and not has_role_at(actor, territory, WRITE_ROLES):
         refuse(
             action,
-            _("«%(territory)s» è fuori dal tuo territorio: puoi gestire solo le persone dei territori "
-              "dove hai un incarico.") % {"territory": territory},
-            actor=actor, territory=territory, code="out_of_scope", permission=True,
+            _(
+                "«%(territory)s» è fuori dal tuo territorio: puoi gestire solo le persone dei territori "
+                "dove hai un incarico."
+            )
+            % {"territory": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
         )
 
 
@@ -93,8 +111,11 @@ def _jsonable(value: Any) -> Any:
 def _probe(cleaned: CleanedPerson) -> dedupe.Probe:
     values = cleaned.values
     return dedupe.Probe(
-        first_name=values.get("first_name", ""), last_name=values.get("last_name", ""),
-        birth_date=values.get("birth_date"), codice_fiscale_canonical=values.get("codice_fiscale_canonical", ""),
-        emails=cleaned.emails, phones=cleaned.phones,
+        first_name=values.get("first_name", ""),
+        last_name=values.get("last_name", ""),
+        birth_date=values.get("birth_date"),
+        codice_fiscale_canonical=values.get("codice_fiscale_canonical", ""),
+        emails=cleaned.emails,
+        phones=cleaned.phones,
         comune_ids={c.pk for c in (values.get("birth_comune"), values.get("residence_comune")) if c},
     )

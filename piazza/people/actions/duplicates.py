@@ -37,8 +37,13 @@ def dismiss_duplicate(*, actor: Any, candidate: DuplicateCandidate) -> Duplicate
         candidate.resolved_at = timezone.now()
         candidate.resolved_by = actor if _is_user(actor) else None
         candidate.save(update_fields=["status", "resolved_at", "resolved_by"])
-        record("people.dismiss_duplicate", actor=actor, obj=candidate, territory=candidate.person_a.territory,
-               data={"person_a": candidate.person_a_id, "person_b": candidate.person_b_id})
+        record(
+            "people.dismiss_duplicate",
+            actor=actor,
+            obj=candidate,
+            territory=candidate.person_a.territory,
+            data={"person_a": candidate.person_a_id, "person_b": candidate.person_b_id},
+        )
     return candidate
 
 
@@ -48,23 +53,40 @@ _OWN_RELATIONS = {Email, Phone, Consent, TimelineEntry, DuplicateCandidate}
 
 
 def merge_people(
-    *, actor: Any, survivor: Person, merged: Person, field_choices: dict[str, str] | None = None,
+    *,
+    actor: Any,
+    survivor: Person,
+    merged: Person,
+    field_choices: dict[str, str] | None = None,
 ) -> Person:
     """Merge `merged` into `survivor`: keep every email, phone, consent, tag, timeline entry and
     relation of other apps; fill the survivor's blanks (or take the values chosen in
     `field_choices[field] == "merged"`); the old record stays, empty, and redirects.
     """
     if survivor.pk == merged.pk:
-        refuse("people.merge_people", _("Non si può unire una scheda con se stessa."), actor=actor,
-               territory=survivor.territory)
+        refuse(
+            "people.merge_people",
+            _("Non si può unire una scheda con se stessa."),
+            actor=actor,
+            territory=survivor.territory,
+        )
     if merged.erased_at or survivor.erased_at:
         # Issue 12, rule G5: merging would copy data back into an erased record or onto a live one.
-        refuse("people.merge_people", _("Una delle due schede è di una persona che ha chiesto la cancellazione dei "
-                                        "suoi dati: non si può unire."),
-               actor=actor, territory=survivor.territory, code="erased")
+        refuse(
+            "people.merge_people",
+            _("Una delle due schede è di una persona che ha chiesto la cancellazione dei suoi dati: non si può unire."),
+            actor=actor,
+            territory=survivor.territory,
+            code="erased",
+        )
     if merged.merged_into_id or survivor.merged_into_id:
-        refuse("people.merge_people", _("Una delle due schede è già stata unita a un'altra: ricarica la pagina."),
-               actor=actor, territory=survivor.territory, code="already_merged")
+        refuse(
+            "people.merge_people",
+            _("Una delle due schede è già stata unita a un'altra: ricarica la pagina."),
+            actor=actor,
+            territory=survivor.territory,
+            code="already_merged",
+        )
     _require_scope("people.merge_people", actor, survivor.territory)
     _require_scope("people.merge_people", actor, merged.territory)
     choices = field_choices or {}
@@ -104,22 +126,25 @@ def merge_people(
         moved.update(_move_foreign_relations(merged, survivor, actor=actor))
         DuplicateCandidate.objects.filter(
             models.Q(person_a=merged, person_b=survivor) | models.Q(person_a=survivor, person_b=merged)
-        ).update(status=DuplicateStatus.MERGED, resolved_at=timezone.now(),
-                 resolved_by=actor if _is_user(actor) else None)
-        DuplicateCandidate.objects.filter(status=DuplicateStatus.OPEN).filter(
-            dedupe.overlapping([merged.pk])
-        ).update(status=DuplicateStatus.MERGED, resolved_at=timezone.now(),
-                 resolved_by=actor if _is_user(actor) else None)
+        ).update(
+            status=DuplicateStatus.MERGED, resolved_at=timezone.now(), resolved_by=actor if _is_user(actor) else None
+        )
+        DuplicateCandidate.objects.filter(status=DuplicateStatus.OPEN).filter(dedupe.overlapping([merged.pk])).update(
+            status=DuplicateStatus.MERGED, resolved_at=timezone.now(), resolved_by=actor if _is_user(actor) else None
+        )
         merged.merged_into = survivor
         merged.merged_at = timezone.now()
         merged.save(update_fields=["merged_into", "merged_at", "updated_at"])
         Person.objects.filter(merged_into=merged).update(merged_into=survivor)
-        data = {"merged_id": merged.pk, "merged_record": old, "survivor_before": before, "taken": taken,
-                "moved": moved}
+        data = {"merged_id": merged.pk, "merged_record": old, "survivor_before": before, "taken": taken, "moved": moved}
         add_timeline_entry(
-            survivor, kind="merged", actor=actor, data=data,
-            summary=deferred(gettext_noop("Unita la scheda n. %(id)d (%(name)s) in questa"),
-                             id=merged.pk, name=str(merged)),
+            survivor,
+            kind="merged",
+            actor=actor,
+            data=data,
+            summary=deferred(
+                gettext_noop("Unita la scheda n. %(id)d (%(name)s) in questa"), id=merged.pk, name=str(merged)
+            ),
         )
         record("people.merge_people", actor=actor, obj=survivor, territory=survivor.territory, data=data)
         check_duplicates(survivor)
@@ -161,8 +186,11 @@ def _move_foreign_relations(merged: Person, survivor: Person, *, actor: Any) -> 
             if through is None:
                 continue
             fk_name = next(
-                (f.name for f in through._meta.get_fields()
-                 if getattr(f, "related_model", None) is Person and f.many_to_one),
+                (
+                    f.name
+                    for f in through._meta.get_fields()
+                    if getattr(f, "related_model", None) is Person and f.many_to_one
+                ),
                 None,
             )
             if fk_name is None:
@@ -181,10 +209,14 @@ def _move_foreign_relations(merged: Person, survivor: Person, *, actor: Any) -> 
         except IntegrityError:
             refuse(
                 "people.merge_people",
-                _("Le due schede hanno entrambe un dato «%(what)s» che può esistere una volta sola: "
-                  "risolvi prima quello (es. due tessere nello stesso anno), poi unisci.")
+                _(
+                    "Le due schede hanno entrambe un dato «%(what)s» che può esistere una volta sola: "
+                    "risolvi prima quello (es. due tessere nello stesso anno), poi unisci."
+                )
                 % {"what": model._meta.verbose_name},  # type: ignore[union-attr]
-                actor=actor, territory=survivor.territory, code="merge_conflict",
+                actor=actor,
+                territory=survivor.territory,
+                code="merge_conflict",
             )
         if count:
             moved[model._meta.label_lower] = count  # type: ignore[union-attr]
@@ -199,7 +231,8 @@ def scan_duplicates(*, actor: Any) -> int:
         score, reasons = pairs.get((a, b), (0, []))
         pairs[(a, b)] = (min(100, score + 60), [*reasons, reason])
     rows = (
-        Person.objects.active().exclude(birth_date=None)
+        Person.objects.active()
+        .exclude(birth_date=None)
         .order_by("birth_date")
         .values_list("pk", "first_name", "last_name", "birth_date", "birth_comune_id", "residence_comune_id")
     )

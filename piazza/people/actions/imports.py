@@ -64,19 +64,42 @@ def start_import(*, actor: Any, territory: Territory, file_name: str, content: b
         raise  # pragma: no cover - refuse always raises
     digest = hashlib.sha256(content).hexdigest()
     # Item 14: the same bytes imported before, in a batch the uploader can see, need a confirmation.
-    earlier = (ImportBatch.objects.visible_to(actor, roles=WRITE_ROLES) if _is_user(actor)
-               else ImportBatch.objects.filter(territory=territory)).filter(file_sha256=digest).first()
+    earlier = (
+        (
+            ImportBatch.objects.visible_to(actor, roles=WRITE_ROLES)
+            if _is_user(actor)
+            else ImportBatch.objects.filter(territory=territory)
+        )
+        .filter(file_sha256=digest)
+        .first()
+    )
     with transaction.atomic():
         batch = ImportBatch.objects.create(
-            territory=territory, created_by=actor if _is_user(actor) else None, file_name=file_name[:255],
-            file_sha256=digest, file_format=parsed.file_format,
-            encoding=parsed.encoding, delimiter=parsed.delimiter, headers=parsed.headers,
-            mapping=parsed.mapping, total_rows=len(parsed.rows), repeat_of=earlier,
+            territory=territory,
+            created_by=actor if _is_user(actor) else None,
+            file_name=file_name[:255],
+            file_sha256=digest,
+            file_format=parsed.file_format,
+            encoding=parsed.encoding,
+            delimiter=parsed.delimiter,
+            headers=parsed.headers,
+            mapping=parsed.mapping,
+            total_rows=len(parsed.rows),
+            repeat_of=earlier,
         )
         _stage_rows(batch, parsed.rows)
-        record("people.start_import", actor=actor, obj=batch, territory=territory,
-               data={"file": file_name, "rows": len(parsed.rows), "format": parsed.file_format,
-                     "repeat_of": earlier.pk if earlier else None})
+        record(
+            "people.start_import",
+            actor=actor,
+            obj=batch,
+            territory=territory,
+            data={
+                "file": file_name,
+                "rows": len(parsed.rows),
+                "format": parsed.file_format,
+                "repeat_of": earlier.pk if earlier else None,
+            },
+        )
     return batch
 
 
@@ -92,17 +115,25 @@ def _stage_rows(batch: ImportBatch, rows: list[list[Any]]) -> None:
         return
     import json
 
-    with connection.cursor() as cursor, cursor.copy(
-        f"COPY {ImportRow._meta.db_table} (batch_id, number, raw, status, errors, match_note, target_outcome, "
-        "target_note) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            f"COPY {ImportRow._meta.db_table} (batch_id, number, raw, status, errors, match_note, target_outcome, "
+            "target_note) FROM STDIN"
+        ) as copy,
+    ):
         for i, row in enumerate(rows):
-            copy.write_row((batch.pk, i + 2, json.dumps([_jsonable(c) for c in row]), RowStatus.PENDING.value, "[]",
-                            "", "", ""))
+            copy.write_row(
+                (batch.pk, i + 2, json.dumps([_jsonable(c) for c in row]), RowStatus.PENDING.value, "[]", "", "", "")
+            )
 
 
 def set_import_mapping(
-    *, actor: Any, batch: ImportBatch, mapping: dict[str, str], save_as: str = "",
+    *,
+    actor: Any,
+    batch: ImportBatch,
+    mapping: dict[str, str],
+    save_as: str = "",
 ) -> ImportBatch:
     """Column → field for this batch; `save_as` also keeps it for the next files."""
     from piazza.people.imports import FIELDS
@@ -112,25 +143,41 @@ def set_import_mapping(
     chosen = list(clean.values())
     twice = sorted({v for v in chosen if chosen.count(v) > 1})
     if twice:
-        refuse("people.set_import_mapping",
-               _("Il campo «%(field)s» è associato a più colonne: scegline una sola.") % {"field": FIELDS[twice[0]]},
-               actor=actor, territory=batch.territory, field="mapping")
+        refuse(
+            "people.set_import_mapping",
+            _("Il campo «%(field)s» è associato a più colonne: scegline una sola.") % {"field": FIELDS[twice[0]]},
+            actor=actor,
+            territory=batch.territory,
+            field="mapping",
+        )
     if not {"first_name", "last_name"} <= set(chosen):
-        refuse("people.set_import_mapping",
-               _("Associa almeno le colonne Nome e Cognome."),
-               actor=actor, territory=batch.territory, field="mapping")
+        refuse(
+            "people.set_import_mapping",
+            _("Associa almeno le colonne Nome e Cognome."),
+            actor=actor,
+            territory=batch.territory,
+            field="mapping",
+        )
     with transaction.atomic():
         batch.mapping = clean
         batch.status = BatchStatus.MAPPED
         batch.save(update_fields=["mapping", "status"])
         if save_as.strip():
             ImportMapping.objects.update_or_create(
-                territory=batch.territory, name=save_as.strip()[:120],
-                defaults={"mapping": {batch.headers[int(k)]: v for k, v in clean.items()},
-                          "created_by": actor if _is_user(actor) else None},
+                territory=batch.territory,
+                name=save_as.strip()[:120],
+                defaults={
+                    "mapping": {batch.headers[int(k)]: v for k, v in clean.items()},
+                    "created_by": actor if _is_user(actor) else None,
+                },
             )
-        record("people.set_import_mapping", actor=actor, obj=batch, territory=batch.territory,
-               data={"mapping": clean, "saved_as": save_as.strip()})
+        record(
+            "people.set_import_mapping",
+            actor=actor,
+            obj=batch,
+            territory=batch.territory,
+            data={"mapping": clean, "saved_as": save_as.strip()},
+        )
     return batch
 
 
@@ -142,8 +189,10 @@ def repeat_warning(batch: ImportBatch) -> str:
     who = earlier.created_by
     name = (who.get_full_name() or who.get_username()) if who is not None else _("una procedura automatica")
     return _("Questo file è già stato importato il %(when)s da %(who)s («%(file)s»).") % {
-        "when": date_format(timezone.localtime(earlier.created_at), "d/m/Y \\a\\l\\l\\e H:i"), "who": name,
-        "file": earlier.file_name}
+        "when": date_format(timezone.localtime(earlier.created_at), "d/m/Y \\a\\l\\l\\e H:i"),
+        "who": name,
+        "file": earlier.file_name,
+    }
 
 
 def set_import_target(*, actor: Any, batch: ImportBatch, target: str, options: dict[str, Any]) -> ImportBatch:
@@ -151,17 +200,31 @@ def set_import_target(*, actor: Any, batch: ImportBatch, target: str, options: d
     with the options that target checked (`ImportTarget.check_options`)."""
     _require_scope("people.set_import_target", actor, batch.territory)
     if target and get_target(target) is None:
-        refuse("people.set_import_target", _("Destinazione dell'importazione sconosciuta: scegline una dell'elenco."),
-               actor=actor, territory=batch.territory, field="target")
+        refuse(
+            "people.set_import_target",
+            _("Destinazione dell'importazione sconosciuta: scegline una dell'elenco."),
+            actor=actor,
+            territory=batch.territory,
+            field="target",
+        )
     if batch.status not in (BatchStatus.MAPPED, BatchStatus.FAILED):
-        refuse("people.set_import_target", _("Associa prima le colonne del file (o l'importazione è già partita)."),
-               actor=actor, territory=batch.territory)
+        refuse(
+            "people.set_import_target",
+            _("Associa prima le colonne del file (o l'importazione è già partita)."),
+            actor=actor,
+            territory=batch.territory,
+        )
     with transaction.atomic():
         batch.target = target
         batch.target_options = options if target else {}
         batch.save(update_fields=["target", "target_options"])
-        record("people.set_import_target", actor=actor, obj=batch, territory=batch.territory,
-               data={"target": target, "options": batch.target_options})
+        record(
+            "people.set_import_target",
+            actor=actor,
+            obj=batch,
+            territory=batch.territory,
+            data={"target": target, "options": batch.target_options},
+        )
     return batch
 
 
@@ -174,8 +237,14 @@ def run_import(*, actor: Any, batch: ImportBatch, confirm_repeat: bool = False) 
     if batch.status not in (BatchStatus.MAPPED, BatchStatus.DONE, BatchStatus.FAILED):
         refuse("people.run_import", _("Associa prima le colonne del file."), actor=actor, territory=batch.territory)
     if batch.repeat_of_id and not (batch.repeat_confirmed or confirm_repeat):
-        refuse("people.run_import", repeat_warning(batch) + " " + _("Per importarlo di nuovo spunta la conferma."),
-               actor=actor, territory=batch.territory, code="repeat_not_confirmed", field="confirm_repeat")
+        refuse(
+            "people.run_import",
+            repeat_warning(batch) + " " + _("Per importarlo di nuovo spunta la conferma."),
+            actor=actor,
+            territory=batch.territory,
+            code="repeat_not_confirmed",
+            field="confirm_repeat",
+        )
     target = get_target(batch.target)
     problem = target.actor_problem(actor, batch.target_options) if target is not None else ""
     if problem:
@@ -184,8 +253,13 @@ def run_import(*, actor: Any, batch: ImportBatch, confirm_repeat: bool = False) 
         batch.status = BatchStatus.QUEUED
         batch.repeat_confirmed = batch.repeat_confirmed or bool(batch.repeat_of_id and confirm_repeat)
         batch.save(update_fields=["status", "repeat_confirmed"])
-        record("people.run_import", actor=actor, obj=batch, territory=batch.territory,
-               data={"repeat_confirmed": batch.repeat_confirmed, "target": batch.target})
+        record(
+            "people.run_import",
+            actor=actor,
+            obj=batch,
+            territory=batch.territory,
+            data={"repeat_confirmed": batch.repeat_confirmed, "target": batch.target},
+        )
         enqueue_on_commit(process_import, batch.pk, actor.pk if _is_user(actor) else None)
     return batch
 
@@ -206,15 +280,19 @@ def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
         return batch
     done = ImportRow.objects.filter(batch=batch).exclude(status=RowStatus.PENDING).count()
     ImportBatch.objects.filter(pk=batch.pk).update(
-        status=BatchStatus.RUNNING, started_at=timezone.now(), error="", processed_rows=done)
+        status=BatchStatus.RUNNING, started_at=timezone.now(), error="", processed_rows=done
+    )
     last = 0
     territories: dict[int | None, Territory] = {}  # residence comune → where its people go
     target = get_target(batch.target)
     try:
         with comune_cache():
             while True:
-                rows = list(ImportRow.objects.filter(batch=batch, status=RowStatus.PENDING, number__gt=last)
-                            .order_by("number")[:IMPORT_CHUNK])
+                rows = list(
+                    ImportRow.objects.filter(batch=batch, status=RowStatus.PENDING, number__gt=last).order_by("number")[
+                        :IMPORT_CHUNK
+                    ]
+                )
                 if not rows:
                     break
                 last = rows[-1].number
@@ -223,12 +301,13 @@ def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
     except Exception as exc:
         ImportBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=str(exc)[:2000])
         raise
-    counts = dict(
-        ImportRow.objects.filter(batch=batch).values_list("status").annotate(n=models.Count("id")).order_by()
-    )
+    counts = dict(ImportRow.objects.filter(batch=batch).values_list("status").annotate(n=models.Count("id")).order_by())
     with transaction.atomic():
         ImportBatch.objects.filter(pk=batch.pk).update(
-            status=BatchStatus.DONE, finished_at=timezone.now(), summary=counts, processed_rows=batch.total_rows,
+            status=BatchStatus.DONE,
+            finished_at=timezone.now(),
+            summary=counts,
+            processed_rows=batch.total_rows,
         )
         batch.refresh_from_db()
         record("people.import_batch", actor=actor, obj=batch, territory=batch.territory, data={"counts": counts})
@@ -236,7 +315,11 @@ def process_import_batch(*, actor: Any, batch_id: int) -> ImportBatch:
 
 
 def _process_chunk_safely(
-    batch: ImportBatch, rows: list[ImportRow], *, actor: Any, territories: dict[int | None, Territory],
+    batch: ImportBatch,
+    rows: list[ImportRow],
+    *,
+    actor: Any,
+    territories: dict[int | None, Territory],
     target: ImportTarget | None = None,
 ) -> None:
     try:
@@ -272,7 +355,11 @@ class _NewPerson:
 
 
 def _process_chunk(
-    batch: ImportBatch, rows: list[ImportRow], *, actor: Any, territories: dict[int | None, Territory],
+    batch: ImportBatch,
+    rows: list[ImportRow],
+    *,
+    actor: Any,
+    territories: dict[int | None, Territory],
     target: ImportTarget | None = None,
 ) -> None:
     from piazza.people.imports import FIELDS, row_to_data
@@ -286,13 +373,17 @@ def _process_chunk(
         cleaned = clean_person_data(data, flag_birth_date=True) if not problem else CleanedPerson()
         if problem or cleaned.errors:
             row.status = RowStatus.REJECTED
-            row.errors = [problem] if problem else [
-                f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs]
+            row.errors = (
+                [problem]
+                if problem
+                else [f"{labels.get(k, k)}: {m}" for k, msgs in cleaned.errors.items() for m in msgs]
+            )
             continue
         prepared.append((row, cleaned, _probe(cleaned)))
     # Issue 12, rule G5: a person who asked to be erased is never re-created silently (one query).
-    erased = erased_flags([(c.emails, c.phones, c.values.get("codice_fiscale_canonical", ""))
-                           for _r, c, _p in prepared])
+    erased = erased_flags(
+        [(c.emails, c.phones, c.values.get("codice_fiscale_canonical", "")) for _r, c, _p in prepared]
+    )
     for (row, _c, _p), flagged in zip(prepared, erased, strict=True):
         if flagged:
             row.status = RowStatus.ERASED
@@ -311,16 +402,20 @@ def _process_chunk(
             changed = _fill_new(entry, cleaned)
             entry.rows.append(row)
             row.status = RowStatus.UPDATED if changed else RowStatus.UNCHANGED
-            row.match_note = _("Stessa persona della riga %(number)d del file (%(name)s): dati uniti in una "
-                               "scheda.") % {"number": entry.rows[0].number,
-                                             "name": f"{entry.person.last_name} {entry.person.first_name}"}
+            row.match_note = _(
+                "Stessa persona della riga %(number)d del file (%(name)s): dati uniti in una scheda."
+            ) % {"number": entry.rows[0].number, "name": f"{entry.person.last_name} {entry.person.first_name}"}
             continue
         if same is not None:
             known = pool.people.get(same)  # name-only matches come from inside the scope already
             if known is not None and not known.territory_path.startswith(batch.territory.path):
                 row.status = RowStatus.DUPLICATE
-                row.errors = [_("La persona è già registrata in un altro territorio: chiedi alla federazione di "
-                                "trasferirla se deve passare a te.")]
+                row.errors = [
+                    _(
+                        "La persona è già registrata in un altro territorio: chiedi alla federazione di "
+                        "trasferirla se deve passare a te."
+                    )
+                ]
                 continue
             existing.append((row, same, cleaned))
             continue
@@ -331,18 +426,29 @@ def _process_chunk(
             territory = assign_territory(residence_comune=residence, circolo=circolo)
             territories[comune_id] = territory if territory.path.startswith(batch.territory.path) else batch.territory
         key = -len(new) - 1
-        person = Person(territory=territories[comune_id], source=Source.IMPORT,
-                        created_by=actor if _is_user(actor) else None, **_person_values(cleaned))
+        person = Person(
+            territory=territories[comune_id],
+            source=Source.IMPORT,
+            created_by=actor if _is_user(actor) else None,
+            **_person_values(cleaned),
+        )
         person.search_name = search_name(person.first_name, person.last_name)
         new[key] = _NewPerson(key, person, cleaned, [row], [m for m in matches if not m.strong])
-        pool.add(dedupe.Known(key, person.first_name, person.last_name, person.birth_date, probe.comune_ids,
-                              person.territory.path),
-                 code=cleaned.values.get("codice_fiscale_canonical", ""), emails=cleaned.emails,
-                 phones=cleaned.phones)
+        pool.add(
+            dedupe.Known(
+                key, person.first_name, person.last_name, person.birth_date, probe.comune_ids, person.territory.path
+            ),
+            code=cleaned.values.get("codice_fiscale_canonical", ""),
+            emails=cleaned.emails,
+            phones=cleaned.phones,
+        )
         by_name.setdefault(person.search_name, []).append((key, comune_id, person.birth_date))
     updated = []
-    on_record = Person.objects.select_for_update().prefetch_related("emails", "phones", "tags").in_bulk(
-        [pk for _row, pk, _cleaned in existing])
+    on_record = (
+        Person.objects.select_for_update()
+        .prefetch_related("emails", "phones", "tags")
+        .in_bulk([pk for _row, pk, _cleaned in existing])
+    )
     for row, pk, cleaned in existing:
         person = on_record[pk]
         # Most matched rows bring nothing new: decided in memory, written only when they do.
@@ -361,8 +467,13 @@ def _process_chunk(
     if target is not None:
         _apply_target(batch, rows, cleaned_of, held, target=target, actor=actor)
     _save_outcomes(rows)
-    record("people.import_chunk", actor=actor, obj=batch, territory=batch.territory,
-           data={"rows": [rows[0].number, rows[-1].number], "created": created, "updated": updated})
+    record(
+        "people.import_chunk",
+        actor=actor,
+        obj=batch,
+        territory=batch.territory,
+        data={"rows": [rows[0].number, rows[-1].number], "created": created, "updated": updated},
+    )
 
 
 def _save_outcomes(rows: list[ImportRow]) -> None:
@@ -377,13 +488,26 @@ def _save_outcomes(rows: list[ImportRow]) -> None:
         cursor.executemany(
             f"UPDATE {table} SET status = %s, errors = %s, person_id = %s, match_note = %s, "  # noqa: S608 (table from model meta)
             "target_outcome = %s, target_note = %s WHERE id = %s",
-            [(row.status, json.dumps(row.errors), row.person.pk if row.person else None, row.match_note,
-              row.target_outcome, row.target_note, row.pk) for row in rows],
+            [
+                (
+                    row.status,
+                    json.dumps(row.errors),
+                    row.person.pk if row.person else None,
+                    row.match_note,
+                    row.target_outcome,
+                    row.target_note,
+                    row.pk,
+                )
+                for row in rows
+            ],
         )
 
 
 def _possible_duplicates(
-    batch: ImportBatch, weak: list[dedupe.Match], pool: dedupe.Pool, new: dict[int, _NewPerson],
+    batch: ImportBatch,
+    weak: list[dedupe.Match],
+    pool: dedupe.Pool,
+    new: dict[int, _NewPerson],
 ) -> str:
     """Who a new person may be (in the review queue of duplicates), in words. A person outside
     the batch's territory is not named (convention 11)."""
@@ -394,23 +518,32 @@ def _possible_duplicates(
             continue
         known = pool.people.get(m.person_id)
         if known is not None and known.territory_path.startswith(batch.territory.path):
-            names.append(_("%(name)s (scheda n. %(id)d)") % {"name": f"{known.last_name} {known.first_name}",
-                                                             "id": known.pk})
+            names.append(
+                _("%(name)s (scheda n. %(id)d)") % {"name": f"{known.last_name} {known.first_name}", "id": known.pk}
+            )
         else:
             names.append(_("una persona di un altro territorio"))
     return _("Creata, ma forse è la stessa persona di: %(who)s. Verifica nei possibili doppioni.") % {
-        "who": "; ".join(dict.fromkeys(names))}
+        "who": "; ".join(dict.fromkeys(names))
+    }
 
 
 def _already_on_record(person: Person) -> str:
     """The existing person a row matched, in words (the report's duplicate list, item 14)."""
     born = _(", nata/o il %(date)s") % {"date": person.birth_date.strftime("%d/%m/%Y")} if person.birth_date else ""
     return _("Già registrata: %(name)s%(born)s (scheda n. %(id)d).") % {
-        "name": f"{person.last_name} {person.first_name}", "born": born, "id": person.pk}
+        "name": f"{person.last_name} {person.first_name}",
+        "born": born,
+        "id": person.pk,
+    }
 
 
 def _flag_code_dates(
-    batch: ImportBatch, rows: list[ImportRow], cleaned_of: dict[int, CleanedPerson], *, actor: Any,
+    batch: ImportBatch,
+    rows: list[ImportRow],
+    cleaned_of: dict[int, CleanedPerson],
+    *,
+    actor: Any,
 ) -> set[int]:
     """Rows whose code says another birth date (D1) are kept and queued for review (item 14).
     Returns the ids of the rows held: their target waits for the review."""
@@ -426,26 +559,46 @@ def _flag_code_dates(
         if record_date is None or person.birth_date == cleaned.code_birth_date or person.birth_date != record_date:
             continue
         held.add(row.pk)
-        message = _("Il codice fiscale dice nato/a il %(code)s, il file dice %(record)s: la riga è stata tenuta ed è "
-                    "nella coda «Codici fiscali da verificare».") % {
-            "code": cleaned.code_birth_date.strftime("%d/%m/%Y"), "record": record_date.strftime("%d/%m/%Y")}
+        message = _(
+            "Il codice fiscale dice nato/a il %(code)s, il file dice %(record)s: la riga è stata tenuta ed è "
+            "nella coda «Codici fiscali da verificare»."
+        ) % {"code": cleaned.code_birth_date.strftime("%d/%m/%Y"), "record": record_date.strftime("%d/%m/%Y")}
         row.errors = [*row.errors, message]
-        if any(r.person_id == person.pk for r in reviews) or CodeDateReview.objects.filter(
-                person=person, status=ReviewStatus.OPEN).exists():
+        if (
+            any(r.person_id == person.pk for r in reviews)
+            or CodeDateReview.objects.filter(person=person, status=ReviewStatus.OPEN).exists()
+        ):
             continue
-        reviews.append(CodeDateReview(
-            person=person, batch=batch, row_number=row.number, codice_fiscale=person.codice_fiscale,
-            code_birth_date=cleaned.code_birth_date, record_birth_date=record_date))
+        reviews.append(
+            CodeDateReview(
+                person=person,
+                batch=batch,
+                row_number=row.number,
+                codice_fiscale=person.codice_fiscale,
+                code_birth_date=cleaned.code_birth_date,
+                record_birth_date=record_date,
+            )
+        )
     if reviews:
         CodeDateReview.objects.bulk_create(reviews)
-        record("people.flag_code_dates", actor=actor, obj=batch, territory=batch.territory,
-               data={"rows": sorted(r.row_number or 0 for r in reviews), "rule": "D1"})
+        record(
+            "people.flag_code_dates",
+            actor=actor,
+            obj=batch,
+            territory=batch.territory,
+            data={"rows": sorted(r.row_number or 0 for r in reviews), "rule": "D1"},
+        )
     return held
 
 
 def _apply_target(
-    batch: ImportBatch, rows: list[ImportRow], cleaned_of: dict[int, CleanedPerson], held: set[int], *,
-    target: ImportTarget, actor: Any,
+    batch: ImportBatch,
+    rows: list[ImportRow],
+    cleaned_of: dict[int, CleanedPerson],
+    held: set[int],
+    *,
+    target: ImportTarget,
+    actor: Any,
 ) -> None:
     """The registered target (item 13) for every row with a person; flagged rows wait."""
     for row in rows:
@@ -460,8 +613,12 @@ def _apply_target(
             row.target_note = _("In attesa: si registra quando il codice fiscale è verificato nella coda.")
             continue
         cleaned = cleaned_of[row.pk]
-        outcome = target.apply_row(RowContext(row.number, row.person, cleaned.emails, cleaned.phones),
-                                   actor=actor, batch=batch, options=batch.target_options)
+        outcome = target.apply_row(
+            RowContext(row.number, row.person, cleaned.emails, cleaned.phones),
+            actor=actor,
+            batch=batch,
+            options=batch.target_options,
+        )
         row.target_outcome, row.target_note = outcome.outcome, outcome.note
 
 
@@ -476,8 +633,11 @@ def _fill_new(entry: _NewPerson, cleaned: CleanedPerson) -> bool:
         if value not in (None, "") and getattr(entry.person, name) in (None, ""):
             setattr(entry.person, name, value)
             changed = True
-    for mine, theirs in ((entry.cleaned.emails, cleaned.emails), (entry.cleaned.phones, cleaned.phones),
-                         (entry.cleaned.tags, cleaned.tags)):
+    for mine, theirs in (
+        (entry.cleaned.emails, cleaned.emails),
+        (entry.cleaned.phones, cleaned.phones),
+        (entry.cleaned.tags, cleaned.tags),
+    ):
         for value in theirs:
             if value not in mine:
                 mine.append(value)
@@ -506,8 +666,9 @@ def _create_in_bulk(batch: ImportBatch, new: list[_NewPerson], *, actor: Any) ->
         emails += [Email(person_id=pk, value=v, primary=i == 0) for i, v in enumerate(n.cleaned.emails)]
         phones += [Phone(person_id=pk, value=v, primary=i == 0) for i, v in enumerate(n.cleaned.phones)]
         tagged += [Person.tags.through(person_id=pk, tag_id=tag_ids[t]) for t in dict.fromkeys(n.cleaned.tags)]
-        timeline.append(TimelineEntry(person_id=pk, kind="created", summary=summary, actor=who,
-                                      data={"import_batch": batch.pk}))
+        timeline.append(
+            TimelineEntry(person_id=pk, kind="created", summary=summary, actor=who, data={"import_batch": batch.pk})
+        )
         for m in n.weak:
             other = ids.get(m.person_id, m.person_id)
             a, b = sorted((pk, other))
@@ -525,7 +686,8 @@ def _create_in_bulk(batch: ImportBatch, new: list[_NewPerson], *, actor: Any) ->
     TimelineEntry.objects.bulk_create(timeline, batch_size=1000)
     DuplicateCandidate.objects.bulk_create(
         [DuplicateCandidate(person_a_id=a, person_b_id=b, score=s, reasons=r) for (a, b), (s, r) in pairs.items()],
-        batch_size=1000, ignore_conflicts=True,
+        batch_size=1000,
+        ignore_conflicts=True,
     )
     return list(ids.values())
 
@@ -539,17 +701,26 @@ def _tag_ids(names: set[str]) -> dict[str, int]:
 
 
 def _same_names_in_scope(
-    batch: ImportBatch, cleaned: list[CleanedPerson],
+    batch: ImportBatch,
+    cleaned: list[CleanedPerson],
 ) -> dict[str, list[tuple[int, int | None, Any]]]:
     """Rows without code or contacts are matched on the same name, birth date and comune within
     the batch's territory (re-running a file must not create people twice): one query per chunk."""
-    names = {search_name(c.values.get("first_name", ""), c.values.get("last_name", ""))
-             for c in cleaned if _identifiable_by_name_only(c)}
+    names = {
+        search_name(c.values.get("first_name", ""), c.values.get("last_name", ""))
+        for c in cleaned
+        if _identifiable_by_name_only(c)
+    }
     found: dict[str, list[tuple[int, int | None, Any]]] = {}
     if names:
-        for pk, name, comune_id, birth in Person.objects.active().filter(
-            search_name__in=names, territory__path__startswith=batch.territory.path,
-        ).values_list("pk", "search_name", "residence_comune_id", "birth_date"):
+        for pk, name, comune_id, birth in (
+            Person.objects.active()
+            .filter(
+                search_name__in=names,
+                territory__path__startswith=batch.territory.path,
+            )
+            .values_list("pk", "search_name", "residence_comune_id", "birth_date")
+        ):
             found.setdefault(name, []).append((pk, comune_id, birth))
     return found
 
@@ -600,10 +771,13 @@ def _fill_blanks(person: Person, cleaned: CleanedPerson, *, actor: Any, batch: I
     added = _set_contacts(person, Email, cleaned.emails) + _set_contacts(person, Phone, cleaned.phones)
     tags = _set_tags(person, cleaned.tags)
     if filled or added or tags:
-        add_timeline_entry(person, kind="updated", actor=actor,
-                           data={"import_batch": batch.pk, "filled": filled, "added": added, "tags": tags},
-                           summary=deferred(gettext_noop("Completata da importazione «%(file)s»"),
-                                            file=batch.file_name))
+        add_timeline_entry(
+            person,
+            kind="updated",
+            actor=actor,
+            data={"import_batch": batch.pk, "filled": filled, "added": added, "tags": tags},
+            summary=deferred(gettext_noop("Completata da importazione «%(file)s»"), file=batch.file_name),
+        )
         return True
     return False
 
@@ -612,8 +786,12 @@ def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
     """Drop the staged rows (the people stay); the counts remain in the batch summary."""
     _require_scope("people.close_import_batch", actor, batch.territory)
     if batch.status in (BatchStatus.QUEUED, BatchStatus.RUNNING):
-        refuse("people.close_import_batch", _("L'importazione è ancora in corso: attendi che finisca."),
-               actor=actor, territory=batch.territory)
+        refuse(
+            "people.close_import_batch",
+            _("L'importazione è ancora in corso: attendi che finisca."),
+            actor=actor,
+            territory=batch.territory,
+        )
     with transaction.atomic():
         if not batch.summary:
             batch.summary = dict(
@@ -623,8 +801,13 @@ def close_import_batch(*, actor: Any, batch: ImportBatch) -> ImportBatch:
         batch.status = BatchStatus.CLOSED
         batch.closed_at = timezone.now()
         batch.save(update_fields=["status", "closed_at", "summary"])
-        record("people.close_import_batch", actor=actor, obj=batch, territory=batch.territory,
-               data={"summary": batch.summary})
+        record(
+            "people.close_import_batch",
+            actor=actor,
+            obj=batch,
+            territory=batch.territory,
+            data={"summary": batch.summary},
+        )
     return batch
 
 
@@ -641,21 +824,42 @@ def resolve_code_date(*, actor: Any, review: CodeDateReview, resolution: str, no
     person = review.person
     _require_scope(action, actor, person.territory)
     if resolution not in RESOLUTIONS:
-        refuse(action, _("Scegli una delle tre soluzioni."), actor=actor, territory=person.territory,
-               field="resolution")
+        refuse(
+            action, _("Scegli una delle tre soluzioni."), actor=actor, territory=person.territory, field="resolution"
+        )
     if review.status != ReviewStatus.OPEN:
-        refuse(action, _("Questa verifica è già stata chiusa il %(when)s.")
-               % {"when": date_format(timezone.localtime(review.resolved_at), "d/m/Y H:i")}
-               if review.resolved_at else _("Questa verifica è già stata chiusa."),
-               actor=actor, territory=person.territory, code="already_resolved")
+        refuse(
+            action,
+            _("Questa verifica è già stata chiusa il %(when)s.")
+            % {"when": date_format(timezone.localtime(review.resolved_at), "d/m/Y H:i")}
+            if review.resolved_at
+            else _("Questa verifica è già stata chiusa."),
+            actor=actor,
+            territory=person.territory,
+            code="already_resolved",
+        )
     if resolution == ReviewStatus.EDITED:
-        cleaned = clean_person_data({"first_name": person.first_name, "last_name": person.last_name,
-                                     "birth_date": person.birth_date, "codice_fiscale": person.codice_fiscale},
-                                    flag_birth_date=True)
+        cleaned = clean_person_data(
+            {
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "birth_date": person.birth_date,
+                "codice_fiscale": person.codice_fiscale,
+            },
+            flag_birth_date=True,
+        )
         if cleaned.code_birth_date is not None or "codice_fiscale" in cleaned.errors:
-            refuse(action, _("Nella scheda il codice fiscale e la data di nascita non coincidono ancora: correggi "
-                             "l'uno o l'altra dalla scheda, poi torna qui."),
-                   actor=actor, territory=person.territory, code="still_disagree", field="resolution")
+            refuse(
+                action,
+                _(
+                    "Nella scheda il codice fiscale e la data di nascita non coincidono ancora: correggi "
+                    "l'uno o l'altra dalla scheda, poi torna qui."
+                ),
+                actor=actor,
+                territory=person.territory,
+                code="still_disagree",
+                field="resolution",
+            )
     with transaction.atomic():
         locked = CodeDateReview.objects.select_for_update().get(pk=review.pk)
         if locked.status != ReviewStatus.OPEN:  # a colleague decided in the meantime
@@ -674,13 +878,31 @@ def resolve_code_date(*, actor: Any, review: CodeDateReview, resolution: str, no
             ReviewStatus.CODE_RIGHT: _("Data di nascita corretta dal codice fiscale (%(before)s → %(after)s)"),
             ReviewStatus.DATE_RIGHT: _("Data di nascita confermata (%(before)s): codice fiscale da verificare"),
             ReviewStatus.EDITED: _("Codice fiscale e data di nascita corretti a mano"),
-        }[ReviewStatus(resolution)] % {"before": before.strftime("%d/%m/%Y") if before else "—",
-                                       "after": locked.code_birth_date.strftime("%d/%m/%Y")}
-        add_timeline_entry(person, kind="updated", actor=actor, summary=summary,
-                           data={"code_date_review": locked.pk, "resolution": resolution})
-        record(action, actor=actor, obj=person, territory=person.territory,
-               data={"review": locked.pk, "resolution": resolution, "before": str(before),
-                     "after": str(person.birth_date), "rule": "D1", "note": note.strip()[:500]})
+        }[ReviewStatus(resolution)] % {
+            "before": before.strftime("%d/%m/%Y") if before else "—",
+            "after": locked.code_birth_date.strftime("%d/%m/%Y"),
+        }
+        add_timeline_entry(
+            person,
+            kind="updated",
+            actor=actor,
+            summary=summary,
+            data={"code_date_review": locked.pk, "resolution": resolution},
+        )
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            data={
+                "review": locked.pk,
+                "resolution": resolution,
+                "before": str(before),
+                "after": str(person.birth_date),
+                "rule": "D1",
+                "note": note.strip()[:500],
+            },
+        )
         _run_held_target(locked, actor=actor)
     return locked
 
@@ -691,8 +913,7 @@ def _run_held_target(review: CodeDateReview, *, actor: Any) -> None:
         return
     batch = ImportBatch.objects.select_related("territory").get(pk=review.batch_id)
     target = get_target(batch.target)
-    row = ImportRow.objects.filter(batch=batch, number=review.row_number,
-                                   target_outcome=TargetOutcome.HELD).first()
+    row = ImportRow.objects.filter(batch=batch, number=review.row_number, target_outcome=TargetOutcome.HELD).first()
     if target is None or row is None:
         return
     person = Person.objects.prefetch_related("emails", "phones").get(pk=review.person_id)
@@ -704,8 +925,9 @@ def _run_held_target(review: CodeDateReview, *, actor: Any) -> None:
         row.target_note = _("Non registrata alla verifica del codice: %(why)s") % {"why": problem}
         row.save(update_fields=["target_outcome", "target_note"])
         return
-    outcome = target.apply_row(RowContext(row.number, person, emails, phones), actor=actor, batch=batch,
-                               options=batch.target_options)
+    outcome = target.apply_row(
+        RowContext(row.number, person, emails, phones), actor=actor, batch=batch, options=batch.target_options
+    )
     row.target_outcome, row.target_note = outcome.outcome, outcome.note
     row.save(update_fields=["target_outcome", "target_note"])
 
@@ -714,6 +936,14 @@ def export_rejected_rows(*, actor: Any, batch: ImportBatch) -> ExportFile:
     """The rejected rows of an import as a CSV to fix and re-import, logged as EXPORT (rule G4)."""
     _require_scope("people.export_rejected_rows", actor, batch.territory)
     header, rows = rejected_rows(batch)
-    return write_export("people.export_rejected_rows", actor=actor, file_format="csv",
-                        filename=f"scartate-{batch.pk}", header=header, rows=rows, obj=batch,
-                        territory=batch.territory, delimiter=batch.delimiter or ";")
+    return write_export(
+        "people.export_rejected_rows",
+        actor=actor,
+        file_format="csv",
+        filename=f"scartate-{batch.pk}",
+        header=header,
+        rows=rows,
+        obj=batch,
+        territory=batch.territory,
+        delimiter=batch.delimiter or ";",
+    )

@@ -43,13 +43,23 @@ def _refuse_invalid(action: str, cleaned: CleanedPerson, *, actor: Any, territor
         from django.core.exceptions import ValidationError
 
         with transaction.atomic():
-            record(action, actor=actor, territory=territory, kind=AuditKind.DENIED,
-                   data={"reason": "invalid", "errors": cleaned.errors})
+            record(
+                action,
+                actor=actor,
+                territory=territory,
+                kind=AuditKind.DENIED,
+                data={"reason": "invalid", "errors": cleaned.errors},
+            )
         raise ValidationError(cleaned.errors)
 
 
 def add_timeline_entry(
-    person: Person, *, kind: str, summary: str, data: dict[str, Any] | None = None, actor: Any,
+    person: Person,
+    *,
+    kind: str,
+    summary: str,
+    data: dict[str, Any] | None = None,
+    actor: Any,
     at: dt.datetime | None = None,
 ) -> TimelineEntry:
     """Other apps (donations, memberships) add their events here; merged ids are followed."""
@@ -58,8 +68,12 @@ def add_timeline_entry(
     said = stored_form(summary)  # a core.i18n.Deferred summary is read again in the reader's language
     data = {**(data or {}), TIMELINE_SUMMARY_KEY: said} if said else (data or {})
     return TimelineEntry.objects.create(
-        person=person, kind=kind, summary=summary[:300], data=data,
-        actor=actor if _is_user(actor) else None, at=at or timezone.now(),
+        person=person,
+        kind=kind,
+        summary=summary[:300],
+        data=data,
+        actor=actor if _is_user(actor) else None,
+        at=at or timezone.now(),
     )
 
 
@@ -68,7 +82,8 @@ def _queue_duplicates(person: Person, matches: list[dedupe.Match]) -> list[Dupli
     for m in matches:
         a, b = sorted((person.pk, m.person_id))
         candidate, created = DuplicateCandidate.objects.get_or_create(
-            person_a_id=a, person_b_id=b,
+            person_a_id=a,
+            person_b_id=b,
             defaults={"score": m.score, "reasons": m.reasons},
         )
         if not created and candidate.status == DuplicateStatus.OPEN:
@@ -108,21 +123,38 @@ def create_person(
     _refuse_invalid("people.create_person", cleaned, actor=actor, territory=territory)
     _require_scope("people.create_person", actor, territory)
     canonical = cleaned.values.get("codice_fiscale_canonical")
-    if not after_erasure and erased_match(emails=cleaned.emails, phones=cleaned.phones,
-                                          codice_fiscale=canonical or ""):
-        refuse("people.create_person", ERASED_ROW_MESSAGE, actor=actor, territory=territory,
-               code="erased_identity", field="new_consent_after_erasure")
+    if not after_erasure and erased_match(emails=cleaned.emails, phones=cleaned.phones, codice_fiscale=canonical or ""):
+        refuse(
+            "people.create_person",
+            ERASED_ROW_MESSAGE,
+            actor=actor,
+            territory=territory,
+            code="erased_identity",
+            field="new_consent_after_erasure",
+        )
     if canonical and not allow_duplicate_code:
         existing = Person.objects.active().filter(codice_fiscale_canonical=canonical).first()
         if existing is not None and outside_scope(actor, existing):
-            ask_other_territory(action="people.create_person", actor=actor, person=existing, from_territory=territory,
-                                kind=ScopeRequestKind.CREATE, cleaned=cleaned)
+            ask_other_territory(
+                action="people.create_person",
+                actor=actor,
+                person=existing,
+                from_territory=territory,
+                kind=ScopeRequestKind.CREATE,
+                cleaned=cleaned,
+            )
         if existing is not None:
             refuse(
                 "people.create_person",
-                _("Esiste già una persona con questo codice fiscale (scheda n. %(id)d): aprila e aggiornala "
-                  "invece di crearne una nuova.") % {"id": existing.pk},
-                actor=actor, territory=territory, code="duplicate_code", field="codice_fiscale",
+                _(
+                    "Esiste già una persona con questo codice fiscale (scheda n. %(id)d): aprila e aggiornala "
+                    "invece di crearne una nuova."
+                )
+                % {"id": existing.pk},
+                actor=actor,
+                territory=territory,
+                code="duplicate_code",
+                field="codice_fiscale",
             )
     with transaction.atomic():
         person = _create(actor=actor, cleaned=cleaned, territory=territory, source=source)
@@ -139,7 +171,9 @@ def _create(*, actor: Any, cleaned: CleanedPerson, territory: Territory, source:
     _set_contacts(person, Phone, cleaned.phones)
     _set_tags(person, cleaned.tags)
     add_timeline_entry(
-        person, kind="created", actor=actor,
+        person,
+        kind="created",
+        actor=actor,
         summary=_("Scheda creata (%(source)s)") % {"source": Source(source).label},
     )
     record("people.create_person", actor=actor, obj=person, territory=territory, data={"source": source})
@@ -175,14 +209,26 @@ def update_person(
     if canonical and canonical != person.codice_fiscale_canonical:
         other = Person.objects.active().filter(codice_fiscale_canonical=canonical).exclude(pk=person.pk).first()
         if other is not None and outside_scope(actor, other):
-            ask_other_territory(action="people.update_person", actor=actor, person=other,
-                                from_territory=person.territory, kind=ScopeRequestKind.UPDATE, cleaned=cleaned)
+            ask_other_territory(
+                action="people.update_person",
+                actor=actor,
+                person=other,
+                from_territory=person.territory,
+                kind=ScopeRequestKind.UPDATE,
+                cleaned=cleaned,
+            )
         if other is not None:
             refuse(
                 "people.update_person",
-                _("Il codice fiscale è già della scheda n. %(id)d: se è la stessa persona, uniscile dalla "
-                  "revisione dei duplicati.") % {"id": other.pk},
-                actor=actor, territory=person.territory, code="duplicate_code", field="codice_fiscale",
+                _(
+                    "Il codice fiscale è già della scheda n. %(id)d: se è la stessa persona, uniscile dalla "
+                    "revisione dei duplicati."
+                )
+                % {"id": other.pk},
+                actor=actor,
+                territory=person.territory,
+                code="duplicate_code",
+                field="codice_fiscale",
             )
     new_territory = person.territory
     if circolo is not None and circolo.pk != person.territory_id:
@@ -193,8 +239,13 @@ def update_person(
     if voting_circolo is not False and voting_circolo is not None:
         assert isinstance(voting_circolo, Territory)
         if voting_circolo.level != Level.CIRCOLO:
-            refuse("people.update_person", _("Il circolo di voto deve essere un circolo."), actor=actor,
-                   territory=person.territory, field="voting_circolo")
+            refuse(
+                "people.update_person",
+                _("Il circolo di voto deve essere un circolo."),
+                actor=actor,
+                territory=person.territory,
+                field="voting_circolo",
+            )
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
         for name, value in cleaned.values.items():
@@ -221,11 +272,19 @@ def update_person(
             changes["voting_circolo"] = [None, voting_circolo.pk if voting_circolo else None]  # type: ignore[union-attr]
         if changes:
             add_timeline_entry(
-                person, kind="updated", actor=actor, data={"changes": changes},
+                person,
+                kind="updated",
+                actor=actor,
+                data={"changes": changes},
                 summary=deferred(gettext_noop("Scheda modificata: %(fields)s"), fields=", ".join(sorted(changes))),
             )
-            record("people.update_person", actor=actor, obj=person, territory=person.territory,
-                   data={"fields": sorted(changes)})
+            record(
+                "people.update_person",
+                actor=actor,
+                obj=person,
+                territory=person.territory,
+                data={"fields": sorted(changes)},
+            )
             if {"first_name", "last_name", "birth_date", "codice_fiscale", "emails", "phones"} & set(changes):
                 check_duplicates(person)
     return person
@@ -240,16 +299,27 @@ def set_tags(*, actor: Any, person: Person, names: Iterable[str]) -> Person:
         tags = [Tag.objects.get_or_create(name=n)[0] for n in names]
         person.tags.set(tags)
         if old != names:
-            add_timeline_entry(person, kind="tags", actor=actor, data={"before": old, "after": names},
-                               summary=deferred(gettext_noop("Etichette: %(tags)s"), tags=", ".join(names) or "—"))
-            record("people.set_tags", actor=actor, obj=person, territory=person.territory,
-                   data={"before": old, "after": names})
+            add_timeline_entry(
+                person,
+                kind="tags",
+                actor=actor,
+                data={"before": old, "after": names},
+                summary=deferred(gettext_noop("Etichette: %(tags)s"), tags=", ".join(names) or "—"),
+            )
+            record(
+                "people.set_tags",
+                actor=actor,
+                obj=person,
+                territory=person.territory,
+                data={"before": old, "after": names},
+            )
     return person
 
 
 ERASED_ROW_MESSAGE = _lazy(
     "Persona che ha chiesto la cancellazione dei suoi dati: non viene registrata di nuovo. Decidi tu, "
-    "solo con un suo nuovo consenso esplicito (scritto), se inserirla a mano.")
+    "solo con un suo nuovo consenso esplicito (scritto), se inserirla a mano."
+)
 
 
 def find_or_create_person(
@@ -288,17 +358,25 @@ def find_or_create_person(
     assigned = assign_territory(residence_comune=cleaned.values.get("residence_comune"), circolo=circolo)
     _refuse_invalid("people.find_or_create_person", cleaned, actor=actor, territory=assigned)
     probe = dedupe.Probe(
-        first_name=cleaned.values.get("first_name", ""), last_name=cleaned.values.get("last_name", ""),
+        first_name=cleaned.values.get("first_name", ""),
+        last_name=cleaned.values.get("last_name", ""),
         birth_date=cleaned.values.get("birth_date"),
         codice_fiscale_canonical=cleaned.values.get("codice_fiscale_canonical", ""),
-        emails=cleaned.emails, phones=cleaned.phones,
+        emails=cleaned.emails,
+        phones=cleaned.phones,
         comune_ids={c.pk for c in (cleaned.values.get("birth_comune"), cleaned.values.get("residence_comune")) if c},
     )
     with refusing("people.create_person", actor, assigned), transaction.atomic():  # _require_scope may refuse
         strong = [m for m in dedupe.find_matches(probe) if m.strong]
-        if not strong and _is_user(actor) and erased_match(
-                emails=cleaned.emails, phones=cleaned.phones,
-                codice_fiscale=cleaned.values.get("codice_fiscale_canonical", "")):
+        if (
+            not strong
+            and _is_user(actor)
+            and erased_match(
+                emails=cleaned.emails,
+                phones=cleaned.phones,
+                codice_fiscale=cleaned.values.get("codice_fiscale_canonical", ""),
+            )
+        ):
             # Issue 12, rule G5: an official (desk) typing the data of an erased person is stopped;
             # the public forms (actor None) create a fresh person from the visitor's own new,
             # explicit act (docs/dev/erasure.md), with nothing linking it to the erased record.
@@ -316,8 +394,13 @@ def find_or_create_person(
                     person.codice_fiscale = cleaned.values["codice_fiscale"]
                     person.codice_fiscale_canonical = cleaned.values["codice_fiscale_canonical"]
                     person.save(update_fields=["codice_fiscale", "codice_fiscale_canonical", "updated_at"])
-            record("people.find_or_create_person", actor=actor, obj=person, territory=person.territory,
-                   data={"matched": strong[0].reasons, "source": source, "written": written, "proved": proved})
+            record(
+                "people.find_or_create_person",
+                actor=actor,
+                obj=person,
+                territory=person.territory,
+                data={"matched": strong[0].reasons, "source": source, "written": written, "proved": proved},
+            )
             person.was_created = False
             return person
         _require_scope("people.create_person", actor, assigned)

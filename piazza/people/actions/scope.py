@@ -25,8 +25,9 @@ from piazza.territory.scoping import has_role_at
 from ._records import _is_user, _jsonable, _probe, _require_scope
 
 
-def outside_scope(actor: Any, person: Person, roles: Iterable[str] = WRITE_ROLES,
-                  home: Territory | None = None) -> bool:
+def outside_scope(
+    actor: Any, person: Person, roles: Iterable[str] = WRITE_ROLES, home: Territory | None = None
+) -> bool:
     """Is `person` outside the territory where this official may act? Never for system flows.
 
     `home` (a circolo where the official works): a person filed at that circolo's federation
@@ -34,20 +35,32 @@ def outside_scope(actor: Any, person: Person, roles: Iterable[str] = WRITE_ROLES
     if not _is_user(actor) or has_role_at(actor, person.territory, roles):
         return False
     territory = person.territory
-    return not (home is not None and territory.level == Level.FEDERATION and home.path.startswith(territory.path)
-                and has_role_at(actor, home, roles))
+    return not (
+        home is not None
+        and territory.level == Level.FEDERATION
+        and home.path.startswith(territory.path)
+        and has_role_at(actor, home, roles)
+    )
 
 
 def other_territory_message() -> str:
-    return _("Questo codice fiscale è di una persona registrata in un altro territorio: da qui non puoi vederla né "
-             "modificarla, e non abbiamo registrato nulla. Abbiamo inoltrato quello che hai scritto ai responsabili "
-             "del suo territorio, che esamineranno la richiesta e, se serve, contatteranno la persona (per esempio "
-             "per un trasferimento) o te.")
+    return _(
+        "Questo codice fiscale è di una persona registrata in un altro territorio: da qui non puoi vederla né "
+        "modificarla, e non abbiamo registrato nulla. Abbiamo inoltrato quello che hai scritto ai responsabili "
+        "del suo territorio, che esamineranno la richiesta e, se serve, contatteranno la persona (per esempio "
+        "per un trasferimento) o te."
+    )
 
 
 def guard_other_territory(
-    *, action: str, actor: Any, cleaned: CleanedPerson, territory: Territory, kind: str,
-    roles: Iterable[str] = WRITE_ROLES, extra: dict[str, Any] | None = None,
+    *,
+    action: str,
+    actor: Any,
+    cleaned: CleanedPerson,
+    territory: Territory,
+    kind: str,
+    roles: Iterable[str] = WRITE_ROLES,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """An official's flow that would find a person for sure (same codice fiscale, or contacts and
     name): if that person is outside the official's scope, nothing of theirs is read or written;
@@ -60,43 +73,75 @@ def guard_other_territory(
         return
     other = Person.objects.select_related("territory").filter(pk=matched[0].person_id).first()
     if other is not None and outside_scope(actor, other, roles, home=territory):
-        ask_other_territory(action=action, actor=actor, person=other, from_territory=territory, kind=kind,
-                            cleaned=cleaned, extra=extra)
+        ask_other_territory(
+            action=action, actor=actor, person=other, from_territory=territory, kind=kind, cleaned=cleaned, extra=extra
+        )
 
 
 def request_other_territory(
-    *, actor: Any, person: Person, from_territory: Territory, kind: str, data: dict[str, Any],
+    *,
+    actor: Any,
+    person: Person,
+    from_territory: Territory,
+    kind: str,
+    data: dict[str, Any],
 ) -> ScopeRequest:
     """Issue 10, rule G1: what an official typed about a person of another territory becomes a
     request to that territory (seen in its "Richieste da altri territori" list), never an edit.
     One open request per person, requesting territory and kind: a repeat refreshes its data."""
     values = {k: _jsonable(v) for k, v in data.items() if k not in {"codice_fiscale_canonical"}}
     with transaction.atomic():
-        request = ScopeRequest.objects.filter(person=person, from_territory=from_territory, kind=kind,
-                                              status=ScopeRequestStatus.OPEN).select_for_update().first()
+        request = (
+            ScopeRequest.objects.filter(
+                person=person, from_territory=from_territory, kind=kind, status=ScopeRequestStatus.OPEN
+            )
+            .select_for_update()
+            .first()
+        )
         if request is None:
             request = ScopeRequest.objects.create(
-                person=person, territory=person.territory, from_territory=from_territory, kind=kind, data=values,
-                requested_by=actor if _is_user(actor) else None)
+                person=person,
+                territory=person.territory,
+                from_territory=from_territory,
+                kind=kind,
+                data=values,
+                requested_by=actor if _is_user(actor) else None,
+            )
         else:
             request.data = values
             request.requested_at = timezone.now()
             request.save(update_fields=["data", "requested_at"])
-        record("people.request_other_territory", actor=actor, obj=request, territory=person.territory,
-               data={"kind": kind, "from": from_territory.pk})
+        record(
+            "people.request_other_territory",
+            actor=actor,
+            obj=request,
+            territory=person.territory,
+            data={"kind": kind, "from": from_territory.pk},
+        )
     return request
 
 
 def ask_other_territory(
-    *, action: str, actor: Any, person: Person, from_territory: Territory, kind: str, cleaned: CleanedPerson,
+    *,
+    action: str,
+    actor: Any,
+    person: Person,
+    from_territory: Territory,
+    kind: str,
+    cleaned: CleanedPerson,
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Send the request, then refuse the official's action with words saying what happens next."""
-    data = {**cleaned.values, "emails": ", ".join(cleaned.emails), "phones": ", ".join(cleaned.phones),
-            **(extra or {})}
+    data = {**cleaned.values, "emails": ", ".join(cleaned.emails), "phones": ", ".join(cleaned.phones), **(extra or {})}
     request_other_territory(actor=actor, person=person, from_territory=from_territory, kind=kind, data=data)
-    refuse(action, other_territory_message(), actor=actor, territory=from_territory, code="other_territory",
-           field="codice_fiscale")
+    refuse(
+        action,
+        other_territory_message(),
+        actor=actor,
+        territory=from_territory,
+        code="other_territory",
+        field="codice_fiscale",
+    )
 
 
 def close_request(*, actor: Any, request: ScopeRequest, done: bool, note: str) -> ScopeRequest:
@@ -104,8 +149,13 @@ def close_request(*, actor: Any, request: ScopeRequest, done: bool, note: str) -
     action = "people.close_request"
     _require_scope(action, actor, request.territory)
     if not note.strip():
-        refuse(action, _("Scrivi in una riga che cosa è stato fatto o perché la richiesta è respinta."),
-               actor=actor, territory=request.territory, field="note")
+        refuse(
+            action,
+            _("Scrivi in una riga che cosa è stato fatto o perché la richiesta è respinta."),
+            actor=actor,
+            territory=request.territory,
+            field="note",
+        )
     with transaction.atomic():
         locked = ScopeRequest.objects.select_for_update().get(pk=request.pk)
         if locked.status != ScopeRequestStatus.OPEN:
@@ -115,8 +165,13 @@ def close_request(*, actor: Any, request: ScopeRequest, done: bool, note: str) -
         locked.decided_by = actor if _is_user(actor) else None
         locked.decision_note = note.strip()
         locked.save(update_fields=["status", "decided_at", "decided_by", "decision_note"])
-        record(action, actor=actor, obj=locked, territory=locked.territory,
-               data={"status": locked.status, "kind": locked.kind})
+        record(
+            action,
+            actor=actor,
+            obj=locked,
+            territory=locked.territory,
+            data={"status": locked.status, "kind": locked.kind},
+        )
     return locked
 
 
@@ -126,9 +181,7 @@ def assign_territory(*, residence_comune: Comune | None, circolo: Territory | No
     if circolo is not None:
         return circolo
     if residence_comune is not None:
-        circoli = list(
-            residence_comune.circoli.filter(closed_at__isnull=True, kind=Kind.TERRITORIAL)[:2]
-        )
+        circoli = list(residence_comune.circoli.filter(closed_at__isnull=True, kind=Kind.TERRITORIAL)[:2])
         if len(circoli) == 1:
             return circoli[0]
         if residence_comune.federation_id:

@@ -18,7 +18,12 @@ from ._records import _is_user, _require_scope
 
 
 def save_segment(
-    *, actor: Any, name: str, territory: Territory, definition: dict[str, Any], segment: Segment | None = None,
+    *,
+    actor: Any,
+    name: str,
+    territory: Territory,
+    definition: dict[str, Any],
+    segment: Segment | None = None,
 ) -> Segment:
     """A saved filter definition; evaluated later always within the viewer's scope."""
     from piazza.people.queries import clean_definition
@@ -33,14 +38,24 @@ def save_segment(
         segment.territory = territory
         segment.definition = clean_definition(definition)
         segment.save()
-        record("people.save_segment", actor=actor, obj=segment, territory=territory,
-               data={"definition": segment.definition})
+        record(
+            "people.save_segment",
+            actor=actor,
+            obj=segment,
+            territory=territory,
+            data={"definition": segment.definition},
+        )
     return segment
 
 
 def delete_segment(*, actor: Any, segment: Segment) -> None:
     _require_scope("people.delete_segment", actor, segment.territory)
     with transaction.atomic():
-        record("people.delete_segment", actor=actor, obj=segment, territory=segment.territory,
-               data={"name": segment.name, "definition": segment.definition})
+        record(
+            "people.delete_segment",
+            actor=actor,
+            obj=segment,
+            territory=segment.territory,
+            data={"name": segment.name, "definition": segment.definition},
+        )
         segment.delete()

@@ -31,8 +31,9 @@ def test_create_normalises_and_assigns_territory(tree, circolo_secretary, mario_
 def test_without_circolo_goes_to_the_federation_of_residence(tree, national_admin, mario_data):
     person = person_actions.create_person(actor=national_admin, data=mario_data)
     assert person.territory == tree.bologna  # Bologna has two circoli: federation scope
-    modena = person_actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi",
-                                                      "residence_comune": "Modena"})
+    modena = person_actions.create_person(
+        actor=None, data={"first_name": "Anna", "last_name": "Verdi", "residence_comune": "Modena"}
+    )
     assert modena.territory == tree.modena_nord  # the only territorial circolo of Modena
 
 
@@ -61,20 +62,24 @@ def test_code_inconsistent_with_the_record(tree, national_admin, mario_data):
     mario_data["birth_date"] = "12/03/1986"
     with pytest.raises(ValidationError) as info:
         person_actions.create_person(actor=national_admin, data=mario_data)
-    assert "La data di nascita nel codice è 12/03/1985, la scheda dice 12/03/1986." in info.value.message_dict[
-        "codice_fiscale"]
+    assert (
+        "La data di nascita nel codice è 12/03/1985, la scheda dice 12/03/1986."
+        in info.value.message_dict["codice_fiscale"]
+    )
 
 
-def test_same_code_in_omocodia_form_is_refused_on_create_and_found_by_find_or_create(
-    tree, national_admin, mario_data
-):
+def test_same_code_in_omocodia_form_is_refused_on_create_and_found_by_find_or_create(tree, national_admin, mario_data):
     first = person_actions.create_person(actor=national_admin, data=mario_data)
     variant = cflib.decode(MARIO_CF)["omocodes"][5]
     assert variant != MARIO_CF
     with pytest.raises(ValidationError, match="Esiste già"):
         person_actions.create_person(actor=national_admin, data={**mario_data, "codice_fiscale": variant, "emails": []})
     found = person_actions.find_or_create_person(
-        actor=None, first_name="Mario", last_name="Rossi", codice_fiscale=variant, email="nuova@example.org",
+        actor=None,
+        first_name="Mario",
+        last_name="Rossi",
+        codice_fiscale=variant,
+        email="nuova@example.org",
         source="donation",
     )
     assert found.pk == first.pk and not found.was_created
@@ -82,18 +87,21 @@ def test_same_code_in_omocodia_form_is_refused_on_create_and_found_by_find_or_cr
     assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org"}
     assert Person.objects.count() == 1
     # …an official in scope does (the desk), and so does a flow whose person proved the address.
-    person_actions.find_or_create_person(actor=national_admin, first_name="Mario", last_name="Rossi",
-                                  codice_fiscale=variant, email="nuova@example.org")
+    person_actions.find_or_create_person(
+        actor=national_admin, first_name="Mario", last_name="Rossi", codice_fiscale=variant, email="nuova@example.org"
+    )
     assert set(first.emails.values_list("value", flat=True)) == {"mario.rossi@example.org", "nuova@example.org"}
 
 
 def test_find_or_create_by_email_and_similar_name(tree, mario_data):
     first = person_actions.create_person(actor=None, data=mario_data)
-    again = person_actions.find_or_create_person(actor=None, first_name="mario", last_name="rossi",
-                                          email="MARIO.ROSSI@example.org")
+    again = person_actions.find_or_create_person(
+        actor=None, first_name="mario", last_name="rossi", email="MARIO.ROSSI@example.org"
+    )
     assert again.pk == first.pk
-    other = person_actions.find_or_create_person(actor=None, first_name="Giulia", last_name="Rossi",
-                                          email="mario.rossi@example.org")
+    other = person_actions.find_or_create_person(
+        actor=None, first_name="Giulia", last_name="Rossi", email="mario.rossi@example.org"
+    )
     assert other.was_created
     candidate = DuplicateCandidate.objects.get()
     assert {candidate.person_a_id, candidate.person_b_id} == {first.pk, other.pk}
@@ -102,8 +110,10 @@ def test_find_or_create_by_email_and_similar_name(tree, mario_data):
 
 def test_fuzzy_duplicate_goes_to_review_queue(tree, mario_data):
     first = person_actions.create_person(actor=None, data=mario_data)
-    typo = person_actions.create_person(actor=None, data={
-        "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "Bologna"})
+    typo = person_actions.create_person(
+        actor=None,
+        data={"first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "Bologna"},
+    )
     candidate = DuplicateCandidate.objects.get()
     assert (candidate.person_a_id, candidate.person_b_id) == (first.pk, typo.pk)
     assert any("stessa data di nascita" in r for r in candidate.reasons)
@@ -112,18 +122,30 @@ def test_fuzzy_duplicate_goes_to_review_queue(tree, mario_data):
 
 def test_merge_keeps_everything_and_redirects(tree, national_admin, mario_data):
     survivor = person_actions.create_person(actor=national_admin, data=mario_data)
-    old = person_actions.create_person(actor=national_admin, data={
-        "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "Bologna",
-        "emails": ["mario.rossi@example.org", "mr@example.org"], "phones": ["+41 44 668 18 00"],
-        "tags": ["volontario"], "notes": "Conosciuto alla festa"})
-    consent_actions.record_consent(actor=national_admin, person=old, purpose="newsletter", channel="web",
-                           text_version="2024-1", evidence="form 42")
+    old = person_actions.create_person(
+        actor=national_admin,
+        data={
+            "first_name": "Mario",
+            "last_name": "Rosi",
+            "birth_date": "12/03/1985",
+            "residence_comune": "Bologna",
+            "emails": ["mario.rossi@example.org", "mr@example.org"],
+            "phones": ["+41 44 668 18 00"],
+            "tags": ["volontario"],
+            "notes": "Conosciuto alla festa",
+        },
+    )
+    consent_actions.record_consent(
+        actor=national_admin, person=old, purpose="newsletter", channel="web", text_version="2024-1", evidence="form 42"
+    )
     person_actions.add_timeline_entry(old, kind="donation", summary="Donazione 10 €", actor=None)
     merged_into = duplicates_actions.merge_people(actor=national_admin, survivor=survivor, merged=old)
     old.refresh_from_db()
     assert old.merged_into_id == survivor.pk
     assert set(Email.objects.filter(person=survivor).values_list("value", flat=True)) == {
-        "mario.rossi@example.org", "mr@example.org"}
+        "mario.rossi@example.org",
+        "mr@example.org",
+    }
     assert Email.objects.filter(person=survivor, primary=True).count() == 1
     assert Phone.objects.filter(person=survivor).count() == 2
     assert Consent.objects.filter(person=survivor, purpose="newsletter").exists()
@@ -144,9 +166,12 @@ def test_merge_keeps_everything_and_redirects(tree, national_admin, mario_data):
 
 def test_update_records_old_and_new_values(tree, national_admin, mario_data):
     person = person_actions.create_person(actor=national_admin, data=mario_data)
-    person_actions.update_person(actor=national_admin, person=person,
-                          data={"residence_street": "Via Rizzoli 2", "phones": ["3471112233"]},
-                          voting_circolo=tree.bologna_centro)
+    person_actions.update_person(
+        actor=national_admin,
+        person=person,
+        data={"residence_street": "Via Rizzoli 2", "phones": ["3471112233"]},
+        voting_circolo=tree.bologna_centro,
+    )
     person.refresh_from_db()
     assert person.voting_circolo == tree.bologna_centro
     entry = person.timeline.get(kind="updated")
@@ -170,12 +195,19 @@ def test_consents_and_contact_permission(tree, national_admin, mario_data):
     person = person_actions.create_person(actor=national_admin, data=mario_data)
     answer = contact_permission(person, "political_communication")
     assert not answer.allowed and "Nessun consenso" in answer.reason
-    consent_actions.record_consent(actor=national_admin, person=person, purpose="political_communication",
-                           channel="paper", text_version="informativa-2024", evidence="modulo firmato")
+    consent_actions.record_consent(
+        actor=national_admin,
+        person=person,
+        purpose="political_communication",
+        channel="paper",
+        text_version="informativa-2024",
+        evidence="modulo firmato",
+    )
     answer = contact_permission(person, "political_communication", "email")
     assert answer.allowed and answer.channels == ["email"]
-    consent_actions.withdraw_consent(actor=national_admin, person=person, purpose="political_communication",
-                             channel="email")
+    consent_actions.withdraw_consent(
+        actor=national_admin, person=person, purpose="political_communication", channel="email"
+    )
     assert not contact_permission(person, "political_communication").allowed
     assert Consent.objects.filter(person=person).count() == 2  # history kept
 
@@ -196,5 +228,6 @@ def test_regular_contacts_need_no_consent_for_political_communication(tree, mari
 def test_consent_needs_a_text_version(tree, national_admin, mario_data):
     person = person_actions.create_person(actor=national_admin, data=mario_data)
     with pytest.raises(ValidationError):
-        consent_actions.record_consent(actor=national_admin, person=person, purpose="profiling", channel="web",
-                               text_version=" ")
+        consent_actions.record_consent(
+            actor=national_admin, person=person, purpose="profiling", channel="web", text_version=" "
+        )

@@ -38,16 +38,18 @@ def test_the_edit_page_is_audited(tree, circolo_secretary, mario_data):
 
 
 def test_a_refused_page_writes_no_view_entry(tree, circolo_secretary):
-    outside = person_actions.create_person(actor=None, data={"first_name": "Anna", "last_name": "Verdi"},
-                                    circolo=tree.modena_nord)
+    outside = person_actions.create_person(
+        actor=None, data={"first_name": "Anna", "last_name": "Verdi"}, circolo=tree.modena_nord
+    )
     assert verified_client(circolo_secretary).get(reverse("people:edit", args=[outside.pk])).status_code == 404
     assert _views("people.view_person_form") == []
 
 
 def test_the_duplicates_queue_and_review_are_audited(tree, circolo_secretary, mario_data):
     a = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    b = person_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Rossi"},
-                              circolo=tree.bologna_centro)
+    b = person_actions.create_person(
+        actor=None, data={"first_name": "Mario", "last_name": "Rossi"}, circolo=tree.bologna_centro
+    )
     candidate = DuplicateCandidate.objects.create(person_a=a, person_b=b, score=80, reasons=["nome"])
     client = verified_client(circolo_secretary)
     assert client.get(reverse("people:duplicates")).status_code == 200
@@ -58,8 +60,9 @@ def test_the_duplicates_queue_and_review_are_audited(tree, circolo_secretary, ma
     assert entry.object_id == str(candidate.pk) and entry.data["people"] == [a.pk, b.pk]
 
 
-def test_the_import_preview_report_and_rejected_rows_are_audited(tree, circolo_secretary,
-                                                                  django_capture_on_commit_callbacks):
+def test_the_import_preview_report_and_rejected_rows_are_audited(
+    tree, circolo_secretary, django_capture_on_commit_callbacks
+):
     batch = imports_actions.start_import(
         actor=circolo_secretary, territory=tree.bologna_centro, file_name="iscritti.csv", content=MESSY.encode()
     )

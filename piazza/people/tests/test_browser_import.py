@@ -19,8 +19,9 @@ from piazza.territory.testing import build_tree, make_official, verified_client
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT = 45_000  # a condition, never a fixed sleep: the shared machine can be slow
 
-GIULIA_CF = make_codice_fiscale(first_name="Giulia", last_name="Ferrari", sex="F",
-                                birth_date=dt.date(1975, 6, 2), belfiore="A944")
+GIULIA_CF = make_codice_fiscale(
+    first_name="Giulia", last_name="Ferrari", sex="F", birth_date=dt.date(1975, 6, 2), belfiore="A944"
+)
 EXCEL_SERIAL = str((dt.date(1975, 6, 2) - dt.date(1899, 12, 30)).days)  # 27547: Excel's day count
 BAD_CF = "RSSMRA85C12A944Y"  # wrong check letter (the right one is X)
 
@@ -39,15 +40,19 @@ def _messy_file() -> bytes:
 
 def _login(page, live_server, user):
     client = verified_client(user)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                               "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
 
 
 def test_messy_spreadsheet_through_the_wizard_to_the_report(page, live_server, tmp_path):
     tree = build_tree()
     marco = make_official("marco", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
-    person_actions.create_person(actor=None, circolo=tree.bologna_centro, data={
-        "first_name": "Carmela", "last_name": "Esposito", "emails": ["carmela.esposito@example.org"]})
+    person_actions.create_person(
+        actor=None,
+        circolo=tree.bologna_centro,
+        data={"first_name": "Carmela", "last_name": "Esposito", "emails": ["carmela.esposito@example.org"]},
+    )
     upload = tmp_path / "iscritti circolo.csv"
     upload.write_bytes(_messy_file())
     _login(page, live_server, marco)

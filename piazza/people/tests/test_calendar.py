@@ -21,8 +21,10 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.clock("2028-03-01 00:30")  # 29 February 2028, 23:30 UTC
 def test_an_age_filter_counts_the_birthday_of_today_in_italy(tree):
     eighteen_today = person_actions.create_person(
-        actor=None, data={"first_name": "Nina", "last_name": "Galli", "birth_date": "01/03/2010"},
-        circolo=tree.bologna_centro)
+        actor=None,
+        data={"first_name": "Nina", "last_name": "Galli", "birth_date": "01/03/2010"},
+        circolo=tree.bologna_centro,
+    )
     assert list(apply_definition(Person.objects.all(), {"age_min": 18})) == [eighteen_today]
     assert not apply_definition(Person.objects.all(), {"age_max": 17}).exists()
 
@@ -31,9 +33,11 @@ def test_an_age_filter_counts_the_birthday_of_today_in_italy(tree):
 def test_this_years_two_digit_dates_and_codes_belong_to_this_century():
     assert parse_date("01/01/27") == dt.date(2027, 1, 1)
     assert clean_person_data({"first_name": "Ada", "last_name": "Neri", "birth_date": "01/01/2027"}).values[
-        "birth_date"] == dt.date(2027, 1, 1)
-    code = make_codice_fiscale(first_name="Ada", last_name="Neri", sex="F", birth_date=dt.date(2027, 1, 1),
-                               belfiore="A944")
+        "birth_date"
+    ] == dt.date(2027, 1, 1)
+    code = make_codice_fiscale(
+        first_name="Ada", last_name="Neri", sex="F", birth_date=dt.date(2027, 1, 1), belfiore="A944"
+    )
     assert validate_codice_fiscale(code).birth_date == dt.date(2027, 1, 1)
 
 

@@ -56,11 +56,13 @@ def test_omocodia_variants_have_the_same_canonical_form():
 
 def test_inconsistency_with_the_record_is_explained():
     result = validate_codice_fiscale(MARIO_CF)
-    problems = consistency_problems(result, first_name="Mario", last_name="Rossi", sex="F",
-                                    birth_date=dt.date(1986, 3, 12), birth_belfiore="F257")
+    problems = consistency_problems(
+        result, first_name="Mario", last_name="Rossi", sex="F", birth_date=dt.date(1986, 3, 12), birth_belfiore="F257"
+    )
     text = " ".join(problems)
     assert "La data di nascita nel codice è 12/03/1985, la scheda dice 12/03/1986." in text
     assert "sesso" in text.lower()
     assert "Bologna" in text
-    assert not consistency_problems(result, first_name="Mario", last_name="Rossi", sex="M",
-                                    birth_date=dt.date(1985, 3, 12), birth_belfiore="A944")
+    assert not consistency_problems(
+        result, first_name="Mario", last_name="Rossi", sex="M", birth_date=dt.date(1985, 3, 12), birth_belfiore="A944"
+    )

@@ -30,9 +30,13 @@ def test_demo_people_have_valid_codes_consistent_with_the_record(tree):
         assert result.is_valid, (person.codice_fiscale, result.errors)
         assert result.canonical == person.codice_fiscale_canonical
         problems = consistency_problems(
-            result, first_name=person.first_name, last_name=person.last_name, sex=person.sex,
+            result,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            sex=person.sex,
             birth_date=person.birth_date,
-            birth_belfiore=person.birth_comune.belfiore if person.birth_comune else "")
+            birth_belfiore=person.birth_comune.belfiore if person.birth_comune else "",
+        )
         inconsistent += bool(problems)
     # Only the deliberate duplicates typed with a slip disagree with their code.
     assert inconsistent <= 10
@@ -54,16 +58,21 @@ def test_deliberate_duplicates_are_found_by_the_full_pass(tree):
 
 def test_scan_duplicates_pairs_each_kind_of_evidence(tree, mario_data):
     mario = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    same_email = person_actions.create_person(actor=None, data={
-        "first_name": "Anna", "last_name": "Neri", "emails": ["mario.rossi@example.org"]})
-    typo = person_actions.create_person(actor=None, data={
-        "first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "037006"})
-    stranger = person_actions.create_person(actor=None, data={"first_name": "Lucia", "last_name": "Bianchi",
-                                                        "birth_date": "12/03/1985"})
+    same_email = person_actions.create_person(
+        actor=None, data={"first_name": "Anna", "last_name": "Neri", "emails": ["mario.rossi@example.org"]}
+    )
+    typo = person_actions.create_person(
+        actor=None,
+        data={"first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985", "residence_comune": "037006"},
+    )
+    stranger = person_actions.create_person(
+        actor=None, data={"first_name": "Lucia", "last_name": "Bianchi", "birth_date": "12/03/1985"}
+    )
     DuplicateCandidate.objects.all().delete()
     assert duplicates_actions.scan_duplicates(actor=None) == 2
     pairs: dict[tuple[int, ...], DuplicateCandidate] = {
-        (c.person_a_id, c.person_b_id): c for c in DuplicateCandidate.objects.all()}
+        (c.person_a_id, c.person_b_id): c for c in DuplicateCandidate.objects.all()
+    }
     email_pair = pairs[tuple(sorted((mario.pk, same_email.pk)))]
     assert email_pair.reasons == ["stessa email"]
     typo_pair = pairs[tuple(sorted((mario.pk, typo.pk)))]
@@ -73,8 +82,9 @@ def test_scan_duplicates_pairs_each_kind_of_evidence(tree, mario_data):
     assert entry.data == {"pairs": 2, "new": 2}
 
 
-def test_rows_with_only_name_and_birth_date_are_not_created_twice(tree, circolo_secretary,
-                                                                  django_capture_on_commit_callbacks):
+def test_rows_with_only_name_and_birth_date_are_not_created_twice(
+    tree, circolo_secretary, django_capture_on_commit_callbacks
+):
     content = "Cognome;Nome;Data di nascita\nFerri;Giulia;04/07/1992\nFerri;Giulia;04/07/1992\nConti;Paolo;\n"
     with django_capture_on_commit_callbacks(execute=True):
         first = _run(circolo_secretary, tree.bologna_centro, content.encode())

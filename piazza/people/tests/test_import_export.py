@@ -113,8 +113,9 @@ def test_xlsx_with_formulas_says_which_cell(tree, circolo_secretary):
     buffer = io.BytesIO()
     wb.save(buffer)
     with pytest.raises(ValidationError) as info:
-        imports_actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="f.xlsx",
-                             content=buffer.getvalue())
+        imports_actions.start_import(
+            actor=circolo_secretary, territory=tree.bologna_centro, file_name="f.xlsx", content=buffer.getvalue()
+        )
     message = info.value.message_dict["file"][0]
     assert "Riga 2, colonna C" in message and "Incolla valori" in message
 
@@ -123,13 +124,15 @@ def test_file_over_the_limit(tree, circolo_secretary, settings):
     settings.PEOPLE_IMPORT_MAX_BYTES = 1024 * 1024
     content = b"Nome;Cognome\n" + b"Mario;Rossi\n" * 100_000
     with pytest.raises(ValidationError, match="oltre il limite di 1 MB"):
-        imports_actions.start_import(actor=circolo_secretary, territory=tree.bologna_centro, file_name="big.csv",
-                             content=content)
+        imports_actions.start_import(
+            actor=circolo_secretary, territory=tree.bologna_centro, file_name="big.csv", content=content
+        )
     assert not ImportBatch.objects.exists()
 
 
-def test_closing_a_batch_drops_staged_rows_keeps_people_and_counts(tree, circolo_secretary,
-                                                                   django_capture_on_commit_callbacks):
+def test_closing_a_batch_drops_staged_rows_keeps_people_and_counts(
+    tree, circolo_secretary, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         batch = _run(circolo_secretary, tree.bologna_centro, MESSY.encode())
     imports_actions.close_import_batch(actor=circolo_secretary, batch=batch)
@@ -149,8 +152,9 @@ def test_export_is_scoped_and_audited(tree, national_admin, mario_data):
     entry = AuditEntry.objects.get(action="people.export_people")
     assert entry.kind == AuditKind.EXPORT and entry.data["purpose"] == "Invito alla festa del circolo"
     assert entry.data["rows"] == 1
-    xlsx = exports_actions.export_people(actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe",
-                                 file_format="xlsx")
+    xlsx = exports_actions.export_people(
+        actor=national_admin, definition={}, purpose="Controllo nazionale anagrafe", file_format="xlsx"
+    )
     assert xlsx.rows == 2 and xlsx.content[:2] == b"PK"
     with pytest.raises(ValidationError):
         exports_actions.export_people(actor=secretary, definition={}, purpose="")
@@ -159,6 +163,7 @@ def test_export_is_scoped_and_audited(tree, national_admin, mario_data):
 def test_rejected_rows_escaped_by_the_export_writer_come_back_as_they_were():
     """The rejected rows file quotes values a spreadsheet would evaluate (issue 10, finding 9);
     corrected and re-imported, the quote goes away: "'+39 333 1234567" is the phone again."""
-    data, problem = row_to_data(["'+39 333 1234567", "'Rossi", "'=1+1"], {"0": "phone", "1": "last_name",
-                                                                          "2": "notes"}, 3)
+    data, problem = row_to_data(
+        ["'+39 333 1234567", "'Rossi", "'=1+1"], {"0": "phone", "1": "last_name", "2": "notes"}, 3
+    )
     assert problem == "" and data == {"phone": "+39 333 1234567", "last_name": "'Rossi", "notes": "=1+1"}

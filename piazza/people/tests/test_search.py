@@ -15,8 +15,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _bulk_people(territory, n, last_name="Rossi"):
-    people = [Person(first_name=f"Nome{i:04d}", last_name=last_name, territory=territory, source=Source.DEMO)
-              for i in range(n)]
+    people = [
+        Person(first_name=f"Nome{i:04d}", last_name=last_name, territory=territory, source=Source.DEMO)
+        for i in range(n)
+    ]
     for p in people:
         p.search_name = search_name(p.first_name, p.last_name)
     Person.objects.bulk_create(people)
@@ -39,8 +41,7 @@ def test_list_page_says_more_than_the_cap(tree, circolo_secretary, monkeypatch):
     assert "oltre 30 persone trovate" in page and "Pagina 1 di" not in page
 
 
-def test_list_page_query_count_does_not_grow_with_the_results(tree, circolo_secretary,
-                                                              django_assert_max_num_queries):
+def test_list_page_query_count_does_not_grow_with_the_results(tree, circolo_secretary, django_assert_max_num_queries):
     client = verified_client(circolo_secretary)
     _bulk_people(tree.bologna_centro, 3)
     client.get(reverse("people:list"), {"q": "rossi"})  # warm-up: session, 2FA device, caches

@@ -15,11 +15,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def people(tree):
-    for first, last, circolo, tags in [("Mario", "Rossi", tree.bologna_centro, ["volontario"]),
-                                       ("Anna", "Neri", tree.bologna_centro, []),
-                                       ("Luca", "Verdi", tree.modena_nord, ["volontario"])]:
-        person_actions.create_person(actor=None, data={"first_name": first, "last_name": last, "tags": tags},
-                              circolo=circolo)
+    for first, last, circolo, tags in [
+        ("Mario", "Rossi", tree.bologna_centro, ["volontario"]),
+        ("Anna", "Neri", tree.bologna_centro, []),
+        ("Luca", "Verdi", tree.modena_nord, ["volontario"]),
+    ]:
+        person_actions.create_person(
+            actor=None, data={"first_name": first, "last_name": last, "tags": tags}, circolo=circolo
+        )
 
 
 def test_create_edit_and_delete_a_segment(tree, circolo_secretary, people):
@@ -29,8 +32,10 @@ def test_create_edit_and_delete_a_segment(tree, circolo_secretary, people):
     # Live count: the volunteers of the circolo (Modena's volunteer is outside the scope).
     preview = client.get(reverse("people:segment_preview"), {"tags": "volontario"}).content.decode()
     assert "<strong>1</strong> persona" in preview
-    response = client.post(reverse("people:segment_create"), {
-        "name": "Volontari", "owner": tree.bologna_centro.pk, "tags": "volontario", "age_min": ""})
+    response = client.post(
+        reverse("people:segment_create"),
+        {"name": "Volontari", "owner": tree.bologna_centro.pk, "tags": "volontario", "age_min": ""},
+    )
     assert response.status_code == 302
     segment = Segment.objects.get()
     assert segment.definition == {"tags": ["volontario"]} and segment.territory == tree.bologna_centro
@@ -50,8 +55,9 @@ def test_bad_filters_are_explained_and_nothing_is_saved(tree, circolo_secretary,
     client = verified_client(circolo_secretary)
     preview = client.get(reverse("people:segment_preview"), {"age_min": "-3"}).content.decode()
     assert "Controlla i filtri" in preview
-    response = client.post(reverse("people:segment_create"), {"name": "", "owner": tree.bologna_centro.pk,
-                                                              "age_min": "200"})
+    response = client.post(
+        reverse("people:segment_create"), {"name": "", "owner": tree.bologna_centro.pk, "age_min": "200"}
+    )
     assert response.status_code == 200 and not Segment.objects.exists()
     body = response.content.decode()
     assert 'name="name"' in body and 'aria-invalid="true"' in body
@@ -64,8 +70,9 @@ def test_segments_of_other_territories_are_404(tree, circolo_secretary, people, 
     assert client.post(reverse("people:segment_delete", args=[other.pk])).status_code == 404
     assert Segment.objects.filter(pk=other.pk).exists()
     # The national segment counted by a circolo official: only the circolo's people.
-    national = segments_actions.save_segment(actor=None, name="Volontari ovunque", territory=tree.national,
-                                    definition={"tags": ["volontario"]})
+    national = segments_actions.save_segment(
+        actor=None, name="Volontari ovunque", territory=tree.national, definition={"tags": ["volontario"]}
+    )
     assert client.get(reverse("people:segment_count", args=[national.pk])).status_code == 404
     admin = verified_client(national_admin)
     assert admin.get(reverse("people:segment_count", args=[national.pk])).content == b"2"

@@ -29,8 +29,9 @@ def test_a_timeline_entry_reads_in_english_for_an_english_reader(tree, monkeypat
     entry = TimelineEntry.objects.get(person=person, kind="tags")
     assert entry.summary == "Etichette: volontari"  # the words of the time, for search and exports
     english = {MSGID: "Tags: %(tags)s"}
-    monkeypatch.setattr("piazza.core.i18n.gettext", lambda m: english.get(m, m) if translation.get_language() == "en"
-                        else m)
+    monkeypatch.setattr(
+        "piazza.core.i18n.gettext", lambda m: english.get(m, m) if translation.get_language() == "en" else m
+    )
     with translation.override("en"):
         assert entry.display_summary == "Tags: volontari"
     with translation.override("it"):

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two_people(tree, mario_data):
     inside = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
-    outside = person_actions.create_person(actor=None, data={"first_name": "Mario", "last_name": "Verdi"},
-                                    circolo=tree.modena_nord)
+    outside = person_actions.create_person(
+        actor=None, data={"first_name": "Mario", "last_name": "Verdi"}, circolo=tree.modena_nord
+    )
     return inside, outside
 
 
@@ -36,8 +37,9 @@ def test_scope_everywhere(tree, circolo_secretary, two_people):
     client.post(reverse("people:segment_save") + "?q=mario", {"name": "Tutti i Mario"})
     segment = Segment.objects.get()
     assert client.get(reverse("people:segment_count", args=[segment.pk])).content == b"1"
-    response = client.post(reverse("people:export") + "?q=mario",
-                           {"purpose": "Telefonate per la festa", "file_format": "csv"})
+    response = client.post(
+        reverse("people:export") + "?q=mario", {"purpose": "Telefonate per la festa", "file_format": "csv"}
+    )
     body = response.content.decode("utf-8-sig")
     assert "Rossi" in body and "Verdi" not in body
 
@@ -50,8 +52,10 @@ def test_unverified_or_unrelated_users_see_nothing(client, tree, circolo_secreta
 
 def test_create_form_shows_field_errors(tree, circolo_secretary):
     client = verified_client(circolo_secretary)
-    response = client.post(reverse("people:create"), {
-        "first_name": "Mario", "last_name": "Rossi", "emails": "non-una-mail", "circolo": tree.bologna_centro.pk})
+    response = client.post(
+        reverse("people:create"),
+        {"first_name": "Mario", "last_name": "Rossi", "emails": "non-una-mail", "circolo": tree.bologna_centro.pk},
+    )
     assert response.status_code == 200
     assert "non è valido" in response.content.decode()
 
@@ -66,8 +70,12 @@ def test_import_wizard(tree, circolo_secretary, django_capture_on_commit_callbac
     map_url = response["Location"]
     page = client.get(map_url).content.decode()
     assert "Colonna «Cognome»" in page
-    form = {f"col_{i}": v for i, v in enumerate(
-        ["last_name", "first_name", "codice_fiscale", "birth_date", "residence_comune", "emails", "phones"])}
+    form = {
+        f"col_{i}": v
+        for i, v in enumerate(
+            ["last_name", "first_name", "codice_fiscale", "birth_date", "residence_comune", "emails", "phones"]
+        )
+    }
     response = client.post(map_url, {**form, "save_as": "Foglio del circolo"})
     target_url = response["Location"]
     assert "Solo persone" in client.get(target_url).content.decode()
@@ -102,13 +110,25 @@ def test_edit_form_sets_domicile_tags_voting_circolo_and_citizenship(tree, circo
     url = reverse("people:edit", args=[inside.pk])
     page = client.get(url).content.decode()
     assert "festa, volontario" in page and "Circolo di voto" in page and "Comune di domicilio" in page
-    response = client.post(url, {
-        "first_name": "Mario", "last_name": "Rossi", "sex": "M", "birth_date": "12/03/1985",
-        "birth_comune": "Bologna", "codice_fiscale": inside.codice_fiscale, "residence_comune": "037006",
-        "domicile_street": "Via Saragozza 10", "domicile_cap": "40123", "domicile_comune": "Bologna",
-        "citizenship": "eu", "tags": "volontario, banchetti", "circolo": tree.bologna_centro.pk,
-        "voting_circolo": tree.bologna_centro.pk,
-    })
+    response = client.post(
+        url,
+        {
+            "first_name": "Mario",
+            "last_name": "Rossi",
+            "sex": "M",
+            "birth_date": "12/03/1985",
+            "birth_comune": "Bologna",
+            "codice_fiscale": inside.codice_fiscale,
+            "residence_comune": "037006",
+            "domicile_street": "Via Saragozza 10",
+            "domicile_cap": "40123",
+            "domicile_comune": "Bologna",
+            "citizenship": "eu",
+            "tags": "volontario, banchetti",
+            "circolo": tree.bologna_centro.pk,
+            "voting_circolo": tree.bologna_centro.pk,
+        },
+    )
     assert response.status_code == 302, response.content.decode()
     inside.refresh_from_db()
     assert inside.domicile_street == "Via Saragozza 10" and inside.domicile_comune.name == "Bologna"
@@ -120,14 +140,17 @@ def test_edit_form_sets_domicile_tags_voting_circolo_and_citizenship(tree, circo
 
 def test_edit_form_refuses_an_unknown_domicile_comune(tree, circolo_secretary, two_people):
     inside, _outside = two_people
-    response = verified_client(circolo_secretary).post(reverse("people:edit", args=[inside.pk]), {
-        "first_name": "Mario", "last_name": "Rossi", "citizenship": "italian", "domicile_comune": "Atlantide"})
+    response = verified_client(circolo_secretary).post(
+        reverse("people:edit", args=[inside.pk]),
+        {"first_name": "Mario", "last_name": "Rossi", "citizenship": "italian", "domicile_comune": "Atlantide"},
+    )
     assert response.status_code == 200
     assert "Atlantide" in response.content.decode()
     # A voting circolo outside the official's subtree is not offered, hence refused.
-    response = verified_client(circolo_secretary).post(reverse("people:edit", args=[inside.pk]), {
-        "first_name": "Mario", "last_name": "Rossi", "citizenship": "italian",
-        "voting_circolo": tree.modena_nord.pk})
+    response = verified_client(circolo_secretary).post(
+        reverse("people:edit", args=[inside.pk]),
+        {"first_name": "Mario", "last_name": "Rossi", "citizenship": "italian", "voting_circolo": tree.modena_nord.pk},
+    )
     assert response.status_code == 200 and 'name="voting_circolo" aria-invalid="true"' in response.content.decode()
     inside.refresh_from_db()
     assert inside.domicile_comune is None
@@ -146,16 +169,21 @@ def test_export_lets_an_official_with_several_nodes_choose_one(tree, mario_data)
     client = verified_client(official)
     page = client.get(reverse("people:export")).content.decode()
     assert "Esporta per l&#x27;ambito" in page and "Circolo PD Bologna Navile" in page
-    response = client.post(reverse("people:export"), {
-        "scope": tree.bologna_navile.pk, "purpose": "Inviti alla festa di Navile", "file_format": "csv"})
+    response = client.post(
+        reverse("people:export"),
+        {"scope": tree.bologna_navile.pk, "purpose": "Inviti alla festa di Navile", "file_format": "csv"},
+    )
     body = response.content.decode("utf-8-sig")
     assert "Neri" in body and "Rossi" not in body
     entry = AuditEntry.objects.get(action="people.export_people", kind=AuditKind.EXPORT)
     assert entry.territory_id == tree.bologna_navile.pk and entry.data["rows"] == 1
     # A node outside the official's scope is not offered, and the action refuses it too.
-    response = client.post(reverse("people:export"), {
-        "scope": tree.modena_nord.pk, "purpose": "Inviti alla festa di Modena", "file_format": "csv"})
+    response = client.post(
+        reverse("people:export"),
+        {"scope": tree.modena_nord.pk, "purpose": "Inviti alla festa di Modena", "file_format": "csv"},
+    )
     assert response.status_code == 200 and 'name="scope" aria-invalid="true"' in response.content.decode()
     with pytest.raises(ValidationError):
-        exports_actions.export_people(actor=official, definition={}, purpose="Inviti alla festa di Modena",
-                              scope=tree.modena_nord)
+        exports_actions.export_people(
+            actor=official, definition={}, purpose="Inviti alla festa di Modena", scope=tree.modena_nord
+        )

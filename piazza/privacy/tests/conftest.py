@@ -39,20 +39,30 @@ def subject(tree: Any) -> Person:
     campaign = build_live_campaign(tree, owner, approver)
     donation = give(campaign, 2500)
     FeeSchedule.objects.create(
-        year=YEAR, base_fee_cents=1500, national_surcharge_cents=500, regional_deadline=dt.date(YEAR, 1, 10),
+        year=YEAR,
+        base_fee_cents=1500,
+        national_surcharge_cents=500,
+        regional_deadline=dt.date(YEAR, 1, 10),
         opens_at=timezone.make_aware(dt.datetime(YEAR - 1, 11, 1)),
-        closes_at=timezone.make_aware(dt.datetime(YEAR, 12, 31, 23, 59, 59)))
+        closes_at=timezone.make_aware(dt.datetime(YEAR, 12, 31, 23, 59, 59)),
+    )
     data = join_data(first="Giulia", last="Rossi", birth_date=dt.date(1980, 1, 1), sex="F", email=DONOR_EMAIL)
     assert data.codice_fiscale == VALID_CF
-    membership = apply_for_membership(actor=None, data=data, circolo=tree.bologna_centro, channel=Channel.ONLINE,
-                                      year=YEAR, now=timezone.now())
+    membership = apply_for_membership(
+        actor=None, data=data, circolo=tree.bologna_centro, channel=Channel.ONLINE, year=YEAR, now=timezone.now()
+    )
     mark_paid(actor=None, membership=membership, method=PaymentMethod.CARD, reference="test", paid_at=timezone.now())
     person = membership.person
     assert person.territory == tree.bologna
     donation.refresh_from_db()
     assert donation.person_id == person.pk, "the gift and the membership are the same person's"
-    record_consent(actor=None, person=person, purpose=Purpose.NEWSLETTER, channel=ConsentChannel.WEB,
-                   text_version="informativa-2026-01")
+    record_consent(
+        actor=None,
+        person=person,
+        purpose=Purpose.NEWSLETTER,
+        channel=ConsentChannel.WEB,
+        text_version="informativa-2026-01",
+    )
     withdraw_consent(actor=None, person=person, purpose=Purpose.NEWSLETTER, channel=ConsentChannel.WEB)
     return person
 

@@ -23,14 +23,19 @@ pytestmark = pytest.mark.django_db
 
 
 def _paper(client: Any, person: Any, **data: Any) -> Any:
-    values = {"kind": RequestKind.EXPORT, "received_on": "2026-06-01", "email": DONOR_EMAIL,
-              "notes": "lettera raccomandata n. 12"}
+    values = {
+        "kind": RequestKind.EXPORT,
+        "received_on": "2026-06-01",
+        "email": DONOR_EMAIL,
+        "notes": "lettera raccomandata n. 12",
+    }
     values.update(data)
     return client.post(reverse("privacy:paper_request", args=[person.pk]), values)
 
 
 def test_an_official_records_a_paper_request_and_the_export_goes_to_the_persons_address(
-        subject, bologna_official, mailoutbox, django_capture_on_commit_callbacks):
+    subject, bologna_official, mailoutbox, django_capture_on_commit_callbacks
+):
     client = verified_client(bologna_official)
     page = client.get(reverse("privacy:paper_request", args=[subject.pk]))
     assert page.status_code == 200 and DONOR_EMAIL in page.content.decode()
@@ -40,13 +45,19 @@ def test_an_official_records_a_paper_request_and_the_export_goes_to_the_persons_
     assert "1 luglio 2026" in response.content.decode().lower(), response.content.decode()[-1500:]  # 1 June + 1 month
     request = DataRequest.objects.get()
     assert (request.channel, request.recorded_by, request.received_on, request.due_on) == (
-        RequestChannel.PAPER, bologna_official, dt.date(2026, 6, 1), dt.date(2026, 7, 1))
+        RequestChannel.PAPER,
+        bologna_official,
+        dt.date(2026, 6, 1),
+        dt.date(2026, 7, 1),
+    )
     assert DataExport.objects.get(request=request).state == ExportState.READY
     assert mailoutbox[-1].to == [DONOR_EMAIL]
-    assert AuditEntry.objects.filter(action="privacy.record_paper_request", actor=bologna_official,
-                                     object_id=str(request.pk)).exists()
-    assert AuditEntry.objects.filter(action="privacy.paper_request", kind=AuditKind.VIEW,
-                                     actor=bologna_official).exists()
+    assert AuditEntry.objects.filter(
+        action="privacy.record_paper_request", actor=bologna_official, object_id=str(request.pk)
+    ).exists()
+    assert AuditEntry.objects.filter(
+        action="privacy.paper_request", kind=AuditKind.VIEW, actor=bologna_official
+    ).exists()
 
 
 def test_an_official_of_another_territory_cannot_open_or_record_it(subject, modena_official):
@@ -56,14 +67,18 @@ def test_an_official_of_another_territory_cannot_open_or_record_it(subject, mode
     assert not DataRequest.objects.exists()
 
 
-@pytest.mark.parametrize(("data", "field", "message"), [
-    ({"email": ""}, "email", "Scegli uno degli indirizzi email della persona"),
-    ({"received_on": "2026-06-11"}, "received_on", "non può essere nel futuro"),
-    ({"received_on": "31/02/2026"}, "received_on", "Data non valida"),
-    ({"kind": "ritocco"}, "kind", "Scegli"),
-])
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"email": ""}, "email", "Scegli uno degli indirizzi email della persona"),
+        ({"received_on": "2026-06-11"}, "received_on", "non può essere nel futuro"),
+        ({"received_on": "31/02/2026"}, "received_on", "Data non valida"),
+        ({"kind": "ritocco"}, "kind", "Scegli"),
+    ],
+)
 def test_bad_paper_requests_are_refused_with_a_reason_and_nothing_is_written(
-        subject, bologna_official, mailoutbox, data, field, message):
+    subject, bologna_official, mailoutbox, data, field, message
+):
     response = _paper(verified_client(bologna_official), subject, **data)
     assert response.status_code == 400 and message in response.content.decode()
     assert not DataRequest.objects.exists() and not DataExport.objects.exists() and mailoutbox == []
@@ -89,11 +104,12 @@ def test_only_the_privacy_officer_and_the_national_administrator_see_the_board(t
 
 
 def test_the_board_lists_pending_requests_with_deadlines_and_highlights_the_overdue(
-        tree, subject, bologna_official, privacy_officer):
-    _paper(verified_client(bologna_official), subject, kind=RequestKind.OBJECTION, email="",
-           received_on="2026-04-20")
-    _paper(verified_client(bologna_official), subject, kind=RequestKind.RECTIFICATION, email="",
-           received_on="2026-06-09")
+    tree, subject, bologna_official, privacy_officer
+):
+    _paper(verified_client(bologna_official), subject, kind=RequestKind.OBJECTION, email="", received_on="2026-04-20")
+    _paper(
+        verified_client(bologna_official), subject, kind=RequestKind.RECTIFICATION, email="", received_on="2026-06-09"
+    )
     late, fresh = DataRequest.objects.order_by("received_on")
     assert late.due_on == dt.date(2026, 5, 20) and late.overdue and not fresh.overdue
     response = verified_client(privacy_officer).get(reverse("privacy:board"))
@@ -127,8 +143,9 @@ def test_the_privacy_officer_extends_a_deadline_once_with_a_reason(subject, bolo
 def test_a_secretary_cannot_extend_a_deadline(subject, bologna_official):
     _paper(verified_client(bologna_official), subject, kind=RequestKind.RECTIFICATION, email="")
     request = DataRequest.objects.get()
-    response = verified_client(bologna_official).post(reverse("privacy:extend", args=[request.pk]),
-                                                      {"reason": "Richiesta complessa da verificare"})
+    response = verified_client(bologna_official).post(
+        reverse("privacy:extend", args=[request.pk]), {"reason": "Richiesta complessa da verificare"}
+    )
     assert response.status_code == 403
     request.refresh_from_db()
     assert not request.extended and request.status == RequestStatus.RECEIVED
@@ -149,7 +166,8 @@ def test_the_privacy_officer_is_named_only_at_national_level_by_an_administrator
 
 
 def test_the_dashboard_tells_the_privacy_officer_what_is_pending_and_overdue(
-        subject, bologna_official, privacy_officer):
+    subject, bologna_official, privacy_officer
+):
     _paper(verified_client(bologna_official), subject, kind=RequestKind.OBJECTION, email="", received_on="2026-04-20")
     page = verified_client(privacy_officer).get(reverse("web:dashboard")).content.decode()
     assert reverse("privacy:board") in page and "1 richiesta da evadere" in page and "1 scaduta" in page

@@ -21,14 +21,16 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_eight_parallel_downloads_of_one_link_hand_the_data_over_once(tree, monkeypatch):
     assert connection.vendor == "postgresql"
-    person = Person.objects.create(first_name="Anna", last_name="Verdi", territory=tree.bologna,
-                                   birth_date=dt.date(1990, 5, 4))
+    person = Person.objects.create(
+        first_name="Anna", last_name="Verdi", territory=tree.bologna, birth_date=dt.date(1990, 5, 4)
+    )
     Email.objects.create(person=person, value="anna@example.org", primary=True)
     raw = "a-known-token-for-the-race-0123456789abcdef"
     monkeypatch.setattr("piazza.privacy.production.secrets.token_urlsafe", lambda n: raw)
     # Autocommit: the queue (run inline in tests) produces the export as soon as the request commits.
-    request = actions._start_export(actor=None, person=person, email="anna@example.org", channel="online",
-                                    received_on=dt.date(2026, 6, 10))
+    request = actions._start_export(
+        actor=None, person=person, email="anna@example.org", channel="online", received_on=dt.date(2026, 6, 10)
+    )
     export = DataExport.objects.get(request=request)
     assert produce_export(export_id=export.pk) == ExportState.READY  # idempotent: already produced
     assert DataExport.objects.get(pk=export.pk).link_hash == link_digest(raw)

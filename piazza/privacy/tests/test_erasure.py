@@ -48,11 +48,20 @@ def _mario(official: Any, **extra: Any) -> Person:
     from piazza.territory.models import Comune
 
     bologna = Comune.objects.get(istat_code="037006")
-    code = make_codice_fiscale(first_name="Mario", last_name="Rossi", sex="M", birth_date=dt.date(1985, 3, 12),
-                               belfiore=bologna.belfiore)
-    data = {"first_name": "Mario", "last_name": "Rossi", "codice_fiscale": code, "birth_date": dt.date(1985, 3, 12),
-            "sex": "M", "residence_comune": bologna, "emails": ["mario@example.org"], "phones": ["333 1234567"],
-            **extra}
+    code = make_codice_fiscale(
+        first_name="Mario", last_name="Rossi", sex="M", birth_date=dt.date(1985, 3, 12), belfiore=bologna.belfiore
+    )
+    data = {
+        "first_name": "Mario",
+        "last_name": "Rossi",
+        "codice_fiscale": code,
+        "birth_date": dt.date(1985, 3, 12),
+        "sex": "M",
+        "residence_comune": bologna,
+        "emails": ["mario@example.org"],
+        "phones": ["333 1234567"],
+        **extra,
+    }
     return person_people_actions.create_person(actor=official, data=data)
 
 
@@ -95,13 +104,15 @@ def test_g5_erasure_is_idempotent_and_audited_with_a_pseudonym_only(official: An
 
 
 def test_g5_an_import_flags_an_erased_person_instead_of_recreating_them(
-        tree: Any, official: Any, django_capture_on_commit_callbacks: Any) -> None:
+    tree: Any, official: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     mario = _mario(official)
     erase_person(actor=official, person=mario, reason="request")
-    content = (b"Cognome;Nome;E-mail\r\n" b"Rossi;Mario;MARIO@example.org\r\n" b"Verdi;Anna;anna@example.org\r\n")
+    content = b"Cognome;Nome;E-mail\r\nRossi;Mario;MARIO@example.org\r\nVerdi;Anna;anna@example.org\r\n"
     with django_capture_on_commit_callbacks(execute=True):
-        batch = imports_people_actions.start_import(actor=official, territory=tree.bologna, file_name="elenco.csv",
-                                            content=content)
+        batch = imports_people_actions.start_import(
+            actor=official, territory=tree.bologna, file_name="elenco.csv", content=content
+        )
         imports_people_actions.set_import_mapping(actor=official, batch=batch, mapping=batch.mapping)
         imports_people_actions.run_import(actor=official, batch=batch)
     batch.refresh_from_db()
@@ -121,12 +132,14 @@ def test_g5_the_desk_is_stopped_and_a_public_form_starts_a_fresh_record(official
     code = mario.codice_fiscale
     erase_person(actor=official, person=mario, reason="request")
     with pytest.raises(ValidationError) as refused:
-        person_people_actions.find_or_create_person(actor=official, first_name="Mario", last_name="Rossi",
-                                             codice_fiscale=code)
+        person_people_actions.find_or_create_person(
+            actor=official, first_name="Mario", last_name="Rossi", codice_fiscale=code
+        )
     assert "cancellazione" in " ".join(refused.value.messages)
     # A public form (the visitor's own new, explicit act): a new record, nothing of the old one.
-    fresh = person_people_actions.find_or_create_person(actor=None, first_name="Mario", last_name="Rossi",
-                                                 email="mario@example.org")
+    fresh = person_people_actions.find_or_create_person(
+        actor=None, first_name="Mario", last_name="Rossi", email="mario@example.org"
+    )
     assert fresh.was_created and fresh.pk != mario.pk
     mario.refresh_from_db()
     assert mario.first_name == "Persona" and not mario.emails.exists()
@@ -134,9 +147,15 @@ def test_g5_the_desk_is_stopped_and_a_public_form_starts_a_fresh_record(official
 
 def test_g5_merging_into_or_from_an_erased_record_is_refused(official: Any) -> None:
     mario = _mario(official)
-    anna = person_people_actions.create_person(actor=official, data={"first_name": "Anna", "last_name": "Verdi",
-                                                              "emails": ["anna@example.org"],
-                                                              "residence_comune": _bologna()})
+    anna = person_people_actions.create_person(
+        actor=official,
+        data={
+            "first_name": "Anna",
+            "last_name": "Verdi",
+            "emails": ["anna@example.org"],
+            "residence_comune": _bologna(),
+        },
+    )
     erase_person(actor=official, person=mario, reason="request")
     mario.refresh_from_db()
     for survivor, merged in ((mario, anna), (anna, mario)):
@@ -173,11 +192,26 @@ def test_g5_a_hold_is_released_only_when_no_other_hold_covers_the_row(official: 
     ref = "E-test"
     # Two holds on the same column of the same row, ending at different dates.
     Person.objects.filter(pk=mario.pk).update(notes="tenuto")
-    LegalHold.objects.create(person_ref=ref, kind="accounting", model_label="people.person", object_ids=[mario.pk],
-                             fields=["notes"], why="prova", legal_basis="prova", until=dt.date(2027, 12, 31))
-    LegalHold.objects.create(person_ref=ref, kind="donor_register", model_label="people.person",
-                             object_ids=[mario.pk], fields=["notes"], why="prova", legal_basis="prova",
-                             until=dt.date(2030, 12, 31))
+    LegalHold.objects.create(
+        person_ref=ref,
+        kind="accounting",
+        model_label="people.person",
+        object_ids=[mario.pk],
+        fields=["notes"],
+        why="prova",
+        legal_basis="prova",
+        until=dt.date(2027, 12, 31),
+    )
+    LegalHold.objects.create(
+        person_ref=ref,
+        kind="donor_register",
+        model_label="people.person",
+        object_ids=[mario.pk],
+        fields=["notes"],
+        why="prova",
+        legal_basis="prova",
+        until=dt.date(2030, 12, 31),
+    )
     assert release_expired_holds(today=dt.date(2028, 1, 1)) == 1
     mario.refresh_from_db()
     assert mario.notes == "tenuto"
@@ -189,8 +223,9 @@ def test_g5_a_hold_is_released_only_when_no_other_hold_covers_the_row(official: 
 
 def test_g5_retention_dry_run_reports_then_the_schedule_erases(official: Any, settings: Any) -> None:
     old = _mario(official)
-    recent = person_people_actions.create_person(actor=official, data={"first_name": "Anna", "last_name": "Verdi",
-                                                                          "residence_comune": _bologna()})
+    recent = person_people_actions.create_person(
+        actor=official, data={"first_name": "Anna", "last_name": "Verdi", "residence_comune": _bologna()}
+    )
     long_ago = timezone.now() - dt.timedelta(days=365 * 4)
     Person.objects.filter(pk=old.pk).update(updated_at=long_ago)
     old.timeline.update(at=long_ago)
@@ -237,8 +272,13 @@ def test_g5_the_people_form_brings_an_erased_person_back_only_with_a_new_consent
     mario = _mario(official)
     erase_person(actor=official, person=mario, reason="request")
     client = verified_client(official)
-    data = {"first_name": "Mario", "last_name": "Rossi", "emails": "mario@example.org", "residence_comune": "Bologna",
-            "citizenship": "italian"}
+    data = {
+        "first_name": "Mario",
+        "last_name": "Rossi",
+        "emails": "mario@example.org",
+        "residence_comune": "Bologna",
+        "citizenship": "italian",
+    }
     page = client.post(reverse("people:create"), data)
     assert page.status_code == 200 and "chiesto la cancellazione" in page.content.decode()
     assert not Person.objects.filter(first_name="Mario").exists()

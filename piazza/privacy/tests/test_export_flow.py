@@ -45,7 +45,8 @@ def _ask_and_confirm(client: Any, mailoutbox: list[Any], capture: Any, email: st
 
 
 def test_a_person_asks_confirms_and_downloads_their_data_once(
-        client, subject, mailoutbox, django_capture_on_commit_callbacks, private_root):
+    client, subject, mailoutbox, django_capture_on_commit_callbacks, private_root
+):
     response = _ask_and_confirm(client, mailoutbox, django_capture_on_commit_callbacks)
     assert response.status_code == 302 and response["Location"] == reverse("privacy:request_status")
 
@@ -83,13 +84,20 @@ def test_a_person_asks_confirms_and_downloads_their_data_once(
     assert again.status_code == 410 and "già stato usato" in again.content.decode()
 
     actions = list(AuditEntry.objects.filter(action__startswith="privacy.").values_list("action", flat=True))
-    for expected in ("privacy.request_address_link", "privacy.open_address_link", "privacy.request_export",
-                     "privacy.produce_export", "privacy.send_download_link", "privacy.download_export"):
+    for expected in (
+        "privacy.request_address_link",
+        "privacy.open_address_link",
+        "privacy.request_export",
+        "privacy.produce_export",
+        "privacy.send_download_link",
+        "privacy.download_export",
+    ):
         assert expected in actions, expected
 
 
-def test_an_unknown_address_gets_the_same_answer_and_no_email(client, subject, mailoutbox,
-                                                              django_capture_on_commit_callbacks):
+def test_an_unknown_address_gets_the_same_answer_and_no_email(
+    client, subject, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("privacy:request_export"), {"email": "nessuno@example.org"})
     assert response.status_code == 200 and SAME_ANSWER in response.content.decode()
@@ -104,8 +112,9 @@ def test_a_bad_address_gets_an_actionable_error_and_nothing_is_written(client, s
     assert mailoutbox == []
 
 
-def test_a_spent_confirmation_link_creates_nothing_more(client, subject, mailoutbox,
-                                                        django_capture_on_commit_callbacks):
+def test_a_spent_confirmation_link_creates_nothing_more(
+    client, subject, mailoutbox, django_capture_on_commit_callbacks
+):
     _ask_and_confirm(client, mailoutbox, django_capture_on_commit_callbacks)
     confirm = _link(mailoutbox[0])
     response = client.post(confirm)
@@ -114,7 +123,8 @@ def test_a_spent_confirmation_link_creates_nothing_more(client, subject, mailout
 
 
 def test_an_expired_download_link_is_refused_and_the_files_are_removed(
-        client, subject, mailoutbox, django_capture_on_commit_callbacks, clock, settings, private_root):
+    client, subject, mailoutbox, django_capture_on_commit_callbacks, clock, settings, private_root
+):
     _ask_and_confirm(client, mailoutbox, django_capture_on_commit_callbacks)
     download = _link(mailoutbox[-1])
     clock.tick(dt.timedelta(hours=settings.PRIVACY_EXPORT_LINK_HOURS, seconds=1))
@@ -127,8 +137,9 @@ def test_an_expired_download_link_is_refused_and_the_files_are_removed(
     assert DataRequest.objects.get().status == RequestStatus.IN_PROGRESS
 
 
-def test_a_fourth_link_for_one_address_within_the_hour_is_not_sent(client, subject, mailoutbox,
-                                                                  django_capture_on_commit_callbacks):
+def test_a_fourth_link_for_one_address_within_the_hour_is_not_sent(
+    client, subject, mailoutbox, django_capture_on_commit_callbacks
+):
     for _ in range(4):
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(reverse("privacy:request_export"), {"email": DONOR_EMAIL})
@@ -137,7 +148,8 @@ def test_a_fourth_link_for_one_address_within_the_hour_is_not_sent(client, subje
 
 
 def test_a_failed_production_is_shown_on_the_request_page_and_recorded(
-        client, subject, mailoutbox, django_capture_on_commit_callbacks, monkeypatch):
+    client, subject, mailoutbox, django_capture_on_commit_callbacks, monkeypatch
+):
     def broken(person: Any) -> Any:
         raise RuntimeError("a handler broke")
 
@@ -153,7 +165,8 @@ def test_a_failed_production_is_shown_on_the_request_page_and_recorded(
 
 
 def test_the_request_page_refreshes_itself_while_the_copy_is_being_prepared(
-        client, subject, mailoutbox, django_capture_on_commit_callbacks):
+    client, subject, mailoutbox, django_capture_on_commit_callbacks
+):
     _ask_and_confirm(client, mailoutbox, django_capture_on_commit_callbacks)
     assert 'http-equiv="refresh"' not in client.get(reverse("privacy:request_status")).content.decode()
     DataExport.objects.update(state=ExportState.QUEUED)  # as seen while the worker has not yet run

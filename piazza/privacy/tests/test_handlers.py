@@ -58,8 +58,11 @@ def test_the_export_is_complete_for_a_donor_member_with_consents(subject: Any):
     their text versions, and the audit entries about the person and their rows."""
     sections = json.loads(to_json(build_document(subject)))["sections"]
     person = sections["people"]["people.person"][0]
-    assert (person["first_name"], person["last_name"], person["codice_fiscale"]) == ("Giulia", "Rossi",
-                                                                                     subject.codice_fiscale)
+    assert (person["first_name"], person["last_name"], person["codice_fiscale"]) == (
+        "Giulia",
+        "Rossi",
+        subject.codice_fiscale,
+    )
     assert "giulia.0@example.org" in [e["value"] for e in sections["people"]["people.email"]]
     consents = sections["people"]["people.consent"]
     newsletter = [(c["granted"], c["text_version"]) for c in consents if c["purpose"]["value"] == "newsletter"]

@@ -27,8 +27,14 @@ def test_g5_stand_in_erasure_requests_move_to_the_board(tree: Any) -> None:
     anna = Person.objects.create(first_name="Anna", last_name="Verdi", territory_id=tree.bologna.pk)
     asked = timezone.make_aware(dt.datetime(2026, 1, 31, 12, 0))
     ErasureRequest.objects.create(person=mario, person_ref="E-1", via="self", requested_at=asked)
-    ErasureRequest.objects.create(person=anna, person_ref="E-2", via="official", status="done", requested_at=asked,
-                                  done_at=asked + dt.timedelta(days=3))
+    ErasureRequest.objects.create(
+        person=anna,
+        person_ref="E-2",
+        via="official",
+        status="done",
+        requested_at=asked,
+        done_at=asked + dt.timedelta(days=3),
+    )
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()

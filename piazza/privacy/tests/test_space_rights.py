@@ -35,7 +35,8 @@ def test_g5_the_space_offers_the_data_rights(signed_in: Any) -> None:
 
 
 def test_g5_a_copy_from_the_space_goes_to_the_verified_address_without_a_confirmation_link(
-        signed_in: Any, subject: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any) -> None:
+    signed_in: Any, subject: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         response = signed_in.post(reverse("privacy:space_export"))
     assert response.status_code == 302 and response["Location"] == reverse("privacy:request_status")
@@ -50,8 +51,7 @@ def test_g5_a_copy_from_the_space_goes_to_the_verified_address_without_a_confirm
     assert DataRequest.objects.filter(kind=RequestKind.EXPORT).count() == 1 and len(mailoutbox) == 1
 
 
-def test_g5_without_a_verified_address_the_copy_is_refused_and_nothing_is_written(
-        signed_in: Any, subject: Any) -> None:
+def test_g5_without_a_verified_address_the_copy_is_refused_and_nothing_is_written(signed_in: Any, subject: Any) -> None:
     Email.objects.filter(person=subject).update(verified=False)
     response = signed_in.post(reverse("privacy:space_export"))
     assert response.status_code == 400 and "indirizzo email confermato" in response.content.decode()
@@ -67,9 +67,12 @@ def test_g5_signed_out_nothing_is_done(client: Any, subject: Any) -> None:
 
 
 def test_g5_erasure_asked_from_the_space_lands_on_the_board_and_the_officer_answers_it(
-        signed_in: Any, subject: Any, privacy_officer: Any, settings: Any) -> None:
-    settings.PRIVACY_LEGAL_HOLDS = {**settings.PRIVACY_LEGAL_HOLDS,
-                                    "accounting": {**settings.PRIVACY_LEGAL_HOLDS["accounting"], "years": 12}}
+    signed_in: Any, subject: Any, privacy_officer: Any, settings: Any
+) -> None:
+    settings.PRIVACY_LEGAL_HOLDS = {
+        **settings.PRIVACY_LEGAL_HOLDS,
+        "accounting": {**settings.PRIVACY_LEGAL_HOLDS["accounting"], "years": 12},
+    }
     page = signed_in.get(reverse("privacy:space_erasure")).content.decode()
     assert "Cosa la legge ci obbliga a conservare" in page and "codice civile: per 12 anni" in page
     assert "art. 2220" not in page and "F1" not in page  # words, not references or rule ids
@@ -77,8 +80,11 @@ def test_g5_erasure_asked_from_the_space_lands_on_the_board_and_the_officer_answ
     assert signed_in.post(reverse("privacy:space_erasure")).status_code == 200
     signed_in.post(reverse("privacy:space_erasure"))  # twice: still one request
     request = DataRequest.objects.get(person=subject, kind=RequestKind.ERASURE)
-    assert (request.status, request.due_on, request.email) == (RequestStatus.RECEIVED, dt.date(2026, 7, 10),
-                                                               DONOR_EMAIL)
+    assert (request.status, request.due_on, request.email) == (
+        RequestStatus.RECEIVED,
+        dt.date(2026, 7, 10),
+        DONOR_EMAIL,
+    )
     assert AuditEntry.objects.filter(action="privacy.request_erasure", object_id=str(request.pk)).count() == 1
 
     officer = verified_client(privacy_officer)

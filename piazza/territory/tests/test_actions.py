@@ -19,7 +19,10 @@ def federation_org(tree):
 
 def test_federation_official_creates_a_circolo_with_its_area(tree, federation_org):
     circolo = actions.create_territory(
-        actor=federation_org, parent=tree.bologna, name="Circolo PD Imola", kind=Kind.TERRITORIAL,
+        actor=federation_org,
+        parent=tree.bologna,
+        name="Circolo PD Imola",
+        kind=Kind.TERRITORIAL,
         comuni_codes=["037032"],
     )
     assert circolo.level == "circolo"
@@ -34,8 +37,9 @@ def test_federation_official_creates_a_circolo_with_its_area(tree, federation_or
 def test_unknown_comune_code_is_refused_and_nothing_is_saved(tree, federation_org):
     before = Territory.objects.count()
     with pytest.raises(ValidationError) as error:
-        actions.create_territory(actor=federation_org, parent=tree.bologna, name="Circolo X",
-                                 kind=Kind.TERRITORIAL, comuni_codes=["999999"])
+        actions.create_territory(
+            actor=federation_org, parent=tree.bologna, name="Circolo X", kind=Kind.TERRITORIAL, comuni_codes=["999999"]
+        )
     assert "Codice ISTAT di comune sconosciuto: 999999" in str(error.value)
     assert Territory.objects.count() == before
     assert AuditEntry.objects.filter(action="territory.create", kind=AuditKind.DENIED).exists()
@@ -44,8 +48,13 @@ def test_unknown_comune_code_is_refused_and_nothing_is_saved(tree, federation_or
 def test_circolo_covering_a_comune_of_another_federation_is_refused(tree, federation_org):
     before = Territory.objects.count()
     with pytest.raises(ValidationError) as error:
-        actions.create_territory(actor=federation_org, parent=tree.bologna, name="Circolo Y",
-                                 kind=Kind.TERRITORIAL, comuni_codes=["037006", "036023"])
+        actions.create_territory(
+            actor=federation_org,
+            parent=tree.bologna,
+            name="Circolo Y",
+            kind=Kind.TERRITORIAL,
+            comuni_codes=["037006", "036023"],
+        )
     message = str(error.value)
     assert "Modena (MO) non appartiene alla Federazione metropolitana di Bologna" in message
     assert Territory.objects.count() == before
@@ -53,22 +62,19 @@ def test_circolo_covering_a_comune_of_another_federation_is_refused(tree, federa
 
 def test_area_change_outside_the_federation_keeps_the_old_area(tree, federation_org):
     with pytest.raises(ValidationError):
-        actions.set_circolo_area(actor=federation_org, circolo=tree.bologna_centro,
-                                 comuni_codes=["015146"])  # Milano
+        actions.set_circolo_area(actor=federation_org, circolo=tree.bologna_centro, comuni_codes=["015146"])  # Milano
     assert list(tree.bologna_centro.comuni.values_list("istat_code", flat=True)) == ["037006"]
 
 
 def test_wrong_level_kind_is_refused(tree, federation_org):
     with pytest.raises(ValidationError) as error:
-        actions.create_territory(actor=federation_org, parent=tree.bologna, name="Z",
-                                 kind=Kind.REGION)
+        actions.create_territory(actor=federation_org, parent=tree.bologna, name="Z", kind=Kind.REGION)
     assert "non si può creare un nodo" in str(error.value)
 
 
 def test_creating_outside_own_subtree_is_forbidden_and_logged(tree, federation_org):
     with pytest.raises(PermissionDenied):
-        actions.create_territory(actor=federation_org, parent=tree.modena, name="Circolo Z",
-                                 kind=Kind.TERRITORIAL)
+        actions.create_territory(actor=federation_org, parent=tree.modena, name="Circolo Z", kind=Kind.TERRITORIAL)
     denied = AuditEntry.objects.get(action="territory.create", kind=AuditKind.DENIED)
     assert denied.actor == federation_org
     assert denied.territory_path == tree.modena.path
@@ -87,12 +93,12 @@ def test_role_above_the_assigners_own_node_is_refused_with_a_specific_message(
 
 def test_role_within_own_node_is_assigned_and_only_admins_make_admins(tree, circolo_secretary, django_user_model):
     other = django_user_model.objects.create_user("cassiera", password="correct-horse-battery")
-    assignment = actions.assign_role(actor=circolo_secretary, user=other,
-                                     territory=tree.bologna_centro, role=Role.TREASURY)
+    assignment = actions.assign_role(
+        actor=circolo_secretary, user=other, territory=tree.bologna_centro, role=Role.TREASURY
+    )
     assert assignment.granted_by == circolo_secretary
     with pytest.raises(PermissionDenied):
-        actions.assign_role(actor=circolo_secretary, user=other, territory=tree.bologna_centro,
-                            role=Role.ADMINISTRATOR)
+        actions.assign_role(actor=circolo_secretary, user=other, territory=tree.bologna_centro, role=Role.ADMINISTRATOR)
     actions.revoke_role(actor=circolo_secretary, assignment=assignment)
     assert not RoleAssignment.objects.active().filter(user=other).exists()
     assert AuditEntry.objects.filter(action="role.revoke").count() == 1
@@ -108,8 +114,9 @@ def test_national_administrator_becomes_staff(tree, national_admin, django_user_
 def test_closing_a_node_with_open_children_is_refused(tree, federation_org):
     with pytest.raises(ValidationError):
         actions.close_territory(actor=tree and make_official("org.emilia", tree.emilia), territory=tree.bologna)
-    circolo = actions.create_territory(actor=federation_org, parent=tree.bologna, name="Circolo da chiudere",
-                                       kind=Kind.ONLINE)
+    circolo = actions.create_territory(
+        actor=federation_org, parent=tree.bologna, name="Circolo da chiudere", kind=Kind.ONLINE
+    )
     actions.close_territory(actor=federation_org, territory=circolo)
     circolo.refresh_from_db()
     assert not circolo.is_open
@@ -117,13 +124,17 @@ def test_closing_a_node_with_open_children_is_refused(tree, federation_org):
 
 def test_create_form_shows_the_error_next_to_the_field(tree, federation_org):
     client = verified_client(federation_org)
-    response = client.post(reverse("territory:create_child", args=[tree.bologna.pk]),
-                           {"name": "Circolo Q", "kind": Kind.TERRITORIAL, "comuni": "12"})
+    response = client.post(
+        reverse("territory:create_child", args=[tree.bologna.pk]),
+        {"name": "Circolo Q", "kind": Kind.TERRITORIAL, "comuni": "12"},
+    )
     assert response.status_code == 200
     assert "Codice ISTAT di comune sconosciuto: 12" in response.content.decode()
     assert not Territory.objects.filter(name="Circolo Q").exists()
-    response = client.post(reverse("territory:create_child", args=[tree.bologna.pk]),
-                           {"name": "Circolo Q", "kind": Kind.TERRITORIAL, "comuni": "037006"})
+    response = client.post(
+        reverse("territory:create_child", args=[tree.bologna.pk]),
+        {"name": "Circolo Q", "kind": Kind.TERRITORIAL, "comuni": "037006"},
+    )
     assert response.status_code == 302
     assert Territory.objects.filter(name="Circolo Q", parent=tree.bologna).exists()
 
@@ -132,6 +143,7 @@ def test_role_form_above_node_answers_403_with_the_reason(tree, circolo_secretar
     django_user_model.objects.create_user("nuovo", password="correct-horse-battery")
     client = verified_client(circolo_secretary)
     # the federation is outside the secretary's scope: 404, it is not even disclosed
-    response = client.post(reverse("territory:assign_role", args=[tree.bologna.pk]),
-                           {"username": "nuovo", "role": Role.TREASURY})
+    response = client.post(
+        reverse("territory:assign_role", args=[tree.bologna.pk]), {"username": "nuovo", "role": Role.TREASURY}
+    )
     assert response.status_code == 404

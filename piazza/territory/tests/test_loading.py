@@ -30,9 +30,7 @@ def test_every_comune_province_and_region_of_the_file_is_loaded(tree):
     assert len(regions) == 20
     # 19 regional unions + the provincial unions of Trento and Bolzano (rule M19) + abroad (M20)
     assert Territory.objects.filter(level=Level.REGION, kind=Kind.REGION).count() == 19
-    assert set(
-        Territory.objects.filter(kind=Kind.PROVINCIAL_UNION).values_list("code", flat=True)
-    ) == {"021", "022"}
+    assert set(Territory.objects.filter(kind=Kind.PROVINCIAL_UNION).values_list("code", flat=True)) == {"021", "022"}
     abroad = Territory.objects.get(kind=Kind.ABROAD)
     assert abroad.children.filter(kind=Kind.ABROAD_AREA).count() == 4
 

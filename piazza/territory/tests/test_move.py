@@ -71,10 +71,24 @@ def test_admin_change_form_cannot_change_parent_or_path(tree, national_admin):
     before = (circolo.parent_id, circolo.path, circolo.name)
     url = reverse("admin:territory_territory_change", args=[circolo.pk])
     assert client.get(url).status_code == 200  # still opens, read-only
-    response = client.post(url, {"name": "Spostato", "level": circolo.level, "kind": circolo.kind,
-                                 "parent": tree.modena.pk, "path": "/x/", "code": ""})
+    response = client.post(
+        url,
+        {
+            "name": "Spostato",
+            "level": circolo.level,
+            "kind": circolo.kind,
+            "parent": tree.modena.pk,
+            "path": "/x/",
+            "code": "",
+        },
+    )
     assert response.status_code == 403
     circolo.refresh_from_db()
     assert (circolo.parent_id, circolo.path, circolo.name) == before
-    assert client.post(reverse("admin:territory_territory_add"), {
-        "name": "Nuovo", "level": "circolo", "kind": "online", "parent": tree.bologna.pk}).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:territory_territory_add"),
+            {"name": "Nuovo", "level": "circolo", "kind": "online", "parent": tree.bologna.pk},
+        ).status_code
+        == 403
+    )

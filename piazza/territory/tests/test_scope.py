@@ -49,15 +49,17 @@ def test_secretary_cannot_open_another_circolo_by_any_url(tree, circolo_secretar
 
 def test_secretary_cannot_reach_admin_or_other_scopes_audit(tree, circolo_secretary):
     client = verified_client(circolo_secretary)
-    for url in ("/admin/", "/admin/core/auditentry/", "/admin/territory/territory/",
-                f"/admin/territory/territory/{tree.modena_nord.pk}/change/"):
+    for url in (
+        "/admin/",
+        "/admin/core/auditentry/",
+        "/admin/territory/territory/",
+        f"/admin/territory/territory/{tree.modena_nord.pk}/change/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/admin/login/" in response["Location"], url
     # audit log: only entries of the secretary's subtree
-    AuditEntry(action="test.elsewhere", territory_id=tree.modena_nord.pk,
-               territory_path=tree.modena_nord.path).save()
-    AuditEntry(action="test.here", territory_id=tree.bologna_centro.pk,
-               territory_path=tree.bologna_centro.path).save()
+    AuditEntry(action="test.elsewhere", territory_id=tree.modena_nord.pk, territory_path=tree.modena_nord.path).save()
+    AuditEntry(action="test.here", territory_id=tree.bologna_centro.pk, territory_path=tree.bologna_centro.path).save()
     body = client.get(reverse("web:audit_log")).content.decode()
     assert "test.here" in body
     assert "test.elsewhere" not in body
@@ -81,8 +83,11 @@ def test_federation_official_sees_its_circoli_but_not_other_federations(tree):
 def test_official_without_2fa_is_sent_to_set_it_up_and_sees_no_data(tree, circolo_secretary):
     client = Client()
     client.force_login(circolo_secretary)
-    for url in (reverse("web:dashboard"), reverse("territory:detail", args=[tree.bologna_centro.pk]),
-                reverse("web:audit_log")):
+    for url in (
+        reverse("web:dashboard"),
+        reverse("territory:detail", args=[tree.bologna_centro.pk]),
+        reverse("web:audit_log"),
+    ):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("web:otp_setup"))

@@ -15,6 +15,11 @@ def test_every_registered_admin_changelist_opens_and_history_cannot_be_added(tre
         info = (model._meta.app_label, model._meta.model_name)
         response = client.get(reverse("admin:{}_{}_changelist".format(*info)))
         assert response.status_code == 200, info
-        if model._meta.app_label in {"core", "ledger", "payments", "people", "membership"} and \
-                not model_admin.has_add_permission(response.wsgi_request):
+        if model._meta.app_label in {
+            "core",
+            "ledger",
+            "payments",
+            "people",
+            "membership",
+        } and not model_admin.has_add_permission(response.wsgi_request):
             assert client.get(reverse("admin:{}_{}_add".format(*info))).status_code == 403, info

@@ -25,8 +25,10 @@ def _login(client, username, password="correct-horse-battery"):
 
 
 def test_passwords_are_hashed_with_argon2(circolo_secretary):
-    assert settings.PASSWORD_HASHERS[-2] == "django.contrib.auth.hashers.Argon2PasswordHasher" or \
-        "Argon2PasswordHasher" in settings.PASSWORD_HASHERS[1]
+    assert (
+        settings.PASSWORD_HASHERS[-2] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+        or "Argon2PasswordHasher" in settings.PASSWORD_HASHERS[1]
+    )
 
 
 def test_login_then_2fa_setup_confirms_device_and_gives_backup_codes(circolo_secretary, clock):
@@ -91,8 +93,7 @@ def test_open_redirect_after_2fa_is_refused(circolo_secretary):
     static.token_set.create(token="backup02")
     client = Client()
     _login(client, "segretario.centro")
-    response = client.post(reverse("web:otp_verify") + "?next=https://evil.example/",
-                           {"code": "backup02"})
+    response = client.post(reverse("web:otp_verify") + "?next=https://evil.example/", {"code": "backup02"})
     assert response["Location"] == reverse("web:dashboard")
 
 
@@ -117,20 +118,30 @@ def test_home_is_italian_by_default_and_english_on_request(client):
     assert '<html lang="en">' in response.content.decode()
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"PIAZZA_ENV": "production", "SECRET_KEY": "", "ALLOWED_HOSTS": "piazza.example"}, "SECRET_KEY mancante"),
-    ({"PIAZZA_ENV": "staging"}, "PIAZZA_ENV must be development, test or production"),
-    ({"PIAZZA_ENV": "development", "PIAZZA_TASKS_BACKEND": "celery"}, "PIAZZA_TASKS_BACKEND must be one of"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PIAZZA_ENV": "production", "SECRET_KEY": "", "ALLOWED_HOSTS": "piazza.example"}, "SECRET_KEY mancante"),
+        ({"PIAZZA_ENV": "staging"}, "PIAZZA_ENV must be development, test or production"),
+        ({"PIAZZA_ENV": "development", "PIAZZA_TASKS_BACKEND": "celery"}, "PIAZZA_TASKS_BACKEND must be one of"),
+    ],
+)
 def test_bad_configuration_fails_fast_with_a_specific_message(env, expected, tmp_path):
     import os
 
     environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "PIAZZA_ENV"}}
     environment.update(env)
     result = subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
-         "'config.settings'); django.setup()"],
-        env=environment, capture_output=True, text=True, cwd=settings.BASE_DIR, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup()",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        timeout=60,
     )
     assert result.returncode != 0
     assert expected in result.stderr

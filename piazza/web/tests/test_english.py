@@ -34,13 +34,34 @@ from piazza.territory.testing import make_official
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(settings.BASE_DIR)
-CATALOGUES = sorted([*ROOT.glob("locale/en/LC_MESSAGES/django.po"),
-                     *ROOT.glob("piazza/*/locale/en/LC_MESSAGES/django.po")])
+CATALOGUES = sorted(
+    [*ROOT.glob("locale/en/LC_MESSAGES/django.po"), *ROOT.glob("piazza/*/locale/en/LC_MESSAGES/django.po")]
+)
 
 # Strings that are the same word in both languages (brand names, codes, loanwords).
-SAME_IN_ENGLISH = {"piazza", "Email", "email", "Password", "Budget", "budget", "IBAN", "BIC", "PayPal",
-                   "Online", "API", "SMS", "Newsletter", "No", "M", "F", "Circolo", "Punto PD",
-                   "Italiano", "English", "Staff"}
+SAME_IN_ENGLISH = {
+    "piazza",
+    "Email",
+    "email",
+    "Password",
+    "Budget",
+    "budget",
+    "IBAN",
+    "BIC",
+    "PayPal",
+    "Online",
+    "API",
+    "SMS",
+    "Newsletter",
+    "No",
+    "M",
+    "F",
+    "Circolo",
+    "Punto PD",
+    "Italiano",
+    "English",
+    "Staff",
+}
 
 
 # --- A small reader of the committed .po files --------------------------------------------
@@ -49,7 +70,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
 def _unquote(text: str) -> str:
-    return re.sub(r'\\(.)', lambda m: _ESCAPES.get(m.group(1), m.group(1)), text.strip()[1:-1])
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text.strip()[1:-1])
 
 
 def read_catalogue(path: Path) -> list[dict[str, Any]]:
@@ -153,12 +174,14 @@ def untranslated_italian(html: str) -> list[str]:
     """Headings, labels and buttons that are still an Italian source string."""
     entries = all_entries()
     english = {text.strip() for e in entries for text in e["msgstr"]}  # "Note" is both languages' word
-    italian = {e["msgid"].strip() for e in entries
-               if e["msgstr"] and e["msgstr"][0].strip() != e["msgid"].strip()} - english
+    italian = {
+        e["msgid"].strip() for e in entries if e["msgstr"] and e["msgstr"][0].strip() != e["msgid"].strip()
+    } - english
     return [text for text in visible_labels(html) if text in italian]
 
 
 # --- Fixtures: the pages ------------------------------------------------------------------
+
 
 @pytest.fixture
 def live_campaign(tree: Any) -> Any:
@@ -171,37 +194,79 @@ def live_campaign(tree: Any) -> Any:
 def open_membership_year(tree: Any) -> FeeSchedule:
     year = timezone.localdate().year
     return FeeSchedule.objects.create(
-        year=year, base_fee_cents=1500, national_surcharge_cents=500, regional_deadline=dt.date(year, 1, 10),
-        opens_at=timezone.now() - dt.timedelta(days=30), closes_at=timezone.now() + dt.timedelta(days=30))
+        year=year,
+        base_fee_cents=1500,
+        national_surcharge_cents=500,
+        regional_deadline=dt.date(year, 1, 10),
+        opens_at=timezone.now() - dt.timedelta(days=30),
+        closes_at=timezone.now() + dt.timedelta(days=30),
+    )
 
 
 def _pages(campaign: Any) -> dict[str, tuple[str, list[str], list[str]]]:
     """name -> (url, English strings expected, Italian strings that must be gone)."""
     return {
-        "home": (reverse("web:home"),
-                 ["Let's fund the politics we want, together", "Open fundraisers",
-                  "Sign-in for officials and treasurers", "Skip to content",
-                  "an open platform for grassroots fundraising"],
-                 ["Finanziamo insieme la politica che vogliamo", "Raccolte aperte", "Vai al contenuto"]),
-        "login": (reverse("web:login"),
-                  ["Sign in to piazza", "Username", ">Sign in<", "authenticator app"],
-                  ["Accedi a piazza", "Nome utente", ">Entra<"]),
-        "campaign": (reverse("funding:campaign", args=[campaign.slug]),
-                     ["What the money is for", "Donate now", "Your details", "Declarations required by law",
-                      "Name", "Surname", "Tax code (codice fiscale)", "Continue to payment", "days left"],
-                     ["A cosa servono i soldi", "Dona ora", "I tuoi dati", "Continua al pagamento",
-                      "Codice fiscale", "giorni rimasti"]),
-        "join": (reverse("membership:join"),
-                 ["Join the Partito Democratico", "Continue", "supporters' register"],
-                 ["Iscriviti al Partito Democratico", "Continua"]),
-        "join_form": (reverse("membership:join") + "?comune=Bologna",
-                      ["Join the Partito Democratico", "How much it costs", "Date of birth", "Citizenship",
-                       "Confirm and pay the fee", "Change municipality", "Total:"],
-                      ["Quanto costa", "Data di nascita", "Conferma e paga la quota", "Totale:"]),
+        "home": (
+            reverse("web:home"),
+            [
+                "Let's fund the politics we want, together",
+                "Open fundraisers",
+                "Sign-in for officials and treasurers",
+                "Skip to content",
+                "an open platform for grassroots fundraising",
+            ],
+            ["Finanziamo insieme la politica che vogliamo", "Raccolte aperte", "Vai al contenuto"],
+        ),
+        "login": (
+            reverse("web:login"),
+            ["Sign in to piazza", "Username", ">Sign in<", "authenticator app"],
+            ["Accedi a piazza", "Nome utente", ">Entra<"],
+        ),
+        "campaign": (
+            reverse("funding:campaign", args=[campaign.slug]),
+            [
+                "What the money is for",
+                "Donate now",
+                "Your details",
+                "Declarations required by law",
+                "Name",
+                "Surname",
+                "Tax code (codice fiscale)",
+                "Continue to payment",
+                "days left",
+            ],
+            [
+                "A cosa servono i soldi",
+                "Dona ora",
+                "I tuoi dati",
+                "Continua al pagamento",
+                "Codice fiscale",
+                "giorni rimasti",
+            ],
+        ),
+        "join": (
+            reverse("membership:join"),
+            ["Join the Partito Democratico", "Continue", "supporters' register"],
+            ["Iscriviti al Partito Democratico", "Continua"],
+        ),
+        "join_form": (
+            reverse("membership:join") + "?comune=Bologna",
+            [
+                "Join the Partito Democratico",
+                "How much it costs",
+                "Date of birth",
+                "Citizenship",
+                "Confirm and pay the fee",
+                "Change municipality",
+                "Total:",
+            ],
+            ["Quanto costa", "Data di nascita", "Conferma e paga la quota", "Totale:"],
+        ),
     }
 
 
 # --- Tests --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["home", "login", "campaign", "join", "join_form"])
 def test_public_page_is_english_when_the_browser_asks(name, client, live_campaign, open_membership_year):
@@ -248,8 +313,9 @@ def test_the_selector_offers_both_languages_labelled_in_english(client):
 
 def test_refusal_messages_reach_the_visitor_in_english(client, live_campaign):
     """A bad input on a public form: the error is specific, actionable and in English."""
-    response = client.post(reverse("web:login"), {"username": "nessuno", "password": "sbagliata"},
-                           HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(
+        reverse("web:login"), {"username": "nessuno", "password": "sbagliata"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
     body = response.content.decode()
     assert "Please enter a correct username and password" in body
     response = client.get(reverse("membership:join") + "?comune=Atlantide", HTTP_ACCEPT_LANGUAGE="en")
@@ -258,20 +324,26 @@ def test_refusal_messages_reach_the_visitor_in_english(client, live_campaign):
 
 
 @pytest.mark.parametrize("name", ["home", "login", "campaign", "join", "join_form"])
-def test_every_string_of_the_page_templates_has_an_english_entry(name, client, live_campaign,
-                                                                 open_membership_year):
+def test_every_string_of_the_page_templates_has_an_english_entry(name, client, live_campaign, open_membership_year):
     """Fails as soon as someone adds a {% translate %} to these pages without translating it."""
     url = _pages(live_campaign)[name][0]
     response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
     wanted = template_msgids(response)
     assert len(wanted) > 5, f"{name}: the template scan found too few strings ({wanted})"
     index = catalogue_index()
-    missing = sorted(msgid for key in wanted for msgid in [key[1]]
-                     if key not in index or not all(index[key]["msgstr"]) or index[key]["fuzzy"])
+    missing = sorted(
+        msgid
+        for key in wanted
+        for msgid in [key[1]]
+        if key not in index or not all(index[key]["msgstr"]) or index[key]["fuzzy"]
+    )
     assert missing == [], f"{name}: no English translation for {missing}"
     with translation.override("en"):
-        still_italian = sorted(msgid for context, msgid in wanted if msgid not in SAME_IN_ENGLISH and (
-            (pgettext(context, msgid) if context else gettext(msgid)) == msgid))
+        still_italian = sorted(
+            msgid
+            for context, msgid in wanted
+            if msgid not in SAME_IN_ENGLISH and ((pgettext(context, msgid) if context else gettext(msgid)) == msgid)
+        )
     assert still_italian == [], f"{name}: the compiled catalogue does not translate {still_italian}"
 
 
@@ -326,8 +398,12 @@ def test_catalogues_are_complete_and_compiled():
     with translation.override("en"):
         for (context, msgid), e in index.items():
             if "msgid_plural" in e:
-                got = [npgettext(context, msgid, e["msgid_plural"], n) if context
-                       else ngettext(msgid, e["msgid_plural"], n) for n in (1, 2)]
+                got = [
+                    npgettext(context, msgid, e["msgid_plural"], n)
+                    if context
+                    else ngettext(msgid, e["msgid_plural"], n)
+                    for n in (1, 2)
+                ]
                 want = e["msgstr"][:2]
             else:
                 got = [pgettext(context, msgid) if context else gettext(msgid)]

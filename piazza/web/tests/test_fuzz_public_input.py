@@ -47,11 +47,39 @@ ENTRY_PAGES = ["web:home", "web:login", "funding:list", "membership:join", "memb
 NOW = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)  # a Monday in the membership year
 
 NASTY = st.one_of(
-    st.sampled_from([
-        "", " ", "\x00", "a\x00b", "²", "١٢٣", "１２", "½", "10.005", "1,234.50", "99999999999999999999",
-        "-1", "0", "1e309", "NaN", "Infinity", "9" * 5000, "x" * 10000, "\u202e", "\r\n", "\t", "%00", "'\"<>",
-        "2026-02-30", "31/02/2026", "RSSMRA80A01H501U", "@", "=1+1", "../../etc/passwd",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "a\x00b",
+            "²",
+            "١٢٣",
+            "１２",
+            "½",
+            "10.005",
+            "1,234.50",
+            "99999999999999999999",
+            "-1",
+            "0",
+            "1e309",
+            "NaN",
+            "Infinity",
+            "9" * 5000,
+            "x" * 10000,
+            "\u202e",
+            "\r\n",
+            "\t",
+            "%00",
+            "'\"<>",
+            "2026-02-30",
+            "31/02/2026",
+            "RSSMRA80A01H501U",
+            "@",
+            "=1+1",
+            "../../etc/passwd",
+        ]
+    ),
     st.text(max_size=60),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=400),
     st.integers().map(str),
@@ -151,9 +179,13 @@ def _discover(client: Client, seeds: list[str]) -> tuple[list[str], list[Form]]:
 def surface(tree):
     with freeze_time(NOW):
         FeeSchedule.objects.create(
-            year=2026, base_fee_cents=1500, national_surcharge_cents=500, regional_deadline=dt.date(2026, 1, 10),
+            year=2026,
+            base_fee_cents=1500,
+            national_surcharge_cents=500,
+            regional_deadline=dt.date(2026, 1, 10),
             opens_at=timezone.make_aware(dt.datetime(2025, 11, 1)),
-            closes_at=timezone.make_aware(dt.datetime(2026, 12, 31, 23, 59, 59)))
+            closes_at=timezone.make_aware(dt.datetime(2026, 12, 31, 23, 59, 59)),
+        )
         owner = make_official("tesoriere.centro", tree.bologna_centro, [Role.ORGANISATION, Role.TREASURY])
         approver = make_official("federazione.bo", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
         campaign = build_live_campaign(tree, owner, approver)
@@ -161,8 +193,10 @@ def surface(tree):
         started = client.post(reverse("funding:donate", args=[campaign.slug]), form_data(campaign))
         assert started.status_code == 302
         seeds = [reverse(name) for name in ENTRY_PAGES] + [
-            reverse("funding:campaign", args=[campaign.slug]), reverse("funding:donate", args=[campaign.slug]),
-            started["Location"]]
+            reverse("funding:campaign", args=[campaign.slug]),
+            reverse("funding:donate", args=[campaign.slug]),
+            started["Location"],
+        ]
         pages, forms = _discover(Client(), seeds)
     names = {name for form in forms for name in form.fields}
     # The discovery really reached the deep public forms, not only the home page.
@@ -194,8 +228,13 @@ def test_no_public_input_answers_500(surface):
                 response = client.get(path, {name: SWEEP[1]})
                 assert response.status_code < 500, f"GET {path}?{name}={SWEEP[1]!r}"
 
-    @settings(max_examples=100, derandomize=True, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=100,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(data=st.data())
     def arbitrary_input(data: Any) -> None:
         target = data.draw(st.sampled_from(["form", "form", "form", "query", "path"]))

@@ -59,7 +59,7 @@ def test_one_client_trying_thirty_usernames_is_stopped_whatever_its_headers_say(
             answered.append(response.status_code)
             frozen.tick(2)
     assert answered.count(200) == settings.LOGIN_CLIENT_FAILURE_LIMIT
-    assert answered[settings.LOGIN_CLIENT_FAILURE_LIMIT:] == [429] * (30 - settings.LOGIN_CLIENT_FAILURE_LIMIT)
+    assert answered[settings.LOGIN_CLIENT_FAILURE_LIMIT :] == [429] * (30 - settings.LOGIN_CLIENT_FAILURE_LIMIT)
     assert "Troppi tentativi di accesso non riusciti" in response.content.decode()
 
 

@@ -38,8 +38,10 @@ RULE_ID = re.compile(r"\b[MFGD]\d{1,2}\b")
 AREA_CODES = "|".join(sorted({*AREAS, "core", "web"}))
 DOTTED_CODE = re.compile(rf"\b(?:{AREA_CODES})\.[a-z_]+\b")
 PY_DICT = re.compile(r"\{\s*'[a-z_]+'\s*:")
-SKIP = re.compile(r"^/(admin|api|i18n|static|media)/|\.(csv|pdf|xml|png|zip|xlsx|ods|txt)$|/(esporta|export|pdf|"
-                  r"csv|scarica|download)/?")
+SKIP = re.compile(
+    r"^/(admin|api|i18n|static|media)/|\.(csv|pdf|xml|png|zip|xlsx|ods|txt)$|/(esporta|export|pdf|"
+    r"csv|scarica|download)/?"
+)
 MAX_PAGES = 120
 
 
@@ -126,21 +128,44 @@ def test_the_back_office_speaks_words_not_codes(tree):
     users = get_user_model().objects
     national = users.get(username="nazionale")
     bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
-    save_segment(actor=national, name="Giovani con consenso", territory=bologna,
-                 definition={"age_max": 30, "consent": "political_communication", "tags": ["volontari"]})
+    save_segment(
+        actor=national,
+        name="Giovani con consenso",
+        territory=bologna,
+        definition={"age_max": 30, "consent": "political_communication", "tags": ["volontari"]},
+    )
     codes = raw_codes()
     assert {"match_reserved", "sepa_dd", "attempt_started", "gifts"} <= codes
     for username in ("nazionale", "tesoriera"):
         client = verified_client(users.get(username=username))
-        problems, pages = walk(client, ["/gestione/", "/gestione/registro/", "/tesseramento/gestione/regole/",
-                                        "/persone/segmenti/", "/pagamenti/tesoreria/", "/raccolte/gestione/"], codes)
+        problems, pages = walk(
+            client,
+            [
+                "/gestione/",
+                "/gestione/registro/",
+                "/tesseramento/gestione/regole/",
+                "/persone/segmenti/",
+                "/pagamenti/tesoreria/",
+                "/raccolte/gestione/",
+            ],
+            codes,
+        )
         assert pages > 15, f"{username} reached only {pages} pages"
         assert problems == {}, f"{username} reads codes: {problems}"
 
 
 # Calls and assignments whose string argument is an audit action code.
-AUDIT_CALLS = {"record", "refuse", "shows_personal_data", "_require_scope", "_refuse_invalid",
-               "_require_treasury", "write_export", "export_view", "export_response"}
+AUDIT_CALLS = {
+    "record",
+    "refuse",
+    "shows_personal_data",
+    "_require_scope",
+    "_refuse_invalid",
+    "_require_treasury",
+    "write_export",
+    "export_view",
+    "export_response",
+}
 CODE_LITERAL = re.compile(r"^[a-z]+\.[a-z_]+$")
 SOURCE = Path(__file__).resolve().parents[2]
 
@@ -175,4 +200,3 @@ def test_every_audit_code_written_has_a_label():
     missing = {code: path for code, path in codes.items() if code not in ACTIONS}
     assert missing == {}, f"audit codes without a label in piazza/web/activity.py: {missing}"
     assert action_label("role.assign") == "Incarico assegnato"
-

@@ -29,9 +29,15 @@ TARGETS = ["funding:list", "membership:join", "membership:albo", "web:transparen
 
 
 def _live(circolo: Territory, owner: Any, approver: Any, title: str) -> Campaign:
-    campaign = campaigns_actions.create_campaign(actor=owner, territory=circolo, title=title, summary="In una frase",
-                                       goal_cents=100_000, story_markdown="Testo",
-                                       deadline=timezone.now() + dt.timedelta(days=30))
+    campaign = campaigns_actions.create_campaign(
+        actor=owner,
+        territory=circolo,
+        title=title,
+        summary="In una frase",
+        goal_cents=100_000,
+        story_markdown="Testo",
+        deadline=timezone.now() + dt.timedelta(days=30),
+    )
     campaigns_actions.add_budget_line(actor=owner, campaign=campaign, label="Spese", amount_cents=100_000)
     campaigns_actions.submit_campaign(actor=owner, campaign=campaign)
     campaigns_actions.approve_campaign(actor=approver, campaign=campaign)
@@ -42,11 +48,19 @@ def _live(circolo: Territory, owner: Any, approver: Any, title: str) -> Campaign
 def campaigns(tree: Any) -> tuple[Campaign, Campaign]:
     """One live campaign of a Bologna circolo, one of a Modena circolo."""
     roles: list[str] = [Role.ORGANISATION, Role.TREASURY]
-    bologna = _live(tree.bologna_centro, make_official("tesoriere.centro", tree.bologna_centro, roles),
-                    make_official("federazione.bo", tree.bologna, roles), "Tetto della Casa del Popolo")
+    bologna = _live(
+        tree.bologna_centro,
+        make_official("tesoriere.centro", tree.bologna_centro, roles),
+        make_official("federazione.bo", tree.bologna, roles),
+        "Tetto della Casa del Popolo",
+    )
     modena_fed = tree.modena_nord.parent
-    modena = _live(tree.modena_nord, make_official("tesoriere.modena", tree.modena_nord, roles),
-                   make_official("federazione.mo", modena_fed, roles), "Festa di Modena")
+    modena = _live(
+        tree.modena_nord,
+        make_official("tesoriere.modena", tree.modena_nord, roles),
+        make_official("federazione.mo", modena_fed, roles),
+        "Festa di Modena",
+    )
     return bologna, modena
 
 

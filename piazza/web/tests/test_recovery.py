@@ -25,8 +25,9 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
 
 @pytest.fixture
 def secretary(tree):
-    user = make_official("segretaria.centro", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP],
-                         email="segretaria@example.org")
+    user = make_official(
+        "segretaria.centro", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP], email="segretaria@example.org"
+    )
     TOTPDevice.objects.create(user=user, name="telefono", confirmed=True)
     return user
 
@@ -47,14 +48,16 @@ def test_forgotten_password_by_emailed_link_then_the_second_factor_is_still_requ
 
     form = client.get(_reset_link(), follow=True)
     assert "Scegli una nuova password" in form.content.decode()
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "una-nuova-frase-lunga-42",
-                                                    "new_password2": "una-nuova-frase-lunga-42"}, follow=True)
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "una-nuova-frase-lunga-42", "new_password2": "una-nuova-frase-lunga-42"},
+        follow=True,
+    )
     assert "Password cambiata" in done.content.decode()
     assert AuditEntry.objects.filter(action="auth.password_reset", actor=secretary).exists()
     assert client.get(reverse("web:dashboard"))["Location"].startswith(reverse("web:login"))  # nobody logged in
 
-    login = client.post(reverse("web:login"), {"username": "segretaria.centro",
-                                               "password": "una-nuova-frase-lunga-42"})
+    login = client.post(reverse("web:login"), {"username": "segretaria.centro", "password": "una-nuova-frase-lunga-42"})
     assert login.status_code == 302
     dashboard = client.get(reverse("web:dashboard"))
     assert dashboard.status_code == 302 and dashboard["Location"].startswith(reverse("web:otp_verify"))
@@ -64,8 +67,10 @@ def test_a_reset_link_works_once(client, secretary):
     client.post(reverse("web:password_reset"), {"email": "segretaria@example.org"})
     link = _reset_link()
     form = client.get(link, follow=True)
-    client.post(form.redirect_chain[-1][0], {"new_password1": "una-nuova-frase-lunga-42",
-                                             "new_password2": "una-nuova-frase-lunga-42"})
+    client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "una-nuova-frase-lunga-42", "new_password2": "una-nuova-frase-lunga-42"},
+    )
     again = Client().get(link, follow=True)
     assert "non vale più" in again.content.decode()
 
@@ -113,8 +118,9 @@ def test_an_administrator_resets_the_second_factor_and_the_official_enrols_again
     client = verified_client(admin)
     page = client.get(reverse("territory:detail", args=[tree.bologna_centro.pk])).content.decode()
     assert "Azzera la verifica in due passaggi" in page
-    response = client.post(reverse("territory:reset_second_factor", args=[tree.bologna_centro.pk, secretary.pk]),
-                           follow=True)
+    response = client.post(
+        reverse("territory:reset_second_factor", args=[tree.bologna_centro.pk, secretary.pk]), follow=True
+    )
     assert "dovrà attivarla di nuovo" in response.content.decode()
     assert not TOTPDevice.objects.filter(user=secretary).exists()
     assert not StaticDevice.objects.filter(user=secretary).exists()
@@ -131,8 +137,9 @@ def test_only_an_administrator_of_all_the_officials_territories_may_reset(tree, 
     plain = make_official("solo.org", tree.bologna_centro, [Role.ORGANISATION])
     assert verified_client(plain).post(url).status_code == 403
     admin = make_official("admin.bologna", tree.bologna, [Role.ADMINISTRATOR])
-    own = verified_client(admin).post(reverse("territory:reset_second_factor", args=[tree.bologna.pk, admin.pk]),
-                                      follow=True)
+    own = verified_client(admin).post(
+        reverse("territory:reset_second_factor", args=[tree.bologna.pk, admin.pk]), follow=True
+    )
     assert "chiedilo a un altro amministratore" in own.content.decode()
     RoleAssignment.objects.create(user=secretary, territory=tree.modena_nord, role=Role.ORGANISATION)
     partial = verified_client(admin).post(url, follow=True)

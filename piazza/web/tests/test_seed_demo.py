@@ -19,11 +19,14 @@ from piazza.web.management.commands.seed_demo import DEMO_BACKUP_CODES, DEMO_PAS
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("username", "heading"), [
-    ("nazionale", "Partito Democratico – Nazionale"),
-    ("segretario", "Circolo PD Bologna Centro"),
-    ("tesoriera", "Federazione metropolitana di Bologna"),
-])
+@pytest.mark.parametrize(
+    ("username", "heading"),
+    [
+        ("nazionale", "Partito Democratico – Nazionale"),
+        ("segretario", "Circolo PD Bologna Centro"),
+        ("tesoriera", "Federazione metropolitana di Bologna"),
+    ],
+)
 def test_printed_demo_logins_reach_their_scoped_dashboard(tree, username, heading):
     out = StringIO()
     call_command("seed_demo", people=0, stdout=out)
@@ -50,8 +53,11 @@ def test_demo_has_two_treasurers_so_a_payout_can_be_approved_by_the_second(tree)
     call_command("seed_demo", people=0, stdout=out)
     assert "vicetesoriere" in out.getvalue()
     bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
-    treasurers = set(RoleAssignment.objects.filter(territory=bologna, role=Role.TREASURY, revoked_at__isnull=True)
-                     .values_list("user__username", flat=True))
+    treasurers = set(
+        RoleAssignment.objects.filter(territory=bologna, role=Role.TREASURY, revoked_at__isnull=True).values_list(
+            "user__username", flat=True
+        )
+    )
     assert {"tesoriera", "vicetesoriere"} <= treasurers
     payout = Payout.objects.get(status=PayoutStatus.REQUESTED, requested_by__username="tesoriera")
     with pytest.raises(PermissionDenied):
@@ -71,15 +77,19 @@ def test_demo_has_a_candidacy_with_its_mandatario(tree):
     assert candidacy.territory.code == "037"
 
 
-@pytest.mark.parametrize(("username", "territory_level"), [("segretario", Level.CIRCOLO),
-                                                           ("tesoriera", Level.FEDERATION)])
+@pytest.mark.parametrize(
+    ("username", "territory_level"), [("segretario", Level.CIRCOLO), ("tesoriera", Level.FEDERATION)]
+)
 def test_the_demo_f10_select_lists_the_candidacy(tree, username, territory_level):
     """Issue 11 item 3: the «Candidatura» select of a new campaign was empty in the demo."""
     call_command("seed_demo", people=0, stdout=StringIO())
     candidacy = Candidacy.objects.get()
     user = get_user_model().objects.get(username=username)
-    territory = Territory.objects.get(pk=RoleAssignment.objects.filter(
-        user=user, territory__level=territory_level).values_list("territory_id", flat=True)[0])
+    territory = Territory.objects.get(
+        pk=RoleAssignment.objects.filter(user=user, territory__level=territory_level).values_list(
+            "territory_id", flat=True
+        )[0]
+    )
     client = verified_client(user)
     form = client.get(f"{reverse('funding:manage_create')}?territory={territory.pk}").content.decode()
     assert f'<option value="{candidacy.pk}">{candidacy}</option>' in form

@@ -23,8 +23,14 @@ def _serve(tmp_path: Path, **env: str) -> list[str]:
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
     clean = {k: v for k, v in os.environ.items() if k not in {"PORT", "SITE_URL", "EMAIL_BACKEND"}}
-    result = subprocess.run(["bash", str(tmp_path / "scripts" / "serve-demo.sh")], env={**clean, **env},
-                            capture_output=True, text=True, timeout=30, check=True)
+    result = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "serve-demo.sh")],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert (tmp_path / "var" / "emails").is_dir()
     return [result.stdout, *calls]
@@ -47,8 +53,9 @@ def test_default_port_and_an_explicit_site_url_win(tmp_path):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_demo_passes_port_to_every_step():
-    plan = subprocess.run(["make", "-n", "demo", "PORT=8123"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30, check=True).stdout.splitlines()
+    plan = subprocess.run(
+        ["make", "-n", "demo", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+    ).stdout.splitlines()
     steps = [line for line in plan if "manage.py" in line or "serve-demo.sh" in line]
     assert len(steps) == 4
     assert all("PORT=8123" in s and "http://127.0.0.1:8123" in s for s in steps)

@@ -74,7 +74,7 @@ def test_other_party_has_no_default_and_needs_an_explicit_answer(form_class):
     kwargs = {"circoli": [(1, "Circolo")]} if form_class is JoinForm else {}
     blank = form_class(**kwargs)
     assert not blank["member_of_other_party"].initial
-    assert 'checked' not in str(blank["member_of_other_party"])
+    assert "checked" not in str(blank["member_of_other_party"])
     bound = form_class({}, **kwargs)
     assert not bound.is_valid()
     assert bound.errors["member_of_other_party"] == ["Rispondi: sei iscritto a un altro partito o movimento politico?"]
@@ -93,7 +93,7 @@ def test_the_join_page_shows_other_party_unanswered_and_asks_for_it(client, tree
 
 def test_the_review_form_has_no_preset_outcome():
     blank = ReviewForm()
-    assert 'selected' not in str(blank["status"]).replace('value="" selected', "")
+    assert "selected" not in str(blank["status"]).replace('value="" selected', "")
     bound = ReviewForm({"note": "visto"})
     assert not bound.is_valid() and bound.errors["status"] == ["Scegli l'esito dell'esame."]
 
@@ -118,7 +118,7 @@ def labelled_and_unique(html: str) -> None:
     assert dupes == [], f"duplicate ids: {dupes}"
     labels = set(re.findall(r'<label[^>]*\sfor="([^"]+)"', html))
     for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
-        if re.search(r'type="(hidden|submit|button)"', tag) or 'aria-label=' in tag:
+        if re.search(r'type="(hidden|submit|button)"', tag) or "aria-label=" in tag:
             continue
         found = re.search(r'\sid="([^"]+)"', tag)
         assert found and found.group(1) in labels, f"unlabelled field: {tag}"

@@ -117,7 +117,9 @@ class Command(BaseCommand):
         with transaction.atomic(using=options["database"]), connection.cursor() as cursor:
             for statement in statements:
                 cursor.execute(statement)
-        self.stdout.write(self.style.SUCCESS(
-            f"{owner_role} possiede ora le tabelle; {app_role} ha solo i permessi necessari "
-            f"({len(statements)} istruzioni)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{owner_role} possiede ora le tabelle; {app_role} ha solo i permessi necessari "
+                f"({len(statements)} istruzioni)."
+            )
+        )

@@ -17,11 +17,15 @@ class Command(BaseCommand):
         backend = str(settings.TASKS["default"]["BACKEND"])
         if backend.endswith("RQBackend"):
             self.stdout.write("Worker RQ su Redis / RQ worker on Redis")
-            call_command("rqworker", "default", job_class="django_tasks_rq.Job",
-                         burst=options["burst"], with_scheduler=not options["burst"])
+            call_command(
+                "rqworker",
+                "default",
+                job_class="django_tasks_rq.Job",
+                burst=options["burst"],
+                with_scheduler=not options["burst"],
+            )
         elif backend.endswith("DatabaseBackend"):
             self.stdout.write("Worker sulla coda del database / database queue worker")
-            call_command("db_worker", batch=options["burst"], interval=1,
-                         startup_delay=not options["burst"])
+            call_command("db_worker", batch=options["burst"], interval=1, startup_delay=not options["burst"])
         else:
             self.stdout.write("I task sono eseguiti subito (backend immediato): nessun worker serve.")

@@ -42,13 +42,15 @@ def _lock_line(line: StatementLine) -> StatementLine:
     return locked
 
 
-def _queue(line: StatementLine, reason: str, *, confidence: int = 0,
-           suggestion: ExpectedTransfer | None = None) -> StatementLine:
+def _queue(
+    line: StatementLine, reason: str, *, confidence: int = 0, suggestion: ExpectedTransfer | None = None
+) -> StatementLine:
     """Leave the line for a treasurer, saying why (written only when the why changed)."""
     reason = reason[:300]
     if (line.reason, line.confidence, line.suggestion_id) != (reason, confidence, getattr(suggestion, "pk", None)):
         StatementLine.objects.filter(pk=line.pk, status=LineStatus.QUEUED).update(
-            reason=reason, confidence=confidence, suggestion=suggestion)
+            reason=reason, confidence=confidence, suggestion=suggestion
+        )
         line.reason, line.confidence, line.suggestion = reason, confidence, suggestion
     return line
 

@@ -29,8 +29,14 @@ def _require_treasury(action: str, actor: Any, territory: Territory) -> None:
     if actor is None:
         return
     if not has_role_at(actor, territory, TREASURY):
-        refuse(action, _("Non hai il ruolo di tesoreria su %(t)s.") % {"t": territory},
-               actor=actor, territory=territory, code="out_of_scope", permission=True)
+        refuse(
+            action,
+            _("Non hai il ruolo di tesoreria su %(t)s.") % {"t": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            permission=True,
+        )
 
 
 def _placeholder() -> str:

@@ -67,11 +67,15 @@ def _due_date_problem(due_date: datetime.date, earliest: datetime.date, why: str
     """None when `due_date` is acceptable, else the message naming the first acceptable date."""
     if due_date < earliest:
         return _("La data di addebito %(due)s è troppo vicina: %(why)s. La prima data possibile è %(first)s.") % {
-            "due": due_date.strftime("%d/%m/%Y"), "why": why, "first": earliest.strftime("%d/%m/%Y")}
+            "due": due_date.strftime("%d/%m/%Y"),
+            "why": why,
+            "first": earliest.strftime("%d/%m/%Y"),
+        }
     if not is_banking_day(due_date):
-        return _("Il %(due)s le banche non regolano addebiti SEPA (fine settimana o festività TARGET2): scegli il "
-                 "%(first)s o un altro giorno lavorativo.") % {
-            "due": due_date.strftime("%d/%m/%Y"), "first": next_banking_day(due_date).strftime("%d/%m/%Y")}
+        return _(
+            "Il %(due)s le banche non regolano addebiti SEPA (fine settimana o festività TARGET2): scegli il "
+            "%(first)s o un altro giorno lavorativo."
+        ) % {"due": due_date.strftime("%d/%m/%Y"), "first": next_banking_day(due_date).strftime("%d/%m/%Y")}
     return None
 
 
@@ -79,8 +83,16 @@ def _due_date_problem(due_date: datetime.date, earliest: datetime.date, why: str
 
 
 def schedule_collection(
-    *, actor: Any, mandate: Mandate, amount: Money, due_date: datetime.date, description: str,
-    credit_account: Account, creation_key: str, recurring: bool = False, payment: Any = None,
+    *,
+    actor: Any,
+    mandate: Mandate,
+    amount: Money,
+    due_date: datetime.date,
+    description: str,
+    credit_account: Account,
+    creation_key: str,
+    recurring: bool = False,
+    payment: Any = None,
 ) -> Collection:
     """One direct debit. Called by recurring schedules (payments) and for one-off debits.
 
@@ -93,34 +105,66 @@ def schedule_collection(
         return existing
     territory = mandate.territory
     if mandate.status == MandateStatus.REVOKED:
-        refuse(action, _("Il mandato %(ref)s di %(name)s è stato revocato: il debitore non ha più autorizzato "
-                         "addebiti, serve un nuovo mandato firmato.")
-               % {"ref": mandate.reference, "name": mandate.debtor_name},
-               actor=actor, territory=territory, code="mandate_revoked")
+        refuse(
+            action,
+            _(
+                "Il mandato %(ref)s di %(name)s è stato revocato: il debitore non ha più autorizzato "
+                "addebiti, serve un nuovo mandato firmato."
+            )
+            % {"ref": mandate.reference, "name": mandate.debtor_name},
+            actor=actor,
+            territory=territory,
+            code="mandate_revoked",
+        )
     if not mandate.usable:
-        refuse(action, _("Il mandato %(ref)s è «%(status)s»: non si possono programmare addebiti.")
-               % {"ref": mandate.reference, "status": mandate.get_status_display()},
-               actor=actor, territory=territory, code="mandate_unusable")
+        refuse(
+            action,
+            _("Il mandato %(ref)s è «%(status)s»: non si possono programmare addebiti.")
+            % {"ref": mandate.reference, "status": mandate.get_status_display()},
+            actor=actor,
+            territory=territory,
+            code="mandate_unusable",
+        )
     if amount.currency != "EUR" or amount.cents <= 0:
-        refuse(action, _("Un addebito SEPA è in euro e maggiore di zero."), actor=actor, territory=territory,
-               code="bad_amount", field="amount")
+        refuse(
+            action,
+            _("Un addebito SEPA è in euro e maggiore di zero."),
+            actor=actor,
+            territory=territory,
+            code="bad_amount",
+            field="amount",
+        )
     lead = mandate.creditor.prenotification_days
-    problem = _due_date_problem(due_date, earliest_collection_date(lead),
-                                _("il debitore va avvisato %(n)s giorni prima") % {"n": lead})
+    problem = _due_date_problem(
+        due_date, earliest_collection_date(lead), _("il debitore va avvisato %(n)s giorni prima") % {"n": lead}
+    )
     if problem:
         refuse(action, problem, actor=actor, territory=territory, code="due_too_close", field="due_date")
     try:
         with transaction.atomic():
             collection = Collection.objects.create(
-                mandate=mandate, territory=territory, amount_cents=amount.cents, currency=amount.currency,
-                due_date=due_date, description=description[:140], end_to_end_id=_placeholder(),
-                creation_key=creation_key, credit_account=credit_account, recurring=recurring,
-                prenotified_at=timezone.now(), payment=payment,
+                mandate=mandate,
+                territory=territory,
+                amount_cents=amount.cents,
+                currency=amount.currency,
+                due_date=due_date,
+                description=description[:140],
+                end_to_end_id=_placeholder(),
+                creation_key=creation_key,
+                credit_account=credit_account,
+                recurring=recurring,
+                prenotified_at=timezone.now(),
+                payment=payment,
             )
             collection.end_to_end_id = f"PZ-DD-{collection.pk:010d}"
             collection.save(update_fields=["end_to_end_id"])
-            record(action, actor=actor, obj=collection, territory=territory,
-                   data={"amount": amount.cents, "due_date": due_date.isoformat(), "mandate": mandate.reference})
+            record(
+                action,
+                actor=actor,
+                obj=collection,
+                territory=territory,
+                data={"amount": amount.cents, "due_date": due_date.isoformat(), "mandate": mandate.reference},
+            )
             from piazza.payments.bank import tasks
 
             enqueue_on_commit(tasks.send_prenotification, collection.pk)
@@ -137,28 +181,37 @@ def prepare_batch(*, actor: Any, creditor: BankAccount, due_date: datetime.date)
     if problem:
         refuse(action, problem, actor=actor, territory=creditor.territory, code="due_too_close", field="due_date")
     with _refusing(action, actor, creditor.territory), transaction.atomic():
-        batch = CollectionBatch.objects.select_for_update().filter(
-            creditor=creditor, due_date=due_date, status=BatchStatus.OPEN).first()
+        batch = (
+            CollectionBatch.objects.select_for_update()
+            .filter(creditor=creditor, due_date=due_date, status=BatchStatus.OPEN)
+            .first()
+        )
         if batch is None:
             batch = CollectionBatch.objects.create(
-                creditor=creditor, territory=creditor.territory, due_date=due_date,
-                message_id=_placeholder())
+                creditor=creditor, territory=creditor.territory, due_date=due_date, message_id=_placeholder()
+            )
             batch.message_id = f"PZ-SDD-{batch.pk:08d}"
             batch.save(update_fields=["message_id"])
         added = Collection.objects.filter(
-            mandate__creditor=creditor, due_date=due_date, status=CollectionStatus.SCHEDULED,
+            mandate__creditor=creditor,
+            due_date=due_date,
+            status=CollectionStatus.SCHEDULED,
             mandate__status__in=[MandateStatus.ACTIVE, MandateStatus.AMENDED],
         ).update(batch=batch, status=CollectionStatus.BATCHED)
         if not batch.collections.exists():  # rolls back the empty batch; the refusal is audited after
-            raise _Refused(_("Non ci sono addebiti programmati per il %(due)s su %(acct)s.")
-                           % {"due": due_date.strftime("%d/%m/%Y"), "acct": creditor}, "empty_batch")
+            raise _Refused(
+                _("Non ci sono addebiti programmati per il %(due)s su %(acct)s.")
+                % {"due": due_date.strftime("%d/%m/%Y"), "acct": creditor},
+                "empty_batch",
+            )
         record(action, actor=actor, obj=batch, territory=creditor.territory, data={"added": added})
     return batch
 
 
 def _batch_lead_text() -> str:
     return _("la banca deve ricevere la distinta almeno %(n)s giorni lavorativi TARGET2 prima") % {
-        "n": setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)}
+        "n": setting("BANK_SDD_MIN_DAYS_BEFORE_DUE", 2)
+    }
 
 
 def _sequence(collection: Collection) -> str:
@@ -167,7 +220,8 @@ def _sequence(collection: Collection) -> str:
     if collection.mandate.pending_new_bank:
         return "FRST"  # EPC: after a change of debtor bank the next debit is a first one
     previous = Collection.objects.filter(
-        mandate=collection.mandate, status__in=[CollectionStatus.EXPORTED, CollectionStatus.COLLECTED],
+        mandate=collection.mandate,
+        status__in=[CollectionStatus.EXPORTED, CollectionStatus.COLLECTED],
         recurring=True,
     ).exclude(pk=collection.pk)
     return "RCUR" if previous.exists() else "FRST"
@@ -181,8 +235,14 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
     with _refusing(action, actor, batch.territory), transaction.atomic():
         locked = CollectionBatch.objects.select_for_update().get(pk=batch.pk)
         if locked.is_exported:
-            record(action, actor=actor, obj=locked, territory=locked.territory, kind=AuditKind.EXPORT,
-                   data={"again": True, "sha256": locked.xml_sha256})
+            record(
+                action,
+                actor=actor,
+                obj=locked,
+                territory=locked.territory,
+                kind=AuditKind.EXPORT,
+                data={"again": True, "sha256": locked.xml_sha256},
+            )
             return bytes(locked.xml or b"")
         collections = list(locked.collections.select_related("mandate").filter(status=CollectionStatus.BATCHED))
         if not collections:
@@ -195,24 +255,37 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
             mandate = collection.mandate
             amendment = None
             if mandate.pending_original_iban or mandate.pending_new_bank:
-                amendment = sepa_xml.Amendment(original_iban=mandate.pending_original_iban,
-                                               new_bank=mandate.pending_new_bank)
+                amendment = sepa_xml.Amendment(
+                    original_iban=mandate.pending_original_iban, new_bank=mandate.pending_new_bank
+                )
             collection.sequence = _sequence(collection)
-            debits.append(sepa_xml.Debit(
-                end_to_end_id=collection.end_to_end_id, amount_cents=collection.amount_cents,
-                mandate_reference=mandate.reference, mandate_signed_on=mandate.signed_on,
-                debtor_name=mandate.debtor_name, debtor_iban=mandate.debtor_iban, sequence=collection.sequence,
-                remittance=collection.description, debtor_bic=mandate.debtor_bic, amendment=amendment,
-            ))
+            debits.append(
+                sepa_xml.Debit(
+                    end_to_end_id=collection.end_to_end_id,
+                    amount_cents=collection.amount_cents,
+                    mandate_reference=mandate.reference,
+                    mandate_signed_on=mandate.signed_on,
+                    debtor_name=mandate.debtor_name,
+                    debtor_iban=mandate.debtor_iban,
+                    sequence=collection.sequence,
+                    remittance=collection.description,
+                    debtor_bic=mandate.debtor_bic,
+                    amendment=amendment,
+                )
+            )
         creditor = locked.creditor
         party = sepa_xml.Party(creditor.name, creditor.iban, creditor.bic, creditor.creditor_id)
         schema = "pain.008.001.02" if creditor.bic else "pain.008.001.08"
         try:
-            xml = sepa_xml.build_pain008(party, debits, collection_date=locked.due_date,
-                                         message_id=locked.message_id, schema=schema)
+            xml = sepa_xml.build_pain008(
+                party, debits, collection_date=locked.due_date, message_id=locked.message_id, schema=schema
+            )
         except sepa_xml.SepaFileInvalid as error:
-            raise _Refused(_("Il file pain.008 non supera la validazione XSD, non viene rilasciato: %(e)s")
-                           % {"e": "; ".join(error.errors[:3])}, "xsd_invalid") from error
+            raise _Refused(
+                _("Il file pain.008 non supera la validazione XSD, non viene rilasciato: %(e)s")
+                % {"e": "; ".join(error.errors[:3])},
+                "xsd_invalid",
+            ) from error
         for collection in collections:
             collection.status = CollectionStatus.EXPORTED
             collection.save(update_fields=["sequence", "status"])
@@ -227,8 +300,14 @@ def export_batch(*, actor: Any, batch: CollectionBatch) -> bytes:
         locked.exported_at = timezone.now()
         locked.exported_by = actor if getattr(actor, "is_authenticated", False) else None
         locked.save()
-        record(action, actor=actor, obj=locked, territory=locked.territory, kind=AuditKind.EXPORT,
-               data={"sha256": locked.xml_sha256, "count": len(collections), "schema": schema})
+        record(
+            action,
+            actor=actor,
+            obj=locked,
+            territory=locked.territory,
+            kind=AuditKind.EXPORT,
+            data={"sha256": locked.xml_sha256, "count": len(collections), "schema": schema},
+        )
     return xml
 
 
@@ -239,8 +318,12 @@ def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> 
         locked_line = _lock_line(line)
         if locked_line.status != LineStatus.QUEUED:
             return locked_line
-        collections = list(Collection.objects.select_for_update(of=("self",)).select_related("credit_account").filter(
-            batch=batch, status=CollectionStatus.EXPORTED).order_by("id"))
+        collections = list(
+            Collection.objects.select_for_update(of=("self",))
+            .select_related("credit_account")
+            .filter(batch=batch, status=CollectionStatus.EXPORTED)
+            .order_by("id")
+        )
         # A batch credit detailed per transaction carries each debit's EndToEndId: settle that one.
         e2e = locked_line.end_to_end_id
         detailed = [c for c in collections if e2e and c.end_to_end_id == e2e]
@@ -248,27 +331,42 @@ def settle_batch(*, actor: Any, line: StatementLine, batch: CollectionBatch) -> 
             collections = detailed
         total = sum(c.amount_cents for c in collections)
         if total != locked_line.amount_cents:
-            return _queue(locked_line, _("Accredito della distinta %(batch)s di %(got)s, ma gli addebiti in attesa "
-                                         "sommano %(want)s: verifica gli storni e abbina a mano.")
-                          % {"batch": batch.message_id, "got": format_money(Money(locked_line.amount_cents)),
-                             "want": format_money(Money(total))})
+            return _queue(
+                locked_line,
+                _(
+                    "Accredito della distinta %(batch)s di %(got)s, ma gli addebiti in attesa "
+                    "sommano %(want)s: verifica gli storni e abbina a mano."
+                )
+                % {
+                    "batch": batch.message_id,
+                    "got": format_money(Money(locked_line.amount_cents)),
+                    "want": format_money(Money(total)),
+                },
+            )
         bank = _bank_ledger(locked_line.account)
         for collection in collections:
             collection.ledger_transaction = post_transaction(
-                actor=actor, cause=_receipt_cause(collection.credit_account),
+                actor=actor,
+                cause=_receipt_cause(collection.credit_account),
                 memo=f"Addebito SEPA {collection.end_to_end_id}",
                 entries=[(bank, collection.amount), (collection.credit_account, -collection.amount)],
-                idempotency_key=f"bank:collection:{collection.pk}", about=collection, audit=False,
+                idempotency_key=f"bank:collection:{collection.pk}",
+                about=collection,
+                audit=False,
             )
             collection.status = CollectionStatus.COLLECTED
             collection.save(update_fields=["ledger_transaction", "status"])
             _settle_payment_on_commit(collection.payment_id)
         if not batch.collections.filter(status=CollectionStatus.EXPORTED).exists():
             CollectionBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SETTLED)
-        _mark_matched(locked_line, actor, MatchKind.COLLECTION_BATCH,
-                      _("Distinta %(batch)s: %(n)s addebiti incassati.") % {"batch": batch.message_id,
-                                                                             "n": len(collections)},
-                      100, batch=batch)
+        _mark_matched(
+            locked_line,
+            actor,
+            MatchKind.COLLECTION_BATCH,
+            _("Distinta %(batch)s: %(n)s addebiti incassati.") % {"batch": batch.message_id, "n": len(collections)},
+            100,
+            batch=batch,
+        )
         record(action, actor=actor, obj=batch, territory=batch.territory, data={"collections": len(collections)})
     return locked_line
 
@@ -289,44 +387,74 @@ def record_return(*, actor: Any, line: StatementLine, collection: Collection, ma
             return locked_line
         if locked_line.direction != DEBIT:
             raise _Refused(_("Uno storno è un'uscita dal conto: questo movimento è un'entrata."), "wrong_direction")
-        target = Collection.objects.select_for_update(of=("self",)).select_related("mandate", "batch").get(
-            pk=collection.pk)
+        target = (
+            Collection.objects.select_for_update(of=("self",)).select_related("mandate", "batch").get(pk=collection.pk)
+        )
         if target.batch is None or target.batch.creditor_id != locked_line.account_id:
-            return _unmatched(manual, locked_line, _("L'addebito %(e2e)s non è stato inviato da questo conto: "
-                                                     "verifica.") % {"e2e": target.end_to_end_id}, "other_account")
+            return _unmatched(
+                manual,
+                locked_line,
+                _("L'addebito %(e2e)s non è stato inviato da questo conto: verifica.") % {"e2e": target.end_to_end_id},
+                "other_account",
+            )
         if target.status == CollectionStatus.FAILED:
-            return _unmatched(manual, locked_line, _("L'addebito %(e2e)s risulta già respinto: possibile storno "
-                                                     "doppio, verifica.") % {"e2e": target.end_to_end_id},
-                              "already_returned")
+            return _unmatched(
+                manual,
+                locked_line,
+                _("L'addebito %(e2e)s risulta già respinto: possibile storno doppio, verifica.")
+                % {"e2e": target.end_to_end_id},
+                "already_returned",
+            )
         if locked_line.amount_cents != target.amount_cents:
-            return _unmatched(manual, locked_line, _("Storno di %(got)s per l'addebito %(e2e)s di %(want)s: importi "
-                                                     "diversi, verifica.")
-                              % {"got": format_money(Money(locked_line.amount_cents)), "e2e": target.end_to_end_id,
-                                 "want": format_money(target.amount)}, "amount_mismatch")
+            return _unmatched(
+                manual,
+                locked_line,
+                _("Storno di %(got)s per l'addebito %(e2e)s di %(want)s: importi diversi, verifica.")
+                % {
+                    "got": format_money(Money(locked_line.amount_cents)),
+                    "e2e": target.end_to_end_id,
+                    "want": format_money(target.amount),
+                },
+                "amount_mismatch",
+            )
         if target.status != CollectionStatus.COLLECTED or target.ledger_transaction_id is None:
             # The batch credit has not been seen yet (another file): booking the return now would
             # leave the books wrong. The line waits; each import looks at it again (rematch_queued).
-            return _unmatched(manual, locked_line, _("Storno dell'addebito %(e2e)s arrivato prima dell'accredito della "
-                                                     "sua distinta: verrà registrato da solo quando importerai "
-                                                     "l'estratto con l'accredito.") % {"e2e": target.end_to_end_id},
-                              "not_collected")
+            return _unmatched(
+                manual,
+                locked_line,
+                _(
+                    "Storno dell'addebito %(e2e)s arrivato prima dell'accredito della "
+                    "sua distinta: verrà registrato da solo quando importerai "
+                    "l'estratto con l'accredito."
+                )
+                % {"e2e": target.end_to_end_id},
+                "not_collected",
+            )
         assert target.ledger_transaction is not None
-        reverse_transaction(actor=actor, original=target.ledger_transaction,
-                            memo=f"Storno SEPA {reason.code} {target.end_to_end_id}",
-                            idempotency_key=f"bank:line:{locked_line.pk}", audit=False)
+        reverse_transaction(
+            actor=actor,
+            original=target.ledger_transaction,
+            memo=f"Storno SEPA {reason.code} {target.end_to_end_id}",
+            idempotency_key=f"bank:line:{locked_line.pk}",
+            audit=False,
+        )
         target.status = CollectionStatus.FAILED
         target.return_reason = reason.code[:4]
         target.save(update_fields=["status", "return_reason"])
         mandate = target.mandate
         if reason.mandate_effect == MandateEffect.REVOKE:
-            Mandate.objects.filter(pk=mandate.pk).update(status=MandateStatus.REVOKED,
-                                                         status_reason=str(reason.treasurer))
+            Mandate.objects.filter(pk=mandate.pk).update(
+                status=MandateStatus.REVOKED, status_reason=str(reason.treasurer)
+            )
             Collection.objects.filter(mandate=mandate, status=CollectionStatus.SCHEDULED).update(
-                status=CollectionStatus.CANCELLED)
+                status=CollectionStatus.CANCELLED
+            )
             mandate.status = MandateStatus.REVOKED
         elif reason.mandate_effect == MandateEffect.SUSPEND:
-            Mandate.objects.filter(pk=mandate.pk).update(status=MandateStatus.SUSPENDED,
-                                                         status_reason=str(reason.treasurer))
+            Mandate.objects.filter(pk=mandate.pk).update(
+                status=MandateStatus.SUSPENDED, status_reason=str(reason.treasurer)
+            )
             mandate.status = MandateStatus.SUSPENDED
         _settle_payment_on_commit(target.payment_id)
         retry = _schedule_retry(target, reason.retry)
@@ -334,9 +462,19 @@ def record_return(*, actor: Any, line: StatementLine, collection: Collection, ma
         if retry is not None:
             message += " " + _("Nuovo tentativo il %(d)s.") % {"d": retry.due_date.strftime("%d/%m/%Y")}
         _mark_matched(locked_line, actor, MatchKind.COLLECTION_RETURN, message, 100, collection=target)
-        record(action, actor=actor, obj=target, territory=target.territory,
-               data={"code": reason.code, "retry": retry.pk if retry else None, "effect": str(reason.mandate_effect),
-                     "line": locked_line.pk, "manual": manual})
+        record(
+            action,
+            actor=actor,
+            obj=target,
+            territory=target.territory,
+            data={
+                "code": reason.code,
+                "retry": retry.pk if retry else None,
+                "effect": str(reason.mandate_effect),
+                "line": locked_line.pk,
+                "manual": manual,
+            },
+        )
         from piazza.payments.bank import tasks
 
         enqueue_on_commit(tasks.send_return_notices, target.pk)
@@ -347,17 +485,31 @@ def _schedule_retry(failed: Collection, retry_allowed: bool) -> Collection | Non
     """A bank-level retry (AM04, MS03, FF01) of a debit created in the bank pages, on the first
     TARGET2 business day the bank can still receive it. Debits of a payments' schedule are
     retried by the schedule's own rules, not here."""
-    if not (retry_allowed and failed.attempt < setting("BANK_SDD_MAX_ATTEMPTS", 2) and failed.mandate.usable
-            and failed.payment_id is None):
+    if not (
+        retry_allowed
+        and failed.attempt < setting("BANK_SDD_MAX_ATTEMPTS", 2)
+        and failed.mandate.usable
+        and failed.payment_id is None
+    ):
         return None
     today = timezone.localdate()
-    due = max(next_banking_day(today + datetime.timedelta(days=setting("BANK_SDD_RETRY_DAYS", 7))),
-              earliest_batch_date(today))
+    due = max(
+        next_banking_day(today + datetime.timedelta(days=setting("BANK_SDD_RETRY_DAYS", 7))), earliest_batch_date(today)
+    )
     retry = Collection.objects.create(
-        mandate=failed.mandate, territory=failed.territory, amount_cents=failed.amount_cents,
-        currency=failed.currency, due_date=due, description=failed.description, end_to_end_id=_placeholder(),
-        creation_key=f"{failed.creation_key}:retry{failed.attempt + 1}", credit_account=failed.credit_account,
-        recurring=failed.recurring, attempt=failed.attempt + 1, retry_of=failed, prenotified_at=timezone.now(),
+        mandate=failed.mandate,
+        territory=failed.territory,
+        amount_cents=failed.amount_cents,
+        currency=failed.currency,
+        due_date=due,
+        description=failed.description,
+        end_to_end_id=_placeholder(),
+        creation_key=f"{failed.creation_key}:retry{failed.attempt + 1}",
+        credit_account=failed.credit_account,
+        recurring=failed.recurring,
+        attempt=failed.attempt + 1,
+        retry_of=failed,
+        prenotified_at=timezone.now(),
     )
     retry.end_to_end_id = f"PZ-DD-{retry.pk:010d}"
     retry.save(update_fields=["end_to_end_id"])

@@ -52,28 +52,54 @@ from .payouts import confirm_payout
 
 
 def expect_transfer(
-    *, actor: Any, account: BankAccount, amount: Money, payer_name: str, description: str,
-    credit_account: Account, creation_key: str, payer_email: str = "", payment: Any = None,
+    *,
+    actor: Any,
+    account: BankAccount,
+    amount: Money,
+    payer_name: str,
+    description: str,
+    credit_account: Account,
+    creation_key: str,
+    payer_email: str = "",
+    payment: Any = None,
 ) -> ExpectedTransfer:
     """A transfer we wait for, with its RF reference (bank_transfer provider). Idempotent."""
     existing = ExpectedTransfer.objects.filter(creation_key=creation_key).first()
     if existing is not None:
         return existing
     if amount.cents <= 0 or amount.currency != "EUR":
-        refuse("bank.expect_transfer", _("Un bonifico atteso è in euro e maggiore di zero."), actor=actor,
-               territory=account.territory, code="bad_amount", field="amount")
+        refuse(
+            "bank.expect_transfer",
+            _("Un bonifico atteso è in euro e maggiore di zero."),
+            actor=actor,
+            territory=account.territory,
+            code="bad_amount",
+            field="amount",
+        )
     try:
         with transaction.atomic():
             expected = ExpectedTransfer.objects.create(
-                reference=_placeholder(), account=account, territory=account.territory,
-                amount_cents=amount.cents, currency=amount.currency, payer_name=payer_name.strip(),
-                payer_email=payer_email, description=description[:140], credit_account=credit_account,
-                creation_key=creation_key, payment=payment,
+                reference=_placeholder(),
+                account=account,
+                territory=account.territory,
+                amount_cents=amount.cents,
+                currency=amount.currency,
+                payer_name=payer_name.strip(),
+                payer_email=payer_email,
+                description=description[:140],
+                credit_account=credit_account,
+                creation_key=creation_key,
+                payment=payment,
             )
             expected.reference = reference_for("PZ", expected.pk)
             expected.save(update_fields=["reference"])
-            record("bank.expect_transfer", actor=actor, obj=expected, territory=account.territory,
-                   data={"reference": expected.reference, "amount": amount.cents})
+            record(
+                "bank.expect_transfer",
+                actor=actor,
+                obj=expected,
+                territory=account.territory,
+                data={"reference": expected.reference, "amount": amount.cents},
+            )
     except IntegrityError:
         return ExpectedTransfer.objects.get(creation_key=creation_key)
     return expected
@@ -95,7 +121,8 @@ def auto_match(line: StatementLine, lookups: StatementLookups | None = None) -> 
 
 def _reject(line: StatementLine, reason: str) -> StatementLine:
     StatementLine.objects.filter(pk=line.pk, status=LineStatus.QUEUED).update(
-        status=LineStatus.REJECTED, reason=reason[:300])
+        status=LineStatus.REJECTED, reason=reason[:300]
+    )
     line.status, line.reason = LineStatus.REJECTED, reason[:300]
     return line
 
@@ -108,17 +135,28 @@ def _auto_match_debit(line: StatementLine, lookups: StatementLookups) -> Stateme
     if _is_return(line):
         collection = lookups.collection(line.end_to_end_id)
         if collection is None:
-            return _queue(line, _("Storno di addebito SEPA (%(code)s) per un addebito che non risulta tra i nostri "
-                                  "(riferimento «%(ref)s»): cercalo per nome o importo e abbinalo, o verifica con "
-                                  "la banca.") % {"code": line.return_reason or "?", "ref": line.end_to_end_id or "-"})
+            return _queue(
+                line,
+                _(
+                    "Storno di addebito SEPA (%(code)s) per un addebito che non risulta tra i nostri "
+                    "(riferimento «%(ref)s»): cercalo per nome o importo e abbinalo, o verifica con "
+                    "la banca."
+                )
+                % {"code": line.return_reason or "?", "ref": line.end_to_end_id or "-"},
+            )
         return record_return(actor=None, line=line, collection=collection)
     payout = lookups.payout(line.end_to_end_id)
     if payout is not None:
         return confirm_payout(actor=None, line=line, payout=payout)
     if line.bank_transaction_code.endswith(("CHRG", "/FEES", "NCHG")):
         return book_bank_charge(actor=None, line=line)
-    return _queue(line, _("Uscita non riconosciuta: nessun versamento esportato con questo riferimento. Cercalo per "
-                          "beneficiario o importo e abbinalo, o scarta il movimento spiegando perché."))
+    return _queue(
+        line,
+        _(
+            "Uscita non riconosciuta: nessun versamento esportato con questo riferimento. Cercalo per "
+            "beneficiario o importo e abbinalo, o scarta il movimento spiegando perché."
+        ),
+    )
 
 
 def _norm(name: str) -> str:
@@ -157,11 +195,18 @@ def _auto_match_credit(line: StatementLine, lookups: StatementLookups) -> Statem
     if line.creditor_reference:
         expected = lookups.transfer(line.creditor_reference)
         if expected is None or expected.account_id != line.account_id:
-            return _queue(line, _("Il riferimento %(ref)s non corrisponde a nessun bonifico atteso su questo conto: "
-                                  "abbina il movimento a mano o segnalalo.") % {"ref": line.creditor_reference})
+            return _queue(
+                line,
+                _(
+                    "Il riferimento %(ref)s non corrisponde a nessun bonifico atteso su questo conto: "
+                    "abbina il movimento a mano o segnalalo."
+                )
+                % {"ref": line.creditor_reference},
+            )
         if expected.status == TransferStatus.CANCELLED:
-            return _queue(line, _("Il riferimento %(ref)s è di un bonifico atteso annullato.")
-                          % {"ref": line.creditor_reference})
+            return _queue(
+                line, _("Il riferimento %(ref)s è di un bonifico atteso annullato.") % {"ref": line.creditor_reference}
+            )
         return _book_transfer(line, expected, 100, lookups)
     scored = sorted(((score_candidate(line, c), c) for c in lookups.open_transfers()), key=lambda p: -p[0])
     threshold = setting("BANK_AUTO_MATCH_CONFIDENCE", 85)
@@ -171,15 +216,22 @@ def _auto_match_credit(line: StatementLine, lookups: StatementLookups) -> Statem
         if best_score >= threshold and best_score - runner_up >= 15:
             return _book_transfer(line, best, best_score, lookups)
         if best_score >= 50:
-            return _queue(line, _("Nessun riferimento: possibile corrispondenza con %(ref)s (%(name)s), affidabilità "
-                                  "%(score)s%%. Controlla e conferma.")
-                          % {"ref": best.reference, "name": best.payer_name, "score": best_score},
-                          confidence=best_score, suggestion=best)
+            return _queue(
+                line,
+                _(
+                    "Nessun riferimento: possibile corrispondenza con %(ref)s (%(name)s), affidabilità "
+                    "%(score)s%%. Controlla e conferma."
+                )
+                % {"ref": best.reference, "name": best.payer_name, "score": best_score},
+                confidence=best_score,
+                suggestion=best,
+            )
     return _queue(line, _("Nessun riferimento e nessun bonifico atteso con importo e nome compatibili."))
 
 
-def _book_transfer(line: StatementLine, expected: ExpectedTransfer, confidence: int,
-                   lookups: StatementLookups) -> StatementLine:
+def _book_transfer(
+    line: StatementLine, expected: ExpectedTransfer, confidence: int, lookups: StatementLookups
+) -> StatementLine:
     booked = apply_transfer(actor=None, line=line, expected=expected, confidence=confidence)
     if booked.transfer_id is not None and booked.transfer is not None:
         lookups.booked(booked.transfer)
@@ -198,8 +250,15 @@ class Difference:
     OVER = (ACCEPT, REFUSE)
 
 
-def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfer, confidence: int,
-                   manual: bool = False, difference: str = "") -> StatementLine:
+def apply_transfer(
+    *,
+    actor: Any,
+    line: StatementLine,
+    expected: ExpectedTransfer,
+    confidence: int,
+    manual: bool = False,
+    difference: str = "",
+) -> StatementLine:
     """Book a received transfer against what was expected: partial and over-payments are explicit
     (the expected transfer says partial / overpaid, the excess sits in bank_unallocated).
 
@@ -215,41 +274,77 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
                 raise _already_matched(locked_line)
             return locked_line
         if locked_line.direction != CREDIT:
-            return _unmatched(manual, locked_line, _("Solo un'entrata può pagare un bonifico atteso."),
-                              "wrong_direction")
-        target = ExpectedTransfer.objects.select_for_update(of=("self",)).select_related("credit_account").get(
-            pk=expected.pk)
+            return _unmatched(
+                manual, locked_line, _("Solo un'entrata può pagare un bonifico atteso."), "wrong_direction"
+            )
+        target = (
+            ExpectedTransfer.objects.select_for_update(of=("self",))
+            .select_related("credit_account")
+            .get(pk=expected.pk)
+        )
         if target.account_id != locked_line.account_id:
-            return _unmatched(manual, locked_line, _("Il bonifico atteso %(ref)s è su un altro conto.")
-                              % {"ref": target.reference}, "other_account")
+            return _unmatched(
+                manual,
+                locked_line,
+                _("Il bonifico atteso %(ref)s è su un altro conto.") % {"ref": target.reference},
+                "other_account",
+            )
         if target.status == TransferStatus.CANCELLED:
-            return _unmatched(manual, locked_line, _("Il bonifico atteso %(ref)s è annullato.")
-                              % {"ref": target.reference}, "cancelled")
+            return _unmatched(
+                manual,
+                locked_line,
+                _("Il bonifico atteso %(ref)s è annullato.") % {"ref": target.reference},
+                "cancelled",
+            )
         received = locked_line.amount_cents
         outstanding = target.outstanding_cents
         gap = outstanding - received
         if gap and not manual:
             if gap > 0:  # a short payment waits for a treasurer's decision
-                return _queue(locked_line, _(
-                    "Bonifico %(ref)s arrivato con %(got)s invece di %(want)s: %(words)s. Decidi se accettare "
-                    "il pagamento ridotto, chiedere il resto o rifiutarlo.") % {
-                    "ref": target.reference, "got": format_money(Money(received)),
-                    "want": format_money(Money(outstanding)), "words": difference_words(received, outstanding)},
-                    confidence=confidence, suggestion=target)
+                return _queue(
+                    locked_line,
+                    _(
+                        "Bonifico %(ref)s arrivato con %(got)s invece di %(want)s: %(words)s. Decidi se accettare "
+                        "il pagamento ridotto, chiedere il resto o rifiutarlo."
+                    )
+                    % {
+                        "ref": target.reference,
+                        "got": format_money(Money(received)),
+                        "want": format_money(Money(outstanding)),
+                        "words": difference_words(received, outstanding),
+                    },
+                    confidence=confidence,
+                    suggestion=target,
+                )
             difference = Difference.ACCEPT  # an excess is set aside in bank_unallocated, as before
         if gap and difference not in (Difference.SHORT if gap > 0 else Difference.OVER):
-            raise _Refused(_("Il movimento (%(got)s) non corrisponde a quanto atteso per %(ref)s (%(want)s): "
-                             "%(words)s. Scegli cosa fare della differenza e conferma.") % {
-                "got": format_money(Money(received)), "ref": target.reference,
-                "want": format_money(Money(outstanding)), "words": difference_words(received, outstanding)},
-                "difference_undecided", field="difference")
+            raise _Refused(
+                _(
+                    "Il movimento (%(got)s) non corrisponde a quanto atteso per %(ref)s (%(want)s): "
+                    "%(words)s. Scegli cosa fare della differenza e conferma."
+                )
+                % {
+                    "got": format_money(Money(received)),
+                    "ref": target.reference,
+                    "want": format_money(Money(outstanding)),
+                    "words": difference_words(received, outstanding),
+                },
+                "difference_undecided",
+                field="difference",
+            )
         if gap and difference == Difference.REFUSE:
-            reason = _("Importo diverso da quanto atteso per %(ref)s (%(words)s): rifiutato, da restituire a chi "
-                       "ha pagato.") % {"ref": target.reference, "words": difference_words(received, outstanding)}
+            reason = _(
+                "Importo diverso da quanto atteso per %(ref)s (%(words)s): rifiutato, da restituire a chi ha pagato."
+            ) % {"ref": target.reference, "words": difference_words(received, outstanding)}
             _reject(locked_line, reason)
             StatementLine.objects.filter(pk=locked_line.pk).update(matched_by=actor, matched_at=timezone.now())
-            record(action, actor=actor, obj=locked_line, territory=locked_line.territory,
-                   data={"transfer": target.reference, "difference": difference, "gap": gap})
+            record(
+                action,
+                actor=actor,
+                obj=locked_line,
+                territory=locked_line.territory,
+                data={"transfer": target.reference, "difference": difference, "gap": gap},
+            )
             return locked_line
         accepted_short = gap > 0 and difference == Difference.ACCEPT
         to_destination = outstanding if accepted_short else min(received, outstanding)
@@ -264,9 +359,15 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
         if excess:
             unallocated = get_account("bank_unallocated", territory=locked_line.account.territory)
             entries.append((unallocated, Money(-excess, locked_line.currency)))
-        post_transaction(actor=actor, cause=_receipt_cause(target.credit_account),
-                         memo=f"Bonifico {target.reference} {target.payer_name}",
-                         entries=entries, idempotency_key=f"bank:line:{locked_line.pk}", about=target, audit=False)
+        post_transaction(
+            actor=actor,
+            cause=_receipt_cause(target.credit_account),
+            memo=f"Bonifico {target.reference} {target.payer_name}",
+            entries=entries,
+            idempotency_key=f"bank:line:{locked_line.pk}",
+            about=target,
+            audit=False,
+        )
         target.received_cents += received
         if accepted_short or target.received_cents == target.amount_cents:
             target.status = TransferStatus.PAID
@@ -283,22 +384,30 @@ def apply_transfer(*, actor: Any, line: StatementLine, expected: ExpectedTransfe
         }.get(TransferStatus(target.status), "")
         if accepted_short:
             reason = _("Pagamento ridotto accettato: %(words)s, registrati tra le differenze accettate.") % {
-                "words": difference_words(received, outstanding)}
+                "words": difference_words(received, outstanding)
+            }
         _mark_matched(locked_line, actor, MatchKind.TRANSFER, reason, confidence, transfer=target)
         _settle_payment_on_commit(target.payment_id)
-        record(action, actor=actor, obj=locked_line, territory=locked_line.territory,
-               data={"transfer": target.reference, "confidence": confidence, "status": target.status,
-                     **({"difference": difference, "gap": gap} if gap else {})})
+        record(
+            action,
+            actor=actor,
+            obj=locked_line,
+            territory=locked_line.territory,
+            data={
+                "transfer": target.reference,
+                "confidence": confidence,
+                "status": target.status,
+                **({"difference": difference, "gap": gap} if gap else {}),
+            },
+        )
     return locked_line
 
 
-def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer,
-               difference: str = "") -> StatementLine:
+def match_line(*, actor: Any, line: StatementLine, transfer: ExpectedTransfer, difference: str = "") -> StatementLine:
     """A treasurer's manual match; two treasurers at once → one wins, the other is told.
     A different amount needs `difference` (see `Difference`), else it is refused."""
     _require_treasury("bank.match_transfer", actor, line.territory)
-    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100, manual=True,
-                          difference=difference)
+    return apply_transfer(actor=actor, line=line, expected=transfer, confidence=100, manual=True, difference=difference)
 
 
 def match_return(*, actor: Any, line: StatementLine, collection: Collection) -> StatementLine:
@@ -321,8 +430,14 @@ def reject_line(*, actor: Any, line: StatementLine, reason: str) -> StatementLin
     action = "bank.reject_line"
     _require_treasury(action, actor, line.territory)
     if not reason.strip():
-        refuse(action, _("Scrivi perché il movimento viene scartato."), actor=actor, territory=line.territory,
-               code="required", field="reason")
+        refuse(
+            action,
+            _("Scrivi perché il movimento viene scartato."),
+            actor=actor,
+            territory=line.territory,
+            code="required",
+            field="reason",
+        )
     with _refusing(action, actor, line.territory), transaction.atomic():
         locked = _lock_line(line)
         if locked.status != LineStatus.QUEUED:
@@ -342,10 +457,18 @@ def book_bank_charge(*, actor: Any, line: StatementLine) -> StatementLine:
         if locked.status != LineStatus.QUEUED:
             return locked
         charges = get_account("bank_charges", territory=locked.account.territory)
-        post_transaction(actor=actor, cause=Cause.FEE, memo=f"Commissioni bancarie {locked.booking_date}",
-                         entries=[(charges, Money(locked.amount_cents, locked.currency)),
-                                  (_bank_ledger(locked.account), Money(-locked.amount_cents, locked.currency))],
-                         idempotency_key=f"bank:line:{locked.pk}", about=locked, audit=False)
+        post_transaction(
+            actor=actor,
+            cause=Cause.FEE,
+            memo=f"Commissioni bancarie {locked.booking_date}",
+            entries=[
+                (charges, Money(locked.amount_cents, locked.currency)),
+                (_bank_ledger(locked.account), Money(-locked.amount_cents, locked.currency)),
+            ],
+            idempotency_key=f"bank:line:{locked.pk}",
+            about=locked,
+            audit=False,
+        )
         _mark_matched(locked, actor, MatchKind.BANK_FEE, _("Commissioni bancarie registrate."), 100)
         record("bank.book_charge", actor=actor, obj=locked, territory=locked.territory)
     return locked

@@ -49,27 +49,49 @@ def confirm_payout(*, actor: Any, line: StatementLine, payout: Payout, manual: b
             if manual:
                 raise _already_matched(locked_line)
             return locked_line
-        locked = Payout.objects.select_for_update(of=("self",)).select_related("bank_account__territory").get(
-            pk=payout.pk)
+        locked = (
+            Payout.objects.select_for_update(of=("self",)).select_related("bank_account__territory").get(pk=payout.pk)
+        )
         if locked_line.direction != DEBIT or locked.bank_account_id != locked_line.account_id:
-            return _unmatched(manual, locked_line, _("Il versamento %(e2e)s esce da un altro conto o questo movimento "
-                                                     "non è un'uscita.") % {"e2e": locked.end_to_end_id},
-                              "other_account")
+            return _unmatched(
+                manual,
+                locked_line,
+                _("Il versamento %(e2e)s esce da un altro conto o questo movimento non è un'uscita.")
+                % {"e2e": locked.end_to_end_id},
+                "other_account",
+            )
         if locked.status != PayoutStatus.EXPORTED or locked.amount_cents != locked_line.amount_cents:
-            return _unmatched(manual, locked_line, _("Uscita di %(got)s per il versamento %(e2e)s di %(want)s "
-                                                     "(«%(status)s»): importo o stato non corrispondono, verifica.")
-                              % {"got": format_money(Money(locked_line.amount_cents)), "e2e": locked.end_to_end_id,
-                                 "want": format_money(locked.amount), "status": locked.get_status_display()},
-                              "payout_mismatch")
+            return _unmatched(
+                manual,
+                locked_line,
+                _(
+                    "Uscita di %(got)s per il versamento %(e2e)s di %(want)s "
+                    "(«%(status)s»): importo o stato non corrispondono, verifica."
+                )
+                % {
+                    "got": format_money(Money(locked_line.amount_cents)),
+                    "e2e": locked.end_to_end_id,
+                    "want": format_money(locked.amount),
+                    "status": locked.get_status_display(),
+                },
+                "payout_mismatch",
+            )
         pending = get_account("payouts_approved", territory=locked.bank_account.territory)
-        post_transaction(actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} eseguito",
-                         entries=[(pending, locked.amount), (_bank_ledger(locked_line.account), -locked.amount)],
-                         idempotency_key=f"bank:payout:{locked.pk}:confirm", about=locked, audit=False)
+        post_transaction(
+            actor=actor,
+            cause=Cause.PAYOUT,
+            memo=f"Versamento {locked.end_to_end_id} eseguito",
+            entries=[(pending, locked.amount), (_bank_ledger(locked_line.account), -locked.amount)],
+            idempotency_key=f"bank:payout:{locked.pk}:confirm",
+            about=locked,
+            audit=False,
+        )
         locked.status = PayoutStatus.CONFIRMED
         locked.save(update_fields=["status"])
         _mark_matched(locked_line, actor, MatchKind.PAYOUT, _("Versamento eseguito dalla banca."), 100, payout=locked)
-        record(action, actor=actor, obj=locked, territory=locked.territory, data={"line": locked_line.pk,
-                                                                               "manual": manual})
+        record(
+            action, actor=actor, obj=locked, territory=locked.territory, data={"line": locked_line.pk, "manual": manual}
+        )
     return locked_line
 
 
@@ -81,39 +103,81 @@ def _available(source: Account) -> Money:
 
 
 def request_payout(
-    *, actor: Any, source_account: Account, bank_account: BankAccount, payee: Payee, amount: Money, description: str,
+    *,
+    actor: Any,
+    source_account: Account,
+    bank_account: BankAccount,
+    payee: Payee,
+    amount: Money,
+    description: str,
 ) -> Payout:
     action = "bank.request_payout"
     territory = bank_account.territory
     _require_treasury(action, actor, territory)
-    if source_account.territory_id is None or not Territory.objects.filter(
-            pk=source_account.territory_id, path__startswith=territory.path).exists():
-        refuse(action, _("Il conto di partenza non appartiene a %(t)s.") % {"t": territory}, actor=actor,
-               territory=territory, code="out_of_scope", field="source_account")
+    if (
+        source_account.territory_id is None
+        or not Territory.objects.filter(pk=source_account.territory_id, path__startswith=territory.path).exists()
+    ):
+        refuse(
+            action,
+            _("Il conto di partenza non appartiene a %(t)s.") % {"t": territory},
+            actor=actor,
+            territory=territory,
+            code="out_of_scope",
+            field="source_account",
+        )
     if not payee.territory.path.startswith(territory.path):
-        refuse(action, _("%(payee)s è registrato per %(pt)s, fuori da %(t)s (titolare del conto): si paga solo un "
-                         "beneficiario registrato per %(t)s o per una struttura che ne fa parte. Registralo qui, "
-                         "se è il caso.") % {"payee": payee.name, "pt": payee.territory, "t": territory},
-               actor=actor, territory=territory, code="payee_out_of_scope", field="payee")
+        refuse(
+            action,
+            _(
+                "%(payee)s è registrato per %(pt)s, fuori da %(t)s (titolare del conto): si paga solo un "
+                "beneficiario registrato per %(t)s o per una struttura che ne fa parte. Registralo qui, "
+                "se è il caso."
+            )
+            % {"payee": payee.name, "pt": payee.territory, "t": territory},
+            actor=actor,
+            territory=territory,
+            code="payee_out_of_scope",
+            field="payee",
+        )
     if amount.cents <= 0:
-        refuse(action, _("L'importo deve essere maggiore di zero."), actor=actor, territory=territory,
-               code="bad_amount", field="amount")
+        refuse(
+            action,
+            _("L'importo deve essere maggiore di zero."),
+            actor=actor,
+            territory=territory,
+            code="bad_amount",
+            field="amount",
+        )
     available = _available(source_account)
     if amount > available:
-        refuse(action, _("%(amount)s supera il saldo disponibile di %(account)s (%(available)s): nessun versamento "
-                         "è stato richiesto.") % {"amount": format_money(amount), "account": source_account,
-                                                  "available": format_money(available)},
-               actor=actor, territory=territory, code="insufficient_balance", field="amount")
+        refuse(
+            action,
+            _(
+                "%(amount)s supera il saldo disponibile di %(account)s (%(available)s): nessun versamento "
+                "è stato richiesto."
+            )
+            % {"amount": format_money(amount), "account": source_account, "available": format_money(available)},
+            actor=actor,
+            territory=territory,
+            code="insufficient_balance",
+            field="amount",
+        )
     with transaction.atomic():
         payout = Payout.objects.create(
-            source_account=source_account, bank_account=bank_account, payee=payee, territory=territory,
-            amount_cents=amount.cents, currency=amount.currency, description=description[:140],
-            end_to_end_id=_placeholder(), requested_by=actor,
+            source_account=source_account,
+            bank_account=bank_account,
+            payee=payee,
+            territory=territory,
+            amount_cents=amount.cents,
+            currency=amount.currency,
+            description=description[:140],
+            end_to_end_id=_placeholder(),
+            requested_by=actor,
         )
         payout.end_to_end_id = f"PZ-PO-{payout.pk:010d}"
         payout.save(update_fields=["end_to_end_id"])
-        record(action, actor=actor, obj=payout, territory=territory,
-               data={"amount": amount.cents, "payee": payee.name})
+        record(action, actor=actor, obj=payout, territory=territory, data={"amount": amount.cents, "payee": payee.name})
     return payout
 
 
@@ -123,8 +187,14 @@ def approve_payout(*, actor: Any, payout: Payout) -> Payout:
     action = "bank.approve_payout"
     _require_treasury(action, actor, payout.territory)
     if actor is None or actor.pk == payout.requested_by_id:
-        refuse(action, _("Hai chiesto tu questo versamento: deve approvarlo un altro tesoriere (regola dei quattro "
-                         "occhi)."), actor=actor, territory=payout.territory, code="four_eyes", permission=True)
+        refuse(
+            action,
+            _("Hai chiesto tu questo versamento: deve approvarlo un altro tesoriere (regola dei quattro occhi)."),
+            actor=actor,
+            territory=payout.territory,
+            code="four_eyes",
+            permission=True,
+        )
     with _refusing(action, actor, payout.territory), transaction.atomic():
         locked = Payout.objects.select_for_update().get(pk=payout.pk)
         if locked.status != PayoutStatus.REQUESTED:
@@ -132,16 +202,27 @@ def approve_payout(*, actor: Any, payout: Payout) -> Payout:
         Account.objects.select_for_update().get(pk=locked.source_account_id)  # serialise approvals per account
         available = _available(locked.source_account)
         if locked.amount > available:
-            raise _Refused(_("%(amount)s supera il saldo disponibile di %(account)s (%(available)s): il versamento "
-                             "non può essere approvato.") % {"amount": format_money(locked.amount),
-                                                              "account": locked.source_account,
-                                                              "available": format_money(available)},
-                           "insufficient_balance")
+            raise _Refused(
+                _(
+                    "%(amount)s supera il saldo disponibile di %(account)s (%(available)s): il versamento "
+                    "non può essere approvato."
+                )
+                % {
+                    "amount": format_money(locked.amount),
+                    "account": locked.source_account,
+                    "available": format_money(available),
+                },
+                "insufficient_balance",
+            )
         pending = get_account("payouts_approved", territory=locked.bank_account.territory)
         locked.reserve_transaction = post_transaction(
-            actor=actor, cause=Cause.PAYOUT, memo=f"Versamento {locked.end_to_end_id} a {locked.payee.name}",
+            actor=actor,
+            cause=Cause.PAYOUT,
+            memo=f"Versamento {locked.end_to_end_id} a {locked.payee.name}",
             entries=[(locked.source_account, locked.amount), (pending, -locked.amount)],
-            idempotency_key=f"bank:payout:{locked.pk}:approve", about=locked, audit=False,
+            idempotency_key=f"bank:payout:{locked.pk}:approve",
+            about=locked,
+            audit=False,
         )
         locked.status = PayoutStatus.APPROVED
         locked.approved_by = actor
@@ -169,31 +250,59 @@ def export_payouts(*, actor: Any, bank_account: BankAccount, execution_date: dat
     action = "bank.export_payouts"
     _require_treasury(action, actor, bank_account.territory)
     if execution_date < timezone.localdate():
-        refuse(action, _("La data di esecuzione non può essere nel passato."), actor=actor,
-               territory=bank_account.territory, code="past_date", field="execution_date")
+        refuse(
+            action,
+            _("La data di esecuzione non può essere nel passato."),
+            actor=actor,
+            territory=bank_account.territory,
+            code="past_date",
+            field="execution_date",
+        )
     with _refusing(action, actor, bank_account.territory), transaction.atomic():
-        payouts = list(Payout.objects.select_for_update().filter(
-            bank_account=bank_account, status=PayoutStatus.APPROVED).select_related("payee").order_by("id"))
+        payouts = list(
+            Payout.objects.select_for_update()
+            .filter(bank_account=bank_account, status=PayoutStatus.APPROVED)
+            .select_related("payee")
+            .order_by("id")
+        )
         if not payouts:
             raise _Refused(_("Non ci sono versamenti approvati da esportare."), "empty_batch")
-        batch = PayoutBatch(account=bank_account, territory=bank_account.territory, execution_date=execution_date,
-                            message_id=_placeholder(), xml=b"", xml_sha256="",
-                            schema="pain.001.001.03", exported_by=actor)
+        batch = PayoutBatch(
+            account=bank_account,
+            territory=bank_account.territory,
+            execution_date=execution_date,
+            message_id=_placeholder(),
+            xml=b"",
+            xml_sha256="",
+            schema="pain.001.001.03",
+            exported_by=actor,
+        )
         batch.save()
         batch.message_id = f"PZ-SCT-{batch.pk:08d}"
         party = sepa_xml.Party(bank_account.name, bank_account.iban, bank_account.bic)
-        transfers = [sepa_xml.Transfer(p.end_to_end_id, p.amount_cents, p.payee.name, p.payee.iban, p.description,
-                                       p.payee.bic) for p in payouts]
+        transfers = [
+            sepa_xml.Transfer(p.end_to_end_id, p.amount_cents, p.payee.name, p.payee.iban, p.description, p.payee.bic)
+            for p in payouts
+        ]
         try:
-            xml = sepa_xml.build_pain001(party, transfers, execution_date=execution_date,
-                                         message_id=batch.message_id, schema=batch.schema)
+            xml = sepa_xml.build_pain001(
+                party, transfers, execution_date=execution_date, message_id=batch.message_id, schema=batch.schema
+            )
         except sepa_xml.SepaFileInvalid as error:
-            raise _Refused(_("Il file pain.001 non supera la validazione XSD: %(e)s")
-                           % {"e": "; ".join(error.errors[:3])}, "xsd_invalid") from error
+            raise _Refused(
+                _("Il file pain.001 non supera la validazione XSD: %(e)s") % {"e": "; ".join(error.errors[:3])},
+                "xsd_invalid",
+            ) from error
         batch.xml = xml
         batch.xml_sha256 = CollectionBatch.digest(xml)
         batch.save()
         Payout.objects.filter(pk__in=[p.pk for p in payouts]).update(status=PayoutStatus.EXPORTED, batch=batch)
-        record(action, actor=actor, obj=batch, territory=batch.territory, kind=AuditKind.EXPORT,
-               data={"count": len(payouts), "sha256": batch.xml_sha256})
+        record(
+            action,
+            actor=actor,
+            obj=batch,
+            territory=batch.territory,
+            kind=AuditKind.EXPORT,
+            data={"count": len(payouts), "sha256": batch.xml_sha256},
+        )
     return batch

@@ -51,7 +51,12 @@ REMATCH_LIMIT = 1000  # earlier queued lines looked at again after each import
 
 
 def import_statement(
-    *, actor: Any, territory: Territory, filename: str, data: bytes, source: str = "upload",
+    *,
+    actor: Any,
+    territory: Territory,
+    filename: str,
+    data: bytes,
+    source: str = "upload",
     background: bool = False,
 ) -> list[StatementImport]:
     """Import a CAMT.053/054 or MT940 file: one `StatementImport` per account it covers.
@@ -68,15 +73,27 @@ def import_statement(
         parsed = parse_statement_file(data, filename)
     except StatementFileError as error:
         refuse(action, error.message, actor=actor, territory=territory, code=error.code, field="file")
-    known = {a.iban: a for a in BankAccount.objects.filter(
-        iban__in={s.account_iban for s in parsed.statements}).select_related("territory")}
+    known = {
+        a.iban: a
+        for a in BankAccount.objects.filter(iban__in={s.account_iban for s in parsed.statements}).select_related(
+            "territory"
+        )
+    }
     for statement in parsed.statements:
         account = known.get(statement.account_iban)
         if account is None or not account.territory.path.startswith(territory.path):
-            refuse(action, _("L'estratto %(id)s è del conto %(iban)s, che non è registrato tra i conti di %(t)s: "
-                             "registra il conto o carica l'estratto giusto.")
-                   % {"id": statement.statement_id, "iban": statement.account_iban, "t": territory},
-                   actor=actor, territory=territory, code="unknown_account", field="file")
+            refuse(
+                action,
+                _(
+                    "L'estratto %(id)s è del conto %(iban)s, che non è registrato tra i conti di %(t)s: "
+                    "registra il conto o carica l'estratto giusto."
+                )
+                % {"id": statement.statement_id, "iban": statement.account_iban, "t": territory},
+                actor=actor,
+                territory=territory,
+                code="unknown_account",
+                field="file",
+            )
     digest = CollectionBatch.digest(data)
     upload_id = uuid.uuid4()
     user = actor if getattr(actor, "is_authenticated", False) else None
@@ -86,17 +103,35 @@ def import_statement(
             account = known[statement.account_iban]
             if account.iban not in imports:
                 imports[account.iban] = StatementImport(
-                    account=account, territory=account.territory, filename=filename[:255], sha256=digest,
-                    format=parsed.format, message_id=parsed.message_id[:140], source=source, content=data,
-                    imported_by=user, upload_id=upload_id, status=ImportStatus.PENDING, warnings=[],
+                    account=account,
+                    territory=account.territory,
+                    filename=filename[:255],
+                    sha256=digest,
+                    format=parsed.format,
+                    message_id=parsed.message_id[:140],
+                    source=source,
+                    content=data,
+                    imported_by=user,
+                    upload_id=upload_id,
+                    status=ImportStatus.PENDING,
+                    warnings=[],
                 )
             imports[account.iban].warnings += statement.warnings
             imports[account.iban].line_count += len(statement.lines)
         for iban, statement_import in imports.items():
             statement_import.save()
-            record(action, actor=actor, obj=statement_import, territory=statement_import.territory,
-                   data={"statements": [s.statement_id for s in parsed.statements if s.account_iban == iban],
-                         "lines": statement_import.line_count, "sha256": digest, "background": background})
+            record(
+                action,
+                actor=actor,
+                obj=statement_import,
+                territory=statement_import.territory,
+                data={
+                    "statements": [s.statement_id for s in parsed.statements if s.account_iban == iban],
+                    "lines": statement_import.line_count,
+                    "sha256": digest,
+                    "background": background,
+                },
+            )
             if background:
                 from piazza.payments.bank import tasks
 
@@ -117,9 +152,11 @@ def process_statement_import(*, actor: Any, statement_import_id: int) -> Stateme
     transfer expected since) are booked too.
     """
     StatementImport.objects.filter(pk=statement_import_id).exclude(status=ImportStatus.DONE).update(
-        status=ImportStatus.RUNNING, error="")
+        status=ImportStatus.RUNNING, error=""
+    )
     statement_import = StatementImport.objects.select_related(
-        "account__territory", "account__ledger_account", "territory").get(pk=statement_import_id)
+        "account__territory", "account__ledger_account", "territory"
+    ).get(pk=statement_import_id)
     if statement_import.status == ImportStatus.DONE:
         return statement_import
     try:
@@ -127,10 +164,16 @@ def process_statement_import(*, actor: Any, statement_import_id: int) -> Stateme
     except Exception as error:
         logger.exception("statement import %s failed", statement_import_id)
         StatementImport.objects.filter(pk=statement_import_id).update(
-            status=ImportStatus.FAILED, finished_at=timezone.now(),
-            error=(_("Elaborazione interrotta da un errore interno (%(e)s): i movimenti già registrati restano "
-                     "validi; carica di nuovo il file per completare, nulla verrà registrato due volte.")
-                   % {"e": type(error).__name__})[:500])
+            status=ImportStatus.FAILED,
+            finished_at=timezone.now(),
+            error=(
+                _(
+                    "Elaborazione interrotta da un errore interno (%(e)s): i movimenti già registrati restano "
+                    "validi; carica di nuovo il file per completare, nulla verrà registrato due volte."
+                )
+                % {"e": type(error).__name__}
+            )[:500],
+        )
         raise
     statement_import.refresh_from_db()
     return statement_import
@@ -148,7 +191,8 @@ def _store_and_match(actor: Any, statement_import: StatementImport) -> None:
     queued = sorted(stored.filter(status=LineStatus.QUEUED).order_by("id"), key=lambda x: x.direction != CREDIT)
     done_before = statement_import.line_count - len(queued)
     StatementImport.objects.filter(pk=statement_import.pk).update(
-        new_lines=new_lines, duplicate_lines=statement_import.line_count - new_lines, processed_lines=done_before)
+        new_lines=new_lines, duplicate_lines=statement_import.line_count - new_lines, processed_lines=done_before
+    )
     _attach(queued, account)
     lookups = StatementLookups(account, queued)
     for index, line in enumerate(queued, start=1):
@@ -159,20 +203,34 @@ def _store_and_match(actor: Any, statement_import: StatementImport) -> None:
     waiting = _waiting_lines(account, [line.fingerprint for statement in statements for line in statement.lines])
     with transaction.atomic():
         StatementImport.objects.filter(pk=statement_import.pk).update(
-            status=ImportStatus.DONE, processed_lines=statement_import.line_count, finished_at=timezone.now(),
-            waiting_lines=waiting)
-        record("bank.process_statement", actor=actor, obj=statement_import, territory=statement_import.territory,
-               data={"new": new_lines, "duplicates": statement_import.line_count - new_lines,
-                     "earlier_lines_booked": rematched})
+            status=ImportStatus.DONE,
+            processed_lines=statement_import.line_count,
+            finished_at=timezone.now(),
+            waiting_lines=waiting,
+        )
+        record(
+            "bank.process_statement",
+            actor=actor,
+            obj=statement_import,
+            territory=statement_import.territory,
+            data={
+                "new": new_lines,
+                "duplicates": statement_import.line_count - new_lines,
+                "earlier_lines_booked": rematched,
+            },
+        )
 
 
 def _waiting_lines(account: BankAccount, fingerprints: list[str]) -> int:
     """How many of the file's lines wait for a treasurer, whichever upload stored them: the
     summary must not say "0 da abbinare" while the same movements wait from an earlier upload."""
     ordered = sorted(set(fingerprints))
-    return sum(StatementLine.objects.filter(account=account, status=LineStatus.QUEUED,
-                                            fingerprint__in=ordered[start:start + 1000]).count()
-               for start in range(0, len(ordered), 1000))
+    return sum(
+        StatementLine.objects.filter(
+            account=account, status=LineStatus.QUEUED, fingerprint__in=ordered[start : start + 1000]
+        ).count()
+        for start in range(0, len(ordered), 1000)
+    )
 
 
 def _attach(lines: list[StatementLine], account: BankAccount) -> None:
@@ -188,8 +246,11 @@ def _store_lines(statement_import: StatementImport, account: BankAccount, statem
     fingerprints = [line.fingerprint for statement in statements for line in statement.lines]
     seen: set[str] = set()
     for start in range(0, len(fingerprints), 1000):
-        seen.update(StatementLine.objects.filter(
-            account=account, fingerprint__in=fingerprints[start:start + 1000]).values_list("fingerprint", flat=True))
+        seen.update(
+            StatementLine.objects.filter(
+                account=account, fingerprint__in=fingerprints[start : start + 1000]
+            ).values_list("fingerprint", flat=True)
+        )
     fresh: dict[str, StatementLine] = {}
     for statement in statements:
         for parsed in statement.lines:
@@ -210,24 +271,40 @@ def _store_lines(statement_import: StatementImport, account: BankAccount, statem
                 pass  # the other import stored this one
 
 
-def _new_line(statement_import: StatementImport, account: BankAccount, statement_id: str,
-              parsed: ParsedLine) -> StatementLine:
+def _new_line(
+    statement_import: StatementImport, account: BankAccount, statement_id: str, parsed: ParsedLine
+) -> StatementLine:
     booked = parsed.status == BOOKED
     return StatementLine(
-        account=account, territory=account.territory, statement_import=statement_import,
-        fingerprint=parsed.fingerprint, statement_id=statement_id[:140], position=parsed.position,
-        direction=parsed.direction, amount_cents=parsed.amount_cents, currency=parsed.currency,
-        booking_date=parsed.booking_date, value_date=parsed.value_date,
-        counterparty_name=parsed.counterparty_name[:140], counterparty_iban=parsed.counterparty_iban[:34],
-        remittance=parsed.remittance[:500], creditor_reference=parsed.creditor_reference,
-        end_to_end_id=parsed.end_to_end_id[:35], mandate_id=parsed.mandate_id[:35],
+        account=account,
+        territory=account.territory,
+        statement_import=statement_import,
+        fingerprint=parsed.fingerprint,
+        statement_id=statement_id[:140],
+        position=parsed.position,
+        direction=parsed.direction,
+        amount_cents=parsed.amount_cents,
+        currency=parsed.currency,
+        booking_date=parsed.booking_date,
+        value_date=parsed.value_date,
+        counterparty_name=parsed.counterparty_name[:140],
+        counterparty_iban=parsed.counterparty_iban[:34],
+        remittance=parsed.remittance[:500],
+        creditor_reference=parsed.creditor_reference,
+        end_to_end_id=parsed.end_to_end_id[:35],
+        mandate_id=parsed.mandate_id[:35],
         payment_information_id=parsed.payment_information_id[:35],
-        bank_reference=parsed.bank_reference[:140], return_reason=parsed.return_reason[:4],
+        bank_reference=parsed.bank_reference[:140],
+        return_reason=parsed.return_reason[:4],
         bank_transaction_code=parsed.bank_transaction_code[:40],
         status=LineStatus.QUEUED if booked else LineStatus.REJECTED,
-        reason="" if booked else _(
+        reason=""
+        if booked
+        else _(
             "Movimento non ancora contabilizzato dalla banca (%(s)s): verrà importato quando comparirà "
-            "come contabilizzato.") % {"s": parsed.status},
+            "come contabilizzato."
+        )
+        % {"s": parsed.status},
     )
 
 
@@ -236,7 +313,8 @@ def rematch_queued(account: BankAccount, *, exclude_import: StatementImport | No
     whose target is now ready (e.g. a return seen before its batch credit, issue 5). Lines whose
     target is still missing are left untouched: no write, no noise. Returns how many were booked."""
     rows = StatementLine.objects.filter(account=account, status=LineStatus.QUEUED).filter(
-        Q(end_to_end_id__startswith="PZ-") | ~Q(creditor_reference="") | ~Q(payment_information_id=""))
+        Q(end_to_end_id__startswith="PZ-") | ~Q(creditor_reference="") | ~Q(payment_information_id="")
+    )
     if exclude_import is not None:
         rows = rows.exclude(statement_import=exclude_import)
     lines = sorted(rows.order_by("-id")[:REMATCH_LIMIT], key=lambda x: (x.direction != CREDIT, x.pk))
@@ -261,5 +339,6 @@ def _target_ready(line: StatementLine, lookups: StatementLookups) -> bool:
     if lookups.batch_for(line) is not None:
         return True
     transfer = lookups.transfer(line.creditor_reference)
-    return transfer is not None and transfer.account_id == line.account_id and \
-        transfer.status != TransferStatus.CANCELLED
+    return (
+        transfer is not None and transfer.account_id == line.account_id and transfer.status != TransferStatus.CANCELLED
+    )

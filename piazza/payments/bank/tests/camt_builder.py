@@ -65,26 +65,35 @@ def _tx(tx: Tx, entry: Entry, v08: bool) -> str:
     parties = _party("Dbtr", tx.name, v08)
     if tx.iban:
         parties += f"<DbtrAcct><Id><IBAN>{tx.iban}</IBAN></Id></DbtrAcct>"
-    refs = "".join([
-        f"<PmtInfId>{tx.pmt_inf_id}</PmtInfId>" if tx.pmt_inf_id else "",
-        f"<EndToEndId>{escape(tx.end_to_end_id)}</EndToEndId>" if tx.end_to_end_id else "",
-        f"<MndtId>{tx.mandate_id}</MndtId>" if tx.mandate_id else "",
-    ])
+    refs = "".join(
+        [
+            f"<PmtInfId>{tx.pmt_inf_id}</PmtInfId>" if tx.pmt_inf_id else "",
+            f"<EndToEndId>{escape(tx.end_to_end_id)}</EndToEndId>" if tx.end_to_end_id else "",
+            f"<MndtId>{tx.mandate_id}</MndtId>" if tx.mandate_id else "",
+        ]
+    )
     indicator = "CRDT" if entry.credit else "DBIT"
-    amount = (f'<Amt Ccy="EUR">{_amount(tx.amount_cents)}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>'
-              if v08 else f'<AmtDtls><TxAmt><Amt Ccy="EUR">{_amount(tx.amount_cents)}</Amt></TxAmt></AmtDtls>')
+    amount = (
+        f'<Amt Ccy="EUR">{_amount(tx.amount_cents)}</Amt><CdtDbtInd>{indicator}</CdtDbtInd>'
+        if v08
+        else f'<AmtDtls><TxAmt><Amt Ccy="EUR">{_amount(tx.amount_cents)}</Amt></TxAmt></AmtDtls>'
+    )
     remittance = ""
     if tx.text or tx.reference:
         remittance = "<RmtInf>"
         if tx.text:
             remittance += f"<Ustrd>{escape(tx.text)}</Ustrd>"
         if tx.reference:
-            remittance += ("<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry><Issr>ISO</Issr></Tp>"
-                           f"<Ref>{tx.reference}</Ref></CdtrRefInf></Strd>")
+            remittance += (
+                "<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry><Issr>ISO</Issr></Tp>"
+                f"<Ref>{tx.reference}</Ref></CdtrRefInf></Strd>"
+            )
         remittance += "</RmtInf>"
     ret = f"<RtrInf><Rsn><Cd>{tx.return_reason}</Cd></Rsn></RtrInf>" if tx.return_reason else ""
-    return (f"<TxDtls>{'<Refs>' + refs + '</Refs>' if refs else ''}{amount}"
-            f"{'<RltdPties>' + parties + '</RltdPties>' if parties else ''}{remittance}{ret}</TxDtls>")
+    return (
+        f"<TxDtls>{'<Refs>' + refs + '</Refs>' if refs else ''}{amount}"
+        f"{'<RltdPties>' + parties + '</RltdPties>' if parties else ''}{remittance}{ret}</TxDtls>"
+    )
 
 
 def _entry(entry: Entry, v08: bool) -> str:
@@ -100,17 +109,21 @@ def _entry(entry: Entry, v08: bool) -> str:
         txs = "".join(_tx(tx, entry, v08) for tx in entry.txs) if entry.detailed else ""
         details = f"<NtryDtls>{batch}{txs}</NtryDtls>"
     booked = f"<BookgDt><Dt>{entry.booked_on.isoformat()}</Dt></BookgDt>" if entry.status == "BOOK" else ""
-    return (f'<Ntry><Amt Ccy="EUR">{_amount(total)}</Amt><CdtDbtInd>{"CRDT" if entry.credit else "DBIT"}</CdtDbtInd>'
-            f"{status}{booked}<ValDt><Dt>{entry.booked_on.isoformat()}</Dt></ValDt>"
-            f"{'<AcctSvcrRef>' + entry.bank_reference + '</AcctSvcrRef>' if entry.bank_reference else ''}"
-            f"<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{family}</Cd><SubFmlyCd>{sub}</SubFmlyCd></Fmly></Domn></BkTxCd>"
-            f"{details}</Ntry>")
+    return (
+        f'<Ntry><Amt Ccy="EUR">{_amount(total)}</Amt><CdtDbtInd>{"CRDT" if entry.credit else "DBIT"}</CdtDbtInd>'
+        f"{status}{booked}<ValDt><Dt>{entry.booked_on.isoformat()}</Dt></ValDt>"
+        f"{'<AcctSvcrRef>' + entry.bank_reference + '</AcctSvcrRef>' if entry.bank_reference else ''}"
+        f"<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{family}</Cd><SubFmlyCd>{sub}</SubFmlyCd></Fmly></Domn></BkTxCd>"
+        f"{details}</Ntry>"
+    )
 
 
 def _balance(code: str, cents: int) -> str:
     indicator = "CRDT" if cents >= 0 else "DBIT"
-    return (f'<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{_amount(abs(cents))}</Amt>'
-            f"<CdtDbtInd>{indicator}</CdtDbtInd><Dt><Dt>2026-02-03</Dt></Dt></Bal>")
+    return (
+        f'<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{_amount(abs(cents))}</Amt>'
+        f"<CdtDbtInd>{indicator}</CdtDbtInd><Dt><Dt>2026-02-03</Dt></Dt></Bal>"
+    )
 
 
 def build(camt: CamtFile) -> bytes:
@@ -119,16 +132,23 @@ def build(camt: CamtFile) -> bytes:
     container, item = ("BkToCstmrDbtCdtNtfctn", "Ntfctn") if notification else ("BkToCstmrStmt", "Stmt")
     body = []
     for statement in camt.statements:
-        booked = sum((1 if e.credit else -1) * sum(t.amount_cents for t in e.txs)
-                     for e in statement.entries if e.status == "BOOK")
+        booked = sum(
+            (1 if e.credit else -1) * sum(t.amount_cents for t in e.txs)
+            for e in statement.entries
+            if e.status == "BOOK"
+        )
         closing = statement.closing_cents if statement.closing_cents is not None else statement.opening_cents + booked
         balances = "" if notification else _balance("OPBD", statement.opening_cents) + _balance("CLBD", closing)
         body.append(
             f"<{item}><Id>{statement.statement_id}</Id><CreDtTm>2026-02-04T06:00:00+01:00</CreDtTm>"
             f"<Acct><Id><IBAN>{statement.account_iban}</IBAN></Id><Ccy>EUR</Ccy></Acct>{balances}"
-            + "".join(_entry(e, v08) for e in statement.entries) + f"</{item}>"
+            + "".join(_entry(e, v08) for e in statement.entries)
+            + f"</{item}>"
         )
-    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:{camt.version}">'
-           f"<{container}><GrpHdr><MsgId>{camt.message_id}</MsgId><CreDtTm>2026-02-04T06:00:00+01:00</CreDtTm></GrpHdr>"
-           + "".join(body) + f"</{container}></Document>")
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:{camt.version}">'
+        f"<{container}><GrpHdr><MsgId>{camt.message_id}</MsgId><CreDtTm>2026-02-04T06:00:00+01:00</CreDtTm></GrpHdr>"
+        + "".join(body)
+        + f"</{container}></Document>"
+    )
     return xml.encode()

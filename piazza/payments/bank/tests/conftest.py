@@ -19,8 +19,10 @@ from piazza.territory.testing import make_official
 
 OUR_IBAN = "IT60X0542811101000000123456"
 CREDITOR_ID = "IT66ZZZA1B2C3D4E5F6G7H8"
-CONSENT = ("Sottoscrivendo questo mandato autorizzi il Partito Democratico – Federazione di Bologna a inviare "
-           "istruzioni alla tua banca per addebitare il tuo conto. Hai diritto al rimborso entro 8 settimane.")
+CONSENT = (
+    "Sottoscrivendo questo mandato autorizzi il Partito Democratico – Federazione di Bologna a inviare "
+    "istruzioni alla tua banca per addebitare il tuo conto. Hai diritto al rimborso entro 8 settimane."
+)
 
 
 @dataclass
@@ -32,9 +34,15 @@ class Bank:
 
     def mandate(self, name: str = "Nicolò Dell'Acqua", iban: str = "IT25O0306909606100000012345", **extra: Any):
         return mandates_actions.sign_mandate(
-            actor=self.anna, creditor=self.account, debtor_name=name, debtor_iban=iban,
-            debtor_email=extra.pop("email", "nicolo@example.org"), signed_on=signature_day(),
-            channel=MandateChannel.ONLINE, consent_text=CONSENT, **extra,
+            actor=self.anna,
+            creditor=self.account,
+            debtor_name=name,
+            debtor_iban=iban,
+            debtor_email=extra.pop("email", "nicolo@example.org"),
+            signed_on=signature_day(),
+            channel=MandateChannel.ONLINE,
+            consent_text=CONSENT,
+            **extra,
         )
 
 
@@ -66,7 +74,10 @@ def bank(tree) -> Bank:
     anna = make_official("anna.tesoriera", tree.bologna, [Role.TREASURY], email="anna@example.org")
     bruno = make_official("bruno.tesoriere", tree.bologna, [Role.TREASURY], email="bruno@example.org")
     account = accounts_actions.register_bank_account(
-        actor=anna, territory=tree.bologna, name="PD Federazione di Bologna", iban=OUR_IBAN,
+        actor=anna,
+        territory=tree.bologna,
+        name="PD Federazione di Bologna",
+        iban=OUR_IBAN,
         creditor_id=CREDITOR_ID,
     )
     funds = get_account("territory", territory=tree.bologna)

@@ -74,10 +74,21 @@ def test_statement_import_then_manual_match(page, tmp_path: Path):
         creation_key="b2",
     )
     statement = tmp_path / "estratto-febbraio.xml"
-    statement.write_bytes(build(CamtFile(statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(5000, "Maria Rossi", reference=by_reference.reference)], bank_reference="W1"),
-        CamtEntry([Tx(2500, "L. D. ORTO", text="tessera")], bank_reference="W2"),
-    ])])))
+    statement.write_bytes(
+        build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            CamtEntry([Tx(5000, "Maria Rossi", reference=by_reference.reference)], bank_reference="W1"),
+                            CamtEntry([Tx(2500, "L. D. ORTO", text="tessera")], bank_reference="W2"),
+                        ],
+                    )
+                ]
+            )
+        )
+    )
 
     _login(page, "anna")
     page.get_by_role("link", name="Banca").first.click()
@@ -121,9 +132,15 @@ def test_a_return_without_reference_is_matched_by_hand_in_the_browser(page):
         actor=anna, territory=tree.bologna, name="PD Federazione di Bologna", iban=OUR_IBAN, creditor_id=CREDITOR_ID
     )
     funds = get_account("territory", territory=tree.bologna)
-    mandate = mandates_actions.sign_mandate(actor=anna, creditor=account, debtor_name="Nicolò Dell'Acqua",
-                                   debtor_iban="IT25O0306909606100000012345", signed_on=far_date(-10),
-                                   channel="online", consent_text=CONSENT)
+    mandate = mandates_actions.sign_mandate(
+        actor=anna,
+        creditor=account,
+        debtor_name="Nicolò Dell'Acqua",
+        debtor_iban="IT25O0306909606100000012345",
+        signed_on=far_date(-10),
+        channel="online",
+        consent_text=CONSENT,
+    )
     collection = collections_actions.schedule_collection(
         actor=anna,
         mandate=mandate,
@@ -136,12 +153,33 @@ def test_a_return_without_reference_is_matched_by_hand_in_the_browser(page):
     batch = collections_actions.prepare_batch(actor=anna, creditor=account, due_date=far_date(20))
     collections_actions.export_batch(actor=anna, batch=batch)
     collection.refresh_from_db()
-    statements_actions.import_statement(actor=anna, territory=tree.bologna, filename="marzo.xml", data=build(CamtFile(
-        statements=[Statement(OUR_IBAN, [
-            CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
-                      batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="CR"),
-            CamtEntry([Tx(1500, "DELL ACQUA N", return_reason="AM04")], credit=False, family="RDDT/UPDD",
-                      bank_reference="RT")])])))
+    statements_actions.import_statement(
+        actor=anna,
+        territory=tree.bologna,
+        filename="marzo.xml",
+        data=build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            CamtEntry(
+                                [Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
+                                batch_pmt_inf_id=f"{batch.message_id}-DD1",
+                                bank_reference="CR",
+                            ),
+                            CamtEntry(
+                                [Tx(1500, "DELL ACQUA N", return_reason="AM04")],
+                                credit=False,
+                                family="RDDT/UPDD",
+                                bank_reference="RT",
+                            ),
+                        ],
+                    )
+                ]
+            )
+        ),
+    )
 
     _login(page, "anna")
     page.goto("/banca/movimenti/")

@@ -50,15 +50,27 @@ def _race(*calls: Callable[[], Any]) -> list[Any]:
 
 
 def test_two_treasurers_match_the_same_line_once(bank, tree):
-    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(4000),
-                                       payer_name="Francesca Neri", description="Donazione",
-                                       credit_account=bank.funds, creation_key="race")
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="q.xml", data=build(CamtFile(
-        statements=[Statement(OUR_IBAN, [CamtEntry([Tx(4000, "NERI F")], bank_reference="Q1")])])))
+    expected = matching_actions.expect_transfer(
+        actor=bank.anna,
+        account=bank.account,
+        amount=Money(4000),
+        payer_name="Francesca Neri",
+        description="Donazione",
+        credit_account=bank.funds,
+        creation_key="race",
+    )
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="q.xml",
+        data=build(CamtFile(statements=[Statement(OUR_IBAN, [CamtEntry([Tx(4000, "NERI F")], bank_reference="Q1")])])),
+    )
     line = StatementLine.objects.get()
     assert line.status == LineStatus.QUEUED
-    results = _race(lambda: matching_actions.match_line(actor=bank.anna, line=line, transfer=expected),
-                    lambda: matching_actions.match_line(actor=bank.bruno, line=line, transfer=expected))
+    results = _race(
+        lambda: matching_actions.match_line(actor=bank.anna, line=line, transfer=expected),
+        lambda: matching_actions.match_line(actor=bank.bruno, line=line, transfer=expected),
+    )
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and "già stato abbinato" in str(errors[0])
     assert LedgerTransaction.objects.filter(idempotency_key=f"bank:line:{line.pk}").count() == 1
@@ -67,12 +79,31 @@ def test_two_treasurers_match_the_same_line_once(bank, tree):
 
 
 def test_the_same_statement_imported_twice_at_once_books_each_line_once(bank, tree):
-    transfers = [matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1000 + i),
-                                         payer_name=f"Donatore {i}", description="Donazione",
-                                         credit_account=bank.funds, creation_key=f"r{i}") for i in range(5)]
-    data = build(CamtFile(statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(t.amount_cents, t.payer_name, reference=t.reference)], bank_reference=f"B{i}")
-        for i, t in enumerate(transfers)])]))
+    transfers = [
+        matching_actions.expect_transfer(
+            actor=bank.anna,
+            account=bank.account,
+            amount=Money(1000 + i),
+            payer_name=f"Donatore {i}",
+            description="Donazione",
+            credit_account=bank.funds,
+            creation_key=f"r{i}",
+        )
+        for i in range(5)
+    ]
+    data = build(
+        CamtFile(
+            statements=[
+                Statement(
+                    OUR_IBAN,
+                    [
+                        CamtEntry([Tx(t.amount_cents, t.payer_name, reference=t.reference)], bank_reference=f"B{i}")
+                        for i, t in enumerate(transfers)
+                    ],
+                )
+            ]
+        )
+    )
     results = _race(
         *[
             lambda: statements_actions.import_statement(
@@ -90,20 +121,53 @@ def test_the_same_statement_imported_twice_at_once_books_each_line_once(bank, tr
 
 
 def test_a_payout_is_approved_once_under_concurrent_approvals(bank, tree):
-    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
-                                       payer_name="Maria Rossi", description="Donazione",
-                                       credit_account=bank.funds, creation_key="fund")
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="in.xml", data=build(CamtFile(
-        statements=[Statement(OUR_IBAN, [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)],
-                                                   bank_reference="IN1")])])))
-    payee = accounts_actions.register_payee(actor=bank.anna, territory=tree.bologna, name="Circolo Navile",
-                                   iban="IT69G0200802435000104428964")
-    first = payouts_actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
-                                   payee=payee, amount=Money(7000), description="A")
-    second = payouts_actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
-                                    payee=payee, amount=Money(7000), description="B")
-    results = _race(lambda: payouts_actions.approve_payout(actor=bank.bruno, payout=first),
-                    lambda: payouts_actions.approve_payout(actor=bank.bruno, payout=second))
+    expected = matching_actions.expect_transfer(
+        actor=bank.anna,
+        account=bank.account,
+        amount=Money(10000),
+        payer_name="Maria Rossi",
+        description="Donazione",
+        credit_account=bank.funds,
+        creation_key="fund",
+    )
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="in.xml",
+        data=build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)], bank_reference="IN1")],
+                    )
+                ]
+            )
+        ),
+    )
+    payee = accounts_actions.register_payee(
+        actor=bank.anna, territory=tree.bologna, name="Circolo Navile", iban="IT69G0200802435000104428964"
+    )
+    first = payouts_actions.request_payout(
+        actor=bank.anna,
+        source_account=bank.funds,
+        bank_account=bank.account,
+        payee=payee,
+        amount=Money(7000),
+        description="A",
+    )
+    second = payouts_actions.request_payout(
+        actor=bank.anna,
+        source_account=bank.funds,
+        bank_account=bank.account,
+        payee=payee,
+        amount=Money(7000),
+        description="B",
+    )
+    results = _race(
+        lambda: payouts_actions.approve_payout(actor=bank.bruno, payout=first),
+        lambda: payouts_actions.approve_payout(actor=bank.bruno, payout=second),
+    )
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and "saldo disponibile" in str(errors[0])  # never both: 140 € > 100 €
     assert balance(bank.funds) == Money(3000)
@@ -112,22 +176,51 @@ def test_a_payout_is_approved_once_under_concurrent_approvals(bank, tree):
 
 def test_two_treasurers_match_the_same_queued_return_once(bank, tree):
     mandate = bank.mandate()
-    collection = collections_actions.schedule_collection(actor=bank.anna, mandate=mandate, amount=Money(1500),
-                                             due_date=far_date(20), description="Quota", credit_account=bank.funds,
-                                             creation_key="race-return")
+    collection = collections_actions.schedule_collection(
+        actor=bank.anna,
+        mandate=mandate,
+        amount=Money(1500),
+        due_date=far_date(20),
+        description="Quota",
+        credit_account=bank.funds,
+        creation_key="race-return",
+    )
     batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
     collections_actions.export_batch(actor=bank.anna, batch=batch)
     collection.refresh_from_db()
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="r.xml", data=build(CamtFile(
-        statements=[Statement(OUR_IBAN, [
-            CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
-                      batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="CR"),
-            CamtEntry([Tx(1500, "DELL ACQUA", return_reason="AM04")], credit=False, family="RDDT/UPDD",
-                      bank_reference="RT")])])))
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="r.xml",
+        data=build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            CamtEntry(
+                                [Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collection.end_to_end_id)],
+                                batch_pmt_inf_id=f"{batch.message_id}-DD1",
+                                bank_reference="CR",
+                            ),
+                            CamtEntry(
+                                [Tx(1500, "DELL ACQUA", return_reason="AM04")],
+                                credit=False,
+                                family="RDDT/UPDD",
+                                bank_reference="RT",
+                            ),
+                        ],
+                    )
+                ]
+            )
+        ),
+    )
     line = StatementLine.objects.get(bank_reference="RT")
     assert line.status == LineStatus.QUEUED
-    results = _race(lambda: matching_actions.match_return(actor=bank.anna, line=line, collection=collection),
-                    lambda: matching_actions.match_return(actor=bank.bruno, line=line, collection=collection))
+    results = _race(
+        lambda: matching_actions.match_return(actor=bank.anna, line=line, collection=collection),
+        lambda: matching_actions.match_return(actor=bank.bruno, line=line, collection=collection),
+    )
     errors = [r for r in results if isinstance(r, Exception)]
     assert len(errors) == 1 and "già stato abbinato" in str(errors[0])
     assert LedgerTransaction.objects.filter(idempotency_key=f"bank:line:{line.pk}").count() == 1

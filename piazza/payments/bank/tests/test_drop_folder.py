@@ -18,13 +18,26 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 def test_drop_folder_imports_and_sorts_files(bank, tree, tmp_path, settings):
     settings.BANK_STATEMENT_DROP_DIR = str(tmp_path)
-    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1200),
-                                       payer_name="Maria Rossi", description="D", credit_account=bank.funds,
-                                       creation_key="drop")
+    expected = matching_actions.expect_transfer(
+        actor=bank.anna,
+        account=bank.account,
+        amount=Money(1200),
+        payer_name="Maria Rossi",
+        description="D",
+        credit_account=bank.funds,
+        creation_key="drop",
+    )
     folder = tmp_path / str(tree.bologna.pk)
     folder.mkdir()
-    good = build(CamtFile(statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(1200, "Maria Rossi", reference=expected.reference)], bank_reference="D1")])]))
+    good = build(
+        CamtFile(
+            statements=[
+                Statement(
+                    OUR_IBAN, [CamtEntry([Tx(1200, "Maria Rossi", reference=expected.reference)], bank_reference="D1")]
+                )
+            ]
+        )
+    )
     (folder / "2026-02-03.xml").write_bytes(good)
     (folder / "2026-02-04.xml").write_bytes(good[: len(good) // 2])
     assert tasks.import_drop_folder.call() == 2

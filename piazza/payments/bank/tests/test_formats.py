@@ -38,14 +38,17 @@ class TestIban:
         assert error.value.code == "iban_cin"
         assert "CIN" in error.value.messages[0] and "«Y»" in error.value.messages[0]
 
-    @pytest.mark.parametrize(("value", "code"), [
-        ("", "iban_empty"),
-        ("IT61X0542811101000000123456", "iban_checksum"),
-        ("IT60X054281110100000012345", "iban_length"),
-        ("IT60X05428111010000001234567", "iban_length"),
-        ("XX60X0542811101000000123456", "iban_country"),
-        ("IT60X05428111010000001234$6", "iban_structure"),
-    ])
+    @pytest.mark.parametrize(
+        ("value", "code"),
+        [
+            ("", "iban_empty"),
+            ("IT61X0542811101000000123456", "iban_checksum"),
+            ("IT60X054281110100000012345", "iban_length"),
+            ("IT60X05428111010000001234567", "iban_length"),
+            ("XX60X0542811101000000123456", "iban_country"),
+            ("IT60X05428111010000001234$6", "iban_structure"),
+        ],
+    )
     def test_bad_ibans_have_specific_codes(self, value, code):
         with pytest.raises(ValidationError) as error:
             normalize_iban(value, field="iban")
@@ -77,48 +80,83 @@ class TestReferences:
 
 class TestEpcQr:
     def test_payload_follows_epc069(self):
-        payload = epc_qr.epc_payload(epc_qr.TransferRequest(
-            beneficiary="PD Federazione di Bologna", iban=GOOD_IT, amount_cents=1250,
-            reference="RF18539007547034"))
-        assert payload.split("\n") == ["BCD", "002", "1", "SCT", "", "PD Federazione di Bologna", GOOD_IT,
-                                       "EUR12.50", "", "RF18539007547034"]
+        payload = epc_qr.epc_payload(
+            epc_qr.TransferRequest(
+                beneficiary="PD Federazione di Bologna", iban=GOOD_IT, amount_cents=1250, reference="RF18539007547034"
+            )
+        )
+        assert payload.split("\n") == [
+            "BCD",
+            "002",
+            "1",
+            "SCT",
+            "",
+            "PD Federazione di Bologna",
+            GOOD_IT,
+            "EUR12.50",
+            "",
+            "RF18539007547034",
+        ]
 
     def test_svg_is_inline_and_csp_safe(self):
         svg = epc_qr.epc_qr_svg(epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, text="Donazione"))
         assert svg.startswith("<svg") and "<path" in svg
         assert "style=" not in svg and "<script" not in svg
 
-    @pytest.mark.parametrize("request_", [
-        epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, currency="USD"),
-        epc_qr.TransferRequest(beneficiary="", iban=GOOD_IT),
-        epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, amount_cents=0),
-        epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, reference="RF00BAD"),
-    ])
+    @pytest.mark.parametrize(
+        "request_",
+        [
+            epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, currency="USD"),
+            epc_qr.TransferRequest(beneficiary="", iban=GOOD_IT),
+            epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, amount_cents=0),
+            epc_qr.TransferRequest(beneficiary="PD", iban=GOOD_IT, reference="RF00BAD"),
+        ],
+    )
     def test_invalid_requests_are_refused(self, request_):
         with pytest.raises(epc_qr.EpcQrError):
             epc_qr.epc_payload(request_)
 
 
 CREDITOR = sepa_xml.Party(
-    "Partito Democratico – Federazione di Bologna", GOOD_IT, "BLOPIT22", "IT66ZZZA1B2C3D4E5F6G7H8")
+    "Partito Democratico – Federazione di Bologna", GOOD_IT, "BLOPIT22", "IT66ZZZA1B2C3D4E5F6G7H8"
+)
 
 
 def _debits():
     signed = datetime.date(2026, 1, 5)
     return [
         sepa_xml.Debit("PZ-DD-1", 1500, "PZM-00000001", signed, "Nicolò Dell'Acqua", GOOD_IT, "FRST", "Quota 2026"),
-        sepa_xml.Debit("PZ-DD-2", 2500, "PZM-00000002", signed, "Zoë Müller", "DE89370400440532013000", "RCUR",
-                       "Donazione mensile", amendment=sepa_xml.Amendment(original_iban=GOOD_IT)),
-        sepa_xml.Debit("PZ-DD-3", 1000, "PZM-00000003", signed, "Łukasz Żółć", "DE89370400440532013000", "FRST",
-                       "Donazione mensile", amendment=sepa_xml.Amendment(new_bank=True)),
+        sepa_xml.Debit(
+            "PZ-DD-2",
+            2500,
+            "PZM-00000002",
+            signed,
+            "Zoë Müller",
+            "DE89370400440532013000",
+            "RCUR",
+            "Donazione mensile",
+            amendment=sepa_xml.Amendment(original_iban=GOOD_IT),
+        ),
+        sepa_xml.Debit(
+            "PZ-DD-3",
+            1000,
+            "PZM-00000003",
+            signed,
+            "Łukasz Żółć",
+            "DE89370400440532013000",
+            "FRST",
+            "Donazione mensile",
+            amendment=sepa_xml.Amendment(new_bank=True),
+        ),
     ]
 
 
 class TestPain:
     @pytest.mark.parametrize("schema", sepa_xml.PAIN008_SCHEMAS)
     def test_pain008_is_xsd_valid_with_amendments(self, schema):
-        xml = sepa_xml.build_pain008(CREDITOR, _debits(), collection_date=datetime.date(2026, 2, 20),
-                                     message_id="PZ-B-7", schema=schema)
+        xml = sepa_xml.build_pain008(
+            CREDITOR, _debits(), collection_date=datetime.date(2026, 2, 20), message_id="PZ-B-7", schema=schema
+        )
         sepa_xml.validate_sepa_xml(xml, schema)  # the official XSD shipped with sepaxml
         doc = etree.fromstring(xml)
         ns = {"p": f"urn:iso:std:iso:20022:tech:xsd:{schema}"}
@@ -127,8 +165,7 @@ class TestPain:
         assert doc.findtext(".//p:GrpHdr/p:NbOfTxs", namespaces=ns) == "3"
         assert sorted(doc.xpath("//p:SeqTp/text()", namespaces=ns)) == ["FRST", "RCUR"]
         assert doc.xpath("//p:AmdmntInfDtls/p:OrgnlDbtrAcct/p:Id/p:IBAN/text()", namespaces=ns) == [GOOD_IT]
-        assert doc.xpath("//p:AmdmntInfDtls/p:OrgnlDbtrAgt/p:FinInstnId/p:Othr/p:Id/text()", namespaces=ns) == [
-            "SMNDA"]
+        assert doc.xpath("//p:AmdmntInfDtls/p:OrgnlDbtrAgt/p:FinInstnId/p:Othr/p:Id/text()", namespaces=ns) == ["SMNDA"]
         # Names are transliterated to the SEPA character set, not dropped.
         assert "Nicolo Dell'Acqua" in xml.decode()
 
@@ -139,14 +176,32 @@ class TestPain:
         signed = datetime.date(2026, 1, 5)
         party = sepa_xml.Party("Federazione & Circoli – Società", GOOD_IT, "BLOPIT22", "IT66ZZZA1B2C3D4E5F6G7H8")
         if schema.startswith("pain.008"):
-            xml = sepa_xml.build_pain008(party, [sepa_xml.Debit(
-                "PZ-DD-1", 1500, "PZM-00000001", signed, "Rossi & Figli s.n.c.", GOOD_IT, "FRST",
-                "Quota 50% #1 & più_altro")], collection_date=datetime.date(2026, 2, 20), message_id="PZ-B-8",
-                schema=schema)
+            xml = sepa_xml.build_pain008(
+                party,
+                [
+                    sepa_xml.Debit(
+                        "PZ-DD-1",
+                        1500,
+                        "PZM-00000001",
+                        signed,
+                        "Rossi & Figli s.n.c.",
+                        GOOD_IT,
+                        "FRST",
+                        "Quota 50% #1 & più_altro",
+                    )
+                ],
+                collection_date=datetime.date(2026, 2, 20),
+                message_id="PZ-B-8",
+                schema=schema,
+            )
         else:
-            xml = sepa_xml.build_pain001(party, [sepa_xml.Transfer(
-                "PZ-PO-1", 1500, "Rossi & Figli s.n.c.", GOOD_IT, "Quota 50% #1 & più_altro")],
-                execution_date=datetime.date(2026, 2, 20), message_id="PZ-P-2", schema=schema)
+            xml = sepa_xml.build_pain001(
+                party,
+                [sepa_xml.Transfer("PZ-PO-1", 1500, "Rossi & Figli s.n.c.", GOOD_IT, "Quota 50% #1 & più_altro")],
+                execution_date=datetime.date(2026, 2, 20),
+                message_id="PZ-P-2",
+                schema=schema,
+            )
         sepa_xml.validate_sepa_xml(xml, schema)
         doc = etree.fromstring(xml)
         ns = {"p": f"urn:iso:std:iso:20022:tech:xsd:{schema}"}
@@ -159,14 +214,19 @@ class TestPain:
     @pytest.mark.parametrize("schema", sepa_xml.PAIN001_SCHEMAS)
     def test_pain001_is_xsd_valid(self, schema):
         xml = sepa_xml.build_pain001(
-            CREDITOR, [sepa_xml.Transfer("PZ-PO-1", 123456, "Circolo PD Bologna Navile", GOOD_IT, "Rimborso spese")],
-            execution_date=datetime.date(2026, 2, 20), message_id="PZ-P-1", schema=schema)
+            CREDITOR,
+            [sepa_xml.Transfer("PZ-PO-1", 123456, "Circolo PD Bologna Navile", GOOD_IT, "Rimborso spese")],
+            execution_date=datetime.date(2026, 2, 20),
+            message_id="PZ-P-1",
+            schema=schema,
+        )
         sepa_xml.validate_sepa_xml(xml, schema)
         assert b"1234.56" in xml
 
     def test_tampered_file_fails_validation(self):
-        xml = sepa_xml.build_pain008(CREDITOR, _debits(), collection_date=datetime.date(2026, 2, 20),
-                                     message_id="PZ-B-7")
+        xml = sepa_xml.build_pain008(
+            CREDITOR, _debits(), collection_date=datetime.date(2026, 2, 20), message_id="PZ-B-7"
+        )
         broken = xml.replace(b"<SeqTp>FRST</SeqTp>", b"<SeqTp>NOPE</SeqTp>")
         with pytest.raises(sepa_xml.SepaFileInvalid) as error:
             sepa_xml.validate_sepa_xml(broken, "pain.008.001.02")
@@ -174,8 +234,11 @@ class TestPain:
 
     def test_wrong_namespace_is_refused(self):
         xml = sepa_xml.build_pain001(
-            CREDITOR, [sepa_xml.Transfer("PZ-PO-1", 100, "X", GOOD_IT, "r")],
-            execution_date=datetime.date(2026, 2, 20), message_id="PZ-P-1")
+            CREDITOR,
+            [sepa_xml.Transfer("PZ-PO-1", 100, "X", GOOD_IT, "r")],
+            execution_date=datetime.date(2026, 2, 20),
+            message_id="PZ-P-1",
+        )
         with pytest.raises(sepa_xml.SepaFileInvalid):
             sepa_xml.validate_sepa_xml(xml, "pain.008.001.02")
 

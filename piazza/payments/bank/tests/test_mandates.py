@@ -31,17 +31,29 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 def _collect(bank, mandate, key="k1", days=20, cents=1500, recurring=True, due_date=None):
     return collections_actions.schedule_collection(
-        actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=due_date or far_date(days),
-        description="Donazione mensile", credit_account=bank.funds, creation_key=key, recurring=recurring)
+        actor=bank.anna,
+        mandate=mandate,
+        amount=Money(cents),
+        due_date=due_date or far_date(days),
+        description="Donazione mensile",
+        credit_account=bank.funds,
+        creation_key=key,
+        recurring=recurring,
+    )
 
 
 class TestMandateBadInput:
     def test_mandate_without_consent_text_is_refused_and_not_stored(self, bank):
         with pytest.raises(ValidationError) as error:
             bank.mandate(consent_text="   ") if False else mandates_actions.sign_mandate(
-                actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
-                debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
-                channel=MandateChannel.ONLINE, consent_text="  ")
+                actor=bank.anna,
+                creditor=bank.account,
+                debtor_name="Maria Rossi",
+                debtor_iban="IT25O0306909606100000012345",
+                signed_on=signature_day(),
+                channel=MandateChannel.ONLINE,
+                consent_text="  ",
+            )
         assert "consenso" in error.value.message_dict["consent_text"][0]
         assert not Mandate.objects.exists()
         assert AuditEntry.objects.filter(kind=AuditKind.DENIED, action="bank.sign_mandate").exists()
@@ -59,17 +71,29 @@ class TestMandateBadInput:
 
     def test_paper_mandate_needs_the_scan(self, bank):
         with pytest.raises(ValidationError) as error:
-            mandates_actions.sign_mandate(actor=bank.anna, creditor=bank.account, debtor_name="Maria Rossi",
-                                 debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
-                                 channel=MandateChannel.PAPER, consent_text=CONSENT)
+            mandates_actions.sign_mandate(
+                actor=bank.anna,
+                creditor=bank.account,
+                debtor_name="Maria Rossi",
+                debtor_iban="IT25O0306909606100000012345",
+                signed_on=signature_day(),
+                channel=MandateChannel.PAPER,
+                consent_text=CONSENT,
+            )
         assert "scansione" in error.value.message_dict["paper_scan"][0]
 
     def test_treasurer_of_another_federation_cannot_collect_here(self, bank, tree):
         other = make_official("tesoriere.modena", tree.modena, [Role.TREASURY])
         with pytest.raises(PermissionDenied):
-            mandates_actions.sign_mandate(actor=other, creditor=bank.account, debtor_name="X",
-                                 debtor_iban="IT25O0306909606100000012345", signed_on=signature_day(),
-                                 channel=MandateChannel.ONLINE, consent_text=CONSENT)
+            mandates_actions.sign_mandate(
+                actor=other,
+                creditor=bank.account,
+                debtor_name="X",
+                debtor_iban="IT25O0306909606100000012345",
+                signed_on=signature_day(),
+                channel=MandateChannel.ONLINE,
+                consent_text=CONSENT,
+            )
 
 
 class TestCollections:
@@ -161,12 +185,15 @@ class TestBatches:
         mandate.refresh_from_db()
         assert mandate.status == MandateStatus.ACTIVE and not mandate.pending_original_iban
 
-    @pytest.mark.parametrize(("signed", "lapses"), [
-        (datetime.date(2026, 1, 31), datetime.date(2029, 1, 31)),
-        (datetime.date(2028, 2, 29), datetime.date(2031, 2, 28)),
-        (datetime.date(2027, 5, 31), datetime.date(2030, 5, 31)),
-        (datetime.date(2026, 12, 31), datetime.date(2029, 12, 31)),
-    ])
+    @pytest.mark.parametrize(
+        ("signed", "lapses"),
+        [
+            (datetime.date(2026, 1, 31), datetime.date(2029, 1, 31)),
+            (datetime.date(2028, 2, 29), datetime.date(2031, 2, 28)),
+            (datetime.date(2027, 5, 31), datetime.date(2030, 5, 31)),
+            (datetime.date(2026, 12, 31), datetime.date(2029, 12, 31)),
+        ],
+    )
     def test_36_months_end_on_the_same_day_or_the_months_last(self, signed, lapses):
         assert Mandate(signed_on=signed).lapses_on() == lapses
 

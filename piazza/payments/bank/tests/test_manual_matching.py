@@ -28,8 +28,15 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _expect(bank, name, cents, key):
-    return matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(cents), payer_name=name,
-                                   description="Donazione", credit_account=bank.funds, creation_key=key)
+    return matching_actions.expect_transfer(
+        actor=bank.anna,
+        account=bank.account,
+        amount=Money(cents),
+        payer_name=name,
+        description="Donazione",
+        credit_account=bank.funds,
+        creation_key=key,
+    )
 
 
 def _file(*entries):
@@ -42,8 +49,12 @@ def short(bank, tree):
     maria = _expect(bank, "Maria Rossi", 5000, "maria")
     near = _expect(bank, "Paolo Verdi", 5100, "near")
     partial_far = _expect(bank, "Giulia Neri", 20000, "far")  # an unrelated larger transfer
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_file(
-        CamtEntry([Tx(4999, "Maria Rossi", reference=maria.reference)], bank_reference="S1")))
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="a.xml",
+        data=_file(CamtEntry([Tx(4999, "Maria Rossi", reference=maria.reference)], bank_reference="S1")),
+    )
     line = StatementLine.objects.get()
     return maria, near, partial_far, line
 
@@ -75,8 +86,9 @@ def test_the_suggested_transfer_is_offered_even_outside_the_tolerance(bank, shor
 
 def test_matching_a_different_amount_without_a_decision_is_refused_and_audited(bank, short):
     maria, _near, _far, line = short
-    response = verified_client(bank.anna).post(reverse("bank:line", args=[line.pk]),
-                                               {"do": "match", "transfer": maria.pk}, follow=True)
+    response = verified_client(bank.anna).post(
+        reverse("bank:line", args=[line.pk]), {"do": "match", "transfer": maria.pk}, follow=True
+    )
     assert "Scegli cosa fare della differenza" in response.content.decode()
     line.refresh_from_db()
     assert line.status == LineStatus.QUEUED and balance(bank.funds) == Money(0)
@@ -86,8 +98,9 @@ def test_matching_a_different_amount_without_a_decision_is_refused_and_audited(b
 
 def test_accepting_a_short_payment_pays_the_transfer_and_writes_off_the_gap(bank, short, tree):
     maria, _near, _far, line = short
-    response = verified_client(bank.anna).post(reverse("bank:line", args=[line.pk]),
-                                               {"do": "match", "transfer": maria.pk, "difference": "accept"})
+    response = verified_client(bank.anna).post(
+        reverse("bank:line", args=[line.pk]), {"do": "match", "transfer": maria.pk, "difference": "accept"}
+    )
     assert response.status_code == 302
     line.refresh_from_db()
     maria.refresh_from_db()
@@ -100,8 +113,9 @@ def test_accepting_a_short_payment_pays_the_transfer_and_writes_off_the_gap(bank
 
 def test_asking_the_rest_books_the_part_and_keeps_the_transfer_open(bank, short):
     maria, _near, _far, line = short
-    verified_client(bank.anna).post(reverse("bank:line", args=[line.pk]),
-                                    {"do": "match", "transfer": maria.pk, "difference": "ask_rest"})
+    verified_client(bank.anna).post(
+        reverse("bank:line", args=[line.pk]), {"do": "match", "transfer": maria.pk, "difference": "ask_rest"}
+    )
     maria.refresh_from_db()
     assert maria.status == TransferStatus.PARTIAL and maria.outstanding_cents == 1
     assert balance(bank.funds) == Money(4999)
@@ -109,8 +123,9 @@ def test_asking_the_rest_books_the_part_and_keeps_the_transfer_open(bank, short)
 
 def test_refusing_the_difference_sets_the_line_aside_and_books_nothing(bank, short):
     maria, _near, _far, line = short
-    verified_client(bank.anna).post(reverse("bank:line", args=[line.pk]),
-                                    {"do": "match", "transfer": maria.pk, "difference": "refuse"})
+    verified_client(bank.anna).post(
+        reverse("bank:line", args=[line.pk]), {"do": "match", "transfer": maria.pk, "difference": "refuse"}
+    )
     line.refresh_from_db()
     maria.refresh_from_db()
     assert line.status == LineStatus.REJECTED and "da restituire" in line.reason and line.matched_by == bank.anna
@@ -119,19 +134,27 @@ def test_refusing_the_difference_sets_the_line_aside_and_books_nothing(bank, sho
 
 def test_an_excess_cannot_be_asked_for_the_rest(bank, tree):
     maria = _expect(bank, "Maria Rossi", 5000, "maria")
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=_file(
-        CamtEntry([Tx(5001, "Sconosciuto", text="donazione")], bank_reference="S2")))
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="a.xml",
+        data=_file(CamtEntry([Tx(5001, "Sconosciuto", text="donazione")], bank_reference="S2")),
+    )
     line = StatementLine.objects.get()
     assert line.status == LineStatus.QUEUED
-    response = verified_client(bank.anna).post(reverse("bank:line", args=[line.pk]), {
-        "do": "match", "transfer": maria.pk, "difference": "ask_rest"}, follow=True)
+    response = verified_client(bank.anna).post(
+        reverse("bank:line", args=[line.pk]),
+        {"do": "match", "transfer": maria.pk, "difference": "ask_rest"},
+        follow=True,
+    )
     assert "0,01 € in più" in response.content.decode()
     line.refresh_from_db()
     assert line.status == LineStatus.QUEUED
 
 
 def test_the_import_summary_counts_the_lines_of_this_file_still_waiting(
-        bank, short, django_capture_on_commit_callbacks):
+    bank, short, django_capture_on_commit_callbacks
+):
     """The same movements uploaded again: stored by the first upload, still waiting."""
     client = verified_client(bank.anna)
     data = bytes(StatementImport.objects.get().content)
@@ -147,8 +170,11 @@ def test_one_size_limit_for_the_upload_form_and_the_parser(bank, settings):
     with pytest.raises(StatementFileError) as error:
         parse_statement_file(too_big, "anno.xml")
     assert "pesa 3 MB, oltre il limite di 1 MB" in error.value.args[0]
-    page = verified_client(bank.anna).post(reverse("bank:import"), {
-        "file": SimpleUploadedFile("anno.xml", too_big)}).content.decode()
+    page = (
+        verified_client(bank.anna)
+        .post(reverse("bank:import"), {"file": SimpleUploadedFile("anno.xml", too_big)})
+        .content.decode()
+    )
     assert "pesa 3 MB, oltre il limite di 1 MB" in page and not StatementImport.objects.exists()
 
 

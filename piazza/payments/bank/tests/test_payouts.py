@@ -27,20 +27,45 @@ NAVILE_IBAN = "IT69G0200802435000104428964"
 @pytest.fixture
 def funded(bank, tree):
     """The federation's funds hold 100 € received by transfer."""
-    expected = matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(10000),
-                                       payer_name="Maria Rossi", description="Donazione",
-                                       credit_account=bank.funds, creation_key="fund")
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="in.xml", data=build(CamtFile(
-        statements=[Statement(OUR_IBAN, [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)],
-                                                   bank_reference="IN1")])])))
-    payee = accounts_actions.register_payee(actor=bank.anna, territory=tree.bologna, name="Circolo PD Bologna Navile",
-                                   iban=NAVILE_IBAN)
+    expected = matching_actions.expect_transfer(
+        actor=bank.anna,
+        account=bank.account,
+        amount=Money(10000),
+        payer_name="Maria Rossi",
+        description="Donazione",
+        credit_account=bank.funds,
+        creation_key="fund",
+    )
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="in.xml",
+        data=build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [CamtEntry([Tx(10000, "Maria Rossi", reference=expected.reference)], bank_reference="IN1")],
+                    )
+                ]
+            )
+        ),
+    )
+    payee = accounts_actions.register_payee(
+        actor=bank.anna, territory=tree.bologna, name="Circolo PD Bologna Navile", iban=NAVILE_IBAN
+    )
     return payee
 
 
 def _request(bank, payee, cents=6000):
-    return payouts_actions.request_payout(actor=bank.anna, source_account=bank.funds, bank_account=bank.account,
-                                  payee=payee, amount=Money(cents), description="Contributo feste")
+    return payouts_actions.request_payout(
+        actor=bank.anna,
+        source_account=bank.funds,
+        bank_account=bank.account,
+        payee=payee,
+        amount=Money(cents),
+        description="Contributo feste",
+    )
 
 
 def test_full_payout_four_eyes_pain001_and_confirmation(bank, tree, funded):
@@ -113,6 +138,7 @@ def test_second_approval_against_a_spent_balance_is_refused(bank, funded):
 
 def test_payee_iban_is_validated(bank, tree):
     with pytest.raises(ValidationError) as error:
-        accounts_actions.register_payee(actor=bank.anna, territory=tree.bologna, name="X",
-                               iban="IT64Y0542811101000000123456")
+        accounts_actions.register_payee(
+            actor=bank.anna, territory=tree.bologna, name="X", iban="IT64Y0542811101000000123456"
+        )
     assert "CIN" in error.value.message_dict["iban"][0]

@@ -26,9 +26,16 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 def _payment(bank, tree, provider, cents=2500, key="p1"):
     return lifecycle_payments.create_payment(
-        actor=None, amount=Money(cents), allocations=[(bank.funds, Money(cents))], provider=provider,
-        description="Donazione per il tetto", creation_key=key, payer_name="Maria Rossi",
-        payer_email="maria@example.org", territory=tree.bologna_centro)
+        actor=None,
+        amount=Money(cents),
+        allocations=[(bank.funds, Money(cents))],
+        provider=provider,
+        description="Donazione per il tetto",
+        creation_key=key,
+        payer_name="Maria Rossi",
+        payer_email="maria@example.org",
+        territory=tree.bologna_centro,
+    )
 
 
 def _clearing(provider):
@@ -41,12 +48,12 @@ def test_both_rails_are_registered_with_their_capabilities(bank):
     assert "sepa_dd" in [p.identifier for p in available_providers(Capability.MANDATE)]
 
 
-def test_bank_transfer_payment_succeeds_when_the_statement_shows_it(bank, tree, client,
-                                                                     django_capture_on_commit_callbacks):
+def test_bank_transfer_payment_succeeds_when_the_statement_shows_it(
+    bank, tree, client, django_capture_on_commit_callbacks
+):
     payment = _payment(bank, tree, "bank_transfer")
     response = client.post(reverse("payments:pay", args=[payment.token]), {"idempotency_key": "k1"})
-    assert response.status_code == 302 and response["Location"] == reverse("bank:pay_by_transfer",
-                                                                            args=[payment.token])
+    assert response.status_code == 302 and response["Location"] == reverse("bank:pay_by_transfer", args=[payment.token])
     page = client.get(response["Location"]).content.decode()
     expected = ExpectedTransfer.objects.get(payment=payment)
     assert OUR_IBAN in page and expected.reference[:4] in page and "<svg" in page
@@ -74,13 +81,25 @@ def test_bank_transfer_payment_succeeds_when_the_statement_shows_it(bank, tree, 
 
 def test_sepa_dd_payment_mandate_collection_and_return(bank, tree, client, django_capture_on_commit_callbacks):
     payment = _payment(bank, tree, "sepa_dd", cents=1500, key="p2")
-    refused = client.post(reverse("payments:pay", args=[payment.token]), {
-        "idempotency_key": "k2", "debtor_name": "Nicolò Dell'Acqua", "debtor_iban": "IT64Y0542811101000000123456",
-        "consent": "on"})
+    refused = client.post(
+        reverse("payments:pay", args=[payment.token]),
+        {
+            "idempotency_key": "k2",
+            "debtor_name": "Nicolò Dell'Acqua",
+            "debtor_iban": "IT64Y0542811101000000123456",
+            "consent": "on",
+        },
+    )
     assert "CIN" in refused.content.decode() and not Mandate.objects.exists()
-    response = client.post(reverse("payments:pay", args=[payment.token]), {
-        "idempotency_key": "k3", "debtor_name": "Nicolò Dell'Acqua", "debtor_iban": "IT25O0306909606100000012345",
-        "consent": "on"})
+    response = client.post(
+        reverse("payments:pay", args=[payment.token]),
+        {
+            "idempotency_key": "k3",
+            "debtor_name": "Nicolò Dell'Acqua",
+            "debtor_iban": "IT25O0306909606100000012345",
+            "consent": "on",
+        },
+    )
     assert response.status_code == 302
     mandate = Mandate.objects.get()
     assert "8 settimane" in mandate.consent_text and mandate.debtor_email == "maria@example.org"
@@ -155,13 +174,19 @@ def test_sepa_dd_payment_mandate_collection_and_return(bank, tree, client, djang
 
 def test_mandate_without_consent_is_refused_on_the_payment_page(bank, tree, client):
     payment = _payment(bank, tree, "sepa_dd", key="p3")
-    response = client.post(reverse("payments:pay", args=[payment.token]), {
-        "idempotency_key": "k4", "debtor_name": "Maria Rossi", "debtor_iban": "IT25O0306909606100000012345"})
+    response = client.post(
+        reverse("payments:pay", args=[payment.token]),
+        {"idempotency_key": "k4", "debtor_name": "Maria Rossi", "debtor_iban": "IT25O0306909606100000012345"},
+    )
     assert "devi autorizzare il mandato" in response.content.decode()
     assert not Mandate.objects.exists()
     with pytest.raises(ValidationError):
-        get_provider("sepa_dd").start(payment, payment.attempts.first() or _attempt(payment),
-                                      {"debtor_name": "X", "debtor_iban": "IT25O0306909606100000012345"}, "")
+        get_provider("sepa_dd").start(
+            payment,
+            payment.attempts.first() or _attempt(payment),
+            {"debtor_name": "X", "debtor_iban": "IT25O0306909606100000012345"},
+            "",
+        )
 
 
 def _attempt(payment):

@@ -26,12 +26,34 @@ FIXED_BUDGET = 30  # account check, import row, audit, bulk insert, lookups, cou
 
 
 def _file(bank, n, offset=0):
-    transfers = [matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(1000 + i),
-                                         payer_name=f"Donatore {i}", description="D", credit_account=bank.funds,
-                                         creation_key=f"q{offset + i}") for i in range(offset, offset + n)]
-    return build(CamtFile(message_id=f"M{offset}", statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(t.amount_cents, t.payer_name, reference=t.reference)], bank_reference=f"Q{offset}-{i}")
-        for i, t in enumerate(transfers)])]))
+    transfers = [
+        matching_actions.expect_transfer(
+            actor=bank.anna,
+            account=bank.account,
+            amount=Money(1000 + i),
+            payer_name=f"Donatore {i}",
+            description="D",
+            credit_account=bank.funds,
+            creation_key=f"q{offset + i}",
+        )
+        for i in range(offset, offset + n)
+    ]
+    return build(
+        CamtFile(
+            message_id=f"M{offset}",
+            statements=[
+                Statement(
+                    OUR_IBAN,
+                    [
+                        CamtEntry(
+                            [Tx(t.amount_cents, t.payer_name, reference=t.reference)], bank_reference=f"Q{offset}-{i}"
+                        )
+                        for i, t in enumerate(transfers)
+                    ],
+                )
+            ],
+        )
+    )
 
 
 def test_import_cost_per_line_is_bounded(bank, tree):
@@ -49,12 +71,32 @@ def test_import_cost_per_line_is_bounded(bank, tree):
 def test_lines_without_reference_are_scored_without_a_query_per_candidate(bank, tree):
     """Fuzzy matching reads the open transfers once per statement, not once per line."""
     for i in range(10):
-        matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(7000 + i),
-                                payer_name=f"Persona {i}", description="D", credit_account=bank.funds,
-                                creation_key=f"fz{i}")
+        matching_actions.expect_transfer(
+            actor=bank.anna,
+            account=bank.account,
+            amount=Money(7000 + i),
+            payer_name=f"Persona {i}",
+            description="D",
+            credit_account=bank.funds,
+            creation_key=f"fz{i}",
+        )
+
     def unreferenced(n, offset):
-        return build(CamtFile(message_id=f"F{offset}", statements=[Statement(OUR_IBAN, [
-            CamtEntry([Tx(100 + i, f"Sconosciuto {i}")], bank_reference=f"F{offset}-{i}") for i in range(n)])]))
+        return build(
+            CamtFile(
+                message_id=f"F{offset}",
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            CamtEntry([Tx(100 + i, f"Sconosciuto {i}")], bank_reference=f"F{offset}-{i}")
+                            for i in range(n)
+                        ],
+                    )
+                ],
+            )
+        )
+
     with CaptureQueriesContext(connection) as two:
         statements_actions.import_statement(
             actor=bank.anna, territory=tree.bologna, filename="a.xml", data=unreferenced(2, 0)
@@ -68,14 +110,37 @@ def test_lines_without_reference_are_scored_without_a_query_per_candidate(bank, 
 
 def test_lines_page_queries_do_not_grow_with_rows(bank, tree):
     client = verified_client(bank.anna)
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="a.xml", data=build(CamtFile(
-        statements=[Statement(OUR_IBAN, [CamtEntry([Tx(100 + i, f"Nome {i}")], bank_reference=f"L{i}")
-                                         for i in range(3)])])))
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="a.xml",
+        data=build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN, [CamtEntry([Tx(100 + i, f"Nome {i}")], bank_reference=f"L{i}") for i in range(3)]
+                    )
+                ]
+            )
+        ),
+    )
     with CaptureQueriesContext(connection) as few:
         assert client.get(reverse("bank:lines")).status_code == 200
-    statements_actions.import_statement(actor=bank.anna, territory=tree.bologna, filename="b.xml", data=build(CamtFile(
-        message_id="B", statements=[Statement(OUR_IBAN, [CamtEntry([Tx(500 + i, f"Altro {i}")],
-                                                                   bank_reference=f"M{i}") for i in range(30)])])))
+    statements_actions.import_statement(
+        actor=bank.anna,
+        territory=tree.bologna,
+        filename="b.xml",
+        data=build(
+            CamtFile(
+                message_id="B",
+                statements=[
+                    Statement(
+                        OUR_IBAN, [CamtEntry([Tx(500 + i, f"Altro {i}")], bank_reference=f"M{i}") for i in range(30)]
+                    )
+                ],
+            )
+        ),
+    )
     with CaptureQueriesContext(connection) as many:
         assert client.get(reverse("bank:lines")).status_code == 200
     assert len(many) == len(few)

@@ -32,8 +32,17 @@ class TestCamt053Version02:
         assert [s.account_iban for s in parsed.statements] == [OUR_IBAN, "IT02L1234512345123456789012"]
         first = parsed.statements[0]
         assert first.warnings == []  # balances add up
-        assert [line.position for line in first.lines] == ["1.1", "2.1", "2.2", "2.3", "3.1", "4.1", "4.2", "5.0",
-                                                            "6.1"]
+        assert [line.position for line in first.lines] == [
+            "1.1",
+            "2.1",
+            "2.2",
+            "2.3",
+            "3.1",
+            "4.1",
+            "4.2",
+            "5.0",
+            "6.1",
+        ]
         structured, polish, german, french = first.lines[:4]
         assert structured.creditor_reference == "RF18539007547034"
         assert structured.end_to_end_id == ""  # NOTPROVIDED is not a reference
@@ -67,29 +76,67 @@ class TestCamt053Version02:
 
 class TestCamtVersion08AndNotifications:
     def test_v08_layout_party_wrapper_and_status_code(self):
-        data = build(CamtFile(version="camt.053.001.08", statements=[Statement(OUR_IBAN, [
-            Entry([Tx(1000, "Ærøskøbing Jensen", reference="RF18539007547034")], bank_reference="A1"),
-            Entry([Tx(500, "Bob"), Tx(700, "Zoë")], bank_reference="A2"),
-        ])]))
+        data = build(
+            CamtFile(
+                version="camt.053.001.08",
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            Entry([Tx(1000, "Ærøskøbing Jensen", reference="RF18539007547034")], bank_reference="A1"),
+                            Entry([Tx(500, "Bob"), Tx(700, "Zoë")], bank_reference="A2"),
+                        ],
+                    )
+                ],
+            )
+        )
         parsed = parse_statement_file(data)
         lines = parsed.statements[0].lines
         assert [(x.counterparty_name, x.amount_cents, x.status, x.direction) for x in lines] == [
-            ("Ærøskøbing Jensen", 1000, BOOKED, CREDIT), ("Bob", 500, BOOKED, CREDIT), ("Zoë", 700, BOOKED, CREDIT)]
+            ("Ærøskøbing Jensen", 1000, BOOKED, CREDIT),
+            ("Bob", 500, BOOKED, CREDIT),
+            ("Zoë", 700, BOOKED, CREDIT),
+        ]
         assert lines[0].creditor_reference == "RF18539007547034"
 
     def test_camt054_notification(self):
-        data = build(CamtFile(version="camt.054.001.02", statements=[Statement(OUR_IBAN, [
-            Entry([Tx(1500, "Nicolò", end_to_end_id="PZ-DD-1", mandate_id="PZM-1", return_reason="AC04")],
-                  credit=False, family="RDDT/UPDD", bank_reference="R1"),
-        ])]))
+        data = build(
+            CamtFile(
+                version="camt.054.001.02",
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            Entry(
+                                [Tx(1500, "Nicolò", end_to_end_id="PZ-DD-1", mandate_id="PZM-1", return_reason="AC04")],
+                                credit=False,
+                                family="RDDT/UPDD",
+                                bank_reference="R1",
+                            ),
+                        ],
+                    )
+                ],
+            )
+        )
         parsed = parse_statement_file(data)
         assert parsed.format == "camt.054.001.02"
         assert parsed.statements[0].lines[0].return_reason == "AC04"
 
     def test_undetailed_batch_keeps_its_payment_information_id(self):
-        data = build(CamtFile(statements=[Statement(OUR_IBAN, [
-            Entry([Tx(1000), Tx(2000)], detailed=False, batch_pmt_inf_id="PZ-B-3-DD1", family="RCDT/ESCT"),
-        ])]))
+        data = build(
+            CamtFile(
+                statements=[
+                    Statement(
+                        OUR_IBAN,
+                        [
+                            Entry(
+                                [Tx(1000), Tx(2000)], detailed=False, batch_pmt_inf_id="PZ-B-3-DD1", family="RCDT/ESCT"
+                            ),
+                        ],
+                    )
+                ]
+            )
+        )
         [line] = parse_statement_file(data).statements[0].lines
         assert (line.amount_cents, line.payment_information_id, line.batch_size) == (3000, "PZ-B-3-DD1", 2)
 
@@ -126,21 +173,32 @@ class TestBadFiles:
         assert error.code == "unknown_version" and "camt.053.001.99" in error.message
 
     def test_dtd_and_entities_are_refused(self):
-        data = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]>'
-                b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">&x;</Document>')
+        data = (
+            b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]>'
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">&x;</Document>'
+        )
         assert self._refusal(data).code == "unsafe_xml"
 
     def test_empty(self):
         assert self._refusal(b"  \n").code == "empty"
 
-    @pytest.mark.parametrize(("old", "new", "fragment"), [
-        (b'<Amt Ccy="EUR">50.00</Amt>\n        <CdtDbtInd>CRDT',
-         b'<Amt Ccy="EUR">50.001</Amt>\n        <CdtDbtInd>CRDT', "centesimo"),
-        (b"<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts>BOOK</Sts>",
-         b"<CdtDbtInd>CRED</CdtDbtInd>\n        <Sts>BOOK</Sts>", "CdtDbtInd"),
-        (b"<MsgId>053D2026020301234</MsgId>", b"", "MsgId"),
-        (b"<Sts>PDNG</Sts>", b"<Sts>WAIT</Sts>", "WAIT"),
-    ])
+    @pytest.mark.parametrize(
+        ("old", "new", "fragment"),
+        [
+            (
+                b'<Amt Ccy="EUR">50.00</Amt>\n        <CdtDbtInd>CRDT',
+                b'<Amt Ccy="EUR">50.001</Amt>\n        <CdtDbtInd>CRDT',
+                "centesimo",
+            ),
+            (
+                b"<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts>BOOK</Sts>",
+                b"<CdtDbtInd>CRED</CdtDbtInd>\n        <Sts>BOOK</Sts>",
+                "CdtDbtInd",
+            ),
+            (b"<MsgId>053D2026020301234</MsgId>", b"", "MsgId"),
+            (b"<Sts>PDNG</Sts>", b"<Sts>WAIT</Sts>", "WAIT"),
+        ],
+    )
     def test_structure_errors_name_the_problem(self, old, new, fragment):
         assert old in _v02()
         error = self._refusal(_v02().replace(old, new, 1))
@@ -163,7 +221,9 @@ class TestMt940:
         assert first.lines[0].creditor_reference == "RF18539007547034"
         assert first.lines[0].booking_date == datetime.date(2026, 2, 3)
         assert (first.lines[1].counterparty_name, first.lines[1].remittance) == (
-            "Ludovica Dell'Orto", "Quota iscrizione 2026")
+            "Ludovica Dell'Orto",
+            "Quota iscrizione 2026",
+        )
         assert (first.lines[2].direction, first.lines[2].amount_cents) == (DEBIT, 250)
         assert len({line.fingerprint for s in parsed.statements for line in s.lines}) == 4
 

@@ -32,8 +32,15 @@ pytestmark = pytest.mark.usefixtures("check_ledger")
 
 
 def _expect(bank, name, cents, key):
-    return matching_actions.expect_transfer(actor=bank.anna, account=bank.account, amount=Money(cents), payer_name=name,
-                                   description="Donazione", credit_account=bank.funds, creation_key=key)
+    return matching_actions.expect_transfer(
+        actor=bank.anna,
+        account=bank.account,
+        amount=Money(cents),
+        payer_name=name,
+        description="Donazione",
+        credit_account=bank.funds,
+        creation_key=key,
+    )
 
 
 def _import(bank, tree, data, name="estratto.xml"):
@@ -46,8 +53,15 @@ def _exported_batch(bank, debtors):
     for index, (name, cents) in enumerate(debtors):
         mandate = bank.mandate(name=name, email=f"d{index}@example.org")
         collections[name] = collections_actions.schedule_collection(
-            actor=bank.anna, mandate=mandate, amount=Money(cents), due_date=far_date(20), description="Quota",
-            credit_account=bank.funds, creation_key=f"c{index}", recurring=True)
+            actor=bank.anna,
+            mandate=mandate,
+            amount=Money(cents),
+            due_date=far_date(20),
+            description="Quota",
+            credit_account=bank.funds,
+            creation_key=f"c{index}",
+            recurring=True,
+        )
     batch = collections_actions.prepare_batch(actor=bank.anna, creditor=bank.account, due_date=far_date(20))
     collections_actions.export_batch(actor=bank.anna, batch=batch)
     for collection in collections.values():
@@ -57,24 +71,70 @@ def _exported_batch(bank, debtors):
 
 def _statement(bank, batch, collections, transfers):
     paid, fuzzy, partial, over = transfers
-    return CamtFile(message_id="MSG-A", statements=[Statement(OUR_IBAN, statement_id="S-1", entries=[
-        CamtEntry([Tx(paid.amount_cents, "Maria Rossi", reference=paid.reference)], bank_reference="E1"),
-        CamtEntry([Tx(fuzzy.amount_cents, "DELL ORTO LUDOVICA", text="quota iscrizione")], bank_reference="E2"),
-        CamtEntry([Tx(1000, "Giorgio Bianchi", text=f"acconto {partial.reference}")], bank_reference="E3"),
-        CamtEntry([Tx(5000, "Αλέξανδρος Παπαδόπουλος", reference=over.reference)], bank_reference="E4"),
-        CamtEntry([Tx(777, "Sconosciuto", reference="RF18539007547034")], bank_reference="E5"),
-        CamtEntry([Tx(c.amount_cents, name, end_to_end_id=c.end_to_end_id) for name, c in collections.items()],
-                  batch_pmt_inf_id=f"{batch.message_id}-DD1", bank_reference="E6", detailed=True),
-        CamtEntry([Tx(1500, "Nicolò Dell'Acqua", end_to_end_id=collections["Nicolò Dell'Acqua"].end_to_end_id,
-                      mandate_id=collections["Nicolò Dell'Acqua"].mandate.reference, return_reason="AM04")],
-                  credit=False, family="RDDT/UPDD", bank_reference="E7"),
-        CamtEntry([Tx(2000, "Søren Kierkegård", end_to_end_id=collections["Søren Kierkegård"].end_to_end_id,
-                      return_reason="MD01"),
-                   Tx(2500, "Ana Núñez", end_to_end_id=collections["Ana Núñez"].end_to_end_id,
-                      return_reason="MS02")], credit=False, family="RDDT/UPDD", bank_reference="E8"),
-        CamtEntry([Tx(250, text="Commissioni tenuta conto")], credit=False, family="MDOP/CHRG", bank_reference="E9"),
-        CamtEntry([Tx(3000, "Giorgio Bianchi")], status="PDNG"),
-    ])])
+    return CamtFile(
+        message_id="MSG-A",
+        statements=[
+            Statement(
+                OUR_IBAN,
+                statement_id="S-1",
+                entries=[
+                    CamtEntry([Tx(paid.amount_cents, "Maria Rossi", reference=paid.reference)], bank_reference="E1"),
+                    CamtEntry(
+                        [Tx(fuzzy.amount_cents, "DELL ORTO LUDOVICA", text="quota iscrizione")], bank_reference="E2"
+                    ),
+                    CamtEntry([Tx(1000, "Giorgio Bianchi", text=f"acconto {partial.reference}")], bank_reference="E3"),
+                    CamtEntry([Tx(5000, "Αλέξανδρος Παπαδόπουλος", reference=over.reference)], bank_reference="E4"),
+                    CamtEntry([Tx(777, "Sconosciuto", reference="RF18539007547034")], bank_reference="E5"),
+                    CamtEntry(
+                        [Tx(c.amount_cents, name, end_to_end_id=c.end_to_end_id) for name, c in collections.items()],
+                        batch_pmt_inf_id=f"{batch.message_id}-DD1",
+                        bank_reference="E6",
+                        detailed=True,
+                    ),
+                    CamtEntry(
+                        [
+                            Tx(
+                                1500,
+                                "Nicolò Dell'Acqua",
+                                end_to_end_id=collections["Nicolò Dell'Acqua"].end_to_end_id,
+                                mandate_id=collections["Nicolò Dell'Acqua"].mandate.reference,
+                                return_reason="AM04",
+                            )
+                        ],
+                        credit=False,
+                        family="RDDT/UPDD",
+                        bank_reference="E7",
+                    ),
+                    CamtEntry(
+                        [
+                            Tx(
+                                2000,
+                                "Søren Kierkegård",
+                                end_to_end_id=collections["Søren Kierkegård"].end_to_end_id,
+                                return_reason="MD01",
+                            ),
+                            Tx(
+                                2500,
+                                "Ana Núñez",
+                                end_to_end_id=collections["Ana Núñez"].end_to_end_id,
+                                return_reason="MS02",
+                            ),
+                        ],
+                        credit=False,
+                        family="RDDT/UPDD",
+                        bank_reference="E8",
+                    ),
+                    CamtEntry(
+                        [Tx(250, text="Commissioni tenuta conto")],
+                        credit=False,
+                        family="MDOP/CHRG",
+                        bank_reference="E9",
+                    ),
+                    CamtEntry([Tx(3000, "Giorgio Bianchi")], status="PDNG"),
+                ],
+            )
+        ],
+    )
 
 
 @pytest.fixture
@@ -83,14 +143,16 @@ def scenario(bank):
     fuzzy = _expect(bank, "Ludovica Dell'Orto", 1500, "t2")
     partial = _expect(bank, "Giorgio Bianchi", 3000, "t3")
     over = _expect(bank, "Alexandros Papadopoulos", 2000, "t4")
-    batch, collections = _exported_batch(bank, [("Nicolò Dell'Acqua", 1500), ("Søren Kierkegård", 2000),
-                                                ("Ana Núñez", 2500), ("Łukasz Żółć", 1000)])
+    batch, collections = _exported_batch(
+        bank, [("Nicolò Dell'Acqua", 1500), ("Søren Kierkegård", 2000), ("Ana Núñez", 2500), ("Łukasz Żółć", 1000)]
+    )
     data = build(_statement(bank, batch, collections, (paid, fuzzy, partial, over)))
     return paid, fuzzy, partial, over, batch, collections, data
 
 
 def test_every_line_ends_matched_queued_or_rejected_with_a_reason(
-        bank, tree, scenario, django_capture_on_commit_callbacks):
+    bank, tree, scenario, django_capture_on_commit_callbacks
+):
     paid, fuzzy, partial, over, _batch, collections, data = scenario
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -103,7 +165,10 @@ def test_every_line_ends_matched_queued_or_rejected_with_a_reason(
     for transfer in (paid, fuzzy, partial, over):
         transfer.refresh_from_db()
     assert (lines["E1:1"].status, lines["E1:1"].match_kind, paid.status) == (
-        LineStatus.MATCHED, MatchKind.TRANSFER, TransferStatus.PAID)
+        LineStatus.MATCHED,
+        MatchKind.TRANSFER,
+        TransferStatus.PAID,
+    )
     assert lines["E2:1"].status == LineStatus.MATCHED and lines["E2:1"].confidence >= 85  # name + amount, no ref
     assert fuzzy.status == TransferStatus.PAID
     # A short payment is never booked by itself: it waits for a treasurer's decision (issue 11, item 15).
@@ -160,8 +225,11 @@ def test_overlapping_statements_book_each_line_once(bank, tree):
     day_one = CamtEntry([Tx(5000, "Maria Rossi", reference=first.reference)], bank_reference="X1")
     day_two = CamtEntry([Tx(2000, "Paolo Verdi", reference=second.reference)], bank_reference="X2")
     _import(bank, tree, build(CamtFile(message_id="D1", statements=[Statement(OUR_IBAN, [day_one])])))
-    [weekly] = _import(bank, tree, build(CamtFile(message_id="W1", statements=[
-        Statement(OUR_IBAN, [day_one, day_two], statement_id="WEEK")])))
+    [weekly] = _import(
+        bank,
+        tree,
+        build(CamtFile(message_id="W1", statements=[Statement(OUR_IBAN, [day_one, day_two], statement_id="WEEK")])),
+    )
     assert (weekly.new_lines, weekly.duplicate_lines) == (1, 1)
     assert balance(bank.account.ledger_account) == Money(7000)
     first.refresh_from_db()
@@ -170,8 +238,17 @@ def test_overlapping_statements_book_each_line_once(bank, tree):
 
 def test_manual_match_from_the_queue_and_a_second_match_is_refused(bank, tree):
     expected = _expect(bank, "Francesca Neri", 4000, "m")
-    _import(bank, tree, build(CamtFile(statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(4000, "F. NERI", text="contributo")], bank_reference="Q1")])])))
+    _import(
+        bank,
+        tree,
+        build(
+            CamtFile(
+                statements=[
+                    Statement(OUR_IBAN, [CamtEntry([Tx(4000, "F. NERI", text="contributo")], bank_reference="Q1")])
+                ]
+            )
+        ),
+    )
     line = StatementLine.objects.get()
     assert line.status == LineStatus.QUEUED and line.suggestion_id == expected.pk  # suggested, not auto-booked
     matching_actions.match_line(actor=bank.bruno, line=line, transfer=expected)
@@ -184,8 +261,17 @@ def test_manual_match_from_the_queue_and_a_second_match_is_refused(bank, tree):
 
 
 def test_rejecting_a_line_needs_a_reason(bank, tree):
-    _import(bank, tree, build(CamtFile(statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(10000, "PD Bologna", text="giroconto")], bank_reference="G1")])])))
+    _import(
+        bank,
+        tree,
+        build(
+            CamtFile(
+                statements=[
+                    Statement(OUR_IBAN, [CamtEntry([Tx(10000, "PD Bologna", text="giroconto")], bank_reference="G1")])
+                ]
+            )
+        ),
+    )
     line = StatementLine.objects.get()
     with pytest.raises(ValidationError):
         matching_actions.reject_line(actor=bank.anna, line=line, reason=" ")
@@ -194,12 +280,17 @@ def test_rejecting_a_line_needs_a_reason(bank, tree):
     assert line.status == LineStatus.REJECTED and line.reason == "Giroconto tra conti del partito"
 
 
-@pytest.mark.parametrize(("data", "fragment"), [
-    (b"data;importo\n2026-02-03;50,00\n", "non è un estratto conto CAMT"),
-    (b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>',
-     "troncato"),
-    (b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.42"/>', "001.42"),
-])
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"data;importo\n2026-02-03;50,00\n", "non è un estratto conto CAMT"),
+        (
+            b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>',
+            "troncato",
+        ),
+        (b'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.42"/>', "001.42"),
+    ],
+)
 def test_bad_files_are_refused_with_a_specific_message_and_nothing_stored(bank, tree, data, fragment):
     with pytest.raises(ValidationError) as error:
         _import(bank, tree, data)
@@ -209,8 +300,11 @@ def test_bad_files_are_refused_with_a_specific_message_and_nothing_stored(bank, 
 
 
 def test_statement_of_an_unregistered_account_is_refused(bank, tree):
-    data = build(CamtFile(statements=[Statement("IT25O0306909606100000012345", [
-        CamtEntry([Tx(100, "X")], bank_reference="U1")])]))
+    data = build(
+        CamtFile(
+            statements=[Statement("IT25O0306909606100000012345", [CamtEntry([Tx(100, "X")], bank_reference="U1")])]
+        )
+    )
     with pytest.raises(ValidationError) as error:
         _import(bank, tree, data)
     assert "IT25O0306909606100000012345" in error.value.message_dict["file"][0]
@@ -219,7 +313,16 @@ def test_statement_of_an_unregistered_account_is_refused(bank, tree):
 
 def test_transfer_reference_expected_on_another_account_is_not_booked(bank, tree):
     assert ExpectedTransfer.objects.count() == 0
-    _import(bank, tree, build(CamtFile(statements=[Statement(OUR_IBAN, [
-        CamtEntry([Tx(100, "X", reference="RF18539007547034")], bank_reference="R1")])])))
+    _import(
+        bank,
+        tree,
+        build(
+            CamtFile(
+                statements=[
+                    Statement(OUR_IBAN, [CamtEntry([Tx(100, "X", reference="RF18539007547034")], bank_reference="R1")])
+                ]
+            )
+        ),
+    )
     line = StatementLine.objects.get()
     assert line.status == LineStatus.QUEUED and not Entry.objects.exists()

@@ -20,14 +20,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--hours", type=int, default=72, help="Quante ore indietro guardare (72).")
-        parser.add_argument("--grace-minutes", type=int, default=30,
-                            help="Ignora gli addebiti più recenti di così, forse ancora in corso (30).")
+        parser.add_argument(
+            "--grace-minutes",
+            type=int,
+            default=30,
+            help="Ignora gli addebiti più recenti di così, forse ancora in corso (30).",
+        )
         parser.add_argument("--provider", action="append", dest="providers", help="Solo questo circuito.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         violations = provider_charges_in_ledger(
-            since=now - timedelta(hours=options["hours"]), until=now - timedelta(minutes=options["grace_minutes"]),
+            since=now - timedelta(hours=options["hours"]),
+            until=now - timedelta(minutes=options["grace_minutes"]),
             providers=options["providers"],
         )
         if not violations:

@@ -100,8 +100,11 @@ class FakePayPal:
                         d["dispute_outcome"] = {"outcome_code": outcome}
                     return d
             dispute = {
-                "dispute_id": f"PP-D-{secrets.randbelow(10**6)}", "reason": "UNAUTHORISED", "status": status,
-                "dispute_amount": dict(capture["amount"]), "create_time": "2026-01-01T00:00:00Z",
+                "dispute_id": f"PP-D-{secrets.randbelow(10**6)}",
+                "reason": "UNAUTHORISED",
+                "status": status,
+                "dispute_amount": dict(capture["amount"]),
+                "create_time": "2026-01-01T00:00:00Z",
                 "disputed_transactions": [{"seller_transaction_id": capture["id"]}],
             }
             if outcome:
@@ -111,22 +114,33 @@ class FakePayPal:
 
     def dashboard_refund(self, order_id: str, cents: int) -> dict[str, Any]:
         with self.lock:
-            return self._refund(self.capture_of(order_id)["id"], {"amount": {"value": _value(cents),
-                                                                            "currency_code": "EUR"}})
+            return self._refund(
+                self.capture_of(order_id)["id"], {"amount": {"value": _value(cents), "currency_code": "EUR"}}
+            )
 
-    def event(self, event_type: str, resource: dict[str, Any], *, event_id: str = "",
-              bad_signature: bool = False) -> tuple[bytes, dict[str, str]]:
+    def event(
+        self, event_type: str, resource: dict[str, Any], *, event_id: str = "", bad_signature: bool = False
+    ) -> tuple[bytes, dict[str, str]]:
         """A webhook delivery: (body, headers) as PayPal sends them."""
-        event = {"id": event_id or f"WH-{secrets.token_hex(8).upper()}", "event_version": "1.0",
-                 "create_time": "2026-01-01T00:00:00Z", "resource_type": event_type.split(".")[1].lower(),
-                 "event_type": event_type, "summary": event_type, "resource": resource, "links": []}
+        event = {
+            "id": event_id or f"WH-{secrets.token_hex(8).upper()}",
+            "event_version": "1.0",
+            "create_time": "2026-01-01T00:00:00Z",
+            "resource_type": event_type.split(".")[1].lower(),
+            "event_type": event_type,
+            "summary": event_type,
+            "resource": resource,
+            "links": [],
+        }
         transmission_id, transmission_time = secrets.token_hex(8), "2026-01-01T00:00:00Z"
         signature = self._sign(transmission_id, transmission_time, self.webhook_id, event)
         if bad_signature:
             signature = base64.b64encode(b"forged").decode()
         headers = {
-            "HTTP_PAYPAL_AUTH_ALGO": "SHA256withRSA", "HTTP_PAYPAL_CERT_URL": f"{self.url}/certs/CERT-1",
-            "HTTP_PAYPAL_TRANSMISSION_ID": transmission_id, "HTTP_PAYPAL_TRANSMISSION_SIG": signature,
+            "HTTP_PAYPAL_AUTH_ALGO": "SHA256withRSA",
+            "HTTP_PAYPAL_CERT_URL": f"{self.url}/certs/CERT-1",
+            "HTTP_PAYPAL_TRANSMISSION_ID": transmission_id,
+            "HTTP_PAYPAL_TRANSMISSION_SIG": signature,
             "HTTP_PAYPAL_TRANSMISSION_TIME": transmission_time,
         }
         return json.dumps(event).encode(), headers
@@ -138,18 +152,28 @@ class FakePayPal:
 
     # --- the API --------------------------------------------------------------------------------
     def _links(self, order_id: str) -> list[dict[str, str]]:
-        return [{"href": f"{self.url}/v2/checkout/orders/{order_id}", "rel": "self", "method": "GET"},
-                {"href": f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}", "rel": "payer-action",
-                 "method": "GET"}]
+        return [
+            {"href": f"{self.url}/v2/checkout/orders/{order_id}", "rel": "self", "method": "GET"},
+            {
+                "href": f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}",
+                "rel": "payer-action",
+                "method": "GET",
+            },
+        ]
 
     def _create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         unit = body["purchase_units"][0]
         if Decimal(unit["amount"]["value"]) <= 0:
             raise Unprocessable("CANNOT_BE_ZERO_OR_NEGATIVE")
         order_id = secrets.token_hex(8).upper()
-        order = {"id": order_id, "intent": body["intent"], "status": "PAYER_ACTION_REQUIRED",
-                 "purchase_units": [dict(unit, payments={})], "links": self._links(order_id),
-                 "create_time": "2026-01-01T00:00:00Z"}
+        order = {
+            "id": order_id,
+            "intent": body["intent"],
+            "status": "PAYER_ACTION_REQUIRED",
+            "purchase_units": [dict(unit, payments={})],
+            "links": self._links(order_id),
+            "create_time": "2026-01-01T00:00:00Z",
+        }
         self.orders[order_id] = order
         return 200, order
 
@@ -168,10 +192,15 @@ class FakePayPal:
         fee = cents * 34 // 1000 + 35
         capture_id = secrets.token_hex(8).upper()
         capture = {
-            "id": capture_id, "status": "COMPLETED", "amount": dict(unit["amount"]), "final_capture": True,
-            "custom_id": unit.get("custom_id"), "invoice_id": unit.get("invoice_id"),
+            "id": capture_id,
+            "status": "COMPLETED",
+            "amount": dict(unit["amount"]),
+            "final_capture": True,
+            "custom_id": unit.get("custom_id"),
+            "invoice_id": unit.get("invoice_id"),
             "seller_receivable_breakdown": {
-                "gross_amount": dict(unit["amount"]), "paypal_fee": {"currency_code": "EUR", "value": _value(fee)},
+                "gross_amount": dict(unit["amount"]),
+                "paypal_fee": {"currency_code": "EUR", "value": _value(fee)},
                 "net_amount": {"currency_code": "EUR", "value": _value(cents - fee)},
             },
             "supplementary_data": {"related_ids": {"order_id": order_id}},
@@ -195,23 +224,35 @@ class FakePayPal:
             raise Unprocessable("REFUND_AMOUNT_EXCEEDED")
         refund_id = secrets.token_hex(8).upper()
         refund = {
-            "id": refund_id, "status": "COMPLETED", "amount": {"currency_code": "EUR", "value": _value(cents)},
-            "custom_id": body.get("custom_id", ""), "invoice_id": body.get("invoice_id", ""),
-            "links": [{"href": f"{self.url}/v2/payments/refunds/{refund_id}", "rel": "self", "method": "GET"},
-                      {"href": f"{self.url}/v2/payments/captures/{capture_id}", "rel": "up", "method": "GET"}],
+            "id": refund_id,
+            "status": "COMPLETED",
+            "amount": {"currency_code": "EUR", "value": _value(cents)},
+            "custom_id": body.get("custom_id", ""),
+            "invoice_id": body.get("invoice_id", ""),
+            "links": [
+                {"href": f"{self.url}/v2/payments/refunds/{refund_id}", "rel": "self", "method": "GET"},
+                {"href": f"{self.url}/v2/payments/captures/{capture_id}", "rel": "up", "method": "GET"},
+            ],
         }
         payments.setdefault("refunds", []).append(refund)
         capture["status"] = "REFUNDED" if refunded + cents == total else "PARTIALLY_REFUNDED"
         return refund
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any],
-               headers: Any) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any], headers: Any
+    ) -> tuple[int, dict[str, Any]]:
         if path == "/v1/oauth2/token":
             expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
             if headers.get("Authorization") != f"Basic {expected}":
                 return 401, {"error": "invalid_client", "error_description": "Client Authentication failed"}
-            return 200, {"scope": "https://uri.paypal.com/services/payments/payment", "access_token": self.token,
-                         "token_type": "Bearer", "app_id": "APP-FAKE", "expires_in": 32400, "nonce": "n"}
+            return 200, {
+                "scope": "https://uri.paypal.com/services/payments/payment",
+                "access_token": self.token,
+                "token_type": "Bearer",
+                "app_id": "APP-FAKE",
+                "expires_in": 32400,
+                "nonce": "n",
+            }
         if headers.get("Authorization") != f"Bearer {self.token}":
             return 401, {"name": "AUTHENTICATION_FAILURE", "message": "Authentication failed"}
         try:
@@ -236,15 +277,19 @@ class FakePayPal:
                 items = [d for d in self.disputes if d["disputed_transactions"][0]["seller_transaction_id"] == wanted]
                 return 200, {"items": items, "links": []}
             if method == "POST" and path == "/v1/notifications/verify-webhook-signature":
-                expected = self._sign(body["transmission_id"], body["transmission_time"], body["webhook_id"],
-                                      body["webhook_event"])
+                expected = self._sign(
+                    body["transmission_id"], body["transmission_time"], body["webhook_id"], body["webhook_event"]
+                )
                 ok = hmac.compare_digest(expected, body["transmission_sig"]) and body["webhook_id"] == self.webhook_id
                 return 200, {"verification_status": "SUCCESS" if ok else "FAILURE"}
         except Unprocessable as exc:
             name = "RESOURCE_NOT_FOUND" if exc.status == 404 else "UNPROCESSABLE_ENTITY"
-            return exc.status, {"name": name, "details": [{"issue": exc.issue, "description": exc.issue}],
-                                "message": "The requested action could not be performed.",
-                                "debug_id": secrets.token_hex(6)}
+            return exc.status, {
+                "name": name,
+                "details": [{"issue": exc.issue, "description": exc.issue}],
+                "message": "The requested action could not be performed.",
+                "debug_id": secrets.token_hex(6),
+            }
         return 404, {"name": "RESOURCE_NOT_FOUND", "message": path}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

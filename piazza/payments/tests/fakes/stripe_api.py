@@ -26,8 +26,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 DECLINES = {
     "pm_card_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
-    "pm_card_chargeDeclinedInsufficientFunds": ("card_declined", "insufficient_funds",
-                                                "Your card has insufficient funds."),
+    "pm_card_chargeDeclinedInsufficientFunds": (
+        "card_declined",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
     "pm_card_chargeDeclinedExpiredCard": ("expired_card", "expired_card", "Your card has expired."),
 }
 FEE_PERCENT_TENTHS = 15  # 1.5 %
@@ -62,8 +65,10 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 # Funding type of the test payment methods (Stripe's own names); the rest are credit cards.
-FUNDING = {"pm_card_mastercard_prepaid": ("mastercard", "5100", "prepaid"),
-           "pm_card_visa_debit": ("visa", "5556", "debit")}
+FUNDING = {
+    "pm_card_mastercard_prepaid": ("mastercard", "5100", "prepaid"),
+    "pm_card_visa_debit": ("visa", "5556", "debit"),
+}
 
 
 def _card_details(method: str) -> dict[str, Any]:
@@ -132,8 +137,9 @@ class FakeStripe:
             except StripeError:
                 return self.intents[intent_id]
 
-    def dispute(self, intent_id: str, status: str = "needs_response", fee: int = 1500,
-                amount: int | None = None) -> dict[str, Any]:
+    def dispute(
+        self, intent_id: str, status: str = "needs_response", fee: int = 1500, amount: int | None = None
+    ) -> dict[str, Any]:
         """Open a dispute on the intent's charge, or move an existing one to `status`."""
         with self.lock:
             intent = self.intents[intent_id]
@@ -143,9 +149,16 @@ class FakeStripe:
                     d["status"] = status
                     return d
             dispute = {
-                "id": f"dp_{secrets.token_hex(8)}", "object": "dispute", "amount": amount or charge["amount"],
-                "charge": charge["id"], "payment_intent": intent_id, "currency": charge["currency"],
-                "status": status, "reason": "fraudulent", "created": int(time.time()), "livemode": False,
+                "id": f"dp_{secrets.token_hex(8)}",
+                "object": "dispute",
+                "amount": amount or charge["amount"],
+                "charge": charge["id"],
+                "payment_intent": intent_id,
+                "currency": charge["currency"],
+                "status": status,
+                "reason": "fraudulent",
+                "created": int(time.time()),
+                "livemode": False,
                 "balance_transactions": [self._bt(-(amount or charge["amount"]), fee, charge["currency"])],
                 "metadata": {},
             }
@@ -158,57 +171,115 @@ class FakeStripe:
         with self.lock:
             return self._refund({"payment_intent": intent_id, "amount": str(amount)})
 
-    def event(self, event_type: str, obj: dict[str, Any], *, event_id: str = "", livemode: bool = False,
-              secret: str | None = None, timestamp: int | None = None) -> tuple[bytes, str]:
+    def event(
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        *,
+        event_id: str = "",
+        livemode: bool = False,
+        secret: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[bytes, str]:
         """A webhook delivery: (body, Stripe-Signature header), signed like Stripe signs."""
-        body = json.dumps({
-            "id": event_id or f"evt_{secrets.token_hex(8)}", "object": "event", "api_version": "2025-01-27.acacia",
-            "created": int(time.time()), "livemode": livemode, "type": event_type, "data": {"object": obj},
-            "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-        }).encode()
+        body = json.dumps(
+            {
+                "id": event_id or f"evt_{secrets.token_hex(8)}",
+                "object": "event",
+                "api_version": "2025-01-27.acacia",
+                "created": int(time.time()),
+                "livemode": livemode,
+                "type": event_type,
+                "data": {"object": obj},
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+            }
+        ).encode()
         stamp = timestamp or int(time.time())
-        signed = hmac.new((secret or self.webhook_secret).encode(), f"{stamp}.".encode() + body,
-                          hashlib.sha256).hexdigest()
+        signed = hmac.new(
+            (secret or self.webhook_secret).encode(), f"{stamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         return body, f"t={stamp},v1={signed}"
 
     # --- the API ---------------------------------------------------------------------------
     @staticmethod
     def _bt(amount: int, fee: int, currency: str) -> dict[str, Any]:
-        return {"id": f"txn_{secrets.token_hex(8)}", "object": "balance_transaction", "amount": amount,
-                "fee": fee, "net": amount - fee, "currency": currency, "status": "available"}
+        return {
+            "id": f"txn_{secrets.token_hex(8)}",
+            "object": "balance_transaction",
+            "amount": amount,
+            "fee": fee,
+            "net": amount - fee,
+            "currency": currency,
+            "status": "available",
+        }
 
     def _customer(self, params: dict[str, Any]) -> dict[str, Any]:
-        customer = {"id": f"cus_{secrets.token_hex(7)}", "object": "customer", "email": params.get("email"),
-                    "name": params.get("name"), "metadata": params.get("metadata", {}), "livemode": False}
+        customer = {
+            "id": f"cus_{secrets.token_hex(7)}",
+            "object": "customer",
+            "email": params.get("email"),
+            "name": params.get("name"),
+            "metadata": params.get("metadata", {}),
+            "livemode": False,
+        }
         self.customers[customer["id"]] = customer
         return customer
 
     def _create_intent(self, params: dict[str, Any]) -> dict[str, Any]:
         amount = int(params["amount"])
         if amount < 50:
-            raise StripeError(400, {"error": {"type": "invalid_request_error", "code": "amount_too_small",
-                                              "param": "amount", "message": "Amount must be at least €0.50 eur"}})
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "amount_too_small",
+                        "param": "amount",
+                        "message": "Amount must be at least €0.50 eur",
+                    }
+                },
+            )
         intent_id = f"pi_{secrets.token_hex(12)}"
         intent = {
-            "id": intent_id, "object": "payment_intent", "amount": amount, "amount_received": 0,
-            "currency": params["currency"], "status": "requires_payment_method",
-            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}", "customer": params.get("customer"),
-            "description": params.get("description"), "metadata": params.get("metadata", {}),
-            "payment_method": params.get("payment_method"), "setup_future_usage": params.get("setup_future_usage"),
-            "latest_charge": None, "last_payment_error": None, "livemode": False, "created": int(time.time()),
-            "capture_method": params.get("capture_method", "automatic"), "confirmation_method": "automatic",
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": params["currency"],
+            "status": "requires_payment_method",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "customer": params.get("customer"),
+            "description": params.get("description"),
+            "metadata": params.get("metadata", {}),
+            "payment_method": params.get("payment_method"),
+            "setup_future_usage": params.get("setup_future_usage"),
+            "latest_charge": None,
+            "last_payment_error": None,
+            "livemode": False,
+            "created": int(time.time()),
+            "capture_method": params.get("capture_method", "automatic"),
+            "confirmation_method": "automatic",
         }
         self.intents[intent_id] = intent
         if params.get("confirm") in ("true", True):
-            self._confirm(intent, str(params.get("payment_method", "")),
-                          off_session=params.get("off_session") in ("true", True))
+            self._confirm(
+                intent, str(params.get("payment_method", "")), off_session=params.get("off_session") in ("true", True)
+            )
         return intent
 
     def _confirm(self, intent: dict[str, Any], method: str, *, off_session: bool) -> dict[str, Any]:
         if intent["status"] not in ("requires_payment_method", "requires_confirmation"):
-            raise StripeError(400, {"error": {"type": "invalid_request_error",
-                                              "code": "payment_intent_unexpected_state",
-                                              "message": f"This PaymentIntent's status is {intent['status']}."}})
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "payment_intent_unexpected_state",
+                        "message": f"This PaymentIntent's status is {intent['status']}.",
+                    }
+                },
+            )
         intent["payment_method"] = method
         decline = DECLINES.get(method)
         if off_session and method == "pm_card_chargeCustomerFail":
@@ -216,24 +287,48 @@ class FakeStripe:
         charge_id = f"ch_{secrets.token_hex(12)}"
         fee = intent["amount"] * FEE_PERCENT_TENTHS // 1000 + FEE_FIXED
         charge = {
-            "id": charge_id, "object": "charge", "amount": intent["amount"], "amount_refunded": 0,
-            "currency": intent["currency"], "payment_intent": intent["id"], "payment_method": method,
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_refunded": 0,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "payment_method": method,
             "payment_method_details": {"type": "card", "card": _card_details(method)},
-            "status": "failed" if decline else "succeeded", "paid": not decline, "refunded": False,
-            "disputed": False, "balance_transaction": None if decline else self._bt(intent["amount"], fee,
-                                                                                      intent["currency"]),
-            "failure_code": decline[0] if decline else None, "metadata": intent["metadata"], "livemode": False,
+            "status": "failed" if decline else "succeeded",
+            "paid": not decline,
+            "refunded": False,
+            "disputed": False,
+            "balance_transaction": None if decline else self._bt(intent["amount"], fee, intent["currency"]),
+            "failure_code": decline[0] if decline else None,
+            "metadata": intent["metadata"],
+            "livemode": False,
         }
         self.charges[charge_id] = charge
         intent["latest_charge"] = charge_id
         if decline:
             code, decline_code, message = decline
             intent["status"] = "requires_payment_method"
-            intent["last_payment_error"] = {"type": "card_error", "code": code, "decline_code": decline_code,
-                                            "message": message, "charge": charge_id}
-            raise StripeError(402, {"error": {
-                "type": "card_error", "code": code, "decline_code": decline_code, "message": message,
-                "charge": charge_id, "payment_intent": dict(intent)}})
+            intent["last_payment_error"] = {
+                "type": "card_error",
+                "code": code,
+                "decline_code": decline_code,
+                "message": message,
+                "charge": charge_id,
+            }
+            raise StripeError(
+                402,
+                {
+                    "error": {
+                        "type": "card_error",
+                        "code": code,
+                        "decline_code": decline_code,
+                        "message": message,
+                        "charge": charge_id,
+                        "payment_intent": dict(intent),
+                    }
+                },
+            )
         intent["last_payment_error"] = None
         if intent.get("capture_method") == "manual":  # authorised only: captured (or cancelled) later
             intent["status"] = "requires_capture"
@@ -248,9 +343,16 @@ class FakeStripe:
 
     def _capture(self, intent: dict[str, Any]) -> dict[str, Any]:
         if intent["status"] != "requires_capture":
-            raise StripeError(400, {"error": {"type": "invalid_request_error",
-                                              "code": "payment_intent_unexpected_state",
-                                              "message": f"This PaymentIntent's status is {intent['status']}."}})
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "payment_intent_unexpected_state",
+                        "message": f"This PaymentIntent's status is {intent['status']}.",
+                    }
+                },
+            )
         charge = self.charges[intent["latest_charge"]]
         fee = intent["amount"] * FEE_PERCENT_TENTHS // 1000 + FEE_FIXED
         charge["captured"], charge["balance_transaction"] = True, self._bt(intent["amount"], fee, intent["currency"])
@@ -259,25 +361,56 @@ class FakeStripe:
 
     def _cancel(self, intent: dict[str, Any]) -> dict[str, Any]:
         if intent["status"] in ("succeeded", "canceled"):
-            raise StripeError(400, {"error": {"type": "invalid_request_error",
-                                              "code": "payment_intent_unexpected_state",
-                                              "message": f"This PaymentIntent's status is {intent['status']}."}})
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "payment_intent_unexpected_state",
+                        "message": f"This PaymentIntent's status is {intent['status']}.",
+                    }
+                },
+            )
         intent["status"], intent["amount_capturable"] = "canceled", 0
         return intent
 
     def _refund(self, params: dict[str, Any]) -> dict[str, Any]:
         intent = self.intents.get(str(params.get("payment_intent")))
         if intent is None or intent["status"] != "succeeded":
-            raise StripeError(400, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                              "message": "No such payment_intent"}})
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": "No such payment_intent",
+                    }
+                },
+            )
         charge = self.charges[intent["latest_charge"]]
         amount = int(params.get("amount") or charge["amount"] - charge["amount_refunded"])
         if charge["amount_refunded"] + amount > charge["amount"]:
-            raise StripeError(400, {"error": {"type": "invalid_request_error", "code": "amount_too_large",
-                                              "message": "Refund amount is greater than unrefunded amount"}})
-        refund = {"id": f"re_{secrets.token_hex(12)}", "object": "refund", "amount": amount,
-                  "charge": charge["id"], "payment_intent": intent["id"], "currency": charge["currency"],
-                  "status": "succeeded", "metadata": params.get("metadata", {}), "created": int(time.time())}
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "amount_too_large",
+                        "message": "Refund amount is greater than unrefunded amount",
+                    }
+                },
+            )
+        refund = {
+            "id": f"re_{secrets.token_hex(12)}",
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "payment_intent": intent["id"],
+            "currency": charge["currency"],
+            "status": "succeeded",
+            "metadata": params.get("metadata", {}),
+            "created": int(time.time()),
+        }
         self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
@@ -313,21 +446,33 @@ class FakeStripe:
                 if method == "GET" and path == "/v1/payment_intents/search":
                     found = re.fullmatch(r"metadata\['(\w+)'\]:'([^']*)'", str(params.get("query", "")))
                     if not found:
-                        raise StripeError(400, {"error": {"type": "invalid_request_error",
-                                                          "message": "unsupported query"}})
+                        raise StripeError(
+                            400, {"error": {"type": "invalid_request_error", "message": "unsupported query"}}
+                        )
                     hits = [i for i in self.intents.values() if i["metadata"].get(found[1]) == found[2]]
                     return 200, self._list(path, hits, "search_result")
                 if m and method == "GET":
                     intent = self.intents.get(m[1])
                     if intent is None:
-                        raise StripeError(404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                                          "message": f"No such payment_intent: '{m[1]}'"}})
+                        raise StripeError(
+                            404,
+                            {
+                                "error": {
+                                    "type": "invalid_request_error",
+                                    "code": "resource_missing",
+                                    "message": f"No such payment_intent: '{m[1]}'",
+                                }
+                            },
+                        )
                     return 200, self._expand(intent, list(params.get("expand", [])))
                 if m and method == "POST" and m[2] in ("/capture", "/cancel"):
                     return 200, (self._capture if m[2] == "/capture" else self._cancel)(self.intents[m[1]])
                 if m and method == "POST" and m[2]:
-                    return 200, self._confirm(self.intents[m[1]], str(params.get("payment_method", "")),
-                                              off_session=params.get("off_session") == "true")
+                    return 200, self._confirm(
+                        self.intents[m[1]],
+                        str(params.get("payment_method", "")),
+                        off_session=params.get("off_session") == "true",
+                    )
                 if method == "POST" and path == "/v1/refunds":
                     return 200, self._refund(params)
                 if method == "GET" and path == "/v1/refunds":

@@ -13,8 +13,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--file", type=Path, default=ISTAT_FILE,
-                            help="a list built by scripts/istat_list.py (default: the shipped one)")
+        parser.add_argument(
+            "--file",
+            type=Path,
+            default=ISTAT_FILE,
+            help="a list built by scripts/istat_list.py (default: the shipped one)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:

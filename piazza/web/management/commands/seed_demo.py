@@ -23,10 +23,10 @@ def _user(username: str, first: str, last: str, **extra: Any) -> Any:
     model = get_user_model()
     user = model.objects.filter(username=username).first()
     if user is None:
-        user = model.objects.create_user(username=username, password=DEMO_PASSWORD,
-                                         first_name=first, last_name=last, **extra)
-    TOTPDevice.objects.get_or_create(user=user, name="demo",
-                                     defaults={"key": DEMO_TOTP_KEY, "confirmed": True})
+        user = model.objects.create_user(
+            username=username, password=DEMO_PASSWORD, first_name=first, last_name=last, **extra
+        )
+    TOTPDevice.objects.get_or_create(user=user, name="demo", defaults={"key": DEMO_TOTP_KEY, "confirmed": True})
     static, _ = StaticDevice.objects.get_or_create(user=user, name="backup")
     static.token_set.all().delete()
     for code in DEMO_BACKUP_CODES:
@@ -35,8 +35,7 @@ def _user(username: str, first: str, last: str, **extra: Any) -> Any:
 
 
 def _role(user: Any, territory: Territory, role: str) -> None:
-    RoleAssignment.objects.get_or_create(user=user, territory=territory, role=role,
-                                         revoked_at=None)
+    RoleAssignment.objects.get_or_create(user=user, territory=territory, role=role, revoked_at=None)
 
 
 def _circolo(parent: Territory, name: str, kind: str, comuni: list[str]) -> Territory:
