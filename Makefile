@@ -58,6 +58,8 @@ pytest: install
 # (about 2.5 minutes on this 2-core machine): list modules whose subject is dates, not every user of one.
 DATE_SWEEP_DAYS ?= 2026-12-12 2026-12-24 2027-03-26 2026-12-31T23:30 2028-02-29T00:30 2027-03-28T02:30
 DATE_SENSITIVE_TESTS ?= \
+	piazza/membership/tests/test_appeals.py \
+	piazza/membership/tests/test_fee_cap.py \
 	tests/test_clock.py \
 	piazza/payments/bank/tests/test_banking_days.py \
 	piazza/payments/bank/tests/test_mandates.py \

@@ -19,7 +19,8 @@ from piazza.territory.actions import assign_role
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
-pytestmark = pytest.mark.django_db
+# The deadlines below are written as dates: the clock is pinned to the day they are counted from.
+pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-06-10 10:00")]
 
 
 def _paper(client: Any, person: Any, **data: Any) -> Any:
