@@ -34,6 +34,7 @@ POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
 
 ALLOWED: dict[str, str] = {
+    "payments:treasury_methods": "the payment methods offered in a territory: no person on the page",
     "privacy:retention": "the retention dry run shows counts and record numbers, no names; each view is audited",
     # people
     "people:consent": POST_ONLY,

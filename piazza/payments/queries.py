@@ -54,6 +54,16 @@ def treasury_duplicates(user: Any) -> QuerySet[DuplicateCharge]:
     )
 
 
+def treasury_territories(user: Any) -> QuerySet[Territory]:
+    """Where a treasurer decides the payment methods: their own territories and the ones just below."""
+    paths = scope_paths(user, TREASURY)
+    if not paths:
+        return Territory.objects.none()
+    return Territory.objects.filter(Q(path__in=paths) | Q(parent__path__in=paths), closed_at__isnull=True).order_by(
+        "path"
+    )
+
+
 def treasury_schedules(user: Any) -> QuerySet[RecurringSchedule]:
     """Paused first (they need a decision), then active, then canceled."""
     from django.db.models import Case, IntegerField, Value, When

@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tesoreria/", views.treasury_payments, name="treasury_payments"),
     path("tesoreria/<int:pk>/", views.treasury_payment, name="treasury_payment"),
     path("tesoreria/ricorrenti/", views.treasury_schedules, name="treasury_schedules"),
+    path("tesoreria/metodi/", views.treasury_methods, name="treasury_methods"),
     path("tesoreria/ricorrenti/<int:pk>/riprendi/", views.treasury_resume, name="treasury_resume"),
     path("ricorrenti/annulla/<str:token>/", views.cancel_schedule, name="cancel_schedule"),
     path("<str:token>/", views.pay, name="pay"),

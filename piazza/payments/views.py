@@ -41,6 +41,7 @@ from piazza.payments.models import (
     DuplicateState,
     Payment,
     PaymentAttempt,
+    PaymentMethodSetting,
     RecurringSchedule,
     ScheduleState,
     State,
@@ -579,6 +580,51 @@ def treasury_payment(request: HttpRequest, pk: int) -> HttpResponse:
             "duplicates": payment.duplicate_charges.all(),
             "DuplicateState": DuplicateState,
         },
+    )
+
+
+@treasury_required
+@require_http_methods(["GET", "POST"])
+def treasury_methods(request: HttpRequest) -> HttpResponse:
+    """Issue 11 item 1: a treasurer chooses which payment methods the payers of a territory are offered.
+    A choice holds for the territory and everything below it, unless a territory below decides otherwise."""
+    territories = list(queries.treasury_territories(request.user))
+    if not territories:
+        raise Http404
+    chosen = request.POST.get("territorio") or request.GET.get("territorio")
+    territory = next((t for t in territories if str(t.pk) == chosen), territories[0])
+    if request.method == "POST":
+        try:
+            methods_actions.set_territory_method(
+                actor=request.user,
+                territory=territory,
+                provider=request.POST.get("provider", ""),
+                enabled=request.POST.get("enabled") == "1",
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("Fatto: la scelta vale per %(t)s e per i territori sotto.") % {"t": territory})
+        return redirect(f"{reverse('payments:treasury_methods')}?territorio={territory.pk}")
+    here = set(PaymentMethodSetting.objects.filter(territory=territory).values_list("provider", flat=True))
+    switches = methods.territory_settings(territory)
+    rows = [
+        {
+            "provider": provider.identifier,
+            "label": methods.BY_KIND[kind].label
+            if (kind := methods.method_kind(provider.identifier)) in methods.BY_KIND
+            else provider.identifier,
+            "name": getattr(provider, "verbose_name", provider.identifier),
+            "offered": switches.get(provider.identifier, True),
+            "set_here": provider.identifier in here,
+            "configured": provider.is_available_for(territory, "EUR"),
+        }
+        for provider in all_providers()
+    ]
+    return render(
+        request,
+        "payments/treasury_methods.html",
+        {"territories": territories, "territory": territory, "rows": rows},
     )
 
 

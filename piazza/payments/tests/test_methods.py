@@ -25,7 +25,7 @@ from piazza.payments.bank.tests.conftest import CREDITOR_ID, OUR_IBAN
 from piazza.payments.methods import offered_methods
 from piazza.payments.models import AttemptState, Payment, SandboxCharge, State
 from piazza.territory.models import Role
-from piazza.territory.testing import make_official
+from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.usefixtures("check_ledger")
 
@@ -262,3 +262,30 @@ def test_stripe_reports_card_fingerprint_and_funding(fake_stripe, make_payment):
     assert payment.state == State.SUCCEEDED
     assert payment.metadata["instrument_fingerprint"].startswith("stripe:")
     assert payment.metadata["prepaid"] is True and payment.metadata["funding"] == "prepaid"
+
+
+def test_a_treasurer_turns_a_method_off_from_the_back_office(bank, fake_paypal, tree, stepped):
+    """Issue 11 item 1, built means reachable: the page under Tesoreria → Metodi di pagamento."""
+    treasurer = make_official("tes.bo", tree.bologna, [Role.TREASURY])
+    client = verified_client(treasurer)
+    url = reverse("payments:treasury_methods")
+    page = client.get(url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "PayPal" in body and "Non offrire" in body and 'data-provider="paypal"' in body
+    answer = client.post(url, {"territorio": tree.bologna.pk, "provider": "paypal", "enabled": "0"})
+    assert answer.status_code == 302
+    assert [m.kind for m in offered_methods(stepped())] == ["card", "bank_transfer"]
+    assert AuditEntry.objects.filter(action="payments.set_territory_method", data__provider="paypal").exists()
+    # a territory outside the treasurer's scope cannot be chosen: the page falls back to their own
+    client.post(url, {"territorio": tree.milano.pk, "provider": "paypal", "enabled": "0"})
+    assert not tree.milano.payment_methods.exists()
+    # an unknown method is refused with words and nothing is written
+    refused = client.post(url, {"territorio": tree.bologna.pk, "provider": "bitcoin", "enabled": "1"}, follow=True)
+    assert "sconosciuto" in refused.content.decode()
+    assert not tree.bologna.payment_methods.filter(provider="bitcoin").exists()
+
+
+def test_the_methods_page_is_for_treasurers_only(tree):
+    secretary = make_official("seg.centro", tree.bologna_centro, [Role.MEMBERSHIP])
+    assert verified_client(secretary).get(reverse("payments:treasury_methods")).status_code in (403, 404)
