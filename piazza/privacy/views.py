@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from piazza.core.middleware import client_ip
 from piazza.core.personal_data import note_access, shows_personal_data
-from piazza.core.ratelimit import FailureLimiter
+from piazza.core.throttle import HitLimiter
 from piazza.people.models import Person
 from piazza.privacy import requests as actions
 from piazza.privacy.forms import AddressForm, ExtendForm, PaperRequestForm
@@ -30,8 +30,8 @@ SENT = _(
 )
 
 # Three links per address and twenty per client an hour; over the limit the answer is the same.
-_per_address = FailureLimiter("privacy-link-address", limit=3, window_seconds=3600)
-_per_client = FailureLimiter("privacy-link-client", limit=20, window_seconds=3600)
+_per_address = HitLimiter("privacy-link-address", limit=3, window_seconds=3600)
+_per_client = HitLimiter("privacy-link-client", limit=20, window_seconds=3600)
 
 
 @require_http_methods(["GET", "POST"])
@@ -44,9 +44,8 @@ def request_export(request: HttpRequest) -> HttpResponse:
             return render(request, "privacy/request_export.html", {"form": form}, status=400)
         email = form.cleaned_data["email"].strip().lower()
         ip = client_ip(request)
-        if _per_address.locked_until(email) is None and _per_client.locked_until(ip) is None:
-            _per_address.fail(email)
-            _per_client.fail(ip)
+        over_address, over_client = _per_address.over(email), _per_client.over(ip)
+        if not (over_address or over_client):
             actions.request_address_link(actor=request.user, email=email)
         return render(request, "privacy/request_export.html", {"form": AddressForm(), "sent": SENT})
     return render(request, "privacy/request_export.html", {"form": form})
