@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from django.db.models import Sum
 
 from piazza.compliance.candidates import DonorTotal
+from piazza.compliance.contributions import ContributionLine
 from piazza.funding.actions import closing as closing_actions
 from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import monthly as monthly_actions
@@ -14,6 +16,7 @@ from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donat
 from piazza.ledger.accounts import accounts_owned_by
 from piazza.ledger.checks import Violation
 from piazza.ledger.queries import balances
+from piazza.payments.methods import method_kind
 from piazza.people.models import Person
 
 try:
@@ -82,6 +85,37 @@ def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
         qs = qs.filter(campaign__territory__path__startswith=entity_path)
     row = qs.aggregate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))
     return int(row["a"] or 0) + int(row["f"] or 0)
+
+
+def donation_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -> Iterator[ContributionLine]:
+    """Rules F1/F3/F7 line source: each gift kept in `year` (fee cover included, as F6 counts it)."""
+    qs = Donation.objects.filter(status=DonationStatus.SUCCEEDED, succeeded_at__year=year)
+    if person_ids is not None:
+        qs = qs.filter(person_id__in=person_ids)
+    if entity_path:
+        qs = qs.filter(campaign__territory__path__startswith=entity_path)
+    rows = qs.order_by("pk").values_list(
+        "pk",
+        "person_id",
+        "campaign__territory_id",
+        "campaign__territory__path",
+        "amount_cents",
+        "fee_cover_cents",
+        "succeeded_at",
+        "payment__provider",
+    )
+    for pk, person_id, territory_id, path, amount, cover, at, provider in rows.iterator(chunk_size=5000):
+        yield ContributionLine(
+            source="funding.donation",
+            source_id=pk,
+            person_id=person_id,
+            kind="donation",
+            territory_id=territory_id,
+            territory_path=path,
+            amount_cents=int(amount) + int(cover),
+            received_at=at,  # type: ignore[arg-type]  # succeeded rows always have it
+            method=method_kind(provider) if provider else "card",
+        )
 
 
 def donors_of_candidacy(candidacy_id: int) -> list[DonorTotal]:

@@ -8,17 +8,19 @@ POS, bank transfer) are booked here, straight into the ledger, against the circo
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from piazza.compliance.contributions import ContributionLine, register_line_source
 from piazza.core.audit import Actor, record
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause
-from piazza.membership.models import Membership, rules_for
+from piazza.membership.models import PAID_STATUSES, ElectionRegistration, Membership, PaymentMethod, rules_for
 from piazza.payments.actions.lifecycle import create_payment
 from piazza.payments.actions.recurring import create_recurring
 from piazza.payments.models import Dispute, Payment, RecurringSchedule, Refund, ScheduleState
@@ -379,9 +381,64 @@ def election_fees_in_year(person_id: int, year: int, entity_path: str) -> int:
     return int(qs.aggregate(total=Sum("fee_cents"))["total"] or 0)
 
 
+def fee_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -> Iterator[ContributionLine]:
+    """Rules F1/F3/F7 line source: each paid fee of `year`, one line per receiving share (M8)."""
+    memberships = Membership.objects.filter(status__in=PAID_STATUSES, paid_at__year=year).select_related("circolo")
+    if person_ids is not None:
+        memberships = memberships.filter(person_id__in=person_ids)
+    if entity_path:
+        # A fee's shares go to the circolo's ancestors (national, region, federation): a share
+        # lands inside the entity only if the circolo itself lies inside it.
+        memberships = memberships.filter(circolo__path__startswith=entity_path)
+    for m in memberships.order_by("pk").iterator(chunk_size=2000):
+        for territory, cents, _reason in fee_shares(m):
+            if entity_path and not territory.path.startswith(entity_path):
+                continue
+            yield ContributionLine(
+                source="membership.membership",
+                source_id=m.pk,
+                person_id=m.person_id,
+                kind="fee",
+                territory_id=territory.pk,
+                territory_path=territory.path,
+                amount_cents=cents,
+                received_at=m.paid_at,  # type: ignore[arg-type]
+                method=_line_method(m.payment_method),
+            )
+
+
+def election_fee_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -> Iterator[ContributionLine]:
+    """Rules F1/F3/F7 line source: Albo election fees paid in `year` (refunded ones have no paid_at)."""
+    qs = ElectionRegistration.objects.filter(paid_at__year=year).select_related("election__territory", "supporter")
+    if person_ids is not None:
+        qs = qs.filter(supporter__person_id__in=person_ids)
+    if entity_path:
+        qs = qs.filter(election__territory__path__startswith=entity_path)
+    for r in qs.order_by("pk").iterator(chunk_size=2000):
+        yield ContributionLine(
+            source="membership.electionregistration",
+            source_id=r.pk,
+            person_id=r.supporter.person_id,
+            kind="fee",
+            territory_id=r.election.territory_id,
+            territory_path=r.election.territory.path,
+            amount_cents=r.fee_cents,
+            received_at=r.paid_at,  # type: ignore[arg-type]
+            method=_line_method(r.payment_method),
+        )
+
+
+def _line_method(payment_method: str) -> str:
+    """The membership app's method names in the words of `payments.methods` ("sepa" → "sepa_dd")."""
+    return "sepa_dd" if payment_method == PaymentMethod.SEPA else (payment_method or "card")
+
+
 def register_contribution_sources() -> None:
-    """Hook both fee channels into compliance's F6/F14 totals (called from ready())."""
+    """Hook both fee channels into compliance's F6/F14 totals and contribution lines (called from ready())."""
     from piazza.compliance.rules import register_contribution_source
+
+    register_line_source("membership.fees", fee_lines)
+    register_line_source("membership.election_fees", election_fee_lines)
 
     register_contribution_source("membership.fees", "fee", fees_in_year, payables=["membership.membership"])
     register_contribution_source(

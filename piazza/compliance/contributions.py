@@ -1,0 +1,69 @@
+"""Every contribution a person made, line by line (rules F1, F3, F7, F8, F14).
+
+`rules.register_contribution_source` gives the caps (F6) one total per person; the donor register,
+the receipts, the annual tax statements and the transparency portal need the lines themselves: who
+gave, how much, when the money arrived, by which means, to which receiving entity. The apps holding
+the money (funding, membership) register a *line source* here, as they register their F6 source,
+so compliance never imports them and every channel is read the same way.
+
+A line is money kept: refunded or refused money is not a line. A membership fee split among several
+levels (rule M8) gives one line per receiving territory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+
+# The ways money arrives. Cash is the only one that is not traceable (rule F8: no tax credit;
+# rule F6: no cash for donations at all); POS, cards, PayPal, transfers and direct debits are.
+UNTRACEABLE_METHODS = frozenset({"cash"})
+
+
+@dataclass(frozen=True)
+class ContributionLine:
+    source: str  # the payable kind, e.g. "funding.donation", "membership.membership"
+    source_id: int  # the row of that kind (the donation, the membership, the Albo registration)
+    person_id: int | None
+    kind: str  # "donation" or "fee" (rule F14: fees may or may not count)
+    territory_id: int  # the receiving entity
+    territory_path: str
+    amount_cents: int
+    received_at: dt.datetime  # when the money arrived (the year a contribution belongs to)
+    method: str  # "card", "paypal", "bank_transfer", "sepa_dd", "pos", "cash"
+    anonymous: bool = False  # given without identifying the donor (rule F8: no tax credit)
+
+    @property
+    def traceable(self) -> bool:
+        """Rule F8: a payment that identifies the donor through a traceable means."""
+        return self.method not in UNTRACEABLE_METHODS and not self.anonymous and self.person_id is not None
+
+
+# A line source yields the lines of money received in `year` by entities whose territory path
+# starts with `entity_path` ("" = the whole party), optionally only for `person_ids`.
+LineSource = Callable[[int, str, Collection[int] | None], Iterable[ContributionLine]]
+_LINE_SOURCES: dict[str, LineSource] = {}
+
+
+def register_line_source(name: str, source: LineSource) -> None:
+    """Apps holding money from persons register how to list it (called from their ready())."""
+    _LINE_SOURCES[name] = source
+
+
+def registered_line_sources() -> dict[str, LineSource]:
+    return dict(_LINE_SOURCES)
+
+
+def contribution_lines(
+    year: int, *, entity_path: str = "", person_ids: Collection[int] | None = None, kinds: Collection[str] = ()
+) -> Iterator[ContributionLine]:
+    """Every contribution received in `year` within `entity_path`, from every registered channel.
+
+    Sources stream (they iterate their querysets), so a whole year of a national party can be read
+    without holding it in memory; the order is per source, not by date.
+    """
+    for source in _LINE_SOURCES.values():
+        for line in source(year, entity_path, person_ids):
+            if not kinds or line.kind in kinds:
+                yield line
