@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from piazza.territory.loading import ISTAT_FILE, load_territory
 from piazza.territory.models import Comune, Kind, Level, Territory
@@ -64,3 +65,13 @@ def test_merged_comuni_keep_their_validity_dates(tree):
     # every comune that ended went somewhere, and the chain ends in a comune in force
     assert not Comune.objects.filter(valid_to__isnull=False, successor__isnull=True).exists()
     assert all(c.current().valid_to is None for c in Comune.objects.filter(successor__isnull=False))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_comune_typed_by_name_is_found_through_the_upper_name_index(tree):
+    """Issue 14: the donation and join forms look comuni up with `name__iexact`; the index must serve it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Comune.objects.filter(name__iexact="bologna").explain()
+    assert "comune_name_upper" in plan
