@@ -15,6 +15,7 @@ from django.db.models import Q
 from piazza.funding.models import Donation
 from piazza.membership.cards import card_token
 from piazza.membership.models import PAID_STATUSES, Membership, Supporter
+from piazza.payments.actions.method_change import can_change_method
 from piazza.payments.models import MethodDevice, Payment, RecurringSchedule, SavedMethod
 from piazza.people.models import Consent, Email, Person, Purpose
 
@@ -71,6 +72,7 @@ class Space:
     shared_address: bool
     gifts: list[Donation]
     schedules: list[RecurringSchedule]
+    card_changeable: set[int]  # schedules whose card can be changed here (provider's CHANGE_METHOD)
     memberships: list[dict[str, Any]]
     supporter: Supporter | None
     consents: list[ConsentLine]
@@ -102,14 +104,14 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         .select_related("campaign", "payment")
         .order_by("-created_at")[:200]
     )
-    schedules = list(person_schedules(person).order_by("-created_at"))
+    schedules = list(person_schedules(person).select_related("saved_method").order_by("-created_at"))
     memberships = [
         {"m": m, "card_token": card_token(m) if m.status in PAID_STATUSES else ""}
         for m in Membership.objects.filter(person=person).select_related("circolo").order_by("-year")
     ]
     supporter = Supporter.objects.filter(person=person).prefetch_related("elections__election").first()
     methods = []
-    for method in person_methods(person).order_by("-created_at"):
+    for method in person_methods(person).filter(forgotten_at__isnull=True).order_by("-created_at"):
         devices = list(MethodDevice.objects.filter(method=method, revoked_at__isnull=True).order_by("-created_at"))
         methods.append({"method": method, "devices": devices})
     phone = person.phones.filter(primary=True).values_list("value", flat=True).first() or ""
@@ -118,6 +120,7 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         shared_address=shared_address,
         gifts=gifts,
         schedules=schedules,
+        card_changeable={s.pk for s in schedules if can_change_method(s)},
         memberships=memberships,
         supporter=supporter,
         consents=consent_lines(person),
