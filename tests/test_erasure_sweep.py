@@ -12,6 +12,8 @@ erasure none of the person's values remains anywhere outside the named legal hol
    string column of every table for their name, email, codice fiscale, phone and street: only the
    columns under a legal hold (and the KEEP columns, each with its reason) may still hold them.
    When the holds end, the periodic release erases those too. The ledger still balances.
+   The audit log is swept like any table (its columns are REDACT, not KEEP): the entries about the
+   person are pseudonymised in place and the audit chain still verifies (docs/dev/erasure.md).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from django.db import models
 from django.test.utils import isolate_apps
 from django.urls import reverse
 
+from piazza.core.auditchain import verify_chain
 from piazza.core.erasure import KEEP, LINK, ROW
+from piazza.core.models import AuditEntry
 from piazza.funding.models import DonationStatus, Frequency, FundraisingPage, UpdateSubscription
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.flows import VALID_CF, give
@@ -235,6 +239,10 @@ def test_erasure_leaves_nothing_outside_the_holds(tree, schedule, django_capture
         if t in (KEEP, LINK)
     }
     assert _leftovers(keep, {}), "the sweep must see the donor's data before erasure"
+    assert ("core.auditentry", "data") not in keep
+    named = [f"{e.pk}:{e.action}" for e in AuditEntry.objects.all() if SECRET_RE.search(str(e.data))]
+    assert named, "the audit log names the donor before erasure (the sweep must look there too)"
+    assert verify_chain().ok
 
     client = verified_client(approver)
     url = reverse("privacy:erase", args=[person.pk])
@@ -251,6 +259,16 @@ def test_erasure_leaves_nothing_outside_the_holds(tree, schedule, django_capture
     assert {"accounting", "donor_register"} <= kinds
     left = _leftovers(keep, _held())
     assert not left, left
+    # Rule G4 still holds: the pseudonymised entries keep their place in the chain, which verifies,
+    # and one chained entry seals what the redaction wrote.
+    report = verify_chain()
+    assert report.ok, report.broken and report.broken.describe()
+    redacted = AuditEntry.objects.filter(redacted_at__isnull=False)
+    assert redacted.count() >= len(named)
+    seal = AuditEntry.objects.get(action="core.redact_audit")
+    assert set(seal.data["entries"]) == {str(pk) for pk in redacted.values_list("pk", flat=True)}
+    assert seal.data["ref"].startswith("E-")
+    assert AuditEntry.objects.filter(action="privacy.erase_person").get().data["counts"]["audit"]["legacy"] == 0
     big.refresh_from_db()
     assert big.codice_fiscale == VALID_CF and big.email == ""  # held for the receipt; the email went
 

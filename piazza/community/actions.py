@@ -25,8 +25,9 @@ from piazza.core.throttle import HitLimiter
 from piazza.funding.actions import monthly as monthly_funding
 from piazza.funding.models import Donation
 from piazza.payments.actions import devices as devices_payments
+from piazza.payments.actions import method_change as method_change_payments
 from piazza.payments.actions import recurring as recurring_payments
-from piazza.payments.models import MethodDevice, RecurringSchedule
+from piazza.payments.models import MethodChange, MethodDevice, RecurringSchedule
 from piazza.people.actions import consent as consent_people
 from piazza.people.actions import person as person_people
 from piazza.people.actions import scope as scope_people
@@ -213,6 +214,33 @@ def change_monthly_amount(*, actor: Any, person: Person, schedule_id: int, amoun
             field="amount",
         )
     return monthly_funding.change_monthly_amount(actor=actor, donation=series, amount_cents=amount.cents, via=VIA)
+
+
+def start_card_change(*, actor: Any, person: Person, schedule_id: int) -> MethodChange:
+    """ "Cambia carta" on one of the person's recurring gifts: a card setup at the gift's provider
+    (payments' action); the schedule keeps its card until the new one is confirmed."""
+    schedule = _own_schedule(person, schedule_id)
+    return method_change_payments.start_method_change(actor=actor, schedule=schedule, via=VIA)
+
+
+def own_card_change(person: Person, token: str) -> MethodChange | None:
+    """A card change of one of the person's own schedules, by its token; None for anyone else's."""
+    return (
+        MethodChange.objects.filter(token=token[:40], schedule__in=queries.person_schedules(person))
+        .select_related("schedule__saved_method", "schedule__territory")
+        .first()
+    )
+
+
+def confirm_card_change(*, actor: Any, person: Person, change: MethodChange, data: dict[str, Any]) -> MethodChange:
+    """The new card typed on our page (providers with a card form of ours: the sandbox)."""
+    return method_change_payments.confirm_method_change(actor=actor, change=change, data=data, via=VIA)
+
+
+def card_change_returned(*, actor: Any, person: Person, change: MethodChange, final: bool) -> tuple[MethodChange, Any]:
+    """The provider's confirmation page (Stripe.js) sent the person back, or the page re-reads the
+    setup: re-fetched from the provider, never taken from the query string."""
+    return method_change_payments.sync_method_change(actor=actor, change=change, final=final, via=VIA)
 
 
 def revoke_device(*, actor: Any, person: Person, device_id: int) -> bool:

@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
 from piazza.funding.models import Donation
+from piazza.membership.actions.renewal import renewal_token
 from piazza.membership.cards import card_token
-from piazza.membership.models import PAID_STATUSES, Membership, Supporter
+from piazza.membership.models import LIVE_STATUSES, PAID_STATUSES, FeeSchedule, Membership, Supporter
+from piazza.membership.payments import active_yearly_schedule, sepa_available
+from piazza.payments.actions.method_change import can_change_method
 from piazza.payments.models import MethodDevice, Payment, RecurringSchedule, SavedMethod
 from piazza.people.models import Consent, Email, Person, Purpose
 
@@ -71,7 +75,10 @@ class Space:
     shared_address: bool
     gifts: list[Donation]
     schedules: list[RecurringSchedule]
+    card_changeable: set[int]  # schedules whose card can be changed here (provider's CHANGE_METHOD)
     memberships: list[dict[str, Any]]
+    renewals: list[dict[str, Any]]
+    sepa_renewal: bool  # the yearly SEPA mandate is offered on the renewal page
     supporter: Supporter | None
     consents: list[ConsentLine]
     methods: list[dict[str, Any]]
@@ -96,20 +103,45 @@ def consent_lines(person: Person) -> list[ConsentLine]:
     return lines
 
 
+def renewals(person: Person) -> list[dict[str, Any]]:
+    """The years the person can renew now (issue 12): the year's membership is open (its fee
+    schedule's window), they were a paid member the year before and have no membership for it
+    yet, and no yearly SEPA debit renews them by itself. Each leads to the renewal page of the
+    reminder email (`membership:renew`, a signed token for that membership and year)."""
+    if active_yearly_schedule(person) is not None:
+        return []
+    now = timezone.now()
+    found = []
+    for year in (timezone.localdate().year, timezone.localdate().year + 1):
+        fees = FeeSchedule.objects.filter(year=year).first()
+        if fees is None or not fees.is_open_at(now):
+            continue
+        if Membership.objects.filter(person=person, year=year, status__in=LIVE_STATUSES).exists():
+            continue
+        previous = (
+            Membership.objects.filter(person=person, year=year - 1, status__in=PAID_STATUSES)
+            .select_related("circolo")
+            .first()
+        )
+        if previous is not None:
+            found.append({"year": year, "previous": previous, "token": renewal_token(previous, year)})
+    return found
+
+
 def space_of(person: Person, *, shared_address: bool = False) -> Space:
     gifts = list(
         Donation.objects.filter(person=person, parent__isnull=True)
         .select_related("campaign", "payment")
         .order_by("-created_at")[:200]
     )
-    schedules = list(person_schedules(person).order_by("-created_at"))
+    schedules = list(person_schedules(person).select_related("saved_method").order_by("-created_at"))
     memberships = [
         {"m": m, "card_token": card_token(m) if m.status in PAID_STATUSES else ""}
         for m in Membership.objects.filter(person=person).select_related("circolo").order_by("-year")
     ]
     supporter = Supporter.objects.filter(person=person).prefetch_related("elections__election").first()
     methods = []
-    for method in person_methods(person).order_by("-created_at"):
+    for method in person_methods(person).filter(forgotten_at__isnull=True).order_by("-created_at"):
         devices = list(MethodDevice.objects.filter(method=method, revoked_at__isnull=True).order_by("-created_at"))
         methods.append({"method": method, "devices": devices})
     phone = person.phones.filter(primary=True).values_list("value", flat=True).first() or ""
@@ -118,7 +150,10 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         shared_address=shared_address,
         gifts=gifts,
         schedules=schedules,
+        card_changeable={s.pk for s in schedules if can_change_method(s)},
         memberships=memberships,
+        renewals=renewals(person),
+        sepa_renewal=sepa_available(),
         supporter=supporter,
         consents=consent_lines(person),
         methods=methods,

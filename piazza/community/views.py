@@ -9,10 +9,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -23,6 +24,11 @@ from piazza.community import actions, queries, session
 from piazza.community.forms import EmailChangeForm, PhoneForm, RectificationForm, SignInForm
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
+from piazza.payments.messages import decline_message
+from piazza.payments.models import MethodChange, MethodChangeState
+from piazza.payments.providers.base import Outcome
+from piazza.payments.providers.registry import get_provider
+from piazza.payments.providers.stripe import BROWSER_CSP
 from piazza.people.models import Person
 
 LINK_SENT = gettext_lazy(
@@ -206,6 +212,125 @@ def change_amount(request: HttpRequest, person: Person, pk: int) -> HttpResponse
         lambda: actions.change_monthly_amount(actor=None, person=person, schedule_id=pk, amount_text=amount),
         _("Importo cambiato: vale dal prossimo addebito."),
     )
+
+
+# --- "Cambia carta": the card of a recurring gift (issue 12) ---------------------------------
+
+
+@require_POST
+@person_required
+def change_card(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    """Open a card setup at the gift's provider, then the page where the new card is given."""
+    try:
+        change = actions.start_card_change(actor=None, person=person, schedule_id=pk)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+        return redirect("community:home")
+    return redirect("community:card_change", token=change.token)
+
+
+def _own_change(person: Person, token: str) -> MethodChange:
+    change = actions.own_card_change(person, token)
+    if change is None:
+        raise Http404
+    return change
+
+
+def _card_failed(request: HttpRequest, change: MethodChange) -> HttpResponse:
+    old = change.schedule.saved_method
+    messages.error(
+        request,
+        _("La carta non è stata cambiata: %(why)s Resta la carta di prima%(card)s.")
+        % {"why": decline_message(change.failure_code), "card": f" ({old.label})" if old and old.label else ""},
+    )
+    return redirect("community:home")
+
+
+def _card_changed(request: HttpRequest, change: MethodChange) -> HttpResponse:
+    new = change.new_method
+    messages.success(
+        request,
+        _("Carta cambiata: dal prossimo addebito useremo %(card)s.")
+        % {"card": new.label if new is not None and new.label else _("la nuova carta")},
+    )
+    return redirect("community:home")
+
+
+def _card_outcome(request: HttpRequest, change: MethodChange) -> HttpResponse | None:
+    if change.state == MethodChangeState.SUCCEEDED:
+        return _card_changed(request, change)
+    if change.state == MethodChangeState.FAILED:
+        return _card_failed(request, change)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+@person_required
+def card_change(request: HttpRequest, person: Person, token: str) -> HttpResponse:
+    """The page of a card change whose card form is ours (the sandbox); a provider whose card goes
+    straight to it from the browser (Stripe) has its own page, with its script allowed there only."""
+    change = _own_change(person, token)
+    done = _card_outcome(request, change)
+    if done is not None:
+        return done
+    form_class = get_provider(change.provider).setup_form()
+    if form_class is None:
+        return redirect("community:card_change_provider", token=change.token)
+    form = form_class(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "community/change_card.html", {"change": change, "form": form}, status=400)
+        try:
+            change = actions.confirm_card_change(actor=None, person=person, change=change, data=form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("community:home")
+        return _card_outcome(request, change) or redirect("community:home")
+    return render(request, "community/change_card.html", {"change": change, "form": form})
+
+
+@csp_update(BROWSER_CSP)  # type: ignore[arg-type]
+@person_required
+def card_change_provider(request: HttpRequest, person: Person, token: str) -> HttpResponse:
+    """Stripe's card field on our page (ADR 0011): `confirmSetup`, then back to our return URL."""
+    change = _own_change(person, token)
+    done = _card_outcome(request, change)
+    if done is not None:
+        return done
+    if get_provider(change.provider).setup_form() is not None:
+        return redirect("community:card_change", token=change.token)
+    change, result = actions.card_change_returned(actor=None, person=person, change=change, final=False)
+    done = _card_outcome(request, change)
+    if done is not None:
+        return done
+    if not result.client_secret:
+        messages.error(request, _("Il circuito della carta non ha risposto: riprova tra qualche minuto."))
+        return redirect("community:home")
+    return render(
+        request,
+        "community/change_card.html",
+        {
+            "change": change,
+            "client_secret": result.client_secret,
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "return_url": request.build_absolute_uri(reverse("community:card_change_return", args=[change.token])),
+        },
+    )
+
+
+@person_required
+def card_change_return(request: HttpRequest, person: Person, token: str) -> HttpResponse:
+    """Back from the provider's confirmation: the setup is re-fetched and applied (or refused)."""
+    change = _own_change(person, token)
+    change, result = actions.card_change_returned(actor=None, person=person, change=change, final=True)
+    done = _card_outcome(request, change)
+    if done is not None:
+        return done
+    if result.outcome == Outcome.PENDING and result.failure_code:
+        messages.error(request, _("Il circuito della carta non ha risposto: riprova tra qualche minuto."))
+    else:
+        messages.info(request, _("La carta non è stata cambiata: resta quella di prima."))
+    return redirect("community:home")
 
 
 @require_POST

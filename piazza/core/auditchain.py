@@ -10,6 +10,7 @@ task) also catches entries cut off the end of the chain.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 from piazza.core.models import AuditEntry, audit_keys
 
 HEAD_CACHE_KEY = "audit:chain:last-verified-head"
+REDACTION_ACTION = "core.redact_audit"
 BATCH = 2000
 
 
@@ -71,7 +73,19 @@ def _check_unchained(report: ChainReport, using: str) -> None:
             return
 
 
-def _check_entry(entry: AuditEntry, expected_seq: int, prev_digest: str, keys: dict[str, str]) -> Break | None:
+def redaction_seals(using: str = "default") -> dict[int, str]:
+    """Entry id → digest of its personal columns after redaction, from the chained entries that
+    recorded each redaction (`core.redact_audit`, docs/dev/erasure.md)."""
+    seals: dict[int, str] = {}
+    for data in AuditEntry.objects.using(using).filter(action=REDACTION_ACTION).values_list("data", flat=True):
+        for entry_id, digest in dict((data or {}).get("entries", {})).items():
+            seals[int(entry_id)] = str(digest)
+    return seals
+
+
+def _check_entry(
+    entry: AuditEntry, expected_seq: int, prev_digest: str, keys: dict[str, str], seals: dict[int, str]
+) -> Break | None:
     if entry.key_id not in keys:
         return Break(
             Problem.WRONG_KEY,
@@ -102,6 +116,20 @@ def _check_entry(entry: AuditEntry, expected_seq: int, prev_digest: str, keys: d
             "il contenuto non corrisponde alla firma: la voce è stata modificata dopo la "
             "scrittura / content does not match its signature",
         )
+    if entry.personal_digest:
+        # The chain seals a digest of the personal columns: they must still match it, or, once
+        # redacted by an erasure, match what the chained redaction entry sealed for them.
+        sealed = seals.get(entry.pk, "") if entry.redacted_at is not None else entry.personal_digest
+        if not hmac.compare_digest(sealed, entry.compute_personal_digest()):
+            return Break(
+                Problem.ALTERED,
+                entry.pk,
+                entry.seq,
+                entry.at,
+                "la voce è stata modificata dopo la scrittura: i suoi dati non corrispondono all'impronta "
+                "sigillata nella catena (né a quella registrata dalla loro pseudonimizzazione) / personal "
+                "columns do not match their sealed digest",
+            )
     if entry.prev_digest != prev_digest:
         return Break(
             Problem.ALTERED,
@@ -121,9 +149,10 @@ def verify_chain(*, using: str = "default", known_head: tuple[int, str] | None =
     if report.broken:
         return report
     keys = audit_keys()
+    seals = redaction_seals(using)
     expected, prev = 1, ""
     for entry in AuditEntry.objects.using(using).filter(seq__isnull=False).order_by("seq").iterator(BATCH):
-        report.broken = _check_entry(entry, expected, prev, keys)
+        report.broken = _check_entry(entry, expected, prev, keys, seals)
         if report.broken:
             return report
         report.checked += 1

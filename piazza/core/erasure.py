@@ -34,6 +34,7 @@ LINK = "link"  # a foreign key to the (pseudonymised) person: kept, it points at
 KEEP = "keep"  # kept whole by law or structure: the reason is in KEEP_REASONS of the app module
 DELETE_ROW = "delete_row"  # the whole row goes (use as {"*": DELETE_ROW} alongside the columns)
 TOKEN = "token"  # a unique secret or address (link token, slug): replaced by a fresh random one
+REDACT = "redact"  # audit log: the person's values replaced by their pseudonym, the chain kept (audit_redaction)
 
 ROW = "*"
 ERASED_NAME = "Persona cancellata"
@@ -79,7 +80,11 @@ def update_values(
     wanted = set(only) if only is not None else None
     values: dict[str, Any] = {}
     for name, treatment in treatments.items():
-        if name == ROW or treatment in (KEEP, LINK, DELETE_ROW, TOKEN) or (wanted is not None and name not in wanted):
+        if (
+            name == ROW
+            or treatment in (KEEP, LINK, DELETE_ROW, TOKEN, REDACT)
+            or (wanted is not None and name not in wanted)
+        ):
             continue
         field = model._meta.get_field(name)
         if treatment == FILE:
@@ -132,14 +137,9 @@ def scrub(
 
 
 def core_declarations() -> tuple[Declaration, Declaration, dict[str, str]]:
-    erasure: Declaration = {AuditEntry: {"data": KEEP, "actor_label": KEEP, "ip": KEEP, "user_agent": KEEP}}
+    # The audit log is pseudonymised in place by `piazza.core.audit_redaction` (erasure's last step),
+    # not by `scrub`: the chain seals a digest of these columns (docs/dev/erasure.md).
+    erasure: Declaration = {AuditEntry: {"data": REDACT, "actor_label": REDACT, "ip": REDACT, "user_agent": REDACT}}
     not_personal: Declaration = {PeriodicRun: {"name": "a task's dotted path"}}
-    reasons = {
-        "core.auditentry.data": "the tamper-evident audit log (rule G4, docs/adr/0014): an entry is hash-chained "
-        "and cannot be edited; entries written by erasure carry only a pseudonymous "
-        "reference. Open point: the log's own retention (docs/dev/erasure.md)",
-        "core.auditentry.actor_label": "the official who acted (G4), not the data subject",
-        "core.auditentry.ip": "the official's or visitor's address at the time of an action (G4 security log)",
-        "core.auditentry.user_agent": "as above",
-    }
+    reasons: dict[str, str] = {}
     return erasure, not_personal, reasons

@@ -90,6 +90,11 @@ class AuditEntry(models.Model):
     prev_digest = models.CharField(max_length=64, blank=True, editable=False)
     key_id = models.CharField(max_length=16, blank=True, editable=False)
     digest = models.CharField(max_length=64, editable=False)
+    # The chain covers a digest of the columns that may name a person (REDACTABLE), so that erasure
+    # can pseudonymise them in place and the chain still verifies (docs/dev/erasure.md). Empty on
+    # entries written before that (their digest covers the columns themselves: never redacted).
+    personal_digest = models.CharField(max_length=64, blank=True, editable=False)
+    redacted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -102,7 +107,34 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
 
+    REDACTABLE = ("actor_label", "ip", "user_agent", "data")
+
+    @staticmethod
+    def digest_of_personal(actor_label: str, ip: str, user_agent: str, data: Any) -> str:
+        """SHA-256 of the redactable columns: what the chain seals of them."""
+        payload = {"actor_label": actor_label, "ip": ip, "user_agent": user_agent, "data": data}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def compute_personal_digest(self) -> str:
+        return self.digest_of_personal(self.actor_label, self.ip, self.user_agent, self.data)
+
     def content_for_digest(self) -> bytes:
+        if self.personal_digest:  # the redactable columns enter through their digest
+            sealed: dict[str, Any] = {
+                "at": self.at.isoformat(),
+                "actor": self.actor_id,
+                "kind": self.kind,
+                "action": self.action,
+                "object_type": self.object_type,
+                "object_id": self.object_id,
+                "territory_id": self.territory_id,
+                "territory_path": self.territory_path,
+                "channel": self.channel,
+                "personal": self.personal_digest,
+                "seq": self.seq,
+                "prev": self.prev_digest,
+            }
+            return json.dumps(sealed, sort_keys=True, default=str).encode()
         payload: dict[str, Any] = {
             "at": self.at.isoformat(),
             "actor": self.actor_id,
@@ -138,6 +170,13 @@ class AuditEntry(models.Model):
             return False
         if not self.key_id and self.seq is None:  # unchained: any key we hold may have signed it
             return any(hmac.compare_digest(self.digest, self.compute_digest(k)) for k in audit_keys().values())
+        # The personal columns against their sealed digest (a redacted entry: against its seal, in the chain check).
+        if (
+            self.personal_digest
+            and self.redacted_at is None
+            and not hmac.compare_digest(self.personal_digest, self.compute_personal_digest())
+        ):
+            return False
         return hmac.compare_digest(self.digest, self.compute_digest(key))
 
     def _link(self, using: str) -> None:
@@ -155,6 +194,7 @@ class AuditEntry(models.Model):
         )
         self.seq, self.prev_digest = (int(head[0] or 0) + 1, head[1]) if head else (1, "")
         self.key_id = audit_key_id(settings.AUDIT_HMAC_KEY)
+        self.personal_digest = self.compute_personal_digest()
         self.digest = self.compute_digest()
 
     def save(self, *args: Any, **kwargs: Any) -> None:

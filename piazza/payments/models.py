@@ -454,6 +454,11 @@ class SavedMethod(models.Model):
     payer = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     payer_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    forgotten_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("Quando è stato sostituito da un'altra carta e staccato presso il circuito."),
+    )
 
     class Meta:
         constraints = [
@@ -591,6 +596,40 @@ class RecurringSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description} {Money(self.amount_cents, self.currency)} {self.get_interval_display()}"
+
+
+class MethodChangeState(models.TextChoices):
+    STARTED = "started", _("Avviato")
+    SUCCEEDED = "succeeded", _("Carta cambiata")
+    FAILED = "failed", _("Non riuscito")
+
+
+class MethodChange(models.Model):
+    """The payer replaces the saved method of a recurring schedule ("Cambia carta", issue 12).
+
+    A card setup at the provider (a Stripe SetupIntent, the sandbox's equivalent): no money
+    moves. Until it succeeds the schedule keeps its old method; on success the new method is
+    saved, the schedule charges it from the next cycle on, and the old one is forgotten.
+    `provider_key` is the idempotency key of the setup (our ids, convention 6).
+    """
+
+    token = models.CharField(max_length=40, unique=True, default=new_token, editable=False)
+    schedule = models.ForeignKey(RecurringSchedule, on_delete=models.PROTECT, related_name="method_changes")
+    provider = models.CharField(max_length=30)
+    provider_key = models.CharField(max_length=200, unique=True)
+    provider_reference = models.CharField(max_length=120, blank=True)
+    state = models.CharField(max_length=10, choices=MethodChangeState.choices, default=MethodChangeState.STARTED)
+    old_method = models.ForeignKey(SavedMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    new_method = models.ForeignKey(SavedMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    failure_code = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id} {self.state}"
 
 
 class SandboxCharge(models.Model):

@@ -48,6 +48,7 @@ from piazza.payments.models import (
 )
 from piazza.payments.providers.base import PaymentProvider, ProviderError
 from piazza.payments.providers.registry import all_providers, get_provider
+from piazza.payments.providers.stripe import BROWSER_CSP
 from piazza.territory.access import official_required
 
 
@@ -256,17 +257,7 @@ def sandbox_authenticate(request: HttpRequest, reference: str) -> HttpResponse:
     return render(request, "payments/sandbox_3ds.html", {"charge": charge, "payment": attempt.payment})
 
 
-STRIPE_JS = "https://js.stripe.com"
-
-
-_STRIPE_CSP = csp_update(
-    {
-        "script-src": [STRIPE_JS],
-        "frame-src": [STRIPE_JS, "https://hooks.stripe.com"],
-        "connect-src": ["https://api.stripe.com"],
-        "img-src": ["https://*.stripe.com"],
-    }
-)
+_STRIPE_CSP = csp_update(BROWSER_CSP)  # type: ignore[arg-type]
 
 
 @_STRIPE_CSP  # type: ignore[arg-type]

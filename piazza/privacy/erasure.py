@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -29,6 +30,7 @@ from piazza.community import erasure as community_erasure
 from piazza.compliance import erasure as compliance_erasure
 from piazza.core import erasure as core_erasure
 from piazza.core.audit import record
+from piazza.core.audit_redaction import Subject, redact_entries
 from piazza.core.errors import refuse
 from piazza.funding import erasure as funding_erasure
 from piazza.ledger import erasure as ledger_erasure
@@ -168,6 +170,46 @@ class Erasure:
     already: bool = False
 
 
+# Columns of the person's own rows whose values identify them wherever they appear (audit entries).
+IDENTIFYING_COLUMNS = re.compile(r"(email|phone|codice_fiscale|iban|street|^notes$)")
+
+
+def audit_subject(person: Person, ref: str) -> Subject:
+    """How the audit log may name the person (read before the apps erase anything): their records
+    (every row with a foreign key to them, and the records merged into theirs), their strong
+    identifiers (emails, phones, codice fiscale, IBANs, addresses, notes, full name) and names."""
+    people = [person, *Person.objects.filter(merged_into=person)]
+    subject = Subject(pseudonym=ref)
+    for someone in people:
+        subject.about.add((Person._meta.label_lower, str(someone.pk)))
+        subject.names.update({someone.first_name, someone.last_name})
+        subject.identifiers.update(
+            {
+                f"{someone.first_name} {someone.last_name}",
+                f"{someone.last_name} {someone.first_name}",
+                someone.codice_fiscale,
+            }
+        )
+    for model in apps.get_models():
+        if not model.__module__.startswith("piazza.") or model._meta.proxy:
+            continue
+        links = [f.name for f in model._meta.concrete_fields if f.is_relation and f.related_model is Person]
+        if not links:
+            continue
+        texts = [
+            f.name
+            for f in model._meta.concrete_fields
+            if isinstance(f, models.CharField | models.TextField) and IDENTIFYING_COLUMNS.search(f.name)
+        ]
+        label = model._meta.label_lower
+        for link in links:
+            rows = model._default_manager.filter(**{f"{link}__in": people})
+            for pk, *values in rows.values_list("pk", *texts):
+                subject.about.add((label, str(pk)))
+                subject.identifiers.update(str(v) for v in values if v)
+    return subject
+
+
 def may_erase(actor: Any, person: Person) -> bool:
     return actor is None or has_role_at(actor, person.territory, ERASE_ROLES)
 
@@ -201,6 +243,7 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: DataReques
         for old in Person.objects.filter(merged_into=person):
             remember_erased(old)
         holds = Holds(ref=ref, today=timezone.localdate())
+        subject = audit_subject(person, ref)
         emails = [e.lower() for e in person.emails.values_list("value", flat=True)]
         counts = {
             module.__name__.split(".")[-2]: module.erase(person, holds)
@@ -216,6 +259,9 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: DataReques
         Person.objects.filter(pk=person.pk).update(erased_at=now, updated_at=now)
         Person.objects.filter(merged_into=person).update(erased_at=now, updated_at=now)
         person.refresh_from_db()
+        # Last: the audit entries written by the erasure itself (a cancelled gift…) are swept too.
+        redaction = redact_entries(actor=actor, subject=subject)
+        counts["audit"] = {"redacted": len(redaction.redacted), "legacy": redaction.legacy}
         _close_request(request, actor)
         # Only the pseudonymous reference, counts and hold ids: nothing of the person.
         record(

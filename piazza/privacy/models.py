@@ -57,6 +57,7 @@ OPEN_STATUSES = [RequestStatus.RECEIVED, RequestStatus.IN_PROGRESS]
 class RequestChannel(models.TextChoices):
     ONLINE = "online", _("Online, con link all'email verificata")
     PAPER = "paper", _("Su carta, registrata da un incaricato")
+    RETENTION = "retention", _("Calendario di conservazione")
 
 
 class DataRequestQuerySet(ScopedQuerySet["DataRequest"]):

@@ -16,5 +16,6 @@ Topic modules (docs/adr/0015-actions-packages.md); import from them, not from th
   outcomes: What a charge's result does to its payment: success, failure, duplicate charges, the schedule's next
       step.
   reversals: Refunds and disputes applied to a payment's state.
+  method_change: Changing the card of a recurring schedule (a card setup, no charge; the old method forgotten).
   methods: Which payment methods a territory accepts, and checks of approved instruments.
 """

@@ -22,7 +22,7 @@ from piazza.core.money import Money
 if TYPE_CHECKING:
     from django import forms
 
-    from piazza.payments.models import Payment, PaymentAttempt, Refund, SavedMethod
+    from piazza.payments.models import MethodChange, Payment, PaymentAttempt, Refund, SavedMethod
     from piazza.territory.models import Territory
 
 
@@ -35,6 +35,7 @@ class Capability(enum.StrEnum):
     MANDATE = "mandate"  # SEPA direct debit
     REDIRECT = "redirect"  # the payer approves at the provider's site
     CHARGE_LIST = "charge_list"  # lists its successful charges (reconciliation) and refunds one by reference
+    CHANGE_METHOD = "change_method"  # replaces a schedule's saved method by a card setup, no charge (issue 12)
 
 
 class ProviderError(Exception):
@@ -100,6 +101,21 @@ class ChargeResult:
     customer_reference: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     instrument: InstrumentInfo | None = None  # reported with a success (M24)
+
+
+@dataclass
+class SetupResult:
+    """A card setup (CHANGE_METHOD): the method saved for later off-session charges, no money moved.
+
+    `saved_method.label` is what the payer sees: the card's brand and last four digits, never
+    more. `client_secret` is for a setup the browser confirms with the provider's script
+    (Stripe.js); empty for a provider whose card form is ours (`setup_form`)."""
+
+    outcome: Outcome
+    reference: str = ""
+    failure_code: str = ""
+    saved_method: SavedMethodInfo | None = None
+    client_secret: str = ""
 
 
 @dataclass
@@ -235,6 +251,30 @@ class PaymentProvider(abc.ABC):
     def charge_saved(self, payment: Payment, attempt: PaymentAttempt, method: SavedMethod) -> ChargeResult:
         """Charge a saved method off-session. Idempotent per `attempt.provider_key`."""
         raise self._missing("addebiti automatici di un metodo salvato")
+
+    # --- changing the saved method of a schedule (CHANGE_METHOD) --------------------------
+    def start_setup(self, change: MethodChange, customer_reference: str) -> SetupResult:
+        """Open a card setup for `change` (idempotent per `change.provider_key`), on the customer
+        of the method it replaces when the provider has one. Outcome REQUIRES_ACTION: the payer
+        now gives the new card, on `setup_form` or through the provider's script."""
+        raise self._missing("il cambio della carta")
+
+    def setup_form(self) -> type[forms.Form] | None:
+        """The form on our page where the payer types the new card (the sandbox); None when the
+        card goes straight to the provider from the browser (Stripe.js, `client_secret`)."""
+        return None
+
+    def confirm_setup(self, change: MethodChange, data: dict[str, Any]) -> SetupResult:
+        """Confirm the setup with what the payer typed on `setup_form`."""
+        raise self._missing("il cambio della carta")
+
+    def fetch_setup(self, change: MethodChange) -> SetupResult:
+        """Re-fetch the setup's state (the payer came back from the provider's confirmation)."""
+        raise self._missing("il cambio della carta")
+
+    def forget_method(self, method: SavedMethod) -> None:
+        """Detach a saved method that was replaced: it can never be charged again. Idempotent."""
+        raise self._missing("il cambio della carta")
 
     # --- refunds ------------------------------------------------------------------------
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:

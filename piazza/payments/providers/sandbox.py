@@ -58,11 +58,12 @@ from piazza.payments.providers.base import (
     RemoteRefund,
     RemoteState,
     SavedMethodInfo,
+    SetupResult,
     WebhookNotice,
 )
 
 if TYPE_CHECKING:
-    from piazza.payments.models import Payment, PaymentAttempt, Refund, SandboxCharge, SavedMethod
+    from piazza.payments.models import MethodChange, Payment, PaymentAttempt, Refund, SandboxCharge, SavedMethod
 
 TEST_CARDS: dict[str, str] = {
     "4242424242424242": "succeeded",
@@ -92,6 +93,11 @@ def card_instrument(card: str) -> InstrumentInfo | None:
         return None
     digest = hashlib.sha256(f"piazza-sandbox-card:{digits}".encode()).hexdigest()[:24]
     return InstrumentInfo(fingerprint=f"sandbox:sbfp_{digest}", funding=TEST_FUNDING.get(digits, "credit"))
+
+
+def card_brand(digits: str) -> str:
+    """The brand a card number's first digits name (enough for the test cards)."""
+    return {"4": "Visa", "5": "Mastercard", "3": "American Express"}.get(digits[:1], "Carta")
 
 
 def webhook_secret() -> str:
@@ -181,6 +187,7 @@ class SandboxProvider(PaymentProvider):
             Capability.REFUND,
             Capability.PARTIAL_REFUND,
             Capability.CHARGE_LIST,
+            Capability.CHANGE_METHOD,
         }
     )
     allowed_in_production = False
@@ -293,6 +300,40 @@ class SandboxProvider(PaymentProvider):
             attempt.provider_key, payment, f"000000000000{last4}", outcome, False, report_card=False
         )  # only the last 4 digits are known here
         return self._result(charge)
+
+    # --- changing a schedule's card (CHANGE_METHOD) ---------------------------------------
+    def start_setup(self, change: MethodChange, customer_reference: str) -> SetupResult:
+        """The card is typed on our page (`setup_form`): the setup waits for it."""
+        self._refuse_in_production()
+        digest = hashlib.sha256(f"sandbox-setup:{change.provider_key}".encode()).hexdigest()[:20]
+        return SetupResult(outcome=Outcome.REQUIRES_ACTION, reference=f"sbsi_{digest}")
+
+    def setup_form(self) -> type[forms.Form]:
+        return SandboxCardForm
+
+    def confirm_setup(self, change: MethodChange, data: dict[str, Any]) -> SetupResult:
+        """Like a bank checking a card at setup: the declining test cards are refused now; the
+        others are saved (`…0341` saves, then declines its later charges, as at checkout)."""
+        self._refuse_in_production()
+        card = "".join(ch for ch in str(data.get("card_number", "")) if ch.isdigit())
+        outcome = TEST_CARDS.get(card, "card_declined")
+        if outcome in ("card_declined", "insufficient_funds"):
+            return SetupResult(outcome=Outcome.FAILED, reference=change.provider_reference, failure_code=outcome)
+        prefix = "sbpm_declinelater_" if outcome == "succeeded_then_decline" else "sbpm_"
+        method = SavedMethodInfo(
+            method_reference=f"{prefix}{card[-4:]}_{secrets.token_hex(6)}",
+            label=f"{card_brand(card)} •••• {card[-4:]}",
+        )
+        return SetupResult(outcome=Outcome.SUCCEEDED, reference=change.provider_reference, saved_method=method)
+
+    def fetch_setup(self, change: MethodChange) -> SetupResult:
+        """Nothing happens at the simulated bank without our form: the setup still waits."""
+        self._refuse_in_production()
+        return SetupResult(outcome=Outcome.REQUIRES_ACTION, reference=change.provider_reference)
+
+    def forget_method(self, method: SavedMethod) -> None:
+        """The simulated processor keeps no cards: forgetting is our row's `forgotten_at` alone."""
+        self._refuse_in_production()
 
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         self._refuse_in_production()

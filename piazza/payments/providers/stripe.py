@@ -41,11 +41,12 @@ from piazza.payments.providers.base import (
     RemoteRefund,
     RemoteState,
     SavedMethodInfo,
+    SetupResult,
     WebhookNotice,
 )
 
 if TYPE_CHECKING:
-    from piazza.payments.models import Payment, PaymentAttempt, Refund, SavedMethod
+    from piazza.payments.models import MethodChange, Payment, PaymentAttempt, Refund, SavedMethod
 
 # Stripe decline codes → the codes of payments/messages.py.
 DECLINE_CODES = {
@@ -58,6 +59,13 @@ DECLINE_CODES = {
     "authentication_required": "authentication_required",
     "payment_intent_authentication_failure": "authentication_failed",
     "processing_error": "processing_error",
+}
+# The sources our Stripe.js pages add to the CSP (ADR 0011): the checkout and the card change.
+BROWSER_CSP: dict[str, list[str]] = {
+    "script-src": ["https://js.stripe.com"],
+    "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+    "connect-src": ["https://api.stripe.com"],
+    "img-src": ["https://*.stripe.com"],
 }
 RELEVANT_PREFIXES = {"payment_intent", "charge", "refund"}
 IN_FLIGHT = ("started", "requires_action", "unknown")  # payments.models.IN_FLIGHT_ATTEMPT_STATES
@@ -100,6 +108,7 @@ class StripeProvider(PaymentProvider):
             Capability.REFUND,
             Capability.PARTIAL_REFUND,
             Capability.CHARGE_LIST,
+            Capability.CHANGE_METHOD,
         }
     )
 
@@ -392,6 +401,88 @@ class StripeProvider(PaymentProvider):
         except stripe.StripeError as exc:
             raise self._wrap(exc) from exc
         return self._state(intent, [], [])
+
+    # --- changing a schedule's card (CHANGE_METHOD): a SetupIntent confirmed by Stripe.js --
+    def start_setup(self, change: MethodChange, customer_reference: str) -> SetupResult:
+        """A SetupIntent for off-session use on the customer the schedule already charges (so the
+        new card sits next to the old one until that is detached); the browser confirms it with
+        `confirmSetup` (ADR 0011: the card never reaches us). Idempotent per `provider_key`."""
+        client = self.client()
+        schedule = change.schedule
+        try:
+            customer = customer_reference
+            if not customer:
+                created = client.v1.customers.create(
+                    {
+                        "email": schedule.payer_email or "",
+                        "name": schedule.payer_name or "",
+                        "metadata": {"piazza_schedule": str(schedule.pk)},
+                    },
+                    {"idempotency_key": f"piazza-customer-schedule-{schedule.pk}"},
+                )
+                customer = str(created.id)
+            params: Any = {
+                "customer": customer,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": {"piazza_method_change": str(change.pk), "piazza_schedule": str(schedule.pk)},
+            }
+            intent = client.v1.setup_intents.create(params, {"idempotency_key": change.provider_key})
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+        return self._setup_result(intent)
+
+    def fetch_setup(self, change: MethodChange) -> SetupResult:
+        """Re-fetch the SetupIntent (the return URL's query string is never trusted)."""
+        try:
+            intent = self.client().v1.setup_intents.retrieve(change.provider_reference, {"expand": ["payment_method"]})
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
+        return self._setup_result(intent)
+
+    @staticmethod
+    def _setup_result(intent: Any) -> SetupResult:
+        status = str(intent["status"])
+        reference = str(intent["id"])
+        if status == "succeeded":
+            method = _get(intent, "payment_method", "")
+            method_id = method if isinstance(method, str) else str(_get(method, "id", ""))
+            card = None if isinstance(method, str) else _get(method, "card")
+            label = ""
+            if card is not None:  # brand and last four digits: all the payer is ever shown
+                label = f"{str(_get(card, 'brand', 'carta')).capitalize()} •••• {_get(card, 'last4', '')}"
+            customer = _get(intent, "customer", "")
+            customer = customer if isinstance(customer, str) else str(_get(customer, "id", ""))
+            return SetupResult(
+                outcome=Outcome.SUCCEEDED,
+                reference=reference,
+                saved_method=SavedMethodInfo(method_reference=method_id, customer_reference=customer, label=label),
+            )
+        error = _get(intent, "last_setup_error")
+        if status == "canceled":
+            return SetupResult(outcome=Outcome.FAILED, reference=reference, failure_code="canceled")
+        if status == "requires_payment_method" and error:
+            # Declined at setup: Stripe.js shows it in place and the payer may try another card.
+            return SetupResult(
+                outcome=Outcome.REQUIRES_ACTION,
+                reference=reference,
+                failure_code=failure_code(error),
+                client_secret=str(_get(intent, "client_secret", "")),
+            )
+        return SetupResult(
+            outcome=Outcome.REQUIRES_ACTION, reference=reference, client_secret=str(_get(intent, "client_secret", ""))
+        )
+
+    def forget_method(self, method: SavedMethod) -> None:
+        """Detach the replaced card from the customer: Stripe refuses any later charge of it."""
+        try:
+            self.client().v1.payment_methods.detach(method.method_reference)
+        except stripe.InvalidRequestError as exc:
+            if _get(exc.error, "code") == "resource_missing" or "not attached" in str(exc):
+                return  # already detached: forgetting twice is fine
+            raise self._wrap(exc) from exc
+        except stripe.StripeError as exc:
+            raise self._wrap(exc) from exc
 
     # --- refunds -----------------------------------------------------------------------
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:

@@ -53,6 +53,8 @@ def grant_statements(connection: Any, *, app_role: str, owner_role: str) -> list
         relations = cursor.fetchall()
         cursor.execute("SELECT 1 FROM pg_proc WHERE proname = 'piazza_refuse_change'")
         has_function = cursor.fetchone() is not None
+        cursor.execute("SELECT 1 FROM pg_proc WHERE proname = 'piazza_audit_redaction_only'")
+        has_redaction = cursor.fetchone() is not None
     statements = [
         f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}",
         f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC",
@@ -71,6 +73,12 @@ def grant_statements(connection: Any, *, app_role: str, owner_role: str) -> list
             statements.append(f"GRANT SELECT, INSERT ON {table} TO {app}")
         else:
             statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {app}")
+    if has_redaction and "core_auditentry" in append_only:
+        # Erasure pseudonymises the columns of an audit entry that may name a person, once; the
+        # trigger refuses any other change and the chain seals the result (docs/dev/erasure.md).
+        statements.append(f"ALTER FUNCTION piazza_audit_redaction_only() OWNER TO {owner}")
+        columns = ", ".join(quote(c) for c in ("actor_label", "ip", "user_agent", "data", "redacted_at"))
+        statements.append(f"GRANT UPDATE ({columns}) ON core_auditentry TO {app}")
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {app}")
     return statements
 

@@ -101,6 +101,8 @@ class FakeStripe:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, dict[str, Any]] = {}
         self.attached: dict[str, str] = {}  # payment method → customer
+        self.setup_intents: dict[str, dict[str, Any]] = {}
+        self.detached: set[str] = set()  # payment methods detached from their customer
         self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.slow: dict[str, float] = {}  # path prefix → seconds to sleep *after* acting (once)
@@ -136,6 +138,27 @@ class FakeStripe:
                 return self._confirm(self.intents[intent_id], payment_method, off_session=False)
             except StripeError:
                 return self.intents[intent_id]
+
+    def confirm_setup(self, setup_id: str, payment_method: str) -> dict[str, Any]:
+        """What Stripe.js `confirmSetup` does: check the card and attach it to the customer."""
+        with self.lock:
+            setup = self.setup_intents[setup_id]
+            decline = DECLINES.get(payment_method)
+            if decline:
+                code, decline_code, message = decline
+                setup["status"] = "requires_payment_method"
+                setup["last_setup_error"] = {
+                    "type": "card_error",
+                    "code": code,
+                    "decline_code": decline_code,
+                    "message": message,
+                }
+                return setup
+            setup.update(status="succeeded", payment_method=payment_method, last_setup_error=None)
+            if setup.get("customer"):
+                self.attached[payment_method] = setup["customer"]
+                self.detached.discard(payment_method)
+            return setup
 
     def dispute(
         self, intent_id: str, status: str = "needs_response", fee: int = 1500, amount: int | None = None
@@ -268,6 +291,53 @@ class FakeStripe:
             )
         return intent
 
+    def _create_setup(self, params: dict[str, Any]) -> dict[str, Any]:
+        setup_id = f"seti_{secrets.token_hex(12)}"
+        setup = {
+            "id": setup_id,
+            "object": "setup_intent",
+            "status": "requires_payment_method",
+            "client_secret": f"{setup_id}_secret_{secrets.token_hex(8)}",
+            "customer": params.get("customer"),
+            "usage": params.get("usage", "off_session"),
+            "payment_method": None,
+            "payment_method_types": params.get("payment_method_types", ["card"]),
+            "metadata": params.get("metadata", {}),
+            "last_setup_error": None,
+            "livemode": False,
+            "created": int(time.time()),
+        }
+        self.setup_intents[setup_id] = setup
+        return setup
+
+    @staticmethod
+    def _payment_method(method: str, customer: str | None) -> dict[str, Any]:
+        return {
+            "id": method,
+            "object": "payment_method",
+            "type": "card",
+            "customer": customer,
+            "card": _card_details(method),
+        }
+
+    def _detach(self, method: str) -> dict[str, Any]:
+        if method not in self.attached:
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "payment_method_unexpected_state",
+                        "message": (
+                            "The payment method you provided is not attached to a customer so detachment is impossible."
+                        ),
+                    }
+                },
+            )
+        del self.attached[method]
+        self.detached.add(method)
+        return self._payment_method(method, None)
+
     def _confirm(self, intent: dict[str, Any], method: str, *, off_session: bool) -> dict[str, Any]:
         if intent["status"] not in ("requires_payment_method", "requires_confirmation"):
             raise StripeError(
@@ -277,6 +347,17 @@ class FakeStripe:
                         "type": "invalid_request_error",
                         "code": "payment_intent_unexpected_state",
                         "message": f"This PaymentIntent's status is {intent['status']}.",
+                    }
+                },
+            )
+        if method in self.detached:  # Stripe refuses a detached card outright (no charge made)
+            raise StripeError(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": f"The payment method {method} is not attached to customer {intent['customer']}.",
                     }
                 },
             )
@@ -473,6 +554,17 @@ class FakeStripe:
                         str(params.get("payment_method", "")),
                         off_session=params.get("off_session") == "true",
                     )
+                if method == "POST" and path == "/v1/setup_intents":
+                    return 200, self._create_setup(params)
+                si = re.fullmatch(r"/v1/setup_intents/(seti_\w+)", path)
+                if si and method == "GET" and si[1] in self.setup_intents:
+                    setup = dict(self.setup_intents[si[1]])
+                    if "payment_method" in list(params.get("expand", [])) and setup["payment_method"]:
+                        setup["payment_method"] = self._payment_method(setup["payment_method"], setup["customer"])
+                    return 200, setup
+                pm = re.fullmatch(r"/v1/payment_methods/(pm_\w+)/detach", path)
+                if pm and method == "POST":
+                    return 200, self._detach(pm[1])
                 if method == "POST" and path == "/v1/refunds":
                     return 200, self._refund(params)
                 if method == "GET" and path == "/v1/refunds":

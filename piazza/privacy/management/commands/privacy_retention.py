@@ -21,6 +21,13 @@ class Command(BaseCommand):
         data = report.as_dict()
         title = "Rapporto (prova, nulla cancellato)" if options["dry_run"] else "Conservazione applicata"
         self.stdout.write(title)
+        # First the erasures, as the privacy officer's board will show them (rule G5).
+        self.stdout.write(f"  richieste di cancellazione (calendario di conservazione): {len(data['erasures'])}")
+        for item in data["erasures"]:
+            answers = (
+                f"risponde alla richiesta n. {item['request']}" if item["request"] else "nuova richiesta sul registro"
+            )
+            self.stdout.write(f"    scheda n. {item['person']} ({item['territory']}): {answers}")
         self.stdout.write(f"  contatti inattivi da cancellare: {data['contacts']}")
         self.stdout.write(f"  righe di importazioni scadute: {data['import_rows']}")
         self.stdout.write(f"  link di accesso scaduti: {data['expired_links']}")
