@@ -158,6 +158,7 @@ PERIODIC_TASKS = {
     "piazza.payments.tasks.retry_webhooks": 5 * 60,
     "piazza.payments.tasks.reconcile_provider_charges": 60 * 60,
     "piazza.funding.tasks.end_due_campaigns": 5 * 60,
+    "piazza.funding.tasks.close_due_quadratic_rounds": 15 * 60,
     "piazza.payments.bank.tasks.expire_mandates": 24 * 3600,
     "piazza.payments.bank.tasks.import_drop_folder": 15 * 60,
     "piazza.privacy.tasks.expire_export_links": 3600,

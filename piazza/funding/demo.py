@@ -17,7 +17,7 @@ from piazza.compliance.rules import ATTESTATION_KEYS
 from piazza.funding.actions import campaigns as campaigns_actions
 from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import pools as pools_actions
-from piazza.funding.models import Campaign, Frequency, FundingModel
+from piazza.funding.models import Campaign, Frequency, FundingModel, PoolMode
 from piazza.payments.actions.lifecycle import pay
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Level, Role, RoleAssignment, Territory
@@ -103,6 +103,19 @@ def seed(*, people: int, stdout: Any) -> None:
         cap_per_donation_cents=5_000,
         small_gift_max_cents=10_000,
     )
+    # Issue 17: a quadratic round over every campaign, shared by how many people give to each.
+    pools_actions.open_pool(
+        actor=national_admin,
+        territory=national,
+        name="Round quadratico d'autunno",
+        budget_cents=300_000,
+        mode=PoolMode.QUADRATIC,
+        closes_at=timezone.now() + dt.timedelta(days=20),
+        cap_per_campaign_cents=150_000,
+        min_distinct_donors=5,
+        donor_ceiling_cents=25_000,
+        priority=200,
+    )
     page = pools_actions.create_fundraising_page(
         campaign=roof,
         first_name="Chiara",
@@ -122,7 +135,10 @@ def seed(*, people: int, stdout: Any) -> None:
     for campaign, count in ((roof, 24), (feste, 16), (school, 20)):
         for i in range(count):
             gifts += _gift(campaign, comune, rnd, i, page=page if campaign == roof and i % 4 == 0 else None)
-    stdout.write(f"  raccolte demo: 3 attive, 1 fondo di co-finanziamento, 1 pagina personale, {gifts} donazioni")
+    stdout.write(
+        "  raccolte demo: 3 attive, 1 fondo di co-finanziamento, 1 round quadratico, 1 pagina personale, "
+        f"{gifts} donazioni"
+    )
 
 
 def _campaign(

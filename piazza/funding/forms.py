@@ -3,6 +3,7 @@ back-office forms for campaigns, pools and peer-to-peer pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from piazza.compliance.rules import ATTESTATIONS
 from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
-from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode
+from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode, QuadraticVariant
 from piazza.people.codice_fiscale import validate_codice_fiscale
 from piazza.territory.models import Comune
 
@@ -297,6 +298,37 @@ class PoolForm(forms.Form):
     )
     priority = forms.IntegerField(label=_("Ordine di applicazione (più basso prima)"), min_value=0, initial=100)
     exclusive = forms.BooleanField(label=_("Esclusivo"), required=False)
+    closes_on = forms.DateField(
+        label=_("Chiusura del round (ultimo giorno)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Per un round quadratico: il fondo si ripartisce dopo la mezzanotte di questo giorno."),
+    )
+    quadratic_variant = forms.ChoiceField(
+        label=_("Variante del round quadratico"), choices=QuadraticVariant.choices, initial=QuadraticVariant.STANDARD
+    )
+    donor_ceiling = MoneyFormField(
+        label=_("Contributo di ogni donatore contato fino a (€)"),
+        required=False,
+        help_text=_("Round quadratico: oltre questa cifra una donazione non aumenta il raddoppio."),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("mode") == PoolMode.QUADRATIC:
+            closes_on = data.get("closes_on")
+            if closes_on is None:
+                self.add_error("closes_on", _("Un round quadratico ha bisogno del giorno di chiusura."))
+            elif closes_on < timezone.localdate():
+                self.add_error("closes_on", _("Il giorno di chiusura è già passato: scegline uno da oggi in poi."))
+        return data
+
+    def closes_at(self) -> dt.datetime | None:
+        """The end of the closing day in Rome (midnight after it)."""
+        day = self.cleaned_data.get("closes_on")
+        if day is None:
+            return None
+        return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
 
 
 class FundraisingPageForm(forms.Form):

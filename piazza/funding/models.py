@@ -402,6 +402,14 @@ class Donation(models.Model):
 class PoolMode(models.TextChoices):
     PER_GIFT = "per_gift", _("Raddoppia ogni donazione all'arrivo")
     TOP_UP = "top_up", _("Completa l'ultima parte al raggiungimento di una soglia")
+    # Issue 17: at the close of the round the pool is shared by `funding.quadratic`.
+    QUADRATIC = "quadratic", _("Round quadratico: conta quante persone donano")
+
+
+class QuadraticVariant(models.TextChoices):
+    STANDARD = "standard", _("Standard: (Σ √contributo)² − Σ contributo")
+    CLUSTER = "cluster", _("Anti-collusione: chi paga con la stessa carta conta come una persona")
+    PAIRWISE = "pairwise", _("Anti-collusione: coppie di donatori che finanziano insieme molte raccolte contano meno")
 
 
 class PoolQuerySet(ScopedQuerySet["MatchingPool"]):
@@ -443,6 +451,14 @@ class MatchingPool(models.Model):
     exclusive = models.BooleanField(_("esclusivo: se applicato, i fondi successivi non si applicano"), default=False)
     is_active = models.BooleanField(default=True)
     closes_at = models.DateTimeField(null=True, blank=True)
+    quadratic_variant = models.CharField(
+        _("variante del round quadratico"),
+        max_length=10,
+        choices=QuadraticVariant.choices,
+        default=QuadraticVariant.STANDARD,
+    )
+    donor_ceiling_cents = AmountCentsField(_("contributo di ogni donatore contato fino a"), null=True, blank=True)
+    round_closed_at = models.DateTimeField(_("round chiuso il"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

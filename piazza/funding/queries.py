@@ -8,20 +8,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from piazza.funding.models import (
     Campaign,
     CampaignCounter,
+    CampaignOutcome,
     CampaignStatus,
     Donation,
     DonationStatus,
     FundraisingPage,
     MatchingPool,
+    MatchStatus,
     ModerationStatus,
     PoolMatch,
+    QuadraticVariant,
 )
+from piazza.funding.quadratic import Gift, RoundRules, quadratic_matches
 from piazza.payments.models import MethodDevice
 from piazza.territory.models import Comune, Territory
 from piazza.territory.scoping import scope_paths
@@ -317,3 +321,86 @@ class PublicTotals:
 def public_totals(limit: int = 200) -> PublicTotals:
     campaigns = Campaign.objects.public().select_related("territory").order_by("-launched_at", "-pk")[:limit]
     return PublicTotals(rows=[(c, thermometer(c)) for c in campaigns])
+
+
+# --- Quadratic rounds (issue 17) -------------------------------------------------------------
+
+ROUND_CAMPAIGN_STATUSES = [CampaignStatus.LIVE, CampaignStatus.ENDED, CampaignStatus.SETTLED]
+
+
+def round_campaigns(pool: MatchingPool) -> QuerySet[Campaign]:
+    """Campaigns a quadratic round may match: approved by the level above (live or past), inside the
+    pool's subtree, of its kinds, and not failed (an all-or-nothing campaign that failed gave its money back)."""
+    qs = Campaign.objects.filter(
+        status__in=ROUND_CAMPAIGN_STATUSES, territory__path__startswith=pool.eligible_root.path
+    ).exclude(outcome=CampaignOutcome.FAILED)
+    if pool.eligible_kinds:
+        qs = qs.filter(kind__in=pool.eligible_kinds)
+    return qs
+
+
+def round_gifts(pool: MatchingPool) -> list[Gift]:
+    """The gifts a round counts: kept, from an identified person (one person, one voice: the person
+    record the codice fiscale resolved to), made while the round was open. For the "cluster"
+    variant, gifts paid with the same card or PayPal account share a cluster."""
+    qs = Donation.objects.filter(
+        status=DonationStatus.SUCCEEDED,
+        person__isnull=False,
+        campaign__in=round_campaigns(pool),
+        succeeded_at__gte=pool.created_at,
+    )
+    if pool.closes_at is not None:
+        qs = qs.filter(succeeded_at__lt=pool.closes_at)
+    rows = qs.values_list("campaign_id", "person_id", "amount_cents", "payment__metadata")
+    clustered = pool.quadratic_variant == QuadraticVariant.CLUSTER
+    return [
+        Gift(
+            campaign_id=campaign_id,
+            donor=str(person_id),
+            cents=int(cents),
+            cluster=str((metadata or {}).get("instrument_fingerprint") or "") if clustered else "",
+        )
+        for campaign_id, person_id, cents, metadata in rows
+    ]
+
+
+def round_rules(pool: MatchingPool, pool_cents: int | None = None) -> RoundRules:
+    return RoundRules(
+        pool_cents=pool.remaining_cents if pool_cents is None else pool_cents,
+        cap_cents=pool.cap_per_campaign_cents,
+        min_donors=max(pool.min_distinct_donors, 1),
+        donor_ceiling_cents=pool.donor_ceiling_cents,
+        variant=pool.quadratic_variant,
+    )
+
+
+@dataclass(frozen=True)
+class RoundLine:
+    campaign: Campaign
+    donors: int
+    counted_cents: int
+    match_cents: int
+
+
+def round_standing(pool: MatchingPool) -> list[RoundLine]:
+    """Each eligible campaign's donors, gifts and match: the booked match once the round is closed,
+    otherwise what the pool would give if the round closed now."""
+    gifts = round_gifts(pool)
+    if pool.round_closed_at is not None:
+        matches = dict(
+            PoolMatch.objects.filter(pool=pool, donation__isnull=True)
+            .exclude(status=MatchStatus.RELEASED)
+            .values_list("campaign_id", "amount_cents")
+        )
+    else:
+        matches = quadratic_matches(gifts, round_rules(pool))
+    donors: dict[int, set[str]] = {}
+    counted: dict[int, int] = {}
+    for gift in gifts:
+        donors.setdefault(gift.campaign_id, set()).add(gift.donor)
+        counted[gift.campaign_id] = counted.get(gift.campaign_id, 0) + gift.cents
+    campaigns = round_campaigns(pool).select_related("territory").order_by("title")
+    lines = [
+        RoundLine(c, len(donors.get(c.pk, ())), counted.get(c.pk, 0), int(matches.get(c.pk, 0))) for c in campaigns
+    ]
+    return sorted(lines, key=lambda line: (-line.match_cents, -line.donors, line.campaign.title))

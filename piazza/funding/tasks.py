@@ -158,3 +158,19 @@ def tell_donor_over_limit(person_id: int, campaign_id: int, amount_cents: int, c
     )
     send_mail(_("La tua donazione non è stata accettata"), body, None, [email.value])
     return 1
+
+
+@task()
+def close_due_quadratic_rounds() -> int:
+    """Share every quadratic round whose closing time has passed (periodic; idempotent)."""
+    from piazza.funding.actions.rounds import close_quadratic_round
+    from piazza.funding.models import MatchingPool, PoolMode
+
+    due = MatchingPool.objects.filter(
+        mode=PoolMode.QUADRATIC, round_closed_at__isnull=True, closes_at__lte=timezone.now()
+    )
+    closed = 0
+    for pool in due:
+        close_quadratic_round(actor=None, pool=pool)
+        closed += 1
+    return closed

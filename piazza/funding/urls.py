@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("gestione/", views.manage_list, name="manage_list"),
     path("gestione/nuova/", views.manage_create, name="manage_create"),
     path("gestione/fondi/", views.pools, name="pools"),
+    path("gestione/fondi/<int:pk>/round/", views.pool_round, name="pool_round"),
     path("gestione/<int:pk>/", views.manage_detail, name="manage"),
     path("gestione/<int:pk>/anteprima/", views.manage_public_preview, name="manage_preview"),
     path("gestione/<int:pk>/donatori/", views.manage_donors, name="manage_donors"),

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_POST
@@ -34,6 +35,7 @@ from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import monthly as monthly_actions
 from piazza.funding.actions import permissions as permissions_actions
 from piazza.funding.actions import pools as pools_actions
+from piazza.funding.actions import rounds as rounds_actions
 from piazza.funding.forms import (
     BudgetLineForm,
     CampaignForm,
@@ -53,8 +55,11 @@ from piazza.funding.models import (
     CampaignStatus,
     DonationStatus,
     FundraisingPage,
+    MatchingPool,
     ModerationStatus,
+    PoolMode,
 )
+from piazza.funding.queries import round_standing
 from piazza.payments import devices
 from piazza.payments.actions import devices as devices_payment_actions
 from piazza.people.codice_fiscale import canonical_codice_fiscale
@@ -692,8 +697,6 @@ def page_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 @official_required(roles=pools_actions.POOL_ROLES)
 def pools(request: HttpRequest) -> HttpResponse:
-    from piazza.funding.models import MatchingPool
-
     territories = Territory.objects.visible_to(request.user, pools_actions.POOL_ROLES).open().order_by("path")[:300]
     form = PoolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -724,6 +727,9 @@ def pools(request: HttpRequest) -> HttpResponse:
                 top_up_threshold_pct=d["top_up_threshold_pct"],
                 priority=d["priority"],
                 exclusive=d["exclusive"],
+                closes_at=form.closes_at(),
+                quadratic_variant=d["quadratic_variant"],
+                donor_ceiling_cents=cents("donor_ceiling"),
             )
         except ValidationError as exc:
             _attach(form, exc)
@@ -732,3 +738,36 @@ def pools(request: HttpRequest) -> HttpResponse:
             return redirect("funding:pools")
     rows = MatchingPool.objects.visible_to(request.user, pools_actions.POOL_ROLES).select_related("territory")
     return render(request, "funding/pools.html", {"pools": rows, "form": form, "territories": territories})
+
+
+@official_required(roles=pools_actions.POOL_ROLES)
+def pool_round(request: HttpRequest, pk: int) -> HttpResponse:
+    """A quadratic round: each campaign's donors and match (an estimate until the close), and the close."""
+    pool = get_object_or_404(
+        MatchingPool.objects.visible_to(request.user, pools_actions.POOL_ROLES).select_related(
+            "territory", "eligible_root"
+        ),
+        pk=pk,
+        mode=PoolMode.QUADRATIC,
+    )
+    if request.method == "POST":
+        try:
+            rounds_actions.close_quadratic_round(actor=request.user, pool=pool)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Round chiuso: il fondo è stato ripartito tra le raccolte."))
+        return redirect("funding:pool_round", pk=pool.pk)
+    lines = round_standing(pool)
+    top = max((line.match_cents for line in lines), default=0)
+    due = pool.closes_at is not None and timezone.now() >= pool.closes_at
+    return render(
+        request,
+        "funding/pool_round.html",
+        {
+            "pool": pool,
+            "lines": lines,
+            "top": top,
+            "closable": pool.round_closed_at is None and due,
+        },
+    )

@@ -6,13 +6,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from piazza.core.audit import record
 from piazza.core.errors import refuse
-from piazza.core.money import Money
 from piazza.funding.models import (
     Campaign,
     CampaignOutcome,
@@ -24,11 +22,9 @@ from piazza.funding.models import (
     MatchStatus,
     PoolMatch,
 )
-from piazza.ledger.actions import post_transaction
-from piazza.ledger.models import Cause
 from piazza.payments.actions import refunds as refunds_payments
 
-from ._pool_funds import _bump_counter, _match_account, _release
+from ._pool_funds import _bump_counter, _release, _settle
 from .monthly import cancel_monthly
 from .permissions import _require_manage
 
@@ -116,24 +112,7 @@ def settle_campaign(*, actor: Any, campaign: Campaign) -> Campaign:
                 .order_by("pk")
             }
             for match in matches:
-                money = Money(match.amount_cents, pools[match.pool_id].currency)
-                post_transaction(
-                    actor=actor,
-                    cause=Cause.TRANSFER,
-                    memo="Co-finanziamento versato",
-                    entries=[
-                        (_match_account(campaign, "match_reserved"), money),
-                        (_match_account(campaign, "matched"), -money),
-                    ],
-                    idempotency_key=f"match:{match.pk}:settle",
-                    about=match,
-                    audit=False,
-                )
-                MatchingPool.objects.filter(pk=match.pool_id).update(
-                    reserved_cents=F("reserved_cents") - match.amount_cents,
-                    settled_cents=F("settled_cents") + match.amount_cents,
-                )
-                PoolMatch.objects.filter(pk=match.pk).update(status=MatchStatus.SETTLED, closed_at=timezone.now())
+                _settle(match, campaign, pools[match.pool_id].currency, actor=actor)
         campaign.status = CampaignStatus.SETTLED
         campaign.settled_at = timezone.now()
         campaign.save(update_fields=["status", "settled_at"])

@@ -48,8 +48,7 @@ from piazza.funding.models import (
 from piazza.funding.queries import forget_thermometer
 from piazza.funding.tasks import tell_donor_over_limit
 from piazza.ledger.accounts import get_account
-from piazza.ledger.actions import post_transaction
-from piazza.ledger.models import Account, Cause
+from piazza.ledger.models import Account
 from piazza.payments.actions import lifecycle as lifecycle_payments
 from piazza.payments.actions import recurring as recurring_payments
 from piazza.payments.actions.recurring import charge_saved_method
@@ -59,7 +58,7 @@ from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Person, Source
 from piazza.territory.models import Comune
 
-from ._pool_funds import _bump_counter, _match_account, _pool_account, _release
+from ._pool_funds import _bump_counter, _release, _reserve
 
 # --- Donations ------------------------------------------------------------------------------
 
@@ -490,29 +489,6 @@ def donation_status_url(donation: Donation) -> str:
 
 def _small(amount_cents: int) -> int:
     return amount_cents if amount_cents <= SMALL_GIFT_CENTS else 0
-
-
-def _reserve(pool: MatchingPool, campaign: Campaign, amount: int, *, donation: Donation | None) -> PoolMatch:
-    """Book a reservation: the pool row is locked by the caller, the constraint is the last guard."""
-    match = PoolMatch.objects.create(
-        pool=pool,
-        campaign=campaign,
-        donation=donation,
-        amount_cents=amount,
-        person_id_for_cap=donation.person_id if donation else None,
-    )
-    MatchingPool.objects.filter(pk=pool.pk).update(reserved_cents=F("reserved_cents") + amount)
-    money = Money(amount, pool.currency)
-    post_transaction(
-        actor=None,
-        cause=Cause.TRANSFER,
-        memo=f"Co-finanziamento prenotato: {pool.name}"[:255],
-        entries=[(_pool_account(pool), money), (_match_account(campaign, "match_reserved"), -money)],
-        idempotency_key=f"match:{match.pk}:reserve",
-        about=match,
-        audit=False,
-    )
-    return match
 
 
 def _reserve_matches(donation: Donation) -> int:

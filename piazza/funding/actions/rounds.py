@@ -1,0 +1,86 @@
+"""Quadratic rounds (issue 17): a matching pool shared at its close by how many people gave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse
+from piazza.funding.models import Campaign, CampaignStatus, MatchingPool, PoolMode
+from piazza.funding.quadratic import quadratic_matches
+from piazza.funding.queries import round_gifts, round_rules
+from piazza.territory.scoping import has_role_at
+
+from ._pool_funds import _bump_counter, _reserve, _settle
+from .pools import POOL_ROLES
+
+
+def close_quadratic_round(*, actor: Any, pool: MatchingPool) -> dict[int, int]:
+    """Share what is left of the pool among the round's campaigns by the quadratic rule and book it.
+
+    Each campaign's match is reserved like any other pool's (settled with the campaign; at once for
+    a campaign already settled). Idempotent: a closed round answers its booked matches unchanged.
+    """
+    action = "funding.close_quadratic_round"
+    if pool.mode != PoolMode.QUADRATIC:
+        refuse(
+            action,
+            _("Questo fondo non è un round quadratico: raddoppia le donazioni all'arrivo."),
+            actor=actor,
+            territory=pool.territory,
+            code="not_quadratic",
+        )
+    if actor is not None and not has_role_at(actor, pool.territory, POOL_ROLES):
+        refuse(
+            action,
+            _("Chiude il round solo la tesoreria di %(t)s.") % {"t": pool.territory},
+            actor=actor,
+            territory=pool.territory,
+            code="out_of_scope",
+            permission=True,
+        )
+    if pool.closes_at is None or timezone.now() < pool.closes_at:
+        refuse(
+            action,
+            _("Il round è aperto fino al %(date)s: il fondo si ripartisce dopo la chiusura.")
+            % {"date": formats.date_format(timezone.localtime(pool.closes_at), "DATETIME_FORMAT")}
+            if pool.closes_at
+            else _("Il round non ha una data di chiusura."),
+            actor=actor,
+            territory=pool.territory,
+            code="round_open",
+        )
+    with transaction.atomic():
+        locked = MatchingPool.objects.select_for_update().select_related("eligible_root").get(pk=pool.pk)
+        if locked.round_closed_at is not None:
+            return dict(locked.matches.filter(donation__isnull=True).values_list("campaign_id", "amount_cents"))
+        gifts = round_gifts(locked)
+        matches = {c: cents for c, cents in quadratic_matches(gifts, round_rules(locked)).items() if cents > 0}
+        campaigns = Campaign.objects.in_bulk(list(matches))
+        for campaign_id in sorted(matches):
+            campaign = campaigns[campaign_id]
+            match = _reserve(locked, campaign, matches[campaign_id], donation=None)
+            _bump_counter(campaign_id, matched=matches[campaign_id])
+            if campaign.status == CampaignStatus.SETTLED:
+                _settle(match, campaign, locked.currency, actor=actor)
+        locked.round_closed_at = timezone.now()
+        locked.save(update_fields=["round_closed_at"])
+        donors: dict[int, set[str]] = {}
+        for gift in gifts:
+            donors.setdefault(gift.campaign_id, set()).add(gift.donor)
+        record(
+            action,
+            actor=actor,
+            obj=locked,
+            territory=locked.territory,
+            data={
+                "variant": locked.quadratic_variant,
+                "matched_cents": sum(matches.values()),
+                "campaigns": {str(c): {"donors": len(d), "match_cents": matches.get(c, 0)} for c, d in donors.items()},
+            },
+        )
+    return matches
