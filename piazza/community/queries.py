@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from piazza.community.models import Passkey
 from piazza.funding.models import Donation
 from piazza.membership.cards import card_token
 from piazza.membership.models import PAID_STATUSES, Membership, Supporter
@@ -77,6 +78,7 @@ class Space:
     methods: list[dict[str, Any]]
     emails: list[Email]
     phone: str
+    passkey_count: int = 0
 
 
 def consent_lines(person: Person) -> list[ConsentLine]:
@@ -124,4 +126,9 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         methods=methods,
         emails=list(person.emails.all()),
         phone=phone,
+        passkey_count=person_passkeys(person).count(),
     )
+
+
+def person_passkeys(person: Person) -> Any:
+    return Passkey.objects.filter(person=person).order_by("created_at", "pk")
