@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -55,8 +56,8 @@ def challenge_digest(challenge: bytes) -> str:
     return hashlib.sha256(challenge).hexdigest()
 
 
-def expires_at() -> Any:
-    return timezone.now() + timezone.timedelta(seconds=int(settings.COMMUNITY_PASSKEY_CHALLENGE_SECONDS))
+def expires_at() -> datetime:
+    return timezone.now() + timedelta(seconds=int(settings.COMMUNITY_PASSKEY_CHALLENGE_SECONDS))
 
 
 def user_handle_for(person: Person) -> bytes:

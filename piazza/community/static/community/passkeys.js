@@ -113,10 +113,13 @@
   }
 
   /* The door: "Accedi con una passkey", and the passkeys offered in the email field where the
-     browser can (conditional UI). Only one request may be pending: the button aborts the other. */
+     browser can (conditional UI). One ceremony at a time: the button aborts a conditional request
+     still waiting for the person, and does nothing once a passkey has been chosen (it is being
+     checked, then the page moves on). */
   function setUpSignIn(box) {
     var button = box.querySelector("[data-passkey-start]");
     var pending = null;
+    var chosen = false;
 
     function signIn(mediation) {
       var controller = new AbortController();
@@ -126,7 +129,13 @@
         return navigator.credentials.get(request);
       }).then(function (credential) {
         if (!credential) throw Object.assign(new Error(""), { name: "NotAllowedError" });
-        return post(box.dataset.verifyUrl, box, { credential: assertionJSON(credential) });
+        chosen = true;
+        button.disabled = true;
+        return post(box.dataset.verifyUrl, box, { credential: assertionJSON(credential) }).catch(function (error) {
+          chosen = false;
+          button.disabled = false;
+          throw error;
+        });
       }).then(function (data) {
         window.location.assign(data.redirect);
       });
@@ -134,6 +143,7 @@
     }
 
     button.addEventListener("click", function () {
+      if (chosen) return;
       show(box, "");
       var before = pending;
       pending = null;
@@ -144,17 +154,18 @@
       }
       button.disabled = true;
       wait.then(function () {
+        if (chosen) return null;
         return signIn(null).done;
       }).catch(function (error) {
         explain(box, error);
       }).then(function () {
-        button.disabled = false;
+        if (!chosen) button.disabled = false;
       });
     });
 
     if (PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
-        if (!available || pending) return;
+        if (!available || pending || button.disabled) return;
         pending = signIn("conditional");
         pending.done.catch(function (error) {
           if (error && error.fromServer) explain(box, error);
