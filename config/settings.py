@@ -215,6 +215,18 @@ COMMUNITY_LINKS_PER_CLIENT = env_int("COMMUNITY_LINKS_PER_CLIENT", 20)  # and pe
 COMMUNITY_LINKS_WINDOW_SECONDS = env_int("COMMUNITY_LINKS_WINDOW_SECONDS", 60 * 60)
 # Rule G3: the version of the consent text shown in Il mio spazio, recorded with every consent given there.
 COMMUNITY_CONSENT_TEXT_VERSION = env_str("COMMUNITY_CONSENT_TEXT_VERSION", "mio-spazio-2026.1")
+# Passkeys in Il mio spazio (docs/adr/0018-passkeys.md). The relying party id and the accepted
+# origins: empty (default) = the request's own host, which Django has checked against ALLOWED_HOSTS;
+# set both in production (e.g. "piazza.example.it" and "https://piazza.example.it").
+COMMUNITY_PASSKEY_RP_ID = env_str("COMMUNITY_PASSKEY_RP_ID", "")
+COMMUNITY_PASSKEY_ORIGINS = env_list("COMMUNITY_PASSKEY_ORIGINS", [])
+COMMUNITY_PASSKEY_RP_NAME = env_str("COMMUNITY_PASSKEY_RP_NAME", "Il mio spazio")
+COMMUNITY_PASSKEY_CHALLENGE_SECONDS = env_int("COMMUNITY_PASSKEY_CHALLENGE_SECONDS", 300)  # a ceremony's life
+COMMUNITY_PASSKEY_MAX_PER_PERSON = env_int("COMMUNITY_PASSKEY_MAX_PER_PERSON", 10)
+# Passkey sign-in (core/throttle.py HitLimiter, per client IP, in COMMUNITY_LINKS_WINDOW_SECONDS):
+# attempts to sign in, and challenges handed out (the door asks for one on every visit).
+COMMUNITY_PASSKEY_ATTEMPTS_PER_CLIENT = env_int("COMMUNITY_PASSKEY_ATTEMPTS_PER_CLIENT", 20)
+COMMUNITY_PASSKEY_CHALLENGES_PER_CLIENT = env_int("COMMUNITY_PASSKEY_CHALLENGES_PER_CLIENT", 60)
 # Officials' password reset link (Django's PasswordResetView): its life in seconds.
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 

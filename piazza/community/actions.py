@@ -5,19 +5,29 @@ apps' actions (consents, schedules, devices, requests to the circolo)."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from webauthn import verify_authentication_response, verify_registration_response
+from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers.exceptions import (
+    InvalidAuthenticationResponse,
+    InvalidCBORData,
+    InvalidJSONStructure,
+    InvalidRegistrationResponse,
+)
 
-from piazza.community import queries, tasks
+from piazza.community import passkeys, queries, tasks
 from piazza.community.emails import send_email_change_link, send_email_changed_notice
 from piazza.community.links import new_link
-from piazza.community.models import LinkPurpose, SpaceLink, token_digest
+from piazza.community.models import ChallengePurpose, LinkPurpose, Passkey, PasskeyChallenge, SpaceLink, token_digest
 from piazza.core.audit import record
-from piazza.core.errors import refuse
+from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.models import AuditKind
 from piazza.core.money import Money, MoneyError
 from piazza.core.tasks import enqueue_on_commit
@@ -366,3 +376,253 @@ def request_rectification(*, actor: Any, person: Person, changes: dict[str, str]
     return scope_people.request_other_territory(
         actor=actor, person=person, from_territory=person.territory, kind=ScopeRequestKind.RECTIFY, data=data
     )
+
+
+# --- Passkeys (docs/adr/0018-passkeys.md): a second way in, to the same record -------------------
+
+
+def _new_challenge(purpose: str) -> bytes:
+    """A fresh challenge, stored by its digest (single use, short-lived); stale ones are cleared."""
+    now = timezone.now()
+    challenge = secrets.token_bytes(32)
+    PasskeyChallenge.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
+    PasskeyChallenge.objects.create(
+        challenge_hash=passkeys.challenge_digest(challenge), purpose=purpose, expires_at=passkeys.expires_at()
+    )
+    return challenge
+
+
+def _spend_challenge(challenge: bytes | None, purpose: str) -> bool:
+    """Spend it once: a conditional UPDATE, so two requests racing with one session cannot both win."""
+    if not challenge:
+        return False
+    return bool(
+        PasskeyChallenge.objects.filter(
+            challenge_hash=passkeys.challenge_digest(challenge),
+            purpose=purpose,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        ).update(used_at=timezone.now())
+    )
+
+
+def start_passkey_registration(*, actor: Any, person: Person, rp: passkeys.RelyingParty) -> tuple[str, bytes]:
+    """The options for the browser's navigator.credentials.create() and the challenge to keep in
+    the session: a discoverable credential, user verification required."""
+    action = "community.start_passkey_registration"
+    if Passkey.objects.filter(person=person).count() >= int(settings.COMMUNITY_PASSKEY_MAX_PER_PERSON):
+        refuse(
+            action,
+            _("Hai già %(count)d passkey: rimuovine una che non usi più prima di aggiungerne un'altra.")
+            % {"count": settings.COMMUNITY_PASSKEY_MAX_PER_PERSON},
+            actor=actor,
+            territory=person.territory,
+            code="too_many",
+        )
+    handle = passkeys.user_handle_for(person)
+    with transaction.atomic():
+        challenge = _new_challenge(ChallengePurpose.REGISTER)
+        record(action, actor=actor, obj=person, territory=person.territory, kind=AuditKind.AUTH, data={"via": VIA})
+    return passkeys.registration_options(rp, person, challenge, handle), challenge
+
+
+def _ceremony_failed(action: str, *, actor: Any, territory: Any, code: str, adding: bool) -> None:
+    messages = {
+        "no_challenge": _("La richiesta è scaduta o è già stata usata: riprova."),
+        "invalid": (
+            _("Il dispositivo non ha confermato la passkey: riprova, sbloccandolo con impronta, volto o PIN.")
+            if adding
+            else _(
+                "Non siamo riusciti a verificare la passkey: riprova, oppure entra con il link che ti mandiamo "
+                "via email."
+            )
+        ),
+    }
+    refuse(action, messages[code], actor=actor, territory=territory, code=code)
+
+
+def register_passkey(
+    *,
+    actor: Any,
+    person: Person,
+    rp: passkeys.RelyingParty,
+    challenge: bytes | None,
+    credential: Any,
+    name: str,
+) -> Passkey:
+    """Verify what the browser's navigator.credentials.create() answered and keep the public key,
+    under the name the person chose. The challenge is spent first: one try per ceremony."""
+    action = "community.add_passkey"
+    label = str(name or "").strip()
+    if not label:
+        refuse(
+            action,
+            _("Dai un nome alla passkey, per esempio «Telefono» o «Computer di casa»: ti servirà per riconoscerla."),
+            actor=actor,
+            territory=person.territory,
+            code="no_name",
+            field="name",
+        )
+    if len(label) > Passkey._meta.get_field("name").max_length:  # type: ignore[operator]
+        refuse(
+            action,
+            _("Il nome della passkey è troppo lungo: al massimo 60 caratteri."),
+            actor=actor,
+            territory=person.territory,
+            code="long_name",
+            field="name",
+        )
+    if not _spend_challenge(challenge, ChallengePurpose.REGISTER):
+        _ceremony_failed(action, actor=actor, territory=person.territory, code="no_challenge", adding=True)
+    assert challenge is not None
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp.id,
+            expected_origin=rp.origins,
+            require_user_verification=True,
+        )
+    except (InvalidRegistrationResponse, InvalidJSONStructure, InvalidCBORData, ValueError, TypeError, KeyError):
+        _ceremony_failed(action, actor=actor, territory=person.territory, code="invalid", adding=True)
+        raise AssertionError from None  # unreachable: refuse() raises
+    credential_id = bytes_to_base64url(verified.credential_id)
+    if Passkey.objects.filter(credential_id=credential_id).exists():
+        refuse(
+            action,
+            _("Questa passkey è già registrata."),
+            actor=actor,
+            territory=person.territory,
+            code="already_registered",
+        )
+    transports = credential.get("response", {}).get("transports", []) if isinstance(credential, dict) else []
+    with transaction.atomic():
+        passkey = Passkey.objects.create(
+            person=person,
+            name=label,
+            credential_id=credential_id,
+            public_key=verified.credential_public_key,
+            sign_count=verified.sign_count,
+            user_handle=bytes_to_base64url(passkeys.user_handle_for(person)),
+            transports=[str(t)[:20] for t in transports if isinstance(t, str)][:8],
+            aaguid=str(verified.aaguid)[:36],
+            backed_up=bool(verified.credential_backed_up),
+        )
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            kind=AuditKind.WRITE,
+            data={"via": VIA, "passkey": passkey.pk, "aaguid": passkey.aaguid},
+        )
+    return passkey
+
+
+def start_passkey_sign_in(*, actor: Any, rp: passkeys.RelyingParty) -> tuple[str, bytes]:
+    """Options for navigator.credentials.get() with no list of credentials (discoverable ones: the
+    answer does not tell whether anyone has a passkey) and the challenge to keep in the session."""
+    with transaction.atomic():
+        challenge = _new_challenge(ChallengePurpose.AUTHENTICATE)
+        record("community.start_passkey_sign_in", actor=actor, kind=AuditKind.AUTH, data={"via": VIA})
+    return passkeys.authentication_options(rp, challenge), challenge
+
+
+def sign_in_with_passkey(*, actor: Any, rp: passkeys.RelyingParty, challenge: bytes | None, credential: Any) -> Person:
+    """Verify what navigator.credentials.get() answered: the challenge this session was given
+    (spent here, once), the origin and relying party, user verification, the signature with the
+    stored public key and the sign counter (a counter that goes back means a cloned key: refused).
+    Returns the person whose space this browser may now open, exactly as an emailed link does."""
+    action = "community.sign_in"
+    if not _spend_challenge(challenge, ChallengePurpose.AUTHENTICATE):
+        _ceremony_failed(action, actor=actor, territory=None, code="no_challenge", adding=False)
+    assert challenge is not None
+    raw_id = credential.get("id") if isinstance(credential, dict) else None
+    passkey = (
+        Passkey.objects.select_related("person__territory").filter(credential_id=raw_id).first()
+        if isinstance(raw_id, str) and raw_id
+        else None
+    )
+    handle = credential.get("response", {}).get("userHandle") if isinstance(credential, dict) else None
+    if passkey is None or (handle and handle != passkey.user_handle):
+        refuse(
+            action,
+            _(
+                "Questa passkey non è registrata da noi (forse l'hai rimossa): entra con il link che ti mandiamo "
+                "via email e, se vuoi, aggiungine una nuova."
+            ),
+            actor=actor,
+            code="unknown_passkey",
+        )
+        raise AssertionError  # unreachable
+    person = passkey.person
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp.id,
+            expected_origin=rp.origins,
+            credential_public_key=bytes(passkey.public_key),
+            credential_current_sign_count=passkey.sign_count,
+            require_user_verification=True,
+        )
+    except InvalidAuthenticationResponse as exc:
+        if "sign count" in str(exc):
+            refuse(
+                action,
+                _(
+                    "Questa passkey sembra copiata su un altro dispositivo e per sicurezza non la accettiamo: "
+                    "entra con il link via email, rimuovila da Il mio spazio e aggiungine una nuova."
+                ),
+                actor=actor,
+                territory=person.territory,
+                code="clone_suspected",
+            )
+        _ceremony_failed(action, actor=actor, territory=person.territory, code="invalid", adding=False)
+        raise AssertionError from None  # unreachable
+    except (InvalidJSONStructure, InvalidCBORData, ValueError, TypeError, KeyError):
+        _ceremony_failed(action, actor=actor, territory=person.territory, code="invalid", adding=False)
+        raise AssertionError from None  # unreachable
+    if not _live(person):
+        refuse(action, _("Questa scheda non è più attiva."), actor=actor, code="inactive")
+    with refusing(action, actor, person.territory), transaction.atomic():
+        moved = Passkey.objects.filter(pk=passkey.pk, sign_count=passkey.sign_count).update(
+            sign_count=verified.new_sign_count, last_used_at=timezone.now()
+        )
+        if not moved:  # the same key used twice at once: one of the two is a copy or a replay
+            raise Refused(_("La passkey è stata appena usata: riprova."), "concurrent_use")
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            kind=AuditKind.AUTH,
+            data={"via": VIA, "passkey": passkey.pk},
+        )
+    return person
+
+
+def remove_passkey(*, actor: Any, person: Person, passkey_id: int) -> None:
+    """The person removes one of their passkeys: it no longer opens their space."""
+    action = "community.remove_passkey"
+    passkey = Passkey.objects.filter(person=person, pk=passkey_id).first()
+    if passkey is None:
+        refuse(
+            action,
+            _("Questa passkey non risulta tra le tue: forse l'hai già rimossa."),
+            actor=actor,
+            territory=person.territory,
+            code="not_owner",
+            permission=True,
+        )
+        raise AssertionError  # unreachable
+    with transaction.atomic():
+        passkey.delete()
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            kind=AuditKind.WRITE,
+            data={"via": VIA, "passkey": passkey_id},
+        )

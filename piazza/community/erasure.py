@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from piazza.community.models import SpaceLink
-from piazza.core.erasure import BLANK, DELETE_ROW, LINK, ROW, Declaration, HoldBook, scrub
+from piazza.community.models import Passkey, SpaceLink
+from piazza.core.erasure import BLANK, DELETE_ROW, EMPTY, LINK, ROW, TOKEN, Declaration, HoldBook, scrub
 
 ERASURE: Declaration = {
     # Sign-in and address-change links: nothing the law keeps.
     SpaceLink: {ROW: DELETE_ROW, "person": LINK, "email": BLANK, "token_hash": BLANK},
+    # Passkeys (docs/adr/0018): keys to a space that is gone; nothing the law keeps.
+    Passkey: {
+        ROW: DELETE_ROW,
+        "person": LINK,
+        "name": BLANK,
+        "credential_id": TOKEN,
+        "public_key": BLANK,
+        "user_handle": BLANK,
+        "aaguid": BLANK,
+        "transports": EMPTY,
+    },
 }
 
 
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
-    return {"links": scrub(SpaceLink.objects.filter(person=person), ERASURE[SpaceLink])}
+    return {
+        "links": scrub(SpaceLink.objects.filter(person=person), ERASURE[SpaceLink]),
+        "passkeys": scrub(Passkey.objects.filter(person=person), ERASURE[Passkey]),
+    }

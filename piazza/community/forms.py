@@ -8,7 +8,8 @@ class SignInForm(forms.Form):
     email = forms.EmailField(
         label=_("Il tuo indirizzo email"),
         max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+        # "webauthn": the browser may offer the person's passkeys right in this field (conditional UI).
+        widget=forms.EmailInput(attrs={"autocomplete": "email webauthn", "inputmode": "email"}),
         error_messages={
             "required": _("Scrivi il tuo indirizzo email."),
             "invalid": _("Scrivi un indirizzo email valido, come nome@esempio.it."),
@@ -42,4 +43,15 @@ class RectificationForm(forms.Form):
     birth_place = forms.CharField(label=_("Luogo di nascita corretto"), max_length=100, required=False)
     note = forms.CharField(
         label=_("Vuoi aggiungere qualcosa?"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class PasskeyNameForm(forms.Form):
+    """The name of a passkey being added (the ceremony itself is the page's script)."""
+
+    name = forms.CharField(
+        label=_("Nome della passkey"),
+        max_length=60,
+        help_text=_("Per riconoscerla in questo elenco, per esempio «Telefono» o «Computer di casa»."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )

@@ -38,3 +38,57 @@ class SpaceLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} #{self.pk}"
+
+
+class Passkey(models.Model):
+    """A passkey (WebAuthn discoverable credential, docs/adr/0018) a person added from their space:
+    a second way in beside the emailed link, to the same Person record. Only the public key is
+    stored; the private key never leaves the person's device. A merge moves the row to the
+    surviving record (a plain foreign key); erasure deletes it."""
+
+    # A named relation (not "+"): people.merge_people moves every visible relation to the survivor.
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="passkeys")
+    name = models.CharField(_("nome"), max_length=60)
+    credential_id = models.CharField(max_length=1400, unique=True)  # base64url, as the browser sends it
+    public_key = models.BinaryField()  # COSE
+    sign_count = models.PositiveBigIntegerField(default=0)
+    user_handle = models.CharField(max_length=100)  # base64url of the WebAuthn user.id given at registration
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True)
+    backed_up = models.BooleanField(default=False)
+    created_at = models.DateTimeField(_("aggiunta il"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("ultimo uso"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("passkey")
+        verbose_name_plural = _("passkey")
+        indexes = [models.Index(fields=["person", "created_at"], name="passkey_person")]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+
+class ChallengePurpose(models.TextChoices):
+    REGISTER = "register", _("Aggiunta di una passkey")
+    AUTHENTICATE = "authenticate", _("Accesso con una passkey")
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge handed out: single use (a conditional UPDATE spends it), short-lived.
+    The challenge itself lives in the browser's session (which binds it to that session, and to
+    the person for a registration); here only its SHA-256, so two requests racing with one
+    session cannot both spend it."""
+
+    challenge_hash = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=20, choices=ChallengePurpose.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sfida di una passkey")
+        verbose_name_plural = _("sfide delle passkey")
+        indexes = [models.Index(fields=["expires_at"], name="passkey_challenge_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} #{self.pk}"

@@ -7,13 +7,15 @@ from typing import Any
 
 from django.db import models
 
-from piazza.community.models import SpaceLink
+from piazza.community.models import Passkey, SpaceLink
 from piazza.core.data_export import rows
 
 SECTION = "community"
 
 PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     SpaceLink: ["email", "purpose", "created_at", "used_at"],
+    # A key to the person's space (docs/adr/0018): what they named it and when they used it.
+    Passkey: ["name", "created_at", "last_used_at", "credential_id", "user_handle", "aaguid", "transports"],
 }
 
 
@@ -21,5 +23,8 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     return {
         "community.spacelink": rows(
             SpaceLink.objects.filter(person=person).order_by("created_at"), exclude=["token_hash"]
-        )
+        ),
+        "community.passkey": rows(
+            Passkey.objects.filter(person=person).order_by("created_at"), exclude=["public_key", "sign_count"]
+        ),
     }

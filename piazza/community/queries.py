@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from piazza.community.models import Passkey
 from piazza.funding.models import Donation
 from piazza.membership.actions.renewal import renewal_token
 from piazza.membership.cards import card_token
@@ -84,6 +85,7 @@ class Space:
     methods: list[dict[str, Any]]
     emails: list[Email]
     phone: str
+    passkey_count: int = 0
 
 
 def consent_lines(person: Person) -> list[ConsentLine]:
@@ -159,4 +161,9 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         methods=methods,
         emails=list(person.emails.all()),
         phone=phone,
+        passkey_count=person_passkeys(person).count(),
     )
+
+
+def person_passkeys(person: Person) -> Any:
+    return Passkey.objects.filter(person=person).order_by("created_at", "pk")

@@ -22,4 +22,10 @@ urlpatterns = [
     path("email/conferma/<str:token>/", views.confirm_email, name="confirm_email"),
     path("telefono/", views.change_phone, name="change_phone"),
     path("rettifica/", views.rectification, name="rectification"),
+    path("passkey/", views.passkeys_page, name="passkeys"),
+    path("passkey/nuova/opzioni/", views.passkey_register_options, name="passkey_register_options"),
+    path("passkey/nuova/", views.passkey_register, name="passkey_register"),
+    path("passkey/<int:pk>/rimuovi/", views.passkey_remove, name="passkey_remove"),
+    path("passkey/accesso/opzioni/", views.passkey_sign_in_options, name="passkey_sign_in_options"),
+    path("passkey/accesso/", views.passkey_sign_in, name="passkey_sign_in"),
 ]

@@ -13,15 +13,16 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from piazza.community import actions, queries, session
-from piazza.community.forms import EmailChangeForm, PhoneForm, RectificationForm, SignInForm
+from piazza.community import actions, passkeys, queries, session
+from piazza.community.forms import EmailChangeForm, PasskeyNameForm, PhoneForm, RectificationForm, SignInForm
+from piazza.community.models import ChallengePurpose
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
 from piazza.payments.messages import decline_message
@@ -395,3 +396,127 @@ def rectification(request: HttpRequest, person: Person) -> HttpResponse:
         ),
         _("Richiesta inviata al tuo circolo: controllerà i dati e li correggerà. Nel frattempo non cambia niente."),
     )
+
+
+# --- Passkeys (docs/dev/passkeys.md): JSON for the page's script, plain forms for the rest ---------
+
+
+def _json_refusal(exc: ValidationError | PermissionDenied, status: int = 400) -> JsonResponse:
+    text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    return JsonResponse({"error": text}, status=status)
+
+
+def _bad_request() -> JsonResponse:
+    return JsonResponse({"error": _("La richiesta non è arrivata intera: ricarica la pagina e riprova.")}, status=400)
+
+
+def _passkey_limiters() -> tuple[HitLimiter, HitLimiter]:
+    window = int(settings.COMMUNITY_LINKS_WINDOW_SECONDS)
+    return (
+        HitLimiter("space-passkey-attempt", int(settings.COMMUNITY_PASSKEY_ATTEMPTS_PER_CLIENT), window),
+        HitLimiter("space-passkey-challenge", int(settings.COMMUNITY_PASSKEY_CHALLENGES_PER_CLIENT), window),
+    )
+
+
+def _too_many() -> JsonResponse:
+    response = JsonResponse(
+        {
+            "error": _(
+                "Troppi tentativi di accesso con una passkey da questa connessione: riprova più tardi, oppure "
+                "chiedi il link via email."
+            )
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(settings.COMMUNITY_LINKS_WINDOW_SECONDS)
+    return response
+
+
+@person_required
+def passkeys_page(request: HttpRequest, person: Person) -> HttpResponse:
+    """The person's passkeys (name, added, last used), each removable, and the form to add one."""
+    return render(
+        request,
+        "community/passkeys.html",
+        {"passkeys": queries.person_passkeys(person), "form": PasskeyNameForm()},
+    )
+
+
+@require_POST
+@person_required
+def passkey_register_options(request: HttpRequest, person: Person) -> HttpResponse:
+    try:
+        options, challenge = actions.start_passkey_registration(
+            actor=None, person=person, rp=passkeys.relying_party(request)
+        )
+    except ValidationError as exc:
+        return _json_refusal(exc)
+    passkeys.keep_challenge(request, ChallengePurpose.REGISTER, challenge, person)
+    return HttpResponse(options, content_type="application/json")
+
+
+@require_POST
+@person_required
+def passkey_register(request: HttpRequest, person: Person) -> HttpResponse:
+    data = passkeys.read_json(request)
+    if data is None:
+        return _bad_request()
+    challenge = passkeys.take_challenge(request, ChallengePurpose.REGISTER, person)
+    try:
+        actions.register_passkey(
+            actor=None,
+            person=person,
+            rp=passkeys.relying_party(request),
+            challenge=challenge,
+            credential=data.get("credential"),
+            name=str(data.get("name") or "")[:200],
+        )
+    except ValidationError as exc:
+        return _json_refusal(exc)
+    messages.success(
+        request, _("Passkey aggiunta: la prossima volta puoi entrare con quella, senza aspettare l'email.")
+    )
+    return JsonResponse({"redirect": reverse("community:passkeys")})
+
+
+@require_POST
+@person_required
+def passkey_remove(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    try:
+        actions.remove_passkey(actor=None, person=person, passkey_id=pk)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    else:
+        messages.success(request, _("Passkey rimossa: non apre più Il mio spazio."))
+    return redirect("community:passkeys")
+
+
+@require_POST
+def passkey_sign_in_options(request: HttpRequest) -> HttpResponse:
+    _attempts, challenges = _passkey_limiters()
+    if challenges.over(client_ip(request) or "unknown"):
+        return _too_many()
+    options, challenge = actions.start_passkey_sign_in(actor=None, rp=passkeys.relying_party(request))
+    passkeys.keep_challenge(request, ChallengePurpose.AUTHENTICATE, challenge)
+    return HttpResponse(options, content_type="application/json")
+
+
+@require_POST
+def passkey_sign_in(request: HttpRequest) -> HttpResponse:
+    """A passkey opens the same space session as an emailed link (`session.sign_in`)."""
+    attempts, _challenges = _passkey_limiters()
+    if attempts.over(client_ip(request) or "unknown"):
+        passkeys.take_challenge(request, ChallengePurpose.AUTHENTICATE)
+        return _too_many()
+    data = passkeys.read_json(request)
+    challenge = passkeys.take_challenge(request, ChallengePurpose.AUTHENTICATE)
+    if data is None:
+        return _bad_request()
+    try:
+        person = actions.sign_in_with_passkey(
+            actor=None, rp=passkeys.relying_party(request), challenge=challenge, credential=data.get("credential")
+        )
+    except ValidationError as exc:
+        return _json_refusal(exc, status=403)
+    session.sign_in(request, person)
+    return JsonResponse({"redirect": reverse("community:home")})
