@@ -265,7 +265,7 @@ def test_f1_services_in_kind_count_and_are_never_traceable(tree, schedule, priva
 def test_in_kind_bad_input_is_refused_with_nothing_written(tree, schedule, private_media):  # noqa: F811
     member = paid(tree)
     treasurer = make_official("tesoriera.bo", tree.bologna, [Role.TREASURY])
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"value_cents": 0}, "maggiore di zero"),
         ({"received_on": dt.date(2026, 6, 11)}, "futuro"),
         ({"description": "  "}, "Descrivi"),
@@ -442,7 +442,7 @@ def test_f5_signed_pdf_verifies_with_the_configured_certificate(tree, campaign, 
     [signature] = reader.embedded_signatures
     root = load_cert_from_pemder(str(credentials.cert))
     status = validate_pdf_signature(signature, ValidationContext(trust_roots=[root], allow_fetching=False))
-    assert status.intact and status.valid and status.coverage.name == "ENTIRE_FILE"
+    assert status.intact and status.valid and status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
     assert b"firmato digitalmente" in _page_text(signed.content)
     entries = AuditEntry.objects.filter(action="compliance.export_register_pdf", kind=AuditKind.EXPORT)
     assert [e.data["signed"] for e in entries.order_by("id")] == [False, True]
