@@ -13,7 +13,11 @@ from piazza.core.money import MoneyFormField
 
 
 class InKindForm(forms.Form):
-    territory: forms.ModelChoiceField[Any] = forms.ModelChoiceField(label=_("Struttura che lo riceve"), queryset=None)
+    territory: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Struttura che lo riceve"),
+        queryset=None,
+        error_messages={"invalid_choice": _("Scegli una struttura del tuo ambito di tesoreria.")},
+    )
     codice_fiscale = forms.CharField(
         label=_("Codice fiscale di chi dona"),
         max_length=16,
@@ -41,7 +45,11 @@ class InKindForm(forms.Form):
 
 
 class ElectionPeriodForm(forms.Form):
-    territory: forms.ModelChoiceField[Any] = forms.ModelChoiceField(label=_("Territorio"), queryset=None)
+    territory: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Territorio"),
+        queryset=None,
+        error_messages={"invalid_choice": _("Scegli un territorio del tuo ambito.")},
+    )
     kind = forms.ChoiceField(label=_("Tipo"), choices=ElectionPeriodKind.choices, widget=forms.RadioSelect)
     description = forms.CharField(
         label=_("Elezione"), max_length=200, help_text=_("Per esempio: Elezioni regionali dell'Emilia-Romagna 2029")

@@ -468,3 +468,25 @@ def test_entity_page_publishes_and_refreshes_through_the_form(tree, campaign, na
     assert again.status_code == 200 and "non è cambiato" in again.content.decode()
     assert client.get(reverse("compliance:register_entity", args=[tree.bologna.pk, YEAR])).status_code == 404
     assert client.get(reverse("compliance:register_entity", args=[tree.national.pk, YEAR + 1])).status_code == 404
+
+
+def test_election_period_form_declares_and_explains_bad_input(tree):
+    organiser = make_official("organizzazione.er", tree.emilia, [Role.ORGANISATION])
+    client = verified_client(organiser)
+    url = reverse("compliance:register_periods")
+    data = {
+        "territory": tree.emilia.pk,
+        "kind": ElectionPeriodKind.DISSOLUTION,
+        "description": "Scioglimento anticipato",
+        "election_day": "2026-09-20",
+    }
+    missing = client.post(url, data)
+    assert missing.status_code == 200 and "Indica la data dello scioglimento" in missing.content.decode()
+    later = client.post(url, {**data, "dissolved_on": "2026-10-01"})
+    assert "deve precedere il giorno delle elezioni" in later.content.decode()
+    outside = client.post(url, {**data, "territory": tree.lombardia.pk, "dissolved_on": "2026-07-01"})
+    assert outside.status_code == 200 and "Scegli un territorio del tuo ambito" in outside.content.decode()
+    assert client.post(url, {**data, "dissolved_on": "2026-07-01"}).status_code == 302
+    page = client.get(url).content.decode()
+    assert "Scioglimento anticipato" in page and "01/07/2026" in page and "20/09/2026" in page
+    assert reverse("compliance:register_board") in page
