@@ -303,7 +303,7 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
     stored = RegisterEntry.objects.filter(year=year)
     if entity is not None:
         stored = stored.filter(entity=entity)
-    by_key = {(e.entity_id, e.person_id): e for e in stored}
+    by_key = {(e.entity_id, e.person_id): e for e in stored.prefetch_related("items")}
     # An erased person's name is the pseudonym: the entry keeps the name it had (legal hold, F1).
     names = {
         p.pk: p.full_name
