@@ -165,6 +165,7 @@ PERIODIC_TASKS = {
     "piazza.core.tasks.verify_audit_chain": env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 3600),
     "piazza.privacy.tasks.apply_retention": 24 * 3600,
     "piazza.privacy.tasks.release_expired_holds": 24 * 3600,
+    "piazza.compliance.register.tasks.refresh_registers": 24 * 3600,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
@@ -290,6 +291,16 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+# --- The donor register (rules F1, F5; docs/dev/register.md, ADR 0019).
+# The board marks an entry "in scadenza" this many days before its deadline.
+REGISTER_DUE_SOON_DAYS = env_int("REGISTER_DUE_SOON_DAYS", 7)
+# The party's signing certificate for the register PDF (PAdES): PEM or DER files. Without them the
+# PDF is produced unsigned and says so; in development `seed_demo` makes a demo certificate in var/.
+REGISTER_SIGNING_CERT = env_str("REGISTER_SIGNING_CERT", "")
+REGISTER_SIGNING_KEY = env_str("REGISTER_SIGNING_KEY", "")
+REGISTER_SIGNING_KEY_PASSWORD = env_str("REGISTER_SIGNING_KEY_PASSWORD", "")
+REGISTER_DEMO_SIGNING_DIR = BASE_DIR / "var" / "register-signing"
 
 # --- Email: console by default.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -19,6 +19,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("il-mio-spazio/", include("piazza.community.urls")),
     path("privacy/", include("piazza.privacy.urls")),
     path("api/", include("piazza.api.urls")),
+    # The published donor register (rules F1, F2): before any other `trasparenza/` include.
+    path("trasparenza/registro/", include("piazza.compliance.register.public_urls")),
     path("", include("piazza.web.urls")),
 ]
 if settings.DEBUG:

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from openpyxl import load_workbook
 
 from piazza.compliance import actions as compliance_actions
+from piazza.compliance.register import actions as register_actions
 from piazza.compliance.tests import journey as candidate_journey
 from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
 from piazza.core.models import AuditEntry, AuditKind
@@ -120,6 +122,25 @@ def _candidate_report(tree: Any) -> Any:
     return verified_client(official).get(reverse("compliance:report", args=[found.pk]))
 
 
+def _register(tree: Any) -> Any:
+    """Rule F5: a donor above the threshold (a service in kind) published, then the CSV of the version."""
+    membership = paid(tree)
+    Person.objects.filter(pk=membership.person_id).update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
+    treasurer = make_official("export.register", tree.national, [Role.TREASURY])
+    register_actions.record_in_kind(
+        actor=treasurer,
+        person=Person.objects.get(pk=membership.person_id),
+        territory=tree.national,
+        description="Sala per l'assemblea",
+        value_cents=60_000,
+        received_on=dt.date(YEAR, 3, 1),
+        evidence=SimpleUploadedFile("fattura.pdf", b"%PDF-1.4\n%%EOF\n"),
+        publication_accepted=True,
+    )
+    publication = register_actions.publish_register(actor=treasurer, entity=tree.national, year=YEAR)
+    return verified_client(treasurer).get(reverse("compliance:register_csv", args=[publication.pk]))
+
+
 Recipe = Callable[..., tuple[Any, list[str]]]
 RECIPES: dict[str, list[Recipe]] = {
     "people:export": [
@@ -131,6 +152,7 @@ RECIPES: dict[str, list[Recipe]] = {
     ],
     "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
     "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
+    "compliance:register_csv": [lambda tree, **_: (_register(tree), [f"{HOSTILE_DIGIT} {HOSTILE}"])],
 }
 
 

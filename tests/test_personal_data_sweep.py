@@ -93,6 +93,8 @@ ALLOWED: dict[str, str] = {
     "bank:import_progress": "counts of the running statement import",
     "bank:payout_decide": POST_ONLY,
     "privacy:extend": POST_ONLY,
+    # compliance: the donor register
+    "compliance:register_periods": "election periods of the territories (names and dates), no person",
 }
 
 

@@ -16,9 +16,10 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-# The ways money arrives. Cash is the only one that is not traceable (rule F8: no tax credit;
-# rule F6: no cash for donations at all); POS, cards, PayPal, transfers and direct debits are.
-UNTRACEABLE_METHODS = frozenset({"cash"})
+# The ways money arrives. Cash is not traceable (rule F8: no tax credit; rule F6: no cash for
+# donations at all); POS, cards, PayPal, transfers and direct debits are. Services in kind
+# ("in_kind", recorded by a treasurer for the register, F1) are not money: never traceable either.
+UNTRACEABLE_METHODS = frozenset({"cash", "in_kind"})
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from piazza.compliance.models import Candidacy, CandidateExpense, FinanceRuleSet, JointDeclaration
-from piazza.core.erasure import KEEP, LINK, Declaration
+import datetime as dt
+from typing import Any
+
+from piazza.compliance.models import (
+    Candidacy,
+    CandidateExpense,
+    ElectionPeriod,
+    FinanceRuleSet,
+    InKindContribution,
+    JointDeclaration,
+    PublishedRow,
+    RegisterEntry,
+    RegisterPublication,
+)
+from piazza.core.erasure import BLANK, FILE, KEEP, LINK, PSEUDONYM, Declaration, HoldBook, scrub
 
 ERASURE: Declaration = {
     Candidacy: {
@@ -18,6 +31,12 @@ ERASURE: Declaration = {
     },
     # Rule F12: the joint declaration is filed with the election authority; kept with the candidacy.
     JointDeclaration: {"donor": LINK, "document": KEEP},
+    # The donor register (rule F1): the name stays under the "donor_register" legal hold (5 years,
+    # settings.PRIVACY_LEGAL_HOLDS), then becomes the pseudonym; the evidence of a contribution in
+    # kind is an accounting document (held 10 years), then deleted.
+    InKindContribution: {"person": LINK, "description": BLANK, "evidence": FILE},
+    RegisterEntry: {"person": LINK, "donor_name": PSEUDONYM},
+    PublishedRow: {"person": LINK, "donor_name": PSEUDONYM},
 }
 KEEP_REASONS = {
     "compliance.candidacy.candidate_name": "a candidate's public candidacy and campaign finance record "
@@ -32,5 +51,47 @@ KEEP_REASONS = {
 }
 NOT_PERSONAL: Declaration = {
     FinanceRuleSet: {"note": "a note on a set of finance rules"},
+    ElectionPeriod: {"description": "the name of an election, public"},
+    RegisterPublication: {"note": "the treasurer's note on a published version (what changed)"},
+    PublishedRow: {"items": "dates, amounts and channels of contributions, no identity"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
 }
+
+
+IN_KIND_HELD = ["description", "evidence"]
+NAME_HELD = ["donor_name"]
+
+
+def erase(person: Any, holds: HoldBook) -> dict[str, int]:
+    """Rule G5 with rule F1: the register keeps the donor's name for the years the law requires
+    (legal hold "donor_register"), the in-kind evidence as an accounting record ("accounting");
+    what no hold covers any more is blanked now."""
+    in_kind = InKindContribution.objects.filter(person=person)
+    held_in_kind = holds.keep(
+        list(in_kind),
+        kind="accounting",
+        fields=IN_KIND_HELD,
+        start=lambda c: c.received_on,
+        why="Contributo in natura: documento contabile del valore ricevuto",
+    )
+    entries = RegisterEntry.objects.filter(person=person)
+    held_entries = holds.keep(
+        list(entries),
+        kind="donor_register",
+        fields=NAME_HELD,
+        start=lambda e: dt.date(e.year, 12, 31),
+        why="Donatore nel registro dei contributi ricevuti (regola F1)",
+    )
+    rows = PublishedRow.objects.filter(person=person).select_related("publication")
+    held_rows = holds.keep(
+        list(rows),
+        kind="donor_register",
+        fields=NAME_HELD,
+        start=lambda r: r.publication.published_at.date(),
+        why="Nome pubblicato nel registro dei contributi, da tenere online (regola F1)",
+    )
+    return {
+        "in_kind": scrub(in_kind, ERASURE[InKindContribution], skip_pks=held_in_kind),
+        "register_entries": scrub(entries, ERASURE[RegisterEntry], skip_pks=held_entries),
+        "published_rows": scrub(PublishedRow.objects.filter(person=person), ERASURE[PublishedRow], skip_pks=held_rows),
+    }

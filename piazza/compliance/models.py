@@ -57,6 +57,18 @@ class FinanceRuleSet(models.Model):
         _("soglia della dichiarazione congiunta (centesimi)"),  # F12
         default=DEFAULT_RULES.joint_declaration_threshold_cents,
     )
+    register_deadline_months = models.PositiveSmallIntegerField(
+        _("mesi per iscrivere un contributo nel registro (fine del mese)"),  # F1
+        default=DEFAULT_RULES.register_deadline_months,
+    )
+    election_deadline_days = models.PositiveSmallIntegerField(
+        _("giorni per iscriverlo in periodo elettorale"),  # F1
+        default=DEFAULT_RULES.election_deadline_days,
+    )
+    election_period_months = models.PositiveSmallIntegerField(
+        _("mesi prima delle elezioni in cui vale il termine breve"),  # F1
+        default=DEFAULT_RULES.election_period_months,
+    )
     note = models.TextField(_("fonte o motivazione"), blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -91,6 +103,9 @@ class FinanceRuleSet(models.Model):
             candidate_cap_per_resident_cents=self.candidate_cap_per_resident_cents,
             itemise_threshold_cents=self.itemise_threshold_cents,
             joint_declaration_threshold_cents=self.joint_declaration_threshold_cents,
+            register_deadline_months=self.register_deadline_months,
+            election_deadline_days=self.election_deadline_days,
+            election_period_months=self.election_period_months,
         )
 
 
@@ -277,3 +292,199 @@ class CandidateExpense(models.Model):
     @property
     def territory(self) -> Any:
         return self.candidacy.territory
+
+
+# --- The donor register (rules F1, F2, F5, F14, F15; issue 13) ------------------------------------
+# Services in kind, election periods, the register's entries (materialised by
+# `compliance.register.actions.refresh_register`) and its immutable published versions.
+# See docs/dev/register.md.
+
+
+class InKindQuerySet(ScopedQuerySet["InKindContribution"]):
+    scope_path_field = "territory__path"
+
+
+class InKindContribution(models.Model):
+    """A service or good given to the party, valued by the treasurer with its evidence (rule F1:
+    money *and* services count toward the register; F6: toward the cap). Never traceable (F7/F8)."""
+
+    person = models.ForeignKey(
+        "people.Person", on_delete=models.PROTECT, related_name="in_kind_contributions", verbose_name=_("chi dona")
+    )
+    territory = models.ForeignKey(
+        "territory.Territory", on_delete=models.PROTECT, related_name="+", verbose_name=_("struttura che riceve")
+    )
+    description = models.CharField(_("descrizione del bene o servizio"), max_length=300)
+    value_cents = models.BigIntegerField(_("valore (centesimi)"))
+    received_on = models.DateField(_("data in cui è stato ricevuto"))
+    evidence = models.FileField(
+        _("documento di valutazione"), upload_to="compliance/in_kind/%Y/", storage=private_storage
+    )
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = InKindQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        verbose_name = _("contributo in natura")
+        verbose_name_plural = _("contributi in natura")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(value_cents__gt=0), name="inkind_value_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class ElectionPeriodKind(models.TextChoices):
+    DISSOLUTION = "dissolution", _("Scioglimento di una Camera")
+    ELECTION = "election", _("Mesi prima di un'elezione")
+
+
+class ElectionPeriodQuerySet(ScopedQuerySet["ElectionPeriod"]):
+    scope_path_field = "territory__path"
+
+
+class ElectionPeriod(models.Model):
+    """Rule F1: while a Chamber is dissolved, or in the months before an election, register
+    entries are due within a few days of receipt (parameters) for the territories concerned."""
+
+    territory = models.ForeignKey(
+        "territory.Territory", on_delete=models.PROTECT, related_name="+", verbose_name=_("territorio")
+    )
+    kind = models.CharField(_("tipo"), max_length=12, choices=ElectionPeriodKind.choices)
+    description = models.CharField(_("descrizione"), max_length=200)
+    starts_on = models.DateField(_("dal"))
+    ends_on = models.DateField(_("al"))
+    election_day = models.DateField(_("giorno delle elezioni"))
+    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ElectionPeriodQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_on", "-id"]
+        verbose_name = _("periodo elettorale")
+        verbose_name_plural = _("periodi elettorali")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_on__gte=models.F("starts_on")), name="period_ends_after"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class RegisterEntryQuerySet(ScopedQuerySet["RegisterEntry"]):
+    scope_path_field = "entity__path"
+
+
+class RegisterEntry(models.Model):
+    """One donor above the threshold in one year for one receiving entity (rules F1, F14).
+
+    Derived from `contribution_lines` by `refresh_register` (idempotent); `donor_name` is copied
+    at refresh so the board and the publication read one table. Never edited by hand.
+    """
+
+    year = models.PositiveSmallIntegerField()
+    entity = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="register_entries")
+    donor_name = models.CharField(max_length=210)
+    total_cents = models.BigIntegerField()
+    crossed_on = models.DateField()  # receipt of the contribution that crossed the threshold
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    objects = RegisterEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["year", "entity", "donor_name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "entity", "person"], name="registerentry_one_per_donor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.donor_name}"
+
+
+class RegisterItem(models.Model):
+    """One contribution of a register entry: amount, date received, channel, and its deadline."""
+
+    entry = models.ForeignKey(RegisterEntry, on_delete=models.CASCADE, related_name="items")
+    source = models.CharField(max_length=40)  # the line's source ("funding.donation", …)
+    source_id = models.BigIntegerField()
+    kind = models.CharField(max_length=10)  # "donation" or "fee"
+    method = models.CharField(max_length=20)  # the channel
+    amount_cents = models.BigIntegerField()
+    received_on = models.DateField()
+    due_on = models.DateField()
+    in_election_period = models.BooleanField(default=False)
+    published_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["received_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "source", "source_id"], name="registeritem_one_per_line"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.source_id}"
+
+
+class RegisterPublicationQuerySet(ScopedQuerySet["RegisterPublication"]):
+    scope_path_field = "entity__path"
+
+
+class RegisterPublication(models.Model):
+    """One published version of an entity's register for a year (rules F1, F2): immutable; a
+    correction is the next version. The public page shows the latest and links to the others."""
+
+    entity = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    version = models.PositiveIntegerField()
+    published_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(_("nota sulla versione"), max_length=300, blank=True)
+    digest = models.CharField(max_length=64)  # of the rows, to tell whether the register changed since
+    total_cents = models.BigIntegerField(default=0)
+
+    objects = RegisterPublicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["entity", "year", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "year", "version"], name="registerpublication_one_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_id} · {self.year} · v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("a published register is never edited: publish a new version")
+        super().save(*args, **kwargs)
+
+
+class PublishedRow(models.Model):
+    """One donor of a published version, as it was published (name, total, contributions)."""
+
+    publication = models.ForeignKey(RegisterPublication, on_delete=models.PROTECT, related_name="rows")
+    position = models.PositiveIntegerField()
+    person = models.ForeignKey("people.Person", null=True, on_delete=models.PROTECT, related_name="+")
+    donor_name = models.CharField(max_length=210)
+    total_cents = models.BigIntegerField()
+    # [{"received_on": "YYYY-MM-DD", "amount_cents": int, "kind": "donation"|"fee", "method": "card"…}]
+    items = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["publication", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["publication", "position"], name="publishedrow_one_position"),
+        ]
+
+    def __str__(self) -> str:
+        return self.donor_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("a published row is never edited: publish a new version")
+        super().save(*args, **kwargs)

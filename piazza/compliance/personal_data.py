@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 
-from piazza.compliance.models import Candidacy, JointDeclaration
+from piazza.compliance.models import Candidacy, InKindContribution, JointDeclaration, PublishedRow, RegisterEntry
 from piazza.core.data_export import rows
 
 SECTION = "compliance"
@@ -26,6 +26,10 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
         "mandatario_person",
     ],
     JointDeclaration: ["donor", "document", "signed_on", "filed_on", "status"],
+    # The donor register (rule F1): what was given in kind, the entries and the published rows.
+    InKindContribution: ["person", "description", "value_cents", "received_on", "evidence"],
+    RegisterEntry: ["person", "donor_name", "year", "total_cents"],
+    PublishedRow: ["person", "donor_name", "total_cents", "items"],
 }
 
 
@@ -42,4 +46,9 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "compliance.jointdeclaration": rows(
             JointDeclaration.objects.filter(donor=person).order_by("id"), exclude=["document", "uploaded_by"]
         ),
+        "compliance.inkindcontribution": rows(
+            InKindContribution.objects.filter(person=person).order_by("id"), exclude=["evidence", "recorded_by"]
+        ),
+        "compliance.registerentry": rows(RegisterEntry.objects.filter(person=person).order_by("year", "id")),
+        "compliance.publishedrow": rows(PublishedRow.objects.filter(person=person).order_by("id")),
     }

@@ -42,6 +42,13 @@ class FinanceRules:
     itemise_threshold_cents: int = 5_000_00
     # rule F12: gifts to a candidate above this need a joint declaration within 3 months.
     joint_declaration_threshold_cents: int = 3_000_00
+    # rule F1: the register entry is due by the end of the calendar month this many months after receipt.
+    register_deadline_months: int = 1
+    # rule F1: inside an election period (a Chamber dissolved, or the months before an election)
+    # the entry is due this many days after receipt instead.
+    election_deadline_days: int = 15
+    # rule F1: how many months before election day an election period starts.
+    election_period_months: int = 6
 
 
 CAP_SCOPE_PARTY = "party"

@@ -1,4 +1,4 @@
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from piazza.compliance import views
 
@@ -13,4 +13,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("candidature/<int:pk>/dichiarazioni/", views.declaration, name="declaration"),
     path("dichiarazioni/<int:pk>/documento/", views.declaration_document, name="declaration_document"),
     path("candidature/<int:pk>/rendiconto/", views.report, name="report"),
+    path("registro/", include("piazza.compliance.register.urls")),  # the donor register (F1, F5)
 ]

@@ -23,6 +23,9 @@ RULES = {
     "candidate_cap_per_resident_cents": 1,
     "itemise_threshold_cents": 50_000,
     "joint_declaration_threshold_cents": 250_000,
+    "register_deadline_months": 1,
+    "election_deadline_days": 15,
+    "election_period_months": 6,
     "note": "legge",
 }
 

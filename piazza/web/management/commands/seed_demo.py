@@ -73,6 +73,9 @@ class Command(BaseCommand):
             # A second treasurer of the same federation: payouts need two (four eyes).
             deputy = _user("vicetesoriere", "Giorgio", "Conti")
             _role(deputy, bologna, Role.TREASURY)
+            # The national treasurer publishes the donor register (rules F1, F14: one per party).
+            national_treasurer = _user("tesoreria", "Paola", "Greco")
+            _role(national_treasurer, national, Role.TREASURY)
         from piazza.web.demo import seed_apps
 
         seed_apps(people=options["people"], stdout=self.stdout)
@@ -84,7 +87,8 @@ class Command(BaseCommand):
             "  segretario del Circolo PD Bologna Centro: segretario\n"
             "  tesoriera della Federazione di Bologna: tesoriera\n"
             "  secondo tesoriere della Federazione di Bologna (approva i versamenti chiesti da tesoriera): "
-            "vicetesoriere\n".format(
+            "vicetesoriere\n"
+            "  tesoreria nazionale (registro dei contributi): tesoreria\n".format(
                 password=DEMO_PASSWORD, codes=", ".join(DEMO_BACKUP_CODES), key=_b32(DEMO_TOTP_KEY)
             )
         )
