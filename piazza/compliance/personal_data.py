@@ -12,7 +12,8 @@ from typing import Any
 
 from django.db import models
 
-from piazza.compliance.models import Candidacy, JointDeclaration
+from piazza.compliance.models import Candidacy, JointDeclaration, Receipt
+from piazza.compliance.receipts import person_ids_of
 from piazza.core.data_export import rows
 
 SECTION = "compliance"
@@ -26,6 +27,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
         "mandatario_person",
     ],
     JointDeclaration: ["donor", "document", "signed_on", "filed_on", "status"],
+    # Rule F3: the numbered receipts, with the donor's data as copied at issue.
+    Receipt: ["donor_person_id", "donor_name", "donor_codice_fiscale", "donor_address"],
 }
 
 
@@ -42,4 +45,5 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "compliance.jointdeclaration": rows(
             JointDeclaration.objects.filter(donor=person).order_by("id"), exclude=["document", "uploaded_by"]
         ),
+        "compliance.receipt": rows(Receipt.objects.filter(donor_person_id__in=person_ids_of(person)).order_by("id")),
     }

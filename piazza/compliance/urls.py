@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from piazza.compliance import views
+from piazza.compliance import receipt_views, views
 
 app_name = "compliance"
 
@@ -13,4 +13,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("candidature/<int:pk>/dichiarazioni/", views.declaration, name="declaration"),
     path("dichiarazioni/<int:pk>/documento/", views.declaration_document, name="declaration_document"),
     path("candidature/<int:pk>/rendiconto/", views.report, name="report"),
+    # Rule F3: the receipts register (issue 13).
+    path("ricevute/", receipt_views.receipt_register, name="receipts"),
+    path("ricevute/esporta/", receipt_views.receipt_export, name="receipts_export"),
+    path("ricevute/<int:pk>/", receipt_views.receipt_pdf, name="receipt"),
 ]
