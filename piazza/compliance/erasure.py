@@ -39,7 +39,7 @@ KEEP_REASONS = {
     "compliance.receipt.donor_person_id": "the numbered receipt (rule F3) of money the party received: an "
     "accounting document kept whole for the legal period (art. 2220 c.c.); the table refuses UPDATE and DELETE",
     "compliance.receipt.donor_name": "as above: the donor's name as written on the receipt at issue",
-    "compliance.receipt.donor_codice_fiscale": "as above: the donor's codice fiscale, needed for the tax credit (F7/F8)",
+    "compliance.receipt.donor_codice_fiscale": "as above: the codice fiscale, needed for the tax credit (F7/F8)",
     "compliance.receipt.donor_address": "as above: the donor's address as written on the receipt",
     "compliance.receipt.purpose": "as above: what the money was for (a campaign, a fee)",
     "compliance.receipt.reason": "as above: why a cancellation was issued (refund, chargeback)",

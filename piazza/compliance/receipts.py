@@ -76,21 +76,22 @@ def issuing_levels(rules: FinanceRules) -> list[str]:
     return [part.strip() for part in rules.receipt_issuing_levels.split(",") if part.strip()]
 
 
-def issuing_entities(paths: Iterable[str], rules: FinanceRules) -> dict[str, int]:
+def issuing_entities(paths: Iterable[str], rules: FinanceRules) -> tuple[dict[str, int], dict[int, Territory]]:
     """Rule F3: for each receiving territory path, the id of its nearest ancestor-or-self at a level
-    that issues receipts (a circolo's money is receipted by its federation). One query."""
+    that issues receipts (a circolo's money is receipted by its federation); with the territories
+    of those paths read on the way. One query."""
     paths = list(paths)
     chains = {path: [int(part) for part in path.strip("/").split("/") if part] for path in paths}
     wanted = set(issuing_levels(rules))
     ids = {pk for chain in chains.values() for pk in chain}
-    issuing = set(Territory.objects.filter(pk__in=ids, level__in=wanted).values_list("pk", flat=True))
+    territories = {int(t.pk): t for t in Territory.objects.filter(pk__in=ids)}
     found: dict[str, int] = {}
     for path, chain in chains.items():
-        entity = next((pk for pk in reversed(chain) if pk in issuing), None)
+        entity = next((pk for pk in reversed(chain) if pk in territories and territories[pk].level in wanted), None)
         if entity is None:
             raise LookupError(f"no territory issuing receipts above {path!r} (levels {sorted(wanted)})")
         found[path] = entity
-    return found
+    return found, territories
 
 
 def _take_number(entity_id: int, year: int) -> int:
@@ -178,11 +179,14 @@ def issue_receipts_for(source: str, source_id: int, *, actor: Actor) -> list[Rec
             return []
         now = timezone.now()
         rules = rules_on(timezone.localdate(now))
-        entities = issuing_entities({line.territory_path for line in lines}, rules)
+        entities, territories = issuing_entities({line.territory_path for line in lines}, rules)
         donors = _donors(line.person_id for line in lines)
         # One lock order for every transaction (entity id): two fees sharing entities never deadlock.
         lines.sort(key=lambda line: (entities[line.territory_path], line.territory_id))
         issued = [_issue_line(line, entities[line.territory_path], donors, now=now, rules=rules) for line in lines]
+        for receipt in issued:
+            receipt.territory = territories[receipt.territory_id]
+            receipt.entity = territories[receipt.entity_id]
         record(
             "compliance.issue_receipts",
             actor=actor,
