@@ -23,6 +23,8 @@ RULES = {
     "candidate_cap_per_resident_cents": 1,
     "itemise_threshold_cents": 50_000,
     "joint_declaration_threshold_cents": 250_000,
+    "receipt_issuing_levels": "national,region,federation",  # rule F3
+    "receipt_number_format": "{year}/{number:06d}",
     "note": "legge",
 }
 
