@@ -821,9 +821,12 @@ def end_after_refund(*, membership: Membership, payment: Any, refund: Any = None
     numbered cancellations for the amount refunded (rule F3)."""
     with transaction.atomic():
         if refund is not None:
+            # A later year's SEPA debit names the first membership as payable: cancel the receipts
+            # of the membership that payment paid.
+            paid = Membership.objects.filter(payment_id=payment.pk).values_list("pk", flat=True).first()
             compliance_receipts.cancel_receipts_for(
                 "membership.membership",
-                membership.pk,
+                paid or membership.pk,
                 actor=None,
                 key=f"refund:{refund.pk}",
                 amount_cents=refund.amount_cents,
