@@ -85,6 +85,12 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
 
         settings.ROOT_URLCONF = "benchmarks.urls"  # the site plus the ceiling view, in this server only
         _django_app = get_wsgi_application()
+        if os.environ.get("BENCH_RECEIPTS") == "off":
+            # The comparison run only (`--no-receipts`): gifts without their numbered receipt (rule
+            # F3), to measure what the locked counter costs. Never a setting of the site.
+            from piazza.compliance import receipts
+
+            receipts.issue_receipts_for = lambda *args, **kwargs: []  # type: ignore[assignment]
     return _django_app(environ, start_response)
 
 
@@ -96,6 +102,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load phase")
     parser.add_argument("--campaigns", type=int, default=1000, help="campaigns for the spread load")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--no-receipts", action="store_true", help="serve gifts without numbered receipts (comparison run)"
+    )
     parser.add_argument("--child", choices=["setup", "verify"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -123,7 +132,17 @@ def main(argv: list[str] | None = None) -> int:
         # Receipts and confirmations are queued (database task backend), as production queues
         # them for its workers; nothing is sent during the measure.
         server = start_gunicorn(
-            "benchmarks.donations:application", url, port, workers, PIAZZA_TASKS_BACKEND="database", **sandbox_env()
+            "benchmarks.donations:application",
+            url,
+            port,
+            workers,
+            PIAZZA_TASKS_BACKEND="database",
+            BENCH_RECEIPTS="off" if args.no_receipts else "on",
+            # Every simulated donor comes from 127.0.0.1: the public forms' per-IP and per-code limits
+            # (core/throttle.py) would answer 429 after a few gifts and measure nothing else.
+            PUBLIC_FORM_THROTTLE_PER_IP="100000000",
+            PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
+            **sandbox_env(),
         )
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds))
@@ -376,6 +395,13 @@ def child_verify(args: argparse.Namespace) -> int:
     double = sorted(pid for pid, n in per_payment.items() if n > 1)
     booked = Payment.objects.filter(state="succeeded").count()
     violations = [str(v) for v in run_checks()]
+    from piazza.compliance.models import Receipt
+
+    numbers = list(Receipt.objects.values_list("entity_id", "year", "number"))
+    per_entity: dict[tuple[int, int], list[int]] = {}
+    for entity, year, number in numbers:
+        per_entity.setdefault((entity, year), []).append(number)
+    gaps = sum(1 for ns in per_entity.values() if sorted(ns) != list(range(1, len(ns) + 1)))
     Path(args.file).write_text(
         json.dumps(
             {
@@ -391,6 +417,8 @@ def child_verify(args: argparse.Namespace) -> int:
                 "lost_count": len(lost),
                 "double_charges": double[:20],
                 "violations": violations[:20],
+                "receipts": len(numbers),
+                "receipt_gaps": gaps,
             }
         )
     )
@@ -406,6 +434,8 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
     ratio_p2 = viral.rate / spread.rate if spread.rate else 0.0
     p99_open = summary(open_phase.latencies).p99 if open_phase.latencies else float("inf")
     p3_ok = not verify["lost_count"] and not verify["double_charges"] and not verify["violations"]
+    p3_ok = p3_ok and not verify["receipt_gaps"]
+    receipts_ok = verify["receipts"] == verify["succeeded"] and not verify["receipt_gaps"]
 
     def phase_row(p: Phase, unit: str) -> str:
         lat = summary(p.latencies).ms() if p.latencies else "—"
@@ -434,6 +464,9 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         f"({verify['pending_before']} pending until the reconciliation run); "
         f"lost {verify['lost_count']}, double charges {len(verify['double_charges'])}, ledger violations "
         f"{len(verify['violations'])} | 0 / 0 / 0 | {'met' if p3_ok else 'NOT met'} |",
+        f"| F3 receipts | {'off (comparison run)' if args.no_receipts else 'on'}: {verify['receipts']} numbered "
+        f"receipts, sequences with a gap or a duplicate {verify['receipt_gaps']} | one per succeeded gift, 0 | "
+        f"{'—' if args.no_receipts else ('met' if receipts_ok else 'NOT met')} |",
         "",
         f"gunicorn {workers} sync workers (2 × cores), PostgreSQL, sandbox card provider, asyncio httpx client with "
         f"{CONCURRENCY} concurrent clients over loopback on the same machine; one donation = the donation form POST "
@@ -450,7 +483,10 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         lines += ["", "Integrity problems: " + "; ".join(verify["violations"] + verify["lost"])]
     table = "\n".join(lines)
     print(table)
-    write_section("donations", "## Donations under load (P1, P2, P3)\n\n" + table)
+    if args.no_receipts:
+        write_section("donations_no_receipts", "## Donations under load without receipts (F3 comparison)\n\n" + table)
+    else:
+        write_section("donations", "## Donations under load (P1, P2, P3)\n\n" + table)
     # Slow is reported, never a failure (PERFORMANCE.md); lost, doubled or unbalanced money is.
     return 0 if p3_ok else 1
 

@@ -142,6 +142,33 @@ def _register(tree: Any) -> Any:
 
 
 Recipe = Callable[..., tuple[Any, list[str]]]
+
+
+def _receipts(tree: Any) -> Any:
+    """Rule F3: a receipt (rows are only ever inserted) whose donor data are hostile."""
+    from django.utils import timezone
+
+    from piazza.compliance.models import Receipt
+
+    Receipt.objects.create(
+        entity=tree.bologna,
+        territory=tree.bologna_centro,
+        year=2026,
+        number=1,
+        display_number="2026/000001",
+        source="funding.donation",
+        source_id=1,
+        donor_name=HOSTILE,
+        donor_address=HOSTILE_DIGIT,
+        amount_cents=1_000,
+        received_at=timezone.now(),
+        method="card",
+        traceable=True,
+    )
+    official = make_official("export.receipts", tree.bologna, [Role.TREASURY])
+    return verified_client(official).get(reverse("compliance:receipts_export"))
+
+
 RECIPES: dict[str, list[Recipe]] = {
     "people:export": [
         lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
@@ -153,6 +180,7 @@ RECIPES: dict[str, list[Recipe]] = {
     "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
     "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
     "compliance:register_csv": [lambda tree, **_: (_register(tree), [f"{HOSTILE_DIGIT} {HOSTILE}"])],
+    "compliance:receipts_export": [lambda tree, **_: (_receipts(tree), [HOSTILE, HOSTILE_DIGIT])],
 }
 
 

@@ -28,4 +28,5 @@ urlpatterns = [
     path("passkey/<int:pk>/rimuovi/", views.passkey_remove, name="passkey_remove"),
     path("passkey/accesso/opzioni/", views.passkey_sign_in_options, name="passkey_sign_in_options"),
     path("passkey/accesso/", views.passkey_sign_in, name="passkey_sign_in"),
+    path("ricevute/<int:pk>/", views.receipt, name="receipt"),
 ]

@@ -23,6 +23,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from piazza.community import actions, passkeys, queries, session
 from piazza.community.forms import EmailChangeForm, PasskeyNameForm, PhoneForm, RectificationForm, SignInForm
 from piazza.community.models import ChallengePurpose
+from piazza.compliance.receipt_documents import receipt_filename, receipts_pdf
+from piazza.compliance.receipts import receipts_of_person
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
 from piazza.payments.messages import decline_message
@@ -147,8 +149,24 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
             "rectification_form": RectificationForm(),
             "rights_links": _rights_links(),
             "rights_export_url": reverse("privacy:space_export"),
+            "receipts": list(receipts_of_person(person)[:RECEIPTS_SHOWN]),
         },
     )
+
+
+RECEIPTS_SHOWN = 100
+
+
+@person_required
+def receipt(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    """Rule F3: the signed-in person downloads one of their receipts; anyone else's answers 404."""
+    found = receipts_of_person(person).select_related("territory").filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    response = HttpResponse(receipts_pdf([found]), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{receipt_filename(found)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST

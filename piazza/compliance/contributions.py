@@ -34,6 +34,7 @@ class ContributionLine:
     received_at: dt.datetime  # when the money arrived (the year a contribution belongs to)
     method: str  # "card", "paypal", "bank_transfer", "sepa_dd", "pos", "cash"
     anonymous: bool = False  # given without identifying the donor (rule F8: no tax credit)
+    purpose: str = ""  # what it was for, in words for the receipt (rule F3), e.g. the campaign
 
     @property
     def traceable(self) -> bool:
@@ -68,3 +69,23 @@ def contribution_lines(
         for line in source(year, entity_path, person_ids):
             if not kinds or line.kind in kinds:
                 yield line
+
+
+# Rule F3: the receipts of one contribution are issued from the lines of that one row, read by a
+# *row source* keyed by the line's `source` ("funding.donation"): the same lines as the yearly
+# sources, without scanning the person's year.
+RowSource = Callable[[int], Iterable[ContributionLine]]
+_ROW_SOURCES: dict[str, RowSource] = {}
+
+
+def register_row_source(source: str, reader: RowSource) -> None:
+    """Apps holding money register how to read the lines of one of their rows (from ready())."""
+    _ROW_SOURCES[source] = reader
+
+
+def lines_of(source: str, source_id: int) -> list[ContributionLine]:
+    """The contribution lines of one row (empty when the money is not kept: refunded, refused)."""
+    reader = _ROW_SOURCES.get(source)
+    if reader is None:
+        raise LookupError(f"no row source registered for {source!r}")
+    return list(reader(source_id))

@@ -13,6 +13,7 @@ from piazza.compliance.models import (
     InKindContribution,
     JointDeclaration,
     PublishedRow,
+    Receipt,
     RegisterEntry,
     RegisterPublication,
 )
@@ -37,6 +38,15 @@ ERASURE: Declaration = {
     InKindContribution: {"person": LINK, "description": BLANK, "evidence": FILE},
     RegisterEntry: {"person": LINK, "donor_name": PSEUDONYM},
     PublishedRow: {"person": LINK, "donor_name": PSEUDONYM},
+    # Rule F3, convention 10: a receipt is an immutable accounting document (append-only table).
+    Receipt: {
+        "donor_person_id": KEEP,
+        "donor_name": KEEP,
+        "donor_codice_fiscale": KEEP,
+        "donor_address": KEEP,
+        "purpose": KEEP,
+        "reason": KEEP,
+    },
 }
 KEEP_REASONS = {
     "compliance.candidacy.candidate_name": "a candidate's public candidacy and campaign finance record "
@@ -46,6 +56,13 @@ KEEP_REASONS = {
     "compliance.candidacy.mandatario_iban": "the candidacy's dedicated account (as above)",
     "compliance.candidacy.election": "the name of an election, public",
     "compliance.candidacy.constituency": "the constituency of a candidacy, public",
+    "compliance.receipt.donor_person_id": "the numbered receipt (rule F3) of money the party received: an "
+    "accounting document kept whole for the legal period (art. 2220 c.c.); the table refuses UPDATE and DELETE",
+    "compliance.receipt.donor_name": "as above: the donor's name as written on the receipt at issue",
+    "compliance.receipt.donor_codice_fiscale": "as above: the codice fiscale, needed for the tax credit (F7/F8)",
+    "compliance.receipt.donor_address": "as above: the donor's address as written on the receipt",
+    "compliance.receipt.purpose": "as above: what the money was for (a campaign, a fee)",
+    "compliance.receipt.reason": "as above: why a cancellation was issued (refund, chargeback)",
     "compliance.jointdeclaration.document": "the joint declaration of a contribution above the F12 threshold, "
     "filed with the election authority: part of the candidacy's accounts",
 }
@@ -55,6 +72,7 @@ NOT_PERSONAL: Declaration = {
     RegisterPublication: {"note": "the treasurer's note on a published version (what changed)"},
     PublishedRow: {"items": "dates, amounts and channels of contributions, no identity"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
+    Receipt: {"tax_note": "the fixed F7/F8 wording printed on every receipt, the same for everyone"},
 }
 
 

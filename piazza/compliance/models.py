@@ -10,7 +10,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from piazza.compliance.rules import CAP_SCOPE_ENTITY, CAP_SCOPE_PARTY, DEFAULT_RULES, FinanceRules
+from piazza.compliance.rules import (
+    CAP_SCOPE_ENTITY,
+    CAP_SCOPE_PARTY,
+    DEFAULT_RULES,
+    FinanceRules,
+    validate_receipt_issuing_levels,
+    validate_receipt_number_format,
+)
 from piazza.payments.bank.models import private_storage
 from piazza.territory.scoping import ScopedQuerySet
 
@@ -69,6 +76,20 @@ class FinanceRuleSet(models.Model):
         _("mesi prima delle elezioni in cui vale il termine breve"),  # F1
         default=DEFAULT_RULES.election_period_months,
     )
+    receipt_issuing_levels = models.CharField(
+        _("livelli che emettono le ricevute"),
+        max_length=60,
+        default=DEFAULT_RULES.receipt_issuing_levels,
+        validators=[validate_receipt_issuing_levels],
+        help_text=_("Separati da virgola, tra national, region, federation, circolo."),
+    )  # F3
+    receipt_number_format = models.CharField(
+        _("formato del numero di ricevuta"),
+        max_length=40,
+        default=DEFAULT_RULES.receipt_number_format,
+        validators=[validate_receipt_number_format],
+        help_text=_("Con {year} (l'anno) e {number} (il progressivo), es. {year}/{number:06d}."),
+    )  # F3
     note = models.TextField(_("fonte o motivazione"), blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -106,6 +127,8 @@ class FinanceRuleSet(models.Model):
             register_deadline_months=self.register_deadline_months,
             election_deadline_days=self.election_deadline_days,
             election_period_months=self.election_period_months,
+            receipt_issuing_levels=self.receipt_issuing_levels,
+            receipt_number_format=self.receipt_number_format,
         )
 
 
@@ -488,3 +511,113 @@ class PublishedRow(models.Model):
         if not self._state.adding:
             raise ValueError("a published row is never edited: publish a new version")
         super().save(*args, **kwargs)
+
+
+# --- Receipts (rule F3, issue 13): numbered, immutable documents ------------------------------
+# Convention 10 (pretix invoices): one gap-free sequence per issuing entity per calendar year, the
+# donor's data copied in at issue, corrections only by a numbered cancellation referring to the
+# original. The table is append-only (PostgreSQL and SQLite triggers, `piazza.core.db.append_only`).
+
+
+class ReceiptCounter(models.Model):
+    """The last number an issuing entity gave in a year. Read with SELECT … FOR UPDATE and bumped in
+    the transaction that records the contribution: a rollback gives the number back (never a
+    sequence, which would leave a gap)."""
+
+    entity = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("contatore delle ricevute")
+        verbose_name_plural = _("contatori delle ricevute")
+        constraints = [models.UniqueConstraint(fields=["entity", "year"], name="receiptcounter_one_per_entity_year")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_id}/{self.year}: {self.last_number}"
+
+
+class ReceiptKind(models.TextChoices):
+    RECEIPT = "receipt", _("Ricevuta")
+    CANCELLATION = "cancellation", _("Nota di storno")
+
+
+class ReceiptQuerySet(ScopedQuerySet["Receipt"]):
+    # An official sees the receipts of money received inside their territory (a circolo's
+    # treasurer the circolo's own, even though its federation issues them).
+    scope_path_field = "territory__path"
+
+
+class Receipt(models.Model):
+    """One numbered receipt per contribution line (source row × receiving territory), or one
+    numbered cancellation (nota di storno) of part or all of one. Never updated, never deleted."""
+
+    kind = models.CharField(max_length=12, choices=ReceiptKind.choices, default=ReceiptKind.RECEIPT)
+    entity = models.ForeignKey(
+        "territory.Territory", on_delete=models.PROTECT, related_name="+", verbose_name=_("ente emittente")
+    )
+    year = models.PositiveSmallIntegerField(_("anno"))
+    number = models.PositiveIntegerField(_("progressivo"))
+    display_number = models.CharField(_("numero"), max_length=30)
+    territory = models.ForeignKey(
+        "territory.Territory", on_delete=models.PROTECT, related_name="+", verbose_name=_("ente ricevente")
+    )
+    # The contribution line: `contributions.ContributionLine.source` / `source_id`.
+    source = models.CharField(max_length=60)
+    source_id = models.BigIntegerField()
+    # The person at issue, as a plain id (not a foreign key): a merge of two records re-points
+    # foreign keys, which this immutable row must never see; the space reads merged ids too.
+    donor_person_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # Copied at issue (convention 10): what the receipt says, whatever the records say later.
+    donor_name = models.CharField(_("ricevuto da"), max_length=200, blank=True)
+    donor_codice_fiscale = models.CharField(_("codice fiscale"), max_length=16, blank=True)
+    donor_address = models.CharField(_("indirizzo"), max_length=300, blank=True)
+    amount_cents = models.BigIntegerField(_("importo (centesimi)"))
+    currency = models.CharField(max_length=3, default="EUR")
+    received_at = models.DateTimeField(_("data del versamento"))
+    method = models.CharField(_("mezzo di pagamento"), max_length=20)
+    purpose = models.CharField(_("causale"), max_length=200, blank=True)
+    traceable = models.BooleanField(_("pagamento tracciabile"))  # rule F8
+    tax_note = models.TextField(_("nota fiscale"), blank=True)  # rules F7/F8, the words as printed
+    cancels = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="cancellations")
+    # Idempotency of a cancellation: the refund or dispute it answers ("refund:12", "dispute:3").
+    cancel_key = models.CharField(max_length=60, blank=True)
+    reason = models.CharField(_("motivo"), max_length=200, blank=True)
+    issued_at = models.DateTimeField(_("emessa il"), default=timezone.now)
+
+    objects = ReceiptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        verbose_name = _("ricevuta")
+        verbose_name_plural = _("ricevute")
+        indexes = [models.Index(fields=["source", "source_id"], name="receipt_source")]
+        constraints = [
+            # Gap-free and never twice: one number per entity and year.
+            models.UniqueConstraint(fields=["entity", "year", "number"], name="receipt_number_unique"),
+            # A replayed webhook never issues twice: one receipt per contribution line.
+            models.UniqueConstraint(
+                fields=["source", "source_id", "territory"],
+                condition=models.Q(kind="receipt"),
+                name="receipt_one_per_line",
+            ),
+            models.UniqueConstraint(
+                fields=["cancels", "cancel_key"],
+                condition=models.Q(kind="cancellation"),
+                name="receipt_one_cancellation_per_reversal",
+            ),
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="receipt_amount_positive"),
+            models.CheckConstraint(condition=models.Q(number__gt=0), name="receipt_number_positive"),
+            models.CheckConstraint(
+                condition=(models.Q(kind="receipt", cancels__isnull=True))
+                | (models.Q(kind="cancellation", cancels__isnull=False) & ~models.Q(cancel_key="")),
+                name="receipt_cancellation_refers_to_original",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} n. {self.display_number}"
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self.kind == ReceiptKind.CANCELLATION

@@ -12,7 +12,15 @@ from typing import Any
 
 from django.db import models
 
-from piazza.compliance.models import Candidacy, InKindContribution, JointDeclaration, PublishedRow, RegisterEntry
+from piazza.compliance.models import (
+    Candidacy,
+    InKindContribution,
+    JointDeclaration,
+    PublishedRow,
+    Receipt,
+    RegisterEntry,
+)
+from piazza.compliance.receipts import person_ids_of
 from piazza.core.data_export import rows
 
 SECTION = "compliance"
@@ -30,6 +38,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     InKindContribution: ["person", "description", "value_cents", "received_on", "evidence"],
     RegisterEntry: ["person", "donor_name", "year", "total_cents"],
     PublishedRow: ["person", "donor_name", "total_cents", "items"],
+    # Rule F3: the numbered receipts, with the donor's data as copied at issue.
+    Receipt: ["donor_person_id", "donor_name", "donor_codice_fiscale", "donor_address"],
 }
 
 
@@ -51,4 +61,5 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         ),
         "compliance.registerentry": rows(RegisterEntry.objects.filter(person=person).order_by("year", "id")),
         "compliance.publishedrow": rows(PublishedRow.objects.filter(person=person).order_by("id")),
+        "compliance.receipt": rows(Receipt.objects.filter(donor_person_id__in=person_ids_of(person)).order_by("id")),
     }

@@ -49,6 +49,45 @@ class FinanceRules:
     election_deadline_days: int = 15
     # rule F1: how many months before election day an election period starts.
     election_period_months: int = 6
+    # rule F3 (open): the levels that issue receipts; money received below them (a circolo) is
+    # receipted by the nearest ancestor at one of these levels. Comma-separated Territory levels.
+    receipt_issuing_levels: str = "national,region,federation"
+    # rule F3 (open): how a receipt number is written; `{year}` and `{number}` (the counter) only.
+    receipt_number_format: str = "{year}/{number:06d}"
+
+
+def validate_receipt_issuing_levels(value: str) -> None:
+    """Rule F3: known levels, the national one among them (every territory then has an issuer)."""
+    from django.core.exceptions import ValidationError
+
+    levels = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [level for level in levels if level not in {"national", "region", "federation", "circolo"}]
+    if unknown or "national" not in levels:
+        raise ValidationError(
+            _(
+                "Indica i livelli separati da virgola tra national, region, federation e circolo, "
+                "sempre con national (chi emette le ricevute quando nessun altro livello lo fa)."
+            ),
+            code="bad_levels",
+        )
+
+
+def validate_receipt_number_format(value: str) -> None:
+    """Rule F3: a format that writes a number from the year and the progressive, nothing else."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        sample = value.format(year=2026, number=1)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise ValidationError(
+            _("Formato non valido (%(e)s): usa solo {year} e {number}, es. {year}/{number:06d}.") % {"e": exc},
+            code="bad_format",
+        ) from exc
+    if "{number" not in value or not sample or len(value.format(year=2026, number=999_999_999)) > 30:
+        raise ValidationError(
+            _("Il formato deve contenere {number} e dare numeri di al più 30 caratteri, es. {year}/{number:06d}."),
+            code="bad_format",
+        )
 
 
 CAP_SCOPE_PARTY = "party"

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from piazza.compliance import views
+from piazza.compliance import receipt_views, views
 
 app_name = "compliance"
 
@@ -14,4 +14,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dichiarazioni/<int:pk>/documento/", views.declaration_document, name="declaration_document"),
     path("candidature/<int:pk>/rendiconto/", views.report, name="report"),
     path("registro/", include("piazza.compliance.register.urls")),  # the donor register (F1, F5)
+    # Rule F3: the receipts register (issue 13).
+    path("ricevute/", receipt_views.receipt_register, name="receipts"),
+    path("ricevute/esporta/", receipt_views.receipt_export, name="receipts_export"),
+    path("ricevute/<int:pk>/", receipt_views.receipt_pdf, name="receipt"),
 ]

@@ -9,7 +9,7 @@ class FundingConfig(AppConfig):
     def ready(self) -> None:
         """Plug-in points only (convention 2): the payable handler, the F6 source, a ledger check."""
         from piazza.compliance.candidates import register_candidacy_donor_source
-        from piazza.compliance.contributions import register_line_source
+        from piazza.compliance.contributions import register_line_source, register_row_source
         from piazza.compliance.rules import register_contribution_source
         from piazza.funding import payable
         from piazza.ledger.checks import register_check
@@ -23,6 +23,7 @@ class FundingConfig(AppConfig):
             "funding.donations", "donation", payable.donations_in_year, payables=["funding.donation"]
         )
         register_line_source("funding.donations", payable.donation_lines)
+        register_row_source("funding.donation", payable.donation_row_lines)
         register_candidacy_donor_source("funding.donations", payable.donors_of_candidacy)
         register_check("funding counters equal the ledger", "piazza.funding.payable.counters_match_ledger")
         from piazza.payments.payables import register_payable

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Sum
 
+from piazza.compliance import receipts as compliance_receipts
 from piazza.compliance.candidates import DonorTotal
 from piazza.compliance.contributions import ContributionLine
 from piazza.funding.actions import closing as closing_actions
@@ -61,6 +62,15 @@ class DonationHandler(PayableHandler):
 
     def on_refunded(self, payment: Any, payable: Any, refund: Any) -> None:
         donation = _donation_of(payment, payable)
+        if donation is not None:  # rule F3: a full or partial refund is a numbered cancellation
+            compliance_receipts.cancel_receipts_for(
+                "funding.donation",
+                donation.pk,
+                actor=None,
+                key=f"refund:{refund.pk}",
+                amount_cents=refund.amount_cents,
+                reason=getattr(refund, "reason", "") or "Rimborso della donazione",
+            )
         if donation is not None and payment.state == "refunded":
             donations_actions.donation_refunded(donation.pk, reason=getattr(refund, "reason", ""))
             campaign = Campaign.objects.get(pk=donation.campaign_id)
@@ -68,6 +78,15 @@ class DonationHandler(PayableHandler):
 
     def on_disputed(self, payment: Any, payable: Any, dispute: Any) -> None:
         donation = _donation_of(payment, payable)
+        if donation is not None and dispute.state == "lost":  # rule F3: the chargeback's cancellation
+            compliance_receipts.cancel_receipts_for(
+                "funding.donation",
+                donation.pk,
+                actor=None,
+                key=f"dispute:{dispute.pk}",
+                amount_cents=dispute.amount_cents,
+                reason="Contestazione del pagamento persa (chargeback)",
+            )
         if donation is not None and payment.state == "charged_back":
             donations_actions.donation_refunded(donation.pk, reason="chargeback")
 
@@ -94,6 +113,15 @@ def donation_lines(year: int, entity_path: str, person_ids: Collection[int] | No
         qs = qs.filter(person_id__in=person_ids)
     if entity_path:
         qs = qs.filter(campaign__territory__path__startswith=entity_path)
+    return _lines(qs, chunk_size=5000)
+
+
+def donation_row_lines(donation_id: int) -> Iterator[ContributionLine]:
+    """Rule F3 row source: the line of one gift, if it is kept (one query)."""
+    return _lines(Donation.objects.filter(pk=donation_id, status=DonationStatus.SUCCEEDED), chunk_size=None)
+
+
+def _lines(qs: Any, *, chunk_size: int | None) -> Iterator[ContributionLine]:
     rows = qs.order_by("pk").values_list(
         "pk",
         "person_id",
@@ -103,8 +131,11 @@ def donation_lines(year: int, entity_path: str, person_ids: Collection[int] | No
         "fee_cover_cents",
         "succeeded_at",
         "payment__provider",
+        "campaign__title",
     )
-    for pk, person_id, territory_id, path, amount, cover, at, provider in rows.iterator(chunk_size=5000):
+    for pk, person_id, territory_id, path, amount, cover, at, provider, title in (
+        rows.iterator(chunk_size=chunk_size) if chunk_size else rows
+    ):
         yield ContributionLine(
             source="funding.donation",
             source_id=pk,
@@ -113,8 +144,9 @@ def donation_lines(year: int, entity_path: str, person_ids: Collection[int] | No
             territory_id=territory_id,
             territory_path=path,
             amount_cents=int(amount) + int(cover),
-            received_at=at,  # type: ignore[arg-type]  # succeeded rows always have it
+            received_at=at,
             method=method_kind(provider) if provider else "card",
+            purpose=f"Erogazione liberale – «{title}»"[:200],
         )
 
 

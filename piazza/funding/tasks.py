@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from piazza.compliance.receipt_documents import receipt_filename, receipts_pdf
+from piazza.compliance.receipts import receipts_of_source
 from piazza.compliance.rules import annual_total_cents, check_annual_cap, rules_on
 from piazza.core.money import format_eur
 from piazza.payments import links
@@ -65,8 +67,10 @@ def send_receipt(donation_id: int) -> bool:
         from piazza.funding.actions.monthly import _schedule_of
 
         schedule = _schedule_of(series)
+    receipts = list(receipts_of_source("funding.donation", [donation.pk]).select_related("entity", "territory"))
     context = {
         "donation": donation,
+        "receipts": receipts,
         "link": settings.SITE_URL.rstrip("/") + reverse("funding:donation", args=[series.manage_token]),
         "payer_url": links.payer_request_url(),
         "cancel_url": links.cancel_schedule_url(schedule.token) if schedule is not None else "",
@@ -75,9 +79,12 @@ def send_receipt(donation_id: int) -> bool:
     # Claim first: a retried task never sends the receipt twice.
     if not Donation.objects.filter(pk=donation.pk, receipt_sent_at__isnull=True).update(receipt_sent_at=timezone.now()):
         return False
-    send_mail(
+    message = EmailMessage(
         _("Ricevuta della tua donazione a «%(t)s»") % {"t": donation.campaign.title}, body, None, [donation.email]
     )
+    if receipts:  # rule F3: the numbered receipt, attached
+        message.attach(receipt_filename(receipts[0]), receipts_pdf(receipts), "application/pdf")
+    message.send()
     return True
 
 

@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("gestione/<int:pk>/donatori/", views.manage_donors, name="manage_donors"),
     path("gestione/<int:pk>/<slug:verb>/", views.manage_action, name="manage_action"),
     path("donazione/<str:token>/", views.donation_status, name="donation"),
+    path("donazione/<str:token>/ricevute/<int:pk>/", views.donation_receipt, name="donation_receipt"),
     path("donatore/non-sono-io/", views.forget_donor, name="forget_donor"),
     path("aggiornamenti/<str:token>/disiscriviti/", views.unsubscribe, name="unsubscribe"),
     path("p/<slug:slug>/", views.fundraising_page, name="page"),

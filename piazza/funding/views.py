@@ -21,6 +21,8 @@ from django.views.decorators.http import require_POST
 
 from piazza.compliance.candidates import spending_cap_cents
 from piazza.compliance.models import Candidacy
+from piazza.compliance.receipt_documents import receipt_filename, receipts_pdf
+from piazza.compliance.receipts import receipts_of_source
 from piazza.compliance.rules import rules_on
 from piazza.core.audit import record
 from piazza.core.input_guard import ascii_int
@@ -661,12 +663,37 @@ def donation_status(request: HttpRequest, token: str) -> HttpResponse:
             "share_url": share_url,
             "shares": shares,
             "one_click_saved": device_token is not None,
+            "receipts": _donation_receipts(donation),
         },
     )
     if device_token is not None:
         devices.set_device_cookie(response, device_token)
     if LEGACY_DONOR_COOKIE in request.COOKIES:
         response.delete_cookie(LEGACY_DONOR_COOKIE)
+    return response
+
+
+def _donation_receipts(donation: Any) -> list[Any]:
+    """Rule F3: the receipts and cancellations of this gift and, for the first month of a monthly
+    gift (whose link the emails carry), of its later months."""
+    from piazza.funding.models import Donation
+
+    ids = [donation.pk, *Donation.objects.filter(parent=donation).values_list("pk", flat=True)]
+    return list(receipts_of_source("funding.donation", ids).order_by("issued_at", "id"))
+
+
+def donation_receipt(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    """The donor downloads a receipt of their gift with the link they hold (the thank-you page, the
+    email): the random token proves the gift is theirs; any other receipt id answers 404."""
+    from piazza.funding.models import Donation
+
+    donation = get_object_or_404(Donation, manage_token=token)
+    receipt = next((r for r in _donation_receipts(donation) if r.pk == pk), None)
+    if receipt is None:
+        raise Http404
+    response = HttpResponse(receipts_pdf([receipt]), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{receipt_filename(receipt)}"'
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

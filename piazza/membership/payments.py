@@ -13,7 +13,8 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from piazza.compliance.contributions import ContributionLine, register_line_source
+from piazza.compliance import receipts as compliance_receipts
+from piazza.compliance.contributions import ContributionLine, register_line_source, register_row_source
 from piazza.core.audit import Actor, record
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
@@ -279,9 +280,18 @@ class MembershipFeeHandler:
     def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
         from piazza.membership.actions.payment import end_after_refund
 
-        end_after_refund(membership=payable, payment=payment)
+        end_after_refund(membership=payable, payment=payment, refund=refund)
 
     def on_disputed(self, payment: Payment, payable: Any, dispute: Dispute) -> None:
+        if getattr(dispute, "state", "") == "lost":  # rule F3: a chargeback cancels the receipts' amount
+            compliance_receipts.cancel_receipts_for(
+                "membership.membership",
+                payable.pk,
+                actor=None,
+                key=f"dispute:{dispute.pk}",
+                amount_cents=dispute.amount_cents,
+                reason="Contestazione del pagamento persa (chargeback)",
+            )
         record(
             "membership.fee_disputed",
             actor=None,
@@ -330,7 +340,7 @@ class ElectionFeeHandler:
     def on_refunded(self, payment: Payment, payable: Any, refund: Refund) -> None:
         from piazza.membership.actions.albo import election_fee_refunded
 
-        election_fee_refunded(payment=payment, registration=payable)
+        election_fee_refunded(payment=payment, registration=payable, refund=refund)
 
 
 def register() -> None:
@@ -391,30 +401,53 @@ def fee_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -
         # lands inside the entity only if the circolo itself lies inside it.
         memberships = memberships.filter(circolo__path__startswith=entity_path)
     for m in memberships.order_by("pk").iterator(chunk_size=2000):
-        for territory, cents, _reason in fee_shares(m):
-            if entity_path and not territory.path.startswith(entity_path):
-                continue
-            yield ContributionLine(
-                source="membership.membership",
-                source_id=m.pk,
-                person_id=m.person_id,
-                kind="fee",
-                territory_id=territory.pk,
-                territory_path=territory.path,
-                amount_cents=cents,
-                received_at=m.paid_at,  # type: ignore[arg-type]
-                method=_line_method(m.payment_method),
-            )
+        yield from _fee_lines_of(m, entity_path)
+
+
+def fee_row_lines(membership_id: int) -> Iterator[ContributionLine]:
+    """Rule F3 row source: the shares of one paid fee (none once refunded or cancelled)."""
+    m = Membership.objects.filter(pk=membership_id, status__in=PAID_STATUSES).select_related("circolo").first()
+    return _fee_lines_of(m, "") if m is not None and m.paid_at is not None else iter(())
+
+
+def _fee_lines_of(m: Membership, entity_path: str) -> Iterator[ContributionLine]:
+    for territory, cents, _reason in fee_shares(m):
+        if entity_path and not territory.path.startswith(entity_path):
+            continue
+        yield ContributionLine(
+            source="membership.membership",
+            source_id=m.pk,
+            person_id=m.person_id,
+            kind="fee",
+            territory_id=territory.pk,
+            territory_path=territory.path,
+            amount_cents=cents,
+            received_at=m.paid_at,  # type: ignore[arg-type]
+            method=_line_method(m.payment_method),
+            purpose=f"Quota di iscrizione {m.year} – {m.circolo.name}"[:200],
+        )
 
 
 def election_fee_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -> Iterator[ContributionLine]:
     """Rules F1/F3/F7 line source: Albo election fees paid in `year` (refunded ones have no paid_at)."""
-    qs = ElectionRegistration.objects.filter(paid_at__year=year).select_related("election__territory", "supporter")
+    qs = ElectionRegistration.objects.filter(paid_at__year=year)
     if person_ids is not None:
         qs = qs.filter(supporter__person_id__in=person_ids)
     if entity_path:
         qs = qs.filter(election__territory__path__startswith=entity_path)
-    for r in qs.order_by("pk").iterator(chunk_size=2000):
+    return _election_lines(qs, chunk_size=2000)
+
+
+def election_fee_row_lines(registration_id: int) -> Iterator[ContributionLine]:
+    """Rule F3 row source: one paid Albo election fee (none once refunded: no paid_at)."""
+    return _election_lines(
+        ElectionRegistration.objects.filter(pk=registration_id, paid_at__isnull=False), chunk_size=None
+    )
+
+
+def _election_lines(qs: Any, *, chunk_size: int | None) -> Iterator[ContributionLine]:
+    qs = qs.select_related("election__territory", "supporter").order_by("pk")
+    for r in qs.iterator(chunk_size=chunk_size) if chunk_size else qs:
         yield ContributionLine(
             source="membership.electionregistration",
             source_id=r.pk,
@@ -423,8 +456,9 @@ def election_fee_lines(year: int, entity_path: str, person_ids: Collection[int] 
             territory_id=r.election.territory_id,
             territory_path=r.election.territory.path,
             amount_cents=r.fee_cents,
-            received_at=r.paid_at,  # type: ignore[arg-type]
+            received_at=r.paid_at,
             method=_line_method(r.payment_method),
+            purpose=f"Contributo per l'Albo – {r.election.name}"[:200],
         )
 
 
@@ -439,6 +473,8 @@ def register_contribution_sources() -> None:
 
     register_line_source("membership.fees", fee_lines)
     register_line_source("membership.election_fees", election_fee_lines)
+    register_row_source("membership.membership", fee_row_lines)
+    register_row_source("membership.electionregistration", election_fee_row_lines)
 
     register_contribution_source("membership.fees", "fee", fees_in_year, payables=["membership.membership"])
     register_contribution_source(

@@ -34,6 +34,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
     (_("Candidature"), "compliance:candidacies", {"organisation", "treasury", "administrator"}),
     (_("Registro dei contributi"), "compliance:register_board", {"treasury", "administrator"}),
+    (_("Ricevute"), "compliance:receipts", {"treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
 ]
 

@@ -26,6 +26,8 @@ RULES = {
     "register_deadline_months": 1,
     "election_deadline_days": 15,
     "election_period_months": 6,
+    "receipt_issuing_levels": "national,region,federation",  # rule F3
+    "receipt_number_format": "{year}/{number:06d}",
     "note": "legge",
 }
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from piazza.compliance import receipts as compliance_receipts
 from piazza.compliance.rules import (
     ATTESTATION_VERSION,
     admit_contribution,
@@ -623,6 +624,9 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         )
         from piazza.funding import tasks
 
+        # Rule F3: the numbered receipt, last in the transaction (its counter row stays locked until
+        # the commit), emailed with the thank-you after it.
+        compliance_receipts.issue_receipts_for("funding.donation", donation.pk, actor=None)
         enqueue_on_commit(tasks.send_receipt, donation.pk)
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation

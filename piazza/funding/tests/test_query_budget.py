@@ -69,3 +69,27 @@ def test_donation_submission_stays_within_the_query_budget(
     assert response.status_code == 302
     assert Donation.objects.count() == 2
     assert counter.transactions <= 3, (counter.begun, counter.autocommit_writes)
+
+
+# Rule F3 (issue 13): what a gift's numbered receipt adds to its success, pinned exactly: the gift's
+# line (1), the receipts already issued for it (1), the issuing levels above the campaign's territory
+# (1), the donor (1), the counter row SELECT … FOR UPDATE and its UPDATE (2), the INSERT (1) and the
+# audit entry with its hash chain (PostgreSQL: + the chain's advisory lock).
+RECEIPT_PINS = {"sqlite": 9, "postgresql": 10}
+
+
+@pytest.mark.django_db
+def test_a_gifts_receipt_query_pin(live_campaign, monkeypatch):
+    from piazza.compliance import receipts
+    from piazza.funding.tests.flows import give
+
+    give(live_campaign, 1000, n=1)  # warm: the rules cache; the year's counter row exists
+    issue = receipts.issue_receipts_for
+    with monkeypatch.context() as patched:  # a gift succeeded without its receipt, to measure it alone
+        patched.setattr(receipts, "issue_receipts_for", lambda *args, **kwargs: [])
+        donation = give(live_campaign, 2500, n=2)
+    with exact_queries(RECEIPT_PINS, "a gift's receipt"):
+        [receipt] = issue("funding.donation", donation.pk, actor=None)
+    assert receipt.number == 2
+    with exact_queries({"sqlite": 2, "postgresql": 2}, "a replayed gift's receipt"):
+        assert issue("funding.donation", donation.pk, actor=None) == []

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from piazza.compliance import receipts as compliance_receipts
 from piazza.core.audit import record
 from piazza.core.errors import refuse, refusing
 from piazza.membership.fees import age_on, format_cents
@@ -437,12 +438,25 @@ def mark_election_fee_paid(*, payment: Any, registration: ElectionRegistration) 
             territory=locked.election.territory,
             data={"payment": payment.pk, "fee_cents": locked.fee_cents, "election": locked.election_id},
         )
+        compliance_receipts.issue_receipts_for("membership.electionregistration", locked.pk, actor=None)  # rule F3
     return locked
 
 
-def election_fee_refunded(*, payment: Any, registration: ElectionRegistration) -> ElectionRegistration:
-    """A refunded Albo fee: the registration for that election is no longer paid."""
+def election_fee_refunded(
+    *, payment: Any, registration: ElectionRegistration, refund: Any = None
+) -> ElectionRegistration:
+    """A refunded Albo fee: the registration for that election is no longer paid; its receipt gets a
+    numbered cancellation for the amount refunded (rule F3)."""
     with transaction.atomic():
+        if refund is not None:
+            compliance_receipts.cancel_receipts_for(
+                "membership.electionregistration",
+                registration.pk,
+                actor=None,
+                key=f"refund:{refund.pk}",
+                amount_cents=refund.amount_cents,
+                reason=refund.reason or "Rimborso del contributo per l'Albo",
+            )
         locked = (
             ElectionRegistration.objects.select_for_update(of=("self",))
             .select_related("election")

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from piazza.compliance import receipts as compliance_receipts
 from piazza.compliance.rules import (
     CAP_SCOPE_PARTY,
     annual_total_cents,
@@ -160,7 +161,7 @@ def mark_paid(
     prepaid: bool = False,
     payment_id: int | None = None,
     paid_at: dt.datetime | None = None,
-    cash_receipt_number: str = "",
+    desk_receipt: bool = False,
     book_offline: bool = False,
     enforce_limits: bool = True,
 ) -> Membership:
@@ -168,7 +169,9 @@ def mark_paid(
 
     Idempotent: marking a paid membership paid again does nothing. `book_offline` books a fee
     collected at the circolo in the ledger in the same transaction (online payments are booked
-    by the payments app with `payments.fee_allocations`).
+    by the payments app with `payments.fee_allocations`). The fee's numbered receipts (rule F3)
+    are issued in the same transaction; `desk_receipt` makes the one of the circolo's own issuing
+    entity the number of the paper receipt the desk hands over.
     """
     action = "membership.mark_paid"
     paid_at = paid_at or timezone.now()
@@ -211,13 +214,17 @@ def mark_paid(
             payment_id=payment_id,
             paid_at=paid_at,
             rules=rules,
-            cash_receipt_number=cash_receipt_number,
         )
         _assign_card_number(locked)
         if book_offline:
             from piazza.membership.payments import book_offline_payment
 
             book_offline_payment(locked, actor=actor)
+        issued = compliance_receipts.issue_receipts_for("membership.membership", locked.pk, actor=actor)  # rule F3
+        if desk_receipt:
+            locked.cash_receipt_number = desk_receipt_number(locked, issued)
+            locked.payment_reference = locked.payment_reference or locked.cash_receipt_number
+            locked.save(update_fields=["cash_receipt_number", "payment_reference"])
         record(
             action,
             actor=actor,
@@ -324,7 +331,6 @@ def _set_paid(
     payment_id: int | None,
     paid_at: dt.datetime,
     rules: Any,
-    cash_receipt_number: str = "",
 ) -> None:
     """applied → paid on a locked row (saved by `_assign_card_number`); the M18 window opens."""
     membership.status = Status.PAID
@@ -335,7 +341,6 @@ def _set_paid(
     membership.payer_name = payer_name[:200]
     membership.prepaid_instrument = prepaid
     membership.payment_id = payment_id
-    membership.cash_receipt_number = cash_receipt_number
     # Days on Rome's calendar: 15 days after 12:00 end at 12:00, even across a summer-time switch.
     membership.objection_deadline = timezone.localtime(paid_at) + dt.timedelta(days=rules.objection_days)
 
@@ -433,8 +438,15 @@ def _method_names(methods: list[str]) -> str:
     return ", ".join(str(PaymentMethod(m).label) for m in methods) or "—"
 
 
-def receipt_number(membership: Membership) -> str:
-    """The number of the receipt of a fee collected at the circolo (any method, issue 11 item 12)."""
+def desk_receipt_number(membership: Membership, issued: list[Any]) -> str:
+    """The number of the paper receipt of a fee collected at the circolo (any method, issue 11 item 12):
+    the numbered receipt (rule F3) of the issuing entity closest to the circolo, its federation by
+    default. Rows paid before numbered receipts kept their own "R<year>-<circolo>-<id>" numbers; a
+    fee of zero has no receipt and keeps that form too."""
+    chain = [int(part) for part in membership.circolo.path.strip("/").split("/") if part]
+    if issued:
+        closest = max(issued, key=lambda r: chain.index(r.entity_id) if r.entity_id in chain else -1)
+        return str(closest.display_number)
     return f"R{membership.year}-{membership.circolo_id}-{membership.pk}"
 
 
@@ -446,15 +458,14 @@ def record_payment_at_circolo(
     numbered receipt (item 12)."""
     action = "membership.record_payment"
     _check_desk_payment(action=action, actor=actor, circolo=membership.circolo, method=method, reference=reference)
-    receipt = receipt_number(membership)
     return mark_paid(
         actor=actor,
         membership=membership,
         method=method,
-        reference=reference or receipt,
+        reference=reference,
         fingerprint=instrument_fingerprint(fingerprint),
         payer_name=payer_name,
-        cash_receipt_number=receipt,
+        desk_receipt=True,
         book_offline=True,
     )
 
@@ -742,6 +753,7 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
             {"membership": locked.pk},
         )
         _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=None)
+        compliance_receipts.issue_receipts_for("membership.membership", locked.pk, actor=None)  # rule F3
     from piazza.membership.tasks import send_card_email
 
     enqueue_on_commit(send_card_email, locked.pk)
@@ -804,9 +816,22 @@ def after_yearly_debit(*, payment: Any, first: Membership) -> Membership | None:
     return after_online_payment(payment=payment, membership=current)
 
 
-def end_after_refund(*, membership: Membership, payment: Any) -> Membership:
-    """A refunded fee ends the membership: it never counts in a roll again (M17)."""
+def end_after_refund(*, membership: Membership, payment: Any, refund: Any = None) -> Membership:
+    """A refunded fee ends the membership: it never counts in a roll again (M17). Its receipts get
+    numbered cancellations for the amount refunded (rule F3)."""
     with transaction.atomic():
+        if refund is not None:
+            # A later year's SEPA debit names the first membership as payable: cancel the receipts
+            # of the membership that payment paid.
+            paid = Membership.objects.filter(payment_id=payment.pk).values_list("pk", flat=True).first()
+            compliance_receipts.cancel_receipts_for(
+                "membership.membership",
+                paid or membership.pk,
+                actor=None,
+                key=f"refund:{refund.pk}",
+                amount_cents=refund.amount_cents,
+                reason=refund.reason or "Rimborso della quota",
+            )
         locked = Membership.objects.select_for_update().get(pk=membership.pk)
         if locked.status in (Status.CANCELLED, Status.REJECTED):
             return locked

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.urls import reverse
 
+from piazza.compliance.models import Receipt
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.ledger.models import LedgerTransaction
 from piazza.membership.actions import parameters as parameters_actions
@@ -293,7 +294,11 @@ def test_every_desk_method_gets_a_printable_receipt(tree, secretary, method, ref
     response = client.post(_url(tree), _older_member(tree, phone="3331234567", method=method, reference=reference))
     assert response.status_code == 302
     m = Membership.objects.get()
-    assert m.payment_method == method and m.cash_receipt_number == f"R{m.year}-{m.circolo_id}-{m.pk}"
+    # Rule F3: the paper receipt carries the number of the federation's numbered receipt.
+    assert m.payment_method == method and m.cash_receipt_number == f"{m.year}/000001"
+    assert Receipt.objects.filter(
+        source="membership.membership", source_id=m.pk, entity=tree.bologna, display_number=m.cash_receipt_number
+    ).exists()
     page = client.get(response["Location"]).content.decode()
     assert reverse("membership:cash_receipt", args=[m.pk]) in page
     receipt = client.get(reverse("membership:cash_receipt", args=[m.pk]))

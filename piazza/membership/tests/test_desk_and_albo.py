@@ -91,7 +91,8 @@ def test_a_traceable_desk_payment_gets_a_receipt_and_an_online_one_none(tree, se
     client = verified_client(secretary)
     receipt = client.get(reverse("membership:cash_receipt", args=[m.pk]))
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
-    assert m.cash_receipt_number == f"R{m.year}-{m.circolo_id}-{m.pk}" and m.payment_reference == "POS 1"
+    # Rule F3: the desk's number is the federation's numbered receipt.
+    assert m.cash_receipt_number == f"{m.year}/000001" and m.payment_reference == "POS 1"
     online = paid(tree)
     assert client.get(reverse("membership:cash_receipt", args=[online.pk])).status_code == 404
 

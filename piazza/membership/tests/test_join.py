@@ -235,7 +235,7 @@ def test_cash_refused_unless_the_federation_allows_it(tree, secretary):
 
 def test_cash_with_receipt_where_allowed(tree, secretary, cash_allowed, check_ledger):
     m = record_payment_at_circolo(actor=secretary, membership=join(tree), method=PaymentMethod.CASH)
-    assert m.cash_receipt_number.startswith(f"R{YEAR}-")
+    assert m.cash_receipt_number.startswith(f"{YEAR}/")  # rule F3: the numbered receipt's number
 
 
 def test_traceable_payment_needs_a_reference(tree, secretary):

@@ -36,8 +36,13 @@ START_PAYMENT_BUDGET = 13  # +2: the audit chain (ADR 0014)
 # +5 (issue 11 item 6): rule M24 checked before the charge (the membership, its circolo, the
 # rules, the count of memberships paid with the card) and the shared-instrument check of
 # `_flag_instrument`, which online payments reach now that the providers report a fingerprint.
-PAY_BUDGET = 77  # 61 before the audit chain (ADR 0014), 67 before F6 fees and M24 online
-HANDLER_BUDGET = 18  # +1: the audit chain (ADR 0014), +5 F6/F14
+# +13 (issue 13, rule F3): the fee's two numbered receipts (national and federation shares): the fee's
+# lines (membership, its territories), the receipts already issued, the issuing levels, the person, per
+# receipt the counter's SELECT … FOR UPDATE and UPDATE and the INSERT, one audit entry with its chain.
+PAY_BUDGET = 90  # 61 before the audit chain (ADR 0014), 67 before F6 fees and M24 online, 77 before receipts
+# +22 (rule F3): as above, and this first fee of the year also creates the two counter rows (a savepoint,
+# an INSERT and a second locked read each).
+HANDLER_BUDGET = 40  # +1: the audit chain (ADR 0014), +5 F6/F14
 
 
 def _join(tree, key, card=CARD):
