@@ -47,6 +47,7 @@ from piazza.membership.models import (
 from piazza.people.actions import consent as consent_people_actions
 from piazza.people.models import Channel as ConsentChannel
 from piazza.people.models import Person, Purpose
+from piazza.people.notices import version_code
 from piazza.territory.models import Role, Territory
 from piazza.territory.scoping import has_role_at
 
@@ -57,6 +58,10 @@ from .renewal import renew_membership
 from .review import store_signals
 
 # --- Payment, card, delivery (M13, M24, M9) ---------------------------------------------
+
+# The printed form's version before the notice registry (people.notices): what older consent rows
+# carry, and the fallback when no desk notice was ever published.
+LEGACY_PAPER_FORM_VERSION = "modulo-cartaceo-2026.1"
 
 
 def instrument_fingerprint(raw: str) -> str:
@@ -558,7 +563,7 @@ def register_at_desk(
                         person=membership.person,
                         purpose=purpose,
                         channel=ConsentChannel.PAPER,
-                        text_version=settings.MEMBERSHIP_PAPER_FORM_VERSION,
+                        text_version=version_code("desk", data.notice, legacy=LEGACY_PAPER_FORM_VERSION),
                         at=checked.now,
                         source="desk",
                         evidence=_("Modulo cartaceo firmato, iscrizione %(year)s, ricevuta %(r)s")
