@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from piazza.compliance import actions as compliance_actions
@@ -33,6 +34,7 @@ from piazza.membership.tests.conftest import YEAR, paid, schedule  # noqa: F401 
 from piazza.people.actions import imports as imports_people_actions
 from piazza.people.actions import person as person_people_actions
 from piazza.people.models import BatchStatus, Person
+from piazza.privacy import breaches
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -120,6 +122,23 @@ def _candidate_report(tree: Any) -> Any:
     return verified_client(official).get(reverse("compliance:report", args=[found.pk]))
 
 
+def _breach_register(tree: Any) -> Any:
+    officer = make_official("export.privacy", tree.national, [Role.PRIVACY_OFFICER])
+    breaches.record_breach(
+        actor=officer,
+        facts=breaches.BreachFacts(
+            discovered_at=timezone.now() - dt.timedelta(hours=5),
+            nature=HOSTILE,
+            data_categories=HOSTILE_DIGIT,
+            people_count=3,
+            records_count=3,
+            consequences="Nessuna",
+            measures="Password cambiate",
+        ),
+    )
+    return verified_client(officer).get(reverse("privacy:breach_export"))
+
+
 Recipe = Callable[..., tuple[Any, list[str]]]
 RECIPES: dict[str, list[Recipe]] = {
     "people:export": [
@@ -130,6 +149,7 @@ RECIPES: dict[str, list[Recipe]] = {
         lambda tree, capture, **_: (_rejected_rows(tree, capture), [HOSTILE_PLAIN, HOSTILE_DIGIT])
     ],
     "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
+    "privacy:breach_export": [lambda tree, **_: (_breach_register(tree), [HOSTILE, HOSTILE_DIGIT])],
     "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
 }
 

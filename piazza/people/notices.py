@@ -125,11 +125,11 @@ class NoticeFormMixin:
         """An unbound form shows the version in force; a bound one reads it only if refused."""
         self.notice_shown = None
         if self.is_bound:
-            self.fields[FIELD] = forms.CharField(widget=forms.HiddenInput, required=False, max_length=20)
+            self.fields[FIELD] = forms.CharField(widget=forms.HiddenInput, required=False)
             return
         self.notice_shown = current_version(self.notice_key)
         if self.notice_shown is not None:
-            self.fields[FIELD] = forms.CharField(widget=forms.HiddenInput, required=False, max_length=20)
+            self.fields[FIELD] = forms.CharField(widget=forms.HiddenInput, required=False)
             self.initial[FIELD] = self.notice_shown.pk
 
     def clean_notice_version(self) -> NoticeVersion | None:

@@ -59,7 +59,10 @@ class NoticeVersionForm(forms.Form):
         label=_("Etichetta della versione"),
         max_length=20,
         help_text=_("Breve e nuova, per esempio 2027.1: è quella che le persone vedono accanto al link."),
-        error_messages={"required": _("Scrivi l'etichetta della versione, per esempio 2027.1.")},
+        error_messages={
+            "required": _("Scrivi l'etichetta della versione, per esempio 2027.1."),
+            "max_length": _("Scrivi un'etichetta di versione breve (al massimo 20 caratteri), per esempio 2027.1."),
+        },
     )
     title = forms.CharField(
         label=_("Titolo"), max_length=200, error_messages={"required": _("Scrivi il titolo dell'informativa.")}

@@ -172,7 +172,7 @@ def notice_publish(request: HttpRequest, key: str) -> HttpResponse:
                     changes=data["changes"],
                 )
             except ValidationError as exc:
-                for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
+                for field, errors in exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
                     form.add_error(field if field in form.fields else None, errors)
             else:
                 messages.success(request, f"{version.title} · {version.label}")

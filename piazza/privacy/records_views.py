@@ -76,7 +76,7 @@ def breach_board(request: HttpRequest) -> HttpResponse:
 
 
 def _attach(form: BreachForm, exc: ValidationError) -> None:
-    for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
+    for field, errors in exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
         form.add_error(field if field in form.fields else None, errors)
 
 
