@@ -116,7 +116,7 @@ class NoticeFormMixin:
     notice_key: str
     notice_shown: NoticeVersion | None
     fields: dict[str, forms.Field]
-    initial: dict[str, Any]
+    initial: Any
     data: Any
     is_bound: bool
     cleaned_data: dict[str, Any]

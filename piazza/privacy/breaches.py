@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -75,6 +76,11 @@ def _check(action: str, actor: Actor, facts: BreachFacts) -> None:
         refuse(action, message, actor=actor, code=field, field=field)
 
 
+def _user(actor: Actor) -> Any:
+    """The official's account (never an anonymous visitor or a system flow)."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
 def _hours() -> dt.timedelta:
     return dt.timedelta(hours=settings.PRIVACY_BREACH_NOTIFY_HOURS)
 
@@ -96,7 +102,7 @@ def _write(breach: DataBreach, number: int, facts: BreachFacts, actor: Actor) ->
         delay_reason=facts.delay_reason.strip(),
         people_informed=facts.people_informed,
         people_informed_at=facts.people_informed_at if facts.people_informed else None,
-        recorded_by=actor if getattr(actor, "is_authenticated", False) else None,
+        recorded_by=_user(actor),
     )
 
 
@@ -120,7 +126,7 @@ def record_breach(*, actor: Actor, facts: BreachFacts) -> BreachVersion:
         count = DataBreach.objects.select_for_update().filter(reference__startswith=f"V-{year}-").count()
         breach = DataBreach.objects.create(
             reference=f"V-{year}-{count + 1:03d}",
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=_user(actor),
         )
         version = _write(breach, 1, facts, actor)
         record(ACTION_RECORD, actor=actor, obj=breach, data=_summary(version))

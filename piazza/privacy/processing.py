@@ -88,7 +88,7 @@ def _categories() -> list[Category]:
             labels = []
             for name in names:
                 try:
-                    labels.append(str(model._meta.get_field(name).verbose_name))
+                    labels.append(str(getattr(model._meta.get_field(name), "verbose_name", name)))
                 except FieldDoesNotExist:  # a declared attribute that is not a model field
                     labels.append(name)
             found.append(Category(handler.section, str(model._meta.verbose_name_plural), labels))

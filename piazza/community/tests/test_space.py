@@ -26,7 +26,8 @@ from piazza.people.models import (
     ScopeRequest,
     ScopeRequestKind,
 )
-from piazza.people.notices import current_code, current_version
+from piazza.people.notices import current_code
+from piazza.people.tests.notices import in_force
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -86,7 +87,7 @@ def test_someone_elses_monthly_gift_cannot_be_cancelled(signed_in, donor, campai
 def test_consent_given_and_withdrawn_in_one_click_each_as_new_rows(signed_in, donor, settings):
     """Rule G3: withdrawal as easy as giving; history kept; channel web, current text version."""
     url = reverse("community:consent", args=[Purpose.NEWSLETTER])
-    shown = current_version("space")
+    shown = in_force("space")
     given = signed_in.post(url, {"give": "1", "notice_version": shown.pk}, follow=True)
     assert "consenso dato" in given.content.decode()
     withdrawn = signed_in.post(url, {"give": "0"}, follow=True)
@@ -105,7 +106,7 @@ def test_consent_given_and_withdrawn_in_one_click_each_as_new_rows(signed_in, do
 def test_an_unknown_purpose_is_refused_and_writes_nothing(signed_in, donor):
     response = signed_in.post(
         reverse("community:consent", args=["vendita"]),
-        {"give": "1", "notice_version": current_version("space").pk},
+        {"give": "1", "notice_version": in_force("space").pk},
         follow=True,
     )
     assert "Finalità sconosciuta" in response.content.decode()

@@ -3,7 +3,7 @@ who was shown which version (rule G5, GDPR arts. 7(1) and 13; rule G3 for the ev
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -95,7 +95,7 @@ def publish_notice_version(
             body_html=render_markdown(body),
             changes=changes.strip(),
             published_at=timezone.now(),
-            published_by=actor if getattr(actor, "is_authenticated", False) else None,
+            published_by=cast(Any, actor) if getattr(actor, "is_authenticated", False) else None,
         )
         record(
             action,

@@ -20,7 +20,7 @@ from piazza.membership.models import FeeSchedule, Membership, Supporter
 from piazza.membership.tests.conftest import join_data
 from piazza.people.actions.notices import ensure_default_notices, publish_notice_version
 from piazza.people.models import CollectionPoint, Consent, NoticeAcceptance, NoticeVersion, PrivacyNotice
-from piazza.people.notices import current_version
+from piazza.people.tests.notices import in_force
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -65,7 +65,7 @@ def _publish_donate_v2(officer: Any) -> NoticeVersion:
 def test_every_point_of_collection_ships_a_readable_notice_in_italian_and_english(client, settings):
     """Art. 13: controller, DPO contact from settings, purposes, legal basis, retention, rights."""
     for key in CollectionPoint.values:
-        italian, english = current_version(key, "it"), current_version(key, "en")
+        italian, english = in_force(key, "it"), in_force(key, "en")
         assert italian is not None and english is not None, key
         assert (italian.language, english.language, italian.label) == ("it", "en", "2026.1")
         for text in (
@@ -77,7 +77,7 @@ def test_every_point_of_collection_ships_a_readable_notice_in_italian_and_englis
         ):
             assert text in italian.body, (key, text)
         assert "Legal basis" in english.body and settings.PRIVACY_CONTROLLER_EMAIL in english.body
-    assert "art. 14" in current_version("import", "it").body  # data not obtained from the person
+    assert "art. 14" in in_force("import", "it").body  # data not obtained from the person
     page = client.get(reverse("privacy:notice", args=["donate"]))
     body = page.content.decode()
     assert page.status_code == 200 and "Informativa privacy per chi dona" in body and "<h2>Chi tratta" in body
@@ -89,7 +89,7 @@ def test_every_point_of_collection_ships_a_readable_notice_in_italian_and_englis
 
 def test_the_donate_path_shows_the_notice_and_records_the_version_seen_with_the_gift(client, campaign):
     """The form links the version it shows; the submit records it (G3), linked to the donor once paid."""
-    shown = current_version("donate", "it")
+    shown = in_force("donate", "it")
     page = client.get(reverse("funding:donate", args=[campaign.slug])).content.decode()
     url = reverse("privacy:notice_version", args=["donate", "2026.1"])
     assert f'href="{url}"' in page and "Informativa privacy (versione 2026.1)" in page
@@ -122,7 +122,7 @@ def test_the_join_path_records_the_version_seen_with_the_application(client, tre
     )
     url = reverse("membership:join") + "?comune=Bologna"
     page = client.get(url).content.decode()
-    shown = current_version("join", "it")
+    shown = in_force("join", "it")
     assert "Informativa privacy (versione 2026.1)" in page and f'value="{shown.pk}"' in page
     data = join_data()
     response = client.post(
@@ -160,11 +160,11 @@ def test_the_join_path_records_the_version_seen_with_the_application(client, tre
 
 def test_a_form_opened_before_a_new_version_records_the_version_it_showed(client, campaign, officer, clock):
     """Never silently the new one: within the grace period the old version shown is recorded."""
-    old = current_version("donate", "it")
+    old = in_force("donate", "it")
     data = form_data(campaign)  # the page was rendered with version 2026.1
     clock.tick(60)
     new = _publish_donate_v2(officer)
-    assert current_version("donate", "it") == new
+    assert in_force("donate", "it") == new
     clock.tick(3600)  # the donor sends the form an hour later
     response = client.post(reverse("funding:donate", args=[campaign.slug]), data)
     assert response.status_code == 302
@@ -186,7 +186,7 @@ def test_a_form_sent_after_the_grace_period_is_refused_and_shows_the_new_version
     assert response.status_code == 400
     assert "L&#x27;informativa privacy è cambiata mentre compilavi il modulo" in body
     assert "Informativa privacy (versione 2026.2)" in body
-    new = current_version("donate", "it")
+    new = in_force("donate", "it")
     assert f'name="notice_version" value="{new.pk}"' in body  # sending again records the one now read
     assert not Donation.objects.exists() and not NoticeAcceptance.objects.exists()
 
@@ -194,7 +194,7 @@ def test_a_form_sent_after_the_grace_period_is_refused_and_shows_the_new_version
 @pytest.mark.parametrize("value", ["", "abc", "999999999", "99999999999999999999999", "join"])
 def test_a_missing_or_foreign_notice_version_is_refused_with_a_message(client, campaign, value):
     if value == "join":  # a real version, of another point of collection
-        value = str(current_version("join", "it").pk)
+        value = str(in_force("join", "it").pk)
     response = client.post(reverse("funding:donate", args=[campaign.slug]), form_data(campaign, notice_version=value))
     assert response.status_code == 400
     assert "Non risulta quale informativa privacy hai letto" in response.content.decode()
@@ -214,7 +214,7 @@ def test_who_saw_which_version_counts_per_version_and_an_audited_list_of_people(
     assert unpaid.status_code == 302
     office = verified_client(officer)
     page = office.get(reverse("privacy:notice_admin", args=["donate"])).content.decode()
-    old = current_version("donate", "en")  # untouched English version is still 2026.1
+    old = in_force("donate", "en")  # untouched English version is still 2026.1
     assert old is not None and old.label == "2026.1"
     v1 = NoticeVersion.objects.get(notice__key="donate", language="it", label="2026.1")
     row_v1 = page[page.index(f'id="version-{v1.pk}"') :].split("</tr>")[0]
@@ -230,7 +230,7 @@ def test_who_saw_which_version_counts_per_version_and_an_audited_list_of_people(
 
 
 def test_only_the_national_privacy_officer_and_administrator_see_the_notice_pages(tree, circolo_secretary):
-    v1 = current_version("donate", "it")
+    v1 = in_force("donate", "it")
     secretary = verified_client(circolo_secretary)
     regional = verified_client(make_official("privacy.emilia", tree.emilia, [Role.PRIVACY_OFFICER]))
     admin = verified_client(make_official("admin.nazionale", tree.national, [Role.ADMINISTRATOR]))
@@ -263,7 +263,7 @@ def test_the_officer_previews_with_a_diff_then_publishes_a_new_version(officer):
     version = NoticeVersion.objects.get(notice__key="donate", label="2026.2")
     assert version.published_by == officer and "<script>" not in version.body_html
     assert AuditEntry.objects.filter(action="people.publish_notice_version", object_id=str(version.pk)).exists()
-    assert current_version("donate", "it") == version
+    assert in_force("donate", "it") == version
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,7 @@ def test_a_bad_new_version_is_refused_with_a_message_and_publishes_nothing(offic
 
 def test_published_versions_cannot_be_edited(officer):
     """Append-only at the database: the text people accepted stays as they read it."""
-    version = current_version("donate", "it")
+    version = in_force("donate", "it")
     with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
         NoticeVersion.objects.filter(pk=version.pk).update(body="cambiato")
     version.refresh_from_db()
@@ -294,7 +294,7 @@ def test_published_versions_cannot_be_edited(officer):
 
 
 def test_the_albo_consent_records_the_albo_notice_version(client, tree):
-    shown = current_version("albo", "it")
+    shown = in_force("albo", "it")
     page = client.get(reverse("membership:albo")).content.decode()
     assert "Informativa privacy (versione 2026.1)" in page
     data = join_data()

@@ -124,7 +124,7 @@ def test_a_notification_in_time_and_a_late_one_are_told_apart(officer, clock):
     assert breach.versions.count() == 1  # nothing written
     explained = office.post(url, _facts(notified_at="2026-06-13T11:00", delay_reason="Indagine forense in corso"))
     assert explained.status_code == 302
-    assert breach.versions.order_by("-number").first().deadline_state == "late"
+    assert breach.versions.order_by("-number")[0].deadline_state == "late"
     in_time = office.post(url, _facts(notified_at="2026-06-11T18:00"))  # a correction: it was notified in time
     assert in_time.status_code == 302
     versions = list(breach.versions.order_by("number"))
