@@ -47,7 +47,7 @@ def test_the_officer_publishes_a_new_notice_and_the_donation_form_links_it(
     body.fill(body.input_value() + "\n\n" + ADDED)
     page.get_by_role("button", name="Anteprima").click()
     expect(page.get_by_role("heading", name="Differenze dalla versione in vigore")).to_be_visible()
-    expect(page.locator("ins")).to_contain_text(ADDED)
+    expect(page.locator("ins", has_text=ADDED)).to_be_visible()
     assert_accessible(page)
     page.get_by_role("button", name="Pubblica questa versione").click()
     expect(page.get_by_text("(in vigore)")).to_have_count(2)  # the new Italian one and the English one
