@@ -28,7 +28,8 @@ OTHER_CARD = {**CARD, "card_number": "4000056655665556"}
 # apply_for_membership: 12 of membership (fee year, rules, circolo check, duplicate check, fee,
 # INSERT membership, Albo upsert, audit, savepoints) + 15 of people.find_or_create_person.
 # +4: the audit chain reads its head per entry, and takes its advisory lock on PostgreSQL (ADR 0014).
-APPLY_BUDGET = 32
+# +1 (issue 12): a caller showing no notice reads the join notice's version in force (art9_text_version).
+APPLY_BUDGET = 33
 START_PAYMENT_BUDGET = 13  # +2: the audit chain (ADR 0014)
 # pay: payments and ledger, then the membership handler (one locked read, rules, card block,
 # the card number UPDATE in a savepoint, voting circolo, one audit and one timeline entry) and
