@@ -214,8 +214,6 @@ COMMUNITY_SESSION_MAX_SECONDS = env_int("COMMUNITY_SESSION_MAX_SECONDS", 8 * 360
 COMMUNITY_LINKS_PER_ADDRESS = env_int("COMMUNITY_LINKS_PER_ADDRESS", 3)  # links asked per address per window
 COMMUNITY_LINKS_PER_CLIENT = env_int("COMMUNITY_LINKS_PER_CLIENT", 20)  # and per client IP per window
 COMMUNITY_LINKS_WINDOW_SECONDS = env_int("COMMUNITY_LINKS_WINDOW_SECONDS", 60 * 60)
-# Rule G3: the version of the consent text shown in Il mio spazio, recorded with every consent given there.
-COMMUNITY_CONSENT_TEXT_VERSION = env_str("COMMUNITY_CONSENT_TEXT_VERSION", "mio-spazio-2026.1")
 # Passkeys in Il mio spazio (docs/adr/0018-passkeys.md). The relying party id and the accepted
 # origins: empty (default) = the request's own host, which Django has checked against ALLOWED_HOSTS;
 # set both in production (e.g. "piazza.example.it" and "https://piazza.example.it").
@@ -281,8 +279,6 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(BASE_DIR / "var" / "private")))
 # One limit for the upload form and the parser (MB of 2**20 bytes); parsing holds the whole file in memory.
 BANK_STATEMENT_MAX_MB = env_int("BANK_STATEMENT_MAX_MB", 20)
-# Version of the printed membership form whose ticked consents the circolo desk records (rule G3).
-MEMBERSHIP_PAPER_FORM_VERSION = env_str("MEMBERSHIP_PAPER_FORM_VERSION", "modulo-cartaceo-2026.1")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -381,5 +377,22 @@ PRIVACY_RETENTION = {
     # Access links sent by email (payments' PayerAccessLink), this many days after they expired.
     "expired_links_days": env_int("PRIVACY_RETENTION_EXPIRED_LINKS_DAYS", 30),
 }
+# --- Privacy notices, record of processing, breaches (rule G5, issue 12; docs/dev/privacy-notices.md).
+# The data controller and its DPO, written into the shipped notices (GDPR art. 13(1)(a)-(b)) and
+# into the record of processing activities (art. 30).
+PRIVACY_CONTROLLER_NAME = env_str("PRIVACY_CONTROLLER_NAME", "Partito Piazza - sede nazionale")
+PRIVACY_CONTROLLER_ADDRESS = env_str("PRIVACY_CONTROLLER_ADDRESS", "Via della Piazza 1, 00100 Roma")
+PRIVACY_CONTROLLER_EMAIL = env_str("PRIVACY_CONTROLLER_EMAIL", "privacy@piazza.localhost")
+PRIVACY_DPO_NAME = env_str("PRIVACY_DPO_NAME", "Responsabile della protezione dei dati (DPO)")
+PRIVACY_DPO_EMAIL = env_str("PRIVACY_DPO_EMAIL", "dpo@piazza.localhost")
+# A form opened before a new notice version was published is still accepted this many hours
+# after the publication, and records the version it showed (never silently the new one).
+PRIVACY_NOTICE_GRACE_HOURS = env_int("PRIVACY_NOTICE_GRACE_HOURS", 24)
+# Processors named in the record of processing (art. 30(1)(d)); payment providers and the email
+# backend are read from their own settings.
+PRIVACY_HOSTING_PROVIDER = env_str("PRIVACY_HOSTING_PROVIDER", "Server gestiti dal partito (UE)")
+PRIVACY_EMAIL_PROVIDER = env_str("PRIVACY_EMAIL_PROVIDER", "")
+# GDPR art. 33(1): a breach is notified to the Garante within this many hours of its discovery.
+PRIVACY_BREACH_NOTIFY_HOURS = env_int("PRIVACY_BREACH_NOTIFY_HOURS", 72)
 # The retention task erases only when this is on; off, it writes its dry-run report and stops.
 PRIVACY_RETENTION_APPLY = env_bool("PRIVACY_RETENTION_APPLY", False)

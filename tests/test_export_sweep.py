@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from piazza.compliance import actions as compliance_actions
@@ -35,6 +36,7 @@ from piazza.membership.tests.conftest import YEAR, paid, schedule  # noqa: F401 
 from piazza.people.actions import imports as imports_people_actions
 from piazza.people.actions import person as person_people_actions
 from piazza.people.models import BatchStatus, Person
+from piazza.privacy import breaches
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -141,6 +143,23 @@ def _register(tree: Any) -> Any:
     return verified_client(treasurer).get(reverse("compliance:register_csv", args=[publication.pk]))
 
 
+def _breach_register(tree: Any) -> Any:
+    officer = make_official("export.privacy", tree.national, [Role.PRIVACY_OFFICER])
+    breaches.record_breach(
+        actor=officer,
+        facts=breaches.BreachFacts(
+            discovered_at=timezone.now() - dt.timedelta(hours=5),
+            nature=HOSTILE,
+            data_categories=HOSTILE_DIGIT,
+            people_count=3,
+            records_count=3,
+            consequences="Nessuna",
+            measures="Password cambiate",
+        ),
+    )
+    return verified_client(officer).get(reverse("privacy:breach_export"))
+
+
 Recipe = Callable[..., tuple[Any, list[str]]]
 
 
@@ -178,6 +197,7 @@ RECIPES: dict[str, list[Recipe]] = {
         lambda tree, capture, **_: (_rejected_rows(tree, capture), [HOSTILE_PLAIN, HOSTILE_DIGIT])
     ],
     "membership:roll_export": [lambda tree, **_: (_roll(tree), [HOSTILE, HOSTILE_DIGIT])],
+    "privacy:breach_export": [lambda tree, **_: (_breach_register(tree), [HOSTILE, HOSTILE_DIGIT])],
     "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
     "compliance:register_csv": [lambda tree, **_: (_register(tree), [f"{HOSTILE_DIGIT} {HOSTILE}"])],
     "compliance:receipts_export": [lambda tree, **_: (_receipts(tree), [HOSTILE, HOSTILE_DIGIT])],

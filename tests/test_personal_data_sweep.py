@@ -95,6 +95,12 @@ ALLOWED: dict[str, str] = {
     "privacy:extend": POST_ONLY,
     # compliance: the donor register
     "compliance:register_periods": "election periods of the territories (names and dates), no person",
+    # privacy officer's records (issue 12); the people per notice version and the breaches are marked
+    "privacy:notices_admin": "the notices and their versions, with counts of acceptances, no person",
+    "privacy:notice_admin": "one notice's versions with counts of the people who accepted each, no names",
+    "privacy:notice_publish": FORM,
+    "privacy:processing": "the record of processing generated from settings and declarations, no person",
+    "privacy:processing_pdf": "the same record as a PDF (its download is audited as an export)",
 }
 
 

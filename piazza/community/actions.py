@@ -41,7 +41,18 @@ from piazza.payments.models import MethodChange, MethodDevice, RecurringSchedule
 from piazza.people.actions import consent as consent_people
 from piazza.people.actions import person as person_people
 from piazza.people.actions import scope as scope_people
-from piazza.people.models import Channel, Email, Person, Phone, Purpose, ScopeRequestKind
+from piazza.people.actions.notices import note_notice_acceptance
+from piazza.people.models import (
+    Channel,
+    Email,
+    NoticeAcceptance,
+    NoticeVersion,
+    Person,
+    Phone,
+    Purpose,
+    ScopeRequestKind,
+)
+from piazza.people.notices import version_code
 from piazza.people.validation import normalise_email, normalise_phone
 
 VIA = "il_mio_spazio"
@@ -129,9 +140,14 @@ def note_view(*, actor: Any, person: Person) -> None:
         )
 
 
-def set_consent(*, actor: Any, person: Person, purpose: str, give: bool) -> Any:
+# The space's consent text before the notice registry (people.notices): older rows carry it.
+LEGACY_SPACE_TEXT_VERSION = "mio-spazio-2026.1"
+
+
+def set_consent(*, actor: Any, person: Person, purpose: str, give: bool, notice: NoticeVersion | None = None) -> Any:
     """Rule G3: give or withdraw one purpose in one click, as easy either way. A new Consent row
-    (never an edit) on the web channel, with the current text version and the source."""
+    (never an edit) on the web channel, with the version of the space's notice shown next to
+    the button (`notice`; else the one in force) and the source."""
     if purpose not in Purpose.values:
         refuse(
             "community.set_consent",
@@ -140,8 +156,22 @@ def set_consent(*, actor: Any, person: Person, purpose: str, give: bool) -> Any:
             territory=person.territory,
             code="unknown_purpose",
         )
-    version = str(settings.COMMUNITY_CONSENT_TEXT_VERSION)
+    version = version_code("space", notice, legacy=LEGACY_SPACE_TEXT_VERSION)
     if give:
+        if notice is not None:
+            with transaction.atomic():
+                given = consent_people.record_consent(
+                    actor=actor,
+                    person=person,
+                    purpose=purpose,
+                    channel=Channel.WEB,
+                    text_version=version,
+                    evidence="da Il mio spazio",
+                    source=VIA,
+                )
+                if not NoticeAcceptance.objects.filter(person=person, version=notice).exists():
+                    note_notice_acceptance(version=notice, channel=Channel.WEB, person=person, source=given)
+            return given
         return consent_people.record_consent(
             actor=actor,
             person=person,

@@ -33,6 +33,7 @@ from piazza.payments.providers.base import Outcome
 from piazza.payments.providers.registry import get_provider
 from piazza.payments.providers.stripe import BROWSER_CSP
 from piazza.people.models import Person
+from piazza.people.notices import check_shown, current_version
 
 LINK_SENT = gettext_lazy(
     "Se l'indirizzo è registrato, ti abbiamo appena scritto un link per entrare: aprilo entro "
@@ -150,6 +151,7 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
             "rights_links": _rights_links(),
             "rights_export_url": reverse("privacy:space_export"),
             "receipts": list(receipts_of_person(person)[:RECEIPTS_SHOWN]),
+            "notice": current_version("space"),
         },
     )
 
@@ -195,9 +197,17 @@ def _done(request: HttpRequest, call: Callable[[], Any], success: str) -> HttpRe
 @person_required
 def consent(request: HttpRequest, person: Person, purpose: str) -> HttpResponse:
     give = request.POST.get("give") == "1"
+    if give:  # the version of the space's notice shown next to the button (GDPR art. 13); a withdrawal needs none
+        try:
+            notice = check_shown("space", request.POST.get("notice_version"))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("community:home")
     return _done(
         request,
-        lambda: actions.set_consent(actor=None, person=person, purpose=purpose, give=give),
+        lambda: actions.set_consent(
+            actor=None, person=person, purpose=purpose, give=give, notice=notice if give else None
+        ),
         _("Fatto: consenso dato.") if give else _("Fatto: consenso revocato."),
     )
 

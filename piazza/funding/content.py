@@ -10,54 +10,18 @@ from __future__ import annotations
 
 import io
 
-import markdown  # type: ignore[import-untyped]
-import nh3
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ALLOWED_TAGS = {
-    "p",
-    "br",
-    "strong",
-    "em",
-    "b",
-    "i",
-    "ul",
-    "ol",
-    "li",
-    "blockquote",
-    "h2",
-    "h3",
-    "h4",
-    "a",
-    "hr",
-    "code",
-    "pre",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+from piazza.core.markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
+
+__all__ = ["ALLOWED_ATTRIBUTES", "ALLOWED_TAGS", "ImageRefused", "render_markdown", "resize_image"]
+
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_SIDE = 1600
 MAX_SOURCE_PIXELS = 40_000_000  # refuse decompression bombs before decoding
-
-
-def render_markdown(text: str) -> str:
-    """Markdown → sanitised HTML: no scripts, no inline styles, no images from other sites."""
-    html = markdown.markdown(text or "", extensions=["extra", "sane_lists"], output_format="html")
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
 
 
 class ImageRefused(ValueError):

@@ -17,6 +17,7 @@ from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
 from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode, QuadraticVariant
 from piazza.people.codice_fiscale import validate_codice_fiscale
+from piazza.people.notices import NoticeFormMixin
 from piazza.territory.models import Comune
 
 CAMPAIGN_SIGNER_SALT = "funding.donation-form"
@@ -31,8 +32,10 @@ def _text(label: Any, **kw: Any) -> forms.CharField:
     return forms.CharField(label=label, **kw)
 
 
-class DonationForm(forms.Form):
+class DonationForm(NoticeFormMixin, forms.Form):
     """Amount (preset or custom), frequency (never pre-selected), donor details for the law."""
+
+    notice_key = "donate"
 
     campaign_token = forms.CharField(widget=forms.HiddenInput)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=80)
@@ -113,6 +116,7 @@ class DonationForm(forms.Form):
             self.initial.setdefault("campaign_token", sign_campaign(campaign))
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
         preselect_only_choice(self)  # a campaign taking one-off gifts only: "Una volta" is chosen
+        self.setup_notice()  # GDPR art. 13: the notice shown is recorded with the gift
 
     @property
     def attestation_fields(self) -> list[Any]:

@@ -9,8 +9,10 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from piazza.core.data_export import rows
+from piazza.core.processing import Processing
 from piazza.funding.models import Donation, FundraisingPage, UpdateSubscription
 
 SECTION = "funding"
@@ -52,3 +54,14 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         ),
         "funding.updatesubscription": rows(UpdateSubscription.objects.filter(email__in=emails).order_by("created_at")),
     }
+
+
+PROCESSING = [
+    Processing(
+        name=_("Raccolta fondi e donazioni"),
+        purpose=_("Ricevere donazioni, rilasciare ricevute, tenere e pubblicare il registro dei contributi"),
+        legal_basis=_("Art. 6.1.b e 6.1.c GDPR (L. 3/2019, art. 2220 c.c.); art. 6.1.a per gli aggiornamenti"),
+        subjects=_("Donatori e chi apre una pagina di raccolta"),
+        retention=("accounting", "donor_register"),
+    ),
+]

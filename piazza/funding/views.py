@@ -590,6 +590,7 @@ def _input_from(form: DonationForm, request: HttpRequest) -> donations_actions.D
         shown_match_cents=form.shown_match_for(d["amount_cents"]),
         page=page,
         remember_method=bool(d.get("remember_method")),
+        notice=d.get("notice_version"),
     )
 
 

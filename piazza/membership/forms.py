@@ -11,6 +11,7 @@ from piazza.core.forms import preselect_only_choice
 from piazza.core.money import MoneyFormField
 from piazza.membership.models import DESK_METHODS, Delivery, FlagStatus, PaymentMethod
 from piazza.people.models import Citizenship, Purpose, Sex
+from piazza.people.notices import NoticeFormMixin
 
 YES_NO = [("no", _("No")), ("yes", _("Sì"))]
 # Rule M15 needs an explicit answer: "No" is never pre-set (issue 11 item 18).
@@ -25,8 +26,10 @@ class ComuneForm(forms.Form):
     )
 
 
-class JoinForm(forms.Form):
+class JoinForm(NoticeFormMixin, forms.Form):
     """Rule M14 fields, M2 citizenship, M15 declarations, M4 authorisation, the circolo (M10)."""
+
+    notice_key = "join"  # GDPR art. 13: the notice shown is recorded with the application
 
     first_name = forms.CharField(
         label=_("Nome"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
@@ -94,6 +97,7 @@ class JoinForm(forms.Form):
     def __init__(self, *args: Any, circoli: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["circolo"].choices = [("", _("Scegli il circolo")), *circoli]  # type: ignore[attr-defined]
+        self.setup_notice()
 
 
 class DeskPaymentForm(forms.Form):
@@ -132,6 +136,8 @@ PAPER_CONSENTS = [(p.value, p.label) for p in Purpose]
 class DeskJoinForm(JoinForm, DeskPaymentForm):
     """At the circolo: the paper form digitised, the fee recorded in the same step. The email is
     optional here (issue 11 item 12): a phone, or the signed paper form collected, instead."""
+
+    notice_key = "desk"  # the notice printed on the paper form the person signed
 
     email = forms.EmailField(
         label=_("Email (facoltativa)"),
@@ -227,7 +233,9 @@ class ReviewForm(forms.Form):
     note = forms.CharField(label=_("Nota"), widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class SupporterForm(forms.Form):
+class SupporterForm(NoticeFormMixin, forms.Form):
+    notice_key = "albo"  # GDPR art. 13: the notice shown is recorded with the registration
+
     first_name = forms.CharField(label=_("Nome"), max_length=100)
     last_name = forms.CharField(label=_("Cognome"), max_length=100)
     birth_date = forms.DateField(label=_("Data di nascita"), widget=forms.DateInput(attrs={"type": "date"}))
@@ -245,6 +253,10 @@ class SupporterForm(forms.Form):
     consents_to_contact = forms.BooleanField(
         label=_("Acconsento all'uso di email e cellulare per le comunicazioni dell'Albo"), required=False
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup_notice()
 
 
 class RenewalForm(forms.Form):

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from piazza.core.data_export import rows
+from piazza.core.processing import Processing
 from piazza.membership.models import (
     AnomalyFlag,
     Appeal,
@@ -85,3 +87,14 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
             RenewalReminder.objects.filter(previous__in=memberships).order_by("sent_at")
         ),
     }
+
+
+PROCESSING = [
+    Processing(
+        name=_("Tesseramento e Albo dei sostenitori"),
+        purpose=_("Iscrizioni, tessere, quote, rinnovi, trasferimenti, anagrafi dei congressi, Albo"),
+        legal_basis=_("Art. 6.1.b GDPR (adesione e statuto); art. 9.2.a e 9.2.d; art. 6.1.c per la contabilità"),
+        subjects=_("Iscritti e sostenitori"),
+        retention=("congress_roll", "accounting", "inactive_contacts_years"),
+    ),
+]

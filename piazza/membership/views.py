@@ -193,6 +193,7 @@ def join(request: HttpRequest) -> HttpResponse:
             member_of_other_party=data["member_of_other_party"] == "yes",
             declarations_accepted=data["declarations_accepted"],
             art9_authorised=data["art9_authorised"],
+            notice=data.get("notice_version"),
         )
         try:
             membership = join_actions.apply_for_membership(
@@ -352,6 +353,7 @@ def albo(request: HttpRequest) -> HttpResponse:
                         has_residence_permit=data["has_residence_permit"],
                         declares_support=data["declares_support"],
                         consents_to_contact=data["consents_to_contact"],
+                        notice=data.get("notice_version"),
                     ),
                 )
                 if supporter is not None:  # a brand-new person: the next step goes to the address typed
@@ -528,6 +530,7 @@ def desk_register(request: HttpRequest, pk: int) -> HttpResponse:
             member_of_other_party=data["member_of_other_party"] == "yes",
             declarations_accepted=data["declarations_accepted"],
             art9_authorised=data["art9_authorised"],
+            notice=data.get("notice_version"),
         )
         paper = payment_actions.DeskPaperForm(
             collected=data["paper_form_signed"],

@@ -10,8 +10,10 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from piazza.core.data_export import rows
+from piazza.core.processing import Processing
 from piazza.payments.models import (
     MethodDevice,
     PayerAccessLink,
@@ -67,3 +69,14 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
             PayerAccessLink.objects.filter(email__in=emails).order_by("created_at"), exclude=["next_path"]
         ),
     }
+
+
+PROCESSING = [
+    Processing(
+        name=_("Pagamenti, mandati SEPA e metodi salvati"),
+        purpose=_("Incassare quote e donazioni, gestire ricorrenze, rimborsi e riconciliazione bancaria"),
+        legal_basis=_("Art. 6.1.b GDPR (esecuzione del pagamento); art. 6.1.c (contabilità)"),
+        subjects=_("Chi paga una quota o una donazione"),
+        retention=("accounting", "expired_links_days"),
+    ),
+]

@@ -30,6 +30,7 @@ from piazza.people.models import (
     ImportBatch,
     ImportMapping,
     ImportRow,
+    NoticeAcceptance,
     Person,
     Phone,
     ScopeRequest,
@@ -78,6 +79,8 @@ ERASURE: Declaration = {
         "note": BLANK,
     },
     ScopeRequest: {"person": LINK, "data": EMPTY, "decision_note": BLANK},
+    # Rule G3: like a consent, which notice version "Persona cancellata" was shown stays as proof.
+    NoticeAcceptance: {"person": LINK, "collection_point": KEEP, "channel": KEEP, "source_label": KEEP},
 }
 
 KEEP_REASONS = {
@@ -85,6 +88,9 @@ KEEP_REASONS = {
     "people.person.last_name": "replaced by «Persona» «cancellata», the record stays for the rows the law keeps",
     "people.person.merged_into": "a record id: where a merged record points",
     "people.consent.text_version": "the version of the notice accepted: proof of consent, not about the person",
+    "people.noticeacceptance.collection_point": "which form showed the notice: proof, not about the person",
+    "people.noticeacceptance.channel": "web or paper: how the notice was shown, not about the person",
+    "people.noticeacceptance.source_label": "the kind of row the form wrote (e.g. funding.donation), no data",
 }
 
 NOT_PERSONAL: Declaration = {
@@ -110,6 +116,7 @@ def erase(person: Person, holds: HoldBook) -> dict[str, int]:
         "import_rows": scrub(ImportRow.objects.filter(person=person), ERASURE[ImportRow]),
         "code_reviews": scrub(CodeDateReview.objects.filter(person=person), ERASURE[CodeDateReview]),
         "scope_requests": scrub(ScopeRequest.objects.filter(person=person), ERASURE[ScopeRequest]),
+        "notice_acceptances": scrub(NoticeAcceptance.objects.filter(person=person), ERASURE[NoticeAcceptance]),
     }
     # Records merged into this one carry the same human's old data.
     for old in Person.objects.filter(merged_into=person):

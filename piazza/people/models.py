@@ -654,3 +654,101 @@ class ErasedIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.digest[:8]}"
+
+
+# --- Privacy notices (informative) per point of collection (rule G5, GDPR art. 13; issue 12) ---
+# In people so that the forms below privacy in the layering (funding, membership, community)
+# can show and record them: people is the lowest app holding the person and their consents.
+
+
+class CollectionPoint(models.TextChoices):
+    """Where personal data are collected; each has its own notice (docs/dev/privacy-notices.md)."""
+
+    DONATE = "donate", _("Donazioni")
+    JOIN = "join", _("Iscrizione al partito")
+    ALBO = "albo", _("Albo dei sostenitori")
+    DESK = "desk", _("Modulo cartaceo al circolo")
+    IMPORT = "import", _("Elenchi importati dai circoli")
+    SPACE = "space", _("Il mio spazio")
+    PETITION = "petition", _("Petizioni")
+    EVENT = "event", _("Eventi")
+    SIGNUP = "signup", _("Iscrizione agli aggiornamenti")
+
+
+class PrivacyNotice(models.Model):
+    """The notice of one point of collection; its texts are its `versions`, never edited."""
+
+    key = models.CharField(_("punto di raccolta"), max_length=20, choices=CollectionPoint.choices, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("informativa privacy")
+        verbose_name_plural = _("informative privacy")
+
+    def __str__(self) -> str:
+        return str(self.get_key_display())
+
+
+class NoticeVersion(models.Model):
+    """One published text of a notice in one language. Append-only (database triggers): a new
+    wording is a new version; the rows people accepted stay as they read them."""
+
+    notice = models.ForeignKey(PrivacyNotice, on_delete=models.PROTECT, related_name="versions")
+    label = models.CharField(_("versione"), max_length=20)
+    language = models.CharField(_("lingua"), max_length=8, choices=settings.LANGUAGES)
+    title = models.CharField(_("titolo"), max_length=200)
+    body = models.TextField(_("testo (Markdown)"))
+    body_html = models.TextField(editable=False)
+    changes = models.TextField(_("cosa cambia"), blank=True)
+    published_at = models.DateTimeField(_("pubblicata il"), default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["notice", "language", "-published_at", "-id"]
+        verbose_name = _("versione dell'informativa")
+        verbose_name_plural = _("versioni delle informative")
+        constraints = [
+            models.UniqueConstraint(fields=["notice", "label", "language"], name="notice_version_unique"),
+        ]
+        indexes = [models.Index(fields=["notice", "language", "-published_at"], name="notice_version_current")]
+
+    def __str__(self) -> str:
+        return f"{self.notice.key} {self.label} ({self.language})"
+
+    @property
+    def code(self) -> str:
+        """What a consent row keeps as its `text_version` (e.g. "albo-2026.1")."""
+        return f"{self.notice.key}-{self.label}"
+
+
+class NoticeAcceptance(models.Model):
+    """Who was shown which version, on which form, when (rule G3): written with the data the
+    form collected. `person` is empty until a donation's donor is known (its `source` names it)."""
+
+    version = models.ForeignKey(NoticeVersion, on_delete=models.PROTECT, related_name="acceptances")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.CASCADE, related_name="notice_acceptances"
+    )
+    collection_point = models.CharField(max_length=20, choices=CollectionPoint.choices)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    source_label = models.CharField(max_length=60, blank=True)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("presa visione dell'informativa")
+        verbose_name_plural = _("prese visione delle informative")
+        indexes = [
+            models.Index(fields=["version", "person"], name="notice_acceptance_version"),
+            models.Index(fields=["source_label", "source_id"], name="notice_acceptance_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} @ {self.at:%Y-%m-%d}"

@@ -11,14 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from piazza.core.data_export import row, rows
+from piazza.core.processing import Processing
 from piazza.people.models import (
     CodeDateReview,
     Consent,
     DuplicateCandidate,
     Email,
     ImportRow,
+    NoticeAcceptance,
     Person,
     Phone,
     ScopeRequest,
@@ -56,6 +59,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     ImportRow: ["raw", "errors", "match_note", "target_note"],
     CodeDateReview: ["codice_fiscale", "code_birth_date", "record_birth_date", "note"],
     ScopeRequest: ["data", "decision_note"],
+    # Which privacy notice version the person was shown, where and when (rule G3, GDPR art. 7(1)).
+    NoticeAcceptance: ["person", "collection_point", "channel", "at"],
 }
 
 NOT_PERSONAL: dict[type[models.Model], str] = {
@@ -67,6 +72,9 @@ NOT_PERSONAL: dict[type[models.Model], str] = {
 def export(person: Any) -> dict[str, list[dict[str, Any]]]:
     profile = row(person)
     profile["tags"] = sorted(person.tags.values_list("name", flat=True))
+    acceptances = list(
+        NoticeAcceptance.objects.filter(person=person).select_related("version__notice").order_by("at", "id")
+    )
     return {
         "people.person": [profile],
         "people.email": rows(Email.objects.filter(person=person)),
@@ -79,4 +87,28 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "people.importrow": rows(ImportRow.objects.filter(person=person).select_related("batch")),
         "people.codedatereview": rows(CodeDateReview.objects.filter(person=person), exclude=["resolved_by"]),
         "people.scoperequest": rows(ScopeRequest.objects.filter(person=person), exclude=["requested_by", "decided_by"]),
+        "people.noticeacceptance": [
+            {**item, "version": code}
+            for item, code in zip(
+                rows(acceptances, exclude=["recorded_by"]), [a.version.code for a in acceptances], strict=True
+            )
+        ],
     }
+
+
+PROCESSING = [
+    Processing(
+        name=_("Anagrafe dei contatti, iscritti e sostenitori"),
+        purpose=_("Tenere un'unica scheda per persona con recapiti, territorio, cronologia e deduplicazione"),
+        legal_basis=_("Art. 6.1.b e 6.1.f GDPR; art. 9.2.d per le attività legittime del partito (regola G1)"),
+        subjects=_("Iscritti, sostenitori, donatori, contatti dei circoli"),
+        retention=("inactive_contacts_years", "import_rows_days"),
+    ),
+    Processing(
+        name=_("Consensi e informative"),
+        purpose=_("Registrare per finalità i consensi dati e revocati e le informative lette (G3)"),
+        legal_basis=_("Art. 7.1 GDPR (onere della prova del consenso); art. 6.1.c"),
+        subjects=_("Chiunque dia o revochi un consenso o compili un modulo"),
+        retention=("inactive_contacts_years",),
+    ),
+]

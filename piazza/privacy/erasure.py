@@ -43,6 +43,7 @@ from piazza.people.models import WRITE_ROLES, Person
 from piazza.privacy.models import (
     OPEN_STATUSES,
     AddressLink,
+    BreachVersion,
     DataRequest,
     LegalHold,
     RequestChannel,
@@ -112,7 +113,13 @@ PRIVACY_DECLARATIONS: tuple[core_erasure.Declaration, core_erasure.Declaration] 
             "person_ref": "a pseudonymous reference",
             "why": "a fixed text naming the record kind",
             "legal_basis": "the law's reference from settings",
-        }
+        },
+        # The breach register (GDPR art. 33(5)) describes an incident by categories and counts;
+        # it points at no person and the form asks for no names.
+        BreachVersion: {
+            "no_notification_reason": "why the incident needs no notification, in general terms",
+            "delay_reason": "why the notification came after 72 hours, in general terms",
+        },
     },
 )
 

@@ -199,3 +199,76 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_ref} {self.kind} → {self.until}"
+
+
+# --- Data breach register (GDPR art. 33(5); issue 12): every breach, notified or not ---
+
+
+class DataBreach(models.Model):
+    """One personal-data breach. What is known about it lives in its `versions` (append-only):
+    an edit is a new version, so the register shows what was known when (rule G4)."""
+
+    reference = models.CharField(_("riferimento"), max_length=20, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("violazione di dati personali")
+        verbose_name_plural = _("violazioni di dati personali")
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class BreachVersion(models.Model):
+    """What the privacy officer recorded about a breach at one moment (never edited)."""
+
+    breach = models.ForeignKey(DataBreach, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("versione"))
+    discovered_at = models.DateTimeField(_("scoperta il"))
+    nature = models.TextField(_("natura della violazione"))
+    data_categories = models.TextField(_("categorie di dati coinvolti"))
+    people_count = models.PositiveIntegerField(_("persone coinvolte (circa)"))
+    records_count = models.PositiveIntegerField(_("registrazioni coinvolte (circa)"))
+    consequences = models.TextField(_("conseguenze probabili"))
+    measures = models.TextField(_("misure adottate o proposte"))
+    notification_required = models.BooleanField(_("da notificare al Garante"), default=True)
+    no_notification_reason = models.TextField(_("perché non si notifica"), blank=True)
+    notified_at = models.DateTimeField(_("notificata al Garante il"), null=True, blank=True)
+    delay_reason = models.TextField(_("motivi del ritardo"), blank=True)
+    people_informed = models.BooleanField(_("interessati informati"), default=False)
+    people_informed_at = models.DateTimeField(_("interessati informati il"), null=True, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["breach", "-number"]
+        verbose_name = _("versione della scheda di violazione")
+        verbose_name_plural = _("versioni delle schede di violazione")
+        constraints = [models.UniqueConstraint(fields=["breach", "number"], name="breach_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.breach_id} v{self.number}"
+
+    @property
+    def deadline(self) -> dt.datetime:
+        """GDPR art. 33(1): notify within 72 hours of becoming aware (PRIVACY_BREACH_NOTIFY_HOURS)."""
+        return self.discovered_at + dt.timedelta(hours=settings.PRIVACY_BREACH_NOTIFY_HOURS)
+
+    @property
+    def deadline_state(self) -> str:
+        """ "in_time", "late", "overdue" (not notified, deadline gone), "open" or "not_required"."""
+        if not self.notification_required:
+            return "not_required"
+        if self.notified_at is not None:
+            return "in_time" if self.notified_at <= self.deadline else "late"
+        return "overdue" if timezone.now() > self.deadline else "open"
+
+    @property
+    def hours_left(self) -> int:
+        return max(0, int((self.deadline - timezone.now()).total_seconds() // 3600))

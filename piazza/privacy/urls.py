@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from piazza.privacy import erasure_views, space_views, views
+from piazza.privacy import erasure_views, notice_views, records_views, space_views, views
 
 app_name = "privacy"
 
@@ -20,4 +20,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("persone/<int:pk>/cancella/", erasure_views.erase, name="erase"),
     path("cancellazione/<str:token>/", erasure_views.request_erasure_view, name="request_erasure"),
     path("conservazione/", erasure_views.retention, name="retention"),
+    # Privacy notices (issue 12): public, at stable URLs; the privacy officer's pages.
+    path("informativa/<slug:key>/", notice_views.notice_current, name="notice"),
+    path("informativa/<slug:key>/<str:label>/", notice_views.notice_version, name="notice_version"),
+    path("gestione/informative/", notice_views.notices_admin, name="notices_admin"),
+    path("gestione/informative/<slug:key>/", notice_views.notice_admin, name="notice_admin"),
+    path("gestione/informative/<slug:key>/nuova/", notice_views.notice_publish, name="notice_publish"),
+    path("gestione/informative/versioni/<int:pk>/persone/", notice_views.notice_people, name="notice_people"),
+    # Record of processing activities (GDPR art. 30) and data breach register (art. 33(5)).
+    path("gestione/registro-trattamenti/", records_views.processing_record, name="processing"),
+    path("gestione/registro-trattamenti/pdf/", records_views.processing_pdf, name="processing_pdf"),
+    path("gestione/violazioni/", records_views.breach_board, name="breaches"),
+    path("gestione/violazioni/<int:pk>/", records_views.breach_detail, name="breach_detail"),
+    path("gestione/violazioni/esporta/", records_views.breach_export, name="breach_export"),
 ]

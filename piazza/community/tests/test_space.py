@@ -15,7 +15,19 @@ from piazza.funding.models import Donation
 from piazza.funding.tests.flows import give, payment_of
 from piazza.payments.models import MethodDevice, RecurringSchedule, SavedMethod, ScheduleState
 from piazza.payments.tasks import run_due_charges
-from piazza.people.models import Channel, Consent, Email, Person, Phone, Purpose, ScopeRequest, ScopeRequestKind
+from piazza.people.models import (
+    Channel,
+    Consent,
+    Email,
+    NoticeAcceptance,
+    Person,
+    Phone,
+    Purpose,
+    ScopeRequest,
+    ScopeRequestKind,
+)
+from piazza.people.notices import current_code
+from piazza.people.tests.notices import in_force
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -75,21 +87,28 @@ def test_someone_elses_monthly_gift_cannot_be_cancelled(signed_in, donor, campai
 def test_consent_given_and_withdrawn_in_one_click_each_as_new_rows(signed_in, donor, settings):
     """Rule G3: withdrawal as easy as giving; history kept; channel web, current text version."""
     url = reverse("community:consent", args=[Purpose.NEWSLETTER])
-    given = signed_in.post(url, {"give": "1"}, follow=True)
+    shown = in_force("space")
+    given = signed_in.post(url, {"give": "1", "notice_version": shown.pk}, follow=True)
     assert "consenso dato" in given.content.decode()
     withdrawn = signed_in.post(url, {"give": "0"}, follow=True)
     assert "consenso revocato" in withdrawn.content.decode()
     rows = list(Consent.objects.filter(person=donor, purpose=Purpose.NEWSLETTER).order_by("at", "id"))
     assert [r.granted for r in rows] == [True, False]
     assert {r.channel for r in rows} == {Channel.WEB}
-    assert {r.text_version for r in rows} == {settings.COMMUNITY_CONSENT_TEXT_VERSION}
+    assert {r.text_version for r in rows} == {current_code("space")} == {"space-2026.1"}  # the notice registry
     assert all("il_mio_spazio" in r.evidence for r in rows)
+    # GDPR art. 13: the space's notice shown next to the button is recorded once, with the consent.
+    assert list(NoticeAcceptance.objects.filter(person=donor).values_list("version", flat=True)) == [shown.pk]
     assert withdrawn.content.decode().count("revocato ·") == 1  # the history lists both events
     assert AuditEntry.objects.filter(action="people.withdraw_consent", object_id=str(donor.pk)).count() == 1
 
 
 def test_an_unknown_purpose_is_refused_and_writes_nothing(signed_in, donor):
-    response = signed_in.post(reverse("community:consent", args=["vendita"]), {"give": "1"}, follow=True)
+    response = signed_in.post(
+        reverse("community:consent", args=["vendita"]),
+        {"give": "1", "notice_version": in_force("space").pk},
+        follow=True,
+    )
     assert "Finalità sconosciuta" in response.content.decode()
     assert not Consent.objects.filter(person=donor).exists()
 

@@ -54,9 +54,10 @@ from piazza.payments.actions import lifecycle as lifecycle_payments
 from piazza.payments.actions import recurring as recurring_payments
 from piazza.payments.actions.recurring import charge_saved_method
 from piazza.payments.providers.registry import get_provider
+from piazza.people.actions.notices import attach_notice_acceptances, note_notice_acceptance
 from piazza.people.actions.person import add_timeline_entry, find_or_create_person
 from piazza.people.codice_fiscale import canonical_codice_fiscale
-from piazza.people.models import Person, Source
+from piazza.people.models import Channel, NoticeVersion, Person, Source
 from piazza.territory.models import Comune
 
 from ._pool_funds import _bump_counter, _release, _reserve
@@ -93,6 +94,7 @@ class DonationInput:
     provider: str = ""  # "" = the card provider in force (`card_provider()`)
     return_url: str = ""  # "" = the donation's thank-you page
     remember_method: bool = False  # save the card for one-click gifts (never pre-selected)
+    notice: NoticeVersion | None = None  # the privacy notice version the form showed (GDPR art. 13)
 
 
 @dataclass
@@ -370,6 +372,9 @@ def _record_donation(
         idempotency_key=data.idempotency_key,
         manage_token=secrets.token_urlsafe(32),
     )
+    if data.notice is not None:
+        # Linked to the donor when the gift is paid (a typed codice fiscale proves nobody, convention 16).
+        note_notice_acceptance(version=data.notice, channel=Channel.WEB, source=donation)
     if data.updates:
         UpdateSubscription.objects.get_or_create(
             campaign=campaign, email=data.email.lower(), defaults={"token": secrets.token_urlsafe(32)}
@@ -417,6 +422,7 @@ def _record_donation(
             "frequency": data.frequency,
             "refcode": data.refcode,
             "attestations": ATTESTATION_VERSION,
+            "notice": data.notice.code if data.notice is not None else "",
             "payment": payment.pk,
         },
     )
@@ -582,6 +588,7 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
             donation.person = _donor_person(donation)
             donation.save(update_fields=["person"])
         assert donation.person_id is not None
+        attach_notice_acceptances(source=donation, person=donation.person)  # type: ignore[arg-type]
         admission = admit_contribution(
             donation.person_id,
             donation.total_cents,

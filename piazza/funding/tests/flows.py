@@ -16,6 +16,7 @@ from piazza.funding.forms import sign_campaign
 from piazza.funding.models import Donation, Frequency
 from piazza.payments.actions.lifecycle import pay
 from piazza.payments.models import Payment
+from piazza.people.notices import current_version
 from piazza.territory.models import Comune
 
 OK_CARD = "4242 4242 4242 4242"
@@ -60,6 +61,8 @@ def form_data(campaign: Any, **over: Any) -> dict[str, str]:
         "comune": "Bologna",
         "publication": "accept",
         **{f"attest_{key}": "on" for key in ATTESTATION_KEYS},
+        # The privacy notice the page shows, posted back (GDPR art. 13, people.notices).
+        "notice_version": str(getattr(current_version("donate", "it"), "pk", "")),
     }
     data.update(over)
     return {k: v for k, v in data.items() if v is not None}

@@ -30,14 +30,19 @@ from piazza.membership.models import (
 )
 from piazza.people.actions import consent as consent_people_actions
 from piazza.people.actions import person as person_people_actions
-from piazza.people.models import Citizenship, Person
+from piazza.people.actions.notices import note_notice_acceptance
+from piazza.people.models import Channel as ConsentChannel
+from piazza.people.models import Citizenship, NoticeVersion, Person
+from piazza.people.notices import version_code
 from piazza.territory.models import Comune, Level, Role, Territory
 from piazza.territory.scoping import has_role_at
 
 from ._guards import _refuse_many
 from .applicant import JoinData, _find_or_create_person, person_data_problems, registered_email
 
-ALBO_TEXT_VERSION = "albo-2023.1"  # rules M3, M21
+# Rules M3, M21: the consent text is the Albo notice, its version from the notice registry
+# (people.notices); rows written before it carry "albo-2023.1", the fallback below.
+LEGACY_ALBO_TEXT_VERSION = "albo-2023.1"
 
 
 def create_albo_election(
@@ -118,6 +123,7 @@ class SupporterData:
     has_residence_permit: bool = False
     declares_support: bool = False
     consents_to_contact: bool = False
+    notice: NoticeVersion | None = None  # the privacy notice version the form showed (GDPR art. 13)
 
 
 ALBO_CONFIRM_SALT = "membership.albo-confirm"
@@ -202,8 +208,18 @@ def register_supporter(
     with refusing(action, actor, territory), transaction.atomic():
         person = _find_or_create_person(join, circolo=territory, actor=actor)
         if person.was_created or person_people_actions.may_write_matched(actor, person, home=territory):
-            return _register(person, actor=actor, territory=territory, election=election, channel=channel, now=now)
-        _send_albo_confirmation(person, election=election, email=data.email, phone=data.phone, now=now)
+            return _register(
+                person,
+                actor=actor,
+                territory=territory,
+                election=election,
+                channel=channel,
+                now=now,
+                notice=data.notice,
+            )
+        _send_albo_confirmation(
+            person, election=election, email=data.email, phone=data.phone, now=now, notice=data.notice
+        )
         record(
             "membership.albo_confirmation_sent",
             actor=actor,
@@ -215,7 +231,14 @@ def register_supporter(
 
 
 def _register(
-    person: Person, *, actor: Any, territory: Territory, election: AlboElection | None, channel: str, now: dt.datetime
+    person: Person,
+    *,
+    actor: Any,
+    territory: Territory,
+    election: AlboElection | None,
+    channel: str,
+    now: dt.datetime,
+    notice: NoticeVersion | None = None,
 ) -> Supporter:
     supporter, created = Supporter.objects.get_or_create(
         person=person,
@@ -228,10 +251,17 @@ def _register(
     )
     supporter.support_declared_at = now
     supporter.contact_consent_at = now
-    supporter.consent_text_version = ALBO_TEXT_VERSION
+    supporter.consent_text_version = version_code("albo", notice, legacy=LEGACY_ALBO_TEXT_VERSION)
     supporter.withdrawn_at = None
     supporter.save()
-    _record_contact_consent(person, actor=actor, now=now)
+    _record_contact_consent(person, actor=actor, now=now, text_version=supporter.consent_text_version)
+    if notice is not None:
+        note_notice_acceptance(
+            version=notice,
+            channel=ConsentChannel.PAPER if channel == Channel.CIRCOLO else ConsentChannel.WEB,
+            person=person,
+            source=supporter,
+        )
     if election is not None:
         ElectionRegistration.objects.get_or_create(
             supporter=supporter,
@@ -269,9 +299,18 @@ def _albo_state(person: Person) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
-def albo_confirmation_token(person: Person, *, election: AlboElection | None, email: str, phone: str) -> str:
+def albo_confirmation_token(
+    person: Person, *, election: AlboElection | None, email: str, phone: str, notice: NoticeVersion | None = None
+) -> str:
     return signing.dumps(
-        {"p": person.pk, "e": election.pk if election else None, "m": email, "t": phone, "s": _albo_state(person)},
+        {
+            "p": person.pk,
+            "e": election.pk if election else None,
+            "m": email,
+            "t": phone,
+            "s": _albo_state(person),
+            "n": notice.pk if notice is not None else None,
+        },
         salt=ALBO_CONFIRM_SALT,
         compress=True,
     )
@@ -283,6 +322,7 @@ class AlboConfirmation:
     election: AlboElection | None
     email: str
     phone: str
+    notice: NoticeVersion | None = None  # the notice version the form showed, recorded on confirmation
 
 
 def read_albo_confirmation(token: str) -> AlboConfirmation | None:
@@ -297,8 +337,9 @@ def read_albo_confirmation(token: str) -> AlboConfirmation | None:
     election = AlboElection.objects.filter(pk=data["e"]).first() if data.get("e") else None
     if data.get("e") and election is None:
         return None
+    notice = NoticeVersion.objects.filter(pk=data["n"]).select_related("notice").first() if data.get("n") else None
     return AlboConfirmation(
-        person=person, election=election, email=str(data.get("m", "")), phone=str(data.get("t", ""))
+        person=person, election=election, email=str(data.get("m", "")), phone=str(data.get("t", "")), notice=notice
     )
 
 
@@ -339,6 +380,7 @@ def confirm_albo_registration(*, actor: Any, token: str, now: dt.datetime | None
             election=election,
             channel=Channel.ONLINE,
             now=now,
+            notice=pending.notice,
         )
         record(
             action,
@@ -351,13 +393,19 @@ def confirm_albo_registration(*, actor: Any, token: str, now: dt.datetime | None
 
 
 def _send_albo_confirmation(
-    person: Person, *, election: AlboElection | None, email: str, phone: str, now: dt.datetime
+    person: Person,
+    *,
+    election: AlboElection | None,
+    email: str,
+    phone: str,
+    now: dt.datetime,
+    notice: NoticeVersion | None = None,
 ) -> None:
     """To the registered address only (never the typed one): what was asked, and the link."""
     address = registered_email(person)
     if not address:
         return
-    token = albo_confirmation_token(person, election=election, email=email, phone=phone)
+    token = albo_confirmation_token(person, election=election, email=email, phone=phone, notice=notice)
     link = settings.SITE_URL.rstrip("/") + reverse("membership:albo_confirm", args=[token])
     what = (
         _("la registrazione per «%(e)s»") % {"e": election.name}
@@ -475,14 +523,14 @@ def election_fee_refunded(
     return locked
 
 
-def _record_contact_consent(person: Person, *, actor: Any, now: dt.datetime) -> None:
+def _record_contact_consent(person: Person, *, actor: Any, now: dt.datetime, text_version: str) -> None:
     """Rule M21/G3: the explicit consent to use the contacts, in the people app's consent log."""
     consent_people_actions.record_consent(
         actor=actor,
         person=person,
         purpose="political_communication",
         channel="web",
-        text_version=ALBO_TEXT_VERSION,
+        text_version=text_version,
         evidence="albo",
         at=now,
     )

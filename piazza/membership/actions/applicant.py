@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from piazza.people.actions import person as person_people_actions
-from piazza.people.models import Citizenship, Person
+from piazza.people.models import Citizenship, NoticeVersion, Person
 from piazza.people.validation import clean_person_data
 from piazza.territory.models import Comune, Territory
 
@@ -35,6 +35,7 @@ class JoinData:
     member_of_other_party: bool = False
     declarations_accepted: bool = False
     art9_authorised: bool = False
+    notice: NoticeVersion | None = None  # the privacy notice version the form showed (GDPR art. 13)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

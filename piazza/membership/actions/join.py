@@ -25,8 +25,11 @@ from piazza.membership.models import (
     rules_for,
 )
 from piazza.people.actions import scope as scope_people_actions
+from piazza.people.actions.notices import note_notice_acceptance
 from piazza.people.codice_fiscale import canonical_codice_fiscale
+from piazza.people.models import Channel as ConsentChannel
 from piazza.people.models import Citizenship, ScopeRequestKind
+from piazza.people.notices import version_code
 from piazza.people.validation import clean_person_data
 from piazza.territory.models import OPEN_TO_ALL_KINDS, Comune, Kind, Level, Role, Territory
 from piazza.territory.scoping import has_role_at
@@ -36,8 +39,10 @@ from .albo import ensure_supporter
 from .applicant import JoinData, _find_or_create_person, _person_data, person_data_problems, registered_email
 from .parameters import quote_for, schedule_for
 
-# Versions of the texts the person agrees to; a change of wording gets a new version.
-ART9_TEXT_VERSION = "art9-2022.1"  # rule M4
+# Versions of the texts the person agrees to; a change of wording gets a new version. The art. 9
+# authorisation (rule M4) is part of the join notice: its version comes from the notice registry
+# (people.notices); rows written before it keep "art9-2022.1", which this fallback still names.
+LEGACY_ART9_TEXT_VERSION = "art9-2022.1"
 
 
 DECLARATIONS_TEXT_VERSION = "m15-2013.1"  # rule M15
@@ -377,7 +382,7 @@ def _write_application(
                 territorial_cents=quote.territorial_cents,
                 fee_explanation=quote.as_dict(),
                 art9_authorised_at=now,
-                art9_text_version=ART9_TEXT_VERSION,
+                art9_text_version=version_code("join", data.notice, legacy=LEGACY_ART9_TEXT_VERSION),
                 art9_channel=channel,
                 declarations_at=now,
                 declarations_text_version=DECLARATIONS_TEXT_VERSION,
@@ -388,6 +393,14 @@ def _write_application(
                 out_of_area=False,
             )
             ensure_supporter(person=person, territory=circolo, channel=channel, now=now)
+            if data.notice is not None:
+                note_notice_acceptance(
+                    version=data.notice,
+                    channel=ConsentChannel.PAPER if channel == Channel.CIRCOLO else ConsentChannel.WEB,
+                    person=person,
+                    source=membership,
+                    recorded_by=registered_by,
+                )
             # One audit entry says it all (the Albo entry of M1 included); the person's timeline
             # gets its entry when the fee is paid (P8: fewer writes per join).
             record(
@@ -402,6 +415,7 @@ def _write_application(
                     "reduced": quote.reduced,
                     "renewal": is_renewal,
                     "albo": True,
+                    "notice": data.notice.code if data.notice is not None else "",
                 },
             )
     except IntegrityError:

@@ -48,6 +48,7 @@ from piazza.membership.models import (
 from piazza.people.actions import consent as consent_people_actions
 from piazza.people.models import Channel as ConsentChannel
 from piazza.people.models import Person, Purpose
+from piazza.people.notices import version_code
 from piazza.territory.models import Role, Territory
 from piazza.territory.scoping import has_role_at
 
@@ -58,6 +59,10 @@ from .renewal import renew_membership
 from .review import store_signals
 
 # --- Payment, card, delivery (M13, M24, M9) ---------------------------------------------
+
+# The printed form's version before the notice registry (people.notices): what older consent rows
+# carry, and the fallback when no desk notice was ever published.
+LEGACY_PAPER_FORM_VERSION = "modulo-cartaceo-2026.1"
 
 
 def instrument_fingerprint(raw: str) -> str:
@@ -569,7 +574,7 @@ def register_at_desk(
                         person=membership.person,
                         purpose=purpose,
                         channel=ConsentChannel.PAPER,
-                        text_version=settings.MEMBERSHIP_PAPER_FORM_VERSION,
+                        text_version=version_code("desk", data.notice, legacy=LEGACY_PAPER_FORM_VERSION),
                         at=checked.now,
                         source="desk",
                         evidence=_("Modulo cartaceo firmato, iscrizione %(year)s, ricevuta %(r)s")

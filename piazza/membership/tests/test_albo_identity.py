@@ -27,6 +27,7 @@ from piazza.membership.models import AlboElection, ElectionRegistration, Support
 from piazza.membership.tests.conftest import YEAR, join_data, paid
 from piazza.people.actions import person as person_people_actions
 from piazza.people.models import Person
+from piazza.people.tests.notices import shown
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("schedule")]
 
@@ -76,6 +77,7 @@ def _albo_post(client: Client, election: AlboElection, data: Any, *, email: str,
             "phone": phone,
             "declares_support": "on",
             "consents_to_contact": "on",
+            **shown("albo"),
         },
         follow=True,
     )
@@ -223,6 +225,7 @@ def test_anonymous_join_with_a_known_persons_code_writes_nothing_to_that_person(
                 "member_of_other_party": "no",
                 "declarations_accepted": "on",
                 "art9_authorised": "on",
+                **shown("join"),
             },
         )
     after = record_of(person)

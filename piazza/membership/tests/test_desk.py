@@ -9,7 +9,6 @@ import zlib
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.test import override_settings
 from django.urls import reverse
 
 from piazza.compliance.models import Receipt
@@ -20,6 +19,8 @@ from piazza.membership.actions import payment as payment_actions
 from piazza.membership.models import Membership, MembershipRules, PaymentMethod, Status
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.people.models import Consent, Person
+from piazza.people.notices import current_code
+from piazza.people.tests.notices import shown
 from piazza.territory.testing import verified_client
 
 from .conftest import join_data, paid
@@ -52,6 +53,7 @@ def _older_member(tree, **extra):
         "art9_authorised": "on",
         "method": "pos",
         "reference": "POS 000123",
+        **shown("desk"),
     }
     values.update(extra)
     return values
@@ -240,7 +242,6 @@ def test_consents_need_the_paper_form(tree, secretary):
     assert _nothing_written()
 
 
-@override_settings(MEMBERSHIP_PAPER_FORM_VERSION="modulo-2026-test")
 def test_older_member_without_email_registered_with_the_signed_paper_form(
     tree, secretary, django_capture_on_commit_callbacks
 ):
@@ -259,10 +260,11 @@ def test_older_member_without_email_registered_with_the_signed_paper_form(
     assert 'id="paper-form"' in body and reverse("membership:cash_receipt", args=[m.pk]) in body
     consents = {c.purpose: c for c in Consent.objects.filter(person=m.person)}
     assert set(consents) == {"newsletter", "candidate_sharing"}  # only the boxes ticked on paper (G3)
+    assert [c.text_version for c in consents.values()] == [current_code("desk")] * 2, current_code("desk")
     assert all(
         c.granted
         and c.channel == "paper"
-        and c.text_version == "modulo-2026-test"
+        and c.text_version == current_code("desk") == "desk-2026.1"  # the notice registry (G3)
         and c.recorded_by == secretary
         and m.cash_receipt_number in c.evidence
         for c in consents.values()

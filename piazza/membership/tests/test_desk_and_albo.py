@@ -16,6 +16,7 @@ from piazza.membership.actions import payment as payment_actions
 from piazza.membership.models import AlboElection, ElectionRegistration, Membership, PaymentMethod
 from piazza.membership.payments import start_election_fee
 from piazza.payments.actions.lifecycle import pay
+from piazza.people.tests.notices import shown
 from piazza.territory.testing import verified_client
 
 from .conftest import bologna, join, join_data, paid
@@ -43,6 +44,7 @@ def _desk_post(tree, **extra):
         "art9_authorised": "on",
         "method": "cash",
         "reference": "",
+        **shown("desk"),
     }
     values.update(extra)
     return values
@@ -190,6 +192,7 @@ def test_albo_page_for_an_election_mails_non_members_the_payment(
                 "phone": "+39 333 765 4321",
                 "declares_support": "on",
                 "consents_to_contact": "on",
+                **shown("albo"),
             },
         )
     # Issue 10, G1: the same answer for everyone; a new person's payment link is in the email.

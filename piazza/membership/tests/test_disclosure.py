@@ -21,6 +21,7 @@ from piazza.core.models import AuditEntry
 from piazza.membership.models import Membership
 from piazza.membership.tests.conftest import YEAR, join_data, paid
 from piazza.people.models import Person
+from piazza.people.tests.notices import shown
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -49,6 +50,7 @@ def _join_post(client: Client, circolo: Any, data: Any, *, email: str, **extra: 
             "member_of_other_party": "no",
             "declarations_accepted": "on",
             "art9_authorised": "on",
+            **shown("join"),
         },
         **extra,
     )
@@ -151,6 +153,7 @@ def test_albo_registration_is_throttled(client, tree):
                 "phone": "+39 333 765 4321",
                 "declares_support": "on",
                 "consents_to_contact": "on",
+                **shown("albo"),
             },
         ).status_code
 
@@ -305,6 +308,7 @@ def test_desk_registration_of_a_person_of_another_federation_becomes_a_request(t
             "art9_authorised": "on",
             "method": "pos",
             "reference": "123",
+            **shown("desk"),
         },
     )
     body = response.content.decode()

@@ -15,6 +15,7 @@ from piazza.membership.actions import payment as payment_actions
 from piazza.membership.models import Membership, Status
 from piazza.membership.payments import start_online_payment
 from piazza.payments.actions.lifecycle import pay
+from piazza.people.tests.notices import shown
 
 from .conftest import YEAR, join_data
 
@@ -27,7 +28,8 @@ OTHER_CARD = {**CARD, "card_number": "4000056655665556"}
 # apply_for_membership: 12 of membership (fee year, rules, circolo check, duplicate check, fee,
 # INSERT membership, Albo upsert, audit, savepoints) + 15 of people.find_or_create_person.
 # +4: the audit chain reads its head per entry, and takes its advisory lock on PostgreSQL (ADR 0014).
-APPLY_BUDGET = 32
+# +1 (issue 12): a caller showing no notice reads the join notice's version in force (art9_text_version).
+APPLY_BUDGET = 33
 START_PAYMENT_BUDGET = 13  # +2: the audit chain (ADR 0014)
 # pay: payments and ledger, then the membership handler (one locked read, rules, card block,
 # the card number UPDATE in a savepoint, voting circolo, one audit and one timeline entry) and
@@ -81,8 +83,9 @@ def test_payment_handler_budget(tree):
     assert len(again) <= 3  # idempotent: a replayed success reads (in a savepoint) and stops
 
 
-def _join_post(client, circolo):
+def _join_post(client, circolo, notice=None):
     data = join_data()
+    notice = shown("join") if notice is None else notice  # what the page posts back
     return client.post(
         reverse("membership:join") + "?comune=Bologna",
         {
@@ -101,17 +104,20 @@ def _join_post(client, circolo):
             "member_of_other_party": "no",
             "declarations_accepted": "on",
             "art9_authorised": "on",
+            **notice,
         },
     )
 
 
 # The join form's POST, pinned exactly (issue 11 item 24): any statement added or removed fails and lists them.
-JOIN_POST_PINS = {"sqlite": 54, "postgresql": 58}
+# +2 (issue 12): the privacy notice version shown is checked (one read) and recorded (one insert).
+JOIN_POST_PINS = {"sqlite": 56, "postgresql": 60}
 
 
 def test_join_post_query_pin(client, tree):
     _join_post(client, tree.bologna_centro)  # warm-up: content types, accounts, the per-process caches
+    notice = shown("join")
     with exact_queries(JOIN_POST_PINS, "join POST", at_most=APPLY_BUDGET + START_PAYMENT_BUDGET + 30):
-        response = _join_post(client, tree.bologna_centro)
+        response = _join_post(client, tree.bologna_centro, notice)
     assert response.status_code == 302, response.content.decode()[:500]
     assert Membership.objects.count() == 2

@@ -11,6 +11,7 @@ from piazza.membership.actions import roll as roll_actions
 from piazza.membership.cards import card_token
 from piazza.membership.models import Delivery, Membership, Status
 from piazza.people.codice_fiscale import make_codice_fiscale
+from piazza.people.tests.notices import shown
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -57,6 +58,7 @@ def test_desk_registration_with_bad_input_shows_the_message_and_saves_nothing(tr
             "art9_authorised": "on",
             "method": "pos",
             "reference": "1",
+            **shown("desk"),
         },
     )
     assert response.status_code == 200
