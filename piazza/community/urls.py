@@ -18,4 +18,5 @@ urlpatterns = [
     path("email/conferma/<str:token>/", views.confirm_email, name="confirm_email"),
     path("telefono/", views.change_phone, name="change_phone"),
     path("rettifica/", views.rectification, name="rectification"),
+    path("dichiarazioni/<int:pk>/pdf/", views.tax_statement, name="tax_statement"),
 ]

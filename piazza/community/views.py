@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,6 +21,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from piazza.community import actions, queries, session
 from piazza.community.forms import EmailChangeForm, PhoneForm, RectificationForm, SignInForm
+from piazza.compliance.models import TaxStatement
+from piazza.compliance.tax_statements.actions.generate import note_tax_statement_download
+from piazza.compliance.tax_statements.pdf import filename as tax_statement_filename
+from piazza.compliance.tax_statements.pdf import statement_pdf
+from piazza.compliance.tax_statements.queries import statements_of
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
 from piazza.people.models import Person
@@ -140,8 +145,19 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
             "rectification_form": RectificationForm(),
             "rights_links": _rights_links(),
             "rights_export_url": reverse("privacy:space_export"),
+            "tax_statements": statements_of(person),
         },
     )
+
+
+@person_required
+def tax_statement(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    """Rules F7/F8: the person's own statement (any version) as PDF; anyone else's is a 404."""
+    statement = get_object_or_404(TaxStatement.objects.select_related("entity"), pk=pk, person=person)
+    note_tax_statement_download(actor=None, statement=statement, by_donor=True)
+    response = HttpResponse(statement_pdf(statement), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{tax_statement_filename(statement)}"'
+    return response
 
 
 @require_POST

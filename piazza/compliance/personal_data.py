@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 
-from piazza.compliance.models import Candidacy, JointDeclaration
+from piazza.compliance.models import Candidacy, JointDeclaration, TaxStatement
 from piazza.core.data_export import rows
 
 SECTION = "compliance"
@@ -26,6 +26,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
         "mandatario_person",
     ],
     JointDeclaration: ["donor", "document", "signed_on", "filed_on", "status"],
+    # Rules F7/F8: the annual tax statements issued to the person (every version).
+    TaxStatement: ["person", "donor_name", "donor_codice_fiscale", "lines"],
 }
 
 
@@ -41,5 +43,9 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "compliance.candidacy": rows(candidacies.distinct().order_by("created_at", "id"), exclude=["mandatario_user"]),
         "compliance.jointdeclaration": rows(
             JointDeclaration.objects.filter(donor=person).order_by("id"), exclude=["document", "uploaded_by"]
+        ),
+        "compliance.taxstatement": rows(
+            TaxStatement.objects.filter(person=person).order_by("year", "entity_id", "version"),
+            exclude=["digest", "run"],
         ),
     }

@@ -1,6 +1,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from piazza.compliance import views
+from piazza.compliance.tax_statements import views as tax_views
 
 app_name = "compliance"
 
@@ -13,4 +14,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("candidature/<int:pk>/dichiarazioni/", views.declaration, name="declaration"),
     path("dichiarazioni/<int:pk>/documento/", views.declaration_document, name="declaration_document"),
     path("candidature/<int:pk>/rendiconto/", views.report, name="report"),
+    # Rules F7/F8: the annual tax statements.
+    path("dichiarazioni-detrazione/", tax_views.overview, name="tax_statements"),
+    path("dichiarazioni-detrazione/genera/", tax_views.start, name="tax_start"),
+    path("dichiarazioni-detrazione/generazioni/<int:pk>/", tax_views.run, name="tax_run"),
+    path("dichiarazioni-detrazione/generazioni/<int:pk>/riprendi/", tax_views.resume, name="tax_resume"),
+    path("dichiarazioni-detrazione/<int:pk>/pdf/", tax_views.download, name="tax_statement_pdf"),
 ]
