@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.db.models import Q, QuerySet
 
 from piazza.compliance.models import TaxStatement, TaxStatementRun
 from piazza.compliance.tax_statements.actions.runs import SEE_ROLES
+from piazza.compliance.tax_statements.figures import exclusion_words, method_words
 
 
 @dataclass
@@ -17,6 +19,20 @@ class StatementHistory:
 
     latest: TaxStatement
     earlier: list[TaxStatement] = field(default_factory=list)
+
+    @property
+    def excluded(self) -> list[dict[str, Any]]:
+        """Rule F8: the gifts of the latest version left out, each with its reason in words."""
+        return [
+            {
+                "date": dt.date.fromisoformat(line["date"]),
+                "amount_cents": int(line["amount_cents"]),
+                "method": method_words(line["method"]),
+                "reason": exclusion_words(line["excluded"]),
+            }
+            for line in self.latest.lines
+            if line["excluded"]
+        ]
 
 
 def statements_of(person: Any) -> list[StatementHistory]:
