@@ -124,7 +124,11 @@ def test_f7_floor_below_thirty_euro_gives_no_credit_and_thirty_does(
     tree, treasurer, fake_lines, django_capture_on_commit_callbacks
 ):
     below, at_floor = person(1, tree), person(2, tree)
-    fake_lines += [line(below, tree.bologna, 2_999), line(at_floor, tree.bologna, 1_500), line(at_floor, tree.bologna, 1_500)]
+    fake_lines += [
+        line(below, tree.bologna, 2_999),
+        line(at_floor, tree.bologna, 1_500),
+        line(at_floor, tree.bologna, 1_500),
+    ]
     run_year(treasurer, django_capture_on_commit_callbacks)
 
     small = latest(below, tree.bologna)
@@ -137,7 +141,11 @@ def test_f7_ceiling_thirty_thousand_euro_and_the_rate_of_26_percent(
     tree, treasurer, fake_lines, django_capture_on_commit_callbacks
 ):
     big, mid = person(1, tree), person(2, tree)
-    fake_lines += [line(big, tree.bologna, 25_000_00), line(big, tree.bologna, 15_000_00), line(mid, tree.bologna, 12_345)]
+    fake_lines += [
+        line(big, tree.bologna, 25_000_00),
+        line(big, tree.bologna, 15_000_00),
+        line(mid, tree.bologna, 12_345),
+    ]
     run_year(treasurer, django_capture_on_commit_callbacks)
 
     capped = latest(big, tree.bologna)
@@ -417,7 +425,10 @@ def test_a_stranger_cannot_download_another_persons_statement(
     assert client.get(reverse("community:tax_statement", args=[other.pk])).status_code == 302  # not signed in
     sign_in(client, DONOR_EMAIL, django_capture_on_commit_callbacks)
     assert client.get(reverse("community:tax_statement", args=[other.pk])).status_code == 404
-    assert reverse("community:tax_statement", args=[other.pk]) not in client.get(reverse("community:home")).content.decode()
+    assert (
+        reverse("community:tax_statement", args=[other.pk])
+        not in client.get(reverse("community:home")).content.decode()
+    )
 
 
 def test_treasurers_in_scope_download_any_statement_audited_and_others_cannot(
