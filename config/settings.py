@@ -214,6 +214,8 @@ COMMUNITY_LINKS_PER_CLIENT = env_int("COMMUNITY_LINKS_PER_CLIENT", 20)  # and pe
 COMMUNITY_LINKS_WINDOW_SECONDS = env_int("COMMUNITY_LINKS_WINDOW_SECONDS", 60 * 60)
 # Rule G3: the version of the consent text shown in Il mio spazio, recorded with every consent given there.
 COMMUNITY_CONSENT_TEXT_VERSION = env_str("COMMUNITY_CONSENT_TEXT_VERSION", "mio-spazio-2026.1")
+# Annual tax statements (rules F7/F8): donors per background task of a generation run.
+TAX_STATEMENTS_CHUNK_SIZE = env_int("TAX_STATEMENTS_CHUNK_SIZE", 1000)
 # Officials' password reset link (Django's PasswordResetView): its life in seconds.
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 

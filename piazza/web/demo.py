@@ -13,6 +13,7 @@ DEMO_SEEDERS: list[str] = [
     "piazza.payments.bank.demo.seed",
     "piazza.compliance.demo.seed",
     "piazza.funding.demo.seed",
+    "piazza.compliance.tax_statements.demo.seed",  # after funding: statements of the demo gifts
 ]
 
 

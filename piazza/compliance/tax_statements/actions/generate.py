@@ -36,7 +36,7 @@ MAX_RUN_ERRORS = 20  # messages kept on the run row (the log has them all)
 
 
 def chunk_size() -> int:
-    return int(getattr(settings, "TAX_STATEMENTS_CHUNK_SIZE", 1000))
+    return int(settings.TAX_STATEMENTS_CHUNK_SIZE)
 
 
 def rules_for_year(year: int) -> FinanceRules:
