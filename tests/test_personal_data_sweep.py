@@ -93,6 +93,10 @@ ALLOWED: dict[str, str] = {
     "bank:import_progress": "counts of the running statement import",
     "bank:payout_decide": POST_ONLY,
     "privacy:extend": POST_ONLY,
+    # compliance: tax statements (rules F7/F8)
+    "compliance:tax_start": POST_ONLY,
+    "compliance:tax_resume": POST_ONLY,
+    "compliance:tax_run": "counts of a generation run (donors done, statements written, errors), no person",
 }
 
 

@@ -48,6 +48,10 @@ KEEP_REASONS = {
 NOT_PERSONAL: Declaration = {
     FinanceRuleSet: {"note": "a note on a set of finance rules"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
-    TaxStatementRun: {"errors": "technical messages of a generation run (chunk numbers, exception names)"},
+    TaxStatementRun: {
+        "errors": "technical messages of a generation run (chunk numbers, exception names)",
+        "emailed": "a count of emails sent by a run",
+    },
     TaxStatementChunk: {"person_ids": "row ids of the persons in one slice of a run, nothing else"},
+    TaxStatement: {"digest": "a SHA-256 of the figures and lines, to tell a changed version from an unchanged one"},
 }
