@@ -23,6 +23,11 @@ RULES = {
     "candidate_cap_per_resident_cents": 1,
     "itemise_threshold_cents": 50_000,
     "joint_declaration_threshold_cents": 250_000,
+    # rules F7/F8 (tax statements); fees not ticked: they are not deductible by default
+    "tax_credit_rate_bp": 2600,
+    "tax_credit_floor_cents": 3_000,
+    "tax_credit_ceiling_cents": 3_000_000,
+    "tax_credit_levels": "national,region,federation",
     "note": "legge",
 }
 

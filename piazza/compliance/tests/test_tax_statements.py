@@ -454,3 +454,15 @@ def test_treasurers_in_scope_download_any_statement_audited_and_others_cannot(
     assert url not in modena.get(reverse("compliance:tax_statements")).content.decode()
     secretary = verified_client(make_official("segreteria.bologna", tree.bologna, [Role.ORGANISATION]))
     assert secretary.get(url).status_code == 403
+
+
+def test_a_rule_set_with_an_unknown_level_is_refused_in_the_admin(tree, national_admin):
+    """Rule F8's parameter: a typo in the qualifying levels is refused with the words to use."""
+    from piazza.compliance.tests.test_admin_actions import RULES
+
+    client = verified_client(national_admin)
+    response = client.post(
+        reverse("admin:compliance_financeruleset_add"), {**RULES, "tax_credit_levels": "national,provincia"}
+    )
+    assert response.status_code == 200 and "national, region, federation e circolo" in response.content.decode()
+    assert not FinanceRuleSet.objects.exists()
