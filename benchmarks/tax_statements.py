@@ -244,6 +244,7 @@ def report(args: argparse.Namespace, loaded: dict[str, Any], result: dict[str, A
         ("statements written", f"{result['statements']:,}"),
         ("first run", f"{result['first_seconds']:.1f} s"),
         ("statements/s (first run)", f"{rate:,.0f}"),
+        ("donors/s (first run)", f"{result['donors'] / result['first_seconds']:,.0f}"),
         ("projected time for 300,000", f"{projected / 60:.1f} min (goal <= 60 min)"),
         ("rerun, nothing changed", f"{result['second_seconds']:.1f} s ({rerun_rate:,.0f} statements/s checked)"),
         ("emails queued (first run / rerun)", f"{result['emails']:,} / 0"),
