@@ -226,6 +226,8 @@ COMMUNITY_PASSKEY_MAX_PER_PERSON = env_int("COMMUNITY_PASSKEY_MAX_PER_PERSON", 1
 # attempts to sign in, and challenges handed out (the door asks for one on every visit).
 COMMUNITY_PASSKEY_ATTEMPTS_PER_CLIENT = env_int("COMMUNITY_PASSKEY_ATTEMPTS_PER_CLIENT", 20)
 COMMUNITY_PASSKEY_CHALLENGES_PER_CLIENT = env_int("COMMUNITY_PASSKEY_CHALLENGES_PER_CLIENT", 60)
+# Annual tax statements (rules F7/F8): donors per background task of a generation run.
+TAX_STATEMENTS_CHUNK_SIZE = env_int("TAX_STATEMENTS_CHUNK_SIZE", 1000)
 # Officials' password reset link (Django's PasswordResetView): its life in seconds.
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 

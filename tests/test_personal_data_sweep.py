@@ -101,6 +101,10 @@ ALLOWED: dict[str, str] = {
     "privacy:notice_publish": FORM,
     "privacy:processing": "the record of processing generated from settings and declarations, no person",
     "privacy:processing_pdf": "the same record as a PDF (its download is audited as an export)",
+    # compliance: tax statements (rules F7/F8)
+    "compliance:tax_start": POST_ONLY,
+    "compliance:tax_resume": POST_ONLY,
+    "compliance:tax_run": "counts of a generation run (donors done, statements written, errors), no person",
 }
 
 

@@ -29,4 +29,5 @@ urlpatterns = [
     path("passkey/accesso/opzioni/", views.passkey_sign_in_options, name="passkey_sign_in_options"),
     path("passkey/accesso/", views.passkey_sign_in, name="passkey_sign_in"),
     path("ricevute/<int:pk>/", views.receipt, name="receipt"),
+    path("dichiarazioni/<int:pk>/pdf/", views.tax_statement, name="tax_statement"),
 ]

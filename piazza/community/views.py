@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,8 +23,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from piazza.community import actions, passkeys, queries, session
 from piazza.community.forms import EmailChangeForm, PasskeyNameForm, PhoneForm, RectificationForm, SignInForm
 from piazza.community.models import ChallengePurpose
+from piazza.compliance.models import TaxStatement
 from piazza.compliance.receipt_documents import receipt_filename, receipts_pdf
 from piazza.compliance.receipts import receipts_of_person
+from piazza.compliance.tax_statements.actions.generate import note_tax_statement_download
+from piazza.compliance.tax_statements.pdf import filename as tax_statement_filename
+from piazza.compliance.tax_statements.pdf import statement_pdf
+from piazza.compliance.tax_statements.queries import statements_of
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
 from piazza.payments.messages import decline_message
@@ -152,6 +157,7 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
             "rights_export_url": reverse("privacy:space_export"),
             "receipts": list(receipts_of_person(person)[:RECEIPTS_SHOWN]),
             "notice": current_version("space"),
+            "tax_statements": statements_of(person),
         },
     )
 
@@ -168,6 +174,16 @@ def receipt(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
     response = HttpResponse(receipts_pdf([found]), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{receipt_filename(found)}"'
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@person_required
+def tax_statement(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    """Rules F7/F8: the person's own statement (any version) as PDF; anyone else's is a 404."""
+    statement = get_object_or_404(TaxStatement.objects.select_related("entity"), pk=pk, person=person)
+    note_tax_statement_download(actor=None, statement=statement, by_donor=True)
+    response = HttpResponse(statement_pdf(statement), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{tax_statement_filename(statement)}"'
     return response
 
 

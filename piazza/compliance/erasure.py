@@ -16,6 +16,9 @@ from piazza.compliance.models import (
     Receipt,
     RegisterEntry,
     RegisterPublication,
+    TaxStatement,
+    TaxStatementChunk,
+    TaxStatementRun,
 )
 from piazza.core.erasure import BLANK, FILE, KEEP, LINK, PSEUDONYM, Declaration, HoldBook, scrub
 
@@ -47,6 +50,8 @@ ERASURE: Declaration = {
         "purpose": KEEP,
         "reason": KEEP,
     },
+    # Rules F7/F8: a tax statement is a document issued for the donor's tax return (new versions, no edits).
+    TaxStatement: {"person": LINK, "donor_name": KEEP, "donor_codice_fiscale": KEEP, "lines": KEEP},
 }
 KEEP_REASONS = {
     "compliance.candidacy.candidate_name": "a candidate's public candidacy and campaign finance record "
@@ -65,6 +70,11 @@ KEEP_REASONS = {
     "compliance.receipt.reason": "as above: why a cancellation was issued (refund, chargeback)",
     "compliance.jointdeclaration.document": "the joint declaration of a contribution above the F12 threshold, "
     "filed with the election authority: part of the candidacy's accounts",
+    "compliance.taxstatement.donor_name": "the annual statement issued for the donor's tax credit (DL 149/2013 "
+    "art. 11), a document the tax authority may check: kept with the accounts, never edited "
+    "(a change is a new version)",
+    "compliance.taxstatement.donor_codice_fiscale": "as above",
+    "compliance.taxstatement.lines": "the gifts the statement certifies (dates, amounts, means): as above",
 }
 NOT_PERSONAL: Declaration = {
     FinanceRuleSet: {"note": "a note on a set of finance rules"},
@@ -73,6 +83,12 @@ NOT_PERSONAL: Declaration = {
     PublishedRow: {"items": "dates, amounts and channels of contributions, no identity"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
     Receipt: {"tax_note": "the fixed F7/F8 wording printed on every receipt, the same for everyone"},
+    TaxStatementRun: {
+        "errors": "technical messages of a generation run (chunk numbers, exception names)",
+        "emailed": "a count of emails sent by a run",
+    },
+    TaxStatementChunk: {"person_ids": "row ids of the persons in one slice of a run, nothing else"},
+    TaxStatement: {"digest": "a SHA-256 of the figures and lines, to tell a changed version from an unchanged one"},
 }
 
 

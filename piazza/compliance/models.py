@@ -22,6 +22,18 @@ from piazza.payments.bank.models import private_storage
 from piazza.territory.scoping import ScopedQuerySet
 
 
+def validate_tax_credit_levels(value: str) -> None:
+    """Rule F8: the qualifying levels are names of levels of the tree, separated by commas."""
+    known = {"national", "region", "federation", "circolo"}
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [part for part in parts if part not in known]
+    if not parts or unknown:
+        raise ValidationError(
+            _("Scrivi uno o più livelli tra national, region, federation e circolo, separati da virgola."),
+            code="tax_credit_levels",
+        )
+
+
 class FinanceRuleSet(models.Model):
     """The political-finance parameters in force from a date (DOMAIN.md marks several as open).
 
@@ -90,6 +102,26 @@ class FinanceRuleSet(models.Model):
         validators=[validate_receipt_number_format],
         help_text=_("Con {year} (l'anno) e {number} (il progressivo), es. {year}/{number:06d}."),
     )  # F3
+    # Rules F7/F8: the annual tax statement (issue 13, tax statements).
+    tax_credit_rate_bp = models.PositiveIntegerField(
+        _("detrazione (centesimi di punto percentuale, 2600 = 26%)"), default=DEFAULT_RULES.tax_credit_rate_bp
+    )
+    tax_credit_floor_cents = models.BigIntegerField(
+        _("minimo annuo detraibile (centesimi)"), default=DEFAULT_RULES.tax_credit_floor_cents
+    )
+    tax_credit_ceiling_cents = models.BigIntegerField(
+        _("massimo annuo detraibile (centesimi)"), default=DEFAULT_RULES.tax_credit_ceiling_cents
+    )
+    tax_credit_levels = models.CharField(
+        _("livelli che rilasciano la dichiarazione"),
+        max_length=60,
+        default=",".join(DEFAULT_RULES.tax_credit_levels),
+        help_text=_("Separati da virgola, tra: national, region, federation, circolo."),
+        validators=[validate_tax_credit_levels],
+    )
+    tax_credit_fees_count = models.BooleanField(
+        _("le quote di iscrizione sono detraibili"), default=DEFAULT_RULES.tax_credit_fees_count
+    )
     note = models.TextField(_("fonte o motivazione"), blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -129,6 +161,11 @@ class FinanceRuleSet(models.Model):
             election_period_months=self.election_period_months,
             receipt_issuing_levels=self.receipt_issuing_levels,
             receipt_number_format=self.receipt_number_format,
+            tax_credit_rate_bp=self.tax_credit_rate_bp,
+            tax_credit_floor_cents=self.tax_credit_floor_cents,
+            tax_credit_ceiling_cents=self.tax_credit_ceiling_cents,
+            tax_credit_levels=tuple(part.strip() for part in self.tax_credit_levels.split(",") if part.strip()),
+            tax_credit_fees_count=self.tax_credit_fees_count,
         )
 
 
@@ -621,3 +658,142 @@ class Receipt(models.Model):
     @property
     def is_cancellation(self) -> bool:
         return self.kind == ReceiptKind.CANCELLATION
+
+
+# --- Annual tax statements (rules F7, F8; issue 13) ------------------------------------------
+
+
+class TaxStatementRunStatus(models.TextChoices):
+    PENDING = "pending", _("In coda")
+    RUNNING = "running", _("In corso")
+    DONE = "done", _("Completata")
+    FAILED = "failed", _("Completata con errori")
+
+
+class TaxStatementRunQuerySet(ScopedQuerySet["TaxStatementRun"]):
+    scope_path_field = "territory__path"
+
+
+class TaxStatementRun(models.Model):
+    """One generation of the statements of a year for every donor (started from the back office,
+    done by the worker in chunks; the page shows `done` of `total` and the outcome)."""
+
+    year = models.PositiveSmallIntegerField(_("anno"))
+    territory = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        _("stato"), max_length=10, choices=TaxStatementRunStatus.choices, default=TaxStatementRunStatus.PENDING
+    )
+    total = models.PositiveIntegerField(default=0)  # donors to look at
+    done = models.PositiveIntegerField(default=0)  # donors looked at (new version or unchanged)
+    failed = models.PositiveIntegerField(default=0)  # donors of chunks that failed
+    created = models.PositiveIntegerField(default=0)  # statements written (new or new versions)
+    unchanged = models.PositiveIntegerField(default=0)  # statements whose figures did not change
+    emailed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # short messages for the treasurer
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TaxStatementRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("generazione delle dichiarazioni per la detrazione")
+        verbose_name_plural = _("generazioni delle dichiarazioni per la detrazione")
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (TaxStatementRunStatus.DONE, TaxStatementRunStatus.FAILED)
+
+    @property
+    def progress_percent(self) -> int:
+        if self.finished:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, (self.done + self.failed) * 100 // self.total)
+
+
+class TaxStatementChunk(models.Model):
+    """A slice of a run's donors (ids only), done once: a retried or resumed task skips it."""
+
+    run = models.ForeignKey(TaxStatementRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    person_ids = models.JSONField(default=list)
+    done_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="taxstatementchunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.index}"
+
+
+class TaxStatementQuerySet(ScopedQuerySet["TaxStatement"]):
+    scope_path_field = "entity__path"
+
+    def latest_versions(self) -> TaxStatementQuerySet:
+        """Only the newest version of each (person, entity, year)."""
+        newer = TaxStatement.objects.filter(
+            person_id=models.OuterRef("person_id"),
+            entity_id=models.OuterRef("entity_id"),
+            year=models.OuterRef("year"),
+            version__gt=models.OuterRef("version"),
+        )
+        return self.filter(~models.Exists(newer))
+
+
+class TaxStatement(models.Model):
+    """Rules F7/F8: the annual statement for the tax credit, per donor, year and qualifying entity.
+
+    Immutable: a change in the figures (a refund) is a new version; the lines of the year are
+    copied in (`lines`), with the donor's name and codice fiscale at issue, so the PDF is drawn
+    from this row alone and is the same every time.
+    """
+
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="tax_statements")
+    entity = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField(_("anno"))
+    version = models.PositiveIntegerField(_("versione"), default=1)
+    donor_name = models.CharField(max_length=210)
+    donor_codice_fiscale = models.CharField(max_length=16, blank=True)
+    total_cents = models.BigIntegerField()  # every gift of the year to the entity
+    excluded_cents = models.BigIntegerField()  # not traceable (F8)
+    traceable_cents = models.BigIntegerField()
+    deductible_cents = models.BigIntegerField()  # the base, between floor and ceiling (F7)
+    credit_cents = models.BigIntegerField()  # the credit at the rate (F7)
+    rate_bp = models.PositiveIntegerField()
+    floor_cents = models.BigIntegerField()
+    ceiling_cents = models.BigIntegerField()
+    lines = models.JSONField(default=list)
+    digest = models.CharField(max_length=64)  # of the figures and lines: unchanged → no new version
+    run = models.ForeignKey(TaxStatementRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    generated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TaxStatementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-year", "entity", "-version"]
+        verbose_name = _("dichiarazione per la detrazione")
+        verbose_name_plural = _("dichiarazioni per la detrazione")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person", "entity", "year", "version"], name="taxstatement_one_per_version"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(credit_cents__gte=0, deductible_cents__gte=0), name="taxstatement_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["year", "person"], name="taxstatement_year_person")]
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.entity_id} · {self.person_id} v{self.version}"
+
+    @property
+    def territory(self) -> Any:
+        return self.entity

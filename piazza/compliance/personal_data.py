@@ -19,6 +19,7 @@ from piazza.compliance.models import (
     PublishedRow,
     Receipt,
     RegisterEntry,
+    TaxStatement,
 )
 from piazza.compliance.receipts import person_ids_of
 from piazza.core.data_export import rows
@@ -40,6 +41,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     PublishedRow: ["person", "donor_name", "total_cents", "items"],
     # Rule F3: the numbered receipts, with the donor's data as copied at issue.
     Receipt: ["donor_person_id", "donor_name", "donor_codice_fiscale", "donor_address"],
+    # Rules F7/F8: the annual tax statements issued to the person (every version).
+    TaxStatement: ["person", "donor_name", "donor_codice_fiscale", "lines"],
 }
 
 
@@ -62,4 +65,8 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "compliance.registerentry": rows(RegisterEntry.objects.filter(person=person).order_by("year", "id")),
         "compliance.publishedrow": rows(PublishedRow.objects.filter(person=person).order_by("id")),
         "compliance.receipt": rows(Receipt.objects.filter(donor_person_id__in=person_ids_of(person)).order_by("id")),
+        "compliance.taxstatement": rows(
+            TaxStatement.objects.filter(person=person).order_by("year", "entity_id", "version"),
+            exclude=["digest", "run"],
+        ),
     }

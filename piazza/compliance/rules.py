@@ -54,6 +54,17 @@ class FinanceRules:
     receipt_issuing_levels: str = "national,region,federation"
     # rule F3 (open): how a receipt number is written; `{year}` and `{number}` (the counter) only.
     receipt_number_format: str = "{year}/{number:06d}"
+    # rule F7: the tax credit is this share (basis points: 2600 = 26%) of the gifts of a year whose
+    # traceable total lies between the floor and the ceiling (below the floor: no credit; above the
+    # ceiling: the ceiling counts).
+    tax_credit_rate_bp: int = 2600
+    tax_credit_floor_cents: int = 30_00
+    tax_credit_ceiling_cents: int = 30_000_00
+    # rule F8: the levels whose entities issue statements (national party, regional and provincial
+    # branches with administrative autonomy); a gift to a lower node counts for its nearest such ancestor.
+    tax_credit_levels: tuple[str, ...] = ("national", "region", "federation")
+    # rule F7/F14 (open): do membership fees count toward the credit? Default no: a fee is not a gift.
+    tax_credit_fees_count: bool = False
 
 
 def validate_receipt_issuing_levels(value: str) -> None:

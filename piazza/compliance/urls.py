@@ -1,6 +1,7 @@
 from django.urls import URLPattern, URLResolver, include, path
 
 from piazza.compliance import receipt_views, views
+from piazza.compliance.tax_statements import views as tax_views
 
 app_name = "compliance"
 
@@ -18,4 +19,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ricevute/", receipt_views.receipt_register, name="receipts"),
     path("ricevute/esporta/", receipt_views.receipt_export, name="receipts_export"),
     path("ricevute/<int:pk>/", receipt_views.receipt_pdf, name="receipt"),
+    # Rules F7/F8: the annual tax statements.
+    path("dichiarazioni-detrazione/", tax_views.overview, name="tax_statements"),
+    path("dichiarazioni-detrazione/genera/", tax_views.start, name="tax_start"),
+    path("dichiarazioni-detrazione/generazioni/<int:pk>/", tax_views.run, name="tax_run"),
+    path("dichiarazioni-detrazione/generazioni/<int:pk>/riprendi/", tax_views.resume, name="tax_resume"),
+    path("dichiarazioni-detrazione/<int:pk>/pdf/", tax_views.download, name="tax_statement_pdf"),
 ]

@@ -14,6 +14,7 @@ DEMO_SEEDERS: list[str] = [
     "piazza.compliance.demo.seed",
     "piazza.funding.demo.seed",
     "piazza.compliance.register.demo.seed",  # after funding: the register reads its donations
+    "piazza.compliance.tax_statements.demo.seed",  # after funding: statements of the demo gifts
 ]
 
 

@@ -35,6 +35,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Candidature"), "compliance:candidacies", {"organisation", "treasury", "administrator"}),
     (_("Registro dei contributi"), "compliance:register_board", {"treasury", "administrator"}),
     (_("Ricevute"), "compliance:receipts", {"treasury", "administrator"}),
+    (_("Dichiarazioni per la detrazione"), "compliance:tax_statements", {"treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
 ]
 

@@ -28,6 +28,11 @@ RULES = {
     "election_period_months": 6,
     "receipt_issuing_levels": "national,region,federation",  # rule F3
     "receipt_number_format": "{year}/{number:06d}",
+    # rules F7/F8 (tax statements); fees not ticked: they are not deductible by default
+    "tax_credit_rate_bp": 2600,
+    "tax_credit_floor_cents": 3_000,
+    "tax_credit_ceiling_cents": 3_000_000,
+    "tax_credit_levels": "national,region,federation",
     "note": "legge",
 }
 
