@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from piazza.compliance import views
+from piazza.compliance import views, views_books
 
 app_name = "compliance"
 
@@ -13,4 +13,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("candidature/<int:pk>/dichiarazioni/", views.declaration, name="declaration"),
     path("dichiarazioni/<int:pk>/documento/", views.declaration_document, name="declaration_document"),
     path("candidature/<int:pk>/rendiconto/", views.report, name="report"),
+    # The mandatario's books (F11, F12), the mandatario's own page, the 2×1000 (F9).
+    path("candidature/<int:pk>/proclamazione/", views_books.proclamation, name="proclamation"),
+    path("candidature/<int:pk>/dichiarazione.pdf", views_books.declaration_pdf, name="declaration_pdf"),
+    path("candidature/<int:pk>/allegati.zip", views_books.declaration_annexes, name="declaration_annexes"),
+    path("spese/<int:pk>/giustificativo/", views_books.expense_receipt, name="expense_receipt"),
+    path("spese/<int:pk>/giustificativo/carica/", views_books.expense_receipt_upload, name="expense_receipt_upload"),
+    path("mandati/", views_books.my_mandates, name="my_mandates"),
+    path("mandati/<int:pk>/", views_books.mandate, name="mandate"),
+    path("due-per-mille/", views_books.two_per_thousand, name="two_per_thousand"),
 ]

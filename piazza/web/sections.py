@@ -33,6 +33,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Pagamenti"), "payments:treasury_payments", {"treasury"}),
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
     (_("Candidature"), "compliance:candidacies", {"organisation", "treasury", "administrator"}),
+    (_("2×1000"), "compliance:two_per_thousand", {"treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
 ]
 

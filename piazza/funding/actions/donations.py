@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from piazza.compliance.companies import LegalGiverInput, check_legal_giver, record_legal_giver
 from piazza.compliance.rules import (
     ATTESTATION_VERSION,
     admit_contribution,
@@ -93,6 +94,9 @@ class DonationInput:
     provider: str = ""  # "" = the card provider in force (`card_provider()`)
     return_url: str = ""  # "" = the donation's thank-you page
     remember_method: bool = False  # save the card for one-click gifts (never pre-selected)
+    # Rule F13: a gift on behalf of a company or an association; the person above is its legal
+    # representative. None for a natural person's own gift.
+    legal_giver: LegalGiverInput | None = None
 
 
 @dataclass
@@ -239,7 +243,18 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
             code="monthly",
             field="frequency",
         )
-    missing = missing_attestations(data.attestations)
+    if data.legal_giver is not None:  # rule F13: the entity's own attestations and resolution
+        if data.frequency != Frequency.ONE_OFF:
+            _refuse_gift(
+                _("Le aziende e le associazioni donano una volta sola, con la delibera che approva l'importo."),
+                campaign=campaign,
+                code="legal_monthly",
+                field="frequency",
+            )
+        check_legal_giver(
+            action="funding.submit_donation", actor=actor, territory=campaign.territory, giver=data.legal_giver
+        )
+    missing = missing_attestations(data.attestations) if data.legal_giver is None else []
     if missing:  # rule F4
         _refuse_gift(
             _("Per legge puoi donare solo dopo aver confermato tutte le dichiarazioni: mancano %(n)d conferme.")
@@ -370,6 +385,14 @@ def _record_donation(
         idempotency_key=data.idempotency_key,
         manage_token=secrets.token_urlsafe(32),
     )
+    if data.legal_giver is not None:  # rule F13
+        record_legal_giver(
+            actor=actor,
+            contribution=donation,
+            territory=campaign.territory,
+            giver=data.legal_giver,
+            action="funding.legal_giver",
+        )
     if data.updates:
         UpdateSubscription.objects.get_or_create(
             campaign=campaign, email=data.email.lower(), defaults={"token": secrets.token_urlsafe(32)}
