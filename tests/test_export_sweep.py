@@ -18,10 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from openpyxl import load_workbook
 
 from piazza.compliance import actions as compliance_actions
+from piazza.compliance.models import ExpenseCategory
 from piazza.compliance.tests import journey as candidate_journey
 from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
 from piazza.core.models import AuditEntry, AuditKind
@@ -116,6 +118,8 @@ def _candidate_report(tree: Any) -> Any:
         amount=Money(10_000),
         incurred_on=dt.date(2026, 6, 1),
         idempotency_key="export-sweep",
+        category=ExpenseCategory.objects.get(code="altre"),  # rule F11: categorised, with its receipt
+        receipt=SimpleUploadedFile("ricevuta.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf"),
     )
     return verified_client(official).get(reverse("compliance:report", args=[found.pk]))
 

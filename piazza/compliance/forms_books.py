@@ -20,7 +20,7 @@ class ReceiptForm(forms.Form):
 
 
 class TwoPerThousandForm(forms.Form):
-    year = forms.IntegerField(label=_("Anno d'imposta"), min_value=2014, max_value=2100)
+    year = forms.IntegerField(label=_("Anno d'imposta"))
     amount = MoneyFormField(label=_("Importo attribuito al partito (€)"))
     choices = forms.IntegerField(
         label=_("Numero di scelte"),

@@ -23,6 +23,8 @@ RULES = {
     "candidate_cap_per_resident_cents": 1,
     "itemise_threshold_cents": 50_000,
     "joint_declaration_threshold_cents": 250_000,
+    "declaration_months": 3,
+    "public_capital_threshold_percent": "20",
     "note": "legge",
 }
 

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from piazza.compliance import actions
-from piazza.compliance.models import Candidacy, CandidateExpense, JointDeclaration
+from piazza.compliance.models import Candidacy, CandidateExpense, ExpenseCategory, JointDeclaration
 from piazza.compliance.tests import journey
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
@@ -247,6 +247,8 @@ def _expense(client, candidacy, amount, key):
             "amount": amount,
             "incurred_on": "2026-06-01",
             "idempotency_key": key,
+            "category": ExpenseCategory.objects.get(code="propaganda").pk,
+            "receipt": SimpleUploadedFile("fattura.pdf", PDF, content_type="application/pdf"),
         },
     )
 
