@@ -93,6 +93,10 @@ ALLOWED: dict[str, str] = {
     "bank:import_progress": "counts of the running statement import",
     "bank:payout_decide": POST_ONLY,
     "privacy:extend": POST_ONLY,
+    # compliance: the mandatario's books and the 2×1000
+    "compliance:proclamation": POST_ONLY,
+    "compliance:expense_receipt_upload": POST_ONLY,
+    "compliance:two_per_thousand": "aggregate 2×1000 amounts per year (rule F9): never a person",
 }
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from piazza.compliance.models import Candidacy, CandidateExpense, FinanceRuleSet, JointDeclaration
+from piazza.compliance.models import (
+    Candidacy,
+    CandidateExpense,
+    FinanceRuleSet,
+    JointDeclaration,
+    LegalGiver,
+    TwoPerThousandEntry,
+)
 from piazza.core.erasure import KEEP, LINK, Declaration
 
 ERASURE: Declaration = {
@@ -33,4 +40,6 @@ KEEP_REASONS = {
 NOT_PERSONAL: Declaration = {
     FinanceRuleSet: {"note": "a note on a set of finance rules"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
+    TwoPerThousandEntry: {"note": "the treasurer's note on an aggregate 2×1000 amount (rule F9): no person"},
+    LegalGiver: {"legal_name": "the name of a company or association giving (rule F13): a legal person"},
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -151,7 +152,8 @@ def test_a_late_declaration_shows_how_late_it_is(tree, federation):
     candidacy = journey.candidacy(tree, federation)
     candidate_books.set_proclamation(actor=federation, candidacy=candidacy, proclaimed_on=dt.date(2026, 7, 31))
     candidacy.refresh_from_db()
-    assert candidate_books.declaration_deadline(candidacy).due_on == dt.date(2026, 10, 31)
+    deadline = candidate_books.declaration_deadline(candidacy)
+    assert deadline is not None and deadline.due_on == dt.date(2026, 10, 31) and deadline.days_late == 12
     page = verified_client(federation).get(reverse("compliance:candidacy", args=[candidacy.pk])).content.decode()
     assert "In ritardo di 12 giorni" in page
 
@@ -203,6 +205,7 @@ def test_the_declaration_lists_itemised_income_and_zips_receipts_and_joint_decla
     approver = make_official("approva.bo", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
     campaign = build_live_campaign(tree, owner, approver, kind=CampaignKind.CANDIDATE, candidacy=candidacy)
     big = give(campaign, 6_000_00)
+    assert big.person is not None
     give(campaign, 40_00, n=2)
     client = verified_client(treasurer)
     assert _expense_post(client, candidacy).status_code == 302
@@ -330,12 +333,13 @@ def test_bad_two_per_thousand_input_is_refused_with_what_to_fix(tree, national_t
 
 
 def _company_form(campaign, **over):
-    data = form_data(
+    base = form_data(
         campaign,
         preset="",
         custom_amount="2000",
         **{f"attest_{k}": None for k in ("adult", "electoral_lists", "own_funds", "not_foreign_entity")},
     )
+    data: dict[str, Any] = dict(base)
     data.update(
         {
             "giver_kind": "company",
