@@ -75,6 +75,24 @@ def document_problem(document: File | None) -> str | None:
     return None
 
 
+# The starting list (migration 0004 seeds the same rows; tests that flush the database call
+# `ensure_categories`). Labels are Italian as the declaration's items; the admin may add more.
+DEFAULT_CATEGORIES = [
+    ("propaganda", "Materiale e mezzi di propaganda", 10),
+    ("manifestazioni", "Manifestazioni di propaganda", 20),
+    ("stampa-radio-tv", "Stampa, radio e televisione", 30),
+    ("personale", "Personale", 40),
+    ("sedi", "Spese per le sedi elettorali", 50),
+    ("altre", "Altre spese", 90),
+]
+
+
+def ensure_categories() -> None:
+    """Create the starting categories that are missing (idempotent; never changes existing rows)."""
+    for code, label, position in DEFAULT_CATEGORIES:
+        ExpenseCategory.objects.get_or_create(code=code, defaults={"label": label, "position": position})
+
+
 def categories() -> QuerySet[ExpenseCategory]:
     """The categories in use, in the order of the declaration (a parameter list, rule F11)."""
     return ExpenseCategory.objects.filter(active=True)
