@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import zipfile
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -412,10 +411,6 @@ def attach_expense_receipt(*, actor: Actor, expense: CandidateExpense, receipt: 
             data={"file": locked.receipt.name, "replaced": replaced},
         )
     return locked
-
-
-def euro_decimal(cents: int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
 
 
 def books_context(candidacy: Candidacy, figures: Overview) -> dict[str, Any]:
