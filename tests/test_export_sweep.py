@@ -24,6 +24,8 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from piazza.compliance import actions as compliance_actions
+from piazza.compliance.candidate_books import ensure_categories
+from piazza.compliance.models import ExpenseCategory
 from piazza.compliance.register import actions as register_actions
 from piazza.compliance.tests import journey as candidate_journey
 from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
@@ -109,6 +111,11 @@ def _roll(tree: Any) -> Any:
     return verified_client(secretary).get(reverse("membership:roll_export", args=[roll.pk, "csv"]))
 
 
+def _expense_category() -> ExpenseCategory:
+    ensure_categories()  # a transactional test may have flushed the rows the migration seeded
+    return ExpenseCategory.objects.get(code="altre")
+
+
 def _candidate_report(tree: Any) -> Any:
     official = make_official("export.candidacy", tree.bologna, [Role.ORGANISATION, Role.TREASURY])
     found = candidate_journey.candidacy(tree, official)
@@ -120,6 +127,8 @@ def _candidate_report(tree: Any) -> Any:
         amount=Money(10_000),
         incurred_on=dt.date(2026, 6, 1),
         idempotency_key="export-sweep",
+        category=_expense_category(),  # rule F11: categorised, with its receipt
+        receipt=SimpleUploadedFile("ricevuta.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf"),
     )
     return verified_client(official).get(reverse("compliance:report", args=[found.pk]))
 

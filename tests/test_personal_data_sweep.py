@@ -105,6 +105,10 @@ ALLOWED: dict[str, str] = {
     "compliance:tax_start": POST_ONLY,
     "compliance:tax_resume": POST_ONLY,
     "compliance:tax_run": "counts of a generation run (donors done, statements written, errors), no person",
+    # compliance: the mandatario's books and the 2×1000
+    "compliance:proclamation": POST_ONLY,
+    "compliance:expense_receipt_upload": POST_ONLY,
+    "compliance:two_per_thousand": "aggregate 2×1000 amounts per year (rule F9): never a person",
 }
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
+from piazza.compliance.candidate_books import document_problem, document_suffix
 from piazza.compliance.candidates import (
     EXPENSES_KEY,
     EXPENSES_KIND,
@@ -32,6 +33,7 @@ from piazza.compliance.models import (
     CandidateExpense,
     DeclarationStatus,
     ElectionKind,
+    ExpenseCategory,
     FinanceRuleSet,
     JointDeclaration,
     validate_iban,
@@ -350,11 +352,15 @@ def book_candidate_expense(
     amount: Money,
     incurred_on: dt.date,
     idempotency_key: str,
+    category: ExpenseCategory | None = None,
+    receipt: File | None = None,
 ) -> CandidateExpense:
     """Book an electoral expense to the mandatario's account (Dr mandatario / Cr expenses owed).
 
     Rule F11: refused when it would take the expenses past the spending cap — judged under a lock
     on the candidacy, so two expenses booked at once cannot beat it. Idempotent on the key.
+    The category (one of the declaration's, a parameter list) and the receipt (PDF/JPG/PNG,
+    private storage) go with it; without them the declaration lists the expense as incomplete.
     """
     action = "compliance.book_expense"
     territory = candidacy.territory
@@ -394,6 +400,19 @@ def book_candidate_expense(
             code="description",
             field="description",
         )
+    if category is not None and not category.active:
+        refuse(
+            action,
+            _("La categoria «%(c)s» non è più in uso: scegline un'altra.") % {"c": category.label},
+            actor=actor,
+            territory=territory,
+            code="category",
+            field="category",
+        )
+    if receipt is not None:
+        problem = document_problem(receipt)
+        if problem is not None:
+            refuse(action, problem, actor=actor, territory=territory, code="receipt", field="receipt")
     over: tuple[int, int] | None = None
     with transaction.atomic():
         Candidacy.objects.select_for_update().get(pk=candidacy.pk)  # serialise expenses per candidacy
@@ -410,7 +429,10 @@ def book_candidate_expense(
                 incurred_on=incurred_on,
                 idempotency_key=idempotency_key,
                 booked_by=acting_user(actor),
+                category=category,
             )
+            if receipt is not None:
+                expense.receipt.save(f"spesa-{expense.pk}{document_suffix(receipt)}", receipt, save=False)
             mandatario = get_account("mandatario", owner=candidacy, territory=territory, key=EXPENSES_KEY)
             owed = get_account(EXPENSES_KIND, owner=candidacy, territory=territory)
             expense.ledger_transaction = post_transaction(
@@ -422,7 +444,7 @@ def book_candidate_expense(
                 about=expense,
                 audit=False,
             )
-            expense.save(update_fields=["ledger_transaction"])
+            expense.save(update_fields=["ledger_transaction", "receipt"])
             record(
                 action,
                 actor=actor,
@@ -433,6 +455,8 @@ def book_candidate_expense(
                     "amount_cents": amount.cents,
                     "spent_cents": spent + amount.cents,
                     "cap_cents": cap,
+                    "category": category.code if category else None,
+                    "receipt": expense.receipt.name or None,
                 },
             )
     if over is not None:  # refused outside the atomic block, so the refusal's audit entry stays (rule F11)

@@ -25,6 +25,14 @@ class ComplianceConfig(AppConfig):
             _("Spese di un candidato registrate sul conto del mandatario, da pagare ai fornitori."),
         )
         register_key_label(EXPENSES_KEY, _("spese elettorali"))
+        # Rule F9: the 2×1000, booked as income of the national level (compliance.twoxthousand).
+        register_kind(
+            "two_per_thousand_receivable",
+            _("2×1000 da incassare"),
+            "debit",
+            _("Somme del 2×1000 attribuite al partito, da incassare dallo Stato."),
+        )
+        register_key_label("two_per_thousand", _("2×1000"))
         checks.register(money_in_channels_have_sources, "compliance")
         # Rules F1, F6: services in kind count toward the register and the cap (never traceable, F8).
         register_line_source("compliance.in_kind", in_kind_lines)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from piazza.compliance.models import Candidacy, CandidateExpense, DeclarationStatus, ElectionKind, JointDeclaration
@@ -74,11 +74,14 @@ def register_candidacy_donor_source(name: str, source: CandidacyDonorSource) -> 
 
 def donor_totals(candidacy: Candidacy) -> list[DonorTotal]:
     """Every donor of the candidacy with their total across every registered source (F12: per donor)."""
-    merged: dict[int, DonorTotal] = {}
+    # Keyed by person and code: a company's gift (F13), given through its legal representative,
+    # stays apart from what the representative gave in their own name.
+    merged: dict[tuple[int, str], DonorTotal] = {}
     for source in _DONOR_SOURCES.values():
         for row in source(int(candidacy.pk)):
-            known = merged.get(row.person_id)
-            merged[row.person_id] = (
+            key = (row.person_id, row.codice_fiscale if not row.natural_person else "")
+            known = merged.get(key)
+            merged[key] = (
                 row
                 if known is None
                 else DonorTotal(
@@ -176,6 +179,18 @@ def report_missing(candidacy: Candidacy, figures: Overview) -> list[str]:
         missing.append(
             _("Le spese (%(spent)s) superano il tetto di spesa (%(cap)s).")
             % {"spent": format_eur(figures.spent_cents), "cap": format_eur(figures.cap_cents)}
+        )
+    # Rule F11: every expense goes in the declaration under a category, with its receipt annexed.
+    for expense in CandidateExpense.objects.filter(candidacy=candidacy).filter(
+        Q(receipt="") | Q(category__isnull=True)
+    ):
+        missing.append(
+            _("Alla spesa «%(supplier)s» del %(date)s (%(amount)s) mancano categoria o giustificativo.")
+            % {
+                "supplier": expense.supplier,
+                "date": f"{expense.incurred_on:%d/%m/%Y}",
+                "amount": format_eur(expense.amount_cents),
+            }
         )
     for line in figures.missing_declarations:  # rule F12
         missing.append(

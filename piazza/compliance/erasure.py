@@ -12,6 +12,7 @@ from piazza.compliance.models import (
     FinanceRuleSet,
     InKindContribution,
     JointDeclaration,
+    LegalGiver,
     PublishedRow,
     Receipt,
     RegisterEntry,
@@ -19,6 +20,7 @@ from piazza.compliance.models import (
     TaxStatement,
     TaxStatementChunk,
     TaxStatementRun,
+    TwoPerThousandEntry,
 )
 from piazza.core.erasure import BLANK, FILE, KEEP, LINK, PSEUDONYM, Declaration, HoldBook, scrub
 
@@ -89,6 +91,8 @@ NOT_PERSONAL: Declaration = {
     },
     TaxStatementChunk: {"person_ids": "row ids of the persons in one slice of a run, nothing else"},
     TaxStatement: {"digest": "a SHA-256 of the figures and lines, to tell a changed version from an unchanged one"},
+    TwoPerThousandEntry: {"note": "the treasurer's note on an aggregate 2×1000 amount (rule F9): no person"},
+    LegalGiver: {"legal_name": "the name of a company or association giving (rule F13): a legal person"},
 }
 
 

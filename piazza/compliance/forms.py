@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from piazza.compliance.models import DeclarationStatus, ElectionKind
+from piazza.compliance.models import DeclarationStatus, ElectionKind, ExpenseCategory
 from piazza.core.money import MoneyFormField
 
 
@@ -61,6 +61,14 @@ class ExpenseForm(forms.Form):
     description = forms.CharField(label=_("Descrizione"), max_length=200)
     amount = MoneyFormField(label=_("Importo (€)"))
     incurred_on = forms.DateField(label=_("Data della spesa"), widget=DateInput())
+    # Rule F11: the category of the declaration (a parameter list) and the receipt, annexed to it.
+    category: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Categoria"), queryset=ExpenseCategory.objects.filter(active=True), empty_label=None
+    )
+    receipt = forms.FileField(
+        label=_("Giustificativo (PDF, JPG o PNG, al massimo 10 MB)"),
+        error_messages={"required": _("Allega il giustificativo: la dichiarazione lo elenca tra gli allegati.")},
+    )
     idempotency_key = forms.CharField(widget=forms.HiddenInput)
 
 

@@ -122,6 +122,12 @@ class FinanceRuleSet(models.Model):
     tax_credit_fees_count = models.BooleanField(
         _("le quote di iscrizione sono detraibili"), default=DEFAULT_RULES.tax_credit_fees_count
     )
+    declaration_months = models.PositiveSmallIntegerField(
+        _("mesi per la dichiarazione del candidato dopo la proclamazione"), default=3
+    )  # F11
+    public_capital_threshold_percent = models.DecimalField(
+        _("quota massima di capitale pubblico di chi dona (%)"), max_digits=5, decimal_places=2, default=20
+    )  # F13
     note = models.TextField(_("fonte o motivazione"), blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -219,6 +225,8 @@ class Candidacy(models.Model):
     residents = models.PositiveIntegerField(_("residenti nel collegio"), default=0)
     elections_called_on = models.DateField(_("data di indizione delle elezioni"), null=True, blank=True)
     election_day = models.DateField(_("giorno delle elezioni"), null=True, blank=True)
+    # Rule F11: the declaration is due within `declaration_months` of the proclamation of the elected.
+    proclaimed_on = models.DateField(_("data della proclamazione degli eletti"), null=True, blank=True)
     # Rule F11: None means the legal formula (base + per resident, parameters in FinanceRuleSet).
     spending_cap_cents = models.BigIntegerField(_("tetto di spesa (centesimi)"), null=True, blank=True)
     own_funds_only = models.BooleanField(_("spende solo fondi propri"), default=False)
@@ -329,6 +337,16 @@ class CandidateExpense(models.Model):
     supplier = models.CharField(_("fornitore"), max_length=150)
     amount_cents = models.BigIntegerField(_("importo (centesimi)"))
     incurred_on = models.DateField(_("data della spesa"))
+    category = models.ForeignKey(
+        "compliance.ExpenseCategory",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="expenses",
+        verbose_name=_("categoria"),
+    )  # F11
+    receipt = models.FileField(
+        _("giustificativo"), upload_to="compliance/receipts/%Y/", blank=True, storage=private_storage
+    )
     idempotency_key = models.CharField(max_length=80, unique=True)
     ledger_transaction = models.ForeignKey(
         "ledger.LedgerTransaction", null=True, on_delete=models.PROTECT, related_name="+"
@@ -797,3 +815,25 @@ class TaxStatement(models.Model):
     @property
     def territory(self) -> Any:
         return self.entity
+
+
+# The mandatario's books, 2×1000 and legal-person givers (rules F9, F11, F13): registered here.
+from piazza.compliance.books_models import (  # noqa: E402
+    ExpenseCategory,
+    GiverKind,
+    LegalGiver,
+    TwoPerThousandEntry,
+)
+
+__all__ = [
+    "Candidacy",
+    "CandidateExpense",
+    "DeclarationStatus",
+    "ElectionKind",
+    "ExpenseCategory",
+    "FinanceRuleSet",
+    "GiverKind",
+    "JointDeclaration",
+    "LegalGiver",
+    "TwoPerThousandEntry",
+]

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from piazza.compliance import receipt_views, views
+from piazza.compliance import receipt_views, views, views_books
 from piazza.compliance.tax_statements import views as tax_views
 
 app_name = "compliance"
@@ -25,4 +25,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dichiarazioni-detrazione/generazioni/<int:pk>/", tax_views.run, name="tax_run"),
     path("dichiarazioni-detrazione/generazioni/<int:pk>/riprendi/", tax_views.resume, name="tax_resume"),
     path("dichiarazioni-detrazione/<int:pk>/pdf/", tax_views.download, name="tax_statement_pdf"),
+    # The mandatario's books (F11, F12), the mandatario's own page, the 2×1000 (F9).
+    path("candidature/<int:pk>/proclamazione/", views_books.proclamation, name="proclamation"),
+    path("candidature/<int:pk>/dichiarazione.pdf", views_books.declaration_pdf, name="declaration_pdf"),
+    path("candidature/<int:pk>/allegati.zip", views_books.declaration_annexes, name="declaration_annexes"),
+    path("spese/<int:pk>/giustificativo/", views_books.expense_receipt, name="expense_receipt"),
+    path("spese/<int:pk>/giustificativo/carica/", views_books.expense_receipt_upload, name="expense_receipt_upload"),
+    path("mandati/", views_books.my_mandates, name="my_mandates"),
+    path("mandati/<int:pk>/", views_books.mandate, name="mandate"),
+    path("due-per-mille/", views_books.two_per_thousand, name="two_per_thousand"),
 ]

@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from piazza.compliance import actions
+from piazza.compliance import actions, candidate_books
 from piazza.compliance.candidates import overview, report_rows
 from piazza.compliance.forms import CandidacyForm, DeclarationForm, ExpenseForm, MandatarioForm
+from piazza.compliance.forms_books import ProclamationForm, ReceiptForm
 from piazza.compliance.models import Candidacy, JointDeclaration
 from piazza.core.audit import record
 from piazza.core.exports import export_response, export_view
@@ -130,7 +131,10 @@ def _detail(request: HttpRequest, candidacy: Candidacy, **forms: Any) -> HttpRes
         "expense_form": forms.get("expense_form") or ExpenseForm(initial={"idempotency_key": uuid.uuid4().hex}),
         "declaration_form": forms.get("declaration_form") or DeclarationForm(donors=donors_needing),
         "has_declaration_donors": bool(donors_needing),
-        "expenses": candidacy.expenses.all(),
+        "expenses": candidacy.expenses.select_related("category"),
+        "proclamation_form": ProclamationForm(initial={"proclaimed_on": candidacy.proclaimed_on}),
+        "receipt_form": ReceiptForm(),
+        **candidate_books.books_context(candidacy, figures),
         "campaign_url": f"{reverse('funding:manage_create')}?territory={candidacy.territory_id}"
         f"&candidacy={candidacy.pk}",
     }
@@ -174,11 +178,13 @@ def mandatario(request: HttpRequest, pk: int) -> HttpResponse:
 @shows_personal_data("compliance.book_expense_form")  # an error shows the candidacy page again
 def expense(request: HttpRequest, pk: int) -> HttpResponse:
     candidacy = _candidacy(request, pk)
-    form = ExpenseForm(request.POST)
+    form = ExpenseForm(request.POST, request.FILES)
     if form.is_valid():
         data = form.cleaned_data
         try:
             actions.book_candidate_expense(
+                category=data["category"],
+                receipt=data["receipt"],
                 actor=request.user,
                 candidacy=candidacy,
                 description=data["description"],

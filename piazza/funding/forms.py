@@ -12,6 +12,8 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from piazza.compliance.companies import LEGAL_ATTESTATIONS, LegalGiverInput
+from piazza.compliance.models import GiverKind
 from piazza.compliance.rules import ATTESTATIONS
 from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
@@ -378,3 +380,73 @@ class OneClickForm(forms.Form):
         if pk != self.campaign.pk:
             raise forms.ValidationError(_("Questo modulo non appartiene a questa raccolta: ricarica la pagina."))
         return int(pk)
+
+
+class LegalGiverDonationForm(DonationForm):
+    """Rule F13: «Dono a nome di un'azienda o associazione». The person fields are those of the
+    legal representative; the entity, its public capital, the board resolution and the entity's
+    attestations replace the natural person's F4 attestations. One-off gifts only."""
+
+    giver_kind = forms.ChoiceField(
+        label=_("Chi dona"),
+        choices=[(GiverKind.COMPANY, GiverKind.COMPANY.label), (GiverKind.ASSOCIATION, GiverKind.ASSOCIATION.label)],
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Scegli se doni a nome di un'azienda o di un'associazione.")},
+    )
+    legal_name = forms.CharField(label=_("Ragione sociale"), max_length=200)
+    entity_code = forms.CharField(
+        label=_("Partita IVA o codice fiscale dell'ente"),
+        max_length=16,
+        help_text=_("11 cifre, come nella visura camerale."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "spellcheck": "false"}),
+    )
+    public_capital = forms.DecimalField(
+        label=_("Quota di capitale pubblico (%)"),
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+        initial=0,
+        help_text=_("La parte del capitale posseduta da enti pubblici; 0 se nessuna."),
+    )
+    resolution = forms.FileField(
+        label=_("Delibera dell'organo sociale (PDF, JPG o PNG, al massimo 10 MB)"),
+        error_messages={"required": _("Allega la delibera dell'organo sociale che approva il contributo.")},
+    )
+    resolution_date = forms.DateField(
+        label=_("Data della delibera"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, campaign=campaign, **kwargs)
+        for key, _text in ATTESTATIONS:  # rule F4 is for natural persons: the entity attests F13
+            del self.fields[f"attest_{key}"]
+        for key, text in LEGAL_ATTESTATIONS:
+            self.fields[f"legal_attest_{key}"] = forms.BooleanField(label=text, required=False)
+        fields: Any = self.fields
+        fields["frequency"].choices = [(Frequency.ONE_OFF, Frequency.ONE_OFF.label)]
+        fields["frequency"].initial = Frequency.ONE_OFF
+        fields["first_name"].label = _("Nome del legale rappresentante")
+        fields["last_name"].label = _("Cognome del legale rappresentante")
+        fields["codice_fiscale"].label = _("Codice fiscale del legale rappresentante")
+        fields["address"].label = _("Sede legale")
+        fields["comune"].label = _("Comune della sede legale")
+        del self.fields["remember_method"]
+
+    @property
+    def attestation_fields(self) -> list[Any]:
+        return [self[f"legal_attest_{key}"] for key, _t in LEGAL_ATTESTATIONS]
+
+    def attestations_given(self) -> list[str]:
+        return []
+
+    def legal_giver(self) -> LegalGiverInput:
+        d = self.cleaned_data
+        return LegalGiverInput(
+            kind=d["giver_kind"],
+            legal_name=d["legal_name"],
+            entity_code=d["entity_code"],
+            public_capital_percent=d["public_capital"],
+            resolution=d.get("resolution"),
+            resolution_date=d.get("resolution_date"),
+            attestations=[key for key, _t in LEGAL_ATTESTATIONS if d.get(f"legal_attest_{key}")],
+        )

@@ -9,6 +9,7 @@ from django.db.models import Sum
 
 from piazza.compliance import receipts as compliance_receipts
 from piazza.compliance.candidates import DonorTotal
+from piazza.compliance.companies import legal_givers_of
 from piazza.compliance.contributions import ContributionLine
 from piazza.funding.actions import closing as closing_actions
 from piazza.funding.actions import donations as donations_actions
@@ -161,12 +162,41 @@ def donors_of_candidacy(candidacy_id: int) -> list[DonorTotal]:
     )
     totals = {int(r["person_id"]): int(r["a"] or 0) + int(r["f"] or 0) for r in rows}
     people = Person.objects.filter(pk__in=totals).only("first_name", "last_name", "codice_fiscale")
-    return [
+    result = [
         DonorTotal(
             person_id=int(p.pk), name=p.full_name, codice_fiscale=p.codice_fiscale, total_cents=totals[int(p.pk)]
         )
         for p in people
     ]
+    # Rule F11/F13: a gift on behalf of a company or an association is that entity's, itemised
+    # by its name and VAT number whatever the amount (one line per gift, not the representative's).
+    legal_gifts = Donation.objects.filter(
+        campaign__candidacy_id=candidacy_id, status=DonationStatus.SUCCEEDED, person__isnull=False
+    )
+    givers = {int(g.contribution_id): g for g in legal_givers_of(Donation, legal_gifts.values_list("pk", flat=True))}
+    if not givers:
+        return result
+    by_person: dict[int, int] = {}
+    entities: list[DonorTotal] = []
+    for donation in legal_gifts.filter(pk__in=givers).only("pk", "person_id", "amount_cents", "fee_cover_cents"):
+        giver = givers[int(donation.pk)]
+        cents = int(donation.amount_cents) + int(donation.fee_cover_cents)
+        by_person[int(donation.person_id)] = by_person.get(int(donation.person_id), 0) + cents  # type: ignore[arg-type]
+        entities.append(
+            DonorTotal(
+                person_id=int(donation.person_id),  # type: ignore[arg-type]  # the representative signs F12
+                name=giver.legal_name,
+                codice_fiscale=giver.entity_code,
+                total_cents=cents,
+                natural_person=False,
+            )
+        )
+    own = [
+        DonorTotal(d.person_id, d.name, d.codice_fiscale, d.total_cents - by_person.get(d.person_id, 0))
+        for d in result
+        if d.total_cents - by_person.get(d.person_id, 0) > 0
+    ]
+    return own + entities
 
 
 def counters_match_ledger() -> list[Any]:

@@ -23,6 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("p/<slug:slug>/", views.fundraising_page, name="page"),
     path("<slug:slug>/", views.campaign_detail, name="campaign"),
     path("<slug:slug>/dona/", views.donate, name="donate"),
+    path("<slug:slug>/dona-azienda/", views.donate_legal_person, name="donate_legal_person"),
     path("<slug:slug>/dona-in-un-clic/", views.donate_one_click, name="donate_one_click"),
     path("<slug:slug>/termometro/", views.thermometer_partial, name="thermometer"),
     path("<slug:slug>/widget/", views.widget, name="widget"),

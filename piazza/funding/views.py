@@ -45,6 +45,7 @@ from piazza.funding.forms import (
     FAQForm,
     FundraisingPageForm,
     ImageForm,
+    LegalGiverDonationForm,
     OneClickForm,
     PoolForm,
     RejectForm,
@@ -623,6 +624,36 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect(result.next_url)
     context = {"campaign": campaign, **donation_context(request, campaign, form=form)}
     return render(request, "funding/donate.html", context, status=400)
+
+
+def donate_legal_person(request: HttpRequest, slug: str) -> HttpResponse:
+    """Rule F13: «Dono a nome di un'azienda o associazione» — the legal representative gives on
+    the entity's behalf, with the board resolution and the entity's attestations. Compliance
+    judges them (`compliance.companies`); a refusal names the reason and nothing is written."""
+    campaign = _public_campaign(slug)
+    if not campaign.is_open_for_gifts():
+        return render(request, "funding/donate_legal_person.html", {"campaign": campaign, "form": None}, status=409)
+    if request.method != "POST":
+        form = LegalGiverDonationForm(campaign=campaign)
+        context = {"campaign": campaign, **donation_context(request, campaign, form=form), "one_click": None}
+        return render(request, "funding/donate_legal_person.html", context)
+    throttled = throttle_public_form(request, canonical_codice_fiscale(request.POST.get("codice_fiscale", "")))
+    if throttled is not None:
+        return throttled
+    form = LegalGiverDonationForm(request.POST, request.FILES, campaign=campaign)
+    if form.is_valid():
+        data = _input_from(form, request)
+        data.legal_giver = form.legal_giver()
+        try:
+            result = donations_actions.submit_donation(actor=request.user, campaign=campaign, data=data)
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            if result.replayed:
+                messages.info(request, _("Questa donazione era già stata inviata: non ti addebitiamo nulla due volte."))
+            return redirect(result.next_url)
+    context = {"campaign": campaign, **donation_context(request, campaign, form=form), "one_click": None}
+    return render(request, "funding/donate_legal_person.html", context, status=400)
 
 
 def donation_status(request: HttpRequest, token: str) -> HttpResponse:

@@ -36,6 +36,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Registro dei contributi"), "compliance:register_board", {"treasury", "administrator"}),
     (_("Ricevute"), "compliance:receipts", {"treasury", "administrator"}),
     (_("Dichiarazioni per la detrazione"), "compliance:tax_statements", {"treasury", "administrator"}),
+    (_("2×1000"), "compliance:two_per_thousand", {"treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
 ]
 

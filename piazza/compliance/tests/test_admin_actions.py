@@ -33,6 +33,8 @@ RULES = {
     "tax_credit_floor_cents": 3_000,
     "tax_credit_ceiling_cents": 3_000_000,
     "tax_credit_levels": "national,region,federation",
+    "declaration_months": 3,
+    "public_capital_threshold_percent": "20",
     "note": "legge",
 }
 

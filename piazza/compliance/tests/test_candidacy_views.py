@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from piazza.compliance import actions
-from piazza.compliance.models import Candidacy, CandidateExpense, JointDeclaration
+from piazza.compliance.candidate_books import ensure_categories
+from piazza.compliance.models import Candidacy, CandidateExpense, ExpenseCategory, JointDeclaration
 from piazza.compliance.tests import journey
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
@@ -238,6 +239,11 @@ def test_a_circolo_secretary_finds_the_federation_candidacy_in_the_f10_select(tr
 # --- expenses against the cap (F11) ----------------------------------------------------------
 
 
+def _propaganda():
+    ensure_categories()  # a transactional test may have flushed the rows the migration seeded
+    return ExpenseCategory.objects.get(code="propaganda")
+
+
 def _expense(client, candidacy, amount, key):
     return client.post(
         reverse("compliance:expense", args=[candidacy.pk]),
@@ -247,6 +253,8 @@ def _expense(client, candidacy, amount, key):
             "amount": amount,
             "incurred_on": "2026-06-01",
             "idempotency_key": key,
+            "category": _propaganda().pk,
+            "receipt": SimpleUploadedFile("fattura.pdf", PDF, content_type="application/pdf"),
         },
     )
 

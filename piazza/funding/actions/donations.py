@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from piazza.compliance import receipts as compliance_receipts
+from piazza.compliance.companies import LegalGiverInput, check_legal_giver, record_legal_giver
 from piazza.compliance.rules import (
     ATTESTATION_VERSION,
     admit_contribution,
@@ -95,6 +96,9 @@ class DonationInput:
     return_url: str = ""  # "" = the donation's thank-you page
     remember_method: bool = False  # save the card for one-click gifts (never pre-selected)
     notice: NoticeVersion | None = None  # the privacy notice version the form showed (GDPR art. 13)
+    # Rule F13: a gift on behalf of a company or an association; the person above is its legal
+    # representative. None for a natural person's own gift.
+    legal_giver: LegalGiverInput | None = None
 
 
 @dataclass
@@ -241,7 +245,18 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
             code="monthly",
             field="frequency",
         )
-    missing = missing_attestations(data.attestations)
+    if data.legal_giver is not None:  # rule F13: the entity's own attestations and resolution
+        if data.frequency != Frequency.ONE_OFF:
+            _refuse_gift(
+                _("Le aziende e le associazioni donano una volta sola, con la delibera che approva l'importo."),
+                campaign=campaign,
+                code="legal_monthly",
+                field="frequency",
+            )
+        check_legal_giver(
+            action="funding.submit_donation", actor=actor, territory=campaign.territory, giver=data.legal_giver
+        )
+    missing = missing_attestations(data.attestations) if data.legal_giver is None else []
     if missing:  # rule F4
         _refuse_gift(
             _("Per legge puoi donare solo dopo aver confermato tutte le dichiarazioni: mancano %(n)d conferme.")
@@ -375,6 +390,14 @@ def _record_donation(
     if data.notice is not None:
         # Linked to the donor when the gift is paid (a typed codice fiscale proves nobody, convention 16).
         note_notice_acceptance(version=data.notice, channel=Channel.WEB, source=donation)
+    if data.legal_giver is not None:  # rule F13
+        record_legal_giver(
+            actor=actor,
+            contribution=donation,
+            territory=campaign.territory,
+            giver=data.legal_giver,
+            action="funding.legal_giver",
+        )
     if data.updates:
         UpdateSubscription.objects.get_or_create(
             campaign=campaign, email=data.email.lower(), defaults={"token": secrets.token_urlsafe(32)}
