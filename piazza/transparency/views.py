@@ -18,13 +18,12 @@ from piazza.transparency.queries import (
     Report,
     Scope,
     Table,
-    has_mandatario_account,
     published_years,
-    report,
     report_url,
     scope_of_candidacy,
     scope_of_territory,
 )
+from piazza.transparency.reports import has_mandatario_account, report
 
 # Columns holding codes: in the files, not in the page (the label beside them says it in words).
 CODE_COLUMNS = {"source", "category", "item", "month", "territory_id", "campaign_id", "url", "register_url"}

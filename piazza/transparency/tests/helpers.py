@@ -19,7 +19,9 @@ def local(year: int, month: int, day: int, hour: int = 10) -> dt.datetime:
     return dt.datetime(year, month, day, hour, tzinfo=timezone.get_default_timezone())
 
 
-def campaign_at(territory: Territory, *, title: str = "Una raccolta", budget: list[tuple[str, int]] | None = None) -> Campaign:
+def campaign_at(
+    territory: Territory, *, title: str = "Una raccolta", budget: list[tuple[str, int]] | None = None
+) -> Campaign:
     """A live campaign of `territory`, written and launched by its treasurer, approved above."""
     owner = make_official(f"autore.{territory.pk}", territory, [Role.ORGANISATION, Role.TREASURY])
     above = territory.parent or territory
