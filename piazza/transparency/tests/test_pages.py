@@ -68,7 +68,9 @@ def test_the_data_package_describes_every_file_and_every_column(client, tree, gi
     response = client.get(reverse("transparency:territory_package", args=[tree.bologna.pk, YEAR]))
     assert response.status_code == 200 and response["Access-Control-Allow-Origin"] == "*"
     package = response.json()
-    assert package["profile"] == "tabular-data-package" and package["name"] == f"piazza-territory-{tree.bologna.pk}-{YEAR}"
+    assert (
+        package["profile"] == "tabular-data-package" and package["name"] == f"piazza-territory-{tree.bologna.pk}-{YEAR}"
+    )
     assert [r["name"] for r in package["resources"]] == [t.replace("_", "-") for t in TABLES]
     for resource in package["resources"]:
         path = resource["path"].removeprefix("http://testserver")
