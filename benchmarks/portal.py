@@ -1,6 +1,6 @@
 """The transparency portal under load (issue 13): page p99 at 100 requests/s against C_view.
 
-    python -m benchmarks.portal [--seconds 8] [--gifts 1500] [--rate 100] [--keep]
+    python -m benchmarks.portal [--seconds 8] [--gifts 600] [--rate 100] [--keep]
 
 The parent creates the scratch database `bench_portal_<pid>`, migrates it, loads the ISTAT tree,
 and has a Django child process give `--gifts` gifts through the real flow (donation action and
@@ -57,7 +57,7 @@ CONCURRENCY = 32
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks.portal", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load phase")
-    parser.add_argument("--gifts", type=int, default=1500, help="gifts given before the measure")
+    parser.add_argument("--gifts", type=int, default=600, help="gifts given before the measure")
     parser.add_argument("--rate", type=float, default=100.0, help="arrival rate of the open-model phase")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--child", choices=["setup"], help=argparse.SUPPRESS)
@@ -100,7 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
         port = free_port()
-        server = start_gunicorn("benchmarks.donations:application", url, port, workers, **sandbox_env())
+        # The cache shared by every worker, as in production (Redis): one computation per page
+        # and ledger position, whichever worker gets the request.
+        redis = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+        server = start_gunicorn(
+            "benchmarks.donations:application",
+            url,
+            port,
+            workers,
+            REDIS_URL=redis,
+            CACHE_KEY_PREFIX=f"bench-portal-{os.getpid()}",  # nothing cached by anything else is read
+            **sandbox_env(),
+        )
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup["urls"], args))
         finally:
@@ -133,11 +144,15 @@ async def load(base: str, urls: list[str], args: argparse.Namespace) -> dict[str
             started = time.perf_counter()
             await get(url)
             first.append(time.perf_counter() - started)
-        await closed_loop("warm-up", 3.0, portal, CONCURRENCY)  # every worker fills its own cache
+        await closed_loop("warm-up", 3.0, portal, CONCURRENCY)
         c_view = await closed_loop("C_view", args.seconds, ceiling, CONCURRENCY)
         saturated = await closed_loop("portal saturated", args.seconds, portal, CONCURRENCY)
         opened = await open_model(f"portal at {args.rate:.0f}/s", args.rate, args.seconds, portal)
-    return {"phases": [c_view, saturated, opened], "first": first}
+        phases = [c_view, saturated, opened]
+        if saturated.rate < args.rate:  # this machine cannot serve the goal rate: the p99 below its limit
+            below = max(1.0, 0.7 * saturated.rate)
+            phases.append(await open_model(f"portal at {below:.0f}/s (70% of saturation)", below, args.seconds, portal))
+    return {"phases": phases, "first": first}
 
 
 def child_setup(args: argparse.Namespace) -> int:
@@ -250,7 +265,7 @@ def child_setup(args: argparse.Namespace) -> int:
 def report(
     args: argparse.Namespace, workers: int, results: dict[str, Any], setup: dict[str, Any], seeding: float
 ) -> int:
-    c_view, saturated, opened = results["phases"]
+    c_view, saturated, opened, *below = results["phases"]
     ratio = saturated.rate / c_view.rate if c_view.rate else 0.0
     p99 = summary(opened.latencies).p99 if opened.latencies else float("inf")
     first = summary(results["first"])
@@ -270,12 +285,18 @@ def report(
         row(c_view),
         row(saturated),
         row(opened) + f" offered {args.rate:.0f}/s",
+        *(row(p) for p in below),
         "",
         f"- Portal saturated / C_view: **{ratio:.2f}** (cached pages; no write on a read).",
         f"- p99 at {args.rate:.0f} requests/s: **{p99 * 1000:.0f} ms** (goal ≤ 300 ms): {'met' if ok else 'NOT met'}.",
         f"- First, uncached computation of a page (per worker, once per ledger position): median "
         f"{first.median * 1000:.0f} ms, slowest {first.max * 1000:.0f} ms.",
     ]
+    if below and below[0].latencies:
+        lines.append(
+            f"- This machine saturates below {args.rate:.0f} requests/s (C_view itself: {c_view.rate:.0f}/s); "
+            f"p99 at 70% of the portal's saturation: **{summary(below[0].latencies).p99 * 1000:.0f} ms**."
+        )
     errors = [*saturated.errors, *opened.errors][:5]
     if errors:
         lines += ["", "Errors (first five): " + "; ".join(errors)]
