@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable
+from dataclasses import replace
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import get_language
 
 from piazza.compliance.models import Candidacy
 from piazza.compliance.rules import rules_on
@@ -148,13 +152,40 @@ def _compute(scope: Scope, year: int, position: int | None) -> Report:
     )
 
 
+def _words(value: Any) -> Any:
+    return str(value) if isinstance(value, Promise) else value
+
+
+def in_words(built: Report) -> Report:
+    """The report with every translatable text turned into words of the active language: a
+    cached copy per language unpickles no lazy translation (each costs a class creation)."""
+    tables = {
+        name: replace(
+            table,
+            title=str(table.title),
+            note=str(table.note),
+            columns=[replace(c, title=str(c.title), description=str(c.description)) for c in table.columns],
+            rows=[{k: _words(v) for k, v in row.items()} for row in table.rows],
+        )
+        for name, table in built.tables.items()
+    }
+    return replace(built, tables=tables)
+
+
 def report(scope: Scope, year: int) -> Report:
-    """The cached report: one computation per scope, year and ledger position."""
+    """The cached report: one computation per scope, year and ledger position (then one copy in
+    words per language)."""
     position = ledger_position()
     key = f"{CACHE_PREFIX}:report:{scope.slug}:{year}:{position}"
-    found = cache.get(key)
+    seconds = max(refresh_seconds() * 4, 60)
+    words_key = f"{key}:{get_language() or 'it'}"
+    found = cache.get(words_key)
     if isinstance(found, Report):
         return found
-    built = compute_report(scope, year, position)
-    cache.set(key, built, max(refresh_seconds() * 4, 60))
-    return built
+    built = cache.get(key)
+    if not isinstance(built, Report):
+        built = compute_report(scope, year, position)
+        cache.set(key, built, seconds)
+    words = in_words(built)
+    cache.set(words_key, words, seconds)
+    return words
