@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils import formats
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -15,10 +19,12 @@ from piazza.core.money import format_eur
 from piazza.territory.models import Level, Territory
 from piazza.transparency import charts, opendata
 from piazza.transparency.queries import (
+    CACHE_PREFIX,
     Report,
     Scope,
     Table,
     published_years,
+    refresh_seconds,
     report_url,
     scope_of_candidacy,
     scope_of_territory,
@@ -116,7 +122,23 @@ def _charts(report_: Report) -> dict[str, Any]:
 
 
 def _page(request: HttpRequest, report_: Report, ancestors: list[tuple[int, str]]) -> HttpResponse:
-    context = {
+    """The page; its body (everything but the site's frame, which carries the visitor's CSRF
+    token) is rendered once per address, language and report, then served from the cache."""
+    key = (
+        f"{CACHE_PREFIX}:body:{request.path}:{get_language() or 'it'}:"
+        f"{report_.ledger_position}:{report_.computed_at.timestamp()}"
+    )
+    body = cache.get(key)
+    if not isinstance(body, str):
+        body = render_to_string("transparency/_report_body.html", _context(report_, ancestors), request)
+        cache.set(key, body, max(refresh_seconds() * 4, 60))
+    return render(
+        request, "transparency/report.html", {"report": report_, "scope": report_.scope, "body": mark_safe(body)}
+    )
+
+
+def _context(report_: Report, ancestors: list[tuple[int, str]]) -> dict[str, Any]:
+    return {
         "report": report_,
         "scope": report_.scope,
         "years": published_years(),
@@ -126,7 +148,6 @@ def _page(request: HttpRequest, report_: Report, ancestors: list[tuple[int, str]
         "package": opendata.package_url(report_),
         "summary": report_.summary,
     }
-    return render(request, "transparency/report.html", context)
 
 
 def _ancestors(territory: Territory) -> list[tuple[int, str]]:
