@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "piazza.funding",
     "piazza.membership",
     "piazza.community",
+    "piazza.transparency",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
