@@ -25,7 +25,15 @@ from webauthn.helpers.exceptions import (
 from piazza.community import passkeys, queries, tasks
 from piazza.community.emails import send_email_change_link, send_email_changed_notice
 from piazza.community.links import new_link
-from piazza.community.models import ChallengePurpose, LinkPurpose, Passkey, PasskeyChallenge, SpaceLink, token_digest
+from piazza.community.models import (
+    ChallengePurpose,
+    Follow,
+    LinkPurpose,
+    Passkey,
+    PasskeyChallenge,
+    SpaceLink,
+    token_digest,
+)
 from piazza.core.audit import record
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.models import AuditKind
@@ -33,7 +41,7 @@ from piazza.core.money import Money, MoneyError
 from piazza.core.tasks import enqueue_on_commit
 from piazza.core.throttle import HitLimiter
 from piazza.funding.actions import monthly as monthly_funding
-from piazza.funding.models import Donation
+from piazza.funding.models import Campaign, Donation, UpdateSubscription
 from piazza.payments.actions import devices as devices_payments
 from piazza.payments.actions import method_change as method_change_payments
 from piazza.payments.actions import recurring as recurring_payments
@@ -54,6 +62,7 @@ from piazza.people.models import (
 )
 from piazza.people.notices import version_code
 from piazza.people.validation import normalise_email, normalise_phone
+from piazza.territory.models import Territory
 
 VIA = "il_mio_spazio"
 
@@ -655,4 +664,68 @@ def remove_passkey(*, actor: Any, person: Person, passkey_id: int) -> None:
             territory=person.territory,
             kind=AuditKind.WRITE,
             data={"via": VIA, "passkey": passkey_id},
+        )
+
+
+# --- Following campaigns and territories -----------------------------------------------------
+
+FOLLOWABLE_CAMPAIGN_STATUSES = ("live", "ended", "settled")
+
+
+def follow(*, person: Person, campaign: Campaign | None = None, territory: Territory | None = None) -> Follow:
+    """The signed-in person follows a public campaign (its updates reach their own email, the one
+    their sign-in link proved) or a territory (issue 17 sends the digest). Idempotent."""
+    action = "community.follow"
+    if (campaign is None) == (territory is None):
+        refuse(action, _("Scegli che cosa seguire: una raccolta o un territorio."), actor=None, code="target")
+    if campaign is not None and campaign.status not in FOLLOWABLE_CAMPAIGN_STATUSES:
+        refuse(
+            action,
+            _("Questa raccolta non è pubblica: si può seguire quando è online."),
+            actor=None,
+            territory=campaign.territory,
+            code="not_public",
+        )
+    email = person.primary_email
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=person.pk).first()  # one follow at a time per person
+        found = Follow.objects.filter(person=person, campaign=campaign, territory=territory).first()
+        created = found is None
+        if found is None:
+            found = Follow.objects.create(person=person, campaign=campaign, territory=territory)
+        if campaign is not None and email is not None:
+            monthly_funding.subscribe_updates(campaign=campaign, email=email.value)
+        if created:
+            record(
+                action,
+                actor=None,
+                obj=person,
+                territory=person.territory,
+                data={
+                    "via": VIA,
+                    "campaign": campaign.pk if campaign else None,
+                    "territory": territory.pk if territory else None,
+                },
+            )
+    return found
+
+
+def unfollow(*, person: Person, follow_id: int) -> None:
+    """Stop following (and stop the campaign's update emails to the person's addresses)."""
+    found = Follow.objects.filter(pk=follow_id, person=person).select_related("campaign").first()
+    if found is None:
+        refuse("community.unfollow", _("Non segui questa voce."), actor=None, code="not_yours")
+    assert found is not None
+    emails = [e.value.lower() for e in person.emails.all()]
+    with transaction.atomic():
+        if found.campaign is not None:
+            for subscription in UpdateSubscription.objects.filter(campaign=found.campaign, email__in=emails):
+                monthly_funding.unsubscribe_updates(subscription=subscription)
+        Follow.objects.filter(person=person, campaign=found.campaign, territory=found.territory).delete()
+        record(
+            "community.unfollow",
+            actor=None,
+            obj=person,
+            territory=person.territory,
+            data={"via": VIA, "campaign": found.campaign_id, "territory": found.territory_id},
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from piazza.community.models import Passkey, SpaceLink
+from piazza.community.models import Follow, Passkey, SpaceLink
 from piazza.core.erasure import BLANK, DELETE_ROW, EMPTY, LINK, ROW, TOKEN, Declaration, HoldBook, scrub
 
 ERASURE: Declaration = {
     # Sign-in and address-change links: nothing the law keeps.
     SpaceLink: {ROW: DELETE_ROW, "person": LINK, "email": BLANK, "token_hash": BLANK},
+    # What the person followed: nothing the law keeps.
+    Follow: {ROW: DELETE_ROW, "person": LINK, "campaign": LINK, "territory": LINK},
     # Passkeys (docs/adr/0018): keys to a space that is gone; nothing the law keeps.
     Passkey: {
         ROW: DELETE_ROW,
@@ -27,5 +29,6 @@ ERASURE: Declaration = {
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
     return {
         "links": scrub(SpaceLink.objects.filter(person=person), ERASURE[SpaceLink]),
+        "follows": scrub(Follow.objects.filter(person=person), ERASURE[Follow]),
         "passkeys": scrub(Passkey.objects.filter(person=person), ERASURE[Passkey]),
     }

@@ -92,3 +92,34 @@ class PasskeyChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} #{self.pk}"
+
+
+class Follow(models.Model):
+    """A person follows a campaign or a territory without giving (issue 12: "campaigns and
+    territories they follow"; issue 17 builds the digest on it). Exactly one target per row.
+
+    No unique constraint on (person, target): a merge of two records that both followed a campaign
+    moves both rows (people's generic mover), and the readers below treat them as one."""
+
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="follows")
+    campaign = models.ForeignKey(
+        "funding.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="followers"
+    )
+    territory = models.ForeignKey(
+        "territory.Territory", null=True, blank=True, on_delete=models.CASCADE, related_name="followers"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("chi segue")
+        verbose_name_plural = _("chi segue")
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(campaign__isnull=False) & models.Q(territory__isnull=True))
+                | (models.Q(campaign__isnull=True) & models.Q(territory__isnull=False)),
+                name="follow_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} → {self.campaign_id or self.territory_id}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import models
 
-from piazza.community.models import Passkey, SpaceLink
+from piazza.community.models import Follow, Passkey, SpaceLink
 from piazza.core.data_export import rows
 
 SECTION = "community"
@@ -16,6 +16,8 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     SpaceLink: ["email", "purpose", "created_at", "used_at"],
     # A key to the person's space (docs/adr/0018): what they named it and when they used it.
     Passkey: ["name", "created_at", "last_used_at", "credential_id", "user_handle", "aaguid", "transports"],
+    # What the person follows (campaigns, territories): it says what they care about.
+    Follow: ["campaign", "territory", "created_at"],
 }
 
 
@@ -24,6 +26,7 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "community.spacelink": rows(
             SpaceLink.objects.filter(person=person).order_by("created_at"), exclude=["token_hash"]
         ),
+        "community.follow": rows(Follow.objects.filter(person=person).order_by("created_at")),
         "community.passkey": rows(
             Passkey.objects.filter(person=person).order_by("created_at"), exclude=["public_key", "sign_count"]
         ),

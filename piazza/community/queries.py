@@ -7,13 +7,14 @@ gifts (funding), recurring schedules and saved methods (payments), memberships a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
 
-from piazza.community.models import Passkey
+from piazza.community.models import Follow, Passkey
 from piazza.funding.models import Donation
 from piazza.membership.actions.renewal import renewal_token
 from piazza.membership.cards import card_token
@@ -86,6 +87,7 @@ class Space:
     emails: list[Email]
     phone: str
     passkey_count: int = 0
+    follows: list[Follow] = field(default_factory=list)
 
 
 def consent_lines(person: Person) -> list[ConsentLine]:
@@ -162,8 +164,25 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         emails=list(person.emails.all()),
         phone=phone,
         passkey_count=person_passkeys(person).count(),
+        follows=_one_per_target(
+            Follow.objects.filter(person=person)
+            .select_related("campaign__territory", "territory")
+            .order_by("-created_at", "-id")
+        ),
     )
 
 
 def person_passkeys(person: Person) -> Any:
     return Passkey.objects.filter(person=person).order_by("created_at", "pk")
+
+
+def _one_per_target(follows: Iterable[Follow]) -> list[Follow]:
+    """A merged record may bring a second row for the same campaign or territory: show it once."""
+    seen: set[tuple[int | None, int | None]] = set()
+    kept = []
+    for follow in follows:
+        key = (follow.campaign_id, follow.territory_id)
+        if key not in seen:
+            seen.add(key)
+            kept.append(follow)
+    return kept

@@ -30,8 +30,10 @@ from piazza.compliance.tax_statements.actions.generate import note_tax_statement
 from piazza.compliance.tax_statements.pdf import filename as tax_statement_filename
 from piazza.compliance.tax_statements.pdf import statement_pdf
 from piazza.compliance.tax_statements.queries import statements_of
+from piazza.core.input_guard import ascii_int
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
+from piazza.funding.models import Campaign
 from piazza.payments.messages import decline_message
 from piazza.payments.models import MethodChange, MethodChangeState
 from piazza.payments.providers.base import Outcome
@@ -39,6 +41,7 @@ from piazza.payments.providers.registry import get_provider
 from piazza.payments.providers.stripe import BROWSER_CSP
 from piazza.people.models import Person
 from piazza.people.notices import check_shown, current_version
+from piazza.territory.models import Territory
 
 LINK_SENT = gettext_lazy(
     "Se l'indirizzo è registrato, ti abbiamo appena scritto un link per entrare: aprilo entro "
@@ -55,7 +58,13 @@ def _limiters() -> tuple[HitLimiter, HitLimiter]:
 
 
 def _door(
-    request: HttpRequest, *, form: SignInForm | None = None, sent: bool = False, error: str = "", status: int = 200
+    request: HttpRequest,
+    *,
+    form: SignInForm | None = None,
+    sent: bool = False,
+    error: str = "",
+    info: str = "",
+    status: int = 200,
 ) -> HttpResponse:
     return render(
         request,
@@ -64,6 +73,7 @@ def _door(
             "form": form or SignInForm(),
             "sent": sent,
             "error": error,
+            "info": info,
             "sent_message": str(LINK_SENT) % {"minutes": settings.COMMUNITY_LINK_MINUTES},
         },
         status=status,
@@ -100,10 +110,66 @@ def access(request: HttpRequest, token: str) -> HttpResponse:
     except ValidationError as exc:
         return _door(request, error=" ".join(exc.messages), status=403)
     session.sign_in(request, person)
+    pending = request.session.pop(PENDING_FOLLOW, None)
+    if pending:  # "Segui" pressed before signing in, in this browser
+        return _follow_and_return(request, person, _follow_target(pending))
     return redirect("community:home")
 
 
 View = Callable[..., HttpResponse]
+
+# --- Following ---------------------------------------------------------------------------------
+
+PENDING_FOLLOW = "community_pending_follow"
+
+
+def _follow_target(data: Any) -> Campaign | Territory | None:
+    """The public campaign or open territory a follow request names (ids only, never trusted further)."""
+    campaign_id = ascii_int(str(data.get("campaign") or ""))
+    territory_id = ascii_int(str(data.get("territory") or ""))
+    if campaign_id is not None:
+        return Campaign.objects.filter(pk=campaign_id, status__in=actions.FOLLOWABLE_CAMPAIGN_STATUSES).first()
+    if territory_id is not None:
+        return Territory.objects.filter(pk=territory_id, closed_at__isnull=True).first()
+    return None
+
+
+def _follow_and_return(request: HttpRequest, person: Person, target: Campaign | Territory | None) -> HttpResponse:
+    if target is None:
+        raise Http404
+    if isinstance(target, Campaign):
+        actions.follow(person=person, campaign=target)
+        messages.success(
+            request, _("Segui «%(title)s»: ti scriveremo quando pubblica un aggiornamento.") % {"title": target.title}
+        )
+        return redirect("funding:campaign", slug=target.slug)
+    actions.follow(person=person, territory=target)
+    messages.success(request, _("Segui %(name)s.") % {"name": target.name})
+    return redirect("community:home")
+
+
+@require_POST
+def follow(request: HttpRequest) -> HttpResponse:
+    """ "Segui" on a campaign page. Signed in: done at once. Otherwise the door, and the follow is
+    done when the sign-in link is opened in this browser (an email proves nothing until then)."""
+    target = _follow_target(request.POST)
+    if target is None:
+        raise Http404
+    person, _expired = session.current_person(request)
+    if person is None:
+        request.session[PENDING_FOLLOW] = (
+            {"campaign": target.pk} if isinstance(target, Campaign) else {"territory": target.pk}
+        )
+        label = target.title if isinstance(target, Campaign) else target.name
+        return _door(
+            request,
+            info=_(
+                "Per seguire «%(label)s» accedi a Il mio spazio: ti mandiamo un link. Aprilo da questo "
+                "browser e la seguirai subito."
+            )
+            % {"label": label},
+        )
+    return _follow_and_return(request, person, target)
 
 
 def person_required(view: Callable[..., HttpResponse]) -> View:
@@ -564,3 +630,9 @@ def passkey_sign_in(request: HttpRequest) -> HttpResponse:
         return _json_refusal(exc, status=403)
     session.sign_in(request, person)
     return JsonResponse({"redirect": reverse("community:home")})
+
+
+@require_POST
+@person_required
+def unfollow(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    return _done(request, lambda: actions.unfollow(person=person, follow_id=pk), _("Non segui più questa voce."))

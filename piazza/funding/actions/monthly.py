@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from piazza.core.audit import record
 from piazza.core.errors import refuse
 from piazza.core.money import Money, format_eur
 from piazza.funding.models import (
+    Campaign,
     Donation,
     Frequency,
     UpdateSubscription,
@@ -127,4 +129,18 @@ def unsubscribe_updates(*, subscription: UpdateSubscription) -> UpdateSubscripti
             subscription.unsubscribed_at = timezone.now()
             subscription.save(update_fields=["unsubscribed_at"])
             record("funding.unsubscribe_updates", actor=None, obj=subscription.campaign)
+    return subscription
+
+
+def subscribe_updates(*, campaign: Campaign, email: str) -> UpdateSubscription:
+    """The campaign's updates by email to an address its owner proved (a follow from Il mio spazio).
+    An earlier unsubscription is lifted: following again is a new, explicit request."""
+    with transaction.atomic():
+        subscription, created = UpdateSubscription.objects.get_or_create(
+            campaign=campaign, email=email.lower(), defaults={"token": secrets.token_urlsafe(32)}
+        )
+        if not created and subscription.unsubscribed_at is not None:
+            subscription.unsubscribed_at = None
+            subscription.save(update_fields=["unsubscribed_at"])
+        record("funding.subscribe_updates", actor=None, obj=campaign)
     return subscription
