@@ -79,6 +79,7 @@ ALLOWED: dict[str, str] = {
     "funding:manage_list": "the campaigns of the official's territories, no donor",
     "funding:manage_create": FORM,
     "funding:pools": "matchfunding pools of the territories: names and amounts",
+    "funding:pool_round": "a quadratic round: campaigns with their count of donors, sums and matches, no person",
     "funding:manage_preview": "the public campaign page as visitors see it",
     "funding:manage_action": POST_ONLY,
     # payments back office
