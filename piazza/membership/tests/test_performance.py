@@ -41,7 +41,8 @@ START_PAYMENT_BUDGET = 13  # +2: the audit chain (ADR 0014)
 # +13 (issue 13, rule F3): the fee's two numbered receipts (national and federation shares): the fee's
 # lines (membership, its territories), the receipts already issued, the issuing levels, the person, per
 # receipt the counter's SELECT … FOR UPDATE and UPDATE and the INSERT, one audit entry with its chain.
-PAY_BUDGET = 91  # 61 before the audit chain (ADR 0014), 67 before F6 fees and M24 online, 77 before receipts; +1: services in kind count toward F6 (the donor register)
+# +1: services in kind count toward F6 (the donor register).
+PAY_BUDGET = 91  # 61 before the audit chain (ADR 0014), 67 before F6 fees and M24 online, 77 before receipts
 # +22 (rule F3): as above, and this first fee of the year also creates the two counter rows (a savepoint,
 # an INSERT and a second locked read each).
 HANDLER_BUDGET = (
