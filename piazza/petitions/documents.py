@@ -42,11 +42,11 @@ def signatures_pdf(petition: Petition) -> tuple[bytes, int]:
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     pdf.set_font("helvetica", "B", 14)
-    pdf.multi_cell(0, 7, _latin(petition.title))
+    pdf.multi_cell(0, 7, _latin(petition.title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 10)
     if petition.target:
-        pdf.multi_cell(0, 6, _latin(f"Alla cortese attenzione di: {petition.target}"))
-    pdf.multi_cell(0, 5, _latin(petition.text))
+        pdf.multi_cell(0, 6, _latin(f"Alla cortese attenzione di: {petition.target}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, _latin(petition.text), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     widths = [12, 45, 45, 50, 25] if not petition.deliver_contacts else [10, 35, 35, 40, 22, 48]
     pdf.set_font("helvetica", "B", 9)
