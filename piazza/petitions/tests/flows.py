@@ -30,7 +30,7 @@ def form_data(petition: Petition, **overrides: Any) -> dict[str, Any]:
 
 
 def sign(
-    client: Client, petition: Petition, clock: Any, *, wait: float = 10, embed: bool = False, **overrides: Any
+    client: Client, petition: Petition, clock: Any, *, wait: Any = 10, embed: Any = False, **overrides: Any
 ) -> Any:
     """Show the form (its signed start time), let `wait` seconds pass on the frozen clock, send."""
     data = form_data(petition, **overrides)
