@@ -28,7 +28,7 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy"}
+NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy", "petitions"}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -101,6 +101,10 @@ ALLOWED: dict[str, str] = {
     "privacy:notice_publish": FORM,
     "privacy:processing": "the record of processing generated from settings and declarations, no person",
     "privacy:processing_pdf": "the same record as a PDF (its download is audited as an export)",
+    # petitions (issue 15): the signatures leave only through the audited CSV/PDF delivery
+    "petitions:manage_list": "petitions of the scope with their counters, no signer",
+    "petitions:manage_create": FORM,
+    "petitions:manage_detail": "one petition: counter, questions, embed code, no signer",
 }
 
 

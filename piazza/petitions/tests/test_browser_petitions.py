@@ -57,7 +57,7 @@ def test_a_supporter_signs_on_a_phone_and_is_asked_for_the_next_step(phone_page:
 
     page.get_by_label(field("CAP")).fill("40121")
     page.get_by_role("button", name="Firma").click()
-    page.wait_for_url(f"**/firma/{petition.slug}/grazie/")
+    page.wait_for_url(re.compile(rf"/firma/{petition.slug}/grazie/(#firma)?$"))
     expect(page.get_by_role("heading", name="Grazie per aver firmato")).to_be_visible()
     expect(page.get_by_test_id("count")).to_have_text("1")
     expect(page.get_by_role("link", name="Condividi su WhatsApp")).to_be_visible()
