@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "piazza.membership",
     "piazza.community",
     "piazza.transparency",
+    "piazza.petitions",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
@@ -208,6 +209,12 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 PUBLIC_FORM_THROTTLE_PER_IP = env_int("PUBLIC_FORM_THROTTLE_PER_IP", 20)
 PUBLIC_FORM_THROTTLE_PER_CODE = env_int("PUBLIC_FORM_THROTTLE_PER_CODE", 6)
 PUBLIC_FORM_THROTTLE_WINDOW_SECONDS = env_int("PUBLIC_FORM_THROTTLE_WINDOW_SECONDS", 60 * 60)
+# Petitions and sign-up forms (issue 15): signatures per client address and window, the minimum time
+# between showing the form and sending it (bots send at once), and how long a shown form stays valid.
+PETITION_THROTTLE_PER_IP = env_int("PETITION_THROTTLE_PER_IP", 20)
+PETITION_THROTTLE_WINDOW_SECONDS = env_int("PETITION_THROTTLE_WINDOW_SECONDS", 60 * 60)
+PETITION_MIN_FILL_SECONDS = env_int("PETITION_MIN_FILL_SECONDS", 4)
+PETITION_FORM_MAX_AGE_SECONDS = env_int("PETITION_FORM_MAX_AGE_SECONDS", 24 * 60 * 60)
 # "Il mio spazio" (issue 12): sign-in links by email, the person's session, consents given there.
 COMMUNITY_LINK_MINUTES = env_int("COMMUNITY_LINK_MINUTES", 30)  # a sign-in or confirmation link's life
 COMMUNITY_IDLE_SECONDS = env_int("COMMUNITY_IDLE_SECONDS", 30 * 60)  # signed out after this long idle

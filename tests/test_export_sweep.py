@@ -169,6 +169,28 @@ def _breach_register(tree: Any) -> Any:
     return verified_client(officer).get(reverse("privacy:breach_export"))
 
 
+def _petition_signatures(tree: Any) -> Any:
+    """Issue 15: the signatures delivered to a petition's target, a signer's name hostile."""
+    from piazza.petitions import actions as petitions_actions
+    from piazza.petitions.models import Signature
+    from piazza.territory.models import Comune
+
+    official = make_official("export.petitions", tree.bologna, [Role.COMMUNICATION])
+    petition = petitions_actions.create_petition(
+        actor=official, territory=tree.bologna, title="Petizione", text="Testo", target="Sindaco"
+    )
+    data = petitions_actions.SignatureInput(
+        first_name="Mario",
+        last_name="Rossi",
+        email="mario.rossi@example.org",
+        comune=Comune.objects.get(name="Bologna"),
+        postal_code="40121",
+    )
+    petitions_actions.sign_petition(actor=None, petition=petition, data=data)
+    Signature.objects.update(last_name=HOSTILE, first_name=HOSTILE_DIGIT)
+    return verified_client(official).get(reverse("petitions:signatures_csv", args=[petition.pk]))
+
+
 Recipe = Callable[..., tuple[Any, list[str]]]
 
 
@@ -210,6 +232,7 @@ RECIPES: dict[str, list[Recipe]] = {
     "compliance:report": [lambda tree, **_: (_candidate_report(tree), [f"{HOSTILE} · {HOSTILE_DIGIT}"])],
     "compliance:register_csv": [lambda tree, **_: (_register(tree), [f"{HOSTILE_DIGIT} {HOSTILE}"])],
     "compliance:receipts_export": [lambda tree, **_: (_receipts(tree), [HOSTILE, HOSTILE_DIGIT])],
+    "petitions:signatures_csv": [lambda tree, **_: (_petition_signatures(tree), [HOSTILE, HOSTILE_DIGIT])],
 }
 
 

@@ -28,7 +28,7 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy"}
+NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy", "petitions"}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -110,6 +110,10 @@ ALLOWED: dict[str, str] = {
     "compliance:proclamation": POST_ONLY,
     "compliance:expense_receipt_upload": POST_ONLY,
     "compliance:two_per_thousand": "aggregate 2×1000 amounts per year (rule F9): never a person",
+    # petitions (issue 15): the signatures leave only through the audited CSV/PDF delivery
+    "petitions:manage_list": "petitions of the scope with their counters, no signer",
+    "petitions:manage_create": FORM,
+    "petitions:manage_detail": "one petition: counter, questions, embed code, no signer",
 }
 
 

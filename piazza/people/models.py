@@ -44,6 +44,7 @@ class Source(models.TextChoices):
     MEMBERSHIP = "membership", _("Tesseramento")
     SUPPORTER = "supporter", _("Albo elettori")
     EVENT = "event", _("Evento")
+    PETITION = "petition", _("Petizione o modulo")
     API = "api", _("API")
     DEMO = "demo", _("Dati dimostrativi")
 

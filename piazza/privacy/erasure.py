@@ -40,6 +40,7 @@ from piazza.payments.bank import erasure as bank_erasure
 from piazza.people import erasure as people_erasure
 from piazza.people.erased import remember_erased
 from piazza.people.models import WRITE_ROLES, Person
+from piazza.petitions import erasure as petitions_erasure
 from piazza.privacy.models import (
     OPEN_STATUSES,
     AddressLink,
@@ -65,6 +66,7 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     ledger_erasure,
     territory_erasure,
     community_erasure,
+    petitions_erasure,
     people_erasure,
 )
 

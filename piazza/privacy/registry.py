@@ -30,6 +30,7 @@ from piazza.membership import personal_data as membership_data
 from piazza.payments import personal_data as payments_data
 from piazza.payments.bank import personal_data as bank_data
 from piazza.people import personal_data as people_data
+from piazza.petitions import personal_data as petitions_data
 from piazza.privacy import personal_data as privacy_data
 
 # Order of the export: the person first, the audit entries about everything else last.
@@ -41,6 +42,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     bank_data,
     compliance_data,
     community_data,
+    petitions_data,
     privacy_data,
     core_data,
 )

@@ -1,0 +1,293 @@
+"""Every write of petitions and sign-up forms (ARCHITECTURE convention 1)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from piazza.core.audit import record
+from piazza.core.errors import refuse, refusing
+from piazza.core.i18n import deferred
+from piazza.core.models import AuditKind
+from piazza.funding.models import Campaign
+from piazza.people.actions.consent import record_consent
+from piazza.people.actions.notices import note_notice_acceptance
+from piazza.people.actions.person import add_timeline_entry, find_or_create_person
+from piazza.people.models import Channel, NoticeVersion, Purpose, Source
+from piazza.people.notices import version_code
+from piazza.petitions.models import (
+    COUNTER_SLOTS,
+    Petition,
+    PetitionCounter,
+    PetitionKind,
+    Question,
+    QuestionKind,
+    Signature,
+)
+from piazza.territory.models import Comune, Role, Territory
+from piazza.territory.scoping import has_role_at
+
+# Who creates and manages petitions and forms, and receives their signatures (within scope).
+MANAGE_ROLES = {Role.COMMUNICATION, Role.ORGANISATION, Role.ADMINISTRATOR}
+# Purposes a signer may tick (rule G3): each its own consent row.
+SIGNER_PURPOSES = (Purpose.POLITICAL_COMMUNICATION, Purpose.NEWSLETTER)
+TIMELINE_KIND = "petition_signed"
+# Path segments of the app's own pages (urls.py), never a petition's address.
+RESERVED_SLUGS = {"gestione"}
+
+
+def _require_manager(action: str, actor: Any, territory: Territory) -> None:
+    if not has_role_at(actor, territory, MANAGE_ROLES):
+        refuse(
+            action,
+            _("Non puoi gestire petizioni di questo territorio."),
+            actor=actor,
+            territory=territory,
+            code="scope",
+            permission=True,
+        )
+
+
+def _unique_slug(title: str) -> str:
+    base = slugify(title)[:60] or "petizione"
+    slug = base
+    while slug in RESERVED_SLUGS or Petition.objects.filter(slug=slug).exists():
+        slug = f"{base}-{get_random_string(5, 'abcdefghijkmnpqrstuvwxyz23456789')}"
+    return slug
+
+
+def create_petition(
+    *,
+    actor: Any,
+    territory: Territory,
+    title: str,
+    text: str,
+    kind: str = PetitionKind.PETITION,
+    target: str = "",
+    goal: int = 1000,
+    campaign: Campaign | None = None,
+    deliver_contacts: bool = False,
+) -> Petition:
+    action = "petitions.create_petition"
+    _require_manager(action, actor, territory)
+    title, text, target = title.strip(), text.strip(), target.strip()
+    if kind not in PetitionKind.values:
+        refuse(action, _("Scegli se è una petizione o un modulo di adesione."), actor=actor, field="kind")
+    if not title:
+        refuse(action, _("Scrivi il titolo."), actor=actor, territory=territory, field="title")
+    if not text:
+        refuse(action, _("Scrivi il testo che le persone firmano."), actor=actor, territory=territory, field="text")
+    if kind == PetitionKind.PETITION and not target:
+        refuse(
+            action,
+            _("Scrivi a chi sono destinate le firme, per esempio «Sindaco di Bologna»."),
+            actor=actor,
+            territory=territory,
+            field="target",
+        )
+    if goal < 1:
+        refuse(action, _("L'obiettivo è almeno una firma."), actor=actor, territory=territory, field="goal")
+    with transaction.atomic():
+        petition = Petition.objects.create(
+            kind=kind,
+            territory=territory,
+            slug=_unique_slug(title),
+            title=title,
+            text=text,
+            target=target,
+            goal=goal,
+            campaign=campaign,
+            deliver_contacts=deliver_contacts,
+            created_by=actor,
+        )
+        PetitionCounter.objects.bulk_create(
+            [PetitionCounter(petition=petition, slot=i) for i in range(COUNTER_SLOTS)], ignore_conflicts=True
+        )
+        record(action, actor=actor, obj=petition, territory=territory, data={"kind": kind, "goal": goal})
+    return petition
+
+
+def set_petition_open(*, actor: Any, petition: Petition, is_open: bool) -> Petition:
+    action = "petitions.set_petition_open"
+    _require_manager(action, actor, petition.territory)
+    with transaction.atomic():
+        Petition.objects.filter(pk=petition.pk).update(is_open=is_open)
+        petition.is_open = is_open
+        record(action, actor=actor, obj=petition, territory=petition.territory, data={"open": is_open})
+    return petition
+
+
+def add_question(
+    *, actor: Any, petition: Petition, label: str, kind: str, choices: list[str] | None = None, required: bool = False
+) -> Question:
+    action = "petitions.add_question"
+    _require_manager(action, actor, petition.territory)
+    label = label.strip()
+    options = [c.strip() for c in (choices or []) if c.strip()]
+    if not label:
+        refuse(action, _("Scrivi la domanda."), actor=actor, territory=petition.territory, field="label")
+    if kind not in QuestionKind.values:
+        refuse(action, _("Scegli il tipo di risposta."), actor=actor, territory=petition.territory, field="kind")
+    if kind == QuestionKind.CHOICE and len(options) < 2:
+        refuse(
+            action,
+            _("Una domanda a scelta ha almeno due opzioni: scrivile una per riga."),
+            actor=actor,
+            territory=petition.territory,
+            field="choices",
+        )
+    if len(set(options)) != len(options):
+        refuse(
+            action,
+            _("Due opzioni sono uguali: scrivile diverse."),
+            actor=actor,
+            territory=petition.territory,
+            field="choices",
+        )
+    with transaction.atomic():
+        question = Question.objects.create(
+            petition=petition,
+            position=petition.questions.count(),
+            label=label,
+            kind=kind,
+            choices=options if kind == QuestionKind.CHOICE else [],
+            required=required,
+        )
+        record(action, actor=actor, obj=petition, territory=petition.territory, data={"question": question.pk})
+    return question
+
+
+@dataclass
+class SignatureInput:
+    first_name: str
+    last_name: str
+    email: str
+    comune: Comune
+    postal_code: str
+    phone: str = ""
+    answers: dict[str, Any] = field(default_factory=dict)
+    purposes: list[str] = field(default_factory=list)
+    notice: NoticeVersion | None = None
+
+
+@dataclass
+class SignOutcome:
+    signature: Signature
+    created: bool
+
+
+def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> SignOutcome:
+    """One signature per person per petition (a unique constraint; a second one is no new row).
+
+    The signer is deduplicated into people with `find_or_create_person` as the donation form
+    does: from this public form (actor None) a person matched by a typed email is returned
+    untouched (convention 16): no contact, consent or field of theirs changes; the consents ticked
+    stay on the signature with the notice version (rule G3), and are applied only to a person
+    this signature created. The counter slot is bumped in the same transaction (convention 9)."""
+    action = "petitions.sign_petition"
+    if not petition.is_open:
+        refuse(
+            action,
+            _("Questa raccolta di firme è chiusa: grazie comunque per il tuo sostegno."),
+            actor=actor,
+            territory=petition.territory,
+            code="closed",
+        )
+    if any(p not in SIGNER_PURPOSES for p in data.purposes):
+        refuse(
+            action,
+            _("Consenso sconosciuto: ricarica la pagina e riprova."),
+            actor=actor,
+            territory=petition.territory,
+            code="purpose",
+        )
+    with refusing(action, actor, petition.territory), transaction.atomic():
+        person = find_or_create_person(
+            actor=actor,
+            source=Source.PETITION,
+            data={
+                "first_name": data.first_name,
+                "last_name": data.last_name,
+                "emails": [data.email],
+                "phones": [data.phone] if data.phone else [],
+                "residence_comune": data.comune,
+                "residence_cap": data.postal_code,
+            },
+        )
+        existing = Signature.objects.filter(petition=petition, person=person).first()
+        if existing is not None:
+            return SignOutcome(existing, False)
+        try:
+            with transaction.atomic():  # a savepoint: of two parallel twins, one loses on the constraint
+                signature = Signature.objects.create(
+                    petition=petition,
+                    person=person,
+                    first_name=data.first_name,
+                    last_name=data.last_name,
+                    email=data.email,
+                    phone=data.phone,
+                    comune=data.comune,
+                    postal_code=data.postal_code,
+                    answers=data.answers,
+                    consents=sorted(data.purposes),
+                    notice_version=data.notice,
+                    signed_at=timezone.now(),
+                )
+        except IntegrityError:
+            return SignOutcome(Signature.objects.get(petition=petition, person=person), False)
+        PetitionCounter.objects.filter(petition=petition, slot=random.randrange(COUNTER_SLOTS)).update(
+            signatures=F("signatures") + 1
+        )
+        created_person = bool(getattr(person, "was_created", False))
+        if data.notice is not None:
+            note_notice_acceptance(
+                version=data.notice, channel=Channel.WEB, person=person if created_person else None, source=signature
+            )
+        if created_person:
+            for purpose in sorted(data.purposes):
+                record_consent(
+                    actor=actor,
+                    person=person,
+                    purpose=purpose,
+                    channel=Channel.WEB,
+                    text_version=version_code(petition.notice_key, data.notice),
+                    evidence=f"{petition.get_kind_display()} «{petition.title}»",
+                    source="petition",
+                )
+        add_timeline_entry(
+            person,
+            kind=TIMELINE_KIND,
+            actor=None,
+            summary=deferred(gettext_noop("Ha firmato «%(title)s»"), title=petition.title),
+            data={"petition": petition.pk, "signature": signature.pk, "kind": petition.kind},
+        )
+        record(
+            action,
+            actor=actor,
+            obj=signature,
+            territory=petition.territory,
+            data={"petition": petition.pk, "new_person": created_person, "consents": sorted(data.purposes)},
+        )
+    return SignOutcome(signature, True)
+
+
+def note_delivery(*, actor: Any, petition: Petition, file_format: str, rows: int) -> None:
+    """Rule G4: the official downloaded the signatures (PDF; the CSV goes through core.exports)."""
+    with transaction.atomic():
+        record(
+            "petitions.deliver_signatures",
+            actor=actor,
+            obj=petition,
+            territory=petition.territory,
+            kind=AuditKind.EXPORT,
+            data={"format": file_format, "rows": rows, "contacts": petition.deliver_contacts},
+        )
