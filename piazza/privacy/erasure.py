@@ -54,6 +54,7 @@ from piazza.privacy.models import (
 from piazza.territory import erasure as territory_erasure
 from piazza.territory.models import Role
 from piazza.territory.scoping import has_role_at
+from piazza.volunteers import erasure as volunteers_erasure
 
 # The order erasure runs in: people last (the others look the person's emails up first).
 ERASURE_MODULES: tuple[ModuleType, ...] = (
@@ -65,6 +66,7 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     ledger_erasure,
     territory_erasure,
     community_erasure,
+    volunteers_erasure,
     people_erasure,
 )
 

@@ -31,6 +31,7 @@ from piazza.payments import personal_data as payments_data
 from piazza.payments.bank import personal_data as bank_data
 from piazza.people import personal_data as people_data
 from piazza.privacy import personal_data as privacy_data
+from piazza.volunteers import personal_data as volunteers_data
 
 # Order of the export: the person first, the audit entries about everything else last.
 HANDLER_MODULES: tuple[ModuleType, ...] = (
@@ -41,6 +42,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     bank_data,
     compliance_data,
     community_data,
+    volunteers_data,
     privacy_data,
     core_data,
 )
