@@ -138,11 +138,11 @@ class Progress:
 
 def progress(call_list: CallList) -> Progress:
     counts = CallContact.objects.filter(call_list=call_list).aggregate(
-        total=Count("pk"),
-        done=Count("pk", filter=Q(done=True)),
-        call_back=Count("pk", filter=Q(done=False, attempts__gt=0)),
+        n_total=Count("pk"),
+        n_done=Count("pk", filter=Q(done=True)),
+        n_call_back=Count("pk", filter=Q(done=False, attempts__gt=0)),
     )
-    return Progress(counts["total"], counts["done"], counts["call_back"])
+    return Progress(counts["n_total"], counts["n_done"], counts["n_call_back"])
 
 
 def outcome_counts(call_list: CallList) -> dict[str, int]:

@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -268,7 +269,7 @@ def call_list_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "call_list": call_list,
             "progress": queries.progress(call_list),
             "outcomes": [(label, counts.get(value, 0)) for value, label in Outcome.choices],
-            "script_html": render_markdown(call_list.script),
+            "script_html": mark_safe(render_markdown(call_list.script)),  # nh3-sanitised
         },
     )
 
@@ -308,7 +309,7 @@ def _call_context(contact: CallContact, form: OutcomeForm) -> dict[str, Any]:
         "contact": contact,
         "name": f"{contact.person.first_name} {contact.person.last_name}",
         "phone": actions.primary_phone(contact.person),
-        "script_html": render_markdown(contact.call_list.script),
+        "script_html": mark_safe(render_markdown(contact.call_list.script)),  # nh3-sanitised
         "progress": queries.progress(contact.call_list),
         "form": form,
     }

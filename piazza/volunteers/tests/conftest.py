@@ -6,10 +6,17 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from piazza.people.actions.notices import ensure_default_notices
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
 from piazza.volunteers import actions
 from piazza.volunteers.models import Opportunity, OpportunityKind, Shift
+
+
+@pytest.fixture(autouse=True)
+def notices(db: Any) -> None:
+    """The shipped notices (a transactional test elsewhere may have flushed the migration's rows)."""
+    ensure_default_notices()
 
 
 @pytest.fixture
@@ -36,5 +43,9 @@ def at(day: str, hour: int) -> dt.datetime:
 @pytest.fixture
 def shift(opportunity: Opportunity, organiser: Any) -> Shift:
     return actions.add_shift(
-        actor=organiser, opportunity=opportunity, starts_at=at("2026-06-11", 17), ends_at=at("2026-06-11", 20), capacity=2
+        actor=organiser,
+        opportunity=opportunity,
+        starts_at=at("2026-06-11", 17),
+        ends_at=at("2026-06-11", 20),
+        capacity=2,
     )

@@ -101,15 +101,27 @@ def test_bad_contact_is_refused_with_its_reason(shift):
 def test_shift_times_and_capacity_are_checked(opportunity, organiser):
     with pytest.raises(ValidationError, match="dopo l'inizio"):
         actions.add_shift(
-            actor=organiser, opportunity=opportunity, starts_at=at("2026-06-12", 10), ends_at=at("2026-06-12", 9), capacity=3
+            actor=organiser,
+            opportunity=opportunity,
+            starts_at=at("2026-06-12", 10),
+            ends_at=at("2026-06-12", 9),
+            capacity=3,
         )
     with pytest.raises(ValidationError, match="nel futuro"):
         actions.add_shift(
-            actor=organiser, opportunity=opportunity, starts_at=at("2026-06-09", 10), ends_at=at("2026-06-09", 12), capacity=3
+            actor=organiser,
+            opportunity=opportunity,
+            starts_at=at("2026-06-09", 10),
+            ends_at=at("2026-06-09", 12),
+            capacity=3,
         )
     with pytest.raises(ValidationError, match="almeno un posto"):
         actions.add_shift(
-            actor=organiser, opportunity=opportunity, starts_at=at("2026-06-12", 10), ends_at=at("2026-06-12", 12), capacity=0
+            actor=organiser,
+            opportunity=opportunity,
+            starts_at=at("2026-06-12", 10),
+            ends_at=at("2026-06-12", 12),
+            capacity=0,
         )
 
 
@@ -117,14 +129,22 @@ def test_an_official_of_another_territory_cannot_add_shifts(tree, opportunity):
     other = make_official("org.modena", tree.modena_nord, [Role.ORGANISATION])
     with pytest.raises(Exception) as refused:
         actions.add_shift(
-            actor=other, opportunity=opportunity, starts_at=at("2026-06-12", 10), ends_at=at("2026-06-12", 12), capacity=3
+            actor=other,
+            opportunity=opportunity,
+            starts_at=at("2026-06-12", 10),
+            ends_at=at("2026-06-12", 12),
+            capacity=3,
         )
     assert type(refused.value).__name__ == "PermissionDenied"
 
 
 def test_reminder_goes_once_the_day_before(shift, opportunity, organiser, django_capture_on_commit_callbacks):
     later = actions.add_shift(
-        actor=organiser, opportunity=opportunity, starts_at=at("2026-06-13", 9), ends_at=at("2026-06-13", 12), capacity=5
+        actor=organiser,
+        opportunity=opportunity,
+        starts_at=at("2026-06-13", 9),
+        ends_at=at("2026-06-13", 12),
+        capacity=5,
     )
     actions.sign_up_for_shift(actor=None, shift=shift, data=_data())  # tomorrow (11 June)
     actions.sign_up_for_shift(actor=None, shift=later, data=_data(email="giulia@example.org"))  # 13 June
@@ -201,7 +221,12 @@ def test_organiser_path_create_opportunity_add_shift_and_export(tree, organiser)
     assert "volontari/gestione/" in client.get(reverse("web:dashboard")).content.decode()
     answer = client.post(
         reverse("volunteers:opportunity_create"),
-        {"territory": tree.bologna_centro.pk, "kind": "leafleting", "title": "Volantini al mercato", "place": "Mercato"},
+        {
+            "territory": tree.bologna_centro.pk,
+            "kind": "leafleting",
+            "title": "Volantini al mercato",
+            "place": "Mercato",
+        },
     )
     assert answer.status_code == 302
     detail = answer["Location"]
