@@ -37,6 +37,12 @@ def _person(territory: Any, first: str, phone: str, *, consent: bool | None = Tr
     return person
 
 
+def _take(caller: Any, call_list: Any) -> CallContact:
+    contact = actions.take_next_contact(actor=caller, call_list=call_list)
+    assert contact is not None
+    return contact
+
+
 @pytest.fixture
 def call_list(tree: Any, organiser: Any) -> Any:
     _person(tree.bologna_centro, "Anna", "+393330000001")
@@ -61,7 +67,7 @@ def test_the_list_holds_only_people_in_scope_who_may_be_called(call_list):
 
 def test_two_callers_never_get_the_same_contact_and_claims_expire(tree, call_list, organiser, clock):
     second = make_official("caller.two", tree.bologna_centro, [Role.COMMUNICATION])
-    first_contact = actions.take_next_contact(actor=organiser, call_list=call_list)
+    first_contact = _take(organiser, call_list)
     second_contact = actions.take_next_contact(actor=second, call_list=call_list)
     assert first_contact and second_contact and first_contact.pk != second_contact.pk
     # Asking again gives the caller the contact already claimed, not a third one.
@@ -73,7 +79,7 @@ def test_two_callers_never_get_the_same_contact_and_claims_expire(tree, call_lis
 
 
 def test_outcome_is_recorded_in_the_timeline_and_closes_the_contact(call_list, organiser):
-    contact = actions.take_next_contact(actor=organiser, call_list=call_list)
+    contact = _take(organiser, call_list)
     actions.record_outcome(actor=organiser, contact=contact, outcome=Outcome.SUPPORTIVE)
     contact.refresh_from_db()
     assert contact.done and contact.outcome == Outcome.SUPPORTIVE and contact.claimed_by is None
@@ -86,19 +92,19 @@ def test_outcome_is_recorded_in_the_timeline_and_closes_the_contact(call_list, o
 
 
 def test_call_back_puts_the_contact_back_in_the_queue(call_list, organiser):
-    contact = actions.take_next_contact(actor=organiser, call_list=call_list)
+    contact = _take(organiser, call_list)
     actions.record_outcome(actor=organiser, contact=contact, outcome=Outcome.CALL_BACK)
     contact.refresh_from_db()
     assert not contact.done and contact.attempts == 1
     # The next one is the person never called yet; then the call back comes round again.
-    following = actions.take_next_contact(actor=organiser, call_list=call_list)
+    following = _take(organiser, call_list)
     assert following.pk != contact.pk
 
 
 def test_do_not_call_withdraws_the_phone_consent(call_list, organiser):
     """Rule G3: "non chiamatemi più" is a withdrawal, recorded as a consent row; then the person
     may no longer be contacted for political communication."""
-    contact = actions.take_next_contact(actor=organiser, call_list=call_list)
+    contact = _take(organiser, call_list)
     actions.record_outcome(actor=organiser, contact=contact, outcome=Outcome.DO_NOT_CALL)
     latest = Consent.objects.filter(person=contact.person, purpose=Purpose.POLITICAL_COMMUNICATION).first()
     assert latest is not None and not latest.granted and latest.channel == Channel.PHONE
@@ -111,7 +117,7 @@ def test_do_not_call_withdraws_the_phone_consent(call_list, organiser):
 
 
 def test_unknown_outcome_is_refused(call_list, organiser):
-    contact = actions.take_next_contact(actor=organiser, call_list=call_list)
+    contact = _take(organiser, call_list)
     with pytest.raises(ValidationError, match="Scegli com"):
         actions.record_outcome(actor=organiser, contact=contact, outcome="maybe")
 
@@ -125,7 +131,7 @@ def test_caller_page_shows_name_phone_and_script_only(tree, call_list, organiser
     page = client.get(taken["Location"])
     body = page.content.decode()
     contact = CallContact.objects.get(claimed_by=organiser)
-    assert contact.person.first_name in body and contact.person.phones.first().value in body
+    assert contact.person.first_name in body and contact.person.phones.get().value in body
     assert "<strong>Ciao!</strong>" in body
     assert "Segreto" not in body and "1980" not in body  # G1: no other personal data
     assert AuditEntry.objects.filter(action="volunteers.view_call", kind=AuditKind.VIEW).exists()
