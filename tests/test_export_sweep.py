@@ -196,7 +196,12 @@ def _volunteers(tree: Any) -> Any:
 
     opportunity = Opportunity.objects.create(territory=tree.bologna_centro, kind="gazebo", title="Gazebo", place="Via")
     start = timezone.now() + dt.timedelta(days=1)
-    shift = Shift.objects.create(opportunity=opportunity, starts_at=start, ends_at=start + dt.timedelta(hours=2), capacity=3)
+    shift = Shift.objects.create(
+        opportunity=opportunity,
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+        capacity=3,
+    )
     person = Person.objects.create(first_name=HOSTILE, last_name=HOSTILE_DIGIT, territory=tree.bologna_centro)
     ShiftSignup.objects.create(shift=shift, person=person)
     official = make_official("export.volunteers", tree.bologna_centro, [Role.ORGANISATION])
