@@ -347,12 +347,14 @@ def record_outcome(*, actor: Any, contact: CallContact, outcome: str) -> CallCon
         locked.save()
         person = Person.objects.get(pk=locked.person_id)
         if outcome == Outcome.DO_NOT_CALL:
+            # The person's own request, said on the phone: recorded whatever the caller's role
+            # (a communication officer may not edit records, but a withdrawal always wins, G3).
             withdraw_consent(
-                actor=actor,
+                actor=None,
                 person=person,
                 purpose=Purpose.POLITICAL_COMMUNICATION,
                 channel=Channel.PHONE,
-                evidence=f"volunteers.call_list:{locked.call_list_id}",
+                evidence=f"volunteers.call_list:{locked.call_list_id} caller:{actor.pk}",
             )
         add_timeline_entry(
             person,

@@ -20,6 +20,7 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
         "call_contacts": scrub(CallContact.objects.filter(person=person), ERASURE[CallContact]),
     }
 
+
 NOT_PERSONAL: Declaration = {
     CallList: {"name": "the list's name, chosen by the organiser (e.g. «Richiamo iscritti 2025»), names nobody"},
 }
