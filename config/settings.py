@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "piazza.community",
     "piazza.transparency",
     "piazza.petitions",
+    "piazza.volunteers",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
@@ -168,6 +169,7 @@ PERIODIC_TASKS = {
     "piazza.privacy.tasks.apply_retention": 24 * 3600,
     "piazza.privacy.tasks.release_expired_holds": 24 * 3600,
     "piazza.compliance.register.tasks.refresh_registers": 24 * 3600,
+    "piazza.volunteers.tasks.send_shift_reminders": 3600,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.

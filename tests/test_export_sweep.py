@@ -219,6 +219,26 @@ def _receipts(tree: Any) -> Any:
     return verified_client(official).get(reverse("compliance:receipts_export"))
 
 
+def _volunteers(tree: Any) -> Any:
+    """Issue 15: the sign-ups of an opportunity, a volunteer's name hostile."""
+    import datetime as dt
+
+    from piazza.volunteers.models import Opportunity, Shift, ShiftSignup
+
+    opportunity = Opportunity.objects.create(territory=tree.bologna_centro, kind="gazebo", title="Gazebo", place="Via")
+    start = timezone.now() + dt.timedelta(days=1)
+    shift = Shift.objects.create(
+        opportunity=opportunity,
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+        capacity=3,
+    )
+    person = Person.objects.create(first_name=HOSTILE, last_name=HOSTILE_DIGIT, territory=tree.bologna_centro)
+    ShiftSignup.objects.create(shift=shift, person=person)
+    official = make_official("export.volunteers", tree.bologna_centro, [Role.ORGANISATION])
+    return verified_client(official).get(reverse("volunteers:export", args=[opportunity.pk]))
+
+
 RECIPES: dict[str, list[Recipe]] = {
     "people:export": [
         lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
@@ -233,6 +253,7 @@ RECIPES: dict[str, list[Recipe]] = {
     "compliance:register_csv": [lambda tree, **_: (_register(tree), [f"{HOSTILE_DIGIT} {HOSTILE}"])],
     "compliance:receipts_export": [lambda tree, **_: (_receipts(tree), [HOSTILE, HOSTILE_DIGIT])],
     "petitions:signatures_csv": [lambda tree, **_: (_petition_signatures(tree), [HOSTILE, HOSTILE_DIGIT])],
+    "volunteers:export": [lambda tree, **_: (_volunteers(tree), [HOSTILE, HOSTILE_DIGIT])],
 }
 
 

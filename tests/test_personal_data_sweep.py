@@ -28,7 +28,7 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy", "petitions"}
+NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy", "petitions", "volunteers"}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -51,6 +51,16 @@ ALLOWED: dict[str, str] = {
     "people:import_progress": "counts of the running import",
     "people:import_target": "the target choice: circoli of the official's scope and the fee options, no row",
     "people:code_date_resolve": POST_ONLY,
+    # volunteers (issue 15)
+    "volunteers:manage": "titles of the opportunities and call lists, counts of shifts, no person",
+    "volunteers:opportunity_create": FORM,
+    "volunteers:shift_add": POST_ONLY,
+    "volunteers:attendance": POST_ONLY,
+    "volunteers:ladder": "counts of people per rung of the ladder, no person",
+    "volunteers:call_list_create": "the call list form: territories, segment names, the script; no person",
+    "volunteers:call_list": "progress and outcome counts of a call list and its script, no person",
+    "volunteers:call_take": POST_ONLY,
+    "volunteers:call_outcome": POST_ONLY,
     # membership
     "membership:overview": "counts per territory and links, no person",
     "membership:desk_register": FORM,

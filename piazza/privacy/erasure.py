@@ -55,6 +55,7 @@ from piazza.privacy.models import (
 from piazza.territory import erasure as territory_erasure
 from piazza.territory.models import Role
 from piazza.territory.scoping import has_role_at
+from piazza.volunteers import erasure as volunteers_erasure
 
 # The order erasure runs in: people last (the others look the person's emails up first).
 ERASURE_MODULES: tuple[ModuleType, ...] = (
@@ -67,6 +68,7 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     territory_erasure,
     community_erasure,
     petitions_erasure,
+    volunteers_erasure,
     people_erasure,
 )
 

@@ -32,6 +32,7 @@ from piazza.payments.bank import personal_data as bank_data
 from piazza.people import personal_data as people_data
 from piazza.petitions import personal_data as petitions_data
 from piazza.privacy import personal_data as privacy_data
+from piazza.volunteers import personal_data as volunteers_data
 
 # Order of the export: the person first, the audit entries about everything else last.
 HANDLER_MODULES: tuple[ModuleType, ...] = (
@@ -43,6 +44,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     compliance_data,
     community_data,
     petitions_data,
+    volunteers_data,
     privacy_data,
     core_data,
 )

@@ -39,6 +39,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("2×1000"), "compliance:two_per_thousand", {"treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
     (_("Petizioni"), "petitions:manage_list", {"communication", "organisation", "administrator"}),
+    (_("Volontari"), "volunteers:manage", {"organisation", "communication", "administrator"}),
 ]
 
 

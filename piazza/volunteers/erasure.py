@@ -1,0 +1,26 @@
+"""What erasure does to the volunteers app's data (rule G5; vocabulary in piazza.core.erasure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from piazza.core.erasure import DELETE_ROW, LINK, ROW, Declaration, HoldBook, scrub
+from piazza.volunteers.models import CallContact, CallList, ShiftSignup
+
+ERASURE: Declaration = {
+    # Sign-ups and calls: nothing the law keeps; the shift's count of seats stays right without them.
+    ShiftSignup: {ROW: DELETE_ROW, "person": LINK},
+    CallContact: {ROW: DELETE_ROW, "person": LINK},
+}
+
+
+def erase(person: Any, holds: HoldBook) -> dict[str, int]:
+    return {
+        "shift_signups": scrub(ShiftSignup.objects.filter(person=person), ERASURE[ShiftSignup]),
+        "call_contacts": scrub(CallContact.objects.filter(person=person), ERASURE[CallContact]),
+    }
+
+
+NOT_PERSONAL: Declaration = {
+    CallList: {"name": "the list's name, chosen by the organiser (e.g. «Richiamo iscritti 2025»), names nobody"},
+}
