@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tesseramento/", include("piazza.membership.urls")),
     path("il-mio-spazio/", include("piazza.community.urls")),
     path("privacy/", include("piazza.privacy.urls")),
+    path("comunicazioni/", include("piazza.outreach.urls")),
     path("api/", include("piazza.api.urls")),
     path("", include("piazza.web.urls")),
 ]

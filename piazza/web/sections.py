@@ -23,6 +23,7 @@ DASHBOARD_SECTIONS: list[str] = [
     "piazza.payments.queries.dashboard_section",
     "piazza.membership.queries.dashboard_section",
     "piazza.privacy.queries.dashboard_section",
+    "piazza.outreach.queries.dashboard_section",
 ]
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
@@ -34,6 +35,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Tesseramento"), "membership:overview", {"membership", "organisation", "guarantee", "administrator"}),
     (_("Candidature"), "compliance:candidacies", {"organisation", "treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
+    (_("Comunicazioni email"), "outreach:list", {"communication", "administrator"}),
 ]
 
 
