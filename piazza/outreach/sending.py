@@ -104,6 +104,7 @@ def send_deliveries(delivery_ids: Sequence[int]) -> int:
     limiter = rate_limit()
     sent = 0
     connection = get_connection()
+    connection.open()  # one SMTP session for the chunk (send() would open and close one per message)
     try:
         for delivery in deliveries:
             key = (delivery.broadcast_id, delivery.variant)
@@ -117,6 +118,7 @@ def send_deliveries(delivery_ids: Sequence[int]) -> int:
             except (smtplib.SMTPException, OSError) as exc:
                 _failed(delivery, exc, str(message.extra_headers["Message-ID"]))
                 connection.close()  # a broken session is not reused
+                connection.open()
                 continue
             Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
                 status=DeliveryStatus.SENT,
