@@ -62,7 +62,8 @@ def broadcast_list(request: HttpRequest) -> HttpResponse:
 def broadcast_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     broadcast = _broadcast_or_404(request, pk) if pk else None
     paths = scope_paths(request.user, SEND_ROLES)
-    initial: dict[str, Any] = {}
+    home = Territory.objects.filter(path__in=paths).order_by("path").first()
+    initial: dict[str, Any] = {"territory": home.pk if home else None, "ab_sample_percent": 10, "ab_wait_hours": 4}
     if broadcast is not None:
         initial = {
             "territory": broadcast.territory_id,
