@@ -104,7 +104,15 @@ def send_deliveries(delivery_ids: Sequence[int]) -> int:
     limiter = rate_limit()
     sent = 0
     connection = get_connection()
-    connection.open()  # one SMTP session for the chunk (send() would open and close one per message)
+    try:
+        connection.open()  # one SMTP session for the chunk (send() would open and close one per message)
+    except (smtplib.SMTPException, OSError) as exc:
+        # The server is down or refuses the session: the whole chunk waits for the retry sweep.
+        logger.warning("SMTP session refused: %s", exc)
+        Delivery.objects.filter(pk__in=claimed, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.QUEUED, next_attempt_at=now + _backoff(1), error=f"{type(exc).__name__}: {exc}"[:300]
+        )
+        return 0
     try:
         for delivery in deliveries:
             key = (delivery.broadcast_id, delivery.variant)
