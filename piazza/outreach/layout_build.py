@@ -1,5 +1,6 @@
 """Compile the shipped MJML layout into the committed HTML (run at build and checked by a test).
 
+mjml is a build/test dependency only: the running site reads the committed HTML.
 The layout is fixed and ours: officers never write HTML or tables. `[[name]]` slots are filled by
 `piazza.outreach.render` (escaped text, or the sanitised Markdown body).
 """
@@ -11,9 +12,9 @@ from pathlib import Path
 
 from mjml import mjml_to_html
 
-LAYOUT_DIR = Path(__file__).resolve().parent / "layout"
-SOURCE = LAYOUT_DIR / "broadcast.mjml"
-COMPILED = LAYOUT_DIR / "broadcast.html"
+from piazza.outreach.render import COMPILED
+
+SOURCE = COMPILED.with_suffix(".mjml")
 
 
 def compile_layout() -> str:

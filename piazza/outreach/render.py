@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email.utils import make_msgid
 from functools import lru_cache
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -28,7 +29,6 @@ from django.utils.translation import gettext_lazy
 from piazza.core.money import format_eur
 from piazza.funding.content import render_markdown
 from piazza.funding.models import Donation, DonationStatus
-from piazza.outreach.layout_build import COMPILED
 from piazza.outreach.models import Broadcast, Delivery
 from piazza.people.models import Person
 
@@ -42,6 +42,8 @@ _LINK_FIELDS = ("unsubscribe_url", "preferences_url")
 TOKEN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SLOT = re.compile(r"\[\[([a-z_]+)\]\]")
 _UNSUBSCRIBE_SALT = "piazza.outreach.unsubscribe"
+# The fixed layout, compiled from layout/broadcast.mjml by `manage.py build_email_layout` (layout_build).
+COMPILED = Path(__file__).resolve().parent / "layout" / "broadcast.html"
 
 
 def unknown_fields(*texts: str) -> list[str]:

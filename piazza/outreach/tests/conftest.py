@@ -29,7 +29,9 @@ def smtp(settings: Any) -> Iterator[LocalSMTP]:
         server.stop()
 
 
-def make_person(territory: Any, first: str, email: str | None, *, member: bool = False, consent: bool | None = None) -> Person:
+def make_person(
+    territory: Any, first: str, email: str | None, *, member: bool = False, consent: bool | None = None
+) -> Person:
     person = Person.objects.create(first_name=first, last_name="Test", territory=territory)
     if email:
         Email.objects.create(person=person, value=email, primary=True)
@@ -65,7 +67,9 @@ def make_person(territory: Any, first: str, email: str | None, *, member: bool =
 @pytest.fixture
 def officer(tree: Any) -> Any:
     """The communication officer of the Bologna federation."""
-    return make_official("comunicazione.bo", tree.bologna, [Role.COMMUNICATION], email="comunicazione@bologna.example.org")
+    return make_official(
+        "comunicazione.bo", tree.bologna, [Role.COMMUNICATION], email="comunicazione@bologna.example.org"
+    )
 
 
 @pytest.fixture

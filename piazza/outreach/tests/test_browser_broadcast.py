@@ -22,7 +22,9 @@ WAIT = 45_000
 
 def _login(page, live_server, user):
     client = verified_client(user)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
 
 
 def test_officer_sends_a_broadcast_and_a_recipient_unsubscribes(page, live_server, smtp, settings):

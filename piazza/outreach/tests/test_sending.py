@@ -69,7 +69,9 @@ def test_g2_g3_who_receives_and_why_not(tree, officer, segment, audience):
     assert "no_consent" not in words  # users read words, never codes
 
 
-def test_sending_path_g2_g3_into_the_smtp_server(tree, officer, segment, audience, smtp, django_capture_on_commit_callbacks):
+def test_sending_path_g2_g3_into_the_smtp_server(
+    tree, officer, segment, audience, smtp, django_capture_on_commit_callbacks
+):
     Suppression.objects.create(reason=SuppressionReason.UNSUBSCRIBE, person=audience["unsubscribed"])
     broadcast = send_now(officer, write(officer, tree, segment), django_capture_on_commit_callbacks)
     delivered = sorted(r for a in smtp.arrived for r in a.recipients)
@@ -110,7 +112,9 @@ def test_frequency_limit_across_territories(tree, officer, segment, smtp, django
     person = make_person(tree.bologna_centro, "Frequente", "frequente@example.org", member=True)
     national = make_official("comunicazione.naz", tree.national, [Role.COMMUNICATION])
     national_segment = Segment.objects.create(name="Tutti", territory=tree.national, definition={})
-    first = actions.save_broadcast(actor=national, territory=tree.national, segment=national_segment, subject="Uno", body="Uno")
+    first = actions.save_broadcast(
+        actor=national, territory=tree.national, segment=national_segment, subject="Uno", body="Uno"
+    )
     send_now(national, first, django_capture_on_commit_callbacks)
     assert smtp.to("frequente@example.org")
     second = write(officer, tree, segment)
@@ -132,7 +136,9 @@ def test_one_click_unsubscribe_rfc8058(tree, officer, segment, audience, smtp, d
     assert page.status_code == 200 and "Disiscrivimi" in page.content.decode()
     assert not Suppression.objects.filter(person=member).exists()
     # The provider's one-click POST: no session, no CSRF token, no page.
-    response = client.post("/" + path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/" + path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200
     assert Suppression.objects.filter(person=member, reason=SuppressionReason.UNSUBSCRIBE).exists()
     assert Delivery.objects.get(broadcast=broadcast, person=member).unsubscribed_at is not None
@@ -178,18 +184,28 @@ def test_a_federation_officer_cannot_target_another_federations_segment(tree, of
     with pytest.raises(PermissionDenied):
         actions.save_broadcast(actor=officer, territory=tree.modena, segment=segment, subject="x", body="x")
     modena_officer = make_official("comunicazione.mo", tree.modena, [Role.COMMUNICATION])
-    theirs = actions.save_broadcast(actor=modena_officer, territory=tree.modena, segment=modena_segment, subject="x", body="x")
+    theirs = actions.save_broadcast(
+        actor=modena_officer, territory=tree.modena, segment=modena_segment, subject="x", body="x"
+    )
     client = verified_client(officer)
     for name in ("outreach:detail", "outreach:edit"):
         assert client.get(reverse(name, args=[theirs.pk])).status_code == 404
     assert client.post(reverse("outreach:schedule", args=[theirs.pk])).status_code == 404
-    form = client.post(reverse("outreach:create"), {"territory": tree.bologna.pk, "segment": modena_segment.pk, "subject": "x", "body": "x"})
-    assert form.status_code == 200 and not Broadcast.objects.filter(segment=modena_segment, territory=tree.bologna).exists()
+    form = client.post(
+        reverse("outreach:create"),
+        {"territory": tree.bologna.pk, "segment": modena_segment.pk, "subject": "x", "body": "x"},
+    )
+    assert (
+        form.status_code == 200
+        and not Broadcast.objects.filter(segment=modena_segment, territory=tree.bologna).exists()
+    )
 
 
 def test_unknown_merge_fields_are_refused_with_the_allowed_ones(tree, officer, segment):
     with pytest.raises(ValidationError) as refused:
-        actions.save_broadcast(actor=officer, territory=tree.bologna, segment=segment, subject="x", body="Ciao {{ cognome }} {% load x %}")
+        actions.save_broadcast(
+            actor=officer, territory=tree.bologna, segment=segment, subject="x", body="Ciao {{ cognome }} {% load x %}"
+        )
     message = " ".join(refused.value.messages)
     assert "cognome" in message and "{{ nome }}" in message
     assert not Broadcast.objects.exists()
@@ -249,4 +265,6 @@ def test_ab_test_sends_samples_then_the_winner(tree, officer, segment, smtp, dja
     assert Delivery.objects.filter(broadcast=broadcast).count() == 40
     assert len(smtp.arrived) == 40
     rest = Delivery.objects.filter(broadcast=broadcast).exclude(pk__in=sample.values("pk"))
-    assert set(Delivery.objects.filter(broadcast=broadcast, variant="b").values_list("pk", flat=True)) >= set(rest.values_list("pk", flat=True))
+    assert set(Delivery.objects.filter(broadcast=broadcast, variant="b").values_list("pk", flat=True)) >= set(
+        rest.values_list("pk", flat=True)
+    )

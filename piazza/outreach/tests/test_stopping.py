@@ -17,7 +17,14 @@ from piazza.outreach import tasks
 from piazza.outreach.actions import broadcasts as actions
 from piazza.outreach.bounces import parse_dsn
 from piazza.outreach.layout_build import COMPILED, compile_layout
-from piazza.outreach.models import Delivery, DeliveryStatus, MailEvent, Suppression, SuppressionReason, TerritoryPreference
+from piazza.outreach.models import (
+    Delivery,
+    DeliveryStatus,
+    MailEvent,
+    Suppression,
+    SuppressionReason,
+    TerritoryPreference,
+)
 from piazza.outreach.queries import audience_count
 from piazza.outreach.render import unsubscribe_token
 from piazza.outreach.tests.conftest import make_person
@@ -45,7 +52,9 @@ def dsn(recipient: str, message_id: str, *, action: str = "failed", status: str 
         f"Message-ID: {message_id}\r\nSubject: Ciao\r\n\r\n"
         f"--{boundary}--\r\n"
     )
-    body = body.replace(f"--{boundary}--", status_part.rstrip("\r\n").removesuffix(f"--{boundary}--") + f"--{boundary}--")
+    body = body.replace(
+        f"--{boundary}--", status_part.rstrip("\r\n").removesuffix(f"--{boundary}--") + f"--{boundary}--"
+    )
     body = body.replace("multipart/mixed", "multipart/report; report-type=delivery-status", 1)
     return body.encode()
 
@@ -54,7 +63,9 @@ def dsn(recipient: str, message_id: str, *, action: str = "failed", status: str 
 def sent(tree, officer, segment, smtp, django_capture_on_commit_callbacks):
     make_person(tree.bologna_centro, "Iscritta", "iscritta@example.org", member=True)
     make_person(tree.bologna_centro, "Altra", "altra@example.org", member=True)
-    broadcast = actions.save_broadcast(actor=officer, territory=tree.bologna, segment=segment, subject="Ciao", body="Ciao")
+    broadcast = actions.save_broadcast(
+        actor=officer, territory=tree.bologna, segment=segment, subject="Ciao", body="Ciao"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         actions.schedule_broadcast(actor=officer, broadcast=broadcast)
     return broadcast
@@ -106,15 +117,34 @@ def _basic(secret: str) -> str:
 def test_provider_webhook_hard_bounce_and_complaint(settings, sent):
     settings.ANYMAIL = {"WEBHOOK_SECRET": "piazza:segreto-lungo"}
     url = reverse("outreach:webhook_postmark")
-    bounce = {"RecordType": "Bounce", "Type": "HardBounce", "ID": 42, "Email": "iscritta@example.org", "MessageID": "pm-1", "Description": "Unknown user"}
-    refused = Client().post(url, json.dumps(bounce), content_type="application/json", HTTP_AUTHORIZATION=_basic("piazza:sbagliato"))
+    bounce = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "ID": 42,
+        "Email": "iscritta@example.org",
+        "MessageID": "pm-1",
+        "Description": "Unknown user",
+    }
+    refused = Client().post(
+        url, json.dumps(bounce), content_type="application/json", HTTP_AUTHORIZATION=_basic("piazza:sbagliato")
+    )
     assert refused.status_code == 400 and not Suppression.objects.exists()
-    ok = Client().post(url, json.dumps(bounce), content_type="application/json", HTTP_AUTHORIZATION=_basic("piazza:segreto-lungo"))
+    ok = Client().post(
+        url, json.dumps(bounce), content_type="application/json", HTTP_AUTHORIZATION=_basic("piazza:segreto-lungo")
+    )
     assert ok.status_code == 200
     assert Suppression.objects.filter(reason=SuppressionReason.HARD_BOUNCE, email="iscritta@example.org").exists()
     assert Delivery.objects.get(broadcast=sent, email="iscritta@example.org").status == DeliveryStatus.BOUNCED
-    complaint = {"RecordType": "SpamComplaint", "Type": "SpamComplaint", "ID": 43, "Email": "altra@example.org", "MessageID": "pm-2"}
-    Client().post(url, json.dumps(complaint), content_type="application/json", HTTP_AUTHORIZATION=_basic("piazza:segreto-lungo"))
+    complaint = {
+        "RecordType": "SpamComplaint",
+        "Type": "SpamComplaint",
+        "ID": 43,
+        "Email": "altra@example.org",
+        "MessageID": "pm-2",
+    }
+    Client().post(
+        url, json.dumps(complaint), content_type="application/json", HTTP_AUTHORIZATION=_basic("piazza:segreto-lungo")
+    )
     person = Delivery.objects.get(broadcast=sent, email="altra@example.org").person
     # A complaint is an unsubscribe: never again.
     assert Suppression.objects.filter(person=person, reason=SuppressionReason.COMPLAINT).exists()
@@ -140,7 +170,9 @@ def test_preference_centre_records_consents_and_territories(tree, officer, segme
     again = actions.save_broadcast(actor=officer, territory=tree.bologna, segment=segment, subject="x", body="x")
     assert "territory_opt_out" in {c for c, _w, _n in audience_count(again).exclusions}
     # Giving it back is as easy (G3): tick again, a new grant row.
-    Client().post(url, {"emails": "1", f"topic_{Purpose.POLITICAL_COMMUNICATION}": "1", f"territory_{tree.bologna.pk}": "1"})
+    Client().post(
+        url, {"emails": "1", f"topic_{Purpose.POLITICAL_COMMUNICATION}": "1", f"territory_{tree.bologna.pk}": "1"}
+    )
     assert Consent.objects.filter(person=person, purpose=Purpose.POLITICAL_COMMUNICATION).first().granted
     assert TerritoryPreference.objects.get(person=person, territory=tree.bologna).receive is True
 
