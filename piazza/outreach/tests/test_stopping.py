@@ -173,7 +173,8 @@ def test_preference_centre_records_consents_and_territories(tree, officer, segme
     Client().post(
         url, {"emails": "1", f"topic_{Purpose.POLITICAL_COMMUNICATION}": "1", f"territory_{tree.bologna.pk}": "1"}
     )
-    assert Consent.objects.filter(person=person, purpose=Purpose.POLITICAL_COMMUNICATION).first().granted
+    given = Consent.objects.filter(person=person, purpose=Purpose.POLITICAL_COMMUNICATION).first()
+    assert given is not None and given.granted
     assert TerritoryPreference.objects.get(person=person, territory=tree.bologna).receive is True
 
 

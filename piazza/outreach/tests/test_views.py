@@ -58,7 +58,7 @@ def test_compose_then_exclusions_in_words_then_preview_audited(tree, officer, se
     preview = client.get(reverse("outreach:preview", args=[broadcast.pk]), {"persona": member.pk})
     assert preview.status_code == 200 and "<strong>Iscritta</strong>" in preview.content.decode()
     assert AuditEntry.objects.filter(action="outreach.preview", kind=AuditKind.VIEW, object_id=str(member.pk)).exists()
-    text = client.get(reverse("outreach:preview", args=[broadcast.pk]), {"persona": member.pk, "formato": "testo"})
+    text = client.get(reverse("outreach:preview", args=[broadcast.pk]), {"persona": str(member.pk), "formato": "testo"})
     assert text.content.decode().startswith("Ciao Iscritta")
     # Someone outside the sending territory cannot be previewed.
     outsider = make_person(tree.modena_nord, "Modenese", "m@example.org", member=True)
