@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "piazza.transparency",
     "piazza.petitions",
     "piazza.volunteers",
+    "piazza.outreach",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
@@ -170,6 +172,8 @@ PERIODIC_TASKS = {
     "piazza.privacy.tasks.release_expired_holds": 24 * 3600,
     "piazza.compliance.register.tasks.refresh_registers": 24 * 3600,
     "piazza.volunteers.tasks.send_shift_reminders": 3600,
+    "piazza.outreach.tasks.dispatch_due": 60,
+    "piazza.outreach.tasks.process_bounce_mailbox": 5 * 60,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
@@ -315,6 +319,34 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 # Used by the file backend `make demo` chooses: one .log file per email, in var/emails/.
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "emails"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "piazza <noreply@piazza.localhost>")
+
+# The SMTP server (or provider relay) when EMAIL_BACKEND is Django's SMTP backend.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+
+# --- Email broadcasts (piazza.outreach, issue 15; docs/dev/broadcasts.md, ADR 0023).
+OUTREACH_FROM_EMAIL = env_str("OUTREACH_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+OUTREACH_MESSAGE_ID_DOMAIN = env_str("OUTREACH_MESSAGE_ID_DOMAIN", "piazza.localhost")
+# Frequency limit per person across all territories (G2 spirit: five messages a day is too many).
+OUTREACH_MAX_PER_DAY = env_int("OUTREACH_MAX_PER_DAY", 1)
+OUTREACH_MAX_PER_WEEK = env_int("OUTREACH_MAX_PER_WEEK", 3)
+# One provider's limit, shared by every worker through the cache (Redis in production).
+OUTREACH_PROVIDER = env_str("OUTREACH_PROVIDER", "smtp")
+OUTREACH_RATE_PER_SECOND = env_int("OUTREACH_RATE_PER_SECOND", 50)
+OUTREACH_CHUNK_SIZE = env_int("OUTREACH_CHUNK_SIZE", 200)
+OUTREACH_MAX_ATTEMPTS = env_int("OUTREACH_MAX_ATTEMPTS", 5)
+OUTREACH_RETRY_BASE_SECONDS = env_int("OUTREACH_RETRY_BASE_SECONDS", 60)
+# A queued delivery nobody sent (a worker died) is picked up again after this long.
+OUTREACH_STALE_AFTER = timedelta(minutes=env_int("OUTREACH_STALE_MINUTES", 30))
+# Maildir where the bounce address delivers (plain SMTP); empty: no bounce mailbox.
+OUTREACH_BOUNCE_MAILDIR = env_str("OUTREACH_BOUNCE_MAILDIR", "")
+OUTREACH_PREFERENCES_TEXT_VERSION = env_str("OUTREACH_PREFERENCES_TEXT_VERSION", "preferenze-email-2026-06")
+# Provider webhooks through django-anymail: without a secret the endpoint answers 404.
+ANYMAIL = {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", "")}
 
 # --- Audit log integrity key (rule G4: a tamper-evident chain of entries, docs/adr/0014).
 # Required in production (refused above when missing, short or equal to SECRET_KEY); elsewhere

@@ -35,6 +35,7 @@ from piazza.core.errors import refuse
 from piazza.funding import erasure as funding_erasure
 from piazza.ledger import erasure as ledger_erasure
 from piazza.membership import erasure as membership_erasure
+from piazza.outreach import erasure as outreach_erasure
 from piazza.payments import erasure as payments_erasure
 from piazza.payments.bank import erasure as bank_erasure
 from piazza.people import erasure as people_erasure
@@ -69,6 +70,7 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     community_erasure,
     petitions_erasure,
     volunteers_erasure,
+    outreach_erasure,
     people_erasure,
 )
 

@@ -27,6 +27,7 @@ from piazza.compliance import personal_data as compliance_data
 from piazza.core import personal_data as core_data
 from piazza.funding import personal_data as funding_data
 from piazza.membership import personal_data as membership_data
+from piazza.outreach import personal_data as outreach_data
 from piazza.payments import personal_data as payments_data
 from piazza.payments.bank import personal_data as bank_data
 from piazza.people import personal_data as people_data
@@ -45,6 +46,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     community_data,
     petitions_data,
     volunteers_data,
+    outreach_data,
     privacy_data,
     core_data,
 )

@@ -23,6 +23,7 @@ DASHBOARD_SECTIONS: list[str] = [
     "piazza.payments.queries.dashboard_section",
     "piazza.membership.queries.dashboard_section",
     "piazza.privacy.queries.dashboard_section",
+    "piazza.outreach.queries.dashboard_section",
 ]
 
 NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
@@ -40,6 +41,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
     (_("Petizioni"), "petitions:manage_list", {"communication", "organisation", "administrator"}),
     (_("Volontari"), "volunteers:manage", {"organisation", "communication", "administrator"}),
+    (_("Comunicazioni email"), "outreach:list", {"communication", "administrator"}),
 ]
 
 
