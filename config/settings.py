@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "piazza.funding",
     "piazza.membership",
     "piazza.community",
+    "piazza.events",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
@@ -166,6 +167,7 @@ PERIODIC_TASKS = {
     "piazza.privacy.tasks.apply_retention": 24 * 3600,
     "piazza.privacy.tasks.release_expired_holds": 24 * 3600,
     "piazza.compliance.register.tasks.refresh_registers": 24 * 3600,
+    "piazza.events.tasks.send_reminders": 60 * 60,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.

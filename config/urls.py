@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tesseramento/", include("piazza.membership.urls")),
     path("il-mio-spazio/", include("piazza.community.urls")),
     path("privacy/", include("piazza.privacy.urls")),
+    path("eventi/", include("piazza.events.urls")),
     path("api/", include("piazza.api.urls")),
     # The published donor register (rules F1, F2): before any other `trasparenza/` include.
     path("trasparenza/registro/", include("piazza.compliance.register.public_urls")),

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"payments"},
     {"compliance"},
     {"funding", "membership"},
-    {"community", "outreach"},
+    {"community", "outreach", "events"},
     # privacy reads every app that holds personal data, community and outreach included (ADR 0016)
     {"privacy"},
     {"api", "web"},

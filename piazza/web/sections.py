@@ -36,6 +36,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Registro dei contributi"), "compliance:register_board", {"treasury", "administrator"}),
     (_("Ricevute"), "compliance:receipts", {"treasury", "administrator"}),
     (_("Richieste privacy"), "privacy:board", {"privacy_officer"}),
+    (_("Eventi"), "events:manage_list", {"organisation", "communication", "administrator"}),
 ]
 
 
