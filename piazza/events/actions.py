@@ -438,8 +438,11 @@ def register_walk_in(
         present = event.rsvps.filter(email=email).exclude(status=RsvpStatus.CANCELLED).first()
         if present is not None:
             return check_in(actor=actor, rsvp=present)[0]
+    # The person gives their own data at the door, as on the public form: found or created for
+    # them (actor None), a matched record is linked, never written to (convention 16); the
+    # official at the door needs no right to edit the people database.
     person = find_or_create_person(
-        actor=actor,
+        actor=None,
         source=Source.EVENT,
         territory=event.territory,
         data={

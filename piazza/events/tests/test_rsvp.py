@@ -3,7 +3,6 @@ notice (rules G2, G3), waiting list and promotion, cancellation notice, reminder
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -15,6 +14,8 @@ from piazza.events.models import Rsvp, RsvpStatus
 from piazza.events.tokens import manage_token
 from piazza.people.actions.person import create_person
 from piazza.people.models import Consent, NoticeAcceptance, Person, Purpose, TimelineEntry
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +80,8 @@ def test_dedupe_links_an_existing_person_but_writes_nothing_on_an_unverified_ema
     """Convention 16: a stranger typing Anna's email gets an RSVP linked to her record, but her
     record gets no phone and no consent until the link sent to her address is clicked."""
     anna = create_person(
-        actor=organiser,
-        territory=tree.bologna_centro,
+        actor=make_official("segreteria.centro", tree.bologna_centro, [Role.ORGANISATION]),
+        circolo=tree.bologna_centro,
         data={"first_name": "Anna", "last_name": "Rossi", "emails": ["anna.rossi@example.org"]},
     )
     event = make_event()
@@ -97,7 +98,9 @@ def test_dedupe_links_an_existing_person_but_writes_nothing_on_an_unverified_ema
     assert consent.purpose == Purpose.POLITICAL_COMMUNICATION and consent.text_version == notice.code
 
 
-def test_a_second_rsvp_with_the_same_email_is_the_same_rsvp(client, make_event, notice, django_capture_on_commit_callbacks):
+def test_a_second_rsvp_with_the_same_email_is_the_same_rsvp(
+    client, make_event, notice, django_capture_on_commit_callbacks
+):
     event = make_event()
     _rsvp(client, event, notice, django_capture_on_commit_callbacks)
     _rsvp(client, event, notice, django_capture_on_commit_callbacks, first_name="ANNA")
