@@ -28,7 +28,7 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy"}
+NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy", "events"}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -101,6 +101,13 @@ ALLOWED: dict[str, str] = {
     "privacy:notice_publish": FORM,
     "privacy:processing": "the record of processing generated from settings and declarations, no person",
     "privacy:processing_pdf": "the same record as a PDF (its download is audited as an export)",
+    # events (issue 15): the attendee list and the door page are marked, the export audited
+    "events:manage_list": "the events of the official's territories: titles, dates, no attendee",
+    "events:create": FORM,
+    "events:cancel": POST_ONLY,
+    "events:checkin_code": "POST; on a wrong code the door page without the attendee list, only what was typed",
+    "events:checkin_rsvp": POST_ONLY,
+    "events:walk_in": "POST; on an error the door page without the attendee list, only what was typed",
 }
 
 

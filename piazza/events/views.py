@@ -261,7 +261,7 @@ def checkin_code(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             _said_in(request, rsvp, fresh)
             return redirect("events:checkin", pk=event.pk)
-    context = _checkin_context(event, rows=queries.search_attendees(event, "")[:50], q="", code_form=form)
+    context = _checkin_context(event, rows=[], q="", list_hidden=True, code_form=form)
     return render(request, "events/checkin.html", context, status=400)
 
 
@@ -307,7 +307,7 @@ def walk_in(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("%(name)s registrato ed entrato.") % {"name": rsvp.name})
             return redirect("events:checkin", pk=event.pk)
-    context = _checkin_context(event, rows=queries.search_attendees(event, "")[:50], q="", walk_in_form=form)
+    context = _checkin_context(event, rows=[], q="", list_hidden=True, walk_in_form=form)
     return render(request, "events/checkin.html", context, status=400)
 
 
