@@ -4,6 +4,9 @@ and cancellations racing new RSVPs never overbook."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from django.db import connection
 
@@ -35,13 +38,16 @@ def test_cancellations_racing_rsvps_keep_the_seats_full_and_never_over(make_even
         actions.rsvp_to_event(event=event, first_name=f"Primo{n}", last_name="Arrivato", email=f"s{n}@example.org")
         for n in range(3)
     ]
-    jobs = [lambda r=r: actions.cancel_rsvp(rsvp=r) for r in seated]
-    jobs += [
-        lambda n=n: actions.rsvp_to_event(
+
+    def cancel(rsvp: Rsvp) -> Callable[[], Any]:
+        return lambda: actions.cancel_rsvp(rsvp=rsvp)
+
+    def join(n: int) -> Callable[[], Any]:
+        return lambda: actions.rsvp_to_event(
             event=event, first_name=f"Nuovo{n}", last_name="Arrivo", email=f"n{n}@example.org"
         )
-        for n in range(6)
-    ]
+
+    jobs = [cancel(r) for r in seated] + [join(n) for n in range(6)]
     assert run_in_threads(jobs) == []
     assert Rsvp.objects.filter(event=event, status=RsvpStatus.CONFIRMED).count() == 3
     assert Rsvp.objects.filter(event=event, status=RsvpStatus.WAITING).count() == 3
