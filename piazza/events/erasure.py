@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from piazza.core.erasure import BLANK, DELETE_ROW, LINK, NULL, ROW, TOKEN, Declaration, HoldBook, scrub
-from piazza.events.models import Rsvp
+from piazza.events.models import Event, Rsvp
 
 ERASURE: Declaration = {
     # RSVPs and attendance: nothing the law keeps (the timeline entries go with the person's).
@@ -25,3 +25,8 @@ ERASURE: Declaration = {
 
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
     return {"rsvps": scrub(Rsvp.objects.filter(person=person), ERASURE[Rsvp])}
+
+
+NOT_PERSONAL: Declaration = {
+    Event: {"address": "where the event takes place (a hall, a square), published on its public page"},
+}
