@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from piazza.core.exports import as_response, export_view
@@ -27,7 +28,11 @@ from piazza.territory.access import official_required
 from piazza.territory.models import Territory
 from piazza.territory.scoping import scope_paths
 
+# Public form limits (core.throttle, shared cache): per client, and per address so a stranger
+# cannot make the confirmation email land again and again in someone's inbox.
 RSVP_LIMIT = HitLimiter("events-rsvp-client", 20, 3600)
+RSVP_ADDRESS_LIMIT = HitLimiter("events-rsvp-address", 5, 3600)
+THROTTLED = _lazy("Troppe iscrizioni in poco tempo da qui o per questo indirizzo: riprova tra un'ora.")
 
 
 def _client(request: HttpRequest) -> str:
@@ -72,7 +77,10 @@ def event_detail(request: HttpRequest, key: str) -> HttpResponse:
     if request.method == "POST":
         if event.is_cancelled:
             form.add_error(None, _("Questo evento è stato annullato: non ci si può più iscrivere."))
-        elif RSVP_LIMIT.over(_client(request)):
+        elif RSVP_LIMIT.over(_client(request)) or (
+            form.is_valid() and RSVP_ADDRESS_LIMIT.over(form.cleaned_data["email"].lower())
+        ):
+            form.add_error(None, THROTTLED)
             return render(request, "events/detail.html", _detail_context(event, form), status=429)
         elif form.is_valid():
             data = form.cleaned_data

@@ -220,3 +220,11 @@ def test_events_near_me_by_comune_and_cap(client, tree, make_event, bologna_comu
     assert page.index(province.title) < page.index(here.title) and elsewhere.title not in page
     page = client.get(reverse("events:list"), {"q": "Atlantide"}).content.decode()
     assert "Non troviamo il comune" in page
+
+
+def test_the_form_is_throttled_per_address(client, make_event, notice, mailoutbox, django_capture_on_commit_callbacks):
+    event = make_event(capacity=50)
+    responses = [_rsvp(client, event, notice, django_capture_on_commit_callbacks) for _ in range(7)]
+    assert [r.status_code for r in responses] == [302] * 5 + [429, 429]
+    assert "riprova tra un&#x27;ora" in responses[-1].content.decode()
+    assert len(mailoutbox) == 5 and Rsvp.objects.count() == 1
