@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "piazza.petitions",
     "piazza.volunteers",
     "piazza.outreach",
+    "piazza.events",
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
@@ -174,6 +175,7 @@ PERIODIC_TASKS = {
     "piazza.volunteers.tasks.send_shift_reminders": 3600,
     "piazza.outreach.tasks.dispatch_due": 60,
     "piazza.outreach.tasks.process_bounce_mailbox": 5 * 60,
+    "piazza.events.tasks.send_reminders": 60 * 60,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.

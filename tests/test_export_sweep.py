@@ -31,6 +31,7 @@ from piazza.compliance.tests import journey as candidate_journey
 from piazza.core.exports import EXPORT_MARK, FORMULA_TRIGGERS
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
+from piazza.events import actions as events_actions
 from piazza.membership.actions import card as card_membership_actions
 from piazza.membership.actions import roll as roll_membership_actions
 from piazza.membership.models import Delivery
@@ -239,6 +240,28 @@ def _volunteers(tree: Any) -> Any:
     return verified_client(official).get(reverse("volunteers:export", args=[opportunity.pk]))
 
 
+def _event_attendees(tree: Any) -> Any:
+    """Issue 15: an attendee who typed a formula as their name (and one as their phone)."""
+    from piazza.territory.models import Comune
+
+    organiser = make_official("export.eventi", tree.bologna, [Role.COMMUNICATION])
+    start = timezone.now() + dt.timedelta(days=3)
+    event = events_actions.create_event(
+        actor=organiser,
+        territory=tree.bologna,
+        data=events_actions.EventData(
+            title="Festa",
+            description="",
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=2),
+            comune=Comune.objects.get(name="Bologna"),
+        ),
+    )
+    rsvp = events_actions.rsvp_to_event(event=event, first_name="Anna", last_name="Rossi", email="a@example.org")
+    type(rsvp).objects.filter(pk=rsvp.pk).update(first_name=HOSTILE, last_name=HOSTILE_DIGIT)
+    return verified_client(organiser).get(reverse("events:export", args=[event.pk]))
+
+
 RECIPES: dict[str, list[Recipe]] = {
     "people:export": [
         lambda tree, **_: (_people_export(tree, "csv"), [HOSTILE, HOSTILE_DIGIT]),
@@ -254,6 +277,7 @@ RECIPES: dict[str, list[Recipe]] = {
     "compliance:receipts_export": [lambda tree, **_: (_receipts(tree), [HOSTILE, HOSTILE_DIGIT])],
     "petitions:signatures_csv": [lambda tree, **_: (_petition_signatures(tree), [HOSTILE, HOSTILE_DIGIT])],
     "volunteers:export": [lambda tree, **_: (_volunteers(tree), [HOSTILE, HOSTILE_DIGIT])],
+    "events:export": [lambda tree, **_: (_event_attendees(tree), [HOSTILE, HOSTILE_DIGIT])],
 }
 
 

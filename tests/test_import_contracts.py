@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"payments"},
     {"compliance"},
     {"funding", "membership"},
-    {"community", "outreach", "transparency", "petitions", "volunteers"},
+    {"community", "outreach", "transparency", "petitions", "volunteers", "events"},
     # privacy reads every app that holds personal data, community and outreach included (ADR 0016)
     {"privacy"},
     {"api", "web"},

@@ -28,7 +28,18 @@ from piazza.territory.testing import make_official, verified_client
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = {"people", "membership", "funding", "payments", "bank", "compliance", "privacy", "petitions", "volunteers"}
+NAMESPACES = {
+    "people",
+    "membership",
+    "funding",
+    "payments",
+    "bank",
+    "compliance",
+    "privacy",
+    "petitions",
+    "volunteers",
+    "events",
+}
 
 POST_ONLY = "POST only: it acts and redirects, it renders no page"
 FORM = "an empty form; on an error it shows back only what the official typed"
@@ -124,6 +135,13 @@ ALLOWED: dict[str, str] = {
     "petitions:manage_list": "petitions of the scope with their counters, no signer",
     "petitions:manage_create": FORM,
     "petitions:manage_detail": "one petition: counter, questions, embed code, no signer",
+    # events (issue 15): the attendee list and the door page are marked, the export audited
+    "events:manage_list": "the events of the official's territories: titles, dates, no attendee",
+    "events:create": FORM,
+    "events:cancel": POST_ONLY,
+    "events:checkin_code": "POST; on a wrong code the door page without the attendee list, only what was typed",
+    "events:checkin_rsvp": POST_ONLY,
+    "events:walk_in": "POST; on an error the door page without the attendee list, only what was typed",
 }
 
 

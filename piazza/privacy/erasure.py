@@ -32,6 +32,7 @@ from piazza.core import erasure as core_erasure
 from piazza.core.audit import record
 from piazza.core.audit_redaction import Subject, redact_entries
 from piazza.core.errors import refuse
+from piazza.events import erasure as events_erasure
 from piazza.funding import erasure as funding_erasure
 from piazza.ledger import erasure as ledger_erasure
 from piazza.membership import erasure as membership_erasure
@@ -71,6 +72,7 @@ ERASURE_MODULES: tuple[ModuleType, ...] = (
     petitions_erasure,
     volunteers_erasure,
     outreach_erasure,
+    events_erasure,
     people_erasure,
 )
 

@@ -25,6 +25,7 @@ from django.db import models
 from piazza.community import personal_data as community_data
 from piazza.compliance import personal_data as compliance_data
 from piazza.core import personal_data as core_data
+from piazza.events import personal_data as events_data
 from piazza.funding import personal_data as funding_data
 from piazza.membership import personal_data as membership_data
 from piazza.outreach import personal_data as outreach_data
@@ -47,6 +48,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     petitions_data,
     volunteers_data,
     outreach_data,
+    events_data,
     privacy_data,
     core_data,
 )

@@ -42,6 +42,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Petizioni"), "petitions:manage_list", {"communication", "organisation", "administrator"}),
     (_("Volontari"), "volunteers:manage", {"organisation", "communication", "administrator"}),
     (_("Comunicazioni email"), "outreach:list", {"communication", "administrator"}),
+    (_("Eventi"), "events:manage_list", {"organisation", "communication", "administrator"}),
 ]
 
 
