@@ -14,7 +14,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from piazza.core.exports import render
+from piazza.core.exports import CONTENT_TYPES, render
 from piazza.transparency.queries import Report, Table
 
 # The tables published as files, in the order of the data package.
@@ -76,7 +76,7 @@ def datapackage(report: Report, base: str = "") -> dict[str, Any]:
                 "description": str(table.note),
                 "path": base + file_url(report, name, "csv"),
                 "format": "csv",
-                "mediatype": "text/csv",
+                "mediatype": CONTENT_TYPES["csv"].split(";")[0],  # the media type of core.exports' CSV
                 "encoding": "utf-8-sig",
                 "profile": "tabular-data-resource",
                 "dialect": {"delimiter": ",", "header": True},

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from piazza.compliance.models import Candidacy
+from piazza.core.exports import CONTENT_TYPES
 from piazza.core.money import format_eur
 from piazza.territory.models import Level, Territory
 from piazza.transparency import charts, opendata
@@ -203,7 +204,7 @@ def _file(report_: Report, table: str, fmt: str) -> HttpResponse:
     data = report_.tables[table]
     name = f"piazza-{report_.scope.kind}-{report_.scope.pk}-{report_.year}-{table}.{fmt}"
     if fmt == "csv":
-        response = HttpResponse(opendata.table_csv(data), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(opendata.table_csv(data), content_type=CONTENT_TYPES["csv"])
     else:
         response = HttpResponse(opendata.table_json(report_, data), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
