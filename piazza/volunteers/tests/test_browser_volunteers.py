@@ -31,6 +31,7 @@ def _login(page: Any, live_server: Any, user: Any) -> None:
 
 
 def test_a_supporter_signs_up_for_a_shift_on_a_phone(phone_page: Any, live_server: Any) -> None:
+    ensure_default_notices()  # a transactional test before may have emptied the shipped notices
     tree = build_tree()
     ensure_default_notices()
     opportunity = Opportunity.objects.create(
@@ -61,6 +62,7 @@ def test_a_supporter_signs_up_for_a_shift_on_a_phone(phone_page: Any, live_serve
 
 
 def test_a_caller_takes_contacts_and_records_outcomes(phone_page: Any, live_server: Any) -> None:
+    ensure_default_notices()  # a transactional test before may have emptied the shipped notices
     tree = build_tree()
     caller = make_official("chiamate.centro", tree.bologna_centro, [Role.COMMUNICATION])
     for i, name in enumerate(("Anna", "Bruno")):

@@ -11,6 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from piazza.core.testing_threads import run_in_threads
+from piazza.people.actions.notices import ensure_default_notices
 from piazza.people.models import Channel, Consent, Person, Phone, Purpose, Segment
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_eight_volunteers_at_once_fill_a_two_seat_shift_exactly(shift):
+    ensure_default_notices()  # a transactional test before may have emptied the shipped notices
+
     def sign(i: int) -> Callable[[], Any]:
         def job() -> None:
             data = actions.SignupData(
