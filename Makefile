@@ -88,13 +88,14 @@ date-sweep: install
 
 # The restore drill (scripts/restore-drill.sh, issue 14): when the suite runs on PostgreSQL, a
 # pgBackRest backup plus archived WAL is restored to a moment in a scratch cluster, which must
-# pass check_ledger and check_audit. Installs Debian's pgbackrest when root can; skips with the reason otherwise.
+# pass check_ledger and check_audit; the data is written through PgBouncer in transaction mode.
+# Installs Debian's pgbackrest and pgbouncer when root can; skips with the reason otherwise.
 restore-drill: install
 	@case "$${DATABASE_URL:-}" in postgres*) ;; *) echo "restore drill skipped: it runs when DATABASE_URL points at PostgreSQL"; exit 0;; esac; \
-	if ! command -v pgbackrest >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null; }; fi; \
-	if ! command -v pgbackrest >/dev/null; then echo "restore drill skipped: pgbackrest is not installed"; exit 0; fi; \
+	if ! { command -v pgbackrest && test -x /usr/sbin/pgbouncer; } >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest pgbouncer >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest pgbouncer >/dev/null; }; fi; \
+	if ! { command -v pgbackrest && test -x /usr/sbin/pgbouncer; } >/dev/null; then echo "restore drill skipped: pgbackrest or pgbouncer is not installed"; exit 0; fi; \
 	bash scripts/restore-drill.sh 10
 
 test: install browsers lint typecheck migrations-check pytest date-sweep restore-drill

@@ -129,6 +129,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# A streaming replica for reads that may be a little stale (reports, the transparency portal,
+# exports, segment counts): each use names how stale it may be (piazza/core/replica.py); money
+# paths never read from it. In tests the replica is the default database itself (a mirror).
+if env_str("DATABASE_REPLICA_URL", ""):
+    DATABASES["replica"] = dj_database_url.parse(
+        env_str("DATABASE_REPLICA_URL", ""), conn_max_age=env_int("DB_CONN_MAX_AGE", 0)
+    )
+    DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, locks, rate limits and the task queue switch to it when REDIS_URL is set.

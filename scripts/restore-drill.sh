@@ -4,7 +4,8 @@
 # restored database keeps its books and its audit chain.
 #
 #   1. a scratch primary cluster with WAL archiving into a pgBackRest repository;
-#   2. piazza migrated and seeded there (demo data: gifts, fees, ledger, audit), then a full backup;
+#   2. piazza migrated and seeded there through PgBouncer in transaction mode (as production runs:
+#      demo gifts, fees, ledger, audit), then a full backup;
 #   3. more writes after the backup (they exist only in the archived WAL), the moment T noted,
 #      then a disaster after T (the schema dropped);
 #   4. point-in-time restore to T into a second scratch cluster, started on its own port;
@@ -19,6 +20,8 @@ PEOPLE="${1:-40}"
 PY="${PY:-.venv/bin/python}"
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 command -v pgbackrest >/dev/null || { echo "restore drill: pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 2; }
+PGBOUNCER="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+[ -x "$PGBOUNCER" ] || { echo "restore drill: pgbouncer is not installed (apt-get install pgbouncer)" >&2; exit 2; }
 [ -x "$PGBIN/initdb" ] || { echo "restore drill: PostgreSQL server binaries not found" >&2; exit 2; }
 
 as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi; }
@@ -27,11 +30,12 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 WORK="$(mktemp -d /tmp/piazza-drill.XXXXXX)"
 chmod 755 "$WORK"
 PRIMARY="$WORK/primary" RESTORED="$WORK/restored" REPO="$WORK/repo" CONF="$WORK/pgbackrest.conf"
-P1="$(free_port)" P2="$(free_port)"
+P1="$(free_port)" P2="$(free_port)" PB="$(free_port)"
 mkdir -p "$REPO" "$WORK/log" "$WORK/lock"
 chown -R postgres: "$WORK" 2>/dev/null || true
 
 cleanup() {
+  [ -f "$WORK/pgbouncer.pid" ] && kill "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null || true
   as_pg "$PGBIN/pg_ctl" -D "$RESTORED" -m immediate stop >/dev/null 2>&1 || true
   as_pg "$PGBIN/pg_ctl" -D "$PRIMARY" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -74,12 +78,32 @@ as_pg "$PGBIN/pg_ctl" -D "$PRIMARY" -l "$WORK/log/primary.log" -w start >/dev/nu
 as_pg "${BR[@]}" stanza-create
 as_pg "$PGBIN/createdb" -h "$WORK" -p "$P1" piazza
 
-step "2. piazza migrated and seeded ($PEOPLE people), then a full backup"
+step "2. piazza migrated and seeded ($PEOPLE people) through PgBouncer (port $PB), then a full backup"
+cat >"$WORK/pgbouncer.ini" <<EOF
+[databases]
+piazza = host=127.0.0.1 port=$P1 dbname=piazza
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PB
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/userlist.txt
+pool_mode = transaction
+admin_users = postgres
+default_pool_size = 4
+logfile = $WORK/log/pgbouncer.log
+pidfile = $WORK/pgbouncer.pid
+EOF
+echo '"postgres" ""' >"$WORK/userlist.txt"
+chown postgres: "$WORK/pgbouncer.ini" "$WORK/userlist.txt" 2>/dev/null || true
+as_pg "$PGBOUNCER" -d "$WORK/pgbouncer.ini"
 export PIAZZA_ENV=development REDIS_URL="" EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
-export DATABASE_URL="postgres://postgres@127.0.0.1:$P1/piazza"
+export DATABASE_URL="postgres://postgres@127.0.0.1:$PB/piazza" DB_TRANSACTION_POOLING=true
 "$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py load_territory >/dev/null
 "$PY" manage.py seed_demo --people "$PEOPLE" >/dev/null
+[ "$(as_pg "$PGBIN/psql" -X -t -A -h 127.0.0.1 -p "$PB" -d pgbouncer -c "SHOW POOLS" | grep -c '^piazza|')" -ge 1 ] \
+  || { echo "restore drill: the seeding did not go through PgBouncer" >&2; exit 1; }
 as_pg "${BR[@]}" --type=full backup
 
 step "3. writes after the backup, the moment T, then the disaster"
@@ -104,7 +128,7 @@ for _ in $(seq 1 60); do
 done
 
 step "5. the restored database keeps its books and its audit chain"
-export DATABASE_URL="postgres://postgres@127.0.0.1:$P2/piazza"
+export DATABASE_URL="postgres://postgres@127.0.0.1:$P2/piazza" DB_TRANSACTION_POOLING=false
 [ "$(psql2 "SELECT note FROM drill_after_backup")" = "written after the backup" ] \
   || { echo "restore drill: the write made after the backup is missing (WAL not replayed)" >&2; exit 1; }
 [ "$(psql2 "SELECT count(*) FROM ledger_entry")" = "$LEDGER_AT_T" ] \
