@@ -17,7 +17,7 @@ C_view ceiling URL) and drives it with an asyncio httpx client:
   from the scheduled arrival (no coordinated omission): the p99. Goal: p99 ≤ 300 ms.
 
 A page is a published snapshot per address, language and ledger position (views._snapshot, in the
-Redis cache shared by the workers): a request is two cache reads and the frame's rendering, so the
+Redis cache shared by the workers): a request is one cache round trip and a string replace, so the
 phases measure the path that a busy day sees; the first computation of each page is measured
 apart (the warm-up's slowest request). Figures go to
 `docs/benchmarks.md` (section "portal").
@@ -302,7 +302,7 @@ def report(
         row(opened) + f" offered {args.rate:.0f}/s",
         *(row(p) for p in below),
         "",
-        f"- Portal saturated / C_view: **{ratio:.2f}** (published snapshots: two cache reads, no database query).",
+        f"- Portal saturated / C_view: **{ratio:.2f}** (published snapshots: one cache round trip, no database query).",
         f"- Under load: the machine's load average was {results['load'][0]:.1f} when the phases began and "
         f"{results['load'][1]:.1f} when they ended (other builds share it).",
         f"- p99 at {args.rate:.0f} requests/s: **{p99 * 1000:.0f} ms** (goal ≤ 300 ms): {'met' if ok else 'NOT met'}.",
