@@ -18,7 +18,17 @@ from piazza.core.exports import CONTENT_TYPES, render
 from piazza.transparency.queries import Report, Table
 
 # The tables published as files, in the order of the data package.
-TABLES = ("income", "expenses", "balance", "campaigns", "budget_lines", "donors_by_month", "donors_by_territory")
+TABLES = (
+    "income",
+    "expenses",
+    "balance",
+    "campaigns",
+    "budget_lines",
+    "donors_by_month",
+    "donors_by_territory",
+    "candidate_expenses",
+    "expense_items",
+)
 LICENSE = {
     "name": "CC-BY-4.0",
     "path": "https://creativecommons.org/licenses/by/4.0/",

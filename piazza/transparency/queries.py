@@ -186,17 +186,21 @@ def published_years() -> list[int]:
     return list(range(this, min(int(first), this) - 1, -1))
 
 
-def ledger_position(*, fresh: bool = False) -> int:
+POSITION_KEY = f"{CACHE_PREFIX}:position"
+
+
+def ledger_position(*, fresh: bool = False, found: Any = None) -> int:
     """The id of the last ledger transaction: figures computed at this position equal the ledger
     then. Read again once `refresh_seconds()` have passed on the clock, so a busy day does not
-    recompute every page (the age is judged by the clock, not by the cache's own expiry)."""
-    key = f"{CACHE_PREFIX}:position"
+    recompute every page (the age is judged by the clock, not by the cache's own expiry).
+    `found`: the cached value of `POSITION_KEY` when the caller already read it (one round trip)."""
     now = timezone.now()
-    found = None if fresh else cache.get(key)
-    if isinstance(found, tuple) and 0 <= (now - found[1]).total_seconds() < refresh_seconds():
+    if found is None and not fresh:
+        found = cache.get(POSITION_KEY)
+    if not fresh and isinstance(found, tuple) and 0 <= (now - found[1]).total_seconds() < refresh_seconds():
         return int(found[0])
     position = int(LedgerTransaction.objects.aggregate(m=Max("id"))["m"] or 0)
-    cache.set(key, (position, now), refresh_seconds())
+    cache.set(POSITION_KEY, (position, now), refresh_seconds())
     return position
 
 

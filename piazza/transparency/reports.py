@@ -38,6 +38,9 @@ from piazza.transparency.queries import (
 from piazza.transparency.tables import (
     balance_table,
     campaign_tables,
+    candidate_expense_rows,
+    candidate_expenses_table,
+    expense_items_table,
     expenses_table,
     gift_cells,
     income_table,
@@ -109,10 +112,13 @@ def _compute(scope: Scope, year: int, position: int | None) -> Report:
     money = ledger_year(scope, year, position)
     income, withheld = income_table(scope, year, lines, registered, money, k)
     children = _children(scope)
+    expenses = candidate_expense_rows(scope, year, position)
     campaigns, budget_lines = campaign_tables(scope, year, position, registered, k)
     tables = {
         "income": income,
-        "expenses": expenses_table(money),
+        "expenses": expenses_table(scope, money, expenses),
+        "candidate_expenses": candidate_expenses_table(scope, expenses),
+        "expense_items": expense_items_table(scope, expenses),
         "balance": balance_table(money, year),
         "campaigns": campaigns,
         "budget_lines": budget_lines,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from piazza.compliance.contributions import ContributionLine
-from piazza.compliance.models import Candidacy
+from piazza.compliance.models import Candidacy, CandidateExpense
 from piazza.funding.models import BudgetLine, Campaign, CampaignKind, Donation, DonationStatus
 from piazza.ledger.kinds import get_kind
 from piazza.ledger.models import Cause, Entry
@@ -127,11 +127,91 @@ def income_table(
     return table, withheld
 
 
-def expenses_table(money: LedgerYear) -> Table:
-    rows = [
-        {"category": "payouts", "label": _("Pagamenti e versamenti a fornitori"), "amount_cents": money.payouts_cents},
-    ]
-    if money.candidate_expenses_cents:
+UNCATEGORISED = "uncategorised"
+
+
+def candidate_expense_rows(scope: Scope, year: int, position: int) -> list[dict[str, Any]]:
+    """Electoral expenses booked in `year` up to ledger transaction `position` (rules F10, F11):
+    one row per expense, from the mandatario's books (`CandidateExpense`), the year and the
+    position judged on its ledger booking, as `ledger_year` judges the money."""
+    start, end = year_bounds(year)
+    qs = CandidateExpense.objects.filter(
+        ledger_transaction__isnull=False,
+        ledger_transaction_id__lte=position,
+        ledger_transaction__created_at__gte=start,
+        ledger_transaction__created_at__lt=end,
+    )
+    if scope.kind == "candidacy":
+        qs = qs.filter(candidacy_id=scope.pk)
+    else:
+        qs = qs.filter(candidacy__territory__path__startswith=scope.path)
+    rows: Iterable[Any] = qs.order_by("incurred_on", "pk").values(
+        "pk",
+        "candidacy_id",
+        "incurred_on",
+        "description",
+        "amount_cents",
+        "receipt",
+        "category__code",
+        "category__label",
+        "category__position",
+    )
+    return list(rows)
+
+
+def _by_category(expenses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals: dict[str, dict[str, Any]] = {}
+    for e in expenses:
+        code = e["category__code"] or UNCATEGORISED
+        row = totals.setdefault(
+            code,
+            {
+                "category": code,
+                "label": e["category__label"] or _("Spese elettorali senza categoria"),
+                "expenses": 0,
+                "with_receipt": 0,
+                "amount_cents": 0,
+                "_order": e["category__position"] if e["category__code"] else 10_000,
+            },
+        )
+        row["expenses"] += 1
+        row["with_receipt"] += 1 if e["receipt"] else 0
+        row["amount_cents"] += int(e["amount_cents"])
+    rows = sorted(totals.values(), key=lambda r: (r["_order"], str(r["label"])))
+    for row in rows:
+        del row["_order"]
+    return rows
+
+
+EXPENSE_COLUMNS = [
+    Column("category", _("Codice della categoria")),
+    Column("label", _("Categoria")),
+    Column("expenses", _("Spese"), "integer", _("Numero di spese (solo le spese elettorali dei candidati)")),
+    Column("with_receipt", _("Con giustificativo"), "integer", _("Spese con il giustificativo agli atti")),
+    Column("amount_cents", _("Importo (centesimi di euro)"), MONEY),
+]
+
+
+def expenses_table(scope: Scope, money: LedgerYear, expenses: list[dict[str, Any]]) -> Table:
+    """The scope's own money out, by category. A candidacy's electoral expenses are split by the
+    categories of the declaration (rule F11); whatever the ledger booked that the books do not
+    describe stays one row, so the table always adds up to the ledger."""
+    rows: list[dict[str, Any]] = []
+    if money.payouts_cents:
+        rows.append(
+            {
+                "category": "payouts",
+                "label": _("Pagamenti e versamenti a fornitori"),
+                "amount_cents": money.payouts_cents,
+            }
+        )
+    if scope.kind == "candidacy":
+        described = _by_category(expenses)
+        rows += described
+        rest = money.candidate_expenses_cents - sum(r["amount_cents"] for r in described)
+        if rest:
+            rows.append({"category": "candidate_expenses", "label": _("Altre spese elettorali"), "amount_cents": rest})
+    elif money.candidate_expenses_cents:
         rows.append(
             {
                 "category": "candidate_expenses",
@@ -145,13 +225,58 @@ def expenses_table(money: LedgerYear) -> Table:
     return Table(
         "expenses",
         _("Uscite per categoria"),
+        EXPENSE_COLUMNS,
+        rows,
+        note=_("I dati personali di fornitori e beneficiari non sono mai pubblicati: solo i totali per categoria."),
+    )
+
+
+def candidate_expenses_table(scope: Scope, expenses: list[dict[str, Any]]) -> Table:
+    """A territory's candidates' electoral expenses by category, all its candidacies together: the
+    money is each mandatario's, not the party's (rule F10), so it is shown beside the party's."""
+    return Table(
+        "candidate_expenses",
+        _("Spese elettorali dei candidati, per categoria"),
+        EXPENSE_COLUMNS,
+        _by_category(expenses) if scope.kind == "territory" else [],
+        note=_("Pagate dai mandatari elettorali dei candidati del territorio, non dal partito."),
+    )
+
+
+def expense_items_table(scope: Scope, expenses: list[dict[str, Any]]) -> Table:
+    """A candidacy's expenses one by one (rule F11), like Open Collective's transactions: date,
+    category, amount and whether the receipt is on file. The supplier, the free-text description
+    and the receipt itself may name third parties (people paid, their addresses and tax codes):
+    none of them is published."""
+    rows = []
+    if scope.kind == "candidacy":
+        for e in expenses:
+            rows.append(
+                {
+                    "expense_id": int(e["pk"]),
+                    "date": e["incurred_on"].isoformat(),
+                    "category": e["category__code"] or UNCATEGORISED,
+                    "label": e["category__label"] or _("Senza categoria"),
+                    "receipt": _("sì") if e["receipt"] else _("no"),
+                    "amount_cents": int(e["amount_cents"]),
+                }
+            )
+    return Table(
+        "expense_items",
+        _("Spese elettorali una per una"),
         [
-            Column("category", _("Codice della categoria")),
+            Column("expense_id", _("Codice della spesa"), "integer"),
             Column("label", _("Categoria")),
+            Column("date", _("Data"), "date"),
+            Column("category", _("Codice della categoria")),
+            Column("receipt", _("Giustificativo agli atti"), "string", _("sì o no")),
             Column("amount_cents", _("Importo (centesimi di euro)"), MONEY),
         ],
         rows,
-        note=_("I dati personali di fornitori e beneficiari non sono mai pubblicati: solo i totali per categoria."),
+        note=_(
+            "Fornitori, descrizioni e dati personali di terzi presenti nei giustificativi non sono pubblicati; i "
+            "giustificativi sono conservati dal mandatario e consegnati al Collegio regionale di garanzia elettorale."
+        ),
     )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import formats
@@ -21,11 +25,12 @@ from piazza.territory.models import Level, Territory
 from piazza.transparency import charts, opendata
 from piazza.transparency.queries import (
     CACHE_PREFIX,
+    POSITION_KEY,
     Report,
     Scope,
     Table,
+    ledger_position,
     published_years,
-    refresh_seconds,
     report_url,
     scope_of_candidacy,
     scope_of_territory,
@@ -33,7 +38,22 @@ from piazza.transparency.queries import (
 from piazza.transparency.reports import has_mandatario_account, report
 
 # Columns holding codes: in the files, not in the page (the label beside them says it in words).
-CODE_COLUMNS = {"source", "category", "item", "month", "territory_id", "campaign_id", "url", "register_url"}
+# How long a page's snapshot is kept: it is replaced when the ledger moves, not when this expires.
+SNAPSHOT_SECONDS = 7 * 24 * 3600
+# Where a published page carries the visitor's CSRF token (the language form of the frame).
+CSRF_PLACEHOLDER = "piazza-transparency-csrf-placeholder"
+
+CODE_COLUMNS = {
+    "source",
+    "category",
+    "item",
+    "expense_id",
+    "month",
+    "territory_id",
+    "campaign_id",
+    "url",
+    "register_url",
+}
 
 
 def _year(year: int) -> int:
@@ -122,20 +142,57 @@ def _charts(report_: Report) -> dict[str, Any]:
     return out
 
 
-def _page(request: HttpRequest, report_: Report, ancestors: list[tuple[int, str]]) -> HttpResponse:
-    """The page; its body (everything but the site's frame, which carries the visitor's CSRF
-    token) is rendered once per address, language and report, then served from the cache."""
-    key = (
-        f"{CACHE_PREFIX}:body:{request.path}:{get_language() or 'it'}:"
-        f"{report_.ledger_position}:{report_.computed_at.timestamp()}"
+def _stateless(request: HttpRequest) -> bool:
+    """A visitor with no session, no pending message and no query string: the page's frame is
+    the same for all of them but for the CSRF token, so the whole page can be published."""
+    return not (
+        request.GET
+        or request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        or request.COOKIES.get(CookieStorage.cookie_name)
     )
-    body = cache.get(key)
-    if not isinstance(body, str):
-        body = render_to_string("transparency/_report_body.html", _context(report_, ancestors), request)
-        cache.set(key, body, max(refresh_seconds() * 4, 60))
-    return render(
-        request, "transparency/report.html", {"report": report_, "scope": report_.scope, "body": mark_safe(body)}
-    )
+
+
+def _whole_page(request: HttpRequest, title: str, body: str) -> str:
+    context = {"page_title": title, "body": mark_safe(body), "csrf_token": CSRF_PLACEHOLDER}
+    return render_to_string("transparency/page.html", context, request)
+
+
+def _snapshot(request: HttpRequest, build: Callable[[], tuple[str, str]]) -> HttpResponse:
+    """A portal page from its published snapshot (issue 13: fast under load, and "a published
+    figure equals the ledger at its publication time").
+
+    A snapshot is the page's body rendered from one report, stored per address and language with
+    the ledger position it was computed at; the body states that moment ("dati al …"). For a
+    visitor without session or messages (`_stateless`: the public's case) it also holds the whole
+    page, the CSRF token of the language form left as a placeholder filled per request.
+
+    A request reads the ledger position (cached, read again every `refresh_seconds()`) and the
+    snapshot in one cache round trip, and no database. When the ledger has moved on, one request
+    (the one that takes the snapshot's lock) computes the new snapshot while the others keep
+    serving the previous one, whose page says how old its figures are: no stampede.
+    """
+    key = f"{CACHE_PREFIX}:page:{request.path}:{get_language() or 'it'}"
+    found = cache.get_many([POSITION_KEY, key])
+    position = ledger_position(found=found.get(POSITION_KEY))
+    snap: Any = found.get(key)
+    valid = isinstance(snap, tuple) and len(snap) == 4
+    if not (valid and snap[0] >= position) and (not valid or cache.add(f"{key}:lock:{position}", 1, 120)):
+        title, body = build()
+        snap = (position, title, body, _whole_page(request, title, body) if _stateless(request) else "")
+        cache.set(key, snap, SNAPSHOT_SECONDS)
+    assert isinstance(snap, tuple)
+    _position, title, body, page = snap
+    if _stateless(request):
+        if not page:
+            page = _whole_page(request, title, body)
+            cache.set(key, (_position, title, body, page), SNAPSHOT_SECONDS)
+        return HttpResponse(page.replace(CSRF_PLACEHOLDER, get_token(request)))
+    return render(request, "transparency/page.html", {"page_title": title, "body": mark_safe(body)})
+
+
+def _report_page(request: HttpRequest, report_: Report, ancestors: list[tuple[int, str]]) -> tuple[str, str]:
+    title = _("I conti di %(name)s nel %(year)s") % {"name": report_.scope.name, "year": report_.year}
+    return title, render_to_string("transparency/_report_body.html", _context(report_, ancestors), request)
 
 
 def _context(report_: Report, ancestors: list[tuple[int, str]]) -> dict[str, Any]:
@@ -158,29 +215,33 @@ def _ancestors(territory: Territory) -> list[tuple[int, str]]:
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
     """The portal's door: the whole party this year, the map, the regions, every year."""
-    national = Territory.objects.filter(level=Level.NATIONAL).first()
-    if national is None:
-        raise Http404(_("Il partito non ha ancora una struttura."))
-    year = published_years()[0]
-    report_ = report(scope_of_territory(national), year)
-    return render(
-        request,
-        "transparency/index.html",
-        {
+
+    def build() -> tuple[str, str]:
+        national = Territory.objects.filter(level=Level.NATIONAL).first()
+        if national is None:
+            raise Http404(_("Il partito non ha ancora una struttura."))
+        year = published_years()[0]
+        report_ = report(scope_of_territory(national), year)
+        context = {
             "report": report_,
             "scope": report_.scope,
             "years": published_years(),
             "summary": report_.summary,
             "charts": _charts(report_),
             "places": display(report_, report_.table("donors_by_territory")),
-        },
-    )
+        }
+        return _("I conti del partito"), render_to_string("transparency/_index_body.html", context, request)
+
+    return _snapshot(request, build)
 
 
 @require_safe
 def territory_report(request: HttpRequest, territory_id: int, year: int) -> HttpResponse:
-    territory = get_object_or_404(Territory, pk=territory_id)
-    return _page(request, report(scope_of_territory(territory), _year(year)), _ancestors(territory))
+    def build() -> tuple[str, str]:
+        territory = get_object_or_404(Territory, pk=territory_id)
+        return _report_page(request, report(scope_of_territory(territory), _year(year)), _ancestors(territory))
+
+    return _snapshot(request, build)
 
 
 def _candidacy_scope(candidacy_id: int) -> tuple[Scope, Territory]:
@@ -193,9 +254,12 @@ def _candidacy_scope(candidacy_id: int) -> tuple[Scope, Territory]:
 
 @require_safe
 def candidacy_report(request: HttpRequest, candidacy_id: int, year: int) -> HttpResponse:
-    scope, territory = _candidacy_scope(candidacy_id)
-    ancestors = [*_ancestors(territory), (int(territory.pk), territory.name)]
-    return _page(request, report(scope, _year(year)), ancestors)
+    def build() -> tuple[str, str]:
+        scope, territory = _candidacy_scope(candidacy_id)
+        ancestors = [*_ancestors(territory), (int(territory.pk), territory.name)]
+        return _report_page(request, report(scope, _year(year)), ancestors)
+
+    return _snapshot(request, build)
 
 
 def _file(report_: Report, table: str, fmt: str) -> HttpResponse:
@@ -213,16 +277,42 @@ def _file(report_: Report, table: str, fmt: str) -> HttpResponse:
     return response
 
 
+def _published_file(request: HttpRequest, build: Callable[[], HttpResponse]) -> HttpResponse:
+    """An open-data file from its snapshot, as `_snapshot` serves pages: its bytes and headers per
+    address (and host: the data package names absolute addresses) and ledger position."""
+    key = f"{CACHE_PREFIX}:file:{request.get_host()}{request.path}:{get_language() or 'it'}"
+    found = cache.get_many([POSITION_KEY, key])
+    position = ledger_position(found=found.get(POSITION_KEY))
+    snap: Any = found.get(key)
+    valid = isinstance(snap, tuple) and len(snap) == 4
+    if valid and (snap[0] >= position or not cache.add(f"{key}:lock:{position}", 1, 120)):
+        _position, content, content_type, headers = snap
+        response = HttpResponse(content, content_type=content_type)
+        for name, value in headers.items():
+            response[name] = value
+        return response
+    response = build()
+    headers = {k: v for k, v in response.items() if k != "Content-Type"}
+    cache.set(key, (position, response.content, response["Content-Type"], headers), SNAPSHOT_SECONDS)
+    return response
+
+
 @require_safe
 def territory_file(request: HttpRequest, territory_id: int, year: int, table: str, fmt: str) -> HttpResponse:
-    territory = get_object_or_404(Territory, pk=territory_id)
-    return _file(report(scope_of_territory(territory), _year(year)), table, fmt)
+    def build() -> HttpResponse:
+        territory = get_object_or_404(Territory, pk=territory_id)
+        return _file(report(scope_of_territory(territory), _year(year)), table, fmt)
+
+    return _published_file(request, build)
 
 
 @require_safe
 def candidacy_file(request: HttpRequest, candidacy_id: int, year: int, table: str, fmt: str) -> HttpResponse:
-    scope, _territory = _candidacy_scope(candidacy_id)
-    return _file(report(scope, _year(year)), table, fmt)
+    def build() -> HttpResponse:
+        scope, _territory = _candidacy_scope(candidacy_id)
+        return _file(report(scope, _year(year)), table, fmt)
+
+    return _published_file(request, build)
 
 
 def _package(request: HttpRequest, report_: Report) -> JsonResponse:
@@ -232,12 +322,18 @@ def _package(request: HttpRequest, report_: Report) -> JsonResponse:
 
 
 @require_safe
-def territory_package(request: HttpRequest, territory_id: int, year: int) -> JsonResponse:
-    territory = get_object_or_404(Territory, pk=territory_id)
-    return _package(request, report(scope_of_territory(territory), _year(year)))
+def territory_package(request: HttpRequest, territory_id: int, year: int) -> HttpResponse:
+    def build() -> HttpResponse:
+        territory = get_object_or_404(Territory, pk=territory_id)
+        return _package(request, report(scope_of_territory(territory), _year(year)))
+
+    return _published_file(request, build)
 
 
 @require_safe
-def candidacy_package(request: HttpRequest, candidacy_id: int, year: int) -> JsonResponse:
-    scope, _territory = _candidacy_scope(candidacy_id)
-    return _package(request, report(scope, _year(year)))
+def candidacy_package(request: HttpRequest, candidacy_id: int, year: int) -> HttpResponse:
+    def build() -> HttpResponse:
+        scope, _territory = _candidacy_scope(candidacy_id)
+        return _package(request, report(scope, _year(year)))
+
+    return _published_file(request, build)

@@ -144,8 +144,7 @@ def test_every_page_balance_equals_the_ledger_and_the_income_adds_up_to_the_line
     candidate_closing = next(r["amount_cents"] for r in candidate.table("balance").rows if r["item"] == "closing")
     assert candidate_closing == -80_000
     assert (
-        next(r["amount_cents"] for r in candidate.table("expenses").rows if r["category"] == "candidate_expenses")
-        == 80_000
+        next(r["amount_cents"] for r in candidate.table("expenses").rows if r["category"] == "uncategorised") == 80_000
     )
     others = Account.objects.exclude(kind__in=[*FUND_KINDS, *COST_KINDS, *CANDIDATE_FUND_KINDS])
     held = sum(
