@@ -41,7 +41,8 @@ ERASURE: Declaration = {
     # settings.PRIVACY_LEGAL_HOLDS), then becomes the pseudonym; the evidence of a contribution in
     # kind is an accounting document (held 10 years), then deleted.
     InKindContribution: {"person": LINK, "description": BLANK, "evidence": FILE},
-    RegisterEntry: {"person": LINK, "donor_name": PSEUDONYM},
+    # Rule F13: a company's entry names the company; its legal representative is only the signatory.
+    RegisterEntry: {"person": LINK, "donor_name": PSEUDONYM, "signatory": LINK},
     PublishedRow: {"person": LINK, "donor_name": PSEUDONYM},
     # Rule F3, convention 10: a receipt is an immutable accounting document (append-only table).
     Receipt: {
