@@ -18,7 +18,6 @@ from django.urls import reverse
 
 from piazza.compliance.contributions import contribution_lines
 from piazza.compliance.models import FinanceRuleSet, PublishedRow, RegisterEntry, TaxStatement
-from piazza.compliance.register import actions as register
 from piazza.compliance.rules import annual_total_cents, entity_annual_total_cents, rules_on
 from piazza.compliance.tax_statements.actions.runs import start_tax_statements
 from piazza.funding.models import Donation, DonationStatus
