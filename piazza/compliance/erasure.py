@@ -83,7 +83,11 @@ NOT_PERSONAL: Declaration = {
     FinanceRuleSet: {"note": "a note on a set of finance rules"},
     ElectionPeriod: {"description": "the name of an election, public"},
     RegisterPublication: {"note": "the treasurer's note on a published version (what changed)"},
-    PublishedRow: {"items": "dates, amounts and channels of contributions, no identity"},
+    PublishedRow: {
+        "items": "dates, amounts and channels of contributions, no identity",
+        "entity_code": "the VAT number of a company or association giving (rule F13): a legal person",
+    },
+    RegisterEntry: {"entity_code": "the VAT number of a company or association giving (rule F13): a legal person"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
     Receipt: {"tax_note": "the fixed F7/F8 wording printed on every receipt, the same for everyone"},
     TaxStatementRun: {

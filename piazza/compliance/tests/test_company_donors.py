@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from piazza.compliance.contributions import contribution_lines
-from piazza.compliance.models import FinanceRuleSet, PublishedRow, RegisterEntry, TaxStatement
+from piazza.compliance.models import FinanceRuleSet, PublishedRow, Receipt, RegisterEntry, TaxStatement
 from piazza.compliance.rules import annual_total_cents, entity_annual_total_cents, rules_on
 from piazza.compliance.tax_statements.actions.runs import start_tax_statements
 from piazza.funding.models import Donation, DonationStatus
@@ -92,6 +92,8 @@ def test_f13_f1_a_company_is_its_own_register_line_and_its_representative_only_s
     representative = Person.objects.get(last_name="Rossi")
     rules = rules_on()
     assert annual_total_cents(representative.pk, YEAR, campaign.territory.path, rules) == 400_00
+    company_receipt = Receipt.objects.get(donor_codice_fiscale=VAT)  # rule F3: receipted to the company
+    assert (company_receipt.donor_name, company_receipt.amount_cents) == (COMPANY, 2000_00)
     assert entity_annual_total_cents(VAT, YEAR, campaign.territory.path, rules) == 2000_00
 
     office = verified_client(national_treasurer)
