@@ -35,11 +35,28 @@ class ContributionLine:
     method: str  # "card", "paypal", "bank_transfer", "sepa_dd", "pos", "cash"
     anonymous: bool = False  # given without identifying the donor (rule F8: no tax credit)
     purpose: str = ""  # what it was for, in words for the receipt (rule F3), e.g. the campaign
+    # Rule F13: money of a legal person (a company, an association). The contributor is then the
+    # entity, known by its VAT number / codice fiscale; `person_id` is its legal representative,
+    # who only signs: the money never counts toward the representative's own totals (F1, F2, F6, F7).
+    legal_name: str = ""
+    entity_code: str = ""
+    resolution_on: dt.date | None = None  # the date of the board resolution approving the gift
 
     @property
     def traceable(self) -> bool:
         """Rule F8: a payment that identifies the donor through a traceable means."""
         return self.method not in UNTRACEABLE_METHODS and not self.anonymous and self.person_id is not None
+
+    @property
+    def from_legal_person(self) -> bool:
+        return bool(self.entity_code)
+
+    @property
+    def contributor(self) -> tuple[str, int | str] | None:
+        """Whose money this is (rules F1, F13): ("entity", VAT code) or ("person", id); None if unknown."""
+        if self.entity_code:
+            return ("entity", self.entity_code)
+        return ("person", self.person_id) if self.person_id is not None else None
 
 
 # A line source yields the lines of money received in `year` by entities whose territory path

@@ -41,7 +41,8 @@ ERASURE: Declaration = {
     # settings.PRIVACY_LEGAL_HOLDS), then becomes the pseudonym; the evidence of a contribution in
     # kind is an accounting document (held 10 years), then deleted.
     InKindContribution: {"person": LINK, "description": BLANK, "evidence": FILE},
-    RegisterEntry: {"person": LINK, "donor_name": PSEUDONYM},
+    # Rule F13: a company's entry names the company; its legal representative is only the signatory.
+    RegisterEntry: {"person": LINK, "donor_name": PSEUDONYM, "signatory": LINK},
     PublishedRow: {"person": LINK, "donor_name": PSEUDONYM},
     # Rule F3, convention 10: a receipt is an immutable accounting document (append-only table).
     Receipt: {
@@ -82,7 +83,11 @@ NOT_PERSONAL: Declaration = {
     FinanceRuleSet: {"note": "a note on a set of finance rules"},
     ElectionPeriod: {"description": "the name of an election, public"},
     RegisterPublication: {"note": "the treasurer's note on a published version (what changed)"},
-    PublishedRow: {"items": "dates, amounts and channels of contributions, no identity"},
+    PublishedRow: {
+        "items": "dates, amounts and channels of contributions, no identity",
+        "entity_code": "the VAT number of a company or association giving (rule F13): a legal person",
+    },
+    RegisterEntry: {"entity_code": "the VAT number of a company or association giving (rule F13): a legal person"},
     CandidateExpense: {"description": "an election expense of the candidacy", "supplier": "a supplier, a business"},
     Receipt: {"tax_note": "the fixed F7/F8 wording printed on every receipt, the same for everyone"},
     TaxStatementRun: {

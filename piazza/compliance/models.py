@@ -466,7 +466,13 @@ class RegisterEntry(models.Model):
 
     year = models.PositiveSmallIntegerField()
     entity = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
-    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="register_entries")
+    # A natural person, or (rule F13) none: then a legal person known by `entity_code`, whose
+    # legal representative only signs (`signatory`); `donor_name` is then the company's name.
+    person = models.ForeignKey(
+        "people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="register_entries"
+    )
+    entity_code = models.CharField(max_length=16, blank=True, default="")
+    signatory = models.ForeignKey("people.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     donor_name = models.CharField(max_length=210)
     total_cents = models.BigIntegerField()
     crossed_on = models.DateField()  # receipt of the contribution that crossed the threshold
@@ -478,7 +484,20 @@ class RegisterEntry(models.Model):
         ordering = ["year", "entity", "donor_name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["year", "entity", "person"], name="registerentry_one_per_donor"),
+            models.UniqueConstraint(
+                fields=["year", "entity", "entity_code"],
+                condition=~models.Q(entity_code=""),
+                name="registerentry_one_per_legal_donor",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(person__isnull=False) | ~models.Q(entity_code=""),
+                name="registerentry_person_or_entity",
+            ),
         ]
+
+    @property
+    def is_legal_person(self) -> bool:
+        return bool(self.entity_code)
 
     def __str__(self) -> str:
         return f"{self.year} · {self.donor_name}"
@@ -497,6 +516,7 @@ class RegisterItem(models.Model):
     due_on = models.DateField()
     in_election_period = models.BooleanField(default=False)
     published_on = models.DateField(null=True, blank=True)
+    resolution_on = models.DateField(null=True, blank=True)  # rule F13: the board resolution's date
 
     class Meta:
         ordering = ["received_on", "id"]
@@ -548,6 +568,7 @@ class PublishedRow(models.Model):
     publication = models.ForeignKey(RegisterPublication, on_delete=models.PROTECT, related_name="rows")
     position = models.PositiveIntegerField()
     person = models.ForeignKey("people.Person", null=True, on_delete=models.PROTECT, related_name="+")
+    entity_code = models.CharField(max_length=16, blank=True, default="")  # rule F13: a legal person's VAT
     donor_name = models.CharField(max_length=210)
     total_cents = models.BigIntegerField()
     # [{"received_on": "YYYY-MM-DD", "amount_cents": int, "kind": "donation"|"fee", "method": "card"…}]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 
 from piazza.compliance.models import (
     Candidacy,
@@ -37,7 +38,7 @@ PERSONAL_FIELDS: dict[type[models.Model], list[str]] = {
     JointDeclaration: ["donor", "document", "signed_on", "filed_on", "status"],
     # The donor register (rule F1): what was given in kind, the entries and the published rows.
     InKindContribution: ["person", "description", "value_cents", "received_on", "evidence"],
-    RegisterEntry: ["person", "donor_name", "year", "total_cents"],
+    RegisterEntry: ["person", "signatory", "donor_name", "year", "total_cents"],
     PublishedRow: ["person", "donor_name", "total_cents", "items"],
     # Rule F3: the numbered receipts, with the donor's data as copied at issue.
     Receipt: ["donor_person_id", "donor_name", "donor_codice_fiscale", "donor_address"],
@@ -62,7 +63,9 @@ def export(person: Any) -> dict[str, list[dict[str, Any]]]:
         "compliance.inkindcontribution": rows(
             InKindContribution.objects.filter(person=person).order_by("id"), exclude=["evidence", "recorded_by"]
         ),
-        "compliance.registerentry": rows(RegisterEntry.objects.filter(person=person).order_by("year", "id")),
+        "compliance.registerentry": rows(
+            RegisterEntry.objects.filter(Q(person=person) | Q(signatory=person)).order_by("year", "id")
+        ),
         "compliance.publishedrow": rows(PublishedRow.objects.filter(person=person).order_by("id")),
         "compliance.receipt": rows(Receipt.objects.filter(donor_person_id__in=person_ids_of(person)).order_by("id")),
         "compliance.taxstatement": rows(

@@ -201,6 +201,8 @@ def _issue_line(
     line: ContributionLine, entity_id: int, donors: dict[int, Donor], *, now: dt.datetime, rules: FinanceRules
 ) -> Receipt:
     donor = donors.get(line.person_id) if line.person_id is not None and not line.anonymous else None
+    if line.entity_code:  # rule F13: the company's money, receipted to the company, not its representative
+        donor = Donor(line.person_id, line.legal_name, line.entity_code, "")
     return _new_receipt(
         kind=ReceiptKind.RECEIPT,
         entity_id=entity_id,

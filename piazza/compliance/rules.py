@@ -220,6 +220,24 @@ def cap_entity_path(receiving_path: str, rules: FinanceRules) -> str:
     return "" if rules.cap_scope == CAP_SCOPE_PARTY else receiving_path
 
 
+# Rule F13: a legal person is a contributor of its own, known by its VAT number / codice fiscale.
+# An entity source answers how many cents that entity gave in `year` within `entity_path`; the
+# person sources above never count a legal person's money toward its representative.
+EntitySource = Callable[[str, int, str], int]
+_ENTITY_SOURCES: dict[str, EntitySource] = {}
+
+
+def register_entity_source(name: str, source: EntitySource) -> None:
+    """Apps accepting money from legal persons (funding) register how to total it (from ready())."""
+    _ENTITY_SOURCES[name] = source
+
+
+def entity_annual_total_cents(entity_code: str, year: int, receiving_path: str, rules: FinanceRules) -> int:
+    """Rules F6/F13/F14: what one legal person gave in `year` within the cap's scope."""
+    entity = cap_entity_path(receiving_path, rules)
+    return sum(source(entity_code, year, entity) for source in _ENTITY_SOURCES.values())
+
+
 def annual_total_cents(person_id: int, year: int, receiving_path: str, rules: FinanceRules) -> int:
     """Rules F6/F14: what one person gave in `year` within the cap's scope, every channel."""
     entity = cap_entity_path(receiving_path, rules)
@@ -330,6 +348,7 @@ def admit_contribution(
     *,
     objects_to_publication: bool = False,
     on: dt.date | None = None,
+    entity_code: str = "",
 ) -> Admission:
     """Rules F6 (cap) and F2 (publication objection) judged again when a payment succeeds.
 
@@ -337,11 +356,15 @@ def admit_contribution(
     `lock_contributor` for the donor: two gifts of one person succeeding at the same time are
     then judged one after the other, the second sees the first in the totals, and together
     they cannot exceed the cap. Every channel holding money from persons (donations, fees)
-    should admit its contributions this way.
+    should admit its contributions this way. With `entity_code` (rule F13) the money is that legal
+    person's, judged on its own yearly total, never on its representative's (`person_id`).
     """
     day = on or timezone.localdate()
     rules = rules_on(day)
-    already = annual_total_cents(person_id, day.year, receiving_path, rules)
+    if entity_code:
+        already = entity_annual_total_cents(entity_code, day.year, receiving_path, rules)
+    else:
+        already = annual_total_cents(person_id, day.year, receiving_path, rules)
     cap = check_annual_cap(already, amount_cents, rules)
     if not cap.allowed:
         return Admission(False, "annual_cap", cap)

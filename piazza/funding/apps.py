@@ -10,7 +10,7 @@ class FundingConfig(AppConfig):
         """Plug-in points only (convention 2): the payable handler, the F6 source, a ledger check."""
         from piazza.compliance.candidates import register_candidacy_donor_source
         from piazza.compliance.contributions import register_line_source, register_row_source
-        from piazza.compliance.rules import register_contribution_source
+        from piazza.compliance.rules import register_contribution_source, register_entity_source
         from piazza.funding import payable
         from piazza.ledger.checks import register_check
         from piazza.ledger.kinds import register_key_label
@@ -22,6 +22,7 @@ class FundingConfig(AppConfig):
         register_contribution_source(
             "funding.donations", "donation", payable.donations_in_year, payables=["funding.donation"]
         )
+        register_entity_source("funding.donations", payable.entity_donations_in_year)  # rule F13
         register_line_source("funding.donations", payable.donation_lines)
         register_row_source("funding.donation", payable.donation_row_lines)
         register_candidacy_donor_source("funding.donations", payable.donors_of_candidacy)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from django.db.models import Sum
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Sum
+from django.db.models.functions import Cast
 
 from piazza.compliance import receipts as compliance_receipts
 from piazza.compliance.candidates import DonorTotal
 from piazza.compliance.companies import legal_givers_of
 from piazza.compliance.contributions import ContributionLine
+from piazza.compliance.models import LegalGiver
 from piazza.funding.actions import closing as closing_actions
 from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import monthly as monthly_actions
@@ -96,15 +99,43 @@ class DonationHandler(PayableHandler):
             monthly_actions.monthly_cancelled(payable.pk, reason="schedule canceled")
 
 
+def _legal_givers(pk_field: str = "pk") -> QuerySet[LegalGiver]:
+    """Rule F13: the legal person behind a donation (correlated with the donation's `pk_field`)."""
+    return LegalGiver.objects.filter(
+        contribution_type=ContentType.objects.get_for_model(Donation),
+        contribution_id=Cast(OuterRef(pk_field), output_field=CharField()),
+    )
+
+
+def _year_total(qs: QuerySet[Donation]) -> int:
+    row = qs.aggregate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))
+    return int(row["a"] or 0) + int(row["f"] or 0)
+
+
 def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
-    """Rule F6/F14 source: this person's gifts (with fee cover) in `year` within `entity_path`."""
+    """Rule F6/F14 source: this person's gifts (with fee cover) in `year` within `entity_path`.
+
+    Gifts made on behalf of a company or an association (rule F13) are the entity's money, not
+    the legal representative's: they are left out here and totalled by `entity_donations_in_year`.
+    """
     # The year the money arrived (when F6 judged it, `donation_succeeded`), not when the form was sent:
     # a gift started at 23:55 on 31 December and paid at 00:05 belongs to the new year.
     qs = Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED, succeeded_at__year=year)
     if entity_path:
         qs = qs.filter(campaign__territory__path__startswith=entity_path)
-    row = qs.aggregate(a=Sum("amount_cents"), f=Sum("fee_cover_cents"))
-    return int(row["a"] or 0) + int(row["f"] or 0)
+    return _year_total(qs.filter(~Exists(_legal_givers())))
+
+
+def entity_donations_in_year(entity_code: str, year: int, entity_path: str) -> int:
+    """Rule F13 source: what one legal person (VAT number / codice fiscale) gave in `year`."""
+    gifts = LegalGiver.objects.filter(
+        contribution_type=ContentType.objects.get_for_model(Donation), entity_code=entity_code
+    )
+    ids = [int(pk) for pk in gifts.values_list("contribution_id", flat=True)]  # a company gives a few times a year
+    qs = Donation.objects.filter(pk__in=ids, status=DonationStatus.SUCCEEDED, succeeded_at__year=year)
+    if entity_path:
+        qs = qs.filter(campaign__territory__path__startswith=entity_path)
+    return _year_total(qs)
 
 
 def donation_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -> Iterator[ContributionLine]:
@@ -123,18 +154,31 @@ def donation_row_lines(donation_id: int) -> Iterator[ContributionLine]:
 
 
 def _lines(qs: Any, *, chunk_size: int | None) -> Iterator[ContributionLine]:
-    rows = qs.order_by("pk").values_list(
-        "pk",
-        "person_id",
-        "campaign__territory_id",
-        "campaign__territory__path",
-        "amount_cents",
-        "fee_cover_cents",
-        "succeeded_at",
-        "payment__provider",
-        "campaign__title",
+    giver = _legal_givers()
+    # Rule F13: the legal person, if any, read in the same query (no query per gift).
+    rows = (
+        qs.annotate(
+            legal_name=giver.values("legal_name")[:1],
+            entity_code=giver.values("entity_code")[:1],
+            resolution_on=giver.values("resolution_date")[:1],
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "person_id",
+            "campaign__territory_id",
+            "campaign__territory__path",
+            "amount_cents",
+            "fee_cover_cents",
+            "succeeded_at",
+            "payment__provider",
+            "campaign__title",
+            "legal_name",
+            "entity_code",
+            "resolution_on",
+        )
     )
-    for pk, person_id, territory_id, path, amount, cover, at, provider, title in (
+    for pk, person_id, territory_id, path, amount, cover, at, provider, title, legal_name, code, resolved in (
         rows.iterator(chunk_size=chunk_size) if chunk_size else rows
     ):
         yield ContributionLine(
@@ -148,6 +192,9 @@ def _lines(qs: Any, *, chunk_size: int | None) -> Iterator[ContributionLine]:
             received_at=at,
             method=method_kind(provider) if provider else "card",
             purpose=f"Erogazione liberale – «{title}»"[:200],
+            legal_name=legal_name or "",
+            entity_code=code or "",
+            resolution_on=resolved,
         )
 
 

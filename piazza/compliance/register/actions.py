@@ -303,7 +303,10 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
     stored = RegisterEntry.objects.filter(year=year)
     if entity is not None:
         stored = stored.filter(entity=entity)
-    by_key = {(e.entity_id, e.person_id): e for e in stored.prefetch_related("items")}
+    by_key: dict[tuple[int, tuple[str, int | str] | None], RegisterEntry] = {
+        (e.entity_id, ("entity", e.entity_code) if e.entity_code else ("person", int(e.person_id or 0))): e
+        for e in stored.prefetch_related("items")
+    }
     # An erased person's name is the pseudonym: the entry keeps the name it had (legal hold, F1).
     names = {
         p.pk: p.full_name
@@ -315,13 +318,18 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
     created = 0
     keep: set[int] = set()
     for data in computed:
-        entry = by_key.get((data.entity_id, data.person_id))
-        name = names.get(data.person_id, entry.donor_name if entry else ERASED_NAME)[:210]
+        entry = by_key.get((data.entity_id, data.contributor))
+        if data.entity_code:  # rule F13: the company's own name; its representative only signs
+            name = data.legal_name[:210]
+        else:
+            name = names.get(data.person_id or 0, entry.donor_name if entry else ERASED_NAME)[:210]
         if entry is None:
             entry = RegisterEntry.objects.create(
                 year=year,
                 entity_id=data.entity_id,
                 person_id=data.person_id,
+                entity_code=data.entity_code,
+                signatory_id=data.signatory_id,
                 donor_name=name,
                 total_cents=data.total_cents,
                 crossed_on=data.crossed_on,
@@ -330,15 +338,17 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
             created += 1
             old_items: dict[tuple[str, int], RegisterItem] = {}
         else:
-            changed = (entry.donor_name, entry.total_cents, entry.crossed_on) != (
+            changed = (entry.donor_name, entry.total_cents, entry.crossed_on, entry.signatory_id) != (
                 name,
                 data.total_cents,
                 data.crossed_on,
+                data.signatory_id,
             )
             if changed:
                 entry.donor_name, entry.total_cents, entry.crossed_on = name, data.total_cents, data.crossed_on
+                entry.signatory_id = data.signatory_id
                 entry.refreshed_at = now
-                entry.save(update_fields=["donor_name", "total_cents", "crossed_on", "refreshed_at"])
+                entry.save(update_fields=["donor_name", "total_cents", "crossed_on", "signatory", "refreshed_at"])
             old_items = {(i.source, i.source_id): i for i in entry.items.all()}
         keep.add(entry.pk)
         new_keys = {(i.source, i.source_id) for i in data.items}
@@ -348,7 +358,15 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
         to_create, to_update = [], []
         for item in data.items:
             old = old_items.get((item.source, item.source_id))
-            values = (item.kind, item.method, item.amount_cents, item.received_on, item.due_on, item.in_election_period)
+            values = (
+                item.kind,
+                item.method,
+                item.amount_cents,
+                item.received_on,
+                item.due_on,
+                item.in_election_period,
+                item.resolution_on,
+            )
             if old is None:
                 to_create.append(
                     RegisterItem(
@@ -361,6 +379,7 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
                         received_on=item.received_on,
                         due_on=item.due_on,
                         in_election_period=item.in_election_period,
+                        resolution_on=item.resolution_on,
                     )
                 )
             elif (
@@ -370,6 +389,7 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
                 old.received_on,
                 old.due_on,
                 old.in_election_period,
+                old.resolution_on,
             ) != values:
                 (
                     old.kind,
@@ -378,12 +398,14 @@ def _store(year: int, entity: Territory | None, computed: list[Entry]) -> Refres
                     old.received_on,
                     old.due_on,
                     old.in_election_period,
+                    old.resolution_on,
                 ) = values
                 to_update.append(old)
         RegisterItem.objects.bulk_create(to_create)
         if to_update:
             RegisterItem.objects.bulk_update(
-                to_update, ["kind", "method", "amount_cents", "received_on", "due_on", "in_election_period"]
+                to_update,
+                ["kind", "method", "amount_cents", "received_on", "due_on", "in_election_period", "resolution_on"],
             )
     removed_qs = stored.exclude(pk__in=keep)
     removed = removed_qs.count()
@@ -441,26 +463,31 @@ def refresh_register(*, actor: Actor, year: int, entity: Territory | None = None
 
 
 def published_rows(entries: Iterable[RegisterEntry]) -> list[dict[str, Any]]:
-    """What the public page shows of each entry: name, total, and each contribution (no identifier)."""
+    """What the public page shows of each entry: name, total, and each contribution (no identifier
+    of a natural person). A legal person (rule F13) is shown by its name and VAT number, each gift
+    with the date of the board resolution approving it; its representative is not published."""
     rows = []
     for entry in entries:
-        items = [
-            {
+        items = []
+        for item in sorted(entry.items.all(), key=lambda i: (i.received_on, i.pk)):
+            shown: dict[str, Any] = {
                 "received_on": item.received_on.isoformat(),
                 "amount_cents": item.amount_cents,
                 "kind": item.kind,
                 "method": item.method,
             }
-            for item in sorted(entry.items.all(), key=lambda i: (i.received_on, i.pk))
-        ]
-        rows.append(
-            {
-                "person_id": entry.person_id,
-                "donor_name": entry.donor_name,
-                "total_cents": entry.total_cents,
-                "items": items,
-            }
-        )
+            if entry.entity_code:
+                shown["resolution_on"] = item.resolution_on.isoformat() if item.resolution_on else ""
+            items.append(shown)
+        row: dict[str, Any] = {
+            "person_id": entry.person_id,
+            "donor_name": entry.donor_name,
+            "total_cents": entry.total_cents,
+            "items": items,
+        }
+        if entry.entity_code:
+            row["entity_code"] = entry.entity_code
+        rows.append(row)
     return rows
 
 
@@ -469,7 +496,12 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
 
 
 def register_entries(year: int, entity: Territory) -> Any:
-    return RegisterEntry.objects.filter(year=year, entity=entity).prefetch_related("items").order_by("donor_name", "id")
+    return (
+        RegisterEntry.objects.filter(year=year, entity=entity)
+        .select_related("signatory")
+        .prefetch_related("items")
+        .order_by("donor_name", "id")
+    )
 
 
 def publish_register(*, actor: Actor, entity: Territory, year: int, note: str = "") -> RegisterPublication:
@@ -532,6 +564,7 @@ def publish_register(*, actor: Actor, entity: Territory, year: int, note: str = 
                 publication=publication,
                 position=position,
                 person_id=row["person_id"],
+                entity_code=row.get("entity_code", ""),
                 donor_name=row["donor_name"],
                 total_cents=row["total_cents"],
                 items=row["items"],

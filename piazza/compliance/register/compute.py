@@ -51,15 +51,28 @@ class Item:
     received_on: dt.date
     due_on: dt.date = dt.date.min
     in_election_period: bool = False
+    resolution_on: dt.date | None = None  # rule F13: the board resolution of a legal person's gift
 
 
 @dataclass
 class Entry:
+    """One contributor of one entity's register: a natural person (`person_id`) or, rule F13, a
+    legal person (`entity_code`, `legal_name`; `signatory_id` its legal representative)."""
+
     entity_id: int
-    person_id: int
+    person_id: int | None
     total_cents: int
     crossed_on: dt.date
     items: list[Item] = field(default_factory=list)
+    entity_code: str = ""
+    legal_name: str = ""
+    signatory_id: int | None = None
+
+    @property
+    def contributor(self) -> tuple[str, int | str] | None:
+        if self.entity_code:
+            return ("entity", self.entity_code)
+        return ("person", self.person_id) if self.person_id is not None else None
 
 
 def end_of_month_after(day: dt.date, months: int) -> dt.date:
@@ -102,17 +115,24 @@ def compute_entries(
     """Every register entry of the lines' year (rules F1, F14), items in order of receipt.
 
     A line without a person (never the case for money kept, but possible in a source) is skipped.
+    A legal person's money (rule F13) is its own entry, totalled apart from its representative's.
     """
-    grouped: dict[tuple[int, int], dict[tuple[str, int], Item]] = defaultdict(dict)
+    grouped: dict[tuple[int, tuple[str, int | str]], dict[tuple[str, int], Item]] = defaultdict(dict)
     entity_paths = {national_id: national_path}
+    legal: dict[str, ContributionLine] = {}  # the latest line of each legal person: its name, its signatory
     for line in lines:
-        if line.person_id is None or (line.kind == "fee" and not rules.fees_count):
+        contributor = line.contributor
+        if contributor is None or (line.kind == "fee" and not rules.fees_count):
             continue
         entity = entity_of(line, rules, national_id)
         if only_entity is not None and entity != only_entity:
             continue
         entity_paths.setdefault(entity, line.territory_path)
-        items = grouped[(entity, line.person_id)]
+        if line.entity_code and (
+            line.entity_code not in legal or line.received_at >= legal[line.entity_code].received_at
+        ):
+            legal[line.entity_code] = line
+        items = grouped[(entity, contributor)]
         key = (line.source, line.source_id)
         found = items.get(key)
         if found is None:  # a fee split among levels (M8) is one contribution of the party
@@ -123,16 +143,17 @@ def compute_entries(
                 method=line.method,
                 amount_cents=line.amount_cents,
                 received_on=timezone.localdate(line.received_at),
+                resolution_on=line.resolution_on,
             )
         else:
             found.amount_cents += line.amount_cents
     entries: list[Entry] = []
-    for (entity, person), by_key in grouped.items():
+    for (entity, (who, code_or_id)), by_key in grouped.items():
         ordered = sorted(by_key.values(), key=lambda i: (i.received_on, i.source, i.source_id))
         total = sum(i.amount_cents for i in ordered)
         if total <= rules.publication_threshold_cents:
             continue
-        running, crossing = 0, len(items) - 1
+        running, crossing = 0, len(ordered) - 1
         for index, item in enumerate(ordered):
             running += item.amount_cents
             if running > rules.publication_threshold_cents:
@@ -145,5 +166,20 @@ def compute_entries(
                 item.due_on, item.in_election_period = crossing_due, crossing_period
             else:
                 item.due_on, item.in_election_period = deadline(item.received_on, path, rules, periods)
-        entries.append(Entry(entity, person, total, ordered[crossing].received_on, ordered))
+        if who == "entity":
+            latest = legal[str(code_or_id)]
+            entries.append(
+                Entry(
+                    entity,
+                    None,
+                    total,
+                    ordered[crossing].received_on,
+                    ordered,
+                    entity_code=str(code_or_id),
+                    legal_name=latest.legal_name,
+                    signatory_id=latest.person_id,
+                )
+            )
+        else:
+            entries.append(Entry(entity, int(code_or_id), total, ordered[crossing].received_on, ordered))
     return entries

@@ -144,14 +144,20 @@ def _unsigned_pdf(publication: RegisterPublication, signed: bool) -> bytes:
                 dt.date.fromisoformat(item["received_on"]).strftime("%d/%m/%Y"),
                 format_eur(int(item["amount_cents"])),
                 str(channel_label(item["method"])),
-                str(kind_label(item["kind"])),
+                str(kind_label(item["kind"]))
+                + (  # rule F13: each gift of a legal person with its board resolution
+                    f" (delibera {dt.date.fromisoformat(item['resolution_on']):%d/%m/%Y})"
+                    if item.get("resolution_on")
+                    else ""
+                ),
             ]
             for width, value in zip(widths, values, strict=True):
                 pdf.cell(width, 6, _latin(value[:34]), border=1)
             pdf.ln()
             first = False
         pdf.set_font("helvetica", "B", 9)
-        pdf.cell(widths[0] + widths[1], 6, _latin(f"Totale {row.donor_name}"[:48]), border=1)
+        code = f" - P.IVA {row.entity_code}" if row.entity_code else ""
+        pdf.cell(widths[0] + widths[1], 6, _latin(f"Totale {row.donor_name}"[: 48 - len(code)] + code), border=1)
         pdf.cell(widths[2], 6, _latin(format_eur(row.total_cents)), border=1)
         pdf.cell(widths[3] + widths[4], 6, "", border=1)
         pdf.ln()

@@ -26,6 +26,10 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "compliance/register/public_index.html", {"published": published})
 
 
+def _day(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
 def _show(request: HttpRequest, publication: RegisterPublication) -> HttpResponse:
     versions = list(
         RegisterPublication.objects.filter(entity=publication.entity, year=publication.year)
@@ -35,9 +39,13 @@ def _show(request: HttpRequest, publication: RegisterPublication) -> HttpRespons
     rows = [
         {
             "donor_name": row.donor_name,
+            "entity_code": row.entity_code,
             "total_cents": row.total_cents,
             "items": [
                 {
+                    "resolution_on": dt.date.fromisoformat(item["resolution_on"])
+                    if item.get("resolution_on")
+                    else None,
                     "received_on": dt.date.fromisoformat(item["received_on"]),
                     "amount_cents": int(item["amount_cents"]),
                     "channel": channel_label(item["method"]),

@@ -137,6 +137,10 @@ CSV_HEADER = [
     "importo_euro",
     "canale",
     "tipo",
+    # Rule F13: a legal person's VAT number / codice fiscale and the date of its board resolution
+    # (empty for natural persons, whose identifiers are never published).
+    "partita_iva_ente",
+    "delibera_del",
 ]
 
 
@@ -163,6 +167,8 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
             _euro(int(item["amount_cents"])),
             str(channel_label(item["method"])),
             str(kind_label(item["kind"])),
+            row.entity_code,
+            dt.date.fromisoformat(item["resolution_on"]) if item.get("resolution_on") else "",
         ]
         for row in publication.rows.order_by("position")
         for item in row.items

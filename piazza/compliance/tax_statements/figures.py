@@ -173,12 +173,14 @@ def group_lines(
     lines: Iterable[ContributionLine], resolver: EntityResolver
 ) -> tuple[dict[tuple[int, int], list[dict[str, Any]]], int]:
     """The lines of persons grouped by (person, qualifying entity), in one pass; lines without a
-    person (nobody to address a statement to) or without a qualifying entity are counted apart."""
+    person (nobody to address a statement to) or without a qualifying entity are counted apart.
+    A legal person's gift (rule F13) is the company's, not its representative's: it never enters
+    the representative's personal statement (the F7 credit is for natural persons' own money)."""
     groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     skipped = 0
     for line in lines:
         entity = resolver.entity_for(line.territory_path)
-        if line.person_id is None or entity is None:
+        if line.person_id is None or entity is None or line.from_legal_person:
             skipped += 1
             continue
         groups[(line.person_id, entity)].append(line_snapshot(line))

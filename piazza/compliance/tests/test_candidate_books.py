@@ -306,6 +306,18 @@ def test_two_per_thousand_is_booked_once_per_year_and_corrected_by_reversal(tree
     assert "120.000,00" in page and "stornata e sostituita" in page
 
 
+def test_f9_two_per_thousand_holds_aggregates_never_identities(tree, national_treasurer):
+    """Rule F9: the party receives money, not identities — the 2×1000 record links to no person
+    and the page asks only for the year's amount and number of choices."""
+    from piazza.people.models import Person
+
+    relations = {f.related_model for f in TwoPerThousandEntry._meta.get_fields() if f.is_relation}
+    assert Person not in relations
+    text = verified_client(national_treasurer).get(reverse("compliance:two_per_thousand")).content.decode()
+    for identity in ("codice_fiscale", "first_name", "last_name", "email"):
+        assert f'name="{identity}"' not in text
+
+
 def test_only_the_national_treasury_enters_the_two_per_thousand(tree, treasurer):
     client = verified_client(treasurer)
     url = reverse("compliance:two_per_thousand")

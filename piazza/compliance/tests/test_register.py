@@ -415,6 +415,8 @@ def test_f5_csv_export_of_a_version_is_documented_and_audited(tree, campaign, na
             "importo_euro",
             "canale",
             "tipo",
+            "partita_iva_ente",
+            "delibera_del",
         ]
     )
     assert lines[1].split(";")[4:8] == ["Giulia Rossi", "600,00", "10/06/2026", "600,00"]

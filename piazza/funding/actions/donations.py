@@ -15,12 +15,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from piazza.compliance import receipts as compliance_receipts
-from piazza.compliance.companies import LegalGiverInput, check_legal_giver, record_legal_giver
+from piazza.compliance.companies import (
+    LegalGiverInput,
+    canonical_entity_code,
+    check_legal_giver,
+    legal_giver_of,
+    record_legal_giver,
+)
 from piazza.compliance.rules import (
     ATTESTATION_VERSION,
     admit_contribution,
     annual_total_cents,
     check_annual_cap,
+    entity_annual_total_cents,
     lock_contributor,
     may_accept,
     missing_attestations,
@@ -271,11 +278,17 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     canonical = canonical_codice_fiscale(data.codice_fiscale)
     known = Person.objects.filter(codice_fiscale_canonical=canonical, merged_into__isnull=True).first()
     year = timezone.localdate().year
-    already = annual_total_cents(int(known.pk), year, campaign.territory.path, rules) if known else 0
+    if data.legal_giver is not None:  # rule F13: the entity's own year, never its representative's
+        code = canonical_entity_code(data.legal_giver.entity_code)
+        already = entity_annual_total_cents(code, year, campaign.territory.path, rules)
+    else:
+        already = annual_total_cents(int(known.pk), year, campaign.territory.path, rules) if known else 0
+    # The letter about what is left to give is about a person's own year; a company's is not theirs.
+    told = known if data.legal_giver is None else None
     if not check_annual_cap(already, total, rules).allowed:  # rule F6 (scope per F14)
         _refuse_over_limit(
             campaign,
-            known,
+            told,
             total,
             code="annual_cap",
             alone=check_annual_cap(0, total, rules).allowed,
@@ -289,7 +302,7 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     if not may_accept(already + total, objects, rules):  # rule F2
         _refuse_over_limit(
             campaign,
-            known,
+            told,
             total,
             code="publication_objection",
             alone=may_accept(total, objects, rules),
@@ -606,7 +619,8 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
         campaign = donation.campaign
-        lock_contributor(canonical_codice_fiscale(donation.codice_fiscale))
+        legal = legal_giver_of(donation)  # rule F13: a legal person is its own contributor
+        lock_contributor(f"entity:{legal.entity_code}" if legal else canonical_codice_fiscale(donation.codice_fiscale))
         if donation.person_id is None:
             donation.person = _donor_person(donation)
             donation.save(update_fields=["person"])
@@ -617,6 +631,7 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
             donation.total_cents,
             campaign.territory.path,
             objects_to_publication=not donation.publication_acknowledged,
+            entity_code=legal.entity_code if legal else "",
         )
         refusal = "campaign_failed" if campaign.outcome == CampaignOutcome.FAILED else admission.code
         if refusal:
