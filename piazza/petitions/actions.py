@@ -15,8 +15,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
-from piazza.core.errors import refuse, refusing
+from piazza.core.errors import refuse
 from piazza.core.i18n import deferred
+from piazza.core.tasks import enqueue_on_commit
 from piazza.core.models import AuditKind
 from piazza.funding.models import Campaign
 from piazza.people.actions.consent import record_consent
@@ -186,13 +187,16 @@ class SignOutcome:
 
 
 def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> SignOutcome:
-    """One signature per person per petition (a unique constraint; a second one is no new row).
+    """What a signature must do before the answer (issue 15, a viral petition must not fall over):
+    one INSERT of the signature as typed, with the consents ticked and the notice version shown
+    (rule G3), and one atomic UPDATE of a random counter slot (convention 9), in one short
+    transaction; then `tasks.process_signature` is enqueued on commit for the rest (dedupe into
+    people, consents, notice acceptance, timeline, audit, confirmation email).
 
-    The signer is deduplicated into people with `find_or_create_person` as the donation form
-    does: from this public form (actor None) a person matched by a typed email is returned
-    untouched (convention 16): no contact, consent or field of theirs changes; the consents ticked
-    stay on the signature with the notice version (rule G3), and are applied only to a person
-    this signature created. The counter slot is bumped in the same transaction (convention 9)."""
+    One signature per typed email per petition (a unique constraint): a second one, or a form sent
+    twice, or two twins racing, is no new row and no new count (created False)."""
+    from piazza.petitions import tasks
+
     action = "petitions.sign_petition"
     if not petition.is_open:
         refuse(
@@ -210,56 +214,82 @@ def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> Si
             territory=petition.territory,
             code="purpose",
         )
-    with refusing(action, actor, petition.territory), transaction.atomic():
+    try:
+        with transaction.atomic():
+            signature = Signature.objects.create(
+                petition=petition,
+                first_name=data.first_name,
+                last_name=data.last_name,
+                email=data.email,
+                phone=data.phone,
+                comune=data.comune,
+                postal_code=data.postal_code,
+                answers=data.answers,
+                consents=sorted(data.purposes),
+                notice_version=data.notice,
+                signed_at=timezone.now(),
+            )
+            PetitionCounter.objects.filter(petition=petition, slot=random.randrange(COUNTER_SLOTS)).update(
+                signatures=F("signatures") + 1
+            )
+            enqueue_on_commit(tasks.process_signature, signature.pk)
+    except IntegrityError:
+        # The same email signed already (or its twin won the race): the transaction rolled back whole.
+        return SignOutcome(Signature.objects.get(petition=petition, email=data.email), False)
+    return SignOutcome(signature, True)
+
+
+def process_signature(signature_id: int) -> bool:
+    """The work of a signature that need not delay the signer (run by `tasks.process_signature`).
+
+    The signer is deduplicated into people with `find_or_create_person` as the donation form
+    does: from this public form (actor None) a person matched by a typed email is returned
+    untouched (convention 16): no contact, consent or field of theirs changes; the consents ticked
+    stay on the signature with the notice version (rule G3), and are applied only to a person
+    this signature created. Idempotent: the signature row is locked and a signature already
+    matched is left alone, so a second run (a retry, a duplicate enqueue) changes nothing.
+    Returns whether this run did the work."""
+    action = "petitions.sign_petition"
+    with transaction.atomic():
+        signature = (
+            Signature.objects.select_for_update(of=("self",))
+            .select_related("petition__territory", "notice_version")
+            .filter(pk=signature_id)
+            .first()
+        )
+        if signature is None or signature.person_id is not None:
+            return False
+        petition = signature.petition
         person = find_or_create_person(
-            actor=actor,
+            actor=None,
             source=Source.PETITION,
             data={
-                "first_name": data.first_name,
-                "last_name": data.last_name,
-                "emails": [data.email],
-                "phones": [data.phone] if data.phone else [],
-                "residence_comune": data.comune,
-                "residence_cap": data.postal_code,
+                "first_name": signature.first_name,
+                "last_name": signature.last_name,
+                "emails": [signature.email],
+                "phones": [signature.phone] if signature.phone else [],
+                "residence_comune": signature.comune,
+                "residence_cap": signature.postal_code,
             },
         )
-        existing = Signature.objects.filter(petition=petition, person=person).first()
-        if existing is not None:
-            return SignOutcome(existing, False)
-        try:
-            with transaction.atomic():  # a savepoint: of two parallel twins, one loses on the constraint
-                signature = Signature.objects.create(
-                    petition=petition,
-                    person=person,
-                    first_name=data.first_name,
-                    last_name=data.last_name,
-                    email=data.email,
-                    phone=data.phone,
-                    comune=data.comune,
-                    postal_code=data.postal_code,
-                    answers=data.answers,
-                    consents=sorted(data.purposes),
-                    notice_version=data.notice,
-                    signed_at=timezone.now(),
-                )
-        except IntegrityError:
-            return SignOutcome(Signature.objects.get(petition=petition, person=person), False)
-        PetitionCounter.objects.filter(petition=petition, slot=random.randrange(COUNTER_SLOTS)).update(
-            signatures=F("signatures") + 1
-        )
+        Signature.objects.filter(pk=signature.pk).update(person=person)
+        signature.person = person
         created_person = bool(getattr(person, "was_created", False))
-        if data.notice is not None:
+        if signature.notice_version is not None:
             note_notice_acceptance(
-                version=data.notice, channel=Channel.WEB, person=person if created_person else None, source=signature
+                version=signature.notice_version,
+                channel=Channel.WEB,
+                person=person if created_person else None,
+                source=signature,
             )
         if created_person:
-            for purpose in sorted(data.purposes):
+            for purpose in signature.consents:
                 record_consent(
-                    actor=actor,
+                    actor=None,
                     person=person,
                     purpose=purpose,
                     channel=Channel.WEB,
-                    text_version=version_code(petition.notice_key, data.notice),
+                    text_version=version_code(petition.notice_key, signature.notice_version),
                     evidence=f"{petition.get_kind_display()} «{petition.title}»",
                     source="petition",
                 )
@@ -272,12 +302,12 @@ def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> Si
         )
         record(
             action,
-            actor=actor,
+            actor=None,
             obj=signature,
             territory=petition.territory,
-            data={"petition": petition.pk, "new_person": created_person, "consents": sorted(data.purposes)},
+            data={"petition": petition.pk, "new_person": created_person, "consents": signature.consents},
         )
-    return SignOutcome(signature, True)
+    return True
 
 
 def note_delivery(*, actor: Any, petition: Petition, file_format: str, rows: int) -> None:

@@ -1,0 +1,44 @@
+"""The work of a signature after the answer (issue 15): thin, idempotent tasks taking ids (convention 13)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from piazza.petitions import actions
+from piazza.petitions.models import Signature
+
+
+@task()
+def process_signature(signature_id: int) -> bool:
+    """Match the signer into people, consents, timeline, audit; then the confirmation email.
+
+    A second run finds the signature matched and does nothing, so no email goes twice."""
+    if not actions.process_signature(signature_id):
+        return False
+    send_confirmation(signature_id)
+    return True
+
+
+def send_confirmation(signature_id: int) -> bool:
+    """The thank-you email to the address typed, with the petition's link to share."""
+    signature = Signature.objects.select_related("petition").filter(pk=signature_id).exclude(email="").first()
+    if signature is None:
+        return False
+    petition = signature.petition
+    context = {
+        "first_name": signature.first_name,
+        "petition": petition,
+        "url": f"{settings.SITE_URL.rstrip('/')}{petition.get_absolute_url()}",
+    }
+    subject = _("Grazie: «%(title)s»") % {"title": petition.title}
+    send_mail(
+        subject,
+        render_to_string("petitions/email/confirmation.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [signature.email],
+    )
+    return True
