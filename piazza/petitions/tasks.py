@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django_tasks import task
 
-from piazza.petitions import actions
+from piazza.petitions import matching
 from piazza.petitions.models import Signature
 
 
@@ -17,7 +17,7 @@ def process_signature(signature_id: int) -> bool:
     """Match the signer into people, consents, timeline, audit; then the confirmation email.
 
     A second run finds the signature matched and does nothing, so no email goes twice."""
-    if not actions.process_signature(signature_id):
+    if not matching.process_signature(signature_id):
         return False
     send_confirmation(signature_id)
     return True

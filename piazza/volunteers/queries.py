@@ -23,7 +23,7 @@ from piazza.volunteers.models import CallContact, CallList
 ENGAGEMENT_KINDS: dict[str, tuple[str, ...]] = {
     "gave": ("donation",),
     "joined": ("membership.paid",),
-    "signed": ("petition_signed",),  # piazza.petitions.actions.TIMELINE_KIND
+    "signed": ("petition_signed",),  # piazza.petitions.matching.TIMELINE_KIND
     "attended": ("events.attended", "events.checked_in", "event.attended", "volunteers.attended"),
     "volunteered": ("volunteers.signup",),
     "called": ("volunteers.call",),

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from piazza.core.models import AuditEntry
 from piazza.people.models import Consent, NoticeAcceptance, Person, TimelineEntry
-from piazza.petitions import actions, queries, tasks
+from piazza.petitions import matching, queries, tasks
 from piazza.petitions.models import Signature
 from piazza.petitions.tests.flows import form_data, sign
 
@@ -29,7 +29,7 @@ def _state():
         Person.objects.count(),
         Consent.objects.count(),
         NoticeAcceptance.objects.count(),
-        TimelineEntry.objects.filter(kind=actions.TIMELINE_KIND).count(),
+        TimelineEntry.objects.filter(kind=matching.TIMELINE_KIND).count(),
         AuditEntry.objects.filter(action="petitions.sign_petition").count(),
         len(mail.outbox),
     )
@@ -64,7 +64,7 @@ def test_running_the_task_twice_changes_nothing(petition, clock):
     signature = Signature.objects.get()
     before = (_state(), signature.person_id)
     assert tasks.process_signature.call(signature.pk) is False
-    assert actions.process_signature(signature.pk) is False
+    assert matching.process_signature(signature.pk) is False
     signature.refresh_from_db()
     assert (_state(), signature.person_id) == before
     assert queries.signature_count(petition.pk) == 1
