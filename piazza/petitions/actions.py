@@ -19,7 +19,7 @@ from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
 from piazza.funding.models import Campaign
 from piazza.people.models import NoticeVersion, Purpose
-from piazza.petitions import tasks
+from piazza.petitions import queries, tasks
 from piazza.petitions.models import (
     COUNTER_SLOTS,
     Petition,
@@ -117,6 +117,7 @@ def set_petition_open(*, actor: Any, petition: Petition, is_open: bool) -> Petit
     with transaction.atomic():
         Petition.objects.filter(pk=petition.pk).update(is_open=is_open)
         petition.is_open = is_open
+        queries.forget_public(petition)
         record(action, actor=actor, obj=petition, territory=petition.territory, data={"open": is_open})
     return petition
 
@@ -157,6 +158,7 @@ def add_question(
             choices=options if kind == QuestionKind.CHOICE else [],
             required=required,
         )
+        queries.forget_public(petition)
         record(action, actor=actor, obj=petition, territory=petition.territory, data={"question": question.pk})
     return question
 

@@ -91,11 +91,11 @@ class SignatureForm(NoticeFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
-    def __init__(self, *args: Any, petition: Petition, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, petition: Petition, questions: list[Question] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.petition = petition
         self.notice_key = petition.notice_key
-        self.questions: list[Question] = list(petition.questions.all())
+        self.questions: list[Question] = list(petition.questions.all()) if questions is None else questions
         for question in self.questions:
             self.fields[f"q_{question.pk}"] = _question_field(question)
         if not self.is_bound:

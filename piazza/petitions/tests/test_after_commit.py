@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from piazza.core.models import AuditEntry
 from piazza.people.models import Consent, NoticeAcceptance, Person, TimelineEntry
-from piazza.petitions import matching, queries, tasks
+from piazza.petitions import actions, matching, queries, tasks
 from piazza.petitions.models import Signature
 from piazza.petitions.tests.flows import form_data, sign
 
@@ -102,3 +102,14 @@ def test_the_signature_request_stays_within_its_query_budget(
     with django_assert_max_num_queries(10):
         response, _ = _post(Client(), petition, clock, data, django_capture_on_commit_callbacks, run_tasks=False)
     assert response.status_code == 302
+
+
+def test_closing_or_a_new_question_shows_at_once_despite_the_cached_page(petition, clock, comms):
+    """The public petition is cached a minute (queries.public_petition); its actions forget it."""
+    client = Client()
+    assert client.get(petition.get_absolute_url()).status_code == 200  # now cached
+    actions.add_question(actor=comms, petition=petition, label="Quartiere?", kind="text", required=True)
+    assert "Quartiere?" in client.get(petition.get_absolute_url()).content.decode()
+    actions.set_petition_open(actor=comms, petition=petition, is_open=False)
+    response = sign(client, petition, clock, **{f"q_{petition.questions.get().pk}": "Navile"})
+    assert response.status_code == 400 and Signature.objects.count() == 0

@@ -127,6 +127,7 @@ def test_a_volunteer_cannot_fetch_another_callers_contact(bank, clock):
     assert not annas.done and annas.outcome == ""
     # An unclaimed contact of the list is nobody's to open either.
     free = CallContact.objects.filter(call_list=bank.call_list, claimed_by_volunteer__isnull=True).first()
+    assert free is not None
     assert anna.get(reverse("volunteers:volunteer_call", args=[free.pk])).status_code == 404
 
 
