@@ -24,7 +24,7 @@ ENGAGEMENT_KINDS: dict[str, tuple[str, ...]] = {
     "gave": ("donation",),
     "joined": ("membership.paid",),
     "signed": ("petition_signed",),  # piazza.petitions.matching.TIMELINE_KIND
-    "attended": ("events.attended", "events.checked_in", "event.attended", "volunteers.attended"),
+    "attended": ("event_attended", "volunteers.attended"),  # events.actions._mark_attended, check-in and walk-ins
     "volunteered": ("volunteers.signup",),
     "called": ("volunteers.call",),
 }
