@@ -246,7 +246,8 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         "",
         f"gunicorn {workers} sync workers (2 × cores), PostgreSQL, asyncio httpx client with {CONCURRENCY} "
         "concurrent clients over loopback on the same machine; every signature a new person on the same petition "
-        f"(the public form POST, all checks on, the matching task enqueued; one request), C_view = one request. Phases of {args.seconds:.0f} s.",
+        f"(the public form POST, all checks on, the matching task enqueued; one request), "
+        f"C_view = one request. Phases of {args.seconds:.0f} s.",
     ]
     from collections import Counter
 

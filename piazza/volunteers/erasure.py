@@ -15,6 +15,8 @@ ERASURE: Declaration = {
 
 
 def erase(person: Any, holds: HoldBook) -> dict[str, int]:
+    # An erased volunteer's open claims go back to the list (see NOT_PERSONAL below).
+    CallContact.objects.filter(claimed_by_volunteer=person).update(claimed_by_volunteer=None, claim_expires_at=None)
     return {
         "shift_signups": scrub(ShiftSignup.objects.filter(person=person), ERASURE[ShiftSignup]),
         "call_contacts": scrub(CallContact.objects.filter(person=person), ERASURE[CallContact]),
@@ -22,5 +24,9 @@ def erase(person: Any, holds: HoldBook) -> dict[str, int]:
 
 
 NOT_PERSONAL: Declaration = {
+    CallContact: {
+        "claimed_by_volunteer": "the volunteer calling this contact right now: a lock of at most 15 minutes, "
+        "cleared when the outcome is recorded, never beyond the shift; released by erase() above"
+    },
     CallList: {"name": "the list's name, chosen by the organiser (e.g. «Richiamo iscritti 2025»), names nobody"},
 }
