@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
 
@@ -21,6 +24,15 @@ def process_signature(signature_id: int) -> bool:
         return False
     send_confirmation(signature_id)
     return True
+
+
+@task()
+def match_pending_signatures() -> int:
+    """Periodic (settings.PERIODIC_TASKS): signatures still unmatched five minutes after signing
+    (their task lost with a worker or a queue) are processed now; idempotent like the task."""
+    cutoff = timezone.now() - dt.timedelta(minutes=5)
+    pending = Signature.objects.filter(person__isnull=True, signed_at__lte=cutoff).values_list("pk", flat=True)
+    return sum(1 for pk in list(pending[:5000]) if process_signature.call(pk))
 
 
 def send_confirmation(signature_id: int) -> bool:

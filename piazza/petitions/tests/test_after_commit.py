@@ -113,3 +113,16 @@ def test_closing_or_a_new_question_shows_at_once_despite_the_cached_page(petitio
     actions.set_petition_open(actor=comms, petition=petition, is_open=False)
     response = sign(client, petition, clock, **{f"q_{petition.questions.get().pk}": "Navile"})
     assert response.status_code == 400 and Signature.objects.count() == 0
+
+
+def test_a_signature_whose_task_was_lost_is_matched_by_the_periodic_sweep(
+    petition, clock, django_capture_on_commit_callbacks
+):
+    data = form_data(petition, consent_political="on")
+    clock.tick(10)
+    _post(Client(), petition, clock, data, django_capture_on_commit_callbacks, run_tasks=False)  # the task lost
+    assert tasks.match_pending_signatures.call() == 0  # too recent: its own task may still come
+    clock.tick(6 * 60)
+    assert tasks.match_pending_signatures.call() == 1
+    assert Signature.objects.get().person is not None and _state() == (1, 1, 1, 1, 1, 1)
+    assert tasks.match_pending_signatures.call() == 0
