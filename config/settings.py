@@ -191,6 +191,7 @@ PERIODIC_TASKS = {
     "piazza.outreach.tasks.dispatch_due": 60,
     "piazza.outreach.tasks.process_bounce_mailbox": 5 * 60,
     "piazza.events.tasks.send_reminders": 60 * 60,
+    "piazza.petitions.tasks.match_pending_signatures": 10 * 60,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
-from piazza.core.errors import refuse, refusing
-from piazza.core.i18n import deferred
+from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
+from piazza.core.tasks import enqueue_on_commit
 from piazza.funding.models import Campaign
-from piazza.people.actions.consent import record_consent
-from piazza.people.actions.notices import note_notice_acceptance
-from piazza.people.actions.person import add_timeline_entry, find_or_create_person
-from piazza.people.models import Channel, NoticeVersion, Purpose, Source
-from piazza.people.notices import version_code
+from piazza.people.models import NoticeVersion, Purpose
+from piazza.petitions import queries, tasks
 from piazza.petitions.models import (
     COUNTER_SLOTS,
     Petition,
@@ -40,7 +36,6 @@ from piazza.territory.scoping import has_role_at
 MANAGE_ROLES = {Role.COMMUNICATION, Role.ORGANISATION, Role.ADMINISTRATOR}
 # Purposes a signer may tick (rule G3): each its own consent row.
 SIGNER_PURPOSES = (Purpose.POLITICAL_COMMUNICATION, Purpose.NEWSLETTER)
-TIMELINE_KIND = "petition_signed"
 # Path segments of the app's own pages (urls.py), never a petition's address.
 RESERVED_SLUGS = {"gestione"}
 
@@ -122,6 +117,7 @@ def set_petition_open(*, actor: Any, petition: Petition, is_open: bool) -> Petit
     with transaction.atomic():
         Petition.objects.filter(pk=petition.pk).update(is_open=is_open)
         petition.is_open = is_open
+        queries.forget_public(petition)
         record(action, actor=actor, obj=petition, territory=petition.territory, data={"open": is_open})
     return petition
 
@@ -162,8 +158,29 @@ def add_question(
             choices=options if kind == QuestionKind.CHOICE else [],
             required=required,
         )
+        queries.forget_public(petition)
         record(action, actor=actor, obj=petition, territory=petition.territory, data={"question": question.pk})
     return question
+
+
+# One statement, one round trip, atomic on its own: the signature row (none when this email signed
+# already, the unique constraint `one_signature_per_email`) and, only if it was inserted, one more
+# on a random counter slot (convention 9). Data-modifying CTEs all run, against one snapshot.
+SIGN_SQL = """
+WITH signed AS (
+    INSERT INTO petitions_signature (
+        petition_id, first_name, last_name, email, phone, comune_id, postal_code,
+        answers, consents, notice_version_id, signed_at
+    )
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+    ON CONFLICT ON CONSTRAINT one_signature_per_email DO NOTHING
+    RETURNING id
+), counted AS (
+    UPDATE petitions_petitioncounter SET signatures = signatures + 1
+    WHERE petition_id = %s AND slot = %s AND EXISTS (SELECT 1 FROM signed)
+)
+SELECT id FROM signed
+"""
 
 
 @dataclass
@@ -186,13 +203,14 @@ class SignOutcome:
 
 
 def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> SignOutcome:
-    """One signature per person per petition (a unique constraint; a second one is no new row).
+    """What a signature must do before the answer (issue 15, a viral petition must not fall over):
+    one INSERT of the signature as typed, with the consents ticked and the notice version shown
+    (rule G3), and one atomic UPDATE of a random counter slot (convention 9), in one SQL statement
+    (`SIGN_SQL`, one round trip); then `tasks.process_signature` is enqueued on commit for the rest (dedupe into
+    people, consents, notice acceptance, timeline, audit, confirmation email).
 
-    The signer is deduplicated into people with `find_or_create_person` as the donation form
-    does: from this public form (actor None) a person matched by a typed email is returned
-    untouched (convention 16): no contact, consent or field of theirs changes; the consents ticked
-    stay on the signature with the notice version (rule G3), and are applied only to a person
-    this signature created. The counter slot is bumped in the same transaction (convention 9)."""
+    One signature per typed email per petition (a unique constraint): a second one, or a form sent
+    twice, or two twins racing, is no new row and no new count (created False)."""
     action = "petitions.sign_petition"
     if not petition.is_open:
         refuse(
@@ -210,73 +228,45 @@ def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> Si
             territory=petition.territory,
             code="purpose",
         )
-    with refusing(action, actor, petition.territory), transaction.atomic():
-        person = find_or_create_person(
-            actor=actor,
-            source=Source.PETITION,
-            data={
-                "first_name": data.first_name,
-                "last_name": data.last_name,
-                "emails": [data.email],
-                "phones": [data.phone] if data.phone else [],
-                "residence_comune": data.comune,
-                "residence_cap": data.postal_code,
-            },
+    signature = Signature(
+        petition=petition,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        email=data.email,
+        phone=data.phone,
+        comune=data.comune,
+        postal_code=data.postal_code,
+        answers=data.answers,
+        consents=sorted(data.purposes),
+        notice_version=data.notice,
+        signed_at=timezone.now(),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            SIGN_SQL,
+            [
+                petition.pk,
+                signature.first_name,
+                signature.last_name,
+                signature.email,
+                signature.phone,
+                signature.comune_id,
+                signature.postal_code,
+                json.dumps(signature.answers),
+                json.dumps(signature.consents),
+                signature.notice_version_id,
+                signature.signed_at,
+                petition.pk,
+                random.randrange(COUNTER_SLOTS),
+            ],
         )
-        existing = Signature.objects.filter(petition=petition, person=person).first()
-        if existing is not None:
-            return SignOutcome(existing, False)
-        try:
-            with transaction.atomic():  # a savepoint: of two parallel twins, one loses on the constraint
-                signature = Signature.objects.create(
-                    petition=petition,
-                    person=person,
-                    first_name=data.first_name,
-                    last_name=data.last_name,
-                    email=data.email,
-                    phone=data.phone,
-                    comune=data.comune,
-                    postal_code=data.postal_code,
-                    answers=data.answers,
-                    consents=sorted(data.purposes),
-                    notice_version=data.notice,
-                    signed_at=timezone.now(),
-                )
-        except IntegrityError:
-            return SignOutcome(Signature.objects.get(petition=petition, person=person), False)
-        PetitionCounter.objects.filter(petition=petition, slot=random.randrange(COUNTER_SLOTS)).update(
-            signatures=F("signatures") + 1
-        )
-        created_person = bool(getattr(person, "was_created", False))
-        if data.notice is not None:
-            note_notice_acceptance(
-                version=data.notice, channel=Channel.WEB, person=person if created_person else None, source=signature
-            )
-        if created_person:
-            for purpose in sorted(data.purposes):
-                record_consent(
-                    actor=actor,
-                    person=person,
-                    purpose=purpose,
-                    channel=Channel.WEB,
-                    text_version=version_code(petition.notice_key, data.notice),
-                    evidence=f"{petition.get_kind_display()} «{petition.title}»",
-                    source="petition",
-                )
-        add_timeline_entry(
-            person,
-            kind=TIMELINE_KIND,
-            actor=None,
-            summary=deferred(gettext_noop("Ha firmato «%(title)s»"), title=petition.title),
-            data={"petition": petition.pk, "signature": signature.pk, "kind": petition.kind},
-        )
-        record(
-            action,
-            actor=actor,
-            obj=signature,
-            territory=petition.territory,
-            data={"petition": petition.pk, "new_person": created_person, "consents": sorted(data.purposes)},
-        )
+        row = cursor.fetchone()
+    if row is None:
+        # The same email signed already (or its twin won the race): no row, no count.
+        return SignOutcome(Signature.objects.get(petition=petition, email=data.email), False)
+    signature.pk, signature._state.adding = row[0], False
+    # After the caller's commit (at once in autocommit, where the statement was its own transaction).
+    enqueue_on_commit(tasks.process_signature, signature.pk)
     return SignOutcome(signature, True)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,12 +32,29 @@ TOO_FAST_MESSAGE = _(
 )
 EXPIRED_MESSAGE = _("Il modulo è rimasto aperto troppo a lungo: ricarica la pagina e invia di nuovo.")
 
+COMUNE_CACHE_SECONDS = 60 * 60
+
 YES_NO = [("yes", _("Sì")), ("no", _("No"))]
 
 
 def started_token(petition: Petition) -> str:
     """When the form was shown, signed: the minimum fill time is judged on the server's clock."""
     return signing.dumps({"p": petition.pk, "t": timezone.now().timestamp()}, salt=STARTED_SALT)
+
+
+def comune_named(name: str) -> Comune | None:
+    """The comune a signer typed (in force first, else a merged one), kept an hour in the shared
+    cache: a viral petition asks for the same few names thousands of times (issue 15)."""
+    key = f"petitions:comune:{name.lower()}"
+    cached = cache.get(key)
+    if isinstance(cached, Comune):
+        return cached
+    matches = list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True)[:1]) or list(
+        Comune.objects.filter(name__iexact=name)[:1]
+    )
+    if matches:  # a name not found is asked again next time (it may be loaded meanwhile)
+        cache.set(key, matches[0], COMUNE_CACHE_SECONDS)
+    return matches[0] if matches else None
 
 
 def _text(label: Any, **kwargs: Any) -> forms.CharField:
@@ -73,11 +91,11 @@ class SignatureForm(NoticeFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
-    def __init__(self, *args: Any, petition: Petition, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, petition: Petition, questions: list[Question] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.petition = petition
         self.notice_key = petition.notice_key
-        self.questions: list[Question] = list(petition.questions.all())
+        self.questions: list[Question] = list(petition.questions.all()) if questions is None else questions
         for question in self.questions:
             self.fields[f"q_{question.pk}"] = _question_field(question)
         if not self.is_bound:
@@ -110,15 +128,13 @@ class SignatureForm(NoticeFormMixin, forms.Form):
 
     def clean_comune(self) -> Comune:
         name = " ".join(self.cleaned_data["comune"].split())
-        matches = list(Comune.objects.filter(name__iexact=name, valid_to__isnull=True)[:1]) or list(
-            Comune.objects.filter(name__iexact=name)[:1]
-        )
-        if not matches:
+        found = comune_named(name)
+        if found is None:
             raise forms.ValidationError(
                 _("Non troviamo il comune «%(name)s»: scrivilo per intero, per esempio Bologna.") % {"name": name},
                 code="comune",
             )
-        return matches[0]
+        return found
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}

@@ -106,10 +106,14 @@ class SignatureQuerySet(ScopedQuerySet["Signature"]):
 
 class Signature(models.Model):
     """One signature (or one sign-up form submission): what the signer typed, kept as typed (a
-    typed email proves nobody, convention 16), and the person it was deduplicated into."""
+    typed email proves nobody, convention 16), and the person it was deduplicated into.
+
+    The request writes only this row and a counter slot; `person` stays empty until the task
+    `petitions.tasks.process_signature` has matched the signer into people (a viral petition
+    must not wait on the dedupe, issue 15). One signature per typed (normalised) email."""
 
     petition = models.ForeignKey(Petition, on_delete=models.PROTECT, related_name="signatures")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="signatures")
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="signatures")
     first_name = models.CharField(_("nome"), max_length=100)
     last_name = models.CharField(_("cognome"), max_length=100)
     email = models.EmailField(_("email"))
@@ -127,7 +131,7 @@ class Signature(models.Model):
 
     class Meta:
         ordering = ["signed_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["petition", "person"], name="one_signature_per_person")]
+        constraints = [models.UniqueConstraint(fields=["petition", "email"], name="one_signature_per_email")]
 
     def __str__(self) -> str:
         return f"{self.petition_id}:{self.person_id}"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -51,12 +51,13 @@ def _throttled(request: HttpRequest) -> HttpResponse | None:
 
 
 def _public(slug: str) -> Petition:
-    return get_object_or_404(Petition.objects.select_related("territory", "campaign"), slug=slug)
+    return queries.public_petition(slug)[0]
 
 
-def _sign(request: HttpRequest, petition: Petition, *, embed: bool) -> HttpResponse:
+def _sign(request: HttpRequest, slug: str, *, embed: bool) -> HttpResponse:
     template = "petitions/embed.html" if embed else "petitions/public.html"
-    form = SignatureForm(request.POST or None, petition=petition)
+    petition, questions = queries.public_petition(slug)
+    form = SignatureForm(request.POST or None, petition=petition, questions=questions)
     status = 200
     if request.method == "POST":
         if (limited := _throttled(request)) is not None:
@@ -96,14 +97,14 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def public(request: HttpRequest, slug: str) -> HttpResponse:
     """The petition's public page: text, counter, progress bar and the signature form."""
-    return _sign(request, _public(slug), embed=False)
+    return _sign(request, slug, embed=False)
 
 
 @csrf_exempt  # framed by other sites, where the CSRF cookie is not sent; guarded by the signed fill time
 @xframe_options_exempt
 def embed(request: HttpRequest, slug: str) -> HttpResponse:
     """The embeddable version (an iframe): the only petition page any site may frame."""
-    response = _sign(request, _public(slug), embed=True)
+    response = _sign(request, slug, embed=True)
     response._csp_replace = {"frame-ancestors": ["*"], "form-action": ["'self'"]}  # type: ignore[attr-defined]
     return response
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_noop
 from piazza.core.audit import record
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.i18n import deferred
+from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
 from piazza.people.actions.consent import record_consent, withdraw_consent
 from piazza.people.actions.notices import note_notice_acceptance
@@ -33,6 +34,7 @@ from piazza.volunteers.models import (
     CallContact,
     CallList,
     Opportunity,
+    OpportunityKind,
     Outcome,
     Shift,
     ShiftSignup,
@@ -264,7 +266,11 @@ def callable_people(actor: Any, definition: dict[str, Any]) -> Any:
     return people.filter(Q(_pc=True) | (Q(_pc__isnull=True) & regular))
 
 
-def create_call_list(*, actor: Any, territory: Territory, name: str, segment: Segment, script: str) -> CallList:
+def create_call_list(
+    *, actor: Any, territory: Territory, name: str, segment: Segment, script: str, shift: Shift | None = None
+) -> CallList:
+    """The segment's callable people, frozen into a list. With a phone-bank `shift`, the volunteers
+    signed up for it call the list from Il mio spazio while the shift lasts."""
     action = "volunteers.create_call_list"
     _require_organiser(action, actor, territory)
     if not name.strip():
@@ -277,10 +283,26 @@ def create_call_list(*, actor: Any, territory: Territory, name: str, segment: Se
             territory=territory,
             field="script",
         )
+    if shift is not None and (
+        shift.opportunity.kind != OpportunityKind.PHONE_BANK
+        or not shift.opportunity.territory.path.startswith(territory.path)
+    ):
+        refuse(
+            action,
+            _("Scegli un turno di telefonate di questo territorio."),
+            actor=actor,
+            territory=territory,
+            field="shift",
+        )
     definition = {**(segment.definition or {}), "territory": territory.pk}
     with transaction.atomic():
         call_list = CallList.objects.create(
-            territory=territory, name=name.strip(), segment=segment, script=script.strip(), created_by=actor
+            territory=territory,
+            name=name.strip(),
+            segment=segment,
+            script=script.strip(),
+            shift=shift,
+            created_by=actor,
         )
         ids = list(callable_people(actor, definition).values_list("pk", flat=True))
         CallContact.objects.bulk_create([CallContact(call_list=call_list, person_id=pk) for pk in ids])
@@ -314,8 +336,9 @@ def take_next_contact(*, actor: Any, call_list: CallList) -> CallContact | None:
         if contact is None:
             return None
         contact.claimed_by = actor
+        contact.claimed_by_volunteer = None
         contact.claim_expires_at = now + dt.timedelta(minutes=CLAIM_MINUTES)
-        contact.save(update_fields=["claimed_by", "claim_expires_at"])
+        contact.save(update_fields=["claimed_by", "claimed_by_volunteer", "claim_expires_at"])
         record(action, actor=actor, obj=contact, territory=territory, data={"call_list": call_list.pk})
     return contact
 
@@ -337,38 +360,188 @@ def record_outcome(*, actor: Any, contact: CallContact, outcome: str) -> CallCon
             or locked.claim_expires_at <= timezone.now()
         ):
             raise Refused(_("Questo contatto non è più assegnato a te: prendi il prossimo dalla lista."), "not_claimed")
-        now = timezone.now()
-        locked.outcome = outcome
-        locked.attempts += 1
-        locked.last_called_at = now
-        locked.claimed_by = None
-        locked.claim_expires_at = None
-        locked.done = outcome != Outcome.CALL_BACK
-        locked.save()
-        person = Person.objects.get(pk=locked.person_id)
-        if outcome == Outcome.DO_NOT_CALL:
-            # The person's own request, said on the phone: recorded whatever the caller's role
-            # (a communication officer may not edit records, but a withdrawal always wins, G3).
-            withdraw_consent(
-                actor=None,
-                person=person,
-                purpose=Purpose.POLITICAL_COMMUNICATION,
-                channel=Channel.PHONE,
-                evidence=f"volunteers.call_list:{locked.call_list_id} caller:{actor.pk}",
-            )
-        add_timeline_entry(
-            person,
-            kind=CALL_KIND,
-            actor=actor,
-            summary=deferred(
-                gettext_noop("Telefonata «%(list)s»: %(outcome)s"),
-                list=locked.call_list.name,
-                outcome=str(Outcome(outcome).label),
-            ),
-            data={"call_list": locked.call_list_id, "outcome": outcome},
-        )
-        record(action, actor=actor, obj=locked, territory=territory, data={"outcome": outcome})
+        _close_call(locked, outcome, actor=actor, caller=f"caller:{actor.pk}")
     return locked
+
+
+def _close_call(locked: CallContact, outcome: str, *, actor: Any, caller: str, **audit: Any) -> None:
+    """The outcome of a claimed call (inside the caller's transaction): the contact released,
+    "do not call" as a withdrawal (G3), a timeline entry for the ladder, an audit entry."""
+    action = "volunteers.record_outcome"
+    now = timezone.now()
+    locked.outcome = outcome
+    locked.attempts += 1
+    locked.last_called_at = now
+    locked.claimed_by = None
+    locked.claimed_by_volunteer = None
+    locked.claim_expires_at = None
+    locked.done = outcome != Outcome.CALL_BACK
+    locked.save()
+    person = Person.objects.get(pk=locked.person_id)
+    if outcome == Outcome.DO_NOT_CALL:
+        # The person's own request, said on the phone: recorded whatever the caller's role
+        # (a communication officer may not edit records, but a withdrawal always wins, G3).
+        withdraw_consent(
+            actor=None,
+            person=person,
+            purpose=Purpose.POLITICAL_COMMUNICATION,
+            channel=Channel.PHONE,
+            evidence=f"volunteers.call_list:{locked.call_list_id} {caller}",
+        )
+    add_timeline_entry(
+        person,
+        kind=CALL_KIND,
+        actor=actor,
+        summary=deferred(
+            gettext_noop("Telefonata «%(list)s»: %(outcome)s"),
+            list=locked.call_list.name,
+            outcome=str(Outcome(outcome).label),
+        ),
+        data={"call_list": locked.call_list_id, "outcome": outcome},
+    )
+    record(action, actor=actor, obj=locked, territory=locked.call_list.territory, data={"outcome": outcome, **audit})
+
+
+# --- Volunteer callers (issue 15): from Il mio spazio, during their phone-bank shift -------------
+
+
+def calling_signup(volunteer: Person, call_list: CallList, *, now: dt.datetime | None = None) -> ShiftSignup | None:
+    """The volunteer's sign-up for the list's shift if they may call now: signed up, not marked
+    absent, and the shift under way (from its start to its end). None otherwise."""
+    now = now or timezone.now()
+    if call_list.shift_id is None:
+        return None
+    return (
+        ShiftSignup.objects.filter(
+            person=volunteer,
+            shift_id=call_list.shift_id,
+            shift__starts_at__lte=now,
+            shift__ends_at__gt=now,
+        )
+        .exclude(attendance=Attendance.NO_SHOW)
+        .select_related("shift")
+        .first()
+    )
+
+
+def _refuse_volunteer(action: str, call_list: CallList) -> None:
+    refuse(
+        action,
+        _("Puoi telefonare solo durante il tuo turno di telefonate: controlla l'orario in Il mio spazio."),
+        actor=None,
+        territory=call_list.territory,
+        code="not_on_shift",
+        permission=True,
+    )
+
+
+def volunteer_take_next_contact(*, volunteer: Person, call_list: CallList) -> CallContact | None:
+    """As `take_next_contact`, for a volunteer of the list's shift: their current contact or the
+    next free one (SKIP LOCKED; one caller per contact at a time, whoever the caller), claimed for
+    CLAIM_MINUTES but never beyond the end of the shift. A volunteer holds one contact at a time."""
+    action = "volunteers.take_contact"
+    signup = calling_signup(volunteer, call_list)
+    if signup is None:
+        _refuse_volunteer(action, call_list)
+        return None  # pragma: no cover - refuse raised
+    now = timezone.now()
+    with transaction.atomic():
+        mine = (
+            CallContact.objects.select_for_update(skip_locked=True)
+            .filter(done=False, claimed_by_volunteer=volunteer, claim_expires_at__gt=now)
+            .first()
+        )
+        if mine is not None and mine.call_list_id != call_list.pk:
+            mine.claimed_by_volunteer, mine.claim_expires_at = None, None  # one at a time: the other is let go
+            mine.save(update_fields=["claimed_by_volunteer", "claim_expires_at"])
+            mine = None
+        contact = mine or (
+            CallContact.objects.select_for_update(skip_locked=True)
+            .filter(call_list=call_list, done=False)
+            .filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now))
+            .order_by("attempts", "id")
+            .first()
+        )
+        if contact is None:
+            return None
+        contact.claimed_by = None
+        contact.claimed_by_volunteer = volunteer
+        contact.claim_expires_at = min(now + dt.timedelta(minutes=CLAIM_MINUTES), signup.shift.ends_at)
+        contact.save(update_fields=["claimed_by", "claimed_by_volunteer", "claim_expires_at"])
+        record(
+            action,
+            actor=None,
+            obj=contact,
+            territory=call_list.territory,
+            data={"call_list": call_list.pk, "volunteer": volunteer.pk},
+        )
+    return contact
+
+
+def volunteer_contact(volunteer: Person, pk: int) -> CallContact | None:
+    """The contact `pk` if it is this volunteer's claim, still open, within their shift; else None
+    (the page answers 404: another caller's contact, or any contact once the shift ended)."""
+    now = timezone.now()
+    contact = (
+        CallContact.objects.filter(
+            pk=pk, claimed_by_volunteer=volunteer, done=False, claim_expires_at__gt=now, call_list__shift__isnull=False
+        )
+        .select_related("call_list__territory", "call_list__shift", "person")
+        .first()
+    )
+    if contact is None or calling_signup(volunteer, contact.call_list, now=now) is None:
+        return None
+    return contact
+
+
+def note_volunteer_view(*, volunteer: Person, contact: CallContact) -> None:
+    """Rule G4: a volunteer saw a contact's name and phone number (who, whom, which list)."""
+    with transaction.atomic():
+        record(
+            "volunteers.view_call",
+            actor=None,
+            obj=contact,
+            territory=contact.call_list.territory,
+            kind=AuditKind.VIEW,
+            data={"volunteer": volunteer.pk, "ids": [contact.person_id], "call_list": contact.call_list_id},
+        )
+
+
+def volunteer_record_outcome(*, volunteer: Person, contact: CallContact, outcome: str) -> CallContact:
+    """The volunteer says how the call went (as `record_outcome`); only on their own open claim."""
+    action = "volunteers.record_outcome"
+    territory = contact.call_list.territory
+    if outcome not in Outcome.values:
+        refuse(action, _("Scegli com'è andata la telefonata."), actor=None, territory=territory, field="outcome")
+    with refusing(action, None, territory), transaction.atomic():
+        locked = CallContact.objects.select_for_update().select_related("call_list").get(pk=contact.pk)
+        if (
+            locked.done
+            or locked.claimed_by_volunteer_id != volunteer.pk
+            or not locked.claim_expires_at
+            or locked.claim_expires_at <= timezone.now()
+            or calling_signup(volunteer, locked.call_list) is None
+        ):
+            raise Refused(_("Questo contatto non è più assegnato a te: prendi il prossimo dalla lista."), "not_claimed")
+        _close_call(locked, outcome, actor=None, caller=f"volunteer:{volunteer.pk}", volunteer=volunteer.pk)
+    return locked
+
+
+def volunteer_call_lists(volunteer: Person, *, now: dt.datetime | None = None) -> list[tuple[CallList, Shift]]:
+    """The call lists of the volunteer's phone-bank shifts that have not ended, soonest first."""
+    now = now or timezone.now()
+    lists = (
+        CallList.objects.filter(
+            shift__signups__person=volunteer,
+            shift__ends_at__gt=now,
+            shift__opportunity__kind=OpportunityKind.PHONE_BANK,
+        )
+        .exclude(shift__signups__person=volunteer, shift__signups__attendance=Attendance.NO_SHOW)
+        .select_related("shift__opportunity", "territory")
+        .order_by("shift__starts_at", "id")
+        .distinct()
+    )
+    return [(call_list, call_list.shift) for call_list in lists if call_list.shift is not None]
 
 
 def primary_phone(person: Person) -> str:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 
 from piazza.people.models import Email
-from piazza.volunteers.models import ShiftSignup
+from piazza.volunteers.models import OpportunityKind, ShiftSignup
 
 
 def _send(signup_id: int, subject: str, template: str) -> bool:
@@ -33,6 +33,10 @@ def _send(signup_id: int, subject: str, template: str) -> bool:
         "starts": timezone.localtime(signup.shift.starts_at),
         "ends": timezone.localtime(signup.shift.ends_at),
         "url": f"{settings.SITE_URL.rstrip('/')}{reverse('volunteers:public', args=[opportunity.public_id])}",
+        # A phone-bank shift: the volunteer calls from Il mio spazio (signed in by the emailed link).
+        "calls_url": f"{settings.SITE_URL.rstrip('/')}{reverse('volunteers:my_calls')}"
+        if opportunity.kind == OpportunityKind.PHONE_BANK
+        else "",
     }
     send_mail(subject, render_to_string(template, context), settings.DEFAULT_FROM_EMAIL, [address.value])
     return True

@@ -91,11 +91,28 @@ class CallListForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text=_("Cosa dire a chi risponde. Puoi usare il Markdown (**grassetto**, elenchi)."),
     )
+    shift = forms.ModelChoiceField(
+        label=_("Turno di telefonate (facoltativo)"),
+        queryset=Shift.objects.none(),
+        required=False,
+        help_text=_(
+            "I volontari iscritti a questo turno chiamano la lista da Il mio spazio, solo durante il turno, "
+            "un contatto alla volta."
+        ),
+    )
 
-    def __init__(self, *args: Any, territories: Any, segments: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, territories: Any, segments: Any, shifts: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["territory"].queryset = territories  # type: ignore[attr-defined]
         self.fields["segment"].queryset = segments  # type: ignore[attr-defined]
+        if shifts is not None:
+            self.fields["shift"].queryset = shifts  # type: ignore[attr-defined]
+        self.fields["shift"].label_from_instance = _phone_bank_label  # type: ignore[attr-defined]
+
+
+def _phone_bank_label(shift: Shift) -> str:
+    start = timezone.localtime(shift.starts_at)
+    return f"{shift.opportunity.title} — {start:%d/%m/%Y %H:%M}–{timezone.localtime(shift.ends_at):%H:%M}"
 
 
 class OutcomeForm(forms.Form):

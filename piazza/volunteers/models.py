@@ -118,6 +118,10 @@ class CallList(models.Model):
     name = models.CharField(_("nome"), max_length=160)
     segment = models.ForeignKey(Segment, null=True, on_delete=models.SET_NULL, related_name="+")
     script = models.TextField(_("copione (Markdown)"))
+    # A phone-bank shift whose volunteers call this list from Il mio spazio during the shift (issue 15).
+    shift = models.ForeignKey(
+        Shift, null=True, blank=True, on_delete=models.SET_NULL, related_name="call_lists", verbose_name=_("turno")
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -147,11 +151,13 @@ class CallContactQuerySet(ScopedQuerySet["CallContact"]):
 
 class CallContact(models.Model):
     """One person to call on a list. A caller claims it until `claim_expires_at` (one caller per
-    contact at a time); an outcome other than "call back" closes it."""
+    contact at a time): an official (`claimed_by`) or a volunteer of the list's shift signed in to
+    Il mio spazio (`claimed_by_volunteer`); an outcome other than "call back" closes it."""
 
     call_list = models.ForeignKey(CallList, on_delete=models.CASCADE, related_name="contacts")
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
     claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    claimed_by_volunteer = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

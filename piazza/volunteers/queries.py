@@ -23,8 +23,8 @@ from piazza.volunteers.models import CallContact, CallList
 ENGAGEMENT_KINDS: dict[str, tuple[str, ...]] = {
     "gave": ("donation",),
     "joined": ("membership.paid",),
-    "signed": ("petition_signed",),  # piazza.petitions.actions.TIMELINE_KIND
-    "attended": ("events.attended", "events.checked_in", "event.attended", "volunteers.attended"),
+    "signed": ("petition_signed",),  # piazza.petitions.matching.TIMELINE_KIND
+    "attended": ("event_attended", "volunteers.attended"),  # events.actions._mark_attended, check-in and walk-ins
     "volunteered": ("volunteers.signup",),
     "called": ("volunteers.call",),
 }

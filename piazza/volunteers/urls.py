@@ -17,6 +17,10 @@ urlpatterns = [
     path("chiamate/<int:pk>/prossimo/", views.call_take, name="call_take"),
     path("chiamate/contatto/<int:pk>/", views.call, name="call"),
     path("chiamate/contatto/<int:pk>/esito/", views.call_outcome, name="call_outcome"),
+    path("telefonate/", views.my_calls, name="my_calls"),
+    path("telefonate/<int:pk>/prossimo/", views.volunteer_take, name="volunteer_take"),
+    path("telefonate/contatto/<int:pk>/", views.volunteer_call, name="volunteer_call"),
+    path("telefonate/contatto/<int:pk>/esito/", views.volunteer_outcome, name="volunteer_outcome"),
     path("<uuid:public_id>/", views.public, name="public"),
     path("<uuid:public_id>/grazie/", views.public_thanks, name="public_thanks"),
 ]

@@ -4,6 +4,7 @@ page (by an unguessable address) and the caller's page (name, phone and script o
 from __future__ import annotations
 
 import uuid
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -24,8 +26,9 @@ from piazza.core.personal_data import note_access, shows_personal_data
 from piazza.core.throttle import HitLimiter
 from piazza.membership import charts
 from piazza.people.forms import territories_in_scope
-from piazza.people.models import Segment
+from piazza.people.models import Person, Segment
 from piazza.people.queries import visible_people
+from piazza.people.space_session import current_person
 from piazza.territory.access import official_required
 from piazza.territory.models import Territory
 from piazza.territory.scoping import scope_paths
@@ -37,6 +40,7 @@ from piazza.volunteers.models import (
     CallContact,
     CallList,
     Opportunity,
+    OpportunityKind,
     Outcome,
     Shift,
     ShiftSignup,
@@ -246,7 +250,12 @@ def public_thanks(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def call_list_create(request: HttpRequest) -> HttpResponse:
     segments = Segment.objects.visible_to(request.user, ORGANISER_ROLES)
-    form = CallListForm(request.POST or None, territories=_territories(request.user), segments=segments)
+    shifts = (
+        Shift.objects.visible_to(request.user, ORGANISER_ROLES)
+        .filter(opportunity__kind=OpportunityKind.PHONE_BANK, ends_at__gt=timezone.now())
+        .select_related("opportunity")
+    )
+    form = CallListForm(request.POST or None, territories=_territories(request.user), segments=segments, shifts=shifts)
     if request.method == "POST" and form.is_valid():
         try:
             call_list = actions.create_call_list(actor=request.user, **form.cleaned_data)
@@ -358,3 +367,88 @@ def ladder(request: HttpRequest) -> HttpResponse:
             "chart": charts.bars(rows, _("Scala dell'impegno")),
         },
     )
+
+
+# --- Volunteer callers (issue 15): signed in to Il mio spazio by the emailed link -----------------
+
+
+def volunteer_required(view: Any) -> Any:
+    """The person signed in to Il mio spazio is passed to the view; otherwise to the door (GET) or
+    a 403 that says so (POST: nothing was done). No back-office account is needed to call."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        person, _expired = current_person(request)
+        if person is None:
+            if request.method == "POST":
+                return render(
+                    request,
+                    "volunteers/caller_signed_out.html",
+                    {"door": reverse("community:door")},
+                    status=403,
+                )
+            messages.info(request, _("Per telefonare entra in Il mio spazio: chiedi il link qui sotto."))
+            return redirect("community:door")
+        return view(request, person, *args, **kwargs)
+
+    return wrapper
+
+
+@volunteer_required
+def my_calls(request: HttpRequest, person: Person) -> HttpResponse:
+    """The volunteer's phone-bank shifts with a call list: when they may call, and the button."""
+    now = timezone.now()
+    rows = [
+        {"call_list": call_list, "shift": shift, "open": shift.starts_at <= now < shift.ends_at}
+        for call_list, shift in actions.volunteer_call_lists(person, now=now)
+    ]
+    return render(request, "volunteers/my_calls.html", {"rows": rows})
+
+
+@volunteer_required
+@require_POST
+def volunteer_take(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    call_list = CallList.objects.filter(pk=pk).select_related("territory").first()
+    if call_list is None or actions.calling_signup(person, call_list) is None:
+        raise Http404
+    contact = actions.volunteer_take_next_contact(volunteer=person, call_list=call_list)
+    if contact is None:
+        messages.info(request, _("Non c'è nessun altro da chiamare in questa lista: grazie del tuo turno!"))
+        return redirect("volunteers:my_calls")
+    return redirect("volunteers:volunteer_call", pk=contact.pk)
+
+
+def _volunteer_contact(person: Person, pk: int) -> CallContact:
+    contact = actions.volunteer_contact(person, pk)
+    if contact is None:
+        raise Http404
+    return contact
+
+
+def _volunteer_call_context(contact: CallContact, form: OutcomeForm) -> dict[str, Any]:
+    return {**_call_context(contact, form), "volunteer": True}
+
+
+@volunteer_required
+def volunteer_call(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    """One contact at a time: the name, the phone number and the script, nothing else (rule G1);
+    each view audited with the volunteer who saw it (rule G4)."""
+    contact = _volunteer_contact(person, pk)
+    actions.note_volunteer_view(volunteer=person, contact=contact)
+    return render(request, "volunteers/call.html", _volunteer_call_context(contact, OutcomeForm()))
+
+
+@volunteer_required
+@require_POST
+def volunteer_outcome(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
+    contact = _volunteer_contact(person, pk)
+    form = OutcomeForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.volunteer_record_outcome(volunteer=person, contact=contact, outcome=form.cleaned_data["outcome"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("volunteers:my_calls")
+        messages.success(request, _("Esito registrato."))
+        return redirect("volunteers:my_calls")
+    return render(request, "volunteers/call.html", _volunteer_call_context(contact, form), status=400)

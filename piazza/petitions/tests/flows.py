@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from piazza.people.notices import current_version
@@ -32,8 +32,10 @@ def form_data(petition: Petition, **overrides: Any) -> dict[str, Any]:
 def sign(
     client: Client, petition: Petition, clock: Any, *, wait: Any = 10, embed: Any = False, **overrides: Any
 ) -> Any:
-    """Show the form (its signed start time), let `wait` seconds pass on the frozen clock, send."""
+    """Show the form (its signed start time), let `wait` seconds pass on the frozen clock, send;
+    the signature's task (enqueued on commit) runs as it would after a real commit."""
     data = form_data(petition, **overrides)
     clock.tick(wait)
     name = "petitions:embed" if embed else "petitions:public"
-    return client.post(reverse(name, args=[petition.slug]), data)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(reverse(name, args=[petition.slug]), data)

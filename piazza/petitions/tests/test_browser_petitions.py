@@ -73,5 +73,9 @@ def test_a_supporter_signs_on_a_phone_and_is_asked_for_the_next_step(
     assert_accessible(page)
 
     signature = Signature.objects.get()
-    assert signature.person.first_name == "Marta" and signature.consents == ["political_communication"]
+    assert (
+        signature.person is not None
+        and signature.person.first_name == "Marta"
+        and signature.consents == ["political_communication"]
+    )
     assert queries.signature_count(Petition.objects.get().pk) == 1

@@ -37,7 +37,7 @@ def people(tree: Any) -> dict[str, Person]:
     _did(made["Anna"], "donation", "2026-04-01T10:00")
     _did(made["Bruno"], "petition_signed", "2026-03-01T10:00")
     _did(made["Bruno"], "petition_signed", "2026-03-02T10:00")
-    _did(made["Bruno"], "events.attended", "2026-03-05T10:00")
+    _did(made["Bruno"], "event_attended", "2026-03-05T10:00")
     _did(made["Carla"], "volunteers.signup", "2026-05-05T10:00")
     return made
 
@@ -79,3 +79,18 @@ def test_ladder_page_in_scope_with_chart_and_table(tree, people):
     outside = client.get(reverse("volunteers:ladder"), {"territory": tree.modena_nord.pk})
     assert outside.status_code == 404
     assert "Scala dell" in client.get(reverse("volunteers:manage")).content.decode()
+
+
+def test_every_rung_reads_a_kind_that_an_app_really_writes():
+    """The ladder reads timeline kinds by name (no import across apps): each name must be one
+    some app's code writes, or a rung stays empty forever (the events kind once was misspelt)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = "\n".join(
+        path.read_text()
+        for path in root.rglob("*.py")
+        if "tests" not in path.parts and "migrations" not in path.parts and path.name != "queries.py"
+    )
+    missing = [kind for kinds in queries.ENGAGEMENT_KINDS.values() for kind in kinds if f'"{kind}"' not in sources]
+    assert missing == []
