@@ -20,7 +20,7 @@ WRITES = ("INSERT", "UPDATE", "DELETE")
 # +1 (issue 13): services in kind count toward the F6 cap and the F2 threshold (the donor register).
 # −3 (issue 14, P4): the second audit entry reuses the chain head its transaction holds; the campaign's
 # gifts account comes from the per-process account cache.
-DONATION_POST_PINS = {"sqlite": 26, "postgresql": 25}
+DONATION_POST_PINS = {"sqlite": 24, "postgresql": 25}
 
 
 class TransactionCounter:
@@ -84,7 +84,7 @@ def test_donation_submission_stays_within_the_query_budget(
 # audit entry with its hash chain (PostgreSQL: + the chain's advisory lock).
 # Issue 14 (P4): here the receipt's audit entry links to a head its transaction already holds (the test's
 # transaction wrote the gift's entries), as in a gift's success, so neither the chain lock nor the head read.
-RECEIPT_PINS = {"sqlite": 9, "postgresql": 8}
+RECEIPT_PINS = {"sqlite": 8, "postgresql": 8}
 
 
 @pytest.mark.django_db

@@ -116,7 +116,7 @@ def _join_post(client, circolo, notice=None):
 # +2 (issue 12): the privacy notice version shown is checked (one read) and recorded (one insert).
 # −8 (issue 14, P4): later audit entries of a transaction reuse the chain head it holds; ledger
 # accounts cached per process.
-JOIN_POST_PINS = {"sqlite": 56, "postgresql": 52}
+JOIN_POST_PINS = {"sqlite": 52, "postgresql": 52}
 
 
 def test_join_post_query_pin(client, tree):
