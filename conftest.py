@@ -66,6 +66,15 @@ def _isolated_cache() -> object:
 
 
 @pytest.fixture(autouse=True)
+def _forget_ledger_accounts() -> object:
+    """The ledger's per-process account cache never outlives the test that committed the rows."""
+    from piazza.ledger.accounts import forget_accounts
+
+    yield
+    forget_accounts()
+
+
+@pytest.fixture(autouse=True)
 def _default_language() -> object:
     """Each test starts in Italian, whatever language the previous test activated."""
     from django.conf import settings

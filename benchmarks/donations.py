@@ -105,6 +105,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-receipts", action="store_true", help="serve gifts without numbered receipts (comparison run)"
     )
+    parser.add_argument("--section", help="write the figures to this section of docs/benchmarks.md instead")
     parser.add_argument("--child", choices=["setup", "verify"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             **sandbox_env(),
         )
         try:
-            results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds))
+            probe = CostProbe(server.pid, url, name)
+            results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds, probe))
         finally:
             stop_server(server)
         results_file = Path(tmp) / "results.json"
@@ -199,6 +201,7 @@ class Donor:
             "address": "Via Zamboni 1",
             **donor,
             **{f"attest_{k}": "on" for k in self.setup["attestations"]},
+            "notice_version": self.setup.get("notice_version", ""),
         }
         url = f"/raccolte/{campaign['slug']}/dona/"
         response = await self.client.post(url, data=form)
@@ -265,7 +268,55 @@ async def open_model(name: str, rate: float, seconds: float, job: Any) -> Phase:
     return phase
 
 
-async def load(base: str, setup: dict[str, Any], seconds: float) -> dict[str, Any]:
+class CostProbe:
+    """CPU and PostgreSQL transactions spent during a phase (issue 14, P4): the gunicorn
+    processes (its session) and the PostgreSQL backends serving the scratch database, read from
+    /proc (utime + stime), and the database's committed transactions (pg_stat_database)."""
+
+    def __init__(self, server_pid: int, url: str, dbname: str) -> None:
+        self.server_pid, self.url, self.dbname = server_pid, url, dbname
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _cpu(self) -> tuple[float, float]:
+        app = db = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            seconds = (int(stat[11]) + int(stat[12])) / self.tick  # utime, stime
+            if int(stat[3]) == self.server_pid:  # session id: gunicorn and its workers
+                app += seconds
+            elif cmdline.startswith("postgres:") and f" {self.dbname} " in cmdline:
+                db += seconds
+        return app, db
+
+    def _commits(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [self.dbname]).fetchone()
+        return int(row[0]) if row else 0
+
+    def start(self) -> tuple[float, float, int]:
+        return (*self._cpu(), self._commits())
+
+    def since(self, start: tuple[float, float, int], done: int) -> dict[str, float]:
+        time.sleep(0.6)  # let the backends report their counters
+        (app, db), commits = self._cpu(), self._commits()
+        n = max(done, 1)
+        return {
+            "app_ms": (app - start[0]) * 1000 / n,
+            "db_ms": (db - start[1]) * 1000 / n,
+            "commits": (commits - start[2] - 2) / n,  # minus the probe's own two reads
+        }
+
+
+async def load(base: str, setup: dict[str, Any], seconds: float, probe: CostProbe | None = None) -> dict[str, Any]:
     import httpx
 
     records: list[dict[str, Any]] = []
@@ -290,11 +341,18 @@ async def load(base: str, setup: dict[str, Any], seconds: float) -> dict[str, An
 
         await closed_loop("warm-up", 2.0, spread, CONCURRENCY)
         c_view = await closed_loop("C_view", seconds, ceiling, CONCURRENCY)
+        before = probe.start() if probe else None
         spread_phase = await closed_loop("P1 spread", seconds, spread, CONCURRENCY)
+        cost = probe.since(before, spread_phase.done) if probe and before else None
         viral_phase = await closed_loop("P2 one campaign", seconds, viral, CONCURRENCY)
         target = max(1.0, 0.7 * spread_phase.rate)
         open_phase = await open_model("P1 open model at 70%", target, seconds, spread)
-    return {"phases": [c_view, spread_phase, viral_phase, open_phase], "records": records, "target": target}
+    return {
+        "phases": [c_view, spread_phase, viral_phase, open_phase],
+        "records": records,
+        "target": target,
+        "cost": cost,
+    }
 
 
 # --- children (Django pointed at the scratch database) -------------------------------------------
@@ -361,9 +419,20 @@ def child_setup(args: argparse.Namespace) -> int:
         donors.append(
             {"first_name": first, "last_name": last, "codice_fiscale": code, "email": f"donor{n}@example.org"}
         )
+    from piazza.people.actions.notices import ensure_default_notices
+    from piazza.people.notices import current_version
+
+    ensure_default_notices()
+    notice = current_version("donate", "it")  # the form posts back the privacy notice it showed (issue 12)
     Path(args.file).write_text(
         json.dumps(
-            {"campaigns": campaigns, "donors": donors, "csrf": _get_new_csrf_string(), "attestations": ATTESTATION_KEYS}
+            {
+                "campaigns": campaigns,
+                "donors": donors,
+                "csrf": _get_new_csrf_string(),
+                "attestations": ATTESTATION_KEYS,
+                "notice_version": str(notice.pk) if notice is not None else "",
+            }
         )
     )
     return 0
@@ -474,6 +543,16 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         f"{args.seconds:.0f} s each; the open-model phase fixes the arrival rate and measures latency from the "
         "scheduled arrival.",
     ]
+    cost = results.get("cost")
+    if cost:
+        lines += [
+            "",
+            f"Cost per donation in the P1 spread phase (replays included): CPU {cost['app_ms']:.1f} ms in gunicorn + "
+            f"{cost['db_ms']:.1f} ms in PostgreSQL backends, {cost['commits']:.2f} committed PostgreSQL transactions "
+            "(each autocommit statement counts as one); load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())
+            + ".",
+        ]
     from collections import Counter
 
     kinds = Counter(e[:160] for p in results["phases"] for e in p.errors)
@@ -483,7 +562,9 @@ def report(args: argparse.Namespace, workers: int, results: dict[str, Any], veri
         lines += ["", "Integrity problems: " + "; ".join(verify["violations"] + verify["lost"])]
     table = "\n".join(lines)
     print(table)
-    if args.no_receipts:
+    if args.section:
+        write_section(args.section, table)
+    elif args.no_receipts:
         write_section("donations_no_receipts", "## Donations under load without receipts (F3 comparison)\n\n" + table)
     else:
         write_section("donations", "## Donations under load (P1, P2, P3)\n\n" + table)

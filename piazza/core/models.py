@@ -180,18 +180,26 @@ class AuditEntry(models.Model):
         return hmac.compare_digest(self.digest, self.compute_digest(key))
 
     def _link(self, using: str) -> None:
-        """Take the chain lock, read the head and seal this entry onto it (inside a transaction)."""
+        """Take the chain lock, read the head and seal this entry onto it (inside a transaction).
+
+        Within one transaction the lock is already held after the first entry, so the head is
+        the entry this transaction wrote last: later entries reuse it instead of locking and
+        reading again (issue 14, P4). The remembered head is dropped at the first commit, rollback
+        or savepoint rollback after it (`_transaction_head`): the next entry then locks and reads.
+        """
         connection = connections[using]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
-        head = (
-            AuditEntry.objects.using(using)
-            .filter(seq__isnull=False)
-            .order_by("-seq")
-            .values_list("seq", "digest")
-            .first()
-        )
+        head = _transaction_head(connection)
+        if head is None:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+            head = (
+                AuditEntry.objects.using(using)
+                .filter(seq__isnull=False)
+                .order_by("-seq")
+                .values_list("seq", "digest")
+                .first()
+            )
         self.seq, self.prev_digest = (int(head[0] or 0) + 1, head[1]) if head else (1, "")
         self.key_id = audit_key_id(settings.AUDIT_HMAC_KEY)
         self.personal_digest = self.compute_personal_digest()
@@ -205,9 +213,28 @@ class AuditEntry(models.Model):
         with transaction.atomic(using=using, savepoint=False):
             self._link(using)
             super().save(*args, **kwargs)
+            _remember_head(connections[using], (self.seq, self.digest))
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionDenied("Audit entries are append-only.")
+
+
+def _transaction_head(connection: Any) -> tuple[int | None, str] | None:
+    """The head this transaction wrote last, if it still holds: Django gives the connection a new
+    `run_on_commit` list at every commit, rollback and savepoint rollback, so the list seen when
+    the head was written is still there only if none of these happened since (see `_link`)."""
+    remembered = getattr(connection, "_piazza_audit_head", None)
+    if remembered is None:
+        return None
+    hooks, head = remembered
+    if not connection.in_atomic_block or hooks is not connection.run_on_commit:
+        connection._piazza_audit_head = None
+        return None
+    return head  # type: ignore[no-any-return]
+
+
+def _remember_head(connection: Any, head: tuple[int | None, str]) -> None:
+    connection._piazza_audit_head = (connection.run_on_commit, head)
 
 
 class PeriodicRun(models.Model):

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
+from django.db.models.signals import post_migrate
 
 from piazza.core.money import DEFAULT_CURRENCY
 from piazza.ledger.kinds import get_kind, key_label
 from piazza.ledger.models import Account, BalanceSlot
+
+# Accounts never change once opened (kind, owner, currency, slots are fixed; nothing renames or
+# deletes them): each process remembers the ones it has seen committed, so a donation's booking
+# does not read the same four rows every time (issue 14, P4).
+_KNOWN: dict[str, Account] = {}
+
+
+def forget_accounts(**kwargs: object) -> None:
+    """Drop the process cache (a flushed or re-migrated database, e.g. between tests)."""
+    _KNOWN.clear()
+
+
+post_migrate.connect(forget_accounts, dispatch_uid="piazza.ledger.forget_accounts")
+
+
+def _remember(account: Account) -> None:
+    # Only once committed: an account opened in a transaction that rolls back must not be kept.
+    transaction.on_commit(lambda: _KNOWN.setdefault(account.identity, copy.copy(account)))
 
 
 def _default_name(kind: str, key: str, owner: models.Model | None, territory: models.Model | None) -> str:
@@ -46,8 +67,12 @@ def get_account(
         owner_id = str(owner.pk)
     territory_id = territory.pk if territory is not None else None
     identity = Account.make_identity(kind, key, owner_type_id, owner_id, territory_id, currency)
+    known = _KNOWN.get(identity)
+    if known is not None:
+        return copy.copy(known)
     account = Account.objects.filter(identity=identity).first()
     if account is not None:
+        _remember(account)
         return account
     try:
         with transaction.atomic():
@@ -65,6 +90,7 @@ def get_account(
     except IntegrityError:
         # Another process opened it at the same moment: use theirs.
         return Account.objects.get(identity=identity)
+    _remember(account)
     return account
 
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from piazza.core.audit import Actor
 from piazza.core.money import Money
 from piazza.ledger.accounts import get_account
-from piazza.ledger.actions import post_transaction
+from piazza.ledger.actions import Planned, post_transaction, post_transactions
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, Cause, LedgerTransaction
 from piazza.payments.models import DuplicateCharge, Payment, PaymentAllocation
@@ -44,33 +44,34 @@ def payment_key(payment: Payment) -> str:
     return f"payment:{payment.pk}"
 
 
-def book_payment(payment: Payment, *, actor: Actor) -> LedgerTransaction:
+def book_payment(payment: Payment, *, actor: Actor, fee: Money | None = None) -> list[LedgerTransaction]:
+    """The gross payment onto its allocations and, if any, the provider's fee: two ledger
+    transactions (causes PAYMENT and FEE, keys `payment:N` and `payment-fee:N`) posted as one
+    batch. Called on the payment locked (`_locked`), which serialises the keys: no savepoint."""
     allocations = list(payment.allocations.select_related("account"))
-    entries = [(clearing_account(payment), payment.amount)]
+    clearing = clearing_account(payment)
+    entries = [(clearing, payment.amount)]
     entries += [(a.account, -a.amount) for a in allocations]
-    return post_transaction(
-        actor=actor,
-        cause=Cause.PAYMENT,
-        memo=f"Pagamento #{payment.pk}: {payment.description}"[:255],
-        entries=entries,
-        idempotency_key=payment_key(payment),
-        about=payment,
-        audit=False,
-    )
-
-
-def book_fee(payment: Payment, fee: Money, *, actor: Actor) -> LedgerTransaction | None:
-    if not fee.is_positive():
-        return None
-    return post_transaction(
-        actor=actor,
-        cause=Cause.FEE,
-        memo=f"Commissione {payment.provider} sul pagamento #{payment.pk}",
-        entries=[(fees_account(payment), fee), (clearing_account(payment), -fee)],
-        idempotency_key=f"payment-fee:{payment.pk}",
-        about=payment,
-        audit=False,
-    )
+    planned = [
+        Planned(
+            cause=Cause.PAYMENT,
+            memo=f"Pagamento #{payment.pk}: {payment.description}"[:255],
+            entries=entries,
+            idempotency_key=payment_key(payment),
+            about=payment,
+        )
+    ]
+    if fee is not None and fee.is_positive():
+        planned.append(
+            Planned(
+                cause=Cause.FEE,
+                memo=f"Commissione {payment.provider} sul pagamento #{payment.pk}",
+                entries=[(fees_account(payment), fee), (clearing, -fee)],
+                idempotency_key=f"payment-fee:{payment.pk}",
+                about=payment,
+            )
+        )
+    return post_transactions(actor=actor, planned=planned, savepoint=False)
 
 
 def _split(allocations: list[PaymentAllocation], total: Money) -> list[Money]:

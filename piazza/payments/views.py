@@ -77,8 +77,8 @@ def _finished(request: HttpRequest, payment: Payment) -> HttpResponse:
 def _after_attempt(
     request: HttpRequest, payment: Payment, attempt: PaymentAttempt, client_key: str
 ) -> HttpResponse | str:
-    """Where the payer goes once `actions.pay` answered: a response, or the error to show."""
-    payment.refresh_from_db()
+    """Where the payer goes once `actions.pay` answered: a response, or the error to show.
+    `actions.pay` leaves `payment` as committed: no refresh."""
     if payment.is_booked:
         return _finished(request, payment)
     another = attempt.client_key != client_key

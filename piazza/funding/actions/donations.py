@@ -611,8 +611,11 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     Rules F6 and F2 are judged again here, with the donor's row locked (compliance
     `admit_contribution`): of two gifts succeeding together, the one that would exceed the cap
     is refused and refunded, never counted. A late gift to a failed all-or-nothing campaign too.
+
+    No savepoint inside the payment's transaction (issue 14, P4): a failure here aborts the
+    payment's success as a whole, which is what it must do.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         donation = (
             Donation.objects.select_for_update(of=("self",)).select_related("campaign__territory").get(pk=donation_id)
         )

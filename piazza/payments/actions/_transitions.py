@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -36,8 +37,9 @@ def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", t
     )
 
 
-def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: Any) -> bool:
-    """Apply one transition on a locked payment; False (and nothing written) if already there."""
+def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, also: Sequence[str] = (), **data: Any) -> bool:
+    """Apply one transition on a locked payment; False (and nothing written) if already there.
+    `also`: other fields the caller changed, saved in the same UPDATE (issue 14, P4)."""
     if payment.state == to_state and to_state != State.PARTIALLY_REFUNDED:
         return False
     if not payment.can_move_to(to_state):
@@ -46,7 +48,7 @@ def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: A
     payment.state = to_state
     if to_state == State.SUCCEEDED and payment.succeeded_at is None:
         payment.succeeded_at = timezone.now()
-    payment.save(update_fields=["state", "succeeded_at", "updated_at"])
+    payment.save(update_fields=["state", "succeeded_at", "updated_at", *also])
     _event(payment, kind, actor=actor, from_state=from_state, to_state=to_state, **data)
     record(
         f"payments.{to_state}",
@@ -58,5 +60,15 @@ def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, **data: A
     return True
 
 
+def _sync(target: Any, source: Any) -> None:
+    """Copy a row's fields from the copy read under the lock into the caller's object, so the
+    caller sees the committed state without reading the row again (issue 14, P4)."""
+    if target is source:
+        return
+    for field in type(source)._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+
+
 def _locked(payment_id: int) -> Payment:
-    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+    """The payment under its row lock, with its territory (read by every transition's audit entry)."""
+    return Payment.objects.select_related("territory").select_for_update(of=("self",)).get(pk=payment_id)

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,7 +34,7 @@ from piazza.payments.providers.base import (
 )
 from piazza.payments.providers.registry import get_provider
 
-from ._transitions import _event, _locked, _move, log
+from ._transitions import _event, _locked, _move, _sync, log
 from .methods import check_instrument
 from .outcomes import _fail, _is_duplicate, _record_duplicate, _save_method, _schedule_after_success_method, _succeed
 from .sync import reconcile_payment
@@ -222,6 +222,7 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
     # Refusals are decided under the lock and audited after the rollback (issue 11, item 23).
     with refusing("payments.begin_attempt", actor), transaction.atomic():
         locked = _locked(payment.pk)
+        _sync(payment, locked)
         existing = PaymentAttempt.objects.filter(client_key=client_key).first()
         if existing is not None:
             if existing.payment_id != payment.pk:
@@ -233,13 +234,17 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
                 % {"s": locked.get_state_display()},
                 "payment_closed",
             )
-        in_flight = in_flight_attempt(locked)
-        if in_flight is not None:
-            _event(locked, "attempt_already_in_flight", actor=actor, attempt=in_flight.number)
-            return in_flight, False
-        number = locked.attempts.count() + 1
+        # The last attempt tells both: one in flight is always the last (no attempt starts while
+        # one is in flight), and the next number follows it (no COUNT; issue 14, P4).
+        last = locked.attempts.order_by("-number").first()
+        if last is not None and last.state in IN_FLIGHT_ATTEMPT_STATES:
+            _event(locked, "attempt_already_in_flight", actor=actor, attempt=last.number)
+            return last, False
+        number = last.number + 1 if last is not None else 1
         try:
-            with transaction.atomic():
+            # Under PostgreSQL's row lock no other attempt of this payment can be inserted: the
+            # savepoint is only needed where the unique index is the lock (SQLite).
+            with transaction.atomic(savepoint=connection.vendor != "postgresql"):
                 attempt = PaymentAttempt.objects.create(payment=locked, number=number, client_key=client_key)
         except IntegrityError:
             in_flight = in_flight_attempt(locked) or PaymentAttempt.objects.filter(client_key=client_key).first()
@@ -250,7 +255,7 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
             _move(locked, State.PENDING, actor=actor, kind="attempt_started", attempt=number)
         else:
             _event(locked, "attempt_started", actor=actor, attempt=number)
-    payment.refresh_from_db()
+    _sync(payment, locked)
     return attempt, True
 
 
@@ -265,7 +270,7 @@ def apply_charge_result(
     with transaction.atomic():
         locked = _locked(payment.pk)
         if attempt is not None:
-            attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+            given, attempt = attempt, PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
             attempt.provider_reference = result.reference or attempt.provider_reference
             attempt.action_url = result.action_url or attempt.action_url
             attempt.failure_code = result.failure_code
@@ -276,6 +281,7 @@ def apply_charge_result(
                 Outcome.CANCELED: AttemptState.FAILED,
             }.get(result.outcome, attempt.state)
             attempt.save()
+            _sync(given, attempt)  # the caller's attempt as saved: no refresh after the transaction
         if result.customer_reference and not locked.provider_customer:
             locked.provider_customer = result.customer_reference
             locked.save(update_fields=["provider_customer", "updated_at"])
@@ -321,7 +327,10 @@ def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -
 
 
 def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any], return_url: str) -> PaymentAttempt:
-    """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions."""
+    """The payment page's submit: one attempt per Idempotency-Key, provider called outside transactions.
+
+    On return the caller's `payment` holds the committed state (each step copies it back from
+    the row it locked), so the page need not read it again."""
     if (
         payment.attempts.filter(_stuck_attempts()).exists()
         and not PaymentAttempt.objects.filter(client_key=client_key).exists()
@@ -329,7 +338,7 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
         # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
         # ask the provider first; if the earlier try went through, there is nothing to pay.
         try:
-            payment = reconcile_payment(actor=actor, payment=payment)
+            _sync(payment, reconcile_payment(actor=actor, payment=payment))
         except ProviderError:
             refuse(
                 "payments.pay",
@@ -369,9 +378,8 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
         # so it no longer holds the payment's one place in flight.
         _close_refused_attempt(actor=actor, attempt=attempt)
         raise
-    apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="checkout")
-    attempt.refresh_from_db()
-    return attempt
+    _sync(payment, apply_charge_result(actor=actor, payment=payment, attempt=attempt, result=result, source="checkout"))
+    return attempt  # `attempt` and `payment` as committed (apply_charge_result copied them back)
 
 
 def _close_refused_attempt(*, actor: Actor, attempt: PaymentAttempt) -> None:

@@ -78,14 +78,13 @@ def _succeed(
     payment.failure_message = ""
     if instrument is not None:
         payment.metadata = {**(payment.metadata or {}), **instrument_metadata(instrument)}
-    payment.save(
-        update_fields=["provider_reference", "fee_cents", "failure_code", "failure_message", "metadata", "updated_at"]
-    )
-    if not _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source):
+    changed = ["provider_reference", "fee_cents", "failure_code", "failure_message", "metadata"]
+    if payment.state == State.SUCCEEDED:
+        payment.save(update_fields=[*changed, "updated_at"])
         return
-    booking.book_payment(payment, actor=actor)
-    if fee is not None:
-        booking.book_fee(payment, fee, actor=actor)
+    # One UPDATE for the charge's details and the transition.
+    _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source, also=changed)
+    booking.book_payment(payment, actor=actor, fee=fee)
     _schedule_after_success(payment, method)
     notify(payment, "succeeded")
     handler = handler_for(payment.payable_label)

@@ -156,7 +156,9 @@ def test_webhook_ten_times_books_once(fake_stripe, make_payment, handler):
 
 # The webhook's POST pinned exactly (issue 11 item 24): the first delivery applies the success, a replay of
 # the same event stops at the stored (provider, event_id) (convention 5).
-WEBHOOK_PINS = {"sqlite": 38, "postgresql": 39}
+# −13 (issue 14, P4): payment and fee booked as one ledger batch without savepoints, accounts cached per
+# process, the audit chain's head read once per transaction, the territory read with the row lock.
+WEBHOOK_PINS = {"sqlite": 26, "postgresql": 26}
 WEBHOOK_REPLAY_PINS = {"sqlite": 5, "postgresql": 5}
 
 
