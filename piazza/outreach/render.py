@@ -200,27 +200,34 @@ def build_message(
 _MARKER = "zzpiazzatokenzz"
 
 
-def _pieces(text: str) -> tuple[str, ...]:
-    """Literal text at even positions, merge field names at odd ones."""
-    return tuple(TOKEN.split(text))
+class _Template:
+    """A text split at its merge slots (literals at even positions, field names at odd ones), with
+    what is needed to know cheaply whether a filled line could pass RFC 5322's 998 bytes."""
+
+    __slots__ = ("per_line", "pieces", "widest")
+
+    def __init__(self, text: str) -> None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.pieces = tuple(TOKEN.split(text))
+        lines = text.split("\n")
+        self.widest = max(len(TOKEN.sub("", line).encode()) for line in lines)  # bytes of literal text
+        self.per_line = max(len(TOKEN.findall(line)) for line in lines)  # merge fields on one line
+
+    def fill(self, values: dict[str, str]) -> tuple[str, bool]:
+        """(the filled text, whether a line might pass 998 bytes and must be measured)."""
+        pieces = self.pieces
+        out, longest = [pieces[0]], 0
+        for i in range(1, len(pieces), 2):
+            value = values.get(pieces[i], "")
+            longest = max(longest, len(value))
+            out.append(value)
+            out.append(pieces[i + 1])
+        return "".join(out), self.widest + self.per_line * 4 * longest > 998  # ≤ 4 bytes a character
 
 
-def _fill(pieces: tuple[str, ...], values: dict[str, str], html: bool) -> str:
-    out = [pieces[0]]
-    for i in range(1, len(pieces), 2):
-        value = values.get(pieces[i], "")
-        out.append(escape(value) if html else value)
-        out.append(pieces[i + 1])
-    return "".join(out)
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _part(content_type: str, payload: str) -> str:
+def _part(content_type: str, payload: str, measure: bool) -> str:
     """One text part as Django writes it: 7bit/8bit, quoted-printable when a line passes 998 bytes."""
-    if any(len(line.encode()) > 998 for line in payload.split("\n")):
+    if measure and any(len(line.encode()) > 998 for line in payload.split("\n")):
         encoded = quopri.encodestring(payload.encode()).decode("ascii")
         cte = "quoted-printable"
     else:
@@ -242,9 +249,9 @@ class Compiled:
 
     def __init__(self, prepared: Prepared, *, broadcast_id: int) -> None:
         self.broadcast_id, self.prepared = broadcast_id, prepared
-        self.subject = _pieces(prepared.subject)
-        self.text = _pieces(_normalise_newlines(prepared.text))
-        self.html = _pieces(_normalise_newlines(prepared.html))
+        self.subject = _Template(prepared.subject)
+        self.text = _Template(prepared.text)
+        self.html = _Template(prepared.html)
         unsubscribe = absolute(reverse("outreach:unsubscribe", args=[_MARKER]))
         preferences = absolute(reverse("outreach:preferences", args=[_MARKER]))
         self.unsubscribe = unsubscribe.split(_MARKER, 1)
@@ -269,9 +276,9 @@ class Compiled:
         """(the message as sent over SMTP, its Message-ID) for one recipient."""
         links = self.links(person_id)
         merged = {**values, **links}
-        subject = _fill(self.subject, merged, False)
-        text = _fill(self.text, merged, False)
-        html = _fill(self.html, merged, True)
+        subject, _long = self.subject.fill(merged)
+        text, long_text = self.text.fill(merged)
+        html, long_html = self.html.fill({name: escape(value) for name, value in merged.items()})
         message_id = message_id or make_msgid(domain=settings.OUTREACH_MESSAGE_ID_DOMAIN)
         to = self.address(email)
         boundary = f"==============={secrets.randbits(63):019d}=="
@@ -281,6 +288,7 @@ class Compiled:
             f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}\nMessage-ID: {message_id}\n"
             f"List-Unsubscribe: <{links['unsubscribe_url']}>\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
             f"X-Piazza-Delivery: {delivery_id}\n\n"
-            f"--{boundary}\n{_part('text/plain', text)}\n--{boundary}\n{_part('text/html', html)}\n--{boundary}--\n"
+            f"--{boundary}\n{_part('text/plain', text, long_text)}\n"
+            f"--{boundary}\n{_part('text/html', html, long_html)}\n--{boundary}--\n"
         )
         return document.replace("\n", "\r\n").encode(), message_id

@@ -79,6 +79,8 @@ def test_bulk_bytes_say_what_the_reference_message_says(tree, officer, segment, 
         assert message_id == delivery.message_id
         expected, got = _parts(reference), _parts(fast)
         assert got == expected
+        # The long line is sent quoted-printable, the rest as it is (both encodings are covered).
+        assert {expected["text_cte"], expected["html_cte"]} & {"quoted-printable"}
         # The escaping really happened (and the test would notice if it stopped).
         if "<script>" in name:
             assert "<script>" not in str(got["html"]) and "&lt;script&gt;" in str(got["html"])

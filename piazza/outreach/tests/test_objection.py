@@ -66,7 +66,7 @@ def test_other_request_kinds_do_not_stop_outreach(tree, officer, segment):
 def test_withdrawal_in_il_mio_spazio_excludes_from_the_next_broadcast(
     tree, officer, segment, smtp, django_capture_on_commit_callbacks
 ):
-    person = make_person(tree.bologna_centro, "Ritira", "ritira@example.org", member=True, consent=True)
+    make_person(tree.bologna_centro, "Ritira", "ritira@example.org", member=True, consent=True)
     assert "1 persona la riceverà" in _detail(officer, write(officer, tree, segment))
 
     client = Client()
