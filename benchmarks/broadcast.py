@@ -174,9 +174,10 @@ def child(args: argparse.Namespace) -> int:
         started = time.monotonic()
         queued = delivery_actions.queue_deliveries(broadcast)
         queue_seconds = time.monotonic() - started
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         rendered, size = render_all(broadcast)
         render_seconds = time.monotonic() - started
+        render_cpu = time.process_time() - cpu
         started = time.monotonic()
         rendered_pool, _size = render_all(broadcast, workers=2)
         pool_seconds = time.monotonic() - started
@@ -199,6 +200,7 @@ def child(args: argparse.Namespace) -> int:
             "queue_seconds": queue_seconds,
             "render_seconds": render_seconds,
             "pool_seconds": pool_seconds,
+            "render_cpu_us": render_cpu / max(rendered, 1) * 1e6,
             "chunks": len(chunks(broadcast)),
             "queue_peak_mb": queue_peak / 2**20,
             "render_peak_mb": render_peak / 2**20,
@@ -305,6 +307,7 @@ def render(r: dict[str, Any]) -> str:
             " s",
         ),
         row("the same, two worker processes", "pool_seconds", ".2f", " s"),
+        row("CPU time per message rendered (one process)", "render_cpu_us", ".0f", " µs"),
         row("tracemalloc peak while queueing", "queue_peak_mb", ".1f", " MB"),
         row("tracemalloc peak while rendering", "render_peak_mb", ".1f", " MB"),
         row("mean message size", "mean_message_bytes", ",.0f", " B"),
