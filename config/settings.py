@@ -355,7 +355,7 @@ OUTREACH_MAX_PER_WEEK = env_int("OUTREACH_MAX_PER_WEEK", 3)
 # One provider's limit, shared by every worker through the cache (Redis in production).
 OUTREACH_PROVIDER = env_str("OUTREACH_PROVIDER", "smtp")
 OUTREACH_RATE_PER_SECOND = env_int("OUTREACH_RATE_PER_SECOND", 50)
-OUTREACH_CHUNK_SIZE = env_int("OUTREACH_CHUNK_SIZE", 200)
+OUTREACH_CHUNK_SIZE = env_int("OUTREACH_CHUNK_SIZE", 500)
 OUTREACH_MAX_ATTEMPTS = env_int("OUTREACH_MAX_ATTEMPTS", 5)
 OUTREACH_RETRY_BASE_SECONDS = env_int("OUTREACH_RETRY_BASE_SECONDS", 60)
 # A queued delivery nobody sent (a worker died) is picked up again after this long.

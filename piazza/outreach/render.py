@@ -9,10 +9,13 @@ costs one regular-expression pass over that prepared text (benchmark P9).
 
 from __future__ import annotations
 
+import quopri
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import make_msgid
+from email.header import Header
+from email.utils import formatdate, make_msgid
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import sanitize_address
 from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -184,3 +188,107 @@ def build_message(
     )
     message.attach_alternative(html, "text/html")
     return message
+
+
+# --- The bulk path (benchmark P9) ----------------------------------------------------------------
+# `build_message` above is the reference: Django's email classes, one MIME tree per recipient (about
+# a millisecond each). The sender's hot loop uses `Compiled` instead: the prepared variant is split
+# at its merge slots once, and each recipient costs a join of strings (values HTML-escaped in the
+# HTML only), one signature and a MIME document written as text with the same headers, parts and
+# encodings Django would produce. A test holds the two to the same output.
+
+_MARKER = "zzpiazzatokenzz"
+
+
+class _Template:
+    """A text split at its merge slots (literals at even positions, field names at odd ones), with
+    what is needed to know cheaply whether a filled line could pass RFC 5322's 998 bytes."""
+
+    __slots__ = ("per_line", "pieces", "widest")
+
+    def __init__(self, text: str) -> None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.pieces = tuple(TOKEN.split(text))
+        lines = text.split("\n")
+        self.widest = max(len(TOKEN.sub("", line).encode()) for line in lines)  # bytes of literal text
+        self.per_line = max(len(TOKEN.findall(line)) for line in lines)  # merge fields on one line
+
+    def fill(self, values: dict[str, str]) -> tuple[str, bool]:
+        """(the filled text, whether a line might pass 998 bytes and must be measured)."""
+        pieces = self.pieces
+        out, longest = [pieces[0]], 0
+        for i in range(1, len(pieces), 2):
+            value = values.get(pieces[i], "")
+            longest = max(longest, len(value))
+            out.append(value)
+            out.append(pieces[i + 1])
+        return "".join(out), self.widest + self.per_line * 4 * longest > 998  # ≤ 4 bytes a character
+
+
+def _part(content_type: str, payload: str, measure: bool) -> str:
+    """One text part as Django writes it: 7bit/8bit, quoted-printable when a line passes 998 bytes."""
+    if measure and any(len(line.encode()) > 998 for line in payload.split("\n")):
+        encoded = quopri.encodestring(payload.encode()).decode("ascii")
+        cte = "quoted-printable"
+    else:
+        encoded, cte = payload, ("7bit" if payload.isascii() else "8bit")
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\nMIME-Version: 1.0\nContent-Transfer-Encoding: {cte}\n\n'
+        f"{encoded}"
+    )
+
+
+def _header(value: str) -> str:
+    if value.isascii() and len(value) < 70 and "\n" not in value:
+        return value
+    return Header(value, "utf-8", maxlinelen=78).encode(linesep="\n")
+
+
+class Compiled:
+    """A prepared variant ready for the bulk loop (see the note above)."""
+
+    def __init__(self, prepared: Prepared, *, broadcast_id: int) -> None:
+        self.broadcast_id, self.prepared = broadcast_id, prepared
+        self.subject = _Template(prepared.subject)
+        self.text = _Template(prepared.text)
+        self.html = _Template(prepared.html)
+        unsubscribe = absolute(reverse("outreach:unsubscribe", args=[_MARKER]))
+        preferences = absolute(reverse("outreach:preferences", args=[_MARKER]))
+        self.unsubscribe = unsubscribe.split(_MARKER, 1)
+        self.preferences = preferences.split(_MARKER, 1)
+        self.signer = signing.Signer(salt=_UNSUBSCRIBE_SALT, sep=".")
+        self.from_email = sanitize_address(settings.OUTREACH_FROM_EMAIL, settings.DEFAULT_CHARSET)
+
+    def links(self, person_id: int) -> dict[str, str]:
+        token = self.signer.sign(f"{self.broadcast_id}-{person_id}")
+        return {
+            "unsubscribe_url": token.join(self.unsubscribe),
+            "preferences_url": token.join(self.preferences),
+        }
+
+    @staticmethod
+    def address(email: str) -> str:
+        return email if email.isascii() and "<" not in email else sanitize_address(email, settings.DEFAULT_CHARSET)
+
+    def message_bytes(
+        self, *, delivery_id: int, person_id: int, email: str, values: dict[str, str], message_id: str = ""
+    ) -> tuple[bytes, str]:
+        """(the message as sent over SMTP, its Message-ID) for one recipient."""
+        links = self.links(person_id)
+        merged = {**values, **links}
+        subject, _long = self.subject.fill(merged)
+        text, long_text = self.text.fill(merged)
+        html, long_html = self.html.fill({name: escape(value) for name, value in merged.items()})
+        message_id = message_id or make_msgid(domain=settings.OUTREACH_MESSAGE_ID_DOMAIN)
+        to = self.address(email)
+        boundary = f"==============={secrets.randbits(63):019d}=="
+        document = (
+            f'Content-Type: multipart/alternative;\n boundary="{boundary}"\nMIME-Version: 1.0\n'
+            f"Subject: {_header(subject)}\nFrom: {self.from_email}\nTo: {to}\n"
+            f"Date: {formatdate(localtime=settings.EMAIL_USE_LOCALTIME)}\nMessage-ID: {message_id}\n"
+            f"List-Unsubscribe: <{links['unsubscribe_url']}>\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+            f"X-Piazza-Delivery: {delivery_id}\n\n"
+            f"--{boundary}\n{_part('text/plain', text, long_text)}\n"
+            f"--{boundary}\n{_part('text/html', html, long_html)}\n--{boundary}--\n"
+        )
+        return document.replace("\n", "\r\n").encode(), message_id

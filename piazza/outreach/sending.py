@@ -14,17 +14,20 @@ import smtplib
 import socket
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.db import connection as connection_for_write
 from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
 from piazza.outreach.actions import stopping
 from piazza.outreach.models import Broadcast, Delivery, DeliveryStatus
-from piazza.outreach.render import Prepared, build_message, merge_values, prepare
+from piazza.outreach.render import Compiled, build_message, merge_values, prepare
 
 logger = logging.getLogger("piazza.outreach")
 
@@ -36,15 +39,18 @@ class ProviderRateLimit:
     def __init__(self, provider: str, per_second: int) -> None:
         self.provider, self.per_second = provider, per_second
 
-    def acquire(self) -> None:
+    def acquire(self, n: int = 1) -> None:
+        """Take `n` sends from the current window (the sender takes a few at a time: one cache round
+        trip per group, not per message), waiting for the next window when it is full."""
+        n = max(1, min(n, self.per_second))
         while True:
             now = time.time()
             window = int(now)
             key = f"outreach:rate:{self.provider}:{window}"
-            if cache.add(key, 1, timeout=5):
+            if cache.add(key, n, timeout=5):
                 return
             try:
-                if int(cache.incr(key)) <= self.per_second:
+                if int(cache.incr(key, n)) <= self.per_second:
                     return
             except ValueError:  # the key expired between add and incr
                 continue
@@ -75,6 +81,15 @@ def send_chunk(broadcast_id: int, person_ids: list[int]) -> int:
 
 
 @task()
+def send_range(broadcast_id: int, first_id: int, last_id: int) -> int:
+    """One chunk as queued (benchmark P9): the deliveries of this broadcast with ids in the range."""
+    ids = Delivery.objects.filter(broadcast_id=broadcast_id, pk__gte=first_id, pk__lte=last_id).values_list(
+        "pk", flat=True
+    )
+    return send_deliveries(list(ids))
+
+
+@task()
 def send_retries(delivery_ids: list[int]) -> int:
     return send_deliveries(delivery_ids)
 
@@ -99,10 +114,9 @@ def send_deliveries(delivery_ids: Sequence[int]) -> int:
         b.pk: b
         for b in Broadcast.objects.filter(pk__in={d.broadcast_id for d in deliveries}).select_related("territory")
     }
-    prepared: dict[tuple[int, str], Prepared] = {}
+    compiled: dict[tuple[int, str], Compiled] = {}
     values = merge_values(d.person_id for d in deliveries)
     limiter = rate_limit()
-    sent = 0
     connection = get_connection()
     try:
         connection.open()  # one SMTP session for the chunk (send() would open and close one per message)
@@ -113,32 +127,98 @@ def send_deliveries(delivery_ids: Sequence[int]) -> int:
             status=DeliveryStatus.QUEUED, next_attempt_at=now + _backoff(1), error=f"{type(exc).__name__}: {exc}"[:300]
         )
         return 0
+    # Django's SMTP backend: hand smtplib the bytes written by `Compiled` (no MIME tree per message).
+    # Any other backend (a provider's API through anymail, say) gets Django's message objects.
+    raw = isinstance(connection, SMTPBackend) and connection.connection is not None
+    done: list[Delivery] = []
+    sent = allowance = 0
     try:
-        for delivery in deliveries:
+        for index, delivery in enumerate(deliveries):
             key = (delivery.broadcast_id, delivery.variant)
-            if key not in prepared:
-                prepared[key] = prepare(broadcasts[delivery.broadcast_id], delivery.variant)
-            message = build_message(delivery, prepared[key], values.get(delivery.person_id, {}))
-            message.connection = connection
-            limiter.acquire()
+            if key not in compiled:
+                broadcast = broadcasts[delivery.broadcast_id]
+                compiled[key] = Compiled(prepare(broadcast, delivery.variant), broadcast_id=broadcast.pk)
+            if allowance == 0:
+                allowance = min(_RATE_GROUP, len(deliveries) - index, limiter.per_second)
+                limiter.acquire(allowance)
+            allowance -= 1
             try:
-                message.send()
-            except (smtplib.SMTPException, OSError) as exc:
-                _failed(delivery, exc, str(message.extra_headers["Message-ID"]))
+                message_id = _send_one(connection, raw, compiled[key], delivery, values.get(delivery.person_id, {}))
+            except _SendFailed as failure:
+                _failed(delivery, failure.exc, failure.message_id)
                 connection.close()  # a broken session is not reused
                 connection.open()
+                raw = isinstance(connection, SMTPBackend) and connection.connection is not None
                 continue
-            Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-                status=DeliveryStatus.SENT,
-                sent_at=timezone.now(),
-                message_id=str(message.extra_headers["Message-ID"]),
-                attempts=delivery.attempts + 1,
-                error="",
-            )
+            delivery.message_id, delivery.sent_at = message_id, timezone.now()
+            done.append(delivery)
             sent += 1
+            if len(done) >= _FLUSH:
+                _mark_sent(done)
+                done = []
     finally:
+        _mark_sent(done)
         connection.close()
     return sent
+
+
+# Sends taken from the provider's rate limit at a time.
+_RATE_GROUP = 20
+# Sent rows are written in groups (one UPDATE each) rather than one UPDATE per message.
+_FLUSH = 100
+
+
+class _SendFailed(Exception):
+    def __init__(self, exc: Exception, message_id: str) -> None:
+        super().__init__(str(exc))
+        self.exc, self.message_id = exc, message_id
+
+
+def _send_one(connection: Any, raw: bool, compiled: Compiled, delivery: Delivery, values: dict[str, str]) -> str:
+    """Send one message on the open session; returns its Message-ID."""
+    if raw:
+        data, message_id = compiled.message_bytes(
+            delivery_id=delivery.pk,
+            person_id=delivery.person_id,
+            email=delivery.email,
+            values=values,
+            message_id=delivery.message_id,
+        )
+        try:
+            connection.connection.sendmail(compiled.from_email, [compiled.address(delivery.email)], data)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _SendFailed(exc, message_id) from exc
+        return message_id
+    message = build_message(delivery, compiled.prepared, values)
+    message.connection = connection
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _SendFailed(exc, str(message.extra_headers["Message-ID"])) from exc
+    return str(message.extra_headers["Message-ID"])
+
+
+def _mark_sent(done: list[Delivery]) -> None:
+    """One statement for a group of sent messages (each keeps its own Message-ID and time)."""
+    if not done:
+        return
+    rows = [(d.pk, d.message_id, d.sent_at, d.attempts + 1) for d in done]
+    with connection_for_write.cursor() as cursor:
+        cursor.execute(
+            """UPDATE outreach_delivery AS d
+                SET status = %s, message_id = v.message_id, sent_at = v.sent_at, attempts = v.attempts, error = ''
+                FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::smallint[])
+                    AS v(id, message_id, sent_at, attempts)
+                WHERE d.id = v.id AND d.status = %s""",
+            [
+                DeliveryStatus.SENT,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+                DeliveryStatus.SENDING,
+            ],
+        )
 
 
 def _failed(delivery: Delivery, exc: Exception, message_id: str) -> None:

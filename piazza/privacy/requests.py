@@ -21,6 +21,7 @@ from piazza.core.audit import Actor, record
 from piazza.core.errors import refuse
 from piazza.core.models import AuditKind
 from piazza.core.tasks import enqueue_on_commit
+from piazza.outreach.actions.stopping import record_objection
 from piazza.people.models import Email, Person
 from piazza.privacy.emails import send_address_link
 from piazza.privacy.models import (
@@ -220,6 +221,13 @@ def record_paper_request(
                 notes=notes,
                 recorded_by=_official(actor),
             )
+            if kind == RequestKind.OBJECTION:
+                # Outreach stops at once (rule G3; GDPR art. 21(3)): no official needs to do anything else.
+                record_objection(
+                    person=person,
+                    actor=actor,
+                    detail=_("Richiesta registrata il %(day)s") % {"day": received_on.strftime("%d/%m/%Y")},
+                )
         record(
             action,
             actor=actor,

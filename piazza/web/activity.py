@@ -181,6 +181,7 @@ ACTIONS: dict[str, Promise] = {
     "outreach.save_preferences": _("Preferenze di comunicazione salvate"),
     "outreach.start_broadcast": _("Invio di una comunicazione iniziato"),
     "outreach.finish_broadcast": _("Invio di una comunicazione concluso"),
+    "outreach.objection": _("Opposizione al trattamento: niente più comunicazioni email"),
     "petitions.create_petition": _("Petizione o modulo creato"),
     "petitions.set_petition_open": _("Petizione aperta o chiusa"),
     "petitions.add_question": _("Domanda aggiunta a un modulo"),

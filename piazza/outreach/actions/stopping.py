@@ -85,6 +85,24 @@ def unsubscribe(*, broadcast_id: int, person_id: int, via: str, reason: str = Su
     return True
 
 
+def record_objection(*, person: Person, actor: Any = None, detail: str = "") -> bool:
+    """The person objected to the processing of their data (GDPR art. 21, recorded by the privacy
+    board): no broadcast reaches them any more, without an official doing anything else. Called by
+    the privacy app when it records the objection; idempotent."""
+    with transaction.atomic():
+        if Suppression.objects.filter(person=person, reason=SuppressionReason.OBJECTION).exists():
+            return False
+        suppression = Suppression.objects.create(reason=SuppressionReason.OBJECTION, person=person, detail=detail[:300])
+        add_timeline_entry(
+            person,
+            kind="outreach.objection",
+            summary=_("Opposizione al trattamento: non riceve più comunicazioni email"),
+            actor=actor,
+        )
+        record("outreach.objection", actor=actor, obj=suppression, territory=person.territory)
+    return True
+
+
 def resubscribe(*, person: Person, broadcast_id: int) -> bool:
     """From the preference centre: the person takes their unsubscribe back (as easy as leaving)."""
     with transaction.atomic():

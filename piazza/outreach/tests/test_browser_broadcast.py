@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from piazza.outreach.actions.stopping import record_objection
 from piazza.outreach.models import Suppression, SuppressionReason
 from piazza.outreach.tests.conftest import make_person
 from piazza.people.models import Segment
@@ -36,6 +37,8 @@ def test_officer_sends_a_broadcast_and_a_recipient_unsubscribes(page, live_serve
     make_person(tree.bologna_navile, "Bruno", "bruno@example.org", consent=True)  # G3: consent given
     make_person(tree.bologna_navile, "Carla", "carla@example.org")  # neither: left out
     make_person(tree.bologna_centro, "Dario", "dario@example.org", member=True, consent=False)  # withdrew
+    elena = make_person(tree.bologna_centro, "Elena", "elena@example.org", member=True)
+    record_objection(person=elena)  # what the privacy board's "Opposizione" request does (test_objection)
     _login(page, live_server, officer)
 
     page.goto("/gestione/")
@@ -51,6 +54,7 @@ def test_officer_sends_a_broadcast_and_a_recipient_unsubscribes(page, live_serve
     exclusions = page.get_by_test_id("exclusions")
     expect(exclusions).to_contain_text("non hanno dato il consenso alla comunicazione politica")
     expect(exclusions).to_contain_text("Hanno revocato il consenso alla comunicazione politica")
+    expect(exclusions).to_contain_text("Si sono opposti al trattamento dei loro dati")
     assert_accessible(page)
     page.get_by_role("button", name="Invia", exact=True).click()
     expect(page.get_by_test_id("stats")).to_be_visible(timeout=WAIT)

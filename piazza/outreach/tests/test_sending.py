@@ -268,3 +268,59 @@ def test_ab_test_sends_samples_then_the_winner(tree, officer, segment, smtp, dja
     assert set(Delivery.objects.filter(broadcast=broadcast, variant="b").values_list("pk", flat=True)) >= set(
         rest.values_list("pk", flat=True)
     )
+
+
+def test_provider_rate_limit_counts_groups_and_waits_for_the_next_second(monkeypatch, settings):
+    """At most OUTREACH_RATE_PER_SECOND sends per one-second window for the whole provider (a
+    parameter), whatever the group size the sender asks for; the clock is simulated."""
+    from piazza.outreach import sending
+
+    clock = {"now": 1_000_000.25}
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(sending.time, "time", lambda: clock["now"])
+    monkeypatch.setattr(sending.time, "sleep", sleep)
+    limiter = sending.ProviderRateLimit("test-provider", per_second=5)
+    limiter.acquire(3)
+    limiter.acquire(2)
+    assert slept == []  # 5 in the first second
+    limiter.acquire(1)  # the sixth waits for the next window
+    assert slept == [pytest.approx(0.75)]
+    limiter.acquire(50)  # a group larger than the limit is clamped to it and waits once more
+    assert len(slept) == 2 and int(clock["now"]) == 1_000_002
+
+
+def test_frequency_limit_is_a_parameter_counted_across_circolo_federation_and_national(
+    tree, officer, segment, smtp, django_capture_on_commit_callbacks, settings, clock
+):
+    """A person in a circolo, a federation and the national list: the daily and weekly limits
+    (settings, not constants) count every broadcast of every territory, at queue time."""
+    settings.OUTREACH_MAX_PER_DAY, settings.OUTREACH_MAX_PER_WEEK = 2, 3
+    make_person(tree.bologna_centro, "Frequente", "frequente@example.org", member=True)
+    senders = [
+        (make_official("comunicazione.naz", tree.national, [Role.COMMUNICATION]), tree.national),
+        (officer, tree.bologna),
+        (make_official("comunicazione.centro", tree.bologna_centro, [Role.COMMUNICATION]), tree.bologna_centro),
+    ]
+
+    def send_from(official, territory, subject):
+        seg = Segment.objects.create(name=f"Tutti {subject}", territory=territory, definition={})
+        broadcast = actions.save_broadcast(actor=official, territory=territory, segment=seg, subject=subject, body="x")
+        return send_now(official, broadcast, django_capture_on_commit_callbacks)
+
+    send_from(*senders[0], "Nazionale")
+    send_from(*senders[1], "Federazione")
+    assert len(smtp.to("frequente@example.org")) == 2  # two a day allowed
+    third = send_from(*senders[2], "Circolo")
+    assert len(smtp.to("frequente@example.org")) == 2  # the third of the day is held back
+    assert third.audience_summary.get("frequency") == 1
+    clock.tick(dt.timedelta(days=1, minutes=1))
+    send_from(*senders[2], "Circolo domani")
+    assert len(smtp.to("frequente@example.org")) == 3
+    clock.tick(dt.timedelta(days=1, minutes=1))
+    assert send_from(*senders[1], "Ancora").audience_summary.get("frequency") == 1  # three a week
+    assert len(smtp.to("frequente@example.org")) == 3
