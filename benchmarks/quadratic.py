@@ -119,8 +119,8 @@ def main() -> int:
         "quadratic in donors per campaign |",
         "",
         "The estimate is served from the cached standing: a page view never reads the gifts; the cache "
-        "generation moves on every gift, refund or exclusion (`queries.touch_rounds`), and the next view "
-        "refills it once. The pairwise variant grows with the square of each campaign's donors: for rounds "
+        "generation moves on every gift, refund or exclusion (`queries.touch_rounds`); the next view still "
+        "answers from the cached one and enqueues one refill (`tasks.refresh_round_standing`, the cache fill above). The pairwise variant grows with the square of each campaign's donors: for rounds "
         "of this size the standard or cluster variant is the one to offer live.",
     ]
     text = "\n".join(lines)
