@@ -89,12 +89,15 @@ def main() -> int:
     view = summary(page_views(blob, CAMPAIGNS, PAGE_VIEWS))
     view_capped = summary(page_views(blob_capped, CAMPAIGNS, PAGE_VIEWS // 4))
 
+    def variant_of(variant: str) -> RoundRules:
+        return RoundRules(**{**rules.__dict__, "variant": variant})
+
     close = {
-        variant: min(timed(quadratic_matches, gifts, RoundRules(**{**rules.__dict__, "variant": variant})) for _ in range(2))
+        variant: min(timed(quadratic_matches, gifts, variant_of(variant)) for _ in range(2))
         for variant in (STANDARD, CLUSTER)
     }
     small = [g for g in gifts if int(g.donor) < DONORS // 10]
-    close_pairwise = timed(quadratic_matches, small, RoundRules(**{**rules.__dict__, "variant": PAIRWISE}))
+    close_pairwise = timed(quadratic_matches, small, variant_of(PAIRWISE))
     load_end = os.getloadavg()[0]
 
     lines = [
@@ -120,7 +123,8 @@ def main() -> int:
         "",
         "The estimate is served from the cached standing: a page view never reads the gifts; the cache "
         "generation moves on every gift, refund or exclusion (`queries.touch_rounds`); the next view still "
-        "answers from the cached one and enqueues one refill (`tasks.refresh_round_standing`, the cache fill above). The pairwise variant grows with the square of each campaign's donors: for rounds "
+        "answers from the cached one and enqueues one refill (`tasks.refresh_round_standing`, the cache fill above). "
+        "The pairwise variant grows with the square of each campaign's donors: for rounds "
         "of this size the standard or cluster variant is the one to offer live.",
     ]
     text = "\n".join(lines)
