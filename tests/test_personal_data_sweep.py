@@ -101,6 +101,8 @@ ALLOWED: dict[str, str] = {
     "funding:manage_create": FORM,
     "funding:pools": "matchfunding pools of the territories: names and amounts",
     "funding:pool_round": "a quadratic round: campaigns with their count of donors, sums and matches, no person",
+    "funding:pool_round_exclude": POST_ONLY,
+    "funding:pool_simulate": "campaigns of a territory with counts of donors and sums under two rules, no person",
     "funding:manage_preview": "the public campaign page as visitors see it",
     "funding:manage_action": POST_ONLY,
     # payments back office

@@ -30,6 +30,7 @@ from piazza.funding.models import (
     FundraisingPage,
     FundraisingTeam,
     MatchingPool,
+    RoundExclusion,
     UpdateSubscription,
 )
 from piazza.payments.erasure import erase_payments
@@ -91,6 +92,7 @@ NOT_PERSONAL: Declaration = {
     },
     CampaignUpdate: {"emailed_to": "a count of recipients"},
     MatchingPool: {"name": "the name of a matchfunding pool"},
+    RoundExclusion: {"reason": "a treasurer's note on a pattern of gifts left out of a round's match (issue 17)"},
     FundraisingTeam: {"name": "the public name of a team of fundraisers"},
 }
 

@@ -17,7 +17,15 @@ from piazza.compliance.models import GiverKind
 from piazza.compliance.rules import ATTESTATIONS
 from piazza.core.forms import preselect_only_choice
 from piazza.core.money import Money, MoneyFormField, format_eur
-from piazza.funding.models import Campaign, CampaignKind, Frequency, FundingModel, PoolMode, QuadraticVariant
+from piazza.funding.models import (
+    Campaign,
+    CampaignKind,
+    ExclusionReason,
+    Frequency,
+    FundingModel,
+    PoolMode,
+    QuadraticVariant,
+)
 from piazza.people.codice_fiscale import validate_codice_fiscale
 from piazza.people.notices import NoticeFormMixin
 from piazza.territory.models import Comune
@@ -450,3 +458,50 @@ class LegalGiverDonationForm(DonationForm):
             resolution_date=d.get("resolution_date"),
             attestations=[key for key, _t in LEGAL_ATTESTATIONS if d.get(f"legal_attest_{key}")],
         )
+
+
+class RoundExclusionForm(forms.Form):
+    """The treasurer leaves gifts out of a quadratic round's match, saying why (issue 17)."""
+
+    donations = forms.CharField(
+        label=_("Numeri delle donazioni"),
+        max_length=4000,
+        help_text=_("Separati da virgole, come nell'elenco qui sopra, per esempio 120, 121."),
+    )
+    category = forms.ChoiceField(label=_("Motivo"), choices=ExclusionReason.choices)
+    reason = forms.CharField(
+        label=_("Spiegazione (resta nel registro)"), max_length=280, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_donations(self) -> list[int]:
+        raw = self.cleaned_data["donations"].replace(";", ",").replace(" ", ",")
+        parts = [p.strip().lstrip("#") for p in raw.split(",") if p.strip()]
+        if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts):
+            raise forms.ValidationError(_("Scrivi i numeri delle donazioni separati da virgole, per esempio 120, 121."))
+        return sorted({int(p) for p in parts})
+
+
+class RoundSimulationForm(forms.Form):
+    """Before opening a round: the same gifts under a linear pool and under the quadratic rule."""
+
+    since = forms.DateField(label=_("Donazioni dal"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("al (compreso)"), widget=forms.DateInput(attrs={"type": "date"}))
+    budget = MoneyFormField(label=_("Fondo (€)"))
+    ratio_num = forms.IntegerField(label=_("Fondo lineare: euro aggiunti…"), min_value=1, max_value=10, initial=1)
+    ratio_den = forms.IntegerField(label=_("…per ogni euro donato"), min_value=1, max_value=10, initial=1)
+    cap_per_campaign = MoneyFormField(label=_("Massimo per raccolta (€)"), required=False)
+    min_distinct_donors = forms.IntegerField(label=_("Donatori distinti minimi"), min_value=0, initial=0)
+    donor_ceiling = MoneyFormField(label=_("Contributo di ogni donatore contato fino a (€)"), required=False)
+    quadratic_variant = forms.ChoiceField(
+        label=_("Variante del round quadratico"), choices=QuadraticVariant.choices, initial=QuadraticVariant.STANDARD
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until:
+            if until < since:
+                self.add_error("until", _("La fine del periodo viene prima dell'inizio: scambia le due date."))
+            elif (until - since).days > 731:
+                self.add_error("until", _("Scegli un periodo di due anni al massimo."))
+        return data

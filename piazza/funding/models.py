@@ -408,7 +408,7 @@ class PoolMode(models.TextChoices):
 
 class QuadraticVariant(models.TextChoices):
     STANDARD = "standard", _("Standard: (Σ √contributo)² − Σ contributo")
-    CLUSTER = "cluster", _("Anti-collusione: chi paga con la stessa carta conta come una persona")
+    CLUSTER = "cluster", _("Anti-collusione: chi abita allo stesso indirizzo conta come una persona")
     PAIRWISE = "pairwise", _("Anti-collusione: coppie di donatori che finanziano insieme molte raccolte contano meno")
 
 
@@ -459,6 +459,8 @@ class MatchingPool(models.Model):
     )
     donor_ceiling_cents = AmountCentsField(_("contributo di ogni donatore contato fino a"), null=True, blank=True)
     round_closed_at = models.DateTimeField(_("round chiuso il"), null=True, blank=True)
+    # What the round shared at its close (the pool then left): published so anyone can recompute it.
+    round_shared_cents = models.BigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -488,6 +490,37 @@ class MatchingPool(models.Model):
     @property
     def remaining(self) -> Money:
         return Money(self.remaining_cents, self.currency)
+
+
+class ExclusionReason(models.TextChoices):
+    """Why a treasurer left a gift out of a round's match (issue 17): published as a category only."""
+
+    SHARED_INSTRUMENT = "instrument", _("Stessa carta o conto per più donatori")
+    SHARED_ADDRESS = "address", _("Stesso indirizzo per più donatori")
+    SHARED_REFERRAL = "referral", _("Stesso invito per molti nuovi donatori")
+    BURST = "burst", _("Molti nuovi donatori in pochi minuti")
+    OTHER = "other", _("Altro motivo")
+
+
+class RoundExclusion(models.Model):
+    """A gift left out of a quadratic round's match by the treasurer, with the reason.
+
+    The gift stays a gift (the campaign keeps the money); only the match ignores it.
+    """
+
+    pool = models.ForeignKey(MatchingPool, on_delete=models.PROTECT, related_name="exclusions")
+    donation = models.ForeignKey(Donation, on_delete=models.PROTECT, related_name="round_exclusions")
+    category = models.CharField(_("motivo"), max_length=12, choices=ExclusionReason.choices)
+    reason = models.CharField(_("spiegazione"), max_length=280)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["pool", "donation"], name="round_exclusion_once")]
+
+    def __str__(self) -> str:
+        return f"{self.pool} · {self.donation_id} · {self.get_category_display()}"
 
 
 class MatchStatus(models.TextChoices):

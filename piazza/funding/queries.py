@@ -23,9 +23,22 @@ from piazza.funding.models import (
     MatchStatus,
     ModerationStatus,
     PoolMatch,
+    PoolMode,
     QuadraticVariant,
+    RoundExclusion,
 )
-from piazza.funding.quadratic import Gift, RoundRules, quadratic_matches
+from piazza.funding.quadratic import (
+    PROBE_CENTS,
+    Gift,
+    RoundRules,
+    Standing,
+    estimate,
+    one_voice,
+    per_donor,
+    quadratic_matches,
+    standing,
+    voices_of,
+)
 from piazza.payments.models import MethodDevice
 from piazza.territory.models import Comune, Territory
 from piazza.territory.scoping import scope_paths
@@ -339,10 +352,23 @@ def round_campaigns(pool: MatchingPool) -> QuerySet[Campaign]:
     return qs
 
 
-def round_gifts(pool: MatchingPool) -> list[Gift]:
-    """The gifts a round counts: kept, from an identified person (one person, one voice: the person
-    record the codice fiscale resolved to), made while the round was open. For the "cluster"
-    variant, gifts paid with the same card or PayPal account share a cluster."""
+@dataclass(frozen=True)
+class RoundGiftRow:
+    """One kept gift of a round, with what the anomaly view and the dedupe need (no name shown)."""
+
+    donation_id: int
+    campaign_id: int
+    person_id: int
+    cents: int
+    instrument: str
+    address_key: str
+    refcode: str
+    succeeded_at: Any
+
+
+def round_gift_rows(pool: MatchingPool) -> list[RoundGiftRow]:
+    """The gifts a round may count: kept, from an identified person (the person record the codice
+    fiscale resolved to), made while the round was open. Excluded gifts are still in this list."""
     qs = Donation.objects.filter(
         status=DonationStatus.SUCCEEDED,
         person__isnull=False,
@@ -351,22 +377,65 @@ def round_gifts(pool: MatchingPool) -> list[Gift]:
     )
     if pool.closes_at is not None:
         qs = qs.filter(succeeded_at__lt=pool.closes_at)
-    rows = qs.values_list("campaign_id", "person_id", "amount_cents", "payment__metadata")
+    rows = qs.order_by("succeeded_at", "pk").values_list(
+        "pk",
+        "campaign_id",
+        "person_id",
+        "amount_cents",
+        "payment__metadata",
+        "address",
+        "postal_code",
+        "refcode",
+        "succeeded_at",
+    )
+    return [
+        RoundGiftRow(
+            donation_id=pk,
+            campaign_id=campaign_id,
+            person_id=person_id,
+            cents=int(cents),
+            instrument=str((metadata or {}).get("instrument_fingerprint") or ""),
+            address_key=f"{postal_code}|{' '.join(address.lower().replace(',', ' ').split())}" if address else "",
+            refcode=refcode,
+            succeeded_at=succeeded_at,
+        )
+        for pk, campaign_id, person_id, cents, metadata, address, postal_code, refcode, succeeded_at in rows
+    ]
+
+
+def excluded_donations(pool: MatchingPool) -> dict[int, str]:
+    """donation id → reason category of the gifts the treasurer left out of the match."""
+    if pool.pk is None:  # the simulation's unsaved round
+        return {}
+    return dict(RoundExclusion.objects.filter(pool=pool).values_list("donation_id", "category"))
+
+
+def round_gifts(pool: MatchingPool, rows: list[RoundGiftRow] | None = None) -> list[Gift]:
+    """What the quadratic rule counts. One person, one voice: identities that paid with the same card
+    or account are merged into one donor (the smallest person id speaks for them), whatever the
+    variant; the gifts the treasurer excluded are left out. The "cluster" variant also counts the
+    donors living at one address as one voice."""
+    rows = round_gift_rows(pool) if rows is None else rows
+    excluded = excluded_donations(pool)
+    kept = [row for row in rows if row.donation_id not in excluded]
+    voice = one_voice((str(row.person_id), row.instrument) for row in kept)
     clustered = pool.quadratic_variant == QuadraticVariant.CLUSTER
     return [
         Gift(
-            campaign_id=campaign_id,
-            donor=str(person_id),
-            cents=int(cents),
-            cluster=str((metadata or {}).get("instrument_fingerprint") or "") if clustered else "",
+            campaign_id=row.campaign_id,
+            donor=voice[str(row.person_id)],
+            cents=row.cents,
+            cluster=f"address:{row.address_key}" if clustered and row.address_key else "",
         )
-        for campaign_id, person_id, cents, metadata in rows
+        for row in kept
     ]
 
 
 def round_rules(pool: MatchingPool, pool_cents: int | None = None) -> RoundRules:
+    if pool_cents is None:
+        pool_cents = pool.round_shared_cents if pool.round_shared_cents is not None else pool.remaining_cents
     return RoundRules(
-        pool_cents=pool.remaining_cents if pool_cents is None else pool_cents,
+        pool_cents=pool_cents,
         cap_cents=pool.cap_per_campaign_cents,
         min_donors=max(pool.min_distinct_donors, 1),
         donor_ceiling_cents=pool.donor_ceiling_cents,
@@ -374,18 +443,100 @@ def round_rules(pool: MatchingPool, pool_cents: int | None = None) -> RoundRules
     )
 
 
+ROUND_GENERATION_KEY = "funding:qf:generation"
+ROUND_STANDING_SECONDS = 300
+
+
+def touch_rounds() -> None:
+    """Any gift, refund or exclusion changes the live estimates: a new generation, so the next page
+    view recomputes the round's standing once (then every view reads it from the cache)."""
+    try:
+        cache.incr(ROUND_GENERATION_KEY)
+    except ValueError:
+        cache.set(ROUND_GENERATION_KEY, 1, None)
+
+
+def _standing_key(pool_id: int) -> str:
+    return f"funding:qf:standing:{pool_id}"
+
+
+def refresh_standing(pool: MatchingPool) -> Standing:
+    """Recompute the round's standing from its gifts and cache it with the generation it reflects."""
+    generation = cache.get(ROUND_GENERATION_KEY, 0)
+    state = standing(round_gifts(pool), round_rules(pool))
+    cache.set(_standing_key(pool.pk), (generation, state), ROUND_STANDING_SECONDS)
+    return state
+
+
+def live_standing(pool: MatchingPool) -> Standing:
+    """The round's `Standing` for a page view: each campaign's Σ√c and Σc already turned into ideal
+    matches, read from the cache. After a gift the cached one is a generation behind: the view still
+    answers from it at once and a task recomputes it (one at a time per round), so no page view pays
+    for reading the round's gifts; only the very first view of a round computes it in the request."""
+    cached = cache.get(_standing_key(pool.pk))
+    if cached is None:
+        return refresh_standing(pool)
+    generation, state = cached
+    if generation != cache.get(ROUND_GENERATION_KEY, 0) and cache.add(f"funding:qf:refreshing:{pool.pk}", 1, 30):
+        from piazza.funding.tasks import refresh_round_standing  # the tasks module reads these queries
+
+        refresh_round_standing.enqueue(pool.pk)
+        fresh = cache.get(_standing_key(pool.pk))  # a task run inline (tests, demo) is already done
+        if fresh is not None:
+            state = fresh[1]
+    return state
+
+
+@dataclass(frozen=True)
+class RoundEstimate:
+    pool: MatchingPool
+    match_cents: int
+    one_more_cents: int
+    probe_cents: int = PROBE_CENTS
+
+
+def open_rounds_for(campaign: Campaign) -> list[MatchingPool]:
+    """The quadratic rounds open now that count this campaign's gifts."""
+    if campaign.status != CampaignStatus.LIVE:
+        return []
+    now = timezone.now()
+    path = campaign.territory.path
+    ancestors = [path[: i + 1] for i, ch in enumerate(path) if ch == "/"]
+    pools = MatchingPool.objects.filter(
+        mode=PoolMode.QUADRATIC,
+        is_active=True,
+        round_closed_at__isnull=True,
+        closes_at__gt=now,
+        created_at__lte=now,
+        eligible_root__path__in=ancestors,
+    ).order_by("closes_at", "pk")
+    return [p for p in pools if not p.eligible_kinds or campaign.kind in p.eligible_kinds]
+
+
+def round_estimates(campaign: Campaign) -> list[RoundEstimate]:
+    """For the campaign page: each open round's estimated match and what one more €5 donor adds."""
+    answers = []
+    for pool in open_rounds_for(campaign):
+        match, one_more = estimate(live_standing(pool), campaign.pk)
+        answers.append(RoundEstimate(pool, match, one_more))
+    return answers
+
+
 @dataclass(frozen=True)
 class RoundLine:
     campaign: Campaign
-    donors: int
+    donors: int  # distinct voices after one person, one voice
     counted_cents: int
     match_cents: int
+    excluded: int = 0  # gifts the treasurer left out of the match
+    sum_roots: float = 0.0  # Σ √c over the voices (published: anyone recomputes (Σ√c)² − Σc)
 
 
 def round_standing(pool: MatchingPool) -> list[RoundLine]:
     """Each eligible campaign's donors, gifts and match: the booked match once the round is closed,
     otherwise what the pool would give if the round closed now."""
-    gifts = round_gifts(pool)
+    rows = round_gift_rows(pool)
+    gifts = round_gifts(pool, rows)
     if pool.round_closed_at is not None:
         matches = dict(
             PoolMatch.objects.filter(pool=pool, donation__isnull=True)
@@ -394,13 +545,28 @@ def round_standing(pool: MatchingPool) -> list[RoundLine]:
         )
     else:
         matches = quadratic_matches(gifts, round_rules(pool))
-    donors: dict[int, set[str]] = {}
-    counted: dict[int, int] = {}
-    for gift in gifts:
-        donors.setdefault(gift.campaign_id, set()).add(gift.donor)
-        counted[gift.campaign_id] = counted.get(gift.campaign_id, 0) + gift.cents
+    voices = round_voices(gifts, round_rules(pool))
+    excluded_ids = excluded_donations(pool)
+    excluded: dict[int, int] = {}
+    for row in rows:
+        if row.donation_id in excluded_ids:
+            excluded[row.campaign_id] = excluded.get(row.campaign_id, 0) + 1
     campaigns = round_campaigns(pool).select_related("territory").order_by("title")
     lines = [
-        RoundLine(c, len(donors.get(c.pk, ())), counted.get(c.pk, 0), int(matches.get(c.pk, 0))) for c in campaigns
+        RoundLine(
+            c,
+            len(voices.get(c.pk, ())),
+            sum(voices.get(c.pk, ())),
+            int(matches.get(c.pk, 0)),
+            excluded.get(c.pk, 0),
+            sum(math.sqrt(v) for v in voices.get(c.pk, ())),
+        )
+        for c in campaigns
     ]
     return sorted(lines, key=lambda line: (-line.match_cents, -line.donors, line.campaign.title))
+
+
+def round_voices(gifts: list[Gift], rules: RoundRules) -> dict[int, list[int]]:
+    """campaign → the counted contribution of each voice (after the ceiling and, in the cluster
+    variant, summed per cluster): the inputs of (Σ√c)² − Σc."""
+    return {campaign: voices_of(donors, rules) for campaign, donors in per_donor(gifts, rules).items()}

@@ -181,3 +181,21 @@ def close_due_quadratic_rounds() -> int:
         close_quadratic_round(actor=None, pool=pool)
         closed += 1
     return closed
+
+
+@task()
+def refresh_round_standing(pool_id: int) -> int:
+    """Recompute a quadratic round's cached standing after gifts (issue 17: the live estimate)."""
+    from django.core.cache import cache
+
+    from piazza.funding.models import MatchingPool
+    from piazza.funding.queries import refresh_standing
+
+    try:
+        pool = MatchingPool.objects.get(pk=pool_id)
+        refresh_standing(pool)
+    except MatchingPool.DoesNotExist:
+        return 0
+    finally:
+        cache.delete(f"funding:qf:refreshing:{pool_id}")
+    return 1

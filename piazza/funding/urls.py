@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from piazza.funding import views
+from piazza.funding import round_views, views
 
 app_name = "funding"
 
@@ -12,6 +12,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("gestione/nuova/", views.manage_create, name="manage_create"),
     path("gestione/fondi/", views.pools, name="pools"),
     path("gestione/fondi/<int:pk>/round/", views.pool_round, name="pool_round"),
+    path("gestione/fondi/<int:pk>/round/escludi/", round_views.pool_round_exclude, name="pool_round_exclude"),
+    path("gestione/fondi/simulazione/", round_views.pool_simulate, name="pool_simulate"),
     path("gestione/<int:pk>/", views.manage_detail, name="manage"),
     path("gestione/<int:pk>/anteprima/", views.manage_public_preview, name="manage_preview"),
     path("gestione/<int:pk>/donatori/", views.manage_donors, name="manage_donors"),

@@ -49,6 +49,7 @@ from piazza.funding.forms import (
     OneClickForm,
     PoolForm,
     RejectForm,
+    RoundExclusionForm,
     SplitForm,
     UpdateForm,
 )
@@ -63,6 +64,7 @@ from piazza.funding.models import (
     PoolMode,
 )
 from piazza.funding.queries import round_standing
+from piazza.funding.round_anomalies import round_clusters
 from piazza.payments import devices
 from piazza.payments.actions import devices as devices_payment_actions
 from piazza.people.codice_fiscale import canonical_codice_fiscale
@@ -828,5 +830,9 @@ def pool_round(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": lines,
             "top": top,
             "closable": pool.round_closed_at is None and due,
+            # Issue 17: suspicious clusters and the exclusions, while the round is open.
+            "clusters": round_clusters(pool),
+            "exclusion_form": RoundExclusionForm(),
+            "exclusions": pool.exclusions.select_related("created_by").order_by("-created_at", "-pk")[:200],
         },
     )

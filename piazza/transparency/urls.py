@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from piazza.transparency import views
+from piazza.transparency import rounds, views
 
 app_name = "transparency"
 
@@ -16,4 +16,8 @@ urlpatterns = [
     path(
         "candidati/<int:candidacy_id>/<int:year>/<slug:table>.<slug:fmt>", views.candidacy_file, name="candidacy_file"
     ),
+    # Issue 17: results of the quadratic rounds, with their inputs as open data.
+    path("round/", rounds.rounds_index, name="rounds"),
+    path("round/<int:pk>/", rounds.round_page, name="round"),
+    path("round/<int:pk>.<slug:fmt>", rounds.round_file, name="round_file"),
 ]

@@ -165,6 +165,7 @@ ACTIONS: dict[str, Promise] = {
     "compliance.export_receipts": _("Registro delle ricevute esportato"),
     # Issue 17: quadratic rounds and following
     "funding.close_quadratic_round": _("Round quadratico chiuso e fondo ripartito"),
+    "funding.exclude_from_round": _("Donazioni escluse dal raddoppio di un round quadratico, con il motivo"),
     "funding.subscribe_updates": _("Iscrizione agli aggiornamenti di una raccolta"),
     # Issue 15: email broadcasts, petitions, volunteers
     "outreach.view_broadcast": _("Comunicazione email consultata"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from piazza.funding.models import (
     MatchStatus,
     PoolMatch,
 )
+from piazza.funding.queries import touch_rounds
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import post_transaction, reverse_transaction
 from piazza.ledger.models import Account, Cause, LedgerTransaction
@@ -32,6 +34,9 @@ def _bump_counter(campaign_id: int, *, gifts: int = 0, count: int = 0, small: in
         small_gifts_cents=F("small_gifts_cents") + small,
         matched_cents=F("matched_cents") + matched,
     )
+    # The quadratic rounds' live estimates read cached sums: a new generation now and once committed.
+    touch_rounds()
+    transaction.on_commit(touch_rounds)
 
 
 def _pool_account(pool: MatchingPool) -> Account:

@@ -126,3 +126,16 @@ def donate_through_pages(client: Any, campaign: Any, *, number: str = OK_CARD, *
     response = client.post(reverse("funding:donate", args=[campaign.slug]), form_data(campaign, **over))
     assert response.status_code == 302, response.content.decode()[:2000]
     return client.post(response["Location"], card(number))
+
+
+def give_own_card(campaign: Any, amount_cents: int, *, n: int = 0, card_id: str | None = None, **over: Any) -> Donation:
+    """`give`, then the payment records its own card fingerprint (`card_id`, by default one per donor n).
+
+    The sandbox has a single succeeding credit card, so every donor of `give` shares one fingerprint,
+    which the quadratic rounds rightly count as one person (issue 17). This stands for each donor
+    paying with their own card; give two donors the same `card_id` to simulate a shared card."""
+    donation = give(campaign, amount_cents, n=n, **over)
+    payment = payment_of(donation)
+    payment.metadata = {**(payment.metadata or {}), "instrument_fingerprint": f"sandbox:own-{card_id or n}"}
+    payment.save(update_fields=["metadata"])
+    return donation

@@ -6,7 +6,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from piazza.funding.quadratic import CLUSTER, PAIRWISE, STANDARD, Gift, RoundRules, ideal_matches, quadratic_matches
+from piazza.funding.quadratic import (
+    CLUSTER,
+    PAIRWISE,
+    PROBE_CENTS,
+    STANDARD,
+    Gift,
+    RoundRules,
+    allocate,
+    estimate,
+    ideal_matches,
+    one_voice,
+    quadratic_matches,
+    standing,
+)
 
 
 def _many(campaign: int, donors: int, cents: int, prefix: str = "d") -> list[Gift]:
@@ -111,3 +124,144 @@ def test_matches_never_exceed_the_pool_the_cap_or_the_ideal(gifts, pool, cap, va
             assert cents <= cap
     if sum(ideal.values()) >= pool and cap is None and pool > 0 and any(ideal.values()):
         assert sum(matches.values()) >= pool - 1  # a short pool is spent to the last cent (±1 for flooring)
+
+
+# --- Brute-force reference (issue 17): the allocation equals it on random rounds -------------
+
+
+def _reference_ideal(gifts: list[Gift], rules: RoundRules) -> dict[int, float]:
+    """Straight from the definitions, pair by pair: (Σ√c)² − Σc = Σ_{i≠j} √(cᵢcⱼ)."""
+    totals: dict[int, dict[str, int]] = {}
+    cluster_of: dict[str, str] = {}
+    for g in gifts:
+        if g.cents > 0:
+            totals.setdefault(g.campaign_id, {})
+            totals[g.campaign_id][g.donor] = totals[g.campaign_id].get(g.donor, 0) + g.cents
+            cluster_of[g.donor] = g.cluster or cluster_of.get(g.donor, "")
+    ideal = {}
+    for campaign, donors in totals.items():
+        counted = {
+            d: (min(c, rules.donor_ceiling_cents) if rules.donor_ceiling_cents else c) for d, c in donors.items()
+        }
+        if len(counted) < rules.min_donors:
+            ideal[campaign] = 0.0
+            continue
+        units: dict[str, int] = {}
+        for d, c in counted.items():
+            key = (cluster_of[d] or f"donor:{d}") if rules.variant == CLUSTER else d
+            units[key] = units.get(key, 0) + c
+        names = list(units)
+        total = 0.0
+        for i, a in enumerate(names):
+            for b in names[:i]:
+                term = 2 * (units[a] * units[b]) ** 0.5
+                if rules.variant == PAIRWISE:
+                    together = sum(
+                        (min(o[a], rules.donor_ceiling_cents or o[a]) * min(o[b], rules.donor_ceiling_cents or o[b]))
+                        ** 0.5
+                        for o in totals.values()
+                        if a in o and b in o
+                    )
+                    term *= rules.pairwise_m_cents / (rules.pairwise_m_cents + together)
+                total += term
+        ideal[campaign] = total if total >= 1e-6 else 0.0
+    return ideal
+
+
+def _reference_shares(ideal: dict[int, float], pool: int, cap: int | None) -> dict[int, float]:
+    """The one factor k ≤ 1 with Σ min(k·ideal, cap) = min(pool, Σ min(ideal, cap)), by bisection."""
+
+    def spent(k: float) -> float:
+        return sum(min(k * v, cap) if cap is not None else k * v for v in ideal.values())
+
+    target = min(pool, spent(1.0))
+    low, high = 0.0, 1.0
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if spent(mid) < target else (low, mid)
+    return {c: (min(high * v, cap) if cap is not None else high * v) for c, v in ideal.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    gifts=gifts_strategy,
+    pool=st.integers(0, 5_000_000),
+    cap=st.one_of(st.none(), st.integers(0, 2_000_000)),
+    variant=st.sampled_from([STANDARD, CLUSTER, PAIRWISE]),
+    min_donors=st.integers(1, 4),
+    ceiling=st.one_of(st.none(), st.integers(1, 100_000)),
+    seed=st.randoms(use_true_random=False),
+)
+def test_the_allocation_equals_a_brute_force_reference_and_is_deterministic(
+    gifts, pool, cap, variant, min_donors, ceiling, seed
+):
+    rules = RoundRules(
+        pool_cents=pool, cap_cents=cap, variant=variant, min_donors=min_donors, donor_ceiling_cents=ceiling
+    )
+    reference = _reference_ideal(gifts, rules)
+    ideal = ideal_matches(gifts, rules)
+    assert set(ideal) == set(reference)
+    for campaign, value in ideal.items():
+        assert value == pytest.approx(reference[campaign], rel=1e-9, abs=1e-6)
+    matches = quadratic_matches(gifts, rules)
+    shares = _reference_shares(reference, pool, cap)
+    for campaign, cents in matches.items():
+        assert abs(cents - shares[campaign]) < 1 + 1e-6 * max(1.0, shares[campaign])  # whole cents of the share
+    assert sum(matches.values()) <= pool
+    assert abs(sum(matches.values()) - sum(shares.values())) <= 1 + 1e-6 * pool
+    shuffled = list(gifts)
+    seed.shuffle(shuffled)
+    assert quadratic_matches(shuffled, rules) == matches  # the order of the gifts changes nothing
+
+
+def test_the_published_rounding_rule_recomputes_the_matches_from_the_ideals():
+    gifts = _many(1, 3, 900) + _many(2, 2, 1_600) + _many(3, 7, 250)
+    rules = RoundRules(pool_cents=7_777, cap_cents=4_000)
+    assert allocate(ideal_matches(gifts, rules), 7_777, 4_000) == quadratic_matches(gifts, rules)
+
+
+# --- One person, one voice ---------------------------------------------------------------------
+
+
+def test_identities_sharing_an_instrument_are_one_voice_whatever_the_order():
+    links = [("7", "card:x"), ("3", "card:y"), ("12", "card:x"), ("3", "card:x"), ("20", ""), ("21", "card:z")]
+    voice = one_voice(links)
+    assert voice == {"7": "3", "3": "3", "12": "3", "20": "20", "21": "21"}
+    assert one_voice(reversed(links)) == voice
+
+
+def test_a_sybil_split_gains_nothing_after_deduplication():
+    honest = _many(1, 5, 1_000)
+    # one person giving €50 as five identities that pay with the same card
+    sybil_links = [(f"s{i}", "card:same") for i in range(5)]
+    voice = one_voice(sybil_links)
+    split = [Gift(2, voice[f"s{i}"], 1_000) for i in range(5)]
+    alone = [Gift(3, "s0", 5_000)]
+    rules = RoundRules(pool_cents=10**9)
+    ideal = ideal_matches(honest + split + alone, rules)
+    assert ideal[2] == ideal[3] == 0  # split or not: one person, no match
+    assert ideal[1] == pytest.approx(20 * 1_000)
+
+
+# --- The live estimate -------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    gifts=gifts_strategy,
+    pool=st.integers(0, 5_000_000),
+    cap=st.one_of(st.none(), st.integers(0, 2_000_000)),
+    variant=st.sampled_from([STANDARD, CLUSTER, PAIRWISE]),
+    min_donors=st.integers(1, 4),
+    campaign=st.integers(1, 7),
+)
+def test_the_estimate_is_the_match_now_and_with_one_more_five_euro_donor(
+    gifts, pool, cap, variant, min_donors, campaign
+):
+    rules = RoundRules(pool_cents=pool, cap_cents=cap, variant=variant, min_donors=min_donors)
+    now, more = estimate(standing(gifts, rules), campaign)
+    share_now = _reference_shares(_reference_ideal(gifts, rules), pool, cap).get(campaign, 0.0)
+    assert abs(now - share_now) < 1 + 1e-6 * max(1.0, share_now)
+    newcomer = Gift(campaign, "newcomer", PROBE_CENTS, cluster="newcomer-own")
+    share_after = _reference_shares(_reference_ideal([*gifts, newcomer], rules), pool, cap)[campaign]
+    assert abs((now + more) - max(share_after, now)) < 2 + 1e-6 * max(1.0, share_after)

@@ -16,7 +16,7 @@ from piazza.funding.models import MatchingPool, MatchStatus, PoolMatch, PoolMode
 from piazza.funding.queries import counter_totals, round_standing
 from piazza.funding.tasks import close_due_quadratic_rounds
 from piazza.funding.tests.conftest import build_live_campaign
-from piazza.funding.tests.flows import give
+from piazza.funding.tests.flows import give, give_own_card
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
@@ -46,9 +46,9 @@ def test_many_small_donors_take_the_pool_from_one_large_donor(
     other = build_live_campaign(tree, circolo_official, federation_official, title="Festa di quartiere")
     pool = _round(treasurer, tree, min_distinct_donors=2)
     for n in range(10):
-        give(live_campaign, 1_000, n=n)  # ten people give €10
-    give(other, 10_000, n=20)  # one person gives €100
-    give(other, 200, n=21)  # and a friend €2
+        give_own_card(live_campaign, 1_000, n=n)  # ten people give €10
+    give_own_card(other, 10_000, n=20)  # one person gives €100
+    give_own_card(other, 200, n=21)  # and a friend €2
 
     standing = {line.campaign.pk: line for line in round_standing(pool)}
     assert standing[live_campaign.pk].donors == 10
@@ -78,20 +78,30 @@ def test_a_gift_after_the_close_does_not_count_and_a_single_donor_gets_nothing(t
     assert pool.reserved_cents == 0 and pool.remaining_cents == 50_000
 
 
-def test_shared_card_counts_as_one_donor_in_the_cluster_variant(tree, treasurer, live_campaign, clock):
+def test_one_address_counts_as_one_voice_in_the_cluster_variant(tree, treasurer, live_campaign, clock):
     pool = _round(treasurer, tree, quadratic_variant=QuadraticVariant.CLUSTER)
+    for n in range(4):
+        give_own_card(live_campaign, 2_500, n=n)  # four cards, but the same address (Via Zamboni 1)
+    lines = round_standing(pool)
+    assert lines[0].donors == 1 and lines[0].match_cents == 0
+    pool.quadratic_variant = QuadraticVariant.STANDARD
+    assert round_standing(pool)[0].donors == 4 and round_standing(pool)[0].match_cents > 0
+
+
+def test_a_shared_card_is_one_voice_in_every_variant(tree, treasurer, live_campaign, clock):
+    pool = _round(treasurer, tree)
     for n in range(4):
         give(live_campaign, 2_500, n=n)  # the sandbox card: one instrument fingerprint for all four
     lines = round_standing(pool)
-    assert lines[0].donors == 4 and lines[0].match_cents == 0
+    assert lines[0].donors == 1 and lines[0].match_cents == 0
 
 
 def test_a_settled_campaign_receives_its_match_at_once(
     tree, treasurer, live_campaign, circolo_official, federation_official, clock
 ):
     pool = _round(treasurer, tree)
-    give(live_campaign, 1_000, n=1)
-    give(live_campaign, 1_000, n=2)
+    give_own_card(live_campaign, 1_000, n=1)
+    give_own_card(live_campaign, 1_000, n=2)
     clock.move_to(timezone.now() + dt.timedelta(days=40))
     campaign = end_campaign(actor=None, campaign=live_campaign)
     assert campaign.status == "settled"
@@ -148,8 +158,8 @@ def test_the_treasurer_opens_follows_and_closes_a_round_from_the_back_office(tre
     )
     assert response.status_code == 302
     pool = MatchingPool.objects.get(name="Round")
-    give(live_campaign, 1_000, n=1)
-    give(live_campaign, 1_000, n=2)
+    give_own_card(live_campaign, 1_000, n=1)
+    give_own_card(live_campaign, 1_000, n=2)
     page = client.get(reverse("funding:pool_round", args=[pool.pk])).content.decode()
     assert "Raddoppio stimato" in page and live_campaign.title in page
     assert "Chiudi il round" not in page  # not before the closing day is over
