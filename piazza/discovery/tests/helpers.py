@@ -48,5 +48,9 @@ def event(territory: Any, title: str, *, days: int = 3, created: Any = None, com
 def petition(territory: Any, title: str, *, created: Any = None) -> Petition:
     _n[0] += 1
     return Petition.objects.create(
-        territory=territory, slug=f"petizione-{_n[0]}", title=title, text="Chiediamo…", created_at=created or timezone.now()
+        territory=territory,
+        slug=f"petizione-{_n[0]}",
+        title=title,
+        text="Chiediamo…",
+        created_at=created or timezone.now(),
     )

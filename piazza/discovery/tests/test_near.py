@@ -1,4 +1,4 @@
-""""Vicino a me" (issue 17): by CAP or comune, or the signed-in person's own place; filters by kind
+""" "Vicino a me" (issue 17): by CAP or comune, or the signed-in person's own place; filters by kind
 and level; clear messages for unknown input; a fixed number of queries whatever the rows."""
 
 from __future__ import annotations
