@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "piazza.outreach",
     "piazza.events",
     "piazza.privacy",
+    "piazza.discovery",
     "piazza.api",
     "piazza.web",
 ]
@@ -192,6 +193,7 @@ PERIODIC_TASKS = {
     "piazza.outreach.tasks.process_bounce_mailbox": 5 * 60,
     "piazza.events.tasks.send_reminders": 60 * 60,
     "piazza.petitions.tasks.match_pending_signatures": 10 * 60,
+    "piazza.discovery.tasks.send_digests": 60 * 60,
 }
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
@@ -475,3 +477,8 @@ PRIVACY_EMAIL_PROVIDER = env_str("PRIVACY_EMAIL_PROVIDER", "")
 PRIVACY_BREACH_NOTIFY_HOURS = env_int("PRIVACY_BREACH_NOTIFY_HOURS", 72)
 # The retention task erases only when this is on; off, it writes its dry-run report and stops.
 PRIVACY_RETENTION_APPLY = env_bool("PRIVACY_RETENTION_APPLY", False)
+
+# --- Community of small donors (issue 17): digest, recognition, "vicino a me".
+COMMUNITY_DIGEST_DAYS = env_int("COMMUNITY_DIGEST_DAYS", 7)  # one digest per period at most (weekly by default)
+RECOGNITION_FOUNDERS = env_int("RECOGNITION_FOUNDERS", 10)  # the first N donors of a project are its "fondatori"
+RECOGNITION_STREAK_MIN_MONTHS = env_int("RECOGNITION_STREAK_MIN_MONTHS", 3)  # shortest streak shown on a page

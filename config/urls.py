@@ -24,6 +24,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("volontari/", include("piazza.volunteers.urls")),
     path("comunicazioni/", include("piazza.outreach.urls")),
     path("eventi/", include("piazza.events.urls")),
+    path("vicino-a-me/", include("piazza.discovery.urls")),
     path("api/", include("piazza.api.urls")),
     # The published donor register (rules F1, F2): before any other `trasparenza/` include.
     path("trasparenza/registro/", include("piazza.compliance.register.public_urls")),

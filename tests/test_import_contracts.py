@@ -27,6 +27,8 @@ LAYERS: list[set[str]] = [
     {"community", "outreach", "transparency", "petitions", "volunteers", "events"},
     # privacy reads every app that holds personal data, community and outreach included (ADR 0016)
     {"privacy"},
+    # "vicino a me" and the followers' digest read community, events, petitions and outreach (issue 17)
+    {"discovery"},
     {"api", "web"},
 ]
 LAYER_OF = {app: i for i, apps in enumerate(LAYERS) for app in apps}

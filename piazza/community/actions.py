@@ -34,6 +34,7 @@ from piazza.community.models import (
     SpaceLink,
     token_digest,
 )
+from piazza.compliance.models import Candidacy
 from piazza.core.audit import record
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.models import AuditKind
@@ -672,12 +673,23 @@ def remove_passkey(*, actor: Any, person: Person, passkey_id: int) -> None:
 FOLLOWABLE_CAMPAIGN_STATUSES = ("live", "ended", "settled")
 
 
-def follow(*, person: Person, campaign: Campaign | None = None, territory: Territory | None = None) -> Follow:
+def follow(
+    *,
+    person: Person,
+    campaign: Campaign | None = None,
+    territory: Territory | None = None,
+    candidacy: Candidacy | None = None,
+) -> Follow:
     """The signed-in person follows a public campaign (its updates reach their own email, the one
-    their sign-in link proved) or a territory (issue 17 sends the digest). Idempotent."""
+    their sign-in link proved), a territory or a candidate (both reach the digest, issue 17). Idempotent."""
     action = "community.follow"
-    if (campaign is None) == (territory is None):
-        refuse(action, _("Scegli che cosa seguire: una raccolta o un territorio."), actor=None, code="target")
+    if [campaign, territory, candidacy].count(None) != 2:
+        refuse(
+            action,
+            _("Scegli che cosa seguire: una raccolta, un circolo o una federazione, o una candidatura."),
+            actor=None,
+            code="target",
+        )
     if campaign is not None and campaign.status not in FOLLOWABLE_CAMPAIGN_STATUSES:
         refuse(
             action,
@@ -689,10 +701,12 @@ def follow(*, person: Person, campaign: Campaign | None = None, territory: Terri
     email = person.primary_email
     with transaction.atomic():
         Person.objects.select_for_update().filter(pk=person.pk).first()  # one follow at a time per person
-        found = Follow.objects.filter(person=person, campaign=campaign, territory=territory).first()
+        found = Follow.objects.filter(
+            person=person, campaign=campaign, territory=territory, candidacy=candidacy
+        ).first()
         created = found is None
         if found is None:
-            found = Follow.objects.create(person=person, campaign=campaign, territory=territory)
+            found = Follow.objects.create(person=person, campaign=campaign, territory=territory, candidacy=candidacy)
         if campaign is not None and email is not None:
             monthly_funding.subscribe_updates(campaign=campaign, email=email.value)
         if created:
@@ -705,6 +719,7 @@ def follow(*, person: Person, campaign: Campaign | None = None, territory: Terri
                     "via": VIA,
                     "campaign": campaign.pk if campaign else None,
                     "territory": territory.pk if territory else None,
+                    "candidacy": candidacy.pk if candidacy else None,
                 },
             )
     return found
@@ -721,11 +736,18 @@ def unfollow(*, person: Person, follow_id: int) -> None:
         if found.campaign is not None:
             for subscription in UpdateSubscription.objects.filter(campaign=found.campaign, email__in=emails):
                 monthly_funding.unsubscribe_updates(subscription=subscription)
-        Follow.objects.filter(person=person, campaign=found.campaign, territory=found.territory).delete()
+        Follow.objects.filter(
+            person=person, campaign=found.campaign, territory=found.territory, candidacy=found.candidacy
+        ).delete()
         record(
             "community.unfollow",
             actor=None,
             obj=person,
             territory=person.territory,
-            data={"via": VIA, "campaign": found.campaign_id, "territory": found.territory_id},
+            data={
+                "via": VIA,
+                "campaign": found.campaign_id,
+                "territory": found.territory_id,
+                "candidacy": found.candidacy_id,
+            },
         )

@@ -108,6 +108,10 @@ class Follow(models.Model):
     territory = models.ForeignKey(
         "territory.Territory", null=True, blank=True, on_delete=models.CASCADE, related_name="followers"
     )
+    # A candidate (issue 17): their campaigns and news reach the follower's digest.
+    candidacy = models.ForeignKey(
+        "compliance.Candidacy", null=True, blank=True, on_delete=models.CASCADE, related_name="followers"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -115,11 +119,56 @@ class Follow(models.Model):
         verbose_name_plural = _("chi segue")
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(campaign__isnull=False) & models.Q(territory__isnull=True))
-                | (models.Q(campaign__isnull=True) & models.Q(territory__isnull=False)),
+                condition=(
+                    models.Q(campaign__isnull=False)
+                    & models.Q(territory__isnull=True)
+                    & models.Q(candidacy__isnull=True)
+                )
+                | (
+                    models.Q(campaign__isnull=True)
+                    & models.Q(territory__isnull=False)
+                    & models.Q(candidacy__isnull=True)
+                )
+                | (
+                    models.Q(campaign__isnull=True)
+                    & models.Q(territory__isnull=True)
+                    & models.Q(candidacy__isnull=False)
+                ),
                 name="follow_one_target",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.person_id} → {self.campaign_id or self.territory_id}"
+        return f"{self.person_id} → {self.campaign_id or self.territory_id or self.candidacy_id}"
+
+
+class DigestSent(models.Model):
+    """One digest sent to a person for one period (issue 17): the unique row is what makes the
+    periodic task idempotent (a second run in the same period finds it and sends nothing)."""
+
+    person = models.ForeignKey("people.Person", on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField()
+    items = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("riepilogo inviato")
+        verbose_name_plural = _("riepiloghi inviati")
+        constraints = [models.UniqueConstraint(fields=["person", "period_start"], name="digest_once_per_period")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} · {self.period_start}"
+
+
+class DigestStop(models.Model):
+    """The person asked not to receive the digest (from its unsubscribe link or Il mio spazio)."""
+
+    person = models.OneToOneField("people.Person", on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("riepilogo disattivato")
+        verbose_name_plural = _("riepiloghi disattivati")
+
+    def __str__(self) -> str:
+        return f"{self.person_id}"

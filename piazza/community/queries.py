@@ -14,8 +14,9 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from piazza.community.models import Follow, Passkey
+from piazza.community.models import DigestStop, Follow, Passkey
 from piazza.funding.models import Donation
+from piazza.funding.recognition import OwnRecognition, recognition_of
 from piazza.membership.actions.renewal import renewal_token
 from piazza.membership.cards import card_token
 from piazza.membership.models import LIVE_STATUSES, PAID_STATUSES, FeeSchedule, Membership, Supporter
@@ -88,6 +89,8 @@ class Space:
     phone: str
     passkey_count: int = 0
     follows: list[Follow] = field(default_factory=list)
+    digest_stopped: bool = False
+    recognition: list[OwnRecognition] = field(default_factory=list)
 
 
 def consent_lines(person: Person) -> list[ConsentLine]:
@@ -166,9 +169,11 @@ def space_of(person: Person, *, shared_address: bool = False) -> Space:
         passkey_count=person_passkeys(person).count(),
         follows=_one_per_target(
             Follow.objects.filter(person=person)
-            .select_related("campaign__territory", "territory")
+            .select_related("campaign__territory", "territory", "candidacy__territory")
             .order_by("-created_at", "-id")
         ),
+        digest_stopped=DigestStop.objects.filter(person=person).exists(),
+        recognition=recognition_of(person.pk),
     )
 
 
@@ -178,10 +183,10 @@ def person_passkeys(person: Person) -> Any:
 
 def _one_per_target(follows: Iterable[Follow]) -> list[Follow]:
     """A merged record may bring a second row for the same campaign or territory: show it once."""
-    seen: set[tuple[int | None, int | None]] = set()
+    seen: set[tuple[int | None, int | None, int | None]] = set()
     kept = []
     for follow in follows:
-        key = (follow.campaign_id, follow.territory_id)
+        key = (follow.campaign_id, follow.territory_id, follow.candidacy_id)
         if key not in seen:
             seen.add(key)
             kept.append(follow)

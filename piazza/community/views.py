@@ -20,10 +20,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from piazza.community import actions, passkeys, queries, session
+from piazza.community import actions, digest, passkeys, queries, session
 from piazza.community.forms import EmailChangeForm, PasskeyNameForm, PhoneForm, RectificationForm, SignInForm
 from piazza.community.models import ChallengePurpose
-from piazza.compliance.models import TaxStatement
+from piazza.compliance.models import Candidacy, TaxStatement
 from piazza.compliance.receipt_documents import receipt_filename, receipts_pdf
 from piazza.compliance.receipts import receipts_of_person
 from piazza.compliance.tax_statements.actions.generate import note_tax_statement_download
@@ -33,6 +33,7 @@ from piazza.compliance.tax_statements.queries import statements_of
 from piazza.core.input_guard import ascii_int
 from piazza.core.middleware import client_ip
 from piazza.core.throttle import HitLimiter
+from piazza.funding.actions import recognition as recognition_funding
 from piazza.funding.models import Campaign
 from piazza.payments.messages import decline_message
 from piazza.payments.models import MethodChange, MethodChangeState
@@ -123,20 +124,52 @@ View = Callable[..., HttpResponse]
 PENDING_FOLLOW = "community_pending_follow"
 
 
-def _follow_target(data: Any) -> Campaign | Territory | None:
-    """The public campaign or open territory a follow request names (ids only, never trusted further)."""
+Target = Campaign | Territory | Candidacy
+
+
+def _follow_target(data: Any) -> Target | None:
+    """The public campaign, open territory or candidate (one with a public campaign) a follow
+    request names (ids only, never trusted further)."""
     campaign_id = ascii_int(str(data.get("campaign") or ""))
     territory_id = ascii_int(str(data.get("territory") or ""))
+    candidacy_id = ascii_int(str(data.get("candidacy") or ""))
     if campaign_id is not None:
         return Campaign.objects.filter(pk=campaign_id, status__in=actions.FOLLOWABLE_CAMPAIGN_STATUSES).first()
     if territory_id is not None:
         return Territory.objects.filter(pk=territory_id, closed_at__isnull=True).first()
+    if candidacy_id is not None:
+        public = Campaign.objects.filter(candidacy_id=candidacy_id, status__in=actions.FOLLOWABLE_CAMPAIGN_STATUSES)
+        return Candidacy.objects.filter(pk=candidacy_id, pk__in=public.values("candidacy_id")).first()
     return None
 
 
-def _follow_and_return(request: HttpRequest, person: Person, target: Campaign | Territory | None) -> HttpResponse:
+def _pending(target: Target) -> dict[str, int]:
+    if isinstance(target, Campaign):
+        return {"campaign": target.pk}
+    if isinstance(target, Candidacy):
+        return {"candidacy": target.pk}
+    return {"territory": target.pk}
+
+
+def _label(target: Target) -> str:
+    if isinstance(target, Campaign):
+        return target.title
+    if isinstance(target, Candidacy):
+        return target.candidate_name
+    return target.name
+
+
+def _follow_and_return(request: HttpRequest, person: Person, target: Target | None) -> HttpResponse:
     if target is None:
         raise Http404
+    if isinstance(target, Candidacy):
+        actions.follow(person=person, candidacy=target)
+        messages.success(
+            request,
+            _("Segui %(name)s: le nuove raccolte e iniziative della candidatura arrivano nel tuo riepilogo.")
+            % {"name": target.candidate_name},
+        )
+        return redirect("community:home")
     if isinstance(target, Campaign):
         actions.follow(person=person, campaign=target)
         messages.success(
@@ -144,7 +177,11 @@ def _follow_and_return(request: HttpRequest, person: Person, target: Campaign | 
         )
         return redirect("funding:campaign", slug=target.slug)
     actions.follow(person=person, territory=target)
-    messages.success(request, _("Segui %(name)s.") % {"name": target.name})
+    messages.success(
+        request,
+        _("Segui %(name)s: le sue nuove raccolte, i suoi eventi e le sue petizioni arrivano nel tuo riepilogo.")
+        % {"name": target.name},
+    )
     return redirect("community:home")
 
 
@@ -157,10 +194,8 @@ def follow(request: HttpRequest) -> HttpResponse:
         raise Http404
     person, _expired = session.current_person(request)
     if person is None:
-        request.session[PENDING_FOLLOW] = (
-            {"campaign": target.pk} if isinstance(target, Campaign) else {"territory": target.pk}
-        )
-        label = target.title if isinstance(target, Campaign) else target.name
+        request.session[PENDING_FOLLOW] = _pending(target)
+        label = _label(target)
         return _door(
             request,
             info=_(
@@ -224,6 +259,7 @@ def home(request: HttpRequest, person: Person) -> HttpResponse:
             "receipts": list(receipts_of_person(person)[:RECEIPTS_SHOWN]),
             "notice": current_version("space"),
             "tax_statements": statements_of(person),
+            "digest_days": settings.COMMUNITY_DIGEST_DAYS,
         },
     )
 
@@ -636,3 +672,47 @@ def passkey_sign_in(request: HttpRequest) -> HttpResponse:
 @person_required
 def unfollow(request: HttpRequest, person: Person, pk: int) -> HttpResponse:
     return _done(request, lambda: actions.unfollow(person=person, follow_id=pk), _("Non segui più questa voce."))
+
+
+# --- Digest and recognition (issue 17) -----------------------------------------------------------
+
+
+@require_POST
+@person_required
+def digest_switch(request: HttpRequest, person: Person) -> HttpResponse:
+    receive = request.POST.get("receive") == "1"
+    digest.set_digest(person=person, receive=receive)
+    messages.success(
+        request,
+        _("Riceverai di nuovo il riepilogo.") if receive else _("Non ti manderemo più il riepilogo."),
+    )
+    return redirect(f"{reverse('community:home')}#following")
+
+
+@require_http_methods(["GET", "POST"])
+def digest_stop(request: HttpRequest, token: str) -> HttpResponse:
+    """The link at the foot of each digest: GET shows a button, POST stops (no sign-in needed: the
+    signed link is enough to stop mail, and says nothing about the person)."""
+    person = digest.person_of_token(token)
+    if person is None:
+        return render(request, "community/digest_stop.html", {"invalid": True}, status=404)
+    done = False
+    if request.method == "POST":
+        digest.set_digest(person=person, receive=False, via="digest_link")
+        done = True
+    return render(request, "community/digest_stop.html", {"done": done})
+
+
+@require_POST
+@person_required
+def hide_recognition(request: HttpRequest, person: Person) -> HttpResponse:
+    campaign_id = ascii_int(request.POST.get("campaign", ""))
+    campaign = Campaign.objects.filter(pk=campaign_id).first() if campaign_id is not None else None
+    if campaign is None:
+        messages.error(request, _("Raccolta non trovata: ricarica la pagina e riprova."))
+    else:
+        recognition_funding.hide_name(person=person, campaign=campaign, via=actions.VIA)
+        messages.success(
+            request, _("Il tuo nome non compare più sulla pagina di «%(title)s».") % {"title": campaign.title}
+        )
+    return redirect(f"{reverse('community:home')}#recognition")

@@ -30,7 +30,7 @@ from piazza.core.models import AuditKind
 from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
 from piazza.core.throttle import throttle_public_form
-from piazza.funding import queries
+from piazza.funding import queries, recognition
 from piazza.funding.actions import campaigns as campaigns_actions
 from piazza.funding.actions import closing as closing_actions
 from piazza.funding.actions import donations as donations_actions
@@ -112,6 +112,7 @@ def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "teams": queries.team_leaderboard(campaign),
         "share_url": request.build_absolute_uri(campaign.get_absolute_url()),
         "card_url": request.build_absolute_uri(f"{campaign.get_absolute_url()}card.png"),
+        "recognition": recognition.campaign_recognition(campaign),
         **donation_context(request, campaign),
     }
     return render(request, "funding/campaign.html", context)

@@ -384,6 +384,11 @@ ACTIONS: dict[str, Promise] = {
     "territory.move": _("Struttura spostata"),
     "territory.set_area": _("Area di competenza modificata"),
     "territory.view_officials": _("Incarichi consultati"),
+    # Issue 17: the community of small donors (digest, recognition, following candidates).
+    "community.digest_on": _("Riepilogo di chi segue riattivato"),
+    "community.digest_off": _("Riepilogo di chi segue disattivato"),
+    "community.digest_sent": _("Riepilogo di chi segue inviato"),
+    "funding.hide_name": _("Nome tolto dalla pagina di una raccolta dal donatore"),
 }
 
 CHANNELS: dict[str, Promise] = {
