@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "piazza.privacy",
     "piazza.api",
     "piazza.web",
+    "ninja",  # issue 16: the OSDI API (ADR 0024), its bundled Swagger UI static files
 ]
 
 MIDDLEWARE = [
@@ -442,3 +443,6 @@ PRIVACY_EMAIL_PROVIDER = env_str("PRIVACY_EMAIL_PROVIDER", "")
 PRIVACY_BREACH_NOTIFY_HOURS = env_int("PRIVACY_BREACH_NOTIFY_HOURS", 72)
 # The retention task erases only when this is on; off, it writes its dry-run report and stops.
 PRIVACY_RETENTION_APPLY = env_bool("PRIVACY_RETENTION_APPLY", False)
+
+# Issue 16: requests per minute per API key (fixed window in the shared cache).
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 600)
