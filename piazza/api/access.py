@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from piazza.api.models import ApiKey, Permission
 from piazza.funding.actions.permissions import CAMPAIGN_ROLES
 from piazza.people.models import READ_ROLES, WRITE_ROLES
-from piazza.territory.models import RoleAssignment, Role
+from piazza.territory.models import Role, RoleAssignment
 from piazza.territory.scoping import scope_paths
 
 MEMBERSHIP_READ_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE}

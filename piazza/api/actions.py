@@ -51,23 +51,54 @@ def create_api_key(
     action = "api.create_key"
     wanted = sorted(set(permissions))
     if not has_role_at(actor, territory):
-        refuse(action, _("Puoi creare chiavi solo per la tua struttura o quelle sotto di essa."), actor=actor,
-               territory=territory, code="scope", field="territory", permission=True)
+        refuse(
+            action,
+            _("Puoi creare chiavi solo per la tua struttura o quelle sotto di essa."),
+            actor=actor,
+            territory=territory,
+            code="scope",
+            field="territory",
+            permission=True,
+        )
     if not name.strip():
-        refuse(action, _("Dai un nome alla chiave (per esempio lo strumento che la userà)."), actor=actor,
-               territory=territory, code="name", field="name")
+        refuse(
+            action,
+            _("Dai un nome alla chiave (per esempio lo strumento che la userà)."),
+            actor=actor,
+            territory=territory,
+            code="name",
+            field="name",
+        )
     if not wanted:
-        refuse(action, _("Scegli almeno un permesso."), actor=actor, territory=territory, code="permissions",
-               field="permissions")
+        refuse(
+            action,
+            _("Scegli almeno un permesso."),
+            actor=actor,
+            territory=territory,
+            code="permissions",
+            field="permissions",
+        )
     unknown = [p for p in wanted if p not in Permission.values]
     allowed = set(grantable_permissions(actor, territory))
     if unknown or not set(wanted) <= allowed:
-        refuse(action, _("Puoi dare alla chiave solo permessi che il tuo ruolo ha in questa struttura."),
-               actor=actor, territory=territory, code="permissions", field="permissions")
+        refuse(
+            action,
+            _("Puoi dare alla chiave solo permessi che il tuo ruolo ha in questa struttura."),
+            actor=actor,
+            territory=territory,
+            code="permissions",
+            field="permissions",
+        )
     today = timezone.localdate()
     if not today < expires_on <= today + dt.timedelta(days=MAX_DAYS):
-        refuse(action, _("La scadenza deve essere tra domani e un anno da oggi."), actor=actor,
-               territory=territory, code="expiry", field="expires_on")
+        refuse(
+            action,
+            _("La scadenza deve essere tra domani e un anno da oggi."),
+            actor=actor,
+            territory=territory,
+            code="expiry",
+            field="expires_on",
+        )
     prefix = secrets.token_hex(4)
     token = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     expires_at = timezone.make_aware(dt.datetime.combine(expires_on, dt.time(23, 59, 59)))
@@ -81,8 +112,13 @@ def create_api_key(
             permissions=wanted,
             expires_at=expires_at,
         )
-        record(action, actor=actor, obj=key, territory=territory,
-               data={"prefix": prefix, "permissions": wanted, "expires_at": expires_at.isoformat()})
+        record(
+            action,
+            actor=actor,
+            obj=key,
+            territory=territory,
+            data={"prefix": prefix, "permissions": wanted, "expires_at": expires_at.isoformat()},
+        )
     return key, token
 
 
@@ -94,8 +130,9 @@ def revoke_api_key(*, actor: Any, key: ApiKey) -> ApiKey:
             locked.revoked_at = timezone.now()
             locked.revoked_by = actor
             locked.save(update_fields=["revoked_at", "revoked_by"])
-            record("api.revoke_key", actor=actor, obj=locked, territory=locked.territory,
-                   data={"prefix": locked.prefix})
+            record(
+                "api.revoke_key", actor=actor, obj=locked, territory=locked.territory, data={"prefix": locked.prefix}
+            )
     return locked
 
 
@@ -114,9 +151,19 @@ def note_key_use(*, key: ApiKey, actor: Any, method: str, path: str, objects: li
     """Rule G4: every use of a key is logged like a page view, the key named in the entry."""
     now = timezone.now()
     with transaction.atomic():
-        record("api.read", actor=actor, territory=key.territory, kind=AuditKind.VIEW,
-               data={"api_key": key.prefix, "key_name": key.name, "method": method, "path": path,
-                     "objects": objects[:100]})
+        record(
+            "api.read",
+            actor=actor,
+            territory=key.territory,
+            kind=AuditKind.VIEW,
+            data={
+                "api_key": key.prefix,
+                "key_name": key.name,
+                "method": method,
+                "path": path,
+                "objects": objects[:100],
+            },
+        )
         if key.last_used_at is None or now - key.last_used_at > dt.timedelta(minutes=1):
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
@@ -139,13 +186,24 @@ def person_signup_helper(*, actor: Any, key: ApiKey, signup: Signup) -> Person:
     action = "api.person_signup_helper"
     notice = current_version(SIGNUP_NOTICE, "it")
     if signup.consents and notice is None:
-        refuse(action, _("Manca l'informativa privacy dei moduli di iscrizione: pubblicala prima di "
-                         "raccogliere consensi."), actor=actor, territory=key.territory, code="notice")
+        refuse(
+            action,
+            _("Manca l'informativa privacy dei moduli di iscrizione: pubblicala prima di raccogliere consensi."),
+            actor=actor,
+            territory=key.territory,
+            code="notice",
+        )
     unknown = [p for p in signup.consents if p not in Purpose.values]
     if unknown:
-        refuse(action, _("Finalità di consenso sconosciuta: %(names)s. Usa: %(known)s.")
-               % {"names": ", ".join(unknown), "known": ", ".join(Purpose.values)},
-               actor=actor, territory=key.territory, code="purpose", field="consents")
+        refuse(
+            action,
+            _("Finalità di consenso sconosciuta: %(names)s. Usa: %(known)s.")
+            % {"names": ", ".join(unknown), "known": ", ".join(Purpose.values)},
+            actor=actor,
+            territory=key.territory,
+            code="purpose",
+            field="consents",
+        )
     person = find_or_create_person(actor=actor, data=signup.data, circolo=signup.circolo, source=Source.API)
     with transaction.atomic():
         if notice is not None and (signup.consents or person.was_created):
@@ -153,8 +211,20 @@ def person_signup_helper(*, actor: Any, key: ApiKey, signup: Signup) -> Person:
         written = person.was_created or has_role_at(actor, person.territory)
         for purpose, given in sorted(signup.consents.items()):
             if written and notice is not None:
-                record_consent(actor=actor, person=person, purpose=purpose, channel=Channel.WEB,
-                               text_version=notice.code, given=given, source="api")
-        record(action, actor=actor, obj=person, territory=person.territory,
-               data={"api_key": key.prefix, "created": person.was_created, "consents": signup.consents})
+                record_consent(
+                    actor=actor,
+                    person=person,
+                    purpose=purpose,
+                    channel=Channel.WEB,
+                    text_version=notice.code,
+                    given=given,
+                    source="api",
+                )
+        record(
+            action,
+            actor=actor,
+            obj=person,
+            territory=person.territory,
+            data={"api_key": key.prefix, "created": person.was_created, "consents": signup.consents},
+        )
     return person

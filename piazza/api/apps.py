@@ -8,4 +8,4 @@ class ApiConfig(AppConfig):
     def ready(self) -> None:
         # Build the pydantic models of the API at start-up, never first inside a request: under the
         # tests' frozen clock `datetime.datetime` is freezegun's class, which pydantic cannot type.
-        from piazza.api import v1  # noqa: F401, PLC0415
+        from piazza.api import v1  # noqa: F401

@@ -235,7 +235,9 @@ class SignupHelper(Model):
     person: InPerson
     add_tags: list[str] = Field(default=[], max_length=20)
     piazza_circolo: str | None = Field(
-        default=None, alias="piazza:circolo", description="Identifier of a circolo (piazza:circolo:<id>) in the key's scope"
+        default=None,
+        alias="piazza:circolo",
+        description="Identifier of a circolo (piazza:circolo:<id>) in the key's scope",
     )
     piazza_consents: dict[str, bool] = Field(
         default={},

@@ -295,7 +295,9 @@ def _person(request: HttpRequest, person: Person) -> dict[str, Any]:
             {"address": e.value, "primary": e.primary, "status": "subscribed" if subscribed else "unsubscribed"}
             for e in person.emails.all()
         ],
-        "phone_numbers": [{"number": p.value, "primary": p.primary, "number_type": "Mobile"} for p in person.phones.all()],
+        "phone_numbers": [
+            {"number": p.value, "primary": p.primary, "number_type": "Mobile"} for p in person.phones.all()
+        ],
         "postal_addresses": addresses,
         "custom_fields": {"source": person.source},
         "piazza:territory": _territory(person.territory),
@@ -322,7 +324,10 @@ def _tag(request: HttpRequest, tag: Tag) -> dict[str, Any]:
         "identifiers": [f"piazza:tag-{tag.pk}"],
         "created_date": tag.created_at,
         "name": tag.name,
-        "_links": {"self": _link(request, f"/tags/{tag.pk}"), "osdi:taggings": _link(request, f"/tags/{tag.pk}/taggings")},
+        "_links": {
+            "self": _link(request, f"/tags/{tag.pk}"),
+            "osdi:taggings": _link(request, f"/tags/{tag.pk}/taggings"),
+        },
     }
 
 
@@ -382,7 +387,9 @@ def signup_helper(request: HttpRequest, body: s.SignupHelper) -> dict[str, Any]:
             pk=_pk(body.piazza_circolo) if body.piazza_circolo.rsplit("-", 1)[-1].isdigit() else 0,
             level=Level.CIRCOLO,
         ).first()
-        if circolo is None or not any(circolo.path.startswith(p) for p in scope_paths(actor, roles_for(Permission.WRITE_PEOPLE))):
+        if circolo is None or not any(
+            circolo.path.startswith(p) for p in scope_paths(actor, roles_for(Permission.WRITE_PEOPLE))
+        ):
             raise DjangoValidationError(
                 _("Circolo «%(id)s» sconosciuto o fuori dal territorio della chiave.") % {"id": body.piazza_circolo}
             )
@@ -406,7 +413,9 @@ def signup_helper(request: HttpRequest, body: s.SignupHelper) -> dict[str, Any]:
             residence_comune=address.locality,
         )
     person = person_signup_helper(
-        actor=actor, key=request.auth, signup=Signup(data=data, consents=body.piazza_consents, circolo=circolo)  # type: ignore[arg-type]
+        actor=actor,
+        key=request.auth,
+        signup=Signup(data=data, consents=body.piazza_consents, circolo=circolo),  # type: ignore[arg-type]
     )
     found = _people(actor).filter(pk=person.pk).first()
     if found is None:  # matched a person the key may not read: say nothing about them
@@ -434,8 +443,9 @@ def _stub(request: HttpRequest, person: Person) -> dict[str, Any]:
 @api.get("/people", response={200: s.PeoplePage, **ERRORS}, by_alias=True, tags=["people"])
 def list_people(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_PEOPLE)
-    return _collection(request, actor, _people(actor), "osdi:people", paging.page, paging.per_page,
-                       lambda p: _person(request, p))
+    return _collection(
+        request, actor, _people(actor), "osdi:people", paging.page, paging.per_page, lambda p: _person(request, p)
+    )
 
 
 @api.get("/people/{person_id}", response={200: s.Person, **ERRORS}, by_alias=True, tags=["people"])
@@ -451,15 +461,29 @@ def person_taggings(request: HttpRequest, person_id: str, paging: Query[Paging])
     actor = _actor(request, Permission.READ_PEOPLE)
     person = get_object_or_404(_people(actor), pk=_pk(person_id))
     tags = person.tags.order_by("pk")
-    return _collection(request, actor, tags, "osdi:taggings", paging.page, paging.per_page,
-                       lambda t: _tagging(request, person.pk, t.pk))
+    return _collection(
+        request,
+        actor,
+        tags,
+        "osdi:taggings",
+        paging.page,
+        paging.per_page,
+        lambda t: _tagging(request, person.pk, t.pk),
+    )
 
 
 @api.get("/tags", response={200: s.TagsPage, **ERRORS}, by_alias=True, tags=["tags"])
 def list_tags(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_PEOPLE)
-    return _collection(request, actor, Tag.objects.order_by("pk"), "osdi:tags", paging.page, paging.per_page,
-                       lambda t: _tag(request, t))
+    return _collection(
+        request,
+        actor,
+        Tag.objects.order_by("pk"),
+        "osdi:tags",
+        paging.page,
+        paging.per_page,
+        lambda t: _tag(request, t),
+    )
 
 
 @api.get("/tags/{tag_id}", response={200: s.Tag, **ERRORS}, by_alias=True, tags=["tags"])
@@ -475,8 +499,9 @@ def tag_taggings(request: HttpRequest, tag_id: str, paging: Query[Paging]) -> di
     actor = _actor(request, Permission.READ_PEOPLE)
     tag = get_object_or_404(Tag, pk=_pk(tag_id))
     people = _people(actor).filter(tags=tag).values_list("pk", flat=True)
-    return _collection(request, actor, people, "osdi:taggings", paging.page, paging.per_page,
-                       lambda pk: _tagging(request, pk, tag.pk))
+    return _collection(
+        request, actor, people, "osdi:taggings", paging.page, paging.per_page, lambda pk: _tagging(request, pk, tag.pk)
+    )
 
 
 def _segment(request: HttpRequest, segment: Segment) -> dict[str, Any]:
@@ -486,7 +511,10 @@ def _segment(request: HttpRequest, segment: Segment) -> dict[str, Any]:
         "modified_date": segment.updated_at,
         "name": segment.name,
         "description": describe_definition(segment.definition),
-        "_links": {"self": _link(request, f"/lists/{segment.pk}"), "osdi:items": _link(request, f"/lists/{segment.pk}/items")},
+        "_links": {
+            "self": _link(request, f"/lists/{segment.pk}"),
+            "osdi:items": _link(request, f"/lists/{segment.pk}/items"),
+        },
     }
 
 
@@ -497,8 +525,9 @@ def _segments(actor: Any) -> QuerySet[Segment]:
 @api.get("/lists", response={200: s.ListsPage, **ERRORS}, by_alias=True, tags=["lists"])
 def list_lists(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_PEOPLE)
-    return _collection(request, actor, _segments(actor), "osdi:lists", paging.page, paging.per_page,
-                       lambda seg: _segment(request, seg))
+    return _collection(
+        request, actor, _segments(actor), "osdi:lists", paging.page, paging.per_page, lambda seg: _segment(request, seg)
+    )
 
 
 @api.get("/lists/{list_id}", response={200: s.SegmentList, **ERRORS}, by_alias=True, tags=["lists"])
@@ -519,7 +548,10 @@ def list_items(request: HttpRequest, list_id: str, paging: Query[Paging]) -> dic
     def item(pk: int) -> dict[str, Any]:
         return {
             "identifiers": [f"piazza:person-{pk}"],
-            "_links": {"self": _link(request, f"/lists/{segment.pk}/items"), "osdi:person": _link(request, f"/people/{pk}")},
+            "_links": {
+                "self": _link(request, f"/lists/{segment.pk}/items"),
+                "osdi:person": _link(request, f"/people/{pk}"),
+            },
         }
 
     return _collection(request, actor, people, "osdi:items", paging.page, paging.per_page, item)
@@ -562,8 +594,15 @@ def _donations(actor: Any) -> QuerySet[Donation]:
 def list_donations(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     """Read only: no endpoint records a donation as received."""
     actor = _actor(request, Permission.READ_DONATIONS)
-    return _collection(request, actor, _donations(actor), "osdi:donations", paging.page, paging.per_page,
-                       lambda d: _donation(request, d))
+    return _collection(
+        request,
+        actor,
+        _donations(actor),
+        "osdi:donations",
+        paging.page,
+        paging.per_page,
+        lambda d: _donation(request, d),
+    )
 
 
 @api.get("/donations/{donation_id}", response={200: s.Donation, **ERRORS}, by_alias=True, tags=["donations"])
@@ -578,7 +617,9 @@ def _campaigns(actor: Any) -> QuerySet[Campaign]:
     succeeded = Q(donations__status=DonationStatus.SUCCEEDED)
     return (
         Campaign.objects.visible_to(actor, roles=roles_for(Permission.READ_CAMPAIGNS))
-        .annotate(n_donations=Count("donations", filter=succeeded), raised=Sum("donations__amount_cents", filter=succeeded))
+        .annotate(
+            n_donations=Count("donations", filter=succeeded), raised=Sum("donations__amount_cents", filter=succeeded)
+        )
         .order_by("pk")
     )
 
@@ -606,11 +647,20 @@ def _campaign(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
 @api.get("/fundraising_pages", response={200: s.FundraisingPagesPage, **ERRORS}, by_alias=True, tags=["fundraising"])
 def list_campaigns(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_CAMPAIGNS)
-    return _collection(request, actor, _campaigns(actor), "osdi:fundraising_pages", paging.page, paging.per_page,
-                       lambda c: _campaign(request, c))
+    return _collection(
+        request,
+        actor,
+        _campaigns(actor),
+        "osdi:fundraising_pages",
+        paging.page,
+        paging.per_page,
+        lambda c: _campaign(request, c),
+    )
 
 
-@api.get("/fundraising_pages/{page_id}", response={200: s.FundraisingPage, **ERRORS}, by_alias=True, tags=["fundraising"])
+@api.get(
+    "/fundraising_pages/{page_id}", response={200: s.FundraisingPage, **ERRORS}, by_alias=True, tags=["fundraising"]
+)
 def get_campaign(request: HttpRequest, page_id: str) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_CAMPAIGNS)
     campaign = get_object_or_404(_campaigns(actor), pk=_pk(page_id))
@@ -650,12 +700,23 @@ def list_memberships(request: HttpRequest, paging: Query[Paging], year: int | No
     memberships = _memberships(actor)
     if year is not None:
         memberships = memberships.filter(year=year)
-    return _collection(request, actor, memberships, "piazza:memberships", paging.page, paging.per_page,
-                       lambda m: _membership(request, m))
+    return _collection(
+        request,
+        actor,
+        memberships,
+        "piazza:memberships",
+        paging.page,
+        paging.per_page,
+        lambda m: _membership(request, m),
+    )
 
 
-@api.get("/piazza/memberships/{membership_id}", response={200: s.Membership, **ERRORS}, by_alias=True,
-         tags=["piazza extension"])
+@api.get(
+    "/piazza/memberships/{membership_id}",
+    response={200: s.Membership, **ERRORS},
+    by_alias=True,
+    tags=["piazza extension"],
+)
 def get_membership(request: HttpRequest, membership_id: str) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_MEMBERSHIPS)
     membership = get_object_or_404(_memberships(actor), pk=_pk(membership_id))
@@ -663,8 +724,12 @@ def get_membership(request: HttpRequest, membership_id: str) -> dict[str, Any]:
     return _membership(request, membership)
 
 
-@api.get("/piazza/membership_years", response={200: s.MembershipYearsPage, **ERRORS}, by_alias=True,
-         tags=["piazza extension"])
+@api.get(
+    "/piazza/membership_years",
+    response={200: s.MembershipYearsPage, **ERRORS},
+    by_alias=True,
+    tags=["piazza extension"],
+)
 def membership_years(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     """Counts per membership year within the key's scope (the figures of the membership overview)."""
     actor = _actor(request, Permission.READ_MEMBERSHIPS)
@@ -706,8 +771,9 @@ def _circolo(request: HttpRequest, node: Territory) -> dict[str, Any]:
 @api.get("/piazza/circoli", response={200: s.CircoliPage, **ERRORS}, by_alias=True, tags=["piazza extension"])
 def list_circoli(request: HttpRequest, paging: Query[Paging]) -> dict[str, Any]:
     actor = _actor(request, Permission.READ_MEMBERSHIPS)
-    return _collection(request, actor, _circoli(actor), "piazza:circoli", paging.page, paging.per_page,
-                       lambda c: _circolo(request, c))
+    return _collection(
+        request, actor, _circoli(actor), "piazza:circoli", paging.page, paging.per_page, lambda c: _circolo(request, c)
+    )
 
 
 @api.get("/piazza/circoli/{circolo_id}", response={200: s.Circolo, **ERRORS}, by_alias=True, tags=["piazza extension"])

@@ -34,7 +34,7 @@ def keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            key, token = actions.create_api_key(
+            _key, token = actions.create_api_key(
                 actor=request.user,
                 territory=data["territory"],
                 name=data["name"],

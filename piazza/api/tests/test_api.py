@@ -84,7 +84,7 @@ def test_bearer_header_and_hal_content_type(tree, circolo_secretary, make_key):
 
 
 def test_a_permission_the_key_lacks_is_refused_and_audited(tree, circolo_secretary, make_key):
-    key, token = make_key(circolo_secretary, tree.bologna_centro, [Permission.READ_PEOPLE])
+    _, token = make_key(circolo_secretary, tree.bologna_centro, [Permission.READ_PEOPLE])
     response = osdi(Client(), token, "/donations")
     assert response.status_code == 403
     assert "permesso" in response.json()["error"]
@@ -109,7 +109,9 @@ def test_tags_taggings_and_lists(tree, circolo_secretary, make_key, people):
     tag = Tag.objects.create(name="volontari")
     people["centro"].tags.add(tag)
     people["navile"].tags.add(tag)
-    segment = Segment.objects.create(name="Volontari", territory=tree.bologna_centro, definition={"tags": ["volontari"]})
+    segment = Segment.objects.create(
+        name="Volontari", territory=tree.bologna_centro, definition={"tags": ["volontari"]}
+    )
     Segment.objects.create(name="Altrove", territory=tree.bologna_navile, definition={})
     _, token = make_key(circolo_secretary, tree.bologna_centro)
     taggings = osdi(Client(), token, f"/tags/{tag.pk}/taggings").json()
@@ -151,23 +153,40 @@ def test_signup_helper_creates_then_finds_the_same_person(tree, circolo_secretar
     consent = Consent.objects.get(person=person, purpose=Purpose.POLITICAL_COMMUNICATION)
     assert consent.granted and consent.text_version.startswith("signup")
     assert created.json()["email_addresses"][0]["status"] == "subscribed"
-    again = _signup(token, {"person": {"given_name": "Dario", "family_name": "Neri",
-                                       "email_addresses": [{"address": "dario.neri@example.org"}]}})
+    again = _signup(
+        token,
+        {
+            "person": {
+                "given_name": "Dario",
+                "family_name": "Neri",
+                "email_addresses": [{"address": "dario.neri@example.org"}],
+            }
+        },
+    )
     assert again.status_code == 200 and Person.objects.filter(last_name="Neri").count() == 1
     assert AuditEntry.objects.filter(action="api.person_signup_helper", object_id=str(person.pk)).count() == 2
 
 
 def test_signup_helper_bad_input_gets_a_specific_message(tree, circolo_secretary, make_key):
     _, token = make_key(circolo_secretary, tree.bologna_centro, [Permission.READ_PEOPLE, Permission.WRITE_PEOPLE])
-    bad_email = _signup(token, {"person": {"given_name": "Ezio", "family_name": "Blu",
-                                           "email_addresses": [{"address": "non-una-email"}]}})
+    bad_email = _signup(
+        token,
+        {"person": {"given_name": "Ezio", "family_name": "Blu", "email_addresses": [{"address": "non-una-email"}]}},
+    )
     assert bad_email.status_code == 422 and "non-una-email" in " ".join(bad_email.json()["detail"])
     missing = _signup(token, {"person": {"given_name": "Ezio"}})
     assert missing.status_code == 422 and "family_name" in " ".join(missing.json()["detail"])
-    elsewhere = _signup(token, {"person": {"given_name": "Ezio", "family_name": "Blu"},
-                                "piazza:circolo": f"piazza:circolo-{tree.bologna_navile.pk}"})
+    elsewhere = _signup(
+        token,
+        {
+            "person": {"given_name": "Ezio", "family_name": "Blu"},
+            "piazza:circolo": f"piazza:circolo-{tree.bologna_navile.pk}",
+        },
+    )
     assert elsewhere.status_code == 422 and "fuori dal territorio" in elsewhere.json()["detail"][0]
-    purpose = _signup(token, {"person": {"given_name": "Ezio", "family_name": "Blu"}, "piazza:consents": {"spam": True}})
+    purpose = _signup(
+        token, {"person": {"given_name": "Ezio", "family_name": "Blu"}, "piazza:consents": {"spam": True}}
+    )
     assert purpose.status_code == 422 and "spam" in purpose.json()["detail"][0]
     assert not Person.objects.filter(last_name="Blu").exists()
 
@@ -181,8 +200,16 @@ def test_signup_helper_needs_the_write_permission(tree, circolo_secretary, make_
 def test_signup_helper_never_reveals_a_person_of_another_territory(tree, make_key, people):
     official = make_official("navile.org", tree.bologna_navile, [Role.ORGANISATION])
     _, token = make_key(official, tree.bologna_navile, [Permission.READ_PEOPLE, Permission.WRITE_PEOPLE])
-    response = _signup(token, {"person": {"given_name": "Carla", "family_name": "Verdi",
-                                          "email_addresses": [{"address": "carla@example.org"}]}})
+    response = _signup(
+        token,
+        {
+            "person": {
+                "given_name": "Carla",
+                "family_name": "Verdi",
+                "email_addresses": [{"address": "carla@example.org"}],
+            }
+        },
+    )
     assert response.status_code in {200, 403}
     assert "Verdi" not in response.content.decode()
     assert people["modena"].emails.count() == 1

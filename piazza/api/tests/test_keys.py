@@ -90,7 +90,7 @@ def test_revoked_key_stops_at_once_and_is_audited(tree, circolo_secretary, make_
 
 def test_another_territorys_key_cannot_be_revoked(tree, circolo_secretary, make_key):
     other = make_official("navile", tree.bologna_navile, [Role.ORGANISATION])
-    key, token = make_key(other, tree.bologna_navile)
+    key, _ = make_key(other, tree.bologna_navile)
     response = verified_client(circolo_secretary).post(f"/api/chiavi/{key.pk}/revoca/")
     assert response.status_code == 404
     key.refresh_from_db()
@@ -98,7 +98,7 @@ def test_another_territorys_key_cannot_be_revoked(tree, circolo_secretary, make_
 
 
 def test_expired_or_wrong_tokens_get_a_clear_401(tree, circolo_secretary, make_key, clock):
-    key, token = make_key(circolo_secretary, tree.bologna_centro)
+    _, token = make_key(circolo_secretary, tree.bologna_centro)
     assert osdi(Client(), token[:-2] + "xx", "/people").status_code == 401
     assert osdi(Client(), "", "/people").status_code == 401
     clock.move_to(timezone.now() + dt.timedelta(days=31))

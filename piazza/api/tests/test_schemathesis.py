@@ -45,12 +45,21 @@ def fuzz_key(tree: Any) -> Iterator[str]:
     request_finished.disconnect(close_old_connections)
     ensure_default_notices()
     tag = Tag.objects.create(name="fuzz")
-    for territory, name in ((tree.bologna_centro, "Dentro"), (tree.bologna_navile, "Fuori"), (tree.modena_nord, "Lontano")):
+    for territory, name in (
+        (tree.bologna_centro, "Dentro"),
+        (tree.bologna_navile, "Fuori"),
+        (tree.modena_nord, "Lontano"),
+    ):
         make_person(territory, "Persona", name, f"{name.lower()}@example.org").tags.add(tag)
     Segment.objects.create(name="Tutti", territory=tree.bologna_centro, definition={})
     owner = make_official("fuzz", tree.bologna_centro, list(Role.values))
-    _, token = create_api_key(actor=owner, territory=tree.bologna_centro, name="fuzz",
-                              permissions=list(Permission.values), expires_on=timezone.localdate() + dt.timedelta(days=9))
+    _, token = create_api_key(
+        actor=owner,
+        territory=tree.bologna_centro,
+        name="fuzz",
+        permissions=list(Permission.values),
+        expires_on=timezone.localdate() + dt.timedelta(days=9),
+    )
     try:
         yield token
     finally:
@@ -70,5 +79,7 @@ def test_api_against_its_schema(case: Any, fuzz_key: str, tree: Any) -> None:
     )
     if response.status_code == 200:
         named = {int(pk) for pk in PERSON_ID.findall(json.dumps(response.json()))}
-        inside = set(Person.objects.filter(territory__path__startswith=tree.bologna_centro.path).values_list("pk", flat=True))
+        inside = set(
+            Person.objects.filter(territory__path__startswith=tree.bologna_centro.path).values_list("pk", flat=True)
+        )
         assert named <= inside, f"{case.method} {case.formatted_path} named people outside the key's circolo"
