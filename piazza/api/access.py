@@ -18,7 +18,7 @@ from piazza.people.models import READ_ROLES, WRITE_ROLES
 from piazza.territory.models import Role, RoleAssignment
 from piazza.territory.scoping import scope_paths
 
-MEMBERSHIP_READ_ROLES = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE}
+MEMBERSHIP_READ_ROLES: set[str] = {Role.MEMBERSHIP, Role.ORGANISATION, Role.ADMINISTRATOR, Role.GUARANTEE}
 
 PERMISSION_ROLES: dict[str, set[str]] = {
     Permission.READ_PEOPLE: set(READ_ROLES),

@@ -185,7 +185,7 @@ def _actor(request: HttpRequest, permission: str) -> Any:
 
 def _seen(request: HttpRequest, actor: Any, identifiers: list[str]) -> None:
     note_key_use(
-        key=request.auth,  # type: ignore[arg-type]
+        key=request.auth,  # type: ignore[attr-defined]
         actor=actor,
         method=request.method or "",
         path=request.get_full_path()[:300],
@@ -347,7 +347,7 @@ def _tagging(request: HttpRequest, person_id: int, tag_id: int) -> dict[str, Any
 
 @api.get("/", response={200: s.EntryPoint, **ERRORS}, by_alias=True, summary="API entry point (AEP)")
 def entry_point(request: HttpRequest) -> dict[str, Any]:
-    key: ApiKey = request.auth  # type: ignore[assignment]
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
     links: dict[str, Any] = {"self": _link(request, "/")}
     offered = {
         Permission.READ_PEOPLE: [("osdi:people", "/people"), ("osdi:tags", "/tags"), ("osdi:lists", "/lists")],
@@ -414,7 +414,7 @@ def signup_helper(request: HttpRequest, body: s.SignupHelper) -> dict[str, Any]:
         )
     person = person_signup_helper(
         actor=actor,
-        key=request.auth,
+        key=request.auth,  # type: ignore[attr-defined]
         signup=Signup(data=data, consents=body.piazza_consents, circolo=circolo),  # type: ignore[arg-type]
     )
     found = _people(actor).filter(pk=person.pk).first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -19,7 +20,7 @@ from .conftest import osdi
 pytestmark = pytest.mark.django_db
 
 
-def _post(client: Client, territory_id: int, **overrides: object) -> object:
+def _post(client: Client, territory_id: int, **overrides: object) -> Any:
     data = {
         "name": "Sito del circolo",
         "territory": territory_id,
