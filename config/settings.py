@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "piazza.discovery",
     "piazza.api",
     "piazza.web",
+    "ninja",  # issue 16: the OSDI API (ADR 0025), its bundled Swagger UI static files
 ]
 
 MIDDLEWARE = [
@@ -482,3 +483,5 @@ PRIVACY_RETENTION_APPLY = env_bool("PRIVACY_RETENTION_APPLY", False)
 COMMUNITY_DIGEST_DAYS = env_int("COMMUNITY_DIGEST_DAYS", 7)  # one digest per period at most (weekly by default)
 RECOGNITION_FOUNDERS = env_int("RECOGNITION_FOUNDERS", 10)  # the first N donors of a project are its "fondatori"
 RECOGNITION_STREAK_MIN_MONTHS = env_int("RECOGNITION_STREAK_MIN_MONTHS", 3)  # shortest streak shown on a page
+# Issue 16: requests per minute per API key (fixed window in the shared cache).
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 600)

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ApiConfig(AppConfig):
     name = "piazza.api"
     label = "api"
+
+    def ready(self) -> None:
+        # Build the pydantic models of the API at start-up, never first inside a request: under the
+        # tests' frozen clock `datetime.datetime` is freezegun's class, which pydantic cannot type.
+        from piazza.api import v1  # noqa: F401

@@ -33,6 +33,10 @@ AREAS: dict[str, Promise] = {
 ACTIONS: dict[str, Promise] = {
     "admin.view": _("Scheda consultata nell'amministrazione tecnica"),
     "admin.view_list": _("Elenco consultato nell'amministrazione tecnica"),
+    "api.create_key": _("Chiave API creata"),
+    "api.person_signup_helper": _("Persona iscritta da un altro programma"),
+    "api.read": _("Dati consultati da un altro programma con una chiave API"),
+    "api.revoke_key": _("Chiave API revocata"),
     "audit.chain_broken": _("Registro delle attività alterato: catena interrotta"),
     "auth.backup_code_used": _("Accesso con un codice di riserva"),
     "auth.backup_codes_issued": _("Nuovi codici di riserva generati"),

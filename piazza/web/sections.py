@@ -43,6 +43,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Volontari"), "volunteers:manage", {"organisation", "communication", "administrator"}),
     (_("Comunicazioni email"), "outreach:list", {"communication", "administrator"}),
     (_("Eventi"), "events:manage_list", {"organisation", "communication", "administrator"}),
+    (_("Chiavi API"), "api:keys", None),
 ]
 
 
