@@ -6,6 +6,7 @@ thermometers, the ledger and the payer pages agree. Re-running adds nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import uuid
 from typing import Any
@@ -19,6 +20,7 @@ from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import pools as pools_actions
 from piazza.funding.models import Campaign, Frequency, FundingModel, PoolMode
 from piazza.payments.actions.lifecycle import pay
+from piazza.payments.models import Payment
 from piazza.people.codice_fiscale import make_codice_fiscale
 from piazza.territory.models import Comune, Level, Role, RoleAssignment, Territory
 
@@ -178,6 +180,11 @@ def _campaign(
     return campaigns_actions.launch_campaign(actor=author, campaign=campaign)
 
 
+def _card_of(code: str) -> str:
+    """A demo donor's own card fingerprint: derived from their code, revealing nothing of it."""
+    return hashlib.sha256(f"piazza-demo-card:{code}".encode()).hexdigest()[:16]
+
+
 def _gift(campaign: Campaign, comune: Comune, rnd: random.Random, i: int, page: Any = None) -> int:
     """One donor's gift through the real flow: the donation action, then the sandbox card."""
     first, sex = FIRST[rnd.randrange(len(FIRST))]
@@ -212,4 +219,10 @@ def _gift(campaign: Campaign, comune: Comune, rnd: random.Random, i: int, page: 
         data={"card_number": "4242424242424242", "expiry": "12/30", "cvc": "123"},
         return_url="",
     )
+    # The sandbox has one succeeding credit card, so every demo gift would share its fingerprint
+    # and a quadratic round would rightly count all demo donors as one person (issue 17). Each
+    # demo donor stands for someone paying with their own card: give the payment its own.
+    payment = Payment.objects.get(pk=donation.payment.pk)
+    payment.metadata = {**(payment.metadata or {}), "instrument_fingerprint": f"sandbox:demo-{_card_of(code)}"}
+    payment.save(update_fields=["metadata"])
     return 1
