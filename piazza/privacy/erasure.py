@@ -17,11 +17,13 @@ import hmac
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import import_module
 from types import ModuleType
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -88,10 +90,34 @@ def person_ref(person_id: int) -> str:
     return "E-" + hmac.new(key, f"person:{person_id}".encode(), hashlib.sha256).hexdigest()[:12]
 
 
+def _upper_app_modules() -> list[ModuleType]:
+    """`erasure` modules of apps above privacy (the API), which this module may not import by name.
+
+    They may only declare columns that are not personal data: anything to erase must live in an app
+    below privacy, where `erase_person` reaches it."""
+    known = {module.__name__ for module in ERASURE_MODULES}
+    found = []
+    for config in apps.get_app_configs():
+        name = f"{config.name}.erasure"
+        if not config.name.startswith("piazza.") or name in known or config.name == "piazza.privacy":
+            continue
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError:
+            continue
+        if getattr(module, "ERASURE", None):
+            raise ImproperlyConfigured(f"{name}: an app above privacy may only declare NOT_PERSONAL")
+        found.append(module)
+    return found
+
+
 def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, dict[str, str]]:
     """Every app's ERASURE and NOT_PERSONAL maps merged, with the reasons of every KEEP."""
     erasure, not_personal, reasons = core_erasure.core_declarations()
     erasure, not_personal = dict(erasure), dict(not_personal)
+    for module in _upper_app_modules():
+        for model, fields in getattr(module, "NOT_PERSONAL", {}).items():
+            not_personal.setdefault(model, {}).update(fields)
     for module in ERASURE_MODULES:
         for model, fields in getattr(module, "ERASURE", {}).items():
             erasure.setdefault(model, {}).update(fields)
