@@ -14,7 +14,7 @@ replica at most every LAG_CHECK_SECONDS per process.
 from __future__ import annotations
 
 import logging
-import time
+from time import monotonic
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
@@ -43,7 +43,7 @@ def replica_lag_seconds() -> float | None:
         return None
     if settings.DATABASES[REPLICA_ALIAS].get("TEST", {}).get("MIRROR"):
         return 0.0  # tests: the "replica" is the default database itself
-    now = time.monotonic()
+    now = monotonic()
     cached = _measured.get(REPLICA_ALIAS)
     if cached and now - cached[0] < LAG_CHECK_SECONDS:
         return cached[1]

@@ -9,7 +9,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from piazza.core.audit import record
-from piazza.core.errors import refuse
+from piazza.core.errors import Refused, refuse, refusing
 from piazza.funding.models import (
     Campaign,
     CampaignStatus,
@@ -151,16 +151,10 @@ def exclude_from_round(*, actor: Any, pool: MatchingPool, donation_ids: list[int
             territory=pool.territory,
             code="not_in_round",
         )
-    with transaction.atomic():
+    with refusing(action, actor, pool.territory), transaction.atomic():
         locked = MatchingPool.objects.select_for_update().get(pk=pool.pk)
         if locked.round_closed_at is not None:
-            refuse(
-                action,
-                _("Il round è stato chiuso nel frattempo."),
-                actor=actor,
-                territory=pool.territory,
-                code="round_closed",
-            )
+            raise Refused(_("Il round è stato chiuso nel frattempo."), "round_closed")
         already = set(
             RoundExclusion.objects.filter(pool=locked, donation_id__in=donation_ids).values_list(
                 "donation_id", flat=True
