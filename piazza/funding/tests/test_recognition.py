@@ -90,6 +90,7 @@ def test_the_donor_takes_her_name_off_from_her_space(
     with django_capture_on_commit_callbacks(execute=True):
         donation = give(campaign, 2500)
     person = donation.person
+    assert person is not None
     assert [r.founder_rank for r in recognition_of(person.pk)] == [1]
     assert campaign_recognition(campaign)["founders"]
     client = Client()
