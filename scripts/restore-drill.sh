@@ -105,6 +105,9 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:$PB/piazza" DB_TRANSACTION_PO
 [ "$(as_pg "$PGBIN/psql" -X -t -A -h 127.0.0.1 -p "$PB" -d pgbouncer -c "SHOW POOLS" | grep -c '^piazza|')" -ge 1 ] \
   || { echo "restore drill: the seeding did not go through PgBouncer" >&2; exit 1; }
 as_pg "${BR[@]}" --type=full backup
+# The set to restore from, named rather than chosen by time: a backup that ends in the same second
+# as T would otherwise not count as "before T" (pgBackRest keeps whole-second stop times).
+SET="$(as_pg "${BR[@]}" --output=json info | "$PY" -c 'import json, sys; print(json.load(sys.stdin)[0]["backup"][-1]["label"])')"
 
 step "3. writes after the backup, the moment T, then the disaster"
 psql1 "CREATE TABLE drill_after_backup (note text); INSERT INTO drill_after_backup VALUES ('written after the backup');"
@@ -119,7 +122,7 @@ echo "T = $T; ledger entries at T: $LEDGER_AT_T; audit head at T: $AUDIT_HEAD_AT
 step "4. point-in-time restore to T (port $P2)"
 mkdir -p "$RESTORED" && chown postgres: "$RESTORED" 2>/dev/null || true
 chmod 700 "$RESTORED"
-as_pg "${BR[@]}" "--pg1-path=$RESTORED" --type=time "--target=$T" --target-action=promote restore
+as_pg "${BR[@]}" "--pg1-path=$RESTORED" "--set=$SET" --type=time "--target=$T" --target-action=promote restore
 as_pg "$PGBIN/pg_ctl" -D "$RESTORED" -l "$WORK/log/restored.log" -w \
   -o "-p $P2 -c archive_mode=off -c unix_socket_directories=$WORK" start >/dev/null
 for _ in $(seq 1 60); do
