@@ -203,6 +203,13 @@ def _mark_sent(done: list[Delivery]) -> None:
     if not done:
         return
     rows = [(d.pk, d.message_id, d.sent_at, d.attempts + 1) for d in done]
+    if connection_for_write.vendor != "postgresql":
+        # SQLite (the demo's embedded database) has no arrays: one UPDATE per message.
+        for pk, message_id, sent_at, attempts in rows:
+            Delivery.objects.filter(pk=pk, status=DeliveryStatus.SENDING).update(
+                status=DeliveryStatus.SENT, message_id=message_id, sent_at=sent_at, attempts=attempts, error=""
+            )
+        return
     with connection_for_write.cursor() as cursor:
         cursor.execute(
             """UPDATE outreach_delivery AS d

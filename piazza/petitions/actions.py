@@ -7,7 +7,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
@@ -241,6 +242,9 @@ def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> Si
         notice_version=data.notice,
         signed_at=timezone.now(),
     )
+    slot = random.randrange(COUNTER_SLOTS)
+    if connection.vendor != "postgresql":
+        return _sign_without_cte(petition, signature, slot, data.email)
     with connection.cursor() as cursor:
         cursor.execute(
             SIGN_SQL,
@@ -257,7 +261,7 @@ def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> Si
                 signature.notice_version_id,
                 signature.signed_at,
                 petition.pk,
-                random.randrange(COUNTER_SLOTS),
+                slot,
             ],
         )
         row = cursor.fetchone()
@@ -266,6 +270,19 @@ def sign_petition(*, actor: Any, petition: Petition, data: SignatureInput) -> Si
         return SignOutcome(Signature.objects.get(petition=petition, email=data.email), False)
     signature.pk, signature._state.adding = row[0], False
     # After the caller's commit (at once in autocommit, where the statement was its own transaction).
+    enqueue_on_commit(tasks.process_signature, signature.pk)
+    return SignOutcome(signature, True)
+
+
+def _sign_without_cte(petition: Petition, signature: Signature, slot: int, email: str) -> SignOutcome:
+    """SQLite (the demo's embedded database) has no data-modifying CTE: the same two writes, in
+    one transaction, with the same outcome for an email that signed already."""
+    try:
+        with transaction.atomic():
+            signature.save()
+            PetitionCounter.objects.filter(petition=petition, slot=slot).update(signatures=F("signatures") + 1)
+    except IntegrityError:
+        return SignOutcome(Signature.objects.get(petition=petition, email=email), False)
     enqueue_on_commit(tasks.process_signature, signature.pk)
     return SignOutcome(signature, True)
 

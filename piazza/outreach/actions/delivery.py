@@ -58,6 +58,8 @@ def queue_deliveries(broadcast: Broadcast, *, sample: bool = False) -> int:
     count sees the first one's rows (a person in a circolo, a federation and the national list is
     counted once across all of them). Re-running it queues nobody twice (unique per person)."""
     rows = classified(broadcast).filter(_reason=OK).order_by().values("pk", "_email")
+    if connection.vendor != "postgresql":
+        return _queue_in_python(broadcast, rows, sample=sample)
     select, params = rows.query.sql_with_params()
     bucket = "((e.pid * 2654435761 + %s::bigint * 40503) %% 4294967296) %% 100"
     pct = broadcast.ab_sample_percent
@@ -92,6 +94,38 @@ def queue_deliveries(broadcast: Broadcast, *, sample: bool = False) -> int:
         for first, last in cursor.fetchall():
             enqueue_on_commit(send_range, broadcast.pk, first, last)
     return max(queued, 0)
+
+
+def _queue_in_python(broadcast: Broadcast, rows: Any, *, sample: bool) -> int:
+    """SQLite (the demo's embedded database; its writes are serialised anyway): the same rows,
+    variants and chunks as the INSERT … SELECT above, built in Python in pages of a chunk."""
+    pct = broadcast.ab_sample_percent
+    ab_sample = broadcast.is_ab and sample
+    fixed = (broadcast.winner or Variant.A) if broadcast.is_ab else ""
+    size = int(settings.OUTREACH_CHUNK_SIZE)
+    queued = 0
+    with transaction.atomic():
+        already = set(Delivery.objects.filter(broadcast=broadcast).values_list("person_id", flat=True))
+        batch: list[Delivery] = []
+        for row in rows.order_by("pk").iterator(chunk_size=size):
+            bucket = ab_bucket(broadcast.pk, row["pk"])
+            if row["pk"] in already or (ab_sample and bucket >= 2 * pct):
+                continue
+            variant = (Variant.A if bucket < pct else Variant.B) if ab_sample else fixed
+            batch.append(Delivery(broadcast=broadcast, person_id=row["pk"], email=row["_email"], variant=variant))
+            if len(batch) == size:
+                queued += _insert_chunk(broadcast, batch)
+                batch = []
+        if batch:
+            queued += _insert_chunk(broadcast, batch)
+    return queued
+
+
+def _insert_chunk(broadcast: Broadcast, batch: list[Delivery]) -> int:
+    created = Delivery.objects.bulk_create(batch)
+    ids = [d.pk for d in created]
+    enqueue_on_commit(send_range, broadcast.pk, min(ids), max(ids))
+    return len(created)
 
 
 # Any constant shared by every process that queues broadcasts (pg_advisory_xact_lock takes a bigint).
