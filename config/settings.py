@@ -316,8 +316,40 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 PRIVATE_MEDIA_ROOT = Path(env_str("PRIVATE_MEDIA_ROOT", str(BASE_DIR / "var" / "private")))
 # One limit for the upload form and the parser (MB of 2**20 bytes); parsing holds the whole file in memory.
 BANK_STATEMENT_MAX_MB = env_int("BANK_STATEMENT_MAX_MB", 20)
+# Where uploads live (piazza.core.files, ADR 0029): local directories on one machine; with several
+# app servers, FILE_STORAGE=s3 puts both stores in an S3-compatible bucket (django-storages):
+# public uploads under media/ (the bucket must let anyone read that prefix, or serve it through a
+# CDN), private files under private/ (never a URL: read back by scoped, audited views).
+FILE_STORAGE = env_str("FILE_STORAGE", "local")
+if FILE_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"FILE_STORAGE must be 'local' or 's3', not {FILE_STORAGE!r}")
+S3_OPTIONS = {
+    "bucket_name": env_str("S3_BUCKET", ""),
+    "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
+    "region_name": env_str("S3_REGION", "") or None,
+    "access_key": env_str("S3_ACCESS_KEY_ID", "") or None,
+    "secret_key": env_str("S3_SECRET_ACCESS_KEY", "") or None,
+    "file_overwrite": False,
+    "default_acl": None,
+    "object_parameters": {"ServerSideEncryption": "AES256"} if env_bool("S3_ENCRYPT", True) else {},
+}
+if FILE_STORAGE == "s3":
+    if not S3_OPTIONS["bucket_name"]:
+        raise ImproperlyConfigured("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for a non-AWS store)")
+    _PUBLIC_STORE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**S3_OPTIONS, "location": "media", "querystring_auth": False},
+    }
+    _PRIVATE_STORE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**S3_OPTIONS, "location": "private", "querystring_auth": True, "querystring_expire": 60},
+    }
+else:
+    _PUBLIC_STORE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    _PRIVATE_STORE = {"BACKEND": "piazza.core.files.PrivateFileStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _PUBLIC_STORE,
+    "private": _PRIVATE_STORE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

@@ -7,7 +7,11 @@ the gunicorn settings that exist, and the settings production insists on are in 
 
 from __future__ import annotations
 
+import json
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -68,3 +72,43 @@ def test_the_database_archives_wal_with_pgbackrest():
     command = compose()["services"]["db"]["command"]
     assert "archive_mode=on" in command and "pgbackrest --stanza=piazza archive-push" in command
     assert "[piazza]" in (DEPLOY / "postgres" / "pgbackrest.conf").read_text()  # the stanza archived to
+
+
+def test_public_uploads_are_served_by_the_proxy_and_private_files_never():
+    services = compose()["services"]
+    proxy_volumes = services["proxy"]["volumes"]
+    assert any(v.startswith("media:/srv/piazza/media") for v in proxy_volumes)
+    assert not any(v.startswith("private:") for v in proxy_volumes)
+    caddy = (DEPLOY / "Caddyfile").read_text()
+    assert "handle_path /media/*" in caddy and "root * /srv/piazza/media" in caddy
+
+
+def _storages_with(**env: str) -> subprocess.CompletedProcess[str]:
+    code = "import django, json; django.setup(); from django.conf import settings; print(json.dumps(settings.STORAGES))"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "PIAZZA_ENV": "test", **env},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_several_app_servers_share_files_through_an_s3_bucket():
+    """Issue 14: FILE_STORAGE=s3 puts both stores in one bucket, private files signed and encrypted."""
+    done = _storages_with(FILE_STORAGE="s3", S3_BUCKET="piazza-files", S3_ENDPOINT_URL="https://s3.example.it")
+    assert done.returncode == 0, done.stderr
+    stores = json.loads(done.stdout)
+    assert stores["default"]["OPTIONS"]["location"] == "media"
+    assert stores["default"]["OPTIONS"]["querystring_auth"] is False
+    private = stores["private"]
+    assert private["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert private["OPTIONS"]["location"] == "private" and private["OPTIONS"]["querystring_auth"] is True
+    assert private["OPTIONS"]["object_parameters"] == {"ServerSideEncryption": "AES256"}
+    assert private["OPTIONS"]["endpoint_url"] == "https://s3.example.it"
+    missing = _storages_with(FILE_STORAGE="s3")
+    assert missing.returncode != 0 and "FILE_STORAGE=s3 needs S3_BUCKET" in missing.stderr
+    wrong = _storages_with(FILE_STORAGE="nfs")
+    assert wrong.returncode != 0 and "FILE_STORAGE must be 'local' or 's3'" in wrong.stderr
+    local = json.loads(_storages_with().stdout)
+    assert local["private"]["BACKEND"] == "piazza.core.files.PrivateFileStorage"

@@ -7,9 +7,7 @@ is logged (rule G4) and every lookup goes through `visible_to` (convention 11).
 
 from __future__ import annotations
 
-import mimetypes
 import uuid
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +25,7 @@ from piazza.compliance.forms_books import ProclamationForm, ReceiptForm
 from piazza.compliance.models import Candidacy, JointDeclaration
 from piazza.core.audit import record
 from piazza.core.exports import export_response, export_view
+from piazza.core.files import private_file_response
 from piazza.core.models import AuditKind
 from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
@@ -249,14 +248,7 @@ def declaration_document(request: HttpRequest, pk: int) -> HttpResponse:
         kind=AuditKind.VIEW,
         data={"file": found.document.name},
     )
-    with found.document.open("rb") as stored:
-        content = stored.read()
-    suffix = Path(found.document.name).suffix.lower()
-    response = HttpResponse(content, content_type=mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="dichiarazione-{found.pk}{suffix}"'
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return private_file_response(found.document, f"dichiarazione-{found.pk}")
 
 
 @official_required(roles=SEE)

@@ -9,10 +9,8 @@ same second factor as officials. Every view or download of the books is audited 
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -31,6 +29,7 @@ from piazza.compliance.candidates import overview
 from piazza.compliance.forms_books import ProclamationForm, ReceiptForm, TwoPerThousandForm
 from piazza.compliance.models import Candidacy, CandidateExpense, TwoPerThousandEntry
 from piazza.core.audit import record
+from piazza.core.files import private_file_response
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.territory.access import official_required
@@ -184,14 +183,7 @@ def expense_receipt(request: HttpRequest, pk: int) -> HttpResponse:
         kind=AuditKind.VIEW,
         data={"file": expense.receipt.name},
     )
-    with expense.receipt.open("rb") as stored:
-        content = stored.read()
-    suffix = Path(expense.receipt.name).suffix.lower()
-    response = HttpResponse(content, content_type=mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="giustificativo-{expense.pk}{suffix}"'
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return private_file_response(expense.receipt, f"giustificativo-{expense.pk}")
 
 
 # --- the declaration: PDF and annexes -----------------------------------------------------------

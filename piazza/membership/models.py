@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from piazza.core.i18n import render as render_stored
+from piazza.payments.bank.models import private_storage
 from piazza.territory.models import Territory
 from piazza.territory.scoping import ScopedQuerySet
 
@@ -295,12 +296,13 @@ class Membership(models.Model):
     # The receipt of a fee collected at the circolo, whatever the method (issue 11 item 12; the
     # name is historical: cash receipts came first).
     cash_receipt_number = models.CharField(max_length=30, blank=True)
-    # At the circolo: who registered, the digitised paper form.
+    # At the circolo: who registered, the digitised paper form — in the private store (no URL; the
+    # membership page serves them to officials in scope, each view audited, rule G4).
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    paper_form = models.FileField(upload_to="membership/forms/%Y/", blank=True)
-    signature_scan = models.FileField(upload_to="membership/signatures/%Y/", blank=True)
+    paper_form = models.FileField(upload_to="membership/forms/%Y/", blank=True, storage=private_storage)
+    signature_scan = models.FileField(upload_to="membership/signatures/%Y/", blank=True, storage=private_storage)
     # Issue 11 item 12: the secretary collected the signed paper form (M14), its consents recorded
     # as ticked on paper (G3); the desk's record for a member registered without an email.
     paper_form_collected_at = models.DateTimeField(null=True, blank=True)

@@ -22,6 +22,7 @@ urlpatterns = [
     path("gestione/iscrizioni/<int:pk>/quota/", views.membership_pay, name="membership_pay"),
     path("gestione/iscrizioni/<int:pk>/consegna/", views.membership_deliver, name="membership_deliver"),
     path("gestione/iscrizioni/<int:pk>/ricevuta/", views.cash_receipt, name="cash_receipt"),
+    path("gestione/iscrizioni/<int:pk>/allegati/<str:which>/", views.membership_scan, name="membership_scan"),
     path("gestione/circolo/<int:pk>/ricevute/", views.day_receipts, name="day_receipts"),
     path("gestione/iscrizioni/<int:pk>/blocca/", views.membership_block, name="membership_block"),
     path("gestione/iscrizioni/<int:pk>/sblocca/", views.membership_unblock, name="membership_unblock"),

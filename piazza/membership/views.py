@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
 from piazza.core.exports import export_response, export_view
+from piazza.core.files import private_file_response
 from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
@@ -1125,6 +1126,33 @@ def membership_pay(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Quota registrata."))
     return redirect("membership:membership", pk=pk)
+
+
+SCANS = {"modulo": ("paper_form", "modulo-iscrizione"), "firma": ("signature_scan", "firma")}
+
+
+@official_required(roles=DESK_ROLES | {Role.GUARANTEE})
+@shows_personal_data("membership.view_scan", audited_inline=True)
+def membership_scan(request: HttpRequest, pk: int, which: str) -> HttpResponse:
+    """The digitised paper form or signature of a membership (M14), from the private store: only to
+    officials who may open the membership, each view audited (rule G4)."""
+    if which not in SCANS:
+        raise Http404
+    field, stem = SCANS[which]
+    membership = _membership(request, pk)
+    stored = getattr(membership, field)
+    if not stored:
+        raise Http404
+    with transaction.atomic():
+        record(
+            "membership.view_scan",
+            actor=request.user,
+            obj=membership,
+            territory=membership.circolo,
+            kind=AuditKind.VIEW,
+            data={"file": stored.name},
+        )
+    return private_file_response(stored, f"{stem}-{membership.pk}", inline=True)
 
 
 @official_required(roles=DESK_ROLES)

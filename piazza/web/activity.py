@@ -292,6 +292,7 @@ ACTIONS: dict[str, Promise] = {
     "membership.sign_off_roll": _("Anagrafe degli iscritti firmata"),
     "membership.start_renewal_campaign": _("Campagna di rinnovo avviata"),
     "membership.view": _("Iscrizione consultata"),
+    "membership.view_scan": _("Modulo o firma scansionati aperti"),
     "membership.view_anomalies": _("Anomalie consultate"),
     "membership.view_congress": _("Congresso consultato"),
     "membership.view_members": _("Elenco degli iscritti consultato"),

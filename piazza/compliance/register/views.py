@@ -7,8 +7,6 @@ page that shows donors is logged (rule G4) and every lookup goes through `visibl
 from __future__ import annotations
 
 import datetime as dt
-import mimetypes
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +25,7 @@ from piazza.compliance.register.pdf import register_pdf
 from piazza.compliance.register.queries import board_entities, channel_label, entity_board, kind_label
 from piazza.core.audit import record
 from piazza.core.exports import export_response, export_view
+from piazza.core.files import private_file_response
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import note_access, shows_personal_data
 from piazza.people.codice_fiscale import canonical_codice_fiscale
@@ -286,14 +285,7 @@ def in_kind_evidence(request: HttpRequest, pk: int) -> HttpResponse:
             kind=AuditKind.VIEW,
             data={"file": found.evidence.name},
         )
-    with found.evidence.open("rb") as stored:
-        content = stored.read()
-    suffix = Path(found.evidence.name).suffix.lower()
-    response = HttpResponse(content, content_type=mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="contributo-in-natura-{found.pk}{suffix}"'
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return private_file_response(found.evidence, f"contributo-in-natura-{found.pk}")
 
 
 # --- Election periods ---------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from piazza.membership.models import AlboElection, ElectionRegistration, Members
 from piazza.membership.payments import start_election_fee
 from piazza.payments.actions.lifecycle import pay
 from piazza.people.tests.notices import shown
-from piazza.territory.testing import verified_client
+from piazza.territory.models import Role
+from piazza.territory.testing import make_official, verified_client
 
 from .conftest import bologna, join, join_data, paid
 
@@ -67,6 +68,85 @@ def test_desk_attaches_the_signature_scan_and_prints_the_cash_receipt(tree, secr
     exports = AuditEntry.objects.filter(action="membership.export_receipt", kind=AuditKind.EXPORT)
     last = exports.last()
     assert exports.count() == 2 and last is not None and m.cash_receipt_number in last.data["receipts"]
+
+
+def test_scans_live_in_the_private_store_and_open_only_in_scope(tree, secretary, cash_allowed, settings, tmp_path):
+    """Issue 14 (stateless app servers) and rule G4: a signature scan goes to the private store, never
+    under the public media directory; the membership page links it; opening it is audited; an official
+    of another circolo gets nothing."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PRIVATE_MEDIA_ROOT = str(tmp_path / "private")
+    client = verified_client(secretary)
+    client.post(
+        reverse("membership:desk_register", args=[tree.bologna_centro.pk]),
+        _desk_post(tree, signature_scan=SimpleUploadedFile("firma.png", PNG, content_type="image/png")),
+    )
+    m = Membership.objects.get()
+    assert (tmp_path / "private" / m.signature_scan.name).read_bytes() == PNG
+    assert not (tmp_path / "media").exists() or not any((tmp_path / "media").rglob("*.png"))
+    page = client.get(reverse("membership:membership", args=[m.pk])).content.decode()
+    url = reverse("membership:membership_scan", args=[m.pk, "firma"])
+    assert url in page
+    scan = client.get(url)
+    assert scan.status_code == 200 and scan.content == PNG and scan["Content-Type"] == "image/png"
+    assert scan["Cache-Control"] == "private, no-store"
+    seen = AuditEntry.objects.get(action="membership.view_scan")
+    assert seen.kind == AuditKind.VIEW and seen.data["file"] == m.signature_scan.name
+    assert client.get(reverse("membership:membership_scan", args=[m.pk, "modulo"])).status_code == 404
+    outsider = verified_client(make_official("segretario.navile", tree.bologna_navile, [Role.MEMBERSHIP]))
+    assert outsider.get(url).status_code == 404
+    assert AuditEntry.objects.filter(action="membership.view_scan").count() == 1
+
+
+@pytest.fixture
+def s3_store(settings):
+    """FILE_STORAGE=s3 as config/settings.py builds it, against a real S3-compatible HTTP server (moto)."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    options = {
+        **settings.S3_OPTIONS,
+        "bucket_name": "piazza-files",
+        "endpoint_url": f"http://{host}:{port}",
+        "region_name": "eu-south-1",
+        "access_key": "piazza-test",
+        "secret_key": "piazza-test-secret",
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        region_name="eu-south-1",
+        aws_access_key_id="piazza-test",
+        aws_secret_access_key="piazza-test-secret",
+    )
+    client.create_bucket(Bucket="piazza-files", CreateBucketConfiguration={"LocationConstraint": "eu-south-1"})
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {**options, "location": "media"}},
+        "private": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {**options, "location": "private"}},
+    }
+    yield client
+    server.stop()
+
+
+def test_scans_round_trip_through_an_s3_store(tree, secretary, cash_allowed, s3_store):
+    """Issue 14: with several app servers the private store is a bucket; the desk's upload lands under
+    private/ encrypted at rest, and the membership page's link reads it back through the scoped view."""
+    client = verified_client(secretary)
+    client.post(
+        reverse("membership:desk_register", args=[tree.bologna_centro.pk]),
+        _desk_post(tree, signature_scan=SimpleUploadedFile("firma.png", PNG, content_type="image/png")),
+    )
+    m = Membership.objects.get()
+    stored = s3_store.get_object(Bucket="piazza-files", Key=f"private/{m.signature_scan.name}")
+    assert stored["Body"].read() == PNG and stored["ServerSideEncryption"] == "AES256"
+    listed = s3_store.list_objects_v2(Bucket="piazza-files")["Contents"]
+    assert [o["Key"] for o in listed] == [f"private/{m.signature_scan.name}"]
+    scan = client.get(reverse("membership:membership_scan", args=[m.pk, "firma"]))
+    assert scan.status_code == 200 and scan.content == PNG
 
 
 def test_bad_scan_is_refused_before_anything_is_saved(tree, secretary, cash_allowed):

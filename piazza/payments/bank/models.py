@@ -10,17 +10,17 @@ from __future__ import annotations
 import calendar
 import datetime
 import hashlib
-import os
 import uuid
-from pathlib import Path
+from typing import cast
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, Storage
+from django.core.files.storage import Storage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from piazza.core.files import private_store
 from piazza.core.money import AmountCentsField, CurrencyField, MoneyProperty
 from piazza.territory.scoping import ScopedQuerySet
 
@@ -28,26 +28,11 @@ from piazza.territory.scoping import ScopedQuerySet
 MANDATE_EXPIRY_MONTHS = 36
 
 
-class PrivateFileStorage(FileSystemStorage):
-    """Files outside MEDIA_ROOT with no URL at all: `PRIVATE_MEDIA_ROOT` (default var/private),
-    read from settings at each use so tests and deployments can move it."""
-
-    @property  # type: ignore[override]
-    def base_location(self) -> str:
-        return str(getattr(settings, "PRIVATE_MEDIA_ROOT", None) or Path(settings.BASE_DIR) / "var" / "private")
-
-    @property  # type: ignore[override]
-    def location(self) -> str:
-        return os.path.abspath(self.base_location)
-
-    def url(self, name: str | None) -> str:
-        raise ValueError("private files have no public URL: serve them through a scoped, audited view")
-
-
 def private_storage() -> Storage:
-    """Where signed paper mandates live: never under the public media URL; a scan is served
-    only by `views.mandate_scan` to a treasurer in scope, and each view is audited (rule G4)."""
-    return PrivateFileStorage()
+    """Where scans, declarations, receipts and exports live (the `private` store of
+    settings.STORAGES, `piazza.core.files`): never under the public media URL; each is served only
+    by a scoped view that audits the access (rule G4). Named here because migrations refer to it."""
+    return cast(Storage, private_store)
 
 
 class BankAccountQuerySet(ScopedQuerySet["BankAccount"]):

@@ -3,8 +3,6 @@ personal data audited, every write through an action."""
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
 from typing import Any
 
 from django.contrib import messages
@@ -16,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from piazza.core.audit import record
+from piazza.core.files import private_file_response
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import shows_personal_data
 from piazza.ledger.accounts import get_account
@@ -221,13 +220,7 @@ def mandate_scan(request: HttpRequest, pk: int) -> HttpResponse:
         kind=AuditKind.VIEW,
         data={"file": mandate.paper_scan.name},
     )
-    with mandate.paper_scan.open("rb") as scan:
-        content = scan.read()
-    suffix = Path(mandate.paper_scan.name).suffix.lower()
-    response = HttpResponse(content, content_type=mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream")
-    response["Content-Disposition"] = f'inline; filename="mandato-{mandate.reference}{suffix}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return private_file_response(mandate.paper_scan, f"mandato-{mandate.reference}", inline=True)
 
 
 # --- collection batches ---------------------------------------------------------------------
