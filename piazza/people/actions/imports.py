@@ -39,11 +39,11 @@ from piazza.people.models import (
     TimelineEntry,
 )
 from piazza.people.validation import CleanedPerson, clean_person_data, search_name
-from piazza.territory.models import Level, Territory
+from piazza.territory.models import Comune, Level, Territory
 
 from ._records import _is_user, _jsonable, _probe, _require_scope, _set_contacts, _set_tags
 from .person import ERASED_ROW_MESSAGE, add_timeline_entry
-from .scope import assign_territory
+from .scope import territories_for_comuni
 
 # --- Import (CSV / XLSX) ------------------------------------------------------------------------
 
@@ -422,9 +422,7 @@ def _process_chunk(
         residence = cleaned.values.get("residence_comune")
         comune_id = residence.pk if residence else None
         if comune_id not in territories:
-            circolo = batch.territory if batch.territory.level == Level.CIRCOLO else None
-            territory = assign_territory(residence_comune=residence, circolo=circolo)
-            territories[comune_id] = territory if territory.path.startswith(batch.territory.path) else batch.territory
+            _assign_territories(batch, territories, [c for _r, c, _p in prepared])
         key = -len(new) - 1
         person = Person(
             territory=territories[comune_id],
@@ -474,6 +472,24 @@ def _process_chunk(
         territory=batch.territory,
         data={"rows": [rows[0].number, rows[-1].number], "created": created, "updated": updated},
     )
+
+
+def _assign_territories(
+    batch: ImportBatch, territories: dict[int | None, Territory], chunk: list[CleanedPerson]
+) -> None:
+    """Where the chunk's new people belong (rules M10/M11, `assign_territory`), resolved for all of
+    its comuni at once: an import into a circolo keeps them there; a node outside the batch's
+    territory falls back to the batch's."""
+    needed: dict[int | None, Comune | None] = {}
+    for cleaned in chunk:
+        comune = cleaned.values.get("residence_comune")
+        needed[comune.pk if comune else None] = comune
+    missing = {pk: comune for pk, comune in needed.items() if pk not in territories}
+    if batch.territory.level == Level.CIRCOLO:
+        territories.update(dict.fromkeys(missing, batch.territory))
+        return
+    for pk, territory in territories_for_comuni(missing.values()).items():
+        territories[pk] = territory if territory.path.startswith(batch.territory.path) else batch.territory
 
 
 def _save_outcomes(rows: list[ImportRow]) -> None:

@@ -180,12 +180,30 @@ def assign_territory(*, residence_comune: Comune | None, circolo: Territory | No
     comune; else the federation serving that comune; else national."""
     if circolo is not None:
         return circolo
-    if residence_comune is not None:
-        circoli = list(residence_comune.circoli.filter(closed_at__isnull=True, kind=Kind.TERRITORIAL)[:2])
-        if len(circoli) == 1:
-            return circoli[0]
-        if residence_comune.federation_id:
-            federation = residence_comune.federation
-            assert federation is not None
-            return federation
-    return Territory.objects.get(level=Level.NATIONAL)
+    return territories_for_comuni([residence_comune])[residence_comune.pk if residence_comune else None]
+
+
+def territories_for_comuni(comuni: Iterable[Comune | None]) -> dict[int | None, Territory]:
+    """`assign_territory` without a chosen circolo, for many comuni at once (the import's chunk):
+    three queries whatever their number, keyed by comune id (None: no comune, national)."""
+    comuni_list = list(comuni)
+    wanted = {c.pk: c for c in comuni_list if c is not None}
+    open_circoli: dict[int, list[int]] = {}
+    for comune_id, circolo_id in Territory.comuni.through.objects.filter(
+        comune_id__in=wanted, territory__closed_at__isnull=True, territory__kind=Kind.TERRITORIAL
+    ).values_list("comune_id", "territory_id"):
+        open_circoli.setdefault(comune_id, []).append(circolo_id)
+    chosen: dict[int | None, int | None] = {None: None} if None in comuni_list else {}
+    for pk, comune in wanted.items():
+        circoli = open_circoli.get(pk, [])
+        chosen[pk] = circoli[0] if len(circoli) == 1 else comune.federation_id
+    nodes = Territory.objects.in_bulk({t for t in chosen.values() if t is not None})
+    national: Territory | None = None
+    found: dict[int | None, Territory] = {}
+    for pk, territory_id in chosen.items():
+        if territory_id is None:
+            national = national or Territory.objects.get(level=Level.NATIONAL)
+            found[pk] = national
+        else:
+            found[pk] = nodes[territory_id]
+    return found

@@ -231,3 +231,22 @@ def test_consent_needs_a_text_version(tree, national_admin, mario_data):
         consent_actions.record_consent(
             actor=national_admin, person=person, purpose="profiling", channel="web", text_version=" "
         )
+
+
+def test_the_import_places_a_chunk_of_comuni_in_three_queries(tree, django_assert_max_num_queries):
+    """Rules M10/M11 for many comuni at once (issue 14, P6): Modena has one circolo (there), Bologna
+    two (the federation decides), Imola none (its federation), no comune (national) — the same
+    answers as one person at a time, in three queries whatever the number of comuni."""
+    from piazza.people.actions.scope import assign_territory, territories_for_comuni
+    from piazza.territory.models import Comune
+
+    comuni = list(Comune.objects.filter(istat_code__in=["036023", "037006", "037032"]).order_by("istat_code"))
+    comuni += list(Comune.objects.filter(federation__isnull=False).exclude(pk__in=[c.pk for c in comuni])[:40])
+    with django_assert_max_num_queries(3):
+        placed = territories_for_comuni([*comuni, None])
+    modena, bologna, imola = comuni[:3]
+    assert placed[modena.pk] == tree.modena_nord
+    assert placed[bologna.pk] == tree.bologna and placed[imola.pk] == tree.bologna
+    assert placed[None] == tree.national
+    for comune in comuni:
+        assert placed[comune.pk] == assign_territory(residence_comune=comune, circolo=None)
