@@ -2,11 +2,11 @@
 in the last period (new campaigns, events, petitions), at most one per period and only when there
 is something new.
 
-Who may receive it is decided by outreach's own rules (G2, G3) — the same subqueries and the same
-order as `piazza.outreach.queries.classified`: an address that bounced, an unsubscription or an
-objection, a withdrawn consent, no consent for someone who is neither a member nor a regular contact,
-and the per-person daily limit shared with broadcasts (settings.OUTREACH_MAX_PER_DAY). A person who
-stopped the digest (community.DigestStop) gets none.
+Who may receive it is decided by outreach's own rules (G2, G3), by the same function
+`piazza.outreach.queries.classify`: an address that bounced, an unsubscription or an objection, a
+withdrawn consent, no consent for someone who is neither a member nor a regular contact, and the
+per-person daily and weekly limits shared with broadcasts. A person who stopped the digest
+(community.DigestStop) gets none.
 
 Idempotent: the digest's row (person, period) is written in the transaction that sends it, under a
 unique constraint, so a second run in the same period, or two schedulers at once, send nothing more."""
@@ -20,8 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -32,9 +31,8 @@ from piazza.community.models import DigestSent, DigestStop, Follow
 from piazza.core.audit import record
 from piazza.events.models import Event
 from piazza.funding.models import Campaign
-from piazza.outreach.models import Delivery, DeliveryStatus, Suppression, SuppressionReason
-from piazza.outreach.queries import _regular_contacts  # outreach's rule G2, reused as is
-from piazza.people.models import Consent, Email, Person, Purpose
+from piazza.outreach.queries import OK, classify
+from piazza.people.models import Person
 from piazza.petitions.models import Petition
 
 ANCHOR = dt.date(2024, 1, 1)  # a Monday: weekly periods start on Mondays
@@ -64,46 +62,9 @@ class Digest:
 
 
 def eligible(person_ids: list[int], now: dt.datetime) -> dict[int, str]:
-    """Person id → primary address, for those outreach's rules (G2, G3, daily limit) let us write to."""
-    primary = Email.objects.filter(person=OuterRef("pk"), primary=True).values("value")[:1]
-    latest = (
-        Consent.objects.filter(person=OuterRef("pk"), purpose=Purpose.POLITICAL_COMMUNICATION)
-        .order_by("-at", "-id")
-        .values("granted")[:1]
-    )
-    stopped = Suppression.objects.filter(person=OuterRef("pk"))
-    bounced = Suppression.objects.filter(reason=SuppressionReason.HARD_BOUNCE, email=OuterRef("_email"))
-    today = (
-        Delivery.objects.filter(person=OuterRef("pk"), queued_at__gte=now - dt.timedelta(days=1))
-        .exclude(status=DeliveryStatus.FAILED)
-        .order_by()
-        .values("person")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    rows = (
-        Person.objects.active()
-        .filter(pk__in=person_ids)
-        .annotate(
-            _email=Subquery(primary),
-            _consent=Subquery(latest),
-            _day=Coalesce(Subquery(today, output_field=IntegerField()), 0),
-        )
-        .filter(_email__isnull=False)
-        .exclude(Exists(bounced))
-        .exclude(
-            Exists(
-                stopped.filter(
-                    reason__in=[SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT, SuppressionReason.OBJECTION]
-                )
-            )
-        )
-        .exclude(_consent=False)  # rule G3: a withdrawal always wins, members included
-        .exclude(Q(_consent__isnull=True) & ~_regular_contacts())  # rule G2
-        .exclude(_day__gte=settings.OUTREACH_MAX_PER_DAY)
-        .values_list("pk", "_email")
-    )
-    return dict(rows)
+    """Person id → primary address, for those outreach's rules (G2, G3, frequency) let us write to."""
+    people = Person.objects.active().filter(pk__in=person_ids)
+    return dict(classify(people, now=now).filter(_reason=OK).values_list("pk", "_email"))
 
 
 def build(now: dt.datetime | None = None) -> tuple[dt.date, list[Digest]]:

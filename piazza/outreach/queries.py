@@ -77,22 +77,18 @@ def _regular_contacts() -> Q:
     return q
 
 
-def _frequency_count(broadcast: Broadcast, since: dt.datetime) -> Coalesce:
-    sent = (
-        Delivery.objects.filter(person=OuterRef("pk"), queued_at__gte=since)
-        .exclude(broadcast_id=broadcast.pk)
-        .exclude(status=DeliveryStatus.FAILED)
-        .order_by()
-        .values("person")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(sent, output_field=IntegerField()), 0)
+def _frequency_count(since: dt.datetime, broadcast: Broadcast | None) -> Coalesce:
+    sent = Delivery.objects.filter(person=OuterRef("pk"), queued_at__gte=since)
+    if broadcast is not None:
+        sent = sent.exclude(broadcast_id=broadcast.pk)
+    counted = sent.exclude(status=DeliveryStatus.FAILED).order_by().values("person").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def classified(broadcast: Broadcast, *, now: dt.datetime | None = None) -> Any:
-    """The segment's people annotated with `_email` (primary address) and `_reason` (rules G2, G3)."""
-    now = now or timezone.now()
+def classify(people: QuerySet[Person], *, now: dt.datetime, broadcast: Broadcast | None = None) -> Any:
+    """`people` annotated with `_email` (primary address) and `_reason` (rules G2, G3, frequency):
+    the one statement of who may be written to, for broadcasts and for the followers' digest.
+    A broadcast adds its territory's opt-out and does not count its own deliveries."""
     primary = Email.objects.filter(person=OuterRef("pk"), primary=True).values("value")[:1]
     latest = (
         Consent.objects.filter(person=OuterRef("pk"), purpose=Purpose.POLITICAL_COMMUNICATION)
@@ -101,40 +97,47 @@ def classified(broadcast: Broadcast, *, now: dt.datetime | None = None) -> Any:
     )
     stopped = Suppression.objects.filter(person=OuterRef("pk"))
     bounced = Suppression.objects.filter(reason=SuppressionReason.HARD_BOUNCE, email=OuterRef("_email"))
-    opted_out = TerritoryPreference.objects.filter(
-        person=OuterRef("pk"), territory_id=broadcast.territory_id, receive=False
-    )
-    return (
-        segment_people(broadcast)
-        .annotate(
-            _email=Subquery(primary),
-            _consent=Subquery(latest),
-            _day=_frequency_count(broadcast, now - dt.timedelta(days=1)),
-            _week=_frequency_count(broadcast, now - dt.timedelta(days=7)),
-        )
-        .annotate(
-            _reason=Case(
-                When(_email__isnull=True, then=Value("no_email")),
-                When(Exists(bounced), then=Value("hard_bounce")),
-                When(
-                    Exists(stopped.filter(reason__in=[SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT])),
-                    then=Value("unsubscribed"),
-                ),
-                When(Exists(stopped.filter(reason=SuppressionReason.OBJECTION)), then=Value("objection")),
-                # Rule G3: a withdrawal always wins, members included.
-                When(_consent=False, then=Value("withdrawn")),
-                # Rule G2: without a consent only members and regular contacts.
-                When(Q(_consent__isnull=True) & ~_regular_contacts(), then=Value("no_consent")),
-                When(Exists(opted_out), then=Value("territory_opt_out")),
-                When(
-                    Q(_day__gte=settings.OUTREACH_MAX_PER_DAY) | Q(_week__gte=settings.OUTREACH_MAX_PER_WEEK),
-                    then=Value("frequency"),
-                ),
-                default=Value(OK),
-                output_field=CharField(),
+    opted_out = (
+        Exists(
+            TerritoryPreference.objects.filter(
+                person=OuterRef("pk"), territory_id=broadcast.territory_id, receive=False
             )
         )
+        if broadcast is not None
+        else Value(False)
     )
+    return people.annotate(
+        _email=Subquery(primary),
+        _consent=Subquery(latest),
+        _day=_frequency_count(now - dt.timedelta(days=1), broadcast),
+        _week=_frequency_count(now - dt.timedelta(days=7), broadcast),
+    ).annotate(
+        _reason=Case(
+            When(_email__isnull=True, then=Value("no_email")),
+            When(Exists(bounced), then=Value("hard_bounce")),
+            When(
+                Exists(stopped.filter(reason__in=[SuppressionReason.UNSUBSCRIBE, SuppressionReason.COMPLAINT])),
+                then=Value("unsubscribed"),
+            ),
+            When(Exists(stopped.filter(reason=SuppressionReason.OBJECTION)), then=Value("objection")),
+            # Rule G3: a withdrawal always wins, members included.
+            When(_consent=False, then=Value("withdrawn")),
+            # Rule G2: without a consent only members and regular contacts.
+            When(Q(_consent__isnull=True) & ~_regular_contacts(), then=Value("no_consent")),
+            When(opted_out, then=Value("territory_opt_out")),
+            When(
+                Q(_day__gte=settings.OUTREACH_MAX_PER_DAY) | Q(_week__gte=settings.OUTREACH_MAX_PER_WEEK),
+                then=Value("frequency"),
+            ),
+            default=Value(OK),
+            output_field=CharField(),
+        )
+    )
+
+
+def classified(broadcast: Broadcast, *, now: dt.datetime | None = None) -> Any:
+    """The broadcast's segment annotated with `_email` and `_reason` (`classify`)."""
+    return classify(segment_people(broadcast), now=now or timezone.now(), broadcast=broadcast)
 
 
 def audience_count(broadcast: Broadcast, *, now: dt.datetime | None = None) -> AudienceCount:

@@ -106,6 +106,15 @@ def test_the_shared_daily_limit_holds_it_back(tree: Any, follower: Any, monkeypa
     assert digest.send_digests() == 1
 
 
+def test_the_shared_weekly_limit_holds_it_back_too(tree: Any, follower: Any, monkeypatch: Any) -> None:
+    """One statement of the outreach rules (outreach.queries.classify): the weekly limit applies too."""
+    campaign(tree.bologna_centro, "Tetto nuovo", launched=last_week())
+    monkeypatch.setattr(settings, "OUTREACH_MAX_PER_WEEK", 0)
+    assert digest.send_digests() == 0
+    monkeypatch.setattr(settings, "OUTREACH_MAX_PER_WEEK", 3)
+    assert digest.send_digests() == 1
+
+
 def test_the_stop_link_stops_it_after_a_button_press(tree: Any, follower: Any) -> None:
     campaign(tree.bologna_centro, "Tetto nuovo", launched=last_week())
     mail.outbox.clear()
