@@ -200,10 +200,10 @@ def territories_for_comuni(comuni: Iterable[Comune | None]) -> dict[int | None, 
     nodes = Territory.objects.in_bulk({t for t in chosen.values() if t is not None})
     national: Territory | None = None
     found: dict[int | None, Territory] = {}
-    for comune_id, territory_id in chosen.items():
+    for key, territory_id in chosen.items():
         if territory_id is None:
             national = national or Territory.objects.get(level=Level.NATIONAL)
-            found[comune_id] = national
+            found[key] = national
         else:
-            found[comune_id] = nodes[territory_id]
+            found[key] = nodes[territory_id]
     return found
