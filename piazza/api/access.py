@@ -45,14 +45,19 @@ def key_actor(key: ApiKey) -> Any:
     role paths cached on the user object: seeding that cache with the narrowed pairs makes every
     existing check see exactly what the owner's role sees at the key's node, and nothing above it.
     """
-    user: Any = get_user_model().objects.get(pk=key.owner_id)
-    node = key.territory.path
+    user = actor_at(key.owner_id, key.territory.path)
+    user.__dict__["_piazza_api_key"] = key
+    return user
+
+
+def actor_at(owner_id: int, node: str) -> Any:
+    """The user `owner_id` with role paths cut down to the subtree `node` (a key's, a webhook's)."""
+    user: Any = get_user_model().objects.get(pk=owner_id)
     pairs = RoleAssignment.objects.filter(
-        user_id=key.owner_id, revoked_at__isnull=True, territory__closed_at__isnull=True
+        user_id=owner_id, revoked_at__isnull=True, territory__closed_at__isnull=True
     ).values_list("role", "territory__path")
     narrowed = [(role, cut) for role, path in pairs if (cut := _narrow(path, node)) is not None]
     user.__dict__["_piazza_role_paths"] = narrowed
-    user.__dict__["_piazza_api_key"] = key
     return user
 
 

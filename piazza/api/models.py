@@ -63,3 +63,24 @@ class ApiKey(models.Model):
     def permission_labels(self) -> list[str]:
         labels = dict(Permission.choices)
         return [str(labels.get(p, p)) for p in self.permissions]
+
+
+from piazza.api.webhooks.models import (  # noqa: E402  (registered with the api app)
+    DeliveryStatus,
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+
+__all__ = [
+    "ApiKey",
+    "DeliveryStatus",
+    "Event",
+    "Permission",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
+]
