@@ -13,6 +13,7 @@ from piazza.api.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSub
 from piazza.core.erasure import BLANK, DELETE_ROW, LINK, ROW, Declaration, HoldBook
 
 ERASURE: Declaration = {
+    WebhookEvent: {"territory_path": "where the object lies in the party's tree (e.g. 001.004.): a place, no person"},
     WebhookDelivery: {ROW: DELETE_ROW, "person": LINK, "body": BLANK, "last_error": BLANK},
     WebhookEvent: {ROW: DELETE_ROW, "person": LINK},
 }
