@@ -359,6 +359,9 @@ def entry_point(request: HttpRequest) -> dict[str, Any]:
             ("piazza:membership_years", "/piazza/membership_years"),
             ("piazza:circoli", "/piazza/circoli"),
         ],
+        Permission.READ_EVENTS: [("osdi:events", "/events")],
+        Permission.READ_PETITIONS: [("osdi:petitions", "/petitions")],
+        Permission.READ_MESSAGES: [("osdi:messages", "/messages")],
     }
     for permission, pairs in offered.items():
         if permission in key.permissions:
@@ -782,3 +785,13 @@ def get_circolo(request: HttpRequest, circolo_id: str) -> dict[str, Any]:
     node = get_object_or_404(_circoli(actor), pk=_pk(circolo_id))
     _seen(request, actor, [f"piazza:circolo-{node.pk}"])
     return _circolo(request, node)
+
+
+# --- resources in their own modules (piazza/api/osdi/), mounted last: they import the helpers above
+
+from piazza.api.osdi import events as _events_api  # noqa: E402
+from piazza.api.osdi import messages as _messages_api  # noqa: E402
+from piazza.api.osdi import petitions as _petitions_api  # noqa: E402
+
+for _router in (_events_api.router, _petitions_api.router, _messages_api.router):
+    api.add_router("", _router)
