@@ -13,8 +13,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from piazza.api.models import ApiKey, Permission
+from piazza.events.models import EVENT_ROLES
 from piazza.funding.actions.permissions import CAMPAIGN_ROLES
+from piazza.outreach.queries import SEND_ROLES
 from piazza.people.models import READ_ROLES, WRITE_ROLES
+from piazza.petitions.actions import MANAGE_ROLES as PETITION_ROLES
 from piazza.territory.models import Role, RoleAssignment
 from piazza.territory.scoping import scope_paths
 
@@ -26,6 +29,13 @@ PERMISSION_ROLES: dict[str, set[str]] = {
     Permission.READ_DONATIONS: set(CAMPAIGN_ROLES),
     Permission.READ_CAMPAIGNS: set(CAMPAIGN_ROLES),
     Permission.READ_MEMBERSHIPS: MEMBERSHIP_READ_ROLES,
+    # Attendees and signers are personal data: only roles that also read people there (READ_ROLES)
+    # read them, as on the organiser's and the petition manager's pages.
+    Permission.READ_EVENTS: set(EVENT_ROLES) & set(READ_ROLES),
+    Permission.WRITE_EVENTS: set(EVENT_ROLES),
+    Permission.READ_PETITIONS: set(PETITION_ROLES) & set(READ_ROLES),
+    Permission.WRITE_PETITIONS: set(PETITION_ROLES),
+    Permission.READ_MESSAGES: set(SEND_ROLES),
 }
 
 
