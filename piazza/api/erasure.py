@@ -13,13 +13,13 @@ from piazza.api.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSub
 from piazza.core.erasure import BLANK, DELETE_ROW, LINK, ROW, Declaration, HoldBook
 
 ERASURE: Declaration = {
-    WebhookEvent: {"territory_path": "where the object lies in the party's tree (e.g. 001.004.): a place, no person"},
     WebhookDelivery: {ROW: DELETE_ROW, "person": LINK, "body": BLANK, "last_error": BLANK},
     WebhookEvent: {ROW: DELETE_ROW, "person": LINK},
 }
 
 NOT_PERSONAL: Declaration = {
     ApiKey: {"name": "the label an official gives a key (e.g. “sito del circolo”), not a person"},
+    WebhookEvent: {"territory_path": "where the object lies in the party's tree (e.g. 001.004.): a place, no person"},
     WebhookSubscription: {"target_url": "the receiving program's address, chosen by an official"},
     WebhookDelivery: {
         "object_key": "which object («person-12»): a record number, no identity once the row is gone",

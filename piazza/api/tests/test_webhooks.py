@@ -40,6 +40,14 @@ pytestmark = pytest.mark.django_db
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 ALL_READ = [Permission.READ_PEOPLE, Permission.READ_DONATIONS, Permission.READ_MEMBERSHIPS]
+# The events of people, donations and memberships (petitions and RSVPs have their own test).
+CORE_EVENTS = [
+    Event.PERSON_CREATED,
+    Event.PERSON_UPDATED,
+    Event.DONATION_SUCCEEDED,
+    Event.DONATION_REFUNDED,
+    Event.MEMBERSHIP_EFFECTIVE,
+]
 
 
 def docs_snippet() -> Any:
@@ -124,7 +132,7 @@ def run(capture: Any) -> None:
 def test_each_event_reaches_the_receiver_once_in_order_and_signed(
     tree, schedule, owner, receiver, django_capture_on_commit_callbacks
 ):
-    _subscription, secret = subscribe(owner, tree.bologna_centro, receiver.url, list(Event.values), ALL_READ)
+    _subscription, secret = subscribe(owner, tree.bologna_centro, receiver.url, CORE_EVENTS, ALL_READ)
     with django_capture_on_commit_callbacks(execute=True):
         person = create_person(actor=owner, data=person_data(1), circolo=tree.bologna_centro)
     with django_capture_on_commit_callbacks(execute=True):
@@ -152,7 +160,7 @@ def test_each_event_reaches_the_receiver_once_in_order_and_signed(
     events = [(p["event"], p["data"]["identifiers"][0]) for p in receiver.payloads()]
     ids = [p["id"] for p in receiver.payloads()]
     assert len(ids) == len(set(ids)) == WebhookDelivery.objects.count()  # each once
-    assert {e for e, _ident in events} == set(Event.values)
+    assert {e for e, _ident in events} == set(CORE_EVENTS)
     mine = [e for e, ident in events if ident == f"piazza:person-{person.pk}"]
     assert mine == ["person.created", "person.updated"]  # in order per object
     assert [e for e, ident in events if ident == f"piazza:donation-{donation.pk}"] == [
@@ -492,3 +500,63 @@ def test_pause_and_delete_from_the_page_are_audited(tree, owner, receiver):
     assert not WebhookSubscription.objects.exists()
     actions_done = set(AuditEntry.objects.values_list("action", flat=True))
     assert {"api.create_webhook", "api.webhook_paused", "api.delete_webhook"} <= actions_done
+
+
+def test_petition_signed_and_event_rsvp_reach_the_receiver(tree, receiver, clock, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from piazza.events.actions import EventData, create_event, rsvp_to_event
+    from piazza.people.actions.notices import ensure_default_notices
+    from piazza.petitions.actions import create_petition
+    from piazza.petitions.tests.flows import sign
+    from piazza.territory.models import Comune
+
+    ensure_default_notices()
+    federation = make_official("org.bologna.wh", tree.bologna, [Role.ORGANISATION])
+    both = [Event.PETITION_SIGNED, Event.EVENT_RSVP]
+    _full, secret = subscribe(
+        federation,
+        tree.bologna,
+        receiver.url,
+        both,
+        [Permission.READ_PETITIONS, Permission.READ_EVENTS, Permission.READ_PEOPLE],
+    )
+    bare_receiver = Receiver()
+    try:
+        bare = [Permission.READ_PETITIONS, Permission.READ_EVENTS]
+        subscribe(federation, tree.bologna, bare_receiver.url, both, bare)
+        petition = create_petition(
+            actor=federation, territory=tree.bologna, title="Più piste ciclabili", text="Chiediamo…", target="Comune"
+        )
+        assert sign(Client(), petition, clock).status_code in (200, 302)
+        event = create_event(
+            actor=federation,
+            territory=tree.bologna,
+            data=EventData(
+                title="Assemblea",
+                description="Parliamone",
+                starts_at=timezone.now() + dt.timedelta(days=2),
+                ends_at=timezone.now() + dt.timedelta(days=2, hours=2),
+                comune=Comune.objects.get(name="Bologna"),
+                address="Via del Pratello 1",
+                postal_code="40122",
+                capacity=None,
+            ),
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            rsvp = rsvp_to_event(event=event, first_name="Carla", last_name="Neri", email="carla@example.org")
+        run(django_capture_on_commit_callbacks)
+        verify = docs_snippet()
+        now = timezone.now().timestamp()
+        assert all(verify(h, b, [secret], now=now) for h, b in receiver.received)
+        payloads = {p["event"]: p["data"] for p in receiver.payloads()}
+        assert set(payloads) == {"petition.signed", "event.rsvp"}
+        assert payloads["event.rsvp"]["identifiers"] == [f"piazza:attendance-{rsvp.pk}"]
+        assert payloads["event.rsvp"]["person"]["family_name"] == "Neri"
+        assert payloads["petition.signed"]["person"]["email_addresses"]
+        linked = {p["event"]: p["data"] for p in bare_receiver.payloads()}
+        assert set(linked) == {"petition.signed", "event.rsvp"}
+        assert all(data["person"] == {} for data in linked.values())
+        assert b"carla@example.org" not in b"".join(body for _h, body in bare_receiver.received)
+    finally:
+        bare_receiver.close()

@@ -25,6 +25,8 @@ from django.utils.translation import gettext as _
 from piazza.api import v1
 from piazza.api.access import actor_at, roles_for
 from piazza.api.models import Permission
+from piazza.api.osdi.events import attendance_representation
+from piazza.api.osdi.petitions import signature_representation
 from piazza.api.webhooks import signing
 from piazza.api.webhooks.emit import forget_active
 from piazza.api.webhooks.models import (
@@ -37,7 +39,9 @@ from piazza.api.webhooks.models import (
 )
 from piazza.core.audit import record
 from piazza.core.tasks import enqueue_on_commit
+from piazza.events.models import Rsvp
 from piazza.people.models import Person
+from piazza.petitions.models import Signature
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
 LEASE = dt.timedelta(minutes=2)  # a claimed delivery is free again after this (the task died mid-way)
@@ -53,6 +57,8 @@ EVENT_PERMISSION: dict[str, str] = {
     Event.DONATION_SUCCEEDED: Permission.READ_DONATIONS,
     Event.DONATION_REFUNDED: Permission.READ_DONATIONS,
     Event.MEMBERSHIP_EFFECTIVE: Permission.READ_MEMBERSHIPS,
+    Event.PETITION_SIGNED: Permission.READ_PETITIONS,
+    Event.EVENT_RSVP: Permission.READ_EVENTS,
 }
 
 
@@ -101,8 +107,28 @@ def render(subscription: WebhookSubscription, actor: Any, event: str, object_id:
     if event in (Event.DONATION_SUCCEEDED, Event.DONATION_REFUNDED):
         donation = v1._donations(actor).filter(pk=object_id).first()
         return None if donation is None else (f"donation-{object_id}", v1._donation(request, donation))
-    membership = v1._memberships(actor).filter(pk=object_id).first()
-    return None if membership is None else (f"membership-{object_id}", v1._membership(request, membership))
+    if event == Event.MEMBERSHIP_EFFECTIVE:
+        membership = v1._memberships(actor).filter(pk=object_id).first()
+        return None if membership is None else (f"membership-{object_id}", v1._membership(request, membership))
+    if event == Event.PETITION_SIGNED:
+        signature = (
+            Signature.objects.visible_to(actor, roles=roles_for(needed))
+            .select_related("comune")
+            .filter(pk=object_id)
+            .first()
+        )
+        data = None if signature is None else signature_representation(request, signature)
+        key = f"signature-{object_id}"
+    else:
+        rsvp = Rsvp.objects.visible_to(actor, roles=roles_for(needed)).select_related("comune").filter(pk=object_id)
+        found = rsvp.first()
+        data = None if found is None else attendance_representation(request, found)
+        key = f"attendance-{object_id}"
+    if data is None:
+        return None
+    if Permission.READ_PEOPLE not in subscription.permissions:
+        data["person"] = {}  # the signer or attendee as typed is a person's data: not without people:read
+    return key, data
 
 
 def body_for(delivery: WebhookDelivery, event: str, created: dt.datetime, data: Any) -> str:

@@ -10,6 +10,9 @@ from piazza.api.webhooks.actions import url_problem
 from piazza.api.webhooks.models import Event
 from piazza.territory.models import Territory
 
+# A webhook only reads: the permissions that bound what it is sent.
+READ_PERMISSIONS = [(value, label) for value, label in Permission.choices if value.endswith(":read")]
+
 
 class SubscriptionForm(forms.Form):
     target_url = forms.CharField(
@@ -28,7 +31,7 @@ class SubscriptionForm(forms.Form):
     )
     permissions = forms.MultipleChoiceField(
         label=_("Permessi"),
-        choices=Permission.choices,
+        choices=READ_PERMISSIONS,
         widget=forms.CheckboxSelectMultiple,
         required=False,
         help_text=_(

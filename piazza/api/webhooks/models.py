@@ -20,6 +20,8 @@ class Event(models.TextChoices):
     DONATION_SUCCEEDED = "donation.succeeded", _("Donazione ricevuta")
     DONATION_REFUNDED = "donation.refunded", _("Donazione rimborsata")
     MEMBERSHIP_EFFECTIVE = "membership.effective", _("Iscrizione valida (tessera consegnata)")
+    PETITION_SIGNED = "petition.signed", _("Petizione firmata")
+    EVENT_RSVP = "event.rsvp", _("Iscrizione a un evento")
 
 
 class SubscriptionQuerySet(ScopedQuerySet["WebhookSubscription"]):
@@ -126,7 +128,13 @@ class WebhookDelivery(models.Model):
     def object_label(self) -> str:
         """The object in words («Persona n. 12»), never the internal key."""
         kind, _sep, number = self.object_key.partition("-")
-        labels = {"person": _("Persona"), "donation": _("Donazione"), "membership": _("Iscrizione")}
+        labels = {
+            "person": _("Persona"),
+            "donation": _("Donazione"),
+            "membership": _("Iscrizione"),
+            "signature": _("Firma"),
+            "attendance": _("Partecipazione"),
+        }
         return f"{labels.get(kind, kind)} n. {number}"
 
 
