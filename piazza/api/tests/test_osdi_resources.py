@@ -375,3 +375,19 @@ def test_signup_helper_answers_a_match_outside_the_read_scope_exactly_as_a_new_u
     assert Person.objects.filter(last_name="Verdi").count() == 1
     assert matched.content == created.content
     assert b"Verdi" not in matched.content and b"Neri" not in created.content
+
+
+def test_odd_identifiers_and_nul_characters_get_an_answer_not_a_server_error(tree, federation_official, make_key):
+    """Found by the schemathesis run: '³' is a digit to Python but not to int(), and a refusal quoting
+    a NUL character could not be written to PostgreSQL's JSON audit data."""
+    ensure_default_notices()
+    owner = make_official("centro.tutto", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
+    _, token = make_key(owner, tree.bologna_centro, [Permission.READ_EVENTS, Permission.WRITE_PEOPLE])
+    assert osdi(Client(), token, "/events/³").status_code == 404
+    assert osdi(Client(), token, "/events/piazza:event-²/attendances").status_code == 404
+    body = {"person": {"given_name": "Ada", "family_name": "Nul"}, "piazza:consents": {"a\x00b": True}}
+    response = _post(token, "/people/person_signup_helper", body)
+    assert response.status_code == 422 and "a\x00b" in response.json()["detail"][0]
+    denied = AuditEntry.objects.filter(action="api.person_signup_helper", kind=AuditKind.DENIED).get()
+    assert "a\ufffdb" in denied.data["reason"]
+    assert not Person.objects.filter(last_name="Nul").exists()
