@@ -118,7 +118,7 @@ def _activity(tree: Any) -> None:
         broadcast = Broadcast.objects.create(
             territory=node, segment=segment, subject=f"Notizie {i}", body="Testo", status=BroadcastStatus.SENT
         )
-        Delivery.objects.create(broadcast=broadcast, person=Person.objects.first(), email="d@example.org")
+        Delivery.objects.create(broadcast=broadcast, person=Person.objects.all()[0], email="d@example.org")
 
 
 def test_a_circolo_key_never_sees_another_territorys_objects(tree):
@@ -185,7 +185,7 @@ def test_a_circolo_key_never_sees_another_territorys_objects(tree):
             )
             checked += 1
             if response.status_code != 404:
-                leaks.append((route, pk, response.status_code))
+                leaks.append((f"POST {_fill(route, pk)}", response.status_code))
     assert (Rsvp.objects.count(), Signature.objects.count(), Person.objects.count()) == written
     assert not leaks, leaks
     assert checked > 100
