@@ -80,8 +80,7 @@ def refuse(
             actor=actor,
             territory=territory,
             kind=AuditKind.DENIED,
-            # A message may quote what was typed; PostgreSQL's JSON cannot hold a NUL character.
-            data={"reason": str(message).replace("\x00", "\ufffd"), "code": code, **({"rule": rule} if rule else {})},
+            data={"reason": str(message), "code": code, **({"rule": rule} if rule else {})},
         )
     if permission:
         raise PermissionDenied(message)

@@ -390,6 +390,8 @@ def test_odd_identifiers_and_nul_characters_get_an_answer_not_a_server_error(tre
     assert response.status_code == 422 and "a\x00b" in response.json()["detail"][0]
     denied = AuditEntry.objects.filter(action="api.person_signup_helper", kind=AuditKind.DENIED).get()
     assert "a\ufffdb" in denied.data["reason"]
+    typed = {"person": {"given_name": "Ada", "family_name": "Nul", "email_addresses": [{"address": "a\x00@x.org"}]}}
+    assert _post(token, "/people/person_signup_helper", typed).status_code == 422
     assert not Person.objects.filter(last_name="Nul").exists()
 
 
