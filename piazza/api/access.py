@@ -31,11 +31,11 @@ PERMISSION_ROLES: dict[str, set[str]] = {
     Permission.READ_MEMBERSHIPS: MEMBERSHIP_READ_ROLES,
     # Attendees and signers are personal data: only roles that also read people there (READ_ROLES)
     # read them, as on the organiser's and the petition manager's pages.
-    Permission.READ_EVENTS: set(EVENT_ROLES) & set(READ_ROLES),
-    Permission.WRITE_EVENTS: set(EVENT_ROLES),
-    Permission.READ_PETITIONS: set(PETITION_ROLES) & set(READ_ROLES),
-    Permission.WRITE_PETITIONS: set(PETITION_ROLES),
-    Permission.READ_MESSAGES: set(SEND_ROLES),
+    Permission.READ_EVENTS: set[str](EVENT_ROLES) & set[str](READ_ROLES),
+    Permission.WRITE_EVENTS: set[str](EVENT_ROLES),
+    Permission.READ_PETITIONS: set[str](PETITION_ROLES) & set[str](READ_ROLES),
+    Permission.WRITE_PETITIONS: set[str](PETITION_ROLES),
+    Permission.READ_MESSAGES: set[str](SEND_ROLES),
 }
 
 

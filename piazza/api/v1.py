@@ -255,7 +255,7 @@ def _cents(cents: int | None) -> str:
 def _pk(value: str) -> int:
     """A path id: the number, or an OSDI identifier ending in it; 404 for anything else."""
     tail = value.rsplit("-", 1)[-1]
-    if not tail.isdigit() or len(tail) > 18:
+    if not (tail.isascii() and tail.isdigit()) or len(tail) > 18:
         raise Http404
     return int(tail)
 

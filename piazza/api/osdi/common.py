@@ -97,7 +97,7 @@ FIELD_WORDS = {
 
 def form_refusal(form: forms.BaseForm) -> ValidationError:
     """The public form's own messages (Italian, actionable), each named by the OSDI field it is about."""
-    messages = []
+    messages: list[str] = []
     for name, errors in form.errors.items():
         where = FIELD_WORDS.get(name) or (str(form.fields[name].label) if name in form.fields else "")
         messages.extend(f"{where}: {error}" if where else str(error) for error in errors)

@@ -32,10 +32,14 @@ from piazza.events.queries import counts
 from piazza.people.models import Purpose
 from piazza.people.notices import FIELD, current_version
 
-router = Router(tags=["events"])
+router: Router = Router(tags=["events"])
 
 # OSDI attendance statuses; ours are kept too, as `piazza:status`.
-OSDI_STATUS = {RsvpStatus.CONFIRMED: "accepted", RsvpStatus.WAITING: "tentative", RsvpStatus.CANCELLED: "declined"}
+OSDI_STATUS: dict[str, str] = {
+    RsvpStatus.CONFIRMED: "accepted",
+    RsvpStatus.WAITING: "tentative",
+    RsvpStatus.CANCELLED: "declined",
+}
 EVENT_NOTICE = "event"  # the point of collection whose privacy notice the RSVP form shows
 
 

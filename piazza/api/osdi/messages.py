@@ -21,10 +21,10 @@ from piazza.api.v1 import ERRORS, Paging, _actor, _collection, _link, _pk, _seen
 from piazza.outreach.models import Broadcast, BroadcastStatus
 from piazza.outreach.queries import delivery_stats
 
-router = Router(tags=["messages"])
+router: Router = Router(tags=["messages"])
 
 # OSDI message statuses; ours (with the A/B test's) are kept too, as `piazza:status`.
-OSDI_STATUS = {
+OSDI_STATUS: dict[str, str] = {
     BroadcastStatus.DRAFT: "draft",
     BroadcastStatus.SCHEDULED: "scheduled",
     BroadcastStatus.TESTING: "sending",

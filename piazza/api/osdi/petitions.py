@@ -33,7 +33,7 @@ from piazza.petitions.forms import SignatureForm
 from piazza.petitions.models import Petition, Signature
 from piazza.petitions.queries import signature_count
 
-router = Router(tags=["petitions"])
+router: Router = Router(tags=["petitions"])
 
 CONSENT_FIELDS = {Purpose.POLITICAL_COMMUNICATION: "consent_political", Purpose.NEWSLETTER: "consent_newsletter"}
 

@@ -25,7 +25,7 @@ from piazza.petitions import actions as petition_actions
 from piazza.petitions.models import QuestionKind, Signature
 from piazza.petitions.queries import counter_drift, signature_count
 from piazza.territory.models import Comune, Role
-from piazza.territory.testing import make_official
+from piazza.territory.testing import make_official, verified_client
 
 from .conftest import make_person, osdi
 
@@ -375,3 +375,48 @@ def test_signup_helper_answers_a_match_outside_the_read_scope_exactly_as_a_new_u
     assert Person.objects.filter(last_name="Verdi").count() == 1
     assert matched.content == created.content
     assert b"Verdi" not in matched.content and b"Neri" not in created.content
+
+
+def test_odd_identifiers_and_nul_characters_get_an_answer_not_a_server_error(tree, federation_official, make_key):
+    """Found by the schemathesis run: '³' is a digit to Python but not to int(), and a refusal quoting
+    a NUL character could not be written to PostgreSQL's JSON audit data."""
+    ensure_default_notices()
+    owner = make_official("centro.tutto", tree.bologna_centro, [Role.ORGANISATION, Role.MEMBERSHIP])
+    _, token = make_key(owner, tree.bologna_centro, [Permission.READ_EVENTS, Permission.WRITE_PEOPLE])
+    assert osdi(Client(), token, "/events/³").status_code == 404
+    assert osdi(Client(), token, "/events/piazza:event-²/attendances").status_code == 404
+    body = {"person": {"given_name": "Ada", "family_name": "Nul"}, "piazza:consents": {"a\x00b": True}}
+    response = _post(token, "/people/person_signup_helper", body)
+    assert response.status_code == 422 and "a\x00b" in response.json()["detail"][0]
+    denied = AuditEntry.objects.filter(action="api.person_signup_helper", kind=AuditKind.DENIED).get()
+    assert "a\ufffdb" in denied.data["reason"]
+    typed = {"person": {"given_name": "Ada", "family_name": "Nul", "email_addresses": [{"address": "a\x00@x.org"}]}}
+    assert _post(token, "/people/person_signup_helper", typed).status_code == 422
+    assert not Person.objects.filter(last_name="Nul").exists()
+
+
+def test_the_keys_page_offers_the_new_permissions_in_italian_and_says_expired(tree, federation_official, clock):
+    client = verified_client(federation_official)
+    page = client.get("/api/chiavi/").content.decode()
+    for words in (
+        "Leggere gli eventi e chi partecipa",
+        "Iscrivere persone agli eventi (modulo esterno)",
+        "Leggere le petizioni e le firme",
+        "Raccogliere firme alle petizioni (modulo esterno)",
+        "Leggere le comunicazioni email inviate e i loro numeri",
+    ):
+        assert words in page, words
+    response = client.post(
+        "/api/chiavi/",
+        {
+            "name": "Sito della festa",
+            "territory": tree.bologna.pk,
+            "permissions": [Permission.READ_EVENTS, Permission.WRITE_EVENTS, Permission.WRITE_PETITIONS],
+            "expires_on": (timezone.localdate() + dt.timedelta(days=3)).isoformat(),
+        },
+    )
+    token = response.context["token"]
+    links = osdi(Client(), token, "/").json()["_links"]
+    assert "osdi:events" in links and "osdi:petitions" not in links and "osdi:people" not in links
+    clock.move_to(timezone.now() + dt.timedelta(days=5))
+    assert "Scaduta" in verified_client(federation_official, Client()).get("/api/chiavi/").content.decode()
