@@ -195,7 +195,15 @@ PERIODIC_TASKS = {
     "piazza.events.tasks.send_reminders": 60 * 60,
     "piazza.petitions.tasks.match_pending_signatures": 10 * 60,
     "piazza.discovery.tasks.send_digests": 60 * 60,
+    "piazza.api.webhooks.tasks.run_webhooks": 60,
 }
+# Outgoing webhooks (issue 16): http:// allowed only to localhost, and only outside production;
+# a subscription pauses itself after this many failed attempts in a row; deliveries are kept
+# this many days; the signing secrets are encrypted under WEBHOOK_SECRET_KEY (default SECRET_KEY).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=not PRODUCTION)
+WEBHOOK_PAUSE_AFTER = env_int("WEBHOOK_PAUSE_AFTER", 50)
+WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30)
+WEBHOOK_SECRET_KEY = env_str("WEBHOOK_SECRET_KEY", "")
 
 # --- Auth (rule G4): argon2, personal credentials, 2FA for every official.
 AUTH_PASSWORD_VALIDATORS = [

@@ -13,8 +13,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from piazza.api.models import ApiKey, Permission
+from piazza.events.models import EVENT_ROLES
 from piazza.funding.actions.permissions import CAMPAIGN_ROLES
+from piazza.outreach.queries import SEND_ROLES
 from piazza.people.models import READ_ROLES, WRITE_ROLES
+from piazza.petitions.actions import MANAGE_ROLES as PETITION_ROLES
 from piazza.territory.models import Role, RoleAssignment
 from piazza.territory.scoping import scope_paths
 
@@ -26,6 +29,13 @@ PERMISSION_ROLES: dict[str, set[str]] = {
     Permission.READ_DONATIONS: set(CAMPAIGN_ROLES),
     Permission.READ_CAMPAIGNS: set(CAMPAIGN_ROLES),
     Permission.READ_MEMBERSHIPS: MEMBERSHIP_READ_ROLES,
+    # Attendees and signers are personal data: only roles that also read people there (READ_ROLES)
+    # read them, as on the organiser's and the petition manager's pages.
+    Permission.READ_EVENTS: set[str](EVENT_ROLES) & set[str](READ_ROLES),
+    Permission.WRITE_EVENTS: set[str](EVENT_ROLES),
+    Permission.READ_PETITIONS: set[str](PETITION_ROLES) & set[str](READ_ROLES),
+    Permission.WRITE_PETITIONS: set[str](PETITION_ROLES),
+    Permission.READ_MESSAGES: set[str](SEND_ROLES),
 }
 
 
@@ -45,14 +55,19 @@ def key_actor(key: ApiKey) -> Any:
     role paths cached on the user object: seeding that cache with the narrowed pairs makes every
     existing check see exactly what the owner's role sees at the key's node, and nothing above it.
     """
-    user: Any = get_user_model().objects.get(pk=key.owner_id)
-    node = key.territory.path
+    user = actor_at(key.owner_id, key.territory.path)
+    user.__dict__["_piazza_api_key"] = key
+    return user
+
+
+def actor_at(owner_id: int, node: str) -> Any:
+    """The user `owner_id` with role paths cut down to the subtree `node` (a key's, a webhook's)."""
+    user: Any = get_user_model().objects.get(pk=owner_id)
     pairs = RoleAssignment.objects.filter(
-        user_id=key.owner_id, revoked_at__isnull=True, territory__closed_at__isnull=True
+        user_id=owner_id, revoked_at__isnull=True, territory__closed_at__isnull=True
     ).values_list("role", "territory__path")
     narrowed = [(role, cut) for role, path in pairs if (cut := _narrow(path, node)) is not None]
     user.__dict__["_piazza_role_paths"] = narrowed
-    user.__dict__["_piazza_api_key"] = key
     return user
 
 

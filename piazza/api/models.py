@@ -19,6 +19,11 @@ class Permission(models.TextChoices):
     READ_DONATIONS = "donations:read", _("Leggere le donazioni")
     READ_CAMPAIGNS = "campaigns:read", _("Leggere le raccolte fondi")
     READ_MEMBERSHIPS = "memberships:read", _("Leggere le iscrizioni e i circoli")
+    READ_EVENTS = "events:read", _("Leggere gli eventi e chi partecipa")
+    WRITE_EVENTS = "events:write", _("Iscrivere persone agli eventi (modulo esterno)")
+    READ_PETITIONS = "petitions:read", _("Leggere le petizioni e le firme")
+    WRITE_PETITIONS = "petitions:write", _("Raccogliere firme alle petizioni (modulo esterno)")
+    READ_MESSAGES = "messages:read", _("Leggere le comunicazioni email inviate e i loro numeri")
 
 
 class ApiKeyQuerySet(ScopedQuerySet["ApiKey"]):
@@ -63,3 +68,24 @@ class ApiKey(models.Model):
     def permission_labels(self) -> list[str]:
         labels = dict(Permission.choices)
         return [str(labels.get(p, p)) for p in self.permissions]
+
+
+from piazza.api.webhooks.models import (  # noqa: E402  (registered with the api app)
+    DeliveryStatus,
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+
+__all__ = [
+    "ApiKey",
+    "DeliveryStatus",
+    "Event",
+    "Permission",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
+]

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Query
 from ninja.errors import AuthenticationError
@@ -254,7 +255,7 @@ def _cents(cents: int | None) -> str:
 def _pk(value: str) -> int:
     """A path id: the number, or an OSDI identifier ending in it; 404 for anything else."""
     tail = value.rsplit("-", 1)[-1]
-    if not tail.isdigit() or len(tail) > 18:
+    if not (tail.isascii() and tail.isdigit()) or len(tail) > 18:
         raise Http404
     return int(tail)
 
@@ -359,6 +360,9 @@ def entry_point(request: HttpRequest) -> dict[str, Any]:
             ("piazza:membership_years", "/piazza/membership_years"),
             ("piazza:circoli", "/piazza/circoli"),
         ],
+        Permission.READ_EVENTS: [("osdi:events", "/events")],
+        Permission.READ_PETITIONS: [("osdi:petitions", "/petitions")],
+        Permission.READ_MESSAGES: [("osdi:messages", "/messages")],
     }
     for permission, pairs in offered.items():
         if permission in key.permissions:
@@ -417,18 +421,21 @@ def signup_helper(request: HttpRequest, body: s.SignupHelper) -> dict[str, Any]:
         key=request.auth,  # type: ignore[attr-defined]
         signup=Signup(data=data, consents=body.piazza_consents, circolo=circolo),  # type: ignore[arg-type]
     )
-    found = _people(actor).filter(pk=person.pk).first()
-    if found is None:  # matched a person the key may not read: say nothing about them
-        return {**_stub(request, person), "identifiers": []}
+    readable = Permission.READ_PEOPLE in request.auth.permissions  # type: ignore[attr-defined]
+    found = _people(actor).filter(pk=person.pk).first() if readable else None
+    if found is None:  # a person the key may not read, matched or new: the same empty answer
+        return _stub(request)
     return _person(request, found)
 
 
-def _stub(request: HttpRequest, person: Person) -> dict[str, Any]:
-    """What the helper answers when it matched someone outside the key's read scope (nothing)."""
+def _stub(request: HttpRequest) -> dict[str, Any]:
+    """The helper's answer about a person the key may not read: nothing of them, not even when
+    their record was made, so a match elsewhere reads exactly as a new person (convention 16)."""
+    now = timezone.now()
     return {
         "identifiers": [],
-        "created_date": person.created_at,
-        "modified_date": person.created_at,
+        "created_date": now,
+        "modified_date": now,
         "given_name": "",
         "family_name": "",
         "email_addresses": [],
@@ -782,3 +789,13 @@ def get_circolo(request: HttpRequest, circolo_id: str) -> dict[str, Any]:
     node = get_object_or_404(_circoli(actor), pk=_pk(circolo_id))
     _seen(request, actor, [f"piazza:circolo-{node.pk}"])
     return _circolo(request, node)
+
+
+# --- resources in their own modules (piazza/api/osdi/), mounted last: they import the helpers above
+
+from piazza.api.osdi import events as _events_api  # noqa: E402
+from piazza.api.osdi import messages as _messages_api  # noqa: E402
+from piazza.api.osdi import petitions as _petitions_api  # noqa: E402
+
+for _router in (_events_api.router, _petitions_api.router, _messages_api.router):
+    api.add_router("", _router)

@@ -30,6 +30,18 @@ def acting_user(actor: Actor) -> User | None:
     return cast("User", actor)
 
 
+def _without_nul(value: object) -> object:
+    """PostgreSQL's JSON cannot hold U+0000: a refusal quoting what was typed (an API body may carry
+    one; the forms refuse it) is still logged, the character shown as U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def record(
     action: str,
     *,
@@ -54,7 +66,7 @@ def record(
         ip=origin.ip,
         user_agent=origin.user_agent,
         channel=origin.channel,
-        data=data or {},
+        data=cast("dict[str, Any]", _without_nul(data or {})),
     )
     entry.save()
     return entry

@@ -22,6 +22,7 @@ from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.exports import ExportFile, write_export
 from piazza.core.i18n import deferred
 from piazza.core.markdown import render_markdown
+from piazza.core.outbound import announce
 from piazza.core.tasks import enqueue_on_commit
 from piazza.events import emails
 from piazza.events.models import EVENT_ROLES, Event, EventStatus, Rsvp, RsvpStatus, Visibility
@@ -265,6 +266,7 @@ def rsvp_to_event(
             territory=locked.territory,
             data={"event": locked.pk, "status": status, "new_person": bool(getattr(person, "was_created", False))},
         )
+        announce("event.rsvp", object_id=rsvp.pk, territory_path=lambda: locked.territory.path, person_id=person.pk)
         enqueue_on_commit(emails.send_confirmation, rsvp.pk)
     return rsvp
 

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_noop
 
 from piazza.core.audit import record
 from piazza.core.i18n import deferred
+from piazza.core.outbound import announce
 from piazza.people.actions.consent import record_consent
 from piazza.people.actions.notices import note_notice_acceptance
 from piazza.people.actions.person import add_timeline_entry, find_or_create_person
@@ -85,5 +86,12 @@ def process_signature(signature_id: int) -> bool:
             obj=signature,
             territory=petition.territory,
             data={"petition": petition.pk, "new_person": created_person, "consents": signature.consents},
+        )
+        # Issue 16: petitions here need no email confirmation, so a signature is "signed" once processed.
+        announce(
+            "petition.signed",
+            object_id=signature.pk,
+            territory_path=lambda: petition.territory.path,
+            person_id=person.pk,
         )
     return True

@@ -93,8 +93,9 @@ def person_ref(person_id: int) -> str:
 def _upper_app_modules() -> list[ModuleType]:
     """`erasure` modules of apps above privacy (the API), which this module may not import by name.
 
-    They may only declare columns that are not personal data: anything to erase must live in an app
-    below privacy, where `erase_person` reaches it."""
+    They may declare columns that are not personal data, and rows that go whole on erasure (every
+    model of their ERASURE marked `{"*": DELETE_ROW}`, e.g. the API's pending webhook deliveries),
+    which their `erase` deletes; anything to keep or pseudonymise must live in an app below privacy."""
     known = {module.__name__ for module in ERASURE_MODULES}
     found = []
     for config in apps.get_app_configs():
@@ -105,8 +106,13 @@ def _upper_app_modules() -> list[ModuleType]:
             module = import_module(name)
         except ModuleNotFoundError:
             continue
-        if getattr(module, "ERASURE", None):
-            raise ImproperlyConfigured(f"{name}: an app above privacy may only declare NOT_PERSONAL")
+        declared = getattr(module, "ERASURE", None) or {}
+        if any(fields.get(core_erasure.ROW) != core_erasure.DELETE_ROW for fields in declared.values()) or (
+            declared and not hasattr(module, "erase")
+        ):
+            raise ImproperlyConfigured(
+                f"{name}: an app above privacy may only declare NOT_PERSONAL and rows it deletes (DELETE_ROW)"
+            )
         found.append(module)
     return found
 
@@ -116,6 +122,8 @@ def declarations() -> tuple[core_erasure.Declaration, core_erasure.Declaration, 
     erasure, not_personal, reasons = core_erasure.core_declarations()
     erasure, not_personal = dict(erasure), dict(not_personal)
     for module in _upper_app_modules():
+        for model, fields in getattr(module, "ERASURE", {}).items():
+            erasure.setdefault(model, {}).update(fields)
         for model, fields in getattr(module, "NOT_PERSONAL", {}).items():
             not_personal.setdefault(model, {}).update(fields)
     for module in ERASURE_MODULES:
@@ -288,7 +296,7 @@ def erase_person(*, actor: Any, person: Person, reason: str, request: DataReques
         emails = [e.lower() for e in person.emails.values_list("value", flat=True)]
         counts = {
             module.__name__.split(".")[-2]: module.erase(person, holds)
-            for module in ERASURE_MODULES
+            for module in (*ERASURE_MODULES[:-1], *_upper_app_modules(), ERASURE_MODULES[-1])
             if hasattr(module, "erase")
         }
         declared = PRIVACY_DECLARATIONS[0]

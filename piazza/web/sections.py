@@ -44,6 +44,7 @@ NAVIGATION: list[tuple[Any, str, set[str] | None]] = [
     (_("Comunicazioni email"), "outreach:list", {"communication", "administrator"}),
     (_("Eventi"), "events:manage_list", {"organisation", "communication", "administrator"}),
     (_("Chiavi API"), "api:keys", None),
+    (_("Webhook"), "api:webhooks", None),
 ]
 
 

@@ -37,6 +37,7 @@ from piazza.core.audit import record
 from piazza.core.errors import refuse, refusing
 from piazza.core.i18n import deferred
 from piazza.core.money import Money, format_eur
+from piazza.core.outbound import announce
 from piazza.core.tasks import enqueue_on_commit
 from piazza.funding.matching import PoolRules, PoolState, match_for_gift, preview_matches, top_up_for_campaign
 from piazza.funding.models import (
@@ -670,6 +671,12 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
             territory=campaign.territory,
             data={"amount_cents": donation.amount_cents, "payment": payment_id},
         )
+        announce(
+            "donation.succeeded",
+            object_id=donation.pk,
+            territory_path=lambda: campaign.territory.path,
+            person_id=donation.person_id,
+        )
         from piazza.funding import tasks
 
         # Rule F3: the numbered receipt, last in the transaction (its counter row stays locked until
@@ -817,6 +824,12 @@ def donation_refunded(donation_id: int, *, reason: str = "") -> Donation:
             obj=donation,
             territory=donation.campaign.territory,
             data={"reason": reason[:250], "released_pools": sorted(pools)},
+        )
+        announce(
+            "donation.refunded",
+            object_id=donation.pk,
+            territory_path=lambda: donation.campaign.territory.path,
+            person_id=donation.person_id,
         )
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from piazza.core.audit import record
 from piazza.core.errors import refuse
+from piazza.core.outbound import announce
 from piazza.membership.models import (
     CardBlock,
     Delivery,
@@ -79,6 +80,12 @@ def deliver_card(*, actor: Any, membership: Membership, delivery: str, now: dt.d
         if locked.person.voting_circolo_id is None:
             Person.objects.filter(pk=locked.person_id).update(voting_circolo=locked.circolo)  # rule M11
         record(action, actor=actor, obj=locked, territory=locked.circolo, data={"delivery": delivery})
+        announce(
+            "membership.effective",
+            object_id=locked.pk,
+            territory_path=lambda: locked.circolo.path,
+            person_id=locked.person_id,
+        )
         _timeline(
             locked.person,
             actor,

@@ -30,6 +30,7 @@ from piazza.core.audit import record
 from piazza.core.errors import caller_records_refusals, refuse
 from piazza.core.i18n import deferred
 from piazza.core.models import AuditKind
+from piazza.core.outbound import announce
 from piazza.core.tasks import enqueue_on_commit
 from piazza.membership import anomalies, cards
 from piazza.membership.fees import format_cents
@@ -745,6 +746,13 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
                 "card_blocked": blocked,
             },
         )
+        if deliver:
+            announce(
+                "membership.effective",
+                object_id=locked.pk,
+                territory_path=lambda: locked.circolo.path,
+                person_id=locked.person_id,
+            )
         msgid = (
             gettext_noop("Quota %(year)s pagata (%(amount)s), tessera n. %(card)s consegnata online")
             if deliver

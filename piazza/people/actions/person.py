@@ -16,6 +16,7 @@ from piazza.core.audit import record
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
+from piazza.core.outbound import announce
 from piazza.people import dedupe
 from piazza.people.erased import erased_match
 from piazza.people.models import (
@@ -177,6 +178,7 @@ def _create(*, actor: Any, cleaned: CleanedPerson, territory: Territory, source:
         summary=_("Scheda creata (%(source)s)") % {"source": Source(source).label},
     )
     record("people.create_person", actor=actor, obj=person, territory=territory, data={"source": source})
+    announce("person.created", object_id=person.pk, territory_path=lambda: territory.path, person_id=person.pk)
     return person
 
 
@@ -284,6 +286,9 @@ def update_person(
                 obj=person,
                 territory=person.territory,
                 data={"fields": sorted(changes)},
+            )
+            announce(
+                "person.updated", object_id=person.pk, territory_path=lambda: new_territory.path, person_id=person.pk
             )
             if {"first_name", "last_name", "birth_date", "codice_fiscale", "emails", "phones"} & set(changes):
                 check_duplicates(person)
