@@ -674,7 +674,10 @@ def report_promote(
         "in transaction mode in front, the only database address the two app servers (HAProxy, 2 gunicorn "
         "workers each) and the two RQ workers know. At one third of the load the primary's postmaster got "
         "SIGKILL (by the PID in postmaster.pid); the benchmark then ran `pg_ctl promote` on the standby, "
-        "rewrote PgBouncer's `[databases]` line to the standby's port and sent `RELOAD` on its admin console. "
+        "rewrote PgBouncer's `[databases]` line to the standby's port and sent `RELOAD` on its admin console "
+        "(rather than a `pg_ctl`-level trick such as restarting the promoted server on the dead primary's port: "
+        "RELOAD keeps the clients' connections to PgBouncer and the queue of those waiting, and needs no "
+        "restart of the database that has just taken over). "
         "The failure is announced at once (no detection delay: a failover manager such as Patroni adds its "
         "own, about its TTL). Every client-side success is checked on the promoted database. Verdict: "
         f"{'nothing lost or doubled' if intact else 'MONEY LOST OR DOUBLED'}.",
