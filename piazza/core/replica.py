@@ -114,16 +114,28 @@ class Staleness:
 _reading: ContextVar[str | None] = ContextVar("piazza_stale_reads", default=None)
 
 
+def staleness(family: str) -> Staleness:
+    """Where reads of `family` may go now: the replica when its lag is within the family's tolerance."""
+    alias = stale_reads(max_lag_seconds=max_lag(family))
+    lag = (replica_lag_seconds() or 0.0) if alias == REPLICA_ALIAS else 0.0
+    return Staleness(family, alias, lag)
+
+
+@contextmanager
+def reading(stale: Staleness) -> Iterator[Staleness]:
+    """Inside the block, reads go to `stale.alias`."""
+    token = _reading.set(stale.alias)
+    try:
+        yield stale
+    finally:
+        _reading.reset(token)
+
+
 @contextmanager
 def reading_stale(family: str) -> Iterator[Staleness]:
     """Inside the block, reads go to the replica when its lag is within the family's tolerance."""
-    alias = stale_reads(max_lag_seconds=max_lag(family))
-    lag = (replica_lag_seconds() or 0.0) if alias == REPLICA_ALIAS else 0.0
-    token = _reading.set(alias)
-    try:
-        yield Staleness(family, alias, lag)
-    finally:
-        _reading.reset(token)
+    with reading(staleness(family)) as stale:
+        yield stale
 
 
 class StaleReadsRouter:

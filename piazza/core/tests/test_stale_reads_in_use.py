@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +25,7 @@ from django.utils import timezone
 from piazza.core import replica
 from piazza.core.models import AuditEntry
 from piazza.funding.tests.flows import donate_through_pages, give
+from piazza.ledger.models import LedgerTransaction
 from piazza.people.actions import person as person_actions
 from piazza.people.actions import segments as segments_actions
 from piazza.people.models import Person
@@ -98,6 +100,22 @@ def test_the_portal_reads_the_primary_when_the_replica_is_too_far_behind(tree, m
         report = compute_report(scope_of_territory(tree.bologna), YEAR)
     assert on_replica.captured_queries == []
     assert report.computed_at == timezone.now()
+
+
+def test_the_portal_reads_the_primary_when_the_replica_has_not_reached_the_pages_position(tree, mirror, monkeypatch):
+    """A page is published at a ledger position (read on the primary): a replica that has not
+    replayed it yet would file older figures under it, so the primary computes them."""
+    campaign = campaign_at(tree.bologna_centro)
+    give(campaign, 2_500, n=1)
+    lag(monkeypatch, 20.0)
+    position = int(LedgerTransaction.objects.aggregate(m=Max("id"))["m"])
+    with CaptureQueriesContext(mirror) as on_replica:
+        report = compute_report(scope_of_territory(tree.bologna), YEAR, position + 1)
+    assert "ledger_entry" not in tables(on_replica)  # only the replica's position was read there
+    assert report.computed_at == timezone.now() and report.ledger_position == position + 1
+    with CaptureQueriesContext(mirror) as on_replica:
+        compute_report(scope_of_territory(tree.bologna), YEAR, position)
+    assert "ledger_entry" in tables(on_replica)
 
 
 # --- segment counts ----------------------------------------------------------------------------------
