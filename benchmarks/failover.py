@@ -657,7 +657,10 @@ def report_promote(
         f"{line['promote_seconds']:.2f} s, config rewrite + RELOAD {line['repoint_seconds']:.2f} s |",
         f"| the gap (no request answered after the kill) | {gap:.1f} s ({during} donations completed inside it) |",
         f"| completed after the gap (promoted standby) | {after:.1f} donations/s |",
-        f"| requests failed (HTTP error or connection lost) | {len(results['errors'])} |",
+        f"| requests failed (HTTP error or connection lost) | {len(results['errors'])}: before the kill "
+        f"{sum(1 for t, _ in results['errors'] if t < killed)}, from the kill to 10 s after the gap "
+        f"{sum(1 for t, _ in results['errors'] if killed <= t < resumed + 10)}, later "
+        f"{sum(1 for t, _ in results['errors'] if t >= resumed + 10)} |",
         f"| donors who saw an error | {saw_error}; retried with the same idempotency keys and completed: "
         f"{recovered}; still unpaid after {args.retries} retries: {unpaid} |",
         f"| latency of completed donations (from the scheduled arrival, retries included) | {latency} |",
