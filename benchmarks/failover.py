@@ -573,8 +573,13 @@ async def load_promote(
                 paid = await post(record["pay_url"], pay_form, "payment page")
                 if paid is None:
                     continue
-                if "/raccolte/donazione/" not in paid.headers.get("location", ""):
-                    errors.append((time.perf_counter() - start, "payment page: refused"))
+                location = paid.headers.get("location", "")
+                if "/raccolte/donazione/" not in location:
+                    # "/esito/": the outcome page saying the payment is being processed (its charge's
+                    # answer was lost with the primary: pending until reconciliation, never charged
+                    # again); else back to the payment page with a message.
+                    what = "outcome pending" if location.rstrip("/").endswith("/esito") else "sent back to the form"
+                    errors.append((time.perf_counter() - start, f"payment page: {what}"))
                     continue
                 record["paid"] = True
                 done_at.append(time.perf_counter() - start)
@@ -662,7 +667,8 @@ def report_promote(
         f"{sum(1 for t, _ in results['errors'] if killed <= t < resumed + 10)}, later "
         f"{sum(1 for t, _ in results['errors'] if t >= resumed + 10)} |",
         f"| donors who saw an error | {saw_error}; retried with the same idempotency keys and completed: "
-        f"{recovered}; still unpaid after {args.retries} retries: {unpaid} |",
+        f"{recovered}; still unpaid after {args.retries} retries: {unpaid}; payments left pending for the "
+        f"reconciliation (which never charges): {verify['pending_before']} |",
         f"| latency of completed donations (from the scheduled arrival, retries included) | {latency} |",
         f"| on the promoted database: donations {verify['donations']}, succeeded {verify['succeeded']}, provider "
         f"charges {verify['charges']}, payments booked {verify['payments_booked']} | lost {verify['lost_count']}, "
