@@ -140,6 +140,13 @@ if env_str("DATABASE_REPLICA_URL", ""):
     )
     DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Reads inside a `reading_stale(family)` block go to the replica when it is within the family's
+# tolerated lag, in seconds (piazza/core/replica.py; REPLICA_MAX_LAG_PORTAL=90 etc. override).
+DATABASE_ROUTERS = ["piazza.core.replica.StaleReadsRouter"]
+REPLICA_MAX_LAG = {
+    family: env_int(f"REPLICA_MAX_LAG_{family.upper()}", seconds)
+    for family, seconds in {"portal": 60, "reports": 120, "exports": 300, "segments": 30}.items()
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, locks, rate limits and the task queue switch to it when REDIS_URL is set.

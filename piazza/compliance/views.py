@@ -29,6 +29,7 @@ from piazza.core.files import private_file_response
 from piazza.core.models import AuditKind
 from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
+from piazza.core.replica import reading_stale
 from piazza.people.codice_fiscale import canonical_codice_fiscale
 from piazza.people.models import Person
 from piazza.territory.access import official_required
@@ -254,9 +255,13 @@ def declaration_document(request: HttpRequest, pk: int) -> HttpResponse:
 @official_required(roles=SEE)
 @export_view("compliance.export_report")
 def report(request: HttpRequest, pk: int) -> HttpResponse:
-    """The end-of-campaign report (rendiconto, rule F11) as CSV — only once nothing required is missing."""
+    """The end-of-campaign report (rendiconto, rule F11) as CSV — only once nothing required is missing.
+    Its figures may come from the streaming replica, at most REPLICA_MAX_LAG["reports"] seconds
+    behind (issue 14): the file then says how old they are."""
     candidacy = _candidacy(request, pk)
-    figures = overview(candidacy)
+    with reading_stale("reports") as stale:
+        figures = overview(candidacy)
+        rows = report_rows(candidacy, figures)
     if not figures.report_ready:
         messages.error(
             request,
@@ -273,6 +278,8 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
         f"{_('Tetto di spesa')}: {format_eur(figures.cap_cents)} · {_('Raccolto')}: "
         f"{format_eur(figures.collected_cents)} · {_('Speso')}: {format_eur(figures.spent_cents)}",
     ]
+    if stale.note_seconds:
+        preamble.append(_("Dati aggiornati a %(n)d secondi fa.") % {"n": stale.note_seconds})
     return export_response(
         "compliance.export_report",
         actor=request.user,
@@ -286,7 +293,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
             _("Uscite (€)"),
             _("Dichiarazione congiunta"),
         ],
-        rows=report_rows(candidacy, figures),
+        rows=rows,
         obj=candidacy,
         territory=candidacy.territory,
         preamble=preamble,

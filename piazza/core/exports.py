@@ -24,6 +24,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -35,6 +36,7 @@ from openpyxl import Workbook
 from piazza.core.audit import Actor, HasTerritory, record
 from piazza.core.models import AuditKind
 from piazza.core.personal_data import View, shows_personal_data
+from piazza.core.replica import REPLICA_ALIAS, reading_stale
 
 Format = Literal["csv", "xlsx"]
 
@@ -147,10 +149,19 @@ def write_export(
     preamble: Sequence[str] = (),
     delimiter: str = ";",
     sheet_title: str = "Dati",
+    stale_reads: bool = False,
 ) -> ExportFile:
     """Render the file (every cell escaped) and write its audit entry (kind EXPORT, with the
-    row count). `filename` has no extension; the format's is added."""
-    content, count = render(file_format, header, rows, preamble=preamble, delimiter=delimiter, sheet_title=sheet_title)
+    row count). `filename` has no extension; the format's is added.
+
+    `stale_reads`: `rows` is a lazy read of data that may be REPLICA_MAX_LAG["exports"] seconds
+    old (issue 14): it is evaluated on the streaming replica when one is that close, and the audit
+    entry says how old the file's data may be. Only for exports that decide no write."""
+    with reading_stale("exports") if stale_reads else nullcontext() as stale:
+        content, count = render(
+            file_format, header, rows, preamble=preamble, delimiter=delimiter, sheet_title=sheet_title
+        )
+    read = {"replica_lag_seconds": round(stale.lag_seconds)} if stale and stale.alias == REPLICA_ALIAS else {}
     with transaction.atomic():
         record(
             action,
@@ -158,7 +169,7 @@ def write_export(
             obj=obj,
             territory=territory,
             kind=AuditKind.EXPORT,
-            data={**(data or {}), "format": file_format, "rows": count},
+            data={**(data or {}), "format": file_format, "rows": count, **read},
         )
     return ExportFile(content=content, file_format=file_format, filename=f"{filename}.{file_format}", rows=count)
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
+from piazza.core.replica import Staleness, reading_stale
 from piazza.people.codice_fiscale import canonical_codice_fiscale, clean_code
 from piazza.people.models import (
     READ_ROLES,
@@ -327,6 +328,15 @@ def people_for(user: Any, definition: dict[str, Any]) -> QuerySet[Person]:
 
 def segment_count(user: Any, definition: dict[str, Any]) -> int:
     return people_for(user, definition).count()
+
+
+def segment_counts(user: Any, definitions: list[dict[str, Any]]) -> tuple[list[int], Staleness]:
+    """The people matching each definition inside `user`'s scope, counted on the streaming replica
+    when it is at most REPLICA_MAX_LAG["segments"] seconds behind (issue 14): a count decides no
+    write. The scope is read on the primary (the querysets are built before the block)."""
+    querysets = [people_for(user, definition) for definition in definitions]
+    with reading_stale("segments") as stale:
+        return [queryset.count() for queryset in querysets], stale
 
 
 def open_duplicates(user: Any) -> QuerySet[DuplicateCandidate]:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from piazza.core.exports import as_response, export_view
 from piazza.core.personal_data import note_access, shows_personal_data
+from piazza.core.replica import reading_stale
 from piazza.people.actions import consent as consent_actions
 from piazza.people.actions import duplicates as duplicates_actions
 from piazza.people.actions import exports as exports_actions
@@ -59,6 +60,7 @@ from piazza.people.queries import (
     current_consents,
     open_duplicates,
     people_for,
+    segment_counts,
 )
 from piazza.people.validation import clean_person_data
 from piazza.territory.access import official_required
@@ -244,8 +246,14 @@ def export(request: HttpRequest) -> HttpResponse:
             _errors_to_form(form, exc)
         else:
             return as_response(exported)
-    count = people_for(request.user, definition).count()
-    return render(request, "people/export.html", {"form": form, "count": count, "query": request.GET.urlencode()})
+    queryset = people_for(request.user, definition)
+    with reading_stale("exports") as stale:  # the file reads as stale as this count (write_export)
+        count = queryset.count()
+    return render(
+        request,
+        "people/export.html",
+        {"form": form, "count": count, "query": request.GET.urlencode(), "stale": stale},
+    )
 
 
 # --- Segments ---
@@ -254,8 +262,9 @@ def export(request: HttpRequest) -> HttpResponse:
 @official_required(roles=READ_ROLES)
 def segment_list(request: HttpRequest) -> HttpResponse:
     segments = list(Segment.objects.visible_to(request.user, roles=READ_ROLES).select_related("territory"))
-    rows = [(s, people_for(request.user, s.definition).count()) for s in segments]
-    return render(request, "people/segment_list.html", {"rows": rows})
+    counts, stale = segment_counts(request.user, [s.definition for s in segments])
+    rows = list(zip(segments, counts, strict=True))
+    return render(request, "people/segment_list.html", {"rows": rows, "stale": stale})
 
 
 @official_required(roles=WRITE_ROLES)
@@ -307,10 +316,9 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if segment and request.method != "POST"
         else (form.definition() if form.is_bound and form.is_valid() else {})
     )
+    counts, stale = segment_counts(request.user, [definition])
     return render(
-        request,
-        "people/segment_form.html",
-        {"form": form, "segment": segment, "count": people_for(request.user, definition).count()},
+        request, "people/segment_form.html", {"form": form, "segment": segment, "count": counts[0], "stale": stale}
     )
 
 
@@ -330,8 +338,8 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
                 % {"errors": " ".join(str(m) for msgs in form.errors.values() for m in msgs)}
             )
         )
-    count = people_for(request.user, form.definition()).count()
-    return render(request, "people/_segment_count.html", {"count": count})
+    counts, stale = segment_counts(request.user, [form.definition()])
+    return render(request, "people/_segment_count.html", {"count": counts[0], "stale": stale})
 
 
 @official_required(roles=WRITE_ROLES)
@@ -350,7 +358,8 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def segment_count(request: HttpRequest, pk: int) -> HttpResponse:
     """The live count of a segment (htmx fragment)."""
     segment = get_object_or_404(Segment.objects.visible_to(request.user, roles=READ_ROLES), pk=pk)
-    return HttpResponse(str(people_for(request.user, segment.definition).count()))
+    counts, _stale = segment_counts(request.user, [segment.definition])
+    return HttpResponse(str(counts[0]))
 
 
 # --- Duplicates and merge ---

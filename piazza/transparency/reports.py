@@ -11,14 +11,16 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import get_language
 
 from piazza.compliance.models import Candidacy
 from piazza.compliance.rules import rules_on
-from piazza.ledger.models import Account
+from piazza.core.replica import REPLICA_ALIAS, Staleness, reading, staleness
+from piazza.ledger.models import Account, LedgerTransaction
 from piazza.territory.models import Territory
 from piazza.transparency.disclosure import Cell, at_risk
 from piazza.transparency.queries import (
@@ -83,13 +85,25 @@ def _candidacies(scope: Scope) -> list[tuple[int, str]]:
 
 
 def compute_report(scope: Scope, year: int, position: int | None = None) -> Report:
-    """The figures of one scope and year at one ledger position, read in one snapshot."""
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            return _compute(scope, year, position)
-    return _compute(scope, year, position)
+    """The figures of one scope and year at one ledger position, read in one snapshot — from the
+    streaming replica when it is at most REPLICA_MAX_LAG["portal"] seconds behind (issue 14): the
+    figures are then those of that moment, which the page states ("dati al …"). A replica that has
+    not yet replayed the ledger position the page is published at is not used: its figures would
+    be filed under a position they do not reach."""
+    stale = staleness("portal")
+    if stale.alias == REPLICA_ALIAS and position is not None:
+        with reading(stale):
+            replayed = int(LedgerTransaction.objects.aggregate(m=Max("id"))["m"] or 0)
+        if replayed < position:
+            stale = Staleness("portal", DEFAULT_DB_ALIAS, 0.0)
+    with reading(stale):
+        reader = connections[stale.alias]
+        if reader.vendor == "postgresql" and not reader.in_atomic_block:
+            with transaction.atomic(using=stale.alias):
+                with reader.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return _compute(scope, year, position, stale)
+        return _compute(scope, year, position, stale)
 
 
 def _registered(year: int, position: int) -> set[Hashable]:
@@ -101,8 +115,9 @@ def _registered(year: int, position: int) -> set[Hashable]:
     return set(found)
 
 
-def _compute(scope: Scope, year: int, position: int | None) -> Report:
-    computed_at = timezone.now()
+def _compute(scope: Scope, year: int, position: int | None, stale: Staleness) -> Report:
+    # Read from a replica, the figures are those of `lag` seconds ago.
+    computed_at = timezone.now() - dt.timedelta(seconds=stale.lag_seconds)
     if position is None:
         position = ledger_position(fresh=True)
     k = min_donors()

@@ -66,4 +66,5 @@ def export_people(
         territory=territory,
         sheet_title="Persone",
         data={"purpose": purpose.strip(), "definition": definition},
+        stale_reads=True,  # a list of people as they were a few minutes ago at most (issue 14)
     )
