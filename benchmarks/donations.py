@@ -120,31 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     workers = 2 * (os.cpu_count() or 1)
     name = f"bench_donations_{os.getpid()}"
     with scratch_database(name, keep=args.keep) as url, tempfile.TemporaryDirectory() as tmp:
-        run_django(url, "migrate", "--noinput", "-v0")
-        run_django(url, "load_territory")
-        setup_file = Path(tmp) / "setup.json"
-        _child(url, "setup", setup_file, "--campaigns", str(args.campaigns))
-        setup = json.loads(setup_file.read_text())
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
+        setup = prepare(url, Path(tmp), args.campaigns)
         port = free_port()
-        # Receipts and confirmations are queued (database task backend), as production queues
-        # them for its workers; nothing is sent during the measure.
-        server = start_gunicorn(
-            "benchmarks.donations:application",
-            url,
-            port,
-            workers,
-            PIAZZA_TASKS_BACKEND="database",
-            BENCH_RECEIPTS="off" if args.no_receipts else "on",
-            # Every simulated donor comes from 127.0.0.1: the public forms' per-IP and per-code limits
-            # (core/throttle.py) would answer 429 after a few gifts and measure nothing else.
-            PUBLIC_FORM_THROTTLE_PER_IP="100000000",
-            PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
-            **sandbox_env(),
-        )
+        server = serve(url, port, workers, receipts=not args.no_receipts)
         try:
             probe = CostProbe(server.pid, url, name)
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds, probe))
@@ -154,6 +132,39 @@ def main(argv: list[str] | None = None) -> int:
         results_file.write_text(json.dumps(results["records"]))
         verify = _child(url, "verify", results_file)
     return report(args, workers, results, verify)
+
+
+def prepare(url: str, tmp: Path, campaigns: int) -> dict[str, Any]:
+    """Migrate the scratch database, load the ISTAT tree, open `campaigns` live campaigns (in a
+    child process) and make the C_view ceiling's table; returns the setup the client needs."""
+    run_django(url, "migrate", "--noinput", "-v0")
+    run_django(url, "load_territory")
+    setup_file = tmp / "setup.json"
+    _child(url, "setup", setup_file, "--campaigns", str(campaigns))
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
+    return dict(json.loads(setup_file.read_text()))
+
+
+def serve(url: str, port: int, workers: int, *, receipts: bool = True) -> subprocess.Popen[bytes]:
+    """gunicorn serving piazza plus the ceiling view, as the donation benchmarks measure it."""
+    # Receipts and confirmations are queued (database task backend), as production queues
+    # them for its workers; nothing is sent during the measure.
+    return start_gunicorn(
+        "benchmarks.donations:application",
+        url,
+        port,
+        workers,
+        PIAZZA_TASKS_BACKEND="database",
+        BENCH_RECEIPTS="on" if receipts else "off",
+        # Every simulated donor comes from 127.0.0.1: the public forms' per-IP and per-code limits
+        # (core/throttle.py) would answer 429 after a few gifts and measure nothing else.
+        PUBLIC_FORM_THROTTLE_PER_IP="100000000",
+        PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
+        **sandbox_env(),
+    )
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
