@@ -499,6 +499,12 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> int:
         "`POST …/orders/` on its REST API (team token): a paid order whose payment its built-in manual provider "
         f"confirms, mail off. Python {v['python']}.",
         "",
+        f"Re-measure with `python -m benchmarks.peer_pretix` (or `make bench`): it installs `pretix=={v['pretix']}` "
+        f"and `gunicorn=={v['gunicorn']}` into `var/peers/pretix/venv` if they are not there (all wheels on Python "
+        "3.11, no Debian package needed). The issue's first figures (28.6 donations/s against 20.1 orders/s, 1.43 ×) "
+        "were taken with wrk; this run drives both servers with the project's httpx client, which follows piazza's "
+        "two-request path and checks every answer.",
+        "",
         "| rep | piazza donations/s (done) | pretix orders/s (done) | ratio piazza ÷ pretix "
         "| piazza CPU per donation (gunicorn + PostgreSQL) | pretix CPU per order (gunicorn + PostgreSQL) "
         "| latency median / p99: piazza · pretix |",
