@@ -541,7 +541,12 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> int:
         "",
         "CPU is utime + stime from /proc of each gunicorn (master and workers) and of the PostgreSQL backends "
         "serving its database over each rep, divided by the operations completed; commits from pg_stat_database. "
-        "The client (one Python process driving both) and Redis are not counted. Load average (1, 5, 15 min) at "
+        "A backend that ended during a rep (a connection past its CONN_MAX_AGE: 60 s for piazza, 120 s for pretix) "
+        "counts up to the probe's last half-second sample; backends ended: piazza "
+        + str(sum(int(r["piazza_cost"].get("ended_backends", 0)) for r in reps))
+        + ", pretix "
+        + str(sum(int(r["pretix_cost"].get("ended_backends", 0)) for r in reps))
+        + ". The client (one Python process driving both) and Redis are not counted. Load average (1, 5, 15 min) at "
         "the start: "
         + " ".join(f"{x:.2f}" for x in results["load_start"])
         + "; at the end: "
