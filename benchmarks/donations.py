@@ -35,6 +35,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -120,31 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     workers = 2 * (os.cpu_count() or 1)
     name = f"bench_donations_{os.getpid()}"
     with scratch_database(name, keep=args.keep) as url, tempfile.TemporaryDirectory() as tmp:
-        run_django(url, "migrate", "--noinput", "-v0")
-        run_django(url, "load_territory")
-        setup_file = Path(tmp) / "setup.json"
-        _child(url, "setup", setup_file, "--campaigns", str(args.campaigns))
-        setup = json.loads(setup_file.read_text())
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
+        setup = prepare(url, Path(tmp), args.campaigns)
         port = free_port()
-        # Receipts and confirmations are queued (database task backend), as production queues
-        # them for its workers; nothing is sent during the measure.
-        server = start_gunicorn(
-            "benchmarks.donations:application",
-            url,
-            port,
-            workers,
-            PIAZZA_TASKS_BACKEND="database",
-            BENCH_RECEIPTS="off" if args.no_receipts else "on",
-            # Every simulated donor comes from 127.0.0.1: the public forms' per-IP and per-code limits
-            # (core/throttle.py) would answer 429 after a few gifts and measure nothing else.
-            PUBLIC_FORM_THROTTLE_PER_IP="100000000",
-            PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
-            **sandbox_env(),
-        )
+        server = serve(url, port, workers, receipts=not args.no_receipts)
         try:
             probe = CostProbe(server.pid, url, name)
             results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args.seconds, probe))
@@ -154,6 +133,39 @@ def main(argv: list[str] | None = None) -> int:
         results_file.write_text(json.dumps(results["records"]))
         verify = _child(url, "verify", results_file)
     return report(args, workers, results, verify)
+
+
+def prepare(url: str, tmp: Path, campaigns: int) -> dict[str, Any]:
+    """Migrate the scratch database, load the ISTAT tree, open `campaigns` live campaigns (in a
+    child process) and make the C_view ceiling's table; returns the setup the client needs."""
+    run_django(url, "migrate", "--noinput", "-v0")
+    run_django(url, "load_territory")
+    setup_file = tmp / "setup.json"
+    _child(url, "setup", setup_file, "--campaigns", str(campaigns))
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
+    return dict(json.loads(setup_file.read_text()))
+
+
+def serve(url: str, port: int, workers: int, *, receipts: bool = True) -> subprocess.Popen[bytes]:
+    """gunicorn serving piazza plus the ceiling view, as the donation benchmarks measure it."""
+    # Receipts and confirmations are queued (database task backend), as production queues
+    # them for its workers; nothing is sent during the measure.
+    return start_gunicorn(
+        "benchmarks.donations:application",
+        url,
+        port,
+        workers,
+        PIAZZA_TASKS_BACKEND="database",
+        BENCH_RECEIPTS="on" if receipts else "off",
+        # Every simulated donor comes from 127.0.0.1: the public forms' per-IP and per-code limits
+        # (core/throttle.py) would answer 429 after a few gifts and measure nothing else.
+        PUBLIC_FORM_THROTTLE_PER_IP="100000000",
+        PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
+        **sandbox_env(),
+    )
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
@@ -271,14 +283,30 @@ async def open_model(name: str, rate: float, seconds: float, job: Any) -> Phase:
 class CostProbe:
     """CPU and PostgreSQL transactions spent during a phase (issue 14, P4): the gunicorn
     processes (its session) and the PostgreSQL backends serving the scratch database, read from
-    /proc (utime + stime), and the database's committed transactions (pg_stat_database)."""
+    /proc (utime + stime), and the database's committed transactions (pg_stat_database).
+
+    CPU is summed per process id. A sampler thread reads /proc every half second during the phase
+    and keeps each process's last reading, so a backend that ends during the phase (a connection
+    past its CONN_MAX_AGE) still counts what it spent up to its last sample (`ended_backends` says
+    how many ended) and one started during the phase counts whole; a sum over whatever was alive at
+    each end would go negative when a long-lived backend ends."""
 
     def __init__(self, server_pid: int, url: str, dbname: str) -> None:
         self.server_pid, self.url, self.dbname = server_pid, url, dbname
         self.tick = os.sysconf("SC_CLK_TCK")
+        self._seen: tuple[dict[int, float], dict[int, float]] = ({}, {})
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
 
-    def _cpu(self) -> tuple[float, float]:
-        app = db = 0.0
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            app, db = self._cpu()
+            self._seen[0].update(app)
+            self._seen[1].update(db)
+
+    def _cpu(self) -> tuple[dict[int, float], dict[int, float]]:
+        app: dict[int, float] = {}
+        db: dict[int, float] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -289,9 +317,9 @@ class CostProbe:
                 continue
             seconds = (int(stat[11]) + int(stat[12])) / self.tick  # utime, stime
             if int(stat[3]) == self.server_pid:  # session id: gunicorn and its workers
-                app += seconds
+                app[int(entry)] = seconds
             elif cmdline.startswith("postgres:") and f" {self.dbname} " in cmdline:
-                db += seconds
+                db[int(entry)] = seconds
         return app, db
 
     def _commits(self) -> int:
@@ -302,17 +330,32 @@ class CostProbe:
             row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [self.dbname]).fetchone()
         return int(row[0]) if row else 0
 
-    def start(self) -> tuple[float, float, int]:
-        return (*self._cpu(), self._commits())
+    def start(self) -> tuple[dict[int, float], dict[int, float], int]:
+        app, db = self._cpu()
+        self._seen = (dict(app), dict(db))
+        self._stop.clear()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return app, db, self._commits()
 
-    def since(self, start: tuple[float, float, int], done: int) -> dict[str, float]:
+    def since(self, start: tuple[dict[int, float], dict[int, float], int], done: int) -> dict[str, float]:
         time.sleep(0.6)  # let the backends report their counters
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
         (app, db), commits = self._cpu(), self._commits()
+        self._seen[0].update(app)
+        self._seen[1].update(db)
         n = max(done, 1)
+
+        def spent(seen: dict[int, float], before: dict[int, float]) -> float:
+            return sum(seconds - before.get(pid, 0.0) for pid, seconds in seen.items())
+
         return {
-            "app_ms": (app - start[0]) * 1000 / n,
-            "db_ms": (db - start[1]) * 1000 / n,
+            "app_ms": spent(self._seen[0], start[0]) * 1000 / n,
+            "db_ms": spent(self._seen[1], start[1]) * 1000 / n,
             "commits": (commits - start[2] - 2) / n,  # minus the probe's own two reads
+            "ended_backends": len(set(self._seen[1]) - set(db)),
         }
 
 
