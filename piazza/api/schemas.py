@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from django.utils.translation import gettext as _
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 
 class Model(BaseModel):
@@ -203,24 +204,46 @@ CircoliPage = collection("CircoliPage", "piazza:circoli", Circolo)
 # --- the person signup helper (request body) ---------------------------------------------------
 
 
-class InEmail(Model):
+def _carries_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_carries_nul(k) or _carries_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_carries_nul(v) for v in value)
+    return False
+
+
+class Incoming(Model):
+    """A request body: no NUL character anywhere, as the forms and `core.input_guard` refuse it
+    (PostgreSQL text cannot hold one, and no person types it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: object) -> object:
+        if _carries_nul(data):
+            raise ValueError(_("Il testo contiene il carattere nullo, che non è valido: toglilo e riprova."))
+        return data
+
+
+class InEmail(Incoming):
     model_config = ConfigDict(extra="ignore")
     address: str = Field(max_length=254)
 
 
-class InPhone(Model):
+class InPhone(Incoming):
     model_config = ConfigDict(extra="ignore")
     number: str = Field(max_length=40)
 
 
-class InAddress(Model):
+class InAddress(Incoming):
     model_config = ConfigDict(extra="ignore")
     address_lines: list[str] = Field(default=[], max_length=3)
     postal_code: str = Field(default="", max_length=10)
     locality: str = Field(default="", max_length=120, description="Comune (name or ISTAT code)")
 
 
-class InPerson(Model):
+class InPerson(Incoming):
     model_config = ConfigDict(extra="ignore")
     given_name: str = Field(max_length=100)
     family_name: str = Field(max_length=100)
@@ -230,7 +253,7 @@ class InPerson(Model):
     birthdate: dt.date | None = None
 
 
-class SignupHelper(Model):
+class SignupHelper(Incoming):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     person: InPerson
     add_tags: list[str] = Field(default=[], max_length=20)

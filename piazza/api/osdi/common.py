@@ -58,7 +58,7 @@ def typed_person(
     }
 
 
-class RecordHelper(s.Model):
+class RecordHelper(s.Incoming):
     """An OSDI record helper body (record attendance, record signature): the person as typed."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)

@@ -559,3 +559,19 @@ def test_petition_signed_and_event_rsvp_reach_the_receiver(tree, receiver, clock
         assert b"carla@example.org" not in b"".join(body for _h, body in bare_receiver.received)
     finally:
         bare_receiver.close()
+
+
+def test_a_persons_data_export_lists_the_deliveries_about_them(tree, owner, django_capture_on_commit_callbacks):
+    from piazza.privacy.registry import collect
+
+    server = Receiver([500])
+    try:
+        subscribe(owner, tree.bologna_centro, server.url, [Event.PERSON_CREATED], ALL_READ)
+        with django_capture_on_commit_callbacks(execute=True):
+            person = create_person(actor=owner, data=person_data(15), circolo=tree.bologna_centro)
+        exported = collect(person)["api"]
+        (row,) = exported["api.webhookdelivery"]
+        assert "anna15@example.org" in row["body"]
+        assert len(exported["api.webhookevent"]) == 1
+    finally:
+        server.close()

@@ -183,15 +183,26 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+_client: httpx.Client | None = None
+
+
+def _http() -> httpx.Client:
+    """One client per worker process (thread-safe, keeps connections): building one loads the CA
+    certificates, which cost more than a delivery."""
+    global _client
+    if _client is None:
+        timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        _client = httpx.Client(timeout=timeout, follow_redirects=False)
+    return _client
+
+
 def post(url: str, body: str, headers: dict[str, str]) -> Outcome:
     """One POST, short timeouts, no redirects followed; every failure said in words."""
     started = time.perf_counter()
-    timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     code: int | None = None
     error = ""
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(url, content=body.encode(), headers=headers)
+        response = _http().post(url, content=body.encode(), headers=headers)
         code = response.status_code
         if 300 <= code < 400:
             error = _("Il server ha risposto con un reindirizzamento, che non viene seguito: usa l'indirizzo finale.")
