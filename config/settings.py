@@ -208,6 +208,9 @@ PERIODIC_TASKS = {
 # a subscription pauses itself after this many failed attempts in a row; deliveries are kept
 # this many days; the signing secrets are encrypted under WEBHOOK_SECRET_KEY (default SECRET_KEY).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=not PRODUCTION)
+# Receivers inside the party's own network (a CRM behind the VPN): off, so no webhook reaches an
+# internal address unless the operator says so.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 WEBHOOK_PAUSE_AFTER = env_int("WEBHOOK_PAUSE_AFTER", 50)
 WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30)
 WEBHOOK_SECRET_KEY = env_str("WEBHOOK_SECRET_KEY", "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from piazza.api.models import Permission
-from piazza.api.webhooks import actions, delivery, tasks
+from piazza.api.webhooks import actions, addresses, delivery, tasks
 from piazza.api.webhooks.emit import CACHE_KEY, note_none_active
 from piazza.api.webhooks.models import DeliveryStatus, Event, WebhookDelivery, WebhookEvent, WebhookSubscription
 from piazza.core.models import AuditEntry
@@ -99,6 +100,23 @@ def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server
     server.close()
+
+
+# Names the tests resolve without a network (the machine has no DNS to the internet).
+NAMES = {"crm.example.org": "93.184.215.14", "intranet.example.org": "10.0.0.5"}
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in NAMES:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (NAMES[host], 0))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(addresses.socket, "getaddrinfo", resolve)
+    return NAMES
 
 
 @pytest.fixture
@@ -462,6 +480,10 @@ def test_the_navigation_links_the_webhooks(tree, owner):
         ("http://crm.example.org/hook", True, "http:// è ammesso solo verso questo computer"),
         ("http://127.0.0.1:9/hook", False, "L&#x27;indirizzo deve iniziare con https://"),
         ("ftp://crm.example.org/hook", True, "Scrivi un indirizzo completo"),
+        ("https://intranet.example.org/hook", True, "porta a un indirizzo della rete interna (10.0.0.5)"),
+        ("https://169.254.169.254/latest/meta-data", True, "porta a un indirizzo della rete interna"),
+        ("https://[::1]:8000/hook", False, "porta a un indirizzo della rete interna"),
+        ("https://nessuno.invalid/hook", True, "non corrisponde a nessun server"),
     ],
 )
 def test_bad_addresses_get_an_italian_error(tree, owner, url, allow_http, message):
@@ -575,3 +597,18 @@ def test_a_persons_data_export_lists_the_deliveries_about_them(tree, owner, djan
         assert len(exported["api.webhookevent"]) == 1
     finally:
         server.close()
+
+
+def test_a_name_that_turns_internal_is_not_delivered_to(tree, owner, dns, django_capture_on_commit_callbacks):
+    """Server-side request forgery: the name is checked again before every delivery, so a receiver
+    whose name later resolves inside the party's network gets nothing, and the log says why."""
+    subscribe(owner, tree.bologna_centro, "https://crm.example.org/hook", [Event.PERSON_CREATED], ALL_READ)
+    dns["crm.example.org"] = "127.0.0.1"
+    with django_capture_on_commit_callbacks(execute=True):
+        create_person(actor=owner, data=person_data(7), circolo=tree.bologna_centro)
+    run(django_capture_on_commit_callbacks)
+    sent = WebhookDelivery.objects.get()
+    assert sent.status != DeliveryStatus.SUCCEEDED and sent.attempts == 1
+    assert "rete interna (127.0.0.1)" in sent.last_error and sent.last_status_code is None
+    with override_settings(WEBHOOK_ALLOW_PRIVATE_NETWORKS=True):
+        assert addresses.address_problem("crm.example.org") is None

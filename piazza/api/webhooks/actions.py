@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from piazza.api.access import grantable_permissions
 from piazza.api.models import Permission
 from piazza.api.webhooks import signing, tasks
+from piazza.api.webhooks.addresses import LOCAL_HOSTS, address_problem
 from piazza.api.webhooks.delivery import EVENT_PERMISSION, LIFETIME, PERSON_EVENTS, body_for
 from piazza.api.webhooks.emit import forget_active
 from piazza.api.webhooks.models import DeliveryStatus, Event, WebhookDelivery, WebhookSubscription
@@ -31,7 +32,6 @@ from piazza.territory.models import Territory
 from piazza.territory.scoping import has_role_at
 
 ROTATION_GRACE = dt.timedelta(hours=24)
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 def url_problem(url: str) -> str | None:
@@ -46,7 +46,7 @@ def url_problem(url: str) -> str | None:
             return _("L'indirizzo deve iniziare con https://: le consegne contengono dati da proteggere.")
         if parts.hostname not in LOCAL_HOSTS:
             return _("http:// è ammesso solo verso questo computer (localhost), per le prove: altrove usa https://.")
-    return None
+    return address_problem(parts.hostname)
 
 
 def create_subscription(

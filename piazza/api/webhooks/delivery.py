@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -28,6 +29,7 @@ from piazza.api.models import Permission
 from piazza.api.osdi.events import attendance_representation
 from piazza.api.osdi.petitions import signature_representation
 from piazza.api.webhooks import signing
+from piazza.api.webhooks.addresses import address_problem
 from piazza.api.webhooks.emit import forget_active
 from piazza.api.webhooks.models import (
     DeliveryStatus,
@@ -201,6 +203,9 @@ def post(url: str, body: str, headers: dict[str, str]) -> Outcome:
     started = time.perf_counter()
     code: int | None = None
     error = ""
+    refused = address_problem(urlsplit(url).hostname or "")
+    if refused:
+        return Outcome(None, refused[:300], 0)
     try:
         response = _http().post(url, content=body.encode(), headers=headers)
         code = response.status_code
