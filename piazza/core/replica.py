@@ -1,6 +1,6 @@
 """Reads that may be stale go to the streaming replica, each use saying how stale (issue 14).
 
-There is no automatic router: a router would send every read to the replica, including the ones
+No router sends reads there by itself: it would send every read to the replica, including the ones
 that decide a write (a cap, a balance, a duplicate check), and a money path that read a balance
 one second old could pay twice. A use that tolerates staleness asks explicitly:
 

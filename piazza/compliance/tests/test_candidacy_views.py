@@ -9,14 +9,17 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from piazza.compliance import actions
 from piazza.compliance.candidate_books import ensure_categories
 from piazza.compliance.models import Candidacy, CandidateExpense, ExpenseCategory, JointDeclaration
 from piazza.compliance.tests import journey
+from piazza.core import replica
 from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
+from piazza.core.testing_replica import mirror_fixture  # noqa: F401  (the fixture `mirror`)
 from piazza.funding.models import CampaignKind
 from piazza.funding.tests.conftest import build_live_campaign
 from piazza.funding.tests.flows import give
@@ -434,3 +437,21 @@ def test_a_renamed_file_is_not_a_signed_pdf(tree, federation, live_candidate_cam
     assert "in PDF, JPG o PNG" in response.content.decode()
     assert not JointDeclaration.objects.exists()
     assert AuditEntry.objects.filter(action="compliance.add_joint_declaration", kind=AuditKind.DENIED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_report_may_read_its_figures_on_the_replica_and_says_how_old(
+    tree, federation, live_candidate_campaign, mirror, monkeypatch
+):
+    """Issue 14: the rendiconto is a report, read on the replica within REPLICA_MAX_LAG["reports"]
+    (120 s); its preamble then says how old its figures are."""
+    candidacy, campaign = live_candidate_campaign
+    give(campaign, 100_00)
+    monkeypatch.setattr(replica, "replica_lag_seconds", lambda: 90.0)
+    with CaptureQueriesContext(mirror) as on_replica:
+        report = verified_client(federation).get(reverse("compliance:report", args=[candidacy.pk]))
+    assert report.status_code == 200 and "attachment" in report["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig")), delimiter=";"))
+    assert ["Dati aggiornati a 90 secondi fa."] in rows
+    assert "funding_donation" in " ".join(q["sql"] for q in on_replica.captured_queries)
+    assert AuditEntry.objects.filter(action="compliance.export_report").count() == 1  # written on the primary

@@ -11,12 +11,10 @@ second connection sees only committed rows, hence `transaction=True`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -24,6 +22,7 @@ from django.utils import timezone
 
 from piazza.core import replica
 from piazza.core.models import AuditEntry
+from piazza.core.testing_replica import mirror_fixture  # noqa: F401  (the fixture `mirror`)
 from piazza.funding.tests.flows import donate_through_pages, give
 from piazza.ledger.models import LedgerTransaction
 from piazza.people.actions import person as person_actions
@@ -37,24 +36,6 @@ from piazza.transparency.tests.helpers import campaign_at
 pytestmark = pytest.mark.django_db(transaction=True)
 
 YEAR = 2026  # the suite's frozen clock
-
-
-@pytest.fixture
-def mirror(settings: Any) -> Iterator[Any]:
-    """A "replica" alias: its own connection to the test database, configured as a TEST MIRROR.
-    Made here rather than at the suite's start, so that the other tests run without a replica
-    (the default) and this connection counts as one made by the test (Django allows it)."""
-    default = connections[DEFAULT_DB_ALIAS]
-    config = {**default.settings_dict, "TEST": {**default.settings_dict.get("TEST", {}), "MIRROR": "default"}}
-    settings.DATABASES = {**settings.DATABASES, replica.REPLICA_ALIAS: config}
-    connections[replica.REPLICA_ALIAS] = default.__class__(config, alias=replica.REPLICA_ALIAS)
-    replica._measured.clear()
-    cache.clear()
-    yield connections[replica.REPLICA_ALIAS]
-    connections[replica.REPLICA_ALIAS].close()
-    del connections[replica.REPLICA_ALIAS]
-    replica._measured.clear()
-    cache.clear()
 
 
 def lag(monkeypatch: Any, seconds: float) -> None:
