@@ -617,7 +617,9 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     """
     with transaction.atomic(savepoint=False):
         donation = (
-            Donation.objects.select_for_update(of=("self",)).select_related("campaign__territory").get(pk=donation_id)
+            Donation.objects.select_for_update(of=("self",))
+            .select_related("campaign__territory", "person")  # the person not locked, read with it
+            .get(pk=donation_id)
         )
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
