@@ -336,7 +336,11 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
     On return the caller's `payment` holds the committed state (each step copies it back from
     the row it locked), so the page need not read it again."""
     if (
-        payment.attempts.filter(_stuck_attempts()).exists()
+        # A payment still created never had an attempt (an attempt moves it to pending in the
+        # transaction that inserts it; nothing moves back): no read (issue 14). A try racing this
+        # one is met under the row lock by `begin_attempt`, which never starts a second charge.
+        payment.state != State.CREATED
+        and payment.attempts.filter(_stuck_attempts()).exists()
         and not PaymentAttempt.objects.filter(client_key=client_key).exists()
     ):
         # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:
