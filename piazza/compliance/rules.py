@@ -286,7 +286,7 @@ def total_query(qs: QuerySet[Any], *fields: str) -> QuerySet[Any]:
     from django.db.models.functions import Coalesce
 
     parts = [Coalesce(Func(F(f), function="SUM", output_field=IntegerField()), Value(0)) for f in fields]
-    expression = parts[0]
+    expression: Any = parts[0]
     for part in parts[1:]:
         expression = expression + part
     return qs.order_by().values(total=expression)

@@ -620,14 +620,14 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     with transaction.atomic(savepoint=False):
         donation = (
             Donation.objects.select_for_update(of=("self",))
-            .select_related("campaign__territory", "person")  # the person not locked, read with it
+            .select_related("campaign__territory", "person__residence_comune")  # not locked, read with it
             .annotate(legal_entity_code=Subquery(_legal_code()))  # rule F13, in the same read
             .get(pk=donation_id)
         )
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
             return donation
         campaign = donation.campaign
-        legal_code = donation.legal_entity_code or ""  # rule F13: a legal person is its own contributor
+        legal_code = getattr(donation, "legal_entity_code", None) or ""  # F13: a legal person gives as itself
         lock_contributor(f"entity:{legal_code}" if legal_code else canonical_codice_fiscale(donation.codice_fiscale))
         if donation.person_id is None:
             donation.person = _donor_person(donation)
@@ -679,13 +679,13 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
 
         # Rule F3: the numbered receipt, last in the transaction (its counter row stays locked until
         # the commit), emailed with the thank-you after it.
-        compliance_receipts.issue_receipts_for("funding.donation", donation.pk, actor=None)
+        compliance_receipts.issue_receipts_for("funding.donation", donation.pk, actor=None, donor=donation.person)
         enqueue_on_commit(tasks.send_receipt, donation.pk)
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation
 
 
-def _legal_code() -> QuerySet[LegalGiver]:
+def _legal_code() -> QuerySet[LegalGiver, Any]:
     """Rule F13: the entity code of the legal person behind the donation (`legal_giver_of`), as a
     subquery of the donation's locked read (issue 14: one round trip less at success)."""
     return (
