@@ -14,7 +14,7 @@ class ComplianceConfig(AppConfig):
         from piazza.compliance.candidates import EXPENSES_KEY, EXPENSES_KIND
         from piazza.compliance.checks import money_in_channels_have_sources
         from piazza.compliance.contributions import register_line_source
-        from piazza.compliance.register.in_kind import in_kind_in_year, in_kind_lines
+        from piazza.compliance.register.in_kind import in_kind_in_year, in_kind_in_year_query, in_kind_lines
         from piazza.compliance.rules import register_contribution_source
         from piazza.ledger.kinds import register_key_label, register_kind
 
@@ -36,4 +36,6 @@ class ComplianceConfig(AppConfig):
         checks.register(money_in_channels_have_sources, "compliance")
         # Rules F1, F6: services in kind count toward the register and the cap (never traceable, F8).
         register_line_source("compliance.in_kind", in_kind_lines)
-        register_contribution_source("compliance.in_kind", "donation", in_kind_in_year, payables=[])
+        register_contribution_source(
+            "compliance.in_kind", "donation", in_kind_in_year, payables=[], query=in_kind_in_year_query
+        )

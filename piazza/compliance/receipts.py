@@ -122,18 +122,22 @@ class Donor:
     address: str
 
 
-def _donors(person_ids: Iterable[int | None]) -> dict[int, Donor]:
-    ids = {pk for pk in person_ids if pk is not None}
-    if not ids:
-        return {}
-    people = Person.objects.filter(pk__in=ids).select_related("residence_comune")
-    found = {}
-    for p in people:
-        comune = p.residence_comune.name if p.residence_comune else ""
-        place = " ".join(part for part in (p.residence_cap, comune) if part)
-        address = ", ".join(part for part in (p.residence_street, place) if part)
-        found[int(p.pk)] = Donor(int(p.pk), p.full_name[:200], p.codice_fiscale, address[:300])
+def _donors(person_ids: Iterable[int | None], known: Iterable[Person] = ()) -> dict[int, Donor]:
+    """The donors named on receipts; `known` people (already read by the caller, with their
+    residence comune) are not read again (issue 14)."""
+    found = {int(p.pk): _donor(p) for p in known}
+    ids = {pk for pk in person_ids if pk is not None and pk not in found}
+    if ids:
+        for p in Person.objects.filter(pk__in=ids).select_related("residence_comune"):
+            found[int(p.pk)] = _donor(p)
     return found
+
+
+def _donor(p: Person) -> Donor:
+    comune = p.residence_comune.name if p.residence_comune else ""
+    place = " ".join(part for part in (p.residence_cap, comune) if part)
+    address = ", ".join(part for part in (p.residence_street, place) if part)
+    return Donor(int(p.pk), p.full_name[:200], p.codice_fiscale, address[:300])
 
 
 def _new_receipt(
@@ -158,13 +162,14 @@ def _new_receipt(
 # --- the actions ---------------------------------------------------------------------------------
 
 
-def issue_receipts_for(source: str, source_id: int, *, actor: Actor) -> list[Receipt]:
+def issue_receipts_for(source: str, source_id: int, *, actor: Actor, donor: Person | None = None) -> list[Receipt]:
     """Rule F3: a numbered receipt for each contribution line of one row (a donation, a month of a
     monthly gift, a fee with its M8 shares, an Albo fee). Call it inside the transaction recording
     the money, as late as possible (the counter rows stay locked until it commits).
 
     Idempotent: lines already receipted are skipped, so a replayed webhook issues nothing. Returns
-    the receipts issued now."""
+    the receipts issued now. `donor`: the person the caller holds (read with its residence comune),
+    used as read instead of reading the donor again."""
     with transaction.atomic(savepoint=False):
         lines = [line for line in lines_of(source, source_id) if line.amount_cents > 0]
         if not lines:
@@ -180,7 +185,7 @@ def issue_receipts_for(source: str, source_id: int, *, actor: Actor) -> list[Rec
         now = timezone.now()
         rules = rules_on(timezone.localdate(now))
         entities, territories = issuing_entities({line.territory_path for line in lines}, rules)
-        donors = _donors(line.person_id for line in lines)
+        donors = _donors((line.person_id for line in lines), [donor] if donor is not None else [])
         # One lock order for every transaction (entity id): two fees sharing entities never deadlock.
         lines.sort(key=lambda line: (entities[line.territory_path], line.territory_id))
         issued = [_issue_line(line, entities[line.territory_path], donors, now=now, rules=rules) for line in lines]

@@ -12,10 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 # --- Parameters (defaults; the database can override them per period) ----------------------
 
@@ -172,6 +175,11 @@ def missing_attestations(given: Iterable[str]) -> list[str]:
 # "donation" or "fee" so that F14's fees_count can leave fees out.
 ContributionSource = Callable[[int, int, str], int]
 _SOURCES: dict[str, tuple[str, ContributionSource]] = {}
+# The same total as a query (a one-row, one-column QuerySet, see `total_query`), or None where the
+# source must total in Python (e.g. per-entity fee shares): every such query of one person is read
+# in a single statement (issue 14), the caps judged on exactly what the callables would return.
+ContributionQuery = Callable[[int, int, str], "QuerySet[Any] | None"]
+_QUERIES: dict[str, ContributionQuery] = {}
 # Which payable kinds (payments' registry labels, "app.model") each source totals: every
 # channel through which a person's money comes in must be covered (see `uncovered_payables`).
 _COVERED: dict[str, frozenset[str]] = {}
@@ -179,16 +187,27 @@ _NOT_CONTRIBUTIONS: dict[str, str] = {}
 
 
 def register_contribution_source(
-    name: str, kind: str, source: ContributionSource, *, payables: Iterable[str] = ()
+    name: str,
+    kind: str,
+    source: ContributionSource,
+    *,
+    payables: Iterable[str] = (),
+    query: ContributionQuery | None = None,
 ) -> None:
     """Apps holding money from persons (funding, membership) register how to total it.
 
     `payables` names the payable kinds (as registered with `payments.payables.register_payable`)
     whose money this source counts, so a startup check can prove no channel is forgotten (F6/F14).
+    `query`, if given, answers the same total as a `total_query` (None: use `source`), so that the
+    caps read every channel of a person in one statement.
     """
     if kind not in {"donation", "fee"}:
         raise ValueError(f"kind must be 'donation' or 'fee', got {kind!r}")
     _SOURCES[name] = (kind, source)
+    if query is not None:
+        _QUERIES[name] = query
+    else:
+        _QUERIES.pop(name, None)
     _COVERED[name] = frozenset(label.lower() for label in payables)
 
 
@@ -239,14 +258,58 @@ def entity_annual_total_cents(entity_code: str, year: int, receiving_path: str, 
 
 
 def annual_total_cents(person_id: int, year: int, receiving_path: str, rules: FinanceRules) -> int:
-    """Rules F6/F14: what one person gave in `year` within the cap's scope, every channel."""
+    """Rules F6/F14: what one person gave in `year` within the cap's scope, every channel.
+
+    The channels that can answer as a query are summed in one statement (issue 14: four round
+    trips were one per channel, twice per gift); the others are asked one by one."""
     entity = cap_entity_path(receiving_path, rules)
     total = 0
-    for kind, source in _SOURCES.values():
+    queries: list[QuerySet[Any]] = []
+    for name, (kind, source) in _SOURCES.items():
         if kind == "fee" and not rules.fees_count:
             continue
-        total += source(person_id, year, entity)
-    return total
+        as_query = _QUERIES.get(name)
+        query = as_query(person_id, year, entity) if as_query is not None else None
+        if query is None:
+            total += source(person_id, year, entity)
+        else:
+            queries.append(query)
+    return total + sum_of_totals(queries)
+
+
+def total_query(qs: QuerySet[Any], *fields: str) -> QuerySet[Any]:
+    """The sum of `fields` over `qs` as a one-row, one-column query (0 when no row matches).
+
+    SUM as a plain function, not Django's aggregate: no GROUP BY is added, so the query can be
+    embedded as a scalar subquery (`sum_of_totals`)."""
+    from django.db.models import F, Func, IntegerField, Value
+    from django.db.models.functions import Coalesce
+
+    parts = [Coalesce(Func(F(f), function="SUM", output_field=IntegerField()), Value(0)) for f in fields]
+    expression: Any = parts[0]
+    for part in parts[1:]:
+        expression = expression + part
+    return qs.order_by().values(total=expression)
+
+
+def sum_of_totals(queries: list[QuerySet[Any]]) -> int:
+    """The sum of several `total_query` results, read in one statement."""
+    if not queries:
+        return 0
+    if len(queries) == 1:
+        return int(queries[0].get()["total"] or 0)
+    from django.db import connection
+
+    parts: list[str] = []
+    params: list[Any] = []
+    for query in queries:
+        sql, query_params = query.query.sql_with_params()
+        parts.append(f"COALESCE(({sql}), 0)")
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " + ".join(parts), params)
+        row = cursor.fetchone()
+    return int(row[0] or 0)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django_tasks import task
 
 from piazza.core.audit import record
@@ -16,8 +16,26 @@ logger = logging.getLogger("piazza.audit")
 
 
 def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
-    """Enqueue a django-tasks task once the surrounding transaction commits."""
-    transaction.on_commit(lambda: task.enqueue(*args, **kwargs))
+    """Enqueue a django-tasks task for when the surrounding transaction commits.
+
+    A queue in another system (RQ on Redis, or inline) gets the task after the commit, so a
+    worker never runs it on a rolled-back or not yet visible row. The database queue is written
+    inside the transaction instead (a transactional outbox): its row commits with the work it
+    follows, or vanishes with it, and workers cannot see it before; issue 14, one transaction
+    less per gift (the receipt e-mail was an autocommit INSERT of its own)."""
+    if transaction.get_connection().in_atomic_block and _queued_in_this_database(task):
+        task.enqueue(*args, **kwargs)
+    else:
+        transaction.on_commit(lambda: task.enqueue(*args, **kwargs))
+
+
+def _queued_in_this_database(task: Any) -> bool:
+    backend = task.get_backend()
+    if type(backend).__module__.split(".")[0] != "django_tasks_db":
+        return False
+    from django_tasks_db.models import DBTaskResult  # noqa: PLC0415 - a model: after the app registry
+
+    return bool(router.db_for_write(DBTaskResult) == DEFAULT_DB_ALIAS)
 
 
 @task()

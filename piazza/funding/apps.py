@@ -20,7 +20,11 @@ class FundingConfig(AppConfig):
         register_key_label("match_reserved", _("raddoppio promesso"))
 
         register_contribution_source(
-            "funding.donations", "donation", payable.donations_in_year, payables=["funding.donation"]
+            "funding.donations",
+            "donation",
+            payable.donations_in_year,
+            payables=["funding.donation"],
+            query=payable.donations_in_year_query,
         )
         register_entity_source("funding.donations", payable.entity_donations_in_year)  # rule F13
         register_line_source("funding.donations", payable.donation_lines)

@@ -14,6 +14,7 @@ from piazza.compliance.candidates import DonorTotal
 from piazza.compliance.companies import legal_givers_of
 from piazza.compliance.contributions import ContributionLine
 from piazza.compliance.models import LegalGiver
+from piazza.compliance.rules import total_query
 from piazza.funding.actions import closing as closing_actions
 from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import monthly as monthly_actions
@@ -124,6 +125,14 @@ def donations_in_year(person_id: int, year: int, entity_path: str) -> int:
     if entity_path:
         qs = qs.filter(campaign__territory__path__startswith=entity_path)
     return _year_total(qs.filter(~Exists(_legal_givers())))
+
+
+def donations_in_year_query(person_id: int, year: int, entity_path: str) -> QuerySet[Donation]:
+    """`donations_in_year` as a query, for the one-statement F6 totals (issue 14)."""
+    qs = Donation.objects.filter(person_id=person_id, status=DonationStatus.SUCCEEDED, succeeded_at__year=year)
+    if entity_path:
+        qs = qs.filter(campaign__territory__path__startswith=entity_path)
+    return total_query(qs.filter(~Exists(_legal_givers())), "amount_cents", "fee_cover_cents")
 
 
 def entity_donations_in_year(entity_code: str, year: int, entity_path: str) -> int:

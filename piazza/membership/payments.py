@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from piazza.compliance import receipts as compliance_receipts
@@ -379,6 +380,27 @@ def fees_in_year(person_id: int, year: int, entity_path: str) -> int:
     )
 
 
+def fees_in_year_query(person_id: int, year: int, entity_path: str) -> QuerySet[Membership] | None:
+    """`fees_in_year` as a query with the whole-party scope; per entity the M8 shares are
+    computed in Python (None: `fees_in_year` answers)."""
+    from piazza.compliance.rules import total_query
+
+    if entity_path:
+        return None
+    qs = Membership.objects.filter(person_id=person_id, status__in=PAID_STATUSES, paid_at__year=year)
+    return total_query(qs, "fee_cents")
+
+
+def election_fees_in_year_query(person_id: int, year: int, entity_path: str) -> QuerySet[Any]:
+    """`election_fees_in_year` as a query, for the one-statement F6 totals (issue 14)."""
+    from piazza.compliance.rules import total_query
+
+    qs = ElectionRegistration.objects.filter(supporter__person_id=person_id, paid_at__year=year)
+    if entity_path:
+        qs = qs.filter(election__territory__path__startswith=entity_path)
+    return total_query(qs, "fee_cents")
+
+
 def election_fees_in_year(person_id: int, year: int, entity_path: str) -> int:
     """Rule F6/F14 source: Albo election fees (e.g. the €2 of the 2023 primaries) paid in `year`."""
     from django.db.models import Sum
@@ -476,7 +498,13 @@ def register_contribution_sources() -> None:
     register_row_source("membership.membership", fee_row_lines)
     register_row_source("membership.electionregistration", election_fee_row_lines)
 
-    register_contribution_source("membership.fees", "fee", fees_in_year, payables=["membership.membership"])
     register_contribution_source(
-        "membership.election_fees", "fee", election_fees_in_year, payables=["membership.electionregistration"]
+        "membership.fees", "fee", fees_in_year, payables=["membership.membership"], query=fees_in_year_query
+    )
+    register_contribution_source(
+        "membership.election_fees",
+        "fee",
+        election_fees_in_year,
+        payables=["membership.electionregistration"],
+        query=election_fees_in_year_query,
     )

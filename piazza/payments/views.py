@@ -103,8 +103,12 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
     payment = get_object_or_404(Payment.objects.select_related("territory"), token=token)
     if payment.is_booked or payment.state == State.CANCELED:
         return _finished(request, payment)
-    choice = bool(payment.metadata.get("method_step")) and methods.offers_choice(payment)
-    if request.method == "GET" and choice and not payment.metadata.get("method_chosen"):
+    if (
+        request.method == "GET"
+        and not payment.metadata.get("method_chosen")
+        and bool(payment.metadata.get("method_step"))
+        and methods.offers_choice(payment)
+    ):
         return redirect("payments:choose_method", token=payment.token)  # issue 11: the method step first
     provider = _provider_or_404(payment.provider)
     form_class = pay_form_class(provider.checkout_form())
@@ -142,7 +146,9 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
             "provider": provider,
             "form": form,
             "error": error,
-            "change_method": choice,
+            # Asked only when the page is shown: a card accepted redirects without it (issue 14:
+            # the in-flight check, the payable, the method settings and bank accounts, 4 reads).
+            "change_method": bool(payment.metadata.get("method_step")) and methods.offers_choice(payment),
         },
         status=200,
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterator
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from piazza.compliance.contributions import ContributionLine
 from piazza.compliance.models import InKindContribution
+from piazza.compliance.rules import total_query
 
 SOURCE = "compliance.inkindcontribution"
 METHOD = "in_kind"
@@ -46,6 +47,14 @@ def in_kind_lines(year: int, entity_path: str, person_ids: Collection[int] | Non
             received_at=_received_at(received_on),
             method=METHOD,
         )
+
+
+def in_kind_in_year_query(person_id: int, year: int, entity_path: str) -> QuerySet[InKindContribution]:
+    """`in_kind_in_year` as a query, for the one-statement F6 totals (issue 14)."""
+    qs = InKindContribution.objects.filter(person_id=person_id, received_on__year=year)
+    if entity_path:
+        qs = qs.filter(territory__path__startswith=entity_path)
+    return total_query(qs, "value_cents")
 
 
 def in_kind_in_year(person_id: int, year: int, entity_path: str) -> int:

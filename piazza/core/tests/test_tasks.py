@@ -37,3 +37,37 @@ def test_redis_queue_task_runs_through_an_rq_worker():
         "rqworker", "default", burst=True, worker_class="rq.worker.SimpleWorker", job_class="django_tasks_rq.Job"
     )
     assert _done(label)
+
+
+@override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}})
+def test_the_database_queue_takes_a_task_inside_the_transaction_as_an_outbox():
+    """Issue 14: the task row is written in the transaction it follows, so it commits with it or
+    vanishes with it; no transaction of its own after the commit."""
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    from piazza.core.tasks import enqueue_on_commit
+
+    kept, lost = uuid.uuid4().hex, uuid.uuid4().hex
+    with transaction.atomic():
+        enqueue_on_commit(worker_heartbeat, kept)
+        assert DBTaskResult.objects.filter(args_kwargs__args=[kept]).count() == 1  # already in it
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue_on_commit(worker_heartbeat, lost)
+        raise RuntimeError("the work fails: its task must not be left queued")
+    assert DBTaskResult.objects.filter(args_kwargs__args=[kept]).count() == 1
+    assert not DBTaskResult.objects.filter(args_kwargs__args=[lost]).exists()
+    call_command("worker", burst=True)
+    assert _done(kept) and not _done(lost)
+
+
+def test_an_inline_queue_runs_the_task_only_after_the_commit():
+    from django.db import transaction
+
+    from piazza.core.tasks import enqueue_on_commit
+
+    label = uuid.uuid4().hex
+    with transaction.atomic():
+        enqueue_on_commit(worker_heartbeat, label)
+        assert not _done(label)  # the test settings run tasks inline: not before the commit
+    assert _done(label)

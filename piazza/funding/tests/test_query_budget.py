@@ -20,7 +20,9 @@ WRITES = ("INSERT", "UPDATE", "DELETE")
 # +1 (issue 13): services in kind count toward the F6 cap and the F2 threshold (the donor register).
 # −3 (issue 14, P4): the second audit entry reuses the chain head its transaction holds; the campaign's
 # gifts account comes from the per-process account cache.
-DONATION_POST_PINS = {"sqlite": 24, "postgresql": 25}
+# −3 (issue 14, P4 second pass): the F6/F2 totals of every channel (in kind, gifts, fees, Albo fees)
+# in one statement.
+DONATION_POST_PINS = {"sqlite": 21, "postgresql": 22}
 
 
 class TransactionCounter:

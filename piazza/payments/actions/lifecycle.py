@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -223,7 +224,12 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
     with refusing("payments.begin_attempt", actor), transaction.atomic():
         locked = _locked(payment.pk)
         _sync(payment, locked)
-        existing = PaymentAttempt.objects.filter(client_key=client_key).first()
+        # One read for both: the attempt of this key (a replay) and this payment's last attempt,
+        # which tells both whether one is in flight (no attempt starts while one is in flight, so
+        # it is always the last) and the next number (no COUNT; issue 14, P4).
+        last_of_payment = locked.attempts.order_by("-number").values("pk")[:1]
+        found = list(PaymentAttempt.objects.filter(Q(client_key=client_key) | Q(pk=Subquery(last_of_payment))))
+        existing = next((a for a in found if a.client_key == client_key), None)
         if existing is not None:
             if existing.payment_id != payment.pk:
                 raise Refused(_("Modulo non valido: ricarica la pagina."), "client_key_reused")
@@ -234,9 +240,7 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
                 % {"s": locked.get_state_display()},
                 "payment_closed",
             )
-        # The last attempt tells both: one in flight is always the last (no attempt starts while
-        # one is in flight), and the next number follows it (no COUNT; issue 14, P4).
-        last = locked.attempts.order_by("-number").first()
+        last = found[0] if found else None  # without a replay, only the payment's last attempt
         if last is not None and last.state in IN_FLIGHT_ATTEMPT_STATES:
             _event(locked, "attempt_already_in_flight", actor=actor, attempt=last.number)
             return last, False
@@ -332,7 +336,11 @@ def pay(*, actor: Actor, payment: Payment, client_key: str, data: dict[str, Any]
     On return the caller's `payment` holds the committed state (each step copies it back from
     the row it locked), so the page need not read it again."""
     if (
-        payment.attempts.filter(_stuck_attempts()).exists()
+        # A payment still created never had an attempt (an attempt moves it to pending in the
+        # transaction that inserts it; nothing moves back): no read (issue 14). A try racing this
+        # one is met under the row lock by `begin_attempt`, which never starts a second charge.
+        payment.state != State.CREATED
+        and payment.attempts.filter(_stuck_attempts()).exists()
         and not PaymentAttempt.objects.filter(client_key=client_key).exists()
     ):
         # A new try while an earlier one's outcome is unknown (a timeout) could charge twice:

@@ -208,9 +208,6 @@ class SandboxProvider(PaymentProvider):
     ) -> tuple[SandboxCharge, bool]:
         from piazza.payments.models import SandboxCharge
 
-        existing = SandboxCharge.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            return existing, False
         method = (
             f"sbpm_{card[-4:]}_{secrets.token_hex(6)}"
             if save and outcome in ("succeeded", "timeout", "succeeded_then_decline", "requires_action")
@@ -219,19 +216,26 @@ class SandboxProvider(PaymentProvider):
         if outcome == "succeeded_then_decline":
             method = method.replace("sbpm_", "sbpm_declinelater_")
         instrument = card_instrument(card) if report_card else None
+        charge = SandboxCharge(
+            idempotency_key=key,
+            reference=f"sbch_{secrets.token_hex(10)}",
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            card_last4=card[-4:],
+            fingerprint=instrument.fingerprint if instrument else "",
+            funding=instrument.funding if instrument else "",
+            outcome="succeeded" if outcome in ("timeout", "succeeded_then_decline") else outcome,
+            method_reference=method,
+        )
+        # Insert first, as a processor does: the unique key answers a replay (issue 14: no read
+        # before, no BEGIN/COMMIT around a single autocommit INSERT). Inside a caller's
+        # transaction a savepoint keeps a duplicate from breaking it.
         try:
-            with transaction.atomic():
-                charge = SandboxCharge.objects.create(
-                    idempotency_key=key,
-                    reference=f"sbch_{secrets.token_hex(10)}",
-                    amount_cents=payment.amount_cents,
-                    currency=payment.currency,
-                    card_last4=card[-4:],
-                    fingerprint=instrument.fingerprint if instrument else "",
-                    funding=instrument.funding if instrument else "",
-                    outcome="succeeded" if outcome in ("timeout", "succeeded_then_decline") else outcome,
-                    method_reference=method,
-                )
+            if transaction.get_connection().in_atomic_block:
+                with transaction.atomic():
+                    charge.save(force_insert=True)
+            else:
+                charge.save(force_insert=True)
         except IntegrityError:
             return SandboxCharge.objects.get(idempotency_key=key), False
         return charge, True

@@ -372,7 +372,8 @@ def find_or_create_person(
         comune_ids={c.pk for c in (cleaned.values.get("birth_comune"), cleaned.values.get("residence_comune")) if c},
     )
     with refusing("people.create_person", actor, assigned), transaction.atomic():  # _require_scope may refuse
-        strong = [m for m in dedupe.find_matches(probe) if m.strong]
+        matches = dedupe.find_matches(probe)
+        strong = [m for m in matches if m.strong]
         if (
             not strong
             and _is_user(actor)
@@ -410,7 +411,10 @@ def find_or_create_person(
             return person
         _require_scope("people.create_person", actor, assigned)
         person = _create(actor=actor, cleaned=cleaned, territory=assigned, source=source)
-        check_duplicates(person)
+        # The on-write check (P7) with the matches just found: the new row holds exactly the probe's
+        # names, dates, comuni and contacts, so `check_duplicates` would read the same candidates
+        # again (issue 14: five reads less for a new donor).
+        _queue_duplicates(person, matches)
         person.was_created = True
         return person
 

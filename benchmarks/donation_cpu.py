@@ -1,0 +1,184 @@
+"""Python CPU of one whole donation, measured deterministically (issue 14, P1/P4).
+
+    python -m benchmarks.donation_cpu [--donations 40] [--callgrind] [--profile FILE]
+
+Wall-clock rates on a loaded 2-core machine say little; this counts the work itself. The parent
+creates a scratch PostgreSQL database, migrates it, loads the ISTAT tree and opens a few live
+campaigns (the setup child of `benchmarks.donations`); a measuring child then runs, in one
+process through Django's test client and the full middleware stack, what a browser sends for a
+gift: the donation form POST and the payment page POST with the sandbox card, tasks queued in
+the database as production queues them. Ten warm-up gifts fill the per-process caches and make
+the donors returning; then `--donations` gifts are measured:
+
+- `time.process_time()` per donation (CPU of this process only: PostgreSQL's work is not in it);
+- with `--callgrind`, the child runs under `valgrind --tool=callgrind` and the instructions
+  executed between two client requests (a tiny C helper loaded with ctypes zeroes the counters
+  before the first measured gift and dumps them after the last) divided by the gifts: the same
+  code gives the same count however loaded the machine is (±0.5%: hash seeds, addresses).
+- with `--profile FILE`, a cProfile of the measured gifts (cumulative view printed, top 40).
+
+Nothing is written to docs/benchmarks.md: the figures are quoted there by hand, before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, django_env, run_django, sandbox_env, scratch_database
+
+WARM_UP = 10
+RETURNING = 5  # donors cycled through: every measured gift is a returning donor's
+CALLGRIND_HELPER = r"""
+#include <valgrind/callgrind.h>
+void piazza_cg_zero(void) { CALLGRIND_ZERO_STATS; }
+void piazza_cg_dump(void) { CALLGRIND_DUMP_STATS_AT("donations"); }
+"""
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchmarks.donation_cpu", description=__doc__.splitlines()[0])
+    parser.add_argument("--donations", type=int, default=40, help="measured gifts (after the warm-up)")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
+    parser.add_argument("--profile", help="write a cProfile of the measured gifts to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--setup", help=argparse.SUPPRESS)
+    parser.add_argument("--helper", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv if argv is not None else sys.argv[1:])
+    if args.child:
+        return measure(args)
+    from benchmarks.donations import _child
+
+    with scratch_database(f"bench_donation_cpu_{os.getpid()}") as url, tempfile.TemporaryDirectory() as tmp:
+        run_django(url, "migrate", "--noinput", "-v0")
+        run_django(url, "load_territory")
+        setup_file = Path(tmp) / "setup.json"
+        _child(url, "setup", setup_file, "--campaigns", "3")
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, "-m", "benchmarks.donation_cpu", "--child", "--setup", str(setup_file)]
+        command += ["--donations", str(args.donations), "--out", str(out)]
+        if args.profile:
+            command += ["--profile", args.profile]
+        if args.callgrind:
+            helper = Path(tmp) / "cg.so"
+            source = Path(tmp) / "cg.c"
+            source.write_text(CALLGRIND_HELPER)
+            subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(helper), str(source)], check=True)
+            command += ["--helper", str(helper)]
+            cg_out = Path(tmp) / "callgrind.out"
+            valgrind = shutil.which("valgrind") or "valgrind"
+            command = [valgrind, "--tool=callgrind", f"--callgrind-out-file={cg_out}.%p", *command]
+        env = django_env(
+            url,
+            PIAZZA_TASKS_BACKEND="database",
+            PUBLIC_FORM_THROTTLE_PER_IP="100000000",
+            PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
+            **sandbox_env(),
+        )
+        subprocess.run(command, env=env, cwd=ROOT, check=True)
+        result = json.loads(out.read_text())
+        if args.callgrind:
+            result["instructions_per_donation"] = _instructions(Path(tmp)) / args.donations
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _instructions(folder: Path) -> int:
+    """Instructions (Ir) of the dump taken after the measured gifts (zeroed before them)."""
+    for path in folder.glob("callgrind.out.*"):
+        text = path.read_text(errors="replace")
+        if "client request: donations" not in text.lower():
+            continue
+        for line in text.splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise SystemExit("no callgrind dump of the measured gifts found")
+
+
+def measure(args: argparse.Namespace) -> int:
+    import ctypes
+    import time
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from django.test import Client
+
+    setup: dict[str, Any] = json.loads(Path(args.setup).read_text())
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies["csrftoken"] = setup["csrf"]
+    campaigns, donors = setup["campaigns"], setup["donors"][:RETURNING]
+
+    def give(n: int) -> None:
+        campaign, donor = campaigns[n % len(campaigns)], donors[n % len(donors)]
+        form = {
+            "csrfmiddlewaretoken": setup["csrf"],
+            "campaign_token": campaign["token"],
+            "idempotency_key": uuid.uuid4().hex,
+            "preset": "2500",
+            "frequency": "one_off",
+            "publication": "accept",
+            "postal_code": "40126",
+            "comune": "Bologna",
+            "address": "Via Zamboni 1",
+            **donor,
+            **{f"attest_{k}": "on" for k in setup["attestations"]},
+            "notice_version": setup.get("notice_version", ""),
+        }
+        submitted = client.post(f"/raccolte/{campaign['slug']}/dona/", form)
+        if submitted.status_code != 302:
+            raise SystemExit(f"donation form answered HTTP {submitted.status_code}")
+        card = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
+        pay = {"csrfmiddlewaretoken": setup["csrf"], "idempotency_key": uuid.uuid4().hex, **card}
+        paid = client.post(submitted["Location"], pay)
+        if paid.status_code != 302 or "/raccolte/donazione/" not in paid["Location"]:
+            from benchmarks.donations import _error_of
+
+            raise SystemExit(f"payment page answered HTTP {paid.status_code}: {_error_of(paid.content.decode())}")
+
+    for n in range(WARM_UP):
+        give(n)
+    helper = ctypes.CDLL(args.helper) if args.helper else None
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    if helper is not None:
+        helper.piazza_cg_zero()
+    if profiler is not None:
+        profiler.enable()
+    start = time.process_time()
+    for n in range(WARM_UP, WARM_UP + args.donations):
+        give(n)
+    cpu = time.process_time() - start
+    if profiler is not None:
+        profiler.disable()
+    if helper is not None:
+        helper.piazza_cg_dump()
+    if profiler is not None:
+        import pstats
+
+        profiler.dump_stats(args.profile)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    result = {"donations": args.donations, "process_cpu_ms_per_donation": round(cpu * 1000 / args.donations, 2)}
+    Path(args.out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
