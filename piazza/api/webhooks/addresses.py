@@ -28,7 +28,7 @@ def address_problem(hostname: str) -> str | None:
             "host": hostname
         }
     for address in found:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
         if not ip.is_global:
             return _(
                 "%(host)s porta a un indirizzo della rete interna (%(ip)s): i webhook vanno solo a server "
