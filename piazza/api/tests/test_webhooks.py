@@ -109,14 +109,15 @@ NAMES = {"crm.example.org": "93.184.215.14", "intranet.example.org": "10.0.0.5"}
 @pytest.fixture(autouse=True)
 def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     real = socket.getaddrinfo
+    names = dict(NAMES)  # a test may change where a name points: only for itself
 
     def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host in NAMES:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (NAMES[host], 0))]
+        if host in names:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (names[host], 0))]
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(addresses.socket, "getaddrinfo", resolve)
-    return NAMES
+    return names
 
 
 @pytest.fixture
@@ -612,3 +613,26 @@ def test_a_name_that_turns_internal_is_not_delivered_to(tree, owner, dns, django
     assert "rete interna (127.0.0.1)" in sent.last_error and sent.last_status_code is None
     with override_settings(WEBHOOK_ALLOW_PRIVATE_NETWORKS=True):
         assert addresses.address_problem("crm.example.org") is None
+
+
+def test_a_delivery_connects_to_the_address_it_checked(tree, owner, monkeypatch, django_capture_on_commit_callbacks):
+    """DNS rebinding gains nothing: the name is resolved once per delivery, checked, and the request
+    goes to that address, the name kept in the Host header and for TLS (SNI and the certificate)."""
+    import httpx
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    monkeypatch.setattr(delivery, "_client", httpx.Client(transport=httpx.MockTransport(answer)))
+    subscribe(owner, tree.bologna_centro, "https://crm.example.org:8443/hook", [Event.PERSON_CREATED], ALL_READ)
+    with django_capture_on_commit_callbacks(execute=True):
+        create_person(actor=owner, data=person_data(8), circolo=tree.bologna_centro)
+    run(django_capture_on_commit_callbacks)
+    (request,) = seen
+    assert str(request.url) == "https://93.184.215.14:8443/hook"
+    assert request.headers["Host"] == "crm.example.org:8443"
+    assert request.extensions["sni_hostname"] == "crm.example.org"
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED

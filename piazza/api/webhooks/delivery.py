@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -29,7 +29,7 @@ from piazza.api.models import Permission
 from piazza.api.osdi.events import attendance_representation
 from piazza.api.osdi.petitions import signature_representation
 from piazza.api.webhooks import signing
-from piazza.api.webhooks.addresses import address_problem
+from piazza.api.webhooks.addresses import checked_address
 from piazza.api.webhooks.emit import forget_active
 from piazza.api.webhooks.models import (
     DeliveryStatus,
@@ -203,11 +203,18 @@ def post(url: str, body: str, headers: dict[str, str]) -> Outcome:
     started = time.perf_counter()
     code: int | None = None
     error = ""
-    refused = address_problem(urlsplit(url).hostname or "")
+    parts = urlsplit(url)
+    refused, address = checked_address(parts.hostname or "")
     if refused:
         return Outcome(None, refused[:300], 0)
+    extensions: dict[str, Any] = {}
+    if address is not None:  # connect to the address checked; the name still goes in Host and TLS
+        host = f"[{address}]" if ":" in address else address
+        headers = {**headers, "Host": parts.netloc}
+        extensions["sni_hostname"] = parts.hostname
+        url = urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
     try:
-        response = _http().post(url, content=body.encode(), headers=headers)
+        response = _http().post(url, content=body.encode(), headers=headers, extensions=extensions)
         code = response.status_code
         if 300 <= code < 400:
             error = _("Il server ha risposto con un reindirizzamento, che non viene seguito: usa l'indirizzo finale.")
