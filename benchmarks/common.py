@@ -266,6 +266,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listening(port: int, seconds: float = 60.0) -> bool:
+    """Whether something accepts connections on loopback `port` within `seconds` (a server starting)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
 def start_gunicorn(app: str, url: str, port: int, workers: int, **env: str) -> subprocess.Popen[bytes]:
     """gunicorn serving `app` (a WSGI dotted path) against database `url`, ready when this returns."""
     server = subprocess.Popen(
@@ -289,13 +301,8 @@ def start_gunicorn(app: str, url: str, port: int, workers: int, **env: str) -> s
         cwd=ROOT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.3)
+    if listening(port):
+        return server
     stop_server(server)
     raise SystemExit("gunicorn did not start")
 

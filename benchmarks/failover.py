@@ -97,6 +97,29 @@ backend apps
 """
 
 
+def start_app_tier(
+    url: str, env: dict[str, str], haproxy: str, work: Path
+) -> tuple[Any, Any, list[Any], Any, tuple[int, int, int]]:
+    """Both scenarios' app tier against database `url`: app servers A and B (2 gunicorn workers each),
+    two RQ workers, and HAProxy in front of A and B; returns them and the ports (A, B, front)."""
+    a_port, b_port, front = free_port(), free_port(), free_port()
+    server_a = start_gunicorn("benchmarks.donations:application", url, a_port, 2, **env)
+    server_b = start_gunicorn("benchmarks.donations:application", url, b_port, 2, **env)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "worker"],
+            env=django_env(url, LOG_LEVEL="WARNING", **env),
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    cfg = work / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(front=front, a=a_port, b=b_port))
+    balancer = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], start_new_session=True)
+    return server_a, server_b, workers, balancer, (a_port, b_port, front)
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks.failover", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the load")
@@ -140,21 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         donations._child(url, "setup", setup_file, "--campaigns", str(args.campaigns))
         setup = json.loads(setup_file.read_text())
         try:
-            a_port, b_port, front = free_port(), free_port(), free_port()
-            server_a = start_gunicorn("benchmarks.donations:application", url, a_port, 2, **env)
-            server_b = start_gunicorn("benchmarks.donations:application", url, b_port, 2, **env)
-            workers = [
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "worker"],
-                    env=django_env(url, LOG_LEVEL="WARNING", **env),
-                    cwd=ROOT,
-                    start_new_session=True,
-                )
-                for _ in range(2)
-            ]
-            cfg = Path(tmp) / "haproxy.cfg"
-            cfg.write_text(HAPROXY_CFG.format(front=front, a=a_port, b=b_port))
-            balancer = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], start_new_session=True)
+            server_a, server_b, workers, balancer, (_a_port, _b_port, front) = start_app_tier(
+                url, env, haproxy, Path(tmp)
+            )
             started += [server_a, server_b, *workers, balancer]
             time.sleep(2)  # the first health checks
             results = asyncio.run(load(f"http://127.0.0.1:{front}", setup, args, server_a, workers[0]))
@@ -450,21 +461,7 @@ def main_promote(args: argparse.Namespace, haproxy: str, env: dict[str, str]) ->
         # The app servers and workers know only PgBouncer.
         app_url = clusters.url(clusters.bouncer_port)
         pooled = {**env, "DB_TRANSACTION_POOLING": "true"}
-        a_port, b_port, front = free_port(), free_port(), free_port()
-        server_a = start_gunicorn("benchmarks.donations:application", app_url, a_port, 2, **pooled)
-        server_b = start_gunicorn("benchmarks.donations:application", app_url, b_port, 2, **pooled)
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "worker"],
-                env=django_env(app_url, LOG_LEVEL="WARNING", **pooled),
-                cwd=ROOT,
-                start_new_session=True,
-            )
-            for _ in range(2)
-        ]
-        cfg = work / "haproxy.cfg"
-        cfg.write_text(HAPROXY_CFG.format(front=front, a=a_port, b=b_port))
-        balancer = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], start_new_session=True)
+        server_a, server_b, workers, balancer, (a_port, b_port, front) = start_app_tier(app_url, pooled, haproxy, work)
         started += [server_a, server_b, *workers, balancer]
         asyncio.run(warm_up([a_port, b_port]))
         time.sleep(2)  # the health checks see both servers up

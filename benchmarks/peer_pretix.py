@@ -51,7 +51,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -62,6 +61,7 @@ from benchmarks.common import (
     ceiling_insert,
     closed_loop,
     free_port,
+    listening,
     scratch_database,
     stop_server,
     summary,
@@ -257,13 +257,8 @@ def start_pretix(config: Path, port: int) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.3)
+    if listening(port):
+        return server
     stop_server(server)
     raise PeerError("pretix's gunicorn did not start: " + (config.parent / "gunicorn.log").read_text()[-1500:])
 
