@@ -163,18 +163,15 @@ def join(request: HttpRequest) -> HttpResponse:
         options = local + others
     choices = [(c.pk, f"{c.name} ({c.get_kind_display()})") for c in options]
     year = timezone.localdate().year
-    schedule = parameters_actions.schedule_for(year)
     form = JoinForm(
         request.POST or None, circoli=choices, initial={"circolo": choices[0][0] if len(choices) == 1 else None}
     )
-    quote = None
-    if schedule is not None and options:
-        quote = parameters_actions.quote_for(schedule, options[0], None, timezone.localdate())
     if request.method == "POST" and (throttled := _throttled(request)):
         return throttled
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        circolo = Territory.objects.get(pk=data["circolo"])
+        # The form only accepts one of `options`, already read (issue 14, P8: no second read).
+        circolo = next(c for c in options if str(c.pk) == str(data["circolo"]))
         birth_comune, birth_country = _place(data["birth_place"])
         join_data = applicant_actions.JoinData(
             first_name=data["first_name"],
@@ -214,6 +211,11 @@ def join(request: HttpRequest) -> HttpResponse:
                 return redirect("membership:join_sent")
         else:
             return redirect("membership:join_sent")
+    # The fee shown on the page; an accepted application is quoted by apply_for_membership itself.
+    schedule = parameters_actions.schedule_for(year)
+    quote = None
+    if schedule is not None and options:
+        quote = parameters_actions.quote_for(schedule, options[0], None, timezone.localdate())
     return render(
         request,
         "membership/join.html",

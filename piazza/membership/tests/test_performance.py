@@ -117,7 +117,9 @@ def _join_post(client, circolo, notice=None):
 # −8 (issue 14, P4): later audit entries of a transaction reuse the chain head it holds; ledger
 # accounts cached per process. −5 (issue 14, P4 second pass): a new person's duplicate check reuses the
 # candidates, e-mails and phones `find_or_create_person` has just read.
-JOIN_POST_PINS = {"sqlite": 47, "postgresql": 47}
+# −3 (issue 14, P8): the page's fee quote (fee year, regional surcharge) is computed only when the page
+# is shown, and the chosen circolo is the option already read, not read again.
+JOIN_POST_PINS = {"sqlite": 44, "postgresql": 44}
 
 
 def test_join_post_query_pin(client, tree):
