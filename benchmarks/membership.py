@@ -3,7 +3,7 @@
     python -m benchmarks.membership [--joins 10000] [--rate 16.7] [--seconds 20] [--keep]
 
 Goal P8: 10,000 joins with payment in 10 minutes (an arrival rate of 16.7 joins/s), zero
-errors, public pages still answering.
+errors, public pages still answering; and (issue 14) saturation at least 3 × that rate (50 joins/s).
 
 The parent creates the scratch database `bench_membership_<pid>`, migrates it, loads the ISTAT
 tree, and has a Django child process open the membership year (fee schedule), add 20 circoli
@@ -64,6 +64,8 @@ from benchmarks.common import (
 GOAL_JOINS = 10_000
 GOAL_SECONDS = 600
 GOAL_RATE = GOAL_JOINS / GOAL_SECONDS
+# Issue 14: saturation at least three times the surge's rate, so the surge leaves room for the rest.
+GOAL_SATURATION = 3 * GOAL_RATE
 CONCURRENCY = 16  # in-flight joins of the saturating client (bounded)
 CARD = {"card_number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
 CEILING_PATH = "/_bench/membership/insert/"
@@ -456,8 +458,8 @@ def report(
         f"| {'met' if probe_phase.done and not probe_phase.errors else '**missed**'} |",
         f"| saturation ({CONCURRENCY} clients back to back, {saturation.seconds:.0f} s) "
         f"| {saturation.rate:.1f} joins/s, "
-        f"errors {errs(saturation)}; 10,000 would take {projected:.1f} min | ≥ {GOAL_RATE:.1f}/s (10,000 in 10 min) "
-        f"| {'met' if saturation.rate >= GOAL_RATE else '**missed**'} |",
+        f"errors {errs(saturation)}; 10,000 would take {projected:.1f} min | ≥ {GOAL_SATURATION:.0f}/s (3 × the surge) "
+        f"| {'met' if saturation.rate >= GOAL_SATURATION else '**missed**'} |",
         f"| saturation latency per join | {lat(saturation)} | — | — |",
         f"| C_view (bare Django view, one INSERT, same server) | {c_view.rate:.0f} requests/s, errors {errs(c_view)} "
         f"| ceiling | — |",
