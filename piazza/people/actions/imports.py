@@ -665,7 +665,7 @@ def _create_in_bulk(batch: ImportBatch, new: list[_NewPerson], *, actor: Any) ->
     """Insert the chunk's new people and everything hanging from them with one statement each."""
     if not new:
         return []
-    Person.objects.bulk_create([n.person for n in new])
+    _insert_all(Person, [n.person for n in new])
     ids = {n.key: n.person.pk for n in new}
     emails: list[Email] = []
     phones: list[Phone] = []
@@ -696,16 +696,47 @@ def _create_in_bulk(batch: ImportBatch, new: list[_NewPerson], *, actor: Any) ->
             first.errors = [r for m in n.weak for r in m.reasons]
         else:
             n.rows[0].status = RowStatus.CREATED
-    Email.objects.bulk_create(emails, batch_size=1000)
-    Phone.objects.bulk_create(phones, batch_size=1000)
-    Person.tags.through.objects.bulk_create(tagged, batch_size=1000)
-    TimelineEntry.objects.bulk_create(timeline, batch_size=1000)
+    _insert_all(Email, emails)
+    _insert_all(Phone, phones)
+    _insert_all(Person.tags.through, tagged)
+    _insert_all(TimelineEntry, timeline)
     DuplicateCandidate.objects.bulk_create(
         [DuplicateCandidate(person_a_id=a, person_b_id=b, score=s, reasons=r) for (a, b), (s, r) in pairs.items()],
         batch_size=1000,
         ignore_conflicts=True,
     )
     return list(ids.values())
+
+
+def _insert_all(model: type[models.Model], objects: list[Any]) -> None:
+    """`bulk_create` of new rows without signals, as one `COPY` on PostgreSQL (P6): the ids are
+    drawn from the table's sequence first, and each value is prepared as `bulk_create` would
+    (`pre_save`, `get_db_prep_save`), but without building and quoting a multi-row INSERT."""
+    from django.db import connection
+
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objects, batch_size=1000)
+        return
+    meta = model._meta
+    table = connection.ops.quote_name(meta.db_table)
+    pk = meta.pk
+    assert pk is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, pk.column, len(objects)],
+        )
+        for obj, (value,) in zip(objects, cursor.fetchall(), strict=True):
+            obj.pk = value
+        fields = meta.concrete_fields
+        names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row(tuple(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields))
+                obj._state.adding = False
+                obj._state.db = connection.alias
 
 
 def _tag_ids(names: set[str]) -> dict[str, int]:
