@@ -148,8 +148,27 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
         for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
             pool.add(known(row), code=row[7])
     if dates:
-        for row in base.filter(birth_date__in=dates).values_list(*PERSON_VALUES):
-            pool.add(known(row))
+        # At a million people a chunk's birth dates hold ~40 people each: read only their names,
+        # keep those `match` would call similar to a probe of the same date, and read those
+        # whole (P6: the whole rows of every same-date person cost more than the rest of the chunk).
+        threshold = name_threshold()
+        names: dict[dt.date | None, list[str]] = {}
+        for p in probes:
+            if p.birth_date and (p.first_name or p.last_name):
+                names.setdefault(p.birth_date, []).append(f"{p.last_name} {p.first_name}".lower())
+        similar = [
+            pk
+            for pk, first, last, birth in base.filter(birth_date__in=dates).values_list(
+                "pk", "first_name", "last_name", "birth_date"
+            )
+            if any(
+                fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold)
+                for name in names.get(birth, ())
+            )
+        ]
+        if similar:
+            for row in base.filter(pk__in=similar).values_list(*PERSON_VALUES):
+                pool.add(known(row))
     person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES[:7]]
     if emails:
         for row in Email.objects.filter(value__in=emails, person__in=base).values_list(*person_values, "value"):
@@ -163,6 +182,7 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
 def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Match]:
     """Every person of `pool` that may be the same human as `probe`, with the reasons, best first."""
     matches: dict[int, Match] = {}
+    threshold = name_threshold()
 
     def get(pk: int) -> Match:
         return matches.setdefault(pk, Match(person_id=pk))
@@ -185,8 +205,7 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
                     continue
                 other = pool.people[pk]
                 similar = (
-                    name_similarity(probe.first_name, probe.last_name, other.first_name, other.last_name)
-                    >= name_threshold()
+                    name_similarity(probe.first_name, probe.last_name, other.first_name, other.last_name) >= threshold
                 )
                 m = get(pk)
                 m.add(60 if similar else 30, label % {"value": value})
@@ -198,7 +217,7 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
                 continue
             other = pool.people[pk]
             similarity = name_similarity(probe.first_name, probe.last_name, other.first_name, other.last_name)
-            if similarity < name_threshold():
+            if similarity < threshold:
                 continue
             m = get(pk)
             m.add(int(similarity) // 2, _("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity})

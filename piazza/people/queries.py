@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Subquery, Value
+from django.db import connection, connections, transaction
+from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -81,9 +81,16 @@ def current_consents(person: Person) -> dict[str, Consent]:
 
 
 def with_consent(queryset: QuerySet[Person], purpose: str) -> QuerySet[Person]:
-    """People whose latest consent row for `purpose` is a grant (one indexed subquery each)."""
-    latest = Consent.objects.filter(person=OuterRef("pk"), purpose=purpose).order_by("-at", "-id")
-    return queryset.alias(_consent=Subquery(latest.values("granted")[:1])).filter(_consent=True)
+    """People whose latest consent row for `purpose` is a grant: a grant with no later row.
+
+    Written as EXISTS / NOT EXISTS rather than "the granted flag of the newest row" (a subquery
+    run once per person: 3.5 s for a segment of 350,000 people at 1,000,000, P5), so PostgreSQL
+    may join it as a semi-join and an anti-join over the `consent_purpose_person` index alone."""
+    later = Consent.objects.filter(person=OuterRef("person"), purpose=purpose).filter(
+        Q(at__gt=OuterRef("at")) | Q(at=OuterRef("at"), pk__gt=OuterRef("pk"))
+    )
+    granted = Consent.objects.filter(person=OuterRef("pk"), purpose=purpose, granted=True).filter(~Exists(later))
+    return queryset.filter(Exists(granted))
 
 
 @dataclass
@@ -289,6 +296,22 @@ class CappedPaginator(Paginator):  # type: ignore[type-arg]
     def capped(self) -> bool:
         return self.count > self.cap
 
+    def page(self, number: Any) -> Any:
+        """The page in two steps: the ids of its rows (narrow, served in order by an index such as
+        `person_active_territory_name` under a scope), then those rows with their relations. One
+        step sorted every member's whole row and its comune before skipping to the page (P5)."""
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        rows = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)  # type: ignore[attr-defined]
+
 
 def apply_definition(queryset: QuerySet[Person], definition: dict[str, Any]) -> QuerySet[Person]:
     """Apply a filter definition (search box, list filters, or a saved segment)."""
@@ -326,8 +349,21 @@ def people_for(user: Any, definition: dict[str, Any]) -> QuerySet[Person]:
     return apply_definition(visible_people(user), definition)
 
 
+def count_without_jit(queryset: QuerySet[Any]) -> int:
+    """`queryset.count()` with PostgreSQL's JIT compiler off for that statement: a count over a
+    few hundred thousand people is planned above `jit_optimize_above_cost` and spent up to 1 s
+    compiling (EXPLAIN at 1,000,000 people, P5) for a query that runs in less. `SET LOCAL` in
+    its own transaction works behind PgBouncer in transaction mode and on the replica."""
+    alias = queryset.db
+    if connections[alias].vendor != "postgresql":
+        return queryset.count()
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        return queryset.count()
+
+
 def segment_count(user: Any, definition: dict[str, Any]) -> int:
-    return people_for(user, definition).count()
+    return count_without_jit(people_for(user, definition))
 
 
 def segment_counts(user: Any, definitions: list[dict[str, Any]]) -> tuple[list[int], Staleness]:
@@ -336,7 +372,7 @@ def segment_counts(user: Any, definitions: list[dict[str, Any]]) -> tuple[list[i
     write. The scope is read on the primary (the querysets are built before the block)."""
     querysets = [people_for(user, definition) for definition in definitions]
     with reading_stale("segments") as stale:
-        return [queryset.count() for queryset in querysets], stale
+        return [count_without_jit(queryset) for queryset in querysets], stale
 
 
 def open_duplicates(user: Any) -> QuerySet[DuplicateCandidate]:

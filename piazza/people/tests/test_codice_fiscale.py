@@ -66,3 +66,33 @@ def test_inconsistency_with_the_record_is_explained():
     assert not consistency_problems(
         result, first_name="Mario", last_name="Rossi", sex="M", birth_date=dt.date(1985, 3, 12), birth_belfiore="A944"
     )
+
+
+def test_check_letter_agrees_with_the_library_on_many_codes():
+    """ADR 0035: our check letter is the library's on random roots, omocodia letters included."""
+    import random
+
+    from codicefiscale import codicefiscale as cflib
+
+    from piazza.people.codice_fiscale import check_letter
+
+    rnd = random.Random(35)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    digits = "0123456789LMNPQRSTUV"
+    for _ in range(5000):
+        root = (
+            "".join(rnd.choice(letters) for _ in range(6))
+            + "".join(rnd.choice(digits) for _ in range(2))
+            + rnd.choice("ABCDEHLMPRST")
+            + "".join(rnd.choice(digits) for _ in range(2))
+            + rnd.choice(letters)
+            + "".join(rnd.choice(digits) for _ in range(3))
+        )
+        assert check_letter(root) == cflib.encode_cin(root), root
+
+
+def test_a_letter_where_only_a_digit_or_its_omocodia_letter_fits_is_a_shape_error():
+    root = MARIO_CF[:6] + "A5" + MARIO_CF[8:15]  # "A" is no omocodia letter
+    from piazza.people.codice_fiscale import check_letter
+
+    assert "forma" in validate_codice_fiscale(root + check_letter(root)).errors[0]

@@ -46,9 +46,10 @@ def test_list_page_query_count_does_not_grow_with_the_results(tree, circolo_secr
     _bulk_people(tree.bologna_centro, 3)
     client.get(reverse("people:list"), {"q": "rossi"})  # warm-up: session, 2FA device, caches
     # Session, user, device, the scope paths (read by each scoped queryset), the territory
-    # choices, the capped count, the page, the audit entry (rule G4): a fixed number, whatever
-    # the number of results.
-    # 16 before the audit chain; +1: the audit chain (ADR 0014).
+    # choices, the capped count, the page (its ids, then its rows), the audit entry (rule G4): a
+    # fixed number, whatever the number of results.
+    # 16 before the audit chain; +1: the audit chain (ADR 0014). The page reads its ids, then its
+    # rows (ADR 0035): still within 17.
     with django_assert_max_num_queries(17) as few:
         client.get(reverse("people:list"), {"q": "rossi"})
     _bulk_people(tree.bologna_centro, 120)
@@ -99,3 +100,15 @@ def test_sqlite_fallback_matches_every_word(tree, national_admin, settings):
     if queries.connection.vendor == "postgresql":
         pytest.skip("the fallback is for SQLite")
     assert [str(p) for p in people_for(national_admin, {"q": "rossi nome0001"})] == ["Rossi Nome0001"]
+
+
+def test_a_page_keeps_the_list_order_and_its_related_rows(tree, national_admin, django_assert_num_queries):
+    """P5: a page reads its ids first, then those rows: same rows, same order as slicing the list."""
+    _bulk_people(tree.bologna_centro, 25)
+    _bulk_people(tree.modena_nord, 5, last_name="Rosi")
+    people = people_for(national_admin, {"q": "rossi"}).select_related("territory")
+    expected = list(people[10:20])
+    page = CappedPaginator(people, 10).get_page(2)
+    assert [p.pk for p in page] == [p.pk for p in expected]
+    with django_assert_num_queries(0):
+        assert {p.territory.name for p in page} == {p.territory.name for p in expected}

@@ -76,3 +76,47 @@ def test_segments_of_other_territories_are_404(tree, circolo_secretary, people, 
     assert client.get(reverse("people:segment_count", args=[national.pk])).status_code == 404
     admin = verified_client(national_admin)
     assert admin.get(reverse("people:segment_count", args=[national.pk])).content == b"2"
+
+
+def test_consent_filter_counts_people_whose_latest_row_is_a_grant(tree, national_admin):
+    """Rule G3: the current state of a purpose is its latest row (by time, then by id), whatever
+    the rows of other purposes say; `with_consent` must agree with `current_consents`."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from piazza.people.models import Channel, Consent, Person, Purpose
+    from piazza.people.queries import current_consents, segment_count
+
+    day = timezone.now() - dt.timedelta(days=10)
+    news, politics = Purpose.NEWSLETTER, Purpose.POLITICAL_COMMUNICATION
+    histories = {
+        "granted": [(news, True, 0)],
+        "withdrawn later": [(news, True, 0), (news, False, 1)],
+        "granted again": [(news, False, 0), (news, True, 1)],
+        "same instant, withdrawal written last": [(news, True, 0), (news, False, 0)],
+        "same instant, grant written last": [(news, False, 0), (news, True, 0)],
+        "only another purpose": [(politics, True, 0)],
+        "nothing": [],
+    }
+    expected = set()
+    for name, rows in histories.items():
+        person = Person.objects.create(first_name=name, last_name="Consensi", territory=tree.bologna_centro)
+        for purpose, granted, days in rows:
+            Consent.objects.create(
+                person=person,
+                purpose=purpose,
+                granted=granted,
+                at=day + dt.timedelta(days=days),
+                channel=Channel.EMAIL,
+                text_version="v1",
+            )
+        latest = current_consents(person).get(news)
+        if latest is not None and latest.granted:
+            expected.add(name)
+    assert expected == {"granted", "granted again", "same instant, grant written last"}
+    assert segment_count(national_admin, {"consent": news}) == len(expected)
+    from piazza.people.queries import people_for
+
+    found = set(people_for(national_admin, {"consent": news}).values_list("first_name", flat=True))
+    assert found == expected
