@@ -596,9 +596,9 @@ class PublishedRow(models.Model):
 
 
 class ReceiptCounter(models.Model):
-    """The last number an issuing entity gave in a year. Read with SELECT … FOR UPDATE and bumped in
-    the transaction that records the contribution: a rollback gives the number back (never a
-    sequence, which would leave a gap)."""
+    """The last number an issuing entity gave in a year. Bumped with UPDATE … RETURNING (the row lock
+    and the new number in one statement) in the transaction that records the contribution: a
+    rollback gives the number back (never a sequence, which would leave a gap)."""
 
     entity = models.ForeignKey("territory.Territory", on_delete=models.PROTECT, related_name="+")
     year = models.PositiveSmallIntegerField()

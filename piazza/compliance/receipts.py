@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet, Sum
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -94,24 +95,36 @@ def issuing_entities(paths: Iterable[str], rules: FinanceRules) -> tuple[dict[st
     return found, territories
 
 
+BUMP_COUNTER_SQL = (
+    "UPDATE compliance_receiptcounter SET last_number = last_number + 1 "
+    "WHERE entity_id = %s AND year = %s RETURNING last_number"
+)
+
+
 def _take_number(entity_id: int, year: int) -> int:
     """The next number of (entity, year): the counter row locked until the caller's transaction ends.
 
-    First use of a year: the row is created in a savepoint; a concurrent creator's row wins and
-    is then locked like any other (no number is lost either way)."""
-    locked = ReceiptCounter.objects.select_for_update().filter(entity_id=entity_id, year=year)
-    row = locked.values_list("pk", "last_number").first()
-    if row is None:
-        try:
-            with transaction.atomic():
-                ReceiptCounter.objects.create(entity_id=entity_id, year=year, last_number=0)
-        except IntegrityError:
-            pass  # created meanwhile by another transaction, now committed
-        row = locked.values_list("pk", "last_number").first()
-        assert row is not None
-    pk, last = row
-    ReceiptCounter.objects.filter(pk=pk).update(last_number=last + 1)
-    return int(last) + 1
+    One statement (issue 14, P4): `UPDATE … SET last_number = last_number + 1 … RETURNING` takes the
+    row lock and bumps the counter together, on PostgreSQL and SQLite alike; a concurrent issuer
+    waits on the row and then adds one to the number it committed (READ COMMITTED re-reads the
+    row it waited for), so numbers stay gap-free and unique (ADR 0020). First use of a year: the
+    row is created in a savepoint; a concurrent creator's row wins and is then bumped like any
+    other (no number is lost either way)."""
+    if connection.get_autocommit():  # as select_for_update() refused: the lock must outlive this statement
+        raise TransactionManagementError("a receipt number is taken inside the transaction recording the money")
+    with connection.cursor() as cursor:
+        cursor.execute(BUMP_COUNTER_SQL, [entity_id, year])
+        row = cursor.fetchone()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    ReceiptCounter.objects.create(entity_id=entity_id, year=year, last_number=0)
+            except IntegrityError:
+                pass  # created meanwhile by another transaction, now committed
+            cursor.execute(BUMP_COUNTER_SQL, [entity_id, year])
+            row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @dataclass(frozen=True)

@@ -187,19 +187,10 @@ class AuditEntry(models.Model):
         reading again (issue 14, P4). The remembered head is dropped at the first commit, rollback
         or savepoint rollback after it (`_transaction_head`): the next entry then locks and reads.
         """
-        connection = connections[using]
-        head = _transaction_head(connection)
-        if head is None:
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
-            head = (
-                AuditEntry.objects.using(using)
-                .filter(seq__isnull=False)
-                .order_by("-seq")
-                .values_list("seq", "digest")
-                .first()
-            )
+        self.seal(chain_head(using))
+
+    def seal(self, head: tuple[int | None, str] | None) -> None:
+        """Sign this entry as the one after `head` (the chain's last entry, None for the first)."""
         self.seq, self.prev_digest = (int(head[0] or 0) + 1, head[1]) if head else (1, "")
         self.key_id = audit_key_id(settings.AUDIT_HMAC_KEY)
         self.personal_digest = self.compute_personal_digest()
@@ -217,6 +208,34 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionDenied("Audit entries are append-only.")
+
+
+def chain_head(using: str) -> tuple[int | None, str] | None:
+    """The chain's last (seq, digest), the chain lock held until the transaction ends: the head this
+    transaction wrote last if it still holds (`_transaction_head`), else lock and read. On PostgreSQL
+    both in one round trip (`piazza_audit_chain_head`, migration core 0006: a volatile function reads
+    with a fresh snapshot after its lock, which one plain SELECT could not; issue 14, P4)."""
+    connection = connections[using]
+    head = _transaction_head(connection)
+    if head is not None:
+        return head
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT head_seq, head_digest FROM piazza_audit_chain_head(%s)", [AUDIT_CHAIN_LOCK])
+            row = cursor.fetchone()
+        return (int(row[0]), str(row[1])) if row is not None and row[0] is not None else None
+    return (
+        AuditEntry.objects.using(using).filter(seq__isnull=False).order_by("-seq").values_list("seq", "digest").first()
+    )
+
+
+def written_head(using: str) -> tuple[int | None, str] | None:
+    """The head this transaction wrote last, if it still holds (the chain lock held since)."""
+    return _transaction_head(connections[using])
+
+
+def remember_head(using: str, head: tuple[int | None, str]) -> None:
+    _remember_head(connections[using], head)
 
 
 def _transaction_head(connection: Any) -> tuple[int | None, str] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from piazza.core.audit import Actor, record
 from piazza.core.money import Money
@@ -194,6 +195,9 @@ def post_transactions(*, actor: Actor, planned: Sequence[Planned], savepoint: bo
     keys = [plan.idempotency_key for plan in planned]
     if len(set(keys)) != len(keys):
         raise LedgerError("the same idempotency key twice in one batch")
+    if connection.vendor == "postgresql":
+        with transaction.atomic(savepoint=savepoint):
+            return _post_in_one_statement(actor, planned)
     found = {t.idempotency_key: t for t in LedgerTransaction.objects.filter(idempotency_key__in=keys)}
     for plan in planned:
         if plan.idempotency_key in found:
@@ -209,6 +213,104 @@ def post_transactions(*, actor: Actor, planned: Sequence[Planned], savepoint: bo
             # A concurrent post of one of the keys won the race: return what is there.
             return [_existing(plan.idempotency_key, plan.entries) or _missing(plan) for plan in planned]
     return [found[plan.idempotency_key] for plan in planned]
+
+
+# The whole batch as one statement (PostgreSQL; docs/adr/0033): the transactions are inserted unless
+# their key is already there (ON CONFLICT DO NOTHING waits for a concurrent poster of the same key and
+# then skips), the entries only of the transactions inserted, and the balance slots bumped by what those
+# entries add up to: the slot rows locked first in account order (as `_bump_balances`), so that two
+# batches never take them in opposite orders, then updated. A key already used comes back absent from
+# the answer and is checked against its stored entries afterwards.
+POST_BATCH_SQL = """
+WITH planned AS (
+    SELECT * FROM unnest(%(ord)s::int[], %(cause)s::varchar[], %(about_type)s::int[], %(about_id)s::varchar[],
+                         %(memo)s::varchar[], %(key)s::varchar[])
+        AS p(ord, cause, about_type_id, about_id, memo, idempotency_key)
+), txns AS (
+    INSERT INTO ledger_ledgertransaction
+        (cause, about_type_id, about_id, memo, idempotency_key, reverses_id, actor_id, actor_label, created_at)
+    SELECT cause, about_type_id, about_id, memo, idempotency_key, NULL, %(actor)s, %(actor_label)s, %(at)s
+    FROM planned ORDER BY ord
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, idempotency_key
+), postings AS (
+    SELECT * FROM unnest(%(e_ord)s::int[], %(e_key)s::varchar[], %(e_account)s::bigint[], %(e_cents)s::bigint[],
+                         %(e_currency)s::varchar[], %(e_slot)s::int[])
+        AS e(ord, idempotency_key, account_id, amount_cents, currency, slot)
+), entries AS (
+    INSERT INTO ledger_entry (transaction_id, account_id, amount_cents, currency, created_at)
+    SELECT t.id, e.account_id, e.amount_cents, e.currency, %(at)s
+    FROM postings e JOIN txns t ON t.idempotency_key = e.idempotency_key ORDER BY e.ord
+    RETURNING account_id, amount_cents
+), deltas AS (
+    SELECT account_id, SUM(amount_cents) AS cents, COUNT(*) AS n FROM entries GROUP BY account_id
+), locked AS (
+    SELECT s.id, s.account_id FROM ledger_balanceslot s
+    WHERE (s.account_id, s.slot) IN (SELECT DISTINCT account_id, slot FROM postings)
+      AND s.account_id IN (SELECT account_id FROM deltas)
+    ORDER BY s.account_id FOR UPDATE OF s
+), bumped AS (
+    UPDATE ledger_balanceslot s
+    SET balance_cents = s.balance_cents + d.cents, entry_count = s.entry_count + d.n
+    FROM locked l JOIN deltas d ON d.account_id = l.account_id
+    WHERE s.id = l.id
+    RETURNING s.id
+)
+SELECT id, idempotency_key FROM txns
+"""
+
+
+def _post_in_one_statement(actor: Actor, planned: Sequence[Planned]) -> list[LedgerTransaction]:
+    """`post_transactions` on PostgreSQL: one round trip for any number of fresh transactions (issue 14,
+    P4). The same rows as `_insert`; keys already posted are answered by `_existing` (the same entries,
+    or IdempotencyConflict, which rolls the batch back with the caller's atomic block)."""
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    now = timezone.now()
+    about_types = [
+        ContentType.objects.get_for_model(plan.about).pk if plan.about is not None else None for plan in planned
+    ]
+    postings = [(plan, account, amount) for plan in planned for account, amount in plan.entries]
+    params = {
+        "ord": list(range(len(planned))),
+        "cause": [plan.cause for plan in planned],
+        "about_type": about_types,
+        "about_id": [str(plan.about.pk) if plan.about is not None else "" for plan in planned],
+        "memo": [plan.memo[:255] for plan in planned],
+        "key": [plan.idempotency_key for plan in planned],
+        "actor": user.pk if user is not None else None,
+        "actor_label": user.get_username() if user is not None else "",
+        "at": now,
+        "e_ord": list(range(len(postings))),
+        "e_key": [plan.idempotency_key for plan, _a, _m in postings],
+        "e_account": [account.pk for _p, account, _m in postings],
+        "e_cents": [amount.cents for _p, _a, amount in postings],
+        "e_currency": [amount.currency for _p, _a, amount in postings],
+        "e_slot": [_slot_for(account.pk, account.slots) for _p, account, _m in postings],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(POST_BATCH_SQL, params)
+        inserted = {str(key): int(pk) for pk, key in cursor.fetchall()}
+    posted = []
+    for plan, about_type in zip(planned, about_types, strict=True):
+        pk = inserted.get(plan.idempotency_key)
+        if pk is None:  # posted before (a replay) or by a concurrent poster of the same key
+            posted.append(_existing(plan.idempotency_key, plan.entries) or _missing(plan))
+            continue
+        txn = LedgerTransaction(
+            pk=pk,
+            cause=plan.cause,
+            memo=plan.memo[:255],
+            idempotency_key=plan.idempotency_key,
+            about_type_id=about_type,
+            about_id=str(plan.about.pk) if plan.about is not None else "",
+            actor=user,  # type: ignore[misc]
+            actor_label=user.get_username() if user is not None else "",
+            created_at=now,
+        )
+        txn._state.adding = False
+        txn._state.db = connection.alias
+        posted.append(txn)
+    return posted
 
 
 def _missing(plan: Planned) -> LedgerTransaction:

@@ -35,7 +35,7 @@ from piazza.compliance.rules import (
     missing_attestations,
     rules_on,
 )
-from piazza.core.audit import record
+from piazza.core.audit import audited_atomic, record
 from piazza.core.errors import refuse, refusing
 from piazza.core.i18n import deferred
 from piazza.core.money import Money, format_eur
@@ -334,7 +334,7 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
             )
     try:
         # create_payment may refuse inside the block: audited after its rollback (issue 11, item 23).
-        with refusing("funding.submit_donation", actor, campaign.territory), transaction.atomic():
+        with refusing("funding.submit_donation", actor, campaign.territory), audited_atomic():
             donation, payment = _record_donation(actor, campaign, data, fee, known)
     except IntegrityError:
         # A simultaneous submit with the same Idempotency-Key (a double click, a reload) won

@@ -40,8 +40,10 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # the numbered log (docs/benchmarks.md "P4 — whole donation" says where each one goes). Before
 # issue 14's first pass: 107 / 123 statements, 10 savepoint statements, 5 transactions. Since the
 # company donors of issue 13 (rule F13), one more: is this gift a company's (compliance.LegalGiver)?
-PINS_RETURNING = {"postgresql": 70}
-PINS_NEW = {"postgresql": 85}
+# Second pass 70 / 85; third pass (ADRs 0032, 0033) 58 / 72: the ledger batch in one statement, the
+# receipt counter in one, each transaction's audit entries in one INSERT after one lock-and-head call.
+PINS_RETURNING = {"postgresql": 58}
+PINS_NEW = {"postgresql": 72}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
 # with a real provider an HTTPS call) and the outcome's, which also queues the receipt e-mail (the
 # database queue is an outbox written in the transaction, `core.tasks.enqueue_on_commit`).

@@ -7,13 +7,21 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from piazza.core.models import AuditEntry
 from piazza.core.money import Money
 from piazza.ledger.accounts import accounts_owned_by, get_account
-from piazza.ledger.actions import IdempotencyConflict, LedgerError, post_transaction, reverse_transaction
+from piazza.ledger.actions import (
+    IdempotencyConflict,
+    LedgerError,
+    Planned,
+    post_transaction,
+    post_transactions,
+    reverse_transaction,
+)
 from piazza.ledger.checks import run_checks
 from piazza.ledger.kinds import register_kind
 from piazza.ledger.models import Account, BalanceSlot, Entry, LedgerTransaction
@@ -204,3 +212,62 @@ def test_one_connection_uses_one_slot_per_account(accounts, check_ledger):
     touched = BalanceSlot.objects.filter(account=accounts["clearing"]).exclude(entry_count=0)
     assert touched.count() == 1
     assert touched.get().entry_count == 4
+
+
+def _batch(accounts, gift_cents, fee_cents, n=1):
+    return [
+        Planned(
+            cause="payment",
+            memo="pagamento",
+            idempotency_key=f"payment:{n}",
+            entries=[(accounts["clearing"], Money(gift_cents)), (accounts["centro"], Money(-gift_cents))],
+        ),
+        Planned(
+            cause="fee",
+            memo="commissione",
+            idempotency_key=f"payment-fee:{n}",
+            entries=[(accounts["fees"], Money(fee_cents)), (accounts["clearing"], Money(-fee_cents))],
+        ),
+    ]
+
+
+def test_a_batch_posts_each_transaction_and_bumps_each_account_once(accounts, check_ledger):
+    """ADR 0033: on PostgreSQL the batch is one statement; on SQLite the portable statements. The same rows."""
+    posted = post_transactions(actor=None, planned=_batch(accounts, 2500, 63))
+    assert [t.cause for t in posted] == ["payment", "fee"]
+    assert all(t.pk is not None for t in posted)
+    assert posted[0].pk == LedgerTransaction.objects.get(idempotency_key="payment:1").pk
+    assert posted[1].pk == LedgerTransaction.objects.get(idempotency_key="payment-fee:1").pk
+    assert sorted(posted[0].entries.values_list("amount_cents", flat=True)) == [-2500, 2500]
+    assert balance(accounts["clearing"]) == Money(2437)
+    assert balance(accounts["fees"]) == Money(63)
+    assert balance(accounts["centro"]) == Money(2500)
+    clearing = BalanceSlot.objects.filter(account=accounts["clearing"]).exclude(entry_count=0)
+    assert [(s.balance_cents, s.entry_count) for s in clearing] == [(2437, 2)]
+
+
+def test_a_batch_replayed_whole_or_in_part_posts_nothing_twice(accounts, check_ledger):
+    first = post_transactions(actor=None, planned=_batch(accounts, 2500, 63)[:1])
+    again = post_transactions(actor=None, planned=_batch(accounts, 2500, 63))  # the gift again, the fee new
+    assert again[0].pk == first[0].pk
+    assert LedgerTransaction.objects.count() == 2
+    assert Entry.objects.count() == 4
+    assert balance(accounts["clearing"]) == Money(2437)
+    assert post_transactions(actor=None, planned=_batch(accounts, 2500, 63))[1].pk == again[1].pk
+    assert balance(accounts["clearing"]) == Money(2437)
+
+
+def test_a_batch_reusing_a_key_for_other_entries_writes_nothing(accounts, check_ledger):
+    post_transactions(actor=None, planned=_batch(accounts, 2500, 63)[:1])
+    with pytest.raises(IdempotencyConflict):
+        post_transactions(actor=None, planned=_batch(accounts, 2400, 50))
+    assert LedgerTransaction.objects.count() == 1  # the fee posted with it was rolled back too
+    assert balance(accounts["fees"]) == Money(0)
+    assert balance(accounts["clearing"]) == Money(2500)
+
+
+@pytest.mark.postgres
+def test_a_batch_is_one_statement_on_postgresql(accounts, check_ledger):
+    with CaptureQueriesContext(connection) as captured:
+        post_transactions(actor=None, planned=_batch(accounts, 2500, 63), savepoint=False)
+    assert len(captured.captured_queries) == 1, [q["sql"][:80] for q in captured.captured_queries]

@@ -14,7 +14,7 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from piazza.core.audit import Actor, record
+from piazza.core.audit import Actor, audited_atomic, record
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.money import Money, format_money
 from piazza.ledger.models import Account
@@ -221,7 +221,7 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
     there is no row lock, it is what turns the second insert away).
     """
     # Refusals are decided under the lock and audited after the rollback (issue 11, item 23).
-    with refusing("payments.begin_attempt", actor), transaction.atomic():
+    with refusing("payments.begin_attempt", actor), audited_atomic():
         locked = _locked(payment.pk)
         _sync(payment, locked)
         # One read for both: the attempt of this key (a replay) and this payment's last attempt,
@@ -269,9 +269,10 @@ def apply_charge_result(
     """Apply a provider's answer to a charge under the payment's row lock.
 
     A successful charge for a payment already paid with another charge is a duplicate: it is
-    recorded, booked and refunded automatically, never dropped (issue 10, finding 7).
+    recorded, booked and refunded automatically, never dropped (issue 10, finding 7). Its audit
+    entries (the payment's, the payable's, the receipt's) are written together at the end (ADR 0032).
     """
-    with transaction.atomic():
+    with audited_atomic():
         locked = _locked(payment.pk)
         if attempt is not None:
             given, attempt = attempt, PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)

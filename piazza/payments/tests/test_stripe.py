@@ -158,7 +158,7 @@ def test_webhook_ten_times_books_once(fake_stripe, make_payment, handler):
 # the same event stops at the stored (provider, event_id) (convention 5).
 # −13 (issue 14, P4): payment and fee booked as one ledger batch without savepoints, accounts cached per
 # process, the audit chain's head read once per transaction, the territory read with the row lock.
-WEBHOOK_PINS = {"sqlite": 26, "postgresql": 26}
+WEBHOOK_PINS = {"sqlite": 26, "postgresql": 20}
 WEBHOOK_REPLAY_PINS = {"sqlite": 5, "postgresql": 5}
 
 
