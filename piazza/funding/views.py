@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -29,6 +30,7 @@ from piazza.core.input_guard import ascii_int
 from piazza.core.models import AuditKind
 from piazza.core.money import format_eur
 from piazza.core.personal_data import shows_personal_data
+from piazza.core.prepared import prepared_read
 from piazza.core.throttle import throttle_public_form
 from piazza.funding import queries, recognition
 from piazza.funding.actions import campaigns as campaigns_actions
@@ -95,8 +97,17 @@ def home_campaigns() -> list[tuple[Campaign, queries.Thermometer]]:
     return [(c, queries.thermometer(c)) for c in campaigns]
 
 
+@prepared_read(Campaign)
+def _public_campaign_by_slug(slug: str) -> QuerySet[Campaign]:
+    return Campaign.objects.public().select_related("territory", "candidacy").filter(slug=slug)[:1]
+
+
 def _public_campaign(slug: str) -> Campaign:
-    return get_object_or_404(Campaign.objects.public().select_related("territory", "candidacy"), slug=slug)
+    """Every public page and both donation POSTs start here: compiled once per process (ADR 0034)."""
+    campaign = _public_campaign_by_slug.first(slug)
+    if campaign is None:
+        raise Http404("No Campaign matches the given query.")
+    return campaign
 
 
 def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:

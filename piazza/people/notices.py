@@ -16,10 +16,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from piazza.core.prepared import prepared_read
 from piazza.people.models import NoticeVersion
 
 DEFAULT_LANGUAGE = "it"
@@ -63,6 +64,21 @@ def superseded_at(version: NoticeVersion) -> dt.datetime | None:
     return newer
 
 
+@prepared_read(NoticeVersion)
+def _shown_version(pk: int, key: str) -> QuerySet[NoticeVersion]:
+    """The version with, annotated, when a newer one of its notice and language was published:
+    on every donate and join POST, so compiled once per process (ADR 0034)."""
+    newer = NoticeVersion.objects.filter(
+        notice_id=OuterRef("notice_id"), language=OuterRef("language"), published_at__gt=OuterRef("published_at")
+    ).order_by("published_at")
+    return (
+        NoticeVersion.objects.filter(pk=pk, notice__key=key)
+        .select_related("notice")
+        .annotate(superseded_at=Subquery(newer.values("published_at")[:1]))
+        .order_by("pk")[:1]
+    )
+
+
 def check_shown(key: str, raw: Any, *, at: dt.datetime | None = None) -> NoticeVersion:
     """The version a form says it showed, if it belongs to `key` and may still be accepted;
     otherwise a ValidationError telling the person to read the notice again. One query."""
@@ -71,17 +87,7 @@ def check_shown(key: str, raw: Any, *, at: dt.datetime | None = None) -> NoticeV
         pk = int(str(raw or "").strip())
     except ValueError:
         pk = 0
-    newer = NoticeVersion.objects.filter(
-        notice_id=OuterRef("notice_id"), language=OuterRef("language"), published_at__gt=OuterRef("published_at")
-    ).order_by("published_at")
-    version = (
-        NoticeVersion.objects.filter(pk=pk, notice__key=key)
-        .select_related("notice")
-        .annotate(superseded_at=Subquery(newer.values("published_at")[:1]))
-        .first()
-        if 0 < pk < 2**63
-        else None
-    )
+    version = _shown_version.first(pk, key) if 0 < pk < 2**63 else None
     if version is None:
         raise ValidationError(
             _("Non risulta quale informativa privacy hai letto: ricarica la pagina, leggila e invia di nuovo."),
