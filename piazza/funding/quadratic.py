@@ -63,7 +63,9 @@ def per_donor(gifts: Iterable[Gift], rules: RoundRules) -> dict[int, dict[str, t
         if gift.cents <= 0:
             continue
         totals[gift.campaign_id][gift.donor] += gift.cents
-        clusters[gift.donor] = gift.cluster or clusters.get(gift.donor, "")
+        # A donor's cluster is the least of those their gifts name, whatever order the gifts come in.
+        named = [c for c in (gift.cluster, clusters.get(gift.donor, "")) if c]
+        clusters[gift.donor] = min(named) if named else ""
     ceiling = rules.donor_ceiling_cents
     return {
         campaign: {
@@ -78,7 +80,7 @@ def _ideal_from(per_campaign: dict[int, dict[str, tuple[int, str]]], rules: Roun
     """Each campaign's unscaled match, before the minimum of donors."""
     pair_funding: dict[tuple[str, str], float] = defaultdict(float)
     if rules.variant == PAIRWISE:
-        for donors in per_campaign.values():
+        for _campaign, donors in sorted(per_campaign.items()):
             for (a, (ca, _)), (b, (cb, _)) in combinations(sorted(donors.items()), 2):
                 pair_funding[(a, b)] += math.sqrt(ca * cb)
     ideal: dict[int, float] = {}
@@ -90,8 +92,9 @@ def _ideal_from(per_campaign: dict[int, dict[str, tuple[int, str]]], rules: Roun
                 total += 2 * math.sqrt(ca * cb) * m / (m + pair_funding[(a, b)])
             ideal[campaign] = total
         else:
+            # fsum is exactly rounded, so the order of the donors cannot move a match by a cent.
             voices = voices_of(donors, rules)
-            roots = sum(math.sqrt(c) for c in voices)
+            roots = math.fsum(math.sqrt(c) for c in voices)
             ideal[campaign] = max(roots * roots - sum(voices), 0.0)
     return ideal
 
@@ -126,7 +129,7 @@ def _scaled(ideal: dict[int, float], pool: int, cap: int | None) -> dict[int, fl
     open_ = {c for c, v in ideal.items() if v > 0}
     left = float(pool)
     while open_:
-        wanted = sum(ideal[c] for c in open_)
+        wanted = math.fsum(ideal[c] for c in open_)
         factor = min(1.0, left / wanted) if wanted > 0 else 0.0
         capped = {c for c in open_ if cap is not None and ideal[c] * factor >= cap}
         if not capped:
@@ -146,7 +149,7 @@ def allocate(ideal: dict[int, float], pool_cents: int, cap_cents: int | None) ->
     This is the published rounding rule; the open data recompute it from the ideals."""
     share = _scaled(ideal, pool_cents, cap_cents)
     cents = {c: math.floor(v) for c, v in share.items()}
-    target = min(pool_cents, math.floor(sum(share.values()) + 1e-6))
+    target = min(pool_cents, math.floor(math.fsum(share.values()) + 1e-6))
     missing = target - sum(cents.values())
     for campaign in sorted(share, key=lambda c: (-(share[c] - cents[c]), c)):
         if missing <= 0:

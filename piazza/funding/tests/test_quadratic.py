@@ -137,7 +137,8 @@ def _reference_ideal(gifts: list[Gift], rules: RoundRules) -> dict[int, float]:
         if g.cents > 0:
             totals.setdefault(g.campaign_id, {})
             totals[g.campaign_id][g.donor] = totals[g.campaign_id].get(g.donor, 0) + g.cents
-            cluster_of[g.donor] = g.cluster or cluster_of.get(g.donor, "")
+            named = [c for c in (g.cluster, cluster_of.get(g.donor, "")) if c]
+            cluster_of[g.donor] = min(named) if named else ""  # the least cluster a donor's gifts name
     ideal = {}
     for campaign, donors in totals.items():
         counted = {
