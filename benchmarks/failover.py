@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 url, env, haproxy, Path(tmp)
             )
             started += [server_a, server_b, *workers, balancer]
+            asyncio.run(warm_up([_a_port, _b_port]))  # as the promote scenario does
             time.sleep(2)  # the first health checks
             results = asyncio.run(load(f"http://127.0.0.1:{front}", setup, args, server_a, workers[0]))
             drained = drain_queue(timeout=180)
