@@ -13,7 +13,6 @@ import pkgutil
 import sys
 from pathlib import Path
 
-
 HELPERS = {"common", "urls"}  # shared code and the benchmark server's URLconf, not benchmarks
 
 
