@@ -402,6 +402,13 @@ def child_setup(args: argparse.Namespace) -> int:
     notice = current_version(JoinForm.notice_key, "it")
     for applicant in m_setup["applicants"]:
         applicant["notice_version"] = str(notice.pk) if notice is not None else ""
+    # Every simulated member pays with the one sandbox test card; rule M24 (at most 3 memberships a
+    # year per card, a federation parameter) would refuse the fourth. The benchmark's federation
+    # raises its limit, as a federation may.
+    from piazza.membership.models import MembershipRules
+
+    bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
+    MembershipRules.objects.update_or_create(territory=bologna, defaults={"max_per_instrument": 30000})
     year = timezone.localdate().year
     national = Territory.objects.get(level=Level.NATIONAL)
     federation = Territory.objects.get(level=Level.FEDERATION, code="037")
