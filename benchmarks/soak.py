@@ -462,14 +462,19 @@ def memory_rows(sampler: Sampler, warm_up: float) -> tuple[list[str], bool]:
         first_seen = min(t for t, rss, _ in sampler.samples if label in rss)
         slope = slope_mb_per_hour(points)
         if slope is None:
-            rows.append(f"| {label} | — | — | too few samples after the warm-up (started at {first_seen:.0f} s) | — |")
+            rows.append(
+                f"| {label} | — | — | too few samples after the warm-up (started at {first_seen:.0f} s) | — | — |"
+            )
             flat = False
             continue
+        # The second half alone tells a warm-up that flattens (caches filling) from a steady leak.
+        late = slope_mb_per_hour([(t, kb) for t, kb in points if t >= (points[0][0] + points[-1][0]) / 2])
         ok = slope < SLOPE_LIMIT_MB_H
         flat = flat and ok
         rows.append(
             f"| {label} | {points[0][1] / 1024:.1f} MB | {points[-1][1] / 1024:.1f} MB | {slope:+.2f} MB/h "
-            f"({len(points)} samples) | {'flat' if ok else '**growing**'} |"
+            f"({len(points)} samples) | {'—' if late is None else f'{late:+.2f} MB/h'} "
+            f"| {'flat' if ok else '**growing**'} |"
         )
     return rows, flat
 
@@ -515,10 +520,10 @@ def report(
         phase_row(v_phase, "views", args.views),
         "",
         f"Resident memory (VmRSS, sampled every {args.sample_seconds:g} s); the slope is the least-squares fit over "
-        f"the samples after the warm-up ({warm_up / 60:g} min) to the end.",
+        f"the samples after the warm-up ({warm_up / 60:.1f} min) to the end.",
         "",
-        "| process | RSS after the warm-up | RSS at the end | slope | verdict |",
-        "|---|---|---|---|---|",
+        "| process | RSS after the warm-up | RSS at the end | slope | slope, second half | verdict |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         "| check | value | verdict |",
