@@ -167,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                 url, env, haproxy, Path(tmp)
             )
             started += [server_a, server_b, *workers, balancer]
+            asyncio.run(warm_up([_a_port, _b_port]))  # as the promote scenario does
             time.sleep(2)  # the first health checks
             results = asyncio.run(load(f"http://127.0.0.1:{front}", setup, args, server_a, workers[0]))
-            drained = drain_queue(timeout=120)
+            drained = drain_queue(timeout=180)
         finally:
             for process in started:
                 stop_server(process)
@@ -180,21 +181,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def drain_queue(timeout: float) -> dict[str, int]:
-    """Wait until the surviving worker has emptied the queue; count what each registry holds."""
+    """Wait until the surviving worker has emptied the queue and run again what the killed one left
+    started (ADR 0036: at its next maintenance, within a minute); count what each registry holds."""
     from redis import Redis
     from rq import Queue
     from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
     connection = Redis.from_url(REDIS_URL)
     queue = Queue("default", connection=connection)
+    started = StartedJobRegistry(queue=queue)
     deadline = time.monotonic() + timeout
-    while queue.count and time.monotonic() < deadline:
+    while (queue.count or started.get_job_ids(cleanup=False)) and time.monotonic() < deadline:
         time.sleep(1)
+    from rq.job import Job
+
+    finished = FinishedJobRegistry(queue=queue).get_job_ids(cleanup=False)
+    jobs = [job for job in Job.fetch_many(finished, connection=connection) if job is not None]
     return {
         "waiting": queue.count,
-        "finished": FinishedJobRegistry(queue=queue).count,
+        "finished": len(finished),
+        "rerun": sum(1 for job in jobs if job.meta.get("piazza_reruns")),  # piazza.core.tasks_recovery.RERUNS
         "failed": FailedJobRegistry(queue=queue).count,
-        "started": StartedJobRegistry(queue=queue).count,
+        "started": len(started.get_job_ids(cleanup=False)),
     }
 
 
@@ -237,6 +245,7 @@ async def load(
             if not killed and scheduled - start >= kill_at:
                 os.killpg(server_a.pid, signal.SIGKILL)  # the whole app server, master and workers
                 os.killpg(worker_1.pid, signal.SIGKILL)
+                worker_1.wait()  # reaped, as a supervisor would: its job's recovery is the point
                 killed = True
             task = asyncio.create_task(one(i, scheduled))
             tasks.add(task)
@@ -274,8 +283,9 @@ def report(args: argparse.Namespace, results: dict[str, Any], verify: dict[str, 
         f"payments booked {verify['payments_booked']} | lost {verify['lost_count']}, double charges "
         f"{len(verify['double_charges'])}, ledger violations {len(verify['violations'])}, receipt gaps "
         f"{verify['receipt_gaps']} |",
-        f"| task queue after draining | finished {queue['finished']}, failed {queue['failed']}, waiting "
-        f"{queue['waiting']}, left started by the killed worker {queue['started']} |",
+        f"| task queue after draining | finished {queue['finished']} (of which run again after the killed "
+        f"worker's death: {queue['rerun']}), failed {queue['failed']}, waiting {queue['waiting']}, left started "
+        f"{queue['started']} |",
         "",
         f"HAProxy (round robin, health checks on /readyz every second, `retry-on conn-failure empty-response`) in "
         f"front of two gunicorn app servers of 2 workers each; two RQ workers on Redis; PostgreSQL. At "
@@ -466,7 +476,7 @@ def main_promote(args: argparse.Namespace, haproxy: str, env: dict[str, str]) ->
         asyncio.run(warm_up([a_port, b_port]))
         time.sleep(2)  # the health checks see both servers up
         results = asyncio.run(load_promote(f"http://127.0.0.1:{front}", setup, args, clusters))
-        drained = drain_queue(timeout=120)
+        drained = drain_queue(timeout=180)
         for process in started:
             stop_server(process)
         started = []

@@ -1,8 +1,10 @@
-"""Enqueue periodic tasks when due (settings.PERIODIC_TASKS); run beside `manage.py worker`."""
+"""Enqueue periodic tasks when due (settings.PERIODIC_TASKS), and on RQ put back the jobs of dead
+workers (ADR 0036); run beside `manage.py worker`."""
 
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from piazza.core.periodic import enqueue_due
@@ -19,6 +21,11 @@ class Command(BaseCommand):
         while True:
             for name in enqueue_due():
                 self.stdout.write(f"accodato / enqueued: {name}")
+            if str(settings.TASKS["default"]["BACKEND"]).endswith("RQBackend"):
+                from piazza.core.tasks_recovery import requeue_abandoned_everywhere
+
+                for job_id in requeue_abandoned_everywhere():
+                    self.stdout.write(f"rimesso in coda (worker morto) / requeued after its worker died: {job_id}")
             if options["once"]:
                 return
             time.sleep(options["interval"])

@@ -21,6 +21,8 @@ class Command(BaseCommand):
                 "rqworker",
                 "default",
                 job_class="django_tasks_rq.Job",
+                # A job whose worker died is run again (issue 14, ADR 0036).
+                worker_class="piazza.core.tasks_recovery.Worker",
                 burst=options["burst"],
                 with_scheduler=not options["burst"],
             )
