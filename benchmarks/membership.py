@@ -41,6 +41,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server = start_gunicorn("benchmarks.membership:application", url, port, workers, **sandbox_env())
         try:
-            results = asyncio.run(load(f"http://127.0.0.1:{port}", setup, args))
+            results = asyncio.run(load(f"http://127.0.0.1:{port}", url, setup, args))
         finally:
             stop_server(server)
         results_file = Path(tmp) / "results.json"
@@ -169,27 +170,53 @@ def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
 
 
 class Joiner:
-    """The two requests of one join, each applicant used once."""
+    """One paid join as the site runs it: the application form POST (which answers "check your mail"
+    and e-mails the applicant the link to the payment, rule G1), then the payment page POST with the
+    sandbox card. The e-mail is not read (the server drops it): the link's payment is found in the
+    database by the membership's creation key, which is what following the link amounts to. Each
+    applicant is used once."""
 
-    def __init__(self, client: Any, setup: dict[str, Any]) -> None:
-        self.client = client
+    def __init__(self, client: Any, setup: dict[str, Any], url: str) -> None:
+        self.client, self.url = client, url
         self.csrf = setup["csrf"]
         self.applicants = setup["applicants"]
         self.next = 0
         self.completed: list[str] = []
+        self._connection: Any = None
+        self._lock = threading.Lock()
+
+    def _payment_token(self, code: str) -> str:
+        import psycopg
+
+        with self._lock:  # one connection for the whole run: the lookup must not load the server under test
+            if self._connection is None:
+                self._connection = psycopg.connect(self.url, autocommit=True)
+            row = self._connection.execute(
+                "SELECT p.token FROM payments_payment p"
+                " JOIN membership_membership m ON p.creation_key = 'membership:' || m.id"
+                " JOIN people_person pe ON pe.id = m.person_id WHERE pe.codice_fiscale = %s",
+                [code],
+            ).fetchone()
+        if row is None:
+            raise RuntimeError("the application has no payment")
+        return str(row[0])
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
 
     async def join(self) -> None:
         if self.next >= len(self.applicants):
             raise RuntimeError("no applicant left")
         applicant = self.applicants[self.next]
         self.next += 1
-        form = {"csrfmiddlewaretoken": self.csrf, **applicant}
-        response = await self.client.post(JOIN_PATH, data=form)
-        if response.status_code != 302 or "/pagamenti/" not in response.headers.get("location", ""):
+        response = await self.client.post(JOIN_PATH, data={"csrfmiddlewaretoken": self.csrf, **applicant})
+        if response.status_code != 302 or "/iscriviti/inviata/" not in response.headers.get("location", ""):
             raise RuntimeError(f"join form answered {response.status_code}: {_error_of(response.text)}")
-        pay_url = response.headers["location"]
+        token = await asyncio.to_thread(self._payment_token, applicant["codice_fiscale"])
         paid = await self.client.post(
-            pay_url, data={"csrfmiddlewaretoken": self.csrf, "idempotency_key": os.urandom(12).hex(), **CARD}
+            f"/pagamenti/{token}/",
+            data={"csrfmiddlewaretoken": self.csrf, "idempotency_key": os.urandom(12).hex(), **CARD},
         )
         if paid.status_code != 302 or "/tesseramento/iscrizione/" not in paid.headers.get("location", ""):
             raise RuntimeError(f"payment page answered {paid.status_code}: {_error_of(paid.text)}")
@@ -257,7 +284,7 @@ async def probe(client: Any, stop: asyncio.Event, phase: Phase) -> None:
             await asyncio.wait_for(stop.wait(), timeout=0.5)
 
 
-async def load(base: str, setup: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+async def load(base: str, url: str, setup: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
     limits = httpx.Limits(max_connections=CONCURRENCY * 8, max_keepalive_connections=CONCURRENCY * 8)
@@ -267,7 +294,7 @@ async def load(base: str, setup: dict[str, Any], args: argparse.Namespace) -> di
         ) as client,
         httpx.AsyncClient(base_url=base, timeout=60) as probe_client,
     ):
-        joiner = Joiner(client, setup)
+        joiner = Joiner(client, setup, url)
 
         async def ceiling() -> None:
             response = await client.post(CEILING_PATH)
@@ -283,6 +310,7 @@ async def load(base: str, setup: dict[str, Any], args: argparse.Namespace) -> di
         surge = await open_model("surge", args.rate, args.joins, joiner.join)
         stop.set()
         await prober
+        joiner.close()
     return {"phases": [c_view, saturation, surge, probe_phase], "completed": joiner.completed}
 
 

@@ -235,51 +235,6 @@ def slope_mb_per_hour(points: list[tuple[float, int]]) -> float | None:
 # --- the load -------------------------------------------------------------------------------------
 
 
-class Joiner:
-    """One paid join as the site runs it today: the application form POST (which answers "check your
-    mail" and e-mails the applicant the link to the payment), then the payment page POST with the
-    sandbox card. The e-mail is not read (the server drops it): the link's payment is found in the
-    database by the membership's creation key, which is what following the link amounts to."""
-
-    def __init__(self, client: Any, setup: dict[str, Any], url: str) -> None:
-        self.client, self.url = client, url
-        self.csrf = setup["csrf"]
-        self.applicants = setup["applicants"]
-        self.next = 0
-        self.completed: list[str] = []
-
-    def _payment_token(self, code: str) -> str:
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT p.token FROM payments_payment p"
-                " JOIN membership_membership m ON p.creation_key = 'membership:' || m.id"
-                " JOIN people_person pe ON pe.id = m.person_id WHERE pe.codice_fiscale = %s",
-                [code],
-            ).fetchone()
-        if row is None:
-            raise RuntimeError("the application has no payment")
-        return str(row[0])
-
-    async def join(self) -> None:
-        if self.next >= len(self.applicants):
-            raise RuntimeError("no applicant left")
-        applicant = self.applicants[self.next]
-        self.next += 1
-        response = await self.client.post(membership.JOIN_PATH, data={"csrfmiddlewaretoken": self.csrf, **applicant})
-        if response.status_code != 302 or "/iscriviti/inviata/" not in response.headers.get("location", ""):
-            raise RuntimeError(f"join form answered {response.status_code}: {membership._error_of(response.text)}")
-        token = await asyncio.to_thread(self._payment_token, applicant["codice_fiscale"])
-        paid = await self.client.post(
-            f"/pagamenti/{token}/",
-            data={"csrfmiddlewaretoken": self.csrf, "idempotency_key": os.urandom(12).hex(), **membership.CARD},
-        )
-        if paid.status_code != 302 or "/tesseramento/iscrizione/" not in paid.headers.get("location", ""):
-            raise RuntimeError(f"payment page answered {paid.status_code}: {membership._error_of(paid.text)}")
-        self.completed.append(applicant["codice_fiscale"])
-
-
 async def stream(name: str, rate: float, seconds: float, job: Any) -> Phase:
     """Open model: arrivals at a fixed `rate` for `seconds`, latency from the scheduled arrival."""
     phase = Phase(name)
@@ -332,7 +287,7 @@ async def load(
         httpx.AsyncClient(base_url=base, limits=limits, timeout=60, follow_redirects=False) as v_client,
     ):
         donor = donations.Donor(d_client, d_setup, records)
-        joiner = Joiner(m_client, m_setup, url)
+        joiner = membership.Joiner(m_client, m_setup, url)
         campaigns = d_setup["campaigns"]
         rng = random.Random(17)
 
@@ -355,6 +310,7 @@ async def load(
             stream("public page views", args.views, seconds, view),
         )
         sampler.sample()  # the end of the load
+        joiner.close()
     return {"phases": list(phases), "records": records, "joined": joiner.completed}
 
 
