@@ -140,7 +140,16 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("CREATE TABLE bench_view_insert (id bigserial PRIMARY KEY, at timestamptz, note text)")
         c_insert = ceiling_insert(url, clients=workers, seconds=3.0)
         port = free_port()
-        server = start_gunicorn("benchmarks.membership:application", url, port, workers, **sandbox_env())
+        # The public forms' per-client limits (issue 10) would take one loopback client for an attack.
+        server = start_gunicorn(
+            "benchmarks.membership:application",
+            url,
+            port,
+            workers,
+            PUBLIC_FORM_THROTTLE_PER_IP="100000000",
+            PUBLIC_FORM_THROTTLE_PER_CODE="100000000",
+            **sandbox_env(),
+        )
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", url, setup, args))
         finally:
@@ -333,8 +342,11 @@ def child_setup(args: argparse.Namespace) -> int:
     from django.utils import timezone
     from faker import Faker
 
-    from piazza.membership.models import FeeSchedule
+    from piazza.membership.forms import JoinForm
+    from piazza.membership.models import FeeSchedule, MembershipRules
+    from piazza.people.actions.notices import ensure_default_notices
     from piazza.people.codice_fiscale import make_codice_fiscale
+    from piazza.people.notices import current_version
     from piazza.territory.models import Comune, Kind, Level, Territory
 
     year = timezone.localdate().year
@@ -346,6 +358,12 @@ def child_setup(args: argparse.Namespace) -> int:
         opens_at=timezone.now() - dt.timedelta(days=1),
     )
     bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
+    # Every simulated member pays with the one sandbox test card; rule M24 (at most 3 memberships a
+    # year per card, a federation parameter) would refuse the fourth: the federation raises its limit.
+    MembershipRules.objects.update_or_create(territory=bologna, defaults={"max_per_instrument": 30_000})
+    # The join form posts back the privacy notice it showed (GDPR art. 13), as a browser does.
+    ensure_default_notices()
+    notice = current_version(JoinForm.notice_key, "it")
     comune = Comune.objects.get(istat_code="037006")
     circoli = []
     for i in range(20):
@@ -387,6 +405,7 @@ def child_setup(args: argparse.Namespace) -> int:
                 "member_of_other_party": "no",
                 "declarations_accepted": "on",
                 "art9_authorised": "on",
+                "notice_version": str(notice.pk) if notice is not None else "",
             }
         )
     Path(args.file).write_text(json.dumps({"csrf": _get_new_csrf_string(), "applicants": applicants, "year": year}))

@@ -347,24 +347,10 @@ def child_setup(args: argparse.Namespace) -> int:
     from django.urls import reverse
     from django.utils import timezone
 
-    from piazza.membership.forms import JoinForm
-    from piazza.people.notices import current_version
     from piazza.territory.models import Level, Territory
 
     d_setup = json.loads(d_file.read_text())
     m_setup = json.loads(m_file.read_text())
-    # The donations' set-up publishes the privacy notices; the join form then posts back the one it
-    # showed (GDPR art. 13), as a browser would.
-    notice = current_version(JoinForm.notice_key, "it")
-    for applicant in m_setup["applicants"]:
-        applicant["notice_version"] = str(notice.pk) if notice is not None else ""
-    # Every simulated member pays with the one sandbox test card; rule M24 (at most 3 memberships a
-    # year per card, a federation parameter) would refuse the fourth. The benchmark's federation
-    # raises its limit, as a federation may.
-    from piazza.membership.models import MembershipRules
-
-    bologna = Territory.objects.get(level=Level.FEDERATION, code="037")
-    MembershipRules.objects.update_or_create(territory=bologna, defaults={"max_per_instrument": 30000})
     year = timezone.localdate().year
     national = Territory.objects.get(level=Level.NATIONAL)
     federation = Territory.objects.get(level=Level.FEDERATION, code="037")
