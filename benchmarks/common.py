@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -40,6 +41,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -103,6 +105,23 @@ def run_django(url: str, *args: str) -> None:
 
 
 # --- Ceilings ------------------------------------------------------------------------------------
+
+
+def run_child(module: str, url: str, step: str, path: Path, *extra: str, env: dict[str, str]) -> dict[str, Any]:
+    """A benchmark's Django step (`--child STEP`) in its own process; the JSON it left in `path`."""
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--child", step, "--file", str(path), *extra],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        print(out.stdout[-3000:], out.stderr[-3000:])
+        raise SystemExit(f"benchmark child '{step}' failed")
+    text = path.read_text() if path.exists() else ""
+    return dict(json.loads(text)) if text.strip() else {}
 
 
 def ceiling_insert(url: str, *, clients: int = 1, seconds: float = 3.0) -> float:

@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    ROOT,
     Phase,
     closed_loop,
     django_env,
     free_port,
+    run_child,
     run_django,
     sandbox_env,
     scratch_database,
@@ -169,18 +169,7 @@ def serve(url: str, port: int, workers: int, *, receipts: bool = True) -> subpro
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.donations", "--child", step, "--file", str(path), *extra],
-        env=django_env(url, **sandbox_env()),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"benchmark child '{step}' failed")
-    return json.loads(path.read_text()) if step == "verify" else {}
+    return run_child("benchmarks.donations", url, step, path, *extra, env=django_env(url, **sandbox_env()))
 
 
 # --- the load -------------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,12 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    ROOT,
     Phase,
     ceiling_insert,
     closed_loop,
     django_env,
     free_port,
+    run_child,
     run_django,
     sandbox_env,
     scratch_database,
@@ -161,18 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.membership", "--child", step, "--file", str(path), *extra],
-        env=django_env(url, **sandbox_env()),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"benchmark child '{step}' failed")
-    return json.loads(path.read_text())
+    return run_child("benchmarks.membership", url, step, path, *extra, env=django_env(url, **sandbox_env()))
 
 
 # --- the load -------------------------------------------------------------------------------------

@@ -29,18 +29,17 @@ import asyncio
 import itertools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    ROOT,
     Phase,
     closed_loop,
     django_env,
     free_port,
+    run_child,
     run_django,
     scratch_database,
     start_gunicorn,
@@ -100,18 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(url: str, step: str, path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.petitions", "--child", step, "--file", str(path)],
-        env=django_env(url),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"benchmark child '{step}' failed")
-    return json.loads(path.read_text()) if step == "verify" else {}
+    return run_child("benchmarks.petitions", url, step, path, env=django_env(url))
 
 
 async def load(base: str, setup: dict[str, Any], seconds: float) -> dict[str, Any]:

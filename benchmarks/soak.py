@@ -49,6 +49,7 @@ from benchmarks.common import (
     Phase,
     django_env,
     free_port,
+    run_child,
     run_django,
     sandbox_env,
     scratch_database,
@@ -135,18 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.soak", "--child", step, "--file", str(path), *extra],
-        env=django_env(url, **sandbox_env()),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"benchmark child '{step}' failed")
-    return dict(json.loads(path.read_text()))
+    return run_child("benchmarks.soak", url, step, path, *extra, env=django_env(url, **sandbox_env()))
 
 
 # --- resident memory ------------------------------------------------------------------------------

@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, ceiling_copy, django_env, run_django, scratch_database, write_section
+from benchmarks.common import ceiling_copy, django_env, run_child, run_django, scratch_database, write_section
 
 GOAL_STATEMENTS = 300_000
 GOAL_SECONDS = 3600
@@ -75,19 +74,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
-    env = django_env(url, EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.tax_statements", "--child", step, "--file", str(path), *extra],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_child(
+        "benchmarks.tax_statements",
+        url,
+        step,
+        path,
+        *extra,
+        env=django_env(url, EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"),
     )
-    if out.returncode != 0:
-        print(out.stdout[-3000:], out.stderr[-3000:])
-        raise SystemExit(f"benchmark child '{step}' failed")
-    return json.loads(path.read_text())
 
 
 # --- children (Django) ----------------------------------------------------------------------------
