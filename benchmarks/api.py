@@ -24,7 +24,6 @@ import asyncio
 import itertools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -32,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    ROOT,
     Phase,
     closed_loop,
     django_env,
     free_port,
+    run_child,
     run_django,
     scratch_database,
     start_gunicorn,
@@ -70,28 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         run_django(url, "migrate", "--noinput", "-v0")
         run_django(url, "load_territory")
         setup_file = Path(tmp) / "setup.json"
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.api",
-                "--child",
-                "setup",
-                "--file",
-                str(setup_file),
-                "--people",
-                str(args.people),
-            ],
-            env=django_env(url),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.returncode != 0:
-            print(out.stdout[-3000:], out.stderr[-3000:])
-            raise SystemExit("benchmark child 'setup' failed")
-        setup = json.loads(setup_file.read_text())
+        setup = run_child("benchmarks.api", url, "setup", setup_file, "--people", str(args.people), env=django_env(url))
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as conn:

@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    ROOT,
     Phase,
     closed_loop,
     django_env,
     free_port,
+    run_child,
     run_django,
     sandbox_env,
     scratch_database,
@@ -79,27 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         run_django(url, "load_territory")
         setup_file = Path(tmp) / "setup.json"
         started = time.perf_counter()
-        out = subprocess.run(
-            [
-                *(sys.executable, "-m", "benchmarks.portal", "--child", "setup"),
-                "--file",
-                str(setup_file),
-                "--gifts",
-                str(args.gifts),
-                "--bulk-gifts",
-                str(args.bulk_gifts),
-            ],
+        setup = run_child(
+            "benchmarks.portal",
+            url,
+            "setup",
+            setup_file,
+            *("--gifts", str(args.gifts), "--bulk-gifts", str(args.bulk_gifts)),
             env=django_env(url, **sandbox_env()),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
         )
-        if out.returncode != 0:
-            print(out.stdout[-3000:], out.stderr[-3000:])
-            raise SystemExit("benchmark child 'setup' failed")
         seeding = time.perf_counter() - started
-        setup = json.loads(setup_file.read_text())
         import psycopg
 
         with psycopg.connect(url, autocommit=True) as conn:
