@@ -42,8 +42,10 @@ migrations-check: install
 browsers:
 	bash scripts/ensure-chromium.sh
 
+# One worker per CPU (pytest-xdist, ADR 0031); `make pytest PYTEST_XDIST="-n 0"` runs serially.
+PYTEST_XDIST ?= -n auto --dist worksteal
 pytest: install
-	PIAZZA_ENV=test $(VENV)/bin/pytest $(PYTEST_ARGS)
+	PIAZZA_ENV=test $(VENV)/bin/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # The date sweep. The suite runs on a frozen clock (piazza/core/testing_clock.py: a plain Wednesday by
 # default, PIAZZA_TEST_TODAY=YYYY-MM-DD[THH:MM] moves it); the date-sensitive tests below run again once

@@ -1,20 +1,19 @@
-"""Test-wide set-up: test settings, a frozen clock, an isolated cache namespace, PostgreSQL-only skips."""
+"""Test-wide set-up: test settings, a frozen clock, isolated caches (per process, and a Redis database per
+xdist worker: piazza/core/testing_isolation.py), PostgreSQL-only skips."""
 
 from __future__ import annotations
 
 import inspect
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
-
-os.environ.setdefault("PIAZZA_ENV", "test")
-os.environ.setdefault("CACHE_KEY_PREFIX", f"piazza-test-{uuid.uuid4().hex[:8]}")
 
 import pytest
 from freezegun import freeze_time
 
-from piazza.core import testing_clock
+from piazza.core import testing_clock, testing_isolation
+
+testing_isolation.isolate_settings()
 
 pytest_plugins = ["piazza.territory.testing", "piazza.web.testing_browser", "piazza.ledger.testing"]
 
@@ -33,8 +32,12 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     """`PIAZZA_TEST_DB_FILE`: on SQLite, a test database in that file instead of in memory, so that
-    `--reuse-db` can keep it between runs (the date sweep runs the same modules once per day)."""
+    `--reuse-db` can keep it between runs (the date sweep runs the same modules once per day); each
+    xdist worker has its own file."""
     path = os.environ.get("PIAZZA_TEST_DB_FILE")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if path and worker:
+        path = f"{path}_{worker}"
     if path:
         from django.db import connections
 

@@ -98,11 +98,14 @@ def circolo_secretary(tree: Tree) -> Any:
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
-    """Load the ISTAT tree once per test database; tests roll back their own changes on top."""
+    """Load the ISTAT tree once per test database; tests roll back their own changes on top, and a test
+    that flushes the database gets the tree and the seeded rows back (piazza/core/testing_isolation.py)."""
     from django.db import connection
 
     from piazza.core.db import allow_purge_for_tests
+    from piazza.core.testing_isolation import reseed_after_every_flush
 
     with django_db_blocker.unblock():
         allow_purge_for_tests(connection)
         load_territory()
+    reseed_after_every_flush()

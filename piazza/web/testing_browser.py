@@ -29,8 +29,10 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module: while it is open, Playwright keeps an event loop running in this
+    thread, and code that starts its own loop (pyHanko's PDF signing, `asyncio.run`) fails beside it."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.skip("needs Debian's chromium (apt-get install chromium); run scripts/ensure-chromium.sh")
