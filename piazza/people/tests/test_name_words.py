@@ -118,7 +118,8 @@ def test_name_search_stays_inside_the_scope(tree, circolo_secretary):
 def _waiting_on_the_name_words_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 38 AND NOT granted)"
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 38 AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
         )
         return bool(cursor.fetchone()[0])
 
