@@ -430,7 +430,7 @@ def render(r: dict[str, Any]) -> str:
         ("P5 exact lookup by codice fiscale", s("p5_cf").ms(), "p99 ≤ 5 ms", s("p5_cf").p99 <= 0.005),
         ("P5 exact lookup by email", s("p5_email").ms(), "p99 ≤ 5 ms", s("p5_email").p99 <= 0.005),
         (
-            "P5 name search (GiST trigram, nearest first; count capped at 1,000 + first page of 50)",
+            "P5 name search (name words, ADR 0038, nearest first; count capped at 1,000 + first page of 50)",
             s("p5_name").ms(),
             "p99 ≤ 100 ms",
             s("p5_name").p99 <= 0.1,

@@ -51,35 +51,9 @@ class Source(models.TextChoices):
 
 
 class SearchNameField(models.CharField):  # type: ignore[type-arg]
-    """The normalised "surname name" text used for search; PostgreSQL gives it a trigram index.
-
-    A distinct field class so the trigram lookup (`__trigram_word_similar`) is registered here
-    only, without installing `django.contrib.postgres` for the whole project.
-    """
-
-
-@SearchNameField.register_lookup
-class TrigramWordSimilar(models.Lookup):  # type: ignore[type-arg]
-    """`query <% field`: PostgreSQL's word similarity operator, served by the GIN trigram index."""
-
-    lookup_name = "trigram_word_similar"
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{rhs} <%% {lhs}", [*rhs_params, *lhs_params]
-
-
-@SearchNameField.register_lookup
-class TrigramSimilar(models.Lookup):  # type: ignore[type-arg]
-    """`field % query`: whole-string trigram similarity, tolerant of typos in every word."""
-
-    lookup_name = "trigram_similar"
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} %% {rhs}", [*lhs_params, *rhs_params]
+    """The normalised "surname name" text used for search. On PostgreSQL its words are indexed as
+    an array (GIN) and each distinct word of an active person is kept once in `NameWord` (P5,
+    ADR 0038)."""
 
 
 class PersonQuerySet(ScopedQuerySet["Person"]):
@@ -88,6 +62,22 @@ class PersonQuerySet(ScopedQuerySet["Person"]):
     def active(self) -> PersonQuerySet:
         """People that are not merged into someone else and not erased."""
         return self.filter(merged_into__isnull=True, erased_at__isnull=True)
+
+
+class NameWord(models.Model):
+    """One distinct word of an active person's `search_name` (P5, ADR 0038).
+
+    Name search finds the words nearest each typed word here (about 11,000 words at 1,000,000
+    people, GiST trigram index), then the people holding them (GIN index on the words of
+    `search_name`). Kept by PostgreSQL triggers on `people_person` (migration 0013), never by
+    Python: a word no active person holds any more is removed, so an erased name leaves nothing
+    searchable (G5). Empty on SQLite, where search stays a substring match.
+    """
+
+    word = models.TextField(unique=True)
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class Tag(models.Model):
@@ -193,7 +183,7 @@ class Person(models.Model):
         indexes = [
             models.Index(fields=["territory", "last_name", "first_name"], name="person_territory_name"),
             models.Index(fields=["last_name", "first_name"], name="person_name"),
-            # Exact name look-ups of the import's idempotency rule (the trigram index serves similarity).
+            # Exact name look-ups of the import's idempotency rule (name words serve similarity, ADR 0038).
             # On the expression, which the trigram index cannot serve: given `search_name IN (…)`,
             # PostgreSQL chose the GiST trigram index for the equality, 1 s a chunk at 1,000,000 (P6).
             models.Index(

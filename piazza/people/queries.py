@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.db import connection, connections, transaction
-from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -222,7 +222,7 @@ def describe_definition(definition: dict[str, Any]) -> str:
 
 
 def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
-    """By codice fiscale (any omocodia form), email, phone, or name (trigram on PostgreSQL)."""
+    """By codice fiscale (any omocodia form), email, phone, or name (name words on PostgreSQL)."""
     text = text.strip()
     if not text:
         return queryset
@@ -243,18 +243,19 @@ def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
         return queryset.filter(Exists(Phone.objects.filter(person=OuterRef("pk"), value=value)))
     name = search_name(text, "")
     if connection.vendor == "postgresql":
-        # Nearest names first, walked in the GiST trigram index; the operator keeps only real
-        # matches. One word ("rossi") is a part of a name: word similarity (`<%`, distance
-        # `<<->`). Several words ("rosi maro") are a whole name, typos anywhere: similarity
-        # (`%`, distance `<->`). With a LIMIT (the page, the capped count) PostgreSQL stops
-        # after that many rows instead of re-checking every candidate and sorting them (P5).
-        # No tie-breaker column: a second sort key would force a sort of every match again.
-        if " " in name:
-            matched = queryset.filter(search_name__trigram_similar=name)
-            distance: Func = NameDistance(F("search_name"), Value(name))
-        else:
-            matched = queryset.filter(search_name__trigram_word_similar=name)
-            distance = WordDistance(Value(name), F("search_name"))
+        # Through the name words (P5, ADR 0038): for each typed word its nearest distinct words
+        # (`people_nameword`, GiST trigram), then the people holding one of them for EVERY typed
+        # word (GIN on the words of `search_name`). Nearest names first: one word ("rossi") is a
+        # part of a name, word distance `<<->`; several ("rosi maro") a whole name, `<->`.
+        words = name.split()
+        matched = queryset
+        for word in words:
+            matched = matched.filter(NearNameWords(F("search_name"), Value(word), single=len(words) == 1))
+        distance: Func = (
+            NameDistance(F("search_name"), Value(name))
+            if len(words) > 1
+            else WordDistance(Value(name), F("search_name"))
+        )
         return matched.alias(name_distance=distance).order_by("name_distance")
     condition = Q()
     for token in name.split():
@@ -262,8 +263,53 @@ def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
     return queryset.filter(condition)
 
 
+# The nearest words of one typed word: at most this many, each within this trigram distance
+# (1 − similarity). A single typed word keeps only those within NEAR_SPREAD of its nearest one:
+# "rossi" finds the Rossi, not every Rossini and Rosso after them (ADR 0038).
+NEAR_WORDS = 50
+NEAR_DISTANCE = 0.9
+NEAR_SPREAD = 0.15
+
+
+class NearNameWords(Func):
+    """`string_to_array(search_name, ' ') && ARRAY(nearest words of the typed word)`.
+
+    The array is an uncorrelated subquery, so PostgreSQL computes it once (an InitPlan walking
+    the GiST index of `people_nameword` nearest first) and then reads the matching people from
+    the GIN index `person_search_words`, whatever else the queryset filters on (scope, tags)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, field: Any, word: Any, *, single: bool) -> None:
+        super().__init__(field, word)
+        self.single = single
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, list[Any]]:
+        field_sql, field_params = compiler.compile(self.source_expressions[0])
+        word_sql, word_params = compiler.compile(self.source_expressions[1])
+        spread = f" AND near.distance <= near.nearest + {NEAR_SPREAD}" if self.single else ""
+        sql = (
+            f"string_to_array({field_sql}, ' ') && ARRAY("  # noqa: S608 (compiled expressions and constants)
+            "SELECT near.word FROM ("
+            "SELECT w.word, w.distance, min(w.distance) OVER () AS nearest FROM ("
+            f"SELECT word, word <-> ({word_sql})::text AS distance FROM people_nameword"
+            f" ORDER BY word <-> ({word_sql})::text LIMIT {NEAR_WORDS}"
+            ") AS w"
+            f") AS near WHERE near.distance < {NEAR_DISTANCE}{spread})"
+        )
+        return sql, [*field_params, *word_params, *word_params]
+
+
 class NameDistance(Func):
-    """PostgreSQL `field <-> query`: 1 − similarity, an ORDER BY the GiST index serves."""
+    """PostgreSQL `field <-> query`: 1 − similarity (the order of a search of several words)."""
 
     arg_joiner = " <-> "
     template = "(%(expressions)s)"
@@ -271,7 +317,7 @@ class NameDistance(Func):
 
 
 class WordDistance(Func):
-    """PostgreSQL `query <<-> field`: 1 − word_similarity, an ORDER BY the GiST index serves."""
+    """PostgreSQL `query <<-> field`: 1 − word_similarity (the order of a one-word search)."""
 
     arg_joiner = " <<-> "
     template = "(%(expressions)s)"
