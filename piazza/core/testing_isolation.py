@@ -68,6 +68,7 @@ NON_SEEDING_MIGRATIONS: set[tuple[str, str]] = {
     ("payments", "0005_one_attempt_in_flight_duplicate_charges"),
     ("people", "0002_trigram_search"),
     ("people", "0005_search_name_gist"),
+    ("people", "0013_name_words"),  # its table holds the words of people, gone with them in a flush
     ("privacy", "0003_erasure_requests_on_board"),
 }
 
