@@ -265,9 +265,11 @@ def search(queryset: QuerySet[Person], text: str) -> QuerySet[Person]:
 
 # The nearest words of one typed word: at most this many, each within this trigram distance
 # (1 − similarity). A single typed word keeps only those within NEAR_SPREAD of its nearest one:
-# "rossi" finds the Rossi, not every Rossini and Rosso after them (ADR 0038).
+# "rossi" finds the Rossi, not every Rossini and Rosso after them (ADR 0038); and alone it must be
+# nearer (NEAR_DISTANCE_ALONE): one shared trigram is a match only when another typed word agrees.
 NEAR_WORDS = 50
 NEAR_DISTANCE = 0.9
+NEAR_DISTANCE_ALONE = 0.7
 NEAR_SPREAD = 0.15
 
 
@@ -296,6 +298,7 @@ class NearNameWords(Func):
         field_sql, field_params = compiler.compile(self.source_expressions[0])
         word_sql, word_params = compiler.compile(self.source_expressions[1])
         spread = f" AND near.distance <= near.nearest + {NEAR_SPREAD}" if self.single else ""
+        bound = NEAR_DISTANCE_ALONE if self.single else NEAR_DISTANCE
         sql = (
             f"string_to_array({field_sql}, ' ') && ARRAY("  # noqa: S608 (compiled expressions and constants)
             "SELECT near.word FROM ("
@@ -303,7 +306,7 @@ class NearNameWords(Func):
             f"SELECT word, word <-> ({word_sql})::text AS distance FROM people_nameword"
             f" ORDER BY word <-> ({word_sql})::text LIMIT {NEAR_WORDS}"
             ") AS w"
-            f") AS near WHERE near.distance < {NEAR_DISTANCE}{spread})"
+            f") AS near WHERE near.distance < {bound}{spread})"
         )
         return sql, [*field_params, *word_params, *word_params]
 

@@ -107,6 +107,14 @@ def test_every_typed_word_must_be_near_a_word_of_the_name(tree, national_admin):
 
 
 @pytest.mark.django_db
+def test_one_typed_word_must_be_near_a_name_not_just_share_a_trigram(tree, national_admin):
+    _create(tree, "Mario", "Rossi")
+    assert _names(national_admin, "rosi") == ["Rossi Mario"]
+    assert _names(national_admin, "rozzz") == []  # two trigrams in common with "rossi": noise alone
+    assert _names(national_admin, "rozzz mario") == ["Rossi Mario"]
+
+
+@pytest.mark.django_db
 def test_name_search_stays_inside_the_scope(tree, circolo_secretary):
     Person.objects.bulk_create(
         [_person(tree.bologna_centro, "Mario", "Rossi"), _person(tree.modena_nord, "Mario", "Rossi")]
