@@ -41,10 +41,14 @@ class RecordingHandler(PayableHandler):
 @pytest.fixture
 def handler() -> Iterator[RecordingHandler]:
     # In tests a territory stands in for a payable of a higher app (payments imports none).
+    # Unregistered afterwards: a payable left in the registry fails the startup check of every later
+    # test in the same process (membership's test_fee_cap), whatever order xdist runs them in.
+    from piazza.payments import payables
+
     recording = RecordingHandler()
     register_payable("territory.territory", recording)
     yield recording
-    register_payable("territory.territory", PayableHandler())
+    payables._handlers.pop("territory.territory", None)
 
 
 @pytest.fixture
