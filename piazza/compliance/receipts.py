@@ -182,6 +182,7 @@ def issue_receipts_for(
     actor: Actor,
     donor: Person | None = None,
     lines: Sequence[ContributionLine] | None = None,
+    first_time: bool = False,
 ) -> list[Receipt]:
     """Rule F3: a numbered receipt for each contribution line of one row (a donation, a month of a
     monthly gift, a fee with its M8 shares, an Albo fee). Call it inside the transaction recording
@@ -190,14 +191,21 @@ def issue_receipts_for(
     Idempotent: lines already receipted are skipped, so a replayed webhook issues nothing. Returns
     the receipts issued now. `donor`: the person the caller holds (read with its residence comune),
     used as read instead of reading the donor again. `lines`: the row's lines as the caller built
-    them from the row it holds under its lock (what `lines_of` would read again; issue 14, P4)."""
+    them from the row it holds under its lock (what `lines_of` would read again; issue 14, P4).
+    `first_time`: the caller moved the row to kept in this transaction, under the row's lock, so it
+    has no receipt yet and none is looked for; the `receipt_one_per_line` constraint still refuses
+    a second one (the transaction fails, nothing is issued twice)."""
     with transaction.atomic(savepoint=False):
         lines = [line for line in (lines_of(source, source_id) if lines is None else lines) if line.amount_cents > 0]
         if not lines:
             return []
-        done = set(
-            Receipt.objects.filter(source=source, source_id=source_id, kind=ReceiptKind.RECEIPT).values_list(
-                "territory_id", flat=True
+        done = (
+            set()
+            if first_time
+            else set(
+                Receipt.objects.filter(source=source, source_id=source_id, kind=ReceiptKind.RECEIPT).values_list(
+                    "territory_id", flat=True
+                )
             )
         )
         lines = [line for line in lines if line.territory_id not in done]

@@ -704,7 +704,13 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None, provi
             resolution_on=getattr(donation, "legal_resolution_on", None),
         )
         compliance_receipts.issue_receipts_for(
-            "funding.donation", donation.pk, actor=None, donor=donation.person, lines=[line]
+            # Pending or failed until the UPDATE above, under the donation's lock: no receipt yet.
+            "funding.donation",
+            donation.pk,
+            actor=None,
+            donor=donation.person,
+            lines=[line],
+            first_time=True,
         )
         enqueue_on_commit(tasks.send_receipt, donation.pk)
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))

@@ -42,8 +42,8 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # company donors of issue 13 (rule F13), one more: is this gift a company's (compliance.LegalGiver)?
 # Second pass 70 / 85; third pass (ADRs 0032, 0033) 58 / 72: the ledger batch in one statement, the
 # receipt counter in one, each transaction's audit entries in one INSERT after one lock-and-head call.
-PINS_RETURNING = {"postgresql": 51}
-PINS_NEW = {"postgresql": 65}
+PINS_RETURNING = {"postgresql": 50}
+PINS_NEW = {"postgresql": 64}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
 # with a real provider an HTTPS call) and the outcome's, which also queues the receipt e-mail (the
 # database queue is an outbox written in the transaction, `core.tasks.enqueue_on_commit`).
