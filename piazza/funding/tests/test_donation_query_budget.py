@@ -42,6 +42,9 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # company donors of issue 13 (rule F13), one more: is this gift a company's (compliance.LegalGiver)?
 # Second pass 70 / 85; third pass (ADRs 0032, 0033) 58 / 72: the ledger batch in one statement, the
 # receipt counter in one, each transaction's audit entries in one INSERT after one lock-and-head call.
+# Fourth pass (ADR 0037) 50 / 64: a donation's payment key is new (no look-up, no savepoint), no payable
+# read for an instrument check or for the handler, the attempt settled by UPDATE … RETURNING, the receipt
+# line from the locked read and no look-up of receipts for a gift that has just become kept.
 PINS_RETURNING = {"postgresql": 50}
 PINS_NEW = {"postgresql": 64}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
