@@ -5,6 +5,8 @@ gifts (rule F13) come out as before — one receipt, counters and ledger in step
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
@@ -101,7 +103,7 @@ def test_a_receipt_issued_as_first_time_twice_is_refused_by_the_database(live_ca
 def test_a_company_gift_is_receipted_to_the_company_from_the_locked_read(client, live_campaign, settings, tmp_path):
     """Rule F13: the legal person's name and code come with the donation's locked read."""
     settings.PRIVATE_MEDIA_ROOT = str(tmp_path / "private")
-    data = dict(form_data(live_campaign, preset="", custom_amount="400"))
+    data: dict[str, Any] = dict(form_data(live_campaign, preset="", custom_amount="400"))
     for key in ("adult", "electoral_lists", "own_funds", "not_foreign_entity"):
         data.pop(f"attest_{key}", None)
     data.update(
