@@ -20,7 +20,7 @@ docs/benchmarks.md, section "receipts").
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,21 +175,37 @@ def _new_receipt(
 # --- the actions ---------------------------------------------------------------------------------
 
 
-def issue_receipts_for(source: str, source_id: int, *, actor: Actor, donor: Person | None = None) -> list[Receipt]:
+def issue_receipts_for(
+    source: str,
+    source_id: int,
+    *,
+    actor: Actor,
+    donor: Person | None = None,
+    lines: Sequence[ContributionLine] | None = None,
+    first_time: bool = False,
+) -> list[Receipt]:
     """Rule F3: a numbered receipt for each contribution line of one row (a donation, a month of a
     monthly gift, a fee with its M8 shares, an Albo fee). Call it inside the transaction recording
     the money, as late as possible (the counter rows stay locked until it commits).
 
     Idempotent: lines already receipted are skipped, so a replayed webhook issues nothing. Returns
     the receipts issued now. `donor`: the person the caller holds (read with its residence comune),
-    used as read instead of reading the donor again."""
+    used as read instead of reading the donor again. `lines`: the row's lines as the caller built
+    them from the row it holds under its lock (what `lines_of` would read again; issue 14, P4).
+    `first_time`: the caller moved the row to kept in this transaction, under the row's lock, so it
+    has no receipt yet and none is looked for; the `receipt_one_per_line` constraint still refuses
+    a second one (the transaction fails, nothing is issued twice)."""
     with transaction.atomic(savepoint=False):
-        lines = [line for line in lines_of(source, source_id) if line.amount_cents > 0]
+        lines = [line for line in (lines_of(source, source_id) if lines is None else lines) if line.amount_cents > 0]
         if not lines:
             return []
-        done = set(
-            Receipt.objects.filter(source=source, source_id=source_id, kind=ReceiptKind.RECEIPT).values_list(
-                "territory_id", flat=True
+        done = (
+            set()
+            if first_time
+            else set(
+                Receipt.objects.filter(source=source, source_id=source_id, kind=ReceiptKind.RECEIPT).values_list(
+                    "territory_id", flat=True
+                )
             )
         )
         lines = [line for line in lines if line.territory_id not in done]

@@ -18,11 +18,11 @@ from piazza.compliance.rules import total_query
 from piazza.funding.actions import closing as closing_actions
 from piazza.funding.actions import donations as donations_actions
 from piazza.funding.actions import monthly as monthly_actions
+from piazza.funding.lines import gift_line
 from piazza.funding.models import Campaign, CampaignCounter, CampaignKind, Donation, DonationStatus
 from piazza.ledger.accounts import accounts_owned_by
 from piazza.ledger.checks import Violation
 from piazza.ledger.queries import balances
-from piazza.payments.methods import method_kind
 from piazza.people.models import Person
 
 try:
@@ -45,14 +45,18 @@ class DonationHandler(PayableHandler):
     """Payable handler for `funding.donation`; payments calls it inside its own transaction."""
 
     sends_own_receipt = True  # the donation receipt (rule F3) carries the payer and cancel links
+    # On success only the donation's id is handed over: `donation_succeeded` reads it under its lock.
+    reads_payable_itself = True
 
     def on_succeeded(self, payment: Any, payable: Any) -> None:
         if payable is None:
             return
-        if payable.payment_id != payment.pk and payment.schedule_id is not None:
+        first_month = Donation.objects.filter(pk=payable.pk, payment_id=payment.pk)
+        if payment.schedule_id is not None and not first_month.exists():
+            # A later month of a monthly gift (its payments all point at the first donation).
             donations_actions.instalment_succeeded(parent_id=payable.pk, payment_id=payment.pk)
         else:
-            donations_actions.donation_succeeded(payable.pk, payment_id=payment.pk)
+            donations_actions.donation_succeeded(payable.pk, payment_id=payment.pk, provider=payment.provider)
 
     def on_failed(self, payment: Any, payable: Any) -> None:
         # A failed later month has no row of its own: payments emails the donor and retries.
@@ -190,19 +194,18 @@ def _lines(qs: Any, *, chunk_size: int | None) -> Iterator[ContributionLine]:
     for pk, person_id, territory_id, path, amount, cover, at, provider, title, legal_name, code, resolved in (
         rows.iterator(chunk_size=chunk_size) if chunk_size else rows
     ):
-        yield ContributionLine(
-            source="funding.donation",
-            source_id=pk,
+        yield gift_line(
+            pk=pk,
             person_id=person_id,
-            kind="donation",
             territory_id=territory_id,
             territory_path=path,
-            amount_cents=int(amount) + int(cover),
+            amount_cents=amount,
+            fee_cover_cents=cover,
             received_at=at,
-            method=method_kind(provider) if provider else "card",
-            purpose=f"Erogazione liberale – «{title}»"[:200],
-            legal_name=legal_name or "",
-            entity_code=code or "",
+            provider=provider,
+            title=title,
+            legal_name=legal_name,
+            entity_code=code,
             resolution_on=resolved,
         )
 

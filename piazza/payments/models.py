@@ -151,6 +151,16 @@ class Payment(models.Model):
             return None
         return model._default_manager.filter(pk=self.payable_id).first()
 
+    def payable_reference(self) -> models.Model | None:
+        """The payable as a reference holding only its primary key, read from nowhere: for a
+        handler that reads (and locks) the row itself (`PayableHandler.reads_payable_itself`)."""
+        if self.payable_type_id is None:
+            return None
+        model = ContentType.objects.get_for_id(self.payable_type_id).model_class()
+        if model is None:
+            return None
+        return model(pk=model._meta.pk.to_python(self.payable_id))  # type: ignore[union-attr]
+
     @property
     def payable_label(self) -> str:
         if self.payable_type_id is None:

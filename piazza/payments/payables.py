@@ -38,6 +38,16 @@ class PayableHandler:
     #: capture. False: no extra provider call, captured at once.
     capture_after_check: bool = False
 
+    #: True when `on_succeeded` reads (and locks) the payable itself: it is then given a reference
+    #: holding only the primary key (`Payment.payable_reference`), not a row read for nothing
+    #: (issue 14, P4). Its other fields are unset: read nothing else from it.
+    reads_payable_itself: bool = False
+
+    def checks_instruments(self) -> bool:
+        """Whether `check_instrument` has rules at all: when it has none, the payment page does not
+        read the payable before the charge (issue 14, P4). True when a handler overrides it."""
+        return type(self).check_instrument is not PayableHandler.check_instrument
+
     def payment_methods(self, payment: Payment, payable: Any) -> frozenset[str] | None:
         """The methods ("card", "paypal", "bank_transfer", "sepa_dd") this payable may be paid
         with; None = the default (card, PayPal, bank transfer). See `payments.methods`."""
@@ -93,7 +103,8 @@ def notify(payment: Payment, event: str, **extra: Any) -> None:
     handler = handler_for(payment.payable_label)
     if handler is None:
         return
-    getattr(handler, f"on_{event}")(payment, payment.payable, **extra)
+    itself = event == "succeeded" and handler.reads_payable_itself
+    getattr(handler, f"on_{event}")(payment, payment.payable_reference() if itself else payment.payable, **extra)
 
 
 def notify_schedule_canceled(schedule: RecurringSchedule) -> None:

@@ -41,6 +41,7 @@ from piazza.core.i18n import deferred
 from piazza.core.money import Money, format_eur
 from piazza.core.outbound import announce
 from piazza.core.tasks import enqueue_on_commit
+from piazza.funding.lines import donation_line
 from piazza.funding.matching import PoolRules, PoolState, match_for_gift, preview_matches, top_up_for_campaign
 from piazza.funding.models import (
     SMALL_GIFT_CENTS,
@@ -440,8 +441,10 @@ def _record_donation(
     else:
         # No rail imposed (`provider` empty) and no card to save: the donor chooses how to pay on
         # the payment page (issue 11 item 1).
+        # The key is the id of the donation inserted just above: nothing can hold it (issue 14, P4).
         payment = lifecycle_payments.create_payment(
             save_method=data.remember_method,
+            new_key=True,
             **common,
             metadata={
                 "client_key": data.idempotency_key,
@@ -608,7 +611,7 @@ REFUSAL_REASONS = {
 }
 
 
-def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Donation:
+def donation_succeeded(donation_id: int, *, payment_id: int | None = None, provider: str = "") -> Donation:
     """Payable handler: the money arrived. Idempotent: a second call changes nothing.
 
     Rules F6 and F2 are judged again here, with the donor's row locked (compliance
@@ -616,13 +619,20 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
     is refused and refunded, never counted. A late gift to a failed all-or-nothing campaign too.
 
     No savepoint inside the payment's transaction (issue 14, P4): a failure here aborts the
-    payment's success as a whole, which is what it must do.
+    payment's success as a whole, which is what it must do. `provider`: the rail the money came
+    by, for the receipt's method (read from the donation's payment when not given).
     """
     with transaction.atomic(savepoint=False):
         donation = (
             Donation.objects.select_for_update(of=("self",))
             .select_related("campaign__territory", "person__residence_comune")  # not locked, read with it
-            .annotate(legal_entity_code=Subquery(_legal_code()))  # rule F13, in the same read
+            # Rule F13 and the receipt's line (F3), in the same read (issue 14, P4).
+            .annotate(
+                legal_entity_code=Subquery(_legal_giver().values("entity_code")[:1]),
+                legal_name=Subquery(_legal_giver().values("legal_name")[:1]),
+                legal_resolution_on=Subquery(_legal_giver().values("resolution_date")[:1]),
+                **({} if provider else {"payment_provider": F("payment__provider")}),
+            )
             .get(pk=donation_id)
         )
         if donation.status in (DonationStatus.SUCCEEDED, DonationStatus.REFUSED, DonationStatus.REFUNDED):
@@ -686,23 +696,34 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None) -> Do
 
         # Rule F3: the numbered receipt, last in the transaction (its counter row stays locked until
         # the commit), emailed with the thank-you after it.
-        compliance_receipts.issue_receipts_for("funding.donation", donation.pk, actor=None, donor=donation.person)
+        line = donation_line(
+            donation,
+            provider=provider or getattr(donation, "payment_provider", None) or "",
+            legal_name=getattr(donation, "legal_name", None) or "",
+            entity_code=legal_code,
+            resolution_on=getattr(donation, "legal_resolution_on", None),
+        )
+        compliance_receipts.issue_receipts_for(
+            # Pending or failed until the UPDATE above, under the donation's lock: no receipt yet.
+            "funding.donation",
+            donation.pk,
+            actor=None,
+            donor=donation.person,
+            lines=[line],
+            first_time=True,
+        )
         enqueue_on_commit(tasks.send_receipt, donation.pk)
         transaction.on_commit(lambda: forget_thermometer(donation.campaign_id))
     return donation
 
 
-def _legal_code() -> QuerySet[LegalGiver, Any]:
-    """Rule F13: the entity code of the legal person behind the donation (`legal_giver_of`), as a
-    subquery of the donation's locked read (issue 14: one round trip less at success)."""
-    return (
-        LegalGiver.objects.filter(
-            contribution_type=ContentType.objects.get_for_model(Donation),
-            contribution_id=Cast(OuterRef("pk"), output_field=CharField()),
-        )
-        .order_by("pk")
-        .values("entity_code")[:1]
-    )
+def _legal_giver() -> QuerySet[LegalGiver, Any]:
+    """Rule F13: the legal person behind the donation (`legal_giver_of`, one per gift), for
+    subqueries of the donation's locked read (issue 14: one round trip less at success)."""
+    return LegalGiver.objects.filter(
+        contribution_type=ContentType.objects.get_for_model(Donation),
+        contribution_id=Cast(OuterRef("pk"), output_field=CharField()),
+    ).order_by("pk")
 
 
 def _donor_person(donation: Donation) -> Person:

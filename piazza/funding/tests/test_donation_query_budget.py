@@ -42,13 +42,16 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # company donors of issue 13 (rule F13), one more: is this gift a company's (compliance.LegalGiver)?
 # Second pass 70 / 85; third pass (ADRs 0032, 0033) 58 / 72: the ledger batch in one statement, the
 # receipt counter in one, each transaction's audit entries in one INSERT after one lock-and-head call.
-PINS_RETURNING = {"postgresql": 58}
-PINS_NEW = {"postgresql": 72}
+# Fourth pass (ADR 0037) 50 / 64: a donation's payment key is new (no look-up, no savepoint), no payable
+# read for an instrument check or for the handler, the attempt settled by UPDATE … RETURNING, the receipt
+# line from the locked read and no look-up of receipts for a gift that has just become kept.
+PINS_RETURNING = {"postgresql": 50}
+PINS_NEW = {"postgresql": 64}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
 # with a real provider an HTTPS call) and the outcome's, which also queues the receipt e-mail (the
 # database queue is an outbox written in the transaction, `core.tasks.enqueue_on_commit`).
 PIN_TRANSACTIONS = 4
-SAVEPOINT_STATEMENTS = 2  # create_payment's (its creation key may race with another request)
+SAVEPOINT_STATEMENTS = 0  # create_payment had 2 (its creation key look-up); a donation's key is new (ADR 0037)
 QUEUED = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 

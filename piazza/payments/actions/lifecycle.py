@@ -60,11 +60,16 @@ def create_payment(
     save_method: bool = False,
     schedule: Any = None,
     metadata: dict[str, Any] | None = None,
+    new_key: bool = False,
 ) -> Payment:
     """Create a payment for `payable`, to be paid on the payment page (`payment.token`).
 
     `allocations` = [(ledger account, Money), …] summing to `amount`; they are booked on success.
     Idempotent by `creation_key` (e.g. "donation:42"): the same key returns the same payment.
+    `new_key=True`: the caller vouches that nothing can hold the key yet (the id of a row it
+    inserted in the same transaction, a donation's): no look-up and no savepoint (issue 14, P4);
+    a clash then fails the caller's transaction as a whole. Keys that can come again (a
+    membership fee started a second time) keep the default.
     Bad input (zero, negative, float, currency mismatch, unknown provider) is refused with a
     clear message and nothing is written.
     """
@@ -152,6 +157,26 @@ def create_payment(
             field="provider",
         )
 
+    fields: dict[str, Any] = {
+        "actor": actor,
+        "amount": amount,
+        "allocations": allocations,
+        "provider": provider,
+        "description": description,
+        "creation_key": creation_key,
+        "payable": payable,
+        "payer": payer,
+        "payer_name": payer_name,
+        "payer_email": payer_email,
+        "territory": territory,
+        "return_url": return_url,
+        "save_method": save_method,
+        "schedule": schedule,
+        "metadata": metadata,
+    }
+    if new_key:
+        with transaction.atomic(savepoint=False):
+            return _insert_payment(**fields)
     existing = Payment.objects.filter(creation_key=creation_key).first()
     if existing is not None:
         if existing.amount != amount:
@@ -164,42 +189,63 @@ def create_payment(
         return existing
     try:
         with transaction.atomic():
-            payment = Payment(
-                creation_key=creation_key,
-                provider=provider,
-                description=description[:200],
-                payer=payer,
-                payer_name=payer_name[:200],
-                payer_email=payer_email,
-                territory=territory,
-                return_url=return_url,
-                save_method=save_method,
-                schedule=schedule,
-                metadata=metadata or {},
-            )
-            payment.amount = amount
-            if payable is not None:
-                payment.payable_type = ContentType.objects.get_for_model(payable)
-                payment.payable_id = str(payable.pk)
-            payment.save()
-            PaymentAllocation.objects.bulk_create(
-                [
-                    PaymentAllocation(
-                        payment=payment, account=account, amount_cents=share.cents, currency=share.currency
-                    )
-                    for account, share in allocations
-                ]
-            )
-            _event(payment, "created", actor=actor, to_state=State.CREATED)
-            record(
-                "payments.create_payment",
-                actor=actor,
-                obj=payment,
-                territory=territory,
-                data={"amount": amount.cents, "currency": amount.currency, "provider": provider, "key": creation_key},
-            )
+            payment = _insert_payment(**fields)
     except IntegrityError:
         return Payment.objects.get(creation_key=creation_key)
+    return payment
+
+
+def _insert_payment(
+    *,
+    actor: Actor,
+    amount: Money,
+    allocations: Sequence[tuple[Account, Money]],
+    provider: str,
+    description: str,
+    creation_key: str,
+    payable: models.Model | None,
+    payer: Any,
+    payer_name: str,
+    payer_email: str,
+    territory: Any,
+    return_url: str,
+    save_method: bool,
+    schedule: Any,
+    metadata: dict[str, Any] | None,
+) -> Payment:
+    """The payment's rows (payment, allocations, created event, audit entry); the caller holds the transaction."""
+    payment = Payment(
+        creation_key=creation_key,
+        provider=provider,
+        description=description[:200],
+        payer=payer,
+        payer_name=payer_name[:200],
+        payer_email=payer_email,
+        territory=territory,
+        return_url=return_url,
+        save_method=save_method,
+        schedule=schedule,
+        metadata=metadata or {},
+    )
+    payment.amount = amount
+    if payable is not None:
+        payment.payable_type = ContentType.objects.get_for_model(payable)
+        payment.payable_id = str(payable.pk)
+    payment.save()
+    PaymentAllocation.objects.bulk_create(
+        [
+            PaymentAllocation(payment=payment, account=account, amount_cents=share.cents, currency=share.currency)
+            for account, share in allocations
+        ]
+    )
+    _event(payment, "created", actor=actor, to_state=State.CREATED)
+    record(
+        "payments.create_payment",
+        actor=actor,
+        obj=payment,
+        territory=territory,
+        data={"amount": amount.cents, "currency": amount.currency, "provider": provider, "key": creation_key},
+    )
     return payment
 
 
@@ -275,18 +321,7 @@ def apply_charge_result(
     with audited_atomic():
         locked = _locked(payment.pk)
         if attempt is not None:
-            given, attempt = attempt, PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
-            attempt.provider_reference = result.reference or attempt.provider_reference
-            attempt.action_url = result.action_url or attempt.action_url
-            attempt.failure_code = result.failure_code
-            attempt.state = {
-                Outcome.SUCCEEDED: AttemptState.SUCCEEDED,
-                Outcome.FAILED: AttemptState.FAILED,
-                Outcome.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION,
-                Outcome.CANCELED: AttemptState.FAILED,
-            }.get(result.outcome, attempt.state)
-            attempt.save()
-            _sync(given, attempt)  # the caller's attempt as saved: no refresh after the transaction
+            _settle_attempt(attempt, result)  # the caller's attempt as saved: no refresh afterwards
         if result.customer_reference and not locked.provider_customer:
             locked.provider_customer = result.customer_reference
             locked.save(update_fields=["provider_customer", "updated_at"])
@@ -319,6 +354,44 @@ def apply_charge_result(
             # at once, since the settlement (a statement line) does not carry it again.
             _schedule_after_success_method(locked, _save_method(locked, result.saved_method))
         return locked
+
+
+ATTEMPT_STATE_AFTER = {
+    Outcome.SUCCEEDED: AttemptState.SUCCEEDED,
+    Outcome.FAILED: AttemptState.FAILED,
+    Outcome.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION,
+    Outcome.CANCELED: AttemptState.FAILED,
+}
+
+
+def _settle_attempt(attempt: PaymentAttempt, result: ChargeResult) -> None:
+    """Write the provider's answer on `attempt` in one `UPDATE … RETURNING` (issue 14, P4).
+
+    Called under the payment's row lock, so the lock order (payment, then attempt) is the one the
+    former `SELECT … FOR UPDATE` and save kept; the UPDATE locks the attempt row itself. What the
+    row may hold that the caller's copy does not (a reference or state written by a webhook) comes
+    back in RETURNING and is copied into `attempt`, as the read under the lock used to be.
+    """
+    now = timezone.now()
+    state = ATTEMPT_STATE_AFTER.get(result.outcome)  # None: the state stays as the row has it
+    sql = (
+        "UPDATE payments_paymentattempt SET "
+        "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END, "
+        "action_url = CASE WHEN %s = '' THEN action_url ELSE %s END, "
+        "failure_code = %s, state = COALESCE(%s, state), updated_at = %s "
+        "WHERE id = %s RETURNING provider_reference, action_url, state"
+    )
+    reference, action_url = result.reference or "", result.action_url or ""
+    updated_at = PaymentAttempt._meta.get_field("updated_at").get_db_prep_value(now, connection)
+    params = [reference, reference, action_url, action_url, result.failure_code or "", state, updated_at, attempt.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise PaymentAttempt.DoesNotExist(f"payment attempt {attempt.pk}")
+    attempt.provider_reference, attempt.action_url, attempt.state = row
+    attempt.failure_code = result.failure_code or ""
+    attempt.updated_at = now
 
 
 def mark_attempt_unknown(*, actor: Actor, attempt: PaymentAttempt, error: str) -> None:

@@ -38,7 +38,7 @@ def check_instrument(*, actor: Actor, payment: Payment, instrument: InstrumentIn
     """The payable's rules on the instrument about to pay (M24 for membership fees): refused with
     the payable's own message and audit entry, before any money moves. Outside transactions."""
     handler = handler_for(payment.payable_label)
-    if handler is not None:
+    if handler is not None and handler.checks_instruments():  # no rules: no read of the payable (P4)
         handler.check_instrument(payment, payment.payable, instrument, actor=actor)
 
 
