@@ -33,8 +33,9 @@ class Match:
     person_id: int
     score: int = 0
     reasons: list[str] = field(default_factory=list)
-    # Strong: the same human beyond reasonable doubt (same code, or contact + similar name,
-    # or same name + birth date + comune). Weak matches go to the review queue.
+    # Strong: the same human beyond reasonable doubt (same code, or contact + similar name, or
+    # same name + birth date + comune, the last two only when no code or birth date disagrees:
+    # see `_disagree`). Weak matches go to the review queue.
     strong: bool = False
 
     def add(self, score: int, reason: str) -> None:
@@ -84,6 +85,7 @@ class Known:
     birth_date: dt.date | None
     comune_ids: set[int]
     territory_path: str = ""
+    codice_fiscale_canonical: str = ""
 
 
 @dataclass
@@ -141,8 +143,8 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
     pool = Pool()
 
     def known(row: tuple[Any, ...]) -> Known:
-        pk, first, last, birth, birth_comune, residence_comune, path = row[:7]
-        return Known(pk, first, last, birth, {c for c in (birth_comune, residence_comune) if c}, path)
+        pk, first, last, birth, birth_comune, residence_comune, path, code = row[:8]
+        return Known(pk, first, last, birth, {c for c in (birth_comune, residence_comune) if c}, path, code)
 
     if codes:
         for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
@@ -169,14 +171,23 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
         if similar:
             for row in base.filter(pk__in=similar).values_list(*PERSON_VALUES):
                 pool.add(known(row))
-    person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES[:7]]
+    person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES]
     if emails:
         for row in Email.objects.filter(value__in=emails, person__in=base).values_list(*person_values, "value"):
-            pool.add(known(row), emails=[row[7]])
+            pool.add(known(row), emails=[row[8]])
     if phones:
         for row in Phone.objects.filter(value__in=phones, person__in=base).values_list(*person_values, "value"):
-            pool.add(known(row), phones=[row[7]])
+            pool.add(known(row), phones=[row[8]])
     return pool
+
+
+def _disagree(probe: Probe, other: Known) -> bool:
+    """Whether something identifying differs: two codici fiscali in canonical form (rule D1: the
+    omocodia forms of one code agree) or two birth dates. Then a shared contact or a namesake is a
+    pair for the duplicates review, never the same human for certain (a family shares an e-mail)."""
+    codes = probe.codice_fiscale_canonical, other.codice_fiscale_canonical
+    dates = probe.birth_date, other.birth_date
+    return (all(codes) and codes[0] != codes[1]) or (None not in dates and dates[0] != dates[1])
 
 
 def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Match]:
@@ -209,7 +220,7 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
                 )
                 m = get(pk)
                 m.add(60 if similar else 30, label % {"value": value})
-                if similar:
+                if similar and not _disagree(probe, other):
                     m.strong = True
     if probe.birth_date and (probe.first_name or probe.last_name):
         for pk in pool.by_birth.get(probe.birth_date, ()):
@@ -223,7 +234,7 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
             m.add(int(similarity) // 2, _("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity})
             if probe.comune_ids & other.comune_ids:
                 m.add(20, _("stesso comune"))
-                if similarity >= 100:
+                if similarity >= 100 and not _disagree(probe, other):
                     m.strong = True
     return sorted(matches.values(), key=lambda m: (-m.strong, -m.score, m.person_id))
 

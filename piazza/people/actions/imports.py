@@ -435,7 +435,13 @@ def _process_chunk(
         new[key] = _NewPerson(key, person, cleaned, [row], [m for m in matches if not m.strong])
         pool.add(
             dedupe.Known(
-                key, person.first_name, person.last_name, person.birth_date, probe.comune_ids, person.territory.path
+                key,
+                person.first_name,
+                person.last_name,
+                person.birth_date,
+                probe.comune_ids,
+                person.territory.path,
+                probe.codice_fiscale_canonical,
             ),
             code=cleaned.values.get("codice_fiscale_canonical", ""),
             emails=cleaned.emails,

@@ -167,3 +167,53 @@ def test_rejected_rows_escaped_by_the_export_writer_come_back_as_they_were():
         ["'+39 333 1234567", "'Rossi", "'=1+1"], {"0": "phone", "1": "last_name", "2": "notes"}, 3
     )
     assert problem == "" and data == {"phone": "+39 333 1234567", "last_name": "'Rossi", "notes": "=1+1"}
+
+
+def test_a_namesake_sharing_an_email_is_not_merged_and_a_rerun_changes_nothing(
+    tree, circolo_secretary, django_capture_on_commit_callbacks
+):
+    """Rule D1 and the dedupe rules: a shared contact plus a similar name is the same human only when
+    nothing identifying disagrees. Marco Paolo (father) and Paolo Marco (son) share the family
+    e-mail but have their own codes and birth dates: the son's row must not fill the father's
+    blanks, it creates the son and queues the pair for review; importing the file again changes
+    nothing (the benchmark's re-import reported such rows as "updated")."""
+    from piazza.people.codice_fiscale import make_codice_fiscale
+    from piazza.people.models import DuplicateCandidate, TimelineEntry
+
+    father = person_actions.create_person(
+        actor=None,
+        circolo=tree.bologna_centro,
+        data={
+            "first_name": "Marco",
+            "last_name": "Paolo",
+            "sex": "M",
+            "birth_date": "02/05/1960",
+            "codice_fiscale": make_codice_fiscale(
+                first_name="Marco", last_name="Paolo", sex="M", birth_date=dt.date(1960, 5, 2), belfiore="A944"
+            ),
+            "residence_comune": "037006",
+            "emails": ["famiglia.paolo@example.org"],
+        },
+    )
+    son_cf = make_codice_fiscale(
+        first_name="Paolo", last_name="Marco", sex="M", birth_date=dt.date(1990, 9, 14), belfiore="A944"
+    )
+    content = (
+        "Cognome;Nome;Codice fiscale;Data di nascita;Comune;Indirizzo;E-mail;Cellulare\r\n"
+        f"Marco;Paolo;{son_cf};14/09/1990;Bologna;Via del Pratello 9;famiglia.paolo@example.org;347 7654321\r\n"
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _run(circolo_secretary, tree.bologna_centro, content)
+    father.refresh_from_db()
+    assert father.residence_street == "" and not father.phones.exists()  # nothing of the son's row
+    son = Person.objects.get(codice_fiscale_canonical=son_cf)
+    assert son.pk != father.pk and son.birth_date == dt.date(1990, 9, 14)
+    assert first.summary == {"duplicate": 1}  # created, and the pair is in the review queue
+    pair = DuplicateCandidate.objects.get()
+    assert {pair.person_a_id, pair.person_b_id} == {father.pk, son.pk}
+    timeline = TimelineEntry.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _run(circolo_secretary, tree.bologna_centro, content)
+    assert again.summary == {"unchanged": 1}
+    assert Person.objects.count() == 2 and TimelineEntry.objects.count() == timeline
+    assert ImportRow.objects.get(batch=again).person_id == son.pk
