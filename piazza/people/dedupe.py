@@ -130,14 +130,19 @@ PERSON_VALUES = (
 )
 
 
+# Up to this many birth dates (an on-write check has one) the same-date people are read whole in
+# one query; a bigger set (an import chunk) reads their names first (see `fetch_pool`).
+WHOLE_ROWS_DATES = 16
+
+
 def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Pool:
-    """The candidates of all `probes` in at most four indexed queries."""
+    """The candidates of all `probes` in at most five indexed queries (four for a few probes).
+    None is ordered: the pool is a set of candidates, and `match` orders its answer (P7)."""
     probes = list(probes)
     codes = {p.codice_fiscale_canonical for p in probes if p.codice_fiscale_canonical}
     emails = {e for p in probes for e in p.emails}
     phones = {v for p in probes for v in p.phones}
-    dates = {p.birth_date for p in probes if p.birth_date and (p.first_name or p.last_name)}
-    base = Person.objects.active()
+    base = Person.objects.active().order_by()
     if exclude_id is not None:
         base = base.exclude(pk=exclude_id)
     pool = Pool()
@@ -149,34 +154,47 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
     if codes:
         for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
             pool.add(known(row), code=row[7])
-    if dates:
-        # At a million people a chunk's birth dates hold ~40 people each: read only their names,
-        # keep those `match` would call similar to a probe of the same date, and read those
-        # whole (P6: the whole rows of every same-date person cost more than the rest of the chunk).
-        threshold = name_threshold()
-        names: dict[dt.date | None, list[str]] = {}
-        for p in probes:
-            if p.birth_date and (p.first_name or p.last_name):
-                names.setdefault(p.birth_date, []).append(f"{p.last_name} {p.first_name}".lower())
-        similar = [
+    threshold = name_threshold()
+    names: dict[dt.date, list[str]] = {}
+    for p in probes:
+        if p.birth_date and (p.first_name or p.last_name):
+            names.setdefault(p.birth_date, []).append(f"{p.last_name} {p.first_name}".lower())
+
+    def similar(first: str, last: str, birth: dt.date) -> bool:
+        """Whether `match` would call this person similar to a probe of the same date."""
+        return any(
+            fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold) for name in names[birth]
+        )
+
+    if 0 < len(names) <= WHOLE_ROWS_DATES:
+        # The on-write check (P7): the ~40 people of one date at a million, whole, in one query.
+        for row in base.filter(birth_date__in=names).values_list(*PERSON_VALUES):
+            if similar(row[1], row[2], row[3]):
+                pool.add(known(row))
+    elif names:
+        # An import chunk's ~2,000 dates hold ~80,000 people at a million: read only their names,
+        # keep the similar ones and read those whole (P6: the whole rows of every same-date person
+        # cost more than the rest of the chunk).
+        ids = [
             pk
-            for pk, first, last, birth in base.filter(birth_date__in=dates).values_list(
+            for pk, first, last, birth in base.filter(birth_date__in=names).values_list(
                 "pk", "first_name", "last_name", "birth_date"
             )
-            if any(
-                fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold)
-                for name in names.get(birth, ())
-            )
+            if similar(first, last, birth)
         ]
-        if similar:
-            for row in base.filter(pk__in=similar).values_list(*PERSON_VALUES):
+        if ids:
+            for row in base.filter(pk__in=ids).values_list(*PERSON_VALUES):
                 pool.add(known(row))
     person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES]
     if emails:
-        for row in Email.objects.filter(value__in=emails, person__in=base).values_list(*person_values, "value"):
+        for row in (
+            Email.objects.filter(value__in=emails, person__in=base).order_by().values_list(*person_values, "value")
+        ):
             pool.add(known(row), emails=[row[8]])
     if phones:
-        for row in Phone.objects.filter(value__in=phones, person__in=base).values_list(*person_values, "value"):
+        for row in (
+            Phone.objects.filter(value__in=phones, person__in=base).order_by().values_list(*person_values, "value")
+        ):
             pool.add(known(row), phones=[row[8]])
     return pool
 
