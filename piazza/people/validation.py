@@ -277,6 +277,9 @@ class CleanedPerson:
         self.errors.setdefault(name, []).append(message)
 
 
+TAG_MAX_LENGTH = 60  # Tag.name
+
+
 TEXT_FIELDS = (
     "first_name",
     "last_name",
@@ -356,6 +359,13 @@ def clean_person_data(data: dict[str, Any], *, partial: bool = False, flag_birth
             if value not in out.phones:
                 out.phones.append(value)
     out.tags = [t.strip() for t in _as_list(data.get("tags")) if t.strip()]
+    for tag in out.tags:
+        if len(tag) > TAG_MAX_LENGTH:  # said in words: a cut tag would be a different tag (issue 14)
+            out.add_error(
+                "tags",
+                _("L'etichetta «%(value)s…» è troppo lunga (massimo %(max)d caratteri): accorciala.")
+                % {"value": tag[:20], "max": TAG_MAX_LENGTH},
+            )
     if "codice_fiscale" in data:
         code = clean_code(data.get("codice_fiscale"))
         out.values["codice_fiscale"] = code
