@@ -88,11 +88,25 @@ class Known:
     codice_fiscale_canonical: str = ""
 
 
+def _reasons() -> dict[str, str]:
+    """The reasons in the active language, translated once per pool (P6: `gettext` per row cost
+    more than the matching itself)."""
+    return {
+        "code": _("stesso codice fiscale (anche in forma di omocodia)"),
+        "email": _("stessa email %(value)s"),
+        "phone": _("stesso telefono %(value)s"),
+        "name": _("nome simile (%(score)d%%) e stessa data di nascita"),
+        "comune": _("stesso comune"),
+    }
+
+
 @dataclass
 class Pool:
     """Every active person that may match a set of probes, indexed by what they are matched on.
     Filled with four queries for a whole import chunk (`fetch_pool`), then matched in memory."""
 
+    reasons: dict[str, str] = field(default_factory=_reasons)
+    threshold: int = field(default_factory=name_threshold)
     people: dict[int, Known] = field(default_factory=dict)
     by_code: dict[str, list[int]] = field(default_factory=dict)
     by_email: dict[str, list[int]] = field(default_factory=dict)
@@ -146,6 +160,7 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
     if exclude_id is not None:
         base = base.exclude(pk=exclude_id)
     pool = Pool()
+    threshold = pool.threshold
 
     def known(row: tuple[Any, ...]) -> Known:
         pk, first, last, birth, birth_comune, residence_comune, path, code = row[:8]
@@ -154,7 +169,6 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
     if codes:
         for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
             pool.add(known(row), code=row[7])
-    threshold = name_threshold()
     names: dict[dt.date, list[str]] = {}
     for p in probes:
         if p.birth_date and (p.first_name or p.last_name):
@@ -211,7 +225,8 @@ def _disagree(probe: Probe, other: Known) -> bool:
 def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Match]:
     """Every person of `pool` that may be the same human as `probe`, with the reasons, best first."""
     matches: dict[int, Match] = {}
-    threshold = name_threshold()
+    threshold = pool.threshold
+    reasons = pool.reasons
 
     def get(pk: int) -> Match:
         return matches.setdefault(pk, Match(person_id=pk))
@@ -221,11 +236,11 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
             if pk == exclude_id:
                 continue
             m = get(pk)
-            m.add(100, _("stesso codice fiscale (anche in forma di omocodia)"))
+            m.add(100, reasons["code"])
             m.strong = True
     contacts: list[tuple[dict[str, list[int]], list[str], str]] = [
-        (pool.by_email, probe.emails, _("stessa email %(value)s")),
-        (pool.by_phone, probe.phones, _("stesso telefono %(value)s")),
+        (pool.by_email, probe.emails, reasons["email"]),
+        (pool.by_phone, probe.phones, reasons["phone"]),
     ]
     for index, values, label in contacts:
         for value in values:
@@ -249,9 +264,9 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
             if similarity < threshold:
                 continue
             m = get(pk)
-            m.add(int(similarity) // 2, _("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity})
+            m.add(int(similarity) // 2, reasons["name"] % {"score": similarity})
             if probe.comune_ids & other.comune_ids:
-                m.add(20, _("stesso comune"))
+                m.add(20, reasons["comune"])
                 if similarity >= 100 and not _disagree(probe, other):
                     m.strong = True
     return sorted(matches.values(), key=lambda m: (-m.strong, -m.score, m.person_id))
