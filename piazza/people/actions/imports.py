@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -761,7 +762,10 @@ _PLAIN_FIELDS = (
     models.AutoField,
     models.PositiveSmallIntegerField,
     models.IntegerField,
+    models.DateField,
+    models.DateTimeField,
 )
+_PLAIN_VALUES = (str, bool, int, dt.date, dt.datetime)  # what psycopg writes as it is (aware datetimes)
 
 
 def _insert_all(model: type[models.Model], objects: list[Any]) -> None:
@@ -788,8 +792,8 @@ def _insert_all(model: type[models.Model], objects: list[Any]) -> None:
         for obj, (value,) in zip(objects, cursor.fetchall(), strict=True):
             obj.pk = value
         fields = meta.concrete_fields
-        # Text, flag and key columns holding a plain value go as they are (what `get_db_prep_save`
-        # returns for them); dates, JSON and anything else through the field.
+        # Text, flag, key and date columns holding a plain value go as they are (what
+        # `get_db_prep_save` returns for them on PostgreSQL); JSON and anything else through the field.
         plain = [type(f) in _PLAIN_FIELDS for f in fields]
         names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -797,7 +801,9 @@ def _insert_all(model: type[models.Model], objects: list[Any]) -> None:
                 row = []
                 for field, simple in zip(fields, plain, strict=True):
                     value = field.pre_save(obj, True)
-                    if not (simple and (value is None or type(value) in (str, bool, int))):
+                    if not (simple and (value is None or type(value) in _PLAIN_VALUES)) or (
+                        type(value) is dt.datetime and value.tzinfo is None  # Django makes it aware
+                    ):
                         value = field.get_db_prep_save(value, connection)
                     row.append(value)
                 copy.write_row(row)
