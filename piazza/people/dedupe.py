@@ -174,10 +174,11 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
         if p.birth_date and (p.first_name or p.last_name):
             names.setdefault(p.birth_date, []).append(f"{p.last_name} {p.first_name}".lower())
 
-    def similar(first: str, last: str, birth: dt.date) -> bool:
+    def similar(first: str, last: str, birth: dt.date | None) -> bool:
         """Whether `match` would call this person similar to a probe of the same date."""
         return any(
-            fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold) for name in names[birth]
+            fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold)
+            for name in (names.get(birth, ()) if birth else ())
         )
 
     if 0 < len(names) <= WHOLE_ROWS_DATES:
