@@ -33,8 +33,9 @@ class Match:
     person_id: int
     score: int = 0
     reasons: list[str] = field(default_factory=list)
-    # Strong: the same human beyond reasonable doubt (same code, or contact + similar name,
-    # or same name + birth date + comune). Weak matches go to the review queue.
+    # Strong: the same human beyond reasonable doubt (same code, or contact + similar name, or
+    # same name + birth date + comune, the last two only when no code or birth date disagrees:
+    # see `_disagree`). Weak matches go to the review queue.
     strong: bool = False
 
     def add(self, score: int, reason: str) -> None:
@@ -84,6 +85,19 @@ class Known:
     birth_date: dt.date | None
     comune_ids: set[int]
     territory_path: str = ""
+    codice_fiscale_canonical: str = ""
+
+
+def _reasons() -> dict[str, str]:
+    """The reasons in the active language, translated once per pool (P6: `gettext` per row cost
+    more than the matching itself)."""
+    return {
+        "code": _("stesso codice fiscale (anche in forma di omocodia)"),
+        "email": _("stessa email %(value)s"),
+        "phone": _("stesso telefono %(value)s"),
+        "name": _("nome simile (%(score)d%%) e stessa data di nascita"),
+        "comune": _("stesso comune"),
+    }
 
 
 @dataclass
@@ -91,6 +105,8 @@ class Pool:
     """Every active person that may match a set of probes, indexed by what they are matched on.
     Filled with four queries for a whole import chunk (`fetch_pool`), then matched in memory."""
 
+    reasons: dict[str, str] = field(default_factory=_reasons)
+    threshold: int = field(default_factory=name_threshold)
     people: dict[int, Known] = field(default_factory=dict)
     by_code: dict[str, list[int]] = field(default_factory=dict)
     by_email: dict[str, list[int]] = field(default_factory=dict)
@@ -128,61 +144,90 @@ PERSON_VALUES = (
 )
 
 
+# Up to this many birth dates (an on-write check has one) the same-date people are read whole in
+# one query; a bigger set (an import chunk) reads their names first (see `fetch_pool`).
+WHOLE_ROWS_DATES = 16
+
+
 def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Pool:
-    """The candidates of all `probes` in at most four indexed queries."""
+    """The candidates of all `probes` in at most five indexed queries (four for a few probes).
+    None is ordered: the pool is a set of candidates, and `match` orders its answer (P7)."""
     probes = list(probes)
     codes = {p.codice_fiscale_canonical for p in probes if p.codice_fiscale_canonical}
     emails = {e for p in probes for e in p.emails}
     phones = {v for p in probes for v in p.phones}
-    dates = {p.birth_date for p in probes if p.birth_date and (p.first_name or p.last_name)}
-    base = Person.objects.active()
+    base = Person.objects.active().order_by()
     if exclude_id is not None:
         base = base.exclude(pk=exclude_id)
     pool = Pool()
+    threshold = pool.threshold
 
     def known(row: tuple[Any, ...]) -> Known:
-        pk, first, last, birth, birth_comune, residence_comune, path = row[:7]
-        return Known(pk, first, last, birth, {c for c in (birth_comune, residence_comune) if c}, path)
+        pk, first, last, birth, birth_comune, residence_comune, path, code = row[:8]
+        return Known(pk, first, last, birth, {c for c in (birth_comune, residence_comune) if c}, path, code)
 
     if codes:
         for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
             pool.add(known(row), code=row[7])
-    if dates:
-        # At a million people a chunk's birth dates hold ~40 people each: read only their names,
-        # keep those `match` would call similar to a probe of the same date, and read those
-        # whole (P6: the whole rows of every same-date person cost more than the rest of the chunk).
-        threshold = name_threshold()
-        names: dict[dt.date | None, list[str]] = {}
-        for p in probes:
-            if p.birth_date and (p.first_name or p.last_name):
-                names.setdefault(p.birth_date, []).append(f"{p.last_name} {p.first_name}".lower())
-        similar = [
+    names: dict[dt.date, list[str]] = {}
+    for p in probes:
+        if p.birth_date and (p.first_name or p.last_name):
+            names.setdefault(p.birth_date, []).append(f"{p.last_name} {p.first_name}".lower())
+
+    def similar(first: str, last: str, birth: dt.date | None) -> bool:
+        """Whether `match` would call this person similar to a probe of the same date."""
+        return any(
+            fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold)
+            for name in (names.get(birth, ()) if birth else ())
+        )
+
+    if 0 < len(names) <= WHOLE_ROWS_DATES:
+        # The on-write check (P7): the ~40 people of one date at a million, whole, in one query.
+        for row in base.filter(birth_date__in=names).values_list(*PERSON_VALUES):
+            if similar(row[1], row[2], row[3]):
+                pool.add(known(row))
+    elif names:
+        # An import chunk's ~2,000 dates hold ~80,000 people at a million: read only their names,
+        # keep the similar ones and read those whole (P6: the whole rows of every same-date person
+        # cost more than the rest of the chunk).
+        ids = [
             pk
-            for pk, first, last, birth in base.filter(birth_date__in=dates).values_list(
+            for pk, first, last, birth in base.filter(birth_date__in=names).values_list(
                 "pk", "first_name", "last_name", "birth_date"
             )
-            if any(
-                fuzz.token_sort_ratio(name, f"{last} {first}".lower(), score_cutoff=threshold)
-                for name in names.get(birth, ())
-            )
+            if similar(first, last, birth)
         ]
-        if similar:
-            for row in base.filter(pk__in=similar).values_list(*PERSON_VALUES):
+        if ids:
+            for row in base.filter(pk__in=ids).values_list(*PERSON_VALUES):
                 pool.add(known(row))
-    person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES[:7]]
+    person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES]
     if emails:
-        for row in Email.objects.filter(value__in=emails, person__in=base).values_list(*person_values, "value"):
-            pool.add(known(row), emails=[row[7]])
+        for row in (
+            Email.objects.filter(value__in=emails, person__in=base).order_by().values_list(*person_values, "value")
+        ):
+            pool.add(known(row), emails=[row[8]])
     if phones:
-        for row in Phone.objects.filter(value__in=phones, person__in=base).values_list(*person_values, "value"):
-            pool.add(known(row), phones=[row[7]])
+        for row in (
+            Phone.objects.filter(value__in=phones, person__in=base).order_by().values_list(*person_values, "value")
+        ):
+            pool.add(known(row), phones=[row[8]])
     return pool
+
+
+def _disagree(probe: Probe, other: Known) -> bool:
+    """Whether something identifying differs: two codici fiscali in canonical form (rule D1: the
+    omocodia forms of one code agree) or two birth dates. Then a shared contact or a namesake is a
+    pair for the duplicates review, never the same human for certain (a family shares an e-mail)."""
+    codes = probe.codice_fiscale_canonical, other.codice_fiscale_canonical
+    dates = probe.birth_date, other.birth_date
+    return (all(codes) and codes[0] != codes[1]) or (None not in dates and dates[0] != dates[1])
 
 
 def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Match]:
     """Every person of `pool` that may be the same human as `probe`, with the reasons, best first."""
     matches: dict[int, Match] = {}
-    threshold = name_threshold()
+    threshold = pool.threshold
+    reasons = pool.reasons
 
     def get(pk: int) -> Match:
         return matches.setdefault(pk, Match(person_id=pk))
@@ -192,11 +237,11 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
             if pk == exclude_id:
                 continue
             m = get(pk)
-            m.add(100, _("stesso codice fiscale (anche in forma di omocodia)"))
+            m.add(100, reasons["code"])
             m.strong = True
     contacts: list[tuple[dict[str, list[int]], list[str], str]] = [
-        (pool.by_email, probe.emails, _("stessa email %(value)s")),
-        (pool.by_phone, probe.phones, _("stesso telefono %(value)s")),
+        (pool.by_email, probe.emails, reasons["email"]),
+        (pool.by_phone, probe.phones, reasons["phone"]),
     ]
     for index, values, label in contacts:
         for value in values:
@@ -209,7 +254,7 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
                 )
                 m = get(pk)
                 m.add(60 if similar else 30, label % {"value": value})
-                if similar:
+                if similar and not _disagree(probe, other):
                     m.strong = True
     if probe.birth_date and (probe.first_name or probe.last_name):
         for pk in pool.by_birth.get(probe.birth_date, ()):
@@ -220,10 +265,10 @@ def match(probe: Probe, pool: Pool, *, exclude_id: int | None = None) -> list[Ma
             if similarity < threshold:
                 continue
             m = get(pk)
-            m.add(int(similarity) // 2, _("nome simile (%(score)d%%) e stessa data di nascita") % {"score": similarity})
+            m.add(int(similarity) // 2, reasons["name"] % {"score": similarity})
             if probe.comune_ids & other.comune_ids:
-                m.add(20, _("stesso comune"))
-                if similarity >= 100:
+                m.add(20, reasons["comune"])
+                if similarity >= 100 and not _disagree(probe, other):
                     m.strong = True
     return sorted(matches.values(), key=lambda m: (-m.strong, -m.score, m.person_id))
 

@@ -109,3 +109,24 @@ def test_demo_duplicate_of_a_code_already_in_omocodia_form():
     for seed in range(40):  # every kind of duplicate, with and without the omocodia branch
         row, _contacts = _duplicate(list(original), {}, random.Random(seed), 2)
         assert row[0] == 2 and (row[8] in ("", code) or row[8][:14] == code[:14])
+
+
+def test_the_on_write_check_reads_same_date_people_in_one_unordered_query(tree, mario_data):
+    """P7: the on-write check is a few index look-ups: the people of the same birth date come whole
+    in one query, and no candidate query sorts (the pool is a set; `match` orders the answer)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from piazza.people import dedupe
+
+    mario = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    twin = person_actions.create_person(
+        actor=None, data={"first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985"}
+    )
+    probe = dedupe.Probe.of(mario)
+    with CaptureQueriesContext(connection) as captured:
+        matches = dedupe.find_matches(probe, exclude_id=mario.pk)
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert [m.person_id for m in matches] == [twin.pk]
+    assert sum('"birth_date" IN' in sql for sql in statements) == 1, statements
+    assert not any("ORDER BY" in sql for sql in statements), statements

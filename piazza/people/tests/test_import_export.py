@@ -167,3 +167,115 @@ def test_rejected_rows_escaped_by_the_export_writer_come_back_as_they_were():
         ["'+39 333 1234567", "'Rossi", "'=1+1"], {"0": "phone", "1": "last_name", "2": "notes"}, 3
     )
     assert problem == "" and data == {"phone": "+39 333 1234567", "last_name": "'Rossi", "notes": "=1+1"}
+
+
+def test_a_namesake_sharing_an_email_is_not_merged_and_a_rerun_changes_nothing(
+    tree, circolo_secretary, django_capture_on_commit_callbacks
+):
+    """Rule D1 and the dedupe rules: a shared contact plus a similar name is the same human only when
+    nothing identifying disagrees. Marco Paolo (father) and Paolo Marco (son) share the family
+    e-mail but have their own codes and birth dates: the son's row must not fill the father's
+    blanks, it creates the son and queues the pair for review; importing the file again changes
+    nothing (the benchmark's re-import reported such rows as "updated")."""
+    from piazza.people.codice_fiscale import make_codice_fiscale
+    from piazza.people.models import DuplicateCandidate, TimelineEntry
+
+    father = person_actions.create_person(
+        actor=None,
+        circolo=tree.bologna_centro,
+        data={
+            "first_name": "Marco",
+            "last_name": "Paolo",
+            "sex": "M",
+            "birth_date": "02/05/1960",
+            "codice_fiscale": make_codice_fiscale(
+                first_name="Marco", last_name="Paolo", sex="M", birth_date=dt.date(1960, 5, 2), belfiore="A944"
+            ),
+            "residence_comune": "037006",
+            "emails": ["famiglia.paolo@example.org"],
+        },
+    )
+    son_cf = make_codice_fiscale(
+        first_name="Paolo", last_name="Marco", sex="M", birth_date=dt.date(1990, 9, 14), belfiore="A944"
+    )
+    content = (
+        "Cognome;Nome;Codice fiscale;Data di nascita;Comune;Indirizzo;E-mail;Cellulare\r\n"
+        f"Marco;Paolo;{son_cf};14/09/1990;Bologna;Via del Pratello 9;famiglia.paolo@example.org;347 7654321\r\n"
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _run(circolo_secretary, tree.bologna_centro, content)
+    father.refresh_from_db()
+    assert father.residence_street == "" and not father.phones.exists()  # nothing of the son's row
+    son = Person.objects.get(codice_fiscale_canonical=son_cf)
+    assert son.pk != father.pk and son.birth_date == dt.date(1990, 9, 14)
+    assert first.summary == {"duplicate": 1}  # created, and the pair is in the review queue
+    pair = DuplicateCandidate.objects.get()
+    assert {pair.person_a_id, pair.person_b_id} == {father.pk, son.pk}
+    timeline = TimelineEntry.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _run(circolo_secretary, tree.bologna_centro, content)
+    assert again.summary == {"unchanged": 1}
+    assert Person.objects.count() == 2 and TimelineEntry.objects.count() == timeline
+    assert ImportRow.objects.get(batch=again).person_id == son.pk
+
+
+def test_a_tag_longer_than_60_characters_is_a_row_error_not_a_crash(
+    tree, circolo_secretary, django_capture_on_commit_callbacks
+):
+    """Issue 14: a 61-character tag made the chunk's tag look-up fail and the whole batch with it.
+    It is the row's error now, in words; the other rows of the chunk are imported."""
+    long_tag = "Comitato per la difesa del parco fluviale e delle aree verdi!"
+    assert len(long_tag) == 61
+    content = (
+        "Cognome;Nome;Comune;Etichette\r\n"
+        f"Ferri;Giulia;Bologna;{long_tag}\r\n"
+        "Conti;Paolo;Bologna;volontario\r\n"
+        f"Neri;Anna;Bologna;{long_tag[:60]}\r\n"
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = _run(circolo_secretary, tree.bologna_centro, content)
+    assert batch.status == BatchStatus.DONE and batch.summary == {"created": 2, "rejected": 1}
+    rows = {r.number: r for r in ImportRow.objects.filter(batch=batch)}
+    assert rows[2].errors == [
+        "Etichette: L'etichetta «Comitato per la dife…» è troppo lunga (massimo 60 caratteri): accorciala."
+    ]
+    assert [t.name for t in Person.objects.get(last_name="Conti").tags.all()] == ["volontario"]
+    assert [t.name for t in Person.objects.get(last_name="Neri").tags.all()] == [long_tag[:60]]
+
+
+# Statements of `process_import_batch` for PIN_FILE in chunks of 10 rows (3 chunks), pinned exactly
+# (issue 14, P6): a statement per row, or one more per chunk, fails here and lists them. On
+# PostgreSQL the new people, e-mails, phones, tags and timeline entries go by COPY, which Django
+# does not see: the person ids are drawn in one statement per chunk, the rest are not counted.
+# PostgreSQL 90 = 8 around the batch + 3 × 21 per chunk (rows, erased identities, 3 pool reads, ids,
+# 6 COPY, tags 2, outcomes 4, audit, progress, savepoints) + 19 for the person on record who gains
+# a tag (locked and prefetched, then `_fill_blanks` one statement at a time).
+IMPORT_PINS = {"postgresql": 90, "sqlite": 78}
+
+
+def test_import_statements_are_pinned(tree, circolo_secretary, monkeypatch, mario_data):
+    from piazza.core.testing_queries import exact_queries
+
+    person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    lines = ["Cognome;Nome;Codice fiscale;Data di nascita;Comune;E-mail;Cellulare;Etichette"]
+    lines.append(f"Rossi;Mario;{MARIO_CF};12/03/1985;Bologna;;;volontario")  # on record: a tag added
+    lines.append("Bianchi;Lucia;;31/12/1990;Bologna;lucia@@example;;")  # rejected
+    for i in range(23):
+        tags = "volontario" if i % 2 else f"gruppo {i % 5},giovani"
+        lines.append(f"Conti{i};Paolo;;{i + 1:02d}/04/1970;Bologna;paolo{i}@example.org;347 12345{i:02d};{tags}")
+    content = "\r\n".join(lines).encode()
+    warm = imports_actions.start_import(
+        actor=circolo_secretary, territory=tree.bologna_centro, file_name="w.csv", content=b"Cognome;Nome\nNeri;Anna\n"
+    )
+    imports_actions.set_import_mapping(actor=circolo_secretary, batch=warm, mapping=warm.mapping)
+    imports_actions.process_import_batch(actor=circolo_secretary, batch_id=warm.pk)
+    batch = imports_actions.start_import(
+        actor=circolo_secretary, territory=tree.bologna_centro, file_name="pin.csv", content=content
+    )
+    imports_actions.set_import_mapping(actor=circolo_secretary, batch=batch, mapping=batch.mapping)
+    monkeypatch.setattr(imports_actions, "IMPORT_CHUNK", 10)
+    with exact_queries(IMPORT_PINS, "import of 25 rows in 3 chunks"):
+        batch = imports_actions.process_import_batch(actor=circolo_secretary, batch_id=batch.pk)
+    assert batch.summary == {"created": 23, "updated": 1, "rejected": 1}
+    assert Person.objects.get(last_name="Conti7").emails.get().value == "paolo7@example.org"
+    assert sorted(t.name for t in Person.objects.get(last_name="Conti4").tags.all()) == ["giovani", "gruppo 4"]
