@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db import connection, connections, transaction
 from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
@@ -411,17 +412,51 @@ def count_without_jit(queryset: QuerySet[Any]) -> int:
         return queryset.count()
 
 
+# Segment pages count at most this many people (P5, ADR 0041): exact up to it, "più di 10.000"
+# above. An exact count of a wide segment at 1,000,000 people reads every match (> 100,000 rows,
+# p99 867 ms); a broadcast or an export still takes the whole set, and counts it when it starts.
+SEGMENT_COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class CappedCount:
+    """A count that stopped after `cap` + 1 rows: `value` is exact unless `capped`."""
+
+    value: int
+    cap: int
+
+    @property
+    def capped(self) -> bool:
+        return self.value > self.cap
+
+
+def count_capped(queryset: QuerySet[Any], cap: int) -> CappedCount:
+    """`SELECT count(*) FROM (… LIMIT cap + 1)` without the model's ordering (which would sort
+    every match before the limit), JIT off: PostgreSQL stops after cap + 1 matches."""
+    return CappedCount(count_without_jit(queryset.order_by().values("pk")[: cap + 1]), cap)
+
+
+def count_in_words(count: CappedCount) -> str:
+    """What a segment page shows: "1.234", or "più di 10.000" once the count stopped at the cap."""
+    if count.capped:
+        return _("più di %(n)s") % {"n": number_format(count.cap, force_grouping=True)}
+    return str(number_format(count.value, force_grouping=True))
+
+
 def segment_count(user: Any, definition: dict[str, Any]) -> int:
+    """The exact number of people matching `definition` (reads every match: not for page views)."""
     return count_without_jit(people_for(user, definition))
 
 
-def segment_counts(user: Any, definitions: list[dict[str, Any]]) -> tuple[list[int], Staleness]:
-    """The people matching each definition inside `user`'s scope, counted on the streaming replica
-    when it is at most REPLICA_MAX_LAG["segments"] seconds behind (issue 14): a count decides no
-    write. The scope is read on the primary (the querysets are built before the block)."""
+def segment_counts(user: Any, definitions: list[dict[str, Any]]) -> tuple[list[CappedCount], Staleness]:
+    """The people matching each definition inside `user`'s scope, capped at SEGMENT_COUNT_CAP (P5,
+    ADR 0041), counted on the streaming replica when it is at most REPLICA_MAX_LAG["segments"]
+    seconds behind (issue 14): a count decides no write. The scope is read on the primary (the
+    querysets are built before the block)."""
     querysets = [people_for(user, definition) for definition in definitions]
+    cap = SEGMENT_COUNT_CAP  # read at call time: tests lower it
     with reading_stale("segments") as stale:
-        return [count_without_jit(queryset) for queryset in querysets], stale
+        return [count_capped(queryset, cap) for queryset in querysets], stale
 
 
 def open_duplicates(user: Any) -> QuerySet[DuplicateCandidate]:

@@ -57,6 +57,7 @@ from piazza.people.models import (
 from piazza.people.queries import (
     CappedPaginator,
     contact_permission,
+    count_in_words,
     current_consents,
     open_duplicates,
     people_for,
@@ -356,10 +357,10 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @official_required(roles=READ_ROLES)
 def segment_count(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live count of a segment (htmx fragment)."""
+    """The live count of a segment (htmx fragment): "1.234", or "più di 10.000" above the cap."""
     segment = get_object_or_404(Segment.objects.visible_to(request.user, roles=READ_ROLES), pk=pk)
     counts, _stale = segment_counts(request.user, [segment.definition])
-    return HttpResponse(str(counts[0]))
+    return HttpResponse(escape(count_in_words(counts[0])))
 
 
 # --- Duplicates and merge ---

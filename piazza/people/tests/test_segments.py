@@ -120,3 +120,56 @@ def test_consent_filter_counts_people_whose_latest_row_is_a_grant(tree, national
 
     found = set(people_for(national_admin, {"consent": news}).values_list("first_name", flat=True))
     assert found == expected
+
+
+# --- capped counts (P5, ADR 0041) -------------------------------------------------------------------
+
+
+def test_segment_pages_count_up_to_the_cap_and_say_more_than_it_above(tree, circolo_secretary, people, monkeypatch):
+    """Exact up to SEGMENT_COUNT_CAP, "più di N" above it, on every page that shows a segment's count;
+    the exact set is unchanged (a broadcast or an export takes all of it)."""
+    from piazza.people import queries
+
+    segment = segments_actions.save_segment(
+        actor=circolo_secretary, name="Tutti", territory=tree.bologna_centro, definition={}
+    )
+    client = verified_client(circolo_secretary)
+    monkeypatch.setattr(queries, "SEGMENT_COUNT_CAP", 1)
+    preview = client.get(reverse("people:segment_preview")).content.decode()
+    assert "<strong>più di 1</strong> persone" in preview and 'data-testid="segment-count-capped"' in preview
+    exact = client.get(reverse("people:segment_preview"), {"tags": "volontario"}).content.decode()
+    assert "<strong>1</strong> persona" in exact and "segment-count-capped" not in exact  # at the cap: exact
+    assert "<strong>più di 1</strong>" in client.get(reverse("people:segment_edit", args=[segment.pk])).content.decode()
+    assert "<td>più di 1</td>" in client.get(reverse("people:segments")).content.decode()
+    assert client.get(reverse("people:segment_count", args=[segment.pk])).content.decode() == "più di 1"
+    assert queries.people_for(circolo_secretary, {}).count() == 2
+    monkeypatch.setattr(queries, "SEGMENT_COUNT_CAP", 2)
+    assert client.get(reverse("people:segment_count", args=[segment.pk])).content == b"2"
+
+
+def test_the_capped_count_is_one_statement_that_stops_after_cap_plus_one_rows(
+    tree, circolo_secretary, people, monkeypatch
+):
+    """The count is `count(*) FROM (… LIMIT cap + 1)` with no ORDER BY (the model's ordering would
+    sort every match before the limit). On PostgreSQL its plan's Limit node stops at cap + 1 rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from piazza.people import queries
+
+    monkeypatch.setattr(queries, "SEGMENT_COUNT_CAP", 1)
+    with CaptureQueriesContext(connection) as captured:
+        counts, _stale = queries.segment_counts(circolo_secretary, [{}])
+    assert counts == [queries.CappedCount(value=2, cap=1)] and counts[0].capped
+    statements = [q["sql"] for q in captured.captured_queries if "people_person" in q["sql"]]
+    assert len(statements) == 1, statements
+    assert "COUNT(" in statements[0].upper() and "LIMIT 2" in statements[0] and "ORDER BY" not in statements[0]
+    if connection.vendor != "postgresql":
+        return
+    sql, params = queries.people_for(circolo_secretary, {}).order_by().values("pk")[:2].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM ({sql}) AS s", params)
+        plan = cursor.fetchone()[0]
+    plan = plan[0]["Plan"] if isinstance(plan, list) else plan
+    limit = plan["Plans"][0]
+    assert plan["Node Type"] == "Aggregate" and limit["Node Type"] == "Limit" and limit["Actual Rows"] == 2
