@@ -173,3 +173,18 @@ def test_the_capped_count_is_one_statement_that_stops_after_cap_plus_one_rows(
     plan = plan[0]["Plan"] if isinstance(plan, list) else plan
     limit = plan["Plans"][0]
     assert plan["Node Type"] == "Aggregate" and limit["Node Type"] == "Limit" and limit["Actual Rows"] == 2
+
+
+def test_the_count_is_shown_with_grouped_digits_in_each_language():
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from piazza.people.queries import CappedCount
+
+    shown = render_to_string("people/_segment_count.html", {"count": CappedCount(9876, 10_000)})
+    assert "<strong>9.876</strong> persone nel segmento" in shown
+    with translation.override("en"):
+        shown = render_to_string("people/_segment_count.html", {"count": CappedCount(9876, 10_000)})
+        assert "<strong>9,876</strong> people in the segment" in shown
+        capped = render_to_string("people/_segment_count.html", {"count": CappedCount(10_001, 10_000)})
+        assert "10,000" in capped and "9,876" not in capped
