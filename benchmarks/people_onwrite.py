@@ -7,7 +7,8 @@ transaction rolled back) on an existing, seeded `bench_people_*` database, which
 migrated nor changed: each round runs the code of `--before` (unpacked with `git archive`) and of
 this tree in turn, in a child process of that code, on the same people (`--seed`). Per run, one
 JSON line: median and p99 of the wall time, the process CPU and the PostgreSQL backend CPU per
-check (read from /proc: run on the database's machine), then, in a second pass over the same
+check (read from /proc: run on the database's machine), the wall median and p99 of the checks
+that queued no pair (a new pair adds get-or-create's statements), then, in a second pass over the same
 people with Django's debug cursor, the statements per check (all, and the reads: SELECTs) and
 the load average. Nothing is written to `docs/benchmarks.md`: paired figures go there by hand.
 """
@@ -106,13 +107,16 @@ def child(samples: int, seed: int) -> dict[str, Any]:
 
     for person in people[:20]:  # warm: compiled statements, caches, the first connection
         on_write(person)
-    walls, cpus = [], []
+    walls, cpus, quiet = [], [], []
     backend = _backend_cpu()
     for person in people:
         wall, cpu = time.perf_counter(), time.process_time()
-        queued += on_write(person)
+        found = on_write(person)
         cpus.append(time.process_time() - cpu)
         walls.append(time.perf_counter() - wall)
+        queued += found
+        if not found:
+            quiet.append(walls[-1])
     backend = _backend_cpu() - backend
     statements, reads = [], []
     for person in people:
@@ -120,12 +124,17 @@ def child(samples: int, seed: int) -> dict[str, Any]:
             on_write(person)
         statements.append(len(captured))
         reads.append(sum(q["sql"].lstrip().upper().startswith("SELECT") for q in captured.captured_queries))
-    wall_summary, cpu_summary = summary(walls), summary(cpus)
+    wall_summary, cpu_summary, quiet_summary = summary(walls), summary(cpus), summary(quiet)
     return {
         "checks": len(people),
         "median_ms": round(wall_summary.median * 1000, 2),
         "p99_ms": round(wall_summary.p99 * 1000, 2),
         "max_ms": round(wall_summary.max * 1000, 2),
+        "nothing_queued": {
+            "checks": len(quiet),
+            "median_ms": round(quiet_summary.median * 1000, 2),
+            "p99_ms": round(quiet_summary.p99 * 1000, 2),
+        },
         "cpu_median_ms": round(cpu_summary.median * 1000, 2),
         "cpu_p99_ms": round(cpu_summary.p99 * 1000, 2),
         "pg_cpu_ms_per_check": round(backend * 1000 / len(people), 2),
