@@ -285,7 +285,7 @@ def find_matches(probe: Probe, *, exclude_id: int | None = None) -> list[Match]:
 def find_matches_of(person: Person) -> list[Match]:
     """The on-write check (P7) of a saved person: as `find_matches(Probe.of(person))`, but its
     e-mails and phones are read from the database by the same statement as its candidates (one
-    round trip instead of three; a prefetched or stale `person.emails` plays no part)."""
+    round trip instead of up to six; a prefetched or stale `person.emails` plays no part)."""
     probe = Probe(
         first_name=person.first_name,
         last_name=person.last_name,
@@ -299,8 +299,8 @@ def find_matches_of(person: Person) -> list[Match]:
 
 # `fetch_candidates`: one UNION ALL of index look-ups, each row tagged with the probe that found it
 # (its kind) and, for a contact, the value shared. Written as SQL, not composed with the ORM: the
-# same union through querysets cost ~3.8 ms of CPU to build and compile (ADR 0034), as much as
-# the whole check before. Columns: kind, value, rank (order of the person's own contacts), then
+# same union through querysets cost ~3.8 ms of CPU to build and compile (ADRs 0042, 0034), as
+# much as the whole check before. Columns: kind, value, rank (order of the person's own contacts), then
 # the candidate as in PERSON_VALUES. Plain SQL that PostgreSQL and SQLite both run; no ORDER BY
 # (the pool is a set, `match` orders its answer). The NULLs of the first branch are typed where
 # a later branch has a number: PostgreSQL resolves a UNION's column types pair by pair.
