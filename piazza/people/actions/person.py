@@ -97,7 +97,7 @@ def _queue_duplicates(person: Person, matches: list[dedupe.Match]) -> list[Dupli
 
 def check_duplicates(person: Person) -> list[DuplicateCandidate]:
     """The on-write check (P7): queue every likely duplicate of `person` for review."""
-    return _queue_duplicates(person, dedupe.find_matches(dedupe.Probe.of(person), exclude_id=person.pk))
+    return _queue_duplicates(person, dedupe.find_matches_of(person))
 
 
 def create_person(

@@ -111,22 +111,124 @@ def test_demo_duplicate_of_a_code_already_in_omocodia_form():
         assert row[0] == 2 and (row[8] in ("", code) or row[8][:14] == code[:14])
 
 
-def test_the_on_write_check_reads_same_date_people_in_one_unordered_query(tree, mario_data):
-    """P7: the on-write check is a few index look-ups: the people of the same birth date come whole
-    in one query, and no candidate query sorts (the pool is a set; `match` orders the answer)."""
+def _candidates_of(tree, mario_data):
+    """Mario and one person for each probe of the on-write check, plus two who must not count."""
+    from django.utils import timezone
+
+    mario = person_actions.create_person(
+        actor=None,
+        data={**mario_data, "emails": ["mario@example.org", "casa.rossi@example.org"], "phones": ["333 123 4567"]},
+        circolo=tree.bologna_centro,
+    )
+    Email = mario.emails.model
+    # The primary e-mail created last: the reasons still name it first (the model ordering).
+    Email.objects.filter(person=mario).update(primary=False)
+    Email.objects.filter(person=mario, value="casa.rossi@example.org").update(primary=True)
+    people = {
+        "code": person_actions.create_person(
+            actor=None,
+            data={"first_name": "Mario", "last_name": "Rossi", "codice_fiscale": mario_data["codice_fiscale"]},
+            allow_duplicate_code=True,
+        ),
+        "name": person_actions.create_person(
+            actor=None, data={"first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985"}
+        ),
+        "emails": person_actions.create_person(
+            actor=None,
+            data={
+                "first_name": "Anna",
+                "last_name": "Rossi",
+                "emails": ["mario@example.org", "casa.rossi@example.org"],
+            },
+        ),
+        "phone": person_actions.create_person(
+            actor=None, data={"first_name": "Mario", "last_name": "Rossi", "phones": ["333 123 4567"]}
+        ),
+    }
+    same_date = person_actions.create_person(
+        actor=None, data={"first_name": "Giulia", "last_name": "Verdi", "birth_date": "12/03/1985"}
+    )
+    erased = person_actions.create_person(
+        actor=None, data={"first_name": "Mario", "last_name": "Rossi", "emails": ["mario@example.org"]}
+    )
+    Person.objects.filter(pk=erased.pk).update(erased_at=timezone.now())
+    return mario, people, same_date
+
+
+def test_the_on_write_check_reads_its_candidates_in_one_unordered_statement(tree, mario_data):
+    """P7 (issue 14): the candidates of a saved person (same code, e-mail, phone, same birth date
+    with a similar name) and the person's own e-mails and phones come in ONE statement, unsorted;
+    the answer is the one of the chunk matcher (`fetch_pool`, ADR 0039) on `Probe.of(person)`."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from piazza.people import dedupe
 
-    mario = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    mario, people, _same_date = _candidates_of(tree, mario_data)
+    mario = Person.objects.get(pk=mario.pk)
+    with CaptureQueriesContext(connection) as captured:
+        matches = dedupe.find_matches_of(mario)
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(statements) == 1, statements  # PostgreSQL and SQLite alike
+    assert "ORDER BY" not in statements[0]
+    assert {m.person_id for m in matches} == {p.pk for p in people.values()}
+    probe = dedupe.Probe.of(mario)
+    expected = dedupe.match(probe, dedupe.fetch_pool([probe], exclude_id=mario.pk), exclude_id=mario.pk)
+    assert [vars(m) for m in matches] == [vars(m) for m in expected]
+    shared = next(m for m in matches if m.person_id == people["emails"].pk)
+    assert shared.reasons == ["stessa email casa.rossi@example.org", "stessa email mario@example.org"]
+    code = next(m for m in matches if m.person_id == people["code"].pk)
+    assert code.strong
+
+
+def test_a_new_record_is_checked_in_one_statement(tree, mario_data):
+    """P7: `find_matches` of typed data (find-or-create, the scope guard) is one statement too."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from piazza.people import dedupe
+
+    _mario, people, _same_date = _candidates_of(tree, mario_data)
+    probe = dedupe.Probe(
+        first_name="Mario",
+        last_name="Rossi",
+        birth_date=dt.date(1985, 3, 12),
+        codice_fiscale_canonical=Person.objects.get(pk=people["code"].pk).codice_fiscale_canonical,
+        emails=["casa.rossi@example.org"],
+        phones=["+393331234567"],
+    )
+    with CaptureQueriesContext(connection) as captured:
+        matches = dedupe.find_matches(probe)
+    assert len(captured) == 1, [q["sql"] for q in captured.captured_queries]
+    assert {m.person_id for m in matches} == {p.pk for p in people.values()} | {_mario.pk}
+
+
+def test_the_on_write_check_of_a_person_without_duplicates_is_one_statement(tree, mario_data):
+    """P7 pin: `check_duplicates` of a person nobody resembles reads once and writes nothing; each
+    new pair adds get-or-create's four (read, savepoint, insert, release)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alone = person_actions.create_person(actor=None, data=mario_data, circolo=tree.bologna_centro)
+    alone = Person.objects.get(pk=alone.pk)
+    with CaptureQueriesContext(connection) as captured:
+        assert person_actions.check_duplicates(alone) == []
+    assert len(captured) == 1, [q["sql"] for q in captured.captured_queries]
     twin = person_actions.create_person(
         actor=None, data={"first_name": "Mario", "last_name": "Rosi", "birth_date": "12/03/1985"}
     )
-    probe = dedupe.Probe.of(mario)
+    DuplicateCandidate.objects.all().delete()
     with CaptureQueriesContext(connection) as captured:
-        matches = dedupe.find_matches(probe, exclude_id=mario.pk)
-    statements = [q["sql"] for q in captured.captured_queries]
-    assert [m.person_id for m in matches] == [twin.pk]
-    assert sum('"birth_date" IN' in sql for sql in statements) == 1, statements
-    assert not any("ORDER BY" in sql for sql in statements), statements
+        queued = person_actions.check_duplicates(alone)
+    assert [(c.person_a_id, c.person_b_id) for c in queued] == [(alone.pk, twin.pk)]
+    assert len(captured) == 5, [q["sql"] for q in captured.captured_queries]
+
+
+def test_the_on_write_check_skips_erased_and_unlike_same_date_people(tree, mario_data):
+    """The single statement keeps `Person.objects.active()` and the name filter of the same date."""
+    from piazza.people import dedupe
+
+    mario, people, same_date = _candidates_of(tree, mario_data)
+    found = {m.person_id for m in dedupe.find_matches_of(Person.objects.get(pk=mario.pk))}
+    assert same_date.pk not in found and mario.pk not in found
+    assert found == {p.pk for p in people.values()}
