@@ -271,7 +271,7 @@ def measure_p5(args: argparse.Namespace, tree: Any, admin: Any, secretary: Any) 
         "p5_cf": _latency(lookup, codes).__dict__,
         "p5_email": _latency(lookup, emails).__dict__,
         "p5_name": _latency(lambda q: page({"q": q}), names).__dict__,
-        # What the segment pages run (ADR 0041): exact up to 10,000, "più di 10.000" above.
+        # What the segment pages run (ADR 0040): exact up to 10,000, "più di 10.000" above.
         "p5_segment": _latency(
             lambda d: count_capped(people_for(admin, d), SEGMENT_COUNT_CAP),
             [definitions[i % len(definitions)] for i in range(args.samples)],
@@ -438,7 +438,7 @@ def render(r: dict[str, Any]) -> str:
             s("p5_name").p99 <= 0.1,
         ),
         (
-            "P5 segment count (5 definitions in rotation; capped at 10,000, ADR 0041)",
+            "P5 segment count (5 definitions in rotation; capped at 10,000, ADR 0040)",
             s("p5_segment").ms(),
             "p99 ≤ 200 ms",
             s("p5_segment").p99 <= 0.2,

@@ -1,4 +1,4 @@
-"""P5 segment counts (ADR 0041): the exact count and the capped one, paired on one database.
+"""P5 segment counts (ADR 0040): the exact count and the capped one, paired on one database.
 
     DATABASE_URL=postgres://…/bench_people_NAME python -m benchmarks.segment_counts [--runs 50]
 

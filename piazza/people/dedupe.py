@@ -299,7 +299,7 @@ def find_matches_of(person: Person) -> list[Match]:
 
 # `fetch_candidates`: one UNION ALL of index look-ups, each row tagged with the probe that found it
 # (its kind) and, for a contact, the value shared. Written as SQL, not composed with the ORM: the
-# same union through querysets cost ~3.8 ms of CPU to build and compile (ADRs 0042, 0034), as
+# same union through querysets cost ~3.8 ms of CPU to build and compile (ADRs 0041, 0034), as
 # much as the whole check before. Columns: kind, value, rank (order of the person's own contacts), then
 # the candidate as in PERSON_VALUES. Plain SQL that PostgreSQL and SQLite both run; no ORDER BY
 # (the pool is a set, `match` orders its answer). The NULLs of the first branch are typed where

@@ -412,7 +412,7 @@ def count_without_jit(queryset: QuerySet[Any]) -> int:
         return queryset.count()
 
 
-# Segment pages count at most this many people (P5, ADR 0041): exact up to it, "più di 10.000"
+# Segment pages count at most this many people (P5, ADR 0040): exact up to it, "più di 10.000"
 # above. An exact count of a wide segment at 1,000,000 people reads every match (> 100,000 rows,
 # p99 867 ms); a broadcast or an export still takes the whole set, and counts it when it starts.
 SEGMENT_COUNT_CAP = 10_000
@@ -450,7 +450,7 @@ def segment_count(user: Any, definition: dict[str, Any]) -> int:
 
 def segment_counts(user: Any, definitions: list[dict[str, Any]]) -> tuple[list[CappedCount], Staleness]:
     """The people matching each definition inside `user`'s scope, capped at SEGMENT_COUNT_CAP (P5,
-    ADR 0041), counted on the streaming replica when it is at most REPLICA_MAX_LAG["segments"]
+    ADR 0040), counted on the streaming replica when it is at most REPLICA_MAX_LAG["segments"]
     seconds behind (issue 14): a count decides no write. The scope is read on the primary (the
     querysets are built before the block)."""
     querysets = [people_for(user, definition) for definition in definitions]

@@ -45,7 +45,7 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # Fourth pass (ADR 0037) 50 / 64: a donation's payment key is new (no look-up, no savepoint), no payable
 # read for an instrument check or for the handler, the attempt settled by UPDATE … RETURNING, the receipt
 # line from the locked read and no look-up of receipts for a gift that has just become kept.
-# ADR 0042 (P7) 50 / 62: a new donor's duplicate candidates (code, birth date, e-mail) in one statement.
+# ADR 0041 (P7) 50 / 62: a new donor's duplicate candidates (code, birth date, e-mail) in one statement.
 PINS_RETURNING = {"postgresql": 50}
 PINS_NEW = {"postgresql": 62}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:

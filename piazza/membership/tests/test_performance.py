@@ -119,7 +119,7 @@ def _join_post(client, circolo, notice=None):
 # candidates, e-mails and phones `find_or_create_person` has just read.
 # −3 (issue 14, P8): the page's fee quote (fee year, regional surcharge) is computed only when the page
 # is shown, and the chosen circolo is the option already read, not read again.
-# −2 (issue 14, P7, ADR 0042): the new member's duplicate candidates (code, birth date, e-mail) in one statement.
+# −2 (issue 14, P7, ADR 0041): the new member's duplicate candidates (code, birth date, e-mail) in one statement.
 JOIN_POST_PINS = {"sqlite": 42, "postgresql": 42}
 
 

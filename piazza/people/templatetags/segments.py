@@ -1,5 +1,5 @@
 """`{% load segments %}`: a saved segment's filters in words (`{{ s.definition|describe_segment }}`)
-and its capped count (`{{ count|segment_count_words }}`: "1.234" or "più di 10.000", ADR 0041)."""
+and its capped count (`{{ count|segment_count_words }}`: "1.234" or "più di 10.000", ADR 0040)."""
 
 from __future__ import annotations
 

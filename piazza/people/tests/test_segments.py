@@ -122,7 +122,7 @@ def test_consent_filter_counts_people_whose_latest_row_is_a_grant(tree, national
     assert found == expected
 
 
-# --- capped counts (P5, ADR 0041) -------------------------------------------------------------------
+# --- capped counts (P5, ADR 0040) -------------------------------------------------------------------
 
 
 def test_segment_pages_count_up_to_the_cap_and_say_more_than_it_above(tree, circolo_secretary, people, monkeypatch):
