@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,7 +21,7 @@ from piazza.core.models import AuditEntry, AuditKind
 from piazza.core.money import Money
 from piazza.funding.models import CampaignKind, Donation
 from piazza.funding.tests.conftest import build_live_campaign
-from piazza.funding.tests.flows import card, form_data, give
+from piazza.funding.tests.flows import COMPANY_VAT, card, company_form_data, give
 from piazza.ledger.accounts import get_account
 from piazza.ledger.models import LedgerTransaction
 from piazza.ledger.queries import balances
@@ -33,7 +32,6 @@ pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
-VALID_VAT = "00743110157"
 
 
 @pytest.fixture
@@ -346,32 +344,6 @@ def test_bad_two_per_thousand_input_is_refused_with_what_to_fix(tree, national_t
 # --- company donors (F13) through the public donation form --------------------------------------
 
 
-def _company_form(campaign, **over):
-    base = form_data(
-        campaign,
-        preset="",
-        custom_amount="2000",
-        **{f"attest_{k}": None for k in ("adult", "electoral_lists", "own_funds", "not_foreign_entity")},
-    )
-    data: dict[str, Any] = dict(base)
-    data.update(
-        {
-            "giver_kind": "company",
-            "legal_name": "Tipografia Emiliana srl",
-            "entity_code": VALID_VAT,
-            "public_capital": "0",
-            "resolution_date": "2026-05-20",
-            "legal_attest_not_public_body": "on",
-            "legal_attest_not_public_control": "on",
-            "legal_attest_board_resolution": "on",
-            "legal_attest_not_foreign": "on",
-            "resolution": SimpleUploadedFile("delibera.pdf", PDF, content_type="application/pdf"),
-        }
-    )
-    data.update(over)
-    return {k: v for k, v in data.items() if v is not None}
-
-
 @pytest.fixture
 def candidate_campaign(tree, federation):
     candidacy = journey.candidacy(tree, federation)
@@ -390,18 +362,20 @@ def test_a_company_gives_through_the_public_form_with_its_resolution_and_is_item
     page = client.get(reverse("funding:donate", args=[campaign.slug])).content.decode()
     assert reverse("funding:donate_legal_person", args=[campaign.slug]) in page
     assert client.get(reverse("funding:donate_legal_person", args=[campaign.slug])).status_code == 200
-    response = client.post(reverse("funding:donate_legal_person", args=[campaign.slug]), _company_form(campaign))
+    response = client.post(
+        reverse("funding:donate_legal_person", args=[campaign.slug]), company_form_data(campaign, "2000")
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     paid = client.post(response["Location"], card())
     assert paid.status_code == 302
     donation = Donation.objects.get()
     giver = LegalGiver.objects.for_object(donation).get()
-    assert giver.legal_name == "Tipografia Emiliana srl" and giver.entity_code == VALID_VAT
+    assert giver.legal_name == "Tipografia Emiliana srl" and giver.entity_code == COMPANY_VAT
     assert set(giver.attestations) == {"not_public_body", "not_public_control", "board_resolution", "not_foreign"}
     assert giver.resolution.read() == PDF and str(giver.threshold_percent) == "20.00"
     assert AuditEntry.objects.filter(action="funding.legal_giver").exists()
     lines = candidate_books.income_lines(overview(candidacy))
-    assert [(line.name, line.code, line.cents) for line in lines] == [("Tipografia Emiliana srl", VALID_VAT, 2000_00)]
+    assert [(line.name, line.code, line.cents) for line in lines] == [("Tipografia Emiliana srl", COMPANY_VAT, 2000_00)]
 
 
 @pytest.mark.parametrize(
@@ -425,7 +399,7 @@ def test_a_legal_person_that_may_not_give_is_refused_with_the_reason_and_nothing
     threshold, and gifts without the board resolution are refused before anything is written."""
     _candidacy, campaign = candidate_campaign
     response = client.post(
-        reverse("funding:donate_legal_person", args=[campaign.slug]), _company_form(campaign, **over)
+        reverse("funding:donate_legal_person", args=[campaign.slug]), company_form_data(campaign, "2000", **over)
     )
     text = response.content.decode()
     assert response.status_code == 400 and message in text, text[text.find("error") - 200 :][:3000]
@@ -439,7 +413,8 @@ def test_the_public_capital_threshold_is_a_parameter(tree, candidate_campaign, c
     FinanceRuleSet.objects.create(valid_from=dt.date(2020, 1, 1), public_capital_threshold_percent=10)
     _candidacy, campaign = candidate_campaign
     response = client.post(
-        reverse("funding:donate_legal_person", args=[campaign.slug]), _company_form(campaign, public_capital="15")
+        reverse("funding:donate_legal_person", args=[campaign.slug]),
+        company_form_data(campaign, "2000", public_capital="15"),
     )
     assert "più del 10% di capitale pubblico" in response.content.decode()
     assert not Donation.objects.exists()

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from piazza.compliance.contributions import contribution_lines
@@ -22,16 +21,13 @@ from piazza.compliance.rules import annual_total_cents, entity_annual_total_cent
 from piazza.compliance.tax_statements.actions.runs import start_tax_statements
 from piazza.funding.models import Donation, DonationStatus
 from piazza.funding.tests.conftest import build_live_campaign
-from piazza.funding.tests.flows import card, form_data, give
+from piazza.funding.tests.flows import COMPANY, COMPANY_VAT, card, company_form_data, give
 from piazza.people.models import Person
 from piazza.territory.models import Role
 from piazza.territory.testing import make_official, verified_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("check_ledger")]
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-VAT = "00743110157"
-COMPANY = "Tipografia Emiliana srl"
 YEAR = 2026  # the suite's frozen clock: 10 June 2026
 
 
@@ -54,26 +50,8 @@ def national_treasurer(tree):
 
 def company_gives(client: Any, campaign: Any, euros: str, **over: Any) -> Any:
     """Giulia Rossi, legal representative, gives `euros` on behalf of the company and pays by card."""
-    data: dict[str, Any] = dict(form_data(campaign, preset="", custom_amount=euros))
-    for key in ("adult", "electoral_lists", "own_funds", "not_foreign_entity"):
-        data.pop(f"attest_{key}", None)
-    data.update(
-        {
-            "giver_kind": "company",
-            "legal_name": COMPANY,
-            "entity_code": VAT,
-            "public_capital": "0",
-            "resolution_date": "2026-05-20",
-            "legal_attest_not_public_body": "on",
-            "legal_attest_not_public_control": "on",
-            "legal_attest_board_resolution": "on",
-            "legal_attest_not_foreign": "on",
-            "resolution": SimpleUploadedFile("delibera.pdf", PDF, content_type="application/pdf"),
-        }
-    )
-    data.update(over)
     response = client.post(
-        reverse("funding:donate_legal_person", args=[campaign.slug]), {k: v for k, v in data.items() if v is not None}
+        reverse("funding:donate_legal_person", args=[campaign.slug]), company_form_data(campaign, euros, **over)
     )
     if response.status_code != 302:
         return response
@@ -83,7 +61,7 @@ def company_gives(client: Any, campaign: Any, euros: str, **over: Any) -> Any:
 def test_f13_f1_a_company_is_its_own_register_line_and_its_representative_only_signs(
     client, tree, campaign, national_treasurer
 ):
-    """Rules F13 and F1: the company's €2,000 make a register entry of the company (name, VAT
+    """Rules F13 and F1: the company's €2,000 make a register entry of the company (name, COMPANY_VAT
     number, amount, date, channel, board resolution), not of its representative, whose own €400
     stay below the threshold; the public page, the CSV for the Chamber (F5) and the PDF show the
     company and never the representative."""
@@ -92,33 +70,33 @@ def test_f13_f1_a_company_is_its_own_register_line_and_its_representative_only_s
     representative = Person.objects.get(last_name="Rossi")
     rules = rules_on()
     assert annual_total_cents(representative.pk, YEAR, campaign.territory.path, rules) == 400_00
-    company_receipt = Receipt.objects.get(donor_codice_fiscale=VAT)  # rule F3: receipted to the company
+    company_receipt = Receipt.objects.get(donor_codice_fiscale=COMPANY_VAT)  # rule F3: receipted to the company
     assert (company_receipt.donor_name, company_receipt.amount_cents) == (COMPANY, 2000_00)
-    assert entity_annual_total_cents(VAT, YEAR, campaign.territory.path, rules) == 2000_00
+    assert entity_annual_total_cents(COMPANY_VAT, YEAR, campaign.territory.path, rules) == 2000_00
 
     office = verified_client(national_treasurer)
     url = reverse("compliance:register_entity", args=[tree.national.pk, YEAR])
     assert office.post(url, {"do": "refresh"}).status_code == 302
     entry = RegisterEntry.objects.get()
-    assert (entry.person_id, entry.entity_code, entry.donor_name) == (None, VAT, COMPANY)
+    assert (entry.person_id, entry.entity_code, entry.donor_name) == (None, COMPANY_VAT, COMPANY)
     assert entry.signatory_id == representative.pk and entry.total_cents == 2000_00
     item = entry.items.get()
     assert (item.amount_cents, item.received_on, item.method) == (2000_00, dt.date(2026, 6, 10), "card")
     assert item.resolution_on == dt.date(2026, 5, 20) and item.due_on == dt.date(2026, 7, 31)
     board = office.get(url).content.decode()
-    assert COMPANY in board and VAT in board and "firma il legale rappresentante Giulia Rossi" in board
+    assert COMPANY in board and COMPANY_VAT in board and "firma il legale rappresentante Giulia Rossi" in board
 
     assert office.post(url, {"do": "publish", "note": ""}).status_code == 302
     row = PublishedRow.objects.get()
-    assert (row.person_id, row.entity_code, row.donor_name) == (None, VAT, COMPANY)
+    assert (row.person_id, row.entity_code, row.donor_name) == (None, COMPANY_VAT, COMPANY)
     public = client.get(reverse("register:public", args=[tree.national.pk, YEAR])).content.decode()
-    assert COMPANY in public and VAT in public and "delibera del 20/05/2026" in public
+    assert COMPANY in public and COMPANY_VAT in public and "delibera del 20/05/2026" in public
     assert "Giulia" not in public and "Rossi" not in public
     csv = office.get(reverse("compliance:register_csv", args=[row.publication_id])).content.decode("utf-8-sig")
     header, line = csv.splitlines()[:2]
     assert header.split(";")[-2:] == ["partita_iva_ente", "delibera_del"]
     fields = line.split(";")
-    assert fields[4:8] == [COMPANY, "2000,00", "10/06/2026", "2000,00"] and fields[-2:] == [VAT, "20/05/2026"]
+    assert fields[4:8] == [COMPANY, "2000,00", "10/06/2026", "2000,00"] and fields[-2:] == [COMPANY_VAT, "20/05/2026"]
     assert "Rossi" not in csv
 
 
@@ -155,7 +133,7 @@ def test_f13_f7_a_companys_gift_never_enters_its_representatives_tax_statement(
     assert company_gives(client, campaign, "2000").status_code == 302
     assert sorted((line.entity_code, line.amount_cents) for line in contribution_lines(YEAR)) == [
         ("", 100_00 + kept.fee_cover_cents),
-        (VAT, 2000_00),
+        (COMPANY_VAT, 2000_00),
     ]
     treasurer = make_official("tesoreria.naz", tree.national, [Role.TREASURY])
     with django_capture_on_commit_callbacks(execute=True):

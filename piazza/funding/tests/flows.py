@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from codicefiscale import codicefiscale
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from piazza.compliance.rules import ATTESTATION_KEYS
@@ -23,6 +24,9 @@ OK_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
 NO_FUNDS_CARD = "4000 0000 0000 9995"
 VALID_CF = "RSSGLI80A41A944K"  # Giulia Rossi, Bologna, 1 Jan 1980
+COMPANY = "Tipografia Emiliana srl"
+COMPANY_VAT = "00743110157"  # a valid partita IVA (D2)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 FIRST_NAMES = ["Giulia", "Luca", "Anna", "Paolo", "Sara", "Marco", "Elena", "Davide", "Chiara", "Matteo"]
 
@@ -65,6 +69,28 @@ def form_data(campaign: Any, **over: Any) -> dict[str, str]:
         "notice_version": str(getattr(current_version("donate", "it"), "pk", "")),
     }
     data.update(over)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def company_form_data(campaign: Any, euros: str, **over: Any) -> dict[str, Any]:
+    """The legal-person form (rule F13): Giulia Rossi signs for the company, which gives `euros`.
+
+    The individual's attestations give way to the company's; `over` changes a field, None drops it.
+    """
+    data: dict[str, Any] = {
+        **form_data(campaign, preset="", custom_amount=euros, **{f"attest_{key}": None for key in ATTESTATION_KEYS}),
+        "giver_kind": "company",
+        "legal_name": COMPANY,
+        "entity_code": COMPANY_VAT,
+        "public_capital": "0",
+        "resolution_date": "2026-05-20",
+        "legal_attest_not_public_body": "on",
+        "legal_attest_not_public_control": "on",
+        "legal_attest_board_resolution": "on",
+        "legal_attest_not_foreign": "on",
+        "resolution": SimpleUploadedFile("delibera.pdf", PDF, content_type="application/pdf"),
+        **over,
+    }
     return {k: v for k, v in data.items() if v is not None}
 
 

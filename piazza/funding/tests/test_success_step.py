@@ -5,10 +5,7 @@ gifts (rule F13) come out as before — one receipt, counters and ledger in step
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -18,14 +15,21 @@ from piazza.compliance.contributions import lines_of
 from piazza.compliance.models import Receipt
 from piazza.funding.models import CampaignCounter, Donation, DonationStatus
 from piazza.funding.payable import donation_row_lines
-from piazza.funding.tests.flows import DECLINED_CARD, OK_CARD, card, form_data, give, pay_donation, payment_of, submit
+from piazza.funding.tests.flows import (
+    DECLINED_CARD,
+    OK_CARD,
+    card,
+    company_form_data,
+    give,
+    pay_donation,
+    payment_of,
+    submit,
+)
 from piazza.payments.actions.lifecycle import pay
 from piazza.payments.payables import notify
 from piazza.people.models import TimelineEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("check_ledger")]
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def receipts_of(donation: Donation) -> list[Receipt]:
@@ -103,24 +107,9 @@ def test_a_receipt_issued_as_first_time_twice_is_refused_by_the_database(live_ca
 def test_a_company_gift_is_receipted_to_the_company_from_the_locked_read(client, live_campaign, settings, tmp_path):
     """Rule F13: the legal person's name and code come with the donation's locked read."""
     settings.PRIVATE_MEDIA_ROOT = str(tmp_path / "private")
-    data: dict[str, Any] = dict(form_data(live_campaign, preset="", custom_amount="400"))
-    for key in ("adult", "electoral_lists", "own_funds", "not_foreign_entity"):
-        data.pop(f"attest_{key}", None)
-    data.update(
-        {
-            "giver_kind": "company",
-            "legal_name": "Tipografia Emiliana srl",
-            "entity_code": "00743110157",
-            "public_capital": "0",
-            "resolution_date": "2026-05-20",
-            "legal_attest_not_public_body": "on",
-            "legal_attest_not_public_control": "on",
-            "legal_attest_board_resolution": "on",
-            "legal_attest_not_foreign": "on",
-            "resolution": SimpleUploadedFile("delibera.pdf", PDF, content_type="application/pdf"),
-        }
+    submitted = client.post(
+        reverse("funding:donate_legal_person", args=[live_campaign.slug]), company_form_data(live_campaign, "400")
     )
-    submitted = client.post(reverse("funding:donate_legal_person", args=[live_campaign.slug]), data)
     assert submitted.status_code == 302, submitted.content[:500]
     assert client.post(submitted["Location"], card()).status_code == 302
     donation = Donation.objects.get()
