@@ -10,12 +10,10 @@ once however refunds and disputes interleave.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from piazza.core.audit import Actor
 from piazza.core.money import Money
-from piazza.core.prepared import prepared_read
 from piazza.ledger.accounts import get_account
 from piazza.ledger.actions import Planned, post_transaction, post_transactions
 from piazza.ledger.kinds import register_kind
@@ -46,17 +44,11 @@ def payment_key(payment: Payment) -> str:
     return f"payment:{payment.pk}"
 
 
-@prepared_read(PaymentAllocation)
-def _allocations_of(payment_id: int) -> QuerySet[PaymentAllocation]:
-    """A payment's allocations with their accounts (compiled once, ADR 0043)."""
-    return PaymentAllocation.objects.filter(payment_id=payment_id).select_related("account")
-
-
 def book_payment(payment: Payment, *, actor: Actor, fee: Money | None = None) -> list[LedgerTransaction]:
     """The gross payment onto its allocations and, if any, the provider's fee: two ledger
     transactions (causes PAYMENT and FEE, keys `payment:N` and `payment-fee:N`) posted as one
     batch. Called on the payment locked (`_locked`), which serialises the keys: no savepoint."""
-    allocations = _allocations_of.rows(int(payment.pk))
+    allocations = list(payment.allocations.select_related("account"))
     clearing = clearing_account(payment)
     entries = [(clearing, payment.amount)]
     entries += [(a.account, -a.amount) for a in allocations]

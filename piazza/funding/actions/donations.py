@@ -57,7 +57,6 @@ from piazza.funding.models import (
     MatchStatus,
     PoolMatch,
     PoolMode,
-    SplitShare,
     UpdateSubscription,
 )
 from piazza.funding.queries import forget_thermometer
@@ -211,12 +210,6 @@ def _refuse_over_limit(
     _refuse_gift(message, campaign=campaign, code=code, field=field)
 
 
-@prepared_read(SplitShare)
-def _splits_of(campaign_id: int) -> QuerySet[SplitShare]:
-    """A campaign's split shares with their recipients (compiled once, ADR 0043)."""
-    return SplitShare.objects.filter(campaign_id=campaign_id).select_related("recipient")
-
-
 def gift_accounts(campaign: Campaign, amount: Money) -> list[tuple[Account, Money]]:
     """Where a gift is booked: the campaign's share accounts (splits), or the mandatario (F10)."""
     if campaign.kind == CampaignKind.CANDIDATE:
@@ -225,7 +218,7 @@ def gift_accounts(campaign: Campaign, amount: Money) -> list[tuple[Account, Mone
             "mandatario", owner=campaign.candidacy, territory=campaign.territory, key=f"campaign:{campaign.pk}"
         )
         return [(account, amount)]
-    splits = _splits_of.rows(int(campaign.pk))
+    splits = list(campaign.splits.select_related("recipient"))
     if not splits:
         return [(get_account("campaign", owner=campaign, territory=campaign.territory, key="gifts"), amount)]
     shares = amount.allocate([s.percent for s in splits])
