@@ -1,6 +1,7 @@
 """Python CPU of one whole donation, measured deterministically (issue 14, P1/P4).
 
-    python -m benchmarks.donation_cpu [--donations 40] [--callgrind] [--profile FILE]
+    python -m benchmarks.donation_cpu [--donations 40] [--callgrind [--callgrind-out DIR]] [--profile FILE]
+                                      [--keep-db NAME]
 
 Wall-clock rates on a loaded 2-core machine say little; this counts the work itself. The parent
 creates a scratch PostgreSQL database, migrates it, loads the ISTAT tree and opens a few live
@@ -11,11 +12,20 @@ the database as production queues them. Ten warm-up gifts fill the per-process c
 the donors returning; then `--donations` gifts are measured:
 
 - `time.process_time()` per donation (CPU of this process only: PostgreSQL's work is not in it);
-- with `--callgrind`, the child runs under `valgrind --tool=callgrind` and the instructions
-  executed between two client requests (a tiny C helper loaded with ctypes zeroes the counters
-  before the first measured gift and dumps them after the last) divided by the gifts: the same
-  code gives the same count however loaded the machine is (±0.5%: hash seeds, addresses).
+- with `--callgrind`, the child runs under `valgrind --tool=callgrind --instr-atstart=no`: the
+  interpreter's start, `django.setup()` and the warm-up gifts run without instrumentation (about
+  ten times faster than instrumented); a tiny C helper loaded with ctypes switches instrumentation
+  on and zeroes the counters before the first measured gift, dumps them after the last and
+  switches it off. The instructions divided by the gifts: the same code gives the same count
+  however loaded the machine is (±0.5%: hash seeds, addresses). `--callgrind-out DIR` keeps the
+  dump for `callgrind_annotate`.
 - with `--profile FILE`, a cProfile of the measured gifts (cumulative view printed, top 40).
+
+`--keep-db NAME` (NAME starts with `bench_`) prepares the database once, keeps it with its setup
+file, and reuses it on the next run with the same NAME: runs of two commits (before/after, run
+alternately) then measure on the same database and skip the migrating and loading. The two
+commits must have the same migrations; the database grows by the measured gifts (returning
+donors' totals are summed by PostgreSQL, not in this process).
 
 Nothing is written to docs/benchmarks.md: the figures are quoted there by hand, before/after.
 """
@@ -23,6 +33,7 @@ Nothing is written to docs/benchmarks.md: the figures are quoted there by hand, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -33,22 +44,36 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, django_env, run_django, sandbox_env, scratch_database
+import psycopg
+
+from benchmarks.common import (
+    ADMIN_URL,
+    ROOT,
+    create_database,
+    database_url,
+    django_env,
+    run_django,
+    sandbox_env,
+    scratch_database,
+)
 
 WARM_UP = 10
 RETURNING = 5  # donors cycled through: every measured gift is a returning donor's
 CALLGRIND_HELPER = r"""
 #include <valgrind/callgrind.h>
-void piazza_cg_zero(void) { CALLGRIND_ZERO_STATS; }
-void piazza_cg_dump(void) { CALLGRIND_DUMP_STATS_AT("donations"); }
+void piazza_cg_zero(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
+void piazza_cg_dump(void) { CALLGRIND_DUMP_STATS_AT("donations"); CALLGRIND_STOP_INSTRUMENTATION; }
 """
+KEPT_SETUPS = Path(tempfile.gettempdir()) / "piazza-donation-cpu"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks.donation_cpu", description=__doc__.splitlines()[0])
     parser.add_argument("--donations", type=int, default=40, help="measured gifts (after the warm-up)")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
+    parser.add_argument("--callgrind-out", help="with --callgrind: keep the dump in this folder")
     parser.add_argument("--profile", help="write a cProfile of the measured gifts to this file")
+    parser.add_argument("--keep-db", help="prepare this database once and reuse it (name starts with bench_)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     parser.add_argument("--helper", help=argparse.SUPPRESS)
@@ -60,27 +85,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv if argv is not None else sys.argv[1:])
     if args.child:
         return measure(args)
-    from benchmarks.donations import _child
-
-    with scratch_database(f"bench_donation_cpu_{os.getpid()}") as url, tempfile.TemporaryDirectory() as tmp:
-        run_django(url, "migrate", "--noinput", "-v0")
-        run_django(url, "load_territory")
-        setup_file = Path(tmp) / "setup.json"
-        _child(url, "setup", setup_file, "--campaigns", "3")
-        out = Path(tmp) / "result.json"
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.keep_db:
+            url, setup_file = _kept(args.keep_db)
+        else:
+            url = stack.enter_context(scratch_database(f"bench_donation_cpu_{os.getpid()}"))
+            setup_file = _prepare(url, tmp / "setup.json")
+        out = tmp / "result.json"
         command = [sys.executable, "-m", "benchmarks.donation_cpu", "--child", "--setup", str(setup_file)]
         command += ["--donations", str(args.donations), "--out", str(out)]
         if args.profile:
             command += ["--profile", args.profile]
+        dumps = Path(args.callgrind_out) if args.callgrind_out else tmp
         if args.callgrind:
-            helper = Path(tmp) / "cg.so"
-            source = Path(tmp) / "cg.c"
+            dumps.mkdir(parents=True, exist_ok=True)
+            helper = tmp / "cg.so"
+            source = tmp / "cg.c"
             source.write_text(CALLGRIND_HELPER)
             subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(helper), str(source)], check=True)
             command += ["--helper", str(helper)]
-            cg_out = Path(tmp) / "callgrind.out"
             valgrind = shutil.which("valgrind") or "valgrind"
-            command = [valgrind, "--tool=callgrind", f"--callgrind-out-file={cg_out}.%p", *command]
+            cg_out = dumps / f"callgrind.out.{os.getpid()}"
+            command = [
+                valgrind,
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={cg_out}.%p",
+                *command,
+            ]
         env = django_env(
             url,
             PIAZZA_TASKS_BACKEND="database",
@@ -91,14 +124,42 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(command, env=env, cwd=ROOT, check=True)
         result = json.loads(out.read_text())
         if args.callgrind:
-            result["instructions_per_donation"] = _instructions(Path(tmp)) / args.donations
+            result["instructions_per_donation"] = _instructions(dumps, f"callgrind.out.{os.getpid()}.") / args.donations
     print(json.dumps(result, indent=2))
     return 0
 
 
-def _instructions(folder: Path) -> int:
+def _prepare(url: str, setup_file: Path) -> Path:
+    """Migrate, load the ISTAT tree, open three campaigns, ANALYZE (autovacuum may be off)."""
+    from benchmarks.donations import _child
+
+    run_django(url, "migrate", "--noinput", "-v0")
+    run_django(url, "load_territory")
+    _child(url, "setup", setup_file, "--campaigns", "3")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return setup_file
+
+
+def _kept(name: str) -> tuple[str, Path]:
+    """The kept database `name` and its setup file, prepared on the first run that names it."""
+    setup_file = KEPT_SETUPS / f"{name}.json"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+    if exists and setup_file.exists():
+        return database_url(name), setup_file
+    KEPT_SETUPS.mkdir(parents=True, exist_ok=True)
+    setup_file.unlink(missing_ok=True)
+    url = create_database(name)
+    partial = setup_file.with_suffix(".partial")
+    _prepare(url, partial)
+    partial.rename(setup_file)  # only a completed setup is reused
+    return url, setup_file
+
+
+def _instructions(folder: Path, prefix: str) -> int:
     """Instructions (Ir) of the dump taken after the measured gifts (zeroed before them)."""
-    for path in folder.glob("callgrind.out.*"):
+    for path in folder.glob(f"{prefix}*"):
         text = path.read_text(errors="replace")
         if "client request: donations" not in text.lower():
             continue

@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from piazza.core.prepared import PreparedStatement, Statement
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -261,20 +264,40 @@ def annual_total_cents(person_id: int, year: int, receiving_path: str, rules: Fi
     """Rules F6/F14: what one person gave in `year` within the cap's scope, every channel.
 
     The channels that can answer as a query are summed in one statement (issue 14: four round
-    trips were one per channel, twice per gift); the others are asked one by one."""
+    trips were one per channel, twice per gift), its SQL built once per year and scope (ADR 0043);
+    the others are asked one by one."""
     entity = cap_entity_path(receiving_path, rules)
-    total = 0
+    channels = tuple((name, kind, _QUERIES.get(name)) for name, (kind, _source) in _SOURCES.items())
+    statement = _TOTALS.bind(person_id, year, entity, rules.fees_count, channels)
+    total = sum(_SOURCES[name][1](person_id, year, entity) for name in statement.note)
+    if not statement.sql:
+        return total
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        row = cursor.fetchone()
+    return total + int(row[0] or 0)
+
+
+def _totals_statement(person_id: int, year: int, entity: str, fees_count: bool, channels: tuple[Any, ...]) -> Statement:
+    """The F6/F14 channels' totals as one statement; its note names the sources asked apart.
+
+    `channels` (name, kind, query builder of each registered source) is part of the shape, so a
+    source registered or replaced later gets a statement of its own."""
+    apart: list[str] = []
     queries: list[QuerySet[Any]] = []
-    for name, (kind, source) in _SOURCES.items():
-        if kind == "fee" and not rules.fees_count:
+    for name, kind, as_query in channels:
+        if kind == "fee" and not fees_count:
             continue
-        as_query = _QUERIES.get(name)
         query = as_query(person_id, year, entity) if as_query is not None else None
         if query is None:
-            total += source(person_id, year, entity)
+            apart.append(name)
         else:
             queries.append(query)
-    return total + sum_of_totals(queries)
+    sql, params = _summed(queries)
+    return Statement(sql, params, tuple(apart))
+
+
+_TOTALS = PreparedStatement(_totals_statement, values=1)
 
 
 def total_query(qs: QuerySet[Any], *fields: str) -> QuerySet[Any]:
@@ -294,22 +317,24 @@ def total_query(qs: QuerySet[Any], *fields: str) -> QuerySet[Any]:
 
 def sum_of_totals(queries: list[QuerySet[Any]]) -> int:
     """The sum of several `total_query` results, read in one statement."""
-    if not queries:
+    sql, params = _summed(queries)
+    if not sql:
         return 0
-    if len(queries) == 1:
-        return int(queries[0].get()["total"] or 0)
-    from django.db import connection
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return int(row[0] or 0)
 
+
+def _summed(queries: list[QuerySet[Any]]) -> tuple[str, list[Any]]:
+    """One SELECT adding the `total_query` results ("" when there are none)."""
     parts: list[str] = []
     params: list[Any] = []
     for query in queries:
         sql, query_params = query.query.sql_with_params()
         parts.append(f"COALESCE(({sql}), 0)")
         params.extend(query_params)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + " + ".join(parts), params)
-        row = cursor.fetchone()
-    return int(row[0] or 0)
+    return ("SELECT " + " + ".join(parts), params) if parts else ("", [])
 
 
 @dataclass(frozen=True)

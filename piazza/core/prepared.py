@@ -16,6 +16,15 @@ it into a range) or whose SQL changes with the value is not prepared: the read t
 through the ORM each time, with the same result. Values are bound as parameters, never spliced
 into the SQL. Only `str`, `int` (not `bool`) and `UUID` arguments are bound; any other type,
 including None, takes the ORM path.
+
+`PreparedStatement` (ADR 0043) does the same for a statement assembled from several querysets
+(e.g. the F6/F2 totals of every channel): its SQL is built once per shape — the arguments that
+change the SQL (a year, a territory path) are part of the cache key — and the values (a person's
+id) are bound by the same probes.
+
+Compiled SQL may hold constants read from the database at compile time (a content type's id): a
+`post_migrate` (a migration, or a test's flush, which renumbers those rows) forgets every compiled
+statement and read of the process.
 """
 
 from __future__ import annotations
@@ -30,8 +39,18 @@ from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
+from django.db.models.signals import post_migrate
 
 M = TypeVar("M", bound=Model)
+_generation = [0]  # bumped by forget_compiled(): caches of an older generation are dropped
+
+
+def forget_compiled(**_: Any) -> None:
+    """Drop every compiled read and statement (after a migration or a test's flush)."""
+    _generation[0] += 1
+
+
+post_migrate.connect(forget_compiled, dispatch_uid="piazza.core.prepared.forget_compiled")
 
 _PROBES: dict[type, tuple[Any, Any]] = {
     str: ("piazza-probe-1 %_\\'", "piazza-probe-2 %_\\'"),
@@ -85,8 +104,9 @@ class PreparedRead(Generic[M]):
     def _compiled(self, alias: str, args: Sequence[Any]) -> _Compiled | None:
         kinds = tuple(type(a) for a in args)
         cache: dict[tuple[Any, ...], _Compiled | None] | None = getattr(self._local, "cache", None)
-        if cache is None:
+        if cache is None or getattr(self._local, "generation", None) != _generation[0]:
             cache = self._local.cache = {}
+            self._local.generation = _generation[0]
         key = (alias, kinds)
         if key not in cache:
             cache[key] = _compile(self.build, alias, kinds) if all(k in _PROBES for k in kinds) else None
@@ -133,14 +153,9 @@ def _compile(build: Callable[..., QuerySet[Any]], alias: str, kinds: tuple[type,
         return None
     if sql != sql2 or len(params) != len(params2):
         return None
-    slots = []
-    for position, (p1, p2) in enumerate(zip(params, params2, strict=True)):
-        if p1 == p2:
-            continue
-        owners = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if _same(p1, a) and _same(p2, b)]
-        if len(owners) != 1:
-            return None  # the value is transformed on its way into the SQL: not ours to bind
-        slots.append((position, owners[0]))
+    slots = _slots(params, params2, first, second)
+    if slots is None:
+        return None
     select, klass_info = compiler.select, compiler.klass_info
     if klass_info is None:
         return None
@@ -149,7 +164,7 @@ def _compile(build: Callable[..., QuerySet[Any]], alias: str, kinds: tuple[type,
     return _Compiled(
         sql=sql,
         params=tuple(params),
-        slots=tuple(slots),
+        slots=slots,
         compiler=compiler,
         init_list=tuple(f[0].target.attname for f in select[start:end]),
         fields_start=start,
@@ -160,3 +175,88 @@ def _compile(build: Callable[..., QuerySet[Any]], alias: str, kinds: tuple[type,
 
 def _same(param: Any, value: Any) -> bool:
     return type(param) is type(value) and param == value
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a `PreparedStatement`'s builder returns: the SQL ("" for none) with its parameters, and
+    a `note` for the caller that depends on the shape only (e.g. which parts were left out)."""
+
+    sql: str
+    params: Sequence[Any]
+    note: Any = None
+
+
+@dataclass(frozen=True)
+class _Bound:
+    statement: Statement
+    slots: tuple[tuple[int, int], ...]
+
+
+class PreparedStatement:
+    """`build(*values, *shape)` assembles a statement; `bind(*values, *shape)` returns it.
+
+    The first `values` arguments are values (bound into the compiled parameters, found with the
+    probes `PreparedRead` uses); the others are the shape: hashable, few distinct ones, and part
+    of the cache key, so they may change the SQL. Compiled once per shape and value types; a
+    builder whose SQL or note follows a value (or a value of another type) is simply called each
+    time. The builder compiles for the default database (it is what `bind` returns for)."""
+
+    MAX_SHAPES = 256  # a shape is a year and a territory path: a few per process
+
+    def __init__(self, build: Callable[..., Statement], *, values: int) -> None:
+        self.build = build
+        self.values = values
+        self._cache: dict[tuple[Any, ...], _Bound | None] = {}
+        self._generation = _generation[0]
+
+    def forget(self) -> None:
+        self._cache = {}
+
+    def prepared(self, *args: Any) -> bool:
+        return self._bound(args) is not None
+
+    def bind(self, *args: Any) -> Statement:
+        bound = self._bound(args)
+        if bound is None:
+            return self.build(*args)
+        params = list(bound.statement.params)
+        for position, index in bound.slots:
+            params[position] = args[index]
+        return Statement(bound.statement.sql, params, bound.statement.note)
+
+    def _bound(self, args: Sequence[Any]) -> _Bound | None:
+        if self._generation != _generation[0]:
+            self._cache, self._generation = {}, _generation[0]
+        values, shape = args[: self.values], tuple(args[self.values :])
+        kinds = tuple(type(a) for a in values)
+        key = (connections["default"].vendor, kinds, shape)
+        if key not in self._cache:
+            if len(self._cache) >= self.MAX_SHAPES:
+                self._cache = {}
+            self._cache[key] = self._compile(kinds, shape) if all(k in _PROBES for k in kinds) else None
+        return self._cache[key]
+
+    def _compile(self, kinds: tuple[type, ...], shape: tuple[Any, ...]) -> _Bound | None:
+        first = tuple(_PROBES[k][0] for k in kinds)
+        second = tuple(_PROBES[k][1] for k in kinds)
+        one, two = self.build(*first, *shape), self.build(*second, *shape)
+        if one.sql != two.sql or one.note != two.note or len(one.params) != len(two.params):
+            return None
+        slots = _slots(one.params, two.params, first, second)
+        return None if slots is None else _Bound(one, slots)
+
+
+def _slots(
+    params: Sequence[Any], params2: Sequence[Any], first: Sequence[Any], second: Sequence[Any]
+) -> tuple[tuple[int, int], ...] | None:
+    """(position, argument) of each parameter that follows the probes; None if one follows none."""
+    slots = []
+    for position, (p1, p2) in enumerate(zip(params, params2, strict=True)):
+        if p1 == p2:
+            continue
+        owners = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if _same(p1, a) and _same(p2, b)]
+        if len(owners) != 1:
+            return None  # the value is transformed on its way into the SQL: not ours to bind
+        slots.append((position, owners[0]))
+    return tuple(slots)

@@ -40,6 +40,7 @@ from piazza.core.errors import refuse, refusing
 from piazza.core.i18n import deferred
 from piazza.core.money import Money, format_eur
 from piazza.core.outbound import announce
+from piazza.core.prepared import prepared_read
 from piazza.core.tasks import enqueue_on_commit
 from piazza.funding.lines import donation_line
 from piazza.funding.matching import PoolRules, PoolState, match_for_gift, preview_matches, top_up_for_campaign
@@ -280,7 +281,7 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     total = data.amount_cents + fee
     rules = rules_on()
     canonical = canonical_codice_fiscale(data.codice_fiscale)
-    known = Person.objects.filter(codice_fiscale_canonical=canonical, merged_into__isnull=True).first()
+    known = _person_by_code.first(canonical)
     year = timezone.localdate().year
     if data.legal_giver is not None:  # rule F13: the entity's own year, never its representative's
         code = canonical_entity_code(data.legal_giver.entity_code)
@@ -347,9 +348,21 @@ def submit_donation(*, actor: Any, campaign: Campaign, data: DonationInput) -> S
     return Submitted(donation, False, reverse("payments:pay", args=[payment.token]))
 
 
+@prepared_read(Person)
+def _person_by_code(canonical: str) -> QuerySet[Person]:
+    """The donor known by this canonical codice fiscale, not merged away (compiled once, ADR 0043)."""
+    return Person.objects.filter(codice_fiscale_canonical=canonical, merged_into__isnull=True).order_by("pk")[:1]
+
+
+@prepared_read(Donation)
+def _donation_by_key(idempotency_key: str) -> QuerySet[Donation]:
+    """The donation sent with this Idempotency-Key, with its campaign (compiled once, ADR 0043)."""
+    return Donation.objects.filter(idempotency_key=idempotency_key).select_related("campaign").order_by("pk")[:1]
+
+
 def _replayed_submission(campaign: Campaign, idempotency_key: str) -> Submitted | None:
     """The first donation sent with this Idempotency-Key, as a replay (convention 6); None if none."""
-    existing = Donation.objects.filter(idempotency_key=idempotency_key).select_related("campaign").first()
+    existing = _donation_by_key.first(idempotency_key)
     if existing is None:
         return None
     if existing.campaign_id != campaign.pk:

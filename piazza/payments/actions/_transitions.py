@@ -6,9 +6,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from piazza.core.audit import Actor, record
+from piazza.core.prepared import prepared_read
 from piazza.payments.models import (
     Payment,
     PaymentEvent,
@@ -69,6 +71,15 @@ def _sync(target: Any, source: Any) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
 
 
+@prepared_read(Payment)
+def _payment_for_update(payment_id: int) -> QuerySet[Payment]:
+    """Compiled once (ADR 0043): every transition of every payment starts with this read."""
+    return Payment.objects.select_related("territory").select_for_update(of=("self",)).filter(pk=payment_id)[:1]
+
+
 def _locked(payment_id: int) -> Payment:
     """The payment under its row lock, with its territory (read by every transition's audit entry)."""
-    return Payment.objects.select_related("territory").select_for_update(of=("self",)).get(pk=payment_id)
+    locked = _payment_for_update.first(payment_id)
+    if locked is None:
+        raise Payment.DoesNotExist(f"no payment {payment_id}")
+    return locked

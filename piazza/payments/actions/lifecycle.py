@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from piazza.core.audit import Actor, audited_atomic, record
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.money import Money, format_money
+from piazza.core.prepared import prepared_read
 from piazza.ledger.models import Account
 from piazza.payments.models import (
     IN_FLIGHT_ATTEMPT_STATES,
@@ -257,6 +258,14 @@ def in_flight_attempt(payment: Payment) -> PaymentAttempt | None:
     return payment.attempts.filter(state__in=IN_FLIGHT_ATTEMPT_STATES).order_by("-number").first()
 
 
+@prepared_read(PaymentAttempt)
+def _attempt_of_key_or_last(client_key: str, payment_id: int) -> models.QuerySet[PaymentAttempt]:
+    """The attempt of this key (a replay) and the payment's last attempt: one read, compiled once
+    (ADR 0043)."""
+    last = PaymentAttempt.objects.filter(payment_id=payment_id).order_by("-number").values("pk")[:1]
+    return PaymentAttempt.objects.filter(Q(client_key=client_key) | Q(pk=Subquery(last)))
+
+
 def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[PaymentAttempt, bool]:
     """Open an attempt for the client's Idempotency-Key; (existing attempt, False) on a replay.
 
@@ -273,8 +282,7 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
         # One read for both: the attempt of this key (a replay) and this payment's last attempt,
         # which tells both whether one is in flight (no attempt starts while one is in flight, so
         # it is always the last) and the next number (no COUNT; issue 14, P4).
-        last_of_payment = locked.attempts.order_by("-number").values("pk")[:1]
-        found = list(PaymentAttempt.objects.filter(Q(client_key=client_key) | Q(pk=Subquery(last_of_payment))))
+        found = _attempt_of_key_or_last.rows(client_key, int(locked.pk))
         existing = next((a for a in found if a.client_key == client_key), None)
         if existing is not None:
             if existing.payment_id != payment.pk:
