@@ -48,7 +48,9 @@ START_PAYMENT_BUDGET = 11  # +2: the audit chain (ADR 0014); 11 measured since i
 # P8 (ADR 0042) −9: M24's rules from the circolo's id (−1), no payable read for the handler (−1), no savepoint
 # around it (−2), card block and shared instrument read with the locked row (−2), the receipt lines from
 # that row with its person, and no look-up of receipts for a fee that has just left "applied" (−3).
-PAY_BUDGET = 40  # was 91; 61 before the audit chain (ADR 0014), 67 before F6 fees and M24 online, 77 before receipts
+# SQLite: 47, the ledger posting row by row (the one-statement batch of ADR 0033 is PostgreSQL's).
+PAY_BUDGETS = {"postgresql": 40, "sqlite": 47}  # was 91 for both; 61 before the audit chain (ADR 0014), 67 before
+# F6 fees and M24 online, 77 before receipts
 # +22 (rule F3): as above, and this first fee of the year also creates the two counter rows (a savepoint,
 # an INSERT and a second locked read each). Issue 14 since: 27 measured (the P8 cuts above; called
 # directly and cold: the finance rules read, its two audit entries written at once, outside a block).
@@ -76,7 +78,7 @@ def test_join_query_budget(tree, django_capture_on_commit_callbacks):
     assert membership.status == Status.EFFECTIVE
     assert applying <= APPLY_BUDGET, applying
     assert starting <= START_PAYMENT_BUDGET, starting
-    assert paying <= PAY_BUDGET, paying
+    assert paying <= PAY_BUDGETS.get(connection.vendor, max(PAY_BUDGETS.values())), paying
 
 
 def test_payment_handler_budget(tree):
