@@ -517,31 +517,43 @@ def report(
 
 STATEMENTS = "\n".join(
     [
-        "Where a join's SQL goes (PostgreSQL, savepoints included; pinned by "
-        "`piazza/membership/tests/test_performance.py`). Before the P8 work: 35 + 11 + 70 = 116 statements; "
-        "now 27 + 11 + 61 = 99.",
+        "Where a join's statements go (PostgreSQL, counted as the donation path is: every statement of the "
+        "join form's POST and the payment page's POST, BEGIN/COMMIT and savepoints included, tasks queued in "
+        "the database; pinned by `piazza/membership/tests/test_join_path_budget.py`, the steps alone by "
+        "`test_performance.py`). Before issue 14's P8 pass 44 + 50 = 94 statements in 5 transactions and the "
+        "sandbox's row; after it (ADR 0042) 34 + 41 = 75 in 4.",
         "",
-        "| step | statements | whose |",
-        "|---|---|---|",
-        "| application (`apply_for_membership`) | 27 | membership 12: fee year, rules, circolo covers the comune, "
-        "duplicate check, fee with the regional surcharge (one query), INSERT membership, Albo upsert (M1, one "
-        "INSERT … ON CONFLICT), one audit entry, 4 savepoint statements (was 20: a second comune check, a region "
-        "lookup, Albo read + insert + audit, a timeline entry). people 15 (`find_or_create_person`): the three "
-        "duplicate-candidate queries run twice (6), emails and phones are read twice (4), INSERT person, email, "
-        "timeline, audit, a tags read |",
-        "| payment creation (`start_online_payment`) | 11 | payments 9, ledger 2 (account lookups) |",
-        "| payment (`payments.actions.pay`) | 61 | payments and ledger 48: 8 savepoint pairs (16), attempt reads 5, "
-        "payment reads 4 and updates 3, events 2, audit 3, two ledger postings (allocations, provider fee: 2 "
-        "idempotency reads, 2 transaction and 2 entry INSERTs, 5 balance-slot UPDATEs, 3 account reads); membership "
-        "13: one locked pass for applied → paid → effective (lock, rules, card block, card-number UPDATE in a "
-        "savepoint, voting circolo, one audit and one timeline entry; was 24 in two passes with two audit and two "
-        "timeline entries) and the card email task (2, inline here) |",
+        "| request: part | before | after | what changed |",
+        "|---|---|---|---|",
+        "| join POST: page and form (comune, circolo options, federation, notice posted, birth comune) | 5 | 4 "
+        "| the birth comune is the residence comune already read |",
+        "| join POST: application checks (fee year, rules, circolo covers the comune, duplicate, surcharge) "
+        "| 5 | 5 | — |",
+        "| join POST: application transaction (people 11: savepoint pair, candidates, INSERT person and "
+        "e-mail, e-mails/phones/tags read, timeline, chain head, audit; membership, Albo, notice, audit) "
+        "| 17 | 16 | the person's and the application's audit entries in one INSERT |",
+        "| join POST: payment (e-mails, fee shares' territories, provider choice, key look-up, BEGIN, 3 "
+        "INSERTs, head, audit, COMMIT) | 12 | 8 | provider without the bank rails' 2 reads; no key look-up "
+        "(the membership is new); with the link in one transaction |",
+        "| join POST: application link (e-mails, BEGIN, head, audit, COMMIT) | 5 | 0 | e-mails read once; "
+        "its entry in the payment's INSERT |",
+        "| payment POST: payment by token (payments) | 1 | 1 | — |",
+        "| payment POST: M24 before the charge (payable, circolo, rules, count) | 4 | 3 | rules from the "
+        "circolo's id (`rules_at`) |",
+        "| payment POST: attempt transaction (payments) and the sandbox's row | 10 | 10 | — |",
+        "| payment POST: outcome, payments and ledger (BEGIN, lock, attempt, payment, event, head, "
+        "allocations, ledger batch) | 8 | 8 | — |",
+        "| payment POST: payable read for the handler | 1 | 0 | `reads_payable_itself` |",
+        "| payment POST: membership handler | 22 | 15 | no savepoint (−2); card block and shared instrument "
+        "with the locked read (−2); receipt lines from that row, its person, no look-up of receipts issued "
+        "(−3) |",
+        "| payment POST: two task rows, audit INSERT, COMMIT | 4 | 4 | — |",
         "",
-        "What is left is mostly outside membership: people's duplicate check does its work twice for a new person, "
-        "and a successful payment costs payments and ledger 48 statements, a third of them savepoints. Under load "
-        "the ledger's balance slots also deadlock now and then between the two postings of one payment (the "
-        "allocations, then the provider fee: each posting locks its slots in account order, the pair does not): "
-        "the payment-page 500s counted above are those.",
+        "The handler's 15: lock, F6 donor lock and total (2), rules, card number UPDATE in its savepoint (3), "
+        "voting circolo, timeline, fee shares' territories, issuing territories, 2 × (counter UPDATE … "
+        "RETURNING, receipt INSERT). Left to other apps: a new person's e-mails, phones and tags are read "
+        "right after its INSERT (people, 3, on a new donor's path too), the issuing territories are the ones "
+        "the fee's shares just read (compliance, 1), the payable is read before the charge (payments, 1).",
     ]
 )
 

@@ -8,12 +8,14 @@ Parameters that the domain marks as open or per-federation live in the database
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -137,11 +139,22 @@ def rules_for(territory: Territory) -> Rules:
     """Parameters in force at `territory`: nearest ancestor's value, field by field."""
     ids = [int(part) for part in territory.path.strip("/").split("/") if part]
     rows = {r.territory_id: r for r in MembershipRules.objects.filter(territory_id__in=ids)}
+    return _merged(rows[pk] for pk in ids if pk in rows)
+
+
+def rules_at(territory_id: int) -> Rules:
+    """`rules_for` knowing only the territory's id: the rows of its ancestors (and its own) are
+    found through its path inside the same query, so the territory is not read first (rule M24
+    before a fee's charge, issue 14 P8)."""
+    own_path = Territory.objects.filter(pk=territory_id, path__startswith=OuterRef("territory__path"))
+    rows = MembershipRules.objects.filter(Exists(own_path)).order_by(Length("territory__path"))
+    return _merged(rows)
+
+
+def _merged(rows: Iterable[MembershipRules]) -> Rules:
+    """The defaults overridden by each row given root first, so the deepest setting wins."""
     values = dict(DEFAULT_RULES)
-    for territory_id in ids:  # root first, so the deepest setting wins
-        row = rows.get(territory_id)
-        if row is None:
-            continue
+    for row in rows:
         for name in DEFAULT_RULES:
             value = getattr(row, name)
             if value is not None and value != "":

@@ -116,18 +116,29 @@ PROVIDER_METHODS = {
 
 
 def online_provider() -> str:
-    """The card provider in force: Stripe when configured, else the sandbox (never in production)."""
-    identifiers = [p.identifier for p in available_providers()]
+    """The card provider in force: Stripe when configured, else the sandbox (never in production).
+
+    The two preferred are asked first: the other providers' availability (the bank rails read
+    the bank accounts on record) is only asked when neither is (issue 14, P8: two reads per join)."""
     for preferred in ("stripe", "sandbox"):
-        if preferred in identifiers:
-            return preferred
+        try:
+            if get_provider(preferred).is_available():
+                return preferred
+        except LookupError:  # not registered, or not allowed here (the sandbox in production)
+            continue
+    identifiers = [p.identifier for p in available_providers()]
     return identifiers[0] if identifiers else "sandbox"
 
 
 def start_online_payment(
-    membership: Membership, *, actor: Actor, provider: str | None = None, return_url: str = ""
+    membership: Membership, *, actor: Actor, provider: str | None = None, return_url: str = "", new_key: bool = False
 ) -> Any:
-    """The payment for an online application (idempotent per membership), with the M8 allocations."""
+    """The payment for an online application (idempotent per membership), with the M8 allocations.
+
+    `new_key`: the caller created the membership a moment ago in this request, so no payment can
+    hold its key yet: no look-up and no savepoint (`create_payment(new_key=True)`, ADR 0037; the
+    join form, ADR 0042). Any later start (the status page, the desk) looks the key up, as a fee
+    payment can be started again."""
     person = membership.person
     email = person.primary_email
     return create_payment(
@@ -137,6 +148,7 @@ def start_online_payment(
         provider=provider or online_provider(),
         description=f"Tessera PD {membership.year} – {person.full_name}"[:200],
         creation_key=f"membership:{membership.pk}",
+        new_key=new_key,
         payable=membership,
         payer=person,
         payer_name=person.full_name,
@@ -250,13 +262,17 @@ class MembershipFeeHandler:
             prepaid=instrument.prepaid,
         )
 
+    # On success the payable comes as a reference holding only its pk (issue 14, P8, ADR 0042):
+    # `after_online_payment` reads and locks the membership itself.
+    reads_payable_itself = True
+
     def on_succeeded(self, payment: Payment, payable: Any) -> None:
         from piazza.membership.actions.payment import after_online_payment, after_yearly_debit
 
         if charge_cycle(payment) >= 2:
             # A later year's debit of a yearly SEPA schedule: the payable is the membership that
-            # started it, the money is for the year `cycle - 1` after it.
-            after_yearly_debit(payment=payment, first=payable)
+            # started it, the money is for the year `cycle - 1` after it (read here: it came as a pk).
+            after_yearly_debit(payment=payment, first=Membership.objects.select_related("circolo").get(pk=payable.pk))
         else:
             after_online_payment(payment=payment, membership=payable)
 
@@ -429,7 +445,15 @@ def fee_lines(year: int, entity_path: str, person_ids: Collection[int] | None) -
 def fee_row_lines(membership_id: int) -> Iterator[ContributionLine]:
     """Rule F3 row source: the shares of one paid fee (none once refunded or cancelled)."""
     m = Membership.objects.filter(pk=membership_id, status__in=PAID_STATUSES).select_related("circolo").first()
-    return _fee_lines_of(m, "") if m is not None and m.paid_at is not None else iter(())
+    return fee_lines_of(m) if m is not None else iter(())
+
+
+def fee_lines_of(membership: Membership) -> Iterator[ContributionLine]:
+    """The lines of a paid fee the caller holds (with its circolo), as `fee_row_lines` reads them:
+    the online payment's handler hands them to the receipts without reading the row again (P8)."""
+    if membership.status not in PAID_STATUSES or membership.paid_at is None:
+        return iter(())
+    return _fee_lines_of(membership, "")
 
 
 def _fee_lines_of(m: Membership, entity_path: str) -> Iterator[ContributionLine]:

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from piazza.core.audit import record
+from piazza.core.audit import audited_atomic, record
 from piazza.core.exports import export_response, export_view
 from piazza.core.files import private_file_response
 from piazza.core.input_guard import ascii_int
@@ -172,7 +172,9 @@ def join(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         # The form only accepts one of `options`, already read (issue 14, P8: no second read).
         circolo = next(c for c in options if str(c.pk) == str(data["circolo"]))
-        birth_comune, birth_country = _place(data["birth_place"])
+        # Born where they live (the comune of step 1, already read): not looked up again (P8).
+        same_place = comune is not None and data["birth_place"].strip().lower() == comune_text.lower()
+        birth_comune, birth_country = (comune, "") if same_place else _place(data["birth_place"])
         join_data = applicant_actions.JoinData(
             first_name=data["first_name"],
             last_name=data["last_name"],
@@ -200,10 +202,15 @@ def join(request: HttpRequest) -> HttpResponse:
             from piazza.membership.payments import start_online_payment
 
             status_url = reverse("membership:status", args=[card_token(membership)])
-            start_online_payment(membership, actor=request.user, return_url=status_url)
-            join_actions.send_application_link(
-                membership=membership, status_url=settings.SITE_URL.rstrip("/") + status_url
-            )
+            # The payment and the e-mailed link in one transaction with one audit write (ADR 0032);
+            # the person's e-mails read once for both (issue 14, P8).
+            prefetch_related_objects([membership.person], "emails")
+            with audited_atomic():
+                # Created just now by this request: no payment can hold its key yet (ADR 0042).
+                start_online_payment(membership, actor=request.user, return_url=status_url, new_key=True)
+                join_actions.send_application_link(
+                    membership=membership, status_url=settings.SITE_URL.rstrip("/") + status_url
+                )
         except ValidationError as error:
             if not _is_duplicate(error):
                 _apply_errors(form, error)

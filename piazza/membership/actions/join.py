@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from piazza.core.audit import record
+from piazza.core.audit import audited_atomic, record
 from piazza.core.errors import refuse, refusing
 from piazza.membership.fees import FeeQuote, age_on
 from piazza.membership.models import (
@@ -367,7 +367,8 @@ def _write_application(
     year, now, quote, canonical = checked.year, checked.now, checked.quote, checked.canonical
     try:
         # A refusal of the people app inside the block is audited after its rollback (issue 11, item 23).
-        with refusing(action, actor, circolo), transaction.atomic():
+        # The person's entry and the application's are written together at the end (ADR 0032).
+        with refusing(action, actor, circolo), audited_atomic():
             person = _find_or_create_person(data, circolo=circolo, actor=actor)
             membership = Membership.objects.create(
                 person=person,

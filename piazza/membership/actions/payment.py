@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -44,6 +45,7 @@ from piazza.membership.models import (
     Membership,
     PaymentMethod,
     Status,
+    rules_at,
     rules_for,
 )
 from piazza.people.actions import consent as consent_people_actions
@@ -76,7 +78,7 @@ def check_instrument(*, actor: Any, membership: Membership, fingerprint: str, pr
     """Rule M24 at payment: refuse beyond the federation's limit per instrument, or a prepaid card
     where refused. Returns how many other live memberships of the year this instrument paid."""
     action = "membership.check_instrument"
-    rules = rules_for(membership.circolo)
+    rules = rules_at(membership.circolo_id)  # the circolo itself is read only to word a refusal (P8)
     if prepaid and rules.refuse_prepaid_cards:
         refuse(
             action,
@@ -351,14 +353,30 @@ def _set_paid(
     membership.objection_deadline = timezone.localtime(paid_at) + dt.timedelta(days=rules.objection_days)
 
 
-def _flag_instrument(membership: Membership, *, fingerprint: str, prepaid: bool, rules: Any, actor: Any) -> None:
-    """M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
-    Costs one query when the payment carries a fingerprint, none otherwise."""
-    shared = bool(fingerprint) and (
-        Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint, status__in=PAID_STATUSES)
-        .exclude(pk=membership.pk)
-        .exists()
+def _shared_instrument(fingerprint: str) -> Any:
+    """M24: whether another paid membership of the row's year used this instrument, as an
+    expression for the membership's own read (False without a fingerprint)."""
+    if not fingerprint:
+        return Value(False)
+    return Exists(
+        Membership.objects.filter(
+            year=OuterRef("year"), payer_fingerprint=fingerprint, status__in=PAID_STATUSES
+        ).exclude(pk=OuterRef("pk"))
     )
+
+
+def _flag_instrument(
+    membership: Membership, *, fingerprint: str, prepaid: bool, rules: Any, actor: Any, shared: bool | None = None
+) -> None:
+    """M4/M24: a shared or prepaid instrument is always flagged for review, never rejected here.
+    Costs one query when the payment carries a fingerprint, none otherwise or when the caller
+    passes `shared` (read with the membership, `_shared_instrument`)."""
+    if shared is None:
+        shared = bool(fingerprint) and (
+            Membership.objects.filter(year=membership.year, payer_fingerprint=fingerprint, status__in=PAID_STATUSES)
+            .exclude(pk=membership.pk)
+            .exists()
+        )
     if not (shared or prepaid):
         return
     federation = membership.circolo.parent or membership.circolo
@@ -665,16 +683,28 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
     (applied → paid → effective): this runs for every join of the deadline surge (P8).
     Idempotent: a second call for a paid membership does nothing. Never raises for a closed
     application (the payment must still be booked): the late money is recorded for the treasury.
+
+    `membership` may be a reference holding only the primary key (`reads_payable_itself`): only
+    its pk is used. The locked read also answers the card block (M9) and the shared instrument
+    (M24), and brings the person with the residence comune the receipts name (ADR 0042). No
+    savepoint of its own: nothing here is caught and retried, and inside the payments
+    transaction an exception fails the whole outcome anyway.
     """
-    from piazza.membership.payments import PROVIDER_METHODS
+    from piazza.membership.payments import PROVIDER_METHODS, fee_lines_of
 
     metadata = getattr(payment, "metadata", {}) or {}
     fingerprint = instrument_fingerprint(str(metadata.get("instrument_fingerprint", "")))
     prepaid = bool(metadata.get("prepaid", False))
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         locked = (
-            Membership.objects.select_for_update(of=("self",)).select_related("circolo", "person").get(pk=membership.pk)
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("circolo", "person__residence_comune")
+            .annotate(
+                card_blocked=Exists(CardBlock.objects.filter(person_id=OuterRef("person_id"), lifted_at__isnull=True)),
+                instrument_shared=_shared_instrument(fingerprint),
+            )
+            .get(pk=membership.pk)
         )
         if locked.status in PAID_STATUSES:
             return locked
@@ -712,7 +742,7 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
             )
             return locked
         rules = rules_for(locked.circolo)
-        blocked = CardBlock.objects.filter(person_id=locked.person_id, lifted_at__isnull=True).exists()
+        blocked = bool(locked.card_blocked)  # type: ignore[attr-defined]
         _set_paid(
             locked,
             method=PROVIDER_METHODS.get(payment.provider, PaymentMethod.CARD),
@@ -765,8 +795,24 @@ def after_online_payment(*, payment: Any, membership: Membership) -> Membership:
             deferred(msgid, year=locked.year, amount=format_cents(locked.fee_cents), card=locked.card_number),
             {"membership": locked.pk},
         )
-        _flag_instrument(locked, fingerprint=fingerprint, prepaid=prepaid, rules=rules, actor=None)
-        compliance_receipts.issue_receipts_for("membership.membership", locked.pk, actor=None)  # rule F3
+        _flag_instrument(
+            locked,
+            fingerprint=fingerprint,
+            prepaid=prepaid,
+            rules=rules,
+            actor=None,
+            shared=bool(locked.instrument_shared),  # type: ignore[attr-defined]
+        )
+        # Rule F3: the lines from the row held under the lock, which has just left "applied", so
+        # no receipt of it exists yet (the `receipt_one_per_line` constraint remains the backstop).
+        compliance_receipts.issue_receipts_for(
+            "membership.membership",
+            locked.pk,
+            actor=None,
+            donor=locked.person,
+            lines=list(fee_lines_of(locked)),
+            first_time=True,
+        )
     from piazza.membership.tasks import send_card_email
 
     enqueue_on_commit(send_card_email, locked.pk)
