@@ -6,7 +6,7 @@ The parent creates the scratch database `bench_soak_<pid>`, migrates it, loads t
 and has a Django child process open 20 live campaigns (as `benchmarks.donations` does), the
 membership year with 20 circoli in Bologna and enough applicants (as `benchmarks.membership`
 does). It then starts what production runs: gunicorn with production's settings file
-(`deploy/gunicorn.conf.py`, with its hooks) and
+(`deploy/gunicorn.conf.py`, with its hooks: ADR 0044's collection of request cycles) and
 4 sync workers (the benchmark WSGI entry of `benchmarks.donations`; **no `max_requests`**, which
 would recycle a leaking worker and hide the leak) and one `manage.py worker` (RQ on Redis db 12,
 emptied first; the shared cache, sessions and rate limits on the same Redis, as in production).

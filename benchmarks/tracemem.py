@@ -127,6 +127,8 @@ def count_request_heap() -> None:
         _heap["mallinfo2"] = libc.mallinfo2
     _heap["requests"] += 1
     if _heap["requests"] % int(os.environ.get("BENCH_HEAPSTATS_EVERY", "250")) == 0:
+        if os.environ.get("BENCH_HEAPSTATS_COLLECT") == "1":  # count only what is still reachable
+            gc.collect()
         info = _heap["mallinfo2"]()
         HEAP_OUT.mkdir(parents=True, exist_ok=True)
         path = HEAP_OUT / f"{os.getpid()}.tsv"
