@@ -17,6 +17,8 @@ a worker appends one line to `var/heapstats/<pid>.tsv`: VmRSS, glibc's heap in u
 malloc's in-use bytes growing is a leak; free heap bytes growing with RSS is fragmentation.
 With it, each line also takes a census of the objects the collector tracks, by type, and
 `var/heapstats/<pid>.types.txt` gets the 25 types that grew most since the second census.
+`BENCH_HEAPSTATS_COLLECT=1` runs a full `gc.collect()` first, so that only objects still reached
+are counted (garbage cycles waiting for a collection are not): a diagnostic, it changes the worker.
 """
 
 from __future__ import annotations
