@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import tracemem
 from benchmarks.common import (
     Phase,
     closed_loop,
@@ -92,6 +93,10 @@ def application(environ: dict[str, Any], start_response: Any) -> Any:
             from piazza.compliance import receipts
 
             receipts.issue_receipts_for = lambda *args, **kwargs: []  # type: ignore[assignment]
+    if tracemem.enabled():  # opt-in allocation tracing of the memory soak (benchmarks.tracemem)
+        tracemem.count_request()
+    if tracemem.heapstats_enabled():
+        tracemem.count_request_heap()
     return _django_app(environ, start_response)
 
 

@@ -5,10 +5,11 @@
 The parent creates the scratch database `bench_soak_<pid>`, migrates it, loads the ISTAT tree,
 and has a Django child process open 20 live campaigns (as `benchmarks.donations` does), the
 membership year with 20 circoli in Bologna and enough applicants (as `benchmarks.membership`
-does). It then starts what production runs: gunicorn with 4 sync workers (the benchmark WSGI
-entry of `benchmarks.donations`; **no `max_requests`**, which would recycle a leaking worker and
-hide the leak) and one `manage.py worker` (RQ on Redis db 12, emptied first; the shared cache,
-sessions and rate limits on the same Redis, as in production).
+does). It then starts what production runs: gunicorn with production's settings file
+(`deploy/gunicorn.conf.py`, with its hooks: ADR 0044's collection of request cycles) and
+4 sync workers (the benchmark WSGI entry of `benchmarks.donations`; **no `max_requests`**, which
+would recycle a leaking worker and hide the leak) and one `manage.py worker` (RQ on Redis db 12,
+emptied first; the shared cache, sessions and rate limits on the same Redis, as in production).
 
 The load is an open model at a FIXED modest rate, the same for the whole run, so memory is
 compared under the same traffic at minute 5 and at the end: donations (form POST + sandbox card
@@ -24,6 +25,9 @@ slope is below 5 MB/h (`SLOPE_LIMIT_MB_H`, why: see `report`). Then the queue is
 child checks the books as P3 does (no donation lost, no charge doubled, `check_ledger` clean,
 receipts gap-free) and that every completed join has its effective membership. Figures go to
 `docs/benchmarks.md` (section "soak"); lost or doubled money exits 1, memory is reported.
+
+`BENCH_HEAPSTATS=1` in the environment makes each web worker log its heap every 250 requests to
+`var/heapstats/` (`benchmarks.tracemem`): what grows, Python objects or free heap pages.
 """
 
 from __future__ import annotations
@@ -49,11 +53,11 @@ from benchmarks.common import (
     Phase,
     django_env,
     free_port,
+    listening,
     run_child,
     run_django,
     sandbox_env,
     scratch_database,
-    start_gunicorn,
     stop_server,
     summary,
     write_section,
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         _child(url, "setup", setup_file, "--joins", str(joins))
         setup = json.loads(setup_file.read_text())
         port = free_port()
-        server = start_gunicorn("benchmarks.donations:application", url, port, WORKERS, **env)
+        server = start_production_gunicorn(url, port, env)
         worker_log = Path(tempfile.gettempdir()) / f"{name}_worker.log"  # RQ logs every job: kept out of the way
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "worker"],
@@ -133,6 +137,40 @@ def main(argv: list[str] | None = None) -> int:
     results["load_at_start"] = load_at_start
     results["load_at_end"] = os.getloadavg()
     return report(args, results, sampler, queue, verify, time.monotonic() - started)
+
+
+def start_production_gunicorn(url: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """gunicorn with production's settings file, minus what would hide a leak or flood the log:
+    `--max-requests 0` (never recycle a worker) and no access log."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "benchmarks.donations:application",
+            "-c",
+            "deploy/gunicorn.conf.py",
+            "--workers",
+            str(WORKERS),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--max-requests",
+            "0",
+            "--access-logfile",
+            "/dev/null",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
+        ],
+        env=django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **env),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    if listening(port):
+        return server
+    stop_server(server)
+    raise SystemExit("gunicorn did not start")
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
@@ -437,8 +475,8 @@ def report(
     lines = [
         f"{args.minutes:g} minutes of mixed traffic at a fixed offered rate (open model, latency from the scheduled "
         f"arrival); whole run {elapsed / 60:.1f} min. gunicorn {WORKERS} sync workers (`benchmarks.donations` WSGI "
-        "entry, no `max_requests`), one `manage.py worker` (RQ on Redis, which also holds the cache, sessions and "
-        "rate limits), PostgreSQL, sandbox card provider. Load average at the start "
+        "entry, `deploy/gunicorn.conf.py` with `max_requests` off), one `manage.py worker` (RQ on Redis, which "
+        "also holds the cache, sessions and rate limits), PostgreSQL, sandbox card provider. Load average at the start "
         + " / ".join(f"{x:.1f}" for x in results["load_at_start"])
         + (f", during the soak {min(loads):.1f}–{max(loads):.1f}" if loads else "")
         + ", at the end "

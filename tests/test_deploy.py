@@ -112,3 +112,34 @@ def test_several_app_servers_share_files_through_an_s3_bucket():
     assert wrong.returncode != 0 and "FILE_STORAGE must be 'local' or 's3'" in wrong.stderr
     local = json.loads(_storages_with().stdout)
     assert local["private"]["BACKEND"] == "piazza.core.files.PrivateFileStorage"
+
+
+class _RecordingGc:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def collect(self) -> int:
+        self.calls.append("collect")
+        return 0
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+
+
+def _serve(monkeypatch, every: str, requests: int) -> list[str]:
+    monkeypatch.setenv("GC_COLLECT_EVERY", every)
+    settings = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    recording = _RecordingGc()
+    settings["post_request"].__globals__["gc"] = recording
+    for _ in range(requests):
+        settings["post_request"](None, None, {}, None)
+    return recording.calls
+
+
+def test_gunicorn_workers_freeze_the_app_and_collect_cycles_every_so_many_requests(monkeypatch):
+    """ADR 0044: a worker's memory stays flat because request cycles are collected regularly."""
+    # After the 1st request the app's objects are frozen; a full collection after the 3rd and 6th.
+    assert _serve(monkeypatch, "3", 7) == ["collect", "freeze", "collect", "collect"]
+    assert _serve(monkeypatch, "0", 7) == []
+    web = compose()["services"]["web"]["command"].split()
+    assert web[web.index("-c") + 1] == "deploy/gunicorn.conf.py"  # production runs the hook
