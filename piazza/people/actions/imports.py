@@ -452,7 +452,7 @@ def _process_chunk(
         by_name.setdefault(person.search_name, []).append((key, comune_id, person.birth_date))
     updated = []
     matched = [pk for _row, pk, _cleaned in existing]
-    on_record = Person.objects.select_for_update().in_bulk(matched)
+    on_record = {p.pk: p for p in Person.objects.select_for_update().filter(pk__any=matched)}
     contacts = _contacts_of(matched)
     texts = _on_record_texts()
     for row, pk, cleaned in existing:
@@ -862,7 +862,7 @@ def _same_names_in_scope(
             Person.objects.active()
             .alias(exact_name=Lower("search_name"))  # served by `person_search_name_exact`, names are lower case
             .filter(
-                exact_name__in=names,
+                exact_name__any=names,
                 territory__path__startswith=batch.territory.path,
             )
             .values_list("pk", "search_name", "residence_comune_id", "birth_date")
@@ -895,9 +895,9 @@ def _contacts_of(person_ids: list[int]) -> dict[str, dict[int, set[str]]]:
     if not person_ids:
         return out
     for kind, rows in (
-        ("emails", Email.objects.filter(person_id__in=person_ids).values_list("person_id", "value")),
-        ("phones", Phone.objects.filter(person_id__in=person_ids).values_list("person_id", "value")),
-        ("tags", Person.tags.through.objects.filter(person_id__in=person_ids).values_list("person_id", "tag__name")),
+        ("emails", Email.objects.filter(person_id__any=person_ids).values_list("person_id", "value")),
+        ("phones", Phone.objects.filter(person_id__any=person_ids).values_list("person_id", "value")),
+        ("tags", Person.tags.through.objects.filter(person_id__any=person_ids).values_list("person_id", "tag__name")),
     ):
         for pk, value in rows.order_by():
             out[kind].setdefault(pk, set()).add(value)
