@@ -170,6 +170,7 @@ def _normalised_phone(value: str) -> str:
 # Italian landline keeps its leading 0). Anything else (other countries, other kinds of line, a
 # refusal and its words) goes through the library. `test_validation` checks both agree.
 _ITALY = phonenumbers.PhoneMetadata.metadata_for_region("IT")
+assert _ITALY is not None  # the library ships the Italian plan
 _PLAIN_DIGITS = re.compile(r"(?:\+39[ ./-]?)?([0-9]+(?:[ ./-][0-9]+)*)")
 _NOT_DIGIT = re.compile(r"[^0-9]")
 
