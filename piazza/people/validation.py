@@ -184,7 +184,7 @@ _LINES = (_shape(_ITALY.mobile), _shape(_ITALY.fixed_line))
 
 
 def _plain_italian(raw: str) -> str | None:
-    """E.164 of an Italian mobile or landline written plainly, None when the library must say."""
+    """Rule D4: E.164 of an Italian mobile or landline written plainly, None when the library must say."""
     shape = _PLAIN_DIGITS.fullmatch(raw)
     if shape is None:
         return None
