@@ -43,9 +43,7 @@ _EVEN = {**{str(d): d for d in range(10)}, **{chr(65 + i): i for i in range(26)}
 
 def check_letter(root: str) -> str:
     """The 16th character of a code whose first 15 (upper case) are `root`."""
-    total = 0
-    for i, char in enumerate(root):
-        total += _ODD[char] if i % 2 == 0 else _EVEN[char]
+    total = sum(map(_ODD.__getitem__, root[0::2])) + sum(map(_EVEN.__getitem__, root[1::2]))
     return chr(65 + total % 26)
 
 
@@ -134,7 +132,10 @@ def validate_codice_fiscale(value: str | None) -> CodiceFiscaleResult:
             )
             % {"found": code[15], "expected": expected}
         )
-    canonical = canonical_codice_fiscale(code)
+    # Without omocodia letters (nearly every code) the code is its own canonical form (P6: no
+    # second check letter computed).
+    plain = code[6:8].isdigit() and code[9:11].isdigit() and code[12:15].isdigit()
+    canonical = code if plain and expected == code[15] else canonical_codice_fiscale(code)
     result.canonical = canonical
     year = int(canonical[6:8])
     month = MONTH_LETTERS.index(canonical[8]) + 1

@@ -169,7 +169,7 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
         return Known(pk, first, last, birth, {c for c in (birth_comune, residence_comune) if c}, path, code)
 
     if codes:
-        for row in base.filter(codice_fiscale_canonical__in=codes).values_list(*PERSON_VALUES):
+        for row in base.filter(codice_fiscale_canonical__any=codes).values_list(*PERSON_VALUES):
             pool.add(known(row), code=row[7])
     names: dict[dt.date, list[str]] = {}
     for p in probes:
@@ -185,7 +185,7 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
 
     if 0 < len(names) <= WHOLE_ROWS_DATES:
         # A few dates (~40 people each at a million): whole, in one query.
-        for row in base.filter(birth_date__in=names).values_list(*PERSON_VALUES):
+        for row in base.filter(birth_date__any=names).values_list(*PERSON_VALUES):
             if similar(row[1], row[2], row[3]):
                 pool.add(known(row))
     elif names:
@@ -194,23 +194,23 @@ def fetch_pool(probes: Iterable[Probe], *, exclude_id: int | None = None) -> Poo
         # cost more than the rest of the chunk).
         ids = [
             pk
-            for pk, first, last, birth in base.filter(birth_date__in=names).values_list(
+            for pk, first, last, birth in base.filter(birth_date__any=names).values_list(
                 "pk", "first_name", "last_name", "birth_date"
             )
             if similar(first, last, birth)
         ]
         if ids:
-            for row in base.filter(pk__in=ids).values_list(*PERSON_VALUES):
+            for row in base.filter(pk__any=ids).values_list(*PERSON_VALUES):
                 pool.add(known(row))
     person_values = [f"person__{name}" if name != "pk" else "person_id" for name in PERSON_VALUES]
     if emails:
         for row in (
-            Email.objects.filter(value__in=emails, person__in=base).order_by().values_list(*person_values, "value")
+            Email.objects.filter(value__any=emails, person__in=base).order_by().values_list(*person_values, "value")
         ):
             pool.add(known(row), emails=[row[8]])
     if phones:
         for row in (
-            Phone.objects.filter(value__in=phones, person__in=base).order_by().values_list(*person_values, "value")
+            Phone.objects.filter(value__any=phones, person__in=base).order_by().values_list(*person_values, "value")
         ):
             pool.add(known(row), phones=[row[8]])
     return pool

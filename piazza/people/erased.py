@@ -68,5 +68,5 @@ def erased_flags(items: list[tuple[Iterable[str], Iterable[str], str]]) -> list[
     wanted = {d for found in per_item for d in found}
     if not wanted:
         return [False] * len(items)
-    hits = set(ErasedIdentity.objects.filter(digest__in=list(wanted)).values_list("digest", flat=True))
+    hits = set(ErasedIdentity.objects.filter(digest__any=wanted).values_list("digest", flat=True))
     return [bool(hits & set(found)) for found in per_item]

@@ -140,6 +140,9 @@ def _normalised_phone(value: str) -> str:
     raw = value
     if raw.startswith("00"):
         raw = "+" + raw[2:]
+    fast = _plain_italian(raw)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(raw, "IT")
     except phonenumbers.NumberParseException as exc:
@@ -159,6 +162,40 @@ def _normalised_phone(value: str) -> str:
             % {"value": value}
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# The Italian numbering plan as `phonenumbers` itself holds it (ADR 0045): a number written as
+# digits and separators, with or without +39, is valid when its digits fit the plan's general
+# shape and its mobile or fixed-line shape, and its E.164 form is then +39 and those digits (an
+# Italian landline keeps its leading 0). Anything else (other countries, other kinds of line, a
+# refusal and its words) goes through the library. `test_validation` checks both agree.
+_ITALY = phonenumbers.PhoneMetadata.metadata_for_region("IT")
+assert _ITALY is not None  # the library ships the Italian plan
+_PLAIN_DIGITS = re.compile(r"(?:\+39[ ./-]?)?([0-9]+(?:[ ./-][0-9]+)*)")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
+
+def _shape(desc: Any) -> tuple[frozenset[int], re.Pattern[str]]:
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+_GENERAL = _shape(_ITALY.general_desc)
+_LINES = (_shape(_ITALY.mobile), _shape(_ITALY.fixed_line))
+
+
+def _plain_italian(raw: str) -> str | None:
+    """Rule D4: E.164 of an Italian mobile or landline written plainly, None when the library must say."""
+    shape = _PLAIN_DIGITS.fullmatch(raw)
+    if shape is None:
+        return None
+    digits = _NOT_DIGIT.sub("", shape.group(1))
+    lengths, pattern = _GENERAL
+    if len(digits) not in lengths or not pattern.fullmatch(digits):
+        return None
+    for lengths, pattern in _LINES:
+        if len(digits) in lengths and pattern.fullmatch(digits):
+            return "+39" + digits
+    return None
 
 
 def _today() -> dt.date:
