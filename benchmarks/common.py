@@ -297,14 +297,18 @@ def listening(port: int, seconds: float = 60.0) -> bool:
     return False
 
 
-def start_gunicorn(app: str, url: str, port: int, workers: int, **env: str) -> subprocess.Popen[bytes]:
-    """gunicorn serving `app` (a WSGI dotted path) against database `url`, ready when this returns."""
+def start_gunicorn(
+    app: str, url: str, port: int, workers: int, *, options: Sequence[str] = (), **env: str
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving `app` (a WSGI dotted path) against database `url`, ready when this returns;
+    `options` go before the defaults (e.g. a settings file with `-c`)."""
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
             app,
+            *options,
             "--workers",
             str(workers),
             "--bind",

@@ -53,11 +53,11 @@ from benchmarks.common import (
     Phase,
     django_env,
     free_port,
-    listening,
     run_child,
     run_django,
     sandbox_env,
     scratch_database,
+    start_gunicorn,
     stop_server,
     summary,
     write_section,
@@ -142,35 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 def start_production_gunicorn(url: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """gunicorn with production's settings file, minus what would hide a leak or flood the log:
     `--max-requests 0` (never recycle a worker) and no access log."""
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "benchmarks.donations:application",
-            "-c",
-            "deploy/gunicorn.conf.py",
-            "--workers",
-            str(WORKERS),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--max-requests",
-            "0",
-            "--access-logfile",
-            "/dev/null",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "60",
-        ],
-        env=django_env(url, DB_CONN_MAX_AGE="60", LOG_LEVEL="WARNING", **env),
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    if listening(port):
-        return server
-    stop_server(server)
-    raise SystemExit("gunicorn did not start")
+    options = ["-c", "deploy/gunicorn.conf.py", "--max-requests", "0", "--access-logfile", "/dev/null"]
+    return start_gunicorn("benchmarks.donations:application", url, port, WORKERS, options=options, **env)
 
 
 def _child(url: str, step: str, path: Path, *extra: str) -> dict[str, Any]:
