@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -10,7 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 
 from piazza.core.context import current_origin
-from piazza.core.models import AuditEntry, AuditKind, chain_head, remember_head, written_head
+from piazza.core.models import AuditEntry, AuditKind, chain_head, chain_head_and_ids, remember_head, written_head
+from piazza.core.write_queue import WriteQueue, combined, fetch_ids, insert_statement, nextval_sql
 
 
 class HasTerritory(Protocol):
@@ -96,6 +97,7 @@ class _Pending:
         self.entries: list[tuple[AuditEntry, Any]] = []
         self.head: tuple[int | None, str] | None = None
         self.read_under: object | None = None
+        self.writes = WriteQueue(using)
 
     def _head_holds(self) -> bool:
         return self.read_under is not None and self.read_under is connections[self.using].run_on_commit
@@ -114,22 +116,50 @@ class _Pending:
         transaction.on_commit(marker, using=self.using)
         self.entries.append((entry, marker))
 
-    def flush(self) -> None:
+    def reserve_ids(self, models_: Sequence[type[models.Model]]) -> None:
+        """PostgreSQL: ids for rows the block will queue (`queue_insert(need_id=True)`), fetched with
+        the chain's lock and head when the block does not hold them yet: one round trip for both."""
         connection = connections[self.using]
+        if connection.vendor != "postgresql" or not models_:
+            return
+        if self._head_holds():
+            ids = fetch_ids(self.using, models_)
+        else:
+            head, ids = chain_head_and_ids(self.using, [nextval_sql(m) for m in models_])
+            self.head, self.read_under = head, connection.run_on_commit
+        for model, id_ in zip(models_, ids, strict=True):
+            self.writes.ids.setdefault(model, []).append(id_)
+
+    def flush(self) -> None:
+        """The queued writes and the entries, in one statement on PostgreSQL (ADR 0046)."""
+        connection = connections[self.using]
+        statements = self.writes.statements()
         alive = {id(hook[1]) for hook in connection.run_on_commit}  # (savepoint ids, func, robust)
         entries = [entry for entry, marker in self.entries if id(marker) in alive]
         self.entries = []
-        if not entries:
+        if entries:
+            if not self._head_holds():
+                self._lock_and_read()
+            # An entry written straight away inside the block (`AuditEntry.save`) moved the head on.
+            head = written_head(self.using) or self.head
+            for entry in entries:
+                entry.seal(head)
+                head = (entry.seq, entry.digest)
+            fields = [f for f in AuditEntry._meta.local_concrete_fields if f is not AuditEntry._meta.pk]
+            rows = [{f.attname: f.get_db_prep_save(f.pre_save(e, True), connection) for f in fields} for e in entries]
+            sql, params = insert_statement(connection, AuditEntry, rows)
+            statements.append((sql + " RETURNING " + connection.ops.quote_name(AuditEntry._meta.pk.column), params))
+        if not statements:
             return
-        if not self._head_holds():
-            self._lock_and_read()
-        # An entry written straight away inside the block (`AuditEntry.save`) moved the head on.
-        head = written_head(self.using) or self.head
-        for entry in entries:
-            entry.seal(head)
-            head = (entry.seq, entry.digest)
-        AuditEntry.objects.using(self.using).bulk_create(entries)
-        remember_head(self.using, (entries[-1].seq, entries[-1].digest))
+        with connection.cursor() as cursor:
+            for sql, params in combined(statements, connection.vendor):
+                cursor.execute(sql, params)
+            returned = cursor.fetchall() if entries else []
+        for entry, (pk,) in zip(entries, returned, strict=True):
+            entry.pk = pk
+            entry._state.adding, entry._state.db = False, self.using
+        if entries:
+            remember_head(self.using, (entries[-1].seq, entries[-1].digest))
 
 
 @contextmanager
@@ -150,8 +180,24 @@ def audited_atomic(using: str | None = None) -> Iterator[None]:
             return
         pending = _Pending(alias)
         connection._piazza_audit_pending = pending  # type: ignore[attr-defined]
+        connection._piazza_write_queue = pending.writes  # type: ignore[attr-defined]
         try:
             yield
             pending.flush()
         finally:
             connection._piazza_audit_pending = None  # type: ignore[attr-defined]
+            connection._piazza_write_queue = None  # type: ignore[attr-defined]
+
+
+def reserve_ids(*models_: type[models.Model], using: str | None = None) -> None:
+    """Fetch now the ids of rows the `audited_atomic()` block will queue with `need_id=True`.
+
+    On PostgreSQL, when the block holds no chain head yet, the ids come with the chain's lock and
+    head (`piazza_audit_chain_head`) in one round trip: call it where the block's first `record()`
+    would take that lock anyway, with no row lock taken between here and there, so the block's
+    lock order does not change (ADR 0032, 0046). Elsewhere (SQLite, outside a block) nothing is
+    fetched: `queue_insert(need_id=True)` then writes at once or fetches its own id."""
+    alias = using or DEFAULT_DB_ALIAS
+    pending = getattr(connections[alias], "_piazza_audit_pending", None)
+    if pending is not None and connections[alias].in_atomic_block:
+        pending.reserve_ids(models_)

@@ -229,6 +229,22 @@ def chain_head(using: str) -> tuple[int | None, str] | None:
     )
 
 
+def chain_head_and_ids(using: str, id_sql: list[str]) -> tuple[tuple[int | None, str] | None, list[int]]:
+    """PostgreSQL: `chain_head()` and ids from table sequences (`nextval(…)` expressions) in one
+    round trip (issue 14, P4; ADR 0046): the lock-and-head function's row carries the ids."""
+    connection = connections[using]
+    head = _transaction_head(connection)
+    with connection.cursor() as cursor:
+        if head is not None:
+            cursor.execute("SELECT " + ", ".join(id_sql))
+            return head, [int(v) for v in cursor.fetchone()]
+        columns = ", ".join(["head_seq", "head_digest", *id_sql])
+        cursor.execute(f"SELECT {columns} FROM piazza_audit_chain_head(%s)", [AUDIT_CHAIN_LOCK])
+        row = cursor.fetchone()
+    found = (int(row[0]), str(row[1])) if row[0] is not None else None
+    return found, [int(v) for v in row[2:]]
+
+
 def written_head(using: str) -> tuple[int | None, str] | None:
     """The head this transaction wrote last, if it still holds (the chain lock held since)."""
     return _transaction_head(connections[using])

@@ -298,6 +298,9 @@ class PaymentEvent(models.Model):
     def to_state_label(self) -> str:
         return str(State(self.to_state).label) if self.to_state in State.values else ""
 
+    # The override only refuses updates: a queued INSERT skips nothing (core.write_queue, ADR 0046).
+    QUEUE_SAFE_SAVE = True
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise PermissionDenied("payment events are append-only")

@@ -35,13 +35,14 @@ from piazza.compliance.rules import (
     missing_attestations,
     rules_on,
 )
-from piazza.core.audit import audited_atomic, record
+from piazza.core.audit import audited_atomic, record, reserve_ids
 from piazza.core.errors import refuse, refusing
 from piazza.core.i18n import deferred
 from piazza.core.money import Money, format_eur
 from piazza.core.outbound import announce
 from piazza.core.prepared import prepared_read
 from piazza.core.tasks import enqueue_on_commit
+from piazza.core.write_queue import queue_insert, queue_save
 from piazza.funding.lines import donation_line
 from piazza.funding.matching import PoolRules, PoolState, match_for_gift, preview_matches, top_up_for_campaign
 from piazza.funding.models import (
@@ -66,6 +67,7 @@ from piazza.ledger.models import Account
 from piazza.payments.actions import lifecycle as lifecycle_payments
 from piazza.payments.actions import recurring as recurring_payments
 from piazza.payments.actions.recurring import charge_saved_method
+from piazza.payments.models import Payment
 from piazza.payments.providers.registry import get_provider
 from piazza.people.actions.notices import attach_notice_acceptances, note_notice_acceptance
 from piazza.people.actions.person import add_timeline_entry, find_or_create_person
@@ -388,8 +390,15 @@ def card_provider() -> str:
 def _record_donation(
     actor: Any, campaign: Campaign, data: DonationInput, fee: int, known: Person | None
 ) -> tuple[Donation, Any]:
-    """The pending donation and its payment (monthly: a recurring schedule and its first payment)."""
-    donation = Donation.objects.create(
+    """The pending donation and its payment (monthly: a recurring schedule and its first payment).
+
+    Their rows are queued and written with the block's last statement (ADR 0046): nothing in the
+    block reads them back. The ids of the donation and of its payment come with the audit chain's
+    lock and head, taken here before any row is locked (the payment's entry takes them a moment
+    later anyway). A clash of the Idempotency-Key now surfaces at the end of the block, where
+    `submit_donation` answers it as before."""
+    reserve_ids(Donation, Payment)
+    donation = Donation(
         campaign=campaign,
         page=data.page,
         person=known,
@@ -417,6 +426,7 @@ def _record_donation(
         idempotency_key=data.idempotency_key,
         manage_token=secrets.token_urlsafe(32),
     )
+    queue_insert(donation, need_id=True)
     if data.notice is not None:
         # Linked to the donor when the gift is paid (a typed codice fiscale proves nobody, convention 16).
         note_notice_acceptance(version=data.notice, channel=Channel.WEB, source=donation)
@@ -465,7 +475,7 @@ def _record_donation(
             },
         )
     donation.payment_id = payment.pk
-    donation.save(update_fields=["payment_id"])
+    queue_save(donation, ["payment_id"])  # merged into the donation's queued INSERT
     record(
         "funding.submit_donation",
         actor=actor,

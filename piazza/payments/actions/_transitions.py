@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from piazza.core.audit import Actor, record
 from piazza.core.prepared import prepared_read
+from piazza.core.write_queue import queue_insert, queue_save
 from piazza.payments.models import (
     Payment,
     PaymentEvent,
@@ -29,7 +30,9 @@ def _actor_label(actor: Actor) -> str:
 
 
 def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", to_state: str = "", **data: Any) -> None:
-    PaymentEvent.objects.create(
+    """Append an event; inside `audited_atomic()` it is written with the block's last statement
+    (events are never read back in the transaction that adds them; ADR 0046)."""
+    event = PaymentEvent(
         payment=payment,
         kind=kind,
         from_state=from_state,
@@ -37,11 +40,22 @@ def _event(payment: Payment, kind: str, *, actor: Actor, from_state: str = "", t
         data=data,
         actor_label=_actor_label(actor),
     )
+    queue_insert(event)
 
 
-def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, also: Sequence[str] = (), **data: Any) -> bool:
+def _move(
+    payment: Payment,
+    to_state: str,
+    *,
+    actor: Actor,
+    kind: str,
+    also: Sequence[str] = (),
+    queued: bool = False,
+    **data: Any,
+) -> bool:
     """Apply one transition on a locked payment; False (and nothing written) if already there.
-    `also`: other fields the caller changed, saved in the same UPDATE (issue 14, P4)."""
+    `also`: other fields the caller changed, saved in the same UPDATE (issue 14, P4). `queued`: the
+    caller's block reads the payment's row no more, so its UPDATE waits for the block's end (ADR 0046)."""
     if payment.state == to_state and to_state != State.PARTIALLY_REFUNDED:
         return False
     if not payment.can_move_to(to_state):
@@ -50,7 +64,11 @@ def _move(payment: Payment, to_state: str, *, actor: Actor, kind: str, also: Seq
     payment.state = to_state
     if to_state == State.SUCCEEDED and payment.succeeded_at is None:
         payment.succeeded_at = timezone.now()
-    payment.save(update_fields=["state", "succeeded_at", "updated_at", *also])
+    fields = ["state", "succeeded_at", "updated_at", *also]
+    if queued:
+        queue_save(payment, fields)
+    else:
+        payment.save(update_fields=fields)
     _event(payment, kind, actor=actor, from_state=from_state, to_state=to_state, **data)
     record(
         f"payments.{to_state}",

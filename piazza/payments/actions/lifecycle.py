@@ -14,10 +14,11 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from piazza.core.audit import Actor, audited_atomic, record
+from piazza.core.audit import Actor, audited_atomic, record, reserve_ids
 from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.money import Money, format_money
 from piazza.core.prepared import prepared_read
+from piazza.core.write_queue import queue_insert
 from piazza.ledger.models import Account
 from piazza.payments.models import (
     IN_FLIGHT_ATTEMPT_STATES,
@@ -158,63 +159,6 @@ def create_payment(
             field="provider",
         )
 
-    fields: dict[str, Any] = {
-        "actor": actor,
-        "amount": amount,
-        "allocations": allocations,
-        "provider": provider,
-        "description": description,
-        "creation_key": creation_key,
-        "payable": payable,
-        "payer": payer,
-        "payer_name": payer_name,
-        "payer_email": payer_email,
-        "territory": territory,
-        "return_url": return_url,
-        "save_method": save_method,
-        "schedule": schedule,
-        "metadata": metadata,
-    }
-    if new_key:
-        with transaction.atomic(savepoint=False):
-            return _insert_payment(**fields)
-    existing = Payment.objects.filter(creation_key=creation_key).first()
-    if existing is not None:
-        if existing.amount != amount:
-            refuse(
-                action,
-                _("Questa richiesta di pagamento esiste già con un altro importo."),
-                actor=actor,
-                code="creation_key_conflict",
-            )
-        return existing
-    try:
-        with transaction.atomic():
-            payment = _insert_payment(**fields)
-    except IntegrityError:
-        return Payment.objects.get(creation_key=creation_key)
-    return payment
-
-
-def _insert_payment(
-    *,
-    actor: Actor,
-    amount: Money,
-    allocations: Sequence[tuple[Account, Money]],
-    provider: str,
-    description: str,
-    creation_key: str,
-    payable: models.Model | None,
-    payer: Any,
-    payer_name: str,
-    payer_email: str,
-    territory: Any,
-    return_url: str,
-    save_method: bool,
-    schedule: Any,
-    metadata: dict[str, Any] | None,
-) -> Payment:
-    """The payment's rows (payment, allocations, created event, audit entry); the caller holds the transaction."""
     payment = Payment(
         creation_key=creation_key,
         provider=provider,
@@ -232,20 +176,57 @@ def _insert_payment(
     if payable is not None:
         payment.payable_type = ContentType.objects.get_for_model(payable)
         payment.payable_id = str(payable.pk)
-    payment.save()
-    PaymentAllocation.objects.bulk_create(
-        [
+    if new_key:
+        with transaction.atomic(savepoint=False):
+            return _insert_payment(payment, allocations, actor=actor, queued=True)
+    existing = Payment.objects.filter(creation_key=creation_key).first()
+    if existing is not None:
+        if existing.amount != amount:
+            refuse(
+                action,
+                _("Questa richiesta di pagamento esiste già con un altro importo."),
+                actor=actor,
+                code="creation_key_conflict",
+            )
+        return existing
+    try:
+        with transaction.atomic():
+            payment = _insert_payment(payment, allocations, actor=actor, queued=False)
+    except IntegrityError:
+        return Payment.objects.get(creation_key=creation_key)
+    return payment
+
+
+def _insert_payment(
+    payment: Payment, allocations: Sequence[tuple[Account, Money]], *, actor: Actor, queued: bool
+) -> Payment:
+    """Write `payment` (built by `create_payment`), its allocations, created event and audit entry;
+    the caller holds the transaction. `queued`: the key is new, so the payment's INSERT can wait for
+    the block's last statement (a clash fails the whole block, ADR 0037, 0046); otherwise it is
+    written now, where the caller's savepoint catches the clash of a key started twice."""
+    if queued:
+        queue_insert(payment, need_id=True)
+    else:
+        payment.save()
+    queue_insert(
+        *[
             PaymentAllocation(payment=payment, account=account, amount_cents=share.cents, currency=share.currency)
             for account, share in allocations
         ]
     )
     _event(payment, "created", actor=actor, to_state=State.CREATED)
+    amount = payment.amount
     record(
         "payments.create_payment",
         actor=actor,
         obj=payment,
-        territory=territory,
-        data={"amount": amount.cents, "currency": amount.currency, "provider": provider, "key": creation_key},
+        territory=payment.territory,
+        data={
+            "amount": amount.cents,
+            "currency": amount.currency,
+            "provider": payment.provider,
+            "key": payment.creation_key,
+        },
     )
     return payment
 
@@ -299,18 +280,23 @@ def begin_attempt(*, actor: Actor, payment: Payment, client_key: str) -> tuple[P
             _event(locked, "attempt_already_in_flight", actor=actor, attempt=last.number)
             return last, False
         number = last.number + 1 if last is not None else 1
+        # The attempt's id comes with the chain's lock and head, which its audit entry takes a
+        # moment later anyway (no row lock between; ADR 0046).
+        reserve_ids(PaymentAttempt)
         try:
-            # Under PostgreSQL's row lock no other attempt of this payment can be inserted: the
-            # savepoint is only needed where the unique index is the lock (SQLite).
+            # Under PostgreSQL's row lock no other attempt of this payment can be inserted, so its
+            # INSERT can wait for the block's last statement; where the unique index is the lock
+            # (SQLite) it is written at once, in a savepoint that catches the clash.
             with transaction.atomic(savepoint=connection.vendor != "postgresql"):
-                attempt = PaymentAttempt.objects.create(payment=locked, number=number, client_key=client_key)
+                attempt = PaymentAttempt(payment=locked, number=number, client_key=client_key)
+                queue_insert(attempt, need_id=True)
         except IntegrityError:
             in_flight = in_flight_attempt(locked) or PaymentAttempt.objects.filter(client_key=client_key).first()
             if in_flight is None or in_flight.payment_id != locked.pk:
                 raise
             return in_flight, False
         if locked.state != State.PENDING:
-            _move(locked, State.PENDING, actor=actor, kind="attempt_started", attempt=number)
+            _move(locked, State.PENDING, actor=actor, kind="attempt_started", attempt=number, queued=True)
         else:
             _event(locked, "attempt_started", actor=actor, attempt=number)
     _sync(payment, locked)

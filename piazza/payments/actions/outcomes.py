@@ -83,7 +83,9 @@ def _succeed(
         payment.save(update_fields=[*changed, "updated_at"])
         return
     # One UPDATE for the charge's details and the transition.
-    _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source, also=changed)
+    # Nothing in the rest of the block reads the payment's row: its UPDATE goes with the block's
+    # last statement (ADR 0046).
+    _move(payment, State.SUCCEEDED, actor=actor, kind="succeeded", source=source, also=changed, queued=True)
     booking.book_payment(payment, actor=actor, fee=fee)
     _schedule_after_success(payment, method)
     notify(payment, "succeeded")

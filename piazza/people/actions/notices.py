@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from piazza.core.audit import Actor, record
 from piazza.core.errors import refuse
 from piazza.core.markdown import render_markdown
+from piazza.core.write_queue import queue_insert
 from piazza.people.models import CollectionPoint, NoticeAcceptance, NoticeVersion, Person, PrivacyNotice
 from piazza.people.notice_texts import DEFAULT_LABEL, DEFAULT_PUBLISHED_AT, default_text
 
@@ -121,8 +122,10 @@ def note_notice_acceptance(
 ) -> NoticeAcceptance:
     """Part of the calling action (its transaction and audit entry name the version): the person
     was shown `version` at its point of collection and sent the form. `source` is the row the
-    form wrote (a donation before its donor is known) so `attach_notice_acceptances` links it later."""
-    return NoticeAcceptance.objects.create(
+    form wrote (a donation before its donor is known) so `attach_notice_acceptances` links it later.
+    Inside `audited_atomic()` the row is written with the block's last statement (ADR 0046): no
+    action reads an acceptance back in the transaction that notes it."""
+    acceptance = NoticeAcceptance(
         version=version,
         person=person,
         collection_point=version.notice.key,
@@ -131,6 +134,8 @@ def note_notice_acceptance(
         source_id=source.pk if source is not None else None,
         recorded_by=recorded_by if getattr(recorded_by, "is_authenticated", False) else None,
     )
+    queue_insert(acceptance)
+    return acceptance
 
 
 def attach_notice_acceptances(*, source: Any, person: Person) -> int:
