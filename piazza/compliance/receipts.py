@@ -34,6 +34,7 @@ from piazza.compliance.contributions import ContributionLine, lines_of
 from piazza.compliance.models import Receipt, ReceiptCounter, ReceiptKind
 from piazza.compliance.rules import FinanceRules, rules_on
 from piazza.core.audit import Actor, record
+from piazza.core.write_queue import nextval_sql, queue_insert
 from piazza.people.models import Person
 from piazza.territory.models import Territory
 
@@ -101,7 +102,14 @@ BUMP_COUNTER_SQL = (
 )
 
 
-def _take_number(entity_id: int, year: int) -> int:
+def _bump_counter_sql() -> str:
+    """PostgreSQL: the new receipt's id comes back with its number (ADR 0046: no round trip of its own)."""
+    if connection.vendor != "postgresql":
+        return BUMP_COUNTER_SQL
+    return f"{BUMP_COUNTER_SQL}, {nextval_sql(Receipt)}"
+
+
+def _take_number(entity_id: int, year: int) -> tuple[int, int | None]:
     """The next number of (entity, year): the counter row locked until the caller's transaction ends.
 
     One statement (issue 14, P4): `UPDATE … SET last_number = last_number + 1 … RETURNING` takes the
@@ -109,11 +117,12 @@ def _take_number(entity_id: int, year: int) -> int:
     waits on the row and then adds one to the number it committed (READ COMMITTED re-reads the
     row it waited for), so numbers stay gap-free and unique (ADR 0020). First use of a year: the
     row is created in a savepoint; a concurrent creator's row wins and is then bumped like any
-    other (no number is lost either way)."""
+    other (no number is lost either way). Returns the number and, on PostgreSQL, the id of the receipt
+    to insert (from its table's sequence, in the same statement; None on SQLite)."""
     if connection.get_autocommit():  # as select_for_update() refused: the lock must outlive this statement
         raise TransactionManagementError("a receipt number is taken inside the transaction recording the money")
     with connection.cursor() as cursor:
-        cursor.execute(BUMP_COUNTER_SQL, [entity_id, year])
+        cursor.execute(_bump_counter_sql(), [entity_id, year])
         row = cursor.fetchone()
         if row is None:
             try:
@@ -121,10 +130,10 @@ def _take_number(entity_id: int, year: int) -> int:
                     ReceiptCounter.objects.create(entity_id=entity_id, year=year, last_number=0)
             except IntegrityError:
                 pass  # created meanwhile by another transaction, now committed
-            cursor.execute(BUMP_COUNTER_SQL, [entity_id, year])
+            cursor.execute(_bump_counter_sql(), [entity_id, year])
             row = cursor.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), (int(row[1]) if len(row) > 1 else None)
 
 
 @dataclass(frozen=True)
@@ -157,8 +166,9 @@ def _new_receipt(
     *, kind: str, entity_id: int, territory_id: int, now: dt.datetime, rules: FinanceRules, **fields: Any
 ) -> Receipt:
     year = timezone.localdate(now).year
-    number = _take_number(entity_id, year)
+    number, receipt_id = _take_number(entity_id, year)
     receipt = Receipt(
+        id=receipt_id,
         kind=kind,
         entity_id=entity_id,
         territory_id=territory_id,
@@ -168,7 +178,9 @@ def _new_receipt(
         issued_at=now,
         **fields,
     )
-    receipt.save(force_insert=True)
+    # Nothing reads a receipt back in the transaction issuing it; a second receipt for a line (the
+    # `receipt_one_per_line` constraint) is not caught, it fails the transaction, now at its end.
+    queue_insert(receipt, need_id=True)
     return receipt
 
 

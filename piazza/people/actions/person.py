@@ -17,6 +17,7 @@ from piazza.core.errors import Refused, refuse, refusing
 from piazza.core.i18n import deferred, stored_form
 from piazza.core.models import AuditKind
 from piazza.core.outbound import announce
+from piazza.core.write_queue import queue_insert
 from piazza.people import dedupe
 from piazza.people.erased import erased_match
 from piazza.people.models import (
@@ -68,7 +69,7 @@ def add_timeline_entry(
         person = Person.objects.get(pk=person.merged_into_id)
     said = stored_form(summary)  # a core.i18n.Deferred summary is read again in the reader's language
     data = {**(data or {}), TIMELINE_SUMMARY_KEY: said} if said else (data or {})
-    return TimelineEntry.objects.create(
+    entry = TimelineEntry(
         person=person,
         kind=kind,
         summary=summary[:300],
@@ -76,6 +77,10 @@ def add_timeline_entry(
         actor=actor if _is_user(actor) else None,
         at=at or timezone.now(),
     )
+    # Inside `audited_atomic()` written with the block's last statement: a timeline is only read
+    # by pages and exports, never by the action adding to it (ADR 0046).
+    queue_insert(entry)
+    return entry
 
 
 def _queue_duplicates(person: Person, matches: list[dedupe.Match]) -> list[DuplicateCandidate]:
