@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
+from django.db.models import Q
 from django.db.models.expressions import Expression
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -93,18 +94,18 @@ class WriteQueue:
             if write.pk is not None:
                 rows[key] = write
             merged.append(write)
-        statements: list[tuple[str, list[Any]]] = []
-        batch: list[_Write] = []
-        for write in [*merged, None]:  # consecutive INSERTs of one table and column set: one statement
-            if batch and (write is None or not _same_insert(batch[0], write)):
-                if batch[0].insert:
-                    statements.append(insert_statement(connection, batch[0].model, [w.values for w in batch]))
-                else:
-                    statements.append(_update_statement(connection, batch[0]))
-                batch = []
-            if write is not None:
-                batch.append(write)
-        return statements
+        batches: list[list[_Write]] = []
+        for write in merged:  # consecutive INSERTs of one table and column set: one statement
+            if batches and _same_insert(batches[-1][0], write):
+                batches[-1].append(write)
+            else:
+                batches.append([write])
+        return [
+            insert_statement(connection, b[0].model, [w.values for w in b])
+            if b[0].insert
+            else _update_statement(connection, b[0])
+            for b in batches
+        ]
 
 
 def _same_insert(first: _Write, write: _Write) -> bool:
@@ -207,7 +208,7 @@ def _compiled_insert(alias: str, vendor: str, model: type[models.Model], columns
     """('INSERT INTO "t" ("a", "b") VALUES ', '(%s, %s)') as Django's compiler writes it."""
     key = (alias, vendor, model, columns)
     if key not in _INSERTS:
-        fields = [model._meta.get_field(_name_of(model, c)) for c in columns]
+        fields: list[Any] = [model._meta.get_field(_name_of(model, c)) for c in columns]
         query = InsertQuery(model)
         query.insert_values(fields, [model()], raw=True)
         compiler = query.get_compiler(using=alias)
@@ -225,8 +226,9 @@ def _compiled_update(alias: str, vendor: str, model: type[models.Model], columns
     key = (alias, vendor, model, columns)
     if key not in _UPDATES:
         query = UpdateQuery(model)
-        query.add_update_fields([(model._meta.get_field(_name_of(model, c)), None, _Slot()) for c in columns])
-        query.add_filter("pk", 0)
+        slots: list[Any] = [(model._meta.get_field(_name_of(model, c)), None, _Slot()) for c in columns]
+        query.add_update_fields(slots)
+        query.add_q(Q(pk=0))
         sql, params = query.get_compiler(using=alias).as_sql()
         if len(params) != len(columns) + 1:
             raise TypeError(f"{model._meta.label}: not a plain UPDATE by pk, cannot be queued: {sql}")
