@@ -46,8 +46,12 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # read for an instrument check or for the handler, the attempt settled by UPDATE … RETURNING, the receipt
 # line from the locked read and no look-up of receipts for a gift that has just become kept.
 # ADR 0041 (P7) 50 / 62: a new donor's duplicate candidates (code, birth date, e-mail) in one statement.
-PINS_RETURNING = {"postgresql": 37}
-PINS_NEW = {"postgresql": 48}
+# Fifth pass (ADR 0046) 37 / 48: each transaction's writes that nothing reads back are queued and sent
+# with its audit entries in one statement, their ids taken with the chain head (core.write_queue).
+# SQLite sends the queued writes as separate statements and has no sequences for the ids (ADR 0046):
+# pinned apart, exactly too.
+PINS_RETURNING = {"postgresql": 37, "sqlite": 56}
+PINS_NEW = {"postgresql": 48, "sqlite": 67}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
 # with a real provider an HTTPS call) and the outcome's, which also queues the receipt e-mail (the
 # database queue is an outbox written in the transaction, `core.tasks.enqueue_on_commit`).
