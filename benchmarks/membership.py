@@ -521,7 +521,7 @@ STATEMENTS = "\n".join(
         "join form's POST and the payment page's POST, BEGIN/COMMIT and savepoints included, tasks queued in "
         "the database; pinned by `piazza/membership/tests/test_join_path_budget.py`, the steps alone by "
         "`test_performance.py`). Before issue 14's P8 pass 44 + 50 = 94 statements in 5 transactions and the "
-        "sandbox's row; after it (ADR 0042) 34 + 41 = 75 in 4.",
+        "sandbox's row; after it (ADR 0042) 34 + 41 = 75 in 4; after ADR 0050 31 + 41 = 72 in 4.",
         "",
         "| request: part | before | after | what changed |",
         "|---|---|---|---|",
@@ -529,9 +529,10 @@ STATEMENTS = "\n".join(
         "| the birth comune is the residence comune already read |",
         "| join POST: application checks (fee year, rules, circolo covers the comune, duplicate, surcharge) "
         "| 5 | 5 | — |",
-        "| join POST: application transaction (people 11: savepoint pair, candidates, INSERT person and "
-        "e-mail, e-mails/phones/tags read, timeline, chain head, audit; membership, Albo, notice, audit) "
-        "| 17 | 16 | the person's and the application's audit entries in one INSERT |",
+        "| join POST: application transaction (people 8: savepoint pair, candidates, INSERT person and "
+        "e-mail, timeline, chain head, audit; membership, Albo, notice, audit) "
+        "| 17 | 13 | the person's and the application's audit entries in one INSERT; the new person's "
+        "e-mails, phones and tags not read back (ADR 0050, −3) |",
         "| join POST: payment (e-mails, fee shares' territories, provider choice, key look-up, BEGIN, 3 "
         "INSERTs, head, audit, COMMIT) | 12 | 8 | provider without the bank rails' 2 reads; no key look-up "
         "(the membership is new); with the link in one transaction |",
@@ -551,8 +552,7 @@ STATEMENTS = "\n".join(
         "",
         "The handler's 15: lock, F6 donor lock and total (2), rules, card number UPDATE in its savepoint (3), "
         "voting circolo, timeline, fee shares' territories, issuing territories, 2 × (counter UPDATE … "
-        "RETURNING, receipt INSERT). Left to other apps: a new person's e-mails, phones and tags are read "
-        "right after its INSERT (people, 3, on a new donor's path too), the issuing territories are the ones "
+        "RETURNING, receipt INSERT). Left to other apps: the issuing territories are the ones "
         "the fee's shares just read (compliance, 1), the payable is read before the charge (payments, 1).",
     ]
 )

@@ -14,12 +14,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from piazza.core.i18n import render as render_stored
+from piazza.core.prepared import prepared_read
 from piazza.payments.bank.models import private_storage
 from piazza.territory.models import Territory
 from piazza.territory.scoping import ScopedQuerySet
@@ -135,20 +136,26 @@ class Rules:
     min_members_punto_pd: int
 
 
+# Read three or four times a join (M24 twice, the objection period, the flags): the SQL is compiled once
+# per process (ADR 0034), the rows are read each time, so a rule changed on deadline day applies at
+# once (issue 14, P8, ADR 0050).
+@prepared_read(MembershipRules)
+def _rules_rows_at(territory_id: int) -> QuerySet[MembershipRules]:
+    """The rules rows of a territory and its ancestors, root first."""
+    own_path = Territory.objects.filter(pk=territory_id, path__startswith=OuterRef("territory__path"))
+    return MembershipRules.objects.filter(Exists(own_path)).order_by(Length("territory__path"))
+
+
 def rules_for(territory: Territory) -> Rules:
     """Parameters in force at `territory`: nearest ancestor's value, field by field."""
-    ids = [int(part) for part in territory.path.strip("/").split("/") if part]
-    rows = {r.territory_id: r for r in MembershipRules.objects.filter(territory_id__in=ids)}
-    return _merged(rows[pk] for pk in ids if pk in rows)
+    return rules_at(territory.pk)
 
 
 def rules_at(territory_id: int) -> Rules:
     """`rules_for` knowing only the territory's id: the rows of its ancestors (and its own) are
     found through its path inside the same query, so the territory is not read first (rule M24
     before a fee's charge, issue 14 P8)."""
-    own_path = Territory.objects.filter(pk=territory_id, path__startswith=OuterRef("territory__path"))
-    rows = MembershipRules.objects.filter(Exists(own_path)).order_by(Length("territory__path"))
-    return _merged(rows)
+    return _merged(_rules_rows_at.rows(territory_id))
 
 
 def _merged(rows: Iterable[MembershipRules]) -> Rules:

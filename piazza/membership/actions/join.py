@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from piazza.core.audit import audited_atomic, record
 from piazza.core.errors import refuse, refusing
+from piazza.core.prepared import PreparedRead
 from piazza.membership.fees import FeeQuote, age_on
 from piazza.membership.models import (
     LIVE_STATUSES,
@@ -145,10 +147,19 @@ def _birthday(birth: dt.date, year: int) -> dt.date:
 def _existing_membership(canonical_cf: str, year: int) -> Membership | None:
     if not canonical_cf:
         return None
-    return (
-        Membership.objects.filter(person__codice_fiscale_canonical=canonical_cf, year=year, status__in=LIVE_STATUSES)
-        .select_related("circolo")
-        .first()
+    return _live_membership_by_code(year).first(canonical_cf)
+
+
+@functools.cache
+def _live_membership_by_code(year: int) -> PreparedRead[Membership]:
+    """The live membership of `year` of a codice fiscale, latest first: every join asks it, so its SQL
+    is compiled once per process (issue 14, P8, ADR 0050). One read per year, the year fixed in its
+    SQL: a smallint is sent as psycopg's `Int2`, which the probes do not take for a bindable value."""
+    return PreparedRead(
+        Membership,
+        lambda canonical_cf: Membership.objects.filter(
+            person__codice_fiscale_canonical=canonical_cf, year=year, status__in=LIVE_STATUSES
+        ).select_related("circolo")[:1],
     )
 
 

@@ -62,9 +62,13 @@ def _require_scope(action: str, actor: Any, territory: Territory) -> None:
         )
 
 
-def _set_contacts(person: Person, model: type[Email] | type[Phone], values: list[str]) -> list[str]:
-    """Add the values not yet there; the first value becomes primary if none is. Returns added."""
-    existing = {c.value: c for c in model.objects.filter(person=person)}
+def _set_contacts(
+    person: Person, model: type[Email] | type[Phone], values: list[str], *, new: bool = False
+) -> list[str]:
+    """Add the values not yet there; the first value becomes primary if none is. Returns added.
+
+    `new`: the person was inserted in this transaction, so it has no contacts to read (issue 14, P8)."""
+    existing = {} if new else {c.value: c for c in model.objects.filter(person=person)}
     has_primary = any(c.primary for c in existing.values())
     added = []
     for value in values:
@@ -76,9 +80,10 @@ def _set_contacts(person: Person, model: type[Email] | type[Phone], values: list
     return added
 
 
-def _set_tags(person: Person, names: Iterable[str]) -> list[str]:
+def _set_tags(person: Person, names: Iterable[str], *, new: bool = False) -> list[str]:
+    """Add the tags not yet there (`new` as for `_set_contacts`). Returns added."""
     added = []
-    current = set(person.tags.values_list("name", flat=True))
+    current: set[str] = set() if new else set(person.tags.values_list("name", flat=True))
     for name in names:
         if name in current:
             continue

@@ -173,9 +173,10 @@ def _create(*, actor: Any, cleaned: CleanedPerson, territory: Territory, source:
     person = Person(territory=territory, source=source, created_by=actor if _is_user(actor) else None, **values)
     person.search_name = search_name(person.first_name, person.last_name)
     person.save()
-    _set_contacts(person, Email, cleaned.emails)
-    _set_contacts(person, Phone, cleaned.phones)
-    _set_tags(person, cleaned.tags)
+    # Just inserted: nothing of the person's to read back before adding (issue 14, P8: −3 statements).
+    _set_contacts(person, Email, cleaned.emails, new=True)
+    _set_contacts(person, Phone, cleaned.phones, new=True)
+    _set_tags(person, cleaned.tags, new=True)
     add_timeline_entry(
         person,
         kind="created",
