@@ -101,6 +101,27 @@ class PreparedRead(Generic[M]):
         found = self.rows(*args)
         return found[0] if found else None
 
+    def rows_within(
+        self, statement: str, after: Sequence[Any], *args: Any, tail: int
+    ) -> list[tuple[M, tuple[Any, ...]]] | None:
+        """Run the compiled read as part of one larger statement (ADR 0048): `statement` holds
+        `{read}` where the read's SQL goes (its parameters first, then `after`) and selects the
+        read's columns first, then `tail` columns of its own. Each row: (instance, those columns).
+        None when this read is not compiled for these arguments: the caller then runs its
+        statements apart."""
+        alias = router.db_for_read(self.model) or "default"
+        compiled = self._compiled(alias, args)
+        if compiled is None:
+            return None
+        params = list(compiled.params)
+        for position, index in compiled.slots:
+            params[position] = args[index]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(statement.replace("{read}", compiled.sql), [*params, *after])
+            fetched = cursor.fetchall()
+        instances = _instances(alias, compiled, [row[: len(row) - tail] for row in fetched])
+        return [(obj, tuple(row[len(row) - tail :])) for obj, row in zip(instances, fetched, strict=True)]
+
     def _compiled(self, alias: str, args: Sequence[Any]) -> _Compiled | None:
         kinds = tuple(type(a) for a in args)
         cache: dict[tuple[Any, ...], _Compiled | None] | None = getattr(self._local, "cache", None)

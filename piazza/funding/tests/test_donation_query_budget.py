@@ -46,8 +46,10 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # read for an instrument check or for the handler, the attempt settled by UPDATE … RETURNING, the receipt
 # line from the locked read and no look-up of receipts for a gift that has just become kept.
 # ADR 0041 (P7) 50 / 62: a new donor's duplicate candidates (code, birth date, e-mail) in one statement.
-PINS_RETURNING = {"postgresql": 50}
-PINS_NEW = {"postgresql": 62}
+# ADR 0048 48 / 60: the payment's lock and the attempt's UPDATE … RETURNING in one statement; whether
+# any matching pool is open read with the locked donation.
+PINS_RETURNING = {"postgresql": 48}
+PINS_NEW = {"postgresql": 60}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
 # with a real provider an HTTPS call) and the outcome's, which also queues the receipt e-mail (the
 # database queue is an outbox written in the transaction, `core.tasks.enqueue_on_commit`).
