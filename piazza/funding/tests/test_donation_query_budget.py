@@ -32,6 +32,7 @@ from piazza.funding.models import Donation, DonationStatus
 from piazza.funding.tests.flows import codice_fiscale_for, form_data, give
 from piazza.ledger.checks import run_checks
 from piazza.people.actions.notices import ensure_default_notices
+from piazza.people.notices import check_shown
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 # The goal (issue 14, P4): 25 statements and 3 transactions for a returning donor, 30 for a new one.
@@ -46,10 +47,10 @@ GOAL_RETURNING, GOAL_NEW, GOAL_TRANSACTIONS = 25, 30, 3
 # read for an instrument check or for the handler, the attempt settled by UPDATE … RETURNING, the receipt
 # line from the locked read and no look-up of receipts for a gift that has just become kept.
 # ADR 0041 (P7) 50 / 62: a new donor's duplicate candidates (code, birth date, e-mail) in one statement.
-# ADR 0048 48 / 60: the payment's lock and the attempt's UPDATE … RETURNING in one statement; whether
-# any matching pool is open read with the locked donation.
-PINS_RETURNING = {"postgresql": 48}
-PINS_NEW = {"postgresql": 60}
+# ADR 0048 47 / 59: the payment's lock and the attempt's UPDATE … RETURNING in one statement; whether
+# any matching pool is open read with the locked donation; the notice version shown kept per process.
+PINS_RETURNING = {"postgresql": 47}
+PINS_NEW = {"postgresql": 59}
 # The form's transaction, the attempt's, the sandbox processor's own row (the provider's side:
 # with a real provider an HTTPS call) and the outcome's, which also queues the receipt e-mail (the
 # database queue is an outbox written in the transaction, `core.tasks.enqueue_on_commit`).
@@ -112,6 +113,7 @@ def warm(client: Any, campaign: Any) -> None:
     ensure_default_notices()  # a transactional test may find the tables emptied by an earlier one
     give(campaign, 1000)  # the returning donor's earlier gift (the annual-cap check reads it)
     client.get(reverse("funding:donate", args=[campaign.slug]))
+    check_shown("donate", form_data(campaign)["notice_version"])  # the version shown, kept (ADR 0048)
     ContentType.objects.get_for_model(Donation)
 
 

@@ -32,7 +32,9 @@ from .test_performance import CARD, OTHER_CARD, _join_post
 QUEUED = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # (join POST, payment POST). Before issue 14's P8 pass (ADR 0042): 44 + 50 = 94 statements, 5 transactions
 # (the application, the payment, the link's audit entry; the attempt, the outcome) and the sandbox's row.
-JOIN_PATH_PINS = {"postgresql": (34, 41)}
+# ADR 0048: 33 + 40, the notice version shown kept per process (join POST) and the outcome's payment
+# lock with the attempt's UPDATE in one statement (payment POST).
+JOIN_PATH_PINS = {"postgresql": (33, 40)}
 
 
 def whole_join(client: Any, circolo: Any, monkeypatch: Any, card: dict[str, str]) -> tuple[int, int, str]:
