@@ -34,7 +34,7 @@ def _fields(version: Any) -> dict[str, Any]:
     return {**values, "superseded_at": version.superseded_at, "code": version.code}
 
 
-def _answer(pk: Any) -> tuple[str, Any]:
+def _answer(pk: Any) -> tuple[tuple[str, Any], int]:
     """check_shown's answer for `pk` and the statements it sent: ("ok", fields) or ("refused", code)."""
     with CaptureQueriesContext(connection) as captured:
         try:
@@ -44,7 +44,7 @@ def _answer(pk: Any) -> tuple[str, Any]:
     return result, len(captured.captured_queries)
 
 
-def _fresh(pk: int) -> tuple[str, Any]:
+def _fresh(pk: int) -> Any:
     """What a process that kept nothing answers (this process's kept copies left as they were)."""
     kept = dict(notices._shown_cache)
     notices.forget_shown_versions()
