@@ -89,11 +89,8 @@ class PreparedRead(Generic[M]):
         compiled = self._compiled(alias, args)
         if compiled is None:
             return list(self.build(*args).using(alias))
-        params = list(compiled.params)
-        for position, index in compiled.slots:
-            params[position] = args[index]
         with connections[alias].cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.sql, _bound(compiled, args))
             fetched = cursor.fetchall()
         return _instances(alias, compiled, fetched)
 
@@ -113,11 +110,8 @@ class PreparedRead(Generic[M]):
         compiled = self._compiled(alias, args)
         if compiled is None:
             return None
-        params = list(compiled.params)
-        for position, index in compiled.slots:
-            params[position] = args[index]
         with connections[alias].cursor() as cursor:
-            cursor.execute(statement.replace("{read}", compiled.sql), [*params, *after])
+            cursor.execute(statement.replace("{read}", compiled.sql), [*_bound(compiled, args), *after])
             fetched = cursor.fetchall()
         instances = _instances(alias, compiled, [row[: len(row) - tail] for row in fetched])
         return [(obj, tuple(row[len(row) - tail :])) for obj, row in zip(instances, fetched, strict=True)]
@@ -141,6 +135,14 @@ def prepared_read(model: type[M]) -> Callable[[Callable[..., QuerySet[M]]], Prep
         return PreparedRead(model, build)
 
     return wrap
+
+
+def _bound(compiled: _Compiled, args: Sequence[Any]) -> list[Any]:
+    """The compiled parameters with the caller's values in their slots."""
+    params = list(compiled.params)
+    for position, index in compiled.slots:
+        params[position] = args[index]
+    return params
 
 
 def _instances(alias: str, compiled: _Compiled, fetched: list[Any]) -> list[Any]:
