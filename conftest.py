@@ -72,6 +72,15 @@ def _isolated_cache() -> object:
 
 
 @pytest.fixture(autouse=True)
+def _forget_shown_notice_versions() -> object:
+    """The notice versions kept per process (ADR 0048) never outlive the test that wrote the rows."""
+    from piazza.people.notices import forget_shown_versions
+
+    yield
+    forget_shown_versions()
+
+
+@pytest.fixture(autouse=True)
 def _forget_ledger_accounts() -> object:
     """The ledger's per-process account cache never outlives the test that committed the rows."""
     from piazza.ledger.accounts import forget_accounts

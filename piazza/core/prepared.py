@@ -89,17 +89,32 @@ class PreparedRead(Generic[M]):
         compiled = self._compiled(alias, args)
         if compiled is None:
             return list(self.build(*args).using(alias))
-        params = list(compiled.params)
-        for position, index in compiled.slots:
-            params[position] = args[index]
         with connections[alias].cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.sql, _bound(compiled, args))
             fetched = cursor.fetchall()
         return _instances(alias, compiled, fetched)
 
     def first(self, *args: Any) -> M | None:
         found = self.rows(*args)
         return found[0] if found else None
+
+    def rows_within(
+        self, statement: str, after: Sequence[Any], *args: Any, tail: int
+    ) -> list[tuple[M, tuple[Any, ...]]] | None:
+        """Run the compiled read as part of one larger statement (ADR 0048): `statement` holds
+        `{read}` where the read's SQL goes (its parameters first, then `after`) and selects the
+        read's columns first, then `tail` columns of its own. Each row: (instance, those columns).
+        None when this read is not compiled for these arguments: the caller then runs its
+        statements apart."""
+        alias = router.db_for_read(self.model) or "default"
+        compiled = self._compiled(alias, args)
+        if compiled is None:
+            return None
+        with connections[alias].cursor() as cursor:
+            cursor.execute(statement.replace("{read}", compiled.sql), [*_bound(compiled, args), *after])
+            fetched = cursor.fetchall()
+        instances = _instances(alias, compiled, [row[: len(row) - tail] for row in fetched])
+        return [(obj, tuple(row[len(row) - tail :])) for obj, row in zip(instances, fetched, strict=True)]
 
     def _compiled(self, alias: str, args: Sequence[Any]) -> _Compiled | None:
         kinds = tuple(type(a) for a in args)
@@ -120,6 +135,14 @@ def prepared_read(model: type[M]) -> Callable[[Callable[..., QuerySet[M]]], Prep
         return PreparedRead(model, build)
 
     return wrap
+
+
+def _bound(compiled: _Compiled, args: Sequence[Any]) -> list[Any]:
+    """The compiled parameters with the caller's values in their slots."""
+    params = list(compiled.params)
+    for position, index in compiled.slots:
+        params[position] = args[index]
+    return params
 
 
 def _instances(alias: str, compiled: _Compiled, fetched: list[Any]) -> list[Any]:

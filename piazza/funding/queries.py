@@ -196,13 +196,18 @@ def page_raised(page: FundraisingPage) -> int:
     return page.donations.filter(status=DonationStatus.SUCCEEDED).aggregate(s=Sum("amount_cents"))["s"] or 0
 
 
+def open_pools() -> QuerySet[MatchingPool]:
+    """Active pools not closed yet, whatever they cover: `pools_for` narrows them to a campaign,
+    and a gift's success asks whether there is any at all with its locked read (ADR 0048)."""
+    now = timezone.now()
+    return MatchingPool.objects.filter(is_active=True).filter(Q(closes_at__isnull=True) | Q(closes_at__gt=now))
+
+
 def pools_for(campaign: Campaign) -> list[MatchingPool]:
     """Active pools whose eligibility covers the campaign, in their order of application."""
-    now = timezone.now()
-    pools = MatchingPool.objects.filter(is_active=True).filter(Q(closes_at__isnull=True) | Q(closes_at__gt=now))
     return [
         p
-        for p in pools.select_related("eligible_root").order_by("priority", "id")
+        for p in open_pools().select_related("eligible_root").order_by("priority", "id")
         if campaign.territory.path.startswith(p.eligible_root.path)
         and (not p.eligible_kinds or campaign.kind in p.eligible_kinds)
     ]

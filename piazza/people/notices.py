@@ -10,6 +10,7 @@ of the same language was published; later, the form is refused and shows the new
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -79,15 +80,45 @@ def _shown_version(pk: int, key: str) -> QuerySet[NoticeVersion]:
     )
 
 
+# The versions forms showed, kept per process for less than the grace period (ADR 0048): a version
+# row never changes (append-only, database triggers), and a newer version unseen by the read was
+# published after it, so it can refuse a form only `PRIVACY_NOTICE_GRACE_HOURS` after the read. Kept
+# for the grace period minus `SHOWN_CACHE_MARGIN` (a publication's commit after its timestamp, clocks
+# of app servers apart), a kept version gives the answer a fresh read would give, on any server.
+_shown_cache: dict[tuple[int, str], tuple[NoticeVersion, dt.datetime]] = {}
+SHOWN_CACHE_MARGIN = dt.timedelta(hours=1)
+SHOWN_CACHE_SIZE = 64  # versions in use at once: a few per point of collection and language
+
+
+def forget_shown_versions() -> None:
+    """Drop the kept versions (a test's rolled-back rows may reuse their ids)."""
+    _shown_cache.clear()
+
+
+def _shown(pk: int, key: str, at: dt.datetime) -> NoticeVersion | None:
+    """`_shown_version.first(pk, key)`, answered from the process's copy while it gives the same answer."""
+    kept_for = dt.timedelta(hours=settings.PRIVACY_NOTICE_GRACE_HOURS) - SHOWN_CACHE_MARGIN
+    kept = _shown_cache.get((pk, key))
+    if kept is not None and at < kept[1] + kept_for:
+        return copy.copy(kept[0])  # the caller's own instance, as a read would give
+    read_at = timezone.now()
+    version = _shown_version.first(pk, key)
+    if version is not None and kept_for > dt.timedelta(0):
+        if len(_shown_cache) >= SHOWN_CACHE_SIZE:
+            _shown_cache.clear()
+        _shown_cache[(pk, key)] = (copy.copy(version), read_at)
+    return version
+
+
 def check_shown(key: str, raw: Any, *, at: dt.datetime | None = None) -> NoticeVersion:
     """The version a form says it showed, if it belongs to `key` and may still be accepted;
-    otherwise a ValidationError telling the person to read the notice again. One query."""
+    otherwise a ValidationError telling the person to read the notice again. At most one query."""
     at = at or timezone.now()
     try:
         pk = int(str(raw or "").strip())
     except ValueError:
         pk = 0
-    version = _shown_version.first(pk, key) if 0 < pk < 2**63 else None
+    version = _shown(pk, key, at) if 0 < pk < 2**63 else None
     if version is None:
         raise ValidationError(
             _("Non risulta quale informativa privacy hai letto: ricarica la pagina, leggila e invia di nuovo."),

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, F, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
@@ -60,7 +60,7 @@ from piazza.funding.models import (
     PoolMode,
     UpdateSubscription,
 )
-from piazza.funding.queries import forget_thermometer
+from piazza.funding.queries import forget_thermometer, open_pools
 from piazza.funding.tasks import tell_donor_over_limit
 from piazza.ledger.accounts import get_account
 from piazza.ledger.models import Account
@@ -563,16 +563,17 @@ def _small(amount_cents: int) -> int:
     return amount_cents if amount_cents <= SMALL_GIFT_CENTS else 0
 
 
-def _reserve_matches(donation: Donation) -> int:
+def _reserve_matches(donation: Donation, *, pools_open: bool = True) -> int:
     """Per-gift pools, then top-up pools, in their order; each pool row locked (id order: no deadlock).
 
     Returns the cents reserved; the caller adds them to the counters in its single bump, after
     these locks (always pools, then one counter slot: no lock-order cycle between donations).
+    `pools_open=False`: the caller's read found no open pool at all, so none is read here.
     """
     from piazza.funding.queries import pool_matched, pools_for, unique_donors
 
     campaign = donation.campaign
-    candidates = pools_for(campaign)
+    candidates = pools_for(campaign) if pools_open else []
     if not candidates:
         return 0
     locked = {
@@ -654,6 +655,9 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None, provi
                 legal_entity_code=Subquery(_legal_giver().values("entity_code")[:1]),
                 legal_name=Subquery(_legal_giver().values("legal_name")[:1]),
                 legal_resolution_on=Subquery(_legal_giver().values("resolution_date")[:1]),
+                # Whether any matching pool is open at all: with none (the usual case) the pools
+                # are not read again after the rules (issue 14, P4; ADR 0048).
+                pools_open=Exists(open_pools()),
                 **({} if provider else {"payment_provider": F("payment__provider")}),
             )
             .get(pk=donation_id)
@@ -682,7 +686,7 @@ def donation_succeeded(donation_id: int, *, payment_id: int | None = None, provi
         donation.succeeded_at = timezone.now()
         donation.failure_reason = ""
         donation.save(update_fields=["status", "succeeded_at", "failure_reason"])
-        matched = _reserve_matches(donation)
+        matched = _reserve_matches(donation, pools_open=donation.pools_open)  # type: ignore[attr-defined]
         # One counter slot per transaction, taken after the pool locks (no lock-order cycle).
         _bump_counter(
             donation.campaign_id,

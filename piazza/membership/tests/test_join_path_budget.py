@@ -35,7 +35,9 @@ QUEUED = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["
 # ADR 0042: 34 + 41 = 75 in 4. ADR 0050: 31 + 41 = 72 (a new person's contacts and tags not read back).
 # ADR 0046 (writes queued to the end of each transaction, sent with its audit entries): 27 + 33. SQLite
 # sends the queued rows one by one and has no sequences for their ids: pinned apart, exactly too.
-JOIN_PATH_PINS = {"postgresql": (27, 33), "sqlite": (31, 48)}
+# ADR 0048: −1 + −1, the notice version shown kept per process (join POST) and the outcome's payment
+# lock with the attempt's UPDATE in one statement (payment POST, PostgreSQL).
+JOIN_PATH_PINS = {"postgresql": (26, 32), "sqlite": (30, 48)}
 
 
 def whole_join(client: Any, circolo: Any, monkeypatch: Any, card: dict[str, str]) -> tuple[int, int, str]:
