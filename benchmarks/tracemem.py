@@ -19,6 +19,8 @@ With it, each line also takes a census of the objects the collector tracks, by t
 `var/heapstats/<pid>.types.txt` gets the 25 types that grew most since the second census.
 `BENCH_HEAPSTATS_COLLECT=1` runs a full `gc.collect()` first, so that only objects still reached
 are counted (garbage cycles waiting for a collection are not): a diagnostic, it changes the worker.
+`BENCH_HEAPSTATS_CENSUS=0` skips the census (a list of every tracked object, a few MB allocated and
+freed each time), leaving only the line of figures: the cheap form for an hour-long soak.
 """
 
 from __future__ import annotations
@@ -140,6 +142,8 @@ def count_request_heap() -> None:
                 out.write(HEAP_COLUMNS + "\n")
             row = (time.time(), _heap["requests"], _rss_kb(), info.uordblks, info.fordblks, info.arena, info.hblkhd)
             out.write("\t".join(str(int(x)) for x in row) + f"\t{sys.getallocatedblocks()}\n")
+        if os.environ.get("BENCH_HEAPSTATS_CENSUS", "1") != "1":
+            return
         census = Counter(type(o).__qualname__ for o in gc.get_objects())
         _heap["censuses"] = _heap.get("censuses", 0) + 1
         if _heap["censuses"] <= 2:  # the second is the baseline: the first pages seen once
