@@ -48,9 +48,9 @@ def enabled() -> bool:
     return os.environ.get("BENCH_TRACEMALLOC") == "1"
 
 
-def _rss_kb() -> int:
+def _rss_kb(field: str = "VmRSS") -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -116,7 +116,7 @@ class _MallInfo2(ctypes.Structure):
 
 _heap: dict[str, Any] = {"requests": 0, "mallinfo2": None}
 HEAP_OUT = ROOT / "var" / "heapstats"
-HEAP_COLUMNS = "time\trequests\trss_kb\theap_in_use\theap_free\theap_size\tmmapped\tpython_blocks"
+HEAP_COLUMNS = "time\trequests\trss_kb\theap_in_use\theap_free\theap_size\tmmapped\tpython_blocks\trss_anon_kb"
 
 
 def heapstats_enabled() -> bool:
@@ -141,7 +141,7 @@ def count_request_heap() -> None:
             if new:
                 out.write(HEAP_COLUMNS + "\n")
             row = (time.time(), _heap["requests"], _rss_kb(), info.uordblks, info.fordblks, info.arena, info.hblkhd)
-            out.write("\t".join(str(int(x)) for x in row) + f"\t{sys.getallocatedblocks()}\n")
+            out.write("\t".join(str(int(x)) for x in row) + f"\t{sys.getallocatedblocks()}\t{_rss_kb('RssAnon')}\n")
         if os.environ.get("BENCH_HEAPSTATS_CENSUS", "1") != "1":
             return
         census = Counter(type(o).__qualname__ for o in gc.get_objects())
