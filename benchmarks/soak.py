@@ -213,7 +213,8 @@ class Sampler:
             return
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self._offset += len(complete)
-        self._counted.update(line.split(b" ", 1)[0].decode() for line in complete.splitlines() if line)
+        # gunicorn's %(p)s is "<pid>"
+        self._counted.update(line.split(b" ", 1)[0].strip(b"<>").decode() for line in complete.splitlines() if line)
 
     def stop(self) -> None:
         self._stop.set()
