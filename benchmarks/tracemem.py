@@ -30,6 +30,7 @@ import gc
 import os
 import signal
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -116,7 +117,36 @@ class _MallInfo2(ctypes.Structure):
 
 _heap: dict[str, Any] = {"requests": 0, "mallinfo2": None}
 HEAP_OUT = ROOT / "var" / "heapstats"
-HEAP_COLUMNS = "time\trequests\trss_kb\theap_in_use\theap_free\theap_size\tmmapped\tpython_blocks\trss_anon_kb"
+HEAP_COLUMNS = (
+    "time\trequests\trss_kb\theap_in_use\theap_free\theap_size\tmmapped\tpython_blocks\trss_anon_kb"
+    "\tpymalloc_arenas\tpymalloc_used\tpymalloc_free"
+)
+
+
+def _pymalloc() -> tuple[int, int, int]:
+    """CPython's small-object allocator: arenas (1 MiB each) held now, bytes in live blocks, bytes
+    free inside them (available blocks + unused pools). Arenas growing while the live bytes do not
+    is fragmentation: an arena goes back to the system only when every block in it is free.
+    `sys._debugmallocstats` prints to the C stderr, so it is caught through a temporary file."""
+    with tempfile.TemporaryFile() as caught:
+        saved = os.dup(2)
+        try:
+            os.dup2(caught.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        text = caught.read().decode(errors="replace")
+
+    figures = {}
+    for line in text.splitlines():
+        label, equals, value = line.rpartition("=")
+        if equals and value.strip().replace(",", "").isdigit():
+            figures[label.strip()] = int(value.strip().replace(",", ""))
+    unused = sum(value for label, value in figures.items() if "unused pools" in label)
+    free = figures.get("# bytes in available blocks", 0) + unused
+    return figures.get("# arenas allocated current", 0), figures.get("# bytes in allocated blocks", 0), free
 
 
 def heapstats_enabled() -> bool:
@@ -140,8 +170,9 @@ def count_request_heap() -> None:
         with path.open("a") as out:
             if new:
                 out.write(HEAP_COLUMNS + "\n")
-            row = (time.time(), _heap["requests"], _rss_kb(), info.uordblks, info.fordblks, info.arena, info.hblkhd)
-            out.write("\t".join(str(int(x)) for x in row) + f"\t{sys.getallocatedblocks()}\t{_rss_kb('RssAnon')}\n")
+            row = [time.time(), _heap["requests"], _rss_kb(), info.uordblks, info.fordblks, info.arena, info.hblkhd]
+            row += [sys.getallocatedblocks(), _rss_kb("RssAnon"), *_pymalloc()]
+            out.write("\t".join(str(int(x)) for x in row) + "\n")
         if os.environ.get("BENCH_HEAPSTATS_CENSUS", "1") != "1":
             return
         census = Counter(type(o).__qualname__ for o in gc.get_objects())
