@@ -9,7 +9,6 @@ a full collection frees the request cycles that would otherwise wait for a rare 
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import multiprocessing
 import os
@@ -39,19 +38,6 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 GC_COLLECT_EVERY = int(os.environ.get("GC_COLLECT_EVERY", "100"))
 _served = 0
 
-# Issue 14: after that collection, glibc's malloc_trim(0) hands back to the system the free pages
-# inside its heap. Freed request memory is free in malloc's heap but stays resident unless it sits
-# at the top; 0 turns it off; not glibc (musl, macOS): nothing to call.
-MALLOC_TRIM = os.environ.get("MALLOC_TRIM_AFTER_COLLECT", "1") == "1"
-
-
-def _malloc_trim() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.malloc_trim(0)
-
 
 def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
     global _served
@@ -63,8 +49,6 @@ def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
         gc.freeze()
     elif _served % GC_COLLECT_EVERY == 0:
         gc.collect()
-        if MALLOC_TRIM:
-            _malloc_trim()
 
 
 def on_starting(server: Any) -> None:

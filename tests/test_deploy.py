@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from django.core.management import get_commands
 
@@ -126,17 +125,12 @@ class _RecordingGc:
     def freeze(self) -> None:
         self.calls.append("freeze")
 
-    def malloc_trim(self) -> None:
-        self.calls.append("trim")
 
-
-def _serve(monkeypatch, every: str, requests: int, trim: str = "0") -> list[str]:
+def _serve(monkeypatch, every: str, requests: int) -> list[str]:
     monkeypatch.setenv("GC_COLLECT_EVERY", every)
-    monkeypatch.setenv("MALLOC_TRIM_AFTER_COLLECT", trim)
     settings = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     recording = _RecordingGc()
     settings["post_request"].__globals__["gc"] = recording
-    settings["post_request"].__globals__["_malloc_trim"] = recording.malloc_trim
     for _ in range(requests):
         settings["post_request"](None, None, {}, None)
     return recording.calls
@@ -147,43 +141,5 @@ def test_gunicorn_workers_freeze_the_app_and_collect_cycles_every_so_many_reques
     # After the 1st request the app's objects are frozen; a full collection after the 3rd and 6th.
     assert _serve(monkeypatch, "3", 7) == ["collect", "freeze", "collect", "collect"]
     assert _serve(monkeypatch, "0", 7) == []
-    # Issue 14: each periodic collection is followed by malloc_trim (the default), not the freeze's.
-    assert _serve(monkeypatch, "3", 7, trim="1") == ["collect", "freeze", "collect", "trim", "collect", "trim"]
-    assert _serve(monkeypatch, "0", 7, trim="1") == []
-    monkeypatch.delenv("MALLOC_TRIM_AFTER_COLLECT")
-    assert runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["MALLOC_TRIM"] is True
     web = compose()["services"]["web"]["command"].split()
     assert web[web.index("-c") + 1] == "deploy/gunicorn.conf.py"  # production runs the hook
-
-
-_FRAGMENTED_HEAP = """
-import runpy, sys
-settings = runpy.run_path(sys.argv[1])
-
-def anon_kb():
-    for line in open("/proc/self/status"):
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1])
-
-# 60 MB of 3 KB blocks from malloc's heap, every 64th kept: the freed ones are holes below the
-# kept ones, which glibc cannot give back by moving the heap's top.
-blocks = [bytearray(3000) for _ in range(20_000)]
-kept = blocks[::64]
-del blocks
-before = anon_kb()
-settings["_malloc_trim"]()
-print(before, anon_kb())
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim and /proc: Linux")
-def test_the_trim_after_a_collection_gives_freed_heap_pages_back_to_the_system():
-    """Issue 14: the soak's growth was free memory inside glibc's heap, resident until trimmed."""
-    out = subprocess.run(
-        [sys.executable, "-c", _FRAGMENTED_HEAP, str(DEPLOY / "gunicorn.conf.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    before, after = map(int, out.stdout.split())
-    assert before - after > 40_000, (before, after)  # most of the 59 MB freed is no longer resident
