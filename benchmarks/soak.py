@@ -20,7 +20,10 @@ the transparency portal, the join page). An arrival beyond 32 in flight per stre
 Every `--sample-seconds` (30) a sampler reads VmRSS (/proc/PID/status) of every gunicorn worker
 (the children of the master) and of the RQ worker's main process. For each it reports the RSS
 at the end of the warm-up (minute 5; a third of the run when shorter), at the end, and the
-least-squares slope in MB/hour over the samples after the warm-up. Verdict "flat" when every
+least-squares slope in MB/hour over the samples after the warm-up, the slopes of its RssAnon,
+RssFile and RssShmem (heap growth against mapped files' pages), and the requests each worker
+served (counted from gunicorn's access log, which names the worker); the raw samples go to
+`var/soak/`. Verdict "flat" when every
 slope is below 5 MB/h (`SLOPE_LIMIT_MB_H`, why: see `report`). Then the queue is drained and a
 child checks the books as P3 does (no donation lost, no charge doubled, `check_ledger` clean,
 receipts gap-free) and that every completed join has its effective membership. Figures go to
@@ -28,6 +31,8 @@ receipts gap-free) and that every completed join has its effective membership. F
 
 `BENCH_HEAPSTATS=1` in the environment makes each web worker log its heap every 250 requests to
 `var/heapstats/` (`benchmarks.tracemem`): what grows, Python objects or free heap pages.
+`BENCH_SOAK_DATABASE` names the scratch database (default `bench_soak_<pid>`); a rate of 0 leaves
+a stream out (one stream at a time tells which traffic grows: issue 14, ADR 0044).
 """
 
 from __future__ import annotations
