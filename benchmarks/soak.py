@@ -20,7 +20,10 @@ the transparency portal, the join page). An arrival beyond 32 in flight per stre
 Every `--sample-seconds` (30) a sampler reads VmRSS (/proc/PID/status) of every gunicorn worker
 (the children of the master) and of the RQ worker's main process. For each it reports the RSS
 at the end of the warm-up (minute 5; a third of the run when shorter), at the end, and the
-least-squares slope in MB/hour over the samples after the warm-up. Verdict "flat" when every
+least-squares slope in MB/hour over the samples after the warm-up, the slopes of its RssAnon,
+RssFile and RssShmem (heap growth against mapped files' pages), and the requests each worker
+served (counted from gunicorn's access log, which names the worker); the raw samples go to
+`var/soak/`. Verdict "flat" when every
 slope is below 5 MB/h (`SLOPE_LIMIT_MB_H`, why: see `report`). Then the queue is drained and a
 child checks the books as P3 does (no donation lost, no charge doubled, `check_ledger` clean,
 receipts gap-free) and that every completed join has its effective membership. Figures go to
@@ -28,6 +31,8 @@ receipts gap-free) and that every completed join has its effective membership. F
 
 `BENCH_HEAPSTATS=1` in the environment makes each web worker log its heap every 250 requests to
 `var/heapstats/` (`benchmarks.tracemem`): what grows, Python objects or free heap pages.
+`BENCH_SOAK_DATABASE` names the scratch database (default `bench_soak_<pid>`); a rate of 0 leaves
+a stream out (one stream at a time tells which traffic grows: issue 14, ADR 0044).
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "PUBLIC_FORM_THROTTLE_PER_CODE": "100000000",
         **sandbox_env(),
     }
-    name = f"bench_soak_{os.getpid()}"
+    name = os.environ.get("BENCH_SOAK_DATABASE", f"bench_soak_{os.getpid()}")  # scratch, dropped at the end
     started = time.monotonic()
     load_at_start = os.getloadavg()
     with scratch_database(name, keep=args.keep) as url, tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         _child(url, "setup", setup_file, "--joins", str(joins))
         setup = json.loads(setup_file.read_text())
         port = free_port()
-        server = start_production_gunicorn(url, port, env)
+        access_log = Path(tmp) / "access.log"
+        server = start_production_gunicorn(url, port, env, access_log)
         worker_log = Path(tempfile.gettempdir()) / f"{name}_worker.log"  # RQ logs every job: kept out of the way
         worker = subprocess.Popen(
             [sys.executable, "manage.py", "worker"],
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             stdout=worker_log.open("wb"),
             stderr=subprocess.STDOUT,
         )
-        sampler = Sampler(server.pid, worker.pid, args.sample_seconds)
+        sampler = Sampler(server.pid, worker.pid, args.sample_seconds, access_log)
         try:
             results = asyncio.run(load(f"http://127.0.0.1:{port}", url, setup, args, sampler))
             queue = drain_queue(timeout=300)
@@ -139,10 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     return report(args, results, sampler, queue, verify, time.monotonic() - started)
 
 
-def start_production_gunicorn(url: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """gunicorn with production's settings file, minus what would hide a leak or flood the log:
-    `--max-requests 0` (never recycle a worker) and no access log."""
-    options = ["-c", "deploy/gunicorn.conf.py", "--max-requests", "0", "--access-logfile", "/dev/null"]
+def start_production_gunicorn(url: str, port: int, env: dict[str, str], access_log: Path) -> subprocess.Popen[bytes]:
+    """gunicorn with production's settings file, minus what would hide a leak: `--max-requests 0`
+    (never recycle a worker). The access log (production writes one too) goes to `access_log`,
+    one line per request with the worker's pid, so memory can be set against requests served."""
+    options = ["-c", "deploy/gunicorn.conf.py", "--max-requests", "0", "--access-logfile", str(access_log)]
+    options += ["--access-logformat", "%(p)s %(m)s %(s)s %(U)s"]
     return start_gunicorn("benchmarks.donations:application", url, port, WORKERS, options=options, **env)
 
 
@@ -163,7 +171,14 @@ class Sampler:
     master: int
     worker: int
     every: float
+    access_log: Path
     samples: list[tuple[float, dict[str, int], float]] = field(default_factory=list)  # (t, {label: kB}, load)
+    # (t, {label: (anon, file, shmem) kB}): heap growth is RssAnon; RssFile and RssShmem are
+    # mapped files' pages touched (code, a metrics file), bounded by the files' size (issue 14).
+    split: list[tuple[float, dict[str, tuple[int, int, int]]]] = field(default_factory=list)
+    served: list[tuple[float, dict[str, int]]] = field(default_factory=list)  # (t, {label: requests so far})
+    _counted: Counter[str] = field(default_factory=Counter)  # requests per pid read from the access log
+    _offset: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _t0: float = 0.0
@@ -180,14 +195,31 @@ class Sampler:
 
     def sample(self) -> None:
         rss: dict[str, int] = {}
-        for pid in _children(self.master):
-            kb = _rss_kb(pid)
-            if kb:
-                rss[f"gunicorn worker {pid}"] = kb
-        kb = _rss_kb(self.worker)
-        if kb:
-            rss[f"RQ worker {self.worker}"] = kb
-        self.samples.append((time.monotonic() - self._t0, rss, os.getloadavg()[0]))
+        split: dict[str, tuple[int, int, int]] = {}
+        labelled = [(f"gunicorn worker {pid}", pid) for pid in _children(self.master)]
+        for label, pid in [*labelled, (f"RQ worker {self.worker}", self.worker)]:
+            status = _status_kb(pid)
+            if status.get("VmRSS"):
+                rss[label] = status["VmRSS"]
+                split[label] = (status.get("RssAnon", 0), status.get("RssFile", 0), status.get("RssShmem", 0))
+        t = time.monotonic() - self._t0
+        self.samples.append((t, rss, os.getloadavg()[0]))
+        self.split.append((t, split))
+        self._count_requests()
+        self.served.append((t, {label: self._counted[str(pid)] for label, pid in labelled}))
+
+    def _count_requests(self) -> None:
+        """Read the access log's new complete lines and count them by worker pid."""
+        try:
+            with self.access_log.open("rb") as log:
+                log.seek(self._offset)
+                chunk = log.read()
+        except OSError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        # gunicorn's %(p)s is "<pid>"
+        self._counted.update(line.split(b" ", 1)[0].strip(b"<>").decode() for line in complete.splitlines() if line)
 
     def stop(self) -> None:
         self._stop.set()
@@ -209,14 +241,17 @@ def _children(parent: int) -> list[int]:
     return sorted(found)
 
 
-def _rss_kb(pid: int) -> int:
+def _status_kb(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/PID/status (VmRSS = RssAnon + RssFile + RssShmem); empty once gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        pass
-    return 0
+        return {}
+    return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in lines) if v.strip().endswith(" kB")}
+
+
+def _rss_kb(pid: int) -> int:
+    return _status_kb(pid).get("VmRSS", 0)
 
 
 def slope_mb_per_hour(points: list[tuple[float, int]]) -> float | None:
@@ -406,7 +441,8 @@ def memory_rows(sampler: Sampler, warm_up: float) -> tuple[list[str], bool]:
         slope = slope_mb_per_hour(points)
         if slope is None:
             rows.append(
-                f"| {label} | — | — | too few samples after the warm-up (started at {first_seen:.0f} s) | — | — |"
+                f"| {label} | — | — | too few samples after the warm-up (started at {first_seen:.0f} s) "
+                "| — | — | — | — |"
             )
             flat = False
             continue
@@ -414,9 +450,16 @@ def memory_rows(sampler: Sampler, warm_up: float) -> tuple[list[str], bool]:
         late = slope_mb_per_hour([(t, kb) for t, kb in points if t >= (points[0][0] + points[-1][0]) / 2])
         ok = slope < SLOPE_LIMIT_MB_H
         flat = flat and ok
+        parts = [
+            slope_mb_per_hour([(t, split[label][i]) for t, split in sampler.split if label in split and t >= warm_up])
+            for i in range(3)
+        ]
+        served = [n[label] for t, n in sampler.served if label in n and t >= warm_up]
+        requests = f"{served[-1] - served[0]:,} ({served[-1]:,} in all)" if served else "—"
         rows.append(
             f"| {label} | {points[0][1] / 1024:.1f} MB | {points[-1][1] / 1024:.1f} MB | {slope:+.2f} MB/h "
             f"({len(points)} samples) | {'—' if late is None else f'{late:+.2f} MB/h'} "
+            f"| {' / '.join('—' if x is None else f'{x:+.2f}' for x in parts)} | {requests} "
             f"| {'flat' if ok else '**growing**'} |"
         )
     return rows, flat
@@ -465,8 +508,9 @@ def report(
         f"Resident memory (VmRSS, sampled every {args.sample_seconds:g} s); the slope is the least-squares fit over "
         f"the samples after the warm-up ({warm_up / 60:.1f} min) to the end.",
         "",
-        "| process | RSS after the warm-up | RSS at the end | slope | slope, second half | verdict |",
-        "|---|---|---|---|---|---|",
+        "| process | RSS after the warm-up | RSS at the end | slope | slope, second half "
+        "| slope of RssAnon / RssFile / RssShmem, MB/h | requests served after the warm-up | verdict |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "| check | value | verdict |",
@@ -490,6 +534,9 @@ def report(
     if kinds:
         lines += ["", "Errors: " + "; ".join(f"{n} × {kind}" for kind, n in kinds.most_common(6))]
     table = "\n".join(lines)
+    raw = ROOT / "var" / "soak" / f"{time.strftime('%Y%m%d-%H%M')}.json"  # for fits the table does not show
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"samples": sampler.samples, "split": sampler.split, "served": sampler.served}))
     print(table)
     write_section("soak", "## Memory soak: mixed traffic at a fixed rate\n\n" + table)
     return 0 if intact else 1

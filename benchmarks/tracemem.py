@@ -19,6 +19,8 @@ With it, each line also takes a census of the objects the collector tracks, by t
 `var/heapstats/<pid>.types.txt` gets the 25 types that grew most since the second census.
 `BENCH_HEAPSTATS_COLLECT=1` runs a full `gc.collect()` first, so that only objects still reached
 are counted (garbage cycles waiting for a collection are not): a diagnostic, it changes the worker.
+`BENCH_HEAPSTATS_CENSUS=0` skips the census (a list of every tracked object, a few MB allocated and
+freed each time), leaving only the line of figures: the cheap form for an hour-long soak.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import gc
 import os
 import signal
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -46,9 +49,9 @@ def enabled() -> bool:
     return os.environ.get("BENCH_TRACEMALLOC") == "1"
 
 
-def _rss_kb() -> int:
+def _rss_kb(field: str = "VmRSS") -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -114,7 +117,36 @@ class _MallInfo2(ctypes.Structure):
 
 _heap: dict[str, Any] = {"requests": 0, "mallinfo2": None}
 HEAP_OUT = ROOT / "var" / "heapstats"
-HEAP_COLUMNS = "time\trequests\trss_kb\theap_in_use\theap_free\theap_size\tmmapped\tpython_blocks"
+HEAP_COLUMNS = (
+    "time\trequests\trss_kb\theap_in_use\theap_free\theap_size\tmmapped\tpython_blocks\trss_anon_kb"
+    "\tpymalloc_arenas\tpymalloc_used\tpymalloc_free"
+)
+
+
+def _pymalloc() -> tuple[int, int, int]:
+    """CPython's small-object allocator: arenas (1 MiB each) held now, bytes in live blocks, bytes
+    free inside them (available blocks + unused pools). Arenas growing while the live bytes do not
+    is fragmentation: an arena goes back to the system only when every block in it is free.
+    `sys._debugmallocstats` prints to the C stderr, so it is caught through a temporary file."""
+    with tempfile.TemporaryFile() as caught:
+        saved = os.dup(2)
+        try:
+            os.dup2(caught.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        text = caught.read().decode(errors="replace")
+
+    figures = {}
+    for line in text.splitlines():
+        label, equals, value = line.rpartition("=")
+        if equals and value.strip().replace(",", "").isdigit():
+            figures[label.strip()] = int(value.strip().replace(",", ""))
+    unused = sum(value for label, value in figures.items() if "unused pools" in label)
+    free = figures.get("# bytes in available blocks", 0) + unused
+    return figures.get("# arenas allocated current", 0), figures.get("# bytes in allocated blocks", 0), free
 
 
 def heapstats_enabled() -> bool:
@@ -138,8 +170,11 @@ def count_request_heap() -> None:
         with path.open("a") as out:
             if new:
                 out.write(HEAP_COLUMNS + "\n")
-            row = (time.time(), _heap["requests"], _rss_kb(), info.uordblks, info.fordblks, info.arena, info.hblkhd)
-            out.write("\t".join(str(int(x)) for x in row) + f"\t{sys.getallocatedblocks()}\n")
+            row = [time.time(), _heap["requests"], _rss_kb(), info.uordblks, info.fordblks, info.arena, info.hblkhd]
+            row += [sys.getallocatedblocks(), _rss_kb("RssAnon"), *_pymalloc()]
+            out.write("\t".join(str(int(x)) for x in row) + "\n")
+        if os.environ.get("BENCH_HEAPSTATS_CENSUS", "1") != "1":
+            return
         census = Counter(type(o).__qualname__ for o in gc.get_objects())
         _heap["censuses"] = _heap.get("censuses", 0) + 1
         if _heap["censuses"] <= 2:  # the second is the baseline: the first pages seen once
