@@ -81,7 +81,7 @@ def _shared_instrument_signal(group: Any, row: dict[str, Any], rules: Rules) -> 
     `EVIDENCE_LISTED` memberships by payment: one read for a group that fits in them, four for a
     larger one (its circoli, payer names and people distinct in SQL), never every row's objects."""
     first, last, n = row["first"], row["last"], row["n"]
-    listed = list(group.select_related("circolo", "person").order_by("paid_at", "pk")[: EVIDENCE_LISTED + 1])
+    listed = list(_paid_memberships(group)[: EVIDENCE_LISTED + 1])
     if len(listed) <= EVIDENCE_LISTED:
         circoli = {r.circolo.name for r in listed}
         payer_names = sorted({r.payer_name for r in listed if r.payer_name})
@@ -133,6 +133,24 @@ def _shared_instrument_signal(group: Any, row: dict[str, Any], rules: Rules) -> 
     )
 
 
+# What `_paid_membership` and the signal read of a membership: not every column of it, its circolo
+# and its person (issue 14, P8, ADR 0051).
+PAID_MEMBERSHIP_FIELDS = (
+    "card_number",
+    "paid_at",
+    "payment_method",
+    "payer_name",
+    "payer_fingerprint",
+    "person__first_name",
+    "person__last_name",
+    "circolo__name",
+)
+
+
+def _paid_memberships(qs: Any) -> Any:
+    return qs.select_related("circolo", "person").only(*PAID_MEMBERSHIP_FIELDS).order_by("paid_at", "pk")
+
+
 def _paid_membership(m: Membership) -> dict[str, str]:
     return {
         "card": m.card_number,
@@ -148,11 +166,8 @@ def shared_instrument_memberships(federation: Territory, year: int, keys: list[s
     evidence lists them, by payment: the review page shows the whole group from this one read,
     not from the evidence stored at the last join, which lists `EVIDENCE_LISTED` (ADR 0051)."""
     found: dict[str, list[dict[str, str]]] = {key: [] for key in keys}
-    rows = (
-        _memberships(federation, year)
-        .filter(status__in=PAID_STATUSES, payer_fingerprint__in=keys)
-        .select_related("circolo", "person")
-        .order_by("paid_at", "pk")
+    rows = _paid_memberships(
+        _memberships(federation, year).filter(status__in=PAID_STATUSES, payer_fingerprint__in=keys)
     )
     for m in rows:
         found[m.payer_fingerprint].append(_paid_membership(m))
