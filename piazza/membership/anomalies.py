@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -433,7 +434,7 @@ def pre_cutoff_spikes(federation: Territory, year: int, rules: Rules) -> list[Si
     return signals
 
 
-DETECTORS = [
+DETECTORS: list[Callable[[Territory, int, Rules], list[Signal]]] = [
     shared_instruments,
     prepaid_instruments,
     shared_contacts,
