@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -55,64 +56,123 @@ def _iso(value: dt.datetime | None) -> str:
     return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
 
 
-def shared_instruments(federation: Territory, year: int, rules: Rules) -> list[Signal]:
-    """One card fingerprint, IBAN or payer account for several people's memberships (M4, M24)."""
+# Issue 14, P8 (ADR 0051): a flag's evidence lists at most this many memberships (the first paid)
+# and payer names, so a join that joins a large group does not read and store all of it again. The
+# review page lists every membership of the group from a query (`queries.anomaly_report`).
+EVIDENCE_LISTED = 50
+
+
+def shared_instruments(federation: Territory, year: int, rules: Rules, fingerprint: str | None = None) -> list[Signal]:
+    """One card fingerprint, IBAN or payer account for several people's memberships (M4, M24).
+    With `fingerprint` (a payment's flag, `actions.payment._flag_instrument`) only that group is
+    read, and its signal is the same as the federation scan's for it (issue 14, P8, ADR 0051)."""
     qs = _memberships(federation, year).filter(status__in=PAID_STATUSES).exclude(payer_fingerprint="")
-    groups = qs.values("payer_fingerprint").annotate(n=Count("person", distinct=True)).filter(n__gte=2)
-    signals = []
-    for group in groups:
-        fingerprint = group["payer_fingerprint"]
-        rows = list(qs.filter(payer_fingerprint=fingerprint).select_related("circolo", "person").order_by("paid_at"))
-        first, last = rows[0].paid_at, rows[-1].paid_at
-        circoli = sorted({r.circolo.name for r in rows})
-        # Sharing is a signal (M4: membership is individual), but up to the federation's limit it is
-        # allowed (M24): the words say which, and a flag within the limit is not a serious one
-        # (issue 11 item 18: a flag "at exactly the limit" read as a breach).
-        msgid = (
-            gettext_noop(
-                "%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
-                "oltre il limite della federazione, %(max)s"
-            )
-            if group["n"] > rules.max_per_instrument
-            else gettext_noop(
-                "%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
-                "entro il limite della federazione, %(max)s"
-            )
+    if fingerprint is not None:
+        qs = qs.filter(payer_fingerprint=fingerprint)
+    groups = (
+        qs.values("payer_fingerprint")
+        .annotate(n=Count("person", distinct=True), memberships=Count("pk"), first=Min("paid_at"), last=Max("paid_at"))
+        .filter(n__gte=2)
+    )
+    return [_shared_instrument_signal(qs.filter(payer_fingerprint=g["payer_fingerprint"]), g, rules) for g in groups]
+
+
+def _shared_instrument_signal(group: Any, row: dict[str, Any], rules: Rules) -> Signal:
+    """The signal of one shared instrument, from the group's aggregate `row` and its first
+    `EVIDENCE_LISTED` memberships by payment: one read for a group that fits in them, four for a
+    larger one (its circoli, payer names and people distinct in SQL), never every row's objects."""
+    first, last, n = row["first"], row["last"], row["n"]
+    listed = list(_paid_memberships(group)[: EVIDENCE_LISTED + 1])
+    if len(listed) <= EVIDENCE_LISTED:
+        circoli = {r.circolo.name for r in listed}
+        payer_names = sorted({r.payer_name for r in listed if r.payer_name})
+        person_ids = sorted({r.person_id for r in listed})
+    else:
+        listed = listed[:EVIDENCE_LISTED]
+        circoli = set(group.values_list("circolo__name", flat=True).distinct())
+        names = group.exclude(payer_name="").order_by("payer_name").values_list("payer_name", flat=True)
+        payer_names = list(names.distinct()[:EVIDENCE_LISTED])
+        person_ids = sorted(group.values_list("person_id", flat=True).distinct())
+    # Sharing is a signal (M4: membership is individual), but up to the federation's limit it is
+    # allowed (M24): the words say which, and a flag within the limit is not a serious one
+    # (issue 11 item 18: a flag "at exactly the limit" read as a breach).
+    msgid = (
+        gettext_noop(
+            "%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+            "oltre il limite della federazione, %(max)s"
         )
-        summary = deferred(
-            msgid,
-            n=group["n"],
-            days=((last - first).days + 1) if first and last else 1,
-            circoli=", ".join(circoli),
-            max=rules.max_per_instrument,
+        if n > rules.max_per_instrument
+        else gettext_noop(
+            "%(n)s tessere pagate con lo stesso strumento in %(days)s giorni (%(circoli)s): "
+            "entro il limite della federazione, %(max)s"
         )
-        signals.append(
-            Signal(
-                FlagKind.SHARED_INSTRUMENT,
-                fingerprint[:128],
-                summary,
-                {
-                    "count": group["n"],
-                    "limit": rules.max_per_instrument,
-                    "first_paid": _iso(first),
-                    "last_paid": _iso(last),
-                    "payer_names": sorted({r.payer_name for r in rows if r.payer_name}),
-                    "memberships": [
-                        {
-                            "card": r.card_number,
-                            "person": str(r.person),
-                            "circolo": r.circolo.name,
-                            "paid_at": _iso(r.paid_at),
-                            "method": r.payment_method,
-                        }
-                        for r in rows
-                    ],
-                },
-                sorted({r.person_id for r in rows}),
-                circolo_id=rows[0].circolo_id if len(circoli) == 1 else None,
-            )
-        )
-    return signals
+    )
+    summary = deferred(
+        msgid,
+        n=n,
+        days=((last - first).days + 1) if first and last else 1,
+        circoli=", ".join(sorted(circoli)),
+        max=rules.max_per_instrument,
+    )
+    evidence: dict[str, Any] = {
+        "count": n,
+        "limit": rules.max_per_instrument,
+        "first_paid": _iso(first),
+        "last_paid": _iso(last),
+        "payer_names": payer_names,
+        "memberships": [_paid_membership(r) for r in listed],
+    }
+    if row["memberships"] > len(listed):
+        evidence["not_listed"] = row["memberships"] - len(listed)  # the review page lists them all
+    return Signal(
+        FlagKind.SHARED_INSTRUMENT,
+        row["payer_fingerprint"][:128],
+        summary,
+        evidence,
+        person_ids,
+        circolo_id=listed[0].circolo_id if len(circoli) == 1 else None,
+    )
+
+
+# What `_paid_membership` and the signal read of a membership: not every column of it, its circolo
+# and its person (issue 14, P8, ADR 0051).
+PAID_MEMBERSHIP_FIELDS = (
+    "card_number",
+    "paid_at",
+    "payment_method",
+    "payer_name",
+    "payer_fingerprint",
+    "person__first_name",
+    "person__last_name",
+    "circolo__name",
+)
+
+
+def _paid_memberships(qs: Any) -> Any:
+    return qs.select_related("circolo", "person").only(*PAID_MEMBERSHIP_FIELDS).order_by("paid_at", "pk")
+
+
+def _paid_membership(m: Membership) -> dict[str, str]:
+    return {
+        "card": m.card_number,
+        "person": str(m.person),
+        "circolo": m.circolo.name,
+        "paid_at": _iso(m.paid_at),
+        "method": m.payment_method,
+    }
+
+
+def shared_instrument_memberships(federation: Territory, year: int, keys: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Every paid membership of the federation's groups `keys` (flag keys: fingerprints), as the
+    evidence lists them, by payment: the review page shows the whole group from this one read,
+    not from the evidence stored at the last join, which lists `EVIDENCE_LISTED` (ADR 0051)."""
+    found: dict[str, list[dict[str, str]]] = {key: [] for key in keys}
+    rows = _paid_memberships(
+        _memberships(federation, year).filter(status__in=PAID_STATUSES, payer_fingerprint__in=keys)
+    )
+    for m in rows:
+        found[m.payer_fingerprint].append(_paid_membership(m))
+    return found
 
 
 def prepaid_instruments(federation: Territory, year: int, rules: Rules) -> list[Signal]:
@@ -374,7 +434,7 @@ def pre_cutoff_spikes(federation: Territory, year: int, rules: Rules) -> list[Si
     return signals
 
 
-DETECTORS = [
+DETECTORS: list[Callable[[Territory, int, Rules], list[Signal]]] = [
     shared_instruments,
     prepaid_instruments,
     shared_contacts,

@@ -677,6 +677,7 @@ EVIDENCE_LABELS = {
     "first_paid": _("primo pagamento"),
     "last_paid": _("ultimo pagamento"),
     "payer_names": _("nomi dei pagatori"),
+    "not_listed": _("tessere non elencate nelle prove (la tabella le mostra tutte)"),
     "value": _("recapito"),
     "threshold": _("soglia"),
     "address": _("indirizzo"),
@@ -773,7 +774,11 @@ class AnomalyFlag(models.Model):
 
     @property
     def evidence_memberships(self) -> list[dict[str, str]]:
-        items = self.evidence.get("memberships") if isinstance(self.evidence, dict) else None
+        """The memberships in the flag: the whole group when the report read it (a shared
+        instrument, `queries.anomaly_report`), else the ones the evidence lists (ADR 0051)."""
+        items = getattr(self, "group_memberships", None)
+        if items is None:
+            items = self.evidence.get("memberships") if isinstance(self.evidence, dict) else None
         methods: dict[str, Any] = dict(PaymentMethod.choices)
         rows = []
         for m in items or []:

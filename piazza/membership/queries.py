@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from piazza.membership import anomalies
 from piazza.membership.fees import age_on
 from piazza.membership.models import (
     LIVE_STATUSES,
@@ -201,6 +202,11 @@ def anomaly_report(federation: Territory, year: int) -> list[AnomalyFlag]:
     )
     for flag in flags:
         flag.severity = flag_severity(flag.kind, flag.evidence)  # type: ignore[attr-defined]
+    shared = [f for f in flags if f.kind == FlagKind.SHARED_INSTRUMENT]
+    if shared:  # every membership of each group, not only the ones its evidence lists (ADR 0051)
+        groups = anomalies.shared_instrument_memberships(federation, year, [f.key for f in shared])
+        for flag in shared:
+            flag.group_memberships = groups[flag.key]  # type: ignore[attr-defined]
     return sorted(
         flags,
         key=lambda f: (

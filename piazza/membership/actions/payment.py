@@ -380,12 +380,9 @@ def _flag_instrument(
     if not (shared or prepaid):
         return
     federation = membership.circolo.parent or membership.circolo
+    # Only this instrument's group is read, not the federation's (issue 14, P8, ADR 0051).
     signals = (
-        [
-            s
-            for s in anomalies.shared_instruments(federation, membership.year, rules_for(federation))
-            if s.key == fingerprint[:128]
-        ]
+        anomalies.shared_instruments(federation, membership.year, rules_for(federation), fingerprint=fingerprint)
         if shared
         else []
     )

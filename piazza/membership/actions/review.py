@@ -49,7 +49,8 @@ def store_signals(
             },
         )
         before = set(flag.people.values_list("pk", flat=True)) if not created else set()
-        grew = bool(set(signal.person_ids) - before)
+        added = sorted(set(signal.person_ids) - before)  # only the new links written (ADR 0051)
+        grew = bool(added)
         if not created:
             flag.summary = signal.summary[:300]
             flag.evidence = evidence
@@ -58,7 +59,7 @@ def store_signals(
                 flag.status = FlagStatus.OPEN
             flag.save(update_fields=["summary", "evidence", "last_seen_at", "status"])
         if grew:
-            flag.people.add(*signal.person_ids)
+            flag.people.add(*added)
         if created or grew:
             record(
                 "membership.anomaly_flag",
