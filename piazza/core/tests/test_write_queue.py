@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from piazza.core.audit import audited_atomic, record, reserve_ids
 from piazza.core.auditchain import verify_chain
@@ -14,7 +15,7 @@ from piazza.core.write_queue import queue_insert, queue_save
 
 pytestmark = pytest.mark.django_db
 
-WHEN = timezone.now()
+WHEN = dt.datetime(2026, 12, 2, 10, 30, tzinfo=dt.UTC)  # any fixed time: the rows carry it
 
 
 def _sent(queries: list[dict[str, str]]) -> list[str]:
